@@ -10,6 +10,7 @@ steps are counted."""
 from __future__ import annotations
 
 import cProfile
+import functools
 import gc
 import pstats
 
@@ -18,6 +19,7 @@ import torch
 
 from descentlab import optim
 from descentlab.optim import fused as F
+from descentlab.optim.program import reads_argument
 
 SIZES = (300, 70, 5, 40, 9, 120)
 
@@ -174,22 +176,101 @@ def test_groups_at_different_step_counts_step_together(monkeypatch):
 
 
 @pytest.mark.parametrize("at", [0, 2], ids=["first-group", "last-group"])
-def test_one_groups_changed_number_is_that_groups_alone(at):
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [("adamw", {}), ("sgd", dict(momentum=0.9)), ("sgd", {})],
+    ids=["adamw", "momentum", "sgd"],
+)
+@pytest.mark.parametrize("until", [10, 7], ids=["every-step", "once-then-kept"])
+def test_one_groups_changed_number_is_that_groups_alone(at, name, kw, until):
     """Groups alike share a block of coefficients until one group's lr moves; then that group
-    steps with its own, the others with theirs."""
+    steps with its own, the others with theirs: moved at every step, or moved once and kept
+    (coefficients that read no step count are computed again only when a value moves)."""
 
     def before(opt, i):
-        if i >= 5:
+        if 5 <= i < until:
             opt.param_groups[at]["lr"] = 1e-3 * i
 
     groups = [{"params": ps} for ps in (slice(0, 2), slice(2, 4), slice(4, 6))]
 
     def make(ps):
-        return optim.AdamW([{"params": ps[g["params"]]} for g in groups], lr=1e-2)
+        return optim.get(name)([{"params": ps[g["params"]]} for g in groups], lr=1e-2, **kw)
 
     params, ref_params, opt, _, _ = _beside_general(make, 10, before)
     _same(params, ref_params)
-    assert opt.param_groups[at]["lr"] == pytest.approx(9e-3)
+    assert opt.param_groups[at]["lr"] == pytest.approx(1e-3 * (until - 1))
+
+
+@pytest.mark.parametrize(("name", "kw"), [("sgd", {}), ("sgd", dict(momentum=0.9))])
+def test_a_tensor_lr_changed_in_place_moves_the_step(name, kw):
+    """A group's lr that is a tensor, filled in place (the group's dict equal to the last
+    step's): each step reads its value, as the general step does."""
+
+    def before(opt, i):
+        if i == 0:
+            opt.param_groups[1]["lr"] = torch.tensor(1e-2)
+        elif i >= 4:
+            opt.param_groups[1]["lr"].fill_(1e-3 * i)
+
+    def make(ps):
+        return optim.get(name)(_layers(ps), lr=1e-2, **kw)
+
+    params, ref_params, _, _, _ = _beside_general(make, 9, before)
+    _same(params, ref_params)
+
+
+def test_merged_coefficients_are_computed_again_for_new_or_changed_values():
+    """A merged launch whose coefficients read no step count reuses them while its groups'
+    hyperparameters are the same dicts of numbers; other dicts, or a tensor value (which can
+    change in place), are read again."""
+    opt = _in_groups("sgd", dict(lr=1e-2), 2)
+    (unit,) = opt._fused.bundle.units
+    plan, params = unit.plan, [p for g in opt.param_groups for p in g["params"]]
+    assert plan.timeless
+
+    def block(hyper, t):  # the second group's -lr
+        values, offsets = plan.steady_coefficients(params, None, hyper, t)
+        return values[offsets[-1]]
+
+    first = [dict(h) for h in unit.hyper]
+    assert block(first, 4.0) == block(first, 5.0) == -first[1]["lr"]
+    other = [first[0], {**first[1], "lr": 0.5}]
+    assert block(other, 6.0) == -0.5
+    lr = torch.tensor(0.25, dtype=torch.float64)
+    held = [first[0], {**first[1], "lr": lr}]
+    assert block(held, 7.0) == -0.25
+    lr.fill_(0.125)
+    assert block(held, 8.0) == -0.125
+
+
+@pytest.mark.parametrize(
+    ("fn", "reads"),
+    [
+        (lambda h, t: -float(h["lr"]), False),
+        (lambda h, t: 1 - h["beta"] ** t, True),
+        (lambda h, t, e: h["a"] * e, False),
+        (lambda h, t: (lambda: t)(), True),  # handed to a nested function
+        (lambda h, *rest: rest[0], True),  # not a named argument
+        (functools.partial(lambda t, h: t, 1), True),  # not a plain function
+        (abs, True),
+        (lambda h, t: locals()["t"], True),
+    ],
+    ids=["no", "power", "third", "closure", "varargs", "partial", "builtin", "locals"],
+)
+def test_whether_a_coefficient_reads_the_step_count(fn, reads):
+    """A coefficient's function that never loads its step argument has the same value at every
+    step; anything the code cannot show (a nested function, the frame's locals, a callable
+    that is not a plain function) counts as reading it."""
+    assert reads_argument(fn, 1) is reads
+
+
+def _stored_step(h, t):
+    t = 1.0  # stored over before any read: still counted as read (only loads are not)
+    return h["lr"] * t
+
+
+def test_an_argument_stored_over_counts_as_read():
+    assert reads_argument(_stored_step, 1) is True
 
 
 def test_a_bad_value_in_a_later_group_changes_no_group():
@@ -264,7 +345,9 @@ def _in_groups(name: str, kw: dict, n_groups: int) -> optim.Optimizer:
 def test_a_steady_steps_calls_do_not_grow_with_its_groups(name, kw):
     """Twenty groups of one kernel cost the C calls of two (the groups' step counters are
     one column, their ``step`` and blocks of coefficients written in one call each); the
-    Python each group adds is the computing of its own coefficients that read its lr."""
+    Python each group adds is the computing of its own coefficients that read its lr and the
+    step count (AdamW's bias corrections), none where no coefficient reads the step count
+    (SGD, momentum: their values are kept while the groups' numbers are)."""
     two, twenty = _in_groups(name, kw, 2), _in_groups(name, kw, 20)
     (unit,) = twenty._fused.bundle.units
     plan, hyper = unit.plan, unit.hyper[1]
@@ -273,4 +356,8 @@ def test_a_steady_steps_calls_do_not_grow_with_its_groups(name, kw):
     py20, c20 = _calls(twenty.step)
     assert len(unit.gis) == 20 and plan.varying
     assert c20 <= c2, f"C calls: {c2} with two groups, {c20} with twenty"
-    assert py20 - py2 <= 18 * (own - 2), (py2, py20, own)  # (less the lambda and listcomp)
+    assert plan.timeless is (name == "sgd")
+    if plan.timeless:
+        assert py20 <= py2, (py2, py20)
+    else:
+        assert py20 - py2 <= 18 * (own - 2), (py2, py20, own)  # (less the lambda and listcomp)

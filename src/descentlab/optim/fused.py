@@ -542,10 +542,17 @@ class MergedPlan(FusedPlan):
         self.varying: list[int] = []
         first = hypers[0]
         self.vary({k for h in hypers[1:] for k in {*h, *first} if h.get(k) != first.get(k)})
+        #: no coefficient reads the step count: the values are the hyperparameters' alone
+        #: (a merged launch reads no per-tensor number: ``fn(hyper, t, None)``)
+        self.timeless = not any(c.steps for c in self.coefs)
+        self._uses = {u for c in self.coefs for u in c.uses}
+        #: (the groups' hyperparameter dicts, their ids, the values computed from them)
+        self._memo: tuple[list, list[int], list[float]] | None = None
 
     def vary(self, keys: Any) -> None:
         """Take ``keys`` as keys whose values may differ between the groups: their
         coefficients are each group's own."""
+        self._memo = None
         if self.keys.issuperset(keys):
             return
         self.keys.update(keys)
@@ -567,14 +574,29 @@ class MergedPlan(FusedPlan):
                     values += [c.fn(hyper[g], s, None) for c in coefs] or [0.0]
             return values, array("q", [at[(g if varying else 0, s)]
                                        for g, s in zip(self.group_of, t, strict=True)])  # fmt: skip
+        memo = self._memo
+        if memo is not None and list(map(id, hyper)) == memo[1]:  # (each dict held: ids kept)
+            return memo[2], self.offsets if varying else None
         first = [c.fn(hyper[0], t, None) for c in coefs] or [0.0]
         if not varying:
-            return first, None
-        values, width = first * len(hyper), len(first)
-        rest = hyper[1:]
-        for j in varying:  # coefficient j of every later group's block, in one slice
-            values[width + j :: width] = map(coefs[j].fn, rest, repeat(t), repeat(None))
-        return values, self.offsets
+            values = first
+        else:
+            values, width = first * len(hyper), len(first)
+            rest = hyper[1:]
+            for j in varying:  # coefficient j of every later group's block, in one slice
+                values[width + j :: width] = map(coefs[j].fn, rest, repeat(t), repeat(None))
+        if self.timeless and all(_immutable(h.get(k)) for h in hyper for k in self._uses):
+            # a steady step replaces a group's dict when a value moves (a tensor's in-place
+            # change is no move: tensors are never kept)
+            self._memo = (list(hyper), list(map(id, hyper)), values)
+        return values, self.offsets if varying else None
+
+
+def _immutable(value: Any) -> bool:
+    """Whether ``value`` cannot change in place: a number, text, None, or a tuple of them."""
+    if type(value) is tuple:
+        return all(map(_immutable, value))
+    return type(value) in (float, int, bool, str, type(None))
 
 
 def _storage(params: list[Tensor], cols: list[list | None]) -> list[int]:

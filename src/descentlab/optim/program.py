@@ -25,6 +25,8 @@ Values are named by tokens: ``g`` and ``p`` (the gradient and the parameter as l
 
 from __future__ import annotations
 
+import dis
+import types
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ __all__ = [
     "coefficient",
     "collect",
     "has_kernel_form",
+    "reads_argument",
 ]
 
 
@@ -61,6 +64,38 @@ class Coefficient:
     per_tensor: Callable[[Mapping[str, list], int], Any] | None
     uses: tuple[str, ...] = ()
     reads: str | None = None
+    #: whether the value may depend on the step count ``t`` (None: ``fn``'s code decides,
+    #: :func:`reads_argument`); False lets a launch reuse it while the hyperparameters repeat
+    steps: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps is None:
+            self.steps = reads_argument(self.fn, 1)
+
+
+#: names through which a function can reach its frame's locals without loading them
+_FRAME_READERS = frozenset({"locals", "vars", "eval", "exec", "_getframe", "currentframe"})
+
+
+def reads_argument(fn: Callable[..., Any], index: int) -> bool:
+    """Whether ``fn``'s value may depend on its positional argument ``index``: True unless
+    ``fn`` is a plain Python function whose own code never loads, stores or deletes that
+    argument, shares it with a nested function or names a way to its frame's locals (a
+    callable object, a ``functools.partial``, a builtin: True)."""
+    if type(fn) is not types.FunctionType:
+        return True
+    code = fn.__code__
+    if index >= code.co_argcount:
+        return True
+    name = code.co_varnames[index]
+    if name in code.co_cellvars or not _FRAME_READERS.isdisjoint(code.co_names):
+        return True
+    for ins in dis.get_instructions(code):
+        if "FAST" in ins.opname or "DEREF" in ins.opname or "CLOSURE" in ins.opname:
+            names = ins.argval if isinstance(ins.argval, tuple) else (ins.argval,)
+            if name in names:
+                return True
+    return False
 
 
 def coefficient(
@@ -72,14 +107,20 @@ def coefficient(
     ``fn(hyper, t, lr)`` of the step's learning rate ``lr_fn(hyper, t)`` (reading
     ``lr_uses``)."""
     fn, uses = c.fn, c.uses
+    steps = reads_argument(fn, 1)  # (the wrappers below pass t on: fn decides)
     if c.per_tensor is not None:
         return Coefficient(name, fn, c.per_tensor, uses)
     if c.lr:
         assert lr_fn is not None, f"{c.name!r} reads the learning rate: final forms only"
-        return Coefficient(name, lambda h, t, e: fn(h, t, lr_fn(h, t)), None, (*uses, *lr_uses))
+        steps = steps or reads_argument(lr_fn, 1)
+        return Coefficient(
+            name, lambda h, t, e: fn(h, t, lr_fn(h, t)), None, (*uses, *lr_uses), steps=steps
+        )
     if c.reads is not None:
-        return Coefficient(name, lambda h, t, e: fn(h, t, e), number_of(c.reads), uses, c.reads)
-    return Coefficient(name, lambda h, t, e: fn(h, t), None, uses)
+        return Coefficient(
+            name, lambda h, t, e: fn(h, t, e), number_of(c.reads), uses, c.reads, steps=steps
+        )
+    return Coefficient(name, lambda h, t, e: fn(h, t), None, uses, steps=steps)
 
 
 def number_of(key: str) -> Callable[[Mapping[str, list], int], float]:
