@@ -25,9 +25,18 @@ checkout's sources (``PYTHONPATH=SRC``, e.g. ``../base/src``), for before/after 
 An untimed first ``compare`` run (for the by-hand arm's plan; it also fills the data and
 kernel caches every later run reads) goes first.
 
+``--breakdown`` runs the descentlab arm once more with clocks around its parts (a few
+wrapped functions, each timed on its own thread's CPU clock) and prints where its CPU went:
+the main process's imports, its report and the rest of it (planning, the store, the
+verdict); the worker processes' training (the trials' ``train_seconds``), their evaluations
+(validation at the curve's cadence and at a trial's end, the refit runs' test set) and the
+rest of them (set-up, batches, bookkeeping, sending runs back); and the training share the
+job would have if everything but training and evaluation cost nothing.
+
 Usage::
 
     python benchmarks/compare_overhead.py --case small [--rounds 3] [--base ../base/src]
+    python benchmarks/compare_overhead.py --case diabetes --rounds 0 --breakdown
     python benchmarks/compare_overhead.py --case demo --rounds 2 --device cuda
 
 The goals: descentlab / by hand <= 1.10 on ``demo``, <= 1.25 on ``diabetes`` (report
@@ -101,6 +110,109 @@ def train_seconds(run_dir: Path) -> float:
     with sqlite3.connect(run_dir / "descentlab.sqlite") as db:
         rows = db.execute("SELECT summary FROM runs WHERE name != 'compare'").fetchall()
     return sum(float(json.loads(s or "{}").get("train_seconds") or 0.0) for (s,) in rows)
+
+
+# -- where the descentlab arm's CPU goes --------------------------------------------------------
+
+
+def instrumented(out: str, argv: list[str]) -> None:
+    """Run ``descentlab argv`` in this process with clocks around its parts; each process
+    (the main one, each worker) writes its totals to ``out`` as JSON (a worker after each
+    task: the last write is its whole)."""
+    import functools
+    import resource
+
+    from descentlab._osutil import loading_frozen
+
+    with loading_frozen():  # as the command starts (descentlab.cli._main)
+        from descentlab.cli import build_parser, main
+
+        build_parser()
+        from descentlab.engine import loop, outcome
+        from descentlab.experiments import trials
+        from descentlab.report import html
+    imports = time.process_time()
+    spent = {"evaluation": 0.0, "report": 0.0}
+    depth = [0]
+
+    def clocked(owner: object, name: str, part: str) -> None:
+        fn = getattr(owner, name)
+
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            if depth[0]:  # (inside another clocked part: counted there)
+                return fn(*args, **kwargs)
+            depth[0] += 1
+            t0 = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                spent[part] += time.thread_time() - t0
+
+        setattr(owner, name, timed)
+
+    def write(kind: str, **extra: float) -> None:
+        path = Path(out) / f"{kind}-{os.getpid()}.json"
+        path.write_text(json.dumps({**spent, "cpu": time.process_time(), **extra}))
+
+    clocked(loop.Loop, "_evaluation_rows", "evaluation")
+    clocked(outcome, "test_metrics", "evaluation")
+    clocked(html, "render_report", "report")
+    task = trials.run_task
+
+    @functools.wraps(task)
+    def run_task(*args, **kwargs):
+        try:
+            return task(*args, **kwargs)
+        finally:
+            if os.getpid() != main_pid:
+                write("worker")
+
+    main_pid = os.getpid()
+    trials.run_task = run_task
+    code = main(argv)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    write("main", imports=imports, total=own.ru_utime + own.ru_stime)
+    sys.exit(code)
+
+
+def breakdown(cmd: list[str], env: dict[str, str], scratch: Path) -> None:
+    """Run the descentlab arm once under :func:`instrumented` and print where its CPU went."""
+    out, runs = scratch / "breakdown", scratch / "breakdown-runs"
+    out.mkdir(exist_ok=True)
+    argv = [sys.executable, str(Path(__file__).resolve()), "--instrumented", str(out), "--",
+            *cmd[3:], "--runs-dir", str(runs)]  # fmt: skip
+    tree, _, wall = measure(argv, env, scratch / "breakdown.log")
+    parts = {p.name.split("-")[0]: [] for p in out.iterdir()}
+    for p in out.iterdir():
+        parts[p.name.split("-")[0]].append(json.loads(p.read_text()))
+    (main,) = parts["main"]
+    workers = parts.get("worker", [])
+    train = train_seconds(run_dir_of(runs))
+    w_cpu = sum(w["cpu"] for w in workers)
+    w_eval = sum(w["evaluation"] for w in workers)
+    rows = [
+        ("main: imports", main["imports"]),
+        ("main: report", main["report"]),
+        ("main: evaluations", main["evaluation"]),
+        ("main: the rest", main["total"] - main["imports"] - main["report"] - main["evaluation"]),
+        ("workers: training", train),
+        ("workers: evaluations", w_eval),
+        ("workers: the rest", w_cpu - train - w_eval),
+    ]  # (a run trained in the main process: its training is in "main: the rest" and above)
+    print(f"\nwhere the CPU went (one instrumented run, {len(workers)} worker processes, wall "
+          f"{wall:.1f} s; the process tree's CPU {tree:.1f} s):")  # fmt: skip
+    total = main["total"] + w_cpu
+    for name, sec in rows:
+        print(f"  {name:<22} {sec:7.2f} s  {sec / total:6.1%}")
+    work = train + w_eval + main["evaluation"]
+    floor = main["imports"] + main["report"]
+    print(f"  {'sum':<22} {total:7.2f} s")
+    print(f"training share {train / total:.2f}; with evaluations {work / total:.2f}; training's "
+          f"share if all but training, evaluations, the imports and the report cost nothing: "
+          f"{train / (work + floor):.2f} (with the report free too: "
+          f"{train / (work + main['imports']):.2f})")  # fmt: skip
 
 
 # -- the by-hand arm's plan --------------------------------------------------------------------
@@ -299,8 +411,16 @@ def main() -> None:
     parser.add_argument("--base", help="another checkout's src/ for a before arm (PYTHONPATH)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--keep", help="keep the run folders under this folder")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also one instrumented run: where the job's CPU goes")  # fmt: skip
     parser.add_argument("--by-hand", metavar="PLAN", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--instrumented", metavar="DIR", help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args()
+    if args.instrumented:
+        instrumented(args.instrumented, [a for a in rest if a != "--"])
+        return
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.by_hand:
         by_hand(args.by_hand)
         return
@@ -342,8 +462,16 @@ def main() -> None:
                 shutil.rmtree(runs)
         print(f"round {rnd + 1}: " + ", ".join(f"{n} {table[n][-1]['cpu']:.1f} s" for n in names))
     print(f"load after: {os.getloadavg()}")
+    if args.rounds > 0:
+        print_table(args.case, names, table)
+    if args.breakdown:
+        breakdown(cmd, here, scratch)
+
+
+def print_table(case: str, names: list[str], table: dict[str, list[dict[str, float]]]) -> None:
+    """The arms' medians over the rounds, and the goals."""
     med = lambda n, k: statistics.median(r[k] for r in table[n])  # noqa: E731
-    goal, share_goal = GOALS[args.case]
+    goal, share_goal = GOALS[case]
     print(f"{'arm':<11} {'wall s':>7} {'CPU s':>7} {'÷ by hand':>9} {'train share':>11} "
           f"{'written MB':>10} {'kept MB':>8} {'written ÷ kept':>14}")  # fmt: skip
     for n in names:
