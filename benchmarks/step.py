@@ -50,6 +50,14 @@ layer-wise lr decay), each optimizer's steps in turn (``--blocks`` as with ``--s
 
 (with ``--schedule lr`` every group's lr changes before every step, as under torch's LRScheduler).
 
+``--aa`` adds a second optimizer of descentlab's fused path and of torch's fused path (its
+foreach path where it has no fused one), stepping the same tensors in the same rotation: each
+pair's ratio (A/A) is how far two identical steps differ in this run, and a fused/torch ratio
+within it of 1 is no difference (the A/A arms are left out of torch's best):
+
+    python benchmarks/step.py --aa --optimizers sgd --sizes 1e7 --threads 1 --clock cpu \
+        --no-compile --repeat 400
+
 ``--late`` gives one of the 20 tensors no gradient at the first step, on every path, so its
 step count stays one behind the others' (a layer unfrozen later, a parameter unused at first):
 
@@ -167,6 +175,7 @@ def _timed_cuda(fn: Callable[[], object]) -> float:
 #: the path added by ``--prefetch``: descentlab's fused step with the other software prefetch
 #: choice than this CPU's (:func:`descentlab.optim.fused.software_prefetch`)
 OTHER = "dl fused other prefetch"
+AA = " (A/A)"  # the suffix of an A/A arm: the same path's second optimizer
 
 
 def _other_prefetch(opt: optim.Optimizer) -> None:
@@ -187,7 +196,7 @@ def _other_prefetch(opt: optim.Optimizer) -> None:
 
 
 def _optimizers(
-    name: str, total: int, prefetch: bool = False
+    name: str, total: int, prefetch: bool = False, aa: bool = False
 ) -> dict[str, tuple[torch.optim.Optimizer, list]]:
     ours_kw, tcls, tkw, has_fused = TORCH_TWINS.get(name, ({}, None, {}, False))
     ocls = optim.get(name)
@@ -215,7 +224,17 @@ def _optimizers(
         opt = ocls(params, **ours_kw, fused=True)
         _other_prefetch(opt)
         opts[OTHER] = (opt, params)
+    if aa:
+        opts["dl fused" + AA] = (ocls(params, **ours_kw, fused=True), params)
+        if tcls:
+            kind = {"fused": True} if has_fused else {"foreach": True}
+            opts[_torch_aa(has_fused)] = (tcls(params, **tkw, **kind), params)
     return opts
+
+
+def _torch_aa(has_fused: bool) -> str:
+    """The A/A arm of torch's path: its fused one, else its foreach one."""
+    return ("torch fused" if has_fused else "torch foreach") + AA
 
 
 def bytes_per_step(opt: optim.Optimizer, numel: int) -> int:
@@ -228,7 +247,12 @@ def bytes_per_step(opt: optim.Optimizer, numel: int) -> int:
 
 
 def run(
-    sizes: list[int], repeat: int, names: list[str], late: bool = False, prefetch: bool = False
+    sizes: list[int],
+    repeat: int,
+    names: list[str],
+    late: bool = False,
+    prefetch: bool = False,
+    aa: bool = False,
 ) -> list[dict]:
     rows = []
     for total in sizes:
@@ -238,7 +262,7 @@ def run(
         )
         print(HEADER)
         for name in names:
-            opts = _optimizers(name, total, prefetch)
+            opts = _optimizers(name, total, prefetch, aa)
             bw_params = opts["dl eager"][1]
             grads = [p.grad for p in bw_params]
             with torch.no_grad():
@@ -262,7 +286,8 @@ def run(
             bandwidth = 12 * numel / (med["triad"] / 1e3)  # bytes/s of p += a g
             moved = bytes_per_step(opts["dl fused"][0], numel)
             row = {"optimizer": name, "params": total, **{k: med.get(k) for k in PATHS}}
-            best = min((v for k, v in med.items() if k.startswith("torch")), default=None)
+            torch_med = [v for k, v in med.items() if k.startswith("torch") and AA not in k]
+            best = min(torch_med, default=None)
             row["fused/best"] = best and med["dl fused"] / best
             row["eager/best"] = best and med["dl eager"] / best
             row["default/loop"] = best and med["dl fused"] / med["torch loop"]
@@ -271,9 +296,17 @@ def run(
             row["GB/s"] = bandwidth / 1e9
             rows.append(row)
             print(_fmt(row), flush=True)
+            if aa:
+                pairs = [(k[: -len(AA)], k) for k in med if k.endswith(AA)]
+                row["A/A"] = {a: med[a] / med[b] for a, b in pairs}
+                print(
+                    f"{'':<9} A/A (same path, second optimizer): "
+                    + ", ".join(f"{a} {r:.3f}" for a, r in row["A/A"].items()),
+                    flush=True,
+                )
             if prefetch:
                 row["other prefetch/fused"] = med[OTHER] / med["dl fused"]
-                best_t = min((v for k, v in med.items() if k.startswith("torch")), default=None)
+                best_t = best
                 print(
                     f"{'':<9} {OTHER}: {med[OTHER]:.2f} ms, "
                     f"{row['other prefetch/fused']:.3f}x dl fused"
@@ -682,6 +715,12 @@ def main(argv: list[str] | None = None) -> None:
         "turn)",
     )
     parser.add_argument(
+        "--aa",
+        action="store_true",
+        help="also a second optimizer of descentlab's fused path and of torch's (fused, else "
+        "foreach) on the same tensors: how far two identical steps differ in the run",
+    )
+    parser.add_argument(
         "--prefetch",
         action="store_true",
         help="time also the fused step with the other software prefetch choice than this "
@@ -791,7 +830,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.no_compile:
         compile_overhead(names)
-    rows = run(sizes, args.repeat, names, late=args.late, prefetch=args.prefetch)
+    rows = run(sizes, args.repeat, names, late=args.late, prefetch=args.prefetch, aa=args.aa)
     _write(args.json, rows, args)
     for total in sizes:
         sub = [r for r in rows if r["params"] == total]
