@@ -51,7 +51,6 @@ import csv
 import json
 import math
 import os
-import platform
 import shutil
 import sqlite3
 import statistics
@@ -60,6 +59,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import machine  # (benchmarks/machine.py, beside this script)
 
 ROOT = Path(__file__).resolve().parent.parent
 DIABETES = [
@@ -398,12 +399,6 @@ def by_hand(plan_path: str) -> None:
 # -- the benchmark -----------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    with open("/proc/cpuinfo") as f:
-        name = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
-    return f"{name}, {os.cpu_count()} cores ({platform.machine()})"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=sorted(CASES), default="small")
@@ -436,7 +431,7 @@ def main() -> None:
     arms = {"descentlab": here}
     if args.base:
         arms["before"] = {**os.environ, "PYTHONPATH": path(str(Path(args.base).resolve()))}
-    print(f"{cpu_model()}; {time.strftime('%Y-%m-%d')}; case {args.case}: {' '.join(cmd[3:])}")
+    print(f"{machine.cpu()}; {time.strftime('%Y-%m-%d')}; case {args.case}: {' '.join(cmd[3:])}")
     print(f"load before: {os.getloadavg()}")
     first = scratch / "first"
     measure([*cmd, "--runs-dir", str(first)], here, scratch / "first.log")  # untimed

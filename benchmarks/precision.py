@@ -13,26 +13,15 @@ has bf16 arithmetic (``cpu_bf16``) and what ``precision="auto"`` chooses for the
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
-from pathlib import Path
 
+import machine  # (benchmarks/machine.py, beside this script)
 import torch
 from torch import nn
 
 from descentlab.engine import precision
 from descentlab.problems import models
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def cases(which: list[str]) -> dict[str, tuple[nn.Module, torch.Tensor, torch.Tensor, int]]:
@@ -68,7 +57,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     feature = precision.cpu_bf16()
     capability = torch.backends.cpu.get_cpu_capability()
-    print(f"{cpu_model()}; bf16 arithmetic: {feature or 'none'}; torch {torch.__version__}, "
+    print(f"{machine.cpu()}; bf16 arithmetic: {feature or 'none'}; torch {torch.__version__}, "
           f"{args.threads} thread(s), capability {capability}")  # fmt: skip
     print(f"{'model':34} {'params':>9} {'fp32 ms':>9} {'bf16 ms':>9} {'bf16/fp32':>9}  auto")
     for name, (model, x, y, n) in cases(args.models.split(",")).items():

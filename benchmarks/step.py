@@ -809,10 +809,13 @@ def main(argv: list[str] | None = None) -> None:
         rows = run_state(sizes, args.repeat, names, args.state_dtypes.split(","), device="cuda")
         _write(args.json, rows, args)
         return
+    import machine  # (benchmarks/machine.py, beside this script)
+
     print(
-        f"descentlab step benchmark: torch {torch.__version__}, {torch.get_num_threads()} "
-        f"threads, {args.clock} clock, {args.repeat} round-robin repeats; "
-        "dl = descentlab (default backend: fused)"
+        f"descentlab step benchmark: torch {torch.__version__} (its kernels: "
+        f"{torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} threads, "
+        f"{args.clock} clock, {args.repeat} round-robin repeats; "
+        f"dl = descentlab (default backend: fused); {machine.cpu()}"
     )
     if not args.optimizers and others:  # said, not dropped silently
         print("not timed (no fused step): " + "; ".join(f"{n}: {w}" for n, w in others.items()))
