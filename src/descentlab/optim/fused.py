@@ -542,8 +542,7 @@ class MergedPlan(FusedPlan):
         self.varying: list[int] = []
         first = hypers[0]
         self.vary({k for h in hypers[1:] for k in {*h, *first} if h.get(k) != first.get(k)})
-        #: no coefficient reads the step count: the values are the hyperparameters' alone
-        #: (a merged launch reads no per-tensor number: ``fn(hyper, t, None)``)
+        #: no coefficient reads the step count (nor, merged, a per-tensor number)
         self.timeless = not any(c.steps for c in self.coefs)
         self._uses = {u for c in self.coefs for u in c.uses}
         #: (the groups' hyperparameter dicts, their ids, the values computed from them)
@@ -585,9 +584,9 @@ class MergedPlan(FusedPlan):
             rest = hyper[1:]
             for j in varying:  # coefficient j of every later group's block, in one slice
                 values[width + j :: width] = map(coefs[j].fn, rest, repeat(t), repeat(None))
+        # (a steady step gives a group a new dict when a value moves; a tensor's own change
+        # is no such move: values read from a tensor are never kept)
         if self.timeless and all(_immutable(h.get(k)) for h in hyper for k in self._uses):
-            # a steady step replaces a group's dict when a value moves (a tensor's in-place
-            # change is no move: tensors are never kept)
             self._memo = (list(hyper), list(map(id, hyper)), values)
         return values, self.offsets if varying else None
 

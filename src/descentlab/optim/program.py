@@ -82,20 +82,17 @@ def reads_argument(fn: Callable[..., Any], index: int) -> bool:
     ``fn`` is a plain Python function whose own code never loads, stores or deletes that
     argument, shares it with a nested function or names a way to its frame's locals (a
     callable object, a ``functools.partial``, a builtin: True)."""
-    if type(fn) is not types.FunctionType:
-        return True
-    code = fn.__code__
-    if index >= code.co_argcount:
+    code = getattr(fn, "__code__", None) if type(fn) is types.FunctionType else None
+    if code is None or index >= code.co_argcount:
         return True
     name = code.co_varnames[index]
     if name in code.co_cellvars or not _FRAME_READERS.isdisjoint(code.co_names):
         return True
-    for ins in dis.get_instructions(code):
-        if "FAST" in ins.opname or "DEREF" in ins.opname or "CLOSURE" in ins.opname:
-            names = ins.argval if isinstance(ins.argval, tuple) else (ins.argval,)
-            if name in names:
-                return True
-    return False
+    return any(
+        name in (i.argval if isinstance(i.argval, tuple) else (i.argval,))
+        for i in dis.get_instructions(code)
+        if "FAST" in i.opname or "DEREF" in i.opname or "CLOSURE" in i.opname
+    )
 
 
 def coefficient(
@@ -107,20 +104,15 @@ def coefficient(
     ``fn(hyper, t, lr)`` of the step's learning rate ``lr_fn(hyper, t)`` (reading
     ``lr_uses``)."""
     fn, uses = c.fn, c.uses
-    steps = reads_argument(fn, 1)  # (the wrappers below pass t on: fn decides)
     if c.per_tensor is not None:
         return Coefficient(name, fn, c.per_tensor, uses)
     if c.lr:
         assert lr_fn is not None, f"{c.name!r} reads the learning rate: final forms only"
-        steps = steps or reads_argument(lr_fn, 1)
-        return Coefficient(
-            name, lambda h, t, e: fn(h, t, lr_fn(h, t)), None, (*uses, *lr_uses), steps=steps
-        )
+        return Coefficient(name, lambda h, t, e: fn(h, t, lr_fn(h, t)), None, (*uses, *lr_uses))
     if c.reads is not None:
-        return Coefficient(
-            name, lambda h, t, e: fn(h, t, e), number_of(c.reads), uses, c.reads, steps=steps
-        )
-    return Coefficient(name, lambda h, t, e: fn(h, t), None, uses, steps=steps)
+        return Coefficient(name, lambda h, t, e: fn(h, t, e), number_of(c.reads), uses, c.reads)
+    # (the wrapper passes t on: whether fn reads it decides)
+    return Coefficient(name, lambda h, t, e: fn(h, t), None, uses, steps=reads_argument(fn, 1))
 
 
 def number_of(key: str) -> Callable[[Mapping[str, list], int], float]:
