@@ -4,6 +4,7 @@ unwrapped while nothing can be compiling, and wrapped once torch._dynamo is load
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -165,13 +166,18 @@ import gc, json, os
 import torch
 
 
+def seen():
+    with open(os.environ["GC_PROBE_OUT"], "a") as f:
+        f.write(json.dumps([os.getpid(), gc.get_freeze_count(), gc.isenabled()]) + "\\n")
+
+
 def model():
+    seen()
     return torch.nn.Linear(2, 2)
 
 
 def make():
-    with open(os.environ["GC_PROBE_OUT"], "a") as f:
-        f.write(json.dumps([os.getpid(), gc.get_freeze_count(), gc.isenabled()]) + "\\n")
+    seen()
     g = torch.Generator().manual_seed(0)
     x = torch.randn(60, 2, generator=g)
     y = (x[:, 0] > 0).long()
@@ -198,3 +204,32 @@ def test_the_command_and_its_ranks_start_with_the_loaded_modules_frozen(tmp_path
     assert len({pid for pid, _, _ in seen}) >= 3, seen  # the command, then its two ranks
     for _pid, frozen, enabled in seen:
         assert enabled and frozen > 100_000, seen
+
+
+def test_spawned_workers_start_with_the_loaded_modules_frozen(tmp_path):
+    # a spawned process unpickles its target before anything of ours runs: the engine's own
+    # function imported torch and the engine with the collector walking their objects; the
+    # target is now a function of a light module that loads them frozen -- in the process
+    # pool of train_many and the book (map_in_processes), and in a comparison's workers where
+    # they are spawned (several threads a trial, as here; CUDA)
+    (tmp_path / "probe.py").write_text(_GC_PROBE)
+    out = tmp_path / "seen"
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + str(tmp_path), "GC_PROBE_OUT": str(out)}
+    pool = (
+        "from descentlab.engine.procpool import map_in_processes\nimport probe\n"
+        "for f in map_in_processes(probe.seen, [()] * 2, workers=2):\n    f.result()\n"
+    )
+    run = functools.partial(subprocess.run, cwd=tmp_path, env=env, capture_output=True, text=True)
+    r = run([sys.executable, "-c", pool])
+    assert r.returncode == 0, r.stderr[-2000:]
+    in_pool = [json.loads(line) for line in out.read_text().splitlines()]
+    out.unlink()
+    r = run([sys.executable, "-m", "descentlab", "compare", "--problem", "probe.py:make",
+             "--optimizers", "sgd", "--budget", "1", "--max-seeds", "2", "--seeds", "2",
+             "--steps", "2", "--batch-size", "8", "--threads", "2", "--workers", "2",
+             "--no-report", "--runs-dir", str(tmp_path / "runs")])  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    in_compare = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(in_pool) == 2 and len(in_compare) >= 2, (in_pool, in_compare)
+    for _pid, frozen, enabled in in_pool + in_compare:  # (the command's own start: frozen too)
+        assert enabled and frozen > 100_000, (in_pool, in_compare)

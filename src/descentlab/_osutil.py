@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import functools
 import gc
+import importlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -23,6 +24,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
+from typing import Any
 
 __all__ = [
     "FolderBusy",
@@ -34,7 +36,9 @@ __all__ = [
     "owned_tempdir",
     "pid_alive",
     "private_dir",
+    "spawn_payload",
     "spawning",
+    "started_frozen",
     "unguarded_main",
 ]
 
@@ -376,3 +380,32 @@ def loading_frozen() -> Iterator[None]:
         gc.freeze()
         if was:
             gc.enable()
+
+
+def started_frozen(
+    module: str, name: str, preload: tuple[str, ...], payload: bytes, *passed: Any
+) -> Any:
+    """The target of a spawned process (or its pool's initializer): ``module.name(*passed,
+    *args)``, ``args`` pickled into ``payload`` (:func:`spawn_payload`), the function's module
+    and the modules of ``preload`` loaded under :func:`loading_frozen`. A spawned process
+    unpickles its target before it runs anything: this one, named by text, imports only this
+    module, so torch and the engine load frozen (unpickling the engine's own function imported
+    them with the collector walking every object, about 0.8 s of the process's start);
+    ``args`` are unpickled after, with the collector running (they may run user code: a
+    problem, a model). ``passed``: what only the spawn itself may carry (a queue)."""
+    import pickle
+
+    with loading_frozen():
+        for name_ in preload:
+            importlib.import_module(name_)
+        fn = getattr(importlib.import_module(module), name)
+    return fn(*passed, *pickle.loads(payload))
+
+
+def spawn_payload(fn: Any, *args: Any, preload: tuple[str, ...] = ()) -> tuple[Any, ...]:
+    """:func:`started_frozen`'s first arguments for ``fn(*args)``: ``args`` pickled as
+    ``multiprocessing`` pickles a spawned process's arguments (a tensor's storage is shared,
+    not copied); ``preload``: modules ``fn`` will import, loaded frozen first."""
+    from multiprocessing.reduction import ForkingPickler
+
+    return fn.__module__, fn.__qualname__, preload, bytes(ForkingPickler.dumps(args))

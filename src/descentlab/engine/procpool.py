@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from descentlab._announce import announcement_dir, share_across
-from descentlab._osutil import die_with_parent, spawning
+from descentlab._osutil import die_with_parent, spawn_payload, spawning, started_frozen
 from descentlab._usercode import plain_warnings
 from descentlab.constraints import POSITIVE_INT, check
 from descentlab.engine.config import RunConfig
@@ -76,8 +76,8 @@ def _spawn_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(torch.get_default_dtype(), 1, announcement_dir()),
+        initializer=started_frozen,  # (each worker loads torch and the engine frozen)
+        initargs=spawn_payload(_init_worker, torch.get_default_dtype(), 1, announcement_dir()),
     )
 
 

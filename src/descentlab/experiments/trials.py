@@ -66,7 +66,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from descentlab._announce import announcement_dir, share_across, sharing
 from descentlab._files import out_of_space
-from descentlab._osutil import pid_alive, signals_blocked, spawning
+from descentlab._osutil import (
+    pid_alive,
+    signals_blocked,
+    spawn_payload,
+    spawning,
+    started_frozen,
+)
 from descentlab._usercode import describe, genuine_interrupt, user_error
 from descentlab.store import store_path_of
 
@@ -827,11 +833,11 @@ ABORT_SECONDS = 2.0
 
 
 def _worker_main(
+    tasks: Any,
+    results: Any,
     store_path: str,
     source: DataSource,
     threads: int,
-    tasks: Any,
-    results: Any,
     checkpoint_every: Any = None,
     warm_up: bool = True,
     announced: str | None = None,
@@ -886,6 +892,11 @@ def _worker_main(
             results.put(("error", indices, f"{describe(exc)}\n{text}", no_space))
             if not isinstance(exc, Exception):
                 return
+
+
+#: what a spawned worker loads (frozen: :func:`~descentlab._osutil.started_frozen`) before
+#: its arguments: torch, the engine's runs and vectorized passes
+_WORKER_MODULES = ("descentlab.engine.run", "descentlab.engine.multirun")
 
 
 def _emit(results: Any, indices: list[int], start: int, part: list[dict[str, Any]]) -> None:
@@ -1048,20 +1059,20 @@ class TrialRunner:
         # ignores them: an abort while it is still starting must not print a
         # KeyboardInterrupt traceback from its bootstrap; the main process ends it. The
         # engine's own handler still ends a running trial as interrupted.
+        args = (self.store_path, self.source, self.threads, self.checkpoint_every, not fork,
+                sharing() or announcement_dir())  # fmt: skip
+        queues = (self._tasks, self._results)
+
+        def spawned() -> tuple[Any, ...]:
+            # a spawned worker loads torch and the engine frozen, as a forked one starts (a
+            # payload each: a shared tensor's handle is taken once)
+            return (*spawn_payload(_worker_main, *args, preload=_WORKER_MODULES), *queues)
+
         with signals_blocked(), spawning():
             for _ in range(self.workers):
                 p = ctx.Process(
-                    target=_worker_main,
-                    args=(
-                        self.store_path,
-                        self.source,
-                        self.threads,
-                        self._tasks,
-                        self._results,
-                        self.checkpoint_every,
-                        not fork,
-                        sharing() or announcement_dir(),
-                    ),
+                    target=_worker_main if fork else started_frozen,
+                    args=(*queues, *args) if fork else spawned(),
                     # not daemonic: a trial reads a Dataset with the loader worker processes
                     # it asks for, seeded from the run (as in the main process), not without
                     # them; the worker still ends with this process (close, die_with_parent)
