@@ -239,8 +239,9 @@ def test_merged_coefficients_are_computed_again_for_new_or_changed_values():
     lr = torch.tensor(0.25, dtype=torch.float64)
     held = [first[0], {**first[1], "lr": lr}]
     assert block(held, 7.0) == -0.25
-    lr.fill_(0.125)
-    assert block(held, 8.0) == -0.125
+    for i, value in enumerate((0.125, 0.0625, 0.03125)):  # (the same dicts, steps running)
+        lr.fill_(value)
+        assert block(held, 8.0 + i) == -value
 
 
 @pytest.mark.parametrize(
@@ -349,6 +350,8 @@ def test_a_steady_steps_calls_do_not_grow_with_its_groups(name, kw):
     step count (AdamW's bias corrections), none where no coefficient reads the step count
     (SGD, momentum: their values are kept while the groups' numbers are)."""
     two, twenty = _in_groups(name, kw, 2), _in_groups(name, kw, 20)
+    for opt in (two, twenty):  # (kept from the second steady step with the same numbers)
+        opt.step()
     (unit,) = twenty._fused.bundle.units
     plan, hyper = unit.plan, unit.hyper[1]
     own, _ = _calls(lambda: [plan.coefs[j].fn(hyper, 4.0, None) for j in plan.varying])

@@ -545,13 +545,13 @@ class MergedPlan(FusedPlan):
         #: no coefficient reads the step count (nor, merged, a per-tensor number)
         self.timeless = not any(c.steps for c in self.coefs)
         self._uses = {u for c in self.coefs for u in c.uses}
-        #: (the groups' hyperparameter dicts, their ids, the values computed from them)
-        self._memo: tuple[list, list[int], list[float]] | None = None
+        #: (the groups' hyperparameters, their values); a value moved since (:meth:`vary`)
+        self._memo, self._moved = None, True
 
     def vary(self, keys: Any) -> None:
         """Take ``keys`` as keys whose values may differ between the groups: their
-        coefficients are each group's own."""
-        self._memo = None
+        coefficients are each group's own (the steady step's call for each group moved)."""
+        self._moved = True
         if self.keys.issuperset(keys):
             return
         self.keys.update(keys)
@@ -574,8 +574,8 @@ class MergedPlan(FusedPlan):
             return values, array("q", [at[(g if varying else 0, s)]
                                        for g, s in zip(self.group_of, t, strict=True)])  # fmt: skip
         memo = self._memo
-        if memo is not None and list(map(id, hyper)) == memo[1]:  # (each dict held: ids kept)
-            return memo[2], self.offsets if varying else None
+        if memo is not None and memo[0] is hyper and not self._moved:
+            return memo[1], self.offsets if varying else None
         first = [c.fn(hyper[0], t, None) for c in coefs] or [0.0]
         if not varying:
             values = first
@@ -584,10 +584,12 @@ class MergedPlan(FusedPlan):
             rest = hyper[1:]
             for j in varying:  # coefficient j of every later group's block, in one slice
                 values[width + j :: width] = map(coefs[j].fn, rest, repeat(t), repeat(None))
-        # (a steady step gives a group a new dict when a value moves; a tensor's own change
-        # is no such move: values read from a tensor are never kept)
-        if self.timeless and all(_immutable(h.get(k)) for h in hyper for k in self._uses):
-            self._memo = (list(hyper), list(map(id, hyper)), values)
+        # kept from the second step no value moved (a schedule's: never); a tensor's own change
+        # is no move: values read from a tensor are never kept
+        keep, self._memo = self.timeless and not self._moved, None
+        if keep and all(_immutable(h.get(k)) for h in hyper for k in self._uses):
+            self._memo = (hyper, values)
+        self._moved = False
         return values, self.offsets if varying else None
 
 

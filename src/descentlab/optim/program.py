@@ -64,8 +64,7 @@ class Coefficient:
     per_tensor: Callable[[Mapping[str, list], int], Any] | None
     uses: tuple[str, ...] = ()
     reads: str | None = None
-    #: whether the value may depend on the step count ``t`` (None: ``fn``'s code decides,
-    #: :func:`reads_argument`); False lets a launch reuse it while the hyperparameters repeat
+    #: whether the value may depend on the step ``t`` (None: :func:`reads_argument` of fn)
     steps: bool | None = None
 
     def __post_init__(self) -> None:
@@ -82,7 +81,7 @@ def reads_argument(fn: Callable[..., Any], index: int) -> bool:
     ``fn`` is a plain Python function whose own code never loads, stores or deletes that
     argument, shares it with a nested function or names a way to its frame's locals (a
     callable object, a ``functools.partial``, a builtin: True)."""
-    code = getattr(fn, "__code__", None) if type(fn) is types.FunctionType else None
+    code = fn.__code__ if type(fn) is types.FunctionType else None
     if code is None or index >= code.co_argcount:
         return True
     name = code.co_varnames[index]
@@ -111,7 +110,6 @@ def coefficient(
         return Coefficient(name, lambda h, t, e: fn(h, t, lr_fn(h, t)), None, (*uses, *lr_uses))
     if c.reads is not None:
         return Coefficient(name, lambda h, t, e: fn(h, t, e), number_of(c.reads), uses, c.reads)
-    # (the wrapper passes t on: whether fn reads it decides)
     return Coefficient(name, lambda h, t, e: fn(h, t), None, uses, steps=reads_argument(fn, 1))
 
 
