@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from descentlab.experiments.objective import Score
+from descentlab import Score
 
 HERE = Path(__file__).resolve().parent
 

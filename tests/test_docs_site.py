@@ -301,3 +301,33 @@ def test_compares_page_shows_each_form_of_your_own_training_code_run_at_build():
                     ["--lightning", "examples/lightning_module.py:make"]]  # fmt: skip
     files = [m["path"] for m in examples.FILE_BLOCK.finditer(page)]
     assert files == [f"examples/{r[1].split('/')[1].split(':')[0]}" for r in runs]
+
+
+def test_compares_page_shows_each_example_file_as_it_is():
+    """The examples are readable in docs/compare.md itself, not only in the built site."""
+    examples = _script("cli_examples")
+    page = (ROOT / "docs" / "compare.md").read_text(encoding="utf-8")
+    blocks = list(examples.FILE_BLOCK.finditer(page))
+    assert len(blocks) == 3
+    for m in blocks:
+        assert m["body"] == (ROOT / m["path"]).read_text(encoding="utf-8"), m["path"]
+
+
+#: what every run block's command is shortened by (the last of an option wins), so that the
+#: site's commands run in seconds here: what they print is checked, not what they find
+_SHORT = "--steps 8 --lr-trials 2 --no-refine --seeds 2 --max-seeds 2 --no-progress"
+
+
+@pytest.mark.parametrize("page", ["compare.md"])
+def test_every_command_the_site_runs_prints_what_the_site_expects(page, tmp_path):
+    """The site runs each ``<!-- run: EXPECTED -->`` block's command and stops where its output
+    lacks EXPECTED; the same commands, shortened, run here (about 25 s for the three forms of
+    your own training code: `make docs` is not part of `make test`)."""
+    examples = _script("cli_examples")
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    found = list(examples.RUN_BLOCK.finditer(text))
+    assert found
+    for m in found:
+        code, out = examples.run(f"{m['args']} {_SHORT}", tmp_path)
+        assert code == 0 and m["expected"] in out, (m["args"], code, out[-300:])

@@ -18,15 +18,16 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
+from descentlab import Score
 from descentlab.engine.evaluation import evaluate
 from descentlab.engine.loop import Batches
 from descentlab.experiments.compare import CompareSpec, compare
-from descentlab.experiments.objective import Score
 from descentlab.problems.problem import Problem
 
 
@@ -125,7 +126,7 @@ RESUMABLE = """
 import os, time
 from pathlib import Path
 import torch
-from descentlab.experiments.objective import Score
+from descentlab import Score
 
 
 def fn(run):
@@ -215,9 +216,55 @@ def _builds_no_optimizer(run):
     return Score(0.5, maximize=True)
 
 
+def _steps(run, opt=None, *, schedule=True, steps=None, other=None):
+    """A small training loop: ``opt`` (the trial's where None) stepped ``steps`` times (the
+    trial's), its schedule stepped after each step unless ``schedule`` is False, ``other``
+    stepped on the same parameters after each step."""
+    torch.manual_seed(run.seed)
+    model = _model()
+    given = run.optimizer(model.parameters())
+    opt = given if opt is None else opt(model.parameters())
+    sched = run.scheduler(given)
+    (x, y), _ = run.train, run.eval
+    other = None if other is None else other(model.parameters())
+    for _step in range(run.steps if steps is None else steps):
+        for o in (opt, other):
+            if o is not None:
+                o.zero_grad()
+                torch.nn.functional.cross_entropy(model(x[:32]), y[:32]).backward()
+                o.step()
+        if schedule:
+            sched.step()
+    return model
+
+
 def _turns_around(run):
-    run.optimizer(_model().parameters())
+    _steps(run)
     return Score(0.5, maximize=run.phase == "tune", name="score")
+
+
+def _forgets_return(run):
+    _steps(run)
+
+
+def _steps_its_own_adam(run):
+    _steps(run, lambda p: torch.optim.Adam(p, lr=0.01))
+    return Score(0.5, maximize=True)
+
+
+def _steps_half(run):
+    _steps(run, steps=run.steps // 2)
+    return Score(0.5, maximize=True)
+
+
+def _another_steps_them_too(run):
+    _steps(run, other=lambda p: torch.optim.SGD(p, lr=0.01))
+    return Score(0.5, maximize=True)
+
+
+def _never_schedules(run):
+    _steps(run, schedule=False)
+    return Score(0.5, maximize=True)
 
 
 def _reports_nan(run):
@@ -246,6 +293,21 @@ def _reports_nan(run):
             r"returned 'score' \(minimized\) after 'score' \(maximized\): one "
             r"metric, one direction per comparison",
         ),
+        (_forgets_return, r"returned NoneType \(is its `return` missing\?\): an objective"),
+        (
+            _steps_its_own_adam,
+            r"seed 0\): the optimizer descentlab gave was stepped 0 times in 40 steps",
+        ),
+        (_steps_half, r"the optimizer descentlab gave was stepped 20 times in 40 steps"),
+        (
+            _another_steps_them_too,
+            r"changed in place between two of its steps by something else",
+        ),
+        (
+            _never_schedules,
+            r"the trial's schedule \(lr=.*\) was stepped 0 times in 40 optimizer "
+            r"steps: call step\(\) of run.scheduler",
+        ),
     ],
     ids=[
         "raises",
@@ -253,11 +315,20 @@ def _reports_nan(run):
         "reads the test split while tuning",
         "no optimizer",
         "turns around",
+        "forgets return",
+        "steps its own adam",
+        "steps half",
+        "another steps them too",
+        "never schedules",
     ],
 )
 def test_a_bad_objective_is_one_clear_line(objective, says, tmp_path):
-    spec = CompareSpec(**{**SPEC, "optimizers": ["sgd"], "lr_ranges": {}})
-    with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match=says) as got:
+    drawn = (
+        {"search": "quasirandom", "lrs_per_optimizer": 4} if objective is _never_schedules else {}
+    )
+    spec = CompareSpec(**{**SPEC, "optimizers": ["sgd"], "lr_ranges": {}, **drawn})
+    said = pytest.warns(RuntimeWarning) if not drawn else warnings.catch_warnings()
+    with said, pytest.raises(ValueError, match=says) as got:
         compare(spec, tmp_path, workers=1, progress=False, problem=_problem(), objective=objective)
     assert "\n" not in str(got.value)
 

@@ -9,8 +9,37 @@ Subpackages (data flows down; nothing imports upward):
 - :mod:`descentlab.engine` -- training runs, many runs at once, checkpoints;
 - :mod:`descentlab.experiments` -- comparison protocols and the lectures' experiments;
 - :mod:`descentlab.report` -- figures and the HTML report.
+
+:class:`Score` is what your own training code returns to ``descentlab compare`` (docs/compare.md).
 """
+
+from dataclasses import dataclass
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["Score", "__version__"]
+
+
+@dataclass(frozen=True)
+class Score:
+    """What an objective returns.
+
+    Attributes:
+        value: its metric on the split it was told to evaluate (NaN or infinite: the trial
+            diverged, as a run whose loss goes non-finite).
+        maximize: True for a score (accuracy, BLEU), False for a loss or an error rate.
+        name: the metric's name (the protocol's lines say it).
+        examples: in a refit run, the metric of each test example (their mean is ``value``):
+            the verdict then pairs the optimizers by seed and by test example; None: by seed
+            only (the report says so).
+
+    Example:
+        >>> Score(0.91, maximize=True, name="accuracy")
+        Score(value=0.91, maximize=True, name='accuracy', examples=None)
+    """
+
+    value: float
+    maximize: bool
+    name: str = "metric"
+    examples: Any = None

@@ -94,6 +94,13 @@ INTEGER_LIMITS: dict[str, int] = {
 }
 
 
+def shown(path: str | os.PathLike[str]) -> str:
+    """A path as the command prints it: relative to the working folder where it lies inside it
+    (``runs/NAME/report.html``), else whole."""
+    here, full = Path.cwd(), Path(path)
+    return os.path.relpath(full, here) if full.is_relative_to(here) else str(full)
+
+
 def integer_limit(dest: str) -> int:
     """The largest value the integer option stored in ``dest`` takes (every subcommand's
     parser refuses more as it reads the option).

@@ -58,6 +58,7 @@ from descentlab.cli._options import (
     checked_rank_timeout,
     number_or_word,
     print_json,
+    shown,
 )
 from descentlab.cli._options import parse_pairs as _pairs
 from descentlab.cli._options import parse_value as _value
@@ -711,8 +712,8 @@ def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
     for line in result.warnings():
         print(textwrap.fill(f"warning: {line}", width=100, subsequent_indent="  "))
     if not args.no_report:
-        print(f"report: {result.report_path}")
-    print(f"done in {elapsed:.1f} s (store {result.store_path})")
+        print(f"report: {shown(result.report_path)}")
+    print(f"done in {elapsed:.1f} s (store {shown(result.store_path)})")
 
 
 def _many(args: argparse.Namespace) -> Work:
@@ -770,7 +771,7 @@ def _show_many(args: argparse.Namespace, multi: Any, elapsed: float) -> None:
     for line in multi.budget_lines():
         print(line)
     if not args.no_report:
-        print(f"report: {multi.report_path}")
+        print(f"report: {shown(multi.report_path)}")
     print(f"done in {elapsed:.1f} s")
 
 

@@ -130,7 +130,10 @@ def lightning(make: Callable[[str], Any], run: Any, metric: str) -> float:
 
     def configure_optimizers() -> Any:
         opt = run.optimizer(p for p in module.parameters() if p.requires_grad)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": run.scheduler(opt)}}
+        return {
+            "optimizer": opt,
+            "lr_scheduler": {"scheduler": run.scheduler(opt), "interval": "step"},
+        }
 
     module.configure_optimizers = configure_optimizers
     module.lr_scheduler_step = lambda scheduler, _metric: scheduler.step()

@@ -10,6 +10,7 @@ cannot check: docs/compare.md ("Your own training code").
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -22,34 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from descentlab import Score
 from descentlab._announce import once
 from descentlab.experiments.compare.spec import FORMS
 
 __all__ = ["Objective", "Run", "Score", "for_compare", "learned", "run_trial", "slot"]
-
-
-@dataclass(frozen=True)
-class Score:
-    """What an objective returns.
-
-    Attributes:
-        value: its metric on the split it was told to evaluate (NaN or infinite: the trial
-            diverged, as a run whose loss goes non-finite).
-        maximize: True for a score (accuracy, BLEU), False for a loss or an error rate.
-        name: the metric's name (the protocol's lines say it).
-        examples: in a refit run, the metric of each test example (their mean is ``value``):
-            the verdict then pairs the optimizers by seed and by test example; None: by seed
-            only (the report says so).
-
-    Example:
-        >>> Score(0.91, maximize=True, name="accuracy")
-        Score(value=0.91, maximize=True, name='accuracy', examples=None)
-    """
-
-    value: float
-    maximize: bool
-    name: str = "metric"
-    examples: Any = None
 
 
 def slot(maximize: bool) -> str:
@@ -108,7 +86,7 @@ class Run:
         from descentlab.engine.building import make_optimizer
 
         opt = make_optimizer(self._config.optimizer, list(params), self._config.hyper)
-        self._state.built = opt
+        self._state.watch(opt)
         return opt
 
     def scheduler(self, optimizer: Any) -> Any:
@@ -119,7 +97,17 @@ class Run:
         from descentlab.schedules import Scheduler, constant
 
         made = make_schedulers(optimizer, self._config.schedule, self._config.steps)[0]
-        return made or Scheduler(optimizer, {"lr": constant(optimizer.param_groups[0]["lr"])})
+        if made is None:
+            return Scheduler(optimizer, {"lr": constant(optimizer.param_groups[0]["lr"])})
+        self._state.scheduled = self._state.scheduled or 0
+        stepper = made.step
+
+        def step(*args: Any, **kwargs: Any) -> Any:
+            self._state.scheduled += 1
+            return stepper(*args, **kwargs)
+
+        made.step = step  # (counted: a schedule the trial tunes must be applied)
+        return made
 
     def report(self, step: int, value: float) -> None:
         """The metric on ``split`` after ``step`` steps: a point of the learning curve. A
@@ -162,6 +150,30 @@ class _State:
     built: Any = None
     rows: list[tuple[int, float]] = dataclasses.field(default_factory=list)
     diverged: str | None = None
+    #: steps the optimizer descentlab built took in this call, and whether its parameters were
+    #: changed in place between two of them by something else
+    stepped: int = 0
+    moved: bool = False
+    #: the trial's schedule's steps (None: the trial has no schedule, or it was never made)
+    scheduled: int | None = None
+
+    def watch(self, opt: Any) -> None:
+        """Count ``opt``'s steps, and notice its parameters changed in place between two of
+        them (another optimizer stepping them: their version counters move)."""
+        self.built = opt
+        params = [p for g in opt.param_groups for p in g["params"]]
+        seen: list[list[int]] = []
+
+        def before(*_: Any) -> None:
+            if seen and seen[0] != [p._version for p in params]:
+                self.moved = True
+
+        def after(*_: Any) -> None:
+            self.stepped += 1
+            seen[:] = [[p._version for p in params]]
+
+        opt.register_step_pre_hook(before)
+        opt.register_step_post_hook(after)
 
     def report(self, step: int, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -263,22 +275,36 @@ class Objective:
             return self.maximize
         return not str(self.metric).endswith("loss")
 
-    def fingerprint(self) -> str:
-        """A hash of the code the objective is in (its file's bytes; a function without a
-        file: its source), so that changed code starts a new comparison."""
+    def files(self) -> dict[str, str]:
+        """``{path: hash}`` of the code the objective is made of: its module's file, the
+        user's own modules it imports and the data files they name
+        (:func:`~descentlab.problems.user_files.user_files`); a function without a file: its
+        source."""
+        from descentlab.problems.user_files import user_files
+
         fn = self.function
-        try:
-            data = Path(inspect.getsourcefile(fn) or "").read_bytes()
-        except (TypeError, OSError):
+        module = inspect.getmodule(fn)
+        found = user_files(module) if module is not None else {}
+        if not found:
             try:
                 data = inspect.getsource(fn).encode()
             except (TypeError, OSError):
                 data = self.ref.encode()
-        return hashlib.sha256(data).hexdigest()[:8]
+            found = {"<source>": hashlib.sha256(data).hexdigest()[:16]}
+        return found
+
+    def fingerprint(self) -> str:
+        """A hash of :meth:`files`, so that changed code or data starts a new comparison."""
+        from descentlab.problems.user_files import digest
+
+        return digest(self.files())
 
     def record(self) -> dict[str, Any]:
         """What the comparison's spec records of it (its digest names the run directory)."""
-        out = {"form": self.form, "ref": self.ref, "code": self.fingerprint()}
+        files = self.files()
+        from descentlab.problems.user_files import digest
+
+        out = {"form": self.form, "ref": self.ref, "code": digest(files), "files": files}
         if self.form != "function":
             out.update(metric=self.metric, maximize=self.direction)
         return out
@@ -368,12 +394,16 @@ def _finish(state: _State, got: Any, trial: Any, where: str) -> tuple[str, dict[
             f"{where} never built its optimizer with run.optimizer(params): there is no "
             "optimizer to compare"
         )
-    if got is not None and not isinstance(got, Score):
-        store.set_status(run_id, "failed", message=f"returned {type(got).__name__}")
+    if (got is None and state.diverged is None) or (got is not None and not isinstance(got, Score)):
+        kind = type(got).__name__
+        store.set_status(run_id, "failed", message=f"returned {kind}")
+        hint = " (is its `return` missing?)" if got is None else ""
         raise ValueError(
-            f"{where} returned {type(got).__name__}: an objective returns "
+            f"{where} returned {kind}{hint}: an objective returns "
             "Score(value, maximize=True|False[, name=..., examples=...])"
         )
+    if state.diverged is None:
+        _check_wiring(state, trial, where)
     split = "test" if trial.phase == "refit" else "val"
     summary: dict[str, Any] = {"steps": steps}
     name = "objective"
@@ -402,6 +432,47 @@ def _finish(state: _State, got: Any, trial: Any, where: str) -> tuple[str, dict[
         )
     store.set_status(run_id, status, message=state.diverged, summary=summary)
     return status, summary
+
+
+def _check_wiring(state: _State, trial: Any, where: str) -> None:
+    """ValueError (the run marked failed) where the trial's numbers cannot be the optimizer's
+    and schedule's descentlab gave: they took fewer steps than the objective reported, or
+    something else changed the parameters between their steps."""
+    start = state.saved[0] if state.saved is not None else 0
+    reported = max([s for s, _ in state.rows] + [trial.config.steps])
+    steps = start + state.stepped
+    wrong = None
+    if steps < reported:
+        wrong = (
+            f"the optimizer descentlab gave was stepped {state.stepped} times in "
+            f"{reported - start} steps: step the one run.optimizer(params) returns, once a step"
+        )
+    elif state.moved:
+        wrong = (
+            "the parameters given to run.optimizer(params) were changed in place between two "
+            "of its steps by something else (another optimizer?): only the trial's optimizer "
+            "may step them"
+        )
+    elif state.stepped and (state.scheduled or 0) < state.stepped and _per_step(trial.config):
+        sched = ", ".join(f"{k}={v}" for k, v in _per_step(trial.config).items())
+        wrong = (
+            f"the trial's schedule ({sched}) was stepped {state.scheduled or 0} times in "
+            f"{state.stepped} optimizer steps: call step() of run.scheduler(optimizer) after "
+            "each optimizer step, or compare without schedules (no --budget)"
+        )
+    if wrong is not None:
+        state.store.set_status(state.run_id, "failed", message=wrong)
+        raise ValueError(f"{where}: {wrong}")
+
+
+def _per_step(cfg: Any) -> dict[str, Any]:
+    """The trial's per-step schedules as its config spells them (``{}``: none)."""
+    if not cfg.schedule:
+        return {}
+    from descentlab.engine.building import split_schedules
+
+    steps = split_schedules(cfg.schedule, cfg.steps)[0]
+    return {k: v for k, v in cfg.schedule.items() if k in steps}
 
 
 def _store_examples(store: Any, run_id: int, got: Score, name: str) -> None:
@@ -477,3 +548,40 @@ def learned(summary: Mapping[str, Any]) -> bool | None:
             if f"{split}/{slot(maximize)}" in summary:
                 return maximize
     return None
+
+
+def name_earlier_run(run_dir: Path, record: Mapping[str, Any]) -> None:
+    """Where ``run_dir`` is new for the objective ``record`` describes, say which run beside it
+    compared the same objective with other code or data, and the files that changed (read
+    from their stores, read-only): its trials are not reused."""
+    import json
+    import sqlite3
+
+    from descentlab.problems.user_files import changed
+    from descentlab.store import store_path_of
+
+    files = record.get("files")
+    if not files or run_dir.exists() or not run_dir.parent.is_dir():
+        return
+    found: list[tuple[float, Path, list[str]]] = []
+    for other in run_dir.parent.iterdir():
+        path = store_path_of(other)
+        if not path.is_file():
+            continue
+        try:
+            with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+                rows = db.execute("SELECT config FROM runs WHERE name = 'compare'").fetchall()
+        except sqlite3.Error:
+            continue
+        for (config,) in rows:
+            old = (json.loads(config).get("spec") or {}).get("objective") or {}
+            if old.get("ref") == record.get("ref") and old.get("files") not in (None, files):
+                found.append((path.stat().st_mtime, other, changed(old["files"], files)))
+    if found:
+        _, other, diff = max(found)
+        once(
+            ("objective-earlier", str(run_dir)),
+            f"descentlab: a new comparison in {run_dir}: {', '.join(diff)} changed since the "
+            f"one in {other} (its trials are not reused)",
+            stacklevel=3,
+        )

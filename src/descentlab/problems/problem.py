@@ -492,7 +492,12 @@ def _folder_kept(what: str) -> Iterator[None]:
             )
 
 
-def _import_file(path: Path) -> Any:
+#: the extra that installs a package user code imports (``pip install 'descentlab[EXTRA]'``)
+_EXTRAS = {"transformers": "hf", "accelerate": "hf", "lightning": "lightning",
+           "pytorch_lightning": "lightning", "optuna": "tune", "ray": "ray"}  # fmt: skip
+
+
+def _import_file(path: Path, what: str = "problem file") -> Any:
     name = "descentlab_problem_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
     if name in sys.modules:
         return sys.modules[name]
@@ -509,7 +514,11 @@ def _import_file(path: Path) -> Any:
             spec.loader.exec_module(module)
     except USER_CODE_ERRORS as exc:
         del sys.modules[name]
-        raise ValueError(f"problem file {path} failed while importing: {failure(exc)}") from None
+        missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+        hint = ""
+        if missing and missing.split(".")[0] in _EXTRAS:
+            hint = f" (pip install 'descentlab[{_EXTRAS[missing.split('.')[0]]}]')"
+        raise ValueError(f"{what} {path} failed while importing: {failure(exc)}{hint}") from None
     return module
 
 
@@ -554,7 +563,7 @@ def load_function(ref: str | re.Match[str], what: str) -> Callable[..., Any]:
         path = Path(target).expanduser().resolve()
         if not path.is_file():
             raise ValueError(f"{what}: no file {path}")
-        module = _import_file(path)
+        module = _import_file(path, what.split(" ")[0] + " file")
     else:
         try:
             module = importlib.import_module(target)

@@ -47,6 +47,7 @@ from descentlab.experiments.compare.spec import (
     CompareSpec,
     default_batch_size,
 )
+from descentlab.experiments.objective import name_earlier_run
 from descentlab.experiments.ray_backend import make_runner
 from descentlab.experiments.trials import DataSource, _threads, mark_orphans, store_path_of
 from descentlab.problems import data as datasets
@@ -193,6 +194,8 @@ def compare(
             warnings.warn(_ALONE, RuntimeWarning, stacklevel=2)
         spec = plan.spec  # checked once, where it entered: below, the plan holds plain values
         run_dir = Path(runs_dir) / plan.run_name
+        if spec.objective is not None:
+            name_earlier_run(run_dir, spec.objective)
         # Data loaded by name are reloaded (from the cache) by each worker; given data are sent
         # to each worker once.
         source = DataSource(spec.problem, dict(spec.problem_options), spec.split_seed,

@@ -1,0 +1,122 @@
+"""A comparison on the user's own code is identified by all of that code, and says what changed.
+
+- The objective's identity covers its file, every module of the user's own it imports (through
+  theirs) and the data files their code names; not Python's, site-packages' or descentlab's.
+- A helper module or a data file edited since a stored comparison starts a new one, and the
+  console names the earlier run and the files that changed; an unchanged rerun reuses it.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import warnings
+
+import pytest
+
+from descentlab.experiments.compare import CompareSpec, compare
+from descentlab.experiments.objective import Objective
+from descentlab.problems.user_files import changed, user_files
+
+OBJECTIVE = """
+    import torch
+    from pathlib import Path
+
+    from descentlab.experiments.objective import Score
+    from {helper} import BATCH
+
+    HERE = Path(__file__).parent
+
+
+    def train(run):
+        rows = (HERE / "points.csv").read_text().split()
+        x = torch.tensor([float(r) for r in rows]).unsqueeze(1)
+        torch.manual_seed(run.seed)
+        w = torch.nn.Parameter(torch.zeros(1))
+        opt = run.optimizer([w])
+        sched = run.scheduler(opt)
+        for _ in range(run.steps):
+            opt.zero_grad()
+            ((x[:BATCH] - w) ** 2).mean().backward()
+            opt.step()
+            sched.step()
+        return Score(float(((x - w) ** 2).mean()), maximize=False, name="mse")
+"""
+
+
+def _project(folder, helper: str, batch: int = 64):
+    folder.mkdir(exist_ok=True)
+    (folder / "obj.py").write_text(textwrap.dedent(OBJECTIVE.format(helper=helper)))
+    (folder / f"{helper}.py").write_text(f"import json\n\nBATCH = {batch}\n")
+    (folder / "points.csv").write_text("1.0 2.0 3.0 4.0\n")
+    return f"{folder / 'obj.py'}:train"
+
+
+def test_the_identity_covers_imported_modules_and_named_data_files(tmp_path):
+    ref = _project(tmp_path / "p", "helper_identity_a")
+    files = Objective("function", ref).files()
+    assert sorted(files) == ["helper_identity_a.py", "obj.py", "points.csv"]
+    # a checked user_files: json, torch and descentlab are not the user's
+    assert not any("json" in f or "torch" in f or "descentlab" in f for f in files)
+    before = dict(files)
+    (tmp_path / "p" / "helper_identity_a.py").write_text("import json\n\nBATCH = 8\n")
+    assert changed(before, Objective("function", ref).files()) == ["helper_identity_a.py"]
+    (tmp_path / "p" / "points.csv").write_text("1.0 2.0\n")
+    assert "points.csv" in changed(before, Objective("function", ref).files())
+
+
+def test_user_files_follows_a_helper_through_another(tmp_path):
+    import importlib
+    import sys
+
+    (tmp_path / "uf_top.py").write_text("import uf_mid\n")
+    (tmp_path / "uf_mid.py").write_text("from uf_low import VALUE\n")
+    (tmp_path / "uf_low.py").write_text("VALUE = 'table.txt'\n")
+    (tmp_path / "table.txt").write_text("x\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        top = importlib.import_module("uf_top")
+        assert sorted(user_files(top)) == ["table.txt", "uf_low.py", "uf_mid.py", "uf_top.py"]
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in ("uf_top", "uf_mid", "uf_low"):
+            sys.modules.pop(name, None)
+
+
+@pytest.mark.parametrize("edit", ["helper", "data"])
+def test_an_edited_helper_or_data_file_starts_a_new_run_that_names_the_old(tmp_path, edit):
+    helper = f"helper_identity_{edit}"
+    ref = _project(tmp_path / "p", helper)
+    spec = CompareSpec(objective={"form": "function", "ref": ref}, optimizers=["sgd"], steps=6,
+                       lrs_per_optimizer=2, refine=False, seeds=2, max_seeds=2,
+                       lr_ranges={"sgd": (0.01, 0.1)}, landscapes=())  # fmt: skip
+    runs = tmp_path / "runs"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = compare(spec, runs, workers=1, progress=False).run_dir
+        again = compare(spec, runs, workers=1, progress=False).run_dir
+    assert again == first  # (unchanged: the same run, its trials reused)
+    if edit == "helper":
+        (tmp_path / "p" / f"{helper}.py").write_text("import json\n\nBATCH = 8\n")
+        name = f"{helper}.py"
+    else:
+        (tmp_path / "p" / "points.csv").write_text("1.0 2.0 3.5 4.0\n")
+        name = "points.csv"
+    with pytest.warns(RuntimeWarning, match="a new comparison") as said:
+        second = compare(spec, runs, workers=1, progress=False).run_dir
+    assert second != first
+    line = next(str(w.message) for w in said if "a new comparison" in str(w.message))
+    assert f": {name} changed since the one in {first} (its trials are not reused)" in line
+
+
+def test_a_missing_framework_names_the_extra_that_installs_it(tmp_path):
+    """The line names the user's file for what it is and the extra to install."""
+    (tmp_path / "needs_hf.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'transformers'\", name='transformers')\n"
+        "def make_trainer(split): ...\n"
+    )
+    obj = Objective("hf_trainer", f"{tmp_path / 'needs_hf.py'}:make_trainer", "eval_loss")
+    with pytest.raises(ValueError) as got:
+        obj.function  # noqa: B018
+    line = str(got.value)
+    assert line.startswith(f"--hf-trainer file {tmp_path / 'needs_hf.py'} failed while importing")
+    assert line.endswith("(pip install 'descentlab[hf]')") and "problem file" not in line
