@@ -25,8 +25,6 @@ import pytest
 import torch
 
 from descentlab import Score
-from descentlab.engine.evaluation import evaluate
-from descentlab.engine.loop import Batches
 from descentlab.experiments.compare import CompareSpec, compare
 from descentlab.problems.problem import Problem
 
@@ -48,35 +46,22 @@ def _problem() -> Problem:
                    metric="accuracy")  # fmt: skip
 
 
-def engine_loop(run) -> Score:
-    """The engine's loop written out: the model seeded as it seeds it, its data order, the
-    optimizer stepped with a closure, the validation accuracy at the same steps."""
+def natural_loop(run) -> Score:
+    """The loop a user writes, with the public helpers that give it a ``Problem``'s batches
+    (``run.batches()``), evaluation (``run.evaluate``) and score (``run.score``)."""
     torch.manual_seed(run.seed)
     model = _model()
     opt = run.optimizer(model.parameters())
     sched = run.scheduler(opt)
-    (x, y), (xe, ye) = run.train, run.eval
-    batches = Batches([run.seed], x, y, run.batch_size, False)
     loss_fn = torch.nn.CrossEntropyLoss()
-    for step in range(1, run.steps + 1):
-        xb, yb, _ = batches.next()
-
-        def closure(xb=xb, yb=yb):
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            return loss
-
-        opt.step(closure)
+    for step, (x, y) in enumerate(run.batches(), 1):
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
         sched.step()
         if step % run.eval_every == 0 or step == run.steps:
-            acc = evaluate(model, xe, ye, loss_fn, classification=True)["accuracy"]
-            run.report(step, acc)
-    model.eval()
-    with torch.no_grad():
-        hits = (model(xe).argmax(-1) == ye).double().numpy()
-    examples = hits if run.split == "test" else None  # (per test example: paired by example)
-    return Score(acc, maximize=True, name="accuracy", examples=examples)
+            run.report(step, run.evaluate(model)["accuracy"])
+    return run.score(model)
 
 
 SPEC = dict(optimizers=["sgd", "adam"], batch_size=32, steps=40, lrs_per_optimizer=3,
@@ -98,7 +83,7 @@ def test_a_problem_and_its_loop_as_an_objective_give_the_same_comparison(tmp_pat
     as_problem = compare(spec, tmp_path / "p", workers=1, progress=False, problem=_problem())
     with pytest.warns(RuntimeWarning, match="train one at a time"):
         as_objective = compare(spec, tmp_path / "o", workers=1, progress=False,
-                               problem=_problem(), objective=engine_loop)  # fmt: skip
+                               problem=_problem(), objective=natural_loop)  # fmt: skip
     assert _values(as_objective) == _values(as_problem)
     assert all(r.test_examples for r in as_objective.results)  # paired by example
     same = [(x.result.label, x.tied) for x in as_problem.ranking()]
@@ -113,7 +98,7 @@ def test_pruning_stops_an_objectives_settings_as_it_stops_the_problems(tmp_path)
     as_problem = compare(spec, tmp_path / "p", workers=1, progress=False, problem=_problem())
     with pytest.warns(RuntimeWarning):
         as_objective = compare(spec, tmp_path / "o", workers=1, progress=False,
-                               problem=_problem(), objective=engine_loop)  # fmt: skip
+                               problem=_problem(), objective=natural_loop)  # fmt: skip
     pruned = [(c.pruned_step, c.pruned_score) for c in as_objective.results[0].candidates]
     assert pruned == [(c.pruned_step, c.pruned_score) for c in as_problem.results[0].candidates]
     assert any(step is not None for step, _ in pruned)  # a setting was pruned at a rung

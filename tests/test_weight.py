@@ -64,9 +64,10 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: in the way; the command and the --nproc ranks starting with their modules frozen added 20,
 #: merged launches keeping the coefficients that read no step count 54, spawned processes
 #: loading their modules frozen 44, the user's code identified by all its files and a
-#: mis-wired objective refused 288), and functions over 80 lines in the whole package at
+#: mis-wired objective refused 288, an objective's public helpers, a Lightning trial's
+#: resume and replaced settings said 131), and functions over 80 lines in the whole package at
 #: most this many (10 then; the goal is 15)
-LIBRARY_LINES = 55_516
+LIBRARY_LINES = 55_647
 LONG_FUNCTIONS = 10
 
 

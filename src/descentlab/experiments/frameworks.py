@@ -13,8 +13,9 @@ verdict reads the metric the user names from the framework's evaluations.
 
 Each evaluation's metric is a point of the trial's curve; the last one, at ``run.steps``
 (evaluated there if the cadence did not), is the trial's value. The framework's own
-checkpoints are the trial's for a Trainer (it resumes from the last after a stop); a Lightning
-module's trial starts over from step 0.
+checkpoints are the trial's: after a stop, a Trainer resumes from the last
+(``resume_from_checkpoint``) and a Lightning module's trial from Lightning's checkpoint of the
+model, optimizer, schedule and loops (``ckpt_path``).
 """
 
 from __future__ import annotations
@@ -57,14 +58,16 @@ def hf_trainer(make_trainer: Callable[[str], Any], run: Any, metric: str) -> flo
         )
     args = trainer.args
     with tempfile.TemporaryDirectory(prefix="descentlab-hf-") as out:
-        for key, value in dict(
+        ours = dict(
             output_dir=out, max_steps=run.steps, seed=run.seed, data_seed=run.seed,
             eval_strategy="steps", eval_steps=run.eval_every, save_strategy="no",
             report_to=[], disable_tqdm=True, logging_strategy="no",
-        ).items():  # fmt: skip
-            setattr(args, key, value)
+        )  # fmt: skip
         if run.batch_size is not None:
-            args.per_device_train_batch_size = run.batch_size
+            ours["per_device_train_batch_size"] = run.batch_size
+        _say_replaced("Trainer", _hf_replaced(args, ours, type(args)))
+        for key, value in ours.items():
+            setattr(args, key, value)
         trainer.optimizer = run.optimizer(p for p in trainer.model.parameters() if p.requires_grad)
         trainer.lr_scheduler = run.scheduler(trainer.optimizer)
         last: list[tuple[int, float]] = []
@@ -75,6 +78,54 @@ def hf_trainer(make_trainer: Callable[[str], Any], run: Any, metric: str) -> flo
         if not last or last[0][0] != run.steps:
             trainer.evaluate()
     return last[0][1]
+
+
+#: the TrainingArguments a trial's optimizer and schedule stand in for, and those it sets
+_HF_OPTIMIZER = ("learning_rate", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon",
+                 "lr_scheduler_type", "warmup_steps", "warmup_ratio")  # fmt: skip
+_HF_SHOWN = ("num_train_epochs", "max_steps", "seed", "data_seed", "eval_strategy",
+             "eval_steps", "per_device_train_batch_size", "save_strategy")  # fmt: skip
+
+
+def _text(value: Any) -> str:
+    """A setting as said (an enum's value; 3.0 as 3)."""
+    value = getattr(value, "value", value)
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _hf_replaced(args: Any, ours: Mapping[str, Any], kind: type) -> list[str]:
+    """``name from -> to`` for each setting of the user's ``TrainingArguments`` a trial
+    replaces with a value of its own (the optimizer's: where the user set one)."""
+    import dataclasses  # (the fields' defaults: a new TrainingArguments resets accelerate's state)
+
+    default = {f.name: _text(f.default) for f in dataclasses.fields(kind)}
+    out = []
+    for key in _HF_OPTIMIZER:
+        mine = getattr(args, key, None)
+        if key in default and mine is not None and _text(mine) != default[key]:
+            out.append(f"{key} {_text(mine)} (the trial's optimizer and schedule)")
+    for key in _HF_SHOWN:
+        mine = _text(getattr(args, key, None))
+        if key == "num_train_epochs":
+            if args.max_steps <= 0 and mine != default.get(key):
+                out.append(f"num_train_epochs {mine} -> max_steps {ours['max_steps']}")
+        elif key in ours and mine not in (_text(ours[key]), default.get(key)):
+            out.append(f"{key} {mine} -> {_text(ours[key])}")
+    return out
+
+
+def _say_replaced(what: str, replaced: list[str]) -> None:
+    """Say once which of the user's settings each trial replaces, from what to what."""
+    from descentlab._announce import once
+
+    if replaced:
+        once(
+            ("framework-replaced", what, tuple(replaced)),
+            f"descentlab: each trial replaces the {what}'s "
+            + "; ".join(replaced)
+            + " (docs/compare.md)",
+            stacklevel=3,
+        )
 
 
 def _hf_callback(base: type, run: Any, metric: str, last: list[tuple[int, float]]) -> Any:
@@ -120,6 +171,7 @@ def lightning(make: Callable[[str], Any], run: Any, metric: str) -> float:
     """One trial of a Lightning module (see the module's notes): its last value of
     ``metric``."""
     import lightning as L
+    import torch
 
     with _quiet():
         L.seed_everything(run.seed, verbose=False)
@@ -127,6 +179,11 @@ def lightning(make: Callable[[str], Any], run: Any, metric: str) -> float:
     module, data = made if isinstance(made, tuple) else (made, None)
     if not isinstance(module, L.LightningModule):
         raise ValueError(f"it must return a LightningModule, got {type(module).__name__}")
+
+    own = type(module).configure_optimizers is not L.LightningModule.configure_optimizers
+    if own:
+        _say_replaced("module", ["configure_optimizers (its own optimizer and schedule) -> the "
+                                 "trial's optimizer and per-step schedule"])  # fmt: skip
 
     def configure_optimizers() -> Any:
         opt = run.optimizer(p for p in module.parameters() if p.requires_grad)
@@ -147,16 +204,30 @@ def lightning(make: Callable[[str], Any], run: Any, metric: str) -> float:
             last[:] = [(trainer.global_step, value)]
             run.report(trainer.global_step, value)
 
+        def on_train_batch_end(self, trainer: Any, *_: Any) -> None:
+            step = trainer.global_step
+            if step < run.steps and run.checkpoint_due(step):  # (Lightning's own checkpoint)
+                trainer.save_checkpoint(Path(out) / "trial.ckpt")
+                data = (Path(out) / "trial.ckpt").read_bytes()
+                run.checkpoint(step, {"lightning_checkpoint": torch.frombuffer(
+                    bytearray(data), dtype=torch.uint8)})  # fmt: skip
+
     accelerator = "cpu" if run.device == "cpu" else "gpu"
-    with _quiet():
+    with _quiet(), tempfile.TemporaryDirectory(prefix="descentlab-lightning-") as out:
         trainer = L.Trainer(
             max_steps=run.steps, val_check_interval=run.eval_every, check_val_every_n_epoch=None,
             accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-            callbacks=[Reports()],
+            callbacks=[Reports()], default_root_dir=out,
         )  # fmt: skip
         kwargs = {"datamodule": data} if data is not None else {}
+        saved = run.restore()
+        if saved is not None:  # a stopped trial goes on from its last checkpoint
+            path = Path(out) / "restored.ckpt"
+            path.write_bytes(saved[1]["lightning_checkpoint"].numpy().tobytes())
+            kwargs["ckpt_path"] = str(path)
         trainer.fit(module, **kwargs)
+        kwargs.pop("ckpt_path", None)
         if not last or last[0][0] != run.steps:
             trainer.validate(module, verbose=False, **kwargs)
     return last[0][1]

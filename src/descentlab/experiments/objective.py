@@ -18,7 +18,7 @@ import inspect
 import math
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,66 @@ class Run:
 
         made.step = step  # (counted: a schedule the trial tunes must be applied)
         return made
+
+    def batches(self, start: int = 0) -> Iterator[tuple[Any, Any]]:
+        """With descentlab's data (``run.train``): the trial's mini-batches ``(x, y)``, one a
+        step for steps ``start + 1`` to :attr:`steps`, in the order a ``Problem``'s run draws
+        them (its seed's data order, ``--batch-size``, a new permutation each epoch; the whole
+        training set each step where the comparison sets no batch size). ``start``: the step
+        a restored trial goes on after."""
+        from descentlab.engine.loop import Batches
+
+        x, y = self._given("batches")
+        order = Batches([self.seed], x, y, self.batch_size, False)
+        for step in range(self.steps):
+            xb, yb, _ = order.next()
+            if step >= start:
+                yield xb, yb
+
+    def evaluate(self, model: Any, loss_fn: Any = None) -> dict[str, float]:
+        """With descentlab's data: ``model``'s metrics on ``run.eval`` as a ``Problem``'s run
+        evaluates them (eval mode, no gradients): ``{"loss": ..., "accuracy": ...}`` for
+        classification, ``{"loss": ..., "rmse": ...}`` for regression. ``loss_fn``: the
+        problem's loss where None."""
+        from descentlab.engine.evaluation import evaluate
+
+        x, y = self._given("evaluate")
+        loss_fn = self._loss() if loss_fn is None else loss_fn
+        return evaluate(model, x, y, loss_fn, classification=self._classification)
+
+    def score(self, model: Any, loss_fn: Any = None) -> Score:
+        """With descentlab's data: ``model``'s :class:`Score` as a ``Problem``'s verdict
+        judges it -- its accuracy (classification) or loss on ``run.eval``, with each test
+        example's value in a refit run, so that the verdict pairs by seed and by example."""
+        from descentlab.experiments.test_outcomes import per_example
+
+        x, y = self._given("score")
+        loss_fn = self._loss() if loss_fn is None else loss_fn
+        metric = "accuracy" if self._classification else "loss"
+        value = self.evaluate(model, loss_fn)[metric]
+        examples = None
+        if self.split == "test":
+            each = per_example(model, x, y, loss_fn, classification=self._classification)
+            examples = each[metric]
+        return Score(value, maximize=self._classification, name=metric, examples=examples)
+
+    def _given(self, what: str) -> tuple[Any, Any]:
+        if self.train is None or self.eval is None:
+            raise ValueError(
+                f"run.{what}() needs descentlab's data (compare with --problem, or problem= or "
+                "data= in Python); this objective owns its data"
+            )
+        return self.train if what == "batches" else self.eval
+
+    @property
+    def _classification(self) -> bool:
+        return getattr(self.splits, "task", None) == "classification"
+
+    def _loss(self) -> Any:
+        from descentlab import losses
+
+        made = getattr(self.splits, "default_loss", None)  # (a name, or the problem's loss)
+        return losses.get(made) if isinstance(made, str) else made
 
     def report(self, step: int, value: float) -> None:
         """The metric on ``split`` after ``step`` steps: a point of the learning curve. A
