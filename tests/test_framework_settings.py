@@ -10,15 +10,15 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from _killed import compare_killed_at_mark
 
 from descentlab.experiments import frameworks
 
@@ -107,19 +107,8 @@ def test_a_killed_lightning_trial_goes_on_from_its_checkpoint(tmp_path):
     objective = {"form": "lightning", "ref": f"{tmp_path / 'hangs.py'}:make", "metric": "val_acc"}
     spec = CompareSpec(optimizers=["sgd"], steps=30, lrs_per_optimizer=1, refine=False, seeds=2,
                        max_seeds=2, landscapes=(), objective=objective)  # fmt: skip
-    script = (f"from descentlab.experiments.compare import CompareSpec, compare\n"
-              f"compare(CompareSpec(**{spec.__dict__!r}), {str(tmp_path / 'runs')!r}, "
-              "workers=1, progress=False, checkpoint_every=5)")  # fmt: skip
     env = {**os.environ, "MARKS": str(tmp_path), "HANG_AT": "17"}
-    proc = subprocess.Popen([sys.executable, "-c", script], env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not (tmp_path / "hanging").exists():
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    script = compare_killed_at_mark(spec, tmp_path / "runs", tmp_path / "hanging", env)
     env["HANG_AT"] = ""
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-500:]

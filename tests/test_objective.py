@@ -14,15 +14,12 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 import warnings
 
 import numpy as np
 import pytest
 import torch
+from _killed import compare_killed_at_mark
 
 from descentlab import Score
 from descentlab.experiments.compare import CompareSpec, compare
@@ -148,19 +145,8 @@ def test_a_killed_comparison_continues_the_objectives_trial_from_its_checkpoint(
                        seeds=2, max_seeds=2, landscapes=(),
                        objective={"form": "function", "ref": ref})  # fmt: skip
     os.environ["MARKS"] = str(tmp_path)
-    script = (f"from descentlab.experiments.compare import CompareSpec, compare\n"
-              f"compare(CompareSpec(**{spec.__dict__!r}), {str(tmp_path / 'runs')!r}, "
-              "workers=1, progress=False, checkpoint_every=5)")  # fmt: skip
     env = {**os.environ, "HANG_AT": "17"}
-    proc = subprocess.Popen([sys.executable, "-c", script], env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not (tmp_path / "hanging").exists():
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    compare_killed_at_mark(spec, tmp_path / "runs", tmp_path / "hanging", env)
     with pytest.warns(RuntimeWarning, match="train one at a time"):
         resumed = compare(spec, tmp_path / "runs", workers=1, progress=False, checkpoint_every=5)
     assert (tmp_path / "resumed").read_text() == "15"  # its last checkpoint before the kill
