@@ -130,7 +130,7 @@ def instrumented(out: str, argv: list[str]) -> None:
 
         build_parser()
         from descentlab.engine import loop, outcome
-        from descentlab.experiments import trials
+        from descentlab.experiments import runner
         from descentlab.report import html
     imports = time.process_time()
     spent = {"evaluation": 0.0, "report": 0.0}
@@ -160,7 +160,7 @@ def instrumented(out: str, argv: list[str]) -> None:
     clocked(loop.Loop, "_evaluation_rows", "evaluation")
     clocked(outcome, "test_metrics", "evaluation")
     clocked(html, "render_report", "report")
-    task = trials.run_task
+    task = runner.run_task
 
     @functools.wraps(task)
     def run_task(*args, **kwargs):
@@ -171,7 +171,7 @@ def instrumented(out: str, argv: list[str]) -> None:
                 write("worker")
 
     main_pid = os.getpid()
-    trials.run_task = run_task
+    runner.run_task = run_task
     code = main(argv)
     own = resource.getrusage(resource.RUSAGE_SELF)
     write("main", imports=imports, total=own.ru_utime + own.ru_stime)

@@ -42,7 +42,7 @@ from descentlab.experiments.compare import planning, pruning
 from descentlab.experiments.compare.results import score_metric
 from descentlab.experiments.compare.search_space import QUASIRANDOM
 from descentlab.experiments.multi import _spec_for
-from descentlab.experiments.trials import DataSource
+from descentlab.experiments.trial import DataSource
 from descentlab.problems.problem import chance_level
 
 #: rung placements tried, in 16ths of a trial

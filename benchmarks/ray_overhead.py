@@ -4,7 +4,7 @@ Both backends run the same trials -- the tuning trials of ``descentlab compare``
 spec (MNIST-1D, the paper's CNN, the default optimizers and learning-rate grid), or the first
 ``--trials`` of them -- in one process, one after the other, each on ``--cpus`` CPUs:
 
-- local: :class:`~descentlab.experiments.trials.TrialRunner` with ``--cpus`` worker processes;
+- local: :class:`~descentlab.experiments.runner.TrialRunner` with ``--cpus`` worker processes;
 - ray: :class:`~descentlab.experiments.ray_backend.RayTrialRunner` on a local Ray instance
   (127.0.0.1, ``--cpus`` CPUs): short trials packed into Ray tasks
   (:func:`~descentlab.experiments.ray_backend.pack_tasks`), each task against a scratch
@@ -45,7 +45,8 @@ import torch
 
 from descentlab.experiments import ray_backend
 from descentlab.experiments.compare import CompareSpec, tuning_trials
-from descentlab.experiments.trials import DataSource, Trial, TrialRunner
+from descentlab.experiments.runner import TrialRunner
+from descentlab.experiments.trial import DataSource, Trial
 
 
 def _tree_cpu() -> dict[int, float]:

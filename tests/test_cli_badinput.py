@@ -240,7 +240,7 @@ def test_bad_input_exits_2_with_one_line_and_leaves_nothing(argv, message, place
 def test_a_trial_that_failed_in_a_worker_process_is_one_line():
     """A worker sends its exception's type, message and traceback as one text; the user sees
     the first line."""
-    from descentlab.experiments.trials import TrialError
+    from descentlab.experiments.trial import TrialError
 
     text = "ValueError: lr must be >= 0.0, got -1\nTraceback (most recent call last):\n  ..."
     assert user_error(TrialError(f"trial 'tune/sgd/holdout' failed: {text}")) == (

@@ -27,7 +27,7 @@ from descentlab.experiments.compare import (
     parse_optimizer,
     parse_rule,
 )
-from descentlab.experiments.trials import MonitoredOptimizer
+from descentlab.experiments.trial import MonitoredOptimizer
 from descentlab.problems import data as datasets
 from descentlab.store import Store
 
@@ -288,7 +288,7 @@ def test_a_run_whose_killed_process_was_still_exiting_is_marked_at_the_end(
     import shutil
     import socket
 
-    from descentlab.experiments import trials
+    from descentlab.experiments import resume
 
     root, spec, first = small
     copy = tmp_path / "copy"  # the shared comparison stays as it is
@@ -302,7 +302,7 @@ def test_a_run_whose_killed_process_was_still_exiting_is_marked_at_the_end(
         calls.append(pid)
         return len(calls) == 1  # still exiting when the store is opened, dead afterwards
 
-    monkeypatch.setattr(trials, "pid_alive", alive_at_first)
+    monkeypatch.setattr(resume, "pid_alive", alive_at_first)
     compare(spec, copy, workers=1, progress=False)
     rec = store.get_run(orphan)
     store.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from descentlab.experiments import trials
+from descentlab.experiments import runner
 from descentlab.experiments.compare import CompareSpec, compare
 from descentlab.store import Store
 
@@ -97,13 +97,13 @@ def test_the_store_writes_under_three_times_what_it_keeps_one_task_a_commit(tmp_
 
 def test_workers_start_once_per_comparison_and_none_for_a_finished_one(tmp_path, monkeypatch):
     starts: list[int] = []
-    original = trials.TrialRunner._start
+    original = runner.TrialRunner._start
 
     def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         original(self, *args, **kwargs)
         starts.append(len(self._procs))
 
-    monkeypatch.setattr(trials.TrialRunner, "_start", counted)
+    monkeypatch.setattr(runner.TrialRunner, "_start", counted)
     first = compare(TINY, tmp_path, workers=2, progress=False)
     assert starts == [2]  # the tuning rounds, the final runs and the looks: the same two
     again = compare(TINY, tmp_path, workers=2, progress=False)

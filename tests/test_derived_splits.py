@@ -6,7 +6,7 @@ happened to reuse the address)."""
 
 from __future__ import annotations
 
-from descentlab.experiments.trials import DataSource
+from descentlab.experiments.trial import DataSource
 from descentlab.problems import data as datasets
 
 
@@ -18,7 +18,7 @@ def _refit_of_a_dropped_base(n: int) -> int:
 
 def test_a_base_at_a_reused_address_gets_its_own_splits(monkeypatch):
     # an address reused is two bases with one id(): made so here, for every object
-    from descentlab.experiments import trials
+    from descentlab.experiments import trial as trials
 
     monkeypatch.setattr(trials, "id", lambda obj: 1, raising=False)
     first = DataSource("moons", data=datasets.load("moons", n_samples=180))
@@ -28,7 +28,7 @@ def test_a_base_at_a_reused_address_gets_its_own_splits(monkeypatch):
 
 
 def test_derived_splits_die_with_their_base():
-    from descentlab.experiments import trials
+    from descentlab.experiments import trial as trials
 
     before = len(trials._DERIVED)
     assert _refit_of_a_dropped_base(120) == 24

@@ -16,7 +16,7 @@ from descentlab.engine.config import RunConfig
 from descentlab.engine.run import evaluate, train
 from descentlab.experiments.compare import CompareSpec, OptimizerChoice, compare, parse_optimizer
 from descentlab.experiments.external import ImportedOptimizer, PythonOptimizer
-from descentlab.experiments.trials import MonitoredOptimizer
+from descentlab.experiments.trial import MonitoredOptimizer
 from descentlab.problems import data as datasets
 from descentlab.store import Store
 

@@ -310,7 +310,12 @@ def test_the_check_finds_import_circles(tmp_path, files, expected):
 #: name of a module. The report layer imports none of them.
 RUNNERS = (
     "descentlab.engine",
-    "descentlab.experiments.trials",
+    "descentlab.experiments.trial",
+    "descentlab.experiments.scheduling",
+    "descentlab.experiments.execution",
+    "descentlab.experiments.resume",
+    "descentlab.experiments.runner",
+    "descentlab.experiments.backend",
     "descentlab.experiments.ray_backend",
     "descentlab.experiments.multi",
     "descentlab.experiments.compare.running",
@@ -530,10 +535,10 @@ def test_the_report_reaches_no_runner_through_another_module():
         (
             {
                 "report/x.py": "from descentlab.experiments.compare.results import fmt_setting\n",
-                "experiments/compare/results.py": "from descentlab.experiments.trials import f\n",
-                "experiments/trials.py": "",
+                "experiments/compare/results.py": "from descentlab.experiments.runner import f\n",
+                "experiments/runner.py": "",
             },
-            ["descentlab.experiments.trials"],
+            ["descentlab.experiments.runner"],
         ),
         (
             {

@@ -89,11 +89,12 @@ def test_same_result_in_a_worker_process_for_every_state_dtype(digits):
 
 @pytest.mark.slow  # Ray's start and its one worker importing torch: 15-30 s on a busy machine
 def test_same_result_as_ray_tasks_for_every_state_dtype(digits):
-    from descentlab.experiments import ray_backend
+    from descentlab.experiments import backend, ray_backend
+    from descentlab.experiments.runner import BackendUnavailable
 
     try:  # sets the loopback and no-usage-stats switches before Ray is first imported
         ray = ray_backend._import_ray()
-    except ray_backend.BackendUnavailable as exc:
+    except BackendUnavailable as exc:
         pytest.skip(str(exc))
     configs = [_base(dtype) for dtype in DTYPES]
     alone = [train(c, data=digits, progress=False) for c in configs]
@@ -103,7 +104,7 @@ def test_same_result_as_ray_tasks_for_every_state_dtype(digits):
     ray.init(address="local", _node_ip_address="127.0.0.1", num_cpus=1,
              include_dashboard=False, log_to_driver=False, configure_logging=False)  # fmt: skip
     try:
-        tasks = ray_backend.train_all(configs, data=digits, backend="ray", threads=1)
+        tasks = backend.train_all(configs, data=digits, backend="ray", threads=1)
     finally:
         ray.shutdown()
     for got, ref in zip(tasks, alone, strict=True):

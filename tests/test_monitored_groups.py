@@ -20,8 +20,9 @@ import torch
 from _models import as_float64
 
 from descentlab.engine.config import RunConfig
-from descentlab.experiments import trials as trials_module
-from descentlab.experiments.trials import MonitoredOptimizer, Trial, finished_run, group_trials
+from descentlab.experiments import execution
+from descentlab.experiments.scheduling import group_trials
+from descentlab.experiments.trial import MonitoredOptimizer, Trial, finished_run
 from descentlab.problems import data
 from descentlab.store import Store
 
@@ -66,9 +67,9 @@ def _monitor_rows(store: Store, run_id: int) -> dict[str, tuple[np.ndarray, np.n
 
 def _alone_and_grouped(tmp_path, source, trials):
     alone_store = Store(tmp_path / "alone.sqlite")
-    alone = trials_module._execute(alone_store, source, trials[1])
+    alone = execution._execute(alone_store, source, trials[1])
     group_store = Store(tmp_path / "group.sqlite")
-    grouped = trials_module._execute_group(group_store, source, trials)
+    grouped = execution.execute_group(group_store, source, trials)
     run = group_store.get_run(grouped[1].run_id)
     assert (run.provenance or {}).get("multirun", {}).get("mode") == "vmap"
     return (alone_store, alone), (group_store, grouped)
@@ -155,13 +156,13 @@ def test_an_optimizer_without_a_monitor_still_trains_alone():
     assert group_trials([torch_trial, *trials]) == [[torch_trial], trials]
 
 
-def test_the_trials_module_still_imports_without_torch():
+def test_the_runner_module_still_imports_without_torch():
     """A worker process imports it before it can die with its parent: it stays light (the
     monitored optimizer, now in the engine, is imported when first asked for)."""
     code = (
-        "import sys, descentlab.experiments.trials as t; "
+        "import sys, descentlab.experiments.runner as t; "
         "assert 'torch' not in sys.modules, 'torch imported'; "
-        "from descentlab.experiments.trials import MonitoredOptimizer; "
+        "from descentlab.experiments.trial import MonitoredOptimizer; "
         "from descentlab.engine.monitoring import MonitoredOptimizer as M; "
         "assert MonitoredOptimizer is M"
     )

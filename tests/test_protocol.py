@@ -17,8 +17,7 @@ from _models import tiny_compare
 from scipy import stats
 
 from descentlab.cli import compare as cli_compare
-from descentlab.experiments import trials as trials_module
-from descentlab.experiments import tuning
+from descentlab.experiments import execution, tuning
 from descentlab.experiments.compare import (
     DEFAULT_OPTIMIZERS,
     CompareSpec,
@@ -35,13 +34,9 @@ from descentlab.experiments.compare import (
 from descentlab.experiments.compare import stats as S
 from descentlab.experiments.compare.protocol import protocol_lines
 from descentlab.experiments.compare.results import SeedCurves
-from descentlab.experiments.trials import (
-    DataSource,
-    TrialRunner,
-    group_trials,
-    plan_tasks,
-    trial_cost,
-)
+from descentlab.experiments.runner import TrialRunner
+from descentlab.experiments.scheduling import group_trials, plan_tasks, trial_cost
+from descentlab.experiments.trial import DataSource
 from descentlab.problems import data as datasets
 from descentlab.store import Store
 
@@ -410,13 +405,13 @@ def test_trials_submitted_before_an_outcome_is_asked_for_train_together(tmp_path
     together when the first outcome is asked for: one vectorized pass for all of them."""
     spec = CompareSpec(**{**TINY, "lrs_per_optimizer": 2}, optimizers=["sgd", "adam"])
     calls = []
-    real = trials_module._execute_group
+    real = execution.execute_group
 
     def spy(store, source, group, *rest, **kw):
         calls.append([t.label for t in group])
         return real(store, source, group, *rest, **kw)
 
-    monkeypatch.setattr(trials_module, "_execute_group", spy)
+    monkeypatch.setattr(execution, "execute_group", spy)
     source = DataSource("moons", {"n_samples": 200})
     path = tmp_path / "lab.sqlite"
     with TrialRunner(path, source, workers=1, vectorize=True) as runner:

@@ -16,10 +16,11 @@ import pytest
 from descentlab.engine.timing import MEASURED_SUMMARY
 from descentlab.experiments import ray_backend
 from descentlab.experiments.compare import CompareSpec, Interrupted, compare
+from descentlab.experiments.runner import BackendUnavailable
 
 try:  # sets the loopback and no-usage-stats switches before Ray is first imported
     ray_backend._import_ray()
-except ray_backend.BackendUnavailable as exc:
+except BackendUnavailable as exc:
     pytest.skip(str(exc), allow_module_level=True)
 
 pytestmark = pytest.mark.slow
@@ -94,7 +95,7 @@ _LOCAL_INSTANCE = """
 import json, sys
 sys.path.insert(0, {tests!r})
 from descentlab.experiments.ray_backend import RayTrialRunner
-from descentlab.experiments.trials import DataSource
+from descentlab.experiments.trial import DataSource
 from test_ray_backend import _non_loopback_listeners
 runner = RayTrialRunner({store!r}, DataSource("moons"), num_cpus=1)
 runner.start()
@@ -271,8 +272,9 @@ def test_backend_names_are_checked(tmp_path):
 
 def test_cli_without_ray_says_how_to_install(monkeypatch, capsys, tmp_path):
     from descentlab.cli import main
+    from descentlab.experiments import backend
 
-    monkeypatch.setattr(ray_backend, "ray_available", lambda: False)
+    monkeypatch.setattr(backend, "ray_available", lambda: False)
     argv = ["compare", "--problem", "moons", "--backend", "ray", "--runs-dir", str(tmp_path)]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -338,7 +340,8 @@ def test_short_trials_share_tasks_and_train_alone_as_locally(cluster, tmp_path, 
 def test_a_task_of_several_parts_returns_each_runs_in_order(tmp_path):
     # the task body without Ray: parts train one after another, each as a worker would
     from descentlab.engine.config import RunConfig
-    from descentlab.experiments.trials import DataSource, Trial, _execute_group
+    from descentlab.experiments.execution import execute_group
+    from descentlab.experiments.trial import DataSource, Trial
     from descentlab.store import Store
 
     def trial(lr, seed):
@@ -353,7 +356,7 @@ def test_a_task_of_several_parts_returns_each_runs_in_order(tmp_path):
     assert [e["run"]["config"]["hyper"]["lr"] for e in exports] == [0.1, 0.2, 0.3]
     with Store(tmp_path / "alone.sqlite") as store:
         parts = (trials[:1], trials[1:])
-        local = [o for part in parts for o in _execute_group(store, source, part)]
+        local = [o for part in parts for o in execute_group(store, source, part)]
 
     def numbers(summary):
         return {k: v for k, v in summary.items() if k not in MEASURED_SUMMARY}
@@ -366,7 +369,7 @@ def test_a_task_of_several_parts_returns_each_runs_in_order(tmp_path):
 
 @pytest.mark.parametrize("bad", [-1, float("inf"), float("nan"), "1000", True])
 def test_a_bad_min_task_cost_is_refused(tmp_path, bad):
-    from descentlab.experiments.trials import DataSource
+    from descentlab.experiments.trial import DataSource
 
     with pytest.raises(ValueError, match=r"^min_task_cost must be a finite number >= 0, got"):
         ray_backend.RayTrialRunner(tmp_path / "s.sqlite", DataSource("moons"), min_task_cost=bad)

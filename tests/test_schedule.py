@@ -10,17 +10,11 @@ import pytest
 from _models import tiny_compare
 
 from descentlab.engine.config import RunConfig
-from descentlab.experiments import trials as trials_module
+from descentlab.experiments import execution, runner, scheduling
 from descentlab.experiments.compare import CompareSpec, Interrupted, compare
-from descentlab.experiments.trials import (
-    EVAL_COST_STEPS,
-    FINISHED,
-    DataSource,
-    Trial,
-    TrialRunner,
-    plan_tasks,
-    trial_cost,
-)
+from descentlab.experiments.runner import TrialRunner
+from descentlab.experiments.scheduling import EVAL_COST_STEPS, plan_tasks, trial_cost
+from descentlab.experiments.trial import FINISHED, DataSource, Trial
 
 # Items of the table: a name whose first letter gives its kind. t: a tuning trial (urgent,
 # cost 1); c: a curve run (cost 1.4, frequent evaluations); r: a refit run (cost 1).
@@ -118,7 +112,7 @@ def test_water_level_pours_the_amount_over_the_loads():
     for _ in range(200):
         loads = [rng.choice([0.0, rng.uniform(0, 10)]) for _ in range(rng.randint(1, 6))]
         amount = rng.uniform(0.01, 30)
-        level = trials_module._water_level(amount, loads)
+        level = scheduling._water_level(amount, loads)
         assert sum(max(0.0, level - x) for x in loads) == pytest.approx(amount)
         lo, hi = 0.0, 100.0
         for _ in range(100):
@@ -171,7 +165,7 @@ def test_two_workers_vectorized_equal_one_process(tmp_path, monkeypatch):
     spec = CompareSpec(**TINY, optimizers=["sgd", "adam", "adadelta@default"])
     one = compare(spec, tmp_path / "one", workers=1, progress=False)
     seen, sent, waiting = [], [], []
-    plan, positions = trials_module.plan_tasks, trials_module._group_positions
+    plan, positions = runner.plan_tasks, runner.group_positions
 
     def recorded_positions(trials, *rest, **kw):  # type: ignore[no-untyped-def]
         waiting[:] = trials  # what the plan's positions index
@@ -188,8 +182,8 @@ def test_two_workers_vectorized_equal_one_process(tmp_path, monkeypatch):
             if len(seen) == 5:
                 raise KeyboardInterrupt
 
-    monkeypatch.setattr(trials_module, "plan_tasks", recorded_plan)
-    monkeypatch.setattr(trials_module, "_group_positions", recorded_positions)
+    monkeypatch.setattr(runner, "plan_tasks", recorded_plan)
+    monkeypatch.setattr(runner, "group_positions", recorded_positions)
     with pytest.raises(Interrupted):
         compare(spec, tmp_path / "two", workers=2, progress=stop_at_the_fifth)
     monkeypatch.undo()
@@ -218,7 +212,7 @@ def test_two_workers_vectorized_equal_one_process(tmp_path, monkeypatch):
     # resumed (in one process: the trials are found in the store before any is sent):
     # nothing trains again
     calls = []
-    monkeypatch.setattr(trials_module, "_execute_group", lambda *a: calls.append(a))
+    monkeypatch.setattr(execution, "execute_group", lambda *a: calls.append(a))
     again = compare(spec, tmp_path / "two", workers=1, progress=False)
     assert calls == [] and _table(again) == _table(two)
 
@@ -237,13 +231,13 @@ def test_workers_1_trains_tuning_trials_first_and_merges_later_ones(tmp_path, mo
     """In one process too, waiting work is held: a tuning round goes before final runs that
     were submitted earlier, and final runs submitted meanwhile join the waiting ones."""
     calls = []
-    real = trials_module._execute_group
+    real = execution.execute_group
 
     def spy(store, source, group, *rest, **kw):  # type: ignore[no-untyped-def]
         calls.append((group[0].phase, len(group)))
         return real(store, source, group, *rest, **kw)
 
-    monkeypatch.setattr(trials_module, "_execute_group", spy)
+    monkeypatch.setattr(execution, "execute_group", spy)
     source = DataSource("moons", {"n_samples": 100})
     with TrialRunner(tmp_path / "lab.sqlite", source, workers=1, vectorize=True) as runner:
         finals = _trials(6, "refit")

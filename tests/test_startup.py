@@ -56,7 +56,9 @@ NOT_FOR_HELP = (
     "descentlab.engine.multirun",
     "descentlab.engine.vectorized",
     "descentlab.engine.checkpoint",
-    "descentlab.experiments.trials",
+    "descentlab.experiments.trial",
+    "descentlab.experiments.runner",
+    "descentlab.experiments.backend",
     "descentlab.experiments.ray_backend",
     "descentlab.experiments.multi",
     "descentlab.experiments.compare.running",
@@ -150,7 +152,7 @@ def test_the_warm_up_before_forking_workers_imports_no_sklearn():
     that need scikit-learn that import alone cost more than the warm-up (about a second)."""
     script = (
         "import sys\n"
-        "from descentlab.experiments.trials import _warm_up\n"
+        "from descentlab.experiments.runner import _warm_up\n"
         "_warm_up()\n"
         "print(sorted(m for m in ('sklearn', 'scipy.stats') if m in sys.modules))\n"
     )

@@ -23,8 +23,10 @@ from descentlab.engine.loop import CheckpointClock
 from descentlab.engine.monitoring import MonitoredOptimizer
 from descentlab.engine.run import train
 from descentlab.engine.timing import MEASURED_SUMMARY
-from descentlab.experiments import ray_resume
-from descentlab.experiments.trials import DataSource, Trial, TrialRunner, in_scratch_store
+from descentlab.experiments import resume
+from descentlab.experiments.execution import in_scratch_store
+from descentlab.experiments.runner import TrialRunner
+from descentlab.experiments.trial import DataSource, Trial, trial_key
 from descentlab.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,15 +61,15 @@ def _interrupted(path: Path, trial: Trial, at: int) -> Path:
     against its scratch store, its record so far and its last checkpoint kept beside the
     comparison's store (``checkpoints/trial-<key>.*``); returns the checkpoint's path."""
     folder = path.parent / "checkpoints"
-    keeper = ray_resume.CheckpointKeeper(str(folder))
+    keeper = resume.CheckpointKeeper(str(folder))
 
     def work(store: Store) -> None:
-        ship = functools.partial(ray_resume.shipper(store, keeper.save), trial)
+        ship = functools.partial(resume.shipper(store, keeper.save), trial)
         train(trial.config, store, data=SOURCE.get("holdout"), until_step=at,
               progress=False, checkpoint_every=7, after_checkpoint=ship)  # fmt: skip
 
     in_scratch_store(work)
-    return ray_resume.partial_paths(folder, ray_resume.trial_key(trial))[1]
+    return resume.partial_paths(folder, trial_key(trial))[1]
 
 
 def _computed(summary: dict) -> dict:
@@ -236,36 +238,36 @@ def test_a_kept_checkpoint_continues_the_trial_elsewhere_and_a_corrupted_one_is_
     # What a Ray task does (without Ray): a trial's checkpoint and run record, kept on the
     # driver's machine, are restored into another (scratch) store and the trial continues
     # there as if never stopped; a kept checkpoint that fails its verification is set aside.
-    from descentlab.experiments import ray_resume
-    from descentlab.experiments.trials import _execute_group
+    from descentlab.experiments import resume
+    from descentlab.experiments.execution import execute_group
 
     trial = _trial()
     whole = _outcome(tmp_path / "ref" / "lab.sqlite", trial)
     kept = tmp_path / "driver" / "checkpoints"
-    keeper = ray_resume.CheckpointKeeper(str(kept))
+    keeper = resume.CheckpointKeeper(str(kept))
     with Store(tmp_path / "node1" / "lab.sqlite") as store:
 
         def ship(t: Trial, run_id: int, path: Path) -> None:
             if _step(path.with_name(path.name + ".sha256")) == 14:  # the task dies here
                 run = store.export_run(run_id)
                 run.pop("artifacts")
-                keeper.save(ray_resume.trial_key(t), run, path.read_bytes(), 14)
+                keeper.save(trial_key(t), run, path.read_bytes(), 14)
 
-        _execute_group(store, SOURCE, [trial], 7, ship)
-    partial = ray_resume.load_partial(kept, trial)
+        execute_group(store, SOURCE, [trial], 7, ship)
+    partial = resume.load_partial(kept, trial)
     assert partial is not None and partial["step"] == 14
     with Store(tmp_path / "node2" / "lab.sqlite") as store:
-        ray_resume.restore(store, partial)
-        (again,) = _execute_group(store, SOURCE, [trial], 7)
+        resume.restore(store, partial)
+        (again,) = execute_group(store, SOURCE, [trial], 7)
         assert store.get_run(again.run_id).provenance["resumes"][0]["from_step"] == 14
     assert _computed(again.summary) == _computed(whole.summary)
-    ckpt = ray_resume.partial_paths(kept, ray_resume.trial_key(trial))[1]
+    ckpt = resume.partial_paths(kept, trial_key(trial))[1]
     data = bytearray(ckpt.read_bytes())
     data[len(data) // 2] ^= 0xFF
     ckpt.write_bytes(bytes(data))
     with pytest.warns(RuntimeWarning, match="is corrupted.*set aside.*starts over from step 0"):
-        assert ray_resume.load_partial(kept, trial) is None
+        assert resume.load_partial(kept, trial) is None
     assert sorted(p.name.split(".", 1)[1] for p in kept.iterdir()) == [
         "json.corrupt", "pt.corrupt", "pt.sha256.corrupt",
     ]  # fmt: skip
-    assert ray_resume.load_partial(kept, trial) is None  # nothing kept: from step 0
+    assert resume.load_partial(kept, trial) is None  # nothing kept: from step 0

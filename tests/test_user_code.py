@@ -208,11 +208,12 @@ def test_an_unreachable_ray_head_is_one_line_within_the_stated_timeout(scheme, m
     import time
 
     from descentlab.experiments import ray_backend
+    from descentlab.experiments.runner import BackendUnavailable
 
     monkeypatch.setattr(ray_backend, "CONNECT_TIMEOUT", 2.0)
     address = f"{scheme}127.0.0.1:{_closed_port()}"
     t0 = time.monotonic()
-    with pytest.raises(ray_backend.BackendUnavailable, match=r"cannot reach the Ray head at "):
+    with pytest.raises(BackendUnavailable, match=r"cannot reach the Ray head at "):
         ray_backend._reachable(address)
     assert time.monotonic() - t0 < 5.0
     ray_backend._reachable("auto")  # Ray's own lookup: not probed here

@@ -63,11 +63,12 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: process's temporary folders added 30; the goal is 52,000, docs/layout.md says what stands
 #: in the way; the command and the --nproc ranks starting with their modules frozen added 20,
 #: merged launches keeping the coefficients that read no step count 54, spawned processes
-#: loading their modules frozen 44, the user's code identified by all its files and a
-#: mis-wired objective refused 288, an objective's public helpers, a Lightning trial's
-#: resume and replaced settings said 131), and functions over 80 lines in the whole package at
-#: most this many (10 then; the goal is 15)
-LIBRARY_LINES = 55_647
+#: loading their modules frozen 44, the trials' module split into trial, scheduling,
+#: execution, runner, resume and backend 52: six headers and their imports; the user's code
+#: identified by all its files and a mis-wired objective refused 288, an objective's public
+#: helpers, a Lightning trial's resume and replaced settings said 131), and functions over
+#: 80 lines in the whole package at most this many (10 then; the goal is 15)
+LIBRARY_LINES = 55_699
 LONG_FUNCTIONS = 10
 
 

@@ -1,4 +1,4 @@
-"""Worker processes end at once after their last outcome (``trials._exit_now``) without
+"""Worker processes end at once after their last outcome (``runners._exit_now``) without
 losing any outcome still in the queue's buffer or leaving the store open."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import multiprocessing as mp
 
 import pytest
 
-from descentlab.experiments import trials
+from descentlab.experiments import runner as runners
+from descentlab.experiments import trial
 from descentlab.store import Store
 
 
@@ -17,7 +18,7 @@ def _child(path: str, results, n: int) -> None:  # type: ignore[no-untyped-def]
     store.create_run({"a": 1}, name="x")
     for i in range(n):  # large items: the feeder thread is still writing when exit comes
         results.put((i, "x" * 10_000))
-    trials._exit_now(store, results)
+    runners._exit_now(store, results)
     raise AssertionError("unreachable: _exit_now returned")
 
 
@@ -42,10 +43,10 @@ def test_workers_exit_cleanly_after_their_trials(tmp_path):
 
     cfg = RunConfig(problem="moons", model="mlp", optimizer="sgd", hyper={"lr": 0.1},
                     batch_size=32, steps=3, evaluate_test=False, name="tune:sgd:0")  # fmt: skip
-    source = trials.DataSource("moons", {"n_samples": 100})
-    runner = trials.TrialRunner(tmp_path / "lab.sqlite", source, workers=2)
+    source = trial.DataSource("moons", {"n_samples": 100})
+    runner = runners.TrialRunner(tmp_path / "lab.sqlite", source, workers=2)
     with runner:
-        runner.submit(trials.Trial("tune", "sgd", cfg, "holdout"))
+        runner.submit(trial.Trial("tune", "sgd", cfg, "holdout"))
         out = runner.next_outcome()
         procs = list(runner._procs)
     assert out.status == "completed" and not out.reused
@@ -64,16 +65,16 @@ def test_a_sigterm_passed_on_is_recorded_as_sigterm(tmp_path):
     cfg = RunConfig(problem="moons", model="mlp", optimizer="sgd", hyper={"lr": 0.1},
                     batch_size=32, steps=10**6, eval_every=10, evaluate_test=False,
                     name="tune:sgd:0")  # fmt: skip
-    source = trials.DataSource("moons", {"n_samples": 100})
+    source = trial.DataSource("moons", {"n_samples": 100})
     path = tmp_path / "lab.sqlite"
     stop = KeyboardInterrupt("SIGTERM")
     stop.signum = signal.SIGTERM  # type: ignore[attr-defined]
     kept = tmp_path / "checkpoints"  # a running trial's checkpoints and record, kept here
     with (
         pytest.raises(KeyboardInterrupt),
-        trials.TrialRunner(path, source, workers=2, checkpoint_every=20) as runner,
+        runners.TrialRunner(path, source, workers=2, checkpoint_every=20) as runner,
     ):
-        runner.submit(trials.Trial("tune", "sgd", cfg, "holdout"))
+        runner.submit(trial.Trial("tune", "sgd", cfg, "holdout"))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not list(kept.glob("trial-*.json")):
             time.sleep(0.2)  # until the run's loop is under way

@@ -10,8 +10,7 @@ import torch
 from descentlab.engine import building
 from descentlab.experiments.compare import CompareSpec, compare
 from descentlab.experiments.compare.choices import OptimizerChoice, accepts, has_hyper
-from descentlab.experiments.trials import store_path_of
-from descentlab.store import Store
+from descentlab.store import Store, store_path_of
 
 
 def _spec(choice: OptimizerChoice, **kw):

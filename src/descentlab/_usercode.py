@@ -267,11 +267,11 @@ def _error_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = []
     for module, name in (
         ("descentlab.store", "StoreError"),
-        ("descentlab.experiments.trials", "TrialError"),
+        ("descentlab.experiments.trial", "TrialError"),
         ("descentlab.engine.checkpoint", "CheckpointError"),
         ("descentlab.problems.data", "TestSetSealedError"),
         ("descentlab._osutil", "FolderBusy"),
-        ("descentlab.experiments.ray_backend", "BackendUnavailable"),
+        ("descentlab.experiments.runner", "BackendUnavailable"),
         ("descentlab.engine.ranks", "ShardedRunError"),
         ("descentlab._native", "KernelUnavailable"),
     ):

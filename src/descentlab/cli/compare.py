@@ -402,9 +402,9 @@ def check_backend_arguments(args: argparse.Namespace) -> str:
     """The chosen backend, checked before any work (ValueError: one clear line)."""
     if args.address is not None and args.backend != "ray":
         raise ValueError(f"--address needs --backend ray, got --address {args.address!r}")
-    from descentlab.experiments import ray_backend
+    from descentlab.experiments import backend
 
-    if args.backend == "ray" and not ray_backend.ray_available():
+    if args.backend == "ray" and not backend.ray_available():
         raise ValueError("--backend ray needs Ray: pip install 'descentlab[ray]'")
     return args.backend
 
@@ -676,7 +676,7 @@ def _checked_nproc(args: argparse.Namespace) -> int:
 def _refuse_a_folder_of_the_users(run_dir: Path, force: bool) -> None:
     """A run directory that exists with files in it but no store is the user's: refused
     (before anything is written) unless --force."""
-    from descentlab.experiments.trials import store_path_of
+    from descentlab.store import store_path_of
 
     if force or not run_dir.is_dir() or store_path_of(run_dir).exists():
         return

@@ -2,8 +2,14 @@
 
 - :mod:`descentlab.experiments.compare` -- "which optimizer and learning rate for my model?":
   tune on validation data only, refit with several seeds, evaluate on the test set once;
-- :mod:`descentlab.experiments.tuning`, :mod:`descentlab.experiments.trials` -- search
-  spaces, cross-validation splits and resumable trials.
+- :mod:`descentlab.experiments.tuning` -- search spaces and cross-validation splits;
+- a trial's life: what a trial is (:mod:`~descentlab.experiments.trial`), how trials are
+  grouped and handed out (:mod:`~descentlab.experiments.scheduling`), one task's execution
+  (:mod:`~descentlab.experiments.execution`), the runner and its workers
+  (:mod:`~descentlab.experiments.runner`), resume and orphans
+  (:mod:`~descentlab.experiments.resume`), the choice of runner
+  (:mod:`~descentlab.experiments.backend`; on a Ray cluster:
+  :mod:`~descentlab.experiments.ray_backend`).
 
 The lectures' experiments (sharp minima, bias-variance, bagging and boosting, ...) are the
 book's: :mod:`descentlab.book.experiments`.

@@ -1,6 +1,6 @@
 """Trials on a Ray cluster: the same sweep, spread over machines.
 
-:class:`RayTrialRunner` is a :class:`~descentlab.experiments.trials.TrialRunner` whose trials
+:class:`RayTrialRunner` is a :class:`~descentlab.experiments.runner.TrialRunner` whose trials
 run as Ray tasks, each against a scratch store on its node; the driver alone writes the run's
 store. Packing, data, lost nodes and resumption: docs/compare.md (On a Ray cluster). Ray is
 optional (``pip install 'descentlab[ray]'``).
@@ -8,7 +8,7 @@ optional (``pip install 'descentlab[ray]'``).
 Example (a local Ray instance; two trials run as Ray tasks):
     >>> import tempfile, os
     >>> from descentlab.engine.config import RunConfig
-    >>> from descentlab.experiments.trials import DataSource, Trial
+    >>> from descentlab.experiments.trial import DataSource, Trial
     >>> cfg = RunConfig(problem="moons", model="logistic", optimizer="sgd",
     ...                 hyper={"lr": 0.5}, steps=20, evaluate_test=False, name="tune:sgd:0")
     >>> path = os.path.join(tempfile.mkdtemp(), "lab.sqlite")
@@ -21,7 +21,6 @@ Example (a local Ray instance; two trials run as Ray tasks):
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import socket
 from collections.abc import Callable, Sequence
@@ -29,47 +28,26 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from descentlab.engine.run import train
-from descentlab.experiments import ray_resume
-from descentlab.experiments.trials import (
-    DataSource,
-    Trial,
-    TrialError,
-    TrialOutcome,
-    TrialRunner,
-    _place_files,
-    _threads,
-    group_trials,
-    in_scratch_store,
-    run_task,
-    trial_cost,
-)
+from descentlab.experiments.execution import in_scratch_store, place_files, run_task, torch_threads
+from descentlab.experiments.resume import CheckpointKeeper
+from descentlab.experiments.runner import _INSTALL_HINT, BackendUnavailable, TrialRunner
+from descentlab.experiments.scheduling import group_trials, trial_cost
+from descentlab.experiments.trial import DataSource, Trial, TrialError, TrialOutcome
 
 T = TypeVar("T")
 
 __all__ = [
-    "BACKENDS",
     "MIN_TASK_COST",
-    "BackendUnavailable",
     "RayTrialRunner",
-    "check_backend",
-    "make_runner",
     "pack_tasks",
-    "ray_available",
     "spread_groups",
-    "train_all",
+    "start_keeper",
+    "train_remote",
 ]
 
-#: Values of ``compare(..., backend=...)`` and ``--backend``.
-BACKENDS: tuple[str, ...] = ("local", "ray")
-
-_INSTALL_HINT = "the Ray backend needs Ray: pip install 'descentlab[ray]'"
 
 # Seconds between checks for Ctrl-C while waiting for Ray tasks.
 _POLL = 0.5
-
-
-class BackendUnavailable(RuntimeError):
-    """The chosen backend cannot run here (e.g. Ray is not installed)."""
 
 
 def spread_groups(
@@ -106,7 +84,7 @@ def spread_groups(
     return out
 
 
-#: The estimated cost (:func:`~descentlab.experiments.trials.trial_cost`, in training steps)
+#: The estimated cost (:func:`~descentlab.experiments.scheduling.trial_cost`, in training steps)
 #: a Ray task is packed up to: four tuning trials of 200 steps of the MNIST-1D CNN, about 3 s
 #: on one core, against a fixed cost per task of about 0.1-0.3 s.
 MIN_TASK_COST = 1000.0
@@ -162,11 +140,6 @@ def pack_tasks(
     return tasks
 
 
-def ray_available() -> bool:
-    """Whether Ray can be imported."""
-    return importlib.util.find_spec("ray") is not None
-
-
 def _import_ray() -> Any:
     # Both must be set before Ray is imported: no usage report leaves the machine, and a
     # local instance binds to the loopback address rather than the machine's address.
@@ -177,55 +150,6 @@ def _import_ray() -> Any:
     except ImportError:
         raise BackendUnavailable(_INSTALL_HINT) from None
     return ray
-
-
-def check_backend(backend: str, address: str | None = None) -> str:
-    """``backend``, checked: a known name, ``address`` only with Ray, Ray installed.
-
-    Raises:
-        ValueError: unknown backend, or an address for the local backend.
-        BackendUnavailable: ``"ray"`` without Ray installed.
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if backend == "local" and address is not None:
-        raise ValueError(f"address is only used by the ray backend, got address={address!r}")
-    if backend == "ray" and not ray_available():
-        raise BackendUnavailable(_INSTALL_HINT)
-    return backend
-
-
-def make_runner(
-    backend: str,
-    store_path: str | os.PathLike[str],
-    source: DataSource,
-    *,
-    workers: int = 1,
-    threads: int = 1,
-    address: str | None = None,
-    vectorize: bool = False,
-    checkpoint_every: int | str | None = None,
-    nproc: int = 1,
-) -> TrialRunner:
-    """The trial runner of ``backend``: ``"local"`` (this machine's worker processes) or
-    ``"ray"`` (Ray tasks; ``address`` joins a running cluster, None starts a local one).
-    ``vectorize`` lets either train trials of one model together
-    (:meth:`TrialRunner.submit_many <descentlab.experiments.trials.TrialRunner.submit_many>`):
-    one worker task, or one Ray task, per group. ``checkpoint_every``: how trials checkpoint
-    and resume mid-run, on either backend
-    (:class:`~descentlab.experiments.trials.TrialRunner`, :class:`RayTrialRunner`).
-
-    Raises:
-        ValueError: unknown backend, or ``address`` given for the local backend.
-        BackendUnavailable: ``"ray"`` without Ray installed.
-    """
-    if check_backend(backend, address) == "local":
-        return TrialRunner(store_path, source, workers=workers, threads=threads,
-                           vectorize=vectorize, checkpoint_every=checkpoint_every,
-                           nproc=nproc)  # fmt: skip
-    return RayTrialRunner(store_path, source, address=address, threads=threads,
-                          vectorize=vectorize, checkpoint_every=checkpoint_every,
-                          nproc=nproc)  # fmt: skip
 
 
 def _run_remote(
@@ -239,7 +163,7 @@ def _run_remote(
     in the trials' order. ``sizes`` cuts ``trials`` into the parts that train one after
     another, each alone or (several trials) in one vectorized pass (None: one part).
     ``resume``: how trials checkpoint (``{"every": ..., "keeper": actor or None, "kept":
-    {trial index: what the driver kept of it}}``, see :mod:`.ray_resume`; None: they do not)."""
+    {trial index: what the driver kept of it}}``, see :mod:`.resume`; None: they do not)."""
     resume = dict(resume or {"every": None, "keeper": None, "kept": {}})
     keeper = resume.pop("keeper", None)
     save = None
@@ -249,14 +173,14 @@ def _run_remote(
         def save(*args: Any) -> None:
             ray.get(keeper.save.remote(*args))
 
-    with _threads(threads):
+    with torch_threads(threads):
         return run_task(source, trials, sizes, resume, save)
 
 
 def _train_remote(config: Any, data: Any, recorded: bool, threads: int) -> tuple[Any, Any]:
     """The body of a training's Ray task: ``train(config)``, against a scratch store when the
     driver records the run."""
-    with _threads(threads):
+    with torch_threads(threads):
         if not recorded:
             return train(config, data=data, progress=False), None
         result, (exported,) = in_scratch_store(
@@ -363,38 +287,11 @@ def _reachable(address: str) -> None:
         ) from None
 
 
-def train_all(
-    configs: Sequence[Any],
-    store: Any = None,
-    *,
-    data: Any = None,
-    backend: str = "local",
-    address: str | None = None,
-    threads: int | None = None,
+def train_remote(
+    configs: Sequence[Any], store: Any, data: Any, address: str | None, threads: int
 ) -> list[Any]:
-    """Train every config (as :func:`~descentlab.engine.run.train` would, one after the
-    other) here or as Ray tasks, and return their results in order.
-
-    With ``backend="ray"`` each training is a Ray task; the data go into the object store
-    once; with a ``store`` the runs are recorded by this process alone (each with its
-    checkpoint), exactly as ``train(config, store)`` records them. The results' ``run_id``
-    and ``checkpoint_path`` refer to this process's store.
-
-    Args:
-        configs: :class:`~descentlab.engine.config.RunConfig` objects.
-        store: where to record the runs (None: not recorded).
-        data: ``Splits`` to train on instead of loading each config's problem.
-        backend: ``"local"`` or ``"ray"``.
-        address: the Ray cluster to join (None: a local instance).
-        threads: torch threads (and Ray CPUs) per training (None: this process's setting
-            here, one per Ray task).
-
-    Returns:
-        One :class:`~descentlab.engine.run.RunResult` per config.
-    """
-    if check_backend(backend, address) == "local":
-        with contextlib.nullcontext() if threads is None else _threads(threads):
-            return [train(c, store, data=data, progress=False) for c in configs]
+    """:func:`~descentlab.experiments.backend.train_all` on Ray: each training a Ray task,
+    the data put into the object store once, the runs recorded by this process alone."""
     threads = 1 if threads is None else threads
     ray, owned = _connect(address, None)
     try:
@@ -408,7 +305,7 @@ def train_all(
         for ref in refs:
             result, exported = ray.get(ref)
             if exported is not None:
-                result.run_id = store.import_run(exported, artifacts=_place_files(store, exported))
+                result.run_id = store.import_run(exported, artifacts=place_files(store, exported))
                 ckpt = store.artifacts(result.run_id).get("checkpoint")
                 result.checkpoint_path = None if ckpt is None else Path(ckpt["path"])
             results.append(result)
@@ -416,6 +313,16 @@ def train_all(
     finally:
         if owned:
             ray.shutdown()
+
+
+def start_keeper(ray: Any, folder: str | os.PathLike[str]) -> Any:
+    """A :class:`~descentlab.experiments.resume.CheckpointKeeper` actor on this (the
+    driver's) node, writing to ``folder``."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    actor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(CheckpointKeeper)
+    return actor.options(scheduling_strategy=here).remote(os.fspath(folder))
 
 
 def _on_cuda(trial: Trial) -> bool:
@@ -434,14 +341,14 @@ class RayTrialRunner(TrialRunner):
         num_cpus: CPUs of a local instance (None: all of this machine's).
         retries: how often Ray runs a task again when its worker or node dies.
         vectorize: trials of one model submitted together train in one vectorized pass, as
-            one Ray task (see :meth:`~descentlab.experiments.trials.TrialRunner.submit_many`).
+            one Ray task (see :meth:`~descentlab.experiments.runner.TrialRunner.submit_many`).
         min_task_cost: short trials (or parts of vectorized groups) share a task up to about
             this estimated cost (:func:`pack_tasks`; 0: one trial or part per task).
-        checkpoint_every: as for :class:`~descentlab.experiments.trials.TrialRunner` (which
+        checkpoint_every: as for :class:`~descentlab.experiments.runner.TrialRunner` (which
             trials train alone and checkpoint); each checkpoint goes to the driver's machine,
             next to the store, and a trial sent again (the command was stopped and run again,
             or Ray retries its task) continues from its last one
-            (:mod:`~descentlab.experiments.ray_resume`).
+            (:mod:`~descentlab.experiments.resume`).
 
     A Ray session that is already initialised in this process is used as it is and left
     running; one this runner started is shut down by :meth:`close`. The trials waiting are
@@ -508,7 +415,7 @@ class RayTrialRunner(TrialRunner):
         self._ray = ray
         self._remote = ray.remote(max_retries=self.retries, retry_exceptions=False)(_run_remote)
         if self.checkpoint_every is not None and not str(self.address).startswith("ray://"):
-            self._keeper = ray_resume.start_keeper(ray, self._kept_folder)
+            self._keeper = start_keeper(ray, self._kept_folder)
         # Given data go into the object store once; named problems load on each node.
         self._source_ref = ray.put(self.source) if self.source.data is not None else self.source
 

@@ -37,8 +37,8 @@ from descentlab.experiments.compare.results import (
 from descentlab.experiments.compare.spec import CompareSpec
 from descentlab.experiments.outputs import scan_run_folder
 from descentlab.experiments.test_outcomes import OUTCOMES_KEY, read_outcomes
-from descentlab.experiments.trials import Trial, finished_run, store_path_of
-from descentlab.store import Store
+from descentlab.experiments.trial import Trial, finished_run
+from descentlab.store import Store, store_path_of
 
 __all__ = ["EXPERIMENT", "Judge", "collect", "load_comparison", "with_context"]
 

@@ -22,7 +22,8 @@ from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.results import CandidateResult
 from descentlab.experiments.compare.search_space import run_fields
 from descentlab.experiments.compare.spec import CompareSpec, Plan, tuning_settings
-from descentlab.experiments.trials import Trial, run_cost
+from descentlab.experiments.scheduling import run_cost
+from descentlab.experiments.trial import Trial
 
 __all__ = [
     "Found",

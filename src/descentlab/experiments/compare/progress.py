@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from descentlab.experiments.compare.pruning import rung_of
 from descentlab.experiments.compare.results import fmt_setting
-from descentlab.experiments.trials import TrialOutcome
+from descentlab.experiments.trial import TrialOutcome
 
 __all__ = ["Progress", "console_progress"]
 

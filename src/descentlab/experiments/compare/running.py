@@ -25,6 +25,7 @@ from descentlab._files import remove_created
 from descentlab._osutil import FolderLock
 from descentlab._usercode import note_interrupt
 from descentlab.engine.building import check_batch_size
+from descentlab.experiments.backend import make_runner
 from descentlab.experiments.compare import inpass
 from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.collect import EXPERIMENT, Judge, collect, with_context
@@ -47,13 +48,14 @@ from descentlab.experiments.compare.spec import (
     CompareSpec,
     default_batch_size,
 )
+from descentlab.experiments.execution import torch_threads
 from descentlab.experiments.objective import name_earlier_run
-from descentlab.experiments.ray_backend import make_runner
-from descentlab.experiments.trials import DataSource, _threads, mark_orphans, store_path_of
+from descentlab.experiments.resume import mark_orphans
+from descentlab.experiments.trial import DataSource
 from descentlab.problems import data as datasets
 from descentlab.problems import models
 from descentlab.problems.problem import chance_level, is_problem_ref, resolve_for_compare
-from descentlab.store import Store, provenance
+from descentlab.store import Store, provenance, store_path_of
 
 __all__ = ["Interrupted", "compare", "prepare"]
 
@@ -114,9 +116,9 @@ def compare(
             where it stops. Run again after an interruption (even ``kill -9``), a comparison
             continues each unfinished trial from its last checkpoint and ends with the table
             it would have given uninterrupted (see
-            :class:`~descentlab.experiments.trials.TrialRunner` for which trials train alone;
+            :class:`~descentlab.experiments.runner.TrialRunner` for which trials train alone;
             with ``backend="ray"`` each checkpoint is kept on this machine:
-            :mod:`~descentlab.experiments.ray_resume`). A finished trial's checkpoint is
+            :mod:`~descentlab.experiments.resume`). A finished trial's checkpoint is
             removed.
         nproc: train each trial across this many processes of this machine, its model
             sharded with FSDP2 (:mod:`descentlab.engine.launch`): one trial at a time
@@ -448,7 +450,7 @@ class _Session:
             return
         assert self.in_pass is not None
         source, threads = self.in_pass
-        with _threads(threads):
+        with torch_threads(threads):
             outcomes = inpass.tune_in_pass(
                 self.plan, choice, full, source, self.store, self.metric, self.maximize,
                 self.judge.chance,

@@ -1,0 +1,295 @@
+"""The execution of a task of trials: each trained here against a scratch store
+(:func:`scratch_store`), alone or in one vectorized pass, continued from its last checkpoint
+where it was stopped before, its monitor records and test outcomes added, and its run exported
+for the store's one writer (:func:`run_task`): what a local worker, the main process (one
+worker) and a Ray task all do."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, TypeVar
+
+from descentlab.experiments.resume import (
+    discard_checkpoint,
+    restore,
+    resume_unfinished,
+    shipper,
+)
+from descentlab.experiments.trial import FINISHED, DataSource, Trial, TrialOutcome, needs_outcomes
+
+T = TypeVar("T")
+
+
+#: Called with a trial, its run id and its checkpoint's path after each checkpoint written in
+#: the middle of the trial (see :func:`execute_group`).
+AfterCheckpoint = Callable[[Trial, int, Path], None]
+
+
+def run_task(
+    source: DataSource,
+    trials: list[Trial],
+    sizes: Sequence[int] | None = None,
+    resume: Mapping[str, Any] | None = None,
+    save: Callable[..., None] | None = None,
+    done: Callable[[int, list[dict[str, Any]]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """A task's trials trained against a scratch store and their runs exported, in the trials'
+    order, for the store's one writer to import together (:meth:`TrialRunner._imported`):
+    what a local worker, the main process (one worker) and a Ray task all do. A trial
+    stopped by a signal ends the task there (the trials after it are not trained).
+
+    Args:
+        source: the data.
+        trials: the task's trials.
+        sizes: cuts ``trials`` into the parts that train one after another, each alone or
+            (several trials) in one vectorized pass (None: one part).
+        resume: ``{"every": checkpoint_every, "kept": {trial index: what is kept of it}}``
+            (:mod:`~descentlab.experiments.resume`; None: no checkpoints).
+        save: where each checkpoint written in the middle of a trial goes with the run's
+            record so far (:func:`~descentlab.experiments.resume.shipper`'s ``save``;
+            None: nowhere, it is lost with the scratch store).
+        done: called with a part's first position and its exported runs as each part ends
+            (a stop then keeps the task's finished trials).
+    """
+    sizes = [len(trials)] if sizes is None else list(sizes)
+    if sum(sizes) != len(trials) or min(sizes, default=1) < 1:
+        raise ValueError(f"sizes {sizes} do not cut {len(trials)} trials into parts")
+    resume = resume or {"every": None, "kept": {}}
+    exports: list[dict[str, Any]] = []
+    with scratch_store() as store:
+        for partial in resume["kept"].values():
+            restore(store, partial)
+        ship = None if save is None else shipper(store, save)
+        for n in sizes:
+            a = len(exports)
+            outcomes = execute_group(store, source, trials[a : a + n], resume["every"], ship)
+            part = [{**exported(store, o.run_id), "seconds": o.seconds} for o in outcomes]
+            exports += part
+            if done is not None:
+                done(a, part)
+            if any(o.status == "interrupted" for o in outcomes):
+                break
+    return exports
+
+
+def execute_group(
+    store: Any,
+    source: DataSource,
+    trials: list[Trial],
+    checkpoint_every: Any = None,
+    after_checkpoint: AfterCheckpoint | None = None,
+    nproc: int = 1,
+) -> list[TrialOutcome]:
+    """Run ``trials`` here, together (``train_many``) when there are several; a trial alone
+    checkpoints every ``checkpoint_every`` steps (or ``"auto"``; None: only at its end),
+    calling ``after_checkpoint`` after each, and continues from its last checkpoint if an
+    earlier session was stopped in it."""
+    if len(trials) == 1 or source.objective is not None:  # (an objective's train alone)
+        run = functools.partial(_execute, store, source, checkpoint_every=checkpoint_every,
+                                after_checkpoint=after_checkpoint, nproc=nproc)  # fmt: skip
+        return [run(t) for t in trials]
+    from descentlab.engine.multirun import train_many
+
+    t0 = time.perf_counter()
+    results = train_many(
+        [t.config for t in trials],
+        store,
+        mode="auto",
+        workers=1,
+        progress=False,
+        data=source.get(trials[0].data),
+    )
+    with store.transaction():  # what the group's trials add: one write
+        for t, r in zip(trials, results, strict=True):
+            _store_monitor(store, t, r)
+            _store_test_outcomes(store, source, t, r)
+    for r in results:
+        discard_checkpoint(store, r)
+    each = (time.perf_counter() - t0) / len(trials)
+    return [
+        TrialOutcome(t, r.run_id, r.status, dict(r.summary), False, each)
+        for t, r in zip(trials, results, strict=True)
+    ]
+
+
+def _execute(
+    store: Any,
+    source: DataSource,
+    trial: Trial,
+    checkpoint_every: Any = None,
+    after_checkpoint: AfterCheckpoint | None = None,
+    nproc: int = 1,
+) -> TrialOutcome:
+    """Run one trial here (the engine records it in ``store``): from its last checkpoint
+    where an earlier session was stopped in it, else from the start. ``nproc`` > 1: across
+    that many processes of this machine, its model sharded
+    (:func:`~descentlab.engine.launch.train_sharded`; rank 0 writes the store)."""
+    from descentlab.engine.run import train
+
+    t0 = time.perf_counter()
+    if source.objective is not None:
+        return _objective_trial(store, source, trial, checkpoint_every, after_checkpoint)
+    data = source.get(trial.data)
+    options: dict[str, Any] = {
+        "checkpoint_every": checkpoint_every,
+        "after_checkpoint": None,
+        "keep_checkpoint": False,
+    }  # (a finished trial is never continued)
+    if after_checkpoint is not None:
+        options["after_checkpoint"] = functools.partial(after_checkpoint, trial)
+    if nproc > 1:
+        result = _train_sharded(store, trial, data, nproc, checkpoint_every)
+    else:
+        result = resume_unfinished(store, trial, data, options)
+        if result is None:
+            result = train(trial.config, store, data=data, progress=False, **options)
+    with store.transaction():  # what the trial adds to its run: one write
+        _store_monitor(store, trial, result, nproc)
+        _store_test_outcomes(store, source, trial, result)
+    discard_checkpoint(store, result)
+    summary = dict(result.summary)
+    return TrialOutcome(
+        trial, result.run_id, result.status, summary, False, time.perf_counter() - t0
+    )
+
+
+def _objective_trial(
+    store: Any,
+    source: DataSource,
+    trial: Trial,
+    checkpoint_every: Any,
+    after_checkpoint: AfterCheckpoint | None,
+) -> TrialOutcome:
+    """One trial of the source's objective (:func:`~descentlab.experiments.objective.
+    run_trial`): continued from its last checkpoint where an earlier session was stopped in
+    it (:func:`resume_unfinished`), else from the start."""
+    from descentlab.experiments.objective import run_trial
+
+    t0 = time.perf_counter()
+    data = source.get(trial.data) if source.objective.data else None
+    go = functools.partial(run_trial, store, source.objective, trial, data, checkpoint_every,
+                           after_checkpoint)  # fmt: skip
+    ended = resume_unfinished(store, trial, data, {}, go)
+    run_id, status, summary = go() if ended is None else ended
+    result = SimpleNamespace(run_id=run_id, status=status, checkpoint_path=None)
+    _store_monitor(store, trial, result)  # (its optimizer built by run.optimizer)
+    discard_checkpoint(store, result)
+    return TrialOutcome(trial, run_id, status, summary, False, time.perf_counter() - t0)
+
+
+def _train_sharded(store: Any, trial: Trial, data: Any, nproc: int, checkpoint_every: Any) -> Any:
+    """The trial trained across ``nproc`` processes (continued from its last checkpoint where
+    an earlier session was stopped in it, as :func:`resume_unfinished` does)."""
+    import torch
+
+    from descentlab.engine.launch import train_sharded
+
+    threads = torch.get_num_threads()
+    options = {"data": data, "progress": False, "checkpoint_every": checkpoint_every,
+               "threads": threads}  # fmt: skip
+    if store.has_runs("interrupted"):
+        record = store.find_run_by_config(trial.record_config(), status="interrupted")
+        if record is not None:
+            return train_sharded(None, nproc, store.path, resume_id=record.id, restart=True,
+                                 optimizer=trial.config.optimizer,
+                                 schedule=trial.config.schedule, **options)  # fmt: skip
+    return train_sharded(trial.config, nproc, store.path, **options)
+
+
+def _store_monitor(store: Any, trial: Trial, result: Any, nproc: int = 1) -> None:
+    """A finished monitored trial's monitor records, stored as ``monitor/*`` metrics of its
+    run (its optimizer factory holds them, whether the run trained alone or in a group; a
+    run trained across processes records none: each process sees only its shards)."""
+    if nproc > 1:
+        return
+    if trial.monitored and result.run_id is not None and result.status in FINISHED:
+        rows = trial.config.optimizer.rows()
+        if rows:
+            store.log_metrics(result.run_id, rows)
+
+
+def _store_test_outcomes(store: Any, source: DataSource, trial: Trial, result: Any) -> None:
+    """A completed refit trial's per-example test outcomes
+    (:mod:`descentlab.experiments.test_outcomes`), stored with its run."""
+    if needs_outcomes(trial) and result.run_id is not None and result.status == "completed":
+        from descentlab.experiments.test_outcomes import store_outcomes
+
+        store_outcomes(store, result.run_id, result.model, trial.config, source.get(trial.data))
+
+
+@contextlib.contextmanager
+def scratch_store(on_disk: bool = False) -> Iterator[Any]:
+    """A store in this process's memory (nothing of it reaches the disk: it is read within
+    the task), its files' folder a private temporary one, removed at the end
+    (:func:`~descentlab._osutil.owned_tempdir`: or by a later process, if this one is killed).
+    ``on_disk``: a file in that folder instead, for work that opens the store by its path."""
+    from descentlab._osutil import owned_tempdir
+    from descentlab.store import Store
+
+    tmp = owned_tempdir("trial")
+    try:
+        store = Store(Path(tmp) / "trial.sqlite", durable=on_disk)
+        try:
+            yield store
+        finally:
+            store.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def exported(store: Any, run_id: int) -> dict[str, Any]:
+    """A run of ``store`` as another store imports it, with its files' bytes."""
+    out = {**store.export_run(run_id), "files": {}}
+    for name, art in out["artifacts"].items():
+        path = Path(art["path"])
+        if path.is_file():
+            out["files"][name] = (art["kind"], path.suffix, path.read_bytes())
+    return out
+
+
+def in_scratch_store(
+    work: Callable[[Any], T], on_disk: bool = False
+) -> tuple[T, list[dict[str, Any]]]:
+    """Call ``work(store)`` with a :func:`scratch_store` (``on_disk``: its file, for work that
+    opens it by path); return what it returned and the runs it recorded (in the order
+    recorded, each with its ``id`` there), :func:`exported`."""
+    with scratch_store(on_disk) as store:
+        value = work(store)
+        return value, [{**exported(store, r.id), "id": r.id} for r in store.list_runs()]
+
+
+def place_files(store: Any, exported: Mapping[str, Any]) -> Callable[[int], dict[str, Any]]:
+    """What :meth:`Store.import_run <descentlab.store.Store.import_run>` calls to write a run's
+    files next to ``store``."""
+    from descentlab.engine.checkpoint import write_bytes_atomic
+
+    folder = store.path.parent / "checkpoints"
+
+    def place(run_id: int) -> dict[str, tuple[str, str]]:
+        placed = {}
+        for name, (kind, suffix, data) in exported.get("files", {}).items():
+            stem = f"run-{run_id}" if name == "checkpoint" else f"run-{run_id}-{name}"
+            target = folder / f"{stem}{suffix}"
+            write_bytes_atomic(target, data)
+            placed[name] = (kind, str(target))
+        return placed
+
+    return place
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
