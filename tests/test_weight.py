@@ -66,9 +66,10 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: loading their modules frozen 44, the trials' module split into trial, scheduling,
 #: execution, runner, resume and backend 52: six headers and their imports; the user's code
 #: identified by all its files and a mis-wired objective refused 288, an objective's public
-#: helpers, a Lightning trial's resume and replaced settings said 131), and functions over
+#: helpers, a Lightning trial's resume and replaced settings said 131, the objective's
+#: reports, devices and process state checked 89), and functions over
 #: 80 lines in the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 55_699
+LIBRARY_LINES = 55_788
 LONG_FUNCTIONS = 10
 
 

@@ -32,6 +32,11 @@ __all__ = ["hf_trainer", "lightning"]
 
 def _value(metrics: Mapping[str, Any], metric: str, where: str) -> float:
     """``metrics[metric]`` as a number (ValueError naming the metrics there are)."""
+    if metric not in metrics and not metrics:
+        raise ValueError(
+            f"the {where} logged nothing, so no {metric!r}: log it (self.log({metric!r}, ...) "
+            "in a Lightning module's validation_step; compute_metrics for a Trainer)"
+        )
     if metric not in metrics:
         raise ValueError(
             f"the {where} logged no {metric!r} (it logged {', '.join(sorted(metrics))}): name "

@@ -206,6 +206,8 @@ class _State:
     clock: Any
     path: Path
     after: Callable[[int, Path], None] | None
+    steps: int = 0
+    device: str = "cpu"
     saved: tuple[int, dict[str, Any]] | None = None
     built: Any = None
     rows: list[tuple[int, float]] = dataclasses.field(default_factory=list)
@@ -222,6 +224,7 @@ class _State:
         them (another optimizer stepping them: their version counters move)."""
         self.built = opt
         params = [p for g in opt.param_groups for p in g["params"]]
+        _on_the_device(params, self.device, self.where, "were given to run.optimizer")
         seen: list[list[int]] = []
 
         def before(*_: Any) -> None:
@@ -244,6 +247,12 @@ class _State:
                     f"{self.where}: run.report(step, value) takes a number, got "
                     f"{type(value).__name__} at step {step}"
                 ) from None
+        if not 0 < step <= self.steps or (self.rows and step < self.rows[-1][0]):
+            after = f" after step {self.rows[-1][0]}" if self.rows else ""
+            raise ValueError(
+                f"{self.where}: run.report(step, value) at step {step}{after}: report the "
+                f"steps 1 to {self.steps} in increasing order"
+            )
         if not math.isfinite(value):
             self.diverged = f"reported {value} at step {step}"
             raise _Stop
@@ -418,7 +427,7 @@ def run_trial(
     path = Path(art["path"]) if art else _default_checkpoint(store, run_id)
     clock = None if checkpoint_every is None else CheckpointClock(checkpoint_every)
     ship = None if after_checkpoint is None else (lambda i, p: after_checkpoint(trial, i, p))
-    state = _State(store, run_id, record, where, clock, path, ship)
+    state = _State(store, run_id, record, where, clock, path, ship, cfg.steps, cfg.device)
     if resume is not None:
         if not restart:
             state.load()
@@ -426,7 +435,8 @@ def run_trial(
         store.truncate_metrics(run_id, after_step=-1)  # (its reports are in the checkpoint)
         store.update_provenance(run_id, {"pid": os.getpid()})
     try:
-        got = objective(Run(trial, splits, state))
+        with _kept_as_it_was(where.split(" (trial")[0]):
+            got = objective(Run(trial, splits, state))
     except _Stop:
         got = None
     except TestSetSealedError:
@@ -461,6 +471,15 @@ def _finish(state: _State, got: Any, trial: Any, where: str) -> tuple[str, dict[
         raise ValueError(
             f"{where} returned {kind}{hint}: an objective returns "
             "Score(value, maximize=True|False[, name=..., examples=...])"
+        )
+    if got is not None and (
+        isinstance(got.value, bool | str) or not isinstance(got.maximize, bool)
+    ):
+        bad = f"value {got.value!r}" if isinstance(got.value, bool | str) else (
+            f"maximize {got.maximize!r}")  # fmt: skip
+        store.set_status(run_id, "failed", message=f"returned a Score with {bad}")
+        raise ValueError(
+            f"{where} returned a Score with {bad}: its value is a number, maximize True or False"
         )
     if state.diverged is None:
         _check_wiring(state, trial, where)
@@ -502,11 +521,15 @@ def _check_wiring(state: _State, trial: Any, where: str) -> None:
     reported = max([s for s, _ in state.rows] + [trial.config.steps])
     steps = start + state.stepped
     wrong = None
-    if steps < reported:
+    if steps != reported:
         wrong = (
             f"the optimizer descentlab gave was stepped {state.stepped} times in "
             f"{reported - start} steps: step the one run.optimizer(params) returns, once a step"
         )
+        if steps > reported:
+            wrong += f", for run.steps = {trial.config.steps} steps (the equal budget)"
+    elif state.built is not None and (moved := _on_the_device(state.built, state.device)):
+        wrong = moved
     elif state.moved:
         wrong = (
             "the parameters given to run.optimizer(params) were changed in place between two "
@@ -523,6 +546,67 @@ def _check_wiring(state: _State, trial: Any, where: str) -> None:
     if wrong is not None:
         state.store.set_status(state.run_id, "failed", message=wrong)
         raise ValueError(f"{where}: {wrong}")
+
+
+def _on_the_device(given: Any, device: str, where: str | None = None, how: str = "are") -> str:
+    """Where parameters (a list, or an optimizer's) are not all on the comparison's device:
+    what to say (ValueError naming ``where`` when it is given); else ``""``."""
+    import torch
+
+    if hasattr(given, "param_groups"):
+        given = [p for g in given.param_groups for p in g["params"]]
+    want = torch.device(device)
+    found = sorted({str(p.device) for p in given if p.device.type != want.type})
+    if not found:
+        return ""
+    text = (
+        f"the parameters that {how} are on {', '.join(found)}, the comparison's device is "
+        f"{device}: leave the model where the run puts it (--device chooses; run.device says)"
+    )
+    if where is not None:
+        raise ValueError(f"{where}: {text}")
+    return text
+
+
+@contextlib.contextmanager
+def _kept_as_it_was(what: str) -> Iterator[None]:
+    """An objective's call, with what it may change for the rest of the process set back and
+    said once: torch's default dtype and thread count, the working folder; threads and child
+    processes it leaves running are said once (they would run beside the next trials)."""
+    import multiprocessing
+    import threading
+
+    import torch
+
+    from descentlab.problems.problem import folder_kept
+
+    dtype, threads = torch.get_default_dtype(), torch.get_num_threads()
+    before = set(threading.enumerate())
+    children = set(multiprocessing.active_children())
+    try:
+        with folder_kept(what):
+            yield
+    finally:
+        left = []
+        if torch.get_default_dtype() != dtype:
+            left.append(f"torch's default dtype {torch.get_default_dtype()} -> set back to {dtype}")
+            torch.set_default_dtype(dtype)
+        if torch.get_num_threads() != threads:
+            left.append(f"torch's threads {torch.get_num_threads()} -> set back to {threads}")
+            torch.set_num_threads(threads)
+        alive = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if alive:
+            left.append(f"{len(alive)} thread(s) still running ({alive[0].name})")
+        procs = [c for c in multiprocessing.active_children() if c not in children]
+        if procs:
+            left.append(f"{len(procs)} child process(es) still running (pid {procs[0].pid})")
+        if left:
+            _say_once(
+                what + " left",
+                f"descentlab: {what} changed what the trials after it share: "
+                + "; ".join(left)
+                + " (each trial must leave the process as it found it)",
+            )
 
 
 def _per_step(cfg: Any) -> dict[str, Any]:

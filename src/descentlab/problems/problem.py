@@ -470,7 +470,7 @@ def problem_slug(ref: str) -> str:
 
 
 @contextlib.contextmanager
-def _folder_kept(what: str) -> Iterator[None]:
+def folder_kept(what: str) -> Iterator[None]:
     """User code ``what`` runs inside: the working folder it may change (``os.chdir``) is set
     back afterwards, and that said once -- the command's relative paths, and the processes
     it starts, stay where the command was started."""
@@ -510,7 +510,7 @@ def _import_file(path: Path, what: str = "problem file") -> Any:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        with _folder_kept(f"problem file {path}"):
+        with folder_kept(f"problem file {path}"):
             spec.loader.exec_module(module)
     except USER_CODE_ERRORS as exc:
         del sys.modules[name]
@@ -534,7 +534,7 @@ def _load_cached(ref: str, options: str) -> Problem:
         )
     fn = load_function(m, f"problem {ref!r}")
     try:
-        with _folder_kept(f"problem function {text}"):
+        with folder_kept(f"problem function {text}"):
             made = fn(**kwargs)
     except USER_CODE_ERRORS as exc:
         raise ValueError(f"problem function {text} failed: {failure(exc)}") from None
