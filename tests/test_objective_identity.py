@@ -105,7 +105,8 @@ def test_an_edited_helper_or_data_file_starts_a_new_run_that_names_the_old(tmp_p
         second = compare(spec, runs, workers=1, progress=False).run_dir
     assert second != first
     line = next(str(w.message) for w in said if "a new comparison" in str(w.message))
-    assert f": {name} changed since the one in {first} (its trials are not reused)" in line
+    assert f": {name} changed since the one in {first} (its trials are not reused; " in line
+    assert line.endswith(f"--continue-run {first} reuses them)")
 
 
 def test_a_missing_framework_names_the_extra_that_installs_it(tmp_path):
@@ -120,3 +121,46 @@ def test_a_missing_framework_names_the_extra_that_installs_it(tmp_path):
     line = str(got.value)
     assert line.startswith(f"--hf-trainer file {tmp_path / 'needs_hf.py'} failed while importing")
     assert line.endswith("(pip install 'descentlab[hf]')") and "problem file" not in line
+
+
+def test_continue_run_reuses_an_earlier_comparison_on_purpose(tmp_path):
+    """``--continue-run RUN_DIR``: the earlier comparison's trials reused though a helper
+    changed, which is said; without it, a new comparison that names the earlier one."""
+    import contextlib
+    import io
+    import sqlite3
+
+    from descentlab.cli import main
+
+    ref = _project(tmp_path / "p", "helper_identity_continue")
+    runs = tmp_path / "runs"
+    args = (f"compare --objective {ref} --optimizers sgd --steps 6 --lr-trials 2 --no-refine "
+            f"--seeds 2 --max-seeds 2 --workers 1 --no-progress --no-report "
+            f"--runs-dir {runs}").split()  # fmt: skip
+
+    def command(*more: str) -> tuple[int, list[str]]:
+        with (
+            warnings.catch_warnings(record=True) as said,
+            contextlib.redirect_stdout(io.StringIO()),
+        ):
+            warnings.simplefilter("always")
+            code = main([*args, *more])
+        return code, [str(w.message) for w in said]
+
+    assert command()[0] == 0
+    (first,) = runs.iterdir()
+    store = first / "descentlab.sqlite"
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        trials = db.execute("SELECT count(*) FROM runs").fetchone()[0]
+    (tmp_path / "p" / "helper_identity_continue.py").write_text("import json\n\nBATCH = 8\n")
+    code, said = command("--continue-run", str(first))
+    assert code == 0 and sorted(runs.iterdir()) == [first]
+    assert any(
+        "continuing the earlier comparison on purpose: helper_identity_continue.py "
+        "changed since its trials, which are reused as they are" in s
+        for s in said
+    )
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == trials  # none rerun
+    assert command("--continue-run", str(tmp_path))[0] == 2  # (no comparison there)
+    assert command("--continue-run", str(first), "--steps", "8")[0] == 2  # (other settings)

@@ -67,9 +67,9 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: execution, runner, resume and backend 52: six headers and their imports; the user's code
 #: identified by all its files and a mis-wired objective refused 288, an objective's public
 #: helpers, a Lightning trial's resume and replaced settings said 131, the objective's
-#: reports, devices and process state checked 89), and functions over
+#: reports, devices and process state checked 89, --continue-run 67), and functions over
 #: 80 lines in the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 55_788
+LIBRARY_LINES = 55_855
 LONG_FUNCTIONS = 10
 
 

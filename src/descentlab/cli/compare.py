@@ -330,6 +330,12 @@ def _output_arguments(out: Any) -> None:
         "--name", help="run directory name (default: <problem>-<model>-<hash of the settings>)"
     )
     out.add_argument(
+        "--continue-run",
+        metavar="RUN_DIR",
+        help="your own code's earlier comparison, continued on purpose though its files changed "
+        "(its trials reused as they are; the files that changed are said)",
+    )
+    out.add_argument(
         "--force",
         action="store_true",
         help="use a run directory that holds other files but no store (its report.html, "
@@ -641,6 +647,17 @@ def _one(args: argparse.Namespace) -> Work:
         raise ValueError(
             "--measure-targets sets the targets of a suite's problems: use it with --problems"
         )
+    objective = None
+    if args.continue_run:  # (its folder names the run: --name and --runs-dir follow from it)
+        from descentlab.experiments.objective import continued
+
+        if _objective(args) is None:
+            raise ValueError(
+                f"--continue-run {args.continue_run} continues a comparison of your own code: "
+                "give its --objective, --hf-trainer or --lightning"
+            )
+        objective = continued(args.continue_run, _objective(args))
+        args.runs_dir = str(Path(args.continue_run).parent)
     plan = CompareSpec(**build_fields(args)).plan()  # checked here, where it enters, once
     check_out_dir(args.runs_dir, "--runs-dir")
     _refuse_a_folder_of_the_users(Path(args.runs_dir) / plan.run_name, args.force)
@@ -654,7 +671,8 @@ def _one(args: argparse.Namespace) -> Work:
         return compare(plan, args.runs_dir, workers=args.workers, threads=args.threads,
                        progress=not args.no_progress, backend=args.backend,
                        address=args.address, vectorize=not args.one_at_a_time,
-                       checkpoint_every=args.checkpoint_every, nproc=nproc)  # fmt: skip
+                       checkpoint_every=args.checkpoint_every, nproc=nproc,
+                       objective=objective)  # fmt: skip
 
     return work, _show_one
 

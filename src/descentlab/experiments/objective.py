@@ -314,6 +314,11 @@ class Objective:
     fn: Callable[..., Any] | None = dataclasses.field(default=None, compare=False)
     by_ref: bool = True
     data: bool = False
+    #: the files of an earlier run continued on purpose (``--continue-run``): recorded as its
+    #: identity whatever the files hold now
+    pinned: dict[str, str] | None = dataclasses.field(default=None, compare=False)
+    #: the run directory it continues (its comparison must be this one's)
+    continues: str | None = dataclasses.field(default=None, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -370,9 +375,18 @@ class Objective:
 
     def record(self) -> dict[str, Any]:
         """What the comparison's spec records of it (its digest names the run directory)."""
-        files = self.files()
-        from descentlab.problems.user_files import digest
+        from descentlab.problems.user_files import changed, digest
 
+        files = self.files()
+        if self.pinned is not None:
+            moved = changed(self.pinned, files)
+            if moved:
+                _say_once(
+                    self.ref + " pinned",
+                    f"descentlab: continuing the earlier comparison on purpose: {', '.join(moved)} "
+                    "changed since its trials, which are reused as they are",
+                )
+            files = self.pinned
         out = {"form": self.form, "ref": self.ref, "code": digest(files), "files": files}
         if self.form != "function":
             out.update(metric=self.metric, maximize=self.direction)
@@ -694,38 +708,73 @@ def learned(summary: Mapping[str, Any]) -> bool | None:
     return None
 
 
-def name_earlier_run(run_dir: Path, record: Mapping[str, Any]) -> None:
-    """Where ``run_dir`` is new for the objective ``record`` describes, say which run beside it
-    compared the same objective with other code or data, and the files that changed (read
-    from their stores, read-only): its trials are not reused."""
+def _stored_objectives(run_dir: Path) -> list[dict[str, Any]]:
+    """The objective records of the comparisons ``run_dir``'s store holds (read-only; none
+    where it has no store or cannot be read)."""
     import json
     import sqlite3
 
-    from descentlab.problems.user_files import changed
     from descentlab.store import store_path_of
 
+    path = store_path_of(run_dir)
+    if not path.is_file():
+        return []
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT config FROM runs WHERE name = 'compare'").fetchall()
+    except sqlite3.Error:
+        return []
+    found = [(json.loads(c).get("spec") or {}).get("objective") for (c,) in rows]
+    return [f for f in found if isinstance(f, dict)]
+
+
+def continued(run_dir: str | Path, objective: Mapping[str, Any]) -> Objective:
+    """The objective a comparison continues in ``run_dir`` on purpose (``--continue-run``):
+    ``objective`` (the command's record) with the earlier run's files as its identity
+    (ValueError: ``run_dir`` holds no comparison of that objective)."""
+    from descentlab.problems.problem import absolute_ref
+
+    run_dir = Path(run_dir)
+    ref = absolute_ref(objective["ref"])
+    stored = [o for o in _stored_objectives(run_dir) if absolute_ref(o.get("ref", "")) == ref]
+    if not stored or "files" not in stored[-1]:
+        raise ValueError(
+            f"--continue-run {run_dir}: it holds no comparison of {objective['ref']} to continue "
+            "(give the run directory an earlier command printed)"
+        )
+    return Objective(objective["form"], ref, objective.get("metric"), objective.get("maximize"),
+                     pinned=dict(stored[-1]["files"]), continues=str(run_dir))  # fmt: skip
+
+
+def name_earlier_run(
+    run_dir: Path, record: Mapping[str, Any], objective: Objective | None = None
+) -> None:
+    """Where ``run_dir`` is new for the objective ``record`` describes, say which run beside it
+    compared the same objective with other code or data, and the files that changed (read
+    from their stores, read-only): its trials are not reused. An ``objective`` continued on
+    purpose (``--continue-run``) must run in the directory it continues (ValueError)."""
+    from descentlab.problems.user_files import changed
+
+    if objective is not None and objective.continues is not None:
+        if run_dir.resolve() != Path(objective.continues).resolve():
+            raise ValueError(
+                f"--continue-run {objective.continues}: this command's settings are not that "
+                f"comparison's (they would run in {run_dir}): give the same settings"
+            )
+        return
     files = record.get("files")
     if not files or run_dir.exists() or not run_dir.parent.is_dir():
         return
     found: list[tuple[float, Path, list[str]]] = []
     for other in run_dir.parent.iterdir():
-        path = store_path_of(other)
-        if not path.is_file():
-            continue
-        try:
-            with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
-                rows = db.execute("SELECT config FROM runs WHERE name = 'compare'").fetchall()
-        except sqlite3.Error:
-            continue
-        for (config,) in rows:
-            old = (json.loads(config).get("spec") or {}).get("objective") or {}
+        for old in _stored_objectives(other):
             if old.get("ref") == record.get("ref") and old.get("files") not in (None, files):
-                found.append((path.stat().st_mtime, other, changed(old["files"], files)))
+                found.append((other.stat().st_mtime, other, changed(old["files"], files)))
     if found:
         _, other, diff = max(found)
         once(
             ("objective-earlier", str(run_dir)),
             f"descentlab: a new comparison in {run_dir}: {', '.join(diff)} changed since the "
-            f"one in {other} (its trials are not reused)",
+            f"one in {other} (its trials are not reused; --continue-run {other} reuses them)",
             stacklevel=3,
         )

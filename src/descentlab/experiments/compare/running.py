@@ -197,7 +197,7 @@ def compare(
         spec = plan.spec  # checked once, where it entered: below, the plan holds plain values
         run_dir = Path(runs_dir) / plan.run_name
         if spec.objective is not None:
-            name_earlier_run(run_dir, spec.objective)
+            name_earlier_run(run_dir, spec.objective, objective)
         # Data loaded by name are reloaded (from the cache) by each worker; given data are sent
         # to each worker once.
         source = DataSource(spec.problem, dict(spec.problem_options), spec.split_seed,
