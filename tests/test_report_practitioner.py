@@ -334,3 +334,15 @@ def test_the_console_table_fits_100_columns(tmp_path):
     assert max(len(line) for line in text.splitlines()) <= 100, text
     assert "beta1=0.923" in text  # the settings on lines of their own
     assert "Adadelta (default lr)" in text and "3/40" in text  # the failed test seeds
+
+
+def test_an_objectives_report_is_titled_by_its_function_and_file(tmp_path):
+    # its title read "objective_loop, None": the file's stem and a model it does not have
+    from types import SimpleNamespace
+
+    from descentlab.report.html import header
+
+    objective = {"form": "function", "ref": "/home/me/examples/objective_loop.py:train"}
+    cmp = _cmp(tmp_path, [_ran("sgd", 5)], objective=objective)
+    cmp.record = SimpleNamespace(provenance={"model": None})
+    assert header(cmp)[0] == "Optimizer comparison: train (objective_loop.py)"
