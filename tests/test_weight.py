@@ -65,9 +65,11 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: merged launches keeping the coefficients that read no step count 54, spawned processes
 #: loading their modules frozen 44, the trials' module split into trial, scheduling,
 #: execution, runner, resume and backend 52: six headers and their imports; the Robbins-Monro
-#: check, which only the book uses, moved into the book -184), and functions over 80 lines in
-#: the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 55_096
+#: check, which only the book uses, moved into the book -184; one module that starts worker
+#: processes and one for runs recorded where they train and imported by the store's one
+#: writer 39), and functions over 80 lines in the whole package at most this many (10 then;
+#: the goal is 15)
+LIBRARY_LINES = 55_135
 LONG_FUNCTIONS = 10
 
 
