@@ -347,7 +347,7 @@ def test_the_temporary_folders_of_a_killed_process_are_removed_by_the_next(tmp_p
     its temporary folder (a suite's run left 19 ``descentlab-trial-*`` and 9
     ``descentlab-announced-*`` folders in /tmp): the next process's first folder of that kind
     removes those whose process is gone -- not a live process's, not another kind's."""
-    from descentlab.experiments import execution
+    from descentlab.engine import scratch
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -360,7 +360,7 @@ def test_the_temporary_folders_of_a_killed_process_are_removed_by_the_next(tmp_p
     for folder in (live, other):
         folder.mkdir()
     _osutil._remove_orphans.cache_clear()
-    with execution.scratch_store() as store:
+    with scratch.scratch_store() as store:
         mine = Path(store.path).parent
         assert mine.parent == tmp_path and mine.name.startswith(f"descentlab-trial-{os.getpid()}-")
     assert not orphan.exists() and not mine.exists()

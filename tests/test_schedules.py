@@ -16,6 +16,7 @@ import torch
 from torch.optim import lr_scheduler as tls
 
 import descentlab.schedules as S
+from descentlab.book import convergence as C
 from descentlab.book import decays as D
 
 
@@ -815,7 +816,7 @@ RM_TABLE = [
     [pytest.param(s, m, d, c, id=i) for i, s, m, d, c in RM_TABLE],
 )
 def test_robbins_monro_verdicts(sched, meets, diverges, converges):
-    r = S.robbins_monro(sched, 50_000)
+    r = C.robbins_monro(sched, 50_000)
     assert (r.meets, r.eta_sum_diverges, r.eta_sq_sum_converges) == (meets, diverges, converges)
     assert ("conditions met" in r.explanation) == meets
     assert r.sum_eta.shape == r.sum_eta_sq.shape == (50_000,)
@@ -824,26 +825,26 @@ def test_robbins_monro_verdicts(sched, meets, diverges, converges):
 def test_robbins_monro_partial_sums_match_closed_forms():
     n, eta = 20_000, 0.5
     k = np.arange(1, n + 1)
-    r = S.robbins_monro(D.eta_over_t(eta), n)
+    r = C.robbins_monro(D.eta_over_t(eta), n)
     harmonic_n = scipy.special.digamma(k + 1) + np.euler_gamma  # H_k
     np.testing.assert_allclose(r.sum_eta, eta * harmonic_n, rtol=1e-12)
     trigamma = scipy.special.polygamma(1, k + 1)  # sum_{j<=k} 1/j^2 = pi^2/6 - psi1(k+1)
     np.testing.assert_allclose(r.sum_eta_sq, eta**2 * (np.pi**2 / 6 - trigamma), rtol=1e-12)
     assert r.eta_exponent == pytest.approx(0.0, abs=0.01)  # harmonic: flat increments
     assert r.eta_sq_exponent == pytest.approx(-1.0, abs=0.01)
-    e = S.robbins_monro(D.exp_decay(1e-3, 2.0), n)
+    e = C.robbins_monro(D.exp_decay(1e-3, 2.0), n)
     q = math.exp(-1e-3)
     np.testing.assert_allclose(e.sum_eta, 2.0 * (1 - q**k) / (1 - q), rtol=1e-10)
-    c = S.robbins_monro(S.constant(0.1), 1000)
+    c = C.robbins_monro(S.constant(0.1), 1000)
     np.testing.assert_allclose(c.sum_eta_sq, 0.01 * np.arange(1, 1001), rtol=1e-12)
     assert c.eta_exponent == pytest.approx(1.0, abs=1e-9)
 
 
 def test_robbins_monro_rejects_loss_rules_and_negative_values():
     with pytest.raises(ValueError, match="loss rule"):
-        S.robbins_monro(S.bold_driver(), 1000)
+        C.robbins_monro(S.bold_driver(), 1000)
     with pytest.raises(ValueError, match=r"got -1\.0 at step 0"):
-        S.robbins_monro(S.from_function(lambda t: -1.0), 1000)
+        C.robbins_monro(S.from_function(lambda t: -1.0), 1000)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -922,8 +923,8 @@ INVALID = [
     (lambda: S.bold_driver(threshold=-1.0), "threshold", "-1.0"),
     (lambda: S.cosine(10)(-1), "step", "-1"),
     (lambda: S.cosine(10)(1.5), "step", "1.5"),
-    (lambda: S.robbins_monro(S.constant(0.1), 10), "horizon", "10"),
-    (lambda: S.robbins_monro(S.constant(0.1), 1000, tolerance=0.0), "tolerance", "0.0"),
+    (lambda: C.robbins_monro(S.constant(0.1), 10), "horizon", "10"),
+    (lambda: C.robbins_monro(S.constant(0.1), 1000, tolerance=0.0), "tolerance", "0.0"),
     (lambda: S.Scheduler(sgd(), {"betas[x]": S.constant()}), "schedule key", "'betas[x]'"),
     (lambda: S.Scheduler(sgd(), {"lr": [S.constant()]}), "schedules['lr']", "got 1"),
     (lambda: S.Scheduler(sgd(), {"lr": "cosine"}), "schedules['lr']", "'cosine'"),

@@ -22,9 +22,9 @@ from descentlab.engine.config import RunConfig
 from descentlab.engine.loop import CheckpointClock
 from descentlab.engine.monitoring import MonitoredOptimizer
 from descentlab.engine.run import train
+from descentlab.engine.scratch import in_scratch_store
 from descentlab.engine.timing import MEASURED_SUMMARY
 from descentlab.experiments import resume
-from descentlab.experiments.execution import in_scratch_store
 from descentlab.experiments.runner import TrialRunner
 from descentlab.experiments.trial import DataSource, Trial, trial_key
 from descentlab.store import Store

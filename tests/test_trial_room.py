@@ -2,6 +2,8 @@
 
 - No module of ``experiments/`` is over 900 lines, and ``trials.py`` (1,477 lines with nine
   jobs before the split) is gone.
+- Worker processes are started in two library modules (the pool, the ranks of ``--nproc``),
+  and only the parent process writes the main store: no worker is told where it is.
 - Modules are named for what they do: no module outside the Ray backend imports a module
   named after Ray; the one place that chooses a runner (``experiments/backend.py``) imports
   the Ray backend only where Ray was chosen, inside that function.
@@ -10,7 +12,10 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
+import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_layers import PACKAGE, module_graph
@@ -78,3 +83,112 @@ def test_the_experiments_modules_are_each_at_most_900_lines():
     }
     assert not (PACKAGE / "experiments" / "trials.py").exists()
     assert max(lines.values()) <= 900, {k: v for k, v in lines.items() if v > 900}
+
+
+# -- processes: started in at most two library modules, the store written by the parent alone --
+
+
+def _code_lines() -> Any:
+    """scripts/code_lines.py, which counts the modules that start processes."""
+    path = PACKAGE.parents[1] / "scripts" / "code_lines.py"
+    spec = importlib.util.spec_from_file_location("code_lines", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_processes_are_started_in_two_library_modules():
+    """One module starts the worker processes of trials, train_many and the book's build
+    (``engine/procpool.py``); the ranks of ``--nproc`` start theirs apart (``engine/ranks.py``).
+    Three before (the trial runner started its own)."""
+    lines = _code_lines()
+    starters = {
+        str(p.relative_to(PACKAGE))
+        for p in PACKAGE.rglob("*.py")
+        if p.relative_to(PACKAGE).parts[0] != "book"
+        and lines.starts_processes(p.read_text(encoding="utf-8"))
+    }
+    assert starters == {"engine/procpool.py", "engine/ranks.py"}
+
+
+@pytest.mark.parametrize(
+    ("source", "starts"),
+    [
+        ("import multiprocessing as mp\nmp.get_context('fork').Process(target=f).start()\n", True),
+        ("from concurrent.futures import ProcessPoolExecutor\nProcessPoolExecutor(2)\n", True),
+        ("import os\nos.fork()\n", True),
+        ("import subprocess\nsubprocess.run(['git', 'status'])\n", False),  # a command
+        ("import multiprocessing\nmultiprocessing.parent_process()\n", False),
+    ],
+)
+def test_the_count_finds_what_starts_a_process(source, starts):
+    assert _code_lines().starts_processes(source) is starts
+
+
+def test_train_many_workers_are_never_told_where_the_store_is(tmp_path, monkeypatch):
+    """The process that called ``train_many`` writes its store alone: each worker trains
+    against a scratch store and sends the run back (before, each opened the same SQLite file),
+    so no worker can open the store -- nothing sent to one names it. The runs are the
+    sequential ones, recorded in the store."""
+    from descentlab.engine import procpool
+    from descentlab.engine.config import RunConfig
+    from descentlab.engine.multirun import train_many
+    from descentlab.engine.run import train
+    from descentlab.store import Store
+
+    sent, real = [], procpool._spawn_pool
+
+    def spied(workers: int) -> Any:
+        pool = real(workers)
+        submit = pool.submit
+
+        def recorded(fn: Any, *args: Any) -> Any:
+            sent.append(pickle.dumps((fn, args)))
+            return submit(fn, *args)
+
+        pool.submit = recorded
+        return pool
+
+    monkeypatch.setattr(procpool, "_spawn_pool", spied)
+    store = Store(tmp_path / "lab.sqlite")
+    base = RunConfig(problem="moons", problem_options={"n_samples": 120}, model="linear",
+                     optimizer="sgd", hyper={"lr": 0.2}, batch_size=16, steps=8, eval_every=4,
+                     checkpoint_every=4)  # fmt: skip
+    runs = [{"seed": 0}, {"seed": 1}]
+    got = train_many(base, store, overrides=runs, mode="processes", workers=1, progress=False)
+    assert len(sent) == 2 and not any(str(tmp_path).encode() in s for s in sent)
+    for g, seed in zip(got, (0, 1), strict=True):
+        ref = train(base.replace(seed=seed, checkpoint_every=None), progress=False)
+        assert store.get_run(g.run_id).status == "completed"
+        assert (
+            store.metrics(g.run_id)["val/loss"].values.tolist()
+            == ref.metrics["val/loss"].values.tolist()
+        )
+        if g.checkpoint_path is not None:  # (its file placed beside the store by this process)
+            assert g.checkpoint_path.parent == tmp_path / "checkpoints"
+    store.close()
+
+
+def test_the_trial_runner_workers_are_never_told_where_the_store_is(tmp_path, monkeypatch):
+    """A comparison's workers are told where running trials' checkpoints are kept, never
+    where the store is: the runner's process imports their runs, the store's one writer."""
+    from descentlab.engine import procpool
+    from descentlab.engine.config import RunConfig
+    from descentlab.experiments.runner import TrialRunner
+    from descentlab.experiments.trial import DataSource, Trial
+
+    told, real = [], procpool.start_workers
+
+    def spied(target: Any, count: int, args: tuple[Any, ...], **kw: Any) -> Any:
+        told.append(pickle.dumps(args))
+        return real(target, count, args, **kw)
+
+    monkeypatch.setattr(procpool, "start_workers", spied)
+    cfg = RunConfig(problem="moons", model="logistic", optimizer="sgd", hyper={"lr": 0.5},
+                    steps=5, evaluate_test=False, name="tune/sgd")  # fmt: skip
+    path = tmp_path / "lab.sqlite"
+    with TrialRunner(path, DataSource("moons", {"n_samples": 100}), workers=2) as runner:
+        runner.submit(Trial("tune", "sgd", cfg, "holdout"))
+        outcome = runner.next_outcome()
+    assert outcome.status == "completed" and outcome.run_id is not None
+    assert len(told) == 1 and str(path).encode() not in told[0]

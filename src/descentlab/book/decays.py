@@ -5,7 +5,7 @@ r"""The lectures' decay schedules, written as the lectures write them.
   and **1/t decay** :math:`\alpha = \alpha_0 / (1 + kt)`.
 * The optimization lecture (learning-rate scheduling for SGD): :math:`\eta_t = \eta / t`, the
   textbook schedule meeting the Robbins-Monro conditions :math:`\sum_t \eta_t = \infty,\ \sum_t
-  \eta_t^2 < \infty` (check any schedule with :func:`~descentlab.schedules.robbins_monro`).
+  \eta_t^2 < \infty` (check any schedule with :func:`~descentlab.book.convergence.robbins_monro`).
 
 The library's own schedules say the same with the field's names: `step_decay` is
 :func:`~descentlab.schedules.step`, `exp_decay` is :func:`~descentlab.schedules.exponential` with
@@ -24,7 +24,7 @@ from numbers import Real
 
 from descentlab.constraints import NONNEGATIVE, POSITIVE, POSITIVE_INT, Interval, check
 from descentlab.schedules.base import Schedule
-from descentlab.schedules.convergence import InverseTime
+from descentlab.schedules.torchlike import InverseTime
 
 __all__ = [
     "EtaOverT",
@@ -118,7 +118,7 @@ def exp_decay(k: float, a0: float | None = None) -> ExpDecay:
 
 class InverseTimeDecay(_Decay):
     r"""The momentum lecture's 1/t decay :math:`\alpha(t) = \alpha_0 / (1 + kt)`: the core's
-    :class:`~descentlab.schedules.convergence.InverseTime` with the lecture's ``a0``.
+    :class:`~descentlab.schedules.torchlike.InverseTime` with the lecture's ``a0``.
 
     Example:
         >>> inverse_time(0.5, a0=1.0)(2)

@@ -15,6 +15,7 @@ from torch.optim import lr_scheduler as TL
 
 from descentlab import optim
 from descentlab import schedules as S
+from descentlab.book import convergence as C
 from descentlab.book import decays as DC
 from descentlab.book.checks import ck, close, diff_check, from_experiment
 from descentlab.book.model import Context
@@ -32,7 +33,7 @@ __all__ = [
 
 
 def robbins_monro(ctx: Context) -> Evidence:
-    """Σ η_t = ∞ and Σ η_t² < ∞, measured by descentlab.schedules.robbins_monro: a constant
+    """Σ η_t = ∞ and Σ η_t² < ∞, measured by descentlab.book.convergence.robbins_monro: a constant
     rate fails the second."""
     c, checks = _first_condition(S.constant(0.1), "a constant rate 0.1: Σ η_t diverges")
     checks.append(
@@ -46,10 +47,10 @@ def robbins_monro(ctx: Context) -> Evidence:
     return Evidence(checks=checks)
 
 
-def _first_condition(schedule: Any, what: str) -> tuple[S.RobbinsMonroReport, list[Check]]:
-    """``schedule`` measured over 10,000 steps by descentlab.schedules.robbins_monro, and the
+def _first_condition(schedule: Any, what: str) -> tuple[C.RobbinsMonroReport, list[Check]]:
+    """``schedule`` measured over 10,000 steps by descentlab.book.convergence.robbins_monro, and the
     check of the first condition, Σ η_t = ∞, worded ``what``."""
-    r = S.robbins_monro(schedule, 10_000)
+    r = C.robbins_monro(schedule, 10_000)
     growth = f"growth exponent {r.eta_exponent:.3f}"
     return r, [ck(what, r.eta_sum_diverges, growth, "≥ -0.1 (unbounded)")]
 

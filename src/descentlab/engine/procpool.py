@@ -1,12 +1,13 @@
-"""Training runs spread over worker processes (the process mode of :func:`train_many`).
+"""Worker processes, started here alone: the process mode of :func:`train_many`, the book's
+build (:func:`map_in_processes`) and a comparison's trial workers (:func:`start_workers`).
 
 Each worker is a fresh interpreter (``spawn``: no forked locks, threads or SQLite connections
 cross into it) running ``torch.set_num_threads(1)`` -- on a CPU, small models gain nothing from
 intra-op threads, and one thread per process keeps the workers from competing for cores. A
 worker calls :func:`descentlab.engine.run.train` for each config it is given, so a run trained
 here is exactly the run ``train`` would have trained (same seeds, same numbers bit for bit on
-one thread). With a store, each worker opens its own connection to the same SQLite file; the
-store's WAL mode and ``BEGIN IMMEDIATE`` transactions make concurrent writers take turns.
+one thread). With a store, a worker trains against a scratch store and sends the run back;
+this process, the store's one writer, imports each as it finishes (:mod:`.scratch`).
 
 A worker dies with its parent (:func:`descentlab._osutil.die_with_parent`: a parent-death
 signal on Linux and a watched pipe everywhere), so a ``kill -9`` of the main process leaves no
@@ -34,15 +35,22 @@ from typing import Any
 import torch
 
 from descentlab._announce import announcement_dir, share_across
-from descentlab._osutil import die_with_parent, spawn_payload, spawning, started_frozen
+from descentlab._osutil import (
+    die_with_parent,
+    signals_blocked,
+    spawn_payload,
+    spawning,
+    started_frozen,
+)
 from descentlab._usercode import plain_warnings
 from descentlab.constraints import POSITIVE_INT, check
 from descentlab.engine.config import RunConfig
 from descentlab.engine.memory import keep_freed_memory
 from descentlab.engine.run import RunResult, train
+from descentlab.engine.scratch import import_result, in_scratch_store
 from descentlab.store import Store
 
-__all__ = ["default_workers", "map_in_processes", "train_in_processes"]
+__all__ = ["default_workers", "map_in_processes", "start_workers", "train_in_processes"]
 
 
 def default_workers(n_runs: int) -> int:
@@ -81,13 +89,14 @@ def _spawn_pool(workers: int) -> ProcessPoolExecutor:
     )
 
 
-def _train_one(config: RunConfig, store_spec: tuple[str, float] | None, data: Any) -> RunResult:
-    store = None if store_spec is None else Store(store_spec[0], timeout=store_spec[1])
-    try:
-        return train(config, store, data=data, progress=False)
-    finally:
-        if store is not None:
-            store.close()
+def train_recorded(config: RunConfig, data: Any, recorded: bool) -> tuple[RunResult, Any]:
+    """``train(config)`` where a worker runs it: ``recorded``, against a scratch store, the
+    run exported for the process that writes the store (:func:`~descentlab.engine.scratch.
+    import_result`); else not recorded (None)."""
+    if not recorded:
+        return train(config, data=data, progress=False), None
+    result, (run,) = in_scratch_store(lambda store: train(config, store, data=data, progress=False))
+    return result, run
 
 
 def check_picklable(configs: Sequence[RunConfig], data: Any) -> None:
@@ -120,7 +129,8 @@ def train_in_processes(
 
     Args:
         configs: validated run configurations.
-        store: where the workers record the runs (each opens the same SQLite file).
+        store: where the runs are recorded, by this process alone (each worker trains against
+            a scratch store and sends its run back).
         workers: number of worker processes (>= 1).
         data: a ``Splits`` to train on instead of loading each config's problem.
         bar: an optional tqdm bar advanced by one per finished run.
@@ -136,12 +146,11 @@ def train_in_processes(
     check_picklable(configs, data)
     if not configs:
         return []
-    store_spec = None if store is None else (str(store.path), store.timeout)
     pool = _spawn_pool(min(workers, len(configs)))
     try:
         with spawning():  # the processes start at the first submit
-            futures: list[Future[RunResult]] = [
-                pool.submit(_train_one, cfg, store_spec, data) for cfg in configs
+            futures: list[Future[tuple[RunResult, Any]]] = [
+                pool.submit(train_recorded, cfg, data, store is not None) for cfg in configs
             ]
         pending = set(futures)
         while pending:
@@ -153,7 +162,10 @@ def train_in_processes(
                     for other in pending:
                         other.cancel()
                     raise fut.exception()  # type: ignore[misc]
-        return [f.result() for f in futures]
+                result, run = fut.result()
+                if run is not None:  # (recorded as it finishes, as a worker would have)
+                    import_result(store, result, run)
+        return [f.result()[0] for f in futures]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -191,3 +203,36 @@ def map_in_processes(
             if done is not None:
                 done(index[fut], fut)
     return futures
+
+
+def start_workers(
+    target: Callable[..., Any],
+    count: int,
+    args: tuple[Any, ...],
+    *,
+    fork: bool,
+    preload: tuple[str, ...] = (),
+) -> tuple[list[Any], Any, Any]:
+    """``count`` worker processes running ``target(tasks, results, *args)``, and the two queues
+    they share with this process: forked from this one (warmed up first by the caller), else
+    spawned, loading ``preload`` frozen before ``args``
+    (:func:`~descentlab._osutil.started_frozen`). What a comparison's trial runner starts.
+
+    A worker starts with SIGINT and SIGTERM blocked (kept across fork and exec), then ignores
+    them: an abort while it is still starting must not print a KeyboardInterrupt traceback
+    from its bootstrap; the caller ends it. Not daemonic: a trial reads a Dataset with the
+    loader worker processes it asks for, seeded from the run, not without them; the worker
+    still ends with this process (:func:`~descentlab._osutil.die_with_parent`)."""
+    ctx = multiprocessing.get_context("fork" if fork else "spawn")
+    queues = (ctx.Queue(), ctx.Queue())
+    procs = []
+    with signals_blocked(), spawning():
+        for _ in range(count):
+            # (a spawned worker's payload each: a shared tensor's handle is taken once)
+            payload = (*queues, *args) if fork else (
+                *spawn_payload(target, *args, preload=preload), *queues
+            )  # fmt: skip
+            p = ctx.Process(target=target if fork else started_frozen, args=payload, daemon=False)
+            p.start()
+            procs.append(p)
+    return procs, *queues

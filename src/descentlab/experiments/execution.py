@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
+from descentlab.engine.scratch import exported, scratch_store
 from descentlab.experiments.resume import (
     discard_checkpoint,
     restore,
@@ -221,66 +221,6 @@ def _store_test_outcomes(store: Any, source: DataSource, trial: Trial, result: A
         from descentlab.experiments.test_outcomes import store_outcomes
 
         store_outcomes(store, result.run_id, result.model, trial.config, source.get(trial.data))
-
-
-@contextlib.contextmanager
-def scratch_store(on_disk: bool = False) -> Iterator[Any]:
-    """A store in this process's memory (nothing of it reaches the disk: it is read within
-    the task), its files' folder a private temporary one, removed at the end
-    (:func:`~descentlab._osutil.owned_tempdir`: or by a later process, if this one is killed).
-    ``on_disk``: a file in that folder instead, for work that opens the store by its path."""
-    from descentlab._osutil import owned_tempdir
-    from descentlab.store import Store
-
-    tmp = owned_tempdir("trial")
-    try:
-        store = Store(Path(tmp) / "trial.sqlite", durable=on_disk)
-        try:
-            yield store
-        finally:
-            store.close()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def exported(store: Any, run_id: int) -> dict[str, Any]:
-    """A run of ``store`` as another store imports it, with its files' bytes."""
-    out = {**store.export_run(run_id), "files": {}}
-    for name, art in out["artifacts"].items():
-        path = Path(art["path"])
-        if path.is_file():
-            out["files"][name] = (art["kind"], path.suffix, path.read_bytes())
-    return out
-
-
-def in_scratch_store(
-    work: Callable[[Any], T], on_disk: bool = False
-) -> tuple[T, list[dict[str, Any]]]:
-    """Call ``work(store)`` with a :func:`scratch_store` (``on_disk``: its file, for work that
-    opens it by path); return what it returned and the runs it recorded (in the order
-    recorded, each with its ``id`` there), :func:`exported`."""
-    with scratch_store(on_disk) as store:
-        value = work(store)
-        return value, [{**exported(store, r.id), "id": r.id} for r in store.list_runs()]
-
-
-def place_files(store: Any, exported: Mapping[str, Any]) -> Callable[[int], dict[str, Any]]:
-    """What :meth:`Store.import_run <descentlab.store.Store.import_run>` calls to write a run's
-    files next to ``store``."""
-    from descentlab.engine.checkpoint import write_bytes_atomic
-
-    folder = store.path.parent / "checkpoints"
-
-    def place(run_id: int) -> dict[str, tuple[str, str]]:
-        placed = {}
-        for name, (kind, suffix, data) in exported.get("files", {}).items():
-            stem = f"run-{run_id}" if name == "checkpoint" else f"run-{run_id}-{name}"
-            target = folder / f"{stem}{suffix}"
-            write_bytes_atomic(target, data)
-            placed[name] = (kind, str(target))
-        return placed
-
-    return place
 
 
 @contextlib.contextmanager

@@ -24,11 +24,11 @@ import contextlib
 import os
 import socket
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
-from descentlab.engine.run import train
-from descentlab.experiments.execution import in_scratch_store, place_files, run_task, torch_threads
+from descentlab.engine.procpool import train_recorded
+from descentlab.engine.scratch import import_result, in_scratch_store
+from descentlab.experiments.execution import run_task, torch_threads
 from descentlab.experiments.resume import CheckpointKeeper
 from descentlab.experiments.runner import _INSTALL_HINT, BackendUnavailable, TrialRunner
 from descentlab.experiments.scheduling import group_trials, trial_cost
@@ -178,15 +178,10 @@ def _run_remote(
 
 
 def _train_remote(config: Any, data: Any, recorded: bool, threads: int) -> tuple[Any, Any]:
-    """The body of a training's Ray task: ``train(config)``, against a scratch store when the
-    driver records the run."""
+    """The body of a training's Ray task (:func:`~descentlab.engine.procpool.train_recorded`
+    with ``threads`` torch threads)."""
     with torch_threads(threads):
-        if not recorded:
-            return train(config, data=data, progress=False), None
-        result, (exported,) = in_scratch_store(
-            lambda store: train(config, store, data=data, progress=False)
-        )
-        return result, exported
+        return train_recorded(config, data, recorded)
 
 
 class _Meeting:
@@ -303,12 +298,8 @@ def train_remote(
         ]
         results = []
         for ref in refs:
-            result, exported = ray.get(ref)
-            if exported is not None:
-                result.run_id = store.import_run(exported, artifacts=place_files(store, exported))
-                ckpt = store.artifacts(result.run_id).get("checkpoint")
-                result.checkpoint_path = None if ckpt is None else Path(ckpt["path"])
-            results.append(result)
+            result, run = ray.get(ref)
+            results.append(result if run is None else import_result(store, result, run))
         return results
     finally:
         if owned:

@@ -49,14 +49,9 @@ from typing import Any
 
 from descentlab._announce import announcement_dir, share_across, sharing
 from descentlab._files import out_of_space
-from descentlab._osutil import (
-    signals_blocked,
-    spawn_payload,
-    spawning,
-    started_frozen,
-)
 from descentlab._usercode import describe, genuine_interrupt, user_error
-from descentlab.experiments.execution import execute_group, place_files, run_task, torch_threads
+from descentlab.engine.scratch import place_files
+from descentlab.experiments.execution import execute_group, run_task, torch_threads
 from descentlab.experiments.resume import CheckpointKeeper, discard_partial, load_partial
 from descentlab.experiments.scheduling import group_positions, group_trials, plan_tasks, trial_cost
 from descentlab.experiments.trial import (
@@ -184,34 +179,15 @@ class TrialRunner:
         if fork:
             with torch_threads(1):
                 _warm_up()  # once, here: the workers start warm
-        ctx = mp.get_context("fork" if fork else "spawn")
-        self._tasks = ctx.Queue()
-        self._results = ctx.Queue()
-        # A worker starts with SIGINT and SIGTERM blocked (kept across fork and exec), then
-        # ignores them: an abort while it is still starting must not print a
-        # KeyboardInterrupt traceback from its bootstrap; the main process ends it. The
-        # engine's own handler still ends a running trial as interrupted.
-        args = (self.store_path, self.source, self.threads, self.checkpoint_every, not fork,
-                sharing() or announcement_dir())  # fmt: skip
-        queues = (self._tasks, self._results)
+        from descentlab.engine.procpool import start_workers
 
-        def spawned() -> tuple[Any, ...]:
-            # a spawned worker loads torch and the engine frozen, as a forked one starts (a
-            # payload each: a shared tensor's handle is taken once)
-            return (*spawn_payload(_worker_main, *args, preload=_WORKER_MODULES), *queues)
-
-        with signals_blocked(), spawning():
-            for _ in range(self.workers):
-                p = ctx.Process(
-                    target=_worker_main if fork else started_frozen,
-                    args=(*queues, *args) if fork else spawned(),
-                    # not daemonic: a trial reads a Dataset with the loader worker processes
-                    # it asks for, seeded from the run (as in the main process), not without
-                    # them; the worker still ends with this process (close, die_with_parent)
-                    daemon=False,
-                )
-                p.start()
-                self._procs.append(p)
+        # the worker knows where checkpoints are kept, not where the store is: this process
+        # is the store's one writer (tests/test_trial_room.py)
+        args = (str(self._kept_folder), self.source, self.threads, self.checkpoint_every,
+                not fork, sharing() or announcement_dir())  # fmt: skip
+        self._procs, self._tasks, self._results = start_workers(
+            _worker_main, self.workers, args, fork=fork, preload=_WORKER_MODULES
+        )
 
     def close(self, *, abort: bool = False, signum: int = signal.SIGINT) -> None:
         """Stop the workers: after their queued trials, or (``abort``) at once -- queued
@@ -572,7 +548,7 @@ def _own_error(exc: BaseException) -> bool:
 def _worker_main(
     tasks: Any,
     results: Any,
-    store_path: str,
+    kept: str,
     source: DataSource,
     threads: int,
     checkpoint_every: Any = None,
@@ -603,7 +579,7 @@ def _worker_main(
         _warm_up()
 
     parent = os.getppid()
-    save = CheckpointKeeper(str(Path(store_path).parent / "checkpoints")).save
+    save = CheckpointKeeper(kept).save
     while True:
         try:
             item = tasks.get(timeout=1.0)

@@ -19,9 +19,8 @@ docs/schedules.md.
 """
 
 # The package re-exports every public name of its modules (each module's __all__).
-from descentlab.schedules import base, convergence, loss_driven, scheduler, torchlike
+from descentlab.schedules import base, loss_driven, scheduler, torchlike
 from descentlab.schedules.base import *  # noqa: F403
-from descentlab.schedules.convergence import *  # noqa: F403
 from descentlab.schedules.loss_driven import *  # noqa: F403
 from descentlab.schedules.scheduler import *  # noqa: F403
 from descentlab.schedules.torchlike import *  # noqa: F403
@@ -29,7 +28,6 @@ from descentlab.schedules.torchlike import *  # noqa: F403
 __all__ = sorted(
     {
         *base.__all__,
-        *convergence.__all__,
         *loss_driven.__all__,
         *scheduler.__all__,
         *torchlike.__all__,

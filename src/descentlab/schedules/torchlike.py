@@ -33,6 +33,7 @@ __all__ = [
     "CosineAnnealing",
     "CosineAnnealingWarmRestarts",
     "Exponential",
+    "InverseTime",
     "Lambda",
     "Linear",
     "MultiStep",
@@ -46,6 +47,7 @@ __all__ = [
     "cosine",
     "cosine_restarts",
     "exponential",
+    "inverse_time_decay",
     "lambda_schedule",
     "linear",
     "multiplicative",
@@ -376,6 +378,37 @@ class Exponential(Schedule):
 def exponential(gamma: float, base: float | None = None) -> Exponential:
     """Decay by `gamma` every step (torch ``ExponentialLR``); see `Exponential`."""
     return Exponential(gamma, base)
+
+
+class InverseTime(Schedule):
+    r"""Inverse-time decay :math:`\eta(t) = \eta_0 / (1 + k t)` (Keras' ``InverseTimeDecay``).
+
+    For :math:`k > 0` it meets the Robbins-Monro conditions: the harmonic sum diverges and the
+    sum of squares converges, so it is the textbook schedule for SGD's convergence (the
+    optimization lecture's :math:`\eta / t` is ``k = 1/t0`` with :math:`\eta_0 = \eta / t_0`).
+
+    Args:
+        k: decay rate >= 0.
+        base: :math:`\eta_0`, or None to inherit.
+
+    Example:
+        >>> inverse_time_decay(0.5, base=1.0)(2)
+        0.5
+    """
+
+    _fields = ("k", "base")
+
+    def __init__(self, k: float, base: float | None = None) -> None:
+        self.k = check("k", k, NONNEGATIVE)
+        self.base = check("base", base, None, NONNEGATIVE)
+
+    def _at(self, step: int, base: float) -> float:
+        return base / (1.0 + self.k * step)
+
+
+def inverse_time_decay(k: float, base: float | None = None) -> InverseTime:
+    """``base / (1 + k t)``; see `InverseTime`."""
+    return InverseTime(k, base)
 
 
 class Polynomial(Schedule):

@@ -386,11 +386,12 @@ must be finite for the iterate to stop fluctuating. A constant rate fails the se
 geometric decay fails the first.""",
         code="""\
 from descentlab import schedules as S
+from descentlab.book import convergence as C
 from descentlab.book import decays as D
 
 for name, s in (("constant 0.1", S.constant(0.1)), ("eta/t", D.eta_over_t(0.1)),
                 ("exponential", D.exp_decay(k=0.01, a0=0.1))):
-    r = S.robbins_monro(s, horizon=20000)
+    r = C.robbins_monro(s, horizon=20000)
     print(f"{name:12s}: sum eta diverges {r.eta_sum_diverges!s:5}, "
           f"sum eta^2 converges {r.eta_sq_sum_converges!s:5} -> met: {r.meets}")""",
     ),

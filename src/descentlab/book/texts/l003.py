@@ -493,7 +493,7 @@ a bounded distance, and if the start is farther than that it stops short. `α₀
 like `1/t`: the sum diverges (it can go anywhere) while the sum of squares converges (the
 noise it adds is finite), the Robbins-Monro conditions of item 20.""",
         code="""\
-from descentlab import schedules as S
+from descentlab.book import convergence as C
 from descentlab.book import decays as D
 
 exp, inv = D.exp_decay(k=0.05, a0=1.0), D.inverse_time(k=0.05, a0=1.0)
@@ -501,8 +501,8 @@ for name, s in (("exponential", exp), ("1/t", inv)):
     sums = [sum(s(t) for t in range(n)) for n in (10, 100, 10000)]
     print(f"{name:11s}: rate at t=100 {s(100):.4f}; sum over 10, 100, 10^4 steps:",
           [round(v, 2) for v in sums])
-print("Robbins-Monro met: 1/t", S.robbins_monro(inv).meets,
-      "| exponential", S.robbins_monro(exp).meets)""",
+print("Robbins-Monro met: 1/t", C.robbins_monro(inv).meets,
+      "| exponential", C.robbins_monro(exp).meets)""",
     ),
 }
 

@@ -1,5 +1,6 @@
 r"""Check a schedule against the Robbins-Monro conditions over a finite horizon (the
-optimization lecture): how the verdict is read from the partial sums is in docs/schedules.md.
+optimization lecture; only the book uses it): how the verdict is read from the partial sums
+is in docs/schedules.md.
 """
 
 from __future__ import annotations
@@ -11,50 +12,17 @@ from numbers import Integral
 
 import numpy as np
 
-from descentlab.constraints import NONNEGATIVE, POSITIVE, Interval, check, invalid
+from descentlab.constraints import POSITIVE, Interval, check, invalid
 from descentlab.schedules.base import Schedule, as_schedule
 from descentlab.schedules.loss_driven import LossRule
 
 __all__ = [
-    "InverseTime",
     "RobbinsMonroReport",
     "growth_exponent",
-    "inverse_time_decay",
     "robbins_monro",
 ]
 
 _DOUBLINGS = 4
-
-
-class InverseTime(Schedule):
-    r"""Inverse-time decay :math:`\eta(t) = \eta_0 / (1 + k t)` (Keras' ``InverseTimeDecay``).
-
-    For :math:`k > 0` it meets the Robbins-Monro conditions: the harmonic sum diverges and the
-    sum of squares converges, so it is the textbook schedule for SGD's convergence (the
-    optimization lecture's :math:`\eta / t` is ``k = 1/t0`` with :math:`\eta_0 = \eta / t_0`).
-
-    Args:
-        k: decay rate >= 0.
-        base: :math:`\eta_0`, or None to inherit.
-
-    Example:
-        >>> inverse_time_decay(0.5, base=1.0)(2)
-        0.5
-    """
-
-    _fields = ("k", "base")
-
-    def __init__(self, k: float, base: float | None = None) -> None:
-        self.k = check("k", k, NONNEGATIVE)
-        self.base = check("base", base, None, NONNEGATIVE)
-
-    def _at(self, step: int, base: float) -> float:
-        return base / (1.0 + self.k * step)
-
-
-def inverse_time_decay(k: float, base: float | None = None) -> InverseTime:
-    """``base / (1 + k t)``; see `InverseTime`."""
-    return InverseTime(k, base)
 
 
 @dataclass(frozen=True)
