@@ -136,6 +136,18 @@ def test_the_intervals_hold_when_rare_seeds_go_bad_but_train(scenario, sims):
     _at_most_5_percent(r.false, sims)
 
 
+@pytest.mark.parametrize("first", [2, 3])
+def test_every_difference_of_an_accuracy_lies_within_plus_minus_one(first):
+    # a difference of two accuracies is within +-1 whatever the seeds: with 2 first seeds
+    # (a stage's t with 1 degree of freedom) the code before gave infinite ends
+    rng = np.random.default_rng(first)
+    for _ in range(4):
+        cmp, _ = comparison(Scenario(4, seed_sd=0.3, accuracy=0.97, seeds=first), rng)
+        for x in cmp.ranking()[1:]:
+            est, low, high = x.interval
+            assert -1.0 <= low <= high <= 1.0 and (x.verdict == "identical" or low <= est <= high)
+
+
 def test_each_interval_excludes_zero_exactly_where_its_verdict_says_a_difference():
     rng = np.random.default_rng(3)
     for _ in range(6):

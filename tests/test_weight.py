@@ -64,9 +64,9 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: in the way; the command and the --nproc ranks starting with their modules frozen added 20,
 #: merged launches keeping the coefficients that read no step count 54, spawned processes
 #: loading their modules frozen 44, the verdict's pooled bootstrap-t interval beside the repeated
-#: one 57), and functions over 80 lines in the whole package at most
+#: one 57, a difference of accuracies within +-1 8), and functions over 80 lines in the whole package at most
 #: this many (10 then; the goal is 15)
-LIBRARY_LINES = 55_285
+LIBRARY_LINES = 55_293
 LONG_FUNCTIONS = 10
 
 

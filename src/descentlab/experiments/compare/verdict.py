@@ -263,6 +263,8 @@ def ranking(cmp: ComparisonView) -> list[Standing]:
             for r in others
         ]
     own = stats.paired_test(best, best, maximize=cls, confidence=conf)
+    if cls and getattr(cmp.spec, "objective", None) is None:  # an accuracy: within +-1
+        tests = [replace(t, interval=_within(t.interval, 1.0)) for t in tests]
     tau = cmp.spec.min_difference
     return [
         Standing(r, r.test_summary(cls)[0], t, basis, validation_score(cmp, r), sq, f,
@@ -272,6 +274,12 @@ def ranking(cmp: ComparisonView) -> list[Standing]:
             strict=True,
         )
     ]  # fmt: skip
+
+
+def _within(ci: tuple[float, float, float], span: float) -> tuple[float, float, float]:
+    """A difference's interval within ``+-span``, the metric's range (where the truth lies)."""
+    est, low, high = ci
+    return est, min(max(low, -span), span), max(min(high, span), -span)
 
 
 def _practical(t: stats.PairedTest, tau: float | None) -> str:
