@@ -63,10 +63,11 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: process's temporary folders added 30; the goal is 52,000, docs/layout.md says what stands
 #: in the way; the command and the --nproc ranks starting with their modules frozen added 20,
 #: merged launches keeping the coefficients that read no step count 54, spawned processes
-#: loading their modules frozen 44, the verdict's pooled bootstrap-t interval beside the repeated
-#: one 57, a difference of accuracies within +-1 8), and functions over 80 lines in the whole package at most
-#: this many (10 then; the goal is 15)
-LIBRARY_LINES = 55_293
+#: loading their modules frozen 44, the verdict's pooled bootstrap-t interval beside the
+#: repeated one 57, a difference of accuracies within +-1 8, every failure verdict said 21,
+#: failures keeping a comparison open and the steadier one named 54), and functions over 80
+#: lines in the whole package at most this many (10 then; the goal is 15)
+LIBRARY_LINES = 55_368
 LONG_FUNCTIONS = 10
 
 
