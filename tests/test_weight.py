@@ -65,9 +65,9 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: merged launches keeping the coefficients that read no step count 54, spawned processes
 #: loading their modules frozen 44, the verdict's pooled bootstrap-t interval beside the
 #: repeated one 57, a difference of accuracies within +-1 8, every failure verdict said 21,
-#: failures keeping a comparison open and the steadier one named 54), and functions over 80
+#: failures keeping a comparison open and the steadier one named 56), and functions over 80
 #: lines in the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 55_368
+LIBRARY_LINES = 55_370
 LONG_FUNCTIONS = 10
 
 

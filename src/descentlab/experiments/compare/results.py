@@ -390,6 +390,8 @@ class Comparison:
             )
         groups: dict[str, list[OptimizerResult]] = {}
         for x in ranking[1:]:
+            if x is steady:  # (named above)
+                continue
             key = x.verdict if x.verdict in ("worse", "better") else "not shown worse"
             if x.failures.runs and x.failures.failed == x.failures.runs:
                 key = "failed on every test seed"
