@@ -64,6 +64,11 @@ class Scenario:
             seeds equals the others' (else its trained runs equal theirs).
         chance: the accuracy at or below which a run is judged failed (None: none judged).
         seeds: test seeds at the first look (and curve seeds); looks double to 8 times it.
+        bad: the first optimizer's chance that a run is bad but trains (above ``chance``).
+        bad_drop: a bad run's accuracy this much below the optimizer's (its per-example
+            chances scaled down): the optimizer truly worse by ``bad * bad_drop``.
+        seed_df: the seed effects from a Student t with these degrees of freedom (scaled to
+            ``seed_sd``; 0: normal).
     """
 
     m: int
@@ -79,6 +84,9 @@ class Scenario:
     compensate: bool = False
     chance: float | None = 0.5
     seeds: int = 5
+    bad: float = 0.0
+    bad_drop: float = 0.0
+    seed_df: float = 0.0
 
     def __post_init__(self) -> None:
         if self.m < 2:
@@ -87,6 +95,8 @@ class Scenario:
             raise ValueError(f"task must be classification or regression, got {self.task!r}")
         if len(self.fail) > self.m or not all(0 <= p < 1 for p in self.fail):
             raise ValueError(f"fail must hold at most m rates in [0, 1), got {self.fail!r}")
+        if self.seed_df and self.seed_df <= 2:
+            raise ValueError(f"seed_df must be above 2 (a finite sd), got {self.seed_df}")
 
     def fails(self, o: int) -> float:
         return self.fail[o] if o < len(self.fail) else 0.0
@@ -109,6 +119,12 @@ class _World:
             sd, centre = 0.5, 0.0
         self.test_a = rng.normal(centre, sd, n)
         self.val_a = rng.normal(centre, sd, n)
+        self.nodes = _GH
+        if sc.seed_df:  # Student t quantiles at equal weights, scaled to a unit sd
+            from scipy import stats as st
+
+            q = st.t.ppf((np.arange(400) + 0.5) / 400, sc.seed_df)
+            self.nodes = (q / math.sqrt(sc.seed_df / (sc.seed_df - 2)), np.ones(400))
         self.sds = [sc.seed_sd * (sc.noisy if o == 0 else 1.0) for o in range(sc.m)]
         base = self._mean(0.0, sc.seed_sd)
         targets = [base] * sc.m
@@ -125,9 +141,12 @@ class _World:
                 self.offsets[-1] = self._solve(targets[-1] - sign * drop, self.sds[-1])
         #: each optimizer's true mean test metric over the runs that train
         self.truth = [self._mean(c, s) for c, s in zip(self.offsets, self.sds, strict=True)]
+        #: a bad run of the first optimizer: its per-example chances times this
+        self.bad_scale = 1.0 - sc.bad_drop / self.truth[0]
+        self.truth[0] -= sc.bad * sc.bad_drop
 
     def _mean(self, c: float, s: float) -> float:
-        x, w = _GH
+        x, w = self.nodes
         a = self.test_a
         if self.sc.task == "regression":
             return float(np.mean(np.exp(a + c)) * math.exp(s * s / 2) * math.exp(0.125))
@@ -137,7 +156,7 @@ class _World:
     def _seed_sd(self, c: float, s: float) -> float:
         """One seed's standard deviation of the test metric (seed effect and per-example
         noise)."""
-        x, w = _GH
+        x, w = self.nodes
         w = w / w.sum()
         a = self.test_a
         if self.sc.task == "regression":
@@ -159,10 +178,17 @@ class _World:
         """Per-example outcomes ``[k seeds, examples]`` of ``k`` new runs of optimizer ``o``
         on the validation or the test examples (failed runs at ``failed_accuracy``)."""
         a = self.val_a if val else self.test_a
-        x = a[None, :] + self.offsets[o] + rng.normal(0.0, self.sds[o], k)[:, None]
-        if self.sc.task == "regression":
+        sc = self.sc
+        if sc.seed_df:
+            effect = rng.standard_t(sc.seed_df, k) / math.sqrt(sc.seed_df / (sc.seed_df - 2))
+        else:
+            effect = rng.normal(0.0, 1.0, k)
+        x = a[None, :] + self.offsets[o] + self.sds[o] * effect[:, None]
+        if sc.task == "regression":
             return np.exp(x + 0.5 * rng.normal(size=x.shape))
         p = _sigmoid(x)
+        if o == 0 and sc.bad:
+            p[rng.random(k) < sc.bad] *= self.bad_scale
         failed = rng.random(k) < self.sc.fails(o)
         p[failed] = self.sc.failed_accuracy
         return (rng.random(x.shape) < p).astype(float)

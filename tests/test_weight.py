@@ -63,16 +63,18 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: process's temporary folders added 30; the goal is 52,000, docs/layout.md says what stands
 #: in the way; the command and the --nproc ranks starting with their modules frozen added 20,
 #: merged launches keeping the coefficients that read no step count 54, spawned processes
-#: loading their modules frozen 44, the trials' module split into trial, scheduling,
-#: execution, runner, resume and backend 52: six headers and their imports; the Robbins-Monro
-#: check, which only the book uses, moved into the book -184; one module that starts worker
-#: processes and one for runs recorded where they train and imported by the store's one
-#: writer 39; the user's code identified by all its files and a mis-wired objective refused
-#: 288, an objective's public helpers, a Lightning trial's resume and replaced settings said
-#: 131, the objective's reports, devices and process state checked 89, --continue-run 67, an
-#: objective's report titled by its function 3), and functions over 80 lines in the whole
+#: loading their modules frozen 44, the trials' module split into trial, scheduling, execution,
+#: runner, resume and backend 52: six headers and their imports; the Robbins-Monro check, which
+#: only the book uses, moved into the book -184; one module that starts worker processes and
+#: one for runs recorded where they train and imported by the store's one writer 39; the user's
+#: code identified by all its files and a mis-wired objective refused 288, an objective's
+#: public helpers, a Lightning trial's resume and replaced settings said 131, the objective's
+#: reports, devices and process state checked 89, --continue-run 67, an objective's report
+#: titled by its function 3; the verdict's pooled bootstrap-t interval beside the repeated one
+#: 57, a difference of accuracies within +-1 8, every failure verdict said 21, failures keeping
+#: a comparison open and the steadier one named 56), and functions over 80 lines in the whole
 #: package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 55_713
+LIBRARY_LINES = 55_855
 LONG_FUNCTIONS = 10
 
 

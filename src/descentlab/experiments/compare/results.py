@@ -207,6 +207,13 @@ class OptimizerResult:
             return dict(sorted(arrays.items()))
         return numbers
 
+    def test_mean_all(self, classification: bool) -> tuple[float, int]:
+        """The headline test metric's mean over every test seed with a finite score, the
+        failed ones scored as they scored, and how many seeds that is."""
+        values = self.test_accuracy_seeds if classification else self.test_loss_seeds
+        finite = [v for v in values.values() if math.isfinite(v)]
+        return (float(np.mean(finite)) if finite else math.nan), len(finite)
+
     def test_summary(self, classification: bool) -> tuple[float, float, float]:
         return self.test_accuracy if classification else self.test_loss
 
@@ -374,11 +381,22 @@ class Comparison:
         lr, _, rest = fmt_setting(top.best_setting).partition(" ")
         how = "not tuned" if top.choice.fixed_lr else rest
         text = f"use {top.choice.display} at lr {lr}" + (f" ({how})" if how else "")
+        steady = verdict.steadier(ranking)
+        if steady is not None:
+            f, g = ranking[0].failures, steady.failures
+            text += (
+                f" ({f.failed} of {f.runs} test seeds failed) or {steady.result.choice.display} "
+                f"({g.failed} of {g.runs}, not shown worse)"
+            )
         groups: dict[str, list[OptimizerResult]] = {}
         for x in ranking[1:]:
+            if x is steady:  # (named above)
+                continue
             key = x.verdict if x.verdict in ("worse", "better") else "not shown worse"
+            if x.failures.runs and x.failures.failed == x.failures.runs:
+                key = "failed on every test seed"
             groups.setdefault(key, []).append(x.result)
-        for key in ("better", "not shown worse", "worse"):
+        for key in ("better", "not shown worse", "worse", "failed on every test seed"):
             if key in groups:
                 names = ", ".join(r.choice.display for r in groups[key])
                 text += f"; {names} {'better on the test set' if key == 'better' else key}"
@@ -417,7 +435,9 @@ class Comparison:
         conf = round(self.spec.confidence * 100)
         what = "test accuracy" if cls else "test loss"
         name = top.result.choice.display
-        return f"{name}, {why}: {what} {m:{f}} ({conf}% interval {ci} over {over})."
+        return (
+            f"{name}, {why}: {what} {m:{f}} ({conf}% interval {ci} over {over}){_all(top, cls, f)}."
+        )
 
     def _speed_words(self, ranking: list[Standing], timings: bool = True) -> list[str]:
         """The speedups over the chosen one (and the baseline), in the ranking's order, and
@@ -677,11 +697,20 @@ def _versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
             lines.append(f"  {name}: too few seeds both trained to judge ({seeds}), {words}")
             continue
         extra = f", {notes[x.practical]}" if x.practical else ""
+        everything = _all(x, cmp.classification, ".3f" if cmp.classification else ".4g")
         lines.append(
             f"  {name}: {_size(cmp, est)} [{_size(cmp, lo)}, {_size(cmp, hi)}], {words}{extra} "
-            f"({seeds} seed{'s' if seeds != 1 else ''} both trained)"
+            f"({seeds} seed{'s' if seeds != 1 else ''} both trained{everything})"
         )
     return lines
+
+
+def _all(x: Standing, cls: bool, f: str) -> str:
+    """``x``'s mean over every test seed, failures as scored, where a seed failed."""
+    mean, n = x.result.test_mean_all(cls)
+    if not x.failures.failed or not math.isfinite(mean):
+        return ""
+    return f"; {mean:{f}} over all {n} seeds with a score, the failed ones as they scored"
 
 
 def _failure_words(ranking: list[Standing], conf: int) -> str:
@@ -692,11 +721,12 @@ def _failure_words(ranking: list[Standing], conf: int) -> str:
     for x in ranking:
         f = x.failures
         name = x.result.choice.display + (" (chosen)" if x is ranking[0] else "")
-        if not f.failed:
+        if not f.failed and f.verdict != "fails less often":
             clean.append((name, f))
             continue
         why = ", ".join(f"{n} {_FAILURE_WORDS.get(k, k)}" for k, n in f.reasons)
-        text = f"{name} {f.failed} of {f.runs} ({why}) [{f.low:.1%}, {f.high:.1%}]"
+        text = f"{name} {f.failed} of {f.runs}{f' ({why})' if why else ''} "
+        text += f"[{f.low:.1%}, {f.high:.1%}]"
         if f.verdict in ("fails more often", "fails less often"):
             text += f", {f.verdict} than {top} (Holm-adjusted p = {f.p_adjusted:.2g})"
         parts.append(text)

@@ -23,7 +23,6 @@ from descentlab.constraints import FRACTION, check
 from descentlab.experiments.compare import stats
 
 __all__ = [
-    "FUTILITY",
     "GAMMA",
     "GROWTH",
     "TEST_SEED_OFFSET",
@@ -34,6 +33,7 @@ __all__ = [
     "default_looks",
     "interval",
     "look",
+    "pooled",
     "refit_seed",
     "spend",
     "stage_z",
@@ -43,12 +43,11 @@ __all__ = [
 #: looked at (close to Pocock's boundaries), so that a large difference is decided early.
 GAMMA = 0.0
 
-#: A comparison whose combined statistic is below this in size at the last look but one (the
-#: second at least) gets no more seeds: reported not distinguishable at the seeds it had.
-FUTILITY = 0.5
-
 #: ``max_seeds`` by default: this many times the first look's seeds.
 GROWTH = 8
+
+#: Resamples of :func:`pooled`'s bootstrap-t (seeded: the same seeds give the same interval).
+RESAMPLES = 4000
 
 #: Test (refit) seeds start here above the comparison's seed: disjoint from the curve runs'
 #: seeds (the choice) and the tuning seeds.
@@ -224,6 +223,37 @@ def interval(
     return est, _solve(at, boundary, centre, scale), _solve(at, -boundary, centre, scale)
 
 
+def pooled(diffs: Sequence[float], boundary: float) -> tuple[float, float, float]:
+    """``(mean, low, high)``: the bootstrap-t interval of the mean of ``diffs`` (the seeds'
+    mean differences, all looks' seeds pooled) at the two-sided level of ``boundary`` (a
+    standard normal's: the design's, so that it is as wide in level as the repeated interval
+    beside it). A rare large difference pulls the mean and widens the spread together, which
+    the t reference ignores and the resampled t statistics hold (docs/verdict.md). Fewer than
+    3 seeds, or none apart: no interval.
+
+    Example:
+        >>> m, lo, hi = pooled([0.1, -0.2, 0.3, 0.0, 0.1, 2.5], 1.96)
+        >>> round(m, 2), lo < m < hi, hi > 2 * m   # the one large seed pushes the top out
+        (0.47, True, True)
+    """
+    from scipy import special
+
+    x = np.asarray(diffs, dtype=float)
+    k = len(x)
+    m = float(x.mean()) if k else math.nan
+    se = float(x.std(ddof=1)) / math.sqrt(k) if k > 1 else 0.0
+    if k < 3 or se == 0 or not math.isfinite(boundary):
+        return m, -math.inf, math.inf
+    xb = x[np.random.default_rng(k).integers(0, k, (RESAMPLES, k))]
+    mb, sb = xb.mean(1), xb.std(1, ddof=1) / math.sqrt(k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(sb > 0, (mb - m) / sb, np.sign(mb - m) * np.inf)
+    t = np.nan_to_num(t, nan=0.0)
+    tail = float(special.ndtr(-boundary))
+    lo_q, hi_q = np.quantile(t, [tail, 1 - tail])
+    return m, m - float(hi_q) * se, m - float(lo_q) * se
+
+
 def _solve(f: Any, level: float, centre: float, scale: float) -> float:
     """The ``delta`` at which the decreasing ``f`` equals ``level``, bracketed outwards from
     ``centre`` (infinite where ``f`` never gets there)."""
@@ -313,17 +343,42 @@ class Looked:
     next_seeds: int = 0
 
 
-def _why(had: int, c: list[float], looks: tuple[int, ...], final: bool) -> tuple[str, bool]:
+def _seed_diffs(
+    best: Mapping[Any, Any],
+    other: Mapping[Any, Any],
+    order: Sequence[Any],
+    looks: tuple[int, ...],
+    maximize: bool,
+    k: int,
+) -> list[float]:
+    """The seeds' mean differences (positive: worse) over the first ``k + 1`` looks' seeds on
+    which both trained."""
+    seeds = [s for s in order[: looks[k]] if s in best and s in other]
+    keys, d = stats._paired({s: best[s] for s in seeds}, {s: other[s] for s in seeds}, maximize)
+    return [float(np.mean(d[s])) for s in keys]
+
+
+def _agrees(c: float, p: tuple[float, float, float]) -> bool:
+    """The pooled interval ``p`` excludes 0 on the side of the combined statistic ``c``."""
+    return p[1] > 0 if c > 0 else p[2] < 0
+
+
+def _hull(
+    rci: tuple[float, float, float], p: tuple[float, float, float] | None
+) -> tuple[float, float, float]:
+    """The repeated interval widened to hold the pooled one (its mean the estimate)."""
+    if p is None or not math.isfinite(p[0]):
+        return rci
+    low, high = min(rci[1], p[1]), max(rci[2], p[2])
+    return min(max(p[0], low), high), low, high
+
+
+def _why(had: int, looks: tuple[int, ...], final: bool) -> tuple[str, bool]:
     """Why an undecided comparison got the seeds it got, and whether it stays open."""
     if had == 0:
         return "too few seeds for a look", False
     if had >= len(looks):
         return f"open after {looks[-1]} seeds, the most the design adds", False
-    if had >= max(2, len(looks) - 1) and abs(c[-1]) < FUTILITY:
-        return (
-            f"no more seeds after {looks[had - 1]}: the difference so far is too small to be "
-            f"decided by {looks[-1]}"
-        ), False
     if final:
         return f"open after {looks[had - 1]} seeds (no more were run)", False
     return f"open after {looks[had - 1]} seeds", True
@@ -372,7 +427,9 @@ def look(
         st = _stages(best, o, order, looks, maximize=maximize)
         c = combined(st, looks)
         full = stats.paired_test(best, o, maximize=maximize, confidence=confidence, family=m)
-        hit = next((k + 1 for k, x in enumerate(c) if abs(x) >= bounds[k]), 0)
+        diffs = functools.partial(_seed_diffs, best, o, order, looks, maximize)
+        hit = next((k + 1 for k, x in enumerate(c) if abs(x) >= bounds[k]
+                    and _agrees(x, pooled(diffs(k), bounds[k]))), 0)  # fmt: skip
         had = len(c)
         if full.verdict == "identical":
             verdict, why, at = "identical", "identical on every seed and test example", had
@@ -381,13 +438,13 @@ def look(
             why, at = f"decided after {looks[hit - 1]} seeds", hit
         else:
             verdict, at = "not distinguishable", had
-            why, still = _why(had, c, looks, final)
+            why, still = _why(had, looks, final)
             if still:
                 open_.append(i)
         b = bounds[at - 1] if at else math.nan
         ci = (0.0, 0.0, 0.0) if verdict == "identical" else (math.nan,) * 3
         if final and verdict != "identical":  # (the looks before need no interval)
-            ci = interval(st[:at], looks, b)
+            ci = _hull(interval(st[:at], looks, b), pooled(diffs(at - 1), b) if at else None)
         tests.append(
             SeqTest(full, tuple(c), verdict, at, sum(s in o for s in order), level, b, ci, why)
         )  # fmt: skip

@@ -55,6 +55,7 @@ __all__ = [
     "more_seeds",
     "ranking",
     "score_metric",
+    "steadier",
     "tuning_noise",
     "validation_score",
 ]
@@ -263,6 +264,8 @@ def ranking(cmp: ComparisonView) -> list[Standing]:
             for r in others
         ]
     own = stats.paired_test(best, best, maximize=cls, confidence=conf)
+    if cls and getattr(cmp.spec, "objective", None) is None:  # an accuracy: within +-1
+        tests = [replace(t, interval=_within(t.interval, 1.0)) for t in tests]
     tau = cmp.spec.min_difference
     return [
         Standing(r, r.test_summary(cls)[0], t, basis, validation_score(cmp, r), sq, f,
@@ -272,6 +275,24 @@ def ranking(cmp: ComparisonView) -> list[Standing]:
             strict=True,
         )
     ]  # fmt: skip
+
+
+def _within(ci: tuple[float, float, float], span: float) -> tuple[float, float, float]:
+    """A difference's interval within ``+-span``, the metric's range (where the truth lies)."""
+    est, low, high = ci
+    return est, min(max(low, -span), span), max(min(high, span), -span)
+
+
+def steadier(ranking: Sequence[Standing]) -> Standing | None:
+    """The optimizer not shown worse than the chosen one that failed least often, where that
+    is less often than the chosen one (the recommendation names it beside the chosen one)."""
+
+    def rate(x: Standing) -> float:
+        return x.failures.failed / x.failures.runs if x.failures.runs else math.inf
+
+    tied = [x for x in ranking[1:] if x.verdict != "worse" and x.failures.failed < x.failures.runs]
+    best = min(tied, key=rate, default=None)
+    return best if best is not None and rate(best) < rate(ranking[0]) else None
 
 
 def _practical(t: stats.PairedTest, tau: float | None) -> str:
@@ -352,13 +373,47 @@ def more_seeds(cmp: ComparisonView) -> dict[str, int]:
         return {}
     others = [r for r in scored if r is not top]
     looked = _look(cmp, top, others, final=False)
-    if not looked.open:
-        last = cmp.spec.looks[-1]
-        return {top.label: last} if len(_values(cmp, top)) < last else {}
-    want = {top.label: looked.next_seeds}
-    for i in looked.open:
-        want[others[i].label] = looked.next_seeds
+    want = dict.fromkeys([top.label, *(others[i].label for i in looked.open)], looked.next_seeds)
+    looks, cls = cmp.spec.looks, cmp.classification
+    for i in _unsettled(cmp, top, others, looked):  # its failures could change the choice
+        n = next(k for k in looks if k > others[i].test_runs(cls))
+        want[others[i].label] = max(want.get(others[i].label, 0), n)
+        want[top.label] = max(want[top.label], n)
+    if not want[top.label]:
+        return {top.label: looks[-1]} if top.test_runs(cls) < looks[-1] else {}
     return want
+
+
+def _unsettled(
+    cmp: ComparisonView,
+    top: OptimizerResult,
+    others: Sequence[OptimizerResult],
+    looked: sequential.Looked,
+) -> list[int]:
+    """The comparisons to keep looking at for their failures: fewer of its test seeds failed
+    than of the chosen one's, the failure comparison undecided, the last look not reached,
+    and the failures the chosen one has beyond its rate, at the chosen one's cost of a
+    failure (its trained seeds' mean against its failed seeds'), outweigh its deficit on
+    the seeds both trained."""
+    rel = _reliability(cmp, top, others)
+    cls, last = cmp.classification, cmp.spec.looks[-1]
+    mine = rel[0].failed / max(rel[0].runs, 1)
+    scores = top.test_accuracy_seeds if cls else top.test_loss_seeds
+    failed = [v for s, v in scores.items() if s in top.test_failures]
+    cost = math.inf
+    if failed and all(math.isfinite(v) for v in failed):
+        cost = abs(
+            float(np.mean(list(top.test_values(cls).values()) or [np.nan])) - np.mean(failed)
+        )
+    out = []
+    for i, (r, f) in enumerate(zip(others, rel[1:], strict=True)):
+        rate = f.failed / max(f.runs, 1)
+        if f.verdict != "not shown different" or rate >= mine or r.test_runs(cls) >= last:
+            continue
+        deficit = looked.tests[i].test.diff.mean
+        if not (deficit >= (mine - rate) * cost):  # (NaN cost or deficit: keep looking)
+            out.append(i)
+    return out
 
 
 def _as_paired(t: sequential.SeqTest, looked: sequential.Looked) -> stats.PairedTest:
