@@ -12,7 +12,10 @@ import shutil
 
 import pytest
 
+from descentlab.book.build import exercise
+from descentlab.book.cells import CellRun, exercise_check
 from descentlab.book.lectures import LECTURES
+from descentlab.book.model import Exercise
 from descentlab.book.render.pages import (
     Card,
     Check,
@@ -148,3 +151,33 @@ def test_the_page_checks_a_typed_answer_with_no_server(tmp_path, typed, verdict)
         browser.close()
     assert answer.startswith("Answer: 0.25")
     assert shown.startswith(verdict) and errors == []
+
+
+def _ran(**namespace) -> CellRun:
+    return CellRun("", "", "", 0.0, {"measured": 0.9525, "answer": 0.9525, **namespace})
+
+
+@pytest.mark.parametrize(
+    ("namespace", "ok"),
+    [
+        ({"tol": 0.05}, True),  # no misconception stated: the tolerance alone
+        ({"tol": 0.02, "misconception": 1.0}, True),  # 1 is 4.99 % away: refused
+        ({"tol": 0.05, "misconception": 1.0}, False),  # the page would say "✔ Right" to 1
+        ({"tol": 0.001, "misconception": 0.95}, False),  # within the page's own 1 %
+        ({"tol": 0.02, "misconception": (1.0, 0.0526)}, True),
+        ({"tol": 0.02, "misconception": (0.0526, 0.96)}, False),  # any one admitted fails
+    ],
+)
+def test_an_exercise_whose_page_accepts_its_misconception_fails(namespace, ok):
+    check = exercise_check(Exercise("q", "s", "answer = 1"), _ran(**namespace))
+    assert check.ok is ok
+    if not ok:
+        assert "misconception" in check.text and "%" in check.measured
+
+
+def test_the_momentum_noise_exercise_refuses_one():
+    (ex,) = [ex for _, _, ex in ALL if "momentum's noise floor" in ex.question]
+    view = exercise(ex)
+    assert view.check.ok, view.check.measured
+    assert abs(1.0 - view.value) / view.value > reader_tol(view)
+    assert re.search(r"^misconception = \(1\.0,", ex.code, re.MULTILINE)

@@ -30,7 +30,7 @@ import torch
 
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Exercise, Play
-from descentlab.book.render.pages import Check
+from descentlab.book.render.pages import READER_TOL, Check
 from descentlab.problems.landscapes import Landscape
 
 __all__ = [
@@ -104,7 +104,10 @@ def cell_check(run: CellRun) -> Check | None:
 
 def exercise_check(exercise: Exercise, run: CellRun) -> Check:
     """The exercise's answer (``answer``) against descentlab's measurement (``measured``)
-    within ``tol`` (relative); a cell that raised or set none of them fails."""
+    within ``tol`` (relative); a cell that raised or set none of them fails, and so does one
+    whose page would accept the ``misconception`` it states (the value a reader who believes
+    what the exercise corrects would type): the page's tolerance, ``tol`` and at least
+    :data:`READER_TOL`, must be tighter than the misconception's distance from the answer."""
     label = "the answer"
     if not run.ok:
         return ck(label, False, run.error, "runs without an error")
@@ -118,6 +121,17 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
         return ck(label, False, f"not numbers: {exc}", "answer, measured, tol numbers")
     if not (math.isfinite(tol) and tol > 0):
         return ck(label, False, f"tol {tol!r}", "a positive finite tolerance")
+    wrongs = ns.get("misconception", ())
+    for wrong in wrongs if isinstance(wrongs, tuple | list) else (wrongs,):
+        gap = abs(float(wrong) - answer) / max(abs(answer), 1e-12)
+        if gap <= max(READER_TOL, tol):
+            return ck(
+                "the page refuses the misconception",
+                False,
+                f"{float(wrong):g} is {100 * gap:.3g} % from {answer:.6g}, within the page's "
+                f"{100 * max(READER_TOL, tol):.3g} %",
+                "a tolerance tighter than the misconception's distance",
+            )
     return close("descentlab's measurement agrees with the answer", measured, answer, tol, rel=True)
 
 
