@@ -292,6 +292,10 @@ MUTANTS: tuple[Mutant, ...] = (
            file="book/texts/practice.py", old="tol = 0.02                                   "
                                               "        # the runs' spread is under 1 %",
            new="tol = 0.05", exercises=("momentum's noise floor",)),
+    Mutant("solution_number", "worked solution", "AdaGrad's worked solution says 0.2 at t = 25 "
+                                                 "beside its computed 0.02", (),
+           file="book/texts/l003.py", old="0.02 at t = 25, whatever g is",
+           new="0.2 at t = 25, whatever g is", exercises=("How large is its 25th step",)),
 )  # fmt: skip
 
 _RUNNER = r"""

@@ -6,6 +6,7 @@ those cards links back; every numeric answer is still computed and checked by th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -13,7 +14,7 @@ import shutil
 import pytest
 
 from descentlab.book.build import exercise
-from descentlab.book.cells import CellRun, exercise_check
+from descentlab.book.cells import CellRun, exercise_check, unchecked_numbers
 from descentlab.book.lectures import LECTURES
 from descentlab.book.model import Exercise
 from descentlab.book.render.pages import (
@@ -154,7 +155,7 @@ def test_the_page_checks_a_typed_answer_with_no_server(tmp_path, typed, verdict)
 
 
 def _ran(**namespace) -> CellRun:
-    return CellRun("", "", "", 0.0, {"measured": 0.9525, "answer": 0.9525, **namespace})
+    return CellRun("", "", "", 0.0, {"measured": 0.9525, "answer": 0.9525} | namespace)
 
 
 @pytest.mark.parametrize(
@@ -181,3 +182,29 @@ def test_the_momentum_noise_exercise_refuses_one():
     assert view.check.ok, view.check.measured
     assert abs(1.0 - view.value) / view.value > reader_tol(view)
     assert re.search(r"^misconception = \(1\.0,", ex.code, re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("solution", "typed"),
+    [
+        ("`0.1/√t`: 0.02 at t = 25, whatever g is.", []),  # the answer, and the question's 25
+        ("`0.1/√t`: 0.2 at t = 25, whatever g is.", ["0.2"]),  # a tenfold slip
+        ("the step `0.1/√25 = 0.2`: in a formula", []),  # formulas are not audited here
+        ("20,000 runs of item 108, tolerance 1 %", []),  # the code's digits, its tol in %
+        ("tolerance 4 %", ["4 %"]),
+        ("0.0200 then 7", ["7"]),
+    ],
+)
+def test_a_worked_solution_states_no_number_nothing_computed(solution, typed):
+    ex = Exercise("AdaGrad (lr 0.1) sees g = 3. Its 25th step?", solution, "n = 20000\n")
+    namespace = {"answer": 0.1 / 25**0.5, "tol": 0.01, "n": 20000}
+    assert unchecked_numbers(ex, namespace) == typed
+    check = exercise_check(ex, _ran(**namespace, measured=namespace["answer"]))
+    assert check.ok is not typed
+
+
+def test_a_solutions_slip_beside_its_computed_answer_is_a_failed_check():
+    (ex,) = [ex for _, _, ex in ALL if "How large is its 25th step" in ex.question]
+    assert exercise(ex).check.ok
+    slipped = exercise(dataclasses.replace(ex, solution=ex.solution.replace("0.02 at", "0.2 at")))
+    assert not slipped.check.ok and "0.2" in slipped.check.measured

@@ -293,7 +293,8 @@ L002 = (
     Exercise(
         "How many parameters does AlexNet's first convolution have: 96 kernels of 11 × 11 over "
         "3 channels, with biases?",
-        "`96·3·11·11 + 96 = 34,944` (the lecture's 35k). The code counts a torch Conv2d's.",
+        "`96·3·11·11 + 96 = 34,944` (the lecture rounds it to 35k). The code counts a torch "
+        "Conv2d's.",
         """\
 import torch
 
@@ -301,6 +302,7 @@ conv = torch.nn.Conv2d(3, 96, kernel_size=11, stride=4)
 measured = sum(p.numel() for p in conv.parameters())
 answer = 96 * 3 * 11 * 11 + 96
 tol = 1e-12
+thousands = round(answer / 1000)                     # the lecture's "35k"
 print(f"{measured} parameters")""",
         items=(95, 92),
     ),
@@ -320,8 +322,8 @@ print(f"output {tuple(out.shape)}")""",
     ),
     Exercise(
         "A 1 × 1 convolution from 256 to 64 channels: how many parameters, biases included?",
-        "`256·64 + 64 = 16,448`, against `256·64·9 + 64` for a 3 × 3 one: the bottleneck's "
-        "saving (item 96).",
+        "`256·64 + 64 = 16,448`, against `256·64·9 + 64` = 147,520 for a 3 × 3 one: the "
+        "bottleneck's saving (item 96).",
         """\
 import torch
 
@@ -329,7 +331,8 @@ conv = torch.nn.Conv2d(256, 64, kernel_size=1)
 measured = sum(p.numel() for p in conv.parameters())
 answer = 256 * 64 + 64
 tol = 1e-12
-print(f"{measured} parameters")""",
+three_by_three = sum(p.numel() for p in torch.nn.Conv2d(256, 64, kernel_size=3).parameters())
+print(f"{measured} parameters, {three_by_three} for a 3 × 3 one")""",
         items=(96,),
     ),
     Exercise(
@@ -620,7 +623,9 @@ pred, target = torch.tensor([3.0, 11.0]), torch.tensor([1.0, 1.0])
 measured = float(torch.nn.MSELoss()(pred, target))
 answer = (2 ** 2 + 10 ** 2) / 2
 tol = 1e-12
-print(f"MSE {measured}, L1 {float(torch.nn.L1Loss()(pred, target))}")""",
+l1 = float(torch.nn.L1Loss()(pred, target))
+weight = 10 ** 2 / 2 ** 2                            # the large error's weight over the small's
+print(f"MSE {measured}, L1 {l1}")""",
         items=(117, 116),
     ),
     Exercise(
