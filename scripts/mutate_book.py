@@ -296,6 +296,12 @@ MUTANTS: tuple[Mutant, ...] = (
                                                  "beside its computed 0.02", (),
            file="book/texts/l003.py", old="0.02 at t = 25, whatever g is",
            new="0.2 at t = 25, whatever g is", exercises=("How large is its 25th step",)),
+    # a table's number
+    Mutant("table_predicted_steps", "table", "the momentum table's predicted steps are the rate "
+                                             "alone's ln 1e-6/ln ρ again", (),
+           file="book/chapters/momentum.py", old='_power_steps(a, b) or "never",',
+           new='"never" if rho >= 1 else round(math.log(1e-6) / math.log(rho)),',
+           chapters=("deep-momentum",)),
 )  # fmt: skip
 
 _RUNNER = r"""
