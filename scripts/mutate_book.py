@@ -302,6 +302,14 @@ MUTANTS: tuple[Mutant, ...] = (
            file="book/chapters/momentum.py", old='_power_steps(a, b) or "never",',
            new='"never" if rho >= 1 else round(math.log(1e-6) / math.log(rho)),',
            chapters=("deep-momentum",)),
+    # a library option the book shows at a value other than its default
+    Mutant("cosine_eta_min_halved", "option", "the cosine schedule's closed form counts eta_min "
+                                              "at half its value", (),
+           file="schedules/torchlike.py",
+           old="return eta_min + (base - eta_min) * (1 + math.cos(math.pi * step / self.T_max))",
+           new="return eta_min / 2 + (base - eta_min) * (1 + math.cos(math.pi * step / "
+               "self.T_max))",
+           chapters=("deep-schedules",)),
 )  # fmt: skip
 
 _RUNNER = r"""
