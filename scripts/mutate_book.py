@@ -310,6 +310,16 @@ MUTANTS: tuple[Mutant, ...] = (
            new="return eta_min / 2 + (base - eta_min) * (1 + math.cos(math.pi * step / "
                "self.T_max))",
            chapters=("deep-schedules",)),
+    # a claim's number: the one its comparison needs
+    Mutant("claim_alexnet_unpooled", "claim", "the real AlexNet's dense share is counted on the "
+                                              "lecture's unpooled 13 × 13 maps", (),
+           file="book/chapters/conv_arithmetic.py",
+           old="real = B.alexnet_table(pool_before_fc=True)",
+           new="real = B.alexnet_table(pool_before_fc=False)", chapters=("deep-convolution",)),
+    Mutant("claim_floor_cross_terms", "claim", "the stochastic floor the full batch must cross "
+                                               "keeps a batch of one's cross terms", (),
+           file="book/chapters/descent_modes.py", old="(1 - 1 / b) * np.kron(h, h) + v.T @ v",
+           new="np.kron(h, h) + v.T @ v", chapters=("deep-descent",)),
 )  # fmt: skip
 
 _RUNNER = r"""

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from descentlab.book.chapters import momentum, schedules
+from descentlab.book.chapters import conv_arithmetic, descent_modes, momentum, schedules
+from descentlab.book.chapters._common import Numbers
 from descentlab.book.checks import diff_check
+from descentlab.book.model import Context
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +58,55 @@ def test_the_schedules_table_shows_the_cosine_at_a_nonzero_eta_min(monkeypatch, 
     for _, lib, hand in shown:
         err = max(abs(lib(t) - hand(t)) for t in range(schedules.TABLE_T))
         assert diff_check("eta_min", err, 1e-12).ok is ok
+
+
+@pytest.fixture(scope="module")
+def descent_problem():
+    p = descent_modes._problem()
+    lam = np.linalg.eigvalsh(p["h"])
+    return p, 2 / (lam[0] + lam[1]), lam, descent_modes._best_rates(p)[1]
+
+
+def test_the_full_batch_wins_at_its_crossing_long_after_its_e_folding_count(descent_problem):
+    """ "Would win after 1/(ηλmin) = 51.2 epochs" was a ✔ on the e-folding count alone."""
+    p, eta, lam, lr = descent_problem
+    iterated, closed = descent_modes._crossing(lr, 1, eta, p)
+    assert iterated == closed > 3 / (eta * lam[0])
+    floor = descent_modes._floor(lr, 1, p)
+    assert descent_modes.exact(lr, 1, 60 * descent_modes.N, p)[-1] == pytest.approx(floor, 1e-6)
+
+
+def test_a_wrong_floor_moves_the_closed_form_crossing_off_the_iterated_one(
+    descent_problem, monkeypatch
+):
+    p, eta, _, lr = descent_problem
+    floor = descent_modes._floor
+    monkeypatch.setattr(descent_modes, "_floor", lambda *a: 0.8 * floor(*a))
+    iterated, closed = descent_modes._crossing(lr, 1, eta, p)
+    assert iterated != closed
+
+
+@pytest.mark.parametrize(
+    ("text", "claim"),
+    [
+        (descent_modes.KEEP, "beats drawing with replacement"),  # the runs end level
+        (descent_modes.SAMPLING.text, "never worse"),  # nothing here measures "never"
+        (descent_modes.EPOCH.text, "would win after"),  # the e-folding count is no crossing
+    ],
+)
+def test_the_descent_chapter_claims_nothing_its_runs_contradict(text, claim):
+    assert claim not in text
+
+
+def test_the_convolution_chapter_states_alexnets_share_and_the_output_it_maps_to():
+    """ "98.8 % of the network" is the lecture's miscount (fc6 fed 13 × 13 maps); AlexNet pools
+    to 6 × 6 first. "32 × 32 images" for a map whose output is 28 × 28."""
+    n = Numbers(*conv_arithmetic.CHAPTER.settings)
+    text = conv_arithmetic._channels(Context(True, None, lambda m: None), n).blocks[0]
+    assert all(c.ok for c in n.drain())
+    fc = 6 * 6 * 256 * 4096 + 4096 * 4096 + 4096 * 1000  # the paper's dense layers, by hand
+    conv = 2 * (11 * 11 * 3 * 48 + 5 * 5 * 48 * 128 + 3 * 3 * 192 * 192 + 3 * 3 * 192 * 128)
+    conv += 3 * 3 * 256 * 384
+    assert f"{fc} weights, {100 * fc / (conv + fc):.3g} % of the network" in text
+    side = conv_arithmetic.HW - conv_arithmetic.K2 + 1
+    assert f"to the\n{side} × {side} map" in text or f"to the {side} × {side} map" in text

@@ -198,31 +198,41 @@ holds a kernel tensor of shape $(C_{\\mathrm{out}}, C_{\\mathrm{in}}, k, k)$: ea
 sums a $k \\times k$ correlation over every input channel, plus a bias. Its parameters number
 $C_{\\mathrm{out}}(C_{\\mathrm{in}} k^2 + 1)$: for {{c_in}} to {{c_out}} channels and {{k}} ×
 {{k}} kernels,
-{{params}}, whatever the image's size. The same map between {{hw}} × {{hw}} images by a dense
-layer would need {{dense}} weights, {{ratio}} times more: the kernel is shared by every
+{{params}}, whatever the image's size. The same map from a {{hw}} × {{hw}} image to the
+{{out_hw}} × {{out_hw}} map it produces, by a dense layer, would need {{dense}} weights, {{ratio}}
+times more: the kernel is shared by every
 position, which is the convolution's whole economy (item 93) and the reason it generalizes
 better on images, where a pattern means the same thing wherever it appears.
 
 AlexNet's table (item 95) is the lecture's illustration. descentlab's `alexnet_table` gives
 each layer's shape and weights (the lecture's split over two GPUs, weights without biases):
 its convolutions hold {{conv_total}} weights together, the three dense layers
-{{fc_total}}, {{fc_share}} % of the network. The build constructs every layer as a torch
-module (on the meta device: shapes without memory) and counts its parameters, which agree
-with the table layer by layer.""",
+{{fc_total}}, {{fc_share}} % of the network as the lecture counts it. The lecture's first
+dense layer reads the {{lecture_hw}} × {{lecture_hw}} maps of the last convolution; AlexNet
+pools them first, to {{pooled_hw}} × {{pooled_hw}}, and its dense layers then hold
+{{fc_real}} weights, {{fc_share_real}} % of the network: still nearly all of it, as item 95's
+card says, but not the lecture's figure. The build constructs every layer as a torch module
+(on the meta device: shapes without memory) and counts its parameters, which agree with the
+table layer by layer.""",
     params="the layer's parameters, against torch's Conv2d numel",
     dense="the dense layer's weights, against torch's Linear numel",
     ratio="the dense layer over the convolution, against the counts",
     conv_total="AlexNet's convolution weights, against torch's modules",
     fc_total="AlexNet's dense weights, against torch's modules",
     fc_share="the dense layers' share in %, against torch's modules",
+    lecture_hw="the lecture's input to fc6, against the last convolution's output by torch",
+    pooled_hw="the pooled map, against torch's max-pool on the meta device",
+    fc_real="the real network's dense weights, against torch's modules on the pooled map",
+    fc_share_real="the real network's dense share in %, against torch's modules",
+    out_hw="the convolution's output side, against torch's Conv2d on the meta device",
 )
 
 
-def _alexnet_modules() -> list[int]:
+def _alexnet_modules(pool_before_fc: bool = False) -> list[int]:
     """Every layer of :func:`~descentlab.book.convolution.alexnet_table` as a torch module on
     the meta device, its parameter count (no biases)."""
     out = []
-    for row in B.alexnet_table():
+    for row in B.alexnet_table(pool_before_fc=pool_before_fc):
         if row["kind"] == "conv":
             m = torch.nn.Conv2d(
                 row["in_shape"][0],
@@ -256,8 +266,27 @@ def _channels(ctx: Context, n: kit.Numbers) -> Part:
     fc_w = sum(r["weights"] for r in table if r["kind"] == "fc")
     m_conv = sum(m for r, m in zip(table, mods, strict=True) if r["kind"] == "conv")
     m_fc = sum(m for r, m in zip(table, mods, strict=True) if r["kind"] == "fc")
+    real = B.alexnet_table(pool_before_fc=True)
+    real_mods = _alexnet_modules(pool_before_fc=True)
+    fc_real = sum(r["weights"] for r in real if r["kind"] == "fc")
+    m_fc_real = sum(m for r, m in zip(real, real_mods, strict=True) if r["kind"] == "fc")
+    m_conv_real = sum(m for r, m in zip(real, real_mods, strict=True) if r["kind"] == "conv")
+    last = torch.zeros(table[4]["in_shape"], device="meta")
+    conv5 = torch.nn.Conv2d(last.shape[0], table[4]["out_shape"][0], 3, padding=1, device="meta")
+    maps = conv5(last)
+    pooled = torch.nn.functional.max_pool2d(maps, 3, 2)
     text = CHANNELS.fill(
         n,
+        out_hw=(out_hw, conv(torch.zeros(1, C_IN, HW, HW, device="meta")).shape[-1], 0),
+        lecture_hw=(table[5]["in_shape"][-1], maps.shape[-1], 0),
+        pooled_hw=(real[5]["in_shape"][-1], pooled.shape[-1], 0),
+        fc_real=(fc_real, m_fc_real, 0),
+        fc_share_real=(
+            100 * fc_real / (conv_w + fc_real),
+            100 * m_fc_real / (m_conv_real + m_fc_real),
+            1e-12,
+            3,
+        ),
         c_in=str(C_IN),
         c_out=str(C_OUT),
         k=str(K2),
