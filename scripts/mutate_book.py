@@ -320,6 +320,11 @@ MUTANTS: tuple[Mutant, ...] = (
                                                "keeps a batch of one's cross terms", (),
            file="book/chapters/descent_modes.py", old="(1 - 1 / b) * np.kron(h, h) + v.T @ v",
            new="np.kron(h, h) + v.T @ v", chapters=("deep-descent",)),
+    # a second route that is the same code re-seeded
+    Mutant("twin_reseeded", "second route", "the single tree's error is checked against the "
+                                            "same trees on other draws, not 1-nearest-neighbour",
+           (), file="book/chapters/methodology.py", old="single=(s1, n1, 1e-9),",
+           new="single=(s1, s2, 1e-9),", chapters=("deep-methodology",)),
 )  # fmt: skip
 
 _RUNNER = r"""

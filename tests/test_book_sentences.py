@@ -10,7 +10,13 @@ import math
 import numpy as np
 import pytest
 
-from descentlab.book.chapters import conv_arithmetic, descent_modes, momentum, schedules
+from descentlab.book.chapters import (
+    conv_arithmetic,
+    descent_modes,
+    methodology,
+    momentum,
+    schedules,
+)
 from descentlab.book.chapters._common import Numbers
 from descentlab.book.checks import diff_check
 from descentlab.book.model import Context
@@ -110,3 +116,44 @@ def test_the_convolution_chapter_states_alexnets_share_and_the_output_it_maps_to
     assert f"{fc} weights, {100 * fc / (conv + fc):.3g} % of the network" in text
     side = conv_arithmetic.HW - conv_arithmetic.K2 + 1
     assert f"to the\n{side} × {side} map" in text or f"to the {side} × {side} map" in text
+
+
+def test_a_fully_grown_tree_on_one_feature_is_the_nearest_neighbour_rule():
+    """The bagging paragraph's second route is another computation, not the trees re-seeded."""
+    from sklearn.tree import DecisionTreeRegressor
+
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(-1, 1, 30), rng.standard_normal(30)
+    idx = rng.integers(0, 30, 30)  # a bootstrap draw: repeated examples
+    xt = np.linspace(-1, 1, 200)
+    tree = DecisionTreeRegressor(random_state=0).fit(x[idx, None], y[idx]).predict(xt[:, None])
+    assert np.array_equal(methodology._nearest(x[idx], y[idx], xt), tree)
+
+
+def test_the_bagging_twins_turn_red_when_the_nearest_neighbour_rule_is_wrong(monkeypatch):
+    single, bagged, nn_single, nn_bagged = methodology._bagging(6)
+    assert (single, bagged) == pytest.approx((nn_single, nn_bagged), rel=1e-12)
+    nearest = methodology._nearest
+    monkeypatch.setattr(methodology, "_nearest", lambda x, y, xt: nearest(x, y, xt + 0.01))
+    single, bagged, nn_single, nn_bagged = methodology._bagging(6)
+    assert single != pytest.approx(nn_single, rel=1e-9)
+
+
+def test_the_gap_grows_with_the_degree_over_draws_by_two_solvers():
+    """One draw's gap is larger at degree 1 than at 12; the section now says so and shows the
+    median over draws, where the flexible model's gap is the larger."""
+    gaps = np.median(methodology._gap_draws(), axis=1)
+    assert gaps[0] == pytest.approx(gaps[1], rel=1e-3)
+    assert gaps[0, 1] > 5 * gaps[0, 0]
+    assert "in a section on overfitting" in methodology.GAP.text
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (methodology.RESAMPLING.text, "all n draws with $(1 - 1/n)^n$"),  # not "a draw"
+        (methodology.CV.text, "That is below σ²"),  # the estimate under the floor, said
+    ],
+)
+def test_the_methodology_chapter_says_what_its_numbers_show(text, words):
+    assert words in text
