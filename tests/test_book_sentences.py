@@ -6,6 +6,7 @@ sees the check turn ✘."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from descentlab.book.chapters import (
     momentum,
     schedules,
 )
-from descentlab.book.chapters._common import Numbers
+from descentlab.book.chapters._common import Numbers, Prose
 from descentlab.book.checks import diff_check
 from descentlab.book.model import Context
 
@@ -157,3 +158,17 @@ def test_the_gap_grows_with_the_degree_over_draws_by_two_solvers():
 )
 def test_the_methodology_chapter_says_what_its_numbers_show(text, words):
     assert words in text
+
+
+def test_the_batch_chapter_cites_item_71s_card_with_what_the_quick_build_found():
+    """The card is ○ (reversed) in the quick build: a chapter citing it as a measurement of the
+    claim must say so wherever it cites it."""
+    from descentlab.book.chapters import batch
+
+    prose = " ".join(
+        v.text for v in vars(batch).values() if isinstance(v, Prose) and "item 71" in v.text
+    )
+    cites = [m.start() for m in re.finditer(r"card \(item 71\)|item 71's card", prose)]
+    assert cites
+    for at in cites:
+        assert "○" in prose[at : at + 300], prose[at : at + 300]
