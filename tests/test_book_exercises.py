@@ -208,3 +208,9 @@ def test_a_solutions_slip_beside_its_computed_answer_is_a_failed_check():
     assert exercise(ex).check.ok
     slipped = exercise(dataclasses.replace(ex, solution=ex.solution.replace("0.02 at", "0.2 at")))
     assert not slipped.check.ok and "0.2" in slipped.check.measured
+
+
+@pytest.mark.parametrize(("lec", "i", "ex"), ALL, ids=lambda v: getattr(v, "slug", str(v)))
+def test_a_numeric_exercise_asks_one_question_for_its_one_box(lec, i, ex):
+    if ex.numeric:
+        assert ex.question.count("?") == 1, f"{lec.slug} exercise {i}: {ex.question}"

@@ -338,8 +338,8 @@ print(f"{measured} parameters, {three_by_three} for a 3 × 3 one")""",
     Exercise(
         "Convolve the signal `f = (1, 2, 3, 4)` with the kernel `k = (1, 0, -1)` by the "
         "textbook formula `(f * k)(t) = Σ_τ f(τ) k(t - τ)` (the 'valid' part: the two outputs "
-        "where the kernel lies wholly over the signal). What is the first output? And what does "
-        "torch's `conv1d` give there with the same kernel?",
+        "where the kernel lies wholly over the signal). What is the first output? (torch's "
+        "`conv1d` with the same kernel gives another number there: the solution says why.)",
         "The formula flips the kernel before sliding it: the first valid output is "
         "`f(0)·k(2) + f(1)·k(1) + f(2)·k(0) = 1·(-1) + 2·0 + 3·1 = 2` (the second: `4 - 2 = 2`). "
         "torch's `conv1d` does not flip: it computes the cross-correlation `Σ_τ f(t + τ) k(τ) "
@@ -361,6 +361,7 @@ flipped = torch.nn.functional.conv1d(signal, kernel.flip(-1)).flatten().tolist()
 answer = by_formula[0]
 measured = flipped[0]
 tol = 1e-12
+misconception = correlation[0]                       # "torch's conv1d is the formula"
 print("convolution by the formula :", by_formula)
 print("torch conv1d, kernel as is :", correlation)
 print("torch conv1d, kernel flipped:", flipped)""",
