@@ -143,15 +143,17 @@ def test_the_page_checks_a_typed_answer_with_no_server(tmp_path, typed, verdict)
         page.goto(page_file.as_uri())  # a file: no server
         page.fill("#ex1 input", typed)
         page.click("#ex1 button.check")
-        shown = page.inner_text("#ex1 .verdict")
+        said = page.inner_text("#ex1 .verdict")
         assert not page.is_visible("#ex1 .answer")  # still hidden: the reader did not ask
         page.press("#ex1 input", "Enter")
-        assert page.inner_text("#ex1 .verdict") == shown
+        assert page.inner_text("#ex1 .verdict") == said
         page.click("#ex1 summary")  # asked: the page decodes the answer and the solution
         answer = page.inner_text("#ex1 .answer")
+        shown = [t.is_visible() for t in page.query_selector_all("#ex1 table.checks")]
         browser.close()
+    assert shown.count(True) == 1  # the check once, the solution's
     assert answer.startswith("Answer: 0.25")
-    assert shown.startswith(verdict) and errors == []
+    assert said.startswith(verdict) and errors == []
 
 
 def _ran(**namespace) -> CellRun:
@@ -214,3 +216,30 @@ def test_a_solutions_slip_beside_its_computed_answer_is_a_failed_check():
 def test_a_numeric_exercise_asks_one_question_for_its_one_box(lec, i, ex):
     if ex.numeric:
         assert ex.question.count("?") == 1, f"{lec.slug} exercise {i}: {ex.question}"
+
+
+@pytest.mark.parametrize(
+    ("span", "html"),
+    [
+        ("η/B", '<span class="formula">η/B</span>'),
+        ("e^5", '<span class="formula">e^5</span>'),
+        ("β₂", '<span class="formula">β₂</span>'),
+        ("1 - ηa", '<span class="formula">1 - ηa</span>'),
+        ("optim.SGD(lr=0.1)", "<code>optim.SGD(lr=0.1)</code>"),
+        ("conv1d", "<code>conv1d</code>"),
+    ],
+)
+def test_a_backquoted_formula_is_set_in_the_bodys_font_and_code_in_codes(span, html):
+    exercises = [ExerciseView(f"What is `{span}`?", "s", "", "", None)]
+    assert html in render_lecture(
+        LecturePage("L", "o", "s", "l.html", [], exercises=exercises), "q"
+    )
+
+
+def test_an_opened_exercise_shows_its_check_once():
+    """The check's row under the exercise is hidden when the solution, which carries it with
+    what was measured, is opened."""
+    ex1 = _page().split('id="ex1"', 1)[1].split('id="ex2"', 1)[0]
+    assert ex1.count('<table class="checks">') == 1  # the solution's is sealed until opened
+    assert '<div class="status">' in ex1.split("</details>", 1)[1]
+    assert "status.hidden = details.open" in _page()
