@@ -5,12 +5,14 @@ sees the check turn ✘."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
 import numpy as np
 import pytest
 
+from descentlab.book.cells import exercise_view
 from descentlab.book.chapters import (
     conv_arithmetic,
     descent_modes,
@@ -21,6 +23,8 @@ from descentlab.book.chapters import (
 from descentlab.book.chapters._common import Numbers, Prose
 from descentlab.book.checks import diff_check
 from descentlab.book.model import Context
+from descentlab.book.render.chapter import ChapterPage, Part, Practice, render_chapter
+from descentlab.book.render.pages import Check, ExerciseView
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +176,32 @@ def test_the_batch_chapter_cites_item_71s_card_with_what_the_quick_build_found()
     assert cites
     for at in cites:
         assert "○" in prose[at : at + 300], prose[at : at + 300]
+
+
+def test_the_descent_chapter_has_four_exercises_that_refuse_their_misconceptions():
+    views = [exercise_view(ex) for ex in descent_modes.CHAPTER.exercises]
+    assert len(views) >= 4 and all(v.check.ok for v in views), [v.check for v in views]
+    for ex in descent_modes.CHAPTER.exercises:
+        assert "misconception =" in ex.code
+        assert set(ex.items) <= set(descent_modes.CHAPTER.items)
+
+
+def test_a_chapters_exercises_are_sealed_and_their_checks_are_the_pages():
+    ok = ExerciseView(
+        "What is 1/4?",
+        "A quarter.",
+        "answer = 0.25",
+        "",
+        Check("agrees", "ok", "0.25", "0.25"),
+        answer="0.25",
+        value=0.25,
+        tol=1e-9,
+    )
+    bad = dataclasses.replace(ok, check=Check("agrees", "fail", "0.3", "0.25"))
+    for view, fails in ((ok, 0), (bad, 1)):
+        page = ChapterPage(
+            "T", "deep-t.html", "s", (1,), [Part("practice", "P", [Practice([view])])]
+        )
+        html = render_chapter(page, "q")
+        assert page.counts()["fail"] == fails and "status.hidden = details.open" in html
+        assert 'data-sealed="' in html and "A quarter." not in html

@@ -30,14 +30,16 @@ from urllib.parse import urlencode
 import torch
 
 from descentlab.book.checks import ck, close
+from descentlab.book.experiments._common import format_value
 from descentlab.book.model import Exercise, Play
-from descentlab.book.render.pages import READER_TOL, Check
+from descentlab.book.render.pages import READER_TOL, Check, ExerciseView
 from descentlab.problems.landscapes import Landscape
 
 __all__ = [
     "PLAYGROUND_PORT",
     "CellRun",
     "exercise_check",
+    "exercise_view",
     "playground_url",
     "run_cell",
 ]
@@ -176,6 +178,24 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
             "the question's, the code's, or a value the code computed",
         )
     return close("descentlab's measurement agrees with the answer", measured, answer, tol, rel=True)
+
+
+def exercise_view(ex: Exercise) -> ExerciseView:
+    """An exercise with its answer computed (its code run) and checked; an open-ended one
+    with its worked solution alone."""
+    if not ex.numeric:
+        return ExerciseView(ex.question, ex.solution, "", "", None, items=ex.items)
+    run = run_cell(ex.code)
+    answer = run.namespace.get("answer")
+    number = isinstance(answer, int | float) and not isinstance(answer, bool)
+    tol = run.namespace.get("tol")
+    return ExerciseView(
+        ex.question, ex.solution, ex.code, run.output, exercise_check(ex, run),
+        answer=format_value(answer) if number else "",
+        value=float(answer) if number else None,
+        tol=float(tol) if isinstance(tol, int | float) else None,
+        items=ex.items,
+    )  # fmt: skip
 
 
 def _checked(play: Play) -> Landscape:

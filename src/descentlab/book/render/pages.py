@@ -493,9 +493,7 @@ def _inline(text: str, hrefs: dict[int, str] | None = None) -> str:
             out.append(mathml(piece, kind == "display"))
             continue
         out += [
-            _span(p)
-            if i % 2
-            else _link_items(_EMPHASIS.sub(r"<em>\1</em>", p), hrefs or {})
+            _span(p) if i % 2 else _link_items(_EMPHASIS.sub(r"<em>\1</em>", p), hrefs or {})
             for i, p in enumerate(_e(piece).split("`"))
         ]
     return "".join(out)
