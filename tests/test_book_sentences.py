@@ -178,12 +178,13 @@ def test_the_batch_chapter_cites_item_71s_card_with_what_the_quick_build_found()
         assert "○" in prose[at : at + 300], prose[at : at + 300]
 
 
-def test_the_descent_chapter_has_four_exercises_that_refuse_their_misconceptions():
-    views = [exercise_view(ex) for ex in descent_modes.CHAPTER.exercises]
+@pytest.mark.parametrize("module", [descent_modes, conv_arithmetic], ids=lambda m: m.__name__)
+def test_a_deep_chapter_has_four_exercises_that_refuse_their_misconceptions(module):
+    views = [exercise_view(ex) for ex in module.CHAPTER.exercises]
     assert len(views) >= 4 and all(v.check.ok for v in views), [v.check for v in views]
-    for ex in descent_modes.CHAPTER.exercises:
-        assert "misconception =" in ex.code
-        assert set(ex.items) <= set(descent_modes.CHAPTER.items)
+    for ex in module.CHAPTER.exercises:
+        assert "misconception =" in ex.code and ex.question.count("?") == 1
+        assert set(ex.items) <= set(module.CHAPTER.items)
 
 
 def test_a_chapters_exercises_are_sealed_and_their_checks_are_the_pages():
