@@ -178,7 +178,9 @@ def test_the_batch_chapter_cites_item_71s_card_with_what_the_quick_build_found()
         assert "○" in prose[at : at + 300], prose[at : at + 300]
 
 
-@pytest.mark.parametrize("module", [descent_modes, conv_arithmetic], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [descent_modes, conv_arithmetic, methodology], ids=lambda m: m.__name__
+)
 def test_a_deep_chapter_has_four_exercises_that_refuse_their_misconceptions(module):
     views = [exercise_view(ex) for ex in module.CHAPTER.exercises]
     assert len(views) >= 4 and all(v.check.ok for v in views), [v.check for v in views]
