@@ -17,6 +17,7 @@ from descentlab.book.chapters import (
     conv_arithmetic,
     descent_modes,
     methodology,
+    mle,
     momentum,
     schedules,
 )
@@ -179,7 +180,7 @@ def test_the_batch_chapter_cites_item_71s_card_with_what_the_quick_build_found()
 
 
 @pytest.mark.parametrize(
-    "module", [descent_modes, conv_arithmetic, methodology], ids=lambda m: m.__name__
+    "module", [descent_modes, conv_arithmetic, methodology, mle], ids=lambda m: m.__name__
 )
 def test_a_deep_chapter_has_four_exercises_that_refuse_their_misconceptions(module):
     views = [exercise_view(ex) for ex in module.CHAPTER.exercises]
