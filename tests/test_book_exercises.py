@@ -18,6 +18,7 @@ from descentlab.book.cells import CellRun, exercise_check, unchecked_numbers
 from descentlab.book.lectures import LECTURES
 from descentlab.book.model import Exercise
 from descentlab.book.render.pages import (
+    READER_TOL,
     Card,
     Check,
     Evidence,
@@ -243,3 +244,12 @@ def test_an_opened_exercise_shows_its_check_once():
     assert ex1.count('<table class="checks">') == 1  # the solution's is sealed until opened
     assert '<div class="status">' in ex1.split("</details>", 1)[1]
     assert "status.hidden = details.open" in _page()
+
+
+@pytest.mark.parametrize(("lec", "i", "ex"), ALL, ids=lambda v: getattr(v, "slug", str(v)))
+def test_an_exercise_wider_than_the_pages_one_percent_states_its_misconception(lec, i, ex):
+    """A tolerance wider than the page's own 1 % must say what it still refuses (its check
+    then fails if it admits it)."""
+    tol = re.search(r"^tol = ([0-9.e-]+)", ex.code, re.MULTILINE)
+    if ex.numeric and tol and float(tol.group(1)) > READER_TOL:
+        assert re.search(r"^misconception = ", ex.code, re.MULTILINE), f"{lec.slug} {i}"

@@ -382,6 +382,7 @@ missed = [1 - torch.randint(0, n, (n,)).unique().numel() / n for _ in range(400)
 measured = sum(missed) / len(missed)
 answer = (1 - 1 / n) ** n
 tol = 0.02
+misconception = 0.0                              # "every example is drawn"
 print(f"never drawn: {measured:.4f}")""",
         items=(67, 68),
     ),
