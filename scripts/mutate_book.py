@@ -310,6 +310,10 @@ MUTANTS: tuple[Mutant, ...] = (
            new="return eta_min / 2 + (base - eta_min) * (1 + math.cos(math.pi * step / "
                "self.T_max))",
            chapters=("deep-schedules",)),
+    Mutant("dampening_halved", "option", "momentum's dampening scales the gradient by 1 - τ/2, "
+                                         "not 1 - τ", (),
+           file="optim/sgd.py", old='lambda h, t: 1 - h.get("dampening", 0.0)',
+           new='lambda h, t: 1 - 0.5 * h.get("dampening", 0.0)', chapters=("deep-momentum",)),
     # a claim's number: the one its comparison needs
     Mutant("claim_alexnet_unpooled", "claim", "the real AlexNet's dense share is counted on the "
                                               "lecture's unpooled 13 × 13 maps", (),

@@ -209,3 +209,19 @@ def test_a_chapters_exercises_are_sealed_and_their_checks_are_the_pages():
         html = render_chapter(page, "q")
         assert page.counts()["fail"] == fails and "status.hidden = details.open" in html
         assert 'data-sealed="' in html and "A quarter." not in html
+
+
+@pytest.mark.parametrize(("ignored", "ok"), [(False, True), (True, False)])
+def test_the_momentum_chapter_shows_dampening_and_a_library_that_ignores_it_fails(
+    monkeypatch, ignored, ok
+):
+    if ignored:
+        real = momentum.optim.Momentum
+        monkeypatch.setattr(
+            momentum.optim, "Momentum", lambda p, dampening=0.0, **kw: real(p, **kw)
+        )
+    n = Numbers(*momentum.CHAPTER.settings)
+    text = momentum._average(Context(True, None, lambda m: None), n).blocks[0]
+    damped = [c for c in n.drain() if "dampening" in c.text]
+    assert "`dampening` = 0.5" in text and len(damped) == 2
+    assert all(c.ok is ok for c in damped), [c.measured for c in damped]

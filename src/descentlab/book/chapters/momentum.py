@@ -111,17 +111,44 @@ buffer has only reached {{s099}}: the memory that makes β close to 1 attractive
 slow to fill. The weight of a gradient halves every $\\ln 2/\\ln(1/\\beta)$ steps, {{half}}
 steps at β = 0.99, so a buffer of that β needs several times that many steps to forget a
 start or to react to a turn. This is the first trade-off of momentum, and it returns below in
-another form: large β means a long, smooth memory and a slow reaction.""",
+another form: large β means a long, smooth memory and a slow reaction.
+
+torch's `dampening` τ, which descentlab's `Momentum` takes too, scales each gradient entering
+the buffer, $b \\leftarrow \\beta b + (1 - \\tau) g$, all but the first (the buffer starts at
+the gradient itself). The filled step is then $(1 - \\tau)/(1 - \\beta)$ times ηg: at β = 0.9
+and `dampening` = 0.5 the measured step after {{steps}} steps is {{sdamp}} times ηg, against
+{{sdamp_pred}} from $\\beta^{T-1} + (1 - \\tau)(1 - \\beta^{T-1})/(1 - \\beta)$. With
+`dampening` = β the buffer is an exponential moving average of the gradients, and the step
+stays ηg: measured {{sema}} times ηg. The factor $1/(1 - \\beta)$ is a property of the
+undamped buffer, not of momentum.""",
     s05="β = 0.5: the measured step over ηg, against the filled sum",
     s09="β = 0.9: the measured step over ηg, against the filled sum",
     limit099="1/(1 - β) at β = 0.99, against the series summed term by term",
     s099="β = 0.99: the measured step over ηg, against the filled sum",
     half="the half-life ln 2/ln(1/β), against a root-finder on β^t = 1/2",
+    sdamp="β = 0.9, dampening 0.5: the measured step over ηg, against the formula",
+    sdamp_pred="β^(T-1) + (1 - τ)(1 - β^(T-1))/(1 - β), against the measured step",
+    sema="dampening = β = 0.9: the measured step over ηg, against 1",
 )
+
+
+def _damped_step(beta: float, tau: float) -> float:
+    """The step after :data:`SLOPE_STEPS` steps on a unit slope, over ηg, with dampening τ:
+    the buffer starts at g, then gains (1 - τ)g a step."""
+    t = SLOPE_STEPS
+    return beta ** (t - 1) + (1 - tau) * (1 - beta ** (t - 1)) / (1 - beta)
 
 
 def _average(ctx: Context, n: kit.Numbers) -> Part:
     slopes = ctx.memo(("chapter", "momentum", "slope"), _slope_runs)
+    damped, ema = (
+        kit.slope_steps(
+            lambda p, d=d: optim.Momentum(p, lr=SLOPE_LR, momentum=0.9, dampening=d),
+            1.0,
+            SLOPE_STEPS,
+        )
+        for d in (0.5, 0.9)
+    )
     filled = [(1 - b**SLOPE_STEPS) / (1 - b) for b in SLOPE_BETAS]
     m = [s[-1] / SLOPE_LR for s in slopes]
     text = AVERAGE.fill(
@@ -135,6 +162,9 @@ def _average(ctx: Context, n: kit.Numbers) -> Part:
             math.log(2) / math.log(1 / 0.99),
             scipy.optimize.brentq(lambda t: 0.99**t - 0.5, 1, 1000, xtol=1e-12),
         ),
+        sdamp=(damped[-1] / SLOPE_LR, _damped_step(0.9, 0.5), 1e-9),
+        sdamp_pred=(_damped_step(0.9, 0.5), damped[-1] / SLOPE_LR, 1e-9),
+        sema=(ema[-1] / SLOPE_LR, 1.0, 1e-9),
     )
     rows = [[b, 1 / (1 - b), f, v] for b, f, v in zip(SLOPE_BETAS, filled, m, strict=True)]
     checks = [
