@@ -57,6 +57,8 @@ class Mutant:
         only: build only the evidence of those items whose "shown by" contains this text
             (e.g. the regularizer's mechanism, not the multi-seed training it also shows).
         chapters: the chapters (file stems, ``deep-momentum``) built too, whole.
+        exercises: the exercises built too (their code run and checked), each named by a
+            piece of its question.
     """
 
     name: str
@@ -69,6 +71,7 @@ class Mutant:
     patch: str = ""
     only: str = ""
     chapters: tuple[str, ...] = ()
+    exercises: tuple[str, ...] = ()
 
 
 def _eager(cls_path: str) -> str:
@@ -282,6 +285,50 @@ MUTANTS: tuple[Mutant, ...] = (
                                               "convolutions' weights alone", (),
            file="book/chapters/conv_arithmetic.py", old="100 * fc_w / (conv_w + fc_w)",
            new="100 * fc_w / conv_w", chapters=("deep-convolution",)),
+    # what a learner reads and types: an exercise's tolerance
+    Mutant("tolerance_admits_misconception", "exercise tolerance", "the momentum/noise "
+                                                                   "exercise's tolerance is 5 %, "
+                                                                   "wide enough to accept 1", (),
+           file="book/texts/practice.py", old="tol = 0.02                                   "
+                                              "        # the runs' spread is under 1 %",
+           new="tol = 0.05", exercises=("momentum's noise floor",)),
+    Mutant("solution_number", "worked solution", "AdaGrad's worked solution says 0.2 at t = 25 "
+                                                 "beside its computed 0.02", (),
+           file="book/texts/l003.py", old="0.02 at t = 25, whatever g is",
+           new="0.2 at t = 25, whatever g is", exercises=("How large is its 25th step",)),
+    # a table's number
+    Mutant("table_predicted_steps", "table", "the momentum table's predicted steps are the rate "
+                                             "alone's ln 1e-6/ln ρ again", (),
+           file="book/chapters/momentum.py", old='_power_steps(a, b) or "never",',
+           new='"never" if rho >= 1 else round(math.log(1e-6) / math.log(rho)),',
+           chapters=("deep-momentum",)),
+    # a library option the book shows at a value other than its default
+    Mutant("cosine_eta_min_halved", "option", "the cosine schedule's closed form counts eta_min "
+                                              "at half its value", (),
+           file="schedules/torchlike.py",
+           old="return eta_min + (base - eta_min) * (1 + math.cos(math.pi * step / self.T_max))",
+           new="return eta_min / 2 + (base - eta_min) * (1 + math.cos(math.pi * step / "
+               "self.T_max))",
+           chapters=("deep-schedules",)),
+    Mutant("dampening_halved", "option", "momentum's dampening scales the gradient by 1 - τ/2, "
+                                         "not 1 - τ", (),
+           file="optim/sgd.py", old='lambda h, t: 1 - h.get("dampening", 0.0)',
+           new='lambda h, t: 1 - 0.5 * h.get("dampening", 0.0)', chapters=("deep-momentum",)),
+    # a claim's number: the one its comparison needs
+    Mutant("claim_alexnet_unpooled", "claim", "the real AlexNet's dense share is counted on the "
+                                              "lecture's unpooled 13 × 13 maps", (),
+           file="book/chapters/conv_arithmetic.py",
+           old="real = B.alexnet_table(pool_before_fc=True)",
+           new="real = B.alexnet_table(pool_before_fc=False)", chapters=("deep-convolution",)),
+    Mutant("claim_floor_cross_terms", "claim", "the stochastic floor the full batch must cross "
+                                               "keeps a batch of one's cross terms", (),
+           file="book/chapters/descent_modes.py", old="(1 - 1 / b) * np.kron(h, h) + v.T @ v",
+           new="np.kron(h, h) + v.T @ v", chapters=("deep-descent",)),
+    # a second route that is the same code re-seeded
+    Mutant("twin_reseeded", "second route", "the single tree's error is checked against the "
+                                            "same trees on other draws, not 1-nearest-neighbour",
+           (), file="book/chapters/methodology.py", old="single=(s1, n1, 1e-9),",
+           new="single=(s1, s2, 1e-9),", chapters=("deep-methodology",)),
 )  # fmt: skip
 
 _RUNNER = r"""
@@ -355,6 +402,18 @@ for make in CHAPTERS:
                 texts.append(c.text[:120] + " | " + str(c.measured)[:80])
                 key = f"{make.stem}#{part.anchor}"
                 by_item[key] = by_item.get(key, 0) + 1
+from descentlab.book.build import exercise
+asked = json.loads(sys.argv[6])
+for lec in LECTURES:
+    for i, ex in enumerate(lec.exercises, 1):
+        if not any(a in ex.question for a in asked):
+            continue
+        view = exercise(ex)
+        if view.check is not None and view.check.failed:
+            fails += 1
+            texts.append(view.check.text[:120] + " | " + str(view.check.measured)[:80])
+            key = f"{lec.slug}#ex{i}"
+            by_item[key] = by_item.get(key, 0) + 1
 if NotApplicable.raised:
     print(json.dumps({"applicable": False, "why": "raised during the build: "
                       + NotApplicable.raised[0]}))
@@ -392,9 +451,11 @@ def _build(
     out: Path,
     timeout: int,
     chapters: tuple[str, ...] = (),
+    exercises: tuple[str, ...] = (),
 ) -> dict:
     env = {**os.environ, "PYTHONPATH": str(src), "PYTHONWARNINGS": "ignore"}
     args = [str(out), ",".join(map(str, items)), patch, only, ",".join(chapters)]
+    args.append(json.dumps(list(exercises)))
     proc = subprocess.run(
         [sys.executable, "-c", _RUNNER, *args],
         env=env, capture_output=True, text=True, timeout=timeout, check=False,
@@ -417,7 +478,8 @@ def run(mutants: list[Mutant], timeout: int, log=print) -> dict[str, dict]:
             group = [m for m in mutants if m.only == only]
             items = tuple(sorted({i for m in group for i in m.items}))
             stems = tuple(sorted({c for m in group for c in m.chapters}))
-            b = _build(base_src, items, "", only, tmp / "base" / "book", timeout, stems)
+            asked = tuple(sorted({q for m in group for q in m.exercises}))
+            b = _build(base_src, items, "", only, tmp / "base" / "book", timeout, stems, asked)
             base["fails"] += b.get("fails", 1)
             base["texts"] += b.get("texts", [b.get("error", "")])
         ok = base["fails"] == 0
@@ -435,7 +497,9 @@ def run(mutants: list[Mutant], timeout: int, log=print) -> dict[str, dict]:
             if why is not None:
                 out = {"applicable": False, "why": why}
             else:
-                out = _build(src, m.items, m.patch, m.only, work / "book", timeout, m.chapters)
+                out = _build(
+                    src, m.items, m.patch, m.only, work / "book", timeout, m.chapters, m.exercises
+                )
             results[m.name] = out
             if not out.get("applicable", True):
                 verdict = f"NOT APPLICABLE ({out['why']})"
@@ -460,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.list:
         for m in MUTANTS:
-            where = [*map(str, m.items), *m.chapters]
+            where = [*map(str, m.items), *m.chapters, *m.exercises]
             print(f"{m.name:32s} [{m.area}] {m.what} ({', '.join(where)})")
         return 0
     known = {m.name: m for m in MUTANTS}

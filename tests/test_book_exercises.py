@@ -6,14 +6,19 @@ those cards links back; every numeric answer is still computed and checked by th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
 
 import pytest
 
+from descentlab.book.build import exercise
+from descentlab.book.cells import CellRun, exercise_check, unchecked_numbers
 from descentlab.book.lectures import LECTURES
+from descentlab.book.model import Exercise
 from descentlab.book.render.pages import (
+    READER_TOL,
     Card,
     Check,
     Evidence,
@@ -139,12 +144,112 @@ def test_the_page_checks_a_typed_answer_with_no_server(tmp_path, typed, verdict)
         page.goto(page_file.as_uri())  # a file: no server
         page.fill("#ex1 input", typed)
         page.click("#ex1 button.check")
-        shown = page.inner_text("#ex1 .verdict")
+        said = page.inner_text("#ex1 .verdict")
         assert not page.is_visible("#ex1 .answer")  # still hidden: the reader did not ask
         page.press("#ex1 input", "Enter")
-        assert page.inner_text("#ex1 .verdict") == shown
+        assert page.inner_text("#ex1 .verdict") == said
         page.click("#ex1 summary")  # asked: the page decodes the answer and the solution
         answer = page.inner_text("#ex1 .answer")
+        shown = [t.is_visible() for t in page.query_selector_all("#ex1 table.checks")]
         browser.close()
+    assert shown.count(True) == 1  # the check once, the solution's
     assert answer.startswith("Answer: 0.25")
-    assert shown.startswith(verdict) and errors == []
+    assert said.startswith(verdict) and errors == []
+
+
+def _ran(**namespace) -> CellRun:
+    return CellRun("", "", "", 0.0, {"measured": 0.9525, "answer": 0.9525} | namespace)
+
+
+@pytest.mark.parametrize(
+    ("namespace", "ok"),
+    [
+        ({"tol": 0.05}, True),  # no misconception stated: the tolerance alone
+        ({"tol": 0.02, "misconception": 1.0}, True),  # 1 is 4.99 % away: refused
+        ({"tol": 0.05, "misconception": 1.0}, False),  # the page would say "✔ Right" to 1
+        ({"tol": 0.001, "misconception": 0.95}, False),  # within the page's own 1 %
+        ({"tol": 0.02, "misconception": (1.0, 0.0526)}, True),
+        ({"tol": 0.02, "misconception": (0.0526, 0.96)}, False),  # any one admitted fails
+    ],
+)
+def test_an_exercise_whose_page_accepts_its_misconception_fails(namespace, ok):
+    check = exercise_check(Exercise("q", "s", "answer = 1"), _ran(**namespace))
+    assert check.ok is ok
+    if not ok:
+        assert "misconception" in check.text and "%" in check.measured
+
+
+def test_the_momentum_noise_exercise_refuses_one():
+    (ex,) = [ex for _, _, ex in ALL if "momentum's noise floor" in ex.question]
+    view = exercise(ex)
+    assert view.check.ok, view.check.measured
+    assert abs(1.0 - view.value) / view.value > reader_tol(view)
+    assert re.search(r"^misconception = \(1\.0,", ex.code, re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("solution", "typed"),
+    [
+        ("`0.1/√t`: 0.02 at t = 25, whatever g is.", []),  # the answer, and the question's 25
+        ("`0.1/√t`: 0.2 at t = 25, whatever g is.", ["0.2"]),  # a tenfold slip
+        ("the step `0.1/√25 = 0.2`: in a formula", []),  # formulas are not audited here
+        ("20,000 runs of item 108, tolerance 1 %", []),  # the code's digits, its tol in %
+        ("tolerance 4 %", ["4 %"]),
+        ("0.0200 then 7", ["7"]),
+    ],
+)
+def test_a_worked_solution_states_no_number_nothing_computed(solution, typed):
+    ex = Exercise("AdaGrad (lr 0.1) sees g = 3. Its 25th step?", solution, "n = 20000\n")
+    namespace = {"answer": 0.1 / 25**0.5, "tol": 0.01, "n": 20000}
+    assert unchecked_numbers(ex, namespace) == typed
+    check = exercise_check(ex, _ran(**namespace, measured=namespace["answer"]))
+    assert check.ok is not typed
+
+
+def test_a_solutions_slip_beside_its_computed_answer_is_a_failed_check():
+    (ex,) = [ex for _, _, ex in ALL if "How large is its 25th step" in ex.question]
+    assert exercise(ex).check.ok
+    slipped = exercise(dataclasses.replace(ex, solution=ex.solution.replace("0.02 at", "0.2 at")))
+    assert not slipped.check.ok and "0.2" in slipped.check.measured
+
+
+@pytest.mark.parametrize(("lec", "i", "ex"), ALL, ids=lambda v: getattr(v, "slug", str(v)))
+def test_a_numeric_exercise_asks_one_question_for_its_one_box(lec, i, ex):
+    if ex.numeric:
+        assert ex.question.count("?") == 1, f"{lec.slug} exercise {i}: {ex.question}"
+
+
+@pytest.mark.parametrize(
+    ("span", "html"),
+    [
+        ("η/B", '<span class="formula">η/B</span>'),
+        ("e^5", '<span class="formula">e^5</span>'),
+        ("β₂", '<span class="formula">β₂</span>'),
+        ("1 - ηa", '<span class="formula">1 - ηa</span>'),
+        ("optim.SGD(lr=0.1)", "<code>optim.SGD(lr=0.1)</code>"),
+        ("conv1d", "<code>conv1d</code>"),
+    ],
+)
+def test_a_backquoted_formula_is_set_in_the_bodys_font_and_code_in_codes(span, html):
+    exercises = [ExerciseView(f"What is `{span}`?", "s", "", "", None)]
+    assert html in render_lecture(
+        LecturePage("L", "o", "s", "l.html", [], exercises=exercises), "q"
+    )
+
+
+def test_an_opened_exercise_shows_its_check_once():
+    """The check's row under the exercise is hidden when the solution, which carries it with
+    what was measured, is opened."""
+    ex1 = _page().split('id="ex1"', 1)[1].split('id="ex2"', 1)[0]
+    assert ex1.count('<table class="checks">') == 1  # the solution's is sealed until opened
+    assert '<div class="status">' in ex1.split("</details>", 1)[1]
+    assert "status.hidden = details.open" in _page()
+
+
+@pytest.mark.parametrize(("lec", "i", "ex"), ALL, ids=lambda v: getattr(v, "slug", str(v)))
+def test_an_exercise_wider_than_the_pages_one_percent_states_its_misconception(lec, i, ex):
+    """A tolerance wider than the page's own 1 % must say what it still refuses (its check
+    then fails if it admits it)."""
+    tol = re.search(r"^tol = ([0-9.e-]+)", ex.code, re.MULTILINE)
+    if ex.numeric and tol and float(tol.group(1)) > READER_TOL:
+        assert re.search(r"^misconception = ", ex.code, re.MULTILINE), f"{lec.slug} {i}"

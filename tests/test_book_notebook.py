@@ -5,6 +5,7 @@ code cells executed in order, as a kernel would)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from descentlab.book.lectures import LECTURES
-from descentlab.book.notebook import code_cells, lecture_notebook, write_notebook
+from descentlab.book.notebook import code_cells, lecture_notebook, sealed_code, write_notebook
+from descentlab.book.render.pages import unseal
 
 ROOT = Path(__file__).resolve().parents[1]
 BY_SLUG = {lec.slug: lec for lec in LECTURES}
@@ -38,7 +40,11 @@ def test_every_item_cell_and_exercise_is_in_its_lectures_notebook(lecture):
     assert nb["nbformat"] == 4 and nb["metadata"]["kernelspec"]["name"] == "python3"
     sources = ["".join(c["source"]) for c in code_cells(nb)]
     expected = [it.code.strip() for it in lecture.items if it.code]
-    expected += [ex.code.strip() for ex in lecture.exercises if ex.numeric]
+    expected += [
+        sealed_code(ex.code, f"{lecture.slug}-ex{i}").strip()
+        for i, ex in enumerate(lecture.exercises, 1)
+        if ex.numeric
+    ]
     assert [s.removeprefix("torch.manual_seed(0)\n") for s in sources[1:]] == expected
     assert len({c["id"] for c in nb["cells"]}) == len(nb["cells"])
     assert f"]({lecture.slug}.html)" in "".join(nb["cells"][0]["source"])
@@ -55,3 +61,21 @@ def test_a_lectures_notebook_runs_top_to_bottom(tmp_path, slug):
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert f"ran {len(code_cells(json.loads(path.read_text())))} code cells" in done.stdout
+
+
+@pytest.mark.parametrize("lecture", LECTURES, ids=lambda lec: lec.slug)
+def test_the_notebooks_exercises_are_sealed_as_the_page_is(lecture):
+    """No ``answer = <formula>`` under "Try it before running the cell": the formula is
+    encoded, and decodes to the exercise's own."""
+    nb = lecture_notebook(lecture)
+    cells = nb["cells"]
+    tried = [
+        "".join(cells[k + 1]["source"])
+        for k, c in enumerate(cells)
+        if "Try it before running the cell" in "".join(c["source"])
+    ]
+    assert len(tried) == sum(ex.numeric for ex in lecture.exercises)
+    for code in tried:
+        (line,) = [ln for ln in code.splitlines() if re.match(r"answer\s*=", ln)]
+        sealed, key = re.fullmatch(r'answer = eval\(_unseal\("(.+)", "(\w+)"\)\)', line).groups()
+        assert f"answer = {unseal(sealed, key)}" not in code

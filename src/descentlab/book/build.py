@@ -21,9 +21,8 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from descentlab._files import check_target, make_dirs
-from descentlab.book.cells import cell_check, exercise_check, playground_url, run_cell
+from descentlab.book.cells import cell_check, exercise_view, playground_url, run_cell
 from descentlab.book.chapters import CHAPTERS
-from descentlab.book.experiments._common import format_value
 from descentlab.book.lectures import EXPERIMENTS, ITEMS, LECTURES
 from descentlab.book.model import Context, Exercise, Item, Lecture, run_and_save, shown_by
 from descentlab.book.notebook import write_notebook
@@ -139,20 +138,8 @@ def card(item: Item, ev: Evidence, ctx: Context | None = None) -> Card:
 
 def exercise(ex: Exercise) -> ExerciseView:
     """An exercise with its answer computed (its code run) and checked; an open-ended one
-    with its worked solution alone."""
-    if not ex.numeric:
-        return ExerciseView(ex.question, ex.solution, "", "", None, items=ex.items)
-    run = run_cell(ex.code)
-    answer = run.namespace.get("answer")
-    number = isinstance(answer, int | float) and not isinstance(answer, bool)
-    tol = run.namespace.get("tol")
-    return ExerciseView(
-        ex.question, ex.solution, ex.code, run.output, exercise_check(ex, run),
-        answer=format_value(answer) if number else "",
-        value=float(answer) if number else None,
-        tol=float(tol) if isinstance(tol, int | float) else None,
-        items=ex.items,
-    )  # fmt: skip
+    with its worked solution alone (:func:`~descentlab.book.cells.exercise_view`)."""
+    return exercise_view(ex)
 
 
 def _prefetch(ctx: Context, names: Sequence[str], workers: int) -> None:

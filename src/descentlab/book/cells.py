@@ -19,6 +19,7 @@ import inspect
 import io
 import json
 import math
+import re
 import time
 import traceback
 import warnings
@@ -29,14 +30,16 @@ from urllib.parse import urlencode
 import torch
 
 from descentlab.book.checks import ck, close
+from descentlab.book.experiments._common import format_value
 from descentlab.book.model import Exercise, Play
-from descentlab.book.render.pages import Check
+from descentlab.book.render.pages import READER_TOL, Check, ExerciseView
 from descentlab.problems.landscapes import Landscape
 
 __all__ = [
     "PLAYGROUND_PORT",
     "CellRun",
     "exercise_check",
+    "exercise_view",
     "playground_url",
     "run_cell",
 ]
@@ -102,9 +105,46 @@ def cell_check(run: CellRun) -> Check | None:
     return ck("the code cell runs", False, run.error, "runs without an error")
 
 
+#: a number of a worked solution (``20,000`` one number), optionally a percentage
+_NUMBER = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?(?:e[-+]?\d+)?)(\s*%)?")
+#: what states no number: formulas in backquotes, references to items, the lecture's equations
+_NOT_STATED = re.compile(r"`[^`]*`|\b[Ii]tems?\s+\d+(?:\s*(?:-|–|,|and)\s*\d+)*|\(\d+\.\d+\)")
+
+
+def unchecked_numbers(exercise: Exercise, namespace: dict[str, Any]) -> list[str]:
+    """The numbers of ``exercise``'s worked solution (its prose, outside backquoted formulas)
+    that are neither in its question or code nor a value its code computed (to the digits
+    shown; a percentage against 100 times the value): a number typed by hand."""
+    values = [
+        float(v)
+        for v in namespace.values()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    ]
+    given = {m.group(1).replace(",", "") for m in _NUMBER.finditer(exercise.question)}
+    given |= {m.group(1).replace(",", "") for m in _NUMBER.finditer(exercise.code)}
+
+    def computed(token: str, percent: bool) -> bool:
+        x = float(token)
+        half = 0.5 * 10.0 ** -(len(token.split(".")[1]) if "." in token else 0)
+        scale = 100.0 if percent else 1.0
+        return any(abs(scale * v - x) <= 1.0001 * half for v in values)
+
+    out = []
+    for m in _NUMBER.finditer(_NOT_STATED.sub(" ", exercise.solution)):
+        token = m.group(1).replace(",", "")
+        if token not in given and not computed(token, bool(m.group(2))):
+            out.append(m.group(0).strip())
+    return out
+
+
 def exercise_check(exercise: Exercise, run: CellRun) -> Check:
     """The exercise's answer (``answer``) against descentlab's measurement (``measured``)
-    within ``tol`` (relative); a cell that raised or set none of them fails."""
+    within ``tol`` (relative); a cell that raised or set none of them fails, and so does one
+    whose page would accept the ``misconception`` it states (the value a reader who believes
+    what the exercise corrects would type): the page's tolerance, ``tol`` and at least
+    :data:`READER_TOL`, must be tighter than the misconception's distance from the answer --
+    and one whose worked solution states a number nothing computed
+    (:func:`unchecked_numbers`)."""
     label = "the answer"
     if not run.ok:
         return ck(label, False, run.error, "runs without an error")
@@ -118,7 +158,44 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
         return ck(label, False, f"not numbers: {exc}", "answer, measured, tol numbers")
     if not (math.isfinite(tol) and tol > 0):
         return ck(label, False, f"tol {tol!r}", "a positive finite tolerance")
+    wrongs = ns.get("misconception", ())
+    for wrong in wrongs if isinstance(wrongs, tuple | list) else (wrongs,):
+        gap = abs(float(wrong) - answer) / max(abs(answer), 1e-12)
+        if gap <= max(READER_TOL, tol):
+            return ck(
+                "the page refuses the misconception",
+                False,
+                f"{float(wrong):g} is {100 * gap:.3g} % from {answer:.6g}, within the page's "
+                f"{100 * max(READER_TOL, tol):.3g} %",
+                "a tolerance tighter than the misconception's distance",
+            )
+    typed = unchecked_numbers(exercise, ns)
+    if typed:
+        return ck(
+            "every number of the worked solution is given or computed",
+            False,
+            f"typed by hand: {', '.join(typed)}",
+            "the question's, the code's, or a value the code computed",
+        )
     return close("descentlab's measurement agrees with the answer", measured, answer, tol, rel=True)
+
+
+def exercise_view(ex: Exercise) -> ExerciseView:
+    """An exercise with its answer computed (its code run) and checked; an open-ended one
+    with its worked solution alone."""
+    if not ex.numeric:
+        return ExerciseView(ex.question, ex.solution, "", "", None, items=ex.items)
+    run = run_cell(ex.code)
+    answer = run.namespace.get("answer")
+    number = isinstance(answer, int | float) and not isinstance(answer, bool)
+    tol = run.namespace.get("tol")
+    return ExerciseView(
+        ex.question, ex.solution, ex.code, run.output, exercise_check(ex, run),
+        answer=format_value(answer) if number else "",
+        value=float(answer) if number else None,
+        tol=float(tol) if isinstance(tol, int | float) else None,
+        items=ex.items,
+    )  # fmt: skip
 
 
 def _checked(play: Play) -> Landscape:

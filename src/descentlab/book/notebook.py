@@ -2,7 +2,9 @@
 
 Each lecture page links ``<slug>.ipynb``: one Markdown cell per item (its statement and the
 book's explanation) followed by its code cell, then the exercises with the code that
-computes their answers. The notebook runs top to bottom in one kernel: every code cell
+computes their answers, sealed as the page seals them: each exercise's ``answer = <formula>``
+is shown encoded (:func:`sealed_code`) and decoded only when the cell runs. The notebook runs
+top to bottom in one kernel: every code cell
 begins with ``torch.manual_seed(0)``, as the build runs each cell (a fresh generator state),
 so its printed output is the page's.
 
@@ -17,16 +19,49 @@ Example:
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 from typing import Any
 
 from descentlab.book.model import Lecture
+from descentlab.book.render.pages import seal
 
-__all__ = ["code_cells", "lecture_notebook", "write_notebook"]
+__all__ = ["code_cells", "lecture_notebook", "sealed_code", "write_notebook"]
 
-#: the first code cell: what every later cell may use
-_SETUP = "import torch\n\ntorch.set_num_threads(1)"
+#: the first code cell: what every later cell may use (``_unseal``: the page's decoding)
+_SETUP = """import base64
+
+import torch
+
+torch.set_num_threads(1)
+
+
+def _unseal(sealed, key):  # an exercise's answer, encoded against reading ahead
+    k = bytes.fromhex(key)
+    return bytes(b ^ k[i % len(k)] for i, b in enumerate(base64.b64decode(sealed))).decode()"""
+
+
+def sealed_code(code: str, salt: str) -> str:
+    r"""``code`` with its top-level ``answer = <formula>`` replaced by the formula sealed
+    (:func:`~descentlab.book.render.pages.seal`) and evaluated when the cell runs.
+
+    Example:
+        >>> line = sealed_code("x = 2\nanswer = x / 4\nprint(answer)", "ex1").splitlines()[1]
+        >>> line.startswith('answer = eval(_unseal("'), "x / 4" in line
+        (True, False)
+    """
+    lines = code.splitlines()
+    for node in ast.parse(code).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == [
+            "answer"
+        ]:
+            formula = ast.get_source_segment(code, node.value) or ""
+            text, key = seal(" ".join(formula.split()), salt)
+            first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+            lines[first : last + 1] = [f'answer = eval(_unseal("{text}", "{key}"))']
+            return "\n".join(lines)
+    return code
 
 
 def _lines(text: str) -> list[str]:
@@ -77,7 +112,7 @@ def lecture_notebook(lecture: Lecture, page: str = "") -> dict[str, Any]:
             continue
         cells += [
             _markdown(f"## Exercise {i}\n\n{ex.question}\n\n*Try it before running the cell.*"),
-            _code(ex.code),
+            _code(sealed_code(ex.code, f"{lecture.slug}-ex{i}")),
         ]
     for n, cell in enumerate(cells):
         cell["id"] = f"cell-{n}"

@@ -23,10 +23,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from descentlab.book.cells import run_cell
+from descentlab.book.cells import exercise_view, run_cell
 from descentlab.book.checks import ck, close
-from descentlab.book.model import Context
-from descentlab.book.render.chapter import ChapterPage, Code, Part, Table
+from descentlab.book.model import Context, Exercise
+from descentlab.book.render.chapter import ChapterPage, Code, Part, Practice, Table
 from descentlab.book.render.pages import Check
 from descentlab.report import figures as FG
 
@@ -233,6 +233,8 @@ class Chapter:
     settings: tuple[Any, ...]
     sections: tuple[Section, ...]
     keep: str
+    #: its exercises, shown before "What to keep" and checked as a lecture page's
+    exercises: tuple[Exercise, ...] = ()
 
     def __call__(self, ctx: Context) -> ChapterPage:
         before = torch.get_num_threads()
@@ -247,6 +249,9 @@ class Chapter:
         finally:
             torch.set_num_threads(before)
         page = ChapterPage(self.title, f"{self.stem}.html", self.summary, self.items, parts)
+        if self.exercises:
+            views = [exercise_view(ex) for ex in self.exercises]
+            page.parts.append(Part("practice", "Practice", [Practice(views)]))
         page.parts.append(Part("keep", "What to keep", [self.keep, []]))
         page.parts[-1].blocks[-1] = [n.check(page)]
         return page

@@ -344,10 +344,12 @@ past a critical batch size the noise is no longer what limits the rate, the curv
 a larger batch buys no more speed per step, only cost per step. Warm-up schedules exist largely
 to approach this edge without crossing it while the curvature is still high.
 
-The noise has a second role that a quadratic cannot show. The book's sharpness card (item 71)
-measures the claim that small batches find flatter minima: a noise whose size scales like η/B
+The noise has a second role that a quadratic cannot show: a noise whose size scales like η/B
 keeps SGD out of basins narrower than the noise, so the batch size is also an implicit choice
-of which minima training can settle in.""",
+of which minima training can settle in. The book's sharpness card (item 71) tests the claim
+that small batches find flatter minima on a network: the full build reproduces it, the quick
+build's smaller run does not (its card is ○, not reproduced, and shows what it measured). The
+mechanism is what this chapter can show exactly, in its last sections.""",
     edge="the edge 2h/(h² + c/B) at B = 64, against a root-finder on the recursion's factor = 1",
     m16="η = 1.6, B = 64: the measured floor, against the prediction",
     p16="the predicted floor, against the recursion iterated to its limit",
@@ -829,7 +831,8 @@ out of both wells, the regime where the rate is simply too large.
 So the batch size selects minima in this model in a precise sense: it sets the temperature,
 and at a given temperature of the flat well the sharp well is hotter by the factor
 $(2 - \\eta\\lambda_{\\mathrm{flat}})/(2 - \\eta\\lambda_{\\mathrm{sharp}})$. Keskar and co-authors'
-experiment (item 71's card runs it at a small size) measured the other end of the chain on
+experiment (item 71's card runs it at a small size: reproduced by the full build, ○ in the
+quick one) measured the other end of the chain on
 networks: the minima reached with large batches had a larger loss rise under small
 perturbations of the weights, and a larger gap between training and test accuracy.""",
     barrier="the barrier, against the flat well's loss where a root-finder says the wells meet",

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from descentlab.book import convolution as B
 from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck, diff_check
-from descentlab.book.model import Context
+from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
 from descentlab.problems import convarith as C
@@ -198,31 +198,41 @@ holds a kernel tensor of shape $(C_{\\mathrm{out}}, C_{\\mathrm{in}}, k, k)$: ea
 sums a $k \\times k$ correlation over every input channel, plus a bias. Its parameters number
 $C_{\\mathrm{out}}(C_{\\mathrm{in}} k^2 + 1)$: for {{c_in}} to {{c_out}} channels and {{k}} ×
 {{k}} kernels,
-{{params}}, whatever the image's size. The same map between {{hw}} × {{hw}} images by a dense
-layer would need {{dense}} weights, {{ratio}} times more: the kernel is shared by every
+{{params}}, whatever the image's size. The same map from a {{hw}} × {{hw}} image to the
+{{out_hw}} × {{out_hw}} map it produces, by a dense layer, would need {{dense}} weights, {{ratio}}
+times more: the kernel is shared by every
 position, which is the convolution's whole economy (item 93) and the reason it generalizes
 better on images, where a pattern means the same thing wherever it appears.
 
 AlexNet's table (item 95) is the lecture's illustration. descentlab's `alexnet_table` gives
 each layer's shape and weights (the lecture's split over two GPUs, weights without biases):
 its convolutions hold {{conv_total}} weights together, the three dense layers
-{{fc_total}}, {{fc_share}} % of the network. The build constructs every layer as a torch
-module (on the meta device: shapes without memory) and counts its parameters, which agree
-with the table layer by layer.""",
+{{fc_total}}, {{fc_share}} % of the network as the lecture counts it. The lecture's first
+dense layer reads the {{lecture_hw}} × {{lecture_hw}} maps of the last convolution; AlexNet
+pools them first, to {{pooled_hw}} × {{pooled_hw}}, and its dense layers then hold
+{{fc_real}} weights, {{fc_share_real}} % of the network: still nearly all of it, as item 95's
+card says, but not the lecture's figure. The build constructs every layer as a torch module
+(on the meta device: shapes without memory) and counts its parameters, which agree with the
+table layer by layer.""",
     params="the layer's parameters, against torch's Conv2d numel",
     dense="the dense layer's weights, against torch's Linear numel",
     ratio="the dense layer over the convolution, against the counts",
     conv_total="AlexNet's convolution weights, against torch's modules",
     fc_total="AlexNet's dense weights, against torch's modules",
     fc_share="the dense layers' share in %, against torch's modules",
+    lecture_hw="the lecture's input to fc6, against the last convolution's output by torch",
+    pooled_hw="the pooled map, against torch's max-pool on the meta device",
+    fc_real="the real network's dense weights, against torch's modules on the pooled map",
+    fc_share_real="the real network's dense share in %, against torch's modules",
+    out_hw="the convolution's output side, against torch's Conv2d on the meta device",
 )
 
 
-def _alexnet_modules() -> list[int]:
+def _alexnet_modules(pool_before_fc: bool = False) -> list[int]:
     """Every layer of :func:`~descentlab.book.convolution.alexnet_table` as a torch module on
     the meta device, its parameter count (no biases)."""
     out = []
-    for row in B.alexnet_table():
+    for row in B.alexnet_table(pool_before_fc=pool_before_fc):
         if row["kind"] == "conv":
             m = torch.nn.Conv2d(
                 row["in_shape"][0],
@@ -256,8 +266,27 @@ def _channels(ctx: Context, n: kit.Numbers) -> Part:
     fc_w = sum(r["weights"] for r in table if r["kind"] == "fc")
     m_conv = sum(m for r, m in zip(table, mods, strict=True) if r["kind"] == "conv")
     m_fc = sum(m for r, m in zip(table, mods, strict=True) if r["kind"] == "fc")
+    real = B.alexnet_table(pool_before_fc=True)
+    real_mods = _alexnet_modules(pool_before_fc=True)
+    fc_real = sum(r["weights"] for r in real if r["kind"] == "fc")
+    m_fc_real = sum(m for r, m in zip(real, real_mods, strict=True) if r["kind"] == "fc")
+    m_conv_real = sum(m for r, m in zip(real, real_mods, strict=True) if r["kind"] == "conv")
+    last = torch.zeros(table[4]["in_shape"], device="meta")
+    conv5 = torch.nn.Conv2d(last.shape[0], table[4]["out_shape"][0], 3, padding=1, device="meta")
+    maps = conv5(last)
+    pooled = torch.nn.functional.max_pool2d(maps, 3, 2)
     text = CHANNELS.fill(
         n,
+        out_hw=(out_hw, conv(torch.zeros(1, C_IN, HW, HW, device="meta")).shape[-1], 0),
+        lecture_hw=(table[5]["in_shape"][-1], maps.shape[-1], 0),
+        pooled_hw=(real[5]["in_shape"][-1], pooled.shape[-1], 0),
+        fc_real=(fc_real, m_fc_real, 0),
+        fc_share_real=(
+            100 * fc_real / (conv_w + fc_real),
+            100 * m_fc_real / (m_conv_real + m_fc_real),
+            1e-12,
+            3,
+        ),
         c_in=str(C_IN),
         c_out=str(C_OUT),
         k=str(K2),
@@ -651,6 +680,85 @@ is shared; its multiply–adds are its weights times the map's area, so convolut
 network's compute and dense layers its weights; a 1 × 1 bottleneck cuts both; and a stack of
 strided layers sees a receptive field that grows with the product of the strides."""
 
+#: the chapter's exercises: each states the misconception it corrects
+EXERCISES = (
+    Exercise(
+        "A 5 × 5 convolution with stride 2 and padding 1 reads a 32 × 32 image. How many "
+        "positions wide is its output?",
+        "The kernel fits `⌊(32 + 2·1 - 5)/2⌋ + 1 = 15` times: padding adds 2, the kernel takes its "
+        "width less one away, and the stride counts every second start. Halving the input (16) "
+        "forgets the kernel's own width. The code asks torch's Conv2d on the meta device.",
+        """\
+import torch
+
+conv = torch.nn.Conv2d(1, 1, kernel_size=5, stride=2, padding=1, device="meta")
+measured = conv(torch.zeros(1, 1, 32, 32, device="meta")).shape[-1]
+answer = (32 + 2 * 1 - 5) // 2 + 1
+tol = 1e-12
+misconception = 32 // 2                  # "stride 2 halves the image"
+print(f"output side {measured}")""",
+        items=(94,),
+    ),
+    Exercise(
+        "A 3 × 3 convolution maps 64 channels to 128, with biases. How many parameters does it "
+        "have?",
+        "Each of the 128 output channels has a 3 × 3 kernel over each of the 64 input channels "
+        "and a bias: `128·(64·9 + 1) = 73,856`, whatever the image's size. One 3 × 3 kernel "
+        "per output channel, shared across the input channels, would give 1,280: the kernel "
+        "tensor has the input channels as a dimension. The code counts torch's Conv2d's.",
+        """\
+import torch
+
+conv = torch.nn.Conv2d(64, 128, kernel_size=3, device="meta")
+measured = sum(p.numel() for p in conv.parameters())
+answer = 128 * (64 * 9 + 1)
+tol = 1e-12
+misconception = 128 * (9 + 1)            # "one kernel per output channel"
+print(f"{measured} parameters")""",
+        items=(92,),
+    ),
+    Exercise(
+        "Three 3 × 3 convolutions with stride 1 are stacked. How many input positions wide is "
+        "the region one output of the last depends on?",
+        "Each layer widens the region by the kernel's width less one: `1 + 3·(3 - 1) = 7`. "
+        "Not 9: stacking adds the widths, it does not multiply them. The code back-propagates "
+        "from one output of three torch convolutions and counts the inputs with a gradient.",
+        """\
+import torch
+
+torch.manual_seed(0)
+net = torch.nn.Sequential(*[torch.nn.Conv2d(1, 1, 3, bias=False) for _ in range(3)])
+x = torch.randn(1, 1, 21, 21, requires_grad=True)
+out = net(x)
+out[0, 0, 7, 7].backward()
+measured = int((x.grad[0, 0].abs().sum(0) > 0).sum())
+answer = 1 + 3 * (3 - 1)
+tol = 1e-12
+misconception = 3 * 3                    # "the widths multiply"
+print(f"receptive field {measured} wide")""",
+        items=(92, 93),
+    ),
+    Exercise(
+        "A 1 × 1 convolution reduces 256 channels to 64 on a 28 × 28 map. How many "
+        "multiply-adds does it take?",
+        "Every output position of every output channel sums over the 256 input channels: "
+        "`256·64·28·28 = 12,845,056`. A 3 × 3 kernel in its place takes nine times as many; "
+        "the bottleneck's saving is that factor, and the channels it removes. The code counts "
+        "the products of the layer's kernel with each input position, by torch's unfold.",
+        """\
+import torch
+
+x = torch.zeros(1, 256, 28, 28)
+columns = torch.nn.functional.unfold(x, kernel_size=1)          # (1, 256·1·1, 28·28)
+measured = 64 * columns.shape[1] * columns.shape[2]             # one weight per product
+answer = 256 * 64 * 28 * 28
+tol = 1e-12
+misconception = 256 * 64 * 28 * 28 * 9                         # "as a 3 × 3 one"
+print(f"{measured} multiply-adds")""",
+        items=(96,),
+    ),
+)
+
 CHAPTER = kit.Chapter(
     "deep-convolution",
     "Convolution arithmetic, in depth",
@@ -686,4 +794,5 @@ CHAPTER = kit.Chapter(
     ),
     (_sum, _shapes, _channels, _bottleneck, _receptive, _move, _scratch, _training),
     KEEP,
+    EXERCISES,
 )

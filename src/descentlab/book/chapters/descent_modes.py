@@ -14,7 +14,7 @@ import torch
 from descentlab import optim
 from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck
-from descentlab.book.model import Context
+from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
 from descentlab.report import figures as FG
@@ -62,6 +62,41 @@ def exact(lr: float, b: int, steps: int, p: dict[str, np.ndarray] | None = None)
         if not math.isfinite(out[-1]) or out[-1] > 1e12:  # diverged: inf from here on
             return np.array(out[:-1] + [math.inf] * (steps + 2 - len(out)))
     return np.array(out)
+
+
+def _floor(lr: float, b: int, p: dict[str, np.ndarray]) -> float:
+    """The stationary expected excess loss of SGD with batches of ``b`` drawn with
+    replacement: the fixed point of the second-moment recursion (m = 0), solved as one linear
+    system on vec Σ with Kronecker products. No iteration."""
+    x, h, r = p["x"], p["h"], p["r"]
+    eye = np.eye(2)
+    v = np.einsum("ni,nj->nij", x, x).reshape(N, 4)
+    lin = -lr * (np.kron(h, eye) + np.kron(eye, h)) + lr * lr * (
+        (1 - 1 / b) * np.kron(h, h) + v.T @ v / (b * N)
+    )
+    const = lr * lr * (v.T @ (r * r)) / (b * N)
+    sigma = np.linalg.solve(lin, -const).reshape(2, 2)
+    return 0.5 * float(np.trace(h @ sigma))
+
+
+def _crossing(lr: float, b: int, eta: float, p: dict[str, np.ndarray]) -> tuple[int, int]:
+    """The first epoch at which full-batch descent at ``eta`` is below SGD's expected loss
+    (batches of ``b`` at ``lr``), by iterating both; and the same epoch by the closed form: the
+    root of GD's loss against SGD's stationary floor (:func:`_floor`), rounded up."""
+    import scipy.optimize
+
+    lam, vec = np.linalg.eigh(p["h"])
+    e0 = vec.T @ (-p["w"])
+
+    def gd(k: float) -> float:
+        return 0.5 * float((lam * e0**2 * np.abs(1 - eta * lam) ** (2 * k)).sum())
+
+    floor = _floor(lr, b, p)
+    root = scipy.optimize.brentq(lambda k: gd(k) - floor, 0.0, 1e4, xtol=1e-9)
+    steps = N // b
+    sgd = exact(lr, b, (math.ceil(root) + 2) * steps, p)[::steps]
+    iterated = next((k for k in range(1, len(sgd)) if gd(k) < sgd[k]), -1)
+    return iterated, math.ceil(root)
 
 
 def _gd(lr: float, steps: int, p: dict[str, np.ndarray]) -> np.ndarray:
@@ -260,9 +295,12 @@ stochastic one. After {{epochs}} epochs the order is unchanged: full batch {{gd8
 16 {{b16_8}}, single examples {{b1_8}}. On a training set whose examples are redundant (many
 examples say nearly the same thing about w) a full-batch step spends N gradient evaluations on
 one careful move, where N cheap noisy moves go much further. The noise costs a floor, the
-schedules chapter's: with a constant rate the stochastic error never drops below it, and the
-full batch, which has none, would win after enough epochs (here, on the flat direction, after
-about $1/(\\eta\\lambda_{\\min})$ = {{gd_horizon}} of them). Between the two sits the mini-batch,
+schedules chapter's: with a constant rate the stochastic error never drops below it (for
+single examples here {{floor}}, the recursion's fixed point), and the full batch, which has
+none, wins in the end, but late: its flat component shrinks by a factor e only every
+$1/(\\eta\\lambda_{\\min})$ = {{gd_horizon}} epochs, after {{horizon}} of them it is still
+{{behind}} times the stochastic loss, and it first falls below the single examples' loss at
+epoch {{cross}}. Between the two sits the mini-batch,
 whose floor is B times lower and whose steps per epoch are B times fewer: the batch chapter's
 η/B trade-off, with the schedules chapter's decaying rate to go below the floor.""",
     gd_lr="GD's best constant rate 2/(λmax + λmin), against a minimiser of max |1 - ηλ|",
@@ -274,6 +312,11 @@ whose floor is B times lower and whose steps per epoch are B times fewer: the ba
     b16_8="B = 16 after eight epochs by the recursion, against the runs",
     b1_8="B = 1 after eight epochs by the recursion, against the runs",
     gd_horizon="1/(ηλmin), against the e-folding count of GD's flat component",
+    horizon="1/(ηλmin) rounded, against the e-folding count rounded",
+    floor="B = 1's stationary loss by a linear solve, against the recursion after 1/(ηλmin) epochs",
+    behind="GD's loss over B = 1's after 1/(ηλmin) epochs, GD closed form against its run",
+    cross="the first epoch GD is below B = 1 by iterating both, against the closed form's "
+    "crossing of the floor",
 )
 
 
@@ -293,6 +336,12 @@ def _epoch(ctx: Context, n: kit.Numbers) -> Part:
         },
     )
     minimax = _minimax(lam)
+    cross, cross_closed = ctx.memo(
+        ("chapter", "descent", "crossing"), lambda: _crossing(best[1], 1, eta, p)
+    )
+    horizon = round(1 / (eta * lam[0]))
+    sgd_h = exact(best[1], 1, horizon * N, p)
+    floor = _floor(best[1], 1, p)
     text = EPOCH.fill(
         n,
         epochs=str(last),
@@ -305,6 +354,10 @@ def _epoch(ctx: Context, n: kit.Numbers) -> Part:
         b16_8=kit.Twin(ex[16][-1], runs[16][0][-1], 4 * runs[16][1][-1], 3, rel=False),
         b1_8=kit.Twin(ex[1][-1], runs[1][0][-1], 4 * runs[1][1][-1], 3, rel=False),
         gd_horizon=(1 / (eta * lam[0]), -1 / math.log(1 - eta * lam[0]), 0.01),
+        floor=(floor, sgd_h[-1], 1e-3),
+        horizon=(horizon, round(-1 / math.log(1 - eta * lam[0])), 0),
+        behind=(_gd(eta, horizon, p)[-1] / sgd_h[-1], _runs(eta, None, horizon)[0][-1] / sgd_h[-1]),
+        cross=(cross, cross_closed, 0),
     )
     rows = [[e, gd[e], ex[16][e * N // 16], ex[1][e * N]] for e in EPOCHS]
     checks = [
@@ -363,8 +416,9 @@ standard errors of each other. At this budget the error is still mostly the bias
 direction, which both samplings remove at the same pace; reshuffling's advantage, an error of
 order $\\eta^2$ at the floor where drawing with replacement leaves one of order η, appears only
 once the floor is reached. The recursion describes drawing with replacement exactly; random
-reshuffling needs an analysis of its own, a research topic of the last decade, and the
-engine's default is reshuffling because it is never worse and cancels the epoch's noise.""",
+reshuffling needs an analysis of its own, a research topic of the last decade. The engine's
+default is reshuffling: it cancels the epoch's noise, and here it ends level with drawing with
+replacement, neither ahead nor behind.""",
     cancel="the epoch's summed batch gradients over N, against the full gradient",
     shuffled="the reshuffled runs' loss, against runs with other shuffles",
     again="the runs with other shuffles, against the first set",
@@ -658,10 +712,104 @@ What to keep. Full-batch, mini-batch and stochastic descent take the same step w
 of different noise, and each is unbiased; what separates them is the cost of a step and the
 noise it carries. On a training set whose examples are redundant, many cheap noisy steps per
 epoch beat one exact step by orders of magnitude, until the noise floor; mini-batches trade
-the floor against the steps per epoch through η/B; an epoch of shuffled batches cancels its
-noise and beats drawing with replacement. For least squares the expected loss of each is
-exact, a recursion on the error's mean and second moment with the data's own higher moments,
-and the runs of descentlab's SGD land on it."""
+the floor against the steps per epoch through η/B, and the full batch wins only long after
+its own e-folding count; an epoch of shuffled batches cancels its noise, yet at this budget it
+ends level with drawing with replacement (its advantage appears at the floor). For least
+squares the expected loss of each is exact, a recursion on the error's mean and second
+moment with the data's own higher moments, and the runs of descentlab's SGD land on it."""
+
+#: the chapter's exercises: each states the misconception it corrects
+EXERCISES = (
+    Exercise(
+        "Full-batch gradient descent on a quadratic whose Hessian has eigenvalues 1 and 0.01: "
+        "what constant rate η makes the slowest direction contract fastest?",
+        "Each direction's error is multiplied by `1 - ηλ` a step; the slowest of the two is "
+        "`max(|1 - η|, |1 - 0.01η|)`, smallest where the two are equal: `η = 2/(1 + 0.01)`. "
+        "The rate `2/λmax` = 2 that keeps the stiff direction just stable leaves it at a factor "
+        "of 1, never converging. The code measures each direction's factor with one step of "
+        "descentlab's SGD and minimises the larger.",
+        """\
+import scipy.optimize
+import torch
+from descentlab import optim
+
+def factor(lr, lam):                     # one step of descentlab's SGD on f = lam w²/2
+    w = torch.nn.Parameter(torch.ones(1, dtype=torch.float64))
+    w.grad = lam * w.detach()
+    optim.SGD([w], lr=lr).step()
+    return abs(float(w))
+
+worst = lambda lr: max(factor(lr, 1.0), factor(lr, 0.01))
+measured = scipy.optimize.minimize_scalar(worst, bounds=(0.1, 2.5), method="bounded",
+                                          options={"xatol": 1e-10}).x
+answer = 2 / (1 + 0.01)
+tol = 1e-6
+misconception = 2 / 1.0                 # "as large as the stiff direction allows"
+print(f"best rate {measured:.6f}")""",
+        items=(12, 72),
+    ),
+    Exercise(
+        "SGD draws N = 256 single examples with replacement, one per step, for N steps. What "
+        "fraction of the examples does it never use in that 'epoch'?",
+        "Each draw misses a given example with probability `1 - 1/N`, all N draws with "
+        "`(1 - 1/N)ᴺ`, close to `1/e`. A shuffled epoch uses every example once: 0 missed, "
+        "the misconception. The code draws the indices with torch and counts.",
+        """\
+import torch
+
+n = 256
+g = torch.Generator().manual_seed(0)
+draws = torch.randint(0, n, (20000, n), generator=g)
+used = torch.zeros(20000, n).scatter_(1, draws, 1.0)
+measured = float(1 - used.mean())
+answer = (1 - 1 / n) ** n
+tol = 0.01
+misconception = 0.0                      # "an epoch uses every example"
+print(f"never used: {measured:.4f}")""",
+        items=(48,),
+    ),
+    Exercise(
+        "A batch of B = 16 is drawn without replacement from N = 256 examples whose gradients "
+        "have variance 1. What is the variance of the batch's mean gradient?",
+        "Without replacement the examples of a batch are negatively correlated: the variance "
+        "is `(1/B)(N - B)/(N - 1)`, the finite-population correction. `1/B` = 0.0625 holds "
+        "for draws with replacement only. The code draws the batches as descentlab's epoch "
+        "does, from a random permutation, and measures.",
+        """\
+import torch
+
+n, b = 256, 16
+g = torch.Generator().manual_seed(0)
+values = torch.randn(n, dtype=torch.float64, generator=g)
+values = (values - values.mean()) / values.std(correction=0)    # variance exactly 1
+batches = torch.rand(50000, n, generator=g).argsort(1)[:, :b]
+measured = float(values[batches].mean(1).var())
+answer = (1 / b) * (n - b) / (n - 1)
+tol = 0.02
+misconception = 1 / b                    # "as with replacement"
+print(f"variance of a batch mean: {measured:.5f}")""",
+        items=(14,),
+    ),
+    Exercise(
+        "Training on N = 256 examples with batches of B = 16: how many steps does SGD take in "
+        "4 epochs?",
+        "An epoch is N examples, N/B steps of B each: `4·256/16 = 64`. Counting epochs as "
+        "steps (4) forgets that the mini-batch takes many steps per pass over the data, which "
+        "is where its advantage over the full batch comes from. The code counts the steps of a "
+        "torch DataLoader over 4 epochs.",
+        """\
+import torch
+
+data = torch.utils.data.TensorDataset(torch.zeros(256, 1))
+loader = torch.utils.data.DataLoader(data, batch_size=16, shuffle=True)
+measured = sum(1 for _ in range(4) for _ in loader)
+answer = 4 * 256 // 16
+tol = 1e-12
+misconception = 4                        # "one step per epoch"
+print(f"steps: {measured}")""",
+        items=(48, 70),
+    ),
+)
 
 CHAPTER = kit.Chapter(
     "deep-descent",
@@ -688,4 +836,5 @@ CHAPTER = kit.Chapter(
     ),
     (_three, _exact, _epoch, _sampling, _move, _scratch, _training),
     KEEP,
+    EXERCISES,
 )

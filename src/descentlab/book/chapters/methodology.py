@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 
 from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck
-from descentlab.book.model import Context
+from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
 from descentlab.problems.data import fold_indices
@@ -81,7 +82,10 @@ noise's variance $\\sigma^2$ = {{var}}, which no honest model can beat on data i
 The test error falls, then rises (item 63): a line underfits ({{te1}}), degree {{best}} is best
 ({{tebest}}), degree {{dmax}} overfits ({{temax}}), threading the noise between the points. The
 difference between the two errors, the *generalization gap*, is {{gap1}} at degree 1 and
-{{gapmax}} at degree {{dmax}}. Every test error here is also computed by scikit-learn's
+{{gapmax}} at degree {{dmax}}: larger for the line, in a section on overfitting. One training
+set's gap is itself noisy. Over {{draws}} training sets, each with its own {{n_test}} test
+points, the median gap is {{mgap1}} at degree 1 and {{mgapmax}} at degree {{dmax}}: it is the
+flexible model whose gap grows. Every test error here is also computed by scikit-learn's
 `PolynomialFeatures` and `LinearRegression`, a second solver on other features of the same
 polynomials, and agrees.""",
     tr1="the training error at degree 1, against numpy's polyfit residuals",
@@ -92,7 +96,32 @@ polynomials, and agrees.""",
     temax="the largest degree's test error, against scikit-learn",
     gap1="the gap at degree 1, against scikit-learn's errors",
     gapmax="the gap at the largest degree, against scikit-learn's errors",
+    mgap1="the median gap at degree 1 over the draws, against numpy's polyfit on them",
+    mgapmax="the median gap at the largest degree over the draws, against polyfit on them",
 )
+
+
+def _polyfit_mse(x: np.ndarray, y: np.ndarray, d: int, xt: np.ndarray, yt: np.ndarray) -> float:
+    """A degree-d least-squares fit's error by numpy's ``polyfit`` (monomials): the second
+    route to :func:`_fit` on Legendre features."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", np.exceptions.RankWarning)
+        return float(np.mean((np.polyval(np.polyfit(x, y, d), xt) - yt) ** 2))
+
+
+def _gap_draws() -> np.ndarray:
+    """The gap at degree 1 and at the largest degree over :data:`DRAWS` training sets (each
+    with its own test set), by :func:`_fit` and by :func:`_polyfit_mse`: shape (2, DRAWS, 2)."""
+    rng = np.random.default_rng(4)
+    out = np.empty((2, DRAWS, 2))
+    for i in range(DRAWS):
+        x, y = _draw(rng)
+        xt, yt = _draw(rng, N_TEST)
+        for j, d in enumerate((DEGREES[0], DEGREES[-1])):
+            w = _fit(x, y, d)
+            out[0, i, j] = _mse(w, xt, yt) - _mse(w, x, y)
+            out[1, i, j] = _polyfit_mse(x, y, d, xt, yt) - _polyfit_mse(x, y, d, x, y)
+    return out
 
 
 def _curves() -> dict[str, list[float]]:
@@ -116,8 +145,12 @@ def _gap(ctx: Context, n: kit.Numbers) -> Part:
     gap = [te - tr for te, tr in zip(c["test"], c["train"], strict=True)]
     sk_gap = [te - tr for te, tr in zip(c["sk_test"], c["polyfit"], strict=True)]
     noise = np.random.default_rng(1).standard_normal(1_000_000) * NOISE
+    med = np.median(ctx.memo(("chapter", "methodology", "gaps"), _gap_draws), axis=1)
     text = GAP.fill(
         n,
+        draws=str(DRAWS),
+        mgap1=(med[0, 0], med[1, 0], 1e-6),
+        mgapmax=(med[0, 1], med[1, 1], 1e-3),
         n=str(N_TRAIN),
         noise=f"{NOISE:g}",
         n_test=str(N_TEST),
@@ -146,6 +179,12 @@ def _gap(ctx: Context, n: kit.Numbers) -> Part:
             "non-increasing",
         ),
         ck(
+            f"over {DRAWS} draws the median gap is larger at the largest degree than at 1",
+            med[0, 1] > med[0, 0],
+            f"{med[0, 1]:.3g} against {med[0, 0]:.3g}",
+            "larger",
+        ),
+        ck(
             "the test error is U-shaped: its minimum is at neither end",
             0 < best < len(DEGREES) - 1,
             f"degree {DEGREES[best]}",
@@ -167,7 +206,11 @@ the training set is split into k folds; each fold is scored by a model fitted on
 k - 1, and the mean of the k scores estimates the test error of fitting on all of it. With
 descentlab's folds (`fold_indices`, what `compare --cv` uses) and k = {{k}}, the estimate is
 lowest at degree {{d_cv}}, where it is {{cv_err}}; scikit-learn's `cross_val_score` on the same
-folds gives the same number.
+folds gives the same number. That is below σ², which no model beats in expectation on data it
+did not fit, and under the test error at that degree, {{te_cv}}: an estimate from {{n}} points
+is itself noisy, and its minimum over the degrees is picked for being low. Over the {{draws}}
+training sets of the next paragraph, cross-validation's lowest estimate falls below σ² in
+{{cv_below}} % of them.
 
 How optimistic is choosing on the test set? The build draws {{draws}} training sets, each
 with a test set of the same size, {{n}} points, and computes each fitted model's true expected
@@ -181,6 +224,8 @@ Hence the rule of the lecture: choose with cross-validation, refit on all the tr
 and look at the test set once, at the end.""",
     d_cv="the degree cross-validation picks, against the degree scikit-learn's CV picks",
     cv_err="the CV estimate at that degree, against scikit-learn's cross_val_score",
+    te_cv="the test error at the degree CV picks, against scikit-learn's",
+    cv_below="the share of draws whose lowest CV estimate is below σ², against polyfit's CV",
     share="the share of draws whose report is optimistic, against independent draws",
     share2="the independent draws' share, against the first",
     cv_share="the share for cross-validation's choice, against independent draws",
@@ -224,12 +269,22 @@ def _optimism(seed: int) -> dict[str, np.ndarray]:
     choosing on the test set and by cross-validation."""
     rng = np.random.default_rng(seed)
     fine = np.linspace(-1, 1, N_TEST)
-    out: dict[str, list[float]] = {"reported": [], "true": [], "cv_reported": [], "cv_true": []}
+    out: dict[str, list[float]] = {
+        "reported": [], "true": [], "cv_reported": [], "cv_true": [], "cv_min": [], "cv_min2": []
+    }  # fmt: skip
     for _ in range(DRAWS):
         x, y = _draw(rng)
         xt, yt = _draw(rng)
         ws = [_fit(x, y, d) for d in DEGREES]
         test = [_mse(w, xt, yt) for w in ws]
+        folds = fold_indices(y, K, seed=0, stratify=False)
+        out["cv_min"].append(min(_cv_scores(x, y)))
+        out["cv_min2"].append(
+            min(
+                np.mean([_polyfit_mse(x[tr], y[tr], d, x[va], y[va]) for tr, va in folds])
+                for d in DEGREES
+            )
+        )
         for key, k in (("", int(np.argmin(test))), ("cv_", int(np.argmin(_cv_scores(x, y))))):
             out[key + "reported"].append(test[k])
             out[key + "true"].append(_mse(ws[k], fine, _truth(fine)) + NOISE**2)
@@ -255,6 +310,18 @@ def _cv(ctx: Context, n: kit.Numbers) -> Part:
         draws=str(DRAWS),
         d_cv=(DEGREES[int(np.argmin(cv))], DEGREES[int(np.argmin(sk))], 0),
         cv_err=(min(cv), sk[int(np.argmin(cv))], 1e-6),
+        te_cv=(
+            ctx.memo(("chapter", "methodology", "curves"), _curves)["test"][int(np.argmin(cv))],
+            ctx.memo(("chapter", "methodology", "curves"), _curves)["sk_test"][int(np.argmin(sk))],
+            1e-6,
+        ),
+        cv_below=kit.Twin(
+            100 * float((o["cv_min"] < NOISE**2).mean()),
+            100 * float((o["cv_min2"] < NOISE**2).mean()),
+            100 / DRAWS,
+            2,
+            rel=False,
+        ),
         share=kit.Twin(share(o), share(o2), binomial(share(o)), 2, rel=False),
         share2=kit.Twin(share(o2), share(o), binomial(share(o)), 2, rel=False),
         n_test=str(N_TEST),
@@ -413,7 +480,8 @@ def _bias_variance(ctx: Context, n: kit.Numbers) -> Part:
 RESAMPLING = kit.Prose(
     """
 The *bootstrap* (item 67) resamples the training set with replacement: n draws from n examples.
-A draw leaves an example out with probability $(1 - 1/n)^n$, so a resample holds a fraction
+One draw misses an example with probability $1 - 1/n$, all n draws with $(1 - 1/n)^n$, so a
+resample holds a fraction
 $1 - (1 - 1/n)^n$ = {{distinct}} of the distinct examples (tending to $1 - 1/e$), and the
 resamples of descentlab's `bagging` hold {{measured}} on average. Refit a statistic on every
 resample and the spread of the refits estimates its uncertainty without a formula: for the
@@ -424,9 +492,11 @@ the textbook $\\sigma/\\sqrt n$ = {{se_theory}}.
 bias, but it reduces variance: models that err in different directions cancel. The build bags
 {{members}} fully grown regression trees (scikit-learn's, each on one of descentlab's
 bootstrap draws) on each of 40 training sets of the first section's problem: a single tree's
-mean squared error against the truth is {{single}}, the bag's {{bagged}}, the tree's
-piecewise-constant jumps averaged into a smoother curve. Random forests add one more source
-of disagreement between the trees, a random subset of the features at each split.
+mean squared error against the truth is {{single}}, the bag's {{bagged}}. On one feature a
+fully grown tree is the 1-nearest-neighbour rule (its splits are the midpoints between sorted
+neighbours), and the build computes both numbers again that way, without a tree. The bag
+averages the tree's piecewise-constant jumps into a smoother curve. Random forests add one
+more source of disagreement between the trees, a random subset of the features at each split.
 *Boosting* (item 69) works the other way round: it fits weak learners in sequence, each on
 weights that emphasise the examples the previous ones got wrong, and reduces bias. With
 decision stumps on a two-class problem, descentlab's SAMME (the book's `samme`) reaches a
@@ -437,8 +507,8 @@ training error of {{boost}} after {{rounds}} rounds, exactly scikit-learn's
     measured="the distinct fraction of descentlab's bootstrap draws, against the formula",
     se="the bootstrap standard error, against σ/√n",
     se_theory="σ/√n, against scipy.stats.bootstrap's standard error",
-    single="a single tree's mean error, against independent draws",
-    bagged="the bag's mean error, against independent draws",
+    single="a single tree's mean error, against 1-nearest-neighbour written with numpy",
+    bagged="the bag's mean error, against a bag of numpy's 1-nearest-neighbours on its draws",
     boost="descentlab's SAMME training error, against scikit-learn's AdaBoost",
     bound="the bound ∏ 2√(e(1 - e)), against scikit-learn's estimator errors",
 )
@@ -465,31 +535,53 @@ def _bootstrap() -> dict[str, float]:
     }
 
 
-def _bagging(seed: int) -> tuple[float, float]:
+def _nearest(x: np.ndarray, y: np.ndarray, xt: np.ndarray) -> np.ndarray:
+    """The 1-nearest-neighbour regressor of (x, y) at ``xt``, written with numpy: the value of
+    the training point whose cell, cut at the midpoints between sorted neighbours, holds each
+    query. On one feature it is a fully grown regression tree (whose splits are those
+    midpoints) by another computation."""
+    order = np.argsort(x, kind="stable")
+    xs, ys = x[order], y[order]
+    return ys[np.searchsorted((xs[1:] + xs[:-1]) / 2, xt)]
+
+
+def _bagging(seed: int) -> tuple[float, float, float, float]:
     """The mean error against the truth of a fully grown regression tree and of a bag of them
-    (descentlab's bootstrap draws, scikit-learn's trees), over 40 training sets."""
+    (descentlab's bootstrap draws, scikit-learn's trees), over 40 training sets; and the same
+    two errors with each tree replaced by :func:`_nearest` on its draw."""
     from sklearn.tree import DecisionTreeRegressor
 
     from descentlab.book.experiments import ensembles
 
     rng = np.random.default_rng(seed)
     xt = np.linspace(-1, 1, 200)
-    single, bagged = [], []
+    errs: list[list[float]] = [[], [], [], []]
+
+    def err(pred: np.ndarray) -> float:
+        return float(np.mean((pred - _truth(xt)) ** 2))
+
     for k in range(40):
         x, y = _draw(rng)
 
-        def tree(idx: np.ndarray, s: int, x=x, y=y) -> DecisionTreeRegressor:
-            return DecisionTreeRegressor(random_state=s).fit(x[idx, None], y[idx])
+        def both(idx: np.ndarray, s: int, x=x, y=y) -> tuple[np.ndarray, np.ndarray]:
+            fit = DecisionTreeRegressor(random_state=s).fit(x[idx, None], y[idx])
+            return fit.predict(xt[:, None]), _nearest(x[idx], y[idx], xt)
 
         members = ensembles.bagging(
-            lambda idx, s: tree(idx.numpy(), s), N_TRAIN, MEMBERS, seed=seed * 100 + k
+            lambda idx, s: both(idx.numpy(), s), N_TRAIN, MEMBERS, seed=seed * 100 + k
         )
-        pred = np.mean([m.predict(xt[:, None]) for m in members], 0)
-        single.append(
-            float(np.mean((tree(np.arange(N_TRAIN), 0).predict(xt[:, None]) - _truth(xt)) ** 2))
-        )
-        bagged.append(float(np.mean((pred - _truth(xt)) ** 2)))
-    return float(np.mean(single)), float(np.mean(bagged))
+        one = both(np.arange(N_TRAIN), 0)
+        for i, v in enumerate(
+            (
+                one[0],
+                np.mean([m[0] for m in members], 0),
+                one[1],
+                np.mean([m[1] for m in members], 0),
+            )
+        ):
+            errs[i].append(err(v))
+    single, bagged, nn_single, nn_bagged = (float(np.mean(e)) for e in errs)
+    return single, bagged, nn_single, nn_bagged
 
 
 def _boosting(rounds: int) -> dict[str, float]:
@@ -521,7 +613,7 @@ def _boosting(rounds: int) -> dict[str, float]:
 
 def _resampling(ctx: Context, n: kit.Numbers) -> Part:
     b = ctx.memo(("chapter", "methodology", "bootstrap"), _bootstrap)
-    (s1, g1), (s2, g2) = ctx.memo(
+    (s1, g1, n1, ng1), (s2, g2, _, _) = ctx.memo(
         ("chapter", "methodology", "bagging"), lambda: [_bagging(s) for s in (6, 7)]
     )
     boost = ctx.memo(("chapter", "methodology", "boosting"), lambda: _boosting(BOOST_ROUNDS))
@@ -536,8 +628,8 @@ def _resampling(ctx: Context, n: kit.Numbers) -> Part:
         measured=(b["frac"], 1 - (1 - 1 / nn) ** nn, 0.005),
         se=(b["se"], b["theory"], 0.15),
         se_theory=(b["theory"], b["scipy"], 0.15),
-        single=(s1, s2, 0.15),
-        bagged=(g1, g2, 0.15),
+        single=(s1, n1, 1e-9),
+        bagged=(g1, ng1, 1e-9),
         boost=(boost["ours"], boost["sklearn"], 0),
         bound=(boost["bound"], boost["bound_sk"], 1e-9),
     )
@@ -761,6 +853,91 @@ flexibility trades the first two, and the noise is a floor. The bootstrap measur
 by resampling, bagging averages resampled models to cut variance, boosting adds weak models in
 sequence to cut bias; early stopping is cross-validation over the steps of one run."""
 
+#: the chapter's exercises: each states the misconception it corrects
+EXERCISES = (
+    Exercise(
+        "Least squares with p = 4 parameters fits n = 30 points whose noise has variance "
+        "σ² = 0.09, and the model contains the truth. What is the expected training error?",
+        "The fit uses up p of the n directions of the noise: the residuals keep `n - p` of "
+        "them, so the training error is `σ²(1 - p/n)` = 0.078 on average, below σ² = 0.09, the "
+        "error of the truth itself. A training error is optimistic even for a correct model. "
+        "The code fits 20,000 noisy samples of a cubic and averages the training error.",
+        """\
+import numpy as np
+
+rng = np.random.default_rng(0)
+x = np.linspace(-1, 1, 30)
+design = np.vander(x, 4)                     # a cubic: p = 4 parameters
+errors = []
+for _ in range(20000):
+    y = design @ np.array([0.5, -1.0, 0.3, 2.0]) + 0.3 * rng.standard_normal(30)
+    w = np.linalg.lstsq(design, y, rcond=None)[0]
+    errors.append(np.mean((design @ w - y) ** 2))
+measured = float(np.mean(errors))
+answer = 0.09 * (1 - 4 / 30)
+tol = 0.01
+misconception = 0.09                         # "a correct model's training error is σ²"
+print(f"mean training error {measured:.5f}")""",
+        items=(62, 65),
+    ),
+    Exercise(
+        "5-fold cross-validation on n = 30 examples: on how many examples is each of its "
+        "models fitted?",
+        "Each fold holds out `30/5 = 6` examples and fits on the other 24. Fitting on all 30 "
+        "would score each model on data it saw; the final model, refitted on all 30 after the "
+        "choice, is the only one that does. The code asks descentlab's fold_indices.",
+        """\
+import numpy as np
+from descentlab.problems.data import fold_indices
+
+folds = fold_indices(np.zeros(30), 5, seed=0, stratify=False)
+measured = float(np.mean([len(train) for train, _ in folds]))
+answer = 30 - 30 / 5
+tol = 1e-12
+misconception = 30                           # "every model sees all the data"
+print(f"training examples per fold: {measured}")""",
+        items=(64,),
+    ),
+    Exercise(
+        "A constant (degree 0) is fitted by least squares to n = 20 targets with noise of "
+        "variance σ² = 0.09. What is the variance of the fitted constant over training sets?",
+        "The fit is the targets' mean, whose variance is `σ²/n` = 0.0045: averaging 20 "
+        "noises divides their variance by 20. The noise's own σ² is what a fresh target adds "
+        "on top, not the fit's variance. The code refits 20,000 training sets.",
+        """\
+import numpy as np
+
+rng = np.random.default_rng(0)
+fits = [np.mean(1.0 + 0.3 * rng.standard_normal(20)) for _ in range(20000)]
+measured = float(np.var(fits))
+answer = 0.09 / 20
+tol = 0.03
+misconception = 0.09                         # "the fit is as noisy as one target"
+print(f"variance of the fitted constant {measured:.6f}")""",
+        items=(65, 66),
+    ),
+    Exercise(
+        "A bootstrap resample draws n = 100 times with replacement from 100 examples. What "
+        "fraction of the distinct examples does it hold, on average?",
+        "An example is missed by all 100 draws with probability `(1 - 1/100)¹⁰⁰`, so the "
+        "resample holds `1 - (1 - 1/100)¹⁰⁰` of them, about 0.634: not all of them, and the "
+        "out-of-bag rest tests a bagged model for free. The code averages descentlab's "
+        "bagging draws.",
+        """\
+import numpy as np
+from descentlab.book.experiments import ensembles
+
+draws = ensembles.bagging(lambda idx, seed: len(np.unique(idx.numpy())) / 100, 100, 4000,
+                          seed=0)
+measured = float(np.mean(draws))
+answer = 1 - (1 - 1 / 100) ** 100
+tol = 0.005
+misconception = 1.0                          # "a resample holds every example"
+print(f"distinct fraction {measured:.4f}")""",
+        items=(67, 68),
+    ),
+)
+
 CHAPTER = kit.Chapter(
     "deep-methodology",
     "Generalization methodology, in depth",
@@ -793,4 +970,5 @@ CHAPTER = kit.Chapter(
     ),
     (_gap, _cv, _bias_variance, _resampling, _move, _scratch, _training),
     KEEP,
+    EXERCISES,
 )

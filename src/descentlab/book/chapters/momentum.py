@@ -111,17 +111,44 @@ buffer has only reached {{s099}}: the memory that makes β close to 1 attractive
 slow to fill. The weight of a gradient halves every $\\ln 2/\\ln(1/\\beta)$ steps, {{half}}
 steps at β = 0.99, so a buffer of that β needs several times that many steps to forget a
 start or to react to a turn. This is the first trade-off of momentum, and it returns below in
-another form: large β means a long, smooth memory and a slow reaction.""",
+another form: large β means a long, smooth memory and a slow reaction.
+
+torch's `dampening` τ, which descentlab's `Momentum` takes too, scales each gradient entering
+the buffer, $b \\leftarrow \\beta b + (1 - \\tau) g$, all but the first (the buffer starts at
+the gradient itself). The filled step is then $(1 - \\tau)/(1 - \\beta)$ times ηg: at β = 0.9
+and `dampening` = 0.5 the measured step after {{steps}} steps is {{sdamp}} times ηg, against
+{{sdamp_pred}} from $\\beta^{T-1} + (1 - \\tau)(1 - \\beta^{T-1})/(1 - \\beta)$. With
+`dampening` = β the buffer is an exponential moving average of the gradients, and the step
+stays ηg: measured {{sema}} times ηg. The factor $1/(1 - \\beta)$ is a property of the
+undamped buffer, not of momentum.""",
     s05="β = 0.5: the measured step over ηg, against the filled sum",
     s09="β = 0.9: the measured step over ηg, against the filled sum",
     limit099="1/(1 - β) at β = 0.99, against the series summed term by term",
     s099="β = 0.99: the measured step over ηg, against the filled sum",
     half="the half-life ln 2/ln(1/β), against a root-finder on β^t = 1/2",
+    sdamp="β = 0.9, dampening 0.5: the measured step over ηg, against the formula",
+    sdamp_pred="β^(T-1) + (1 - τ)(1 - β^(T-1))/(1 - β), against the measured step",
+    sema="dampening = β = 0.9: the measured step over ηg, against 1",
 )
+
+
+def _damped_step(beta: float, tau: float) -> float:
+    """The step after :data:`SLOPE_STEPS` steps on a unit slope, over ηg, with dampening τ:
+    the buffer starts at g, then gains (1 - τ)g a step."""
+    t = SLOPE_STEPS
+    return beta ** (t - 1) + (1 - tau) * (1 - beta ** (t - 1)) / (1 - beta)
 
 
 def _average(ctx: Context, n: kit.Numbers) -> Part:
     slopes = ctx.memo(("chapter", "momentum", "slope"), _slope_runs)
+    damped, ema = (
+        kit.slope_steps(
+            lambda p, d=d: optim.Momentum(p, lr=SLOPE_LR, momentum=0.9, dampening=d),
+            1.0,
+            SLOPE_STEPS,
+        )
+        for d in (0.5, 0.9)
+    )
     filled = [(1 - b**SLOPE_STEPS) / (1 - b) for b in SLOPE_BETAS]
     m = [s[-1] / SLOPE_LR for s in slopes]
     text = AVERAGE.fill(
@@ -135,6 +162,9 @@ def _average(ctx: Context, n: kit.Numbers) -> Part:
             math.log(2) / math.log(1 / 0.99),
             scipy.optimize.brentq(lambda t: 0.99**t - 0.5, 1, 1000, xtol=1e-12),
         ),
+        sdamp=(damped[-1] / SLOPE_LR, _damped_step(0.9, 0.5), 1e-9),
+        sdamp_pred=(_damped_step(0.9, 0.5), damped[-1] / SLOPE_LR, 1e-9),
+        sema=(ema[-1] / SLOPE_LR, 1.0, 1e-9),
     )
     rows = [[b, 1 / (1 - b), f, v] for b, f, v in zip(SLOPE_BETAS, filled, m, strict=True)]
     checks = [
@@ -247,7 +277,9 @@ through its square root. Predicted, about {{hb_steps}} steps instead of {{gd_ste
 
 The table runs descentlab's `Momentum` for {{trace_steps}} steps at each (η, β) and measures the
 rate from the loss's envelope between steps 200 and 400 (the loss is the distance squared,
-weighted by the curvatures). Every measured rate matches the polynomial's ρ. Three rows teach
+weighted by the curvatures). Every measured rate matches the polynomial's ρ, and the steps the
+table predicts, computed with no run from the powers of each direction's two-by-two recurrence
+matrix, are the run's in every row. Three rows teach
 most. At η = 2, β = 0, gradient descent sits exactly on its edge: the stiff direction flips
 sign every step without shrinking, ρ = 1, and the loss never falls (measured {{flat}}). Add
 β = 0.5 at the same η and the stiff direction becomes a damped spiral, ρ = {{rho205}}. At
@@ -301,12 +333,21 @@ def _trace_rows(grid, tr) -> tuple[list[list], list, dict]:
                 round(a, 4),
                 round(b, 4),
                 round(rho, 5),
-                "never" if rho >= 1 else round(math.log(1e-6) / math.log(rho)),
+                _power_steps(a, b) or "never",
                 "diverged" if div else round(meas, 5),
                 "diverged" if div else (st if st is not None else f"> {TRACE_STEPS}"),
             ]
         )
-        label = f"η = {a:.4g}, β = {b:.4g}"
+        label, shown = f"η = {a:.4g}, β = {b:.4g}", rows[-1][3]  # the table's number
+        checks.append(
+            ck(
+                f"{label}: the table's predicted steps are the run's, within one",
+                (shown == "never" and st is None)
+                or (shown != "never" and st is not None and abs(shown - st) <= 1),
+                f"predicted {shown}, run {st}",
+                "equal within one step (both none when it never gets there)",
+            )
+        )
         if rho > 1 + 1e-12:
             checks.append(
                 ck(
@@ -373,7 +414,7 @@ def _condition(ctx: Context, n: kit.Numbers) -> Part:
         )
     )
     table = Table(
-        ["η", "β", "predicted ρ", "predicted steps to 1e-6 distance",
+        ["η", "β", "predicted ρ", "predicted steps to loss × 1e-12 (powers of the recurrence)",
          f"measured rate (steps {WINDOW[0]}-{WINDOW[1]})", "measured steps to loss × 1e-12"],
         rows,
         f"descentlab's Momentum on the quadratic with κ = {KAPPA:g} (eigenvalues 0.01 and 1), "
@@ -381,6 +422,22 @@ def _condition(ctx: Context, n: kit.Numbers) -> Part:
     )  # fmt: skip
     title = "The condition number: traces for several (η, β)"
     return Part("condition", title, [text, table, checks])
+
+
+def _power_steps(eta: float, beta: float) -> int | None:
+    """The first t at which the loss has lost a factor 1e12, by powers of each direction's
+    2×2 companion matrix ``[[1 + β - ηλ, -β], [1, 0]]`` applied to (w_0, w_-1) = (1, 1) (no
+    run, no envelope); None if not within :data:`TRACE_STEPS` steps."""
+    mats = [np.array([[1 + beta - eta * lam, -beta], [1.0, 0.0]]) for lam in EIG]
+    first = float(sum(EIG))
+    for t in range(1, TRACE_STEPS):
+        ws = [np.linalg.matrix_power(m, t)[0].sum() for m in mats]
+        loss = sum(lam * w * w for lam, w in zip(EIG, ws, strict=True))
+        if loss <= 1e-12 * first:
+            return t
+        if loss > 1e12 * first:  # diverging
+            return None
+    return None
 
 
 def _double_root_steps(eta: float, beta: float) -> int:

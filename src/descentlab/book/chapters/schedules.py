@@ -36,6 +36,8 @@ SLIDER_AS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 ETA0, TABLE_T = 0.5, 1000
 #: the constant rates whose whole loss curve is compared with the exact solution
 CURVE_LRS = (0.02, 0.05, 0.2)
+#: the cosine's floor rate ``eta_min`` where the table shows it at a value other than its 0
+ETA_MIN = 0.05
 #: step decay's stages: the rate halves every STAGE steps from ETA0
 STAGE = 200
 #: warm-up on f(w) = w²/2 + w⁴/4 from W0: the warm-up lengths, the constant rates' grid,
@@ -125,6 +127,11 @@ SCHEDULES = (
         _warm_cosine_by_hand,
     ),
     ("1-cycle (torch's OneCycleLR)", S.one_cycle(TABLE_T, max_lr=ETA0), _one_cycle_by_hand),
+    (
+        f"cosine to eta_min = {ETA_MIN:g}",
+        S.cosine(TABLE_T, eta_min=ETA_MIN, base=ETA0),
+        lambda t: ETA_MIN + (ETA0 - ETA_MIN) * 0.5 * (1 + math.cos(math.pi * t / TABLE_T)),
+    ),
 )
 
 
@@ -652,9 +659,13 @@ a = 1/h ends at {{a1}}, close to the 1/(2t) of the section above. The two shapes
 practice that begin with a warm-up, a linear warm-up into a cosine and the 1-cycle (up for
 the first part of the run, then down), end at {{warm}} and {{cycle}}, within {{within}} times
 the plain cosine's: on a problem whose curvature is the same everywhere the warm-up neither
-helps nor costs much, as the warm-up section above explains. In a real network h is not one
-number: no a suits every curvature at once, which is why practitioners use schedules (cosine,
-step) whose shape is robust to it, and tune the start.""",
+helps nor costs much, as the warm-up section above explains. A cosine need not end at zero:
+with `eta_min` = {{eta_min}} (the last row) it bends down to that rate instead, whose steps
+still inject noise, and ends at {{cos_min}}, the floor of the constant rate {{eta_min}}
+({{cos_min_floor}} by the floor's formula), {{cos_min_ratio}} times the plain cosine's end: a
+floor rate trades the last steps' precision for steps that keep moving. In a real network
+h is not one number: no a suits every curvature at once, which is why practitioners use
+schedules (cosine, step) whose shape is robust to it, and tune the start.""",
     c0="the constant schedule's value, against the formula's",
     const="constant: the measured end, against the recursion with the formula by hand",
     cosine="cosine: the measured end, against the recursion with the formula by hand",
@@ -662,6 +673,9 @@ step) whose shape is robust to it, and tune the start.""",
     warm="warm-up then cosine: the measured end, against the recursion by hand",
     cycle="1-cycle: the measured end, against the recursion by hand",
     within="the warm-up shapes over the cosine, against the recursion's ratio",
+    cos_min="cosine with eta_min: the measured end, against the recursion by hand",
+    cos_min_floor="the floor ηh/(2(2 - ηh)) at η = eta_min, against the recursion by hand",
+    cos_min_ratio="the eta_min cosine's end over the plain cosine's, against the recursion's",
 )
 
 
@@ -680,6 +694,10 @@ def _table(ctx: Context, n: kit.Numbers) -> Part:
         warm=(table[6], exact[6], SE),
         cycle=(table[7], exact[7], SE),
         within=(max(table[6], table[7]) / table[5], max(exact[6], exact[7]) / exact[5], 2 * SE),
+        eta_min=f"{ETA_MIN:g}",
+        cos_min=(table[8], exact[8], SE),
+        cos_min_floor=(L.sgd_stationary_loss(ETA_MIN), exact[8], 0.01),
+        cos_min_ratio=(table[8] / table[5], exact[8] / exact[5], 2 * SE),
     )
     twins = [max(abs(lib(t) - hand(t)) for t in range(TABLE_T)) for _, lib, hand in SCHEDULES]
     rows = [
@@ -949,6 +967,7 @@ CHAPTER = kit.Chapter(
     (
         RUNS,
         *FLOOR_LRS,
+        ETA_MIN,
         FLOOR_STEPS,
         FLOOR_LAST,
         T,

@@ -22,12 +22,15 @@ from typing import Any
 
 from descentlab.book.render.live import LIVE_HEAD, LIVE_JS, Live, live_html
 from descentlab.book.render.pages import (
+    _CHECK_JS,
     _MOVABLE_JS,
     STATUSES,
     Check,
+    ExerciseView,
     Movable,
     _cell_html,
     _checks_html,
+    _exercises_html,
     _figure_html,
     _inline,
     _movable_html,
@@ -37,7 +40,7 @@ from descentlab.book.render.pages import (
     _table_html,
 )
 
-__all__ = ["ChapterPage", "Code", "Part", "Table", "render_chapter"]
+__all__ = ["ChapterPage", "Code", "Part", "Practice", "Table", "render_chapter"]
 
 
 @dataclass
@@ -60,6 +63,14 @@ class Code:
 
 
 @dataclass
+class Practice:
+    """A chapter's exercises, shown and checked as a lecture page's are (the answer sealed,
+    a typed number checked in the page); their checks are the part's."""
+
+    exercises: list[ExerciseView]
+
+
+@dataclass
 class Part:
     """A section of a chapter: its blocks in order. A block is prose (a ``str``: paragraphs
     separated by blank lines, `code` in backquotes, ``$TeX$`` formulas), a :class:`Table`, a
@@ -73,7 +84,10 @@ class Part:
 
     @property
     def checks(self) -> list[Check]:
-        return [c for b in self.blocks if isinstance(b, list) for c in b]
+        listed = [c for b in self.blocks if isinstance(b, list) for c in b]
+        return listed + [
+            e.check for b in self.blocks if isinstance(b, Practice) for e in b.exercises if e.check
+        ]
 
     @property
     def state(self) -> str:
@@ -140,6 +154,8 @@ def _block_html(block: Any, ident: str, alt: str, hrefs: dict[int, str]) -> str:
         return _cell_html(block.code, block.output, block.error, block.label)
     if isinstance(block, list):
         return _checks_html(block)
+    if isinstance(block, Practice):
+        return _exercises_html(block.exercises, hrefs)
     return _figure_html(block, alt)
 
 
@@ -170,6 +186,8 @@ def render_chapter(page: ChapterPage, setting: str, index: str = "index.html") -
         )
     nav = _nav(page, index)
     code = (_MOVABLE_JS if c["movable"] > c["live"] else "") + (LIVE_JS if c["live"] else "")
+    if any(isinstance(b, Practice) for p in page.parts for b in p.blocks):
+        code += _CHECK_JS
     script = f"\n<script>{code}</script>" if code else ""
     body = f"""{LIVE_HEAD if c["live"] else ""}{nav}
 <header>

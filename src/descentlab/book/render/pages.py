@@ -334,6 +334,9 @@ figure.live svg { width: 100%; height: auto; background: white; border: 1px soli
 figure.live .readout, figure.live .selfcheck { font-size: 13px; margin: 4px 0; }
 figure.live figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
 .math { overflow-x: auto; margin: 8px 0; }
+math { font-size: 1.08em; }
+.formula { font-family: "STIX Two Math", "Latin Modern Math", "Cambria Math", "Times New Roman",
+           serif; font-size: 1.08em; }
 .where { color: var(--muted); font-size: 12.5px; margin-top: 6px; }
 .where code { font-size: 12px; }
 .toc li { margin: 2px 0; }
@@ -467,19 +470,30 @@ def _link_items(text: str, hrefs: dict[int, str]) -> str:
     return _ITEM_REF.sub(sub, text)
 
 
+#: a backquoted span that is a formula, not code: a Greek letter or a mathematical sign in it,
+#: or a power such as ``e^5``
+_FORMULA = re.compile(r"[α-ωΣΔΠ²³ᵏᵗᴺⁿ₀-₉√←→≈≤≥‖∇·×∞]|^e\^\d+$")
+
+
+def _span(piece: str) -> str:
+    """A backquoted span: a formula (:data:`_FORMULA`) in the body's font at its size, code
+    in the code font."""
+    if _FORMULA.search(piece):
+        return f'<span class="formula">{piece}</span>'
+    return f"<code>{piece}</code>"
+
+
 def _inline(text: str, hrefs: dict[int, str] | None = None) -> str:
-    """``text`` escaped, with `backquoted` spans as code, ``$TeX$`` typeset as MathML and,
-    outside them, *starred* words emphasized and references to items linked (``hrefs``: item
-    number -> link)."""
+    """``text`` escaped, with `backquoted` spans as code (or as a formula in the body's font,
+    :func:`_span`), ``$TeX$`` typeset as MathML and, outside them, *starred* words emphasized
+    and references to items linked (``hrefs``: item number -> link)."""
     out = []
     for kind, piece in split_math(text):
         if kind != "text":
             out.append(mathml(piece, kind == "display"))
             continue
         out += [
-            f"<code>{p}</code>"
-            if i % 2
-            else _link_items(_EMPHASIS.sub(r"<em>\1</em>", p), hrefs or {})
+            _span(p) if i % 2 else _link_items(_EMPHASIS.sub(r"<em>\1</em>", p), hrefs or {})
             for i, p in enumerate(_e(piece).split("`"))
         ]
     return "".join(out)
@@ -600,6 +614,8 @@ document.querySelectorAll('.exercise[data-sealed]').forEach(function (ex) {
   details.addEventListener('toggle', function () {
     var box = details.querySelector('.sealed');
     if (details.open && box) box.outerHTML = sealed.html;
+    var status = ex.querySelector(':scope > .status');  // the solution shows the check
+    if (status) status.hidden = details.open;
   });
   function check() {
     var raw = input.value.trim().replace(/\u2212/g, '-').replace(',', '.');
@@ -710,7 +726,7 @@ def _exercises_html(exercises: Sequence[ExerciseView], hrefs: dict[int, str] | N
             "<details><summary>Show the answer and the worked solution</summary>"
             '<div class="sealed">(the page decodes the answer when you open this: it is not in '
             "the page's text before you try)</div></details>"
-            f"{_checks_html([status])}</div>"
+            f'<div class="status">{_checks_html([status])}</div></div>'
         )
     parts.append("</section>")
     return "\n".join(parts)

@@ -639,6 +639,7 @@ for t in range(200):
         second_moments.append(float((w.detach() ** 2).mean()))
 measured = sum(second_moments) / len(second_moments)
 tol = 0.02
+misconception = alpha * sigma ** 2 / (2 * lam)   # the small-rate floor, without the -αλ
 print(f"E[w^2] measured {measured:.5f}, formula {answer:.5f}")""",
         items=(18,),
     ),
@@ -676,6 +677,7 @@ answer = 16.0
 idx = torch.randint(0, 5000, (20000, 16))
 measured = float(per_example.var() / per_example[idx].mean(1).var())
 tol = 0.05
+misconception = 16 ** 0.5                        # the standard deviation's factor
 print(f"variance ratio {measured:.2f}")""",
         items=(14,),
     ),

@@ -752,7 +752,7 @@ EXERCISES: tuple[Exercise, ...] = (
     Exercise(
         "What fraction of the distinct examples does a bootstrap sample of n = 500 from 500 "
         "contain, on average?",
-        "An example is missed with probability `(1 - 1/n)ⁿ`, so the fraction is "
+        "An example is missed by all n draws with probability `(1 - 1/n)ⁿ`, so the fraction is "
         "`1 - (1 - 1/500)^500` (≈ 1 - 1/e). The code averages 2,000 of descentlab's bagging "
         "draws (tolerance 0.5 %: the standard error is 0.05 %).",
         """\
@@ -763,6 +763,7 @@ answer = 1 - (1 - 1 / 500) ** 500
 draws = ensembles.bagging(lambda idx, seed: len(np.unique(idx.numpy())) / 500, 500, 2000, seed=0)
 measured = float(np.mean(draws))
 tol = 0.005
+se = float(np.std(draws) / len(draws) ** 0.5 / measured)   # relative
 print(f"mean fraction {measured:.5f}")""",
         items=(67,),
     ),

@@ -511,7 +511,7 @@ EXERCISES: tuple[Exercise, ...] = (
         "On the quadratic with κ = 400, how many times fewer steps does momentum with the "
         "optimal `η, β` need than gradient descent with its optimal rate to shrink the error "
         "by a factor of e^5?",
-        "Steps to shrink by `e^5` are `5/(-ln q)` for a per-step factor `q`. Gradient descent: "
+        "Steps to shrink by `e⁵` are `5/(-ln q)` for a per-step factor `q`. Gradient descent: "
         "`q = (κ-1)/(κ+1)`; momentum: `q = (√κ-1)/(√κ+1)`. The answer is the ratio of the two "
         "logarithms; the code measures both rates on descentlab's quadratic over steps 1,000-3,000 "
         "(early on, momentum's error carries a factor t from the critically damped extremes).",
