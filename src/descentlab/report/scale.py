@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from descentlab._files import write_atomic
 from descentlab.report.figures import new_figure, save
@@ -58,6 +59,12 @@ def trend_lines(trends: Mapping[str, Any], baseline: str) -> list[str]:
     return out
 
 
+def _size_axis(ax: Any, params: np.ndarray) -> None:
+    """The parameters axis labelled at the sizes measured (no minor labels: they overlap)."""
+    ax.set_xticks(params, [f"{p:,.0f}" for p in params])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def write_study(
     sizes: Sequence[Any], trends: Mapping[str, Any], folder: Path, option: str
 ) -> list[Path]:
@@ -90,6 +97,7 @@ def write_study(
     ax.axhline(1.0, color="k", lw=0.8, ls="--", label=f"{baseline} (baseline)")
     ax.set(xscale="log", xlabel="parameters", ylabel=f"speedup over {baseline} (steps)",
            title="Speedup against model size (95% intervals, fitted bands)")  # fmt: skip
+    _size_axis(ax, params)
     ax.legend(fontsize=8)
     speed = save(fig, folder / "scale_speedup.png")
     fig = new_figure(6.4, 4.2)
@@ -101,6 +109,7 @@ def write_study(
             ax.plot(*zip(*ok, strict=True), "o-", color=f"C{i}", label=label)
     ax.set(xscale="log", yscale="log", xlabel="parameters", ylabel="tuned learning rate",
            title="Tuned learning rate against model size")  # fmt: skip
+    _size_axis(ax, params)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     lr = save(fig, folder / "scale_lr.png")
