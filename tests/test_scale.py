@@ -96,6 +96,7 @@ ARGS = ["scale", "--problem", "moons", "--problem-option", "n_samples=200", "--m
         (["--sizes", "0,4,8"], "--sizes must be positive integers, got 0,4,8"),
         (["--sizes", "4,8,16", "--model", "logistic"], "model 'logistic' has no size to vary"),
         (["--sizes", "4,8,16", "--problems", "moons,blobs"], "a scale study runs one problem"),
+        (["--sizes", "4,8,16", "--json"], "--json is compare's alone"),
     ],
 )
 def test_refusals_are_one_line_exit_2_and_write_nothing(tmp_path, capsys, extra, words):

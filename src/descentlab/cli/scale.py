@@ -69,6 +69,13 @@ def run(args: argparse.Namespace) -> int:
     sizes = scale.check_sizes(_sizes(args.sizes))
     if args.problems is not None:
         raise ValueError("--problems compares a suite: a scale study runs one problem")
+    given = {"--json": args.json, "--nproc": args.nproc is not None,
+             "--measure-targets": args.measure_targets}  # fmt: skip
+    for flag in (f for f, on in given.items() if on):
+        raise ValueError(
+            f"{flag} is compare's alone: a scale study prints its table (no JSON), trains a "
+            "trial in one process and measures no suite's targets"
+        )
     if compare_cli._objective(args) is not None:
         raise ValueError(
             "an objective trains its own model: a scale study needs a model with a size"
@@ -83,10 +90,12 @@ def run(args: argparse.Namespace) -> int:
     spec = dataclasses.replace(spec, baseline=base, name=spec.name or spec.run_name())
     options: dict[str, Any] = {"workers": args.workers, "threads": args.threads,
                                "progress": not args.no_progress, "backend": args.backend,
+                               "address": args.address,
                                "vectorize": not args.one_at_a_time,
                                "checkpoint_every": args.checkpoint_every}  # fmt: skip
     try:
-        sizes_done = scale.study(spec, sizes, args.runs_dir, **options)
+        sizes_done = scale.study(spec, sizes, args.runs_dir, **options, check_folder=lambda f: (
+            compare_cli._refuse_a_folder_of_the_users(f, args.force)))  # fmt: skip
     except Interrupted as exc:
         print(f"descentlab: {exc}", file=sys.stderr)
         return 130

@@ -163,12 +163,13 @@ def study(
     runs_dir: str | Path,
     *,
     say: Callable[[str], None] = print,
+    check_folder: Callable[[Path], None] | None = None,
     **compare_options: Any,
 ) -> list[SizeResult]:
     """Run ``spec`` (a :class:`~descentlab.experiments.compare.CompareSpec`) at each size and
     read each size's speedups over ``spec.baseline`` (its first optimizer where it names
     none); ``compare_options`` go to :func:`~descentlab.experiments.compare.compare`. Every
-    size is checked before the first one runs."""
+    size is checked (and its run directory by ``check_folder``) before the first one runs."""
     from descentlab.experiments.compare import compare
 
     sizes = check_sizes(list(sizes))
@@ -178,6 +179,8 @@ def study(
     specs = [spec_at(spec, model, s) for s in sizes]
     for s in specs:
         s.validate()
+        if check_folder is not None:
+            check_folder(Path(runs_dir) / s.name)
     out = []
     for i, (size, s) in enumerate(zip(sizes, specs, strict=True)):
         params = model_and_params(s)[1]
