@@ -11,9 +11,21 @@ symbols.
 Attention is ``torch.nn.functional.scaled_dot_product_attention`` with ``is_causal=True``;
 nothing is in place, so the model works under ``torch.func.functional_call`` and ``vmap``.
 
+``mup=True`` parametrizes it by µP for Adam-type optimizers (Adam, AdamW, Lion: updates whose
+size does not follow the gradient's scale), relative to the width ``mup_base``, where it is
+the standard model exactly: with ``m = d_model / mup_base``, each hidden matrix (attention's
+and the MLP's) is stored ``m`` times its weight and read times ``1/m`` (its initial
+deviation ``1/sqrt(m)`` of the standard one, its lr ``1/m``), the read-out is multiplied by
+``1/m`` and attention scores by ``sqrt(d_head(mup_base)) / d_head`` (``1/d`` where the
+standard is ``1/sqrt(d)``); embeddings, biases and LayerNorms as they are (Yang et al.
+2022, table 3, in the equivalent form of multipliers). Muon's orthogonalized updates keep
+their own width scaling: under this option its hidden matrices' lr falls as ``1/m``.
+
 References:
     Radford et al., "Language models are unsupervised multitask learners", 2019 (GPT-2).
     Vaswani et al., "Attention is all you need", 2017.
+    Yang et al., "Tensor Programs V: tuning large neural networks via zero-shot
+    hyperparameter transfer", 2022 (µP).
     Xiong et al., "On layer normalization in the transformer architecture", 2020 (pre-LN).
 """
 
@@ -28,15 +40,31 @@ from torch import Tensor, nn
 __all__ = ["GPT", "Block", "CausalSelfAttention"]
 
 
+#: µP's hidden multiplier and attention scale (``(1.0, None)``: the standard model)
+_Mup = tuple[float, float | None]
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` whose weight is read times ``mult`` (µP's hidden matrices; 1: as is)."""
+
+    def __init__(self, n_in: int, n_out: int, mult: float = 1.0, bias: bool = True) -> None:
+        super().__init__(n_in, n_out, bias=bias)
+        self.mult = mult
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight * self.mult if self.mult != 1.0 else self.weight, self.bias)
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention: one ``Linear(d, 3d)`` for queries, keys and values,
-    one ``Linear(d, d)`` projection out."""
+    one ``Linear(d, d)`` projection out (``mup``: the hidden matrices' multiplier and the
+    attention's scale, module docstring)."""
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
+    def __init__(self, d_model: int, n_heads: int, dropout: float, mup: _Mup = (1.0, None)) -> None:
         super().__init__()
-        self.n_heads, self.dropout = n_heads, dropout
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.proj = nn.Linear(d_model, d_model)
+        (mult, self.scale), self.n_heads, self.dropout = mup, n_heads, dropout
+        self.qkv = Linear(d_model, 3 * d_model, mult)
+        self.proj = Linear(d_model, d_model, mult)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -47,7 +75,7 @@ class CausalSelfAttention(nn.Module):
         q, k, v = (z.reshape(n, t, -1, d // self.n_heads).transpose(1, 2)
                    for z in (q, k, v))  # fmt: skip
         p = self.dropout if self.training else 0.0
-        h = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        h = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True, scale=self.scale)
         return self.drop(self.proj(h.transpose(1, 2).reshape(n, t, -1)))
 
 
@@ -55,13 +83,13 @@ class Block(nn.Module):
     """``x + attn(ln1(x))``, then ``x + mlp(ln2(x))`` (pre-LayerNorm); the MLP is
     ``Linear(d, 4d)``, GELU (GPT-2's tanh form), ``Linear(4d, d)``."""
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
+    def __init__(self, d_model: int, n_heads: int, dropout: float, mup: _Mup = (1.0, None)) -> None:
         super().__init__()
         self.ln1 = nn.LayerNorm(d_model)
-        self.attn = CausalSelfAttention(d_model, n_heads, dropout)
+        self.attn = CausalSelfAttention(d_model, n_heads, dropout, mup)
         self.ln2 = nn.LayerNorm(d_model)
-        self.fc = nn.Linear(d_model, 4 * d_model)
-        self.proj = nn.Linear(4 * d_model, d_model)
+        self.fc = Linear(d_model, 4 * d_model, mup[0])
+        self.proj = Linear(4 * d_model, d_model, mup[0])
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -81,6 +109,7 @@ class GPT(nn.Module):
         tied: the read-out shares the token embedding's weight (GPT-2).
         dropout: of the embeddings, attention and residual branches (0: short runs do not
             overfit).
+        mup: parametrized by µP relative to the width ``mup_base`` (module docstring).
 
     Initialisation as GPT-2: every linear and embedding weight normal with standard
     deviation 0.02, biases zero, and the projections into the residual stream (attention's
@@ -102,27 +131,36 @@ class GPT(nn.Module):
         n_heads: int = 4,
         tied: bool = True,
         dropout: float = 0.0,
+        mup: bool = False,
+        mup_base: int = 64,
     ) -> None:
         super().__init__()
-        if d_model % n_heads:
+        if d_model % n_heads or (mup and mup_base % n_heads):
             raise ValueError(
                 f"d_model must be a multiple of n_heads, got d_model={d_model}, n_heads={n_heads}"
+                + (f", mup_base={mup_base}" if mup else "")
             )
-        self.context = context
+        m = d_model / mup_base if mup else 1.0
+        scale = math.sqrt(mup_base / n_heads) / (d_model / n_heads) if mup else None
+        self.context, self.out_mult = context, 1.0 / m
         self.embed = nn.Embedding(vocab, d_model)
         self.position = nn.Embedding(context, d_model)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(d_model, n_heads, dropout) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(
+            Block(d_model, n_heads, dropout, (1.0 / m, scale)) for _ in range(n_layers)
+        )
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab, bias=False)
         for m in self.modules():
+            # (a µP hidden matrix's stored weight: its weight / mult, deviation x sqrt(m))
             if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(m.weight, std=0.02)
+                nn.init.normal_(m.weight, std=0.02 / math.sqrt(getattr(m, "mult", 1.0)))
             if isinstance(m, nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
         for b in self.blocks:
             for proj in (b.attn.proj, b.proj):  # type: ignore[union-attr]
-                nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * n_layers))
+                std = 0.02 / math.sqrt(2 * n_layers * proj.mult)  # type: ignore[operator]
+                nn.init.normal_(proj.weight, std=std)
         if tied:
             self.head.weight = self.embed.weight
 
@@ -134,4 +172,5 @@ class GPT(nn.Module):
         h = self.drop(self.embed(x) + self.position(pos))
         for b in self.blocks:
             h = b(h)
-        return self.head(self.norm(h))
+        out = self.head(self.norm(h))
+        return out * self.out_mult if self.out_mult != 1.0 else out

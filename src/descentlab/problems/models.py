@@ -491,8 +491,11 @@ _REGISTRY: dict[str, _Spec] = {
         lambda s, n, **o: resnet18(_image("resnet18", s)[0], n, **o),
     ),
     "gpt": (
-        {"d_model": 64, "n_layers": 2, "n_heads": 4, "tied": True, "dropout": 0.0},
+        {"d_model": 64, "n_layers": 2, "n_heads": 4, "tied": True, "dropout": 0.0}
+        | {"mup": False, "mup_base": 64},
         {
+            "mup": _v_bool,
+            "mup_base": _v_pos_int,
             "d_model": _v_pos_int,
             "n_layers": _v_pos_int,
             "n_heads": _v_pos_int,
@@ -534,7 +537,7 @@ def build(name: str, *, input_shape: Sequence[int], n_outputs: int, **options: A
             ``channels`` (tuple), ``hidden``, ``dropout``, ``batch_norm``;
             ``quadratic_deep``: ``hessian``; ``resnet20``: ``width``, ``blocks``;
             ``resnet18``: ``width``, ``stem``; ``gpt``: ``d_model``, ``n_layers``,
-            ``n_heads``, ``tied``, ``dropout``.
+            ``n_heads``, ``tied``, ``dropout``, ``mup``, ``mup_base``.
 
     Returns:
         a freshly initialised ``nn.Module`` (weights from torch's global generator).

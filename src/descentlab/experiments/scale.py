@@ -1,0 +1,292 @@
+r"""Does the winner hold as the model grows? The comparison at several model sizes, each
+optimizer's speedup over a baseline at each size, and the speedup's trend against the
+logarithm of the parameters with its interval (docs/scale.md).
+
+A size is a value of the model's width option (:data:`WIDTH_OPTIONS`); every size runs the
+same :class:`~descentlab.experiments.compare.CompareSpec` (its own tuning at the same budget)
+in a run directory of its own, so a size already finished is read back from its store, not
+run again.
+
+A speedup is Wen et al.'s: the baseline's steps per step of the candidate to reach the same
+validation score. Where the candidate ends worse, it is the baseline's steps to the
+candidate's final score over the candidate's (below 1); where it ends better, the
+candidate's budget over its own steps to the baseline's final score (above 1); both read
+from the comparison's bootstrap over the curve seeds (:meth:`Comparison.speedups`).
+
+Example:
+    >>> t = trend([1e4, 1e5, 1e6], [(1.4, 1.3, 1.5), (1.25, 1.15, 1.35), (1.1, 1.0, 1.2)])
+    >>> round(t.slope[0], 2), t.crossing is not None and t.extrapolated
+    (-0.15, True)
+
+References:
+    Wen et al., "Fantastic pretraining optimizers and where to find them", 2025.
+    Yang et al., "Tensor Programs V: tuning large neural networks via zero-shot
+    hyperparameter transfer", 2022 (the models' ``mup`` option).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+__all__ = ["MIN_SIZES", "REACH", "WIDTH_OPTIONS", "AtSize", "SizeResult", "Trend", "study", "trend"]
+
+#: The width option of each model that has a size.
+WIDTH_OPTIONS = {"cnn": "channels", "mlp": "hidden", "gru": "hidden", "gpt": "d_model",
+                 "resnet20": "width", "resnet18": "width"}  # fmt: skip
+
+#: Sizes a trend needs: two points fit any line exactly and leave no scatter to judge it by.
+MIN_SIZES = 3
+
+#: How far outside the sizes measured (tenfolds of parameters) a crossing's interval may
+#: reach before it is refused: a line fitted over a decade or two says nothing at 10^4 times.
+REACH = 2
+
+Triple = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class AtSize:
+    """One optimizer at one size: ``steps``/``seconds``: its speedup over the baseline
+    ``(estimate, low, high)`` (the baseline's own: 1.0); ``lr``: its tuned learning rate;
+    ``verdict``: the comparison's word for it at this size ("chosen", "worse", ...)."""
+
+    label: str
+    steps: Triple
+    seconds: Triple
+    lr: float | None
+    verdict: str
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    """One size of a study: the width option and its value, the model's parameters, the
+    baseline, one :class:`AtSize` an optimizer, the comparison's headline and its run
+    directory."""
+
+    option: str
+    size: int
+    params: int
+    baseline: str
+    rows: tuple[AtSize, ...]
+    headline: str
+    run_dir: str
+
+    def row(self, label: str) -> AtSize | None:
+        return next((r for r in self.rows if r.label == label), None)
+
+
+@dataclass(frozen=True)
+class Trend:
+    """The speedup against ``log10(parameters)``: a weighted least-squares line.
+
+    Attributes:
+        slope: the change of the speedup per tenfold parameters ``(estimate, low, high)``.
+        crossing: the parameters at which the line reaches a speedup of 1.0
+            ``(estimate, low, high)``; None where it is refused (``refusal`` says why).
+        extrapolated: the crossing lies outside the sizes measured.
+        draws: ``(intercept, slope)`` rows drawn from the fit's normal distribution (the bands).
+        refusal: one line where no trend (or no crossing) can be said, else "".
+    """
+
+    slope: Triple | None
+    crossing: Triple | None
+    extrapolated: bool
+    draws: np.ndarray
+    refusal: str = ""
+
+    def band(self, params: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, ...]:
+        """The fitted speedup at ``params`` and its pointwise interval (three arrays)."""
+        x = np.log10(np.asarray(params, dtype=float))
+        lines = self.draws[:, :1] + self.draws[:, 1:] * x
+        q = (1 - confidence) / 2
+        low, high = np.quantile(lines, [q, 1 - q], axis=0)
+        return np.median(lines, axis=0), low, high
+
+
+def size_option(model: str) -> str:
+    """The width option of ``model``; a model without one is refused in one line."""
+    if model not in WIDTH_OPTIONS:
+        raise ValueError(
+            f"model {model!r} has no size to vary: a scale study needs one of "
+            + ", ".join(f"{m} ({o})" for m, o in WIDTH_OPTIONS.items())
+        )
+    return WIDTH_OPTIONS[model]
+
+
+def check_sizes(sizes: Sequence[int]) -> list[int]:
+    """At least :data:`MIN_SIZES` distinct positive sizes, ascending."""
+    if any(not isinstance(s, int) or s < 1 for s in sizes):
+        raise ValueError(f"--sizes must be positive integers, got {','.join(map(str, sizes))}")
+    if len(set(sizes)) < MIN_SIZES:
+        raise ValueError(
+            f"--sizes needs at least {MIN_SIZES} different sizes for a trend, got "
+            f"{len(set(sizes))} ({','.join(map(str, sizes))})"
+        )
+    return sorted(set(sizes))
+
+
+def spec_at(spec: Any, model: str, size: int) -> Any:
+    """``spec`` with the model's width set to ``size`` and a run directory of its own."""
+    option = size_option(model)
+    options = {**(spec.model_options or {}), option: size}
+    base = spec.name or spec.run_name()
+    return dataclasses.replace(spec, model=model, model_options=options,
+                               name=f"{base}-{option}{size}")  # fmt: skip
+
+
+def model_and_params(spec: Any, size: int | None = None) -> tuple[str, int]:
+    """The model's name (the problem's default where the spec names none) and its trainable
+    parameters at ``size`` (None: as the spec has it)."""
+    from descentlab.engine.building import build, normalize
+    from descentlab.problems.models import count_params
+
+    options = dict(spec.model_options or {})
+    if size is not None:
+        options[size_option(spec.model)] = size
+    config = {"problem": spec.problem, "problem_options": dict(spec.problem_options or {}),
+              "model": spec.model, "model_options": options, "optimizer": "sgd"}  # fmt: skip
+    built = build(normalize({**config, "steps": 1}))
+    return built.model_name, count_params(built.model)
+
+
+def study(
+    spec: Any,
+    sizes: Sequence[int],
+    runs_dir: str | Path,
+    *,
+    say: Callable[[str], None] = print,
+    check_folder: Callable[[Path], None] | None = None,
+    **compare_options: Any,
+) -> list[SizeResult]:
+    """Run ``spec`` (a :class:`~descentlab.experiments.compare.CompareSpec`) at each size and
+    read each size's speedups over ``spec.baseline`` (its first optimizer where it names
+    none); ``compare_options`` go to :func:`~descentlab.experiments.compare.compare`. Every
+    size is checked (and its run directory by ``check_folder``) before the first one runs."""
+    from descentlab.experiments.compare import compare
+
+    sizes = check_sizes(list(sizes))
+    model, _ = model_and_params(spec)
+    size_option(model)
+    spec = dataclasses.replace(spec, model=model)
+    specs = [spec_at(spec, model, s) for s in sizes]
+    for s in specs:
+        s.validate()
+        if check_folder is not None:
+            check_folder(Path(runs_dir) / s.name)
+    out = []
+    for i, (size, s) in enumerate(zip(sizes, specs, strict=True)):
+        params = model_and_params(s)[1]
+        say(f"size {i + 1}/{len(sizes)}: {size_option(model)}={size} ({params:,} parameters)")
+        cmp = compare(s, runs_dir, **compare_options)
+        out.append(read_size(cmp, size_option(model), size, params))
+    return out
+
+
+def read_size(cmp: Any, option: str, size: int, params: int) -> SizeResult:
+    """One size's row from its finished comparison ``cmp``."""
+    base_label = cmp.spec.baseline or cmp.results[0].label
+    base = next(r for r in cmp.results if r.label == base_label)
+    verdicts = {x.result.label: ("chosen" if i == 0 else x.verdict)
+                for i, x in enumerate(cmp.ranking())}  # fmt: skip
+    forward = {s.label: s for s in cmp.speedups(base)}
+    rows = []
+    for r in cmp.results:
+        lr = (r.best_setting or {}).get("lr")
+        if r is base:
+            steps = seconds = (1.0, 1.0, 1.0)
+        else:
+            back = next((s for s in cmp.speedups(r) if s.label == base_label), None)
+            steps, seconds = (combined(forward.get(r.label), back, key)
+                              for key in ("steps", "seconds"))  # fmt: skip
+        rows.append(AtSize(r.label, steps, seconds, None if lr is None else float(lr),
+                           verdicts.get(r.label, "no test runs")))  # fmt: skip
+    return SizeResult(
+        option, size, params, base_label, tuple(rows), cmp.headline(), str(cmp.run_dir)
+    )
+
+
+def combined(forward: Any, back: Any, key: str) -> Triple:
+    """The candidate's speedup over the baseline from the comparison's two readings
+    (module docstring): ``forward`` (the baseline's steps to the candidate's final score,
+    over the candidate's budget: inf where the candidate ends better) and ``back`` (the
+    candidate's steps to the baseline's final score over its budget, inverted). Both come
+    from the same bootstrap resamples, so each end of the interval is read from the side
+    that holds it."""
+    nan = (math.nan,) * 3
+    f = getattr(forward, key, nan) if forward is not None else nan
+    b = getattr(back, key, nan) if back is not None else nan
+    inv = tuple(1.0 / v if 0 < v < math.inf else math.nan for v in b)  # not reached
+
+    def pick(first: float, then: float) -> float:
+        return first if math.isfinite(first) or not math.isfinite(then) else then
+
+    return pick(f[0], inv[0]), pick(f[1], inv[2]), pick(inv[1], f[2])
+
+
+def trend(
+    params: Sequence[float],
+    speedups: Sequence[Triple],
+    *,
+    confidence: float = 0.95,
+    draws: int = 4000,
+    seed: int = 0,
+) -> Trend:
+    """Fit ``speedup = a + b log10(params)`` by weighted least squares, each size weighted by
+    its interval (``(estimate, low, high)``: a standard deviation of ``(high - low) / (2 z)``);
+    the coefficients' covariance scaled up by the Birge ratio ``chi2 / (n - 2)`` where the
+    sizes scatter about the line more than their intervals say. The slope's interval is
+    normal; the parameters where the line reaches 1.0 have Fieller's interval (the sizes at
+    which 1.0 lies within the line's own interval); ``draws`` of the coefficients give the
+    figures' bands. Refused, in ``refusal``:
+    fewer than :data:`MIN_SIZES` sizes or a speedup that is not finite (no trend); a slope
+    whose interval includes 0, or a crossing whose interval reaches more than :data:`REACH`
+    tenfolds outside the sizes measured (no crossing: too wide or too far to say)."""
+    x = np.log10(np.asarray(params, dtype=float))
+    est = np.array([s[0] for s in speedups], dtype=float)
+    lo = np.array([s[1] for s in speedups], dtype=float)
+    hi = np.array([s[2] for s in speedups], dtype=float)
+    empty = np.zeros((0, 2))
+    if len(x) < MIN_SIZES:
+        return Trend(None, None, False, empty,
+                     f"a trend needs at least {MIN_SIZES} sizes, got {len(x)}")  # fmt: skip
+    bad = ~(np.isfinite(est) & np.isfinite(lo) & np.isfinite(hi))
+    if bad.any():
+        which = ", ".join(f"{10**v:,.0f}" for v in x[bad])
+        return Trend(None, None, False, empty,
+                     f"the speedup is not finite at {which} parameters: no trend")  # fmt: skip
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    sd = np.maximum((hi - lo) / (2 * z), 1e-3)
+    w = 1.0 / sd**2
+    design = np.column_stack([np.ones_like(x), x])
+    cov = np.linalg.inv(design.T @ (w[:, None] * design))
+    coef = cov @ design.T @ (w * est)
+    chi2 = float((w * (est - design @ coef) ** 2).sum())
+    cov = cov * max(1.0, chi2 / (len(x) - 2))  # the Birge ratio, squared
+    boot = np.random.default_rng(seed).multivariate_normal(coef, cov, size=draws)
+    half = z * math.sqrt(cov[1, 1])
+    slope = (float(coef[1]), float(coef[1] - half), float(coef[1] + half))
+    if slope[1] <= 0 <= slope[2]:
+        return Trend(slope, None, False, boot,
+                     f"the slope's interval [{slope[1]:+.3f}, {slope[2]:+.3f}] per tenfold "
+                     "parameters includes 0: the intervals are too wide to say where the "
+                     "speedup reaches 1.0")  # fmt: skip
+    # Fieller's interval: the x at which 1.0 lies within the line's own interval there
+    a, b, z2 = coef[0] - 1.0, coef[1], z * z
+    qa, qb, qc = b * b - z2 * cov[1, 1], b * a - z2 * cov[0, 1], a * a - z2 * cov[0, 0]
+    root = math.sqrt(max(qb * qb - qa * qc, 0.0))
+    x0, low, high = -a / b, (-qb - root) / qa, (-qb + root) / qa
+    if low < x.min() - REACH or high > x.max() + REACH:
+        return Trend(slope, None, True, boot,
+                     f"the line reaches 1.0 at {10**x0:.3g} parameters with an interval "
+                     f"reaching more than {10**REACH:g}x outside the sizes measured: too far "
+                     "to say")  # fmt: skip
+    crossing = tuple(float(10.0**v) if v < 300 else math.inf for v in (x0, low, high))
+    return Trend(slope, crossing, not x.min() <= x0 <= x.max(), boot)

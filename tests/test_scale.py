@@ -1,0 +1,126 @@
+"""The scale study (descentlab.experiments.scale, ``descentlab scale``): a synthetic ladder
+whose speedup falls with size by construction is recovered within its interval in at least
+95% of simulated studies (the slope and the size where the speedup reaches 1.0); the
+speedup read from the comparison's two directions; the refusals, one line each, exit 2,
+nothing written; the study from the command line, end to end and resumed."""
+
+from __future__ import annotations
+
+import math
+import re
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from descentlab.cli import main
+from descentlab.experiments.scale import combined, trend
+
+PARAMS = np.array([1e4, 1e5, 1e6, 1e7])
+#: the ladder's truth: the speedup falls by 0.1 per tenfold parameters, 1.0 at 1e5
+A, B = 1.5, -0.1
+SD = np.array([0.02, 0.03, 0.025, 0.04])  # each size's own uncertainty
+
+
+def _studies(n: int, seed: int, slope: float = B) -> list[list[tuple[float, float, float]]]:
+    rng = np.random.default_rng(seed)
+    truth = A + slope * np.log10(PARAMS)
+    est = truth + SD * rng.standard_normal((n, len(PARAMS)))
+    return [[(e, e - 1.96 * s, e + 1.96 * s) for e, s in zip(row, SD, strict=True)] for row in est]
+
+
+def test_a_ladder_that_falls_by_construction_is_recovered_within_its_interval():
+    n, covered_slope, covered_cross = 1000, 0, 0
+    for i, sizes in enumerate(_studies(n, seed=7)):
+        t = trend(PARAMS, sizes, seed=i, draws=10)
+        covered_slope += t.slope[1] <= B <= t.slope[2]
+        covered_cross += t.crossing is not None and t.crossing[1] <= 1e5 <= t.crossing[2]
+    assert covered_slope / n >= 0.95, covered_slope / n
+    assert covered_cross / n >= 0.95, covered_cross / n
+
+
+def test_a_flat_ladder_is_refused_a_crossing_in_most_studies():
+    refused = [trend(PARAMS, s, seed=i, draws=10).crossing is None
+               for i, s in enumerate(_studies(200, seed=3, slope=0.0))]  # fmt: skip
+    assert np.mean(refused) >= 0.9
+
+
+@pytest.mark.parametrize(
+    "sizes, words",
+    [
+        ([(1.2, 1.1, 1.3)] * 2, "a trend needs at least 3 sizes, got 2"),
+        ([(1.2, 1.1, 1.3), (1.1, 1.0, math.inf), (1.0, 0.9, 1.1)], "not finite at 100,000"),
+        # a slope of -0.02 per tenfold from 1.2: 1.0 at 10^14, ten tenfolds away
+        ([(1.12, 1.11, 1.13), (1.1, 1.09, 1.11), (1.08, 1.07, 1.09)], "too far to say"),
+    ],
+)
+def test_a_trend_the_sizes_cannot_carry_is_refused_in_one_line(sizes, words):
+    t = trend(PARAMS[: len(sizes)], sizes)
+    assert t.crossing is None and words in t.refusal
+    assert "\n" not in t.refusal
+
+
+def _s(steps):
+    return SimpleNamespace(steps=steps, seconds=steps)
+
+
+@pytest.mark.parametrize(
+    "forward, back, expected",
+    [
+        # the candidate ends worse: the baseline reaches its score at 0.4 of the budget
+        (_s((0.4, 0.3, 0.5)), _s((math.inf,) * 3), (0.4, 0.3, 0.5)),
+        # it ends better: it reaches the baseline's score at half its budget, twice as fast
+        (_s((math.inf,) * 3), _s((0.5, 0.4, 0.8)), (2.0, 1.25, 2.5)),
+        # the resamples go both ways: each end from the side that holds it
+        (_s((0.9, 0.8, math.inf)), _s((math.inf, 0.95, math.inf)), (0.9, 0.8, 1 / 0.95)),
+        (None, None, (math.nan,) * 3),
+    ],
+)
+def test_the_speedup_is_read_from_the_side_that_holds_it(forward, back, expected):
+    got = combined(forward, back, "steps")
+    np.testing.assert_allclose(got, expected)
+
+
+ARGS = ["scale", "--problem", "moons", "--problem-option", "n_samples=200", "--model", "mlp",
+        "--optimizers", "adam,momentum", "--batch-size", "16", "--steps", "30", "--budget",
+        "2", "--seeds", "2", "--max-seeds", "2", "--landscapes", "none",
+        "--workers", "1"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--sizes", "4,8"], "--sizes needs at least 3 different sizes for a trend, got 2 (4,8)"),
+        (["--sizes", "4,8,8"], "--sizes needs at least 3 different sizes"),
+        (["--sizes", "4,x,8"], "--sizes takes integers separated by commas, got '4,x,8'"),
+        (["--sizes", "0,4,8"], "--sizes must be positive integers, got 0,4,8"),
+        (["--sizes", "4,8,16", "--model", "logistic"], "model 'logistic' has no size to vary"),
+        (["--sizes", "4,8,16", "--problems", "moons,blobs"], "a scale study runs one problem"),
+        (["--sizes", "4,8,16", "--json"], "--json is compare's alone"),
+    ],
+)
+def test_refusals_are_one_line_exit_2_and_write_nothing(tmp_path, capsys, extra, words):
+    try:
+        code = main([*ARGS, *extra, "--runs-dir", str(tmp_path / "runs")])
+    except SystemExit as exc:  # (argparse's own refusals)
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_study_runs_at_each_size_and_resumes(tmp_path, capsys):
+    args = [*ARGS, "--sizes", "2,4,8", "--runs-dir", str(tmp_path)]
+    assert main([*args, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "size 3/3: hidden=8" in out
+    rows = [line for line in out.splitlines() if line.startswith("| 4 |")]
+    assert len(rows) == 2 and "adam (baseline) | 1.00 [1.00, 1.00]" in rows[0]
+    assert "momentum over adam:" in out
+    study = next(tmp_path.glob("*-scale"))
+    assert {p.name for p in study.iterdir()} == {"scale.md", "scale_speedup.png", "scale_lr.png"}
+    assert main(args) == 0  # again: every size read back from its store, nothing trained
+    said = capsys.readouterr()
+    trials = [x for x in (said.out + said.err).splitlines() if re.match(r"\[ *\d+/\d+\]", x)]
+    assert trials and all(x.endswith("(stored)") for x in trials), trials
