@@ -57,25 +57,26 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
     assert bool(said_records(tmp_path / "descentlab")) is found
 
 
-#: the library without the book: its lines at most this (55,108 on 2026-11-27, after the
-#: checks written in several modules became constraints.check calls and the engine's resumed
-#: run, schedule split and 'betas[0]' keys one helper each, then the removal of a killed
-#: process's temporary folders added 30; the goal is 52,000, docs/layout.md says what stands
-#: in the way; the command and the --nproc ranks starting with their modules frozen added 20,
-#: merged launches keeping the coefficients that read no step count 54, spawned processes
-#: loading their modules frozen 44, the trials' module split into trial, scheduling, execution,
-#: runner, resume and backend 52: six headers and their imports; the Robbins-Monro check, which
-#: only the book uses, moved into the book -184; one module that starts worker processes and
-#: one for runs recorded where they train and imported by the store's one writer 39; the user's
-#: code identified by all its files and a mis-wired objective refused 288, an objective's
-#: public helpers, a Lightning trial's resume and replaced settings said 131, the objective's
-#: reports, devices and process state checked 89, --continue-run 67, an objective's report
-#: titled by its function 3; the verdict's pooled bootstrap-t interval beside the repeated one
-#: 57, a difference of accuracies within +-1 8, every failure verdict said 21, failures keeping
-#: a comparison open and the steadier one named 56; the scale study -- the comparison at
-#: several sizes, its trend, figures and command -- and the GPT's µP option 575), and functions
-#: over 80 lines in the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 56_430
+#: the library without the book: its lines at most this (55,108 on 2026-11-27, after the checks
+#: written in several modules became constraints.check calls and the engine's resumed run,
+#: schedule split and 'betas[0]' keys one helper each, then the removal of a killed process's
+#: temporary folders added 30; the goal is 52,000, docs/layout.md says what stands in the way;
+#: the command and the --nproc ranks starting with their modules frozen added 20, merged
+#: launches keeping the coefficients that read no step count 54, spawned processes loading
+#: their modules frozen 44, the trials' module split into trial, scheduling, execution, runner,
+#: resume and backend 52: six headers and their imports; the Robbins-Monro check, which only
+#: the book uses, moved into the book -184; one module that starts worker processes and one for
+#: runs recorded where they train and imported by the store's one writer 39; the user's code
+#: identified by all its files and a mis-wired objective refused 288, an objective's public
+#: helpers, a Lightning trial's resume and replaced settings said 131, the objective's reports,
+#: devices and process state checked 89, --continue-run 67, an objective's report titled by its
+#: function 3, its metric shown by its name 26; the verdict's pooled bootstrap-t interval
+#: beside the repeated one 57, a difference of accuracies within +-1 8, every failure verdict
+#: said 21, failures keeping a comparison open and the steadier one named 56; the scale study
+#: -- the comparison at several sizes, its trend, figures and command -- and the GPT's µP
+#: option 575), and functions over 80 lines in the whole package at most this many (10 then;
+#: the goal is 15)
+LIBRARY_LINES = 56_456
 LONG_FUNCTIONS = 10
 
 

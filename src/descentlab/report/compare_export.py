@@ -132,6 +132,20 @@ def trial_rows(cmp: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _named(cmp: Any, rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The columns and rows with an objective's metric under its own name (``test_mse``, not
+    ``test_loss``); a problem's as they are."""
+    if not cmp.spec.objective:
+        return _COLUMNS, rows
+    kept = "accuracy" if cmp.classification else "loss"
+    dropped = {"final_val_accuracy", "final_val_loss", "test_accuracy", "test_loss", "test_rmse"}
+    renamed = {f"final_val_{kept}": f"final_val_{cmp.metric_name}",
+               f"test_{kept}": f"test_{cmp.metric_name}"}  # fmt: skip
+    columns = [renamed.get(c, c) for c in _COLUMNS if c in renamed or c not in dropped]
+    return columns, [{renamed.get(k, k): v for k, v in row.items()
+                      if k in renamed or k not in dropped} for row in rows]  # fmt: skip
+
+
 def _timing(r: Any, run_id: int) -> dict[str, Any]:
     """A run's own forward/backward + optimizer seconds, its optimizer's, and the clock."""
     t = r.run_timings.get(run_id, {})
@@ -223,9 +237,9 @@ def write_exports(cmp: Any, folder: str | os.PathLike[str]) -> tuple[Path, Path]
     """Write ``trials.csv`` and ``comparison.json`` into ``folder``; returns their paths."""
     folder = Path(folder)
     make_dirs(folder)  # (noted: a command that fails for lack of space removes it)
-    rows = trial_rows(cmp)
+    columns, rows = _named(cmp, trial_rows(cmp))
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     csv_path, json_path = folder / EXPORT_FILES[0], folder / EXPORT_FILES[1]
@@ -244,6 +258,8 @@ def write_exports(cmp: Any, folder: str | os.PathLike[str]) -> tuple[Path, Path]
         "warnings": cmp.warnings(),
         "trials": rows,
     }
+    if cmp.spec.objective:  # (your own code's metric, by its name)
+        payload = {"metric": cmp.metric_name, **payload}
     write_page(csv_path, buf.getvalue())  # atomic: never half-written
     write_page(json_path, json.dumps(_clean(payload), indent=1, allow_nan=False))
     return csv_path, json_path

@@ -41,10 +41,9 @@ def _mean(values: Iterable[float | None]) -> float:
 
 def _columns(cmp: Any) -> list[tuple[str, str]]:
     """The results table's columns, each with what it holds (the note under the table)."""
-    classification = cmp.task == "classification"
     conf = round(cmp.spec.confidence * 100)
     target = cmp.target_accuracy
-    metric_name = "accuracy" if classification else "loss"
+    metric_name = cmp.metric_name  # (your own code's, by its name)
     # Classification shows accuracy only (the test loss is in the figure below): a table
     # that fits the page beats one that scrolls.
     tuned = cmp.select_metric.split("/", 1)[1]  # the problem's own metric (accuracy, loss, rmse)

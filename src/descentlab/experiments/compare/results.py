@@ -408,6 +408,16 @@ class Comparison:
             )
         return text
 
+    @property
+    def metric_name(self) -> str:
+        """The test metric as the user named it: an objective's (its ``Score``'s name, or the
+        framework's ``--metric``), else ``"accuracy"`` or ``"loss"``."""
+        if self.spec.objective:
+            said = (self.record.provenance if self.record is not None else {}).get("objective")
+            name = (said or {}).get("name") or self.spec.objective.get("metric")
+            return str(name or "metric")
+        return "accuracy" if self.classification else "loss"
+
     def _chosen_words(self, top: Standing) -> str:
         cls = self.classification
         m, lo, hi = top.result.test_summary(cls)
@@ -428,12 +438,9 @@ class Comparison:
                 "test example seen)"
             )
         else:
-            why = (
-                f"chosen on its test {'accuracy' if cls else 'loss'} (no curve run has a "
-                "validation score)"
-            )
+            why = f"chosen on its test {self.metric_name} (no curve run has a validation score)"
         conf = round(self.spec.confidence * 100)
-        what = "test accuracy" if cls else "test loss"
+        what = f"test {self.metric_name}"
         name = top.result.choice.display
         return (
             f"{name}, {why}: {what} {m:{f}} ({conf}% interval {ci} over {over}){_all(top, cls, f)}."
@@ -601,7 +608,8 @@ class Comparison:
         cls = self.classification
         target = self.target_accuracy
         conf = round(self.spec.confidence * 100)
-        head = ["optimizer", "lr", f"test {'acc' if cls else 'loss'} [{conf}% CI]"]
+        shown = self.metric_name if self.spec.objective else ("acc" if cls else "loss")
+        head = ["optimizer", "lr", f"test {shown} [{conf}% CI]"]
         rmse = self.select_metric == "val/rmse"  # a problem scored by its RMSE shows it too
         if rmse:
             head.append(f"test rmse [{conf}% CI]")
@@ -671,7 +679,9 @@ def _versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
     top = ranking[0].result.choice.display
     conf = round(cmp.spec.confidence * 100)
     family = ranking[1].test.family
-    units = "accuracy points" if cmp.classification else metric_words(cmp.select_metric)
+    units = (  # (the differences are the test metric's: a Problem's loss, not its RMSE)
+        "accuracy points" if cmp.classification and not cmp.spec.objective else cmp.metric_name
+    )
     where = "every look and " if ranking[1].sequential is not None else ""
     tau = cmp.spec.min_difference
     head = (
