@@ -346,3 +346,15 @@ def test_an_objectives_report_is_titled_by_its_function_and_file(tmp_path):
     cmp = _cmp(tmp_path, [_ran("sgd", 5)], objective=objective)
     cmp.record = SimpleNamespace(provenance={"model": None})
     assert header(cmp)[0] == "Optimizer comparison: train (objective_loop.py)"
+
+
+def test_no_choice_is_made_on_the_test_set(tmp_path):
+    # without a validation score it chose the best test mean ("chosen on its test accuracy")
+    cmp = _cmp(tmp_path, [_ran("sgd", 5), _ran("adam", 5)])
+    assert cmp.ranking()[0].chosen_on == "test"
+    text = cmp.recommendation()
+    assert text == cmp.headline() and text.startswith(
+        "No recommendation: no curve run has a validation score to choose on, and a choice "
+        "is never made on the test set"
+    )
+    assert "use " not in text

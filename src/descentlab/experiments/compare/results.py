@@ -356,6 +356,8 @@ class Comparison:
         ranking = self.ranking()
         if not ranking:
             return "No optimizer has finished its final runs yet: no recommendation."
+        if ranking[0].chosen_on != "validation":
+            return self.headline(ranking)
         parts = [self.headline(ranking), self._chosen_words(ranking[0])]
         parts += _versus_lines(self, ranking)
         parts.append(_failure_words(ranking, round(self.spec.confidence * 100)))
@@ -377,6 +379,12 @@ class Comparison:
         ranking = self.ranking() if ranking is None else ranking
         if not ranking:
             return "No optimizer has finished its final runs yet: no recommendation."
+        if ranking[0].chosen_on != "validation":  # (the test set judges a choice, never makes it)
+            return (
+                "No recommendation: no curve run has a validation score to choose on, and a "
+                f"choice is never made on the test set (the table shows each one's test "
+                f"{self.metric_name})."
+            )
         top = ranking[0].result
         lr, _, rest = fmt_setting(top.best_setting).partition(" ")
         how = "not tuned" if top.choice.fixed_lr else rest
