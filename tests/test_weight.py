@@ -67,9 +67,10 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: execution, runner, resume and backend 52: six headers and their imports; the Robbins-Monro
 #: check, which only the book uses, moved into the book -184; one module that starts worker
 #: processes and one for runs recorded where they train and imported by the store's one
-#: writer 39), and functions over 80 lines in the whole package at most this many (10 then;
+#: writer 39, the runner keeping its trials' groups and costs, the lr's path twice through it
+#: at most, 10), and functions over 80 lines in the whole package at most this many (10 then;
 #: the goal is 15)
-LIBRARY_LINES = 55_135
+LIBRARY_LINES = 55_145
 LONG_FUNCTIONS = 10
 
 
