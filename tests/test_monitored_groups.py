@@ -21,7 +21,7 @@ from _models import as_float64
 
 from descentlab.engine.config import RunConfig
 from descentlab.experiments import execution
-from descentlab.experiments.scheduling import group_trials
+from descentlab.experiments.runner import group_trials
 from descentlab.experiments.trial import MonitoredOptimizer, Trial, finished_run
 from descentlab.problems import data
 from descentlab.store import Store

@@ -12,8 +12,8 @@ from _models import tiny_compare
 from descentlab.engine.config import RunConfig
 from descentlab.experiments import execution, runner, scheduling
 from descentlab.experiments.compare import CompareSpec, Interrupted, compare
-from descentlab.experiments.runner import TrialRunner
-from descentlab.experiments.scheduling import EVAL_COST_STEPS, plan_tasks, trial_cost
+from descentlab.experiments.runner import EVAL_COST_STEPS, TrialRunner, trial_cost
+from descentlab.experiments.scheduling import plan_tasks
 from descentlab.experiments.trial import FINISHED, DataSource, Trial
 
 # Items of the table: a name whose first letter gives its kind. t: a tuning trial (urgent,

@@ -66,7 +66,8 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: their modules frozen 44, the trials' module split into trial, scheduling, execution, runner,
 #: resume and backend 52: six headers and their imports; the Robbins-Monro check, which only
 #: the book uses, moved into the book -184; one module that starts worker processes and one for
-#: runs recorded where they train and imported by the store's one writer 39; the user's code
+#: runs recorded where they train and imported by the store's one writer 39, the runner keeping
+#: its trials' groups and costs, the lr's path twice through it at most, 10; the user's code
 #: identified by all its files and a mis-wired objective refused 288, an objective's public
 #: helpers, a Lightning trial's resume and replaced settings said 131, the objective's reports,
 #: devices and process state checked 89, --continue-run 67, an objective's report titled by its
@@ -76,7 +77,7 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: one named 56; the scale study -- the comparison at several sizes, its trend, figures and
 #: command -- and the GPT's µP option 575), and functions over 80 lines in the whole package at
 #: most this many (10 then; the goal is 15)
-LIBRARY_LINES = 56_463
+LIBRARY_LINES = 56_473
 LONG_FUNCTIONS = 10
 
 

@@ -3,10 +3,10 @@
 - :mod:`descentlab.experiments.compare` -- "which optimizer and learning rate for my model?":
   tune on validation data only, refit with several seeds, evaluate on the test set once;
 - :mod:`descentlab.experiments.tuning` -- search spaces and cross-validation splits;
-- a trial's life: what a trial is (:mod:`~descentlab.experiments.trial`), how trials are
-  grouped and handed out (:mod:`~descentlab.experiments.scheduling`), one task's execution
-  (:mod:`~descentlab.experiments.execution`), the runner and its workers
-  (:mod:`~descentlab.experiments.runner`), resume and orphans
+- a trial's life: what a trial is (:mod:`~descentlab.experiments.trial`), the runner (its
+  queue, the trials' groups and costs, its workers: :mod:`~descentlab.experiments.runner`),
+  which worker trains what (:mod:`~descentlab.experiments.scheduling`), one task's execution
+  (:mod:`~descentlab.experiments.execution`), resume and orphans
   (:mod:`~descentlab.experiments.resume`), the choice of runner
   (:mod:`~descentlab.experiments.backend`; on a Ray cluster:
   :mod:`~descentlab.experiments.ray_backend`).

@@ -30,8 +30,13 @@ from descentlab.engine.procpool import train_recorded
 from descentlab.engine.scratch import import_result, in_scratch_store
 from descentlab.experiments.execution import run_task, torch_threads
 from descentlab.experiments.resume import CheckpointKeeper
-from descentlab.experiments.runner import _INSTALL_HINT, BackendUnavailable, TrialRunner
-from descentlab.experiments.scheduling import group_trials, trial_cost
+from descentlab.experiments.runner import (
+    _INSTALL_HINT,
+    BackendUnavailable,
+    TrialRunner,
+    group_trials,
+    trial_cost,
+)
 from descentlab.experiments.trial import DataSource, Trial, TrialError, TrialOutcome
 
 T = TypeVar("T")
@@ -84,7 +89,7 @@ def spread_groups(
     return out
 
 
-#: The estimated cost (:func:`~descentlab.experiments.scheduling.trial_cost`, in training steps)
+#: The estimated cost (:func:`~descentlab.experiments.runner.trial_cost`, in training steps)
 #: a Ray task is packed up to: four tuning trials of 200 steps of the MNIST-1D CNN, about 3 s
 #: on one core, against a fixed cost per task of about 0.1-0.3 s.
 MIN_TASK_COST = 1000.0

@@ -1,6 +1,7 @@
-"""Which trials train together and which worker trains what: groups that share one
-vectorized pass (:func:`group_trials`), a trial's estimated cost (:func:`trial_cost`) and the
-parts handed to free workers so that they finish together (:func:`plan_tasks`)."""
+"""Which worker trains what: the waiting work, in groups that can share one vectorized pass,
+cut into the parts that free workers start now so that they finish together
+(:func:`plan_tasks`). It reads positions and estimated costs, never a trial: the runner
+(:mod:`~descentlab.experiments.runner`) groups its trials and estimates their costs."""
 
 from __future__ import annotations
 
@@ -9,79 +10,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from descentlab.experiments.trial import Trial
-
 T = TypeVar("T")
-
-
-def group_trials(
-    trials: list[Trial], alone: Callable[[Trial], bool] | None = None
-) -> list[list[Trial]]:
-    """``trials`` split into the groups that can train in one vectorized pass: same data and
-    same shared fields (:func:`~descentlab.engine.multirun.train_many`'s grouping: the runs
-    may differ in seed, hyperparameters and name). Order is kept within and between groups
-    (a group stands where its first trial stood). ``alone(trial)``: trials that train alone
-    all the same (they checkpoint: a vectorized group keeps no checkpoint)."""
-    return [[trials[i] for i in g] for g in group_positions(trials, alone)]
-
-
-def group_positions(
-    trials: Sequence[Trial], alone: Callable[[Trial], bool] | None = None, pack: bool = False
-) -> list[list[int]]:
-    """:func:`group_trials`, as positions in ``trials``; ``pack``: the trials that train alone
-    in one group (to share tasks that train them one after another)."""
-    from descentlab.engine import multirun
-
-    groups: dict[Any, list[int]] = {}
-    for i, t in enumerate(trials):
-        group = t.group if t.record is not None else multirun.group_of(t.config)
-        if alone is not None and group is not None and alone(t):
-            group = None
-        key = ("alone", "all" if pack else i) if group is None else (t.data, group)
-        groups.setdefault(key, []).append(i)
-    return list(groups.values())
-
-
-#: What one evaluation (train and validation metrics) costs, in training steps: measured on
-#: the MNIST-1D CNN of ``make demo`` in vectorized groups (500 steps: a curve run, 26
-#: evaluations, takes 1.37x the time of a refit run, 2 evaluations). Only the ratios between
-#: trials' costs matter.
-EVAL_COST_STEPS = 8
-
-
-#: Steps counted per epoch for a config given in epochs (the data's size is not known where
-#: the work is planned).
-_STEPS_PER_EPOCH = 100
-
-
-def trial_cost(trial: Trial) -> float:
-    r"""The estimated cost of training ``trial``, in training steps of its model.
-
-    .. math:: \text{cost} = T + E\,(1 + \lceil T / \text{eval\_every} \rceil)
-
-    with :math:`T` the steps, :math:`E` = :data:`EVAL_COST_STEPS` and the evaluations the
-    engine makes (the starting point, then every ``eval_every`` steps and at the end;
-    ``eval_every`` None: every :math:`T / 25`). A run of a vectorized group costs about the
-    same per step for groups of 4 or more runs.
-
-    Example:
-        >>> from descentlab.engine.config import RunConfig
-        >>> cfg = RunConfig(problem="moons", steps=500, eval_every=100)
-        >>> trial_cost(Trial("tune", "adam", cfg, "holdout"))
-        548.0
-    """
-    if trial.cost is not None:
-        return trial.cost
-    cfg = trial.config
-    return run_cost(cfg.steps, cfg.epochs, cfg.eval_every)
-
-
-def run_cost(steps: int | None, epochs: int | None, eval_every: int | None) -> float:
-    """:func:`trial_cost` of a run of ``steps`` (or ``epochs``) evaluated every
-    ``eval_every`` steps."""
-    steps = steps if steps is not None else _STEPS_PER_EPOCH * (epochs or 1)
-    every = eval_every or max(1, steps // 25)
-    return float(steps + EVAL_COST_STEPS * (1 + math.ceil(steps / every)))
 
 
 def _never(item: Any) -> bool:

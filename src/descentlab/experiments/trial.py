@@ -7,10 +7,11 @@ config's ``name`` holds the phase, the optimizer's label and the fold, since tho
 data but no other field): :func:`finished_run` looks it up with :meth:`Store.find_run_by_config
 <descentlab.store.Store.find_run_by_config>`, so a sweep that was interrupted and is started
 again skips every trial that had finished (completed or diverged), and :func:`trial_key` names
-the files kept of a trial still running. How trials are planned into tasks:
-:mod:`~descentlab.experiments.scheduling`; how one is trained:
-:mod:`~descentlab.experiments.execution`; the runner: :mod:`~descentlab.experiments.runner`;
-resume and orphans: :mod:`~descentlab.experiments.resume`.
+the files kept of a trial still running. The runner (its queue, the trials' groups and
+costs, its workers): :mod:`~descentlab.experiments.runner`; which worker trains what:
+:mod:`~descentlab.experiments.scheduling`; how a task is trained:
+:mod:`~descentlab.experiments.execution`; resume and orphans:
+:mod:`~descentlab.experiments.resume`.
 
 :class:`MonitoredOptimizer` (:mod:`descentlab.engine.monitoring`) wraps an optimizer so that
 its :class:`~descentlab.optim.Monitor` records the update-to-parameter ratio every few steps;
@@ -155,9 +156,9 @@ class Trial:
     tag: tuple[Any, ...] = ()
     #: What a planner derived once, where it made the trial (None: derived where needed):
     #: the config's record (``RunConfig.to_dict``), the key that identifies the trial in a
-    #: session (the record as sorted JSON), its estimated cost (:func:`trial_cost`) and the
-    #: vectorized pass it can share (:func:`~descentlab.engine.multirun.group_of`; None:
-    #: alone).
+    #: session (the record as sorted JSON), its estimated cost
+    #: (:func:`~descentlab.experiments.runner.trial_cost`) and the vectorized pass it can share
+    #: (:func:`~descentlab.engine.multirun.group_of`; None: alone).
     record: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
     key: str | None = field(default=None, compare=False, repr=False)
     cost: float | None = field(default=None, compare=False, repr=False)

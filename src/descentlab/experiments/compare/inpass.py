@@ -29,7 +29,7 @@ from descentlab.experiments.compare import pruning
 from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.planning import first_round, tuning_trials
 from descentlab.experiments.compare.spec import Plan
-from descentlab.experiments.scheduling import group_trials
+from descentlab.experiments.runner import group_trials
 from descentlab.experiments.trial import DataSource, Trial, TrialOutcome, finished_run
 
 __all__ = ["RESTARTED", "applies", "tune_in_pass"]

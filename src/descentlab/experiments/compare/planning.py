@@ -22,7 +22,7 @@ from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.results import CandidateResult
 from descentlab.experiments.compare.search_space import run_fields
 from descentlab.experiments.compare.spec import CompareSpec, Plan, tuning_settings
-from descentlab.experiments.scheduling import run_cost
+from descentlab.experiments.runner import run_cost
 from descentlab.experiments.trial import Trial
 
 __all__ = [
