@@ -226,6 +226,7 @@ def test_a_numeric_exercise_asks_one_question_for_its_one_box(lec, i, ex):
         ("e^5", '<span class="formula">e^5</span>'),
         ("β₂", '<span class="formula">β₂</span>'),
         ("1 - ηa", '<span class="formula">1 - ηa</span>'),
+        ("f(w) = ½ wᵀHw", '<span class="formula">f(w) = ½ wᵀHw</span>'),
         ("optim.SGD(lr=0.1)", "<code>optim.SGD(lr=0.1)</code>"),
         ("conv1d", "<code>conv1d</code>"),
     ],

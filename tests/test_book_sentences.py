@@ -6,8 +6,10 @@ sees the check turn ✘."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +28,14 @@ from descentlab.book.checks import diff_check
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import ChapterPage, Part, Practice, render_chapter
 from descentlab.book.render.pages import Check, ExerciseView
+
+
+def _book_marks():
+    path = Path(__file__).resolve().parents[1] / "scripts" / "book_marks.py"
+    spec = importlib.util.spec_from_file_location("book_marks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
@@ -209,6 +219,7 @@ def test_a_chapters_exercises_are_sealed_and_their_checks_are_the_pages():
         html = render_chapter(page, "q")
         assert page.counts()["fail"] == fails and "status.hidden = details.open" in html
         assert 'data-sealed="' in html and "A quarter." not in html
+        assert len(_book_marks().failed_checks(html)) == fails  # make docs refuses it
 
 
 @pytest.mark.parametrize(("ignored", "ok"), [(False, True), (True, False)])

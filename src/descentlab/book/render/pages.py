@@ -472,7 +472,7 @@ def _link_items(text: str, hrefs: dict[int, str]) -> str:
 
 #: a backquoted span that is a formula, not code: a Greek letter or a mathematical sign in it,
 #: or a power such as ``e^5``
-_FORMULA = re.compile(r"[α-ωΣΔΠ²³ᵏᵗᴺⁿ₀-₉√←→≈≤≥‖∇·×∞]|^e\^\d+$")
+_FORMULA = re.compile(r"[α-ωΣΔΠ²³⁴⁵⁻¹ᵏᵗᵀᴺⁿ₀-₉½√←→≈≤≥‖∇·×∞]|^e\^\d+$")
 
 
 def _span(piece: str) -> str:

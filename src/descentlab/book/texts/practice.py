@@ -177,6 +177,61 @@ print(f"travelled {measured:.4f} learning rates")""",
         "curvature of each axis.",
         items=(27, 28),
     ),
+    Exercise(
+        "Newton's method minimises `f(w) = ½ wᵀHw - bᵀw` with H = diag(1, 0.01) and b = (1, 1), "
+        "starting from w = 0. What is the second coordinate of w after one Newton step?",
+        "Newton's step `w - H⁻¹∇f` solves the quadratic model exactly, and on a quadratic the "
+        "model is the loss: one step lands on the normal equations' solution `H⁻¹b`, whose "
+        "second coordinate is `1/0.01 = 100` (item 8). Gradient descent at rate 1 moves that "
+        "coordinate by its gradient, 1: the flat direction's curvature, 100 times smaller, is "
+        "what Newton's step divides by. The code takes the step with torch's Hessian.",
+        """\
+import torch
+
+h = torch.diag(torch.tensor([1.0, 0.01], dtype=torch.float64))
+b = torch.ones(2, dtype=torch.float64)
+f = lambda w: 0.5 * w @ h @ w - b @ w
+w = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+(grad,) = torch.autograd.grad(f(w), w)
+hessian = torch.autograd.functional.hessian(f, w.detach())
+step = torch.linalg.solve(hessian, grad)
+measured = float((w.detach() - step)[1])
+answer = 1 / 0.01
+tol = 1e-9
+misconception = 1.0                              # gradient descent's move at rate 1
+print(f"after one Newton step: w = {(w.detach() - step).tolist()}")""",
+        items=(8, 10),
+    ),
+    Exercise(
+        "Gradient descent on `f(w) = ½ wᵀHw` with H = diag(1, 0.01), from w = (1, 1), is "
+        "preconditioned by P = diag(1, 100), the inverse of H's diagonal: `w ← w - P∇f`. How "
+        "many steps until the distance to the minimum falls below 1e-6?",
+        "The preconditioned step is `w - PHw` and `PH = I`: the first step lands on the "
+        "minimum, whatever κ is. Plain gradient descent at its best rate needs about "
+        "`ln 10⁻⁶ / ln((κ - 1)/(κ + 1))` ≈ 691 steps at κ = 100. A diagonal preconditioner "
+        "is exact here because H is diagonal; Adam's and RMSProp's per-coordinate scaling are "
+        "cheap estimates of it. The code runs descentlab's SGD on the preconditioned gradient.",
+        """\
+import math
+import torch
+from descentlab import optim
+
+h = torch.tensor([1.0, 0.01], dtype=torch.float64)
+w = torch.nn.Parameter(torch.ones(2, dtype=torch.float64))
+opt = optim.SGD([w], lr=1.0)
+steps = 0
+while float(w.detach().norm()) >= 1e-6 and steps < 10000:
+    w.grad = (1 / h) * (h * w.detach())          # P ∇f with P = diag(1/h)
+    opt.step()
+    steps += 1
+measured = steps
+answer = 1
+tol = 1e-12
+kappa = 1 / 0.01
+misconception = round(math.log(1e-6) / math.log((kappa - 1) / (kappa + 1)))  # plain GD
+print(f"preconditioned steps: {measured}")""",
+        items=(8, 10),
+    ),
 )
 
 L001 = (
@@ -286,6 +341,32 @@ print(f"first step below 1 %: {measured}")""",
         "a too-large step: noisy mini-batch losses halve the rate on noise alone and freeze "
         "training; and on a plateau it never raises the rate back.",
         items=(54, 53),
+    ),
+    Exercise(
+        "`f(w) = w⁴ - 2w²` is smooth but not convex. How many distinct minima does gradient "
+        "descent reach from starts spread over [-2, 2] (the start 0 aside)?",
+        "`f'(w) = 4w³ - 4w` vanishes at -1, 0 and 1; `f'' = 12w² - 4` is negative at 0 (a "
+        "maximum) and positive at ±1: two minima, each the end of the starts on its side "
+        "(item 46). A convex loss would have one. The code runs descentlab's SGD from 40 "
+        "starts and counts the distinct ends.",
+        """\
+import torch
+from descentlab import optim
+
+starts = torch.arange(-20, 21, dtype=torch.float64) / 10     # -2, -1.9, ..., 2
+w = torch.nn.Parameter(starts[starts != 0].clone())
+n_starts = w.numel()
+opt = optim.SGD([w], lr=0.02)
+for _ in range(2000):
+    x = w.detach()
+    w.grad = 4 * x**3 - 4 * x
+    opt.step()
+measured = len(torch.unique(torch.round(w.detach(), decimals=6)))
+answer = 2
+tol = 1e-12
+misconception = 1                                # "descent finds the minimum"
+print(f"distinct ends: {torch.unique(torch.round(w.detach(), decimals=6)).tolist()}")""",
+        items=(46,),
     ),
 )
 
