@@ -164,3 +164,36 @@ def test_continue_run_reuses_an_earlier_comparison_on_purpose(tmp_path):
         assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == trials  # none rerun
     assert command("--continue-run", str(tmp_path))[0] == 2  # (no comparison there)
     assert command("--continue-run", str(first), "--steps", "8")[0] == 2  # (other settings)
+
+
+def test_a_problem_files_identity_covers_its_code(tmp_path):
+    """A problem of one's own is identified by its data and by its code's files: an edited
+    helper module it imports starts a new comparison (it reused every stored trial)."""
+    from descentlab.experiments.compare import CompareSpec
+    from descentlab.problems import problem as problems
+
+    folder = tmp_path / "prob"
+    folder.mkdir()
+    (folder / "width_identity.py").write_text("HIDDEN = 8\n")
+    (folder / "made.py").write_text(textwrap.dedent("""
+        import numpy as np
+        import torch
+        from descentlab.problems.problem import Problem
+        from width_identity import HIDDEN
+
+        def make():
+            rng = np.random.default_rng(0)
+            x = rng.normal(size=(60, 3)).astype(np.float32)
+            y = (x[:, :1] * 2).astype(np.float32)
+            model = lambda: torch.nn.Sequential(torch.nn.Linear(3, HIDDEN),
+                                                torch.nn.Linear(HIDDEN, 1))
+            return Problem(name="made", model=model, loss="mse", metric="loss",
+                           data={"x_train": x[:40], "y_train": y[:40], "x_test": x[40:],
+                                 "y_test": y[40:]})
+    """))  # fmt: skip
+    spec = CompareSpec(problem=f"{folder / 'made.py'}:make", optimizers=["sgd"], landscapes=())
+    first = problems.resolve_for_compare(spec, None)[0].problem
+    assert first.count("#") == 1 and "+" in first.split("#")[1]  # data + code
+    (folder / "width_identity.py").write_text("HIDDEN = 16\n")
+    problems._load_cached.cache_clear()
+    assert problems.resolve_for_compare(spec, None)[0].problem != first

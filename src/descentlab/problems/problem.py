@@ -658,12 +658,14 @@ def resolve_for_compare(spec: Any, problem: Problem | None, *, workers: int = 1)
     """The comparison's problem as ``(spec, splits)``: ``problem``, or the one
     ``spec.problem`` names (called with ``spec.problem_options``), checked, split with the
     spec's ``split_seed`` and ``val_fraction``; the returned spec's ``problem`` carries the
-    data's fingerprint (``name#1a2b3c4d``), so changed data never reuse stored trials.
+    data's fingerprint and, for a problem of the user's own code, its files' (``name#1a2b3c4d``,
+    ``name#1a2b3c4d+5e6f7a8b``), so changed data or code never reuse stored trials.
 
     Raises:
         ValueError: an incomplete or failing problem, or (``workers > 1``) one whose parts
             cannot be sent to worker processes.
     """
+    loaded = problem is None
     if problem is None:
         problem = load_problem(spec.problem, **dict(spec.problem_options))
         name = spec.problem.split("#", 1)[0]
@@ -686,7 +688,26 @@ def resolve_for_compare(spec: Any, problem: Problem | None, *, workers: int = 1)
                 "its model factory and loss at module level, or use workers=1"
             ) from None
     fingerprint = splits.meta["fingerprint"]
+    code = _code_digest(name) if loaded else None
+    if code is not None:  # a problem of the user's own code: its files are its identity too
+        fingerprint = f"{fingerprint}+{code}"
     return dataclasses.replace(spec, problem=f"{name}#{fingerprint}"), splits
+
+
+def _code_digest(ref: str) -> str | None:
+    """A hash of the files a problem reference's code is made of (its module, the user's own
+    modules it imports, the data files they name: :mod:`~descentlab.problems.user_files`);
+    None for descentlab's own problems."""
+    import inspect
+
+    from descentlab.problems.user_files import digest, user_files
+
+    m = _REF.match(BUILTIN_PROBLEMS.get(ref, ref))
+    if m is None:
+        return None
+    module = inspect.getmodule(load_function(m, f"problem {ref!r}"))
+    files = user_files(module) if module is not None else {}
+    return digest(files) if files else None
 
 
 def chance_level(splits: Any, metric: str | None, *, z: float = 2.0) -> float | None:
