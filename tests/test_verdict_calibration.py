@@ -217,3 +217,23 @@ def test_the_demos_clear_losers_are_shown_worse_once_their_open_comparisons_get_
     for k in ("SGD", "AdaGrad", "Adadelta", "Adadelta (default lr)"):
         assert verdicts[k] == "worse", (k, verdicts)
     assert len(values["SGD"]) <= 20  # decided well before the last look
+
+
+@pytest.mark.parametrize("accuracy", [0.95, 0.99])
+@pytest.mark.parametrize("seeds", [3, 5, 10])
+def test_an_accuracys_own_interval_near_the_edge_stays_in_range_and_covers(accuracy, seeds):
+    # the calibration's model (seed sd 0.3 on the logit scale), each optimizer's interval as
+    # collect makes it: within [0, 1], and from 5 seeds holding the true accuracy. At 3 seeds
+    # and 0.99 it held it in 181 of these 200 (90.5 %; 96.75 % of 400 on another draw): the
+    # seeds' skew near the edge with 2 degrees of freedom, a shortfall docs/verdict.md states
+    from descentlab.experiments.compare.stats import estimate
+
+    rng = np.random.default_rng(seeds)
+    world = _CALIBRATION._World(rng, Scenario(2, accuracy=accuracy, seed_sd=0.3))
+    held = 0
+    for _ in range(200):
+        e = estimate(dict(enumerate(world.runs(rng, 0, seeds, val=False))), bounds=(0.0, 1.0))
+        assert 0.0 <= e.low <= e.mean <= e.high <= 1.0
+        held += e.low <= world.truth[0] <= e.high
+    if seeds >= 5:
+        assert held / 200 >= 0.95 - 2 * math.sqrt(0.05 * 0.95 / 200), held
