@@ -112,7 +112,8 @@ def test_refusals_are_one_line_exit_2_and_write_nothing(tmp_path, capsys, extra,
 
 def test_a_study_runs_at_each_size_and_resumes(tmp_path, capsys):
     args = [*ARGS, "--sizes", "2,4,8", "--runs-dir", str(tmp_path)]
-    assert main([*args, "--no-progress"]) == 0
+    with pytest.warns(UserWarning, match="every size trains in fp32, not --precision auto's"):
+        assert main([*args, "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "size 3/3: hidden=8" in out
     rows = [line for line in out.splitlines() if line.startswith("| 4 |")]
