@@ -73,6 +73,8 @@ def _s(steps):
         (_s((math.inf,) * 3), _s((0.5, 0.4, 0.8)), (2.0, 1.25, 2.5)),
         # the resamples go both ways: each end from the side that holds it
         (_s((0.9, 0.8, math.inf)), _s((math.inf, 0.95, math.inf)), (0.9, 0.8, 1 / 0.95)),
+        # some resamples reach the baseline's score at the start: no bound above
+        (_s((math.inf,) * 3), _s((0.2, 0.0, 0.5)), (5.0, 2.0, math.inf)),
         (None, None, (math.nan,) * 3),
     ],
 )

@@ -64,9 +64,9 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: in the way; the command and the --nproc ranks starting with their modules frozen added 20,
 #: merged launches keeping the coefficients that read no step count 54, spawned processes
 #: loading their modules frozen 44, the scale study -- the comparison at several sizes, its
-#: trend, figures and command -- and the GPT's µP option 580), and functions over 80 lines in
+#: trend, figures and command -- and the GPT's µP option 581), and functions over 80 lines in
 #: the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 55_808
+LIBRARY_LINES = 55_809
 LONG_FUNCTIONS = 10
 
 

@@ -223,7 +223,8 @@ def combined(forward: Any, back: Any, key: str) -> Triple:
     nan = (math.nan,) * 3
     f = getattr(forward, key, nan) if forward is not None else nan
     b = getattr(back, key, nan) if back is not None else nan
-    inv = tuple(1.0 / v if 0 < v < math.inf else math.nan for v in b)  # not reached
+    # 0: reached at once (no bound above); inf: not reached (the other side holds it)
+    inv = tuple(1.0 / v if 0 < v < math.inf else math.inf if v == 0 else math.nan for v in b)
 
     def pick(first: float, then: float) -> float:
         return first if math.isfinite(first) or not math.isfinite(then) else then
