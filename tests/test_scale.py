@@ -73,6 +73,8 @@ def _s(steps):
         (_s((math.inf,) * 3), _s((0.5, 0.4, 0.8)), (2.0, 1.25, 2.5)),
         # the resamples go both ways: each end from the side that holds it
         (_s((0.9, 0.8, math.inf)), _s((math.inf, 0.95, math.inf)), (0.9, 0.8, 1 / 0.95)),
+        # some resamples reach the baseline's score at the start: no bound above
+        (_s((math.inf,) * 3), _s((0.2, 0.0, 0.5)), (5.0, 2.0, math.inf)),
         (None, None, (math.nan,) * 3),
     ],
 )
@@ -112,7 +114,8 @@ def test_refusals_are_one_line_exit_2_and_write_nothing(tmp_path, capsys, extra,
 
 def test_a_study_runs_at_each_size_and_resumes(tmp_path, capsys):
     args = [*ARGS, "--sizes", "2,4,8", "--runs-dir", str(tmp_path)]
-    assert main([*args, "--no-progress"]) == 0
+    with pytest.warns(UserWarning, match="every size trains in fp32, not --precision auto's"):
+        assert main([*args, "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "size 3/3: hidden=8" in out
     rows = [line for line in out.splitlines() if line.startswith("| 4 |")]

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from descentlab._announce import once
 from descentlab.cli import compare as compare_cli
 from descentlab.cli._options import add_command, check_out_dir, check_workers_and_threads
 
@@ -88,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
     check_workers_and_threads(args.workers, args.threads)
     base = spec.baseline or spec.choices()[0].label
     spec = dataclasses.replace(spec, baseline=base, name=spec.name or spec.run_name())
+    if spec.precision == "auto":  # (it would choose per size: bf16 from a size, on some CPUs)
+        once(("scale", "precision"), "scale: every size trains in fp32, not --precision auto's "
+             "choice per size; --precision chooses one for all", UserWarning)  # fmt: skip
+        spec = dataclasses.replace(spec, precision="fp32")
     options: dict[str, Any] = {"workers": args.workers, "threads": args.threads,
                                "progress": not args.no_progress, "backend": args.backend,
                                "address": args.address,

@@ -14,9 +14,9 @@ candidate's budget over its own steps to the baseline's final score (above 1); b
 from the comparison's bootstrap over the curve seeds (:meth:`Comparison.speedups`).
 
 Example:
-    >>> t = trend([1e4, 1e5, 1e6], [(1.4, 1.3, 1.5), (1.25, 1.15, 1.35), (1.1, 1.0, 1.2)])
-    >>> round(t.slope[0], 2), t.crossing is not None and t.extrapolated
-    (-0.15, True)
+    >>> t = trend([1e4, 1e5, 1e6], [(1.2, 1.15, 1.25), (1.0, 0.95, 1.05), (0.8, 0.75, 0.85)])
+    >>> round(t.slope[0], 2), f"{t.crossing[0]:.3g}", t.extrapolated
+    (-0.2, '1e+05', False)
 
 References:
     Wen et al., "Fantastic pretraining optimizers and where to find them", 2025.
@@ -223,7 +223,8 @@ def combined(forward: Any, back: Any, key: str) -> Triple:
     nan = (math.nan,) * 3
     f = getattr(forward, key, nan) if forward is not None else nan
     b = getattr(back, key, nan) if back is not None else nan
-    inv = tuple(1.0 / v if 0 < v < math.inf else math.nan for v in b)  # not reached
+    # 0: reached at once (no bound above); inf: not reached (the other side holds it)
+    inv = tuple(1.0 / v if 0 < v < math.inf else math.inf if v == 0 else math.nan for v in b)
 
     def pick(first: float, then: float) -> float:
         return first if math.isfinite(first) or not math.isfinite(then) else then
