@@ -20,6 +20,7 @@ import re
 import shlex
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +67,11 @@ def run(args: str, cwd: Path) -> tuple[int, str]:
     old = Path.cwd()
     os.chdir(cwd)
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        with (
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(io.StringIO()),
+            warnings.catch_warnings(record=True),  # (the command's warnings are its stderr's)
+        ):
             try:
                 code = main(shlex.split(args))
             except SystemExit as exc:  # argparse's --help
