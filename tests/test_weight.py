@@ -75,9 +75,11 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: file's code in its identity 21; the verdict's pooled bootstrap-t interval beside the
 #: repeated one 57, a difference of accuracies within +-1 8, every failure verdict said 21,
 #: failures keeping a comparison open and the steadier one named 56; the scale study -- the
-#: comparison at several sizes, its trend, figures and command -- and the GPT's µP option 581),
-#: and functions over 80 lines in the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 56_500
+#: comparison at several sizes, its trend, figures and command -- and the GPT's µP option 581,
+#: an optimizer's hyperparameters checked once when it is built 20, the declared hyperparameter
+#: specs checked and said through the constraints' own types -11), and functions over 80 lines
+#: in the whole package at most this many (10 then; the goal is 15)
+LIBRARY_LINES = 56_509
 LONG_FUNCTIONS = 10
 
 

@@ -341,9 +341,13 @@ def check_known(rule: Rule, hyper: Mapping[str, Any]) -> None:
         )
 
 
-def check_group(opt: Any, group: Mapping[str, Any], where: str) -> None:
+def check_group(
+    opt: Any, group: Mapping[str, Any], where: str, known: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Validate a param group (or the defaults, ``where="defaults"``) of ``opt`` when it is
-    added: its fixed options, batched values against its parameters, the rule's checks."""
+    added: its fixed options, batched values against its parameters, the rule's checks (not
+    again for plain values equal to ``known``, the defaults already checked). Returns the
+    group's resolved hyperparameters."""
     for k, v in opt.fixed.items():
         if k in group and not equal(group[k], v):
             raise ValueError(
@@ -353,12 +357,23 @@ def check_group(opt: Any, group: Mapping[str, Any], where: str) -> None:
     hyper = resolve(group, int(group.get("step", 0)))
     label = "" if where == "defaults" else where
     check_batched(hyper, list(group.get("params", ())), label)
+    if known is not None and is_plain(hyper) and known == hyper:
+        return hyper
     try:
         opt.rule.validate(hyper)
     except ValueError as exc:
         if where == "defaults":
             raise
         raise type(exc)(f"{where}: {exc}") from None
+    return hyper
+
+
+def is_plain(hyper: Mapping[str, Any]) -> bool:
+    """Whether every hyperparameter is a Python value (a tuple of them too): no tensor."""
+    return all(
+        type(v) in _PLAIN and (type(v) is not tuple or all(type(x) in _PLAIN for x in v))
+        for v in hyper.values()
+    )
 
 
 class HyperChecks:
@@ -374,10 +389,7 @@ class HyperChecks:
         validation unless a schedule or the user changed something). ``params``: the
         group's parameters, which batched values must fit."""
         last = self.validated.get(gi)
-        plain = self.plain[gi] = all(
-            type(v) in _PLAIN and (type(v) is not tuple or all(type(x) in _PLAIN for x in v))
-            for v in hyper.values()
-        )
+        self.plain[gi] = plain = is_plain(hyper)
         if plain:
             if last is not None and last == hyper:
                 return
@@ -400,3 +412,8 @@ class HyperChecks:
             raise type(exc)(f"param group {gi}: {exc}") from None
         if key is not None:
             self.validated[gi] = key
+
+    def passed(self, gi: int, hyper: dict[str, Any]) -> None:
+        """Group ``gi``'s plain ``hyper`` checked when added: its first step checks nothing."""
+        if is_plain(hyper):
+            self.validated[gi] = hyper

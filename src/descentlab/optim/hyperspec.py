@@ -28,14 +28,14 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import Tensor
 
-from descentlab.constraints import Boolean, Interval, Options, check, invalid
+from descentlab.constraints import Boolean, Constraint, Interval, Options, check, invalid
+from descentlab.constraints import describe as _words
 
 __all__ = [
     "BETAS",
@@ -77,16 +77,21 @@ def _check_key(spec: Spec, name: str, rule: str, hyper: Hyper) -> None:
     spec.check(name, hyper[name], rule)
 
 
-class Spec(ABC):
-    """What one hyperparameter accepts: :meth:`check` raises naming it and its value."""
+class Spec:
+    """What one hyperparameter accepts, in the words of :mod:`descentlab.constraints` (its
+    :meth:`constraints`): :meth:`check` raises naming it and its value."""
 
-    @abstractmethod
+    def constraints(self) -> tuple[Constraint | None, ...]:
+        """The constraints of which the value must meet one (None: the value None)."""
+        return ()
+
     def check(self, name: str, value: Any, rule: str) -> None:
         """Raise (one line naming ``name`` and ``value``) unless ``value`` is accepted."""
+        check(name, value, *self.constraints())
 
-    @abstractmethod
     def words(self) -> str:
         """What the value must be, in words (for docs and messages)."""
+        return _words(*self.constraints())
 
     def test(self, name: str, rule: str) -> Callable[[Hyper], None]:
         """A check of ``hyper[name]`` (for a value a schedule changed)."""
@@ -200,9 +205,8 @@ class Real(Spec):
         if self.scalar and _batched(value):
             raise ValueError(self.message.format(rule=rule, name=name, value=value.tolist()))
 
-    def words(self) -> str:
-        text = str(_interval(self.lo, self.hi, self.closed, False))
-        return f"None or {text}" if self.none else text
+    def constraints(self) -> tuple[Constraint | None, ...]:
+        return (None,) * self.none + (_interval(self.lo, self.hi, self.closed, False),)
 
     def bad_values(self) -> list[float]:
         """Values just outside the range, and NaN (for generated refusal tests)."""
@@ -221,30 +225,16 @@ class Integer(Spec):
     lo: int | None = None
     hi: int | None = None
 
-    def check(self, name: str, value: Any, rule: str) -> None:
-        check(name, value, self._interval())
-
-    def _interval(self) -> Interval:
-        return Interval(numbers.Integral, self.lo, self.hi)
-
-    def words(self) -> str:
-        return str(self._interval())
+    def constraints(self) -> tuple[Constraint | None, ...]:
+        return (Interval(numbers.Integral, self.lo, self.hi),)
 
 
 @dataclass(frozen=True)
 class Flag(Spec):
     """``True`` or ``False``."""
 
-    def check(self, name: str, value: Any, rule: str) -> None:
-        if value is True or value is False:
-            return
-        check(name, value, _BOOLEAN)
-
-    def words(self) -> str:
-        return str(_BOOLEAN)
-
-
-_BOOLEAN = Boolean()
+    def constraints(self) -> tuple[Constraint | None, ...]:
+        return (Boolean(),)
 
 
 @dataclass(frozen=True)
@@ -260,13 +250,12 @@ class Choice(Spec):
         if value is None and self.none:
             return
         try:
-            check(name, value, Options(*self.options))
+            check(name, value, self.constraints()[-1])
         except ValueError as exc:
             raise _in_torchs_words(exc, self.torch, name=name, value=value) from None
 
-    def words(self) -> str:
-        text = str(Options(*self.options))
-        return f"None or {text}" if self.none else text
+    def constraints(self) -> tuple[Constraint | None, ...]:
+        return (None,) * self.none + (Options(*self.options),)
 
 
 @dataclass(frozen=True)

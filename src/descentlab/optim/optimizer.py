@@ -286,7 +286,8 @@ class Optimizer(torch.optim.Optimizer):
         last = self.rule.rules[-1]
         self._fold_lr = type(last).__name__ == "scale_by_lr" and "lr_decay" not in last.defaults
         defaults = {**self.rule.defaults, **hyper}
-        check_group(self, defaults, where="defaults")
+        #: the defaults' values as checked: a group added with the same is not checked again
+        self._checked = check_group(self, defaults, where="defaults")
         self.rule = self.rule.bound(defaults)  # its repr shows the values in use
         #: how the rules' state is stored (descentlab.optim.lowbit): None, the parameters' dtype
         self.state_dtype = stored_chain(self.rule, state_dtype, type(self).__name__)
@@ -422,11 +423,13 @@ class Optimizer(torch.optim.Optimizer):
         _torch_method("add_param_group")(self, param_group)
         group = self.param_groups[-1]
         group.setdefault("step", 0)
+        gi = len(self.param_groups) - 1
         try:
-            check_group(self, group, where=f"param group {len(self.param_groups) - 1}")
+            hyper = check_group(self, group, f"param group {gi}", self.__dict__.get("_checked"))
         except ValueError:
             self.param_groups.pop()
             raise
+        self._hyper.passed(gi, hyper)
         self._list_graph_params()
 
     @property
