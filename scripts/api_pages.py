@@ -758,6 +758,8 @@ ENTRY_POINTS: dict[tuple[str, str], tuple[str, str]] = {
 OTHER_COMMANDS: dict[str, str] = {
     "optimizers": "descentlab.optim's records and cards: the optimizers' reference page",
     "convarith": "a lecture's arithmetic table (descentlab.problems.convarith), not a job",
+    "scale": "compare at several model sizes (descentlab.experiments.scale.study calls compare "
+    "once a size, then fits the trend): docs/scale.md",
 }
 
 #: the guides' titles (their pages' first headings)

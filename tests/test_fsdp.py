@@ -540,7 +540,9 @@ def test_tensor_parallel_gpt_block_equals_torchs_twin(name):
     ours = results(2)[f"tpgpt:twin:{name}"]
     theirs = results(2)[f"tpgpt:torch:{name}"]
     ref = reference(f"tpgpt:twin:{name}")
-    assert _rel_err(_but_key_bias(ours["params"]), _but_key_bias(ref)) <= TP_REL_TOL
+    # the GPT block's reordered sums, as the other GPT block cases (RMSprop drew 1.06e-5 on an
+    # Intel Xeon, family 6 model 207, AVX-512)
+    assert _rel_err(_but_key_bias(ours["params"]), _but_key_bias(ref)) <= TP_GPT_REL_TOL
     if "error" in theirs:
         assert name in TORCH_FAILS and TORCH_FAILS[name] in theirs["error"], theirs["error"]
         return

@@ -45,6 +45,7 @@ def stop_before_work(monkeypatch):
     import descentlab.engine.run as run
     import descentlab.experiments.compare.running as running
     import descentlab.experiments.multi as multi
+    import descentlab.experiments.scale as scale
     import descentlab.problems.trajectories as trajectories
 
     for mod, name in [
@@ -52,6 +53,7 @@ def stop_before_work(monkeypatch):
         (run, "resume"),
         (running, "compare"),
         (multi, "compare_many"),
+        (scale, "study"),
         (trajectories, "races"),
         (lectures, "run"),
     ]:
@@ -99,6 +101,20 @@ BASE = {
         "sgd",
         "--no-progress",
         "--no-report",
+        "--runs-dir",
+        "runs",
+    ],
+    "scale": [
+        "scale",
+        "--problem",
+        "moons",
+        "--model",
+        "mlp",
+        "--sizes",
+        "4,8,16",
+        "--optimizers",
+        "sgd,adam",
+        "--no-progress",
         "--runs-dir",
         "runs",
     ],
