@@ -15,6 +15,7 @@ import pytest
 
 from descentlab.cli import main
 from descentlab.experiments.scale import combined, trend
+from descentlab.report.scale import trend_lines
 
 PARAMS = np.array([1e4, 1e5, 1e6, 1e7])
 #: the ladder's truth: the speedup falls by 0.1 per tenfold parameters, 1.0 at 1e5
@@ -127,3 +128,17 @@ def test_a_study_runs_at_each_size_and_resumes(tmp_path, capsys):
     said = capsys.readouterr()
     trials = [x for x in (said.out + said.err).splitlines() if re.match(r"\[ *\d+/\d+\]", x)]
     assert trials and all(x.endswith("(stored)") for x in trials), trials
+
+
+def test_a_crossing_whose_interval_reaches_past_the_sizes_is_an_extrapolation():
+    # the demo's study printed "reaches 1.0 at 3.69e+03 [83.7, 7.24e+03] parameters (within
+    # the sizes measured)" with 1,570 the smallest size measured
+    params = [1570, 5210, 17910]
+    t = trend(params, [(0.58, 0.41, 1.13), (1.32, 0.91, 1.50), (1.47, 1.35, 1.53)])
+    assert t.crossing is not None and params[0] <= t.crossing[0] <= params[-1]
+    assert t.crossing[1] < params[0] and t.extrapolated
+    (line,) = trend_lines({"momentum": t}, "adam")
+    assert line.endswith("(an extrapolation: its interval reaches past the sizes measured)")
+    inside = trend([1e4, 1e5, 1e6], [(1.2, 1.15, 1.25), (1.0, 0.95, 1.05), (0.8, 0.75, 0.85)])
+    assert not inside.extrapolated
+    assert trend_lines({"x": inside}, "y")[0].endswith("(within the sizes measured)")

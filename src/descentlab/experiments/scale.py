@@ -91,7 +91,7 @@ class Trend:
         slope: the change of the speedup per tenfold parameters ``(estimate, low, high)``.
         crossing: the parameters at which the line reaches a speedup of 1.0
             ``(estimate, low, high)``; None where it is refused (``refusal`` says why).
-        extrapolated: the crossing lies outside the sizes measured.
+        extrapolated: the crossing, or its interval, reaches outside the sizes measured.
         draws: ``(intercept, slope)`` rows drawn from the fit's normal distribution (the bands).
         refusal: one line where no trend (or no crossing) can be said, else "".
     """
@@ -290,4 +290,4 @@ def trend(
                      f"reaching more than {10**REACH:g}x outside the sizes measured: too far "
                      "to say")  # fmt: skip
     crossing = tuple(float(10.0**v) if v < 300 else math.inf for v in (x0, low, high))
-    return Trend(slope, crossing, not x.min() <= x0 <= x.max(), boot)
+    return Trend(slope, crossing, not x.min() <= low <= high <= x.max(), boot)

@@ -53,7 +53,7 @@ def trend_lines(trends: Mapping[str, Any], baseline: str) -> list[str]:
             out.append(f"{head}{words}; {t.refusal}")
         else:
             c = t.crossing
-            where = "an extrapolation: outside" if t.extrapolated else "within"
+            where = "an extrapolation: its interval reaches past" if t.extrapolated else "within"
             out.append(f"{head}{words}; reaches 1.0 at {c[0]:.3g} [{c[1]:.3g}, {c[2]:.3g}] "
                        f"parameters ({where} the sizes measured)")  # fmt: skip
     return out
