@@ -197,3 +197,44 @@ def test_a_problem_files_identity_covers_its_code(tmp_path):
     (folder / "width_identity.py").write_text("HIDDEN = 16\n")
     problems._load_cached.cache_clear()
     assert problems.resolve_for_compare(spec, None)[0].problem != first
+
+
+def test_an_edited_problem_file_starts_a_new_run_that_names_the_old(tmp_path):
+    """A problem of one's own whose helper changed: a new comparison, and the console names
+    the earlier one and the file."""
+    from descentlab.problems import problem as problems
+
+    folder = tmp_path / "prob"
+    folder.mkdir()
+    (folder / "width_named.py").write_text("HIDDEN = 8\n")
+    (folder / "named_problem.py").write_text(textwrap.dedent("""
+        import numpy as np
+        import torch
+        from descentlab.problems.problem import Problem
+        from width_named import HIDDEN
+
+        def make():
+            rng = np.random.default_rng(0)
+            x = rng.normal(size=(60, 3)).astype(np.float32)
+            y = (x[:, :1] * 2).astype(np.float32)
+            model = lambda: torch.nn.Sequential(torch.nn.Linear(3, HIDDEN),
+                                                torch.nn.Linear(HIDDEN, 1))
+            return Problem(name="named", model=model, loss="mse", metric="loss",
+                           data={"x_train": x[:40], "y_train": y[:40], "x_test": x[40:],
+                                 "y_test": y[40:]})
+    """))  # fmt: skip
+    spec = CompareSpec(problem=f"{folder / 'named_problem.py'}:make", optimizers=["sgd"],
+                       steps=6, lrs_per_optimizer=2, refine=False, seeds=2, max_seeds=2,
+                       batch_size=20, lr_ranges={"sgd": (0.01, 0.1)}, landscapes=())  # fmt: skip
+    runs = tmp_path / "runs"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = compare(spec, runs, workers=1, progress=False).run_dir
+    (folder / "width_named.py").write_text("HIDDEN = 16\n")
+    problems._load_cached.cache_clear()
+    with pytest.warns(RuntimeWarning, match="a new comparison") as said:
+        second = compare(spec, runs, workers=1, progress=False).run_dir
+    assert second != first
+    line = next(str(w.message) for w in said if "a new comparison" in str(w.message))
+    assert line.endswith(f": width_named.py changed since the one in {first} (its trials are not "
+                         "reused)")  # fmt: skip

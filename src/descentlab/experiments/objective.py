@@ -708,9 +708,9 @@ def learned(summary: Mapping[str, Any]) -> bool | None:
     return None
 
 
-def _stored_objectives(run_dir: Path) -> list[dict[str, Any]]:
-    """The objective records of the comparisons ``run_dir``'s store holds (read-only; none
-    where it has no store or cannot be read)."""
+def _stored(run_dir: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """``(spec record, provenance)`` of the comparisons ``run_dir``'s store holds (read-only;
+    none where it has no store or cannot be read)."""
     import json
     import sqlite3
 
@@ -721,11 +721,48 @@ def _stored_objectives(run_dir: Path) -> list[dict[str, Any]]:
         return []
     try:
         with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
-            rows = db.execute("SELECT config FROM runs WHERE name = 'compare'").fetchall()
-    except sqlite3.Error:
+            rows = db.execute(
+                "SELECT config, provenance FROM runs WHERE name = 'compare'"
+            ).fetchall()
+        return [((json.loads(c).get("spec") or {}), json.loads(p or "{}")) for c, p in rows]
+    except (sqlite3.Error, ValueError, AttributeError):
         return []
-    found = [(json.loads(c).get("spec") or {}).get("objective") for (c,) in rows]
+
+
+def _stored_objectives(run_dir: Path) -> list[dict[str, Any]]:
+    """The objective records of the comparisons ``run_dir``'s store holds."""
+    found = [spec.get("objective") for spec, _ in _stored(run_dir)]
     return [f for f in found if isinstance(f, dict)]
+
+
+def name_earlier_problem(run_dir: Path, problem: str) -> dict[str, str]:
+    """Where ``run_dir`` is new for a problem of the user's own code (``problem``: its
+    reference), say which comparison beside it ran the same problem with other files, and
+    which changed; the problem's files (:func:`~descentlab.problems.problem.problem_files`),
+    for the comparison's record."""
+    from descentlab.problems.problem import problem_files
+    from descentlab.problems.user_files import changed
+
+    base = problem.split("#", 1)[0]
+    files = problem_files(base)
+    if not files or run_dir.exists() or not run_dir.parent.is_dir():
+        return files
+    found = [
+        (other.stat().st_mtime, other, changed(prov["problem_files"], files))
+        for other in run_dir.parent.iterdir()
+        for spec, prov in _stored(other)
+        if str(spec.get("problem", "")).split("#", 1)[0] == base
+        and prov.get("problem_files") not in (None, files)
+    ]
+    if found:
+        _, other, diff = max(found)
+        once(
+            ("problem-earlier", str(run_dir)),
+            f"descentlab: a new comparison in {run_dir}: {', '.join(diff)} changed since the "
+            f"one in {other} (its trials are not reused)",
+            stacklevel=3,
+        )
+    return files
 
 
 def continued(run_dir: str | Path, objective: Mapping[str, Any]) -> Objective:

@@ -694,19 +694,27 @@ def resolve_for_compare(spec: Any, problem: Problem | None, *, workers: int = 1)
     return dataclasses.replace(spec, problem=f"{name}#{fingerprint}"), splits
 
 
-def _code_digest(ref: str) -> str | None:
-    """A hash of the files a problem reference's code is made of (its module, the user's own
-    modules it imports, the data files they name: :mod:`~descentlab.problems.user_files`);
-    None for descentlab's own problems."""
+def problem_files(ref: str) -> dict[str, str]:
+    """``{path: hash}`` of the files a problem reference's code is made of (its module, the
+    user's own modules it imports, the data files they name:
+    :mod:`~descentlab.problems.user_files`); empty for descentlab's own problems."""
     import inspect
 
-    from descentlab.problems.user_files import digest, user_files
+    from descentlab.problems.user_files import user_files
 
+    ref = ref.split("#", 1)[0]
     m = _REF.match(BUILTIN_PROBLEMS.get(ref, ref))
     if m is None:
-        return None
+        return {}
     module = inspect.getmodule(load_function(m, f"problem {ref!r}"))
-    files = user_files(module) if module is not None else {}
+    return user_files(module) if module is not None else {}
+
+
+def _code_digest(ref: str) -> str | None:
+    """A hash of :func:`problem_files` (None for descentlab's own problems)."""
+    from descentlab.problems.user_files import digest
+
+    files = problem_files(ref)
     return digest(files) if files else None
 
 

@@ -49,7 +49,7 @@ from descentlab.experiments.compare.spec import (
     default_batch_size,
 )
 from descentlab.experiments.execution import torch_threads
-from descentlab.experiments.objective import name_earlier_run
+from descentlab.experiments.objective import name_earlier_problem, name_earlier_run
 from descentlab.experiments.resume import mark_orphans
 from descentlab.experiments.trial import DataSource
 from descentlab.problems import data as datasets
@@ -196,13 +196,17 @@ def compare(
             warnings.warn(_ALONE, RuntimeWarning, stacklevel=2)
         spec = plan.spec  # checked once, where it entered: below, the plan holds plain values
         run_dir = Path(runs_dir) / plan.run_name
+        files = None
         if spec.objective is not None:
             name_earlier_run(run_dir, spec.objective, objective)
+        elif is_problem_ref(spec.problem):  # (a problem of the user's own code)
+            files = name_earlier_problem(run_dir, spec.problem)
         # Data loaded by name are reloaded (from the cache) by each worker; given data are sent
         # to each worker once.
         source = DataSource(spec.problem, dict(spec.problem_options), spec.split_seed,
                             spec.val_fraction, data=data, objective=objective)  # fmt: skip
         session = _Session(plan, run_dir, console_progress(progress), workers)
+        session.problem_files = files or None  # (recorded: a later run names what changed)
         if backend == "local" and vectorize and nproc == 1:
             session.in_pass = (source, threads)  # pruned runs leave their passes (inpass)
         session.execute(
@@ -313,6 +317,7 @@ class _Session:
         self.tried_in_pass: set[str] = set()  # optimizers whose first round was looked at
         self.task = "classification"
         self.meta: dict[str, Any] = {}
+        self.problem_files: dict[str, str] | None = None
         self.provenance: dict[str, Any] = {}
         self.t0 = time.perf_counter()
         # One process works on a run directory at a time; a second identical command waits
@@ -366,6 +371,8 @@ class _Session:
             # from the store says it again (the spec's record leaves them out)
             "verdict": {k: getattr(self.spec, k) for k in sorted(VERDICT_ONLY)},
         }
+        if self.problem_files:
+            self.provenance["problem_files"] = self.problem_files
         if objective:  # its metric's direction: the form's, or from its first value
             self.meta = {"metric": None, "objective": objective}
             self.learn(objective.get("maximize"), objective.get("metric"))
