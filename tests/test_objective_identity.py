@@ -51,6 +51,32 @@ def _project(folder, helper: str, batch: int = 64):
     return f"{folder / 'obj.py'}:train"
 
 
+PROBLEM = """
+import numpy as np
+import torch
+from descentlab.problems.problem import Problem
+from {helper} import HIDDEN
+
+
+def make():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3)).astype(np.float32)
+    y = (x[:, :1] * 2).astype(np.float32)
+    model = lambda: torch.nn.Sequential(torch.nn.Linear(3, HIDDEN), torch.nn.Linear(HIDDEN, 1))
+    return Problem(name="made", model=model, loss="mse", metric="loss",
+                   data={{"x_train": x[:40], "y_train": y[:40], "x_test": x[40:],
+                          "y_test": y[40:]}})
+"""
+
+
+def _problem_project(folder, helper: str, name: str):
+    """A problem file ``name.py`` whose model's width comes from the module ``helper``."""
+    folder.mkdir()
+    (folder / f"{helper}.py").write_text("HIDDEN = 8\n")
+    (folder / f"{name}.py").write_text(PROBLEM.format(helper=helper))
+    return folder
+
+
 def test_the_identity_covers_imported_modules_and_named_data_files(tmp_path):
     ref = _project(tmp_path / "p", "helper_identity_a")
     files = Objective("function", ref).files()
@@ -172,25 +198,7 @@ def test_a_problem_files_identity_covers_its_code(tmp_path):
     from descentlab.experiments.compare import CompareSpec
     from descentlab.problems import problem as problems
 
-    folder = tmp_path / "prob"
-    folder.mkdir()
-    (folder / "width_identity.py").write_text("HIDDEN = 8\n")
-    (folder / "made.py").write_text(textwrap.dedent("""
-        import numpy as np
-        import torch
-        from descentlab.problems.problem import Problem
-        from width_identity import HIDDEN
-
-        def make():
-            rng = np.random.default_rng(0)
-            x = rng.normal(size=(60, 3)).astype(np.float32)
-            y = (x[:, :1] * 2).astype(np.float32)
-            model = lambda: torch.nn.Sequential(torch.nn.Linear(3, HIDDEN),
-                                                torch.nn.Linear(HIDDEN, 1))
-            return Problem(name="made", model=model, loss="mse", metric="loss",
-                           data={"x_train": x[:40], "y_train": y[:40], "x_test": x[40:],
-                                 "y_test": y[40:]})
-    """))  # fmt: skip
+    folder = _problem_project(tmp_path / "prob", "width_identity", "made")
     spec = CompareSpec(problem=f"{folder / 'made.py'}:make", optimizers=["sgd"], landscapes=())
     first = problems.resolve_for_compare(spec, None)[0].problem
     assert first.count("#") == 1 and "+" in first.split("#")[1]  # data + code
@@ -204,25 +212,7 @@ def test_an_edited_problem_file_starts_a_new_run_that_names_the_old(tmp_path):
     the earlier one and the file."""
     from descentlab.problems import problem as problems
 
-    folder = tmp_path / "prob"
-    folder.mkdir()
-    (folder / "width_named.py").write_text("HIDDEN = 8\n")
-    (folder / "named_problem.py").write_text(textwrap.dedent("""
-        import numpy as np
-        import torch
-        from descentlab.problems.problem import Problem
-        from width_named import HIDDEN
-
-        def make():
-            rng = np.random.default_rng(0)
-            x = rng.normal(size=(60, 3)).astype(np.float32)
-            y = (x[:, :1] * 2).astype(np.float32)
-            model = lambda: torch.nn.Sequential(torch.nn.Linear(3, HIDDEN),
-                                                torch.nn.Linear(HIDDEN, 1))
-            return Problem(name="named", model=model, loss="mse", metric="loss",
-                           data={"x_train": x[:40], "y_train": y[:40], "x_test": x[40:],
-                                 "y_test": y[40:]})
-    """))  # fmt: skip
+    folder = _problem_project(tmp_path / "prob", "width_named", "named_problem")
     spec = CompareSpec(problem=f"{folder / 'named_problem.py'}:make", optimizers=["sgd"],
                        steps=6, lrs_per_optimizer=2, refine=False, seeds=2, max_seeds=2,
                        batch_size=20, lr_ranges={"sgd": (0.01, 0.1)}, landscapes=())  # fmt: skip

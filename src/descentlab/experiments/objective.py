@@ -754,15 +754,21 @@ def name_earlier_problem(run_dir: Path, problem: str) -> dict[str, str]:
         if str(spec.get("problem", "")).split("#", 1)[0] == base
         and prov.get("problem_files") not in (None, files)
     ]
+    _say_earlier(run_dir, found, "")
+    return files
+
+
+def _say_earlier(run_dir: Path, found: list[tuple[float, Path, list[str]]], more: str) -> None:
+    """Say once which of the earlier comparisons ``found`` (``(time, folder, files that
+    changed)``) is the latest, and what changed since it: its trials are not reused."""
     if found:
         _, other, diff = max(found)
         once(
-            ("problem-earlier", str(run_dir)),
+            ("earlier-run", str(run_dir)),
             f"descentlab: a new comparison in {run_dir}: {', '.join(diff)} changed since the "
-            f"one in {other} (its trials are not reused)",
-            stacklevel=3,
+            f"one in {other} (its trials are not reused{more.format(other=other)})",
+            stacklevel=4,
         )
-    return files
 
 
 def continued(run_dir: str | Path, objective: Mapping[str, Any]) -> Objective:
@@ -807,11 +813,4 @@ def name_earlier_run(
         for old in _stored_objectives(other):
             if old.get("ref") == record.get("ref") and old.get("files") not in (None, files):
                 found.append((other.stat().st_mtime, other, changed(old["files"], files)))
-    if found:
-        _, other, diff = max(found)
-        once(
-            ("objective-earlier", str(run_dir)),
-            f"descentlab: a new comparison in {run_dir}: {', '.join(diff)} changed since the "
-            f"one in {other} (its trials are not reused; --continue-run {other} reuses them)",
-            stacklevel=3,
-        )
+    _say_earlier(run_dir, found, "; --continue-run {other} reuses them")
