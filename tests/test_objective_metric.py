@@ -55,5 +55,6 @@ def test_an_objectives_metric_is_shown_by_its_name(tmp_path):
     assert any(r["test_rmse"] for r in rows if r["phase"] == "refit")
     payload = json.loads((run / "comparison.json").read_text())
     assert payload["metric"] == "rmse" and "test loss" not in payload["recommendation"]
+    assert "mean validation rmse" in payload["recommendation"]
     page = (run / "report.html").read_text()
     assert "Optimizer comparison: fit_rmse (named.py)" in page and "test rmse" in page

@@ -71,7 +71,7 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: identified by all its files and a mis-wired objective refused 288, an objective's public
 #: helpers, a Lightning trial's resume and replaced settings said 131, the objective's reports,
 #: devices and process state checked 89, --continue-run 67, an objective's report titled by its
-#: function 3, its metric shown by its name 26, no choice made on the test set 7, a problem
+#: function 3, its metric shown by its name 32, no choice made on the test set 7, a problem
 #: file's code in its identity 21 and its earlier run named 51; the verdict's pooled
 #: bootstrap-t interval beside the repeated one 57, a difference of accuracies within +-1 8,
 #: every failure verdict said 21, failures keeping a comparison open and the steadier one named
@@ -80,7 +80,7 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: 20, the declared hyperparameter specs checked and said through the constraints' own types
 #: -11), and functions over 80 lines in the whole package at most this many (10 then; the goal
 #: is 15)
-LIBRARY_LINES = 56_560
+LIBRARY_LINES = 56_566
 LONG_FUNCTIONS = 10
 
 

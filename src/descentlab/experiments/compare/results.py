@@ -426,6 +426,12 @@ class Comparison:
             return str(name or "metric")
         return "accuracy" if self.classification else "loss"
 
+    @property
+    def val_metric_words(self) -> str:
+        """The validation metric as the text says it: your own code's by its name, else
+        :func:`metric_words`."""
+        return self.metric_name if self.spec.objective else metric_words(self.select_metric)
+
     def _chosen_words(self, top: Standing) -> str:
         cls = self.classification
         m, lo, hi = top.result.test_summary(cls)
@@ -439,7 +445,7 @@ class Comparison:
         elif n:
             over += ", seeds' noise only"
         ci = f"[{lo:{f}}, {hi:{f}}]" if math.isfinite(lo) else "(no interval: one seed)"
-        metric = metric_words(self.select_metric)
+        metric = self.val_metric_words
         if top.chosen_on == "validation":
             why = (
                 f"chosen on its curve runs' mean validation {metric} ({top.validation:.4g}, no "
@@ -472,7 +478,7 @@ class Comparison:
             passes = {(a, b): at for c in found for a, b, at in c.passes}
             parts.append(
                 f"The ranking changed during training (the curve runs' mean validation "
-                f"{metric_words(self.select_metric)} at "
+                f"{self.val_metric_words} at "
                 f"{' and '.join(f'{c.fraction:.0%}' for c in found)} of the budget against the "
                 "end; the report draws it): "
                 + "; ".join(
@@ -512,7 +518,7 @@ class Comparison:
         scored = sum(math.isfinite(r.test_summary(cls)[0]) for r in self.results)
         lines = protocol_lines(
             self.spec,
-            metric=metric_words(self.select_metric),
+            metric=self.val_metric_words,
             compared=scored or None,
         )
         tuned = [r for r in self.results if not r.choice.fixed_lr]
@@ -769,7 +775,7 @@ def _speedup_words(
     if not found:
         return ""
     shown = {r.label: r.choice.display for r in cmp.results}
-    metric = metric_words(cmp.select_metric)
+    metric = cmp.val_metric_words
     k = len(cmp.spec.final_seeds)
     parts = []
     for sp in found:
