@@ -23,21 +23,24 @@ from descentlab.optim import hyperspec
 from descentlab.optim.optimizer import Optimizer
 
 
+def _counter(
+    monkeypatch: pytest.MonkeyPatch, owner: Any, method: str, lr_only: bool = False
+) -> list:
+    """A one-item list counting the calls of ``owner.method`` (those about ``lr`` only)."""
+    calls, real = [0], getattr(owner, method)
+
+    def spy(self: Any, *args: Any, **kw: Any) -> None:
+        calls[0] += not lr_only or args[0] == "lr"
+        real(self, *args, **kw)
+
+    monkeypatch.setattr(owner, method, spy)
+    return calls
+
+
 def _spied_trial(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, hyper: dict) -> tuple[int, int]:
     """(optimizers built, checks of lr) while one runner trial of SGD trains 5 steps."""
-    built, checked = [0], [0]
-    real_init, real_check = Optimizer.__init__, hyperspec.Real.check
-
-    def init(self: Any, *args: Any, **kw: Any) -> None:
-        built[0] += 1
-        real_init(self, *args, **kw)
-
-    def check(self: Any, name: str, value: Any, rule: str) -> None:
-        checked[0] += name == "lr"
-        real_check(self, name, value, rule)
-
-    monkeypatch.setattr(Optimizer, "__init__", init)
-    monkeypatch.setattr(hyperspec.Real, "check", check)
+    built = _counter(monkeypatch, Optimizer, "__init__")
+    checked = _counter(monkeypatch, hyperspec.Real, "check", lr_only=True)
     cfg = RunConfig(problem="moons", model="logistic", optimizer="sgd", hyper=hyper,
                     steps=5, evaluate_test=False, name="tune/sgd")  # fmt: skip
     with TrialRunner(
@@ -116,3 +119,60 @@ def test_every_declared_spec_speaks_the_constraints_words(rule, key, spec):
             lines = {line, line.replace(" None or ", " ")}  # (a Choice's refusal omits None)
             assert ours is not None and ours.startswith(kind), (value, ours)
             assert any(words in ours for words in lines), (value, ours)
+
+
+def test_a_comparison_builds_optimizers_in_its_trials_only_and_checks_each_setting_once(
+    monkeypatch, tmp_path
+):
+    """A whole tiny comparison: the plan checks each choice's settings (its fixed ones and every
+    setting of its first round) with nothing built, and each trial builds its optimizer over
+    its parameters once, checking its lr once."""
+    from descentlab.experiments.compare import CompareSpec, compare
+
+    spec = CompareSpec(problem="moons", problem_options={"n_samples": 100}, model="logistic",
+                       optimizers=["sgd", "adam"], steps=6, tune_steps=3, lrs_per_optimizer=2,
+                       seeds=1, refine=False, landscapes=())  # fmt: skip
+    plan = CompareSpec.from_dict(spec.to_dict()).plan()  # a copy: the spec is checked anew
+    settings = sum(1 + len(plan.first_rounds[c.label]) for c in plan.choices)
+    built = _counter(monkeypatch, torch.optim.Optimizer, "__init__")  # over parameters
+    made = _counter(monkeypatch, Optimizer, "__init__")  # SETTINGS_ONLY included
+    checked = _counter(monkeypatch, hyperspec.Real, "check", lr_only=True)
+    trials: list[Any] = []
+
+    def progress(event: str, info: Any) -> None:
+        trials.extend([info] if event == "trial" else [])
+
+    compare(spec, tmp_path, workers=1, vectorize=False, progress=progress)
+    assert (built[0], made[0], checked[0]) == (
+        len(trials),
+        len(trials) + settings,
+        len(trials) + settings,
+    )
+
+
+def _settings() -> list[tuple[str, dict[str, Any]]]:
+    """(name, hyper): every registered optimizer with its defaults, and with each declared
+    one-value hyperparameter at each bad value its spec draws."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for rec in optim.records():
+        out.append((rec.name, {}))
+        opt = rec.factory([torch.nn.Parameter(torch.zeros(2))], fused=False)
+        for rule in opt.rule.rules:
+            for key, spec in rule.checks.items():
+                if isinstance(spec, hyperspec.Real) and key in opt.defaults:
+                    out += [(rec.name, {key: bad}) for bad in spec.bad_values()[:2]]
+    return out
+
+
+@pytest.mark.parametrize(("name", "hyper"), _settings(), ids=str)
+def test_settings_only_refuses_as_a_build_over_parameters_does(name, hyper):
+    from descentlab.engine.building import make_optimizer
+
+    def said(params: Any) -> str | None:
+        try:
+            make_optimizer(name, params, hyper)
+        except (TypeError, ValueError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    assert said(optim.SETTINGS_ONLY) == said([torch.nn.Parameter(torch.zeros(2))])

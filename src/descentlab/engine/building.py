@@ -130,9 +130,10 @@ def optimizer_modes(optimizer: Any) -> bool:
     )
 
 
-def make_optimizer(spec: Any, params: list[Any], hyper: Mapping[str, Any]) -> Any:
+def make_optimizer(spec: Any, params: Any, hyper: Mapping[str, Any]) -> Any:
     """The optimizer a config names: a registry name (its hyperparameters checked against the
-    factory's signature), an update rule, or a factory ``f(params, **hyper)``."""
+    factory's signature), an update rule, or a factory ``f(params, **hyper)``; over
+    ``optim.SETTINGS_ONLY`` a name's or a rule's settings checked, nothing built."""
     if isinstance(spec, str):
         factory = optim.get(spec)
         accepted = list(optim.factory_keywords(factory, hyper))  # a wrapper's base's too

@@ -54,7 +54,7 @@ from .lbfgs import LBFGS, scale_by_lbfgs
 from .lion import *  # noqa: F403
 from .lookahead import *  # noqa: F403
 from .muon import *  # noqa: F403
-from .optimizer import Monitor, Optimizer, apply_updates
+from .optimizer import SETTINGS_ONLY, Monitor, Optimizer, apply_updates
 from .records import OptimizerRecord, ParityConfig, Registry
 from .rprop import *  # noqa: F403
 from .sam import *  # noqa: F403
@@ -98,6 +98,7 @@ _MODULES = (
 __all__ = [
     "LBFGS",
     "NAMES",
+    "SETTINGS_ONLY",
     "Chain",
     "FusedUnavailable",
     "HyperparameterTypeError",

@@ -49,7 +49,17 @@ from .state import (
 )
 from .stored import check_stored_params, loader, stored_chain
 
-__all__ = ["Monitor", "Optimizer", "apply_updates"]
+__all__ = ["SETTINGS_ONLY", "Monitor", "Optimizer", "apply_updates"]
+
+
+class _SettingsOnly:
+    def __repr__(self) -> str:
+        return "SETTINGS_ONLY"
+
+
+#: ``params`` with which a constructor checks every setting as over parameters and returns,
+#: nothing built (no param group, no state): how a comparison's plan checks its choices
+SETTINGS_ONLY = _SettingsOnly()
 
 
 _GLOBAL_PRE_HOOKS = _torch_optimizer._global_optimizer_pre_hooks
@@ -301,6 +311,10 @@ class Optimizer(torch.optim.Optimizer):
         if fused:
             FusedPath.refuse_impossible(self, defaults)
         self._reset_caches()
+        if params is SETTINGS_ONLY:
+            if fused is None and self.announces_eager:
+                _announce_eager(self.rule, type(self).__name__)
+            return
         if params is None:
             _refuse_batched_without_params(defaults)
             raise TypeError(

@@ -16,8 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 from descentlab import optim
 from descentlab.engine.building import make_optimizer
 from descentlab.engine.config import parse_call
@@ -323,9 +321,10 @@ def accepts(choice: OptimizerChoice, key: str) -> bool:
 def check_optimizer(
     choice: OptimizerChoice, *hypers: Mapping[str, Any], probe: str | None = None
 ) -> None:
-    """Build the optimizer on a dummy parameter with each of ``hypers``: bad hyperparameters
-    fail here, not in a worker. With ``probe``, only whether the optimizer takes that keyword
-    is checked."""
+    """Check each of ``hypers`` as the optimizer's construction checks them, building nothing
+    (``optim.SETTINGS_ONLY``; an optimizer of your own is built on a dummy parameter): bad
+    hyperparameters fail here, not in a worker. With ``probe``, only whether the optimizer
+    takes that keyword is checked."""
     if external.is_external(choice.optimizer):
         for hyper in hypers:
             external.check_external(choice.label, choice.optimizer, hyper, probe=probe)
@@ -340,13 +339,12 @@ def check_optimizer(
         if probe not in choice.optimizer.defaults:
             raise ValueError(f"{choice.label} takes no {probe!r}")
         return
-    params = [torch.nn.Parameter(torch.zeros(2))]
     label = choice.label
     for hyper in hypers:
         try:
             if named:  # the engine's own check: unknown names listed with valid ones
-                make_optimizer(choice.optimizer, params, hyper)
+                make_optimizer(choice.optimizer, optim.SETTINGS_ONLY, hyper)
             else:
-                optim.Optimizer(params, choice.optimizer, **hyper)
+                optim.Optimizer(optim.SETTINGS_ONLY, choice.optimizer, **hyper)
         except TypeError as exc:
             raise ValueError(f"optimizer {label!r}: {exc}") from None

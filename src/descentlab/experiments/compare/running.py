@@ -245,13 +245,13 @@ def _resolve(
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     if problem is not None or (data is None and is_problem_ref(plan.spec.problem)):
         resolved, data = resolve_for_compare(plan.spec, problem, workers=workers)
-        plan = resolved.plan(custom_data=True)
+        plan = resolved.plan(custom_data=True, checked=plan)
         custom = True
     if objective is not None or plan.spec.objective is not None:
         from descentlab.experiments.objective import for_compare
 
         resolved, objective = for_compare(plan.spec, objective, data=custom, workers=workers)
-        plan = resolved.plan(custom_data=True)
+        plan = resolved.plan(custom_data=True, checked=plan)
         custom = objective.data
     if plan.spec.batch_size == AUTO_BATCH:
         plan = _fixed_batch(plan, data, custom)
@@ -292,7 +292,7 @@ def _fixed_batch(plan: Plan, data: Any, custom: bool) -> Plan:
             RuntimeWarning,
             stacklevel=3,
         )
-    return dataclasses.replace(spec, batch_size=size).plan(custom_data=custom)
+    return dataclasses.replace(spec, batch_size=size).plan(custom_data=custom, checked=plan)
 
 
 class _Session:

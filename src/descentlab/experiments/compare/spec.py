@@ -319,7 +319,9 @@ class CompareSpec:
         """
         self.plan(custom_data=custom_data)
 
-    def plan(self, *, custom_data: bool = False, stored: bool = False) -> Plan:
+    def plan(
+        self, *, custom_data: bool = False, stored: bool = False, checked: Plan | None = None
+    ) -> Plan:
         """:meth:`validate`, and the :class:`Plan` of this checked spec: what the protocol
         reads of it, derived in the same pass (the first tuning rounds the checks build the
         optimizers with are the plan's).
@@ -333,12 +335,14 @@ class CompareSpec:
                 :meth:`validate`).
             stored: the spec of a comparison read back from its store, whose device and
                 problem need not be on this machine (neither is looked up).
+            checked: the plan of this comparison before its problem, objective or batch size
+                was resolved: an optimizer's settings that it checked are not checked again.
         """
         key = (custom_data, stored, repr(self))
         passed = self.__dict__.get("_passed")
         if passed is not None and passed[0] == key:
             return passed[1]
-        plan = _checked_plan(self, custom_data or stored, here=not stored)
+        plan = _checked_plan(self, custom_data or stored, here=not stored, checked=checked)
         self.__dict__["_passed"] = (key, plan)
         return plan
 
@@ -749,12 +753,14 @@ def _check_space(spec: CompareSpec, choices: list[OptimizerChoice]) -> None:
             raise ValueError(f"space[{key!r}]: optimizer {label!r} takes no {name!r}")
 
 
-def _checked_plan(spec: CompareSpec, custom_data: bool, *, here: bool = True) -> Plan:
+def _checked_plan(
+    spec: CompareSpec, custom_data: bool, *, here: bool = True, checked: Plan | None = None
+) -> Plan:
     """:meth:`CompareSpec.plan`: the spec's own checks, its derived values; then the learning
     rates go out once to each module that needs them (the grids of ``tuning``, the
     hyperparameters of ``search_space``, the optimizers built by ``choices``, the digest of
     ``store``), from here, in that order. ``here``: the comparison is to run on this machine
-    (its device is checked)."""
+    (its device is checked); ``checked``: a plan whose optimizers' settings passed."""
     if here:
         check_device(spec.device)  # first: a missing GPU is said before anything else
     _check_objective(spec)
@@ -799,9 +805,9 @@ def _checked_plan(spec: CompareSpec, custom_data: bool, *, here: bool = True) ->
     final_seeds = tuple(spec.final_seeds)
     tune_steps, curve_eval_every = spec.tune_length, spec.curve_eval_every
     rounds, steps = _first_rounds(spec, choices, spaces)
-    # Every optimizer built once with its fixed hyperparameters and with every setting of its
-    # first round (a bad one would otherwise fail in a trial, after the run folder and the
-    # store were made).
+    # Every optimizer's fixed hyperparameters and every setting of its first round checked
+    # once, as its construction checks them (a bad one would otherwise fail in a trial, after
+    # the run folder and the store were made).
     hypers: dict[str, list[dict[str, Any]]] = {}
     fields: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
     for c in choices:
@@ -810,10 +816,12 @@ def _checked_plan(spec: CompareSpec, custom_data: bool, *, here: bool = True) ->
             hypers[c.label].append({**c.hyper, **hyper_of(setting)})
             fields[c.label].append(run_fields(setting, steps=tune_steps))
     optimizers = []
+    passed = [(c, checked.first_rounds[c.label]) for c in checked.choices] if checked else []
     for c in choices:
         lr = c.default_lr() if c.fixed_lr else c.lr_range[0]
         optimizers.append(c.to_dict())
-        check_optimizer(c, {**c.hyper, "lr": lr}, *hypers[c.label])
+        if (c, rounds[c.label]) not in passed:
+            check_optimizer(c, {**c.hyper, "lr": lr}, *hypers[c.label])
     record["optimizers"] = optimizers
     return Plan(
         spec=spec,
