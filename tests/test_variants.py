@@ -14,7 +14,7 @@ from descentlab import _native
 from descentlab.engine import vcnn, vectorized
 from descentlab.engine.config import RunConfig
 from descentlab.engine.multirun import train_many
-from descentlab.experiments import variants
+from descentlab.experiments import multi as variants
 from descentlab.experiments.multi import _problem_name, _spec_for, _variant_notes, expand_problems
 from descentlab.problems import data, models
 from descentlab.problems.problem import load_problem

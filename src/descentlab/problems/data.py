@@ -26,7 +26,7 @@ standard datasets are the same everywhere.
 
 Every dataset also takes ``train_subset`` (a fraction in (0, 1]) and ``subset_seed`` (0):
 a seeded subset of its training and of its validation examples, the test split unchanged
-(the data-subset variant of a workload, :mod:`descentlab.experiments.variants`).
+(the data-subset variant of a workload, :mod:`descentlab.experiments.multi`).
 
 The ``quadratic_deep`` problem (Schneider et al., 2019) is the loss
 ``L(theta) = E_x[ 0.5 (theta - x)^T Q (theta - x) ]`` with ``x ~ N(0, 0.6^2 I)`` in 100

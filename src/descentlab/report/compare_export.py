@@ -260,8 +260,9 @@ def write_exports(cmp: Any, folder: str | os.PathLike[str]) -> tuple[Path, Path]
     }
     if cmp.spec.objective:  # (your own code's metric, by its name)
         payload = {"metric": cmp.metric_name, **payload}
+    text = json.dumps(_clean(payload), indent=1, allow_nan=False)
     write_page(csv_path, buf.getvalue())  # atomic: never half-written
-    write_page(json_path, json.dumps(_clean(payload), indent=1, allow_nan=False))
+    write_page(json_path, text)
     return csv_path, json_path
 
 

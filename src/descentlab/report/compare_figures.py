@@ -39,7 +39,6 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from descentlab.problems import landscapes
 from descentlab.report import figures as F
 
 __all__ = [
@@ -527,8 +526,7 @@ def landscape_figures(comparison: Any) -> list[tuple[str, Figure]]:
     optimizer at a learning rate for that terrain)."""
     out = []
     for race in comparison.landscapes:
-        f = landscapes.get(race.name)
         races = [F.Race(p.display, p.lr, p.trajectories) for p in race.paths]
         title = f"The same optimizers on the {race.name} landscape ({race.steps} steps)"
-        out.append((race.name, F.comparison_figure(f, races, title=title)))
+        out.append((race.name, F.comparison_figure(race.name, races, title=title)))
     return out
