@@ -624,6 +624,47 @@ def test_the_book_check_finds_an_import_from_outside(tmp_path, name, source, fou
     assert bool(book_importers(tmp_path / "descentlab")) is found
 
 
+def book_only_modules(package: Path = PACKAGE) -> list[str]:
+    """Modules outside the book that only the book imports (a package's ``__init__`` aside:
+    importing any of its modules runs it). What only the book uses lives in the book."""
+    graph = module_graph(package)
+    packages = {".".join(module_parts(p, package)) for p in package.rglob("__init__.py")}
+    importers: dict[str, set[str]] = {}
+    for name, edges in graph.items():
+        for module in edges:
+            importers.setdefault(module, set()).add(name)
+    return sorted(
+        module
+        for module, names in importers.items()
+        if module not in packages
+        and layer(module.split(".")) != "book"
+        and all(layer(n.split(".")) == "book" for n in names)
+    )
+
+
+def test_what_only_the_book_imports_lives_in_the_book():
+    assert book_only_modules() == []
+
+
+@pytest.mark.parametrize(
+    ("files", "found"),
+    [
+        ({"schedules/lecture.py": "", "book/decays.py": "from ..schedules import lecture\n"},
+         ["descentlab.schedules.lecture"]),
+        ({"report/outputs.py": "", "book/build.py": "from descentlab.report import outputs\n",
+          "report/html.py": "from descentlab.report.outputs import render\n"}, []),
+        ({"engine/run.py": "", "book/x.py": "from descentlab.engine import run\n",
+          "cli/train.py": "def f():\n    from descentlab.engine.run import train\n"}, []),
+    ],
+)  # fmt: skip
+def test_the_book_only_check_finds_a_module_only_the_book_imports(tmp_path, files, found):
+    for name, source in {"__init__.py": "", **files}.items():
+        path = tmp_path / "descentlab" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source)
+    assert book_only_modules(tmp_path / "descentlab") == found
+
+
 def test_the_core_schedules_export_no_lecture_names():
     """The lectures' own forms of the decays live in the book; the library has the field's."""
     from descentlab import schedules
