@@ -78,9 +78,10 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: 56; the scale study -- the comparison at several sizes, its trend, figures and command --
 #: and the GPT's µP option 581, an optimizer's hyperparameters checked once when it is built
 #: 20, the declared hyperparameter specs checked and said through the constraints' own types
-#: -11, a comparison's plan checking its optimizers' settings once with nothing built 22), and
-#: functions over 80 lines in the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 56_588
+#: -11, a comparison's plan checking its optimizers' settings once with nothing built and the
+#: suite's held-out variants in multi.py -1), and functions over 80 lines in the whole package
+#: at most this many (10 then; the goal is 15)
+LIBRARY_LINES = 56_565
 LONG_FUNCTIONS = 10
 
 

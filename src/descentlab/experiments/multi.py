@@ -46,22 +46,16 @@ from descentlab.problems.problem import is_problem_ref, problem_slug, resolve_fo
 from descentlab.store import Store
 
 __all__ = [
-    "ACTIVATION_CHOICES",
     "DEFAULT_SUITE",
-    "MODEL_KNOBS",
     "SCORE_MAX_RATIO",
-    "SEPARATOR",
-    "SUBSET",
     "SUITE_PROTOCOL",
     "SUITE_SETTINGS",
     "MultiComparison",
     "benchmark_score",
     "compare_many",
     "expand_problems",
-    "parse_variant",
     "performance_profile",
     "rank_table",
-    "variant_fields",
     "wins",
 ]
 

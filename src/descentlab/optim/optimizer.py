@@ -52,14 +52,9 @@ from .stored import check_stored_params, loader, stored_chain
 __all__ = ["SETTINGS_ONLY", "Monitor", "Optimizer", "apply_updates"]
 
 
-class _SettingsOnly:
-    def __repr__(self) -> str:
-        return "SETTINGS_ONLY"
-
-
 #: ``params`` with which a constructor checks every setting as over parameters and returns,
 #: nothing built (no param group, no state): how a comparison's plan checks its choices
-SETTINGS_ONLY = _SettingsOnly()
+SETTINGS_ONLY: Any = object()
 
 
 _GLOBAL_PRE_HOOKS = _torch_optimizer._global_optimizer_pre_hooks

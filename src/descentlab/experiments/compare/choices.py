@@ -329,22 +329,16 @@ def check_optimizer(
         for hyper in hypers:
             external.check_external(choice.label, choice.optimizer, hyper, probe=probe)
         return
-    named = choice.is_named
     if probe is not None:
-        cls = optim.get(choice.optimizer) if named else None
-        if cls is not None:
-            if probe not in optim.factory_keywords(cls, choice.hyper):
-                raise ValueError(f"{choice.label} takes no {probe!r}")
-            return
-        if probe not in choice.optimizer.defaults:
+        if choice.is_named:
+            takes = optim.factory_keywords(optim.get(choice.optimizer), choice.hyper)
+        else:
+            takes = choice.optimizer.defaults
+        if probe not in takes:
             raise ValueError(f"{choice.label} takes no {probe!r}")
         return
-    label = choice.label
-    for hyper in hypers:
+    for hyper in hypers:  # a name's unknown keywords listed with the valid ones, as the engine's
         try:
-            if named:  # the engine's own check: unknown names listed with valid ones
-                make_optimizer(choice.optimizer, optim.SETTINGS_ONLY, hyper)
-            else:
-                optim.Optimizer(optim.SETTINGS_ONLY, choice.optimizer, **hyper)
+            make_optimizer(choice.optimizer, optim.SETTINGS_ONLY, hyper)
         except TypeError as exc:
-            raise ValueError(f"optimizer {label!r}: {exc}") from None
+            raise ValueError(f"optimizer {choice.label!r}: {exc}") from None
