@@ -297,7 +297,10 @@ def train_in_processes(
     data: Any = None,
     bar: Any = None,
 ) -> list[RunResult]:
-    """Train ``configs`` in ``workers`` processes of a :class:`WorkerPool`.
+    """Train ``configs`` in ``workers`` processes of a :class:`WorkerPool`: their
+    :class:`~descentlab.engine.run.RunResult` in submission order, or the first exception a
+    run raised (the runs not yet started are dropped); ``ValueError`` if a config or the data
+    cannot be pickled.
 
     Args:
         configs: validated run configurations.
@@ -306,13 +309,6 @@ def train_in_processes(
         workers: number of worker processes (>= 1).
         data: a ``Splits`` to train on instead of loading each config's problem.
         bar: an optional tqdm bar advanced by one per finished run.
-
-    Returns:
-        The :class:`~descentlab.engine.run.RunResult` of each config, in submission order.
-
-    Raises:
-        ValueError: a config or the data cannot be pickled.
-        Exception: the first exception a run raised (the runs not yet started are dropped).
     """
     check_picklable(configs, data)
 
@@ -339,14 +335,8 @@ def map_in_processes(
     ``workers`` spawned processes of a :class:`WorkerPool`. A call that raises stops nothing:
     its exception stays in its future (one that ``done`` raises stops the pool and goes up).
 
-    Args:
-        fn: a picklable (module-level) function.
-        calls: the arguments of each call.
-        workers: worker processes (>= 1).
-        done: ``done(i, future)`` in the parent as call ``i`` finishes (in finishing order).
-
-    Returns:
-        the finished futures, in the order of ``calls``.
+    Returns the finished futures in the order of ``calls``; ``done(i, future)`` is called in
+    this process as call ``i`` finishes (in finishing order). ``fn``: picklable (module-level).
     """
     check("workers", workers, POSITIVE_INT)
     if not calls:

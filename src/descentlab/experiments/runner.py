@@ -453,12 +453,8 @@ class TrialRunner:
         return self._collect()
 
     def _poll(self) -> None:
-        """Move the outcomes that worker processes have finished to the ready queue (no
-        waiting)."""
-        while self.workers > 1 and self._pool is not None:
-            item = self._pool.get(wait=False)
-            if item is None:
-                return
+        """Move the outcomes that workers have finished to the ready queue (no waiting)."""
+        while self._pool is not None and (item := self._pool.get(wait=False)) is not None:
             self._take(item)
 
     def _run_here(
@@ -513,8 +509,7 @@ class TrialRunner:
         task done, or its error (the runs of its finished trials are kept all the same)."""
         kind, indices = item[0], item[1]
         if kind == "part":
-            self._keep(item)
-            return
+            return self._keep(item)
         runs = self._parts.pop(indices[0], [])
         if kind == "done":
             self._finished(indices, runs, None)
