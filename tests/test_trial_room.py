@@ -208,6 +208,30 @@ def test_a_worker_cannot_open_the_store_for_writing(tmp_path, how, refused):
         assert [r.name for r in store.list_runs()] == ["parent"]
 
 
+class Unpicklable(Exception):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.held = lambda: None  # (cannot be pickled)
+
+
+def unsendable(how: str) -> Any:
+    if how == "raise":
+        raise Unpicklable("boom")
+    return lambda: None
+
+
+def test_what_a_worker_cannot_send_back_comes_back_as_an_error():
+    """A task's value or exception that cannot be pickled comes back as an error (the queue's
+    feeder thread would drop it, and the pool wait for ever); an exception keeps its text."""
+    from descentlab.engine.procpool import map_in_processes
+
+    returned, raised = map_in_processes(unsendable, [("return",), ("raise",)], workers=1)
+    assert isinstance(returned.exception(), RuntimeError)
+    assert "what the task sent cannot be pickled" in str(returned.exception())
+    assert isinstance(raised.exception(), RuntimeError)
+    assert "Unpicklable: boom" in str(raised.exception())
+
+
 def write_through(store: Any) -> None:
     store.create_run({}, name="child")
 

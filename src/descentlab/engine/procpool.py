@@ -157,7 +157,7 @@ class WorkerPool:
                     self.tasks.get_nowait()
         for _ in procs:
             self.tasks.put(None)
-        for p in procs if abort else ():
+        for p in [p for p in procs if abort and p.is_alive()]:  # (a pid not yet reused)
             with contextlib.suppress(ProcessLookupError, TypeError):
                 os.kill(p.pid, signum if running else signal.SIGKILL)
         # (a stopped task ends at its next step; one that does not within seconds -- a hung
@@ -192,8 +192,7 @@ _SENDING: list[Any] = [None, None]
 
 def report(value: Any) -> None:
     """Inside a task in a worker: send ``("part", key, value)`` to the pool's process now."""
-    results, key = _SENDING
-    results.put(_message(("part", key, value)))
+    _SENDING[0].put(_message(("part", _SENDING[1], value)))
 
 
 def _message(item: tuple[Any, ...]) -> bytes:
@@ -201,9 +200,10 @@ def _message(item: tuple[Any, ...]) -> bytes:
     drop it)."""
     try:
         return bytes(ForkingPickler.dumps(item))
-    except Exception as exc:
-        text = f"what the task sent cannot be pickled: {exc}"
-        return _message(("error", item[1], RuntimeError(text), text, False))
+    except Exception as exc:  # (an error keeps its text)
+        if item[0] != "error":
+            item = ("error", item[1], None, f"what the task sent cannot be pickled: {exc}", False)
+        return _message((*item[:2], RuntimeError(item[3]), *item[3:]))
 
 
 def _serve(
