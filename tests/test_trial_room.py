@@ -2,8 +2,10 @@
 
 - No module of ``experiments/`` is over 900 lines, and ``trials.py`` (1,477 lines with nine
   jobs before the split) is gone.
-- Worker processes are started in two library modules (the pool, the ranks of ``--nproc``),
-  and only the parent process writes the main store: no worker is told where it is.
+- Worker processes are started in two library modules, by one function each: the one pool
+  (trials, ``train_many``, the book's build) and the ranks of ``--nproc``. Only the parent
+  process writes the main store: no worker is told where it is, and a worker that opens it for
+  writing, or a forked copy of a store that writes, is refused.
 - Modules are named for what they do: no module outside the Ray backend imports a module
   named after Ray; the one place that chooses a runner (``experiments/backend.py``) imports
   the Ray backend only where Ray was chosen, inside that function.
