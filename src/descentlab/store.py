@@ -485,7 +485,7 @@ class _Database:
                 raise
             return
         if _WORKER and durable:
-            raise StoreError(_refused(self.path, "a worker process"))
+            raise StoreError(_REFUSED.format(self.path, "a worker process"))
         self._writer = os.getpid()  # (the one process whose writes reach the file)
         try:
             make_dirs(self.path.parent, 0o700)
@@ -632,7 +632,7 @@ class _Database:
         # then writes can fail with SQLITE_BUSY without waiting when another writer is active.
         # Inside transaction(): part of its one transaction.
         if self.durable and not self.read_only and self._writer != os.getpid():  # a fork's
-            raise StoreError(_refused(self.path, f"process {os.getpid()} (a copy of it)"))
+            raise StoreError(_REFUSED.format(self.path, f"process {os.getpid()} (a copy of it)"))
         conn = self._connection()
         if self._depth:
             yield conn
@@ -1296,9 +1296,8 @@ def refuse_writing() -> None:
     _WORKER[:] = [True]
 
 
-def _refused(path: Path, who: str) -> str:
-    return (f"store {path} cannot be written by {who}: the process that opened it (that "
-            "started the workers) is its one writer; a worker sends its runs there")  # fmt: skip
+_REFUSED = ("store {} cannot be written by {}: the process that opened it (that started the "
+            "workers) is its one writer; a worker sends its runs there")  # fmt: skip
 
 
 def _close_before_fork() -> None:
