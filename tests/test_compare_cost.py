@@ -101,7 +101,7 @@ def test_workers_start_once_per_comparison_and_none_for_a_finished_one(tmp_path,
 
     def counted(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         original(self, *args, **kwargs)
-        starts.append(len(self._procs))
+        starts.append(len(self._pool.procs))
 
     monkeypatch.setattr(runner.TrialRunner, "_start", counted)
     first = compare(TINY, tmp_path, workers=2, progress=False)

@@ -2,8 +2,10 @@
 
 - No module of ``experiments/`` is over 900 lines, and ``trials.py`` (1,477 lines with nine
   jobs before the split) is gone.
-- Worker processes are started in two library modules (the pool, the ranks of ``--nproc``),
-  and only the parent process writes the main store: no worker is told where it is.
+- Worker processes are started in two library modules, by one function each: the one pool
+  (trials, ``train_many``, the book's build) and the ranks of ``--nproc``. Only the parent
+  process writes the main store: no worker is told where it is, and a worker that opens it for
+  writing, or a forked copy of a store that writes, is refused.
 - Modules are named for what they do: no module outside the Ray backend imports a module
   named after Ray; the one place that chooses a runner (``experiments/backend.py``) imports
   the Ray backend only where Ray was chosen, inside that function.
@@ -125,6 +127,167 @@ def test_the_count_finds_what_starts_a_process(source, starts):
     assert _code_lines().starts_processes(source) is starts
 
 
+def process_starters(package: Path = PACKAGE) -> set[tuple[str, str]]:
+    """``(module, function)`` for each function or method of the library (the book too) that
+    calls what starts a worker process (``scripts/code_lines.py``'s calls)."""
+    names = set(_code_lines().STARTERS)
+    found = set()
+    for path in package.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for parent in ast.walk(tree):
+            for node in ast.iter_child_nodes(parent):
+                if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                owner = f"{parent.name}." if isinstance(parent, ast.ClassDef) else ""
+                calls = {
+                    getattr(c.func, "id", getattr(c.func, "attr", ""))
+                    for c in ast.walk(node)
+                    if isinstance(c, ast.Call)
+                }
+                if calls & names:
+                    found.add((str(path.relative_to(package)), owner + node.name))
+    return found
+
+
+def test_one_pool_starts_the_worker_processes():
+    """One place creates, feeds, collects from and stops worker processes: the pool that a
+    comparison's trials, ``train_many`` and the book's build queue their work on; the ranks of
+    ``--nproc`` start theirs apart. Before, the trial runner's workers (``start_workers``) and
+    ``train_many``'s executor (``_spawn_pool``) were two pools."""
+    assert process_starters() == {
+        ("engine/procpool.py", "WorkerPool.__init__"),
+        ("engine/ranks.py", "_Ranks.__init__"),
+    }
+
+
+def test_the_pool_count_finds_a_second_pool(tmp_path):
+    root = tmp_path / "descentlab"
+    (root / "engine").mkdir(parents=True)
+    (root / "engine" / "a.py").write_text(
+        "class P:\n    def __init__(self):\n        ctx.Process(target=f).start()\n"
+        "def other():\n    return ProcessPoolExecutor(2)\n"
+        "def fine():\n    subprocess.run(['git'])\n"
+    )
+    assert process_starters(root) == {("engine/a.py", "P.__init__"), ("engine/a.py", "other")}
+
+
+def open_store(path: str, how: str) -> str:
+    """In a worker of the pool: open the store at ``path`` (``how``: for writing, in memory,
+    or to read it) and write a run where it may."""
+    from descentlab.store import Store
+
+    options = {"write": {}, "memory": {"durable": False}, "read": {"read_only": True}}[how]
+    with Store(path, **options) as store:
+        if how != "read":
+            store.create_run({"a": 1}, name="x")
+        return f"{len(store.list_runs())} run"
+
+
+@pytest.mark.parametrize(
+    ("how", "refused"), [("write", True), ("memory", False), ("read", False)]
+)  # fmt: skip
+def test_a_worker_cannot_open_the_store_for_writing(tmp_path, how, refused):
+    """Only the parent process writes the store: a real worker of the pool that opens it for
+    writing is refused with one line (a scratch store in its memory it may write, the store
+    it may read); the store is unchanged."""
+    from descentlab.engine.procpool import map_in_processes
+    from descentlab.store import Store, StoreError
+
+    path = tmp_path / "lab.sqlite"
+    with Store(path) as store:
+        store.create_run({}, name="parent")
+    (future,) = map_in_processes(open_store, [(str(path), how)], workers=1)
+    if refused:
+        exc = future.exception()
+        assert isinstance(exc, StoreError), exc
+        assert str(exc) == (
+            f"store {path} cannot be written by a worker process: the process that opened it "
+            "(that started the workers) is its one writer; a worker sends its runs there"
+        )
+    else:
+        assert future.result() == "1 run"
+    with Store(path) as store:
+        assert [r.name for r in store.list_runs()] == ["parent"]
+
+
+class Unpicklable(Exception):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.held = lambda: None  # (cannot be pickled)
+
+
+def unsendable(how: str) -> Any:
+    if how == "raise":
+        raise Unpicklable("boom")
+    return lambda: None
+
+
+def test_what_a_worker_cannot_send_back_comes_back_as_an_error():
+    """A task's value or exception that cannot be pickled comes back as an error (the queue's
+    feeder thread would drop it, and the pool wait for ever); an exception keeps its text."""
+    from descentlab.engine.procpool import map_in_processes
+
+    returned, raised = map_in_processes(unsendable, [("return",), ("raise",)], workers=1)
+    assert isinstance(returned.exception(), RuntimeError)
+    assert "what the task sent cannot be pickled" in str(returned.exception())
+    assert isinstance(raised.exception(), RuntimeError)
+    assert "Unpicklable: boom" in str(raised.exception())
+
+
+def write_through(store: Any) -> None:
+    store.create_run({}, name="child")
+
+
+def test_a_forked_copy_of_the_store_cannot_write(tmp_path):
+    """A process forked from the writer holds a copy of its store: a write through it is
+    refused (its connection would be the child's own, a second writer)."""
+    import multiprocessing
+
+    from descentlab.store import Store, StoreError
+
+    store = Store(tmp_path / "lab.sqlite")
+    ctx = multiprocessing.get_context("fork")
+    errors = ctx.Queue()
+
+    def child() -> None:
+        try:
+            write_through(store)
+            errors.put("written")
+        except StoreError as exc:
+            errors.put(str(exc))
+
+    proc = ctx.Process(target=child)
+    proc.start()
+    said = errors.get(timeout=60)
+    proc.join(60)
+    assert said == (
+        f"store {store.path} cannot be written by process {proc.pid} (a copy of it): the "
+        "process that opened it (that started the workers) is its one writer; a worker sends "
+        "its runs there"
+    )
+    write_through(store)  # the writer itself writes
+    assert [r.name for r in store.list_runs()] == ["child"]
+    store.close()
+
+
+def _spied_pool(sent: list[bytes]) -> Any:
+    """The pool, what it is given recorded in ``sent``, pickled: each start's arguments, each
+    task."""
+    from descentlab.engine.procpool import WorkerPool
+
+    class Spied(WorkerPool):
+        def __init__(self, count: int, setup: Any = None, args: tuple[Any, ...] = (), **kw: Any):
+            if setup is not None:
+                sent.append(pickle.dumps((setup, args)))
+            super().__init__(count, setup, args, **kw)
+
+        def put(self, key: Any, fn: Any, *args: Any) -> None:
+            sent.append(pickle.dumps((fn, args)))
+            super().put(key, fn, *args)
+
+    return Spied
+
+
 def test_train_many_workers_are_never_told_where_the_store_is(tmp_path, monkeypatch):
     """The process that called ``train_many`` writes its store alone: each worker trains
     against a scratch store and sends the run back (before, each opened the same SQLite file),
@@ -136,20 +299,8 @@ def test_train_many_workers_are_never_told_where_the_store_is(tmp_path, monkeypa
     from descentlab.engine.run import train
     from descentlab.store import Store
 
-    sent, real = [], procpool._spawn_pool
-
-    def spied(workers: int) -> Any:
-        pool = real(workers)
-        submit = pool.submit
-
-        def recorded(fn: Any, *args: Any) -> Any:
-            sent.append(pickle.dumps((fn, args)))
-            return submit(fn, *args)
-
-        pool.submit = recorded
-        return pool
-
-    monkeypatch.setattr(procpool, "_spawn_pool", spied)
+    sent: list[bytes] = []
+    monkeypatch.setattr(procpool, "WorkerPool", _spied_pool(sent))
     store = Store(tmp_path / "lab.sqlite")
     base = RunConfig(problem="moons", problem_options={"n_samples": 120}, model="linear",
                      optimizer="sgd", hyper={"lr": 0.2}, batch_size=16, steps=8, eval_every=4,
@@ -177,13 +328,8 @@ def test_the_trial_runner_workers_are_never_told_where_the_store_is(tmp_path, mo
     from descentlab.experiments.runner import TrialRunner
     from descentlab.experiments.trial import DataSource, Trial
 
-    told, real = [], procpool.start_workers
-
-    def spied(target: Any, count: int, args: tuple[Any, ...], **kw: Any) -> Any:
-        told.append(pickle.dumps(args))
-        return real(target, count, args, **kw)
-
-    monkeypatch.setattr(procpool, "start_workers", spied)
+    told: list[bytes] = []
+    monkeypatch.setattr(procpool, "WorkerPool", _spied_pool(told))
     cfg = RunConfig(problem="moons", model="logistic", optimizer="sgd", hyper={"lr": 0.5},
                     steps=5, evaluate_test=False, name="tune/sgd")  # fmt: skip
     path = tmp_path / "lab.sqlite"
@@ -191,4 +337,5 @@ def test_the_trial_runner_workers_are_never_told_where_the_store_is(tmp_path, mo
         runner.submit(Trial("tune", "sgd", cfg, "holdout"))
         outcome = runner.next_outcome()
     assert outcome.status == "completed" and outcome.run_id is not None
-    assert len(told) == 1 and str(path).encode() not in told[0]
+    assert len(told) == 2  # the workers' start, one task
+    assert not any(str(path).encode() in t for t in told)

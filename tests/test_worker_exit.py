@@ -1,5 +1,5 @@
-"""Worker processes end at once after their last outcome (``runners._exit_now``) without
-losing any outcome still in the queue's buffer or leaving the store open."""
+"""Worker processes end at once after their last outcome (``procpool._exit_now``) without
+losing any outcome still in the queue's buffer."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import multiprocessing as mp
 
 import pytest
 
+from descentlab.engine import procpool
 from descentlab.experiments import runner as runners
 from descentlab.experiments import trial
 from descentlab.store import Store
@@ -18,11 +19,12 @@ def _child(path: str, results, n: int) -> None:  # type: ignore[no-untyped-def]
     store.create_run({"a": 1}, name="x")
     for i in range(n):  # large items: the feeder thread is still writing when exit comes
         results.put((i, "x" * 10_000))
-    runners._exit_now(store, results)
+    store.close()  # (a worker of the pool writes no store on disk: this one is a plain process)
+    procpool._exit_now(results)
     raise AssertionError("unreachable: _exit_now returned")
 
 
-def test_exit_now_delivers_every_outcome_and_closes_the_store(tmp_path):
+def test_exit_now_delivers_every_outcome(tmp_path):
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
     path = str(tmp_path / "lab.sqlite")
@@ -48,7 +50,7 @@ def test_workers_exit_cleanly_after_their_trials(tmp_path):
     with runner:
         runner.submit(trial.Trial("tune", "sgd", cfg, "holdout"))
         out = runner.next_outcome()
-        procs = list(runner._procs)
+        procs = list(runner._pool.procs)
     assert out.status == "completed" and not out.reused
     assert [p.exitcode for p in procs] == [0, 0]
 

@@ -91,6 +91,7 @@ __all__ = [
     "StoreError",
     "canonical_json",
     "provenance",
+    "refuse_writing",
     "store_path_of",
 ]
 
@@ -450,7 +451,7 @@ class _Database:
         self.read_only = bool(read_only)
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
-        self._pid = -1
+        self._pid = self._writer = -1
         self._depth = 0  # inside transaction()
         if self.path.is_dir():
             raise StoreError(f"store {self.path} is a folder, not a store file")
@@ -483,6 +484,9 @@ class _Database:
                 self.close()
                 raise
             return
+        if _WORKER and durable:
+            raise StoreError(_REFUSED.format(self.path, "a worker process"))
+        self._writer = os.getpid()  # (the one process whose writes reach the file)
         try:
             make_dirs(self.path.parent, 0o700)
         except OSError as exc:
@@ -627,6 +631,8 @@ class _Database:
         # IMMEDIATE takes the write lock up front: a deferred transaction that reads first and
         # then writes can fail with SQLITE_BUSY without waiting when another writer is active.
         # Inside transaction(): part of its one transaction.
+        if self.durable and not self.read_only and self._writer != os.getpid():  # a fork's
+            raise StoreError(_REFUSED.format(self.path, f"process {os.getpid()} (a copy of it)"))
         conn = self._connection()
         if self._depth:
             yield conn
@@ -1279,6 +1285,19 @@ _RUN_COLUMNS = (
 #: connections and the locks it believes this process holds must not cross a fork; they
 #: reopen when next used), except one in the middle of a transaction or in memory.
 _OPEN: weakref.WeakSet[_Database] = weakref.WeakSet()
+
+
+_WORKER: list[bool] = []  # (set by refuse_writing)
+
+
+def refuse_writing() -> None:
+    """From now on this process opens no store on disk for writing (one in its memory it may):
+    a worker of the pool (:mod:`descentlab.engine.procpool`), whose runs its parent writes."""
+    _WORKER[:] = [True]
+
+
+_REFUSED = ("store {} cannot be written by {}: the process that opened it (that started the "
+            "workers) is its one writer; a worker sends its runs there")  # fmt: skip
 
 
 def _close_before_fork() -> None:

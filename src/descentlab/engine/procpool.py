@@ -1,20 +1,18 @@
-"""Worker processes, started here alone: the process mode of :func:`train_many`, the book's
-build (:func:`map_in_processes`) and a comparison's trial workers (:func:`start_workers`).
+"""The one pool of worker processes (:class:`WorkerPool`), on which a comparison's trials,
+:func:`train_many`'s process mode (:func:`train_in_processes`) and the book's build
+(:func:`map_in_processes`) queue their work (the ranks of ``--nproc`` start apart: :mod:`.ranks`).
 
-Each worker is a fresh interpreter (``spawn``: no forked locks, threads or SQLite connections
-cross into it) running ``torch.set_num_threads(1)`` -- on a CPU, small models gain nothing from
-intra-op threads, and one thread per process keeps the workers from competing for cores. A
-worker calls :func:`descentlab.engine.run.train` for each config it is given, so a run trained
-here is exactly the run ``train`` would have trained (same seeds, same numbers bit for bit on
-one thread). With a store, a worker trains against a scratch store and sends the run back;
-this process, the store's one writer, imports each as it finishes (:mod:`.scratch`).
-
-A worker dies with its parent (:func:`descentlab._osutil.die_with_parent`: a parent-death
-signal on Linux and a watched pipe everywhere), so a ``kill -9`` of the main process leaves no
-worker running queued work.
-
-Results come back in submission order. The first run that raises cancels the runs that have not
-started and its exception is re-raised in the parent.
+Each worker is forked from this process (the trial runner on the CPU, warmed up) or a fresh
+interpreter (``spawn``: no forked locks, threads or SQLite connections cross into it), with one
+torch thread: on a CPU small models gain nothing from intra-op threads, and a run trained here
+is exactly the run ``train`` would have trained (same numbers bit for bit on one thread). A
+worker trains against a scratch store and sends its runs back; this process, the store's one
+writer, imports them (:mod:`.scratch`), and a worker cannot open a store on disk for writing
+(:func:`descentlab.store.refuse_writing`). A worker dies with its parent
+(:func:`descentlab._osutil.die_with_parent`), so a ``kill -9`` of the main process leaves no
+worker running queued work; it ignores SIGINT and SIGTERM (Ctrl-C reaches every process of the
+terminal's group: between tasks the main process decides, during a run the engine's handler
+ends it as ``interrupted``); :meth:`WorkerPool.close` passes a stop on.
 
 .. note::
     Under ``spawn`` a worker imports the parent's ``__main__`` module. A script that calls
@@ -25,32 +23,44 @@ started and its exception is re-raised in the parent.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import pickle
+import queue
+import signal
+import sys
+import time
+import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures import Future
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 import torch
 
-from descentlab._announce import announcement_dir, share_across
+from descentlab._announce import announcement_dir, share_across, sharing
+from descentlab._files import out_of_space
 from descentlab._osutil import (
     die_with_parent,
+    ignore_stop_signals,
     signals_blocked,
     spawn_payload,
     spawning,
     started_frozen,
 )
-from descentlab._usercode import plain_warnings
+from descentlab._usercode import describe, plain_warnings
 from descentlab.constraints import POSITIVE_INT, check
 from descentlab.engine.config import RunConfig
 from descentlab.engine.memory import keep_freed_memory
 from descentlab.engine.run import RunResult, train
 from descentlab.engine.scratch import import_result, in_scratch_store
-from descentlab.store import Store
+from descentlab.store import Store, refuse_writing
 
-__all__ = ["default_workers", "map_in_processes", "start_workers", "train_in_processes"]
+__all__ = ["WorkerPool", "default_workers", "map_in_processes", "report", "train_in_processes"]
+
+#: How long an aborted pool waits for its running tasks to stop (recorded as interrupted).
+ABORT_SECONDS = 2.0
 
 
 def default_workers(n_runs: int) -> int:
@@ -68,25 +78,187 @@ def default_workers(n_runs: int) -> int:
     return max(1, min(int(n_runs), cores))
 
 
-def _init_worker(dtype: torch.dtype, threads: int, announced: str | None = None) -> None:
-    die_with_parent()
+class WorkerPool:
+    """``count`` worker processes taking tasks from one queue, sending back on another: the one
+    place that starts, feeds, collects from and stops worker processes. Each first calls the
+    module-level ``setup(*args)`` (None: nothing); ``fork``: forked from this process, else
+    spawned, ``preload`` loaded frozen first (:func:`~descentlab._osutil.started_frozen`).
+
+    A task is ``put(key, fn, *args)``: a worker calls the module-level ``fn(*args)`` and sends
+    ``("done", key, value)`` or ``("error", key, exception, text, no_space)``; inside it,
+    :func:`report` sends ``("part", key, value)``. Not daemonic: a trial reads a Dataset with
+    the loader worker processes it asks for."""
+
+    def __init__(
+        self,
+        count: int,
+        setup: Callable[..., Any] | None = None,
+        args: tuple[Any, ...] = (),
+        *,
+        fork: bool = False,
+        preload: tuple[str, ...] = (),
+        threads: int = 1,
+    ) -> None:
+        check("workers", count, POSITIVE_INT)
+        ctx = multiprocessing.get_context("fork" if fork else "spawn")
+        self.tasks, self.results = ctx.Queue(), ctx.Queue()
+        common = (torch.get_default_dtype(), threads, sharing() or announcement_dir(), setup, *args)
+        self.procs: list[Any] = []
+        # (started with SIGINT and SIGTERM blocked, kept across fork and exec: an abort while
+        # a worker starts must not print a KeyboardInterrupt traceback from its bootstrap)
+        with signals_blocked(), spawning():
+            for _ in range(count):
+                # (a spawned worker's payload each: a shared tensor's handle is taken once)
+                payload = (self.tasks, self.results, *common) if fork else (
+                    *spawn_payload(_serve, *common, preload=preload), self.tasks, self.results
+                )  # fmt: skip
+                p = ctx.Process(target=_serve if fork else started_frozen, args=payload)
+                p.start()
+                self.procs.append(p)
+
+    def put(self, key: Any, fn: Callable[..., Any], *args: Any) -> None:
+        """Queue the task ``fn(*args)``, its messages marked ``key``."""
+        self.tasks.put((key, fn, args))
+
+    def get(self, wait: bool = True) -> tuple[Any, ...] | None:
+        """The next message a worker sent (``wait``: until one comes; else None if none has);
+        ``RuntimeError`` if a worker process died meanwhile."""
+        while True:
+            try:
+                return pickle.loads(self.results.get(wait, 0.5))
+            except queue.Empty:
+                if not wait:
+                    return None
+            dead = [p for p in self.procs if not p.is_alive()]
+            if dead:
+                raise RuntimeError(
+                    f"a worker process exited unexpectedly (exit code {dead[0].exitcode}); "
+                    "see its traceback above. Worker processes are spawned: a script run "
+                    "from stdin, or one that needs its own functions in the workers, must "
+                    "start work inside `if __name__ == '__main__':` -- or use workers=1"
+                ) from None
+
+    def close(
+        self,
+        *,
+        abort: bool = False,
+        running: bool = True,
+        signum: int = signal.SIGINT,
+        keep: Callable[[tuple[Any, ...]], None] | None = None,
+    ) -> None:
+        """Stop the workers: after their queued tasks, or (``abort``) at once -- queued tasks
+        are dropped and ``running`` ones stopped with ``signum``; a worker that does not exit
+        within :data:`ABORT_SECONDS` is killed. ``keep``: given each message read meanwhile
+        (the rest are dropped)."""
+        procs, self.procs = self.procs, []
+        if abort:
+            with contextlib.suppress(queue.Empty, OSError, ValueError):
+                while True:
+                    self.tasks.get_nowait()
+        for _ in procs:
+            self.tasks.put(None)
+        for p in [p for p in procs if abort and p.is_alive()]:  # (a pid not yet reused)
+            with contextlib.suppress(ProcessLookupError, TypeError):
+                os.kill(p.pid, signum if running else signal.SIGKILL)
+        # (a stopped task ends at its next step; one that does not within seconds -- a hung
+        # loader worker under it -- is killed, and its own workers die with it)
+        deadline = time.monotonic() + (ABORT_SECONDS if abort else 60.0)
+        while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
+            self._drain(0.05, keep)  # (a worker exits once what it sent is read)
+        killed = [p for p in procs if p.is_alive()]
+        for p in killed:
+            p.kill()
+        for p in killed:
+            p.join(1.0)
+        self._drain(0.0, keep)
+        for q in (self.tasks, self.results):
+            q.close()
+            q.cancel_join_thread()
+
+    def _drain(self, timeout: float, keep: Callable[[tuple[Any, ...]], None] | None) -> None:
+        while True:
+            try:
+                item = self.results.get(timeout=timeout) if timeout else self.results.get_nowait()
+            except (queue.Empty, OSError, ValueError, EOFError):
+                return
+            if keep is not None:
+                keep(pickle.loads(item))
+            timeout = 0.0
+
+
+#: in a worker: where :func:`report` sends, and the running task's key
+_SENDING: list[Any] = [None, None]
+
+
+def report(value: Any) -> None:
+    """Inside a task in a worker: send ``("part", key, value)`` to the pool's process now."""
+    _SENDING[0].put(_message(("part", _SENDING[1], value)))
+
+
+def _message(item: tuple[Any, ...]) -> bytes:
+    """``item`` pickled here, where a failure can be reported (the queue's feeder thread would
+    drop it)."""
+    try:
+        return bytes(ForkingPickler.dumps(item))
+    except Exception as exc:  # (an error keeps its text)
+        if item[0] != "error":
+            item = ("error", item[1], None, f"what the task sent cannot be pickled: {exc}", False)
+        return _message((*item[:2], RuntimeError(item[3]), *item[3:]))
+
+
+def _serve(
+    tasks: Any,
+    results: Any,
+    dtype: torch.dtype,
+    threads: int,
+    announced: str | None,
+    setup: Callable[..., Any] | None,
+    *args: Any,
+) -> None:
+    """A worker's life: its settings, ``setup(*args)``, then tasks until told to stop."""
+    ignore_stop_signals()
+    die_with_parent()  # a killed main process takes its workers with it, queued tasks or not
+    refuse_writing()  # (this process sends its runs to the store's one writer)
     plain_warnings()  # (a worker's warnings reach the command's terminal)
-    if announced is not None:
+    if announced is not None:  # what the main process or another worker said, not again
         share_across(announced)
     keep_freed_memory()  # a training process: reuse freed memory (engine/memory.py)
     # The parent's default dtype (e.g. float64 in tests) is not inherited by a spawned process.
     torch.set_default_dtype(dtype)
     torch.set_num_threads(threads)
+    if setup is not None:
+        setup(*args)
+    parent = os.getppid()
+    while True:
+        try:
+            item = tasks.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:  # the main process is gone
+                _exit_now(results)
+            continue
+        if item is None:
+            _exit_now(results)
+        key, fn, fn_args = item
+        _SENDING[:] = results, key
+        try:
+            results.put(_message(("done", key, fn(*fn_args))))
+        except BaseException as exc:  # report everything, including KeyboardInterrupt
+            text = f"{describe(exc)}\n{''.join(traceback.format_exception(exc))}"
+            results.put(_message(("error", key, exc, text, out_of_space(exc))))
+            if not isinstance(exc, Exception):
+                return
 
 
-def _spawn_pool(workers: int) -> ProcessPoolExecutor:
-    """``workers`` spawned processes, one torch thread each, dying with their parent."""
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=started_frozen,  # (each worker loads torch and the engine frozen)
-        initargs=spawn_payload(_init_worker, torch.get_default_dtype(), 1, announcement_dir()),
-    )
+def _exit_now(results: Any) -> None:
+    """End this worker process at once, once every message it put on ``results`` has reached
+    the pipe: a spawned process that returns finalizes its interpreter (more than a second
+    after torch's imports, measured 1.2 s), and the main process waits for that."""
+    results.close()
+    results.join_thread()  # the queue's feeder thread has written everything
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
 
 
 def train_recorded(config: RunConfig, data: Any, recorded: bool) -> tuple[RunResult, Any]:
@@ -125,7 +297,10 @@ def train_in_processes(
     data: Any = None,
     bar: Any = None,
 ) -> list[RunResult]:
-    """Train ``configs`` in ``workers`` spawned processes (one thread each).
+    """Train ``configs`` in ``workers`` processes of a :class:`WorkerPool`: their
+    :class:`~descentlab.engine.run.RunResult` in submission order, or the first exception a
+    run raised (the runs not yet started are dropped); ``ValueError`` if a config or the data
+    cannot be pickled.
 
     Args:
         configs: validated run configurations.
@@ -134,40 +309,19 @@ def train_in_processes(
         workers: number of worker processes (>= 1).
         data: a ``Splits`` to train on instead of loading each config's problem.
         bar: an optional tqdm bar advanced by one per finished run.
-
-    Returns:
-        The :class:`~descentlab.engine.run.RunResult` of each config, in submission order.
-
-    Raises:
-        ValueError: a config or the data cannot be pickled.
-        Exception: the first exception a run raised (the runs not yet started are cancelled).
     """
-    check("workers", workers, POSITIVE_INT)
     check_picklable(configs, data)
-    if not configs:
-        return []
-    pool = _spawn_pool(min(workers, len(configs)))
-    try:
-        with spawning():  # the processes start at the first submit
-            futures: list[Future[tuple[RunResult, Any]]] = [
-                pool.submit(train_recorded, cfg, data, store is not None) for cfg in configs
-            ]
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-            if bar is not None:
-                bar.update(len(done))
-            for fut in done:
-                if fut.exception() is not None:
-                    for other in pending:
-                        other.cancel()
-                    raise fut.exception()  # type: ignore[misc]
-                result, run = fut.result()
-                if run is not None:  # (recorded as it finishes, as a worker would have)
-                    import_result(store, result, run)
-        return [f.result()[0] for f in futures]
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+
+    def done(_: int, fut: Future[tuple[RunResult, Any]]) -> None:
+        if bar is not None:
+            bar.update(1)
+        result, run = fut.result()  # (the first error stops the pool)
+        if run is not None:  # (recorded as it finishes, as a worker would have)
+            import_result(store, result, run)
+
+    calls = [(cfg, data, store is not None) for cfg in configs]
+    futures = map_in_processes(train_recorded, calls, workers=workers, done=done)
+    return [f.result()[0] for f in futures]
 
 
 def map_in_processes(
@@ -178,61 +332,27 @@ def map_in_processes(
     done: Callable[[int, Future[Any]], None] | None = None,
 ) -> list[Future[Any]]:
     """Call the module-level function ``fn(*args)`` for each ``args`` of ``calls`` in
-    ``workers`` spawned processes (one torch thread each, as :func:`train_in_processes`).
+    ``workers`` spawned processes of a :class:`WorkerPool`. A call that raises stops nothing:
+    its exception stays in its future (one that ``done`` raises stops the pool and goes up).
 
-    Unlike :func:`train_in_processes` a call that raises stops nothing: its exception stays in
-    its future for the caller to handle.
-
-    Args:
-        fn: a picklable (module-level) function.
-        calls: the arguments of each call.
-        workers: worker processes (>= 1).
-        done: ``done(i, future)`` in the parent as call ``i`` finishes (in finishing order).
-
-    Returns:
-        the finished futures, in the order of ``calls``.
+    Returns the finished futures in the order of ``calls``; ``done(i, future)`` is called in
+    this process as call ``i`` finishes (in finishing order). ``fn``: picklable (module-level).
     """
     check("workers", workers, POSITIVE_INT)
     if not calls:
         return []
-    with _spawn_pool(min(workers, len(calls))) as pool:
-        with spawning():  # the processes start at the first submit
-            futures = [pool.submit(fn, *args) for args in calls]
-        index = {fut: i for i, fut in enumerate(futures)}
-        for fut in as_completed(futures):
+    pool = WorkerPool(min(workers, len(calls)))
+    futures: list[Future[Any]] = [Future() for _ in calls]
+    try:
+        for i, args in enumerate(calls):
+            pool.put(i, fn, *args)
+        for _ in calls:
+            kind, i, value, *_ = pool.get()  # type: ignore[misc]
+            futures[i].set_result(value) if kind == "done" else futures[i].set_exception(value)
             if done is not None:
-                done(index[fut], fut)
+                done(i, futures[i])
+    except BaseException:
+        pool.close(abort=True)
+        raise
+    pool.close()
     return futures
-
-
-def start_workers(
-    target: Callable[..., Any],
-    count: int,
-    args: tuple[Any, ...],
-    *,
-    fork: bool,
-    preload: tuple[str, ...] = (),
-) -> tuple[list[Any], Any, Any]:
-    """``count`` worker processes running ``target(tasks, results, *args)``, and the two queues
-    they share with this process: forked from this one (warmed up first by the caller), else
-    spawned, loading ``preload`` frozen before ``args``
-    (:func:`~descentlab._osutil.started_frozen`). What a comparison's trial runner starts.
-
-    A worker starts with SIGINT and SIGTERM blocked (kept across fork and exec), then ignores
-    them: an abort while it is still starting must not print a KeyboardInterrupt traceback
-    from its bootstrap; the caller ends it. Not daemonic: a trial reads a Dataset with the
-    loader worker processes it asks for, seeded from the run, not without them; the worker
-    still ends with this process (:func:`~descentlab._osutil.die_with_parent`)."""
-    ctx = multiprocessing.get_context("fork" if fork else "spawn")
-    queues = (ctx.Queue(), ctx.Queue())
-    procs = []
-    with signals_blocked(), spawning():
-        for _ in range(count):
-            # (a spawned worker's payload each: a shared tensor's handle is taken once)
-            payload = (*queues, *args) if fork else (
-                *spawn_payload(target, *args, preload=preload), *queues
-            )  # fmt: skip
-            p = ctx.Process(target=target if fork else started_frozen, args=payload, daemon=False)
-            p.start()
-            procs.append(p)
-    return procs, *queues

@@ -1,9 +1,10 @@
 """The trial runner: a queue of trials, worker processes, their outcomes written to the store.
 
 :class:`TrialRunner` runs trials in this process (``workers=1``) or in worker processes
-(each single-threaded, which is fastest for small models and keeps results bit-identical
-wherever a trial runs; on the CPU forked from this process once, when the first trial to train
-is sent, elsewhere spawned). A worker trains against a scratch store and sends its runs back
+of the engine's one pool (:class:`~descentlab.engine.procpool.WorkerPool`: each
+single-threaded, which is fastest for small models and keeps results bit-identical wherever a
+trial runs; on the CPU forked from this process once, when the first trial to train is sent,
+elsewhere spawned). A worker trains against a scratch store and sends its runs back
 exported (:func:`~descentlab.experiments.execution.run_task`); this process, the store's one
 writer, imports a task's runs in one transaction. Vectorized work waits in the main process
 until a worker is free, then goes out in parts planned so that the workers finish together
@@ -32,16 +33,13 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import math
 import multiprocessing as mp
 import os
-import queue
 import signal
 import sys
 import time
-import traceback
 import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -49,9 +47,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from descentlab._announce import announcement_dir, share_across, sharing
 from descentlab._files import out_of_space
 from descentlab._usercode import describe, genuine_interrupt, user_error
+from descentlab.constraints import POSITIVE_INT, check
 from descentlab.engine.scratch import place_files
 from descentlab.experiments.execution import execute_group, run_task, torch_threads
 from descentlab.experiments.resume import CheckpointKeeper, discard_partial, load_partial
@@ -138,12 +136,6 @@ def run_cost(steps: int | None, epochs: int | None, eval_every: int | None) -> f
     return float(steps + EVAL_COST_STEPS * (1 + math.ceil(steps / every)))
 
 
-#: How long an interrupted comparison waits for its running trials to stop and be recorded
-#: as interrupted before it kills their processes (a step that takes longer is not waited
-#: for: the command ends within seconds, its trials continue from their last checkpoints).
-ABORT_SECONDS = 2.0
-
-
 _INSTALL_HINT = "the Ray backend needs Ray: pip install 'descentlab[ray]'"
 
 
@@ -198,9 +190,8 @@ class TrialRunner:
                 "workers=1 and vectorize=False"
             )
         self.nproc = nproc
-        for name, value in (("workers", workers), ("threads", threads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check("workers", workers, POSITIVE_INT)
+        check("threads", threads, POSITIVE_INT)
         self.store_path = str(store_path)
         self._store: Any = None
         self.source = source
@@ -214,9 +205,7 @@ class TrialRunner:
         self._running: dict[int, _Task] = {}  # sent tasks by their first trial's index
         self._done = [0.0, 0.0]  # seconds and estimated cost of the tasks finished
         self._next = 0
-        self._procs: list[Any] = []
-        self._tasks: Any = None
-        self._results: Any = None
+        self._pool: Any = None  # the worker processes (engine/procpool.py), once started
         self._parts: dict[int, list[dict[str, Any]]] = {}  # runs of tasks not done yet
 
     # -- life cycle ------------------------------------------------------------------------
@@ -242,7 +231,7 @@ class TrialRunner:
         they do it while you prepare the data); forked ones (:meth:`_start`) start with the
         first trial that trains, and a comparison whose trials are all stored starts none.
         Nothing is written before a trial is submitted."""
-        if self.workers > 1 and not self._procs and not _forks(self.threads):
+        if self.workers > 1 and self._pool is None and not _forks(self.threads):
             self._start()
 
     def _start(self, device: Any = "cpu") -> None:
@@ -254,51 +243,22 @@ class TrialRunner:
         if fork:
             with torch_threads(1):
                 _warm_up()  # once, here: the workers start warm
-        from descentlab.engine.procpool import start_workers
+        from descentlab.engine.procpool import WorkerPool
 
         # the worker knows where checkpoints are kept, not where the store is: this process
         # is the store's one writer (tests/test_trial_room.py)
-        args = (str(self._kept_folder), self.source, self.threads, self.checkpoint_every,
-                not fork, sharing() or announcement_dir())  # fmt: skip
-        self._procs, self._tasks, self._results = start_workers(
-            _worker_main, self.workers, args, fork=fork, preload=_WORKER_MODULES
-        )
+        args = (str(self._kept_folder), self.source, not fork)
+        self._pool = WorkerPool(self.workers, _worker_setup, args, fork=fork,
+                                preload=_WORKER_MODULES, threads=self.threads)  # fmt: skip
 
     def close(self, *, abort: bool = False, signum: int = signal.SIGINT) -> None:
         """Stop the workers: after their queued trials, or (``abort``) at once -- queued
         trials are dropped and running ones interrupted with ``signum`` (the engine records
         them as ``interrupted``, stopped by that signal); a worker that does not exit within
-        :data:`ABORT_SECONDS` is killed."""
-        procs, self._procs = self._procs, []
-        if procs:
-            if abort:
-                with contextlib.suppress(queue.Empty, OSError, ValueError):
-                    while True:
-                        self._tasks.get_nowait()
-            for _ in procs:
-                self._tasks.put(None)
-            if abort and not self._running:  # no trial out there: nothing to record, end now
-                for p in procs:
-                    p.kill()
-            elif abort:
-                for p in procs:
-                    if p.is_alive() and p.pid is not None:
-                        with contextlib.suppress(ProcessLookupError):
-                            os.kill(p.pid, signum)
-            # (an interrupted trial stops at its next step; one that does not within seconds
-            # -- a hung loader worker under it -- is killed, and its own workers die with it)
-            deadline = time.monotonic() + (ABORT_SECONDS if abort else 60.0)
-            while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
-                self._drain(0.05)  # (a worker exits once what it sent is read)
-            killed = [p for p in procs if p.is_alive()]
-            for p in killed:
-                p.kill()
-            for p in killed:
-                p.join(1.0)
-            self._drain(0.0)
-            for q in (self._tasks, self._results):
-                q.close()
-                q.cancel_join_thread()
+        :data:`~descentlab.engine.procpool.ABORT_SECONDS` is killed."""
+        pool, self._pool = self._pool, None
+        if pool is not None:  # (no trial out there: nothing to record, the workers end now)
+            pool.close(abort=abort, running=bool(self._running), signum=signum, keep=self._keep)
         for first, runs in list(self._parts.items()):  # a stop keeps every finished trial
             with contextlib.suppress(Exception):
                 self._imported([self._trials[first + i] for i in range(len(runs))], runs)
@@ -445,9 +405,9 @@ class TrialRunner:
         if self.workers == 1:
             self._local.append((indices, group, sizes))
             return
-        if not self._procs:
+        if self._pool is None:
             self._start(getattr(group[0].config, "device", "cpu"))
-        self._tasks.put((indices, group, sizes, self._resume_of(group)))
+        self._pool.put(indices, _train_task, group, sizes, self._resume_of(group))
 
     def _imported(self, trials: list[Trial], exports: list[dict[str, Any]]) -> list[TrialOutcome]:
         """A task's runs (:func:`run_task`), its finished ones written into the store in one
@@ -493,13 +453,8 @@ class TrialRunner:
         return self._collect()
 
     def _poll(self) -> None:
-        """Move the outcomes that worker processes have finished to the ready queue (no
-        waiting)."""
-        while self.workers > 1 and self._procs:
-            try:
-                item = self._results.get_nowait()
-            except queue.Empty:
-                return
+        """Move the outcomes that workers have finished to the ready queue (no waiting)."""
+        while self._pool is not None and (item := self._pool.get(wait=False)) is not None:
             self._take(item)
 
     def _run_here(
@@ -516,17 +471,11 @@ class TrialRunner:
             resume = self._resume_of(group)
             return run_task(self.source, group, sizes, resume, save, lambda _, p: done.extend(p))
 
-    def _drain(self, timeout: float) -> None:
-        """Hold the parts' runs that workers sent (what else they sent is dropped: the
-        command is stopping)."""
-        while True:
-            try:
-                item = self._results.get(timeout=timeout) if timeout else self._results.get_nowait()
-            except (queue.Empty, OSError, ValueError, EOFError):
-                return
-            if item[0] == "part":
-                self._parts.setdefault(item[1][0], []).extend(item[3])
-            timeout = 0.0
+    def _keep(self, item: tuple[Any, ...]) -> None:
+        """Hold the parts' runs that workers sent as they stop (what else they sent is
+        dropped: the command is stopping)."""
+        if item[0] == "part":
+            self._parts.setdefault(item[1][0], []).extend(item[2])
 
     def _collect(self) -> TrialOutcome:
         """Wait for the next trial that runs here or in a worker to finish."""
@@ -551,19 +500,7 @@ class TrialRunner:
             self._finished(indices, outcomes, None)
             return self._ready.popleft()
         while True:
-            try:
-                item = self._results.get(timeout=0.5)
-            except queue.Empty:
-                dead = [p for p in self._procs if not p.is_alive()]
-                if dead:
-                    raise RuntimeError(
-                        f"a worker process exited unexpectedly (exit code {dead[0].exitcode}); "
-                        "see its traceback above. Worker processes are spawned: a script run "
-                        "from stdin, or one that needs its own functions in the workers, must "
-                        "start work inside `if __name__ == '__main__':` -- or use workers=1"
-                    ) from None
-                continue
-            self._take(item)
+            self._take(self._pool.get())
             if self._ready:
                 return self._ready.popleft()
 
@@ -572,14 +509,13 @@ class TrialRunner:
         task done, or its error (the runs of its finished trials are kept all the same)."""
         kind, indices = item[0], item[1]
         if kind == "part":
-            self._parts.setdefault(indices[0], []).extend(item[3])
-            return
+            return self._keep(item)
         runs = self._parts.pop(indices[0], [])
         if kind == "done":
             self._finished(indices, runs, None)
         else:
             self._imported([self._trials[i] for i in indices[: len(runs)]], runs)
-            self._finished(indices, None, item[2], item[3])
+            self._finished(indices, None, item[3], item[4])
 
     def _finished(
         self,
@@ -620,73 +556,30 @@ def _own_error(exc: BaseException) -> bool:
     return isinstance(exc, Exception) and user_error(exc) is not None
 
 
-def _worker_main(
-    tasks: Any,
-    results: Any,
-    kept: str,
-    source: DataSource,
-    threads: int,
-    checkpoint_every: Any = None,
-    warm_up: bool = True,
-    announced: str | None = None,
-) -> None:
-    # Ctrl-C reaches every process of the terminal's group: between trials the main process
-    # decides; during a trial the engine's own handler ends the run as "interrupted" (the
-    # same for a SIGTERM passed on).
-    from descentlab._osutil import die_with_parent, ignore_stop_signals
+#: a trial worker's data and where its trials' checkpoints go (:func:`_worker_setup`)
+_WORKER: list[Any] = []
 
-    ignore_stop_signals()
-    from descentlab._usercode import plain_warnings
 
-    die_with_parent()  # a killed main process takes its workers with it, queued trials or not
-    plain_warnings()  # (a worker's warnings reach the same terminal)
-    if announced is not None:  # what the main process or another worker said, not again
-        share_across(announced)
-    import torch
-
-    torch.set_num_threads(threads)
-    from descentlab.engine.memory import keep_freed_memory
-
-    keep_freed_memory()  # a training process: reuse freed memory (engine/memory.py)
+def _worker_setup(kept: str, source: DataSource, warm_up: bool) -> None:
+    """A trial worker's start; spawned, it warms up while the main process prepares the data
+    (a fresh process spends seconds on the engine's imports at its first run)."""
+    _WORKER[:] = [source, CheckpointKeeper(kept).save]
     if warm_up:  # (a forked worker starts warm)
-        # Warm up while the main process prepares the data: a fresh process spends seconds on
-        # the engine's imports (scikit-learn, losses, models, optimizers) at its first run.
         _warm_up()
 
-    parent = os.getppid()
-    save = CheckpointKeeper(kept).save
-    while True:
-        try:
-            item = tasks.get(timeout=1.0)
-        except queue.Empty:
-            if os.getppid() != parent:  # the main process is gone
-                _exit_now(None, results)
-            continue
-        if item is None:
-            _exit_now(None, results)
-        indices, trials, sizes, resume = item
-        emit = functools.partial(_emit, results, indices)
-        try:
-            # each part's runs go back as it ends (a stop keeps them); the main process,
-            # the store's one writer, records the task's runs together once it is done, and
-            # sees the worker free with every outcome it can plan from
-            run_task(source, trials, sizes, resume, save, emit)
-            results.put(("done", indices, None, False))
-        except BaseException as exc:  # report everything, including KeyboardInterrupt
-            text = "".join(traceback.format_exception(exc))
-            no_space = out_of_space(exc)  # the main process then takes back what it made
-            results.put(("error", indices, f"{describe(exc)}\n{text}", no_space))
-            if not isinstance(exc, Exception):
-                return
+
+def _train_task(trials: list[Trial], sizes: list[int], resume: dict[str, Any]) -> None:
+    """A task in a worker: each part's runs go back as it ends (a stop keeps them); the main
+    process, the store's one writer, records the task's runs together once it is done."""
+    from descentlab.engine.procpool import report
+
+    source, save = _WORKER
+    run_task(source, trials, sizes, resume, save, lambda _, part: report(part))
 
 
 #: what a spawned worker loads (frozen: :func:`~descentlab._osutil.started_frozen`) before
 #: its arguments: torch, the engine's runs and vectorized passes
 _WORKER_MODULES = ("descentlab.engine.run", "descentlab.engine.multirun")
-
-
-def _emit(results: Any, indices: list[int], start: int, part: list[dict[str, Any]]) -> None:
-    results.put(("part", indices, start, part))
 
 
 def _forks(threads: int) -> bool:
@@ -697,21 +590,6 @@ def _forks(threads: int) -> bool:
         return False
     torch = sys.modules.get("torch")
     return torch is None or not torch.cuda.is_initialized()
-
-
-def _exit_now(store: Any, results: Any) -> None:
-    """End this worker process at once, once its store is closed and every outcome it put on
-    ``results`` has reached the pipe: a spawned process that returns finalizes its interpreter
-    (more than a second after torch's imports, measured 1.2 s), and the main process waits
-    for that before it can finish."""
-    if store is not None:
-        store.close()
-    results.close()
-    results.join_thread()  # the queue's feeder thread has written everything
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(0)
 
 
 def _warm_up() -> None:
