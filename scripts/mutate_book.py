@@ -285,6 +285,10 @@ MUTANTS: tuple[Mutant, ...] = (
                                               "convolutions' weights alone", (),
            file="book/chapters/conv_arithmetic.py", old="100 * fc_w / (conv_w + fc_w)",
            new="100 * fc_w / conv_w", chapters=("deep-convolution",)),
+    Mutant("prose_convexity_bound", "chapter prose", "gradient descent's step bound at η = 1/L "
+                                                     "uses 1 - 1/(2κ) for 1 - 1/κ", (),
+           file="book/chapters/convexity.py", old='"bound": _bound(1 - 1 / k),',
+           new='"bound": _bound(1 - 1 / (2 * k)),', chapters=("deep-convexity",)),
     # what a learner reads and types: an exercise's tolerance
     Mutant("tolerance_admits_misconception", "exercise tolerance", "the momentum/noise "
                                                                    "exercise's tolerance is 5 %, "

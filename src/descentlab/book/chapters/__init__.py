@@ -25,6 +25,8 @@ module                      the topic
                             bootstrap, bagging, boosting, early stopping
 ``conv_arithmetic``         convolution as cross-correlation, output sizes, parameters,
                             AlexNet, the 1×1 bottleneck, the receptive field
+``convexity``               convex sets and functions, Jensen, the first- and second-order
+                            conditions, local = global, the condition number's toll
 ==========================  ==================================================================
 """
 
@@ -34,6 +36,7 @@ from descentlab.book.chapters import (
     adaptive,
     batch,
     conv_arithmetic,
+    convexity,
     descent_modes,
     methodology,
     mle,
@@ -56,4 +59,5 @@ CHAPTERS: tuple[Chapter, ...] = (
     descent_modes.CHAPTER,
     methodology.CHAPTER,
     conv_arithmetic.CHAPTER,
+    convexity.CHAPTER,
 )
