@@ -289,6 +289,11 @@ MUTANTS: tuple[Mutant, ...] = (
                                                      "uses 1 - 1/(2κ) for 1 - 1/κ", (),
            file="book/chapters/convexity.py", old='"bound": _bound(1 - 1 / k),',
            new='"bound": _bound(1 - 1 / (2 * k)),', chapters=("deep-convexity",)),
+    Mutant("prose_newton_ratio", "chapter prose", "Newton's error constant C loses the 2 of "
+                                                  "f3/(2 f2)", (),
+           file="book/chapters/newton.py", old="/ (2 * math.exp(math.log(2)))",
+           new="/ math.exp(math.log(2))",
+           chapters=("deep-newton",)),
     # what a learner reads and types: an exercise's tolerance
     Mutant("tolerance_admits_misconception", "exercise tolerance", "the momentum/noise "
                                                                    "exercise's tolerance is 5 %, "

@@ -27,6 +27,8 @@ module                      the topic
                             AlexNet, the 1×1 bottleneck, the receptive field
 ``convexity``               convex sets and functions, Jensen, the first- and second-order
                             conditions, local = global, the condition number's toll
+``newton``                  Newton's step and quadratic convergence, its failures, diagonal
+                            preconditioning and the adaptive methods, line search, L-BFGS
 ==========================  ==================================================================
 """
 
@@ -41,6 +43,7 @@ from descentlab.book.chapters import (
     methodology,
     mle,
     momentum,
+    newton,
     regularization,
     schedules,
 )
@@ -60,4 +63,5 @@ CHAPTERS: tuple[Chapter, ...] = (
     methodology.CHAPTER,
     conv_arithmetic.CHAPTER,
     convexity.CHAPTER,
+    newton.CHAPTER,
 )
