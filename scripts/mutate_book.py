@@ -294,6 +294,10 @@ MUTANTS: tuple[Mutant, ...] = (
            file="book/chapters/newton.py", old="/ (2 * math.exp(math.log(2)))",
            new="/ math.exp(math.log(2))",
            chapters=("deep-newton",)),
+    Mutant("prose_compare_ranking", "chapter prose", "the comparison calls an optimizer ahead "
+                                                     "when its mean is lower, not every seed", (),
+           file="book/chapters/compare.py", old="return bool(max(vals[a]) < min(vals[b]))",
+           new="return bool(np.mean(vals[a]) < np.mean(vals[b]))", chapters=("deep-compare",)),
     # what a learner reads and types: an exercise's tolerance
     Mutant("tolerance_admits_misconception", "exercise tolerance", "the momentum/noise "
                                                                    "exercise's tolerance is 5 %, "

@@ -29,6 +29,8 @@ module                      the topic
                             conditions, local = global, the condition number's toll
 ``newton``                  Newton's step and quadratic convergence, its failures, diagonal
                             preconditioning and the adaptive methods, line search, L-BFGS
+``compare``                 every optimizer on one loop and one dataset, curves over seeds,
+                            rankings only where every seed agrees; a mini-batch's cost timed
 ==========================  ==================================================================
 """
 
@@ -37,6 +39,7 @@ from __future__ import annotations
 from descentlab.book.chapters import (
     adaptive,
     batch,
+    compare,
     conv_arithmetic,
     convexity,
     descent_modes,
@@ -64,4 +67,5 @@ CHAPTERS: tuple[Chapter, ...] = (
     conv_arithmetic.CHAPTER,
     convexity.CHAPTER,
     newton.CHAPTER,
+    compare.CHAPTER,
 )

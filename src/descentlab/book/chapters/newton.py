@@ -257,6 +257,31 @@ def _gd(lr: float | None, armijo: bool) -> dict[str, object]:
     return {"norms": norms, "steps": steps, "bad": bad, "w": w, "evals": evals}
 
 
+def _quadratic_tables(errs: list, nl: dict, fixed: dict) -> tuple[Table, Table]:
+    """The 80-digit errors' table and the digits' gradient norms' table."""
+    rows = [
+        [t, mpmath.nstr(e, 3), f"{-float(mpmath.log10(e)):.1f}" if e > 0 else "∞",
+         mpmath.nstr(errs[t + 1] / e**2, 4) if t + 1 < len(errs) and e > 0 else ""]
+        for t, e in enumerate(errs)
+    ]  # fmt: skip
+    gd_norms = fixed["norms"]
+    table2 = Table(
+        ["step", "Newton: ‖∇f‖", "gradient descent at 1/L: ‖∇f‖"],
+        [
+            [k + 1, nl["norms"][k] if k < len(nl["norms"]) else "", gd_norms[k]]
+            for k in (0, 1, 2, 3, 4, 5, 6, 9, 99, 999, CAP - 1)
+            if k < len(gd_norms)
+        ],
+        f"logistic regression, digits {CLASSES[0]} against {CLASSES[1]}, L2 {L2:g}",
+    )
+    table1 = Table(
+        ["step t", "error |x_t - ln 2|", "correct digits", "e_{t+1}/e_t²"],
+        rows,
+        f"Newton on e^x - 2x from x = {X0:g}, {DIGITS}-digit arithmetic",
+    )
+    return table1, table2
+
+
 def _quadratic(ctx: Context, n: kit.Numbers) -> Part:
     errs = _digits_newton()
     digits = [float(-mpmath.log10(e)) for e in errs if e > 0]
@@ -301,21 +326,8 @@ def _quadratic(ctx: Context, n: kit.Numbers) -> Part:
         cap=str(CAP),
         gd_g=(fixed["norms"][-1], float(_grad(fixed["w"], a, y).norm()), 1e-9, 2),
     )
-    rows = [
-        [t, mpmath.nstr(e, 3), f"{-float(mpmath.log10(e)):.1f}" if e > 0 else "∞",
-         mpmath.nstr(errs[t + 1] / e**2, 4) if t + 1 < len(errs) and e > 0 else ""]
-        for t, e in enumerate(errs)
-    ]  # fmt: skip
+    table1, table2 = _quadratic_tables(errs, nl, fixed)
     gd_norms = fixed["norms"]
-    table2 = Table(
-        ["step", "Newton: ‖∇f‖", "gradient descent at 1/L: ‖∇f‖"],
-        [
-            [k + 1, nl["norms"][k] if k < len(nl["norms"]) else "", gd_norms[k]]
-            for k in (0, 1, 2, 3, 4, 5, 6, 9, 99, 999, CAP - 1)
-            if k < len(gd_norms)
-        ],
-        f"logistic regression, digits {CLASSES[0]} against {CLASSES[1]}, L2 {L2:g}",
-    )
     checks = [
         ck(
             "the digits double: each step's correct digits are at least 1.9 times the last's "
@@ -331,11 +343,6 @@ def _quadratic(ctx: Context, n: kit.Numbers) -> Part:
             f"< 20; > {GTOL:g}",
         ),
     ]
-    table1 = Table(
-        ["step t", "error |x_t - ln 2|", "correct digits", "e_{t+1}/e_t²"],
-        rows,
-        f"Newton on e^x - 2x from x = {X0:g}, {DIGITS}-digit arithmetic",
-    )
     return Part(
         "quadratic", "Quadratic convergence: the digits double", [text, table1, table2, checks]
     )
