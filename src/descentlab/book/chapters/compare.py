@@ -114,8 +114,8 @@ def _test_accuracy(result) -> float:
 SETTING = kit.Prose(
     """
 The lectures list the optimizers one by one (items 39 and 59 draw their family tree) and end
-with advice rather than a measurement: Adam "generally performs best, but it is
-task-dependent" (item 29), "trying several optimizers is worthwhile" (item 131). This chapter
+with advice rather than a measurement: Adam is "generally reported to perform best, but
+task-dependent" (item 29), and "trying several optimizers is worthwhile" (item 131). This chapter
 runs the measurement d2l's optimization chapters run: one training loop, every optimizer, one
 real dataset, the same budget, curves on the same axes.
 
