@@ -29,6 +29,8 @@ def test_each_missing_piece_of_d2l_has_a_chapter_with_four_exercises_that_refuse
         numeric = [e for e in chapter.exercises if e.numeric]
         assert len(numeric) >= 4, stem
         assert all("misconception =" in e.code and e.items for e in numeric), stem
+        for ex in chapter.exercises:  # one question, one box; the items the chapter teaches
+            assert ex.question.count("?") == 1 and set(ex.items) <= set(chapter.items), ex.question
         assert len(chapter.items) >= 5, stem
 
 

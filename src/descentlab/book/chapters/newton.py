@@ -1120,7 +1120,7 @@ CHAPTER = kit.Chapter(
     "ground; the diagonal preconditioner that AdaGrad, RMSProp and Adam estimate and a "
     "rotation defeats; Armijo's backtracking against a fixed step, with L-BFGS (strong Wolfe) "
     "as the library's reference; and a network trained from SGD to Shampoo.",
-    (8, 9, 10, 27, 28, 55, 57, 58, 97, 108, 110),
+    (8, 9, 10, 15, 27, 28, 46, 55, 57, 58, 97, 108, 110),
     (
         LS_N,
         LS_P,
