@@ -285,6 +285,19 @@ MUTANTS: tuple[Mutant, ...] = (
                                               "convolutions' weights alone", (),
            file="book/chapters/conv_arithmetic.py", old="100 * fc_w / (conv_w + fc_w)",
            new="100 * fc_w / conv_w", chapters=("deep-convolution",)),
+    Mutant("prose_convexity_bound", "chapter prose", "gradient descent's step bound at η = 1/L "
+                                                     "uses 1 - 1/(2κ) for 1 - 1/κ", (),
+           file="book/chapters/convexity.py", old='"bound": _bound(1 - 1 / k),',
+           new='"bound": _bound(1 - 1 / (2 * k)),', chapters=("deep-convexity",)),
+    Mutant("prose_newton_ratio", "chapter prose", "Newton's error constant C loses the 2 of "
+                                                  "f3/(2 f2)", (),
+           file="book/chapters/newton.py", old="/ (2 * math.exp(math.log(2)))",
+           new="/ math.exp(math.log(2))",
+           chapters=("deep-newton",)),
+    Mutant("prose_compare_ranking", "chapter prose", "the comparison calls an optimizer ahead "
+                                                     "when its mean is lower, not every seed", (),
+           file="book/chapters/compare.py", old="return bool(max(vals[a]) < min(vals[b]))",
+           new="return bool(np.mean(vals[a]) < np.mean(vals[b]))", chapters=("deep-compare",)),
     # what a learner reads and types: an exercise's tolerance
     Mutant("tolerance_admits_misconception", "exercise tolerance", "the momentum/noise "
                                                                    "exercise's tolerance is 5 %, "

@@ -25,6 +25,12 @@ module                      the topic
                             bootstrap, bagging, boosting, early stopping
 ``conv_arithmetic``         convolution as cross-correlation, output sizes, parameters,
                             AlexNet, the 1×1 bottleneck, the receptive field
+``convexity``               convex sets and functions, Jensen, the first- and second-order
+                            conditions, local = global, the condition number's toll
+``newton``                  Newton's step and quadratic convergence, its failures, diagonal
+                            preconditioning and the adaptive methods, line search, L-BFGS
+``compare``                 every optimizer on one loop and one dataset, curves over seeds,
+                            rankings only where every seed agrees; a mini-batch's cost timed
 ==========================  ==================================================================
 """
 
@@ -33,11 +39,14 @@ from __future__ import annotations
 from descentlab.book.chapters import (
     adaptive,
     batch,
+    compare,
     conv_arithmetic,
+    convexity,
     descent_modes,
     methodology,
     mle,
     momentum,
+    newton,
     regularization,
     schedules,
 )
@@ -56,4 +65,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     descent_modes.CHAPTER,
     methodology.CHAPTER,
     conv_arithmetic.CHAPTER,
+    convexity.CHAPTER,
+    newton.CHAPTER,
+    compare.CHAPTER,
 )
