@@ -383,3 +383,18 @@ def test_the_docs_table_has_a_row_for_every_mistake_here():
     rows = [ln for ln in table.splitlines() if ln.startswith("| ") and "---" not in ln][1:]
     assert len(rows) >= 30  # (rows group several of the tests' cases: 41 here)
     assert len(CASES) + len(FRAMEWORK_CASES) >= 40
+
+
+@pytest.mark.parametrize("name", ["returns_nothing", "builds_no_optimizer", "raises", "steps_half"])
+def test_a_mistake_says_the_same_line_in_a_worker_process(user_file, tmp_path, name):
+    """The same mistake, run in the command's process or in a worker: the same one line (a
+    worker's refusal once reached the command wrapped, naming its trial twice)."""
+    said = []
+    for workers in (1, 2):
+        args = f"compare --objective {user_file}:{name} {SHORT} {GRID}"
+        code, err = _compare(
+            args.replace("--workers 1", f"--workers {workers}"), tmp_path / f"w{workers}"
+        )
+        assert code == 2, err
+        said.append([ln for ln in err.splitlines() if ln.startswith("descentlab: error: ")])
+    assert len(said[0]) == 1 and said[1] == said[0], said

@@ -515,7 +515,8 @@ class TrialRunner:
             self._finished(indices, runs, None)
         else:
             self._imported([self._trials[i] for i in indices[: len(runs)]], runs)
-            self._finished(indices, None, item[3], item[4])
+            own = item[2] if _own_error(item[2]) else None  # (said as it is, as in this process)
+            self._finished(indices, None, item[3], item[4], own)
 
     def _finished(
         self,
@@ -523,11 +524,14 @@ class TrialRunner:
         outcomes: list[TrialOutcome] | list[dict[str, Any]] | None,
         error: str | None,
         no_space: bool = False,
+        own: BaseException | None = None,
     ) -> None:
         """A task is back: its outcomes (or its runs, to import) join the ready queue; its
         seconds teach the rate at which running tasks are estimated to progress."""
         task = self._running.pop(indices[0], None)
         trials = [self._trials.pop(i) for i in indices]
+        if own is not None:
+            raise own
         if error is not None or outcomes is None:
             failed = TrialError(f"trial {trials[0].config.name!r} failed: {error}")
             failed.no_space = no_space  # a file could not be written for lack of space
