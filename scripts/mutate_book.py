@@ -328,7 +328,24 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("twin_reseeded", "second route", "the single tree's error is checked against the "
                                             "same trees on other draws, not 1-nearest-neighbour",
            (), file="book/chapters/methodology.py", old="single=(s1, n1, 1e-9),",
-           new="single=(s1, s2, 1e-9),", chapters=("deep-methodology",)),
+           new="single=(s1, _bagging(7)[0], 1e-9),", chapters=("deep-methodology",)),
+    Mutant("twin_reseeded_escape", "second route", "the batch chapter's escape fractions are "
+                                                   "checked against the same runs re-seeded, not "
+                                                   "the density carried on a grid", (),
+           file="book/chapters/batch.py", old="p = _escape_by_kernel(lr, b, start)",
+           new="p = _wells(lr, b, start, seed=5)[2]", chapters=("deep-batch",)),
+    Mutant("twin_reseeded_shuffles", "second route", "the reshuffled runs are checked against "
+                                                     "themselves on other shuffles, not NumPy's "
+                                                     "runs", (),
+           file="book/chapters/descent_modes.py",
+           old="lambda: _reshuffled_numpy(lr, steps))",
+           new="lambda: [v[-1] for v in _runs(lr, 1, steps, replace=False, seed=2)])",
+           chapters=("deep-descent",)),
+    Mutant("twin_shared_noise", "second route", "the wells' runs draw the noise of a batch as "
+                                                "σ/B, not σ/√B: a bug a re-seeded twin shares",
+           (), file="book/chapters/batch.py",
+           old="noise = sigma / math.sqrt(b) * torch.randn(",
+           new="noise = sigma / b * torch.randn(", chapters=("deep-batch",)),
 )  # fmt: skip
 
 _RUNNER = r"""
