@@ -296,6 +296,17 @@ MUTANTS: tuple[Mutant, ...] = (
                                                  "beside its computed 0.02", (),
            file="book/texts/l003.py", old="0.02 at t = 25, whatever g is",
            new="0.2 at t = 25, whatever g is", exercises=("How large is its 25th step",)),
+    Mutant("solution_formula_number", "worked solution", "AdaGrad's worked solution says "
+                                                         "`0.1/√t = 0.2` at t = 25, inside a "
+                                                         "formula, beside its computed 0.02", (),
+           file="book/texts/l003.py", old="`0.1 g/√(t g²) = 0.1/√t`: 0.02 at t = 25",
+           new="`0.1 g/√(t g²) = 0.1/√t = 0.2` at t = 25",
+           exercises=("How large is its 25th step",)),
+    Mutant("solution_formula_step", "worked solution", "RMSProp's worked solution's second "
+                                                       "accumulator, inside a formula, is 4.57 "
+                                                       "for 4.75", (),
+           file="book/texts/l001.py", old="0.1·25 = 4.75`",
+           new="0.1·25 = 4.57`", exercises=("sees the gradient 5 twice",)),
     # a table's number
     Mutant("table_predicted_steps", "table", "the momentum table's predicted steps are the rate "
                                              "alone's ln 1e-6/ln ρ again", (),
