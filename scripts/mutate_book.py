@@ -10,10 +10,11 @@ counts the ✘ on their pages -- for a regularizer only the cards' evidence of i
 (the multi-seed training runs of the regularization experiment would take minutes per
 mutant). A mutant is *caught* when at least one check turns ✘.
 
-A mutant whose target is gone (the code was rewritten: the text to edit does not occur
-exactly once, or the method to patch does not exist) is reported as *not applicable* -- never
-counted as caught. Before the mutants, the same items are built on the unmutated copy: they
-must all hold, or a mutant's ✘ would prove nothing.
+A mutant whose target is gone (the code was rewritten: the text to edit does not occur exactly
+once, the method to patch does not exist, or an item, chapter or exercise it names to build is
+no longer in the book) is reported as *not applicable* -- never counted as caught. Before the
+mutants, the same items are built on the unmutated copy: they must all hold, or a mutant's ✘
+would prove nothing.
 
 Usage::
 
@@ -442,9 +443,17 @@ for lec in LECTURES:
             texts.append(view.check.text[:120] + " | " + str(view.check.measured)[:80])
             key = f"{lec.slug}#ex{i}"
             by_item[key] = by_item.get(key, 0) + 1
+# what the mutant names to build and the book no longer has: nothing of it was built
+missing = sorted(items - {it.number for lec in LECTURES for it in lec.items})
+missing = [f"item {i}" for i in missing]
+missing += [f"chapter {s}" for s in sorted(stems - {c.stem for c in CHAPTERS})]
+missing += [f"exercise {a!r}" for a in asked
+            if not any(a in ex.question for lec in LECTURES for ex in lec.exercises)]
 if NotApplicable.raised:
     print(json.dumps({"applicable": False, "why": "raised during the build: "
                       + NotApplicable.raised[0]}))
+elif missing:
+    print(json.dumps({"applicable": False, "why": "not in the book: " + ", ".join(missing)}))
 else:
     print(json.dumps({"applicable": True, "fails": fails, "texts": texts, "by_item": by_item}))
 """
