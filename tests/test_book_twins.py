@@ -92,3 +92,15 @@ def test_a_reseeded_twin_put_back_turns_the_chapters_audit_red(module, old, new,
     assert source.count(old) == 1
     assert reseeded(source, vars(module)) == []
     assert reseeded(source.replace(old, new), vars(module)) == [found]
+
+
+@pytest.mark.parametrize(("lr", "b", "start"), [(0.04, 16, -2.0), (0.04, 1, 2.0)])
+def test_the_escape_probability_by_the_grid_moves_less_than_its_tolerance_when_refined(
+    lr, b, start
+):
+    """The batch chapter's second route: halving the cells moves the probability by under
+    4e-4, inside the 1e-3 its twin allows the grid."""
+    coarse = batch._escape_by_kernel(lr, b, start)
+    fine = batch._escape_by_kernel(lr, b, start, per=20)
+    assert abs(coarse - fine) < 4e-4
+    assert 0 < coarse < 1

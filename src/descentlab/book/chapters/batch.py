@@ -573,9 +573,11 @@ def _wells(
     return w.detach().numpy().copy(), mean, 1.0 - float(stayed.double().mean())
 
 
-def _escape_by_kernel(lr: float, b: int, start: float, steps: int = WELL_STEPS) -> float:
+def _escape_by_kernel(
+    lr: float, b: int, start: float, steps: int = WELL_STEPS, per: int = 10
+) -> float:
     """The probability that the iterate from ``start`` crosses the barrier at some step, with
-    no run: the density of w on a grid of cells one tenth of the noise's σ/√b wide on the
+    no run: the density of w on a grid of cells 1/``per`` of the noise's σ/√b wide on the
     start's side of the barrier, carried a step by the Gaussian kernel of the update
     (mean w - ηf'(w) at each cell's centre), the mass that lands past the barrier absorbed.
     The second route to :func:`_wells`'s fraction: an expectation, not a sample; halving the
@@ -584,7 +586,7 @@ def _escape_by_kernel(lr: float, b: int, start: float, steps: int = WELL_STEPS) 
     s = lr * WELL_SIGMA / math.sqrt(b)
     lam = SHARP if start < xb else FLAT
     spread = math.sqrt(max(lr * WELL_SIGMA**2 / (b * lam * (2 - lr * lam)), 0.0) + s * s)
-    h = abs(start - xb) / (math.ceil(abs(start - xb) / (s / 10) - 0.5) + 0.5)  # start: a centre
+    h = abs(start - xb) / (math.ceil(abs(start - xb) / (s / per) - 0.5) + 0.5)  # start: a centre
     cells = math.ceil(max(1.5, 12 * spread) / h + abs(start - xb) / h)
     side = -1.0 if start < xb else 1.0
     edges = np.sort(xb + side * h * np.arange(cells + 1))
