@@ -255,7 +255,7 @@ class Chapter:
             views = [exercise_view(ex) for ex in self.exercises]
             page.parts.append(Part("practice", "Practice", [Practice(views)]))
         page.parts.append(Part("keep", "What to keep", [self.keep, []]))
-        page.parts[-1].blocks[-1] = [n.check(page), twins_check(self.sections[0].__module__)]
+        page.parts[-1].blocks[-1] = [twins_check(self.sections[0].__module__), n.check(page)]
         return page
 
 
