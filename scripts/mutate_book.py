@@ -353,6 +353,12 @@ MUTANTS: tuple[Mutant, ...] = (
            old="lambda: _reshuffled_numpy(lr, steps))",
            new="lambda: [v[-1] for v in _runs(lr, 1, steps, replace=False, seed=2)])",
            chapters=("deep-descent",)),
+    Mutant("twin_shared_shuffle", "second route", "the descent chapter's reshuffled runs take "
+                                                  "the first example of each epoch's order at "
+                                                  "every step: a bug a re-seeded twin shares",
+           (), file="book/chapters/descent_modes.py",
+           old="idx = order[:, (t % (N // b)) * b : (t % (N // b) + 1) * b]",
+           new="idx = order[:, :b]", chapters=("deep-descent",)),
     Mutant("twin_shared_noise", "second route", "the wells' runs draw the noise of a batch as "
                                                 "σ/B, not σ/√B: a bug a re-seeded twin shares",
            (), file="book/chapters/batch.py",
