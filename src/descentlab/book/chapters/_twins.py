@@ -57,7 +57,7 @@ def _value(node: ast.expr | None, namespace: dict[str, Any], default: Any) -> An
         return _UNKNOWN if default is inspect.Parameter.empty else default
     try:
         return ast.literal_eval(node)
-    except ValueError:
+    except (ValueError, TypeError, SyntaxError):
         pass
     if isinstance(node, ast.Name) and isinstance(namespace.get(node.id), int | float | str):
         return namespace[node.id]
@@ -99,7 +99,7 @@ def reseeded(source: str, namespace: dict[str, Any]) -> list[str]:
     as far as the source fixes them: ``"_runs with seeds 1, 2 (in _sampling)"``.
 
     Example:
-        >>> src = "def runs(n, seed=1): ...\ndef section(): return runs(4), runs(4, seed=2)"
+        >>> src = "def runs(n, seed=1): ...\\ndef section(): return runs(4), runs(4, seed=2)"
         >>> ns = {"__name__": "descentlab.example"}
         >>> exec(src, ns)
         >>> reseeded(src, ns)
