@@ -10,10 +10,11 @@ counts the ✘ on their pages -- for a regularizer only the cards' evidence of i
 (the multi-seed training runs of the regularization experiment would take minutes per
 mutant). A mutant is *caught* when at least one check turns ✘.
 
-A mutant whose target is gone (the code was rewritten: the text to edit does not occur
-exactly once, or the method to patch does not exist) is reported as *not applicable* -- never
-counted as caught. Before the mutants, the same items are built on the unmutated copy: they
-must all hold, or a mutant's ✘ would prove nothing.
+A mutant whose target is gone (the code was rewritten: the text to edit does not occur exactly
+once, the method to patch does not exist, or an item, chapter or exercise it names to build is
+no longer in the book) is reported as *not applicable* -- never counted as caught. Before the
+mutants, the same items are built on the unmutated copy: they must all hold, or a mutant's ✘
+would prove nothing.
 
 Usage::
 
@@ -309,6 +310,17 @@ MUTANTS: tuple[Mutant, ...] = (
                                                  "beside its computed 0.02", (),
            file="book/texts/l003.py", old="0.02 at t = 25, whatever g is",
            new="0.2 at t = 25, whatever g is", exercises=("How large is its 25th step",)),
+    Mutant("solution_formula_number", "worked solution", "AdaGrad's worked solution says "
+                                                         "`0.1/√t = 0.2` at t = 25, inside a "
+                                                         "formula, beside its computed 0.02", (),
+           file="book/texts/l003.py", old="`0.1 g/√(t g²) = 0.1/√t`: 0.02 at t = 25",
+           new="`0.1 g/√(t g²) = 0.1/√t = 0.2` at t = 25",
+           exercises=("How large is its 25th step",)),
+    Mutant("solution_formula_step", "worked solution", "RMSProp's worked solution's second "
+                                                       "accumulator, inside a formula, is 4.57 "
+                                                       "for 4.75", (),
+           file="book/texts/l001.py", old="0.1·25 = 4.75`",
+           new="0.1·25 = 4.57`", exercises=("sees the gradient 5 twice",)),
     # a table's number
     Mutant("table_predicted_steps", "table", "the momentum table's predicted steps are the rate "
                                              "alone's ln 1e-6/ln ρ again", (),
@@ -341,7 +353,30 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("twin_reseeded", "second route", "the single tree's error is checked against the "
                                             "same trees on other draws, not 1-nearest-neighbour",
            (), file="book/chapters/methodology.py", old="single=(s1, n1, 1e-9),",
-           new="single=(s1, s2, 1e-9),", chapters=("deep-methodology",)),
+           new="single=(s1, _bagging(7)[0], 1e-9),", chapters=("deep-methodology",)),
+    Mutant("twin_reseeded_escape", "second route", "the batch chapter's escape fractions are "
+                                                   "checked against the same runs re-seeded, not "
+                                                   "the density carried on a grid", (),
+           file="book/chapters/batch.py", old="p = _escape_by_kernel(lr, b, start)",
+           new="p = _wells(lr, b, start, seed=5)[2]", chapters=("deep-batch",)),
+    Mutant("twin_reseeded_shuffles", "second route", "the reshuffled runs are checked against "
+                                                     "themselves on other shuffles, not NumPy's "
+                                                     "runs", (),
+           file="book/chapters/descent_modes.py",
+           old="lambda: _reshuffled_numpy(lr, steps))",
+           new="lambda: [v[-1] for v in _runs(lr, 1, steps, replace=False, seed=2)])",
+           chapters=("deep-descent",)),
+    Mutant("twin_shared_shuffle", "second route", "the descent chapter's reshuffled runs take "
+                                                  "the first example of each epoch's order at "
+                                                  "every step: a bug a re-seeded twin shares",
+           (), file="book/chapters/descent_modes.py",
+           old="idx = order[:, (t % (N // b)) * b : (t % (N // b) + 1) * b]",
+           new="idx = order[:, :b]", chapters=("deep-descent",)),
+    Mutant("twin_shared_noise", "second route", "the wells' runs draw the noise of a batch as "
+                                                "σ/B, not σ/√B: a bug a re-seeded twin shares",
+           (), file="book/chapters/batch.py",
+           old="noise = sigma / math.sqrt(b) * torch.randn(",
+           new="noise = sigma / b * torch.randn(", chapters=("deep-batch",)),
 )  # fmt: skip
 
 _RUNNER = r"""
@@ -427,9 +462,17 @@ for lec in LECTURES:
             texts.append(view.check.text[:120] + " | " + str(view.check.measured)[:80])
             key = f"{lec.slug}#ex{i}"
             by_item[key] = by_item.get(key, 0) + 1
+# what the mutant names to build and the book no longer has: nothing of it was built
+missing = sorted(items - {it.number for lec in LECTURES for it in lec.items})
+missing = [f"item {i}" for i in missing]
+missing += [f"chapter {s}" for s in sorted(stems - {c.stem for c in CHAPTERS})]
+missing += [f"exercise {a!r}" for a in asked
+            if not any(a in ex.question for lec in LECTURES for ex in lec.exercises)]
 if NotApplicable.raised:
     print(json.dumps({"applicable": False, "why": "raised during the build: "
                       + NotApplicable.raised[0]}))
+elif missing:
+    print(json.dumps({"applicable": False, "why": "not in the book: " + ", ".join(missing)}))
 else:
     print(json.dumps({"applicable": True, "fails": fails, "texts": texts, "by_item": by_item}))
 """

@@ -192,7 +192,12 @@ def test_the_momentum_noise_exercise_refuses_one():
     [
         ("`0.1/√t`: 0.02 at t = 25, whatever g is.", []),  # the answer, and the question's 25
         ("`0.1/√t`: 0.2 at t = 25, whatever g is.", ["0.2"]),  # a tenfold slip
-        ("the step `0.1/√25 = 0.2`: in a formula", []),  # formulas are not audited here
+        ("the step `0.1/√25 = 0.02`: in a formula", []),
+        ("the step `0.1/√25 = 0.2`: in a formula", ["0.2"]),  # formulas are audited too
+        ("`0.2/√t`: 0.02 at t = 25", ["0.2"]),  # a formula's slip beside the right answer
+        ("`r_t = 9t`, `h = 25·9 = 225`", ["9", "9", "225"]),  # a formula's intermediates
+        ("a tolerance of `10⁻²`, not `10⁻³`", ["1e-3"]),  # a power of ten is one number
+        ("`-0.02` is the update", []),  # a sign is no part of the number
         ("20,000 runs of item 108, tolerance 1 %", []),  # the code's digits, its tol in %
         ("tolerance 4 %", ["4 %"]),
         ("0.0200 then 7", ["7"]),
@@ -206,11 +211,19 @@ def test_a_worked_solution_states_no_number_nothing_computed(solution, typed):
     assert check.ok is not typed
 
 
-def test_a_solutions_slip_beside_its_computed_answer_is_a_failed_check():
+@pytest.mark.parametrize(
+    ("right", "slip"),
+    [
+        ("0.02 at", "0.2 at"),  # in the prose
+        (": 0.02 at t = 25", ": `0.1/√25 = 0.2` at t = 25"),  # inside a formula
+        ("`r_t = t g²`", "`r_t = t g² = 25·9 = 225`"),  # a formula's intermediate, 25·9 = 225
+    ],
+)
+def test_a_solutions_slip_beside_its_computed_answer_is_a_failed_check(right, slip):
     (ex,) = [ex for _, _, ex in ALL if "How large is its 25th step" in ex.question]
-    assert exercise(ex).check.ok
-    slipped = exercise(dataclasses.replace(ex, solution=ex.solution.replace("0.02 at", "0.2 at")))
-    assert not slipped.check.ok and "0.2" in slipped.check.measured
+    assert right in ex.solution and exercise(ex).check.ok
+    slipped = exercise(dataclasses.replace(ex, solution=ex.solution.replace(right, slip)))
+    assert not slipped.check.ok and "typed by hand" in slipped.check.measured
 
 
 @pytest.mark.parametrize(("lec", "i", "ex"), ALL, ids=lambda v: getattr(v, "slug", str(v)))

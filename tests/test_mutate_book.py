@@ -196,3 +196,21 @@ def test_a_chapters_failed_check_is_counted_on_its_section(tmp_path) -> None:
     assert out["applicable"] and out["fails"] >= 1, out
     assert all(k.startswith("deep-convolution#") for k in out["by_item"])
     assert (tmp_path / "book" / "deep-convolution.html").is_file()
+
+
+@pytest.mark.parametrize(
+    ("items", "chapters", "exercises", "why"),
+    [
+        ((9999,), (), (), "item 9999"),
+        ((), ("deep-gone",), (), "chapter deep-gone"),
+        ((), (), ("an exercise the book never asked",), "exercise 'an exercise the book never"),
+    ],
+)
+def test_a_mutant_naming_what_the_book_no_longer_has_is_not_applicable(
+    items, chapters, exercises, why, tmp_path
+) -> None:
+    """Nothing of it is built, so no ✘ could follow: not applicable, never survived or caught."""
+    out = mutate_book._build(
+        ROOT / "src", items, "", "", tmp_path / "book", 300, chapters, exercises
+    )
+    assert out["applicable"] is False and why in out["why"], out

@@ -107,30 +107,46 @@ def cell_check(run: CellRun) -> Check | None:
 
 #: a number of a worked solution (``20,000`` one number), optionally a percentage
 _NUMBER = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?(?:e[-+]?\d+)?)(\s*%)?")
-#: what states no number: formulas in backquotes, references to items, the lecture's equations
-_NOT_STATED = re.compile(r"`[^`]*`|\b[Ii]tems?\s+\d+(?:\s*(?:-|–|,|and)\s*\d+)*|\(\d+\.\d+\)")
+#: what states no number: references to items, the lecture's equations
+_NOT_STATED = re.compile(r"\b[Ii]tems?\s+\d+(?:\s*(?:-|–|,|and)\s*\d+)*|\(\d+\.\d+\)")
+#: a power of ten written with a superscript exponent (``10⁻⁶``): the number 1e-6
+_POWER_OF_TEN = re.compile(r"\b10([⁻⁺]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+)")
+_SUPERSCRIPT = str.maketrans("⁻⁺⁰¹²³⁴⁵⁶⁷⁸⁹", "-+0123456789")
+
+
+def _numbers_of(value: Any) -> list[float]:
+    """The finite numbers ``value`` holds: itself, or those of a tuple (a list is a run's
+    record, whose many values would vouch for almost any number)."""
+    items = value if isinstance(value, tuple) else (value,)
+    return [
+        float(v)
+        for v in items
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    ]
 
 
 def unchecked_numbers(exercise: Exercise, namespace: dict[str, Any]) -> list[str]:
-    """The numbers of ``exercise``'s worked solution (its prose, outside backquoted formulas)
-    that are neither in its question or code nor a value its code computed (to the digits
-    shown; a percentage against 100 times the value): a number typed by hand."""
-    values = [
-        float(v)
-        for v in namespace.values()
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-    ]
+    """The numbers of ``exercise``'s worked solution (its prose and its formulas in backquotes
+    alike; ``10⁻⁶`` is the number 1e-6) that are neither in its question or code nor a value
+    its code computed (a number, or one in a tuple; to the digits shown, its sign aside; a
+    percentage against 100 times the value): a number typed by hand."""
+    values = [x for v in namespace.values() for x in _numbers_of(v)]
     given = {m.group(1).replace(",", "") for m in _NUMBER.finditer(exercise.question)}
     given |= {m.group(1).replace(",", "") for m in _NUMBER.finditer(exercise.code)}
 
     def computed(token: str, percent: bool) -> bool:
         x = float(token)
-        half = 0.5 * 10.0 ** -(len(token.split(".")[1]) if "." in token else 0)
+        mantissa, _, exponent = token.partition("e")  # 1e-6: the digits of 1, times 1e-6
+        shown = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        half = 0.5 * 10.0 ** (int(exponent or 0) - shown)
         scale = 100.0 if percent else 1.0
-        return any(abs(scale * v - x) <= 1.0001 * half for v in values)
+        return any(abs(abs(scale * v) - x) <= 1.0001 * half for v in values)
 
     out = []
-    for m in _NUMBER.finditer(_NOT_STATED.sub(" ", exercise.solution)):
+    solution = _POWER_OF_TEN.sub(
+        lambda m: f"1e{m.group(1).translate(_SUPERSCRIPT)}", exercise.solution
+    )
+    for m in _NUMBER.finditer(_NOT_STATED.sub(" ", solution)):
         token = m.group(1).replace(",", "")
         if token not in given and not computed(token, bool(m.group(2))):
             out.append(m.group(0).strip())

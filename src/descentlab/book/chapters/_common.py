@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from descentlab.book.cells import exercise_view, run_cell
+from descentlab.book.chapters._twins import twins_check
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import ChapterPage, Code, Part, Practice, Table
@@ -224,7 +225,8 @@ class Chapter:
 
     Calling it computes the page (torch on one thread: the runs are many steps on tiny
     tensors, where a second thread only waits); each section's stated numbers are checked on
-    that section, the prose audited on the last."""
+    that section, the prose audited on the last, and so are its second routes: none may be the
+    same code re-seeded (:func:`~descentlab.book.chapters._twins.twins_check`)."""
 
     stem: str
     title: str
@@ -253,7 +255,7 @@ class Chapter:
             views = [exercise_view(ex) for ex in self.exercises]
             page.parts.append(Part("practice", "Practice", [Practice(views)]))
         page.parts.append(Part("keep", "What to keep", [self.keep, []]))
-        page.parts[-1].blocks[-1] = [n.check(page)]
+        page.parts[-1].blocks[-1] = [twins_check(self.sections[0].__module__), n.check(page)]
         return page
 
 

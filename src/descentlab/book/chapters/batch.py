@@ -13,6 +13,7 @@ import math
 import numpy as np
 import scipy.optimize
 import scipy.sparse.linalg
+import scipy.special
 import torch
 
 from descentlab import optim
@@ -572,6 +573,38 @@ def _wells(
     return w.detach().numpy().copy(), mean, 1.0 - float(stayed.double().mean())
 
 
+def _escape_by_kernel(
+    lr: float, b: int, start: float, steps: int = WELL_STEPS, per: int = 10
+) -> float:
+    """The probability that the iterate from ``start`` crosses the barrier at some step, with
+    no run: the density of w on a grid of cells 1/``per`` of the noise's σ/√b wide on the
+    start's side of the barrier, carried a step by the Gaussian kernel of the update
+    (mean w - ηf'(w) at each cell's centre), the mass that lands past the barrier absorbed.
+    The second route to :func:`_wells`'s fraction: an expectation, not a sample; halving the
+    cells moved each fraction by under 4e-4 (2026-11-27)."""
+    xb, _ = _barrier()
+    s = lr * WELL_SIGMA / math.sqrt(b)
+    lam = SHARP if start < xb else FLAT
+    spread = math.sqrt(max(lr * WELL_SIGMA**2 / (b * lam * (2 - lr * lam)), 0.0) + s * s)
+    h = abs(start - xb) / (math.ceil(abs(start - xb) / (s / per) - 0.5) + 0.5)  # start: a centre
+    cells = math.ceil(max(1.5, 12 * spread) / h + abs(start - xb) / h)
+    side = -1.0 if start < xb else 1.0
+    edges = np.sort(xb + side * h * np.arange(cells + 1))
+    c = (edges[:-1] + edges[1:]) / 2
+    slope = np.where(SHARP * (c + 2) ** 2 < FLAT * (c - 2) ** 2, SHARP * (c + 2), FLAT * (c - 2))
+    cdf = scipy.special.ndtr((edges[:, None] - (c - lr * slope)[None, :]) / s)
+    move = np.diff(cdf, axis=0)
+    if start < xb:  # what falls off the grid's far end stays in its last cell
+        move[0] += cdf[0]
+    else:
+        move[-1] += 1 - cdf[-1]
+    p = np.zeros(cells)
+    p[int(np.argmin(np.abs(c - start)))] = 1.0
+    for _ in range(steps):
+        p = move @ p
+    return float(1.0 - p.sum())
+
+
 def _descent_by_hand(lr: float, start: float, steps: int = 400) -> float:
     """Gradient descent in the wells in Python floats, the slope written piece by piece."""
     w = start
@@ -811,22 +844,22 @@ $\\mathbb{E}[e^2] = 2T/\\lambda$, so the chance of being a height f above the bo
 $\\exp(-f/(2T))$: a well whose temperature is a good fraction of its barrier is left quickly,
 and one whose temperature is a small fraction keeps its iterate for a very long time.
 
-The table runs {{runs}} runs of descentlab's `SGD` for {{steps}} steps from each minimum, with
-σ = {{sigma}} for one example, at several (η, B). Read the columns of the sharp well. Where
-its temperature is below barrier/20 = {{cool}} the runs stay, and their mean loss over the
-last {{half}} steps is the formula's T. At η = {{lr}}, where the sharp well sits at ηλ = 1.6,
-close to its edge, the fraction of runs that crossed its barrier at some step is {{sweep}} at
-B = 1, 4, 16 and 64 (a second set of runs with other noise gives the same fractions within
-their binomial error): small batches leave the sharp minimum, large ones stay in it. Sorted by
-the sharp well's temperature, the fractions that escaped rise, whatever η and B made that
-temperature. The rows η = 0.01, B = 1 and η = {{lr}}, B = 4 have the same η/B, yet {{e001}} of
-the first left the sharp well and {{e004}} of the second: at the larger η the sharp well is
-closer to its edge and {{hotter}} times hotter. The flat well is cooler in every row, by the
-factor $(2 - \\eta\\lambda_{\\mathrm{sharp}})/(2 - \\eta\\lambda_{\\mathrm{flat}})$, and keeps all
-its runs
-wherever its temperature is below barrier/20; only in the hottest row (η = {{lr}}, B = 1, flat
-temperature {{tflat}}) does it lose most of them, {{lost}}: there the noise shakes the iterate
-out of both wells, the regime where the rate is simply too large.
+The table runs {{runs}} runs of descentlab's `SGD` for {{steps}} steps from each minimum, with σ
+= {{sigma}} for one example, at several (η, B). Read the columns of the sharp well. Where its
+temperature is below barrier/20 = {{cool}} the runs stay, and their mean loss over the last
+{{half}} steps is the formula's T. At η = {{lr}}, where the sharp well sits at ηλ = 1.6, close
+to its edge, the fraction of runs that crossed its barrier at some step is {{sweep}} at B = 1,
+4, 16 and 64 (the probability itself, computed with no run by carrying the density of w step by
+step on a grid, agrees within the runs' binomial error): small batches leave the sharp minimum,
+large ones stay in it. Sorted by the sharp well's temperature, the fractions that escaped rise,
+whatever η and B made that temperature. The rows η = 0.01, B = 1 and η = {{lr}}, B = 4 have the
+same η/B, yet {{e001}} of the first left the sharp well and {{e004}} of the second: at the
+larger η the sharp well is closer to its edge and {{hotter}} times hotter. The flat well is
+cooler in every row, by the factor $(2 - \\eta\\lambda_{\\mathrm{sharp}})/(2 -
+\\eta\\lambda_{\\mathrm{flat}})$, and keeps all its runs wherever its temperature is below
+barrier/20; only in the hottest row (η = {{lr}}, B = 1, flat temperature {{tflat}}) does it lose
+most of them, {{lost}}: there the noise shakes the iterate out of both wells, the regime where
+the rate is simply too large.
 
 So the batch size selects minima in this model in a precise sense: it sets the temperature,
 and at a given temperature of the flat well the sharp well is hotter by the factor
@@ -836,13 +869,13 @@ quick one) measured the other end of the chain on
 networks: the minima reached with large batches had a larger loss rise under small
 perturbations of the weights, and a larger gap between training and test accuracy.""",
     barrier="the barrier, against the flat well's loss where a root-finder says the wells meet",
-    sweep="the fraction that left the sharp well, against runs with other noise",
+    sweep="the fraction that left the sharp well, against the density carried on a grid",
     cool="barrier/20, against the root-finder's",
-    e001="η = 0.01, B = 1: the fraction that left, against runs with other noise",
-    e004="η = 0.04, B = 4: the fraction that left, against runs with other noise",
+    e001="η = 0.01, B = 1: the fraction that left, against the density carried on a grid",
+    e004="η = 0.04, B = 4: the fraction that left, against the density carried on a grid",
     hotter="the temperatures' ratio, against the recursions iterated to their limits",
     tflat="the flat well's temperature at η = 0.04, B = 1, against its recursion",
-    lost="the fraction that left the flat well, against runs with other noise",
+    lost="the fraction that left the flat well, against the density carried on a grid",
 )
 
 
@@ -860,9 +893,14 @@ def _temp_by_recursion(lr: float, b: int, lam: float) -> float:
     return lam / 2 * v
 
 
-def _binomial(p: float, q: float, runs: int = WELL_RUNS) -> float:
-    """Two independent fractions of ``runs`` agree within 4 standard errors of their gap."""
-    return 4 * math.sqrt(max(p * (1 - p) + q * (1 - q), 1 / runs) / runs)
+def _escaped(fraction: float, lr: float, b: int, start: float) -> kit.Twin:
+    """A fraction of :data:`WELL_RUNS` runs against the probability by the grid
+    (:func:`_escape_by_kernel`): within 4 of the runs' binomial standard errors (at least that
+    of one run in the runs) and 1e-3 for the grid, which halving its cells moves by under
+    4e-4."""
+    p = _escape_by_kernel(lr, b, start)
+    tol = 4 * math.sqrt(max(p * (1 - p), 1 / WELL_RUNS) / WELL_RUNS) + 1e-3
+    return kit.Twin(fraction, p, tol, 3, rel=False)
 
 
 def _temperature(ctx: Context, n: kit.Numbers) -> Part:
@@ -870,14 +908,6 @@ def _temperature(ctx: Context, n: kit.Numbers) -> Part:
         ("chapter", "batch", "wells"),
         lambda: {(lr, b): (_wells(lr, b, -2.0), _wells(lr, b, 2.0)) for lr, b in WELL_GRID},
     )
-    again = ctx.memo(
-        ("chapter", "batch", "wells2"),
-        lambda: {
-            key: _wells(*key, -2.0, seed=5)[2]
-            for key in ((0.01, 1), *[(WELL_LR, b) for b in (1, 4, 16, 64)])
-        },
-    )
-    lost = ctx.memo(("chapter", "batch", "wells3"), lambda: _wells(WELL_LR, 1, 2.0, seed=5)[2])
     _, barrier = _barrier()
     esc = {key: v[0][2] for key, v in wl.items()}
     stay = {key: 1.0 - v[1][2] for key, v in wl.items()}
@@ -892,32 +922,15 @@ def _temperature(ctx: Context, n: kit.Numbers) -> Part:
         lr=f"{WELL_LR:g}",
         barrier=(barrier, FLAT / 2 * (meet - 2) ** 2),
         cool=(barrier / 20, FLAT / 2 * (meet - 2) ** 2 / 20),
-        sweep=[
-            kit.Twin(v, again[(WELL_LR, b)], _binomial(v, again[(WELL_LR, b)]), rel=False)
-            for b, v in zip((1, 4, 16, 64), sweep, strict=True)
-        ],
-        e001=kit.Twin(
-            esc[(0.01, 1)],
-            again[(0.01, 1)],
-            _binomial(esc[(0.01, 1)], again[(0.01, 1)]),
-            3,
-            rel=False,
-        ),
-        e004=kit.Twin(
-            esc[(0.04, 4)],
-            again[(0.04, 4)],
-            _binomial(esc[(0.04, 4)], again[(0.04, 4)]),
-            3,
-            rel=False,
-        ),
+        sweep=[_escaped(v, WELL_LR, b, -2.0) for b, v in zip((1, 4, 16, 64), sweep, strict=True)],
+        e001=_escaped(esc[(0.01, 1)], 0.01, 1, -2.0),
+        e004=_escaped(esc[(0.04, 4)], 0.04, 4, -2.0),
         hotter=(
             _temp(0.04, 4, SHARP) / _temp(0.01, 1, SHARP),
             _temp_by_recursion(0.04, 4, SHARP) / _temp_by_recursion(0.01, 1, SHARP),
         ),
         tflat=(_temp(0.04, 1, FLAT), _temp_by_recursion(0.04, 1, FLAT)),
-        lost=kit.Twin(
-            1 - stay[(0.04, 1)], lost, _binomial(1 - stay[(0.04, 1)], lost), 3, rel=False
-        ),
+        lost=_escaped(1 - stay[(0.04, 1)], 0.04, 1, 2.0),
     )
     return Part(
         "temperature",

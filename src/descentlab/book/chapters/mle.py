@@ -811,7 +811,8 @@ errors = torch.tensor([2.0, 10.0], dtype=torch.float64)
 loss = torch.nn.GaussianNLLLoss(full=False)
 zeros, ones = torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
 measured = float(loss(errors, zeros, ones))
-answer = (2 ** 2 + 10 ** 2) / 2 / 2
+squares = (2 ** 2, 10 ** 2)                  # 4 and 100
+answer = sum(squares) / 2 / 2
 tol = 1e-12
 misconception = (2 ** 2 + 10 ** 2) / 2       # "the likelihood is the MSE"
 print(f"Gaussian NLL per example {measured}")""",

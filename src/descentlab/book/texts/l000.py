@@ -628,6 +628,7 @@ import torch
 from descentlab import optim
 
 alpha, lam, sigma = 0.4, 2.0, 0.5
+terms = (sigma ** 2, 2 - alpha * lam)         # σ² and 2 - αλ
 answer = alpha * sigma ** 2 / (lam * (2 - alpha * lam))
 w = torch.nn.Parameter(torch.zeros(20000))
 opt = optim.SGD([w], lr=alpha)

@@ -549,7 +549,8 @@ EXERCISES: tuple[Exercise, ...] = (
 import torch
 from descentlab.problems import landscapes
 
-answer = 6 * (2 * 1.25 - 1) ** 2
+inner = 2 * 1.25 - 1
+answer = 6 * inner ** 2
 f = landscapes.get("chain_cubic")
 measured = landscapes.grad(f, torch.tensor([[1.25]], dtype=torch.float64)).item()
 tol = 1e-12
@@ -579,7 +580,10 @@ print("x_5 =", measured)""",
 import torch
 from descentlab import optim
 
-answer = 0.01 * 5 / 4.75 ** 0.5
+rest, g2 = 1 - 0.9, 5 ** 2                    # 1 - ρ and g²
+r1 = rest * g2
+r2 = 0.9 * r1 + rest * g2
+answer = 0.01 * 5 / r2 ** 0.5
 w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
 opt = optim.RMSprop([w], lr=0.01, alpha=0.9, eps=0.0)
 positions = [0.0]

@@ -775,7 +775,8 @@ print(f"mean fraction {measured:.5f}")""",
 import torch
 from descentlab.problems import convarith
 
-answer = (224 + 2 * 3 - 7) // 2 + 1
+span = 224 + 2 * 3 - 7
+answer = span // 2 + 1
 measured = convarith.conv_output_shape(224, 7, stride=2, padding=3)[0]
 torch_width = torch.nn.Conv2d(3, 1, 7, stride=2, padding=3)(torch.zeros(1, 3, 224, 224)).shape[-1]
 assert torch_width == measured
@@ -791,7 +792,8 @@ print("output width", measured, "(torch agrees)")""",
 import torch
 from descentlab import optim
 
-answer = (1 - 0.01 * 0.1) ** 100
+factor = 1 - 0.01 * 0.1                      # 1 - lr·wd
+answer = factor ** 100
 w = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
 opt = optim.AdamW([w], lr=0.01, weight_decay=0.1)
 for _ in range(100):

@@ -567,7 +567,8 @@ print(f"r_50 = {measured:.10f}, 16 (1 - 0.999^50) = {answer:.10f}")""",
 import torch
 from descentlab import optim
 
-answer = 0.05 * 2 * (1 - 0.8 ** 10) / (1 - 0.8)
+push, keep = 0.05 * 2, 1 - 0.8                # ρ∇J and 1 - α
+answer = push * (1 - 0.8 ** 10) / keep
 w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
 opt = optim.Momentum([w], lr=0.05, momentum=0.8, form="velocity")
 for t in range(10):

@@ -350,6 +350,7 @@ import math
 import torch
 from descentlab import losses
 
+others = 6 - 1                               # the faces of probability 1/10
 answer = 0.5 * math.log(2) + 0.5 * math.log(10)
 p = torch.tensor([[0.1, 0.1, 0.1, 0.1, 0.1, 0.5]], dtype=torch.float64)
 measured = float(losses.get("cross_entropy")(p.log(), p))

@@ -32,7 +32,9 @@ tol = {tol}
 print(f"step {steps}: measured {{measured:.6g}}, formula {{answer:.6g}}")"""
 
 
-def _autograd_code(expr: str, at: str, formula: str, var: str = "x") -> str:
+def _autograd_code(expr: str, at: str, formula: str, var: str = "x", paper: str = "") -> str:
+    """A numeric exercise's code: autograd's derivative of ``expr`` at ``at`` against the
+    ``formula`` derived on paper (``paper``: the lines that compute its steps)."""
     return f"""\
 import torch
 
@@ -40,7 +42,7 @@ import torch
 y = {expr}
 y.backward()
 measured = float({var}.grad)
-answer = {formula}
+{paper}answer = {formula}
 tol = 1e-12
 print(f"autograd {{measured:.6g}}, by hand {{answer:.6g}}")"""
 
@@ -53,7 +55,9 @@ L000 = (
         "`lr·g/(1 - μ) = 1.0`: ten times plain gradient descent's. The code runs descentlab's "
         "Momentum for 300 steps and measures the last one.",
         _step_code(
-            "g = 1.0\nopt = optim.Momentum([w], lr=0.1, momentum=0.9)", 300, "0.1 * g / (1 - 0.9)"
+            "g = 1.0\nvelocity = g / (1 - 0.9)\nopt = optim.Momentum([w], lr=0.1, momentum=0.9)",
+            300,
+            "0.1 * velocity",
         ),
         items=(25, 24),
     ),
@@ -111,7 +115,8 @@ print(f"travelled {measured:.4f} learning rates")""",
         "`v₁ = (1 - β₂)g² = 0.4`, so the step is `lr·g/√v₁ = lr/√(1 - β₂) ≈ 0.0316`: about "
         "three times lr, whatever g is, because v starts at zero.",
         _step_code(
-            "g = 2.0\nopt = optim.RMSprop([w], lr=0.01, alpha=0.9, eps=0.0)",
+            "g = 2.0\nv1 = (1 - 0.9) * g ** 2\n"
+            "opt = optim.RMSprop([w], lr=0.01, alpha=0.9, eps=0.0)",
             1,
             "0.01 / (1 - 0.9) ** 0.5",
         ),
@@ -238,7 +243,7 @@ L001 = (
     Exercise(
         "What is d/dx (3x³ - 2x + 1) at x = 2?",
         "`9x² - 2 = 36 - 2 = 34`. The code asks torch's autograd.",
-        _autograd_code("3 * x ** 3 - 2 * x + 1", "2.0", "9 * 2.0 ** 2 - 2"),
+        _autograd_code("3 * x ** 3 - 2 * x + 1", "2.0", "term - 2", paper="term = 9 * 2.0 ** 2\n"),
         items=(31,),
     ),
     Exercise(
@@ -252,7 +257,8 @@ y = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
 f = 3 * x * y ** 2 + 4 * x ** 3 - 5 * y ** 2 + 1
 f.backward()
 measured = float(y.grad)
-answer = 6 * 1 * 2 - 10 * 2
+terms = (6 * 1 * 2, 10 * 2)                  # 6xy and 10y at (1, 2)
+answer = terms[0] - terms[1]
 tol = 1e-12
 print(f"autograd {measured}, by hand {answer}")""",
         items=(32,),
@@ -362,6 +368,7 @@ for _ in range(2000):
     w.grad = 4 * x**3 - 4 * x
     opt.step()
 measured = len(torch.unique(torch.round(w.detach(), decimals=6)))
+curvature = 4 * 3                            # f'' = 12w² - 4
 answer = 2
 tol = 1e-12
 misconception = 1                                # "descent finds the minimum"
@@ -396,7 +403,8 @@ import torch
 
 out = torch.nn.Conv2d(3, 1, kernel_size=11, stride=4)(torch.zeros(1, 3, 227, 227))
 measured = out.shape[-1]
-answer = (227 - 11) // 4 + 1
+padding = 0
+answer = (227 - 11 + 2 * padding) // 4 + 1
 tol = 1e-12
 print(f"output {tuple(out.shape)}")""",
         items=(94,),
@@ -412,6 +420,7 @@ conv = torch.nn.Conv2d(256, 64, kernel_size=1)
 measured = sum(p.numel() for p in conv.parameters())
 answer = 256 * 64 + 64
 tol = 1e-12
+kernel_area = 3 * 3
 three_by_three = sum(p.numel() for p in torch.nn.Conv2d(256, 64, kernel_size=3).parameters())
 print(f"{measured} parameters, {three_by_three} for a 3 × 3 one")""",
         items=(96,),
@@ -561,7 +570,9 @@ L003 = (
         "`v → ∇f/(1 - ρ) = 10`, so the step is `α·10 = 0.1`: the same as form (5.12) with "
         "rate ρ' = α (item 101).",
         _step_code(
-            "g = 1.0\nopt = optim.Momentum([w], lr=0.01, momentum=0.9)", 400, "0.01 * g / (1 - 0.9)"
+            "g = 1.0\nvelocity = g / (1 - 0.9)\nopt = optim.Momentum([w], lr=0.01, momentum=0.9)",
+            400,
+            "0.01 * velocity",
         ),
         items=(101, 100),
     ),
@@ -704,7 +715,8 @@ import torch
 
 pred, target = torch.tensor([3.0, 11.0]), torch.tensor([1.0, 1.0])
 measured = float(torch.nn.MSELoss()(pred, target))
-answer = (2 ** 2 + 10 ** 2) / 2
+squares = (2 ** 2, 10 ** 2)
+answer = sum(squares) / 2
 tol = 1e-12
 l1 = float(torch.nn.L1Loss()(pred, target))
 weight = 10 ** 2 / 2 ** 2                            # the large error's weight over the small's
@@ -765,6 +777,7 @@ import torch
 
 x, h = torch.tensor(3.0, dtype=torch.float64), 0.1
 measured = float(((x + h) ** 2 - x ** 2) / h)
+square = 3.0 ** 2                            # f(3)
 answer = 2 * 3.0 + 0.1
 tol = 1e-9
 print(f"forward difference {measured:.6f}")""",
@@ -775,7 +788,12 @@ print(f"forward difference {measured:.6f}")""",
         "fourth step?",
         "`h = 4·9 = 36`, so the step is `0.1·3/6 = 0.05`: a parameter that moved a lot gets a "
         "smaller rate (item 128).",
-        _step_code("g = 3.0\nopt = optim.Adagrad([w], lr=0.1, eps=0.0)", 4, "0.1 * 3 / 36 ** 0.5"),
+        _step_code(
+            "g = 3.0\ng2 = g ** 2\nh = 4 * g2\nroot = h ** 0.5\n"
+            "opt = optim.Adagrad([w], lr=0.1, eps=0.0)",
+            4,
+            "0.1 * 3 / root",
+        ),
         items=(128,),
     ),
     Exercise(
