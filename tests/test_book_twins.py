@@ -104,3 +104,22 @@ def test_the_escape_probability_by_the_grid_moves_less_than_its_tolerance_when_r
     fine = batch._escape_by_kernel(lr, b, start, per=20)
     assert abs(coarse - fine) < 4e-4
     assert 0 < coarse < 1
+
+
+def test_replicates_a_chapter_declares_are_not_twins_and_are_said_on_its_page():
+    """Runs over seeds that are replicates (a rate tuned on one seed, curves over others) are
+    named with their reason in ``REPLICATES`` and said by the check; any other function called
+    with two seeds is still a twin."""
+    namespace: dict = {"__name__": "descentlab.example"}
+    exec(TWIN, namespace)
+    namespace["REPLICATES"] = {"draws": "bands over seeds"}
+    assert reseeded(TWIN, namespace) == []
+    namespace["REPLICATES"] = {"other": "bands over seeds"}
+    assert reseeded(TWIN, namespace) == ["draws with seeds 1, 2 (in section)"]
+    from descentlab.book.chapters import compare
+
+    said = twins_check(compare)
+    assert (
+        said.ok
+        and "replicates, not second routes: _cfg (each rate tuned on seed 0" in said.measured
+    )

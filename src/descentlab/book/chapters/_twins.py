@@ -5,7 +5,9 @@ together. The audit reads a chapter module's source: a function of descentlab th
 ``seed``, called anywhere in the module (lambdas and comprehensions included) with two
 different seeds -- an explicit one against the default, a positional one, a loop over literal
 seeds -- and otherwise the same arguments as far as the source fixes them, is refused, by a
-check on the chapter's page."""
+check on the chapter's page. A chapter whose runs over seeds are replicates, never one checked
+against another (a rate tuned on one seed and compared on others, bands over seeds), names the
+function and why in its ``REPLICATES``; the check says each one it was told."""
 
 from __future__ import annotations
 
@@ -106,6 +108,7 @@ def reseeded(source: str, namespace: dict[str, Any]) -> list[str]:
         ['runs with seeds 1, 2 (in section)']
     """
     calls: dict[str, list[tuple[list[str], dict[str, Any], str]]] = defaultdict(list)
+    replicates = namespace.get("REPLICATES", {})
     for fn in ast.parse(source).body:
         if not isinstance(fn, ast.FunctionDef):
             continue
@@ -113,6 +116,8 @@ def reseeded(source: str, namespace: dict[str, Any]) -> list[str]:
         for call in (c for c in ast.walk(fn) if isinstance(c, ast.Call)):
             obj = _callee(namespace, call.func)
             if not str(getattr(obj, "__module__", "")).startswith("descentlab"):
+                continue
+            if ast.unparse(call.func) in replicates:
                 continue
             try:
                 sig = inspect.signature(obj)
@@ -138,9 +143,11 @@ def twins_check(module: ModuleType | str) -> Check:
     re-seeded (:func:`reseeded`)."""
     mod = sys.modules[module] if isinstance(module, str) else module
     found = reseeded(inspect.getsource(mod), vars(mod))
+    told = "".join(f"; replicates, not second routes: {f} ({why})"
+                   for f, why in getattr(mod, "REPLICATES", {}).items())  # fmt: skip
     return ck(
         "every second route is another computation, none the same code re-seeded",
         not found,
-        "; ".join(found) or "none re-seeded",
+        ("; ".join(found) or "none re-seeded") + told,
         "none re-seeded",
     )

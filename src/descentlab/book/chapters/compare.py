@@ -44,6 +44,13 @@ SIZES, REPEATS = (1, 4, 16, 64, 256, None), 3
 MOVE_AT = (100, 300)
 
 
+#: the runs over seeds that are replicates, never one checked against another (the audit of
+#: re-seeded twins says them on the page)
+REPLICATES = {
+    "_cfg": "each rate tuned on seed 0, the comparison's curves and rankings over seeds 1 to 3",
+}
+
+
 def _cfg(opt: str, lr: float, seed: int) -> dict[str, object]:
     return {
         "problem": "digits",

@@ -811,9 +811,12 @@ while float(w.detach().norm()) > 1e-6:
     opt.step()
     t += 1
 measured = t
-answer = math.ceil(math.log(1e-6) / math.log(1 - 1 / kappa))
+per_step = 1 - 1 / kappa                     # the flattest direction's factor at η = 1/L
+answer = math.ceil(math.log(1e-6) / math.log(per_step))
 tol = 1e-9
-misconception = math.ceil(math.log(1e-6) / math.log((kappa - 1) / (kappa + 1)))  # the other η
+L, mu = 1.0, 1 / kappa
+other_eta = 2 / (L + mu)                     # its factor is (κ-1)/(κ+1)
+misconception = math.ceil(math.log(1e-6) / math.log(abs(1 - other_eta * mu)))
 print(f"steps {measured}, formula {answer}, the other rate's count {misconception}")""",
         items=(97, 61),
     ),
@@ -830,7 +833,7 @@ import numpy as np
 x = np.random.default_rng(0).standard_normal(1_000_000)
 measured = float(np.exp(x).mean()) - math.exp(float(x.mean()))
 se = float(np.exp(x).std()) / 1000           # the mean's standard error
-answer = math.exp(0.5) - 1
+answer = math.exp(1 / 2) - 1
 tol = 0.01
 misconception = 0.0                          # "the mean of f is f of the mean"
 print(f"Monte Carlo gap {measured:.4f}, closed form {answer:.4f}")""",
@@ -875,9 +878,11 @@ for _ in range(20):
     opt.step()
     errors.append(float(w.detach().norm()))
 measured = errors[-1] / errors[-2]
-answer = (10 - 1) / (10 + 1)
+kappa = 10
+top, bottom = kappa - 1, kappa + 1
+answer = top / bottom
 tol = 1e-9
-misconception = 1 - 1 / 10                   # the rate at η = 1/L
+misconception = 1 - 1 / kappa                # the rate at η = 1/L
 print(f"ratio of successive errors {measured:.6f}")""",
         items=(97, 61),
     ),
