@@ -78,9 +78,10 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: 56; the scale study -- the comparison at several sizes, its trend, figures and command --
 #: and the GPT's µP option 581, an optimizer's hyperparameters checked once when it is built
 #: 20, the declared hyperparameter specs checked and said through the constraints' own types
-#: -11), and functions over 80 lines in the whole package at most this many (10 then; the goal
-#: is 15)
-LIBRARY_LINES = 56_566
+#: -11, the verdict decided by an exact signed-rank design on every seed, a failure the worst,
+#: an accuracy's interval on the logit scale and your own metric named in the report 80), and
+#: functions over 80 lines in the whole package at most this many (10 then; the goal is 15)
+LIBRARY_LINES = 56_646
 LONG_FUNCTIONS = 10
 
 
