@@ -73,6 +73,7 @@ def main() -> None:
     ap.add_argument("--sims", type=int, default=400, help="comparisons simulated per cell")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default="", help="scenario names, comma-separated, or 'power'")
+    ap.add_argument("--m", default="", help="numbers of optimizers, comma-separated (default all)")
     args = ap.parse_args()
     only = {x for x in args.only.split(",") if x}
     print(f"{args.sims} comparisons per cell, through more_seeds()/ranking()\n")
@@ -84,7 +85,7 @@ def main() -> None:
     for name, (ms, kw) in SCENARIOS.items():
         if only and name not in only:
             continue
-        for m in ms:
+        for m in (m for m in ms if not args.m or str(m) in args.m.split(",")):
             t0 = time.process_time()
             sc = Scenario(m, **kw)  # type: ignore[arg-type]
             r = rates(sc, sims=args.sims, seed=args.seed + m)

@@ -17,7 +17,7 @@ in mean (the metric verdict's null), or with ``compensate`` their means *over al
 equal: a failing optimizer then trains slightly better when it trains.
 
 :func:`simulate` runs one comparison; :func:`rates` counts, over many: the family-wise error
-of the metric verdict (a comparison whose trained runs are equal called worse or better),
+of the metric verdict (a call the truth denies: :func:`_false`),
 of the failure verdict (an optimizer failing as often as the chosen one called different),
 of either, the power (the optimizer made worse called worse), the simultaneous intervals'
 coverage of the true differences, and the test seeds run.
@@ -307,8 +307,8 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> Outcome:
 @dataclass(frozen=True)
 class Rates:
     """Rates over many simulated comparisons (:func:`rates`), each with its Monte-Carlo
-    standard error: ``false`` (the metric verdict's family-wise error: a comparison whose
-    trained runs are equal called worse or better), ``fail_false`` (the failure verdict's:
+    standard error: ``false`` (the metric verdict's family-wise error: a call the truth
+    denies, :func:`_false`), ``fail_false`` (the failure verdict's:
     an optimizer failing as often as the chosen one called different), ``any_false`` (either),
     ``power`` (the optimizer made worse called worse; NaN without one), ``coverage`` (every
     simultaneous interval holds its true difference), ``unshown`` (an optimizer that fails
@@ -335,6 +335,17 @@ class Rates:
     sims: int
 
 
+def _false(call: str, deficit: float, fails_more: float) -> bool:
+    """A metric call the truth denies: the verdict counts a failed seed as the worst a seed
+    can do, so an optimizer is truly worse where its trained runs are worse (``deficit`` >
+    0) or it fails more often, and neither is better; equal in both, no call is right. Where
+    the two disagree (trained runs better, failing more often) either call may be right."""
+    d = 0.0 if abs(deficit) < 1e-12 else deficit
+    if call == "worse":
+        return d <= 0 and fails_more <= 0
+    return call == "better" and d >= 0 and fails_more >= 0
+
+
 def rates(sc: Scenario, *, sims: int, seed: int) -> Rates:
     """:func:`simulate` ``sims`` times (seeded) and count."""
     rng = np.random.default_rng(seed)
@@ -344,7 +355,8 @@ def rates(sc: Scenario, *, sims: int, seed: int) -> Rates:
     for _ in range(sims):
         out = simulate(sc, rng)
         metric = any(
-            out.calls[o] in ("worse", "better") for o, d in out.truth.items() if abs(d) < 1e-12
+            _false(out.calls[o], d, sc.fails(o) - sc.fails(out.chosen))
+            for o, d in out.truth.items()
         )
         fail = any(
             out.fails[o] not in ("", "not shown different")

@@ -11,7 +11,8 @@ empty, then ``ranking()``: ``benchmarks/calibration.py``).
   standard error, an infinite statistic and a false "worse".
 - Sizes. Each verdict comes with the interval of its difference at the level that decided
   it: together they hold the true differences at 95 % (checked from 2, 3 and 5 first
-  seeds), and each excludes 0 exactly where its verdict is worse or better.
+  seeds); the verdict itself is a signed-rank design's, a failed seed the worst a seed can
+  do (tests/test_verdict_monotone.py).
 
 Each rate is bounded by 5 % plus two Monte-Carlo standard errors of an estimate of 5 %;
 benchmarks/aa_calibration.py measures every scenario with more comparisons (docs/verdict.md).
@@ -148,14 +149,18 @@ def test_every_difference_of_an_accuracy_lies_within_plus_minus_one(first):
             assert -1.0 <= low <= high <= 1.0 and (x.verdict == "identical" or low <= est <= high)
 
 
-def test_each_interval_excludes_zero_exactly_where_its_verdict_says_a_difference():
+def test_each_interval_holds_its_estimate_and_reaches_the_side_its_verdict_says():
+    # the verdict is the signed-rank design's (every seed, a failure the worst), the interval
+    # the size on the seeds both trained: they need not both exclude 0, but a "worse" never
+    # comes with an interval wholly below 0 (nor a "better" wholly above)
     rng = np.random.default_rng(3)
     for _ in range(6):
         cmp, _ = comparison(Scenario(4, worse_sd=3.0), rng)
         for x in cmp.ranking()[1:]:
             est, low, high = x.interval
             assert low <= est <= high
-            assert (low > 0 or high < 0) == (x.verdict in ("worse", "better")), x
+            assert high > 0 or x.verdict != "worse", x
+            assert low < 0 or x.verdict != "better", x
 
 
 @pytest.mark.parametrize(
@@ -219,13 +224,13 @@ def test_the_demos_clear_losers_are_shown_worse_once_their_open_comparisons_get_
     assert len(values["SGD"]) <= 20  # decided well before the last look
 
 
-@pytest.mark.parametrize("accuracy", [0.95, 0.99])
+@pytest.mark.parametrize("accuracy", [0.95, 0.97, 0.99])
 @pytest.mark.parametrize("seeds", [3, 5, 10])
 def test_an_accuracys_own_interval_near_the_edge_stays_in_range_and_covers(accuracy, seeds):
     # the calibration's model (seed sd 0.3 on the logit scale), each optimizer's interval as
-    # collect makes it: within [0, 1], and from 5 seeds holding the true accuracy. At 3 seeds
-    # and 0.99 it held it in 181 of these 200 (90.5 %; 96.75 % of 400 on another draw): the
-    # seeds' skew near the edge with 2 degrees of freedom, a shortfall docs/verdict.md states
+    # collect makes it: within [0, 1] and holding the true accuracy. The interval of the code
+    # before, the seeds' t clipped to [0, 1], held it in 181 of these 200 at 3 seeds and 0.99
+    # (90.5 %): the seeds' skew near the edge, which the logit scale follows
     from descentlab.experiments.compare.stats import estimate
 
     rng = np.random.default_rng(seeds)
@@ -235,5 +240,4 @@ def test_an_accuracys_own_interval_near_the_edge_stays_in_range_and_covers(accur
         e = estimate(dict(enumerate(world.runs(rng, 0, seeds, val=False))), bounds=(0.0, 1.0))
         assert 0.0 <= e.low <= e.mean <= e.high <= 1.0
         held += e.low <= world.truth[0] <= e.high
-    if seeds >= 5:
-        assert held / 200 >= 0.95 - 2 * math.sqrt(0.05 * 0.95 / 200), held
+    assert held / 200 >= 0.95 - 2 * math.sqrt(0.05 * 0.95 / 200), held

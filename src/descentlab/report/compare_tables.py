@@ -49,6 +49,7 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
     tuned = cmp.select_metric.split("/", 1)[1]  # the problem's own metric (accuracy, loss, rmse)
     rmse = tuned == "rmse"  # a problem scored by its RMSE shows the test RMSE
     test = "rmse" if rmse else metric_name
+    tuned = metric_name if cmp.spec.objective else tuned
     noise = (
         "counting the seeds' noise and, where the refit runs stored per-example outcomes, "
         "the test set's" + (" (the RMSE: the root of the mean squared error)" if rmse else "")
@@ -72,9 +73,9 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
             f"the verdict against the optimizer chosen on validation, on the test seeds both "
             f"trained ({conf}% family-wise over the comparisons with it, group-sequential), "
             f"and the paired difference with its interval at the same level: the intervals "
-            "hold together over every comparison and look, and each excludes 0 exactly where "
-            "its verdict is worse or better; the seeds on which it was behind, with the sign "
-            "test",
+            "hold together over every comparison and look (the verdict is a signed-rank test on "
+            "every seed both ran, a failed seed the worst); the seeds on which it was behind, "
+            "with the sign test",
         ),
         (
             "failed test seeds",
@@ -127,7 +128,7 @@ def _versus(cmp: Any, x: Any) -> str:
     t = x.test
     est, low, high = x.interval
     lines = []
-    if t.verdict != "identical" and math.isfinite(low):
+    if t.verdict != "identical" and math.isfinite(low) and math.isfinite(high):
         k = 100.0 if cmp.task == "classification" else 1.0
         fmt = "+.1f" if k == 100.0 else "+.3g"
         units = " points" if k == 100.0 else ""
@@ -140,7 +141,8 @@ def _versus(cmp: Any, x: Any) -> str:
         if not t.diff.examples:
             lines.append("seeds' noise only")
     elif t.verdict != "identical":
-        lines.append("too few seeds that trained: no interval")
+        n = t.diff.seeds
+        lines.append(f"no interval: {n} seed{'s' if n != 1 else ''} cannot give one")
     detail = "<br>".join(lines)
     return f'<span title="{escape(t.describe())}">{escape(t.verdict)}</span>' + (
         f'<br><span class="ci">{detail}</span>' if detail else ""
@@ -396,11 +398,11 @@ def _judging(s: Any, metric: str, conf: int) -> list[str]:
         )
         + f". So the chance of calling any optimizer that is as good <i>worse</i> is at most "
         f"{100 - conf}% (simulated: benchmarks/aa_calibration.py, docs/verdict.md): "
-        "<i>worse</i> (or <i>better</i>) when its combined statistic crosses its boundary, "
-        "else <i>not distinguishable</i>. Beside each verdict, the interval of the difference "
-        "at the same level (the repeated confidence interval of the design): the intervals "
-        f"hold together at {conf}% over every comparison and look, and each excludes 0 "
-        "exactly where its verdict is worse or better.",
+        "<i>worse</i> (or <i>better</i>) when its combined statistic -- Wilcoxon's signed-rank "
+        "test on every seed both ran, a failed seed ranked the worst, so that a seed made "
+        "worse never makes a verdict gentler -- crosses its boundary, else <i>not "
+        "distinguishable</i>. Beside each verdict, the size on the seeds both trained at the "
+        f"same level: the intervals hold together at {conf}% over every comparison and look.",
         "<b>Failed test seeds</b> (diverged, at chance, training loss rose) are left out of "
         f"the test metric and counted apart: each optimizer's rate with its exact {conf}% "
         "interval, compared with the chosen one's by the exact McNemar test on the seeds "

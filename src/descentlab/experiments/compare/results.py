@@ -582,6 +582,8 @@ class Comparison:
             "rmse": "validation RMSE",
         }
         metric = names.get(self.select_metric.split("/", 1)[1], self.select_metric)
+        if self.spec.objective:  # your own code's, by its name
+            metric = f"validation {self.metric_name}"
         k = self.spec.tune_seeds
         noises = [(r, self.tuning_noise(r)) for r in tuned]
         measured = [(r, n) for r, n in noises if n.why_not is None]
@@ -722,8 +724,11 @@ def _versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
             continue
         extra = f", {notes[x.practical]}" if x.practical else ""
         everything = _all(x, cmp.classification, ".3f" if cmp.classification else ".4g")
+        ci = f"[{_size(cmp, lo)}, {_size(cmp, hi)}]"
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            ci = f"(no interval: {seeds} seed{'s' if seeds != 1 else ''} cannot give one)"
         lines.append(
-            f"  {name}: {_size(cmp, est)} [{_size(cmp, lo)}, {_size(cmp, hi)}], {words}{extra} "
+            f"  {name}: {_size(cmp, est)} {ci}, {words}{extra} "
             f"({seeds} seed{'s' if seeds != 1 else ''} both trained{everything})"
         )
     return lines

@@ -105,8 +105,10 @@ def estimate(
     seeds_df: bool = False,
 ) -> Estimate:
     """The mean of ``values`` (one per-example array, or one number, per seed) with its
-    interval under the crossed seeds x examples model (module docstring), clipped to
-    ``bounds`` (the metric's range: ``(0, 1)`` for an accuracy, ``(0, inf)`` for a loss).
+    interval under the crossed seeds x examples model (module docstring), within ``bounds``
+    (the metric's range: ``(0, 1)`` for an accuracy, ``(0, inf)`` for a loss): a range with
+    two finite ends takes the interval on the logit scale of where the mean lies in it, so
+    that it holds near an edge (docs/verdict.md); else the interval is clipped to it.
     ``seeds_df``: the reference's degrees of freedom are the seeds' ``k - 1`` whatever the
     examples' part (the paired test's, module docstring), not Satterthwaite's.
 
@@ -134,8 +136,14 @@ def estimate(
     else:
         from scipy import special  # t quantiles: special's, scipy.stats' cost 1 ms a call
 
-        half = float(special.stdtrit(df, (1 + confidence) / 2)) * se
-        lo, hi = mean - half, mean + half
+        q = float(special.stdtrit(df, (1 + confidence) / 2))
+        lo, hi = mean - q * se, mean + q * se
+        width = bounds[1] - bounds[0]
+        if math.isfinite(width) and bounds[0] < mean < bounds[1]:  # on the logit scale
+            p = (mean - bounds[0]) / width
+            half = q * se / width / (p * (1 - p))  # (the delta method)
+            ends = special.expit(special.logit(p) + np.array([-half, half]))
+            lo, hi = (bounds[0] + width * float(x) for x in ends)
     return Estimate(
         mean, max(lo, bounds[0]), min(hi, bounds[1]), k, examples, se, seed_var, example_var, df
     )
@@ -160,8 +168,8 @@ class PairedTest:
         p_adjusted: ``p`` times ``family`` (Bonferroni), at most 1.
         family: the number of comparisons it is corrected for (1: none).
         interval: ``(estimate, low, high)`` of the difference at the corrected level
-            ``(1 - confidence) / family``: simultaneous over the family, and it excludes 0
-            exactly where the verdict is worse or better.
+            ``(1 - confidence) / family``: simultaneous over the family (where the
+            sequential design decided: its interval, the size beside its verdict).
         correction: the correction in words where another procedure decided the verdict (the
             sequential design's); ``""``: Bonferroni's over ``family``.
     """
