@@ -164,3 +164,23 @@ def test_a_difference_2_seeds_cannot_bound_says_so(tmp_path):
     assert "(no interval: 2 seeds cannot give one)" in text and "inf" not in text, text
     cell = compare_tables._versus(cmp, x)
     assert "no interval: 2 seeds cannot give one" in cell and "inf" not in cell, cell
+
+
+def test_a_verdict_the_seeds_ranks_reach_alone_says_so(monkeypatch):
+    """The verdict is the seeds' signed ranks (every seed both ran, a failure the worst); the
+    size beside it is the mean on the seeds both trained. Where a verdict is reached while the
+    mean's interval still reaches 0, the console and the report's cell say it came from the
+    ranks, so a "worse" never stands beside an interval through 0 unexplained."""
+    from descentlab.experiments.compare import verdict
+    from descentlab.report.compare_tables import _versus
+
+    cmp, _ = comparison(Scenario(2, seeds=20, worse_sd=3.0), np.random.default_rng(5))
+    x = cmp.ranking()[1]
+    assert x.verdict == "worse" and not x.by_ranks_alone
+    assert "by the seeds' ranks" not in cmp.recommendation()
+    est = x.interval[0]
+    monkeypatch.setattr(verdict.Standing, "interval", property(lambda s: (est, -est, 3 * est)))
+    x = cmp.ranking()[1]
+    assert x.by_ranks_alone
+    assert f"worse by the seeds' ranks (behind on {x.test.behind} of" in cmp.recommendation()
+    assert "by the seeds' ranks: the mean's interval reaches 0" in _versus(cmp, x)

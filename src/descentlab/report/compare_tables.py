@@ -121,8 +121,8 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
 
 
 def _versus(cmp: Any, x: Any) -> str:
-    """The comparison's cell: the verdict, the paired difference with the simultaneous
-    interval the verdict matches (in accuracy points for an accuracy), against
+    """The comparison's cell: the verdict, the paired difference with its simultaneous
+    interval (in accuracy points for an accuracy), against
     ``--min-difference`` where set, and the seeds it was behind on (the comparison's own
     sentence as a tooltip)."""
     t = x.test
@@ -138,6 +138,8 @@ def _versus(cmp: Any, x: Any) -> str:
             lines.append({"beyond": f"more than {tau}", "maybe below": f"possibly less than {tau}",
                           "within": f"within +-{tau}"}[x.practical])  # fmt: skip
         lines.append(f"behind on {t.behind}/{t.diff.seeds} seeds, sign p = {t.sign_p:.3g}")
+        if x.by_ranks_alone:
+            lines.append("by the seeds' ranks: the mean's interval reaches 0")
         if not t.diff.examples:
             lines.append("seeds' noise only")
     elif t.verdict != "identical":

@@ -688,8 +688,8 @@ def _size(cmp: Any, x: float, sign: bool = True) -> str:
 
 def _versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
     """One line per other optimizer: its paired difference with the chosen one, the
-    simultaneous interval the verdict matches, the verdict, and where set the practical
-    threshold."""
+    simultaneous interval, the verdict (said where it comes from the seeds' ranks alone), and
+    where set the practical threshold."""
     if len(ranking) < 2:
         return []
     top = ranking[0].result.choice.display
@@ -723,6 +723,9 @@ def _versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
             lines.append(f"  {name}: too few seeds both trained to judge ({seeds}), {words}")
             continue
         extra = f", {notes[x.practical]}" if x.practical else ""
+        if x.by_ranks_alone:
+            extra += (f" by the seeds' ranks (behind on {x.test.behind} of {seeds}; the mean's "
+                      "interval reaches 0)")  # fmt: skip
         everything = _all(x, cmp.classification, ".3f" if cmp.classification else ".4g")
         ci = f"[{_size(cmp, lo)}, {_size(cmp, hi)}]"
         if not (math.isfinite(lo) and math.isfinite(hi)):

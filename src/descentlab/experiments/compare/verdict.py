@@ -101,7 +101,7 @@ class Standing:
         mean: its test metric over the seeds that trained.
         test: the paired test against the chosen one (:class:`~descentlab.experiments.
             compare.stats.PairedTest`; the chosen one's own: against itself, identical). Its
-            ``interval`` is the simultaneous one the verdict matches.
+            ``interval`` is the simultaneous one on the seeds both trained.
         chosen_on: ``"validation"`` or ``"test"`` (:func:`chosen`).
         validation: its mean final validation score over its curve runs.
         sequential: the sequential design's numbers (None for the chosen one, or where the
@@ -136,6 +136,14 @@ class Standing:
         """``(estimate, low, high)`` of how much worse it is (positive: worse), simultaneous
         over the comparisons (and the looks)."""
         return self.test.interval
+
+    @property
+    def by_ranks_alone(self) -> bool:
+        """Called worse or better by the seeds' signed ranks (every seed both ran, a failure
+        the worst) while the mean's interval on the seeds both trained still reaches 0: the
+        two measure different things, and both are said."""
+        _, low, high = self.interval
+        return self.verdict in ("worse", "better") and low <= 0.0 <= high
 
 
 @dataclass(frozen=True)
