@@ -147,6 +147,15 @@ def reports_step_zero(run):
     return Score(0.5, maximize=False)
 
 
+def score_of_bad_bounds(run):
+    return Score(mse(fit(run)), maximize=False, bounds=(1, 0))
+
+
+def score_outside_its_bounds(run):
+    fit(run)
+    return Score(1.5, maximize=False, bounds=(0, 1))
+
+
 def builds_no_optimizer(run):
     return Score(0.5, maximize=False)
 
@@ -259,6 +268,8 @@ CASES = [
     ('reports_out_of_order', '', 2, 'run.report\\(step, value\\) at step 5 after step 6: report the steps 1 to 6 in increasing order'),
     ('reports_past_the_end', '', 2, 'run.report\\(step, value\\) at step 10: report the steps 1 to 6'),
     ('reports_step_zero', '', 2, 'run.report\\(step, value\\) at step 0: report the steps 1 to 6'),
+    ('score_of_bad_bounds', '', 2, RUN + ' returned a Score with bounds \\(1, 0\\): bounds is \\(low, high\\) with low < high'),
+    ('score_outside_its_bounds', '', 2, RUN + ' returned a Score of 1.5 outside its bounds \\(0, 1\\)'),
     ('builds_no_optimizer', '', 2, 'never built its optimizer with run.optimizer\\(params\\)'),
     ('steps_its_own_adam', '', 2, 'the optimizer descentlab gave was stepped 0 times in 6 steps'),
     ('steps_half', '', 2, 'the optimizer descentlab gave was stepped 3 times in 6 steps'),

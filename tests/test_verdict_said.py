@@ -97,9 +97,10 @@ def test_a_comparison_decided_on_the_metric_keeps_looking_while_its_failures_cou
     assert cmp.more_seeds() == {top.label: 20, other.label: 20}
 
 
-def _own_metric(tmp_path, seeds: int):
+def _own_metric(tmp_path, seeds: int, bounds=None):
     """A comparison of your own code's loss named "mse" (two optimizers, ``seeds`` test seeds
-    with 40 per-example squared errors each), SGD tuned over two settings."""
+    with 40 per-example squared errors each), SGD tuned over two settings; with ``bounds``, an
+    error rate in them near its edge (per-example 0/1 errors, 1 % of them)."""
     from types import SimpleNamespace
 
     from descentlab.experiments.compare import (
@@ -127,8 +128,11 @@ def _own_metric(tmp_path, seeds: int):
         )  # fmt: skip
         at = [(np.array([spec.steps]), np.array([val + 0.01 * i])) for i in range(5)]
         r.curves = {"val/loss": SeedCurves(at)}
+        r.metric_bounds = bounds
         for s in spec.test_seeds[:seeds]:
             errors = scale * rng.exponential(0.5, 40)
+            if bounds is not None:
+                errors = (rng.random(400) < 0.01 * scale).astype(float)
             r.test_examples[s] = {"loss": errors}
             r.test_loss_seeds[s] = float(errors.mean())
         _summarise(r, spec.confidence, bounded=False)
@@ -184,3 +188,20 @@ def test_a_verdict_the_seeds_ranks_reach_alone_says_so(monkeypatch):
     assert x.by_ranks_alone
     assert f"worse by the seeds' ranks (behind on {x.test.behind} of" in cmp.recommendation()
     assert "by the seeds' ranks: the mean's interval reaches 0" in _versus(cmp, x)
+
+
+def test_your_own_bounded_metric_keeps_its_intervals_inside_its_range(tmp_path):
+    """A ``Score`` with ``bounds`` (an error rate in [0, 1] near 0, 3 seeds): its intervals
+    inside the range (the same values with no range run past 0), and at 2 seeds, where no
+    interval can be had, a difference within +-its width rather than [-inf, +inf]."""
+    from descentlab.experiments.compare import stats
+
+    cmp = _own_metric(tmp_path, 3, bounds=(0.0, 1.0))
+    past = []
+    for r in cmp.results:
+        e = r.test_estimates["loss"]
+        assert 0.0 <= e.low <= e.mean <= e.high <= 1.0, e
+        past.append(stats.estimate(r.test_outcome_values("loss")).low)
+    assert min(past) < 0.0, past
+    x = _own_metric(tmp_path, 2, bounds=(0.0, 1.0)).ranking()[1]
+    assert x.interval[1] == -1.0 and x.interval[2] == 1.0, x.interval

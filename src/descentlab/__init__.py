@@ -33,13 +33,17 @@ class Score:
         examples: in a refit run, the metric of each test example (their mean is ``value``):
             the verdict then pairs the optimizers by seed and by test example; None: by seed
             only (the report says so).
+        bounds: ``(low, high)``, the range the metric can take (``(0, 1)`` for an accuracy or
+            an F1 score; an end may be infinite): its intervals stay inside it and a difference
+            within its width; None: unbounded.
 
     Example:
-        >>> Score(0.91, maximize=True, name="accuracy")
-        Score(value=0.91, maximize=True, name='accuracy', examples=None)
+        >>> Score(0.91, maximize=True, name="f1", bounds=(0, 1))
+        Score(value=0.91, maximize=True, name='f1', examples=None, bounds=(0, 1))
     """
 
     value: float
     maximize: bool
     name: str = "metric"
     examples: Any = None
+    bounds: tuple[float, float] | None = None

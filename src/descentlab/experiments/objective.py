@@ -149,7 +149,8 @@ class Run:
         if self.split == "test":
             each = per_example(model, x, y, loss_fn, classification=self._classification)
             examples = each[metric]
-        return Score(value, maximize=self._classification, name=metric, examples=examples)
+        bounds = (0.0, 1.0) if self._classification else None
+        return Score(value, self._classification, metric, examples, bounds)
 
     def _given(self, what: str) -> tuple[Any, Any]:
         if self.train is None or self.eval is None:
@@ -495,6 +496,11 @@ def _finish(state: _State, got: Any, trial: Any, where: str) -> tuple[str, dict[
         raise ValueError(
             f"{where} returned a Score with {bad}: its value is a number, maximize True or False"
         )
+    try:
+        bounds = _bounds(got, where) if got is not None else None
+    except ValueError:
+        store.set_status(run_id, "failed", message="returned a Score with bad bounds")
+        raise
     if state.diverged is None:
         _check_wiring(state, trial, where)
     split = "test" if trial.phase == "refit" else "val"
@@ -508,9 +514,10 @@ def _finish(state: _State, got: Any, trial: Any, where: str) -> tuple[str, dict[
         else:
             summary[f"{split}/{name}"] = value
             state.rows.append((steps, value))  # (the value returned is the last step's)
-        store.update_provenance(
-            run_id, {"objective": {"metric": str(got.name), "maximize": bool(got.maximize)}}
-        )
+        said = {"metric": str(got.name), "maximize": bool(got.maximize)}
+        if bounds is not None:  # (JSON: an infinite end as null)
+            said["bounds"] = [v if math.isfinite(v) else None for v in bounds]
+        store.update_provenance(run_id, {"objective": said})
     last = dict(state.rows)  # (a step reported twice: its last value)
     store.log_metrics(run_id, [(s, split, name, v) for s, v in sorted(last.items())])
     if trial.phase == "refit" and got is not None and state.diverged is None:
@@ -525,6 +532,26 @@ def _finish(state: _State, got: Any, trial: Any, where: str) -> tuple[str, dict[
         )
     store.set_status(run_id, status, message=state.diverged, summary=summary)
     return status, summary
+
+
+def _bounds(got: Score, where: str) -> tuple[float, float] | None:
+    """A Score's ``bounds`` as two floats ``low < high``, its finite value inside them, or one
+    clear line; None where it has none."""
+    if got.bounds is None:
+        return None
+    b = got.bounds
+    ok = isinstance(b, tuple | list) and len(b) == 2
+    ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in b)
+    if not ok or not float(b[0]) < float(b[1]):
+        raise ValueError(
+            f"{where} returned a Score with bounds {b!r}: bounds is (low, high) with low < high "
+            "(an end may be infinite), or None"
+        )
+    low, high = float(b[0]), float(b[1])
+    value = float(got.value)
+    if math.isfinite(value) and not low <= value <= high:
+        raise ValueError(f"{where} returned a Score of {value} outside its bounds {b!r}")
+    return low, high
 
 
 def _check_wiring(state: _State, trial: Any, where: str) -> None:

@@ -275,6 +275,11 @@ def _fill_final(
                     res.test_outcomes_missing[seed] = outcomes
                 else:
                     res.test_examples[seed] = outcomes
+                said = (rec.provenance or {}).get("objective") or {}
+                if said.get("bounds"):  # (an infinite end stored as null)
+                    low, high = (math.inf * s if v is None else float(v)
+                                 for v, s in zip(said["bounds"], (-1, 1), strict=True))  # fmt: skip
+                    res.metric_bounds = (low, high)
                 for key, into in (
                     ("test/accuracy", res.test_accuracy_seeds),
                     ("test/loss", res.test_loss_seeds),
@@ -288,8 +293,9 @@ def _fill_final(
 
 def _summarise(res: OptimizerResult, conf: float, bounded: bool = True) -> None:
     """``res``'s test metrics with their intervals, over the seeds that trained (``bounded``
-    False: an objective's metric has its own range, its values stored as these two)."""
-    free = (-math.inf, math.inf)
+    False: an objective's metric has its own range, its ``Score``'s bounds or none, its
+    values stored as these two)."""
+    free = res.metric_bounds or (-math.inf, math.inf)
     for name, bounds in (("accuracy", (0.0, 1.0)), ("loss", (0.0, math.inf))):
         bounds = bounds if bounded else free
         values = res.test_outcome_values(name)

@@ -167,6 +167,8 @@ class OptimizerResult:
     #: of :meth:`test_values` and :meth:`test_outcome_values`: the test metric, its interval
     #: and the verdict are over the seeds that trained; the failures are counted apart
     test_failures: dict[int, str] = field(default_factory=dict)
+    #: your own code's metric's range, where its ``Score`` gave ``bounds`` (else None)
+    metric_bounds: tuple[float, float] | None = None
 
     @property
     def label(self) -> str:

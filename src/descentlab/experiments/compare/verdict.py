@@ -272,8 +272,9 @@ def ranking(cmp: ComparisonView) -> list[Standing]:
             for r in others
         ]
     own = stats.paired_test(best, best, maximize=cls, confidence=conf)
-    if cls and getattr(cmp.spec, "objective", None) is None:  # an accuracy: within +-1
-        tests = [replace(t, interval=_within(t.interval, 1.0)) for t in tests]
+    span = _span(cmp, top, cls)
+    if math.isfinite(span):  # an accuracy, or your own metric's range: within +-its width
+        tests = [replace(t, interval=_within(t.interval, span)) for t in tests]
     tau = cmp.spec.min_difference
     return [
         Standing(r, r.test_summary(cls)[0], t, basis, validation_score(cmp, r), sq, f,
@@ -283,6 +284,15 @@ def ranking(cmp: ComparisonView) -> list[Standing]:
             strict=True,
         )
     ]  # fmt: skip
+
+
+def _span(cmp: Any, top: Any, cls: bool) -> float:
+    """The width of the range the test metric can take: an accuracy's 1, your own metric's
+    from its ``Score``'s bounds, else infinite."""
+    if getattr(cmp.spec, "objective", None) is None:
+        return 1.0 if cls else math.inf
+    low, high = top.metric_bounds or (-math.inf, math.inf)
+    return high - low
 
 
 def _within(ci: tuple[float, float, float], span: float) -> tuple[float, float, float]:
