@@ -40,7 +40,6 @@ import torch
 
 from descentlab._announce import once
 from descentlab.constraints import POSITIVE_INT, check
-from descentlab.engine.building import normalize
 from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.engine.monitoring import base_optimizer
 from descentlab.engine.outcome import RunResult, progress_bar
@@ -195,7 +194,7 @@ def _collect(configs: Any, overrides: Sequence[Mapping[str, Any]] | None) -> lis
     out = []
     for i, cfg in enumerate(configs):
         try:
-            out.append(normalize(_as_config(cfg, f"configs[{i}]")))
+            out.append(_as_config(cfg, f"configs[{i}]").checked())
         except ValueError as exc:
             raise ValueError(f"configs[{i}]: {exc}") from None
     return out
