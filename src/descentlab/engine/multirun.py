@@ -457,12 +457,8 @@ def plan(
     """
     _check_mode(mode)
     cfgs = _collect(configs, overrides)
-    w = default_workers(len(cfgs)) if workers is None else _check_workers(workers)
+    w = default_workers(len(cfgs)) if workers is None else check("workers", workers, POSITIVE_INT)
     return _plan(cfgs, mode, w, _Data(data), _use_processes(w, workers is not None))
-
-
-def _check_workers(workers: Any) -> int:
-    return check("workers", workers, POSITIVE_INT)
 
 
 def _check_mode(mode: Any) -> None:
@@ -526,7 +522,9 @@ def train_many(
     """
     _check_mode(mode)
     cfgs = _collect(configs, overrides)
-    n_workers = default_workers(len(cfgs)) if workers is None else _check_workers(workers)
+    n_workers = (
+        default_workers(len(cfgs)) if workers is None else check("workers", workers, POSITIVE_INT)
+    )
     for i, cfg in enumerate(cfgs):
         _check_names(cfg, i)
     loaded, procs = _Data(data), _use_processes(n_workers, workers is not None)
