@@ -522,15 +522,13 @@ def train_many(
     """
     _check_mode(mode)
     cfgs = _collect(configs, overrides)
-    n_workers = (
-        default_workers(len(cfgs)) if workers is None else check("workers", workers, POSITIVE_INT)
-    )
+    w = default_workers(len(cfgs)) if workers is None else check("workers", workers, POSITIVE_INT)
     for i, cfg in enumerate(cfgs):
         _check_names(cfg, i)
-    loaded, procs = _Data(data), _use_processes(n_workers, workers is not None)
+    loaded, procs = _Data(data), _use_processes(w, workers is not None)
     results: dict[int, RunResult] = {}
     fallback: list[int] = []
-    for kind, idx in _plan(cfgs, mode, n_workers, loaded, procs):
+    for kind, idx in _plan(cfgs, mode, w, loaded, procs):
         group = [cfgs[i] for i in idx]
         if kind == "vmap":
             try:
@@ -541,15 +539,11 @@ def train_many(
                 fallback.extend(idx)
                 continue
         else:
-            out = _train_unvectorized(
-                kind == "processes", group, store, n_workers, loaded, progress
-            )
+            out = _train_unvectorized(kind == "processes", group, store, w, loaded, progress)
         results.update(zip(idx, out, strict=True))
     if fallback:
         group = [cfgs[i] for i in sorted(fallback)]
-        out = _train_unvectorized(
-            len(group) >= 2 and procs, group, store, n_workers, loaded, progress
-        )
+        out = _train_unvectorized(len(group) >= 2 and procs, group, store, w, loaded, progress)
         results.update(zip(sorted(fallback), out, strict=True))
     return [results[i] for i in range(len(cfgs))]
 
