@@ -81,9 +81,9 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: -11, a comparison's plan checking its optimizers' settings once with nothing built and the
 #: suite's held-out variants in multi.py -1; one pool of worker processes for trials,
 #: train_many and the book, and the store refusing a worker's writes 17; the walks shortened,
-#: forwarders left out and the CNN kernel's check beside its one caller -17), and functions
+#: forwarders left out and the CNN kernel's check beside its one caller -15), and functions
 #: over 80 lines in the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 56_565
+LIBRARY_LINES = 56_567
 LONG_FUNCTIONS = 10
 
 
