@@ -15,7 +15,6 @@ import pytest
 from _models import tiny_compare
 
 from descentlab.cli import main
-from descentlab.engine import building
 from descentlab.engine import config as config_module
 from descentlab.engine.config import RunConfig
 from descentlab.experiments.compare import CompareSpec, compare
@@ -95,28 +94,28 @@ def _config() -> RunConfig:
     )
 
 
-def test_normalize_gives_the_config_a_resumed_run_reads_from_the_store():
+def test_checked_config_gives_the_config_a_resumed_run_reads_from_the_store():
     config = _config()
     stored = RunConfig.from_dict(json.loads(canonical_json(config.to_dict())))
-    got = building.normalize(config)
+    got = config_module.checked_config(config)[0]
     assert got == stored
     assert got.hyper["betas"] == [0.9, 0.99]  # a tuple became a list, as in the store
     got.hyper["lr"] = 1.0  # its containers are its own
     assert config.hyper["lr"] == 0.01
 
 
-def test_normalize_checks_and_serializes_a_config_once(monkeypatch):
+def test_checked_config_checks_and_serializes_a_config_once(monkeypatch):
     # the field constraints looked through once, the record serialized once (it is checked
     # for JSON and read back as the config to train)
     checks = _counting(monkeypatch, config_module, "validate")
     records = _counting(monkeypatch, RunConfig, "to_dict")
-    building.normalize(_config())
+    config_module.checked_config(_config())
     assert (len(checks), len(records)) == (1, 1)
 
 
-def test_normalize_still_refuses_a_bad_config():
+def test_checked_config_still_refuses_a_bad_config():
     with pytest.raises(ValueError, match="steps"):
-        building.normalize(RunConfig(problem="moons", steps=0))
+        config_module.checked_config(RunConfig(problem="moons", steps=0))
 
 
 def test_a_stored_spec_is_planned_without_its_device_or_problem_here():

@@ -163,7 +163,7 @@ def test_a_vectorized_group_of_another_activation_trains_as_without_the_kernel(m
                   hyper={"lr": 1e-3 * (i + 1)}, seed=i, name=f"r{i}")
         for i in range(2)
     ]  # fmt: skip
-    monkeypatch.setattr(vcnn, "_verified", {})
+    monkeypatch.setattr(vectorized, "_verified", {})
     with warnings.catch_warnings():  # the kernel is not tried (and found to disagree) at all
         warnings.simplefilter("error", RuntimeWarning)
         got = train_many(configs, data=s, mode="vmap", progress=False)

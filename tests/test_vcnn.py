@@ -225,7 +225,7 @@ def test_a_vectorized_cnn_group_steps_through_the_kernel(mnist1d, monkeypatch):
 
 
 def _disagreeing(monkeypatch):
-    monkeypatch.setattr(vcnn, "_verified", {})
+    monkeypatch.setattr(vectorized, "_verified", {})
     real = vcnn.CNNKernel.__call__
 
     def wrong(self, *args, **kwargs):

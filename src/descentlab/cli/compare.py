@@ -745,12 +745,12 @@ def _many(args: argparse.Namespace) -> Work:
         raise ValueError("--problems compares on built-in problems: an objective is one problem")
     if args.rank_timeout is not None:
         raise ValueError("--rank-timeout goes with --nproc: it does not go with --problems")
-    problems = expand_problems(args.problems)
     fields = build_fields(args, default_optimizers=SUITE_OPTIMIZERS)
     fields.pop("problem", None)
     check_workers_and_threads(args.workers, args.threads)
     if fields.get("name") is not None:
         raise ValueError("--name names one comparison; with --problems each has its own")
+    problems = expand_problems(args.problems)
 
     def work() -> Any:
         return compare_many(problems, args.runs_dir, settings=fields, workers=args.workers,

@@ -21,7 +21,7 @@ from descentlab import losses, optim, regularize, schedules
 from descentlab._announce import once, said
 from descentlab._usercode import raised_by_user
 from descentlab.engine import evaluation
-from descentlab.engine.config import RunConfig, build_schedule, checked_config, display_name
+from descentlab.engine.config import RunConfig, build_schedule, display_name
 from descentlab.engine.splits import as_split, test_data, train_val_data
 from descentlab.optim.stored import announce_unused
 from descentlab.problems import data as datasets
@@ -40,7 +40,6 @@ __all__ = [
     "make_early_stopping",
     "make_optimizer",
     "make_schedulers",
-    "normalize",
     "optimizer_modes",
     "smallest_batch",
     "split_metrics",
@@ -300,7 +299,8 @@ def build(
     config: RunConfig, data: Any = None, *, shard: Callable[[nn.Module], None] | None = None
 ) -> Built:
     """Load, check and build everything one run needs; raises before any training state
-    exists. ``config`` was checked where it entered (:func:`normalize`): it is not again.
+    exists. ``config`` was checked where it entered
+    (:func:`~descentlab.engine.config.checked_config`): it is not again.
     ``shard``: called with the model once it is built and probed, before the optimizer is
     made from its parameters (a sharded run's ``fully_shard``,
     :mod:`descentlab.engine.launch`)."""
@@ -407,13 +407,6 @@ def _probe(model: nn.Module, loss_fn: Any, names: tuple[str, str], x: Tensor, y:
             ) from exc
     if value.dim() != 0:
         raise ValueError(f"loss {loss_name!r} must reduce to a scalar, got {tuple(value.shape)}")
-
-
-def normalize(config: RunConfig | Mapping[str, Any]) -> RunConfig:
-    """A config where it enters the engine, checked once, and exactly as a resumed run will
-    read it from the store (tuples become lists), so that both build identical objects
-    (:func:`~descentlab.engine.config.checked_config`)."""
-    return checked_config(config)[0]
 
 
 def hyper_value(group: Mapping[str, Any], key: str) -> Any:

@@ -40,7 +40,6 @@ import torch
 
 from descentlab._announce import once
 from descentlab.constraints import POSITIVE_INT, check
-from descentlab.engine.building import normalize
 from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.engine.monitoring import base_optimizer
 from descentlab.engine.outcome import RunResult, progress_bar
@@ -195,7 +194,7 @@ def _collect(configs: Any, overrides: Sequence[Mapping[str, Any]] | None) -> lis
     out = []
     for i, cfg in enumerate(configs):
         try:
-            out.append(normalize(_as_config(cfg, f"configs[{i}]")))
+            out.append(_as_config(cfg, f"configs[{i}]").checked())
         except ValueError as exc:
             raise ValueError(f"configs[{i}]: {exc}") from None
     return out
@@ -458,12 +457,8 @@ def plan(
     """
     _check_mode(mode)
     cfgs = _collect(configs, overrides)
-    w = default_workers(len(cfgs)) if workers is None else _check_workers(workers)
+    w = default_workers(len(cfgs)) if workers is None else check("workers", workers, POSITIVE_INT)
     return _plan(cfgs, mode, w, _Data(data), _use_processes(w, workers is not None))
-
-
-def _check_workers(workers: Any) -> int:
-    return check("workers", workers, POSITIVE_INT)
 
 
 def _check_mode(mode: Any) -> None:
@@ -527,13 +522,13 @@ def train_many(
     """
     _check_mode(mode)
     cfgs = _collect(configs, overrides)
-    n_workers = default_workers(len(cfgs)) if workers is None else _check_workers(workers)
+    w = default_workers(len(cfgs)) if workers is None else check("workers", workers, POSITIVE_INT)
     for i, cfg in enumerate(cfgs):
         _check_names(cfg, i)
-    loaded, procs = _Data(data), _use_processes(n_workers, workers is not None)
+    loaded, procs = _Data(data), _use_processes(w, workers is not None)
     results: dict[int, RunResult] = {}
     fallback: list[int] = []
-    for kind, idx in _plan(cfgs, mode, n_workers, loaded, procs):
+    for kind, idx in _plan(cfgs, mode, w, loaded, procs):
         group = [cfgs[i] for i in idx]
         if kind == "vmap":
             try:
@@ -544,15 +539,11 @@ def train_many(
                 fallback.extend(idx)
                 continue
         else:
-            out = _train_unvectorized(
-                kind == "processes", group, store, n_workers, loaded, progress
-            )
+            out = _train_unvectorized(kind == "processes", group, store, w, loaded, progress)
         results.update(zip(idx, out, strict=True))
     if fallback:
         group = [cfgs[i] for i in sorted(fallback)]
-        out = _train_unvectorized(
-            len(group) >= 2 and procs, group, store, n_workers, loaded, progress
-        )
+        out = _train_unvectorized(len(group) >= 2 and procs, group, store, w, loaded, progress)
         results.update(zip(sorted(fallback), out, strict=True))
     return [results[i] for i in range(len(cfgs))]
 

@@ -5,7 +5,8 @@ MNIST-1D paper's CNN (:class:`~descentlab.problems.models.MNIST1DCNN`) with the 
 loss, the training losses and gradients of all K runs come from one call of a C++ kernel
 (``vcnn_kernel.cpp``) instead of the traced ``vmap`` graph, and the same kernel evaluates such
 a group (:meth:`CNNKernel.evaluate`). Before a process first trusts it for a shape and dtype,
-it is compared with ``vmap`` and autograd (:func:`verified`); a kernel that cannot be built or
+it is compared with ``vmap`` and autograd (the vectorized engine's
+:meth:`~descentlab.engine.vectorized.Gradients.check_cnn`); a kernel that cannot be built or
 disagrees is announced once and the traced path is used. Its layout, numerics and where it
 applies: docs/training-runs.md ("Inside a vectorized pass")."""
 
@@ -13,15 +14,13 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import math
-import threading
 from importlib import resources
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["CPU_ONLY", "DISAGREES", "UNAVAILABLE", "CNNKernel", "applicable", "checked", "verified"]
+__all__ = ["CPU_ONLY", "DISAGREES", "UNAVAILABLE", "CNNKernel", "applicable"]
 
 #: parameter names of MNIST1DCNN in the kernel's order
 _NAMES = (
@@ -31,9 +30,6 @@ _NAMES = (
 _KERNEL_SIZES = (5, 3, 3)
 #: examples per chunk of an evaluation (one chunk's activations stay in the core's cache)
 _EVAL_CHUNK = 256
-
-_lock = threading.Lock()
-_verified: dict[tuple[Any, ...], bool] = {}
 
 #: announcements (once per process, by the vectorized engine) of the traced graph used instead
 UNAVAILABLE = (
@@ -287,45 +283,3 @@ class CNNKernel:
         if failed:
             raise MemoryError("the compiled CNN step could not allocate its workspace")
         return losses, dict(zip(_NAMES, grads, strict=True))
-
-
-def checked(key: tuple[Any, ...]) -> bool | None:
-    """This process's answer of :func:`verified` for ``key``, or None before it compared."""
-    with _lock:
-        return _verified.get(key)
-
-
-def verified(
-    key: tuple[Any, ...],
-    got: Any,
-    ref: Any,
-    evaluated: list[dict[str, float]] | None = None,
-    reference: list[dict[str, float]] | None = None,
-    examples: int = 1,
-) -> bool:
-    """Whether the kernel's ``got`` (losses, gradients) equals the reference ``ref`` (the
-    vmap path's losses and gradients) to rounding, and its evaluations ``evaluated`` the
-    ``reference`` metrics of :func:`~descentlab.engine.evaluation.evaluate` on ``examples``
-    examples (losses to rounding, accuracies to one example: a near-tie of two logits may
-    round either way).
-    The answer is remembered per ``key`` for the process (:func:`checked`)."""
-    losses, grads = got
-    ref_losses, ref_grads = ref
-    tol = {torch.float32: 1e-4, torch.float64: 1e-10}[losses.dtype]
-    ok = True
-    pairs = [(losses, ref_losses)] + [(grads[n], ref_grads[n]) for n in _NAMES]
-    for a, b in pairs:
-        b = b.detach()
-        scale = float(b.abs().max()) if b.numel() else 0.0
-        if a.shape != b.shape or not bool(((a - b).abs() <= tol * max(scale, 1e-30)).all()):
-            ok = False
-            break
-    for mine, theirs in zip(evaluated or [], reference or [], strict=True):
-        if not (
-            math.isclose(mine["loss"], theirs["loss"], rel_tol=tol)
-            and abs(mine["accuracy"] - theirs["accuracy"]) * examples <= 1.0 + 1e-9
-        ):
-            ok = False
-    with _lock:
-        _verified[key] = ok
-    return ok

@@ -15,6 +15,8 @@ import contextlib
 import copy
 import gc
 import json
+import math
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -51,6 +53,9 @@ _TRACE = True
 _KERNEL = True
 # validation examples the compiled CNN evaluation is checked on (with the step: check_cnn)
 _CHECK_EXAMPLES = 256
+# this process's answer of _kernel_verified per shape and dtype (None before it compared)
+_lock = threading.Lock()
+_verified: dict[tuple[Any, ...], bool] = {}
 
 # A step whose inputs have another shape than the first step's is traced at its
 # _TRACE_AFTER-th occurrence, and the first step's shape only in runs of at least
@@ -462,6 +467,41 @@ def _check_rule(r: Any) -> None:
         raise VectorizeError(f"update rule {r.name!r} needs a lookahead closure")
 
 
+def _kernel_verified(
+    key: tuple[Any, ...],
+    got: Any,
+    ref: Any,
+    evaluated: list[dict[str, float]],
+    reference: list[dict[str, float]],
+    examples: int,
+) -> bool:
+    """Whether the compiled CNN step's ``got`` (losses, gradients) equals the reference ``ref``
+    (the vmap path's losses and gradients) to rounding, and its evaluations ``evaluated`` the
+    ``reference`` metrics of :func:`~descentlab.engine.evaluation.evaluate` on ``examples``
+    examples (losses to rounding, accuracies to one example: a near-tie of two logits may
+    round either way). The answer is remembered per ``key`` for the process."""
+    losses, grads = got
+    ref_losses, ref_grads = ref
+    tol = {torch.float32: 1e-4, torch.float64: 1e-10}[losses.dtype]
+    ok = True
+    pairs = [(losses, ref_losses)] + [(grads[n], ref_grads[n]) for n in grads]
+    for a, b in pairs:
+        b = b.detach()
+        scale = float(b.abs().max()) if b.numel() else 0.0
+        if a.shape != b.shape or not bool(((a - b).abs() <= tol * max(scale, 1e-30)).all()):
+            ok = False
+            break
+    for mine, theirs in zip(evaluated, reference, strict=True):
+        if not (
+            math.isclose(mine["loss"], theirs["loss"], rel_tol=tol)
+            and abs(mine["accuracy"] - theirs["accuracy"]) * examples <= 1.0 + 1e-9
+        ):
+            ok = False
+    with _lock:
+        _verified[key] = ok
+    return ok
+
+
 class Gradients:
     """How the K runs' losses and gradients are computed, all K in one pass: by the compiled
     step of the MNIST-1D CNN (:mod:`~descentlab.engine.vcnn`) where it applies, else by the
@@ -702,12 +742,14 @@ class Gradients:
     def check_cnn(
         self, inputs: tuple[Tensor, ...], dim: int | None, params: Any, buffers: Any
     ) -> None:
-        """Before a process first trusts the compiled step for a shape (:func:`vcnn.verified`):
-        its losses and gradients on the first batch against vmap and autograd."""
+        """Before a process first trusts the compiled step for a shape
+        (:func:`_kernel_verified`): its losses and gradients on the first batch against vmap
+        and autograd."""
         kernel = self.cnn
         assert kernel is not None
         key = kernel.key(int(inputs[0].shape[-1]))
-        known = vcnn.checked(key)
+        with _lock:
+            known = _verified.get(key)
         if known is not None:
             if not known:
                 self.cnn = None  # (announced by the group that compared)
@@ -725,7 +767,7 @@ class Gradients:
                 evaluation.evaluate(b.model, xv, yv, b.eval_loss, classification=True)
                 for b in self.builts
             ]
-        if not vcnn.verified(key, got, ref, evaluated, reference, len(yv)):
+        if not _kernel_verified(key, got, ref, evaluated, reference, len(yv)):
             self.cnn = None
             self._untraced.append(("cnn kernel check", vcnn.DISAGREES))
 

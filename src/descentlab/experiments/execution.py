@@ -133,9 +133,10 @@ def _execute(
     from descentlab.engine.run import train
 
     t0 = time.perf_counter()
-    if source.objective is not None:
-        return _objective_trial(store, source, trial, checkpoint_every, after_checkpoint)
-    data = source.get(trial.data)
+    objective = source.objective  # (one that takes no data of ours gets none)
+    data = source.get(trial.data) if objective is None or objective.data else None
+    if objective is not None:
+        return _objective_trial(store, source, trial, data, t0, checkpoint_every, after_checkpoint)
     options: dict[str, Any] = {
         "checkpoint_every": checkpoint_every,
         "after_checkpoint": None,
@@ -163,16 +164,17 @@ def _objective_trial(
     store: Any,
     source: DataSource,
     trial: Trial,
+    data: Any,
+    t0: float,
     checkpoint_every: Any,
     after_checkpoint: AfterCheckpoint | None,
 ) -> TrialOutcome:
     """One trial of the source's objective (:func:`~descentlab.experiments.objective.
-    run_trial`): continued from its last checkpoint where an earlier session was stopped in
-    it (:func:`resume_unfinished`), else from the start."""
+    run_trial`) on ``data`` (None: it takes none of ours), begun at ``t0``: continued from
+    its last checkpoint where an earlier session was stopped in it
+    (:func:`resume_unfinished`), else from the start."""
     from descentlab.experiments.objective import run_trial
 
-    t0 = time.perf_counter()
-    data = source.get(trial.data) if source.objective.data else None
     go = functools.partial(run_trial, store, source.objective, trial, data, checkpoint_every,
                            after_checkpoint)  # fmt: skip
     ended = resume_unfinished(store, trial, data, {}, go)

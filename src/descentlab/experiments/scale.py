@@ -145,7 +145,8 @@ def spec_at(spec: Any, model: str, size: int) -> Any:
 def model_and_params(spec: Any, size: int | None = None) -> tuple[str, int]:
     """The model's name (the problem's default where the spec names none) and its trainable
     parameters at ``size`` (None: as the spec has it)."""
-    from descentlab.engine.building import build, normalize
+    from descentlab.engine.building import build
+    from descentlab.engine.config import checked_config
     from descentlab.problems.models import count_params
 
     options = dict(spec.model_options or {})
@@ -153,7 +154,7 @@ def model_and_params(spec: Any, size: int | None = None) -> tuple[str, int]:
         options[size_option(spec.model)] = size
     config = {"problem": spec.problem, "problem_options": dict(spec.problem_options or {}),
               "model": spec.model, "model_options": options, "optimizer": "sgd"}  # fmt: skip
-    built = build(normalize({**config, "steps": 1}))
+    built = build(checked_config({**config, "steps": 1})[0])
     return built.model_name, count_params(built.model)
 
 

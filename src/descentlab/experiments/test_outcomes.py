@@ -123,14 +123,14 @@ def store_outcomes(store: Any, run_id: int, model: Any, config: Any, splits: Any
     record = store.get_run(run_id)
     spec = config.loss or splits.default_loss  # the evaluation loss, as the engine picks it
     loss_fn = losses.get(spec, **config.loss_options) if isinstance(spec, str) else spec
-    from descentlab.engine.splits import test_data
-
-    classification = splits.task == "classification"
-    x, y = test_data(splits, next(iter(model.parameters())).device)
     each = None
     # (class weights or an ignored index make a mean over one example differ from its value)
     if spec == "cross_entropy" and set(config.loss_options) <= {"label_smoothing"}:
         each = losses.get(spec, **config.loss_options, reduction="none")
+    from descentlab.engine.splits import test_data
+
+    classification = splits.task == "classification"
+    x, y = test_data(splits, next(iter(model.parameters())).device)
     outcomes = per_example(model, x, y, loss_fn, classification=classification, each=each)
     # (the run's accuracy counts every target: with equal targets per example, the mean of
     # the per-example fractions is the same number, and the check says where it is not)

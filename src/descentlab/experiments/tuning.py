@@ -98,7 +98,11 @@ def log_grid(low: float, high: float, n: int) -> list[float]:
         [0.0001, 0.000316, 0.001, 0.00316, 0.01]
     """
     lo, hi = _check_positive_range("range", (low, high))
-    n = check("n", n, POSITIVE_INT)
+    return _log_grid(lo, hi, check("n", n, POSITIVE_INT))
+
+
+def _log_grid(lo: float, hi: float, n: int) -> list[float]:
+    """:func:`log_grid` of a range and a count already checked."""
     if n == 1:
         return [round_sig(math.sqrt(lo * hi))]
     return [round_sig(float(v)) for v in np.geomspace(lo, hi, n)]
@@ -160,7 +164,7 @@ def candidates(
     if search == "grid":
         keys = list(space)
         out = []
-        for lr in log_grid(lo, hi, trials):
+        for lr in _log_grid(lo, hi, trials):
             for combo in itertools.product(*(space[k] for k in keys)):
                 out.append({"lr": lr, **dict(zip(keys, combo, strict=True))})
         return out

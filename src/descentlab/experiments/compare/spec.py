@@ -852,10 +852,8 @@ def _first_rounds(
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float]]:
     """Each optimizer's learning-rate range checked (a tuned optimizer's holds more than one
     point when several are tried: ``low == high`` gives the same trial again and again), its
-    first tuning round (:func:`tuning_settings`) and its grid spacing, by label."""
-    # the search space's entries: the equal-budget search takes the random search's
-    search = "random" if spec.search == QUASIRANDOM else spec.search
-    tuning.candidates((1.0, 1.0), search=search, trials=1, space=spec.space)
+    first tuning round (:func:`tuning_settings`) and its grid spacing, by label (the search
+    space's entries were checked before: :func:`_check_space`)."""
     rounds: dict[str, list[dict[str, Any]]] = {}
     steps: dict[str, float] = {}
     for c in choices:
