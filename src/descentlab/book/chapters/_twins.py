@@ -12,6 +12,7 @@ function and why in its ``REPLICATES``; the check says each one it was told."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import inspect
 import sys
 from collections import defaultdict
@@ -57,10 +58,8 @@ def _value(node: ast.expr | None, namespace: dict[str, Any], default: Any) -> An
     parameter's default when not passed), else ``_UNKNOWN``."""
     if node is None:
         return _UNKNOWN if default is inspect.Parameter.empty else default
-    try:
+    with contextlib.suppress(ValueError, TypeError, SyntaxError):  # (not a literal: below)
         return ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError):
-        pass
     if isinstance(node, ast.Name) and isinstance(namespace.get(node.id), int | float | str):
         return namespace[node.id]
     return _UNKNOWN

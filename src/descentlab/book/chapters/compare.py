@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import platform
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -464,10 +465,14 @@ the start of the measurement is printed with the table.""",
 
 
 def _machine() -> str:
-    """The CPU's name, family and model (from /proc/cpuinfo), its cores and torch's kernels."""
+    """The CPU's name, family and model (from /proc/cpuinfo; where there is none, the name
+    Python's ``platform`` gives, said as such), its cores and torch's kernels."""
     name, family, model = platform.processor() or platform.machine(), "", ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        name += " (no /proc/cpuinfo: the name Python's platform module gives)"
+    else:
+        with cpuinfo.open(encoding="utf-8") as f:
             for line in f:
                 key, _, value = line.partition(":")
                 key, value = key.strip(), value.strip()
@@ -481,8 +486,6 @@ def _machine() -> str:
                     family = value
                 elif key == "model" and not model:
                     model = value
-    except OSError:
-        pass
     caps = torch.backends.cpu.get_cpu_capability()
     return f"{name} (family {family} model {model}), {os.cpu_count()} cores, torch kernels {caps}"
 
