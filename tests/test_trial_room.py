@@ -339,3 +339,25 @@ def test_the_trial_runner_workers_are_never_told_where_the_store_is(tmp_path, mo
     assert outcome.status == "completed" and outcome.run_id is not None
     assert len(told) == 2  # the workers' start, one task
     assert not any(str(path).encode() in t for t in told)
+
+
+def test_a_task_a_worker_cannot_receive_is_refused_where_it_is_queued():
+    """A task that cannot be pickled is refused in one line by ``put``, where it is queued
+    (before, the queue's feeder thread dropped it with a traceback and the caller waited for
+    its answer for ever); the pool goes on with the tasks it can send."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from descentlab.engine.procpool import WorkerPool
+
+    pool = WorkerPool(1, fork=True)
+    try:
+        with pytest.raises(ValueError) as err:
+            pool.put("bad", divmod, lambda: 0, 1)
+        line = str(err.value)
+        assert "\n" not in line and "'bad'" in line and "cannot be sent" in line, line
+        pool.put("good", divmod, 7, 2)
+        with ThreadPoolExecutor(1) as ex:  # (a dropped task would make this wait for ever)
+            message = ex.submit(pool.get).result(timeout=60)
+        assert message[:3] == ("done", "good", (3, 1)), message
+    finally:
+        pool.close(abort=True)

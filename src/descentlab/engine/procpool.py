@@ -117,8 +117,13 @@ class WorkerPool:
                 self.procs.append(p)
 
     def put(self, key: Any, fn: Callable[..., Any], *args: Any) -> None:
-        """Queue the task ``fn(*args)``, its messages marked ``key``."""
-        self.tasks.put((key, fn, args))
+        """Queue the task ``fn(*args)``, its messages marked ``key``; ``ValueError`` here if it
+        cannot be sent to a worker (pickled now: the queue's feeder thread would drop it)."""
+        try:
+            task = bytes(ForkingPickler.dumps((key, fn, args)))
+        except Exception as exc:  # lambdas, local classes, open files...
+            raise ValueError(f"task {key!r} cannot be sent to a worker process: {exc}") from None
+        self.tasks.put(task)
 
     def get(self, wait: bool = True) -> tuple[Any, ...] | None:
         """The next message a worker sent (``wait``: until one comes; else None if none has);
@@ -238,7 +243,7 @@ def _serve(
             continue
         if item is None:
             _exit_now(results)
-        key, fn, fn_args = item
+        key, fn, fn_args = pickle.loads(item)
         _SENDING[:] = results, key
         try:
             results.put(_message(("done", key, fn(*fn_args))))
