@@ -94,17 +94,10 @@ def execute_group(
         run = functools.partial(_execute, store, source, checkpoint_every=checkpoint_every,
                                 after_checkpoint=after_checkpoint, nproc=nproc)  # fmt: skip
         return [run(t) for t in trials]
-    from descentlab.engine.multirun import train_many
+    from descentlab.engine.multirun import train_checked
 
     t0 = time.perf_counter()
-    results = train_many(
-        [t.config for t in trials],
-        store,
-        mode="auto",
-        workers=1,
-        progress=False,
-        data=source.get(trials[0].data),
-    )
+    results = train_checked([t.config for t in trials], store, source.get(trials[0].data))
     with store.transaction():  # what the group's trials add: one write
         for t, r in zip(trials, results, strict=True):
             _store_monitor(store, t, r)
