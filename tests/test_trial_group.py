@@ -85,6 +85,7 @@ def test_a_group_is_checked_where_it_is_grouped_and_trains_as_train_many(
     store, source = Store(tmp_path / "s.sqlite"), _Source(moons)
     out = execution.execute_group(store, source, trials)
     assert counts == {"fields": 3, "names": 3}  # not again where the group trains
+    assert source.gets == 1  # the group's data, fetched once (its test outcomes too)
     for o, r in zip(out, ref, strict=True):
         run = store.get_run(o.run_id)
         assert run.provenance["multirun"]["mode"] == "vmap"
@@ -107,3 +108,10 @@ def test_a_group_is_checked_where_it_is_grouped_and_trains_as_train_many(
 def test_a_bad_config_is_refused_where_it_is_grouped(change, error, words):
     with pytest.raises(error, match=words):
         multirun.group_of(BASE.replace(**change))
+
+
+def test_a_trial_alone_fetches_its_data_once_and_stores_its_test_outcomes(moons, tmp_path):
+    store, source = Store(tmp_path / "s.sqlite"), _Source(moons)
+    (out,) = execution.execute_group(store, source, _refits(1))
+    assert source.gets == 1
+    assert store.get_run(out.run_id).provenance[OUTCOMES_KEY] == moons.n_test

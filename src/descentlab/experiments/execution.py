@@ -97,11 +97,12 @@ def execute_group(
     from descentlab.engine.multirun import train_checked
 
     t0 = time.perf_counter()
-    results = train_checked([t.config for t in trials], store, source.get(trials[0].data))
+    data = source.get(trials[0].data)  # (a group's trials share their data)
+    results = train_checked([t.config for t in trials], store, data)
     with store.transaction():  # what the group's trials add: one write
         for t, r in zip(trials, results, strict=True):
             _store_monitor(store, t, r)
-            _store_test_outcomes(store, source, t, r)
+            _store_test_outcomes(store, t, r, data)
     for r in results:
         discard_checkpoint(store, r)
     each = (time.perf_counter() - t0) / len(trials)
@@ -145,7 +146,7 @@ def _execute(
             result = train(trial.config, store, data=data, progress=False, **options)
     with store.transaction():  # what the trial adds to its run: one write
         _store_monitor(store, trial, result, nproc)
-        _store_test_outcomes(store, source, trial, result)
+        _store_test_outcomes(store, trial, result, data)
     discard_checkpoint(store, result)
     summary = dict(result.summary)
     return TrialOutcome(
@@ -209,13 +210,13 @@ def _store_monitor(store: Any, trial: Trial, result: Any, nproc: int = 1) -> Non
             store.log_metrics(result.run_id, rows)
 
 
-def _store_test_outcomes(store: Any, source: DataSource, trial: Trial, result: Any) -> None:
-    """A completed refit trial's per-example test outcomes
+def _store_test_outcomes(store: Any, trial: Trial, result: Any, data: Any) -> None:
+    """A completed refit trial's per-example test outcomes on its ``data``
     (:mod:`descentlab.experiments.test_outcomes`), stored with its run."""
     if needs_outcomes(trial) and result.run_id is not None and result.status == "completed":
         from descentlab.experiments.test_outcomes import store_outcomes
 
-        store_outcomes(store, result.run_id, result.model, trial.config, source.get(trial.data))
+        store_outcomes(store, result.run_id, result.model, trial.config, data)
 
 
 @contextlib.contextmanager
