@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from descentlab.engine import multirun
+from descentlab.engine import building, multirun
 from descentlab.engine.config import RunConfig
 from descentlab.experiments import execution
 from descentlab.experiments.runner import group_trials
@@ -115,3 +115,18 @@ def test_a_trial_alone_fetches_its_data_once_and_stores_its_test_outcomes(moons,
     (out,) = execution.execute_group(store, source, _refits(1))
     assert source.gets == 1
     assert store.get_run(out.run_id).provenance[OUTCOMES_KEY] == moons.n_test
+
+
+def test_a_vectorized_group_regularizes_its_inputs_as_its_runs_built_them(moons, monkeypatch):
+    built = []
+    real = building.input_pipeline
+
+    def counted(config, x_dim):
+        built.append(x_dim)
+        return real(config, x_dim)
+
+    monkeypatch.setattr(building, "input_pipeline", counted)
+    cfg = BASE.replace(input_noise=0.05, mixup_alpha=0.2, evaluate_test=False)
+    multirun.train_many(cfg, overrides=[{"seed": s} for s in range(3)], mode="vmap",
+                        progress=False, data=moons)  # fmt: skip
+    assert built == [2, 2, 2]  # one per run's build, none for the pass
