@@ -91,8 +91,11 @@ def execute_group(
     calling ``after_checkpoint`` after each, and continues from its last checkpoint if an
     earlier session was stopped in it."""
     if len(trials) == 1 or source.objective is not None:  # (an objective's train alone)
-        run = functools.partial(_execute, store, source, checkpoint_every=checkpoint_every,
-                                after_checkpoint=after_checkpoint, nproc=nproc)  # fmt: skip
+        options = {"checkpoint_every": checkpoint_every, "after_checkpoint": after_checkpoint}
+        if source.objective is None:
+            run = functools.partial(_execute, store, source, nproc=nproc, **options)
+        else:
+            run = functools.partial(_objective_trial, store, source, **options)
         return [run(t) for t in trials]
     from descentlab.engine.multirun import train_checked
 
@@ -120,17 +123,15 @@ def _execute(
     after_checkpoint: AfterCheckpoint | None = None,
     nproc: int = 1,
 ) -> TrialOutcome:
-    """Run one trial here (the engine records it in ``store``): from its last checkpoint
-    where an earlier session was stopped in it, else from the start. ``nproc`` > 1: across
-    that many processes of this machine, its model sharded
-    (:func:`~descentlab.engine.launch.train_sharded`; rank 0 writes the store)."""
+    """Run one trial here (the engine records it in ``store``; an objective's trial:
+    :func:`_objective_trial`): from its last checkpoint where an earlier session was stopped
+    in it, else from the start. ``nproc`` > 1: across that many processes of this machine,
+    its model sharded (:func:`~descentlab.engine.launch.train_sharded`; rank 0 writes the
+    store)."""
     from descentlab.engine.run import train
 
     t0 = time.perf_counter()
-    objective = source.objective  # (one that takes no data of ours gets none)
-    data = source.get(trial.data) if objective is None or objective.data else None
-    if objective is not None:
-        return _objective_trial(store, source, trial, data, t0, checkpoint_every, after_checkpoint)
+    data = source.get(trial.data)
     options: dict[str, Any] = {
         "checkpoint_every": checkpoint_every,
         "after_checkpoint": None,
@@ -158,17 +159,17 @@ def _objective_trial(
     store: Any,
     source: DataSource,
     trial: Trial,
-    data: Any,
-    t0: float,
-    checkpoint_every: Any,
-    after_checkpoint: AfterCheckpoint | None,
+    checkpoint_every: Any = None,
+    after_checkpoint: AfterCheckpoint | None = None,
 ) -> TrialOutcome:
     """One trial of the source's objective (:func:`~descentlab.experiments.objective.
-    run_trial`) on ``data`` (None: it takes none of ours), begun at ``t0``: continued from
+    run_trial`) on its data (none where the objective takes none of ours): continued from
     its last checkpoint where an earlier session was stopped in it
     (:func:`resume_unfinished`), else from the start."""
     from descentlab.experiments.objective import run_trial
 
+    t0 = time.perf_counter()
+    data = source.get(trial.data) if source.objective.data else None
     go = functools.partial(run_trial, store, source.objective, trial, data, checkpoint_every,
                            after_checkpoint)  # fmt: skip
     ended = resume_unfinished(store, trial, data, {}, go)
