@@ -86,9 +86,11 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: your own metric named in the report 80; a verdict the seeds' ranks reach alone said so 13;
 #: your own metric's bounds 49; the walks shortened, forwarders left out and the CNN kernel's
 #: check beside its one caller -15; a task a worker cannot receive refused where it is queued
-#: 5), and functions over 80 lines in the whole package at most
-#: this many (10 then; the goal is 15)
-LIBRARY_LINES = 56_718
+#: 5; a runner's group trained by train_checked, its configs checked where they are grouped, 14,
+#: its test outcomes on the data it trained on 1, an objective's trial sent to its own function
+#: by the group 1), and functions over 80 lines in the whole package at most this many (10
+#: then; the goal is 15)
+LIBRARY_LINES = 56_734
 LONG_FUNCTIONS = 10
 
 

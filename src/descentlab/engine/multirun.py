@@ -57,6 +57,7 @@ __all__ = [
     "group_key",
     "group_of",
     "plan",
+    "train_checked",
     "train_many",
     "vectorize_reason",
 ]
@@ -200,13 +201,12 @@ def _collect(configs: Any, overrides: Sequence[Mapping[str, Any]] | None) -> lis
     return out
 
 
-def _check_names(cfg: RunConfig, i: int) -> None:
+def _check_names(cfg: RunConfig, where: str) -> None:
     """Registry names, checked for every config before any run starts."""
     from descentlab import losses, optim
     from descentlab.problems import data as datasets
     from descentlab.problems import models
 
-    where = f"configs[{i}]"
     if cfg.problem not in datasets.DATASETS:
         raise KeyError(
             f"{where}: unknown problem {cfg.problem!r}; valid names: {', '.join(datasets.DATASETS)}"
@@ -268,12 +268,16 @@ def group_key(cfg: RunConfig) -> str:
 
 def group_of(cfg: RunConfig) -> str | None:
     """The :func:`group_key` of the vectorized pass a run can share, or None where it trains
-    alone (data not loaded by name, or a :func:`vectorize_reason`)."""
+    alone (data not loaded by name, or a :func:`vectorize_reason`). The run is checked here,
+    where it is grouped, as :func:`train_many` checks it (fields; registry names where it can
+    share a pass): the pass that trains it (:func:`train_checked`) does not check again."""
     from descentlab.problems import data as datasets
 
+    cfg.checked()  # (the fields first: the reasons below read them)
     if cfg.problem not in datasets.DATASETS or vectorize_reason(cfg) is not None:
         _announce_alone(cfg)
         return None
+    _check_names(cfg, "config")
     return group_key(cfg)
 
 
@@ -524,8 +528,25 @@ def train_many(
     cfgs = _collect(configs, overrides)
     w = default_workers(len(cfgs)) if workers is None else check("workers", workers, POSITIVE_INT)
     for i, cfg in enumerate(cfgs):
-        _check_names(cfg, i)
-    loaded, procs = _Data(data), _use_processes(w, workers is not None)
+        _check_names(cfg, f"configs[{i}]")
+    procs = _use_processes(w, workers is not None)
+    return train_checked(cfgs, store, data, progress, mode=mode, workers=w, procs=procs)
+
+
+def train_checked(
+    cfgs: list[RunConfig],
+    store: Store | None,
+    data: Any = None,
+    progress: bool | None = False,
+    *,
+    mode: str = "auto",
+    workers: int = 1,
+    procs: bool = False,
+) -> list[RunResult]:
+    """:func:`train_many` of configs it has checked, or that were checked where they were
+    grouped (:func:`group_of`: a runner's trials): planned and trained; ``procs``: whether
+    worker processes may be used."""
+    loaded, w = _Data(data), workers
     results: dict[int, RunResult] = {}
     fallback: list[int] = []
     for kind, idx in _plan(cfgs, mode, w, loaded, procs):

@@ -872,7 +872,7 @@ class Stacked:
         self.clock = timing.RunClock(k, self.device)
         self.base = vmap_friendly(copy.deepcopy(models[0]).to("meta"))
         self.mix = self.cfg0.mixup_alpha > 0 or self.cfg0.cutmix_alpha > 0
-        self.pipeline = building.input_pipeline(self.cfg0, batches.x.dim())
+        self.pipeline = b0.pipeline  # (the regularizers are fields the group shares)
         self.noisy_names = [n for n, p in models[0].named_parameters() if p.requires_grad]
         self.gradients = Gradients(self.base, configs, builts, self.params, self.buffers,
                                    total, self.mix)  # fmt: skip

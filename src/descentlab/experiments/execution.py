@@ -91,24 +91,21 @@ def execute_group(
     calling ``after_checkpoint`` after each, and continues from its last checkpoint if an
     earlier session was stopped in it."""
     if len(trials) == 1 or source.objective is not None:  # (an objective's train alone)
-        run = functools.partial(_execute, store, source, checkpoint_every=checkpoint_every,
-                                after_checkpoint=after_checkpoint, nproc=nproc)  # fmt: skip
+        options = {"checkpoint_every": checkpoint_every, "after_checkpoint": after_checkpoint}
+        if source.objective is None:
+            run = functools.partial(_execute, store, source, nproc=nproc, **options)
+        else:
+            run = functools.partial(_objective_trial, store, source, **options)
         return [run(t) for t in trials]
-    from descentlab.engine.multirun import train_many
+    from descentlab.engine.multirun import train_checked
 
     t0 = time.perf_counter()
-    results = train_many(
-        [t.config for t in trials],
-        store,
-        mode="auto",
-        workers=1,
-        progress=False,
-        data=source.get(trials[0].data),
-    )
+    data = source.get(trials[0].data)  # (a group's trials share their data)
+    results = train_checked([t.config for t in trials], store, data)
     with store.transaction():  # what the group's trials add: one write
         for t, r in zip(trials, results, strict=True):
             _store_monitor(store, t, r)
-            _store_test_outcomes(store, source, t, r)
+            _store_test_outcomes(store, t, r, data)
     for r in results:
         discard_checkpoint(store, r)
     each = (time.perf_counter() - t0) / len(trials)
@@ -126,17 +123,15 @@ def _execute(
     after_checkpoint: AfterCheckpoint | None = None,
     nproc: int = 1,
 ) -> TrialOutcome:
-    """Run one trial here (the engine records it in ``store``): from its last checkpoint
-    where an earlier session was stopped in it, else from the start. ``nproc`` > 1: across
-    that many processes of this machine, its model sharded
-    (:func:`~descentlab.engine.launch.train_sharded`; rank 0 writes the store)."""
+    """Run one trial here (the engine records it in ``store``; an objective's trial:
+    :func:`_objective_trial`): from its last checkpoint where an earlier session was stopped
+    in it, else from the start. ``nproc`` > 1: across that many processes of this machine,
+    its model sharded (:func:`~descentlab.engine.launch.train_sharded`; rank 0 writes the
+    store)."""
     from descentlab.engine.run import train
 
     t0 = time.perf_counter()
-    objective = source.objective  # (one that takes no data of ours gets none)
-    data = source.get(trial.data) if objective is None or objective.data else None
-    if objective is not None:
-        return _objective_trial(store, source, trial, data, t0, checkpoint_every, after_checkpoint)
+    data = source.get(trial.data)
     options: dict[str, Any] = {
         "checkpoint_every": checkpoint_every,
         "after_checkpoint": None,
@@ -152,7 +147,7 @@ def _execute(
             result = train(trial.config, store, data=data, progress=False, **options)
     with store.transaction():  # what the trial adds to its run: one write
         _store_monitor(store, trial, result, nproc)
-        _store_test_outcomes(store, source, trial, result)
+        _store_test_outcomes(store, trial, result, data)
     discard_checkpoint(store, result)
     summary = dict(result.summary)
     return TrialOutcome(
@@ -164,17 +159,17 @@ def _objective_trial(
     store: Any,
     source: DataSource,
     trial: Trial,
-    data: Any,
-    t0: float,
-    checkpoint_every: Any,
-    after_checkpoint: AfterCheckpoint | None,
+    checkpoint_every: Any = None,
+    after_checkpoint: AfterCheckpoint | None = None,
 ) -> TrialOutcome:
     """One trial of the source's objective (:func:`~descentlab.experiments.objective.
-    run_trial`) on ``data`` (None: it takes none of ours), begun at ``t0``: continued from
+    run_trial`) on its data (none where the objective takes none of ours): continued from
     its last checkpoint where an earlier session was stopped in it
     (:func:`resume_unfinished`), else from the start."""
     from descentlab.experiments.objective import run_trial
 
+    t0 = time.perf_counter()
+    data = source.get(trial.data) if source.objective.data else None
     go = functools.partial(run_trial, store, source.objective, trial, data, checkpoint_every,
                            after_checkpoint)  # fmt: skip
     ended = resume_unfinished(store, trial, data, {}, go)
@@ -216,13 +211,13 @@ def _store_monitor(store: Any, trial: Trial, result: Any, nproc: int = 1) -> Non
             store.log_metrics(result.run_id, rows)
 
 
-def _store_test_outcomes(store: Any, source: DataSource, trial: Trial, result: Any) -> None:
-    """A completed refit trial's per-example test outcomes
+def _store_test_outcomes(store: Any, trial: Trial, result: Any, data: Any) -> None:
+    """A completed refit trial's per-example test outcomes on its ``data``
     (:mod:`descentlab.experiments.test_outcomes`), stored with its run."""
     if needs_outcomes(trial) and result.run_id is not None and result.status == "completed":
         from descentlab.experiments.test_outcomes import store_outcomes
 
-        store_outcomes(store, result.run_id, result.model, trial.config, source.get(trial.data))
+        store_outcomes(store, result.run_id, result.model, trial.config, data)
 
 
 @contextlib.contextmanager
