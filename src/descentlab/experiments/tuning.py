@@ -36,6 +36,7 @@ __all__ = [
     "SEARCHES",
     "candidates",
     "chance_level",
+    "check_space",
     "fold_indices",
     "fold_splits",
     "grid_step",
@@ -146,21 +147,7 @@ def candidates(
     """  # noqa: E501
     lo, hi = _check_positive_range("lr_range", lr_range)
     trials = check("trials", trials, POSITIVE_INT)
-    if search not in SEARCHES:
-        raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {search!r}")
-    space = dict(space or {})
-    if "lr" in space:
-        raise ValueError("space must not contain 'lr' (give lr_range instead)")
-    for key, values in space.items():
-        if isinstance(values, tuple):
-            if search == "grid":
-                raise ValueError(
-                    f"space[{key!r}] is a range {values!r}; ranges need search='random' "
-                    "(the grid takes a list of values)"
-                )
-            _check_positive_range(f"space[{key!r}]", values)
-        elif not isinstance(values, list) or not values:
-            raise ValueError(f"space[{key!r}] must be a non-empty list or a (low, high) pair")
+    space = check_space(space or {}, search)
     if search == "grid":
         keys = list(space)
         out = []
@@ -179,6 +166,27 @@ def candidates(
                 setting[key] = values[int(rng.integers(len(values)))]
         out.append(setting)
     return out
+
+
+def check_space(space: Mapping[str, Any], search: str) -> dict[str, Any]:
+    """A copy of ``space``, its entries checked for ``search`` (ValueError: a bad search name
+    or entry), as :func:`candidates` takes them."""
+    if search not in SEARCHES:
+        raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {search!r}")
+    space = dict(space)
+    if "lr" in space:
+        raise ValueError("space must not contain 'lr' (give lr_range instead)")
+    for key, values in space.items():
+        if isinstance(values, tuple):
+            if search == "grid":
+                raise ValueError(
+                    f"space[{key!r}] is a range {values!r}; ranges need search='random' "
+                    "(the grid takes a list of values)"
+                )
+            _check_positive_range(f"space[{key!r}]", values)
+        elif not isinstance(values, list) or not values:
+            raise ValueError(f"space[{key!r}] must be a non-empty list or a (low, high) pair")
+    return space
 
 
 def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:

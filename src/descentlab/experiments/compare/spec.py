@@ -729,7 +729,7 @@ def _check_space(spec: CompareSpec, choices: list[OptimizerChoice]) -> None:
     (``"LABEL.name"``: that optimizer takes it)."""
     # the equal-budget search takes the same entries as the random one
     search = "random" if spec.search == QUASIRANDOM else spec.search
-    tuning.candidates((1.0, 1.0), search=search, trials=1, space=spec.space)
+    tuning.check_space(spec.space, search)
     labels = [c.label for c in choices]
     tuned = [c.label for c in choices if not c.fixed_lr]
     for key in spec.space:
