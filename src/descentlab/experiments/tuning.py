@@ -35,11 +35,13 @@ __all__ = [
     "FAILURES",
     "SEARCHES",
     "candidates",
+    "candidates_of",
     "chance_level",
     "check_space",
     "fold_indices",
     "fold_splits",
     "grid_step",
+    "grid_step_of",
     "holdout_splits",
     "log_grid",
     "refine_lrs",
@@ -148,6 +150,14 @@ def candidates(
     lo, hi = _check_positive_range("lr_range", lr_range)
     trials = check("trials", trials, POSITIVE_INT)
     space = check_space(space or {}, search)
+    return candidates_of(lo, hi, trials, search=search, space=space, seed=seed)
+
+
+def candidates_of(
+    lo: float, hi: float, trials: int, *, search: str, space: Mapping[str, Any], seed: int
+) -> list[dict[str, Any]]:
+    """:func:`candidates` of a range, a count, a search and a space already checked (the
+    space by :func:`check_space`)."""
     if search == "grid":
         keys = list(space)
         out = []
@@ -202,7 +212,11 @@ def grid_step(low: float, high: float, n: int) -> float:
         0.5
     """
     lo, hi = _check_positive_range("range", (low, high))
-    n = check("n", n, POSITIVE_INT)
+    return grid_step_of(lo, hi, check("n", n, POSITIVE_INT))
+
+
+def grid_step_of(lo: float, hi: float, n: int) -> float:
+    """:func:`grid_step` of a range and a count already checked."""
     if n == 1 or hi == lo:
         return 1.0
     return math.log10(hi / lo) / (n - 1)

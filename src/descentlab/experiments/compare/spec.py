@@ -864,17 +864,13 @@ def _first_rounds(
                 "learning rates are to be tried in it: give LOW < HIGH, or one learning rate "
                 "(--lr-trials 1)"
             )
-        steps[c.label] = tuning.grid_step(lo, hi, spec.lrs_per_optimizer)
+        steps[c.label] = tuning.grid_step_of(lo, hi, spec.lrs_per_optimizer)
         if c.fixed_lr:
             rounds[c.label] = []
         elif spec.search == QUASIRANDOM:
             rounds[c.label] = draw_settings(spec, c, spaces[c.label])
-        else:
-            rounds[c.label] = tuning.candidates(
-                c.lr_range,
-                search=spec.search,
-                trials=spec.lrs_per_optimizer,
-                space=spaces[c.label],
-                seed=spec.seed,
-            )
+        else:  # (the count, the search and the space were checked with the spec)
+            rounds[c.label] = tuning.candidates_of(lo, hi, spec.lrs_per_optimizer,
+                                                   search=spec.search, space=spaces[c.label],
+                                                   seed=spec.seed)  # fmt: skip
     return rounds, steps
