@@ -118,7 +118,7 @@ def render_report(
         raise ValueError(f"the report's path must be a file, got the folder {out}")
     fig_dir = _figure_folder(comparison.run_dir) if save_figures else None
     write_exports(comparison, out.parent)  # every trial and run, linked from the page
-    return write_page(out, _page(comparison, _Figures(fig_dir, comparison)))
+    return write_page(out, _page(comparison, fig_dir))
 
 
 def _figure_folder(run_dir: Path) -> Path | None:
@@ -184,8 +184,9 @@ def header(cmp: Any) -> tuple[str, str]:
     return title, sub
 
 
-def _page(cmp: Any, figs: _Figures) -> str:
+def _page(cmp: Any, fig_dir: Path | None) -> str:
     title, sub = header(cmp)
+    figs = _Figures(fig_dir, cmp)
     t = tables(cmp)  # every table and text of the page, made once; the sections lay them out
     sections = [
         _results(cmp, t, figs),
