@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from descentlab._files import write_atomic
 from descentlab.problems.problem import problem_slug
 from descentlab.report import compare_figures as CF
 from descentlab.report.compare_export import EXPORT_FILES, write_exports
@@ -32,7 +33,6 @@ from descentlab.report.page import (
     figure_data_uri,
     report_page,
     version,
-    write_page,
 )
 
 __all__ = ["header", "render_report"]
@@ -118,7 +118,8 @@ def render_report(
         raise ValueError(f"the report's path must be a file, got the folder {out}")
     fig_dir = _figure_folder(comparison.run_dir) if save_figures else None
     write_exports(comparison, out.parent)  # every trial and run, linked from the page
-    return write_page(out, _page(comparison, fig_dir))
+    write_atomic(out, _page(comparison, fig_dir))  # never half-written
+    return out
 
 
 def _figure_folder(run_dir: Path) -> Path | None:
