@@ -686,7 +686,8 @@ def _check_budget(spec: CompareSpec) -> None:
 
 
 def _check_protocol(spec: CompareSpec) -> None:
-    """The search, the folds, the target, the confidence level and the validation fraction."""
+    """The search, the folds, the target, the confidence level, the validation fraction and
+    the search space's entries (for that search)."""
     if not isinstance(spec.refine, bool):
         raise ValueError(f"refine must be True or False, got {spec.refine!r}")
     if spec.search not in (*tuning.SEARCHES, QUASIRANDOM):
@@ -721,14 +722,13 @@ def _check_protocol(spec: CompareSpec) -> None:
         v = getattr(spec, key)
         if not (isinstance(v, float) and 0.0 < v < 1.0):
             raise ValueError(f"{key} must be in (0, 1), got {v!r}")
+    # the equal-budget search takes the same entries as the random one
+    tuning.check_space(spec.space, "random" if spec.search == QUASIRANDOM else spec.search)
 
 
 def _check_space(spec: CompareSpec, choices: list[OptimizerChoice]) -> None:
-    """The search space: valid entries, each naming a hyperparameter some tuned optimizer has
-    (``"LABEL.name"``: that optimizer takes it)."""
-    # the equal-budget search takes the same entries as the random one
-    search = "random" if spec.search == QUASIRANDOM else spec.search
-    tuning.check_space(spec.space, search)
+    """The search space's entries (valid: :func:`_check_protocol`), each naming a
+    hyperparameter some tuned optimizer has (``"LABEL.name"``: that optimizer takes it)."""
     labels = [c.label for c in choices]
     tuned = [c.label for c in choices if not c.fixed_lr]
     for key in spec.space:
