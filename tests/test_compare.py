@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -93,6 +94,35 @@ def test_random_search_is_seeded_and_log_uniform():
     assert {c["momentum"] for c in a} == {0.5, 0.9}
     wd = np.log10([c["weight_decay"] for c in a])
     assert stats.kstest(wd, stats.uniform(loc=-5, scale=3).cdf).pvalue > 0.01
+
+
+@pytest.mark.parametrize(
+    ("search", "space", "n"),
+    [
+        ("grid", {}, 1),
+        ("grid", {}, 4),
+        ("grid", {"momentum": [0.5, 0.9]}, 3),
+        ("random", {}, 5),
+        ("random", {"momentum": [0.5, 0.9], "weight_decay": (1e-5, 1e-2)}, 6),
+    ],
+)
+def test_a_checked_first_round_is_what_candidates_gives(search, space, n):
+    """A plan's first round (its range, count, search and space checked with the spec) is
+    made unchecked: a grid is its closed form (log-spaced, 3 significant digits, crossed with
+    the space's lists), a random search the checked candidates' draws for the same seed; the
+    grid's step in decades its closed form."""
+    lo, hi = 2e-4, 0.3
+    got = tuning.candidates_of(lo, hi, n, search=search, space=space, seed=11)
+    if search == "grid":
+        lrs = [math.sqrt(lo * hi)] if n == 1 else list(np.geomspace(lo, hi, n))
+        combos = [dict(zip(space, c, strict=True)) for c in itertools.product(*space.values())]
+        want = [{"lr": float(f"{lr:.2e}"), **c} for lr in lrs for c in combos]
+    else:
+        want = tuning.candidates((lo, hi), search=search, trials=n, space=space, seed=11)
+    assert got == want
+    step = math.log10(hi / lo) / (n - 1) if n > 1 else 1.0
+    assert tuning.grid_step_of(lo, hi, n) == pytest.approx(step, rel=1e-12)
+    assert tuning.grid_step(lo, hi, n) == tuning.grid_step_of(lo, hi, n)
 
 
 @pytest.mark.parametrize(

@@ -108,6 +108,20 @@ def test_report_is_self_contained(rendered):
         assert img.format == "PNG"
 
 
+def test_the_page_lays_out_every_table_once(rendered):
+    """The page's tables and text are made at once (compare_tables.tables), each by its own
+    function, and each is on the page once."""
+    from descentlab.report import compare_tables as CT
+
+    result, _, text = rendered
+    made = CT.tables(result)
+    assert made == (CT.verdict(result), CT.results_table(result), CT.table_note(result),
+                    CT.speed_section(result), CT.protocol(result) + CT.trials_section(result),
+                    CT.config_section(result))  # fmt: skip
+    for name, html in made._asdict().items():
+        assert html and text.count(html) == 1, name
+
+
 def test_report_has_every_section_and_the_numbers(rendered):
     result, _, text = rendered
     for sid, title in SECTIONS.items():

@@ -3,14 +3,16 @@ trials, drawn quasi-randomly from the search space it declares; the budget is pr
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
 import pytest
+import torch
 
 from descentlab.engine.config import build_schedule
 from descentlab.experiments.compare import CompareSpec, Found, tuning_plan, tuning_trials
-from descentlab.experiments.compare.choices import parse_optimizer
+from descentlab.experiments.compare.choices import accepts, parse_optimizer
 from descentlab.experiments.compare.search_space import (
     QUASIRANDOM,
     SCHEDULES,
@@ -182,3 +184,28 @@ def test_the_results_table_fits_a_1300px_page(tmp_path) -> None:
         )
         browser.close()
     assert overflow <= 0, f"the table is {overflow}px wider than the page"
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "key", "takes"),
+    [
+        ("sgd", "momentum", True),
+        ("sgd", "nesterov", True),
+        ("sgd", "betas", False),
+        ("adam", "betas", True),
+        ("adam", "momentum", False),
+        ("lookahead", "betas", True),  # its base optimizer's (Adam's)
+        ("lookahead", "foo", False),
+        ("torch.optim:SGD", "momentum", True),  # your own: the keywords it declares
+        ("torch.optim:SGD", "rho", False),
+        ("torch.optim:AdamW", "amsgrad", True),
+        ("torch.optim:AdamW", "foo", False),
+    ],
+)
+def test_whether_an_optimizer_takes_a_keyword(optimizer, key, takes) -> None:
+    """What a search space's ``LABEL.name`` may name: a named optimizer's factory keywords
+    (a wrapper's base's too), your own optimizer's signature (torch's own, read here)."""
+    assert accepts(parse_optimizer(optimizer), key) is takes
+    if ":" in optimizer:
+        target = getattr(torch.optim, optimizer.rsplit(":", 1)[1])
+        assert takes is (key in inspect.signature(target).parameters)

@@ -86,11 +86,17 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: your own metric named in the report 80; a verdict the seeds' ranks reach alone said so 13;
 #: your own metric's bounds 49; the walks shortened, forwarders left out and the CNN kernel's
 #: check beside its one caller -15; a task a worker cannot receive refused where it is queued
-#: 5; a runner's group trained by train_checked, its configs checked where they are grouped, 14,
-#: its test outcomes on the data it trained on 1, an objective's trial sent to its own function
-#: by the group 1), and functions over 80 lines in the whole package at most this many (10
-#: then; the goal is 15)
-LIBRARY_LINES = 56_734
+#: 5; a runner's group trained by train_checked, its configs checked where they are grouped,
+#: 14, its test outcomes on the data it trained on 1, an objective's trial sent to its own
+#: function by the group 1; the report's tables made at once for its page 12, a search space's
+#: entries checked by one function, not a throwaway grid 8, a plan's first round made without
+#: checking again what its spec's checks passed 10, the report's figures drawer made by its
+#: page 1, whether an optimizer takes a keyword asked of it alone, not by a check's probe mode
+#: -19, a suite's variants' notes made before its training 1, the backend and --nproc options
+#: checked in the commands' shared module -3, the reports and exports written by write_atomic,
+#: not through the page's forwarder 1), and functions over 80 lines in the whole package at
+#: most this many (10 then; the goal is 15)
+LIBRARY_LINES = 56_745
 LONG_FUNCTIONS = 10
 
 

@@ -23,12 +23,15 @@ from typing import Any
 from descentlab._files import _first_existing, check_out_dir
 
 __all__ = [
+    "add_backend_arguments",
     "add_command",
     "add_engine_options",
     "add_rank_timeout",
+    "check_backend_arguments",
     "check_out_dir",
     "check_store_path",
     "check_workers_and_threads",
+    "checked_nproc",
     "checked_rank_timeout",
     "integer_limit",
     "number_or_word",
@@ -150,6 +153,42 @@ def add_rank_timeout(group: Any) -> None:
         help="with --nproc: how long a process waits for the others at a collective before "
         "the run ends, naming the one that hung (default 300 s, or $DESCENTLAB_RANK_TIMEOUT)",
     )
+
+
+def add_backend_arguments(parser: Any, what: str) -> None:
+    """Add ``--backend`` and ``--address`` (where ``what`` runs) to a parser or group."""
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help=f"where the {what} run: on this machine (default) or as Ray tasks",
+    )
+    parser.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="with --backend ray: the Ray cluster to join (e.g. HEAD:6379 or auto); "
+        "default: start a local Ray instance on 127.0.0.1",
+    )
+
+
+def check_backend_arguments(args: argparse.Namespace) -> str:
+    """The chosen backend, checked before any work (ValueError: one clear line)."""
+    if args.address is not None and args.backend != "ray":
+        raise ValueError(f"--address needs --backend ray, got --address {args.address!r}")
+    from descentlab.experiments import backend
+
+    if args.backend == "ray" and not backend.ray_available():
+        raise ValueError("--backend ray needs Ray: pip install 'descentlab[ray]'")
+    return args.backend
+
+
+def checked_nproc(args: argparse.Namespace) -> int:
+    """``--nproc`` checked on the device before any work (1 when not given)."""
+    if args.nproc is None:
+        return 1
+    from descentlab.engine.launch import check_nproc
+
+    return check_nproc(args.nproc, args.device or "cpu")
 
 
 def checked_rank_timeout(args: argparse.Namespace, sharded: bool) -> float | None:

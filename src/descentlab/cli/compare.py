@@ -50,11 +50,14 @@ from pathlib import Path
 from typing import Any
 
 from descentlab.cli._options import (
+    add_backend_arguments,
     add_command,
     add_engine_options,
     add_rank_timeout,
+    check_backend_arguments,
     check_out_dir,
     check_workers_and_threads,
+    checked_nproc,
     checked_rank_timeout,
     number_or_word,
     print_json,
@@ -67,13 +70,7 @@ from descentlab.experiments.compare.pruning import PRUNERS
 from descentlab.experiments.compare.search_space import DEFAULT_BUDGET, QUASIRANDOM
 from descentlab.experiments.compare.spec import DEFAULT_OPTIMIZERS, CompareSpec
 
-__all__ = [
-    "add_backend_arguments",
-    "build_spec",
-    "check_backend_arguments",
-    "register",
-    "run",
-]
+__all__ = ["build_spec", "register", "run"]
 
 
 def _range(text: str, flag: str) -> tuple[float, float]:
@@ -388,33 +385,6 @@ def _output_arguments(out: Any) -> None:
     out.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
-def add_backend_arguments(parser: Any, what: str) -> None:
-    """Add ``--backend`` and ``--address`` (where ``what`` runs) to a parser or group."""
-    parser.add_argument(
-        "--backend",
-        choices=("local", "ray"),
-        default="local",
-        help=f"where the {what} run: on this machine (default) or as Ray tasks",
-    )
-    parser.add_argument(
-        "--address",
-        metavar="ADDR",
-        help="with --backend ray: the Ray cluster to join (e.g. HEAD:6379 or auto); "
-        "default: start a local Ray instance on 127.0.0.1",
-    )
-
-
-def check_backend_arguments(args: argparse.Namespace) -> str:
-    """The chosen backend, checked before any work (ValueError: one clear line)."""
-    if args.address is not None and args.backend != "ray":
-        raise ValueError(f"--address needs --backend ray, got --address {args.address!r}")
-    from descentlab.experiments import backend
-
-    if args.backend == "ray" and not backend.ray_available():
-        raise ValueError("--backend ray needs Ray: pip install 'descentlab[ray]'")
-    return args.backend
-
-
 def build_spec(args: argparse.Namespace) -> CompareSpec:
     """The :class:`~descentlab.experiments.compare.CompareSpec` the arguments describe."""
     spec = CompareSpec(**build_fields(args))
@@ -663,7 +633,10 @@ def _one(args: argparse.Namespace) -> Work:
     _refuse_a_folder_of_the_users(Path(args.runs_dir) / plan.run_name, args.force)
     check_workers_and_threads(args.workers, args.threads)
     check_backend_arguments(args)
-    nproc = _checked_nproc(args)
+    nproc = checked_nproc(args)
+    timeout = checked_rank_timeout(args, nproc > 1)
+    if timeout is not None:  # (for the trials' launches)
+        os.environ["DESCENTLAB_RANK_TIMEOUT"] = repr(timeout)
 
     def work() -> Any:
         from descentlab.experiments.compare import compare
@@ -675,20 +648,6 @@ def _one(args: argparse.Namespace) -> Work:
                        objective=objective)  # fmt: skip
 
     return work, _show_one
-
-
-def _checked_nproc(args: argparse.Namespace) -> int:
-    """``--nproc`` (and ``--rank-timeout``, for the trials' launches:
-    ``$DESCENTLAB_RANK_TIMEOUT``) checked before any work (1 when not given)."""
-    nproc = 1
-    if args.nproc is not None:
-        from descentlab.engine.launch import check_nproc
-
-        nproc = check_nproc(args.nproc, args.device or "cpu")
-    timeout = checked_rank_timeout(args, nproc > 1)
-    if timeout is not None:
-        os.environ["DESCENTLAB_RANK_TIMEOUT"] = repr(timeout)
-    return nproc
 
 
 def _refuse_a_folder_of_the_users(run_dir: Path, force: bool) -> None:

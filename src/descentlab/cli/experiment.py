@@ -26,13 +26,14 @@ from typing import Any
 
 from descentlab._files import make_dirs
 from descentlab.cli._options import (
+    add_backend_arguments,
     add_command,
+    check_backend_arguments,
     check_out_dir,
     check_workers_and_threads,
     parse_pairs,
     print_json,
 )
-from descentlab.cli.compare import add_backend_arguments, check_backend_arguments
 from descentlab.constraints import NONNEGATIVE_INT, POSITIVE_INT, check
 
 __all__ = ["handler", "parse_options", "register"]

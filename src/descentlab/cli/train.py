@@ -36,6 +36,7 @@ from descentlab.cli._options import (
     check_out_dir,
     check_store_path,
     check_workers_and_threads,
+    checked_nproc,
     checked_rank_timeout,
     number_or_word,
     parse_pairs,
@@ -400,10 +401,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.restart and args.resume is None:
         raise ValueError("--restart goes with --resume RUN_ID")
-    if args.nproc is not None:
-        from descentlab.engine.launch import check_nproc
-
-        check_nproc(args.nproc, args.device or "cpu")
+    checked_nproc(args)
     sharded = _sharded_processes(args, db)
     rank_timeout = checked_rank_timeout(args, sharded is not None)
     if sharded is not None:

@@ -297,31 +297,21 @@ def wrap(obj: Any) -> _External:
     return PythonOptimizer(obj)
 
 
-def check_external(
-    label: str,
-    opt: _External,
-    hyper: Mapping[str, Any],
-    *,
-    probe: str | None = None,
-) -> None:
-    """Build ``opt`` on a dummy parameter with ``hyper``; with ``probe``, only check that it
-    declares that keyword.
+def check_external(label: str, opt: _External, hyper: Mapping[str, Any]) -> None:
+    """Build ``opt`` on a dummy parameter with ``hyper``.
 
     Raises:
         ValueError: an undeclared hyperparameter (listing the declared ones), a constructor
             error, or a factory that does not return a ``torch.optim.Optimizer``.
     """
     declared = opt.parameters()
-    keys = [probe] if probe is not None else list(hyper)
     if declared is not None:
-        unknown = [k for k in keys if k not in declared]
+        unknown = [k for k in hyper if k not in declared]
         if unknown:
             raise ValueError(
                 f"optimizer {label!r} ({opt!r}) takes no {unknown[0]!r}; its hyperparameters: "
                 f"{', '.join(declared)}"
             )
-    if probe is not None:
-        return
     params = [torch.nn.Parameter(torch.ones(2))]
     try:
         built = opt(params, **hyper)

@@ -480,6 +480,7 @@ def compare_many(
     settings = dict(settings or {})
     items = expand_problems(problems)
     specs = [_spec_for(p, settings) for p in items]
+    variants = _variant_notes(items, settings)
     for spec, p in zip(specs, items, strict=True):
         own = not isinstance(p, str) or is_problem_ref(p)
         spec.validate(custom_data=own)
@@ -516,7 +517,7 @@ def compare_many(
         problems=summaries,
         run_dir=run_dir,
         settings=settings,
-        variants=_variant_notes(items, settings),
+        variants=variants,
     )
 
 

@@ -35,10 +35,13 @@ __all__ = [
     "FAILURES",
     "SEARCHES",
     "candidates",
+    "candidates_of",
     "chance_level",
+    "check_space",
     "fold_indices",
     "fold_splits",
     "grid_step",
+    "grid_step_of",
     "holdout_splits",
     "log_grid",
     "refine_lrs",
@@ -146,21 +149,15 @@ def candidates(
     """  # noqa: E501
     lo, hi = _check_positive_range("lr_range", lr_range)
     trials = check("trials", trials, POSITIVE_INT)
-    if search not in SEARCHES:
-        raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {search!r}")
-    space = dict(space or {})
-    if "lr" in space:
-        raise ValueError("space must not contain 'lr' (give lr_range instead)")
-    for key, values in space.items():
-        if isinstance(values, tuple):
-            if search == "grid":
-                raise ValueError(
-                    f"space[{key!r}] is a range {values!r}; ranges need search='random' "
-                    "(the grid takes a list of values)"
-                )
-            _check_positive_range(f"space[{key!r}]", values)
-        elif not isinstance(values, list) or not values:
-            raise ValueError(f"space[{key!r}] must be a non-empty list or a (low, high) pair")
+    space = check_space(space or {}, search)
+    return candidates_of(lo, hi, trials, search=search, space=space, seed=seed)
+
+
+def candidates_of(
+    lo: float, hi: float, trials: int, *, search: str, space: Mapping[str, Any], seed: int
+) -> list[dict[str, Any]]:
+    """:func:`candidates` of a range, a count, a search and a space already checked (the
+    space by :func:`check_space`)."""
     if search == "grid":
         keys = list(space)
         out = []
@@ -181,6 +178,27 @@ def candidates(
     return out
 
 
+def check_space(space: Mapping[str, Any], search: str) -> dict[str, Any]:
+    """A copy of ``space``, its entries checked for ``search`` (ValueError: a bad search name
+    or entry), as :func:`candidates` takes them."""
+    if search not in SEARCHES:
+        raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {search!r}")
+    space = dict(space)
+    if "lr" in space:
+        raise ValueError("space must not contain 'lr' (give lr_range instead)")
+    for key, values in space.items():
+        if isinstance(values, tuple):
+            if search == "grid":
+                raise ValueError(
+                    f"space[{key!r}] is a range {values!r}; ranges need search='random' "
+                    "(the grid takes a list of values)"
+                )
+            _check_positive_range(f"space[{key!r}]", values)
+        elif not isinstance(values, list) or not values:
+            raise ValueError(f"space[{key!r}] must be a non-empty list or a (low, high) pair")
+    return space
+
+
 def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
 
@@ -194,7 +212,11 @@ def grid_step(low: float, high: float, n: int) -> float:
         0.5
     """
     lo, hi = _check_positive_range("range", (low, high))
-    n = check("n", n, POSITIVE_INT)
+    return grid_step_of(lo, hi, check("n", n, POSITIVE_INT))
+
+
+def grid_step_of(lo: float, hi: float, n: int) -> float:
+    """:func:`grid_step` of a range and a count already checked."""
     if n == 1 or hi == lo:
         return 1.0
     return math.log10(hi / lo) / (n - 1)

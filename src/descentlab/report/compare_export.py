@@ -21,8 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from descentlab._files import make_dirs
-from descentlab.report.page import write_page
+from descentlab._files import make_dirs, write_atomic
 
 __all__ = ["EXPORT_FILES", "trial_rows", "write_exports"]
 
@@ -261,8 +260,8 @@ def write_exports(cmp: Any, folder: str | os.PathLike[str]) -> tuple[Path, Path]
     if cmp.spec.objective:  # (your own code's metric, by its name)
         payload = {"metric": cmp.metric_name, **payload}
     text = json.dumps(_clean(payload), indent=1, allow_nan=False)
-    write_page(csv_path, buf.getvalue())  # atomic: never half-written
-    write_page(json_path, text)
+    write_atomic(csv_path, buf.getvalue())  # never half-written
+    write_atomic(json_path, text)
     return csv_path, json_path
 
 

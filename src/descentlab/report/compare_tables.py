@@ -2,7 +2,8 @@
 protocol, the configuration and provenance, and every tuning trial.
 
 Each function takes a :class:`~descentlab.experiments.compare.Comparison` and returns HTML;
-the multi-problem report reuses the verdict and the results table for each problem.
+:func:`tables` makes all of them at once for the report's page; the multi-problem report
+reuses the verdict and the results table for each problem.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from descentlab.experiments.compare.protocol import search_words
 from descentlab.experiments.compare.results import fmt_setting
@@ -22,9 +23,27 @@ __all__ = [
     "results_table",
     "speed_section",
     "table_note",
+    "tables",
     "trials_section",
     "verdict",
 ]
+
+
+class Tables(NamedTuple):
+    """The tables and text of one comparison's report page (HTML), made at once."""
+
+    verdict: str
+    results: str
+    note: str
+    speed: str
+    protocol: str
+    config: str
+
+
+def tables(cmp: Any) -> Tables:
+    """Every table and text of the report's page: the page lays them out, with its figures."""
+    return Tables(verdict(cmp), results_table(cmp), table_note(cmp), speed_section(cmp),
+                  protocol(cmp) + trials_section(cmp), config_section(cmp))  # fmt: skip
 
 
 def _ci(ci: tuple[float, float, float], digits: int = 3) -> str:

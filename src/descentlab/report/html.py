@@ -21,18 +21,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from descentlab._files import write_atomic
 from descentlab.problems.problem import problem_slug
 from descentlab.report import compare_figures as CF
 from descentlab.report.compare_export import EXPORT_FILES, write_exports
-from descentlab.report.compare_tables import (
-    config_section,
-    protocol,
-    results_table,
-    speed_section,
-    table_note,
-    trials_section,
-    verdict,
-)
+from descentlab.report.compare_tables import Tables, tables
 from descentlab.report.outputs import render_outputs
 from descentlab.report.page import (
     escape,
@@ -40,7 +33,6 @@ from descentlab.report.page import (
     figure_data_uri,
     report_page,
     version,
-    write_page,
 )
 
 __all__ = ["header", "render_report"]
@@ -126,7 +118,8 @@ def render_report(
         raise ValueError(f"the report's path must be a file, got the folder {out}")
     fig_dir = _figure_folder(comparison.run_dir) if save_figures else None
     write_exports(comparison, out.parent)  # every trial and run, linked from the page
-    return write_page(out, _page(comparison, _Figures(fig_dir, comparison)))
+    write_atomic(out, _page(comparison, fig_dir))  # never half-written
+    return out
 
 
 def _figure_folder(run_dir: Path) -> Path | None:
@@ -192,19 +185,21 @@ def header(cmp: Any) -> tuple[str, str]:
     return title, sub
 
 
-def _page(cmp: Any, figs: _Figures) -> str:
+def _page(cmp: Any, fig_dir: Path | None) -> str:
     title, sub = header(cmp)
+    figs = _Figures(fig_dir, cmp)
+    t = tables(cmp)  # every table and text of the page, made once; the sections lay them out
     sections = [
-        _results(cmp, figs),
+        _results(cmp, t, figs),
         _curves(cmp, figs),
         _sensitivity(cmp, figs),
         *_time_to_target(cmp, figs),
-        *_speed(cmp, figs),
+        *_speed(t, figs),
         _monitor(cmp, figs),
         *_landscapes(cmp, figs),
         *_lectures(cmp),
-        ("protocol", "Protocol", protocol(cmp) + trials_section(cmp)),
-        ("config", "Configuration and provenance", config_section(cmp)),
+        ("protocol", "Protocol", t.protocol),
+        ("config", "Configuration and provenance", t.config),
     ]
     footer = (
         f"descentlab {escape(version())} · self-contained report (no external resources) ·\n"
@@ -217,15 +212,15 @@ def _metric(cmp: Any) -> str:
     return "accuracy" if cmp.task == "classification" else "loss"
 
 
-def _results(cmp: Any, figs: _Figures) -> Section:
-    parts = [verdict(cmp)]
+def _results(cmp: Any, t: Tables, figs: _Figures) -> Section:
+    parts = [t.verdict]
     if not cmp.complete:
         parts.append(
             '<p class="warn">This comparison is incomplete (it was stopped): rows without '
             "numbers have not finished. Run the same command again to continue.</p>"
         )
-    parts.append(results_table(cmp))
-    parts.append(f'<p class="sub">{table_note(cmp)}</p>')
+    parts.append(t.results)
+    parts.append(f'<p class="sub">{t.note}</p>')
     csv_name, json_name = EXPORT_FILES
     parts.append(
         f'<p class="sub">Every trial and run: <a href="{csv_name}">{csv_name}</a> (one row '
@@ -306,8 +301,8 @@ def _time_to_target(cmp: Any, figs: _Figures) -> list[Section]:
     return [("time", "Time to target", ttt)]
 
 
-def _speed(cmp: Any, figs: _Figures) -> list[Section]:
-    text = speed_section(cmp)
+def _speed(t: Tables, figs: _Figures) -> list[Section]:
+    text = t.speed
     diff = figs(
         "difference_over_steps",
         CF.difference_figure,

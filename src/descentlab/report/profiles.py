@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from descentlab._files import write_atomic
 from descentlab.experiments.compare.scoring import (
     SCORE_MAX_RATIO,
     benchmark_score,
@@ -35,7 +36,6 @@ from descentlab.report.page import (
     html_table,
     report_page,
     version,
-    write_page,
 )
 
 __all__ = ["performance_profile_figure", "render_multi_report"]
@@ -117,7 +117,8 @@ def render_multi_report(
         f"validation data. Rendered {now} by descentlab."
     )
     footer = f"descentlab {escape(version())} · self-contained report · {escape(str(out.parent))}"
-    return write_page(out, report_page(title, sub, sections, footer))
+    write_atomic(out, report_page(title, sub, sections, footer))  # never half-written
+    return out
 
 
 def _ranks(multi: Any) -> Section:

@@ -311,31 +311,22 @@ def has_hyper(choice: OptimizerChoice, key: str) -> bool:
 
 
 def accepts(choice: OptimizerChoice, key: str) -> bool:
-    try:
-        check_optimizer(choice, {**choice.hyper, "lr": choice.lr_range[0], key: None}, probe=key)
-    except (ValueError, TypeError):
-        return False
-    return True
+    """Whether the optimizer takes keyword ``key``: its factory's keywords (a name's), its
+    ``defaults`` (a rule's), or the ones it declares (your own: one that declares none)."""
+    if external.is_external(choice.optimizer):
+        return bool(choice.optimizer.accepts(key))
+    if choice.is_named:
+        return key in optim.factory_keywords(optim.get(choice.optimizer), choice.hyper)
+    return key in choice.optimizer.defaults
 
 
-def check_optimizer(
-    choice: OptimizerChoice, *hypers: Mapping[str, Any], probe: str | None = None
-) -> None:
+def check_optimizer(choice: OptimizerChoice, *hypers: Mapping[str, Any]) -> None:
     """Check each of ``hypers`` as the optimizer's construction checks them, building nothing
     (``optim.SETTINGS_ONLY``; an optimizer of your own is built on a dummy parameter): bad
-    hyperparameters fail here, not in a worker. With ``probe``, only whether the optimizer
-    takes that keyword is checked."""
+    hyperparameters fail here, not in a worker."""
     if external.is_external(choice.optimizer):
         for hyper in hypers:
-            external.check_external(choice.label, choice.optimizer, hyper, probe=probe)
-        return
-    if probe is not None:
-        if choice.is_named:
-            takes = optim.factory_keywords(optim.get(choice.optimizer), choice.hyper)
-        else:
-            takes = choice.optimizer.defaults
-        if probe not in takes:
-            raise ValueError(f"{choice.label} takes no {probe!r}")
+            external.check_external(choice.label, choice.optimizer, hyper)
         return
     for hyper in hypers:  # a name's unknown keywords listed with the valid ones, as the engine's
         try:

@@ -199,7 +199,7 @@ def compare(
         files = None
         if spec.objective is not None:
             name_earlier_run(run_dir, spec.objective, objective)
-        elif is_problem_ref(spec.problem):  # (a problem of the user's own code)
+        else:  # (a problem of the user's own code has files; descentlab's own none)
             files = name_earlier_problem(run_dir, spec.problem)
         # Data loaded by name are reloaded (from the cache) by each worker; given data are sent
         # to each worker once.

@@ -686,7 +686,8 @@ def _check_budget(spec: CompareSpec) -> None:
 
 
 def _check_protocol(spec: CompareSpec) -> None:
-    """The search, the folds, the target, the confidence level and the validation fraction."""
+    """The search, the folds, the target, the confidence level, the validation fraction and
+    the search space's entries (for that search)."""
     if not isinstance(spec.refine, bool):
         raise ValueError(f"refine must be True or False, got {spec.refine!r}")
     if spec.search not in (*tuning.SEARCHES, QUASIRANDOM):
@@ -709,7 +710,6 @@ def _check_protocol(spec: CompareSpec) -> None:
         or not 0.0 <= t <= 1.0
     ):
         raise ValueError(f"target_accuracy must be in [0, 1], got {t!r}")
-    pruning.check_prune(spec.prune)
     tau = spec.min_difference
     if tau is not None and not (
         isinstance(tau, numbers.Real) and not isinstance(tau, bool) and 0 < tau < math.inf
@@ -722,14 +722,13 @@ def _check_protocol(spec: CompareSpec) -> None:
         v = getattr(spec, key)
         if not (isinstance(v, float) and 0.0 < v < 1.0):
             raise ValueError(f"{key} must be in (0, 1), got {v!r}")
+    # the equal-budget search takes the same entries as the random one
+    tuning.check_space(spec.space, "random" if spec.search == QUASIRANDOM else spec.search)
 
 
 def _check_space(spec: CompareSpec, choices: list[OptimizerChoice]) -> None:
-    """The search space: valid entries, each naming a hyperparameter some tuned optimizer has
-    (``"LABEL.name"``: that optimizer takes it)."""
-    # the equal-budget search takes the same entries as the random one
-    search = "random" if spec.search == QUASIRANDOM else spec.search
-    tuning.candidates((1.0, 1.0), search=search, trials=1, space=spec.space)
+    """The search space's entries (valid: :func:`_check_protocol`), each naming a
+    hyperparameter some tuned optimizer has (``"LABEL.name"``: that optimizer takes it)."""
     labels = [c.label for c in choices]
     tuned = [c.label for c in choices if not c.fixed_lr]
     for key in spec.space:
@@ -756,11 +755,11 @@ def _check_space(spec: CompareSpec, choices: list[OptimizerChoice]) -> None:
 def _checked_plan(
     spec: CompareSpec, custom_data: bool, *, here: bool = True, checked: Plan | None = None
 ) -> Plan:
-    """:meth:`CompareSpec.plan`: the spec's own checks, its derived values; then the learning
-    rates go out once to each module that needs them (the grids of ``tuning``, the
-    hyperparameters of ``search_space``, the optimizers built by ``choices``, the digest of
-    ``store``), from here, in that order. ``here``: the comparison is to run on this machine
-    (its device is checked); ``checked``: a plan whose optimizers' settings passed."""
+    """:meth:`CompareSpec.plan`: the spec's own checks, its derived values (its rungs, record
+    and run name too); then the learning rates go out once to each module that needs them
+    (the grids of ``tuning``, the hyperparameters of ``search_space``, the optimizers checked
+    by ``choices``), from here, in that order. ``here``: the comparison is to run on this
+    machine (its device is checked); ``checked``: a plan whose optimizers' settings passed."""
     if here:
         check_device(spec.device)  # first: a missing GPU is said before anything else
     _check_objective(spec)
@@ -768,9 +767,13 @@ def _checked_plan(
     choices = _check_choices(spec)
     _check_budget(spec)
     _check_protocol(spec)
+    pruning.check_prune(spec.prune)  # the pruning rule, and the steps it judges at
+    rungs = pruning.rung_steps(spec.tune_length, spec.prune) if spec.prune else ()
     _check_space(spec, choices)
     spaces = {c.label: _space_for(spec, c) for c in choices}
     record = _record(spec)
+    record["optimizers"] = [c.to_dict() for c in choices]
+    run_name = spec.run_name(record)
     folds = (
         ("holdout",)
         if spec.cv_folds is None
@@ -815,17 +818,14 @@ def _checked_plan(
         for setting in rounds[c.label]:
             hypers[c.label].append({**c.hyper, **hyper_of(setting)})
             fields[c.label].append(run_fields(setting, steps=tune_steps))
-    optimizers = []
     passed = [(c, checked.first_rounds[c.label]) for c in checked.choices] if checked else []
     for c in choices:
         lr = c.default_lr() if c.fixed_lr else c.lr_range[0]
-        optimizers.append(c.to_dict())
         if (c, rounds[c.label]) not in passed:
             check_optimizer(c, {**c.hyper, "lr": lr}, *hypers[c.label])
-    record["optimizers"] = optimizers
     return Plan(
         spec=spec,
-        run_name=spec.run_name(record),
+        run_name=run_name,
         record=record,
         choices=tuple(choices),
         first_rounds=rounds,
@@ -843,7 +843,7 @@ def _checked_plan(
         refine=spec.refines,
         lrs_per_optimizer=spec.lrs_per_optimizer,
         max_extend=spec.max_extend,
-        rungs=pruning.rung_steps(tune_steps, spec.prune) if spec.prune else (),
+        rungs=rungs,
     )
 
 
@@ -864,17 +864,13 @@ def _first_rounds(
                 "learning rates are to be tried in it: give LOW < HIGH, or one learning rate "
                 "(--lr-trials 1)"
             )
-        steps[c.label] = tuning.grid_step(lo, hi, spec.lrs_per_optimizer)
+        steps[c.label] = tuning.grid_step_of(lo, hi, spec.lrs_per_optimizer)
         if c.fixed_lr:
             rounds[c.label] = []
         elif spec.search == QUASIRANDOM:
             rounds[c.label] = draw_settings(spec, c, spaces[c.label])
-        else:
-            rounds[c.label] = tuning.candidates(
-                c.lr_range,
-                search=spec.search,
-                trials=spec.lrs_per_optimizer,
-                space=spaces[c.label],
-                seed=spec.seed,
-            )
+        else:  # (the count, the search and the space were checked with the spec)
+            rounds[c.label] = tuning.candidates_of(lo, hi, spec.lrs_per_optimizer,
+                                                   search=spec.search, space=spaces[c.label],
+                                                   seed=spec.seed)  # fmt: skip
     return rounds, steps
