@@ -31,6 +31,7 @@ MOONS = [
 
 OPENS = textwrap.dedent(
     """
+    import os
     import torch
     from torch import nn
     from descentlab.problems.problem import Problem
@@ -47,6 +48,8 @@ OPENS = textwrap.dedent(
             dist = torch.distributed
             self.calls += self.training
             if self.calls == 2 and dist.is_initialized() and dist.get_rank() == self.rank:
+                if self.how == "exit":
+                    os._exit(3)
                 Store(self.store, read_only=self.how == "read").close()
             return self.layer(x)
 
@@ -59,12 +62,24 @@ OPENS = textwrap.dedent(
 )
 
 
+REFUSED = ("store {db} cannot be written by rank {rank} of --nproc: the process that opened it "
+           "(that started the workers) is its one writer; a worker sends its runs there (called "
+           "from Net.forward ({problem}:{line}))")  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("rank", "how", "refused"), [(0, "write", True), (1, "write", True), (0, "read", False)]
-)  # fmt: skip
-def test_a_rank_cannot_open_the_store_for_writing(tmp_path, capfd, rank, how, refused):
+    ("rank", "how", "status", "says"),
+    [
+        (0, "write", "failed", "rank 0: StoreError: " + REFUSED),
+        (1, "write", "failed", "rank 1: StoreError: " + REFUSED),
+        (0, "read", "completed", None),
+        (0, "exit", "failed", "rank 0 exited with status 3 before the run ended"),
+    ],
+)
+def test_a_rank_cannot_open_the_store_for_writing(tmp_path, capfd, rank, how, status, says):
     """A rank that opens the run's store for writing (in the model's forward) is refused in one
-    line naming it, and the run fails; reading it, a rank may (the run completes)."""
+    line naming it, and the run fails; reading it, a rank may (the run completes). A run whose
+    rank 0 ended without recording its end is recorded failed by the launcher."""
     problem = tmp_path / "opens.py"
     problem.write_text(OPENS)
     db = tmp_path / "r/descentlab.sqlite"
@@ -74,19 +89,16 @@ def test_a_rank_cannot_open_the_store_for_writing(tmp_path, capfd, rank, how, re
             "--no-progress", "--nproc", "2", "--runs-dir", str(tmp_path / "r")]  # fmt: skip
     code = main(["train", *argv])
     err = capfd.readouterr().err.strip().splitlines()
-    if not refused:
-        assert code == 0 and Store(db).get_run(1).status == "completed"
-        return
-    line = [n for n, text in enumerate(OPENS.splitlines(), 1) if "Store(self.store" in text]
-    assert code == 2
-    assert err == [
-        f"descentlab: error: sharded run across 2 processes failed: rank {rank}: StoreError: "
-        f"store {db} cannot be written by rank {rank} of --nproc: the process that opened it "
-        "(that started the workers) is its one writer; a worker sends its runs there (called "
-        f"from Net.forward ({problem}:{line[0]}))"
-    ]
     run = Store(db).get_run(1)
-    assert run.status == "failed" and run.provenance["pid"] == os.getpid()
+    assert (run.status, run.provenance["pid"]) == (status, os.getpid())
+    if says is None:
+        assert code == 0
+        return
+    (line,) = [n for n, text in enumerate(OPENS.splitlines(), 1) if "Store(self.store" in text]
+    said = says.format(db=db, rank=rank, problem=problem, line=line)
+    assert (code, err) == (2, [f"descentlab: error: sharded run across 2 processes failed: {said}"])
+    if how == "exit":  # (recorded by the launcher; rank 0 records the others' failures)
+        assert run.message == f"ShardedRunError: sharded run across 2 processes failed: {said}"
 
 
 def _writes(monkeypatch) -> list[tuple[str, int, object]]:
@@ -184,3 +196,34 @@ def test_a_kill_9_of_the_launcher_keeps_every_row_to_the_checkpoint_and_resume_c
     assert run.status == "completed" and run.provenance["resumes"][-1]["from_step"] == step
     assert _rows(a, 1) == _rows(b, 1)
     assert run.summary["val/loss"] == b.get_run(1).summary["val/loss"]
+
+
+def test_rank_0_writes_a_checkpoint_only_once_the_launcher_wrote_the_rows_before_it(
+    tmp_path, monkeypatch
+):
+    """Whenever the launcher takes in what rank 0 sent, the store already holds every metric
+    row up to the step of the checkpoint on disk: a ``kill -9`` of the launcher at any moment
+    leaves them (20 checkpoints, each looked at; without the wait, most are written before the
+    launcher has their rows). The run's end is as one process's: its last checkpoint, then its
+    last rows and its status (one write)."""
+    from descentlab.engine import launch
+    from descentlab.engine.checkpoint import load_checkpoint
+
+    looked: list[tuple[int, list[int]]] = []
+    drain = launch._FromRanks.__call__
+
+    def looking(self):
+        checkpoint = self.store.path.parent / "checkpoints/run-1.pt"
+        if checkpoint.is_file():
+            step = int(load_checkpoint(checkpoint)["step"])
+            steps = list(self.store.metrics(1)["val/loss"].steps)
+            looked.append((step, [s for s in steps if s <= step]))
+        drain(self)
+
+    monkeypatch.setattr(launch._FromRanks, "__call__", looking)
+    argv = [*MOONS, "--steps", "210", "--runs-dir", str(tmp_path), "--nproc", "2"]
+    assert main(["train", *argv]) == 0
+    during = [(step, steps) for step, steps in looked if step < 210]
+    assert {step for step, _ in during} == set(range(10, 210, 10))
+    for step, steps in during:
+        assert steps == list(range(0, step + 1, 5)), step
