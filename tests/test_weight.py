@@ -86,9 +86,9 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: your own metric named in the report 80; a verdict the seeds' ranks reach alone said so 13;
 #: your own metric's bounds 49; the walks shortened, forwarders left out and the CNN kernel's
 #: check beside its one caller -15; the --nproc launcher the store's one writer, rank 0 sending
-#: it the run's records and every rank refusing to write 129), and functions over 80 lines in
+#: it the run's records and every rank refusing to write 130), and functions over 80 lines in
 #: the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 56_842
+LIBRARY_LINES = 56_843
 LONG_FUNCTIONS = 10
 
 

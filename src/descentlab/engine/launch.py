@@ -435,6 +435,7 @@ class _FromRanks:
             self.meeting.delete_key(key)
             self.done += 1
             self.meeting.set(f"applied/{self.done}", "")
+            self.meeting.delete_key(f"applied/{self.done - 1}")  # (rank 0 waits for the last)
             key = f"record/{self.done + 1}"
 
 
