@@ -229,3 +229,29 @@ def test_rank_0_writes_a_checkpoint_only_once_the_launcher_wrote_the_rows_before
     assert {step for step, _ in during} >= set(range(10, 200, 10))
     for step, steps in during:
         assert steps == list(range(0, step + 1, 5)), step
+
+
+def test_restart_after_a_lost_checkpoint_starts_over_as_the_launcher_records_it(tmp_path, capfd):
+    """A paused run whose checkpoint is gone: ``--resume`` is refused in one line, nothing
+    changed; ``--resume --restart`` starts it over (the launcher cuts every metric row and
+    notes the resume from step 0 with its own process) and ends with the rows of the run
+    never paused, bit for bit."""
+    paused, whole = tmp_path / "paused", tmp_path / "whole"
+    assert main(["train", *MOONS, "--runs-dir", str(whole), "--nproc", "2"]) == 0
+    argv = [*MOONS, "--runs-dir", str(paused), "--nproc", "2", "--until-step", "10"]
+    assert main(["train", *argv]) == 0
+    (paused / "checkpoints/run-1.pt").unlink()
+    capfd.readouterr()
+    again = ["train", "--resume", "1", "--runs-dir", str(paused), "--nproc", "2", "--no-progress"]
+    before = _rows(Store(paused / "descentlab.sqlite"), 1)
+    assert main(again) == 2
+    (line,) = capfd.readouterr().err.strip().splitlines()
+    assert "run-1.pt is missing, but run-1.pt.sha256 records one written at step 10" in line
+    assert _rows(Store(paused / "descentlab.sqlite"), 1) == before
+    assert Store(paused / "descentlab.sqlite").get_run(1).status == "interrupted"
+    assert main([*again, "--restart"]) == 0
+    store = Store(paused / "descentlab.sqlite")
+    run = store.get_run(1)
+    assert run.status == "completed"
+    assert run.provenance["resumes"][-1] == {"from_step": 0, "pid": os.getpid(), "nproc": 2}
+    assert _rows(store, 1) == _rows(Store(whole / "descentlab.sqlite"), 1)
