@@ -48,7 +48,7 @@ def _config(**fields):
     return RunConfig(**{**base, **fields})
 
 
-def test_train_nproc_2_equals_one_process_and_rank_0_alone_writes_the_store(tmp_path, capfd):
+def test_train_nproc_2_equals_one_process_and_is_recorded_once(tmp_path, capfd):
     opt = ["--optimizer", "sgd", "--momentum", "0.9", "--lr", "0.1"]
     assert main(["train", *GPT, *opt, "--runs-dir", str(tmp_path / "one")]) == 0
     capfd.readouterr()
@@ -61,7 +61,7 @@ def test_train_nproc_2_equals_one_process_and_rank_0_alone_writes_the_store(tmp_
     one = load_checkpoint(tmp_path / "one/checkpoints/run-1.pt")
     two = export_checkpoint(tmp_path / "two/checkpoints/run-1.pt", tmp_path / "two.pt")
     assert _largest_difference(one["model"], two["model"]) < 1e-5
-    # one record, written once (rank 0): the same metric rows as the one-process run's
+    # one record, written once (by the launcher): the same metric rows as the one-process run's
     s1, s2 = Store(tmp_path / "one/descentlab.sqlite"), Store(tmp_path / "two/descentlab.sqlite")
     assert [r.id for r in s2.list_runs()] == [1]
     run = s2.get_run(1)
@@ -217,7 +217,7 @@ def test_a_failed_process_is_one_line_naming_its_rank(tmp_path, capfd):
         f"second step on rank 1 in Net.forward ({problem}:16)"
     ]
     run = Store(tmp_path / "r/descentlab.sqlite").get_run(1)
-    assert run.status == "failed"  # recorded by rank 0
+    assert run.status == "failed"  # sent by rank 0, written by the launcher
 
 
 COMPARE = [
@@ -259,7 +259,7 @@ def _compared(where, *argv):
 
 def test_compare_nproc_2_trains_each_trial_across_processes_as_one_process_does(tmp_path, alone):
     """The local pool: each trial (a curve run and a refit run) trained by 2 processes,
-    recorded once by rank 0, with one process's numbers."""
+    recorded once by the launcher, with one process's numbers."""
     _same_trials(_compared(tmp_path), alone)
 
 

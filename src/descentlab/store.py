@@ -485,7 +485,7 @@ class _Database:
                 raise
             return
         if _WORKER and durable:
-            raise StoreError(_REFUSED.format(self.path, "a worker process"))
+            raise StoreError(_REFUSED.format(self.path, _WORKER[0]))
         self._writer = os.getpid()  # (the one process whose writes reach the file)
         try:
             make_dirs(self.path.parent, 0o700)
@@ -1287,13 +1287,15 @@ _RUN_COLUMNS = (
 _OPEN: weakref.WeakSet[_Database] = weakref.WeakSet()
 
 
-_WORKER: list[bool] = []  # (set by refuse_writing)
+_WORKER: list[str] = []  # (set by refuse_writing: who this process is)
 
 
-def refuse_writing() -> None:
-    """From now on this process opens no store on disk for writing (one in its memory it may):
-    a worker of the pool (:mod:`descentlab.engine.procpool`), whose runs its parent writes."""
-    _WORKER[:] = [True]
+def refuse_writing(who: str = "a worker process") -> None:
+    """From now on this process (``who``, for the refusal's line) opens no store on disk for
+    writing (one in its memory it may): a worker of the pool
+    (:mod:`descentlab.engine.procpool`), whose runs its parent writes, or a rank of
+    ``--nproc``, whose records its launcher writes (:mod:`descentlab.engine.launch`)."""
+    _WORKER[:] = [who]
 
 
 _REFUSED = ("store {} cannot be written by {}: the process that opened it (that started the "

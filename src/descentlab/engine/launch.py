@@ -9,6 +9,7 @@ docs/distributed.md."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -16,7 +17,7 @@ import shutil
 import tempfile
 import uuid
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -355,8 +356,94 @@ def _broadcast(value: Any) -> Any:
     return box[0]
 
 
-def _rank_main(job: Mapping[str, Any]) -> dict[str, Any] | None:
-    """One process's part of the run; rank 0 returns what the launcher reports."""
+class _ToLauncher:
+    """Rank 0's store: what the loop and the checkpoints write (metric rows, status and
+    summary, the checkpoint's artifact) sent to the launcher, the store's one writer, through
+    the TCPStore ``meeting``: each write, or each transaction's writes, one message
+    ``record/<n>`` that the launcher applies in one transaction (:class:`_FromRanks`) and
+    confirms (``applied/<n>``)."""
+
+    def __init__(self, meeting: Any, timeout: float) -> None:
+        self.meeting, self.timeout = meeting, timedelta(seconds=timeout)
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        self.depth = self.sent = 0
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.depth += 1
+        try:
+            yield
+        except BaseException:
+            if self.depth == 1:
+                self.calls = []  # (rolled back, as the store's transaction would be)
+            raise
+        finally:
+            self.depth -= 1
+        self._send()
+
+    def log_metrics(self, run_id: int, rows: list[Any]) -> None:
+        self._write("log_metrics", run_id, rows)
+
+    def set_status(self, run_id: int, status: str, **options: Any) -> None:
+        self._write("set_status", run_id, status, **options)
+
+    def add_artifact(self, run_id: int, name: str, path: Path, *, kind: str) -> None:
+        self._write("add_artifact", run_id, name, str(path), kind=kind)
+
+    def _write(self, name: str, *args: Any, **options: Any) -> None:
+        self.calls.append((name, args, options))
+        self._send()
+
+    def _send(self) -> None:
+        if self.depth or not self.calls:
+            return
+        self.sent += 1
+        self.meeting.set(f"record/{self.sent}", pickle.dumps(self.calls))
+        self.calls = []
+
+    def applied(self) -> None:
+        """Wait until the launcher has written everything sent (at most the run's
+        ``rank_timeout``): a checkpoint follows only the rows before it."""
+        if self.sent:
+            self.meeting.wait([f"applied/{self.sent}"], self.timeout)
+
+    def close(self) -> None:
+        pass
+
+
+class _FromRanks:
+    """The launcher's side of :class:`_ToLauncher`: called (by the launcher's watch, every
+    :data:`~descentlab.engine.ranks._POLL` seconds and after the ranks end), it writes the
+    messages rank 0 sent into ``store``, in order, each in one transaction, and confirms
+    each."""
+
+    _WRITES = ("log_metrics", "set_status", "add_artifact")
+
+    def __init__(self, store: Any, meeting: Any) -> None:
+        self.store, self.meeting, self.done = store, meeting, 0
+
+    def __call__(self) -> None:
+        key = f"record/{self.done + 1}"
+        while self.meeting.check([key]):
+            calls = pickle.loads(self.meeting.get(key))
+            with self.store.transaction():
+                for name, args, options in calls:
+                    assert name in self._WRITES, name
+                    if name == "add_artifact" and args[1] in self.store.artifacts(args[0]):
+                        continue  # (a resumed run's checkpoint, recorded before)
+                    getattr(self.store, name)(*args, **options)
+            self.meeting.delete_key(key)
+            self.done += 1
+            self.meeting.set(f"applied/{self.done}", "")
+            self.meeting.delete_key(f"applied/{self.done - 1}")  # (rank 0 waits for the last)
+            key = f"record/{self.done + 1}"
+
+
+def _rank_main(job: Mapping[str, Any], meeting: Any) -> dict[str, Any] | None:
+    """One process's part of the run; rank 0 returns what the launcher reports. Rank 0 sends
+    its records to the launcher through the TCPStore ``meeting`` (:class:`_ToLauncher`), or,
+    where the job names a store of its own (``db``: Ray's rank 0, a scratch store its driver
+    imports), records the run there."""
     import torch.distributed as dist
 
     from descentlab.engine.checkpoint import save_checkpoint
@@ -365,19 +452,13 @@ def _rank_main(job: Mapping[str, Any]) -> dict[str, Any] | None:
     rank, world = dist.get_rank(), dist.get_world_size()
     config: RunConfig = job["config"]
     record: dict[str, Any] = job["record"]
-    db = job.get("db")
-    store = Store(db) if rank == 0 and db is not None else None
-    resume_id = job.get("resume_id")
-    ckpt_path = job.get("checkpoint_path")
+    run_id, ckpt_path = job.get("run_id"), job.get("checkpoint_path")
+    store: Any = None
+    if rank == 0 and job.get("db") is not None:
+        store = Store(job["db"])
+    elif rank == 0 and run_id is not None:
+        store = _ToLauncher(meeting, job["rank_timeout"])
     state = None
-    if rank == 0 and store is not None and resume_id is not None:
-        # the resumed run's record, as :func:`descentlab.engine.run.resume` leaves it
-        store.set_status(resume_id, "running", expect=("running", "interrupted", "failed"))
-        store.truncate_metrics(resume_id, after_step=job["after"])
-        prov = store.get_run(resume_id).provenance
-        here = {"from_step": max(job["after"], 0), "pid": os.getpid(), "nproc": world}
-        resumes = [*prov.get("resumes", []), here]
-        store.update_provenance(resume_id, {"resumes": resumes, "pid": os.getpid(), "nproc": world})
     if job.get("load") and ckpt_path is not None:
         state = _saved_state(Path(ckpt_path), record)
     device = torch.device(config.device)
@@ -388,11 +469,10 @@ def _rank_main(job: Mapping[str, Any]) -> dict[str, Any] | None:
         mesh = init_device_mesh("cuda", (world,))
     with torch.random.fork_rng(devices=[]):
         built = build(config, job.get("data"), shard=lambda m: shard_model(m, mesh))
-        run_id = resume_id
-        if rank == 0 and store is not None and run_id is None:
-            run_id = create_record(store, config, built, record=record, nproc=world)
-            ckpt_path = str(_default_checkpoint(store, run_id))
-        if resume_id is None:
+        if run_id is None:  # (Ray's rank 0 records it in its own store)
+            if rank == 0 and store is not None:
+                run_id = create_record(store, config, built, record=record, nproc=world)
+                ckpt_path = str(_default_checkpoint(store, run_id))
             run_id, ckpt_path = _broadcast([run_id, ckpt_path])
         if rank == 0:
             ranks.tell("run_id", str(run_id))  # (for the launcher's line after a stop)
@@ -418,11 +498,12 @@ def _rank_main(job: Mapping[str, Any]) -> dict[str, Any] | None:
             state = _state_dict(loop, part, status)  # every process: its shards
             if rank != 0:
                 return
+            if isinstance(store, _ToLauncher):  # the rows up to this step in the store first
+                store.applied()
             save_checkpoint(state, path)
             part.saved(state)
             if not registered:
-                if "checkpoint" not in store.artifacts(run_id):
-                    store.add_artifact(run_id, "checkpoint", path, kind="checkpoint")
+                store.add_artifact(run_id, "checkpoint", path, kind="checkpoint")
                 registered = True
 
         from descentlab.engine.outcome import progress_bar
@@ -489,7 +570,7 @@ def run_rank(rank: int, port: int, nproc: int, job: Mapping[str, Any]) -> Any:
             world_size=nproc,
             timeout=timeout,
         )
-        out = _rank_main(job)
+        out = _rank_main(job, store)
         if rank == 0:
             store.set("result", pickle.dumps(out))
         return out
@@ -508,7 +589,9 @@ def _rank_entry(rank: int, stacks: str, port: int, nproc: int, job: Mapping[str,
     ranks.rank_started(rank, stacks)
     from descentlab._announce import share_across
     from descentlab._usercode import plain_warnings
+    from descentlab.store import refuse_writing
 
+    refuse_writing(f"rank {rank} of --nproc")  # (the launcher writes what rank 0 sends)
     plain_warnings()
     if job.get("announced"):
         share_across(job["announced"])
@@ -533,9 +616,9 @@ def _forkserver_preload() -> None:
     ctx.set_forkserver_preload(["descentlab.engine.forkserver"])  # (it loads the engine)
 
 
-def _launch(nproc: int, job: Mapping[str, Any]) -> dict[str, Any]:
-    """Run ``job`` in ``nproc`` processes (:func:`~descentlab.engine.ranks.supervise`);
-    rank 0's report."""
+def _launch(nproc: int, job: Mapping[str, Any], store: Any = None) -> dict[str, Any]:
+    """Run ``job`` in ``nproc`` processes (:func:`~descentlab.engine.ranks.supervise`), what
+    rank 0 sends for the run's record written into ``store`` meanwhile; rank 0's report."""
     import torch.distributed as dist
 
     timeout = float(job.get("rank_timeout", ranks.RANK_TIMEOUT))
@@ -543,9 +626,9 @@ def _launch(nproc: int, job: Mapping[str, Any]) -> dict[str, Any]:
         "127.0.0.1", 0, nproc + 1, True, timedelta(seconds=timeout), wait_for_workers=False
     )
     _forkserver_preload()
-    ranks.supervise(
-        _rank_entry, nproc, (server.port, nproc, dict(job)), server, rank_timeout=timeout
-    )
+    drain = (lambda: None) if store is None else _FromRanks(store, server)
+    ranks.supervise(_rank_entry, nproc, (server.port, nproc, dict(job)), server,
+                    rank_timeout=timeout, drain=drain)  # fmt: skip
     return pickle.loads(server.get("result"))
 
 
@@ -577,7 +660,8 @@ def train_sharded(
     Args:
         config: the run (a :class:`RunConfig` or a dict of its fields).
         nproc: processes (:func:`check_nproc`).
-        store_path: the store the run is recorded in (by rank 0); its checkpoint goes to
+        store_path: the store the run is recorded in, by this process alone (rank 0 sends
+            it the run's records); its checkpoint goes to
             ``<store dir>/checkpoints/run-<id>.pt``.
         data: a ``Splits`` to train on instead of loading ``config.problem``.
         resume_id: continue this stored run (its recorded config).
@@ -606,6 +690,7 @@ def train_sharded(
             ``interrupted``.
     """
     from descentlab._announce import announcement_dir, shared_across
+    from descentlab.store import Store
 
     # what this process announces while it builds the run, its processes do not repeat
     folder = announcement_dir()
@@ -616,8 +701,47 @@ def train_sharded(
             checkpoint_every=checkpoint_every, announce=announce, optimizer=optimizer,
             schedule=schedule, rank_timeout=rank_timeout,
         )  # fmt: skip
-        out = _launch(nproc, {**job, "announced": folder})
+        if store_path is None:
+            out = _launch(nproc, {**job, "announced": folder})
+            return finished(out, built, job["config"])
+        with Store(store_path) as store:
+            job.update(_recorded(store, job, built, nproc))
+            try:
+                out = _launch(nproc, {**job, "announced": folder}, store)
+            except BaseException as exc:
+                _left_running(store, job["run_id"], exc)
+                raise
     return finished(out, built, job["config"])
+
+
+def _recorded(store: Any, job: Mapping[str, Any], built: Built, nproc: int) -> dict[str, Any]:
+    """The run recorded by the launcher before any rank starts (a resumed one as
+    :func:`~descentlab.engine.run.resume` leaves it: running, its metrics cut back to its
+    checkpoint's step, the resume in its provenance): its id and checkpoint for the ranks."""
+    run_id = job["resume_id"]
+    if run_id is None:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(job["threads"])  # (the provenance names a rank's threads)
+        try:
+            run_id = create_record(store, job["config"], built, record=job["record"], nproc=nproc)
+        finally:
+            torch.set_num_threads(threads)
+        return {"run_id": run_id, "checkpoint_path": str(_default_checkpoint(store, run_id))}
+    store.set_status(run_id, "running", expect=("running", "interrupted", "failed"))
+    store.truncate_metrics(run_id, after_step=job["after"])
+    prov = store.get_run(run_id).provenance
+    here = {"from_step": max(job["after"], 0), "pid": os.getpid(), "nproc": nproc}
+    resumes = [*prov.get("resumes", []), here]
+    store.update_provenance(run_id, {"resumes": resumes, "pid": os.getpid(), "nproc": nproc})
+    return {"run_id": run_id}
+
+
+def _left_running(store: Any, run_id: int, exc: BaseException) -> None:
+    """The run whose ranks ended without recording its end (one killed, or a stop before
+    they began) recorded as one process's run would be: interrupted by a stop, else failed."""
+    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    with contextlib.suppress(Exception):
+        store.set_status(run_id, status, message=f"{type(exc).__name__}: {exc}", expect="running")
 
 
 def finished(out: Mapping[str, Any], built: Built, config: RunConfig) -> RunResult:
@@ -681,7 +805,6 @@ def prepare_sharded(
     if resume_id is not None and store_path is None:
         raise ValueError("resume_id needs the store the run is recorded in")
     job: dict[str, Any] = {
-        "db": None if store_path is None else str(store_path),
         "until_step": until_step,
         "progress": progress,
         "checkpoint_every": checkpoint_every,
@@ -691,7 +814,7 @@ def prepare_sharded(
         "rank_timeout": ranks.check_rank_timeout(rank_timeout),
     }
     if resume_id is not None:
-        # everything checked here, read-only; rank 0 makes the store's changes
+        # everything checked here, read-only; the store's changes follow (:func:`_recorded`)
         store = Store(store_path)
         try:
             config = _resumed(store, resume_id, optimizer, schedule)[1]

@@ -3,7 +3,8 @@
 The launcher (the command's process) owns its ranks, as torchrun's agent owns its workers:
 it starts them from one forkserver, passes a stop signal on once (a rank still running
 :data:`STOP_SECONDS` after is killed), names a rank that hangs past ``rank_timeout`` (default
-:data:`RANK_TIMEOUT`) or fails, and gives the others :data:`GRACE_SECONDS` to end. What the
+:data:`RANK_TIMEOUT`) or fails, and gives the others :data:`GRACE_SECONDS` to end; it drains
+what they send meanwhile (the run's records, :mod:`descentlab.engine.launch`). What the
 command does at each signal, hang and failure: docs/distributed.md ("The launcher owns its
 processes")."""
 
@@ -404,11 +405,13 @@ def supervise(
     meeting: Any,
     *,
     rank_timeout: float = RANK_TIMEOUT,
+    drain: Callable[[], None] = lambda: None,
 ) -> None:
     """Run ``target(rank, stacks, *args)`` in ``nproc`` rank processes (``stacks``: the folder
     :func:`rank_started` is given) meeting at the TCPStore
     ``meeting`` (served here) until every one has ended, passing SIGINT and SIGTERM on
-    (see the module notes).
+    (see the module notes); ``drain()`` takes in what the ranks sent, while they run (every
+    :data:`_POLL` seconds) and once they have ended.
 
     Raises:
         ShardedRunError: a rank failed, was killed or hung (one line: the cause).
@@ -421,9 +424,10 @@ def supervise(
         ranks = _Ranks(target, nproc, args)
         starting[0] = False
         try:
-            stopping = _watch(ranks, meeting, asked)
+            stopping = _watch(ranks, meeting, asked, drain)
         finally:
             ranks.close()
+            drain()
     failures = _failures(meeting)
     late = ranks.killed or failures
     if stopping is not None and late and all(f["interrupt"] for f in failures):
@@ -448,15 +452,16 @@ def _late(ranks: _Ranks, failures: list[dict[str, Any]], meeting: Any, stopping:
     )
 
 
-def _watch(ranks: _Ranks, meeting: Any, asked: list[int]) -> int | None:
-    """Wait for the ranks to end, passing on the stop ``asked`` (signals noted by the
-    launcher), killing them at the deadlines; the stop's signal."""
+def _watch(ranks: _Ranks, meeting: Any, asked: list[int], drain: Callable[[], None]) -> int | None:
+    """Wait for the ranks to end (draining what they sent), passing on the stop ``asked``
+    (signals noted by the launcher), killing them at the deadlines; the stop's signal."""
     procs = ranks.procs
     passed = 0
     stopping: int | None = None
     deadline: float | None = None
     while ranks.live():
         multiprocessing.connection.wait([procs[r].sentinel for r in ranks.live()], _POLL)
+        drain()
         now = time.monotonic()
         if len(asked) > passed:
             if stopping is not None and signal.SIGINT in asked[passed:]:

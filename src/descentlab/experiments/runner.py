@@ -461,8 +461,8 @@ class TrialRunner:
         self, group: list[Trial], sizes: list[int], done: list[dict[str, Any]]
     ) -> list[Any]:
         """A task trained in this process: as a worker trains it, each part's runs added to
-        ``done`` as it ends (across processes with ``nproc``: straight into the store, rank
-        0 writing)."""
+        ``done`` as it ends (across processes with ``nproc``: straight into the store, their
+        launcher writing)."""
         with torch_threads(self.threads):
             if self.nproc > 1:
                 return execute_group(self.store, self.source, group, self.checkpoint_every,
