@@ -126,8 +126,8 @@ def _execute(
     """Run one trial here (the engine records it in ``store``; an objective's trial:
     :func:`_objective_trial`): from its last checkpoint where an earlier session was stopped
     in it, else from the start. ``nproc`` > 1: across that many processes of this machine,
-    its model sharded (:func:`~descentlab.engine.launch.train_sharded`; rank 0 writes the
-    store)."""
+    its model sharded (:func:`~descentlab.engine.launch.train_sharded`; the launcher, the
+    process that calls it, writes ``store``)."""
     from descentlab.engine.run import train
 
     t0 = time.perf_counter()
