@@ -81,7 +81,7 @@ def test_train_nproc_2_equals_one_process_and_is_recorded_once(tmp_path, capfd):
     ]
 
 
-def test_a_sharded_run_resumes_bit_for_bit_and_equals_one_process(tmp_path):
+def test_a_sharded_run_resumes_bit_for_bit_and_equals_one_process(tmp_path, capsys):
     """descentlab's AdamW (its fused step on each process's shards) with its state in the
     checkpoint: paused at step 3, resumed to 6, equal bit for bit to the uninterrupted run
     with the same 2 processes; both within float rounding of one process. The checkpoint is
@@ -90,7 +90,12 @@ def test_a_sharded_run_resumes_bit_for_bit_and_equals_one_process(tmp_path):
     from descentlab.engine.launch import export_checkpoint, shards_folder, train_sharded
 
     one = train(_config(), progress=False, checkpoint_path=tmp_path / "one.pt")
-    full = train_sharded(_config(), 2, tmp_path / "a/lab.sqlite", threads=1)
+    full = train_sharded(
+        _config(), 2, tmp_path / "a/lab.sqlite", threads=1, announce="run {run_id}"
+    )
+    # said by this process, the launcher (a rank's print would reach this process's file
+    # descriptor, or the one it had when the ranks' process server started, not its stdout)
+    assert capsys.readouterr().out == "run 1\n"
     paused = train_sharded(_config(), 2, tmp_path / "b/lab.sqlite", until_step=3, threads=1)
     assert (paused.status, paused.steps) == ("interrupted", 3)
     resumed = train_sharded(None, 2, tmp_path / "b/lab.sqlite", resume_id=paused.run_id, threads=1)

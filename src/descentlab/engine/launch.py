@@ -509,8 +509,6 @@ def _rank_main(job: Mapping[str, Any], meeting: Any) -> dict[str, Any] | None:
         from descentlab.engine.outcome import progress_bar
 
         show = job.get("progress") if rank == 0 else False
-        if rank == 0 and job.get("announce"):
-            print(job["announce"].format(run_id=run_id), flush=True)
         try:
             with (
                 _StopRequest() as stop,
@@ -670,7 +668,8 @@ def train_sharded(
         progress: rank 0 shows a progress bar (None: when stderr is a terminal).
         threads: torch threads per process (None: the cores shared out, at least 1).
         checkpoint_every: as for :func:`~descentlab.engine.run.train`.
-        announce: printed by rank 0 once the run is built (``{run_id}`` replaced).
+        announce: printed by this process once the run is built and recorded (``{run_id}``
+            replaced).
         optimizer, schedule: with ``resume_id``, as for
             :func:`~descentlab.engine.run.resume` (a run whose optimizer or schedules were
             Python objects).
@@ -698,20 +697,29 @@ def train_sharded(
         job, built = prepare_sharded(
             config, nproc, store_path, data=data, resume_id=resume_id, restart=restart,
             until_step=until_step, progress=progress, threads=threads,
-            checkpoint_every=checkpoint_every, announce=announce, optimizer=optimizer,
-            schedule=schedule, rank_timeout=rank_timeout,
+            checkpoint_every=checkpoint_every, optimizer=optimizer, schedule=schedule,
+            rank_timeout=rank_timeout,
         )  # fmt: skip
         if store_path is None:
+            _say(announce, None)
             out = _launch(nproc, {**job, "announced": folder})
             return finished(out, built, job["config"])
         with Store(store_path) as store:
             job.update(_recorded(store, job, built, nproc))
+            _say(announce, job["run_id"])
             try:
                 out = _launch(nproc, {**job, "announced": folder}, store)
             except BaseException as exc:
                 _left_running(store, job["run_id"], exc)
                 raise
     return finished(out, built, job["config"])
+
+
+def _say(announce: str | None, run_id: int | None) -> None:
+    """``announce`` printed by the launcher, its run recorded (here, not by rank 0: a rank's
+    output goes where this process's went when its process server started)."""
+    if announce:
+        print(announce.format(run_id=run_id), flush=True)
 
 
 def _recorded(store: Any, job: Mapping[str, Any], built: Built, nproc: int) -> dict[str, Any]:
@@ -791,7 +799,6 @@ def prepare_sharded(
     progress: bool | None = None,
     threads: int | None = None,
     checkpoint_every: int | str | None = None,
-    announce: str | None = None,
     optimizer: Any = None,
     schedule: Mapping[str, Any] | None = None,
     rank_timeout: float | None = None,
@@ -808,7 +815,6 @@ def prepare_sharded(
         "until_step": until_step,
         "progress": progress,
         "checkpoint_every": checkpoint_every,
-        "announce": announce,
         "data": data,
         "resume_id": resume_id,
         "rank_timeout": ranks.check_rank_timeout(rank_timeout),
