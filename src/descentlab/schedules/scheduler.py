@@ -322,14 +322,6 @@ class Scheduler:
         """The scheduled ``lr`` per group (as torch's ``get_last_lr``); KeyError if unscheduled."""
         return self.value("lr")
 
-    @property
-    def base_values(self) -> dict[str, list[Value | None]]:
-        """``{key: [base per group]}``: the values recorded when the scheduler was built."""
-        out: dict[str, list[Value | None]] = {k: [None] * self._n_groups for k in self.keys}
-        for s in self._slots:
-            out[s.key][s.group] = copy.copy(s.base)
-        return out
-
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: step, bases, current values and loss-rule states.
 
