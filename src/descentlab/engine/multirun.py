@@ -281,10 +281,6 @@ def group_of(cfg: RunConfig) -> str | None:
     return group_key(cfg)
 
 
-def _data_key(cfg: RunConfig) -> str:
-    return json_key([cfg.problem, cfg.problem_options, cfg.split_seed, cfg.val_fraction])
-
-
 def vectorize_reason(cfg: RunConfig) -> str | None:
     """Why a config cannot be vectorized, from its fields alone (None: maybe it can: the
     model and the update rules are checked when the group is set up)."""
@@ -346,7 +342,7 @@ class _Data:
     def get(self, cfg: RunConfig) -> Any:
         if self.data is not None:
             return self.data
-        key = _data_key(cfg)
+        key = json_key([cfg.problem, cfg.problem_options, cfg.split_seed, cfg.val_fraction])
         if key not in self._cache:
             from descentlab.problems import data as datasets
 
