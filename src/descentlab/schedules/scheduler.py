@@ -203,9 +203,6 @@ class Scheduler:
     def _schedule_slots(self) -> list[tuple[int, _Slot]]:
         return [(i, s) for i, s in enumerate(self._slots) if isinstance(s.driver, Schedule)]
 
-    def _rejects(self) -> bool:
-        return any(getattr(r, "reject", False) for r in self._rules)
-
     def _read(self, slot: _Slot) -> Value:
         group = self.optimizer.param_groups[slot.group]
         where = f"param_groups[{slot.group}][{slot.key!r}]"
@@ -223,7 +220,7 @@ class Scheduler:
     def _take_snapshot(self) -> None:
         # what a rejected step must put back: parameters, optimizer state (keyed by parameter)
         # and the group entries other than params (e.g. a per-group step counter)
-        if not self._rejects():
+        if not any(getattr(r, "reject", False) for r in self._rules):
             self._snapshot = None
             return
         params = [p.detach().clone() for p in self._params()]
