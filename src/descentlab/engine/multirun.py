@@ -395,7 +395,7 @@ def _use_processes(workers: int, explicit: bool) -> bool:
 
 
 def _plan(
-    configs: Sequence[RunConfig], mode: str, workers: int, data: _Data, procs: bool
+    configs: Sequence[RunConfig], mode: str, data: _Data, procs: bool
 ) -> list[tuple[str, list[int]]]:
     n = len(configs)
     if mode == "sequential":
@@ -458,7 +458,7 @@ def plan(
     _check_mode(mode)
     cfgs = _collect(configs, overrides)
     w = default_workers(len(cfgs)) if workers is None else check("workers", workers, POSITIVE_INT)
-    return _plan(cfgs, mode, w, _Data(data), _use_processes(w, workers is not None))
+    return _plan(cfgs, mode, _Data(data), _use_processes(w, workers is not None))
 
 
 def _check_mode(mode: Any) -> None:
@@ -545,7 +545,7 @@ def train_checked(
     loaded, w = _Data(data), workers
     results: dict[int, RunResult] = {}
     fallback: list[int] = []
-    for kind, idx in _plan(cfgs, mode, w, loaded, procs):
+    for kind, idx in _plan(cfgs, mode, loaded, procs):
         group = [cfgs[i] for i in idx]
         if kind == "vmap":
             try:
