@@ -88,9 +88,9 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: check beside its one caller -15; a task a worker cannot receive refused where it is queued
 #: 5; a runner's group trained by train_checked, its configs checked where they are grouped, 14,
 #: its test outcomes on the data it trained on 1, an objective's trial sent to its own function
-#: by the group 1; a scheduler's unread property and two one-use forwarders removed -15),
+#: by the group 1; a scheduler's unread property and three one-use forwarders removed -18),
 #: and functions over 80 lines in the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 56_719
+LIBRARY_LINES = 56_716
 LONG_FUNCTIONS = 10
 
 
