@@ -281,10 +281,6 @@ def group_of(cfg: RunConfig) -> str | None:
     return group_key(cfg)
 
 
-def _data_key(cfg: RunConfig) -> str:
-    return json_key([cfg.problem, cfg.problem_options, cfg.split_seed, cfg.val_fraction])
-
-
 def vectorize_reason(cfg: RunConfig) -> str | None:
     """Why a config cannot be vectorized, from its fields alone (None: maybe it can: the
     model and the update rules are checked when the group is set up)."""
@@ -346,7 +342,7 @@ class _Data:
     def get(self, cfg: RunConfig) -> Any:
         if self.data is not None:
             return self.data
-        key = _data_key(cfg)
+        key = json_key([cfg.problem, cfg.problem_options, cfg.split_seed, cfg.val_fraction])
         if key not in self._cache:
             from descentlab.problems import data as datasets
 
@@ -399,7 +395,7 @@ def _use_processes(workers: int, explicit: bool) -> bool:
 
 
 def _plan(
-    configs: Sequence[RunConfig], mode: str, workers: int, data: _Data, procs: bool
+    configs: Sequence[RunConfig], mode: str, data: _Data, procs: bool
 ) -> list[tuple[str, list[int]]]:
     n = len(configs)
     if mode == "sequential":
@@ -462,7 +458,7 @@ def plan(
     _check_mode(mode)
     cfgs = _collect(configs, overrides)
     w = default_workers(len(cfgs)) if workers is None else check("workers", workers, POSITIVE_INT)
-    return _plan(cfgs, mode, w, _Data(data), _use_processes(w, workers is not None))
+    return _plan(cfgs, mode, _Data(data), _use_processes(w, workers is not None))
 
 
 def _check_mode(mode: Any) -> None:
@@ -549,7 +545,7 @@ def train_checked(
     loaded, w = _Data(data), workers
     results: dict[int, RunResult] = {}
     fallback: list[int] = []
-    for kind, idx in _plan(cfgs, mode, w, loaded, procs):
+    for kind, idx in _plan(cfgs, mode, loaded, procs):
         group = [cfgs[i] for i in idx]
         if kind == "vmap":
             try:

@@ -77,7 +77,8 @@ class _Headers:
             return
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
-                await _too_large(self.max_body)(scope, receive, send)
+                error = {"error": f"request body larger than {self.max_body} bytes"}
+                await JSONResponse(error, status_code=413)(scope, receive, send)
                 return
 
         async def send_with_headers(message: Any) -> None:
@@ -94,10 +95,6 @@ class _Headers:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-def _too_large(limit: int) -> Response:
-    return JSONResponse({"error": f"request body larger than {limit} bytes"}, status_code=413)
 
 
 def _check_sender(request: Request) -> None:

@@ -203,9 +203,6 @@ class Scheduler:
     def _schedule_slots(self) -> list[tuple[int, _Slot]]:
         return [(i, s) for i, s in enumerate(self._slots) if isinstance(s.driver, Schedule)]
 
-    def _rejects(self) -> bool:
-        return any(getattr(r, "reject", False) for r in self._rules)
-
     def _read(self, slot: _Slot) -> Value:
         group = self.optimizer.param_groups[slot.group]
         where = f"param_groups[{slot.group}][{slot.key!r}]"
@@ -223,7 +220,7 @@ class Scheduler:
     def _take_snapshot(self) -> None:
         # what a rejected step must put back: parameters, optimizer state (keyed by parameter)
         # and the group entries other than params (e.g. a per-group step counter)
-        if not self._rejects():
+        if not any(getattr(r, "reject", False) for r in self._rules):
             self._snapshot = None
             return
         params = [p.detach().clone() for p in self._params()]
@@ -321,14 +318,6 @@ class Scheduler:
     def get_last_lr(self) -> list[Value | None]:
         """The scheduled ``lr`` per group (as torch's ``get_last_lr``); KeyError if unscheduled."""
         return self.value("lr")
-
-    @property
-    def base_values(self) -> dict[str, list[Value | None]]:
-        """``{key: [base per group]}``: the values recorded when the scheduler was built."""
-        out: dict[str, list[Value | None]] = {k: [None] * self._n_groups for k in self.keys}
-        for s in self._slots:
-            out[s.key][s.group] = copy.copy(s.base)
-        return out
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: step, bases, current values and loss-rule states.
