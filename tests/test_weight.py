@@ -96,9 +96,10 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: checked in the commands' shared module -3, the reports and exports written by write_atomic,
 #: not through the page's forwarder 1; the --nproc launcher the store's one writer, rank 0
 #: sending it the run's records and every rank refusing to write 130, and saying the run's
-#: first line 6; a scheduler's unread property and three one-use forwarders removed -18), and
+#: first line 6; a scheduler's unread property and three one-use forwarders removed -18; a
+#: trial's config checked once where it is made, the trial training the checked copy 4), and
 #: functions over 80 lines in the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 56_863
+LIBRARY_LINES = 56_867
 LONG_FUNCTIONS = 10
 
 

@@ -266,14 +266,17 @@ def group_key(cfg: RunConfig) -> str:
     return json_key({f: getattr(cfg, f) for f in _SHARED_FIELDS})
 
 
-def group_of(cfg: RunConfig) -> str | None:
+def group_of(cfg: RunConfig, checked: bool = False) -> str | None:
     """The :func:`group_key` of the vectorized pass a run can share, or None where it trains
     alone (data not loaded by name, or a :func:`vectorize_reason`). The run is checked here,
     where it is grouped, as :func:`train_many` checks it (fields; registry names where it can
-    share a pass): the pass that trains it (:func:`train_checked`) does not check again."""
+    share a pass): the pass that trains it (:func:`train_checked`) does not check again.
+    ``checked``: ``cfg`` is a checked config (:meth:`RunConfig.checked_record`'s, made by the
+    caller): its fields are not checked again."""
     from descentlab.problems import data as datasets
 
-    cfg.checked()  # (the fields first: the reasons below read them)
+    if not checked:
+        cfg.checked()  # (the fields first: the reasons below read them)
     if cfg.problem not in datasets.DATASETS or vectorize_reason(cfg) is not None:
         _announce_alone(cfg)
         return None

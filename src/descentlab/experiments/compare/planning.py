@@ -63,14 +63,14 @@ def _made(
     and ``group``)."""
     from descentlab.engine import multirun  # (the engine's loop: imported when trials are made)
 
-    records = []
+    checked = []  # (each config checked once, here: the trial trains the checked copy)
     for cfg, _, _ in made:
-        records.append(cfg.to_dict())
+        checked.append(cfg.checked_record())
     groups = []
-    for cfg, _, _ in made:
-        groups.append(multirun.group_of(cfg))
+    for cfg, _ in checked:
+        groups.append(multirun.group_of(cfg, checked=True))
     out = []
-    for (cfg, kind, tag), record, group in zip(made, records, groups, strict=True):
+    for (_, kind, tag), (cfg, record), group in zip(made, checked, groups, strict=True):
         key = json.dumps(record, sort_keys=True, separators=(",", ":"))
         cost = run_cost(cfg.steps, cfg.epochs, cfg.eval_every)
         out.append(Trial(phase, label, cfg, kind, tag, record, key, cost, group))
