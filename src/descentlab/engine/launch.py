@@ -408,7 +408,8 @@ class _ToLauncher:
             self.meeting.wait([f"applied/{self.sent}"], self.timeout)
 
     def close(self) -> None:
-        pass
+        """Nothing to close here (the loop closes its store as it ends): the launcher holds
+        the store, and closes it."""
 
 
 class _FromRanks:
