@@ -255,3 +255,35 @@ def test_restart_after_a_lost_checkpoint_starts_over_as_the_launcher_records_it(
     assert run.status == "completed"
     assert run.provenance["resumes"][-1] == {"from_step": 0, "pid": os.getpid(), "nproc": 2}
     assert _rows(store, 1) == _rows(Store(whole / "descentlab.sqlite"), 1)
+
+
+def test_the_launcher_writes_only_the_writes_a_rank_may_send(tmp_path):
+    """The launcher applies rank 0's messages by name: a known write reaches the store and is
+    confirmed; a name outside the three writes is refused, not called (and never applied
+    silently, nor skipped under ``python -O``)."""
+    import pickle
+
+    from descentlab.engine.launch import _FromRanks
+
+    class Meeting(dict):
+        def check(self, keys):
+            return all(k in self for k in keys)
+
+        def get(self, key):
+            return self[key]
+
+        def set(self, key, value):
+            self[key] = value
+
+        def delete_key(self, key):
+            self.pop(key, None)
+
+    store = Store(tmp_path / "s.sqlite")
+    run_id = store.create_run({"steps": 1})
+    meeting = Meeting({"record/1": pickle.dumps([("set_status", (run_id, "completed"), {})])})
+    _FromRanks(store, meeting)()
+    assert store.get_run(run_id).status == "completed" and "applied/1" in meeting
+    bad = Meeting({"record/1": pickle.dumps([("delete_run", (run_id,), {})])})
+    with pytest.raises(RuntimeError, match="unknown write 'delete_run'"):
+        _FromRanks(store, bad)()
+    assert store.get_run(run_id).status == "completed"
