@@ -29,6 +29,7 @@ from descentlab.experiments.backend import make_runner
 from descentlab.experiments.compare import inpass
 from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.collect import EXPERIMENT, Judge, collect, with_context
+from descentlab.experiments.compare.earlier import name_earlier_problem
 from descentlab.experiments.compare.planning import (
     Found,
     Plan,
@@ -49,7 +50,7 @@ from descentlab.experiments.compare.spec import (
     default_batch_size,
 )
 from descentlab.experiments.execution import torch_threads
-from descentlab.experiments.objective import name_earlier_problem, name_earlier_run
+from descentlab.experiments.kinds.code_identity import name_earlier_run
 from descentlab.experiments.resume import mark_orphans
 from descentlab.experiments.trial import DataSource
 from descentlab.problems import data as datasets

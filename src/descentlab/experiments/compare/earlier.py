@@ -1,0 +1,67 @@
+"""A comparison's earlier runs beside its run directory: read from their stores (read-only),
+the latest one of the same problem (or code) named with the files that changed since it."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from descentlab._announce import once
+
+
+def stored(run_dir: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """``(spec record, provenance)`` of the comparisons ``run_dir``'s store holds (read-only;
+    none where it has no store or cannot be read)."""
+    import json
+    import sqlite3
+
+    from descentlab.store import store_path_of
+
+    path = store_path_of(run_dir)
+    if not path.is_file():
+        return []
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+            rows = db.execute(
+                "SELECT config, provenance FROM runs WHERE name = 'compare'"
+            ).fetchall()
+        return [((json.loads(c).get("spec") or {}), json.loads(p or "{}")) for c, p in rows]
+    except (sqlite3.Error, ValueError, AttributeError):
+        return []
+
+
+def name_earlier_problem(run_dir: Path, problem: str) -> dict[str, str]:
+    """Where ``run_dir`` is new for a problem of the user's own code (``problem``: its
+    reference), say which comparison beside it ran the same problem with other files, and
+    which changed; the problem's files (:func:`~descentlab.problems.problem.problem_files`),
+    for the comparison's record."""
+    from descentlab.problems.problem import problem_files
+    from descentlab.problems.user_files import changed
+
+    base = problem.split("#", 1)[0]
+    files = problem_files(base)
+    if not files or run_dir.exists() or not run_dir.parent.is_dir():
+        return files
+    found = [
+        (other.stat().st_mtime, other, changed(prov["problem_files"], files))
+        for other in run_dir.parent.iterdir()
+        for spec, prov in stored(other)
+        if str(spec.get("problem", "")).split("#", 1)[0] == base
+        and prov.get("problem_files") not in (None, files)
+    ]
+    say_earlier(run_dir, found, "")
+    return files
+
+
+def say_earlier(run_dir: Path, found: list[tuple[float, Path, list[str]]], more: str) -> None:
+    """Say once which of the earlier comparisons ``found`` (``(time, folder, files that
+    changed)``) is the latest, and what changed since it: its trials are not reused."""
+    if found:
+        _, other, diff = max(found)
+        once(
+            ("earlier-run", str(run_dir)),
+            f"descentlab: a new comparison in {run_dir}: {', '.join(diff)} changed since the "
+            f"one in {other} (its trials are not reused{more.format(other=other)})",
+            stacklevel=4,
+        )

@@ -1,0 +1,1 @@
+"""The kinds of trial a comparison compares optimizers on."""
