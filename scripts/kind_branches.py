@@ -1,10 +1,11 @@
 """Count the branches on "is this the user's own training code" outside the trial kinds.
 
 A branch is an ``if``/``elif``, a conditional expression, a ``while``, a comprehension's
-``if`` or a short circuit (``and``/``or`` outside those conditions) whose condition names something called ``objective`` (a variable, an attribute such as
-``spec.objective``, a function such as ``_objective(args)``, a string key ``"objective"``).
-The kinds' own modules (``experiments/kinds/``, and before they existed
-``experiments/objective.py`` and ``experiments/frameworks.py``) are left out: asking what kind
+``if`` or a short circuit (``and``/``or`` outside those) whose condition names something
+called ``objective`` (a variable, an attribute such as ``spec.objective``, a function such as
+``_objective(args)``, a string key ``"objective"``). The kinds' own modules
+(``experiments/kinds/``, and before they existed ``experiments/objective.py`` and
+``experiments/frameworks.py``) are left out: asking what kind
 a trial is belongs there. ``python scripts/kind_branches.py [src]`` prints each branch and the
 count per file and in all.
 """

@@ -1,13 +1,16 @@
-"""The comparison's glue for your training code: the objective a comparison resolves and
-records (:func:`for_compare`), and the direction a trial's summary shows (:func:`learned`)."""
+"""Your own training code as a kind of trial (:class:`UserCode`), and the comparison's glue:
+the objective a comparison resolves and records (:func:`for_compare`), the direction a trial's
+summary shows (:func:`learned`)."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any
 
-from descentlab.experiments.kinds.code_identity import Objective
+from descentlab.experiments.kinds import FORMS, TrialKind
+from descentlab.experiments.kinds.code_identity import Objective, name_earlier_run
 from descentlab.experiments.kinds.code_run import slot
 
 
@@ -59,3 +62,128 @@ def learned(summary: Mapping[str, Any]) -> bool | None:
             if f"{split}/{slot(maximize)}" in summary:
                 return maximize
     return None
+
+
+class UserCode(TrialKind):
+    """Your own training code as a kind of trial (:class:`~descentlab.experiments.kinds.
+    TrialKind`): each trial one call of it (:func:`~descentlab.experiments.kinds.code_trial.
+    run_trial`), alone -- its loop is its own, so it neither stacks, prunes in a pass nor
+    shards -- scored by the metric it returns.
+
+    Attributes:
+        code: the :class:`Objective` the trials call (None: the kind as a spec names it,
+            before :meth:`resolve`).
+    """
+
+    own_metric = own_problem = True
+    precision = "fp32"  # (its code trains in its own)
+    #: what the comparison says once: its trials train one at a time
+    alone = (
+        "descentlab: the objective's trials train one at a time: its training loop is your "
+        "code, so descentlab cannot stack runs in one vectorized pass (on the small models it "
+        "stacks, that pass trains 2.7-4x as many runs x steps per second: docs/compare.md)"
+    )
+
+    def __init__(self, code: Objective | None = None) -> None:
+        self.code = code
+
+    def check(self, spec: Any) -> None:
+        from descentlab.experiments.compare.spec import check_objective
+
+        check_objective(spec)
+
+    def resolve(self, plan: Any, given: Any, data: bool, workers: int) -> tuple[Any, Any, bool]:
+        resolved, code = for_compare(plan.spec, given, data=data, workers=workers)
+        return resolved.plan(custom_data=True, checked=plan), UserCode(code), code.data
+
+    def owns_data(self, spec: Any) -> bool:
+        return not spec.objective.get("data")
+
+    def name_earlier(self, run_dir: Any, spec: Any) -> dict[str, str] | None:
+        name_earlier_run(run_dir, spec.objective, self.code)
+        return None
+
+    def train(
+        self, store: Any, source: Any, trial: Any, checkpoint_every: Any, after: Any, nproc: int
+    ) -> Any:
+        """One trial of the code (on descentlab's data where it takes them): continued from
+        its last checkpoint where an earlier session was stopped in it, else from the start."""
+        import functools
+        import time
+        from types import SimpleNamespace
+
+        from descentlab.experiments.execution import store_monitor
+        from descentlab.experiments.kinds.code_trial import run_trial
+        from descentlab.experiments.resume import discard_checkpoint, resume_unfinished
+        from descentlab.experiments.trial import TrialOutcome
+
+        assert self.code is not None
+        t0 = time.perf_counter()
+        data = source.get(trial.data) if self.code.data else None
+        go = functools.partial(run_trial, store, self.code, trial, data, checkpoint_every, after)
+        ended = resume_unfinished(store, trial, lambda run_id, **kw: go(resume=run_id, **kw))
+        run_id, status, summary = go() if ended is None else ended
+        result = SimpleNamespace(run_id=run_id, status=status, checkpoint_path=None)
+        store_monitor(store, trial, result)  # (its optimizer built by run.optimizer)
+        discard_checkpoint(store, result)
+        return TrialOutcome(trial, run_id, status, summary, False, time.perf_counter() - t0)
+
+    def metric_name(self, spec: Any, provenance: Mapping[str, Any]) -> str | None:
+        said = provenance.get("objective") or {}
+        return str(said.get("name") or spec.objective.get("metric") or "metric")
+
+    def metric_bounds(self, provenance: Mapping[str, Any]) -> tuple[float, float] | None:
+        bounds = (provenance.get("objective") or {}).get("bounds")
+        if not bounds:
+            return None
+        low, high = (math.inf * s if v is None else float(v)  # (an infinite end stored as null)
+                     for v, s in zip(bounds, (-1, 1), strict=True))  # fmt: skip
+        return low, high
+
+    def direction(self, spec: Any) -> tuple[bool | None, str | None] | None:
+        return spec.objective.get("maximize"), spec.objective.get("metric")
+
+    def learned(self, store: Any, outcome: Any) -> tuple[bool | None, str | None]:
+        said = (store.get_run(outcome.run_id).provenance or {}).get("objective", {})
+        return learned(outcome.summary), said.get("metric")
+
+    def title(self, spec: Any) -> str | None:
+        file, _, fn = str(spec.objective["ref"]).rpartition(":")  # (it has no model of ours)
+        return f"{fn} ({file.rsplit('/', 1)[-1]})"
+
+    def scored_on(self, spec: Any) -> str | None:
+        if spec.objective.get("data"):
+            return None
+        return "the validation split of the objective's own data (its code owns them)"
+
+    def training_words(self, spec: Any) -> str:
+        """How the code's trials trained, in the protocol's words.
+
+        Example:
+            >>> print(KIND.training_words(_Spec({"form": "hf_trainer", "ref": "x.py:make",
+            ...       "code": "1a2b3c4d", "metric": "eval_loss", "maximize": False})))
+            training: your code (--hf-trainer x.py:make, code 1a2b3c4d) trained each trial, one at a time, with the trial's optimizer and schedule, steps and seed from descentlab; metric: eval_loss (minimized); a trial failed only where its values were not finite (descentlab sees no chance level or training loss)
+        """  # noqa: E501
+        objective = spec.objective
+        metric = objective.get("metric")
+        way = "maximized" if objective.get("maximize") else "minimized"
+        said = f"metric: {metric} ({way}); " if metric else "metric: the one the function returns; "
+        return (
+            f"training: your code ({FORMS[objective['form']]} {objective['ref']}, code "
+            f"{objective.get('code', '?')}) trained each trial, one at a time, with the trial's "
+            f"optimizer and schedule, steps and seed from descentlab; {said}a trial failed only "
+            "where its values were not finite (descentlab sees no chance level or training loss)"
+        )
+
+    def paired_words(self) -> str:
+        return "by test example where the objective returned each example's value"
+
+
+@dataclasses.dataclass
+class _Spec:
+    """A spec as far as the protocol's words read it (the doctest's)."""
+
+    objective: dict[str, Any]
+
+
+KIND = UserCode()

@@ -14,7 +14,7 @@ from typing import Any
 
 from descentlab import Score
 from descentlab.experiments.compare.earlier import say_earlier, stored
-from descentlab.experiments.compare.spec import FORMS
+from descentlab.experiments.kinds import FORMS
 from descentlab.experiments.kinds.code_run import Run, _say_once
 
 
@@ -127,12 +127,17 @@ def _stored_objectives(run_dir: Path) -> list[dict[str, Any]]:
     return [f for f in found if isinstance(f, dict)]
 
 
-def continued(run_dir: str | Path, objective: Mapping[str, Any]) -> Objective:
+def continued(run_dir: str | Path, objective: Mapping[str, Any] | None) -> Objective:
     """The objective a comparison continues in ``run_dir`` on purpose (``--continue-run``):
     ``objective`` (the command's record) with the earlier run's files as its identity
     (ValueError: ``run_dir`` holds no comparison of that objective)."""
     from descentlab.problems.problem import absolute_ref
 
+    if objective is None:
+        raise ValueError(
+            f"--continue-run {run_dir} continues a comparison of your own code: give its "
+            "--objective, --hf-trainer or --lightning"
+        )
     run_dir = Path(run_dir)
     ref = absolute_ref(objective["ref"])
     kept = [o for o in _stored_objectives(run_dir) if absolute_ref(o.get("ref", "")) == ref]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from descentlab import Score
-from descentlab.experiments.compare.spec import FORMS
+from descentlab.experiments.kinds import FORMS
 from descentlab.experiments.kinds.code_identity import Objective
 from descentlab.experiments.kinds.code_run import (
     Run,
