@@ -31,9 +31,9 @@ KEYS = ("update_ratio", "grad_norm", "update_norm", "param_norm")
 
 class _Source:
     """A data source holding one split set (the trial layer asks it by data kind); the
-    engine's own loop trains on it (no objective of the user's)."""
+    engine's own loop trains on it (no kind: the engine's run)."""
 
-    objective = None
+    kind = None
 
     def __init__(self, splits: data.Splits) -> None:
         self.splits = splits
