@@ -113,7 +113,10 @@ class Toy(TrialKind):
         run_id = store.create_run(trial.record_config(), name=cfg.name, seed=cfg.seed)
         split = "test" if trial.phase == "refit" else "val"
         value = (math.log10(cfg.hyper["lr"]) + 2) ** 2 + 0.001 * cfg.seed
-        store.log_metrics(run_id, [(cfg.steps, split, "loss", value)])
+        rows = [(cfg.steps, split, "loss", value)]
+        if trial.monitored:  # (the optimizer's statistics a monitored trial records)
+            rows.append((cfg.steps, "monitor", "update_ratio", 0.0))
+        store.log_metrics(run_id, rows)
         summary = {"steps": cfg.steps, f"{split}/loss": value}
         store.set_status(run_id, "completed", summary=summary)
         return TrialOutcome(trial, run_id, "completed", summary, False, 0.0)

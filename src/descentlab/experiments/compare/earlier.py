@@ -4,6 +4,7 @@ the latest one of the same problem (or code) named with the files that changed s
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,26 +38,32 @@ def name_earlier_problem(run_dir: Path, problem: str) -> dict[str, str]:
     which changed; the problem's files (:func:`~descentlab.problems.problem.problem_files`),
     for the comparison's record."""
     from descentlab.problems.problem import problem_files
-    from descentlab.problems.user_files import changed
 
     base = problem.split("#", 1)[0]
     files = problem_files(base)
-    if not files or run_dir.exists() or not run_dir.parent.is_dir():
-        return files
-    found = [
-        (other.stat().st_mtime, other, changed(prov["problem_files"], files))
-        for other in run_dir.parent.iterdir()
-        for spec, prov in stored(other)
-        if str(spec.get("problem", "")).split("#", 1)[0] == base
-        and prov.get("problem_files") not in (None, files)
-    ]
-    say_earlier(run_dir, found, "")
+
+    def recorded(spec: dict[str, Any], prov: dict[str, Any]) -> Any:
+        same = str(spec.get("problem", "")).split("#", 1)[0] == base
+        return prov.get("problem_files") if same else None
+
+    name_earlier(run_dir, files, recorded, "")
     return files
 
 
-def say_earlier(run_dir: Path, found: list[tuple[float, Path, list[str]]], more: str) -> None:
-    """Say once which of the earlier comparisons ``found`` (``(time, folder, files that
-    changed)``) is the latest, and what changed since it: its trials are not reused."""
+def name_earlier(run_dir: Path, files: Any, recorded: Callable[..., Any], more: str) -> None:
+    """Where ``run_dir`` is new for what ``files`` (``{path: hash}``) are, say once which
+    comparison beside it is the latest that ``recorded(spec record, provenance)`` other files
+    of (None: of something else), and the files that changed: its trials are not reused."""
+    from descentlab.problems.user_files import changed
+
+    if not files or run_dir.exists() or not run_dir.parent.is_dir():
+        return
+    found = [
+        (other.stat().st_mtime, other, changed(old, files))
+        for other in run_dir.parent.iterdir()
+        for spec, prov in stored(other)
+        if (old := recorded(spec, prov)) not in (None, files)
+    ]
     if found:
         _, other, diff = max(found)
         once(

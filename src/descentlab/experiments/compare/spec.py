@@ -38,7 +38,7 @@ from descentlab.experiments.compare.search_space import (
     hyper_of,
     run_fields,
 )
-from descentlab.experiments.kinds import FORMS, kind_of
+from descentlab.experiments.kinds import FORMS, kind_named
 from descentlab.problems import data as datasets
 from descentlab.problems import landscapes as lands
 from descentlab.problems import models
@@ -750,8 +750,7 @@ def _checked_plan(
     machine (its device is checked); ``checked``: a plan whose optimizers' settings passed."""
     if here:
         check_device(spec.device)  # first: a missing GPU is said before anything else
-    kind = kind_of(spec)
-    kind.check(spec)
+    kind = kind_named(spec.objective)  # (its record: the lr's path passes the kinds once)
     _check_names(spec, custom_data or kind.own_problem)
     choices = _check_choices(spec)
     _check_budget(spec)
@@ -762,6 +761,7 @@ def _checked_plan(
     spaces = {c.label: _space_for(spec, c) for c in choices}
     record = _record(spec)
     record["optimizers"] = [c.to_dict() for c in choices]
+    kind.check(spec)
     run_name = spec.run_name(record)
     folds = (
         ("holdout",)

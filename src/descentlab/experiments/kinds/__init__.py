@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["FORMS", "TrialKind", "kind_of", "register"]
+__all__ = ["FORMS", "TrialKind", "kind_named", "kind_of", "register"]
 
 #: Each form of training code a spec's ``objective`` record names, with the flag that gives it
 #: (``"objective"``: a function ``fn(run)``), as the kinds registered them.
@@ -36,8 +36,11 @@ def kind_of(spec: Any, code: Any = None) -> TrialKind:
     or its plan): the one registered for its ``objective``'s form, the engine's run without
     one; ``code``: a function given in Python (a function's kind where the spec names none)."""
     record = getattr(getattr(spec, "spec", spec), "objective", None)
-    if record is None and code is not None:
-        record = {"form": "function"}
+    return kind_named({"form": "function"} if record is None and code is not None else record)
+
+
+def kind_named(record: Any) -> TrialKind:
+    """The kind a spec's ``objective`` record names (None: the engine's run)."""
     form = record.get("form") or "" if isinstance(record, Mapping) else record and ""
     if not (form is None or (isinstance(form, str) and form in FORMS)):
         raise ValueError(f"objective must be a dict with form one of {list(FORMS)}, got {record!r}")
@@ -89,7 +92,9 @@ class TrialKind:
         self, store: Any, source: Any, trial: Any, checkpoint_every: Any, after: Any, nproc: int
     ) -> Any:
         """One trial trained here against ``store`` (continued from its last checkpoint where
-        it was stopped before): its :class:`~descentlab.experiments.trial.TrialOutcome`."""
+        it was stopped before), recorded as a run of ``trial.record_config()`` with its
+        metrics, status and summary (and the optimizer's ``monitor/*`` records of a
+        ``trial.monitored`` one): its :class:`~descentlab.experiments.trial.TrialOutcome`."""
         raise NotImplementedError
 
     def metric_name(self, spec: Any, provenance: Mapping[str, Any]) -> str | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from descentlab import Score
-from descentlab.experiments.compare.earlier import say_earlier, stored
+from descentlab.experiments.compare.earlier import name_earlier, stored
 from descentlab.experiments.kinds import FORMS
 from descentlab.experiments.kinds.code_run import Run, _say_once
 
@@ -157,8 +157,6 @@ def name_earlier_run(
     compared the same objective with other code or data, and the files that changed (read
     from their stores, read-only): its trials are not reused. An ``objective`` continued on
     purpose (``--continue-run``) must run in the directory it continues (ValueError)."""
-    from descentlab.problems.user_files import changed
-
     if objective is not None and objective.continues is not None:
         if run_dir.resolve() != Path(objective.continues).resolve():
             raise ValueError(
@@ -166,12 +164,10 @@ def name_earlier_run(
                 f"comparison's (they would run in {run_dir}): give the same settings"
             )
         return
-    files = record.get("files")
-    if not files or run_dir.exists() or not run_dir.parent.is_dir():
-        return
-    found: list[tuple[float, Path, list[str]]] = []
-    for other in run_dir.parent.iterdir():
-        for old in _stored_objectives(other):
-            if old.get("ref") == record.get("ref") and old.get("files") not in (None, files):
-                found.append((other.stat().st_mtime, other, changed(old["files"], files)))
-    say_earlier(run_dir, found, "; --continue-run {other} reuses them")
+
+    def recorded(spec: dict[str, Any], prov: dict[str, Any]) -> Any:
+        old = spec.get("objective")
+        return old.get("files") if isinstance(old, dict) and old.get("ref") == ref else None
+
+    ref, files = record.get("ref"), record.get("files")
+    name_earlier(run_dir, files, recorded, "; --continue-run {other} reuses them")
