@@ -16,7 +16,6 @@ import pytest
 from descentlab.experiments import kinds
 from descentlab.experiments.compare import CompareSpec, compare
 from descentlab.experiments.kinds import TrialKind, kind_of
-from descentlab.experiments.trial import TrialOutcome
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "descentlab"
@@ -119,7 +118,7 @@ class Toy(TrialKind):
         store.log_metrics(run_id, rows)
         summary = {"steps": cfg.steps, f"{split}/loss": value}
         store.set_status(run_id, "completed", summary=summary)
-        return TrialOutcome(trial, run_id, "completed", summary, False, 0.0)
+        return types.SimpleNamespace(run_id=run_id, status="completed", summary=summary)
 
 
 @pytest.fixture

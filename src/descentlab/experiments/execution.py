@@ -88,7 +88,8 @@ def execute_group(
     kind = source.kind or kind_of(None)
     if len(trials) == 1 or not kind.stacks:  # (a kind whose trials do not stack: alone)
         return [
-            kind.train(store, source, t, checkpoint_every, after_checkpoint, nproc) for t in trials
+            _alone(store, source, kind, t, checkpoint_every, after_checkpoint, nproc)
+            for t in trials
         ]
     from descentlab.engine.multirun import train_checked
 
@@ -106,6 +107,16 @@ def execute_group(
         TrialOutcome(t, r.run_id, r.status, dict(r.summary), False, each)
         for t, r in zip(trials, results, strict=True)
     ]
+
+
+def _alone(store: Any, source: DataSource, kind: Any, trial: Trial, *how: Any) -> TrialOutcome:
+    """``trial`` trained alone by its ``kind`` (``how``: its checkpoints' cadence, what is
+    called after each, its processes); its finished run's checkpoint removed."""
+    t0 = time.perf_counter()
+    result = kind.train(store, source, trial, *how)
+    discard_checkpoint(store, result)
+    seconds = time.perf_counter() - t0
+    return TrialOutcome(trial, result.run_id, result.status, dict(result.summary), False, seconds)
 
 
 def store_monitor(store: Any, trial: Trial, result: Any, nproc: int = 1) -> None:

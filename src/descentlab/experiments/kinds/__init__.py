@@ -94,7 +94,7 @@ class TrialKind:
         """One trial trained here against ``store`` (continued from its last checkpoint where
         it was stopped before), recorded as a run of ``trial.record_config()`` with its
         metrics, status and summary (and the optimizer's ``monitor/*`` records of a
-        ``trial.monitored`` one): its :class:`~descentlab.experiments.trial.TrialOutcome`."""
+        ``trial.monitored`` one): the run's ``run_id``, ``status`` and ``summary``."""
         raise NotImplementedError
 
     def metric_name(self, spec: Any, provenance: Mapping[str, Any]) -> str | None:
@@ -131,7 +131,5 @@ class TrialKind:
         return "test example"
 
 
-register(
-    "descentlab.experiments.kinds.code",
-    {"function": "objective", "hf_trainer": "--hf-trainer", "lightning": "--lightning"},
-)
+_CODE = {"function": "objective", "hf_trainer": "--hf-trainer", "lightning": "--lightning"}
+register("descentlab.experiments.kinds.code", _CODE)

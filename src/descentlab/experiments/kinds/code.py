@@ -109,24 +109,20 @@ class UserCode(TrialKind):
         """One trial of the code (on descentlab's data where it takes them): continued from
         its last checkpoint where an earlier session was stopped in it, else from the start."""
         import functools
-        import time
         from types import SimpleNamespace
 
         from descentlab.experiments.execution import store_monitor
         from descentlab.experiments.kinds.code_trial import run_trial
-        from descentlab.experiments.resume import discard_checkpoint, resume_unfinished
-        from descentlab.experiments.trial import TrialOutcome
+        from descentlab.experiments.resume import resume_unfinished
 
         assert self.code is not None
-        t0 = time.perf_counter()
         data = source.get(trial.data) if self.code.data else None
         go = functools.partial(run_trial, store, self.code, trial, data, checkpoint_every, after)
         ended = resume_unfinished(store, trial, lambda run_id, **kw: go(resume=run_id, **kw))
         run_id, status, summary = go() if ended is None else ended
-        result = SimpleNamespace(run_id=run_id, status=status, checkpoint_path=None)
+        result = SimpleNamespace(run_id=run_id, status=status, summary=summary)
         store_monitor(store, trial, result)  # (its optimizer built by run.optimizer)
-        discard_checkpoint(store, result)
-        return TrialOutcome(trial, run_id, status, summary, False, time.perf_counter() - t0)
+        return result
 
     def metric_name(self, spec: Any, provenance: Mapping[str, Any]) -> str | None:
         said = provenance.get("objective") or {}
@@ -160,8 +156,10 @@ class UserCode(TrialKind):
         """How the code's trials trained, in the protocol's words.
 
         Example:
-            >>> print(KIND.training_words(_Spec({"form": "hf_trainer", "ref": "x.py:make",
-            ...       "code": "1a2b3c4d", "metric": "eval_loss", "maximize": False})))
+            >>> from types import SimpleNamespace
+            >>> print(KIND.training_words(SimpleNamespace(objective={"form": "hf_trainer",
+            ...       "ref": "x.py:make", "code": "1a2b3c4d", "metric": "eval_loss",
+            ...       "maximize": False})))
             training: your code (--hf-trainer x.py:make, code 1a2b3c4d) trained each trial, one at a time, with the trial's optimizer and schedule, steps and seed from descentlab; metric: eval_loss (minimized); a trial failed only where its values were not finite (descentlab sees no chance level or training loss)
         """  # noqa: E501
         objective = spec.objective
@@ -177,13 +175,6 @@ class UserCode(TrialKind):
 
     def paired_words(self) -> str:
         return "by test example where the objective returned each example's value"
-
-
-@dataclasses.dataclass
-class _Spec:
-    """A spec as far as the protocol's words read it (the doctest's)."""
-
-    objective: dict[str, Any]
 
 
 KIND = UserCode()

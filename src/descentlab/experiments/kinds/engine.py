@@ -6,7 +6,6 @@ scored by the problem's accuracy or loss."""
 from __future__ import annotations
 
 import functools
-import time
 from typing import Any
 
 from descentlab.experiments.kinds import TrialKind
@@ -29,63 +28,45 @@ class EngineRun(TrialKind):
         it, writes ``store``)."""
         from descentlab.engine.run import resume, train
         from descentlab.experiments.execution import store_monitor, store_test_outcomes
-        from descentlab.experiments.resume import discard_checkpoint, resume_unfinished
-        from descentlab.experiments.trial import TrialOutcome
+        from descentlab.experiments.resume import resume_unfinished
 
-        t0 = time.perf_counter()
-        data = source.get(trial.data)
-        options: dict[str, Any] = {
-            "checkpoint_every": checkpoint_every,
-            "after_checkpoint": None,
-            "keep_checkpoint": False,
-        }  # (a finished trial is never continued)
-        if after is not None:
-            options["after_checkpoint"] = functools.partial(after, trial)
-        if nproc > 1:
-            result = _train_sharded(store, trial, data, nproc, checkpoint_every)
-        else:
-            cfg = trial.config
+        cfg, data = trial.config, source.get(trial.data)
+        kept = {"optimizer": cfg.optimizer, "schedule": cfg.schedule}
+        if nproc > 1:  # (a stopped trial starts over as the same run)
+            import torch
+
+            from descentlab.engine.launch import train_sharded
+
+            options = {"data": data, "progress": False, "checkpoint_every": checkpoint_every,
+                       "threads": torch.get_num_threads()}  # fmt: skip
+            again = functools.partial(train_sharded, None, nproc, store.path, restart=True)
             result = resume_unfinished(
-                store, trial,
-                lambda run_id, **kw: resume(run_id, store, data=data, optimizer=cfg.optimizer,
-                                            progress=False, schedule=cfg.schedule, **options,
-                                            **kw),
-            )  # fmt: skip
-            if result is None:
-                result = train(trial.config, store, data=data, progress=False, **options)
+                store, trial, lambda run_id, **_: again(resume_id=run_id, **kept, **options)
+            )
+            fresh = functools.partial(train_sharded, cfg, nproc, store.path, **options)
+        else:
+            options = {
+                "data": data,
+                "progress": False,
+                "checkpoint_every": checkpoint_every,
+                "keep_checkpoint": False,
+            }  # (a finished trial is never continued)
+            if after is not None:
+                options["after_checkpoint"] = functools.partial(after, trial)
+            result = resume_unfinished(
+                store, trial, lambda run_id, **kw: resume(run_id, store, **kept, **options, **kw)
+            )
+            fresh = functools.partial(train, cfg, store, **options)
+        result = fresh() if result is None else result
         with store.transaction():  # what the trial adds to its run: one write
             store_monitor(store, trial, result, nproc)
             store_test_outcomes(store, trial, result, data)
-        discard_checkpoint(store, result)
-        summary = dict(result.summary)
-        return TrialOutcome(
-            trial, result.run_id, result.status, summary, False, time.perf_counter() - t0
-        )
+        return result
 
     def training_words(self, spec: Any) -> str:
         from descentlab.experiments.compare.protocol import training_words
 
         return training_words(spec)
-
-
-def _train_sharded(store: Any, trial: Any, data: Any, nproc: int, checkpoint_every: Any) -> Any:
-    """The trial trained across ``nproc`` processes (continued from its last checkpoint where
-    an earlier session was stopped in it, as
-    :func:`~descentlab.experiments.resume.resume_unfinished` does)."""
-    import torch
-
-    from descentlab.engine.launch import train_sharded
-
-    threads = torch.get_num_threads()
-    options = {"data": data, "progress": False, "checkpoint_every": checkpoint_every,
-               "threads": threads}  # fmt: skip
-    if store.has_runs("interrupted"):
-        record = store.find_run_by_config(trial.record_config(), status="interrupted")
-        if record is not None:
-            return train_sharded(None, nproc, store.path, resume_id=record.id, restart=True,
-                                 optimizer=trial.config.optimizer,
-                                 schedule=trial.config.schedule, **options)  # fmt: skip
-    return train_sharded(trial.config, nproc, store.path, **options)
 
 
 KIND = EngineRun()
