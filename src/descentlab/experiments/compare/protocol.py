@@ -191,7 +191,7 @@ def protocol_lines(
         else f"final runs: the chosen setting with {spec.seeds} seed, {spec.steps} steps"
     )
     m = compared if compared is not None else len(spec.optimizers)
-    paired = kind.paired_words()
+    paired = kind.paired
     conf = round(spec.confidence * 100)
     family = f"{m - 1} comparison{'s' if m != 2 else ''}"
     lines.append(

@@ -561,32 +561,6 @@ def _check_names(spec: CompareSpec, custom_data: bool) -> None:
         )
 
 
-def check_objective(spec: CompareSpec) -> None:
-    """An objective (:attr:`CompareSpec.objective`, of a known form): a function's reference
-    (and the metric the verdict reads, for a Trainer or a module); the engine's own options
-    refused, since the objective's code trains."""
-    obj = spec.objective
-    flag = FORMS[obj["form"]]
-    if not is_problem_ref(obj.get("ref")) or obj["ref"] in BUILTIN_PROBLEMS:
-        raise ValueError(
-            f"{flag} must name a function: path/to/file.py:function or package.module:function, "
-            f"got {obj.get('ref')!r}"
-        )
-    if obj["form"] != "function" and not (isinstance(obj.get("metric"), str) and obj["metric"]):
-        raise ValueError(
-            f"{flag} needs --metric: the metric the verdict reads (as the Trainer or the module "
-            f"logs it, e.g. eval_loss), got {obj.get('metric')!r}"
-        )
-    for name, value, default in (("--precision", spec.precision, "fp32"),
-                                 ("--accumulate", spec.accumulate, 1),
-                                 ("--clip-grad-norm", spec.clip_grad_norm, None)):  # fmt: skip
-        if value != default:
-            raise ValueError(
-                f"{name} {value} is the engine's, and with {flag} your code trains: set it "
-                "there (autocast, accumulation, clipping)"
-            )
-
-
 def _check_choices(spec: CompareSpec) -> list[OptimizerChoice]:
     """The optimizer list: not empty, unique labels, ranges naming compared optimizers."""
     if isinstance(spec.optimizers, str) or not isinstance(spec.optimizers, Sequence):

@@ -61,11 +61,14 @@ class TrialKind:
             model with a size: no suite of problems, no scale study).
         precision: the command line's default ``--precision``.
         alone: what a comparison says once where its trials cannot stack.
+        paired: how the verdict pairs the test values beside the seeds, in the protocol's
+            words.
     """
 
     stacks = prunes_in_pass = shards = False
     own_metric = own_problem = False
     precision = "auto"
+    paired = "test example"
     alone = "descentlab: the trials train one at a time (their kind does not stack them)"
 
     def check(self, spec: Any) -> None:
@@ -125,10 +128,6 @@ class TrialKind:
     def training_words(self, spec: Any) -> str:
         """How the trials trained, in the protocol's words."""
         raise NotImplementedError
-
-    def paired_words(self) -> str:
-        """How the verdict pairs the test values beside the seeds, in the protocol's words."""
-        return "test example"
 
 
 _CODE = {"function": "objective", "hf_trainer": "--hf-trainer", "lightning": "--lightning"}

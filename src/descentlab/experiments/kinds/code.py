@@ -77,6 +77,7 @@ class UserCode(TrialKind):
 
     own_metric = own_problem = True
     precision = "fp32"  # (its code trains in its own)
+    paired = "by test example where the objective returned each example's value"
     #: what the comparison says once: its trials train one at a time
     alone = (
         "descentlab: the objective's trials train one at a time: its training loop is your "
@@ -88,9 +89,30 @@ class UserCode(TrialKind):
         self.code = code
 
     def check(self, spec: Any) -> None:
-        from descentlab.experiments.compare.spec import check_objective
+        """A function's reference (and the metric the verdict reads, for a Trainer or a
+        module); the engine's own options refused, since the code trains."""
+        from descentlab.problems.problem import BUILTIN_PROBLEMS, is_problem_ref
 
-        check_objective(spec)
+        obj = spec.objective
+        flag = FORMS[obj["form"]]
+        if not is_problem_ref(obj.get("ref")) or obj["ref"] in BUILTIN_PROBLEMS:
+            raise ValueError(
+                f"{flag} must name a function: path/to/file.py:function or "
+                f"package.module:function, got {obj.get('ref')!r}"
+            )
+        if obj["form"] != "function" and not (isinstance(obj.get("metric"), str) and obj["metric"]):
+            raise ValueError(
+                f"{flag} needs --metric: the metric the verdict reads (as the Trainer or the "
+                f"module logs it, e.g. eval_loss), got {obj.get('metric')!r}"
+            )
+        for name, value, default in (("--precision", spec.precision, "fp32"),
+                                     ("--accumulate", spec.accumulate, 1),
+                                     ("--clip-grad-norm", spec.clip_grad_norm, None)):  # fmt: skip
+            if value != default:
+                raise ValueError(
+                    f"{name} {value} is the engine's, and with {flag} your code trains: set it "
+                    "there (autocast, accumulation, clipping)"
+                )
 
     def resolve(self, plan: Any, given: Any, data: bool, workers: int) -> tuple[Any, Any, bool]:
         resolved, code = for_compare(plan.spec, given, data=data, workers=workers)
@@ -172,9 +194,6 @@ class UserCode(TrialKind):
             f"optimizer and schedule, steps and seed from descentlab; {said}a trial failed only "
             "where its values were not finite (descentlab sees no chance level or training loss)"
         )
-
-    def paired_words(self) -> str:
-        return "by test example where the objective returned each example's value"
 
 
 KIND = UserCode()

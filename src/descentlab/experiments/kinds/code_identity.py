@@ -121,12 +121,6 @@ class Objective:
         return out
 
 
-def _stored_objectives(run_dir: Path) -> list[dict[str, Any]]:
-    """The objective records of the comparisons ``run_dir``'s store holds."""
-    found = [spec.get("objective") for spec, _ in stored(run_dir)]
-    return [f for f in found if isinstance(f, dict)]
-
-
 def continued(run_dir: str | Path, objective: Mapping[str, Any] | None) -> Objective:
     """The objective a comparison continues in ``run_dir`` on purpose (``--continue-run``):
     ``objective`` (the command's record) with the earlier run's files as its identity
@@ -140,7 +134,8 @@ def continued(run_dir: str | Path, objective: Mapping[str, Any] | None) -> Objec
         )
     run_dir = Path(run_dir)
     ref = absolute_ref(objective["ref"])
-    kept = [o for o in _stored_objectives(run_dir) if absolute_ref(o.get("ref", "")) == ref]
+    found = [spec.get("objective") for spec, _ in stored(run_dir)]  # (its records, in order)
+    kept = [o for o in found if isinstance(o, dict) and absolute_ref(o.get("ref", "")) == ref]
     if not kept or "files" not in kept[-1]:
         raise ValueError(
             f"--continue-run {run_dir}: it holds no comparison of {objective['ref']} to continue "
