@@ -31,9 +31,9 @@ KEYS = ("update_ratio", "grad_norm", "update_norm", "param_norm")
 
 class _Source:
     """A data source holding one split set (the trial layer asks it by data kind); the
-    engine's own loop trains on it (no objective of the user's)."""
+    engine's own loop trains on it (no kind: the engine's run)."""
 
-    objective = None
+    kind = None
 
     def __init__(self, splits: data.Splits) -> None:
         self.splits = splits
@@ -67,7 +67,7 @@ def _monitor_rows(store: Store, run_id: int) -> dict[str, tuple[np.ndarray, np.n
 
 def _alone_and_grouped(tmp_path, source, trials):
     alone_store = Store(tmp_path / "alone.sqlite")
-    alone = execution._execute(alone_store, source, trials[1])
+    alone = execution.execute_group(alone_store, source, [trials[1]])[0]
     group_store = Store(tmp_path / "group.sqlite")
     grouped = execution.execute_group(group_store, source, trials)
     run = group_store.get_run(grouped[1].run_id)

@@ -29,7 +29,7 @@ BASE = RunConfig(problem="moons", problem_options={"n_samples": 200}, model="mlp
 class _Source:
     """One split set, every fetch counted (the trial layer asks it by data kind)."""
 
-    objective = None
+    kind = None
 
     def __init__(self, splits: data.Splits) -> None:
         self.splits, self.gets = splits, 0

@@ -69,6 +69,7 @@ from descentlab.experiments.compare.choices import parse_optimizer
 from descentlab.experiments.compare.pruning import PRUNERS
 from descentlab.experiments.compare.search_space import DEFAULT_BUDGET, QUASIRANDOM
 from descentlab.experiments.compare.spec import DEFAULT_OPTIMIZERS, CompareSpec
+from descentlab.experiments.kinds import TrialKind, kind_of
 
 __all__ = ["build_spec", "register", "run"]
 
@@ -396,9 +397,7 @@ def build_fields(args: argparse.Namespace, *, default_optimizers: Any = None) ->
     """The :class:`~descentlab.experiments.compare.CompareSpec` fields the arguments set
     (fields left at their defaults are absent)."""
     fields: dict[str, Any] = {"problem": args.problem or CompareSpec().problem}
-    objective = _objective(args)
-    if objective is not None:
-        fields["objective"] = objective
+    fields.update(_code(args))
     default = CompareSpec().optimizers if default_optimizers is None else default_optimizers
     fields.update(_optimizer_fields(args, default))
     labels = [parse_optimizer(o).label for o in fields.get("optimizers", default)]
@@ -412,9 +411,15 @@ def build_fields(args: argparse.Namespace, *, default_optimizers: Any = None) ->
     return fields
 
 
-def _objective(args: argparse.Namespace) -> dict[str, Any] | None:
-    """``objective`` from --objective, --hf-trainer or --lightning (and --metric); it gets
-    descentlab's data where --problem names them."""
+def _kind(args: argparse.Namespace) -> TrialKind:
+    """The kind of trial the arguments compare on (:mod:`descentlab.experiments.kinds`)."""
+    return kind_of(argparse.Namespace(**_code(args)))
+
+
+def _code(args: argparse.Namespace) -> dict[str, Any]:
+    """``{"objective": ...}``: your own training code from --objective, --hf-trainer or
+    --lightning (and --metric), which gets descentlab's data where --problem names them; ``{}``
+    without it."""
     forms = {"function": getattr(args, "objective", None),
              "hf_trainer": getattr(args, "hf_trainer", None),
              "lightning": getattr(args, "lightning", None)}  # fmt: skip
@@ -426,10 +431,10 @@ def _objective(args: argparse.Namespace) -> dict[str, Any] | None:
             + ("an --objective function returns its own Score" if form else "give one")
         )
     if form is None:
-        return None
+        return {}
     out: dict[str, Any] = {"form": form, "ref": forms[form], "data": bool(args.problem)}
     if form == "function":
-        return out
+        return {"objective": out}
     if metric is not None:
         name, _, way = metric.partition(":")
         if way not in ("", "max", "min"):
@@ -437,7 +442,7 @@ def _objective(args: argparse.Namespace) -> dict[str, Any] | None:
         out["metric"] = name
         if way:
             out["maximize"] = way == "max"
-    return out
+    return {"objective": out}
 
 
 def _optimizer_fields(args: argparse.Namespace, default: Any) -> dict[str, Any]:
@@ -568,7 +573,7 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
         "name": args.name,
         "device": getattr(args, "device", None),
         # the command line's default ("auto"; an objective's code trains in its own)
-        "precision": args.precision or ("fp32" if _objective(args) else "auto"),
+        "precision": args.precision or _kind(args).precision,
         "accumulate": args.accumulate,
         "clip_grad_norm": args.clip_grad_norm,
         "prune": getattr(args, "prune", None),
@@ -621,12 +626,7 @@ def _one(args: argparse.Namespace) -> Work:
     if args.continue_run:  # (its folder names the run: --name and --runs-dir follow from it)
         from descentlab.experiments.objective import continued
 
-        if _objective(args) is None:
-            raise ValueError(
-                f"--continue-run {args.continue_run} continues a comparison of your own code: "
-                "give its --objective, --hf-trainer or --lightning"
-            )
-        objective = continued(args.continue_run, _objective(args))
+        objective = continued(args.continue_run, _code(args).get("objective"))
         args.runs_dir = str(Path(args.continue_run).parent)
     plan = CompareSpec(**build_fields(args)).plan()  # checked here, where it enters, once
     check_out_dir(args.runs_dir, "--runs-dir")
@@ -700,7 +700,7 @@ def _many(args: argparse.Namespace) -> Work:
 
     if args.nproc is not None:
         raise ValueError("--nproc trains the trials of one problem: it does not go with --problems")
-    if _objective(args) is not None:
+    if _kind(args).own_problem:
         raise ValueError("--problems compares on built-in problems: an objective is one problem")
     if args.rank_timeout is not None:
         raise ValueError("--rank-timeout goes with --nproc: it does not go with --problems")

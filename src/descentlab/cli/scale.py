@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             f"{flag} is compare's alone: a scale study prints its table (no JSON), trains a "
             "trial in one process and measures no suite's targets"
         )
-    if compare_cli._objective(args) is not None:
+    if compare_cli._kind(args).own_problem:
         raise ValueError(
             "an objective trains its own model: a scale study needs a model with a size"
         )

@@ -174,14 +174,14 @@ class ShardedModel(OneModel):
         self.token = _broadcast(uuid.uuid4().hex[:12])
         self.saves = 0
 
-    def _objective(self) -> Callable[[Tensor, Tensor], Tensor]:
+    def _batch_loss(self) -> Callable[[Tensor, Tensor], Tensor]:
         from descentlab import regularize
 
         b = self.b
         model, loss_fn, pipeline, gen = b.model, b.train_loss, b.pipeline, self.aug_gen
         rank, world = self.rank, self.world
 
-        def objective(xb: Tensor, yb: Tensor) -> Tensor:
+        def batch_loss(xb: Tensor, yb: Tensor) -> Tensor:
             total = int(xb.shape[0])
             mixed = None
             if pipeline is not None:  # on the whole batch, as in one process
@@ -196,7 +196,7 @@ class ShardedModel(OneModel):
             weight = int(x.shape[0]) * world / total
             return loss if weight == 1.0 else loss * weight
 
-        return objective
+        return batch_loss
 
     def loss_value(self, loss: Tensor) -> float:
         import torch.distributed as dist

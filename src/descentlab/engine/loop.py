@@ -285,8 +285,8 @@ class Loop:
         self.eval_every = self.configs[0].eval_every or max(1, self.total // 25)
         self.step = 0
         self.elapsed = 0.0
-        self.objective_sum: Any = 0.0
-        self.objective_count = 0
+        self.train_loss_sum: Any = 0.0
+        self.train_loss_count = 0
         self.store: Store | None = None
         self.run_ids: list[int | None] = [None] * k
         self.history: list[list[Row]] = [[] for _ in range(k)]
@@ -353,11 +353,11 @@ class Loop:
     def _evaluation_rows(self) -> list[list[Row]]:
         step = self.step
         metrics = self.stepper.metrics()
-        objective: list[float] | None = None
-        if self.objective_count:
-            mean = self.objective_sum / self.objective_count
-            objective = mean.tolist() if isinstance(mean, Tensor) else [mean]
-        self.objective_sum, self.objective_count = 0.0, 0
+        mean_loss: list[float] | None = None
+        if self.train_loss_count:
+            mean = self.train_loss_sum / self.train_loss_count
+            mean_loss = mean.tolist() if isinstance(mean, Tensor) else [mean]
+        self.train_loss_sum, self.train_loss_count = 0.0, 0
         epochs = self.batches.epochs_done
         hyper = self.stepper.hyper()
         own = self.stepper.clock.totals()
@@ -369,8 +369,8 @@ class Loop:
             measured = {key: v for key, v in metrics[i].items() if v is not None}
             self.last_measured[i] = (step, measured)
             rows: list[Row] = [(step, *key.split("/", 1), v) for key, v in measured.items()]
-            if objective is not None:
-                rows.append((step, "train", "objective", objective[i]))
+            if mean_loss is not None:
+                rows.append((step, "train", "objective", mean_loss[i]))
             rows.append((step, "progress", "epoch", epochs))
             rows.append((step, "progress", "wall_time", self.elapsed))
             # the run's own time (engine.timing): forward/backward + optimizer, and optimizer
@@ -470,8 +470,8 @@ class Loop:
                     self.step += 1
                     break
                 self.step += 1
-                self.objective_sum += losses
-                self.objective_count += 1
+                self.train_loss_sum += losses
+                self.train_loss_count += 1
                 if bar is not None:
                     bar.update(1)
                 step = self.step

@@ -162,7 +162,7 @@ class OneModel:
         if self.has_modes:
             self.b.optimizer.train()
 
-    def _objective(self) -> Callable[[Tensor, Tensor], Tensor]:
+    def _batch_loss(self) -> Callable[[Tensor, Tensor], Tensor]:
         """``(x_batch, y_batch) -> training loss`` with the configured input regularizers."""
         b = self.b
         model, loss_fn = b.model, b.train_loss
@@ -171,13 +171,13 @@ class OneModel:
             return lambda xb, yb: loss_fn(model(xb), yb)
         gen = self.aug_gen
 
-        def objective(xb: Tensor, yb: Tensor) -> Tensor:
+        def batch_loss(xb: Tensor, yb: Tensor) -> Tensor:
             xm, ya, yb2, lam = pipeline(xb, yb, gen)
             if yb2 is None:
                 return loss_fn(model(xm), ya)
             return regularize.mixup_loss(loss_fn, model(xm), ya, yb2, lam)
 
-        return objective
+        return batch_loss
 
     def _make_closure(self) -> Callable[[], Tensor]:
         """The optimizer's closure on the current step's micro-batches: the regularized loss
@@ -188,7 +188,7 @@ class OneModel:
         loss goes to ``self._last[0]``."""
         cfg, b = self.config, self.b
         model, optimizer = b.model, b.optimizer
-        objective = self._objective()
+        batch_loss = self._batch_loss()
         weight_noise = None
         if cfg.weight_noise > 0:
             weight_noise = regularize.WeightNoise(cfg.weight_noise, self.aug_gen)
@@ -215,7 +215,7 @@ class OneModel:
                 with weight_noise.perturbed(model) if weight_noise else contextlib.nullcontext():
                     for xb, yb, _ in micro:
                         with cast():
-                            loss = objective(xb, yb)
+                            loss = batch_loss(xb, yb)
                         value = self.loss_value(loss)
                         if not isfinite(value):
                             raise _NonFinite(value)
@@ -357,7 +357,7 @@ def _state_dict(loop: Loop, part: OneModel, status: str) -> dict[str, Any]:
             "augment": batches.aug_gens[0].get_state(),
         },
         "data_order": batches.state_dict(),
-        "objective": [loop.objective_sum, loop.objective_count],
+        "objective": [loop.train_loss_sum, loop.train_loss_count],
         "history": [list(r) for r in loop.history[0]],
         "elapsed": loop.elapsed,
         "scaler": None if part.scaler is None else part.scaler.state_dict(),
@@ -389,7 +389,7 @@ def _load_state_dict(loop: Loop, part: OneModel, state: Mapping[str, Any]) -> No
     loop.batches.data_gens[0].set_state(state["rng"]["data"])
     loop.batches.aug_gens[0].set_state(state["rng"]["augment"])
     loop.batches.load_state_dict(state["data_order"])
-    loop.objective_sum, loop.objective_count = state["objective"]
+    loop.train_loss_sum, loop.train_loss_count = state["objective"]
     loop.history[0] = [(int(s), sp, nm, float(v)) for s, sp, nm, v in state["history"]]
     loop.elapsed = float(state["elapsed"])
     part.clock.load_state_dict(state.get("clock"))  # (absent: a checkpoint from before)

@@ -553,7 +553,7 @@ class Gradients:
         for key in traced:
             del self._vmapped[key]
 
-    def _objective(self, kind: str) -> Callable[..., Tensor]:
+    def _batch_loss(self, kind: str) -> Callable[..., Tensor]:
         """One run's training loss ``(trainable, fixed, buffers, *inputs) -> loss``."""
         base, train_loss = self.base, self.train_loss
 
@@ -583,13 +583,13 @@ class Gradients:
         key = ("losses", kind, dim)
         fn = self._vmapped.get(key)
         if fn is None:
-            fn = vmap(self._objective(kind), in_dims=self._in_dims(kind, dim),
+            fn = vmap(self._batch_loss(kind), in_dims=self._in_dims(kind, dim),
                       randomness="different")  # fmt: skip
             self._vmapped[key] = fn
         return fn
 
     def _traced_fn(self, kind: str, dim: int | None, inputs: tuple[Tensor, ...]) -> Any:
-        """``vmap(grad_and_value(objective))`` traced once per input shape into a graph of
+        """``vmap(grad_and_value(batch_loss))`` traced once per input shape into a graph of
         plain batched ATen operations (``make_fx``), or None where tracing is off or fails.
 
         Replaying the graph gives the same numbers as the eager path (the same operations in
@@ -627,7 +627,7 @@ class Gradients:
             if uses < _TRACE_AFTER:
                 return None
         joint = vmap(
-            grad_and_value(self._objective(kind)),
+            grad_and_value(self._batch_loss(kind)),
             in_dims=self._in_dims(kind, dim),
             randomness="different",
         )

@@ -7,20 +7,14 @@ worker) and a Ray task all do."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from descentlab.engine.scratch import exported, scratch_store
-from descentlab.experiments.resume import (
-    discard_checkpoint,
-    restore,
-    resume_unfinished,
-    shipper,
-)
+from descentlab.experiments.kinds import kind_of
+from descentlab.experiments.resume import discard_checkpoint, restore, shipper
 from descentlab.experiments.trial import FINISHED, DataSource, Trial, TrialOutcome, needs_outcomes
 
 T = TypeVar("T")
@@ -86,17 +80,17 @@ def execute_group(
     after_checkpoint: AfterCheckpoint | None = None,
     nproc: int = 1,
 ) -> list[TrialOutcome]:
-    """Run ``trials`` here, together (``train_many``) when there are several; a trial alone
-    checkpoints every ``checkpoint_every`` steps (or ``"auto"``; None: only at its end),
+    """Run ``trials`` here, together (``train_many``) when there are several and their kind
+    stacks (:attr:`~descentlab.experiments.kinds.TrialKind.stacks`); a trial alone (trained by
+    its kind) checkpoints every ``checkpoint_every`` steps (or ``"auto"``; None: only at its end),
     calling ``after_checkpoint`` after each, and continues from its last checkpoint if an
     earlier session was stopped in it."""
-    if len(trials) == 1 or source.objective is not None:  # (an objective's train alone)
-        options = {"checkpoint_every": checkpoint_every, "after_checkpoint": after_checkpoint}
-        if source.objective is None:
-            run = functools.partial(_execute, store, source, nproc=nproc, **options)
-        else:
-            run = functools.partial(_objective_trial, store, source, **options)
-        return [run(t) for t in trials]
+    kind = source.kind or kind_of(None)
+    if len(trials) == 1 or not kind.stacks:  # (a kind whose trials do not stack: alone)
+        return [
+            _alone(store, source, kind, t, checkpoint_every, after_checkpoint, nproc)
+            for t in trials
+        ]
     from descentlab.engine.multirun import train_checked
 
     t0 = time.perf_counter()
@@ -104,8 +98,8 @@ def execute_group(
     results = train_checked([t.config for t in trials], store, data)
     with store.transaction():  # what the group's trials add: one write
         for t, r in zip(trials, results, strict=True):
-            _store_monitor(store, t, r)
-            _store_test_outcomes(store, t, r, data)
+            store_monitor(store, t, r)
+            store_test_outcomes(store, t, r, data)
     for r in results:
         discard_checkpoint(store, r)
     each = (time.perf_counter() - t0) / len(trials)
@@ -115,91 +109,17 @@ def execute_group(
     ]
 
 
-def _execute(
-    store: Any,
-    source: DataSource,
-    trial: Trial,
-    checkpoint_every: Any = None,
-    after_checkpoint: AfterCheckpoint | None = None,
-    nproc: int = 1,
-) -> TrialOutcome:
-    """Run one trial here (the engine records it in ``store``; an objective's trial:
-    :func:`_objective_trial`): from its last checkpoint where an earlier session was stopped
-    in it, else from the start. ``nproc`` > 1: across that many processes of this machine,
-    its model sharded (:func:`~descentlab.engine.launch.train_sharded`; the launcher, the
-    process that calls it, writes ``store``)."""
-    from descentlab.engine.run import train
-
+def _alone(store: Any, source: DataSource, kind: Any, trial: Trial, *how: Any) -> TrialOutcome:
+    """``trial`` trained alone by its ``kind`` (``how``: its checkpoints' cadence, what is
+    called after each, its processes); its finished run's checkpoint removed."""
     t0 = time.perf_counter()
-    data = source.get(trial.data)
-    options: dict[str, Any] = {
-        "checkpoint_every": checkpoint_every,
-        "after_checkpoint": None,
-        "keep_checkpoint": False,
-    }  # (a finished trial is never continued)
-    if after_checkpoint is not None:
-        options["after_checkpoint"] = functools.partial(after_checkpoint, trial)
-    if nproc > 1:
-        result = _train_sharded(store, trial, data, nproc, checkpoint_every)
-    else:
-        result = resume_unfinished(store, trial, data, options)
-        if result is None:
-            result = train(trial.config, store, data=data, progress=False, **options)
-    with store.transaction():  # what the trial adds to its run: one write
-        _store_monitor(store, trial, result, nproc)
-        _store_test_outcomes(store, trial, result, data)
+    result = kind.train(store, source, trial, *how)
     discard_checkpoint(store, result)
-    summary = dict(result.summary)
-    return TrialOutcome(
-        trial, result.run_id, result.status, summary, False, time.perf_counter() - t0
-    )
+    seconds = time.perf_counter() - t0
+    return TrialOutcome(trial, result.run_id, result.status, dict(result.summary), False, seconds)
 
 
-def _objective_trial(
-    store: Any,
-    source: DataSource,
-    trial: Trial,
-    checkpoint_every: Any = None,
-    after_checkpoint: AfterCheckpoint | None = None,
-) -> TrialOutcome:
-    """One trial of the source's objective (:func:`~descentlab.experiments.objective.
-    run_trial`) on its data (none where the objective takes none of ours): continued from
-    its last checkpoint where an earlier session was stopped in it
-    (:func:`resume_unfinished`), else from the start."""
-    from descentlab.experiments.objective import run_trial
-
-    t0 = time.perf_counter()
-    data = source.get(trial.data) if source.objective.data else None
-    go = functools.partial(run_trial, store, source.objective, trial, data, checkpoint_every,
-                           after_checkpoint)  # fmt: skip
-    ended = resume_unfinished(store, trial, data, {}, go)
-    run_id, status, summary = go() if ended is None else ended
-    result = SimpleNamespace(run_id=run_id, status=status, checkpoint_path=None)
-    _store_monitor(store, trial, result)  # (its optimizer built by run.optimizer)
-    discard_checkpoint(store, result)
-    return TrialOutcome(trial, run_id, status, summary, False, time.perf_counter() - t0)
-
-
-def _train_sharded(store: Any, trial: Trial, data: Any, nproc: int, checkpoint_every: Any) -> Any:
-    """The trial trained across ``nproc`` processes (continued from its last checkpoint where
-    an earlier session was stopped in it, as :func:`resume_unfinished` does)."""
-    import torch
-
-    from descentlab.engine.launch import train_sharded
-
-    threads = torch.get_num_threads()
-    options = {"data": data, "progress": False, "checkpoint_every": checkpoint_every,
-               "threads": threads}  # fmt: skip
-    if store.has_runs("interrupted"):
-        record = store.find_run_by_config(trial.record_config(), status="interrupted")
-        if record is not None:
-            return train_sharded(None, nproc, store.path, resume_id=record.id, restart=True,
-                                 optimizer=trial.config.optimizer,
-                                 schedule=trial.config.schedule, **options)  # fmt: skip
-    return train_sharded(trial.config, nproc, store.path, **options)
-
-
-def _store_monitor(store: Any, trial: Trial, result: Any, nproc: int = 1) -> None:
+def store_monitor(store: Any, trial: Trial, result: Any, nproc: int = 1) -> None:
     """A finished monitored trial's monitor records, stored as ``monitor/*`` metrics of its
     run (its optimizer factory holds them, whether the run trained alone or in a group; a
     run trained across processes records none: each process sees only its shards)."""
@@ -211,7 +131,7 @@ def _store_monitor(store: Any, trial: Trial, result: Any, nproc: int = 1) -> Non
             store.log_metrics(result.run_id, rows)
 
 
-def _store_test_outcomes(store: Any, trial: Trial, result: Any, data: Any) -> None:
+def store_test_outcomes(store: Any, trial: Trial, result: Any, data: Any) -> None:
     """A completed refit trial's per-example test outcomes on its ``data``
     (:mod:`descentlab.experiments.test_outcomes`), stored with its run."""
     if needs_outcomes(trial) and result.run_id is not None and result.status == "completed":

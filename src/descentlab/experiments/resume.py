@@ -31,30 +31,20 @@ from descentlab.experiments.trial import FINISHED, Trial, trial_key
 from descentlab.store import canonical_json
 
 
-def resume_unfinished(
-    store: Any, trial: Trial, data: Any, engine: dict[str, Any], objective: Any = None
-) -> Any:
-    """The trial continued from where an earlier session left it: its interrupted run (a
-    killed session's runs are marked interrupted when the next one opens the store, see
-    :func:`mark_orphans`) resumed from its last checkpoint -- the same iterates, data order
-    and random streams as if never stopped (:func:`~descentlab.engine.run.resume`), or from
-    step 0 as the same run where it wrote none. A checkpoint that fails its verification is
-    set aside (``<name>.corrupt``), never used: the run starts over, with one warning. None:
-    no such run. ``engine``: how the run checkpoints (``train``'s keywords); ``objective``:
-    the objective's trial (:func:`_objective_trial`), continued the same way instead."""
+def resume_unfinished(store: Any, trial: Trial, go: Callable[..., Any]) -> Any:
+    """Continue ``trial``'s interrupted run, if ``store`` has one, from its last checkpoint
+    (``go(run_id)``: the trial's kind continues it, with its weights, optimizer state, data order
+    and random streams as if never stopped), or from step 0 as the same run where it wrote none.
+    A checkpoint that fails its verification is set aside (``<name>.corrupt``), never used: the
+    run starts over (``go(run_id, restart=True)``), with one warning. None: no such run."""
     from descentlab.engine.checkpoint import CheckpointError
-    from descentlab.engine.run import resume
 
     if not store.has_runs("interrupted"):  # the usual case: nothing was stopped
         return None
     record = store.find_run_by_config(trial.record_config(), status="interrupted")
     if record is None:
         return None
-    options = {"data": data, "optimizer": trial.config.optimizer, "progress": False,
-               "schedule": trial.config.schedule, **engine}  # fmt: skip
-    go = functools.partial(resume, record.id, store, **options)
-    if objective is not None:
-        go = functools.partial(objective, resume=record.id)
+    go = functools.partial(go, record.id)
     try:
         return go()
     except CheckpointError as exc:

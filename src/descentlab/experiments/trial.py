@@ -65,9 +65,9 @@ class DataSource:
         val_fraction: validation fraction.
         data: a ``Splits`` to use instead of loading ``problem`` (e.g. your own tensors; sent
             to each worker process once).
-        objective: the training code each trial calls instead of the engine's loop (an
-            :class:`~descentlab.experiments.objective.Objective`), given the data above where
-            it asks for them (its ``data``).
+        kind: the kind of trial that trains each (a
+            :class:`~descentlab.experiments.kinds.TrialKind`; None: the engine's run), given
+            the data above where it asks for them.
 
     Cross-validation folds (``"fold:i:k"``) are drawn with ``split_seed`` too.
     """
@@ -77,7 +77,7 @@ class DataSource:
     split_seed: int = 0
     val_fraction: float = 0.2
     data: Any = None
-    objective: Any = None
+    kind: Any = None
 
     def load(self) -> Any:
         """The base ``Splits`` (loaded once per process and kept)."""

@@ -134,7 +134,7 @@ def trial_rows(cmp: Any) -> list[dict[str, Any]]:
 def _named(cmp: Any, rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
     """The columns and rows with an objective's metric under its own name (``test_mse``, not
     ``test_loss``); a problem's as they are."""
-    if not cmp.spec.objective:
+    if not cmp.kind.own_metric:
         return _COLUMNS, rows
     kept = "accuracy" if cmp.classification else "loss"
     dropped = {"final_val_accuracy", "final_val_loss", "test_accuracy", "test_loss", "test_rmse"}
@@ -257,7 +257,7 @@ def write_exports(cmp: Any, folder: str | os.PathLike[str]) -> tuple[Path, Path]
         "warnings": cmp.warnings(),
         "trials": rows,
     }
-    if cmp.spec.objective:  # (your own code's metric, by its name)
+    if cmp.kind.own_metric:  # (your own code's metric, by its name)
         payload = {"metric": cmp.metric_name, **payload}
     text = json.dumps(_clean(payload), indent=1, allow_nan=False)
     write_atomic(csv_path, buf.getvalue())  # never half-written

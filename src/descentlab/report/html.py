@@ -169,9 +169,8 @@ def header(cmp: Any) -> tuple[str, str]:
     model = s.model or prov.get("model") or "default model"
     problem = _PROBLEMS.get(s.problem) or prov.get("problem_name") or problem_slug(s.problem)
     title = f"Optimizer comparison: {problem}, {_MODELS.get(model, model)}"
-    if s.objective:  # your own code: its function and file name it (it has no model of ours)
-        file, _, fn = str(s.objective["ref"]).rpartition(":")
-        title = f"Optimizer comparison: {fn} ({file.rsplit('/', 1)[-1]})"
+    if cmp.kind.title(s) is not None:  # (your own code: its function and file name it)
+        title = f"Optimizer comparison: {cmp.kind.title(s)}"
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     labels = ", ".join(r.choice.display for r in cmp.results)
     tested = sorted({r.test_runs(cmp.classification) for r in cmp.results})

@@ -35,6 +35,7 @@ from descentlab.experiments.compare.results import (
     score_metric,
 )
 from descentlab.experiments.compare.spec import CompareSpec
+from descentlab.experiments.kinds import kind_of
 from descentlab.experiments.outputs import scan_run_folder
 from descentlab.experiments.test_outcomes import OUTCOMES_KEY, read_outcomes
 from descentlab.experiments.trial import Trial, finished_run
@@ -223,6 +224,7 @@ def _fill_final(
     plan: Plan, store: Any, res: OptimizerResult, task: str, judge: Judge, *, timed: bool
 ) -> None:
     spec = plan.spec
+    kind = kind_of(spec)
     # every test seed the sequential verdict may have added (those beyond the first look are
     # there only where it asked for them)
     trials = final_trials(plan, res.choice, res.best_setting or {}, test_seeds=plan.looks[-1])
@@ -275,11 +277,9 @@ def _fill_final(
                     res.test_outcomes_missing[seed] = outcomes
                 else:
                     res.test_examples[seed] = outcomes
-                said = (rec.provenance or {}).get("objective") or {}
-                if said.get("bounds"):  # (an infinite end stored as null)
-                    low, high = (math.inf * s if v is None else float(v)
-                                 for v, s in zip(said["bounds"], (-1, 1), strict=True))  # fmt: skip
-                    res.metric_bounds = (low, high)
+                bounds = kind.metric_bounds(rec.provenance or {})
+                if bounds is not None:
+                    res.metric_bounds = bounds
                 for key, into in (
                     ("test/accuracy", res.test_accuracy_seeds),
                     ("test/loss", res.test_loss_seeds),
@@ -288,7 +288,7 @@ def _fill_final(
                     value = summary.get(key)
                     if value is not None:
                         into[seed] = float(value)
-    _summarise(res, spec.confidence, bounded=spec.objective is None)
+    _summarise(res, spec.confidence, bounded=not kind.own_metric)
 
 
 def _summarise(res: OptimizerResult, conf: float, bounded: bool = True) -> None:

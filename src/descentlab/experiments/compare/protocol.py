@@ -20,12 +20,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from descentlab.experiments.compare.search_space import QUASIRANDOM, declared_space
+from descentlab.experiments.kinds import kind_of
 
-__all__ = ["objective_words", "protocol_lines", "pruning", "search_words", "training_words"]
+__all__ = ["protocol_lines", "pruning", "search_words", "training_words"]
 
 
 def pruning(spec: Any) -> str:
@@ -102,28 +102,6 @@ def training_words(spec: Any, batch: int | str | None = None) -> str:
     return f"training: {step}; {prec}; {clipped}; {pruned}"
 
 
-def objective_words(objective: Mapping[str, Any]) -> str:
-    """How an objective's trials trained (:mod:`~descentlab.experiments.objective`), in the
-    protocol's words.
-
-    Example:
-        >>> print(objective_words({"form": "hf_trainer", "ref": "x.py:make", "code": "1a2b3c4d",
-        ...                        "metric": "eval_loss", "maximize": False}))
-        training: your code (--hf-trainer x.py:make, code 1a2b3c4d) trained each trial, one at a time, with the trial's optimizer and schedule, steps and seed from descentlab; metric: eval_loss (minimized); a trial failed only where its values were not finite (descentlab sees no chance level or training loss)
-    """  # noqa: E501
-    from descentlab.experiments.compare.spec import FORMS
-
-    metric = objective.get("metric")
-    way = "maximized" if objective.get("maximize") else "minimized"
-    said = f"metric: {metric} ({way}); " if metric else "metric: the one the function returns; "
-    return (
-        f"training: your code ({FORMS[objective['form']]} {objective['ref']}, code "
-        f"{objective.get('code', '?')}) trained each trial, one at a time, with the trial's "
-        f"optimizer and schedule, steps and seed from descentlab; {said}a trial failed only "
-        "where its values were not finite (descentlab sees no chance level or training loss)"
-    )
-
-
 def search_words(spec: Any) -> str:
     """How the tuning settings were drawn, in words."""
     n = spec.lrs_per_optimizer
@@ -178,14 +156,12 @@ def protocol_lines(
     comparisons the verdict corrects for)."""
     k = spec.tune_seeds
     tune_seeds = ", ".join(map(str, spec.tuning_seeds))
-    objective = getattr(spec, "objective", None)
-    scored = (
+    kind = kind_of(spec)
+    scored = kind.scored_on(spec) or (
         f"{spec.cv_folds}-fold cross-validation (split seed {spec.split_seed})"
         if spec.cv_folds
         else f"a holdout validation split ({spec.val_fraction:.0%}, split seed {spec.split_seed})"
     )
-    if objective and not objective.get("data"):
-        scored = "the validation split of the objective's own data (its code owns them)"
     choices = spec.choices()
     if any(not c.fixed_lr for c in choices):
         lines = [
@@ -196,7 +172,7 @@ def protocol_lines(
     else:
         lines = ["tuning: none, every optimizer at a fixed learning rate"]
     lines += [f"  {c.display}: {_space(spec, c)}" for c in choices]
-    lines.append(objective_words(objective) if objective else training_words(spec))
+    lines.append(kind.training_words(spec))
     seeds = ", ".join(map(str, spec.final_seeds))
     looks = spec.looks
     tests = spec.test_seeds
@@ -215,9 +191,7 @@ def protocol_lines(
         else f"final runs: the chosen setting with {spec.seeds} seed, {spec.steps} steps"
     )
     m = compared if compared is not None else len(spec.optimizers)
-    paired = "test example"
-    if objective:
-        paired = "by test example where the objective returned each example's value"
+    paired = kind.paired
     conf = round(spec.confidence * 100)
     family = f"{m - 1} comparison{'s' if m != 2 else ''}"
     lines.append(

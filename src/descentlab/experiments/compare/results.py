@@ -23,6 +23,7 @@ from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.landscapes import LandscapeRace
 from descentlab.experiments.compare.speedup import Speedup
 from descentlab.experiments.compare.verdict import Standing, TuningNoise, score_metric
+from descentlab.experiments.kinds import kind_of
 from descentlab.experiments.outputs import RunFolder
 from descentlab.store import store_path_of
 
@@ -419,20 +420,23 @@ class Comparison:
         return text
 
     @property
+    def kind(self) -> Any:
+        """The kind of its trials (:class:`~descentlab.experiments.kinds.TrialKind`)."""
+        return kind_of(self.spec)
+
+    @property
     def metric_name(self) -> str:
-        """The test metric as the user named it: an objective's (its ``Score``'s name, or the
+        """The test metric as the user named it: your own code's (its ``Score``'s name, or the
         framework's ``--metric``), else ``"accuracy"`` or ``"loss"``."""
-        if self.spec.objective:
-            said = (self.record.provenance if self.record is not None else {}).get("objective")
-            name = (said or {}).get("name") or self.spec.objective.get("metric")
-            return str(name or "metric")
-        return "accuracy" if self.classification else "loss"
+        said = self.record.provenance if self.record is not None else {}
+        own = self.kind.metric_name(self.spec, said)
+        return own or ("accuracy" if self.classification else "loss")
 
     @property
     def val_metric_words(self) -> str:
         """The validation metric as the text says it: your own code's by its name, else
         :func:`metric_words`."""
-        return self.metric_name if self.spec.objective else metric_words(self.select_metric)
+        return self.metric_name if self.kind.own_metric else metric_words(self.select_metric)
 
     def _chosen_words(self, top: Standing) -> str:
         cls = self.classification
@@ -584,7 +588,7 @@ class Comparison:
             "rmse": "validation RMSE",
         }
         metric = names.get(self.select_metric.split("/", 1)[1], self.select_metric)
-        if self.spec.objective:  # your own code's, by its name
+        if self.kind.own_metric:  # your own code's, by its name
             metric = f"validation {self.metric_name}"
         k = self.spec.tune_seeds
         noises = [(r, self.tuning_noise(r)) for r in tuned]
@@ -626,7 +630,7 @@ class Comparison:
         cls = self.classification
         target = self.target_accuracy
         conf = round(self.spec.confidence * 100)
-        shown = self.metric_name if self.spec.objective else ("acc" if cls else "loss")
+        shown = self.metric_name if self.kind.own_metric else ("acc" if cls else "loss")
         head = ["optimizer", "lr", f"test {shown} [{conf}% CI]"]
         rmse = self.select_metric == "val/rmse"  # a problem scored by its RMSE shows it too
         if rmse:
@@ -698,7 +702,7 @@ def _versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
     conf = round(cmp.spec.confidence * 100)
     family = ranking[1].test.family
     units = (  # (the differences are the test metric's: a Problem's loss, not its RMSE)
-        "accuracy points" if cmp.classification and not cmp.spec.objective else cmp.metric_name
+        "accuracy points" if cmp.classification and not cmp.kind.own_metric else cmp.metric_name
     )
     where = "every look and " if ranking[1].sequential is not None else ""
     tau = cmp.spec.min_difference

@@ -49,7 +49,7 @@ from descentlab.experiments.compare.spec import (
     default_batch_size,
 )
 from descentlab.experiments.execution import torch_threads
-from descentlab.experiments.objective import name_earlier_problem, name_earlier_run
+from descentlab.experiments.kinds import kind_of
 from descentlab.experiments.resume import mark_orphans
 from descentlab.experiments.trial import DataSource
 from descentlab.problems import data as datasets
@@ -175,8 +175,8 @@ def compare(
         2019 (tune on a grid, rerun the best with several seeds). Sivaprasad et al.,
         "Optimizer benchmarking needs to account for hyperparameter tuning", ICML 2020.
     """
-    alone = objective is not None or getattr(spec, "spec", spec).objective is not None
-    if alone and nproc > 1:
+    kind = kind_of(spec, objective)
+    if nproc > 1 and not kind.shards:
         raise ValueError("--nproc shards the engine's model: an objective trains its own")
     if nproc > 1:
         from descentlab.engine.launch import check_nproc
@@ -190,24 +190,20 @@ def compare(
         workers, vectorize = 1, False
     # what this process says, the trials' worker processes do not say again, nor one another
     with shared_by_one_command():
-        plan, data, workers, objective = _resolve(spec, data, problem, workers, objective)
-        if alone and vectorize:  # (an objective's loop is its own: said once, with the cost)
+        plan, data, workers, kind = _resolve(spec, data, problem, workers, kind, objective)
+        if vectorize and not kind.stacks:  # (a loop of its own: said once, with the cost)
             vectorize = False
-            warnings.warn(_ALONE, RuntimeWarning, stacklevel=2)
+            warnings.warn(kind.alone, RuntimeWarning, stacklevel=2)
         spec = plan.spec  # checked once, where it entered: below, the plan holds plain values
         run_dir = Path(runs_dir) / plan.run_name
-        files = None
-        if spec.objective is not None:
-            name_earlier_run(run_dir, spec.objective, objective)
-        else:  # (a problem of the user's own code has files; descentlab's own none)
-            files = name_earlier_problem(run_dir, spec.problem)
+        files = kind.name_earlier(run_dir, spec)  # (recorded: a later run names what changed)
         # Data loaded by name are reloaded (from the cache) by each worker; given data are sent
         # to each worker once.
         source = DataSource(spec.problem, dict(spec.problem_options), spec.split_seed,
-                            spec.val_fraction, data=data, objective=objective)  # fmt: skip
-        session = _Session(plan, run_dir, console_progress(progress), workers)
-        session.problem_files = files or None  # (recorded: a later run names what changed)
-        if backend == "local" and vectorize and nproc == 1:
+                            spec.val_fraction, data=data, kind=kind)  # fmt: skip
+        session = _Session(plan, run_dir, console_progress(progress), workers, kind)
+        session.problem_files = files
+        if backend == "local" and vectorize and nproc == 1 and kind.prunes_in_pass:
             session.in_pass = (source, threads)  # pruned runs leave their passes (inpass)
         session.execute(
             functools.partial(make_runner, backend, store_path_of(run_dir), source, workers=workers,
@@ -221,20 +217,12 @@ def compare(
         return with_context(result)
 
 
-#: What an objective's comparison says once: its trials train one at a time.
-_ALONE = (
-    "descentlab: the objective's trials train one at a time: its training loop is your code, "
-    "so descentlab cannot stack runs in one vectorized pass (on the small models it stacks, "
-    "that pass trains 2.7-4x as many runs x steps per second: docs/compare.md)"
-)
-
-
 def _resolve(
-    spec: CompareSpec | Plan, data: Any, problem: Any, workers: int | None, objective: Any = None
+    spec: CompareSpec | Plan, data: Any, problem: Any, workers: int | None, kind: Any, code: Any
 ) -> tuple[Plan, Any, int, Any]:
     """Everything that can be checked without data, checked (the spec's plan); a problem of
-    one's own resolved to its data (its fingerprint in ``spec.problem``); an objective
-    resolved (:func:`~descentlab.experiments.objective.for_compare`); the number of worker
+    one's own resolved to its data (its fingerprint in ``spec.problem``); the trials' kind
+    resolved with ``code`` (the training code given in Python, or None); the number of worker
     processes."""
     custom = data is not None or problem is not None
     plan = spec if isinstance(spec, Plan) else spec.plan(custom_data=custom)
@@ -247,15 +235,10 @@ def _resolve(
         resolved, data = resolve_for_compare(plan.spec, problem, workers=workers)
         plan = resolved.plan(custom_data=True, checked=plan)
         custom = True
-    if objective is not None or plan.spec.objective is not None:
-        from descentlab.experiments.objective import for_compare
-
-        resolved, objective = for_compare(plan.spec, objective, data=custom, workers=workers)
-        plan = resolved.plan(custom_data=True, checked=plan)
-        custom = objective.data
+    plan, kind, custom = kind.resolve(plan, code, custom, workers)
     if plan.spec.batch_size == AUTO_BATCH:
         plan = _fixed_batch(plan, data, custom)
-    return plan, data, _bounded_by_trials(plan, workers, asked), objective
+    return plan, data, _bounded_by_trials(plan, workers, asked), kind
 
 
 def _bounded_by_trials(plan: Plan, workers: int, asked: bool) -> int:
@@ -299,8 +282,11 @@ class _Session:
     """One call of :func:`compare` on its run directory: the store, the trials submitted and
     found, and each optimizer's walk from its tuning rounds to its final runs."""
 
-    def __init__(self, plan: Plan, run_dir: Path, notify: Progress, workers: int) -> None:
+    def __init__(
+        self, plan: Plan, run_dir: Path, notify: Progress, workers: int, kind: Any
+    ) -> None:
         self.plan, self.run_dir, self.notify, self.workers = plan, run_dir, notify, workers
+        self.kind = kind
         self.spec = plan.spec
         self.choices = plan.choices
         self.store: Store | None = None
@@ -356,8 +342,7 @@ class _Session:
         mark_orphans(store, lambda name: name != EXPERIMENT)
         model = self.spec.model or getattr(data, "default_model", None)
         self.task, self.meta = task, getattr(data, "meta", None) or {}
-        objective = self.spec.objective
-        chance = None if objective else chance_level(data, self.meta.get("metric"))
+        chance = None if self.kind.own_metric else chance_level(data, self.meta.get("metric"))
         self.metric, self.maximize = score_metric(task, self.meta.get("metric"))
         self.judge = Judge(self.metric, self.maximize, chance)
         self.provenance = {
@@ -373,9 +358,10 @@ class _Session:
         }
         if self.problem_files:
             self.provenance["problem_files"] = self.problem_files
-        if objective:  # its metric's direction: the form's, or from its first value
-            self.meta = {"metric": None, "objective": objective}
-            self.learn(objective.get("maximize"), objective.get("metric"))
+        said = self.kind.direction(self.spec)  # (or from its first value: self.learn)
+        if said is not None:
+            self.meta = {"metric": None, "objective": self.spec.objective}
+            self.learn(*said)
 
     def learn(self, maximize: bool | None, name: str | None = None) -> None:
         """An objective's metric is maximized (or not): stored and judged as the verdict's
@@ -383,7 +369,7 @@ class _Session:
         metric goes the other way, or is another, is refused."""
         if maximize is None:
             return
-        from descentlab.experiments.objective import slot
+        from descentlab.experiments.kinds.code_run import slot
 
         said = self.meta.get("objective", {})
         if self.meta.get("metric") is not None:
@@ -530,11 +516,8 @@ class _Session:
 
     def take(self, out: Any) -> None:
         """A finished trial: judged, found, counted and shown."""
-        if self.spec.objective and out.run_id is not None:
-            from descentlab.experiments.objective import learned
-
-            said = (self.store.get_run(out.run_id).provenance or {}).get("objective", {})
-            self.learn(learned(out.summary), said.get("metric"))
+        if self.kind.own_metric and out.run_id is not None:
+            self.learn(*self.kind.learned(self.store, out))
         self.count += 1
         failure = self.judge(self.store, out.run_id, out.status, out.summary, out.trial.phase)
         if rung_of(out.trial) is not None and out.status != "diverged":
@@ -652,8 +635,8 @@ def prepare(spec: CompareSpec, data: Any = None) -> tuple[Any, str]:
 def _check_on_data(plan: Plan, data: Any) -> tuple[Any, str]:
     """:func:`prepare`'s checks of a checked spec's plan, after the spec's own."""
     spec = plan.spec
-    if spec.objective is not None and not spec.objective.get("data"):
-        return None, "regression"  # (the objective owns its data; its direction decides)
+    if kind_of(spec).owns_data(spec):
+        return None, "regression"  # (the code owns its data; its direction decides)
     if data is None:
         data = datasets.load(
             spec.problem,

@@ -38,6 +38,7 @@ from descentlab.experiments.compare.search_space import (
     hyper_of,
     run_fields,
 )
+from descentlab.experiments.kinds import FORMS, kind_named
 from descentlab.problems import data as datasets
 from descentlab.problems import landscapes as lands
 from descentlab.problems import models
@@ -59,15 +60,6 @@ DEFAULT_OPTIMIZERS: tuple[Any, ...] = (
     "adam",
 )
 
-
-#: The forms of training code an objective comes in (:mod:`~descentlab.experiments.objective`)
-#: and the flag of each: a function ``fn(run)``; a function ``make_trainer(split)`` returning a
-#: Hugging Face ``Trainer``; a function ``make(split)`` returning a Lightning module.
-FORMS: dict[str, str] = {
-    "function": "objective",
-    "hf_trainer": "--hf-trainer",
-    "lightning": "--lightning",
-}
 
 #: The most seeds, tuning seeds or learning rates per optimizer a comparison takes.
 MAX_COUNT = 1000
@@ -569,36 +561,6 @@ def _check_names(spec: CompareSpec, custom_data: bool) -> None:
         )
 
 
-def _check_objective(spec: CompareSpec) -> None:
-    """An objective (:attr:`CompareSpec.objective`): a known form and a function's reference
-    (and the metric the verdict reads, for a Trainer or a module); the engine's own options
-    refused, since the objective's code trains."""
-    obj = spec.objective
-    if obj is None:
-        return
-    if not isinstance(obj, Mapping) or obj.get("form") not in FORMS:
-        raise ValueError(f"objective must be a dict with form one of {list(FORMS)}, got {obj!r}")
-    flag = FORMS[obj["form"]]
-    if not is_problem_ref(obj.get("ref")) or obj["ref"] in BUILTIN_PROBLEMS:
-        raise ValueError(
-            f"{flag} must name a function: path/to/file.py:function or package.module:function, "
-            f"got {obj.get('ref')!r}"
-        )
-    if obj["form"] != "function" and not (isinstance(obj.get("metric"), str) and obj["metric"]):
-        raise ValueError(
-            f"{flag} needs --metric: the metric the verdict reads (as the Trainer or the module "
-            f"logs it, e.g. eval_loss), got {obj.get('metric')!r}"
-        )
-    for name, value, default in (("--precision", spec.precision, "fp32"),
-                                 ("--accumulate", spec.accumulate, 1),
-                                 ("--clip-grad-norm", spec.clip_grad_norm, None)):  # fmt: skip
-        if value != default:
-            raise ValueError(
-                f"{name} {value} is the engine's, and with {flag} your code trains: set it "
-                "there (autocast, accumulation, clipping)"
-            )
-
-
 def _check_choices(spec: CompareSpec) -> list[OptimizerChoice]:
     """The optimizer list: not empty, unique labels, ranges naming compared optimizers."""
     if isinstance(spec.optimizers, str) or not isinstance(spec.optimizers, Sequence):
@@ -762,8 +724,8 @@ def _checked_plan(
     machine (its device is checked); ``checked``: a plan whose optimizers' settings passed."""
     if here:
         check_device(spec.device)  # first: a missing GPU is said before anything else
-    _check_objective(spec)
-    _check_names(spec, custom_data or spec.objective is not None)
+    kind = kind_named(spec.objective)  # (its record: the lr's path passes the kinds once)
+    _check_names(spec, custom_data or kind.own_problem)
     choices = _check_choices(spec)
     _check_budget(spec)
     _check_protocol(spec)
@@ -773,6 +735,7 @@ def _checked_plan(
     spaces = {c.label: _space_for(spec, c) for c in choices}
     record = _record(spec)
     record["optimizers"] = [c.to_dict() for c in choices]
+    kind.check(spec)
     run_name = spec.run_name(record)
     folds = (
         ("holdout",)

@@ -289,7 +289,7 @@ def ranking(cmp: ComparisonView) -> list[Standing]:
 def _span(cmp: Any, top: Any, cls: bool) -> float:
     """The width of the range the test metric can take: an accuracy's 1, your own metric's
     from its ``Score``'s bounds, else infinite."""
-    if getattr(cmp.spec, "objective", None) is None:
+    if not cmp.kind.own_metric:
         return 1.0 if cls else math.inf
     low, high = top.metric_bounds or (-math.inf, math.inf)
     return high - low

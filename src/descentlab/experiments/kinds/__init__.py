@@ -1,0 +1,134 @@
+"""The kinds of trial a comparison compares optimizers on, each an implementation of one
+protocol (:class:`TrialKind`): the engine's run (:mod:`~descentlab.experiments.kinds.engine`)
+and your own training code (an objective: :mod:`~descentlab.experiments.kinds.code`). The
+comparison asks its kind what it needs of a trial -- train it (and continue it), whether its
+trials stack in one vectorized pass, prune in that pass or shard across ``--nproc``, what its
+metric is called and where its data come from -- and asks nothing else about it.
+
+A kind is registered with the forms of a spec's ``objective`` record it trains
+(:func:`register`; the engine's run is the kind of a spec with none): a new kind is its own
+module and one :func:`register` call.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["FORMS", "TrialKind", "kind_named", "kind_of", "register"]
+
+#: Each form of training code a spec's ``objective`` record names, with the flag that gives it
+#: (``"objective"``: a function ``fn(run)``), as the kinds registered them.
+FORMS: dict[str, str] = {}
+_MODULES: dict[str | None, str] = {None: "descentlab.experiments.kinds.engine"}
+
+
+def register(module: str, forms: Mapping[str, str]) -> None:
+    """A kind of trial: ``module`` (imported at first use) holds it as ``KIND``; ``forms``:
+    the forms of a spec's ``objective`` record it trains, with the flag of each."""
+    FORMS.update(forms)
+    _MODULES.update(dict.fromkeys(forms, module))
+
+
+def kind_of(spec: Any, code: Any = None) -> TrialKind:
+    """The kind of ``spec``'s trials (a :class:`~descentlab.experiments.compare.CompareSpec`
+    or its plan): the one registered for its ``objective``'s form, the engine's run without
+    one; ``code``: a function given in Python (a function's kind where the spec names none)."""
+    record = getattr(getattr(spec, "spec", spec), "objective", None)
+    return kind_named({"form": "function"} if record is None and code is not None else record)
+
+
+def kind_named(record: Any) -> TrialKind:
+    """The kind a spec's ``objective`` record names (None: the engine's run)."""
+    form = record.get("form") or "" if isinstance(record, Mapping) else record and ""
+    if not (form is None or (isinstance(form, str) and form in FORMS)):
+        raise ValueError(f"objective must be a dict with form one of {list(FORMS)}, got {record!r}")
+    return importlib.import_module(_MODULES[form]).KIND
+
+
+class TrialKind:
+    """What a comparison needs of a kind of trial (the engine's run by default).
+
+    Attributes:
+        stacks: trials that differ only in hyperparameters or seed train together in one
+            vectorized pass.
+        prunes_in_pass: a first tuning round's pruned runs leave those passes at the rungs.
+        shards: a trial trains across ``--nproc`` processes, its model sharded.
+        own_metric: the trial's metric is its own (named by its code, its range its own);
+            else the engine's accuracy or loss, with its chance level.
+        own_problem: its code is the problem and the model (not a dataset's name, nor a
+            model with a size: no suite of problems, no scale study).
+        precision: the command line's default ``--precision``.
+        alone: what a comparison says once where its trials cannot stack.
+        paired: how the verdict pairs the test values beside the seeds, in the protocol's
+            words.
+    """
+
+    stacks = prunes_in_pass = shards = False
+    own_metric = own_problem = False
+    precision = "auto"
+    paired = "test example"
+    alone = "descentlab: the trials train one at a time (their kind does not stack them)"
+
+    def check(self, spec: Any) -> None:
+        """The spec's settings the kind refuses, refused (ValueError)."""
+
+    def resolve(self, plan: Any, given: Any, data: bool, workers: int) -> tuple[Any, Any, bool]:
+        """``(plan, kind, data)``: the plan with what the spec records of the trials' code, the
+        kind ready to train ``given`` (the code given in Python, or None), and whether
+        descentlab gives the trials their data."""
+        return plan, self, data
+
+    def owns_data(self, spec: Any) -> bool:
+        """The trials train on data of their own (none of descentlab's)."""
+        return False
+
+    def name_earlier(self, run_dir: Any, spec: Any) -> dict[str, str] | None:
+        """Say which comparison beside ``run_dir`` ran the same thing with other files; the
+        files the comparison records (None: none)."""
+        from descentlab.experiments.compare.earlier import name_earlier_problem
+
+        return name_earlier_problem(run_dir, spec.problem) or None
+
+    def train(
+        self, store: Any, source: Any, trial: Any, checkpoint_every: Any, after: Any, nproc: int
+    ) -> Any:
+        """One trial trained here against ``store`` (continued from its last checkpoint where
+        it was stopped before), recorded as a run of ``trial.record_config()`` with its
+        metrics, status and summary (and the optimizer's ``monitor/*`` records of a
+        ``trial.monitored`` one): the run's ``run_id``, ``status`` and ``summary``."""
+        raise NotImplementedError
+
+    def metric_name(self, spec: Any, provenance: Mapping[str, Any]) -> str | None:
+        """The metric's own name (None: the engine's accuracy or loss)."""
+        return None
+
+    def metric_bounds(self, provenance: Mapping[str, Any]) -> tuple[float, float] | None:
+        """The range a run's metric takes, as its record says (None: the engine's)."""
+        return None
+
+    def direction(self, spec: Any) -> tuple[bool | None, str | None] | None:
+        """``(maximize, name)`` of an own metric as the spec says it (None where its trials
+        tell: :meth:`learned`)."""
+        return None
+
+    def learned(self, store: Any, outcome: Any) -> tuple[bool | None, str | None]:
+        """``(maximize, name)`` of an own metric as a finished trial shows it."""
+        return None, None
+
+    def title(self, spec: Any) -> str | None:
+        """What the report's title names (None: the problem and its model)."""
+        return None
+
+    def scored_on(self, spec: Any) -> str | None:
+        """Where tuning scored, in the protocol's words (None: the spec's split or folds)."""
+        return None
+
+    def training_words(self, spec: Any) -> str:
+        """How the trials trained, in the protocol's words."""
+        raise NotImplementedError
+
+
+_CODE = {"function": "objective", "hf_trainer": "--hf-trainer", "lightning": "--lightning"}
+register("descentlab.experiments.kinds.code", _CODE)

@@ -1,0 +1,291 @@
+"""One trial of your training code: called with its :class:`~descentlab.experiments.kinds.
+code_run.Run`, what it returned and reported checked and recorded in the store as a run of the
+trial's config (:func:`run_trial`)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from descentlab import Score
+from descentlab.experiments.kinds import FORMS
+from descentlab.experiments.kinds.code_identity import Objective
+from descentlab.experiments.kinds.code_run import (
+    Run,
+    _on_the_device,
+    _say_once,
+    _State,
+    _Stop,
+    slot,
+)
+
+
+def _where(objective: Objective, trial: Any) -> str:
+    cfg = trial.config
+    return f"{FORMS[objective.form]} {objective.ref} (trial {cfg.name}, seed {cfg.seed})"
+
+
+def run_trial(
+    store: Any,
+    objective: Objective,
+    trial: Any,
+    splits: Any,
+    checkpoint_every: Any = None,
+    after_checkpoint: Callable[[Any, int, Path], None] | None = None,
+    *,
+    resume: int | None = None,
+    restart: bool = False,
+) -> tuple[int, str, dict[str, Any]]:
+    """One trial: ``objective`` called with its :class:`Run`, recorded in ``store`` as a run of
+    the trial's config; ``(run id, status, summary)``.
+
+    ``resume``: the id of the trial's interrupted run, continued from its last checkpoint
+    (its reports after that step deleted; ``restart``: from step 0, as where it wrote none).
+
+    Raises:
+        ValueError: one line naming the objective and the trial -- it raised, returned
+            something that is not a :class:`Score`, reported something that is not a number,
+            never built the trial's optimizer, or read the sealed test split.
+        CheckpointError: the checkpoint to continue from fails its verification (the caller
+            sets it aside and starts over).
+    """
+    from descentlab._usercode import genuine_interrupt
+    from descentlab.engine.loop import CheckpointClock
+    from descentlab.engine.run import _default_checkpoint
+    from descentlab.problems._user import failure
+    from descentlab.problems.data import TestSetSealedError
+    from descentlab.store import provenance
+
+    cfg, where, record = trial.config, _where(objective, trial), trial.record_config()
+    if resume is None:
+        run_id = store.create_run(
+            record, name=cfg.name, seed=cfg.seed,
+            provenance=provenance(cfg.seed, pid=os.getpid(), hostname=socket.gethostname()),
+        )  # fmt: skip
+    else:
+        run_id = resume
+    art = store.artifacts(run_id).get("checkpoint")
+    path = Path(art["path"]) if art else _default_checkpoint(store, run_id)
+    clock = None if checkpoint_every is None else CheckpointClock(checkpoint_every)
+    ship = None if after_checkpoint is None else (lambda i, p: after_checkpoint(trial, i, p))
+    state = _State(store, run_id, record, where, clock, path, ship, cfg.steps, cfg.device)
+    if resume is not None:
+        if not restart:
+            state.load()
+        store.set_status(run_id, "running", expect=("running", "interrupted", "failed"))
+        store.truncate_metrics(run_id, after_step=-1)  # (its reports are in the checkpoint)
+        store.update_provenance(run_id, {"pid": os.getpid()})
+    try:
+        with _kept_as_it_was(where.split(" (trial")[0]):
+            got = objective(Run(trial, splits, state))
+    except _Stop:
+        got = None
+    except TestSetSealedError:
+        store.set_status(run_id, "failed", message="read the sealed test split")
+        raise ValueError(
+            f"{where} read the test split in a {trial.phase} trial: while tuning (and in the "
+            "curve runs) evaluate on run.eval, the validation split; the test split is the "
+            "refit runs' (run.split says which)"
+        ) from None
+    except BaseException as exc:
+        if genuine_interrupt(exc):  # (Ctrl-C: the next session continues the trial)
+            store.set_status(run_id, "interrupted", message="stopped; run again to continue")
+            raise
+        store.set_status(run_id, "failed", message=failure(exc))
+        raise ValueError(f"{where} failed: {failure(exc)}") from None
+    return run_id, *_finish(state, got, trial, where)
+
+
+def _finish(state: _State, got: Any, trial: Any, where: str) -> tuple[str, dict[str, Any]]:
+    """The trial's status and summary from what the objective returned; stored."""
+    store, run_id, steps = state.store, state.run_id, trial.config.steps
+    if state.built is None and state.diverged is None:
+        store.set_status(run_id, "failed", message="never built its optimizer")
+        raise ValueError(
+            f"{where} never built its optimizer with run.optimizer(params): there is no "
+            "optimizer to compare"
+        )
+    if (got is None and state.diverged is None) or (got is not None and not isinstance(got, Score)):
+        kind = type(got).__name__
+        store.set_status(run_id, "failed", message=f"returned {kind}")
+        hint = " (is its `return` missing?)" if got is None else ""
+        raise ValueError(
+            f"{where} returned {kind}{hint}: an objective returns "
+            "Score(value, maximize=True|False[, name=..., examples=...])"
+        )
+    if got is not None and (
+        isinstance(got.value, bool | str) or not isinstance(got.maximize, bool)
+    ):
+        bad = f"value {got.value!r}" if isinstance(got.value, bool | str) else (
+            f"maximize {got.maximize!r}")  # fmt: skip
+        store.set_status(run_id, "failed", message=f"returned a Score with {bad}")
+        raise ValueError(
+            f"{where} returned a Score with {bad}: its value is a number, maximize True or False"
+        )
+    try:
+        bounds = _bounds(got, where) if got is not None else None
+    except ValueError:
+        store.set_status(run_id, "failed", message="returned a Score with bad bounds")
+        raise
+    if state.diverged is None:
+        _check_wiring(state, trial, where)
+    split = "test" if trial.phase == "refit" else "val"
+    summary: dict[str, Any] = {"steps": steps}
+    name = "objective"
+    if got is not None:
+        value = float(got.value)
+        name = slot(bool(got.maximize))
+        if not math.isfinite(value):
+            state.diverged = f"returned {value}"
+        else:
+            summary[f"{split}/{name}"] = value
+            state.rows.append((steps, value))  # (the value returned is the last step's)
+        said = {"metric": str(got.name), "maximize": bool(got.maximize)}
+        if bounds is not None:  # (JSON: an infinite end as null)
+            said["bounds"] = [v if math.isfinite(v) else None for v in bounds]
+        store.update_provenance(run_id, {"objective": said})
+    last = dict(state.rows)  # (a step reported twice: its last value)
+    store.log_metrics(run_id, [(s, split, name, v) for s, v in sorted(last.items())])
+    if trial.phase == "refit" and got is not None and state.diverged is None:
+        _store_examples(store, run_id, got, name)
+    status = "completed"
+    if state.diverged is not None:
+        status = "diverged"
+        _say_once(
+            state.where.split(" (trial")[0],
+            f"descentlab: {where} {state.diverged}: a trial whose values are not finite counts "
+            "as diverged, as a run whose loss goes non-finite (said once)",
+        )
+    store.set_status(run_id, status, message=state.diverged, summary=summary)
+    return status, summary
+
+
+def _bounds(got: Score, where: str) -> tuple[float, float] | None:
+    """A Score's ``bounds`` as two floats ``low < high``, its finite value inside them, or one
+    clear line; None where it has none."""
+    if got.bounds is None:
+        return None
+    b = got.bounds
+    ok = isinstance(b, tuple | list) and len(b) == 2
+    ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in b)
+    if not ok or not float(b[0]) < float(b[1]):
+        raise ValueError(
+            f"{where} returned a Score with bounds {b!r}: bounds is (low, high) with low < high "
+            "(an end may be infinite), or None"
+        )
+    low, high = float(b[0]), float(b[1])
+    value = float(got.value)
+    if math.isfinite(value) and not low <= value <= high:
+        raise ValueError(f"{where} returned a Score of {value} outside its bounds {b!r}")
+    return low, high
+
+
+def _check_wiring(state: _State, trial: Any, where: str) -> None:
+    """ValueError (the run marked failed) where the trial's numbers cannot be the optimizer's
+    and schedule's descentlab gave: they took fewer steps than the objective reported, or
+    something else changed the parameters between their steps."""
+    start = state.saved[0] if state.saved is not None else 0
+    reported = max([s for s, _ in state.rows] + [trial.config.steps])
+    steps = start + state.stepped
+    wrong = None
+    if steps != reported:
+        wrong = (
+            f"the optimizer descentlab gave was stepped {state.stepped} times in "
+            f"{reported - start} steps: step the one run.optimizer(params) returns, once a step"
+        )
+        if steps > reported:
+            wrong += f", for run.steps = {trial.config.steps} steps (the equal budget)"
+    elif state.built is not None and (moved := _on_the_device(state.built, state.device)):
+        wrong = moved
+    elif state.moved:
+        wrong = (
+            "the parameters given to run.optimizer(params) were changed in place between two "
+            "of its steps by something else (another optimizer?): only the trial's optimizer "
+            "may step them"
+        )
+    elif state.stepped and (state.scheduled or 0) < state.stepped and _per_step(trial.config):
+        sched = ", ".join(f"{k}={v}" for k, v in _per_step(trial.config).items())
+        wrong = (
+            f"the trial's schedule ({sched}) was stepped {state.scheduled or 0} times in "
+            f"{state.stepped} optimizer steps: call step() of run.scheduler(optimizer) after "
+            "each optimizer step, or compare without schedules (no --budget)"
+        )
+    if wrong is not None:
+        state.store.set_status(state.run_id, "failed", message=wrong)
+        raise ValueError(f"{where}: {wrong}")
+
+
+@contextlib.contextmanager
+def _kept_as_it_was(what: str) -> Iterator[None]:
+    """An objective's call, with what it may change for the rest of the process set back and
+    said once: torch's default dtype and thread count, the working folder; threads and child
+    processes it leaves running are said once (they would run beside the next trials)."""
+    import multiprocessing
+    import threading
+
+    import torch
+
+    from descentlab.problems.problem import folder_kept
+
+    dtype, threads = torch.get_default_dtype(), torch.get_num_threads()
+    before = set(threading.enumerate())
+    children = set(multiprocessing.active_children())
+    try:
+        with folder_kept(what):
+            yield
+    finally:
+        left = []
+        if torch.get_default_dtype() != dtype:
+            left.append(f"torch's default dtype {torch.get_default_dtype()} -> set back to {dtype}")
+            torch.set_default_dtype(dtype)
+        if torch.get_num_threads() != threads:
+            left.append(f"torch's threads {torch.get_num_threads()} -> set back to {threads}")
+            torch.set_num_threads(threads)
+        alive = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if alive:
+            left.append(f"{len(alive)} thread(s) still running ({alive[0].name})")
+        procs = [c for c in multiprocessing.active_children() if c not in children]
+        if procs:
+            left.append(f"{len(procs)} child process(es) still running (pid {procs[0].pid})")
+        if left:
+            _say_once(
+                what + " left",
+                f"descentlab: {what} changed what the trials after it share: "
+                + "; ".join(left)
+                + " (each trial must leave the process as it found it)",
+            )
+
+
+def _per_step(cfg: Any) -> dict[str, Any]:
+    """The trial's per-step schedules as its config spells them (``{}``: none)."""
+    if not cfg.schedule:
+        return {}
+    from descentlab.engine.building import split_schedules
+
+    steps = split_schedules(cfg.schedule, cfg.steps)[0]
+    return {k: v for k, v in cfg.schedule.items() if k in steps}
+
+
+def _store_examples(store: Any, run_id: int, got: Score, name: str) -> None:
+    """A refit run's per-example test values, stored where their mean is the returned
+    value; else the run's provenance says why there are none (the verdict then pairs by seed
+    only)."""
+    import numpy as np
+
+    from descentlab.experiments.test_outcomes import OUTCOMES_KEY, save
+
+    if got.examples is None:
+        store.update_provenance(run_id, {OUTCOMES_KEY: "the objective returned one number per run"})
+        return
+    values = np.asarray(got.examples, dtype=float).reshape(-1)
+    mean = float(values.mean()) if values.size else math.nan
+    if not math.isclose(mean, float(got.value), rel_tol=1e-4, abs_tol=1e-6):
+        why = f"the mean of its {values.size} examples' values {mean:.6g} is not {got.value:.6g}"
+        store.update_provenance(run_id, {OUTCOMES_KEY: f"not stored: {why}"})
+        return
+    save(store, run_id, {name: values})

@@ -1,0 +1,72 @@
+"""The engine's run as a kind of trial: each trial a :class:`~descentlab.engine.config.
+RunConfig` trained by the engine's loop (alone, across ``--nproc`` processes, or stacked with
+others in one vectorized pass by :func:`~descentlab.experiments.execution.execute_group`),
+scored by the problem's accuracy or loss."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from descentlab.experiments.kinds import TrialKind
+
+__all__ = ["KIND", "EngineRun"]
+
+
+class EngineRun(TrialKind):
+    """The engine's run (:class:`~descentlab.experiments.kinds.TrialKind`)."""
+
+    stacks = prunes_in_pass = shards = True
+
+    def train(
+        self, store: Any, source: Any, trial: Any, checkpoint_every: Any, after: Any, nproc: int
+    ) -> Any:
+        """One trial trained by the engine here: from its last checkpoint where an earlier
+        session was stopped in it, else from the start. ``nproc`` > 1: across that many
+        processes of this machine, its model sharded
+        (:func:`~descentlab.engine.launch.train_sharded`; the launcher, the process that calls
+        it, writes ``store``)."""
+        from descentlab.engine.run import resume, train
+        from descentlab.experiments.execution import store_monitor, store_test_outcomes
+        from descentlab.experiments.resume import resume_unfinished
+
+        cfg, data = trial.config, source.get(trial.data)
+        kept = {"optimizer": cfg.optimizer, "schedule": cfg.schedule}
+        if nproc > 1:  # (a stopped trial starts over as the same run)
+            import torch
+
+            from descentlab.engine.launch import train_sharded
+
+            options = {"data": data, "progress": False, "checkpoint_every": checkpoint_every,
+                       "threads": torch.get_num_threads()}  # fmt: skip
+            again = functools.partial(train_sharded, None, nproc, store.path, restart=True)
+            result = resume_unfinished(
+                store, trial, lambda run_id, **_: again(resume_id=run_id, **kept, **options)
+            )
+            fresh = functools.partial(train_sharded, cfg, nproc, store.path, **options)
+        else:
+            options = {
+                "data": data,
+                "progress": False,
+                "checkpoint_every": checkpoint_every,
+                "keep_checkpoint": False,
+            }  # (a finished trial is never continued)
+            if after is not None:
+                options["after_checkpoint"] = functools.partial(after, trial)
+            result = resume_unfinished(
+                store, trial, lambda run_id, **kw: resume(run_id, store, **kept, **options, **kw)
+            )
+            fresh = functools.partial(train, cfg, store, **options)
+        result = fresh() if result is None else result
+        with store.transaction():  # what the trial adds to its run: one write
+            store_monitor(store, trial, result, nproc)
+            store_test_outcomes(store, trial, result, data)
+        return result
+
+    def training_words(self, spec: Any) -> str:
+        from descentlab.experiments.compare.protocol import training_words
+
+        return training_words(spec)
+
+
+KIND = EngineRun()

@@ -1,0 +1,161 @@
+"""A trial's kind as a type (``descentlab.experiments.kinds``): no branch on "is this the
+user's own code" outside the kinds' modules, the user's-code kind in modules of one purpose
+each, and a third kind that trains through ``compare`` from its own module and a registration.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from descentlab.experiments import kinds
+from descentlab.experiments.compare import CompareSpec, compare
+from descentlab.experiments.kinds import TrialKind, kind_of
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "descentlab"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location(
+        "kind_branches", ROOT / "scripts" / "kind_branches.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_no_module_outside_the_kinds_branches_on_the_objective():
+    # 37 branches in 15 files before the kinds (scripts/kind_branches.py)
+    assert _script().branches(PACKAGE) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "branches"),
+    [
+        ("if spec.objective:\n    pass\n", 1),
+        ("x = a if objective is None else b\n", 1),
+        ("alone = objective is not None or spec.objective is not None\n", 1),
+        ("y = [r for r in rows if r.get('objective')]\n", 1),
+        ("if kind.own_metric:\n    pass\n", 0),  # what the kind answers: not a branch on it
+        ("said = provenance['objective']\n", 0),
+    ],
+)
+def test_the_branch_count_sees_each_form_of_branch(tmp_path, source, branches):
+    (tmp_path / "m.py").write_text(source)
+    assert len(_script().branches(tmp_path)) == branches
+
+
+def test_the_users_code_is_modules_of_one_purpose_each():
+    # experiments/objective.py was 843 lines: the handle, the execution, the identity and the
+    # comparison's glue in one
+    modules = [
+        *(PACKAGE / "experiments" / "kinds").glob("*.py"),
+        PACKAGE / "experiments" / "objective.py",
+    ]
+    lines = {p.name: p.read_text().count("\n") for p in modules}
+    assert {"code_run.py", "code_trial.py", "code_identity.py", "code.py", "engine.py"} <= set(
+        lines
+    )
+    assert max(lines.values()) <= 400, lines
+    # the earlier-run lookup of a comparison without an objective is the comparison's
+    from descentlab.experiments.compare import earlier
+
+    assert hasattr(earlier, "name_earlier_problem")
+    for path in modules:
+        assert "def name_earlier_problem" not in path.read_text()
+
+
+def test_objective_names_only_the_users_code_in_the_engine():
+    # the engine's averaged training loss (train/objective in the store) is not called so
+    for name in ("loop.py", "run.py", "launch.py", "vectorized.py"):
+        text = (PACKAGE / "engine" / name).read_text()
+        assert "objective_sum" not in text and "def _objective" not in text, name
+
+
+class Toy(TrialKind):
+    """A third kind: a closed-form "training" whose loss is least at lr 0.01."""
+
+    own_metric = own_problem = True
+
+    def resolve(self, plan, given, data, workers):
+        import dataclasses
+
+        spec = dataclasses.replace(plan.spec, batch_size=None, target_accuracy=None)
+        return spec.plan(custom_data=True, checked=plan), self, False
+
+    def owns_data(self, spec):
+        return True
+
+    def name_earlier(self, run_dir, spec):
+        return None
+
+    def direction(self, spec):
+        return False, "toy_loss"
+
+    def learned(self, store, outcome):
+        return False, "toy_loss"
+
+    def metric_name(self, spec, provenance):
+        return "toy_loss"
+
+    def training_words(self, spec):
+        return "training: a toy"
+
+    def train(self, store, source, trial, checkpoint_every, after, nproc):
+        cfg = trial.config
+        run_id = store.create_run(trial.record_config(), name=cfg.name, seed=cfg.seed)
+        split = "test" if trial.phase == "refit" else "val"
+        value = (math.log10(cfg.hyper["lr"]) + 2) ** 2 + 0.001 * cfg.seed
+        rows = [(cfg.steps, split, "loss", value)]
+        if trial.monitored:  # (the optimizer's statistics a monitored trial records)
+            rows.append((cfg.steps, "monitor", "update_ratio", 0.0))
+        store.log_metrics(run_id, rows)
+        summary = {"steps": cfg.steps, f"{split}/loss": value}
+        store.set_status(run_id, "completed", summary=summary)
+        return types.SimpleNamespace(run_id=run_id, status="completed", summary=summary)
+
+
+@pytest.fixture
+def toy_kind(monkeypatch):
+    module = types.ModuleType("toy_kind")
+    module.KIND = Toy()
+    monkeypatch.setitem(sys.modules, "toy_kind", module)
+    monkeypatch.setattr(kinds, "FORMS", dict(kinds.FORMS))
+    monkeypatch.setattr(kinds, "_MODULES", dict(kinds._MODULES))
+    kinds.register("toy_kind", {"toy": "--toy"})
+    return module.KIND
+
+
+def test_a_third_kind_trains_through_compare_from_its_module_and_a_registration(tmp_path, toy_kind):
+    spec = CompareSpec(problem="toy", objective={"form": "toy", "ref": "toy"},
+                       optimizers=["sgd", "adam"], steps=20, tune_steps=10,
+                       lrs_per_optimizer=3, seeds=2, landscapes=())  # fmt: skip
+    assert kind_of(spec) is toy_kind
+    result = compare(spec, tmp_path, workers=1, progress=False)
+    assert result.complete and result.metric_name == "toy_loss"
+    assert [r.label for r in result.results] == ["sgd", "adam"]
+    assert "training: a toy" in result.protocol()
+
+
+@pytest.mark.parametrize(
+    ("objective", "kind"),
+    [
+        (None, "EngineRun"),
+        ({"form": "function", "ref": "a.py:f"}, "UserCode"),
+        ({"form": "lightning", "ref": "a.py:f"}, "UserCode"),
+    ],
+)
+def test_a_spec_names_its_kind(objective, kind):
+    assert type(kind_of(CompareSpec(objective=objective))).__name__ == kind
+
+
+@pytest.mark.parametrize("record", ["function", {"ref": "a.py:f"}, {"form": None}, {"form": "jax"}])
+def test_an_unknown_kind_is_refused_in_one_line(record):
+    with pytest.raises(ValueError, match=r"^objective must be a dict with form one of \["):
+        kind_of(CompareSpec(objective=record))
