@@ -99,9 +99,10 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: first line 6; a scheduler's unread property and three one-use forwarders removed -18; a
 #: trial's config checked once where it is made, the trial training the checked copy 4, the
 #: --nproc messenger's close said 1, its unknown writes refused 1; a form's maximum with a
-#: coefficient operand refused when built 33), and functions over 80
+#: coefficient operand refused when built 33; a plain rule not stepped on shards unless it
+#: says so, the flags documented 18), and functions over 80
 #: lines in the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 56_902
+LIBRARY_LINES = 56_920
 LONG_FUNCTIONS = 10
 
 

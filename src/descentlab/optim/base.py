@@ -497,6 +497,12 @@ class Rule(ABC):
     group's values from it). An elementwise rule is best written as a
     :class:`~descentlab.optim.form.FormRule`: its math once.
 
+    Three flags say how a rule may be stepped on sharded (DTensor) parameters
+    (docs/distributed.md): :attr:`elementwise` (each tensor's update reads only that tensor),
+    :attr:`shard_local` (the update on a shard is the whole tensor's restricted to it; left at
+    None it is False for a rule written as :meth:`update`, so a reduction over a tensor sees
+    the whole tensor) and :attr:`tensorwise` (a tensor may be stepped whole by one rank).
+
     Attributes:
         name: short identifier, used in reprs and the optimizer family tree.
         role: what it contributes in the lectures' taxonomy (colours the family tree).
@@ -519,14 +525,19 @@ class Rule(ABC):
     #: gradients (its prepares only allocate state or advance per-tensor scalars): the
     #: landscapes' whole-trajectory kernels (:mod:`descentlab.problems.kernels`) can run it
     local: bool = False
-    #: True when each tensor's update depends only on that tensor's own values and state, so
-    #: the optimizer may process a group in cache-sized chunks (False: e.g. global-norm clipping)
+    #: True when each tensor's update depends only on that tensor's own values and state
+    #: (a reduction over the tensor -- a mean, a norm -- included), so the optimizer may
+    #: process a group in cache-sized chunks. False: the update reads other tensors (a
+    #: global-norm clip)
     elementwise: bool = True
     #: True when the rule's math on a shard of a tensor (a DTensor's local tensor) is its math
     #: on the whole tensor, restricted to the shard: per element, with per-tensor numbers that
     #: read no tensor's values, and any reduction over :func:`~descentlab.optim.sharded.whole`
     #: tensors. A sharded param group runs such a chain on each rank's shards
-    #: (:mod:`descentlab.optim.sharded`). None: :attr:`elementwise`
+    #: (:mod:`descentlab.optim.sharded`). None: False for a rule written as :meth:`update`
+    #: (its tensors are then stepped whole, by owners or gathered: a mean over a tensor is the
+    #: whole tensor's), :attr:`elementwise` for a form rule (per element by construction).
+    #: Set it True only where no value of the update reads more than its own element.
     shard_local: bool | None = None
     #: True when each tensor's update depends only on that tensor's own values and state,
     #: which it may read whole (a matrix's orthogonalization or preconditioner): a sharded
@@ -539,6 +550,10 @@ class Rule(ABC):
 
     def __init__(self, **defaults: Any) -> None:
         self.defaults: dict[str, Any] = dict(defaults)
+
+    def steps_shards(self) -> bool:
+        """:attr:`shard_local` resolved: a rule written as :meth:`update` says so itself."""
+        return bool(self.shard_local)
 
     # -- protocol ------------------------------------------------------------------
     def init(self, params: list[Tensor]) -> State:
@@ -769,9 +784,7 @@ class Chain(Rule):
         self.state_keys = tuple(owners)
         self.needs_step = any(r.needs_step for r in flat)
         self.elementwise = all(r.elementwise for r in flat)
-        self.shard_local = all(
-            r.elementwise if r.shard_local is None else r.shard_local for r in flat
-        )
+        self.shard_local = all(r.steps_shards() for r in flat)
         self.tensorwise = all(r.elementwise if r.tensorwise is None else r.tensorwise for r in flat)
 
     @property

@@ -886,6 +886,10 @@ class FormRule(Rule):
     local = True
     needs_step = True
 
+    def steps_shards(self) -> bool:
+        """Per element by construction: on shards unless the rule says otherwise."""
+        return self.elementwise if self.shard_local is None else self.shard_local
+
     @property
     def state_keys(self) -> tuple[str, ...]:  # type: ignore[override]
         """The state the form keeps at any value of the flags and choices that pick its code:
