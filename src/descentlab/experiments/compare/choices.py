@@ -96,7 +96,10 @@ class OptimizerChoice:
         return self.optimizer if isinstance(self.optimizer, str) else repr(self.optimizer)
 
     def to_dict(self) -> dict[str, Any]:
+        own = optim.specs.source(self.optimizer) if self.is_named else {}
         return {
+            # (a file of the user's own: its hash, so an edited one is another comparison)
+            **({"source": own} if own else {}),
             "label": self.label,
             "optimizer": self.describe(),
             "hyper": dict(self.hyper),
@@ -237,6 +240,15 @@ def parse_optimizer(optimizer: Any) -> OptimizerChoice:
             label, text = label.strip(), text.strip()
         if text.lower().endswith(_FIXED_SUFFIX):
             fixed, text = True, text[: -len(_FIXED_SUFFIX)].strip()
+        own = _own(text)
+        if own is not None:
+            spec, rec = own
+            return OptimizerChoice(
+                label=label or (f"{rec.name}_default" if fixed else rec.name),
+                optimizer=spec,
+                lr_range=rec.lr_range,
+                fixed_lr=fixed,
+            )
         if external.looks_like_path(text):
             optimizer = external.ImportedOptimizer(text)
         elif "(" in text:
@@ -275,6 +287,26 @@ def parse_optimizer(optimizer: Any) -> OptimizerChoice:
         f"('torch.optim.SGD'), an update rule, a torch optimizer class or factory, or a "
         f"(label, optimizer) pair, got {optimizer!r}"
     )
+
+
+def _own(text: str) -> tuple[str, optim.OptimizerRecord] | None:
+    """A descentlab optimizer of the user's own (``file.py:Class``, ``module:Class``, a name
+    given to ``optim.register``): its spec as another process resolves it, and its record;
+    the file it is read from said once, with the hash a comparison records. None: not one."""
+    from descentlab._announce import once
+
+    rec = optim.specs.lookup(text, strict=False)
+    if rec is None:
+        return None
+    spec = optim.specs.spec_of(text)
+    for file, digest in optim.specs.source(spec).items():
+        once(
+            ("own-optimizer", spec, digest),
+            f"descentlab: optimizer {rec.name!r} is {spec} ({file} sha256 {digest}); an edited "
+            "file starts a new comparison",
+            stacklevel=4,
+        )
+    return spec, rec
 
 
 # ------------------------------------------------------------------------------------------
