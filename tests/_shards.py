@@ -144,36 +144,14 @@ def clip_chain() -> Any:
 
 
 def cautious_chain() -> Any:
-    """Cautious AdamW (Liang et al. 2024) as a user writes it outside the package: a plain
-    ``Rule`` left at the Rule defaults, whose mask's rescaling ``d / (nnz + 1)`` is a
-    reduction over each whole tensor."""
+    """Cautious AdamW (Liang et al. 2024) as a user writes it outside the package
+    (``examples/optimizers/cautious_adamw.py``): a plain ``Rule`` left at the Rule defaults,
+    whose mask's rescaling ``d / (nnz + 1)`` is a reduction over each whole tensor."""
     from descentlab import optim
-    from descentlab.optim.base import step_values
 
-    class cautious_adam(optim.Rule):
-        name = "cautious_adam"
-        state_keys = ("m", "v")
-        needs_step = True
-
-        def __init__(self, betas=(0.9, 0.999), eps=1e-8) -> None:
-            super().__init__(betas=betas, eps=eps)
-
-        def init(self, params):
-            return {k: [torch.zeros_like(p) for p in params] for k in self.state_keys}
-
-        def update(self, grads, state, params, hyper):
-            (b1, b2), eps = hyper["betas"], hyper["eps"]
-            out = []
-            steps = step_values(state, len(grads))
-            for g, m, v, t in zip(grads, state["m"], state["v"], steps, strict=True):
-                m.lerp_(g, 1 - b1)
-                v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                u = (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
-                mask = (u * g > 0).to(u.dtype)
-                out.append(u * mask * (mask.numel() / (mask.sum() + 1)))
-            return out, state
-
-    return optim.chain(cautious_adam(), optim.scale_by_lr(1e-2))
+    example = HERE.parent / "examples" / "optimizers" / "cautious_adamw.py"
+    rule = optim.specs.target(f"{example}:scale_by_cautious_adam")[0]
+    return optim.chain(rule(), optim.scale_by_lr(1e-2))
 
 
 #: the chains a case names (``chain``)

@@ -24,7 +24,7 @@ from typing import Any
 from .optimizer import Optimizer
 from .records import OptimizerRecord
 
-__all__ = ["is_spec", "lookup", "register", "source", "spec_of"]
+__all__ = ["is_spec", "lookup", "register", "source", "spec_of", "target"]
 
 #: records registered at run time, by name, and each one's spec (what another process
 #: resolves it by); a spec's record, by its canonical spec
@@ -77,7 +77,7 @@ def _module(where: str, is_file: bool) -> Any:
     return module
 
 
-def _target(spec: str) -> tuple[Any, Any, str]:
+def target(spec: str) -> tuple[Any, Any, str]:
     """The object ``spec`` names, its module and the canonical spec (a file's absolute)."""
     where, attr, is_file = _split(spec)
     try:
@@ -159,7 +159,7 @@ def lookup(name: str, strict: bool = True) -> OptimizerRecord | None:
         return _BY_NAME[key.lower()]
     if not is_spec(key):
         return None
-    obj, module, canonical = _target(key)
+    obj, module, canonical = target(key)
     rec = _BY_SPEC.get(canonical)
     if rec is not None and rec.factory is obj:
         return rec
@@ -193,7 +193,7 @@ def spec_of(name: str) -> str:
     if key.lower() in _SPEC_OF and not is_spec(key):
         return _SPEC_OF[key.lower()]
     if is_spec(key):
-        return _target(key)[2]
+        return target(key)[2]
     return key
 
 
@@ -204,7 +204,7 @@ def source(spec: str) -> dict[str, str]:
         spec = _SPEC_OF.get(str(spec).strip().lower(), "")
         if not spec:
             return {}
-    _, module, _ = _target(spec)
+    _, module, _ = target(spec)
     file = getattr(module, "__file__", None)
     if not file or Path(file).resolve().is_relative_to(Path(__file__).resolve().parents[1]):
         return {}
