@@ -111,3 +111,23 @@ def test_the_step_benchmark_takes_a_file_spec(adopt, monkeypatch, capsys):
     step.main(["--sizes", "2e3", "--repeat", "1", "--optimizers", spec, "--no-compile",
                "--threads", "1"])  # fmt: skip
     assert any(line.startswith(spec) for line in capsys.readouterr().out.splitlines())
+
+
+def _dims(spec: str) -> list[str]:
+    from descentlab.experiments.compare.search_space import declared_space
+
+    return [d.name for d in declared_space(parse_optimizer(spec)).dims]
+
+
+def test_your_optimizer_is_tuned_over_the_dimensions_a_named_one_is():
+    """As AdamW: lr, the betas, weight decay, warmup and schedule (an imported optimizer was
+    tuned over lr alone); three betas are kept at their defaults (Adan's pair of tuned betas
+    was refused when built), and ``alpha`` is RMSprop's smoothing only in the package
+    (AdEMAMix's is a mixing weight: not tuned as a smoothing constant)."""
+    adamw = _dims("adamw")
+    assert adamw == ["lr", "beta1", "beta2", "weight_decay", "warmup", "schedule"]
+    assert _dims(str(EXAMPLES / "adopt.py:ADOPT")) == adamw
+    assert _dims(str(EXAMPLES / "cautious_adamw.py:CautiousAdamW")) == adamw
+    no_betas = ["lr", "weight_decay", "warmup", "schedule"]
+    assert _dims(str(EXAMPLES / "ademamix.py:AdEMAMix")) == no_betas == _dims("adan")
+    assert "alpha" in _dims("rmsprop")

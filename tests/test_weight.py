@@ -101,10 +101,11 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: --nproc messenger's close said 1, its unknown writes refused 1; a form's maximum with a
 #: coefficient operand refused when built 33; a plain rule not stepped on shards unless it
 #: says so, the flags documented 18; optimizers of your own by file or module, register() 269;
-#: check-optimizer, its eight checks 428, an unbounded declared number refusing NaN 0),
+#: check-optimizer, its eight checks 428, an unbounded declared number refusing NaN 0; your
+#: optimizers tuned as named ones, Adan's three betas kept 8),
 #: and functions over 80
 #: lines in the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 57_617
+LIBRARY_LINES = 57_625
 LONG_FUNCTIONS = 10
 
 
