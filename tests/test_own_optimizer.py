@@ -131,3 +131,10 @@ def test_your_optimizer_is_tuned_over_the_dimensions_a_named_one_is():
     no_betas = ["lr", "weight_decay", "warmup", "schedule"]
     assert _dims(str(EXAMPLES / "ademamix.py:AdEMAMix")) == no_betas == _dims("adan")
     assert "alpha" in _dims("rmsprop")
+
+
+def test_your_named_optimizer_says_once_that_a_rule_of_it_runs_eagerly():
+    """The package's named optimizers say nothing (documented); yours did not either."""
+    spec = str(EXAMPLES / "cautious_adamw.py:CautiousAdamW")
+    with pytest.warns(RuntimeWarning, match="scale_by_cautious_adam has no fused form"):
+        optim.get(spec)([torch.nn.Parameter(torch.zeros(2))])

@@ -27,3 +27,28 @@ def test_a_plain_rule_at_the_defaults_is_not_stepped_shard_by_shard():
 def test_a_per_tensor_reduction_in_a_plain_rule_steps_fsdp2_as_one_process(tmp_path):
     got = spawn(2, {"r": ("cases", [CASE])}, tmp_path)["r"]["cautious"]
     assert _rel_err(got["params"], unsharded(CASE)) <= 1e-6
+
+
+def test_a_per_tensor_reduction_in_a_plain_rule_is_not_stacked_with_other_runs():
+    """A comparison's vectorized pass stacks K runs into one tensor: Cautious's count over
+    the stacked tensor mixed the runs (seed 0's training loss 0.388 stacked with seed 1,
+    0.412 alone); such a rule now trains alone, as it does by itself."""
+    import warnings
+    from pathlib import Path
+
+    from descentlab import engine
+    from descentlab.engine.config import RunConfig
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "optimizers" / "cautious_adamw.py"
+
+    def cfg(seed: int) -> RunConfig:
+        return RunConfig(problem="moons", model="mlp", optimizer=f"{example}:CautiousAdamW",
+                         hyper={"lr": 0.01}, steps=20, batch_size=16, seed=seed,
+                         problem_options={"n_samples": 200},
+                         model_options={"hidden": 8})  # fmt: skip
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        together = engine.train_many([cfg(0), cfg(1)])[0].summary["train/loss"]
+        alone = engine.train(cfg(0)).summary["train/loss"]
+    assert together == alone

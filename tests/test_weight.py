@@ -102,10 +102,11 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: coefficient operand refused when built 33; a plain rule not stepped on shards unless it
 #: says so, the flags documented 18; optimizers of your own by file or module, register() 269;
 #: check-optimizer, its eight checks 428, an unbounded declared number refusing NaN 0; your
-#: optimizers tuned as named ones, Adan's three betas kept 8),
+#: optimizers tuned as named ones, Adan's three betas kept 8; a plain rule not stacked, your Named
+#: optimizer's eager notice 8),
 #: and functions over 80
 #: lines in the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 57_625
+LIBRARY_LINES = 57_633
 LONG_FUNCTIONS = 10
 
 
