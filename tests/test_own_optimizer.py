@@ -7,6 +7,7 @@ run the rest). Each of these refused it as an unknown optimizer."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -138,3 +139,24 @@ def test_your_named_optimizer_says_once_that_a_rule_of_it_runs_eagerly():
     spec = str(EXAMPLES / "cautious_adamw.py:CautiousAdamW")
     with pytest.warns(RuntimeWarning, match="scale_by_cautious_adam has no fused form"):
         optim.get(spec)([torch.nn.Parameter(torch.zeros(2))])
+
+
+def test_the_guide_shows_the_examples_as_they_are_and_the_api_page_the_authoring_names():
+    import importlib.util
+
+    root = EXAMPLES.parents[1]
+    made = importlib.util.spec_from_file_location(
+        "cli_examples", root / "scripts" / "cli_examples.py"
+    )
+    examples = importlib.util.module_from_spec(made)
+    made.loader.exec_module(examples)
+    page = (root / "docs" / "own_optimizer.md").read_text(encoding="utf-8")
+    blocks = {m["path"]: m["body"] for m in examples.FILE_BLOCK.finditer(page)}
+    assert set(blocks) == {f"examples/optimizers/{p.name}" for p in EXAMPLES.glob("*.py")}
+    for path, body in blocks.items():
+        assert body == (root / path).read_text(encoding="utf-8"), path
+    api = (root / "docs" / "api" / "optim.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^ +- (\w+)$", api, re.MULTILINE))
+    used = {n for p in EXAMPLES.glob("*.py") for n in re.findall(r"\boptim\.(\w+)", p.read_text())}
+    assert used <= listed, sorted(used - listed)
+    assert {"Named", "declare", "Real", "Items", "BETAS", "step_values", "register"} <= listed
