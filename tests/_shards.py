@@ -145,13 +145,13 @@ def clip_chain() -> Any:
 
 def cautious_chain() -> Any:
     """Cautious AdamW (Liang et al. 2024) as a user writes it outside the package
-    (``examples/optimizers/cautious_adamw.py``): a plain ``Rule`` left at the Rule defaults,
+    (``examples/optimizers/cautious_adamw.py``): a wrapper left at the Rule defaults,
     whose mask's rescaling ``d / (nnz + 1)`` is a reduction over each whole tensor."""
     from descentlab import optim
 
     example = HERE.parent / "examples" / "optimizers" / "cautious_adamw.py"
-    rule = optim.specs.target(f"{example}:scale_by_cautious_adam")[0]
-    return optim.chain(rule(), optim.scale_by_lr(1e-2))
+    cautious = optim.specs.target(f"{example}:cautious")[0]
+    return optim.chain(cautious(optim.scale_by_adam()), optim.scale_by_lr(1e-2))
 
 
 #: the chains a case names (``chain``)

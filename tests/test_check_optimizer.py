@@ -66,6 +66,19 @@ def cautious_loop(w, grads, lr, betas, eps, weight_decay, **_):
     return w
 
 
+def cautious_lion_loop(w, grads, lr, betas, weight_decay, **_):
+    """The same mask around Lion (Chen et al. 2023): u = sign(b1 m + (1 - b1) g), then
+    m = b2 m + (1 - b2) g."""
+    b1, b2 = betas
+    m = torch.zeros_like(w)
+    for g in grads:
+        u = torch.sign(b1 * m + (1 - b1) * g)
+        m = b2 * m + (1 - b2) * g
+        phi = (u * g > 0).double()
+        w = w - lr * (u * phi * phi.numel() / (phi.sum() + 1) + weight_decay * w)
+    return w
+
+
 def ademamix_loop(w, grads, lr, betas, alpha, t_alpha_beta3, eps, weight_decay, **_):
     """Pagliardini et al. 2024, Algorithm 1 with its alpha and beta3 schedulers."""
     b1, b2, b3 = betas
@@ -87,6 +100,7 @@ def ademamix_loop(w, grads, lr, betas, alpha, t_alpha_beta3, eps, weight_decay, 
 OWN = {
     "adopt.py:ADOPT": (adopt_loop, {"lr": 0.01, "weight_decay": 0.1}),
     "cautious_adamw.py:CautiousAdamW": (cautious_loop, {"lr": 0.01}),
+    "cautious_adamw.py:CautiousLion": (cautious_lion_loop, {"lr": 0.01, "weight_decay": 0.1}),
     "ademamix.py:AdEMAMix": (ademamix_loop, {"lr": 0.01, "t_alpha_beta3": 8, "weight_decay": 0.1}),
 }
 
@@ -110,7 +124,7 @@ def test_the_fsdp2_check_passes_cautious_at_the_defaults_and_fails_it_forced_ont
     forced = tmp_path / "forced.py"
     shutil.copy(EXAMPLES / "cautious_adamw.py", forced)
     text = forced.read_text().replace(
-        "    needs_step = True\n", "    needs_step = True\n    shard_local = True\n"
+        '    name = "cautious"\n', '    name = "cautious"\n    shard_local = True\n'
     )
     forced.write_text(text)
     good = check_optimizer(str(EXAMPLES / "cautious_adamw.py:CautiousAdamW"), ["sharded"])

@@ -103,10 +103,11 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: says so, the flags documented 18; optimizers of your own by file or module, register() 269;
 #: check-optimizer, its eight checks 428, an unbounded declared number refusing NaN 0; your
 #: optimizers tuned as named ones, Adan's three betas kept 8; a plain rule not stacked, your Named
-#: optimizer's eager notice 8),
+#: optimizer's eager notice 8; Wrapper, a rule around any other 35; check-optimizer says what
+#: is checked against itself 4),
 #: and functions over 80
 #: lines in the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 57_633
+LIBRARY_LINES = 57_672
 LONG_FUNCTIONS = 10
 
 

@@ -49,7 +49,7 @@ from .adam_variants import *  # noqa: F403
 from .adan import *  # noqa: F403
 from .adaptive import *  # noqa: F403
 from .asgd import *  # noqa: F403
-from .base import Chain, HyperparameterTypeError, Owned, Rule, chain, step_values
+from .base import Chain, HyperparameterTypeError, Owned, Rule, Wrapper, chain, step_values
 from .form import Form, FormRule
 from .fused import FusedUnavailable, fused_available
 from .hyperspec import BETAS, Items, Real, declare
@@ -120,6 +120,7 @@ __all__ = [
     "ParityConfig",
     "Real",
     "Rule",
+    "Wrapper",
     "add_decayed_weights",
     "add_l2",
     "add_noise",

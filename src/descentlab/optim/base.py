@@ -728,6 +728,40 @@ class PerTensorRule(Rule):
         state made or not alike), reading and writing ``state[key][i]``."""
 
 
+class Wrapper(Rule):
+    """A rule around another, ``inner``, that sees both the update reaching it -- placed where
+    the inner rule would be, the gradient (the raw one behind the chain's pass-through glue) --
+    and the inner rule's update: :meth:`update` calls :meth:`inner_update` and changes its
+    result. Written once, it applies to any rule (Cautious's sign mask around Adam's, Lion's,
+    ...): the inner rule's hyperparameters, checks and state are the wrapper's. It steps
+    eagerly; left at the :class:`Rule` defaults it is not shard-local, so a reduction over a
+    tensor sees the whole tensor under FSDP2 and in a comparison's vectorized pass."""
+
+    def __init__(self, inner: Rule, **defaults: Any) -> None:
+        super().__init__(**{**inner.defaults, **defaults})
+        self.inner = inner
+        self.state_keys = tuple(inner.state_keys)
+        self.needs_step = type(self).needs_step or inner.needs_step
+        self.elementwise = type(self).elementwise and inner.elementwise
+        self.checks = {**inner.checks, **type(self).checks}  # type: ignore[misc]
+        self.relations = (*inner.relations, *type(self).relations)  # type: ignore[misc]
+
+    def init(self, params: list[Tensor]) -> State:
+        return self.inner.init(params)
+
+    def inner_update(
+        self, grads: list[Tensor], state: State, params: list[Tensor], hyper: Hyper
+    ) -> tuple[list[Tensor], State]:
+        """The inner rule's update of copies of ``grads`` (``grads`` stay as they came)."""
+        return self.inner.update([g.clone() for g in grads], state, params, hyper)
+
+    def __repr__(self) -> str:
+        args = ", ".join(
+            f"{k}={v!r}" for k, v in self.defaults.items() if k not in self.inner.defaults
+        )
+        return f"{self.name}({self.inner!r}{', ' + args if args else ''})"
+
+
 @dataclass(frozen=True)
 class Walk:
     """A chain's step as every backend runs it (:meth:`Chain.walk`): the ``body`` rules'
