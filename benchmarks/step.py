@@ -788,6 +788,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.state_dtypes:
         known, others = [r.name for r in optim.records()], {}
     names = [n.strip() for n in args.optimizers.split(",")] if args.optimizers else known
+    for n in names:  # an optimizer of your own, by path/to/file.py:Class or module:Class
+        if optim.specs.is_spec(n):
+            try:
+                optim.get(n)(make_params(40, n_tensors=2), fused=True).step()
+                known.append(n)
+            except (ValueError, TypeError) as exc:
+                others[n] = str(exc).splitlines()[0]
     unknown = [n for n in names if n not in known]
     if unknown:
         why = f" ({others[unknown[0]]})" if unknown[0] in others else ""

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: command -> (its arguments, a line its output must contain, the lines shown at most)
 EXAMPLES: dict[str, tuple[str, str, int]] = {
     "optimizers": ("optimizers adam", "chain: maximize -> add_l2 -> scale_by_adam", 12),
+    "check-optimizer": ("check-optimizer adam --checks fused,groups", "ok   param groups", 4),
     "landscape": ("landscape --list", "global minimum: (2) -> 2", 8),
     "convarith": ("convarith alexnet", "conv1  3x227x227  96x55x55   34,848", 12),
     "figures": ("figures list", "seed003_ravine.png", 8),

@@ -143,8 +143,19 @@ def clip_chain() -> Any:
     )
 
 
+def cautious_chain() -> Any:
+    """Cautious AdamW (Liang et al. 2024) as a user writes it outside the package
+    (``examples/optimizers/cautious_adamw.py``): a wrapper left at the Rule defaults,
+    whose mask's rescaling ``d / (nnz + 1)`` is a reduction over each whole tensor."""
+    from descentlab import optim
+
+    example = HERE.parent / "examples" / "optimizers" / "cautious_adamw.py"
+    cautious = optim.specs.target(f"{example}:cautious")[0]
+    return optim.chain(cautious(optim.scale_by_adam()), optim.scale_by_lr(1e-2))
+
+
 #: the chains a case names (``chain``)
-CHAINS = {"clip": clip_chain}
+CHAINS = {"clip": clip_chain, "cautious": cautious_chain}
 
 
 def unsharded(case: dict, stats: dict | None = None) -> list[torch.Tensor]:

@@ -100,9 +100,16 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: trial's config checked once where it is made, the trial training the checked copy 4, the
 #: --nproc messenger's close said 1, its unknown writes refused 1; a trial's kind a type, the
 #: engine's run and the user's code its two implementations, the user's code in modules of one
-#: purpose each 251), and functions over 80 lines in the whole package at most this many (10
-#: then; the goal is 15)
-LIBRARY_LINES = 57_120
+#: purpose each 251; a form's maximum with a
+#: coefficient operand refused when built 33; a plain rule not stepped on shards unless it
+#: says so, the flags documented 18; optimizers of your own by file or module, register() 269;
+#: check-optimizer, its eight checks 428, an unbounded declared number refusing NaN 0; your
+#: optimizers tuned as named ones, Adan's three betas kept 8; a plain rule not stacked, your Named
+#: optimizer's eager notice 8; Wrapper, a rule around any other 35; check-optimizer says what
+#: is checked against itself 4),
+#: and functions over 80
+#: lines in the whole package at most this many (10 then; the goal is 15)
+LIBRARY_LINES = 57_923
 LONG_FUNCTIONS = 10
 
 

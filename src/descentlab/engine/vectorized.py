@@ -455,7 +455,9 @@ def _run_value(value: Any, j: int, n: int) -> Any:
 
 
 def _check_rule(r: Any) -> None:
-    if not r.elementwise:
+    # a stacked tensor holds every run's: a rule not per element (a reduction over a tensor,
+    # a rule written as update() that does not say shard_local) would mix them
+    if not r.elementwise or not r.steps_shards():
         raise VectorizeError(
             f"update rule {r.name!r} reduces over whole tensors, which would mix the runs"
         )

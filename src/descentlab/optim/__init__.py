@@ -35,6 +35,7 @@ from . import (
     sgd,
     shampoo,
     soap,
+    specs,
     transforms,
 )
 from . import eager_emitter as _eager_emitter  # noqa: F401  (registers the eager emitters)
@@ -48,8 +49,10 @@ from .adam_variants import *  # noqa: F403
 from .adan import *  # noqa: F403
 from .adaptive import *  # noqa: F403
 from .asgd import *  # noqa: F403
-from .base import Chain, HyperparameterTypeError, Owned, Rule, chain
+from .base import Chain, HyperparameterTypeError, Owned, Rule, Wrapper, chain, step_values
+from .form import Form, FormRule
 from .fused import FusedUnavailable, fused_available
+from .hyperspec import BETAS, Items, Real, declare
 from .lbfgs import LBFGS, scale_by_lbfgs
 from .lion import *  # noqa: F403
 from .lookahead import *  # noqa: F403
@@ -62,6 +65,8 @@ from .schedule_free import *  # noqa: F403
 from .sgd import *  # noqa: F403
 from .shampoo import *  # noqa: F403
 from .soap import *  # noqa: F403
+from .specs import register
+from .torchapi import Named
 from .transforms import (
     NonFiniteGradientError,
     add_decayed_weights,
@@ -96,19 +101,26 @@ _MODULES = (
 )
 
 __all__ = [
+    "BETAS",
     "LBFGS",
     "NAMES",
     "SETTINGS_ONLY",
     "Chain",
+    "Form",
+    "FormRule",
     "FusedUnavailable",
     "HyperparameterTypeError",
+    "Items",
     "Monitor",
+    "Named",
     "NonFiniteGradientError",
     "Optimizer",
     "OptimizerRecord",
     "Owned",
     "ParityConfig",
+    "Real",
     "Rule",
+    "Wrapper",
     "add_decayed_weights",
     "add_l2",
     "add_noise",
@@ -116,6 +128,7 @@ __all__ = [
     "chain",
     "clip_by_global_norm",
     "clip_by_value",
+    "declare",
     "family",
     "fused_available",
     "get",
@@ -123,8 +136,10 @@ __all__ = [
     "non_finite_guard",
     "record",
     "records",
+    "register",
     "scale_by_lbfgs",
     "scale_by_lr",
+    "step_values",
 ]
 __all__ += [name for module in _MODULES for name in module.__all__]
 
@@ -140,21 +155,30 @@ def records() -> tuple[OptimizerRecord, ...]:
 
 
 def record(name: str) -> OptimizerRecord:
-    """The :class:`OptimizerRecord` of ``name`` (case-insensitive).
+    """The :class:`OptimizerRecord` of ``name`` (case-insensitive): a registered name, one
+    given to :func:`register`, or ``path/to/file.py:Class`` / ``module:Class``
+    (:mod:`~descentlab.optim.specs`).
 
     Raises:
         KeyError: unknown name; the message lists the valid ones.
+        ValueError: a spec that does not import or names no descentlab optimizer.
     """
-    return _REGISTRY.record(name)
+    try:
+        return _REGISTRY.record(name)
+    except KeyError:
+        found = specs.lookup(name)
+        if found is None:
+            raise
+        return found
 
 
 def get(name: str) -> type[Optimizer]:
-    """The named optimizer class for ``name`` (case-insensitive).
+    """The optimizer class for ``name`` (case-insensitive; as :func:`record` reads it).
 
     Raises:
         KeyError: unknown name; the message lists the valid ones.
     """
-    return _REGISTRY.record(name).factory
+    return record(name).factory
 
 
 def family(**options: dict) -> dict[str, list[str]]:

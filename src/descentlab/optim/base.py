@@ -497,6 +497,12 @@ class Rule(ABC):
     group's values from it). An elementwise rule is best written as a
     :class:`~descentlab.optim.form.FormRule`: its math once.
 
+    Three flags say how a rule may be stepped on sharded (DTensor) parameters
+    (docs/distributed.md): :attr:`elementwise` (each tensor's update reads only that tensor),
+    :attr:`shard_local` (the update on a shard is the whole tensor's restricted to it; left at
+    None it is False for a rule written as :meth:`update`, so a reduction over a tensor sees
+    the whole tensor) and :attr:`tensorwise` (a tensor may be stepped whole by one rank).
+
     Attributes:
         name: short identifier, used in reprs and the optimizer family tree.
         role: what it contributes in the lectures' taxonomy (colours the family tree).
@@ -519,14 +525,19 @@ class Rule(ABC):
     #: gradients (its prepares only allocate state or advance per-tensor scalars): the
     #: landscapes' whole-trajectory kernels (:mod:`descentlab.problems.kernels`) can run it
     local: bool = False
-    #: True when each tensor's update depends only on that tensor's own values and state, so
-    #: the optimizer may process a group in cache-sized chunks (False: e.g. global-norm clipping)
+    #: True when each tensor's update depends only on that tensor's own values and state
+    #: (a reduction over the tensor -- a mean, a norm -- included), so the optimizer may
+    #: process a group in cache-sized chunks. False: the update reads other tensors (a
+    #: global-norm clip)
     elementwise: bool = True
     #: True when the rule's math on a shard of a tensor (a DTensor's local tensor) is its math
     #: on the whole tensor, restricted to the shard: per element, with per-tensor numbers that
     #: read no tensor's values, and any reduction over :func:`~descentlab.optim.sharded.whole`
     #: tensors. A sharded param group runs such a chain on each rank's shards
-    #: (:mod:`descentlab.optim.sharded`). None: :attr:`elementwise`
+    #: (:mod:`descentlab.optim.sharded`). None: False for a rule written as :meth:`update`
+    #: (its tensors are then stepped whole, by owners or gathered: a mean over a tensor is the
+    #: whole tensor's), :attr:`elementwise` for a form rule (per element by construction).
+    #: Set it True only where no value of the update reads more than its own element.
     shard_local: bool | None = None
     #: True when each tensor's update depends only on that tensor's own values and state,
     #: which it may read whole (a matrix's orthogonalization or preconditioner): a sharded
@@ -539,6 +550,10 @@ class Rule(ABC):
 
     def __init__(self, **defaults: Any) -> None:
         self.defaults: dict[str, Any] = dict(defaults)
+
+    def steps_shards(self) -> bool:
+        """:attr:`shard_local` resolved: a rule written as :meth:`update` says so itself."""
+        return bool(self.shard_local)
 
     # -- protocol ------------------------------------------------------------------
     def init(self, params: list[Tensor]) -> State:
@@ -713,6 +728,40 @@ class PerTensorRule(Rule):
         state made or not alike), reading and writing ``state[key][i]``."""
 
 
+class Wrapper(Rule):
+    """A rule around another, ``inner``, that sees both the update reaching it -- placed where
+    the inner rule would be, the gradient (the raw one behind the chain's pass-through glue) --
+    and the inner rule's update: :meth:`update` calls :meth:`inner_update` and changes its
+    result. Written once, it applies to any rule (Cautious's sign mask around Adam's, Lion's,
+    ...): the inner rule's hyperparameters, checks and state are the wrapper's. It steps
+    eagerly; left at the :class:`Rule` defaults it is not shard-local, so a reduction over a
+    tensor sees the whole tensor under FSDP2 and in a comparison's vectorized pass."""
+
+    def __init__(self, inner: Rule, **defaults: Any) -> None:
+        super().__init__(**{**inner.defaults, **defaults})
+        self.inner = inner
+        self.state_keys = tuple(inner.state_keys)
+        self.needs_step = type(self).needs_step or inner.needs_step
+        self.elementwise = type(self).elementwise and inner.elementwise
+        self.checks = {**inner.checks, **type(self).checks}  # type: ignore[misc]
+        self.relations = (*inner.relations, *type(self).relations)  # type: ignore[misc]
+
+    def init(self, params: list[Tensor]) -> State:
+        return self.inner.init(params)
+
+    def inner_update(
+        self, grads: list[Tensor], state: State, params: list[Tensor], hyper: Hyper
+    ) -> tuple[list[Tensor], State]:
+        """The inner rule's update of copies of ``grads`` (``grads`` stay as they came)."""
+        return self.inner.update([g.clone() for g in grads], state, params, hyper)
+
+    def __repr__(self) -> str:
+        args = ", ".join(
+            f"{k}={v!r}" for k, v in self.defaults.items() if k not in self.inner.defaults
+        )
+        return f"{self.name}({self.inner!r}{', ' + args if args else ''})"
+
+
 @dataclass(frozen=True)
 class Walk:
     """A chain's step as every backend runs it (:meth:`Chain.walk`): the ``body`` rules'
@@ -769,9 +818,7 @@ class Chain(Rule):
         self.state_keys = tuple(owners)
         self.needs_step = any(r.needs_step for r in flat)
         self.elementwise = all(r.elementwise for r in flat)
-        self.shard_local = all(
-            r.elementwise if r.shard_local is None else r.shard_local for r in flat
-        )
+        self.shard_local = all(r.steps_shards() for r in flat)
         self.tensorwise = all(r.elementwise if r.tensorwise is None else r.tensorwise for r in flat)
 
     @property

@@ -400,7 +400,9 @@ class Form:
 
     def _check(self, expr: Expr) -> None:
         """Refuse a read of a state entry's value from before its last assignment (every
-        backend would see the new one)."""
+        backend would see the new one), and a primitive given an operand no backend but some
+        can run (:data:`_TENSOR_OPERANDS`)."""
+        _refuse_coefficient_operands(expr)
         for leaf in _leaves(expr):
             key = leaf.name.removeprefix("state:")
             if leaf.name.startswith("state:") and leaf.version != self._versions.get(key, 0):
@@ -408,6 +410,37 @@ class Form:
                     f"the form reads {key!r} from before its update; name that value with "
                     "let() before the assignment"
                 )
+
+
+#: primitives whose every operand must vary per element: with a coefficient (a per-tensor
+#: number) on either side the float64 reference, the Triton kernel or the eager foreach
+#: kernel cannot run them. A floor or a ceiling by a coefficient is :func:`clamp`'s.
+_TENSOR_OPERANDS = frozenset({"maximum", "minimum"})
+
+
+def _per_tensor(expr: Expr) -> bool:
+    """``expr`` is one number per tensor: built from coefficients alone, no element read."""
+    if isinstance(expr, Coef):
+        return True
+    if isinstance(expr, Op):
+        return all(_per_tensor(a) for a in expr.args)
+    return False  # a leaf (g, p, a state entry) or a let's value
+
+
+def _refuse_coefficient_operands(expr: Expr) -> None:
+    if not isinstance(expr, Op):
+        return
+    if expr.op in _TENSOR_OPERANDS:
+        for i, a in enumerate(expr.args):
+            if _per_tensor(a):
+                name = a.name if isinstance(a, Coef) else _describe(a)
+                raise ValueError(
+                    f"{expr.op}(): operand {i + 1} ({name}) is a coefficient, which not every "
+                    "backend can run; write a floor or ceiling as clamp(x, lo, hi) "
+                    "(lo, hi coefficients)"
+                )
+    for a in expr.args:
+        _refuse_coefficient_operands(a)
 
 
 def _describe(expr: Expr) -> str:
@@ -852,6 +885,10 @@ class FormRule(Rule):
 
     local = True
     needs_step = True
+
+    def steps_shards(self) -> bool:
+        """Per element by construction: on shards unless the rule says otherwise."""
+        return self.elementwise if self.shard_local is None else self.shard_local
 
     @property
     def state_keys(self) -> tuple[str, ...]:  # type: ignore[override]

@@ -172,8 +172,10 @@ class Real(Spec):
     def inside(self, x: float) -> bool:
         """Whether the number ``x`` lies in range (False for NaN)."""
         lo, hi = self.lo, self.hi
-        return (lo is None or x > lo or (x == lo and not self.lo_open)) and (
-            hi is None or x < hi or (x == hi and not self.hi_open)
+        return (
+            x == x
+            and (lo is None or x > lo or (x == lo and not self.lo_open))
+            and (hi is None or x < hi or (x == hi and not self.hi_open))
         )
 
     def open_bounds(self) -> tuple[float, float]:

@@ -50,6 +50,7 @@ class sam_ascent(Rule):
     #: the gradient is taken at another point than the parameters: needs ``step(closure)``
     lookahead = True
     kernel_passes = True
+    shard_local = True  # passes the update through; its ascent's norm spans the shards
 
     def __init__(self, rho: float = 0.05, adaptive: bool = False) -> None:
         super().__init__(rho=rho, adaptive=adaptive)

@@ -107,8 +107,14 @@ class Named(Optimizer):
     #: constructor arguments that choose the chain instead of being hyperparameters
     options: tuple[str, ...] = ()
     #: a named optimizer's chain is the library's: one without a fused form (Adafactor,
-    #: Muon) runs eagerly by default, as documented, with nothing for its user to act on
+    #: Muon) runs eagerly by default, as documented, with nothing for its user to act on.
+    #: A subclass written outside the package says it (its author can act on it)
     announces_eager = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "announces_eager" not in cls.__dict__:
+            cls.announces_eager = not cls.__module__.startswith("descentlab.")
 
     def __init__(self, params: Params, rule: Rule, args: dict[str, Any], **extra: Any) -> None:
         fused = args.get("fused")

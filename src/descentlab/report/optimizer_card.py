@@ -176,7 +176,10 @@ def card(name: str, options: Mapping[str, Any] | None = None) -> str:
     opt = rec.factory([p], **kwargs)
     hyper = {k: v for k, v in opt.param_groups[0].items() if k not in ("params", "step")}
     rules = opt.rule.rules
-    lines = [f"{rec.display} ({rec.year}): {rec.reference}"]
+    spec = optim.specs.spec_of(name)  # an optimizer of your own: where it is read from
+    lines = [
+        f"{rec.display} ({rec.year}): {rec.reference}" if rec.year else f"{rec.display}: {spec}"
+    ]
     lines += ["chain: " + " -> ".join(r.name for r in rules), ""]
     lines.append("hyperparameters (value at these options: what it must be)")
     words: dict[str, str] = {}

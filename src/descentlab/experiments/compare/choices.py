@@ -96,7 +96,10 @@ class OptimizerChoice:
         return self.optimizer if isinstance(self.optimizer, str) else repr(self.optimizer)
 
     def to_dict(self) -> dict[str, Any]:
+        own = optim.specs.source(self.optimizer) if self.is_named else {}
         return {
+            # (a file of the user's own: its hash, so an edited one is another comparison)
+            **({"source": own} if own else {}),
             "label": self.label,
             "optimizer": self.describe(),
             "hyper": dict(self.hyper),
@@ -197,17 +200,16 @@ def _build_rule(node: Any, factories: Mapping[str, Callable[..., Any]]) -> Any:
 
 
 def parse_optimizer(optimizer: Any) -> OptimizerChoice:
-    """An :class:`OptimizerChoice` from a name, ``"label=rule expression"``, an import path
-    (``"torch.optim.SGD"``, ``"lion=pytorch_optimizer.Lion"``, ``"pkg.mod:Name"``), a rule, a
-    ``torch.optim.Optimizer`` class or factory ``params -> optimizer`` (see
-    :mod:`descentlab.experiments.external`), a ``(label, optimizer)`` pair or a choice.
+    """An :class:`OptimizerChoice` from a name (one of your own: ``"file.py:Class"``, see
+    :mod:`descentlab.optim.specs`), ``"label=rule expression"``, an import path
+    (``"torch.optim.SGD"``, ``"lion=pytorch_optimizer.Lion"``), a rule, a ``torch.optim``
+    class or factory (:mod:`descentlab.experiments.external`), a ``(label, optimizer)`` pair.
 
     A string ending in ``@default`` keeps the optimizer at its default learning rate (not
-    tuned; ``fixed_lr``) and, without a label, is labelled ``<name>_default`` so that it can sit
-    beside the tuned one. An optimizer that declares itself learning-rate-free
-    (``pytorch_optimizer.Prodigy``, the D-Adaptation family:
-    :data:`~descentlab.experiments.external.LR_FREE`) is kept at its default too (``lr_free``),
-    unless the comparison gives it a learning-rate range.
+    tuned; ``fixed_lr``), labelled ``<name>_default`` without a label (beside the tuned one).
+    An optimizer that declares itself learning-rate-free (``pytorch_optimizer.Prodigy``, the
+    D-Adaptation family: :data:`~descentlab.experiments.external.LR_FREE`) is kept at its
+    default too (``lr_free``), unless the comparison gives it a learning-rate range.
 
     Raises:
         KeyError: an unknown optimizer or rule name (lists the valid names).
@@ -237,6 +239,8 @@ def parse_optimizer(optimizer: Any) -> OptimizerChoice:
             label, text = label.strip(), text.strip()
         if text.lower().endswith(_FIXED_SUFFIX):
             fixed, text = True, text[: -len(_FIXED_SUFFIX)].strip()
+        if (own := _own(text, label, fixed)) is not None:  # an optimizer of your own
+            return own
         if external.looks_like_path(text):
             optimizer = external.ImportedOptimizer(text)
         elif "(" in text:
@@ -275,6 +279,27 @@ def parse_optimizer(optimizer: Any) -> OptimizerChoice:
         f"('torch.optim.SGD'), an update rule, a torch optimizer class or factory, or a "
         f"(label, optimizer) pair, got {optimizer!r}"
     )
+
+
+def _own(text: str, label: str | None, fixed: bool) -> OptimizerChoice | None:
+    """A descentlab optimizer of the user's own (``file.py:Class``, ``module:Class``, a name
+    given to ``optim.register``) under its spec as another process resolves it; the file it
+    is read from said once, with the hash a comparison records. None: not one."""
+    from descentlab._announce import once
+
+    rec = optim.specs.lookup(text, strict=False)
+    if rec is None:
+        return None
+    spec = optim.specs.spec_of(text)
+    for file, digest in optim.specs.source(spec).items():
+        once(
+            ("own-optimizer", spec, digest),
+            f"descentlab: optimizer {rec.name!r} is {spec} ({file} sha256 {digest}); an edited "
+            "file starts a new comparison",
+            stacklevel=5,
+        )
+    name = label or (f"{rec.name}_default" if fixed else rec.name)
+    return OptimizerChoice(label=name, optimizer=spec, lr_range=rec.lr_range, fixed_lr=fixed)
 
 
 # ------------------------------------------------------------------------------------------

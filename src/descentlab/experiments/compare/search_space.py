@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from descentlab import optim
 from descentlab.experiments.compare.choices import OptimizerChoice, defaults_of, has_hyper
 from descentlab.experiments.tuning import round_sig
 
@@ -165,18 +166,23 @@ def declared_space(choice: OptimizerChoice, extra: Mapping[str, Any] | None = No
     """The search space ``choice`` declares, with ``extra`` dimensions (a spec's ``space``
     for this optimizer: ``(low, high)`` log-uniform, a list a choice) replacing or adding.
 
-    Only descentlab's named optimizers declare more than the learning rate; for them, a
-    dimension of :data:`ONE_MINUS` is declared when the optimizer *has* the hyperparameter
-    (a non-zero default: Momentum's momentum, never SGD's), weight decay when it takes it.
+    Only descentlab's optimizers (the package's and yours: ``file.py:Class``) declare more
+    than the learning rate; for them, a dimension of :data:`ONE_MINUS` is declared when the
+    optimizer *has* the hyperparameter (a non-zero default: Momentum's momentum, never SGD's),
+    weight decay when it takes it, the betas where they are a pair. ``alpha`` and ``rho`` mean
+    RMSprop's and Adadelta's smoothing only in the package: yours keep their defaults (AdEMAMix's
+    ``alpha`` is a mixing weight of 5).
     """
     dims: dict[str, Dim] = {"lr": Dim("lr", "log", *map(float, choice.lr_range))}
     if choice.is_named:
         defaults = defaults_of(choice)
         fixed = set(choice.hyper)
-        for key in ("momentum", "alpha", "rho"):
+        ours = choice.optimizer.lower() in optim.NAMES
+        for key in ("momentum", "alpha", "rho") if ours else ("momentum",):
             if key not in fixed and has_hyper(choice, key):
                 dims[key] = Dim(key, "one_minus_log", *ONE_MINUS[key])
-        if "betas" in defaults and "betas" not in fixed:
+        pair = isinstance(defaults.get("betas"), tuple | list) and len(defaults["betas"]) == 2
+        if pair and "betas" not in fixed:
             for key in ("beta1", "beta2"):
                 dims[key] = Dim(key, "one_minus_log", *ONE_MINUS[key])
         if "weight_decay" in defaults and "weight_decay" not in fixed:

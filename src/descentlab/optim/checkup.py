@@ -1,0 +1,382 @@
+"""Every check of an optimizer, in one call (``descentlab check-optimizer SPEC``): the fused
+step against the eager one, the chain against its forms evaluated in float64
+(:func:`~descentlab.optim.form.reference`), the Triton kernel under the interpreter, a state
+dict's round trip and resume, param groups, the declared refusals, FSDP2 on 2 CPU processes
+against one process, and a float64 loop of the user's own. Each is one :class:`Line`, with
+the number measured and its tolerance; a check that cannot run here says why (skipped).
+
+The optimizer is a name :func:`descentlab.optim.get` resolves: one of the package's, a name
+given to :func:`~descentlab.optim.register`, ``path/to/file.py:Class`` or ``module:Class``.
+Run as ``python -m descentlab.optim.checkup RANK WORLD DIR SPEC``, it is one rank of the FSDP2
+check.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["CHECKS", "Line", "check_optimizer"]
+
+STEPS = 12
+#: float32 runs of one math by two routes, within reordering (a bit for bit check where the
+#: kernels' root is torch's: fused.sqrt_reproduces_torch)
+F32_TOL = 2e-5
+F64_TOL = 1e-12
+#: FSDP2's shards against one process: float32 reductions reordered over 20 steps
+SHARDED_TOL = 1e-5
+
+
+@dataclass(frozen=True)
+class Line:
+    """One check's outcome: ``ok`` None when skipped (``detail`` says why)."""
+
+    check: str
+    ok: bool | None
+    detail: str
+
+    def __str__(self) -> str:
+        word = {True: "ok  ", False: "FAIL", None: "skip"}[self.ok]
+        return f"{word} {self.check}: {self.detail}"
+
+
+def _rel(a: Sequence[Tensor], b: Sequence[Tensor]) -> float:
+    return max(
+        float((x.double() - y.double()).abs().max() / y.double().abs().max().clamp_min(1e-30))
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def _within(name: str, err: float, tol: float, what: str = "relative difference") -> Line:
+    ok = math.isfinite(err) and err <= tol
+    return Line(name, ok, f"max {what} {err:.3g} (tolerance {tol:g})")
+
+
+def _data(dtype: torch.dtype, steps: int = STEPS, seed: int = 3) -> tuple[list, list[list]]:
+    """Three tensors (a matrix, a vector with a tail past 16 lanes, a scalar-like one) and
+    ``steps`` gradients for each."""
+    g = torch.Generator().manual_seed(seed)
+    shapes = [(7, 5), (301,), (1,)]
+    start = [torch.randn(s, generator=g, dtype=dtype) for s in shapes]
+    grads = [[torch.randn(s, generator=g, dtype=dtype) for s in shapes] for _ in range(steps)]
+    return start, grads
+
+
+def _run(make: Callable, start: list, grads: list, groups: Any = None, **kw: Any) -> list:
+    ws = [torch.nn.Parameter(t.clone()) for t in start]
+    opt = make(groups(ws) if groups else ws, **kw)
+    for gs in grads:
+        for w, g in zip(ws, gs, strict=True):
+            w.grad = g.clone()
+        opt.step()
+    return [w.detach() for w in ws]
+
+
+def _fused(cls: Any, kw: dict) -> Line:
+    from .fused import sqrt_reproduces_torch
+
+    start, grads = _data(torch.float32)
+    try:
+        fused = _run(cls, start, grads, fused=True, **kw)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        why = str(exc).splitlines()[0].split(", got ")[0]
+        return Line("fused vs eager", None, f"no fused step ({why})")
+    eager = _run(cls, start, grads, fused=False, **kw)
+    if sqrt_reproduces_torch():
+        same = all(torch.equal(a, b) for a, b in zip(fused, eager, strict=True))
+        return Line("fused vs eager", same, "bit for bit in float32" if same else "differ")
+    return _within("fused vs eager", _rel(fused, eager), F32_TOL)
+
+
+def _reference(cls: Any, kw: dict) -> Line:
+    """The optimizer's eager float64 run against its chain with every form rule evaluated by
+    :func:`~descentlab.optim.form.reference` and every other by its own ``update``."""
+    from .form import FormRule, reference
+
+    start, grads = _data(torch.float64)
+    got = _run(cls, start, grads, fused=False, **kw)
+    probe = cls([torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))], fused=False, **kw)
+    hyper = {k: v for k, v in probe.param_groups[0].items() if k not in ("params", "step")}
+    rules = probe.rule.rules
+    if not any(isinstance(r, FormRule) for r in rules):
+        return Line("float64 reference", None, "no rule written in the form")
+    want = []
+    for i, p in enumerate(start):
+        p = p.clone()
+        state = probe.rule.init([p])
+        for t, gs in enumerate(grads, 1):
+            state["step"] = [torch.tensor(float(t), dtype=torch.float64)]
+            state["_step_values"] = [float(t)]
+            u = gs[i]
+            for rule in rules:
+                if rule.passes_through(hyper):
+                    continue
+                if isinstance(rule, FormRule):
+                    one = {k: v[0] for k, v in state.items() if not k.startswith("_")}
+                    u = reference(rule.built(hyper), u, p, one, hyper, float(t))
+                    state.update({k: [v] for k, v in one.items()})
+                else:
+                    (u,), state = rule.update([u], state, [p], hyper)
+            p = p + u
+        want.append(p)
+    line = _within("float64 reference", _rel(got, want), F64_TOL)
+    own = [r.name for r in rules if not isinstance(r, FormRule) and not r.passes_through(hyper)]
+    if own:  # what is not written in the form is checked against itself: said
+        return Line(line.check, line.ok, f"{line.detail}; {', '.join(own)} by its own update")
+    return line
+
+
+def _triton(cls: Any, kw: dict) -> Line:
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return Line("Triton under the interpreter", None, "triton is not installed")
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        return Line("Triton under the interpreter", None, "TRITON_INTERPRET=1 was not set "
+                    "before triton loaded (descentlab check-optimizer sets it)")  # fmt: skip
+    from . import gpu
+
+    start, grads = _data(torch.float32)
+    ws = [torch.nn.Parameter(t.clone()) for t in start]
+    opt = cls(ws, fused=None, **kw)
+    launched: list = []
+    run = gpu.TritonPlan.run
+
+    def counted(self: Any, *a: Any) -> Any:
+        launched.append(1)
+        return run(self, *a)
+
+    gpu.TritonPlan.run = counted  # type: ignore[method-assign]
+    try:
+        with gpu.interpret_on_cpu():
+            for gs in grads:
+                for w, g in zip(ws, gs, strict=True):
+                    w.grad = g.clone()
+                opt.step()
+    finally:
+        gpu.TritonPlan.run = run  # type: ignore[method-assign]
+    if not launched:
+        return Line("Triton under the interpreter", None, "the chain has no Triton program")
+    eager = _run(cls, start, grads, fused=False, **kw)
+    return _within("Triton under the interpreter", _rel([w.detach() for w in ws], eager), F32_TOL)
+
+
+def _resume(cls: Any, kw: dict) -> Line:
+    start, grads = _data(torch.float64)
+    whole = _run(cls, start, grads, fused=False, **kw)
+    ws = [torch.nn.Parameter(t.clone()) for t in start]
+    opt = cls(ws, fused=False, **kw)
+    half = len(grads) // 2
+    for i, gs in enumerate(grads):
+        if i == half:  # a new optimizer from the saved state dict, as a resumed run's
+            sd = opt.state_dict()
+            opt = cls(ws, fused=False, **kw)
+            opt.load_state_dict(sd)
+        for w, g in zip(ws, gs, strict=True):
+            w.grad = g.clone()
+        opt.step()
+    if all(torch.equal(w.detach(), v) for w, v in zip(ws, whole, strict=True)):
+        return Line("state_dict round trip and resume", True, "bit for bit the uninterrupted run")
+    # (a per-tensor number kept in float32 is cast to a float64 parameter's dtype on loading,
+    # as torch.optim casts it: NAdam's running product then goes on in float64)
+    err = _rel([w.detach() for w in ws], whole)
+    return _within("state_dict round trip and resume", err, F64_TOL)
+
+
+def _groups(cls: Any, kw: dict) -> Line:
+    """Two param groups at two learning rates against two optimizers of one group each."""
+    start, grads = _data(torch.float64)
+    lr = cls([torch.nn.Parameter(torch.zeros(1))], fused=False, **kw).defaults["lr"]
+
+    def groups(ws: list) -> list[dict]:
+        return [{"params": ws[:1]}, {"params": ws[1:], "lr": lr * 3}]
+
+    both = _run(cls, start, grads, groups=groups, fused=False, **kw)
+    one = _run(cls, start[:1], [g[:1] for g in grads], fused=False, **kw)
+    two = _run(cls, start[1:], [g[1:] for g in grads], fused=False, **{**kw, "lr": lr * 3})
+    same = all(torch.equal(a, b) for a, b in zip(both, one + two, strict=True))
+    return Line("param groups", same, "two groups step as two optimizers, bit for bit" if same
+                else f"differ by {_rel(both, one + two):.3g}")  # fmt: skip
+
+
+def _bad_values(spec: Any, good: Any) -> list:
+    from .hyperspec import Flag, Items, Pair, Real
+
+    if isinstance(spec, Real):
+        return spec.bad_values()
+    if isinstance(spec, Pair) and isinstance(spec.first, Real):
+        return [(b, good[1]) for b in spec.first.bad_values()]
+    if isinstance(spec, Items) and spec.entries and isinstance(spec.entries[0], Real):
+        return [(b, *good[1:]) for b in spec.entries[0].bad_values()]
+    if isinstance(spec, Flag):
+        return ["yes"]
+    return []
+
+
+def _refusals(cls: Any, kw: dict) -> Line:
+    probe = cls([torch.nn.Parameter(torch.zeros(2))], fused=False, **kw)
+    group = probe.param_groups[0]
+    tried, wrong = 0, []
+    for rule in probe.rule.rules:
+        for key, spec in rule.checks.items():
+            if key not in group or callable(group[key]) or key in kw:
+                continue
+            for bad in _bad_values(spec, group[key]):
+                tried += 1
+                w = torch.nn.Parameter(torch.ones(2))
+                try:
+                    cls([w], fused=False, **{**kw, key: bad})
+                    wrong.append(f"{key}={bad!r} accepted")
+                except (ValueError, TypeError) as exc:
+                    if key not in str(exc):
+                        wrong.append(f"{key}={bad!r}: the refusal does not name it")
+    if not tried:
+        return Line("declared refusals", None, "no declared hyperparameter with a range")
+    said = "each refused naming its key" if not wrong else "; ".join(wrong[:3])
+    return Line(
+        "declared refusals", not wrong, f"{tried} values outside the declared ranges {said}"
+    )
+
+
+def _user_reference(cls: Any, kw: dict, loop: Callable) -> Line:
+    """``loop(w0, grads, **hyper) -> w`` in float64, one tensor, against the eager run."""
+    start, grads = _data(torch.float64)
+    got = _run(cls, start[1:2], [g[1:2] for g in grads], fused=False, **kw)[0]
+    probe = cls([torch.nn.Parameter(torch.zeros(1))], fused=False, **kw)
+    hyper = {k: v for k, v in probe.param_groups[0].items() if k not in ("params", "step")}
+    want = loop(start[1].clone(), [g[1].clone() for g in grads], **hyper)
+    return _within("your float64 loop", _rel([got], [want]), F64_TOL)
+
+
+# ------------------------------------------------------------------------------ FSDP2
+def _model() -> torch.nn.Sequential:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(6, 10), torch.nn.Tanh(), torch.nn.Linear(10, 3))
+
+
+def _train(model: torch.nn.Module, opt: Any, steps: int = 20) -> list[Tensor]:
+    for t in range(steps):
+        x = torch.randn(5, 6, generator=torch.Generator().manual_seed(1000 + t))
+        opt.zero_grad()
+        model(x).square().mean().backward()
+        opt.step()
+    return [
+        (p.detach().full_tensor() if hasattr(p, "full_tensor") else p.detach()).clone()
+        for p in model.parameters()
+    ]
+
+
+def _rank(rank: int, world: int, folder: Path, spec: str) -> None:
+    import torch.distributed as dist
+    from torch.distributed.fsdp import fully_shard
+
+    from descentlab import optim
+
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(1)
+    store = dist.FileStore(str(folder / "store"), world)
+    dist.init_process_group("gloo", store=store, rank=rank, world_size=world)
+    try:
+        model = _model()
+        for layer in model:
+            if isinstance(layer, torch.nn.Linear):
+                fully_shard(layer)
+        fully_shard(model)
+        got = _train(model, optim.get(spec)(model.parameters()))
+        if rank == 0:
+            torch.save(got, folder / "sharded.pt")
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def _sharded(spec: str, world: int = 2, timeout: float = 300) -> Line:
+    from descentlab import optim
+
+    name = f"FSDP2 on {world} CPU processes vs one"
+    if not torch.distributed.is_available():
+        return Line(name, None, "torch.distributed is not available")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = _model()
+        want = _train(model, optim.get(spec)(model.parameters()))
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        cmd = [sys.executable, "-m", __name__, "", str(world), tmp, optim.specs.spec_of(spec)]
+        procs = [subprocess.Popen([*cmd[:3], str(r), *cmd[4:]], env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                 for r in range(world)]  # fmt: skip
+        outs = []
+        for p in procs:
+            try:
+                outs.append(p.communicate(timeout=timeout)[0])
+            except subprocess.TimeoutExpired:
+                for q in procs:
+                    q.kill()
+                outs.append(p.communicate()[0] + f"(timed out after {timeout:.0f} s)")
+        if any(p.returncode for p in procs):
+            last = next(o for o, p in zip(outs, procs, strict=True) if p.returncode)
+            return Line(name, False, "a rank failed: " + last.strip().splitlines()[-1])
+        got = torch.load(Path(tmp) / "sharded.pt")
+    return _within(name, _rel(got, want), SHARDED_TOL)
+
+
+#: the checks by name, in the order they run
+CHECKS = ("fused", "reference", "triton", "resume", "groups", "refusals", "sharded", "loop")
+
+
+def check_optimizer(
+    spec: str,
+    checks: Sequence[str] = CHECKS,
+    reference: Callable[..., Tensor] | None = None,
+    **kwargs: Any,
+) -> list[Line]:
+    """Each of ``checks`` on the optimizer ``spec`` names (as :func:`descentlab.optim.get`
+    reads it), built with ``kwargs``: one :class:`Line` each. ``reference``: a float64 loop
+    ``reference(w0, grads, **hyper) -> w`` of your own (the ``loop`` check; skipped without).
+
+    Example:
+        >>> [str(x) for x in check_optimizer("sgd", ["groups"], momentum=0.9)]
+        ['ok   param groups: two groups step as two optimizers, bit for bit']
+    """
+    from descentlab import optim
+
+    unknown = [c for c in checks if c not in CHECKS]
+    if unknown:
+        raise ValueError(f"unknown check {unknown[0]!r}; the checks: {', '.join(CHECKS)}")
+    cls = optim.get(spec)
+    runs: dict[str, Callable[[], Line]] = {
+        "fused": lambda: _fused(cls, kwargs),
+        "reference": lambda: _reference(cls, kwargs),
+        "triton": lambda: _triton(cls, kwargs),
+        "resume": lambda: _resume(cls, kwargs),
+        "groups": lambda: _groups(cls, kwargs),
+        "refusals": lambda: _refusals(cls, kwargs),
+        "sharded": lambda: _sharded(spec),
+        "loop": lambda: (Line("your float64 loop", None, "none given (--reference)")
+                         if reference is None else _user_reference(cls, kwargs, reference)),
+    }  # fmt: skip
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the eager notice: the lines say what ran)
+        for c in checks:
+            try:
+                out.append(runs[c]())
+            except Exception as exc:  # a check that raises fails, in one line
+                out.append(Line(c, False, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"))
+    return out
+
+
+if __name__ == "__main__":
+    _rank(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4])
