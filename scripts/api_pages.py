@@ -757,7 +757,7 @@ ENTRY_POINTS: dict[tuple[str, str], tuple[str, str]] = {
 #: the commands that call no entry point of their own, and where their Python side is
 OTHER_COMMANDS: dict[str, str] = {
     "optimizers": "descentlab.optim's records and cards: the optimizers' reference page",
-    "check-optimizer": "descentlab.optim.checkup.check_optimizer, one line per check: "
+    "check-optimizer": "descentlab.experiments.optimizer_check.check_optimizer, one line per check: "
     "docs/own_optimizer.md",
     "convarith": "a lecture's arithmetic table (descentlab.problems.convarith), not a job",
     "scale": "compare at several model sizes (descentlab.experiments.scale.study calls compare "

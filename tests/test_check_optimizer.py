@@ -1,9 +1,9 @@
-"""``descentlab check-optimizer``: one function (``optim.checkup.check_optimizer``) checks any
-optimizer -- every registered one here (the registry's cases), and the three optimizers of
-2024 written outside the package (``examples/optimizers``: ADOPT, Cautious AdamW, AdEMAMix),
-each against a float64 loop written here from its paper. A check that cannot hold is shown to
-fail: Cautious's per-tensor reduction forced onto FSDP2's shards, a loop that is not the
-optimizer's."""
+"""``descentlab check-optimizer``: one function
+(``experiments.optimizer_check.check_optimizer``) checks any optimizer -- every registered one
+here (the registry's cases), and the three optimizers of 2024 written outside the package
+(``examples/optimizers``: ADOPT, Cautious AdamW, AdEMAMix), each against a float64 loop
+written here from its paper. A check that cannot hold is shown to fail: Cautious's per-tensor
+reduction forced onto FSDP2's shards, a loop that is not the optimizer's."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import torch
 from _models import run_cli
 
 from descentlab import optim
-from descentlab.optim.checkup import check_optimizer
+from descentlab.experiments.optimizer_check import check_optimizer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "optimizers"
 #: the checks each registered optimizer takes here (the Triton and FSDP2 ones: tests/test_form.py

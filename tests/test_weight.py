@@ -106,10 +106,10 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: check-optimizer, its eight checks 428, an unbounded declared number refusing NaN 0; your
 #: optimizers tuned as named ones, Adan's three betas kept 8; a plain rule not stacked, your Named
 #: optimizer's eager notice 8; Wrapper, a rule around any other 35; check-optimizer says what
-#: is checked against itself 4),
+#: is checked against itself 4; the package's names reserved without an import circle 3),
 #: and functions over 80
 #: lines in the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 57_923
+LIBRARY_LINES = 57_926
 LONG_FUNCTIONS = 10
 
 

@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handler(args: argparse.Namespace) -> int:
     if "triton" not in sys.modules:  # the interpreter is chosen when triton loads
         os.environ.setdefault("TRITON_INTERPRET", "1")
-    from descentlab.optim import checkup, specs
+    from descentlab.experiments import optimizer_check as checkup
+    from descentlab.optim import specs
 
     checks = parse_names(args.checks, "--checks", "check") if args.checks else checkup.CHECKS
     loop = None

@@ -147,6 +147,7 @@ _REGISTRY = Registry(r for module in _MODULES for r in module.RECORDS)
 
 #: Registered optimizer names, in the lectures' order.
 NAMES: tuple[str, ...] = _REGISTRY.names
+specs.RESERVED = frozenset(NAMES)
 
 
 def records() -> tuple[OptimizerRecord, ...]:

@@ -29,6 +29,9 @@ __all__ = ["is_spec", "lookup", "register", "source", "spec_of", "target"]
 #: records registered at run time, by name, and each one's spec (what another process
 #: resolves it by); a spec's record, by its canonical spec
 _BY_NAME: dict[str, OptimizerRecord] = {}
+#: The package's own names (set by ``descentlab.optim`` once its registry is made): never
+#: taken by :func:`register`.
+RESERVED: frozenset[str] = frozenset()
 _SPEC_OF: dict[str, str] = {}
 _BY_SPEC: dict[str, OptimizerRecord] = {}
 
@@ -120,8 +123,6 @@ def register(
         >>> optim.register(MySGD).name, optim.get("mysgd") is MySGD
         ('mysgd', True)
     """
-    from descentlab import optim
-
     if isinstance(factory, OptimizerRecord):
         rec = factory
     else:
@@ -135,7 +136,7 @@ def register(
             name=key, display=factory.__name__, color="#999999", lr_range=tuple(lr_range),  # type: ignore[arg-type]
             family=family, adaptive=adaptive, year=year, reference=reference, factory=factory,
         )  # fmt: skip
-    if rec.name in optim.NAMES:
+    if rec.name in RESERVED:
         raise ValueError(
             f"register(): {rec.name!r} is one of descentlab's optimizers; name yours otherwise"
         )

@@ -7,8 +7,8 @@ the number measured and its tolerance; a check that cannot run here says why (sk
 
 The optimizer is a name :func:`descentlab.optim.get` resolves: one of the package's, a name
 given to :func:`~descentlab.optim.register`, ``path/to/file.py:Class`` or ``module:Class``.
-Run as ``python -m descentlab.optim.checkup RANK WORLD DIR SPEC``, it is one rank of the FSDP2
-check.
+Run as ``python -m descentlab.experiments.optimizer_check RANK WORLD DIR SPEC``, it is one
+rank of the FSDP2 check.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _run(make: Callable, start: list, grads: list, groups: Any = None, **kw: Any
 
 
 def _fused(cls: Any, kw: dict) -> Line:
-    from .fused import sqrt_reproduces_torch
+    from descentlab.optim.fused import sqrt_reproduces_torch
 
     start, grads = _data(torch.float32)
     try:
@@ -102,7 +102,7 @@ def _fused(cls: Any, kw: dict) -> Line:
 def _reference(cls: Any, kw: dict) -> Line:
     """The optimizer's eager float64 run against its chain with every form rule evaluated by
     :func:`~descentlab.optim.form.reference` and every other by its own ``update``."""
-    from .form import FormRule, reference
+    from descentlab.optim.form import FormRule, reference
 
     start, grads = _data(torch.float64)
     got = _run(cls, start, grads, fused=False, **kw)
@@ -145,7 +145,7 @@ def _triton(cls: Any, kw: dict) -> Line:
     if os.environ.get("TRITON_INTERPRET") != "1":
         return Line("Triton under the interpreter", None, "TRITON_INTERPRET=1 was not set "
                     "before triton loaded (descentlab check-optimizer sets it)")  # fmt: skip
-    from . import gpu
+    from descentlab.optim import gpu
 
     start, grads = _data(torch.float32)
     ws = [torch.nn.Parameter(t.clone()) for t in start]
@@ -211,7 +211,7 @@ def _groups(cls: Any, kw: dict) -> Line:
 
 
 def _bad_values(spec: Any, good: Any) -> list:
-    from .hyperspec import Flag, Items, Pair, Real
+    from descentlab.optim.hyperspec import Flag, Items, Pair, Real
 
     if isinstance(spec, Real):
         return spec.bad_values()
