@@ -237,16 +237,16 @@ def test_a_verdict_the_seeds_ranks_reach_alone_says_so(monkeypatch):
 
     cmp, _ = comparison(Scenario(2, seeds=20, worse_sd=3.0), np.random.default_rng(5))
     x = cmp.ranking()[1]
-    assert x.verdict == "worse" and not x.by_test_alone
-    assert "by the sign-flip test" not in cmp.recommendation()
+    assert x.verdict == "worse" and not x.by_ranks_alone
+    assert "by the seeds' ranks" not in cmp.recommendation()
     est = x.interval[0]
     monkeypatch.setattr(verdict.Standing, "interval", property(lambda s: (est, -est, 3 * est)))
     x = cmp.ranking()[1]
-    assert x.by_test_alone
+    assert x.by_ranks_alone
     assert (
-        f"worse by the sign-flip test over every seed both ran (behind on {x.test.behind} of the"
+        f"worse by the seeds' ranks over every seed both ran (behind on {x.test.behind} of the"
     ) in cmp.recommendation()
-    assert "by the test over every seed both ran: the mean's interval reaches 0" in _versus(cmp, x)
+    assert "by the seeds' ranks: the mean's interval reaches 0" in _versus(cmp, x)
 
 
 def test_your_own_bounded_metric_keeps_its_intervals_inside_its_range(tmp_path):

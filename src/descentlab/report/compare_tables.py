@@ -92,8 +92,8 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
             f"the verdict against the optimizer chosen on validation, on the test seeds both "
             f"trained ({conf}% family-wise over the comparisons with it, group-sequential), "
             f"and the paired difference with its interval at the same level: the intervals "
-            "hold together over every comparison and look (the verdict is a sign-flip test of "
-            "the mean on every seed both ran, a failed seed the worst); the seeds on which it "
+            "hold together over every comparison and look (the verdict is a signed-rank test on "
+            "every seed both ran, a failed seed the worst); the seeds on which it "
             "was behind, "
             "with the sign test",
         ),
@@ -158,8 +158,8 @@ def _versus(cmp: Any, x: Any) -> str:
             lines.append({"beyond": f"more than {tau}", "maybe below": f"possibly less than {tau}",
                           "within": f"within +-{tau}"}[x.practical])  # fmt: skip
         lines.append(f"behind on {t.behind}/{t.diff.seeds} seeds, sign p = {t.sign_p:.3g}")
-        if x.by_test_alone:
-            lines.append("by the test over every seed both ran: the mean's interval reaches 0")
+        if x.by_ranks_alone:
+            lines.append("by the seeds' ranks: the mean's interval reaches 0")
         if x.by_interval_alone:
             lines.append("the mean's interval excludes 0; the test over every seed does not")
         if not t.diff.examples:
@@ -422,8 +422,8 @@ def _judging(s: Any, metric: str, conf: int) -> list[str]:
         )
         + f". So the chance of calling any optimizer that is as good <i>worse</i> is at most "
         f"{100 - conf}% (simulated: benchmarks/aa_calibration.py, docs/verdict.md): "
-        "<i>worse</i> (or <i>better</i>) when its combined statistic -- the sign-flip test of "
-        "the mean on every seed both ran, a failed seed the worst, so that a seed made "
+        "<i>worse</i> (or <i>better</i>) when its combined statistic -- Wilcoxon's signed-rank "
+        "test on every seed both ran, a failed seed ranked the worst, so that a seed made "
         "worse never makes a verdict gentler -- crosses its boundary, else <i>not "
         "distinguishable</i>. Beside each verdict, the size on the seeds both trained at the "
         f"same level: the intervals hold together at {conf}% over every comparison and look.",

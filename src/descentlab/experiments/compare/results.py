@@ -725,8 +725,8 @@ def _versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
             lines.append(f"  {name}: too few seeds both trained to judge ({seeds}), {words}")
             continue
         extra = f", {notes[x.practical]}" if x.practical else ""
-        if x.by_test_alone:
-            extra += (f" by the sign-flip test over every seed both ran (behind on "
+        if x.by_ranks_alone:
+            extra += (f" by the seeds' ranks over every seed both ran (behind on "
                       f"{x.test.behind} of the {seeds} both trained{_alone(x)}; the mean's "
                       "interval on those reaches 0)")  # fmt: skip
         if x.by_interval_alone:

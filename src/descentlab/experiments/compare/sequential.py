@@ -32,11 +32,11 @@ __all__ = [
     "combined",
     "decides",
     "default_looks",
-    "flip_z",
     "interval",
     "least_seeds",
     "look",
     "pooled",
+    "rank_z",
     "refit_seed",
     "spend",
     "stage_z",
@@ -207,40 +207,32 @@ def _cumulate(z: Sequence[float], looks: Sequence[int]) -> list[float]:
     return list(np.cumsum(np.sqrt(sizes) * np.asarray(z, dtype=float)) / np.sqrt(np.cumsum(sizes)))
 
 
-#: Stages of up to this many seeds take every one of the ``2^n`` sign flips; larger ones
-#: :data:`FLIPS` of them (the identity and draws seeded by ``n``: the same seeds, the same
-#: p-value).
-EXACT_FLIPS = 14
-
-#: Sign flips of a stage beyond :data:`EXACT_FLIPS` seeds.
-FLIPS = 20_000
-
-
 @functools.lru_cache(maxsize=64)
-def _signs(n: int) -> np.ndarray:
-    """The sign vectors of the sign-flip reference of ``n`` seeds, the identity first: all
-    ``2^n`` up to :data:`EXACT_FLIPS`, else the identity and ``FLIPS - 1`` drawn."""
-    if n <= EXACT_FLIPS:
-        bits = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
-        return 1.0 - 2.0 * bits
-    flips = np.random.default_rng(n).choice([-1.0, 1.0], size=(FLIPS, n))
-    flips[0] = 1.0
-    return flips
+def _signed_rank_sf(n: int) -> np.ndarray:
+    """``P(W >= w)`` for ``w = 0 .. n(n+1)/2``: the law of the sum of the ranks ``1..n``
+    each kept with chance 1/2 (Wilcoxon's signed-rank statistic under the null)."""
+    from scipy import special
+
+    w = np.arange(n * (n + 1) // 2 + 1)
+    if n > 400:  # the normal law, continuity-corrected (within 3e-4 of it there)
+        return special.ndtr((n * (n + 1) / 4 - w + 0.5) / math.sqrt(n * (n + 1) * (2 * n + 1) / 24))
+    p = np.zeros(len(w))
+    p[0] = 1.0
+    for r in range(1, n + 1):
+        p[r:] = 0.5 * (p[r:] + p[:-r])
+        p[:r] *= 0.5
+    return np.cumsum(p[::-1])[::-1]
 
 
-def flip_z(diffs: Sequence[float]) -> tuple[float, float]:
+def rank_z(diffs: Sequence[float]) -> tuple[float, float]:
     """``(worse, better)``: a stage's seeds' differences (positive: worse; ``inf`` where only
-    the other optimizer failed, ``-inf`` only the chosen one, 0 both) as the one-sided
-    sign-flip tests of their **mean**, ``Phi^-1(1 - p)``: ``p`` the share of the sign flips
-    ``e`` (the identity among them) whose flipped sum ``sum e_i d_i`` is at least (at most)
-    the observed sum -- a failure the worst a seed can do, above every finite difference.
-    The observed sum less a flipped one, ``sum (1 - e_i) d_i``, only grows as one seed's
-    difference grows, so the worse side's statistic only grows and the better side's only
-    shrinks: the verdict is monotone in every seed (docs/verdict.md). Like any test exact
-    under symmetry alone, it cannot go below ``1 / 2^n`` (:func:`least_seeds`).
+    the other optimizer failed, ``-inf`` only the chosen one, 0 both) as the exact one-sided
+    signed-rank tests' standard normals, ``Phi^-1(1 - p)``. The ranks of ``|d|`` break ties by
+    the seeds' order and a 0 counts on neither side, so each statistic only grows as one
+    seed's difference grows (shrinks): the verdict is monotone in every seed (docs/verdict.md).
 
     Example:
-        >>> [round(z, 2) for z in flip_z([0.1, 0.2, -0.05, 0.3, math.inf, 0.15])]
+        >>> [round(z, 2) for z in rank_z([0.1, 0.2, -0.05, 0.3, math.inf, 0.15])]
         [1.86, -2.15]
     """
     from scipy import special
@@ -249,19 +241,17 @@ def flip_z(diffs: Sequence[float]) -> tuple[float, float]:
     n = len(d)
     if n < 2:
         return 0.0, 0.0
-    gaps = 1.0 - _signs(n)  # (observed - flipped) = gaps @ d: its infinite part first
-    far = gaps @ np.where(np.isinf(d), np.sign(d), 0.0)
-    near = gaps @ np.where(np.isfinite(d), d, 0.0)
-    p_worse = float(np.mean((far < 0) | ((far == 0) & (near <= 0))))
-    p_better = float(np.mean((far > 0) | ((far == 0) & (near >= 0))))
-    zs = [-float(special.ndtri(p)) for p in (p_worse, p_better)]
+    ranks = np.empty(n)
+    ranks[np.argsort(np.abs(d), kind="stable")] = np.arange(1, n + 1)
+    sf = _signed_rank_sf(n)
+    zs = [-float(special.ndtri(sf[int(ranks[side].sum())])) for side in (d > 0, d < 0)]
     return tuple(min(max(z, -40.0), 40.0) for z in zs)  # type: ignore[return-value]
 
 
 def decides(looks: tuple[int, ...], family: int, confidence: float = 0.95) -> bool:
     """Whether ``looks`` can decide any comparison of ``family`` at ``confidence``: some
     look's boundary within reach of the stages' largest statistics, ``Phi^-1(1 - 2^-k)`` for
-    a stage of ``k`` seeds (:func:`flip_z`).
+    a stage of ``k`` seeds (:func:`rank_z`).
 
     Example:
         >>> decides((5, 10, 20, 40), 2), decides((5,), 1), decides((6,), 1)
@@ -285,7 +275,7 @@ def least_seeds(
     """The least ``--max-seeds`` at which a design of ``seeds`` first seeds (the default
     looks up to it) can decide a comparison at all, ``family`` comparisons at ``confidence``
     family-wise: each stage's statistic is at most ``Phi^-1(1 - 2^-k)`` for its ``k`` seeds
-    (:func:`flip_z`); None where ``max_seeds`` (when given) is already enough. ``one_look``:
+    (:func:`rank_z`); None where ``max_seeds`` (when given) is already enough. ``one_look``:
     the least seeds of a single look instead (``--seeds K --max-seeds K``).
 
     Example:
@@ -402,7 +392,7 @@ class SeqTest:
     Attributes:
         test: the paired test over all its seeds (:func:`~descentlab.experiments.compare.
             stats.paired_test`): its ``diff`` is that one comparison's alone.
-        combined: the combined sign-flip statistic at each look it had (:func:`flip_z`:
+        combined: the combined signed-rank statistic at each look it had (:func:`rank_z`:
             the side, worse or better, that is larger; positive: worse).
         verdict: ``"worse"``, ``"better"``, ``"identical"`` or ``"not distinguishable"``.
         look: the look (1-based) at which it was decided, or its last look.
@@ -466,7 +456,7 @@ def _seed_diffs(
 def _stage_diffs(
     best: Mapping[Any, Any], other: Mapping[Any, Any], seeds: Sequence[Any], maximize: bool
 ) -> list[float]:
-    """By seed both ran, ``other``'s deficit (positive: worse) as :func:`flip_z` takes it: a
+    """By seed both ran, ``other``'s deficit (positive: worse) as :func:`rank_z` takes it: a
     failed run (None or not finite) the worst a seed can do."""
 
     def failed(v: Any) -> bool:
@@ -544,7 +534,7 @@ def look(
     had_all: list[int] = []
     for i, o in enumerate(others):
         st = _stages(best, o, order, looks, maximize=maximize)
-        z = [flip_z(_stage_diffs(best, o, order[lo:hi], maximize))
+        z = [rank_z(_stage_diffs(best, o, order[lo:hi], maximize))
              for lo, hi in zip((0, *looks), looks[: len(st)], strict=False)]  # fmt: skip
         up, down = _cumulate([x[0] for x in z], looks), _cumulate([x[1] for x in z], looks)
         c = [u if u >= v else -v for u, v in zip(up, down, strict=True)]

@@ -138,9 +138,9 @@ class Standing:
         return self.test.interval
 
     @property
-    def by_test_alone(self) -> bool:
-        """Called worse or better by the sign-flip test of the mean over every seed both ran
-        (a failure the worst) while the mean's interval on the seeds both trained still
+    def by_ranks_alone(self) -> bool:
+        """Called worse or better by the seeds' signed ranks over every seed both ran (a
+        failure the worst) while the mean's interval on the seeds both trained still
         reaches 0: the two count different seeds, and both are said."""
         _, low, high = self.interval
         return self.verdict in ("worse", "better") and low <= 0.0 <= high
