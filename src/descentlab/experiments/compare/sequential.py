@@ -453,7 +453,7 @@ def _seed_diffs(
     return [float(np.mean(d[s])) for s in keys]
 
 
-def _stage_diffs(
+def _rank_diffs(
     best: Mapping[Any, Any], other: Mapping[Any, Any], seeds: Sequence[Any], maximize: bool
 ) -> list[float]:
     """By seed both ran, ``other``'s deficit (positive: worse) as :func:`rank_z` takes it: a
@@ -534,7 +534,7 @@ def look(
     had_all: list[int] = []
     for i, o in enumerate(others):
         st = _stages(best, o, order, looks, maximize=maximize)
-        z = [rank_z(_stage_diffs(best, o, order[lo:hi], maximize))
+        z = [rank_z(_rank_diffs(best, o, order[lo:hi], maximize))
              for lo, hi in zip((0, *looks), looks[: len(st)], strict=False)]  # fmt: skip
         up, down = _cumulate([x[0] for x in z], looks), _cumulate([x[1] for x in z], looks)
         c = [u if u >= v else -v for u, v in zip(up, down, strict=True)]
