@@ -101,9 +101,10 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: --nproc messenger's close said 1, its unknown writes refused 1; the scale trend's Student
 #: quantiles, its line test, span and seeds refusals, the width set twice refused and the
 #: step budget's note 86; the seeds that cannot decide the verdict said with what would,
-#: every disagreement and one-sided failure said 95), and functions over 80
+#: every disagreement and one-sided failure said 95; the trend's example on four sizes 1),
+#: and functions over 80
 #: lines in the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 57_050
+LIBRARY_LINES = 57_051
 LONG_FUNCTIONS = 10
 
 

@@ -14,7 +14,8 @@ candidate's budget over its own steps to the baseline's final score (above 1); b
 from the comparison's bootstrap over the curve seeds (:meth:`Comparison.speedups`).
 
 Example:
-    >>> t = trend([1e4, 1e5, 1e6], [(1.2, 1.15, 1.25), (1.0, 0.95, 1.05), (0.8, 0.75, 0.85)])
+    >>> t = trend([1e4, 1e5, 1e6, 1e7],
+    ...           [(1.2, 1.15, 1.25), (1.0, 0.95, 1.05), (0.8, 0.75, 0.85), (0.6, 0.55, 0.65)])
     >>> round(t.slope[0], 2), f"{t.crossing[0]:.3g}", t.extrapolated
     (-0.2, '1e+05', False)
 
