@@ -317,7 +317,7 @@ def _result(label, accs, steps, lr=0.01, val=None):
 
 
 def test_verdict_groups_optimizers_not_distinguishable_from_the_best(tmp_path):
-    # 10 test seeds: the signed-rank verdict decides nothing on 5 (its p-value is at least 1/32)
+    # 10 test seeds: the sign-flip verdict decides nothing on 5 (its p-value is at least 1/32)
     base = np.tile([0.90, 0.88, 0.91, 0.89, 0.92], 2) + np.repeat([0.0, 0.003], 5)
     results = [
         # clearly worse (by 5 points, give or take: an identical gap on every seed is a tie of

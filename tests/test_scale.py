@@ -31,13 +31,18 @@ def _studies(n: int, seed: int, slope: float = B) -> list[list[tuple[float, floa
 
 
 def test_a_ladder_that_falls_by_construction_is_recovered_within_its_interval():
-    n, covered_slope, covered_cross = 1000, 0, 0
+    # a crossing refused (the line rejected by its own scatter, about 5 % of true lines, or
+    # the slope's Student interval on n - 2 reaching 0) says nothing wrong; one printed must
+    # hold the truth, and the crossing is printed in most studies
+    n, covered_slope, covered_cross, printed = 1000, 0, 0, 0
     for i, sizes in enumerate(_studies(n, seed=7)):
         t = trend(PARAMS, sizes, seed=i, draws=10)
         covered_slope += t.slope[1] <= B <= t.slope[2]
+        printed += t.crossing is not None
         covered_cross += t.crossing is not None and t.crossing[1] <= 1e5 <= t.crossing[2]
     assert covered_slope / n >= 0.95, covered_slope / n
-    assert covered_cross / n >= 0.95, covered_cross / n
+    assert covered_cross / printed >= 0.95, (covered_cross, printed)
+    assert printed / n >= 0.9, printed / n
 
 
 def test_a_flat_ladder_is_refused_a_crossing_in_most_studies():
@@ -52,11 +57,20 @@ def test_a_flat_ladder_is_refused_a_crossing_in_most_studies():
         ([(1.2, 1.1, 1.3)] * 2, "a trend needs at least 3 sizes, got 2"),
         ([(1.2, 1.1, 1.3), (1.1, 1.0, math.inf), (1.0, 0.9, 1.1)], "not finite at 100,000"),
         # a slope of -0.02 per tenfold from 1.2: 1.0 at 10^14, ten tenfolds away
-        ([(1.12, 1.11, 1.13), (1.1, 1.09, 1.11), (1.08, 1.07, 1.09)], "too far to say"),
+        ([(1.12, 1.119, 1.121), (1.1, 1.099, 1.101), (1.08, 1.079, 1.081)], "too far to say"),
+        # the points zigzag far beyond their intervals: a line is rejected by its own
+        # scatter, and where it reaches 1.0 is not said (the code before printed it)
+        ([(1.4, 1.38, 1.42), (1.0, 0.98, 1.02), (1.3, 1.28, 1.32), (0.5, 0.48, 0.52)],
+         "the sizes do not lie on a line (chi-square"),
+        # the line reaches 1.0 four tenfolds past sizes spanning three (the code before
+        # printed "1e+11 ... an extrapolation")
+        ([(1.61, 1.6, 1.62), (1.51, 1.5, 1.52), (1.41, 1.4, 1.42), (1.31, 1.3, 1.32)],
+         "more than the sizes' own span (3 tenfolds) outside them"),
+        ([(1.2, 1.1, 1.3), (1.0, 0.9, 1.1), (0.8, 0.7, 0.9)], "from 1 curve seed"),
     ],
-)
+)  # fmt: skip
 def test_a_trend_the_sizes_cannot_carry_is_refused_in_one_line(sizes, words):
-    t = trend(PARAMS[: len(sizes)], sizes)
+    t = trend(PARAMS[: len(sizes)], sizes, seeds=1 if "curve seed" in words else None)
     assert t.crossing is None and words in t.refusal
     assert "\n" not in t.refusal
 
@@ -100,6 +114,11 @@ ARGS = ["scale", "--problem", "moons", "--problem-option", "n_samples=200", "--m
         (["--sizes", "4,8,16", "--model", "logistic"], "model 'logistic' has no size to vary"),
         (["--sizes", "4,8,16", "--problems", "moons,blobs"], "a scale study runs one problem"),
         (["--sizes", "4,8,16", "--json"], "--json is compare's alone"),
+        # the width set twice: each size replaced it without a word before
+        (
+            ["--sizes", "4,8,16", "--model-option", "hidden=32"],
+            "--model-option hidden=32 is the width a scale study sets to each of --sizes",
+        ),
     ],
 )
 def test_refusals_are_one_line_exit_2_and_write_nothing(tmp_path, capsys, extra, words):
@@ -122,6 +141,8 @@ def test_a_study_runs_at_each_size_and_resumes(tmp_path, capsys):
     rows = [line for line in out.splitlines() if line.startswith("| 4 |")]
     assert len(rows) == 2 and "adam (baseline) | 1.00 [1.00, 1.00]" in rows[0]
     assert "momentum over adam:" in out
+    assert "The speedups are at --steps 30: a fixed step budget caps" in out
+    assert re.search(r"over adam as its \w+ search of \d+ trials tuned it", out) and "Wen" in out
     study = next(tmp_path.glob("*-scale"))
     assert {p.name for p in study.iterdir()} == {"scale.md", "scale_speedup.png", "scale_lr.png"}
     assert main(args) == 0  # again: every size read back from its store, nothing trained
@@ -132,13 +153,50 @@ def test_a_study_runs_at_each_size_and_resumes(tmp_path, capsys):
 
 def test_a_crossing_whose_interval_reaches_past_the_sizes_is_an_extrapolation():
     # the demo's study printed "reaches 1.0 at 3.69e+03 [83.7, 7.24e+03] parameters (within
-    # the sizes measured)" with 1,570 the smallest size measured
+    # the sizes measured)" with 1,570 the smallest size measured; on three sizes the scatter
+    # is estimated on 1 degree of freedom, Student's 12.7 where 1.96 was used: no crossing
     params = [1570, 5210, 17910]
     t = trend(params, [(0.58, 0.41, 1.13), (1.32, 0.91, 1.50), (1.47, 1.35, 1.53)])
-    assert t.crossing is not None and params[0] <= t.crossing[0] <= params[-1]
-    assert t.crossing[1] < params[0] and t.extrapolated
+    assert t.crossing is None and "includes 0" in t.refusal
+    assert t.slope[1] < -2 and t.slope[2] > 4  # (was [+0.49, +0.90] with 1.96)
+    w = 0.05
+    t = trend(PARAMS, [(e, e - w, e + w) for e in (0.95, 1.05, 1.15, 1.25)])
+    assert t.crossing is not None and PARAMS[0] <= t.crossing[0] <= PARAMS[-1]
+    assert t.crossing[1] < PARAMS[0] and t.extrapolated
     (line,) = trend_lines({"momentum": t}, "adam")
     assert line.endswith("(an extrapolation: its interval reaches past the sizes measured)")
-    inside = trend([1e4, 1e5, 1e6], [(1.2, 1.15, 1.25), (1.0, 0.95, 1.05), (0.8, 0.75, 0.85)])
+    inside = trend(PARAMS, [(e, e - 0.01, e + 0.01) for e in (0.95, 1.05, 1.15, 1.25)])
     assert not inside.extrapolated
     assert trend_lines({"x": inside}, "y")[0].endswith("(within the sizes measured)")
+
+
+@pytest.mark.arith
+@pytest.mark.parametrize(("seeds", "tuning"), [(5, 0.05), (2, 0.05)])
+def test_the_slope_holds_and_a_flat_truth_shows_no_trend_with_tuning_noise(seeds, tuning):
+    # studies built as a study builds them (scripts/scale_trend_calibration.py: each size
+    # the mean of its curve seeds with a bootstrap interval over them, and a tuning noise
+    # per size that no interval holds). The code before: 85.0 % coverage and 19.3 % flat
+    # trends at 5 seeds, 65.3 % and 36.0 % at 2 (300 studies each)
+    calib = _script("scale_trend_calibration")
+    rng, n = np.random.default_rng(seeds), 150
+    covered = flat = 0
+    for _ in range(n):
+        t = trend(calib.PARAMS, calib._study(rng, seeds, calib.B, tuning), draws=10, seeds=seeds)
+        covered += t.slope is None or t.slope[1] <= calib.B <= t.slope[2]
+        f = trend(calib.PARAMS, calib._study(rng, seeds, 0.0, tuning), draws=10, seeds=seeds)
+        flat += f.slope is not None and not f.slope[1] <= 0 <= f.slope[2]
+    assert covered / n >= 0.93, covered / n
+    assert flat / n <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / n), flat / n
+
+
+def _script(name: str):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod

@@ -6,6 +6,7 @@ some of their test seeds marked failed as ``collect`` marks them."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 from pathlib import Path
@@ -65,8 +66,64 @@ def test_the_mean_over_every_seed_stands_beside_the_metric_on_the_seeds_that_tra
     r = top if which == "chosen" else other
     whole = float(np.mean(list(r.test_accuracy_seeds.values())))  # 10 seeds, 2 at 0.1
     text = cmp.recommendation()
-    assert f"; {whole:.3f} over all 10 seeds with a score, the failed ones as they scored" in text
-    assert text.count("the failed ones as they scored") == 1  # only where a seed failed
+    assert f"; {whole:.3f} over all 10 seeds with a score, the 2 failed ones as they scored" in text
+    assert text.count("failed ones as they scored") == 1  # only where a seed failed
+
+
+def test_diverged_seeds_are_named_and_not_said_to_have_scored(monkeypatch):
+    # a versus line said "behind on 15 of 27" without the 13 that diverged, and "over all
+    # seeds, the failed ones as they scored" where the diverged runs had no score
+    from descentlab.experiments.compare import verdict
+
+    cmp, _ = comparison(Scenario(2, seeds=10, worse_sd=3.0), np.random.default_rng(5))
+    top = cmp.ranking()[0].result
+    other = next(r for r in cmp.results if r is not top)
+    for s in sorted(other.test_accuracy_seeds)[:3]:
+        other.test_failures[s] = "diverged"
+        other.test_accuracy_seeds[s] = float("nan")
+    x = cmp.ranking()[1]
+    assert x.verdict == "worse" and x.failures.more == 3
+    text = cmp.recommendation()
+    assert "as they scored" not in text and "as it scored" not in text, text
+    est = x.interval[0]
+    monkeypatch.setattr(verdict.Standing, "interval", property(lambda s: (est, -est, 3 * est)))
+    assert (
+        f"(behind on {x.test.behind} of the 7 both trained; 3 where only it failed, "
+        "counted in the test;"
+    ) in cmp.recommendation()
+
+
+def test_seeds_that_cannot_decide_say_so_and_name_the_least_that_can():
+    # with --seeds 5 --max-seeds 5 every difference was "not distinguishable" (even a loss
+    # 10^20 worse) and nothing said that 5 seeds could not decide: a test monotone in every
+    # seed cannot go below 1/2^5
+    cmp, _ = comparison(Scenario(3, seeds=5, worse_sd=30.0), np.random.default_rng(2))
+    cmp.spec = dataclasses.replace(cmp.spec, max_seeds=5)
+    text = cmp.recommendation()
+    assert (
+        "With --max-seeds 5 no comparison of these 3 optimizers can be decided" in text
+        and "--max-seeds 10 is the least that can at --seeds 5" in text
+        and "(or --seeds 7 --max-seeds 7, one look)" in text
+    ), text
+    cmp.spec = dataclasses.replace(cmp.spec, max_seeds=10)
+    assert "no comparison of these" not in cmp.recommendation()
+
+
+def test_not_distinguishable_beside_an_interval_excluding_0_says_why(monkeypatch):
+    from descentlab.experiments.compare import verdict
+    from descentlab.report.compare_tables import _versus
+
+    cmp, _ = comparison(Scenario(2, seeds=10), np.random.default_rng(5))
+    x = cmp.ranking()[1]
+    assert x.verdict == "not distinguishable" and not x.by_interval_alone
+    monkeypatch.setattr(verdict.Standing, "interval", property(lambda s: (0.02, 0.01, 0.03)))
+    x = cmp.ranking()[1]
+    assert x.by_interval_alone
+    assert (
+        "(the mean's interval on the 10 both trained excludes 0, the test over every seed "
+        "both ran does not decide)" in cmp.recommendation()
+    )
+    assert "the mean's interval excludes 0; the test over every seed does not" in _versus(cmp, x)
 
 
 def test_a_recommendation_between_optimizers_not_shown_different_names_the_steadier_one():
@@ -186,7 +243,9 @@ def test_a_verdict_the_seeds_ranks_reach_alone_says_so(monkeypatch):
     monkeypatch.setattr(verdict.Standing, "interval", property(lambda s: (est, -est, 3 * est)))
     x = cmp.ranking()[1]
     assert x.by_ranks_alone
-    assert f"worse by the seeds' ranks (behind on {x.test.behind} of" in cmp.recommendation()
+    assert (
+        f"worse by the seeds' ranks over every seed both ran (behind on {x.test.behind} of the"
+    ) in cmp.recommendation()
     assert "by the seeds' ranks: the mean's interval reaches 0" in _versus(cmp, x)
 
 

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     spec = CompareSpec(**compare_cli.build_fields(args))
     spec.validate()
     if spec.model is not None:
-        scale.size_option(spec.model)  # refused before the problem's data are loaded
+        scale.check_width(spec, spec.model)  # refused before the problem's data are loaded
     check_out_dir(args.runs_dir, "--runs-dir")
     check_workers_and_threads(args.workers, args.threads)
     base = spec.baseline or spec.choices()[0].label
@@ -109,13 +109,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace, spec: Any, sizes: list[Any], elapsed: float) -> int:
     from descentlab.experiments import scale
-    from descentlab.report.scale import study_table, trend_lines, write_study
+    from descentlab.report.scale import budget_note, study_table, trend_lines, write_study
 
     option = sizes[0].option
     base = sizes[0].baseline
     trends = {r.label: scale.trend([s.params for s in sizes],
                                    [s.row(r.label).steps for s in sizes],
-                                   confidence=spec.confidence)
+                                   confidence=spec.confidence, seeds=len(spec.final_seeds))
               for r in sizes[0].rows if r.label != base}  # fmt: skip
     print(study_table(sizes, option))
     print()
@@ -124,7 +124,10 @@ def _show(args: argparse.Namespace, spec: Any, sizes: list[Any], elapsed: float)
     print()
     for line in trend_lines(trends, base):
         print(line)
-    paths = write_study(sizes, trends, Path(args.runs_dir) / f"{spec.name}-scale", option)
+    print(budget_note(spec))
+    paths = write_study(
+        sizes, trends, Path(args.runs_dir) / f"{spec.name}-scale", option, note=budget_note(spec)
+    )
     print(f"study: {', '.join(str(p) for p in paths)}")
     print(f"done in {elapsed:.1f} s")
     return 0

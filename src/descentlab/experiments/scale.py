@@ -14,7 +14,8 @@ candidate's budget over its own steps to the baseline's final score (above 1); b
 from the comparison's bootstrap over the curve seeds (:meth:`Comparison.speedups`).
 
 Example:
-    >>> t = trend([1e4, 1e5, 1e6], [(1.2, 1.15, 1.25), (1.0, 0.95, 1.05), (0.8, 0.75, 0.85)])
+    >>> t = trend([1e4, 1e5, 1e6, 1e7],
+    ...           [(1.2, 1.15, 1.25), (1.0, 0.95, 1.05), (0.8, 0.75, 0.85), (0.6, 0.55, 0.65)])
     >>> round(t.slope[0], 2), f"{t.crossing[0]:.3g}", t.extrapolated
     (-0.2, '1e+05', False)
 
@@ -36,7 +37,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MIN_SIZES", "REACH", "WIDTH_OPTIONS", "AtSize", "SizeResult", "Trend", "study", "trend"]
+__all__ = [
+    "MIN_SIZES",
+    "REACH",
+    "WIDTH_OPTIONS",
+    "AtSize",
+    "SizeResult",
+    "Trend",
+    "check_width",
+    "study",
+    "trend",
+]
 
 #: The width option of each model that has a size.
 WIDTH_OPTIONS = {"cnn": "channels", "mlp": "hidden", "gru": "hidden", "gpt": "d_model",
@@ -133,6 +144,16 @@ def check_sizes(sizes: Sequence[int]) -> list[int]:
     return sorted(set(sizes))
 
 
+def check_width(spec: Any, model: str) -> None:
+    """Refuse, in one line, a width set by ``--model-option`` as well: each size replaces it."""
+    option = size_option(model)
+    if option in (spec.model_options or {}):
+        raise ValueError(
+            f"--model-option {option}={spec.model_options[option]} is the width a scale study "
+            f"sets to each of --sizes: give the widths in --sizes alone"
+        )
+
+
 def spec_at(spec: Any, model: str, size: int) -> Any:
     """``spec`` with the model's width set to ``size`` and a run directory of its own."""
     option = size_option(model)
@@ -175,7 +196,7 @@ def study(
 
     sizes = check_sizes(list(sizes))
     model, _ = model_and_params(spec)
-    size_option(model)
+    check_width(spec, model)
     spec = dataclasses.replace(spec, model=model)
     specs = [spec_at(spec, model, s) for s in sizes]
     for s in specs:
@@ -240,17 +261,24 @@ def trend(
     confidence: float = 0.95,
     draws: int = 4000,
     seed: int = 0,
+    seeds: int | None = None,
 ) -> Trend:
     """Fit ``speedup = a + b log10(params)`` by weighted least squares, each size weighted by
-    its interval (``(estimate, low, high)``: a standard deviation of ``(high - low) / (2 z)``);
-    the coefficients' covariance scaled up by the Birge ratio ``chi2 / (n - 2)`` where the
-    sizes scatter about the line more than their intervals say. The slope's interval is
-    normal; the parameters where the line reaches 1.0 have Fieller's interval (the sizes at
-    which 1.0 lies within the line's own interval); ``draws`` of the coefficients give the
-    figures' bands. Refused, in ``refusal``:
-    fewer than :data:`MIN_SIZES` sizes or a speedup that is not finite (no trend); a slope
-    whose interval includes 0, or a crossing whose interval reaches more than :data:`REACH`
-    tenfolds outside the sizes measured (no crossing: too wide or too far to say)."""
+    its interval (``(estimate, low, high)``: a standard deviation of ``(high - low) / (2 z)``,
+    widened by ``t_{k-1} / z`` where ``seeds`` says the intervals are bootstraps over ``k``
+    curve seeds: a bootstrap of a mean over a few seeds is as narrow as the normal's where
+    Student's is due); the coefficients' covariance scaled up by the Birge ratio ``chi2 / (n
+    - 2)`` where the sizes scatter about the line more than their intervals say, and then
+    read with Student's quantile on ``n - 2`` degrees of freedom (the scatter is estimated),
+    else the normal's. The parameters where the line reaches 1.0 have Fieller's interval
+    (the sizes at which 1.0 lies within the line's own interval); ``draws`` of the
+    coefficients give the figures' bands. Refused, in ``refusal``: fewer than
+    :data:`MIN_SIZES` sizes, fewer than 2 curve seeds or a speedup that is not finite (no
+    trend); a slope whose interval includes 0, a line its own scatter rejects (chi-square
+    beyond its ``confidence`` quantile on ``n - 2``: the sizes do not lie on a line, so
+    where it reaches 1.0 says nothing), a crossing more than the sizes' own span (in
+    tenfolds) outside them, or one whose interval reaches more than :data:`REACH` tenfolds
+    outside them (no crossing: too wide or too far to say)."""
     x = np.log10(np.asarray(params, dtype=float))
     est = np.array([s[0] for s in speedups], dtype=float)
     lo = np.array([s[1] for s in speedups], dtype=float)
@@ -264,27 +292,33 @@ def trend(
         which = ", ".join(f"{10**v:,.0f}" for v in x[bad])
         return Trend(None, None, False, empty,
                      f"the speedup is not finite at {which} parameters: no trend")  # fmt: skip
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    sd = np.maximum((hi - lo) / (2 * z), 1e-3)
-    w = 1.0 / sd**2
-    design = np.column_stack([np.ones_like(x), x])
-    cov = np.linalg.inv(design.T @ (w[:, None] * design))
-    coef = cov @ design.T @ (w * est)
-    chi2 = float((w * (est - design @ coef) ** 2).sum())
-    cov = cov * max(1.0, chi2 / (len(x) - 2))  # the Birge ratio, squared
+    if seeds is not None and seeds < 2:
+        return Trend(None, None, False, empty,
+                     f"each size's speedup comes from {seeds} curve seed: a bootstrap over "
+                     "one seed gives no interval, so no trend (--seeds 2 or more)")  # fmt: skip
+    from scipy import special
+
+    coef, cov, chi2, z = _fit(x, est, (hi - lo) / 2, confidence, seeds)
+    df = len(x) - 2
     boot = np.random.default_rng(seed).multivariate_normal(coef, cov, size=draws)
     half = z * math.sqrt(cov[1, 1])
     slope = (float(coef[1]), float(coef[1] - half), float(coef[1] + half))
+    if chi2 > float(special.chdtri(df, 1 - confidence)):
+        return Trend(slope, None, False, boot,
+                     f"the sizes do not lie on a line (chi-square {chi2:.3g} on {df}, p = "
+                     f"{float(special.chdtrc(df, chi2)):.2g}): where it reaches 1.0 would not "
+                     "describe them")  # fmt: skip
     if slope[1] <= 0 <= slope[2]:
         return Trend(slope, None, False, boot,
                      f"the slope's interval [{slope[1]:+.3f}, {slope[2]:+.3f}] per tenfold "
                      "parameters includes 0: the intervals are too wide to say where the "
                      "speedup reaches 1.0")  # fmt: skip
-    # Fieller's interval: the x at which 1.0 lies within the line's own interval there
-    a, b, z2 = coef[0] - 1.0, coef[1], z * z
-    qa, qb, qc = b * b - z2 * cov[1, 1], b * a - z2 * cov[0, 1], a * a - z2 * cov[0, 0]
-    root = math.sqrt(max(qb * qb - qa * qc, 0.0))
-    x0, low, high = -a / b, (-qb - root) / qa, (-qb + root) / qa
+    x0, low, high = _fieller(coef, cov, z)
+    span = float(x.max() - x.min())
+    if x0 < x.min() - span or x0 > x.max() + span:
+        return Trend(slope, None, True, boot,
+                     f"the line reaches 1.0 at {10**x0:.3g} parameters, more than the sizes' "
+                     f"own span ({span:.2g} tenfolds) outside them: too far to say")  # fmt: skip
     if low < x.min() - REACH or high > x.max() + REACH:
         return Trend(slope, None, True, boot,
                      f"the line reaches 1.0 at {10**x0:.3g} parameters with an interval "
@@ -292,3 +326,35 @@ def trend(
                      "to say")  # fmt: skip
     crossing = tuple(float(10.0**v) if v < 300 else math.inf for v in (x0, low, high))
     return Trend(slope, crossing, not x.min() <= low <= high <= x.max(), boot)
+
+
+def _fit(
+    x: np.ndarray, est: np.ndarray, half: np.ndarray, confidence: float, seeds: int | None
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The weighted line through ``(x, est)`` (each point's interval half-width ``half``,
+    widened for ``seeds`` curve seeds: :func:`trend`): its coefficients, their covariance
+    scaled by the Birge ratio where the scatter exceeds the intervals, the chi-square and
+    the quantile its intervals take (Student's on ``n - 2``)."""
+    from scipy import special
+
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    widen = 1.0 if seeds is None else float(special.stdtrit(seeds - 1, 0.5 + confidence / 2)) / z
+    w = 1.0 / (np.maximum(half / z, 1e-3) * widen) ** 2
+    design = np.column_stack([np.ones_like(x), x])
+    cov = np.linalg.inv(design.T @ (w[:, None] * design))
+    coef = cov @ design.T @ (w * est)
+    chi2, df = float((w * (est - design @ coef) ** 2).sum()), len(x) - 2
+    # the Birge ratio (squared), at least 1; the scatter about the line is estimated on n - 2
+    # degrees of freedom either way (a size's tuning noise is in none of the intervals), so
+    # Student's quantile there
+    cov = cov * max(1.0, chi2 / df)
+    return coef, cov, chi2, float(special.stdtrit(df, 0.5 + confidence / 2))
+
+
+def _fieller(coef: np.ndarray, cov: np.ndarray, q: float) -> tuple[float, float, float]:
+    """Where the line ``coef`` reaches 1.0 and Fieller's interval at quantile ``q``: the x at
+    which 1.0 lies within the line's own interval there."""
+    a, b, q2 = coef[0] - 1.0, coef[1], q * q
+    qa, qb, qc = b * b - q2 * cov[1, 1], b * a - q2 * cov[0, 1], a * a - q2 * cov[0, 0]
+    root = math.sqrt(max(qb * qb - qa * qc, 0.0))
+    return -a / b, (-qb - root) / qa, (-qb + root) / qa

@@ -93,7 +93,8 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
             f"trained ({conf}% family-wise over the comparisons with it, group-sequential), "
             f"and the paired difference with its interval at the same level: the intervals "
             "hold together over every comparison and look (the verdict is a signed-rank test on "
-            "every seed both ran, a failed seed the worst); the seeds on which it was behind, "
+            "every seed both ran, a failed seed the worst); the seeds on which it "
+            "was behind, "
             "with the sign test",
         ),
         (
@@ -159,6 +160,8 @@ def _versus(cmp: Any, x: Any) -> str:
         lines.append(f"behind on {t.behind}/{t.diff.seeds} seeds, sign p = {t.sign_p:.3g}")
         if x.by_ranks_alone:
             lines.append("by the seeds' ranks: the mean's interval reaches 0")
+        if x.by_interval_alone:
+            lines.append("the mean's interval excludes 0; the test over every seed does not")
         if not t.diff.examples:
             lines.append("seeds' noise only")
     elif t.verdict != "identical":

@@ -15,7 +15,7 @@ from matplotlib.ticker import NullFormatter
 from descentlab._files import write_atomic
 from descentlab.report.figures import new_figure, save
 
-__all__ = ["study_table", "trend_lines", "write_study"]
+__all__ = ["budget_note", "study_table", "trend_lines", "write_study"]
 
 
 def _ci(t: Sequence[float]) -> str:
@@ -59,6 +59,18 @@ def trend_lines(trends: Mapping[str, Any], baseline: str) -> list[str]:
     return out
 
 
+def budget_note(spec: Any) -> str:
+    """What sets a study's speedups beside the optimizers: the step budget and the baseline's
+    tuning (one line)."""
+    return (
+        f"The speedups are at --steps {spec.steps}: a fixed step budget caps how far an "
+        "optimizer can pull ahead, so another budget gives another size and slope; and over "
+        f"{spec.baseline} as its {spec.search} search of {spec.lrs_per_optimizer} trials tuned "
+        "it: a baseline tuned with fewer trials makes every speedup over it larger (Wen et "
+        "al., 2025)."
+    )
+
+
 def _size_axis(ax: Any, params: np.ndarray) -> None:
     """The parameters axis labelled at the sizes measured (no minor labels: they overlap)."""
     ax.set_xticks(params, [f"{p:,.0f}" for p in params])
@@ -66,13 +78,19 @@ def _size_axis(ax: Any, params: np.ndarray) -> None:
 
 
 def write_study(
-    sizes: Sequence[Any], trends: Mapping[str, Any], folder: Path, option: str
+    sizes: Sequence[Any], trends: Mapping[str, Any], folder: Path, option: str, note: str = ""
 ) -> list[Path]:
     """``scale.md`` (table and trend lines), ``scale_speedup.png`` and ``scale_lr.png`` in
-    ``folder``; returns their paths."""
+    ``folder`` (``note``: a line after the trend lines); returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     baseline = sizes[0].baseline
-    text = "\n\n".join([study_table(sizes, option), "\n".join(trend_lines(trends, baseline))])
+    text = "\n\n".join(
+        [
+            study_table(sizes, option),
+            "\n".join(trend_lines(trends, baseline)),
+            *([note] if note else []),
+        ]
+    )
     md = folder / "scale.md"
     write_atomic(md, text + "\n")
     params = np.array([s.params for s in sizes], dtype=float)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from descentlab.experiments.compare import speedup, verdict
+from descentlab.experiments.compare import sequential, speedup, verdict
 from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.landscapes import LandscapeRace
 from descentlab.experiments.compare.speedup import Speedup
@@ -713,7 +713,7 @@ def _versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
         + (f"; practical threshold --min-difference {_size(cmp, tau, False)}" if tau else "")
         + ":"
     )
-    lines = [head]
+    lines = [head, *(_undecidable(cmp, family) if ranking[1].sequential is not None else [])]
     notes = {"beyond": f"by more than {_size(cmp, tau or 0, False)}",
              "maybe below": f"possibly by less than {_size(cmp, tau or 0, False)}",
              "within": f"equivalent within +-{_size(cmp, tau or 0, False)}"}  # fmt: skip
@@ -730,8 +730,12 @@ def _versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
             continue
         extra = f", {notes[x.practical]}" if x.practical else ""
         if x.by_ranks_alone:
-            extra += (f" by the seeds' ranks (behind on {x.test.behind} of {seeds}; the mean's "
-                      "interval reaches 0)")  # fmt: skip
+            extra += (f" by the seeds' ranks over every seed both ran (behind on "
+                      f"{x.test.behind} of the {seeds} both trained{_alone(x)}; the mean's "
+                      "interval on those reaches 0)")  # fmt: skip
+        if x.by_interval_alone:
+            extra += (f" (the mean's interval on the {seeds} both trained excludes 0, the test "
+                      f"over every seed both ran does not decide{_alone(x)})")  # fmt: skip
         everything = _all(x, cmp.classification, ".3f" if cmp.classification else ".4g")
         ci = f"[{_size(cmp, lo)}, {_size(cmp, hi)}]"
         if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -743,12 +747,44 @@ def _versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
     return lines
 
 
+def _undecidable(cmp: Any, family: int) -> list[str]:
+    """One line where the test seeds allowed cannot decide any comparison (a test that stays
+    monotone in every seed cannot go below ``1 / 2^n`` on ``n`` seeds): what would."""
+    s, conf = cmp.spec, cmp.spec.confidence
+    if sequential.decides(tuple(s.looks), family, conf):
+        return []
+    top = sequential.least_seeds(s.looks[0], family, conf, max_seeds=s.looks[-1])
+    one = sequential.least_seeds(2, family, conf, max_seeds=2, one_look=True)
+    return [
+        f"  With --max-seeds {s.looks[-1]} no comparison of these {family + 1} optimizers can "
+        f"be decided: a test monotone in every seed cannot go below p = 1/2^n on n seeds "
+        f"(docs/verdict.md); --max-seeds {top} is the least that can at --seeds "
+        f"{s.looks[0]} (or --seeds {one} --max-seeds {one}, one look)."
+    ]
+
+
+def _alone(x: Standing) -> str:
+    """The seeds on which only ``x`` failed (the test counts each as the worst a seed can
+    do) or only the chosen one did, in words."""
+    f = x.failures
+    sides = ((f.more, "it"), (f.fewer, "the chosen one"))
+    words = [f"{n} where only {who} failed" for n, who in sides if n]
+    return ("; " + " and ".join(words) + ", counted in the test") if words else ""
+
+
 def _all(x: Standing, cls: bool, f: str) -> str:
-    """``x``'s mean over every test seed, failures as scored, where a seed failed."""
+    """``x``'s mean over every test seed with a score, where a failed seed has one (a
+    diverged run has none: then nothing to add to the mean on the seeds that trained)."""
     mean, n = x.result.test_mean_all(cls)
-    if not x.failures.failed or not math.isfinite(mean):
+    scores = x.result.test_accuracy_seeds if cls else x.result.test_loss_seeds
+    failed = x.result.test_failures
+    scored = sum(1 for s in failed if math.isfinite(scores.get(s, math.nan)))
+    if not scored or not math.isfinite(mean):
         return ""
-    return f"; {mean:{f}} over all {n} seeds with a score, the failed ones as they scored"
+    none = len(failed) - scored
+    return (f"; {mean:{f}} over all {n} seeds with a score, the {scored} failed one"
+            f"{'s' if scored != 1 else ''} as {'they' if scored != 1 else 'it'} scored"
+            + (f" ({none} more failed with no score)" if none else ""))  # fmt: skip
 
 
 def _failure_words(ranking: list[Standing], conf: int) -> str:

@@ -30,10 +30,13 @@ __all__ = [
     "SeqTest",
     "boundaries",
     "combined",
+    "decides",
     "default_looks",
     "interval",
+    "least_seeds",
     "look",
     "pooled",
+    "rank_z",
     "refit_seed",
     "spend",
     "stage_z",
@@ -243,6 +246,51 @@ def rank_z(diffs: Sequence[float]) -> tuple[float, float]:
     sf = _signed_rank_sf(n)
     zs = [-float(special.ndtri(sf[int(ranks[side].sum())])) for side in (d > 0, d < 0)]
     return tuple(min(max(z, -40.0), 40.0) for z in zs)  # type: ignore[return-value]
+
+
+def decides(looks: tuple[int, ...], family: int, confidence: float = 0.95) -> bool:
+    """Whether ``looks`` can decide any comparison of ``family`` at ``confidence``: some
+    look's boundary within reach of the stages' largest statistics, ``Phi^-1(1 - 2^-k)`` for
+    a stage of ``k`` seeds (:func:`rank_z`).
+
+    Example:
+        >>> decides((5, 10, 20, 40), 2), decides((5,), 1), decides((6,), 1)
+        (True, False, True)
+    """
+    from scipy import special
+
+    bounds = boundaries(tuple(looks), (1 - confidence) / max(family, 1))
+    most = [-float(special.ndtri(0.5**k)) for k in np.diff((0, *looks))]
+    return any(c >= b for c, b in zip(_cumulate(most, looks), bounds, strict=True))
+
+
+def least_seeds(
+    seeds: int,
+    family: int,
+    confidence: float = 0.95,
+    max_seeds: int | None = None,
+    *,
+    one_look: bool = False,
+) -> int | None:
+    """The least ``--max-seeds`` at which a design of ``seeds`` first seeds (the default
+    looks up to it) can decide a comparison at all, ``family`` comparisons at ``confidence``
+    family-wise: each stage's statistic is at most ``Phi^-1(1 - 2^-k)`` for its ``k`` seeds
+    (:func:`rank_z`); None where ``max_seeds`` (when given) is already enough. ``one_look``:
+    the least seeds of a single look instead (``--seeds K --max-seeds K``).
+
+    Example:
+        >>> least_seeds(5, 2, max_seeds=5), least_seeds(5, 2, max_seeds=10)  # looks 5, 10
+        (10, None)
+        >>> [least_seeds(2, m, max_seeds=2, one_look=True) for m in (1, 2, 4, 7)]
+        [6, 7, 8, 9]
+    """
+
+    def can(top: int) -> bool:
+        return decides((top,) if one_look else default_looks(seeds, top), family, confidence)
+
+    if max_seeds is not None and can(max_seeds):
+        return None
+    return next(top for top in range(max(seeds, 2), 64 * seeds + 64) if can(top))
 
 
 def interval(

@@ -139,11 +139,19 @@ class Standing:
 
     @property
     def by_ranks_alone(self) -> bool:
-        """Called worse or better by the seeds' signed ranks (every seed both ran, a failure
-        the worst) while the mean's interval on the seeds both trained still reaches 0: the
-        two measure different things, and both are said."""
+        """Called worse or better by the seeds' signed ranks over every seed both ran (a
+        failure the worst) while the mean's interval on the seeds both trained still
+        reaches 0: the two count different seeds, and both are said."""
         _, low, high = self.interval
         return self.verdict in ("worse", "better") and low <= 0.0 <= high
+
+    @property
+    def by_interval_alone(self) -> bool:
+        """Not distinguishable while the mean's interval on the seeds both trained excludes
+        0: the test counts every seed both ran (a failure the worst) and, exact under
+        symmetry alone, cannot go below ``1 / 2^n`` on ``n`` seeds; both are said."""
+        _, low, high = self.interval
+        return self.verdict == "not distinguishable" and (low > 0.0 or high < 0.0)
 
 
 @dataclass(frozen=True)
