@@ -335,8 +335,9 @@ def _output_arguments(out: Any) -> None:
     out.add_argument(
         "--force",
         action="store_true",
-        help="use a run directory that holds other files but no store (its report.html, "
-        "trials.csv and comparison.json are replaced)",
+        help="use a run directory that holds other files but no store, or whose store is "
+        "empty or not the one its comparison.json was made from: the comparison is trained "
+        "there again (its report.html, trials.csv and comparison.json are replaced)",
     )
     out.add_argument(
         "--workers",
@@ -645,7 +646,7 @@ def _one(args: argparse.Namespace) -> Work:
                        progress=not args.no_progress, backend=args.backend,
                        address=args.address, vectorize=not args.one_at_a_time,
                        checkpoint_every=args.checkpoint_every, nproc=nproc,
-                       objective=objective)  # fmt: skip
+                       objective=objective, start_over=args.force)  # fmt: skip
 
     return work, _show_one
 

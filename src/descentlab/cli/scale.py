@@ -97,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
                                "progress": not args.no_progress, "backend": args.backend,
                                "address": args.address,
                                "vectorize": not args.one_at_a_time,
-                               "checkpoint_every": args.checkpoint_every}  # fmt: skip
+                               "checkpoint_every": args.checkpoint_every,
+                               "start_over": args.force}  # fmt: skip
     try:
         sizes_done = scale.study(spec, sizes, args.runs_dir, **options, check_folder=lambda f: (
             compare_cli._refuse_a_folder_of_the_users(f, args.force)))  # fmt: skip

@@ -79,6 +79,7 @@ def compare(
     checkpoint_every: int | str | None = "auto",
     nproc: int = 1,
     objective: Any = None,
+    start_over: bool = False,
 ) -> Comparison:
     """Run (or continue) a comparison; return everything it found.
 
@@ -128,6 +129,9 @@ def compare(
             instead of the engine's loop (:mod:`~descentlab.experiments.objective`); it gets
             the data where ``data`` or ``problem`` is given. ``spec.objective`` may instead
             name one.
+        start_over: a run directory whose store is empty, or is not the store its exports
+            (``comparison.json``) were made from, is trained again (its exports replaced);
+            False: refused in one line (``descentlab compare --force``).
 
     Returns:
         The :class:`Comparison`: per optimizer (``results``, in the spec's order) its tuned
@@ -196,6 +200,12 @@ def compare(
             warnings.warn(_ALONE, RuntimeWarning, stacklevel=2)
         spec = plan.spec  # checked once, where it entered: below, the plan holds plain values
         run_dir = Path(runs_dir) / plan.run_name
+        if not start_over:  # a store emptied or replaced under a finished comparison's files
+            from descentlab.report.compare_export import store_refusal
+
+            refusal = store_refusal(run_dir)
+            if refusal is not None:
+                raise ValueError(refusal)
         files = None
         if spec.objective is not None:
             name_earlier_run(run_dir, spec.objective, objective)
