@@ -295,8 +295,12 @@ def remove_created() -> list[str]:
             removed.append(p)
     _created.clear()
     for store, n in kept.items():
-        warnings.warn(f"descentlab: {store} holds {n} finished run(s): kept, with its folder "
-                      "(run the same command again to continue)", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"descentlab: {store} holds {n} finished run(s): kept, with its folder "
+            "(run the same command again to continue)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return removed
 
 

@@ -34,6 +34,8 @@ from descentlab._usercode import (
     interrupted,
     plain_warnings,
     real_exit,
+    stop_signal,
+    stop_words,
     user_error,
     user_frame,
     watch_interrupts,
@@ -209,17 +211,21 @@ def _outcome(argv: list[str] | None) -> int:
             print(f"descentlab: error: user code failed: {describe(exc)}", file=sys.stderr)
             return 2
         # (a sharded run's stop that had to kill a rank says so; SIGTERM ends with 143)
+        signum = stop_signal(exc)
         said = str(exc) if type(exc).__name__ == "RanksStopped" else "interrupted"
+        if type(exc).__name__ != "RanksStopped":
+            said = f"interrupted by {stop_words(signum)}"
         print(f"\ndescentlab: {said}", file=sys.stderr)
-        return 128 + int(getattr(exc, "signum", signal.SIGINT))
+        return 128 + signum
     except Exception:
         # Ctrl-C that landed inside an import leaves the half-imported module broken, and
         # the next use of it fails with another error (NumPy: a RecursionError): after a
         # real Ctrl-C, that is the interruption still
         if not interrupted() or os.environ.get("DESCENTLAB_DEBUG"):
             raise
-        print("\ndescentlab: interrupted", file=sys.stderr)
-        return 130
+        signum = stop_signal()
+        print(f"\ndescentlab: interrupted by {stop_words(signum)}", file=sys.stderr)
+        return 128 + signum
 
 
 def _main(argv: list[str] | None) -> int:

@@ -592,7 +592,8 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``descentlab compare``; returns the exit code (0 done, 130 interrupted).
+    """Run ``descentlab compare``; returns the exit code (0 done, 130 or 143 stopped by
+    SIGINT or SIGTERM).
 
     The comparison (experiments) returns a plain value; the report (report) renders it."""
     from descentlab.experiments.compare import Interrupted
@@ -603,7 +604,7 @@ def run(args: argparse.Namespace) -> int:
         value = work()
     except Interrupted as exc:
         print(f"descentlab: {exc}", file=sys.stderr)
-        return 130
+        return 128 + exc.signum  # 130 SIGINT, 143 SIGTERM
     _render(args, value)
     show(args, value, time.perf_counter() - t0)
     return 0

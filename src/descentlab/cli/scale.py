@@ -62,7 +62,7 @@ def _sizes(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the study; 0 done, 130 interrupted (run again to continue)."""
+    """Run the study; 0 done, 130 or 143 stopped by SIGINT or SIGTERM (run again to continue)."""
     from descentlab.experiments import scale
     from descentlab.experiments.compare import CompareSpec, Interrupted
 
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             compare_cli._refuse_a_folder_of_the_users(f, args.force)))  # fmt: skip
     except Interrupted as exc:
         print(f"descentlab: {exc}", file=sys.stderr)
-        return 130
+        return 128 + exc.signum  # 130 SIGINT, 143 SIGTERM
     return _show(args, spec, sizes_done, time.perf_counter() - t0)
 
 

@@ -229,7 +229,7 @@ def _noted_signals(asked: list[int], starting: list[bool]) -> Iterator[None]:
         return
 
     def note(signum: int, frame: Any) -> None:
-        note_interrupt()  # (the command was asked to stop: a rank's stop is no failure)
+        note_interrupt(signum)  # (the command was asked to stop: a rank's stop is no failure)
         asked.append(signum)
         if starting[0]:  # nothing has run yet: nothing to stop at a boundary
             stop = KeyboardInterrupt(_signal_name(signum))

@@ -23,7 +23,7 @@ from typing import Any
 from descentlab._announce import shared_by_one_command
 from descentlab._files import remove_created
 from descentlab._osutil import FolderLock
-from descentlab._usercode import note_interrupt
+from descentlab._usercode import note_interrupt, stop_signal, stop_words
 from descentlab.engine.building import check_batch_size
 from descentlab.experiments.backend import make_runner
 from descentlab.experiments.compare import inpass
@@ -61,7 +61,12 @@ __all__ = ["Interrupted", "compare", "prepare"]
 
 
 class Interrupted(RuntimeError):
-    """The comparison was stopped (Ctrl-C or a signal); run it again to continue."""
+    """The comparison was stopped (Ctrl-C or a signal); run it again to continue. ``signum``:
+    the signal (SIGINT, SIGTERM), whose 128 + n is the command's exit status."""
+
+    def __init__(self, message: str, signum: int | None = None) -> None:
+        super().__init__(message)
+        self.signum = stop_signal() if signum is None else signum
 
 
 def compare(
@@ -347,10 +352,11 @@ class _Session:
                 self.run(runner)
         except (KeyboardInterrupt, Interrupted) as exc:
             self.close(interrupted=True)
-            by = "SIGTERM" if getattr(exc, "signum", None) == signal.SIGTERM else "an interrupt"
+            signum = stop_signal(exc)
             raise Interrupted(
-                f"comparison stopped by {by} after {self.count} trial(s); run the same command "
-                "again to continue (finished trials are kept)"
+                f"comparison stopped by {stop_words(signum)} after {self.count} trial(s); run "
+                "the same command again to continue (finished trials are kept)",
+                signum,
             ) from exc
         except BaseException:
             self.close()
@@ -704,7 +710,7 @@ def _sigterm_as_interrupt():
         return
 
     def handler(signum: int, frame: Any) -> None:
-        note_interrupt()
+        note_interrupt(signum)
         exc = KeyboardInterrupt("SIGTERM")
         exc.signum = signum  # type: ignore[attr-defined]  # passed on to the workers as it
         raise exc

@@ -1,0 +1,238 @@
+"""Nothing finished is lost, whatever the fault: a run whose result was delivered is kept when
+a rank dies as it ends; the cause stored is the launcher's; a full disk, an emptied or a
+replaced store leave the finished trials where they are (and say where); every command exits
+with 128 + the signal that stopped it, naming it; ``scale`` checks every size first;
+``descentlab runs`` shows a store's runs.
+
+Each case runs ``descentlab`` as a user would, in its own process, on a problem of 64 points
+and a linear model (a few seconds a case); the cases are tables (``CASES``), and
+docs/files-and-faults.md counts them ("Nothing lost")."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+PROBLEM = '''
+"""Tiny problems for the fault cases (tests/test_nothing_lost.py)."""
+import os, time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from descentlab.problems.problem import Problem
+
+FLAGS = Path(os.environ.get("FAULT_FLAGS", "."))
+
+
+def _rank():
+    d = torch.distributed
+    return d.get_rank() if d.is_available() and d.is_initialized() else -1
+
+
+class Net(nn.Module):
+    def __init__(self, sleep):
+        super().__init__()
+        self.lin, self.sleep, self.calls = nn.Linear(2, 2), sleep, 0
+
+    def forward(self, x):
+        if self.training and self.sleep:
+            self.calls += 1
+            if self.calls == 2:
+                (FLAGS / f"ready-{os.getpid()}").touch()
+            time.sleep(self.sleep)
+        return self.lin(x)
+
+
+def _model(abort_at_exit, sleep):
+    if _rank() == abort_at_exit:  # this rank aborts as it ends, after the run ended
+        from descentlab.engine import ranks
+
+        ranks.end_rank = lambda code: os.abort()
+    return Net(sleep)
+
+
+def make(abort_at_exit=-1, sleep=0.0):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 2, generator=g)
+    y = (x[:, 0] > 0).long()
+    data = {"x_train": x, "y_train": y, "x_test": x[:16], "y_test": y[:16]}
+    return Problem(name="tiny", model=lambda: _model(abort_at_exit, sleep), data=data,
+                   n_classes=2)
+'''
+
+#: a comparison of few trials on the tiny problem (``--runs-dir`` added)
+COMPARE = ["compare", "--problem", "prob.py:make", "--optimizers", "sgd", "--fixed-lr",
+           "sgd=0.5", "--steps", "8", "--seeds", "2", "--max-seeds", "2", "--landscapes",
+           "none", "--no-report", "--no-progress", "--batch-size", "16"]  # fmt: skip
+TRAIN = ["train", "--problem", "prob.py:make", "--steps", "10", "--no-progress",
+         "--batch-size", "16"]  # fmt: skip
+SCALE = ["scale", "--problem", "moons", "--problem-option", "n_samples=200", "--model", "mlp",
+         "--sizes", "4,8,16", "--optimizers", "sgd,adam", "--fixed-lr", "sgd=0.1",
+         "--fixed-lr", "adam=0.01", "--steps", "400", "--seeds", "2", "--max-seeds", "2",
+         "--landscapes", "none", "--no-report", "--no-progress", "--workers", "1"]  # fmt: skip
+
+
+@pytest.fixture
+def case(tmp_path):
+    (tmp_path / "prob.py").write_text(PROBLEM)
+    (tmp_path / "flags").mkdir()
+    return tmp_path
+
+
+def _env(folder: Path) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": SRC, "FAULT_FLAGS": str(folder / "flags")}
+    env.pop("DESCENTLAB_DEBUG", None)
+    return env
+
+
+def _run(folder: Path, argv: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "descentlab", *argv], cwd=folder,
+                          env=_env(folder), capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+def _last(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _runs(store: Path) -> list[tuple[int, str, str, str | None]]:
+    with sqlite3.connect(store) as conn:
+        return conn.execute("SELECT id, name, status, message FROM runs ORDER BY id").fetchall()
+
+
+# ------------------------------------------------------------------------------------------
+# 1, 2: a result delivered is a result kept; the cause stored is the launcher's
+
+
+def test_a_rank_that_aborts_as_it_ends_loses_nothing_in_train(case):
+    """Rank 1 aborts (SIGABRT) after the run ended: the store says completed, the table is
+    shown, exit 0, one line says what happened."""
+    proc = _run(case, [*TRAIN, "--problem-option", "abort_at_exit=1", "--nproc", "2",
+                       "--runs-dir", "r"])  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "run 1: completed after 10 steps" in proc.stdout
+    assert "test" in proc.stdout  # the summary table
+    notes = [line for line in proc.stderr.splitlines() if "SIGABRT" in line]
+    assert len(notes) == 1 and "rank 1" in notes[0] and "kept" in notes[0], proc.stderr
+    assert [r[2] for r in _runs(case / "r" / "descentlab.sqlite")] == ["completed"]
+
+
+def test_a_rank_that_aborts_as_it_ends_keeps_the_comparison_going(case):
+    """Inside ``compare --nproc 2`` (every trial's rank 1 aborts at its exit): the comparison
+    goes on to its table, and the new run folder with its finished trials stays."""
+    proc = _run(case, [*COMPARE, "--problem-option", "abort_at_exit=1", "--nproc", "2",
+                       "--runs-dir", "c"])  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "SGD" in proc.stdout and "done in" in proc.stdout
+    (store,) = (case / "c").glob("*/descentlab.sqlite")
+    statuses = [r[2] for r in _runs(store) if r[1] != "compare"]
+    assert statuses and set(statuses) == {"completed"}, statuses
+
+
+def test_the_cause_stored_is_the_launchers(case):
+    """Rank 1 killed by SIGKILL mid-run: the run's stored message names rank 1 and SIGKILL
+    (the launcher's knowledge), rank 0's own error beside it, not in its place."""
+    env = _env(case)
+    cmd = [sys.executable, "-m", "descentlab", *TRAIN, "--problem-option", "sleep=0.2",
+           "--nproc", "2", "--runs-dir", "r", "--steps", "200"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=case, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        pids = _ready(case, 2, proc)
+        rank1 = max(pids)  # (either rank: the launcher names whichever was killed)
+        os.kill(rank1, signal.SIGKILL)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2, err
+    assert "was killed by SIGKILL" in _last(err), err
+    ((_id, _name, status, message),) = _runs(case / "r" / "descentlab.sqlite")
+    assert status == "failed"
+    assert message.startswith("rank ") and "was killed by SIGKILL" in message, message
+
+
+def _ready(folder: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> list[int]:
+    """The pids of the ``n`` processes whose model has trained a step (their flags)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        flags = list((folder / "flags").glob("ready-*"))
+        if len(flags) >= n:
+            return [int(f.name.split("-")[1]) for f in flags]
+        if proc.poll() is not None:
+            raise AssertionError(f"ended before it trained: {proc.communicate()}")
+        time.sleep(0.1)
+    raise AssertionError("never ready")
+
+
+# ------------------------------------------------------------------------------------------
+# 4: exit statuses by the convention, the signal named
+
+#: (command, its arguments, the processes that train, the signal, exit status, words said)
+SIGNALS = [
+    ("compare", [*COMPARE, "--problem-option", "sleep=0.2", "--workers", "1"], 1,
+     signal.SIGTERM, 143, "stopped by SIGTERM"),
+    ("compare", [*COMPARE, "--problem-option", "sleep=0.2", "--workers", "1"], 1,
+     signal.SIGINT, 130, "stopped by SIGINT"),
+    ("compare --nproc", [*COMPARE, "--problem-option", "sleep=0.2", "--nproc", "2"], 2,
+     signal.SIGTERM, 143, "stopped by SIGTERM"),
+    ("scale", SCALE, 0, signal.SIGTERM, 143, "stopped by SIGTERM"),
+    ("scale", SCALE, 0, signal.SIGINT, 130, "stopped by SIGINT"),
+    ("train", [*TRAIN, "--problem-option", "sleep=0.2", "--steps", "200"], 1,
+     signal.SIGTERM, 143, "by SIGTERM"),
+    ("train --nproc", [*TRAIN, "--problem-option", "sleep=0.2", "--steps", "200", "--nproc",
+                       "2"], 2, signal.SIGTERM, 143, "by SIGTERM"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("argv", "ready", "signum", "status", "words"),
+    [pytest.param(*row[1:], id=f"{row[0]}-{signal.Signals(row[3]).name}") for row in SIGNALS],
+)
+def test_a_signal_ends_each_command_with_its_status_and_name(case, argv, ready, signum,
+                                                             status, words):  # fmt: skip
+    """The command, once it trains (its processes' flags; ``scale``: its first size's
+    trials started), gets the signal: 128 + the signal, the signal named in its last line."""
+    cmd = [sys.executable, "-m", "descentlab", *argv, "--runs-dir", "r"]
+    proc = subprocess.Popen(cmd, cwd=case, env=_env(case), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        if ready:
+            _ready(case, ready, proc)
+        else:
+            _started(case / "r", proc)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == status, (out, err)
+    said = _last(err) if words not in _last(out) else _last(out)
+    assert words in said, (out, err)
+    assert "an interrupt" not in err
+
+
+def _started(runs: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """A comparison under ``runs`` has a store holding a trial (the study is training)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for store in runs.glob("*/descentlab.sqlite"):
+            try:
+                if len(_runs(store)) > 1:
+                    return
+            except sqlite3.Error:
+                pass
+        if proc.poll() is not None:
+            raise AssertionError(f"ended before it trained: {proc.communicate()}")
+        time.sleep(0.1)
+    raise AssertionError("never started")
