@@ -236,3 +236,137 @@ def _started(runs: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
             raise AssertionError(f"ended before it trained: {proc.communicate()}")
         time.sleep(0.1)
     raise AssertionError("never started")
+
+
+# ------------------------------------------------------------------------------------------
+# 3: a full disk, an emptied or a replaced store
+
+#: a comparison of 20 trials: a store of 160 KiB fills at its 13th
+DISK = ["compare", "--problem", "prob.py:make", "--optimizers", "sgd,adam", "--lr-trials", "6",
+        "--steps", "8", "--seeds", "2", "--max-seeds", "2", "--landscapes", "none",
+        "--no-report", "--no-progress", "--batch-size", "16", "--no-refine", "--workers",
+        "1"]  # fmt: skip
+
+
+@pytest.fixture
+def small_disk(case):
+    """A file system of 160 KiB at ``case/disk`` (tmpfs: needs root), unmounted after."""
+    disk = case / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(disk)],
+                             capture_output=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip("a small file system needs root (mount -t tmpfs)")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_full_disk_keeps_a_new_stores_finished_trials(case, small_disk):
+    """The disk fills while a new store holds finished trials: exit 2, one line naming the
+    store; the store stays with its finished trials, said where; the same command continues
+    once there is room (the store copied where there is)."""
+    proc = _run(case, [*DISK, "--runs-dir", str(small_disk)])
+    assert proc.returncode == 2, proc.stderr
+    assert "no space left" in _last(proc.stderr), proc.stderr
+    (store,) = small_disk.glob("*/descentlab.sqlite")
+    kept = [line for line in proc.stderr.splitlines() if "kept" in line]
+    assert len(kept) == 1 and str(store) in kept[0], proc.stderr
+    done = [r for r in _runs(store) if r[2] == "completed"]
+    assert done, "the finished trials are gone"
+    room = case / "room"
+    subprocess.run(["cp", "-a", str(small_disk), str(room)], check=True)
+    again = _run(case, [*DISK, "--runs-dir", str(room)])
+    assert again.returncode == 0, again.stderr
+    (store,) = room.glob("*/descentlab.sqlite")
+    assert [r[0] for r in _runs(store)][: len(done)] == [r[0] for r in _runs(store)][: len(done)]
+
+
+def test_a_full_disk_leaves_an_old_store_as_it_was(case, small_disk):
+    """A store with a finished run, then the disk filled and another run started: exit 2, one
+    line; the first run stays completed."""
+    first = _run(case, [*TRAIN, "--runs-dir", str(small_disk)])
+    assert first.returncode == 0, first.stderr
+    filler = small_disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        with pytest.raises(OSError):
+            while True:
+                os.write(fd, b"\0" * 4096)
+    finally:
+        os.close(fd)
+    proc = _run(case, [*TRAIN, "--runs-dir", str(small_disk)])
+    assert proc.returncode == 2, proc.stderr
+    assert _last(proc.stderr).startswith("descentlab: error: ") and "space" in proc.stderr
+    filler.unlink()
+    assert _runs(small_disk / "descentlab.sqlite")[0][2] == "completed"
+
+
+def _emptied(store: Path, other: Path) -> None:
+    store.write_bytes(b"")
+
+
+def _replaced(store: Path, other: Path) -> None:
+    store.write_bytes(other.read_bytes())
+
+
+def _deleted(store: Path, other: Path) -> None:
+    store.unlink()
+
+
+#: (what is done to a finished comparison's store, --force, exit status, words said)
+STORES = [
+    ("emptied", _emptied, False, 2, "is empty (0 bytes)"),
+    ("replaced", _replaced, False, 2, "is not the store comparison.json beside it was made"),
+    ("deleted", _deleted, False, 2, "is missing"),
+    ("emptied, --force", _emptied, True, 0, "done in"),
+    ("replaced, --force", _replaced, True, 0, "done in"),
+    ("left as it was", lambda store, other: None, False, 0, "done in"),
+]
+
+
+@pytest.fixture(scope="module")
+def two_comparisons(tmp_path_factory):
+    """The same comparison finished in two folders (``a``: its exports; ``b``: a store like
+    it, another one)."""
+    folder = tmp_path_factory.mktemp("stores")
+    (folder / "prob.py").write_text(PROBLEM)
+    for name in ("a", "b"):
+        proc = _run(folder, [*COMPARE, "--runs-dir", name])
+        assert proc.returncode == 0, proc.stderr
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("damage", "force", "status", "words"), [pytest.param(*r[1:], id=r[0]) for r in STORES]
+)
+def test_a_store_emptied_or_replaced_is_refused_unless_told(
+    two_comparisons, tmp_path, damage, force, status, words
+):
+    """A finished comparison's store emptied (0 bytes), replaced by another comparison's of
+    the same settings, or deleted, beside its comparison.json: refused in one line, nothing
+    retrained or replaced; with --force it is trained again."""
+    import shutil
+
+    folder = two_comparisons  # (the run folder's name follows the problem file's path)
+    (run_dir,) = (folder / "a").iterdir()
+    (other,) = (folder / "b").glob("*/descentlab.sqlite")
+    shutil.copytree(run_dir, tmp_path / "before")
+    try:
+        store = run_dir / "descentlab.sqlite"
+        for side in run_dir.glob("descentlab.sqlite-*"):
+            side.unlink()
+        damage(store, other)
+        exports = (run_dir / "comparison.json").read_bytes()
+        proc = _run(folder, [*COMPARE, "--runs-dir", "a", *(["--force"] if force else [])])
+        assert proc.returncode == status, proc.stderr
+        if status == 2:
+            lines = proc.stderr.strip().splitlines()
+            assert len(lines) == 1 and words in lines[0], proc.stderr
+            assert (run_dir / "comparison.json").read_bytes() == exports
+        else:
+            assert words in _last(proc.stdout), proc.stdout
+    finally:
+        shutil.rmtree(run_dir)
+        shutil.copytree(tmp_path / "before", run_dir)

@@ -276,7 +276,9 @@ def store_refusal(run_dir: str | os.PathLike[str]) -> str | None:
     store = store_path_of(run_dir)
     try:
         payload = json.loads((run_dir / EXPORT_FILES[1]).read_text(encoding="utf-8"))
-        finished = sum(t.get("status") in ("completed", "diverged") for t in payload["trials"])
+        finished = sum(t.get("run_id") is not None  # (a final run's row has no status)
+                       and t.get("status") in (None, "completed", "diverged")
+                       for t in payload["trials"])  # fmt: skip
         said = (payload.get("store") or {}).get("id")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # no exports (or none that can be read: they are replaced)
@@ -287,10 +289,10 @@ def store_refusal(run_dir: str | os.PathLike[str]) -> str | None:
     if not finished:
         return None
     if not store.is_file() or store.stat().st_size == 0 or not finished_runs(store):
-        what = "0 bytes" if store.is_file() and store.stat().st_size == 0 else "no finished trial"
-        what = what if store.is_file() else "missing"
+        what = "is empty (0 bytes)" if store.is_file() and store.stat().st_size == 0 else ""
+        what = what or ("holds no finished trial" if store.is_file() else "is missing")
         return (
-            f"{store} is empty ({what}), but {EXPORT_FILES[1]} beside it is a comparison of "
+            f"{store} {what}, but {EXPORT_FILES[1]} beside it is a comparison of "
             f"{finished} finished trial(s): the store was emptied or replaced; {again}"
         )
     here = store_identity(store)
