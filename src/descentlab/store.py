@@ -1186,6 +1186,12 @@ class Store(_Database):
             return recorded
         return str(in_store)
 
+    def last_steps(self) -> dict[int, int]:
+        """``{run id: the last step a metric was recorded at}`` of every run that has one
+        (one query: how far a run that is still running, or stopped, got)."""
+        sql = "SELECT run_id, MAX(step) FROM metrics GROUP BY run_id"
+        return {int(r): int(s) for r, s in self._connection().execute(sql).fetchall()}
+
     def artifacts(self, run_id: int) -> dict[str, dict[str, str]]:
         """A run's artifacts as ``{name: {"kind": ..., "path": ..., "created_at": ...}}``
         (each path from the current folder; see :meth:`add_artifact`)."""
