@@ -370,3 +370,99 @@ def test_a_store_emptied_or_replaced_is_refused_unless_told(
     finally:
         shutil.rmtree(run_dir)
         shutil.copytree(tmp_path / "before", run_dir)
+
+
+# ------------------------------------------------------------------------------------------
+# 4: bad input is 2, everywhere; 5: scale checks every size before the first trains
+
+
+def _in_process(argv, capsys):
+    from _models import run_cli
+
+    return run_cli(argv, capsys)
+
+
+#: (command line, words of its one line): each refused with exit 2, nothing written
+BAD_INPUT = [
+    (["compare", "--steps", "-3"], "steps"),
+    (["compare", "--nproc", "0"], "--nproc"),
+    (["scale", "--sizes", "4,8"], "at least 3"),
+    (["train", "--steps", "-3"], "steps"),
+    (["train", "--nproc", "0"], "--nproc"),
+    (
+        [
+            "scale",
+            "--problem",
+            "moons",
+            "--model",
+            "mlp",
+            "--sizes",
+            "4,8,1000000000",
+            "--precision",
+            "fp32",
+            "--steps",
+            "10",
+        ],
+        "hidden=1000000000",
+    ),
+    (["scale", "--sizes", ",".join(map(str, range(1, 41)))], "at most 16"),
+    (["scale", "--sizes", "-5,10,20"], "goes as --sizes=-5,10,20"),
+    (["scale", "--sizes=-5,10,20"], "positive integers"),
+    (["runs", "nowhere"], "no store at"),
+]
+
+
+@pytest.mark.parametrize(("argv", "words"), BAD_INPUT, ids=[" ".join(r[0])[:40] for r in BAD_INPUT])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, argv, words):
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = _in_process([*argv, "--runs-dir", "r"] if argv[0] != "runs" else argv,
+                                  capsys)  # fmt: skip
+    lines = [line for line in err.strip().splitlines() if "warning" not in line]
+    assert code == 2, err
+    assert len(lines) == 1 and "error" in lines[0] and words in lines[0], err
+    assert not (tmp_path / "r").exists()
+
+
+def test_scale_refuses_a_size_that_cannot_fit_before_the_first_trains(tmp_path, monkeypatch,
+                                                                      capsys):  # fmt: skip
+    """Every size's model is built (on the meta device) before any trains: the size that
+    cannot fit is refused at once, sizes 4 and 8 untrained, in a blink."""
+    monkeypatch.chdir(tmp_path)
+    t0 = time.perf_counter()
+    argv = ["scale", "--problem", "moons", "--model", "mlp", "--sizes", "4,8,1000000000",
+            "--precision", "fp32", "--steps", "10", "--runs-dir", "r"]  # fmt: skip
+    code, out, err = _in_process(argv, capsys)
+    assert code == 2 and "size 1/3" not in out, (out, err)
+    assert "nothing was trained" in err
+    assert time.perf_counter() - t0 < 20
+
+
+# ------------------------------------------------------------------------------------------
+# 6: a user sees their runs
+
+
+def test_runs_lists_a_store_and_names_a_run_with_no_process(case, capsys):
+    """A finished run, then one killed (kill -9) mid-run: ``descentlab runs`` lists both, the
+    second "running with no process behind it"; ``--show`` shows each."""
+    assert _run(case, [*TRAIN, "--runs-dir", "r"]).returncode == 0
+    cmd = [sys.executable, "-m", "descentlab", *TRAIN, "--problem-option", "sleep=0.2",
+           "--steps", "200", "--runs-dir", "r"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=case, env=_env(case), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        _ready(case, 1, proc)
+        proc.kill()
+        proc.wait(30)
+    finally:
+        proc.kill()
+    store = str(case / "r")
+    code, out, err = _in_process(["runs", store], capsys)
+    assert code == 0, err
+    rows = out.splitlines()
+    assert rows[0].startswith("store ") and "2 run(s)" in rows[0]
+    assert rows[2].startswith("1 ") and "completed" in rows[2] and "test/accuracy" in rows[2]
+    assert "running" in rows[3] and "running with no process behind it" in rows[3], out
+    code, out, err = _in_process(["runs", store, "--show", "2"], capsys)
+    assert code == 0 and "no process behind it" in out and "config:" in out, (out, err)
+    code, out, err = _in_process(["runs", store, "--show", "7"], capsys)
+    assert code == 2 and "no run with id 7" in err
