@@ -98,9 +98,12 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: sending it the run's records and every rank refusing to write 130, and saying the run's
 #: first line 6; a scheduler's unread property and three one-use forwarders removed -18; a
 #: trial's config checked once where it is made, the trial training the checked copy 4, the
-#: --nproc messenger's close said 1, its unknown writes refused 1), and functions over 80
-#: lines in the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 56_869
+#: --nproc messenger's close said 1, its unknown writes refused 1; nothing finished lost --
+#: a result delivered kept, the launcher's cause stored, finished stores never taken back,
+#: a store emptied or replaced refused, exit 128 + the signal, scale's sizes built first,
+#: ``descentlab runs`` 465), and functions over 80 lines in the whole package at most this
+#: many (10 then; the goal is 15)
+LIBRARY_LINES = 57_334
 LONG_FUNCTIONS = 10
 
 
