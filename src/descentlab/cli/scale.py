@@ -50,7 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--sizes",
         required=True,
         metavar="W1,W2,W3",
-        help="the model's widths, at least 3 (e.g. 12,25,50 channels of the CNN)",
+        help="the model's widths, 3 to 16 of them (e.g. 12,25,50 channels of the CNN); each "
+        "size's model is built (on torch's meta device) before the first trains, and one that "
+        "cannot fit in the memory available is refused",
     )
 
 
