@@ -180,9 +180,12 @@ def store_identity(path: str | os.PathLike[str]) -> str | None:
 
 def _read(path: str | os.PathLike[str], sql: str) -> Any:
     """The first value ``sql`` reads from the SQLite file ``path`` opened read-only, or
-    None."""
+    None. Without a write-ahead log beside it the file is read as it is (``immutable``: no
+    ``-wal`` or ``-shm`` file is created)."""
     with contextlib.suppress(sqlite3.Error, OSError):
         uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+        if not Path(f"{path}-wal").exists():
+            uri += "&immutable=1"
         conn = sqlite3.connect(uri, uri=True, timeout=1.0)
         try:
             row = conn.execute(sql).fetchone()
