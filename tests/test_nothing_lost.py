@@ -133,7 +133,7 @@ def test_a_rank_that_aborts_as_it_ends_keeps_the_comparison_going(case):
     """Inside ``compare --nproc 2`` (every trial's rank 1 aborts at its exit): the comparison
     goes on to its table, and the new run folder with its finished trials stays."""
     proc = _run(case, [*COMPARE, "--problem-option", "abort_at_exit=1", "--nproc", "2",
-                       "--runs-dir", "c"])  # fmt: skip
+                       "--seeds", "1", "--max-seeds", "1", "--runs-dir", "c"])  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "SGD" in proc.stdout and "done in" in proc.stdout
     (store,) = (case / "c").glob("*/descentlab.sqlite")
