@@ -762,6 +762,8 @@ OTHER_COMMANDS: dict[str, str] = {
     "convarith": "a lecture's arithmetic table (descentlab.problems.convarith), not a job",
     "scale": "compare at several model sizes (descentlab.experiments.scale.study calls compare "
     "once a size, then fits the trend): docs/scale.md",
+    "runs": "a store's runs listed and shown (descentlab.store.Store.list_runs, get_run), "
+    "read-only: docs/files-and-faults.md",
 }
 
 #: the guides' titles (their pages' first headings)

@@ -46,6 +46,7 @@ EXAMPLES: dict[str, tuple[str, str, int]] = {
         16,
     ),
     "report": ("report RUN_DIR --table", "Adam", 12),
+    "runs": ("runs RUN_DIR", "completed", 10),
     "scale": (
         "scale --problem moons --problem-option n_samples=400 --model mlp --sizes 4,8,16 "
         "--optimizers sgd,adam --steps 80 --budget 2 --seeds 3 --max-seeds 3 --landscapes none "

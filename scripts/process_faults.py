@@ -509,9 +509,8 @@ def signal_cases() -> list[Case]:
                             case.argv = [a if a != "2000" else "60" for a in case.argv]
                             case.after = 240
                     else:
-                        # a stop: at a step boundary, exit 128 + the signal (compare: 130 once
-                        # the comparison runs; SIGTERM before it: 143)
-                        case.codes = (128 + sig,) if is_train else (130, 128 + sig)
+                        # a stop: at a step boundary, exit 128 + the signal, every command
+                        case.codes = (128 + sig,)
                         if is_train:
                             case.says = ("stopped",) if sharded else ("interrupted",)
                             if moment == "ready":
@@ -573,7 +572,7 @@ def compiler_cases() -> list[Case]:
                               checks=checks))  # fmt: skip
         for sig, target in ((signal.SIGINT, "group"), (signal.SIGTERM, "launcher"),
                             (signal.SIGINT, "launcher")):  # fmt: skip
-            code = 128 + sig if "compare" not in command else 130
+            code = 128 + sig
             cases.append(Case(f"compiler/{command}/hang-{sig.name}-{target}", fused,
                               f"a hung compiler, {sig.name} to the {target}",
                               env={"CXX": "{folder}/hang-cxx.sh"}, codes=(code,),
@@ -722,7 +721,7 @@ def loader_cases() -> list[Case]:
                     more = ["--problem-option", f"workers={workers}", "--problem-option",
                             f"hang={hang}"]  # fmt: skip
                     run = [*[a if a != "prob.py:make" else "prob.py:loader" for a in argv], *more]
-                    code = 128 + sig if command == "train" else 130
+                    code = 128 + sig
                     cases.append(Case(
                         f"loader/{command}/workers{workers}/hang{hang.strip(chr(39))}/"
                         f"{sig.name}-{target}", run,
@@ -736,7 +735,7 @@ def loader_cases() -> list[Case]:
                 f"loader/{command}/workers{workers}/hang7-waiting/SIGINT-group",
                 [*loader, "--problem-option", f"workers={workers}", "--problem-option", "hang=7"],
                 f"{workers} loader worker(s), item 7 hangs, SIGINT to the group 3 s later",
-                codes=(128 + signal.SIGINT if command == "train" else 130,), trigger="hung",
+                codes=(128 + signal.SIGINT,), trigger="hung",
                 action=later(3.0, send(signal.SIGINT, "group"))))  # fmt: skip
     return cases
 

@@ -16,6 +16,7 @@ import os
 import shutil
 import stat
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -280,7 +281,12 @@ def remove_created() -> list[str]:
     removed: list[str] = []
     if _created is None:
         return removed
+    kept: dict[str, int] = {}
     for p in reversed(_created):
+        finished = _finished_runs(p)
+        if finished:  # finished work is never taken back: the store, its folders, its WAL
+            kept.update(finished)
+            continue
         with contextlib.suppress(OSError):
             if os.path.isdir(p) and not os.path.islink(p):
                 shutil.rmtree(p)  # (links inside are removed, never followed)
@@ -288,7 +294,33 @@ def remove_created() -> list[str]:
                 os.unlink(p)
             removed.append(p)
     _created.clear()
+    for store, n in kept.items():
+        warnings.warn(
+            f"descentlab: {store} holds {n} finished run(s): kept, with its folder "
+            "(run the same command again to continue)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return removed
+
+
+#: the files SQLite keeps beside a store
+_STORE_SIDES = ("-wal", "-shm", "-journal")
+
+
+def _finished_runs(path: str) -> dict[str, int]:
+    """``{store: finished runs}`` of the stores at or under ``path`` (a store, the files
+    SQLite keeps beside one, or a folder) that hold a completed or diverged run."""
+    from descentlab.store import DEFAULT_DB_NAME, finished_runs
+
+    base = next((path[: -len(s)] for s in _STORE_SIDES if path.endswith(s)), path)
+    if os.path.isdir(base) and not os.path.islink(base):
+        stores = [os.path.join(d, DEFAULT_DB_NAME) for d, _, names in os.walk(base)
+                  if DEFAULT_DB_NAME in names]  # fmt: skip
+    else:
+        stores = [base]
+    counts = {s: finished_runs(s) for s in stores if os.path.isfile(s)}
+    return {s: n for s, n in counts.items() if n}
 
 
 def out_of_space(exc: BaseException) -> bool:

@@ -44,7 +44,9 @@ __all__ = [
     "plain_warnings",
     "raised_by_user",
     "real_exit",
+    "stop_signal",
     "stop_waiting",
+    "stop_words",
     "user_call",
     "user_error",
     "user_frame",
@@ -99,7 +101,7 @@ def watch_interrupts() -> None:
         return
 
     def handler(signum: int, frame: Any) -> None:
-        note_interrupt()
+        note_interrupt(signum)
         if signum == signal.SIGINT:
             signal.default_int_handler(signum, frame)
         stop = KeyboardInterrupt(signal.Signals(signum).name)
@@ -134,15 +136,29 @@ def stop_waiting(signum: int) -> None:
     loop's, a rank's): inside an :func:`interruptible` wait, which may never end, the stop is
     raised now, a ``KeyboardInterrupt`` carrying ``signum``."""
     if _state["waiting"] > 0:
-        note_interrupt()
+        note_interrupt(signum)
         stop = KeyboardInterrupt(signal.Signals(signum).name)
         stop.signum = signum  # type: ignore[attr-defined]
         raise stop
 
 
-def note_interrupt() -> None:
-    """A signal asked the command to stop (Ctrl-C, or SIGTERM where it is read as one)."""
+def note_interrupt(signum: int = signal.SIGINT) -> None:
+    """The signal ``signum`` asked the command to stop (Ctrl-C, or SIGTERM where it is read
+    as one); the first one is the command's (:func:`stop_signal`)."""
     _state["interrupted"] = True
+    _state["signal"] = _state.get("signal") or int(signum)
+
+
+def stop_signal(exc: BaseException | None = None) -> int:
+    """The signal that stopped the command: the one ``exc`` carries, else the first noted
+    (:func:`note_interrupt`), else SIGINT. Its exit status is 128 + it (130, 143)."""
+    return int(getattr(exc, "signum", None) or _state.get("signal") or signal.SIGINT)
+
+
+def stop_words(signum: int) -> str:
+    """The signal ``signum`` in a message: ``SIGINT (Ctrl-C)``, ``SIGTERM``."""
+    name = signal.Signals(signum).name
+    return f"{name} (Ctrl-C)" if signum == signal.SIGINT else name
 
 
 def interrupted() -> bool:

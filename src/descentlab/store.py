@@ -59,6 +59,7 @@ import stat
 import subprocess
 import sys
 import time
+import uuid
 import weakref
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -90,8 +91,10 @@ __all__ = [
     "Store",
     "StoreError",
     "canonical_json",
+    "finished_runs",
     "provenance",
     "refuse_writing",
+    "store_identity",
     "store_path_of",
 ]
 
@@ -158,6 +161,38 @@ CREATE TABLE IF NOT EXISTS outcomes (
     PRIMARY KEY (run_id, name)
 ) WITHOUT ROWID;
 """
+
+
+def finished_runs(path: str | os.PathLike[str]) -> int:
+    """How many runs the store at ``path`` holds completed or diverged (read-only; 0 where
+    it is no store, or cannot be read)."""
+    found = _read(path, "SELECT COUNT(*) FROM runs WHERE status IN ('completed', 'diverged')")
+    return int(found or 0)
+
+
+def store_identity(path: str | os.PathLike[str]) -> str | None:
+    """The identity the store at ``path`` was given when it was created (read-only; None
+    where it has none, is no store or cannot be read): exports made from it name it, so a
+    store emptied or replaced under them is told apart."""
+    found = _read(path, "SELECT value FROM meta WHERE key = 'store_id'")
+    return None if found is None else str(found)
+
+
+def _read(path: str | os.PathLike[str], sql: str) -> Any:
+    """The first value ``sql`` reads from the SQLite file ``path`` opened read-only, or
+    None. Without a write-ahead log beside it the file is read as it is (``immutable``: no
+    ``-wal`` or ``-shm`` file is created)."""
+    with contextlib.suppress(sqlite3.Error, OSError):
+        uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+        if not Path(f"{path}-wal").exists():
+            uri += "&immutable=1"
+        conn = sqlite3.connect(uri, uri=True, timeout=1.0)
+        try:
+            row = conn.execute(sql).fetchone()
+            return None if row is None else row[0]
+        finally:
+            conn.close()
+    return None
 
 
 def _checksum_file(path: Path) -> Path:
@@ -541,6 +576,10 @@ class _Database:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         c.execute(statement)
+                c.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?)",
+                    (uuid.uuid4().hex,),
+                )
                 c.execute(
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                     (str(_SCHEMA_VERSION),),
@@ -1149,6 +1188,12 @@ class Store(_Database):
         if not in_store.exists() and (p.exists() or _checksum_file(p).exists()):
             return recorded
         return str(in_store)
+
+    def last_steps(self) -> dict[int, int]:
+        """``{run id: the last step a metric was recorded at}`` of every run that has one
+        (one query: how far a run that is still running, or stopped, got)."""
+        sql = "SELECT run_id, MAX(step) FROM metrics GROUP BY run_id"
+        return {int(r): int(s) for r, s in self._connection().execute(sql).fetchall()}
 
     def artifacts(self, run_id: int) -> dict[str, dict[str, str]]:
         """A run's artifacts as ``{name: {"kind": ..., "path": ..., "created_at": ...}}``

@@ -19,6 +19,7 @@ import contextlib
 import importlib
 import os
 import pkgutil
+import re
 import select
 import signal
 import sys
@@ -34,6 +35,8 @@ from descentlab._usercode import (
     interrupted,
     plain_warnings,
     real_exit,
+    stop_signal,
+    stop_words,
     user_error,
     user_frame,
     watch_interrupts,
@@ -57,8 +60,26 @@ class _Parser(argparse.ArgumentParser):
     integer options are bounded above (:func:`~descentlab.cli._options.integer_limit`): a
     count larger than a machine can honour is refused as it is read, whatever the option."""
 
+    _given: tuple[str, ...] = ()
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._given = tuple(sys.argv[1:] if args is None else map(str, args))
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(2, f"{self.prog}: error: {message}{self._hint(message)} (see '{self.prog} "
+                  "--help')\n")  # fmt: skip
+
+    def _hint(self, message: str) -> str:
+        """For an option whose value starts with ``-`` (``--sizes -5,10,20``: argparse takes
+        it for an option), how to give it."""
+        found = re.match(r"argument (--[\w-]+)(?:/[^:]*)?: expected one argument", message)
+        if found is None or found.group(1) not in self._given:
+            return ""
+        at = self._given.index(found.group(1)) + 1
+        if at >= len(self._given) or not self._given[at].startswith("-"):
+            return ""
+        return f"; a value that starts with '-' goes as {found.group(1)}={self._given[at]}"
 
     def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
         # (argparse's one place an option's text becomes its value, for every option)
@@ -209,17 +230,21 @@ def _outcome(argv: list[str] | None) -> int:
             print(f"descentlab: error: user code failed: {describe(exc)}", file=sys.stderr)
             return 2
         # (a sharded run's stop that had to kill a rank says so; SIGTERM ends with 143)
+        signum = stop_signal(exc)
         said = str(exc) if type(exc).__name__ == "RanksStopped" else "interrupted"
+        if type(exc).__name__ != "RanksStopped":
+            said = f"interrupted by {stop_words(signum)}"
         print(f"\ndescentlab: {said}", file=sys.stderr)
-        return 128 + int(getattr(exc, "signum", signal.SIGINT))
+        return 128 + signum
     except Exception:
         # Ctrl-C that landed inside an import leaves the half-imported module broken, and
         # the next use of it fails with another error (NumPy: a RecursionError): after a
         # real Ctrl-C, that is the interruption still
         if not interrupted() or os.environ.get("DESCENTLAB_DEBUG"):
             raise
-        print("\ndescentlab: interrupted", file=sys.stderr)
-        return 130
+        signum = stop_signal()
+        print(f"\ndescentlab: interrupted by {stop_words(signum)}", file=sys.stderr)
+        return 128 + signum
 
 
 def _main(argv: list[str] | None) -> int:

@@ -336,8 +336,9 @@ def _output_arguments(out: Any) -> None:
     out.add_argument(
         "--force",
         action="store_true",
-        help="use a run directory that holds other files but no store (its report.html, "
-        "trials.csv and comparison.json are replaced)",
+        help="use a run directory that holds other files but no store, or whose store is "
+        "empty or not the one its comparison.json was made from: the comparison is trained "
+        "there again (its report.html, trials.csv and comparison.json are replaced)",
     )
     out.add_argument(
         "--workers",
@@ -596,7 +597,8 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``descentlab compare``; returns the exit code (0 done, 130 interrupted).
+    """Run ``descentlab compare``; returns the exit code (0 done, 130 or 143 stopped by
+    SIGINT or SIGTERM).
 
     The comparison (experiments) returns a plain value; the report (report) renders it."""
     from descentlab.experiments.compare import Interrupted
@@ -607,7 +609,7 @@ def run(args: argparse.Namespace) -> int:
         value = work()
     except Interrupted as exc:
         print(f"descentlab: {exc}", file=sys.stderr)
-        return 130
+        return 128 + exc.signum  # 130 SIGINT, 143 SIGTERM
     _render(args, value)
     show(args, value, time.perf_counter() - t0)
     return 0
@@ -645,7 +647,7 @@ def _one(args: argparse.Namespace) -> Work:
                        progress=not args.no_progress, backend=args.backend,
                        address=args.address, vectorize=not args.one_at_a_time,
                        checkpoint_every=args.checkpoint_every, nproc=nproc,
-                       objective=objective)  # fmt: skip
+                       objective=objective, start_over=args.force)  # fmt: skip
 
     return work, _show_one
 

@@ -50,7 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--sizes",
         required=True,
         metavar="W1,W2,W3",
-        help="the model's widths, at least 3 (e.g. 12,25,50 channels of the CNN)",
+        help="the model's widths, 3 to 16 of them (e.g. 12,25,50 channels of the CNN); each "
+        "size's model is built (on torch's meta device) before the first trains, and one that "
+        "cannot fit in the memory available is refused",
     )
 
 
@@ -62,7 +64,7 @@ def _sizes(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the study; 0 done, 130 interrupted (run again to continue)."""
+    """Run the study; 0 done, 130 or 143 stopped by SIGINT or SIGTERM (run again to continue)."""
     from descentlab.experiments import scale
     from descentlab.experiments.compare import CompareSpec, Interrupted
 
@@ -97,13 +99,14 @@ def run(args: argparse.Namespace) -> int:
                                "progress": not args.no_progress, "backend": args.backend,
                                "address": args.address,
                                "vectorize": not args.one_at_a_time,
-                               "checkpoint_every": args.checkpoint_every}  # fmt: skip
+                               "checkpoint_every": args.checkpoint_every,
+                               "start_over": args.force}  # fmt: skip
     try:
         sizes_done = scale.study(spec, sizes, args.runs_dir, **options, check_folder=lambda f: (
             compare_cli._refuse_a_folder_of_the_users(f, args.force)))  # fmt: skip
     except Interrupted as exc:
         print(f"descentlab: {exc}", file=sys.stderr)
-        return 130
+        return 128 + exc.signum  # 130 SIGINT, 143 SIGTERM
     return _show(args, spec, sizes_done, time.perf_counter() - t0)
 
 

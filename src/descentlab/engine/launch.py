@@ -627,9 +627,35 @@ def _launch(nproc: int, job: Mapping[str, Any], store: Any = None) -> dict[str, 
     )
     _forkserver_preload()
     drain = (lambda: None) if store is None else _FromRanks(store, server)
-    ranks.supervise(_rank_entry, nproc, (server.port, nproc, dict(job)), server,
-                    rank_timeout=timeout, drain=drain)  # fmt: skip
+    try:
+        ranks.supervise(_rank_entry, nproc, (server.port, nproc, dict(job)), server,
+                        rank_timeout=timeout, drain=drain)  # fmt: skip
+    except ShardedRunError as exc:
+        out = _delivered(server, store)
+        if out is None:
+            raise
+        warnings.warn(
+            f"descentlab: {exc.cause} as it ended, after run {out['run_id']} completed; the "
+            "run's result was delivered and is kept",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return out
     return pickle.loads(server.get("result"))
+
+
+def _delivered(server: Any, store: Any) -> dict[str, Any] | None:
+    """Rank 0's report where it delivered a completed run's result and the store (where
+    there is one) says the run completed: a rank's death after that loses nothing. Else
+    None."""
+    with contextlib.suppress(Exception):
+        if server.check(["result"]):
+            out = pickle.loads(server.get("result"))
+            if out.get("status") != "completed":
+                return None
+            if store is None or store.get_run(out["run_id"]).status == "completed":
+                return out
+    return None
 
 
 # ------------------------------------------------------------------------------------------
@@ -748,7 +774,16 @@ def _recorded(store: Any, job: Mapping[str, Any], built: Built, nproc: int) -> d
 
 def _left_running(store: Any, run_id: int, exc: BaseException) -> None:
     """The run whose ranks ended without recording its end (one killed, or a stop before
-    they began) recorded as one process's run would be: interrupted by a stop, else failed."""
+    they began) recorded as one process's run would be: interrupted by a stop, else failed.
+    A rank's failure is recorded as the launcher knows it (which rank, which signal, exit
+    status or error), the other ranks' errors beside it, over what rank 0 recorded of it
+    (a survivor's error: its peer's connection reset)."""
+    if isinstance(exc, ShardedRunError):
+        beside = f"; beside it: {'; '.join(exc.errors)}" if exc.errors else ""
+        with contextlib.suppress(Exception):
+            store.set_status(run_id, "failed", message=f"{exc.cause}{beside}",
+                             expect=("running", "failed"))  # fmt: skip
+        return
     status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
     with contextlib.suppress(Exception):
         store.set_status(run_id, status, message=f"{type(exc).__name__}: {exc}", expect="running")

@@ -66,7 +66,19 @@ _POLL = 0.1
 
 
 class ShardedRunError(RuntimeError):
-    """A process of a sharded run failed (the message names its rank and the cause)."""
+    """A process of a sharded run failed (the message names its rank and the cause).
+
+    Attributes:
+        cause: the launcher's own knowledge in one phrase (which rank, which signal, exit
+            status or error).
+        errors: what the other ranks said of it (``"rank R: Error: first line"``), the
+            survivors' errors beside the cause.
+    """
+
+    def __init__(self, message: str, cause: str = "", errors: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.cause = cause or message
+        self.errors = list(errors)
 
 
 class RanksStopped(KeyboardInterrupt):
@@ -217,7 +229,7 @@ def _noted_signals(asked: list[int], starting: list[bool]) -> Iterator[None]:
         return
 
     def note(signum: int, frame: Any) -> None:
-        note_interrupt()  # (the command was asked to stop: a rank's stop is no failure)
+        note_interrupt(signum)  # (the command was asked to stop: a rank's stop is no failure)
         asked.append(signum)
         if starting[0]:  # nothing has run yet: nothing to stop at a boundary
             stop = KeyboardInterrupt(_signal_name(signum))
@@ -434,7 +446,9 @@ def supervise(
         raise RanksStopped(stopping, _late(ranks, failures, meeting, stopping))
     cause = _cause(ranks, failures, rank_timeout)
     if cause is not None:
-        raise ShardedRunError(f"sharded run across {nproc} processes failed: {cause}")
+        said = [f"rank {f['rank']}: {f['error']}" for f in failures]
+        raise ShardedRunError(f"sharded run across {nproc} processes failed: {cause}", cause,
+                              [e for e in said if not cause.startswith(e)])  # fmt: skip
 
 
 def _late(ranks: _Ranks, failures: list[dict[str, Any]], meeting: Any, stopping: int) -> str:

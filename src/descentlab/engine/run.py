@@ -59,7 +59,7 @@ from torch import Tensor
 
 from descentlab import regularize
 from descentlab._osutil import pid_alive
-from descentlab._usercode import stop_waiting
+from descentlab._usercode import note_interrupt, stop_waiting
 from descentlab.engine import precision, timing
 from descentlab.engine.building import Built, build, hyper_value
 from descentlab.engine.checkpoint import (
@@ -118,6 +118,7 @@ class _StopRequest:
         if self.signal is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signal = signum
+        note_interrupt(signum)  # (the command's exit status says which signal it was)
         stop_waiting(signum)  # (a compile or a hung loader worker has no boundary to wait for)
 
     def __exit__(self, *exc: object) -> None:

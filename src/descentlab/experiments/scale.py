@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "MAX_SIZES",
     "MIN_SIZES",
     "REACH",
     "WIDTH_OPTIONS",
@@ -55,6 +56,13 @@ WIDTH_OPTIONS = {"cnn": "channels", "mlp": "hidden", "gru": "hidden", "gpt": "d_
 
 #: Sizes a trend needs: two points fit any line exactly and leave no scatter to judge it by.
 MIN_SIZES = 3
+
+#: The most sizes a study takes: each one is a comparison of its own (its tuning and seeds).
+MAX_SIZES = 16
+
+#: Bytes a parameter takes to train, at least: fp32 weights, gradients and two optimizer
+#: states (Adam's); a size whose parameters need more than the memory available is refused.
+TRAIN_BYTES_PER_PARAM = 16
 
 #: How far outside the sizes measured (tenfolds of parameters) a crossing's interval may
 #: reach before it is refused: a line fitted over a decade or two says nothing at 10^4 times.
@@ -133,9 +141,15 @@ def size_option(model: str) -> str:
 
 
 def check_sizes(sizes: Sequence[int]) -> list[int]:
-    """At least :data:`MIN_SIZES` distinct positive sizes, ascending."""
+    """At least :data:`MIN_SIZES` and at most :data:`MAX_SIZES` distinct positive sizes,
+    ascending."""
     if any(not isinstance(s, int) or s < 1 for s in sizes):
         raise ValueError(f"--sizes must be positive integers, got {','.join(map(str, sizes))}")
+    if len(set(sizes)) > MAX_SIZES:
+        raise ValueError(
+            f"--sizes gives {len(set(sizes))} sizes; a study takes at most {MAX_SIZES} (each "
+            "size is a whole comparison of its own): choose fewer"
+        )
     if len(set(sizes)) < MIN_SIZES:
         raise ValueError(
             f"--sizes needs at least {MIN_SIZES} different sizes for a trend, got "
@@ -179,6 +193,55 @@ def model_and_params(spec: Any, size: int | None = None) -> tuple[str, int]:
     return built.model_name, count_params(built.model)
 
 
+def size_params(spec: Any, sizes: Sequence[int]) -> list[int]:
+    """The trainable parameters of ``spec``'s model (a name of :data:`WIDTH_OPTIONS`) at each
+    of ``sizes``: the problem loaded once, each model built on torch's meta device (no
+    memory); a size whose training needs more memory than is available now is refused in
+    one line, before anything trains."""
+    import torch
+
+    from descentlab.engine.building import build
+    from descentlab.engine.config import checked_config
+    from descentlab.problems import models
+    from descentlab.problems.models import count_params
+
+    option = size_option(spec.model)
+    config = {"problem": spec.problem, "problem_options": dict(spec.problem_options or {}),
+              "model": spec.model, "model_options": {**(spec.model_options or {}),
+                                                     option: min(sizes)},
+              "optimizer": "sgd", "steps": 1}  # fmt: skip
+    splits = build(checked_config(config)[0]).splits
+    room = _available_memory()
+    out = []
+    for size in sizes:
+        with torch.device("meta"):
+            model = models.build(spec.model, input_shape=splits.input_shape,
+                                 n_outputs=splits.n_outputs,
+                                 **{**config["model_options"], option: size})  # fmt: skip
+        params = count_params(model)
+        need = params * TRAIN_BYTES_PER_PARAM
+        if room is not None and need > room:
+            raise ValueError(
+                f"--sizes {size}: model {spec.model!r} with {option}={size} has {params:,} "
+                f"parameters, at least {need / 2**30:,.1f} GiB to train (fp32 weights, "
+                f"gradients and optimizer state), more than the {room / 2**30:,.1f} GiB "
+                "available here; nothing was trained"
+            )
+        out.append(params)
+    return out
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available now (None where the system does not say)."""
+    import os
+
+    try:
+        pages = os.sysconf("SC_AVPHYS_PAGES")
+        return pages * os.sysconf("SC_PAGE_SIZE") if pages > 0 else None
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def study(
     spec: Any,
     sizes: Sequence[int],
@@ -203,9 +266,9 @@ def study(
         s.validate()
         if check_folder is not None:
             check_folder(Path(runs_dir) / s.name)
+    counts = size_params(spec, sizes)  # every size built (on the meta device) first
     out = []
-    for i, (size, s) in enumerate(zip(sizes, specs, strict=True)):
-        params = model_and_params(s)[1]
+    for i, (size, s, params) in enumerate(zip(sizes, specs, counts, strict=True)):
         say(f"size {i + 1}/{len(sizes)}: {size_option(model)}={size} ({params:,} parameters)")
         cmp = compare(s, runs_dir, **compare_options)
         out.append(read_size(cmp, size_option(model), size, params))

@@ -23,7 +23,7 @@ from typing import Any
 from descentlab._announce import shared_by_one_command
 from descentlab._files import remove_created
 from descentlab._osutil import FolderLock
-from descentlab._usercode import note_interrupt
+from descentlab._usercode import note_interrupt, stop_signal, stop_words
 from descentlab.engine.building import check_batch_size
 from descentlab.experiments.backend import make_runner
 from descentlab.experiments.compare import inpass
@@ -61,7 +61,12 @@ __all__ = ["Interrupted", "compare", "prepare"]
 
 
 class Interrupted(RuntimeError):
-    """The comparison was stopped (Ctrl-C or a signal); run it again to continue."""
+    """The comparison was stopped (Ctrl-C or a signal); run it again to continue. ``signum``:
+    the signal (SIGINT, SIGTERM), whose 128 + n is the command's exit status."""
+
+    def __init__(self, message: str, signum: int | None = None) -> None:
+        super().__init__(message)
+        self.signum = stop_signal() if signum is None else signum
 
 
 def compare(
@@ -79,6 +84,7 @@ def compare(
     checkpoint_every: int | str | None = "auto",
     nproc: int = 1,
     objective: Any = None,
+    start_over: bool = False,
 ) -> Comparison:
     """Run (or continue) a comparison; return everything it found.
 
@@ -128,6 +134,9 @@ def compare(
             instead of the engine's loop (:mod:`~descentlab.experiments.objective`); it gets
             the data where ``data`` or ``problem`` is given. ``spec.objective`` may instead
             name one.
+        start_over: a run directory whose store is empty, or is not the store its exports
+            (``comparison.json``) were made from, is trained again (its exports replaced);
+            False: refused in one line (``descentlab compare --force``).
 
     Returns:
         The :class:`Comparison`: per optimizer (``results``, in the spec's order) its tuned
@@ -196,6 +205,12 @@ def compare(
             warnings.warn(kind.alone, RuntimeWarning, stacklevel=2)
         spec = plan.spec  # checked once, where it entered: below, the plan holds plain values
         run_dir = Path(runs_dir) / plan.run_name
+        if not start_over:  # a store emptied or replaced under a finished comparison's files
+            from descentlab.report.compare_export import store_refusal
+
+            refusal = store_refusal(run_dir)
+            if refusal is not None:
+                raise ValueError(refusal)
         files = kind.name_earlier(run_dir, spec)  # (recorded: a later run names what changed)
         # Data loaded by name are reloaded (from the cache) by each worker; given data are sent
         # to each worker once.
@@ -323,10 +338,11 @@ class _Session:
                 self.run(runner)
         except (KeyboardInterrupt, Interrupted) as exc:
             self.close(interrupted=True)
-            by = "SIGTERM" if getattr(exc, "signum", None) == signal.SIGTERM else "an interrupt"
+            signum = stop_signal(exc)
             raise Interrupted(
-                f"comparison stopped by {by} after {self.count} trial(s); run the same command "
-                "again to continue (finished trials are kept)"
+                f"comparison stopped by {stop_words(signum)} after {self.count} trial(s); run "
+                "the same command again to continue (finished trials are kept)",
+                signum,
             ) from exc
         except BaseException:
             self.close()
@@ -677,7 +693,7 @@ def _sigterm_as_interrupt():
         return
 
     def handler(signum: int, frame: Any) -> None:
-        note_interrupt()
+        note_interrupt(signum)
         exc = KeyboardInterrupt("SIGTERM")
         exc.signum = signum  # type: ignore[attr-defined]  # passed on to the workers as it
         raise exc
