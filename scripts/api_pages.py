@@ -1006,5 +1006,8 @@ def entry_points_page(*, run: bool = True) -> str:
         f"Entry points: {index}.",
         "",
     ]
+    contradicted = default_contradictions()  # (the optimizers' and schedules' too)
+    if contradicted:
+        raise ExampleFailed(f"api pages: a docstring's default is not the code's: {contradicted}")
     body = [entry_point_section(module, name, run=run) for module, name in ENTRY_POINTS]
     return "\n".join(head + body)
