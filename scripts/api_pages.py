@@ -829,6 +829,58 @@ def parameter_meanings(obj: Any) -> dict[str, str]:
     return {p: args.get(p, "") for p in inspect.signature(obj).parameters}
 
 
+#: a default a parameter's meaning states: ``(default ``"lr"``)``, ``default: 0.9``,
+#: ``defaults to ``True````
+_STATED_DEFAULT = re.compile(
+    r"\bdefaults?(?: to| is)?:?\s*"
+    r"(?:``(?P<code>[^`]+)``|(?P<num>-?\d+(?:\.\d+)?(?:e-?\d+)?)(?=\s*[).,;]|\s*$))"
+)
+
+
+def stated_defaults(obj: Any) -> list[str]:
+    """The defaults ``obj``'s docstring states for its parameters (``Args``) that its
+    signature contradicts: ``"f(lr): the docstring says 0.1, the signature 0.01"``. A stated
+    default that is no Python literal (``default: the CPU count``) is words, left alone.
+
+    Example:
+        >>> def f(lr=0.01, key="lr"): ...
+        >>> f.__doc__ = "Args:\\n    lr: the rate (default 0.1).\\n    key: (default ``'lr'``)."
+        >>> stated_defaults(f)
+        ['f(lr): the docstring says 0.1, the signature 0.01']
+    """
+    try:
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return []
+    out = []
+    for name, meaning in parameter_meanings(obj).items():
+        for m in _STATED_DEFAULT.finditer(meaning):
+            text = m["code"] or m["num"]
+            try:
+                stated = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                continue
+            default = sig.parameters[name].default
+            if default is inspect.Parameter.empty or stated != default:
+                shown = "none" if default is inspect.Parameter.empty else repr(default)
+                out.append(
+                    f"{getattr(obj, '__qualname__', obj)}({name}): the docstring says {text}, "
+                    f"the signature {shown}"
+                )
+    return out
+
+
+def default_contradictions() -> list[str]:
+    """Every default a documented page states that the code contradicts
+    (:func:`stated_defaults`): the entry points, the optimizers' classes, the schedules."""
+    from descentlab import schedules
+
+    objs: list[Any] = [entry_point(m, n) for m, n in ENTRY_POINTS]
+    objs += [r.factory for r in optim.records()]
+    objs += [getattr(schedules, n) for n in schedules.__all__ if callable(getattr(schedules, n))]
+    return [line for obj in objs for line in stated_defaults(obj)]
+
+
 def _example_parts(block: str) -> tuple[str, str]:
     """An ``Example`` section's prose (before its first ``>>>``) and its doctest."""
     lines = block.splitlines()
@@ -882,6 +934,9 @@ def entry_point_section(module: str, name: str, *, run: bool = True) -> str:
     missing += [f"Args: {p}" for p, text in meanings.items() if not text]
     if missing:
         raise ExampleFailed(f"api_entry_points: the docstring of {where} lacks {missing}")
+    contradicted = stated_defaults(fn)
+    if contradicted:
+        raise ExampleFailed(f"api_entry_points: {where}'s docstring: {'; '.join(contradicted)}")
     intro, example = _example_parts(sections["Example"])
     if "+SKIP" in example:
         raise ExampleFailed(f"api_entry_points: the example of {where} skips a line")
@@ -955,5 +1010,8 @@ def entry_points_page(*, run: bool = True) -> str:
         f"Entry points: {index}.",
         "",
     ]
+    contradicted = default_contradictions()  # (the optimizers' and schedules' too)
+    if contradicted:
+        raise ExampleFailed(f"api pages: a docstring's default is not the code's: {contradicted}")
     body = [entry_point_section(module, name, run=run) for module, name in ENTRY_POINTS]
     return "\n".join(head + body)

@@ -2,7 +2,9 @@
 
 Each mutant is a deliberate bug in one part of descentlab -- an optimizer (each backend),
 a schedule, the sampler, a loss-driven rule, a loss, a regularizer, an experiment, a rule's
-form, or the formula behind a number a chapter's prose states. For each one this script
+form, the formula behind a number a chapter's prose states, or what surrounds a checked
+number (a comparative word, a formula, a label, a tolerance, a restatement, an API docstring's
+default; ``api`` mutants also check the API pages' defaults). For each one this script
 copies ``src/`` to a temporary folder, applies the bug there (a textual edit of one line, or a
 runtime patch of one method for the backend-specific optimizer bugs), then builds only the
 book cards and chapters the bug concerns (quick setting, no cache) in a fresh process and
@@ -60,6 +62,7 @@ class Mutant:
         chapters: the chapters (file stems, ``deep-momentum``) built too, whole.
         exercises: the exercises built too (their code run and checked), each named by a
             piece of its question.
+        api: the API pages' stated defaults checked too (``api_pages.default_contradictions``).
     """
 
     name: str
@@ -73,6 +76,8 @@ class Mutant:
     only: str = ""
     chapters: tuple[str, ...] = ()
     exercises: tuple[str, ...] = ()
+    #: also check the API pages' stated defaults against the signatures
+    api: bool = False
 
 
 def _eager(cls_path: str) -> str:
@@ -377,6 +382,66 @@ MUTANTS: tuple[Mutant, ...] = (
            (), file="book/chapters/batch.py",
            old="noise = sigma / math.sqrt(b) * torch.randn(",
            new="noise = sigma / b * torch.randn(", chapters=("deep-batch",)),
+    # what surrounds a checked number: its words, formulas, labels, restatements, defaults
+    Mutant("words_chapter_flipped", "words", "the batch chapter says the examples a half needs "
+                                             "are fewer than the training set's, not more", (),
+           file="book/chapters/batch.py", old="examples drawn, more than the {{N}}",
+           new="examples drawn, fewer than the {{N}}", chapters=("deep-batch",)),
+    Mutant("words_card_flipped", "words", "item 35's explanation says descent shrinks the "
+                                          "steeper coordinate slower, not faster", (35,),
+           file="book/texts/l001.py", old="gradient descent shrinks `x - 2` faster than",
+           new="gradient descent shrinks `x - 2` slower than"),
+    Mutant("formula_text_sign", "formula in text", "item 103's explanation multiplies y by "
+                                                   "`1 + 0.18·10` (a sign changed), still "
+                                                   "saying -0.8", (103,),
+           file="book/texts/l003.py", old="`1 - 0.18·10 = -0.8`", new="`1 + 0.18·10 = -0.8`"),
+    Mutant("solution_formula_exponent", "formula in a solution", "the chain rule's solution "
+                                                                 "cubes 1.5 where it squares it, "
+                                                                 "still saying 13.5", (),
+           file="book/texts/l001.py", old="6·1.5² = 13.5", new="6·1.5³ = 13.5",
+           exercises=("What is d/dx (2x - 1)³ at x = 1.25",)),
+    Mutant("solution_operands_swapped", "formula in a solution", "RMSProp's solution weighs the "
+                                                                 "old average by 0.1 and the new "
+                                                                 "g² by 0.9, still saying 4.75",
+           (), file="book/texts/l001.py", old="0.9·2.5 + 0.1·25 = 4.75",
+           new="0.1·2.5 + 0.9·25 = 4.75", exercises=("sees the gradient 5 twice",)),
+    Mutant("caption_number", "label", "the batch chapter's table caption says 500 steps for "
+                                      "the 400 it ran", (),
+           file="book/chapters/batch.py", old="400 steps from w = -2 + 0.001",
+           new="500 steps from w = -2 + 0.001", chapters=("deep-batch",)),
+    Mutant("curve_labels_swapped", "label", "the comparison's figure draws SGD's curves under "
+                                            "Adam's label and Adam's under SGD's", (),
+           file="book/chapters/compare.py", old="steps, v = series[o]",
+           new='steps, v = series[{"sgd": "adam", "adam": "sgd"}.get(o, o)]',
+           chapters=("deep-compare",)),
+    Mutant("tolerance_admits_exponent", "exercise tolerance", "the gradient-descent exercise's "
+                                                              "tolerance is 5 %: 0.8⁶ for 0.8⁵ "
+                                                              "(no declared misconception) is "
+                                                              "\"✔ Right\"", (),
+           file="book/texts/l001.py", old='tol = 1e-12\nprint("x_5 =", measured)',
+           new='tol = 0.05\nprint("x_5 =", measured)',
+           exercises=("from x = 4 with lr 0.1: what is x after 5 steps",)),
+    Mutant("twin_reseeded_loop", "second route", "the reshuffled runs are checked against "
+                                                 "themselves re-seeded, both drawn at one call "
+                                                 "site over range()", (),
+           file="book/chapters/descent_modes.py",
+           old="    shuffled = ctx.memo(\n"
+               '        ("chapter", "descent", "shuffled"), lambda: _runs(lr, 1, steps, '
+               'replace=False)\n    )\n    again = ctx.memo(("chapter", "descent", '
+               '"shuffled-numpy"), lambda: _reshuffled_numpy(lr, steps))',
+           new="    shuffled, rerun = [_runs(lr, 1, steps, replace=False, seed=s) for s in "
+               "range(1, 3)]\n    again = (rerun[0][-1], rerun[1][-1])",
+           chapters=("deep-descent",)),
+    Mutant("api_default_contradicted", "API docstring", "trajectories.run's docstring says the "
+                                                        "loss rule drives \"momentum\" by "
+                                                        "default; its signature says \"lr\"",
+           (), file="problems/trajectories.py", old='(default ``"lr"``)',
+           new='(default ``"momentum"``)', api=True),
+    Mutant("restated_differently", "restatement", "the schedules chapter restates the sum "
+                                                  "Σ 1/t² (item 21's π²/6) as 1.5", (21,),
+           file="book/chapters/schedules.py", old="$\\\\eta_t = a/t$ (item 21), and",
+           new="$\\\\eta_t = a/t$ (item 21, whose $\\\\sum_t 1/t^2 = 1.5$), and",
+           chapters=("deep-schedules",)),
 )  # fmt: skip
 
 _RUNNER = r"""
@@ -404,6 +469,11 @@ except NotApplicable as exc:
     raise SystemExit(0)
 from pathlib import Path
 from descentlab.book.build import card, evaluate
+try:  # (code from before the book checked restatements: nothing to check them by)
+    from descentlab.book.build import page_texts
+    from descentlab.book.facts import restated
+except ImportError:
+    page_texts = restated = None
 from descentlab.book.lectures import LECTURES
 from descentlab.book.model import Context, shown_by
 from descentlab.book.render.pages import LecturePage, render_lecture
@@ -411,7 +481,7 @@ items = {int(i) for i in sys.argv[2].split(",") if i}
 only = sys.argv[4]
 stems = {s for s in sys.argv[5].split(",") if s}
 ctx = Context(True, None, lambda m: None)
-fails, texts, by_item = 0, [], {}
+fails, texts, by_item, said = 0, [], {}, {}
 out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)
 for lec in LECTURES:
@@ -425,6 +495,7 @@ for lec in LECTURES:
         cards.append(card(it, evaluate(it, ctx)))
     if not cards:
         continue
+    said[lec.slug + ".html"] = "\n\n".join(c.explain for c in cards)
     page = LecturePage(lec.subject, lec.origin, lec.summary, lec.slug + ".html", cards)
     html = render_lecture(page, "quick setting (mutant)")
     (out / page.filename).write_text(html, encoding="utf-8")
@@ -442,6 +513,8 @@ for make in CHAPTERS:
     if make.stem not in stems:
         continue
     page = make(ctx)
+    if page_texts is not None:
+        said.update(page_texts([], [page]))
     (out / page.filename).write_text(render_chapter(page, "quick setting (mutant)"), "utf-8")
     for part in page.parts:
         for c in part.checks:
@@ -457,11 +530,26 @@ for lec in LECTURES:
         if not any(a in ex.question for a in asked):
             continue
         view = exercise(ex)
+        said[lec.slug + ".html"] = said.get(lec.slug + ".html", "") + "\n\n" + ex.solution
         if view.check is not None and view.check.failed:
             fails += 1
             texts.append(view.check.text[:120] + " | " + str(view.check.measured)[:80])
             key = f"{lec.slug}#ex{i}"
             by_item[key] = by_item.get(key, 0) + 1
+# a quantity two of the pages built state differently (the book checks it over every page)
+for found in restated(said) if restated is not None else ():
+    fails += 1
+    texts.append("restated differently: " + found[:160])
+    by_item["restated"] = by_item.get("restated", 0) + 1
+# the API pages' stated defaults against the signatures
+if sys.argv[7] == "api":
+    sys.path.insert(0, sys.argv[8])
+    import api_pages
+    check = getattr(api_pages, "default_contradictions", lambda: [])
+    for found in check():
+        fails += 1
+        texts.append("API default: " + found[:160])
+        by_item["api"] = by_item.get("api", 0) + 1
 # what the mutant names to build and the book no longer has: nothing of it was built
 missing = sorted(items - {it.number for lec in LECTURES for it in lec.items})
 missing = [f"item {i}" for i in missing]
@@ -508,10 +596,11 @@ def _build(
     timeout: int,
     chapters: tuple[str, ...] = (),
     exercises: tuple[str, ...] = (),
+    api: bool = False,
 ) -> dict:
     env = {**os.environ, "PYTHONPATH": str(src), "PYTHONWARNINGS": "ignore"}
     args = [str(out), ",".join(map(str, items)), patch, only, ",".join(chapters)]
-    args.append(json.dumps(list(exercises)))
+    args += [json.dumps(list(exercises)), "api" if api else "", str(ROOT / "scripts")]
     proc = subprocess.run(
         [sys.executable, "-c", _RUNNER, *args],
         env=env, capture_output=True, text=True, timeout=timeout, check=False,
@@ -535,7 +624,8 @@ def run(mutants: list[Mutant], timeout: int, log=print) -> dict[str, dict]:
             items = tuple(sorted({i for m in group for i in m.items}))
             stems = tuple(sorted({c for m in group for c in m.chapters}))
             asked = tuple(sorted({q for m in group for q in m.exercises}))
-            b = _build(base_src, items, "", only, tmp / "base" / "book", timeout, stems, asked)
+            api = any(m.api for m in group)
+            b = _build(base_src, items, "", only, tmp / "base" / "book", timeout, stems, asked, api)
             base["fails"] += b.get("fails", 1)
             base["texts"] += b.get("texts", [b.get("error", "")])
         ok = base["fails"] == 0
@@ -554,8 +644,9 @@ def run(mutants: list[Mutant], timeout: int, log=print) -> dict[str, dict]:
                 out = {"applicable": False, "why": why}
             else:
                 out = _build(
-                    src, m.items, m.patch, m.only, work / "book", timeout, m.chapters, m.exercises
-                )
+                    src, m.items, m.patch, m.only, work / "book", timeout, m.chapters,
+                    m.exercises, m.api,
+                )  # fmt: skip
             results[m.name] = out
             if not out.get("applicable", True):
                 verdict = f"NOT APPLICABLE ({out['why']})"

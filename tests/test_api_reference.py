@@ -220,4 +220,4 @@ def test_every_schedule_factory_has_an_example_that_runs():
 def test_the_api_pages_scripts_own_examples_run():
     """The script is not in ``src/``, so ``--doctest-modules`` does not reach its examples."""
     tried = doctest.testmod(A, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert tried.attempted == 5 and tried.failed == 0
+    assert tried.attempted == 8 and tried.failed == 0

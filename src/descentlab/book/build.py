@@ -23,10 +23,16 @@ from pathlib import Path
 from descentlab._files import check_target, make_dirs
 from descentlab.book.cells import cell_check, exercise_view, playground_url, run_cell
 from descentlab.book.chapters import CHAPTERS
+from descentlab.book.facts import restated_check, text_check
 from descentlab.book.lectures import EXPERIMENTS, ITEMS, LECTURES
 from descentlab.book.model import Context, Exercise, Item, Lecture, run_and_save, shown_by
 from descentlab.book.notebook import write_notebook
-from descentlab.book.render.chapter import ChapterPage, chapters_index_html, render_chapter
+from descentlab.book.render.chapter import (
+    ChapterPage,
+    Practice,
+    chapters_index_html,
+    render_chapter,
+)
 from descentlab.book.render.pages import (
     Card,
     Check,
@@ -114,8 +120,9 @@ def _without_repeated_checks(
 
 def card(item: Item, ev: Evidence, ctx: Context | None = None) -> Card:
     """The card of an item with its evidence, its code cell run (a cell that raises adds a
-    failed check; a cell several items share runs once per book, ``ctx``) and its
-    playground link."""
+    failed check; a cell several items share runs once per book, ``ctx``), the check of its
+    explanation's comparative words and formulas against its numbers where it has any
+    (:func:`~descentlab.book.facts.text_check`), and its playground link."""
     output = error = ""
     if item.code:
         run = (
@@ -127,6 +134,9 @@ def card(item: Item, ev: Evidence, ctx: Context | None = None) -> Card:
         failed = cell_check(run)
         if failed is not None:
             ev.checks.append(failed)
+    words = text_check(item.explain)
+    if words is not None and words not in ev.checks:
+        ev.checks.append(words)
     return Card(
         anchor=f"i{item.number}", label=f"item {item.number}", section=item.section,
         kind=item.kind_words, text=item.text, quote=item.quote, shown_by=item.shown_by,
@@ -378,6 +388,26 @@ def _chapters(ctx: Context, pages: list[LecturePage], where: dict[str, str]) -> 
                     page.deeper[n] = (chapter.filename, chapter.title)
     if out and pages:
         pages[-1].next = (out[0].filename, out[0].title)
+    if out:
+        texts = page_texts(pages, out)
+        check = restated_check(texts)
+        for chapter in out:
+            if chapter is out[-1] or (check.failed and f"({chapter.filename})" in check.measured):
+                chapter.parts[-1].blocks[-1].append(check)
+    return out
+
+
+def page_texts(pages: Sequence[LecturePage], chapters: Sequence[ChapterPage]) -> dict[str, str]:
+    """What each page states in words: a lecture page's explanations and worked solutions, a
+    chapter's prose and worked solutions (file name -> text)."""
+    out = {
+        p.filename: "\n\n".join([c.explain for c in p.cards] + [e.solution for e in p.exercises])
+        for p in pages
+    }
+    for c in chapters:
+        blocks = [b for part in c.parts for b in part.blocks if isinstance(b, Practice)]
+        solutions = [e.solution for b in blocks for e in b.exercises]
+        out[c.filename] = "\n\n".join([c.prose, *solutions])
     return out
 
 

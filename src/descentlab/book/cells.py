@@ -31,6 +31,7 @@ import torch
 
 from descentlab.book.checks import ck, close
 from descentlab.book.experiments._common import format_value
+from descentlab.book.facts import formula_mismatches, wrong_answers
 from descentlab.book.model import Exercise, Play
 from descentlab.book.render.pages import READER_TOL, Check, ExerciseView
 from descentlab.problems.landscapes import Landscape
@@ -158,9 +159,12 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
     within ``tol`` (relative); a cell that raised or set none of them fails, and so does one
     whose page would accept the ``misconception`` it states (the value a reader who believes
     what the exercise corrects would type): the page's tolerance, ``tol`` and at least
-    :data:`READER_TOL`, must be tighter than the misconception's distance from the answer --
-    and one whose worked solution states a number nothing computed
-    (:func:`unchecked_numbers`)."""
+    :data:`READER_TOL`, must be tighter than the misconception's distance from the answer,
+    and than each of the nearest wrong answers generated from the code's ``answer = …``
+    (:func:`~descentlab.book.facts.wrong_answers`) --, one whose worked solution states a
+    formula whose value is not what it computes at the question's numbers
+    (:func:`~descentlab.book.facts.formula_mismatches`), and one whose worked solution states
+    a number nothing computed (:func:`unchecked_numbers`)."""
     label = "the answer"
     if not run.ok:
         return ck(label, False, run.error, "runs without an error")
@@ -185,6 +189,20 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
                 f"{100 * max(READER_TOL, tol):.3g} %",
                 "a tolerance tighter than the misconception's distance",
             )
+    near = [
+        (what, wrong)
+        for what, wrong in wrong_answers(exercise.code, ns)
+        if abs(wrong - answer) / max(abs(answer), 1e-12) <= max(READER_TOL, tol)
+    ]
+    if near:
+        what, wrong = near[0]
+        return ck(
+            "the page refuses the nearest wrong answers (an exponent off by one, operands swapped)",
+            False,
+            f"{wrong:.6g} ({what}) is within the page's {100 * max(READER_TOL, tol):.3g} % of "
+            f"{answer:.6g}",
+            "a tolerance tighter than each wrong answer's distance",
+        )
     typed = unchecked_numbers(exercise, ns)
     if typed:
         return ck(
@@ -192,6 +210,14 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
             False,
             f"typed by hand: {', '.join(typed)}",
             "the question's, the code's, or a value the code computed",
+        )
+    false = formula_mismatches(exercise.solution, exercise.question)
+    if false:
+        return ck(
+            "every formula of the worked solution that states a value computes it",
+            False,
+            "; ".join(false),
+            "each formula equal to its value at the question's numbers",
         )
     return close("descentlab's measurement agrees with the answer", measured, answer, tol, rel=True)
 

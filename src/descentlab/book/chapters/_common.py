@@ -14,8 +14,11 @@ the last section (the audit, :meth:`Numbers.check`).
 
 from __future__ import annotations
 
+import ast
+import inspect
 import math
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -26,6 +29,7 @@ import torch
 from descentlab.book.cells import exercise_view, run_cell
 from descentlab.book.chapters._twins import twins_check
 from descentlab.book.checks import ck, close
+from descentlab.book.facts import SeedLog, seeds_check, text_check
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import ChapterPage, Code, Part, Practice, Table
 from descentlab.book.render.pages import Check
@@ -241,13 +245,16 @@ class Chapter:
     def __call__(self, ctx: Context) -> ChapterPage:
         before = torch.get_num_threads()
         torch.set_num_threads(1)
+        seeds = SeedLog()
+        module = sys.modules[self.sections[0].__module__]
         try:
             n = Numbers(*self.settings)
             parts = []
-            for section in self.sections:
-                part = section(ctx, n)
-                _add_checks(part, n.drain())
-                parts.append(part)
+            with seeds.recording(module):
+                for section in self.sections:
+                    part = section(ctx, n)
+                    _add_checks(part, n.drain())
+                    parts.append(part)
         finally:
             torch.set_num_threads(before)
         page = ChapterPage(self.title, f"{self.stem}.html", self.summary, self.items, parts)
@@ -255,7 +262,14 @@ class Chapter:
             views = [exercise_view(ex) for ex in self.exercises]
             page.parts.append(Part("practice", "Practice", [Practice(views)]))
         page.parts.append(Part("keep", "What to keep", [self.keep, []]))
-        page.parts[-1].blocks[-1] = [twins_check(self.sections[0].__module__), n.check(page)]
+        words = text_check(page.prose)
+        page.parts[-1].blocks[-1] = [
+            twins_check(self.sections[0].__module__),
+            seeds_check(seeds),
+            *([words] if words is not None else []),
+            labels_check(page, n, string_literals(inspect.getsource(module))),
+            n.check(page),
+        ]
         return page
 
 
@@ -398,3 +412,122 @@ def results_table(
     ]
     rows = [[label, *(read(r) for _, read in cols)] for label, r in results.items()]
     return Table([first, *(head for head, _ in cols)], rows, caption)
+
+
+def _shown(token: str, values: np.ndarray) -> bool:
+    """``token`` (a number as a label shows it) is one of ``values`` to the digits it shows."""
+    if not values.size:
+        return False
+    mantissa, _, exponent = token.partition("e")
+    shown = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    half = 0.5 * 10.0 ** (int(exponent or 0) - shown)
+    x = float(token)
+    if half >= 0.5:  # an integer label: one of the values to three significant digits
+        half = max(half, 5e-4 * abs(x))
+    return bool(np.any(np.abs(np.abs(values) - x) <= 1.0001 * half))
+
+
+def _figure_labels(fig: Any) -> tuple[list[str], np.ndarray, list[tuple[str, float]]]:
+    """A matplotlib figure's words (titles, axis labels, legend labels), every value its
+    curves hold, and each labelled curve's last value."""
+    words, data, ends = [], [], []
+    for ax in getattr(fig, "axes", []):
+        words += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        for line in ax.get_lines():
+            y = np.asarray(line.get_ydata(), dtype=float).ravel()
+            data += [np.asarray(line.get_xdata(), dtype=float).ravel(), y]
+            label = line.get_label()
+            if label and not label.startswith("_"):
+                words.append(label)
+                finite = y[np.isfinite(y)]
+                if finite.size:
+                    ends.append((label, float(finite[-1])))
+    if getattr(fig, "_suptitle", None) is not None:
+        words.append(fig._suptitle.get_text())
+    return words, np.concatenate(data) if data else np.zeros(0), ends
+
+
+def _cells(rows: Sequence[Sequence[Any]]) -> np.ndarray:
+    nums = [
+        float(m)
+        for row in rows
+        for cell in row
+        for m in (
+            [cell]
+            if isinstance(cell, int | float) and not isinstance(cell, bool)
+            else _NUMBER.findall(str(cell))
+        )
+    ]
+    return np.asarray([x for x in nums if math.isfinite(x)], dtype=float)
+
+
+def string_literals(source: str) -> list[str]:
+    """The string literals of ``source`` (f-strings' text parts included, their ``{...}``
+    fields not; docstrings not): what a label can state without its data."""
+    tree = ast.parse(source)
+    docs = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
+    ]
+
+
+def labels_check(page: ChapterPage, n: Numbers, literals: list[str] | None = None) -> Check:
+    """✔ when every number a caption, column heading, figure title, axis or legend label
+    types by hand -- with its neighbours, in one of the chapter's string ``literals`` (every
+    number when None); a number a label interpolates comes from the data -- is a setting, a
+    stated value or one of the values of what it labels, and no curve ends at the value
+    another curve's row of the section's table holds where its own row holds another (two
+    curves' labels swapped)."""
+    typed, swapped, read = [], [], 0
+
+    def by_hand(text: str, m: re.Match[str]) -> bool:
+        window = text[max(0, m.start() - 6) : m.end() + 3]
+        return literals is None or any(window in lit for lit in literals)
+
+    def audit(text: str, values: np.ndarray) -> None:
+        nonlocal read
+        bare = _EXEMPT.sub(" ", text)
+        for m in _NUMBER.finditer(bare):
+            read += 1
+            tok = m.group()
+            if by_hand(bare, m) and tok not in n.stated and not _shown(tok, values):
+                typed.append(f"{tok} in “{text[:60]}”")
+
+    for part in page.parts:
+        tables = [b for b in part.blocks if isinstance(b, Table)]
+        for t in tables:
+            values = _cells(t.rows)
+            for text in [t.caption, *map(str, t.columns)]:
+                audit(text, values)
+        for fig in (b for b in part.blocks if hasattr(b, "axes") and hasattr(b, "savefig")):
+            words, values, ends = _figure_labels(fig)
+            for text in words:
+                audit(text, values)
+            for t in tables:
+                rows = {str(r[0]): r for r in t.rows if r}
+                for label, end in ends:
+                    own = next((r for k, r in rows.items() if label.split(",")[0] == k), None)
+                    if own is None:
+                        continue
+                    mine = [j for j, c in enumerate(own) if _near(c, end)]
+                    other = [k for k, r in rows.items() if r is not own
+                             and any(_near(c, end) and not _near(own[j], end)
+                                     for j, c in enumerate(r))]  # fmt: skip
+                    if not mine and other:
+                        swapped.append(f"the curve “{label}” ends at {end:.4g}, row {other[0]}'s")
+    bad = typed + swapped
+    return ck(
+        "every number of a caption, heading or figure label is a setting, a stated value or "
+        "the data it labels, and each labelled curve ends at its own row's value",
+        not bad,
+        "; ".join(bad[:4]) or f"{read} numbers in labels, none typed by hand",
+        "labels from the data",
+    )
+
+
+def _near(cell: Any, value: float) -> bool:
+    if not isinstance(cell, int | float) or isinstance(cell, bool):
+        return False
+    return math.isclose(float(cell), value, rel_tol=1e-9, abs_tol=1e-15)

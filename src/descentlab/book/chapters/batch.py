@@ -615,6 +615,12 @@ def _descent_by_hand(lr: float, start: float, steps: int = 400) -> float:
     return w
 
 
+def _widths(net: torch.nn.Module) -> str:
+    """A network's layer widths as a caption states them: ``5-32-32-1``."""
+    lin = [m for m in net if isinstance(m, torch.nn.Linear)]
+    return "-".join(str(w) for w in [lin[0].in_features, *(m.out_features for m in lin)])
+
+
 def _eos_problem() -> tuple[torch.Tensor, torch.Tensor, torch.nn.Module]:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(40, 5, dtype=torch.float64, generator=g)
@@ -797,7 +803,8 @@ def _eos_blocks(ctx: Context, n: kit.Numbers) -> list:
             "final loss",
         ],
         rows,
-        f"full-batch descentlab SGD on a 5-32-32-1 tanh network, {EOS_STEPS} steps",
+        f"full-batch descentlab SGD on a {_widths(_eos_problem()[2])} tanh network, "
+        f"{EOS_STEPS} steps",
     )
     return [text, fig, table, checks]
 

@@ -1030,6 +1030,7 @@ CHAPTER = kit.Chapter(
     (24, 25, 26, 50, 51, 52, 98, 99, 100, 102, 104),
     (
         KAPPA,
+        1e-12,  # the loss fraction the steps are counted to (the table's headings)
         0.01,
         0.1,
         1,

@@ -1,0 +1,265 @@
+"""One source for each fact: what surrounds a checked number -- the comparative word beside
+it, the formula that states it, the label on its curve or table, a restatement on another page,
+an API default, a twin's seeds -- is checked against the numbers. Each test refuses a wrong
+one (a mutant of scripts/mutate_book.py) and lets through the right ones of a table."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from descentlab.book import facts
+from descentlab.book.build import card
+from descentlab.book.cells import exercise_view
+from descentlab.book.chapters._common import Chapter, Numbers, Table, labels_check
+from descentlab.book.lectures import LECTURES
+from descentlab.book.model import Context
+from descentlab.book.render.chapter import ChapterPage, Part
+from descentlab.book.render.pages import Evidence
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(ROOT / "scripts"))
+    spec.loader.exec_module(module)
+    return module
+
+
+# 1. words from numbers ----------------------------------------------------------------------
+
+RIGHT_WORDS = [
+    "same half needs 2400 examples drawn, more than the 1000 the training set holds",
+    "The curvatures differ (6 against 2), so descent shrinks `x - 2` faster than `y`",
+    "by step 10,000 it is 100 times smaller than at step 1",  # a factor, not compared
+    "as for β₂ = 0.99, and larger than η when β₂ is closer to 1",  # the compared is a symbol
+    "the 12 runs take fewer than 20 steps",
+]
+WRONG_WORDS = [
+    "same half needs 2400 examples drawn, fewer than the 1000 the training set holds",
+    "The curvatures differ (6 against 2), so descent shrinks `x - 2` slower than `y`",
+    "the 12 runs take more than 20 steps",
+]
+
+
+@pytest.mark.parametrize("text", RIGHT_WORDS)
+def test_a_comparative_its_numbers_give_passes(text):
+    assert facts.relation_words(text) == []
+
+
+@pytest.mark.parametrize("text", WRONG_WORDS)
+def test_a_comparative_its_numbers_contradict_is_refused(text):
+    assert len(facts.relation_words(text)) == 1
+
+
+def _item(number: int):
+    return next(it for lec in LECTURES for it in lec.items if it.number == number)
+
+
+@pytest.mark.parametrize(
+    ("number", "old", "new"),
+    [
+        (35, "shrinks `x - 2` faster than", "shrinks `x - 2` slower than"),
+        (103, "`1 - 0.18·10 = -0.8`", "`1 + 0.18·10 = -0.8`"),
+    ],
+)
+def test_a_cards_explanation_is_checked_against_its_numbers(number, old, new):
+    """A lecture card's explanation was free text: a flipped word or a formula's sign passed."""
+    item = dataclasses.replace(_item(number), code="")
+    right = card(item, Evidence([], []))
+    assert [c.ok for c in right.evidence.checks] == [True]
+    flipped = dataclasses.replace(item, explain=item.explain.replace(old, new))
+    wrong = card(flipped, Evidence([], []))
+    assert [c.failed for c in wrong.evidence.checks] == [True]
+
+
+# 2. formulas evaluated at the page's numbers -------------------------------------------------
+
+RIGHT_FORMULAS = [
+    ("`1 - 1/κ = 0.98`", "κ = 50"),
+    ("`⌊(224 + 2·3 - 7)/2⌋ + 1 = ⌊223/2⌋ + 1 = 112`", ""),
+    ("`6(2x - 1)² = 6·1.5² = 13.5`", "at x = 1.25"),
+    ("`r₂ = 0.9·2.5 + 0.1·25 = 4.75`", ""),
+    ("`128·(64·9 + 1) = 73,856`", ""),
+    ("`2·0.6¹⁰ ≈ 0.012`", ""),
+    ("$\\frac{\\kappa - 1}{\\kappa + 1} = 0.8$", "κ = 9"),
+    ("`f_y = 6xy - 10y = 12 - 20 = -8`", "f = 3xy² + 1"),  # xy unbound: not evaluated
+    ("`Σ 1/t² = π²/6`", ""),  # a sum: not this reader's
+]
+WRONG_FORMULAS = [
+    ("`1 - 1/κ² = 0.98`", "κ = 50"),
+    ("`6(2x - 1)² = 6·1.5³ = 13.5`", "at x = 1.25"),
+    ("`r₂ = 0.1·2.5 + 0.9·25 = 4.75`", ""),
+    ("`1 + 0.18·10 = -0.8`", ""),
+]
+
+
+@pytest.mark.parametrize(("text", "context"), RIGHT_FORMULAS)
+def test_a_formula_that_states_its_value_passes(text, context):
+    assert facts.formula_mismatches(text, context) == []
+
+
+@pytest.mark.parametrize(("text", "context"), WRONG_FORMULAS)
+def test_a_formula_whose_value_is_not_what_it_computes_is_refused(text, context):
+    assert len(facts.formula_mismatches(text, context)) == 1
+
+
+def _exercise(piece: str):
+    return next(ex for lec in LECTURES for ex in lec.exercises if piece in ex.question)
+
+
+@pytest.mark.parametrize(
+    ("piece", "old", "new"),
+    [
+        ("What is d/dx (2x - 1)³", "6·1.5² = 13.5", "6·1.5³ = 13.5"),
+        ("sees the gradient 5 twice", "0.9·2.5 + 0.1·25 = 4.75", "0.1·2.5 + 0.9·25 = 4.75"),
+    ],
+)
+def test_a_worked_solutions_formula_is_computed_not_read_as_numbers(piece, old, new):
+    ex = _exercise(piece)
+    assert exercise_view(ex).check.ok
+    wrong = exercise_view(dataclasses.replace(ex, solution=ex.solution.replace(old, new)))
+    assert wrong.check.failed and "formula" in wrong.check.text
+
+
+# 3. labels from data -------------------------------------------------------------------------
+
+
+def _page(caption: str, rows, curves=None) -> ChapterPage:
+    from descentlab.report import figures as FG
+
+    blocks: list = [Table(["run", "final loss"], rows, caption)]
+    if curves:
+        fig = FG.new_figure(4, 3)
+        ax = fig.subplots()
+        for label, ys in curves.items():
+            ax.plot(range(len(ys)), ys, label=label)
+        blocks.append(fig)
+    return ChapterPage("t", "deep-t.html", "", (), [Part("p", "P", [*blocks, []])])
+
+
+@pytest.mark.parametrize(
+    ("caption", "rows", "curves", "ok"),
+    [
+        ("400 steps from w = -2", [["SGD", 0.5], ["Adam", 0.1]], None, True),  # a setting
+        ("mean of 0.5 and more", [["SGD", 0.5], ["Adam", 0.1]], None, True),  # its data
+        ("500 steps from w = -2", [["SGD", 0.5], ["Adam", 0.1]], None, False),  # typed
+        ("runs", [["SGD", 0.5], ["Adam", 0.1]], {"SGD": [1, 0.5], "Adam": [1, 0.1]}, True),
+        ("runs", [["SGD", 0.5], ["Adam", 0.1]], {"SGD": [1, 0.1], "Adam": [1, 0.5]}, False),
+        ("runs", [["SGD", 0.5], ["Adam", 0.1]], {"SGD": [1, 0.3], "Adam": [1, 0.2]}, True),
+    ],
+)
+def test_captions_and_curves_labels_come_from_the_data(caption, rows, curves, ok):
+    n = Numbers(400, 2)
+    assert labels_check(_page(caption, rows, curves), n).ok is ok
+
+
+# 4. exercises refuse the nearest wrong answers ----------------------------------------------
+
+
+@pytest.mark.parametrize(("tol", "ok"), [("1e-12", True), ("0.01", True), ("0.05", False)])
+def test_a_tolerance_that_admits_an_off_by_one_exponent_is_refused(tol, ok):
+    """x after 5 steps is 2 + 2·0.8⁵; 2 + 2·0.8⁶ is 4.9 % away, declared by nobody."""
+    ex = _exercise("from x = 4 with lr 0.1: what is x after 5 steps")
+    code = ex.code.replace('tol = 1e-12\nprint("x_5', f'tol = {tol}\nprint("x_5')
+    view = exercise_view(dataclasses.replace(ex, code=code))
+    assert view.check.ok is ok, view.check.measured
+
+
+def test_wrong_answers_are_generated_from_the_answers_expression():
+    ns = {"x": 0.8, "answer": 2 + 2 * 0.8**5}
+    got = dict(facts.wrong_answers("answer = 2 + 2 * x ** 5", ns))
+    want = {"exponent 5 - 1": 2 + 2 * 0.8**4, "exponent 5 + 1": 2 + 2 * 0.8**6}
+    assert got == pytest.approx(want)
+    assert facts.wrong_answers("answer = 0.9 ** 100", {"answer": 0.9**100}) == []  # a count
+
+
+# 5. API defaults against the signatures -------------------------------------------------------
+
+
+def test_every_api_default_stated_is_the_signatures():
+    assert _script("api_pages").default_contradictions() == []
+
+
+def test_a_docstring_default_the_signature_contradicts_is_found(monkeypatch):
+    api = _script("api_pages")
+    from descentlab.problems import trajectories
+
+    doc = trajectories.run.__doc__
+    assert api.stated_defaults(trajectories.run) == []
+    monkeypatch.setattr(
+        trajectories.run, "__doc__", doc.replace('(default ``"lr"``)', '(default ``"momentum"``)')
+    )
+    assert api.stated_defaults(trajectories.run) == [
+        "run(loss_rule_key): the docstring says \"momentum\", the signature 'lr'"
+    ]
+
+
+def test_the_api_pages_are_not_made_while_a_docstring_contradicts_a_default(monkeypatch):
+    api = _script("api_pages")
+    monkeypatch.setattr(api, "default_contradictions", lambda: ["run(lr): 0.1, not 0.01"])
+    with pytest.raises(api.ExampleFailed, match=r"run\(lr\): 0\.1, not 0\.01"):
+        api.entry_points_page(run=False)
+
+
+# 6. one statement, one place -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("other", "found"),
+    [
+        ("$\\sum_t 1/t^2 = 1.645$", 0),  # π²/6 to the digits shown
+        ("`1 - 1/κ = 0.98` at κ = 50", 0),  # another formula
+        ("$\\sum_t 1/t^2 = 1.5$", 1),
+    ],
+)
+def test_a_quantity_two_pages_state_differently_is_found(other, found):
+    pages = {"a.html": "the sum `Σ 1/t² = π²/6` is finite", "b.html": f"and {other}."}
+    assert len(facts.restated(pages)) == found
+
+
+# 7. twins by what they compute -----------------------------------------------------------------
+
+TWINS = """
+def draws(n, seed=3):
+    return n + seed
+
+def other(n):
+    return n + 3
+
+def section(ctx, n):
+    {body}
+    return Part("s", "S", [n(a, b, "twin", tol=1.0)])
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "ok"),
+    [
+        ("a, b = draws(4), other(4)", True),
+        ("a, b = draws(4, seed=1), draws(5, seed=2)", True),  # other arguments
+        ("a, b = [draws(4, seed=s) for s in range(2)]", False),  # one call site, two seeds
+        ("a, b = draws(4), draws(4, seed=SEED)", False),
+    ],
+)
+def test_a_twin_reseeded_through_any_call_site_is_seen_at_run_time(body, ok, tmp_path):
+    path = tmp_path / "twins.py"
+    head = "from descentlab.book.render.chapter import Part\nSEED = 7\n"
+    path.write_text(head + TWINS.format(body=body))
+    spec = importlib.util.spec_from_file_location("descentlab.book.chapters._test_twins", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[mod.__name__] = mod
+    spec.loader.exec_module(mod)
+    try:
+        chapter = Chapter("t", "T", "", (), (), (mod.section,), "keep")
+        page = chapter(Context(True, None, lambda m: None))
+    finally:
+        del sys.modules[mod.__name__]
+    seeds = [c for c in page.parts[-1].blocks[-1] if "seeded function ran" in c.text]
+    assert [c.ok for c in seeds] == [ok]
