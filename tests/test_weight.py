@@ -150,8 +150,9 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: messenger's close said 1, its unknown writes refused 1; nothing finished lost -- a result
 #: delivered kept, the launcher's cause stored, finished stores never taken back, a store emptied
 #: or replaced refused, exit 128 + the signal, scale's sizes built first, ``descentlab runs`` 471),
-#: and functions over 80 lines in the whole package at most this many (10 then; the goal is 15))
-LIBRARY_LINES = 58_570
+#: the store's finished-work check and the export check kept in their layers 9), and functions over
+#: 80 lines in the whole package at most this many (10 then; the goal is 15)
+LIBRARY_LINES = 58_579
 LONG_FUNCTIONS = 10
 
 

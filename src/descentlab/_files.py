@@ -273,17 +273,18 @@ def note_created(path: str | os.PathLike[str]) -> None:
         _created.append(os.path.abspath(os.fspath(path)))
 
 
-def remove_created() -> list[str]:
+def remove_created(keep: Callable[[str], dict[str, int]] | None = None) -> list[str]:
     """Delete what was recorded since :func:`track_created` opened, newest first; returns what
-    was deleted. A folder this process created goes with what is in it: only the command
-    wrote there, in this process or in its worker processes (a lecture's experiments write
-    their results from workers, which record nothing here)."""
+    was deleted, never a path ``keep`` says holds finished work (``{store: finished runs}``,
+    e.g. :func:`descentlab.store.finished_under`). A folder this process created goes with
+    what is in it: only the command wrote there, in this process or in its worker processes
+    (a lecture's experiments write their results from workers, which record nothing here)."""
     removed: list[str] = []
     if _created is None:
         return removed
     kept: dict[str, int] = {}
     for p in reversed(_created):
-        finished = _finished_runs(p)
+        finished = keep(p) if keep is not None else {}
         if finished:  # finished work is never taken back: the store, its folders, its WAL
             kept.update(finished)
             continue
@@ -302,25 +303,6 @@ def remove_created() -> list[str]:
             stacklevel=2,
         )
     return removed
-
-
-#: the files SQLite keeps beside a store
-_STORE_SIDES = ("-wal", "-shm", "-journal")
-
-
-def _finished_runs(path: str) -> dict[str, int]:
-    """``{store: finished runs}`` of the stores at or under ``path`` (a store, the files
-    SQLite keeps beside one, or a folder) that hold a completed or diverged run."""
-    from descentlab.store import DEFAULT_DB_NAME, finished_runs
-
-    base = next((path[: -len(s)] for s in _STORE_SIDES if path.endswith(s)), path)
-    if os.path.isdir(base) and not os.path.islink(base):
-        stores = [os.path.join(d, DEFAULT_DB_NAME) for d, _, names in os.walk(base)
-                  if DEFAULT_DB_NAME in names]  # fmt: skip
-    else:
-        stores = [base]
-    counts = {s: finished_runs(s) for s in stores if os.path.isfile(s)}
-    return {s: n for s, n in counts.items() if n}
 
 
 def out_of_space(exc: BaseException) -> bool:

@@ -85,6 +85,7 @@ from descentlab.constraints import (
 
 __all__ = [
     "DEFAULT_DB_NAME",
+    "EXPORT_FILES",
     "STATUSES",
     "MetricSeries",
     "RunRecord",
@@ -92,6 +93,7 @@ __all__ = [
     "StoreError",
     "canonical_json",
     "finished_runs",
+    "finished_under",
     "provenance",
     "refuse_writing",
     "store_identity",
@@ -100,6 +102,11 @@ __all__ = [
 
 #: File name of the database inside a runs directory (``runs/descentlab.sqlite``).
 DEFAULT_DB_NAME = "descentlab.sqlite"
+
+
+#: The files a comparison exports beside its store
+#: (:func:`descentlab.report.compare_export.write_exports`).
+EXPORT_FILES: tuple[str, str] = ("trials.csv", "comparison.json")
 
 
 def store_path_of(run_dir: str | os.PathLike[str]) -> Path:
@@ -168,6 +175,23 @@ def finished_runs(path: str | os.PathLike[str]) -> int:
     it is no store, or cannot be read)."""
     found = _read(path, "SELECT COUNT(*) FROM runs WHERE status IN ('completed', 'diverged')")
     return int(found or 0)
+
+
+#: the files SQLite keeps beside a store
+_STORE_SIDES = ("-wal", "-shm", "-journal")
+
+
+def finished_under(path: str) -> dict[str, int]:
+    """``{store: finished runs}`` of the stores at or under ``path`` (a store, the files
+    SQLite keeps beside one, or a folder) that hold a completed or diverged run."""
+    base = next((path[: -len(s)] for s in _STORE_SIDES if path.endswith(s)), path)
+    if os.path.isdir(base) and not os.path.islink(base):
+        stores = [os.path.join(d, DEFAULT_DB_NAME) for d, _, names in os.walk(base)
+                  if DEFAULT_DB_NAME in names]  # fmt: skip
+    else:
+        stores = [base]
+    counts = {s: finished_runs(s) for s in stores if os.path.isfile(s)}
+    return {s: n for s, n in counts.items() if n}
 
 
 def store_identity(path: str | os.PathLike[str]) -> str | None:

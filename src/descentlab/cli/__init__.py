@@ -280,7 +280,9 @@ def _main(argv: list[str] | None) -> int:
             if _reader_gone(exc):
                 raise
             if out_of_space(exc):  # leave nothing this command created (see descentlab._files)
-                remove_created()
+                from descentlab.store import finished_under
+
+                remove_created(keep=finished_under)  # (but finished work)
             message = user_error(exc)
             if message is None or os.environ.get("DESCENTLAB_DEBUG"):
                 raise

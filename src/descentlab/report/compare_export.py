@@ -22,12 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from descentlab._files import make_dirs, write_atomic
-from descentlab.store import finished_runs, store_identity, store_path_of
+from descentlab.store import EXPORT_FILES, store_identity
 
 __all__ = ["EXPORT_FILES", "trial_rows", "write_exports"]
 
-#: The files :func:`write_exports` writes beside the report.
-EXPORT_FILES: tuple[str, str] = ("trials.csv", "comparison.json")
 
 _COLUMNS = [
     "optimizer",
@@ -266,42 +264,6 @@ def write_exports(cmp: Any, folder: str | os.PathLike[str]) -> tuple[Path, Path]
     write_atomic(csv_path, buf.getvalue())  # never half-written
     write_atomic(json_path, text)
     return csv_path, json_path
-
-
-def store_refusal(run_dir: str | os.PathLike[str]) -> str | None:
-    """Why the store of the run directory ``run_dir`` is not the one its exports
-    (``comparison.json``) were made from -- empty (0 bytes, or no finished trial) or another
-    store put in its place -- in one line; None where it is (or there are no exports)."""
-    run_dir = Path(run_dir)
-    store = store_path_of(run_dir)
-    try:
-        payload = json.loads((run_dir / EXPORT_FILES[1]).read_text(encoding="utf-8"))
-        finished = sum(t.get("run_id") is not None  # (a final run's row has no status)
-                       and t.get("status") in (None, "completed", "diverged")
-                       for t in payload["trials"])  # fmt: skip
-        said = (payload.get("store") or {}).get("id")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None  # no exports (or none that can be read: they are replaced)
-    again = (
-        "restore it from a backup, or pass --force to train the comparison again (its "
-        "trials.csv and comparison.json are replaced)"
-    )
-    if not finished:
-        return None
-    if not store.is_file() or store.stat().st_size == 0 or not finished_runs(store):
-        what = "is empty (0 bytes)" if store.is_file() and store.stat().st_size == 0 else ""
-        what = what or ("holds no finished trial" if store.is_file() else "is missing")
-        return (
-            f"{store} {what}, but {EXPORT_FILES[1]} beside it is a comparison of "
-            f"{finished} finished trial(s): the store was emptied or replaced; {again}"
-        )
-    here = store_identity(store)
-    if said is not None and here != said:
-        return (
-            f"{store} is not the store {EXPORT_FILES[1]} beside it was made from (store id "
-            f"{here or 'none'}; the exports name {said}): it was replaced; {again}"
-        )
-    return None
 
 
 def _clean(v: Any) -> Any:

@@ -4,11 +4,14 @@ the latest one of the same problem (or code) named with the files that changed s
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from descentlab._announce import once
+from descentlab.store import EXPORT_FILES, finished_runs, store_identity, store_path_of
 
 
 def stored(run_dir: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -72,3 +75,39 @@ def name_earlier(run_dir: Path, files: Any, recorded: Callable[..., Any], more: 
             f"one in {other} (its trials are not reused{more.format(other=other)})",
             stacklevel=4,
         )
+
+
+def store_refusal(run_dir: str | os.PathLike[str]) -> str | None:
+    """Why the store of the run directory ``run_dir`` is not the one its exports
+    (``comparison.json``) were made from -- empty (0 bytes, or no finished trial) or another
+    store put in its place -- in one line; None where it is (or there are no exports)."""
+    run_dir = Path(run_dir)
+    store = store_path_of(run_dir)
+    try:
+        payload = json.loads((run_dir / EXPORT_FILES[1]).read_text(encoding="utf-8"))
+        finished = sum(t.get("run_id") is not None  # (a final run's row has no status)
+                       and t.get("status") in (None, "completed", "diverged")
+                       for t in payload["trials"])  # fmt: skip
+        said = (payload.get("store") or {}).get("id")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # no exports (or none that can be read: they are replaced)
+    again = (
+        "restore it from a backup, or pass --force to train the comparison again (its "
+        "trials.csv and comparison.json are replaced)"
+    )
+    if not finished:
+        return None
+    if not store.is_file() or store.stat().st_size == 0 or not finished_runs(store):
+        what = "is empty (0 bytes)" if store.is_file() and store.stat().st_size == 0 else ""
+        what = what or ("holds no finished trial" if store.is_file() else "is missing")
+        return (
+            f"{store} {what}, but {EXPORT_FILES[1]} beside it is a comparison of "
+            f"{finished} finished trial(s): the store was emptied or replaced; {again}"
+        )
+    here = store_identity(store)
+    if said is not None and here != said:
+        return (
+            f"{store} is not the store {EXPORT_FILES[1]} beside it was made from (store id "
+            f"{here or 'none'}; the exports name {said}): it was replaced; {again}"
+        )
+    return None

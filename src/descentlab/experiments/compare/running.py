@@ -55,7 +55,7 @@ from descentlab.experiments.trial import DataSource
 from descentlab.problems import data as datasets
 from descentlab.problems import models
 from descentlab.problems.problem import chance_level, is_problem_ref, resolve_for_compare
-from descentlab.store import Store, provenance, store_path_of
+from descentlab.store import Store, finished_under, provenance, store_path_of
 
 __all__ = ["Interrupted", "compare", "prepare"]
 
@@ -206,7 +206,7 @@ def compare(
         spec = plan.spec  # checked once, where it entered: below, the plan holds plain values
         run_dir = Path(runs_dir) / plan.run_name
         if not start_over:  # a store emptied or replaced under a finished comparison's files
-            from descentlab.report.compare_export import store_refusal
+            from descentlab.experiments.compare.earlier import store_refusal
 
             refusal = store_refusal(run_dir)
             if refusal is not None:
@@ -347,7 +347,7 @@ class _Session:
         except BaseException:
             self.close()
             if self.count == 0:  # nothing done: take back the folder and store it made
-                remove_created()
+                remove_created(keep=finished_under)
             raise
 
     def open(self, data: Any, task: str) -> None:
