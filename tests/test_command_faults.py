@@ -83,13 +83,14 @@ def test_playground_on_a_busy_port_names_it(capsys):
 def test_workers_are_at_most_the_trials_the_comparison_runs(capsys):
     from descentlab.experiments.compare import CompareSpec
     from descentlab.experiments.compare.running import _resolve
+    from descentlab.experiments.kinds import kind_of
 
     spec = CompareSpec(problem="moons", optimizers=["sgd"], lrs_per_optimizer=2, seeds=1,
                        batch_size=16, steps=4, tune_steps=4)  # fmt: skip
     # 2 tuning trials, then a curve run and a refit run
     with pytest.warns(RuntimeWarning, match="4 worker processes, not 12: the comparison runs 4"):
-        assert _resolve(spec, None, None, 12)[2] == 4
-    assert _resolve(spec, None, None, 3)[2] == 3
+        assert _resolve(spec, None, None, 12, kind_of(spec, None), None)[2] == 4
+    assert _resolve(spec, None, None, 3, kind_of(spec, None), None)[2] == 3
     _code, out, _err = run_cli(["compare", "--help"], capsys)
     assert "one per trial" in " ".join(out.split())
 
