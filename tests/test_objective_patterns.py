@@ -456,7 +456,7 @@ def _compare(user_file: Path, name: str, runs: Path) -> tuple[int, str, dict, li
 def plain_answer(user_file, tmp_path_factory):
     code, err, answer, trials = _compare(user_file, "plain", tmp_path_factory.mktemp("plain"))
     assert code == 0, err
-    return answer["recommendation"].splitlines()[0], trials
+    return answer["recommendation"].splitlines()[0], trials, answer["recommendation"]
 
 
 @pytest.mark.parametrize(("name", "same"), ROWS, ids=[r[0] for r in ROWS])
@@ -465,8 +465,17 @@ def test_legitimate_training_code_runs(user_file, plain_answer, tmp_path, name, 
     assert code == 0, err
     assert "descentlab: error" not in err and "still running" not in err, err
     if same:
-        assert (answer["recommendation"].splitlines()[0], trials) == plain_answer
+        assert (answer["recommendation"].splitlines()[0], trials) == plain_answer[:2]
 
 
 def test_the_table_is_wide():
     assert len(ROWS) >= 25
+
+
+def test_a_metric_of_your_own_is_in_its_own_units_paired_by_seed(plain_answer):
+    """``acc`` without bounds is not declared a proportion: its differences are not x100, and
+    the objective gave no per-example values, so the pairing is by seed."""
+    text = plain_answer[2]
+    assert "paired by seed on the seeds both trained (how much worse, in acc;" in text, text
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("  SGD: ")]
+    assert abs(float(line.split()[1])) < 1, line  # (a difference of acc, not x100)

@@ -683,11 +683,22 @@ class Comparison:
         return "\n".join(text)
 
 
+def _proportion(cmp: Any) -> bool:
+    """Whether the metric is a proportion, its differences shown x100 (points): a problem's
+    accuracy, or your own code's maximized metric where its Score declared bounds (0, 1)."""
+    if not cmp.classification:
+        return False
+    if not cmp.kind.own_metric:
+        return True
+    return all(r.metric_bounds == (0.0, 1.0) for r in cmp.results)
+
+
 def _size(cmp: Any, x: float, sign: bool = True) -> str:
-    """A difference in the metric's units: accuracy points, else the metric's own."""
+    """A difference in the metric's units: accuracy points (a proportion's, x100), else the
+    metric's own."""
     if not math.isfinite(x):
         return f"{x:+}" if sign else f"{x}"
-    if cmp.classification:
+    if _proportion(cmp):
         return f"{100 * x:{'+' if sign else ''}.1f}"
     return f"{x:{'+' if sign else ''}.3g}"
 
@@ -704,10 +715,14 @@ def _versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
     units = (  # (the differences are the test metric's: a Problem's loss, not its RMSE)
         "accuracy points" if cmp.classification and not cmp.kind.own_metric else cmp.metric_name
     )
+    if cmp.kind.own_metric and _proportion(cmp):
+        units += " points (x100: a proportion, its bounds (0, 1))"
+    pairing = "seed" if any(r.test_outcomes_missing for r in cmp.results) else (
+        "seed and test example")  # fmt: skip
     where = "every look and " if ranking[1].sequential is not None else ""
     tau = cmp.spec.min_difference
     head = (
-        f"Against {top}, paired by seed and test example on the seeds both trained (how much "
+        f"Against {top}, paired by {pairing} on the seeds both trained (how much "
         f"worse, in {units}; {conf}% intervals that hold together over {where}the {family} "
         f"comparison{'s' if family != 1 else ''})"
         + (f"; practical threshold --min-difference {_size(cmp, tau, False)}" if tau else "")
