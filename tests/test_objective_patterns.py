@@ -16,6 +16,7 @@ import contextlib
 import csv
 import io
 import json
+import sqlite3
 import textwrap
 import warnings
 from pathlib import Path
@@ -479,3 +480,95 @@ def test_a_metric_of_your_own_is_in_its_own_units_paired_by_seed(plain_answer):
     assert "paired by seed on the seeds both trained (how much worse, in acc;" in text, text
     (line,) = [ln for ln in text.splitlines() if ln.startswith("  SGD: ")]
     assert abs(float(line.split()[1])) < 1, line  # (a difference of acc, not x100)
+
+
+FRAMEWORKS = """
+import torch
+from torch import nn
+from sklearn.datasets import load_iris
+
+x, y = load_iris(return_X_y=True)
+X = torch.tensor((x - x.mean(0)) / x.std(0), dtype=torch.float32)
+Y = torch.tensor(y)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+
+    def forward(self, x, labels=None):
+        logits = self.net(x)
+        return {"loss": nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+
+class Rows(torch.utils.data.Dataset):
+    def __len__(self):
+        return len(X)
+
+    def __getitem__(self, i):
+        return {"x": X[i], "labels": Y[i]}
+
+
+def hf_early_stopping(split):
+    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+
+    args = TrainingArguments(output_dir="unused", per_device_train_batch_size=50,
+                             per_device_eval_batch_size=150, use_cpu=True, report_to=[],
+                             metric_for_best_model="eval_loss", greater_is_better=False)
+    return Trainer(model=Net(), args=args, train_dataset=Rows(), eval_dataset=Rows(),
+                   callbacks=[EarlyStoppingCallback(early_stopping_patience=1,
+                                                    early_stopping_threshold=10.0)])
+
+
+def lightning_early_stopping(split):
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class Module(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+
+        def training_step(self, batch, i):
+            return nn.functional.cross_entropy(self.net(batch[0]), batch[1])
+
+        def validation_step(self, batch, i):
+            self.log("val_loss", nn.functional.cross_entropy(self.net(batch[0]), batch[1]))
+
+        def train_dataloader(self):
+            return DataLoader(TensorDataset(X, Y), batch_size=50, shuffle=True)
+
+        def val_dataloader(self):
+            return DataLoader(TensorDataset(X, Y), batch_size=150)
+
+    stop = EarlyStopping("val_loss", patience=1, min_delta=10.0, check_on_train_epoch_end=False)
+    return Module(), None, {"callbacks": [stop], "gradient_clip_val": 1.0,
+                            "accumulate_grad_batches": 1, "precision": "bf16-mixed"}
+"""
+
+#: (the form, its metric): a framework's early stopping (patience 1 on a loss that never
+#: improves by 10: it stops at the second evaluation), Lightning's own Trainer arguments
+FRAMEWORK_ROWS = [
+    ("--hf-trainer", "hf_early_stopping", "eval_loss", "transformers"),
+    ("--lightning", "lightning_early_stopping", "val_loss", "lightning"),
+]
+
+
+@pytest.mark.parametrize(("form", "name", "metric", "needs"), FRAMEWORK_ROWS,
+                         ids=[r[1] for r in FRAMEWORK_ROWS])  # fmt: skip
+def test_a_frameworks_early_stopping_and_trainer_arguments_run(tmp_path, form, name, metric, needs):
+    """About 20 s each on 2 cores (a framework's Trainer a trial): the early stop's rows."""
+    pytest.importorskip(needs)
+    (tmp_path / "fw.py").write_text(FRAMEWORKS)
+    args = f"compare {form} {tmp_path / 'fw.py'}:{name} --metric {metric} {COMMAND}"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = int(main([*args.split(), "--runs-dir", str(tmp_path / "runs"), "--no-progress",
+                         "--no-report"]) or 0)  # fmt: skip
+    assert code == 0, err.getvalue()
+    (store,) = (tmp_path / "runs").glob("*/descentlab.sqlite")
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        steps = db.execute("SELECT step FROM metrics WHERE run_id = 2 ORDER BY step").fetchall()
+    assert [s for (s,) in steps] == [12, 24, 60]  # (stopped at 24; its value the trial's)

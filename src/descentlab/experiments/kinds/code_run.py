@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,73 +230,21 @@ class _State:
     scheduled: int | None = None
 
     def watch(self, opt: Any) -> None:
-        """Count ``opt``'s steps -- those it took, and those attempted (a ``GradScaler`` skips
-        a step whose gradients overflowed: attempted, not taken) -- record the hyperparameters
-        each step used, and notice another ``torch.optim.Optimizer`` stepping its parameters
-        (in-place edits that are no optimizer's step -- clamping, ``Embedding(max_norm)``,
-        a Lookahead or average copied in under ``no_grad`` -- are the model's own)."""
-        from torch.optim import optimizer as optimizers
+        """Count ``opt``'s steps, record what they used, notice another optimizer stepping
+        its parameters (:func:`~descentlab.experiments.kinds.code_watch.watch`)."""
+        from descentlab.experiments.kinds.code_watch import watch
 
-        self.built = opt
-        params = [p for g in opt.param_groups for p in g["params"]]
-        _on_the_device(params, self.device, self.where, "were given to run.optimizer")
-        _refuse_overriding_groups(opt, self.tuned, self.where)
-        mine = {id(p) for p in params}
-        stepper = opt.step
-
-        def step(_: Any, *args: Any, **kwargs: Any) -> Any:
-            self.attempted += 1
-            return stepper(*args, **kwargs)
-
-        # (attempted steps counted, a GradScaler's skipped ones too; a bound method, as
-        # torch's schedulers expect)
-        opt.step = types.MethodType(step, opt)
-
-        def before(*_: Any) -> None:
-            for i, group in enumerate(opt.param_groups):
-                for key, value in self.tuned.items():
-                    if key in self.scheduled_keys or key not in group or (i, key) in self.used:
-                        continue
-                    used, base = group[key], False
-                    if key == "lr" and ("max_lr" in group or "initial_lr" in group):
-                        used = group.get("max_lr", group.get("initial_lr"))  # (a scheduler's)
-                        base = True
-                    if used != value and not (key in _ZERO_ALLOWED and used == 0):
-                        self.used[(i, key)] = (self.stepped + 1, used, base)
-
-        def after(*_: Any) -> None:
-            self.stepped += 1
-
-        opt.register_step_pre_hook(before)
-        opt.register_step_post_hook(after)
-        inside: list[tuple[Any, int]] = []
-
-        def any_before(other: Any, *_: Any) -> None:
-            if other is not opt:
-                inside.append((other, self.stepped))
-
-        def any_after(other: Any, *_: Any) -> None:
-            if other is opt or not inside:
-                return
-            _, at = inside.pop()
-            theirs = {id(p) for g in other.param_groups for p in g["params"]}
-            if at == self.stepped and theirs & mine and self.rival is None:
-                self.rival = type(other).__name__  # (a wrapper stepping ours inside is not one)
-
-        self.hooks += [
-            optimizers.register_optimizer_step_pre_hook(any_before),
-            optimizers.register_optimizer_step_post_hook(any_after),
-        ]
-        _count_skipped()
-        _SCALED.append(self)
+        watch(self, opt)
 
     def close(self) -> None:
         """The trial's hooks on every optimizer and on ``GradScaler`` removed."""
         for hook in self.hooks:
             hook.remove()
         self.hooks.clear()
-        if self in _SCALED:
-            _SCALED.remove(self)
+        from descentlab.experiments.kinds.code_watch import SCALED
+
+        if self in SCALED:
+            SCALED.remove(self)
 
     def stopped_early(self, step: int) -> None:
         if not 0 < step <= self.steps:
@@ -357,54 +304,6 @@ class _State:
             raise CheckpointError(f"checkpoint {self.path} was not written by this trial")
         self.saved = (got["step"], got["state"])
         self.rows = [(int(s), float(v)) for s, v in got["rows"]]
-
-
-#: the trials whose optimizers a ``GradScaler`` may step now (its skipped steps counted)
-_SCALED: list[_State] = []
-
-
-def _count_skipped() -> None:
-    """``GradScaler``'s step counted for the trial's optimizer even where it skips it (its
-    gradients overflowed): installed once, it counts for the trials in :data:`_SCALED` only."""
-    from torch.amp.grad_scaler import GradScaler
-
-    if getattr(GradScaler._maybe_opt_step, "_descentlab", False):
-        return
-    original = GradScaler._maybe_opt_step
-
-    def maybe(self: Any, optimizer: Any, *args: Any, **kwargs: Any) -> Any:
-        for state in _SCALED:
-            if state.built is optimizer:
-                at = state.attempted
-                got = original(self, optimizer, *args, **kwargs)
-                state.attempted += state.attempted == at  # (skipped: attempted all the same)
-                return got
-        return original(self, optimizer, *args, **kwargs)
-
-    maybe._descentlab = True  # type: ignore[attr-defined]
-    GradScaler._maybe_opt_step = maybe
-
-
-#: the hyperparameters a group may set to zero where the trial tunes them (no decay on biases
-#: and norms: a choice of which parameters decay, not a value of the rate)
-_ZERO_ALLOWED = ("weight_decay",)
-
-
-def _refuse_overriding_groups(opt: Any, tuned: Mapping[str, Any], where: str) -> None:
-    """ValueError naming the group and the value where a param group given to
-    ``run.optimizer`` sets a hyperparameter the trial tunes to another value: the trial's
-    value would never be used, and its recommendation would name a value no run trained with."""
-    for i, group in enumerate(opt.param_groups):
-        for key, value in tuned.items():
-            mine = group.get(key, value)
-            if mine == value or (key in _ZERO_ALLOWED and mine == 0):
-                continue
-            zero = f" or to 0 (no {key.replace('_', ' ')})" if key in _ZERO_ALLOWED else ""
-            raise ValueError(
-                f"{where}: param group {i} given to run.optimizer sets {key}={mine!r}, which the "
-                f"trial tunes ({key}={value!r}): leave {key!r} out of the group (the trial's "
-                f"value applies to it){zero}"
-            )
 
 
 def _on_the_device(given: Any, device: str, where: str | None = None, how: str = "are") -> str:
