@@ -572,3 +572,23 @@ def test_a_frameworks_early_stopping_and_trainer_arguments_run(tmp_path, form, n
     with contextlib.closing(sqlite3.connect(store)) as db:
         steps = db.execute("SELECT step FROM metrics WHERE run_id = 2 ORDER BY step").fetchall()
     assert [s for (s,) in steps] == [12, 24, 60]  # (stopped at 24; its value the trial's)
+
+
+def test_the_offline_mnist_stand_in_is_mnist_shaped_and_its_splits_disjoint():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    try:
+        from mnist_digits import datasets, transforms
+    finally:
+        sys.path.pop(0)
+    t = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    image, label = datasets.MNIST("../data", train=True, transform=t, split="val")[0]
+    assert tuple(image.shape) == (1, 28, 28) and 0 <= label <= 9
+    sizes = {
+        (train, split): len(datasets.MNIST("", train=train, split=split))
+        for train in (True, False)
+        for split in ("val", "test")
+    }
+    assert sizes[(True, "val")] + sizes[(False, "val")] == sizes[(True, "test")]
+    assert sizes[(True, "test")] + sizes[(False, "test")] == 1797
