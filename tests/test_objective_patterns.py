@@ -369,6 +369,12 @@ def dropout_batchnorm(run):
         nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.1), nn.Linear(8, 3)))
 
 
+def scores_do_not_move(run):  # steps the trial's optimizer, scores what it did not train
+    loop(run)
+    torch.manual_seed(0)
+    return score(net())
+
+
 def tqdm_progress(run):  # a progress bar of its own (tqdm's monitor thread)
     from tqdm import tqdm
 
@@ -457,7 +463,7 @@ def _compare(user_file: Path, name: str, runs: Path) -> tuple[int, str, dict, li
 def plain_answer(user_file, tmp_path_factory):
     code, err, answer, trials = _compare(user_file, "plain", tmp_path_factory.mktemp("plain"))
     assert code == 0, err
-    return answer["recommendation"].splitlines()[0], trials, answer["recommendation"]
+    return answer["recommendation"].splitlines()[0], trials, answer["recommendation"], answer
 
 
 @pytest.mark.parametrize(("name", "same"), ROWS, ids=[r[0] for r in ROWS])
@@ -592,3 +598,15 @@ def test_the_offline_mnist_stand_in_is_mnist_shaped_and_its_splits_disjoint():
     }
     assert sizes[(True, "val")] + sizes[(False, "val")] == sizes[(True, "test")]
     assert sizes[(True, "test")] + sizes[(False, "test")] == 1797
+
+
+def test_a_search_whose_scores_do_not_move_with_the_tuned_value_says_so(user_file, tmp_path):
+    code, err, answer, _ = _compare(user_file, "scores_do_not_move", tmp_path)
+    assert code == 0, err
+    said = [w for w in answer["warnings"] if "the score does not move with the tuned" in w]
+    assert len(said) == 2, answer["warnings"]  # (SGD's and Adam's)
+
+
+def test_the_plain_loops_search_moves(plain_answer):
+    warned = plain_answer[3]["warnings"]
+    assert not [w for w in warned if "does not move" in w], warned

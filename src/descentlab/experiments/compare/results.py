@@ -563,6 +563,7 @@ class Comparison:
                 "their intervals and comparisons count the seeds' noise only, not the test "
                 "set's."
             )
+        out += [line for r in self.results if (line := _unmoved(r))]
         for r in self.results:
             if r.collapsed:
                 where = ", ".join(f"seed {s} at step {t}" for s, t in sorted(r.collapsed.items()))
@@ -681,6 +682,23 @@ class Comparison:
             notes.append("settings: " + "; ".join(settings))
         text += [textwrap.fill(n, width=100, subsequent_indent="  ") for n in notes]
         return "\n".join(text)
+
+
+def _unmoved(r: OptimizerResult) -> str:
+    """Where three or more settings tried all scored exactly the same: one line saying that
+    the score did not move with the tuned values (something fixes them: a scheduler's own
+    lr, a param group's, code that ignores the optimizer), so the choice among them is
+    arbitrary; else ``""``."""
+    scores = [c.score for c in r.candidates if math.isfinite(c.score)]
+    if len(scores) < 3 or max(scores) != min(scores):
+        return ""
+    keys = sorted({k for c in r.candidates for k in c.setting})
+    return (
+        f"{r.choice.display}: every one of the {len(scores)} settings tried "
+        f"({', '.join(keys)}) scored the same, {scores[0]:.6g}: the score does not move with "
+        "the tuned values (does something in the training fix them -- a scheduler's own lr, a "
+        "param group's -- or ignore the optimizer?); the choice among them is arbitrary."
+    )
 
 
 def _proportion(cmp: Any) -> bool:
