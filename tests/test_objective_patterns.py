@@ -610,3 +610,14 @@ def test_a_search_whose_scores_do_not_move_with_the_tuned_value_says_so(user_fil
 def test_the_plain_loops_search_moves(plain_answer):
     warned = plain_answer[3]["warnings"]
     assert not [w for w in warned if "does not move" in w], warned
+
+
+def test_the_progress_lines_say_your_metric_by_its_name(user_file, tmp_path):
+    args = f"compare --objective {user_file}:plain --optimizers sgd --steps 6 --lr-trials 2"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = main([*args.split(), "--no-refine", "--seeds", "2", "--max-seeds", "2",
+                     "--runs-dir", str(tmp_path), "--no-report"])  # fmt: skip
+    lines = [ln for ln in out.getvalue().splitlines() if ln.startswith("[") or "best lr" in ln]
+    assert not code and lines, out.getvalue()
+    assert all("/acc " in ln and "accuracy" not in ln for ln in lines), lines
