@@ -532,7 +532,9 @@ class _Session:
     def shown(self) -> str | None:
         """Your own code's metric's name (its ``Score``'s), as the progress lines say it; None
         for a problem's."""
-        said = (getattr(self, "meta", None) or {}).get("objective") or {}
+        if not self.kind.own_metric:
+            return None
+        said = self.meta.get("objective")
         return said.get("name") if isinstance(said, dict) else None
 
     def add_seeds(self, runner: Any) -> None:
