@@ -272,7 +272,7 @@ def _reports_nan(run):
         (_steps_half, r"the optimizer descentlab gave was stepped 20 times in 40 steps"),
         (
             _another_steps_them_too,
-            r"changed in place between two of its steps by something else",
+            r"were stepped by another optimizer \(SGD\): only the trial.s optimizer may step them",
         ),
         (
             _never_schedules,

@@ -177,6 +177,47 @@ def another_steps_them_too(run):
     return Score(mse(fit(run, other=other)), maximize=False)
 
 
+def group_sets_its_own_lr(run):
+    model = torch.nn.Linear(1, 1)
+    run.optimizer([{"params": [model.weight], "lr": 0.05}, {"params": [model.bias]}])
+    return Score(0.5, maximize=False)
+
+
+def one_cycle_of_its_own_peak(run):
+    torch.manual_seed(run.seed)
+    model = torch.nn.Linear(1, 1)
+    opt = run.optimizer(model.parameters())
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=run.steps)
+    for _ in range(run.steps):
+        opt.zero_grad()
+        ((model(X) - Y) ** 2).mean().backward()
+        opt.step()
+        sched.step()
+    return Score(mse(model), maximize=False)
+
+
+def sets_the_lr_itself(run):
+    def report(step, model):
+        for group in given.param_groups:
+            group["lr"] = 0.05
+    given = None
+    torch.manual_seed(run.seed)
+    model = torch.nn.Linear(1, 1)
+    given = run.optimizer(model.parameters())
+    for step in range(1, run.steps + 1):
+        given.zero_grad()
+        ((model(X) - Y) ** 2).mean().backward()
+        given.step()
+        report(step, model)
+    return Score(mse(model), maximize=False)
+
+
+def says_it_stopped_early_elsewhere(run):
+    model = fit(run, steps=3)
+    run.stopped_early(2)
+    return Score(mse(model), maximize=False)
+
+
 def never_steps_the_schedule(run):
     return Score(mse(fit(run, schedule=False)), maximize=False)
 
@@ -272,9 +313,13 @@ CASES = [
     ('score_outside_its_bounds', '', 2, RUN + ' returned a Score of 1.5 outside its bounds \\(0, 1\\)'),
     ('builds_no_optimizer', '', 2, 'never built its optimizer with run.optimizer\\(params\\)'),
     ('steps_its_own_adam', '', 2, 'the optimizer descentlab gave was stepped 0 times in 6 steps'),
-    ('steps_half', '', 2, 'the optimizer descentlab gave was stepped 3 times in 6 steps'),
+    ('steps_half', '', 2, 'stepped 3 times in 6 steps: .* \\(run.steps = 6 counts optimizer steps\\). Likely causes: it returned early .*run.stopped_early\\(step\\).*epochs ran out.*accumulation counted in batches'),
     ('steps_twice_as_long', '', 2, 'stepped 12 times in 6 steps: .*, for run.steps = 6 steps \\(the equal budget\\)'),
-    ('another_steps_them_too', '', 2, 'changed in place between two of its steps by something'),
+    ('another_steps_them_too', '', 2, 'were stepped by another optimizer \\(SGD\\): only the trial'),
+    ('group_sets_its_own_lr', '', 2, RUN + " failed: .*param group 0 given to run.optimizer sets lr=0.05, which the trial tunes \\(lr=.*\\): leave 'lr' out of the group"),
+    ('one_cycle_of_its_own_peak', '', 2, "param group 0 used lr=0.05 \\(its scheduler's base\\) at step 1 where the trial tunes lr=.*OneCycleLR\\(optimizer, max_lr=run.hyper\\['lr'\\]"),
+    ('sets_the_lr_itself', '', 2, "param group 0 used lr=0.05 at step 2 where the trial tunes lr="),
+    ('says_it_stopped_early_elsewhere', '', 2, "it said it stopped early at step 2 \\(run.stopped_early\\), but the optimizer descentlab gave was stepped 3 times"),
     ('never_steps_the_schedule', '--budget 3', 2, "the trial's schedule \\(lr=.*\\) was stepped 0 times in 6 optimizer steps: call step\\(\\) of run.scheduler"),
     ('optimizer_of_no_parameters', '', 2, RUN + ' failed: .*empty'),
     ('parameters_on_the_meta_device', '', 2, "the parameters that were given to run.optimizer are on meta, the comparison's device is cpu"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -200,3 +201,23 @@ def _script(name: str):
     sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+def test_model_over_your_own_problem_is_said_before_any_size_runs(tmp_path):
+    """``--model mlp`` over a problem of the user's trains descentlab's MLP on its data: said,
+    not silent (it was)."""
+    from descentlab.experiments.compare import CompareSpec
+    from descentlab.experiments.scale import study
+
+    root = Path(__file__).resolve().parents[1]
+    spec = CompareSpec(problem=f"{root / 'examples' / 'diabetes.py'}:make_problem", model="mlp",
+                       optimizers=["sgd"], steps=4)  # fmt: skip
+    said: list[str] = []
+
+    def stop(_: Path) -> None:
+        raise RuntimeError("stop before training")
+
+    with pytest.raises(RuntimeError, match="stop before training"):
+        study(spec, [8, 16, 32], tmp_path, say=said.append, check_folder=stop)
+    assert any("--model mlp over your problem" in s and "not your problem's own model" in s
+               for s in said), said  # fmt: skip

@@ -7,9 +7,14 @@ verdict reads the metric the user names from the framework's evaluations.
 - ``make_trainer(split)`` returns a configured ``transformers.Trainer`` without an optimizer,
   evaluating ``split`` (``"val"``, or ``"test"`` in the refit runs, which train on training +
   validation data); its ``max_steps``, seeds, evaluation and saving are set for the trial.
-- ``make(split)`` returns a ``LightningModule`` (with its own dataloaders) or ``(module,
-  datamodule)``; descentlab supplies its ``configure_optimizers`` and trains it with a
-  ``lightning.Trainer`` of the trial's length on the CPU (or the comparison's device).
+- ``make(split)`` returns a ``LightningModule`` (with its own dataloaders), ``(module,
+  datamodule)`` or ``(module, datamodule_or_None, trainer_arguments)``; descentlab supplies its
+  ``configure_optimizers`` and trains it with a ``lightning.Trainer`` of the trial's length on
+  the CPU (or the comparison's device), given the module's own Trainer arguments (``precision``,
+  ``accumulate_grad_batches``, ``gradient_clip_val``, ``callbacks``, ...).
+
+A callback that stops training before the trial's steps (``EarlyStoppingCallback``,
+``EarlyStopping``) is the trial's early stop (``run.stopped_early``).
 
 Each evaluation's metric is a point of the trial's curve; the last one, at ``run.steps``
 (evaluated there if the cadence did not), is the trial's value. The framework's own
@@ -80,6 +85,8 @@ def hf_trainer(make_trainer: Callable[[str], Any], run: Any, metric: str) -> flo
         for shown in (transformers.trainer_callback.ProgressCallback, transformers.PrinterCallback):
             trainer.remove_callback(shown)  # (the comparison shows its own progress)
         trainer.train(resume_from_checkpoint=_unpacked(run.restore(), Path(out)))
+        if trainer.state.global_step < run.steps:  # (a callback stopped it: EarlyStopping)
+            run.stopped_early(trainer.state.global_step)
         if not last or last[0][0] != run.steps:
             trainer.evaluate()
     return last[0][1]
@@ -181,7 +188,17 @@ def lightning(make: Callable[[str], Any], run: Any, metric: str) -> float:
     with _quiet():
         L.seed_everything(run.seed, verbose=False)
     made = make(run.split)
-    module, data = made if isinstance(made, tuple) else (made, None)
+    parts = made if isinstance(made, tuple) else (made,)
+    module, data, settings = (*parts, None, None)[:3]
+    settings = dict(settings or {})
+    ours = {"max_steps", "val_check_interval", "check_val_every_n_epoch", "accelerator",
+            "devices", "logger", "enable_checkpointing", "enable_progress_bar",
+            "enable_model_summary", "num_sanity_val_steps", "default_root_dir"}  # fmt: skip
+    if taken := sorted(ours & set(settings)):
+        raise ValueError(
+            f"its Trainer arguments set {', '.join(taken)}, which each trial sets (its steps, "
+            "evaluation, device, checkpoints): leave them out"
+        )
     if not isinstance(module, L.LightningModule):
         raise ValueError(f"it must return a LightningModule, got {type(module).__name__}")
 
@@ -223,7 +240,8 @@ def lightning(make: Callable[[str], Any], run: Any, metric: str) -> float:
             max_steps=run.steps, val_check_interval=run.eval_every, check_val_every_n_epoch=None,
             accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-            callbacks=[Reports()], default_root_dir=out,
+            default_root_dir=out,
+            **{**settings, "callbacks": [Reports(), *settings.get("callbacks", [])]},
         )  # fmt: skip
         kwargs = {"datamodule": data} if data is not None else {}
         saved = run.restore()
@@ -232,6 +250,8 @@ def lightning(make: Callable[[str], Any], run: Any, metric: str) -> float:
             path.write_bytes(saved[1]["lightning_checkpoint"].numpy().tobytes())
             kwargs["ckpt_path"] = str(path)
         trainer.fit(module, **kwargs)
+        if trainer.global_step < run.steps and trainer.should_stop:  # (EarlyStopping)
+            run.stopped_early(trainer.global_step)
         kwargs.pop("ckpt_path", None)
         if not last or last[0][0] != run.steps:
             trainer.validate(module, verbose=False, **kwargs)

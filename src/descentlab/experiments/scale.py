@@ -256,10 +256,17 @@ def study(
     none); ``compare_options`` go to :func:`~descentlab.experiments.compare.compare`. Every
     size is checked (and its run directory by ``check_folder``) before the first one runs."""
     from descentlab.experiments.compare import compare
+    from descentlab.problems.problem import BUILTIN_PROBLEMS, is_problem_ref
 
     sizes = check_sizes(list(sizes))
     model, _ = model_and_params(spec)
     check_width(spec, model)
+    if spec.model and is_problem_ref(spec.problem) and spec.problem not in BUILTIN_PROBLEMS:
+        say(
+            f"note: --model {spec.model} over your problem {spec.problem}: each size trains "
+            f"descentlab's {spec.model} on your problem's data and loss, not your problem's "
+            "own model (a scale study varies a built-in model's width)"
+        )
     spec = dataclasses.replace(spec, model=model)
     specs = [spec_at(spec, model, s) for s in sizes]
     for s in specs:

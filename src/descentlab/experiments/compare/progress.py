@@ -21,6 +21,13 @@ __all__ = ["Progress", "console_progress"]
 Progress = Callable[[str, dict[str, Any]], None]
 
 
+def _named(metric: str, info: dict[str, Any]) -> str:
+    """``metric`` (``val/accuracy``) as the line says it: your own code's metric by its name
+    (``val/neg_logloss``)."""
+    shown = info.get("shown")
+    return f"{metric.split('/', 1)[0]}/{shown}" if shown else metric
+
+
 def console_progress(progress: bool | Progress | None) -> Progress:
     """The progress callback ``progress`` asks for: itself if callable, else the console's
     (None: shown when stderr is a terminal) or a silent one."""
@@ -73,7 +80,8 @@ class _ConsoleProgress:
                 if t.phase == "refit":  # its "val" examples are training data: show the test
                     metric = "test/" + metric.split("/", 1)[1]
                 value = out.summary.get(metric)
-                shown = f"{metric} {value:.4f}" if isinstance(value, float) else out.status
+                named = _named(metric, info)
+                shown = f"{named} {value:.4f}" if isinstance(value, float) else out.status
                 if info.get("failure"):
                     shown += f" -- failed: {info['failure']}"
                 reused = " (stored)" if out.reused else f" ({out.seconds:.1f} s)"
@@ -96,8 +104,8 @@ class _ConsoleProgress:
                 also = f", {pruned}/{n} pruned" if pruned else ""
                 self._print(
                     f"{choice.display}: best lr {fmt_setting(cand.setting)} "
-                    f"({info['metric']} {cand.score:.4f}; {failed}/{n} tuning trial(s) "
-                    f"failed{also})"
+                    f"({_named(info['metric'], info)} {cand.score:.4f}; {failed}/{n} tuning "
+                    f"trial(s) failed{also})"
                 )
         elif event == "seeds":
             names = info["names"]

@@ -563,6 +563,7 @@ class Comparison:
                 "their intervals and comparisons count the seeds' noise only, not the test "
                 "set's."
             )
+        out += [line for r in self.results if (line := _unmoved(r))]
         for r in self.results:
             if r.collapsed:
                 where = ", ".join(f"seed {s} at step {t}" for s, t in sorted(r.collapsed.items()))
@@ -683,11 +684,39 @@ class Comparison:
         return "\n".join(text)
 
 
+def _unmoved(r: OptimizerResult) -> str:
+    """Where three or more settings tried all scored exactly the same: one line saying that
+    the score did not move with the tuned values (something fixes them: a scheduler's own
+    lr, a param group's, code that ignores the optimizer), so the choice among them is
+    arbitrary; else ``""``."""
+    scores = [c.score for c in r.candidates if math.isfinite(c.score)]
+    if len(scores) < 3 or max(scores) != min(scores):
+        return ""
+    keys = sorted({k for c in r.candidates for k in c.setting})
+    return (
+        f"{r.choice.display}: every one of the {len(scores)} settings tried "
+        f"({', '.join(keys)}) scored the same, {scores[0]:.6g}: the score does not move with "
+        "the tuned values (does something in the training fix them -- a scheduler's own lr, a "
+        "param group's -- or ignore the optimizer?); the choice among them is arbitrary."
+    )
+
+
+def _proportion(cmp: Any) -> bool:
+    """Whether the metric is a proportion, its differences shown x100 (points): a problem's
+    accuracy, or your own code's maximized metric where its Score declared bounds (0, 1)."""
+    if not cmp.classification:
+        return False
+    if not cmp.kind.own_metric:
+        return True
+    return all(r.metric_bounds == (0.0, 1.0) for r in cmp.results)
+
+
 def _size(cmp: Any, x: float, sign: bool = True) -> str:
-    """A difference in the metric's units: accuracy points, else the metric's own."""
+    """A difference in the metric's units: accuracy points (a proportion's, x100), else the
+    metric's own."""
     if not math.isfinite(x):
         return f"{x:+}" if sign else f"{x}"
-    if cmp.classification:
+    if _proportion(cmp):
         return f"{100 * x:{'+' if sign else ''}.1f}"
     return f"{x:{'+' if sign else ''}.3g}"
 
@@ -704,10 +733,14 @@ def _versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
     units = (  # (the differences are the test metric's: a Problem's loss, not its RMSE)
         "accuracy points" if cmp.classification and not cmp.kind.own_metric else cmp.metric_name
     )
+    if cmp.kind.own_metric and _proportion(cmp):
+        units += " points (x100: a proportion, its bounds (0, 1))"
+    pairing = "seed" if any(r.test_outcomes_missing for r in cmp.results) else (
+        "seed and test example")  # fmt: skip
     where = "every look and " if ranking[1].sequential is not None else ""
     tau = cmp.spec.min_difference
     head = (
-        f"Against {top}, paired by seed and test example on the seeds both trained (how much "
+        f"Against {top}, paired by {pairing} on the seeds both trained (how much "
         f"worse, in {units}; {conf}% intervals that hold together over {where}the {family} "
         f"comparison{'s' if family != 1 else ''})"
         + (f"; practical threshold --min-difference {_size(cmp, tau, False)}" if tau else "")

@@ -434,7 +434,7 @@ class _Session:
         self.notify(
             "selected",
             {"choice": choice, "best": best, "candidates": cands, "metric": self.metric,
-             "setting": setting},
+             "setting": setting, "shown": self.shown()},
         )  # fmt: skip
         if setting is not None:
             trials = final_trials(self.plan, choice, setting)
@@ -542,8 +542,16 @@ class _Session:
         self.notify(
             "trial",
             {"outcome": out, "done": self.count, "total": self.total(), "metric": self.metric,
-             "failure": failure},
+             "failure": failure, "shown": self.shown()},
         )  # fmt: skip
+
+    def shown(self) -> str | None:
+        """Your own code's metric's name (its ``Score``'s), as the progress lines say it; None
+        for a problem's."""
+        if not self.kind.own_metric:
+            return None
+        said = self.meta.get("objective")
+        return said.get("name") if isinstance(said, dict) else None
 
     def add_seeds(self, runner: Any) -> None:
         """Once every submitted trial is done: the sequential verdict's look; the test seeds its

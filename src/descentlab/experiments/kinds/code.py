@@ -109,9 +109,15 @@ class UserCode(TrialKind):
                                      ("--accumulate", spec.accumulate, 1),
                                      ("--clip-grad-norm", spec.clip_grad_norm, None)):  # fmt: skip
             if value != default:
+                where = {
+                    "--lightning": "return (module, datamodule, {'precision': ..., "
+                    "'accumulate_grad_batches': ..., 'gradient_clip_val': ...}) from make(split): "
+                    "the Trainer's own arguments",
+                    "--hf-trainer": "set it in the Trainer's TrainingArguments (fp16/bf16, "
+                    "gradient_accumulation_steps, max_grad_norm)",
+                }.get(flag, "set it in your code (torch.autocast, accumulation, clipping)")
                 raise ValueError(
-                    f"{name} {value} is the engine's, and with {flag} your code trains: set it "
-                    "there (autocast, accumulation, clipping)"
+                    f"{name} {value} is the engine's, and with {flag} your code trains: {where}"
                 )
 
     def resolve(self, plan: Any, given: Any, data: bool, workers: int) -> tuple[Any, Any, bool]:

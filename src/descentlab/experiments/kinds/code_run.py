@@ -59,6 +59,7 @@ class Run:
         self.seed, self.steps, self.eval_every = cfg.seed, cfg.steps, cfg.eval_every or cfg.steps
         self.batch_size, self.device, self.hyper = cfg.batch_size, cfg.device, dict(cfg.hyper)
         self._config, self._state = cfg, state
+        state.scheduled_keys = frozenset(cfg.schedule or ())
         if splits is not None and self.split == "test":
             splits = copy.copy(splits)  # (the cached splits stay sealed)
             splits.unseal_test()
@@ -74,8 +75,17 @@ class Run:
         from descentlab.engine.building import make_optimizer
 
         opt = make_optimizer(self._config.optimizer, list(params), self._config.hyper)
+        defaults = getattr(opt, "defaults", {})
+        self._state.tuned = {k: defaults[k] for k in self._config.hyper if k in defaults}
         self._state.watch(opt)
         return opt
+
+    def stopped_early(self, step: int) -> None:
+        """Say that the trial stopped on its own after ``step`` optimizer steps, fewer than
+        :attr:`steps` (early stopping: patience on the validation metric; the value it returns
+        is its answer, the best weights restored or not): without it, a trial that takes fewer
+        steps than :attr:`steps` is refused as a wiring mistake."""
+        self._state.stopped_early(int(step))
 
     def scheduler(self, optimizer: Any) -> Any:
         """The trial's per-step schedule of ``optimizer``'s hyperparameters (warmup, decay: a
@@ -204,28 +214,45 @@ class _State:
     #: steps the optimizer descentlab built took in this call, and whether its parameters were
     #: changed in place between two of them by something else
     stepped: int = 0
-    moved: bool = False
+    #: its steps attempted (a GradScaler's skipped ones too), the first other optimizer seen
+    #: stepping its parameters, and the step at which the code said it stopped early
+    attempted: int = 0
+    rival: str | None = None
+    stopped: int | None = None
+    #: the trial's hyperparameters as set; ``(group, key) -> (step, value, a scheduler's base)``:
+    #: the first step at which a group used another value
+    tuned: dict[str, Any] = dataclasses.field(default_factory=dict)
+    used: dict[tuple[int, str], tuple[int, Any, bool]] = dataclasses.field(default_factory=dict)
+    hooks: list[Any] = dataclasses.field(default_factory=list)
+    #: the hyperparameters the trial's own schedule moves
+    scheduled_keys: frozenset[str] = frozenset()
     #: the trial's schedule's steps (None: the trial has no schedule, or it was never made)
     scheduled: int | None = None
 
     def watch(self, opt: Any) -> None:
-        """Count ``opt``'s steps, and notice its parameters changed in place between two of
-        them (another optimizer stepping them: their version counters move)."""
-        self.built = opt
-        params = [p for g in opt.param_groups for p in g["params"]]
-        _on_the_device(params, self.device, self.where, "were given to run.optimizer")
-        seen: list[list[int]] = []
+        """Count ``opt``'s steps, record what they used, notice another optimizer stepping
+        its parameters (:func:`~descentlab.experiments.kinds.code_watch.watch`)."""
+        from descentlab.experiments.kinds.code_watch import watch
 
-        def before(*_: Any) -> None:
-            if seen and seen[0] != [p._version for p in params]:
-                self.moved = True
+        watch(self, opt)
 
-        def after(*_: Any) -> None:
-            self.stepped += 1
-            seen[:] = [[p._version for p in params]]
+    def close(self) -> None:
+        """The trial's hooks on every optimizer and on ``GradScaler`` removed."""
+        for hook in self.hooks:
+            hook.remove()
+        self.hooks.clear()
+        from descentlab.experiments.kinds.code_watch import SCALED
 
-        opt.register_step_pre_hook(before)
-        opt.register_step_post_hook(after)
+        if self in SCALED:
+            SCALED.remove(self)
+
+    def stopped_early(self, step: int) -> None:
+        if not 0 < step <= self.steps:
+            raise ValueError(
+                f"{self.where}: run.stopped_early(step) at step {step}: a step from 1 to "
+                f"{self.steps} (the optimizer steps it took)"
+            )
+        self.stopped = int(step)
 
     def report(self, step: int, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float):

@@ -82,7 +82,10 @@ def run_trial(
         store.update_provenance(run_id, {"pid": os.getpid()})
     try:
         with _kept_as_it_was(where.split(" (trial")[0]):
-            got = objective(Run(trial, splits, state))
+            try:
+                got = objective(Run(trial, splits, state))
+            finally:
+                state.close()
     except _Stop:
         got = None
     except TestSetSealedError:
@@ -187,27 +190,57 @@ def _bounds(got: Score, where: str) -> tuple[float, float] | None:
 
 def _check_wiring(state: _State, trial: Any, where: str) -> None:
     """ValueError (the run marked failed) where the trial's numbers cannot be the optimizer's
-    and schedule's descentlab gave: they took fewer steps than the objective reported, or
-    something else changed the parameters between their steps."""
+    and schedule's descentlab gave: it attempted another number of steps than the trial's
+    (fewer only where the code said it stopped early), another optimizer stepped its
+    parameters, a group used another value of a tuned hyperparameter, or the trial's schedule
+    was not stepped."""
     start = state.saved[0] if state.saved is not None else 0
     reported = max([s for s, _ in state.rows] + [trial.config.steps])
-    steps = start + state.stepped
+    steps = start + state.attempted
     wrong = None
-    if steps != reported:
+    if state.stopped is not None and state.stopped != steps:
         wrong = (
-            f"the optimizer descentlab gave was stepped {state.stepped} times in "
+            f"it said it stopped early at step {state.stopped} (run.stopped_early), but the "
+            f"optimizer descentlab gave was stepped {steps} times: give the optimizer steps "
+            "it took"
+        )
+    elif state.stopped is None and steps != reported:
+        wrong = (
+            f"the optimizer descentlab gave was stepped {state.attempted} times in "
             f"{reported - start} steps: step the one run.optimizer(params) returns, once a step"
         )
         if steps > reported:
             wrong += f", for run.steps = {trial.config.steps} steps (the equal budget)"
+        else:
+            wrong += (
+                f" (run.steps = {trial.config.steps} counts optimizer steps). Likely causes: it "
+                "returned early (an early stop: say so with run.stopped_early(step)); its "
+                "epochs ran out before run.steps (loop over the data until run.steps optimizer "
+                "steps); gradient accumulation counted in batches, not optimizer steps"
+            )
     elif state.built is not None and (moved := _on_the_device(state.built, state.device)):
         wrong = moved
-    elif state.moved:
+    elif state.rival is not None:
         wrong = (
-            "the parameters given to run.optimizer(params) were changed in place between two "
-            "of its steps by something else (another optimizer?): only the trial's optimizer "
-            "may step them"
+            f"the parameters given to run.optimizer(params) were stepped by another optimizer "
+            f"({state.rival}): only the trial's optimizer may step them (a wrapper such as "
+            "Lookahead may, by calling its step)"
         )
+    elif state.used:
+        (group, key), (step, value, base) = next(iter(state.used.items()))
+        base = " (its scheduler's base)" if base else ""
+        wrong = (
+            f"param group {group} used {key}={value!r}{base} at step {step} where the trial "
+            f"tunes {key}={state.tuned[key]!r}: the trial's value must be the one used"
+        )
+        if not base:
+            wrong += " (your code set the group's value: leave the tuned ones to the trial)"
+        else:
+            wrong += (
+                " (build your torch scheduler on the trial's lr: OneCycleLR(optimizer, "
+                "max_lr=run.hyper['lr'], ...), or LambdaLR, CosineAnnealingLR and the others, "
+                "which start from it)"
+            )
     elif state.stepped and (state.scheduled or 0) < state.stepped and _per_step(trial.config):
         sched = ", ".join(f"{k}={v}" for k, v in _per_step(trial.config).items())
         wrong = (
@@ -246,7 +279,10 @@ def _kept_as_it_was(what: str) -> Iterator[None]:
         if torch.get_num_threads() != threads:
             left.append(f"torch's threads {torch.get_num_threads()} -> set back to {threads}")
             torch.set_num_threads(threads)
-        alive = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        alive = [
+            t for t in threading.enumerate()
+            if t not in before and t.is_alive() and not _frameworks(t)
+        ]  # fmt: skip
         if alive:
             left.append(f"{len(alive)} thread(s) still running ({alive[0].name})")
         procs = [c for c in multiprocessing.active_children() if c not in children]
@@ -259,6 +295,15 @@ def _kept_as_it_was(what: str) -> Iterator[None]:
                 + "; ".join(left)
                 + " (each trial must leave the process as it found it)",
             )
+
+
+def _frameworks(thread: Any) -> bool:
+    """Whether ``thread`` is one a library starts for itself and ends on its own (tqdm's
+    monitor, a multiprocessing queue's feeder of a DataLoader, torch's compile workers):
+    not the user's code left running."""
+    name = f"{type(thread).__module__}.{type(thread).__name__} {thread.name}"
+    return any(mark in name for mark in ("TMonitor", "QueueFeederThread", "torch._inductor",
+                                         "pin_memory", "concurrent.futures"))  # fmt: skip
 
 
 def _per_step(cfg: Any) -> dict[str, Any]:

@@ -1,0 +1,623 @@
+"""Training code as people write it, compared by ``descentlab compare --objective`` as it is.
+
+Every row is a legitimate pattern (one function of the file below: a small network on
+scikit-learn's iris data, full-batch) that must run through the command (exit 0, no error);
+where the pattern is the plain loop's in other words (``SAME``), the comparison's answer -- every
+trial's score and the recommendation -- is the plain loop's. The wrong cases stay refused in
+tests/test_objective_mistakes.py.
+
+About 30 comparisons of 60 steps (sgd and adam, 3 learning rates, 2 seeds: about 1-2 s each on 2
+cores): over 20 s, for the table's breadth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import sqlite3
+import textwrap
+import warnings
+from pathlib import Path
+
+import pytest
+
+from descentlab.cli import main
+
+PATTERNS = """
+import copy, math
+import torch
+from torch import nn
+from descentlab import Score
+from sklearn.datasets import load_iris
+
+x, y = load_iris(return_X_y=True)
+X = torch.tensor((x - x.mean(0)) / x.std(0), dtype=torch.float32)
+Y = torch.tensor(y)
+F = nn.functional
+
+
+def net():
+    return nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+
+
+def score(model):
+    with torch.no_grad():
+        return Score(float((model(X).argmax(1) == Y).float().mean()), maximize=True, name="acc")
+
+
+def loop(run, model=None, params=None, before=None, after=None, loss=None, stop=None,
+         schedule=None):
+    torch.manual_seed(run.seed)
+    model = net() if model is None else model()
+    opt = run.optimizer(model.parameters() if params is None else params(model, run))
+    sched = run.scheduler(opt) if schedule is None else schedule(opt)
+    for step in range(1, run.steps + 1):
+        if before is not None:
+            before(model, opt, step)
+        opt.zero_grad()
+        (F.cross_entropy(model(X), Y) if loss is None else loss(model)).backward()
+        opt.step()
+        sched.step()
+        if after is not None:
+            after(model, opt, step)
+        if stop is not None and stop(model, step):
+            run.stopped_early(step)
+            break
+    return score(model)
+
+
+def plain(run):
+    return loop(run)
+
+
+def grad_scaler(run):  # the AMP recipe, nothing overflowing: the plain loop's answer
+    return _scaled(run, skip=None)
+
+
+def grad_scaler_skips_a_step(run):  # one overflowing step skipped by the scaler
+    return _scaled(run, skip=3)
+
+
+def _scaled(run, skip):
+    torch.manual_seed(run.seed)
+    model = net()
+    opt = run.optimizer(model.parameters())
+    sched = run.scheduler(opt)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
+    for step in range(run.steps):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(X), Y) * (math.inf if step == skip else 1.0)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+    return score(model)
+
+
+def fp16_autocast_scaler(run):
+    torch.manual_seed(run.seed)
+    model = net()
+    opt = run.optimizer(model.parameters())
+    scaler = torch.amp.GradScaler("cpu")
+    for step in range(run.steps):
+        opt.zero_grad()
+        with torch.autocast("cpu", dtype=torch.float16):
+            loss = F.cross_entropy(model(X).float(), Y)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    return score(model)
+
+
+def bf16_autocast(run):
+    def loss(model):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return F.cross_entropy(model(X).float(), Y)
+    return loop(run, loss=loss)
+
+
+def early_stopping(run):  # patience on a validation loss, the best weights restored
+    best = {"loss": math.inf, "at": 0, "state": None}
+    kept = {}
+
+    def stop(model, step):
+        with torch.no_grad():
+            val = float(F.cross_entropy(model(X[::3]), Y[::3]))
+        if val < best["loss"] - 1e-3:
+            best.update(loss=val, at=step, state=copy.deepcopy(model.state_dict()))
+        kept["model"] = model
+        return step - best["at"] >= 5
+
+    got = loop(run, stop=stop)
+    if best["state"] is not None:
+        kept["model"].load_state_dict(best["state"])
+    return score(kept["model"])
+
+
+def embedding_max_norm(run):  # torch renormalizes the rows in place in forward
+    class Embedded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(3, 4, max_norm=1.0)
+            self.head = net()
+
+        def forward(self, x):
+            return self.head(x + self.emb(torch.zeros(len(x), dtype=torch.long)))
+    return loop(run, model=Embedded)
+
+
+def clamped_parameters(run):  # a constraint applied after each step
+    def after(model, opt, step):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.clamp_(-3, 3)
+    return loop(run, after=after)
+
+
+def max_norm_constraint(run):  # Keras-style max-norm on each unit's weights
+    def after(model, opt, step):
+        with torch.no_grad():
+            w = model[0].weight
+            w.copy_(torch.renorm(w, 2, 0, 2.0))
+    return loop(run, after=after)
+
+
+def weight_norm(run):
+    def model():
+        m = net()
+        m[0] = nn.utils.parametrizations.weight_norm(m[0])
+        return m
+    return loop(run, model=model)
+
+
+def lookahead_sync(run):  # the slow weights copied in every 5 steps (p.copy_ under no_grad)
+    slow = {}
+
+    def after(model, opt, step):
+        if not slow:
+            slow.update({i: p.detach().clone() for i, p in enumerate(model.parameters())})
+        if step % 5 == 0:
+            with torch.no_grad():
+                for i, p in enumerate(model.parameters()):
+                    slow[i] += 0.5 * (p - slow[i])
+                    p.copy_(slow[i])
+    return loop(run, after=after)
+
+
+class Lookahead(torch.optim.Optimizer):  # a wrapper optimizer whose step calls the inner one
+    def __init__(self, inner, k=5, alpha=0.5):
+        self.inner, self.k, self.alpha, self.n = inner, k, alpha, 0
+        super().__init__(inner.param_groups, {})
+        self.param_groups = inner.param_groups
+        self.slow = [p.detach().clone() for g in self.param_groups for p in g["params"]]
+
+    def step(self, closure=None):
+        got = self.inner.step(closure)
+        self.n += 1
+        if self.n % self.k == 0:
+            with torch.no_grad():
+                for s, p in zip(self.slow, (p for g in self.param_groups for p in g["params"])):
+                    s += self.alpha * (p - s)
+                    p.copy_(s)
+        return got
+
+
+def lookahead_wrapper(run):
+    torch.manual_seed(run.seed)
+    model = net()
+    opt = Lookahead(run.optimizer(model.parameters()))
+    for step in range(run.steps):
+        opt.zero_grad()
+        F.cross_entropy(model(X), Y).backward()
+        opt.step()
+    return score(model)
+
+
+def ema(run):  # an exponential moving average of the weights, scored
+    torch.manual_seed(run.seed)
+    model = net()
+    avg = torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(0.9))
+    opt = run.optimizer(model.parameters())
+    for step in range(run.steps):
+        opt.zero_grad()
+        F.cross_entropy(model(X), Y).backward()
+        opt.step()
+        avg.update_parameters(model)
+    return score(avg.module)
+
+
+def swa_copied_back(run):  # SWA's average copied into the model at the end
+    torch.manual_seed(run.seed)
+    model = net()
+    avg = torch.optim.swa_utils.AveragedModel(model)
+    opt = run.optimizer(model.parameters())
+    for step in range(run.steps):
+        opt.zero_grad()
+        F.cross_entropy(model(X), Y).backward()
+        opt.step()
+        if step >= run.steps // 2:
+            avg.update_parameters(model)
+    with torch.no_grad():
+        for p, q in zip(model.parameters(), avg.module.parameters()):
+            p.copy_(q)
+    return score(model)
+
+
+def accumulation(run):  # two micro-batches a step, run.steps optimizer steps
+    torch.manual_seed(run.seed)
+    model = net()
+    opt = run.optimizer(model.parameters())
+    sched = run.scheduler(opt)
+    for step in range(run.steps):
+        opt.zero_grad()
+        for part in (slice(0, None, 2), slice(1, None, 2)):
+            (F.cross_entropy(model(X[part]), Y[part]) / 2).backward()
+        opt.step()
+        sched.step()
+    return score(model)
+
+
+def param_groups(run):  # two groups, the trial's hyperparameters in both: the plain answer
+    return loop(run, params=lambda m, run: [
+        {"params": m[0].parameters()}, {"params": m[2].parameters()}])
+
+
+def no_decay_group(run):  # biases without weight decay: a group's weight_decay 0
+    return loop(run, params=lambda m, run: [
+        {"params": [p for n, p in m.named_parameters() if n.endswith("weight")]},
+        {"params": [p for n, p in m.named_parameters() if n.endswith("bias")],
+         "weight_decay": 0.0}])
+
+
+def own_cosine_scheduler(run):  # torch's own scheduler, built on the trial's lr
+    return loop(run, schedule=lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, run.steps))
+
+
+def own_one_cycle(run):  # OneCycleLR peaking at the trial's lr
+    return loop(run, schedule=lambda o: torch.optim.lr_scheduler.OneCycleLR(
+        o, max_lr=run.hyper["lr"], total_steps=run.steps, cycle_momentum=False))
+
+
+def own_warmup(run):  # LambdaLR warmup over the trial's lr
+    return loop(run, schedule=lambda o: torch.optim.lr_scheduler.LambdaLR(
+        o, lambda s: min(1.0, (s + 1) / 10)))
+
+
+def clipping(run):  # clipping by value in gradient hooks, never binding: the plain answer
+    def model():
+        m = net()
+        for p in m.parameters():
+            p.register_hook(lambda g: g.clamp(-1e9, 1e9))
+        return m
+    return loop(run, model=model)
+
+
+def clip_grad_norm(run):
+    torch.manual_seed(run.seed)
+    model = net()
+    opt = run.optimizer(model.parameters())
+    for step in range(run.steps):
+        opt.zero_grad()
+        F.cross_entropy(model(X), Y).backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+        opt.step()
+    return score(model)
+
+
+def dataloader_workers(run):  # a DataLoader with worker processes, full batches in order
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(run.seed)
+    model = net()
+    opt = run.optimizer(model.parameters())
+    sched = run.scheduler(opt)
+    data = DataLoader(TensorDataset(X, Y), batch_size=len(X), num_workers=1,
+                      persistent_workers=False)
+    step = 0
+    while step < run.steps:
+        for xb, yb in data:
+            opt.zero_grad()
+            F.cross_entropy(model(xb), yb).backward()
+            opt.step()
+            sched.step()
+            step += 1
+            if step == run.steps:
+                break
+    return score(model)
+
+
+def unfreezing(run):  # the first layer frozen for 20 steps, then trained
+    def before(model, opt, step):
+        for p in model[0].parameters():
+            p.requires_grad_(step > 20)
+    return loop(run, before=before)
+
+
+def frozen_backbone(run):  # only the head given to the optimizer
+    return loop(run, params=lambda m, run: [p for p in m[2].parameters()])
+
+
+def two_losses(run):
+    return loop(run, loss=lambda m: F.cross_entropy(m(X), Y) + 1e-3 * sum(
+        (p ** 2).sum() for p in m.parameters()))
+
+
+def set_to_none_and_closure(run):  # a closure passed to step
+    torch.manual_seed(run.seed)
+    model = net()
+    opt = run.optimizer(model.parameters())
+
+    def closure():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(X), Y)
+        loss.backward()
+        return loss
+    for step in range(run.steps):
+        opt.step(closure)
+    return score(model)
+
+
+def compiled(run):
+    return loop(run, model=lambda: torch.compile(net(), backend="eager"))
+
+
+def dropout_batchnorm(run):
+    return loop(run, model=lambda: nn.Sequential(
+        nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.1), nn.Linear(8, 3)))
+
+
+def scores_do_not_move(run):  # steps the trial's optimizer, scores what it did not train
+    loop(run)
+    torch.manual_seed(0)
+    return score(net())
+
+
+def tqdm_progress(run):  # a progress bar of its own (tqdm's monitor thread)
+    from tqdm import tqdm
+
+    torch.manual_seed(run.seed)
+    model = net()
+    opt = run.optimizer(model.parameters())
+    for step in tqdm(range(run.steps), mininterval=0.01, file=open("/dev/null", "w")):
+        opt.zero_grad()
+        F.cross_entropy(model(X), Y).backward()
+        opt.step()
+    return score(model)
+"""
+
+#: (function, the plain loop's answer exactly)
+# fmt: off
+ROWS = [
+    ("grad_scaler", True),
+    ("grad_scaler_skips_a_step", False),
+    ("fp16_autocast_scaler", False),
+    ("bf16_autocast", False),
+    ("early_stopping", False),
+    ("embedding_max_norm", False),
+    ("clamped_parameters", False),
+    ("max_norm_constraint", False),
+    ("weight_norm", False),
+    ("lookahead_sync", False),
+    ("lookahead_wrapper", False),
+    ("ema", False),
+    ("swa_copied_back", False),
+    ("accumulation", False),
+    ("param_groups", True),
+    ("no_decay_group", True),
+    ("own_cosine_scheduler", False),
+    ("own_one_cycle", False),
+    ("own_warmup", False),
+    ("clipping", True),
+    ("clip_grad_norm", False),
+    ("dataloader_workers", True),
+    ("unfreezing", False),
+    ("frozen_backbone", False),
+    ("two_losses", False),
+    ("set_to_none_and_closure", True),
+    ("compiled", False),
+    ("dropout_batchnorm", False),
+    ("tqdm_progress", True),
+]
+# fmt: on
+
+COMMAND = "--optimizers sgd,adam --steps 60 --lr-trials 3 --seeds 2 --max-seeds 2 --workers 1"
+
+
+@pytest.fixture(scope="module")
+def user_file(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("patterns")
+    (folder / "patterns.py").write_text(textwrap.dedent(PATTERNS))
+    return folder / "patterns.py"
+
+
+def _compare(user_file: Path, name: str, runs: Path) -> tuple[int, str, dict, list]:
+    """``descentlab compare --objective FILE:NAME ...`` in this process: exit status, standard
+    error (and descentlab's warnings), the comparison's answer and its trials' scores."""
+    args = f"compare --objective {user_file}:{name} {COMMAND} --runs-dir {runs}"
+    err, out = io.StringIO(), io.StringIO()
+    with (
+        contextlib.redirect_stderr(err),
+        contextlib.redirect_stdout(out),
+        warnings.catch_warnings(record=True) as said,
+    ):
+        warnings.simplefilter("always")
+        code = int(main([*args.split(), "--no-progress", "--no-report"]) or 0)
+    lines = [str(w.message) for w in said if str(w.message).startswith("descentlab")]
+    text = "\n".join([*lines, err.getvalue()])
+    found = list(runs.glob("*/comparison.json"))
+    if code or not found:
+        return code, text, {}, []
+    answer = json.loads(found[0].read_text())
+    with open(found[0].with_name("trials.csv"), newline="") as f:
+        trials = sorted(
+            (r["optimizer"], r["phase"], r["setting"], r["seed"], r["val_score"], r["test_acc"])
+            for r in csv.DictReader(f)
+        )
+    return code, text, answer, trials
+
+
+@pytest.fixture(scope="module")
+def plain_answer(user_file, tmp_path_factory):
+    code, err, answer, trials = _compare(user_file, "plain", tmp_path_factory.mktemp("plain"))
+    assert code == 0, err
+    return answer["recommendation"].splitlines()[0], trials, answer["recommendation"], answer
+
+
+@pytest.mark.parametrize(("name", "same"), ROWS, ids=[r[0] for r in ROWS])
+def test_legitimate_training_code_runs(user_file, plain_answer, tmp_path, name, same):
+    code, err, answer, trials = _compare(user_file, name, tmp_path)
+    assert code == 0, err
+    assert "descentlab: error" not in err and "still running" not in err, err
+    if same:
+        assert (answer["recommendation"].splitlines()[0], trials) == plain_answer[:2]
+
+
+def test_the_table_is_wide():
+    assert len(ROWS) >= 25
+
+
+def test_a_metric_of_your_own_is_in_its_own_units_paired_by_seed(plain_answer):
+    """``acc`` without bounds is not declared a proportion: its differences are not x100, and
+    the objective gave no per-example values, so the pairing is by seed."""
+    text = plain_answer[2]
+    assert "paired by seed on the seeds both trained (how much worse, in acc;" in text, text
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("  SGD: ")]
+    assert abs(float(line.split()[1])) < 1, line  # (a difference of acc, not x100)
+
+
+FRAMEWORKS = """
+import torch
+from torch import nn
+from sklearn.datasets import load_iris
+
+x, y = load_iris(return_X_y=True)
+X = torch.tensor((x - x.mean(0)) / x.std(0), dtype=torch.float32)
+Y = torch.tensor(y)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+
+    def forward(self, x, labels=None):
+        logits = self.net(x)
+        return {"loss": nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+
+class Rows(torch.utils.data.Dataset):
+    def __len__(self):
+        return len(X)
+
+    def __getitem__(self, i):
+        return {"x": X[i], "labels": Y[i]}
+
+
+def hf_early_stopping(split):
+    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+
+    args = TrainingArguments(output_dir="unused", per_device_train_batch_size=50,
+                             per_device_eval_batch_size=150, use_cpu=True, report_to=[],
+                             metric_for_best_model="eval_loss", greater_is_better=False)
+    return Trainer(model=Net(), args=args, train_dataset=Rows(), eval_dataset=Rows(),
+                   callbacks=[EarlyStoppingCallback(early_stopping_patience=1,
+                                                    early_stopping_threshold=10.0)])
+
+
+def lightning_early_stopping(split):
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class Module(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+
+        def training_step(self, batch, i):
+            return nn.functional.cross_entropy(self.net(batch[0]), batch[1])
+
+        def validation_step(self, batch, i):
+            self.log("val_loss", nn.functional.cross_entropy(self.net(batch[0]), batch[1]))
+
+        def train_dataloader(self):
+            return DataLoader(TensorDataset(X, Y), batch_size=50, shuffle=True)
+
+        def val_dataloader(self):
+            return DataLoader(TensorDataset(X, Y), batch_size=150)
+
+    stop = EarlyStopping("val_loss", patience=1, min_delta=10.0, check_on_train_epoch_end=False)
+    return Module(), None, {"callbacks": [stop], "gradient_clip_val": 1.0,
+                            "accumulate_grad_batches": 1, "precision": "bf16-mixed"}
+"""
+
+#: (the form, its metric): a framework's early stopping (patience 1 on a loss that never
+#: improves by 10: it stops at the second evaluation), Lightning's own Trainer arguments
+FRAMEWORK_ROWS = [
+    ("--hf-trainer", "hf_early_stopping", "eval_loss", "transformers"),
+    ("--lightning", "lightning_early_stopping", "val_loss", "lightning"),
+]
+
+
+@pytest.mark.parametrize(("form", "name", "metric", "needs"), FRAMEWORK_ROWS,
+                         ids=[r[1] for r in FRAMEWORK_ROWS])  # fmt: skip
+def test_a_frameworks_early_stopping_and_trainer_arguments_run(tmp_path, form, name, metric, needs):
+    """About 20 s each on 2 cores (a framework's Trainer a trial): the early stop's rows."""
+    pytest.importorskip(needs)
+    (tmp_path / "fw.py").write_text(FRAMEWORKS)
+    args = f"compare {form} {tmp_path / 'fw.py'}:{name} --metric {metric} {COMMAND}"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = int(main([*args.split(), "--runs-dir", str(tmp_path / "runs"), "--no-progress",
+                         "--no-report"]) or 0)  # fmt: skip
+    assert code == 0, err.getvalue()
+    (store,) = (tmp_path / "runs").glob("*/descentlab.sqlite")
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        steps = db.execute("SELECT step FROM metrics WHERE run_id = 2 ORDER BY step").fetchall()
+    assert [s for (s,) in steps] == [12, 24, 60]  # (stopped at 24; its value the trial's)
+
+
+def test_the_offline_mnist_stand_in_is_mnist_shaped_and_its_splits_disjoint():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    try:
+        from mnist_digits import datasets, transforms
+    finally:
+        sys.path.pop(0)
+    t = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    image, label = datasets.MNIST("../data", train=True, transform=t, split="val")[0]
+    assert tuple(image.shape) == (1, 28, 28) and 0 <= label <= 9
+    sizes = {
+        (train, split): len(datasets.MNIST("", train=train, split=split))
+        for train in (True, False)
+        for split in ("val", "test")
+    }
+    assert sizes[(True, "val")] + sizes[(False, "val")] == sizes[(True, "test")]
+    assert sizes[(True, "test")] + sizes[(False, "test")] == 1797
+
+
+def test_a_search_whose_scores_do_not_move_with_the_tuned_value_says_so(user_file, tmp_path):
+    code, err, answer, _ = _compare(user_file, "scores_do_not_move", tmp_path)
+    assert code == 0, err
+    said = [w for w in answer["warnings"] if "the score does not move with the tuned" in w]
+    assert len(said) == 2, answer["warnings"]  # (SGD's and Adam's)
+
+
+def test_the_plain_loops_search_moves(plain_answer):
+    warned = plain_answer[3]["warnings"]
+    assert not [w for w in warned if "does not move" in w], warned
+
+
+def test_the_progress_lines_say_your_metric_by_its_name(user_file, tmp_path):
+    args = f"compare --objective {user_file}:plain --optimizers sgd --steps 6 --lr-trials 2"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = main([*args.split(), "--no-refine", "--seeds", "2", "--max-seeds", "2",
+                     "--runs-dir", str(tmp_path), "--no-report"])  # fmt: skip
+    lines = [ln for ln in out.getvalue().splitlines() if ln.startswith("[") or "best lr" in ln]
+    assert not code and lines, out.getvalue()
+    assert all("/acc " in ln and "accuracy" not in ln for ln in lines), lines
