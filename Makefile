@@ -41,7 +41,7 @@ ARITH_CAPABILITIES ?= default avx2
 TEST_WORKERS ?= 2
 ARITH_TESTS := tests/test_experiments.py tests/test_lecture_claims.py tests/test_trajectories.py \
 	tests/test_landscapes.py tests/test_verdict_stats.py tests/test_book_teaching.py \
-	tests/test_multiply_add.py
+	tests/test_multiply_add.py tests/test_scale.py
 
 test: lint chromium
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal

@@ -11,6 +11,7 @@ from descentlab.cli import main
 from descentlab.experiments.compare import CompareSpec, compare
 from descentlab.experiments.compare.choices import parse_optimizer
 from descentlab.experiments.compare.running import _resolve
+from descentlab.experiments.kinds import kind_of
 
 WINE = """
 import torch
@@ -47,7 +48,8 @@ def test_the_wine_data_compare_on_defaults_with_a_batch_that_fits(tmp_path, caps
 
 
 def test_a_default_comparison_keeps_its_batch_and_its_identity():
-    auto, *_ = _resolve(CompareSpec(problem="moons", steps=10), None, None, 1)
+    spec = CompareSpec(problem="moons", steps=10)
+    auto, *_ = _resolve(spec, None, None, 1, kind_of(spec, None), None)
     given = CompareSpec(problem="moons", steps=10, batch_size=128).plan()
     assert auto.spec.batch_size == 128
     assert auto.run_name == given.run_name and auto.record == given.record

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from descentlab.experiments.compare import sequential, speedup, verdict
+from descentlab.experiments.compare import speedup, verdict
 from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.landscapes import LandscapeRace
 from descentlab.experiments.compare.speedup import Speedup
 from descentlab.experiments.compare.verdict import Standing, TuningNoise, score_metric
+from descentlab.experiments.compare.versus import seeds_words, versus_lines
 from descentlab.experiments.kinds import kind_of
 from descentlab.experiments.outputs import RunFolder
 from descentlab.store import store_path_of
@@ -362,7 +363,7 @@ class Comparison:
         if ranking[0].chosen_on != "validation":
             return self.headline(ranking)
         parts = [self.headline(ranking), self._chosen_words(ranking[0])]
-        parts += _versus_lines(self, ranking)
+        parts += versus_lines(self, ranking)
         parts.append(_failure_words(ranking, round(self.spec.confidence * 100)))
         parts += self._speed_words(ranking, timings)
         fast, ties = self.fastest()
@@ -462,9 +463,8 @@ class Comparison:
         conf = round(self.spec.confidence * 100)
         what = f"test {self.metric_name}"
         name = top.result.choice.display
-        return (
-            f"{name}, {why}: {what} {m:{f}} ({conf}% interval {ci} over {over}){_all(top, cls, f)}."
-        )
+        seeds = seeds_words(top, cls, f)
+        return f"{name}, {why}: {what} {m:{f}} ({conf}% interval {ci} over {over}){seeds}."
 
     def _speed_words(self, ranking: list[Standing], timings: bool = True) -> list[str]:
         """The speedups over the chosen one (and the baseline), in the ranking's order, and
@@ -699,125 +699,6 @@ def _unmoved(r: OptimizerResult) -> str:
         "the tuned values (does something in the training fix them -- a scheduler's own lr, a "
         "param group's -- or ignore the optimizer?); the choice among them is arbitrary."
     )
-
-
-def _proportion(cmp: Any) -> bool:
-    """Whether the metric is a proportion, its differences shown x100 (points): a problem's
-    accuracy, or your own code's maximized metric where its Score declared bounds (0, 1)."""
-    if not cmp.classification:
-        return False
-    if not cmp.kind.own_metric:
-        return True
-    return all(r.metric_bounds == (0.0, 1.0) for r in cmp.results)
-
-
-def _size(cmp: Any, x: float, sign: bool = True) -> str:
-    """A difference in the metric's units: accuracy points (a proportion's, x100), else the
-    metric's own."""
-    if not math.isfinite(x):
-        return f"{x:+}" if sign else f"{x}"
-    if _proportion(cmp):
-        return f"{100 * x:{'+' if sign else ''}.1f}"
-    return f"{x:{'+' if sign else ''}.3g}"
-
-
-def _versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
-    """One line per other optimizer: its paired difference with the chosen one, the
-    simultaneous interval, the verdict (said where it comes from the seeds' ranks alone), and
-    where set the practical threshold."""
-    if len(ranking) < 2:
-        return []
-    top = ranking[0].result.choice.display
-    conf = round(cmp.spec.confidence * 100)
-    family = ranking[1].test.family
-    units = (  # (the differences are the test metric's: a Problem's loss, not its RMSE)
-        "accuracy points" if cmp.classification and not cmp.kind.own_metric else cmp.metric_name
-    )
-    if cmp.kind.own_metric and _proportion(cmp):
-        units += " points (x100: a proportion, its bounds (0, 1))"
-    pairing = "seed" if any(r.test_outcomes_missing for r in cmp.results) else (
-        "seed and test example")  # fmt: skip
-    where = "every look and " if ranking[1].sequential is not None else ""
-    tau = cmp.spec.min_difference
-    head = (
-        f"Against {top}, paired by {pairing} on the seeds both trained (how much "
-        f"worse, in {units}; {conf}% intervals that hold together over {where}the {family} "
-        f"comparison{'s' if family != 1 else ''})"
-        + (f"; practical threshold --min-difference {_size(cmp, tau, False)}" if tau else "")
-        + ":"
-    )
-    lines = [head, *(_undecidable(cmp, family) if ranking[1].sequential is not None else [])]
-    notes = {"beyond": f"by more than {_size(cmp, tau or 0, False)}",
-             "maybe below": f"possibly by less than {_size(cmp, tau or 0, False)}",
-             "within": f"equivalent within +-{_size(cmp, tau or 0, False)}"}  # fmt: skip
-    for x in ranking[1:]:
-        est, lo, hi = x.interval
-        name = x.result.choice.display
-        seeds = x.test.diff.seeds
-        if x.verdict == "identical":
-            lines.append(f"  {name}: identical on every seed and test example ({seeds} seeds)")
-            continue
-        words = "better on the test set" if x.verdict == "better" else x.verdict
-        if not math.isfinite(est):
-            lines.append(f"  {name}: too few seeds both trained to judge ({seeds}), {words}")
-            continue
-        extra = f", {notes[x.practical]}" if x.practical else ""
-        if x.by_ranks_alone:
-            extra += (f" by the seeds' ranks over every seed both ran (behind on "
-                      f"{x.test.behind} of the {seeds} both trained{_alone(x)}; the mean's "
-                      "interval on those reaches 0)")  # fmt: skip
-        if x.by_interval_alone:
-            extra += (f" (the mean's interval on the {seeds} both trained excludes 0, the test "
-                      f"over every seed both ran does not decide{_alone(x)})")  # fmt: skip
-        everything = _all(x, cmp.classification, ".3f" if cmp.classification else ".4g")
-        ci = f"[{_size(cmp, lo)}, {_size(cmp, hi)}]"
-        if not (math.isfinite(lo) and math.isfinite(hi)):
-            ci = f"(no interval: {seeds} seed{'s' if seeds != 1 else ''} cannot give one)"
-        lines.append(
-            f"  {name}: {_size(cmp, est)} {ci}, {words}{extra} "
-            f"({seeds} seed{'s' if seeds != 1 else ''} both trained{everything})"
-        )
-    return lines
-
-
-def _undecidable(cmp: Any, family: int) -> list[str]:
-    """One line where the test seeds allowed cannot decide any comparison (a test that stays
-    monotone in every seed cannot go below ``1 / 2^n`` on ``n`` seeds): what would."""
-    s, conf = cmp.spec, cmp.spec.confidence
-    if sequential.decides(tuple(s.looks), family, conf):
-        return []
-    top = sequential.least_seeds(s.looks[0], family, conf, max_seeds=s.looks[-1])
-    one = sequential.least_seeds(2, family, conf, max_seeds=2, one_look=True)
-    return [
-        f"  With --max-seeds {s.looks[-1]} no comparison of these {family + 1} optimizers can "
-        f"be decided: a test monotone in every seed cannot go below p = 1/2^n on n seeds "
-        f"(docs/verdict.md); --max-seeds {top} is the least that can at --seeds "
-        f"{s.looks[0]} (or --seeds {one} --max-seeds {one}, one look)."
-    ]
-
-
-def _alone(x: Standing) -> str:
-    """The seeds on which only ``x`` failed (the test counts each as the worst a seed can
-    do) or only the chosen one did, in words."""
-    f = x.failures
-    sides = ((f.more, "it"), (f.fewer, "the chosen one"))
-    words = [f"{n} where only {who} failed" for n, who in sides if n]
-    return ("; " + " and ".join(words) + ", counted in the test") if words else ""
-
-
-def _all(x: Standing, cls: bool, f: str) -> str:
-    """``x``'s mean over every test seed with a score, where a failed seed has one (a
-    diverged run has none: then nothing to add to the mean on the seeds that trained)."""
-    mean, n = x.result.test_mean_all(cls)
-    scores = x.result.test_accuracy_seeds if cls else x.result.test_loss_seeds
-    failed = x.result.test_failures
-    scored = sum(1 for s in failed if math.isfinite(scores.get(s, math.nan)))
-    if not scored or not math.isfinite(mean):
-        return ""
-    none = len(failed) - scored
-    return (f"; {mean:{f}} over all {n} seeds with a score, the {scored} failed one"
-            f"{'s' if scored != 1 else ''} as {'they' if scored != 1 else 'it'} scored"
-            + (f" ({none} more failed with no score)" if none else ""))  # fmt: skip
 
 
 def _failure_words(ranking: list[Standing], conf: int) -> str:

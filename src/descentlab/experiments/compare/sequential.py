@@ -285,12 +285,30 @@ def least_seeds(
         [6, 7, 8, 9]
     """
 
-    def can(top: int) -> bool:
-        return decides((top,) if one_look else default_looks(seeds, top), family, confidence)
+    first = max(seeds, 2)  # (a first look of 1 seed is refused by default_looks)
 
-    if max_seeds is not None and can(max_seeds):
+    def can(top: int) -> bool:
+        return decides((top,) if one_look else default_looks(first, top), family, confidence)
+
+    if max_seeds is not None and max_seeds >= first and can(max_seeds):
         return None
-    return next(top for top in range(max(seeds, 2), 64 * seeds + 64) if can(top))
+    return next(top for top in range(first, 64 * first + 64) if can(top))
+
+
+def undecidable(looks: Sequence[int], family: int, confidence: float = 0.95) -> list[str]:
+    """One line where ``looks`` cannot decide any of ``family`` comparisons (a test that stays
+    monotone in every seed cannot go below ``1 / 2^n`` on ``n`` seeds): what would; [] where
+    they can."""
+    if decides(tuple(looks), family, confidence):
+        return []
+    top = least_seeds(looks[0], family, confidence, max_seeds=looks[-1])
+    one = least_seeds(2, family, confidence, max_seeds=2, one_look=True)
+    return [
+        f"  With --max-seeds {looks[-1]} no comparison of these {family + 1} optimizers can "
+        f"be decided: a test monotone in every seed cannot go below p = 1/2^n on n seeds "
+        f"(docs/verdict.md); --max-seeds {top} is the least that can at --seeds "
+        f"{looks[0]} (or --seeds {one} --max-seeds {one}, one look)."
+    ]
 
 
 def interval(
