@@ -390,6 +390,7 @@ def test_batched_hyperparameters_are_reread_when_they_change(change):
     assert float((fused - w.detach()).abs().max()) > 1e-3
 
 
+@pytest.mark.process
 def test_second_process_loads_the_cache_without_compiling(tmp_path: Path):
     script = textwrap.dedent(
         """

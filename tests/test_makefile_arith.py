@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +39,7 @@ def test_make_test_runs_them_under_default_and_avx2():
     assert "ATEN_CPU_CAPABILITY=$$cap" in text and "-m arith" in text
 
 
+@pytest.mark.process
 def test_make_arith_skips_the_capability_the_suite_ran_under(tmp_path):
     ran = torch.backends.cpu.get_cpu_capability().lower()
     other = "avx2" if ran == "default" else "default"

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.skipif(N.compiler() is None, reason="needs a C++ compil
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.process
 def test_a_short_write_of_the_memory_file_never_maps_a_truncated_library(tmp_path):
     """``os.write`` may write fewer bytes than it is given (here: 4 KiB per call); a library
     mapped from a memory file holding part of it dies of SIGBUS at its first call."""

@@ -322,6 +322,7 @@ def _compare(args: str, runs: Path) -> tuple[int, str]:
     return int(code or 0), "\n".join([*lines, err.getvalue()])
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("name", "extra", "status", "says"), CASES, ids=[c[0] for c in CASES])
 def test_a_mistake_in_your_own_code_is_one_line(user_file, tmp_path, name, extra, status, says):
     problem = f"--problem {ROOT / 'examples' / 'diabetes.py'}:make_problem"
@@ -396,6 +397,7 @@ def test_the_docs_table_has_a_row_for_every_mistake_here():
     assert len(CASES) + len(FRAMEWORK_CASES) >= 40
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("name", ["returns_nothing", "builds_no_optimizer", "raises", "steps_half"])
 def test_a_mistake_says_the_same_line_in_a_worker_process(user_file, tmp_path, name):
     """The same mistake, run in the command's process or in a worker: the same one line (a

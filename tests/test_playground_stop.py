@@ -42,6 +42,9 @@ _SLOW_RUN = """
 import time
 from descentlab.problems import trajectories
 
+# every test here starts a process (`make check` runs the others)
+pytestmark = pytest.mark.process
+
 _run = trajectories.run
 
 

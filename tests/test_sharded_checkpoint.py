@@ -51,6 +51,7 @@ def runs() -> dict[str, dict]:
     return {"save": four["save"], "load4": four["load"], "load2": two["load"]}
 
 
+@pytest.mark.process
 @pytest.mark.slow
 @pytest.mark.parametrize("case", [c["id"] for c in SAVED])
 @pytest.mark.parametrize("world", [4, 2])
