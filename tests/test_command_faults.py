@@ -284,6 +284,7 @@ LINKER = (
 )
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("said, cause", [(LINKER, "no space left on device in the kernel "
                                           "cache"), ("kernel.cpp:3: error: boom\\n",
                                                      "DESCENTLAB_DEBUG=1 shows why")])  # fmt: skip

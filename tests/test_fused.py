@@ -740,6 +740,7 @@ def test_fused_step_counts_as_an_in_place_change_for_autograd():
         loss.backward()
 
 
+@pytest.mark.process
 def test_a_failing_compiler_falls_back_to_eager_by_default(monkeypatch, tmp_path):
     monkeypatch.setenv("CXX", "/bin/false")  # found, but every compilation fails
     monkeypatch.setenv("DESCENTLAB_CACHE", str(tmp_path))

@@ -18,7 +18,7 @@ from _faults import held
 
 pytestmark = [
     pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc"),
-    pytest.mark.process,  # the campaign's commands (tests/_faults.py)
+    pytest.mark.process,  # the fault cases' commands (tests/_faults.py)
 ]
 
 FINDINGS = {

@@ -69,6 +69,7 @@ def _optimizer_step() -> None:
 GENERATORS = {"optimizer step": _optimizer_step, "trajectory": _trajectory}
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("generator", GENERATORS)
 def test_every_generator_builds_through_the_verified_cache(generator, tmp_path, monkeypatch):
     monkeypatch.setenv("DESCENTLAB_CACHE", str(tmp_path))
@@ -90,6 +91,7 @@ def test_every_generator_builds_through_the_verified_cache(generator, tmp_path, 
     assert N.compile_count() == before + len(built)
 
 
+@pytest.mark.process
 def test_bindings_are_made_once_per_library(tmp_path, monkeypatch):
     monkeypatch.setenv("DESCENTLAB_CACHE", str(tmp_path))
     calls = []

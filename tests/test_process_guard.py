@@ -172,3 +172,16 @@ def test_the_guard_stands_in_front_of_every_start():
     assert multiprocessing.process.BaseProcess.start is _process_guard._process_start
     assert os.fork is _process_guard._fork
     assert os.system is _process_guard._system
+
+
+def test_make_check_runs_lint_and_the_tests_not_marked_process():
+    """`make check` is the in-process tier; `make test` still runs every test."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    rules = dict(re.findall(r"^(\w+):[^\n=]*\n((?:\t[^\n]*\n)+)", text, re.MULTILINE))
+    assert re.search(r"^check: lint$", text, re.MULTILINE)
+    assert '-m "not process"' in rules["check"] and "--dist worksteal" in rules["check"]
+    suite = rules["test"].split("\n")[0]  # the whole suite, then the arith reruns
+    assert suite.endswith("-m pytest -q -n $(TEST_WORKERS) --dist worksteal"), suite

@@ -20,6 +20,9 @@ import pytest
 import torch
 from _shards import spawn
 
+# every test here reads the gloo groups' runs (`make check` runs the others)
+pytestmark = pytest.mark.process
+
 CASES = [
     dict(id="adamw", name="adamw", fused=None, kwargs=dict(lr=1e-2, weight_decay=0.1)),
     dict(id="adamw-eager", name="adamw", fused=False, kwargs=dict(lr=1e-2)),
@@ -51,7 +54,6 @@ def runs() -> dict[str, dict]:
     return {"save": four["save"], "load4": four["load"], "load2": two["load"]}
 
 
-@pytest.mark.process
 @pytest.mark.slow
 @pytest.mark.parametrize("case", [c["id"] for c in SAVED])
 @pytest.mark.parametrize("world", [4, 2])
