@@ -1,10 +1,11 @@
 # Two commands a newcomer needs: `make demo` and `make test`. Each creates .venv by itself.
+# `make check` is the developer's fast tier: lint and the in-process tests, in minutes.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test arith lint format bench clean chromium docs
+.PHONY: setup demo test check arith lint format bench clean chromium docs
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +47,13 @@ ARITH_TESTS := tests/test_experiments.py tests/test_lecture_claims.py tests/test
 test: lint chromium
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 	@$(MAKE) --no-print-directory arith
+
+# The in-process tier: lint and every test not marked `process` (a test that starts a process --
+# a command, the CLI as a command, multiprocessing, torch.distributed's ranks, Ray, a browser --
+# is marked so, and one that starts a process unmarked fails: tests/_process_guard.py). The
+# arith reruns and the browser are `make test`'s.
+check: lint
+	DESCENTLAB_PROCESS_GUARD=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not process"
 
 # The arith reruns alone (after the suite: `make test`). A capability that is the one the suite
 # just ran under (this CPU's own, `torch.backends.cpu.get_cpu_capability()`) is not run again.

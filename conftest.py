@@ -12,3 +12,6 @@ import torch
 matplotlib.use("Agg")
 os.environ.setdefault("DESCENTLAB_QUIET", "1")
 torch.set_num_threads(1)
+
+# pytester: tests/test_process_guard.py runs a small suite in this process
+pytest_plugins = ["pytester"]

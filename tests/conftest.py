@@ -3,8 +3,14 @@ import os
 
 import pytest
 import torch
+from _process_guard import install as _install_process_guard
+from _process_guard import pytest_runtest_makereport, pytest_runtest_protocol  # noqa: F401
 
 from descentlab.experiments.compare import sequential as _sequential
+
+# A test that starts a process is marked ``process`` (``make check`` runs the others); an
+# unmarked one that starts one fails with one line saying so (tests/_process_guard.py).
+_install_process_guard()
 
 _LIBRARY_GROWTH = _sequential.GROWTH
 

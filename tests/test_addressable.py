@@ -119,6 +119,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("kind", ["wrapper", "dtensor"])
 def test_a_tensor_subclass_never_reaches_a_kernel(kind):
     """On main before this test, both kinds died with SIGSEGV at the first fused step (the C

@@ -222,6 +222,7 @@ def _moving_parts() -> list[Part]:
     return parts
 
 
+@pytest.mark.process
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium: apt-get install chromium")
 def test_each_chapters_figure_moves_in_the_browser_and_checks_itself_against_descentlab(

@@ -77,6 +77,7 @@ def test_sharp_minimum_rises_by_the_curvature_ratio():
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.process
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium: apt-get install chromium")
 def test_the_slider_shows_its_frame_from_a_file(tmp_path):

@@ -50,6 +50,7 @@ def test_every_item_cell_and_exercise_is_in_its_lectures_notebook(lecture):
     assert f"]({lecture.slug}.html)" in "".join(nb["cells"][0]["source"])
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("slug", ["momentum-and-adaptive-rates", "derivatives-and-descent"])
 def test_a_lectures_notebook_runs_top_to_bottom(tmp_path, slug):
     path = write_notebook(tmp_path / f"{slug}.ipynb", BY_SLUG[slug])

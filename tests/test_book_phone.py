@@ -21,11 +21,14 @@ sync_api = pytest.importorskip(
 from descentlab.book.render import pages as LB  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="the phone test needs Chromium: apt-get install chromium (Debian/Ubuntu), or put a "
-    "chromium binary on PATH",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="the phone test needs Chromium: apt-get install chromium (Debian/Ubuntu), or put "
+        "a chromium binary on PATH",
+    ),
+    pytest.mark.process,  # Chromium
+]
 SHOTS = Path(__file__).resolve().parents[1] / "out" / "book-screenshots"
 
 #: what overflows the viewport: the page's scroll width, each element poking out of it that is

@@ -37,6 +37,7 @@ def _program(argv, *, env=None, stdout=subprocess.PIPE, cwd=None):
 # the terminal: a reader that leaves, an encoding that cannot show everything
 
 
+@pytest.mark.process
 def test_a_reader_that_leaves_ends_the_command_quietly():
     """``descentlab optimizers | head -c 20``: the pipe's reader is gone before the command
     writes (its read end closed), so every write fails with EPIPE."""
@@ -50,6 +51,7 @@ def test_a_reader_that_leaves_ends_the_command_quietly():
     assert proc.returncode == 141  # 128 + SIGPIPE, what the shell reports for `cat | head`
 
 
+@pytest.mark.process
 def test_an_ascii_terminal_gets_the_text_with_replacements():
     proc = _program(["optimizers", "adam"], env={"PYTHONIOENCODING": "ascii"})
     assert proc.returncode == 0, proc.stderr
@@ -283,6 +285,7 @@ LINKER = (
 )
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("said, cause", [(LINKER, "no space left on device in the kernel "
                                           "cache"), ("kernel.cpp:3: error: boom\\n",
                                                      "DESCENTLAB_DEBUG=1 shows why")])  # fmt: skip
@@ -311,6 +314,7 @@ def test_a_compiler_that_fails_is_announced_once_in_our_words(said, cause, tmp_p
 # a file size limit (ulimit -f): the real cause named, no new store
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("command", ["train", "compare"])
 def test_a_file_size_limit_is_named_and_leaves_no_store(command, tmp_path):
     import resource

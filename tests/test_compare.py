@@ -484,6 +484,7 @@ def _finished(db: Path) -> list:
         store.close()
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_kill_mid_sweep_then_rerun_skips_finished_trials_and_gives_the_same_table(tmp_path, small):
     runs = tmp_path / "runs"
@@ -544,6 +545,7 @@ compare(spec, sys.argv[1], workers=1, progress=False)
 """
 
 
+@pytest.mark.process
 def test_a_kill_while_a_refit_run_stores_its_outcomes_leaves_no_half_run_and_reruns_the_same(
     tmp_path, small
 ):

@@ -20,6 +20,9 @@ from descentlab.experiments import runner
 from descentlab.experiments.compare import CompareSpec, compare
 from descentlab.store import Store
 
+# every test here starts a process (`make check` runs the others)
+pytestmark = pytest.mark.process
+
 TINY = CompareSpec(problem="moons", problem_options={"n_samples": 200}, model="mlp",
                    optimizers=["sgd", "adam"], batch_size=32, steps=60, lrs_per_optimizer=3,
                    seeds=2, max_seeds=2, landscapes=())  # fmt: skip

@@ -23,7 +23,10 @@ SOURCE = 'extern "C" int dl_answer(void) { return 9; }'
 #: a compiler that never ends: it writes its process id and that of a child it waits for
 HANG = '#!/bin/sh\nsleep 3600 &\necho "$$ $!" > "$1.pids"\nwait\n'
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux processes")
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux processes"),
+    pytest.mark.process,  # compilers of its own, hanging or failing
+]
 
 
 def _alive(pid: int) -> bool:

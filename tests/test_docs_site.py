@@ -24,6 +24,7 @@ def _script(name: str):
     return module
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_the_site_builds_strict_and_every_internal_link_resolves(tmp_path):
     """The whole site but the book's heavy build: the book holds items 1 and 11 only
@@ -318,6 +319,7 @@ def test_compares_page_shows_each_example_file_as_it_is():
 _SHORT = "--steps 8 --lr-trials 2 --no-refine --seeds 2 --max-seeds 2 --no-progress"
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("page", ["compare.md"])
 def test_every_command_the_site_runs_prints_what_the_site_expects(page, tmp_path):
     """The site runs each ``<!-- run: EXPECTED -->`` block's command and stops where its output

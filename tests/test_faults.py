@@ -143,6 +143,7 @@ def _recovers(lib: Path, fault: str, kernels, monkeypatch, fused) -> None:
     torch.testing.assert_close(got, kernels["expected"], rtol=0, atol=0)
 
 
+@pytest.mark.process
 def test_kernel_cache_fault_table_9_of_9_recovered(kernels, kernel_cache, monkeypatch):
     lib, _ = kernel_cache
     recovered = []
@@ -152,10 +153,12 @@ def test_kernel_cache_fault_table_9_of_9_recovered(kernels, kernel_cache, monkey
     assert recovered == list(FAULTS)  # 9/9
 
 
+@pytest.mark.process
 def test_kernel_cache_fault_recovered_with_fused_true(kernels, kernel_cache, monkeypatch):
     _recovers(kernel_cache[0], "truncated", kernels, monkeypatch, True)
 
 
+@pytest.mark.process
 def test_kernel_cache_sidecar_records_hashes_and_command(kernel_cache):
     import hashlib
     import json
@@ -167,12 +170,14 @@ def test_kernel_cache_sidecar_records_hashes_and_command(kernel_cache):
     assert meta["command"][0] == N.compiler() and "-O3" in meta["command"]
 
 
+@pytest.mark.process
 def test_kernel_cache_folders_are_private(kernel_cache):
     lib, _ = kernel_cache
     assert lib.parent.stat().st_mode & 0o777 == 0o700
     assert lib.parent.parent.stat().st_mode & 0o777 == 0o700  # $DESCENTLAB_CACHE made here
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("problem", ["group-writable", "other-owner"])
 def test_untrusted_kernel_cache_folder_is_refused(kernel_cache, monkeypatch, problem):
     lib, _ = kernel_cache

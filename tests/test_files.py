@@ -328,6 +328,7 @@ def kernel_cache(tmp_path_factory):
     return cache
 
 
+@pytest.mark.process
 def test_cli_landscape_over_the_file_size_limit_names_the_file_and_leaves_nothing(
     tmp_path, kernel_cache
 ):
@@ -371,6 +372,7 @@ def _tree(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("command", ["train", "compare"])
 def test_cli_on_a_full_disk_names_the_store_and_leaves_nothing(command, tiny_disk, tmp_path):
     _fill(tiny_disk, 24)
@@ -383,6 +385,7 @@ def test_cli_on_a_full_disk_names_the_store_and_leaves_nothing(command, tiny_dis
     assert _tree(tiny_disk) == ["filler"]  # no store, no -shm, no .lock, no r/
 
 
+@pytest.mark.process
 def test_cli_train_on_a_full_disk_keeps_an_existing_store_intact(tiny_disk, tmp_path):
     argv = [*TRAIN, "--runs-dir", tiny_disk / "r"]
     assert _limited(argv, tmp_path, resource.RLIM_INFINITY).returncode == 0

@@ -98,6 +98,7 @@ def make(split):
 """
 
 
+@pytest.mark.process
 def test_a_killed_lightning_trial_goes_on_from_its_checkpoint(tmp_path):
     pytest.importorskip("lightning")
     from descentlab.experiments.compare import CompareSpec

@@ -48,6 +48,9 @@ from _shards import (
 
 from descentlab import optim
 
+# every test here starts a process (`make check` runs the others)
+pytestmark = pytest.mark.process
+
 NAMES = optim.NAMES
 #: the optimizers whose math reads whole matrices: each is stepped by the rank that owns it
 MATRIX = ("adafactor", "muon", "shampoo", "soap")

@@ -390,6 +390,7 @@ def test_batched_hyperparameters_are_reread_when_they_change(change):
     assert float((fused - w.detach()).abs().max()) > 1e-3
 
 
+@pytest.mark.process
 def test_second_process_loads_the_cache_without_compiling(tmp_path: Path):
     script = textwrap.dedent(
         """
@@ -739,6 +740,7 @@ def test_fused_step_counts_as_an_in_place_change_for_autograd():
         loss.backward()
 
 
+@pytest.mark.process
 def test_a_failing_compiler_falls_back_to_eager_by_default(monkeypatch, tmp_path):
     monkeypatch.setenv("CXX", "/bin/false")  # found, but every compilation fails
     monkeypatch.setenv("DESCENTLAB_CACHE", str(tmp_path))

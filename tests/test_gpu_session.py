@@ -85,6 +85,7 @@ def test_the_benchmarks_fill_the_table_on_the_cpu(session, tmp_path, monkeypatch
     assert "lion" in short and "tiny GPT" in short
 
 
+@pytest.mark.process
 def test_a_part_past_its_limit_is_stopped_with_its_children(session, tmp_path):
     """The part's process group goes: a comparison's worker would otherwise hold the device
     through the next part."""

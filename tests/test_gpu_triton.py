@@ -1492,6 +1492,7 @@ def test_cuda_one_kernel_launch_per_group_step(name, monkeypatch):
     assert kernels == 2 and all(n.startswith("dl_") for n in names), names
 
 
+@pytest.mark.process
 @cuda
 def test_the_interpreter_tests_pass_with_the_device_hidden():
     """This file's interpreter tests, skipped in a process that sees a device, in a child

@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 from _faults import held
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc")
+pytestmark = [
+    pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc"),
+    pytest.mark.process,  # the fault cases' commands (tests/_faults.py)
+]
 
 FINDINGS = {
     # (it died by the signal, no line; 2 ranks and the forkserver left)

@@ -120,6 +120,7 @@ def test_regularization_new_methods_configs():
 # the book
 
 
+@pytest.mark.process
 def test_book_page_shows_every_item_with_checks(tmp_path):
     paths = build.write_book(tmp_path, quick=True, only=["004"])
     index, page = paths
@@ -341,6 +342,7 @@ def test_keskar_card_shows_a_reversal_and_its_verdict_follows_every_interval():
     assert any("falls from batch 512 -> 1000" in n for n in notes)
 
 
+@pytest.mark.process
 def test_the_process_pool_maps_calls_and_keeps_their_errors():
     # the book's experiments run through the engine's pool: results in call order, an error
     # stays in its future and every call is reported once as it finishes

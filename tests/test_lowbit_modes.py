@@ -77,6 +77,7 @@ def test_same_result_alone_and_stacked(digits, state_dtype):
         _same(got, ref, exact=state_dtype is not None)  # low-bit runs are trained alone
 
 
+@pytest.mark.process
 @pytest.mark.slow  # a worker process imports torch: 15-25 s on a busy 2-core machine
 def test_same_result_in_a_worker_process_for_every_state_dtype(digits):
     configs = [_base(dtype) for dtype in DTYPES]
@@ -87,6 +88,7 @@ def test_same_result_in_a_worker_process_for_every_state_dtype(digits):
         _same(got, ref)
 
 
+@pytest.mark.process
 @pytest.mark.slow  # Ray's start and its one worker importing torch: 15-30 s on a busy machine
 def test_same_result_as_ray_tasks_for_every_state_dtype(digits):
     from descentlab.experiments import backend, ray_backend

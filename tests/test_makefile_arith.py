@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +39,7 @@ def test_make_test_runs_them_under_default_and_avx2():
     assert "ATEN_CPU_CAPABILITY=$$cap" in text and "-m arith" in text
 
 
+@pytest.mark.process
 def test_make_arith_skips_the_capability_the_suite_ran_under(tmp_path):
     ran = torch.backends.cpu.get_cpu_capability().lower()
     other = "avx2" if ran == "default" else "default"
@@ -50,7 +52,7 @@ def test_make_arith_skips_the_capability_the_suite_ran_under(tmp_path):
     r = subprocess.run(
         ["make", "--no-print-directory", "-o", ".venv/.installed-stamp", "arith",
          f"PY={sys.executable}", f"ARITH_CAPABILITIES={ran} {other}",
-         "ARITH_TESTS=tests/_arith_probe.py", "TEST_WORKERS=1"],
+         "ARITH_TESTS=tests/_arith_probe.py", "TEST_WORKERS=0"],  # (-n 0: no worker process)
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr

@@ -13,9 +13,12 @@ import pytest
 
 from descentlab.engine.memory import keep_freed_memory
 
-pytestmark = pytest.mark.skipif(
-    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only"
+    ),
+    pytest.mark.process,  # a fresh process's glibc defaults
+]
 
 # A 24 MiB block: allocated, touched and freed. Prints whether it was mapped on its own (the
 # bytes glibc holds in mapped blocks grew by its size) and whether its bytes stayed in the

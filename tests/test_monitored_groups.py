@@ -156,6 +156,7 @@ def test_an_optimizer_without_a_monitor_still_trains_alone():
     assert group_trials([torch_trial, *trials]) == [[torch_trial], trials]
 
 
+@pytest.mark.process
 def test_the_runner_module_still_imports_without_torch():
     """A worker process imports it before it can die with its parent: it stays light (the
     monitored optimizer, now in the engine, is imported when first asked for)."""

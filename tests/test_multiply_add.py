@@ -74,6 +74,7 @@ def test_the_source_says_which_multiply_add_it_takes():
     assert here == (once if c_emitter.torch_fuses_multiply_add() else twice)
 
 
+@pytest.mark.process
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 capabilities")
 def test_the_probe_follows_the_capability_torch_started_with():
     """In a fresh process per capability: torch's own name for what it runs, and the probe."""
@@ -107,6 +108,7 @@ def test_the_int8_maps_linspace_is_torchs_vector_kernels(steps):
     assert torch.equal(_linspace(steps), torch.linspace(0.1, 1, steps))
 
 
+@pytest.mark.process
 def test_the_int8_map_is_the_same_under_every_capability():
     code = (
         "import json; from descentlab.optim.lowbit import dynamic_map; "

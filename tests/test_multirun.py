@@ -358,6 +358,7 @@ def test_vectorized_runs_are_recorded_like_single_runs(tmp_path, moons):
     assert store.get_run(2).name == "second"
 
 
+@pytest.mark.process
 def test_processes_equal_sequential_runs_bit_for_bit_in_submission_order(tmp_path, moons):
     # One worker keeps the test cheap (a spawned interpreter imports torch); two processes
     # writing one store at once are tested in test_store.

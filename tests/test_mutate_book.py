@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import mutate_book  # noqa: E402
 
+# every test here starts a process (`make check` runs the others)
+pytestmark = pytest.mark.process
+
 TEXTUAL = [m for m in mutate_book.MUTANTS if m.file]
 RUNTIME = [m for m in mutate_book.MUTANTS if m.patch]
 

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.skipif(N.compiler() is None, reason="needs a C++ compil
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.process
 def test_a_short_write_of_the_memory_file_never_maps_a_truncated_library(tmp_path):
     """``os.write`` may write fewer bytes than it is given (here: 4 KiB per call); a library
     mapped from a memory file holding part of it dies of SIGBUS at its first call."""
@@ -68,6 +69,7 @@ def _optimizer_step() -> None:
 GENERATORS = {"optimizer step": _optimizer_step, "trajectory": _trajectory}
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("generator", GENERATORS)
 def test_every_generator_builds_through_the_verified_cache(generator, tmp_path, monkeypatch):
     monkeypatch.setenv("DESCENTLAB_CACHE", str(tmp_path))
@@ -89,6 +91,7 @@ def test_every_generator_builds_through_the_verified_cache(generator, tmp_path, 
     assert N.compile_count() == before + len(built)
 
 
+@pytest.mark.process
 def test_bindings_are_made_once_per_library(tmp_path, monkeypatch):
     monkeypatch.setenv("DESCENTLAB_CACHE", str(tmp_path))
     calls = []

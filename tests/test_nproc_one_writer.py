@@ -23,6 +23,9 @@ import pytest
 from descentlab.cli import main
 from descentlab.store import Store
 
+# every test here starts a process (`make check` runs the others)
+pytestmark = pytest.mark.process
+
 MOONS = [
     "--problem", "moons", "--problem-option", "n_samples=200", "--model", "mlp",
     "--optimizer", "adam", "--lr", "0.01", "--batch-size", "16", "--steps", "30",

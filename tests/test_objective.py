@@ -138,6 +138,7 @@ def fn(run):
 """
 
 
+@pytest.mark.process
 def test_a_killed_comparison_continues_the_objectives_trial_from_its_checkpoint(tmp_path):
     (tmp_path / "objective_file.py").write_text(RESUMABLE)
     ref = f"{tmp_path}/objective_file.py:fn"

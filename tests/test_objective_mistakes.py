@@ -367,7 +367,16 @@ def _compare(args: str, runs: Path) -> tuple[int, str]:
     return int(code or 0), "\n".join([*lines, err.getvalue()])
 
 
-@pytest.mark.parametrize(("name", "extra", "status", "says"), CASES, ids=[c[0] for c in CASES])
+#: the cases that start a process: a worker process the objective leaves, the program as a
+#: command (`make check` runs the others)
+STARTS_A_PROCESS = {"leaves_a_process", "raises_keyboard_interrupt"}
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "status", "says"),
+    [pytest.param(*c, id=c[0], marks=pytest.mark.process if c[0] in STARTS_A_PROCESS else ())
+     for c in CASES],
+)  # fmt: skip
 def test_a_mistake_in_your_own_code_is_one_line(user_file, tmp_path, name, extra, status, says):
     problem = f"--problem {ROOT / 'examples' / 'diabetes.py'}:make_problem"
     extra = extra.replace("PROBLEM", problem)
@@ -441,6 +450,7 @@ def test_the_docs_table_has_a_row_for_every_mistake_here():
     assert len(CASES) + len(FRAMEWORK_CASES) >= 40
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("name", ["returns_nothing", "builds_no_optimizer", "raises", "steps_half"])
 def test_a_mistake_says_the_same_line_in_a_worker_process(user_file, tmp_path, name):
     """The same mistake, run in the command's process or in a worker: the same one line (a

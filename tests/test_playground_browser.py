@@ -36,6 +36,7 @@ from descentlab.problems import landscapes as L  # noqa: E402
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.process,  # the playground's server and Chromium
     pytest.mark.skipif(
         CHROMIUM is None,
         reason="the browser test needs Chromium: apt-get install chromium (Debian/Ubuntu), "

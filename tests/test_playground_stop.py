@@ -32,6 +32,9 @@ import descentlab
 pytest.importorskip("uvicorn")
 pytest.importorskip("starlette")
 
+# every test here starts a process (`make check` runs the others)
+pytestmark = pytest.mark.process
+
 SRC = str(Path(descentlab.__file__).resolve().parents[1])  # the code under test, in a child
 #: Seconds from Ctrl-C to the process gone. The server stops at once and the process leaves
 #: right after "stopped"; the bound leaves room for a loaded machine (measured ~0.2-0.5 s).

@@ -16,6 +16,9 @@ import pytest
 from descentlab import _osutil
 from descentlab._osutil import pid_alive as _alive
 
+# every test here starts a process (`make check` runs the others)
+pytestmark = pytest.mark.process
+
 LONG_ARGV = [
     "--problem", "moons", "--problem-option", "n_samples=300", "--model", "mlp",
     "--model-option", "hidden=16", "--optimizers", "sgd,adam", "--batch-size", "16",

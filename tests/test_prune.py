@@ -201,6 +201,7 @@ def test_pruning_decides_on_validation_data_only(pruned, tmp_path):
     assert runs[0].results[0].test_accuracy != runs[1].results[0].test_accuracy
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_the_same_config_prunes_the_same_trials_in_worker_processes(pruned, tmp_path):
     _, spec, here = pruned

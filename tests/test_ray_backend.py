@@ -23,7 +23,7 @@ try:  # sets the loopback and no-usage-stats switches before Ray is first import
 except BackendUnavailable as exc:
     pytest.skip(str(exc), allow_module_level=True)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.process]  # Ray's processes
 
 # The protocol's default budget (grid of learning rates, seeds) on a small, fast problem.
 # torch's Adam takes no per-run hyperparameters: its final runs (at its default lr, no

@@ -180,6 +180,7 @@ def test_sigint_pauses_at_a_step_boundary_and_resumes_identically(tmp_path):
     assert_identical(full, done)
 
 
+@pytest.mark.process
 def test_refuses_to_resume_finished_or_live_runs(tmp_path):
     cfg = CONFIGS["minibatch_adam_mixup"].replace(steps=5)
     store = Store(tmp_path / "lab.sqlite")
@@ -212,6 +213,7 @@ CLI_ARGS = [
 ]  # fmt: skip
 
 
+@pytest.mark.process
 def test_sigkill_mid_run_then_resume_is_bit_identical(tmp_path):
     runs = tmp_path / "runs"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -61,6 +61,7 @@ def _hidden_leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.rglob(".*") if p.is_file())
 
 
+@pytest.mark.process
 def test_a_full_disk_under_a_checkpoint_is_one_line_and_leaves_nothing_half_written(tmp_path):
     """A file size limit the store fits in and the checkpoint does not (as a full disk: the
     archive writer said "unexpected pos" in a traceback): one line naming the checkpoint; the
@@ -202,6 +203,7 @@ def test_a_forged_checkpoint_with_a_recomputed_checksum_is_one_line(how, tmp_pat
 # warnings in descentlab's one-line form
 
 
+@pytest.mark.process
 def test_a_warning_of_descentlab_is_one_line_without_its_source(tmp_path):
     """``--trials`` (deprecated) printed ".../descentlab/cli/compare.py:368: FutureWarning:"
     and the source line into the user's terminal."""
@@ -227,6 +229,7 @@ def _table(out: str) -> list[str]:
     return [line for line in out.splitlines() if not line.startswith(("done in", "store"))]
 
 
+@pytest.mark.process
 def test_a_random_augmentation_gives_the_same_table_with_any_number_of_workers(tmp_path):
     """``x[i] + 0.1 * torch.randn(2)`` in ``__getitem__``, the loader's ``num_workers=2``:
     ``compare --workers 2`` gave another table than ``--workers 1`` (its trial processes read
@@ -327,6 +330,7 @@ def test_train_json_prints_only_json_on_standard_output(tmp_path, capsys):
     assert "training run 1" in err
 
 
+@pytest.mark.process
 def test_a_keyboardinterrupt_raised_by_user_code_is_its_failure_not_ctrl_c(tmp_path):
     """A model whose forward pass raises KeyboardInterrupt: with ``--workers 1`` the
     comparison said "stopped by an interrupt" (exit 130), as if Ctrl-C had been pressed."""
@@ -396,6 +400,7 @@ def comparison(tmp_path_factory):
     return root / "c"
 
 
+@pytest.mark.process
 def test_report_refuses_a_symlinked_figures_folder(comparison, tmp_path, capsys):
     """A link planted at ``figures/``: the report replaced the user's files it points to."""
     import shutil
@@ -436,6 +441,7 @@ def _read_only(folder: Path):
     return undo
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("where", ["inside", "outside"])
 def test_report_of_a_read_only_run_folder(where, comparison, tmp_path, capsys):
     """``--output`` inside a read-only run folder failed writing a figure's temporary file;
@@ -582,6 +588,7 @@ def _group(pgid: int) -> list[int]:
     return alive
 
 
+@pytest.mark.process
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_ctrl_c_ends_a_comparison_whose_loader_workers_hang(workers, tmp_path):
@@ -624,6 +631,7 @@ def test_ctrl_c_ends_a_comparison_whose_loader_workers_hang(workers, tmp_path):
         proc.wait()
 
 
+@pytest.mark.process
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc")
 def test_ctrl_c_ends_training_whose_two_loader_workers_hang_on_one_item():
     """Ctrl-C to the group with 2 loader workers, one hung on one item: the run was still

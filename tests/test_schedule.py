@@ -158,6 +158,7 @@ def _table(result):  # type: ignore[no-untyped-def]
     ]
 
 
+@pytest.mark.process
 def test_two_workers_vectorized_equal_one_process(tmp_path, monkeypatch):
     """A comparison trained by two worker processes in scheduled parts -- stopped by Ctrl-C
     with work held back, then run again -- gives the table of the same comparison trained in

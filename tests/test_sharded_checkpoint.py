@@ -20,6 +20,9 @@ import pytest
 import torch
 from _shards import spawn
 
+# every test here reads the gloo groups' runs (`make check` runs the others)
+pytestmark = pytest.mark.process
+
 CASES = [
     dict(id="adamw", name="adamw", fused=None, kwargs=dict(lr=1e-2, weight_decay=0.1)),
     dict(id="adamw-eager", name="adamw", fused=False, kwargs=dict(lr=1e-2)),

@@ -18,6 +18,9 @@ from descentlab.engine.config import RunConfig
 from descentlab.engine.run import train
 from descentlab.store import Store
 
+# every test here starts a process (`make check` runs the others)
+pytestmark = pytest.mark.process
+
 GPT = [
     "--problem", "charlm", "--problem-option", "n_chars=6000", "--problem-option", "context=16",
     "--model", "gpt", "--model-option", "d_model=16", "--model-option", "n_heads=2",

@@ -12,7 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from descentlab.optim.optimizer import _torch_method
+
+# every test here starts a process (`make check` runs the others)
+pytestmark = pytest.mark.process
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

@@ -306,6 +306,7 @@ def test_canonical_json_is_order_independent():
     assert canonical_json({"b": {"d": 1, "c": 2}, "a": 1}) == '{"a":1,"b":{"c":2,"d":1}}'
 
 
+@pytest.mark.process
 def test_provenance_records_versions_git_and_machine():
     prov = provenance(seed=7, note="x")
     assert prov["seed"] == 7 and prov["note"] == "x"
@@ -321,6 +322,7 @@ def test_provenance_records_versions_git_and_machine():
         assert prov["git"] is None
 
 
+@pytest.mark.process
 def test_sigkill_inside_a_write_leaves_the_database_as_before(tmp_path):
     """A process killed halfway through log_metrics leaves none of that call's rows."""
     db = tmp_path / "crash.sqlite"
@@ -358,6 +360,7 @@ def _writer(db: str, worker: int, n_runs: int, n_metrics: int) -> None:
     s.close()
 
 
+@pytest.mark.process
 def test_concurrent_writer_processes_do_not_corrupt(tmp_path):
     db = str(tmp_path / "shared.sqlite")
     Store(db).close()
@@ -381,6 +384,7 @@ def test_concurrent_writer_processes_do_not_corrupt(tmp_path):
             np.testing.assert_array_equal(values, [w + k / 100 + i for i in range(n_metrics)])
 
 
+@pytest.mark.process
 def test_store_object_survives_a_fork(tmp_path):
     # the child reads through its copy (its own connection); it may not write through it:
     # the parent is the store's one writer (tests/test_trial_room.py)
@@ -403,6 +407,7 @@ def test_all_statuses_settable(store):
         assert store.get_run(rid).status == status
 
 
+@pytest.mark.process
 def test_the_git_revision_is_asked_once_per_process(monkeypatch):
     from descentlab import store as store_module
 
@@ -425,8 +430,10 @@ def test_the_git_revision_is_asked_once_per_process(monkeypatch):
             assert provenance()["git"]["commit"] != "changed"
     finally:
         store_module._git_revision_once.cache_clear()
+        store_module._git_revision_once()  # asked again here, not by a later test
 
 
+@pytest.mark.process
 def test_a_scratch_store_stays_in_memory_and_every_other_waits_for_the_disk(tmp_path):
     # a worker's or a Ray task's scratch store is discarded once read: nothing of it is
     # written to disk; every other store is a file whose commits wait for the disk (FULL, 2)

@@ -107,6 +107,7 @@ def test_an_uneven_last_batch_and_drop_last_match_the_arrays():
         assert a.epochs == b.epochs
 
 
+@pytest.mark.process
 def test_workers_give_the_same_batches_as_none():
     a = train(_cfg(steps=12), data=_datasets().splits(), progress=False)
     b = train(_cfg(steps=12), data=_datasets(loader={"num_workers": 2}).splits(), progress=False)
@@ -182,6 +183,7 @@ def test_a_faulty_example_stops_the_run_naming_split_and_index(fault, message):
     assert message.replace("the train", f"the {split}") in text
 
 
+@pytest.mark.process
 def test_a_faulty_example_in_a_worker_is_named_too():
     p = _datasets(train=Faulty("raise", at=3), loader={"num_workers": 2}, n_classes=2)
     with pytest.raises(DataError, match=r"example 3 failed: OSError: cannot read file 3\.png"):

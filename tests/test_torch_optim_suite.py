@@ -59,6 +59,7 @@ instantiate_device_type_tests(TestOptimRenewed, globals(), only_for="cpu")
 """
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_suite_runs_each_backend_and_reports_descentlab_only_failures(tmp_path):
     test_file = tmp_path / "test_like_torch.py"
@@ -110,6 +111,7 @@ def test_suite_runs_each_backend_and_reports_descentlab_only_failures(tmp_path):
     assert "failing for descentlab, passing on torch" in proc.stdout
 
 
+@pytest.mark.process
 def test_suite_refuses_a_file_without_torchs_test_class(tmp_path):
     bad = tmp_path / "empty.py"
     bad.write_text("x = 1\n")

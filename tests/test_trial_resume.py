@@ -198,6 +198,7 @@ def _table(out: str) -> str:
                        for r in rows])  # fmt: skip
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_kill_9_mid_trial_then_a_rerun_gives_the_uninterrupted_table(tmp_path: Path) -> None:
     (tmp_path / "ref").mkdir()

@@ -183,6 +183,7 @@ def open_store(path: str, how: str) -> str:
         return f"{len(store.list_runs())} run"
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("how", "refused"), [("write", True), ("memory", False), ("read", False)]
 )  # fmt: skip
@@ -222,6 +223,7 @@ def unsendable(how: str) -> Any:
     return lambda: None
 
 
+@pytest.mark.process
 def test_what_a_worker_cannot_send_back_comes_back_as_an_error():
     """A task's value or exception that cannot be pickled comes back as an error (the queue's
     feeder thread would drop it, and the pool wait for ever); an exception keeps its text."""
@@ -238,6 +240,7 @@ def write_through(store: Any) -> None:
     store.create_run({}, name="child")
 
 
+@pytest.mark.process
 def test_a_forked_copy_of_the_store_cannot_write(tmp_path):
     """A process forked from the writer holds a copy of its store: a write through it is
     refused (its connection would be the child's own, a second writer)."""
@@ -288,6 +291,7 @@ def _spied_pool(sent: list[bytes]) -> Any:
     return Spied
 
 
+@pytest.mark.process
 def test_train_many_workers_are_never_told_where_the_store_is(tmp_path, monkeypatch):
     """The process that called ``train_many`` writes its store alone: each worker trains
     against a scratch store and sends the run back (before, each opened the same SQLite file),
@@ -320,6 +324,7 @@ def test_train_many_workers_are_never_told_where_the_store_is(tmp_path, monkeypa
     store.close()
 
 
+@pytest.mark.process
 def test_the_trial_runner_workers_are_never_told_where_the_store_is(tmp_path, monkeypatch):
     """A comparison's workers are told where running trials' checkpoints are kept, never
     where the store is: the runner's process imports their runs, the store's one writer."""
@@ -341,6 +346,7 @@ def test_the_trial_runner_workers_are_never_told_where_the_store_is(tmp_path, mo
     assert not any(str(path).encode() in t for t in told)
 
 
+@pytest.mark.process
 def test_a_task_a_worker_cannot_receive_is_refused_where_it_is_queued():
     """A task that cannot be pickled is refused in one line by ``put``, where it is queued
     (before, the queue's feeder thread dropped it with a traceback and the caller waited for

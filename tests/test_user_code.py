@@ -95,6 +95,7 @@ def test_lectures_only_empty_is_refused(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("host", ["", "  "])
 def test_playground_empty_host_is_refused(host, tmp_path):
     """In a child process with a time limit: the bug served (on every interface) for ever."""
@@ -130,6 +131,7 @@ def _script(tmp_path: Path, body: str, timeout: float = 600) -> subprocess.Compl
     )  # fmt: skip
 
 
+@pytest.mark.process
 def test_unguarded_main_tells_top_level_code_from_the_guarded_block(tmp_path):
     proc = _script(
         tmp_path,
@@ -154,6 +156,7 @@ def test_unguarded_main_tells_top_level_code_from_the_guarded_block(tmp_path):
     ]
 
 
+@pytest.mark.process
 def test_a_script_without_the_main_guard_runs_worker_processes(tmp_path):
     proc = _script(
         tmp_path,
@@ -170,6 +173,7 @@ def test_a_script_without_the_main_guard_runs_worker_processes(tmp_path):
     assert proc.stdout.strip() == "[2.0, 3.0, 4.0]"
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_the_docs_compare_example_runs_as_a_script_without_the_guard(tmp_path):
     """docs/compare.md's example (once the README's), its spec made tiny, pasted into
@@ -350,6 +354,7 @@ def test_a_problem_function_that_changes_folder_moves_nothing(misbehaves, tmp_pa
     assert len(said) == 1 and str(elsewhere) in said[0] and str(tmp_path) in said[0], said
 
 
+@pytest.mark.process
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc")
 @pytest.mark.parametrize(
     "case",
@@ -409,6 +414,7 @@ LOADER_FAULTS = {
 }  # fmt: skip
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("fault", list(LOADER_FAULTS))
 def test_a_fault_in_the_users_data_is_named_with_the_problem(fault, misbehaves, tmp_path,
                                                               capsys):  # fmt: skip

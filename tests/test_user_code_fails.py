@@ -205,6 +205,7 @@ def _sigint_default() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.process
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("opt", "problem", "words", "kept"),
@@ -228,6 +229,7 @@ def test_user_code_that_ends_the_program_is_one_line(here, opt, problem, words, 
         assert _completed(here / "runs") >= 1
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_ctrl_c_while_the_command_starts_is_one_line(tmp_path):
     env = {**os.environ, "PYTHONPATH": SRC}

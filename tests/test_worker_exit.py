@@ -13,6 +13,9 @@ from descentlab.experiments import runner as runners
 from descentlab.experiments import trial
 from descentlab.store import Store
 
+# every test here starts a process (`make check` runs the others)
+pytestmark = pytest.mark.process
+
 
 def _child(path: str, results, n: int) -> None:  # type: ignore[no-untyped-def]
     store = Store(path)
