@@ -278,10 +278,14 @@ NOT_IN_THE_FORM = {
 
 
 def _exported_rules() -> list[type]:
+    """The exported rules one can build (not the authoring bases: Rule, FormRule, Wrapper)."""
     return [
         c
         for c in map(functools.partial(getattr, optim), optim.__all__)
-        if isinstance(c, type) and issubclass(c, base.Rule) and c not in (base.Rule, base.Chain)
+        if isinstance(c, type)
+        and issubclass(c, base.Rule)
+        and c is not base.Chain
+        and not inspect.isabstract(c)
     ]
 
 
