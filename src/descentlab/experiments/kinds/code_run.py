@@ -306,26 +306,6 @@ class _State:
         self.rows = [(int(s), float(v)) for s, v in got["rows"]]
 
 
-def _on_the_device(given: Any, device: str, where: str | None = None, how: str = "are") -> str:
-    """Where parameters (a list, or an optimizer's) are not all on the comparison's device:
-    what to say (ValueError naming ``where`` when it is given); else ``""``."""
-    import torch
-
-    if hasattr(given, "param_groups"):
-        given = [p for g in given.param_groups for p in g["params"]]
-    want = torch.device(device)
-    found = sorted({str(p.device) for p in given if p.device.type != want.type})
-    if not found:
-        return ""
-    text = (
-        f"the parameters that {how} are on {', '.join(found)}, the comparison's device is "
-        f"{device}: leave the model where the run puts it (--device chooses; run.device says)"
-    )
-    if where is not None:
-        raise ValueError(f"{where}: {text}")
-    return text
-
-
 def _say_once(key: str, text: str) -> None:
     """A warning said once per ``key`` in this process."""
     once(("objective", key), text, stacklevel=3)

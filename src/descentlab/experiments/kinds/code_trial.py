@@ -17,12 +17,12 @@ from descentlab.experiments.kinds import FORMS
 from descentlab.experiments.kinds.code_identity import Objective
 from descentlab.experiments.kinds.code_run import (
     Run,
-    _on_the_device,
     _say_once,
     _State,
     _Stop,
     slot,
 )
+from descentlab.experiments.kinds.code_watch import on_the_device
 
 
 def _where(objective: Objective, trial: Any) -> str:
@@ -218,7 +218,7 @@ def _check_wiring(state: _State, trial: Any, where: str) -> None:
                 "epochs ran out before run.steps (loop over the data until run.steps optimizer "
                 "steps); gradient accumulation counted in batches, not optimizer steps"
             )
-    elif state.built is not None and (moved := _on_the_device(state.built, state.device)):
+    elif state.built is not None and (moved := on_the_device(state.built, state.device)):
         wrong = moved
     elif state.rival is not None:
         wrong = (

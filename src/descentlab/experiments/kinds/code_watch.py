@@ -7,17 +7,12 @@ from __future__ import annotations
 
 import types
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from descentlab.experiments.kinds.code_run import _on_the_device
-
-if TYPE_CHECKING:
-    from descentlab.experiments.kinds.code_run import _State
-
-__all__ = ["SCALED", "watch"]
+__all__ = ["SCALED", "on_the_device", "watch"]
 
 
-def watch(state: _State, opt: Any) -> None:
+def watch(state: Any, opt: Any) -> None:
     """Count ``opt``'s steps -- those it took, and those attempted (a ``GradScaler`` skips
     a step whose gradients overflowed: attempted, not taken) -- record the hyperparameters
     each step used, and notice another ``torch.optim.Optimizer`` stepping its parameters
@@ -27,7 +22,7 @@ def watch(state: _State, opt: Any) -> None:
 
     state.built = opt
     params = [p for g in opt.param_groups for p in g["params"]]
-    _on_the_device(params, state.device, state.where, "were given to run.optimizer")
+    on_the_device(params, state.device, state.where, "were given to run.optimizer")
     _refuse_overriding_groups(opt, state.tuned, state.where)
     mine = {id(p) for p in params}
     stepper = opt.step
@@ -80,7 +75,7 @@ def watch(state: _State, opt: Any) -> None:
 
 
 #: the trials whose optimizers a ``GradScaler`` may step now (its skipped steps counted)
-SCALED: list[_State] = []
+SCALED: list[Any] = []
 
 
 def _count_skipped() -> None:
@@ -125,3 +120,23 @@ def _refuse_overriding_groups(opt: Any, tuned: Mapping[str, Any], where: str) ->
                 f"trial tunes ({key}={value!r}): leave {key!r} out of the group (the trial's "
                 f"value applies to it){zero}"
             )
+
+
+def on_the_device(given: Any, device: str, where: str | None = None, how: str = "are") -> str:
+    """Where parameters (a list, or an optimizer's) are not all on the comparison's device:
+    what to say (ValueError naming ``where`` when it is given); else ``""``."""
+    import torch
+
+    if hasattr(given, "param_groups"):
+        given = [p for g in given.param_groups for p in g["params"]]
+    want = torch.device(device)
+    found = sorted({str(p.device) for p in given if p.device.type != want.type})
+    if not found:
+        return ""
+    text = (
+        f"the parameters that {how} are on {', '.join(found)}, the comparison's device is "
+        f"{device}: leave the model where the run puts it (--device chooses; run.device says)"
+    )
+    if where is not None:
+        raise ValueError(f"{where}: {text}")
+    return text
