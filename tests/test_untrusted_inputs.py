@@ -22,7 +22,13 @@ from descentlab.cli import build_parser, main
 
 #: the most an integer option takes: a billion for counts, 64 bits for seeds and run ids,
 #: 16 bits for a port (descentlab.cli._options.integer_limit)
-LIMITS = {"seed": 2**63 - 1, "split_seed": 2**63 - 1, "resume": 2**63 - 1, "port": 65_535}
+LIMITS = {
+    "seed": 2**63 - 1,
+    "split_seed": 2**63 - 1,
+    "resume": 2**63 - 1,
+    "show": 2**63 - 1,
+    "port": 65_535,
+}
 
 
 def integer_limit(dest: str) -> int:
@@ -131,6 +137,7 @@ BASE = {
     "convarith": ["convarith", "bottleneck"],
     "experiment": ["experiment", "bias_variance", "--quick", "--out", "out"],
     "playground": ["playground", "--no-browser"],
+    "runs": ["runs", "runs"],
 }
 
 

@@ -87,12 +87,12 @@ def print_json(payload: Any, **dumps: Any) -> None:
 #: steps, epochs, micro-batches, evaluations, batch sizes, trials (a billion steps of the
 #: smallest model take days; more is a typing slip, which would otherwise run until killed).
 MAX_COUNT = 10**9
-#: Integer options with another upper bound, by their destination: seeds and run ids are
-#: 64-bit integers (torch's generators, SQLite's row ids); a port is 16 bits.
-INTEGER_LIMITS: dict[str, int] = {
+#: Other upper bounds, by destination: seeds and run ids (train --resume, runs --show) 64 bits
+INTEGER_LIMITS: dict[str, int] = {  # (torch's generators, SQLite's row ids); a port 16 bits
     "seed": 2**63 - 1,
     "split_seed": 2**63 - 1,
     "resume": 2**63 - 1,
+    "show": 2**63 - 1,
     "port": 65_535,
 }
 
