@@ -12,6 +12,7 @@ module and one :func:`register` call.
 
 from __future__ import annotations
 
+import abc
 import importlib
 from collections.abc import Mapping
 from typing import Any
@@ -47,7 +48,7 @@ def kind_named(record: Any) -> TrialKind:
     return importlib.import_module(_MODULES[form]).KIND
 
 
-class TrialKind:
+class TrialKind(abc.ABC):
     """What a comparison needs of a kind of trial (the engine's run by default).
 
     Attributes:
@@ -71,8 +72,8 @@ class TrialKind:
     paired = "test example"
     alone = "descentlab: the trials train one at a time (their kind does not stack them)"
 
-    def check(self, spec: Any) -> None:
-        """The spec's settings the kind refuses, refused (ValueError)."""
+    def check(self, spec: Any) -> None:  # noqa: B027  (a kind refuses nothing unless it says)
+        """The spec's settings the kind refuses, refused (ValueError); none by default."""
 
     def resolve(self, plan: Any, given: Any, data: bool, workers: int) -> tuple[Any, Any, bool]:
         """``(plan, kind, data)``: the plan with what the spec records of the trials' code, the
@@ -91,6 +92,7 @@ class TrialKind:
 
         return name_earlier_problem(run_dir, spec.problem) or None
 
+    @abc.abstractmethod
     def train(
         self, store: Any, source: Any, trial: Any, checkpoint_every: Any, after: Any, nproc: int
     ) -> Any:
@@ -98,7 +100,6 @@ class TrialKind:
         it was stopped before), recorded as a run of ``trial.record_config()`` with its
         metrics, status and summary (and the optimizer's ``monitor/*`` records of a
         ``trial.monitored`` one): the run's ``run_id``, ``status`` and ``summary``."""
-        raise NotImplementedError
 
     def metric_name(self, spec: Any, provenance: Mapping[str, Any]) -> str | None:
         """The metric's own name (None: the engine's accuracy or loss)."""
@@ -125,9 +126,9 @@ class TrialKind:
         """Where tuning scored, in the protocol's words (None: the spec's split or folds)."""
         return None
 
+    @abc.abstractmethod
     def training_words(self, spec: Any) -> str:
         """How the trials trained, in the protocol's words."""
-        raise NotImplementedError
 
 
 _CODE = {"function": "objective", "hf_trainer": "--hf-trainer", "lightning": "--lightning"}
