@@ -118,6 +118,7 @@ def test_a_loop_that_is_not_the_optimizers_fails_the_check():
     assert _failed(lines) and "tolerance 1e-12" in str(lines[0])
 
 
+@pytest.mark.process
 def test_the_fsdp2_check_passes_cautious_at_the_defaults_and_fails_it_forced_onto_shards(
     tmp_path,
 ):

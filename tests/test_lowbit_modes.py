@@ -66,6 +66,7 @@ def test_int8_state_is_used_by_this_model(digits):
     assert torch.uint8 in stored
 
 
+@pytest.mark.process  # (the stacked pass may start its compile workers)
 @pytest.mark.parametrize("state_dtype", DTYPES)
 def test_same_result_alone_and_stacked(digits, state_dtype):
     base = _base(state_dtype)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.process  # every case runs the commands as processes
+
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 PROBLEM = '''

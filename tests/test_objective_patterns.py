@@ -466,7 +466,15 @@ def plain_answer(user_file, tmp_path_factory):
     return answer["recommendation"].splitlines()[0], trials, answer["recommendation"], answer
 
 
-@pytest.mark.parametrize(("name", "same"), ROWS, ids=[r[0] for r in ROWS])
+#: the rows whose code starts processes of its own (make check leaves them to make test)
+STARTS_PROCESSES = {"dataloader_workers"}
+
+
+@pytest.mark.parametrize(
+    ("name", "same"),
+    [pytest.param(*r, id=r[0], marks=[pytest.mark.process] if r[0] in STARTS_PROCESSES else [])
+     for r in ROWS],
+)  # fmt: skip
 def test_legitimate_training_code_runs(user_file, plain_answer, tmp_path, name, same):
     code, err, answer, trials = _compare(user_file, name, tmp_path)
     assert code == 0, err
@@ -612,6 +620,7 @@ def test_the_plain_loops_search_moves(plain_answer):
     assert not [w for w in warned if "does not move" in w], warned
 
 
+@pytest.mark.process
 def test_the_progress_lines_say_your_metric_by_its_name(user_file, tmp_path):
     args = f"compare --objective {user_file}:plain --optimizers sgd --steps 6 --lr-trials 2"
     out = io.StringIO()

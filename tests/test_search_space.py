@@ -151,6 +151,7 @@ def test_bad_budgets_are_refused(capsys, tmp_path, extra, message) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.process  # (a browser)
 def test_the_results_table_fits_a_1300px_page(tmp_path) -> None:
     """Six tuned hyperparameters per row made the HTML results table wider than the page: the
     setting is now a wrapping column, one hyperparameter a line. Measured in Chromium where

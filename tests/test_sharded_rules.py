@@ -6,6 +6,7 @@ shard's reduction (59 % from the one-process run) with no word said."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from _shards import CHAINS, spawn, unsharded
 
@@ -24,6 +25,7 @@ def test_a_plain_rule_at_the_defaults_is_not_stepped_shard_by_shard():
     assert not rule.shard_local and rule.tensorwise
 
 
+@pytest.mark.process
 def test_a_per_tensor_reduction_in_a_plain_rule_steps_fsdp2_as_one_process(tmp_path):
     got = spawn(2, {"r": ("cases", [CASE])}, tmp_path)["r"]["cautious"]
     assert _rel_err(got["params"], unsharded(CASE)) <= 1e-6
