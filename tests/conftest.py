@@ -87,6 +87,12 @@ def _signal_handlers_kept(request):
     _LAST_TEST[0] = request.node.nodeid
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     yield
+    # a stop one test's command noted (descentlab._usercode.note_interrupt) is not the next
+    # test's: left, the next in-process command that fails reads as "interrupted by SIGINT"
+    from descentlab import _usercode
+
+    _usercode._state["interrupted"] = False
+    _usercode._state.pop("signal", None)
     after = {s: signal.getsignal(s) for s in before}
     changed = [s.name for s in before if after[s] is not before[s]]
     for s in before:
