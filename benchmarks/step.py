@@ -788,8 +788,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.state_dtypes:
         known, others = [r.name for r in optim.records()], {}
     names = [n.strip() for n in args.optimizers.split(",")] if args.optimizers else known
+    specs = getattr(optim, "specs", None)  # (None: a base tree of step_ab.py from before them)
     for n in names:  # an optimizer of your own, by path/to/file.py:Class or module:Class
-        if optim.specs.is_spec(n):
+        if specs is not None and specs.is_spec(n):
             try:
                 optim.get(n)(make_params(40, n_tensors=2), fused=True).step()
                 known.append(n)
