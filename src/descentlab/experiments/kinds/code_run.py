@@ -219,10 +219,11 @@ class _State:
     attempted: int = 0
     rival: str | None = None
     stopped: int | None = None
-    #: the trial's hyperparameters as set; ``(group, key) -> (step, value, a scheduler's base)``:
+    #: the trial's hyperparameters as set; ``(group, key) -> (step, value, why)`` (why: ``""``,
+    #: ``"base"``: a scheduler's base, or the scheduler that cycles the momentum by name):
     #: the first step at which a group used another value
     tuned: dict[str, Any] = dataclasses.field(default_factory=dict)
-    used: dict[tuple[int, str], tuple[int, Any, bool]] = dataclasses.field(default_factory=dict)
+    used: dict[tuple[int, str], tuple[int, Any, str]] = dataclasses.field(default_factory=dict)
     hooks: list[Any] = dataclasses.field(default_factory=list)
     #: the hyperparameters the trial's own schedule moves
     scheduled_keys: frozenset[str] = frozenset()

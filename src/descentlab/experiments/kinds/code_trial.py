@@ -227,19 +227,29 @@ def _check_wiring(state: _State, trial: Any, where: str) -> None:
             "Lookahead may, by calling its step)"
         )
     elif state.used:
-        (group, key), (step, value, base) = next(iter(state.used.items()))
-        base = " (its scheduler's base)" if base else ""
+        (group, key), (step, value, why) = next(iter(state.used.items()))
+        base = " (its scheduler's base)" if why == "base" else ""
         wrong = (
             f"param group {group} used {key}={value!r}{base} at step {step} where the trial "
-            f"tunes {key}={state.tuned[key]!r}: the trial's value must be the one used"
+            f"tunes {key}={state.tuned[key]!r}"
         )
-        if not base:
-            wrong += " (your code set the group's value: leave the tuned ones to the trial)"
+        if why not in ("", "base"):  # (a scheduler that cycles the momentum, by name)
+            tuned = f"run.hyper[{key!r}]" + ("[0]" if key == "betas" else "")
+            wrong += (
+                f": {why} cycles the momentum (cycle_momentum=True, its default), so the tuned "
+                f"value is never used: pass cycle_momentum=False, or base_momentum and "
+                f"max_momentum from {tuned}"
+            )
+        elif not base:
+            wrong += (
+                ": the trial's value must be the one used (your code set the group's value: "
+                "leave the tuned ones to the trial)"
+            )
         else:
             wrong += (
-                " (build your torch scheduler on the trial's lr: OneCycleLR(optimizer, "
-                "max_lr=run.hyper['lr'], ...), or LambdaLR, CosineAnnealingLR and the others, "
-                "which start from it)"
+                ": the trial's value must be the one used (build your torch scheduler on the "
+                "trial's lr: OneCycleLR(optimizer, max_lr=run.hyper['lr'], ...), or LambdaLR, "
+                "CosineAnnealingLR and the others, which start from it)"
             )
     elif state.stepped and (state.scheduled or 0) < state.stepped and _per_step(trial.config):
         sched = ", ".join(f"{k}={v}" for k, v in _per_step(trial.config).items())

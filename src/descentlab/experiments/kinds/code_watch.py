@@ -40,12 +40,15 @@ def watch(state: Any, opt: Any) -> None:
             for key, value in state.tuned.items():
                 if key in state.scheduled_keys or key not in group or (i, key) in state.used:
                     continue
-                used, base = group[key], False
+                used, why = group[key], ""
                 if key == "lr" and ("max_lr" in group or "initial_lr" in group):
                     used = group.get("max_lr", group.get("initial_lr"))  # (a scheduler's)
-                    base = True
+                    why = "base"
+                elif key in ("momentum", "betas") and "max_momentum" in group:
+                    # (a scheduler's cycle_momentum: OneCycleLR's groups hold its max_lr)
+                    why = "OneCycleLR" if "max_lr" in group else "CyclicLR"
                 if used != value and not (key in _ZERO_ALLOWED and used == 0):
-                    state.used[(i, key)] = (state.stepped + 1, used, base)
+                    state.used[(i, key)] = (state.stepped + 1, used, why)
 
     def after(*_: Any) -> None:
         state.stepped += 1
