@@ -44,6 +44,10 @@ class Run:
         eval_every: the steps at which to report (and at ``steps``).
         batch_size: the comparison's ``--batch-size``, or None where it set none.
         device: the comparison's torch device.
+        size: the model's width in a scale study (``descentlab scale --sizes``: build your
+            model at this size, e.g. ``nn.Linear(4, run.size)``), or ``--model-option
+            size=N``; None elsewhere. The study counts the parameters given to
+            :meth:`optimizer` at each size.
         hyper: the trial's hyperparameters (:meth:`optimizer` applies them).
         splits: where descentlab gives the data: the trial's splits (tuning: training and
             validation only, the test split sealed; refit: training + validation, and the
@@ -58,6 +62,7 @@ class Run:
         self.split = "test" if trial.phase == "refit" else "val"
         self.seed, self.steps, self.eval_every = cfg.seed, cfg.steps, cfg.eval_every or cfg.steps
         self.batch_size, self.device, self.hyper = cfg.batch_size, cfg.device, dict(cfg.hyper)
+        self.size = (cfg.model_options or {}).get("size")
         self._config, self._state = cfg, state
         state.scheduled_keys = frozenset(cfg.schedule or ())
         if splits is not None and self.split == "test":
@@ -209,6 +214,8 @@ class _State:
     device: str = "cpu"
     saved: tuple[int, dict[str, Any]] | None = None
     built: Any = None
+    #: the parameters given to the trial's optimizer (the model's size as the code built it)
+    params: int | None = None
     rows: list[tuple[int, float]] = dataclasses.field(default_factory=list)
     diverged: str | None = None
     #: steps the optimizer descentlab built took in this call, and whether its parameters were

@@ -148,7 +148,7 @@ def _finish(state: _State, got: Any, trial: Any, where: str) -> tuple[str, dict[
         else:
             summary[f"{split}/{name}"] = value
             state.rows.append((steps, value))  # (the value returned is the last step's)
-        said = {"metric": str(got.name), "maximize": bool(got.maximize)}
+        said = {"metric": str(got.name), "maximize": bool(got.maximize), "params": state.params}
         if bounds is not None:  # (JSON: an infinite end as null)
             said["bounds"] = [v if math.isfinite(v) else None for v in bounds]
         store.update_provenance(run_id, {"objective": said})

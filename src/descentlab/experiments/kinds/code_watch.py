@@ -25,6 +25,8 @@ def watch(state: Any, opt: Any) -> None:
     on_the_device(params, state.device, state.where, "were given to run.optimizer")
     _refuse_overriding_groups(opt, state.tuned, state.where)
     mine = {id(p) for p in params}
+    # the model's size as the trial built it (a scale study's parameters)
+    state.params = sum(p.numel() for p in {id(p): p for p in params}.values())
     stepper = opt.step
 
     def step(_: Any, *args: Any, **kwargs: Any) -> Any:
