@@ -32,7 +32,12 @@ from typing import Any
 
 from descentlab._announce import once
 from descentlab.cli import compare as compare_cli
-from descentlab.cli._options import add_command, check_out_dir, check_workers_and_threads
+from descentlab.cli._options import (
+    add_command,
+    check_out_dir,
+    check_workers_and_threads,
+    shown,
+)
 
 __all__ = ["register", "run"]
 
@@ -97,7 +102,12 @@ def run(args: argparse.Namespace) -> int:
     check_out_dir(args.runs_dir, "--runs-dir")
     check_workers_and_threads(args.workers, args.threads)
     base = spec.baseline or spec.choices()[0].label
-    spec = dataclasses.replace(spec, baseline=base, name=spec.name or spec.run_name())
+    named = spec  # (an objective on its own data is named by its code, as compare names it)
+    if spec.objective and not spec.objective.get("data"):
+        from descentlab.problems.problem import problem_slug
+
+        named = dataclasses.replace(spec, problem=problem_slug(spec.objective["ref"]))
+    spec = dataclasses.replace(spec, baseline=base, name=spec.name or named.run_name())
     if spec.precision == "auto":  # (it would choose per size: bf16 from a size, on some CPUs)
         once(("scale", "precision"), "scale: every size trains in fp32, not --precision auto's "
              "choice per size; --precision chooses one for all", UserWarning)  # fmt: skip
@@ -138,6 +148,6 @@ def _show(args: argparse.Namespace, spec: Any, sizes: list[Any], elapsed: float)
     paths = write_study(
         sizes, trends, Path(args.runs_dir) / f"{spec.name}-scale", option, note=budget_note(spec)
     )
-    print(f"study: {', '.join(str(p) for p in paths)}")
+    print(f"study: {', '.join(shown(p) for p in paths)}")
     print(f"done in {elapsed:.1f} s")
     return 0

@@ -216,6 +216,8 @@ class _State:
     built: Any = None
     #: the parameters given to the trial's optimizer (the model's size as the code built it)
     params: int | None = None
+    #: the trial's progress lines (:class:`~descentlab.engine.trial_lines.StepLines`), or None
+    lines: Any = None
     rows: list[tuple[int, float]] = dataclasses.field(default_factory=list)
     diverged: str | None = None
     #: steps the optimizer descentlab built took in this call, and whether its parameters were
@@ -281,6 +283,8 @@ class _State:
             self.diverged = f"reported {value} at step {step}"
             raise _Stop
         self.rows.append((step, float(value)))
+        if self.lines is not None:
+            self.lines.set_postfix_str(f"reported {value:.4g} at step {step}")
 
     def checkpoint(self, step: int, state: Mapping[str, Any]) -> None:
         if self.clock is None or not self.clock(step):

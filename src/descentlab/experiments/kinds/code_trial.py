@@ -57,6 +57,7 @@ def run_trial(
     from descentlab._usercode import genuine_interrupt
     from descentlab.engine.loop import CheckpointClock
     from descentlab.engine.run import _default_checkpoint
+    from descentlab.engine.trial_lines import StepLines, compiling, lines_on, which
     from descentlab.problems._user import failure
     from descentlab.problems.data import TestSetSealedError
     from descentlab.store import provenance
@@ -80,8 +81,11 @@ def run_trial(
         store.set_status(run_id, "running", expect=("running", "interrupted", "failed"))
         store.truncate_metrics(run_id, after_step=-1)  # (its reports are in the checkpoint)
         store.update_provenance(run_id, {"pid": os.getpid()})
+    if lines_on():  # (a comparison's console: the trial's steps, rate and time left)
+        done = state.saved[0] if state.saved is not None else 0
+        state.lines = StepLines(cfg.steps, done, which(cfg))
     try:
-        with _kept_as_it_was(where.split(" (trial")[0]):
+        with _kept_as_it_was(where.split(" (trial")[0]), compiling(state.lines):
             try:
                 got = objective(Run(trial, splits, state))
             finally:

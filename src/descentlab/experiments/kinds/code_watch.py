@@ -31,7 +31,10 @@ def watch(state: Any, opt: Any) -> None:
 
     def step(_: Any, *args: Any, **kwargs: Any) -> Any:
         state.attempted += 1
-        return stepper(*args, **kwargs)
+        got = stepper(*args, **kwargs)
+        if state.lines is not None:  # (the trial's progress lines: a clock read, a print)
+            state.lines.update(1)
+        return got
 
     # (attempted steps counted, a GradScaler's skipped ones too; a bound method, as
     # torch's schedulers expect)
