@@ -53,7 +53,7 @@ LINE = re.compile(r"^  (worker \d+: )?(.+): step (\d+)/(\d+) \(\d+%\), [\d.]+ st
 #: a trial as its lines name it
 TRIAL = r"(tune/sgd/holdout|curve/sgd|refit/sgd) lr=\S+ seed \d+"
 
-SHORT = "--optimizers sgd --lr-trials 2 --no-refine --steps 6 --seeds 2 --max-seeds 2"
+SHORT = "--optimizers sgd --fixed-lr sgd --steps 6 --seeds 2 --max-seeds 2"
 MOONS = "--problem moons --problem-option n_samples=200 --landscapes none " + SHORT
 
 
