@@ -305,6 +305,7 @@ def test_scale_passes_each_size_to_your_objective_as_run_size(own, capsys):
     assert code == 0, err
     assert _params(out) == [35, 67, 131], out  # (4 + 1) w + (w + 1) 3: as the code built it
     assert "size=4: use SGD" in out and "size=16: use SGD" in out, out
+    assert "size=16: your objective built 131 parameters" in out, out
 
 
 def test_scale_passes_each_size_to_your_problems_model_factory(own, capsys):

@@ -387,6 +387,7 @@ def study(
                     f"{option}={size}: no trial of the objective said how many parameters it "
                     "built (run.optimizer(params) counts them): nothing to scale"
                 )
+            say(f"{option}={size}: your objective built {counts[i]:,} parameters")
             check_growing(sizes, counts, "the objective ignores its size: read run.size")
         out.append(read_size(cmp, option, size, int(counts[i] or 0)))
     return out
