@@ -646,7 +646,8 @@ def _execute(
 
     try:
         desc = b.run_name
-        with _StopRequest() as stop, progress_bar(progress, total, loop.step, desc) as bar:
+        shown = progress_bar(progress, total, loop.step, desc, loop.configs[0])
+        with _StopRequest() as stop, shown as bar:
             loop.run(
                 until=until,
                 bar=bar,
