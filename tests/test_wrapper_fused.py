@@ -178,3 +178,28 @@ def test_a_total_without_a_probe_kernel_for_the_device_is_summed_eagerly(monkeyp
     _, eager_pass = _run(cls, start, grads, fused=True, lr=0.01)
     for a, b in zip(kernel, eager_pass, strict=True):
         assert float((a - b).abs().max()) <= 1e-12 * float(b.abs().max())
+
+
+@needs_compiler
+@pytest.mark.parametrize("case", ["two groups", "batched lr"])
+def test_the_fused_wrapper_steps_param_groups_and_batched_values_as_the_eager_one(case):
+    cls = cautious_example.CautiousAdamW
+    start, grads = _data(torch.float64, steps=4)
+    out = []
+    for fused in (True, False):
+        ws = [torch.nn.Parameter(t.clone()) for t in start]
+        if case == "two groups":
+            groups = [{"params": ws[:2], "lr": 0.01}, {"params": ws[2:], "lr": 0.03}]
+            opt = cls(groups, fused=fused)
+        else:  # one (7, 5) tensor, a learning rate per row: the count over the whole tensor
+            ws = ws[:1]
+            opt = cls(ws, fused=fused, lr=torch.linspace(0.01, 0.07, 7, dtype=torch.float64))
+        for gs in grads:
+            for w, g in zip(ws, gs, strict=False):
+                w.grad = g.clone()
+            opt.step()
+        plans = list(opt._fused.plans.values())
+        assert (bool(plans) and all(p is not None for p in plans)) is fused
+        out.append([w.detach() for w in ws])
+    for a, b in zip(*out, strict=True):
+        assert float((a - b).abs().max()) <= 1e-12 * float(b.abs().max())
