@@ -302,10 +302,12 @@ def _collect(
             if leave_out and has_kernel_form(r):
                 continue
             raise NoProgram(f"{r.name} has no form")
-        if any(pr.reads_g for pr in form.prepares) or form.totals:
+        reads_g = any(pr.reads_g for pr in form.prepares)
+        if reads_g or form.totals:
             if u != "g":  # the kernel's prepares see the raw gradients, not this rule's input
                 raise NoProgram(f"{r.name} reads its whole input before the kernel")
-            prog.reads_g = r.name
+            if reads_g:
+                prog.reads_g = r.name
         k += 1
         fmt = stored and getattr(r, "state_format", None)
         rec = _Recorder(prog, u, f"{r.name}{k}", r if fmt else None)  # type: ignore[arg-type]
@@ -531,13 +533,6 @@ def _totals_prepare(rule: Wrapper, hyper: Mapping[str, Any]) -> Prepare:
     scratch: dict[tuple, list] = {}
 
     def totals(state: Any, params: list, grads: list, hyper: Any) -> None:
-        steps = state["_step_values"]
-        shapes = tuple((p.shape, p.dtype, p.device) for p in params)
-        outs = scratch.get(shapes)
-        if outs is None:
-            scratch.clear()
-            outs = scratch[shapes] = [torch.empty(p.shape, dtype=p.dtype, device=p.device)
-                                      for p in params]  # fmt: skip
         for i, (form, prog) in enumerate(probes):
             where = (i, params[0].device.type, params[0].dtype)
             if where not in plans:
@@ -545,8 +540,13 @@ def _totals_prepare(rule: Wrapper, hyper: Mapping[str, Any]) -> Prepare:
                 plans[where] = None if make is None else make(prog, where[2])
             plan = plans[where]
             if plan is not None:
-                plan.run(outs, grads, state, hyper, steps)
-                values = outs
+                shapes = tuple((p.shape, p.dtype, p.device) for p in params)
+                values = scratch.get(shapes)
+                if values is None:
+                    scratch.clear()
+                    values = scratch[shapes] = [torch.empty_like(p, memory_format=torch.
+                                                contiguous_format) for p in params]  # fmt: skip
+                plan.run(values, grads, state, hyper, state["_step_values"])
             else:
                 values = _emitters("eager")[0](grads, params, state, hyper).run(form)
             sums = torch.stack([v.sum() for v in values]).tolist()
