@@ -285,8 +285,9 @@ class Comparison:
         return self.spec.target_accuracy if self.select_metric == "val/accuracy" else None
 
     def rows(self, *, timings: bool = True) -> list[dict[str, Any]]:
-        """The results table as dicts (``timings=False`` leaves out the seconds to target, the
-        only entries that differ between two runs of the same comparison)."""
+        """The results table as dicts (``timings=False`` leaves out the seconds to target and
+        the execution modes, the only entries that differ between two runs of the same
+        comparison)."""
         out = []
         for r in self.results:
             row: dict[str, Any] = {
@@ -313,7 +314,7 @@ class Comparison:
             row["close_settings"] = None if noise.why_not else noise.close
             if timings:
                 row["seconds_to_target"] = r.seconds_to_target
-            row["execution_mode"] = r.execution_mode
+                row["execution_mode"] = r.execution_mode
             out.append(row)
         return out
 
