@@ -205,3 +205,15 @@ def test_a_runs_execution_mode_is_read_from_its_stored_provenance(provenance, mo
     from descentlab.experiments.compare.speedup import execution_mode
 
     assert execution_mode(provenance) == mode
+
+
+def test_a_scale_studys_table_says_where_time_is_not_compared():
+    from descentlab.experiments.scale import read_size
+    from descentlab.report.scale import study_table
+
+    cmp = _cmp([_timed("adamw", "stacked", 0.02), _timed("adam", "alone", 0.01)])
+    cmp.spec.baseline = "adamw"
+    size = read_size(cmp, "hidden", 16, 1000)
+    assert [r.withheld != "" for r in size.rows] == [False, True]
+    table = study_table([size], "hidden")
+    assert "| adam | 1.00 [" in table and "| not compared: another execution mode |" in table
