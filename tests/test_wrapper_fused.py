@@ -212,3 +212,13 @@ def test_the_fused_wrapper_steps_param_groups_and_batched_values_as_the_eager_on
         out.append([w.detach() for w in ws])
     for a, b in zip(*out, strict=True):
         assert float((a - b).abs().max()) <= 1e-12 * float(b.abs().max())
+
+
+@needs_compiler
+@pytest.mark.parametrize("name", ["CautiousAdamW", "CautiousLion"])
+def test_check_optimizers_fused_line_now_checks_the_wrapper(name):
+    """It was skipped: "no fused step (fused=True: rule(s) cautious have no fused form)"."""
+    from descentlab.experiments.optimizer_check import check_optimizer
+
+    (line,) = check_optimizer(f"{EXAMPLE}:{name}", ["fused"])
+    assert line.ok is True and line.check == "fused vs eager", line
