@@ -634,7 +634,10 @@ def _probe_plan(program: Any, dtype: torch.dtype) -> FusedPlan | None:
     where this dtype or machine has no C kernel."""
     if dtype not in DTYPES or not fused_available():
         return None
-    return FusedPlan(CKernel(program), dtype)
+    try:
+        return FusedPlan(CKernel(program), dtype)
+    except FusedUnavailable:  # (the first pass is then the eager emitter's)
+        return None
 
 
 register_probe("cpu", _probe_plan)
