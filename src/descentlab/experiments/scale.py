@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from descentlab.experiments.compare.speedup import time_withheld
+
 __all__ = [
     "MAX_SIZES",
     "MIN_SIZES",
@@ -83,13 +85,16 @@ Triple = tuple[float, float, float]
 class AtSize:
     """One optimizer at one size: ``steps``/``seconds``: its speedup over the baseline
     ``(estimate, low, high)`` (the baseline's own: 1.0); ``lr``: its tuned learning rate;
-    ``verdict``: the comparison's word for it at this size ("chosen", "worse", ...)."""
+    ``verdict``: the comparison's word for it at this size ("chosen", "worse", ...);
+    ``withheld``: why the speedup in time is not given (it trained in another execution mode
+    than the baseline: :func:`~descentlab.experiments.compare.speedup.time_withheld`)."""
 
     label: str
     steps: Triple
     seconds: Triple
     lr: float | None
     verdict: str
+    withheld: str = ""
 
 
 @dataclass(frozen=True)
@@ -409,8 +414,9 @@ def read_size(cmp: Any, option: str, size: int, params: int) -> SizeResult:
             back = next((s for s in cmp.speedups(r) if s.label == base_label), None)
             steps, seconds = (combined(forward.get(r.label), back, key)
                               for key in ("steps", "seconds"))  # fmt: skip
-        rows.append(AtSize(r.label, steps, seconds, None if lr is None else float(lr),
-                           verdicts.get(r.label, "no test runs")))  # fmt: skip
+        lr = None if lr is None else float(lr)
+        verdict = verdicts.get(r.label, "no test runs")
+        rows.append(AtSize(r.label, steps, seconds, lr, verdict, time_withheld(r, base)))
     return SizeResult(
         option, size, params, base_label, tuple(rows), cmp.headline(), str(cmp.run_dir)
     )
