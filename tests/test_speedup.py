@@ -170,7 +170,8 @@ def test_time_speedups_only_between_runs_of_one_execution_mode(base_mode, cand_m
         words = {"stacked+alone": "mixed"}
         want = (
             f"time not compared: AdamW trained {words.get(base_mode, base_mode)}, Adam "
-            f"{words.get(cand_mode, cand_mode)}; rerun with --one-at-a-time to compare times"
+            f"{words.get(cand_mode, cand_mode)}; rerun with --one-at-a-time and another --name "
+            "to compare times (this comparison's runs are reused as they trained)"
         )
         assert sp.withheld == want and want in text.replace("\n  ", " ")
         assert "x [" not in text.split("in steps")[-1].split(".")[0]  # no ratio in time

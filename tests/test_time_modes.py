@@ -42,7 +42,7 @@ ARGV = [
 def _speedup_line(tmp_path: Path, *extra: str) -> str:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, str(tmp_path)])}
     env.pop("DESCENTLAB_DEBUG", None)
-    runs = tmp_path / f"runs{len(extra)}"
+    runs = tmp_path / "runs"
     out = subprocess.run(
         [sys.executable, "-m", "descentlab", *ARGV, "--runs-dir", str(runs), *extra],
         env=env, capture_output=True, text=True, timeout=300,
@@ -62,6 +62,12 @@ def test_no_time_ratio_across_execution_modes_and_one_with_one_at_a_time(tmp_pat
     assert "in time" not in mixed.split("):", 1)[1]
     why = "time not compared: AdamW trained stacked, signsgd alone; rerun with --one-at-a-"
     assert why in mixed
-    alone = _speedup_line(tmp_path, "--one-at-a-time")
+    # the advice as given, in the same runs folder: a rerun there alone would reuse the
+    # stacked runs (the mode is not part of a comparison's identity), so it names another run
+    unwrapped = mixed.replace("--one-at-a- time", "--one-at-a-time")
+    assert "--one-at-a-time and another --name" in unwrapped
+    again = _speedup_line(tmp_path, "--one-at-a-time")
+    assert "time not compared" in again  # this folder's runs, as they trained
+    alone = _speedup_line(tmp_path, "--one-at-a-time", "--name", "alone")
     assert "(AdamW alone, signsgd alone)" in alone and "time not compared" not in alone
     assert "x [" in alone.split("in steps, ", 1)[1].split(" in time")[0]

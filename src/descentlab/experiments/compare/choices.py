@@ -286,15 +286,18 @@ def _own(text: str, label: str | None, fixed: bool) -> OptimizerChoice | None:
     given to ``optim.register``) under its spec as another process resolves it; the file it
     is read from said once, with the hash a comparison records. None: not one."""
     from descentlab._announce import once
+    from descentlab._files import shown
 
     rec = optim.specs.lookup(text, strict=False)
     if rec is None:
         return None
     spec = optim.specs.spec_of(text)
+    where, _, cls = spec.rpartition(":")
+    said = f"{shown(where)}:{cls}" if where.endswith(".py") else spec
     for file, digest in optim.specs.source(spec).items():
         once(
             ("own-optimizer", spec, digest),
-            f"descentlab: optimizer {rec.name!r} is {spec} ({file} sha256 {digest}); an edited "
+            f"descentlab: optimizer {rec.name!r} is {said} ({file} sha256 {digest}); an edited "
             "file starts a new comparison",
             stacklevel=5,
         )

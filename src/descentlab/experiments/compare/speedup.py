@@ -80,7 +80,8 @@ def time_withheld(cand: Any, base: Any) -> str:
         return ""
     return (
         f"time not compared: {base.choice.display} trained {b}, {cand.choice.display} {a}; "
-        "rerun with --one-at-a-time to compare times"
+        "rerun with --one-at-a-time and another --name to compare times (this comparison's "
+        "runs are reused as they trained)"
     )
 
 
