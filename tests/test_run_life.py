@@ -79,25 +79,27 @@ def test_the_run_writer_has_two_implementations():
     assert "self.store: RunWriter | None" in (SRC / "engine" / "loop.py").read_text()
 
 
-def test_every_run_of_one_model_is_trained_through_live():
-    """The loop of a run is run by :func:`descentlab.engine.run.live` alone, but for the
-    vectorized passes' stacked loops (K models)."""
+def test_every_run_is_trained_through_live():
+    """The loop of a run is run by :func:`descentlab.engine.run.live` alone, a vectorized
+    pass's too, but for the passes pruned at rungs (several loops held at each rung)."""
     runners = _functions_calling(SRC / "engine", "run", keyword="until")
-    assert runners == {"run.live", "vectorized._train_stacked", "vectorized.train_in_rungs"}
+    assert runners == {"run.live", "vectorized.train_in_rungs"}
 
 
 @pytest.fixture
 def lives(monkeypatch):
     import descentlab.engine.run as run
+    import descentlab.engine.vectorized as vectorized
 
     calls = []
     real = run.live
 
     def counted(*args, **kwargs):
-        calls.append(args[3])
+        calls.append(list(args[3]))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(run, "live", counted)
+    for module in (run, vectorized):
+        monkeypatch.setattr(module, "live", counted)
     return calls
 
 
@@ -111,4 +113,4 @@ def test_train_resume_and_train_many_go_through_live(lives, tmp_path):
         paused = train(cfg, store, until_step=3, progress=False)
         resume(paused.run_id, store, progress=False)
         train_many([cfg, cfg.replace(seed=1)], store, mode="sequential", progress=False)
-    assert lives == [1, 1, 2, 3]
+    assert lives == [[1], [1], [2], [3]]  # (a vectorized pass: the ast test above)

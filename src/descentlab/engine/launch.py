@@ -500,8 +500,9 @@ def _rank_main(job: Mapping[str, Any], meeting: Any) -> dict[str, Any] | None:
             part.writer = store
             path = None if ckpt_path is None else Path(ckpt_path)
             show = job.get("progress") if rank == 0 else False
-            result = live(loop, part, store, run_id, path, state, until_step=job.get("until_step"),
-                          progress=show, agreed=_AgreedStop)  # fmt: skip
+            (result,) = live(loop, part, store, [run_id], path, state,
+                             until_step=job.get("until_step"), progress=show,
+                             agreed=_AgreedStop)  # fmt: skip
     finally:
         if store is not None:
             store.close()

@@ -443,9 +443,9 @@ def train(
         loop = Loop.single(config, built)
         loop.checkpoint_every, loop.keep_checkpoint = checkpoint_every, keep_checkpoint
         part = OneModel(config, built, loop.batches.aug_gens[0])
-        return live(loop, part, store, run_id, path, state, until_step=until_step,
+        return live(loop, part, store, [run_id], path, state, until_step=until_step,
                     progress=progress, on_start=on_start,
-                    after_checkpoint=after_checkpoint)  # fmt: skip
+                    after_checkpoint=after_checkpoint)[0]  # fmt: skip
 
 
 def resume(
@@ -534,33 +534,36 @@ def resume(
         loop = Loop.single(config, built)
         loop.checkpoint_every, loop.keep_checkpoint = checkpoint_every, keep_checkpoint
         part = OneModel(config, built, loop.batches.aug_gens[0])
-        return live(loop, part, store, run_id, resumed.checkpoint, resumed.state,
+        return live(loop, part, store, [run_id], resumed.checkpoint, resumed.state,
                     until_step=until_step, progress=progress, on_start=on_start,
-                    after_checkpoint=after_checkpoint)  # fmt: skip
+                    after_checkpoint=after_checkpoint)[0]  # fmt: skip
 
 
 def live(
     loop: Loop,
-    part: OneModel,
+    part: Any,
     writer: RunWriter | None,
-    run_id: int | None,
-    path: Path | None,
+    run_ids: Sequence[int | None],
+    path: Path | None = None,
     state: Mapping[str, Any] | None = None,
     *,
     until_step: int | None = None,
     progress: bool | None = None,
+    desc: str | None = None,
     on_start: Callable[[int | None], None] | None = None,
     after_checkpoint: Callable[[int | None, Path], None] | None = None,
-    agreed: Callable[[StopRequest], Any] = lambda request: request,
-) -> RunResult:
-    """A run's life, the one every run of one model is trained through (:func:`train`,
-    :func:`resume`, each process of a sharded run): its stepper ``part`` in ``loop``, from the
-    start or from the checkpoint ``state``, its records written through ``writer`` as run
-    ``run_id`` (None: nothing recorded), its checkpoints to ``path``; it stops after
+    agreed: Callable[[StopRequest], Any] | None = lambda request: request,
+) -> list[RunResult]:
+    """The life of the runs of ``loop``, the one every run the engine trains goes through
+    (:func:`train`, :func:`resume`, each process of a sharded run, a vectorized pass): its
+    stepper ``part`` (a :class:`OneModel`, or K stacked models) trained from the start or
+    from one run's checkpoint ``state``, the records written through ``writer`` as
+    ``run_ids`` (None: not recorded), one run's checkpoints to ``path``. It stops after
     ``until_step`` steps, or at a step boundary on SIGINT or SIGTERM (``agreed``: the stop
-    request every process of a sharded run agrees on)."""
-    loop.stepper = part
-    loop.store, loop.run_ids[0] = writer, run_id
+    every process of a sharded run agrees on; None: no stop asked here). The runs' results,
+    in order."""
+    loop.stepper, loop.store, loop.run_ids[:] = part, writer, run_ids
+    run_id = run_ids[0]
     if state is not None:
         try:
             load_run_state(loop, part, state)
@@ -576,8 +579,7 @@ def live(
             raise
     if on_start is not None:
         on_start(run_id)
-    b = part.b
-    total = b.total_steps
+    total, k = loop.total, len(run_ids)
     until = total if until_step is None else min(until_step, total)
 
     # The store records the checkpoint once one exists: a recorded checkpoint that is gone
@@ -597,22 +599,28 @@ def live(
         if after_checkpoint is not None:
             after_checkpoint(run_id, path)
 
+    done = [False] * k
     try:
-        with StopRequest() as stop, progress_bar(progress, total, loop.step, b.run_name) as bar:
+        with (
+            contextlib.nullcontext() if agreed is None else StopRequest() as stop,
+            progress_bar(progress, total, loop.step, desc or part.b.run_name) as bar,
+        ):
             loop.run(
                 until=until,
                 bar=bar,
-                stop=agreed(stop),
+                stop=None if agreed is None else agreed(stop),
                 on_checkpoint=None if path is None else on_checkpoint,
             )
-        summary = loop.summary(0)
+        summaries = [loop.summary(i) for i in range(k)]
         ended = loop.status[0] in ("completed", "diverged")
         if path is not None and (loop.keep_checkpoint or not ended):
             save(loop.status[0])
-        result = loop.result(0, summary, path)
+        with writer.transaction() if writer is not None else contextlib.nullcontext():
+            results = [loop.result(i, summaries[i], path) for i in range(k)]  # one write
         if path is not None and not ended and after_checkpoint is not None:
             after_checkpoint(run_id, path)  # stopped: it continues from here
-        return result
+        done = [True] * k
+        return results
     except BaseException as exc:
-        loop.failed(exc)
+        loop.failed(exc, done)
         raise
