@@ -194,7 +194,7 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: the engine's run and the user's code its two implementations, the user's code in modules of one
 #: purpose each 251), and functions over 80 lines in the whole package at most this many (10 then;
 #: the goal is 15))
-LIBRARY_LINES = 58_927
+LIBRARY_LINES = 58_928
 LONG_FUNCTIONS = 10
 
 

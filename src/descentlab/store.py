@@ -755,12 +755,13 @@ class _Database:
 
 @runtime_checkable
 class RunWriter(Protocol):
-    """What a training run writes, and the one way its records reach the store's one writer.
-    Two implementations: the :class:`Store` itself -- the writer's own (``descentlab train``),
-    or a scratch store in a worker's memory whose runs the writer imports when they end
-    (:mod:`descentlab.engine.scratch`: a comparison's trials, ``train_many``'s runs, Ray) --
-    and the records streamed live to the writer as they are made
-    (``descentlab.engine.launch.ToLauncher``: rank 0 of ``train --nproc``)."""
+    """What a training run writes, and the one way its records reach the store's one writer (a
+    protocol: its implementations name no base). Two implementations: the :class:`Store`
+    itself -- the writer's own (``descentlab train``), or a scratch store in a worker's
+    memory whose runs the writer imports when they end (:mod:`descentlab.engine.scratch`: a
+    comparison's trials, ``train_many``'s runs, Ray) -- and the records streamed live to the
+    writer as they are made (``descentlab.engine.launch.ToLauncher``: rank 0 of
+    ``train --nproc``)."""
 
     def transaction(self) -> contextlib.AbstractContextManager[None]: ...
 
@@ -775,7 +776,7 @@ class RunWriter(Protocol):
     def close(self) -> None: ...
 
 
-class Store(_Database, RunWriter):
+class Store(_Database):
     """A SQLite database of runs, metrics and artifacts, safe for several processes.
 
     Args:

@@ -367,12 +367,12 @@ def _broadcast(value: Any) -> Any:
     return box[0]
 
 
-class ToLauncher(RunWriter):
-    """Rank 0's store: what the loop and the checkpoints write (metric rows, status and
-    summary, the checkpoint's artifact) sent to the launcher, the store's one writer, through
-    the TCPStore ``meeting``: each write, or each transaction's writes, one message
-    ``record/<n>`` that the launcher applies in one transaction (:class:`_FromRanks`) and
-    confirms (``applied/<n>``)."""
+class ToLauncher:
+    """Rank 0's :class:`~descentlab.store.RunWriter`: what the loop and the checkpoints write
+    (metric rows, status and summary, the checkpoint's artifact) sent to the launcher, the
+    store's one writer, through the TCPStore ``meeting``: each write, or each transaction's
+    writes, one message ``record/<n>`` that the launcher applies in one transaction
+    (:class:`_FromRanks`) and confirms (``applied/<n>``)."""
 
     def __init__(self, meeting: Any, timeout: float) -> None:
         self.meeting, self.timeout = meeting, timedelta(seconds=timeout)
