@@ -196,6 +196,29 @@ def one_cycle_of_its_own_peak(run):
     return Score(mse(model), maximize=False)
 
 
+def one_cycle_cycles_momentum(run, **cycle):  # OneCycleLR's cycle_momentum=True (its default)
+    torch.manual_seed(run.seed)
+    model = torch.nn.Linear(1, 1)
+    opt = run.optimizer(model.parameters())
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=run.hyper["lr"], total_steps=run.steps, **cycle)
+    for _ in range(run.steps):
+        opt.zero_grad()
+        ((model(X) - Y) ** 2).mean().backward()
+        opt.step()
+        sched.step()
+    return Score(mse(model), maximize=False)
+
+
+def one_cycle_momentum_not_cycled(run):  # the first advice followed
+    return one_cycle_cycles_momentum(run, cycle_momentum=False)
+
+
+def one_cycle_momentum_from_the_trial(run):  # the second
+    m = run.hyper["momentum"]
+    return one_cycle_cycles_momentum(run, base_momentum=m, max_momentum=m)
+
+
 def sets_the_lr_itself(run):
     def report(step, model):
         for group in given.param_groups:
@@ -318,6 +341,9 @@ CASES = [
     ('another_steps_them_too', '', 2, 'were stepped by another optimizer \\(SGD\\): only the trial'),
     ('group_sets_its_own_lr', '', 2, RUN + " failed: .*param group 0 given to run.optimizer sets lr=0.05, which the trial tunes \\(lr=.*\\): leave 'lr' out of the group"),
     ('one_cycle_of_its_own_peak', '', 2, "param group 0 used lr=0.05 \\(its scheduler's base\\) at step 1 where the trial tunes lr=.*OneCycleLR\\(optimizer, max_lr=run.hyper\\['lr'\\]"),
+    ('one_cycle_cycles_momentum', '--tune sgd.momentum=0.5,0.9', 2, "param group 0 used momentum=0.95 at step 1 where the trial tunes momentum=0.5: OneCycleLR cycles the momentum \\(cycle_momentum=True, its default\\).*cycle_momentum=False.*base_momentum.*max_momentum.*run.hyper\\['momentum'\\]"),
+    ('one_cycle_momentum_not_cycled', '--tune sgd.momentum=0.5,0.9', 0, None),
+    ('one_cycle_momentum_from_the_trial', '--tune sgd.momentum=0.5,0.9', 0, None),
     ('sets_the_lr_itself', '', 2, "param group 0 used lr=0.05 at step 2 where the trial tunes lr="),
     ('says_it_stopped_early_elsewhere', '', 2, "it said it stopped early at step 2 \\(run.stopped_early\\), but the optimizer descentlab gave was stepped 3 times"),
     ('never_steps_the_schedule', '--budget 3', 2, "the trial's schedule \\(lr=.*\\) was stepped 0 times in 6 optimizer steps: call step\\(\\) of run.scheduler"),

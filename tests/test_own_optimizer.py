@@ -134,14 +134,17 @@ def test_your_optimizer_is_tuned_over_the_dimensions_a_named_one_is():
     assert "alpha" in _dims("rmsprop")
 
 
-def test_your_named_optimizer_says_once_that_a_rule_of_it_runs_eagerly():
-    """The package's named optimizers say nothing (documented); yours did not either."""
+def test_your_named_optimizer_says_once_that_a_rule_of_it_runs_eagerly(tmp_path):
+    """The package's named optimizers say nothing (documented); yours did not either. Cautious
+    with its form runs fused (tests/test_wrapper_fused.py); without it, eagerly, said."""
     from descentlab._announce import PROCESS
 
     PROCESS.forget("eager")  # (said once per process: another test may have built it)
-    spec = str(EXAMPLES / "cautious_adamw.py:CautiousAdamW")
+    text = (EXAMPLES / "cautious_adamw.py").read_text(encoding="utf-8")
+    eager = tmp_path / "eager_cautious.py"
+    eager.write_text(text.replace("    def form(self, f, u):", "    def _unused(self, f, u):"))
     with pytest.warns(RuntimeWarning, match="cautious has no fused form"):
-        optim.get(spec)([torch.nn.Parameter(torch.zeros(2))])
+        optim.get(f"{eager}:CautiousAdamW")([torch.nn.Parameter(torch.zeros(2))])
 
 
 def test_the_guide_shows_the_examples_as_they_are_and_the_api_page_the_authoring_names():

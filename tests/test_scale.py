@@ -10,6 +10,7 @@ import math
 import re
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -221,3 +222,112 @@ def test_model_over_your_own_problem_is_said_before_any_size_runs(tmp_path):
         study(spec, [8, 16, 32], tmp_path, say=said.append, check_folder=stop)
     assert any("--model mlp over your problem" in s and "not your problem's own model" in s
                for s in said), said  # fmt: skip
+
+
+#: your own model at each size: an objective reading run.size, a problem whose model factory
+#: takes size=, and the same code ignoring it (a small MLP on scikit-learn's iris)
+OWN = """
+import torch
+from sklearn.datasets import load_iris
+from torch import nn
+from descentlab import Score
+from descentlab.problems.problem import Problem
+
+x, y = load_iris(return_X_y=True)
+X = torch.tensor((x - x.mean(0)) / x.std(0), dtype=torch.float32)
+Y = torch.tensor(y)
+
+
+def mlp(size):
+    return nn.Sequential(nn.Linear(4, size), nn.Tanh(), nn.Linear(size, 3))
+
+
+def fit(run, size=None):
+    torch.manual_seed(run.seed)
+    model = mlp(run.size if size is None else size)
+    opt = run.optimizer(model.parameters())
+    for _ in range(run.steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(X), Y).backward()
+        opt.step()
+    with torch.no_grad():
+        return Score(float((model(X).argmax(1) == Y).float().mean()), maximize=True, name="acc")
+
+
+def fixed(run):
+    return fit(run, size=8)
+
+
+def _problem(model):
+    data = {"x_train": X[::2], "y_train": Y[::2], "x_test": X[1::2], "y_test": Y[1::2]}
+    return Problem("iris", model, data)
+
+
+def sized():
+    return _problem(lambda size=8: mlp(size))
+
+
+def ignores():
+    return _problem(lambda size=8: mlp(8))
+
+
+def takes_none():
+    return _problem(lambda: mlp(8))
+"""
+
+#: the cheapest study: one optimizer at its default lr, 2 seeds, 2 steps
+CHEAP = ["--optimizers", "sgd", "--fixed-lr", "sgd", "--steps", "2", "--seeds", "2",
+         "--max-seeds", "2", "--workers", "1", "--no-progress", "--no-report"]  # fmt: skip
+
+
+@pytest.fixture
+def own(tmp_path, monkeypatch):
+    (tmp_path / "own.py").write_text(OWN)
+    monkeypatch.chdir(tmp_path)
+    # (the figures: two thirds of these studies' time, drawn by the study above)
+    monkeypatch.setattr("descentlab.report.scale.write_study", lambda *a, **k: [])
+    return tmp_path
+
+
+def _scale(args: list[str], capsys: Any) -> tuple[int, str, str]:
+    code = main(["scale", *args, "--sizes", "4,8,16", *CHEAP, "--runs-dir", "runs"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _params(out: str) -> list[int]:
+    rows = [ln.split("|") for ln in out.splitlines() if re.match(r"\| \d+ \|", ln)]
+    return [int(r[2].replace(",", "")) for r in rows]
+
+
+def test_scale_passes_each_size_to_your_objective_as_run_size(own, capsys):
+    code, out, err = _scale(["--objective", "own.py:fit"], capsys)
+    assert code == 0, err
+    assert _params(out) == [35, 67, 131], out  # (4 + 1) w + (w + 1) 3: as the code built it
+    assert "size=4: use SGD" in out and "size=16: use SGD" in out, out
+    assert "size=16: your objective built 131 parameters" in out, out
+
+
+def test_scale_passes_each_size_to_your_problems_model_factory(own, capsys):
+    code, out, err = _scale(["--problem", "own.py:sized"], capsys)
+    assert code == 0, err
+    assert _params(out) == [35, 67, 131], out
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--objective", "own.py:fixed"], "the sizes trained so far (size 4, 8) built the same "
+         "67 parameters: the objective ignores its size: read run.size"),
+        (["--problem", "own.py:ignores"], "every size (size 4, 8, 16) built the same 67 "
+         "parameters: its model factory ignores its size keyword"),
+        (["--problem", "own.py:takes_none"], "its model factory takes no 'size' keyword: each "
+         "of --sizes reaches it as size="),
+        (["--objective", "own.py:fit", "--model-option", "size=8"],
+         "--model-option size=8 is the width a scale study sets to each of --sizes"),
+    ],
+)  # fmt: skip
+def test_your_code_that_ignores_the_size_is_refused_in_one_line(own, capsys, args, words):
+    code, _, err = _scale(args, capsys)
+    lines = [ln for ln in err.splitlines() if ln.startswith("descentlab: error")]
+    assert code == 2 and len(lines) == 1 and words in lines[0], err

@@ -127,3 +127,93 @@ def test_a_baseline_the_user_names_sizes_the_others_too():
     assert "Speedup over Momentum" in text and "Speedup over AdamW" in text
     with pytest.raises(ValueError, match="baseline must be one of the optimizers"):
         CompareSpec(optimizers=["sgd", "adam"], baseline="lion").validate()
+
+
+# ------------------------------------------------------------------------------------------
+# time speedups only between runs of one execution mode
+
+
+def _timed(label, mode, per_step):
+    """An optimizer whose two curve runs (ids 1 and 2) trained in ``mode`` (None: not
+    recorded), ``per_step`` seconds a step."""
+    r = _opt(label, LINEAR, seconds=[STEPS * per_step] * 2)
+    r.curve_runs = [1, 2]
+    if mode is not None:
+        r.run_timings = {i: {"mode": m} for i, m in zip((1, 2), mode.split("+") * 2, strict=False)}
+    return r
+
+
+@pytest.mark.parametrize(
+    ("base_mode", "cand_mode", "compared"),
+    [
+        ("stacked", "stacked", True),  # both in vectorized passes
+        ("alone", "alone", True),  # both alone (--one-at-a-time)
+        ("ranks", "ranks", True),
+        (None, "alone", True),  # stored before modes were recorded: as before
+        ("stacked", "alone", False),  # a named optimizer stacked, an imported one alone
+        ("alone", "stacked", False),
+        ("stacked", "ranks", False),
+        ("stacked+alone", "stacked+alone", False),  # mixed within one optimizer
+    ],
+)
+def test_time_speedups_only_between_runs_of_one_execution_mode(base_mode, cand_mode, compared):
+    base, cand = _timed("adamw", base_mode, 0.02), _timed("adam", cand_mode, 0.01)
+    cmp = _cmp([base, cand])
+    (sp,) = speedups(cmp, base)
+    assert sp.steps[0] == pytest.approx(1.0)  # steps are compared whatever the modes
+    text = cmp.recommendation()
+    if compared:
+        assert sp.seconds[0] == pytest.approx(2.0) and not sp.withheld
+        assert "in time" in text and "time not compared" not in text
+    else:
+        assert math.isnan(sp.seconds[0])
+        words = {"stacked+alone": "mixed"}
+        want = (
+            f"time not compared: AdamW trained {words.get(base_mode, base_mode)}, Adam "
+            f"{words.get(cand_mode, cand_mode)}; rerun with --one-at-a-time to compare times"
+        )
+        assert sp.withheld == want and want in text.replace("\n  ", " ")
+        assert "x [" not in text.split("in steps")[-1].split(".")[0]  # no ratio in time
+
+
+def test_each_optimizers_execution_mode_is_in_the_output_and_the_export(tmp_path):
+    import json
+
+    from descentlab.report.compare_export import write_exports
+
+    cmp = _cmp([_timed("adamw", "stacked", 0.02), _timed("adam", "alone", 0.01)])
+    assert "(AdamW stacked, Adam alone)" in cmp.recommendation().replace("\n  ", " ")
+    _, path = write_exports(cmp, tmp_path)
+    got = json.loads(path.read_text())
+    assert [row["execution_mode"] for row in got["table"]] == ["stacked", "alone"]
+    (sp,) = got["speedups"]
+    assert sp["seconds"] == [None] * 3 and sp["time_withheld"].startswith("time not compared")
+
+
+@pytest.mark.parametrize(
+    ("provenance", "mode"),
+    [
+        ({"multirun": {"mode": "vmap", "runs": 3, "index": 0}}, "stacked"),
+        ({"pruned_in_pass": True}, "stacked"),
+        ({"nproc": 2}, "ranks"),
+        ({"nproc": 1}, "alone"),
+        ({"pid": 1}, "alone"),
+        (None, "alone"),
+    ],
+)
+def test_a_runs_execution_mode_is_read_from_its_stored_provenance(provenance, mode):
+    from descentlab.experiments.compare.speedup import execution_mode
+
+    assert execution_mode(provenance) == mode
+
+
+def test_a_scale_studys_table_says_where_time_is_not_compared():
+    from descentlab.experiments.scale import read_size
+    from descentlab.report.scale import study_table
+
+    cmp = _cmp([_timed("adamw", "stacked", 0.02), _timed("adam", "alone", 0.01)])
+    cmp.spec.baseline = "adamw"
+    size = read_size(cmp, "hidden", 16, 1000)
+    assert [r.withheld != "" for r in size.rows] == [False, True]
+    table = study_table([size], "hidden")
+    assert "| adam | 1.00 [" in table and "| not compared: another execution mode |" in table

@@ -1,9 +1,11 @@
 """Cautious AdamW (Liang et al., 2024, Algorithm 1), written outside descentlab as a wrapper: any
 rule's update ``u`` kept only where it agrees in sign with the gradient ``g``, rescaled by
 ``d / (nnz + 1)`` -- a reduction over each whole tensor, so the wrapper is left at the ``Rule``
-defaults (not shard-local: under FSDP2 each tensor is stepped whole, by its owner)."""
+defaults (not shard-local: under FSDP2 each tensor is stepped whole, by its owner). Its ``form``
+is the same per element: around a rule written in the form it runs in the fused kernels."""
 
 from descentlab import optim
+from descentlab.optim import form as F
 
 
 class cautious(optim.Wrapper):
@@ -16,6 +18,11 @@ class cautious(optim.Wrapper):
             mask = (x * g > 0).to(x.dtype)
             out.append(x * mask * (mask.numel() / (mask.sum() + 1)))
         return out, state
+
+    def form(self, f, u):
+        zero, one = f.coef("zero", lambda h, t: 0.0), f.coef("one", lambda h, t: 1.0)
+        mask = f.let(F.where(F.gt(u * f.g, zero), one, zero))
+        f.out(u * mask * f.total(mask, lambda n, s: n * (1 / (s + 1))))  # torch: n / tensor
 
 
 class CautiousAdamW(optim.Named):

@@ -44,6 +44,13 @@ class NoSpaceError(OSError):
     """A file could not be written for lack of space; ``filename`` names it."""
 
 
+def shown(path: str | os.PathLike[str]) -> str:
+    """A path as the console prints it: relative to the working folder where it lies inside it
+    (``runs/NAME/report.html``), else whole."""
+    here, full = Path.cwd(), Path(path).absolute()
+    return os.path.relpath(full, here) if full.is_relative_to(here) else str(full)
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a folder"

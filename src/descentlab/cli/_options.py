@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from descentlab._files import _first_existing, check_out_dir
+from descentlab._files import shown as shown  # (the commands print paths as the console does)
 
 __all__ = [
     "add_backend_arguments",
@@ -95,13 +96,6 @@ INTEGER_LIMITS: dict[str, int] = {  # (torch's generators, SQLite's row ids); a 
     "show": 2**63 - 1,
     "port": 65_535,
 }
-
-
-def shown(path: str | os.PathLike[str]) -> str:
-    """A path as the command prints it: relative to the working folder where it lies inside it
-    (``runs/NAME/report.html``), else whole."""
-    here, full = Path.cwd(), Path(path)
-    return os.path.relpath(full, here) if full.is_relative_to(here) else str(full)
 
 
 def integer_limit(dest: str) -> int:

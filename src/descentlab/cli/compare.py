@@ -377,7 +377,12 @@ def _output_arguments(out: Any) -> None:
         "FSDP2 (one trial at a time; docs/distributed.md)",
     )
     add_rank_timeout(out)
-    out.add_argument("--no-progress", action="store_true", help="no progress output")
+    out.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress output (else a line per trial, and a long trial's steps, rate and "
+        "time left: one line every 5 s on a terminal, every 30 s in a log)",
+    )
     out.add_argument(
         "--no-report",
         action="store_true",

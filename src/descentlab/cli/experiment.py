@@ -33,6 +33,7 @@ from descentlab.cli._options import (
     check_workers_and_threads,
     parse_pairs,
     print_json,
+    shown,
 )
 from descentlab.constraints import NONNEGATIVE_INT, POSITIVE_INT, check
 
@@ -165,6 +166,6 @@ def handler(args: argparse.Namespace) -> int:
             print(f"  [{mark}] {text}")
         print()
     for path in paths:
-        print(f"wrote {path}")
+        print(f"wrote {shown(path)}")
     print(f"done in {elapsed:.1f} s (the experiment itself: {result.seconds:.2f} s)")
     return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from descentlab.cli._options import add_command, check_out_dir, parse_names
+from descentlab.cli._options import add_command, check_out_dir, parse_names, shown
 
 __all__ = ["handler", "register"]
 
@@ -51,5 +51,5 @@ def handler(args: argparse.Namespace) -> int:
         args.out, animations=not args.no_animations, only=only, quick=args.quick
     )
     for path in written:
-        print(f"wrote {path}")
+        print(f"wrote {shown(path)}")
     return 0

@@ -29,7 +29,7 @@ from numbers import Integral
 from pathlib import Path
 
 from descentlab import optim
-from descentlab.cli._options import add_command, check_out_dir, parse_names
+from descentlab.cli._options import add_command, check_out_dir, parse_names, shown
 from descentlab.constraints import POSITIVE, POSITIVE_INT, Interval, check, invalid
 from descentlab.problems import landscapes, trajectories
 
@@ -149,5 +149,5 @@ def handler(args: argparse.Namespace) -> int:
             )
         print(f"  {r.name:<10} lr={r.lr:<10g} {status}")
     for path in written:
-        print(f"wrote {path}")
+        print(f"wrote {shown(path)}")
     return 0

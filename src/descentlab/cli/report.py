@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from descentlab.cli._options import add_command, check_out_dir
+from descentlab.cli._options import add_command, check_out_dir, shown
 
 __all__ = ["register", "run"]
 
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(comparison.table())
     if not comparison.complete:
         print("note: this comparison is incomplete; run its `descentlab compare` command again")
-    print(f"report: {path}")
+    print(f"report: {shown(path)}")
     return 0
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from descentlab.cli._options import add_command, print_json
+from descentlab.cli._options import shown as shown_path
 
 __all__ = ["register", "run"]
 
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(listed if len(found) > 1 else next(iter(listed.values())), default=str)
         return 0
     for path, table in listed.items():
-        print(f"store {path}: {len(table)} run(s)")
+        print(f"store {shown_path(path)}: {len(table)} run(s)")
         print(format_rows(table))
     return 0
 

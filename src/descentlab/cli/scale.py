@@ -2,7 +2,9 @@
 
 Every argument of ``compare`` is taken (the problem, the optimizers, the budget, ...); the
 study runs that comparison with the model's width set to each of ``--sizes`` (``cnn``:
-channels, ``mlp`` and ``gru``: hidden, ``gpt``: d_model, the ResNets: width), each size with
+channels, ``mlp`` and ``gru``: hidden, ``gpt``: d_model, the ResNets: width; your own model:
+``run.size`` in an ``--objective``, ``size=`` to the model factory of your ``--problem``, whose
+parameters are counted as your code builds them), each size with
 its own tuning at the same budget in a run directory of its own (running the command again
 continues where it stopped: a finished size is read back from its store). It prints a table
 per size -- the parameters, each optimizer's speedup over the baseline (``--baseline``, by
@@ -16,6 +18,7 @@ Example:
     descentlab scale --sizes 12,25,50 --steps 500 --budget 6
     descentlab scale --problem charlm --model gpt --sizes 16,32,64 \\
         --optimizers adamw,muon,lion --steps 200 --budget 3
+    descentlab scale --objective train.py:fit --sizes 8,16,32 --steps 200 --budget 3
 """
 
 from __future__ import annotations
@@ -29,7 +32,12 @@ from typing import Any
 
 from descentlab._announce import once
 from descentlab.cli import compare as compare_cli
-from descentlab.cli._options import add_command, check_out_dir, check_workers_and_threads
+from descentlab.cli._options import (
+    add_command,
+    check_out_dir,
+    check_workers_and_threads,
+    shown,
+)
 
 __all__ = ["register", "run"]
 
@@ -50,9 +58,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--sizes",
         required=True,
         metavar="W1,W2,W3",
-        help="the model's widths, 3 to 16 of them (e.g. 12,25,50 channels of the CNN); each "
-        "size's model is built (on torch's meta device) before the first trains, and one that "
-        "cannot fit in the memory available is refused",
+        help="the model's widths, 3 to 16 of them (e.g. 12,25,50 channels of the CNN; your "
+        "own model's: run.size in an --objective, size= to your --problem's model factory); "
+        "each size's model is built (on torch's meta device) before the first trains, and one "
+        "that cannot fit in the memory available is refused",
     )
 
 
@@ -79,18 +88,26 @@ def run(args: argparse.Namespace) -> int:
             f"{flag} is compare's alone: a scale study prints its table (no JSON), trains a "
             "trial in one process and measures no suite's targets"
         )
-    if compare_cli._kind(args).own_problem:
+    form = compare_cli._code(args).get("objective", {}).get("form")
+    if form not in (None, "function"):
+        flag = "--hf-trainer" if form == "hf_trainer" else "--lightning"
         raise ValueError(
-            "an objective trains its own model: a scale study needs a model with a size"
+            f"{flag}'s make(split) takes no size: a scale study passes each size to an "
+            "--objective function as run.size (call your make from one)"
         )
     spec = CompareSpec(**compare_cli.build_fields(args))
     spec.validate()
-    if spec.model is not None:
+    if spec.model is not None or scale.own_model(spec):
         scale.check_width(spec, spec.model)  # refused before the problem's data are loaded
     check_out_dir(args.runs_dir, "--runs-dir")
     check_workers_and_threads(args.workers, args.threads)
     base = spec.baseline or spec.choices()[0].label
-    spec = dataclasses.replace(spec, baseline=base, name=spec.name or spec.run_name())
+    named = spec  # (an objective on its own data is named by its code, as compare names it)
+    if spec.objective and not spec.objective.get("data"):
+        from descentlab.problems.problem import problem_slug
+
+        named = dataclasses.replace(spec, problem=problem_slug(spec.objective["ref"]))
+    spec = dataclasses.replace(spec, baseline=base, name=spec.name or named.run_name())
     if spec.precision == "auto":  # (it would choose per size: bf16 from a size, on some CPUs)
         once(("scale", "precision"), "scale: every size trains in fp32, not --precision auto's "
              "choice per size; --precision chooses one for all", UserWarning)  # fmt: skip
@@ -131,6 +148,6 @@ def _show(args: argparse.Namespace, spec: Any, sizes: list[Any], elapsed: float)
     paths = write_study(
         sizes, trends, Path(args.runs_dir) / f"{spec.name}-scale", option, note=budget_note(spec)
     )
-    print(f"study: {', '.join(str(p) for p in paths)}")
+    print(f"study: {', '.join(shown(p) for p in paths)}")
     print(f"done in {elapsed:.1f} s")
     return 0

@@ -600,10 +600,11 @@ def live(
             after_checkpoint(run_id, path)
 
     done = [False] * k
+    named = None if desc else loop.configs[0]  # (one run's progress lines name its lr, seed)
     try:
         with (
             contextlib.nullcontext() if agreed is None else StopRequest() as stop,
-            progress_bar(progress, total, loop.step, desc or part.b.run_name) as bar,
+            progress_bar(progress, total, loop.step, desc or part.b.run_name, named) as bar,
         ):
             loop.run(
                 until=until,

@@ -51,6 +51,7 @@ from descentlab._files import out_of_space
 from descentlab._usercode import describe, genuine_interrupt, user_error
 from descentlab.constraints import POSITIVE_INT, check
 from descentlab.engine.scratch import place_files
+from descentlab.engine.trial_lines import lines_on
 from descentlab.experiments.execution import execute_group, run_task, torch_threads
 from descentlab.experiments.resume import CheckpointKeeper, discard_partial, load_partial
 from descentlab.experiments.scheduling import plan_tasks
@@ -247,7 +248,7 @@ class TrialRunner:
 
         # the worker knows where checkpoints are kept, not where the store is: this process
         # is the store's one writer (tests/test_trial_room.py)
-        args = (str(self._kept_folder), self.source, not fork)
+        args = (str(self._kept_folder), self.source, not fork, lines_on())
         self._pool = WorkerPool(self.workers, _worker_setup, args, fork=fork,
                                 preload=_WORKER_MODULES, threads=self.threads)  # fmt: skip
 
@@ -564,9 +565,13 @@ def _own_error(exc: BaseException) -> bool:
 _WORKER: list[Any] = []
 
 
-def _worker_setup(kept: str, source: DataSource, warm_up: bool) -> None:
+def _worker_setup(kept: str, source: DataSource, warm_up: bool, lines: bool = False) -> None:
     """A trial worker's start; spawned, it warms up while the main process prepares the data
-    (a fresh process spends seconds on the engine's imports at its first run)."""
+    (a fresh process spends seconds on the engine's imports at its first run). ``lines``: its
+    trials print their progress, as the main process's do (their lines reach its stderr)."""
+    from descentlab.engine.trial_lines import show_lines
+
+    show_lines(lines)
     _WORKER[:] = [source, CheckpointKeeper(kept).save]
     if warm_up:  # (a forked worker starts warm)
         _warm_up()

@@ -2,7 +2,9 @@ r"""Does the winner hold as the model grows? The comparison at several model siz
 optimizer's speedup over a baseline at each size, and the speedup's trend against the
 logarithm of the parameters with its interval (docs/scale.md).
 
-A size is a value of the model's width option (:data:`WIDTH_OPTIONS`); every size runs the
+A size is a value of the model's width option (:data:`WIDTH_OPTIONS`), or of your own model's
+``size`` (:data:`OWN_WIDTH`: an objective reads ``run.size``, a problem's model factory takes
+``size=``; the parameters are those of the model your code built); every size runs the
 same :class:`~descentlab.experiments.compare.CompareSpec` (its own tuning at the same budget)
 in a run directory of its own, so a size already finished is read back from its store, not
 run again.
@@ -28,6 +30,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,9 +40,12 @@ from typing import Any
 
 import numpy as np
 
+from descentlab.experiments.compare.speedup import time_withheld
+
 __all__ = [
     "MAX_SIZES",
     "MIN_SIZES",
+    "OWN_WIDTH",
     "REACH",
     "WIDTH_OPTIONS",
     "AtSize",
@@ -53,6 +59,10 @@ __all__ = [
 #: The width option of each model that has a size.
 WIDTH_OPTIONS = {"cnn": "channels", "mlp": "hidden", "gru": "hidden", "gpt": "d_model",
                  "resnet20": "width", "resnet18": "width"}  # fmt: skip
+
+#: The width your own model takes at each size: an objective reads ``run.size``; a problem of
+#: your own has its model factory called with ``size=`` (its other options as they are).
+OWN_WIDTH = "size"
 
 #: Sizes a trend needs: two points fit any line exactly and leave no scatter to judge it by.
 MIN_SIZES = 3
@@ -75,13 +85,16 @@ Triple = tuple[float, float, float]
 class AtSize:
     """One optimizer at one size: ``steps``/``seconds``: its speedup over the baseline
     ``(estimate, low, high)`` (the baseline's own: 1.0); ``lr``: its tuned learning rate;
-    ``verdict``: the comparison's word for it at this size ("chosen", "worse", ...)."""
+    ``verdict``: the comparison's word for it at this size ("chosen", "worse", ...);
+    ``withheld``: why the speedup in time is not given (it trained in another execution mode
+    than the baseline: :func:`~descentlab.experiments.compare.speedup.time_withheld`)."""
 
     label: str
     steps: Triple
     seconds: Triple
     lr: float | None
     verdict: str
+    withheld: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,8 +143,23 @@ class Trend:
         return np.median(lines, axis=0), low, high
 
 
-def size_option(model: str) -> str:
-    """The width option of ``model``; a model without one is refused in one line."""
+def own_model(spec: Any) -> str | None:
+    """Where the model a study scales is the user's own: ``"objective"`` (its code reads
+    ``run.size``), ``"problem"`` (a problem of the user's whose own model trains: its factory
+    takes ``size=``), else None (a model of :data:`WIDTH_OPTIONS`)."""
+    from descentlab.problems.problem import BUILTIN_PROBLEMS, is_problem_ref
+
+    if spec.objective:
+        return "objective"
+    mine = is_problem_ref(spec.problem) and spec.problem.split("#")[0] not in BUILTIN_PROBLEMS
+    return "problem" if spec.model is None and mine else None
+
+
+def size_option(model: str | None) -> str:
+    """The width option of ``model`` (None: your own model's, :data:`OWN_WIDTH`); a model
+    without one is refused in one line."""
+    if model is None:
+        return OWN_WIDTH
     if model not in WIDTH_OPTIONS:
         raise ValueError(
             f"model {model!r} has no size to vary: a scale study needs one of "
@@ -158,8 +186,9 @@ def check_sizes(sizes: Sequence[int]) -> list[int]:
     return sorted(set(sizes))
 
 
-def check_width(spec: Any, model: str) -> None:
-    """Refuse, in one line, a width set by ``--model-option`` as well: each size replaces it."""
+def check_width(spec: Any, model: str | None) -> None:
+    """Refuse, in one line, a width set by ``--model-option`` as well: each size replaces it
+    (``model`` None: your own model's ``size``)."""
     option = size_option(model)
     if option in (spec.model_options or {}):
         raise ValueError(
@@ -205,6 +234,8 @@ def size_params(spec: Any, sizes: Sequence[int]) -> list[int]:
     from descentlab.problems import models
     from descentlab.problems.models import count_params
 
+    if own_model(spec) == "problem":
+        return _own_params(spec, sizes)
     option = size_option(spec.model)
     config = {"problem": spec.problem, "problem_options": dict(spec.problem_options or {}),
               "model": spec.model, "model_options": {**(spec.model_options or {}),
@@ -229,6 +260,76 @@ def size_params(spec: Any, sizes: Sequence[int]) -> list[int]:
             )
         out.append(params)
     return out
+
+
+def _own_params(spec: Any, sizes: Sequence[int]) -> list[int]:
+    """The trainable parameters of the model a problem of the user's builds at each of
+    ``sizes`` (its factory called with ``size=``, on torch's meta device where it can be
+    built there); a factory that takes no ``size``, or builds the same parameters at every
+    size, is refused in one line before anything trains."""
+    import inspect
+
+    import torch
+
+    from descentlab.problems.models import count_params
+    from descentlab.problems.problem import build_model, load_problem
+
+    problem = load_problem(spec.problem, **dict(spec.problem_options or {}))
+    where = f"scale over your problem {spec.problem.split('#')[0]}"
+    try:
+        params = inspect.signature(problem.model).parameters.values()
+    except (TypeError, ValueError):  # (a callable without a signature: it is tried)
+        params = [inspect.Parameter("size", inspect.Parameter.VAR_KEYWORD)]
+    if not any(p.name == OWN_WIDTH or p.kind is p.VAR_KEYWORD for p in params):
+        raise ValueError(
+            f"{where}: its model factory takes no {OWN_WIDTH!r} keyword: each of --sizes reaches "
+            f"it as {OWN_WIDTH}= (e.g. model=lambda size=32: Net(hidden=size))"
+        )
+    options = dict(spec.model_options or {})
+    counts = []
+    for size in sizes:
+        try:
+            with torch.device("meta"):
+                model = build_model(problem.model, where, **options, **{OWN_WIDTH: size})
+        except ValueError:  # (a factory that reads data or tensors: built here)
+            model = build_model(problem.model, where, **options, **{OWN_WIDTH: size})
+        counts.append(count_params(model))
+    check_growing(sizes, counts, "its model factory ignores its size keyword")
+    return counts
+
+
+def check_growing(sizes: Sequence[int], counts: Sequence[int | None], why: str) -> None:
+    """Refuse, in one line, sizes whose models (those counted so far: ``counts``' None not yet
+    built) do not have more parameters the larger the size: ``why`` says what the code does."""
+    known = [(s, c) for s, c in zip(sizes, counts, strict=False) if c is not None]
+    if len(known) < 2:
+        return
+    if len({c for _, c in known}) == 1:
+        shown = ", ".join(str(s) for s, _ in known)
+        which = "every size" if len(known) == len(sizes) else "the sizes trained so far"
+        raise ValueError(
+            f"{which} ({OWN_WIDTH} {shown}) built the same {known[0][1]:,} parameters: {why}"
+        )
+    for (s0, c0), (s1, c1) in itertools.pairwise(known):
+        if c1 <= c0:
+            raise ValueError(
+                f"{OWN_WIDTH} {s1} built {c1:,} parameters, {OWN_WIDTH} {s0} {c0:,}: a larger "
+                "size must build more parameters for a trend in them"
+            )
+
+
+def built_params(cmp: Any) -> int | None:
+    """The trainable parameters of the model an objective built in a finished comparison
+    ``cmp`` (what its trials' ``run.optimizer`` was given; None: no trial said)."""
+    from descentlab.store import Store
+
+    store = Store(cmp.store_path)
+    try:
+        said = {(r.provenance or {}).get("objective", {}).get("params") for r in store.list_runs()}
+    finally:
+        store.close()
+    said.discard(None)
+    return max(said) if said else None
 
 
 def _available_memory() -> int | None:
@@ -259,13 +360,15 @@ def study(
     from descentlab.problems.problem import BUILTIN_PROBLEMS, is_problem_ref
 
     sizes = check_sizes(list(sizes))
-    model, _ = model_and_params(spec)
+    own = own_model(spec)
+    model = None if own else model_and_params(spec)[0]
     check_width(spec, model)
     if spec.model and is_problem_ref(spec.problem) and spec.problem not in BUILTIN_PROBLEMS:
         say(
             f"note: --model {spec.model} over your problem {spec.problem}: each size trains "
             f"descentlab's {spec.model} on your problem's data and loss, not your problem's "
-            "own model (a scale study varies a built-in model's width)"
+            f"own model (leave --model out to scale yours: its model factory takes "
+            f"{OWN_WIDTH}=)"
         )
     spec = dataclasses.replace(spec, model=model)
     specs = [spec_at(spec, model, s) for s in sizes]
@@ -273,12 +376,25 @@ def study(
         s.validate()
         if check_folder is not None:
             check_folder(Path(runs_dir) / s.name)
-    counts = size_params(spec, sizes)  # every size built (on the meta device) first
-    out = []
-    for i, (size, s, params) in enumerate(zip(sizes, specs, counts, strict=True)):
-        say(f"size {i + 1}/{len(sizes)}: {size_option(model)}={size} ({params:,} parameters)")
+    # every size built (on the meta device) first; an objective's models, as it trains them
+    counts: list[int | None] = (
+        [None] * len(sizes) if own == "objective" else list(size_params(spec, sizes))
+    )
+    option, out = size_option(model), []
+    for i, (size, s) in enumerate(zip(sizes, specs, strict=True)):
+        built = "" if counts[i] is None else f" ({counts[i]:,} parameters)"
+        say(f"size {i + 1}/{len(sizes)}: {option}={size}{built}")
         cmp = compare(s, runs_dir, **compare_options)
-        out.append(read_size(cmp, size_option(model), size, params))
+        if own == "objective":
+            counts[i] = built_params(cmp)
+            if counts[i] is None:
+                raise ValueError(
+                    f"{option}={size}: no trial of the objective said how many parameters it "
+                    "built (run.optimizer(params) counts them): nothing to scale"
+                )
+            say(f"{option}={size}: your objective built {counts[i]:,} parameters")
+            check_growing(sizes, counts, "the objective ignores its size: read run.size")
+        out.append(read_size(cmp, option, size, int(counts[i] or 0)))
     return out
 
 
@@ -298,8 +414,9 @@ def read_size(cmp: Any, option: str, size: int, params: int) -> SizeResult:
             back = next((s for s in cmp.speedups(r) if s.label == base_label), None)
             steps, seconds = (combined(forward.get(r.label), back, key)
                               for key in ("steps", "seconds"))  # fmt: skip
-        rows.append(AtSize(r.label, steps, seconds, None if lr is None else float(lr),
-                           verdicts.get(r.label, "no test runs")))  # fmt: skip
+        lr = None if lr is None else float(lr)
+        verdict = verdicts.get(r.label, "no test runs")
+        rows.append(AtSize(r.label, steps, seconds, lr, verdict, time_withheld(r, base)))
     return SizeResult(
         option, size, params, base_label, tuple(rows), cmp.headline(), str(cmp.run_dir)
     )

@@ -733,9 +733,15 @@ class Wrapper(Rule):
     the inner rule would be, the gradient (the raw one behind the chain's pass-through glue) --
     and the inner rule's update: :meth:`update` calls :meth:`inner_update` and changes its
     result. Written once, it applies to any rule (Cautious's sign mask around Adam's, Lion's,
-    ...): the inner rule's hyperparameters, checks and state are the wrapper's. It steps
-    eagerly; left at the :class:`Rule` defaults it is not shard-local, so a reduction over a
-    tensor sees the whole tensor under FSDP2 and in a comparison's vectorized pass."""
+    ...): the inner rule's hyperparameters, checks and state are the wrapper's. Where it also
+    writes its math per element (:meth:`form`) and the inner rule is written in the form, it
+    runs fused where its parts do (the chain's C and Triton kernels; :meth:`update` is then
+    its eager step); else it steps eagerly. Left at the :class:`Rule` defaults it is not
+    shard-local, so a reduction over a tensor sees the whole tensor under FSDP2 and in a
+    comparison's vectorized pass."""
+
+    #: a wrapper's state is its inner rule's, in the parameters' dtype
+    state_format = None
 
     def __init__(self, inner: Rule, **defaults: Any) -> None:
         super().__init__(**{**inner.defaults, **defaults})
@@ -748,6 +754,20 @@ class Wrapper(Rule):
 
     def init(self, params: list[Tensor]) -> State:
         return self.inner.init(params)
+
+    def form(self, f: Any, u: Any) -> None:
+        """The wrapper's update per element, for the kernels: ``f`` is the inner rule's
+        :class:`~descentlab.optim.Form` (``f.g``: the gradient reaching the wrapper), ``u``
+        its update; set the wrapper's with ``f.out(...)``. A per-tensor sum is
+        ``f.total(expr, fn)``. Not written: the wrapper steps eagerly."""
+        raise NotImplementedError(f"{self.name} has no form: it steps eagerly")
+
+    def fuse_signature(self, hyper: Hyper) -> tuple:
+        return self.inner.fuse_signature(hyper)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the built forms are a cache (their coefficients are local functions: not picklable)
+        return {k: v for k, v in self.__dict__.items() if k != "_cache_forms"}
 
     def inner_update(
         self, grads: list[Tensor], state: State, params: list[Tensor], hyper: Hyper

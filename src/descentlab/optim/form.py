@@ -279,6 +279,8 @@ class Form:
     prepares: list[Prepare] = field(default_factory=list)
     #: the state entries :meth:`first_step` makes (not made by the rule's ``init``)
     first: list[str] = field(default_factory=list)
+    #: the expressions :meth:`total` sums over each tensor (a wrapper's form)
+    totals: list[Expr] = field(default_factory=list)
     _versions: dict[str, int] = field(default_factory=dict)
 
     def state(self, key: str, *, lazy: bool = False) -> Expr:
@@ -327,6 +329,17 @@ class Form:
         they all exist.
         """
         self.prepares.append(Prepare(fn, how, reads_g))
+
+    def total(self, expr: Expr, fn: Callable[[int, float], float]) -> Coef:
+        """A per-tensor number ``fn(numel, sum)`` of the sum of ``expr`` over each whole
+        tensor at this step -- Cautious's ``numel / (mask.sum() + 1)`` -- in a
+        :class:`~descentlab.optim.Wrapper`'s form only: the kernels compute the sum in a
+        first pass (the per-element program without its stores), then step."""
+        key = f"_total{len(self.totals)}"
+        self.totals.append(expr)
+        return self.coef(
+            key.removeprefix("_"), lambda h, t, x: fn(*x), per_tensor=lambda st, i: st[key][i]
+        )
 
     def first_step(self, key: str) -> Coef:
         """A state entry made on a tensor's first step and kept for the next one (a previous
@@ -923,6 +936,8 @@ class FormRule(Rule):
         if form is None:
             form = Form()
             self.form(form, hyper)
+            if form.totals:
+                raise TypeError(f"{self.name}: total() is a wrapper's (optim.Wrapper.form)")
             if (form.final_expr is not None) != self.has_final:
                 raise TypeError(
                     f"{self.name}: has_final is {self.has_final} but its form "

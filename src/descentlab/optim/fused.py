@@ -38,6 +38,7 @@ from .base import (
 )
 from .c_emitter import DTYPES, CKernel, _dtype_names, software_prefetch  # noqa: F401
 from .plan import KernelPlan, Refused
+from .program import register_probe
 from .state import as_real
 
 __all__ = [
@@ -626,3 +627,17 @@ def _refusal(t: Tensor, dtype: torch.dtype) -> Refused:
         "tensors must be contiguous, or dense with their parameter's layout (channels_last, a "
         "transpose)"
     )
+
+
+def _probe_plan(program: Any, dtype: torch.dtype) -> FusedPlan | None:
+    """A probe program's C plan (:func:`~descentlab.optim.program.register_probe`), or None
+    where this dtype or machine has no C kernel."""
+    if dtype not in DTYPES or not fused_available():
+        return None
+    try:
+        return FusedPlan(CKernel(program), dtype)
+    except FusedUnavailable:  # (the first pass is then the eager emitter's)
+        return None
+
+
+register_probe("cpu", _probe_plan)

@@ -32,8 +32,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Chain, Rule, decayed
-from .form import Coef, Emitter, Expr, Form, FormRule, Prepare, lazy_zeros, primitive
+import torch
+
+from .base import Chain, Rule, Wrapper, decayed
+from .form import (
+    Coef,
+    Emitter,
+    Expr,
+    Form,
+    FormRule,
+    Prepare,
+    _emitters,
+    lazy_zeros,
+    primitive,
+)
 from .form import product_prepare as _product
 from .lowbit import sr_salt
 
@@ -44,8 +56,11 @@ __all__ = [
     "Stmt",
     "coefficient",
     "collect",
+    "fuses",
     "has_kernel_form",
     "reads_argument",
+    "register_probe",
+    "wrapped_form",
 ]
 
 
@@ -230,9 +245,19 @@ class ChainProgram:
 
 
 def has_kernel_form(rule: Rule) -> bool:
-    """Whether ``rule`` can stand in a fused kernel's program: written in the form, or passing
-    its input through there (:attr:`~descentlab.optim.Rule.kernel_passes`)."""
-    return isinstance(rule, FormRule) or rule.kernel_passes
+    """Whether ``rule`` can stand in a fused kernel's program: written in the form, a wrapper
+    whose parts are (:func:`fuses`), or passing its input through there
+    (:attr:`~descentlab.optim.Rule.kernel_passes`)."""
+    return isinstance(rule, FormRule) or fuses(rule) or rule.kernel_passes
+
+
+def form_of(rule: Rule, hyper: Mapping[str, Any]) -> Form | None:
+    """``rule``'s form at ``hyper``'s structure, or None where it has none."""
+    if isinstance(rule, FormRule):
+        return rule.built(hyper)
+    if fuses(rule):
+        return wrapped_form(rule, hyper)  # type: ignore[arg-type]
+    return None
 
 
 def collect(
@@ -272,18 +297,23 @@ def _collect(
     form: Form | None = None
     k = 0
     for r in walk.body:
-        if not isinstance(r, FormRule):
+        form = form_of(r, hyper)
+        if form is None:
             if leave_out and has_kernel_form(r):
                 continue
             raise NoProgram(f"{r.name} has no form")
-        form = r.built(hyper)
-        if any(pr.reads_g for pr in form.prepares):
+        reads_g = any(pr.reads_g for pr in form.prepares)
+        if reads_g or form.totals:
             if u != "g":  # the kernel's prepares see the raw gradients, not this rule's input
                 raise NoProgram(f"{r.name} reads its whole input before the kernel")
-            prog.reads_g = r.name
+            if reads_g:
+                prog.reads_g = r.name
         k += 1
-        rec = _Recorder(prog, u, f"{r.name}{k}", r if stored and r.state_format else None)
+        fmt = stored and getattr(r, "state_format", None)
+        rec = _Recorder(prog, u, f"{r.name}{k}", r if fmt else None)  # type: ignore[arg-type]
         u = rec.run(form)
+        if form.totals:  # after the rule's own prepares (its state made, its products moved)
+            prog.prepares.append(_totals_prepare(r, hyper))
     p = _load(prog, "p")
     if walk.end == "final":  # the rule's own update, after p.mul_(1 - lr * wd)
         assert rec is not None and form is not None
@@ -400,3 +430,128 @@ class _Recorder(Emitter):
 
     def scale(self, key: str, factor: Coef) -> None:
         self.prog.prepares.append(Prepare(_product(key, factor), {"needs": (key,)}))
+
+
+# --------------------------------------------------------------------------------------
+# Wrappers in the kernels: a Wrapper whose inner rule is written in the form and that writes
+# its own per-element math (Wrapper.form) runs in the chain's kernel. A per-tensor sum of
+# its form (Form.total) is a prepare: a second program -- the form with its stores left out,
+# writing the summed expression into scratch -- run by the backend registered for the
+# device (the C kernel: descentlab.optim.fused), else by the eager emitter; then torch's sum.
+# --------------------------------------------------------------------------------------
+
+
+def fuses(rule: Rule) -> bool:
+    """Whether ``rule`` is a :class:`~descentlab.optim.Wrapper` that runs in the kernels: it
+    writes its :meth:`~descentlab.optim.Wrapper.form`, its inner rule is written in the form
+    with its state in the parameters' dtype."""
+    return (
+        isinstance(rule, Wrapper)
+        and type(rule).form is not Wrapper.form
+        and isinstance(rule.inner, FormRule)
+        and rule.inner.state_format is None
+    )
+
+
+def wrapped_form(rule: Wrapper, hyper: Mapping[str, Any]) -> Form:
+    """The form of a wrapper that :func:`fuses`: its inner rule's form, whose output ``u``
+    the wrapper's form turns into its own (cached per structure, as a form rule's)."""
+    key = rule.fuse_signature(hyper)
+    cache = rule.__dict__.setdefault("_cache_forms", {})
+    form = cache.get(key)
+    if form is None:
+        form = cache[key] = _wrapped(rule, hyper, Form())
+    return form
+
+
+def _wrapped(rule: Wrapper, hyper: Mapping[str, Any], f: Form) -> Form:
+    rule.inner.form(f, hyper)  # type: ignore[attr-defined]
+    u, f.output, f.final_expr = f.output, None, None
+    rule.form(f, u)
+    if f.output is None:
+        raise TypeError(f"{rule.name}: its form must set its output with f.out()")
+    return f
+
+
+class _Probe(Form):
+    """A wrapper's form with its stores as lets and its output total ``want``'s expression:
+    the first pass of a :meth:`~descentlab.optim.form.Form.total` (it changes no state)."""
+
+    def __init__(self, want: int) -> None:
+        super().__init__()
+        self.want, self.seen, self.picked = want, 0, None
+        self.values: dict[str, Expr] = {}
+
+    def state(self, key: str, *, lazy: bool = False) -> Expr:
+        got = self.values.get(key)
+        return got if got is not None else super().state(key, lazy=lazy)
+
+    def assign(self, key: str, expr: Expr) -> Expr:
+        super().state(key)
+        value = self.values[key] = self.let(expr)
+        return value
+
+    def total(self, expr: Expr, fn: Any) -> Coef:
+        if self.seen == self.want:
+            self.picked = expr
+        self.seen += 1
+        return self.coef(f"unused{self.seen}", lambda h, t: 0.0)
+
+
+def _probe(rule: Wrapper, hyper: Mapping[str, Any], index: int) -> tuple[Form, ChainProgram]:
+    """Total ``index``'s first pass as a form and as a kernel's program (its update: the
+    summed expression, written where the parameter would be); NoProgram where it reads the
+    parameter (the scratch stands there)."""
+    form = _wrapped(rule, hyper, _Probe(index))
+    form.output, form.final_expr = form.picked, None  # type: ignore[attr-defined]
+    prog = ChainProgram()
+    rec = _Recorder(prog, _load(prog, "g"), f"{rule.name}_total{index}", None)
+    prog.update = rec.run(form)
+    if "p" in prog.loaded:
+        raise NoProgram(f"{rule.name}: a total over an expression of the parameter")
+    prog.prepares = []  # (the step's own prepares have run)
+    return form, prog
+
+
+#: the kernel plan of a probe program by device type: ``make(program, dtype)`` -> a plan whose
+#: ``run(outs, grads, state, hyper, steps)`` writes the program's update into ``outs`` (None:
+#: no kernel here). Registered by a backend when imported, so this module holds no backend's
+#: code (the C kernel's: :mod:`descentlab.optim.fused`).
+_PROBE_PLANS: dict[str, Callable[[ChainProgram, Any], Any]] = {}
+
+
+def register_probe(device_type: str, make: Callable[[ChainProgram, Any], Any]) -> None:
+    """Make ``make(program, dtype)`` the probe plan of tensors on ``device_type``."""
+    _PROBE_PLANS[device_type] = make
+
+
+def _totals_prepare(rule: Wrapper, hyper: Mapping[str, Any]) -> Prepare:
+    """The prepare of a wrapper's totals: each in state ``_total<i>`` as ``(numel, sum)`` per
+    tensor, read by the coefficient :meth:`~descentlab.optim.form.Form.total` declared."""
+    probes = [_probe(rule, hyper, i) for i in range(len(wrapped_form(rule, hyper).totals))]
+    plans: dict[Any, Any] = {}
+    scratch: dict[tuple, list] = {}
+
+    def totals(state: Any, params: list, grads: list, hyper: Any) -> None:
+        for i, (form, prog) in enumerate(probes):
+            where = (i, params[0].device.type, params[0].dtype)
+            if where not in plans:
+                make = _PROBE_PLANS.get(where[1])
+                plans[where] = None if make is None else make(prog, where[2])
+            plan = plans[where]
+            if plan is not None:
+                shapes = tuple((p.shape, p.dtype, p.device) for p in params)
+                values = scratch.get(shapes)
+                if values is None:
+                    scratch.clear()
+                    values = scratch[shapes] = [torch.empty_like(p, memory_format=torch.
+                                                contiguous_format) for p in params]  # fmt: skip
+                plan.run(values, grads, state, hyper, state["_step_values"])
+            else:
+                values = _emitters("eager")[0](grads, params, state, hyper).run(form)
+            sums = torch.stack([v.sum() for v in values]).tolist()
+            state[f"_total{i}"] = [(p.numel(), s) for p, s in zip(params, sums, strict=True)]
+
+    return Prepare(totals, {"needs": tuple(dict.fromkeys(
+        k for _, prog in probes for k in (*prog.arrays, *(c.reads for c in prog.coefs if c.reads))
+    ))})  # fmt: skip

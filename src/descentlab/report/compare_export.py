@@ -44,6 +44,7 @@ _COLUMNS = [
     "train_seconds",
     "optimizer_seconds",
     "clock",
+    "execution_mode",
     "test_accuracy",
     "test_loss",
     "test_rmse",
@@ -151,6 +152,7 @@ def _timing(r: Any, run_id: int) -> dict[str, Any]:
         "train_seconds": _num(t.get("train_seconds")),
         "optimizer_seconds": _num(t.get("optimizer_seconds")),
         "clock": t.get("clock"),
+        "execution_mode": t.get("mode"),
     }
 
 
@@ -225,6 +227,7 @@ def _speedups(cmp: Any) -> list[dict[str, Any]]:
             "steps": [_num(v) for v in sp.steps],
             "seconds": [_num(v) for v in sp.seconds],
             "reached": sp.reached,
+            "time_withheld": sp.withheld or None,
         }
         for b in bases
         for sp in cmp.speedups(b)

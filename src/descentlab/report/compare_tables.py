@@ -571,10 +571,13 @@ def speed_section(cmp: Any) -> str:
             f'<p class="sub">The steps the optimizer in <b>over</b> needs on its curve runs (the '
             "mean over seeds, read linearly between evaluations) to reach this one's final "
             f"validation score, over this one's {cmp.spec.steps}; in time the same with each "
-            "run's own seconds (forward/backward and optimizer). Above 1x: this one is faster. "
+            "run's own seconds (forward/backward and optimizer), between runs of one execution "
+            "mode. Above 1x: this one is faster. "
             f"{conf}% percentile bootstrap over the {len(cmp.spec.final_seeds)} curve seeds "
             "(resampled together).</p>"
         )
+    withheld = dict.fromkeys(sp.withheld for b in bases for sp in cmp.speedups(b) if sp.withheld)
+    parts += [f'<p class="sub">{escape(w)}.</p>' for w in withheld]
     for line in cmp.recommendation().split("\n"):
         if line.startswith("The ranking changed during training"):
             parts.append(f"<p>{escape(line)}</p>")

@@ -33,8 +33,9 @@ def study_table(sizes: Sequence[Any], option: str) -> str:
         for r in s.rows:
             lr = "n/a" if r.lr is None else f"{r.lr:.3g}"
             name = f"{r.label} (baseline)" if r.label == s.baseline else r.label
+            secs = "not compared: another execution mode" if r.withheld else _ci(r.seconds)
             lines.append(f"| {s.size} | {s.params:,} | {name} | {_ci(r.steps)} | "
-                         f"{_ci(r.seconds)} | {lr} | {r.verdict} |")  # fmt: skip
+                         f"{secs} | {lr} | {r.verdict} |")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -35,6 +35,7 @@ from descentlab.experiments.compare.results import (
     score_metric,
 )
 from descentlab.experiments.compare.spec import CompareSpec
+from descentlab.experiments.compare.speedup import execution_mode
 from descentlab.experiments.kinds import kind_of
 from descentlab.experiments.outputs import scan_run_folder
 from descentlab.experiments.test_outcomes import OUTCOMES_KEY, read_outcomes
@@ -240,8 +241,7 @@ def _fill_final(
             res.diverged_final += 1
         summary = rec.summary or {}
         measured = {k: summary[k] for k in _TIMING if k in summary}
-        if measured:
-            res.run_timings[rec.id] = measured
+        res.run_timings[rec.id] = {**measured, "mode": execution_mode(rec.provenance)}
         failure = judge(store, rec.id, rec.status, summary, t.phase, rec.created_at)
         if failure is not None:
             res.failed_final += 1

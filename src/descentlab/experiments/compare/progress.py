@@ -10,11 +10,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from descentlab._files import shown as shown_path
 from descentlab.experiments.compare.pruning import rung_of
 from descentlab.experiments.compare.results import fmt_setting
 from descentlab.experiments.trial import TrialOutcome
 
-__all__ = ["Progress", "console_progress"]
+__all__ = ["Progress", "console_progress", "shows_lines"]
 
 #: A progress callback: ``progress(event, info)`` with the events ``"start"``, ``"trial"``,
 #: ``"selected"`` and ``"done"``.
@@ -39,6 +40,13 @@ def console_progress(progress: bool | Progress | None) -> Progress:
     return _ConsoleProgress(tty=sys.stderr.isatty())
 
 
+def shows_lines(progress: Progress) -> bool:
+    """Whether ``progress`` (:func:`console_progress`'s) is the console's: then a long trial
+    prints its steps, their rate and the time left as it trains
+    (:mod:`~descentlab.engine.trial_lines`)."""
+    return isinstance(progress, _ConsoleProgress)
+
+
 class _ConsoleProgress:
     """A progress bar over trials (on a terminal) or one line per step of the protocol."""
 
@@ -56,7 +64,7 @@ class _ConsoleProgress:
     def __call__(self, event: str, info: dict[str, Any]) -> None:
         if event == "start":
             self._print(
-                f"comparing in {info['run_dir']} ({info['total']} trials, "
+                f"comparing in {shown_path(info['run_dir'])} ({info['total']} trials, "
                 f"{info['workers']} worker process(es))"
             )
             if self.tty:

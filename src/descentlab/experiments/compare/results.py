@@ -177,6 +177,16 @@ class OptimizerResult:
         return self.choice.label
 
     @property
+    def execution_mode(self) -> str | None:
+        """How its curve runs trained (:func:`.speedup.execution_mode`): one mode,
+        ``"mixed"``, or None where no run says (none recorded)."""
+        modes = {self.run_timings.get(i, {}).get("mode") for i in self.curve_runs if i}
+        modes.discard(None)
+        if not modes:
+            return None
+        return modes.pop() if len(modes) == 1 else "mixed"
+
+    @property
     def best_setting(self) -> dict[str, Any] | None:
         if self.setting is not None:
             return self.setting
@@ -275,8 +285,9 @@ class Comparison:
         return self.spec.target_accuracy if self.select_metric == "val/accuracy" else None
 
     def rows(self, *, timings: bool = True) -> list[dict[str, Any]]:
-        """The results table as dicts (``timings=False`` leaves out the seconds to target, the
-        only entries that differ between two runs of the same comparison)."""
+        """The results table as dicts (``timings=False`` leaves out the seconds to target and
+        the execution modes, the only entries that differ between two runs of the same
+        comparison)."""
         out = []
         for r in self.results:
             row: dict[str, Any] = {
@@ -303,6 +314,7 @@ class Comparison:
             row["close_settings"] = None if noise.why_not else noise.close
             if timings:
                 row["seconds_to_target"] = r.seconds_to_target
+                row["execution_mode"] = r.execution_mode
             out.append(row)
         return out
 
@@ -753,14 +765,28 @@ def _speedup_words(
         text = f"{name} {_times(sp.steps)} in steps"
         if timings and math.isfinite(sp.seconds[0]):
             text += f", {_times(sp.seconds)} in time"
+        elif timings and sp.withheld:
+            text += f" ({sp.withheld})"
         parts.append(text)
     conf = round(cmp.spec.confidence * 100)
     return (
         f"Speedup over {base.choice.display} (the steps {base.choice.display} needs on its "
         f"curve runs to reach each one's final validation {metric}, over its {cmp.spec.steps}; "
-        + ("in time the same with each run's own seconds; " if timings else "")
+        + (
+            "in time the same with each run's own seconds, between runs of one execution "
+            f"mode ({_modes(cmp)}); "
+            if timings
+            else ""
+        )
         + f"{conf}% bootstrap over the {k} curve "
         "seeds): " + "; ".join(parts) + "."
+    )
+
+
+def _modes(cmp: Any) -> str:
+    """Each optimizer's execution mode, as words (``adamw stacked, signsgd alone``)."""
+    return ", ".join(
+        f"{r.choice.display} {r.execution_mode or 'not recorded'}" for r in cmp.results
     )
 
 

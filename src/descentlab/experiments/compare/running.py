@@ -25,6 +25,7 @@ from descentlab._files import remove_created
 from descentlab._osutil import FolderLock
 from descentlab._usercode import note_interrupt, stop_signal, stop_words
 from descentlab.engine.building import check_batch_size
+from descentlab.engine.trial_lines import trial_lines
 from descentlab.experiments.backend import make_runner
 from descentlab.experiments.compare import inpass
 from descentlab.experiments.compare.choices import OptimizerChoice
@@ -38,7 +39,7 @@ from descentlab.experiments.compare.planning import (
     select,
     tuning_plan,
 )
-from descentlab.experiments.compare.progress import Progress, console_progress
+from descentlab.experiments.compare.progress import Progress, console_progress, shows_lines
 from descentlab.experiments.compare.pruning import PRUNER_NAME, rung_of
 from descentlab.experiments.compare.results import Comparison, score_metric
 from descentlab.experiments.compare.spec import (
@@ -220,12 +221,14 @@ def compare(
         session.problem_files = files
         if backend == "local" and vectorize and nproc == 1 and kind.prunes_in_pass:
             session.in_pass = (source, threads)  # pruned runs leave their passes (inpass)
-        session.execute(
-            functools.partial(make_runner, backend, store_path_of(run_dir), source, workers=workers,
-                              threads=threads, address=address, vectorize=vectorize,
-                              checkpoint_every=checkpoint_every, nproc=nproc),
-            data,
-        )  # fmt: skip
+        with trial_lines(shows_lines(session.notify)):  # (a trial's steps, rate, time left)
+            session.execute(
+                functools.partial(make_runner, backend, store_path_of(run_dir), source,
+                                  workers=workers, threads=threads, address=address,
+                                  vectorize=vectorize, checkpoint_every=checkpoint_every,
+                                  nproc=nproc),
+                data,
+            )  # fmt: skip
         result = session.finish(threads=threads, backend=backend)
         session.close()
         session.notify("done", {"run_dir": str(run_dir), "trials_run": session.count})

@@ -23,8 +23,10 @@ __all__ = [
     "Speedup",
     "crossing_step",
     "crossings",
+    "execution_mode",
     "paired_curve",
     "speedups",
+    "time_withheld",
 ]
 
 #: Bootstrap resamples of the seeds (seeded: the same interval every time).
@@ -44,6 +46,8 @@ class Speedup:
         steps / seconds: ``(estimate, low, high)``; inf: the baseline does not reach the
             target within its budget; NaN: not measured (no curve, no time recorded).
         reached: the baseline's mean curve reaches the target.
+        withheld: why the time speedup is not given (:func:`time_withheld`: the two trained
+            in different execution modes), else ``""``.
     """
 
     label: str
@@ -52,6 +56,32 @@ class Speedup:
     steps: tuple[float, float, float]
     seconds: tuple[float, float, float]
     reached: bool
+    withheld: str = ""
+
+
+def execution_mode(provenance: Any) -> str:
+    """How a stored run trained, from its provenance: ``"stacked"`` (in a vectorized pass
+    with other runs, charged its share of the pass's time), ``"ranks"`` (torch.distributed
+    ranks, ``train --nproc``) or ``"alone"`` (one run in its process)."""
+    prov = provenance or {}
+    if (prov.get("multirun") or {}).get("mode") == "vmap" or prov.get("pruned_in_pass"):
+        return "stacked"
+    if (prov.get("nproc") or 1) > 1:
+        return "ranks"
+    return "alone"
+
+
+def time_withheld(cand: Any, base: Any) -> str:
+    """Why the time speedup of ``cand`` over ``base`` (``OptimizerResult`` s) is not given,
+    or ``""``: seconds compare only between runs of one execution mode (a stacked run's share
+    of its pass and a run trained alone are different clocks)."""
+    a, b = cand.execution_mode, base.execution_mode
+    if a is None or b is None or (a == b and a != "mixed"):
+        return ""
+    return (
+        f"time not compared: {base.choice.display} trained {b}, {cand.choice.display} {a}; "
+        "rerun with --one-at-a-time to compare times"
+    )
 
 
 def crossing_step(
@@ -144,9 +174,12 @@ def speedups(cmp: Any, baseline: Any) -> list[Speedup]:
             continue
         target, steps, secs = got
         conf = cmp.spec.confidence
+        withheld = time_withheld(r, baseline)
+        if withheld:  # (one place: every table, export and verdict reads these)
+            secs = np.full_like(steps, math.nan)
         out.append(
             Speedup(r.label, baseline.label, float(target), _summary(steps, conf),
-                    _summary(secs, conf), bool(math.isfinite(steps[0])))
+                    _summary(secs, conf), bool(math.isfinite(steps[0])), withheld)
         )  # fmt: skip
     return out
 

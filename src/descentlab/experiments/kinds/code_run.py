@@ -44,6 +44,10 @@ class Run:
         eval_every: the steps at which to report (and at ``steps``).
         batch_size: the comparison's ``--batch-size``, or None where it set none.
         device: the comparison's torch device.
+        size: the model's width in a scale study (``descentlab scale --sizes``: build your
+            model at this size, e.g. ``nn.Linear(4, run.size)``), or ``--model-option
+            size=N``; None elsewhere. The study counts the parameters given to
+            :meth:`optimizer` at each size.
         hyper: the trial's hyperparameters (:meth:`optimizer` applies them).
         splits: where descentlab gives the data: the trial's splits (tuning: training and
             validation only, the test split sealed; refit: training + validation, and the
@@ -58,6 +62,7 @@ class Run:
         self.split = "test" if trial.phase == "refit" else "val"
         self.seed, self.steps, self.eval_every = cfg.seed, cfg.steps, cfg.eval_every or cfg.steps
         self.batch_size, self.device, self.hyper = cfg.batch_size, cfg.device, dict(cfg.hyper)
+        self.size = (cfg.model_options or {}).get("size")
         self._config, self._state = cfg, state
         state.scheduled_keys = frozenset(cfg.schedule or ())
         if splits is not None and self.split == "test":
@@ -209,6 +214,10 @@ class _State:
     device: str = "cpu"
     saved: tuple[int, dict[str, Any]] | None = None
     built: Any = None
+    #: the parameters given to the trial's optimizer (the model's size as the code built it)
+    params: int | None = None
+    #: the trial's progress lines (:class:`~descentlab.engine.trial_lines.StepLines`), or None
+    lines: Any = None
     rows: list[tuple[int, float]] = dataclasses.field(default_factory=list)
     diverged: str | None = None
     #: steps the optimizer descentlab built took in this call, and whether its parameters were
@@ -219,10 +228,11 @@ class _State:
     attempted: int = 0
     rival: str | None = None
     stopped: int | None = None
-    #: the trial's hyperparameters as set; ``(group, key) -> (step, value, a scheduler's base)``:
+    #: the trial's hyperparameters as set; ``(group, key) -> (step, value, why)`` (why: ``""``,
+    #: ``"base"``: a scheduler's base, or the scheduler that cycles the momentum by name):
     #: the first step at which a group used another value
     tuned: dict[str, Any] = dataclasses.field(default_factory=dict)
-    used: dict[tuple[int, str], tuple[int, Any, bool]] = dataclasses.field(default_factory=dict)
+    used: dict[tuple[int, str], tuple[int, Any, str]] = dataclasses.field(default_factory=dict)
     hooks: list[Any] = dataclasses.field(default_factory=list)
     #: the hyperparameters the trial's own schedule moves
     scheduled_keys: frozenset[str] = frozenset()
@@ -273,6 +283,8 @@ class _State:
             self.diverged = f"reported {value} at step {step}"
             raise _Stop
         self.rows.append((step, float(value)))
+        if self.lines is not None:
+            self.lines.set_postfix_str(f"reported {value:.4g} at step {step}")
 
     def checkpoint(self, step: int, state: Mapping[str, Any]) -> None:
         if self.clock is None or not self.clock(step):

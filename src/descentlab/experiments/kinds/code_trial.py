@@ -57,6 +57,7 @@ def run_trial(
     from descentlab._usercode import genuine_interrupt
     from descentlab.engine.loop import CheckpointClock
     from descentlab.engine.resuming import default_checkpoint
+    from descentlab.engine.trial_lines import StepLines, compiling, lines_on, which
     from descentlab.problems._user import failure
     from descentlab.problems.data import TestSetSealedError
     from descentlab.store import provenance
@@ -80,8 +81,11 @@ def run_trial(
         store.set_status(run_id, "running", expect=("running", "interrupted", "failed"))
         store.truncate_metrics(run_id, after_step=-1)  # (its reports are in the checkpoint)
         store.update_provenance(run_id, {"pid": os.getpid()})
+    if lines_on():  # (a comparison's console: the trial's steps, rate and time left)
+        done = state.saved[0] if state.saved is not None else 0
+        state.lines = StepLines(cfg.steps, done, which(cfg))
     try:
-        with _kept_as_it_was(where.split(" (trial")[0]):
+        with _kept_as_it_was(where.split(" (trial")[0]), compiling(state.lines):
             try:
                 got = objective(Run(trial, splits, state))
             finally:
@@ -148,7 +152,7 @@ def _finish(state: _State, got: Any, trial: Any, where: str) -> tuple[str, dict[
         else:
             summary[f"{split}/{name}"] = value
             state.rows.append((steps, value))  # (the value returned is the last step's)
-        said = {"metric": str(got.name), "maximize": bool(got.maximize)}
+        said = {"metric": str(got.name), "maximize": bool(got.maximize), "params": state.params}
         if bounds is not None:  # (JSON: an infinite end as null)
             said["bounds"] = [v if math.isfinite(v) else None for v in bounds]
         store.update_provenance(run_id, {"objective": said})
@@ -227,19 +231,29 @@ def _check_wiring(state: _State, trial: Any, where: str) -> None:
             "Lookahead may, by calling its step)"
         )
     elif state.used:
-        (group, key), (step, value, base) = next(iter(state.used.items()))
-        base = " (its scheduler's base)" if base else ""
+        (group, key), (step, value, why) = next(iter(state.used.items()))
+        base = " (its scheduler's base)" if why == "base" else ""
         wrong = (
             f"param group {group} used {key}={value!r}{base} at step {step} where the trial "
-            f"tunes {key}={state.tuned[key]!r}: the trial's value must be the one used"
+            f"tunes {key}={state.tuned[key]!r}"
         )
-        if not base:
-            wrong += " (your code set the group's value: leave the tuned ones to the trial)"
+        if why not in ("", "base"):  # (a scheduler that cycles the momentum, by name)
+            tuned = f"run.hyper[{key!r}]" + ("[0]" if key == "betas" else "")
+            wrong += (
+                f": {why} cycles the momentum (cycle_momentum=True, its default), so the tuned "
+                f"value is never used: pass cycle_momentum=False, or base_momentum and "
+                f"max_momentum from {tuned}"
+            )
+        elif not base:
+            wrong += (
+                ": the trial's value must be the one used (your code set the group's value: "
+                "leave the tuned ones to the trial)"
+            )
         else:
             wrong += (
-                " (build your torch scheduler on the trial's lr: OneCycleLR(optimizer, "
-                "max_lr=run.hyper['lr'], ...), or LambdaLR, CosineAnnealingLR and the others, "
-                "which start from it)"
+                ": the trial's value must be the one used (build your torch scheduler on the "
+                "trial's lr: OneCycleLR(optimizer, max_lr=run.hyper['lr'], ...), or LambdaLR, "
+                "CosineAnnealingLR and the others, which start from it)"
             )
     elif state.stepped and (state.scheduled or 0) < state.stepped and _per_step(trial.config):
         sched = ", ".join(f"{k}={v}" for k, v in _per_step(trial.config).items())

@@ -25,11 +25,16 @@ def watch(state: Any, opt: Any) -> None:
     on_the_device(params, state.device, state.where, "were given to run.optimizer")
     _refuse_overriding_groups(opt, state.tuned, state.where)
     mine = {id(p) for p in params}
+    # the model's size as the trial built it (a scale study's parameters)
+    state.params = sum(p.numel() for p in {id(p): p for p in params}.values())
     stepper = opt.step
 
     def step(_: Any, *args: Any, **kwargs: Any) -> Any:
         state.attempted += 1
-        return stepper(*args, **kwargs)
+        got = stepper(*args, **kwargs)
+        if state.lines is not None:  # (the trial's progress lines: a clock read, a print)
+            state.lines.update(1)
+        return got
 
     # (attempted steps counted, a GradScaler's skipped ones too; a bound method, as
     # torch's schedulers expect)
@@ -40,12 +45,15 @@ def watch(state: Any, opt: Any) -> None:
             for key, value in state.tuned.items():
                 if key in state.scheduled_keys or key not in group or (i, key) in state.used:
                     continue
-                used, base = group[key], False
+                used, why = group[key], ""
                 if key == "lr" and ("max_lr" in group or "initial_lr" in group):
                     used = group.get("max_lr", group.get("initial_lr"))  # (a scheduler's)
-                    base = True
+                    why = "base"
+                elif key in ("momentum", "betas") and "max_momentum" in group:
+                    # (a scheduler's cycle_momentum: OneCycleLR's groups hold its max_lr)
+                    why = "OneCycleLR" if "max_lr" in group else "CyclicLR"
                 if used != value and not (key in _ZERO_ALLOWED and used == 0):
-                    state.used[(i, key)] = (state.stepped + 1, used, base)
+                    state.used[(i, key)] = (state.stepped + 1, used, why)
 
     def after(*_: Any) -> None:
         state.stepped += 1
