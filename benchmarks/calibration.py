@@ -126,6 +126,7 @@ class _World:
             q = st.t.ppf((np.arange(400) + 0.5) / 400, sc.seed_df)
             self.nodes = (q / math.sqrt(sc.seed_df / (sc.seed_df - 2)), np.ones(400))
         self.sds = [sc.seed_sd * (sc.noisy if o == 0 else 1.0) for o in range(sc.m)]
+        self._solved: dict[tuple[float, float], float] = {}
         base = self._mean(0.0, sc.seed_sd)
         targets = [base] * sc.m
         if sc.compensate:  # the mean over all seeds equal: the trained runs make up for failures
@@ -170,9 +171,14 @@ class _World:
         return math.sqrt(seed + float(np.dot(w, (p * (1 - p)).mean(1))) / len(a))
 
     def _solve(self, target: float, s: float) -> float:
+        """The offset whose mean is ``target`` (solved once per target and sd: the
+        optimizers that share both share it)."""
         from scipy import optimize
 
-        return float(optimize.brentq(lambda c: self._mean(c, s) - target, -20.0, 20.0))
+        if (target, s) not in self._solved:
+            solved = optimize.brentq(lambda c: self._mean(c, s) - target, -20.0, 20.0)
+            self._solved[target, s] = float(solved)
+        return self._solved[target, s]
 
     def runs(self, rng: np.random.Generator, o: int, k: int, val: bool) -> np.ndarray:
         """Per-example outcomes ``[k seeds, examples]`` of ``k`` new runs of optimizer ``o``
@@ -201,10 +207,19 @@ def _spec(seeds: int) -> Any:
     return CompareSpec(optimizers=["sgd"], seeds=seeds, steps=100)
 
 
-def _add(w: _World, rng: np.random.Generator, r: Any, o: int, upto: int, spec: Any) -> None:
-    """``r`` given test seeds up to ``upto``, judged and summed up as ``collect`` does."""
+def _add(
+    w: _World,
+    rng: np.random.Generator,
+    r: Any,
+    o: int,
+    upto: int,
+    spec: Any,
+    *,
+    summed: bool = True,
+) -> None:
+    """``r`` given test seeds up to ``upto``, judged and summed up as ``collect`` does
+    (``summed=False``: not summed up, :func:`_sum_up` left to the caller)."""
     from descentlab.experiments import tuning
-    from descentlab.experiments.compare.stats import estimate
 
     cls = w.sc.task == "classification"
     name = "accuracy" if cls else "loss"
@@ -222,6 +237,17 @@ def _add(w: _World, rng: np.random.Generator, r: Any, o: int, upto: int, spec: A
             r.test_failures[seed] = failure
         r.test_examples[seed] = {name: row}
         (r.test_accuracy_seeds if cls else r.test_loss_seeds)[seed] = value
+    if summed:
+        _sum_up(w, r)
+
+
+def _sum_up(w: _World, r: Any) -> None:
+    """``r``'s test estimate from its test seeds, as ``collect`` makes it (the verdict reads
+    it in ``ranking()`` only: :func:`simulate` makes it once, before it)."""
+    from descentlab.experiments.compare.stats import estimate
+
+    cls = w.sc.task == "classification"
+    name = "accuracy" if cls else "loss"
     if r.test_values(cls):
         est = estimate(r.test_outcome_values(name), bounds=(0.0, 1.0 if cls else math.inf))
         r.test_estimates[name] = est
@@ -283,7 +309,9 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> Outcome:
     while want := cmp.more_seeds():
         for label, n in want.items():
             o = index[label]
-            _add(w, rng, cmp.results[o], o, n, cmp.spec)
+            _add(w, rng, cmp.results[o], o, n, cmp.spec, summed=False)
+    for r in cmp.results:
+        _sum_up(w, r)
     ranking = cmp.ranking()
     top = index[ranking[0].result.label]
     sign = 1.0 if sc.task == "classification" else -1.0

@@ -18,15 +18,16 @@ Two kinds of start are the library's, not a test's, and pass:
   machine's kernel cache (``~/.cache/descentlab/fused``): built once per machine and loaded
   from there after, so that which test builds a kernel depends on the order the tests ran in
   (a build into a cache of the test's own, ``DESCENTLAB_CACHE``, is the test's);
-- the probes the library makes once per process (the git commit its runs record, glibc's
-  malloc settings, which run ``git`` and ``ldconfig``): asked by :func:`install` before the
-  first test, so that no test starts them.
+- the probes the library makes once per process (the git commit and the processor its runs
+  record, glibc's malloc settings, which run ``git``, ``uname -p`` and ``ldconfig``): asked by
+  :func:`install` before the first test, so that no test starts them.
 """
 
 from __future__ import annotations
 
 import multiprocessing.process
 import os
+import platform
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -137,6 +138,7 @@ def install() -> None:
 
     store._git_revision_once()
     keep_freed_memory()
+    platform.processor()
     _SHARED_CACHE.append(_native.cache_dir())
     targets: list[tuple[str, Any, str, Callable[..., Any]]] = [
         ("Popen._execute_child", subprocess.Popen, "_execute_child", _execute_child),

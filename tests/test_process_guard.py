@@ -187,3 +187,12 @@ def test_make_check_runs_lint_and_the_tests_not_marked_process():
     assert '-m "not process"' in rules["check"] and "--dist worksteal" in rules["check"]
     suite = rules["test"].split("\n")[0]  # the whole suite, then the arith reruns
     assert suite.endswith("-m pytest -q -n $(TEST_WORKERS) --dist worksteal"), suite
+
+
+def test_the_processor_a_run_records_is_asked_before_the_first_test():
+    # a run's provenance records platform.processor(), which runs ``uname -p`` once per
+    # process: asked by the guard's install, else the first test to record a run in a worker
+    # is refused (tests/test_experiments.py alone under the guard: 25 such failures)
+    import platform
+
+    assert "processor" in vars(platform.uname())
