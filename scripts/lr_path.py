@@ -4,7 +4,9 @@ Runs a tiny comparison in this process (moons, an MLP, SGD, one tuning trial who
 marker value 0.0123, one worker) under ``sys.setprofile``. A called function "carries the lr"
 when the marker is among its arguments -- the float itself, a string holding it, or inside a
 dict, list, tuple, dataclass or descentlab object, to depth 3. The walk stops at the first
-optimizer step called from the engine (the training step).
+optimizer step called from the engine (the training step); the comparison then runs to its
+end untraced (raising there would stop it, but the runner reports any error a trial raises,
+even a ``BaseException``, as the trial's failure: "trial ... failed").
 
 Prints the files of src/descentlab that carried the lr, in order (consecutive calls in one
 file are one visit), the visits per file, the distinct files, and the returns to a file
@@ -54,10 +56,6 @@ def holds(v: Any, depth: int = 0) -> bool:
     return False
 
 
-class _Stepped(Exception):
-    """The training step was reached."""
-
-
 def trace() -> list[tuple[str, str]]:
     """``(file, function)`` of every call that carried the lr, up to the training step."""
     calls: list[tuple[str, str]] = []
@@ -70,10 +68,10 @@ def trace() -> list[tuple[str, str]]:
             back = frame.f_back
             while back is not None and "/descentlab/engine/" not in back.f_code.co_filename:
                 back = back.f_back
-            if back is not None:
+            if back is not None:  # the walk ends here; the tiny comparison runs on, untraced
                 calls.append((rel, "step"))
                 sys.setprofile(None)
-                raise _Stepped
+                return
         try:
             if any(holds(v) for v in frame.f_locals.values()):
                 calls.append((rel, frame.f_code.co_name))
@@ -85,8 +83,6 @@ def trace() -> list[tuple[str, str]]:
     sys.setprofile(profile)
     try:
         main([*ARGV, "--runs-dir", tempfile.mkdtemp(prefix="lr-path-")])
-    except _Stepped:
-        pass
     finally:
         sys.setprofile(None)
     return calls

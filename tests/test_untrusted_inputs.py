@@ -417,7 +417,7 @@ def test_checkpoints_one_that_is_not_the_programs_own_is_one_error_naming_it(kin
     import json
 
     from descentlab.engine.checkpoint import CheckpointError, checksum_path
-    from descentlab.engine.run import _run_checkpoint
+    from descentlab.engine.resuming import run_checkpoint
 
     path = tmp_path / "run.pt"
     data = _checkpoint_bytes(kind, good_checkpoint)
@@ -425,6 +425,6 @@ def test_checkpoints_one_that_is_not_the_programs_own_is_one_error_naming_it(kin
     checksum_path(path).write_text(json.dumps({"sha256": hashlib.sha256(data).hexdigest(),
                                                "bytes": len(data), "step": 2}))  # fmt: skip
     with pytest.raises(CheckpointError) as info:
-        _run_checkpoint(path)
+        run_checkpoint(path)
     text = str(info.value)
     assert str(path) in text and "\n" not in text, text

@@ -66,7 +66,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple, Protocol, Self, runtime_checkable
 
 import numpy as np
 
@@ -89,6 +89,7 @@ __all__ = [
     "STATUSES",
     "MetricSeries",
     "RunRecord",
+    "RunWriter",
     "Store",
     "StoreError",
     "canonical_json",
@@ -750,6 +751,29 @@ class _Database:
         if row is None:
             raise KeyError(f"no run with id {run_id} in {self.path}")
         return row[0]
+
+
+@runtime_checkable
+class RunWriter(Protocol):
+    """What a training run writes, and the one way its records reach the store's one writer (a
+    protocol: its implementations name no base). Two implementations: the :class:`Store`
+    itself -- the writer's own (``descentlab train``), or a scratch store in a worker's
+    memory whose runs the writer imports when they end (:mod:`descentlab.engine.scratch`: a
+    comparison's trials, ``train_many``'s runs, Ray) -- and the records streamed live to the
+    writer as they are made (``descentlab.engine.launch.ToLauncher``: rank 0 of
+    ``train --nproc``)."""
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def log_metrics(self, run_id: int, rows: list[Any]) -> Any: ...
+
+    def set_status(self, run_id: int, status: str, **options: Any) -> None: ...
+
+    def add_artifact(self, run_id: int, name: str, path: Any, *, kind: str) -> Any: ...
+
+    def artifacts(self, run_id: int) -> Mapping[str, Any]: ...
+
+    def close(self) -> None: ...
 
 
 class Store(_Database):

@@ -29,22 +29,19 @@ from descentlab._files import make_dirs
 from descentlab.engine import ranks
 from descentlab.engine.building import Built, build, smallest_batch
 from descentlab.engine.config import RunConfig, checked_config
-from descentlab.engine.loop import Loop, check_checkpoint_every
+from descentlab.engine.loop import Loop, check_checkpoint_every, check_until_step
 from descentlab.engine.outcome import RunResult, create_record
 from descentlab.engine.ranks import ShardedRunError, first_failure
-from descentlab.engine.run import (
-    OneModel,
-    _check_until,
-    _default_checkpoint,
-    _load_state_dict,
-    _resume_point,
-    _resumed,
-    _run_checkpoint,
-    _saved_state,
-    _state_dict,
-    _StopRequest,
+from descentlab.engine.resuming import (
+    begin_resume,
+    default_checkpoint,
+    resumption,
+    run_checkpoint,
+    saved_state,
 )
+from descentlab.engine.run import OneModel, StopRequest, live
 from descentlab.engine.splits import as_split
+from descentlab.store import RunWriter
 
 __all__ = [
     "MAX_PROCESSES_PER_CORE",
@@ -173,6 +170,8 @@ class ShardedModel(OneModel):
         self.checkpoint = None if checkpoint is None else Path(checkpoint)
         self.token = _broadcast(uuid.uuid4().hex[:12])
         self.saves = 0
+        #: where rank 0 records the run (:class:`ToLauncher`, or Ray's scratch store)
+        self.writer: RunWriter | None = None
 
     def _batch_loss(self) -> Callable[[Tensor, Tensor], Tensor]:
         from descentlab import regularize
@@ -227,6 +226,18 @@ class ShardedModel(OneModel):
             os.replace(partial, folder / name)
         shards = {"folder": name, "world": self.world, "files": files}
         return {"model": {}, "optimizer": {}, "shards": shards}
+
+    def save(self, state: dict[str, Any], path: Path) -> bool:
+        """Rank 0 writes the checkpoint (every process wrote its shards), the rows up to
+        this step in the store first (the launcher has confirmed them); the other ranks do
+        not record it."""
+        if self.rank != 0:
+            return False
+        if isinstance(self.writer, ToLauncher):
+            self.writer.applied()
+        super().save(state, path)
+        self.saved(state)
+        return True
 
     def saved(self, state: Mapping[str, Any]) -> None:
         """Rank 0, after the checkpoint that names ``state``'s shards is written: the folders
@@ -317,7 +328,7 @@ def export_checkpoint(
     from descentlab.engine.checkpoint import save_checkpoint
 
     checkpoint = Path(checkpoint)
-    state = dict(_run_checkpoint(checkpoint))
+    state = dict(run_checkpoint(checkpoint))
     check_shards(checkpoint, state)
     shards = state.pop("shards", None)
     if shards is not None:
@@ -336,7 +347,7 @@ class _AgreedStop:
     loop's handler, or noted before the loop began) stops all of them at the same step
     boundary."""
 
-    def __init__(self, request: _StopRequest) -> None:
+    def __init__(self, request: StopRequest) -> None:
         self.request = request
 
     @property
@@ -356,12 +367,12 @@ def _broadcast(value: Any) -> Any:
     return box[0]
 
 
-class _ToLauncher:
-    """Rank 0's store: what the loop and the checkpoints write (metric rows, status and
-    summary, the checkpoint's artifact) sent to the launcher, the store's one writer, through
-    the TCPStore ``meeting``: each write, or each transaction's writes, one message
-    ``record/<n>`` that the launcher applies in one transaction (:class:`_FromRanks`) and
-    confirms (``applied/<n>``)."""
+class ToLauncher:
+    """Rank 0's :class:`~descentlab.store.RunWriter`: what the loop and the checkpoints write
+    (metric rows, status and summary, the checkpoint's artifact) sent to the launcher, the
+    store's one writer, through the TCPStore ``meeting``: each write, or each transaction's
+    writes, one message ``record/<n>`` that the launcher applies in one transaction
+    (:class:`_FromRanks`) and confirms (``applied/<n>``)."""
 
     def __init__(self, meeting: Any, timeout: float) -> None:
         self.meeting, self.timeout = meeting, timedelta(seconds=timeout)
@@ -401,6 +412,11 @@ class _ToLauncher:
         self.meeting.set(f"record/{self.sent}", pickle.dumps(self.calls))
         self.calls = []
 
+    def artifacts(self, run_id: int) -> dict[str, Any]:
+        """None known here: the launcher keeps a resumed run's recorded checkpoint
+        (:class:`_FromRanks`)."""
+        return {}
+
     def applied(self) -> None:
         """Wait until the launcher has written everything sent (at most the run's
         ``rank_timeout``): a checkpoint follows only the rows before it."""
@@ -413,7 +429,7 @@ class _ToLauncher:
 
 
 class _FromRanks:
-    """The launcher's side of :class:`_ToLauncher`: called (by the launcher's watch, every
+    """The launcher's side of :class:`ToLauncher`: called (by the launcher's watch, every
     :data:`~descentlab.engine.ranks._POLL` seconds and after the ranks end), it writes the
     messages rank 0 sent into ``store``, in order, each in one transaction, and confirms
     each."""
@@ -443,12 +459,11 @@ class _FromRanks:
 
 def _rank_main(job: Mapping[str, Any], meeting: Any) -> dict[str, Any] | None:
     """One process's part of the run; rank 0 returns what the launcher reports. Rank 0 sends
-    its records to the launcher through the TCPStore ``meeting`` (:class:`_ToLauncher`), or,
+    its records to the launcher through the TCPStore ``meeting`` (:class:`ToLauncher`), or,
     where the job names a store of its own (``db``: Ray's rank 0, a scratch store its driver
     imports), records the run there."""
     import torch.distributed as dist
 
-    from descentlab.engine.checkpoint import save_checkpoint
     from descentlab.store import Store
 
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -459,79 +474,38 @@ def _rank_main(job: Mapping[str, Any], meeting: Any) -> dict[str, Any] | None:
     if rank == 0 and job.get("db") is not None:
         store = Store(job["db"])
     elif rank == 0 and run_id is not None:
-        store = _ToLauncher(meeting, job["rank_timeout"])
+        store = ToLauncher(meeting, job["rank_timeout"])
     state = None
     if job.get("load") and ckpt_path is not None:
-        state = _saved_state(Path(ckpt_path), record)
+        state = saved_state(Path(ckpt_path), record)
     device = torch.device(config.device)
     mesh = None
     if device.type == "cuda":
         from torch.distributed.device_mesh import init_device_mesh
 
         mesh = init_device_mesh("cuda", (world,))
-    with torch.random.fork_rng(devices=[]):
-        built = build(config, job.get("data"), shard=lambda m: shard_model(m, mesh))
-        if run_id is None:  # (Ray's rank 0 records it in its own store)
-            if rank == 0 and store is not None:
-                run_id = create_record(store, config, built, record=record, nproc=world)
-                ckpt_path = str(_default_checkpoint(store, run_id))
-            run_id, ckpt_path = _broadcast([run_id, ckpt_path])
-        if rank == 0:
-            ranks.tell("run_id", str(run_id))  # (for the launcher's line after a stop)
-        loop = Loop.single(config, built)
-        loop.checkpoint_every = job.get("checkpoint_every")
-        part = ShardedModel(config, built, loop.batches.aug_gens[0], ckpt_path)
-        loop.stepper = part
-        loop.store, loop.run_ids[0] = store, run_id
-        if state is not None:
-            try:
-                _load_state_dict(loop, part, state)
-            except BaseException as exc:
-                loop.failed(exc)
-                raise
-        path = None if ckpt_path is None else Path(ckpt_path)
-        total = built.total_steps
-        until_step = job.get("until_step")
-        until = total if until_step is None else min(until_step, total)
-        registered = store is None
-
-        def save(status: str) -> None:
-            nonlocal registered
-            state = _state_dict(loop, part, status)  # every process: its shards
-            if rank != 0:
-                return
-            if isinstance(store, _ToLauncher):  # the rows up to this step in the store first
-                store.applied()
-            save_checkpoint(state, path)
-            part.saved(state)
-            if not registered:
-                store.add_artifact(run_id, "checkpoint", path, kind="checkpoint")
-                registered = True
-
-        from descentlab.engine.outcome import progress_bar
-
-        show = job.get("progress") if rank == 0 else False
-        try:
-            with (
-                _StopRequest() as stop,
-                progress_bar(show, total, loop.step, built.run_name) as bar,
-            ):
-                loop.run(
-                    until=until,
-                    bar=bar,
-                    stop=_AgreedStop(stop),
-                    on_checkpoint=None if path is None else lambda: save("running"),
-                )
-            summary = loop.summary(0)
-            if path is not None:
-                save(loop.status[0])
-            result = loop.result(0, summary, path)
-        except BaseException as exc:
-            loop.failed(exc)
-            raise
-        finally:
-            if store is not None:
-                store.close()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            built = build(config, job.get("data"), shard=lambda m: shard_model(m, mesh))
+            if run_id is None:  # (Ray's rank 0 records it in its own store)
+                if rank == 0 and store is not None:
+                    run_id = create_record(store, config, built, record=record, nproc=world)
+                    ckpt_path = str(default_checkpoint(store, run_id))
+                run_id, ckpt_path = _broadcast([run_id, ckpt_path])
+            if rank == 0:
+                ranks.tell("run_id", str(run_id))  # (for the launcher's line after a stop)
+            loop = Loop.single(config, built)
+            loop.checkpoint_every = job.get("checkpoint_every")
+            part = ShardedModel(config, built, loop.batches.aug_gens[0], ckpt_path)
+            part.writer = store
+            path = None if ckpt_path is None else Path(ckpt_path)
+            show = job.get("progress") if rank == 0 else False
+            (result,) = live(loop, part, store, [run_id], path, state,
+                             until_step=job.get("until_step"), progress=show,
+                             agreed=_AgreedStop)  # fmt: skip
+    finally:
+        if store is not None:
+            store.close()
     if rank != 0:
         return None
     return {
@@ -762,13 +736,8 @@ def _recorded(store: Any, job: Mapping[str, Any], built: Built, nproc: int) -> d
             run_id = create_record(store, job["config"], built, record=job["record"], nproc=nproc)
         finally:
             torch.set_num_threads(threads)
-        return {"run_id": run_id, "checkpoint_path": str(_default_checkpoint(store, run_id))}
-    store.set_status(run_id, "running", expect=("running", "interrupted", "failed"))
-    store.truncate_metrics(run_id, after_step=job["after"])
-    prov = store.get_run(run_id).provenance
-    here = {"from_step": max(job["after"], 0), "pid": os.getpid(), "nproc": nproc}
-    resumes = [*prov.get("resumes", []), here]
-    store.update_provenance(run_id, {"resumes": resumes, "pid": os.getpid(), "nproc": nproc})
+        return {"run_id": run_id, "checkpoint_path": str(default_checkpoint(store, run_id))}
+    begin_resume(store, run_id, job["after"], nproc=nproc)
     return {"run_id": run_id}
 
 
@@ -796,7 +765,7 @@ def finished(out: Mapping[str, Any], built: Built, config: RunConfig) -> RunResu
     model = built.model
     path = out["checkpoint_path"]
     if path is not None and Path(path).is_file():
-        state = _run_checkpoint(Path(path))
+        state = run_checkpoint(Path(path))
         shards = state.get("shards")
         if shards is None:
             model.load_state_dict(state["model"])
@@ -844,7 +813,7 @@ def prepare_sharded(
     process is given (:func:`run_rank`); the run as one process builds it."""
     from descentlab.store import Store
 
-    _check_until(until_step)
+    check_until_step(until_step)
     check_checkpoint_every(checkpoint_every)
     if resume_id is not None and store_path is None:
         raise ValueError("resume_id needs the store the run is recorded in")
@@ -858,19 +827,17 @@ def prepare_sharded(
     }
     if resume_id is not None:
         # everything checked here, read-only; the store's changes follow (:func:`_recorded`)
-        store = Store(store_path)
-        try:
-            config = _resumed(store, resume_id, optimizer, schedule)[1]
-            config, record = checked_config(config)
-            ckpt_path, after, load = _resume_point(store, resume_id, restart)
-            if load:  # verified before anything starts, its shards too
-                check_shards(ckpt_path, _saved_state(ckpt_path, record) or {})
-            job.update(checkpoint_path=str(ckpt_path), after=after, load=load)
-        finally:
-            store.close()
+        with Store(store_path) as store:
+            resumed = resumption(store, resume_id, restart=restart, optimizer=optimizer,
+                                 schedule=schedule)  # fmt: skip
+        if resumed.load:  # verified before anything starts, its shards too
+            check_shards(resumed.checkpoint, resumed.state or {})
+        config, record = resumed.config, resumed.record
+        job.update(checkpoint_path=str(resumed.checkpoint), after=resumed.after,
+                   load=resumed.load)  # fmt: skip
+    elif config is None:
+        raise ValueError("give a config, or resume_id to continue a stored run")
     else:
-        if config is None:
-            raise ValueError("give a config, or resume_id to continue a stored run")
         config, record = checked_config(config)
     check_nproc(nproc, config.device)
     with torch.random.fork_rng(devices=[]):

@@ -42,7 +42,7 @@ from descentlab.engine.config import RunConfig
 from descentlab.engine.outcome import Row, RunResult, series, summarize
 from descentlab.engine.seeds import stream_seed
 from descentlab.engine.splits import TensorSplit, as_split
-from descentlab.store import Store
+from descentlab.store import RunWriter
 
 __all__ = [
     "AUTO_CHECKPOINT_FACTOR",
@@ -54,6 +54,7 @@ __all__ = [
     "Loop",
     "Stepper",
     "check_checkpoint_every",
+    "check_until_step",
 ]
 
 #: one step's batch: its inputs, targets and their vmap dimension (None: one batch shared)
@@ -186,6 +187,14 @@ def check_checkpoint_every(every: Any) -> None:
         raise ValueError(f"checkpoint_every must be a positive integer or 'auto', got {every!r}")
 
 
+def check_until_step(until_step: Any) -> None:
+    """Raise ``ValueError`` unless ``until_step`` is None or a positive integer."""
+    if until_step is not None and (
+        isinstance(until_step, bool) or not isinstance(until_step, int) or until_step < 1
+    ):
+        raise ValueError(f"until_step must be a positive integer, got {until_step!r}")
+
+
 class CheckpointClock:
     """When a run writes its checkpoints: every ``every`` steps, or (``"auto"``) once the
     time since the last checkpoint (or the start) is at least :data:`AUTO_CHECKPOINT_SECONDS`
@@ -287,7 +296,7 @@ class Loop:
         self.elapsed = 0.0
         self.train_loss_sum: Any = 0.0
         self.train_loss_count = 0
-        self.store: Store | None = None
+        self.store: RunWriter | None = None
         self.run_ids: list[int | None] = [None] * k
         self.history: list[list[Row]] = [[] for _ in range(k)]
         self.unwritten: list[list[Row]] = [[] for _ in range(k)]  # not in the store yet

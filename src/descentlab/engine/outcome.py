@@ -152,16 +152,13 @@ def create_record(
     provenance names the resolved model and loss, the length, this process and host, and
     ``extra``. ``record``: ``config.to_dict()``, where the caller has it (a checked config's,
     :meth:`~descentlab.engine.config.RunConfig.checked_record`)."""
-    return store.create_run(
-        config.to_dict() if record is None else record,
-        name=b.run_name,
-        seed=config.seed,
-        provenance=provenance(
-            config.seed,
-            resolved={"model": b.model_name, "loss": b.loss_name},
-            total_steps=b.total_steps,
-            pid=os.getpid(),
-            hostname=socket.gethostname(),
-            **extra,
-        ),
+    data = config.to_dict() if record is None else record
+    prov = provenance(
+        config.seed,
+        resolved={"model": b.model_name, "loss": b.loss_name},
+        total_steps=b.total_steps,
+        pid=os.getpid(),
+        hostname=socket.gethostname(),
+        **extra,
     )
+    return store.create_run(data, name=b.run_name, seed=config.seed, provenance=prov)

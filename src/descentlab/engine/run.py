@@ -48,7 +48,6 @@ import contextlib
 import math
 import os
 import signal
-import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -58,35 +57,26 @@ import torch
 from torch import Tensor
 
 from descentlab import regularize
-from descentlab._osutil import pid_alive
 from descentlab._usercode import note_interrupt, stop_waiting
 from descentlab.engine import precision, timing
 from descentlab.engine.building import Built, build, hyper_value
-from descentlab.engine.checkpoint import (
-    CheckpointError,
-    check_entries,
-    checksum_path,
-    load_checkpoint,
-    save_checkpoint,
-)
+from descentlab.engine.checkpoint import CheckpointError, save_checkpoint
 from descentlab.engine.config import RunConfig, checked_config
 from descentlab.engine.evaluation import evaluate, metrics_of
-from descentlab.engine.loop import Batch, Diverged, Loop, check_checkpoint_every
+from descentlab.engine.loop import Batch, Diverged, Loop, check_checkpoint_every, check_until_step
 from descentlab.engine.outcome import RunResult, create_record, progress_bar
+from descentlab.engine.resuming import (
+    begin_resume,
+    default_checkpoint,
+    load_run_state,
+    resumption,
+    run_state,
+    saved_state,
+)
 from descentlab.optim.optimizer import Optimizer as _Optimizer
-from descentlab.store import Store
+from descentlab.store import RunWriter, Store
 
-__all__ = ["RunResult", "evaluate", "resume", "train"]
-
-_CHECKPOINT_FORMAT = 1
-
-
-# ------------------------------------------------------------------------------------------
-# evaluation
-
-
-# ------------------------------------------------------------------------------------------
-# building a run from its config
+__all__ = ["OneModel", "RunResult", "StopRequest", "evaluate", "live", "resume", "train"]
 
 
 class _NonFinite(Exception):
@@ -101,14 +91,14 @@ class _NonFinite(Exception):
 # the loop
 
 
-class _StopRequest:
+class StopRequest:
     """SIGINT/SIGTERM ask the loop to stop at the next step boundary (a second SIGINT kills)."""
 
     def __init__(self) -> None:
         self.signal: int | None = None
         self._old: dict[int, Any] = {}
 
-    def __enter__(self) -> _StopRequest:
+    def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old[sig] = signal.signal(sig, self._handle)
@@ -319,6 +309,11 @@ class OneModel:
         self.b.model.load_state_dict(state["model"])
         self.b.optimizer.load_state_dict(state["optimizer"])
 
+    def save(self, state: dict[str, Any], path: Path) -> bool:
+        """Write the checkpoint ``state`` to ``path``; whether this process records it."""
+        save_checkpoint(state, path)
+        return True
+
     # -- results --------------------------------------------------------------------------
 
     def keep(self, i: int) -> None:
@@ -337,91 +332,6 @@ def _autocast(chosen: str, device: str) -> Callable[[], contextlib.AbstractConte
     dtype = torch.bfloat16 if chosen == "bf16" else torch.float16
     kind = torch.device(device).type
     return lambda: torch.autocast(kind, dtype=dtype)
-
-
-def _state_dict(loop: Loop, part: OneModel, status: str) -> dict[str, Any]:
-    """Exactly what a checkpoint of one run holds."""
-    b = part.b
-    batches = loop.batches
-    return {
-        "format": _CHECKPOINT_FORMAT,
-        "config": part.config.to_dict(),
-        "status": status,
-        "step": loop.step,
-        **part.model_and_optimizer_state(),
-        "scheduler": None if b.scheduler is None else b.scheduler.state_dict(),
-        "rule_scheduler": None if b.rule_scheduler is None else b.rule_scheduler.state_dict(),
-        "early_stopping": None if b.early is None else b.early.state_dict(),
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "data": batches.data_gens[0].get_state(),
-            "augment": batches.aug_gens[0].get_state(),
-        },
-        "data_order": batches.state_dict(),
-        "objective": [loop.train_loss_sum, loop.train_loss_count],
-        "history": [list(r) for r in loop.history[0]],
-        "elapsed": loop.elapsed,
-        "scaler": None if part.scaler is None else part.scaler.state_dict(),
-        # an attached monitor's records so far (a resumed run keeps them)
-        "monitor": None if _monitor(b) is None else list(_monitor(b).records),
-        "clock": part.clock.state_dict(),
-    }
-
-
-def _monitor(b: Built) -> Any:
-    """The :class:`~descentlab.optim.Monitor` attached to the run's optimizer, or None."""
-    from descentlab.optim import Monitor
-
-    monitor = getattr(b.optimizer, "monitor", None)
-    return monitor if isinstance(monitor, Monitor) else None
-
-
-def _load_state_dict(loop: Loop, part: OneModel, state: Mapping[str, Any]) -> None:
-    b = part.b
-    if state.get("format") != _CHECKPOINT_FORMAT:
-        raise ValueError(f"checkpoint format {state.get('format')!r} is not supported")
-    part.load_model_and_optimizer_state(state)
-    for obj, key in ((b.scheduler, "scheduler"), (b.rule_scheduler, "rule_scheduler")):
-        if obj is not None:
-            obj.load_state_dict(state[key])
-    if b.early is not None:
-        b.early.load_state_dict(state["early_stopping"])
-    torch.set_rng_state(state["rng"]["torch"])
-    loop.batches.data_gens[0].set_state(state["rng"]["data"])
-    loop.batches.aug_gens[0].set_state(state["rng"]["augment"])
-    loop.batches.load_state_dict(state["data_order"])
-    loop.train_loss_sum, loop.train_loss_count = state["objective"]
-    loop.history[0] = [(int(s), sp, nm, float(v)) for s, sp, nm, v in state["history"]]
-    loop.elapsed = float(state["elapsed"])
-    part.clock.load_state_dict(state.get("clock"))  # (absent: a checkpoint from before)
-    loop.step = int(state["step"])
-    if part.scaler is not None and state.get("scaler") is not None:
-        part.scaler.load_state_dict(state["scaler"])
-    if _monitor(b) is not None and state.get("monitor") is not None:
-        _monitor(b).records[:] = [dict(r) for r in state["monitor"]]
-
-
-def _stepper(loop: Loop, config: RunConfig, built: Built) -> OneModel:
-    """The stepper of a single run's loop (made by :meth:`Loop.single
-    <descentlab.engine.loop.Loop.single>`)."""
-    part = OneModel(config, built, loop.batches.aug_gens[0])
-    loop.stepper = part
-    return part
-
-
-# ------------------------------------------------------------------------------------------
-# public entry points
-
-
-def _default_checkpoint(store: Store, run_id: int) -> Path:
-    return store.path.parent / "checkpoints" / f"run-{run_id}.pt"
-
-
-def _check_until(until_step: Any) -> None:
-    if until_step is not None and (
-        isinstance(until_step, bool) or not isinstance(until_step, int) or until_step < 1
-    ):
-        raise ValueError(f"until_step must be a positive integer, got {until_step!r}")
 
 
 def train(
@@ -508,7 +418,7 @@ def train(
     # The config is checked once, here where it enters; below, it is a plain value. The
     # run is built (and recorded) before its loop and stepper exist.
     config, record = checked_config(config)
-    _check_until(until_step)
+    check_until_step(until_step)
     check_checkpoint_every(checkpoint_every)
     if store is None and checkpoint_path is None:
         for key, value in (
@@ -524,147 +434,18 @@ def train(
             f"checkpoint_path {path} already holds a checkpoint; pass resume=True to continue "
             "that run, or choose another path"
         )
-    state = None if path is None or not resume else _saved_state(path, record)
+    state = None if path is None or not resume else saved_state(path, record)
     with torch.random.fork_rng(devices=[]):
         built = build(config, data)
         run_id = None if store is None else create_record(store, config, built, record=record)
+        if store is not None and path is None:
+            path = default_checkpoint(store, run_id)
         loop = Loop.single(config, built)
         loop.checkpoint_every, loop.keep_checkpoint = checkpoint_every, keep_checkpoint
-        return _launch(loop, config, built, store, run_id, path, state, until_step, progress,
-                       on_start, after_checkpoint)  # fmt: skip
-
-
-#: what a run's checkpoint holds (:func:`_state_dict`), checked before any of it is used
-_CHECKPOINT_ENTRIES: dict[str, Any] = {
-    "format": int,
-    "config": dict,
-    "status": str,
-    "step": int,
-    "model": dict,
-    "optimizer": dict,
-    "rng": dict,
-    "data_order": dict,
-    "objective": (list, tuple),
-    "history": (list, tuple),
-    "elapsed": (int, float),
-}
-
-
-def _run_checkpoint(ckpt_path: Path) -> dict[str, Any]:
-    """The checkpoint of a run at ``ckpt_path``, verified against its checksum and checked to
-    hold what a run's checkpoint holds (CheckpointError naming the file otherwise)."""
-    state = load_checkpoint(ckpt_path)  # verified against its checksum, weights only
-    check_entries(state, ckpt_path, _CHECKPOINT_ENTRIES)
-    if state["format"] != _CHECKPOINT_FORMAT or state["step"] < 0:
-        raise CheckpointError(
-            f"checkpoint {ckpt_path} is not a checkpoint this descentlab can continue "
-            f"(format {state['format']!r}, step {state['step']})"
-        )
-    return state
-
-
-def _saved_state(ckpt_path: Path, record: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The checkpoint a run continues from (None: there is none), verified against its
-    checksum and the run's config ``record``."""
-    if not _has_checkpoint(ckpt_path):
-        return None
-    state = _run_checkpoint(ckpt_path)
-    if state["config"] != record:
-        raise ValueError(f"the checkpoint {ckpt_path} was written by a run with another config")
-    if state["status"] in ("completed", "diverged"):
-        raise ValueError(f"the run in {ckpt_path} has ended (status {state['status']!r})")
-    return state
-
-
-def _launch(
-    loop: Loop,
-    config: RunConfig,
-    built: Built,
-    store: Store | None,
-    run_id: int | None,
-    ckpt_path: Path | None,
-    state: Mapping[str, Any] | None,
-    until_step: int | None,
-    progress: bool | None,
-    on_start: Callable[[int | None], None] | None,
-    after_checkpoint: Callable[[int | None, Path], None] | None = None,
-) -> RunResult:
-    """Train the run ``built`` (in ``loop``; recorded as ``run_id``) from the start or from
-    the checkpoint ``state``."""
-    part = _stepper(loop, config, built)
-    loop.store, loop.run_ids[0] = store, run_id
-    if state is not None:
-        try:
-            _load_state_dict(loop, part, state)
-        except Exception as exc:  # entries of the right kinds that do not fit the run
-            error = CheckpointError(
-                f"checkpoint {ckpt_path} does not fit run {run_id}: {type(exc).__name__}: "
-                + " ".join(line.strip() for line in str(exc).strip().splitlines()[:2])
-            )
-            loop.failed(error)
-            raise error from exc
-        except BaseException as exc:
-            loop.failed(exc)
-            raise
-    if store is not None and ckpt_path is None:
-        ckpt_path = _default_checkpoint(store, run_id)
-    if on_start is not None:
-        on_start(run_id)
-    return _execute(loop, part, store, run_id, ckpt_path, until_step, progress, after_checkpoint)
-
-
-def _execute(
-    loop: Loop,
-    part: OneModel,
-    store: Store | None,
-    run_id: int | None,
-    ckpt_path: Path | None,
-    until_step: int | None,
-    progress: bool | None,
-    after_checkpoint: Callable[[int | None, Path], None] | None = None,
-) -> RunResult:
-    b = part.b
-    total = b.total_steps
-    until = total if until_step is None else min(until_step, total)
-
-    # The store records the checkpoint once one exists: a recorded checkpoint that is gone
-    # later is an error at resume, not a silent start from scratch.
-    registered = store is None
-
-    def save(status: str) -> None:
-        nonlocal registered
-        save_checkpoint(_state_dict(loop, part, status), ckpt_path)
-        if not registered:
-            if "checkpoint" not in store.artifacts(run_id):
-                store.add_artifact(run_id, "checkpoint", ckpt_path, kind="checkpoint")
-            registered = True
-
-    def on_checkpoint() -> None:
-        save("running")
-        if after_checkpoint is not None:
-            after_checkpoint(run_id, ckpt_path)
-
-    try:
-        desc = b.run_name
-        shown = progress_bar(progress, total, loop.step, desc, loop.configs[0])
-        with _StopRequest() as stop, shown as bar:
-            loop.run(
-                until=until,
-                bar=bar,
-                stop=stop,
-                on_checkpoint=None if ckpt_path is None else on_checkpoint,
-            )
-        summary = loop.summary(0)
-        ended = loop.status[0] in ("completed", "diverged")
-        if ckpt_path is not None and (loop.keep_checkpoint or not ended):
-            save(loop.status[0])
-        result = loop.result(0, summary, ckpt_path)
-        if ckpt_path is not None and not ended and after_checkpoint is not None:
-            after_checkpoint(run_id, ckpt_path)  # stopped: it continues from here
-        return result
-    except BaseException as exc:
-        loop.failed(exc)
-        raise
+        part = OneModel(config, built, loop.batches.aug_gens[0])
+        return live(loop, part, store, [run_id], path, state, until_step=until_step,
+                    progress=progress, on_start=on_start,
+                    after_checkpoint=after_checkpoint)[0]  # fmt: skip
 
 
 def resume(
@@ -743,85 +524,104 @@ def resume(
         ValueError: run 1 has already ended with status 'completed'
         >>> store.close(); folder.cleanup()
     """
-    _check_until(until_step)
+    check_until_step(until_step)
     check_checkpoint_every(checkpoint_every)
-    record, config = _resumed(store, run_id, optimizer, schedule)
-    if isinstance(config.optimizer, str) and config.optimizer.startswith("custom:"):
-        raise ValueError(
-            f"run {run_id} used a Python optimizer object ({config.optimizer}); pass it again "
-            "with resume(..., optimizer=...)"
-        )
-    config, checked = checked_config(config)
-    ckpt_path, after, load = _resume_point(store, run_id, restart)
-    state = _saved_state(ckpt_path, checked) if load else None
-    prov = record.provenance
-    resumes = [*prov.get("resumes", []), {"from_step": max(after, 0), "pid": os.getpid()}]
-    with store.transaction():
-        store.set_status(run_id, "running", expect=("running", "interrupted", "failed"))
-        store.truncate_metrics(run_id, after_step=after)
-        store.update_provenance(run_id, {"resumes": resumes, "pid": os.getpid()})
+    resumed = resumption(store, run_id, restart=restart, optimizer=optimizer, schedule=schedule)
+    begin_resume(store, run_id, resumed.after)
+    config = resumed.config
     with torch.random.fork_rng(devices=[]):
         built = build(config, data)
         loop = Loop.single(config, built)
         loop.checkpoint_every, loop.keep_checkpoint = checkpoint_every, keep_checkpoint
-        return _launch(loop, config, built, store, run_id, ckpt_path, state, until_step,
-                       progress, on_start, after_checkpoint)  # fmt: skip
+        part = OneModel(config, built, loop.batches.aug_gens[0])
+        return live(loop, part, store, [run_id], resumed.checkpoint, resumed.state,
+                    until_step=until_step, progress=progress, on_start=on_start,
+                    after_checkpoint=after_checkpoint)[0]  # fmt: skip
 
 
-def _resumed(
-    store: Store, run_id: int, optimizer: Any, schedule: Mapping[str, Any] | None
-) -> tuple[Any, RunConfig]:
-    """The stored run ``run_id`` and its config (``optimizer``, ``schedule`` in place of the
-    recorded ones where given); a run that has ended, or that still runs in a live process of
-    this host, cannot be resumed."""
-    record = store.get_run(run_id)
-    if record.status in ("completed", "diverged"):
-        raise ValueError(f"run {record.id} has already ended with status {record.status!r}")
-    prov = record.provenance
-    pid = prov.get("pid")
-    if (
-        record.status == "running"
-        and prov.get("hostname") == socket.gethostname()
-        and isinstance(pid, int)
-        and pid != os.getpid()
-        and pid_alive(pid)
-    ):
-        raise ValueError(f"run {record.id} is still running in process {pid}; stop it first")
-    config = RunConfig.from_dict(record.config)
-    if optimizer is not None:
-        config = config.replace(optimizer=optimizer)
-    if schedule is not None:
-        config = config.replace(schedule=dict(schedule))
-    return record, config
-
-
-def _resume_point(store: Store, run_id: int, restart: bool) -> tuple[Path, int, bool]:
-    """``(checkpoint path, last step it holds or -1, whether to load it)``, checked before
-    anything changes. Without a checkpoint (none was ever written, or ``restart`` after a
-    corrupted or missing one) the run starts over: every metric it logged goes."""
-    artifacts = store.artifacts(run_id)
-    recorded = "checkpoint" in artifacts
-    ckpt_path = (
-        Path(artifacts["checkpoint"]["path"]) if recorded else _default_checkpoint(store, run_id)
-    )
-    try:
-        if recorded and not _has_checkpoint(ckpt_path):
-            what = "is a folder, not a checkpoint file" if ckpt_path.is_dir() else "is missing"
-            raise CheckpointError(
-                f"checkpoint {ckpt_path} {what}, but the store records it for run {run_id}"
+def live(
+    loop: Loop,
+    part: Any,
+    writer: RunWriter | None,
+    run_ids: Sequence[int | None],
+    path: Path | None = None,
+    state: Mapping[str, Any] | None = None,
+    *,
+    until_step: int | None = None,
+    progress: bool | None = None,
+    desc: str | None = None,
+    on_start: Callable[[int | None], None] | None = None,
+    after_checkpoint: Callable[[int | None, Path], None] | None = None,
+    agreed: Callable[[StopRequest], Any] | None = lambda request: request,
+) -> list[RunResult]:
+    """The life of the runs of ``loop``, the one every run the engine trains goes through
+    (:func:`train`, :func:`resume`, each process of a sharded run, a vectorized pass): its
+    stepper ``part`` (a :class:`OneModel`, or K stacked models) trained from the start or
+    from one run's checkpoint ``state``, the records written through ``writer`` as
+    ``run_ids`` (None: not recorded), one run's checkpoints to ``path``. It stops after
+    ``until_step`` steps, or at a step boundary on SIGINT or SIGTERM (``agreed``: the stop
+    every process of a sharded run agrees on; None: no stop asked here). The runs' results,
+    in order."""
+    loop.stepper, loop.store, loop.run_ids[:] = part, writer, run_ids
+    run_id = run_ids[0]
+    if state is not None:
+        try:
+            load_run_state(loop, part, state)
+        except Exception as exc:  # entries of the right kinds that do not fit the run
+            error = CheckpointError(
+                f"checkpoint {path} does not fit run {run_id}: {type(exc).__name__}: "
+                + " ".join(line.strip() for line in str(exc).strip().splitlines()[:2])
             )
-        if _has_checkpoint(ckpt_path):
-            return ckpt_path, int(_run_checkpoint(ckpt_path)["step"]), True
-    except CheckpointError as exc:
-        if not restart:
-            raise CheckpointError(
-                f"{exc}; to start run {run_id} over from step 0 instead, resume it with "
-                "restart=True (descentlab train --resume ID --restart)"
-            ) from None
-        return ckpt_path, -1, False
-    return ckpt_path, -1, True
+            loop.failed(error)
+            raise error from exc
+        except BaseException as exc:
+            loop.failed(exc)
+            raise
+    if on_start is not None:
+        on_start(run_id)
+    total, k = loop.total, len(run_ids)
+    until = total if until_step is None else min(until_step, total)
 
+    # The store records the checkpoint once one exists: a recorded checkpoint that is gone
+    # later is an error at resume, not a silent start from scratch.
+    registered = writer is None
 
-def _has_checkpoint(path: Path) -> bool:
-    """A checkpoint is there, or its checksum file says one was written."""
-    return path.is_file() or checksum_path(path).is_file()
+    def save(status: str) -> None:
+        nonlocal registered
+        if not part.save(run_state(loop, part, status), path) or registered:
+            return
+        if "checkpoint" not in writer.artifacts(run_id):
+            writer.add_artifact(run_id, "checkpoint", path, kind="checkpoint")
+        registered = True
+
+    def on_checkpoint() -> None:
+        save("running")
+        if after_checkpoint is not None:
+            after_checkpoint(run_id, path)
+
+    done = [False] * k
+    named = None if desc else loop.configs[0]  # (one run's progress lines name its lr, seed)
+    try:
+        with (
+            contextlib.nullcontext() if agreed is None else StopRequest() as stop,
+            progress_bar(progress, total, loop.step, desc or part.b.run_name, named) as bar,
+        ):
+            loop.run(
+                until=until,
+                bar=bar,
+                stop=None if agreed is None else agreed(stop),
+                on_checkpoint=None if path is None else on_checkpoint,
+            )
+        summaries = [loop.summary(i) for i in range(k)]
+        ended = loop.status[0] in ("completed", "diverged")
+        if path is not None and (loop.keep_checkpoint or not ended):
+            save(loop.status[0])
+        with writer.transaction() if writer is not None else contextlib.nullcontext():
+            results = [loop.result(i, summaries[i], path) for i in range(k)]  # one write
+        if path is not None and not ended and after_checkpoint is not None:
+            after_checkpoint(run_id, path)  # stopped: it continues from here
+        done = [True] * k
+        return results
+    except BaseException as exc:
+        loop.failed(exc, done)
+        raise

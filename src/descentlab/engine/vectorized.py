@@ -33,6 +33,7 @@ from descentlab.engine import building, evaluation, outcome, timing, vcnn
 from descentlab.engine.config import RunConfig
 from descentlab.engine.loop import Batch, Batches, Diverged, Loop
 from descentlab.engine.monitoring import base_optimizer
+from descentlab.engine.run import live
 from descentlab.engine.vconv import vmap_friendly
 from descentlab.schedules.scheduler import parse_key
 from descentlab.store import Store
@@ -1221,27 +1222,14 @@ def _train_stacked(
     batches = Batches([cfg.seed for cfg in configs], b0.x_train, b0.y_train, cfg0.batch_size,
                       cfg0.drop_last)  # fmt: skip
     loop = Loop(configs, builts, Stacked(configs, builts, batches), batches)
+    run_ids: list[int | None] = [None] * k
     if store is not None:
-        loop.store = store
         with store.transaction():
             for i, (cfg, b) in enumerate(zip(configs, builts, strict=True)):
                 multirun = {"mode": "vmap", "runs": k, "index": i}
-                loop.run_ids[i] = outcome.create_record(store, cfg, b, multirun=multirun)
-    done = [False] * k
-    try:
-        desc = f"{k} runs of {b0.model_name} (vmap)"
-        with outcome.progress_bar(progress, loop.total, 0, desc) as bar:
-            loop.run(until=loop.total, bar=bar)
-        summaries = [loop.summary(i) for i in range(k)]
-        results = []
-        with store.transaction() if store is not None else contextlib.nullcontext():
-            for i in range(k):  # the group's records and ends: one write
-                results.append(loop.result(i, summaries[i]))
-        done = [True] * k
-        return results
-    except BaseException as exc:
-        loop.failed(exc, done)
-        raise
+                run_ids[i] = outcome.create_record(store, cfg, b, multirun=multirun)
+    desc = f"{k} runs of {b0.model_name} (vmap)"
+    return live(loop, loop.stepper, store, run_ids, progress=progress, desc=desc, agreed=None)
 
 
 #: ``decide(rung, step, measured)`` of :func:`train_in_rungs`: ``measured[p][i]`` the

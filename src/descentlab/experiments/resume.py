@@ -68,10 +68,10 @@ def _set_aside(store: Any, run_id: int) -> Path | None:
     """Move run ``run_id``'s checkpoint (and its checksum file) aside as ``*.corrupt`` and
     forget it in the store; returns where it went."""
     from descentlab.engine.checkpoint import checksum_path
-    from descentlab.engine.run import _default_checkpoint
+    from descentlab.engine.resuming import default_checkpoint
 
     # the recorded one, or one at the engine's default place that the store had yet to record
-    path = _checkpoint_of(store, run_id) or _default_checkpoint(store, run_id)
+    path = _checkpoint_of(store, run_id) or default_checkpoint(store, run_id)
     if not (path.exists() or checksum_path(path).exists()):
         return None
     aside = path.with_name(path.name + ".corrupt")

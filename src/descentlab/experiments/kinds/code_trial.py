@@ -56,7 +56,7 @@ def run_trial(
     """
     from descentlab._usercode import genuine_interrupt
     from descentlab.engine.loop import CheckpointClock
-    from descentlab.engine.run import _default_checkpoint
+    from descentlab.engine.resuming import default_checkpoint
     from descentlab.engine.trial_lines import StepLines, compiling, lines_on, which
     from descentlab.problems._user import failure
     from descentlab.problems.data import TestSetSealedError
@@ -71,7 +71,7 @@ def run_trial(
     else:
         run_id = resume
     art = store.artifacts(run_id).get("checkpoint")
-    path = Path(art["path"]) if art else _default_checkpoint(store, run_id)
+    path = Path(art["path"]) if art else default_checkpoint(store, run_id)
     clock = None if checkpoint_every is None else CheckpointClock(checkpoint_every)
     ship = None if after_checkpoint is None else (lambda i, p: after_checkpoint(trial, i, p))
     state = _State(store, run_id, record, where, clock, path, ship, cfg.steps, cfg.device)
