@@ -6,7 +6,9 @@ the items it practises; their cards link to it.
 
 from __future__ import annotations
 
+from descentlab.book.facts import cite
 from descentlab.book.model import Exercise
+from descentlab.book.texts._facts import FACTS
 
 __all__ = ["PRACTICE"]
 
@@ -266,8 +268,12 @@ print(f"autograd {measured}, by hand {answer}")""",
     Exercise(
         "Gradient descent on `x² - 4x + 6` from x = 4 with lr 0.2: how far from the minimum "
         "is x after 10 steps?",
-        "The error `x - 2` is multiplied by `1 - 2·0.2 = 0.6` each step: `2·0.6¹⁰ ≈ 0.0121`. "
-        "The code runs descentlab's trajectories on the parabola.",
+        cite(
+            "The error `x - 2` is multiplied by {{fact:parabola_factor}} each step: "
+            "{{fact:parabola_error_10}}. The code runs descentlab's trajectories on the "
+            "parabola.",
+            FACTS,
+        ),
         """\
 from descentlab.problems import landscapes, trajectories
 
