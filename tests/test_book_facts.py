@@ -431,3 +431,25 @@ def test_no_formula_is_typed_on_two_pages():
     assert facts.retyped(pages, FACTS) == []
     typed = {"a": "`2·0.6¹⁰ ≈ 0.012`", "b": "so `2·0.6¹⁰ ≈ 0.0121`"}
     assert facts.retyped(typed) == ["2·0.6¹⁰: a, b"]
+
+
+def test_every_rendered_solution_typesets_and_holds():
+    """Each worked solution with a formula from its code: rendered, typeset, ✔."""
+    from descentlab.book.render.formulas import mathml, split_math
+
+    slotted = [
+        ex for lec in LECTURES for ex in lec.exercises if facts.SOLUTION_SLOT.search(ex.solution)
+    ]
+    assert len(slotted) >= 7
+    for ex in slotted:
+        view = exercise_view(ex)
+        assert view.check.ok and "{{" not in view.solution, (ex.question, view.check.measured)
+        assert all(mathml(tex).startswith("<math") for kind, tex in split_math(view.solution)
+                   if kind != "text")  # fmt: skip
+
+
+@pytest.mark.parametrize(("word", "ok"), [("above", True), ("below", False)])
+def test_a_solutions_comparative_is_checked_against_its_numbers(word, ok):
+    ex = _exercise("from x = 4 with lr 0.1: what is x after 5 steps")
+    said = f"{ex.solution} It ends at 2.65536, {word} the 2 it approaches."
+    assert exercise_view(dataclasses.replace(ex, solution=said)).check.ok is ok

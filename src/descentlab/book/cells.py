@@ -35,6 +35,7 @@ from descentlab.book.experiments._common import format_value
 from descentlab.book.facts import (
     SOLUTION_SLOT,
     formula_mismatches,
+    relation_words,
     render_solution,
     wrong_answers,
 )
@@ -218,9 +219,11 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
             "the question's, the code's, or a value the code computed",
         )
     false = formula_mismatches(exercise.solution, exercise.question)
+    false += relation_words(exercise.solution)
     if false:
         return ck(
-            "every formula of the worked solution that states a value computes it",
+            "every formula of the worked solution that states a value computes it, and every "
+            "comparative word beside two of its numbers is theirs",
             False,
             "; ".join(false),
             "each formula equal to its value at the question's numbers",

@@ -586,7 +586,8 @@ L003 = (
         "Without bias correction, how many times larger than the corrected one is Adam's first "
         "step, for β₁ = 0.9 and β₂ = 0.999?",
         "The uncorrected moments are `(1 - β₁)g` and `(1 - β₂)g²`, so the step is "
-        "`(1 - β₁)/√(1 - β₂) ≈ 3.16` times the corrected `lr` (item 112).",
+        "{{(1 - \\beta_1)/\\sqrt{1 - \\beta_2}=answer}} times the corrected `lr` "
+        "(item 112).",
         """\
 import torch
 from descentlab import optim
@@ -607,7 +608,7 @@ print(f"ratio {measured:.4f}")""",
     Exercise(
         "Exponential decay `α₀e^{-kt}` with α₀ = 0.1 and k = 0.01: what is the rate at t = 100, "
         "and which torch scheduler's gamma gives the same schedule?",
-        "`0.1·e⁻¹ ≈ 0.0368`; torch's ExponentialLR with `gamma = e^{-k}` multiplies by that "
+        "{{\\alpha_{100}=answer}}; torch's ExponentialLR with `gamma = e^{-k}` multiplies by that "
         "factor each step. The code drives descentlab's SGD with it.",
         """\
 import math
