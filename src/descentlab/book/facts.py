@@ -2,19 +2,29 @@
 number is checked against the number, not only the number itself.
 
 * :func:`relation_words` -- a comparative word between two numbers ("2,400 examples, more
-  than the 1,000 the set holds"; "(6 against 2) ... faster than") that the numbers contradict.
+  than the 1,000 the set holds"; "(6 against 2) ... faster than"; "ends lower (A against B)";
+  "A, above B"; "falls from A to B"; "A, k times B") that the numbers contradict.
 * :func:`formula_mismatches` -- a formula in backquotes or dollars that states its value
   (```6·1.5² = 13.5```, ``$1 - 1/\\kappa = 0.98$``), evaluated (SymPy) at the numbers its
   text binds (``κ = 50``): an exponent, a sign or two operands changed make it false.
-* :func:`wrong_answers` -- the nearest wrong answers of an exercise, generated from the
-  expression its code computes: each exponent off by one, each difference and quotient
-  swapped; the page's tolerance must refuse them all.
+* :func:`wrong_answers` -- the nearest wrong answers of an exercise, generated from every
+  line of the arithmetic its code computes: each exponent off by one, each difference and
+  quotient swapped, the other formula of a pair; the page's tolerance must refuse them all.
 * :func:`restated` -- the same formula stated on two pages with values that differ.
 * :class:`SeedLog` -- the seeds a chapter's own seeded functions are called with at run time
   (through any call site: loops, ``range``, helpers): one function called with two seeds and
   otherwise equal arguments is a re-seeded twin.
 
-Each returns what it refuses as short strings; the build turns them into checks.
+One source rather than a check, where a page can take it:
+
+* :func:`word` -- the comparative printed beside two numbers, chosen from them.
+* :func:`render_solution` -- a worked solution's ``{{lhs=name}}`` shown as the code's own
+  formula for ``name`` at its numbers, typeset by SymPy's ``latex()``; :class:`Formula` -- one
+  SymPy expression a chapter typesets and evaluates.
+* :class:`Fact`, :func:`cite` -- a result two pages state, in one registry, cited as
+  ``{{fact:name}}``; :func:`retyped` finds a formula typed on two pages instead.
+
+Each check returns what it refuses as short strings; the build turns them into checks.
 
 Example:
     >>> relation_words("It needs 2400 examples, fewer than the 1000 the set holds.")
