@@ -463,6 +463,11 @@ MUTANTS: tuple[Mutant, ...] = (
                                                               "page) counts 51 steps", (),
            file="book/texts/l003.py", old="answer = 16 * (1 - 0.999 ** 50)",
            new="answer = 16 * (1 - 0.999 ** 51)", exercises=("What is `exp_avg_sq`",)),
+    Mutant("restated_retyped", "restatement", "the parabola exercise types item 42's "
+                                              "2·0.6¹⁰ ≈ 0.0121 instead of citing it from the "
+                                              "registry", (),
+           file="book/texts/practice.py", old="{{fact:parabola_error_10}}. The code runs",
+           new="`2·0.6¹⁰ ≈ 0.0121`. The code runs", exercises=("lr 0.2: how far from",)),
     Mutant("tolerance_admits_other_accumulator", "exercise tolerance", "the RMSProp exercise's "
                                                                        "tolerance is 60 %: "
                                                                        "AdaGrad's sum r₁ + g² "
@@ -502,6 +507,11 @@ try:  # (code from before the book checked restatements: nothing to check them b
     from descentlab.book.facts import restated
 except ImportError:
     page_texts = restated = None
+try:  # (code from before a restated result was cited from one registry)
+    from descentlab.book.facts import retyped
+    from descentlab.book.texts._facts import FACTS
+except ImportError:
+    retyped = FACTS = None
 from descentlab.book.lectures import LECTURES
 from descentlab.book.model import Context, shown_by
 from descentlab.book.render.pages import LecturePage, render_lecture
@@ -568,6 +578,10 @@ for lec in LECTURES:
 for found in restated(said) if restated is not None else ():
     fails += 1
     texts.append("restated differently: " + found[:160])
+    by_item["restated"] = by_item.get("restated", 0) + 1
+for found in retyped(said, FACTS) if retyped is not None else ():
+    fails += 1
+    texts.append("typed, not cited: " + found[:160])
     by_item["restated"] = by_item.get("restated", 0) + 1
 # the API pages' stated defaults against the signatures
 if sys.argv[7] == "api":

@@ -431,6 +431,8 @@ def test_no_formula_is_typed_on_two_pages():
     assert facts.retyped(pages, FACTS) == []
     typed = {"a": "`2·0.6¹⁰ ≈ 0.012`", "b": "so `2·0.6¹⁰ ≈ 0.0121`"}
     assert facts.retyped(typed) == ["2·0.6¹⁰: a, b"]
+    once = {"a": f"cited {FACTS['parabola_error_10'].tex()}", "b": "typed `2·0.6¹⁰ ≈ 0.0121`"}
+    assert facts.retyped(once, FACTS) == ["2·0.6¹⁰: b (the registry holds it)"]
 
 
 def test_every_rendered_solution_typesets_and_holds():

@@ -552,12 +552,22 @@ def cite(text: str, registry: Mapping[str, Fact]) -> str:
     return CITE.sub(one, text)
 
 
+def _plain(lhs: str) -> str:
+    """A formula's left side as Python, without spaces or brackets: ``2 \\cdot {0.6}^{10}`` and
+    ``2·0.6¹⁰`` alike (``2*0.6**10``); the text itself where it is no formula of numbers."""
+    py = _python(lhs)
+    return re.sub(r"[\s()]", "", py) if py is not None else lhs
+
+
 def retyped(pages: Mapping[str, str], registry: Mapping[str, Fact] | None = None) -> list[str]:
     """The formulas that two pages (name -> text) state, each typed on its page rather than
     cited from ``registry`` (:func:`cite`): the same left side at the same bound numbers,
-    whatever the values (:func:`restated` finds those whose values differ)."""
+    whatever the values (:func:`restated` finds those whose values differ); and a formula of
+    the registry typed on any page instead of cited."""
     cited = [f.tex() for f in (registry or {}).values()]
+    held = {_plain(lhs) for shown in cited for _, lhs, *_ in statements(shown)}
     said: dict[tuple[str, tuple], set[str]] = defaultdict(set)
+    lhs_of: dict[tuple[str, tuple], str] = {}
     for page, text in pages.items():
         for shown in cited:
             text = text.replace(shown, " ")
@@ -565,7 +575,15 @@ def retyped(pages: Mapping[str, str], registry: Mapping[str, Fact] | None = None
         for _, lhs, *_ in statements(text):
             free = tuple(sorted((k, v) for k, v in bound.items() if k in lhs))
             said[(_key(lhs), free)].add(page)
-    return [f"{key}: {', '.join(sorted(p))}" for (key, _), p in said.items() if len(p) > 1]
+            lhs_of[(_key(lhs), free)] = lhs
+
+    out = []
+    for k, where in said.items():
+        registered = _plain(lhs_of[k]) in held
+        if len(where) > 1 or registered:
+            why = " (the registry holds it)" if registered else ""
+            out.append(f"{k[0]}: {', '.join(sorted(where))}{why}")
+    return out
 
 
 # ------------------------------------------------------------------------------------------
