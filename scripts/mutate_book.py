@@ -257,8 +257,8 @@ MUTANTS: tuple[Mutant, ...] = (
     # the formulas behind numbers each chapter's prose states (checked by a second route)
     Mutant("prose_gd_rate", "chapter prose", "gradient descent's rate (κ - 1)/(κ + 1) becomes "
                                              "(κ - 1)/(κ + 2)", (),
-           file="book/chapters/momentum.py", old="gd, hb = (KAPPA - 1) / (KAPPA + 1),",
-           new="gd, hb = (KAPPA - 1) / (KAPPA + 2),", chapters=("deep-momentum",)),
+           file="book/chapters/momentum.py", old='GD_RATE = Formula("(kappa - 1)/(kappa + 1)")',
+           new='GD_RATE = Formula("(kappa - 1)/(kappa + 2)")', chapters=("deep-momentum",)),
     Mutant("prose_adagrad_travel", "chapter prose", "AdaGrad's travel bound η(2√T - 1) loses "
                                                     "its -1", (),
            file="book/chapters/adaptive.py", old="LR * (2 * math.sqrt(STEPS) - 1)",
@@ -322,10 +322,10 @@ MUTANTS: tuple[Mutant, ...] = (
            new="`0.1 g/√(t g²) = 0.1/√t = 0.2` at t = 25",
            exercises=("How large is its 25th step",)),
     Mutant("solution_formula_step", "worked solution", "RMSProp's worked solution's second "
-                                                       "accumulator, inside a formula, is 4.57 "
-                                                       "for 4.75", (),
-           file="book/texts/l001.py", old="0.1·25 = 4.75`",
-           new="0.1·25 = 4.57`", exercises=("sees the gradient 5 twice",)),
+                                                       "accumulator (rendered from the code's "
+                                                       "r2) weighs the old average by 0.95", (),
+           file="book/texts/l001.py", old="r2 = 0.9 * r1 + rest * g2",
+           new="r2 = 0.95 * r1 + rest * g2", exercises=("sees the gradient 5 twice",)),
     # a table's number
     Mutant("table_predicted_steps", "table", "the momentum table's predicted steps are the rate "
                                              "alone's ln 1e-6/ln ρ again", (),
@@ -385,8 +385,8 @@ MUTANTS: tuple[Mutant, ...] = (
     # what surrounds a checked number: its words, formulas, labels, restatements, defaults
     Mutant("words_chapter_flipped", "words", "the batch chapter says the examples a half needs "
                                              "are fewer than the training set's, not more", (),
-           file="book/chapters/batch.py", old="examples drawn, more than the {{N}}",
-           new="examples drawn, fewer than the {{N}}", chapters=("deep-batch",)),
+           file="book/chapters/batch.py", old='more=word(b_star[2], N, "more")',
+           new='more=word(N, b_star[2], "more")', chapters=("deep-batch",)),
     Mutant("words_card_flipped", "words", "item 35's explanation says descent shrinks the "
                                           "steeper coordinate slower, not faster", (35,),
            file="book/texts/l001.py", old="gradient descent shrinks `x - 2` faster than",
@@ -398,13 +398,14 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("solution_formula_exponent", "formula in a solution", "the chain rule's solution "
                                                                  "cubes 1.5 where it squares it, "
                                                                  "still saying 13.5", (),
-           file="book/texts/l001.py", old="6·1.5² = 13.5", new="6·1.5³ = 13.5",
+           file="book/texts/l001.py", old="answer = 6 * inner ** 2",
+           new="answer = 6 * inner ** 3",
            exercises=("What is d/dx (2x - 1)³ at x = 1.25",)),
     Mutant("solution_operands_swapped", "formula in a solution", "RMSProp's solution weighs the "
                                                                  "old average by 0.1 and the new "
                                                                  "g² by 0.9, still saying 4.75",
-           (), file="book/texts/l001.py", old="0.9·2.5 + 0.1·25 = 4.75",
-           new="0.1·2.5 + 0.9·25 = 4.75", exercises=("sees the gradient 5 twice",)),
+           (), file="book/texts/l001.py", old="r2 = 0.9 * r1 + rest * g2",
+           new="r2 = rest * r1 + 0.9 * g2", exercises=("sees the gradient 5 twice",)),
     Mutant("caption_number", "label", "the batch chapter's table caption says 500 steps for "
                                       "the 400 it ran", (),
            file="book/chapters/batch.py", old="400 steps from w = -2 + 0.001",
@@ -442,6 +443,38 @@ MUTANTS: tuple[Mutant, ...] = (
            file="book/chapters/schedules.py", old="$\\\\eta_t = a/t$ (item 21), and",
            new="$\\\\eta_t = a/t$ (item 21, whose $\\\\sum_t 1/t^2 = 1.5$), and",
            chapters=("deep-schedules",)),
+    # the widened kinds: the words around a number, formulas rendered from the code, the
+    # wrong answers of every line of a solution and the other formula of a pair
+    Mutant("words_above_flipped", "words", "the schedules chapter says the a = 0.1 schedule "
+                                           "ends below the constant rate's floor, not above it",
+           (), file="book/chapters/schedules.py", old="{{a01}}, above that",
+           new="{{a01}}, below that", chapters=("deep-schedules",)),
+    Mutant("words_direction_flipped", "words", "the batch chapter says the floor rises from "
+                                               "B = 1 to B = 64, where it falls", (),
+           file="book/chapters/batch.py", old="their floor falls from {{b1}}",
+           new="their floor rises from {{b1}}", chapters=("deep-batch",)),
+    Mutant("words_chosen_swapped", "words", "the adaptive chapter chooses the word of Adam's two "
+                                            "β₂ at η = 0.1 from the numbers in the wrong order "
+                                            "(\"ends higher (A against B)\" where A < B)", (),
+           file="book/chapters/adaptive.py", old='a_word=word(fin(0.1, 4), fin(0.1, 5), "higher")',
+           new='a_word=word(fin(0.1, 5), fin(0.1, 4), "higher")', chapters=("deep-adaptive",)),
+    Mutant("solution_code_exponent", "formula in a solution", "the Adam exercise's formula "
+                                                              "(the code's, rendered on the "
+                                                              "page) counts 51 steps", (),
+           file="book/texts/l003.py", old="answer = 16 * (1 - 0.999 ** 50)",
+           new="answer = 16 * (1 - 0.999 ** 51)", exercises=("What is `exp_avg_sq`",)),
+    Mutant("restated_retyped", "restatement", "the parabola exercise types item 42's "
+                                              "2·0.6¹⁰ ≈ 0.0121 instead of citing it from the "
+                                              "registry", (),
+           file="book/texts/practice.py", old="{{fact:parabola_error_10}}. The code runs",
+           new="`2·0.6¹⁰ ≈ 0.0121`. The code runs", exercises=("lr 0.2: how far from",)),
+    Mutant("tolerance_admits_other_accumulator", "exercise tolerance", "the RMSProp exercise's "
+                                                                       "tolerance is 60 %: "
+                                                                       "AdaGrad's sum r₁ + g² "
+                                                                       "and g³ are \"✔ Right\"",
+           (), file="book/texts/l001.py", old='tol = 1e-12\nprint("second step", measured)',
+           new='tol = 0.6\nprint("second step", measured)',
+           exercises=("sees the gradient 5 twice",)),
 )  # fmt: skip
 
 _RUNNER = r"""
@@ -474,6 +507,11 @@ try:  # (code from before the book checked restatements: nothing to check them b
     from descentlab.book.facts import restated
 except ImportError:
     page_texts = restated = None
+try:  # (code from before a restated result was cited from one registry)
+    from descentlab.book.facts import retyped
+    from descentlab.book.texts._facts import FACTS
+except ImportError:
+    retyped = FACTS = None
 from descentlab.book.lectures import LECTURES
 from descentlab.book.model import Context, shown_by
 from descentlab.book.render.pages import LecturePage, render_lecture
@@ -540,6 +578,10 @@ for lec in LECTURES:
 for found in restated(said) if restated is not None else ():
     fails += 1
     texts.append("restated differently: " + found[:160])
+    by_item["restated"] = by_item.get("restated", 0) + 1
+for found in retyped(said, FACTS) if retyped is not None else ():
+    fails += 1
+    texts.append("typed, not cited: " + found[:160])
     by_item["restated"] = by_item.get("restated", 0) + 1
 # the API pages' stated defaults against the signatures
 if sys.argv[7] == "api":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 import sys
 from pathlib import Path
 
@@ -117,14 +118,18 @@ def _exercise(piece: str):
 @pytest.mark.parametrize(
     ("piece", "old", "new"),
     [
-        ("What is d/dx (2x - 1)³", "6·1.5² = 13.5", "6·1.5³ = 13.5"),
-        ("sees the gradient 5 twice", "0.9·2.5 + 0.1·25 = 4.75", "0.1·2.5 + 0.9·25 = 4.75"),
+        ("What is d/dx (2x - 1)³", "{1.5}^{2} = 13.5", "{1.5}^{3} = 13.5"),
+        ("sees the gradient 5 twice", "0.9 \\cdot 2.5 + 0.1 \\cdot 25 = 4.75",
+         "0.1 \\cdot 2.5 + 0.9 \\cdot 25 = 4.75"),
     ],
-)
+)  # fmt: skip
 def test_a_worked_solutions_formula_is_computed_not_read_as_numbers(piece, old, new):
+    """A formula typed into a solution (here the rendered one, retyped) is evaluated."""
     ex = _exercise(piece)
-    assert exercise_view(ex).check.ok
-    wrong = exercise_view(dataclasses.replace(ex, solution=ex.solution.replace(old, new)))
+    right = exercise_view(ex)
+    assert right.check.ok and old in right.solution
+    typed = dataclasses.replace(ex, solution=right.solution.replace(old, new))
+    wrong = exercise_view(typed)
     assert wrong.check.failed and "formula" in wrong.check.text
 
 
@@ -263,3 +268,190 @@ def test_a_twin_reseeded_through_any_call_site_is_seen_at_run_time(body, ok, tmp
         del sys.modules[mod.__name__]
     seeds = [c for c in page.parts[-1].blocks[-1] if "seeded function ran" in c.text]
     assert [c.ok for c in seeds] == [ok]
+
+
+# the widened kinds -----------------------------------------------------------------------------
+# words: the shapes beside the two quantities ("than" alone was read before), and the word
+# chosen from the numbers
+
+RIGHT_SHAPES = [
+    "at η = 0.1 the shorter memory ends lower (0.0001 against 0.0012)",
+    "the loss is still 0.114, above that floor (0.0263)",
+    "the loss rises from 0.2 to 0.5 in the first steps",
+    "their floor falls from 0.0031 at B = 1 to 0.0004 at B = 64",
+    "it ends at 0.5, 10 times the 0.05 it started from",
+    "the 12 runs take fewer than 20 steps, below the 30 of the budget",  # a setting, then words
+    "stays below 2/η, and 3 % above 2 diverges",  # a percentage is no value compared
+]
+WRONG_SHAPES = [
+    "at η = 0.1 the shorter memory ends higher (0.0001 against 0.0012)",
+    "the loss is still 0.114, below that floor (0.0263)",
+    "the loss falls from 0.2 to 0.5 in the first steps",
+    "their floor rises from 0.0031 at B = 1 to 0.0004 at B = 64",
+    "it ends at 0.7, 10 times the 0.05 it started from",
+]
+
+
+@pytest.mark.parametrize("text", RIGHT_SHAPES)
+def test_a_widened_comparative_its_numbers_give_passes(text):
+    assert facts.relation_words(text) == []
+
+
+@pytest.mark.parametrize("text", WRONG_SHAPES)
+def test_a_widened_comparative_its_numbers_contradict_is_refused(text):
+    assert len(facts.relation_words(text)) == 1, facts.relation_words(text)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "up", "want"),
+    [(6, 2, "faster", "faster"), (2, 6, "faster", "slower"), (2, 6, "slower", "slower"),
+     (0.02, 0.05, "higher", "lower"), (3, 1, "below", "above"), (618, 256, "more", "more"),
+     (1, 2, "costs more", "costs less"), (5, 2, "increases", "increases")],
+)  # fmt: skip
+def test_the_word_beside_two_numbers_is_chosen_from_them(a, b, up, want):
+    assert facts.word(a, b, up) == want
+
+
+@pytest.mark.parametrize(("a", "b", "up", "says"), [(1, 1, "more", "equal"), (1, 2, "big", "up")])
+def test_a_word_neither_number_gives_is_refused_naming_it(a, b, up, says):
+    with pytest.raises(ValueError, match=says):
+        facts.word(a, b, up)
+
+
+# formulas rendered from the expression the check evaluates
+
+
+def test_a_solutions_formula_is_rendered_from_the_codes_expression():
+    """The solution shows the code's formula: change the code's exponent and the text
+    changes with it; the text cannot state another formula than the one computed."""
+    ex = _exercise("What is d/dx (2x - 1)³")
+    assert "=answer}}" in ex.solution
+    assert "6 \\cdot {1.5}^{2} = 13.5" in exercise_view(ex).solution
+    cubed = dataclasses.replace(ex, code=ex.code.replace("inner ** 2", "inner ** 3"))
+    view = exercise_view(cubed)
+    assert "6 \\cdot {1.5}^{3} = 20.25" in view.solution and view.check.failed
+
+
+def test_a_slot_naming_no_number_of_the_code_is_refused():
+    with pytest.raises(ValueError, match="missing"):
+        facts.render_solution("{{=missing}}", "answer = 1", {"answer": 1})
+
+
+def test_the_momentum_chapters_rates_are_typeset_from_what_is_evaluated():
+    from descentlab.book.chapters import momentum
+    from descentlab.book.render.formulas import mathml
+
+    assert momentum.GD_RATE.tex == "\\frac{\\kappa - 1}{\\kappa + 1}"
+    assert momentum.GD_RATE(kappa=100) == pytest.approx(99 / 101, rel=1e-15)
+    assert momentum.HB_BETA(kappa=100) == pytest.approx(momentum.HB_RATE(kappa=100) ** 2)
+    assert "{{gd_tex}}" in momentum.CONDITION.text and "kappa - 1" not in momentum.CONDITION.text
+    assert mathml(momentum.HB_BETA.tex, True).startswith("<math")
+    with pytest.raises(ValueError, match="kappa"):
+        momentum.GD_RATE()
+
+
+# wrong answers from every line of a solution, and the other formula of a pair
+
+_RMS = "rest, g2 = 1 - 0.9, 5 ** 2\nr1 = rest * g2\nr2 = 0.9 * r1 + rest * g2\n"
+_RMS += "answer = 0.01 * 5 / r2 ** 0.5"
+
+
+@pytest.mark.parametrize(
+    ("code", "what", "value"),
+    [
+        (_RMS, "r2: AdaGrad's sum", 0.05 / 27.5**0.5),
+        (_RMS, "g2: exponent 2 + 1", 0.05 / (0.9 * 12.5 + 12.5) ** 0.5),
+        ("m = 0.4\nanswer = m / (1 - 0.9 ** 1)", "the bias correction dropped", 0.4),
+        ("answer = 16 * (1 - 0.999 ** 50)", "the bias-corrected moment for the raw one", 16.0),
+        ("answer = 0.1 * (1 - 0.8 ** 10) / 0.2", "", 0.5 * (1 - 0.8**11)),
+        ("import math\nq = (100.0 - 1) / (100.0 + 1)\nanswer = math.log(q)",
+         "q: the other rate of the pair: momentum's", math.log(9 / 11)),
+    ],
+)  # fmt: skip
+def test_wrong_answers_come_from_every_line_and_the_other_formula_of_a_pair(code, what, value):
+    ns: dict = {}
+    exec(code, ns)
+    got = facts.wrong_answers(code, ns)
+    assert any(w.startswith(what) and v == pytest.approx(value, rel=1e-12) for w, v in got), got
+
+
+@pytest.mark.parametrize(
+    ("code", "want"),
+    [("answer = 1 - (1 - 1 / 500) ** 500", ["1 - (1 - 1 / 500) ** 500 swapped"]),  # a count
+     ("q = 0.5 * 2\nanswer = q + 1", [])],  # no exponent, no difference, no pair
+)  # fmt: skip
+def test_no_pair_is_made_up_where_the_formula_has_none(code, want):
+    ns: dict = {}
+    exec(code, ns)
+    assert [w for w, _ in facts.wrong_answers(code, ns)] == want
+
+
+@pytest.mark.parametrize(("tol", "ok"), [("1e-12", True), ("0.3", True), ("0.6", False)])
+def test_a_tolerance_that_admits_the_other_accumulator_is_refused(tol, ok):
+    """RMSProp's second step 0.0229: AdaGrad's sum gives 0.00953 (58 % away), g³ 0.0103."""
+    ex = _exercise("sees the gradient 5 twice")
+    code = ex.code.replace("tol = 1e-12\nprint(", f"tol = {tol}\nprint(")
+    view = exercise_view(dataclasses.replace(ex, code=code))
+    assert view.check.ok is ok, view.check.measured
+    assert ok or "AdaGrad's sum" in view.check.measured
+
+
+# one statement, one place: a restated result is cited from the registry
+
+
+def test_a_result_two_pages_state_is_cited_from_one_place():
+    from descentlab.book.texts._facts import FACTS
+
+    card = _item(42).explain
+    solution = _exercise("lr 0.2: how far from the minimum").solution
+    shown = FACTS["parabola_error_10"].tex()
+    assert shown == "$2 \\cdot {0.6}^{10} \\approx 0.0121$"
+    assert shown in card and shown in solution
+    assert FACTS["parabola_error_10"].value() == pytest.approx(2 * 0.6**10, rel=1e-15)
+    with pytest.raises(KeyError, match="nope"):
+        facts.cite("{{fact:nope}}", FACTS)
+
+
+def test_no_formula_is_typed_on_two_pages():
+    """What the pages show (cards' explanations, exercises, chapters' prose templates): a
+    formula stating a value on two of them is typed twice unless cited from the registry."""
+    from descentlab.book.chapters import CHAPTERS
+
+    pages = {
+        lec.slug: "\n\n".join([*(it.explain for it in lec.items),
+                               *(ex.solution for ex in lec.exercises)])
+        for lec in LECTURES
+    }  # fmt: skip
+    for chapter in CHAPTERS:
+        module = sys.modules[chapter.sections[0].__module__]
+        prose = [v.text for v in vars(module).values() if hasattr(v, "says")]
+        pages[chapter.stem] = "\n\n".join([*prose, *(ex.solution for ex in chapter.exercises)])
+    from descentlab.book.texts._facts import FACTS
+
+    assert facts.retyped(pages, FACTS) == []
+    typed = {"a": "`2·0.6¹⁰ ≈ 0.012`", "b": "so `2·0.6¹⁰ ≈ 0.0121`"}
+    assert facts.retyped(typed) == ["2·0.6¹⁰: a, b"]
+    once = {"a": f"cited {FACTS['parabola_error_10'].tex()}", "b": "typed `2·0.6¹⁰ ≈ 0.0121`"}
+    assert facts.retyped(once, FACTS) == ["2·0.6¹⁰: b (the registry holds it)"]
+
+
+def test_every_rendered_solution_typesets_and_holds():
+    """Each worked solution with a formula from its code: rendered, typeset, ✔."""
+    from descentlab.book.render.formulas import mathml, split_math
+
+    slotted = [
+        ex for lec in LECTURES for ex in lec.exercises if facts.SOLUTION_SLOT.search(ex.solution)
+    ]
+    assert len(slotted) >= 7
+    for ex in slotted:
+        view = exercise_view(ex)
+        assert view.check.ok and "{{" not in view.solution, (ex.question, view.check.measured)
+        assert all(mathml(tex).startswith("<math") for kind, tex in split_math(view.solution)
+                   if kind != "text")  # fmt: skip
+
+
+@pytest.mark.parametrize(("word", "ok"), [("above", True), ("below", False)])
+def test_a_solutions_comparative_is_checked_against_its_numbers(word, ok):
+    ex = _exercise("from x = 4 with lr 0.1: what is x after 5 steps")
+    said = f"{ex.solution} It ends at 2.65536, {word} the 2 it approaches."
+    assert exercise_view(dataclasses.replace(ex, solution=said)).check.ok is ok

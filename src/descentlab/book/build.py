@@ -43,6 +43,7 @@ from descentlab.book.render.pages import (
     render_index,
     render_lecture,
 )
+from descentlab.book.texts._facts import FACTS
 from descentlab.engine.procpool import map_in_processes
 from descentlab.report.page import write_page
 
@@ -390,7 +391,7 @@ def _chapters(ctx: Context, pages: list[LecturePage], where: dict[str, str]) -> 
         pages[-1].next = (out[0].filename, out[0].title)
     if out:
         texts = page_texts(pages, out)
-        check = restated_check(texts)
+        check = restated_check(texts, FACTS)
         for chapter in out:
             if chapter is out[-1] or (check.failed and f"({chapter.filename})" in check.measured):
                 chapter.parts[-1].blocks[-1].append(check)

@@ -15,6 +15,7 @@ to (the book sits below the playground and does not import it).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import io
 import json
@@ -31,7 +32,13 @@ import torch
 
 from descentlab.book.checks import ck, close
 from descentlab.book.experiments._common import format_value
-from descentlab.book.facts import formula_mismatches, wrong_answers
+from descentlab.book.facts import (
+    SOLUTION_SLOT,
+    formula_mismatches,
+    relation_words,
+    render_solution,
+    wrong_answers,
+)
 from descentlab.book.model import Exercise, Play
 from descentlab.book.render.pages import READER_TOL, Check, ExerciseView
 from descentlab.problems.landscapes import Landscape
@@ -195,12 +202,12 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
         if abs(wrong - answer) / max(abs(answer), 1e-12) <= max(READER_TOL, tol)
     ]
     if near:
-        what, wrong = near[0]
+        shown = "; ".join(f"{wrong:.6g} ({what})" for what, wrong in near[:3])
         return ck(
-            "the page refuses the nearest wrong answers (an exponent off by one, operands swapped)",
+            "the page refuses the nearest wrong answers (an exponent off by one, operands "
+            "swapped, the other formula of a pair, in every line of the solution's arithmetic)",
             False,
-            f"{wrong:.6g} ({what}) is within the page's {100 * max(READER_TOL, tol):.3g} % of "
-            f"{answer:.6g}",
+            f"{shown} within the page's {100 * max(READER_TOL, tol):.3g} % of {answer:.6g}",
             "a tolerance tighter than each wrong answer's distance",
         )
     typed = unchecked_numbers(exercise, ns)
@@ -212,9 +219,11 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
             "the question's, the code's, or a value the code computed",
         )
     false = formula_mismatches(exercise.solution, exercise.question)
+    false += relation_words(exercise.solution)
     if false:
         return ck(
-            "every formula of the worked solution that states a value computes it",
+            "every formula of the worked solution that states a value computes it, and every "
+            "comparative word beside two of its numbers is theirs",
             False,
             "; ".join(false),
             "each formula equal to its value at the question's numbers",
@@ -228,6 +237,8 @@ def exercise_view(ex: Exercise) -> ExerciseView:
     if not ex.numeric:
         return ExerciseView(ex.question, ex.solution, "", "", None, items=ex.items)
     run = run_cell(ex.code)
+    if run.ok and SOLUTION_SLOT.search(ex.solution):
+        ex = dataclasses.replace(ex, solution=render_solution(ex.solution, ex.code, run.namespace))
     answer = run.namespace.get("answer")
     number = isinstance(answer, int | float) and not isinstance(answer, bool)
     tol = run.namespace.get("tol")

@@ -2,19 +2,29 @@
 number is checked against the number, not only the number itself.
 
 * :func:`relation_words` -- a comparative word between two numbers ("2,400 examples, more
-  than the 1,000 the set holds"; "(6 against 2) ... faster than") that the numbers contradict.
+  than the 1,000 the set holds"; "(6 against 2) ... faster than"; "ends lower (A against B)";
+  "A, above B"; "falls from A to B"; "A, k times B") that the numbers contradict.
 * :func:`formula_mismatches` -- a formula in backquotes or dollars that states its value
   (```6·1.5² = 13.5```, ``$1 - 1/\\kappa = 0.98$``), evaluated (SymPy) at the numbers its
   text binds (``κ = 50``): an exponent, a sign or two operands changed make it false.
-* :func:`wrong_answers` -- the nearest wrong answers of an exercise, generated from the
-  expression its code computes: each exponent off by one, each difference and quotient
-  swapped; the page's tolerance must refuse them all.
+* :func:`wrong_answers` -- the nearest wrong answers of an exercise, generated from every
+  line of the arithmetic its code computes: each exponent off by one, each difference and
+  quotient swapped, the other formula of a pair; the page's tolerance must refuse them all.
 * :func:`restated` -- the same formula stated on two pages with values that differ.
 * :class:`SeedLog` -- the seeds a chapter's own seeded functions are called with at run time
   (through any call site: loops, ``range``, helpers): one function called with two seeds and
   otherwise equal arguments is a re-seeded twin.
 
-Each returns what it refuses as short strings; the build turns them into checks.
+One source rather than a check, where a page can take it:
+
+* :func:`word` -- the comparative printed beside two numbers, chosen from them.
+* :func:`render_solution` -- a worked solution's ``{{lhs=name}}`` shown as the code's own
+  formula for ``name`` at its numbers, typeset by SymPy's ``latex()``; :class:`Formula` -- one
+  SymPy expression a chapter typesets and evaluates.
+* :class:`Fact`, :func:`cite` -- a result two pages state, in one registry, cited as
+  ``{{fact:name}}``; :func:`retyped` finds a formula typed on two pages instead.
+
+Each check returns what it refuses as short strings; the build turns them into checks.
 
 Example:
     >>> relation_words("It needs 2400 examples, fewer than the 1000 the set holds.")
@@ -38,6 +48,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -45,16 +56,25 @@ if TYPE_CHECKING:
     from descentlab.book.render.pages import Check
 
 __all__ = [
+    "CITE",
+    "SOLUTION_SLOT",
+    "Fact",
+    "Formula",
     "SeedLog",
     "bindings",
+    "cite",
     "evaluate",
     "formula_mismatches",
+    "formula_tex",
     "relation_words",
+    "render_solution",
     "restated",
     "restated_check",
+    "retyped",
     "seeds_check",
     "statements",
     "text_check",
+    "word",
     "wrong_answers",
 ]
 
@@ -68,6 +88,39 @@ _UP = {"more", "larger", "higher", "greater", "bigger", "faster", "steeper"}
 _DOWN = {"fewer", "less", "smaller", "lower", "slower", "shallower"}
 _QUANTITY = "more|fewer|less|larger|smaller|higher|lower|greater|bigger"
 _ANY = "|".join(sorted(_UP | _DOWN))
+#: each word's opposite: the pair :func:`word` chooses from
+OPPOSITE = {
+    "more": "fewer", "larger": "smaller", "higher": "lower", "greater": "less",
+    "bigger": "smaller", "faster": "slower", "steeper": "shallower", "above": "below",
+    "increases": "decreases", "rises": "falls", "grows": "shrinks", "costs more": "costs less",
+}  # fmt: skip
+OPPOSITE.update({v: k for k, v in list(OPPOSITE.items())})
+_RISE = {"increases", "rises", "grows", "climbs", "increased", "rose", "grew"}
+_FALL = {"decreases", "falls", "shrinks", "drops", "decays", "decreased", "fell", "dropped"}
+
+
+def word(a: float, b: float, up: str) -> str:
+    """The comparative of ``a`` to ``b``: ``up`` ("faster", "more", "above", "costs more")
+    when ``a`` is the larger, its opposite (:data:`OPPOSITE`) when it is the smaller -- the
+    word a page prints beside two numbers, chosen from them as the numbers are computed.
+
+    Raises:
+        ValueError: ``a`` equals ``b`` (neither word is true), or ``up`` has no opposite.
+
+    Example:
+        >>> word(6, 2, "faster"), word(0.02, 0.05, "higher"), word(3, 1, "below")
+        ('faster', 'lower', 'above')
+    """
+    if up not in OPPOSITE:
+        raise ValueError(f"word: up must be one of {sorted(OPPOSITE)}, got {up!r}")
+    if a == b:
+        raise ValueError(f"word: a and b are equal ({a!r}): neither {up!r} nor {OPPOSITE[up]!r}")
+    ups = {"more", "larger", "higher", "greater", "bigger", "faster", "steeper", "above",
+           "increases", "rises", "grows", "costs more"}  # fmt: skip
+    big = up if up in ups else OPPOSITE[up]
+    return big if a > b else OPPOSITE[big]
+
+
 #: "A ..., <word> than ... B": the last number before the word, the first after "than"
 _BETWEEN = r"(?:(?!\b(?:when|if|where|while|as|for|at|with|by)\b)[^\d.;:$`]){0,40}?"
 _THAN = re.compile(
@@ -76,7 +129,28 @@ _THAN = re.compile(
 )
 #: "(A against B) ... <word> than": the first of two quantities set side by side, to the second
 _AGAINST = re.compile(rf"\((?P<a>{_NUM}) against (?P<b>{_NUM})\)[^.;]*?\b(?P<w>{_ANY})\s+than\b")
+#: "<word> (A against B)": "the shorter memory ends lower (0.1 against 0.2)"
+_WORD_AGAINST = re.compile(
+    rf"\b(?P<w>{_ANY}|above|below)\b(?:\s+than\s+\w+)?[^.;:()\d]{{0,40}}"
+    rf"\((?P<a>{_NUM})\s+against\s+(?P<b>{_NUM})\)"
+)
+#: "A, above/below B": "ends at 0.31, above the 0.25 it started from" (a value, then a comma)
+_ABOVE = re.compile(
+    rf"(?P<a>{_NUM})(?P<mid>(?:\s+[a-z]+){{0,2}}),\s+(?:well\s+|far\s+)?(?P<w>above|below)\s+"
+    rf"(?P<gap>(?:the|its|their)?[^\d.;:$`=]{{0,30}}?)(?P<b>{_NUM})(?!\s*%)"
+)
+#: "rises from A to B", "falls from A at B = 1 to B at B = 64": the direction of a change
+_FROM_TO = re.compile(
+    rf"\b(?P<w>{'|'.join(sorted(_RISE | _FALL))})\s+from\s+(?P<a>{_NUM})"
+    rf"(?:\s+at\s+[\w =.]{{1,20}}?)?\s+to\s+(?P<b>{_NUM})"
+)
+#: "A, k times B" / "A, k times larger than B": the factor times B must give A
+_TIMES = re.compile(
+    rf"(?P<a>{_NUM}),\s+(?P<k>{_NUM})\s*(?:times|×)\s+(?P<w>(?:{_ANY})\s+than\s+|the\s+)?"
+    rf"(?P<gap>[^\d.;:$`=]{{0,25}}?)(?P<b>{_NUM})(?![\d.])"
+)
 _SENTENCE = re.compile(r"(?<=[.;!?])\s+|\n\s*\n")
+_RELATIONS = (_THAN, _AGAINST, _WORD_AGAINST, _ABOVE, _FROM_TO, _TIMES)
 
 
 def _number(token: str) -> float:
@@ -89,15 +163,35 @@ def relation_words(text: str) -> list[str]:
     left alone)."""
     out = []
     for sentence in _SENTENCE.split(text):
-        for pattern in (_THAN, _AGAINST):
+        for pattern in _RELATIONS:
             for m in pattern.finditer(sentence):
                 if re.search(r"\btimes\b|×|fold\b", m.groupdict().get("mid") or ""):
                     continue
-                a, b, w = _number(m["a"]), _number(m["b"]), m["w"]
-                if a == b or (w in _UP) == (a > b):
-                    continue
-                out.append(f"{m['a']} … {w} than … {m['b']}")
+                bad = _contradicted(pattern, m)
+                if bad:
+                    out.append(bad)
     return out
+
+
+def _contradicted(pattern: re.Pattern[str], m: re.Match[str]) -> str | None:
+    """What the match ``m`` of ``pattern`` says that its numbers contradict, or None."""
+    a, b, w = _number(m["a"]), _number(m["b"]), m["w"]
+    if pattern is _TIMES:
+        k = _number(m["k"])
+        # "k times smaller than B": A = B/k; otherwise A = k·B, to the digits shown
+        want = b / k if re.match(rf"(?:{'|'.join(_DOWN)})\b", w or "") else k * b
+        half = _half_unit(m["a"]) + abs(want) * _half_unit(m["k"]) / max(k, 1e-300)
+        if abs(a - want) > 1.0001 * half + _half_unit(m["b"]) * max(k, 1 / max(k, 1e-300)):
+            return f"{m['a']} … {m['k']} times {w} … {m['b']}: {want:.4g}"
+        return None
+    if pattern is _FROM_TO:
+        up = w in _RISE
+        return None if a == b or up == (b > a) else f"{w} from {m['a']} to {m['b']}"
+    up = w in _UP or w == "above"
+    if a == b or up == (a > b):
+        return None
+    joiner = "" if pattern in (_ABOVE, _WORD_AGAINST) else " than"
+    return f"{m['a']} … {w}{joiner} … {m['b']}"
 
 
 # ------------------------------------------------------------------------------------------
@@ -223,7 +317,7 @@ def statements(text: str) -> Iterator[tuple[str, str, str, float, float]]:
     it shows)``; a chain ``a = b = 13.5`` states each of its sides."""
     for m in _FORMULA.finditer(text):
         formula = next(g for g in m.groups() if g is not None)
-        sides = [s.strip().rstrip(",.:;") for s in re.split(r"=|≈", formula)]
+        sides = [s.strip().rstrip(",.:;") for s in re.split(r"=|≈|\\approx\b", formula)]
         if len(sides) < 2:
             continue
         last = sides[-1]
@@ -282,6 +376,217 @@ def restated(pages: Mapping[str, str]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------
+# formulas rendered from what is computed
+
+#: a slot of a worked solution: ``{{lhs=name}}`` shows the code's formula for ``name`` at its
+#: numbers, and its value (``lhs`` may be empty)
+SOLUTION_SLOT = re.compile(r"\{\{((?:[^{}=]|\{[^{}]*\})*)=(\w+)\}\}")
+
+
+def _at_numbers(node: ast.expr, namespace: Mapping[str, Any]) -> ast.expr:
+    """``node`` with each name a number of ``namespace`` replaced by the number (six
+    significant digits, as a page shows it) and each ``x ** 0.5`` written ``sqrt(x)``."""
+
+    class _Numbers(ast.NodeTransformer):
+        def visit_Name(self, n: ast.Name) -> ast.AST:
+            v = namespace.get(n.id)
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                return ast.Constant(v if isinstance(v, int) else float(f"{v:.6g}"))
+            return n
+
+        def visit_BinOp(self, n: ast.BinOp) -> ast.AST:
+            self.generic_visit(n)
+            if (
+                isinstance(n.op, ast.Pow)
+                and isinstance(n.right, ast.Constant)
+                and n.right.value == 0.5
+            ):
+                return ast.Call(ast.Name("sqrt", ast.Load()), [n.left], [])
+            return n
+
+    return ast.fix_missing_locations(_Numbers().visit(copy.deepcopy(node)))
+
+
+def formula_tex(code: str, name: str, namespace: Mapping[str, Any]) -> str:
+    """The TeX of the formula ``code`` computes ``name`` by (its last ``name = …``), each name
+    in it replaced by its number in ``namespace`` (the code's, after it ran): SymPy's
+    ``latex()`` of the expression the code evaluates, unevaluated.
+
+    Raises:
+        ValueError: ``code`` assigns no ``name``, or its formula is no expression SymPy reads.
+
+    Example:
+        >>> print(formula_tex("inner = 2 * 1.25 - 1\\nanswer = 6 * inner ** 2", "answer",
+        ...                   {"inner": 1.5}))
+        6 \\cdot {1.5}^{2}
+    """
+    from sympy import latex
+    from sympy.parsing.sympy_parser import parse_expr
+
+    values = {}
+    for n in ast.parse(code).body:
+        if isinstance(n, ast.Assign) and len(n.targets) == 1:
+            t = n.targets[0]
+            if isinstance(t, ast.Name):
+                values[t.id] = n.value
+            elif isinstance(t, ast.Tuple) and isinstance(n.value, ast.Tuple):
+                values.update(zip((e.id for e in t.elts if isinstance(e, ast.Name)),
+                                  n.value.elts, strict=False))  # fmt: skip
+    if name not in values:
+        raise ValueError(f"formula_tex: the code assigns no {name!r}")
+    src = ast.unparse(_at_numbers(values[name], namespace)).replace("math.", "")
+    try:
+        expr = parse_expr(src, evaluate=False)
+    except Exception as exc:  # (SymPy's parser raises its own errors and Python's alike)
+        raise ValueError(f"formula_tex: {name} = {src} is no expression SymPy reads") from exc
+    return latex(expr, order="none", mul_symbol="dot")
+
+
+def render_solution(solution: str, code: str, namespace: Mapping[str, Any]) -> str:
+    """``solution`` with each ``{{lhs=name}}`` replaced by ``$lhs = <the code's formula for
+    name, at its numbers> = <its value>$``: the formula a worked solution shows is the one the
+    code computes, so an exponent or an operand in the text cannot differ from the code's.
+
+    Raises:
+        ValueError: a slot names a value the code did not compute as a number.
+    """
+
+    def one(m: re.Match[str]) -> str:
+        lhs, name = m[1].strip(), m[2]
+        value = namespace.get(name)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ValueError(f"render_solution: {{{{{m[1]}={name}}}}} names no number of the code")
+        shown = f"{value:.6g}"
+        return "$" + " = ".join([*([lhs] if lhs else []), formula_tex(code, name, namespace),
+                                 shown]) + "$"  # fmt: skip
+
+    return SOLUTION_SLOT.sub(one, solution)
+
+
+class Formula:
+    """A formula a page shows and a check evaluates, one SymPy expression for both: ``tex``
+    is its ``latex()``, calling it evaluates it at the numbers given; the page's text cannot
+    differ from what is computed. Parsed on first use (SymPy loads only when a page needs it).
+
+    Example:
+        >>> rate = Formula("(kappa - 1)/(kappa + 1)")
+        >>> print(rate.tex, rate(kappa=9))
+        \\frac{\\kappa - 1}{\\kappa + 1} 0.8
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    @functools.cached_property
+    def expr(self) -> Any:
+        from sympy.parsing.sympy_parser import parse_expr
+
+        return parse_expr(self.source)
+
+    @property
+    def tex(self) -> str:
+        from sympy import latex
+
+        return latex(self.expr)
+
+    def __call__(self, **values: float) -> float:
+        """The formula's value at ``values`` (symbol name -> number).
+
+        Raises:
+            ValueError: a symbol of the formula without a value (named).
+        """
+        missing = sorted(str(s) for s in self.expr.free_symbols if str(s) not in values)
+        if missing:
+            raise ValueError(f"Formula {self.source!r}: no value for {', '.join(missing)}")
+        return float(self.expr.subs(values))
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A result more than one page states, stated once: its formula (Python syntax, read by
+    SymPy unevaluated) and the digits its value is shown to; a page cites it as
+    ``{{fact:name}}`` (:func:`cite`) and shows ``$<latex of the formula> = <its value>$``
+    (``\\approx`` where the digits round), both rendered from the one expression.
+
+    Example:
+        >>> print(Fact("2*0.6**10").tex())
+        $2 \\cdot {0.6}^{10} \\approx 0.0121$
+    """
+
+    formula: str
+    digits: int = 3
+
+    def value(self) -> float:
+        from sympy.parsing.sympy_parser import parse_expr
+
+        return float(parse_expr(self.formula))
+
+    def tex(self) -> str:
+        from sympy import latex
+        from sympy.parsing.sympy_parser import parse_expr
+
+        v = self.value()
+        shown = f"{v:.{self.digits}g}"
+        sign = "=" if abs(float(shown) - v) <= 1e-12 * max(abs(v), 1.0) else "\\approx"
+        expr = latex(parse_expr(self.formula, evaluate=False), order="none", mul_symbol="dot")
+        return f"${expr} {sign} {shown}$"
+
+
+#: a page's citation of a fact of the registry
+CITE = re.compile(r"\{\{fact:(\w+)\}\}")
+
+
+def cite(text: str, registry: Mapping[str, Fact]) -> str:
+    """``text`` with each ``{{fact:name}}`` replaced by ``registry[name]`` rendered
+    (:meth:`Fact.tex`): a result two pages state comes from one place.
+
+    Raises:
+        KeyError: a citation of a fact the registry does not hold (named).
+    """
+
+    def one(m: re.Match[str]) -> str:
+        if m[1] not in registry:
+            raise KeyError(f"cite: no fact {m[1]!r}; the registry holds {sorted(registry)}")
+        return registry[m[1]].tex()
+
+    return CITE.sub(one, text)
+
+
+def _plain(lhs: str) -> str:
+    """A formula's left side as Python, without spaces or brackets: ``2 \\cdot {0.6}^{10}`` and
+    ``2·0.6¹⁰`` alike (``2*0.6**10``); the text itself where it is no formula of numbers."""
+    py = _python(lhs)
+    return re.sub(r"[\s()]", "", py) if py is not None else lhs
+
+
+def retyped(pages: Mapping[str, str], registry: Mapping[str, Fact] | None = None) -> list[str]:
+    """The formulas that two pages (name -> text) state, each typed on its page rather than
+    cited from ``registry`` (:func:`cite`): the same left side at the same bound numbers,
+    whatever the values (:func:`restated` finds those whose values differ); and a formula of
+    the registry typed on any page instead of cited."""
+    cited = [f.tex() for f in (registry or {}).values()]
+    held = {_plain(lhs) for shown in cited for _, lhs, *_ in statements(shown)}
+    said: dict[tuple[str, tuple], set[str]] = defaultdict(set)
+    lhs_of: dict[tuple[str, tuple], str] = {}
+    for page, text in pages.items():
+        for shown in cited:
+            text = text.replace(shown, " ")
+        bound = bindings(text)
+        for _, lhs, *_ in statements(text):
+            free = tuple(sorted((k, v) for k, v in bound.items() if k in lhs))
+            said[(_key(lhs), free)].add(page)
+            lhs_of[(_key(lhs), free)] = lhs
+
+    out = []
+    for k, where in said.items():
+        registered = _plain(lhs_of[k]) in held
+        if len(where) > 1 or registered:
+            why = " (the registry holds it)" if registered else ""
+            out.append(f"{k[0]}: {', '.join(sorted(where))}{why}")
+    return out
+
+
+# ------------------------------------------------------------------------------------------
 # the wrong answers an exercise's tolerance must refuse
 
 
@@ -320,35 +625,208 @@ def _replace(tree: ast.expr, old: ast.AST, new: ast.AST) -> ast.expr:
     return ast.fix_missing_locations(_Swap().visit(out))
 
 
+def _small(node: ast.expr) -> bool:
+    """``node`` is an integer exponent up to :data:`SMALL_EXPONENT` (a step count's power,
+    ``0.998 ** 500``, off by one is a near value no tolerance is meant to refuse)."""
+    return (isinstance(node, ast.Constant) and isinstance(node.value, int)
+            and abs(node.value) <= SMALL_EXPONENT)  # fmt: skip
+
+
+def _value(node: ast.expr, namespace: Mapping[str, Any]) -> float | None:
+    """``node`` evaluated in ``namespace``, a number or None."""
+    try:
+        out = eval(compile(ast.Expression(node), "<pair>", "eval"), dict(namespace))
+        return float(out)
+    except Exception:  # (no number there: not a formula of numbers)
+        return None
+
+
+def _one_minus_power(n: ast.AST) -> bool:
+    """``n`` is ``1 - a ** t``."""
+    return (
+        isinstance(n, ast.BinOp)
+        and isinstance(n.op, ast.Sub)
+        and isinstance(n.left, ast.Constant)
+        and n.left.value == 1
+        and isinstance(n.right, ast.BinOp)
+        and isinstance(n.right.op, ast.Pow)
+    )
+
+
+def _sqrt_of(n: ast.AST) -> ast.expr | None:
+    """What ``n`` is the square root of (``math.sqrt(k)``, ``k ** 0.5``), or None."""
+    if isinstance(n, ast.Call) and len(n.args) == 1 and ast.unparse(n.func) in (
+        "math.sqrt", "sqrt", "np.sqrt"):  # fmt: skip
+        return n.args[0]
+    if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow) and ast.unparse(n.right) == "0.5":
+        return n.left
+    return None
+
+
+def _other_rate(node: ast.BinOp) -> tuple[str, ast.expr] | None:
+    """For a rate ``(k - 1)/(k + 1)``, the other of the pair: gradient descent's for
+    momentum's ``(√k - 1)/(√k + 1)`` and back; None for any other node."""
+    lhs_, rhs_ = node.left, node.right
+    rate = (
+        isinstance(node.op, ast.Div)
+        and isinstance(lhs_, ast.BinOp)
+        and isinstance(rhs_, ast.BinOp)
+        and isinstance(lhs_.op, ast.Sub)
+        and isinstance(rhs_.op, ast.Add)
+        and ast.unparse(lhs_.right) == ast.unparse(rhs_.right) == "1"
+        and ast.unparse(lhs_.left) == ast.unparse(rhs_.left)
+    )
+    if not rate:
+        return None
+    k = lhs_.left  # type: ignore[attr-defined]
+    root = _sqrt_of(k)
+    other = root if root is not None else ast.BinOp(k, ast.Pow(), ast.Constant(0.5))
+    name = "gradient descent's rate (κ - 1)/(κ + 1)" if root is not None else (
+        "momentum's rate (√κ - 1)/(√κ + 1)")  # fmt: skip
+    swapped = ast.BinOp(
+        ast.BinOp(other, ast.Sub(), ast.Constant(1)),
+        ast.Div(),
+        ast.BinOp(other, ast.Add(), ast.Constant(1)),
+    )
+    return f"the other rate of the pair: {name}", swapped
+
+
+def _pairs(tree: ast.expr, namespace: Mapping[str, Any]) -> Iterator[tuple[str, ast.expr]]:
+    """``tree`` with one of its formulas replaced by the other formula of its pair: an
+    average ``a·r + b·g`` with ``a + b = 1`` (RMSProp's, Adam's) by the sum ``r + g``
+    (AdaGrad's); a bias correction ``x/(1 - β^t)`` dropped, or a factor ``(1 - β^t)`` (the
+    raw moment for the corrected one); a geometric sum's ``1 - a^t`` by ``1 - a^(t+1)``
+    (Nesterov's look-ahead for the velocity's step); gradient descent's rate ``(k - 1)/(k + 1)``
+    by momentum's ``(√k - 1)/(√k + 1)`` and back."""
+
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.BinOp):
+            continue
+        lhs_, rhs_ = node.left, node.right
+        if isinstance(node.op, ast.Add) and all(
+            isinstance(x, ast.BinOp) and isinstance(x.op, ast.Mult) for x in (lhs_, rhs_)
+        ):
+            a = _value(lhs_.left, namespace)  # type: ignore[attr-defined]
+            b = _value(rhs_.left, namespace)  # type: ignore[attr-defined]
+            if a is not None and b is not None and 0 < a < 1 and abs(a + b - 1) < 1e-12:
+                summed = ast.BinOp(lhs_.right, ast.Add(), rhs_.right)  # type: ignore[attr-defined]
+                yield (
+                    "AdaGrad's sum for the moving average (the other accumulator)",
+                    _replace(tree, node, summed),
+                )
+        if isinstance(node.op, ast.Div) and _one_minus_power(rhs_):
+            yield "the bias correction dropped (the raw moment)", _replace(tree, node, lhs_)
+        if isinstance(node.op, ast.Mult) and _one_minus_power(rhs_):
+            yield "the bias-corrected moment for the raw one", _replace(tree, node, lhs_)
+        if isinstance(node.op, ast.Mult) and _one_minus_power(lhs_):
+            yield "the bias-corrected moment for the raw one", _replace(tree, node, rhs_)
+        if _one_minus_power(node) and _small(node.right.right):  # type: ignore[attr-defined]
+            power = node.right
+            one_more = ast.BinOp(power.right, ast.Add(), ast.Constant(1))  # type: ignore[attr-defined]
+            later = ast.BinOp(power.left, ast.Pow(), one_more)  # type: ignore[attr-defined]
+            yield (
+                "a geometric sum of one term more (Nesterov's look-ahead)",
+                _replace(tree, power, later),
+            )
+        other = _other_rate(node)
+        if other is not None:
+            yield other[0], _replace(tree, node, other[1])
+
+
+#: what a line of an exercise's arithmetic may call (a formula of numbers, not a run)
+_PURE_CALLS = {"math.sqrt", "math.log", "math.exp", "math.ceil", "math.floor", "abs", "min",
+               "max", "float", "round", "sqrt", "log", "exp"}  # fmt: skip
+
+
+def _arithmetic(node: ast.AST) -> bool:
+    """``node`` computes a number from numbers alone (no run, no loop, no attribute but
+    :data:`_PURE_CALLS`)."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call):
+            if ast.unparse(n.func) not in _PURE_CALLS or n.keywords:
+                return False
+        elif isinstance(n, ast.Attribute):
+            if not isinstance(n.value, ast.Name) or n.value.id != "math":
+                return False
+        elif not isinstance(
+            n,
+            ast.Expression
+            | ast.Constant
+            | ast.Name
+            | ast.BinOp
+            | ast.UnaryOp
+            | ast.operator
+            | ast.unaryop
+            | ast.Load
+            | ast.Tuple,
+        ):
+            return False
+    return True
+
+
+def _lines(tree: ast.Module) -> list[tuple[list[str], list[ast.expr]]]:
+    """The top-level assignments of numbers from numbers, as ``(names, values)`` (a tuple
+    assignment ``a, b = x, y`` one line of two)."""
+    out = []
+    for n in tree.body:
+        if not isinstance(n, ast.Assign) or len(n.targets) != 1:
+            continue
+        t, v = n.targets[0], n.value
+        if isinstance(t, ast.Name) and _arithmetic(v):
+            out.append(([t.id], [v]))
+        elif (isinstance(t, ast.Tuple) and isinstance(v, ast.Tuple) and len(t.elts) == len(v.elts)
+              and all(isinstance(e, ast.Name) for e in t.elts) and _arithmetic(v)):  # fmt: skip
+            out.append(([e.id for e in t.elts], list(v.elts)))  # type: ignore[attr-defined]
+    return out
+
+
 def wrong_answers(code: str, namespace: Mapping[str, Any]) -> list[tuple[str, float]]:
-    """The nearest wrong answers to the ``answer = …`` an exercise's code computes: the
-    expression with each exponent off by one and each difference or quotient swapped,
-    evaluated in ``namespace`` (the code's, after it ran); those that give no number, or the
-    answer itself, are left out."""
+    """The nearest wrong answers to the ``answer`` an exercise's code computes: each formula of
+    its arithmetic (every top-level ``name = …`` of numbers that ``answer`` is computed from,
+    not only ``answer = …``) with an exponent off by one, a difference or quotient swapped, or
+    replaced by the other formula of its pair (:func:`_pairs`: RMSProp's average and AdaGrad's
+    sum, a bias correction and none, the velocity's and Nesterov's geometric sums, gradient
+    descent's and momentum's rates), the lines after it computed again, evaluated in
+    ``namespace`` (the code's, after it ran); those that give no number, or the answer itself,
+    are left out."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
         return []
-    assigns = [
+    last = [
         n.value
         for n in tree.body
         if isinstance(n, ast.Assign)
         and any(isinstance(t, ast.Name) and t.id == "answer" for t in n.targets)
     ]
-    if not assigns:
+    if not last:
         return []
+    lines = [(t, v) for t, v in _lines(tree) if "answer" not in t]
+    names = [x for targets, _ in lines for x in targets]
+    if len(names) != len(set(names)):
+        lines = []  # (a name set twice: the lines cannot be computed again in order)
+    lines.append((["answer"], [last[-1]]))
     answer = namespace.get("answer")
     if not isinstance(answer, int | float) or isinstance(answer, bool):
         return []
-    out = []
-    for what, expr in _variants(assigns[-1]):
-        try:
-            value = eval(compile(ast.Expression(expr), "<wrong>", "eval"), dict(namespace))
-            value = float(value)
-        except Exception:  # (a variant that raises is no answer a reader types)
-            continue
-        if math.isfinite(value) and abs(value - answer) > 1e-9 * max(abs(answer), 1e-12):
-            out.append((what, value))
+    out, seen = [], set()
+    for i, (line, values) in enumerate(lines):
+        for j, expr in enumerate(values):
+            where = f"{line[j]}: " if i < len(lines) - 1 else ""
+            for what, new in [*_variants(expr), *_pairs(expr, namespace)]:
+                ns = dict(namespace)
+                try:
+                    for k, (targets, vals) in enumerate(lines[i:], i):
+                        for m, (name, v) in enumerate(zip(targets, vals, strict=True)):
+                            node = new if (k, m) == (i, j) else v
+                            ns[name] = eval(compile(ast.Expression(node), "<wrong>", "eval"), ns)
+                    value = float(ns["answer"])
+                except Exception:  # (a variant that raises is no answer a reader types)
+                    continue
+                if (math.isfinite(value) and abs(value - answer) > 1e-9 * max(abs(answer), 1e-12)
+                        and value not in seen):  # fmt: skip
+                    seen.add(value)
+                    out.append((f"{where}{what}", value))
     return out
 
 
@@ -452,7 +930,7 @@ def _check(text: str, bad: list[str], read: int, expected: str) -> Check:
 def text_check(text: str, context: str = "") -> Check | None:
     """The check that ``text``'s comparatives and stated formulas agree with its numbers
     (None where it has neither)."""
-    relations = sum(len(p.findall(text)) for p in (_THAN, _AGAINST))
+    relations = sum(len(p.findall(text)) for p in _RELATIONS)
     formulas = sum(1 for _ in statements(text))
     if not relations and not formulas:
         return None
@@ -480,13 +958,15 @@ def seeds_check(log: SeedLog) -> Check:
     )
 
 
-def restated_check(pages: Mapping[str, str]) -> Check:
-    """The check that no formula two pages state has two values (:func:`restated`)."""
-    found = restated(pages)
+def restated_check(pages: Mapping[str, str], registry: Mapping[str, Fact] | None = None) -> Check:
+    """The check that no formula two pages state has two values (:func:`restated`), nor is
+    typed on both rather than cited from ``registry`` (:func:`retyped`)."""
+    again = retyped(pages, registry)
+    found = restated(pages) + [f"typed on two pages, not cited: {r}" for r in again]
     return _check(
-        "a quantity two pages state has one value (formulas with the same left side at the "
-        "same bound numbers, across the book's pages)",
+        "a quantity two pages state has one value, cited from one place (formulas with the "
+        "same left side at the same bound numbers, across the book's pages)",
         found,
         len(pages),
-        "one value each",
+        "one value each, from one place",
     )

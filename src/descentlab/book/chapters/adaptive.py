@@ -15,6 +15,7 @@ from descentlab import optim
 from descentlab.book import reference as ref
 from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck, close
+from descentlab.book.facts import word
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
@@ -364,8 +365,8 @@ $g/\\sqrt v$ is close to the gradient's sign and the step close to η in every c
 next to the minimum: RMSProp with α = 0.9 hovers at the scale of η, and ends at {{r09}} at
 η = 0.1 against {{r099}} with α = 0.99, whose longer average still remembers the larger
 gradients of the way down and so takes smaller steps at the bottom. For Adam the order of its
-two β₂ flips with the rate: at η = 0.1 the shorter memory ends lower ({{a099}} against
-{{a0999}}), at η = 0.5 higher ({{b099}} against {{b0999}}). A fixed η and a fixed β₂ interact,
+two β₂ flips with the rate: at η = 0.1 the shorter memory ends {{a_word}} ({{a099}} against
+{{a0999}}), at η = 0.5 {{b_word}} ({{b099}} against {{b0999}}). A fixed η and a fixed β₂ interact,
 one reason β₂ is worth tuning when the default (0.999) misbehaves.""",
     flatter="the walls' curvature over the floor's, against autograd's Hessian",
     ada="η = 0.1, AdaGrad: the final loss, against the paper's float64 loop",
@@ -421,6 +422,8 @@ def _ravine(ctx: Context, n: kit.Numbers) -> Part:
     text = RAVINE.fill(
         n,
         steps=str(RAVINE_STEPS),
+        a_word=word(fin(0.1, 4), fin(0.1, 5), "higher"),
+        b_word=word(fin(0.5, 4), fin(0.5, 5), "higher"),
         flatter=(5 / 0.05, float(hess[1, 1] / hess[0, 0])),
         ada=twin(0.1, 1),
         r09=twin(0.1, 2),

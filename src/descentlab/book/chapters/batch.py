@@ -19,6 +19,7 @@ import torch
 from descentlab import optim
 from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck, close
+from descentlab.book.facts import word
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
@@ -1082,7 +1083,7 @@ minimum, where the mean gradient vanishes but its spread does not. On this probl
 {{draws}} batches at each point with B the nearest integer to $B_{\\mathrm{noise}}$ (at least 1)
 and measures the gain of the best step: {{mc}} against the formula's {{gains}}. Early in
 training a batch of {{bs0}} examples gains half of what the exact gradient gains; late, the
-same half needs {{bs2}} examples drawn, more than the {{N}} the training set holds, so only a
+same half needs {{bs2}} examples drawn, {{more}} than the {{N}} the training set holds, so only a
 large batch or a smaller rate makes progress: the reason for schedules that grow the batch
 instead of shrinking the rate.""",
     bs0="the batch used at w = 0, from autograd's B_noise",
@@ -1130,6 +1131,7 @@ def _noise_scale(ctx: Context, n: kit.Numbers) -> Part:
         gains=[(gain(i, b), m, 0.1) for i, (m, b) in enumerate(zip(mc, b_star, strict=True))],
         bs0=(b_star[0], max(1, round(twin[0])), 0),
         bs2=(b_star[2], max(1, round(twin[2])), 0),
+        more=word(b_star[2], N, "more"),
     )
     rows = [
         [a, gbar[i], s2[i], bnoise[i], b_star[i], mc[i], gain(i, b_star[i])]

@@ -16,6 +16,7 @@ from descentlab import optim
 from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck, close
 from descentlab.book.experiments.momentum import envelope_rate, theory_rate
+from descentlab.book.facts import Formula
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
@@ -251,6 +252,12 @@ def _recurrence(ctx: Context, n: kit.Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 3. the condition number: traces for several (η, β)
 
+#: the rates the section shows and states, one expression each: typeset (SymPy's latex) and
+#: evaluated at κ, so the formula on the page is the one computed
+GD_RATE = Formula("(kappa - 1)/(kappa + 1)")
+HB_RATE = Formula("(sqrt(kappa) - 1)/(sqrt(kappa) + 1)")
+HB_BETA = Formula("((sqrt(kappa) - 1)/(sqrt(kappa) + 1))**2")
+
 CONDITION = kit.Prose(
     """
 A real problem has many directions with different curvatures, and one (η, β) must serve them
@@ -258,7 +265,7 @@ all. Take the quadratic with eigenvalues from μ = 0.01 to L = 1, condition numb
 κ = L/μ = {{kappa}}, started at (1, 1). Plain gradient descent's best rate is
 $\\eta = 2/(L + \\mu)$, where the two extreme directions contract equally fast, at
 
-$$\\rho_{\\mathrm{GD}} = \\frac{\\kappa - 1}{\\kappa + 1}$$
+$$\\rho_{\\mathrm{GD}} = {{gd_tex}}$$
 
 = {{gd_rate}} per step: about {{gd_steps}} steps to shrink the distance by a factor
 $10^6$. The stiff direction limits η, the flat one then crawls.
@@ -269,8 +276,8 @@ $\\sqrt\\beta$ whatever η is, so η can grow beyond what gradient descent toler
 the two gives the classic choice (Polyak's heavy ball, derived in Goh's article):
 
 $$\\eta^* = \\Big(\\frac{2}{\\sqrt L + \\sqrt \\mu}\\Big)^2, \\qquad
-\\beta^* = \\Big(\\frac{\\sqrt\\kappa - 1}{\\sqrt\\kappa + 1}\\Big)^2, \\qquad
-\\rho^* = \\frac{\\sqrt\\kappa - 1}{\\sqrt\\kappa + 1},$$
+\\beta^* = {{beta_tex}}, \\qquad
+\\rho^* = {{hb_tex}},$$
 
 here η* = {{eta_opt}}, β* = {{beta_opt}} and ρ* = {{hb_rate}}: the condition number enters
 through its square root. Predicted, about {{hb_steps}} steps instead of {{gd_steps}}.
@@ -376,9 +383,12 @@ def _condition(ctx: Context, n: kit.Numbers) -> Part:
         method="Nelder-Mead",
         options={"xatol": 1e-10, "fatol": 1e-13},
     )
-    gd, hb = (KAPPA - 1) / (KAPPA + 1), (math.sqrt(KAPPA) - 1) / (math.sqrt(KAPPA) + 1)
+    gd, hb = GD_RATE(kappa=KAPPA), HB_RATE(kappa=KAPPA)
     text = CONDITION.fill(
         n,
+        gd_tex=GD_RATE.tex,
+        hb_tex=HB_RATE.tex,
+        beta_tex=HB_BETA.tex,
         trace_steps=str(TRACE_STEPS),
         kappa=kit.Twin(KAPPA, EIG[1] / EIG[0], 0),
         gd_rate=(gd, rates[grid[-1]], 0.002, 4),
@@ -388,7 +398,7 @@ def _condition(ctx: Context, n: kit.Numbers) -> Part:
             0.01,
         ),
         eta_opt=(eta, opt.x[0], 1e-4, 4),
-        beta_opt=(beta, opt.x[1], 1e-4, 4),
+        beta_opt=(HB_BETA(kappa=KAPPA), opt.x[1], 1e-4, 4),
         hb_rate=(hb, opt.fun, 1e-5, 4),
         hb_steps=(
             round(math.log(1e-6) / math.log(hb)),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from descentlab.book.facts import cite
 from descentlab.book.model import Exercise, Play
 from descentlab.book.texts._cells import by_hand
+from descentlab.book.texts._facts import FACTS
 
 __all__ = ["EXERCISES", "TEACH"]
 
@@ -215,10 +217,13 @@ for _ in range(5):
 print(f"by hand {x:.12f}   descentlab SGD {w.item():.12f}")""",
     ),
     42: dict(
-        explain="""
-From 4 with rate 0.2 on `x² - 4x + 6`: the error `x - 2` is multiplied by `1 - 0.2·2 = 0.6`
-every step, so after 10 steps it is `2·0.6¹⁰ ≈ 0.012`: `x₁₀ ≈ 2.012`. The descent is
-monotone because the factor is positive.""",
+        explain=cite(
+            """
+From 4 with rate 0.2 on `x² - 4x + 6`: the error `x - 2` is multiplied by
+{{fact:parabola_factor}} every step, so after 10 steps it is {{fact:parabola_error_10}}:
+`x₁₀ ≈ 2.012`. The descent is monotone because the factor is positive.""",
+            FACTS,
+        ),
         code=_PARABOLA.format(lrs="(0.2,)"),
         play=Play("parabola", {"sgd": {"lr": 0.2}}, steps=10, mode="oned"),
     ),
@@ -544,7 +549,7 @@ for land in ("ravine", "beale", "rastrigin"):
 EXERCISES: tuple[Exercise, ...] = (
     Exercise(
         "What is d/dx (2x - 1)³ at x = 1.25?",
-        "`6(2x - 1)² = 6·1.5² = 13.5`; the code asks autograd through descentlab's `chain_cubic`.",
+        "{{6(2x - 1)^2=answer}}; the code asks autograd through descentlab's `chain_cubic`.",
         """\
 import torch
 from descentlab.problems import landscapes
@@ -559,12 +564,13 @@ print("d/dx (2x-1)^3 at 1.25 =", measured)""",
     ),
     Exercise(
         "Gradient descent on `x² - 4x + 6` from x = 4 with lr 0.1: what is x after 5 steps?",
-        "The error `x - 2` is multiplied by `1 - 0.1·2 = 0.8` per step: `2 + 2·0.8⁵`.",
+        "The error `x - 2` is multiplied by {{=factor}} per step: {{x_5=answer}}.",
         """\
 import torch
 from descentlab.problems import landscapes, trajectories
 
-answer = 2 + 2 * 0.8 ** 5
+factor = 1 - 0.1 * 2
+answer = 2 + 2 * factor ** 5
 f = landscapes.get("parabola")
 run = trajectories.run(f, "sgd", [f.start], steps=5, lr=0.1, dtype=torch.float64)
 measured = run.paths[0, -1, 0].item()
@@ -575,7 +581,7 @@ print("x_5 =", measured)""",
     Exercise(
         "RMSProp (ρ = 0.9, lr 0.01, δ = 0) sees the gradient 5 twice. How large is its second "
         "step?",
-        "`r₁ = 0.1·25 = 2.5`, `r₂ = 0.9·2.5 + 0.1·25 = 4.75`; the step is `0.01·5/√4.75`.",
+        "{{r_1=r1}}, {{r_2=r2}}; the step is {{=answer}}.",
         """\
 import torch
 from descentlab import optim

@@ -543,7 +543,7 @@ print(f"momentum needs {answer:.2f}x fewer steps (theory), {measured:.2f}x measu
     Exercise(
         "Adam with β₂ = 0.999 and β₁ = 0.9 sees the gradient g = 4 at every step. What is "
         "`exp_avg_sq` (the uncorrected r) after 50 steps?",
-        "`r_t = (1-β₂) Σ_{k<t} β₂^k g² = g² (1 - β₂^t)`: `16 (1 - 0.999^50)`.",
+        "`r_t = (1-β₂) Σ_{k<t} β₂^k g² = g² (1 - β₂^t)`: {{r_{50}=answer}}.",
         """\
 import torch
 from descentlab import optim
@@ -562,7 +562,7 @@ print(f"r_50 = {measured:.10f}, 16 (1 - 0.999^50) = {answer:.10f}")""",
     Exercise(
         "Momentum in the velocity form with ρ = 0.05 and α = 0.8 descends a constant slope "
         "∇J = 2. How far does the iterate move on its 10th step?",
-        "`v_t = α v_{t-1} - ρ∇J`, so `|v_t| = ρ∇J (1 - α^t)/(1 - α)`: `0.1 (1 - 0.8^10)/0.2`.",
+        "`v_t = α v_{t-1} - ρ∇J`, so `|v_t| = ρ∇J (1 - α^t)/(1 - α)`: {{|v_{10}|=answer}}.",
         """\
 import torch
 from descentlab import optim

@@ -6,7 +6,9 @@ the items it practises; their cards link to it.
 
 from __future__ import annotations
 
+from descentlab.book.facts import cite
 from descentlab.book.model import Exercise
+from descentlab.book.texts._facts import FACTS
 
 __all__ = ["PRACTICE"]
 
@@ -266,8 +268,12 @@ print(f"autograd {measured}, by hand {answer}")""",
     Exercise(
         "Gradient descent on `x² - 4x + 6` from x = 4 with lr 0.2: how far from the minimum "
         "is x after 10 steps?",
-        "The error `x - 2` is multiplied by `1 - 2·0.2 = 0.6` each step: `2·0.6¹⁰ ≈ 0.0121`. "
-        "The code runs descentlab's trajectories on the parabola.",
+        cite(
+            "The error `x - 2` is multiplied by {{fact:parabola_factor}} each step: "
+            "{{fact:parabola_error_10}}. The code runs descentlab's trajectories on the "
+            "parabola.",
+            FACTS,
+        ),
         """\
 from descentlab.problems import landscapes, trajectories
 
@@ -580,7 +586,8 @@ L003 = (
         "Without bias correction, how many times larger than the corrected one is Adam's first "
         "step, for β₁ = 0.9 and β₂ = 0.999?",
         "The uncorrected moments are `(1 - β₁)g` and `(1 - β₂)g²`, so the step is "
-        "`(1 - β₁)/√(1 - β₂) ≈ 3.16` times the corrected `lr` (item 112).",
+        "{{(1 - \\beta_1)/\\sqrt{1 - \\beta_2}=answer}} times the corrected `lr` "
+        "(item 112).",
         """\
 import torch
 from descentlab import optim
@@ -601,7 +608,7 @@ print(f"ratio {measured:.4f}")""",
     Exercise(
         "Exponential decay `α₀e^{-kt}` with α₀ = 0.1 and k = 0.01: what is the rate at t = 100, "
         "and which torch scheduler's gamma gives the same schedule?",
-        "`0.1·e⁻¹ ≈ 0.0368`; torch's ExponentialLR with `gamma = e^{-k}` multiplies by that "
+        "{{\\alpha_{100}=answer}}; torch's ExponentialLR with `gamma = e^{-k}` multiplies by that "
         "factor each step. The code drives descentlab's SGD with it.",
         """\
 import math
