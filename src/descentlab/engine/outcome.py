@@ -74,19 +74,22 @@ class RunResult:
 
 @contextlib.contextmanager
 def progress_bar(
-    show: bool | None, total: int, initial: int, desc: str, config: RunConfig | None = None
+    show: bool | None,
+    total: int,
+    initial: int,
+    desc: str,
+    named: Callable[[], str] | None = None,
 ) -> Iterator[Any]:
     """A tqdm bar of ``total`` steps (``show``: True, or None where stderr is a terminal);
     else, where this process's trials print their progress (a comparison's:
-    :func:`~descentlab.engine.trial_lines.trial_lines`), its lines (naming ``config``'s lr and
-    seed where it is given); else None."""
+    :func:`~descentlab.engine.trial_lines.trial_lines`), its lines (named by ``named()``, a
+    run's name, lr and seed, where it is given, else ``desc``); else None."""
     if show is None:
         show = sys.stderr.isatty()
     if not show:
-        from descentlab.engine.trial_lines import StepLines, lines_on, which
+        from descentlab.engine.trial_lines import StepLines, lines_on
 
-        named = desc if config is None else which(config)
-        yield StepLines(total, initial, named) if lines_on() else None
+        yield StepLines(total, initial, named or desc) if lines_on() else None
         return
     bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True)
     try:

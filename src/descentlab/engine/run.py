@@ -45,6 +45,7 @@ References:
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import signal
@@ -73,6 +74,7 @@ from descentlab.engine.resuming import (
     run_state,
     saved_state,
 )
+from descentlab.engine.trial_lines import which
 from descentlab.optim.optimizer import Optimizer as _Optimizer
 from descentlab.store import RunWriter, Store
 
@@ -600,7 +602,8 @@ def live(
             after_checkpoint(run_id, path)
 
     done = [False] * k
-    named = None if desc else loop.configs[0]  # (one run's progress lines name its lr, seed)
+    # one run's progress lines name its lr and seed, read when a line is said
+    named = None if desc else functools.partial(which, loop.configs[0])
     try:
         with (
             contextlib.nullcontext() if agreed is None else StopRequest() as stop,

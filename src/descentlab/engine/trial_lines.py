@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing
 import os
 import sys
@@ -98,29 +99,37 @@ class StepLines:
     """A trial's progress as lines, advanced like tqdm's bar (:meth:`update`,
     :meth:`set_postfix_str`, :meth:`close`): ``total`` steps, ``initial`` done before (a
     trial continued from its checkpoint: its rate counts the steps done here), ``desc`` the
-    trial; one line at most every :data:`EVERY` seconds (``tty``: stderr is a terminal; None:
-    asked), to ``out`` (stderr; through tqdm's ``write`` where a bar is shown in this
-    process). In a worker process the line says which (its pid)."""
+    trial (or a function that names it, called at the first line); one line at most every
+    :data:`EVERY` seconds (``tty``: stderr is a terminal; None: asked), to ``out`` (stderr;
+    through tqdm's ``write`` where a bar is shown in this process). In a worker process the
+    line says which (its pid)."""
 
     def __init__(
         self,
         total: int,
         initial: int,
-        desc: str,
+        desc: str | Callable[[], str],
         *,
         clock: Callable[[], float] | None = None,
         tty: bool | None = None,
         out: IO[str] | None = None,
     ) -> None:
-        self.total, self.n, self.desc = int(total), int(initial), desc
+        self.total, self.n, self._desc = int(total), int(initial), desc
         self._clock, self._out = clock or CLOCK, out
         tty = sys.stderr.isatty() if tty is None else tty
         self.every = EVERY["tty" if tty else "log"]
         self.t0 = self._last = self._clock()
         self._start = self.n
         self.postfix = ""
+
+    @functools.cached_property
+    def desc(self) -> str:
+        """The trial as its lines name it, made when the first line is said (``desc`` given as
+        a function: a run's name, lr and seed read only if a line is printed)."""
+        desc = self._desc() if callable(self._desc) else self._desc
         if multiprocessing.parent_process() is not None:
-            self.desc = f"worker {os.getpid()}: {desc}"
+            return f"worker {os.getpid()}: {desc}"
+        return desc
 
     def update(self, n: int = 1) -> None:
         """``n`` more steps done; a line where :attr:`every` seconds passed since the last."""
