@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the study; 0 done, 130 or 143 stopped by SIGINT or SIGTERM (run again to continue)."""
     from descentlab.experiments import scale
     from descentlab.experiments.compare import CompareSpec, Interrupted
+    from descentlab.experiments.kinds import kind_of
 
     t0 = time.perf_counter()
     sizes = scale.check_sizes(_sizes(args.sizes))
@@ -102,11 +103,7 @@ def run(args: argparse.Namespace) -> int:
     check_out_dir(args.runs_dir, "--runs-dir")
     check_workers_and_threads(args.workers, args.threads)
     base = spec.baseline or spec.choices()[0].label
-    named = spec  # (an objective on its own data is named by its code, as compare names it)
-    if spec.objective and not spec.objective.get("data"):
-        from descentlab.problems.problem import problem_slug
-
-        named = dataclasses.replace(spec, problem=problem_slug(spec.objective["ref"]))
+    named = kind_of(spec).named(spec)  # (as the comparison names it: code by its file)
     spec = dataclasses.replace(spec, baseline=base, name=spec.name or named.run_name())
     if spec.precision == "auto":  # (it would choose per size: bf16 from a size, on some CPUs)
         once(("scale", "precision"), "scale: every size trains in fp32, not --precision auto's "

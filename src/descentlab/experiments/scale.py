@@ -146,13 +146,10 @@ class Trend:
 def own_model(spec: Any) -> str | None:
     """Where the model a study scales is the user's own: ``"objective"`` (its code reads
     ``run.size``), ``"problem"`` (a problem of the user's whose own model trains: its factory
-    takes ``size=``), else None (a model of :data:`WIDTH_OPTIONS`)."""
-    from descentlab.problems.problem import BUILTIN_PROBLEMS, is_problem_ref
+    takes ``size=``), else None (a model of :data:`WIDTH_OPTIONS`): its trials' kind says."""
+    from descentlab.experiments.kinds import kind_of
 
-    if spec.objective:
-        return "objective"
-    mine = is_problem_ref(spec.problem) and spec.problem.split("#")[0] not in BUILTIN_PROBLEMS
-    return "problem" if spec.model is None and mine else None
+    return kind_of(spec).own_model(spec)
 
 
 def size_option(model: str | None) -> str:
@@ -318,20 +315,6 @@ def check_growing(sizes: Sequence[int], counts: Sequence[int | None], why: str) 
             )
 
 
-def built_params(cmp: Any) -> int | None:
-    """The trainable parameters of the model an objective built in a finished comparison
-    ``cmp`` (what its trials' ``run.optimizer`` was given; None: no trial said)."""
-    from descentlab.store import Store
-
-    store = Store(cmp.store_path)
-    try:
-        said = {(r.provenance or {}).get("objective", {}).get("params") for r in store.list_runs()}
-    finally:
-        store.close()
-    said.discard(None)
-    return max(said) if said else None
-
-
 def _available_memory() -> int | None:
     """Bytes of memory available now (None where the system does not say)."""
     import os
@@ -357,6 +340,7 @@ def study(
     none); ``compare_options`` go to :func:`~descentlab.experiments.compare.compare`. Every
     size is checked (and its run directory by ``check_folder``) before the first one runs."""
     from descentlab.experiments.compare import compare
+    from descentlab.experiments.kinds import kind_of
     from descentlab.problems.problem import BUILTIN_PROBLEMS, is_problem_ref
 
     sizes = check_sizes(list(sizes))
@@ -376,17 +360,18 @@ def study(
         s.validate()
         if check_folder is not None:
             check_folder(Path(runs_dir) / s.name)
-    # every size built (on the meta device) first; an objective's models, as it trains them
+    # every size built (on the meta device) first; your code's models, as its trials train them
+    kind = kind_of(spec)
     counts: list[int | None] = (
-        [None] * len(sizes) if own == "objective" else list(size_params(spec, sizes))
+        [None] * len(sizes) if kind.counts_as_trained else list(size_params(spec, sizes))
     )
     option, out = size_option(model), []
     for i, (size, s) in enumerate(zip(sizes, specs, strict=True)):
         built = "" if counts[i] is None else f" ({counts[i]:,} parameters)"
         say(f"size {i + 1}/{len(sizes)}: {option}={size}{built}")
         cmp = compare(s, runs_dir, **compare_options)
-        if own == "objective":
-            counts[i] = built_params(cmp)
+        if kind.counts_as_trained:
+            counts[i] = kind.built_params(cmp.store_path)
             if counts[i] is None:
                 raise ValueError(
                     f"{option}={size}: no trial of the objective said how many parameters it "

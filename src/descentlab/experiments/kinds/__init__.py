@@ -122,6 +122,28 @@ class TrialKind(abc.ABC):
         """What the report's title names (None: the problem and its model)."""
         return None
 
+    #: a scale study counts the model's parameters as its trials train (the trial's code
+    #: builds the model), not on the meta device before the first size trains
+    counts_as_trained = False
+
+    def own_model(self, spec: Any) -> str | None:
+        """Where the model a scale study scales is the user's own: ``"problem"`` (a problem
+        of the user's whose own model trains: its factory takes ``size=``), else None (a
+        model of descentlab's, with a width option)."""
+        from descentlab.problems.problem import BUILTIN_PROBLEMS, is_problem_ref
+
+        mine = is_problem_ref(spec.problem) and spec.problem.split("#")[0] not in BUILTIN_PROBLEMS
+        return "problem" if spec.model is None and mine else None
+
+    def built_params(self, store_path: Any) -> int | None:
+        """The trainable parameters the trials of a finished comparison (its store at
+        ``store_path``) said they built (None: they say none; counted before training)."""
+        return None
+
+    def named(self, spec: Any) -> Any:
+        """The spec a run folder is named by before the comparison resolves it."""
+        return spec
+
     def scored_on(self, spec: Any) -> str | None:
         """Where tuning scored, in the protocol's words (None: the spec's split or folds)."""
         return None

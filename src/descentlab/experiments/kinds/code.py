@@ -171,6 +171,33 @@ class UserCode(TrialKind):
         said = (store.get_run(outcome.run_id).provenance or {}).get("objective", {})
         return learned(outcome.summary), said.get("metric")
 
+    counts_as_trained = True
+
+    def own_model(self, spec: Any) -> str | None:
+        """An objective's model is its own: its code reads ``run.size``."""
+        return "objective"
+
+    def built_params(self, store_path: Any) -> int | None:
+        """The parameters the trials' ``run.optimizer(params)`` was given (their largest)."""
+        from descentlab.store import Store
+
+        store = Store(store_path)
+        try:
+            runs = store.list_runs()
+            said = {(r.provenance or {}).get("objective", {}).get("params") for r in runs}
+        finally:
+            store.close()
+        said.discard(None)
+        return max(said) if said else None
+
+    def named(self, spec: Any) -> Any:
+        """Code on its own data is named by its file, as :func:`resolve` names it."""
+        if spec.objective.get("data"):
+            return spec
+        from descentlab.problems.problem import problem_slug
+
+        return dataclasses.replace(spec, problem=problem_slug(spec.objective["ref"]))
+
     def title(self, spec: Any) -> str | None:
         file, _, fn = str(spec.objective["ref"]).rpartition(":")  # (it has no model of ours)
         return f"{fn} ({file.rsplit('/', 1)[-1]})"
