@@ -468,6 +468,7 @@ RIGHT_MORE_SHAPES = [
     "it ends at 0.0011, 2.3 times lower than the best constant's 0.0025",
     "training loss: Shampoo's 0.00048 beats Adam's 0.0552 and SGD's 0.255",
     "its accuracy, 0.93, beats the 0.88 of the baseline",
+    "the step after 200 steps is 5 times ηg, against 5",  # "is k times" binds to a value
     "the 3 beats 2 in a bar",  # no measure named: which wins is not in the sentence
     "a loss of 0.3 beats 0.2 in accuracy",  # both named: not read
 ]

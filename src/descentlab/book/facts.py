@@ -166,9 +166,9 @@ _UNITS = "steps|runs|examples|weights|epochs|parameters|features|iterations|eval
 #: "A, k times B" / "A is k times larger than B" / "A (k times B)": the factor times B
 #: must give A
 _TIMES = re.compile(
-    rf"(?P<a>{_NUM})(?:\s+(?:{_UNITS}))?(?:,\s+|,?\s+(?:is|are|was|were)\s+|\s+\()"
+    rf"(?P<a>{_NUM})(?:(?:\s+(?:{_UNITS}))?,\s+|\s+(?:is|are|was|were)\s+|\s+\()"
     rf"(?:(?:about|still|roughly|nearly)\s+)?(?P<k>{_NUM})\s*(?:times|×)\s+(?P<w>(?:{_ANY})\s+than\s+|the\s+)?"
-    rf"(?P<gap>[^\d.;:$`=]{{0,25}}?)(?P<b>{_NUM})(?!\d|\.\d)"
+    rf"(?P<gap>[^\d.;:$`=,]{{0,25}}?)(?P<b>{_NUM})(?!\d|\.\d)"
 )
 #: "A beats B": which wins is the sentence's measure -- lower for a loss or an error, higher
 #: for an accuracy (a sentence that names neither, or both, is not read)
