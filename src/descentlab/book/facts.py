@@ -3,7 +3,8 @@ number is checked against the number, not only the number itself.
 
 * :func:`relation_words` -- a comparative word between two numbers ("2,400 examples, more
   than the 1,000 the set holds"; "(6 against 2) ... faster than"; "ends lower (A against B)";
-  "A, above B"; "falls from A to B"; "A, k times B") that the numbers contradict.
+  "A, above B"; "falls from A to B"; "A, k times B", "A steps, k times the B", "A is k times
+  B"; "A beats B" in a sentence about a loss or an accuracy) that the numbers contradict.
 * :func:`formula_mismatches` -- a formula in backquotes or dollars that states its value
   (```6·1.5² = 13.5```, ``$1 - 1/\\kappa = 0.98$``), evaluated (SymPy) at the numbers its
   text binds (``κ = 50``): an exponent, a sign or two operands changed make it false.
@@ -17,7 +18,8 @@ number is checked against the number, not only the number itself.
 
 One source rather than a check, where a page can take it:
 
-* :func:`word` -- the comparative printed beside two numbers, chosen from them.
+* :func:`word` -- the comparative printed beside two numbers, chosen from them;
+  :func:`choose` -- a card's ``{{word:a,b,up}}``, the same word where the card types a and b.
 * :func:`render_solution` -- a worked solution's ``{{lhs=name}}`` shown as the code's own
   formula for ``name`` at its numbers, typeset by SymPy's ``latex()``; :class:`Formula` -- one
   SymPy expression a chapter typesets and evaluates.
