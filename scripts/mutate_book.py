@@ -389,8 +389,7 @@ MUTANTS: tuple[Mutant, ...] = (
            new='more=word(N, b_star[2], "more")', chapters=("deep-batch",)),
     Mutant("words_card_flipped", "words", "item 35's explanation says descent shrinks the "
                                           "steeper coordinate slower, not faster", (35,),
-           file="book/texts/l001.py", old="gradient descent shrinks `x - 2` faster than",
-           new="gradient descent shrinks `x - 2` slower than"),
+           file="book/texts/l001.py", old="{{word:6,2,faster}}", new="{{word:2,6,faster}}"),
     Mutant("formula_text_sign", "formula in text", "item 103's explanation multiplies y by "
                                                    "`1 + 0.18·10` (a sign changed), still "
                                                    "saying -0.8", (103,),
@@ -475,6 +474,45 @@ MUTANTS: tuple[Mutant, ...] = (
            (), file="book/texts/l001.py", old='tol = 1e-12\nprint("second step", measured)',
            new='tol = 0.6\nprint("second step", measured)',
            exercises=("sees the gradient 5 twice",)),
+    # words chosen from their numbers in chapters, the shapes "k times" after a count and
+    # "beats"; the adaptive chapter's update rules, typeset and evaluated from one Formula
+    Mutant("words_times_chosen_swapped", "words", "the schedules chapter chooses the a/t "
+                                                  "schedule's word against the best constant "
+                                                  "from the numbers in the wrong order (k times "
+                                                  "higher than B, where it is lower)", (),
+           file="book/chapters/schedules.py", old='lower=word(a1, end, "higher")',
+           new='lower=word(end, a1, "higher")', chapters=("deep-schedules",)),
+    Mutant("words_than_chosen_swapped", "words", "the schedules chapter chooses the word of "
+                                                 "a = 2 against a = 1 in the wrong order", (),
+           file="book/chapters/schedules.py",
+           old='higher=word(measured[2.0][T], measured[1.0][T], "higher")',
+           new='higher=word(measured[1.0][T], measured[2.0][T], "higher")',
+           chapters=("deep-schedules",)),
+    Mutant("words_times_count_swapped", "words", "the convexity chapter says κ = 100's step "
+                                                 "count is k times κ = 1000's (\"A steps, k "
+                                                 "times the B\", A a count, no comma after it)",
+           (), file="book/chapters/convexity.py",
+           old="{{w1000}} steps,\n{{ratio}} times the {{w100}}",
+           new="{{w100}} steps,\n{{ratio}} times the {{w1000}}", chapters=("deep-convexity",)),
+    Mutant("words_beats_flipped", "words", "the Newton chapter says Adam's training loss beats "
+                                           "Shampoo's, where Shampoo's is lower", (),
+           file="book/chapters/newton.py",
+           old="Shampoo's {{shampoo}} beats Adam's {{adam}} and",
+           new="Adam's {{adam}} beats Shampoo's {{shampoo}} and", chapters=("deep-newton",)),
+    Mutant("formula_rule_adagrad", "formula rendered", "the adaptive chapter's AdaGrad rule "
+                                                       "divides by r, not √r (shown and "
+                                                       "evaluated: one Formula)", (),
+           file="book/chapters/adaptive.py", old='Formula("w - eta*g/(sqrt(r) + epsilon)")',
+           new='Formula("w - eta*g/(r + epsilon)")', chapters=("deep-adaptive",)),
+    Mutant("formula_rule_rmsprop", "formula rendered", "the adaptive chapter's RMSProp average "
+                                                       "weighs the old v by 1 - α and g² by α",
+           (), file="book/chapters/adaptive.py",
+           old='Formula("alpha*v + (1 - alpha)*g**2")',
+           new='Formula("(1 - alpha)*v + alpha*g**2")', chapters=("deep-adaptive",)),
+    Mutant("formula_rule_adam", "formula rendered", "the adaptive chapter's Adam second moment "
+                                                    "averages g, not g²", (),
+           file="book/chapters/adaptive.py", old='Formula("beta_2*v + (1 - beta_2)*g**2")',
+           new='Formula("beta_2*v + (1 - beta_2)*g")', chapters=("deep-adaptive",)),
 )  # fmt: skip
 
 _RUNNER = r"""

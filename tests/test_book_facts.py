@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import inspect
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -455,3 +457,79 @@ def test_a_solutions_comparative_is_checked_against_its_numbers(word, ok):
     ex = _exercise("from x = 4 with lr 0.1: what is x after 5 steps")
     said = f"{ex.solution} It ends at 2.65536, {word} the 2 it approaches."
     assert exercise_view(dataclasses.replace(ex, solution=said)).check.ok is ok
+
+
+# words chosen in cards and chapters; "k times" after a count and "beats" read
+
+RIGHT_MORE_SHAPES = [
+    "κ = 1000 costs 13,809 steps, 10 times the 1,375 of κ = 100",  # a count, then "k times"
+    "the dense layers' 37.7 is 16 times the 2.3 of the convolutions",
+    "it ends at 20 (4 times 5)",
+    "it ends at 0.0011, 2.3 times lower than the best constant's 0.0025",
+    "training loss: Shampoo's 0.00048 beats Adam's 0.0552 and SGD's 0.255",
+    "its accuracy, 0.93, beats the 0.88 of the baseline",
+    "the step after 200 steps is 5 times ηg, against 5",  # "is k times" binds to a value
+    "the 3 beats 2 in a bar",  # no measure named: which wins is not in the sentence
+    "a loss of 0.3 beats 0.2 in accuracy",  # both named: not read
+]
+WRONG_MORE_SHAPES = [
+    "κ = 1000 costs 1,375 steps, 10 times the 13,809 of κ = 100",
+    "the dense layers' 37.7 is 16 times the 4.1 of the convolutions",
+    "it ends at 30 (4 times 5)",
+    "it ends at 0.0011, 2.3 times higher than the best constant's 0.0025",
+    "training loss: Adam's 0.0552 beats Shampoo's 0.00048 and SGD's 0.255",
+    "its accuracy, 0.83, beats the 0.88 of the baseline",
+]
+
+
+@pytest.mark.parametrize("text", RIGHT_MORE_SHAPES)
+def test_k_times_after_a_count_and_beats_let_the_right_through(text):
+    assert facts.relation_words(text) == []
+
+
+@pytest.mark.parametrize("text", WRONG_MORE_SHAPES)
+def test_k_times_after_a_count_and_beats_refuse_the_wrong(text):
+    assert len(facts.relation_words(text)) == 1, facts.relation_words(text)
+
+
+@pytest.mark.parametrize(
+    ("slot", "want"),
+    [("{{word:6,2,faster}}", "faster"), ("{{word:2,6,faster}}", "slower"),
+     ("{{word: 0.02, 0.05, higher}}", "lower"), ("{{word:1,000,2,costs more}}", "costs more")],
+)  # fmt: skip
+def test_a_cards_word_slot_is_chosen_from_its_numbers(slot, want):
+    assert facts.choose(f"it is {slot} here") == f"it is {want} here"
+
+
+def test_item_35s_word_is_chosen_and_a_swapped_slot_is_refused():
+    from descentlab.book.texts import l001
+
+    assert "{{word:6,2,faster}}" in inspect.getsource(l001)
+    explain = _item(35).explain
+    assert "faster than `y - 2`" in explain and "{{word" not in explain
+    swapped = explain.replace("faster than `y - 2`", facts.choose("{{word:2,6,faster}}") + " than")
+    assert facts.relation_words(swapped) == ["6 … slower than … 2"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "ok"),
+    [("w - eta*g/(sqrt(r) + epsilon)", True), ("w - eta*g/(r + epsilon)", False),
+     ("w - eta*g**2/(sqrt(r) + epsilon)", False), ("w - eta/(sqrt(r) + epsilon)", False)],
+)  # fmt: skip
+def test_the_adaptive_chapters_rules_are_shown_and_checked_from_one_formula(rule, ok):
+    """The page's AdaGrad rule is the Formula's latex, and the same Formula, evaluated at each
+    step, must give descentlab's steps: a wrong rule shown is a rule refused."""
+    from descentlab import optim
+    from descentlab.book.chapters import _common as kit
+    from descentlab.book.chapters import adaptive as A
+
+    assert "{{rule_w}}" in A.ADAGRAD.text and "\\frac{\\eta" not in A.ADAGRAD.text
+    assert A.ADAGRAD_W.tex == "w - \\frac{\\eta g}{\\sqrt{r} + \\epsilon}"
+    assert {"{{rule_v}}", "{{rule_m}}"} <= set(re.findall(r"\{\{rule_\w+\}\}", A.ADAM.text))
+    shown = facts.Formula(rule)
+    runs = kit.slope_steps(lambda p: optim.Adagrad(p, lr=A.LR), 100.0, 4)
+    steps = A._rule_steps(
+        100.0, 4, lambda st, g: {"r": A.ADAGRAD_R(r=st["r"], g=g)},
+        lambda st, g, t: shown(w=0.0, eta=A.LR, g=g, r=st["r"], epsilon=A.EPS_ADAGRAD),
+    )  # fmt: skip
+    assert A._rule_check("AdaGrad", steps, runs).failed is not ok

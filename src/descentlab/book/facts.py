@@ -3,7 +3,8 @@ number is checked against the number, not only the number itself.
 
 * :func:`relation_words` -- a comparative word between two numbers ("2,400 examples, more
   than the 1,000 the set holds"; "(6 against 2) ... faster than"; "ends lower (A against B)";
-  "A, above B"; "falls from A to B"; "A, k times B") that the numbers contradict.
+  "A, above B"; "falls from A to B"; "A, k times B", "A steps, k times the B", "A is k times
+  B"; "A beats B" in a sentence about a loss or an accuracy) that the numbers contradict.
 * :func:`formula_mismatches` -- a formula in backquotes or dollars that states its value
   (```6·1.5² = 13.5```, ``$1 - 1/\\kappa = 0.98$``), evaluated (SymPy) at the numbers its
   text binds (``κ = 50``): an exponent, a sign or two operands changed make it false.
@@ -17,7 +18,8 @@ number is checked against the number, not only the number itself.
 
 One source rather than a check, where a page can take it:
 
-* :func:`word` -- the comparative printed beside two numbers, chosen from them.
+* :func:`word` -- the comparative printed beside two numbers, chosen from them;
+  :func:`choose` -- a card's ``{{word:a,b,up}}``, the same word where the card types a and b.
 * :func:`render_solution` -- a worked solution's ``{{lhs=name}}`` shown as the code's own
   formula for ``name`` at its numbers, typeset by SymPy's ``latex()``; :class:`Formula` -- one
   SymPy expression a chapter typesets and evaluates.
@@ -58,10 +60,12 @@ if TYPE_CHECKING:
 __all__ = [
     "CITE",
     "SOLUTION_SLOT",
+    "WORD_SLOT",
     "Fact",
     "Formula",
     "SeedLog",
     "bindings",
+    "choose",
     "cite",
     "evaluate",
     "formula_mismatches",
@@ -144,13 +148,38 @@ _FROM_TO = re.compile(
     rf"\b(?P<w>{'|'.join(sorted(_RISE | _FALL))})\s+from\s+(?P<a>{_NUM})"
     rf"(?:\s+at\s+[\w =.]{{1,20}}?)?\s+to\s+(?P<b>{_NUM})"
 )
-#: "A, k times B" / "A, k times larger than B": the factor times B must give A
+#: a card's or a page's word slot: ``{{word:6,2,faster}}`` prints :func:`word` of 6 and 2
+WORD_SLOT = re.compile(rf"\{{\{{word:\s*({_NUM})\s*,\s*({_NUM})\s*,\s*([a-z ]+?)\s*\}}\}}")
+
+
+def choose(text: str) -> str:
+    """``text`` with each ``{{word:a,b,up}}`` replaced by :func:`word` of ``a`` and ``b``:
+    a card's comparative chosen from the numbers it relates, where the card types them.
+
+    Example:
+        >>> choose("6 against 2: it shrinks {{word:6,2,slower}}")
+        '6 against 2: it shrinks faster'
+    """
+    return WORD_SLOT.sub(lambda m: word(_number(m[1]), _number(m[2]), m[3]), text)
+
+
+#: the units a count may carry between it and "k times": "1,380 steps, 10 times the 138"
+_UNITS = "steps|runs|examples|weights|epochs|parameters|features|iterations|evaluations"
+#: "A, k times B" / "A is k times larger than B" / "A (k times B)": the factor times B
+#: must give A
 _TIMES = re.compile(
-    rf"(?P<a>{_NUM}),\s+(?P<k>{_NUM})\s*(?:times|×)\s+(?P<w>(?:{_ANY})\s+than\s+|the\s+)?"
-    rf"(?P<gap>[^\d.;:$`=]{{0,25}}?)(?P<b>{_NUM})(?![\d.])"
+    rf"(?P<a>{_NUM})(?:(?:\s+(?:{_UNITS}))?,\s+|\s+(?:is|are|was|were)\s+|\s+\()"
+    rf"(?:(?:about|still|roughly|nearly)\s+)?(?P<k>{_NUM})\s*(?:times|×)\s+(?P<w>(?:{_ANY})\s+than\s+|the\s+)?"
+    rf"(?P<gap>[^\d.;:$`=,]{{0,25}}?)(?P<b>{_NUM})(?!\d|\.\d)"
+)
+#: "A beats B": which wins is the sentence's measure -- lower for a loss or an error, higher
+#: for an accuracy (a sentence that names neither, or both, is not read)
+_BEATS = re.compile(
+    rf"(?P<a>{_NUM})(?P<mid>[^\d.;:$`]{{0,30}}?)\b(?P<w>beats?|beaten by)\b"
+    rf"(?P<gap>[^\d.;:$`]{{0,40}}?)(?P<b>{_NUM})(?!\d|\.\d)"
 )
 _SENTENCE = re.compile(r"(?<=[.;!?])\s+|\n\s*\n")
-_RELATIONS = (_THAN, _AGAINST, _WORD_AGAINST, _ABOVE, _FROM_TO, _TIMES)
+_RELATIONS = (_THAN, _AGAINST, _WORD_AGAINST, _ABOVE, _FROM_TO, _TIMES, _BEATS)
 
 
 def _number(token: str) -> float:
@@ -182,8 +211,19 @@ def _contradicted(pattern: re.Pattern[str], m: re.Match[str]) -> str | None:
         want = b / k if re.match(rf"(?:{'|'.join(_DOWN)})\b", w or "") else k * b
         half = _half_unit(m["a"]) + abs(want) * _half_unit(m["k"]) / max(k, 1e-300)
         if abs(a - want) > 1.0001 * half + _half_unit(m["b"]) * max(k, 1 / max(k, 1e-300)):
-            return f"{m['a']} … {m['k']} times {w} … {m['b']}: {want:.4g}"
+            return f"{m['a']} … {m['k']} times {(w or '').strip()} … {m['b']}: {want:.4g}".replace(
+                "  ", " "
+            )
         return None
+    if pattern is _BEATS:
+        lower = bool(re.search(r"\b(?:loss|losses|error|errors)\b", m.string))
+        higher = bool(re.search(r"\baccurac(?:y|ies)\b", m.string))
+        if lower == higher or a == b:
+            return None
+        first_wins = w != "beaten by"
+        if first_wins == ((a < b) if lower else (a > b)):
+            return None
+        return f"{m['a']} … {w} … {m['b']} ({'lower' if lower else 'higher'} wins)"
     if pattern is _FROM_TO:
         up = w in _RISE
         return None if a == b or up == (b > a) else f"{w} from {m['a']} to {m['b']}"
@@ -483,22 +523,35 @@ class Formula:
 
         return parse_expr(self.source)
 
-    @property
+    @functools.cached_property
     def tex(self) -> str:
+        """SymPy's ``latex()`` of the expression in the order it is written (unevaluated)."""
         from sympy import latex
+        from sympy.parsing.sympy_parser import parse_expr
 
-        return latex(self.expr)
+        return latex(parse_expr(self.source, evaluate=False), order="none")
+
+    @functools.cached_property
+    def _names(self) -> tuple[str, ...]:
+        return tuple(sorted(str(s) for s in self.expr.free_symbols))
+
+    @functools.cached_property
+    def _fn(self) -> Any:
+        from sympy import lambdify, symbols
+
+        return lambdify(symbols(self._names) if self._names else [], self.expr, "math")
 
     def __call__(self, **values: float) -> float:
-        """The formula's value at ``values`` (symbol name -> number).
+        """The formula's value at ``values`` (symbol name -> number), the expression compiled
+        once (SymPy's ``lambdify``) so a check may evaluate it at every step of a run.
 
         Raises:
             ValueError: a symbol of the formula without a value (named).
         """
-        missing = sorted(str(s) for s in self.expr.free_symbols if str(s) not in values)
+        missing = [n for n in self._names if n not in values]
         if missing:
             raise ValueError(f"Formula {self.source!r}: no value for {', '.join(missing)}")
-        return float(self.expr.subs(values))
+        return float(self._fn(*(values[n] for n in self._names)))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ scratch, and a real training run on MNIST-1D."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import scipy.integrate
@@ -15,7 +16,7 @@ from descentlab import optim
 from descentlab.book import reference as ref
 from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck, close
-from descentlab.book.facts import word
+from descentlab.book.facts import Formula, word
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
@@ -62,6 +63,36 @@ TRAIN = (
 
 
 # ------------------------------------------------------------------------------------------
+# the update rules the sections show, one SymPy expression each: typeset on the page
+# (latex) and evaluated step by step against descentlab's optimizers, so the rule the reader
+# sees is the one checked
+
+ADAGRAD_R = Formula("r + g**2")
+ADAGRAD_W = Formula("w - eta*g/(sqrt(r) + epsilon)")
+RMSPROP_V = Formula("alpha*v + (1 - alpha)*g**2")
+ADAM_M = Formula("beta_1*m + (1 - beta_1)*g")
+ADAM_V = Formula("beta_2*v + (1 - beta_2)*g**2")
+
+
+def _rule_steps(g: float, steps: int, accumulate: Any, step: Any) -> list[float]:
+    """The sizes of the steps on the slope ``f(w) = g w`` from 0 of the rule the page shows:
+    ``accumulate(state, g)`` the state's update (the Formulas), ``step(state, g, t)`` the step."""
+    state: dict[str, float] = {"r": 0.0, "v": 0.0, "m": 0.0}
+    out = []
+    for t in range(1, steps + 1):
+        state.update(accumulate(state, g))
+        out.append(abs(step(state, g, t)))
+    return out
+
+
+def _rule_check(what: str, rule: list[float], measured: list[float]) -> Any:
+    """The check that the rule the page shows, evaluated step by step, is descentlab's."""
+    worst = max(abs(a - b) / abs(b) for a, b in zip(rule, measured, strict=True))
+    return close(f"{what}: the formula shown, evaluated at each of {len(rule)} steps, against "
+                 "descentlab's steps (worst)", worst, 0.0, 1e-9)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------
 # 1. AdaGrad
 
 ADAGRAD = kit.Prose(
@@ -71,7 +102,7 @@ methods give each parameter its own rate, read off the sizes of its own past gra
 AdaGrad (items 55, 76, 108, 128) keeps the running sum of squares per coordinate and divides
 by its root:
 
-$$r \\leftarrow r + g^2, \\qquad w \\leftarrow w - \\frac{\\eta\\, g}{\\sqrt{r} + \\epsilon}.$$
+$$r \\leftarrow {{rule_r}}, \\qquad w \\leftarrow {{rule_w}}.$$
 
 Two consequences follow at once from the formula, and the table measures both with
 descentlab's `Adagrad` at η = {{lr}}.
@@ -113,6 +144,8 @@ def _adagrad(ctx: Context, n: kit.Numbers) -> Part:
     last, bound = LR / math.sqrt(STEPS), LR * (2 * math.sqrt(STEPS) - 1)
     text = ADAGRAD.fill(
         n,
+        rule_r=ADAGRAD_R.tex,
+        rule_w=ADAGRAD_W.tex,
         lr=f"{LR:g}",
         steps=str(STEPS),
         a0=(ada[0][0], LR, 1e-6),
@@ -127,6 +160,15 @@ def _adagrad(ctx: Context, n: kit.Numbers) -> Part:
         close(f"AdaGrad's step {STEPS} on the slope g = {g:g} is η/√t", s[-1], last, 1e-6)
         for g, s in zip(SLOPES, ada, strict=True)
     ]
+    rule = [
+        _rule_steps(
+            g, STEPS, lambda st, g: {"r": ADAGRAD_R(r=st["r"], g=g)},
+            lambda st, g, t: ADAGRAD_W(w=0.0, eta=LR, g=g, r=st["r"], epsilon=EPS_ADAGRAD),
+        )
+        for g in SLOPES
+    ]  # fmt: skip
+    flat, runs = [x for r in rule for x in r], [x for s in ada for x in s]
+    checks.append(_rule_check("AdaGrad's two updates as the page shows them", flat, runs))
     far = max(sum(s) for s in ada)
     checks.append(ck(f"after {STEPS} steps AdaGrad has moved at most η(2√T - 1) on every slope",
                      far <= bound, f"{far:.4g}", f"≤ {bound:.4g}"))  # fmt: skip
@@ -150,7 +192,7 @@ def _adagrad_runs() -> list[list[float]]:
 RMSPROP = kit.Prose(
     """
 RMSProp (items 28, 57, 80, 110, 129) replaces the sum by an exponential moving average,
-$v \\leftarrow \\alpha v + (1 - \\alpha) g^2$ (torch calls the decay α, the lectures β₂ or γ), so
+$v \\leftarrow {{rule_v}}$ (torch calls the decay α, the lectures β₂ or γ), so
 that old gradients fade with weight $\\alpha^k$. On a constant slope $v_t = (1 - \\alpha^t) g^2$
 and the step is $\\eta/\\sqrt{1 - \\alpha^t}$: it does not decay to zero but settles at η, the
 rate the user chose, in units that are still invariant to the gradient's scale. The average
@@ -180,6 +222,7 @@ def _rmsprop(ctx: Context, n: kit.Numbers) -> Part:
     weights = math.fsum(0.01 * 0.99**k for k in range(STEPS))
     text = RMSPROP.fill(
         n,
+        rule_v=RMSPROP_V.tex,
         lr=f"{LR:g}",
         steps=str(STEPS),
         first=(first, rms[0], 1e-6),
@@ -188,7 +231,12 @@ def _rmsprop(ctx: Context, n: kit.Numbers) -> Part:
         mT=(rms[-1], later, 1e-6, 4),
         later=(later, LR / math.sqrt(weights), 1e-9, 4),
     )
+    rule = _rule_steps(
+        1.0, STEPS, lambda st, g: {"v": RMSPROP_V(alpha=0.99, v=st["v"], g=g)},
+        lambda st, g, t: LR * g / (math.sqrt(st["v"]) + EPS),
+    )  # fmt: skip
     checks = [
+        _rule_check("RMSProp's average as the page shows it", rule, rms),
         close("RMSProp's first step is η/√(1 - α)", rms[0], first, 1e-6),
         close(f"RMSProp's step {STEPS} is η/√(1 - α^t)", rms[-1], later, 1e-6),
     ]
@@ -200,9 +248,9 @@ def _rmsprop(ctx: Context, n: kit.Numbers) -> Part:
 
 ADAM = kit.Prose(
     """
-Adam (items 29, 58, 81, 111, 130) runs both averages, $m \\leftarrow \\beta_1 m + (1 - \\beta_1) g$
+Adam (items 29, 58, 81, 111, 130) runs both averages, $m \\leftarrow {{rule_m}}$
 for the direction (momentum, as an average rather than a sum) and
-$v \\leftarrow \\beta_2 v + (1 - \\beta_2) g^2$ for the size, and steps
+$v \\leftarrow {{rule_v}}$ for the size, and steps
 $\\eta\\,\\hat m/(\\sqrt{\\hat v} + \\epsilon)$. The hats are the bias correction: both averages
 start
 at zero, so after t steps their expected values are $(1 - \\beta^t)$ times the true moments,
@@ -253,6 +301,8 @@ def _adam(ctx: Context, n: kit.Numbers) -> Part:
     raw_first = LR * (1 - 0.9) / math.sqrt(1 - 0.999)
     text = ADAM.fill(
         n,
+        rule_m=ADAM_M.tex,
+        rule_v=ADAM_V.tex,
         lr=f"{LR:g}",
         h1=(1 / (1 - 0.9), math.fsum(0.9**k for k in range(2000))),
         h2=(1 / (1 - 0.999), math.fsum(0.999**k for k in range(60000))),
@@ -265,7 +315,24 @@ def _adam(ctx: Context, n: kit.Numbers) -> Part:
         r1=(raw[1], loop[1], 1e-9, 4),
         r2=(raw[2], loop[2], 1e-9, 4),
     )
+
+    def moments(st: dict[str, float], g: float) -> dict[str, float]:
+        return {"m": ADAM_M(beta_1=0.9, m=st["m"], g=g), "v": ADAM_V(beta_2=0.999, v=st["v"], g=g)}
+
+    def corrected(st: dict[str, float], g: float, t: int) -> float:
+        m_hat, v_hat = st["m"] / (1 - 0.9**t), st["v"] / (1 - 0.999**t)
+        return LR * m_hat / (math.sqrt(v_hat) + EPS)
+
+    rule_raw = _rule_steps(
+        5.0, 3, moments, lambda st, g, t: LR * st["m"] / (math.sqrt(st["v"]) + EPS)
+    )
     checks = [
+        _rule_check(
+            "Adam's two averages as the page shows them, bias-corrected",
+            _rule_steps(5.0, 3, moments, corrected),
+            adam,
+        ),
+        _rule_check("the same, uncorrected", rule_raw, raw),
         close("Adam's first step is η (bias-corrected)", adam[0], LR, 1e-6),
         close(
             "without the correction the first step is η(1 - β₁)/√(1 - β₂)", raw[0], raw_first, 1e-6

@@ -448,8 +448,8 @@ steps: linear in κ. The table runs descentlab's `SGD` on quadratics in {{dim}} 
 curvatures are spread geometrically from 1/κ to 1, until the error falls below {{target}} of its
 start. From the worst start, along the flattest direction, the run takes
 exactly the bound's count: {{worst}} steps for κ = {{kappas}}. From a random start it takes no
-more ({{random}}): the bound is a worst case, attained. κ = 1000 costs {{ratio}} times the
-steps of κ = 100.
+more ({{random}}): the bound is a worst case, attained. κ = 1000 costs {{w1000}} steps,
+{{ratio}} times the {{w100}} of κ = 100.
 
 The best fixed rate, η = 2/(L + μ), balances the stiffest and the flattest direction and
 contracts by $(\\kappa - 1)/(\\kappa + 1)$ a step: about half the steps, {{best}}, against the
@@ -459,6 +459,8 @@ Item 97's "poor conditioning" is this table.""",
     worst="steps from the flattest direction, against ⌈ln ε / ln(1 - 1/κ)⌉",
     random="steps from a random start, at most the bound",
     ratio="steps at κ = 1000 over steps at κ = 100, against the bounds' ratio",
+    w1000="steps at κ = 1000 from the flattest direction, against the bound",
+    w100="steps at κ = 100 from the flattest direction, against the bound",
     best="steps at η = 2/(L + μ) from the flattest direction, against ⌈ln ε / ln((κ-1)/(κ+1))⌉",
     best_bound="⌈ln ε / ln((κ-1)/(κ+1))⌉, against the run",
 )
@@ -513,6 +515,8 @@ def _rate(ctx: Context, n: kit.Numbers) -> Part:
         worst=[(r["worst"], r["bound"], 0) for r in rows],
         random=[kit.Twin(r["random"], min(r["random"], r["bound"]), 0) for r in rows],
         ratio=(rows[2]["worst"] / rows[1]["worst"], rows[2]["bound"] / rows[1]["bound"], 1e-9, 3),
+        w1000=(rows[2]["worst"], rows[2]["bound"], 0),
+        w100=(rows[1]["worst"], rows[1]["bound"], 0),
         best=[(r["best"], r["best_bound"], 1, 3, False) for r in rows],
         best_bound=[(r["best_bound"], r["best"], 1, 3, False) for r in rows],
     )

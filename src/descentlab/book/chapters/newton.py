@@ -918,8 +918,8 @@ stated rate: `SGD` (no preconditioner), `AdaGrad` and `Adam` (diagonal, from the
 squares), and `Shampoo`, which keeps for each weight matrix a preconditioner for its rows and
 one for its columns, a Kronecker-factored approximation of the full-matrix AdaGrad. The table
 shows seed {{seed0}}; the checks hold in each of the seeds {{seeds}}. Both diagonal methods
-end far below SGD's training loss, and Shampoo below both: {{shampoo}} against Adam's
-{{adam}} and SGD's {{sgd}}. On held-out data the order is not the same: training loss is
+end far below SGD's training loss, and Shampoo's {{shampoo}} beats Adam's {{adam}} and
+SGD's {{sgd}}. On held-out data the order is not the same: training loss is
 what a preconditioner speeds up, and at this size Shampoo's lower training loss comes with a
 validation loss no better than Adam's.""",
     shampoo="Shampoo's final training loss (seed 0), against a forward pass of its model",

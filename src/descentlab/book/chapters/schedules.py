@@ -18,6 +18,7 @@ from descentlab import optim
 from descentlab import schedules as S
 from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck, close, diff_check
+from descentlab.book.facts import word
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
@@ -241,7 +242,8 @@ The build runs {{runs}} runs at each of η = {{curve_lrs}} and at the best const
 steps, and compares the mean loss with the solution at steps {{probe}}: every gap is within
 the $4\\sqrt{2/R}$ = {{se}} that R = {{runs}} runs allow (4 standard errors of a mean of
 squared normals). At {{T}} steps the best constant ends at {{best_end}}; the next section's
-a/t schedule with a = 1 ends at {{a1}}, {{gain}} times lower, with no tuning to the budget.""",
+a/t schedule with a = 1 ends at {{a1}}, {{gain}} times {{lower}} than the best constant's
+{{best_end}}, with no tuning to the budget.""",
     best="the best constant rate on a grid, against a bounded minimiser",
     ratio="ηT/ln T at the grid's best rate, against the minimiser's",
     loss="the best loss for the budget, against the minimiser's",
@@ -305,6 +307,7 @@ def _bias(ctx: Context, n: kit.Numbers) -> Part:
         best_end=(end, exact_end, SE),
         a1=(a1, exact_a1, SE),
         gain=(end / a1, exact_end / exact_a1, 2 * SE),
+        lower=word(a1, end, "higher"),
     )
     rows = [[e, *[float(c[t]) for t in probe], *[float(_exact_const(e, T)[t]) for t in probe]]
             for e, c in curves.items()]  # fmt: skip
@@ -359,7 +362,8 @@ The build runs {{runs}} runs of descentlab's `SGD` under descentlab's schedule
 `inverse_time_decay`, $\\eta_t = a/(t + t_0)$ (the offset $t_0$ keeps the first rate at most 1),
 for {{T}} steps, and iterates the recursion exactly with the rates written by hand. At a = 1
 the loss after {{T}} steps is {{m1}} (exact recursion {{e1}}, asymptote {{s1}}); at a = 2 it
-is {{m2}}, higher, as the constant $a^2/(2a - 1)$ predicts ({{s2}}). At a = 0.25 it is {{m025}},
+is {{m2}}, {{higher}} than the {{m1}} of a = 1, as the constant $a^2/(2a - 1)$ predicts
+({{s2}}). At a = 0.25 it is {{m025}},
 and its slope on a log–log plot between steps {{quarter}} and {{T}} is {{k025}}, the $-2ah$ of
 the theory, against the recursion's {{k1}} at a = 1.""",
     m1="a = 1: the measured loss, against the recursion",
@@ -394,6 +398,7 @@ def _one_over_t(ctx: Context, n: kit.Numbers) -> Part:
         e1=(exact[1.0][T], measured[1.0][T], SE),
         s1=(asym[1.0], exact[1.0][T], 0.05),
         m2=(measured[2.0][T], exact[2.0][T], SE),
+        higher=word(measured[2.0][T], measured[1.0][T], "higher"),
         s2=(asym[2.0], exact[2.0][T], 0.05),
         m025=(measured[0.25][T], exact[0.25][T], SE),
         k025=kit.Twin(_slope(measured[0.25]), -0.5, 0.1, rel=False),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from descentlab.book.facts import cite
+from descentlab.book.facts import choose, cite
 from descentlab.book.model import Exercise, Play
 from descentlab.book.texts._cells import by_hand
 from descentlab.book.texts._facts import FACTS
@@ -90,11 +90,11 @@ polynomial with more work; the chain rule is the shortcut.""",
         ),
     ),
     35: dict(
-        explain="""
+        explain=choose("""
 For `f = 3(x-2)² + (y-2)²` each partial sees one square: `f_x = 6(x-2)`, `f_y = 2(y-2)`.
 Both vanish at `(2, 2)`, the minimum. The curvatures differ (6 against 2), so the bowl is
-three times steeper in `x`: gradient descent shrinks `x - 2` faster than `y - 2` (item 11's
-cell shows it).""",
+three times steeper in `x`: gradient descent shrinks `x - 2` {{word:6,2,faster}} than `y - 2`
+(item 11's cell shows it)."""),
         code=_DERIVATIVE_CELL.format(
             name="bowl", point="[0.5, 3.0]", by_hand="[6 * (0.5 - 2), 2 * (3.0 - 2)]"
         ),
