@@ -325,6 +325,9 @@ def test_scale_passes_each_size_to_your_problems_model_factory(own, capsys):
          "of --sizes reaches it as size="),
         (["--objective", "own.py:fit", "--model-option", "size=8"],
          "--model-option size=8 is the width a scale study sets to each of --sizes"),
+        (["--hf-trainer", "own.py:fit"], "--hf-trainer's make(split) takes no size: a scale "
+         "study passes each size to an --objective function as run.size"),
+        (["--lightning", "own.py:fit"], "--lightning's make(split) takes no size"),
     ],
 )  # fmt: skip
 def test_your_code_that_ignores_the_size_is_refused_in_one_line(own, capsys, args, words):

@@ -89,14 +89,8 @@ def run(args: argparse.Namespace) -> int:
             f"{flag} is compare's alone: a scale study prints its table (no JSON), trains a "
             "trial in one process and measures no suite's targets"
         )
-    form = compare_cli._code(args).get("objective", {}).get("form")
-    if form not in (None, "function"):
-        flag = "--hf-trainer" if form == "hf_trainer" else "--lightning"
-        raise ValueError(
-            f"{flag}'s make(split) takes no size: a scale study passes each size to an "
-            "--objective function as run.size (call your make from one)"
-        )
     spec = CompareSpec(**compare_cli.build_fields(args))
+    kind_of(spec).check_scaled(spec)
     spec.validate()
     if spec.model is not None or scale.own_model(spec):
         scale.check_width(spec, spec.model)  # refused before the problem's data are loaded

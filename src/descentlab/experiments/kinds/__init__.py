@@ -135,6 +135,9 @@ class TrialKind(abc.ABC):
         mine = is_problem_ref(spec.problem) and spec.problem.split("#")[0] not in BUILTIN_PROBLEMS
         return "problem" if spec.model is None and mine else None
 
+    def check_scaled(self, spec: Any) -> None:  # noqa: B027  (a kind scales unless it says)
+        """Refuse in one line a study across sizes its trials cannot take."""
+
     def built_params(self, store_path: Any) -> int | None:
         """The trainable parameters the trials of a finished comparison (its store at
         ``store_path``) said they built (None: they say none; counted before training)."""

@@ -177,6 +177,17 @@ class UserCode(TrialKind):
         """An objective's model is its own: its code reads ``run.size``."""
         return "objective"
 
+    def check_scaled(self, spec: Any) -> None:
+        """A Trainer's or Lightning's ``make(split)`` takes no size (an objective reads
+        ``run.size``)."""
+        form = spec.objective.get("form")
+        if form != "function":
+            flag = "--hf-trainer" if form == "hf_trainer" else "--lightning"
+            raise ValueError(
+                f"{flag}'s make(split) takes no size: a scale study passes each size to an "
+                "--objective function as run.size (call your make from one)"
+            )
+
     def built_params(self, store_path: Any) -> int | None:
         """The parameters the trials' ``run.optimizer(params)`` was given (their largest)."""
         from descentlab.store import Store
