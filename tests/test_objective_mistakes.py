@@ -183,31 +183,32 @@ def group_sets_its_own_lr(run):
     return Score(0.5, maximize=False)
 
 
-def one_cycle_of_its_own_peak(run):
+def _fit_with(run, schedule):  # the user's loop, stepping their own scheduler after the optimizer
     torch.manual_seed(run.seed)
     model = torch.nn.Linear(1, 1)
     opt = run.optimizer(model.parameters())
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=run.steps)
+    sched = schedule(opt)
     for _ in range(run.steps):
         opt.zero_grad()
         ((model(X) - Y) ** 2).mean().backward()
         opt.step()
         sched.step()
     return Score(mse(model), maximize=False)
+
+
+def one_cycle_of_its_own_peak(run):
+    return _fit_with(
+        run, lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, 0.05, total_steps=run.steps)
+    )
 
 
 def one_cycle_cycles_momentum(run, **cycle):  # OneCycleLR's cycle_momentum=True (its default)
-    torch.manual_seed(run.seed)
-    model = torch.nn.Linear(1, 1)
-    opt = run.optimizer(model.parameters())
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=run.hyper["lr"], total_steps=run.steps, **cycle)
-    for _ in range(run.steps):
-        opt.zero_grad()
-        ((model(X) - Y) ** 2).mean().backward()
-        opt.step()
-        sched.step()
-    return Score(mse(model), maximize=False)
+    return _fit_with(
+        run,
+        lambda opt: torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=run.hyper["lr"], total_steps=run.steps, **cycle
+        ),
+    )
 
 
 def one_cycle_momentum_not_cycled(run):  # the first advice followed
