@@ -734,7 +734,7 @@ class Wrapper(Rule):
     and the inner rule's update: :meth:`update` calls :meth:`inner_update` and changes its
     result. Written once, it applies to any rule (Cautious's sign mask around Adam's, Lion's,
     ...): the inner rule's hyperparameters, checks and state are the wrapper's. Where it also
-    writes its math per element (:meth:`form`) and the inner rule is written in the form, it
+    writes its math per element (:attr:`form`) and the inner rule is written in the form, it
     runs fused where its parts do (the chain's C and Triton kernels; :meth:`update` is then
     its eager step); else it steps eagerly. Left at the :class:`Rule` defaults it is not
     shard-local, so a reduction over a tensor sees the whole tensor under FSDP2 and in a
@@ -755,12 +755,12 @@ class Wrapper(Rule):
     def init(self, params: list[Tensor]) -> State:
         return self.inner.init(params)
 
-    def form(self, f: Any, u: Any) -> None:
-        """The wrapper's update per element, for the kernels: ``f`` is the inner rule's
-        :class:`~descentlab.optim.Form` (``f.g``: the gradient reaching the wrapper), ``u``
-        its update; set the wrapper's with ``f.out(...)``. A per-tensor sum is
-        ``f.total(expr, fn)``. Not written: the wrapper steps eagerly."""
-        raise NotImplementedError(f"{self.name} has no form: it steps eagerly")
+    #: the wrapper's update per element, for the kernels, where a subclass writes it as a
+    #: method ``form(self, f, u)``: ``f`` is the inner rule's :class:`~descentlab.optim.Form`
+    #: (``f.g``: the gradient reaching the wrapper), ``u`` its update; set the wrapper's with
+    #: ``f.out(...)``; a per-tensor sum is ``f.total(expr, fn)``. None (not written): the
+    #: wrapper steps eagerly.
+    form: Callable[[Any, Any], None] | None = None
 
     def fuse_signature(self, hyper: Hyper) -> tuple:
         return self.inner.fuse_signature(hyper)

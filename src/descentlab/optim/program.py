@@ -443,11 +443,11 @@ class _Recorder(Emitter):
 
 def fuses(rule: Rule) -> bool:
     """Whether ``rule`` is a :class:`~descentlab.optim.Wrapper` that runs in the kernels: it
-    writes its :meth:`~descentlab.optim.Wrapper.form`, its inner rule is written in the form
+    writes its :attr:`~descentlab.optim.Wrapper.form`, its inner rule is written in the form
     with its state in the parameters' dtype."""
     return (
         isinstance(rule, Wrapper)
-        and type(rule).form is not Wrapper.form
+        and type(rule).form is not None
         and isinstance(rule.inner, FormRule)
         and rule.inner.state_format is None
     )
@@ -467,7 +467,7 @@ def wrapped_form(rule: Wrapper, hyper: Mapping[str, Any]) -> Form:
 def _wrapped(rule: Wrapper, hyper: Mapping[str, Any], f: Form) -> Form:
     rule.inner.form(f, hyper)  # type: ignore[attr-defined]
     u, f.output, f.final_expr = f.output, None, None
-    rule.form(f, u)
+    rule.form(f, u)  # type: ignore[misc]  (fuses(): written)
     if f.output is None:
         raise TypeError(f"{rule.name}: its form must set its output with f.out()")
     return f
