@@ -1,11 +1,6 @@
 """A run built from its config, each part made once in its own module, in the order a run
-needs them: its data (:mod:`rundata`), model and losses (:mod:`modelling`), optimizer and
-schedules (:mod:`optimizing`), regularizers (:mod:`descentlab.regularize`); what a built run
-evaluates.
-
-A run trained alone (:mod:`descentlab.engine.run`) and the same run trained in a vectorized
-group (:mod:`descentlab.engine.multirun`) are built by the same code.
-"""
+needs them (data, model and losses, optimizer and schedules, regularizers), alone or in a
+vectorized group alike; what a built run evaluates."""
 
 from __future__ import annotations
 
@@ -48,8 +43,7 @@ class Built(RunData):
     run_name: str = ""
     #: the input regularizers of a training batch (:func:`~descentlab.regularize.batch_pipeline`)
     pipeline: Any = None
-    #: the optimizer has train and eval modes
-    #: (:func:`~descentlab.engine.optimizing.optimizer_modes`)
+    #: whether the optimizer has modes (:func:`~descentlab.engine.optimizing.optimizer_modes`)
     has_modes: bool = False
 
 

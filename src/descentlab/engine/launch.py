@@ -739,17 +739,14 @@ def train_sharded(
             checkpoint_every=checkpoint_every, optimizer=optimizer, schedule=schedule,
             rank_timeout=rank_timeout,
         )  # fmt: skip
-        if store_path is None:
-            _say(announce, None)
-            out = _launch(nproc, {**job, "announced": folder})
-            return finished(out, built, job["config"])
-        with Store(store_path) as store:
-            job.update(_recorded(store, job, built, nproc))
+        with contextlib.nullcontext() if store_path is None else Store(store_path) as store:
+            job.update({"run_id": None} if store is None else _recorded(store, job, built, nproc))
             _say(announce, job["run_id"])
             try:
                 out = _launch(nproc, {**job, "announced": folder}, store)
             except BaseException as exc:
-                _left_running(store, job["run_id"], exc)
+                if store is not None:
+                    _left_running(store, job["run_id"], exc)
                 raise
     return finished(out, built, job["config"])
 

@@ -11,7 +11,8 @@ import torch
 from torch import Tensor
 
 from descentlab.engine.config import RunConfig
-from descentlab.engine.splits import Split, as_split, train_val_data
+from descentlab.engine.splits import Split, as_split
+from descentlab.engine.streaming import read_split
 from descentlab.problems import data as datasets
 from descentlab.problems.problem import is_problem_ref, load_problem
 
@@ -85,7 +86,8 @@ def load_checked(config: RunConfig, data: Any, device: torch.device) -> RunData:
             f"augment needs 1-D signals or images, got inputs of shape {tuple(splits.input_shape)}"
         )
     smallest = smallest_batch(config, n_train)
-    x_train, y_train, x_val, y_val = train_val_data(splits, device)
+    x_train, y_train = read_split(splits, "train", device)  # (a problem of datasets: a
+    x_val, y_val = read_split(splits, "val", device)  # StreamedSplit each, its targets None)
     train_split = as_split(x_train, y_train)
     run_data = RunData(splits, classification, total, x_train, y_train, x_val, y_val,
                        train_split, smallest, train_split.head(smallest))  # fmt: skip
