@@ -166,7 +166,7 @@ def _settings() -> list[tuple[str, dict[str, Any]]]:
 
 @pytest.mark.parametrize(("name", "hyper"), _settings(), ids=str)
 def test_settings_only_refuses_as_a_build_over_parameters_does(name, hyper):
-    from descentlab.engine.building import make_optimizer
+    from descentlab.engine.optimizing import make_optimizer
 
     def said(params: Any) -> str | None:
         try:

@@ -168,3 +168,19 @@ def test_format_summary_table():
         "val       0.2500    0.8750",
         "test      1.0000         -",
     ]
+
+
+def test_resuming_a_sharded_run_refuses_a_flag_of_the_config_as_one_process_does(tmp_path, capsys):
+    """--resume continues a run with its recorded config: a config flag beside it (--lr) is
+    refused in one line for a run trained by --nproc 2 too, before anything starts (it was
+    silently ignored there)."""
+    with Store(tmp_path / "descentlab.sqlite") as store:
+        run_id = store.create_run(parse(*SMALL).to_dict(), seed=0, status="interrupted",
+                                  provenance={"nproc": 2})  # fmt: skip
+    argv = ["train", "--resume", str(run_id), "--lr", "0.5", "--runs-dir", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"descentlab: error: --resume continues run {run_id} with its recorded config; do not "
+        "also pass --lr"
+    ]

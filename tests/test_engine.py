@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, log_loss, mean_squared_error
 
 from descentlab import losses
+from descentlab.cli._options import parse_schedule_arg
 from descentlab.engine.checkpoint import load_checkpoint, save_checkpoint
-from descentlab.engine.config import RunConfig, build_schedule, parse_schedule_arg
+from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.engine.run import evaluate, train
 from descentlab.engine.timing import MEASURED_METRICS
 from descentlab.problems import data, models

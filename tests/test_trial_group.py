@@ -119,13 +119,13 @@ def test_a_trial_alone_fetches_its_data_once_and_stores_its_test_outcomes(moons,
 
 def test_a_vectorized_group_regularizes_its_inputs_as_its_runs_built_them(moons, monkeypatch):
     built = []
-    real = building.input_pipeline
+    real = building.batch_pipeline
 
-    def counted(config, x_dim):
-        built.append(x_dim)
-        return real(config, x_dim)
+    def counted(*regularizers):
+        built.append(regularizers[-1])  # the inputs' dimensions
+        return real(*regularizers)
 
-    monkeypatch.setattr(building, "input_pipeline", counted)
+    monkeypatch.setattr(building, "batch_pipeline", counted)
     cfg = BASE.replace(input_noise=0.05, mixup_alpha=0.2, evaluate_test=False)
     multirun.train_many(cfg, overrides=[{"seed": s} for s in range(3)], mode="vmap",
                         progress=False, data=moons)  # fmt: skip

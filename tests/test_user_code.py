@@ -390,11 +390,11 @@ def test_a_users_own_exception_is_not_reworded_as_a_shape_problem():
     """A model's own ValueError at a rank's first batch (the probe that each process of a
     sharded run makes) read "model 'xor model' cannot train on a batch of inputs of shape
     (16, 2): ..."; a torch op's refusal still reads so (tests/test_engine.py)."""
-    from descentlab.engine.building import _probe
+    from descentlab.engine.modelling import probe_model
 
     x, y = torch.zeros(16, 2), torch.zeros(16, dtype=torch.long)
     with pytest.raises(ValueError) as caught:
-        _probe(_Raises(), torch.nn.functional.cross_entropy, ("xor model", "ce"), x, y)
+        probe_model(_Raises(), torch.nn.functional.cross_entropy, ("xor model", "ce"), x, y)
     assert str(caught.value) == "the model's own words"
 
 

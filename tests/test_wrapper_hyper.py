@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from descentlab.engine import building
+from descentlab.engine import optimizing
 from descentlab.experiments.compare import CompareSpec, compare
 from descentlab.experiments.compare.choices import OptimizerChoice, accepts, has_hyper
 from descentlab.store import Store, store_path_of
@@ -28,7 +28,7 @@ def _spec(choice: OptimizerChoice, **kw):
 def test_make_optimizer_passes_base_hyperparameters(name, key, value):
     p = [torch.nn.Parameter(torch.zeros(3))]
     base = {"base": "sgd"} if key == "momentum" else {}  # Lookahead's default base is Adam
-    opt = building.make_optimizer(name, p, {"lr": 0.1, key: value, **base})
+    opt = optimizing.make_optimizer(name, p, {"lr": 0.1, key: value, **base})
     assert opt.param_groups[0][key] == value
 
 
@@ -36,7 +36,7 @@ def test_make_optimizer_passes_base_hyperparameters(name, key, value):
 def test_make_optimizer_refuses_what_neither_wrapper_nor_base_takes(name):
     p = [torch.nn.Parameter(torch.zeros(3))]
     with pytest.raises(ValueError, match=r"momentu\b.*" + name):
-        building.make_optimizer(name, p, {"lr": 0.1, "momentu": 0.9})
+        optimizing.make_optimizer(name, p, {"lr": 0.1, "momentu": 0.9})
     assert p[0].grad is None and torch.equal(p[0], torch.zeros(3))
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -37,11 +37,13 @@ from torch import Tensor, nn
 from descentlab.constraints import NONNEGATIVE, POSITIVE, check
 
 __all__ = [
+    "BatchPipeline",
     "EarlyStopping",
     "WeightNoise",
     "add_input_noise",
     "augment_1d",
     "augment_image",
+    "batch_pipeline",
     "cutmix",
     "l1_penalty",
     "l2_penalty",
@@ -113,6 +115,19 @@ class EarlyStopping:
         self.n_updates = 0
         self.stopped = False
         self.best_state: dict[str, Tensor] | None = None
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> EarlyStopping:
+        """Early stopping as a run's config asks for it (``RunConfig.early_stopping``):
+        ``patience`` (10), ``min_delta`` (0), ``monitor`` (``"val/loss"``; an accuracy is
+        maximized), ``restore_best`` (True)."""
+        monitor = spec.get("monitor", "val/loss")
+        return cls(
+            patience=int(spec.get("patience", 10)),
+            min_delta=float(spec.get("min_delta", 0.0)),
+            mode="max" if monitor.endswith("accuracy") else "min",
+            restore_best=bool(spec.get("restore_best", True)),
+        )
 
     def is_improvement(self, metric: float) -> bool:
         """Whether ``metric`` improves on :attr:`best` by more than ``min_delta``."""
@@ -535,6 +550,56 @@ def augment_image(x: Tensor, max_translate: int, generator: torch.Generator) -> 
 
 # --------------------------------------------------------------------------------------------
 # penalties
+
+
+#: ``(x, y, generator) -> (x', y_a, y_b or None, lam or None)``
+BatchPipeline = Callable[
+    [Tensor, Tensor, torch.Generator], tuple[Tensor, Tensor, Tensor | None, float | None]
+]
+
+
+def batch_pipeline(
+    augment: bool | Mapping[str, Any],
+    input_noise: float,
+    mixup_alpha: float,
+    cutmix_alpha: float,
+    x_dim: int,
+) -> BatchPipeline | None:
+    """A training batch's input regularizers as one function, in the order it draws from the
+    generator: augmentation (``augment`` True or its options: :func:`augment_image`'s
+    ``max_translate`` for images, ``x_dim`` 4, else :func:`augment_1d`'s ``max_shift`` and
+    ``scale_range``), input noise, then mixup or cutmix (which return the second targets and
+    the mixing weight). None when there are none."""
+    if not (augment or input_noise > 0 or mixup_alpha or cutmix_alpha):
+        return None
+    shifted = None if augment is False else _augmenter({} if augment is True else augment, x_dim)
+    mix, alpha = None, 0.0
+    if mixup_alpha > 0:
+        mix, alpha = mixup, mixup_alpha
+    elif cutmix_alpha > 0:
+        mix, alpha = cutmix, cutmix_alpha
+
+    def pipeline(
+        xb: Tensor, yb: Tensor, gen: torch.Generator
+    ) -> tuple[Tensor, Tensor, Tensor | None, float | None]:
+        if shifted is not None:
+            xb = shifted(xb, gen)
+        if input_noise > 0:
+            xb = add_input_noise(xb, input_noise, gen)
+        if mix is None:
+            return xb, yb, None, None
+        return mix(xb, yb, alpha, gen)
+
+    return pipeline
+
+
+def _augmenter(opts: Mapping[str, Any], x_dim: int) -> Callable[[Tensor, torch.Generator], Tensor]:
+    if x_dim == 4:
+        m = int(opts.get("max_translate", 1))
+        return lambda x, g: augment_image(x, m, g)
+    shift = int(opts.get("max_shift", 3))
+    scale = tuple(opts.get("scale_range", (0.9, 1.1)))
+    return lambda x, g: augment_1d(x, shift, scale, g)
 
 
 def l2_penalty(parameters: Iterable[Tensor]) -> Tensor:

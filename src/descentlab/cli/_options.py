@@ -38,6 +38,7 @@ __all__ = [
     "number_or_word",
     "parse_names",
     "parse_pairs",
+    "parse_schedule_arg",
     "parse_value",
     "plain_text",
     "print_json",
@@ -334,6 +335,21 @@ def parse_pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
         out[key.strip()] = parse_value(value)
         _check_integers(out[key.strip()], flag, item)
     return out
+
+
+def parse_schedule_arg(text: str) -> tuple[str, str]:
+    """Split a command-line schedule ``"[key=]spec"`` into ``(key, spec)``; key defaults to lr.
+
+    Example:
+        >>> parse_schedule_arg("cosine(T_max=100)")
+        ('lr', 'cosine(T_max=100)')
+        >>> parse_schedule_arg("betas[0]=linear(0.5, 1.0, 100)")
+        ('betas[0]', 'linear(0.5, 1.0, 100)')
+    """
+    m = re.match(r"^\s*([A-Za-z_]\w*(?:\[\d+\])?)\s*=(.*)$", text)
+    if m is None:
+        return "lr", text.strip()
+    return m.group(1), m.group(2).strip()
 
 
 #: The largest integer an option's value (``--problem-option K=V``...) may hold.

@@ -20,7 +20,6 @@ The run is stored in ``<runs-dir>/descentlab.sqlite`` (or ``--db``) with its che
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 import signal
 import sys
@@ -36,10 +35,9 @@ from descentlab.cli._options import (
     check_out_dir,
     check_store_path,
     check_workers_and_threads,
-    checked_nproc,
-    checked_rank_timeout,
     number_or_word,
     parse_pairs,
+    parse_schedule_arg,
     print_json,
 )
 from descentlab.constraints import POSITIVE_INT, check
@@ -183,7 +181,9 @@ def _add_observation(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from descentlab.engine.config import RunConfig, parse_schedule_arg
+    """The run's config the arguments give (:func:`run` checks it with
+    :meth:`~descentlab.engine.config.RunConfig.checked`)."""
+    from descentlab.engine.config import RunConfig
 
     hyper = parse_pairs(args.hyper, "--hyper")
     for key in ("lr", "weight_decay", "momentum"):
@@ -281,43 +281,25 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def problem_data(problem: str, config: dict[str, Any]) -> tuple[str, Any]:
-    """``(problem, None)`` for a dataset loaded by name; for a problem function
-    (``path/file.py:make_problem``, ``pkg.mod:fn``) its data split as ``config`` says
-    (``problem_options``: the function's keyword arguments, ``split_seed``, ``val_fraction``)
-    and its name with the data's fingerprint (``ref#1a2b3c4d``, as ``compare`` records it). A
-    run recorded with a fingerprint is refused in one line when the function now gives other
-    data."""
+def problem_data(config: Any) -> tuple[Any, Any]:
+    """``(config, None)`` for a dataset loaded by name; for a problem function
+    (``path/file.py:make_problem``, ``pkg.mod:fn``) its data split as ``config`` (a
+    :class:`~descentlab.engine.config.RunConfig`) says and the config with the problem named
+    with the data's fingerprint (``ref#1a2b3c4d``, as ``compare`` records it). A run recorded
+    with a fingerprint is refused in one line when the function now gives other data."""
     from descentlab.problems.problem import is_problem_ref, resolve_for_compare
 
-    if not is_problem_ref(problem):
-        return problem, None
-    ref, _, recorded = problem.partition("#")
-    spec = _ProblemSpec(
-        ref, dict(config.get("problem_options") or {}), config.get("model"),
-        dict(config.get("model_options") or {}), int(config.get("split_seed", 0)),
-        float(config.get("val_fraction", 0.2)),
-    )  # fmt: skip
-    resolved, splits = resolve_for_compare(spec, None)
-    if recorded and resolved.problem != problem:
+    if not is_problem_ref(config.problem):
+        return config, None
+    ref, _, recorded = config.problem.partition("#")
+    resolved, splits = resolve_for_compare(config.replace(problem=ref), None)
+    if recorded and resolved.problem != config.problem:
         raise ValueError(
             f"problem {ref!r} now gives other data (fingerprint "
             f"{resolved.problem.partition('#')[2]}, recorded {recorded}): the run cannot "
             "continue on them"
         )
-    return resolved.problem, splits
-
-
-@dataclasses.dataclass(frozen=True)
-class _ProblemSpec:
-    """What :func:`~descentlab.problems.problem.resolve_for_compare` reads of a spec."""
-
-    problem: str
-    problem_options: dict[str, Any]
-    model: str | None
-    model_options: dict[str, Any]
-    split_seed: int
-    val_fraction: float
+    return resolved, splits
 
 
 class _StoreOnFirstUse:
@@ -340,43 +322,14 @@ class _StoreOnFirstUse:
             self._store.close()
 
 
-def _sharded_processes(args: argparse.Namespace, db: Path) -> int | None:
-    """The processes a sharded run takes (``--nproc`` above 1; for a resumed sharded run,
-    the number it was trained by unless ``--nproc`` gives another), or None: one process."""
-    if args.resume is None:
-        return args.nproc if args.nproc is not None and args.nproc > 1 else None
-    if not db.is_file():
-        return None  # (the one-process path says that there is no store)
-    from descentlab.store import Store
-
-    store = Store(db)
-    try:
-        recorded = store.get_run(args.resume).provenance.get("nproc")
-    except (KeyError, TypeError, AttributeError, ValueError):
-        return None  # (said by the one-process path: no such run, or a record it refuses)
-    finally:
-        store.close()
-    if args.nproc is None or args.nproc == recorded:
-        return recorded
-    if recorded is None:
-        if args.nproc == 1:
-            return None
-        raise ValueError(
-            f"run {args.resume} was trained by 1 process(es); resume it with --nproc 1"
-        )
-    if args.nproc < 2:
-        raise ValueError(
-            f"run {args.resume} was trained by {recorded} process(es); resume it with --nproc "
-            "2 or more (its sharded checkpoint reshards to any number of processes)"
-        )
-    return args.nproc
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``descentlab train``; returns the exit code (0 completed or paused by
-    ``--until-step``, 3 diverged, 130 interrupted)."""
-    from descentlab.engine.run import resume, train
-    from descentlab.store import DEFAULT_DB_NAME, Store
+    ``--until-step``, 3 diverged, 130 interrupted). Every argument is checked first, in one
+    pass (the run's config one checked :class:`~descentlab.engine.config.RunConfig`), before
+    anything is loaded or written."""
+    from descentlab.engine.launch import sharded_processes
+    from descentlab.engine.ranks import check_rank_timeout
+    from descentlab.store import DEFAULT_DB_NAME
 
     runs_dir = Path(args.runs_dir)
     db = Path(args.db) if args.db else runs_dir / DEFAULT_DB_NAME
@@ -385,107 +338,86 @@ def run(args: argparse.Namespace) -> int:
     else:
         check_out_dir(runs_dir, "--runs-dir")
         check_store_path(db, "--runs-dir")
-    progress = False if args.no_progress else None
-    if args.threads is not None:
-        check_workers_and_threads(None, check("--threads", args.threads, POSITIVE_INT))
-        torch.set_num_threads(args.threads)
-
-    def announce(run_id: int | None) -> None:
-        verb = "resuming" if args.resume is not None else "training"
-        # (with --json, standard output holds the JSON only)
-        print(
-            f"{verb} run {run_id} (store {db})",
-            flush=True,
-            file=sys.stderr if args.json else sys.stdout,
-        )
-
     if args.restart and args.resume is None:
         raise ValueError("--restart goes with --resume RUN_ID")
-    checked_nproc(args)
-    sharded = _sharded_processes(args, db)
-    rank_timeout = checked_rank_timeout(args, sharded is not None)
-    if sharded is not None:
-        from descentlab.engine.launch import train_sharded
+    clash = [
+        "--" + k.replace("_", "-")
+        for k, v in vars(args).items()
+        if k not in _SESSION_OPTIONS and v not in (None, [], False)
+    ]
+    if args.resume is not None and clash:
+        raise ValueError(
+            f"--resume continues run {args.resume} with its recorded config; "
+            f"do not also pass {', '.join(clash)}"
+        )
+    config = None if args.resume is not None else _config(args)
+    if args.threads is not None:
+        check_workers_and_threads(None, check("--threads", args.threads, POSITIVE_INT))
+    timeout = None if args.rank_timeout is None else check_rank_timeout(args.rank_timeout)
+    sharded = sharded_processes(args.nproc, args.device or "cpu", db, args.resume)
+    if timeout is not None and sharded is None:
+        raise ValueError("--rank-timeout goes with --nproc N (N > 1)")
+    if config is not None:
+        config = config.checked()  # every field's type and range, before anything is loaded
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    result = _trained(args, config, db, sharded, timeout)
+    return _reported(args, result)
 
-        config = None if args.resume is not None else _config(args)
-        verb = "resuming" if args.resume is not None else "training"
-        result = train_sharded(
-            config,
-            sharded,
-            db,
-            resume_id=args.resume,
-            restart=args.restart,
-            until_step=args.until_step,
-            progress=progress,
-            threads=args.threads,
+
+def _trained(
+    args: argparse.Namespace, config: Any, db: Path, sharded: int | None, timeout: float | None
+) -> Any:
+    """The run trained (in ``sharded`` processes, or in this one), or continued: its
+    :class:`~descentlab.engine.outcome.RunResult`."""
+    from descentlab.engine.config import RunConfig
+    from descentlab.engine.launch import train_sharded
+    from descentlab.engine.run import resume, train
+    from descentlab.store import Store
+
+    progress = False if args.no_progress else None
+    verb = "resuming" if args.resume is not None else "training"
+
+    def announce(run_id: int | None) -> None:
+        # (with --json, standard output holds the JSON only)
+        print(f"{verb} run {run_id} (store {db})", flush=True,
+              file=sys.stderr if args.json else sys.stdout)  # fmt: skip
+
+    if sharded is not None:
+        return train_sharded(
+            config, sharded, db, resume_id=args.resume, restart=args.restart,
+            until_step=args.until_step, progress=progress, threads=args.threads,
             announce=f"{verb} run {{run_id}} in {sharded} processes (store {db})",
-            rank_timeout=rank_timeout,
-        )
-        store = None
-    elif args.resume is not None:
-        clash = [
-            "--" + k.replace("_", "-")
-            for k, v in vars(args).items()
-            if k not in _SESSION_OPTIONS and v not in (None, [], False)
-        ]
-        if clash:
-            raise ValueError(
-                f"--resume continues run {args.resume} with its recorded config; "
-                f"do not also pass {', '.join(clash)}"
-            )
-        if not db.is_file():
-            raise FileNotFoundError(f"no store at {db} (use --runs-dir or --db)")
-        store = Store(db)
-        recorded = store.get_run(args.resume).config
-        # a record that is no mapping is refused by resume() in one line
-        data = (
-            problem_data(recorded["problem"], recorded)[1]
-            if isinstance(recorded, dict) and "problem" in recorded
-            else None
-        )
-        result = resume(
-            args.resume,
-            store,
-            data=data,
-            until_step=args.until_step,
-            progress=progress,
-            on_start=announce,
-            restart=args.restart,
-        )
-    else:
-        config = _config(args)
-        config.validate()
-        name, data = problem_data(config.problem, config.to_dict())
-        config = config.replace(problem=name)
-        # The store (and its folder) is created only once the run is built and checked: a
-        # run refused for a bad name or value leaves nothing on disk.
-        store = _StoreOnFirstUse(db)
-        result = train(
-            config,
-            store,
-            data=data,
-            until_step=args.until_step,
-            progress=progress,
-            on_start=announce,
-        )
-    if store is not None:
+            rank_timeout=timeout,
+        )  # fmt: skip
+    if args.resume is not None and not db.is_file():
+        raise FileNotFoundError(f"no store at {db} (use --runs-dir or --db)")
+    # The store (and its folder) of a new run is created only once the run is built and
+    # checked: a run refused for a bad name or value leaves nothing on disk.
+    store = Store(db) if config is None else _StoreOnFirstUse(db)
+    try:
+        if config is None:
+            record = store.get_run(args.resume).config
+            # a record that is no mapping is refused by resume() in one line
+            config = RunConfig.from_dict(record) if isinstance(record, dict) else None
+        resolved, data = (None, None) if config is None else problem_data(config)
+        if args.resume is not None:
+            return resume(args.resume, store, data=data, until_step=args.until_step,
+                          progress=progress, on_start=announce, restart=args.restart)  # fmt: skip
+        return train(resolved, store, data=data, until_step=args.until_step,
+                     progress=progress, on_start=announce)  # fmt: skip
+    finally:
         store.close()
+
+
+def _reported(args: argparse.Namespace, result: Any) -> int:
+    """``result`` printed (a table and a line, or ``--json``); the command's exit code."""
     # A pause asked for with --until-step is this command's success (exit 0), not a Ctrl-C
-    paused = (
-        result.status == "interrupted"
-        and args.until_step is not None
-        and result.steps >= args.until_step
-    )
+    until = args.until_step
+    paused = result.status == "interrupted" and until is not None and result.steps >= until
     status = "paused" if paused else result.status
     signum = None if paused else _stopped_by(result)
-    if args.json:
-        from descentlab.engine.precision import choose
-
-        chose = choose(result.config.precision, result.config.device,
-                       sum(p.numel() for p in result.model.parameters()))  # fmt: skip
-        print_json({"run_id": result.run_id, "status": status, "precision": chose,
-                    **result.summary})  # fmt: skip
-    else:
+    if not args.json:
         table = format_summary(result.summary)
         if table.count("\n"):
             print(table)
@@ -504,6 +436,13 @@ def run(args: argparse.Namespace) -> int:
         elif result.message:
             line += f" -- {result.message}"
         print(line)
+    else:
+        from descentlab.engine.precision import choose
+
+        chose = choose(result.config.precision, result.config.device,
+                       sum(p.numel() for p in result.model.parameters()))  # fmt: skip
+        print_json({"run_id": result.run_id, "status": status, "precision": chose,
+                    **result.summary})  # fmt: skip
     if paused:
         return 0
     if signum is not None:

@@ -16,7 +16,7 @@ __all__, __getattr__, __dir__ = exports(
     __name__,
     {
         "checkpoint": ("CheckpointError", "load_checkpoint", "save_checkpoint"),
-        "config": ("RunConfig", "build_schedule", "parse_schedule_arg", "schedule_names"),
+        "config": ("RunConfig", "build_schedule", "schedule_names"),
         "multirun": (
             "MODES",
             "VMAP_MODELS",

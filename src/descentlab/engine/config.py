@@ -27,7 +27,6 @@ import dataclasses
 import json
 import math
 import numbers
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from numbers import Real
@@ -63,7 +62,6 @@ __all__ = [
     "checked_config",
     "display_name",
     "parse_call",
-    "parse_schedule_arg",
     "schedule_names",
 ]
 
@@ -534,21 +532,6 @@ def _parse_schedule(text: str) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise invalid("schedule", f"a call like {_SCHEDULE_EXAMPLE}", text)
     return spec
-
-
-def parse_schedule_arg(text: str) -> tuple[str, str]:
-    """Split a command-line schedule ``"[key=]spec"`` into ``(key, spec)``; key defaults to lr.
-
-    Example:
-        >>> parse_schedule_arg("cosine(T_max=100)")
-        ('lr', 'cosine(T_max=100)')
-        >>> parse_schedule_arg("betas[0]=linear(0.5, 1.0, 100)")
-        ('betas[0]', 'linear(0.5, 1.0, 100)')
-    """
-    m = re.match(r"^\s*([A-Za-z_]\w*(?:\[\d+\])?)\s*=(.*)$", text)
-    if m is None:
-        return "lr", text.strip()
-    return m.group(1), m.group(2).strip()
 
 
 def build_schedule(spec: Any, *, total_steps: int | None = None) -> tuple[Any, str | None]:

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from descentlab._files import make_dirs
 from descentlab.engine import ranks
-from descentlab.engine.building import Built, build, smallest_batch
+from descentlab.engine.building import Built, build
 from descentlab.engine.config import RunConfig, checked_config
 from descentlab.engine.loop import Loop, check_checkpoint_every, check_until_step
 from descentlab.engine.outcome import RunResult, create_record
@@ -40,7 +40,6 @@ from descentlab.engine.resuming import (
     saved_state,
 )
 from descentlab.engine.run import OneModel, StopRequest, live
-from descentlab.engine.splits import as_split
 from descentlab.store import RunWriter
 
 __all__ = [
@@ -48,6 +47,7 @@ __all__ = [
     "ShardedRunError",
     "check_nproc",
     "first_failure",
+    "sharded_processes",
     "train_sharded",
 ]
 
@@ -97,11 +97,48 @@ def check_nproc(nproc: Any, device: str = "cpu") -> int:
     return nproc
 
 
+def sharded_processes(
+    nproc: int | None, device: str, store_path: Path, resume_id: int | None
+) -> int | None:
+    """The processes a run takes, ``nproc`` checked (:func:`check_nproc`) where given:
+    ``nproc`` above 1; for the stored run ``resume_id``, the number it was trained by unless
+    ``nproc`` gives another. None: one process."""
+    if nproc is not None:
+        check_nproc(nproc, device)
+    if resume_id is None:
+        return nproc if nproc is not None and nproc > 1 else None
+    if not store_path.is_file():
+        return None  # (the one-process path says that there is no store)
+    from descentlab.store import Store
+
+    store = Store(store_path)
+    try:
+        recorded = store.get_run(resume_id).provenance.get("nproc")
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return None  # (said by the one-process path: no such run, or a record it refuses)
+    finally:
+        store.close()
+    if nproc is None or nproc == recorded:
+        return recorded
+    if recorded is None:
+        if nproc == 1:
+            return None
+        raise ValueError(f"run {resume_id} was trained by 1 process(es); resume it with --nproc 1")
+    if nproc < 2:
+        raise ValueError(
+            f"run {resume_id} was trained by {recorded} process(es); resume it with --nproc "
+            "2 or more (its sharded checkpoint reshards to any number of processes)"
+        )
+    return nproc
+
+
 def check_shardable(config: RunConfig, built: Built, nproc: int) -> None:
     """Raise ``ValueError`` (one line) where ``config`` cannot train sharded across ``nproc``
-    processes equal to one process."""
+    processes equal to one process, or where ``nproc`` processes cannot be had here
+    (:func:`check_nproc`)."""
+    check_nproc(nproc, config.device)
     where = f"--nproc {nproc}"
-    refusal = as_split(built.x_train, built.y_train).shard_refusal
+    refusal = built.train_split.shard_refusal
     if refusal is not None:
         raise ValueError(f"{where}: {refusal}")
     batch_norm = nn.modules.batchnorm._NormBase
@@ -126,7 +163,7 @@ def check_shardable(config: RunConfig, built: Built, nproc: int) -> None:
             f"{where}: optimizer {config.optimizer!r} reads the closure's loss, which each "
             "process computes on its own slice; it is not sharded"
         )
-    smallest = smallest_batch(config, int(built.x_train.shape[0]))
+    smallest = built.smallest_batch
     if smallest is not None and smallest < nproc:
         raise ValueError(
             f"{where}: a step of {smallest} example(s) cannot be split across {nproc} "
@@ -702,17 +739,14 @@ def train_sharded(
             checkpoint_every=checkpoint_every, optimizer=optimizer, schedule=schedule,
             rank_timeout=rank_timeout,
         )  # fmt: skip
-        if store_path is None:
-            _say(announce, None)
-            out = _launch(nproc, {**job, "announced": folder})
-            return finished(out, built, job["config"])
-        with Store(store_path) as store:
-            job.update(_recorded(store, job, built, nproc))
+        with contextlib.nullcontext() if store_path is None else Store(store_path) as store:
+            job.update({"run_id": None} if store is None else _recorded(store, job, built, nproc))
             _say(announce, job["run_id"])
             try:
                 out = _launch(nproc, {**job, "announced": folder}, store)
             except BaseException as exc:
-                _left_running(store, job["run_id"], exc)
+                if store is not None:
+                    _left_running(store, job["run_id"], exc)
                 raise
     return finished(out, built, job["config"])
 
@@ -839,7 +873,6 @@ def prepare_sharded(
         raise ValueError("give a config, or resume_id to continue a stored run")
     else:
         config, record = checked_config(config)
-    check_nproc(nproc, config.device)
     with torch.random.fork_rng(devices=[]):
         built = build(config, data)  # every check of one process's run, here, before any start
     check_shardable(config, built, nproc)

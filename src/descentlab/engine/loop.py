@@ -41,7 +41,7 @@ from descentlab.engine.building import Built
 from descentlab.engine.config import RunConfig
 from descentlab.engine.outcome import Row, RunResult, series, summarize
 from descentlab.engine.seeds import stream_seed
-from descentlab.engine.splits import TensorSplit, as_split
+from descentlab.engine.splits import TensorSplit
 from descentlab.store import RunWriter
 
 __all__ = [
@@ -323,8 +323,8 @@ class Loop:
     @classmethod
     def single(cls, config: RunConfig, built: Built) -> Loop:
         """The loop over one run, in its own data order; its stepper is set before :meth:`run`."""
-        split = as_split(built.x_train, built.y_train)
-        batches = training_batches(split, [config.seed], config.batch_size, config.drop_last)
+        batches = training_batches(built.train_split, [config.seed], config.batch_size,
+                                   config.drop_last)  # fmt: skip
         return cls([config], [built], None, batches)
 
     # -- records --------------------------------------------------------------------------

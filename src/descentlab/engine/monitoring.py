@@ -54,7 +54,7 @@ class MonitoredOptimizer:
 
     def __call__(self, params: Any, **hyper: Any) -> Any:
         from descentlab import optim
-        from descentlab.engine.building import make_optimizer  # the engine's one way to build
+        from descentlab.engine.optimizing import make_optimizer  # the engine's one way to build
 
         opt = make_optimizer(self.optimizer, params, hyper)
         self.monitor = None

@@ -148,14 +148,13 @@ def create_record(
     config: RunConfig,
     b: Built,
     *,
-    record: Mapping[str, Any] | None = None,
+    record: Mapping[str, Any],
     **extra: Any,
 ) -> int:
     """Record a new run of ``config`` in ``store`` (status ``running``); returns its id. The
     provenance names the resolved model and loss, the length, this process and host, and
-    ``extra``. ``record``: ``config.to_dict()``, where the caller has it (a checked config's,
-    :meth:`~descentlab.engine.config.RunConfig.checked_record`)."""
-    data = config.to_dict() if record is None else record
+    ``extra``. ``record``: what the store keeps of ``config``, ``config.to_dict()`` (a
+    checked config's, :meth:`~descentlab.engine.config.RunConfig.checked_record`)."""
     prov = provenance(
         config.seed,
         resolved={"model": b.model_name, "loss": b.loss_name},
@@ -164,4 +163,4 @@ def create_record(
         hostname=socket.gethostname(),
         **extra,
     )
-    return store.create_run(data, name=b.run_name, seed=config.seed, provenance=prov)
+    return store.create_run(record, name=b.run_name, seed=config.seed, provenance=prov)

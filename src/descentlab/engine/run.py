@@ -60,11 +60,12 @@ from torch import Tensor
 from descentlab import regularize
 from descentlab._usercode import note_interrupt, stop_waiting
 from descentlab.engine import precision, timing
-from descentlab.engine.building import Built, build, hyper_value
+from descentlab.engine.building import Built, build
 from descentlab.engine.checkpoint import CheckpointError, save_checkpoint
 from descentlab.engine.config import RunConfig, checked_config
 from descentlab.engine.evaluation import evaluate, metrics_of
 from descentlab.engine.loop import Batch, Diverged, Loop, check_checkpoint_every, check_until_step
+from descentlab.engine.optimizing import hyper_value
 from descentlab.engine.outcome import RunResult, create_record, progress_bar
 from descentlab.engine.resuming import (
     begin_resume,

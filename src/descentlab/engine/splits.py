@@ -93,12 +93,6 @@ def _(x: Tensor, y: Any = None) -> Split:
     return TensorSplit(x, y)
 
 
-def train_val_data(splits: Any, device: torch.device) -> tuple[Any, Any, Any, Any]:
-    """``x_train, y_train, x_val, y_val`` on ``device``; a problem of datasets gives each
-    split as a :class:`~descentlab.engine.streaming.StreamedSplit` and None."""
-    return (*read_split(splits, "train", device), *read_split(splits, "val", device))
-
-
 def test_data(splits: Any, device: torch.device) -> tuple[Any, Any]:
     """The test split's ``(x, y)`` on ``device`` (read while unsealed; a problem of
     datasets: its :class:`~descentlab.engine.streaming.StreamedSplit` and None)."""

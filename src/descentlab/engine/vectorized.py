@@ -29,7 +29,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 
 from descentlab import optim, schedules
 from descentlab._announce import once
-from descentlab.engine import building, evaluation, outcome, timing, vcnn
+from descentlab.engine import building, evaluation, optimizing, outcome, rundata, timing, vcnn
 from descentlab.engine.config import RunConfig
 from descentlab.engine.loop import Batch, Batches, Diverged, Loop
 from descentlab.engine.monitoring import base_optimizer
@@ -259,12 +259,12 @@ class _OptimizerGroup:
         fixed = getattr(opts[0], "fixed", {})
         if any(getattr(o, "fixed", {}) != fixed for o in opts[1:]):
             raise VectorizeError("the runs' optimizers differ in structural options")
-        self.per_step, self.loss_rules, self.rule_monitor = building.split_schedules(
+        self.per_step, self.loss_rules, self.rule_monitor = optimizing.split_schedules(
             self.cfg.schedule, total
         )
         for key in self.loss_rules:
             # n independent decisions need n values from the start.
-            value = building.hyper_value(self.hyper, key)
+            value = optimizing.hyper_value(self.hyper, key)
             if not isinstance(value, Tensor):
                 _set_entry(self.hyper, key, torch.full((self.n,), float(value), dtype=dtype))
         # the runs whose own optimizer has a monitor attached (MonitoredOptimizer): the
@@ -284,7 +284,7 @@ class _OptimizerGroup:
     def make(self, params: list[Tensor]) -> Any:
         """An optimizer over this group's slices of the stacked ``params``."""
         spec = base_optimizer(self.cfg.optimizer)
-        opt = building.make_optimizer(spec, self._slices(params), self.cfg.hyper)
+        opt = optimizing.make_optimizer(spec, self._slices(params), self.cfg.hyper)
         group = opt.param_groups[0]
         for key, value in self.hyper.items():
             group[key] = value
@@ -365,13 +365,13 @@ class _OptimizerGroup:
 
     def values(self, key: str) -> list[float | None]:
         """Each run's current value of hyperparameter ``key``."""
-        return _per_run(building.hyper_value(self.optimizer.param_groups[0], key), self.n)
+        return _per_run(optimizing.hyper_value(self.optimizer.param_groups[0], key), self.n)
 
     def step_rules(self, i: int, rules: Mapping[str, Any], metric: float) -> None:
         """Run ``i``'s loss-driven schedules, after an evaluation that measured ``metric``."""
         group = self.optimizer.param_groups[0]
         for key, rule in rules.items():
-            current = building.hyper_value(group, key)
+            current = optimizing.hyper_value(group, key)
             new = rule.step(metric, [float(current[i - self.start])])[0]
             with torch.no_grad():
                 current[i - self.start] = new
@@ -1135,7 +1135,7 @@ class Stacked:
         None: as the runs' configs say)."""
         out: list[dict[str, float | None]] = [{} for _ in range(self.k)]
         train = self.cfg0.evaluate_train if train is None else train
-        for split, x, y in building.eval_splits(self.b0, train):
+        for split, x, y in rundata.eval_splits(self.b0, train):
             for i, metrics in enumerate(self._evaluate(x, y)):
                 out[i].update({f"{split}/{name}": v for name, v in metrics.items()})
         return out
@@ -1227,7 +1227,8 @@ def _train_stacked(
         with store.transaction():
             for i, (cfg, b) in enumerate(zip(configs, builts, strict=True)):
                 multirun = {"mode": "vmap", "runs": k, "index": i}
-                run_ids[i] = outcome.create_record(store, cfg, b, multirun=multirun)
+                run_ids[i] = outcome.create_record(store, cfg, b, record=cfg.to_dict(),
+                                                   multirun=multirun)  # fmt: skip
     desc = f"{k} runs of {b0.model_name} (vmap)"
     return live(loop, loop.stepper, store, run_ids, progress=progress, desc=desc, agreed=None)
 

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from descentlab._usercode import describe, genuine_interrupt
-from descentlab.engine.building import optimizer_modes
+from descentlab.engine.optimizing import optimizer_modes
 
 __all__ = [
     "ImportedOptimizer",

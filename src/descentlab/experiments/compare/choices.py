@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from descentlab import optim
-from descentlab.engine.building import make_optimizer
 from descentlab.engine.config import parse_call
+from descentlab.engine.optimizing import make_optimizer
 from descentlab.experiments import external
 from descentlab.problems.trajectories import optimizer_label
 

@@ -24,7 +24,7 @@ from descentlab._announce import shared_by_one_command
 from descentlab._files import remove_created
 from descentlab._osutil import FolderLock
 from descentlab._usercode import note_interrupt, stop_signal, stop_words
-from descentlab.engine.building import check_batch_size
+from descentlab.engine.rundata import check_batch_size
 from descentlab.engine.trial_lines import trial_lines
 from descentlab.experiments.backend import make_runner
 from descentlab.experiments.compare import inpass

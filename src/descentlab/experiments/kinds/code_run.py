@@ -77,7 +77,7 @@ class Run:
 
     def optimizer(self, params: Any) -> Any:
         """The trial's optimizer over ``params`` (a ``torch.optim.Optimizer``)."""
-        from descentlab.engine.building import make_optimizer
+        from descentlab.engine.optimizing import make_optimizer
 
         opt = make_optimizer(self._config.optimizer, list(params), self._config.hyper)
         defaults = getattr(opt, "defaults", {})
@@ -96,7 +96,7 @@ class Run:
         """The trial's per-step schedule of ``optimizer``'s hyperparameters (warmup, decay: a
         :class:`~descentlab.schedules.Scheduler`; constant where the trial has none): call
         its ``step()`` after each optimizer step."""
-        from descentlab.engine.building import make_schedulers
+        from descentlab.engine.optimizing import make_schedulers
         from descentlab.schedules import Scheduler, constant
 
         made = make_schedulers(optimizer, self._config.schedule, self._config.steps)[0]

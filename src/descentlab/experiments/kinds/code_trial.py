@@ -324,7 +324,7 @@ def _per_step(cfg: Any) -> dict[str, Any]:
     """The trial's per-step schedules as its config spells them (``{}``: none)."""
     if not cfg.schedule:
         return {}
-    from descentlab.engine.building import split_schedules
+    from descentlab.engine.optimizing import split_schedules
 
     steps = split_schedules(cfg.schedule, cfg.steps)[0]
     return {k: v for k, v in cfg.schedule.items() if k in steps}
