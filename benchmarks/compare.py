@@ -29,7 +29,7 @@ comparison ``make demo`` runs (``--optimizers sgd,momentum,nesterov,adagrad,adad
 adadelta@default,rmsprop,adam --steps 500 --trials 4 --seeds 5``, 122 trials), once: 13.9
 against 55.8 s, **4.02x** wall-clock, 4.13x per CPU second. Before the compiled CNN step
 (``engine/vcnn.py``) and the scheduler that keeps both workers busy
-(``experiments/scheduling.py``'s ``plan_tasks``), the default measured 1.23x and the demo's 1.38x.
+(``experiments/packing.py``'s ``plan_tasks``), the default measured 1.23x and the demo's 1.38x.
 
 Where the vectorized arm's ~11 CPU seconds go: starting two worker processes ~4.3 s (torch and
 scikit-learn imports -- the same in both arms, and now 40% of this arm's time), the training

@@ -5,9 +5,9 @@ spec (MNIST-1D, the paper's CNN, the default optimizers and learning-rate grid),
 ``--trials`` of them -- in one process, one after the other, each on ``--cpus`` CPUs:
 
 - local: :class:`~descentlab.experiments.runner.TrialRunner` with ``--cpus`` worker processes;
-- ray: :class:`~descentlab.experiments.ray_backend.RayTrialRunner` on a local Ray instance
+- ray: :class:`~descentlab.experiments.ray_runner.RayTrialRunner` on a local Ray instance
   (127.0.0.1, ``--cpus`` CPUs): short trials packed into Ray tasks
-  (:func:`~descentlab.experiments.ray_backend.pack_tasks`), each task against a scratch
+  (:func:`~descentlab.experiments.ray_runner.pack_tasks`), each task against a scratch
   store, its runs sent back and imported by the driver;
 - ray/1: the same with one trial per task (``min_task_cost=0``), as before packing.
 
@@ -43,7 +43,7 @@ import time
 
 import torch
 
-from descentlab.experiments import ray_backend
+from descentlab.experiments import ray_runner
 from descentlab.experiments.compare import CompareSpec, tuning_trials
 from descentlab.experiments.runner import TrialRunner
 from descentlab.experiments.trial import DataSource, Trial
@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="rounds of the arms (default 1)")
     parser.add_argument("--arms", default="local,ray/1,ray", help="arms (default all three)")
     args = parser.parse_args()
-    ray = ray_backend._import_ray()
+    ray = ray_runner._import_ray()
 
     spec = CompareSpec()
     if args.steps is not None:
@@ -119,10 +119,10 @@ def main() -> None:
     )
     runners = {
         "local": lambda p: TrialRunner(p, source, workers=args.cpus),
-        "ray/1": lambda p: ray_backend.RayTrialRunner(
+        "ray/1": lambda p: ray_runner.RayTrialRunner(
             p, source, num_cpus=args.cpus, min_task_cost=0
         ),
-        "ray": lambda p: ray_backend.RayTrialRunner(p, source, num_cpus=args.cpus),
+        "ray": lambda p: ray_runner.RayTrialRunner(p, source, num_cpus=args.cpus),
     }
     arms = args.arms.split(",")
     if "local" not in arms or not set(arms) <= set(runners):

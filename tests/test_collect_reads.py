@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from descentlab.experiments.compare import collect
-from descentlab.experiments.test_outcomes import OUTCOMES_KEY
+from descentlab.experiments.example_outcomes import OUTCOMES_KEY
 from descentlab.store import MetricSeries
 
 

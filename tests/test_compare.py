@@ -533,13 +533,13 @@ def test_kill_mid_sweep_then_rerun_skips_finished_trials_and_gives_the_same_tabl
 # one transaction), so the kill leaves no run recorded "completed" without its outcomes.
 _KILL_AT_OUTCOMES = """
 import json, os, signal, sys
-from descentlab.experiments import test_outcomes
+from descentlab.experiments import example_outcomes
 from descentlab.experiments.compare import CompareSpec, compare
 
 def kill(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 
-test_outcomes.store_outcomes = kill
+example_outcomes.store_outcomes = kill
 spec = CompareSpec.from_dict(json.loads(sys.argv[2]))
 compare(spec, sys.argv[1], workers=1, progress=False)
 """

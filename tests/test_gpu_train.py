@@ -195,7 +195,7 @@ def test_the_ray_backend_asks_for_a_gpu_for_a_task_training_on_cuda(devices, gpu
     node with one free and makes that GPU the task's ``cuda``); a CPU task asks for none."""
     from types import SimpleNamespace
 
-    from descentlab.experiments import ray_backend
+    from descentlab.experiments import ray_runner
 
     asked = []
 
@@ -204,7 +204,7 @@ def test_the_ray_backend_asks_for_a_gpu_for_a_task_training_on_cuda(devices, gpu
             asked.append(kw)
             return SimpleNamespace(remote=lambda *a: object())
 
-    runner = ray_backend.RayTrialRunner(tmp_path / "s.sqlite", None, threads=2)
+    runner = ray_runner.RayTrialRunner(tmp_path / "s.sqlite", None, threads=2)
     runner._ray, runner._remote = object(), Remote()  # as if started: no Ray here
     group = [SimpleNamespace(config=SimpleNamespace(device=d)) for d in devices]
     runner._dispatch_group(list(range(len(group))), group, [len(group)])
@@ -216,9 +216,9 @@ def test_the_ray_backend_cuts_a_cuda_round_into_one_part_per_gpu(tmp_path):
     the CPU, GPUs for trials on CUDA (16 parts on one GPU would train one after another)."""
     from types import SimpleNamespace
 
-    from descentlab.experiments import ray_backend
+    from descentlab.experiments import ray_runner
 
-    runner = ray_backend.RayTrialRunner(tmp_path / "s.sqlite", None, threads=2)
+    runner = ray_runner.RayTrialRunner(tmp_path / "s.sqlite", None, threads=2)
     runner._ray = SimpleNamespace(cluster_resources=lambda: {"CPU": 16.0, "GPU": 2.0})
     assert (runner._slots(), runner._slots(cuda=True)) == (8, 2)
 

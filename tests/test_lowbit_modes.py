@@ -92,11 +92,11 @@ def test_same_result_in_a_worker_process_for_every_state_dtype(digits):
 @pytest.mark.process
 @pytest.mark.slow  # Ray's start and its one worker importing torch: 15-30 s on a busy machine
 def test_same_result_as_ray_tasks_for_every_state_dtype(digits):
-    from descentlab.experiments import backend, ray_backend
+    from descentlab.experiments import ray_runner, runners
     from descentlab.experiments.runner import BackendUnavailable
 
     try:  # sets the loopback and no-usage-stats switches before Ray is first imported
-        ray = ray_backend._import_ray()
+        ray = ray_runner._import_ray()
     except BackendUnavailable as exc:
         pytest.skip(str(exc))
     configs = [_base(dtype) for dtype in DTYPES]
@@ -107,7 +107,7 @@ def test_same_result_as_ray_tasks_for_every_state_dtype(digits):
     ray.init(address="local", _node_ip_address="127.0.0.1", num_cpus=1,
              include_dashboard=False, log_to_driver=False, configure_logging=False)  # fmt: skip
     try:
-        tasks = backend.train_all(configs, data=digits, backend="ray", threads=1)
+        tasks = runners.train_all(configs, data=digits, backend="ray", threads=1)
     finally:
         ray.shutdown()
     for got, ref in zip(tasks, alone, strict=True):

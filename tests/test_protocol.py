@@ -34,8 +34,8 @@ from descentlab.experiments.compare import (
 from descentlab.experiments.compare import stats as S
 from descentlab.experiments.compare.protocol import protocol_lines
 from descentlab.experiments.compare.results import SeedCurves
+from descentlab.experiments.packing import plan_tasks
 from descentlab.experiments.runner import TrialRunner, group_trials, trial_cost
-from descentlab.experiments.scheduling import plan_tasks
 from descentlab.experiments.trial import DataSource
 from descentlab.problems import data as datasets
 from descentlab.store import Store

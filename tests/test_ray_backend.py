@@ -14,12 +14,12 @@ import os
 import pytest
 
 from descentlab.engine.timing import MEASURED_SUMMARY
-from descentlab.experiments import ray_backend
+from descentlab.experiments import ray_runner
 from descentlab.experiments.compare import CompareSpec, Interrupted, compare
 from descentlab.experiments.runner import BackendUnavailable
 
 try:  # sets the loopback and no-usage-stats switches before Ray is first imported
-    ray_backend._import_ray()
+    ray_runner._import_ray()
 except BackendUnavailable as exc:
     pytest.skip(str(exc), allow_module_level=True)
 
@@ -40,7 +40,7 @@ SPEC = CompareSpec(
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray = ray_backend._import_ray()  # sets the loopback and no-usage-stats switches first
+    ray = ray_runner._import_ray()  # sets the loopback and no-usage-stats switches first
     from ray.cluster_utils import Cluster
 
     c = Cluster(
@@ -94,7 +94,7 @@ def test_cluster_listens_on_loopback_only(cluster):
 _LOCAL_INSTANCE = """
 import json, sys
 sys.path.insert(0, {tests!r})
-from descentlab.experiments.ray_backend import RayTrialRunner
+from descentlab.experiments.ray_runner import RayTrialRunner
 from descentlab.experiments.trial import DataSource
 from test_ray_backend import _non_loopback_listeners
 runner = RayTrialRunner({store!r}, DataSource("moons"), num_cpus=1)
@@ -158,13 +158,13 @@ def test_a_rounds_vectorized_group_is_shared_by_the_clusters_slots(cluster, tmp_
     # two Ray tasks of 5, not one task on one CPU; the table is the local one
     spec = dataclasses.replace(SPEC, optimizers=["sgd", "adam"])
     sent = []
-    real = ray_backend.RayTrialRunner._dispatch_group
+    real = ray_runner.RayTrialRunner._dispatch_group
 
     def spy(self, indices, group, sizes):
         sent.append([t.phase for t in group])
         return real(self, indices, group, sizes)
 
-    monkeypatch.setattr(ray_backend.RayTrialRunner, "_dispatch_group", spy)
+    monkeypatch.setattr(ray_runner.RayTrialRunner, "_dispatch_group", spy)
     result = compare(spec, tmp_path / "ray", backend="ray")
     assert [len(p) for p in sent[:2]] == [5, 5] and sent[0] == ["tune"] * 5
     assert max(len(p) for p in sent) <= 5
@@ -272,9 +272,9 @@ def test_backend_names_are_checked(tmp_path):
 
 def test_cli_without_ray_says_how_to_install(monkeypatch, capsys, tmp_path):
     from descentlab.cli import main
-    from descentlab.experiments import backend
+    from descentlab.experiments import runners
 
-    monkeypatch.setattr(backend, "ray_available", lambda: False)
+    monkeypatch.setattr(runners, "ray_available", lambda: False)
     argv = ["compare", "--problem", "moons", "--backend", "ray", "--runs-dir", str(tmp_path)]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -321,13 +321,13 @@ def test_short_trials_share_tasks_and_train_alone_as_locally(cluster, tmp_path, 
     # 7.7 % of a 200-step trial); every trial still trains alone: the local table exactly
     spec = dataclasses.replace(SPEC, optimizers=["sgd", "adam"])
     sent = []
-    real = ray_backend.RayTrialRunner._dispatch_group
+    real = ray_runner.RayTrialRunner._dispatch_group
 
     def spy(self, indices, group, sizes):
         sent.append((len(group), list(sizes)))
         return real(self, indices, group, sizes)
 
-    monkeypatch.setattr(ray_backend.RayTrialRunner, "_dispatch_group", spy)
+    monkeypatch.setattr(ray_runner.RayTrialRunner, "_dispatch_group", spy)
     result = compare(spec, tmp_path / "ray", backend="ray", vectorize=False)
     trials = sum(n for n, _ in sent)
     assert len(sent) < trials / 2  # packed: fewer than half as many tasks as trials
@@ -352,7 +352,7 @@ def test_a_task_of_several_parts_returns_each_runs_in_order(tmp_path):
 
     source = DataSource("moons", {"n_samples": 200})
     trials = [trial(0.1, 0), trial(0.2, 0), trial(0.3, 1)]
-    exports = ray_backend._run_remote(source, trials, 1, [1, 2])
+    exports = ray_runner._run_remote(source, trials, 1, [1, 2])
     assert [e["run"]["config"]["hyper"]["lr"] for e in exports] == [0.1, 0.2, 0.3]
     with Store(tmp_path / "alone.sqlite") as store:
         parts = (trials[:1], trials[1:])
@@ -364,7 +364,7 @@ def test_a_task_of_several_parts_returns_each_runs_in_order(tmp_path):
     # each part trained as a local worker trains it (alone, or the two together), bit for bit
     assert [numbers(e["run"]["summary"]) for e in exports] == [numbers(o.summary) for o in local]
     with pytest.raises(ValueError, match=r"sizes \[2, 2\] do not cut 3 trials into parts"):
-        ray_backend._run_remote(source, trials, 1, [2, 2])
+        ray_runner._run_remote(source, trials, 1, [2, 2])
 
 
 @pytest.mark.parametrize("bad", [-1, float("inf"), float("nan"), "1000", True])
@@ -372,7 +372,7 @@ def test_a_bad_min_task_cost_is_refused(tmp_path, bad):
     from descentlab.experiments.trial import DataSource
 
     with pytest.raises(ValueError, match=r"^min_task_cost must be a finite number >= 0, got"):
-        ray_backend.RayTrialRunner(tmp_path / "s.sqlite", DataSource("moons"), min_task_cost=bad)
+        ray_runner.RayTrialRunner(tmp_path / "s.sqlite", DataSource("moons"), min_task_cost=bad)
 
 
 def test_packed_tasks_cover_every_part_in_order_with_near_equal_costs():
@@ -383,7 +383,7 @@ def test_packed_tasks_cover_every_part_in_order_with_near_equal_costs():
         parts = [[i] * rng.randint(1, 3) for i in range(rng.randint(1, 40))]
         cost = {i: rng.choice([50.0, 250.0, 1200.0]) for i in range(40)}
         slots = rng.randint(1, 6)
-        tasks = ray_backend.pack_tasks(parts, slots, cost=cost.__getitem__, min_cost=1000)
+        tasks = ray_runner.pack_tasks(parts, slots, cost=cost.__getitem__, min_cost=1000)
         assert [p for t in tasks for p in t] == parts  # every part once, in order
         assert len(tasks) >= min(slots, len(parts))  # every slot gets work
         costs = [sum(cost[x] for p in t for x in p) for t in tasks]
@@ -394,7 +394,7 @@ def test_packed_tasks_cover_every_part_in_order_with_near_equal_costs():
         assert max(costs) <= total / n + biggest + 1e-9
         if total >= slots * 1000:  # enough work: tasks of about min_cost or more
             assert min(costs) >= min(1000, total / n) - biggest - 1e-9
-    one = ray_backend.pack_tasks([[1], [2], [3]], 2, cost=lambda t: 1.0, min_cost=0)
+    one = ray_runner.pack_tasks([[1], [2], [3]], 2, cost=lambda t: 1.0, min_cost=0)
     assert one == [[[1]], [[2]], [[3]]]
 
 

@@ -10,10 +10,10 @@ import pytest
 from _models import tiny_compare
 
 from descentlab.engine.config import RunConfig
-from descentlab.experiments import execution, runner, scheduling
+from descentlab.experiments import execution, packing, runner
 from descentlab.experiments.compare import CompareSpec, Interrupted, compare
+from descentlab.experiments.packing import plan_tasks
 from descentlab.experiments.runner import EVAL_COST_STEPS, TrialRunner, trial_cost
-from descentlab.experiments.scheduling import plan_tasks
 from descentlab.experiments.trial import FINISHED, DataSource, Trial
 
 # Items of the table: a name whose first letter gives its kind. t: a tuning trial (urgent,
@@ -112,7 +112,7 @@ def test_water_level_pours_the_amount_over_the_loads():
     for _ in range(200):
         loads = [rng.choice([0.0, rng.uniform(0, 10)]) for _ in range(rng.randint(1, 6))]
         amount = rng.uniform(0.01, 30)
-        level = scheduling._water_level(amount, loads)
+        level = packing._water_level(amount, loads)
         assert sum(max(0.0, level - x) for x in loads) == pytest.approx(amount)
         lo, hi = 0.0, 100.0
         for _ in range(100):
@@ -253,7 +253,7 @@ def test_workers_1_trains_tuning_trials_first_and_merges_later_ones(tmp_path, mo
 
 
 # ------------------------------------------------------------------------------------------
-# Ray: groups cut for the cluster's task slots (experiments/ray_backend.py)
+# Ray: groups cut for the cluster's task slots (experiments/ray_runner.py)
 
 
 @pytest.mark.parametrize(
@@ -270,7 +270,7 @@ def test_workers_1_trains_tuning_trials_first_and_merges_later_ones(tmp_path, mo
     ],
 )
 def test_groups_are_cut_for_the_clusters_slots(sizes, slots, parts):
-    from descentlab.experiments.ray_backend import spread_groups
+    from descentlab.experiments.ray_runner import spread_groups
 
     groups = [[(g, i) for i in range(n)] for g, n in enumerate(sizes)]
     got = spread_groups(groups, slots)
@@ -281,7 +281,7 @@ def test_groups_are_cut_for_the_clusters_slots(sizes, slots, parts):
 
 @pytest.mark.parametrize(("slots", "min_part"), [(0, 4), (2, 0), (True, 4), (2.0, 4)])
 def test_spread_groups_refuses_bad_sizes(slots, min_part):
-    from descentlab.experiments.ray_backend import spread_groups
+    from descentlab.experiments.ray_runner import spread_groups
 
     with pytest.raises(ValueError, match="must be a positive integer"):
         spread_groups([[1, 2]], slots, min_part=min_part)

@@ -274,7 +274,7 @@ def test_compare_nproc_2_trains_each_trial_across_processes_as_one_process_does(
 def test_compare_nproc_2_on_ray_as_one_process_does(tmp_path, alone):
     """Ray: each trial as 2 Ray tasks in a placement group (a local Ray instance on
     127.0.0.1), the driver writing the store; one process's numbers."""
-    from descentlab.experiments.backend import ray_available
+    from descentlab.experiments.runners import ray_available
 
     if not ray_available():
         pytest.skip("Ray is not installed")

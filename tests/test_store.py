@@ -110,7 +110,7 @@ def test_per_example_outcomes_are_one_row_of_bytes_a_name_kept_bit_for_bit(store
     assert sorted(got) == ["accuracy", "loss"]
     assert got["loss"].tobytes() == loss.tobytes()  # bit for bit, -0.0 and NaN included
     assert not store.metrics(rid)  # no metric rows
-    from descentlab.experiments.test_outcomes import OUTCOMES_KEY, read_outcomes
+    from descentlab.experiments.example_outcomes import OUTCOMES_KEY, read_outcomes
 
     store.update_provenance(rid, {OUTCOMES_KEY: 8})  # a count the rows do not hold
     assert read_outcomes(store, store.get_run(rid)) == "test_example/accuracy: 7 stored of 8"
@@ -142,7 +142,7 @@ def test_a_refit_runs_outcomes_take_a_fifth_of_the_room_metric_rows_took(tmp_pat
     SQLite's log and then its file)."""
     from descentlab.engine.config import RunConfig
     from descentlab.engine.evaluation import evaluate
-    from descentlab.experiments.test_outcomes import read_outcomes, store_outcomes
+    from descentlab.experiments.example_outcomes import read_outcomes, store_outcomes
     from descentlab.problems import data as datasets
 
     splits = datasets.load("moons", n_samples=5000)
@@ -172,7 +172,7 @@ def test_a_refit_runs_outcomes_take_a_fifth_of_the_room_metric_rows_took(tmp_pat
 
 
 def test_outcomes_stored_as_metric_rows_by_an_older_store_are_read(store):
-    from descentlab.experiments.test_outcomes import OUTCOMES_KEY, SPLIT, read_outcomes
+    from descentlab.experiments.example_outcomes import OUTCOMES_KEY, SPLIT, read_outcomes
 
     rid = store.create_run({"x": 1})
     store.log_metrics(rid, [(i, SPLIT, "loss", i / 4) for i in range(4)])

@@ -15,8 +15,8 @@ import pytest
 from descentlab.engine import building, multirun
 from descentlab.engine.config import RunConfig
 from descentlab.experiments import execution
+from descentlab.experiments.example_outcomes import OUTCOMES_KEY
 from descentlab.experiments.runner import group_trials
-from descentlab.experiments.test_outcomes import OUTCOMES_KEY
 from descentlab.experiments.trial import Trial
 from descentlab.problems import data
 from descentlab.store import Store

@@ -7,7 +7,7 @@
   process writes the main store: no worker is told where it is, and a worker that opens it for
   writing, or a forked copy of a store that writes, is refused.
 - Modules are named for what they do: no module outside the Ray backend imports a module
-  named after Ray; the one place that chooses a runner (``experiments/backend.py``) imports
+  named after Ray; the one place that chooses a runner (``experiments/runners.py``) imports
   the Ray backend only where Ray was chosen, inside that function.
 """
 
@@ -26,7 +26,7 @@ from test_layers import PACKAGE, module_graph
 RAY = "descentlab.experiments.ray_"
 
 #: who may import the Ray backend, and only inside a function (the choice of runner)
-CHOOSER = "descentlab.experiments.backend"
+CHOOSER = "descentlab.experiments.runners"
 
 
 def ray_importers(package: Path = PACKAGE) -> dict[str, set[str]]:
@@ -52,7 +52,7 @@ def top_level_imports(path: Path) -> set[str]:
 def test_no_module_outside_the_ray_backend_imports_it_but_the_choice_of_runner():
     found = ray_importers()
     assert set(found) <= {CHOOSER}, found
-    chooser = PACKAGE / "experiments" / "backend.py"
+    chooser = PACKAGE / "experiments" / "runners.py"
     assert not {m for m in top_level_imports(chooser) if m.startswith(RAY)}
 
 
@@ -61,9 +61,9 @@ def test_no_module_outside_the_ray_backend_imports_it_but_the_choice_of_runner()
     [
         ({"experiments/trials.py": "from descentlab.experiments import ray_resume\n"},
          {"descentlab.experiments.trials"}),
-        ({"cli/x.py": "def f():\n    from descentlab.experiments.ray_backend import g\n"},
+        ({"cli/x.py": "def f():\n    from descentlab.experiments.ray_runner import g\n"},
          {"descentlab.cli.x"}),
-        ({"experiments/ray_backend.py": "from descentlab.experiments import ray_resume\n"},
+        ({"experiments/ray_runner.py": "from descentlab.experiments import ray_resume\n"},
          set()),
         ({"experiments/runner.py": "from descentlab.experiments import resume\n"}, set()),
     ],
@@ -73,7 +73,7 @@ def test_the_check_finds_an_import_of_the_ray_backend(tmp_path, files, expected)
     for name, source in {"__init__.py": "", "experiments/__init__.py": "", **files}.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(source)
-    for name in ("ray_resume", "ray_backend", "resume"):
+    for name in ("ray_resume", "ray_runner", "resume"):
         (root / "experiments" / f"{name}.py").touch()
     assert set(ray_importers(root)) == expected
 
@@ -85,6 +85,53 @@ def test_the_experiments_modules_are_each_at_most_900_lines():
     }
     assert not (PACKAGE / "experiments" / "trials.py").exists()
     assert max(lines.values()) <= 900, {k: v for k, v in lines.items() if v > 900}
+
+
+#: a word a module's name may carry only where the thing it names lives: "schedule" is a
+#: hyperparameter's schedule (``schedules/``, the book's pages on them, the schedule-free
+#: optimizers), "backend" is how an optimizer steps (``optim/``); a module named ``test_*``
+#: reads as a test module and is one to pytest
+OWNED_WORDS = {"schedul": ("schedules/", "book/", "optim/schedule_free"), "backend": ("optim/",)}
+
+
+def misnamed(paths: list[str]) -> list[str]:
+    """The modules (paths under ``descentlab/``) whose names say something they are not."""
+    bad = []
+    for path in paths:
+        stem = path.rsplit("/", 1)[-1].removesuffix(".py")
+        if stem.startswith("test_"):
+            bad.append(f"{path}: reads as a test module")
+        for word, homes in OWNED_WORDS.items():
+            if word in stem and not path.startswith(homes):
+                bad.append(f"{path}: {word!r} names what {' and '.join(homes)} hold")
+    return bad
+
+
+@pytest.mark.parametrize(
+    ("path", "refused"),
+    [
+        ("experiments/scheduling.py", True),   # packs tasks onto workers, beside the lr schedules
+        ("experiments/backend.py", True),      # chooses where trials run, beside optim's backends
+        ("experiments/ray_backend.py", True),
+        ("experiments/test_outcomes.py", True),
+        ("engine/schedule_tasks.py", True),
+        ("experiments/packing.py", False),
+        ("experiments/runners.py", False),
+        ("experiments/ray_runner.py", False),
+        ("experiments/example_outcomes.py", False),
+        ("schedules/scheduler.py", False),
+        ("book/chapters/schedules.py", False),
+        ("optim/schedule_free.py", False),
+        ("optim/backend.py", False),
+    ],
+)  # fmt: skip
+def test_the_name_check_refuses_a_word_used_away_from_its_home(path, refused):
+    assert bool(misnamed([path])) is refused
+
+
+def test_every_module_is_named_for_what_it_does():
+    paths = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py"))
+    assert not misnamed(paths), misnamed(paths)
 
 
 # -- processes: started in at most two library modules, the store written by the parent alone --

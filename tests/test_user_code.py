@@ -211,16 +211,16 @@ def _closed_port() -> int:
 def test_an_unreachable_ray_head_is_one_line_within_the_stated_timeout(scheme, monkeypatch):
     import time
 
-    from descentlab.experiments import ray_backend
+    from descentlab.experiments import ray_runner
     from descentlab.experiments.runner import BackendUnavailable
 
-    monkeypatch.setattr(ray_backend, "CONNECT_TIMEOUT", 2.0)
+    monkeypatch.setattr(ray_runner, "CONNECT_TIMEOUT", 2.0)
     address = f"{scheme}127.0.0.1:{_closed_port()}"
     t0 = time.monotonic()
     with pytest.raises(BackendUnavailable, match=r"cannot reach the Ray head at "):
-        ray_backend._reachable(address)
+        ray_runner._reachable(address)
     assert time.monotonic() - t0 < 5.0
-    ray_backend._reachable("auto")  # Ray's own lookup: not probed here
+    ray_runner._reachable("auto")  # Ray's own lookup: not probed here
 
 
 # ------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from descentlab.experiments.compare import CompareSpec, Comparison, OptimizerRes
 from descentlab.experiments.compare.choices import parse_optimizer
 from descentlab.experiments.compare.results import SeedCurves
 from descentlab.experiments.compare.stats import estimate, paired_test
-from descentlab.experiments.test_outcomes import read_outcomes
+from descentlab.experiments.example_outcomes import read_outcomes
 from descentlab.store import Store
 
 # Outcomes computed from training or iterating in float arithmetic: `make test` runs them
@@ -189,7 +189,7 @@ def test_per_example_losses_in_one_call_are_those_one_example_at_a_time(options)
     import torch
 
     from descentlab import losses
-    from descentlab.experiments.test_outcomes import per_example
+    from descentlab.experiments.example_outcomes import per_example
     from descentlab.problems.models import MNIST1DCNN
 
     torch.manual_seed(0)
@@ -207,7 +207,7 @@ def test_outcomes_that_disagree_with_the_run_are_not_stored(tmp_path):
     import torch
 
     from descentlab.engine.config import RunConfig
-    from descentlab.experiments.test_outcomes import OUTCOMES_KEY, store_outcomes
+    from descentlab.experiments.example_outcomes import OUTCOMES_KEY, store_outcomes
     from descentlab.problems import data as datasets
 
     splits = datasets.load("moons", n_samples=100)
@@ -231,7 +231,7 @@ def test_regression_outcomes_give_the_rmse_and_its_interval(tmp_path):
 
     from descentlab.engine.config import RunConfig
     from descentlab.engine.evaluation import evaluate
-    from descentlab.experiments.test_outcomes import store_outcomes
+    from descentlab.experiments.example_outcomes import store_outcomes
     from descentlab.problems import data as datasets
 
     splits = datasets.load("regression")

@@ -170,9 +170,9 @@ def check_backend_arguments(args: argparse.Namespace) -> str:
     """The chosen backend, checked before any work (ValueError: one clear line)."""
     if args.address is not None and args.backend != "ray":
         raise ValueError(f"--address needs --backend ray, got --address {args.address!r}")
-    from descentlab.experiments import backend
+    from descentlab.experiments import runners
 
-    if args.backend == "ray" and not backend.ray_available():
+    if args.backend == "ray" and not runners.ray_available():
         raise ValueError("--backend ray needs Ray: pip install 'descentlab[ray]'")
     return args.backend
 

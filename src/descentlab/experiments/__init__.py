@@ -5,11 +5,11 @@
 - :mod:`descentlab.experiments.tuning` -- search spaces and cross-validation splits;
 - a trial's life: what a trial is (:mod:`~descentlab.experiments.trial`), the runner (its
   queue, the trials' groups and costs, its workers: :mod:`~descentlab.experiments.runner`),
-  which worker trains what (:mod:`~descentlab.experiments.scheduling`), one task's execution
+  which worker trains what (:mod:`~descentlab.experiments.packing`), one task's execution
   (:mod:`~descentlab.experiments.execution`), resume and orphans
   (:mod:`~descentlab.experiments.resume`), the choice of runner
-  (:mod:`~descentlab.experiments.backend`; on a Ray cluster:
-  :mod:`~descentlab.experiments.ray_backend`).
+  (:mod:`~descentlab.experiments.runners`; on a Ray cluster:
+  :mod:`~descentlab.experiments.ray_runner`).
 
 The lectures' experiments (sharp minima, bias-variance, bagging and boosting, ...) are the
 book's: :mod:`descentlab.book.experiments`.

@@ -133,9 +133,9 @@ def store_monitor(store: Any, trial: Trial, result: Any, nproc: int = 1) -> None
 
 def store_test_outcomes(store: Any, trial: Trial, result: Any, data: Any) -> None:
     """A completed refit trial's per-example test outcomes on its ``data``
-    (:mod:`descentlab.experiments.test_outcomes`), stored with its run."""
+    (:mod:`descentlab.experiments.example_outcomes`), stored with its run."""
     if needs_outcomes(trial) and result.run_id is not None and result.status == "completed":
-        from descentlab.experiments.test_outcomes import store_outcomes
+        from descentlab.experiments.example_outcomes import store_outcomes
 
         store_outcomes(store, result.run_id, result.model, trial.config, data)
 

@@ -8,7 +8,7 @@ elsewhere spawned). A worker trains against a scratch store and sends its runs b
 exported (:func:`~descentlab.experiments.execution.run_task`); this process, the store's one
 writer, imports a task's runs in one transaction. Vectorized work waits in the main process
 until a worker is free, then goes out in parts planned so that the workers finish together
-(:func:`~descentlab.experiments.scheduling.plan_tasks`, tuning trials first). On an interrupt
+(:func:`~descentlab.experiments.packing.plan_tasks`, tuning trials first). On an interrupt
 the workers are asked to stop (SIGINT: the engine ends the current run as ``interrupted``),
 then killed if they do not exit. A worker exits as soon as the main process dies, even one
 killed with ``kill -9``.
@@ -53,8 +53,8 @@ from descentlab.constraints import POSITIVE_INT, check
 from descentlab.engine.scratch import place_files
 from descentlab.engine.trial_lines import lines_on
 from descentlab.experiments.execution import execute_group, run_task, torch_threads
+from descentlab.experiments.packing import plan_tasks
 from descentlab.experiments.resume import CheckpointKeeper, discard_partial, load_partial
-from descentlab.experiments.scheduling import plan_tasks
 from descentlab.experiments.trial import (
     FINISHED,
     DataSource,

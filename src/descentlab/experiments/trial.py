@@ -9,7 +9,7 @@ data but no other field): :func:`finished_run` looks it up with :meth:`Store.fin
 again skips every trial that had finished (completed or diverged), and :func:`trial_key` names
 the files kept of a trial still running. The runner (its queue, the trials' groups and
 costs, its workers): :mod:`~descentlab.experiments.runner`; which worker trains what:
-:mod:`~descentlab.experiments.scheduling`; how a task is trained:
+:mod:`~descentlab.experiments.packing`; how a task is trained:
 :mod:`~descentlab.experiments.execution`; resume and orphans:
 :mod:`~descentlab.experiments.resume`.
 
@@ -221,7 +221,7 @@ def finished_run(store: Any, trial: Trial, *, outcomes: bool = False) -> Any:
     if monitored and not store.metrics(record.id, split="monitor", name="update_ratio"):
         return None
     if needs and record.status == "completed":
-        from descentlab.experiments.test_outcomes import OUTCOMES_KEY
+        from descentlab.experiments.example_outcomes import OUTCOMES_KEY
 
         if OUTCOMES_KEY not in (record.provenance or {}):
             return None

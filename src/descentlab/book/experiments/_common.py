@@ -428,7 +428,7 @@ def experiment(
             checked = settle(table, o)
             more = {q.name: options[q.name] for q in extra if q.name in options}
             if trains:
-                from descentlab.experiments.backend import check_backend
+                from descentlab.experiments.runners import check_backend
 
                 check_backend(more.get("backend", "local"), more.get("address"))
             return fn(o, checked, quick=quick, seed=seed, **more)
@@ -545,7 +545,7 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 #: The options of an experiment whose runs train through the engine: ``store`` (a
 #: :class:`descentlab.store.Store` to record them in), ``backend`` and ``address`` (here, or as
-#: Ray tasks: :func:`descentlab.experiments.backend.train_all`). Pass them to
+#: Ray tasks: :func:`descentlab.experiments.runners.train_all`). Pass them to
 #: :func:`experiment` after the constraints.
 TRAINING_OPTIONS: tuple[inspect.Parameter, ...] = (
     inspect.Parameter("store", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any),

@@ -59,7 +59,7 @@ from descentlab.book.experiments._common import (
     timer,
 )
 from descentlab.engine.config import RunConfig
-from descentlab.experiments.backend import train_all
+from descentlab.experiments.runners import train_all
 from descentlab.problems import data as datasets
 
 __all__ = ["CONSTRAINTS", "DEFAULTS", "METHODS", "QUICK", "method_configs", "run"]

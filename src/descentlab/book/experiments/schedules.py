@@ -60,7 +60,7 @@ from descentlab.book.experiments._common import (
     timer,
 )
 from descentlab.engine.config import RunConfig, build_schedule
-from descentlab.experiments.backend import train_all
+from descentlab.experiments.runners import train_all
 from descentlab.problems import landscapes, trajectories
 
 __all__ = ["CONSTRAINTS", "DEFAULTS", "QUICK", "SCHEDULES", "run", "schedule_specs"]

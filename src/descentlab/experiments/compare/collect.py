@@ -36,9 +36,9 @@ from descentlab.experiments.compare.results import (
 )
 from descentlab.experiments.compare.spec import CompareSpec
 from descentlab.experiments.compare.speedup import execution_mode
+from descentlab.experiments.example_outcomes import OUTCOMES_KEY, read_outcomes
 from descentlab.experiments.kinds import kind_of
 from descentlab.experiments.outputs import scan_run_folder
-from descentlab.experiments.test_outcomes import OUTCOMES_KEY, read_outcomes
 from descentlab.experiments.trial import Trial, finished_run
 from descentlab.store import Store, store_path_of
 

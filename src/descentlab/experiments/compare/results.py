@@ -114,7 +114,7 @@ class OptimizerResult:
             (:meth:`test_values`: those that trained).
         test_rmse / test_rmse_seeds: the same for the RMSE (regression).
         test_examples: the refit runs' per-example test outcomes by seed (``{"loss": [n],
-            "accuracy": [n]}``, :mod:`descentlab.experiments.test_outcomes`);
+            "accuracy": [n]}``, :mod:`descentlab.experiments.example_outcomes`);
             test_outcomes_missing: by seed, why a completed refit run has none.
         collapsed: ``{seed: step}``: curve runs whose training loss collapsed late
             (:func:`~descentlab.experiments.tuning.late_collapse`).

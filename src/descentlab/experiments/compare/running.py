@@ -26,7 +26,6 @@ from descentlab._osutil import FolderLock
 from descentlab._usercode import note_interrupt, stop_signal, stop_words
 from descentlab.engine.rundata import check_batch_size
 from descentlab.engine.trial_lines import trial_lines
-from descentlab.experiments.backend import make_runner
 from descentlab.experiments.compare import inpass
 from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.collect import EXPERIMENT, Judge, collect, with_context
@@ -52,6 +51,7 @@ from descentlab.experiments.compare.spec import (
 from descentlab.experiments.execution import torch_threads
 from descentlab.experiments.kinds import kind_of
 from descentlab.experiments.resume import mark_orphans
+from descentlab.experiments.runners import make_runner
 from descentlab.experiments.trial import DataSource
 from descentlab.problems import data as datasets
 from descentlab.problems import models
@@ -108,7 +108,7 @@ def compare(
             (``"pkg.mod:make_problem"``, ``"path/to/file.py:make_problem"``, ``"charlm"``).
             The returned comparison's ``spec.problem`` carries the data's fingerprint.
         backend: ``"local"`` (worker processes on this machine) or ``"ray"`` (each trial a
-            Ray task; see :mod:`descentlab.experiments.ray_backend`). The store, the tables
+            Ray task; see :mod:`descentlab.experiments.ray_runner`). The store, the tables
             and the report are the same either way.
         address: with ``backend="ray"``, the cluster to join (None: start a local Ray
             instance on 127.0.0.1).

@@ -142,7 +142,7 @@ class Run:
         """With descentlab's data: ``model``'s :class:`Score` as a ``Problem``'s verdict
         judges it -- its accuracy (classification) or loss on ``run.eval``, with each test
         example's value in a refit run, so that the verdict pairs by seed and by example."""
-        from descentlab.experiments.test_outcomes import per_example
+        from descentlab.experiments.example_outcomes import per_example
 
         x, y = self._given("score")
         loss_fn = self._loss() if loss_fn is None else loss_fn

@@ -336,7 +336,7 @@ def _store_examples(store: Any, run_id: int, got: Score, name: str) -> None:
     only)."""
     import numpy as np
 
-    from descentlab.experiments.test_outcomes import OUTCOMES_KEY, save
+    from descentlab.experiments.example_outcomes import OUTCOMES_KEY, save
 
     if got.examples is None:
         store.update_provenance(run_id, {OUTCOMES_KEY: "the objective returned one number per run"})

@@ -1,6 +1,6 @@
 """Choosing the runner that trains a comparison's trials: this machine's worker processes
 (:class:`~descentlab.experiments.runner.TrialRunner`) or a Ray cluster's tasks
-(:class:`~descentlab.experiments.ray_backend.RayTrialRunner`, imported only when chosen), and
+(:class:`~descentlab.experiments.ray_runner.RayTrialRunner`, imported only when chosen), and
 training a list of configs on either (:func:`train_all`)."""
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def make_runner(
     one worker task, or one Ray task, per group. ``checkpoint_every``: how trials checkpoint
     and resume mid-run, on either backend
     (:class:`~descentlab.experiments.runner.TrialRunner`,
-    :class:`~descentlab.experiments.ray_backend.RayTrialRunner`).
+    :class:`~descentlab.experiments.ray_runner.RayTrialRunner`).
 
     Raises:
         ValueError: unknown backend, or ``address`` given for the local backend.
@@ -78,7 +78,7 @@ def make_runner(
         return TrialRunner(store_path, source, workers=workers, threads=threads,
                            vectorize=vectorize, checkpoint_every=checkpoint_every,
                            nproc=nproc)  # fmt: skip
-    from descentlab.experiments.ray_backend import RayTrialRunner
+    from descentlab.experiments.ray_runner import RayTrialRunner
 
     return RayTrialRunner(store_path, source, address=address, threads=threads,
                           vectorize=vectorize, checkpoint_every=checkpoint_every,
@@ -119,6 +119,6 @@ def train_all(
 
         with contextlib.nullcontext() if threads is None else torch_threads(threads):
             return [train(c, store, data=data, progress=False) for c in configs]
-    from descentlab.experiments.ray_backend import train_remote
+    from descentlab.experiments.ray_runner import train_remote
 
     return train_remote(configs, store, data, address, 1 if threads is None else threads)

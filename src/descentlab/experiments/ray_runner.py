@@ -290,7 +290,7 @@ def _reachable(address: str) -> None:
 def train_remote(
     configs: Sequence[Any], store: Any, data: Any, address: str | None, threads: int
 ) -> list[Any]:
-    """:func:`~descentlab.experiments.backend.train_all` on Ray: each training a Ray task,
+    """:func:`~descentlab.experiments.runners.train_all` on Ray: each training a Ray task,
     the data put into the object store once, the runs recorded by this process alone."""
     threads = 1 if threads is None else threads
     ray, owned = _connect(address, None)
