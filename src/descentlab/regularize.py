@@ -37,7 +37,6 @@ from torch import Tensor, nn
 from descentlab.constraints import NONNEGATIVE, POSITIVE, check
 
 __all__ = [
-    "BatchPipeline",
     "EarlyStopping",
     "WeightNoise",
     "add_input_noise",
