@@ -514,22 +514,32 @@ class Formula:
         \\frac{\\kappa - 1}{\\kappa + 1} 0.8
     """
 
-    def __init__(self, source: str) -> None:
-        self.source = source
+    def __init__(self, source: str, names: Mapping[str, str] | None = None) -> None:
+        #: ``names``: the TeX a symbol is shown as (``{"w_prev": "w_{t-1}"}``), where its
+        #: Python name is not it
+        self.source, self.names = source, dict(names or {})
+
+    def _parse(self, evaluate: bool) -> Any:
+        """The expression, every name but SymPy's functions a symbol (``beta``, ``gamma``
+        and ``lambda`` are SymPy's functions and Python's keyword otherwise)."""
+        from sympy import Symbol
+        from sympy.parsing.sympy_parser import parse_expr
+
+        local = {n: Symbol(n) for n in re.findall(r"[A-Za-z_]\w*", self.source)
+                 if n not in _FUNCTIONS}  # fmt: skip
+        return parse_expr(self.source, local_dict=local, evaluate=evaluate)
 
     @functools.cached_property
     def expr(self) -> Any:
-        from sympy.parsing.sympy_parser import parse_expr
-
-        return parse_expr(self.source)
+        return self._parse(True)
 
     @functools.cached_property
     def tex(self) -> str:
         """SymPy's ``latex()`` of the expression in the order it is written (unevaluated)."""
-        from sympy import latex
-        from sympy.parsing.sympy_parser import parse_expr
+        from sympy import Symbol, latex
 
-        return latex(parse_expr(self.source, evaluate=False), order="none")
+        names = {Symbol(k): v for k, v in self.names.items()}
+        return latex(self._parse(False), order="none", symbol_names=names)
 
     @functools.cached_property
     def _names(self) -> tuple[str, ...]:
@@ -552,6 +562,10 @@ class Formula:
         if missing:
             raise ValueError(f"Formula {self.source!r}: no value for {', '.join(missing)}")
         return float(self._fn(*(values[n] for n in self._names)))
+
+
+#: the names a :class:`Formula` reads as SymPy's functions, every other one a symbol
+_FUNCTIONS = frozenset({"sqrt", "exp", "log", "Abs", "sin", "cos", "pi"})
 
 
 @dataclass(frozen=True)
