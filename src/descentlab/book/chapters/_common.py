@@ -319,8 +319,12 @@ def iterates(make: Any, grad: Callable[[float, int], float], w0: float, steps: i
     return out
 
 
-def rule_iterates(update: Callable[[dict[str, float], float, int], Mapping[str, float]],
-                  grad: Callable[[float, int], float], w0: float, steps: int) -> list[float]:
+def rule_iterates(
+    update: Callable[[dict[str, float], float, int], Mapping[str, float]],
+    grad: Callable[[float, int], float],
+    w0: float,
+    steps: int,
+) -> list[float]:
     """The iterates of the rule a page shows, from ``w0`` at the gradients ``grad(w, t)``:
     ``update(state, g, t)`` gives the state's new values (``w`` and what the rule keeps, a
     buffer ``b``), computed by the page's Formulas; the twin of :func:`iterates`."""
@@ -338,7 +342,9 @@ def wavy(w: float, t: int) -> float:
     return w + math.sin(t)
 
 
-def rule_check(what: str, rule: Sequence[float], measured: Sequence[float], tol: float = 1e-9) -> Check:
+def rule_check(
+    what: str, rule: Sequence[float], measured: Sequence[float], tol: float = 1e-9
+) -> Check:
     """The check that the rule a page shows (its :class:`~descentlab.book.facts.Formula`),
     evaluated at each step, gives descentlab's steps or iterates ``measured``: the worst
     relative difference, a ✘ beyond ``tol``."""
