@@ -343,14 +343,19 @@ def wavy(w: float, t: int) -> float:
 
 
 def rule_check(
-    what: str, rule: Sequence[float], measured: Sequence[float], tol: float = 1e-9
+    what: str,
+    rule: Sequence[float],
+    measured: Sequence[float],
+    tol: float = 1e-9,
+    against: str = "descentlab's steps",
 ) -> Check:
     """The check that the rule a page shows (its :class:`~descentlab.book.facts.Formula`),
-    evaluated at each step, gives descentlab's steps or iterates ``measured``: the worst
-    relative difference, a ✘ beyond ``tol``."""
+    evaluated at each step, gives ``measured``, the steps or iterates of descentlab's
+    optimizer (or of the run named by ``against``): the worst relative difference, a ✘
+    beyond ``tol``."""
     worst = max(abs(a - b) / max(abs(b), 1e-300) for a, b in zip(rule, measured, strict=True))
     return close(f"{what}: the formula shown, evaluated at each of {len(rule)} steps, against "
-                 "descentlab's steps (worst)", worst, 0.0, tol)  # fmt: skip
+                 f"{against} (worst)", worst, 0.0, tol)  # fmt: skip
 
 
 def scratch(
