@@ -327,11 +327,15 @@ def rule_iterates(
 ) -> list[float]:
     """The iterates of the rule a page shows, from ``w0`` at the gradients ``grad(w, t)``:
     ``update(state, g, t)`` gives the state's new values (``w`` and what the rule keeps, a
-    buffer ``b``), computed by the page's Formulas; the twin of :func:`iterates`."""
+    buffer ``b``), computed by the page's Formulas; the twin of :func:`iterates`. A rule
+    that overflows gives NaN from there on, which :func:`rule_check` refuses."""
     state: dict[str, float] = {"w": float(w0)}
     out = []
     for t in range(1, steps + 1):
-        state.update(update(state, grad(state["w"], t), t))
+        try:
+            state.update(update(state, grad(state["w"], t), t))
+        except OverflowError:  # (a wrong rule that diverges: no number, a ✘ in the check)
+            return out + [math.nan] * (steps - len(out))
         out.append(state["w"])
     return out
 

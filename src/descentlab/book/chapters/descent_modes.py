@@ -18,6 +18,7 @@ from descentlab.book.facts import Formula
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
+from descentlab.book.render.pages import Check
 from descentlab.report import figures as FG
 
 __all__ = ["CHAPTER"]
@@ -240,12 +241,17 @@ def _three(ctx: Context, n: kit.Numbers) -> Part:
         rows,
         f"N = {N} examples; S² the per-example gradients' spread",
     )
+    return Part("three", "Three updates, one estimate", [text, table, [_rule_check()]])
+
+
+def _rule_check() -> Check:
+    """The step as the page shows it (:data:`SGD_W`), evaluated at each step, against
+    descentlab's SGD on a gradient that turns."""
     rule = kit.rule_iterates(
         lambda st, g, t: {"w": SGD_W(w=st["w"], eta=RULE_LR, g=g)}, kit.wavy, 1.0, RULE_STEPS
     )
     sgd = kit.iterates(lambda p: optim.SGD(p, lr=RULE_LR), kit.wavy, 1.0, RULE_STEPS)
-    check = kit.rule_check("the step as the page shows it, on a gradient that turns", rule, sgd)
-    return Part("three", "Three updates, one estimate", [text, table, [check]])
+    return kit.rule_check("the step as the page shows it, on a gradient that turns", rule, sgd)
 
 
 # ------------------------------------------------------------------------------------------

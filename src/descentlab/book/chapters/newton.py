@@ -22,6 +22,7 @@ from descentlab.book.facts import Formula
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
+from descentlab.book.render.pages import Check
 
 __all__ = ["CHAPTER"]
 
@@ -449,6 +450,28 @@ def _sqrt1(t: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(1 + t * t)
 
 
+def _sqrt1_checks(runs: list[list[float]]) -> list[Check]:
+    """Newton's step, √(1 + x²)'s derivatives and the step they give as the page shows them,
+    evaluated at each iterate of ``runs`` (the chapter's autograd Newton, each from its x₀)."""
+    starts = [x for r in runs for x in r[:-1]]
+    after = [x for r in runs for x in r[1:]]
+    return [
+        kit.rule_check(
+            "Newton's step as the page shows it, with f' and f'' as the page shows them, on "
+            "√(1 + x²) from x₀ = 0.5, 1.5 and 1",
+            [NEWTON_STEP(w=x, H_inv=1 / SQRT1_D2(x=x), grad=SQRT1_D1(x=x)) for x in starts],
+            after,
+            against=AUTOGRAD,
+        ),
+        kit.rule_check(
+            "the step on √(1 + x²) as the page shows it, at the same iterates",
+            [SQRT1_STEP(x=x) for x in starts],
+            after,
+            against=AUTOGRAD,
+        ),
+    ]
+
+
 def _far(ctx: Context, n: kit.Numbers) -> Part:
     near = _newton_1d(_sqrt1, NEAR, 3)
     far = _newton_1d(_sqrt1, FAR, 3)
@@ -482,23 +505,8 @@ def _far(ctx: Context, n: kit.Numbers) -> Part:
         ),
         damped_steps=(len(damped), _numpy_damped(FAR), 0),
     )
-    runs = [[x0, *xs] for x0, xs in ((NEAR, near), (FAR, far), (EDGE, edge))]
-    starts = [x for r in runs for x in r[:-1]]
-    after = [x for r in runs for x in r[1:]]
     checks = [
-        kit.rule_check(
-            "Newton's step as the page shows it, with f' and f'' as the page shows them, on "
-            "√(1 + x²) from x₀ = 0.5, 1.5 and 1",
-            [NEWTON_STEP(w=x, H_inv=1 / SQRT1_D2(x=x), grad=SQRT1_D1(x=x)) for x in starts],
-            after,
-            against=AUTOGRAD,
-        ),
-        kit.rule_check(
-            "the step on √(1 + x²) as the page shows it, at the same iterates",
-            [SQRT1_STEP(x=x) for x in starts],
-            after,
-            against=AUTOGRAD,
-        ),
+        *_sqrt1_checks([[x0, *xs] for x0, xs in ((NEAR, near), (FAR, far), (EDGE, edge))]),
         ck(
             "from x = 1 Newton bounces between ±1",
             all(abs(abs(v) - 1) < 1e-12 for v in edge) and edge[0] * edge[1] < 0,

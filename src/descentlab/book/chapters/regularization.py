@@ -19,6 +19,7 @@ from descentlab.book.facts import Formula
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
+from descentlab.book.render.pages import Check
 
 __all__ = ["CHAPTER"]
 
@@ -157,9 +158,15 @@ def _decay(ctx: Context, n: kit.Numbers) -> Part:
         diff=kit.Twin(diff, 0.0, 1e-12, 2, rel=False),
         to_ridge=kit.Twin(to_ridge, 0.0, 1e-8, 2, rel=False),
     )
+    return Part("decay", "In SGD an L2 penalty is a multiplicative decay", [text, _rule_checks()])
+
+
+def _rule_checks() -> list[Check]:
+    """The two SGD steps as the page shows them (:data:`L2_STEP`, :data:`DECAY_STEP`),
+    evaluated at each step against descentlab's SGD(weight_decay), on a gradient that turns."""
     sgd = kit.iterates(lambda p: optim.SGD(p, lr=LR, weight_decay=DECAY), kit.wavy, 1.0,
                        RULE_STEPS)  # fmt: skip
-    checks = [
+    return [
         kit.rule_check(
             f"{what} as the page shows it, on a gradient that turns (η = {LR:g}, λ = {DECAY:g})",
             kit.rule_iterates(
@@ -170,7 +177,6 @@ def _decay(ctx: Context, n: kit.Numbers) -> Part:
         )
         for what, rule in (("the penalised step", L2_STEP), ("the decayed step", DECAY_STEP))
     ]  # fmt: skip
-    return Part("decay", "In SGD an L2 penalty is a multiplicative decay", [text, checks])
 
 
 # ------------------------------------------------------------------------------------------
@@ -314,15 +320,22 @@ def _pure_decay(decoupled: bool) -> list[float]:
     return out
 
 
+def _decoupled_rule() -> list[float]:
+    """The weight at each step under the decoupled decay as the page shows it
+    (:data:`DECOUPLED`), from 1: AdamW without data, whose Adam update is 0/(0 + ε) = 0."""
+    rule = [1.0]
+    for _ in range(ADAM_STEPS):
+        rule.append(DECOUPLED(w=rule[-1], eta=ADAM_LR, lamda=ADAM_DECAY))
+    return rule
+
+
 def _adamw(ctx: Context, n: kit.Numbers) -> Part:
     coupled, decoupled = _pure_decay(False), _pure_decay(True)
     geometric = GEOMETRIC(eta=ADAM_LR, lamda=ADAM_DECAY, T=ADAM_STEPS)
     paper = ref.adam(np.ones(1), lambda w: ADAM_DECAY * w, ADAM_LR, 0.9, 0.999, 1e-8, ADAM_STEPS)[
         :, 0
     ]
-    rule = [1.0]
-    for _ in range(ADAM_STEPS):  # AdamW without data: Adam's update is 0/(0 + ε) = 0
-        rule.append(DECOUPLED(w=rule[-1], eta=ADAM_LR, lamda=ADAM_DECAY))
+    rule = _decoupled_rule()
     w = rule[-1]
     text = ADAMW.fill(
         n,
