@@ -163,3 +163,48 @@ def test_a_formula_reads_every_name_as_a_symbol_and_shows_the_tex_names_given():
     assert re.fullmatch(
         r"\\frac\{x\}\{\\sqrt\{1 \+ x\^\{2\}\}\}", facts.Formula("x/sqrt(1 + x**2)").tex
     )
+
+
+#: the rules the lectures type, each one of the book's under a renaming of its letters (the
+#: table of the right the check lets through; the gradient at a sum's point is not read)
+TYPED_RIGHT = [
+    "`w ← w - η∇L(w)`", "`x ← x - η f'(x)`", "`W ← W - η ∂L/∂W`", "`w ← (1 - αλ) w - ασξ`",
+    "`m ← β₁m - η∇L`", "`w ← w + m`", "`v ← β₂v + (1-β₂)g²`", "`r ← ρr + (1-ρ) g⊙g`",
+    "`G ← γG + (1-γ)g²`", "`r ← r + g⊙g`", "`a ← βa + g`", "`v ← αv - ε∇f(w)`",
+    "`w ← (1 - ηλ) w`", "`w ← w - P∇f`", "`h ← h + g²`",
+]  # fmt: skip
+#: the same with an exponent, a sign or two operands changed
+TYPED_WRONG = [
+    "`w ← w + η∇L(w)`", "`x ← x - η² f'(x)`", "`w ← (1 + αλ) w - ασξ`", "`m ← β₁m + η∇L`",
+    "`v ← β₂v + (1-β₂)g³`", "`r ← (1-ρ)r + ρ g⊙g`", "`G ← γG - (1-γ)g²`", "`r ← r + g`",
+    "`a ← βa - g`", "`w ← (1 - ηλ)² w`", "`h ← h - g²`", "`v ← β₂g + (1-β₂)v²`",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("typed", TYPED_RIGHT)
+def test_a_typed_rule_that_is_the_books_passes(typed):
+    from descentlab.book.texts._facts import RULES
+
+    assert facts.rule_mismatches(typed, RULES) == (1, [])
+
+
+@pytest.mark.parametrize("typed", TYPED_WRONG)
+def test_a_typed_rule_with_an_exponent_sign_or_operands_changed_is_refused(typed):
+    from descentlab.book.texts._facts import RULES
+
+    assert facts.rule_mismatches(typed, RULES) == (1, [f"{typed}: no rule the book computes"])
+
+
+def test_a_gradient_at_another_point_or_a_sum_is_not_read():
+    from descentlab.book.texts._facts import RULES
+
+    text = "`v ← βv - η∇L(W + βv)` and `w ← w - η (1/|B|) Σ_{i∈B} ∇L_i`"
+    assert facts.rule_mismatches(text, RULES) == (0, [])
+
+
+def test_every_rule_a_lecture_card_types_is_read_and_is_the_books():
+    from descentlab.book.lectures import LECTURES
+    from descentlab.book.texts._facts import RULES
+
+    read = [facts.rule_mismatches(it.explain, RULES) for lec in LECTURES for it in lec.items]
+    assert sum(n for n, _ in read) >= 20 and [b for _, bad in read for b in bad] == []
