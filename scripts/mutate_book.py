@@ -570,6 +570,12 @@ MUTANTS: tuple[Mutant, ...] = (
                                                                 "on a quadratic multiplies by "
                                                                 "1 + ηλ", (106,),
            file="book/texts/l003.py", old="`w ← (1 - ηλ) w`", new="`w ← (1 + ηλ) w`"),
+    Mutant("formula_exercise_rule_exponent", "formula typed in an exercise", "the AdaGrad "
+                                                                             "exercise's "
+                                                                             "question types "
+                                                                             "h ← h + g³", (),
+           file="book/texts/practice.py", old="`h ← h + g²`", new="`h ← h + g³`",
+           exercises=("sees the gradient 3 four times",)),
 )  # fmt: skip
 
 _RUNNER = r"""

@@ -208,3 +208,20 @@ def test_every_rule_a_lecture_card_types_is_read_and_is_the_books():
 
     read = [facts.rule_mismatches(it.explain, RULES) for lec in LECTURES for it in lec.items]
     assert sum(n for n, _ in read) >= 20 and [b for _, bad in read for b in bad] == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "right"),
+    [("`h ← h + g²`", True), ("`h ← g² + h`", True), ("`h ← h + g³`", False),
+     ("`h ← h - g²`", False)],
+)  # fmt: skip
+def test_an_exercises_typed_rule_is_evaluated_with_its_answer(typed, right):
+    import dataclasses
+
+    from descentlab.book.cells import exercise_check, run_cell
+    from descentlab.book.texts import EXERCISES
+
+    (ex,) = [e for exs in EXERCISES.values() for e in exs if "`h ← h + g²` sees" in e.question]
+    ex = dataclasses.replace(ex, question=ex.question.replace("`h ← h + g²`", typed))
+    check = exercise_check(ex, run_cell(ex.code))
+    assert check.failed is not right, (check.text, check.measured)
