@@ -225,3 +225,18 @@ def test_an_exercises_typed_rule_is_evaluated_with_its_answer(typed, right):
     ex = dataclasses.replace(ex, question=ex.question.replace("`h ← h + g²`", typed))
     check = exercise_check(ex, run_cell(ex.code))
     assert check.failed is not right, (check.text, check.measured)
+
+
+def test_every_rule_an_exercise_types_is_read_and_is_the_books():
+    """The lectures' and the chapters' exercises (the Newton chapter's `x ← -x³` is one)."""
+    import pkgutil
+
+    from descentlab.book import chapters
+    from descentlab.book.texts import EXERCISES
+    from descentlab.book.texts._facts import RULES
+
+    exercises = [e for exs in EXERCISES.values() for e in exs]
+    for info in pkgutil.iter_modules(chapters.__path__):
+        exercises += getattr(_chapter(info.name), "EXERCISES", ())
+    read = [facts.rule_mismatches(f"{e.question}\n{e.solution}", RULES) for e in exercises]
+    assert sum(n for n, _ in read) >= 4 and [b for _, bad in read for b in bad] == []

@@ -14,9 +14,9 @@ FACTS: dict[str, Fact] = {
     "parabola_error_10": Fact("2*0.6**10"),
 }
 
-#: the update rules the lectures type, each as the chapters compute it: ``x`` the variable
-#: updated, ``g`` the gradient, the other letters free (a lecture names them its own way).
-#: A card's typed rule must be one of these under some renaming, evaluated
+#: the update rules the lectures and exercises type, each as the chapters compute it: ``x``
+#: the variable updated, ``g`` the gradient, the other letters free (a lecture names them its
+#: own way). A typed rule must be one of these under some renaming, evaluated
 #: (:func:`~descentlab.book.facts.rule_mismatches`); the chapters' Formulas beside each
 RULES: tuple[Formula, ...] = (
     Formula("x - a*g"),  # gradient descent: descent_modes.SGD_W (a preconditioner P alike)
@@ -27,4 +27,5 @@ RULES: tuple[Formula, ...] = (
     Formula("x + v"),  # the velocity form's step
     Formula("x + g**2"),  # AdaGrad's sum: adaptive.ADAGRAD_R
     Formula("a*x + (1 - a)*g**2"),  # RMSProp's and Adam's average: adaptive.RMSPROP_V
+    Formula("-x**3"),  # Newton on √(1 + x²): newton.SQRT1_STEP
 )
