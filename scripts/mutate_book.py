@@ -513,6 +513,69 @@ MUTANTS: tuple[Mutant, ...] = (
                                                     "averages g, not g²", (),
            file="book/chapters/adaptive.py", old='Formula("beta_2*v + (1 - beta_2)*g**2")',
            new='Formula("beta_2*v + (1 - beta_2)*g")', chapters=("deep-adaptive",)),
+    Mutant("formula_rule_sgd_sign", "formula rendered", "the descent-modes chapter's step "
+                                                        "climbs, w + ηg (shown and evaluated)",
+           (), file="book/chapters/descent_modes.py", old='SGD_W = Formula("w - eta*g")',
+           new='SGD_W = Formula("w + eta*g")', chapters=("deep-descent",)),
+    Mutant("formula_rule_buffer_exponent", "formula rendered", "the momentum chapter's buffer "
+                                                               "decays by β², not β", (),
+           file="book/chapters/momentum.py", old='MOM_B = Formula("beta*b + g")',
+           new='MOM_B = Formula("beta**2*b + g")', chapters=("deep-momentum",)),
+    Mutant("formula_rule_damped_swapped", "formula rendered", "the momentum chapter's damped "
+                                                              "buffer swaps β and 1 - τ", (),
+           file="book/chapters/momentum.py", old='Formula("beta*b + (1 - tau)*g")',
+           new='Formula("(1 - tau)*b + beta*g")', chapters=("deep-momentum",)),
+    Mutant("formula_rule_heavy_ball_swapped", "formula rendered", "the momentum chapter's "
+                                                                  "recurrence swaps w_t and "
+                                                                  "w_{t-1}", (),
+           file="book/chapters/momentum.py", old='Formula("(1 + beta - eta*lamda)*w_t - beta*w_p"',
+           new='Formula("(1 + beta - eta*lamda)*w_p - beta*w_t"', chapters=("deep-momentum",)),
+    Mutant("formula_rule_nesterov_sign", "formula rendered", "Nesterov's recurrence adds the "
+                                                             "momentum term", (),
+           file="book/chapters/momentum.py", old="*w_t - beta*(1 - eta*lamda)*w_p\"",
+           new="*w_t + beta*(1 - eta*lamda)*w_p\"", chapters=("deep-momentum",)),
+    Mutant("formula_rule_l2_sign", "formula rendered", "the regularization chapter's penalised "
+                                                       "step adds -λw to the gradient", (),
+           file="book/chapters/regularization.py", old='Formula("w - eta*(g + lamda*w)")',
+           new='Formula("w - eta*(g - lamda*w)")', chapters=("deep-regularization",)),
+    Mutant("formula_rule_decay_exponent", "formula rendered", "the regularization chapter's "
+                                                              "decayed step multiplies by "
+                                                              "(1 - ηλ)²", (),
+           file="book/chapters/regularization.py", old='Formula("(1 - eta*lamda)*w - eta*g")',
+           new='Formula("(1 - eta*lamda)**2*w - eta*g")', chapters=("deep-regularization",)),
+    Mutant("formula_rule_decoupled_sign", "formula rendered", "AdamW's decoupled decay grows "
+                                                              "the weight, (1 + ηλ)w", (),
+           file="book/chapters/regularization.py", old='DECOUPLED = Formula("(1 - eta*lamda)*w")',
+           new='DECOUPLED = Formula("(1 + eta*lamda)*w")', chapters=("deep-regularization",)),
+    Mutant("formula_rule_newton_sign", "formula rendered", "Newton's step climbs, "
+                                                           "w + H⁻¹∇f(w)", (),
+           file="book/chapters/newton.py", old='Formula("w - H_inv*grad"',
+           new='Formula("w + H_inv*grad"', chapters=("deep-newton",)),
+    Mutant("formula_rule_newton_exponent", "formula rendered", "Newton's step on √(1 + x²) "
+                                                               "is shown as -x²", (),
+           file="book/chapters/newton.py", old='SQRT1_STEP = Formula("-x**3")',
+           new='SQRT1_STEP = Formula("-x**2")', chapters=("deep-newton",)),
+    Mutant("formula_rule_newton_derivative", "formula rendered", "f'' of √(1 + x²) is shown "
+                                                                 "with exponent -1/2", (),
+           file="book/chapters/newton.py", old='Formula("(1 + x**2)**(-3/2)")',
+           new='Formula("(1 + x**2)**(-1/2)")', chapters=("deep-newton",)),
+    Mutant("formula_card_rule_exponent", "formula typed in a card", "item 28's explanation "
+                                                                    "types Adam's average of "
+                                                                    "g³", (28,),
+           file="book/texts/l000.py", old="`v ← β₂v + (1-β₂)g²`", new="`v ← β₂v + (1-β₂)g³`"),
+    Mutant("formula_card_rule_swapped", "formula typed in a card", "item 57's RMSProp average "
+                                                                   "swaps ρ and 1 - ρ", (57,),
+           file="book/texts/l001.py", old="`r ← ρr + (1-ρ) g⊙g`", new="`r ← (1-ρ)r + ρ g⊙g`"),
+    Mutant("formula_card_rule_sign", "formula typed in a card", "item 106's gradient descent "
+                                                                "on a quadratic multiplies by "
+                                                                "1 + ηλ", (106,),
+           file="book/texts/l003.py", old="`w ← (1 - ηλ) w`", new="`w ← (1 + ηλ) w`"),
+    Mutant("formula_exercise_rule_exponent", "formula typed in an exercise", "the AdaGrad "
+                                                                             "exercise's "
+                                                                             "question types "
+                                                                             "h ← h + g³", (),
+           file="book/texts/practice.py", old="`h ← h + g²`", new="`h ← h + g³`",
+           exercises=("sees the gradient 3 four times",)),
 )  # fmt: skip
 
 _RUNNER = r"""

@@ -532,4 +532,4 @@ def test_the_adaptive_chapters_rules_are_shown_and_checked_from_one_formula(rule
         100.0, 4, lambda st, g: {"r": A.ADAGRAD_R(r=st["r"], g=g)},
         lambda st, g, t: shown(w=0.0, eta=A.LR, g=g, r=st["r"], epsilon=A.EPS_ADAGRAD),
     )  # fmt: skip
-    assert A._rule_check("AdaGrad", steps, runs).failed is not ok
+    assert kit.rule_check("AdaGrad", steps, runs).failed is not ok

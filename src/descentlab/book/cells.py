@@ -37,6 +37,7 @@ from descentlab.book.facts import (
     formula_mismatches,
     relation_words,
     render_solution,
+    rule_mismatches,
     wrong_answers,
 )
 from descentlab.book.model import Exercise, Play
@@ -170,8 +171,9 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
     and than each of the nearest wrong answers generated from the code's ``answer = …``
     (:func:`~descentlab.book.facts.wrong_answers`) --, one whose worked solution states a
     formula whose value is not what it computes at the question's numbers
-    (:func:`~descentlab.book.facts.formula_mismatches`), and one whose worked solution states
-    a number nothing computed (:func:`unchecked_numbers`)."""
+    (:func:`~descentlab.book.facts.formula_mismatches`) or types an update rule the book does
+    not compute (:func:`~descentlab.book.facts.rule_mismatches`), and one whose worked
+    solution states a number nothing computed (:func:`unchecked_numbers`)."""
     label = "the answer"
     if not run.ok:
         return ck(label, False, run.error, "runs without an error")
@@ -218,11 +220,15 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
             f"typed by hand: {', '.join(typed)}",
             "the question's, the code's, or a value the code computed",
         )
+    from descentlab.book.texts._facts import RULES  # (the texts' registry imports this)
+
     false = formula_mismatches(exercise.solution, exercise.question)
     false += relation_words(exercise.solution)
+    false += rule_mismatches(f"{exercise.question}\n{exercise.solution}", RULES)[1]
     if false:
         return ck(
-            "every formula of the worked solution that states a value computes it, and every "
+            "every formula of the worked solution that states a value computes it, every "
+            "update rule it or its question types is one the book computes, and every "
             "comparative word beside two of its numbers is theirs",
             False,
             "; ".join(false),

@@ -45,10 +45,11 @@ import copy
 import functools
 import hashlib
 import inspect
+import itertools
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
@@ -75,6 +76,7 @@ __all__ = [
     "restated",
     "restated_check",
     "retyped",
+    "rule_mismatches",
     "seeds_check",
     "statements",
     "text_check",
@@ -503,6 +505,10 @@ def render_solution(solution: str, code: str, namespace: Mapping[str, Any]) -> s
     return SOLUTION_SLOT.sub(one, solution)
 
 
+#: the names a :class:`Formula` reads as SymPy's functions, every other one a symbol
+_FUNCTIONS = frozenset({"sqrt", "exp", "log", "Abs", "sin", "cos", "pi"})
+
+
 class Formula:
     """A formula a page shows and a check evaluates, one SymPy expression for both: ``tex``
     is its ``latex()``, calling it evaluates it at the numbers given; the page's text cannot
@@ -514,22 +520,32 @@ class Formula:
         \\frac{\\kappa - 1}{\\kappa + 1} 0.8
     """
 
-    def __init__(self, source: str) -> None:
-        self.source = source
+    def __init__(self, source: str, names: Mapping[str, str] | None = None) -> None:
+        #: ``names``: the TeX a symbol is shown as (``{"w_prev": "w_{t-1}"}``), where its
+        #: Python name is not it
+        self.source, self.names = source, dict(names or {})
+
+    def _parse(self, evaluate: bool) -> Any:
+        """The expression, every name but SymPy's functions a symbol (``beta``, ``gamma``
+        and ``lambda`` are SymPy's functions and Python's keyword otherwise)."""
+        from sympy import Symbol
+        from sympy.parsing.sympy_parser import parse_expr
+
+        local = {n: Symbol(n) for n in re.findall(r"[A-Za-z_]\w*", self.source)
+                 if n not in _FUNCTIONS}  # fmt: skip
+        return parse_expr(self.source, local_dict=local, evaluate=evaluate)
 
     @functools.cached_property
     def expr(self) -> Any:
-        from sympy.parsing.sympy_parser import parse_expr
-
-        return parse_expr(self.source)
+        return self._parse(True)
 
     @functools.cached_property
     def tex(self) -> str:
         """SymPy's ``latex()`` of the expression in the order it is written (unevaluated)."""
-        from sympy import latex
-        from sympy.parsing.sympy_parser import parse_expr
+        from sympy import Symbol, latex
 
-        return latex(parse_expr(self.source, evaluate=False), order="none")
+        names = {Symbol(k): v for k, v in self.names.items()}
+        return latex(self._parse(False), order="none", symbol_names=names)
 
     @functools.cached_property
     def _names(self) -> tuple[str, ...]:
@@ -552,6 +568,92 @@ class Formula:
         if missing:
             raise ValueError(f"Formula {self.source!r}: no value for {', '.join(missing)}")
         return float(self._fn(*(values[n] for n in self._names)))
+
+
+# ------------------------------------------------------------------------------------------
+# update rules typed in a text, evaluated
+
+#: a rule typed in backquotes: ``v ← β₂v + (1-β₂)g²``
+_RULE = re.compile(r"`\s*([A-Za-zα-ω])\s*←\s*([^`]+)`")
+#: a gradient, as the texts write it: ``∇L(w)``, ``∇f``, ``f'(x)``, ``∂L/∂W`` (its argument,
+#: where it has one, must be one variable: ``∇L(W + βv)`` is not read)
+_GRAD = re.compile(r"(?:∇[Lf]|∂L/∂W|f')(?:\((?P<at>[^()]*)\))?")
+#: the values a typed rule and a rule of the book are compared at: no two alike, none 0.5
+_AT = (0.37, 0.61, 0.23, 0.71, 1.3, 0.17)
+
+
+def _typed_rule(lhs: str, rhs: str) -> Any:
+    """A typed rule's right side as a SymPy expression, its variable renamed ``x`` and the
+    gradient ``g``; None where it holds what this reader does not take (a sum, a gradient at
+    another point)."""
+    bad = [m for m in _GRAD.finditer(rhs) if m["at"] is not None and not _BARE.fullmatch(m["at"])]
+    if bad:
+        return None
+    s = _GRAD.sub(" g ", rhs).replace("⊙", "·")
+    s = re.sub(r"([α-ω])([₀-₉]+)", lambda m: f" {_GREEK[m[1]]}_{m[2].translate(_SUB)} ", s)
+    py = _python(s)
+    if py is None:
+        return None
+    from sympy import Symbol
+    from sympy.parsing.sympy_parser import (
+        implicit_multiplication_application,
+        parse_expr,
+        standard_transformations,
+    )
+
+    local = {n: Symbol(n) for n in re.findall(r"[A-Za-z_]\w*", py) if n not in _FUNCTIONS}
+    transforms = (*standard_transformations, implicit_multiplication_application)
+    try:
+        expr = parse_expr(py, local_dict=local, transformations=transforms)
+    except Exception:  # (a form SymPy reads otherwise: not this reader's)
+        return None
+    name = _GREEK.get(lhs, lhs)
+    return expr.subs(Symbol(name), Symbol("x_")) if Symbol(name) in expr.free_symbols else None
+
+
+def _same_rule(typed: Any, rule: Formula) -> bool:
+    """Whether ``typed`` (``x_`` the variable, ``g`` the gradient) is ``rule`` (``x`` and
+    ``g``) under some renaming of their other letters, at the values :data:`_AT`."""
+    from sympy import Symbol
+
+    names = sorted(set(rule._names) - {"x", "g"})
+    mine = sorted(str(v) for v in typed.free_symbols - {Symbol("x_"), Symbol("g")})
+    if len(mine) != len(names) or ("g" in rule._names) != (Symbol("g") in typed.free_symbols):
+        return False
+    values = dict(zip(names, _AT[2:], strict=False)) | {"x": _AT[0], "g": _AT[1]}
+    want = rule(**values)
+    for order in itertools.permutations(names):
+        at = {Symbol(a): values[b] for a, b in zip(mine, order, strict=True)}
+        at |= {Symbol("x_"): _AT[0], Symbol("g"): _AT[1]}
+        try:
+            got = float(typed.subs(at))
+        except (TypeError, ValueError):
+            return False
+        if abs(got - want) <= 1e-12 * max(abs(want), 1.0):
+            return True
+    return False
+
+
+def rule_mismatches(text: str, rules: Sequence[Formula]) -> tuple[int, list[str]]:
+    """The update rules ``text`` types (```v ← β₂v + (1-β₂)g²```) that are none of ``rules``
+    (the book's rules, the variable ``x`` and the gradient ``g``) under any renaming of their
+    other letters, evaluated at the same values: an exponent, a sign or two operands changed
+    make a typed rule no rule of the book. Returns how many were read, and the refused ones.
+
+    Example:
+        >>> rules = [Formula("a*x + (1 - a)*g**2")]
+        >>> rule_mismatches("`r ← ρr + (1-ρ) g⊙g` and `G ← γG + (1-γ)g³`", rules)
+        (2, ['`G ← γG + (1-γ)g³`: no rule the book computes'])
+    """
+    read, bad = 0, []
+    for m in _RULE.finditer(text):
+        typed = _typed_rule(m[1], m[2])
+        if typed is None:
+            continue
+        read += 1
+        if not any(_same_rule(typed, rule) for rule in rules):
+            bad.append(f"{m[0]}: no rule the book computes")
+    return read, bad
 
 
 @dataclass(frozen=True)
@@ -980,19 +1082,22 @@ def _check(text: str, bad: list[str], read: int, expected: str) -> Check:
     )
 
 
-def text_check(text: str, context: str = "") -> Check | None:
-    """The check that ``text``'s comparatives and stated formulas agree with its numbers
-    (None where it has neither)."""
+def text_check(text: str, context: str = "", rules: Sequence[Formula] = ()) -> Check | None:
+    """The check that ``text``'s comparatives and stated formulas agree with its numbers, and
+    that the update rules it types are ``rules`` (:func:`rule_mismatches`; None where it has
+    none of them)."""
     relations = sum(len(p.findall(text)) for p in _RELATIONS)
     formulas = sum(1 for _ in statements(text))
-    if not relations and not formulas:
+    typed, wrong = rule_mismatches(text, rules) if rules else (0, [])
+    if not relations and not formulas and not typed:
         return None
-    bad = relation_words(text) + formula_mismatches(text, context)
+    bad = relation_words(text) + formula_mismatches(text, context) + wrong
     return _check(
         "every comparative word beside two numbers and every formula that states its value "
-        "agrees with the numbers (formulas evaluated at the numbers the text binds)",
+        "agrees with the numbers (formulas evaluated at the numbers the text binds)"
+        + (", every update rule typed is one of the book's" if typed else ""),
         bad,
-        relations + formulas,
+        relations + formulas + typed,
         "the words and formulas the numbers give",
     )
 

@@ -305,6 +305,63 @@ def slope_steps(make: Any, g: float, steps: int) -> list[float]:
     return out
 
 
+def iterates(make: Any, grad: Callable[[float, int], float], w0: float, steps: int) -> list[float]:
+    """The iterates ``w_1 … w_T`` an optimizer (``make(params)``) takes from ``w0`` in one
+    dimension, the gradient at step t ``grad(w, t)``, in float64: what a rule a page shows,
+    evaluated step by step at the same gradients, must give (:func:`rule_check`)."""
+    w = torch.nn.Parameter(torch.full((1,), float(w0), dtype=torch.float64))
+    opt = make([w])
+    out = []
+    for t in range(1, steps + 1):
+        w.grad = torch.full_like(w, grad(float(w.detach()), t))
+        opt.step()
+        out.append(float(w.detach()))
+    return out
+
+
+def rule_iterates(
+    update: Callable[[dict[str, float], float, int], Mapping[str, float]],
+    grad: Callable[[float, int], float],
+    w0: float,
+    steps: int,
+) -> list[float]:
+    """The iterates of the rule a page shows, from ``w0`` at the gradients ``grad(w, t)``:
+    ``update(state, g, t)`` gives the state's new values (``w`` and what the rule keeps, a
+    buffer ``b``), computed by the page's Formulas; the twin of :func:`iterates`. A rule
+    that overflows gives NaN from there on, which :func:`rule_check` refuses."""
+    state: dict[str, float] = {"w": float(w0)}
+    out = []
+    for t in range(1, steps + 1):
+        try:
+            state.update(update(state, grad(state["w"], t), t))
+        except OverflowError:  # (a wrong rule that diverges: no number, a ✘ in the check)
+            return out + [math.nan] * (steps - len(out))
+        out.append(state["w"])
+    return out
+
+
+#: a gradient that changes every step and with w, for the rules' step-by-step checks: the
+#: quadratic w²/2 plus a slope that turns
+def wavy(w: float, t: int) -> float:
+    return w + math.sin(t)
+
+
+def rule_check(
+    what: str,
+    rule: Sequence[float],
+    measured: Sequence[float],
+    tol: float = 1e-9,
+    against: str = "descentlab's steps",
+) -> Check:
+    """The check that the rule a page shows (its :class:`~descentlab.book.facts.Formula`),
+    evaluated at each step, gives ``measured``, the steps or iterates of descentlab's
+    optimizer (or of the run named by ``against``): the worst relative difference, a ✘
+    beyond ``tol``."""
+    worst = max(abs(a - b) / max(abs(b), 1e-300) for a, b in zip(rule, measured, strict=True))
+    return close(f"{what}: the formula shown, evaluated at each of {len(rule)} steps, against "
+                 f"{against} (worst)", worst, 0.0, tol)  # fmt: skip
+
+
 def scratch(
     text: str | Callable[[Numbers], str],
     code: str,

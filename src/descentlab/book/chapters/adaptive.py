@@ -85,13 +85,6 @@ def _rule_steps(g: float, steps: int, accumulate: Any, step: Any) -> list[float]
     return out
 
 
-def _rule_check(what: str, rule: list[float], measured: list[float]) -> Any:
-    """The check that the rule the page shows, evaluated step by step, is descentlab's."""
-    worst = max(abs(a - b) / abs(b) for a, b in zip(rule, measured, strict=True))
-    return close(f"{what}: the formula shown, evaluated at each of {len(rule)} steps, against "
-                 "descentlab's steps (worst)", worst, 0.0, 1e-9)  # fmt: skip
-
-
 # ------------------------------------------------------------------------------------------
 # 1. AdaGrad
 
@@ -168,7 +161,7 @@ def _adagrad(ctx: Context, n: kit.Numbers) -> Part:
         for g in SLOPES
     ]  # fmt: skip
     flat, runs = [x for r in rule for x in r], [x for s in ada for x in s]
-    checks.append(_rule_check("AdaGrad's two updates as the page shows them", flat, runs))
+    checks.append(kit.rule_check("AdaGrad's two updates as the page shows them", flat, runs))
     far = max(sum(s) for s in ada)
     checks.append(ck(f"after {STEPS} steps AdaGrad has moved at most η(2√T - 1) on every slope",
                      far <= bound, f"{far:.4g}", f"≤ {bound:.4g}"))  # fmt: skip
@@ -236,7 +229,7 @@ def _rmsprop(ctx: Context, n: kit.Numbers) -> Part:
         lambda st, g, t: LR * g / (math.sqrt(st["v"]) + EPS),
     )  # fmt: skip
     checks = [
-        _rule_check("RMSProp's average as the page shows it", rule, rms),
+        kit.rule_check("RMSProp's average as the page shows it", rule, rms),
         close("RMSProp's first step is η/√(1 - α)", rms[0], first, 1e-6),
         close(f"RMSProp's step {STEPS} is η/√(1 - α^t)", rms[-1], later, 1e-6),
     ]
@@ -327,12 +320,12 @@ def _adam(ctx: Context, n: kit.Numbers) -> Part:
         5.0, 3, moments, lambda st, g, t: LR * st["m"] / (math.sqrt(st["v"]) + EPS)
     )
     checks = [
-        _rule_check(
+        kit.rule_check(
             "Adam's two averages as the page shows them, bias-corrected",
             _rule_steps(5.0, 3, moments, corrected),
             adam,
         ),
-        _rule_check("the same, uncorrected", rule_raw, raw),
+        kit.rule_check("the same, uncorrected", rule_raw, raw),
         close("Adam's first step is η (bias-corrected)", adam[0], LR, 1e-6),
         close(
             "without the correction the first step is η(1 - β₁)/√(1 - β₂)", raw[0], raw_first, 1e-6

@@ -14,9 +14,11 @@ import torch
 from descentlab import optim
 from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck
+from descentlab.book.facts import Formula
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
+from descentlab.book.render.pages import Check
 from descentlab.report import figures as FG
 
 __all__ = ["CHAPTER"]
@@ -174,9 +176,15 @@ def _best_rates(p: dict[str, np.ndarray]) -> dict[int, float]:
 # ------------------------------------------------------------------------------------------
 # 1. three updates, one estimate
 
+#: the step every descent method takes, shown on the page (latex) and evaluated at each step
+#: against descentlab's SGD: one SymPy expression for both
+SGD_W = Formula("w - eta*g")
+#: the rule's check: the rate and the steps of the run it is evaluated on
+RULE_LR, RULE_STEPS = 0.1, 300
+
 THREE = kit.Prose(
     """
-Every descent method of the lectures takes the same step, $w \\leftarrow w - \\eta\\, g$, and
+Every descent method of the lectures takes the same step, $w \\leftarrow {{rule_w}}$, and
 differs in where g comes from (items 11, 12, 13, 70 and 72). *Full-batch* gradient descent
 averages the gradients of all N training examples, $g = \\frac{1}{N}\\sum_{i=1}^N \\nabla L_i(w)$;
 *stochastic* gradient descent uses one example drawn at random, $g = \\nabla L_i(w)$; *mini-batch*
@@ -213,6 +221,7 @@ def _three(ctx: Context, n: kit.Numbers) -> Part:
     sv = np.linalg.svd(p["x"], compute_uv=False) ** 2 / N
     text = THREE.fill(
         n,
+        rule_w=SGD_W.tex,
         n=str(N),
         n16=str(N // 16),
         lam=" and ".join(f"{v:g}" for v in LAM),
@@ -232,7 +241,17 @@ def _three(ctx: Context, n: kit.Numbers) -> Part:
         rows,
         f"N = {N} examples; S² the per-example gradients' spread",
     )
-    return Part("three", "Three updates, one estimate", [text, table, []])
+    return Part("three", "Three updates, one estimate", [text, table, [_rule_check()]])
+
+
+def _rule_check() -> Check:
+    """The step as the page shows it (:data:`SGD_W`), evaluated at each step, against
+    descentlab's SGD on a gradient that turns."""
+    rule = kit.rule_iterates(
+        lambda st, g, t: {"w": SGD_W(w=st["w"], eta=RULE_LR, g=g)}, kit.wavy, 1.0, RULE_STEPS
+    )
+    sgd = kit.iterates(lambda p: optim.SGD(p, lr=RULE_LR), kit.wavy, 1.0, RULE_STEPS)
+    return kit.rule_check("the step as the page shows it, on a gradient that turns", rule, sgd)
 
 
 # ------------------------------------------------------------------------------------------

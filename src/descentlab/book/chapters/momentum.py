@@ -87,12 +87,70 @@ def _edge(beta: float, lam: float = 1.0) -> float:
 
 
 # ------------------------------------------------------------------------------------------
+# the update rules the sections show, one SymPy expression each: typeset on the page (latex)
+# and evaluated at each step against descentlab's Momentum and Nesterov, so the rule the
+# reader sees is the one checked
+
+MOM_B = Formula("beta*b + g")
+MOM_W = Formula("w - eta*b")
+MOM_B_DAMPED = Formula("beta*b + (1 - tau)*g")
+#: one eigen-direction's recurrences, the buffer eliminated: heavy ball's and Nesterov's
+HB_NEXT = Formula("(1 + beta - eta*lamda)*w_t - beta*w_p", {"w_p": "w_{t-1}"})
+NEST_NEXT = Formula("(1 + beta)*(1 - eta*lamda)*w_t - beta*(1 - eta*lamda)*w_p", {"w_p": "w_{t-1}"})
+#: the rules' checks: the rate, the curvature of the recurrences' quadratic, the steps
+RULE_LR, RULE_CURV, RULE_STEPS = 0.1, 1.0, 300
+#: the damping the damped buffer is checked at: not 0.5, where τ and 1 - τ are one number and
+#: a rule that swaps them would pass
+RULE_DAMPING = 0.3
+
+
+def _buffer_rule(beta: float, tau: float = 0.0) -> list[float]:
+    """The iterates of the rule the page shows (the buffer starts at the first gradient, then
+    gains the damped one), on the gradient that turns (:func:`kit.wavy`)."""
+
+    def update(st: dict[str, float], g: float, t: int) -> dict[str, float]:
+        if tau == 0.0:
+            b = MOM_B(beta=beta, b=st.get("b", 0.0), g=g)
+        else:
+            b = g if t == 1 else MOM_B_DAMPED(beta=beta, b=st["b"], tau=tau, g=g)
+        return {"b": b, "w": MOM_W(w=st["w"], eta=RULE_LR, b=b)}
+
+    return kit.rule_iterates(update, kit.wavy, 1.0, RULE_STEPS)
+
+
+def _recurrence_rule(rule: Formula, nesterov: bool) -> tuple[list[float], list[float]]:
+    """One eigen-direction's recurrence as the page shows it, evaluated at each step at
+    descentlab's two last iterates on ``f = λw²/2``, and descentlab's next iterates."""
+    make = optim.Nesterov if nesterov else optim.Momentum
+    ws = [1.0, *kit.iterates(lambda p: make(p, lr=RULE_LR, momentum=0.9),
+                             lambda w, t: RULE_CURV * w, 1.0, RULE_STEPS)]  # fmt: skip
+    shown = [
+        rule(beta=0.9, eta=RULE_LR, lamda=RULE_CURV, w_t=ws[t], w_p=ws[t - 1])
+        for t in range(1, RULE_STEPS)
+    ]
+    return shown, ws[2:]
+
+
+def _rule_checks() -> list:
+    """The checks that the rules the page shows are descentlab's, step by step."""
+    wavy = [kit.iterates(lambda p, d=d: optim.Momentum(p, lr=RULE_LR, momentum=0.9, dampening=d),
+                         kit.wavy, 1.0, RULE_STEPS) for d in (0.0, RULE_DAMPING)]  # fmt: skip
+    return [
+        kit.rule_check("the buffer and the step as the page shows them (β = 0.9), on a "
+                       "gradient that turns", _buffer_rule(0.9), wavy[0]),
+        kit.rule_check(f"the damped buffer as the page shows it (τ = {RULE_DAMPING:g})",
+                       _buffer_rule(0.9, RULE_DAMPING),
+                       wavy[1]),
+    ]  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------
 # 1. the velocity as an average
 
 AVERAGE = kit.Prose(
     """
 Start from torch's form of momentum, the one descentlab's `Momentum` uses: the buffer
-collects gradients, $b \\leftarrow \\beta b + g$, and the step is $w \\leftarrow w - \\eta b$.
+collects gradients, $b \\leftarrow {{rule_b}}$, and the step is $w \\leftarrow {{rule_w}}$.
 Unroll the buffer from $b = 0$ and it is a weighted sum of every gradient so far,
 
 $$b_t = g_t + \\beta g_{t-1} + \\beta^2 g_{t-2} + \\dots = \\sum_{k=0}^{t-1} \\beta^k g_{t-k}.$$
@@ -115,7 +173,7 @@ start or to react to a turn. This is the first trade-off of momentum, and it ret
 another form: large β means a long, smooth memory and a slow reaction.
 
 torch's `dampening` τ, which descentlab's `Momentum` takes too, scales each gradient entering
-the buffer, $b \\leftarrow \\beta b + (1 - \\tau) g$, all but the first (the buffer starts at
+the buffer, $b \\leftarrow {{rule_damped}}$, all but the first (the buffer starts at
 the gradient itself). The filled step is then $(1 - \\tau)/(1 - \\beta)$ times ηg: at β = 0.9
 and `dampening` = 0.5 the measured step after {{steps}} steps is {{sdamp}} times ηg, against
 {{sdamp_pred}} from $\\beta^{T-1} + (1 - \\tau)(1 - \\beta^{T-1})/(1 - \\beta)$. With
@@ -154,6 +212,9 @@ def _average(ctx: Context, n: kit.Numbers) -> Part:
     m = [s[-1] / SLOPE_LR for s in slopes]
     text = AVERAGE.fill(
         n,
+        rule_b=MOM_B.tex,
+        rule_w=MOM_W.tex,
+        rule_damped=MOM_B_DAMPED.tex,
         steps=str(SLOPE_STEPS),
         s05=(m[0], filled[0]),
         s09=(m[1], filled[1]),
@@ -172,6 +233,7 @@ def _average(ctx: Context, n: kit.Numbers) -> Part:
         close(f"β = {b:g}: the step after {SLOPE_STEPS} steps is ηg (1 - β^T)/(1 - β)", v, f, 1e-9)
         for b, f, v in zip(SLOPE_BETAS, filled, m, strict=True)
     ]
+    checks += _rule_checks()
     table = Table(
         ["β", "1/(1 - β)", f"(1 - β^T)/(1 - β), T = {SLOPE_STEPS}", "measured step / (ηg)"],
         rows,
@@ -199,7 +261,7 @@ momentum's update along that direction involves only that direction. Eliminate t
 (from $w_{t+1} = w_t - \\eta b_{t+1}$ and $b_{t+1} = \\beta b_t + \\lambda w_t$ one gets
 $\\eta b_t = w_{t-1} - w_t$) and one direction obeys
 
-$$w_{t+1} = (1 + \\beta - \\eta\\lambda)\\, w_t - \\beta\\, w_{t-1}.$$
+$$w_{t+1} = {{rule_hb}}.$$
 
 This is a linear recurrence of order two: the present and the previous position set the next.
 Its solutions are combinations of $z^t$ for the two roots of the characteristic polynomial
@@ -233,6 +295,7 @@ def _recurrence(ctx: Context, n: kit.Numbers) -> Part:
     root = _edge(EDGE_BETA)
     text = RECURRENCE.fill(
         n,
+        rule_hb=HB_NEXT.tex,
         edge09=(2 * (1 + 0.9), _edge(0.9)),
         edge05=(edge, root),
         below=(lrs[0], (1 - EDGE_MARGIN) * root),
@@ -245,6 +308,8 @@ def _recurrence(ctx: Context, n: kit.Numbers) -> Part:
         ck("heavy ball at ηλ 3 % below 2(1 + β) (β = 0.5) stays finite for 200 steps",
            not below, fate[below], "finite"),
         ck("heavy ball at ηλ 3 % above 2(1 + β) diverges", above, fate[above], "diverged"),
+        kit.rule_check("the recurrence as the page shows it, at descentlab's Momentum's "
+                       "iterates on λw²/2", *_recurrence_rule(HB_NEXT, nesterov=False)),
     ]  # fmt: skip
     return Part("recurrence", "One direction of a quadratic is a two-by-two system", [text, checks])
 
@@ -566,7 +631,7 @@ NESTEROV = kit.Prose(
 Nesterov's variant (items 52 and 104) evaluates the gradient where the velocity is about to
 carry the iterate, not where it is. On a quadratic the same elimination gives
 
-$$w_{t+1} = (1 + \\beta)(1 - \\eta\\lambda)\\, w_t - \\beta(1 - \\eta\\lambda)\\, w_{t-1}:$$
+$$w_{t+1} = {{rule_nest}}:$$
 
 the curvature now multiplies the momentum term too. In the stiff direction the look-ahead
 sees the wall coming, and the polynomial $z^2 - (1 + \\beta)(1 - \\eta\\lambda) z +
@@ -592,13 +657,18 @@ def _nesterov(ctx: Context, n: kit.Numbers) -> Part:
     flat = [_nesterov_flat_root(b) for b in NEST_BETAS]
     text = NESTEROV.fill(
         n,
+        rule_nest=NEST_NEXT.tex,
         n09=(pred[0], flat[0], 1e-9, 4),
         hb09=(theory_rate("momentum", 1.0, 0.9, EIG), math.sqrt(0.9), 1e-9, 4),
         m09=(meas[0], pred[0], 0.005, 4),
         n081=(pred[1], flat[1], 1e-9, 4),
         m081=(meas[1], pred[1], 0.005, 4),
     )
-    return Part("nesterov", "Nesterov: the gradient at the look-ahead point", [text, []])
+    check = kit.rule_check(
+        "Nesterov's recurrence as the page shows it, at descentlab's Nesterov's iterates on λw²/2",
+        *_recurrence_rule(NEST_NEXT, True),
+    )
+    return Part("nesterov", "Nesterov: the gradient at the look-ahead point", [text, [check]])
 
 
 def _nesterov_flat_root(beta: float, eta: float = 1.0) -> float:

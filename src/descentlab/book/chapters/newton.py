@@ -18,9 +18,11 @@ import torch
 from descentlab import optim
 from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck
+from descentlab.book.facts import Formula
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
+from descentlab.book.render.pages import Check
 
 __all__ = ["CHAPTER"]
 
@@ -47,6 +49,19 @@ TRAIN_STEPS, TRAIN_SEEDS = 300, (0, 1)
 
 
 # ------------------------------------------------------------------------------------------
+# the rules the sections show, one SymPy expression each: typeset on the page (latex) and
+# evaluated at each step of the chapter's Newton runs (autograd's derivatives)
+
+NEWTON_STEP = Formula("w - H_inv*grad", {"H_inv": "H^{-1}", "grad": "\\nabla f(w)"})
+#: Newton on √(1 + x²): the derivatives, the step they give and three steps of it
+SQRT1_D1 = Formula("x/sqrt(1 + x**2)")
+SQRT1_D2 = Formula("(1 + x**2)**(-3/2)")
+SQRT1_STEP = Formula("-x**3")
+SQRT1_THREE = Formula("-x**27")
+#: what the rules are evaluated against: the chapter's Newton runs
+AUTOGRAD = "Newton's iterates by autograd's derivatives"
+
+# ------------------------------------------------------------------------------------------
 # 1. Newton's step
 
 STEP = kit.Prose(
@@ -60,7 +75,7 @@ $$f(w + d) \\approx f(w) + \\nabla f(w)^\\top d + \\tfrac12 d^\\top \\nabla^2 f(
 and when the Hessian $H = \\nabla^2 f(w)$ is positive definite the model's minimum is at
 $d = -H^{-1}\\nabla f(w)$. Newton's step goes there:
 
-$$w \\leftarrow w - H^{-1} \\nabla f(w).$$
+$$w \\leftarrow {{rule_newton}}.$$
 
 No learning rate: the curvature sets the length of the step, direction by direction, a long
 step where the loss is flat and a short one where it is steep. On a quadratic the model is
@@ -101,6 +116,7 @@ def _step(ctx: Context, n: kit.Numbers) -> Part:
     params = (64 + 1) * 128 + (128 + 1) * 10
     text = STEP.fill(
         n,
+        rule_newton=NEWTON_STEP.tex,
         n=str(LS_N),
         p=str(LS_P),
         one_step=kit.Twin(dist, 0.0, 1e-12, 2, rel=False),
@@ -366,10 +382,11 @@ FAR_TEXT = kit.Prose(
     """
 The squaring works both ways: far from the minimum, where the quadratic model is a poor
 guide, Newton's step can overshoot and never come back. The classic example is convex:
-$f(x) = \\sqrt{1 + x^2}$, with $f' = x/\\sqrt{1 + x^2}$ and $f'' = (1 + x^2)^{-3/2}$, so Newton's
-step is exactly $x \\leftarrow -x^3$. From x = {{near}} it converges, faster than quadratically:
-three steps reach {{near3}}. From x = {{edge}} it bounces between ±1 forever, and from
-x = {{far}} it diverges: three steps reach {{far3}}, the closed form's $-x^{27}$ = {{far27}}.
+$f(x) = \\sqrt{1 + x^2}$, with $f' = {{d1}}$ and $f'' = {{d2}}$, so Newton's
+step is exactly $x \\leftarrow {{rule_cube}}$. From x = {{near}} it converges, faster than
+quadratically: three steps reach {{near3}}. From x = {{edge}} it bounces between ±1 forever,
+and from x = {{far}} it diverges: three steps reach {{far3}}, the closed form's
+${{rule_three}}$ = {{far27}}.
 The curvature there is small, the model's minimum far away.
 
 On non-convex ground Newton looks for a point where the gradient vanishes, any such point. On
@@ -433,6 +450,28 @@ def _sqrt1(t: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(1 + t * t)
 
 
+def _sqrt1_checks(runs: list[list[float]]) -> list[Check]:
+    """Newton's step, √(1 + x²)'s derivatives and the step they give as the page shows them,
+    evaluated at each iterate of ``runs`` (the chapter's autograd Newton, each from its x₀)."""
+    starts = [x for r in runs for x in r[:-1]]
+    after = [x for r in runs for x in r[1:]]
+    return [
+        kit.rule_check(
+            "Newton's step as the page shows it, with f' and f'' as the page shows them, on "
+            "√(1 + x²) from x₀ = 0.5, 1.5 and 1",
+            [NEWTON_STEP(w=x, H_inv=1 / SQRT1_D2(x=x), grad=SQRT1_D1(x=x)) for x in starts],
+            after,
+            against=AUTOGRAD,
+        ),
+        kit.rule_check(
+            "the step on √(1 + x²) as the page shows it, at the same iterates",
+            [SQRT1_STEP(x=x) for x in starts],
+            after,
+            against=AUTOGRAD,
+        ),
+    ]
+
+
 def _far(ctx: Context, n: kit.Numbers) -> Part:
     near = _newton_1d(_sqrt1, NEAR, 3)
     far = _newton_1d(_sqrt1, FAR, 3)
@@ -446,13 +485,17 @@ def _far(ctx: Context, n: kit.Numbers) -> Part:
     end = sin[-1]
     text = FAR_TEXT.fill(
         n,
+        d1=SQRT1_D1.tex,
+        d2=SQRT1_D2.tex,
+        rule_cube=SQRT1_STEP.tex,
+        rule_three=SQRT1_THREE.tex,
         near=f"{NEAR:g}",
         edge=f"{EDGE:g}",
         far=f"{FAR:g}",
         sin_start=f"{SIN_START:g}",
-        near3=(near[-1], -(NEAR**27), 1e-12),
-        far3=(far[-1], -(FAR**27), 1e-12),
-        far27=(-(FAR**27), far[-1], 1e-12),
+        near3=(near[-1], SQRT1_THREE(x=NEAR), 1e-12),
+        far3=(far[-1], SQRT1_THREE(x=FAR), 1e-12),
+        far27=(SQRT1_THREE(x=FAR), far[-1], 1e-12),
         sin_curv=(2 * math.cos(SIN_START) - SIN_START * math.sin(SIN_START), float(h0), 1e-12),
         sin_max=(end, root, 1e-10, 4),
         sin_max_curv=(
@@ -463,6 +506,7 @@ def _far(ctx: Context, n: kit.Numbers) -> Part:
         damped_steps=(len(damped), _numpy_damped(FAR), 0),
     )
     checks = [
+        *_sqrt1_checks([[x0, *xs] for x0, xs in ((NEAR, near), (FAR, far), (EDGE, edge))]),
         ck(
             "from x = 1 Newton bounces between ±1",
             all(abs(abs(v) - 1) < 1e-12 for v in edge) and edge[0] * edge[1] < 0,
@@ -793,7 +837,7 @@ def _linesearch(ctx: Context, n: kit.Numbers) -> Part:
 MOVE = kit.Prose(
     """
 Move the start of Newton's method on $\\sqrt{1 + x^2}$: the page runs {{t}} steps of pure
-Newton, $x \\leftarrow -x^3$, and of Newton damped by Armijo's backtracking, and draws |x|
+Newton, $x \\leftarrow {{rule_cube}}$, and of Newton damped by Armijo's backtracking, and draws |x|
 on a log scale. Inside (-1, 1) the full step passes Armijo's test and the two runs are one,
 converging faster than quadratically; outside, pure Newton explodes while the damped steps
 keep shrinking |x|. The
@@ -840,7 +884,7 @@ def _move(ctx: Context, n: kit.Numbers) -> Part:
         constants={"T": MOVE_T, "c": ARMIJO_C, "shrink": SHRINK},
     )
     return Part("move", "Move the start: where Newton's model misleads",
-                [MOVE.fill(n, t=str(MOVE_T)), fig, []])  # fmt: skip
+                [MOVE.fill(n, t=str(MOVE_T), rule_cube=SQRT1_STEP.tex), fig, []])  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------

@@ -15,9 +15,11 @@ from descentlab import optim
 from descentlab.book import reference as ref
 from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck
+from descentlab.book.facts import Formula
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
+from descentlab.book.render.pages import Check
 
 __all__ = ["CHAPTER"]
 
@@ -72,6 +74,18 @@ def _fits(solver=_ridge) -> dict[float, tuple[float, float, list[float]]]:
 
 
 # ------------------------------------------------------------------------------------------
+# the update rules the sections show, one SymPy expression each: typeset on the page (latex)
+# and evaluated at each step against descentlab's SGD and AdamW
+
+L2_STEP = Formula("w - eta*(g + lamda*w)")
+DECAY_STEP = Formula("(1 - eta*lamda)*w - eta*g")
+DECOUPLED = Formula("(1 - eta*lamda)*w")
+#: AdamW's weight without data after T steps, the decoupled decay's closed form
+GEOMETRIC = Formula("(1 - eta*lamda)**T")
+#: the SGD rules' check: the steps of the run they are evaluated on
+RULE_STEPS = 300
+
+# ------------------------------------------------------------------------------------------
 # 1. L2 in SGD is a multiplicative decay
 
 DECAY_TEXT = kit.Prose(
@@ -79,7 +93,7 @@ DECAY_TEXT = kit.Prose(
 Add the penalty $(\\lambda/2)\\|w\\|^2$ to a loss (item 85) and its gradient gains λw. One SGD
 step becomes
 
-$$w \\leftarrow w - \\eta(g + \\lambda w) = (1 - \\eta\\lambda)\\, w - \\eta g:$$
+$$w \\leftarrow {{rule_l2}} = {{rule_decay}}:$$
 
 before following the data's gradient, every weight is multiplied by $1 - \\eta\\lambda$. That is
 why the penalty is called weight decay: without a data gradient a weight shrinks
@@ -135,6 +149,8 @@ def _decay(ctx: Context, n: kit.Numbers) -> Part:
     diff, to_ridge = ctx.memo(("chapter", "regularization", "sgd"), _sgd_pair)
     text = DECAY_TEXT.fill(
         n,
+        rule_l2=L2_STEP.tex,
+        rule_decay=DECAY_STEP.tex,
         lr=f"{LR:g}",
         decay=f"{DECAY:g}",
         steps=str(STEPS),
@@ -142,7 +158,25 @@ def _decay(ctx: Context, n: kit.Numbers) -> Part:
         diff=kit.Twin(diff, 0.0, 1e-12, 2, rel=False),
         to_ridge=kit.Twin(to_ridge, 0.0, 1e-8, 2, rel=False),
     )
-    return Part("decay", "In SGD an L2 penalty is a multiplicative decay", [text, []])
+    return Part("decay", "In SGD an L2 penalty is a multiplicative decay", [text, _rule_checks()])
+
+
+def _rule_checks() -> list[Check]:
+    """The two SGD steps as the page shows them (:data:`L2_STEP`, :data:`DECAY_STEP`),
+    evaluated at each step against descentlab's SGD(weight_decay), on a gradient that turns."""
+    sgd = kit.iterates(lambda p: optim.SGD(p, lr=LR, weight_decay=DECAY), kit.wavy, 1.0,
+                       RULE_STEPS)  # fmt: skip
+    return [
+        kit.rule_check(
+            f"{what} as the page shows it, on a gradient that turns (η = {LR:g}, λ = {DECAY:g})",
+            kit.rule_iterates(
+                lambda st, g, t, rule=rule: {"w": rule(w=st["w"], eta=LR, lamda=DECAY, g=g)},
+                kit.wavy, 1.0, RULE_STEPS,
+            ),
+            sgd,
+        )
+        for what, rule in (("the penalised step", L2_STEP), ("the decayed step", DECAY_STEP))
+    ]  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------
@@ -252,7 +286,7 @@ In an adaptive method the two descriptions part ways, and this is the point of A
 85's decoupled form, Loshchilov and Hutter). Adam with an L2 penalty adds λw to the gradient
 and then divides by the root of the second moment: a weight whose gradient is large gets its
 decay divided by a large number, a weight whose gradient is small gets the full decay
-amplified. Decoupled weight decay applies $w \\leftarrow (1 - \\eta\\lambda) w$ outside the
+amplified. Decoupled weight decay applies $w \\leftarrow {{rule_decoupled}}$ outside the
 adaptive division, the same relative decay for every weight, as in SGD.
 
 The cleanest contrast is a weight with no data gradient at all. With the L2 penalty its only
@@ -261,7 +295,7 @@ weight first falls by a constant amount per step, not a constant fraction (later
 shrink, as the second moment remembers the larger gradients of the start). descentlab's
 `Adam` (η = {{lr}}, weight decay {{decay}}) moves the weight from 1 to {{coupled}} in {{steps}}
 steps, a first step of exactly {{first}}. `AdamW` with the same numbers multiplies by
-$1 - \\eta\\lambda$ each step and ends at {{decoupled}}, which is $(1 - \\eta\\lambda)^T$ =
+$1 - \\eta\\lambda$ each step and ends at {{decoupled}}, which is ${{rule_geometric}}$ =
 {{geometric}}. In a network, the L2 form lets a weight with small, noisy gradients be pulled to
 zero fast while weights with large gradients are barely regularized; the decoupled form treats
 them alike, and its λ means the same thing whatever the gradient scale (the reason its authors
@@ -286,17 +320,27 @@ def _pure_decay(decoupled: bool) -> list[float]:
     return out
 
 
+def _decoupled_rule() -> list[float]:
+    """The weight at each step under the decoupled decay as the page shows it
+    (:data:`DECOUPLED`), from 1: AdamW without data, whose Adam update is 0/(0 + ε) = 0."""
+    rule = [1.0]
+    for _ in range(ADAM_STEPS):
+        rule.append(DECOUPLED(w=rule[-1], eta=ADAM_LR, lamda=ADAM_DECAY))
+    return rule
+
+
 def _adamw(ctx: Context, n: kit.Numbers) -> Part:
     coupled, decoupled = _pure_decay(False), _pure_decay(True)
-    geometric = (1 - ADAM_LR * ADAM_DECAY) ** ADAM_STEPS
+    geometric = GEOMETRIC(eta=ADAM_LR, lamda=ADAM_DECAY, T=ADAM_STEPS)
     paper = ref.adam(np.ones(1), lambda w: ADAM_DECAY * w, ADAM_LR, 0.9, 0.999, 1e-8, ADAM_STEPS)[
         :, 0
     ]
-    w = 1.0
-    for _ in range(ADAM_STEPS):  # AdamW without data: Adam's update is 0/(0 + ε) = 0
-        w -= ADAM_LR * ADAM_DECAY * w
+    rule = _decoupled_rule()
+    w = rule[-1]
     text = ADAMW.fill(
         n,
+        rule_decoupled=DECOUPLED.tex,
+        rule_geometric=GEOMETRIC.tex,
         lr=f"{ADAM_LR:g}",
         decay=f"{ADAM_DECAY:g}",
         steps=str(ADAM_STEPS),
@@ -310,12 +354,17 @@ def _adamw(ctx: Context, n: kit.Numbers) -> Part:
         for t in range(0, ADAM_STEPS + 1, ADAM_STEPS // 4)
     ]
     checks = [
+        kit.rule_check(
+            "AdamW's decoupled decay as the page shows it, with no data gradient",
+            rule[1:],
+            decoupled[1:],
+        ),
         ck(
             "Adam + L2 shrinks the weight far more than AdamW here",
             coupled[-1] < decoupled[-1] - 0.5,
             f"{coupled[-1]:.3g}",
             f"< {decoupled[-1]:.3g}",
-        )
+        ),
     ]
     table = Table(
         ["step t", "Adam + L2", "AdamW", "(1 - ηλ)^t"],
@@ -557,8 +606,8 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
 
 
 KEEP = """
-What to keep. In SGD an L2 penalty and weight decay are one rule,
-$w \\leftarrow (1 - \\eta\\lambda) w - \\eta g$, ending at the ridge solution that shrinks each
+What to keep. In SGD an L2 penalty and weight decay are one rule, the decayed step of the
+first section, ending at the ridge solution that shrinks each
 eigen-direction by $\\sigma_i/(\\sigma_i + \\lambda)$; λ trades variance for bias, and the best λ is
 found on held-out data; in Adam the penalty's gradient is normalised like any other, so
 decoupled decay (AdamW) is a different, and usually better behaved, regularizer: on a network
