@@ -110,10 +110,11 @@ def test_the_run_writer_has_two_implementations(tmp_path):
 
 
 def test_every_run_is_trained_through_live():
-    """The loop of a run is run by :func:`descentlab.engine.run.live` alone, a vectorized
-    pass's too, but for the passes pruned at rungs (several loops held at each rung)."""
+    """The loop of a run is run by :func:`descentlab.engine.run.live` alone: a vectorized
+    pass's, and the passes pruned at rungs too (each pass held at a rung by ``live(...,
+    hold=True)``)."""
     runners = _functions_calling(SRC / "engine", "run", keyword="until")
-    assert runners == {"run.live", "vectorized.train_in_rungs"}
+    assert runners == {"run.live"}
 
 
 @pytest.fixture

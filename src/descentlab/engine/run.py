@@ -556,6 +556,7 @@ def live(
     on_start: Callable[[int | None], None] | None = None,
     after_checkpoint: Callable[[int | None, Path], None] | None = None,
     agreed: Callable[[StopRequest], Any] | None = lambda request: request,
+    hold: bool = False,
 ) -> list[RunResult]:
     """The life of the runs of ``loop``, the one every run the engine trains goes through
     (:func:`train`, :func:`resume`, each process of a sharded run, a vectorized pass): its
@@ -564,7 +565,9 @@ def live(
     ``run_ids`` (None: not recorded), one run's checkpoints to ``path``. It stops after
     ``until_step`` steps, or at a step boundary on SIGINT or SIGTERM (``agreed``: the stop
     every process of a sharded run agrees on; None: no stop asked here). The runs' results,
-    in order."""
+    in order; ``hold``: the runs not at their last step stay live at ``until_step`` (a rung of
+    :func:`~descentlab.engine.vectorized.train_in_rungs`), nothing saved or returned, and a
+    later call goes on."""
     loop.stepper, loop.store, loop.run_ids[:] = part, writer, run_ids
     run_id = run_ids[0]
     if state is not None:
@@ -615,7 +618,10 @@ def live(
                 bar=bar,
                 stop=None if agreed is None else agreed(stop),
                 on_checkpoint=None if path is None else on_checkpoint,
+                hold=hold,
             )
+        if hold:
+            return []
         summaries = [loop.summary(i) for i in range(k)]
         ended = loop.status[0] in ("completed", "diverged")
         if path is not None and (loop.keep_checkpoint or not ended):

@@ -1275,7 +1275,8 @@ def train_in_rungs(
         for k, step in enumerate(rungs):
             for loop in loops:
                 if step < loop.total:
-                    loop.run(until=step, hold=True)
+                    live(loop, loop.stepper, None, loop.run_ids, until_step=step, progress=False,
+                         desc="rungs (vmap)", agreed=None, hold=True)  # fmt: skip
             measured = []
             for loop, order in zip(loops, orders, strict=True):
                 at = loop.measure() if step < loop.total else [{} for _ in order]
@@ -1290,11 +1291,11 @@ def train_in_rungs(
                     loop.drop(gone, "interrupted", message.format(step=step, rung=k))
         out = []
         for loop, order in zip(loops, orders, strict=True):
-            with outcome.progress_bar(progress, loop.total, loop.step, "rungs (vmap)") as bar:
-                loop.run(until=loop.total, bar=bar)
+            held = live(loop, loop.stepper, None, loop.run_ids, progress=progress,
+                        desc="rungs (vmap)", agreed=None)  # fmt: skip
             results: list[outcome.RunResult] = [None] * len(order)  # type: ignore[list-item]
             for position, i in enumerate(order):
-                results[i] = loop.result(position, loop.summary(position))
+                results[i] = held[position]
                 if ended is not None:
                     ended(len(out), i, results[i], loop.builts[position])
             out.append(results)
