@@ -10,13 +10,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from descentlab.engine.config import RunConfig
+from descentlab.engine.config import ConfigPart
 from descentlab.engine.splits import Split, as_split
 from descentlab.engine.streaming import read_split
 from descentlab.problems import data as datasets
 from descentlab.problems.problem import is_problem_ref, load_problem
 
 __all__ = [
+    "DATA_FIELDS",
     "RunData",
     "check_batch_size",
     "eval_splits",
@@ -24,6 +25,11 @@ __all__ = [
     "smallest_batch",
     "total_steps",
 ]
+
+#: the fields of a run's config its data are loaded and checked by (:func:`load_checked`)
+DATA_FIELDS = ("problem", "problem_options", "split_seed", "val_fraction", "batch_size", "steps",
+               "epochs", "drop_last", "accumulate", "label_smoothing", "mixup_alpha",
+               "cutmix_alpha", "augment", "evaluate_train")  # fmt: skip
 
 
 @dataclass
@@ -48,9 +54,10 @@ class RunData:
     measured: tuple[tuple[str, Any, Any], ...] = ()
 
 
-def load_checked(config: RunConfig, data: Any, device: torch.device) -> RunData:
+def load_checked(config: ConfigPart, data: Any, device: torch.device) -> RunData:
     """The run's data (``data``, or the problem ``config`` names, loaded), checked against
-    ``config`` and read onto ``device``; raises before any model exists."""
+    ``config`` (its :data:`DATA_FIELDS`: :class:`~descentlab.engine.config.ConfigPart`) and
+    read onto ``device``; raises before any model exists."""
     splits = data
     if splits is None and is_problem_ref(config.problem):
         # a built-in problem object (charlm) or a problem function named by the config
@@ -103,7 +110,7 @@ def check_batch_size(batch_size: Any, n_train: int | None) -> None:
         )
 
 
-def total_steps(config: RunConfig, n_train: int | None) -> int:
+def total_steps(config: ConfigPart, n_train: int | None) -> int:
     """The optimizer steps of ``config``'s run over ``n_train`` training examples."""
     if config.steps is not None:
         return int(config.steps)
@@ -122,7 +129,7 @@ def total_steps(config: RunConfig, n_train: int | None) -> int:
     return int(config.epochs) * math.ceil(per_epoch / config.accumulate)
 
 
-def smallest_batch(config: RunConfig, n_train: int | None) -> int | None:
+def smallest_batch(config: ConfigPart, n_train: int | None) -> int | None:
     """The fewest examples a step of ``config`` trains on (None: a stream of unknown
     length, full batch): the batch size, or the last short batch of an epoch."""
     smallest = n_train if config.batch_size is None else config.batch_size
