@@ -30,7 +30,6 @@ import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from numbers import Real
-from types import SimpleNamespace
 from typing import Any
 
 from descentlab import schedules
@@ -58,7 +57,6 @@ __all__ = [
     "EARLY_STOPPING_KEYS",
     "MONITORS",
     "PRECISIONS",
-    "ConfigPart",
     "RunConfig",
     "build_schedule",
     "checked_config",
@@ -72,12 +70,6 @@ AUGMENT_KEYS: tuple[str, ...] = ("max_shift", "scale_range", "max_translate")
 
 #: Keys accepted in ``RunConfig.early_stopping``.
 EARLY_STOPPING_KEYS: tuple[str, ...] = ("patience", "min_delta", "restore_best", "monitor")
-
-
-class ConfigPart(SimpleNamespace):
-    """Some fields of a :class:`RunConfig`, read as attributes: what a step of building a run
-    that needs only them (its data, its model) is handed, not the rest (the optimizer's
-    settings: :func:`~descentlab.engine.building.build`)."""
 
 
 @dataclass

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
-from descentlab.engine.config import ConfigPart
 from descentlab.engine.splits import Split, as_split
 from descentlab.engine.streaming import read_split
 from descentlab.problems import data as datasets
 from descentlab.problems.problem import is_problem_ref, load_problem
+
+if TYPE_CHECKING:
+    from descentlab.engine.building import ConfigPart
 
 __all__ = [
     "DATA_FIELDS",
@@ -56,7 +58,7 @@ class RunData:
 
 def load_checked(config: ConfigPart, data: Any, device: torch.device) -> RunData:
     """The run's data (``data``, or the problem ``config`` names, loaded), checked against
-    ``config`` (its :data:`DATA_FIELDS`: :class:`~descentlab.engine.config.ConfigPart`) and
+    ``config`` (its :data:`DATA_FIELDS`: :class:`~descentlab.engine.building.ConfigPart`) and
     read onto ``device``; raises before any model exists."""
     splits = data
     if splits is None and is_problem_ref(config.problem):
