@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -16,17 +15,11 @@ from descentlab.engine import evaluation
 from descentlab.engine.config import RunConfig, display_name
 from descentlab.engine.modelling import MODEL_FIELDS, make_model
 from descentlab.engine.optimizing import make_optimizer_and_schedules
-from descentlab.engine.rundata import DATA_FIELDS, RunData, eval_splits, load_checked
+from descentlab.engine.rundata import DATA_FIELDS, ConfigPart, RunData, eval_splits, load_checked
 from descentlab.engine.splits import test_data
 from descentlab.regularize import EarlyStopping, batch_pipeline
 
-__all__ = ["Built", "ConfigPart", "build", "split_metrics", "test_metrics"]
-
-
-class ConfigPart(SimpleNamespace):
-    """Some fields of a :class:`RunConfig`, read as attributes: what a step of building a run
-    that needs only them (its data, its model) is handed, not the rest (the optimizer's
-    settings: :func:`~descentlab.engine.building.build`)."""
+__all__ = ["Built", "build", "split_metrics", "test_metrics"]
 
 
 @dataclass(kw_only=True)

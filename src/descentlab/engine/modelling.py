@@ -4,18 +4,16 @@ batch a step trains on, before any training state exists."""
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from descentlab import losses
 from descentlab._usercode import raised_by_user
+from descentlab.engine.rundata import ConfigPart
 from descentlab.problems import models
 from descentlab.problems.problem import build_model
-
-if TYPE_CHECKING:
-    from descentlab.engine.building import ConfigPart
 
 __all__ = ["MODEL_FIELDS", "make_model", "probe_model"]
 
@@ -28,7 +26,7 @@ def make_model(
     config: ConfigPart, splits: Any, probe: tuple[Tensor, Tensor]
 ) -> tuple[nn.Module, str, str, Any, Any]:
     """``(model, model name, loss name, training loss, evaluation loss)``: the model and losses
-    ``config`` names (its :data:`MODEL_FIELDS`: :class:`~descentlab.engine.building.ConfigPart`;
+    ``config`` names (its :data:`MODEL_FIELDS`: :class:`~descentlab.engine.rundata.ConfigPart`;
     or a problem's own factory and loss), the model initialised from the
     run's seed on its device and probed on the batch ``probe``."""
     model_spec = config.model or splits.default_model

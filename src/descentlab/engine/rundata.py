@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from types import SimpleNamespace
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -15,11 +16,9 @@ from descentlab.engine.streaming import read_split
 from descentlab.problems import data as datasets
 from descentlab.problems.problem import is_problem_ref, load_problem
 
-if TYPE_CHECKING:
-    from descentlab.engine.building import ConfigPart
-
 __all__ = [
     "DATA_FIELDS",
+    "ConfigPart",
     "RunData",
     "check_batch_size",
     "eval_splits",
@@ -27,6 +26,13 @@ __all__ = [
     "smallest_batch",
     "total_steps",
 ]
+
+
+class ConfigPart(SimpleNamespace):
+    """Some fields of a :class:`~descentlab.engine.config.RunConfig`, read as attributes: what a step of building a run
+    that needs only them (its data, its model) is handed, not the rest (the optimizer's
+    settings), as :func:`~descentlab.engine.building.build` makes them."""
+
 
 #: the fields of a run's config its data are loaded and checked by (:func:`load_checked`)
 DATA_FIELDS = ("problem", "problem_options", "split_seed", "val_fraction", "batch_size", "steps",
@@ -58,7 +64,7 @@ class RunData:
 
 def load_checked(config: ConfigPart, data: Any, device: torch.device) -> RunData:
     """The run's data (``data``, or the problem ``config`` names, loaded), checked against
-    ``config`` (its :data:`DATA_FIELDS`: :class:`~descentlab.engine.building.ConfigPart`) and
+    ``config`` (its :data:`DATA_FIELDS`: :class:`ConfigPart`) and
     read onto ``device``; raises before any model exists."""
     splits = data
     if splits is None and is_problem_ref(config.problem):
