@@ -29,9 +29,9 @@ __all__ = [
 
 
 class ConfigPart(SimpleNamespace):
-    """Some fields of a :class:`~descentlab.engine.config.RunConfig`, read as attributes: what a step of building a run
-    that needs only them (its data, its model) is handed, not the rest (the optimizer's
-    settings), as :func:`~descentlab.engine.building.build` makes them."""
+    """Some fields of a :class:`~descentlab.engine.config.RunConfig`, read as attributes: what
+    a step of building a run that needs only them (its data, its model) is handed, not the
+    rest (the optimizer's settings), as :func:`~descentlab.engine.building.build` makes them."""
 
 
 #: the fields of a run's config its data are loaded and checked by (:func:`load_checked`)
@@ -127,12 +127,8 @@ def total_steps(config: ConfigPart, n_train: int | None) -> int:
             "the training data are a stream without a length: give steps (a number of "
             "optimizer steps) instead of epochs"
         )
-    if config.batch_size is None:
-        per_epoch = 1
-    elif config.drop_last:
-        per_epoch = n_train // config.batch_size
-    else:
-        per_epoch = math.ceil(n_train / config.batch_size)
+    per_epoch: float = 1 if config.batch_size is None else n_train / config.batch_size
+    per_epoch = math.floor(per_epoch) if config.drop_last else math.ceil(per_epoch)
     # with accumulation an epoch is its micro-batches: accumulate of them per step
     return int(config.epochs) * math.ceil(per_epoch / config.accumulate)
 
@@ -140,15 +136,9 @@ def total_steps(config: ConfigPart, n_train: int | None) -> int:
 def smallest_batch(config: ConfigPart, n_train: int | None) -> int | None:
     """The fewest examples a step of ``config`` trains on (None: a stream of unknown
     length, full batch): the batch size, or the last short batch of an epoch."""
-    smallest = n_train if config.batch_size is None else config.batch_size
-    if (
-        config.batch_size is not None
-        and n_train is not None
-        and not config.drop_last
-        and n_train % config.batch_size
-    ):
-        smallest = n_train % config.batch_size
-    return smallest
+    if config.batch_size is None or n_train is None or config.drop_last:
+        return n_train if config.batch_size is None else config.batch_size
+    return n_train % config.batch_size or config.batch_size
 
 
 def eval_splits(b: Any, train: bool = True) -> tuple[tuple[str, Any, Any], ...]:
