@@ -734,6 +734,8 @@ def _checked_plan(
     _check_space(spec, choices)
     spaces = {c.label: _space_for(spec, c) for c in choices}
     record = _record(spec)
+    record["optimizers"] = [c.to_dict() for c in choices]
+    run_name = spec.run_name(record)
     folds = (
         ("holdout",)
         if spec.cv_folds is None
@@ -779,16 +781,12 @@ def _checked_plan(
         for setting in rounds[c.label]:
             hypers[c.label].append({**c.hyper, **hyper_of(setting)})
             fields[c.label].append(run_fields(setting, steps=tune_steps))
-    # the optimizers go out to ``choices`` once: recorded, then checked; the folder's name (the
-    # record's digest) and the kind's check last
-    record["optimizers"] = [c.to_dict() for c in choices]
     passed = [(c, checked.first_rounds[c.label]) for c in checked.choices] if checked else []
     for c in choices:
         lr = c.default_lr() if c.fixed_lr else c.lr_range[0]
         if (c, rounds[c.label]) not in passed:
             check_optimizer(c, {**c.hyper, "lr": lr}, *hypers[c.label])
-    run_name = spec.run_name(record)
-    kind.check(spec)  # (then the lr's path passes the kinds once, as the comparison asks)
+    kind.check(spec)  # (last: then the lr's path passes the kinds once, as the comparison asks)
     return Plan(
         spec=spec,
         run_name=run_name,
