@@ -13,9 +13,9 @@ from torch import Tensor, nn
 
 from descentlab.engine import evaluation
 from descentlab.engine.config import RunConfig, display_name
-from descentlab.engine.modelling import make_model
+from descentlab.engine.modelling import MODEL_FIELDS, make_model
 from descentlab.engine.optimizing import make_optimizer_and_schedules
-from descentlab.engine.rundata import RunData, eval_splits, load_checked
+from descentlab.engine.rundata import DATA_FIELDS, ConfigPart, RunData, eval_splits, load_checked
 from descentlab.engine.splits import test_data
 from descentlab.regularize import EarlyStopping, batch_pipeline
 
@@ -56,8 +56,11 @@ def build(
     ``shard``: called with the model once it is built and probed, before the optimizer is
     made from its parameters (a sharded run's ``fully_shard``,
     :mod:`descentlab.engine.launch`)."""
-    d = load_checked(config, data, torch.device(config.device))
-    model, model_name, loss_name, train_loss, eval_loss = make_model(config, d.splits, d.probe)
+    # the data and the model are each handed the fields they are made from, not the optimizer's
+    of_data, of_model = (ConfigPart(**{f: getattr(config, f) for f in fields})
+                         for fields in (DATA_FIELDS, MODEL_FIELDS))  # fmt: skip
+    d = load_checked(of_data, data, torch.device(config.device))
+    model, model_name, loss_name, train_loss, eval_loss = make_model(of_model, d.splits, d.probe)
     if shard is not None:
         shard(model)
     optimizer, scheduler, rules, monitor, modes = make_optimizer_and_schedules(

@@ -11,18 +11,23 @@ from torch import Tensor, nn
 
 from descentlab import losses
 from descentlab._usercode import raised_by_user
-from descentlab.engine.config import RunConfig
+from descentlab.engine.rundata import ConfigPart
 from descentlab.problems import models
 from descentlab.problems.problem import build_model
 
-__all__ = ["make_model", "probe_model"]
+__all__ = ["MODEL_FIELDS", "make_model", "probe_model"]
+
+#: the fields of a run's config its model and losses are made from (:func:`make_model`)
+MODEL_FIELDS = ("model", "loss", "model_options", "loss_options", "label_smoothing", "device",
+                "seed")  # fmt: skip
 
 
 def make_model(
-    config: RunConfig, splits: Any, probe: tuple[Tensor, Tensor]
+    config: ConfigPart, splits: Any, probe: tuple[Tensor, Tensor]
 ) -> tuple[nn.Module, str, str, Any, Any]:
     """``(model, model name, loss name, training loss, evaluation loss)``: the model and losses
-    ``config`` names (or a problem's own factory and loss), the model initialised from the
+    ``config`` names (its :data:`MODEL_FIELDS`: :class:`~descentlab.engine.rundata.ConfigPart`;
+    or a problem's own factory and loss), the model initialised from the
     run's seed on its device and probed on the batch ``probe``."""
     model_spec = config.model or splits.default_model
     loss_spec = config.loss or splits.default_loss

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from descentlab.engine.config import RunConfig
 from descentlab.engine.splits import Split, as_split
 from descentlab.engine.streaming import read_split
 from descentlab.problems import data as datasets
 from descentlab.problems.problem import is_problem_ref, load_problem
 
 __all__ = [
+    "DATA_FIELDS",
+    "ConfigPart",
     "RunData",
     "check_batch_size",
     "eval_splits",
@@ -24,6 +26,18 @@ __all__ = [
     "smallest_batch",
     "total_steps",
 ]
+
+
+class ConfigPart(SimpleNamespace):
+    """Some fields of a :class:`~descentlab.engine.config.RunConfig`, read as attributes: what
+    a step of building a run that needs only them (its data, its model) is handed, not the
+    rest (the optimizer's settings), as :func:`~descentlab.engine.building.build` makes them."""
+
+
+#: the fields of a run's config its data are loaded and checked by (:func:`load_checked`)
+DATA_FIELDS = ("problem", "problem_options", "split_seed", "val_fraction", "batch_size", "steps",
+               "epochs", "drop_last", "accumulate", "label_smoothing", "mixup_alpha",
+               "cutmix_alpha", "augment", "evaluate_train")  # fmt: skip
 
 
 @dataclass
@@ -48,9 +62,10 @@ class RunData:
     measured: tuple[tuple[str, Any, Any], ...] = ()
 
 
-def load_checked(config: RunConfig, data: Any, device: torch.device) -> RunData:
+def load_checked(config: ConfigPart, data: Any, device: torch.device) -> RunData:
     """The run's data (``data``, or the problem ``config`` names, loaded), checked against
-    ``config`` and read onto ``device``; raises before any model exists."""
+    ``config`` (its :data:`DATA_FIELDS`: :class:`ConfigPart`) and
+    read onto ``device``; raises before any model exists."""
     splits = data
     if splits is None and is_problem_ref(config.problem):
         # a built-in problem object (charlm) or a problem function named by the config
@@ -103,7 +118,7 @@ def check_batch_size(batch_size: Any, n_train: int | None) -> None:
         )
 
 
-def total_steps(config: RunConfig, n_train: int | None) -> int:
+def total_steps(config: ConfigPart, n_train: int | None) -> int:
     """The optimizer steps of ``config``'s run over ``n_train`` training examples."""
     if config.steps is not None:
         return int(config.steps)
@@ -112,28 +127,18 @@ def total_steps(config: RunConfig, n_train: int | None) -> int:
             "the training data are a stream without a length: give steps (a number of "
             "optimizer steps) instead of epochs"
         )
-    if config.batch_size is None:
-        per_epoch = 1
-    elif config.drop_last:
-        per_epoch = n_train // config.batch_size
-    else:
-        per_epoch = math.ceil(n_train / config.batch_size)
+    per_epoch: float = 1 if config.batch_size is None else n_train / config.batch_size
+    per_epoch = math.floor(per_epoch) if config.drop_last else math.ceil(per_epoch)
     # with accumulation an epoch is its micro-batches: accumulate of them per step
     return int(config.epochs) * math.ceil(per_epoch / config.accumulate)
 
 
-def smallest_batch(config: RunConfig, n_train: int | None) -> int | None:
+def smallest_batch(config: ConfigPart, n_train: int | None) -> int | None:
     """The fewest examples a step of ``config`` trains on (None: a stream of unknown
     length, full batch): the batch size, or the last short batch of an epoch."""
-    smallest = n_train if config.batch_size is None else config.batch_size
-    if (
-        config.batch_size is not None
-        and n_train is not None
-        and not config.drop_last
-        and n_train % config.batch_size
-    ):
-        smallest = n_train % config.batch_size
-    return smallest
+    if config.batch_size is None or n_train is None or config.drop_last:
+        return n_train if config.batch_size is None else config.batch_size
+    return n_train % config.batch_size or config.batch_size
 
 
 def eval_splits(b: Any, train: bool = True) -> tuple[tuple[str, Any, Any], ...]:

@@ -735,7 +735,6 @@ def _checked_plan(
     spaces = {c.label: _space_for(spec, c) for c in choices}
     record = _record(spec)
     record["optimizers"] = [c.to_dict() for c in choices]
-    kind.check(spec)
     run_name = spec.run_name(record)
     folds = (
         ("holdout",)
@@ -787,6 +786,7 @@ def _checked_plan(
         lr = c.default_lr() if c.fixed_lr else c.lr_range[0]
         if (c, rounds[c.label]) not in passed:
             check_optimizer(c, {**c.hyper, "lr": lr}, *hypers[c.label])
+    kind.check(spec)  # (last: then the lr's path passes the kinds once, as the comparison asks)
     return Plan(
         spec=spec,
         run_name=run_name,
