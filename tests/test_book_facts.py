@@ -471,6 +471,9 @@ RIGHT_MORE_SHAPES = [
     "the step after 200 steps is 5 times ηg, against 5",  # "is k times" binds to a value
     "the 3 beats 2 in a bar",  # no measure named: which wins is not in the sentence
     "a loss of 0.3 beats 0.2 in accuracy",  # both named: not read
+    "37.7 M weights, still 16 times the 2.3 M of all five convolutions",  # scales, digits shown
+    "1.2 M weights, 400 times the 3 k of the first layer",  # each side its own scale
+    "9,216 features, 16 times the 576 of conv5",
 ]
 WRONG_MORE_SHAPES = [
     "κ = 1000 costs 1,375 steps, 10 times the 13,809 of κ = 100",
@@ -479,6 +482,9 @@ WRONG_MORE_SHAPES = [
     "it ends at 0.0011, 2.3 times higher than the best constant's 0.0025",
     "training loss: Adam's 0.0552 beats Shampoo's 0.00048 and SGD's 0.255",
     "its accuracy, 0.83, beats the 0.88 of the baseline",
+    "37.7 M weights, still 6 times the 2.3 M of all five convolutions",
+    "37.7 M weights, still 16 times the 4.1 M of all five convolutions",
+    "1.2 M weights, 4 times the 3 k of the first layer",  # the scales read, not dropped
 ]
 
 
