@@ -580,6 +580,13 @@ MUTANTS: tuple[Mutant, ...] = (
                                               "are 6 times the convolutions' 2.3 M, not 16", (95,),
            file="book/texts/l002.py", old="still 16 times the 2.3 M",
            new="still 6 times the 2.3 M"),
+    Mutant("column_headings_swapped", "label", "the comparison's table heads its training "
+                                               "losses 'validation loss' and its validation "
+                                               "losses 'training loss'", (),
+           file="book/chapters/compare.py",
+           old='"optimizer", "rate", "training loss", "validation loss"',
+           new='"optimizer", "rate", "validation loss", "training loss"',
+           chapters=("deep-compare",)),
 )  # fmt: skip
 
 _RUNNER = r"""

@@ -167,6 +167,43 @@ def test_captions_and_curves_labels_come_from_the_data(caption, rows, curves, ok
     assert labels_check(_page(caption, rows, curves), n).ok is ok
 
 
+def _headed_page(columns, curves) -> ChapterPage:
+    """A table of two measures per optimizer and a figure of one axes per measure."""
+    from descentlab.report import figures as FG
+
+    rows = [["SGD", 0.5, 0.6], ["Adam", 0.1, 0.2]]
+    fig = FG.new_figure(4, 3)
+    for ax, (title, ends) in zip(
+        fig.subplots(1, len(curves), squeeze=False)[0], curves.items(), strict=True
+    ):
+        for label, end in ends.items():
+            ax.plot([0, 1], [1, end], label=label)
+        ax.set_title(f"digits: {title} (mean of the seeds)")
+    table = Table(["optimizer", *columns], rows, "runs")
+    return ChapterPage("t", "deep-t.html", "", (), [Part("p", "P", [table, fig, []])])
+
+
+_TR, _VA = "training loss", "validation loss"
+_TRAIN = {"SGD": 0.5, "Adam": 0.1}
+_VAL = {"SGD": 0.6, "Adam": 0.2}
+
+
+@pytest.mark.parametrize(
+    ("columns", "curves", "ok"),
+    [
+        ([_TR, _VA], {_TR: _TRAIN, _VA: _VAL}, True),
+        ([_TR, _VA], {_VA: _VAL}, True),
+        ([_TR, _VA], {"cross-entropy": _VAL}, True),  # no heading named by the axes
+        (["loss", _VA], {_TR: _TRAIN}, True),  # the one heading the title holds: right
+        ([_TR, _VA], {_TR: {"SGD": 0.55, "Adam": 0.15}}, True),  # in no column: not read
+        ([_VA, _TR], {_TR: _TRAIN, _VA: _VAL}, False),  # the headings swapped
+        ([_VA, _TR], {_VA: _VAL}, False),
+    ],
+)  # fmt: skip
+def test_a_column_heading_names_what_its_curves_draw(columns, curves, ok):
+    assert labels_check(_headed_page(columns, curves), Numbers(400, 2)).ok is ok
+
+
 # 4. exercises refuse the nearest wrong answers ----------------------------------------------
 
 

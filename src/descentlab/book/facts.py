@@ -217,9 +217,8 @@ def _contradicted(pattern: re.Pattern[str], m: re.Match[str]) -> str | None:
         want = b / k if re.match(rf"(?:{'|'.join(_DOWN)})\b", w or "") else k * b
         half = _half_unit(m["a"]) * sa + abs(want) * _half_unit(m["k"]) / max(k, 1e-300)
         if abs(a - want) > 1.0001 * half + _half_unit(m["b"]) * sb * max(k, 1 / max(k, 1e-300)):
-            return f"{m['a']} … {m['k']} times {(w or '').strip()} … {m['b']}: {want / sa:.4g}".replace(
-                "  ", " "
-            )
+            said = f"{m['a']} … {m['k']} times {(w or '').strip()} … {m['b']}"
+            return f"{said}: {want / sa:.4g}".replace("  ", " ")
         return None
     if pattern is _BEATS:
         lower = bool(re.search(r"\b(?:loss|losses|error|errors)\b", m.string))
