@@ -576,6 +576,17 @@ MUTANTS: tuple[Mutant, ...] = (
                                                                              "h ← h + g³", (),
            file="book/texts/practice.py", old="`h ← h + g²`", new="`h ← h + g³`",
            exercises=("sees the gradient 3 four times",)),
+    Mutant("words_card_times_count", "words", "item 95's explanation says fc6's 37.7 M weights "
+                                              "are 6 times the convolutions' 2.3 M, not 16", (95,),
+           file="book/texts/l002.py", old="still 16 times the 2.3 M",
+           new="still 6 times the 2.3 M"),
+    Mutant("column_headings_swapped", "label", "the comparison's table heads its training "
+                                               "losses 'validation loss' and its validation "
+                                               "losses 'training loss'", (),
+           file="book/chapters/compare.py",
+           old='"optimizer", "rate", "training loss", "validation loss"',
+           new='"optimizer", "rate", "validation loss", "training loss"',
+           chapters=("deep-compare",)),
 )  # fmt: skip
 
 _RUNNER = r"""

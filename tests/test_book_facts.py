@@ -167,6 +167,43 @@ def test_captions_and_curves_labels_come_from_the_data(caption, rows, curves, ok
     assert labels_check(_page(caption, rows, curves), n).ok is ok
 
 
+def _headed_page(columns, curves) -> ChapterPage:
+    """A table of two measures per optimizer and a figure of one axes per measure."""
+    from descentlab.report import figures as FG
+
+    rows = [["SGD", 0.5, 0.6], ["Adam", 0.1, 0.2]]
+    fig = FG.new_figure(4, 3)
+    for ax, (title, ends) in zip(
+        fig.subplots(1, len(curves), squeeze=False)[0], curves.items(), strict=True
+    ):
+        for label, end in ends.items():
+            ax.plot([0, 1], [1, end], label=label)
+        ax.set_title(f"digits: {title} (mean of the seeds)")
+    table = Table(["optimizer", *columns], rows, "runs")
+    return ChapterPage("t", "deep-t.html", "", (), [Part("p", "P", [table, fig, []])])
+
+
+_TR, _VA = "training loss", "validation loss"
+_TRAIN = {"SGD": 0.5, "Adam": 0.1}
+_VAL = {"SGD": 0.6, "Adam": 0.2}
+
+
+@pytest.mark.parametrize(
+    ("columns", "curves", "ok"),
+    [
+        ([_TR, _VA], {_TR: _TRAIN, _VA: _VAL}, True),
+        ([_TR, _VA], {_VA: _VAL}, True),
+        ([_TR, _VA], {"cross-entropy": _VAL}, True),  # no heading named by the axes
+        (["loss", _VA], {_TR: _TRAIN}, True),  # the one heading the title holds: right
+        ([_TR, _VA], {_TR: {"SGD": 0.55, "Adam": 0.15}}, True),  # in no column: not read
+        ([_VA, _TR], {_TR: _TRAIN, _VA: _VAL}, False),  # the headings swapped
+        ([_VA, _TR], {_VA: _VAL}, False),
+    ],
+)  # fmt: skip
+def test_a_column_heading_names_what_its_curves_draw(columns, curves, ok):
+    assert labels_check(_headed_page(columns, curves), Numbers(400, 2)).ok is ok
+
+
 # 4. exercises refuse the nearest wrong answers ----------------------------------------------
 
 
@@ -471,6 +508,9 @@ RIGHT_MORE_SHAPES = [
     "the step after 200 steps is 5 times ηg, against 5",  # "is k times" binds to a value
     "the 3 beats 2 in a bar",  # no measure named: which wins is not in the sentence
     "a loss of 0.3 beats 0.2 in accuracy",  # both named: not read
+    "37.7 M weights, still 16 times the 2.3 M of all five convolutions",  # scales, digits shown
+    "1.2 M weights, 400 times the 3 k of the first layer",  # each side its own scale
+    "9,216 features, 16 times the 576 of conv5",
 ]
 WRONG_MORE_SHAPES = [
     "κ = 1000 costs 1,375 steps, 10 times the 13,809 of κ = 100",
@@ -479,6 +519,9 @@ WRONG_MORE_SHAPES = [
     "it ends at 0.0011, 2.3 times higher than the best constant's 0.0025",
     "training loss: Adam's 0.0552 beats Shampoo's 0.00048 and SGD's 0.255",
     "its accuracy, 0.83, beats the 0.88 of the baseline",
+    "37.7 M weights, still 6 times the 2.3 M of all five convolutions",
+    "37.7 M weights, still 16 times the 4.1 M of all five convolutions",
+    "1.2 M weights, 4 times the 3 k of the first layer",  # the scales read, not dropped
 ]
 
 

@@ -168,11 +168,11 @@ def choose(text: str) -> str:
 #: the units a count may carry between it and "k times": "1,380 steps, 10 times the 138"
 _UNITS = "steps|runs|examples|weights|epochs|parameters|features|iterations|evaluations"
 #: "A, k times B" / "A is k times larger than B" / "A (k times B)": the factor times B
-#: must give A
+#: must give A; a count may carry a scale, "37.7 M weights, 16 times the 2.3 M", each side its own
 _TIMES = re.compile(
-    rf"(?P<a>{_NUM})(?:(?:\s+(?:{_UNITS}))?,\s+|\s+(?:is|are|was|were)\s+|\s+\()"
+    rf"(?P<a>{_NUM})(?:\s+(?P<sa>[kMB]))?(?:(?:\s+(?:{_UNITS}))?,\s+|\s+(?:is|are|was|were)\s+|\s+\()"
     rf"(?:(?:about|still|roughly|nearly)\s+)?(?P<k>{_NUM})\s*(?:times|×)\s+(?P<w>(?:{_ANY})\s+than\s+|the\s+)?"
-    rf"(?P<gap>[^\d.;:$`=,]{{0,25}}?)(?P<b>{_NUM})(?!\d|\.\d)"
+    rf"(?P<gap>[^\d.;:$`=,]{{0,25}}?)(?P<b>{_NUM})(?!\d|\.\d)(?:\s+(?P<sb>[kMB])\b)?"
 )
 #: "A beats B": which wins is the sentence's measure -- lower for a loss or an error, higher
 #: for an accuracy (a sentence that names neither, or both, is not read)
@@ -180,6 +180,8 @@ _BEATS = re.compile(
     rf"(?P<a>{_NUM})(?P<mid>[^\d.;:$`]{{0,30}}?)\b(?P<w>beats?|beaten by)\b"
     rf"(?P<gap>[^\d.;:$`]{{0,40}}?)(?P<b>{_NUM})(?!\d|\.\d)"
 )
+#: the scales a count may carry: "37.7 M"
+_SCALE = {"k": 1e3, "M": 1e6, "B": 1e9}
 _SENTENCE = re.compile(r"(?<=[.;!?])\s+|\n\s*\n")
 _RELATIONS = (_THAN, _AGAINST, _WORD_AGAINST, _ABOVE, _FROM_TO, _TIMES, _BEATS)
 
@@ -209,13 +211,14 @@ def _contradicted(pattern: re.Pattern[str], m: re.Match[str]) -> str | None:
     a, b, w = _number(m["a"]), _number(m["b"]), m["w"]
     if pattern is _TIMES:
         k = _number(m["k"])
+        sa, sb = _SCALE.get(m["sa"] or "", 1.0), _SCALE.get(m["sb"] or "", 1.0)
+        a, b = a * sa, b * sb
         # "k times smaller than B": A = B/k; otherwise A = k·B, to the digits shown
         want = b / k if re.match(rf"(?:{'|'.join(_DOWN)})\b", w or "") else k * b
-        half = _half_unit(m["a"]) + abs(want) * _half_unit(m["k"]) / max(k, 1e-300)
-        if abs(a - want) > 1.0001 * half + _half_unit(m["b"]) * max(k, 1 / max(k, 1e-300)):
-            return f"{m['a']} … {m['k']} times {(w or '').strip()} … {m['b']}: {want:.4g}".replace(
-                "  ", " "
-            )
+        half = _half_unit(m["a"]) * sa + abs(want) * _half_unit(m["k"]) / max(k, 1e-300)
+        if abs(a - want) > 1.0001 * half + _half_unit(m["b"]) * sb * max(k, 1 / max(k, 1e-300)):
+            said = f"{m['a']} … {m['k']} times {(w or '').strip()} … {m['b']}"
+            return f"{said}: {want / sa:.4g}".replace("  ", " ")
         return None
     if pattern is _BEATS:
         lower = bool(re.search(r"\b(?:loss|losses|error|errors)\b", m.string))

@@ -484,9 +484,9 @@ def _shown(token: str, values: np.ndarray) -> bool:
     return bool(np.any(np.abs(np.abs(values) - x) <= 1.0001 * half))
 
 
-def _figure_labels(fig: Any) -> tuple[list[str], np.ndarray, list[tuple[str, float]]]:
+def _figure_labels(fig: Any) -> tuple[list[str], np.ndarray, list[tuple[str, float, str]]]:
     """A matplotlib figure's words (titles, axis labels, legend labels), every value its
-    curves hold, and each labelled curve's last value."""
+    curves hold, and each labelled curve's last value with its axes' title and y label."""
     words, data, ends = [], [], []
     for ax in getattr(fig, "axes", []):
         words += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
@@ -498,7 +498,7 @@ def _figure_labels(fig: Any) -> tuple[list[str], np.ndarray, list[tuple[str, flo
                 words.append(label)
                 finite = y[np.isfinite(y)]
                 if finite.size:
-                    ends.append((label, float(finite[-1])))
+                    ends.append((label, float(finite[-1]), f"{ax.get_title()} {ax.get_ylabel()}"))
     if getattr(fig, "_suptitle", None) is not None:
         words.append(fig._suptitle.get_text())
     return words, np.concatenate(data) if data else np.zeros(0), ends
@@ -564,10 +564,11 @@ def labels_check(page: ChapterPage, n: Numbers, literals: list[str] | None = Non
                 audit(text, values)
             for t in tables:
                 rows = {str(r[0]): r for r in t.rows if r}
-                for label, end in ends:
+                for label, end, axis in ends:
                     own = next((r for k, r in rows.items() if label.split(",")[0] == k), None)
                     if own is None:
                         continue
+                    swapped += _heading_swapped(t, own, label, end, axis)
                     mine = [j for j, c in enumerate(own) if _near(c, end)]
                     other = [k for k, r in rows.items() if r is not own
                              and any(_near(c, end) and not _near(own[j], end)
@@ -582,6 +583,17 @@ def labels_check(page: ChapterPage, n: Numbers, literals: list[str] | None = Non
         "; ".join(bad[:4]) or f"{read} numbers in labels, none typed by hand",
         "labels from the data",
     )
+
+
+def _heading_swapped(t: Table, own: Sequence[Any], label: str, end: float, axis: str) -> list[str]:
+    """The column headed as the curve's axes are titled (its measure, "validation loss") must
+    hold the curve's last value in the curve's row, where another column of that row does."""
+    cols = [j for j, h in enumerate(t.columns) if j and str(h).lower() in axis.lower()]
+    if len(cols) != 1 or _near(own[cols[0]], end):
+        return []
+    other = [str(t.columns[j]) for j, c in enumerate(own) if j != cols[0] and _near(c, end)]
+    return [f"the curve “{label}” of “{t.columns[cols[0]]}” ends at {end:.4g}, the column "
+            f"“{other[0]}”'s"] if other else []  # fmt: skip
 
 
 def _near(cell: Any, value: float) -> bool:

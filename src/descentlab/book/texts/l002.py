@@ -718,8 +718,8 @@ for n, k, s, p in ((32, 3, 1, 1), (32, 3, 2, 1), (227, 11, 4, 0), (28, 5, 1, 0))
 AlexNet's parameters are dominated by its fully connected layers. The lecture's table (and
 descentlab's, which reproduces it layer by layer) gives fc6 177 M weights: it connects the
 unpooled `13·13·256` map of conv5 to 4,096 units. AlexNet pools once more before fc6,
-leaving `6·6·256 = 9,216` features and 37.7 M weights, still 16 times all five convolutions
-together (2.3 M). This imbalance is why later networks replaced the big dense layers by
+leaving `6·6·256 = 9,216` features and 37.7 M weights, still 16 times the 2.3 M of all five
+convolutions together. This imbalance is why later networks replaced the big dense layers by
 global pooling.""",
         code="""\
 from descentlab.book import convolution
