@@ -350,11 +350,11 @@ def run(args: argparse.Namespace) -> int:
             f"--resume continues run {args.resume} with its recorded config; "
             f"do not also pass {', '.join(clash)}"
         )
-    config = None if args.resume is not None else _config(args)
     if args.threads is not None:
         check_workers_and_threads(None, check("--threads", args.threads, POSITIVE_INT))
     timeout = None if args.rank_timeout is None else check_rank_timeout(args.rank_timeout)
     sharded = sharded_processes(args.nproc, args.device or "cpu", db, args.resume)
+    config = None if args.resume is not None else _config(args)
     if timeout is not None and sharded is None:
         raise ValueError("--rank-timeout goes with --nproc N (N > 1)")
     if config is not None:
