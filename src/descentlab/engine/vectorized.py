@@ -1200,37 +1200,45 @@ def train_group(
         VectorizeError: something in the runs cannot be vectorized (found before any run is
             recorded).
     """
-    # The runs of one optimizer are put next to each other (each optimizer steps a slice).
+    order = _by_optimizer(configs)
+    with torch.random.fork_rng(devices=[]):
+        loop = _stacked([configs[i] for i in order], splits)
+        k, b0 = len(order), loop.builts[0]
+        run_ids: list[int | None] = [None] * k
+        if store is not None:
+            with store.transaction():
+                for i, (cfg, b) in enumerate(zip(loop.configs, loop.builts, strict=True)):
+                    multirun = {"mode": "vmap", "runs": k, "index": i}
+                    run_ids[i] = outcome.create_record(store, cfg, b, record=cfg.to_dict(),
+                                                       multirun=multirun)  # fmt: skip
+        desc = f"{k} runs of {b0.model_name} (vmap)"
+        out = live(loop, loop.stepper, store, run_ids, progress=progress, desc=desc, agreed=None)
+    return _unordered(order, out)
+
+
+def _by_optimizer(configs: list[RunConfig]) -> list[int]:
+    """The order a pass stacks ``configs`` in: the runs of one optimizer next to each other
+    (each optimizer steps a slice), otherwise as given."""
     keys = [_optimizer_key(c) for c in configs]
     first = {key: i for i, key in reversed(list(enumerate(keys)))}
-    order = sorted(range(len(configs)), key=lambda i: (first[keys[i]], i))
-    with torch.random.fork_rng(devices=[]):
-        out = _train_stacked([configs[i] for i in order], splits, store, progress)
-    results: list[outcome.RunResult] = [out[0]] * len(out)
+    return sorted(range(len(configs)), key=lambda i: (first[keys[i]], i))
+
+
+def _unordered(order: list[int], stacked: list[Any]) -> list[Any]:
+    """``stacked`` (one item per run, in the pass's ``order``) in the order of its configs."""
+    out = list(stacked)
     for position, i in enumerate(order):
-        results[i] = out[position]
-    return results
+        out[i] = stacked[position]
+    return out
 
 
-def _train_stacked(
-    configs: list[RunConfig], splits: Any, store: Store | None, progress: bool | None
-) -> list[outcome.RunResult]:
-    """K runs built (each exactly as ``train()`` builds it: the same initial weights),
-    stacked, recorded and trained by the one loop."""
+def _stacked(configs: list[RunConfig], splits: Any) -> Loop:
+    """The loop of K runs built (each exactly as ``train()`` builds it: the same initial
+    weights) and stacked."""
     builts = [building.build(cfg, splits) for cfg in configs]
-    b0, cfg0, k = builts[0], configs[0], len(configs)
-    batches = Batches([cfg.seed for cfg in configs], b0.x_train, b0.y_train, cfg0.batch_size,
-                      cfg0.drop_last)  # fmt: skip
-    loop = Loop(configs, builts, Stacked(configs, builts, batches), batches)
-    run_ids: list[int | None] = [None] * k
-    if store is not None:
-        with store.transaction():
-            for i, (cfg, b) in enumerate(zip(configs, builts, strict=True)):
-                multirun = {"mode": "vmap", "runs": k, "index": i}
-                run_ids[i] = outcome.create_record(store, cfg, b, record=cfg.to_dict(),
-                                                   multirun=multirun)  # fmt: skip
-    desc = f"{k} runs of {b0.model_name} (vmap)"
-    return live(loop, loop.stepper, store, run_ids, progress=progress, desc=desc, agreed=None)
+    batches = Batches([cfg.seed for cfg in configs], builts[0].x_train, builts[0].y_train,
+                      configs[0].batch_size, configs[0].drop_last)  # fmt: skip
+    return Loop(configs, builts, Stacked(configs, builts, batches), batches)
 
 
 #: ``decide(rung, step, measured)`` of :func:`train_in_rungs`: ``measured[p][i]`` the
@@ -1258,32 +1266,19 @@ def train_in_rungs(
     result: its weights and records at the rung); nothing is written to a store (the caller
     records what it keeps: ``ended(pass, run, result, built)`` is called for every run at
     the end). Results per pass, in the order of its configs."""
-    loops: list[Loop] = []
-    orders: list[list[int]] = []
+    orders = [_by_optimizer(configs) for configs, _ in passes]
     with torch.random.fork_rng(devices=[]):
-        for configs, splits in passes:
-            keys = [_optimizer_key(c) for c in configs]
-            first = {key: i for i, key in reversed(list(enumerate(keys)))}
-            order = sorted(range(len(configs)), key=lambda i: (first[keys[i]], i))
-            cfgs = [configs[i] for i in order]
-            builts = [building.build(cfg, splits) for cfg in cfgs]
-            b0 = builts[0]
-            batches = Batches([c.seed for c in cfgs], b0.x_train, b0.y_train,
-                              cfgs[0].batch_size, cfgs[0].drop_last)  # fmt: skip
-            loops.append(Loop(cfgs, builts, Stacked(cfgs, builts, batches), batches))
-            orders.append(order)
+        loops = [_stacked([configs[i] for i in order], splits)
+                 for (configs, splits), order in zip(passes, orders, strict=True)]  # fmt: skip
         for k, step in enumerate(rungs):
             for loop in loops:
                 if step < loop.total:
                     live(loop, loop.stepper, None, loop.run_ids, until_step=step, progress=False,
                          desc="rungs (vmap)", agreed=None, hold=True)  # fmt: skip
-            measured = []
-            for loop, order in zip(loops, orders, strict=True):
-                at = loop.measure() if step < loop.total else [{} for _ in order]
-                own = [{}] * len(order)
-                for position, i in enumerate(order):
-                    own[i] = at[position]
-                measured.append(own)
+            measured = [
+                _unordered(order, loop.measure() if step < loop.total else [{} for _ in order])
+                for loop, order in zip(loops, orders, strict=True)
+            ]
             keep = decide(k, step, measured)
             for loop, order, goes in zip(loops, orders, keep, strict=True):
                 gone = [position for position, i in enumerate(order) if not goes[i]]
@@ -1293,10 +1288,8 @@ def train_in_rungs(
         for loop, order in zip(loops, orders, strict=True):
             held = live(loop, loop.stepper, None, loop.run_ids, progress=progress,
                         desc="rungs (vmap)", agreed=None)  # fmt: skip
-            results: list[outcome.RunResult] = [None] * len(order)  # type: ignore[list-item]
             for position, i in enumerate(order):
-                results[i] = held[position]
                 if ended is not None:
-                    ended(len(out), i, results[i], loop.builts[position])
-            out.append(results)
+                    ended(len(out), i, held[position], loop.builts[position])
+            out.append(_unordered(order, held))
     return out
