@@ -6,6 +6,7 @@ the checks let through beside the wrong ones they refuse."""
 from __future__ import annotations
 
 import importlib
+import math
 import re
 
 import pytest
@@ -240,3 +241,18 @@ def test_every_rule_an_exercise_types_is_read_and_is_the_books():
         exercises += getattr(_chapter(info.name), "EXERCISES", ())
     read = [facts.rule_mismatches(f"{e.question}\n{e.solution}", RULES) for e in exercises]
     assert sum(n for n, _ in read) >= 4 and [b for _, bad in read for b in bad] == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "status"),
+    [
+        ([1.0, 2.0, 3.0], "ok"),
+        ([1.0, 2.0, 3.0 * (1 + 1e-12)], "ok"),
+        ([1.0, math.nan, math.nan], "fail"),  # a rule that overflowed after its first step
+        ([math.nan, 2.0, 3.0], "fail"),
+        ([1.0, 2.0, math.inf], "fail"),
+        ([1.0, 2.0, 3.1], "fail"),
+    ],
+)  # fmt: skip
+def test_a_rule_that_stops_giving_numbers_is_refused_wherever_it_stops(rule, status):
+    assert kit.rule_check("r", rule, [1.0, 2.0, 3.0]).status == status

@@ -357,7 +357,9 @@ def rule_check(
     evaluated at each step, gives ``measured``, the steps or iterates of descentlab's
     optimizer (or of the run named by ``against``): the worst relative difference, a ✘
     beyond ``tol``."""
-    worst = max(abs(a - b) / max(abs(b), 1e-300) for a, b in zip(rule, measured, strict=True))
+    gaps = [abs(a - b) / max(abs(b), 1e-300) for a, b in zip(rule, measured, strict=True)]
+    # (max() passes over a NaN after the first item: a rule that stopped giving numbers)
+    worst = max(gaps) if all(math.isfinite(g) for g in gaps) else math.inf
     return close(f"{what}: the formula shown, evaluated at each of {len(rule)} steps, against "
                  f"{against} (worst)", worst, 0.0, tol)  # fmt: skip
 
