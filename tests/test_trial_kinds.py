@@ -159,3 +159,52 @@ def test_a_spec_names_its_kind(objective, kind):
 def test_an_unknown_kind_is_refused_in_one_line(record):
     with pytest.raises(ValueError, match=r"^objective must be a dict with form one of \["):
         kind_of(CompareSpec(objective=record))
+
+
+class _Resumable(Toy):
+    """A kind that says what it was asked to continue; its first continuation's checkpoint is
+    corrupted."""
+
+    def __init__(self):
+        self.asked = []
+
+    def train(self, store, source, trial, checkpoint_every, after, nproc, resume=None,
+              restart=False):  # fmt: skip
+        from descentlab.engine.checkpoint import CheckpointError
+
+        self.asked.append((resume, restart))
+        if resume is not None and not restart:
+            raise CheckpointError(f"checkpoint run-{resume}.pt is corrupted")
+        run_id = resume or store.create_run(trial.record_config(), name="t", seed=0)
+        store.set_status(run_id, "completed", summary={"toy_loss": 1.0})
+        return types.SimpleNamespace(run_id=run_id, status="completed", summary={})
+
+
+@pytest.mark.parametrize(
+    ("kept", "asked", "warned"),
+    [
+        (False, [(None, False)], False),  # nothing kept: from the start, never a lookup
+        (True, [("id", False), ("id", True)], True),  # kept, its checkpoint bad: step 0
+    ],
+)
+def test_resume_is_written_once_for_every_kind(tmp_path, kept, asked, warned, recwarn):
+    # the kinds' modules continued a stopped trial themselves, each its own way (a lookup by
+    # config and a bad checkpoint's handling in each); the execution now hands a kind the run
+    # to continue and sets a bad checkpoint aside for it
+    from descentlab.engine.config import RunConfig
+    from descentlab.experiments.execution import execute_group
+    from descentlab.experiments.trial import DataSource, Trial
+    from descentlab.store import Store
+
+    kind = _Resumable()
+    trial = Trial("tune", "sgd", RunConfig(problem="moons", name="t", steps=1), "holdout")
+    with Store(tmp_path / "lab.sqlite") as store:
+        run_id = store.create_run(trial.record_config(), name="t", seed=0) if kept else None
+        if kept:
+            store.set_status(run_id, "interrupted")
+        (out,) = execute_group(store, DataSource("toy", kind=kind), [trial])
+    assert kind.asked == [(run_id if a == "id" else a, r) for a, r in asked]
+    assert out.status == "completed"
+    assert any("set aside" in str(w.message) for w in recwarn) == warned
+    for path in (PACKAGE / "experiments" / "kinds").glob("*.py"):
+        assert "from descentlab.experiments.resume import" not in path.read_text(), path.name

@@ -7,6 +7,7 @@ worker) and a Ray task all do."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -14,7 +15,13 @@ from typing import Any, TypeVar
 
 from descentlab.engine.scratch import exported, scratch_store
 from descentlab.experiments.kinds import kind_of
-from descentlab.experiments.resume import discard_checkpoint, restore, shipper
+from descentlab.experiments.resume import (
+    continued,
+    discard_checkpoint,
+    restore,
+    shipper,
+    unfinished_runs,
+)
 from descentlab.experiments.trial import FINISHED, DataSource, Trial, TrialOutcome, needs_outcomes
 
 T = TypeVar("T")
@@ -57,12 +64,13 @@ def run_task(
     resume = resume or {"every": None, "kept": {}}
     exports: list[dict[str, Any]] = []
     with scratch_store() as store:
-        for partial in resume["kept"].values():
-            restore(store, partial)
+        kept = {i: restore(store, partial) for i, partial in resume["kept"].items()}
         ship = None if save is None else shipper(store, save)
         for n in sizes:
             a = len(exports)
-            outcomes = execute_group(store, source, trials[a : a + n], resume["every"], ship)
+            ids = [kept.get(i) for i in range(a, a + n)]
+            outcomes = execute_group(store, source, trials[a : a + n], resume["every"], ship,
+                                     resume_ids=ids)  # fmt: skip
             part = [{**exported(store, o.run_id), "seconds": o.seconds} for o in outcomes]
             exports += part
             if done is not None:
@@ -79,17 +87,20 @@ def execute_group(
     checkpoint_every: Any = None,
     after_checkpoint: AfterCheckpoint | None = None,
     nproc: int = 1,
+    resume_ids: Sequence[int | None] | None = None,
 ) -> list[TrialOutcome]:
     """Run ``trials`` here, together (``train_many``) when there are several and their kind
     stacks (:attr:`~descentlab.experiments.kinds.TrialKind.stacks`); a trial alone (trained by
     its kind) checkpoints every ``checkpoint_every`` steps (or ``"auto"``; None: only at its end),
-    calling ``after_checkpoint`` after each, and continues from its last checkpoint if an
-    earlier session was stopped in it."""
+    calling ``after_checkpoint`` after each, and continues its interrupted run where an earlier
+    session was stopped in it: ``resume_ids``, one per trial (None: from the start), or, not
+    given, the trial's interrupted run in ``store`` if it has one."""
     kind = source.kind or kind_of(None)
     if len(trials) == 1 or not kind.stacks:  # (a kind whose trials do not stack: alone)
+        ids = unfinished_runs(store, trials) if resume_ids is None else resume_ids
         return [
-            _alone(store, source, kind, t, checkpoint_every, after_checkpoint, nproc)
-            for t in trials
+            _alone(store, source, kind, t, run_id, checkpoint_every, after_checkpoint, nproc)
+            for t, run_id in zip(trials, ids, strict=True)
         ]
     from descentlab.engine.multirun import train_checked
 
@@ -109,11 +120,15 @@ def execute_group(
     ]
 
 
-def _alone(store: Any, source: DataSource, kind: Any, trial: Trial, *how: Any) -> TrialOutcome:
+def _alone(store: Any, source: DataSource, kind: Any, trial: Trial, run_id: int | None,
+           *how: Any) -> TrialOutcome:  # fmt: skip
     """``trial`` trained alone by its ``kind`` (``how``: its checkpoints' cadence, what is
-    called after each, its processes); its finished run's checkpoint removed."""
+    called after each, its processes), from the start or continuing its interrupted run
+    ``run_id`` (:func:`~descentlab.experiments.resume.continued`: resume written once for every
+    kind); its finished run's checkpoint removed."""
     t0 = time.perf_counter()
-    result = kind.train(store, source, trial, *how)
+    go = functools.partial(kind.train, store, source, trial, *how)
+    result = go() if run_id is None else continued(store, trial.config.name, run_id, go)
     discard_checkpoint(store, result)
     seconds = time.perf_counter() - t0
     return TrialOutcome(trial, result.run_id, result.status, dict(result.summary), False, seconds)

@@ -9,7 +9,7 @@ node) that writes ``checkpoints/trial-<key>.json`` (the record, first) and ``tri
 with its checksum file (the engine's verified checkpoint, second) next to the store; ``<key>``
 is :func:`~descentlab.experiments.trial.trial_key`. A trial sent again is sent with its files
 (:func:`load_partial`) and continues from them (:func:`restore`, then
-:func:`resume_unfinished`); files that fail verification are set aside (``*.corrupt``) and the
+:func:`continued`); files that fail verification are set aside (``*.corrupt``) and the
 trial starts over. When it works and when not (Ray Client): docs/compare.md."""
 
 from __future__ import annotations
@@ -31,27 +31,32 @@ from descentlab.experiments.trial import FINISHED, Trial, trial_key
 from descentlab.store import canonical_json
 
 
-def resume_unfinished(store: Any, trial: Trial, go: Callable[..., Any]) -> Any:
-    """Continue ``trial``'s interrupted run, if ``store`` has one, from its last checkpoint
-    (``go(run_id)``: the trial's kind continues it, with its weights, optimizer state, data order
-    and random streams as if never stopped), or from step 0 as the same run where it wrote none.
-    A checkpoint that fails its verification is set aside (``<name>.corrupt``), never used: the
-    run starts over (``go(run_id, restart=True)``), with one warning. None: no such run."""
+def unfinished_runs(store: Any, trials: list[Trial]) -> list[int | None]:
+    """The id of each trial's interrupted run in ``store`` (None: it has none, and starts from
+    step 0): the runs a session stopped in a store the trials train in (``--nproc``), or that
+    :func:`restore` recorded in a scratch one."""
+    if not store.has_runs("interrupted"):  # the usual case: nothing was stopped
+        return [None] * len(trials)
+    found = (store.find_run_by_config(t.record_config(), status="interrupted") for t in trials)
+    return [None if record is None else record.id for record in found]
+
+
+def continued(store: Any, name: str, run_id: int, go: Callable[..., Any]) -> Any:
+    """Trial ``name``'s interrupted run ``run_id`` continued from its last checkpoint
+    (``go(resume=run_id)``: the trial's kind continues it, with its weights, optimizer state,
+    data order and random streams as if never stopped), or from step 0 as the same run where it
+    wrote none. A checkpoint that fails its verification is set aside (``<name>.corrupt``),
+    never used: the run starts over (``go(resume=run_id, restart=True)``), with one warning."""
     from descentlab.engine.checkpoint import CheckpointError
 
-    if not store.has_runs("interrupted"):  # the usual case: nothing was stopped
-        return None
-    record = store.find_run_by_config(trial.record_config(), status="interrupted")
-    if record is None:
-        return None
-    go = functools.partial(go, record.id)
+    go = functools.partial(go, resume=run_id)
     try:
         return go()
     except CheckpointError as exc:
-        aside = _set_aside(store, record.id)
+        aside = _set_aside(store, run_id)
         reason = str(exc).split("; to start run")[0]
         warnings.warn(
-            f"descentlab: trial {trial.config.name!r}: {reason}; set aside as {aside}, never "
+            f"descentlab: trial {name!r}: {reason}; set aside as {aside}, never "
             "used: the trial starts over from step 0",
             RuntimeWarning,
             stacklevel=2,
@@ -221,7 +226,7 @@ def discard_partial(folder: str | os.PathLike[str], trial: Any) -> None:
 def restore(store: Any, partial: dict[str, Any]) -> int:
     """Record the kept run ``partial`` (:func:`load_partial`) in the task's scratch ``store``
     as interrupted, its checkpoint in the store's ``checkpoints`` folder, so that the trial
-    continues from it (:func:`resume_unfinished`); returns its id."""
+    continues from it (:func:`continued`); returns its id."""
     from descentlab.engine.checkpoint import write_bytes_atomic
 
     run = {**partial["run"], "status": "interrupted"}

@@ -93,13 +93,15 @@ class TrialKind(abc.ABC):
         return name_earlier_problem(run_dir, spec.problem) or None
 
     @abc.abstractmethod
-    def train(
-        self, store: Any, source: Any, trial: Any, checkpoint_every: Any, after: Any, nproc: int
-    ) -> Any:
-        """One trial trained here against ``store`` (continued from its last checkpoint where
-        it was stopped before), recorded as a run of ``trial.record_config()`` with its
-        metrics, status and summary (and the optimizer's ``monitor/*`` records of a
-        ``trial.monitored`` one): the run's ``run_id``, ``status`` and ``summary``."""
+    def train(self, store: Any, source: Any, trial: Any, checkpoint_every: Any, after: Any,
+              nproc: int, resume: int | None = None, restart: bool = False) -> Any:  # fmt: skip
+        """One trial trained here against ``store``, recorded as a run of
+        ``trial.record_config()`` with its metrics, status and summary (and the optimizer's
+        ``monitor/*`` records of a ``trial.monitored`` one): the run's ``run_id``, ``status``
+        and ``summary``. ``resume``: the id of the trial's interrupted run in ``store``, to be
+        continued from its last checkpoint (with ``restart``: from step 0 as the same run,
+        its checkpoint having failed verification); the caller finds it and handles a bad
+        checkpoint (:func:`~descentlab.experiments.resume.continued`), once for every kind."""
 
     def metric_name(self, spec: Any, provenance: Mapping[str, Any]) -> str | None:
         """The metric's own name (None: the engine's accuracy or loss)."""

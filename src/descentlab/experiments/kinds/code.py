@@ -131,23 +131,20 @@ class UserCode(TrialKind):
         name_earlier_run(run_dir, spec.objective, self.code)
         return None
 
-    def train(
-        self, store: Any, source: Any, trial: Any, checkpoint_every: Any, after: Any, nproc: int
-    ) -> Any:
-        """One trial of the code (on descentlab's data where it takes them): continued from
-        its last checkpoint where an earlier session was stopped in it, else from the start."""
-        import functools
+    def train(self, store: Any, source: Any, trial: Any, checkpoint_every: Any, after: Any,
+              nproc: int, resume: int | None = None, restart: bool = False) -> Any:  # fmt: skip
+        """One trial of the code (on descentlab's data where it takes them): from the start, or
+        continuing its interrupted run ``resume`` (from step 0 with ``restart``)."""
         from types import SimpleNamespace
 
         from descentlab.experiments.execution import store_monitor
         from descentlab.experiments.kinds.code_trial import run_trial
-        from descentlab.experiments.resume import resume_unfinished
 
         assert self.code is not None
         data = source.get(trial.data) if self.code.data else None
-        go = functools.partial(run_trial, store, self.code, trial, data, checkpoint_every, after)
-        ended = resume_unfinished(store, trial, lambda run_id, **kw: go(resume=run_id, **kw))
-        run_id, status, summary = go() if ended is None else ended
+        again = {} if resume is None else {"resume": resume, "restart": restart}
+        run_id, status, summary = run_trial(store, self.code, trial, data, checkpoint_every,
+                                            after, **again)  # fmt: skip
         result = SimpleNamespace(run_id=run_id, status=status, summary=summary)
         store_monitor(store, trial, result)  # (its optimizer built by run.optimizer)
         return result

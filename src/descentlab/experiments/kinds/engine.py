@@ -18,17 +18,15 @@ class EngineRun(TrialKind):
 
     stacks = prunes_in_pass = shards = True
 
-    def train(
-        self, store: Any, source: Any, trial: Any, checkpoint_every: Any, after: Any, nproc: int
-    ) -> Any:
-        """One trial trained by the engine here: from its last checkpoint where an earlier
-        session was stopped in it, else from the start. ``nproc`` > 1: across that many
+    def train(self, store: Any, source: Any, trial: Any, checkpoint_every: Any, after: Any,
+              nproc: int, resume: int | None = None, restart: bool = False) -> Any:  # fmt: skip
+        """One trial trained by the engine here: from the start, or continuing its interrupted
+        run ``resume`` (from step 0 with ``restart``). ``nproc`` > 1: across that many
         processes of this machine, its model sharded
         (:func:`~descentlab.engine.launch.train_sharded`; the launcher, the process that calls
         it, writes ``store``)."""
-        from descentlab.engine.run import resume, train
+        from descentlab.engine import run
         from descentlab.experiments.execution import store_monitor, store_test_outcomes
-        from descentlab.experiments.resume import resume_unfinished
 
         cfg, data = trial.config, source.get(trial.data)
         kept = {"optimizer": cfg.optimizer, "schedule": cfg.schedule}
@@ -39,11 +37,9 @@ class EngineRun(TrialKind):
 
             options = {"data": data, "progress": False, "checkpoint_every": checkpoint_every,
                        "threads": torch.get_num_threads()}  # fmt: skip
-            again = functools.partial(train_sharded, None, nproc, store.path, restart=True)
-            result = resume_unfinished(
-                store, trial, lambda run_id, **_: again(resume_id=run_id, **kept, **options)
-            )
-            fresh = functools.partial(train_sharded, cfg, nproc, store.path, **options)
+            result = (train_sharded(cfg, nproc, store.path, **options) if resume is None else
+                      train_sharded(None, nproc, store.path, restart=True, resume_id=resume,
+                                    **kept, **options))  # fmt: skip
         else:
             options = {
                 "data": data,
@@ -53,11 +49,8 @@ class EngineRun(TrialKind):
             }  # (a finished trial is never continued)
             if after is not None:
                 options["after_checkpoint"] = functools.partial(after, trial)
-            result = resume_unfinished(
-                store, trial, lambda run_id, **kw: resume(run_id, store, **kept, **options, **kw)
-            )
-            fresh = functools.partial(train, cfg, store, **options)
-        result = fresh() if result is None else result
+            result = (run.train(cfg, store, **options) if resume is None else
+                      run.resume(resume, store, **kept, **options, restart=restart))  # fmt: skip
         with store.transaction():  # what the trial adds to its run: one write
             store_monitor(store, trial, result, nproc)
             store_test_outcomes(store, trial, result, data)
