@@ -202,7 +202,7 @@ def test_resume_is_written_once_for_every_kind(tmp_path, kept, asked, warned, re
         run_id = store.create_run(trial.record_config(), name="t", seed=0) if kept else None
         if kept:
             store.set_status(run_id, "interrupted")
-        (out,) = execute_group(store, DataSource("toy", kind=kind), [trial])
+        (out,) = execute_group(store, DataSource("toy", kind=kind), [trial], resume_ids=[run_id])
     assert kind.asked == [(run_id if a == "id" else a, r) for a, r in asked]
     assert out.status == "completed"
     assert any("set aside" in str(w.message) for w in recwarn) == warned

@@ -258,8 +258,8 @@ def test_a_kept_checkpoint_continues_the_trial_elsewhere_and_a_corrupted_one_is_
     partial = resume.load_partial(kept, trial)
     assert partial is not None and partial["step"] == 14
     with Store(tmp_path / "node2" / "lab.sqlite") as store:
-        resume.restore(store, partial)
-        (again,) = execute_group(store, SOURCE, [trial], 7)
+        run_id = resume.restore(store, partial)
+        (again,) = execute_group(store, SOURCE, [trial], 7, resume_ids=[run_id])
         assert store.get_run(again.run_id).provenance["resumes"][0]["from_step"] == 14
     assert _computed(again.summary) == _computed(whole.summary)
     ckpt = resume.partial_paths(kept, trial_key(trial))[1]

@@ -15,13 +15,7 @@ from typing import Any, TypeVar
 
 from descentlab.engine.scratch import exported, scratch_store
 from descentlab.experiments.kinds import kind_of
-from descentlab.experiments.resume import (
-    continued,
-    discard_checkpoint,
-    restore,
-    shipper,
-    unfinished_runs,
-)
+from descentlab.experiments.resume import continued, discard_checkpoint, restore, shipper
 from descentlab.experiments.trial import FINISHED, DataSource, Trial, TrialOutcome, needs_outcomes
 
 T = TypeVar("T")
@@ -92,12 +86,11 @@ def execute_group(
     """Run ``trials`` here, together (``train_many``) when there are several and their kind
     stacks (:attr:`~descentlab.experiments.kinds.TrialKind.stacks`); a trial alone (trained by
     its kind) checkpoints every ``checkpoint_every`` steps (or ``"auto"``; None: only at its end),
-    calling ``after_checkpoint`` after each, and continues its interrupted run where an earlier
-    session was stopped in it: ``resume_ids``, one per trial (None: from the start), or, not
-    given, the trial's interrupted run in ``store`` if it has one."""
+    calling ``after_checkpoint`` after each, and continues the interrupted run ``resume_ids``
+    names for it, one per trial (None: from the start; not given: each from the start)."""
     kind = source.kind or kind_of(None)
     if len(trials) == 1 or not kind.stacks:  # (a kind whose trials do not stack: alone)
-        ids = unfinished_runs(store, trials) if resume_ids is None else resume_ids
+        ids = [None] * len(trials) if resume_ids is None else resume_ids
         return [
             _alone(store, source, kind, t, run_id, checkpoint_every, after_checkpoint, nproc)
             for t, run_id in zip(trials, ids, strict=True)

@@ -54,7 +54,12 @@ from descentlab.engine.scratch import place_files
 from descentlab.engine.trial_lines import lines_on
 from descentlab.experiments.execution import execute_group, run_task, torch_threads
 from descentlab.experiments.packing import plan_tasks
-from descentlab.experiments.resume import CheckpointKeeper, discard_partial, load_partial
+from descentlab.experiments.resume import (
+    CheckpointKeeper,
+    discard_partial,
+    load_partial,
+    unfinished_runs,
+)
 from descentlab.experiments.trial import (
     FINISHED,
     DataSource,
@@ -465,9 +470,10 @@ class TrialRunner:
         ``done`` as it ends (across processes with ``nproc``: straight into the store, their
         launcher writing)."""
         with torch_threads(self.threads):
-            if self.nproc > 1:
+            if self.nproc > 1:  # (the trials' stopped runs are this store's)
+                ids = unfinished_runs(self.store, group)
                 return execute_group(self.store, self.source, group, self.checkpoint_every,
-                                      nproc=self.nproc)  # fmt: skip
+                                     nproc=self.nproc, resume_ids=ids)  # fmt: skip
             save = CheckpointKeeper(str(self._kept_folder)).save
             resume = self._resume_of(group)
             return run_task(self.source, group, sizes, resume, save, lambda _, p: done.extend(p))
