@@ -64,6 +64,8 @@ def _check(table: Table) -> bool:
         ([_TR, "validation accuracy", _ACC], _ROWS, _RUNS, False),  # a series no run records
         ([_TR, _VA, _ACC], [["SGD", 0.5, 0.6, 0.81], ["Adam", 0.1, 0.2, 0.93]],
          {"SGD": [_SGD, _ADAM], "Adam": [_ADAM]}, False),  # one seed's value, not the mean
+        ([_TR, _VA, _ACC], _ROWS, {"SGD, η = 0.1": [_SGD], "Adam, η = 0.001": [_ADAM]},
+         False),  # no row is a run: nothing would be read
     ],
 )  # fmt: skip
 def test_a_column_headed_by_a_series_holds_that_series(columns, rows, runs, ok):

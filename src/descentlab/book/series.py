@@ -58,8 +58,9 @@ def misheaded(
 ) -> tuple[list[str], int]:
     """The faults of a table whose rows are ``runs`` (row label -> its runs): a column headed
     by a series' words whose cell in a row is not that series' last value in the row's runs
-    (the column whose value it is named), or a series those runs do not record. Returns the
-    faults and the number of cells read."""
+    (the column whose value it is named), a series those runs do not record, or series'
+    columns of which no row is a run (nothing would be read). Returns the faults and the
+    number of cells read."""
     faults, read = [], 0
     for j, heading in enumerate(columns):
         key = key_of(heading)
@@ -82,6 +83,10 @@ def misheaded(
                     f"{key} ends at {want:.4g}{where}"
                 )
                 break
+    named = [h for j, h in enumerate(columns) if j and key_of(h) is not None]
+    if named and rows and not any(str(row[0]) in runs for row in rows):
+        faults.append(f"the columns “{'”, “'.join(map(str, named))}”: no row is one of the "
+                      f"table's runs ({', '.join(list(runs)[:3])})")  # fmt: skip
     return faults, read
 
 
