@@ -584,9 +584,29 @@ MUTANTS: tuple[Mutant, ...] = (
                                                "losses 'validation loss' and its validation "
                                                "losses 'training loss'", (),
            file="book/chapters/compare.py",
-           old='"optimizer", "rate", "training loss", "validation loss"',
-           new='"optimizer", "rate", "validation loss", "training loss"',
+           old='"rate", words["train/loss"], words["val/loss"]',
+           new='"rate", words["val/loss"], words["train/loss"]',
            chapters=("deep-compare",)),
+    Mutant("table_headings_swapped", "label", "the likelihood chapter's table, which no figure "
+                                              "names, types its two test columns' headings "
+                                              "beside values read elsewhere, swapped: 'test "
+                                              "RMSE' over the test losses and 'test loss' over "
+                                              "the RMSEs", (),
+           file="book/chapters/mle.py", old='"test/loss",\n        "test/rmse",',
+           new='("test RMSE", lambda r: kit.final(r, "test/loss")),\n'
+               '        ("test loss", lambda r: kit.final(r, "test/rmse")),',
+           chapters=("deep-likelihood",)),
+    Mutant("table_reader_late_binding", "label", "a training table reads every column with the "
+                                                 "last column's series (a closure bound late): "
+                                                 "'training loss' over the test RMSEs", (),
+           file="book/chapters/_common.py", old="lambda r, m=c: final(r, m)",
+           new="lambda r: final(r, c)", chapters=("deep-likelihood",)),
+    Mutant("heading_word_changed", "label", "the comparison's table types one heading again, "
+                                            "a word changed: 'validation accuracy' over its "
+                                            "test accuracies", (),
+           file="book/chapters/compare.py",
+           old='"seeds\' range",\n         words["test/accuracy"]]',
+           new='"seeds\' range",\n         "validation accuracy"]', chapters=("deep-compare",)),
 )  # fmt: skip
 
 _RUNNER = r"""

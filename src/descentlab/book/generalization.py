@@ -20,6 +20,7 @@ from descentlab import optim, regularize
 from descentlab.book.checks import ck, close, diff_check, within
 from descentlab.book.model import Context
 from descentlab.book.render.pages import Check, Evidence
+from descentlab.book.series import WORDS
 from descentlab.problems import data as datasets
 from descentlab.problems import models
 
@@ -164,17 +165,14 @@ def generalizes_better(ctx: Context, method: str, text: str) -> Evidence:
         "train networks of different width for different lengths, and several of these "
         "'generalizes better' verdicts differ between them (the book's guide lists which)."
     )
+    keys = ("train/accuracy", "test/accuracy", "test/loss")
     rows = [
-        [m, r.row(method=m)["setting"], float(np.mean(per[m]["train/accuracy"])),
-         float(np.mean(per[m]["test/accuracy"])), float(np.mean(per[m]["test/loss"])),
+        [m, r.row(method=m)["setting"], *(float(np.mean(per[m][k])) for k in keys),
          r.row(method=m)["loss_gap"]]
         for m in ("none", method)
     ]  # fmt: skip
-    return Evidence(
-        checks=[check],
-        tables=[(["method", "setting", "train acc", "test acc", "test loss", "loss gap"], rows)],
-        notes=notes,
-    )
+    columns = ["method", "setting", *(WORDS[k] for k in keys), "loss gap"]
+    return Evidence(checks=[check], tables=[(columns, rows)], notes=notes)
 
 
 #: Keskar et al. (ICLR 2017), table 3: network F1 (fully connected 784-5x512-10 with batch

@@ -33,9 +33,11 @@ from descentlab.book.facts import SeedLog, seeds_check, text_check
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import ChapterPage, Code, Part, Practice, Table
 from descentlab.book.render.pages import Check
+from descentlab.book.series import WORDS, misheaded
 from descentlab.report import figures as FG
 
 __all__ = [
+    "WORDS",
     "Chapter",
     "Numbers",
     "Prose",
@@ -420,12 +422,13 @@ def training_run(
     ctx: Context,
     key: str,
     runs: Mapping[str, Any],
-    title: str,
+    data: str,
     metric: str = "train/loss",
 ) -> tuple[Any, dict[str, Any]]:
     """Real mini-batch training runs (``descentlab.engine.train``, each a ``RunConfig`` or its
-    fields, memoized per book under ``key``), and a figure of ``metric``'s curves: returns the
-    figure and the runs' results by label."""
+    fields, memoized per book under ``key``), and a figure of ``metric``'s curves titled by
+    ``data`` (what is trained) and the series' words (:data:`~descentlab.book.series.WORDS`):
+    returns the figure and the runs' results by label."""
     from descentlab.engine import train
 
     results = ctx.memo(
@@ -439,7 +442,7 @@ def training_run(
         ax.plot(s.steps, s.values, lw=1.4, marker=".", ms=3, label=label)
     ax.set_xlabel("step")
     ax.set_ylabel(metric)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(f"{data}: {WORDS[metric]}" if data else "", fontsize=10)
     ax.legend(fontsize=8)
     return fig, results
 
@@ -449,15 +452,6 @@ def final(result: Any, metric: str) -> float:
     return float(result.metrics[metric].values[-1])
 
 
-#: the column of a metric's last value in a training table
-_COLUMNS = {
-    "train/loss": "final training loss",
-    "test/accuracy": "test accuracy",
-    "test/loss": "test loss",
-    "test/rmse": "test RMSE",
-}
-
-
 def results_table(
     results: Mapping[str, Any],
     caption: str,
@@ -465,12 +459,13 @@ def results_table(
     first: str = "run",
 ) -> Table:
     """The table of :func:`training_run`'s results: a row a run, its label (under ``first``)
-    and then each column, a metric's last value (:func:`final`) or ``(heading, read(result))``."""
-    cols = [
-        c if isinstance(c, tuple) else (_COLUMNS[c], lambda r, m=c: final(r, m)) for c in columns
-    ]
+    and then each column, a series' last value (:func:`final`) headed by the series' words
+    (:data:`~descentlab.book.series.WORDS`), or ``(heading, read(result))``. The table keeps
+    its runs: :func:`labels_check` reads each series' column against them."""
+    cols = [c if isinstance(c, tuple) else (WORDS[c], lambda r, m=c: final(r, m)) for c in columns]
     rows = [[label, *(read(r) for _, read in cols)] for label, r in results.items()]
-    return Table([first, *(head for head, _ in cols)], rows, caption)
+    runs = {label: [r] for label, r in results.items()}
+    return Table([first, *(head for head, _ in cols)], rows, caption, runs)
 
 
 def _shown(token: str, values: np.ndarray) -> bool:
@@ -560,6 +555,10 @@ def labels_check(page: ChapterPage, n: Numbers, literals: list[str] | None = Non
             values = _cells(t.rows)
             for text in [t.caption, *map(str, t.columns)]:
                 audit(text, values)
+            if t.runs is not None:
+                faults, cells = misheaded(t.columns, t.rows, t.runs)
+                swapped += faults
+                read += cells
         for fig in (b for b in part.blocks if hasattr(b, "axes") and hasattr(b, "savefig")):
             words, values, ends = _figure_labels(fig)
             for text in words:
@@ -567,7 +566,8 @@ def labels_check(page: ChapterPage, n: Numbers, literals: list[str] | None = Non
             for t in tables:
                 rows = {str(r[0]): r for r in t.rows if r}
                 for label, end, axis in ends:
-                    own = next((r for k, r in rows.items() if label.split(",")[0] == k), None)
+                    names = (label, label.split(",")[0])
+                    own = next((r for k, r in rows.items() if k in names), None)
                     if own is None:
                         continue
                     swapped += _heading_swapped(t, own, label, end, axis)
@@ -580,9 +580,11 @@ def labels_check(page: ChapterPage, n: Numbers, literals: list[str] | None = Non
     bad = typed + swapped
     return ck(
         "every number of a caption, heading or figure label is a setting, a stated value or "
-        "the data it labels, and each labelled curve ends at its own row's value",
+        "the data it labels, each labelled curve ends at its own row's value and each column "
+        "headed by a series holds that series' last values",
         not bad,
-        "; ".join(bad[:4]) or f"{read} numbers in labels, none typed by hand",
+        "; ".join(bad[:4])
+        or f"{read} numbers in labels and cells under a series, none typed by hand or misheaded",
         "labels from the data",
     )
 

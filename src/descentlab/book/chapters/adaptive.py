@@ -876,14 +876,11 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
         f"{label}, η = {lr:g}": {**base, "optimizer": name, "hyper": {"lr": lr}}
         for name, label, lr in TRAIN
     }
-    fig, res = kit.training_run(ctx, "adaptive", runs, "MNIST-1D: training loss (cross-entropy)")
+    fig, res = kit.training_run(ctx, "adaptive", runs, "MNIST-1D")
     by = dict(zip((name for name, _, _ in TRAIN), res.values(), strict=True))
     losses = {name: kit.final(r, "train/loss") for name, r in by.items()}
     early = {name: float(r.metrics["train/loss"].values[4]) for name, r in by.items()}
-    rows = [
-        [label, early[name], losses[name], kit.final(by[name], "test/accuracy")]
-        for name, label, _ in TRAIN
-    ]
+    step = int(next(iter(by.values())).metrics["train/loss"].steps[4])
     worst = max(losses.values())
     checks = [
         ck("after 100 steps Adam's and RMSProp's training losses are below SGD's",
@@ -894,10 +891,12 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
     ]  # fmt: skip
     rates = ", ".join(f"{lr:g}" for _, _, lr in TRAIN)
     text = TRAINING.fill(n, batch=str(TRAIN_B), steps=str(TRAIN_STEPS), rates=rates)
-    table = Table(
-        ["run", "training loss at step 100", "final training loss", "test accuracy"],
-        rows,
+    table = kit.results_table(
+        res,
         f"descentlab's engine (train), MNIST-1D, batches of {TRAIN_B}, seed 0",
+        (f"{kit.WORDS['train/loss']} at step {step}", lambda r: r.metrics["train/loss"].values[4]),
+        "train/loss",
+        "test/accuracy",
     )
     return Part("training", "A real training run", [text, fig, table, checks])
 

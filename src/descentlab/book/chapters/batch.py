@@ -821,7 +821,7 @@ def _eos_figure(eos: list) -> object:
     a_.set(ylim=(0, 2.2 / EOS_LRS[1]), xlabel="step")
     a_.set_title("sharpness (largest Hessian eigenvalue); dashed: 2/η", fontsize=10)
     b_.set(xlabel="step")
-    b_.set_title("training loss (full batch)", fontsize=10)
+    b_.set_title(f"{kit.WORDS['train/loss']} (full batch)", fontsize=10)
     a_.legend(fontsize=8)
     b_.legend(fontsize=8)
     return fig
@@ -1271,7 +1271,8 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
         s = r.metrics["train/loss"]
         ax.plot(np.asarray(s.steps) * b, s.values, marker=".", ms=3, lw=1.4, label=label)
     ax.set(xlabel="examples drawn", ylabel="train/loss")
-    ax.set_title("MNIST-1D, descentlab's SGD: training loss against examples drawn", fontsize=10)
+    words = kit.WORDS["train/loss"]
+    ax.set_title(f"MNIST-1D, descentlab's SGD: {words} against examples drawn", fontsize=10)
     ax.legend(fontsize=8)
     same, scaled, unscaled = (kit.final(r, "train/loss") for r in res.values())
     checks = [

@@ -249,7 +249,8 @@ def _curves(train, val, lrs: dict[str, float]):
     fig = FG.new_figure(12, 5.0)
     axes = fig.subplots(1, 2, sharex=True)
     colours = {o: FG.color_of(o, i) for i, o in enumerate(GRIDS)}
-    for ax, series, title in ((axes[0], train, "training loss"), (axes[1], val, "validation loss")):
+    for ax, series, title in ((axes[0], train, kit.WORDS["train/loss"]),
+                              (axes[1], val, kit.WORDS["val/loss"])):  # fmt: skip
         for o in GRIDS:
             steps, v = series[o]
             colour = colours.get(o)
@@ -263,8 +264,9 @@ def _curves(train, val, lrs: dict[str, float]):
     return fig
 
 
-def _final_table(order, finals, train, acc, lrs) -> Table:
-    """The comparison's table: each optimizer's rate and its seeds' final values."""
+def _final_table(order, finals, train, acc, lrs, runs) -> Table:
+    """The comparison's table: each optimizer's rate and its seeds' final values, its columns
+    headed by the words of the series they hold (and read against ``runs``)."""
     rows = []
     for o in order:
         f = finals[o]
@@ -272,12 +274,15 @@ def _final_table(order, finals, train, acc, lrs) -> Table:
         a = np.asarray([acc[(o, s)] for s in SEEDS])
         rows.append([GRIDS[o][0], f"{lrs[o]:g}", float(t.mean()), float(f.mean()),
                      f"[{f.min():.4g}, {f.max():.4g}]", float(a.mean())])  # fmt: skip
+    words = kit.WORDS
     table = Table(
-        ["optimizer", "rate", "training loss", "validation loss", "seeds' range", "test accuracy"],
+        ["optimizer", "rate", words["train/loss"], words["val/loss"], "seeds' range",
+         words["test/accuracy"]],
         rows,
         f"descentlab's engine (train), digits MLP, batches of {BATCH}, {STEPS} steps; means over "
         f"the seeds {', '.join(str(s) for s in SEEDS)}",
-    )
+        {GRIDS[o][0]: [runs[(o, s)] for s in SEEDS] for o in order},
+    )  # fmt: skip
     return table
 
 
@@ -326,7 +331,7 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
         acc_gap=kit.Twin(gap, 0.0, 1e-6, 2, rel=False),
     )
     fig = _curves(train, val, c["lrs"])
-    table = _final_table(order, finals, train, acc, c["lrs"])
+    table = _final_table(order, finals, train, acc, c["lrs"], runs)
     checks = [
         ck(
             "every run ended with a finite training loss",

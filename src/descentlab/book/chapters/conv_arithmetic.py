@@ -625,7 +625,7 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
         "hyper": {"lr": TRAIN_LR},
     }
     runs = {f"{m.upper()} (descentlab's default)": {**base, "model": m} for m in ("cnn", "mlp")}
-    fig, res = kit.training_run(ctx, "convolution", runs, "MNIST-1D: training loss (cross-entropy)")
+    fig, res = kit.training_run(ctx, "convolution", runs, "MNIST-1D")
     cnn, mlp = res.values()
     convs = [m for m in cnn.model.modules() if isinstance(m, torch.nn.Conv1d)]
     cnn_formula = sum(

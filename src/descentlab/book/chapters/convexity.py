@@ -734,7 +734,7 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
             "seed": 0,
         }
     }
-    fig, res = kit.training_run(ctx, "convexity", runs, "digits: training loss (cross-entropy)")
+    fig, res = kit.training_run(ctx, "convexity", runs, "digits")
     (result,) = res.values()
     seg = ctx.memo(("chapter", "convexity", "segment"), lambda: _segment(result))
     losses = seg["losses"]
@@ -752,10 +752,11 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
     )
     fig2 = FG.new_figure(8.5, 3.0)
     ax = fig2.subplots()
-    ax.plot(seg["alphas"], losses, marker="o", ms=3, label="training loss along the segment")
+    along = f"{kit.WORDS['train/loss']} along the segment"
+    ax.plot(seg["alphas"], losses, marker="o", ms=3, label=along)
     ax.plot([0, 1], [losses[0], losses[-1]], ls="--", color="#999999", label="the chord")
     ax.set_xlabel("α: (1 - α)·trained + α·permuted")
-    ax.set_ylabel("training loss")
+    ax.set_ylabel(kit.WORDS["train/loss"])
     ax.legend(fontsize=8)
     checks = [
         ck(
@@ -772,7 +773,7 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
         ),
     ]
     table = Table(
-        ["α", "training loss"],
+        ["α", kit.WORDS["train/loss"]],
         [[f"{a:.1f}", v] for a, v in zip(seg["alphas"], losses, strict=True)],
         "the segment from the trained network (α = 0) to its permuted copy (α = 1)",
     )

@@ -701,7 +701,8 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
         s = r.metrics["train/loss"]
         ax.plot(np.asarray(s.steps) * (b or n_train), s.values, marker=".", ms=3, label=label)
     ax.set(xlabel="examples drawn", ylabel="train/loss")
-    ax.set_title("MNIST-1D, descentlab's SGD: training loss against examples drawn", fontsize=10)
+    words = kit.WORDS["train/loss"]
+    ax.set_title(f"MNIST-1D, descentlab's SGD: {words} against examples drawn", fontsize=10)
     ax.legend(fontsize=8)
     small, mid, full = res.values()
     steps = [r.steps for r in res.values()]

@@ -828,7 +828,8 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
     (r,) = res.values()
     val = r.metrics["val/loss"]
     ax = fig.axes[0]
-    ax.plot(val.steps, val.values, marker=".", ms=3, lw=1.4, label="val/loss")
+    ax.plot(val.steps, val.values, marker=".", ms=3, lw=1.4, label=kit.WORDS["val/loss"])
+    ax.set_title(f"{ax.get_title()} and {kit.WORDS['val/loss']}", fontsize=10)
     ax.legend(fontsize=8)
     best = int(val.steps[int(np.argmin(val.values))])
     text = TRAINING.fill(

@@ -761,7 +761,7 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
         "hyper": {"lr": TRAIN_LR},
     }
     runs = {f"loss {k}": {**base, "loss": k} for k in ("mse", "l1")}
-    fig, res = kit.training_run(ctx, "mle", runs, "regression: training loss")
+    fig, res = kit.training_run(ctx, "mle", runs, "regression")
     mse, l1 = res.values()
     draws = np.abs(np.random.default_rng(0).standard_normal(1_000_000)).mean() * sigma
     text = TRAINING.fill(

@@ -1065,7 +1065,7 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
         f"Momentum β = {TRAIN_BETA:g}, η = {TRAIN_LR:g} (ten times η/(1 - β))": {
             **base, "optimizer": "momentum", "hyper": {"lr": TRAIN_LR, "momentum": TRAIN_BETA}},
     }  # fmt: skip
-    fig, res = kit.training_run(ctx, "momentum", runs, "MNIST-1D: training loss (cross-entropy)")
+    fig, res = kit.training_run(ctx, "momentum", runs, "MNIST-1D")
     sgd, same, fast = (kit.final(r, "train/loss") for r in res.values())
     checks = [
         ck("at the same effective rate, momentum's final training loss is within 25 % of SGD's",

@@ -995,7 +995,7 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
 
     names = {"sgd": "SGD", "adagrad": "AdaGrad", "adam": "Adam", "shampoo": "Shampoo"}
     runs = {f"{names[o]}, η = {lr:g}": cfg(o, TRAIN_SEEDS[0]) for o, lr in TRAIN.items()}
-    fig, res = kit.training_run(ctx, "newton", runs, "digits: training loss (cross-entropy)")
+    fig, res = kit.training_run(ctx, "newton", runs, "digits")
     other = ctx.memo(
         ("chapter", "newton", "other-seeds"),
         lambda: {
@@ -1040,7 +1040,7 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
         f"descentlab's engine (train), digits, batches of 64, {TRAIN_STEPS} steps, seed "
         f"{TRAIN_SEEDS[0]}",
         "train/loss",
-        ("validation loss", lambda r: kit.final(r, "val/loss")),
+        "val/loss",
         "test/accuracy",
     )
     return Part(

@@ -567,9 +567,7 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
             "hyper": {"lr": TRAIN_LR, "weight_decay": TRAIN_DECAY},
         },
     }
-    fig, res = kit.training_run(
-        ctx, "regularization", runs, "MNIST-1D: training loss (cross-entropy)"
-    )
+    fig, res = kit.training_run(ctx, "regularization", runs, "MNIST-1D")
     (adam, l2, w) = res.values()
     checks = [
         ck(

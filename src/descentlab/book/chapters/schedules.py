@@ -903,9 +903,7 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
         {"lr": S.step(TRAIN_STEPS // 3, 0.5)},
     ]
     runs = {label: RunConfig(**base, schedule=s) for label, s in zip(hands, scheds, strict=True)}
-    fig, res = kit.training_run(
-        ctx, "schedules", runs, "MNIST-1D, Momentum (β = 0.9): training loss"
-    )
+    fig, res = kit.training_run(ctx, "schedules", runs, "MNIST-1D, Momentum (β = 0.9)")
     checks = []
     for (label, hand), r in zip(hands.items(), res.values(), strict=True):
         if "hyper/lr" in r.metrics:

@@ -45,11 +45,14 @@ __all__ = ["ChapterPage", "Code", "Part", "Practice", "Table", "render_chapter"]
 
 @dataclass
 class Table:
-    """A table of a chapter: its columns, its rows and a line above it."""
+    """A table of a chapter: its columns, its rows and a line above it; ``runs`` (row label ->
+    the training runs its values come from) when its rows are runs, for a column headed by a
+    series' words to be read against that series (:func:`descentlab.book.series.misheaded`)."""
 
     columns: list[str]
     rows: list[list[Any]]
     caption: str = ""
+    runs: dict[str, list[Any]] | None = None
 
 
 @dataclass

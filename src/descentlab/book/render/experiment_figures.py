@@ -41,6 +41,7 @@ from descentlab.book.render.claim_panels import (
     momentum_figure,
     small_legend,
 )
+from descentlab.book.series import WORDS
 from descentlab.report.figures import new_figure, save
 
 __all__ = [
@@ -397,14 +398,15 @@ def regularization_figure(result: ExperimentResult) -> Figure:
     """Learning curves of every method, and the generalization gaps."""
     d, cfg = result.data, result.config
     fig, axes, methods, colors = _four_panels(result, "method")
-    for ax, key, ylabel, log in (
-        (axes[0, 0], "train/loss", "training loss (clean data, log scale)", True),
-        (axes[0, 1], "val/loss", "validation loss (log scale)", True),
-        (axes[1, 0], "val/accuracy", "validation accuracy", False),
+    for ax, key, note, log in (
+        (axes[0, 0], "train/loss", " (clean data, log scale)", True),
+        (axes[0, 1], "val/loss", " (log scale)", True),
+        (axes[1, 0], "val/accuracy", "", False),
     ):
         _curves_panel(
-            ax, d["curves"], key, colors, ylabel, log, ("none", 2.4, 1.4), "early_stopping"
-        )
+            ax, d["curves"], key, colors, WORDS[key] + note, log, ("none", 2.4, 1.4),
+            "early_stopping",
+        )  # fmt: skip
     axes[0, 0].set_title("Training loss: regularizers keep it from collapsing to 0", fontsize=10)
     axes[0, 1].set_title("Validation loss: without regularization it climbs back (overfitting)",
                          fontsize=10)  # fmt: skip
@@ -460,13 +462,13 @@ def schedules_figure(result: ExperimentResult) -> Figure:
         legend=dict(loc="upper right"),
         grid=dict(alpha=0.25),
     )
-    for ax, key, ylabel, log, title in (
-        (axes[0, 1], "train/loss", "training loss (log scale)", True,
+    for ax, key, note, log, title in (
+        (axes[0, 1], "train/loss", " (log scale)", True,
          f"Training loss on {cfg['problem']} ({cfg['model']})"),
-        (axes[1, 0], "val/accuracy", "validation accuracy", False,
+        (axes[1, 0], "val/accuracy", "", False,
          "Validation accuracy: the fixed rate keeps bouncing"),
     ):  # fmt: skip
-        _curves_panel(ax, d["curves"], key, colors, ylabel, log, ("constant", 2.2, 1.5))
+        _curves_panel(ax, d["curves"], key, colors, WORDS[key] + note, log, ("constant", 2.2, 1.5))
         ax.set_title(title, fontsize=10)
     finals = [_mean_curve(d["curves"][n], "val/accuracy")[1] for n in names]
     top = max(float(np.max(v)) for v in finals)
