@@ -52,10 +52,10 @@ def _chapter_texts() -> list[tuple[str, str]]:
 
 
 def _lecture_texts() -> list[tuple[str, str]]:
-    """Each card's explanation and each exercise's question and solution, as built."""
+    """Each card's item and explanation and each exercise's question and solution, as built."""
     out = []
     for lec in LECTURES:
-        out += [(f"item {it.number}", it.explain) for it in lec.items if it.explain]
+        out += [(f"item {it.number}", f"{it.text}\n\n{it.explain}") for it in lec.items]
         out += [(f"lecture {lec.seed}", f"{ex.question}\n\n{ex.solution}") for ex in lec.exercises]
     return out
 

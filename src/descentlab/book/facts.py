@@ -4,7 +4,10 @@ number is checked against the number, not only the number itself.
 * :func:`relation_words` -- a comparative word between two numbers ("2,400 examples, more
   than the 1,000 the set holds"; "(6 against 2) ... faster than"; "ends lower (A against B)";
   "A, above B"; "falls from A to B"; "A, k times B", "A steps, k times the B", "A is k times
-  B"; "A beats B" in a sentence about a loss or an accuracy) that the numbers contradict.
+  B"; "A beats B" in a sentence about a loss or an accuracy; "rises monotonically, A to B";
+  "still above B after N steps: its ... is A"; "A, below the noise's variance σ² = B") that
+  the numbers contradict; :func:`census` sorts the sentences with a direction word and two
+  numbers by how their word is held: chosen, read, listed as no relation, or unread.
 * :func:`formula_mismatches` -- a formula in backquotes or dollars that states its value
   (```6·1.5² = 13.5```, ``$1 - 1/\\kappa = 0.98$``), evaluated (SymPy) at the numbers its
   text binds (``κ = 50``): an exponent, a sign or two operands changed make it false.

@@ -56,6 +56,9 @@ NOT_RELATIONS: dict[str, str] = {
     "more, on the seeds": "runs added, a count, not an order",
     "is cut into batches of": "the last batch is what is left, by definition",
     # the lectures' cards and exercises
+    "fewer parameters at more depth": "the lecture's item; 1x1 names a kernel, no order",
+    "MSE weighs large errors more": "the lecture's item as the seed list words it; its card's "
+    "code computes the two squares",
     "densities below 1 underflows": "every density is below 1; the cell prints the product",
     "the useful rates lie below the divergence limit": "a rule of thumb; the numbers are divisors",
     "much faster than SGD at the same rate": "compares runs, the numbers are their settings",
