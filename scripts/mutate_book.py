@@ -457,6 +457,25 @@ MUTANTS: tuple[Mutant, ...] = (
                                             "(\"ends higher (A against B)\" where A < B)", (),
            file="book/chapters/adaptive.py", old='a_word=word(fin(0.1, 4), fin(0.1, 5), "higher")',
            new='a_word=word(fin(0.1, 5), fin(0.1, 4), "higher")', chapters=("deep-adaptive",)),
+    # the shapes the chapters' directions take: "A to B" after a direction word, "still above
+    # B ...: its ... is A", "A, below <a named quantity> = B", "falling from A to B"
+    Mutant("words_to_flipped", "words", "the regularization chapter says the training error "
+                                        "falls monotonically as λ grows, where it rises", (),
+           file="book/chapters/regularization.py", old="error rises monotonically,",
+           new="error falls monotonically,", chapters=("deep-regularization",)),
+    Mutant("words_named_flipped", "words", "the regularization chapter says the training error "
+                                           "at λ = 0 is above the noise's variance", (),
+           file="book/chapters/regularization.py", old="{{tr0}}, below the noise's variance",
+           new="{{tr0}}, above the noise's variance", chapters=("deep-regularization",)),
+    Mutant("words_still_flipped", "words", "the Newton chapter says gradient descent is still "
+                                           "below the tolerance after the cap, where it is "
+                                           "above", (),
+           file="book/chapters/newton.py", old="is still above {{gtol}}",
+           new="is still below {{gtol}}", chapters=("deep-newton",)),
+    Mutant("words_falling_flipped", "words", "the Newton chapter says the gradient norm is "
+                                             "rising from its first to its last value", (),
+           file="book/chapters/newton.py", old="the norm falling from {{g1}}",
+           new="the norm rising from {{g1}}", chapters=("deep-newton",)),
     Mutant("solution_code_exponent", "formula in a solution", "the Adam exercise's formula "
                                                               "(the code's, rendered on the "
                                                               "page) counts 51 steps", (),

@@ -4,7 +4,10 @@ number is checked against the number, not only the number itself.
 * :func:`relation_words` -- a comparative word between two numbers ("2,400 examples, more
   than the 1,000 the set holds"; "(6 against 2) ... faster than"; "ends lower (A against B)";
   "A, above B"; "falls from A to B"; "A, k times B", "A steps, k times the B", "A is k times
-  B"; "A beats B" in a sentence about a loss or an accuracy) that the numbers contradict.
+  B"; "A beats B" in a sentence about a loss or an accuracy; "rises monotonically, A to B";
+  "still above B after N steps: its ... is A"; "A, below the noise's variance σ² = B") that
+  the numbers contradict; :func:`census` sorts the sentences with a direction word and two
+  numbers by how their word is held: chosen, read, listed as no relation, or unread.
 * :func:`formula_mismatches` -- a formula in backquotes or dollars that states its value
   (```6·1.5² = 13.5```, ``$1 - 1/\\kappa = 0.98$``), evaluated (SymPy) at the numbers its
   text binds (``κ = 50``): an exponent, a sign or two operands changed make it false.
@@ -66,6 +69,7 @@ __all__ = [
     "Formula",
     "SeedLog",
     "bindings",
+    "census",
     "choose",
     "cite",
     "evaluate",
@@ -99,10 +103,13 @@ OPPOSITE = {
     "more": "fewer", "larger": "smaller", "higher": "lower", "greater": "less",
     "bigger": "smaller", "faster": "slower", "steeper": "shallower", "above": "below",
     "increases": "decreases", "rises": "falls", "grows": "shrinks", "costs more": "costs less",
+    "growing": "shrinking",
 }  # fmt: skip
 OPPOSITE.update({v: k for k, v in list(OPPOSITE.items())})
-_RISE = {"increases", "rises", "grows", "climbs", "increased", "rose", "grew"}
-_FALL = {"decreases", "falls", "shrinks", "drops", "decays", "decreased", "fell", "dropped"}
+_RISE = {"increases", "rises", "grows", "climbs", "increased", "rose", "grew", "increasing",
+         "rising", "growing", "climbing"}  # fmt: skip
+_FALL = {"decreases", "falls", "shrinks", "drops", "decays", "decreased", "fell", "dropped",
+         "decreasing", "falling", "shrinking", "dropping", "decaying"}  # fmt: skip
 
 
 def word(a: float, b: float, up: str) -> str:
@@ -122,7 +129,7 @@ def word(a: float, b: float, up: str) -> str:
     if a == b:
         raise ValueError(f"word: a and b are equal ({a!r}): neither {up!r} nor {OPPOSITE[up]!r}")
     ups = {"more", "larger", "higher", "greater", "bigger", "faster", "steeper", "above",
-           "increases", "rises", "grows", "costs more"}  # fmt: skip
+           "increases", "rises", "grows", "costs more", "growing"}  # fmt: skip
     big = up if up in ups else OPPOSITE[up]
     return big if a > b else OPPOSITE[big]
 
@@ -142,13 +149,31 @@ _WORD_AGAINST = re.compile(
 )
 #: "A, above/below B": "ends at 0.31, above the 0.25 it started from" (a value, then a comma)
 _ABOVE = re.compile(
-    rf"(?P<a>{_NUM})(?P<mid>(?:\s+[a-z]+){{0,2}}),\s+(?:well\s+|far\s+)?(?P<w>above|below)\s+"
+    rf"(?P<a>{_NUM})(?P<mid>(?:\s+[a-z]+){{0,2}}),\s+(?:well\s+|far\s+|still\s+)?(?P<w>above|below)\s+"
     rf"(?P<gap>(?:the|its|their)?[^\d.;:$`=]{{0,30}}?)(?P<b>{_NUM})(?!\s*%)"
 )
 #: "rises from A to B", "falls from A at B = 1 to B at B = 64": the direction of a change
 _FROM_TO = re.compile(
     rf"\b(?P<w>{'|'.join(sorted(_RISE | _FALL))})\s+from\s+(?P<a>{_NUM})"
     rf"(?:\s+at\s+[\w =.]{{1,20}}?)?\s+to\s+(?P<b>{_NUM})"
+)
+#: "rises monotonically, A to B": a direction, then the two ends of the change after a comma
+_TO = re.compile(
+    rf"\b(?P<w>{'|'.join(sorted(_RISE | _FALL))})(?:\s+(?:monotonically|steadily|throughout))?,"
+    rf"\s+(?P<a>{_NUM})\s+to\s+(?P<b>{_NUM})"
+)
+#: "still above B after N steps: its gradient norm is A": where a run still is, then its value
+_STILL = re.compile(
+    rf"\bstill\s+(?P<w>above|below)\s+(?P<b>{_NUM})\s+after\s+(?:{_NUM})\s+[a-z]+:\s+"
+    rf"its\s+[^\d.;:$`]{{0,40}}?\b(?:is|was)\s+(?P<a>{_NUM})"
+)
+#: "A at degree 12, below the noise's variance $\sigma^2$ = B", "A on average, below σ² = B": a
+#: value beside a named quantity whose value the sentence states after its name and "="
+_NAMED = re.compile(
+    rf"(?P<a>{_NUM})(?P<mid>\s+at\s+[a-zα-ω]+(?:\s*=)?\s+(?:{_NUM})|(?:\s+[a-z]+){{0,2}}),\s+"
+    rf"(?:still\s+)?(?P<w>above|below)\s+(?P<gap>(?:the\s+[^\d.;:$`=,]{{0,40}}?)?)"
+    rf"(?:\$[^$]{{1,20}}\$\s*|[α-ω][²₀-₉]?\s*)?=\s*"
+    rf"(?P<b>{_NUM})(?!\s*%)"
 )
 #: a card's or a page's word slot: ``{{word:6,2,faster}}`` prints :func:`word` of 6 and 2
 WORD_SLOT = re.compile(rf"\{{\{{word:\s*({_NUM})\s*,\s*({_NUM})\s*,\s*([a-z ]+?)\s*\}}\}}")
@@ -183,7 +208,47 @@ _BEATS = re.compile(
 #: the scales a count may carry: "37.7 M"
 _SCALE = {"k": 1e3, "M": 1e6, "B": 1e9}
 _SENTENCE = re.compile(r"(?<=[.;!?])\s+|\n\s*\n")
-_RELATIONS = (_THAN, _AGAINST, _WORD_AGAINST, _ABOVE, _FROM_TO, _TIMES, _BEATS)
+_RELATIONS = (_THAN, _AGAINST, _WORD_AGAINST, _ABOVE, _FROM_TO, _TO, _STILL, _NAMED, _TIMES, _BEATS)
+
+
+#: a word that says which way two numbers lie: a comparative, a side, a direction of change
+_DIRECTION = re.compile(
+    r"\b(?:more|fewer|less|larger|smaller|higher|lower|greater|bigger|faster|slower|steeper|"
+    r"shallower|above|below|beats?|beaten|(?:in|de)creas(?:es|ed|ing)|ris(?:es|ing)|rose|"
+    r"fall(?:s|ing)?|fell|grow(?:s|ing)?|grew|shrink(?:s|ing)?|drop(?:s|ped|ping)?|"
+    r"climb(?:s|ing)?)\b"
+)
+#: what holds no number a sentence relates: code in backquotes, formulas in dollars
+_CODE = re.compile(r"`[^`]*`|\$\$.+?\$\$|\$[^$]+\$", re.DOTALL)
+
+
+def census(text: str, listed: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """Each sentence of ``text`` with a direction word (:data:`_DIRECTION`) and two numbers
+    outside code and formulas, with how its word is held to the numbers: ``"chosen"`` (a
+    ``{{word:a,b,up}}`` slot, :func:`choose`), ``"read"`` (a relation shape of
+    :func:`relation_words` reads it), ``"listed"`` (it holds a phrase of ``listed``, the
+    sentences that relate none of their numbers, each with why) or ``"unread"``.
+
+    Example:
+        >>> census("It falls from 2 to 1. Item 3 shows it below, 4 steps on. A 2 kg cat.")
+        [('It falls from 2 to 1.', 'read'), ('Item 3 shows it below, 4 steps on.', 'unread')]
+    """
+    out = []
+    for sentence in _SENTENCE.split(text):
+        plain = _CODE.sub(" ", sentence)
+        if not _DIRECTION.search(plain) or len(re.findall(_NUM, plain)) < 2:
+            continue
+        said = " ".join(sentence.split())
+        if WORD_SLOT.search(sentence):
+            how = "chosen"
+        elif any(p.search(sentence) for p in _RELATIONS):
+            how = "read"
+        elif any(phrase in said for phrase in listed or {}):
+            how = "listed"
+        else:
+            how = "unread"
+        out.append((said, how))
+    return out
 
 
 def _number(token: str) -> float:
@@ -229,13 +294,14 @@ def _contradicted(pattern: re.Pattern[str], m: re.Match[str]) -> str | None:
         if first_wins == ((a < b) if lower else (a > b)):
             return None
         return f"{m['a']} … {w} … {m['b']} ({'lower' if lower else 'higher'} wins)"
-    if pattern is _FROM_TO:
+    if pattern in (_FROM_TO, _TO):
         up = w in _RISE
-        return None if a == b or up == (b > a) else f"{w} from {m['a']} to {m['b']}"
+        said = "from " if pattern is _FROM_TO else "… "
+        return None if a == b or up == (b > a) else f"{w} {said}{m['a']} to {m['b']}"
     up = w in _UP or w == "above"
     if a == b or up == (a > b):
         return None
-    joiner = "" if pattern in (_ABOVE, _WORD_AGAINST) else " than"
+    joiner = " than" if pattern in (_THAN, _AGAINST) else ""
     return f"{m['a']} … {w}{joiner} … {m['b']}"
 
 

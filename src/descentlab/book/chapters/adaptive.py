@@ -269,7 +269,7 @@ correction of the denominator is the one that counts. On the slope g = 5 descent
 Without the correction the first step is $\\eta(1 - \\beta_1)/\\sqrt{1 - \\beta_2}$ = {{raw}}: the
 numerator's average has filled to $1 - \\beta_1$ of its value, the denominator's to
 $1 - \\beta_2$, and after the square root the step is {{rawratio}} times η. descentlab's
-`Adam(bias_correction=False)` steps {{r0}}, then {{r1}} and {{r2}}, growing while v is still
+`Adam(bias_correction=False)` steps {{r0}}, then {{r1}} and {{r2}}, {{growing}} while v is still
 filling. The correction matters most in exactly the early phase where a large step can throw
 the parameters far from a careful initialization.""",
     h1="1/(1 - β₁), against the series summed term by term",
@@ -307,6 +307,7 @@ def _adam(ctx: Context, n: kit.Numbers) -> Part:
         r0=(raw[0], loop[0], 1e-9, 4),
         r1=(raw[1], loop[1], 1e-9, 4),
         r2=(raw[2], loop[2], 1e-9, 4),
+        growing=word(raw[2], raw[0], "growing"),
     )
 
     def moments(st: dict[str, float], g: float) -> dict[str, float]:

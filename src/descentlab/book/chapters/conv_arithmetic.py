@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from descentlab.book import convolution as B
 from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck, diff_check
+from descentlab.book.facts import word
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
@@ -200,7 +201,7 @@ $C_{\\mathrm{out}}(C_{\\mathrm{in}} k^2 + 1)$: for {{c_in}} to {{c_out}} channel
 {{k}} kernels,
 {{params}}, whatever the image's size. The same map from a {{hw}} × {{hw}} image to the
 {{out_hw}} × {{out_hw}} map it produces, by a dense layer, would need {{dense}} weights, {{ratio}}
-times more: the kernel is shared by every
+times {{more}}: the kernel is shared by every
 position, which is the convolution's whole economy (item 93) and the reason it generalizes
 better on images, where a pattern means the same thing wherever it appears.
 
@@ -294,6 +295,7 @@ def _channels(ctx: Context, n: kit.Numbers) -> Part:
         params=(params, sum(p.numel() for p in conv.parameters()), 0),
         dense=(dense, torch_dense, 0),
         ratio=(dense / params, torch_dense / sum(p.numel() for p in conv.parameters())),
+        more=word(dense, params, "more"),
         conv_total=(conv_w, m_conv, 0),
         fc_total=(fc_w, m_fc, 0),
         fc_share=(100 * fc_w / (conv_w + fc_w), 100 * m_fc / (m_conv + m_fc), 1e-12, 3),
@@ -327,7 +329,7 @@ A 1 × 1 convolution mixes channels at each position and nothing else (item 96):
 layer applied to every pixel's channel vector. Put before an expensive convolution it shrinks
 the channels the expensive one must read, GoogLeNet's bottleneck. A direct {{k}} × {{k}}
 convolution from {{c}} to {{c}} channels holds {{direct}} weights; reducing to {{b}} channels
-first and convolving those holds {{reduced}}, {{ratio}} times fewer, with the same receptive
+first and convolving those holds {{reduced}}, {{ratio}} times {{fewer}}, with the same receptive
 field and one more nonlinearity between.
 
 Weights are not the only cost. A convolution's multiply–adds are its weights times the
@@ -370,6 +372,7 @@ def _bottleneck(ctx: Context, n: kit.Numbers) -> Part:
         direct=(r["direct"], direct.weight.numel(), 0),
         reduced=(r["bottleneck"], reduce.weight.numel() + conv.weight.numel(), 0),
         ratio=(r["ratio"], direct.weight.numel() / (reduce.weight.numel() + conv.weight.numel())),
+        fewer=word(r["bottleneck"], r["direct"], "more"),
         macs=(r["direct"] * area, _flops(direct) // 2, 0),
         macs_b=(r["bottleneck"] * area, _flops(reduce, conv) // 2, 0),
     )

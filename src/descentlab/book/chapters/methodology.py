@@ -14,6 +14,7 @@ import numpy as np
 
 from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck
+from descentlab.book.facts import word
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
@@ -86,10 +87,10 @@ noise's variance $\\sigma^2$ = {{var}}, which no honest model can beat on data i
 The test error falls, then rises (item 63): a line underfits ({{te1}}), degree {{best}} is best
 ({{tebest}}), degree {{dmax}} overfits ({{temax}}), threading the noise between the points. The
 difference between the two errors, the *generalization gap*, is {{gap1}} at degree 1 and
-{{gapmax}} at degree {{dmax}}: larger for the line, in a section on overfitting. One training
+{{gapmax}} at degree {{dmax}}: {{larger}} for the line, in a section on overfitting. One training
 set's gap is itself noisy. Over {{draws}} training sets, each with its own {{n_test}} test
 points, the median gap is {{mgap1}} at degree 1 and {{mgapmax}} at degree {{dmax}}: it is the
-flexible model whose gap grows. Every test error here is also computed by scikit-learn's
+flexible model whose gap {{grows}}. Every test error here is also computed by scikit-learn's
 `PolynomialFeatures` and `LinearRegression`, a second solver on other features of the same
 polynomials, and agrees.""",
     tr1="the training error at degree 1, against numpy's polyfit residuals",
@@ -155,6 +156,7 @@ def _gap(ctx: Context, n: kit.Numbers) -> Part:
         draws=str(DRAWS),
         mgap1=(med[0, 0], med[1, 0], 1e-6),
         mgapmax=(med[0, 1], med[1, 1], 1e-3),
+        grows=word(med[0, 1], med[0, 0], "grows"),
         n=str(N_TRAIN),
         noise=f"{NOISE:g}",
         n_test=str(N_TEST),
@@ -168,6 +170,7 @@ def _gap(ctx: Context, n: kit.Numbers) -> Part:
         temax=(c["test"][-1], c["sk_test"][-1], 1e-6),
         gap1=(gap[0], sk_gap[0], 1e-9),
         gapmax=(gap[-1], sk_gap[-1], 1e-6),
+        larger=word(gap[0], gap[-1], "larger"),
     )
     rows = [[d, tr, te, te - tr] for d, tr, te in zip(DEGREES, c["train"], c["test"], strict=True)]
     table = Table(

@@ -18,6 +18,7 @@ from descentlab import losses, optim
 from descentlab import schedules as S
 from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck, close
+from descentlab.book.facts import word
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
@@ -549,7 +550,7 @@ ENTROPY = kit.Prose(
 Why "cross-entropy"? The entropy of a distribution, $H(P) = -\\sum_c P_c \\log P_c$, measures
 its uncertainty (item 118): a fair coin has {{coin}} nats (one bit, the most two outcomes can
 have), a loaded die asked "is it a 1?", where a 1 comes with probability $5/6$, has {{die}}
-nats, less, because the answer is nearly sure. The cross-entropy $H(P, Q) = -\\sum_c P_c \\log
+nats, {{less}}, because the answer is nearly sure. The cross-entropy $H(P, Q) = -\\sum_c P_c \\log
 Q_c$ is
 the average surprise of outcomes drawn from P under a model Q, and it splits as
 
@@ -584,15 +585,14 @@ def _entropy(ctx: Context, n: kit.Numbers) -> Part:
     hpq = float(losses.get("cross_entropy")(q.log(), p))
     kl = float(losses.get("kl_div_forward", input_is_log_probs=True)(q.log(), p))
     rkl = float(losses.get("kl_div_reverse", input_is_log_probs=True)(q.log(), p))
+    die = -(5 / 6) * math.log(5 / 6) - (1 / 6) * math.log(1 / 6)
     text = ENTROPY.fill(
         n,
         P=", ".join(f"{v:g}" for v in P_DIST),
         Q=", ".join(f"{v:g}" for v in Q_DIST),
         coin=(math.log(2), float(scipy.stats.entropy([0.5, 0.5]))),
-        die=(
-            -(5 / 6) * math.log(5 / 6) - (1 / 6) * math.log(1 / 6),
-            float(scipy.stats.entropy([5, 1])),
-        ),
+        die=(die, float(scipy.stats.entropy([5, 1]))),
+        less=word(die, math.log(2), "greater"),
         hp=(-sum(v * math.log(v) for v in P_DIST), hp),
         hpq=(hpq, -sum(a * math.log(b) for a, b in zip(P_DIST, Q_DIST, strict=True))),
         kl=(kl, hpq - hp),

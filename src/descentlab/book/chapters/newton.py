@@ -18,7 +18,7 @@ import torch
 from descentlab import optim
 from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck
-from descentlab.book.facts import Formula
+from descentlab.book.facts import Formula, word
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
@@ -700,7 +700,7 @@ with c = {{c}} here; starting each search at twice the last accepted step lets t
 where the loss allows. On the digits' logistic regression, gradient descent with this
 backtracking reaches a gradient norm of {{gtol}} in {{armijo_iters}} steps, where the fixed
 step 1/L = {{fixed}} had not after {{cap}}. Its accepted steps range from {{t_min}} to
-{{t_max}}, all of them above 1/L, and every one satisfies Armijo's condition, counted again
+{{t_max}}, all of them {{above}} 1/L, and every one satisfies Armijo's condition, counted again
 after the fact ({{armijo_bad}} violations). The price is the extra loss evaluations of the
 search: {{evals}} in all, fewer than one per step on average.
 
@@ -789,6 +789,7 @@ def _linesearch(ctx: Context, n: kit.Numbers) -> Part:
         fixed=(1 / nl["lip"], 1 / lam_max, 1e-9),
         t_min=(min(arm["steps"]), twin["min"], 0),
         t_max=(max(arm["steps"]), twin["max"], 0),
+        above=word(min(arm["steps"]), 1 / nl["lip"], "above"),
         armijo_bad=(arm["bad"], 0, 0),
         evals=(arm["evals"], twin["halvings"], 0),
         torch_gap=kit.Twin(t_loss - nl["loss"], 0.0, 1e-12, 2, rel=False),

@@ -15,7 +15,7 @@ from descentlab import optim
 from descentlab.book import reference as ref
 from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck
-from descentlab.book.facts import Formula
+from descentlab.book.facts import Formula, word
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
@@ -193,18 +193,18 @@ points: without a penalty the polynomial threads through the noise. Every number
 computed twice, by the normal equations and by least squares on the augmented system
 $[A; \\sqrt{N\\lambda}\\, I]\\, w \\approx [y; 0]$ (an SVD), and the two agree.
 
-At λ = 0 the training error is {{tr0}}, below the noise's variance, and the test error huge:
-overfitting, variance. As λ grows the training error rises monotonically, {{tr0}} to {{trL}},
-because the fit is ever less free. The test error first falls, to {{te_best}} at λ = {{best}},
-then rises again as the shrinkage starts to remove signal along with noise, to {{te1}} at
-λ = 1: underfitting, bias. (At λ = 0 the mean test error, {{te0}}, is dominated by a few draws
-whose unpenalised fit is nearly singular; the best λ fits the truth better than λ = 0 in
-{{wins}} of the {{draws}} draws.) The gap between test and train errors shrinks all along; it
+At λ = 0 the training error is {{tr0}}, below the noise's variance σ² = {{var}}, and the test
+error huge: overfitting, variance. As λ grows the training error rises monotonically, {{tr0}} to
+{{trL}}, because the fit is ever less free. The test error first falls, to {{te_best}} at λ =
+{{best}}, then {{rises}} again as the shrinkage starts to remove signal along with noise, to
+{{te1}} at λ = 1: underfitting, bias. (At λ = 0 the mean test error, {{te0}}, is dominated by a
+few draws whose unpenalised fit is nearly singular; the best λ fits the truth better than λ = 0
+in {{wins}} of the {{draws}} draws.) The gap between test and train errors shrinks all along; it
 even turns negative, because the training error is measured against the noisy labels and so
 includes their variance, {{var}}, while the test error is measured against the noise-free
-function. This is the bias–variance decomposition of item 66 made visible: λ trades variance
-for bias, and the best λ is where their sum is smallest. Choosing it needs data the fit did
-not see: the cross-validation of item 64, which the generalization chapter takes apart.""",
+function. This is the bias–variance decomposition of item 66 made visible: λ trades variance for
+bias, and the best λ is where their sum is smallest. Choosing it needs data the fit did not see:
+the cross-validation of item 64, which the generalization chapter takes apart.""",
     coefs="the features' count is degree + 1",
     tr0="λ = 0: the training error, against the SVD solver",
     trL="λ = 1: the training error, against the SVD solver",
@@ -237,6 +237,7 @@ def _tradeoff(ctx: Context, n: kit.Numbers) -> Part:
         trL=(train[-1], twin[1.0][0], 1e-6),
         te_best=(fits[best][1], twin[best][1], 1e-6),
         te1=(fits[1.0][1], twin[1.0][1], 1e-6),
+        rises=word(fits[1.0][1], fits[best][1], "rises"),
         te0=(fits[0.0][1], twin[0.0][1], 1e-3),
         wins=(wins, wins2, 0),
         var=(NOISE**2, float(noise.var()), 0.01, 2),

@@ -519,7 +519,7 @@ rate serves both ends.
 
 The build runs descentlab's `SGD` to |w| < {{tol}}, at most {{steps}} steps, at every constant
 rate from {{lo}} to {{hi}} in steps of {{dlr}}. At η = 1 the first step throws the iterate to
-{{jump}}, and it diverges. The largest constant that still converges is {{largest}}, above the
+{{jump}}, and it diverges. The largest constant that still converges is {{largest}}, {{above}} the
 linear bound (the bound is sufficient, not necessary: the first steps shrink w before the
 overshoot compounds), and the fastest constant needs {{fastest}} steps. descentlab's linear
 `warmup` to η = 1, $\\eta_t = \\min(1, (t + 1)/(W + 1))$ driven by its `Scheduler`, needs
@@ -600,6 +600,7 @@ def _warm(ctx: Context, n: kit.Numbers) -> Part:
         safe=(safe, scipy.optimize.brentq(lambda e: abs(1 - e * hess) - 1, 1e-6, 1.0)),
         jump=(W0 - (W0 + W0**3), _first_step()),
         largest=(largest, max(r for r in WARM_GRID if _warm_by_hand(r) is not None), 0),
+        above=word(largest, safe, "above"),
         fastest=(fastest[1], _warm_by_hand(fastest[0]), 0),
         warm=[(st, _warm_by_hand(1.0, w), 0) for w, st in zip(WARMUPS, warm, strict=True)],
     )
