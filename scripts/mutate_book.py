@@ -513,6 +513,26 @@ MUTANTS: tuple[Mutant, ...] = (
            (), file="book/chapters/convexity.py",
            old="{{w1000}} steps,\n{{ratio}} times the {{w100}}",
            new="{{w100}} steps,\n{{ratio}} times the {{w1000}}", chapters=("deep-convexity",)),
+    # a chosen word read back by a shape (the schedules chapter prints the bound beside it),
+    # and sentences read by their chapter's check row (``checks.said``), each word flipped
+    Mutant("words_chosen_bound_swapped", "words", "the schedules chapter chooses the word of "
+                                                  "the largest converging rate against the "
+                                                  "linear bound from the numbers swapped", (),
+           file="book/chapters/schedules.py", old='above=word(largest, safe, "above")',
+           new='above=word(safe, largest, "above")', chapters=("deep-schedules",)),
+    Mutant("words_said_floor_flipped", "words", "the momentum chapter says heavy ball's loss on "
+                                                "Lessard's function is never above its floor", (),
+           file="book/chapters/momentum.py", old="its loss never below {{floor}}",
+           new="its loss never above {{floor}}", chapters=("deep-momentum",)),
+    Mutant("words_said_gap_flipped", "words", "the regularization chapter says the gap between "
+                                              "test and train errors grows all along", (),
+           file="book/chapters/regularization.py",
+           old="errors shrinks all along; it", new="errors grows all along; it",
+           chapters=("deep-regularization",)),
+    Mutant("words_said_u_flipped", "words", "the methodology chapter says the test error rises, "
+                                            "then falls", (),
+           file="book/chapters/methodology.py", old="The test error falls, then rises (item 63)",
+           new="The test error rises, then falls (item 63)", chapters=("deep-methodology",)),
     Mutant("words_beats_flipped", "words", "the Newton chapter says Adam's training loss beats "
                                            "Shampoo's, where Shampoo's is lower", (),
            file="book/chapters/newton.py",

@@ -17,8 +17,13 @@ import pytest
 from descentlab.book import facts
 from descentlab.book.chapters import CHAPTERS
 from descentlab.book.chapters._common import Prose
+from descentlab.book.checks import said
 from descentlab.book.lectures import LECTURES
+from descentlab.book.texts import _words
 from descentlab.book.texts._words import NOT_RELATIONS
+
+#: the sentences a chapter's check row reads (``checks.said``)
+CHECKED_BY: dict[str, str] = getattr(_words, "CHECKED_BY", {})
 
 #: a slot of a chapter's prose template
 _SLOT = re.compile(r"\{\{(\w+)\}\}")
@@ -64,7 +69,7 @@ def _census() -> list[tuple[str, str, str]]:
     return [
         (where, sentence, how)
         for where, text in _chapter_texts() + _lecture_texts()
-        for sentence, how in facts.census(text, NOT_RELATIONS)
+        for sentence, how in facts.census(text, NOT_RELATIONS, CHECKED_BY)
     ]
 
 
@@ -85,6 +90,77 @@ def test_each_listed_sentence_is_still_in_the_book(book_census):
     assert not stale, stale
 
 
+# the sentences that relate numbers the chapter computes, once listed as relating none: each
+# now read by a check row of its chapter that tests it on the computed values
+NOW_CHECKED = [
+    "its loss never below",
+    "takes smaller steps at the bottom",
+    "ends below the floor of the constant rate",
+    "below the edge it stays in the sharp well",
+    "the two never differ by more than",
+    "The gap between test and train errors shrinks all along",
+    "never drops below it (for single examples here",
+    "The test error falls, then rises (item",
+    "That is below σ², which no model beats",
+]
+#: ... and the one whose word its chapter now chooses from the computed bound (``facts.word``)
+NOW_CHOSEN = ["and larger than η when β₂ is closer to 1"]
+
+
+@pytest.mark.parametrize("phrase", NOW_CHOSEN)
+def test_a_word_the_numbers_give_is_chosen_not_listed(phrase):
+    assert phrase not in NOT_RELATIONS
+
+
+@pytest.mark.parametrize("phrase", NOW_CHECKED)
+def test_a_sentence_relating_computed_numbers_is_checked_not_listed(phrase):
+    assert phrase not in NOT_RELATIONS
+    assert phrase in CHECKED_BY
+
+
+def _said_phrases(source: str) -> set[str]:
+    """The phrases ``said(text, "...", ...)`` reads in a module's source."""
+    return set(re.findall(r'\bsaid\(\s*\w+,\s*"((?:[^"\\]|\\.)*)"', source))
+
+
+def test_each_checked_sentence_is_read_by_a_check_row_of_its_chapter():
+    """Each phrase of ``CHECKED_BY`` is on a chapter's prose and that chapter's module makes a
+    ``said`` row of it; each ``said`` row reads a phrase of ``CHECKED_BY``."""
+    unread, where = [], {}
+    for chapter in CHAPTERS:
+        module = sys.modules[chapter.sections[0].__module__]
+        prose = " ".join(" ".join(v.text.split()) for v in vars(module).values()
+                         if isinstance(v, Prose))  # fmt: skip
+        rows = _said_phrases(inspect.getsource(module))
+        assert rows <= set(CHECKED_BY), sorted(rows - set(CHECKED_BY))
+        for phrase in CHECKED_BY:
+            if phrase in prose:
+                where[phrase] = chapter.stem
+                if phrase not in rows:
+                    unread.append((chapter.stem, phrase))
+    assert not unread, unread
+    assert set(where) == set(CHECKED_BY), sorted(set(CHECKED_BY) - set(where))
+
+
+@pytest.mark.parametrize(
+    ("text", "holds", "status"),
+    [
+        ("The gap between test and train errors shrinks all along; it", True, "ok"),
+        ("The gap between test and train\nerrors shrinks all along.", True, "ok"),
+        ("The gap between test and train errors grows all along; it", True, "fail"),
+        ("The gap between test and train errors shrinks all along; it", False, "fail"),
+    ],
+)
+def test_a_said_row_fails_where_the_page_or_the_numbers_do_not_say_it(text, holds, status):
+    phrase = "The gap between test and train errors shrinks all along"
+    assert said(text, phrase, holds, "1, 0.5", "decreasing").status == status
+
+
+def test_a_said_row_names_a_phrase_of_the_registry():
+    with pytest.raises(KeyError):
+        said("it falls", "it falls", True, "1", "1")
+
+
 @pytest.mark.parametrize(
     ("text", "how"),
     [
@@ -97,6 +173,14 @@ def test_each_listed_sentence_is_still_in_the_book(book_census):
 )
 def test_the_census_sorts_a_sentence_by_how_its_word_is_held(text, how):
     assert [h for _, h in facts.census(text)] == ([how] if how else [])
+
+
+def test_the_census_counts_a_sentence_a_check_row_reads_as_read():
+    text = "It stays below 2, never under 1. It stays below 2, never under 3."
+    assert [h for _, h in facts.census(text, {}, {"never under 1": "a check"})] == [
+        "read",
+        "unread",
+    ]
 
 
 # the shapes the chapters use: each with the right sentences it lets through and the wrong

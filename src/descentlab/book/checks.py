@@ -30,6 +30,7 @@ __all__ = [
     "formula_checks",
     "from_experiment",
     "run_optimizer",
+    "said",
     "within",
 ]
 
@@ -44,6 +45,25 @@ def _fmt(x: Any) -> str:
 def ck(text: str, ok: bool, measured: Any, expected: Any) -> Check:
     """A ✔/✘ check."""
     return Check(text, "ok" if bool(ok) else "fail", _fmt(measured), _fmt(expected))
+
+
+def said(text: str, phrase: str, holds: bool, measured: Any, expected: Any) -> Check:
+    """The check row that reads ``phrase`` on the page ``text`` against the numbers: ✔ when
+    the page says ``phrase`` and the numbers bear it out (``holds``), ✘ when either fails -- a
+    flipped word drops the phrase from the page. ``phrase`` is a key of
+    :data:`~descentlab.book.texts._words.CHECKED_BY`, which names what is tested (the check's
+    text) and marks the sentence read for :func:`~descentlab.book.facts.census`.
+
+    Raises:
+        KeyError: ``phrase`` is not in ``CHECKED_BY``.
+    """
+    from descentlab.book.texts._words import CHECKED_BY  # (the texts import the chapters' kit)
+
+    claim = CHECKED_BY[phrase]
+    if phrase not in " ".join(text.split()):
+        return ck(f'{claim} (the page says "{phrase}")', False, f"not on the page: {phrase!r}",
+                  expected)  # fmt: skip
+    return ck(f'{claim} (the page says "{phrase}")', holds, measured, expected)
 
 
 def _check_tol(tol: float) -> float:

@@ -222,12 +222,16 @@ _DIRECTION = re.compile(
 _CODE = re.compile(r"`[^`]*`|\$\$.+?\$\$|\$[^$]+\$", re.DOTALL)
 
 
-def census(text: str, listed: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+def census(
+    text: str, listed: Mapping[str, str] | None = None, checked: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
     """Each sentence of ``text`` with a direction word (:data:`_DIRECTION`) and two numbers
     outside code and formulas, with how its word is held to the numbers: ``"chosen"`` (a
     ``{{word:a,b,up}}`` slot, :func:`choose`), ``"read"`` (a relation shape of
-    :func:`relation_words` reads it), ``"listed"`` (it holds a phrase of ``listed``, the
-    sentences that relate none of their numbers, each with why) or ``"unread"``.
+    :func:`relation_words` reads it, or it holds a phrase of ``checked``, the sentences a
+    chapter's check row reads, :func:`~descentlab.book.checks.said`), ``"listed"`` (it holds a
+    phrase of ``listed``, the sentences that relate none of their numbers, each with why) or
+    ``"unread"``.
 
     Example:
         >>> census("It falls from 2 to 1. Item 3 shows it below, 4 steps on. A 2 kg cat.")
@@ -241,7 +245,9 @@ def census(text: str, listed: Mapping[str, str] | None = None) -> list[tuple[str
         said = " ".join(sentence.split())
         if WORD_SLOT.search(sentence):
             how = "chosen"
-        elif any(p.search(sentence) for p in _RELATIONS):
+        elif any(p.search(sentence) for p in _RELATIONS) or any(
+            phrase in said for phrase in checked or {}
+        ):
             how = "read"
         elif any(phrase in said for phrase in listed or {}):
             how = "listed"

@@ -15,7 +15,7 @@ import torch
 from descentlab import optim
 from descentlab.book import reference as ref
 from descentlab.book.chapters import _common as kit
-from descentlab.book.checks import ck, close
+from descentlab.book.checks import ck, close, said
 from descentlab.book.facts import Formula, word
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
@@ -508,7 +508,17 @@ def _ravine(ctx: Context, n: kit.Numbers) -> Part:
         "descentlab's optimizers on the ravine from (-10, 1), float64",
     )  # fmt: skip
     title = "On the ravine: traces for several (η, β₂)"
-    return Part("ravine", title, [text, table, _ravine_checks(fin, moved, bound)])
+    last = [_last_steps(traces[0.1][k]) for k in (2, 3)]
+    smaller = said(text, "takes smaller steps at the bottom", last[1] < last[0],
+                   f"{last[1]:.3g} against {last[0]:.3g}", "smaller")  # fmt: skip
+    return Part("ravine", title, [text, table, [*_ravine_checks(fin, moved, bound), smaller]])
+
+
+def _last_steps(run) -> float:
+    """The mean length of a ravine run's steps over the last tenth of the run."""
+    path = np.asarray(run.traj.paths[0], dtype=float)
+    steps = np.linalg.norm(np.diff(path, axis=0), axis=1)
+    return float(steps[-len(steps) // 10 :].mean())
 
 
 def _ravine_traces() -> dict[float, list]:
@@ -647,7 +657,7 @@ $$\\frac{\\eta\\,\\hat m}{\\sqrt{\\hat v}} \\approx
 \\frac{\\eta (1 - \\beta_1)}{\\sqrt{1 - \\beta_2}},$$
 
 whatever the size of the spike: Kingma and Ba's bound on Adam's step. It is η when
-$1 - \\beta_1 = \\sqrt{1 - \\beta_2}$, as for β₁ = 0.9 and β₂ = 0.99, and larger than η when β₂
+$1 - \\beta_1 = \\sqrt{1 - \\beta_2}$, as for β₁ = 0.9 and β₂ = 0.99, and {{larger}} than η when β₂
 is closer to 1: with the default 0.999 the bound is {{b999}} η. descentlab's `Adam` (η =
 {{lr}}, β₁ = 0.9) steps {{s}} times η at the spike for β₂ = {{b2s}}, against the bounds
 {{k}}. Before the spike every step was η (a constant
@@ -698,6 +708,7 @@ def _spike(ctx: Context, n: kit.Numbers) -> Part:
         lr=f"{LR:g}",
         b2s=", ".join(f"{b:g}" for b in SPIKE_B2),
         b999=(bound[2], sk[2][1] / LR, 0.01),
+        larger=word(bound[2], 1.0, "larger"),
         s=[(s / LR, e, 1e-6) for (_, s), e in zip(sk, exact, strict=True)],
         k=[(b, s / LR, 0.01) for (_, s), b in zip(sk, bound, strict=True)],
     )

@@ -18,7 +18,7 @@ import torch
 
 from descentlab import optim
 from descentlab.book.chapters import _common as kit
-from descentlab.book.checks import ck, close
+from descentlab.book.checks import ck, close, said
 from descentlab.book.facts import word
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
@@ -726,6 +726,9 @@ def _sharpness(ctx: Context, n: kit.Numbers) -> Part:
         )
         for lr, x, lv in zip(EDGE_LRS, ends, left, strict=True)
     ]
+    sides = [lv == (lr * SHARP > 2) for lr, lv in zip(EDGE_LRS, left, strict=True)]
+    checks.append(said(text, "below the edge it stays in the sharp well", all(sides),
+                       f"{sum(sides)} of {len(sides)} on their side", "all"))  # fmt: skip
     table = Table(
         ["η", "ηλ in the sharp well", "final w (from the sharp minimum)", "ends in"],
         rows,

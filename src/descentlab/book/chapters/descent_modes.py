@@ -13,7 +13,7 @@ import torch
 
 from descentlab import optim
 from descentlab.book.chapters import _common as kit
-from descentlab.book.checks import ck
+from descentlab.book.checks import ck, said
 from descentlab.book.facts import Formula
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import Part, Table
@@ -408,6 +408,12 @@ def _epoch(ctx: Context, n: kit.Numbers) -> Part:
         )
         for e, r in zip(EPOCHS, rows, strict=True)
     ]
+    lowest = min(sgd_h)
+    checks.append(
+        said(text, "never drops below it (for single examples here",
+             lowest >= floor * (1 - 1e-5), f"{lowest / floor - 1:.2g} of it",
+             "≥ -1e-05 of it (the mean's decay undershoots by about 1e-06)")
+    )  # fmt: skip
     table = Table(
         [
             "epochs",

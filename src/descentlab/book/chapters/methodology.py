@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from descentlab.book.chapters import _common as kit
-from descentlab.book.checks import ck
+from descentlab.book.checks import ck, said
 from descentlab.book.facts import word
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import Part, Table
@@ -191,11 +191,13 @@ def _gap(ctx: Context, n: kit.Numbers) -> Part:
             f"{med[0, 1]:.3g} against {med[0, 0]:.3g}",
             "larger",
         ),
-        ck(
-            "the test error is U-shaped: its minimum is at neither end",
-            0 < best < len(DEGREES) - 1,
-            f"degree {DEGREES[best]}",
-            "neither 1 nor the largest",
+        said(
+            text,
+            "The test error falls, then rises (item",
+            0 < best < len(DEGREES) - 1 and c["test"][0] > c["test"][best] < c["test"][-1],
+            f"{c['test'][0]:.3g}, {c['test'][best]:.3g} at degree {DEGREES[best]}, "
+            f"{c['test'][-1]:.3g}",
+            "the middle one lowest, at neither end",
         ),
     ]
     return Part("gap", "The generalization gap", [text, table, checks])
@@ -309,6 +311,7 @@ def _cv(ctx: Context, n: kit.Numbers) -> Part:
     x, y = _draw(rng)
     cv, sk = _cv_scores(x, y), _sklearn_cv(x, y)
     o = ctx.memo(("chapter", "methodology", "optimism"), lambda: _optimism(2))
+    curves = ctx.memo(("chapter", "methodology", "curves"), _curves)
 
     def share(key: str = "", route: str = "") -> float:
         return 100 * float((o[key + "reported" + route] < o[key + "true" + route]).mean())
@@ -325,8 +328,8 @@ def _cv(ctx: Context, n: kit.Numbers) -> Part:
         d_cv=(DEGREES[int(np.argmin(cv))], DEGREES[int(np.argmin(sk))], 0),
         cv_err=(min(cv), sk[int(np.argmin(cv))], 1e-6),
         te_cv=(
-            ctx.memo(("chapter", "methodology", "curves"), _curves)["test"][int(np.argmin(cv))],
-            ctx.memo(("chapter", "methodology", "curves"), _curves)["sk_test"][int(np.argmin(sk))],
+            curves["test"][int(np.argmin(cv))],
+            curves["sk_test"][int(np.argmin(sk))],
             1e-6,
         ),
         cv_below=kit.Twin(
@@ -350,7 +353,15 @@ def _cv(ctx: Context, n: kit.Numbers) -> Part:
             pooled > 50 + 4 * se,
             f"{pooled:.3g} %",
             f"> {50 + 4 * se:.3g} %",
-        )
+        ),
+        said(
+            text,
+            "That is below σ², which no model beats",
+            min(cv) < NOISE**2 and min(cv) < curves["test"][int(np.argmin(cv))],
+            f"{min(cv):.3g} against σ² = {NOISE**2:.3g} and "
+            f"{curves['test'][int(np.argmin(cv))]:.3g}",
+            "below both",
+        ),
     ]
     rows = [[d, a, b] for d, a, b in zip(DEGREES, cv, sk, strict=True)]
     table = Table(

@@ -14,7 +14,7 @@ import torch
 
 from descentlab import optim
 from descentlab.book.chapters import _common as kit
-from descentlab.book.checks import ck, close
+from descentlab.book.checks import ck, close, said
 from descentlab.book.experiments.momentum import envelope_rate, theory_rate
 from descentlab.book.facts import Formula
 from descentlab.book.model import Context
@@ -766,6 +766,8 @@ def _lessard(ctx: Context, n: kit.Numbers) -> Part:
         ck(f"heavy ball from w = {LES_STARTS[0]:g} ends on a cycle of period 3, its loss bounded "
            "away from 0", gap < 1e-9 and floor > 1, f"period-3 gap {gap:.2g}; loss ≥ {floor:.3g}",
            "< 1e-09; > 1"),
+        said(text, "its loss never below", min(map(_lessard_f, cyc[-30:])) >= floor * (1 - 1e-9),
+             f"{min(map(_lessard_f, cyc[-30:])):.6g}", f"≥ {floor:.6g}"),
         ck("Nesterov and gradient descent converge from every start", others < 1e-20,
            f"largest final loss {others:.2g}", "< 1e-20"),
         ck("heavy ball converges from the other starts: the failure depends on the start",

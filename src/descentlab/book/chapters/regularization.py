@@ -14,7 +14,7 @@ import torch
 from descentlab import optim
 from descentlab.book import reference as ref
 from descentlab.book.chapters import _common as kit
-from descentlab.book.checks import ck
+from descentlab.book.checks import ck, said
 from descentlab.book.facts import Formula, word
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
@@ -158,7 +158,10 @@ def _decay(ctx: Context, n: kit.Numbers) -> Part:
         diff=kit.Twin(diff, 0.0, 1e-12, 2, rel=False),
         to_ridge=kit.Twin(to_ridge, 0.0, 1e-8, 2, rel=False),
     )
-    return Part("decay", "In SGD an L2 penalty is a multiplicative decay", [text, _rule_checks()])
+    bound = said(text, "the two never differ by more than", diff <= 1e-12,
+                 f"largest difference {diff:.2g} over {STEPS} steps", "≤ 1e-12")  # fmt: skip
+    title = "In SGD an L2 penalty is a multiplicative decay"
+    return Part("decay", title, [text, [*_rule_checks(), bound]])
 
 
 def _rule_checks() -> list[Check]:
@@ -250,8 +253,9 @@ def _tradeoff(ctx: Context, n: kit.Numbers) -> Part:
             ", ".join(f"{v:.3g}" for v in train),
             "increasing",
         ),
-        ck(
-            "the gap (test - train) falls as λ grows",
+        said(
+            text,
+            "The gap between test and train errors shrinks all along",
             all(a > b for a, b in itertools.pairwise([r[3] for r in rows])),
             ", ".join(f"{r[3]:.3g}" for r in rows),
             "decreasing",

@@ -17,7 +17,7 @@ import torch
 from descentlab import optim
 from descentlab import schedules as S
 from descentlab.book.chapters import _common as kit
-from descentlab.book.checks import ck, close, diff_check
+from descentlab.book.checks import ck, close, diff_check, said
 from descentlab.book.facts import word
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
@@ -520,7 +520,7 @@ rate serves both ends.
 The build runs descentlab's `SGD` to |w| < {{tol}}, at most {{steps}} steps, at every constant
 rate from {{lo}} to {{hi}} in steps of {{dlr}}. At η = 1 the first step throws the iterate to
 {{jump}}, and it diverges. The largest constant that still converges is {{largest}}, {{above}} the
-linear bound (the bound is sufficient, not necessary: the first steps shrink w before the
+linear bound {{safe}} (the bound is sufficient, not necessary: the first steps shrink w before the
 overshoot compounds), and the fastest constant needs {{fastest}} steps. descentlab's linear
 `warmup` to η = 1, $\\eta_t = \\min(1, (t + 1)/(W + 1))$ driven by its `Scheduler`, needs
 {{warm}} steps for W = {{ws}}: while the rate is small the iterate falls to where the
@@ -800,8 +800,8 @@ def _move(ctx: Context, n: kit.Numbers) -> Part:
     checks = [
         ck("the lowest measured loss of the marked values is at a = 1/h", best == 1.0,
            f"{best:g}", "1"),
-        ck("every a with ah ≥ 1/2 ends below the constant rate's floor (η = 0.1), a = 0.1 above it",
-           above < floor < finals[0], f"{above:.3g}; {finals[0]:.3g}", f"< {floor:.3g} <"),
+        said(text, "ends below the floor of the constant rate", above < floor < finals[0],
+             f"{above:.3g}; {finals[0]:.3g}", f"< {floor:.3g} <"),
     ]  # fmt: skip
     return Part("move", "Move a: the 1/t schedule's constant", [text, fig, table, checks])
 
