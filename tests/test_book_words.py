@@ -14,16 +14,17 @@ from collections import Counter
 
 import pytest
 
-from descentlab.book import facts
+from descentlab.book import checks, facts
 from descentlab.book.chapters import CHAPTERS
 from descentlab.book.chapters._common import Prose
-from descentlab.book.checks import said
 from descentlab.book.lectures import LECTURES
 from descentlab.book.texts import _words
 from descentlab.book.texts._words import NOT_RELATIONS
 
 #: the sentences a chapter's check row reads (``checks.said``)
 CHECKED_BY: dict[str, str] = getattr(_words, "CHECKED_BY", {})
+#: the check row that reads one of them on the page
+said = getattr(checks, "said", None)
 
 #: a slot of a chapter's prose template
 _SLOT = re.compile(r"\{\{(\w+)\}\}")
