@@ -1,6 +1,7 @@
 """Words from numbers: every sentence of the book with a comparative or directional word and
 two numbers -- in the chapters, the lectures' cards and the exercises -- has its word chosen
-from the numbers as they are computed, or read by a relation shape that checks it, or is
+from the numbers as they are computed, or read by a relation shape that checks it or by a
+check row of its chapter (``texts._words.CHECKED_BY``, ``checks.said``), or is
 listed in ``texts._words.NOT_RELATIONS`` with the reason it relates no two of its numbers.
 The census reads the chapters' prose templates (each slot a number, each slot filled with
 :func:`~descentlab.book.facts.word` a chosen word), so that it costs no chapter build."""

@@ -2,9 +2,10 @@
 comparative or directional word and two numbers yet relate no two of their numbers: a phrase
 each holds (no slot in it, so that the same sentence is found in a chapter's template and on
 its built page) and why it is no relation. Every other such sentence has its word chosen from
-its numbers (:func:`~descentlab.book.facts.word`) or read by a relation shape of
-:func:`~descentlab.book.facts.relation_words` (:func:`~descentlab.book.facts.census`;
-tests/test_book_words.py holds the book to it)."""
+its numbers (:func:`~descentlab.book.facts.word`), read by a relation shape of
+:func:`~descentlab.book.facts.relation_words`, or read by a check row of its chapter that tests
+the relation on the computed values (:data:`CHECKED_BY`, :func:`~descentlab.book.checks.said`)
+(:func:`~descentlab.book.facts.census`; tests/test_book_words.py holds the book to it)."""
 
 from __future__ import annotations
 
