@@ -60,6 +60,11 @@ SHOWN = [
     ("momentum", "LESSARD", "nbeta_tex", "HB_RATE",
      "\\frac{\\sqrt{\\kappa} - 1}{\\sqrt{\\kappa} + 1}"),
     ("momentum", "CONDITION", "gd_lr_tex", "GD_LR", "\\frac{2}{L + \\mu}"),
+    ("descent_modes", "EPOCH", "gd_best", "GD_BEST",
+     "\\frac{2}{\\lambda_{\\max} + \\lambda_{\\min}}"),
+    ("momentum", "NOISE", "noise_var", "NOISE_VAR",
+     "\\frac{\\eta \\sigma^{2} \\left(1 + \\beta\\right)}{h \\left(1 - \\beta\\right) "
+     "\\left(2 \\left(1 + \\beta\\right) - \\eta h\\right)}"),
     ("newton", "LINESEARCH", "armijo", "ARMIJO",
      "f(w + t d) \\leq f(w) + c t \\nabla f(w)^\\top d"),
 ]  # fmt: skip
@@ -106,6 +111,8 @@ TYPED = [
     ("momentum", "$\\\\beta = (\\\\sqrt\\\\kappa - 1)/(\\\\sqrt\\\\kappa + 1)$"),
     ("momentum", "polynomial $z^2$"),
     ("momentum", "$\\\\eta = 2/(L + \\\\mu)$"),
+    ("descent_modes", "$\\\\eta = 2/(\\\\lambda_{\\\\max} + \\\\lambda_{\\\\min})$"),
+    ("momentum", "{h (1 - \\\\beta)(2(1 + \\\\beta) - \\\\eta h)}"),
     ("newton", "f(w + t d) \\\\le f(w) + c\\\\, t\\\\, \\\\nabla f(w)^\\\\top d"),
 ]
 
@@ -345,6 +352,16 @@ def _section(chapter, name: str) -> list[str]:
     return [c.text for c in [*part.checks, *n.drain()] if c.failed]
 
 
+def _best_rate(chapter) -> list[str]:
+    """The descent-modes chapter's stated best rate (its Formula at the Hessian's eigenvalues)
+    against the minimiser of max |1 - ηλ|, as the page's slot compares them."""
+    import numpy as np
+
+    lam = np.linalg.eigvalsh(chapter._problem()["h"])
+    eta = chapter.GD_BEST(lamda_max=lam[1], lamda_min=lam[0])
+    return [] if abs(eta - chapter._minimax(lam)) <= 1e-6 * abs(eta) else [f"η = {eta:.6g}"]
+
+
 #: what evaluates each formula below at the page's numbers: the derivation's lines at
 #: descentlab's iterates and buffers, the polynomials' roots against the rates the sections
 #: print and theory_rate, the edge and the critical β against root-finders on the polynomial,
@@ -362,6 +379,14 @@ EVALUATED = {
     "FILLED": lambda ch: _section(ch, "_average"),
     "ARMIJO": lambda ch: _section(ch, "_far"),
     "GD_LR": lambda ch: _section(ch, "_condition"),
+    "GD_BEST": lambda ch: _best_rate(ch),
+    "NOISE_VAR": lambda ch: [
+        c.text
+        for c in ch._closed_checks(
+            [(e * (1 - b), b) for e in ch.NOISE_EFFECTIVE for b in ch.NOISE_BETAS]
+        )
+        if c.failed
+    ],
 }
 
 #: (chapter, Formula, the formula swapped in, whether the checks let it through): the right
@@ -400,6 +425,14 @@ DERIVED = [
     ("momentum", "GD_LR", "2/(mu + L)", True),
     ("momentum", "GD_LR", "2/(L - mu)", False),
     ("momentum", "GD_LR", "1/(L + mu)", False),
+    ("momentum", "NOISE_VAR", "eta*sigma**2*(beta + 1)/(h*(1 - beta)*(2 + 2*beta - eta*h))", True),
+    ("momentum", "NOISE_VAR", "eta*sigma**2*(1 + beta)/(h*(1 - beta)*(2*(1 + beta) + eta*h))",
+     False),
+    ("momentum", "NOISE_VAR", "eta*sigma**2*(1 - beta)/(h*(1 + beta)*(2*(1 + beta) - eta*h))",
+     False),
+    ("descent_modes", "GD_BEST", "2/(lamda_min + lamda_max)", True),
+    ("descent_modes", "GD_BEST", "1/(lamda_max + lamda_min)", False),
+    ("descent_modes", "GD_BEST", "2/(lamda_max - lamda_min)", False),
     ("newton", "ARMIJO", "f_t - f_0 <= c*t*s", True),
     ("newton", "ARMIJO", "f_0 + s*t*c >= f_t", True),
     ("newton", "ARMIJO", "f_t >= f_0 + c*t*s", False),
@@ -445,9 +478,6 @@ STILL_TYPED = [
     ("momentum", "\\eta = 1/L", "a setting: Nesterov's tuning, the run's η"),
     ("momentum", "\\Sigma = A \\Sigma A^\\top + Q", "a matrix equation (scipy's "
      "solve_discrete_lyapunov solves it): the reader takes no matrices"),
-    ("momentum", "\\mathbb{E}[w^2] = \\frac{\\eta\\sigma^2 (1 + \\beta)}\n{h (1 - \\beta)"
-     "(2(1 + \\beta) - \\eta h)},", "the noise floor's closed form, its values stated against "
-     "the Lyapunov solution and the runs; not yet one Formula"),
     ("momentum", "\\eta\\lambda < 2(1 + \\beta)", "What to keep: a plain string restating EDGE "
      "(rendering it at import would load SymPy with the chapter)"),
     ("newton", "f(w + d) \\approx f(w) + \\nabla f(w)^\\top d + \\tfrac12 d^\\top "
@@ -479,8 +509,6 @@ STILL_TYPED = [
     ("descent_modes", "\\mathbb{E}[g g^\\top] = \\Big(1 - \\frac{1}{B}\\Big) H\\Sigma H\n+ "
      "\\frac{1}{BN}\\sum_i x_i x_i^\\top \\big(x_i^\\top \\Sigma x_i - 2 r_i\\, x_i^\\top m +\n"
      "r_i^2\\big),", "as the recursion above"),
-    ("descent_modes", "\\eta = 2/(\\lambda_{\\max} + \\lambda_{\\min})", "the rate stated against "
-     "its run; not yet one Formula (the momentum chapter's GD_LR in other letters)"),
     ("descent_modes", "\\eta < 2h/(h^2 + c/B)", "the batch chapter's edge, restated"),
 ]  # fmt: skip
 
