@@ -65,6 +65,7 @@ SHOWN = [
     ("momentum", "NOISE", "noise_var", "NOISE_VAR",
      "\\frac{\\eta \\sigma^{2} \\left(1 + \\beta\\right)}{h \\left(1 - \\beta\\right) "
      "\\left(2 \\left(1 + \\beta\\right) - \\eta h\\right)}"),
+    ("newton", "QUADRATIC", "c_tex", "QUAD_C", "\\frac{e^{x^*}}{2 e^{x^*}}"),
     ("newton", "LINESEARCH", "armijo", "ARMIJO",
      "f(w + t d) \\leq f(w) + c t \\nabla f(w)^\\top d"),
 ]  # fmt: skip
@@ -113,6 +114,7 @@ TYPED = [
     ("momentum", "$\\\\eta = 2/(L + \\\\mu)$"),
     ("descent_modes", "$\\\\eta = 2/(\\\\lambda_{\\\\max} + \\\\lambda_{\\\\min})$"),
     ("momentum", "{h (1 - \\\\beta)(2(1 + \\\\beta) - \\\\eta h)}"),
+    ("newton", "$C = e^{x^*}/(2e^{x^*})$"),
     ("newton", "f(w + t d) \\\\le f(w) + c\\\\, t\\\\, \\\\nabla f(w)^\\\\top d"),
 ]
 
@@ -267,6 +269,8 @@ def test_a_typed_rule_changed_or_another_than_it_names_is_refused(typed, name):
      (57, "`r ← ρr + (1-ρ) g⊙g`", "`r ← r + g⊙g`", False),  # AdaGrad's, the pair's
      (55, "`r ← r + g⊙g`", "`r ← ρr + (1-ρ) g⊙g`", False),  # RMSProp's
      (73, "`a ← βa + g`", "`a ← βa - g`", False),
+     (57, "`r ← ρr + (1-ρ) g⊙g`", "`r ← (ρr + (1-ρ) g⊙g)/(1-ρ^t)`", False),  # Adam's correction
+     (57, "`r ← ρr + (1-ρ) g⊙g`", "the average", False),  # stated, no longer typed
      (25, "`w ← w + m`", "`w ← w + m` and `w ← w - m`", False)],  # one more than it states
 )  # fmt: skip
 def test_a_cards_typed_rule_is_checked_against_the_rule_its_card_states(item, old, new, right):
@@ -380,6 +384,7 @@ EVALUATED = {
     "ARMIJO": lambda ch: _section(ch, "_far"),
     "GD_LR": lambda ch: _section(ch, "_condition"),
     "GD_BEST": lambda ch: _best_rate(ch),
+    "QUAD_C": lambda ch: [] if abs((cc := ch._quad_c())[0] - cc[1]) <= 1e-12 else [str(cc)],
     "NOISE_VAR": lambda ch: [
         c.text
         for c in ch._closed_checks(
@@ -433,6 +438,9 @@ DERIVED = [
     ("descent_modes", "GD_BEST", "2/(lamda_min + lamda_max)", True),
     ("descent_modes", "GD_BEST", "1/(lamda_max + lamda_min)", False),
     ("descent_modes", "GD_BEST", "2/(lamda_max - lamda_min)", False),
+    ("newton", "QUAD_C", "exp(x_s)/(exp(x_s)*2)", True),
+    ("newton", "QUAD_C", "exp(x_s)/exp(x_s)", False),
+    ("newton", "QUAD_C", "exp(x_s)/(2*exp(2*x_s))", False),
     ("newton", "ARMIJO", "f_t - f_0 <= c*t*s", True),
     ("newton", "ARMIJO", "f_0 + s*t*c >= f_t", True),
     ("newton", "ARMIJO", "f_t >= f_0 + c*t*s", False),
@@ -489,8 +497,6 @@ STILL_TYPED = [
      "stated against C"),
     ("newton", "C = |f'''(x^*)| / (2 f''(x^*))", "a general formula in derivatives as symbols"),
     ("newton", "f(x) = e^x - 2x", "the problem's definition"),
-    ("newton", "C = e^{x^*}/(2e^{x^*})", "C for this f, its value stated against the 80-digit "
-     "ratio; not yet one Formula"),
     ("newton", "f(x) = \\sqrt{1 + x^2}", "the problem's definition (its derivatives rendered)"),
     ("newton", "|x| < 10^{-12}", "a setting: the runs' stopping tolerance"),
     ("newton", "P = \\mathrm{diag}(H)", "a definition"),

@@ -1182,7 +1182,7 @@ def text_check(
     relations = sum(len(p.findall(text)) for p in _RELATIONS)
     formulas = sum(1 for _ in statements(text))
     typed, wrong = rule_mismatches(text, rules, book) if rules is not None else (0, [])
-    if not relations and not formulas and not typed:
+    if not relations and not formulas and not typed and not wrong:  # (a rule stated, not typed)
         return None
     bad = relation_words(text) + formula_mismatches(text, context) + wrong
     return _check(

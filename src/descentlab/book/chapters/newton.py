@@ -58,6 +58,8 @@ SQRT1_D1 = Formula("x/sqrt(1 + x**2)")
 SQRT1_D2 = Formula("(1 + x**2)**(-3/2)")
 SQRT1_STEP = Formula("-x**3")
 SQRT1_THREE = Formula("-x**27")
+#: the constant of Newton's quadratic convergence on e^x - 2x, f'''/(2f'') at the minimum x*
+QUAD_C = Formula("exp(x_s)/(2*exp(x_s))", {"x_s": "x^*"})
 #: Armijo's sufficient decrease, the one condition the line searches test (gradient descent's
 #: on the digits, damped Newton's on √(1 + x²)): f_t the loss at the trial step t along d,
 #: s the slope ∇f(w)ᵀd
@@ -144,7 +146,7 @@ $e_{t+1} \\approx C e_t^2$ with $C = |f'''(x^*)| / (2 f''(x^*))$ in one dimensio
 correct digits, $-\\log_{10} e_t$, doubles. The table runs Newton on $f(x) = e^x - 2x$, whose
 minimum is $\\ln 2$, from x = {{x0}}, in {{digits}}-digit arithmetic (mpmath), so that the
 doubling is visible past float64's precision: the correct digits go {{correct}}. The ratio
-$e_{t+1}/e_t^2$ settles at {{ratio}}, the closed form's $C = e^{x^*}/(2e^{x^*})$ = {{c}}. The
+$e_{t+1}/e_t^2$ settles at {{ratio}}, the closed form's $C = {{c_tex}}$ = {{c}}. The
 first iterates, run again in float64 with torch's autograd for both derivatives, agree with
 the 80-digit ones to within {{f64}}.
 
@@ -321,12 +323,18 @@ def _quadratic_tables(errs: list, nl: dict, fixed: dict) -> tuple[Table, Table]:
     return table1, table2
 
 
+def _quad_c() -> tuple[float, float]:
+    """C as the page shows it (:data:`QUAD_C`) at x* = ln 2, and f'''/(2f'') by mpmath's
+    derivatives of e^x - 2x there (the second route)."""
+    cm = float(mpmath.diff(lambda x: mpmath.exp(x) - 2 * x, mpmath.log(2), 3)
+               / (2 * mpmath.diff(lambda x: mpmath.exp(x) - 2 * x, mpmath.log(2), 2)))  # fmt: skip
+    return QUAD_C(x_s=math.log(2)), cm
+
+
 def _quadratic(ctx: Context, n: kit.Numbers) -> Part:
     errs = _digits_newton()
     digits = [float(-mpmath.log10(e)) for e in errs if e > 0]
-    c = math.exp(math.log(2)) / (2 * math.exp(math.log(2)))  # f'''/(2f'') = e^x/(2e^x) at ln 2
-    cm = float(mpmath.diff(lambda x: mpmath.exp(x) - 2 * x, mpmath.log(2), 3)
-               / (2 * mpmath.diff(lambda x: mpmath.exp(x) - 2 * x, mpmath.log(2), 2)))  # fmt: skip
+    c, cm = _quad_c()
     ratio = float(errs[5] / errs[4] ** 2)
     fl = _float_newton(3)
     mp_it = []
@@ -348,6 +356,7 @@ def _quadratic(ctx: Context, n: kit.Numbers) -> Part:
             for d, dd in zip(digits[2:], doubled[1:], strict=False)
         ],
         ratio=(ratio, c, 1e-3, 4),
+        c_tex=QUAD_C.tex,
         c=(c, cm, 1e-12),
         f64=kit.Twin(
             max(abs(p - q) for p, q in zip(fl, mp_it, strict=True)), 0.0, 1e-15, 2, rel=False
