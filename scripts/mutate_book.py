@@ -297,8 +297,8 @@ MUTANTS: tuple[Mutant, ...] = (
            new='"bound": _bound(1 - 1 / (2 * k)),', chapters=("deep-convexity",)),
     Mutant("prose_newton_ratio", "chapter prose", "Newton's error constant C loses the 2 of "
                                                   "f3/(2 f2)", (),
-           file="book/chapters/newton.py", old="/ (2 * math.exp(math.log(2)))",
-           new="/ math.exp(math.log(2))",
+           file="book/chapters/newton.py", old='QUAD_C = Formula("exp(x_s)/(2*exp(x_s))"',
+           new='QUAD_C = Formula("exp(x_s)/exp(x_s)"',
            chapters=("deep-newton",)),
     Mutant("prose_compare_ranking", "chapter prose", "the comparison calls an optimizer ahead "
                                                      "when its mean is lower, not every seed", (),
