@@ -297,8 +297,8 @@ MUTANTS: tuple[Mutant, ...] = (
            new='"bound": _bound(1 - 1 / (2 * k)),', chapters=("deep-convexity",)),
     Mutant("prose_newton_ratio", "chapter prose", "Newton's error constant C loses the 2 of "
                                                   "f3/(2 f2)", (),
-           file="book/chapters/newton.py", old="/ (2 * math.exp(math.log(2)))",
-           new="/ math.exp(math.log(2))",
+           file="book/chapters/newton.py", old='QUAD_C = Formula("exp(x_s)/(2*exp(x_s))"',
+           new='QUAD_C = Formula("exp(x_s)/exp(x_s)"',
            chapters=("deep-newton",)),
     Mutant("prose_compare_ranking", "chapter prose", "the comparison calls an optimizer ahead "
                                                      "when its mean is lower, not every seed", (),
@@ -615,6 +615,36 @@ MUTANTS: tuple[Mutant, ...] = (
                                                                              "h ← h + g³", (),
            file="book/texts/practice.py", old="`h ← h + g²`", new="`h ← h + g³`",
            exercises=("sees the gradient 3 four times",)),
+    Mutant("formula_derivation_sign", "formula rendered: a derivation", "the momentum "
+                                                                       "chapter's elimination "
+                                                                       "line says ηb_t = "
+                                                                       "w_t - w_{t-1}", (),
+           file="book/chapters/momentum.py", old='Formula("Eq(eta*b_t, w_p - w_t)"',
+           new='Formula("Eq(eta*b_t, w_t - w_p)"', chapters=("deep-momentum",)),
+    Mutant("formula_polynomial_coefficient", "formula rendered: a polynomial", "heavy ball's "
+                                                                               "characteristic "
+                                                                               "polynomial has "
+                                                                               "1 + β + ηλ", (),
+           file="book/chapters/momentum.py",
+           old='HB_CHAR = Formula("z**2 - (1 + beta - eta*lamda)*z + beta")',
+           new='HB_CHAR = Formula("z**2 - (1 + beta + eta*lamda)*z + beta")',
+           chapters=("deep-momentum",)),
+    Mutant("formula_armijo_direction", "formula rendered: a condition", "Armijo's condition "
+                                                                        "as shown and tested "
+                                                                        "is ≥", (),
+           file="book/chapters/newton.py", old='Formula(\n    "f_t <= f_0 + c*t*s"',
+           new='Formula(\n    "f_t >= f_0 + c*t*s"', chapters=("deep-newton",)),
+    Mutant("formula_armijo_constant", "formula rendered: a condition", "Armijo's condition "
+                                                                       "as shown and tested "
+                                                                       "loses its c", (),
+           file="book/chapters/newton.py", old='Formula(\n    "f_t <= f_0 + c*t*s"',
+           new='Formula(\n    "f_t <= f_0 + t*s"', chapters=("deep-newton",)),
+    Mutant("formula_card_rule_pair", "formula typed in a card", "item 57's RMSProp average is "
+                                                                "swapped for its pair, "
+                                                                "AdaGrad's sum r ← r + g⊙g (a "
+                                                                "rule of the book, not the one "
+                                                                "the card states)", (57,),
+           file="book/texts/l001.py", old="`r ← ρr + (1-ρ) g⊙g`", new="`r ← r + g⊙g`"),
     Mutant("words_card_times_count", "words", "item 95's explanation says fc6's 37.7 M weights "
                                               "are 6 times the convolutions' 2.3 M, not 16", (95,),
            file="book/texts/l002.py", old="still 16 times the 2.3 M",

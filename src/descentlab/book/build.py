@@ -43,7 +43,7 @@ from descentlab.book.render.pages import (
     render_index,
     render_lecture,
 )
-from descentlab.book.texts._facts import FACTS, RULES
+from descentlab.book.texts._facts import FACTS, RULES, stated_rules
 from descentlab.engine.procpool import map_in_processes
 from descentlab.report.page import write_page
 
@@ -135,7 +135,7 @@ def card(item: Item, ev: Evidence, ctx: Context | None = None) -> Card:
         failed = cell_check(run)
         if failed is not None:
             ev.checks.append(failed)
-    words = text_check(item.explain, rules=RULES)
+    words = text_check(item.explain, rules=stated_rules(item.number), book=RULES)
     if words is not None and words not in ev.checks:
         ev.checks.append(words)
     return Card(

@@ -220,15 +220,16 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
             f"typed by hand: {', '.join(typed)}",
             "the question's, the code's, or a value the code computed",
         )
-    from descentlab.book.texts._facts import RULES  # (the texts' registry imports this)
+    from descentlab.book.texts._facts import RULES, stated_rules  # (the registry imports this)
 
     false = formula_mismatches(exercise.solution, exercise.question)
     false += relation_words(exercise.solution)
-    false += rule_mismatches(f"{exercise.question}\n{exercise.solution}", RULES)[1]
+    stated = stated_rules(question=exercise.question)
+    false += rule_mismatches(f"{exercise.question}\n{exercise.solution}", stated, RULES)[1]
     if false:
         return ck(
             "every formula of the worked solution that states a value computes it, every "
-            "update rule it or its question types is one the book computes, and every "
+            "update rule it or its question types is the one it states, and every "
             "comparative word beside two of its numbers is theirs",
             False,
             "; ".join(false),

@@ -50,6 +50,7 @@ import hashlib
 import inspect
 import itertools
 import math
+import operator
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -581,7 +582,10 @@ def render_solution(solution: str, code: str, namespace: Mapping[str, Any]) -> s
 
 
 #: the names a :class:`Formula` reads as SymPy's functions, every other one a symbol
-_FUNCTIONS = frozenset({"sqrt", "exp", "log", "Abs", "sin", "cos", "pi"})
+_FUNCTIONS = frozenset({"sqrt", "exp", "log", "Abs", "sin", "cos", "pi", "Eq"})
+#: a relation's operator, as SymPy names it, as a test on two numbers
+_HOLDS = {"==": operator.eq, "<=": operator.le, "<": operator.lt, ">=": operator.ge,
+          ">": operator.gt}  # fmt: skip
 
 
 class Formula:
@@ -622,9 +626,18 @@ class Formula:
         names = {Symbol(k): v for k, v in self.names.items()}
         return latex(self._parse(False), order="none", symbol_names=names)
 
+    def tex_at(self, **values: float) -> str:
+        """The TeX of the formula with ``values`` put in and simplified as SymPy evaluates:
+        ``z^2 - (1 + β)(1 - ηλ)z + β(1 - ηλ)`` at ηλ = 1 is ``z^{2}``."""
+        from sympy import Symbol, latex, nsimplify
+
+        at = {Symbol(k): nsimplify(v) for k, v in values.items()}
+        names = {Symbol(k): v for k, v in self.names.items()}
+        return latex(self.expr.subs(at), symbol_names=names)
+
     @functools.cached_property
     def _names(self) -> tuple[str, ...]:
-        return tuple(sorted(str(s) for s in self.expr.free_symbols))
+        return tuple(sorted(str(s) for s in self._parse(False).free_symbols))
 
     @functools.cached_property
     def _fn(self) -> Any:
@@ -632,17 +645,75 @@ class Formula:
 
         return lambdify(symbols(self._names) if self._names else [], self.expr, "math")
 
+    def _values(self, values: Mapping[str, float]) -> list[float]:
+        missing = [n for n in self._names if n not in values]
+        if missing:
+            raise ValueError(f"Formula {self.source!r}: no value for {', '.join(missing)}")
+        return [values[n] for n in self._names]
+
     def __call__(self, **values: float) -> float:
         """The formula's value at ``values`` (symbol name -> number), the expression compiled
         once (SymPy's ``lambdify``) so a check may evaluate it at every step of a run.
 
         Raises:
-            ValueError: a symbol of the formula without a value (named).
+            ValueError: a symbol of the formula without a value (named), or the formula is
+                a relation (:meth:`sides` and :meth:`holds` evaluate one).
         """
-        missing = [n for n in self._names if n not in values]
-        if missing:
-            raise ValueError(f"Formula {self.source!r}: no value for {', '.join(missing)}")
-        return float(self._fn(*(values[n] for n in self._names)))
+        if self._relation is not None:
+            raise ValueError(f"Formula {self.source!r} is a relation: evaluate its sides")
+        return float(self._fn(*self._values(values)))
+
+    @functools.cached_property
+    def _relation(self) -> Any:
+        """The relation as written (``Eq(a, b)``, ``a <= b``), or None for an expression."""
+        from sympy.core.relational import Relational
+
+        rel = self._parse(False)
+        return rel if isinstance(rel, Relational) else None
+
+    @functools.cached_property
+    def _side_fns(self) -> tuple[Any, Any]:
+        from sympy import lambdify, symbols
+
+        if self._relation is None:
+            raise ValueError(f"Formula {self.source!r} is no relation: it has no sides")
+        args = symbols(self._names) if self._names else []
+        return tuple(lambdify(args, side, "math") for side in self._relation.args[:2])
+
+    def sides(self, **values: float) -> tuple[float, float]:
+        """A relation's (``Eq(eta*b_t, w_p - w_t)``, ``f_t <= f_0 + c*t*s``) two sides'
+        values at ``values``, each evaluated as written (a check compares them to its
+        tolerance).
+
+        Raises:
+            ValueError: the formula is no relation, or a symbol has no value (named).
+        """
+        at = self._values(values)
+        return float(self._side_fns[0](*at)), float(self._side_fns[1](*at))
+
+    def holds(self, **values: float) -> bool:
+        """Whether the relation holds at ``values`` (``==`` exactly: a check that allows for
+        rounding compares :meth:`sides`)."""
+        return bool(_HOLDS[self._relation.rel_op](*self.sides(**values)))
+
+    def coefficients(self, var: str, **values: float) -> list[float]:
+        """The formula as a polynomial in ``var``: its coefficients, highest power first,
+        each evaluated at ``values`` (``numpy.roots`` takes them as they come).
+
+        Example:
+            >>> Formula("z**2 - (1 + beta)*z + beta").coefficients("z", beta=0.5)
+            [1.0, -1.5, 0.5]
+        """
+        fns = self._coefficient_fns(var)
+        at = self._values({var: 0.0, **values})
+        return [float(f(*at)) for f in fns]
+
+    @functools.cache  # noqa: B019 (a Formula is a module constant: kept for the build)
+    def _coefficient_fns(self, var: str) -> list[Any]:
+        from sympy import Poly, Symbol, lambdify, symbols
+
+        args = symbols(self._names) if self._names else []
+        return [lambdify(args, c, "math") for c in Poly(self.expr, Symbol(var)).all_coeffs()]
 
 
 # ------------------------------------------------------------------------------------------
@@ -709,16 +780,23 @@ def _same_rule(typed: Any, rule: Formula) -> bool:
     return False
 
 
-def rule_mismatches(text: str, rules: Sequence[Formula]) -> tuple[int, list[str]]:
-    """The update rules ``text`` types (```v ← β₂v + (1-β₂)g²```) that are none of ``rules``
-    (the book's rules, the variable ``x`` and the gradient ``g``) under any renaming of their
-    other letters, evaluated at the same values: an exponent, a sign or two operands changed
-    make a typed rule no rule of the book. Returns how many were read, and the refused ones.
+def rule_mismatches(
+    text: str, stated: Sequence[tuple[str, Formula]], book: Mapping[str, Formula] | None = None
+) -> tuple[int, list[str]]:
+    """The update rules ``text`` types (```v ← β₂v + (1-β₂)g²```) that are not the rule
+    ``text`` states there: the i-th rule read must be ``stated[i]`` (name, Formula: the
+    variable ``x``, the gradient ``g``) under some renaming of its other letters, evaluated at
+    the same values, so an exponent, a sign or two operands changed, or another rule of the
+    book in its place, are refused (``book`` names the rule it is instead). Returns how many
+    were read, and the refused ones.
 
     Example:
-        >>> rules = [Formula("a*x + (1 - a)*g**2")]
-        >>> rule_mismatches("`r ← ρr + (1-ρ) g⊙g` and `G ← γG + (1-γ)g³`", rules)
-        (2, ['`G ← γG + (1-γ)g³`: no rule the book computes'])
+        >>> avg, acc = Formula("a*x + (1 - a)*g**2"), Formula("x + g**2")
+        >>> rule_mismatches("`r ← ρr + (1-ρ) g⊙g` and `G ← γG + (1-γ)g³`",
+        ...                 [("average", avg), ("average", avg)])[1]
+        ['`G ← γG + (1-γ)g³`: not average, the rule it states']
+        >>> rule_mismatches("`r ← r + g⊙g`", [("average", avg)], {"sum": acc})[1]
+        ['`r ← r + g⊙g`: not average, the rule it states (it is sum)']
     """
     read, bad = 0, []
     for m in _RULE.finditer(text):
@@ -726,8 +804,15 @@ def rule_mismatches(text: str, rules: Sequence[Formula]) -> tuple[int, list[str]
         if typed is None:
             continue
         read += 1
-        if not any(_same_rule(typed, rule) for rule in rules):
-            bad.append(f"{m[0]}: no rule the book computes")
+        if read > len(stated):
+            bad.append(f"{m[0]}: a rule its text states none of (the table names {len(stated)})")
+            continue
+        name, rule = stated[read - 1]
+        if not _same_rule(typed, rule):
+            other = [k for k, f in (book or {}).items() if k != name and _same_rule(typed, f)]
+            bad.append(f"{m[0]}: not {name}, the rule it states"
+                       + (f" (it is {other[0]})" if other else ""))  # fmt: skip
+    bad += [f"{name}: stated, not typed" for name, _ in stated[read:]]
     return read, bad
 
 
@@ -1157,20 +1242,25 @@ def _check(text: str, bad: list[str], read: int, expected: str) -> Check:
     )
 
 
-def text_check(text: str, context: str = "", rules: Sequence[Formula] = ()) -> Check | None:
+def text_check(
+    text: str,
+    context: str = "",
+    rules: Sequence[tuple[str, Formula]] | None = None,
+    book: Mapping[str, Formula] | None = None,
+) -> Check | None:
     """The check that ``text``'s comparatives and stated formulas agree with its numbers, and
-    that the update rules it types are ``rules`` (:func:`rule_mismatches`; None where it has
-    none of them)."""
+    that the update rules it types are the ones it states, ``rules`` (:func:`rule_mismatches`;
+    not read where None; None where it has none of them)."""
     relations = sum(len(p.findall(text)) for p in _RELATIONS)
     formulas = sum(1 for _ in statements(text))
-    typed, wrong = rule_mismatches(text, rules) if rules else (0, [])
-    if not relations and not formulas and not typed:
+    typed, wrong = rule_mismatches(text, rules, book) if rules is not None else (0, [])
+    if not relations and not formulas and not typed and not wrong:  # (a rule stated, not typed)
         return None
     bad = relation_words(text) + formula_mismatches(text, context) + wrong
     return _check(
         "every comparative word beside two numbers and every formula that states its value "
         "agrees with the numbers (formulas evaluated at the numbers the text binds)"
-        + (", every update rule typed is one of the book's" if typed else ""),
+        + (", every update rule typed is the one it states" if typed else ""),
         bad,
         relations + formulas + typed,
         "the words and formulas the numbers give",

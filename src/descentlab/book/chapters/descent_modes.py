@@ -179,6 +179,9 @@ def _best_rates(p: dict[str, np.ndarray]) -> dict[int, float]:
 #: the step every descent method takes, shown on the page (latex) and evaluated at each step
 #: against descentlab's SGD: one SymPy expression for both
 SGD_W = Formula("w - eta*g")
+#: full-batch descent's best constant rate, where the extreme directions contract equally
+GD_BEST = Formula("2/(lamda_max + lamda_min)", {"lamda_max": "\\lambda_{\\max}",
+                                                 "lamda_min": "\\lambda_{\\min}"})  # fmt: skip
 #: the rule's check: the rate and the steps of the run it is evaluated on
 RULE_LR, RULE_STEPS = 0.1, 300
 
@@ -325,7 +328,7 @@ def _exact(ctx: Context, n: kit.Numbers) -> Part:
 EPOCH = kit.Prose(
     """
 Now the comparison per epoch. Full-batch descent is deterministic, and at its best constant
-rate $\\eta = 2/(\\lambda_{\\max} + \\lambda_{\\min})$ = {{gd_lr}} each component of the error in
+rate $\\eta = {{gd_best}}$ = {{gd_lr}} each component of the error in
 H's eigenbasis shrinks by $|1 - \\eta\\lambda_i|$ = {{gd_rate}} per step: one step per epoch. The
 stochastic methods take their best constant rates for 4 epochs (the recursion searched a
 grid of rates). After one epoch the full batch has removed {{gd_drop}} of its starting excess
@@ -363,7 +366,7 @@ def _epoch(ctx: Context, n: kit.Numbers) -> Part:
     p = _problem()
     best = ctx.memo(("chapter", "descent", "best"), lambda: _best_rates(p))
     lam = np.linalg.eigvalsh(p["h"])
-    eta = 2 / (lam[0] + lam[1])
+    eta = GD_BEST(lamda_max=lam[1], lamda_min=lam[0])
     last = EPOCHS[-1]
     gd = _gd(eta, last, p)
     ex = {b: exact(best[b], b, last * N // b, p) for b in BATCHES}
@@ -384,6 +387,7 @@ def _epoch(ctx: Context, n: kit.Numbers) -> Part:
     text = EPOCH.fill(
         n,
         epochs=str(last),
+        gd_best=GD_BEST.tex,
         gd_lr=(eta, minimax, 1e-6, 4),
         gd_rate=(1 - eta * lam[0], math.sqrt(gd[-1] / gd[-2]), 1e-6, 4),
         gd_drop=(1 - gd[1] / gd[0], 1 - runs[None][0][1] / runs[None][0][0], 1e-9),

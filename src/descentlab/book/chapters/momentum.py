@@ -14,7 +14,7 @@ import torch
 
 from descentlab import optim
 from descentlab.book.chapters import _common as kit
-from descentlab.book.checks import ck, close, said
+from descentlab.book.checks import Check, ck, close, said
 from descentlab.book.experiments.momentum import envelope_rate, theory_rate
 from descentlab.book.facts import Formula
 from descentlab.book.model import Context
@@ -79,11 +79,27 @@ def _optimal(kappa: float) -> tuple[float, float]:
     ) ** 2
 
 
+def _rho(char: Formula, eta: float, beta: float, eigs=EIG) -> float:
+    """The rate the polynomial ``char`` the page shows gives: the largest modulus of its roots
+    in z (np.roots of its coefficients at η, β and each curvature λ of ``eigs``)."""
+    roots = [np.roots(char.coefficients("z", eta=eta, beta=beta, lamda=lam)) for lam in eigs]
+    # (a polynomial of lower degree than two, shown wrong, has fewer roots: no rate, NaN)
+    if any(len(r) != 2 for r in roots):
+        return math.nan
+    return max(float(max(abs(r))) for r in roots)
+
+
+def _crossing(f, lo: float, hi: float, xtol: float) -> float:
+    """Where ``f`` changes sign between ``lo`` and ``hi`` (brentq), NaN where it does not (a
+    polynomial shown wrong: the check that compares it is then a ✘, not a crash)."""
+    if f(lo) * f(hi) > 0:
+        return math.nan
+    return scipy.optimize.brentq(f, lo, hi, xtol=xtol)
+
+
 def _edge(beta: float, lam: float = 1.0) -> float:
-    """Where the polynomial's largest root reaches modulus 1 (a root-finder on np.roots)."""
-    return scipy.optimize.brentq(
-        lambda e: theory_rate("momentum", e, beta, [lam]) - 1, 1e-6, 8 / lam, xtol=1e-13
-    )
+    """Where the polynomial's largest root reaches modulus 1 (a root-finder on its roots)."""
+    return _crossing(lambda e: _rho(HB_CHAR, e, beta, [lam]) - 1, 1e-6, 8 / lam, 1e-13)
 
 
 # ------------------------------------------------------------------------------------------
@@ -97,6 +113,24 @@ MOM_B_DAMPED = Formula("beta*b + (1 - tau)*g")
 #: one eigen-direction's recurrences, the buffer eliminated: heavy ball's and Nesterov's
 HB_NEXT = Formula("(1 + beta - eta*lamda)*w_t - beta*w_p", {"w_p": "w_{t-1}"})
 NEST_NEXT = Formula("(1 + beta)*(1 - eta*lamda)*w_t - beta*(1 - eta*lamda)*w_p", {"w_p": "w_{t-1}"})
+#: the buffer eliminated, line by line: each evaluated at descentlab's iterates and buffers
+STEP_NEXT = Formula("Eq(w_n, w_t - eta*b_n)", {"w_n": "w_{t+1}", "b_n": "b_{t+1}"})
+BUFFER_NEXT = Formula("Eq(b_n, beta*b_t + lamda*w_t)", {"b_n": "b_{t+1}"})
+ELIMINATED = Formula("Eq(eta*b_t, w_p - w_t)", {"w_p": "w_{t-1}"})
+#: the recurrences' characteristic polynomials (their roots are the rates the pages print), the
+#: edge of heavy ball's stability and the β where its roots turn complex
+HB_CHAR = Formula("z**2 - (1 + beta - eta*lamda)*z + beta")
+NEST_CHAR = Formula("z**2 - (1 + beta)*(1 - eta*lamda)*z + beta*(1 - eta*lamda)")
+EDGE = Formula("2*(1 + beta)")
+CRIT = Formula("(1 - sqrt(eta*mu))**2")
+#: the buffer on a constant slope: its weights' sum after t steps, the damped buffer's after T
+#: (over ηg), and a gradient's half-life in the buffer
+FILLED = Formula("(1 - beta**t)/(1 - beta)")
+DAMPED_FILLED = Formula("beta**(T - 1) + (1 - tau)*(1 - beta**(T - 1))/(1 - beta)")
+HALF_LIFE = Formula("log(2)/log(beta**(-1))")
+#: heavy ball's stationary E[w²] on the noisy quadratic (gradient hw + σξ), the Lyapunov
+#: equation solved by hand
+NOISE_VAR = Formula("eta*sigma**2*(1 + beta)/(h*(1 - beta)*(2*(1 + beta) - eta*h))")
 #: the rules' checks: the rate, the curvature of the recurrences' quadratic, the steps
 RULE_LR, RULE_CURV, RULE_STEPS = 0.1, 1.0, 300
 #: the damping the damped buffer is checked at: not 0.5, where τ and 1 - τ are one number and
@@ -131,6 +165,61 @@ def _recurrence_rule(rule: Formula, nesterov: bool) -> tuple[list[float], list[f
     return shown, ws[2:]
 
 
+def _derivation_checks() -> list:
+    """The buffer's elimination as the page shows it, line by line: each equation's two sides
+    at descentlab's Momentum's iterates and buffers on ``f = λw²/2`` (β = 0.9), every step."""
+    w = torch.nn.Parameter(torch.ones(1, dtype=torch.float64))
+    opt = optim.Momentum([w], lr=RULE_LR, momentum=0.9)
+    ws, bs = [1.0], [0.0]
+    for _ in range(RULE_STEPS):
+        w.grad = RULE_CURV * w.detach().clone()
+        opt.step()
+        ws.append(float(w.detach()))
+        bs.append(float(opt.state[w]["momentum_buffer"]))
+    at = {"eta": RULE_LR, "beta": 0.9, "lamda": RULE_CURV}
+    lines = {
+        "w_{t+1} from b_{t+1}": [STEP_NEXT.sides(w_n=ws[t + 1], w_t=ws[t], b_n=bs[t + 1], **at)
+                                 for t in range(1, RULE_STEPS)],
+        "b_{t+1} from b_t": [BUFFER_NEXT.sides(b_n=bs[t + 1], b_t=bs[t], w_t=ws[t], **at)
+                             for t in range(1, RULE_STEPS)],
+        "ηb_t from two iterates": [ELIMINATED.sides(b_t=bs[t], w_p=ws[t - 1], w_t=ws[t], **at)
+                                    for t in range(1, RULE_STEPS + 1)],
+    }  # fmt: skip
+    return [
+        kit.rule_check(f"the derivation's line {name} as the page shows it: its left side",
+                       [a for a, _ in sides], [b for _, b in sides],
+                       against="its right side at descentlab's Momentum's iterates and buffers")
+        for name, sides in lines.items()
+    ]  # fmt: skip
+
+
+def _polynomial_checks(char: Formula, rec: Formula, method: str, grid) -> list[Check]:
+    """The characteristic polynomial as the page shows it is its recurrence's (coefficients
+    1, -a, -b for ``w_{t+1} = a w_t + b w_{t-1}`` as shown), and its roots' largest modulus
+    is the rate experiments.momentum.theory_rate computes, at each (η, β) of ``grid`` and
+    each curvature of the quadratic (to 1e-7: at the optimum's double root np.roots is
+    exact only to the square root of the rounding)."""
+    coefs, rates = [], []
+    for eta, beta in grid:
+        for lam in EIG:
+            at = {"eta": eta, "beta": beta, "lamda": lam}
+            want = [1.0, -rec(w_t=1.0, w_p=0.0, **at), -rec(w_t=0.0, w_p=1.0, **at)]
+            got = char.coefficients("z", **at)
+            coefs += [abs(g - x) / max(abs(x), 1.0) for g, x in zip(got, want, strict=True)]
+            coefs += [math.inf] * (len(got) != len(want))  # (of another degree)
+        rho = theory_rate(method, eta, beta, EIG)
+        rates.append(abs(_rho(char, eta, beta) - rho) / rho)
+    # (a NaN, no rate, is the worst: max() would pass over it after the first item)
+    coef, roots = (max(v) if all(math.isfinite(x) for x in v) else math.inf for v in (coefs, rates))
+    where = f"at {len(grid)} (η, β) and both curvatures (worst)"
+    return [
+        close(f"the characteristic polynomial as the page shows it: its coefficients against "
+              f"the recurrence shown, {where}", coef, 0.0, 1e-12),
+        close(f"the characteristic polynomial as the page shows it: its roots' largest "
+              f"modulus against theory_rate({method!r}), {where}", roots, 0.0, 1e-7),
+    ]  # fmt: skip
+
+
 def _rule_checks() -> list:
     """The checks that the rules the page shows are descentlab's, step by step."""
     wavy = [kit.iterates(lambda p, d=d: optim.Momentum(p, lr=RULE_LR, momentum=0.9, dampening=d),
@@ -156,7 +245,7 @@ Unroll the buffer from $b = 0$ and it is a weighted sum of every gradient so far
 $$b_t = g_t + \\beta g_{t-1} + \\beta^2 g_{t-2} + \\dots = \\sum_{k=0}^{t-1} \\beta^k g_{t-k}.$$
 
 The newest gradient counts fully, one from k steps ago counts $\\beta^k$. The weights sum to
-$(1 - \\beta^t)/(1 - \\beta)$, which tends to $1/(1 - \\beta)$. So momentum is gradient descent
+${{filled_tex}}$, which tends to $1/(1 - \\beta)$. So momentum is gradient descent
 on a running average of the gradients, multiplied by the weights' sum: where the gradient
 keeps its direction the step grows towards $\\eta/(1 - \\beta)$ times the gradient, and where it
 flips sign from step to step the terms cancel.
@@ -167,7 +256,7 @@ the size of the last step, in units of plain gradient descent's step ηg. At β 
 full after a few steps, and the step is {{s05}} times plain gradient descent's. At β = 0.9 it
 is {{s09}}. At β = 0.99 the promised factor is {{limit099}}, but after {{steps}} steps the
 buffer has only reached {{s099}}: the memory that makes β close to 1 attractive also makes it
-slow to fill. The weight of a gradient halves every $\\ln 2/\\ln(1/\\beta)$ steps, {{half}}
+slow to fill. The weight of a gradient halves every ${{half_tex}}$ steps, {{half}}
 steps at β = 0.99, so a buffer of that β needs several times that many steps to forget a
 start or to react to a turn. This is the first trade-off of momentum, and it returns below in
 another form: large β means a long, smooth memory and a slow reaction.
@@ -176,7 +265,7 @@ torch's `dampening` τ, which descentlab's `Momentum` takes too, scales each gra
 the buffer, $b \\leftarrow {{rule_damped}}$, all but the first (the buffer starts at
 the gradient itself). The filled step is then $(1 - \\tau)/(1 - \\beta)$ times ηg: at β = 0.9
 and `dampening` = 0.5 the measured step after {{steps}} steps is {{sdamp}} times ηg, against
-{{sdamp_pred}} from $\\beta^{T-1} + (1 - \\tau)(1 - \\beta^{T-1})/(1 - \\beta)$. With
+{{sdamp_pred}} from ${{damped_tex}}$. With
 `dampening` = β the buffer is an exponential moving average of the gradients, and the step
 stays ηg: measured {{sema}} times ηg. The factor $1/(1 - \\beta)$ is a property of the
 undamped buffer, not of momentum.""",
@@ -194,8 +283,7 @@ undamped buffer, not of momentum.""",
 def _damped_step(beta: float, tau: float) -> float:
     """The step after :data:`SLOPE_STEPS` steps on a unit slope, over ηg, with dampening τ:
     the buffer starts at g, then gains (1 - τ)g a step."""
-    t = SLOPE_STEPS
-    return beta ** (t - 1) + (1 - tau) * (1 - beta ** (t - 1)) / (1 - beta)
+    return DAMPED_FILLED(beta=beta, tau=tau, T=SLOPE_STEPS)
 
 
 def _average(ctx: Context, n: kit.Numbers) -> Part:
@@ -208,20 +296,23 @@ def _average(ctx: Context, n: kit.Numbers) -> Part:
         )
         for d in (0.5, 0.9)
     )
-    filled = [(1 - b**SLOPE_STEPS) / (1 - b) for b in SLOPE_BETAS]
+    filled = [FILLED(beta=b, t=SLOPE_STEPS) for b in SLOPE_BETAS]
     m = [s[-1] / SLOPE_LR for s in slopes]
     text = AVERAGE.fill(
         n,
         rule_b=MOM_B.tex,
         rule_w=MOM_W.tex,
         rule_damped=MOM_B_DAMPED.tex,
+        filled_tex=FILLED.tex,
+        half_tex=HALF_LIFE.tex,
+        damped_tex=DAMPED_FILLED.tex,
         steps=str(SLOPE_STEPS),
         s05=(m[0], filled[0]),
         s09=(m[1], filled[1]),
         limit099=(1 / (1 - 0.99), math.fsum(0.99**k for k in range(20000))),
         s099=(m[2], filled[2]),
         half=(
-            math.log(2) / math.log(1 / 0.99),
+            HALF_LIFE(beta=0.99),
             scipy.optimize.brentq(lambda t: 0.99**t - 0.5, 1, 1000, xtol=1e-12),
         ),
         sdamp=(damped[-1] / SLOPE_LR, _damped_step(0.9, 0.5), 1e-9),
@@ -258,22 +349,22 @@ Why does averaging help, and when does it hurt? On a quadratic the question has 
 answer, because everything decouples. Write the loss in the Hessian's eigenbasis,
 $f(w) = \\sum_i \\lambda_i w_i^2/2$: the gradient along direction i is $\\lambda_i w_i$, and
 momentum's update along that direction involves only that direction. Eliminate the buffer
-(from $w_{t+1} = w_t - \\eta b_{t+1}$ and $b_{t+1} = \\beta b_t + \\lambda w_t$ one gets
-$\\eta b_t = w_{t-1} - w_t$) and one direction obeys
+(from ${{step_next}}$ and ${{buffer_next}}$ one gets ${{eliminated}}$) and one direction
+obeys
 
 $$w_{t+1} = {{rule_hb}}.$$
 
 This is a linear recurrence of order two: the present and the previous position set the next.
 Its solutions are combinations of $z^t$ for the two roots of the characteristic polynomial
 
-$$z^2 - (1 + \\beta - \\eta\\lambda)\\, z + \\beta = 0,$$
+$${{hb_char}} = 0,$$
 
 and the distance to the minimum shrinks like the larger modulus of the two roots, ρ. Three
 facts follow from the polynomial alone. The product of the roots is β, so when they are
 complex (a conjugate pair) both have modulus $\\sqrt\\beta$: the iterate spirals in at the rate
 $\\sqrt\\beta$ whatever the rate η, overshooting and coming back. When they are real the path
 does not oscillate at a rate set by β, and the larger root decides. And the recurrence is
-stable exactly when $0 < \\eta\\lambda < 2(1 + \\beta)$: plain gradient descent needs
+stable exactly when $0 < \\eta\\lambda < {{edge_tex}}$: plain gradient descent needs
 $\\eta\\lambda < 2$, momentum stretches that to {{edge09}} at β = 0.9.
 
 The build checks the edge: on $f = w^2/2$ (λ = 1) at β = 0.5 the edge is ηλ = {{edge05}}.
@@ -287,7 +378,7 @@ descentlab's `Momentum` 3 % below it, at ηλ = {{below}}, {{below_fate}}; 3 % a
 
 
 def _recurrence(ctx: Context, n: kit.Numbers) -> Part:
-    edge = 2 * (1 + EDGE_BETA)
+    edge = EDGE(beta=EDGE_BETA)
     lrs = [(1 - EDGE_MARGIN) * edge, (1 + EDGE_MARGIN) * edge]
     one = run(L.quadratic(kappa=1.0, dim=1), "momentum", torch.ones(2, 1, dtype=torch.float64),
               200, lr=lrs, hyper={"momentum": [EDGE_BETA] * 2}, bound=1e8)  # fmt: skip
@@ -296,7 +387,12 @@ def _recurrence(ctx: Context, n: kit.Numbers) -> Part:
     text = RECURRENCE.fill(
         n,
         rule_hb=HB_NEXT.tex,
-        edge09=(2 * (1 + 0.9), _edge(0.9)),
+        step_next=STEP_NEXT.tex,
+        buffer_next=BUFFER_NEXT.tex,
+        eliminated=ELIMINATED.tex,
+        hb_char=HB_CHAR.tex,
+        edge_tex=EDGE.tex,
+        edge09=(EDGE(beta=0.9), _edge(0.9)),
         edge05=(edge, root),
         below=(lrs[0], (1 - EDGE_MARGIN) * root),
         above=(lrs[1], (1 + EDGE_MARGIN) * root),
@@ -310,6 +406,8 @@ def _recurrence(ctx: Context, n: kit.Numbers) -> Part:
         ck("heavy ball at ηλ 3 % above 2(1 + β) diverges", above, fate[above], "diverged"),
         kit.rule_check("the recurrence as the page shows it, at descentlab's Momentum's "
                        "iterates on λw²/2", *_recurrence_rule(HB_NEXT, nesterov=False)),
+        *_derivation_checks(),
+        *_polynomial_checks(HB_CHAR, HB_NEXT, "momentum", _grid()),
     ]  # fmt: skip
     return Part("recurrence", "One direction of a quadratic is a two-by-two system", [text, checks])
 
@@ -322,13 +420,15 @@ def _recurrence(ctx: Context, n: kit.Numbers) -> Part:
 GD_RATE = Formula("(kappa - 1)/(kappa + 1)")
 HB_RATE = Formula("(sqrt(kappa) - 1)/(sqrt(kappa) + 1)")
 HB_BETA = Formula("((sqrt(kappa) - 1)/(sqrt(kappa) + 1))**2")
+#: gradient descent's best rate, where the extreme directions contract equally fast
+GD_LR = Formula("2/(L + mu)")
 
 CONDITION = kit.Prose(
     """
 A real problem has many directions with different curvatures, and one (η, β) must serve them
 all. Take the quadratic with eigenvalues from μ = 0.01 to L = 1, condition number
 κ = L/μ = {{kappa}}, started at (1, 1). Plain gradient descent's best rate is
-$\\eta = 2/(L + \\mu)$, where the two extreme directions contract equally fast, at
+$\\eta = {{gd_lr_tex}}$, where the two extreme directions contract equally fast, at
 
 $$\\rho_{\\mathrm{GD}} = {{gd_tex}}$$
 
@@ -358,7 +458,7 @@ sign every step without shrinking, ρ = 1, and the loss never falls (measured {{
 β = 0.9 the rate is {{rho109}} at both rates η: that is $\\sqrt{0.9}$, the complex roots'
 modulus, and η no longer matters. The last rows show the optimum's rate, {{opt_meas}}
 measured, and its fragility: at the same η with β = 0.5 the stiff direction leaves the stable
-region ($\\eta L > 2(1 + \\beta)$) and the run diverges.
+region ($\\eta L > {{edge_tex}}$) and the run diverges.
 
 One honest detail: the loss takes {{st_opt}} steps at the optimum to fall by $10^{12}$, more
 than the rate alone predicts. At the optimal β the flat direction's two roots coincide (the
@@ -382,7 +482,7 @@ separate and the factor goes away, one reason practitioners rarely sit exactly o
 
 def _grid() -> list[tuple[float, float]]:
     eta_opt, beta_opt = _optimal(KAPPA)
-    gd = 2 / (EIG[0] + EIG[1])
+    gd = GD_LR(L=EIG[1], mu=EIG[0])
     return [(a, b) for a in TRACE_LRS for b in TRACE_BETAS] + [
         (eta_opt, beta_opt),
         (eta_opt, 0.5),
@@ -394,7 +494,7 @@ def _trace_rows(grid, tr) -> tuple[list[list], list, dict]:
     rows, checks, rates = [], [], {}
     for k, (a, b) in enumerate(grid):
         rho, loss, div = (
-            theory_rate("momentum", a, b, EIG),
+            _rho(HB_CHAR, a, b),
             tr.losses[k].numpy(),
             bool(tr.diverged[k]),
         )
@@ -452,8 +552,10 @@ def _condition(ctx: Context, n: kit.Numbers) -> Part:
     text = CONDITION.fill(
         n,
         gd_tex=GD_RATE.tex,
+        gd_lr_tex=GD_LR.tex,
         hb_tex=HB_RATE.tex,
         beta_tex=HB_BETA.tex,
+        edge_tex=EDGE.tex,
         trace_steps=str(TRACE_STEPS),
         kappa=kit.Twin(KAPPA, EIG[1] / EIG[0], 0),
         gd_rate=(gd, rates[grid[-1]], 0.002, 4),
@@ -542,10 +644,10 @@ a few lines of JavaScript, for {{live_steps}} steps from (1, 1) on the κ = {{ka
 At β = 0 and η = 1 the path drops straight down the stiff direction in one step (ηL = 1 lands
 exactly on the floor) and then creeps along the flat one, a straight line on the log scale
 with slope $2 \\ln 0.99$. As β grows the creeping speeds up: the flat direction's roots stay
-real while β is below $(1 - \\sqrt{\\eta\\mu})^2$ = {{crit}}, the larger one shrinking as β
+real while β is below ${{crit_tex}}$ = {{crit}}, the larger one shrinking as β
 grows. Beyond that value they turn complex and the rate is $\\sqrt\\beta$, which grows with β:
 the path starts to circle, the loss curve shows ripples, and more β is slower. Push η past
-$2(1 + \\beta)$ and the stiff direction explodes. This is the second face of the trade-off of
+${{edge_tex}}$ and the stiff direction explodes. This is the second face of the trade-off of
 the first section: memory speeds up a slow direction only until it becomes inertia. Under the
 figure the page says whether its own computation agrees with descentlab's `Momentum`,
 checked when the page opens.""",
@@ -602,7 +704,9 @@ def _move(ctx: Context, n: kit.Numbers) -> Part:
         n,
         live_steps=str(LIVE_STEPS),
         kappa=f"{KAPPA:g}",
-        crit=((1 - math.sqrt(EIG[0])) ** 2, _real_roots_end(1.0, EIG[0])),
+        crit_tex=CRIT.tex,
+        edge_tex=EDGE.tex,
+        crit=(CRIT(eta=1.0, mu=EIG[0]), _real_roots_end(1.0, EIG[0])),
     )
     fig = Live(
         "Move η and β (κ = 100): left the path, right the loss with the envelope $\\rho^{2t}$ "
@@ -617,10 +721,14 @@ def _move(ctx: Context, n: kit.Numbers) -> Part:
 
 
 def _real_roots_end(eta: float, lam: float) -> float:
-    """The β at which (1 + β - ηλ)² - 4β changes sign below 1 (a root-finder)."""
-    return scipy.optimize.brentq(
-        lambda b: (1 + b - eta * lam) ** 2 - 4 * b, 0.0, 0.999999, xtol=1e-14
-    )
+    """The β below 1 at which the discriminant of the polynomial the page shows changes sign
+    (a root-finder on its coefficients)."""
+
+    def disc(b: float) -> float:
+        c2, c1, c0 = HB_CHAR.coefficients("z", eta=eta, beta=b, lamda=lam)
+        return c1 * c1 - 4 * c2 * c0
+
+    return _crossing(disc, 0.0, 0.999999, 1e-14)
 
 
 # ------------------------------------------------------------------------------------------
@@ -634,13 +742,13 @@ carry the iterate, not where it is. On a quadratic the same elimination gives
 $$w_{t+1} = {{rule_nest}}:$$
 
 the curvature now multiplies the momentum term too. In the stiff direction the look-ahead
-sees the wall coming, and the polynomial $z^2 - (1 + \\beta)(1 - \\eta\\lambda) z +
-\\beta(1 - \\eta\\lambda)$ has smaller roots there than heavy ball's. At η = 1, ηL = 1 makes
-the stiff direction's polynomial $z^2$: it is solved in one step whatever β. The flat
-direction then decides: at β = 0.9 Nesterov's predicted rate is {{n09}} (heavy ball's
-{{hb09}}), measured {{m09}}; at β = 0.81, {{n081}} predicted and {{m081}} measured. On a
-quadratic the gain over a well-tuned heavy ball is modest; Nesterov's guarantee is that it
-keeps the accelerated rate on every smooth convex function, where heavy ball can fail.""",
+sees the wall coming, and the polynomial ${{nest_char}}$ has smaller roots there than heavy
+ball's. At η = 1, ηL = 1 makes the stiff direction's polynomial ${{nest_stiff}}$: it is solved
+in one step whatever β. The flat direction then decides: at β = 0.9 Nesterov's predicted rate
+is {{n09}} (heavy ball's {{hb09}}), measured {{m09}}; at β = 0.81, {{n081}} predicted and
+{{m081}} measured. On a quadratic the gain over a well-tuned heavy ball is modest; Nesterov's
+guarantee is that it keeps the accelerated rate on every smooth convex function, where heavy
+ball can fail.""",
     n09="Nesterov's ρ at β = 0.9 (np.roots), against the flat root in closed form",
     hb09="heavy ball's ρ at η = 1, β = 0.9, against √β",
     m09="Nesterov at β = 0.9: measured, against predicted",
@@ -652,23 +760,29 @@ keeps the accelerated rate on every smooth convex function, where heavy ball can
 def _nesterov(ctx: Context, n: kit.Numbers) -> Part:
     nest = run(L.quadratic(kappa=KAPPA, dim=2), "nesterov", torch.ones(2, 2, dtype=torch.float64),
                TRACE_STEPS, lr=[1.0, 1.0], hyper={"momentum": list(NEST_BETAS)})  # fmt: skip
-    pred = [theory_rate("nesterov", 1.0, b, EIG) for b in NEST_BETAS]
+    pred = [_rho(NEST_CHAR, 1.0, b) for b in NEST_BETAS]
     meas = [_rate(nest.losses[k].numpy()) for k in range(2)]
     flat = [_nesterov_flat_root(b) for b in NEST_BETAS]
     text = NESTEROV.fill(
         n,
         rule_nest=NEST_NEXT.tex,
+        nest_char=NEST_CHAR.tex,
+        nest_stiff=NEST_CHAR.tex_at(eta=1.0, lamda=EIG[1]),
         n09=(pred[0], flat[0], 1e-9, 4),
         hb09=(theory_rate("momentum", 1.0, 0.9, EIG), math.sqrt(0.9), 1e-9, 4),
         m09=(meas[0], pred[0], 0.005, 4),
         n081=(pred[1], flat[1], 1e-9, 4),
         m081=(meas[1], pred[1], 0.005, 4),
     )
-    check = kit.rule_check(
-        "Nesterov's recurrence as the page shows it, at descentlab's Nesterov's iterates on λw²/2",
-        *_recurrence_rule(NEST_NEXT, True),
-    )
-    return Part("nesterov", "Nesterov: the gradient at the look-ahead point", [text, [check]])
+    checks = [
+        kit.rule_check(
+            "Nesterov's recurrence as the page shows it, at descentlab's Nesterov's iterates on "
+            "λw²/2",
+            *_recurrence_rule(NEST_NEXT, True),
+        ),
+        *_polynomial_checks(NEST_CHAR, NEST_NEXT, "nesterov", [(1.0, b) for b in NEST_BETAS]),
+    ]
+    return Part("nesterov", "Nesterov: the gradient at the look-ahead point", [text, checks])
 
 
 def _nesterov_flat_root(beta: float, eta: float = 1.0) -> float:
@@ -695,7 +809,7 @@ others. From w = {{start}} descentlab's `Momentum` settles on a cycle of three p
 {{cycle}}, and repeats it forever (after {{steps}} steps the iterates repeat with period three
 to within {{period3}}), its loss never below {{floor}}. Each piece alone would be fine; the
 failure comes from the switches, which a linear analysis cannot see. Nesterov's method with
-its own tuning, $\\eta = 1/L$ and $\\beta = (\\sqrt\\kappa - 1)/(\\sqrt\\kappa + 1)$ = {{nbeta}},
+its own tuning, $\\eta = 1/L$ and $\\beta = {{nbeta_tex}}$ = {{nbeta}},
 converges from every start in the table, and so does plain gradient descent: on smooth
 strongly convex functions Nesterov's accelerated rate is a theorem, heavy ball's is only a
 theorem about quadratics.""",
@@ -755,7 +869,8 @@ def _lessard(ctx: Context, n: kit.Numbers) -> Part:
         cycle=[(v, u, 1e-9, 4) for v, u in zip(sorted(cyc[-3:]), sorted(fixed), strict=True)],
         period3=kit.Twin(gap, 0.0, 1e-9, 2, rel=False),
         floor=(floor, min(_lessard_f(v) for v in fixed)),
-        nbeta=(LES_NEST[1], (math.sqrt(LES_L) - 1) / (math.sqrt(LES_L) + 1)),
+        nbeta_tex=HB_RATE.tex,
+        nbeta=(LES_NEST[1], HB_RATE(kappa=LES_L)),
     )
     rows = [
         [name, x0, *[round(v, 4) + 0.0 for v in xs[-3:]], _lessard_f(xs[-1])]
@@ -808,7 +923,7 @@ PLANE = kit.Prose(
 Goh's article draws the whole plane of choices, and the build can too: the figure colours
 every (η, β) by the polynomial's ρ on the κ = {{kappa}} quadratic. The stable region,
 {{stable}} % of the rectangle drawn, is bounded on the right by the stiff direction's edge
-$\\eta L = 2(1 + \\beta)$; inside it, the rate is $\\sqrt\\beta$ wherever the roots are complex
+$\\eta L = {{edge_tex}}$; inside it, the rate is $\\sqrt\\beta$ wherever the roots are complex
 (horizontal bands), and the single best point sits at the corner where the flat direction's
 roots meet, the star.""",
     stable="the stable share of a 300 × 300 grid, against the exact area",
@@ -851,7 +966,7 @@ def _plane(ctx: Context, n: kit.Numbers) -> Part:
     )
     ax.legend(fontsize=8, loc="lower right")
     stable = (100 * float((plane < 1).mean()), 100 * exact, 0.01, 2)
-    text = PLANE.fill(n, kappa=f"{KAPPA:g}", stable=stable)
+    text = PLANE.fill(n, kappa=f"{KAPPA:g}", stable=stable, edge_tex=EDGE.tex)
     return Part("plane", "The (η, β) plane", [text, fig, []])
 
 
@@ -873,8 +988,7 @@ noise term $-\\eta\\sigma\\xi_t$, and its stationary covariance Σ solves the di
 equation $\\Sigma = A \\Sigma A^\\top + Q$, with A the two-by-two matrix of the recursion and Q the
 noise's. Solved by hand for the variance of w, it gives
 
-$$\\mathbb{E}[w^2] = \\frac{\\eta\\sigma^2 (1 + \\beta)}
-{h (1 - \\beta)(2(1 + \\beta) - \\eta h)},$$
+$$\\mathbb{E}[w^2] = {{noise_var}},$$
 
 which for a small ηh is $\\frac{\\eta}{1 - \\beta}\\,\\frac{\\sigma^2}{2h}$: the floor of plain SGD
 at the rate $\\eta/(1 - \\beta)$. The cleaner direction and the longer step cancel exactly. At a
@@ -936,7 +1050,17 @@ def _lyapunov(lr: float, b: float) -> float:
 
 
 def _closed(lr: float, b: float) -> float:
-    return lr * (1 + b) / ((1 - b) * (2 * (1 + b) - lr))
+    """The closed form as the page shows it, at h = σ = 1."""
+    return NOISE_VAR(eta=lr, beta=b, sigma=1.0, h=1.0)
+
+
+def _closed_checks(grid) -> list[Check]:
+    """The closed form as the page shows it against the Lyapunov solution, at each (η, β)."""
+    return [
+        close(f"η = {a:g}, β = {b:g}: the closed form is the Lyapunov solution",
+              _closed(a, b), _lyapunov(a, b), 1e-9)
+        for a, b in grid
+    ]  # fmt: skip
 
 
 def _noise(ctx: Context, n: kit.Numbers) -> Part:
@@ -951,6 +1075,7 @@ def _noise(ctx: Context, n: kit.Numbers) -> Part:
     high = [r[5] for r in rows[k:]]
     text = NOISE.fill(
         n,
+        noise_var=NOISE_VAR.tex,
         runs=str(NOISE_RUNS),
         steps=str(NOISE_STEPS),
         half=str(NOISE_STEPS // 2),
@@ -966,8 +1091,7 @@ def _noise(ctx: Context, n: kit.Numbers) -> Part:
     )
     low = [r[5] for r in rows[:k]]
     checks = [
-        *[close(f"η = {a:g}, β = {b:g}: the closed form is the Lyapunov solution", c, ly, 1e-9)
-          for a, b, _, c, ly, _ in rows],
+        *_closed_checks(grid),
         *[close(f"η = {a:g}, β = {b:g}: the measured floor is the formula's", m, c, 0.1)
           for a, b, _, c, _, m in rows],
         ck("at effective rate 0.1 the three β give floors within 10 % of each other",

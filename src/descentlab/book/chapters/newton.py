@@ -58,6 +58,16 @@ SQRT1_D1 = Formula("x/sqrt(1 + x**2)")
 SQRT1_D2 = Formula("(1 + x**2)**(-3/2)")
 SQRT1_STEP = Formula("-x**3")
 SQRT1_THREE = Formula("-x**27")
+#: the constant of Newton's quadratic convergence on e^x - 2x, f'''/(2f'') at the minimum x*
+QUAD_C = Formula("exp(x_s)/(2*exp(x_s))", {"x_s": "x^*"})
+#: Armijo's sufficient decrease, the one condition the line searches test (gradient descent's
+#: on the digits, damped Newton's on √(1 + x²)): f_t the loss at the trial step t along d,
+#: s the slope ∇f(w)ᵀd
+ARMIJO = Formula(
+    "f_t <= f_0 + c*t*s", {"f_t": "f(w + t d)", "f_0": "f(w)", "s": "\\nabla f(w)^\\top d"}
+)
+#: the halvings a search tries before it gives up (a condition that never holds)
+MAX_HALVINGS = 60
 #: what the rules are evaluated against: the chapter's Newton runs
 AUTOGRAD = "Newton's iterates by autograd's derivatives"
 
@@ -136,7 +146,7 @@ $e_{t+1} \\approx C e_t^2$ with $C = |f'''(x^*)| / (2 f''(x^*))$ in one dimensio
 correct digits, $-\\log_{10} e_t$, doubles. The table runs Newton on $f(x) = e^x - 2x$, whose
 minimum is $\\ln 2$, from x = {{x0}}, in {{digits}}-digit arithmetic (mpmath), so that the
 doubling is visible past float64's precision: the correct digits go {{correct}}. The ratio
-$e_{t+1}/e_t^2$ settles at {{ratio}}, the closed form's $C = e^{x^*}/(2e^{x^*})$ = {{c}}. The
+$e_{t+1}/e_t^2$ settles at {{ratio}}, the closed form's $C = {{c_tex}}$ = {{c}}. The
 first iterates, run again in float64 with torch's autograd for both derivatives, agree with
 the 80-digit ones to within {{f64}}.
 
@@ -245,6 +255,18 @@ def _newton_logistic() -> dict[str, object]:
     }
 
 
+def _backtrack(f, f0: float, slope: float, t: float) -> tuple[float, int]:
+    """Armijo's backtracking as the page shows it (:data:`ARMIJO`): from the step ``t``,
+    shrink it by :data:`SHRINK` until the condition holds at ``f(t)``, the loss ``t`` along
+    the direction whose slope is ``slope``; the step and the shrinkings. A condition that
+    never holds gives up after :data:`MAX_HALVINGS`, with the step 0 (a run that stalls)."""
+    for k in range(MAX_HALVINGS):
+        if ARMIJO.holds(f_t=f(t), f_0=f0, c=ARMIJO_C, t=t, s=slope):
+            return t, k
+        t *= SHRINK
+    return 0.0, MAX_HALVINGS
+
+
 def _gd(lr: float | None, armijo: bool) -> dict[str, object]:
     """Gradient descent on the digits' logistic regression: a fixed step ``lr`` or Armijo's
     backtracking (each step starts at twice the last accepted one); the gradient norms, the
@@ -257,16 +279,19 @@ def _gd(lr: float | None, armijo: bool) -> dict[str, object]:
         if float(g.norm()) <= GTOL:
             break
         f0 = float(_loss(w, a, y))
+        slope = -float(g @ g)
         if armijo:
-            t *= 2
-            while float(_loss(w - t * g, a, y)) > f0 - ARMIJO_C * t * float(g @ g):
-                t *= SHRINK
-                evals += 1
+            t, shrunk = _backtrack(
+                lambda s, w=w, g=g: float(_loss(w - s * g, a, y)), f0, slope, 2 * t
+            )
+            evals += shrunk
+            if t == 0.0:  # (the search gave up: the run ends, short of the tolerance)
+                break
             step = t
         else:
             step = lr
         new = w - step * g
-        bad += float(_loss(new, a, y)) > f0 - ARMIJO_C * step * float(g @ g)
+        bad += not ARMIJO.holds(f_t=float(_loss(new, a, y)), f_0=f0, c=ARMIJO_C, t=step, s=slope)
         w = new
         steps.append(step)
         norms.append(float(_grad(w, a, y).norm()))
@@ -298,12 +323,18 @@ def _quadratic_tables(errs: list, nl: dict, fixed: dict) -> tuple[Table, Table]:
     return table1, table2
 
 
+def _quad_c() -> tuple[float, float]:
+    """C as the page shows it (:data:`QUAD_C`) at x* = ln 2, and f'''/(2f'') by mpmath's
+    derivatives of e^x - 2x there (the second route)."""
+    cm = float(mpmath.diff(lambda x: mpmath.exp(x) - 2 * x, mpmath.log(2), 3)
+               / (2 * mpmath.diff(lambda x: mpmath.exp(x) - 2 * x, mpmath.log(2), 2)))  # fmt: skip
+    return QUAD_C(x_s=math.log(2)), cm
+
+
 def _quadratic(ctx: Context, n: kit.Numbers) -> Part:
     errs = _digits_newton()
     digits = [float(-mpmath.log10(e)) for e in errs if e > 0]
-    c = math.exp(math.log(2)) / (2 * math.exp(math.log(2)))  # f'''/(2f'') = e^x/(2e^x) at ln 2
-    cm = float(mpmath.diff(lambda x: mpmath.exp(x) - 2 * x, mpmath.log(2), 3)
-               / (2 * mpmath.diff(lambda x: mpmath.exp(x) - 2 * x, mpmath.log(2), 2)))  # fmt: skip
+    c, cm = _quad_c()
     ratio = float(errs[5] / errs[4] ** 2)
     fl = _float_newton(3)
     mp_it = []
@@ -325,6 +356,7 @@ def _quadratic(ctx: Context, n: kit.Numbers) -> Part:
             for d, dd in zip(digits[2:], doubled[1:], strict=False)
         ],
         ratio=(ratio, c, 1e-3, 4),
+        c_tex=QUAD_C.tex,
         c=(c, cm, 1e-12),
         f64=kit.Twin(
             max(abs(p - q) for p, q in zip(fl, mp_it, strict=True)), 0.0, 1e-15, 2, rel=False
@@ -416,15 +448,16 @@ def _newton_1d(f, x0: float, steps: int, damped: bool = False) -> list[float]:
         t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
         (g,) = torch.autograd.grad(f(t), t, create_graph=True)
         (h,) = torch.autograd.grad(g, t)
+        if float(h) == 0.0:  # (the curvature underflowed far out: no Newton step, the run ends)
+            break
         d = -float(g.detach()) / float(h)
         s = 1.0
         if damped:
             fx = float(f(torch.tensor(x, dtype=torch.float64)))
-            while (
-                float(f(torch.tensor(x + s * d, dtype=torch.float64)))
-                > fx + ARMIJO_C * s * float(g.detach()) * d
-            ):
-                s *= SHRINK
+            along = lambda u, x=x, d=d: float(f(torch.tensor(x + u * d, dtype=torch.float64)))  # noqa: E731
+            s, _ = _backtrack(along, fx, float(g.detach()) * d, 1.0)
+            if s == 0.0:  # (the search gave up: the run ends)
+                break
         x = x + s * d
         out.append(x)
         if damped and abs(x) < 1e-12:
@@ -694,7 +727,7 @@ short almost everywhere else. A line search chooses the step at every iteration 
 Backtracking (Armijo's rule) tries a step t along the descent direction d and halves it until
 the loss falls by at least a fraction c of what the slope promises,
 
-$$f(w + t d) \\le f(w) + c\\, t\\, \\nabla f(w)^\\top d,$$
+$${{armijo}},$$
 
 with c = {{c}} here; starting each search at twice the last accepted step lets the step grow
 where the loss allows. On the digits' logistic regression, gradient descent with this
@@ -782,6 +815,7 @@ def _linesearch(ctx: Context, n: kit.Numbers) -> Part:
     l_loss, l_iters = _lbfgs(lambda p: optim.LBFGS(p, **kw))
     text = LINESEARCH.fill(
         n,
+        armijo=ARMIJO.tex,
         c=f"{ARMIJO_C:g}",
         gtol=f"{GTOL:g}",
         cap=str(CAP),
