@@ -101,7 +101,7 @@ NOW_CHECKED = [
     "below the edge it stays in the sharp well",
     "the two never differ by more than",
     "The gap between test and train errors shrinks all along",
-    "never drops below it (for single examples here",
+    "the stochastic error levels off at it",
     "The test error falls, then rises (item",
     "That is below σ², which no model beats",
 ]

@@ -337,9 +337,9 @@ stochastic one. After {{epochs}} epochs the order is unchanged: full batch {{gd8
 16 {{b16_8}}, single examples {{b1_8}}. On a training set whose examples are redundant (many
 examples say nearly the same thing about w) a full-batch step spends N gradient evaluations on
 one careful move, where N cheap noisy moves go much further. The noise costs a floor, the
-schedules chapter's: with a constant rate the stochastic error never drops below it (for
-single examples here {{floor}}, the recursion's fixed point), and the full batch, which has
-none, wins in the end, but late: its flat component shrinks by a factor e only every
+schedules chapter's: with a constant rate the stochastic error levels off at it (for single
+examples here {{floor}}, the recursion's fixed point), and the full batch, which has none, wins
+in the end, but late: its flat component shrinks by a factor e only every
 $1/(\\eta\\lambda_{\\min})$ = {{gd_horizon}} epochs, after {{horizon}} of them it is still
 {{behind}} times the stochastic loss, and it first falls below the single examples' loss at
 epoch {{cross}}. Between the two sits the mini-batch,
@@ -414,7 +414,7 @@ def _epoch(ctx: Context, n: kit.Numbers) -> Part:
     ]
     lowest = min(sgd_h)
     checks.append(
-        said(text, "never drops below it (for single examples here",
+        said(text, "the stochastic error levels off at it",
              lowest >= floor * (1 - 1e-5), f"{lowest / floor - 1:.2g} of it",
              "≥ -1e-05 of it (the mean's decay undershoots by about 1e-06)")
     )  # fmt: skip

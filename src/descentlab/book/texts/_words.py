@@ -89,7 +89,7 @@ CHECKED_BY: dict[str, str] = {
     "by at most 1e-12 at every step",
     "The gap between test and train errors shrinks all along": "the gap (test - train) falls at "
     "every step of λ",
-    "never drops below it (for single examples here": "B = 1's expected loss (the recursion) "
+    "the stochastic error levels off at it": "B = 1's expected loss (the recursion) "
     "never drops below its floor by more than 1e-05 of it, at any step",
     "The test error falls, then rises (item": "the test error falls from degree 1 to its "
     "minimum, then rises to the largest degree: its minimum at neither end",
