@@ -59,11 +59,9 @@ def said(text: str, phrase: str, holds: bool, measured: Any, expected: Any) -> C
     """
     from descentlab.book.texts._words import CHECKED_BY  # (the texts import the chapters' kit)
 
-    claim = CHECKED_BY[phrase]
-    if phrase not in " ".join(text.split()):
-        return ck(f'{claim} (the page says "{phrase}")', False, f"not on the page: {phrase!r}",
-                  expected)  # fmt: skip
-    return ck(f'{claim} (the page says "{phrase}")', holds, measured, expected)
+    on_page = phrase in " ".join(text.split())
+    return ck(f'{CHECKED_BY[phrase]} (the page says "{phrase}")', on_page and holds,
+              measured if on_page else f"not on the page: {phrase!r}", expected)  # fmt: skip
 
 
 def _check_tol(tol: float) -> float:
