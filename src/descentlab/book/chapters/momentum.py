@@ -178,11 +178,11 @@ def _derivation_checks() -> list:
         bs.append(float(opt.state[w]["momentum_buffer"]))
     at = {"eta": RULE_LR, "beta": 0.9, "lamda": RULE_CURV}
     lines = {
-        "w_{t+1} from b_{t+1}": [STEP_NEXT.sides(w_n=ws[t + 1], w_t=ws[t], b_n=bs[t + 1], **at)
+        "wₜ₊₁ from bₜ₊₁": [STEP_NEXT.sides(w_n=ws[t + 1], w_t=ws[t], b_n=bs[t + 1], **at)
                                  for t in range(1, RULE_STEPS)],
-        "b_{t+1} from b_t": [BUFFER_NEXT.sides(b_n=bs[t + 1], b_t=bs[t], w_t=ws[t], **at)
+        "bₜ₊₁ from bₜ": [BUFFER_NEXT.sides(b_n=bs[t + 1], b_t=bs[t], w_t=ws[t], **at)
                              for t in range(1, RULE_STEPS)],
-        "ηb_t from two iterates": [ELIMINATED.sides(b_t=bs[t], w_p=ws[t - 1], w_t=ws[t], **at)
+        "ηbₜ from two iterates": [ELIMINATED.sides(b_t=bs[t], w_p=ws[t - 1], w_t=ws[t], **at)
                                     for t in range(1, RULE_STEPS + 1)],
     }  # fmt: skip
     return [
