@@ -47,6 +47,7 @@ __all__ = [
     "load",
     "load_library",
     "load_module",
+    "target",
 ]
 
 T = TypeVar("T")
@@ -99,6 +100,38 @@ _FLAGS = [
     "-fno-exceptions",
     "-fno-rtti",
 ]
+
+#: the instruction set the kernels are built for: this CPU's, or another's inside target()
+_target: tuple[str, ...] = ("-march=native",)
+
+
+def _flags() -> list[str]:
+    return [f for flag in _FLAGS for f in (_target if flag == "-march=native" else (flag,))]
+
+
+@contextlib.contextmanager
+def target(*flags: str) -> Any:
+    """Kernels built (or loaded) inside are built for ``flags`` in place of ``-march=native``:
+    another CPU kind's instruction set (``-march=x86-64-v3``; ``-march=x86-64-v4``,
+    ``-mprefer-vector-width=256``), so that what another CPU computes is tested on this one.
+    The flags are part of each kernel's cache key. Kernels built for an instruction set this
+    CPU lacks fail when they run (SIGILL): the suite leaves out those this CPU lacks.
+
+    Example:
+        >>> with target("-march=x86-64-v2"):
+        ...     "-march=x86-64-v2" in _flags()
+        True
+    """
+    global _target
+    before = _target
+    with _lock:
+        _target = tuple(flags)
+    try:
+        yield
+    finally:
+        with _lock:
+            _target = before
+
 
 _lock = threading.Lock()
 _libraries: dict[str, ctypes.CDLL] = {}  # key -> the loaded library
@@ -195,7 +228,7 @@ def cpu_vendor() -> str:
 
 
 def _command(cc: str, src: str, out: str) -> list[str]:
-    return [cc, *_FLAGS, src, "-o", out, "-lm"]
+    return [cc, *_flags(), src, "-o", out, "-lm"]
 
 
 def _sha256(data: bytes) -> str:
@@ -203,7 +236,7 @@ def _sha256(data: bytes) -> str:
 
 
 def _key(source: str, cc: str) -> str:
-    parts = [_VERSION, _CACHE_FORMAT, source, " ".join(_FLAGS), cc, _cpu_tag()]
+    parts = [_VERSION, _CACHE_FORMAT, source, " ".join(_flags()), cc, _cpu_tag()]
     return _sha256("\0".join(parts).encode())[:32]
 
 

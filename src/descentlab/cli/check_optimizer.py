@@ -3,10 +3,14 @@
 SPEC is one of descentlab's optimizers, ``path/to/file.py:Class`` or ``module:Class``. The
 checks (``--checks``, default all): the fused step against the eager one, the chain against
 its forms in float64, the Triton kernel under the interpreter (skipped without triton), a
-state dict's round trip and resume, param groups, the declared refusals, FSDP2 on 2 CPU
+state dict's round trip and resume, param groups, chunked against whole, two runs stacked
+against each alone, float64 and bfloat16 parameters, the declared refusals, FSDP2 on 2 CPU
 processes against one process, and ``--reference FILE.py:FUNCTION``, a float64 loop of your
-own, ``FUNCTION(w0, grads, **hyper) -> w`` for one tensor. Each line gives the number measured
-and its tolerance; the exit code is 1 when a check fails.
+own, ``FUNCTION(w0, grads, **hyper) -> w`` for one tensor. Every run steps gradients as
+training has them (zero, and over six decades of scale), leaves ``p.grad`` as given and every
+output finite, or its line fails. Each line gives the number measured and its tolerance
+(``--set`` holds in every one); the exit code is 1 when a check fails, 2 when the optimizer
+refuses a ``--set`` value.
 
 Examples::
 
@@ -33,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = add_command(subparsers, "check-optimizer", handler, _HELP)
     p.add_argument("spec", help="an optimizer: a name, path/to/file.py:Class or module:Class")
     p.add_argument("--checks", help="comma-separated, of: fused, reference, triton, resume, "
-                   "groups, refusals, sharded, loop (default: all)")  # fmt: skip
+                   "groups, chunked, stacked, dtypes, refusals, sharded, loop "
+                   "(default: all)")  # fmt: skip
     p.add_argument("--reference", metavar="FILE.py:FUNCTION",
                    help="your float64 loop: FUNCTION(w0, grads, **hyper) -> w")  # fmt: skip
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

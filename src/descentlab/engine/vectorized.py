@@ -35,6 +35,7 @@ from descentlab.engine.loop import Batch, Batches, Diverged, Loop
 from descentlab.engine.monitoring import base_optimizer
 from descentlab.engine.run import live
 from descentlab.engine.vconv import vmap_friendly
+from descentlab.optim.mixing import stacks
 from descentlab.schedules.scheduler import parse_key
 from descentlab.store import Store
 
@@ -252,6 +253,9 @@ class _OptimizerGroup:
             raise VectorizeError("the runs' optimizers are different chains of update rules")
         for r in opts[0].rule.rules:
             _check_rule(r)
+        mixes = stacks(opts[0])  # (decided from what the chain computes: a probe of it)
+        if mixes:
+            raise VectorizeError(mixes)
         self.hyper: dict[str, Any] = {
             key: _stack_values(key, [o.defaults[key] for o in opts], dtype)
             for key in opts[0].defaults
@@ -456,12 +460,7 @@ def _run_value(value: Any, j: int, n: int) -> Any:
 
 
 def _check_rule(r: Any) -> None:
-    # a stacked tensor holds every run's: a rule not per element (a reduction over a tensor,
-    # a rule written as update() that does not say shard_local) would mix them
-    if not r.elementwise or not r.steps_shards():
-        raise VectorizeError(
-            f"update rule {r.name!r} reduces over whole tensors, which would mix the runs"
-        )
+    # (whether a rule's reductions would mix the stacked runs: optim.mixing.stacks)
     if type(r).precheck is not optim.Rule.precheck:
         raise VectorizeError(
             f"update rule {r.name!r} checks all gradients at once, which would mix the runs"

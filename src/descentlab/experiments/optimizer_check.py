@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,6 @@ from torch import Tensor
 
 __all__ = ["CHECKS", "Line", "check_optimizer"]
 
-STEPS = 12
 #: float32 runs of one math by two routes, within reordering (a bit for bit check where the
 #: kernels' root is torch's: fused.sqrt_reproduces_torch)
 F32_TOL = 2e-5
@@ -63,40 +63,127 @@ def _within(name: str, err: float, tol: float, what: str = "relative difference"
     return Line(name, ok, f"max {what} {err:.3g} (tolerance {tol:g})")
 
 
+#: each step's gradient scale: zero gradients (a whole step, and one tensor's first step), and
+#: scales over six decades, as a real run's warm-up, spikes and plateaus
+SCALES = (1.0, 1.0, 1e-3, 0.0, 1e2, 1.0, 3e-2, 10.0, 1.0, 1e-4, 1.0, 1.0)
+STEPS = len(SCALES)
+
+
+class Broken(RuntimeError):
+    """A run did what no step may do: changed ``p.grad``, or left a non-finite value."""
+
+
 def _data(dtype: torch.dtype, steps: int = STEPS, seed: int = 3) -> tuple[list, list[list]]:
     """Three tensors (a matrix, a vector with a tail past 16 lanes, a scalar-like one) and
-    ``steps`` gradients for each."""
+    ``steps`` gradients for each: a fixed direction plus noise (so that the parameters drift
+    from where they started, as in training, and every state that sums gradients against that
+    drift moves), scaled by :data:`SCALES`; the scalar-like tensor's first gradient is zero."""
     g = torch.Generator().manual_seed(seed)
     shapes = [(7, 5), (301,), (1,)]
-    start = [torch.randn(s, generator=g, dtype=dtype) for s in shapes]
-    grads = [[torch.randn(s, generator=g, dtype=dtype) for s in shapes] for _ in range(steps)]
-    return start, grads
+    start = [torch.randn(s, generator=g, dtype=torch.float64) for s in shapes]
+    drift = [torch.randn(s, generator=g, dtype=torch.float64) for s in shapes]
+    grads = []
+    for t in range(steps):
+        scale = SCALES[t % len(SCALES)]
+        noise = [torch.randn(s, generator=g, dtype=torch.float64) for s in shapes]
+        gs = [scale * (d + 0.5 * n) for d, n in zip(drift, noise, strict=True)]
+        if t == 0:
+            gs[2] = torch.zeros_like(gs[2])
+        grads.append([x.to(dtype) for x in gs])
+    return [x.to(dtype) for x in start], grads
+
+
+def _finite(what: str, t: int, tensors: Any) -> None:
+    for i, x in enumerate(tensors):
+        if isinstance(x, Tensor) and x.is_floating_point() and not bool(x.isfinite().all()):
+            raise Broken(f"{what} of tensor {i} is not finite after step {t}")
+
+
+def _scan(opt: Any, ws: list, t: int) -> None:
+    """Every output of a step finite: the parameters and every state tensor."""
+    _finite("the parameter", t, [w.detach() for w in ws])
+    for i, w in enumerate(ws):
+        for key, value in opt.state.get(w, {}).items():
+            values = value if isinstance(value, (list, tuple)) else [value]
+            try:
+                _finite(f"state {key!r}", t, values)
+            except Broken as exc:
+                raise Broken(str(exc).replace("tensor 0", f"tensor {i}")) from None
+
+
+def _step(opt: Any, ws: list, gs: list, t: int) -> None:
+    """One step with ``gs`` (copies given as ``p.grad``), then: ``p.grad`` is the tensor given
+    and holds what it held, and every output is finite."""
+    given = [g.clone() for g in gs]
+    for w, g in zip(ws, given, strict=True):
+        w.grad = g
+    opt.step()
+    for i, (w, g, g0) in enumerate(zip(ws, given, gs, strict=True)):
+        if w.grad is not g or not torch.equal(g, g0):
+            raise Broken(f"step {t} changed p.grad of tensor {i} (a step must leave it as given)")
+    _scan(opt, ws, t)
 
 
 def _run(make: Callable, start: list, grads: list, groups: Any = None, **kw: Any) -> list:
     ws = [torch.nn.Parameter(t.clone()) for t in start]
     opt = make(groups(ws) if groups else ws, **kw)
-    for gs in grads:
-        for w, g in zip(ws, gs, strict=True):
-            w.grad = g.clone()
-        opt.step()
+    for t, gs in enumerate(grads, 1):
+        _step(opt, ws, gs, t)
     return [w.detach() for w in ws]
 
 
-def _fused(cls: Any, kw: dict) -> Line:
+def _kernel_order(cls: Any, kw: dict) -> list[str]:
+    """Why the fused kernel's order of operations is not provably the eager step's -- empty
+    where it is: the kernel runs the eager step's primitives in its order, so it differs
+    only by a square root (unless the kernels' is torch's:
+    :func:`~descentlab.optim.fused.sqrt_reproduces_torch`) or by a sum over a tensor or the
+    group (torch and the kernel add in different orders, and the kernel's per-tensor number
+    of the sum is computed in double precision)."""
     from descentlab.optim.fused import sqrt_reproduces_torch
+    from descentlab.optim.program import collect, form_of
 
+    probe = cls([torch.nn.Parameter(torch.zeros(2))], fused=True, **kw)
+    hyper = {k: v for k, v in probe.param_groups[0].items() if k != "params"}
+    prog = collect(probe.rule, hyper, probe._fold_lr, leave_out_passing=True)
+    ops = [s.op for s in prog.stmts if s.kind == "op"]
+    why = []
+    if "sqrt" in ops and not sqrt_reproduces_torch():
+        why.append("a square root (the kernels' is not torch's on this CPU)")
+    forms = [form_of(r, hyper) for r in probe.rule.rules]
+    if any(f is not None and f.totals for f in forms) or prog.reads_g:
+        why.append("a sum over a tensor or the group")
+    return why
+
+
+def _fused(cls: Any, kw: dict) -> Line:
+    """The fused float32 run against the eager one: bit for bit where the kernel's order of
+    operations is provably the eager step's (:func:`_kernel_order`), else within a tolerance
+    that follows from the rule: four times the eager float32 run's own distance from the same
+    math in float64 (two float32 evaluations of one math, in two orders, each lie about that
+    far from it), and no less than four float32 ulps."""
+    name = "fused vs eager"
     start, grads = _data(torch.float32)
-    try:
+    try:  # a refusal at construction: no fused form here (skipped, saying why)
+        why = _kernel_order(cls, kw)
+    except (ValueError, TypeError) as exc:
+        return Line(name, None, f"no fused step ({str(exc).splitlines()[0].split(', got ')[0]})")
+    try:  # a failure from here on is the fused run's: a FAIL
         fused = _run(cls, start, grads, fused=True, **kw)
-    except (ValueError, TypeError, RuntimeError) as exc:
-        why = str(exc).splitlines()[0].split(", got ")[0]
-        return Line("fused vs eager", None, f"no fused step ({why})")
+    except Exception as exc:
+        return Line(name, False, f"the fused run failed: {type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else ''}")  # fmt: skip
     eager = _run(cls, start, grads, fused=False, **kw)
-    if sqrt_reproduces_torch():
-        same = all(torch.equal(a, b) for a, b in zip(fused, eager, strict=True))
-        return Line("fused vs eager", same, "bit for bit in float32" if same else "differ")
-    return _within("fused vs eager", _rel(fused, eager), F32_TOL)
+    err = _rel(fused, eager)
+    if not why:
+        return Line(name, err == 0.0, f"max relative difference {err:.3g} (bit for bit "
+                    "required: the kernel's order of operations is the eager step's)")  # fmt: skip
+    exact = _run(cls, [x.double() for x in start], [[g.double() for g in gs] for gs in grads],
+                 fused=False, **kw)  # fmt: skip
+    own = _rel(eager, exact)
+    tol = 4 * max(own, 2.0**-24)
+    return Line(name, math.isfinite(err) and err <= tol, f"max relative difference {err:.3g} "
+                f"(tolerance {tol:.3g}: the order differs by {' and '.join(why)}; the float32 "
+                f"eager run is {own:.3g} from float64)")  # fmt: skip
 
 
 def _reference(cls: Any, kw: dict) -> Line:
@@ -160,10 +247,8 @@ def _triton(cls: Any, kw: dict) -> Line:
     gpu.TritonPlan.run = counted  # type: ignore[method-assign]
     try:
         with gpu.interpret_on_cpu():
-            for gs in grads:
-                for w, g in zip(ws, gs, strict=True):
-                    w.grad = g.clone()
-                opt.step()
+            for t, gs in enumerate(grads, 1):
+                _step(opt, ws, gs, t)
     finally:
         gpu.TritonPlan.run = run  # type: ignore[method-assign]
     if not launched:
@@ -183,11 +268,10 @@ def _resume(cls: Any, kw: dict) -> Line:
             sd = opt.state_dict()
             opt = cls(ws, fused=False, **kw)
             opt.load_state_dict(sd)
-        for w, g in zip(ws, gs, strict=True):
-            w.grad = g.clone()
-        opt.step()
+        _step(opt, ws, gs, i + 1)
     if all(torch.equal(w.detach(), v) for w, v in zip(ws, whole, strict=True)):
-        return Line("state_dict round trip and resume", True, "bit for bit the uninterrupted run")
+        return Line("state_dict round trip and resume", True,
+                    "max relative difference 0: bit for bit the uninterrupted run")  # fmt: skip
     # (a per-tensor number kept in float32 is cast to a float64 parameter's dtype on loading,
     # as torch.optim casts it: NAdam's running product then goes on in float64)
     err = _rel([w.detach() for w in ws], whole)
@@ -205,9 +289,68 @@ def _groups(cls: Any, kw: dict) -> Line:
     both = _run(cls, start, grads, groups=groups, fused=False, **kw)
     one = _run(cls, start[:1], [g[:1] for g in grads], fused=False, **kw)
     two = _run(cls, start[1:], [g[1:] for g in grads], fused=False, **{**kw, "lr": lr * 3})
-    same = all(torch.equal(a, b) for a, b in zip(both, one + two, strict=True))
-    return Line("param groups", same, "two groups step as two optimizers, bit for bit" if same
-                else f"differ by {_rel(both, one + two):.3g}")  # fmt: skip
+    return _bitwise("param groups", both, one + two, "two groups against two optimizers")
+
+
+def _bitwise(name: str, got: list, want: list, what: str) -> Line:
+    err = _rel(got, want)
+    same = all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+    return Line(name, same, f"{what}: max relative difference {err:.3g} (bit for bit required)")
+
+
+def _chunked(cls: Any, kw: dict) -> Line:
+    """The group stepped in chunks of a tensor each (as a large model's group is, in chunks of
+    :attr:`~descentlab.optim.Optimizer.chunk_elements`) against the group stepped whole."""
+    start, grads = _data(torch.float32)
+
+    def made(chunk: int) -> Callable:
+        def make(params: Any, **kw: Any) -> Any:
+            opt = cls(params, **kw)
+            opt.chunk_elements = chunk
+            return opt
+
+        return make
+
+    whole = _run(made(1 << 40), start, grads, **kw)
+    chunked = _run(made(1), start, grads, **kw)
+    return _bitwise("chunked vs whole", chunked, whole, "a chunk per tensor against the group")
+
+
+def _stacked(cls: Any, kw: dict) -> Line:
+    """Two runs stacked as ``compare`` trains them (each tensor of the two runs one tensor with
+    a leading run dimension, stepped by one optimizer) against each run alone -- where the
+    engine stacks this optimizer at all (:func:`descentlab.optim.mixing.stacks`)."""
+    from descentlab.optim.mixing import stack_runs, stacks
+
+    name = "stacked vs alone"
+    probe = cls([torch.nn.Parameter(torch.zeros(2))], **kw)
+    why = stacks(probe)
+    if why:
+        return Line(name, True, f"trains alone, never stacked: {why}")
+    (a0, ga), (b0, gb) = _data(torch.float32, seed=3), _data(torch.float32, seed=4)
+    alone = _run(cls, a0, ga, **kw) + _run(cls, b0, gb, **kw)
+    both = _run(cls, *stack_runs(a0, ga, b0, gb), **kw)
+    rows = [x[0] for x in both] + [x[1] for x in both]
+    return _bitwise(name, rows, alone, "two runs stacked against each alone")
+
+
+def _dtypes(cls: Any, kw: dict) -> Line:
+    """float64 and bfloat16 parameters (the default backend: fused where it can be) against
+    the eager float64 run: float64 within :data:`F64_TOL`, bfloat16 within its rounding of
+    each step's parameters (2^-8 relative a step)."""
+    start, grads = _data(torch.float64)
+    want = _run(cls, start, grads, fused=False, **kw)
+    out = []
+    for dtype, tol in ((torch.float64, F64_TOL), (torch.bfloat16, STEPS * 2.0**-8)):
+        got = _run(cls, [x.to(dtype) for x in start],
+                   [[g.to(dtype) for g in gs] for gs in grads], **kw)  # fmt: skip
+        err = _rel(got, want)
+        if not (math.isfinite(err) and err <= tol):
+            return Line("float64 and bfloat16 parameters", False, f"{str(dtype)[6:]}: max "
+                        f"relative difference {err:.3g} (tolerance {tol:g})")  # fmt: skip
+        out.append(f"{str(dtype)[6:]} {err:.3g} (tolerance {tol:.3g})")
+    return Line("float64 and bfloat16 parameters", True,
+                "max relative difference from eager float64: " + ", ".join(out))  # fmt: skip
 
 
 def _bad_values(spec: Any, good: Any) -> list:
@@ -277,7 +420,7 @@ def _train(model: torch.nn.Module, opt: Any, steps: int = 20) -> list[Tensor]:
     ]
 
 
-def _rank(rank: int, world: int, folder: Path, spec: str) -> None:
+def _rank(rank: int, world: int, folder: Path, spec: str, kw: dict) -> None:
     import torch.distributed as dist
     from torch.distributed.fsdp import fully_shard
 
@@ -293,7 +436,7 @@ def _rank(rank: int, world: int, folder: Path, spec: str) -> None:
             if isinstance(layer, torch.nn.Linear):
                 fully_shard(layer)
         fully_shard(model)
-        got = _train(model, optim.get(spec)(model.parameters()))
+        got = _train(model, optim.get(spec)(model.parameters(), **kw))
         if rank == 0:
             torch.save(got, folder / "sharded.pt")
         dist.barrier()
@@ -301,7 +444,7 @@ def _rank(rank: int, world: int, folder: Path, spec: str) -> None:
         dist.destroy_process_group()
 
 
-def _sharded(spec: str, world: int = 2, timeout: float = 300) -> Line:
+def _sharded(spec: str, kw: dict, world: int = 2, timeout: float = 300) -> Line:
     from descentlab import optim
 
     name = f"FSDP2 on {world} CPU processes vs one"
@@ -310,9 +453,10 @@ def _sharded(spec: str, world: int = 2, timeout: float = 300) -> Line:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = _model()
-        want = _train(model, optim.get(spec)(model.parameters()))
+        want = _train(model, optim.get(spec)(model.parameters(), **kw))
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        (Path(tmp) / "kwargs.pt").write_bytes(pickle.dumps(kw))
         cmd = [sys.executable, "-m", __name__, "", str(world), tmp, optim.specs.spec_of(spec)]
         procs = [subprocess.Popen([*cmd[:3], str(r), *cmd[4:]], env=env, text=True,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -333,7 +477,8 @@ def _sharded(spec: str, world: int = 2, timeout: float = 300) -> Line:
 
 
 #: the checks by name, in the order they run
-CHECKS = ("fused", "reference", "triton", "resume", "groups", "refusals", "sharded", "loop")
+CHECKS = ("fused", "reference", "triton", "resume", "groups", "chunked", "stacked", "dtypes",
+          "refusals", "sharded", "loop")  # fmt: skip
 
 
 def check_optimizer(
@@ -356,14 +501,19 @@ def check_optimizer(
     if unknown:
         raise ValueError(f"unknown check {unknown[0]!r}; the checks: {', '.join(CHECKS)}")
     cls = optim.get(spec)
+    # the keyword arguments refused here, before any check, as a bad input (the command: exit 2)
+    cls([torch.nn.Parameter(torch.zeros(2))], **kwargs)
     runs: dict[str, Callable[[], Line]] = {
         "fused": lambda: _fused(cls, kwargs),
         "reference": lambda: _reference(cls, kwargs),
         "triton": lambda: _triton(cls, kwargs),
         "resume": lambda: _resume(cls, kwargs),
         "groups": lambda: _groups(cls, kwargs),
+        "chunked": lambda: _chunked(cls, kwargs),
+        "stacked": lambda: _stacked(cls, kwargs),
+        "dtypes": lambda: _dtypes(cls, kwargs),
         "refusals": lambda: _refusals(cls, kwargs),
-        "sharded": lambda: _sharded(spec),
+        "sharded": lambda: _sharded(spec, kwargs),
         "loop": lambda: (Line("your float64 loop", None, "none given (--reference)")
                          if reference is None else _user_reference(cls, kwargs, reference)),
     }  # fmt: skip
@@ -373,10 +523,14 @@ def check_optimizer(
         for c in checks:
             try:
                 out.append(runs[c]())
+            except Broken as exc:  # a run broke a rule of every step
+                out.append(Line(c, False, str(exc)))
             except Exception as exc:  # a check that raises fails, in one line
-                out.append(Line(c, False, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"))
+                text = str(exc).splitlines()[0] if str(exc) else ""
+                out.append(Line(c, False, f"{type(exc).__name__}: {text}"))
     return out
 
 
 if __name__ == "__main__":
-    _rank(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4])
+    _kw = pickle.loads((Path(sys.argv[3]) / "kwargs.pt").read_bytes())
+    _rank(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], _kw)

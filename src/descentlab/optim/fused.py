@@ -91,7 +91,6 @@ def _load(source: str) -> Any:
         raise FusedUnavailable(str(exc)) from None
 
 
-@functools.lru_cache(maxsize=1)
 def sqrt_reproduces_torch() -> bool:
     """Whether the kernels' float32 square root is bit-identical to ``torch.sqrt`` here.
 
@@ -107,8 +106,13 @@ def sqrt_reproduces_torch() -> bool:
 
     The answer is measured once per process on 110,000 values spanning 60 decades, by the
     ``dl_sqrt_probe`` of the float32 kernel of the empty chain (cached and verified like any
-    other).
+    other), for the instruction set the kernels are built for (:func:`descentlab._native.target`).
     """
+    return _sqrt_reproduces_torch(_native._target)
+
+
+@functools.lru_cache(maxsize=8)
+def _sqrt_reproduces_torch(target: tuple[str, ...]) -> bool:
     try:
         probe = _load(CKernel().source(torch.float32, False)).probe
     except KernelUnavailable:

@@ -36,6 +36,7 @@ from .eager import EagerPath
 from .fusedpath import FusedPath
 from .hyper import HyperChecks, check_group, check_known, resolve
 from .lowbit import StateFormat
+from .mixing import splits
 from .program import has_kernel_form
 from .state import (
     GroupStates,
@@ -703,7 +704,10 @@ class Optimizer(torch.optim.Optimizer):
         else:
             # torch's sparse path adds lr * update: the general p + (-lr) * u order
             plain = self._hyper.plain.get(gi) and not s.sparse
-            self._eager.run(gi, params, grads, state, hyper, bool(plain), self.chunk_elements)
+            chunk = self.chunk_elements
+            if chunk < sum(p.numel() for p in params) and not splits(self, hyper):
+                chunk = sum(p.numel() for p in params)  # a rule reads across tensors: whole
+            self._eager.run(gi, params, grads, state, hyper, bool(plain), chunk)
         scatter(params, state, sts, owners)
 
     # ------------------------------------------------------------------ fused backend

@@ -1,0 +1,117 @@
+"""Whether a chain mixes what must stay apart, decided from what it computes.
+
+Two ways of stepping change which tensors a rule's reductions see: a large group is stepped
+in chunks of a few tensors (:attr:`~descentlab.optim.Optimizer.chunk_elements`), and the
+vectorized engine steps K runs as one tensor each (a leading run dimension). Both are right
+only for a rule whose every tensor's update reads that tensor alone, and each row of it alone
+(per element, or a reduction that is the row's). The flags a rule's author sets
+(:attr:`~descentlab.optim.Rule.elementwise`, :attr:`~descentlab.optim.Rule.shard_local`)
+say so, but a flag left at its default says nothing: a per-tensor clip written in
+``update()``, a step size from sums over every parameter left ``elementwise = True``.
+
+So the chain is run, once per chain and hyperparameters, on a probe: two small runs with
+gradients over six decades (a clip's threshold is crossed) and a zero step, stepped each
+alone, as one group, and stacked; a chain whose stacked rows or whole group differ from the
+runs alone, bit for bit, mixes them. A rule whose flags already refuse is not probed.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["splits", "stack_runs", "stacks"]
+
+_SCALES = (1.0, 1e-3, 0.0, 1e2, 10.0, 1.0)
+_SHAPES = ((6, 5), (37,))
+
+#: per chain: (the hyperparameters' text, what stacking answered, what splitting answered)
+_ANSWERS: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], Any]] = weakref.WeakKeyDictionary()
+
+
+def _probe_data(seed: int) -> tuple[list[Tensor], list[list[Tensor]]]:
+    g = torch.Generator().manual_seed(seed)
+    start = [torch.randn(s, generator=g) for s in _SHAPES]
+    drift = [torch.randn(s, generator=g) for s in _SHAPES]
+    grads = [[c * (d + 0.5 * torch.randn(d.shape, generator=g)) for d in drift] for c in _SCALES]
+    return start, grads
+
+
+def _steps(rule: Any, hyper: Mapping[str, Any], start: list, grads: list) -> list[Tensor]:
+    from descentlab.optim.optimizer import Optimizer
+
+    ws = [torch.nn.Parameter(t.clone()) for t in start]
+    opt = Optimizer(ws, rule, fused=False, **hyper)
+    opt.announces_eager = False
+    for gs in grads:
+        for w, x in zip(ws, gs, strict=True):
+            w.grad = x.clone()
+        opt.step()
+    return [w.detach() for w in ws]
+
+
+def stack_runs(a0: list, ga: list, b0: list, gb: list) -> tuple[list, list]:
+    """Two runs' starting tensors and gradients as one run's, each tensor of the two a tensor
+    with a leading run dimension (as the vectorized engine stacks them)."""
+    start = [torch.stack(x) for x in zip(a0, b0, strict=True)]
+    grads = [[torch.stack(x) for x in zip(s, t, strict=True)] for s, t in zip(ga, gb, strict=True)]
+    return start, grads
+
+
+def _same(a: list[Tensor], b: list[Tensor]) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def _answer(rule: Any, hyper: Mapping[str, Any], kind: str) -> Any:
+    scalars = {k: v for k, v in hyper.items() if k not in ("params", "step")}
+    key = (kind, repr(sorted(scalars.items())))
+    memo = _ANSWERS.setdefault(rule, {})
+    if key not in memo:
+        memo[key] = _probe(rule, scalars, kind)
+    return memo[key]
+
+
+def _probe(rule: Any, hyper: Mapping[str, Any], kind: str) -> str:
+    """'' where the probe's runs stay apart, else what mixed."""
+    (a0, ga), (b0, gb) = _probe_data(1), _probe_data(2)
+    try:
+        alone = _steps(rule, hyper, a0, ga) + _steps(rule, hyper, b0, gb)
+        if kind == "stack":
+            both = _steps(rule, hyper, *stack_runs(a0, ga, b0, gb))
+            got = [x[0] for x in both] + [x[1] for x in both]
+            what = "two runs stacked differ from each run alone"
+        else:
+            got = _steps(rule, hyper, a0 + b0, [s + t for s, t in zip(ga, gb, strict=True)])
+            what = "a group stepped whole differs from its tensors stepped apart"
+    except Exception as exc:  # a chain the probe cannot step (a closure, a shape): apart
+        return f"the probe could not step it ({type(exc).__name__})"
+    return "" if _same(got, alone) else what
+
+
+def stacks(opt: Any) -> str:
+    """'' where K runs of ``opt``'s chain may be stacked (each of their tensors one tensor with
+    a leading run dimension) and each run gets what it would alone; else why not, in words
+    (the vectorized engine then trains the runs one at a time)."""
+    for r in opt.rule.rules:
+        if not r.elementwise or not r.steps_shards():
+            return f"update rule {r.name!r} reduces over whole tensors, which would mix the runs"
+    why = _answer(opt.rule, opt.defaults, "stack")
+    if why:
+        return f"{type(opt).__name__}'s chain mixes the runs: {why} (a probe of its steps)"
+    return ""
+
+
+def splits(opt: Any, hyper: Mapping[str, Any]) -> bool:
+    """Whether a group of ``opt`` may be stepped in chunks of its tensors: every rule says it
+    reads each tensor alone (:attr:`~descentlab.optim.Rule.elementwise`) and a probe of the
+    chain at ``hyper`` agrees."""
+    if not opt.rule.elementwise:
+        return False
+    if any(isinstance(x, Tensor) for v in hyper.values() for x in (v if type(v) is tuple
+                                                                   else (v,))):  # fmt: skip
+        hyper = opt.defaults  # (batched rows: the probe takes the scalar values)
+    return not _answer(opt.rule, hyper, "split")
