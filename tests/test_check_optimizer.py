@@ -152,7 +152,9 @@ def test_an_unbounded_declared_number_refuses_nan():
 
 
 # -- green on every CPU kind ---------------------------------------------------------------
-@pytest.mark.parametrize("spec", ["cautious_adamw.py:CautiousAdamW", "cautious_adamw.py:CautiousLion"])
+@pytest.mark.parametrize(
+    "spec", ["cautious_adamw.py:CautiousAdamW", "cautious_adamw.py:CautiousLion"]
+)
 def test_the_fused_line_passes_cautious_where_the_kernels_root_is_torchs(spec, monkeypatch):
     """On Intel AVX-512 CPUs the kernels' square root is torch's (``sqrt_reproduces_torch``),
     and the line demanded bit for bit there: the fused Cautious step, whose per-tensor count a
