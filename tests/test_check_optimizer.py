@@ -97,11 +97,37 @@ def ademamix_loop(w, grads, lr, betas, alpha, t_alpha_beta3, eps, weight_decay, 
     return w
 
 
+def prodigy_loop(w, grads, lr, betas, eps, weight_decay, d0, d_coef, growth_rate, **_):
+    """Mishchenko & Defazio 2023, Algorithm 4 (Adam's form, without bias correction, as the
+    authors' code defaults to): d grows from d0 by the ratio of sum_k (d_k / d0) d_k lr
+    <g_k, x0 - x_k> (decayed by sqrt(beta2)) to ||s||_1."""
+    b1, b2 = betas
+    b3 = math.sqrt(b2)
+    x0, s = w.clone(), torch.zeros_like(w)
+    m, v = torch.zeros_like(w), torch.zeros_like(w)
+    d = d_max = d0
+    r = 0.0
+    for g in grads:
+        dlr = d * lr
+        r = b3 * r + (d / d0) * dlr * float((g * (x0 - w)).sum())
+        m = b1 * m + d * (1 - b1) * g
+        v = b2 * v + d * d * (1 - b2) * g * g
+        s = b3 * s + (d / d0) * dlr * g
+        if float(s.abs().sum()) > 0:
+            d_hat = d_coef * r / float(s.abs().sum())
+            d = max(d, d_hat) if d == d0 else d
+            d_max = max(d_max, d_hat)
+            d = min(d_max, d * growth_rate)
+        w = w - dlr * (m / (v.sqrt() + d * eps) + weight_decay * w)
+    return w
+
+
 OWN = {
     "adopt.py:ADOPT": (adopt_loop, {"lr": 0.01, "weight_decay": 0.1}),
     "cautious_adamw.py:CautiousAdamW": (cautious_loop, {"lr": 0.01}),
     "cautious_adamw.py:CautiousLion": (cautious_lion_loop, {"lr": 0.01, "weight_decay": 0.1}),
     "ademamix.py:AdEMAMix": (ademamix_loop, {"lr": 0.01, "t_alpha_beta3": 8, "weight_decay": 0.1}),
+    "prodigy.py:Prodigy": (prodigy_loop, {"weight_decay": 0.1}),
 }
 
 

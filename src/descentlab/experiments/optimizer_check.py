@@ -158,9 +158,11 @@ def _kernel_order(cls: Any, kw: dict) -> list[str]:
 def _fused(cls: Any, kw: dict) -> Line:
     """The fused float32 run against the eager one: bit for bit where the kernel's order of
     operations is provably the eager step's (:func:`_kernel_order`), else within a tolerance
-    that follows from the rule: four times the eager float32 run's own distance from the same
-    math in float64 (two float32 evaluations of one math, in two orders, each lie about that
-    far from it), and no less than four float32 ulps."""
+    that follows from the rule: sixteen times the eager float32 run's own distance from the
+    same math in float64 (two float32 evaluations of one math, in two orders, each lie about
+    that far from it, the largest error of each in its own element), and no less than sixteen
+    float32 ulps. (ADOPT's fused run is 2.6 times that distance from its eager one under
+    ``ATEN_CPU_CAPABILITY=default``: four times would be too close.)"""
     name = "fused vs eager"
     start, grads = _data(torch.float32)
     try:  # a refusal at construction: no fused form here (skipped, saying why)
@@ -180,7 +182,7 @@ def _fused(cls: Any, kw: dict) -> Line:
     exact = _run(cls, [x.double() for x in start], [[g.double() for g in gs] for gs in grads],
                  fused=False, **kw)  # fmt: skip
     own = _rel(eager, exact)
-    tol = 4 * max(own, 2.0**-24)
+    tol = 16 * max(own, 2.0**-24)
     return Line(name, math.isfinite(err) and err <= tol, f"max relative difference {err:.3g} "
                 f"(tolerance {tol:.3g}: the order differs by {' and '.join(why)}; the float32 "
                 f"eager run is {own:.3g} from float64)")  # fmt: skip
@@ -409,10 +411,11 @@ def _model() -> torch.nn.Sequential:
 
 
 def _train(model: torch.nn.Module, opt: Any, steps: int = 20) -> list[Tensor]:
+    """``steps`` steps, the loss scaled by :data:`SCALES` (a zero gradient, six decades)."""
     for t in range(steps):
         x = torch.randn(5, 6, generator=torch.Generator().manual_seed(1000 + t))
         opt.zero_grad()
-        model(x).square().mean().backward()
+        (model(x).square().mean() * SCALES[t % len(SCALES)]).backward()
         opt.step()
     return [
         (p.detach().full_tensor() if hasattr(p, "full_tensor") else p.detach()).clone()
@@ -480,6 +483,13 @@ def _sharded(spec: str, kw: dict, world: int = 2, timeout: float = 300) -> Line:
 CHECKS = ("fused", "reference", "triton", "resume", "groups", "chunked", "stacked", "dtypes",
           "refusals", "sharded", "loop")  # fmt: skip
 
+#: each check's line
+NAMES = {"fused": "fused vs eager", "reference": "float64 reference",
+         "triton": "Triton under the interpreter", "resume": "state_dict round trip and resume",
+         "groups": "param groups", "chunked": "chunked vs whole", "stacked": "stacked vs alone",
+         "dtypes": "float64 and bfloat16 parameters", "refusals": "declared refusals",
+         "sharded": "FSDP2 on 2 CPU processes vs one", "loop": "your float64 loop"}  # fmt: skip
+
 
 def check_optimizer(
     spec: str,
@@ -524,10 +534,10 @@ def check_optimizer(
             try:
                 out.append(runs[c]())
             except Broken as exc:  # a run broke a rule of every step
-                out.append(Line(c, False, str(exc)))
+                out.append(Line(NAMES[c], False, str(exc)))
             except Exception as exc:  # a check that raises fails, in one line
                 text = str(exc).splitlines()[0] if str(exc) else ""
-                out.append(Line(c, False, f"{type(exc).__name__}: {text}"))
+                out.append(Line(NAMES[c], False, f"{type(exc).__name__}: {text}"))
     return out
 
 

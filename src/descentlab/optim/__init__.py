@@ -52,7 +52,7 @@ from .asgd import *  # noqa: F403
 from .base import Chain, HyperparameterTypeError, Owned, Rule, Wrapper, chain, step_values
 from .form import Form, FormRule
 from .fused import FusedUnavailable, fused_available
-from .hyperspec import BETAS, Items, Real, declare
+from .hyperspec import BETAS, Flag, Items, Real, declare
 from .lbfgs import LBFGS, scale_by_lbfgs
 from .lion import *  # noqa: F403
 from .lookahead import *  # noqa: F403
@@ -106,6 +106,7 @@ __all__ = [
     "NAMES",
     "SETTINGS_ONLY",
     "Chain",
+    "Flag",
     "Form",
     "FormRule",
     "FusedUnavailable",

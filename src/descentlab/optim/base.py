@@ -856,12 +856,7 @@ class Chain(Rule):
             >>> optim.chain(optim.scale_by_lr()).bound({"lr": 0.1})
             chain(scale_by_lr(lr=0.1))
         """
-        rules = []
-        for r in self._rules:
-            r = copy.copy(r)
-            r.defaults = {k: _in_use(values.get(k, v), v) for k, v in r.defaults.items()}
-            rules.append(r)
-        return Chain(*rules)
+        return Chain(*(_bound(r, values) for r in self._rules))
 
     def init(self, params: list[Tensor]) -> State:
         state: State = {}
@@ -953,6 +948,17 @@ class Chain(Rule):
 
     def __repr__(self) -> str:
         return "chain(" + ", ".join(repr(r) for r in self._rules) + ")"
+
+
+def _bound(rule: Rule, values: Mapping[str, Any]) -> Rule:
+    """A copy of ``rule`` whose defaults are the values in use, a wrapper's inner rule's too."""
+    if isinstance(rule, Chain):
+        return rule.bound(values)
+    r = copy.copy(rule)
+    r.defaults = {k: _in_use(values.get(k, v), v) for k, v in r.defaults.items()}
+    if isinstance(r, Wrapper):
+        r.inner = _bound(r.inner, values)
+    return r
 
 
 def _in_use(value: Any, default: Any) -> Any:
