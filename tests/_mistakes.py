@@ -16,7 +16,8 @@ from descentlab import optim
 from descentlab.optim import form as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "optimizers"))
-import prodigy  # (the example: its mistakes below change one thing each)
+import cautious_adamw  # (the examples: their mistakes below change one thing each)
+import prodigy
 
 _BETA = optim.Real(0.0, 1.0, hi_open=True, scalar=True)
 _ADAM = optim.declare(betas=optim.Items((_BETA, _BETA), "a pair (beta1, beta2)"),
@@ -138,18 +139,10 @@ class annealed(optim.Wrapper):
         f.out(u * f.coef("anneal", lambda h, t: math.sqrt(1 - t / 2.5)))
 
 
-class cautious_unscaled(optim.Wrapper):
+class cautious_unscaled(cautious_adamw.cautious):
     """Cautious's mask; the form forgets the d / (nnz + 1) rescale its update applies."""
 
     name = "cautious_unscaled"
-
-    def update(self, grads, state, params, hyper):
-        u, state = self.inner_update(grads, state, params, hyper)
-        out = []
-        for g, x in zip(grads, u, strict=True):
-            mask = (x * g > 0).to(x.dtype)
-            out.append(x * mask * (mask.numel() / (mask.sum() + 1)))
-        return out, state
 
     def form(self, f, u):
         zero, one = f.coef("zero", lambda h, t: 0.0), f.coef("one", lambda h, t: 1.0)

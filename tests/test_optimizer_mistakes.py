@@ -101,3 +101,15 @@ def test_flag_is_exported_and_a_chain_shows_the_values_in_use():
     cls = optim.get(f"{example / 'cautious_adamw.py'}:CautiousAdamW")
     opt = cls([torch.nn.Parameter(torch.zeros(2))], lr=0.05, betas=(0.8, 0.9), fused=False)
     assert "scale_by_adam(betas=(0.8, 0.9)" in repr(opt.rule), repr(opt.rule)
+
+
+@pytest.mark.process
+def test_the_fsdp2_line_scales_its_loss_and_takes_set():
+    """MARS with its per-tensor clip forced onto shards: the FSDP2 line's unit-scale loss never
+    crossed the clip (it passed); scaled over six decades it fails. At ``lr=0`` (``--set``,
+    which the line ignored) nothing moves and it passes. (Two FSDP2 checks of 2 ranks each:
+    about 30 s a check on 2 cores, in the process tier.)"""
+    spec = f"{MISTAKES}:MarsOnShards"
+    (line,) = check_optimizer(spec, ["sharded"])
+    (still,) = check_optimizer(spec, ["sharded"], lr=0.0)
+    assert line.ok is False and still.ok, (line, still)
