@@ -9,7 +9,7 @@ only for a rule whose every tensor's update reads that tensor alone, and each ro
 say so, but a flag left at its default says nothing: a per-tensor clip written in
 ``update()``, a step size from sums over every parameter left ``elementwise = True``.
 
-So the chain is run, once per chain and hyperparameters, on a probe: two small runs with
+So the chain is run, once per chain, on a probe: two small runs with
 gradients over six decades (a clip's threshold is crossed) and a zero step, stepped each
 alone, as one group, and stacked; a chain whose stacked rows or whole group differ from the
 runs alone, bit for bit, mixes them. A rule whose flags already refuse is not probed.
@@ -29,8 +29,8 @@ __all__ = ["splits", "stack_runs", "stacks"]
 _SCALES = (1.0, 1e-3, 0.0, 1e2, 10.0, 1.0)
 _SHAPES = ((6, 5), (37,))
 
-#: per chain: (the hyperparameters' text, what stacking answered, what splitting answered)
-_ANSWERS: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], Any]] = weakref.WeakKeyDictionary()
+#: per chain: what stacking and splitting answered
+_ANSWERS: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
 
 
 def _probe_data(seed: int) -> tuple[list[Tensor], list[list[Tensor]]]:
@@ -67,12 +67,13 @@ def _same(a: list[Tensor], b: list[Tensor]) -> bool:
 
 
 def _answer(rule: Any, hyper: Mapping[str, Any], kind: str) -> Any:
-    scalars = {k: v for k, v in hyper.items() if k not in ("params", "step")}
-    key = (kind, repr(sorted(scalars.items())))
+    """The probe's answer for ``rule``, once per chain (at the first hyperparameters asked
+    with: a scheduled learning rate does not probe again)."""
     memo = _ANSWERS.setdefault(rule, {})
-    if key not in memo:
-        memo[key] = _probe(rule, scalars, kind)
-    return memo[key]
+    if kind not in memo:
+        memo[kind] = _probe(rule, {k: v for k, v in hyper.items() if k not in ("params", "step")},
+                            kind)  # fmt: skip
+    return memo[kind]
 
 
 def _probe(rule: Any, hyper: Mapping[str, Any], kind: str) -> str:
@@ -105,13 +106,8 @@ def stacks(opt: Any) -> str:
     return ""
 
 
-def splits(opt: Any, hyper: Mapping[str, Any]) -> bool:
+def splits(opt: Any) -> bool:
     """Whether a group of ``opt`` may be stepped in chunks of its tensors: every rule says it
     reads each tensor alone (:attr:`~descentlab.optim.Rule.elementwise`) and a probe of the
-    chain at ``hyper`` agrees."""
-    if not opt.rule.elementwise:
-        return False
-    if any(isinstance(x, Tensor) for v in hyper.values() for x in (v if type(v) is tuple
-                                                                   else (v,))):  # fmt: skip
-        hyper = opt.defaults  # (batched rows: the probe takes the scalar values)
-    return not _answer(opt.rule, hyper, "split")
+    chain at the optimizer's defaults agrees."""
+    return opt.rule.elementwise and not _answer(opt.rule, opt.defaults, "split")

@@ -705,7 +705,7 @@ class Optimizer(torch.optim.Optimizer):
             # torch's sparse path adds lr * update: the general p + (-lr) * u order
             plain = self._hyper.plain.get(gi) and not s.sparse
             chunk = self.chunk_elements
-            if chunk < sum(p.numel() for p in params) and not splits(self, hyper):
+            if chunk < sum(p.numel() for p in params) and not splits(self):
                 chunk = sum(p.numel() for p in params)  # a rule reads across tensors: whole
             self._eager.run(gi, params, grads, state, hyper, bool(plain), chunk)
         scatter(params, state, sts, owners)
