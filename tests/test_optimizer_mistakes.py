@@ -113,3 +113,18 @@ def test_the_fsdp2_line_scales_its_loss_and_takes_set():
     (line,) = check_optimizer(spec, ["sharded"])
     (still,) = check_optimizer(spec, ["sharded"], lr=0.0)
     assert line.ok is False and still.ok, (line, still)
+
+
+def test_the_vectorized_engine_trains_a_mixing_chain_alone():
+    """``compare``'s vectorized pass: MARS forced onto shards (flags that would stack it) is
+    refused, saying what the probe found; its copy with the flags right is refused by them."""
+    from descentlab.engine.config import RunConfig
+    from descentlab.engine.multirun import VectorizeError, train_many
+
+    base = RunConfig(problem="moons", problem_options={"n_samples": 100}, model="mlp",
+                     model_options={"hidden": 4}, batch_size=10, steps=2,
+                     evaluate_test=False)  # fmt: skip
+    for name, match in (("MarsOnShards", "mixes the runs"), ("Mars", "reduces over whole")):
+        config = base.replace(optimizer=f"{MISTAKES}:{name}")
+        with pytest.raises(VectorizeError, match=match):
+            train_many(config, overrides=[{"seed": 0}, {"seed": 1}], mode="vmap", progress=False)
