@@ -112,4 +112,14 @@ def splits(opt: Any) -> bool:
     """Whether a group of ``opt`` may be stepped in chunks of its tensors: every rule says it
     reads each tensor alone (:attr:`~descentlab.optim.Rule.elementwise`) and a probe of the
     chain at the optimizer's defaults agrees."""
-    return opt.rule.elementwise and not _answer(opt.rule, opt.defaults, "split")
+    if not opt.rule.elementwise:
+        return False
+    why = _answer(opt.rule, opt.defaults, "split")
+    if why:
+        from descentlab._announce import once
+
+        once(("mixing-split", type(opt).__name__, repr(opt.rule)),
+             f"descentlab: {type(opt).__name__}'s chain reads across tensors, though its rules "
+             f"say elementwise ({why}, a probe of its steps): its groups are stepped whole, "
+             "not in chunks", stacklevel=4)  # fmt: skip
+    return not why
