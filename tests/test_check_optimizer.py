@@ -235,3 +235,22 @@ def test_the_kernels_built_for_other_cpu_kinds_pass_the_fused_line(name):
 def test_a_refused_set_value_exits_2_before_any_check(capsys):
     code, out, err = run_cli(["check-optimizer", "adam", "--set", "lr=-1"], capsys)
     assert code == 2 and out == "" and "lr" in err and "-1" in err, (code, out, err)
+
+
+def test_the_bit_for_bit_side_of_the_fused_line_fails_on_one_ulp(monkeypatch):
+    """Lion's kernel runs the eager step's operations in its order: one float32 ulp of one
+    element off is a FAIL there, printed."""
+    from descentlab.experiments import optimizer_check as oc
+
+    run = oc._run
+
+    def off_by_an_ulp(make, start, grads, **kw):
+        out = run(make, start, grads, **kw)
+        if kw.get("fused"):
+            out[1][0] = torch.nextafter(out[1][0], torch.tensor(math.inf))
+        return out
+
+    monkeypatch.setattr(oc, "_run", off_by_an_ulp)
+    (line,) = check_optimizer("lion", ["fused"])
+    assert line.ok is False and "bit for bit required" in line.detail, line
+    assert "max relative difference 0" not in line.detail
