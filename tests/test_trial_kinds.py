@@ -128,7 +128,8 @@ def toy_kind(monkeypatch):
     monkeypatch.setitem(sys.modules, "toy_kind", module)
     monkeypatch.setattr(kinds, "FORMS", dict(kinds.FORMS))
     monkeypatch.setattr(kinds, "_MODULES", dict(kinds._MODULES))
-    kinds.register("toy_kind", {"toy": "--toy"})
+    monkeypatch.setattr(kinds, "FLAGS", dict(kinds.FLAGS))
+    kinds.register("toy_kind", {"toy": kinds.Flag("--toy", "a toy's closed form", metavar="NAME")})
     return module.KIND
 
 
@@ -141,6 +142,46 @@ def test_a_third_kind_trains_through_compare_from_its_module_and_a_registration(
     assert result.complete and result.metric_name == "toy_loss"
     assert [r.label for r in result.results] == ["sgd", "adam"]
     assert "training: a toy" in result.protocol()
+
+
+def test_a_third_kind_is_reachable_from_the_command_line(tmp_path, toy_kind, capsys):
+    # `descentlab compare --external jaxlike.py:train` exited 2 ("unrecognized arguments"):
+    # the command line mapped its flags to the kinds by hand
+    from _models import run_cli
+
+    code, out, err = run_cli(["compare", "--help"], capsys)
+    assert code == 0 and "--toy NAME" in out and "a toy's closed form (docs/kinds.md)" in out
+    argv = ["compare", "--toy", "toy", "--optimizers", "sgd,adam", "--steps", "20",
+            "--tune-steps", "10", "--budget", "3", "--seeds", "2", "--landscapes",
+            "none", "--workers", "1", "--runs-dir", tmp_path, "--json"]  # fmt: skip
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert "toy_loss" in out
+    code, out, err = run_cli(["compare", "--toy", "toy", "--metric", "m"], capsys)
+    assert code == 2 and "--metric m: --toy takes no --metric" in err
+
+
+def test_a_kind_of_its_own_package_registers_through_an_entry_point(monkeypatch):
+    # pytest's and MkDocs' plugins: a package names its module in an entry-point group
+    import importlib.metadata
+
+    module = types.ModuleType("plugged_kind")
+    module.KIND = Toy()
+    monkeypatch.setitem(sys.modules, "plugged_kind", module)
+    for name in ("FORMS", "FLAGS", "_MODULES"):
+        monkeypatch.setattr(kinds, name, dict(getattr(kinds, name)))
+    monkeypatch.setattr(kinds, "_PLUGINS", [])
+    point = types.SimpleNamespace(value="plugged_kind")
+    asked = []
+
+    def entry_points(group):
+        asked.append(group)
+        kinds.register("plugged_kind", {"plugged": "--plugged"})
+        return [point]
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    assert kind_of(CompareSpec(objective={"form": "plugged", "ref": "x"})) is module.KIND
+    assert asked == ["descentlab.kinds"] and kinds.forms()["plugged"].flag == "--plugged"
 
 
 @pytest.mark.parametrize(

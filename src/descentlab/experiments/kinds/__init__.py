@@ -5,31 +5,74 @@ comparison asks its kind what it needs of a trial -- train it (and continue it),
 trials stack in one vectorized pass, prune in that pass or shard across ``--nproc``, what its
 metric is called and where its data come from -- and asks nothing else about it.
 
-A kind is registered with the forms of a spec's ``objective`` record it trains
-(:func:`register`; the engine's run is the kind of a spec with none): a new kind is its own
-module and one :func:`register` call.
+A kind is registered with the forms of a spec's ``objective`` record it trains, each with its
+command-line flag and help (:func:`register`; the engine's run is the kind of a spec with
+none): a new kind is its own module and one :func:`register` call, in this package or in a
+package of its own that names the module in the ``descentlab.kinds`` entry-point group
+(docs/kinds.md).
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 import importlib
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["FORMS", "TrialKind", "kind_named", "kind_of", "register"]
+__all__ = ["FLAGS", "FORMS", "Flag", "TrialKind", "forms", "kind_named", "kind_of", "register"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Flag:
+    """How ``descentlab compare`` takes one form of a kind: ``FLAG REF``.
+
+    Attributes:
+        flag: the option, e.g. ``"--objective"``.
+        help: what ``REF`` names, for ``--help``.
+        said: how messages name the form (default: ``flag``).
+        metric: the form's code logs several metrics and ``--metric`` names the one read.
+        docs: the page that tells more.
+        metavar: how ``--help`` writes ``REF``.
+    """
+
+    flag: str
+    help: str = ""
+    said: str = ""
+    metric: bool = False
+    docs: str = "docs/kinds.md"
+    metavar: str = "FILE.py:FN"
+
 
 #: Each form of training code a spec's ``objective`` record names, with the flag that gives it
 #: (``"objective"``: a function ``fn(run)``), as the kinds registered them.
 FORMS: dict[str, str] = {}
+#: Each form's command-line flag and help, as the kinds registered them.
+FLAGS: dict[str, Flag] = {}
 _MODULES: dict[str | None, str] = {None: "descentlab.experiments.kinds.engine"}
+_PLUGINS: list[bool] = []  # (the entry points' kinds, once registered: [True])
 
 
-def register(module: str, forms: Mapping[str, str]) -> None:
+def register(module: str, forms: Mapping[str, Flag | str]) -> None:
     """A kind of trial: ``module`` (imported at first use) holds it as ``KIND``; ``forms``:
-    the forms of a spec's ``objective`` record it trains, with the flag of each."""
-    FORMS.update(forms)
+    the forms of a spec's ``objective`` record it trains, with the flag of each (a
+    :class:`Flag`, or the option alone)."""
+    flags = {form: Flag(f) if isinstance(f, str) else f for form, f in forms.items()}
+    FORMS.update({form: f.said or f.flag for form, f in flags.items()})
+    FLAGS.update(flags)
     _MODULES.update(dict.fromkeys(forms, module))
+
+
+def forms() -> dict[str, Flag]:
+    """Every registered form with its flag: this package's kinds and those named in the
+    ``descentlab.kinds`` entry-point group (each a module that calls :func:`register`)."""
+    if not _PLUGINS:
+        from importlib.metadata import entry_points
+
+        _PLUGINS.append(True)
+        for point in entry_points(group="descentlab.kinds"):
+            importlib.import_module(point.value)
+    return FLAGS
 
 
 def kind_of(spec: Any, code: Any = None) -> TrialKind:
@@ -43,7 +86,7 @@ def kind_of(spec: Any, code: Any = None) -> TrialKind:
 def kind_named(record: Any) -> TrialKind:
     """The kind a spec's ``objective`` record names (None: the engine's run)."""
     form = record.get("form") or "" if isinstance(record, Mapping) else record and ""
-    if not (form is None or (isinstance(form, str) and form in FORMS)):
+    if not (form is None or (isinstance(form, str) and form in forms())):
         raise ValueError(f"objective must be a dict with form one of {list(FORMS)}, got {record!r}")
     return importlib.import_module(_MODULES[form]).KIND
 
@@ -84,6 +127,14 @@ class TrialKind(abc.ABC):
     def owns_data(self, spec: Any) -> bool:
         """The trials train on data of their own (none of descentlab's)."""
         return False
+
+    def from_command_line(self, record: dict[str, Any], metric: str | None) -> dict[str, Any]:
+        """The spec's ``objective`` record the command line gives (``{"form", "ref",
+        "data"}``), with ``--metric`` (None: not given) where the form takes one."""
+        if metric is not None:
+            flag = FLAGS[record["form"]].flag
+            raise ValueError(f"--metric {metric}: {flag} takes no --metric")
+        return record
 
     def name_earlier(self, run_dir: Any, spec: Any) -> dict[str, str] | None:
         """Say which comparison beside ``run_dir`` ran the same thing with other files; the
@@ -158,5 +209,13 @@ class TrialKind(abc.ABC):
         """How the trials trained, in the protocol's words."""
 
 
-_CODE = {"function": "objective", "hf_trainer": "--hf-trainer", "lightning": "--lightning"}
-register("descentlab.experiments.kinds.code", _CODE)
+_DOCS = "docs/compare.md"
+register("descentlab.experiments.kinds.code", {
+    "function": Flag("--objective", "your training function fn(run) -> Score, trained in each "
+                     "trial", said="objective", docs=_DOCS),
+    "hf_trainer": Flag("--hf-trainer", "a function make_trainer(split) returning a "
+                       "transformers.Trainer without an optimizer", metric=True, docs=_DOCS),
+    "lightning": Flag("--lightning", "a function make(split) returning a LightningModule (or it "
+                      "and a datamodule); descentlab supplies its configure_optimizers",
+                      metric=True, docs=_DOCS),
+})  # fmt: skip
