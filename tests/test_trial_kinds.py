@@ -249,3 +249,49 @@ def test_resume_is_written_once_for_every_kind(tmp_path, kept, asked, warned, re
     assert any("set aside" in str(w.message) for w in recwarn) == warned
     for path in (PACKAGE / "experiments" / "kinds").glob("*.py"):
         assert "from descentlab.experiments.resume import" not in path.read_text(), path.name
+
+
+class _Stepped(Toy):
+    """A kind with a checkpoint of its own: it logs each step's loss, keeps its state at step
+    1, and is stopped after step 2 the first time."""
+
+    def __init__(self):
+        self.kept = None
+
+    def resume_step(self, store, trial, run_id, restart):
+        return -1 if restart or self.kept is None else self.kept
+
+    def train(self, store, source, trial, checkpoint_every, after, nproc, resume=None,
+              restart=False):  # fmt: skip
+        run_id = resume or store.create_run(trial.record_config(), name="t", seed=0)
+        first = 1 if resume is None or restart else self.kept + 1
+        for step in range(first, 4):
+            store.log_metrics(run_id, [(step, "val", "loss", 1.0 / step)])
+            self.kept = 1 if step == 1 else self.kept
+            if step == 2 and resume is None:
+                store.set_status(run_id, "interrupted")
+                return types.SimpleNamespace(run_id=run_id, status="interrupted", summary={})
+        store.set_status(run_id, "completed", summary={"val/loss": 1 / 3})
+        return types.SimpleNamespace(run_id=run_id, status="completed", summary={})
+
+
+def test_the_execution_writes_the_resume_of_a_kind_that_keeps_a_checkpoint(tmp_path):
+    # a stopped trial of a third kind handed back failed: "metric val/loss at step 2 is
+    # already recorded ... truncate_metrics first" (each kind wrote its own resume records)
+    from descentlab.engine.config import RunConfig
+    from descentlab.experiments.execution import execute_group
+    from descentlab.experiments.trial import DataSource, Trial
+    from descentlab.store import Store
+
+    kind = _Stepped()
+    trial = Trial("tune", "sgd", RunConfig(problem="moons", name="t", steps=3), "holdout")
+    with Store(tmp_path / "lab.sqlite") as store:
+        source = DataSource("toy", kind=kind)
+        (stopped,) = execute_group(store, source, [trial])
+        assert stopped.status == "interrupted"
+        (out,) = execute_group(store, source, [trial], resume_ids=[stopped.run_id])
+        assert out.status == "completed" and out.run_id == stopped.run_id
+        series = store.metrics(stopped.run_id)["val/loss"]
+        record = store.get_run(stopped.run_id)
+    assert list(series.steps) == [1, 2, 3] and list(series.values) == [1.0, 0.5, 1 / 3]
+    assert [r["from_step"] for r in record.provenance["resumes"]] == [1]

@@ -121,7 +121,7 @@ def _alone(store: Any, source: DataSource, kind: Any, trial: Trial, run_id: int 
     kind); its finished run's checkpoint removed."""
     t0 = time.perf_counter()
     go = functools.partial(kind.train, store, source, trial, *how)
-    result = go() if run_id is None else continued(store, trial.config.name, run_id, go)
+    result = go() if run_id is None else continued(store, kind, trial, run_id, go, how[-1])
     discard_checkpoint(store, result)
     seconds = time.perf_counter() - t0
     return TrialOutcome(trial, result.run_id, result.status, dict(result.summary), False, seconds)

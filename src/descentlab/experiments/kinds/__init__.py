@@ -151,8 +151,18 @@ class TrialKind(abc.ABC):
         ``monitor/*`` records of a ``trial.monitored`` one): the run's ``run_id``, ``status``
         and ``summary``. ``resume``: the id of the trial's interrupted run in ``store``, to be
         continued from its last checkpoint (with ``restart``: from step 0 as the same run,
-        its checkpoint having failed verification); the caller finds it and handles a bad
-        checkpoint (:func:`~descentlab.experiments.resume.continued`), once for every kind."""
+        its checkpoint having failed verification); the caller finds it, writes the resume
+        (:meth:`resume_step`) and handles a bad checkpoint
+        (:func:`~descentlab.experiments.resume.continued`), once for every kind."""
+
+    def resume_step(self, store: Any, trial: Any, run_id: int, restart: bool) -> int:
+        """The step of the checkpoint :meth:`train` continues ``trial``'s stopped run
+        ``run_id`` from (-1: from step 0, every metric it logged gone); ``restart``: its
+        checkpoint failed verification, the run starts over. The execution cuts the run's
+        metrics back to it and writes the resume before :meth:`train` (a kind writes no
+        resume records). CheckpointError: the checkpoint fails its verification. By default
+        a kind keeps no checkpoint of its own: the run starts over as the same run."""
+        return -1
 
     def metric_name(self, spec: Any, provenance: Mapping[str, Any]) -> str | None:
         """The metric's own name (None: the engine's accuracy or loss)."""

@@ -39,7 +39,7 @@ class EngineRun(TrialKind):
                        "threads": torch.get_num_threads()}  # fmt: skip
             result = (train_sharded(cfg, nproc, store.path, **options) if resume is None else
                       train_sharded(None, nproc, store.path, restart=True, resume_id=resume,
-                                    **kept, **options))  # fmt: skip
+                                    begun=True, **kept, **options))  # fmt: skip
         else:
             options = {
                 "data": data,
@@ -50,11 +50,20 @@ class EngineRun(TrialKind):
             if after is not None:
                 options["after_checkpoint"] = functools.partial(after, trial)
             result = (run.train(cfg, store, **options) if resume is None else
-                      run.resume(resume, store, **kept, **options, restart=restart))  # fmt: skip
+                      run.resume(resume, store, **kept, **options, restart=restart,
+                                 begun=True))  # fmt: skip
         with store.transaction():  # what the trial adds to its run: one write
             store_monitor(store, trial, result, nproc)
             store_test_outcomes(store, trial, result, data)
         return result
+
+    def resume_step(self, store: Any, trial: Any, run_id: int, restart: bool) -> int:
+        """The step of the run's checkpoint, verified."""
+        from descentlab.engine.resuming import resumption
+
+        cfg = trial.config
+        kept = {"optimizer": cfg.optimizer, "schedule": cfg.schedule}
+        return resumption(store, run_id, restart=restart, **kept).after
 
     def training_words(self, spec: Any) -> str:
         from descentlab.experiments.compare.protocol import training_words
