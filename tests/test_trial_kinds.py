@@ -64,7 +64,7 @@ def test_the_users_code_is_modules_of_one_purpose_each():
     )
     assert max(lines.values()) <= 400, lines
     # the earlier-run lookup of a comparison without an objective is the comparison's
-    from descentlab.experiments.compare import earlier
+    from descentlab.experiments import earlier
 
     assert hasattr(earlier, "name_earlier_problem")
     for path in modules:

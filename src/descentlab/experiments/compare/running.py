@@ -207,7 +207,7 @@ def compare(
         spec = plan.spec  # checked once, where it entered: below, the plan holds plain values
         run_dir = Path(runs_dir) / plan.run_name
         if not start_over:  # a store emptied or replaced under a finished comparison's files
-            from descentlab.experiments.compare.earlier import store_refusal
+            from descentlab.experiments.earlier import store_refusal
 
             refusal = store_refusal(run_dir)
             if refusal is not None:

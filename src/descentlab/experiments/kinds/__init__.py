@@ -139,7 +139,7 @@ class TrialKind(abc.ABC):
     def name_earlier(self, run_dir: Any, spec: Any) -> dict[str, str] | None:
         """Say which comparison beside ``run_dir`` ran the same thing with other files; the
         files the comparison records (None: none)."""
-        from descentlab.experiments.compare.earlier import name_earlier_problem
+        from descentlab.experiments.earlier import name_earlier_problem
 
         return name_earlier_problem(run_dir, spec.problem) or None
 
