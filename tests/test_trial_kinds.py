@@ -35,6 +35,26 @@ def test_no_module_outside_the_kinds_branches_on_the_objective():
     assert _script().branches(PACKAGE) == []
 
 
+def test_no_arrow_runs_back_up_inside_experiments():
+    # 2 of 40 ran back up: the kinds imported the comparison (compare/earlier.py, its
+    # protocol's words) and the execution (store_monitor, store_test_outcomes)
+    script = _script()
+    assert script.back_up(PACKAGE) == []
+    assert not [a for a in script.arrows(PACKAGE) if a[0] == "kinds"
+                and a[1] in ("compare", "execution", "runner", "resume")]  # fmt: skip
+
+
+def test_the_arrows_see_an_import_inside_a_function(tmp_path):
+    (tmp_path / "experiments" / "kinds").mkdir(parents=True)
+    (tmp_path / "experiments" / "kinds" / "k.py").write_text(
+        "def f():\n    from descentlab.experiments.execution import g\n"
+    )
+    (tmp_path / "experiments" / "execution.py").write_text(
+        "from descentlab.experiments import kinds\n"
+    )
+    assert _script().back_up(tmp_path) == [("execution", "kinds"), ("kinds", "execution")]
+
+
 @pytest.mark.parametrize(
     ("source", "branches"),
     [

@@ -147,12 +147,13 @@ class TrialKind(abc.ABC):
     def train(self, store: Any, source: Any, trial: Any, checkpoint_every: Any, after: Any,
               nproc: int, resume: int | None = None, restart: bool = False) -> Any:  # fmt: skip
         """One trial trained here against ``store``, recorded as a run of
-        ``trial.record_config()`` with its metrics, status and summary (and the optimizer's
-        ``monitor/*`` records of a ``trial.monitored`` one): the run's ``run_id``, ``status``
-        and ``summary``. ``resume``: the id of the trial's interrupted run in ``store``, to be
-        continued from its last checkpoint (with ``restart``: from step 0 as the same run,
-        its checkpoint having failed verification); the caller finds it, writes the resume
-        (:meth:`resume_step`) and handles a bad checkpoint
+        ``trial.record_config()`` with its metrics, status and summary: the run's ``run_id``,
+        ``status`` and ``summary`` (and its ``model``, where the execution records a refit's
+        per-example test outcomes from it; the execution adds a monitored trial's
+        ``monitor/*`` records after it returns). ``resume``: the id of the trial's interrupted
+        run in ``store``, to be continued from its last checkpoint (with ``restart``: from step
+        0 as the same run, its checkpoint having failed verification); the caller finds it,
+        writes the resume (:meth:`resume_step`) and handles a bad checkpoint
         (:func:`~descentlab.experiments.resume.continued`), once for every kind."""
 
     def resume_step(self, store: Any, trial: Any, run_id: int, restart: bool) -> int:
@@ -214,9 +215,10 @@ class TrialKind(abc.ABC):
         """Where tuning scored, in the protocol's words (None: the spec's split or folds)."""
         return None
 
-    @abc.abstractmethod
-    def training_words(self, spec: Any) -> str:
-        """How the trials trained, in the protocol's words."""
+    def training_words(self, spec: Any) -> str | None:
+        """How the trials trained, in the protocol's words (None: as the engine's runs, the
+        comparison says how)."""
+        return None
 
 
 _DOCS = "docs/compare.md"

@@ -152,7 +152,6 @@ class UserCode(TrialKind):
         continuing its interrupted run ``resume`` (from step 0 with ``restart``)."""
         from types import SimpleNamespace
 
-        from descentlab.experiments.execution import store_monitor
         from descentlab.experiments.kinds.code_trial import run_trial
 
         assert self.code is not None
@@ -160,9 +159,8 @@ class UserCode(TrialKind):
         again = {} if resume is None else {"resume": resume, "restart": restart}
         run_id, status, summary = run_trial(store, self.code, trial, data, checkpoint_every,
                                             after, **again)  # fmt: skip
-        result = SimpleNamespace(run_id=run_id, status=status, summary=summary)
-        store_monitor(store, trial, result)  # (its optimizer built by run.optimizer)
-        return result
+        # (the execution adds a monitored trial's records: its optimizer built by run.optimizer)
+        return SimpleNamespace(run_id=run_id, status=status, summary=summary)
 
     def metric_name(self, spec: Any, provenance: Mapping[str, Any]) -> str | None:
         said = provenance.get("objective") or {}

@@ -26,7 +26,6 @@ class EngineRun(TrialKind):
         (:func:`~descentlab.engine.launch.train_sharded`; the launcher, the process that calls
         it, writes ``store``)."""
         from descentlab.engine import run
-        from descentlab.experiments.execution import store_monitor, store_test_outcomes
 
         cfg, data = trial.config, source.get(trial.data)
         kept = {"optimizer": cfg.optimizer, "schedule": cfg.schedule}
@@ -52,9 +51,6 @@ class EngineRun(TrialKind):
             result = (run.train(cfg, store, **options) if resume is None else
                       run.resume(resume, store, **kept, **options, restart=restart,
                                  begun=True))  # fmt: skip
-        with store.transaction():  # what the trial adds to its run: one write
-            store_monitor(store, trial, result, nproc)
-            store_test_outcomes(store, trial, result, data)
         return result
 
     def resume_step(self, store: Any, trial: Any, run_id: int, restart: bool) -> int:
@@ -64,11 +60,6 @@ class EngineRun(TrialKind):
         cfg = trial.config
         kept = {"optimizer": cfg.optimizer, "schedule": cfg.schedule}
         return resumption(store, run_id, restart=restart, **kept).after
-
-    def training_words(self, spec: Any) -> str:
-        from descentlab.experiments.compare.protocol import training_words
-
-        return training_words(spec)
 
 
 KIND = EngineRun()
