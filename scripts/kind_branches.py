@@ -98,11 +98,9 @@ def arrows(root: Path) -> dict[tuple[str, str], list[str]]:
                 continue
             for target in targets:
                 parts = target.split(".")
-                if parts[:2] == ["descentlab", "experiments"] and len(parts) > 2:
-                    if parts[2] not in (room, "__init__"):
-                        found.setdefault((room, parts[2]), []).append(
-                            f"{'/'.join(rel)}:{node.lineno}"
-                        )
+                inside = parts[:2] == ["descentlab", "experiments"] and len(parts) > 2
+                if inside and parts[2] not in (room, "__init__"):
+                    found.setdefault((room, parts[2]), []).append(f"{'/'.join(rel)}:{node.lineno}")
     return found
 
 
