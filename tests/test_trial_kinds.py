@@ -44,6 +44,12 @@ def test_no_arrow_runs_back_up_inside_experiments():
                 and a[1] in ("compare", "execution", "runner", "resume")]  # fmt: skip
 
 
+def test_the_comparison_asks_the_kind_rather_than_branching_on_its_flags():
+    # 22 branches on a kind's yes/no answers in 11 files (14 on own_metric)
+    found = _script().flag_branches(PACKAGE)
+    assert len(found) <= 5, found
+
+
 def test_the_arrows_see_an_import_inside_a_function(tmp_path):
     (tmp_path / "experiments" / "kinds").mkdir(parents=True)
     (tmp_path / "experiments" / "kinds" / "k.py").write_text(

@@ -691,8 +691,7 @@ def _many(args: argparse.Namespace) -> Work:
 
     if args.nproc is not None:
         raise ValueError("--nproc trains the trials of one problem: it does not go with --problems")
-    if _kind(args).own_problem:
-        raise ValueError("--problems compares on built-in problems: an objective is one problem")
+    _kind(args).check_suite()
     if args.rank_timeout is not None:
         raise ValueError("--rank-timeout goes with --nproc: it does not go with --problems")
     fields = build_fields(args, default_optimizers=SUITE_OPTIMIZERS)

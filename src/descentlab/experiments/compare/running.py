@@ -186,8 +186,7 @@ def compare(
         "Optimizer benchmarking needs to account for hyperparameter tuning", ICML 2020.
     """
     kind = kind_of(spec, objective)
-    if nproc > 1 and not kind.shards:
-        raise ValueError("--nproc shards the engine's model: an objective trains its own")
+    kind.check_nproc(nproc)
     if nproc > 1:
         from descentlab.engine.launch import check_nproc
 
@@ -201,9 +200,7 @@ def compare(
     # what this process says, the trials' worker processes do not say again, nor one another
     with shared_by_one_command():
         plan, data, workers, kind = _resolve(spec, data, problem, workers, kind, objective)
-        if vectorize and not kind.stacks:  # (a loop of its own: said once, with the cost)
-            vectorize = False
-            warnings.warn(kind.alone, RuntimeWarning, stacklevel=2)
+        vectorize = kind.stacked(vectorize)
         spec = plan.spec  # checked once, where it entered: below, the plan holds plain values
         run_dir = Path(runs_dir) / plan.run_name
         if not start_over:  # a store emptied or replaced under a finished comparison's files
@@ -535,7 +532,7 @@ class _Session:
 
     def take(self, out: Any) -> None:
         """A finished trial: judged, found, counted and shown."""
-        if self.kind.own_metric and out.run_id is not None:
+        if out.run_id is not None:  # (an own metric's direction: the engine's is known)
             self.learn(*self.kind.learned(self.store, out))
         self.count += 1
         failure = self.judge(self.store, out.run_id, out.status, out.summary, out.trial.phase)
@@ -551,9 +548,7 @@ class _Session:
     def shown(self) -> str | None:
         """Your own code's metric's name (its ``Score``'s), as the progress lines say it; None
         for a problem's."""
-        if not self.kind.own_metric:
-            return None
-        said = self.meta.get("objective")
+        said = self.kind.metric_said(self.meta.get("objective"), None)
         return said.get("name") if isinstance(said, dict) else None
 
     def add_seeds(self, runner: Any) -> None:

@@ -165,6 +165,32 @@ class TrialKind(abc.ABC):
         a kind keeps no checkpoint of its own: the run starts over as the same run."""
         return -1
 
+    def metric_said(self, own: Any, engine: Any) -> Any:
+        """What the comparison says of the metric: ``own`` (said of the metric by its own
+        name, where it is the trial's own) or ``engine`` (of the engine's accuracy or loss)."""
+        return own if self.own_metric else engine
+
+    def check_nproc(self, nproc: int) -> None:
+        """Refuse in one line ``--nproc`` above 1 where a trial cannot shard."""
+        if nproc > 1 and not self.shards:
+            raise ValueError("--nproc shards the engine's model: an objective trains its own")
+
+    def stacked(self, vectorize: bool) -> bool:
+        """Whether the trials train stacked in vectorized passes where the comparison asks
+        ``vectorize``: a kind whose trials do not stack says so once (:attr:`alone`)."""
+        if vectorize and not self.stacks:  # (a loop of its own: said once, with the cost)
+            import warnings
+
+            warnings.warn(self.alone, RuntimeWarning, stacklevel=3)
+        return vectorize and self.stacks
+
+    def check_suite(self) -> None:
+        """Refuse in one line a suite of built-in problems where the code is the problem."""
+        if self.own_problem:
+            raise ValueError(
+                "--problems compares on built-in problems: an objective is one problem"
+            )
+
     def metric_name(self, spec: Any, provenance: Mapping[str, Any]) -> str | None:
         """The metric's own name (None: the engine's accuracy or loss)."""
         return None
