@@ -187,27 +187,29 @@ def test_a_third_kind_is_reachable_from_the_command_line(tmp_path, toy_kind, cap
     assert code == 2 and "--metric m: --toy takes no --metric" in err
 
 
-def test_a_kind_of_its_own_package_registers_through_an_entry_point(monkeypatch):
+def test_a_kind_of_its_own_package_registers_through_an_entry_point(tmp_path, monkeypatch):
     # pytest's and MkDocs' plugins: a package names its module in an entry-point group
-    import importlib.metadata
-
-    module = types.ModuleType("plugged_kind")
-    module.KIND = Toy()
-    monkeypatch.setitem(sys.modules, "plugged_kind", module)
+    # (its distribution's entry_points.txt, as pip installs it)
+    info = tmp_path / "plugged_kind-1.0.dist-info"
+    info.mkdir()
+    (info / "entry_points.txt").write_text(
+        "[console_scripts]\nx = plugged_kind:main\n\n[descentlab.kinds]\nplugged = plugged_kind\n"
+    )
+    (tmp_path / "plugged_kind.py").write_text(
+        "from descentlab.experiments.kinds import register\n"
+        "from tests_toy import Toy\n"
+        "KIND = Toy()\n"
+        "register(__name__, {'plugged': '--plugged'})\n"
+    )
+    monkeypatch.setitem(sys.modules, "tests_toy", types.SimpleNamespace(Toy=Toy))
+    monkeypatch.delitem(sys.modules, "plugged_kind", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
     for name in ("FORMS", "FLAGS", "_MODULES"):
         monkeypatch.setattr(kinds, name, dict(getattr(kinds, name)))
     monkeypatch.setattr(kinds, "_PLUGINS", [])
-    point = types.SimpleNamespace(value="plugged_kind")
-    asked = []
-
-    def entry_points(group):
-        asked.append(group)
-        kinds.register("plugged_kind", {"plugged": "--plugged"})
-        return [point]
-
-    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
-    assert kind_of(CompareSpec(objective={"form": "plugged", "ref": "x"})) is module.KIND
-    assert asked == ["descentlab.kinds"] and kinds.forms()["plugged"].flag == "--plugged"
+    assert kinds.plugged() == ["plugged_kind"]
+    kind = kind_of(CompareSpec(objective={"form": "plugged", "ref": "x"}))
+    assert isinstance(kind, Toy) and kinds.forms()["plugged"].flag == "--plugged"
 
 
 @pytest.mark.parametrize(

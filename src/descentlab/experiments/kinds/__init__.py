@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import importlib
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,16 +26,9 @@ __all__ = ["FLAGS", "FORMS", "Flag", "TrialKind", "forms", "kind_named", "kind_o
 
 @dataclasses.dataclass(frozen=True)
 class Flag:
-    """How ``descentlab compare`` takes one form of a kind: ``FLAG REF``.
-
-    Attributes:
-        flag: the option, e.g. ``"--objective"``.
-        help: what ``REF`` names, for ``--help``.
-        said: how messages name the form (default: ``flag``).
-        metric: the form's code logs several metrics and ``--metric`` names the one read.
-        docs: the page that tells more.
-        metavar: how ``--help`` writes ``REF``.
-    """
+    """How ``descentlab compare`` takes one form of a kind: the option ``flag`` with its
+    ``help``, ``docs`` page and ``metavar``; ``said``: how messages name it (default: the flag);
+    ``metric``: the form's code logs several metrics, ``--metric`` names the one read."""
 
     flag: str
     help: str = ""
@@ -67,12 +61,29 @@ def forms() -> dict[str, Flag]:
     """Every registered form with its flag: this package's kinds and those named in the
     ``descentlab.kinds`` entry-point group (each a module that calls :func:`register`)."""
     if not _PLUGINS:
-        from importlib.metadata import entry_points
-
         _PLUGINS.append(True)
-        for point in entry_points(group="descentlab.kinds"):
-            importlib.import_module(point.value)
+        for module in plugged():
+            importlib.import_module(module)
     return FLAGS
+
+
+def plugged(group: str = "descentlab.kinds") -> list[str]:
+    """The modules the installed distributions name in the entry-point ``group``, read from
+    their ``entry_points.txt`` (``importlib.metadata`` reads every one's metadata: ~40 ms)."""
+    import glob
+    import sys
+
+    found: list[str] = []
+    for folder in dict.fromkeys(sys.path):
+        pattern = os.path.join(glob.escape(folder or "."), "*-info", "entry_points.txt")
+        for path in sorted(glob.glob(pattern)):
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                section = ""
+                for line in map(str.strip, fh):
+                    section = line.strip("[] ") if line.startswith("[") else section
+                    if section == group and "=" in line and not line.startswith("["):
+                        found.append(line.split("=", 1)[1].split(":")[0].strip())
+    return found
 
 
 def kind_of(spec: Any, code: Any = None) -> TrialKind:
