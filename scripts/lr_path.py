@@ -1,28 +1,30 @@
 """Follow a learning rate from ``descentlab compare`` to the optimizer step (issue 29).
 
 Runs a tiny comparison in this process (moons, an MLP, SGD, one tuning trial whose lr is the
-marker value 0.0123, one worker) under ``sys.setprofile``. A called function "carries the lr"
-when the marker is among its arguments -- the float itself, a string holding it, or inside a
-dict, list, tuple, dataclass or descentlab object, to depth 3. The walk stops at the first
-optimizer step called from the engine (the training step); the comparison then runs to its
-end untraced (raising there would stop it, but the runner reports any error a trial raises,
-even a ``BaseException``, as the trial's failure: "trial ... failed").
+marker value 0.0123, one worker) under ``sys.setprofile``. A called function "names the lr"
+when it binds the marker's value to a name of its own: an argument or a local variable that is
+the float itself, or text that spells it (``"sgd=0.0123:0.0123"`` as the command line has it),
+seen as the function is called and as it returns. An object that merely holds the lr somewhere
+inside (a config, a dict, a plan) does not count: how deeply objects are nested is not how far
+the lr travels, and the count needs no depth. The walk stops at the first optimizer step
+called from the engine (the training step); the comparison then runs to its end untraced
+(raising there would stop it, but the runner reports any error a trial raises, even a
+``BaseException``, as the trial's failure: "trial ... failed").
 
-Prints the files of src/descentlab that carried the lr, in order (consecutive calls in one
-file are one visit), the visits per file, the distinct files, and the returns to a file
-already left (a visit to a file that had an earlier visit). optim/ is left out (the step is
-its business) unless ``--with-optim``.
+Prints the files of src/descentlab that named the lr, in order (consecutive calls in one file
+are one visit), the visits per file, the distinct files, and the returns to a file already left
+(a visit to a file that had an earlier visit). optim/ is left out (the step is its business)
+unless ``--with-optim``.
 
 Usage::
 
     PYTHONPATH=src python scripts/lr_path.py [-v] [--with-optim]
 
-``-v`` prints each visit with the functions that carried the lr.
+``-v`` prints each visit with the functions that named the lr.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import tempfile
 from collections import Counter
@@ -37,31 +39,36 @@ ARGV = [
 ]  # fmt: skip
 
 
-def holds(v: Any, depth: int = 0) -> bool:
-    """Whether ``v`` holds the marker lr."""
+def holds(v: Any) -> bool:
+    """Whether ``v``, the value of one name, is the marker lr (the float, or text that spells
+    it); a container or an object that holds it inside is not."""
     if isinstance(v, float):
         return v == MARK
-    if isinstance(v, str):
-        return str(MARK) in v
-    if depth >= 3:
+    return isinstance(v, str) and str(MARK) in v
+
+
+def _names_it(frame: Any) -> bool:
+    try:
+        return any(holds(v) for v in frame.f_locals.values())
+    except Exception:  # a frame that cannot be inspected names nothing
         return False
-    if isinstance(v, dict):
-        return any(holds(x, depth + 1) for x in list(v.values())[:200])
-    if isinstance(v, (list, tuple)):
-        return any(holds(x, depth + 1) for x in v[:200])
-    if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        return any(holds(getattr(v, f.name, None), depth + 1) for f in dataclasses.fields(v))
-    if type(v).__module__.startswith("descentlab") and hasattr(v, "__dict__"):
-        return any(holds(x, depth + 1) for x in list(vars(v).values())[:50])
-    return False
 
 
 def trace() -> list[tuple[str, str]]:
-    """``(file, function)`` of every call that carried the lr, up to the training step."""
-    calls: list[tuple[str, str]] = []
+    """``(file, function)`` of every call that named the lr, in the order of the calls, up to
+    the training step."""
+    calls: list[list[Any]] = []
+    open_: dict[int, list[Any]] = {}  # (a call not returned yet: its entry in ``calls``)
 
     def profile(frame: Any, event: str, arg: Any) -> None:
-        if event != "call" or "/src/descentlab/" not in frame.f_code.co_filename:
+        if "/src/descentlab/" not in frame.f_code.co_filename:
+            return
+        if event == "return":  # the names it bound while it ran
+            entry = open_.pop(id(frame), None)
+            if entry is not None and not entry[2]:
+                entry[2] = _names_it(frame)
+            return
+        if event != "call":
             return
         rel = frame.f_code.co_filename.split("/src/", 1)[1]
         if frame.f_code.co_name == "step" and rel.startswith("descentlab/optim/"):
@@ -69,14 +76,12 @@ def trace() -> list[tuple[str, str]]:
             while back is not None and "/descentlab/engine/" not in back.f_code.co_filename:
                 back = back.f_back
             if back is not None:  # the walk ends here; the tiny comparison runs on, untraced
-                calls.append((rel, "step"))
+                calls.append([rel, "step", True])
                 sys.setprofile(None)
                 return
-        try:
-            if any(holds(v) for v in frame.f_locals.values()):
-                calls.append((rel, frame.f_code.co_name))
-        except Exception:  # an object that cannot be inspected carries nothing
-            return
+        entry = [rel, frame.f_code.co_name, _names_it(frame)]  # (its arguments)
+        calls.append(entry)
+        open_[id(frame)] = entry
 
     from descentlab.cli import main
 
@@ -85,7 +90,7 @@ def trace() -> list[tuple[str, str]]:
         main([*ARGV, "--runs-dir", tempfile.mkdtemp(prefix="lr-path-")])
     finally:
         sys.setprofile(None)
-    return calls
+    return [(rel, fn) for rel, fn, named in calls if named]
 
 
 def visits(

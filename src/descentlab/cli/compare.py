@@ -69,7 +69,7 @@ from descentlab.experiments.compare.choices import parse_optimizer
 from descentlab.experiments.compare.pruning import PRUNERS
 from descentlab.experiments.compare.search_space import DEFAULT_BUDGET, QUASIRANDOM
 from descentlab.experiments.compare.spec import DEFAULT_OPTIMIZERS, CompareSpec
-from descentlab.experiments.kinds import TrialKind, kind_of
+from descentlab.experiments.kinds import TrialKind, forms, kind_named, kind_of
 
 __all__ = ["build_spec", "register", "run"]
 
@@ -135,19 +135,15 @@ def _what_arguments(what: Any, d: CompareSpec) -> None:
         "descentlab gives it",
     )
     code = what.add_mutually_exclusive_group()
-    for flag, does in (
-        ("--objective", "your training function fn(run) -> Score, trained in each trial"),
-        ("--hf-trainer", "a function make_trainer(split) returning a transformers.Trainer "
-                         "without an optimizer"),
-        ("--lightning", "a function make(split) returning a LightningModule (or it and a "
-                        "datamodule); descentlab supplies its configure_optimizers"),
-    ):  # fmt: skip
-        code.add_argument(flag, metavar="FILE.py:FN", help=f"{does} (docs/compare.md)")
+    flags = forms()  # (each kind's flags, as it registered them)
+    for flag in flags.values():
+        code.add_argument(flag.flag, metavar=flag.metavar, help=f"{flag.help} ({flag.docs})")
     what.add_argument(
         "--metric",
         metavar="NAME[:max|:min]",
-        help="--hf-trainer, --lightning: the evaluation's metric the verdict reads, e.g. "
-        "eval_loss (minimized when its name ends in loss, else maximized, unless told)",
+        help=f"{', '.join(f.flag for f in flags.values() if f.metric)}: the evaluation's metric "
+        "the verdict reads, e.g. eval_loss (minimized when its name ends in loss, else "
+        "maximized, unless told)",
     )
     what.add_argument(
         "--problems",
@@ -423,32 +419,20 @@ def _kind(args: argparse.Namespace) -> TrialKind:
 
 
 def _code(args: argparse.Namespace) -> dict[str, Any]:
-    """``{"objective": ...}``: your own training code from --objective, --hf-trainer or
-    --lightning (and --metric), which gets descentlab's data where --problem names them; ``{}``
-    without it."""
-    forms = {"function": getattr(args, "objective", None),
-             "hf_trainer": getattr(args, "hf_trainer", None),
-             "lightning": getattr(args, "lightning", None)}  # fmt: skip
-    form = next((f for f, ref in forms.items() if ref), None)
+    """``{"objective": ...}``: your own training code from a kind's flag (--objective,
+    --hf-trainer, --lightning, ...: :func:`~descentlab.experiments.kinds.forms`) and
+    --metric, which gets descentlab's data where --problem names them; ``{}`` without it."""
+    given = {form: getattr(args, f.flag.lstrip("-").replace("-", "_"), None)
+             for form, f in forms().items()}  # fmt: skip
+    form = next((f for f, ref in given.items() if ref), None)
     metric = getattr(args, "metric", None)
-    if form in (None, "function") and metric is not None:
-        raise ValueError(
-            f"--metric {metric} names the metric of --hf-trainer or --lightning; "
-            + ("an --objective function returns its own Score" if form else "give one")
-        )
     if form is None:
+        if metric is not None:
+            takes = " or ".join(f.flag for f in forms().values() if f.metric)
+            raise ValueError(f"--metric {metric} names the metric of {takes}; give one")
         return {}
-    out: dict[str, Any] = {"form": form, "ref": forms[form], "data": bool(args.problem)}
-    if form == "function":
-        return {"objective": out}
-    if metric is not None:
-        name, _, way = metric.partition(":")
-        if way not in ("", "max", "min"):
-            raise ValueError(f"--metric takes NAME, NAME:max or NAME:min, got {metric!r}")
-        out["metric"] = name
-        if way:
-            out["maximize"] = way == "max"
-    return {"objective": out}
+    record = {"form": form, "ref": given[form], "data": bool(args.problem)}
+    return {"objective": kind_named(record).from_command_line(record, metric)}
 
 
 def _optimizer_fields(args: argparse.Namespace, default: Any) -> dict[str, Any]:
@@ -707,8 +691,7 @@ def _many(args: argparse.Namespace) -> Work:
 
     if args.nproc is not None:
         raise ValueError("--nproc trains the trials of one problem: it does not go with --problems")
-    if _kind(args).own_problem:
-        raise ValueError("--problems compares on built-in problems: an objective is one problem")
+    _kind(args).check_suite()
     if args.rank_timeout is not None:
         raise ValueError("--rank-timeout goes with --nproc: it does not go with --problems")
     fields = build_fields(args, default_optimizers=SUITE_OPTIMIZERS)

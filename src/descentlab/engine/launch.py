@@ -689,6 +689,7 @@ def train_sharded(
     optimizer: Any = None,
     schedule: Mapping[str, Any] | None = None,
     rank_timeout: float | None = None,
+    begun: bool = False,
 ) -> RunResult:
     """Train one run across ``nproc`` processes of this machine, its model sharded with FSDP2
     (see the module notes); or continue the stored run ``resume_id`` (``config`` None) from
@@ -715,6 +716,7 @@ def train_sharded(
         rank_timeout: seconds a process waits for the others at a collective before the
             run ends naming the one that hung (None: ``$DESCENTLAB_RANK_TIMEOUT``, else
             :data:`~descentlab.engine.ranks.RANK_TIMEOUT`).
+        begun: with ``resume_id``, as for :func:`~descentlab.engine.run.resume`.
 
     Returns:
         The :class:`RunResult` (its ``model``: the final full weights, loaded from the final
@@ -740,7 +742,8 @@ def train_sharded(
             rank_timeout=rank_timeout,
         )  # fmt: skip
         with contextlib.nullcontext() if store_path is None else Store(store_path) as store:
-            job.update({"run_id": None} if store is None else _recorded(store, job, built, nproc))
+            job.update({"run_id": None} if store is None else
+                       _recorded(store, {**job, "begun": begun}, built, nproc))  # fmt: skip
             _say(announce, job["run_id"])
             try:
                 out = _launch(nproc, {**job, "announced": folder}, store)
@@ -771,7 +774,8 @@ def _recorded(store: Any, job: Mapping[str, Any], built: Built, nproc: int) -> d
         finally:
             torch.set_num_threads(threads)
         return {"run_id": run_id, "checkpoint_path": str(default_checkpoint(store, run_id))}
-    begin_resume(store, run_id, job["after"], nproc=nproc)
+    if not job["begun"]:
+        begin_resume(store, run_id, job["after"], nproc=nproc)
     return {"run_id": run_id}
 
 

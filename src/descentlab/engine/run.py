@@ -465,6 +465,7 @@ def resume(
     checkpoint_every: int | str | None = None,
     after_checkpoint: Callable[[int | None, Path], None] | None = None,
     keep_checkpoint: bool = True,
+    begun: bool = False,
 ) -> RunResult:
     """Continue a run recorded in ``store`` from its last checkpoint.
 
@@ -490,6 +491,9 @@ def resume(
         checkpoint_every: as for :func:`train`.
         after_checkpoint: as for :func:`train`.
         keep_checkpoint: as for :func:`train`.
+        begun: the resume is already written to the run's record
+            (:func:`~descentlab.engine.resuming.begin_resume`: a comparison's execution
+            writes it for every kind of trial).
 
     Returns:
         The :class:`RunResult` of the whole run (its ``steps`` count from step 0), under the
@@ -530,7 +534,8 @@ def resume(
     check_until_step(until_step)
     check_checkpoint_every(checkpoint_every)
     resumed = resumption(store, run_id, restart=restart, optimizer=optimizer, schedule=schedule)
-    begin_resume(store, run_id, resumed.after)
+    if not begun:
+        begin_resume(store, run_id, resumed.after)
     config = resumed.config
     with torch.random.fork_rng(devices=[]):
         built = build(config, data)

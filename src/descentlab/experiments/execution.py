@@ -118,13 +118,32 @@ def _alone(store: Any, source: DataSource, kind: Any, trial: Trial, run_id: int 
     """``trial`` trained alone by its ``kind`` (``how``: its checkpoints' cadence, what is
     called after each, its processes), from the start or continuing its interrupted run
     ``run_id`` (:func:`~descentlab.experiments.resume.continued`: resume written once for every
-    kind); its finished run's checkpoint removed."""
+    kind); what it adds to its run recorded after its kind's ``train`` returns (its optimizer's
+    monitor rows, a refit's per-example test outcomes); its finished run's checkpoint
+    removed."""
     t0 = time.perf_counter()
+    source = _FetchedOnce(source)  # (the kind and the records added after it share the data)
     go = functools.partial(kind.train, store, source, trial, *how)
-    result = go() if run_id is None else continued(store, trial.config.name, run_id, go)
+    result = go() if run_id is None else continued(store, kind, trial, run_id, go, how[-1])
+    with store.transaction():  # what the trial adds to its run, for every kind: one write
+        store_monitor(store, trial, result, how[-1])
+        if needs_outcomes(trial) and getattr(result, "model", None) is not None:  # (its model)
+            store_test_outcomes(store, trial, result, source.get(trial.data))
     discard_checkpoint(store, result)
     seconds = time.perf_counter() - t0
     return TrialOutcome(trial, result.run_id, result.status, dict(result.summary), False, seconds)
+
+
+class _FetchedOnce:
+    """A data source whose splits of each kind are fetched once."""
+
+    def __init__(self, source: Any) -> None:
+        self.source, self.kind, self.fetched = source, source.kind, {}
+
+    def get(self, kind: str) -> Any:
+        if kind not in self.fetched:
+            self.fetched[kind] = self.source.get(kind)
+        return self.fetched[kind]
 
 
 def store_monitor(store: Any, trial: Trial, result: Any, nproc: int = 1) -> None:

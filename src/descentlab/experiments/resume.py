@@ -15,7 +15,6 @@ trial starts over. When it works and when not (Ray Client): docs/compare.md."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import warnings
@@ -41,27 +40,38 @@ def unfinished_runs(store: Any, trials: list[Trial]) -> list[int | None]:
     return [None if record is None else record.id for record in found]
 
 
-def continued(store: Any, name: str, run_id: int, go: Callable[..., Any]) -> Any:
-    """Trial ``name``'s interrupted run ``run_id`` continued from its last checkpoint
-    (``go(resume=run_id)``: the trial's kind continues it, with its weights, optimizer state,
-    data order and random streams as if never stopped), or from step 0 as the same run where it
-    wrote none. A checkpoint that fails its verification is set aside (``<name>.corrupt``),
+def continued(store: Any, kind: Any, trial: Any, run_id: int, go: Callable[..., Any],
+              nproc: int = 1) -> Any:  # fmt: skip
+    """``trial``'s interrupted run ``run_id`` continued from its last checkpoint
+    (``go(resume=run_id)``: the trial's ``kind`` continues it, with its weights, optimizer
+    state, data order and random streams as if never stopped), or from step 0 as the same run
+    where it wrote none. The resume is written here, for every kind: the run running again,
+    its metrics cut back to the step the kind continues from
+    (:meth:`~descentlab.experiments.kinds.TrialKind.resume_step`), the resume in its
+    provenance. A checkpoint that fails its verification is set aside (``<name>.corrupt``),
     never used: the run starts over (``go(resume=run_id, restart=True)``), with one warning."""
     from descentlab.engine.checkpoint import CheckpointError
+    from descentlab.engine.resuming import begin_resume
 
-    go = functools.partial(go, resume=run_id)
+    noted = {"nproc": nproc} if nproc > 1 else {}
+
+    def begun(restart: bool = False) -> Any:
+        after = kind.resume_step(store, trial, run_id, restart)
+        begin_resume(store, run_id, after, **noted)
+        return go(resume=run_id, restart=restart)
+
     try:
-        return go()
+        return begun()
     except CheckpointError as exc:
         aside = _set_aside(store, run_id)
         reason = str(exc).split("; to start run")[0]
         warnings.warn(
-            f"descentlab: trial {name!r}: {reason}; set aside as {aside}, never "
+            f"descentlab: trial {trial.config.name!r}: {reason}; set aside as {aside}, never "
             "used: the trial starts over from step 0",
             RuntimeWarning,
             stacklevel=2,
         )
-        return go(restart=True)
+        return begun(restart=True)
 
 
 def _checkpoint_of(store: Any, run_id: int) -> Path | None:

@@ -370,7 +370,7 @@ def study(
         built = "" if counts[i] is None else f" ({counts[i]:,} parameters)"
         say(f"size {i + 1}/{len(sizes)}: {option}={size}{built}")
         cmp = compare(s, runs_dir, **compare_options)
-        if kind.counts_as_trained:
+        if counts[i] is None:  # (counted as its trials built them: its kind says how many)
             counts[i] = kind.built_params(cmp.store_path)
             if counts[i] is None:
                 raise ValueError(

@@ -134,15 +134,14 @@ def trial_rows(cmp: Any) -> list[dict[str, Any]]:
 def _named(cmp: Any, rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
     """The columns and rows with an objective's metric under its own name (``test_mse``, not
     ``test_loss``); a problem's as they are."""
-    if not cmp.kind.own_metric:
-        return _COLUMNS, rows
     kept = "accuracy" if cmp.classification else "loss"
     dropped = {"final_val_accuracy", "final_val_loss", "test_accuracy", "test_loss", "test_rmse"}
     renamed = {f"final_val_{kept}": f"final_val_{cmp.metric_name}",
                f"test_{kept}": f"test_{cmp.metric_name}"}  # fmt: skip
     columns = [renamed.get(c, c) for c in _COLUMNS if c in renamed or c not in dropped]
-    return columns, [{renamed.get(k, k): v for k, v in row.items()
-                      if k in renamed or k not in dropped} for row in rows]  # fmt: skip
+    own = [{renamed.get(k, k): v for k, v in row.items() if k in renamed or k not in dropped}
+           for row in rows]  # fmt: skip
+    return cmp.kind.metric_said((columns, own), (_COLUMNS, rows))
 
 
 def _timing(r: Any, run_id: int) -> dict[str, Any]:
@@ -261,8 +260,7 @@ def write_exports(cmp: Any, folder: str | os.PathLike[str]) -> tuple[Path, Path]
         # the store these exports were made from (a store emptied or replaced is told apart)
         "store": {"file": cmp.store_path.name, "id": store_identity(cmp.store_path)},
     }
-    if cmp.kind.own_metric:  # (your own code's metric, by its name)
-        payload = {"metric": cmp.metric_name, **payload}
+    payload = {**cmp.kind.metric_said({"metric": cmp.metric_name}, {}), **payload}
     text = json.dumps(_clean(payload), indent=1, allow_nan=False)
     write_atomic(csv_path, buf.getvalue())  # never half-written
     write_atomic(json_path, text)

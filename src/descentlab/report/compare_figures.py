@@ -108,8 +108,9 @@ def final_results_figure(comparison: Any) -> Figure | None:
     classification = comparison.task == "classification"
     metrics = [("test/accuracy", "test accuracy")] if classification else []
     metrics.append(("test/loss", "test loss"))
-    if comparison.kind.own_metric:  # your own code's metric, by its name
-        metrics = [(metrics[0][0], f"test {comparison.metric_name}")]
+    metrics = comparison.kind.metric_said(  # your own code's metric, by its name
+        [(metrics[0][0], f"test {comparison.metric_name}")], metrics
+    )
     fig = F.new_figure(5.2 * len(metrics) + 0.6, 0.55 * len(results) + 1.6)
     axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True))
     conf = round(comparison.spec.confidence * 100)

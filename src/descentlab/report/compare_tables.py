@@ -68,7 +68,7 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
     tuned = cmp.select_metric.split("/", 1)[1]  # the problem's own metric (accuracy, loss, rmse)
     rmse = tuned == "rmse"  # a problem scored by its RMSE shows the test RMSE
     test = "rmse" if rmse else metric_name
-    tuned = metric_name if cmp.kind.own_metric else tuned
+    tuned = cmp.kind.metric_said(metric_name, tuned)
     noise = (
         "counting the seeds' noise and, where the refit runs stored per-example outcomes, "
         "the test set's" + (" (the RMSE: the root of the mean squared error)" if rmse else "")

@@ -172,7 +172,7 @@ def protocol_lines(
     else:
         lines = ["tuning: none, every optimizer at a fixed learning rate"]
     lines += [f"  {c.display}: {_space(spec, c)}" for c in choices]
-    lines.append(kind.training_words(spec))
+    lines.append(kind.training_words(spec) or training_words(spec))
     seeds = ", ".join(map(str, spec.final_seeds))
     looks = spec.looks
     tests = spec.test_seeds

@@ -449,7 +449,7 @@ class Comparison:
     def val_metric_words(self) -> str:
         """The validation metric as the text says it: your own code's by its name, else
         :func:`metric_words`."""
-        return self.metric_name if self.kind.own_metric else metric_words(self.select_metric)
+        return self.kind.metric_said(self.metric_name, metric_words(self.select_metric))
 
     def _chosen_words(self, top: Standing) -> str:
         cls = self.classification
@@ -600,9 +600,9 @@ class Comparison:
             "loss": "validation loss",
             "rmse": "validation RMSE",
         }
-        metric = names.get(self.select_metric.split("/", 1)[1], self.select_metric)
-        if self.kind.own_metric:  # your own code's, by its name
-            metric = f"validation {self.metric_name}"
+        metric = self.kind.metric_said(f"validation {self.metric_name}",
+                                       names.get(self.select_metric.split("/", 1)[1],
+                                                 self.select_metric))  # fmt: skip
         k = self.spec.tune_seeds
         noises = [(r, self.tuning_noise(r)) for r in tuned]
         measured = [(r, n) for r, n in noises if n.why_not is None]
@@ -643,7 +643,7 @@ class Comparison:
         cls = self.classification
         target = self.target_accuracy
         conf = round(self.spec.confidence * 100)
-        shown = self.metric_name if self.kind.own_metric else ("acc" if cls else "loss")
+        shown = self.kind.metric_said(self.metric_name, "acc" if cls else "loss")
         head = ["optimizer", "lr", f"test {shown} [{conf}% CI]"]
         rmse = self.select_metric == "val/rmse"  # a problem scored by its RMSE shows it too
         if rmse:

@@ -186,32 +186,16 @@ def compare(
         "Optimizer benchmarking needs to account for hyperparameter tuning", ICML 2020.
     """
     kind = kind_of(spec, objective)
-    if nproc > 1 and not kind.shards:
-        raise ValueError("--nproc shards the engine's model: an objective trains its own")
     if nproc > 1:
-        from descentlab.engine.launch import check_nproc
-
-        check_nproc(nproc, "cpu")
-        if workers not in (None, 1):
-            raise ValueError(
-                f"--nproc {nproc} trains each trial across {nproc} processes, one trial at a "
-                f"time: --workers {workers} does not go with it"
-            )
-        workers, vectorize = 1, False
+        workers, vectorize = _sharded(kind, nproc, workers)
     # what this process says, the trials' worker processes do not say again, nor one another
     with shared_by_one_command():
         plan, data, workers, kind = _resolve(spec, data, problem, workers, kind, objective)
-        if vectorize and not kind.stacks:  # (a loop of its own: said once, with the cost)
-            vectorize = False
-            warnings.warn(kind.alone, RuntimeWarning, stacklevel=2)
+        vectorize = kind.stacked(vectorize)
         spec = plan.spec  # checked once, where it entered: below, the plan holds plain values
         run_dir = Path(runs_dir) / plan.run_name
         if not start_over:  # a store emptied or replaced under a finished comparison's files
-            from descentlab.experiments.compare.earlier import store_refusal
-
-            refusal = store_refusal(run_dir)
-            if refusal is not None:
-                raise ValueError(refusal)
+            _refuse_a_replaced_store(run_dir)
         files = kind.name_earlier(run_dir, spec)  # (recorded: a later run names what changed)
         # Data loaded by name are reloaded (from the cache) by each worker; given data are sent
         # to each worker once.
@@ -233,6 +217,31 @@ def compare(
         session.close()
         session.notify("done", {"run_dir": str(run_dir), "trials_run": session.count})
         return with_context(result)
+
+
+def _sharded(kind: Any, nproc: int, workers: int | None) -> tuple[int, bool]:
+    """``(workers, vectorize)`` of a comparison whose trials each train across ``nproc`` > 1
+    processes: one trial at a time, checked in one line first."""
+    from descentlab.engine.launch import check_nproc
+
+    kind.check_nproc(nproc)
+    check_nproc(nproc, "cpu")
+    if workers not in (None, 1):
+        raise ValueError(
+            f"--nproc {nproc} trains each trial across {nproc} processes, one trial at a "
+            f"time: --workers {workers} does not go with it"
+        )
+    return 1, False
+
+
+def _refuse_a_replaced_store(run_dir: Path) -> None:
+    """Refuse in one line a run directory whose store was emptied or replaced under its
+    finished comparison's files."""
+    from descentlab.experiments.earlier import store_refusal
+
+    refusal = store_refusal(run_dir)
+    if refusal is not None:
+        raise ValueError(refusal)
 
 
 def _resolve(
@@ -535,7 +544,7 @@ class _Session:
 
     def take(self, out: Any) -> None:
         """A finished trial: judged, found, counted and shown."""
-        if self.kind.own_metric and out.run_id is not None:
+        if out.run_id is not None:  # (an own metric's direction: the engine's is known)
             self.learn(*self.kind.learned(self.store, out))
         self.count += 1
         failure = self.judge(self.store, out.run_id, out.status, out.summary, out.trial.phase)
@@ -551,9 +560,7 @@ class _Session:
     def shown(self) -> str | None:
         """Your own code's metric's name (its ``Score``'s), as the progress lines say it; None
         for a problem's."""
-        if not self.kind.own_metric:
-            return None
-        said = self.meta.get("objective")
+        said = self.kind.metric_said(self.meta.get("objective"), None)
         return said.get("name") if isinstance(said, dict) else None
 
     def add_seeds(self, runner: Any) -> None:

@@ -297,9 +297,8 @@ def ranking(cmp: ComparisonView) -> list[Standing]:
 def _span(cmp: Any, top: Any, cls: bool) -> float:
     """The width of the range the test metric can take: an accuracy's 1, your own metric's
     from its ``Score``'s bounds, else infinite."""
-    if not cmp.kind.own_metric:
-        return 1.0 if cls else math.inf
-    low, high = top.metric_bounds or (-math.inf, math.inf)
+    low, high = cmp.kind.metric_said(top.metric_bounds or (-math.inf, math.inf),
+                                     (0.0, 1.0 if cls else math.inf))  # fmt: skip
     return high - low
 
 

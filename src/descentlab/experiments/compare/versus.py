@@ -18,9 +18,7 @@ def _proportion(cmp: Any) -> bool:
     accuracy, or your own code's maximized metric where its Score declared bounds (0, 1)."""
     if not cmp.classification:
         return False
-    if not cmp.kind.own_metric:
-        return True
-    return all(r.metric_bounds == (0.0, 1.0) for r in cmp.results)
+    return cmp.kind.metric_said(all(r.metric_bounds == (0.0, 1.0) for r in cmp.results), True)
 
 
 def _size(cmp: Any, x: float, sign: bool = True) -> str:
@@ -42,10 +40,10 @@ def versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
     top = ranking[0].result.choice.display
     conf = round(cmp.spec.confidence * 100)
     family = ranking[1].test.family
-    units = (  # (the differences are the test metric's: a Problem's loss, not its RMSE)
-        "accuracy points" if cmp.classification and not cmp.kind.own_metric else cmp.metric_name
-    )
-    if cmp.kind.own_metric and _proportion(cmp):
+    # (the differences are the test metric's: a Problem's loss, not its RMSE)
+    units = cmp.kind.metric_said(cmp.metric_name, "accuracy points" if cmp.classification
+                                 else cmp.metric_name)  # fmt: skip
+    if cmp.kind.metric_said(_proportion(cmp), False):
         units += " points (x100: a proportion, its bounds (0, 1))"
     pairing = "seed" if any(r.test_outcomes_missing for r in cmp.results) else (
         "seed and test example")  # fmt: skip

@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from descentlab.experiments.kinds import FORMS, TrialKind
+from descentlab.experiments.kinds import FLAGS, FORMS, TrialKind
 from descentlab.experiments.kinds.code_identity import Objective, name_earlier_run
 from descentlab.experiments.kinds.code_run import slot
 
@@ -120,6 +120,21 @@ class UserCode(TrialKind):
                     f"{name} {value} is the engine's, and with {flag} your code trains: {where}"
                 )
 
+    def from_command_line(self, record: dict[str, Any], metric: str | None) -> dict[str, Any]:
+        """A Trainer's or a module's ``--metric NAME[:max|:min]`` (a function returns its
+        own)."""
+        if metric is None:
+            return record
+        if record["form"] == "function":
+            raise ValueError(
+                f"--metric {metric} names the metric of --hf-trainer or --lightning; an "
+                "--objective function returns its own Score"
+            )
+        name, _, way = metric.partition(":")
+        if way not in ("", "max", "min"):
+            raise ValueError(f"--metric takes NAME, NAME:max or NAME:min, got {metric!r}")
+        return {**record, "metric": name, **({"maximize": way == "max"} if way else {})}
+
     def resolve(self, plan: Any, given: Any, data: bool, workers: int) -> tuple[Any, Any, bool]:
         resolved, code = for_compare(plan.spec, given, data=data, workers=workers)
         return resolved.plan(custom_data=True, checked=plan), UserCode(code), code.data
@@ -137,7 +152,6 @@ class UserCode(TrialKind):
         continuing its interrupted run ``resume`` (from step 0 with ``restart``)."""
         from types import SimpleNamespace
 
-        from descentlab.experiments.execution import store_monitor
         from descentlab.experiments.kinds.code_trial import run_trial
 
         assert self.code is not None
@@ -145,9 +159,8 @@ class UserCode(TrialKind):
         again = {} if resume is None else {"resume": resume, "restart": restart}
         run_id, status, summary = run_trial(store, self.code, trial, data, checkpoint_every,
                                             after, **again)  # fmt: skip
-        result = SimpleNamespace(run_id=run_id, status=status, summary=summary)
-        store_monitor(store, trial, result)  # (its optimizer built by run.optimizer)
-        return result
+        # (the execution adds a monitored trial's records: its optimizer built by run.optimizer)
+        return SimpleNamespace(run_id=run_id, status=status, summary=summary)
 
     def metric_name(self, spec: Any, provenance: Mapping[str, Any]) -> str | None:
         said = provenance.get("objective") or {}
@@ -179,7 +192,7 @@ class UserCode(TrialKind):
         ``run.size``)."""
         form = spec.objective.get("form")
         if form != "function":
-            flag = "--hf-trainer" if form == "hf_trainer" else "--lightning"
+            flag = FLAGS[form].flag
             raise ValueError(
                 f"{flag}'s make(split) takes no size: a scale study passes each size to an "
                 "--objective function as run.size (call your make from one)"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from descentlab import Score
-from descentlab.experiments.compare.earlier import name_earlier, stored
+from descentlab.experiments.earlier import name_earlier, stored
 from descentlab.experiments.kinds import FORMS
 from descentlab.experiments.kinds.code_run import Run, _say_once
 

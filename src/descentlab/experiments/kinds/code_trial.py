@@ -45,7 +45,8 @@ def run_trial(
     the trial's config; ``(run id, status, summary)``.
 
     ``resume``: the id of the trial's interrupted run, continued from its last checkpoint
-    (its reports after that step deleted; ``restart``: from step 0, as where it wrote none).
+    (the caller wrote the resume, its reports deleted; ``restart``: from step 0, as where it
+    wrote none).
 
     Raises:
         ValueError: one line naming the objective and the trial -- it raised, returned
@@ -75,12 +76,8 @@ def run_trial(
     clock = None if checkpoint_every is None else CheckpointClock(checkpoint_every)
     ship = None if after_checkpoint is None else (lambda i, p: after_checkpoint(trial, i, p))
     state = _State(store, run_id, record, where, clock, path, ship, cfg.steps, cfg.device)
-    if resume is not None:
-        if not restart:
-            state.load()
-        store.set_status(run_id, "running", expect=("running", "interrupted", "failed"))
-        store.truncate_metrics(run_id, after_step=-1)  # (its reports are in the checkpoint)
-        store.update_provenance(run_id, {"pid": os.getpid()})
+    if resume is not None and not restart:  # (its reports are in the checkpoint: from -1)
+        state.load()
     if lines_on():  # (a comparison's console: the trial's steps, rate and time left)
         done = state.saved[0] if state.saved is not None else 0
         state.lines = StepLines(cfg.steps, done, which(cfg))

@@ -26,7 +26,6 @@ class EngineRun(TrialKind):
         (:func:`~descentlab.engine.launch.train_sharded`; the launcher, the process that calls
         it, writes ``store``)."""
         from descentlab.engine import run
-        from descentlab.experiments.execution import store_monitor, store_test_outcomes
 
         cfg, data = trial.config, source.get(trial.data)
         kept = {"optimizer": cfg.optimizer, "schedule": cfg.schedule}
@@ -39,7 +38,7 @@ class EngineRun(TrialKind):
                        "threads": torch.get_num_threads()}  # fmt: skip
             result = (train_sharded(cfg, nproc, store.path, **options) if resume is None else
                       train_sharded(None, nproc, store.path, restart=True, resume_id=resume,
-                                    **kept, **options))  # fmt: skip
+                                    begun=True, **kept, **options))  # fmt: skip
         else:
             options = {
                 "data": data,
@@ -50,16 +49,17 @@ class EngineRun(TrialKind):
             if after is not None:
                 options["after_checkpoint"] = functools.partial(after, trial)
             result = (run.train(cfg, store, **options) if resume is None else
-                      run.resume(resume, store, **kept, **options, restart=restart))  # fmt: skip
-        with store.transaction():  # what the trial adds to its run: one write
-            store_monitor(store, trial, result, nproc)
-            store_test_outcomes(store, trial, result, data)
+                      run.resume(resume, store, **kept, **options, restart=restart,
+                                 begun=True))  # fmt: skip
         return result
 
-    def training_words(self, spec: Any) -> str:
-        from descentlab.experiments.compare.protocol import training_words
+    def resume_step(self, store: Any, trial: Any, run_id: int, restart: bool) -> int:
+        """The step of the run's checkpoint, verified."""
+        from descentlab.engine.resuming import resumption
 
-        return training_words(spec)
+        cfg = trial.config
+        kept = {"optimizer": cfg.optimizer, "schedule": cfg.schedule}
+        return resumption(store, run_id, restart=restart, **kept).after
 
 
 KIND = EngineRun()
