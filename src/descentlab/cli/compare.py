@@ -144,6 +144,13 @@ def _what_arguments(what: Any, d: CompareSpec) -> None:
     ):  # fmt: skip
         code.add_argument(flag, metavar="FILE.py:FN", help=f"{does} (docs/compare.md)")
     what.add_argument(
+        "--script-args",
+        metavar="'ARGS'",
+        help="your code's own command line, as python FILE.py ARGS would give it: sys.argv is "
+        "[FILE.py, *ARGS] while it is imported and each trial runs (default: none), so a "
+        "module-level parse_args() reads it",
+    )
+    what.add_argument(
         "--metric",
         metavar="NAME[:max|:min]",
         help="--hf-trainer, --lightning: the evaluation's metric the verdict reads, e.g. "
@@ -437,8 +444,18 @@ def _code(args: argparse.Namespace) -> dict[str, Any]:
             + ("an --objective function returns its own Score" if form else "give one")
         )
     if form is None:
+        if getattr(args, "script_args", None):
+            raise ValueError(
+                f"--script-args {args.script_args!r} is the command line of your own code: "
+                "give it with --objective, --hf-trainer or --lightning"
+            )
         return {}
     out: dict[str, Any] = {"form": form, "ref": forms[form], "data": bool(args.problem)}
+    script_args = getattr(args, "script_args", None)
+    if script_args:
+        import shlex
+
+        out["argv"] = shlex.split(script_args)
     if form == "function":
         return {"objective": out}
     if metric is not None:
@@ -681,6 +698,8 @@ def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
                     "tuning_noise": result.tuning_noise_line(), "seconds": elapsed},
                    default=str)  # fmt: skip
         return
+    from descentlab.experiments.compare.as_code import CODE_INDENT
+
     print(result.table())
     for line in result.protocol():
         indent = " " * (len(line) - len(line.lstrip()) + 2)
@@ -691,6 +710,9 @@ def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
         print(textwrap.fill("test seeds: " + "; ".join(seeds), width=100, subsequent_indent="  "))
     print()
     for part in result.recommendation().split("\n"):
+        if part.startswith(CODE_INDENT):  # (code you paste: as it is)
+            print(part)
+            continue
         indent = " " * (len(part) - len(part.lstrip()))
         print(textwrap.fill(part, width=100, subsequent_indent=indent + "  "))
     for line in result.warnings():
