@@ -761,13 +761,15 @@ def _trials(folder: Path) -> list[tuple[str, ...]]:
 @pytest.mark.process
 def test_trials_that_run_at_once_never_share_a_file_a_relative_path_names(tmp_path, monkeypatch):
     """word_language_model's pattern (the best model saved to ``model.pt``, reloaded at the
-    end) at --workers 2 gives every trial's score as one worker does; the inputs named
+    end) at --workers 2 and 4 gives every trial's score as one worker does; the inputs named
     relative to the launch folder and to the script's file resolve."""
     code, err = _script_compare(tmp_path, monkeypatch, 1)
     assert code == 0, err
-    code, err = _script_compare(tmp_path, monkeypatch, 2)
-    assert code == 0, err
-    assert _trials(tmp_path / "launch" / "runs2") == _trials(tmp_path / "launch" / "runs1")
+    for workers in (2, 4):
+        code, err = _script_compare(tmp_path, monkeypatch, workers)
+        assert code == 0, err
+        got = _trials(tmp_path / "launch" / f"runs{workers}")
+        assert got == _trials(tmp_path / "launch" / "runs1"), workers
     assert not (tmp_path / "launch" / "model.pt").exists()  # (each trial's, in its own folder)
 
 
@@ -858,3 +860,165 @@ def test_a_value_that_ignores_the_trials_is_refused_naming_a_spelling_that_works
     assert code == 2 and len(lines) == 1, err.getvalue()
     assert says in lines[0] and "in trials that tune lr = " in lines[0], lines[0]
     assert "10 * run.hyper['lr']" in lines[0], lines[0]  # (a spelling that works)
+
+
+SAID = """
+import torch
+from torch import nn
+from descentlab import Score
+
+X = torch.linspace(-1, 1, 32).unsqueeze(1)
+Y = torch.sin(3 * X)
+
+
+def two_optimizers(run):  # a GAN's two networks, both built with run.optimizer
+    torch.manual_seed(run.seed)
+    g, d = nn.Linear(1, 1), nn.Linear(1, 1)
+    opt_g, opt_d = run.optimizer(g.parameters()), run.optimizer(d.parameters())
+    for step in range(run.steps):
+        for net, opt in ((g, opt_g), (d, opt_d)):
+            opt.zero_grad()
+            ((net(X) - Y) ** 2).mean().backward()
+            opt.step()
+    return Score(float(((g(X) - Y) ** 2).mean()), maximize=False, name="mse")
+
+
+def closure(run):  # time_sequence_prediction's L-BFGS loop: a closure a step
+    torch.manual_seed(run.seed)
+    model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
+    opt = run.optimizer(model.parameters())
+
+    def loss():
+        opt.zero_grad()
+        out = ((model(X) - Y) ** 2).mean()
+        out.backward()
+        return out
+    for step in range(run.steps):
+        opt.step(loss)
+    with torch.no_grad():
+        return Score(float(((model(X) - Y) ** 2).mean()), maximize=False, name="mse")
+"""
+
+
+def _said(tmp_path: Path, name: str, extra: str) -> tuple[int, str]:
+    (tmp_path / "said.py").write_text(SAID)
+    args = (f"compare --objective {tmp_path / 'said.py'}:{name} --steps 3 --lr-trials 2 "
+            f"--no-refine --seeds 2 --max-seeds 2 --workers 1 --runs-dir {tmp_path / 'runs'} "
+            f"--no-progress --no-report {extra}")  # fmt: skip
+    err = io.StringIO()
+    with (
+        contextlib.redirect_stderr(err),
+        contextlib.redirect_stdout(io.StringIO()),
+        warnings.catch_warnings(record=True) as said,
+    ):
+        warnings.simplefilter("always")
+        code = int(main(args.split()) or 0)
+    return code, "\n".join([*(str(w.message) for w in said), err.getvalue()])
+
+
+def test_two_optimizers_built_with_run_optimizer_are_named_as_such(tmp_path):
+    code, err = _said(tmp_path, "two_optimizers", "--optimizers sgd")
+    assert code == 2, err
+    assert "it built 2 optimizers with run.optimizer, stepped 3 and 3 times in 3 steps" in err, err
+
+
+def test_a_closure_optimizer_says_its_function_evaluations_and_what_the_budget_counts(tmp_path):
+    code, err = _said(tmp_path, "closure", "--optimizer torch.optim.LBFGS")
+    assert code == 0, err
+    (line,) = [ln for ln in err.splitlines() if "evaluated its closure" in ln]
+    evaluations = int(line.split("evaluated its closure ")[1].split()[0])
+    assert evaluations > 3 and "in 3 steps: the budget (--steps 3) counts optimizer steps" in line
+    (store,) = (tmp_path / "runs").glob("*/descentlab.sqlite")
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        said = [json.loads(p or "{}").get("evaluations")
+                for (p,) in db.execute("SELECT provenance FROM runs")]  # fmt: skip
+    assert any(isinstance(n, int) and n > 3 for n in said), said
+
+
+@pytest.mark.parametrize(
+    ("name", "setting", "multiple"),
+    [("adam", {"lr": 0.01, "warmup": 0.1, "schedule": "cosine"}, 10.0),
+     ("sgd", {"lr": 0.1, "warmup": 0.05, "schedule": "linear"}, None),
+     ("momentum", {"lr": 0.1, "schedule": "cosine"}, None),
+     ("adamw", {"lr": 0.003, "warmup": 0.1, "schedule": "constant"}, 0.5)],
+)  # fmt: skip
+def test_the_recommendation_as_code_trains_with_the_values_the_runs_used(name, setting, multiple):
+    """The pasted lines, executed, give the lr at every step that descentlab's own optimizer
+    and schedule give (the reference: ``make_optimizer`` and ``make_schedulers`` of the same
+    setting), the group's multiple included, and the same hyperparameters."""
+    import math
+
+    import torch
+
+    from descentlab.engine.optimizing import make_optimizer, make_schedulers
+    from descentlab.experiments.compare.as_code import code_lines
+    from descentlab.experiments.compare.search_space import run_fields
+
+    steps = 40
+    multiples = {"1": multiple} if multiple else None
+    lines = code_lines(name, setting, steps=steps, multiples=multiples)
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    space = {"torch": torch, "math": math, "params": [a, b]}
+    exec("\n".join(ln for ln in lines if not ln.startswith("#")), space)
+    pasted = space["optimizer"]
+    hyper, schedule = run_fields(setting, steps=steps)
+    ours = make_optimizer(name, [a, b], hyper)
+    same = ("lr", "momentum", "nesterov", "betas", "eps", "weight_decay")
+    assert {k: pasted.defaults.get(k) for k in same if k in ours.defaults} == {
+        k: ours.defaults[k] for k in same if k in ours.defaults}  # fmt: skip
+    sched = make_schedulers(ours, schedule, steps)[0]
+    for _ in range(steps):
+        want = ours.param_groups[0]["lr"] if sched is not None else hyper["lr"]
+        got = pasted.param_groups[0]["lr"]
+        assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-15), (got, want)
+        pasted.step()  # (no gradients: nothing moves; the schedules' order as torch wants it)
+        ours.step()
+        if "scheduler" in space:
+            space["scheduler"].step()
+        if sched is not None:
+            sched.step()
+    said = [ln for ln in lines if ln.startswith("# param group 1")]
+    assert bool(said) == bool(multiple) and (not said or f"{multiple:g} * lr" in said[0])
+
+
+def test_the_recommendation_ends_with_the_code_you_paste_multiples_included(tmp_path):
+    (tmp_path / "patterns.py").write_text(textwrap.dedent(PATTERNS))
+    code, err, answer, _ = _compare(tmp_path / "patterns.py", "head_multiplier", tmp_path / "r")
+    assert code == 0, err
+    text = answer["recommendation"]
+    assert "as code (paste into your script" in text, text
+    assert "    optimizer = torch.optim." in text and "# param group 1: lr = 10 * lr" in text, text
+
+
+def test_the_report_describes_the_protocol_that_ran_for_your_code(user_file, tmp_path):
+    from descentlab.experiments.compare.collect import load_comparison
+    from descentlab.report.compare_tables import protocol
+
+    code, err, _, _ = _compare(user_file, "plain", tmp_path)
+    assert code == 0, err
+    (run_dir,) = [p.parent for p in tmp_path.glob("*/comparison.json")]
+    text = protocol(load_comparison(run_dir))
+    assert "holdout validation split" not in text and "no better than chance" not in text, text
+    assert "a trial fails only where a value it reported or returned is not finite" in text, text
+    assert "your code (objective " in text, text
+
+
+def test_a_module_class_optimizer_of_your_own_is_part_of_the_comparisons_identity(
+    tmp_path, monkeypatch
+):
+    from descentlab.experiments.compare.choices import parse_optimizer
+
+    (tmp_path / "own_opt_mod.py").write_text("import torch\nclass Mine(torch.optim.SGD):\n  pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = parse_optimizer("own_opt_mod.Mine").to_dict()
+    assert set(first.get("source", {})) == {"own_opt_mod.py"}, first
+    assert "source" not in parse_optimizer("torch.optim.SGD").to_dict()  # (a package's)
+
+
+def test_an_unknown_model_names_what_works(tmp_path):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["scale", "--model", "mymodel.py:Net", "--sizes", "4,8,16", "--steps", "2",
+                     "--runs-dir", str(tmp_path)])  # fmt: skip
+    assert code == 2, err.getvalue()
+    assert "an --objective function that builds it (at run.size" in err.getvalue(), err.getvalue()

@@ -304,7 +304,7 @@ def _own_code(cmp: Any) -> dict[str, str] | None:
     """The protocol's words where the comparison ran your own training code (None: a
     problem's runs): what its trials were scored on, how they trained and failed."""
     spec = cmp.spec
-    if not getattr(spec, "objective", None) or not cmp.kind.own_metric:
+    if not cmp.kind.own_metric:  # (the kind says: its code trains, its metric its own)
         return None
     scored = cmp.kind.scored_on(spec)
     return {

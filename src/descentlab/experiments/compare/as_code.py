@@ -39,6 +39,10 @@ def code_lines(name: Any, setting: Mapping[str, Any], *, steps: int,
     from descentlab.experiments.compare.search_space import run_fields
 
     hyper, schedule = run_fields(dict(setting), steps=steps)
+    if not isinstance(name, str):  # (an optimizer by import path: its own call)
+        args = ", ".join(f"{k}={_num(v)}" for k, v in hyper.items())
+        lines = [f"optimizer = {getattr(name, 'path', name)}(params, {args})"]
+        return lines + _schedule_lines(schedule, setting, steps)
     built = make_optimizer(name, [torch.nn.Parameter(torch.zeros(1))], hyper)
     cls, given = type(built).__name__, dict(getattr(built, "defaults", {}))
     torch_name, _ = _TORCH_AS.get(cls, (cls, {}))
@@ -65,14 +69,20 @@ def code_lines(name: Any, setting: Mapping[str, Any], *, steps: int,
             f"# param group {group}: lr = {_num(times)} * lr{value} (the multiple of the "
             "trial's lr your code gave it)"
         )
-    if schedule.get("lr"):
-        lines += [
-            "def factor(s):  # the lr's factor after s optimizer steps",
-            f"    return {_factor(setting, steps)}",
-            "scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)  # step() after "
-            "each optimizer step",
-        ]
-    return lines
+    return lines + _schedule_lines(schedule, setting, steps)
+
+
+def _schedule_lines(
+    schedule: Mapping[str, Any], setting: Mapping[str, Any], steps: int
+) -> list[str]:
+    if not schedule.get("lr"):
+        return []
+    return [
+        "def factor(s):  # the lr's factor after s optimizer steps",
+        f"    return {_factor(setting, steps)}",
+        "scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)  # step() after "
+        "each optimizer step",
+    ]
 
 
 def _num(v: Any) -> str:
@@ -105,7 +115,7 @@ def as_code(result: Any) -> str:
     if not ranking or ranking[0].chosen_on != "validation":
         return ""
     top = ranking[0].result
-    if top.best_setting is None or not isinstance(top.choice.optimizer, str):
+    if top.best_setting is None:
         return ""
     setting = {**dict(top.choice.hyper), **dict(top.best_setting)}
     try:

@@ -8,8 +8,10 @@ trial's private scratch store, whose folder is removed when the trial ends: keep
 outlive it with ``run.checkpoint`` or an absolute path); the trial runs with it as its
 working folder, and it holds a link to each entry of the folder the command ran in (the
 launch folder: ``data/``, ``train.csv``): a relative path the code reads resolves as it did,
-and a file the code writes under a new name is the trial's own. A file of the launch folder
-that a trial writes through its link is shared by every trial: that is said once, naming it.
+and a file the code writes under a new name is the trial's own. A file that was in the launch
+folder before is reached through its link: a trial that writes it (a ``model.pt`` left by an
+earlier ``python train.py``) writes that file, which every trial shares -- remove it before
+comparing. (Writes are not watched: a log the command itself writes there is not a trial's.)
 Paths relative to the code's own file (``__file__``) resolve as ever; ``run.launch_dir``
 names the launch folder for the others (``../data``).
 """
@@ -45,7 +47,7 @@ def own_folder(folder: Path, fresh: bool, say: Any) -> Iterator[tuple[Path, Path
     if fresh and folder.exists():
         shutil.rmtree(folder)  # (its links removed, never followed)
     folder.mkdir(parents=True, exist_ok=True)
-    watched = _link(launch, folder, say)
+    _link(launch, folder, say)
     os.chdir(folder)
     try:
         yield folder, launch
@@ -56,29 +58,15 @@ def own_folder(folder: Path, fresh: bool, say: Any) -> Iterator[tuple[Path, Path
             here = None
         if here == str(folder):  # (elsewhere: the code moved; the caller says it and sets back)
             os.chdir(launch)
-        for name, (path, before) in watched.items():
-            try:
-                now = _stamp(path)
-            except OSError:
-                continue
-            if now != before:
-                say(
-                    f"shared file {path}",
-                    f"descentlab: a trial wrote {path}, a file of the folder the command ran in "
-                    f"that every trial shares (its folder links to it as {name}): write what a "
-                    "trial makes under a new name in its own folder (its working folder, "
-                    "run.dir), or remove the file before comparing",
-                )
 
 
-def _link(launch: Path, folder: Path, say: Any) -> dict[str, tuple[Path, tuple[int, int]]]:
-    """Link ``launch``'s entries into ``folder`` (those it does not hold already); the regular
-    files linked, with their modification stamps, to notice a trial writing one."""
-    watched: dict[str, tuple[Path, tuple[int, int]]] = {}
+def _link(launch: Path, folder: Path, say: Any) -> None:
+    """Link ``launch``'s entries into ``folder`` (those it does not hold already; never the
+    folder that holds the trial's own)."""
     try:
         entries = sorted(os.scandir(launch), key=lambda e: e.name)
     except OSError:
-        return watched
+        return
     if len(entries) > LINKED_AT_MOST:
         say(
             f"many entries {launch}",
@@ -92,15 +80,5 @@ def _link(launch: Path, folder: Path, say: Any) -> dict[str, tuple[Path, tuple[i
         mine = folder / entry.name
         if os.path.lexists(mine) or inside.is_relative_to(target.resolve()):
             continue  # (the runs' folder itself: not linked into its own trials)
-        try:
+        with contextlib.suppress(OSError):
             os.symlink(target, mine, target_is_directory=entry.is_dir())
-            if entry.is_file(follow_symlinks=True):
-                watched[entry.name] = (target, _stamp(target))
-        except OSError:
-            continue
-    return watched
-
-
-def _stamp(path: Path) -> tuple[int, int]:
-    st = os.stat(path)
-    return st.st_mtime_ns, st.st_size

@@ -176,10 +176,10 @@ def _finish(state: _State, got: Any, trial: Any, where: str) -> tuple[str, dict[
         store.update_provenance(run_id, {"evaluations": state.evaluations})
         _say_once(
             state.where.split(" (trial")[0] + " evaluations",
-            f"descentlab: {where}'s optimizer evaluated its closure {state.evaluations} times in "
-            f"{state.stepped} steps: the budget (--steps {steps}) counts optimizer steps, not "
-            "function evaluations (LBFGS evaluates up to max_iter a step): its trials take "
-            "that many more forward and backward passes than one a step (said once)",
+            f"descentlab: {where}: its optimizer evaluated its closure {state.evaluations} "
+            f"times in {state.stepped} steps: the budget (--steps {steps}) counts optimizer "
+            "steps, not function evaluations (LBFGS evaluates up to max_iter a step): its "
+            "trials take that many more forward and backward passes than one a step (said once)",
         )
     status = "completed"
     if state.diverged is not None:
