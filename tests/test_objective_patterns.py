@@ -981,13 +981,19 @@ def test_the_recommendation_as_code_trains_with_the_values_the_runs_used(name, s
     assert bool(said) == bool(multiple) and (not said or f"{multiple:g} * lr" in said[0])
 
 
-def test_the_recommendation_ends_with_the_code_you_paste_multiples_included(tmp_path):
-    (tmp_path / "patterns.py").write_text(textwrap.dedent(PATTERNS))
-    code, err, answer, _ = _compare(tmp_path / "patterns.py", "head_multiplier", tmp_path / "r")
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [("head_multiplier", "    # param group 1: lr = 10 * lr = "),
+     ("manual_warmup_cosine", "    # and your code's own lr schedule, as it writes it")],
+)  # fmt: skip
+def test_the_recommendation_ends_with_the_code_you_paste_as_your_code_wrote_it(
+    user_file, tmp_path, name, says
+):
+    code, err, answer, _ = _compare(user_file, name, tmp_path)
     assert code == 0, err
     text = answer["recommendation"]
     assert "as code (paste into your script" in text, text
-    assert "    optimizer = torch.optim." in text and "# param group 1: lr = 10 * lr" in text, text
+    assert "    optimizer = torch.optim." in text and says in text, text
 
 
 def test_the_report_describes_the_protocol_that_ran_for_your_code(user_file, tmp_path):

@@ -19,6 +19,8 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from descentlab.experiments.kinds.code_honour import multipliers
+
 __all__ = ["CODE_INDENT", "as_code", "code_lines"]
 
 #: the indent of the recommendation's code lines (printed as they are, never re-wrapped)
@@ -118,19 +120,26 @@ def as_code(result: Any) -> str:
     if top.best_setting is None:
         return ""
     setting = {**dict(top.choice.hyper), **dict(top.best_setting)}
+    said = _honour(result, top)
+    multiples = multipliers(said.get("given", {}), said.get("tuned", {})).get("lr", {})
     try:
         lines = code_lines(top.choice.optimizer, setting, steps=result.spec.steps,
-                           multiples=_multiples(result, top))  # fmt: skip
+                           multiples=multiples)  # fmt: skip
     except (KeyError, ValueError, TypeError):
         return ""
+    moved = _moved(said.get("used", {}).get("lr", {}).get("0", []))
+    if moved and not any(k in setting for k in ("warmup", "schedule")):
+        lines.append(
+            f"# and your code's own lr schedule, as it writes it (group 0's lr went from "
+            f"{_num(moved[0])} to {_num(moved[1])} in its curve run)"
+        )
     head = "as code (paste into your script; params: the parameters you train):\n"
     return head + "\n".join(CODE_INDENT + line for line in lines)
 
 
-def _multiples(result: Any, top: Any) -> dict[str, float]:
-    """The multiples of the lr the chosen optimizer's groups used in its first curve run
-    (your code's ``10 * run.hyper['lr']``), read from the store."""
-    from descentlab.experiments.kinds.code_honour import multipliers
+def _honour(result: Any, top: Any) -> dict[str, Any]:
+    """What the chosen optimizer's first curve run recorded of the values its groups were
+    given and used (:mod:`~descentlab.experiments.kinds.code_honour`), read from the store."""
     from descentlab.store import Store
 
     run = next((r for r in top.curve_runs if r is not None), None)
@@ -138,7 +147,13 @@ def _multiples(result: Any, top: Any) -> dict[str, float]:
         return {}
     store = Store(result.store_path, read_only=True)
     try:
-        said = (store.get_run(run).provenance or {}).get("honour") or {}
+        said = (store.get_run(run).provenance or {}).get("honour")
     finally:
         store.close()
-    return multipliers(said.get("given", {}), said.get("tuned", {})).get("lr", {})
+    return said if isinstance(said, dict) else {}
+
+
+def _moved(rows: list[Any]) -> tuple[float, float] | None:
+    """(first, last) of the values a group used where they changed over the run, else None."""
+    values = [v for _, v in rows if isinstance(v, int | float)]
+    return (values[0], values[-1]) if len(set(values)) > 1 else None
