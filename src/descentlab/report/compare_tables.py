@@ -318,6 +318,16 @@ def _own_code(cmp: Any) -> dict[str, str] | None:
     }
 
 
+def _as_your_code(item: str, every: int) -> str:
+    """A protocol item in the words of your code's runs: its curve the values it reported, a
+    failed seed a diverged one."""
+    return item.replace(
+        f"evaluated on the validation split every {every} steps: learning curves, time to "
+        "target, and (first seed) the optimizer's monitor (update-to-parameter ratio).",
+        "its learning curve the values your code reported (run.report) on the validation split.",
+    ).replace("(diverged, at chance, training loss rose)", "(diverged: a value not finite)")
+
+
 def protocol(cmp: Any) -> str:
     """The protocol as the comparison ran it, step by step."""
     s = cmp.spec
@@ -390,6 +400,8 @@ def protocol(cmp: Any) -> str:
         "k - 1 for a paired comparison; clipped to the metric's range).",
         *_judging(s, metric, conf),
     ]
+    if own is not None:  # (what your code's runs did: no monitor, no chance level)
+        items = [_as_your_code(item, s.curve_eval_every) for item in items]
     seeds_got = cmp.seed_lines()
     if seeds_got:
         items.append(
