@@ -884,6 +884,12 @@ def two_optimizers(run):  # a GAN's two networks, both built with run.optimizer
     return Score(float(((g(X) - Y) ** 2).mean()), maximize=False, name="mse")
 
 
+def raises_in_torch(run):  # vae's case: torch's binary cross-entropy refuses its input
+    model = nn.Linear(1, 1)
+    opt = run.optimizer(model.parameters())
+    return Score(float(nn.functional.binary_cross_entropy(model(X) + 2, Y.abs())), False)
+
+
 def closure(run):  # time_sequence_prediction's L-BFGS loop: a closure a step
     torch.manual_seed(run.seed)
     model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
@@ -921,6 +927,13 @@ def test_two_optimizers_built_with_run_optimizer_are_named_as_such(tmp_path):
     code, err = _said(tmp_path, "two_optimizers", "--optimizers sgd")
     assert code == 2, err
     assert "it built 2 optimizers with run.optimizer, stepped 3 and 3 times in 3 steps" in err, err
+
+
+def test_an_error_raised_inside_torch_names_your_line_that_called_it(tmp_path):
+    code, err = _said(tmp_path, "raises_in_torch", "--optimizers sgd")
+    assert code == 2, err
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("descentlab: error")]
+    assert f"called from raises_in_torch ({tmp_path / 'said.py'}:" in line, line
 
 
 def test_a_closure_optimizer_says_its_function_evaluations_and_what_the_budget_counts(tmp_path):

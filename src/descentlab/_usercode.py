@@ -240,6 +240,9 @@ def describe(exc: BaseException) -> str:
                 "the script's own arguments with --script-args '...')"
             )
         return said
+    mine = user_call(exc)  # (raised inside a library: the user's line that called it too)
+    if mine is not None and mine != where:
+        at += f", called from {mine}"
     if not isinstance(exc, Exception):
         text = f": {exc}" if str(exc) else ""
         return f"it raised {type(exc).__name__}{text}{at}"
