@@ -375,6 +375,63 @@ def scores_do_not_move(run):  # steps the trial's optimizer, scores what it did 
     return score(net())
 
 
+def head_multiplier(run):  # fine-tuning's head at 10x the trial's lr (a per-group multiplier)
+    return loop(run, params=lambda m, run: [
+        {"params": m[0].parameters()},
+        {"params": m[2].parameters(), "lr": 10 * run.hyper["lr"]}])
+
+
+def plateau(run):  # ReduceLROnPlateau on the training loss, reducing in some trials only
+    torch.manual_seed(run.seed)
+    model = net()
+    opt = run.optimizer(model.parameters())
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2,
+                                                       threshold=0.05)
+    for step in range(run.steps):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(X), Y)
+        loss.backward()
+        opt.step()
+        sched.step(loss.item())
+    return score(model)
+
+
+def manual_warmup_cosine(run):  # nanoGPT's schedule, written out on the trial's lr
+    def before(model, opt, step):
+        warm = 10
+        f = step / warm if step < warm else 0.5 * (1 + math.cos(
+            math.pi * (step - warm) / (run.steps - warm)))
+        for g in opt.param_groups:
+            g["lr"] = max(f, 0.1) * run.hyper["lr"]
+    return loop(run, before=before)
+
+
+def swa_from_the_trial(run):  # SWALR annealing to half the trial's lr for the second half
+    torch.manual_seed(run.seed)
+    model = net()
+    opt = run.optimizer(model.parameters())
+    swa = torch.optim.swa_utils.SWALR(opt, swa_lr=0.5 * run.hyper["lr"], anneal_epochs=5)
+    for step in range(run.steps):
+        opt.zero_grad()
+        F.cross_entropy(model(X), Y).backward()
+        opt.step()
+        if step >= run.steps // 2:
+            swa.step()
+    return score(model)
+
+
+def own_folder(run):  # saves its best model to model.pt and reloads it (word_language_model)
+    import os
+
+    assert not os.path.exists("model.pt"), "a trial found another trial's model.pt"
+    after = lambda model, opt, step: torch.save(model.state_dict(), "model.pt")
+    torch.manual_seed(run.seed)
+    model = net()
+    loop(run, model=lambda: model, after=after)
+    model.load_state_dict(torch.load("model.pt"))
+    return score(model)
+
+
 def tqdm_progress(run):  # a progress bar of its own (tqdm's monitor thread)
     from tqdm import tqdm
 
@@ -420,6 +477,11 @@ ROWS = [
     ("compiled", False),
     ("dropout_batchnorm", False),
     ("tqdm_progress", True),
+    ("own_folder", True),
+    ("head_multiplier", False),
+    ("plateau", False),
+    ("manual_warmup_cosine", False),
+    ("swa_from_the_trial", False),
 ]
 # fmt: on
 
@@ -438,10 +500,12 @@ def _compare(user_file: Path, name: str, runs: Path) -> tuple[int, str, dict, li
     error (and descentlab's warnings), the comparison's answer and its trials' scores."""
     args = f"compare --objective {user_file}:{name} {COMMAND} --runs-dir {runs}"
     err, out = io.StringIO(), io.StringIO()
+    runs.mkdir(parents=True, exist_ok=True)
     with (
         contextlib.redirect_stderr(err),
         contextlib.redirect_stdout(out),
         warnings.catch_warnings(record=True) as said,
+        contextlib.chdir(runs),  # (launched from a folder of its own: nothing of another test's)
     ):
         warnings.simplefilter("always")
         code = int(main([*args.split(), "--no-progress", "--no-report"]) or 0)
@@ -630,3 +694,353 @@ def test_the_progress_lines_say_your_metric_by_its_name(user_file, tmp_path):
     lines = [ln for ln in out.getvalue().splitlines() if ln.startswith("[") or "best lr" in ln]
     assert not code and lines, out.getvalue()
     assert all("/acc " in ln and "accuracy" not in ln for ln in lines), lines
+
+
+SCRIPT = """
+import argparse, os, time
+import torch
+from torch import nn
+from descentlab import Score
+
+parser = argparse.ArgumentParser(description="a script as pytorch/examples write them")
+parser.add_argument("--hidden", type=int, default=8)
+parser.add_argument("--save", default="model.pt")
+args = parser.parse_args()  # (at module level: the script's own command line)
+HERE = os.path.dirname(os.path.abspath(__file__))
+x = torch.linspace(-2, 2, 64).unsqueeze(1)
+y = torch.sin(3 * x) + float(open(os.path.join(HERE, "offset.txt")).read())
+
+
+def fit(run):
+    data = open("data/scale.txt").read()  # (relative to the folder the command ran in)
+    torch.manual_seed(run.seed)
+    model = nn.Sequential(nn.Linear(1, args.hidden), nn.Tanh(), nn.Linear(args.hidden, 1))
+    opt = run.optimizer(model.parameters())
+    best = float("inf")
+    for step in range(run.steps):
+        opt.zero_grad()
+        loss = ((model(x) - float(data) * y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        if loss.item() < best:  # the best model saved, and reloaded at the end
+            best = loss.item()
+            torch.save(model.state_dict(), args.save)
+        time.sleep(0.001)
+    model.load_state_dict(torch.load(args.save))
+    with torch.no_grad():
+        return Score(float(((model(x) - float(data) * y) ** 2).mean()), maximize=False, name="mse")
+"""
+
+
+def _script_compare(tmp_path: Path, monkeypatch, workers: int, extra: str = "") -> tuple[int, str]:
+    """The script compared from a launch folder of its own (``data/`` beside it), the script
+    in another folder (its ``__file__``-relative input): exit status, standard error."""
+    code_dir, launch = tmp_path / "code", tmp_path / "launch"
+    for folder in (code_dir, launch / "data"):
+        folder.mkdir(parents=True, exist_ok=True)
+    (code_dir / "train.py").write_text(SCRIPT)
+    (code_dir / "offset.txt").write_text("0.5")
+    (launch / "data" / "scale.txt").write_text("2.0")
+    monkeypatch.chdir(launch)
+    args = (f"compare --objective {code_dir / 'train.py'}:fit --optimizers sgd,adam --steps 30 "
+            f"--lr-trials 3 --seeds 2 --max-seeds 2 --no-refine --workers {workers} "
+            f"--runs-dir runs{workers} --no-progress --no-report")  # fmt: skip
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = int(main([*args.split(), *extra]) or 0)
+    return code, err.getvalue()
+
+
+def _trials(folder: Path) -> list[tuple[str, ...]]:
+    (found,) = folder.glob("*/trials.csv")
+    with open(found, newline="") as f:
+        return sorted((r["optimizer"], r["phase"], r["setting"], r["seed"], r["val_score"],
+                       r["test_mse"]) for r in csv.DictReader(f))  # fmt: skip
+
+
+@pytest.mark.process
+def test_trials_that_run_at_once_never_share_a_file_a_relative_path_names(tmp_path, monkeypatch):
+    """word_language_model's pattern (the best model saved to ``model.pt``, reloaded at the
+    end) at --workers 2 and 4 gives every trial's score as one worker does; the inputs named
+    relative to the launch folder and to the script's file resolve. Three comparisons (1, 2
+    and 4 workers: the workers are the point), about 20 s on 2 cores."""
+    code, err = _script_compare(tmp_path, monkeypatch, 1)
+    assert code == 0, err
+    for workers in (2, 4):
+        code, err = _script_compare(tmp_path, monkeypatch, workers)
+        assert code == 0, err
+        got = _trials(tmp_path / "launch" / f"runs{workers}")
+        assert got == _trials(tmp_path / "launch" / "runs1"), workers
+    assert not (tmp_path / "launch" / "model.pt").exists()  # (each trial's, in its own folder)
+
+
+def test_the_script_runs_with_its_own_command_line(tmp_path, monkeypatch):
+    """A module-level ``parse_args()`` reads the script's arguments (--script-args), not
+    descentlab's; a refused one names the script's line."""
+    code, err = _script_compare(tmp_path, monkeypatch, 1,
+                                ["--script-args", "--hidden 4 --save best.pt"])  # fmt: skip
+    assert code == 0, err
+    other = tmp_path / "refused"  # (another file: this process imported the first one)
+    code, err = _script_compare(other, monkeypatch, 1, ["--script-args", "--hiden 4"])
+    assert code == 2, err
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("descentlab: error")]
+    assert f"in <module> ({other / 'code' / 'train.py'}:10)" in line, line
+    assert "--script-args" in line, line
+
+
+IGNORES = """
+import torch
+from torch import nn
+from descentlab import Score
+
+X = torch.linspace(-1, 1, 64).unsqueeze(1)
+Y = 3 * X
+
+
+def loop(run, params=None, schedule=None, before=None):
+    torch.manual_seed(run.seed)
+    model = nn.Linear(1, 1)
+    opt = run.optimizer(model.parameters() if params is None else params(model))
+    sched = None if schedule is None else schedule(opt)
+    for step in range(run.steps):
+        if before is not None:
+            before(opt, step)
+        opt.zero_grad()
+        ((model(X) - Y) ** 2).mean().backward()
+        opt.step()
+        if sched is not None and step >= run.steps // 2:
+            sched.step()
+    with torch.no_grad():
+        return Score(float(((model(X) - Y) ** 2).mean()), maximize=False, name="mse")
+
+
+def swalr_fixed(run):  # SWALR(swa_lr=0.05): every trial's lr moved to 0.05 for the second half
+    return loop(run, schedule=lambda o: torch.optim.swa_utils.SWALR(o, swa_lr=0.05,
+                                                                    anneal_epochs=2))
+
+
+def lambda_to_a_constant(run):  # LambdaLR whose factor undoes the trial's lr
+    lr = run.hyper["lr"]
+    return loop(run, schedule=lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda s: 0.05 / lr))
+
+
+def hard_coded_head(run):  # one group at a written-in lr
+    return loop(run, params=lambda m: [{"params": [m.weight]},
+                                       {"params": [m.bias], "lr": 0.01}])
+
+
+def manual_written_in(run):  # a manual schedule on a written-in peak, not the trial's lr
+    def before(opt, step):
+        for g in opt.param_groups:
+            g["lr"] = 0.05 * min(1.0, (step + 1) / 3)
+    return loop(run, before=before)
+"""
+
+#: (function, the step and value the refusal names): a value that ignores the trial's, in
+#: every trial alike, refused before any recommendation, naming a spelling that works
+IGNORED = [
+    ("swalr_fixed", "lr=0.05 at step"),
+    ("lambda_to_a_constant", "lr=0.05 at step 1 "),
+    ("hard_coded_head", "param group 1 of sgd's optimizer used lr=0.01 at step 1 "),
+    ("manual_written_in", "lr=0.016666666666666666 at step 1 "),
+]
+
+
+@pytest.mark.parametrize(("name", "says"), IGNORED, ids=[r[0] for r in IGNORED])
+def test_a_value_that_ignores_the_trials_is_refused_naming_a_spelling_that_works(
+    tmp_path, name, says
+):
+    (tmp_path / "ignores.py").write_text(IGNORES)
+    args = (f"compare --objective {tmp_path / 'ignores.py'}:{name} --optimizers sgd --steps 8 "
+            f"--lr-trials 3 --no-refine --seeds 2 --max-seeds 2 --workers 1 --runs-dir "
+            f"{tmp_path / 'runs'} --no-progress --no-report")  # fmt: skip
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = int(main(args.split()) or 0)
+    lines = [ln for ln in err.getvalue().splitlines() if ln.startswith("descentlab: error")]
+    assert code == 2 and len(lines) == 1, err.getvalue()
+    assert says in lines[0] and "in trials that tune lr = " in lines[0], lines[0]
+    assert "10 * run.hyper['lr']" in lines[0], lines[0]  # (a spelling that works)
+
+
+SAID = """
+import torch
+from torch import nn
+from descentlab import Score
+
+X = torch.linspace(-1, 1, 32).unsqueeze(1)
+Y = torch.sin(3 * X)
+
+
+def two_optimizers(run):  # a GAN's two networks, both built with run.optimizer
+    torch.manual_seed(run.seed)
+    g, d = nn.Linear(1, 1), nn.Linear(1, 1)
+    opt_g, opt_d = run.optimizer(g.parameters()), run.optimizer(d.parameters())
+    for step in range(run.steps):
+        for net, opt in ((g, opt_g), (d, opt_d)):
+            opt.zero_grad()
+            ((net(X) - Y) ** 2).mean().backward()
+            opt.step()
+    return Score(float(((g(X) - Y) ** 2).mean()), maximize=False, name="mse")
+
+
+def raises_in_torch(run):  # vae's case: torch's binary cross-entropy refuses its input
+    model = nn.Linear(1, 1)
+    opt = run.optimizer(model.parameters())
+    return Score(float(nn.functional.binary_cross_entropy(model(X) + 2, Y.abs())), False)
+
+
+def closure(run):  # time_sequence_prediction's L-BFGS loop: a closure a step
+    torch.manual_seed(run.seed)
+    model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
+    opt = run.optimizer(model.parameters())
+
+    def loss():
+        opt.zero_grad()
+        out = ((model(X) - Y) ** 2).mean()
+        out.backward()
+        return out
+    for step in range(run.steps):
+        opt.step(loss)
+    with torch.no_grad():
+        return Score(float(((model(X) - Y) ** 2).mean()), maximize=False, name="mse")
+"""
+
+
+def _said(tmp_path: Path, name: str, extra: str) -> tuple[int, str]:
+    (tmp_path / "said.py").write_text(SAID)
+    args = (f"compare --objective {tmp_path / 'said.py'}:{name} --steps 3 --lr-trials 2 "
+            f"--no-refine --seeds 2 --max-seeds 2 --workers 1 --runs-dir {tmp_path / 'runs'} "
+            f"--no-progress --no-report {extra}")  # fmt: skip
+    err = io.StringIO()
+    with (
+        contextlib.redirect_stderr(err),
+        contextlib.redirect_stdout(io.StringIO()),
+        warnings.catch_warnings(record=True) as said,
+    ):
+        warnings.simplefilter("always")
+        code = int(main(args.split()) or 0)
+    return code, "\n".join([*(str(w.message) for w in said), err.getvalue()])
+
+
+def test_two_optimizers_built_with_run_optimizer_are_named_as_such(tmp_path):
+    code, err = _said(tmp_path, "two_optimizers", "--optimizers sgd")
+    assert code == 2, err
+    assert "it built 2 optimizers with run.optimizer, stepped 3 and 3 times in 3 steps" in err, err
+
+
+def test_an_error_raised_inside_torch_names_your_line_that_called_it(tmp_path):
+    code, err = _said(tmp_path, "raises_in_torch", "--optimizers sgd")
+    assert code == 2, err
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("descentlab: error")]
+    assert f"called from raises_in_torch ({tmp_path / 'said.py'}:" in line, line
+
+
+def test_a_closure_optimizer_says_its_function_evaluations_and_what_the_budget_counts(tmp_path):
+    code, err = _said(tmp_path, "closure", "--optimizer torch.optim.LBFGS")
+    assert code == 0, err
+    (line,) = [ln for ln in err.splitlines() if "evaluated its closure" in ln]
+    evaluations = int(line.split("evaluated its closure ")[1].split()[0])
+    assert evaluations > 3 and "in 3 steps: the budget (--steps 3) counts optimizer steps" in line
+    (store,) = (tmp_path / "runs").glob("*/descentlab.sqlite")
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        said = [json.loads(p or "{}").get("evaluations")
+                for (p,) in db.execute("SELECT provenance FROM runs")]  # fmt: skip
+    assert any(isinstance(n, int) and n > 3 for n in said), said
+
+
+@pytest.mark.parametrize(
+    ("name", "setting", "multiple"),
+    [("adam", {"lr": 0.01, "warmup": 0.1, "schedule": "cosine"}, 10.0),
+     ("sgd", {"lr": 0.1, "warmup": 0.05, "schedule": "linear"}, None),
+     ("momentum", {"lr": 0.1, "schedule": "cosine"}, None),
+     ("adamw", {"lr": 0.003, "warmup": 0.1, "schedule": "constant"}, 0.5)],
+)  # fmt: skip
+def test_the_recommendation_as_code_trains_with_the_values_the_runs_used(name, setting, multiple):
+    """The pasted lines, executed, give the lr at every step that descentlab's own optimizer
+    and schedule give (the reference: ``make_optimizer`` and ``make_schedulers`` of the same
+    setting), the group's multiple included, and the same hyperparameters."""
+    import math
+
+    import torch
+
+    from descentlab.engine.optimizing import make_optimizer, make_schedulers
+    from descentlab.experiments.compare.as_code import code_lines
+    from descentlab.experiments.compare.search_space import run_fields
+
+    steps = 40
+    multiples = {"1": multiple} if multiple else None
+    lines = code_lines(name, setting, steps=steps, multiples=multiples)
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    space = {"torch": torch, "math": math, "params": [a, b]}
+    exec("\n".join(ln for ln in lines if not ln.startswith("#")), space)
+    pasted = space["optimizer"]
+    hyper, schedule = run_fields(setting, steps=steps)
+    ours = make_optimizer(name, [a, b], hyper)
+    same = ("lr", "momentum", "nesterov", "betas", "eps", "weight_decay")
+    assert {k: pasted.defaults.get(k) for k in same if k in ours.defaults} == {
+        k: ours.defaults[k] for k in same if k in ours.defaults}  # fmt: skip
+    sched = make_schedulers(ours, schedule, steps)[0]
+    for _ in range(steps):
+        want = ours.param_groups[0]["lr"] if sched is not None else hyper["lr"]
+        got = pasted.param_groups[0]["lr"]
+        assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-15), (got, want)
+        pasted.step()  # (no gradients: nothing moves; the schedules' order as torch wants it)
+        ours.step()
+        if "scheduler" in space:
+            space["scheduler"].step()
+        if sched is not None:
+            sched.step()
+    said = [ln for ln in lines if ln.startswith("# param group 1")]
+    assert bool(said) == bool(multiple) and (not said or f"{multiple:g} * lr" in said[0])
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [("head_multiplier", "    # param group 1: lr = 10 * lr = "),
+     ("manual_warmup_cosine", "    # and your code's own lr schedule, as it writes it")],
+)  # fmt: skip
+def test_the_recommendation_ends_with_the_code_you_paste_as_your_code_wrote_it(
+    user_file, tmp_path, name, says
+):
+    code, err, answer, _ = _compare(user_file, name, tmp_path)
+    assert code == 0, err
+    text = answer["recommendation"]
+    assert "as code (paste into your script" in text, text
+    assert "    optimizer = torch.optim." in text and says in text, text
+
+
+def test_the_report_describes_the_protocol_that_ran_for_your_code(user_file, tmp_path):
+    from descentlab.experiments.compare.collect import load_comparison
+    from descentlab.report.compare_tables import protocol
+
+    code, err, _, _ = _compare(user_file, "plain", tmp_path)
+    assert code == 0, err
+    (run_dir,) = [p.parent for p in tmp_path.glob("*/comparison.json")]
+    text = protocol(load_comparison(run_dir)).split('<ol class="protocol">')[1]  # (its steps)
+    for built_in in ("holdout validation split", "no better than chance", "at chance",
+                     "update-to-parameter ratio"):  # fmt: skip
+        assert built_in not in text, (built_in, text)
+    assert "a trial fails only where a value it reported or returned is not finite" in text, text
+    assert "your code (objective " in text, text
+
+
+def test_a_module_class_optimizer_of_your_own_is_part_of_the_comparisons_identity(
+    tmp_path, monkeypatch
+):
+    from descentlab.experiments.compare.choices import parse_optimizer
+
+    (tmp_path / "own_opt_mod.py").write_text("import torch\nclass Mine(torch.optim.SGD):\n  pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = parse_optimizer("own_opt_mod.Mine").to_dict()
+    assert set(first.get("source", {})) == {"own_opt_mod.py"}, first
+    assert "source" not in parse_optimizer("torch.optim.SGD").to_dict()  # (a package's)
+
+
+def test_an_unknown_model_names_what_works(tmp_path):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["scale", "--model", "mymodel.py:Net", "--sizes", "4,8,16", "--steps", "2",
+                     "--runs-dir", str(tmp_path)])  # fmt: skip
+    assert code == 2, err.getvalue()
+    assert "an --objective function that builds it (at run.size" in err.getvalue(), err.getvalue()

@@ -44,6 +44,7 @@ __all__ = [
     "plain_warnings",
     "raised_by_user",
     "real_exit",
+    "script_argv",
     "stop_signal",
     "stop_waiting",
     "stop_words",
@@ -223,17 +224,60 @@ def raised_by_user(exc: BaseException) -> bool:
 def describe(exc: BaseException) -> str:
     """What user code did, for a message: ``"it called sys.exit(3) in make (p.py:4)"``,
     ``"it called os._exit(5) in Net.forward (p.py:9)"``, ``"RuntimeError: boom in Opt.step
-    (o.py:13)"``."""
+    (o.py:13)"``; a ``sys.exit`` that a library called for the code (argparse refusing the
+    command line) names the user's line that called it."""
     where = user_frame(exc)
+    if isinstance(exc, SystemExit) and not isinstance(exc, UserExit):
+        where = user_call(exc) or where
     at = f" in {where}" if where else ""
     if isinstance(exc, SystemExit):
         function = "os._exit" if isinstance(exc, UserExit) else "sys.exit"
         code = "" if exc.code is None else repr(exc.code)
-        return f"it called {function}({code}){at}"
+        said = f"it called {function}({code}){at}"
+        if code == "2" and _argparse_exit(exc):
+            said += (
+                f" (argparse refused the command line it read, sys.argv = {sys.argv!r}: give "
+                "the script's own arguments with --script-args '...')"
+            )
+        return said
+    mine = user_call(exc)  # (raised inside a library: the user's line that called it too)
+    if mine is not None and mine != where:
+        at += f", called from {mine}"
     if not isinstance(exc, Exception):
         text = f": {exc}" if str(exc) else ""
         return f"it raised {type(exc).__name__}{text}{at}"
     return f"{type(exc).__name__}: {exc}{at}"
+
+
+def _argparse_exit(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(os.sep + "argparse.py"):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+class script_argv:
+    """User code run as a script: ``sys.argv`` is ``[script, *args]`` inside (as ``python
+    script.py ARGS`` gives it, so that a module-level ``parse_args()`` reads the script's own
+    command line, not descentlab's), set back afterwards.
+
+    Example:
+        >>> with script_argv("train.py", ["--epochs", "2"]):
+        ...     sys.argv
+        ['train.py', '--epochs', '2']
+    """
+
+    def __init__(self, script: str, args: Any = ()) -> None:
+        self.argv = [str(script), *map(str, args)]
+
+    def __enter__(self) -> None:
+        self.kept = sys.argv
+        sys.argv = list(self.argv)
+
+    def __exit__(self, *exc: object) -> None:
+        sys.argv = self.kept
 
 
 # ---------------------------------------------------------------------------------------

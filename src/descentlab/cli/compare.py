@@ -139,6 +139,13 @@ def _what_arguments(what: Any, d: CompareSpec) -> None:
     for flag in flags.values():
         code.add_argument(flag.flag, metavar=flag.metavar, help=f"{flag.help} ({flag.docs})")
     what.add_argument(
+        "--script-args",
+        metavar="'ARGS'",
+        help="your code's own command line, as python FILE.py ARGS would give it: sys.argv is "
+        "[FILE.py, *ARGS] while it is imported and each trial runs (default: none), so a "
+        "module-level parse_args() reads it",
+    )
+    what.add_argument(
         "--metric",
         metavar="NAME[:max|:min]",
         help=f"{', '.join(f.flag for f in flags.values() if f.metric)}: the evaluation's metric "
@@ -430,8 +437,18 @@ def _code(args: argparse.Namespace) -> dict[str, Any]:
         if metric is not None:
             takes = " or ".join(f.flag for f in forms().values() if f.metric)
             raise ValueError(f"--metric {metric} names the metric of {takes}; give one")
+        if getattr(args, "script_args", None):
+            raise ValueError(
+                f"--script-args {args.script_args!r} is the command line of your own code: "
+                "give it with --objective, --hf-trainer or --lightning"
+            )
         return {}
     record = {"form": form, "ref": given[form], "data": bool(args.problem)}
+    script_args = getattr(args, "script_args", None)
+    if script_args:
+        import shlex
+
+        record["argv"] = shlex.split(script_args)
     return {"objective": kind_named(record).from_command_line(record, metric)}
 
 
@@ -665,6 +682,8 @@ def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
                     "tuning_noise": result.tuning_noise_line(), "seconds": elapsed},
                    default=str)  # fmt: skip
         return
+    from descentlab.experiments.compare.as_code import CODE_INDENT
+
     print(result.table())
     for line in result.protocol():
         indent = " " * (len(line) - len(line.lstrip()) + 2)
@@ -675,6 +694,9 @@ def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
         print(textwrap.fill("test seeds: " + "; ".join(seeds), width=100, subsequent_indent="  "))
     print()
     for part in result.recommendation().split("\n"):
+        if part.startswith(CODE_INDENT):  # (code you paste: as it is)
+            print(part)
+            continue
         indent = " " * (len(part) - len(part.lstrip()))
         print(textwrap.fill(part, width=100, subsequent_indent=indent + "  "))
     for line in result.warnings():

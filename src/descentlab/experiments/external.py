@@ -180,6 +180,23 @@ class _External:
         names = [p.name for p in sig.parameters.values() if p.kind in kinds]
         return [n for n in names if n not in ("params", "self")]
 
+    def source(self) -> dict[str, str]:
+        """``{file name: sha256 (16 hex digits)}`` of the user's own file its class or
+        factory is defined in (a module on the user's path, not an installed package's):
+        a comparison records it in its identity, so an edited file is another comparison, as
+        for ``file.py:Class``; empty for a package's."""
+        import hashlib
+        import sys
+        from pathlib import Path
+
+        from descentlab._usercode import library_file
+
+        module = sys.modules.get(getattr(self.target, "__module__", "") or "")
+        file = getattr(module, "__file__", None)
+        if not file or library_file(str(Path(file).resolve())):
+            return {}
+        return {Path(file).name: hashlib.sha256(Path(file).read_bytes()).hexdigest()[:16]}
+
     def accepts(self, key: str) -> bool:
         """Whether ``key`` is one of its declared keyword arguments."""
         names = self.parameters()

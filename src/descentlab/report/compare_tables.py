@@ -300,6 +300,34 @@ def verdict(cmp: Any) -> str:
     return text
 
 
+def _own_code(cmp: Any) -> dict[str, str] | None:
+    """The protocol's words where the comparison ran your own training code (None: a
+    problem's runs): what its trials were scored on, how they trained and failed."""
+    spec = cmp.spec
+    if not cmp.kind.own_metric:  # (the kind says: its code trains, its metric its own)
+        return None
+    scored = cmp.kind.scored_on(spec)
+    return {
+        "scored": f"on {scored}" if scored else "on the validation split descentlab gave it",
+        "training": "<b>Train</b>: "
+        + escape(cmp.kind.training_words(spec).removeprefix("training: "))
+        + ".",
+        "failures": "<b>Count failures</b>: your code trains, so descentlab sees no chance "
+        "level and no training loss: a trial fails only where a value it reported or returned "
+        "is not finite (diverged).",
+    }
+
+
+def _as_your_code(item: str, every: int) -> str:
+    """A protocol item in the words of your code's runs: its curve the values it reported, a
+    failed seed a diverged one."""
+    return item.replace(
+        f"evaluated on the validation split every {every} steps: learning curves, time to "
+        "target, and (first seed) the optimizer's monitor (update-to-parameter ratio).",
+        "its learning curve the values your code reported (run.report) on the validation split.",
+    ).replace("(diverged, at chance, training loss rose)", "(diverged: a value not finite)")
+
+
 def protocol(cmp: Any) -> str:
     """The protocol as the comparison ran it, step by step."""
     s = cmp.spec
@@ -340,12 +368,20 @@ def protocol(cmp: Any) -> str:
     )
     if len(fixed) == len(s.optimizers):
         tune = f"<b>No tuning</b>: every optimizer at a fixed learning rate ({batch})."
-    items = [
-        tune,
+    failures = (
         "<b>Count failures</b>: a trial fails when its loss goes non-finite, when its final "
         f"held-out {metric} is no better than chance{chance} (the most frequent class plus two "
         "standard errors; for regression, the loss of predicting the training mean), or when "
-        "its final training loss is above its initial one.",
+        "its final training loss is above its initial one."
+    )
+    own = _own_code(cmp)
+    if own is not None:  # (your code trained: its data, batches and failures are its own)
+        tune = tune.replace(f"({batch}, ", "(").replace(f"on {folds}", own["scored"])
+        failures = own["failures"]
+    items = [
+        tune,
+        *([own["training"]] if own is not None else []),
+        failures,
         f"<b>Select</b> the best mean validation {metric} per optimizer; a failed setting "
         "never wins (ties go to the smaller learning rate). A chosen rate next to a failed one "
         "is flagged as a cliff.",
@@ -364,6 +400,8 @@ def protocol(cmp: Any) -> str:
         "k - 1 for a paired comparison; clipped to the metric's range).",
         *_judging(s, metric, conf),
     ]
+    if own is not None:  # (what your code's runs did: no monitor, no chance level)
+        items = [_as_your_code(item, s.curve_eval_every) for item in items]
     seeds_got = cmp.seed_lines()
     if seeds_got:
         items.append(

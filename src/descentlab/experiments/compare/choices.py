@@ -97,6 +97,8 @@ class OptimizerChoice:
 
     def to_dict(self) -> dict[str, Any]:
         own = optim.specs.source(self.optimizer) if self.is_named else {}
+        if hasattr(self.optimizer, "source"):  # (module.Class on the user's path: its file)
+            own = self.optimizer.source()
         return {
             # (a file of the user's own: its hash, so an edited one is another comparison)
             **({"source": own} if own else {}),

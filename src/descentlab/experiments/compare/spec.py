@@ -544,7 +544,12 @@ def _check_names(spec: CompareSpec, custom_data: bool) -> None:
             "'package.module:function' or 'path/to/file.py:function'"
         )
     if spec.model is not None and spec.model not in models.MODELS:
-        raise KeyError(f"unknown model {spec.model!r}; valid names: {', '.join(models.MODELS)}")
+        raise KeyError(
+            f"unknown model {spec.model!r}; valid names: {', '.join(models.MODELS)}; a model of "
+            "your own is built by your code: an --objective function that builds it (at "
+            "run.size in a scale study), or a --problem function returning "
+            "{'model': factory, 'data': ...} whose factory takes size="
+        )
     for land in spec.landscapes:
         lands.get(land)  # KeyError listing the valid names
     if spec.name is not None and (

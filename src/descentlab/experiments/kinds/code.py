@@ -27,7 +27,8 @@ def for_compare(spec: Any, given: Any, *, data: bool, workers: int) -> tuple[Any
     rec = dict(spec.objective or {})
     if given is None:
         ref = absolute_ref(rec["ref"])
-        obj = Objective(rec["form"], ref, rec.get("metric"), rec.get("maximize"))
+        obj = Objective(rec["form"], ref, rec.get("metric"), rec.get("maximize"),
+                        argv=tuple(rec.get("argv") or ()))  # fmt: skip
     elif isinstance(given, Objective):
         obj = dataclasses.replace(given)
     elif callable(given):
@@ -87,6 +88,7 @@ class UserCode(TrialKind):
 
     def __init__(self, code: Objective | None = None) -> None:
         self.code = code
+        self._honour: dict[str, Any] = {}  # (per store: the values its trials' groups used)
 
     def check(self, spec: Any) -> None:
         """A function's reference (and the metric the verdict reads, for a Trainer or a
@@ -178,7 +180,19 @@ class UserCode(TrialKind):
         return spec.objective.get("maximize"), spec.objective.get("metric")
 
     def learned(self, store: Any, outcome: Any) -> tuple[bool | None, str | None]:
-        said = (store.get_run(outcome.run_id).provenance or {}).get("objective", {})
+        """The direction and name of the metric a finished trial returned; the values its
+        groups used judged against the other trials' (ValueError: a value that ignores the
+        trial's, :mod:`~descentlab.experiments.kinds.code_honour`)."""
+        from descentlab.experiments.kinds.code_honour import Honour
+
+        prov = store.get_run(outcome.run_id).provenance or {}
+        said = prov.get("objective", {})
+        honour = prov.get("honour")
+        if isinstance(honour, dict):
+            judge = self._honour.setdefault(str(getattr(store, "path", id(store))), Honour())
+            obj = self.code
+            where = f"{FORMS[obj.form]} {obj.ref}" if obj is not None else "the objective"
+            judge.take(outcome.trial.label, honour.get("tuned", {}), honour.get("used", {}), where)
         return learned(outcome.summary), said.get("metric")
 
     counts_as_trained = True

@@ -47,6 +47,9 @@ class Objective:
     pinned: dict[str, str] | None = dataclasses.field(default=None, compare=False)
     #: the run directory it continues (its comparison must be this one's)
     continues: str | None = dataclasses.field(default=None, compare=False)
+    #: the script's own command line (``sys.argv[1:]`` while its module is imported and each
+    #: trial runs, as ``python script.py ARGS`` gives it: ``--script-args``)
+    argv: tuple[str, ...] = ()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -59,16 +62,27 @@ class Objective:
         if self.fn is None:
             from descentlab.problems.problem import load_function
 
-            self.fn = load_function(self.ref, f"{FORMS[self.form]} {self.ref!r}")
+            with self.as_script():
+                self.fn = load_function(self.ref, f"{FORMS[self.form]} {self.ref!r}")
         return self.fn
 
     def __call__(self, run: Run) -> Any:
-        if self.form == "function":
-            return self.function(run)
-        from descentlab.experiments import frameworks
+        fn = self.function
+        with self.as_script():
+            if self.form == "function":
+                return fn(run)
+            from descentlab.experiments import frameworks
 
-        train = frameworks.hf_trainer if self.form == "hf_trainer" else frameworks.lightning
-        return Score(train(self.function, run, self.metric), self.direction, str(self.metric))
+            train = frameworks.hf_trainer if self.form == "hf_trainer" else frameworks.lightning
+            return Score(train(fn, run, self.metric), self.direction, str(self.metric))
+
+    def as_script(self) -> Any:
+        """A context in which ``sys.argv`` is the script's own command line, ``[its file,
+        *argv]`` (:func:`~descentlab._usercode.script_argv`): a module-level
+        ``parse_args()`` reads what ``python script.py ARGS`` would give it."""
+        from descentlab._usercode import script_argv
+
+        return script_argv(self.ref.split("#", 1)[0].rpartition(":")[0] or self.ref, self.argv)
 
     @property
     def direction(self) -> bool:
@@ -116,6 +130,8 @@ class Objective:
                 )
             files = self.pinned
         out = {"form": self.form, "ref": self.ref, "code": digest(files), "files": files}
+        if self.argv:  # (other arguments: another comparison)
+            out["argv"] = list(self.argv)
         if self.form != "function":
             out.update(metric=self.metric, maximize=self.direction)
         return out
@@ -142,7 +158,8 @@ def continued(run_dir: str | Path, objective: Mapping[str, Any] | None) -> Objec
             "(give the run directory an earlier command printed)"
         )
     return Objective(objective["form"], ref, objective.get("metric"), objective.get("maximize"),
-                     pinned=dict(kept[-1]["files"]), continues=str(run_dir))  # fmt: skip
+                     pinned=dict(kept[-1]["files"]), continues=str(run_dir),
+                     argv=tuple(objective.get("argv") or ()))  # fmt: skip
 
 
 def name_earlier_run(

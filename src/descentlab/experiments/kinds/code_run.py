@@ -54,6 +54,11 @@ class Run:
             test split), else None.
         train, eval: where descentlab gives tensors: ``(x, y)`` to train on and to evaluate
             on (``split``'s); else None.
+        dir: the trial's own folder, its working folder while it runs (removed when the
+            trial ends): a file it writes by a relative path is its own; it links to each
+            entry of :attr:`launch_dir`, so relative inputs resolve
+            (:mod:`~descentlab.experiments.kinds.code_folder`).
+        launch_dir: the folder the command ran in.
     """
 
     def __init__(self, trial: Any, splits: Any, state: _State) -> None:
@@ -64,7 +69,7 @@ class Run:
         self.batch_size, self.device, self.hyper = cfg.batch_size, cfg.device, dict(cfg.hyper)
         self.size = (cfg.model_options or {}).get("size")
         self._config, self._state = cfg, state
-        state.scheduled_keys = frozenset(cfg.schedule or ())
+        self.dir = self.launch_dir = Path.cwd()  # (set by the trial: its own folder)
         if splits is not None and self.split == "test":
             splits = copy.copy(splits)  # (the cached splits stay sealed)
             splits.unseal_test()
@@ -226,16 +231,19 @@ class _State:
     #: its steps attempted (a GradScaler's skipped ones too), the first other optimizer seen
     #: stepping its parameters, and the step at which the code said it stopped early
     attempted: int = 0
+    #: the steps attempted of each optimizer run.optimizer built, in order; the closure's
+    #: calls (function evaluations: LBFGS evaluates up to max_iter a step)
+    builds: list[int] = dataclasses.field(default_factory=list)
+    evaluations: int = 0
     rival: str | None = None
     stopped: int | None = None
-    #: the trial's hyperparameters as set; ``(group, key) -> (step, value, why)`` (why: ``""``,
-    #: ``"base"``: a scheduler's base, or the scheduler that cycles the momentum by name):
-    #: the first step at which a group used another value
+    #: the trial's hyperparameters as set; ``key -> group -> [[step, value], ...]``: the values
+    #: each group used at the recorded steps (:mod:`~descentlab.experiments.kinds.code_honour`)
     tuned: dict[str, Any] = dataclasses.field(default_factory=dict)
-    used: dict[tuple[int, str], tuple[int, Any, str]] = dataclasses.field(default_factory=dict)
+    trace: dict[str, dict[str, list[list[Any]]]] = dataclasses.field(default_factory=dict)
+    #: ``key -> group -> value`` as the code gave the groups to run.optimizer (its multiples)
+    given: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     hooks: list[Any] = dataclasses.field(default_factory=list)
-    #: the hyperparameters the trial's own schedule moves
-    scheduled_keys: frozenset[str] = frozenset()
     #: the trial's schedule's steps (None: the trial has no schedule, or it was never made)
     scheduled: int | None = None
 

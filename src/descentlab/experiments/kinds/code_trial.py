@@ -8,12 +8,13 @@ import contextlib
 import math
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from descentlab import Score
 from descentlab.experiments.kinds import FORMS
+from descentlab.experiments.kinds.code_folder import folder_of, own_folder
 from descentlab.experiments.kinds.code_identity import Objective
 from descentlab.experiments.kinds.code_run import (
     Run,
@@ -72,7 +73,7 @@ def run_trial(
     else:
         run_id = resume
     art = store.artifacts(run_id).get("checkpoint")
-    path = Path(art["path"]) if art else default_checkpoint(store, run_id)
+    path = Path(os.path.abspath(art["path"] if art else default_checkpoint(store, run_id)))
     clock = None if checkpoint_every is None else CheckpointClock(checkpoint_every)
     ship = None if after_checkpoint is None else (lambda i, p: after_checkpoint(trial, i, p))
     state = _State(store, run_id, record, where, clock, path, ship, cfg.steps, cfg.device)
@@ -82,9 +83,16 @@ def run_trial(
         done = state.saved[0] if state.saved is not None else 0
         state.lines = StepLines(cfg.steps, done, which(cfg))
     try:
-        with _kept_as_it_was(where.split(" (trial")[0]), compiling(state.lines):
+        fresh = resume is None or restart
+        with (
+            _kept_as_it_was(where.split(" (trial")[0]),
+            own_folder(folder_of(store.path, run_id), fresh, _say_once) as (mine, launch),
+            compiling(state.lines),
+        ):
             try:
-                got = objective(Run(trial, splits, state))
+                run = Run(trial, splits, state)
+                run.dir, run.launch_dir = mine, launch
+                got = objective(run)
             finally:
                 state.close()
     except _Stop:
@@ -153,10 +161,23 @@ def _finish(state: _State, got: Any, trial: Any, where: str) -> tuple[str, dict[
         if bounds is not None:  # (JSON: an infinite end as null)
             said["bounds"] = [v if math.isfinite(v) else None for v in bounds]
         store.update_provenance(run_id, {"objective": said})
+    if state.trace:  # (the values the groups used, judged across the trials)
+        honour = {"tuned": _plain_tuned(state.tuned), "used": state.trace, "given": state.given}
+        store.update_provenance(run_id, {"honour": honour})
     last = dict(state.rows)  # (a step reported twice: its last value)
     store.log_metrics(run_id, [(s, split, name, v) for s, v in sorted(last.items())])
     if trial.phase == "refit" and got is not None and state.diverged is None:
         _store_examples(store, run_id, got, name)
+    if state.evaluations > state.stepped > 0:  # (a closure-based optimizer: LBFGS)
+        summary["evaluations"] = state.evaluations
+        store.update_provenance(run_id, {"evaluations": state.evaluations})
+        _say_once(
+            state.where.split(" (trial")[0] + " evaluations",
+            f"descentlab: {where}: its optimizer evaluated its closure {state.evaluations} "
+            f"times in {state.stepped} steps: the budget (--steps {steps}) counts optimizer "
+            "steps, not function evaluations (LBFGS evaluates up to max_iter a step): its "
+            "trials take that many more forward and backward passes than one a step (said once)",
+        )
     status = "completed"
     if state.diverged is not None:
         status = "diverged"
@@ -167,6 +188,11 @@ def _finish(state: _State, got: Any, trial: Any, where: str) -> tuple[str, dict[
         )
     store.set_status(run_id, status, message=state.diverged, summary=summary)
     return status, summary
+
+
+def _plain_tuned(tuned: Mapping[str, Any]) -> dict[str, Any]:
+    """The trial's tuned values as JSON holds them (a tuple of betas a list)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in tuned.items()}
 
 
 def _bounds(got: Score, where: str) -> tuple[float, float] | None:
@@ -193,8 +219,8 @@ def _check_wiring(state: _State, trial: Any, where: str) -> None:
     """ValueError (the run marked failed) where the trial's numbers cannot be the optimizer's
     and schedule's descentlab gave: it attempted another number of steps than the trial's
     (fewer only where the code said it stopped early), another optimizer stepped its
-    parameters, a group used another value of a tuned hyperparameter, or the trial's schedule
-    was not stepped."""
+    parameters, or the trial's schedule was not stepped (a group's value that ignores the
+    trial's is judged across the trials: :mod:`~descentlab.experiments.kinds.code_honour`)."""
     start = state.saved[0] if state.saved is not None else 0
     reported = max([s for s, _ in state.rows] + [trial.config.steps])
     steps = start + state.attempted
@@ -204,6 +230,14 @@ def _check_wiring(state: _State, trial: Any, where: str) -> None:
             f"it said it stopped early at step {state.stopped} (run.stopped_early), but the "
             f"optimizer descentlab gave was stepped {steps} times: give the optimizer steps "
             "it took"
+        )
+    elif state.stopped is None and steps != reported and len(state.builds) > 1:
+        counts = " and ".join(map(str, state.builds))
+        wrong = (
+            f"it built {len(state.builds)} optimizers with run.optimizer, stepped {counts} times "
+            f"in {reported - start} steps (run.steps = {trial.config.steps} steps of the one "
+            "optimizer the trial compares): build the trial's optimizer once with "
+            "run.optimizer, and any other (a GAN's second network's) with torch.optim directly"
         )
     elif state.stopped is None and steps != reported:
         wrong = (
@@ -227,31 +261,6 @@ def _check_wiring(state: _State, trial: Any, where: str) -> None:
             f"({state.rival}): only the trial's optimizer may step them (a wrapper such as "
             "Lookahead may, by calling its step)"
         )
-    elif state.used:
-        (group, key), (step, value, why) = next(iter(state.used.items()))
-        base = " (its scheduler's base)" if why == "base" else ""
-        wrong = (
-            f"param group {group} used {key}={value!r}{base} at step {step} where the trial "
-            f"tunes {key}={state.tuned[key]!r}"
-        )
-        if why not in ("", "base"):  # (a scheduler that cycles the momentum, by name)
-            tuned = f"run.hyper[{key!r}]" + ("[0]" if key == "betas" else "")
-            wrong += (
-                f": {why} cycles the momentum (cycle_momentum=True, its default), so the tuned "
-                f"value is never used: pass cycle_momentum=False, or base_momentum and "
-                f"max_momentum from {tuned}"
-            )
-        elif not base:
-            wrong += (
-                ": the trial's value must be the one used (your code set the group's value: "
-                "leave the tuned ones to the trial)"
-            )
-        else:
-            wrong += (
-                ": the trial's value must be the one used (build your torch scheduler on the "
-                "trial's lr: OneCycleLR(optimizer, max_lr=run.hyper['lr'], ...), or LambdaLR, "
-                "CosineAnnealingLR and the others, which start from it)"
-            )
     elif state.stepped and (state.scheduled or 0) < state.stepped and _per_step(trial.config):
         sched = ", ".join(f"{k}={v}" for k, v in _per_step(trial.config).items())
         wrong = (

@@ -1,13 +1,14 @@
 """What the trial's optimizer did in your code (:func:`watch`): its steps taken and attempted
-(a ``GradScaler``'s skipped ones too), the hyperparameters each step used, another
-``torch.optim.Optimizer`` stepping its parameters; the param groups that would override a
-tuned value refused (the user's-code kind: :mod:`~descentlab.experiments.kinds.code_run`)."""
+(a ``GradScaler``'s skipped ones too), the hyperparameters each step used (judged across the
+trials: :mod:`~descentlab.experiments.kinds.code_honour`), another ``torch.optim.Optimizer``
+stepping its parameters (the user's-code kind: :mod:`~descentlab.experiments.kinds.code_run`)."""
 
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
 from typing import Any
+
+from descentlab.experiments.kinds.code_honour import given, record
 
 __all__ = ["SCALED", "on_the_device", "watch"]
 
@@ -23,14 +24,25 @@ def watch(state: Any, opt: Any) -> None:
     state.built = opt
     params = [p for g in opt.param_groups for p in g["params"]]
     on_the_device(params, state.device, state.where, "were given to run.optimizer")
-    _refuse_overriding_groups(opt, state.tuned, state.where)
+    given(state, opt)
     mine = {id(p) for p in params}
     # the model's size as the trial built it (a scale study's parameters)
     state.params = sum(p.numel() for p in {id(p): p for p in params}.values())
     stepper = opt.step
+    state.builds.append(0)  # (its steps: a second optimizer built is named by its count)
+    mine_at = len(state.builds) - 1
 
     def step(_: Any, *args: Any, **kwargs: Any) -> Any:
         state.attempted += 1
+        state.builds[mine_at] += 1
+        closure = kwargs.pop("closure", args[0] if args else None)
+        if closure is not None:  # (LBFGS: the function evaluations a step takes, counted)
+
+            def counted() -> Any:
+                state.evaluations += 1
+                return closure()
+
+            args, kwargs = (counted, *args[1:]), kwargs
         got = stepper(*args, **kwargs)
         if state.lines is not None:  # (the trial's progress lines: a clock read, a print)
             state.lines.update(1)
@@ -40,20 +52,8 @@ def watch(state: Any, opt: Any) -> None:
     # torch's schedulers expect)
     opt.step = types.MethodType(step, opt)
 
-    def before(*_: Any) -> None:
-        for i, group in enumerate(opt.param_groups):
-            for key, value in state.tuned.items():
-                if key in state.scheduled_keys or key not in group or (i, key) in state.used:
-                    continue
-                used, why = group[key], ""
-                if key == "lr" and ("max_lr" in group or "initial_lr" in group):
-                    used = group.get("max_lr", group.get("initial_lr"))  # (a scheduler's)
-                    why = "base"
-                elif key in ("momentum", "betas") and "max_momentum" in group:
-                    # (a scheduler's cycle_momentum: OneCycleLR's groups hold its max_lr)
-                    why = "OneCycleLR" if "max_lr" in group else "CyclicLR"
-                if used != value and not (key in _ZERO_ALLOWED and used == 0):
-                    state.used[(i, key)] = (state.stepped + 1, used, why)
+    def before(*_: Any) -> None:  # (the values each group uses, judged across trials)
+        record(state, opt)
 
     def after(*_: Any) -> None:
         state.stepped += 1
@@ -106,28 +106,6 @@ def _count_skipped() -> None:
 
     maybe._descentlab = True  # type: ignore[attr-defined]
     GradScaler._maybe_opt_step = maybe
-
-
-#: the hyperparameters a group may set to zero where the trial tunes them (no decay on biases
-#: and norms: a choice of which parameters decay, not a value of the rate)
-_ZERO_ALLOWED = ("weight_decay",)
-
-
-def _refuse_overriding_groups(opt: Any, tuned: Mapping[str, Any], where: str) -> None:
-    """ValueError naming the group and the value where a param group given to
-    ``run.optimizer`` sets a hyperparameter the trial tunes to another value: the trial's
-    value would never be used, and its recommendation would name a value no run trained with."""
-    for i, group in enumerate(opt.param_groups):
-        for key, value in tuned.items():
-            mine = group.get(key, value)
-            if mine == value or (key in _ZERO_ALLOWED and mine == 0):
-                continue
-            zero = f" or to 0 (no {key.replace('_', ' ')})" if key in _ZERO_ALLOWED else ""
-            raise ValueError(
-                f"{where}: param group {i} given to run.optimizer sets {key}={mine!r}, which the "
-                f"trial tunes ({key}={value!r}): leave {key!r} out of the group (the trial's "
-                f"value applies to it){zero}"
-            )
 
 
 def on_the_device(given: Any, device: str, where: str | None = None, how: str = "are") -> str:
