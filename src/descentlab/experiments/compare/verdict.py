@@ -304,9 +304,15 @@ def _span(cmp: Any, top: Any, cls: bool) -> float:
 
 
 def _within(ci: tuple[float, float, float], span: float) -> tuple[float, float, float]:
-    """A difference's interval within ``+-span``, the metric's range (where the truth lies)."""
+    """A difference's interval within ``+-span``, the metric's range (where the truth lies); an
+    infinite end stays infinite (the test cannot bound it there: said, not clipped to the
+    range's edge)."""
     est, low, high = ci
-    return est, min(max(low, -span), span), max(min(high, span), -span)
+
+    def clip(v: float) -> float:
+        return min(max(v, -span), span) if math.isfinite(v) else v
+
+    return est, clip(low), clip(high)
 
 
 def steadier(ranking: Sequence[Standing]) -> Standing | None:
