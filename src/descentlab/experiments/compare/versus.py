@@ -92,7 +92,7 @@ def versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
         everything = seeds_words(x, cmp.classification, ".3f" if cmp.classification else ".4g")
         if x.sequential is not None and math.isfinite(x.test.diff.mean):
             everything += f"; their mean difference {_size(cmp, x.test.diff.mean)}, not tested"
-        ci = _interval_words(cmp, lo, hi, x.sequential.seeds if x.sequential else seeds)
+        ci = _interval_words(cmp, lo, hi, x.sequential.seeds if x.sequential else seeds, x)
         lines.append(
             f"  {name}: {_size(cmp, est)} {ci}, {words}{extra} "
             f"({seeds} seed{'s' if seeds != 1 else ''} both trained{everything})"
@@ -100,18 +100,26 @@ def versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
     return lines
 
 
-def _interval_words(cmp: Any, low: float, high: float, seeds: int) -> str:
+def _interval_words(cmp: Any, low: float, high: float, seeds: int, x: Standing) -> str:
     """An interval in the metric's units; where the test cannot bound one end at its level
-    (too few seeds), that end is said to be missing and why -- never an infinite number or
-    the metric's own edge printed as a bound."""
+    (too few seeds, or seeds where one side failed: the worst a seed can do, whatever the
+    shift), that end is said to be missing and why -- never an infinite number or the
+    metric's own edge printed as a bound."""
     if math.isfinite(low) and math.isfinite(high):
         return f"[{_size(cmp, low)}, {_size(cmp, high)}]"
-    why = f"at this level {seeds} seed{'s' if seeds != 1 else ''} cannot bound it"
+
+    def why(failed: int, side: str) -> str:
+        alone = f", {failed} where only {side} failed," if failed else ""
+        return f"at this level {seeds} seed{'s' if seeds != 1 else ''}{alone} cannot bound it"
+
+    f = x.failures
     if math.isfinite(low):
-        return f"(at least {_size(cmp, low)}; no upper bound: {why} above)"
+        return f"(at least {_size(cmp, low)}; no upper bound: {why(f.more, 'it')} above)"
     if math.isfinite(high):
-        return f"(at most {_size(cmp, high)}; no lower bound: {why} below)"
-    return f"(no interval: {why})"
+        return (
+            f"(at most {_size(cmp, high)}; no lower bound: {why(f.fewer, 'the chosen one')} below)"
+        )
+    return f"(no interval: {why(0, '')})"
 
 
 def _alone(x: Standing) -> str:
