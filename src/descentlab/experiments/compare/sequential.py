@@ -546,7 +546,9 @@ def look(
     """Each of ``others`` against ``best`` (values by test seed, as
     :func:`~descentlab.experiments.compare.stats.paired_test` takes them; None for a seed
     whose run failed), judged at every look their seeds reach, each at level ``alpha / (M -
-    1)`` inside the group-sequential design (module docstring). ``order``: the test seeds in
+    1)`` split between the one-sided "worse" and "better" questions (:func:`levels`,
+    :func:`sided_boundaries`) inside the group-sequential design (module docstring); with
+    ``final``, each one's :func:`interval` at the look it stopped. ``order``: the test seeds in
     the order they are added (default: sorted). ``final``: no more seeds will come (the open
     ones are reported not distinguishable at the seeds they had).
 

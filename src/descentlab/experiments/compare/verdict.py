@@ -450,12 +450,15 @@ def _unsettled(
 
 def _as_paired(t: sequential.SeqTest, looked: sequential.Looked) -> stats.PairedTest:
     """The sequential verdict of one comparison as a :class:`~descentlab.experiments.compare.
-    stats.PairedTest`: its verdict and its repeated confidence interval at the level it was
-    tested at (its ``diff`` stays the comparison's alone)."""
+    stats.PairedTest`: its verdict and the pseudo-median's repeated interval at the levels it
+    was tested at (its ``diff``, the mean on the seeds both trained, stays the comparison's
+    alone, described)."""
     m = looked.family
+    worse, better = sequential.levels(looked.alpha, m)
     words = (
-        f"group-sequential, each of the {m} comparison{'s' if m != 1 else ''} with the chosen "
-        f"one at {t.level:.3g}, {t.test.diff.seeds} seeds"
+        f"group-sequential signed-rank, each of the {m} comparison{'s' if m != 1 else ''} with "
+        f"the chosen one at {t.level:.3g} (one-sided: worse at {worse:.3g}, better at "
+        f"{better:.3g}), {t.test.diff.seeds} seeds"
     )
     return replace(
         t.test, verdict=t.verdict, family=m, p_adjusted=math.nan, interval=t.interval,
