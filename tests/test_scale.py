@@ -191,6 +191,7 @@ def test_the_slope_holds_and_a_flat_truth_shows_no_trend_with_tuning_noise(seeds
     assert flat / n <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / n), flat / n
 
 
+@pytest.mark.arith
 @pytest.mark.parametrize("sizes", [4, 5])
 def test_tuning_noise_is_a_variance_of_its_own_not_a_curve(sizes):
     # 2 curve seeds, 10 % tuning noise a size (scripts/scale_trend_calibration.py's cells,
