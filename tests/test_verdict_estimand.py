@@ -111,7 +111,7 @@ def _pseudo_median(name: str) -> float:
 def test_calls_and_intervals_hold_against_the_printed_size(name):
     # item 1: family-wise error of the calls against the pseudo-median, and coverage of the
     # printed intervals of it, M = 3, one look of 10 seeds, 300 comparisons. The code before
-    # printed the mean's interval: in the left-tail cell it held the pseudo-median in 0 %
+    # printed the mean's interval, which is not an interval of the pseudo-median
     rng = np.random.default_rng(sum(map(ord, name)))
     pm, sims, n = _pseudo_median(name), 300, 10
     false = covered = 0

@@ -123,10 +123,10 @@ def test_not_distinguishable_beside_an_interval_excluding_0_says_why(monkeypatch
     x = cmp.ranking()[1]
     assert x.by_interval_alone
     assert (
-        "(the mean's interval on the 10 both trained excludes 0, the test over every seed "
+        "(the interval on the 10 both trained excludes 0, the test over every seed "
         "both ran does not decide)" in cmp.recommendation()
     )
-    assert "the mean's interval excludes 0; the test over every seed does not" in _versus(cmp, x)
+    assert "the interval excludes 0; the test over every seed does not" in _versus(cmp, x)
 
 
 def test_a_recommendation_between_optimizers_not_shown_different_names_the_steadier_one():
@@ -232,10 +232,10 @@ def test_a_difference_2_seeds_cannot_bound_says_so(tmp_path):
 
 
 def test_a_verdict_the_seeds_ranks_reach_alone_says_so(monkeypatch):
-    """The verdict is the seeds' signed ranks (every seed both ran, a failure the worst); the
-    size beside it is the mean on the seeds both trained. Where a verdict is reached while the
-    mean's interval still reaches 0, the console and the report's cell say it came from the
-    ranks, so a "worse" never stands beside an interval through 0 unexplained."""
+    """The verdict is the seeds' signed ranks (every seed both ran, a failure the worst) and
+    the interval beside it is the same test's, so they agree; should an interval through 0
+    ever stand beside a verdict (here forced), the console and the report's cell say the
+    verdict came from the ranks, so a "worse" never stands beside it unexplained."""
     from descentlab.experiments.compare import verdict
     from descentlab.report.compare_tables import _versus
 
@@ -250,7 +250,7 @@ def test_a_verdict_the_seeds_ranks_reach_alone_says_so(monkeypatch):
     assert (
         f"worse by the seeds' ranks over every seed both ran (behind on {x.test.behind} of the"
     ) in cmp.recommendation()
-    assert "by the seeds' ranks: the mean's interval reaches 0" in _versus(cmp, x)
+    assert "by the seeds' ranks: the interval reaches 0" in _versus(cmp, x)
 
 
 def test_your_own_bounded_metric_keeps_its_intervals_inside_its_range(tmp_path):

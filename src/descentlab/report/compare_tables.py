@@ -163,9 +163,9 @@ def _versus(cmp: Any, x: Any) -> str:
                           "within": f"within +-{tau}"}[x.practical])  # fmt: skip
         lines.append(f"behind on {t.behind}/{t.diff.seeds} seeds, sign p = {t.sign_p:.3g}")
         if x.by_ranks_alone:
-            lines.append("by the seeds' ranks: the mean's interval reaches 0")
+            lines.append("by the seeds' ranks: the interval reaches 0")
         if x.by_interval_alone:
-            lines.append("the mean's interval excludes 0; the test over every seed does not")
+            lines.append("the interval excludes 0; the test over every seed does not")
         if not t.diff.examples:
             lines.append("seeds' noise only")
     elif t.verdict != "identical":

@@ -139,17 +139,17 @@ class Standing:
 
     @property
     def by_ranks_alone(self) -> bool:
-        """Called worse or better by the seeds' signed ranks over every seed both ran (a
-        failure the worst) while the mean's interval on the seeds both trained still
-        reaches 0: the two count different seeds, and both are said."""
+        """Called worse or better while its interval strictly crosses 0. Where the interval is
+        the sequential test's own (:func:`~descentlab.experiments.compare.sequential.
+        interval`) the two cannot disagree; where it is another (a choice made on the test
+        outcomes: the mean's), both are said."""
         _, low, high = self.interval
-        return self.verdict in ("worse", "better") and low <= 0.0 <= high
+        return (self.verdict == "worse" and low < 0.0) or (self.verdict == "better" and high > 0.0)
 
     @property
     def by_interval_alone(self) -> bool:
-        """Not distinguishable while the mean's interval on the seeds both trained excludes
-        0: the test counts every seed both ran (a failure the worst) and, exact under
-        symmetry alone, cannot go below ``1 / 2^n`` on ``n`` seeds; both are said."""
+        """Not distinguishable while its interval excludes 0 (as :attr:`by_ranks_alone`: said
+        where the interval is not the test's own)."""
         _, low, high = self.interval
         return self.verdict == "not distinguishable" and (low > 0.0 or high < 0.0)
 

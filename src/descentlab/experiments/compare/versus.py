@@ -84,10 +84,10 @@ def versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
         extra = f", {notes[x.practical]}" if x.practical else ""
         if x.by_ranks_alone:
             extra += (f" by the seeds' ranks over every seed both ran (behind on "
-                      f"{x.test.behind} of the {seeds} both trained{_alone(x)}; the mean's "
-                      "interval on those reaches 0)")  # fmt: skip
+                      f"{x.test.behind} of the {seeds} both trained{_alone(x)}; the "
+                      "interval reaches 0)")  # fmt: skip
         if x.by_interval_alone:
-            extra += (f" (the mean's interval on the {seeds} both trained excludes 0, the test "
+            extra += (f" (the interval on the {seeds} both trained excludes 0, the test "
                       f"over every seed both ran does not decide{_alone(x)})")  # fmt: skip
         everything = seeds_words(x, cmp.classification, ".3f" if cmp.classification else ".4g")
         if x.sequential is not None and math.isfinite(x.test.diff.mean):
