@@ -126,6 +126,9 @@ class Trend:
         extrapolated: the crossing, or its interval, reaches outside the sizes measured.
         draws: ``(intercept, slope)`` rows drawn from the fit's normal distribution (the bands).
         refusal: one line where no trend (or no crossing) can be said, else "".
+        between: the sizes' scatter about the line beyond their own intervals (a standard
+            deviation: each size's own tuning, estimated from the residuals), a variance
+            component of the fit's own.
     """
 
     slope: Triple | None
@@ -133,6 +136,7 @@ class Trend:
     extrapolated: bool
     draws: np.ndarray
     refusal: str = ""
+    between: float = 0.0
 
     def band(self, params: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, ...]:
         """The fitted speedup at ``params`` and its pointwise interval (three arrays)."""
@@ -435,22 +439,24 @@ def trend(
     seed: int = 0,
     seeds: int | None = None,
 ) -> Trend:
-    """Fit ``speedup = a + b log10(params)`` by weighted least squares, each size weighted by
-    its interval (``(estimate, low, high)``: a standard deviation of ``(high - low) / (2 z)``,
-    widened by ``t_{k-1} / z`` where ``seeds`` says the intervals are bootstraps over ``k``
-    curve seeds: a bootstrap of a mean over a few seeds is as narrow as the normal's where
-    Student's is due); the coefficients' covariance scaled up by the Birge ratio ``chi2 / (n
-    - 2)`` where the sizes scatter about the line more than their intervals say, and then
-    read with Student's quantile on ``n - 2`` degrees of freedom (the scatter is estimated),
-    else the normal's. The parameters where the line reaches 1.0 have Fieller's interval
-    (the sizes at which 1.0 lies within the line's own interval); ``draws`` of the
-    coefficients give the figures' bands. Refused, in ``refusal``: fewer than
-    :data:`MIN_SIZES` sizes, fewer than 2 curve seeds or a speedup that is not finite (no
-    trend); a slope whose interval includes 0, a line its own scatter rejects (chi-square
-    beyond its ``confidence`` quantile on ``n - 2``: the sizes do not lie on a line, so
-    where it reaches 1.0 says nothing), a crossing more than the sizes' own span (in
-    tenfolds) outside them, or one whose interval reaches more than :data:`REACH` tenfolds
-    outside them (no crossing: too wide or too far to say)."""
+    """Fit ``speedup = a + b log10(params)`` as a random-effects meta-regression: each size
+    weighted by its interval (``(estimate, low, high)``: a standard deviation of ``(high -
+    low) / (2 z)``, widened by ``t_{k-1} / z`` where ``seeds`` says the intervals are
+    bootstraps over ``k`` curve seeds: a bootstrap of a mean over a few seeds is as narrow
+    as the normal's where Student's is due) plus a between-size variance of its own -- each
+    size's own tuning lands a little off the line, and no size's interval holds that --
+    estimated from the sizes' residuals (DerSimonian and Laird); the covariance scaled by the
+    weighted residual variance where it exceeds 1 (Knapp and Hartung) and read with Student's
+    quantile on ``n - 2`` degrees of freedom (:func:`_fit`). Scatter beyond the intervals
+    widens the slope's interval instead of refusing the line: with a few sizes, tuning
+    noise and a curve cannot be told apart. The parameters where the line reaches 1.0 have
+    Fieller's interval (the sizes at which 1.0 lies within the line's own interval);
+    ``draws`` of the coefficients give the figures' bands. Refused, in ``refusal``: fewer
+    than :data:`MIN_SIZES` sizes, fewer than 2 curve seeds or a speedup that is not finite
+    (no trend); a slope whose interval includes 0 (the scatter beyond the intervals said),
+    a crossing more than the sizes' own span (in tenfolds) outside them, or one whose
+    interval reaches more than :data:`REACH` tenfolds outside them (no crossing: too wide
+    or too far to say)."""
     x = np.log10(np.asarray(params, dtype=float))
     est = np.array([s[0] for s in speedups], dtype=float)
     lo = np.array([s[1] for s in speedups], dtype=float)
@@ -468,59 +474,73 @@ def trend(
         return Trend(None, None, False, empty,
                      f"each size's speedup comes from {seeds} curve seed: a bootstrap over "
                      "one seed gives no interval, so no trend (--seeds 2 or more)")  # fmt: skip
-    from scipy import special
-
-    coef, cov, chi2, z = _fit(x, est, (hi - lo) / 2, confidence, seeds)
-    df = len(x) - 2
+    coef, cov, tau, z = _fit(x, est, (hi - lo) / 2, confidence, seeds)
     boot = np.random.default_rng(seed).multivariate_normal(coef, cov, size=draws)
     half = z * math.sqrt(cov[1, 1])
     slope = (float(coef[1]), float(coef[1] - half), float(coef[1] + half))
-    if chi2 > float(special.chdtri(df, 1 - confidence)):
-        return Trend(slope, None, False, boot,
-                     f"the sizes do not lie on a line (chi-square {chi2:.3g} on {df}, p = "
-                     f"{float(special.chdtrc(df, chi2)):.2g}): where it reaches 1.0 would not "
-                     "describe them")  # fmt: skip
     if slope[1] <= 0 <= slope[2]:
+        scatter = (f" (the sizes scatter about the line by {tau:.2g} beyond their intervals: "
+                   "each size's own tuning, or a curve)") if tau > 0 else ""  # fmt: skip
         return Trend(slope, None, False, boot,
                      f"the slope's interval [{slope[1]:+.3f}, {slope[2]:+.3f}] per tenfold "
-                     "parameters includes 0: the intervals are too wide to say where the "
-                     "speedup reaches 1.0")  # fmt: skip
+                     f"parameters includes 0{scatter}: the intervals are too wide to say "
+                     "where the speedup reaches 1.0", tau)  # fmt: skip
     x0, low, high = _fieller(coef, cov, z)
     span = float(x.max() - x.min())
     if x0 < x.min() - span or x0 > x.max() + span:
         return Trend(slope, None, True, boot,
                      f"the line reaches 1.0 at {10**x0:.3g} parameters, more than the sizes' "
-                     f"own span ({span:.2g} tenfolds) outside them: too far to say")  # fmt: skip
+                     f"own span ({span:.2g} tenfolds) outside them: too far to say",
+                     tau)  # fmt: skip
     if low < x.min() - REACH or high > x.max() + REACH:
         return Trend(slope, None, True, boot,
                      f"the line reaches 1.0 at {10**x0:.3g} parameters with an interval "
                      f"reaching more than {10**REACH:g}x outside the sizes measured: too far "
-                     "to say")  # fmt: skip
+                     "to say", tau)  # fmt: skip
     crossing = tuple(float(10.0**v) if v < 300 else math.inf for v in (x0, low, high))
-    return Trend(slope, crossing, not x.min() <= low <= high <= x.max(), boot)
+    return Trend(slope, crossing, not x.min() <= low <= high <= x.max(), boot, "", tau)
 
 
 def _fit(
     x: np.ndarray, est: np.ndarray, half: np.ndarray, confidence: float, seeds: int | None
 ) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """The weighted line through ``(x, est)`` (each point's interval half-width ``half``,
-    widened for ``seeds`` curve seeds: :func:`trend`): its coefficients, their covariance
-    scaled by the Birge ratio where the scatter exceeds the intervals, the chi-square and
-    the quantile its intervals take (Student's on ``n - 2``)."""
+    """The random-effects line through ``(x, est)``: each size's variance its interval's
+    (half-width ``half``, widened for ``seeds`` curve seeds: :func:`trend`) plus a
+    between-size variance ``tau^2`` that no interval holds -- the size's own tuning, which
+    lands a little off the line at each size -- estimated from the sizes' residuals
+    (DerSimonian and Laird's moment estimator for a meta-regression); the coefficients'
+    covariance then scaled by the weighted residual variance where it exceeds 1 (Knapp and
+    Hartung) and read with Student's quantile on ``n - 2``. Returns the coefficients, their
+    covariance, ``tau`` and that quantile."""
     from scipy import special
 
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    widen = 1.0 if seeds is None else float(special.stdtrit(seeds - 1, 0.5 + confidence / 2)) / z
-    w = 1.0 / (np.maximum(half / z, 1e-3) * widen) ** 2
+    # one within-size variance for every size, their mean: a bootstrap over a few curve seeds
+    # gives each size's own so roughly (2 seeds: one degree of freedom) that weighting by it
+    # hands the line to whichever size's seeds happened to agree. It is a floor, not the
+    # scale: the residuals about the line carry the seeds' noise and the tuning's together,
+    # read on n - 2 degrees of freedom (Knapp and Hartung below)
+    # (``seeds`` None: the intervals are taken as exact, each size's own)
+    within = np.maximum(half / z, 1e-3) ** 2
+    if seeds is not None:
+        within = np.full(len(x), float(np.mean(within)))
     design = np.column_stack([np.ones_like(x), x])
-    cov = np.linalg.inv(design.T @ (w[:, None] * design))
-    coef = cov @ design.T @ (w * est)
-    chi2, df = float((w * (est - design @ coef) ** 2).sum()), len(x) - 2
-    # the Birge ratio (squared), at least 1; the scatter about the line is estimated on n - 2
-    # degrees of freedom either way (a size's tuning noise is in none of the intervals), so
-    # Student's quantile there
-    cov = cov * max(1.0, chi2 / df)
-    return coef, cov, chi2, float(special.stdtrit(df, 0.5 + confidence / 2))
+    df = len(x) - 2
+
+    def wls(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        cov = np.linalg.inv(design.T @ (w[:, None] * design))
+        coef = cov @ design.T @ (w * est)
+        return coef, cov, float((w * (est - design @ coef) ** 2).sum())
+
+    w = 1.0 / within
+    coef, cov, q = wls(w)
+    # the between-size variance: Cochran's Q less its degrees of freedom over the trace of
+    # the weighted residual projection, at least 0
+    trace = float(w.sum() - np.trace(cov @ (design.T @ ((w * w)[:, None] * design))))
+    tau2 = max(0.0, (q - df) / trace) if df > 0 and trace > 0 else 0.0
+    coef, cov, q = wls(1.0 / (within + tau2))
+    cov = cov * max(1.0, q / df) if df > 0 else cov
+    return coef, cov, math.sqrt(tau2), float(special.stdtrit(max(df, 1), 0.5 + confidence / 2))
 
 
 def _fieller(coef: np.ndarray, cov: np.ndarray, q: float) -> tuple[float, float, float]:

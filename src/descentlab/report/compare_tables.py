@@ -91,11 +91,11 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
             "vs the chosen one (paired; positive: worse)",
             f"the verdict against the optimizer chosen on validation, on the test seeds both "
             f"trained ({conf}% family-wise over the comparisons with it, group-sequential), "
-            f"and the paired difference with its interval at the same level: the intervals "
-            "hold together over every comparison and look (the verdict is a signed-rank test on "
-            "every seed both ran, a failed seed the worst); the seeds on which it "
-            "was behind, "
-            "with the sign test",
+            "and the size that verdict tests -- the pseudo-median of the seeds' differences "
+            "(Hodges-Lehmann, a failed seed the worst) -- with the interval the signed-rank "
+            "test inverts: the intervals hold together over every comparison and look; an end "
+            "the seeds cannot bound at that level is said missing; the seeds on which it was "
+            "behind, with the sign test",
         ),
         (
             "failed test seeds",
@@ -148,25 +148,29 @@ def _versus(cmp: Any, x: Any) -> str:
     t = x.test
     est, low, high = x.interval
     lines = []
-    if t.verdict != "identical" and math.isfinite(low) and math.isfinite(high):
+    if t.verdict != "identical" and (math.isfinite(low) or math.isfinite(high)):
         k = 100.0 if cmp.task == "classification" else 1.0
         fmt = "+.1f" if k == 100.0 else "+.3g"
         units = " points" if k == 100.0 else ""
-        lines.append(f"{k * est:{fmt}} [{k * low:{fmt}}, {k * high:{fmt}}]{units}")
+        ends = [f"{k * v:{fmt}}" if math.isfinite(v) else "no bound" for v in (low, high)]
+        lines.append(f"{k * est:{fmt}} [{ends[0]}, {ends[1]}]{units}")
+        if not (math.isfinite(low) and math.isfinite(high)):
+            n = x.sequential.seeds if x.sequential else t.diff.seeds
+            lines.append(f"no bound: at this level {n} seeds cannot give one")
         if x.practical:
             tau = f"{k * cmp.spec.min_difference:.3g}{units}"
             lines.append({"beyond": f"more than {tau}", "maybe below": f"possibly less than {tau}",
                           "within": f"within +-{tau}"}[x.practical])  # fmt: skip
         lines.append(f"behind on {t.behind}/{t.diff.seeds} seeds, sign p = {t.sign_p:.3g}")
         if x.by_ranks_alone:
-            lines.append("by the seeds' ranks: the mean's interval reaches 0")
+            lines.append("by the seeds' ranks: the interval reaches 0")
         if x.by_interval_alone:
-            lines.append("the mean's interval excludes 0; the test over every seed does not")
+            lines.append("the interval excludes 0; the test over every seed does not")
         if not t.diff.examples:
             lines.append("seeds' noise only")
     elif t.verdict != "identical":
         n = t.diff.seeds
-        lines.append(f"no interval: {n} seed{'s' if n != 1 else ''} cannot give one")
+        lines.append(f"no interval: at this level {n} seed{'s' if n != 1 else ''} cannot bound it")
     detail = "<br>".join(lines)
     return f'<span title="{escape(t.describe())}">{escape(t.verdict)}</span>' + (
         f'<br><span class="ci">{detail}</span>' if detail else ""

@@ -1,7 +1,9 @@
 r"""The sequential verdict: seeds are added only where a comparison is still open, and the
-family-wise error stays at ``1 - confidence`` across every look and every comparison, with an
-interval beside each verdict that holds as widely (the design and its simulations:
-docs/verdict.md).
+family-wise error stays at ``1 - confidence`` across every look and every comparison. Each
+comparison asks two one-sided signed-rank questions ("worse than the chosen one?", "better?",
+:func:`levels`), spending alpha only at the looks where each can decide; beside each verdict
+the size it tests, the pseudo-median of the seeds' differences, with the interval the same
+test inverts (the design and its simulations: docs/verdict.md).
 
 Example:
     >>> b = boundaries((5, 10, 20, 40), 0.05)
@@ -26,31 +28,36 @@ __all__ = [
     "GAMMA",
     "GROWTH",
     "TEST_SEED_OFFSET",
+    "WORSE_SHARE",
     "Looked",
     "SeqTest",
     "boundaries",
-    "combined",
     "decides",
     "default_looks",
+    "hodges_lehmann",
     "interval",
     "least_seeds",
+    "levels",
     "look",
-    "pooled",
     "rank_z",
+    "reach",
     "refit_seed",
+    "sided_boundaries",
     "spend",
-    "stage_z",
+    "walsh",
 ]
 
 #: The Hwang-Shih-DeCani spending parameter: 0 spends ``alpha`` in proportion to the seeds
 #: looked at (close to Pocock's boundaries), so that a large difference is decided early.
 GAMMA = 0.0
 
+#: The share of each comparison's level given to the one-sided question "is it worse than the
+#: chosen one?" (the rest to "is it better?"): the recommendation needs only the first, and
+#: at 3 optimizers it is then decidable at 6 seeds (``2^-6 <= 0.8 * 0.05 / 2``).
+WORSE_SHARE = 0.8
+
 #: ``max_seeds`` by default: this many times the first look's seeds.
 GROWTH = 8
-
-#: Resamples of :func:`pooled`'s bootstrap-t (seeded: the same seeds give the same interval).
-RESAMPLES = 4000
 
 #: Test (refit) seeds start here above the comparison's seed: disjoint from the curve runs'
 #: seeds (the choice) and the tuning seeds.
@@ -102,19 +109,53 @@ def spend(t: float, alpha: float, gamma: float = GAMMA) -> float:
     return alpha * (1 - math.exp(-gamma * t)) / (1 - math.exp(-gamma))
 
 
+def reach(looks: Sequence[int]) -> tuple[float, ...]:
+    """The largest combined statistic each look can show: a stage of ``k`` seeds gives at
+    most ``Phi^-1(1 - 2^-k)`` (:func:`rank_z`, every seed on one side).
+
+    Example:
+        >>> [round(float(x), 2) for x in reach((5, 10, 20, 40))]
+        [1.86, 2.63, 4.05, 6.23]
+    """
+    from scipy import special
+
+    most = [-float(special.ndtri(0.5**k)) for k in np.diff((0, *looks))]
+    return tuple(_cumulate(most, looks))
+
+
 @functools.lru_cache(maxsize=512)
-def boundaries(looks: tuple[int, ...], alpha: float, gamma: float = GAMMA) -> tuple[float, ...]:
-    """Two-sided boundaries ``b_k`` for the combined statistic at each look: under the null the
-    chance that ``|C_k| >= b_k`` at some look is ``alpha`` (spent by :func:`spend` over the
-    seeds' fraction), computed by numerical integration of the law of the combined statistic
-    (independent normal increments of variance ``n_j``, the stage sizes)."""
+def boundaries(
+    looks: tuple[int, ...],
+    alpha: float,
+    gamma: float = GAMMA,
+    *,
+    sides: int = 2,
+    reachable: bool = False,
+) -> tuple[float, ...]:
+    """Boundaries ``b_k`` for the combined statistic at each look: under the null the chance
+    that it crosses (``|C_k| >= b_k`` two-sided, ``C_k >= b_k`` with ``sides=1``) at some look
+    is ``alpha``, spent by :func:`spend` over the seeds' fraction; computed by numerical
+    integration of the law of the combined statistic (independent normal increments of
+    variance ``n_j``, the stage sizes). ``reachable``: a look whose boundary the statistic
+    cannot reach (:func:`reach`) spends nothing (``b_k = inf``) and leaves its share to the
+    next look that can decide (Jennison and Turnbull: spending is free to skip a look).
+
+    Example:
+        >>> [round(x, 3) for x in boundaries((5, 10, 20, 40), 0.025, sides=1)]
+        [2.734, 2.664, 2.424, 2.148]
+        >>> [round(x, 3) for x in boundaries((5, 10, 20, 40), 0.025, sides=1, reachable=True)]
+        [inf, 2.498, 2.409, 2.144]
+    """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    if sides not in (1, 2):
+        raise ValueError(f"sides must be 1 or 2, got {sides!r}")
     from scipy import optimize, special
 
     sizes = np.diff((0, *looks)).astype(float)
     if np.any(sizes <= 0):
         raise ValueError(f"looks must increase, got {looks}")
+    most = reach(looks) if reachable else (math.inf,) * len(looks)
     total = float(looks[-1])
     out: list[float] = []
     # density of S_k = sum of sqrt(n_j) Z_j (variance V_k = looks[k]) on a grid, restricted to
@@ -125,7 +166,7 @@ def boundaries(looks: tuple[int, ...], alpha: float, gamma: float = GAMMA) -> tu
         target = spend(n / total, alpha, gamma) - spent
         v = float(n)
         if grid is None:
-            b = float(-special.ndtri(target / 2))
+            b = float(-special.ndtri(target / sides))
             cross = target
         else:
             step = math.sqrt(sizes[k])
@@ -141,7 +182,7 @@ def boundaries(looks: tuple[int, ...], alpha: float, gamma: float = GAMMA) -> tu
             ) -> float:
                 edge = c * math.sqrt(v)
                 up = special.ndtr((grid - edge) / step)  # P(S_k >= edge | S_{k-1} = x)
-                down = special.ndtr((-edge - grid) / step)
+                down = special.ndtr((-edge - grid) / step) if sides == 2 else 0.0
                 return float(np.sum(mass * (up + down)))
 
             if target <= 0:
@@ -153,13 +194,15 @@ def boundaries(looks: tuple[int, ...], alpha: float, gamma: float = GAMMA) -> tu
                     optimize.brentq(lambda c, gap=target: crossing(c) - gap, 0.0, 40.0, xtol=1e-10)
                 )
             cross = crossing(b) if math.isfinite(b) else 0.0
+        if most[k] < b:  # it cannot decide here: spend nothing, the next look has it
+            b, cross = math.inf, 0.0
         out.append(b)
         spent += cross
         if k == len(looks) - 1:
             break
-        # the density of S_k on |S_k| < b sqrt(V_k)
-        edge = min(b, 12.0) * math.sqrt(v)
-        new = np.linspace(-edge, edge, 801)
+        # the density of S_k where it did not cross
+        top = min(b, 12.0) * math.sqrt(v)
+        new = np.linspace(-top if sides == 2 else -12.0 * math.sqrt(v), top, 801)
         if grid is None:
             dens = np.exp(-0.5 * new * new / v) / math.sqrt(2 * math.pi * v)
         else:
@@ -171,34 +214,28 @@ def boundaries(looks: tuple[int, ...], alpha: float, gamma: float = GAMMA) -> tu
     return tuple(out)
 
 
-def stage_z(d: stats.Estimate, delta: float = 0.0) -> float:
-    """A stage's paired difference (:func:`~descentlab.experiments.compare.stats.
-    paired_difference`) as an exact standard normal when the true difference is ``delta``
-    (positive: worse): ``Phi^-1(F_t((mean - delta) / se))`` with the stage's degrees of
-    freedom; 0 where the stage cannot judge (fewer than 2 seeds on which both trained, or no
-    spread at all).
+def levels(alpha: float, family: int) -> tuple[float, float]:
+    """``(worse, better)``: each one-sided question's level for one of ``family`` comparisons
+    at family-wise ``alpha``: :data:`WORSE_SHARE` of ``alpha / family`` to "is it worse than
+    the chosen one?" (the recommendation's question), the rest to "is it better?"; the two
+    sum to Bonferroni's ``alpha / family``.
 
     Example:
-        >>> d = stats.paired_difference({0: 0.9, 1: 0.8, 2: 0.85}, {0: 0.8, 1: 0.75, 2: 0.8},
-        ...                             maximize=True)
-        >>> round(stage_z(d), 3), round(stage_z(d, d.mean), 3)
-        (1.902, 0.0)
+        >>> [round(x, 4) for x in levels(0.05, 2)]
+        [0.02, 0.005]
     """
-    from scipy import special
-
-    if d.seeds < 2 or not (math.isfinite(d.se) and d.se > 0):
-        return 0.0
-    t = (d.mean - delta) / d.se
-    tail = float(special.stdtr(d.df, -abs(t)))  # one-sided tail, exact far out
-    return math.copysign(float(-special.ndtri(tail)), t) if tail > 0 else math.copysign(40.0, t)
+    each = alpha / max(family, 1)
+    return WORSE_SHARE * each, (1 - WORSE_SHARE) * each
 
 
-def combined(
-    stages: Sequence[stats.Estimate], looks: Sequence[int], delta: float = 0.0
-) -> list[float]:
-    """The combined statistic at each look ``stages`` reach (the stages' :func:`stage_z` at
-    ``delta``, weighted by the square roots of the planned stage sizes)."""
-    return _cumulate([stage_z(d, delta) for d in stages], looks)
+def sided_boundaries(
+    looks: tuple[int, ...], alpha: float, family: int
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(worse, better)``: the one-sided boundaries of each side at its :func:`levels`,
+    spending only at the looks where that side can decide."""
+    w, b = levels(alpha, family)
+    return (boundaries(tuple(looks), w, sides=1, reachable=True),
+            boundaries(tuple(looks), b, sides=1, reachable=True))  # fmt: skip
 
 
 def _cumulate(z: Sequence[float], looks: Sequence[int]) -> list[float]:
@@ -207,18 +244,21 @@ def _cumulate(z: Sequence[float], looks: Sequence[int]) -> list[float]:
     return list(np.cumsum(np.sqrt(sizes) * np.asarray(z, dtype=float)) / np.sqrt(np.cumsum(sizes)))
 
 
-@functools.lru_cache(maxsize=64)
-def _signed_rank_sf(n: int) -> np.ndarray:
-    """``P(W >= w)`` for ``w = 0 .. n(n+1)/2``: the law of the sum of the ranks ``1..n``
-    each kept with chance 1/2 (Wilcoxon's signed-rank statistic under the null)."""
+@functools.lru_cache(maxsize=256)
+def _signed_rank_sf(n: int, zeros: int = 0) -> np.ndarray:
+    """``P(W >= w)`` for ``w = 0 .. n(n+1)/2``: the law of the sum of the ranks ``zeros + 1 ..
+    n`` each kept with chance 1/2 (Wilcoxon's signed-rank statistic under the null, with
+    Pratt's zeros: they take the smallest ranks and are kept by neither side)."""
     from scipy import special
 
     w = np.arange(n * (n + 1) // 2 + 1)
+    ranks = range(zeros + 1, n + 1)
     if n > 400:  # the normal law, continuity-corrected (within 3e-4 of it there)
-        return special.ndtr((n * (n + 1) / 4 - w + 0.5) / math.sqrt(n * (n + 1) * (2 * n + 1) / 24))
+        mean, var = sum(ranks) / 2, sum(r * r for r in ranks) / 4
+        return special.ndtr((mean - w + 0.5) / math.sqrt(max(var, 1e-12)))
     p = np.zeros(len(w))
     p[0] = 1.0
-    for r in range(1, n + 1):
+    for r in ranks:
         p[r:] = 0.5 * (p[r:] + p[:-r])
         p[:r] *= 0.5
     return np.cumsum(p[::-1])[::-1]
@@ -228,12 +268,17 @@ def rank_z(diffs: Sequence[float]) -> tuple[float, float]:
     """``(worse, better)``: a stage's seeds' differences (positive: worse; ``inf`` where only
     the other optimizer failed, ``-inf`` only the chosen one, 0 both) as the exact one-sided
     signed-rank tests' standard normals, ``Phi^-1(1 - p)``. The ranks of ``|d|`` break ties by
-    the seeds' order and a 0 counts on neither side, so each statistic only grows as one
-    seed's difference grows (shrinks): the verdict is monotone in every seed (docs/verdict.md).
+    the seeds' order; a 0 takes the smallest ranks and counts on neither side, and the null
+    law is over the other ranks alone (Pratt's treatment: behind on 7 of 10 and tied on 3 is
+    ``p = 1/128``, as the sign test on the 7 says). Each statistic only grows as one seed's
+    difference grows (shrinks), a 0 turning positive included: the verdict is monotone in
+    every seed (docs/verdict.md).
 
     Example:
         >>> [round(z, 2) for z in rank_z([0.1, 0.2, -0.05, 0.3, math.inf, 0.15])]
         [1.86, -2.15]
+        >>> round(rank_z([1.0] * 7 + [0.0] * 3)[0], 3)   # Phi^-1(1 - 1/128)
+        2.418
     """
     from scipy import special
 
@@ -243,25 +288,22 @@ def rank_z(diffs: Sequence[float]) -> tuple[float, float]:
         return 0.0, 0.0
     ranks = np.empty(n)
     ranks[np.argsort(np.abs(d), kind="stable")] = np.arange(1, n + 1)
-    sf = _signed_rank_sf(n)
+    sf = _signed_rank_sf(n, int(np.count_nonzero(d == 0)))
     zs = [-float(special.ndtri(sf[int(ranks[side].sum())])) for side in (d > 0, d < 0)]
     return tuple(min(max(z, -40.0), 40.0) for z in zs)  # type: ignore[return-value]
 
 
 def decides(looks: tuple[int, ...], family: int, confidence: float = 0.95) -> bool:
     """Whether ``looks`` can decide any comparison of ``family`` at ``confidence``: some
-    look's boundary within reach of the stages' largest statistics, ``Phi^-1(1 - 2^-k)`` for
-    a stage of ``k`` seeds (:func:`rank_z`).
+    look's "worse" boundary (:func:`sided_boundaries`) within reach of the stages' largest
+    statistics, ``Phi^-1(1 - 2^-k)`` for a stage of ``k`` seeds (:func:`reach`).
 
     Example:
-        >>> decides((5, 10, 20, 40), 2), decides((5,), 1), decides((6,), 1)
-        (True, False, True)
+        >>> decides((5, 10, 20, 40), 2), decides((5,), 2), decides((6,), 2), decides((5,), 1)
+        (True, False, True, True)
     """
-    from scipy import special
-
-    bounds = boundaries(tuple(looks), (1 - confidence) / max(family, 1))
-    most = [-float(special.ndtri(0.5**k)) for k in np.diff((0, *looks))]
-    return any(c >= b for c, b in zip(_cumulate(most, looks), bounds, strict=True))
+    worse, _ = sided_boundaries(tuple(looks), 1 - confidence, family)
+    return any(math.isfinite(b) for b in worse)
 
 
 def least_seeds(
@@ -279,10 +321,10 @@ def least_seeds(
     the least seeds of a single look instead (``--seeds K --max-seeds K``).
 
     Example:
-        >>> least_seeds(5, 2, max_seeds=5), least_seeds(5, 2, max_seeds=10)  # looks 5, 10
-        (10, None)
+        >>> least_seeds(5, 4, max_seeds=5), least_seeds(5, 4, max_seeds=10)  # looks 5, 10
+        (9, None)
         >>> [least_seeds(2, m, max_seeds=2, one_look=True) for m in (1, 2, 4, 7)]
-        [6, 7, 8, 9]
+        [5, 6, 7, 8]
     """
 
     first = max(seeds, 2)  # (a first look of 1 seed is refused by default_looks)
@@ -311,116 +353,26 @@ def undecidable(looks: Sequence[int], family: int, confidence: float = 0.95) -> 
     ]
 
 
-def interval(
-    stages: Sequence[stats.Estimate], looks: Sequence[int], boundary: float
-) -> tuple[float, float, float]:
-    """``(estimate, low, high)``: the repeated confidence interval at the last of ``stages``,
-    the true differences ``delta`` at which the combined statistic stays inside
-    ``boundary`` (Jennison and Turnbull's RCI: it holds at every look at once, so it is valid
-    whenever the design stopped), and the difference at which the statistic is 0. A bound
-    the statistic never reaches (a stage of 2 seeds has a Cauchy's tails) is infinite."""
-    judged = [d for d in stages if d.seeds >= 2 and math.isfinite(d.se) and d.se > 0]
-    if not judged:
-        return math.nan, -math.inf, math.inf
-    centre = float(np.mean([d.mean for d in judged]))
-    scale = max(d.se for d in judged)
-
-    def at(delta: float) -> float:
-        return combined(stages, looks, delta)[-1]
-
-    est = _solve(at, 0.0, centre, scale)
-    if not math.isfinite(boundary):
-        return est, -math.inf, math.inf
-    return est, _solve(at, boundary, centre, scale), _solve(at, -boundary, centre, scale)
-
-
-def pooled(diffs: Sequence[float], boundary: float) -> tuple[float, float, float]:
-    """``(mean, low, high)``: the bootstrap-t interval of the mean of ``diffs`` (the seeds'
-    mean differences, all looks' seeds pooled) at the two-sided level of ``boundary`` (a
-    standard normal's: the design's, so that it is as wide in level as the repeated interval
-    beside it). A rare large difference pulls the mean and widens the spread together, which
-    the t reference ignores and the resampled t statistics hold (docs/verdict.md). Fewer than
-    3 seeds, or none apart: no interval.
-
-    Example:
-        >>> m, lo, hi = pooled([0.1, -0.2, 0.3, 0.0, 0.1, 2.5], 1.96)
-        >>> round(m, 2), lo < m < hi, hi > 2 * m   # the one large seed pushes the top out
-        (0.47, True, True)
-    """
-    from scipy import special
-
-    x = np.asarray(diffs, dtype=float)
-    k = len(x)
-    m = float(x.mean()) if k else math.nan
-    se = float(x.std(ddof=1)) / math.sqrt(k) if k > 1 else 0.0
-    if k < 3 or se == 0 or not math.isfinite(boundary):
-        return m, -math.inf, math.inf
-    xb = x[np.random.default_rng(k).integers(0, k, (RESAMPLES, k))]
-    mb, sb = xb.mean(1), xb.std(1, ddof=1) / math.sqrt(k)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(sb > 0, (mb - m) / sb, np.sign(mb - m) * np.inf)
-    t = np.nan_to_num(t, nan=0.0)
-    tail = float(special.ndtr(-boundary))
-    lo_q, hi_q = np.quantile(t, [tail, 1 - tail])
-    return m, m - float(hi_q) * se, m - float(lo_q) * se
-
-
-def _solve(f: Any, level: float, centre: float, scale: float) -> float:
-    """The ``delta`` at which the decreasing ``f`` equals ``level``, bracketed outwards from
-    ``centre`` (infinite where ``f`` never gets there)."""
-    from scipy import optimize
-
-    for _ in range(40):
-        lo, hi = centre - scale, centre + scale
-        if f(lo) >= level >= f(hi):
-            return float(optimize.brentq(lambda d: f(d) - level, lo, hi, xtol=1e-12 * scale))
-        scale *= 8.0
-    return -math.inf if f(centre) < level else math.inf
-
-
-def _stages(
-    best: Mapping[Any, Any],
-    other: Mapping[Any, Any],
-    order: Sequence[Any],
-    looks: tuple[int, ...],
-    *,
-    maximize: bool,
-) -> list[stats.Estimate]:
-    """The paired difference of each stage whose seeds both ran (a failed run: None, left
-    out of its stage's difference), until the first stage they have not run."""
-    out: list[stats.Estimate] = []
-    lo = 0
-    for hi in looks:
-        ran = [s for s in order[lo:hi] if s in best and s in other]
-        if hi > len(order) or len(ran) < 2:
-            break
-        out.append(
-            stats.paired_difference(
-                {s: best[s] for s in ran}, {s: other[s] for s in ran}, maximize=maximize
-            )
-        )
-        lo = hi
-    return out
-
-
 @dataclass(frozen=True)
 class SeqTest:
     """One optimizer against the chosen one under the sequential design.
 
     Attributes:
         test: the paired test over all its seeds (:func:`~descentlab.experiments.compare.
-            stats.paired_test`): its ``diff`` is that one comparison's alone.
+            stats.paired_test`): its ``diff`` (the mean difference on the seeds both
+            trained) is described beside the verdict, not tested.
         combined: the combined signed-rank statistic at each look it had (:func:`rank_z`:
             the side, worse or better, that is larger; positive: worse).
         verdict: ``"worse"``, ``"better"``, ``"identical"`` or ``"not distinguishable"``.
         look: the look (1-based) at which it was decided, or its last look.
         seeds: the test seeds it was compared on.
-        level: the level it was tested at, ``alpha / (M - 1)``.
-        boundary: the boundary at its last look at that level.
-        interval: ``(estimate, low, high)``: the repeated confidence interval at that look
-            and level (:func:`interval`, widened to hold :func:`pooled`), simultaneous over the
-            comparisons and the looks: the size on the seeds both trained, beside a verdict
-            that counts every seed both ran.
+        level: its share of the family-wise level, ``alpha / (M - 1)`` (:func:`levels`
+            splits it between the two questions).
+        boundary: the "worse" boundary at its last look (inf: that look cannot decide).
+        interval: ``(estimate, low, high)``: the pseudo-median of the seeds' differences
+            (failures the worst a seed can do) and the repeated interval the test inverts at
+            that look (:func:`interval`), simultaneous over the comparisons and the looks;
+            an infinite end: the test cannot bound it there.
         why: why it got the seeds it got, in words.
     """
 
@@ -456,19 +408,99 @@ class Looked:
     next_seeds: int = 0
 
 
-def _seed_diffs(
+def walsh(d: np.ndarray) -> np.ndarray:
+    """The Walsh averages ``(d_i + d_j) / 2``, ``i <= j``, of ``d`` (a failure's ``inf``
+    against the other side's ``-inf``: 0, two seeds where each failed once)."""
+    i, j = np.triu_indices(len(d))
+    with np.errstate(invalid="ignore"):
+        w = (d[i] + d[j]) / 2
+    return np.where(np.isnan(w), 0.0, w)
+
+
+def hodges_lehmann(diffs: Sequence[float]) -> float:
+    """The Hodges-Lehmann estimate of the pseudo-median of ``diffs``: the median of their
+    Walsh averages (:func:`walsh`), the size the signed-rank test is a test of.
+
+    Example:
+        >>> hodges_lehmann([-0.5] * 18 + [4.5] * 2)   # mean 0, behind on 18 of 20
+        -0.5
+    """
+    d = np.asarray(diffs, dtype=float)
+    return float(np.median(walsh(d))) if len(d) else math.nan
+
+
+def interval(
+    stages: Sequence[Sequence[float]],
+    looks: Sequence[int],
+    worse: float,
+    better: float,
+) -> tuple[float, float, float]:
+    """``(estimate, low, high)`` of the pseudo-median of the seeds' differences (positive:
+    worse) from ``stages`` (each stage's differences, as :func:`rank_z` takes them), the
+    interval the design's own test inverts: the shifts ``delta`` at which the stages'
+    differences less ``delta`` cross neither side's boundary at the last of ``stages``
+    (``worse`` and ``better``, :func:`sided_boundaries`) -- Jennison and Turnbull's repeated
+    interval, valid whenever the design stopped. Each end is a Walsh average of one
+    stage's seeds (:func:`walsh`: the signed-rank statistics change only there), found by
+    bisection, so it is one of the differences' own midpoints and inside the metric's range;
+    an end the test cannot reach at this level (an infinite boundary, too few seeds) is
+    infinite: no bound there. The estimate is :func:`hodges_lehmann` over the stages'
+    seeds (within the interval).
+
+    Example:
+        >>> est, low, high = interval([[0.3, 0.5, 0.2, 0.9, 0.4, 0.6, 0.1, 0.7]], (8,), 2.0, 2.5)
+        >>> round(est, 3), low, high   # low: W >= 33 of 36 (the 4th Walsh average); high: W = 36
+        (0.45, 0.2, 0.9)
+    """
+    d = [np.asarray(x, dtype=float) for x in stages]
+    if not d:
+        return math.nan, -math.inf, math.inf
+    est = hodges_lehmann(np.concatenate(d))
+    cands = np.unique(np.concatenate([walsh(x) for x in d]))
+    cands = cands[np.isfinite(cands)]
+    if not len(cands):
+        return est, -math.inf, math.inf
+    pad = 1.0 + abs(cands[0]) + abs(cands[-1])
+    mids = np.concatenate(([cands[0] - pad], (cands[1:] + cands[:-1]) / 2, [cands[-1] + pad]))
+
+    def stat(i: int, side: int) -> float:
+        return _cumulate([rank_z(x - mids[i])[side] for x in d], looks)[-1]
+
+    low = -math.inf
+    if math.isfinite(worse) and stat(0, 0) >= worse:  # the worse side: falls with the shift
+        lo, hi = 0, len(mids)  # the last index at which it crosses, by bisection
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if stat(mid, 0) >= worse else (lo, mid)
+        low = float(cands[lo]) if lo < len(cands) else math.inf
+    high = math.inf
+    if math.isfinite(better) and stat(len(mids) - 1, 1) >= better:  # rises with the shift
+        lo, hi = -1, len(mids) - 1  # the first index at which it crosses
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if stat(mid, 1) >= better else (mid, hi)
+        high = float(cands[hi - 1]) if hi > 0 else -math.inf
+    if low <= high:
+        est = min(max(est, low), high)
+    return est, low, high
+
+
+def _stage_diffs(
     best: Mapping[Any, Any],
     other: Mapping[Any, Any],
     order: Sequence[Any],
     looks: tuple[int, ...],
     maximize: bool,
-    k: int,
-) -> list[float]:
-    """The seeds' mean differences (positive: worse) over the first ``k + 1`` looks' seeds on
-    which both trained."""
-    seeds = [s for s in order[: looks[k]] if s in best and s in other]
-    keys, d = stats._paired({s: best[s] for s in seeds}, {s: other[s] for s in seeds}, maximize)
-    return [float(np.mean(d[s])) for s in keys]
+) -> list[list[float]]:
+    """Each stage's differences (:func:`_rank_diffs`) while its seeds have run and at least 2
+    of them both ran."""
+    out: list[list[float]] = []
+    for lo, hi in zip((0, *looks), looks, strict=False):
+        d = _rank_diffs(best, other, order[lo:hi], maximize)
+        if hi > len(order) or len(d) < 2:
+            break
+        out.append(d)
+    return out
 
 
 def _rank_diffs(
@@ -488,16 +520,6 @@ def _rank_diffs(
         else:
             out.append(sign * float(np.mean(best[s]) - np.mean(other[s])))
     return out
-
-
-def _hull(
-    rci: tuple[float, float, float], p: tuple[float, float, float] | None
-) -> tuple[float, float, float]:
-    """The repeated interval widened to hold the pooled one (its mean the estimate)."""
-    if p is None or not math.isfinite(p[0]):
-        return rci
-    low, high = min(rci[1], p[1]), max(rci[2], p[2])
-    return min(max(p[0], low), high), low, high
 
 
 def _why(had: int, looks: tuple[int, ...], final: bool) -> tuple[str, bool]:
@@ -524,7 +546,9 @@ def look(
     """Each of ``others`` against ``best`` (values by test seed, as
     :func:`~descentlab.experiments.compare.stats.paired_test` takes them; None for a seed
     whose run failed), judged at every look their seeds reach, each at level ``alpha / (M -
-    1)`` inside the group-sequential design (module docstring). ``order``: the test seeds in
+    1)`` split between the one-sided "worse" and "better" questions (:func:`levels`,
+    :func:`sided_boundaries`) inside the group-sequential design (module docstring); with
+    ``final``, each one's :func:`interval` at the look it stopped. ``order``: the test seeds in
     the order they are added (default: sorted). ``final``: no more seeds will come (the open
     ones are reported not distinguishable at the seeds they had).
 
@@ -545,37 +569,36 @@ def look(
     alpha = 1 - confidence
     order = sorted(best) if order is None else list(order)
     m = max(len(others), 1)
-    level = alpha / m
-    bounds = boundaries(looks, level)
+    worse_b, better_b = sided_boundaries(looks, alpha, m)
     tests: list[SeqTest] = []
     open_: list[int] = []
     had_all: list[int] = []
     for i, o in enumerate(others):
-        st = _stages(best, o, order, looks, maximize=maximize)
-        z = [rank_z(_rank_diffs(best, o, order[lo:hi], maximize))
-             for lo, hi in zip((0, *looks), looks[: len(st)], strict=False)]  # fmt: skip
+        st = _stage_diffs(best, o, order, looks, maximize)
+        z = [rank_z(d) for d in st]
         up, down = _cumulate([x[0] for x in z], looks), _cumulate([x[1] for x in z], looks)
         c = [u if u >= v else -v for u, v in zip(up, down, strict=True)]
         full = stats.paired_test(best, o, maximize=maximize, confidence=confidence, family=m)
-        diffs = functools.partial(_seed_diffs, best, o, order, looks, maximize)
-        hit = next((k + 1 for k in range(len(c)) if max(up[k], down[k]) >= bounds[k]), 0)
+        hit = next(
+            (k + 1 for k in range(len(c)) if up[k] >= worse_b[k] or down[k] >= better_b[k]), 0
+        )
         had = len(c)
         if full.verdict == "identical":
             verdict, why, at = "identical", "identical on every seed and test example", had
         elif hit:
-            verdict = "worse" if c[hit - 1] > 0 else "better"
+            verdict = "worse" if up[hit - 1] >= worse_b[hit - 1] else "better"
             why, at = f"decided after {looks[hit - 1]} seeds", hit
         else:
             verdict, at = "not distinguishable", had
             why, still = _why(had, looks, final)
             if still:
                 open_.append(i)
-        b = bounds[at - 1] if at else math.nan
-        ci = (0.0, 0.0, 0.0) if verdict == "identical" else (math.nan,) * 3
-        if final and verdict != "identical":  # (the looks before need no interval)
-            ci = _hull(interval(st[:at], looks, b), pooled(diffs(at - 1), b) if at else None)
+        b = worse_b[at - 1] if at else math.nan
+        ci = (0.0, 0.0, 0.0) if verdict == "identical" else (math.nan, -math.inf, math.inf)
+        if final and verdict != "identical" and at:  # (the looks before need no interval)
+            ci = interval(st[:at], looks, worse_b[at - 1], better_b[at - 1])
         tests.append(
-            SeqTest(full, tuple(c), verdict, at, sum(s in o for s in order), level, b, ci, why)
+            SeqTest(full, tuple(c), verdict, at, sum(s in o for s in order), alpha / m, b, ci, why)
         )  # fmt: skip
         had_all.append(had)
     nxt = 0

@@ -139,17 +139,17 @@ class Standing:
 
     @property
     def by_ranks_alone(self) -> bool:
-        """Called worse or better by the seeds' signed ranks over every seed both ran (a
-        failure the worst) while the mean's interval on the seeds both trained still
-        reaches 0: the two count different seeds, and both are said."""
+        """Called worse or better while its interval strictly crosses 0. Where the interval is
+        the sequential test's own (:func:`~descentlab.experiments.compare.sequential.
+        interval`) the two cannot disagree; where it is another (a choice made on the test
+        outcomes: the mean's), both are said."""
         _, low, high = self.interval
-        return self.verdict in ("worse", "better") and low <= 0.0 <= high
+        return (self.verdict == "worse" and low < 0.0) or (self.verdict == "better" and high > 0.0)
 
     @property
     def by_interval_alone(self) -> bool:
-        """Not distinguishable while the mean's interval on the seeds both trained excludes
-        0: the test counts every seed both ran (a failure the worst) and, exact under
-        symmetry alone, cannot go below ``1 / 2^n`` on ``n`` seeds; both are said."""
+        """Not distinguishable while its interval excludes 0 (as :attr:`by_ranks_alone`: said
+        where the interval is not the test's own)."""
         _, low, high = self.interval
         return self.verdict == "not distinguishable" and (low > 0.0 or high < 0.0)
 
@@ -303,9 +303,15 @@ def _span(cmp: Any, top: Any, cls: bool) -> float:
 
 
 def _within(ci: tuple[float, float, float], span: float) -> tuple[float, float, float]:
-    """A difference's interval within ``+-span``, the metric's range (where the truth lies)."""
+    """A difference's interval within ``+-span``, the metric's range (where the truth lies); an
+    infinite end stays infinite (the test cannot bound it there: said, not clipped to the
+    range's edge)."""
     est, low, high = ci
-    return est, min(max(low, -span), span), max(min(high, span), -span)
+
+    def clip(v: float) -> float:
+        return min(max(v, -span), span) if math.isfinite(v) else v
+
+    return est, clip(low), clip(high)
 
 
 def steadier(ranking: Sequence[Standing]) -> Standing | None:
@@ -443,12 +449,15 @@ def _unsettled(
 
 def _as_paired(t: sequential.SeqTest, looked: sequential.Looked) -> stats.PairedTest:
     """The sequential verdict of one comparison as a :class:`~descentlab.experiments.compare.
-    stats.PairedTest`: its verdict and its repeated confidence interval at the level it was
-    tested at (its ``diff`` stays the comparison's alone)."""
+    stats.PairedTest`: its verdict and the pseudo-median's repeated interval at the levels it
+    was tested at (its ``diff``, the mean on the seeds both trained, stays the comparison's
+    alone, described)."""
     m = looked.family
+    worse, better = sequential.levels(looked.alpha, m)
     words = (
-        f"group-sequential, each of the {m} comparison{'s' if m != 1 else ''} with the chosen "
-        f"one at {t.level:.3g}, {t.test.diff.seeds} seeds"
+        f"group-sequential signed-rank, each of the {m} comparison{'s' if m != 1 else ''} with "
+        f"the chosen one at {t.level:.3g} (one-sided: worse at {worse:.3g}, better at "
+        f"{better:.3g}), {t.test.diff.seeds} seeds"
     )
     return replace(
         t.test, verdict=t.verdict, family=m, p_adjusted=math.nan, interval=t.interval,

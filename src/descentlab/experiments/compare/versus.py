@@ -47,12 +47,18 @@ def versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
         units += " points (x100: a proportion, its bounds (0, 1))"
     pairing = "seed" if any(r.test_outcomes_missing for r in cmp.results) else (
         "seed and test example")  # fmt: skip
-    where = "every look and " if ranking[1].sequential is not None else ""
+    seq = ranking[1].sequential is not None
+    where = "every look and " if seq else ""
+    what = (
+        "the pseudo-median of the seeds' differences (Hodges-Lehmann, a failed seed the "
+        "worst), the size the signed-rank verdict tests, with the interval it inverts; "
+        if seq else ""
+    )  # fmt: skip
     tau = cmp.spec.min_difference
     head = (
         f"Against {top}, paired by {pairing} on the seeds both trained (how much "
-        f"worse, in {units}; {conf}% intervals that hold together over {where}the {family} "
-        f"comparison{'s' if family != 1 else ''})"
+        f"worse, in {units}; {what}{conf}% intervals that hold together over {where}the "
+        f"{family} comparison{'s' if family != 1 else ''})"
         + (f"; practical threshold --min-difference {_size(cmp, tau, False)}" if tau else "")
         + ":"
     )
@@ -76,20 +82,42 @@ def versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
         extra = f", {notes[x.practical]}" if x.practical else ""
         if x.by_ranks_alone:
             extra += (f" by the seeds' ranks over every seed both ran (behind on "
-                      f"{x.test.behind} of the {seeds} both trained{_alone(x)}; the mean's "
-                      "interval on those reaches 0)")  # fmt: skip
+                      f"{x.test.behind} of the {seeds} both trained{_alone(x)}; the "
+                      "interval reaches 0)")  # fmt: skip
         if x.by_interval_alone:
-            extra += (f" (the mean's interval on the {seeds} both trained excludes 0, the test "
+            extra += (f" (the interval on the {seeds} both trained excludes 0, the test "
                       f"over every seed both ran does not decide{_alone(x)})")  # fmt: skip
         everything = seeds_words(x, cmp.classification, ".3f" if cmp.classification else ".4g")
-        ci = f"[{_size(cmp, lo)}, {_size(cmp, hi)}]"
-        if not (math.isfinite(lo) and math.isfinite(hi)):
-            ci = f"(no interval: {seeds} seed{'s' if seeds != 1 else ''} cannot give one)"
+        if x.sequential is not None and math.isfinite(x.test.diff.mean):
+            everything += f"; their mean difference {_size(cmp, x.test.diff.mean)}, not tested"
+        ci = _interval_words(cmp, lo, hi, x.sequential.seeds if x.sequential else seeds, x)
         lines.append(
             f"  {name}: {_size(cmp, est)} {ci}, {words}{extra} "
             f"({seeds} seed{'s' if seeds != 1 else ''} both trained{everything})"
         )
     return lines
+
+
+def _interval_words(cmp: Any, low: float, high: float, seeds: int, x: Standing) -> str:
+    """An interval in the metric's units; where the test cannot bound one end at its level
+    (too few seeds, or seeds where one side failed: the worst a seed can do, whatever the
+    shift), that end is said to be missing and why -- never an infinite number or the
+    metric's own edge printed as a bound."""
+    if math.isfinite(low) and math.isfinite(high):
+        return f"[{_size(cmp, low)}, {_size(cmp, high)}]"
+
+    def why(failed: int, side: str) -> str:
+        alone = f", {failed} where only {side} failed," if failed else ""
+        return f"at this level {seeds} seed{'s' if seeds != 1 else ''}{alone} cannot bound it"
+
+    f = x.failures
+    if math.isfinite(low):
+        return f"(at least {_size(cmp, low)}; no upper bound: {why(f.more, 'it')} above)"
+    if math.isfinite(high):
+        return (
+            f"(at most {_size(cmp, high)}; no lower bound: {why(f.fewer, 'the chosen one')} below)"
+        )
+    return f"(no interval: {why(0, '')})"
 
 
 def _alone(x: Standing) -> str:
