@@ -30,8 +30,9 @@ wrapped functions, each timed on its own thread's CPU clock) and prints where it
 the main process's imports, its report and the rest of it (planning, the store, the
 verdict); the worker processes' training (the trials' ``train_seconds``), their evaluations
 (validation at the curve's cadence and at a trial's end, the refit runs' test set) and the
-rest of them (set-up, batches, bookkeeping, sending runs back); and the training share the
-job would have if everything but training and evaluation cost nothing.
+rest of them (set-up, batches, bookkeeping, sending runs back); the training share the
+job would have if everything but training and evaluation cost nothing; and the worker-seconds
+without a task between the first task sent and the last one back.
 
 Usage::
 
@@ -53,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import math
 import os
@@ -203,12 +205,35 @@ def instrumented(out: str, argv: list[str]) -> None:
             if os.getpid() != main_pid:
                 write("worker")
 
+    # the tasks running after each one sent and each one back, by the main process's clock
+    events: list[tuple[float, int, int]] = []
+    for name in ("_send", "_finished"):
+        logged = getattr(runner.TrialRunner, name)
+
+        def logging(self, *args, _fn=logged, **kwargs):
+            try:
+                return _fn(self, *args, **kwargs)
+            finally:
+                events.append((time.monotonic(), len(self._running), self.workers))
+
+        setattr(runner.TrialRunner, name, logging)
+
     main_pid = os.getpid()
     runner.run_task = run_task
     code = main(argv)
     own = resource.getrusage(resource.RUSAGE_SELF)
-    write("main", imports=imports, total=own.ru_utime + own.ru_stime)
+    write("main", imports=imports, total=own.ru_utime + own.ru_stime, **idle_of(events))
     sys.exit(code)
+
+
+def idle_of(events: list[tuple[float, int, int]]) -> dict[str, float]:
+    """The worker-seconds without a task between the first task sent and the last one back
+    (``events``: the time, the tasks running then and the workers, at each change), and that
+    span (nothing where the trials ran in the main process)."""
+    if not events or events[0][2] < 2:
+        return {}
+    idle = sum((w - n) * (t1 - t0) for (t0, n, w), (t1, _, _) in itertools.pairwise(events))
+    return {"idle": idle, "span": events[-1][0] - events[0][0], "workers": events[0][2]}
 
 
 def breakdown(cmd: list[str], env: dict[str, str], scratch: Path) -> None:
@@ -250,6 +275,13 @@ def breakdown(cmd: list[str], env: dict[str, str], scratch: Path) -> None:
     floor = main["imports"] + main["report"]
     print(f"  {'sum':<22} {total:7.2f} s")
     print(f"outside training: {total - train:.2f} s")
+    if "idle" in main:
+        slots = main["workers"] * main["span"]
+        print(
+            f"workers without a task: {main['idle']:.1f} s of {main['workers']} x "
+            f"{main['span']:.1f} s ({main['idle'] / slots:.0%}), from the first task sent to "
+            "the last one back (the main process's clock: at this load, a share, not seconds)"
+        )
     print(f"training share {train / total:.2f}; with evaluations {work / total:.2f}; training's "
           f"share if all but training, evaluations, the imports and the report cost nothing: "
           f"{train / (work + floor):.2f} (with the report free too: "
