@@ -39,10 +39,10 @@ STORED = ROOT / "tests" / "data" / "readme_examples"
 EXAMPLES: dict[str, str] = {
     "diabetes": (
         "descentlab compare --problem examples/diabetes.py:make_problem "
-        "--optimizers sgd,momentum,adam --steps 300"
+        "--optimizers sgd,momentum,adam --steps 300 --report"
     ),
     # the default budget (20 trials per optimizer) takes about 4 times as long
-    "suite": "descentlab compare --problems default --budget 5",
+    "suite": "descentlab compare --problems default --budget 5 --report",
 }
 
 BLOCK = re.compile(

@@ -449,7 +449,7 @@ def test_compare_runs_the_new_optimizers_by_name(tmp_path, capsys):
         "--model-option", "hidden=4", "--optimizers", ",".join(NEW), "--batch-size", "16",
         "--steps", "6", "--tune-steps", "4", "--lr-trials", "2", "--seeds", "1",
         "--tune-seeds", "1", "--no-refine", "--landscapes", "none", "--no-progress",
-        "--workers", "1", "--runs-dir", str(tmp_path), "--name", "modern",
+        "--workers", "1", "--runs-dir", str(tmp_path), "--name", "modern", "--report",
     ]  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

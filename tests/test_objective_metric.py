@@ -42,7 +42,7 @@ def test_an_objectives_metric_is_shown_by_its_name(tmp_path):
     out = io.StringIO()
     args = (f"compare --objective {tmp_path / 'named.py'}:fit_rmse --optimizers sgd,adam "
             f"--steps 6 --lr-trials 2 --no-refine --seeds 2 --max-seeds 2 --workers 1 "
-            f"--no-progress --runs-dir {tmp_path / 'runs'}").split()  # fmt: skip
+            f"--no-progress --report --runs-dir {tmp_path / 'runs'}").split()  # fmt: skip
     with contextlib.redirect_stdout(out), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert main(args) == 0

@@ -210,7 +210,7 @@ def test_descentlab_report_rerenders_a_comparison_of_a_guarded_chain(tmp_path, c
         "--model-option", "hidden=4", "--optimizer", chain, "--batch-size", "16",
         "--steps", "6", "--tune-steps", "4", "--lr-trials", "2", "--seeds", "1",
         "--tune-seeds", "1", "--no-refine", "--landscapes", "none", "--no-progress",
-        "--workers", "1", "--runs-dir", str(tmp_path), "--name", "guarded",
+        "--workers", "1", "--runs-dir", str(tmp_path), "--name", "guarded", "--report",
     ]  # fmt: skip
     assert main(argv) == 0
     (tmp_path / "guarded" / "report.html").unlink()

@@ -395,7 +395,7 @@ TINY_MOONS = ["compare", "--problem", "moons", "--problem-option", "n_samples=12
 def comparison(tmp_path_factory):
     """A finished comparison's run folder (made once; tests copy it)."""
     root = tmp_path_factory.mktemp("cmp")
-    code, _out, err = _program([*TINY_MOONS, "--runs-dir", root])
+    code, _out, err = _program([*TINY_MOONS, "--report", "--runs-dir", root])  # (figures too)
     assert code == 0, err
     return root / "c"
 

@@ -386,11 +386,19 @@ def _output_arguments(out: Any) -> None:
         help="no progress output (else a line per trial, and a long trial's steps, rate and "
         "time left: one line every 5 s on a terminal, every 30 s in a log)",
     )
-    out.add_argument(
+    drawn = out.add_mutually_exclusive_group()
+    drawn.add_argument(
+        "--report",
+        action="store_true",
+        help="also draw the HTML report and its figures (report.html, figures/) once the "
+        "comparison is done; without it only trials.csv and comparison.json are written, and "
+        "`descentlab report RUN_DIR` draws the report later from the store",
+    )
+    drawn.add_argument(
         "--no-report",
         action="store_true",
-        help="skip the HTML report and its figures (trials.csv and comparison.json are still "
-        "written into the run directory)",
+        help="skip the HTML report and its figures, the default (trials.csv and comparison.json "
+        "are still written into the run directory)",
     )
     out.add_argument("--json", action="store_true", help="print the results as JSON")
 
@@ -616,8 +624,11 @@ def run(args: argparse.Namespace) -> int:
     except Interrupted as exc:
         print(f"descentlab: {exc}", file=sys.stderr)
         return 128 + exc.signum  # 130 SIGINT, 143 SIGTERM
+    elapsed = time.perf_counter() - t0
+    t1 = time.perf_counter()
     _render(args, value)
-    show(args, value, time.perf_counter() - t0)
+    args.report_seconds = time.perf_counter() - t1  # (printed beside the report's path)
+    show(args, value, elapsed)
     return 0
 
 
@@ -675,7 +686,7 @@ def _refuse_a_folder_of_the_users(run_dir: Path, force: bool) -> None:
 def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
     if args.json:
         print_json({"run_dir": str(result.run_dir),
-                    "report": None if args.no_report else str(result.report_path),
+                    "report": str(result.report_path) if args.report else None,
                     "rows": result.rows(), "recommendation": result.recommendation(),
                     "warnings": result.warnings(), "budget": result.budget(),
                     "protocol": result.protocol(), "seeds": result.seed_lines(),
@@ -701,9 +712,18 @@ def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
         print(textwrap.fill(part, width=100, subsequent_indent=indent + "  "))
     for line in result.warnings():
         print(textwrap.fill(f"warning: {line}", width=100, subsequent_indent="  "))
-    if not args.no_report:
-        print(f"report: {shown(result.report_path)}")
+    print(_report_line(args, result.report_path, result.run_dir))
     print(f"done in {elapsed:.1f} s (store {shown(result.store_path)})")
+
+
+def _report_line(args: argparse.Namespace, path: Path | None, run_dir: Path | None) -> str:
+    """Where the report is and how long drawing it took, or how to draw it (not asked)."""
+    if args.report and path is not None:
+        return f"report: {shown(path)} (drawn in {args.report_seconds:.1f} s)"
+    later = f"`descentlab report {shown(run_dir)}` draws it" if run_dir is not None else ""
+    return (
+        f"report: not drawn (--report draws it with the comparison{'; ' if later else ''}{later})"
+    )
 
 
 def _many(args: argparse.Namespace) -> Work:
@@ -735,7 +755,7 @@ def _many(args: argparse.Namespace) -> Work:
 
 def _show_many(args: argparse.Namespace, multi: Any, elapsed: float) -> None:
     if args.json:
-        print_json({"report": str(multi.report_path), "seconds": elapsed,
+        print_json({"report": str(multi.report_path) if args.report else None, "seconds": elapsed,
                     "problems": [p.name for p in multi.problems],
                     "steps_to_target": [[None if math.isinf(v) else v for v in row]
                                         for row in multi.times().tolist()],
@@ -759,15 +779,16 @@ def _show_many(args: argparse.Namespace, multi: Any, elapsed: float) -> None:
     print(multi.targets_table())
     for line in multi.budget_lines():
         print(line)
-    if not args.no_report:
-        print(f"report: {shown(multi.report_path)}")
+    print(f"report: {shown(multi.report_path)}" if args.report else _report_line(args, None, None))
     print(f"done in {elapsed:.1f} s")
 
 
 def _render(args: argparse.Namespace, value: Any) -> None:
-    """Write the report of a comparison or a multi-problem comparison; with --no-report only
-    each comparison's exports (trials.csv, comparison.json), no HTML page and no figures."""
-    if args.no_report:
+    """Write each comparison's exports (trials.csv, comparison.json); with --report also the
+    HTML report of a comparison or a multi-problem comparison, its figures drawn once (without
+    it no HTML page and no figure: about as much CPU as the job's other work on a small
+    comparison, docs/overhead.md)."""
+    if not args.report:
         _write_exports(value)
         return
     # The report draws with matplotlib: imported here, off the command line's fast path.

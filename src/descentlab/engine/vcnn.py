@@ -41,7 +41,7 @@ CPU_ONLY = (
     "{device} step through vmap (same numbers up to rounding)"
 )
 DISAGREES = (
-    "descentlab: the compiled MNIST-1D CNN step disagreed with vmap and autograd on a first "
+    "descentlab: the compiled MNIST-1D CNN step disagreed with autograd (run by run) on a first "
     "batch; the vectorized step uses the traced graph (same numbers up to rounding, slower). "
     "Please report this."
 )

@@ -478,7 +478,7 @@ def _kernel_verified(
     examples: int,
 ) -> bool:
     """Whether the compiled CNN step's ``got`` (losses, gradients) equals the reference ``ref``
-    (the vmap path's losses and gradients) to rounding, and its evaluations ``evaluated`` the
+    (each run's losses and gradients by autograd) to rounding, and its evaluations ``evaluated`` the
     ``reference`` metrics of :func:`~descentlab.engine.evaluation.evaluate` on ``examples``
     examples (losses to rounding, accuracies to one example: a near-tie of two logits may
     round either way). The answer is remembered per ``key`` for the process."""
@@ -758,7 +758,7 @@ class Gradients:
             return
         trainable = {n: p for n, p in params.items() if p.requires_grad}
         fixed = {n: p.detach() for n, p in params.items() if not p.requires_grad}
-        ref = self._vmap_losses_and_grads("train", dim, inputs, trainable, fixed, buffers)
+        ref = self._looped_losses_and_grads(dim, inputs, trainable, fixed, buffers)
         with torch.no_grad():
             got = kernel({n: p.detach() for n, p in trainable.items()}, *inputs, dim)
             # the evaluation too: every run's model (still at the group's starting weights,
@@ -772,6 +772,29 @@ class Gradients:
         if not _kernel_verified(key, got, ref, evaluated, reference, len(yv)):
             self.cnn = None
             self._untraced.append(("cnn kernel check", vcnn.DISAGREES))
+
+    def _looped_losses_and_grads(
+        self,
+        dim: int | None,
+        inputs: tuple[Tensor, ...],
+        trainable: dict[str, Tensor],
+        fixed: dict[str, Tensor],
+        buffers: dict[str, Tensor],
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The kernel check's reference: each run's training loss and gradients by plain
+        autograd, one run at a time (no vmap, whose cross-entropy goes through a Python
+        decomposition that imports SymPy: about a CPU second in each worker process)."""
+        loss_of = self._batch_loss("train")
+        losses, grads = [], {n: [] for n in trainable}
+        for k in range(next(iter(trainable.values())).shape[0]):
+            p = {n: t[k].detach().requires_grad_() for n, t in trainable.items()}
+            xs = [t if dim is None else t.select(dim, k) for t in inputs]
+            loss = loss_of(p, {n: t[k] for n, t in fixed.items()},
+                           {n: t[k] for n, t in buffers.items()}, *xs)  # fmt: skip
+            for n, g in zip(p, torch.autograd.grad(loss, list(p.values())), strict=True):
+                grads[n].append(g)
+            losses.append(loss.detach())
+        return torch.stack(losses), {n: torch.stack(g) for n, g in grads.items()}
 
     def _trainable(self) -> dict[str, Tensor]:
         return {n: p for n, p in self.params.items() if p.requires_grad}

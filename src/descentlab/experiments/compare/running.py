@@ -91,7 +91,7 @@ def compare(
 
     The returned :class:`Comparison` is a plain value holding what its report shows (tables,
     curves, tuning scores, the landscapes' paths); write the report with
-    :func:`descentlab.report.html.render_report` (``descentlab compare`` does both).
+    :func:`descentlab.report.html.render_report` (``descentlab compare --report`` does both).
 
     Args:
         spec: what to compare (or its :class:`~descentlab.experiments.compare.spec.Plan`,
