@@ -307,9 +307,11 @@ def verdict(cmp: Any) -> str:
 def _own_code(cmp: Any) -> dict[str, str] | None:
     """The protocol's words where the comparison ran your own training code (None: a
     problem's runs): what its trials were scored on, how they trained and failed."""
+    return cmp.kind.metric_said(_your_code_words, lambda cmp: None)(cmp)
+
+
+def _your_code_words(cmp: Any) -> dict[str, str]:
     spec = cmp.spec
-    if not cmp.kind.own_metric:  # (the kind says: its code trains, its metric its own)
-        return None
     scored = cmp.kind.scored_on(spec)
     return {
         "scored": f"on {scored}" if scored else "on the validation split descentlab gave it",

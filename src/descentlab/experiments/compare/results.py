@@ -387,10 +387,11 @@ class Comparison:
                 f"{len(steps)}/{len(fast.steps_to_target)} seeds)"
                 + (f", not distinguishable from {_names(ties)}." if ties else ".")
             )
-        if self.kind.own_metric:  # (your own code: the choice as the lines you paste back)
-            from descentlab.experiments.compare.as_code import as_code
+        from descentlab.experiments.compare.as_code import as_code
 
-            parts.append(as_code(self))
+        paste = self.kind.metric_said(as_code, None)  # (your own code: the lines to paste back)
+        if paste is not None:
+            parts.append(paste(self))
         return "\n".join(p for p in parts if p)
 
     def headline(self, ranking: list[Standing] | None = None) -> str:
