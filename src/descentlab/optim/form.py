@@ -53,6 +53,7 @@ __all__ = [
     "lerp",
     "lt",
     "maximum",
+    "minimum",
     "reference",
     "sign",
     "sqrt",
@@ -184,8 +185,15 @@ def sqrt(x: Expr) -> Expr:
 
 
 def maximum(a: Expr, b: Expr) -> Expr:
-    """The larger of two values, NaN if either is (torch's ``maximum``)."""
+    """The larger of two values, NaN if either is (torch's ``maximum``); either may be a
+    coefficient (``maximum(sqrt(v), eps)``, a floor by a per-tensor number)."""
     return Op("maximum", (a, b))
+
+
+def minimum(a: Expr, b: Expr) -> Expr:
+    """The smaller of two values, NaN if either is (torch's ``minimum``); either may be a
+    coefficient (a ceiling by a per-tensor number)."""
+    return Op("minimum", (a, b))
 
 
 def absolute(x: Expr) -> Expr:
@@ -413,9 +421,7 @@ class Form:
 
     def _check(self, expr: Expr) -> None:
         """Refuse a read of a state entry's value from before its last assignment (every
-        backend would see the new one), and a primitive given an operand no backend but some
-        can run (:data:`_TENSOR_OPERANDS`)."""
-        _refuse_coefficient_operands(expr)
+        backend would see the new one)."""
         for leaf in _leaves(expr):
             key = leaf.name.removeprefix("state:")
             if leaf.name.startswith("state:") and leaf.version != self._versions.get(key, 0):
@@ -423,37 +429,6 @@ class Form:
                     f"the form reads {key!r} from before its update; name that value with "
                     "let() before the assignment"
                 )
-
-
-#: primitives whose every operand must vary per element: with a coefficient (a per-tensor
-#: number) on either side the float64 reference, the Triton kernel or the eager foreach
-#: kernel cannot run them. A floor or a ceiling by a coefficient is :func:`clamp`'s.
-_TENSOR_OPERANDS = frozenset({"maximum", "minimum"})
-
-
-def _per_tensor(expr: Expr) -> bool:
-    """``expr`` is one number per tensor: built from coefficients alone, no element read."""
-    if isinstance(expr, Coef):
-        return True
-    if isinstance(expr, Op):
-        return all(_per_tensor(a) for a in expr.args)
-    return False  # a leaf (g, p, a state entry) or a let's value
-
-
-def _refuse_coefficient_operands(expr: Expr) -> None:
-    if not isinstance(expr, Op):
-        return
-    if expr.op in _TENSOR_OPERANDS:
-        for i, a in enumerate(expr.args):
-            if _per_tensor(a):
-                name = a.name if isinstance(a, Coef) else _describe(a)
-                raise ValueError(
-                    f"{expr.op}(): operand {i + 1} ({name}) is a coefficient, which not every "
-                    "backend can run; write a floor or ceiling as clamp(x, lo, hi) "
-                    "(lo, hi coefficients)"
-                )
-    for a in expr.args:
-        _refuse_coefficient_operands(a)
 
 
 def _describe(expr: Expr) -> str:
@@ -729,12 +704,24 @@ PRIMITIVES: dict[str, Primitive] = {
         text=("sqrt({0})", 4, (0,), 0),
         foreach=Foreach("sqrt"),
     ),
+    # either operand may be a coefficient: a number in float64, a vector of it in C, a 0-dim
+    # value in Triton (no `|` of masks of two shapes: the interpreter refuses it), a scalar
+    # foreach operand (swapped to the right: NaN either side gives NaN)
     "maximum": Primitive(
         "(dl_isnan({1}) | ({1} > {0})) ? {1} : {0}",
-        "tl.where(({1} != {1}) | ({1} > {0}), {1}, {0})",
-        torch.maximum,
+        "tl.where({1} != {1}, {1}, tl.where({1} > {0}, {1}, {0}))",
+        lambda x, y: torch.maximum(_f64(x), _f64(y)),
         text=("maximum({0}, {1})", 4, (0, 0), 0),
-        foreach=Foreach("maximum"),
+        foreach=Foreach("maximum", commutes=True),
+        batched=torch.maximum,
+    ),
+    "minimum": Primitive(
+        "(dl_isnan({1}) | ({1} < {0})) ? {1} : {0}",
+        "tl.where({1} != {1}, {1}, tl.where({1} < {0}, {1}, {0}))",
+        lambda x, y: torch.minimum(_f64(x), _f64(y)),
+        text=("minimum({0}, {1})", 4, (0, 0), 0),
+        foreach=Foreach("minimum", commutes=True),
+        batched=torch.minimum,
     ),
     # x + 0 turns -0 into +0, as torch's abs
     "abs": Primitive(
