@@ -38,6 +38,7 @@ ACCEPTED = {
     "min(eps, g)": lambda f, v, eps: FM.minimum(eps, f.g),
     "min(g, eps)": lambda f, v, eps: FM.minimum(f.g, eps) + FM.minimum(v, f.g),
     "g * max(eps, eps*eps)": lambda f, v, eps: f.g * FM.maximum(eps, eps * eps),
+    "where(eps*eps < eps, g, v)": lambda f, v, eps: FM.where(FM.lt(eps * eps, eps), f.g, v),
     "max(sqrt(v), |g|)": lambda f, v, eps: f.g / FM.maximum(FM.sqrt(v), FM.absolute(f.g) + eps),
     "clamp(sqrt(v), eps, big)": lambda f, v, eps: (
         f.g / FM.clamp(FM.sqrt(v), eps, f.coef("big", lambda h, t: 1e30))

@@ -221,7 +221,7 @@ class EagerEmitter(Emitter):
 
     def statements(self, form: Form) -> None:
         for pr in form.prepares:
-            pr.fn(self.state, self.params, self.grads, self.given)
+            (pr.eager or pr.fn)(self.state, self.params, self.grads, self.given)
         self.lazy = form.lazy
         self._uses = Uses.of(form, final=self.lrs is not None)
         self._memo = {}

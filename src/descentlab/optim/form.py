@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import operator
 from abc import ABC, abstractmethod
 from collections import ChainMap
 from collections.abc import Callable, Mapping, Sequence
@@ -261,6 +262,9 @@ class Prepare:
     fn: Callable[..., None]
     how: Mapping[str, Any]  # fills, needs, steady: see Form.prepare
     reads_g: bool = False
+    #: the step as the eager backend and the float64 reference run it (None: ``fn``), where
+    #: the kernels' differs: a total's first pass, a kernel there, torch's foreach kernels here
+    eager: Callable[..., None] | None = None
 
 
 @dataclass
@@ -338,16 +342,23 @@ class Form:
         """
         self.prepares.append(Prepare(fn, how, reads_g))
 
-    def total(self, expr: Expr, fn: Callable[[int, float], float]) -> Coef:
+    def total(self, expr: Expr | Sequence[Expr], fn: Callable[..., float], name: str = "") -> Coef:
         """A per-tensor number ``fn(numel, sum)`` of the sum of ``expr`` over each whole
-        tensor at this step -- Cautious's ``numel / (mask.sum() + 1)`` -- in a
-        :class:`~descentlab.optim.Wrapper`'s form only: the kernels compute the sum in a
-        first pass (the per-element program without its stores), then step."""
-        key = f"_total{len(self.totals)}"
-        self.totals.append(expr)
-        return self.coef(
-            key.removeprefix("_"), lambda h, t, x: fn(*x), per_tensor=lambda st, i: st[key][i]
-        )
+        tensor at this step -- Cautious's ``numel / (mask.sum() + 1)`` -- or, given several
+        expressions, ``fn(numel, sum1, sum2, ...)`` -- LAMB's trust ratio ``||p|| / ||u||``
+        from the sums of ``p * p`` and ``u * u``. An expression may read the parameter
+        ``f.p`` and any value of the form before it (MARS's clip of its corrected gradient
+        before its moments take it). Every backend computes each sum in a first pass (the
+        per-element program without its stores), then steps; a rule that sums is not stepped
+        on shards nor stacked with other runs (:meth:`FormRule.steps_shards`)."""
+        exprs = tuple(expr) if isinstance(expr, Sequence) else (expr,)
+        keys = [f"_total{len(self.totals) + j}" for j in range(len(exprs))]
+        self.totals.extend(exprs)
+
+        def sums(st: Mapping[str, list], i: int) -> tuple[float, ...]:
+            return (st[keys[0]][i][0], *(st[k][i][1] for k in keys))
+
+        return self.coef(name or keys[0].removeprefix("_"), lambda h, t, x: fn(*x), per_tensor=sums)
 
     def first_step(self, key: str) -> Coef:
         """A state entry made on a tensor's first step and kept for the next one (a previous
@@ -610,6 +621,14 @@ def _along(x: Any, mask: Tensor, dtype: torch.dtype) -> Tensor:
     return x
 
 
+def _compare(m: str, xs: list[Any]) -> Any:
+    """A comparison on the eager backend: a mask, or a per-tensor flag where both operands
+    are per-tensor numbers (coefficients)."""
+    if not any(isinstance(x, Tensor) for x in xs):
+        return bool(getattr(operator, m)(*xs))
+    return getattr(torch, m)(*xs)
+
+
 def _eager_where(xs: list[Any], dtype: torch.dtype) -> Any:
     if isinstance(xs[0], bool):  # a per-tensor flag
         return xs[1] if xs[0] else xs[2]
@@ -766,7 +785,7 @@ PRIMITIVES: dict[str, Primitive] = {
             f"{{0}} {sym} {{1}}",
             lambda x, y, m=m: getattr(torch, m)(_f64(x), _f64(y)),
             text=(f"{{0}} {sym} {{1}}", 0, (1, 1), 0),
-            select=lambda xs, dtype, m=m: getattr(torch, m)(*xs),
+            select=lambda xs, dtype, m=m: _compare(m, xs),
         )
         for m, sym in _MASKS.items()
         if m != "ne0"
@@ -821,7 +840,7 @@ def reference(
     lists: dict[str, list] = {k: [v] for k, v in state.items()}
     lists["_step_values"] = [t]
     for pr in form.prepares:
-        pr.fn(lists, [p], [g], hyper)
+        (pr.eager or pr.fn)(lists, [p], [g], hyper)
     state.update({k: v[0] for k, v in lists.items() if not k.startswith("_")})
 
     class _Ref(Emitter):
@@ -887,7 +906,11 @@ class FormRule(Rule):
     needs_step = True
 
     def steps_shards(self) -> bool:
-        """Per element by construction: on shards unless the rule says otherwise."""
+        """Per element by construction: on shards unless the rule says otherwise -- or its
+        form sums over whole tensors (:meth:`Form.total`, whatever the rule says: on a shard,
+        or a stacked tensor of several runs, the sum would be another one)."""
+        if self.built(self.defaults).totals:
+            return False
         return self.elementwise if self.shard_local is None else self.shard_local
 
     @property
@@ -923,8 +946,10 @@ class FormRule(Rule):
         if form is None:
             form = Form()
             self.form(form, hyper)
-            if form.totals:
-                raise TypeError(f"{self.name}: total() is a wrapper's (optim.Wrapper.form)")
+            if form.totals:  # each step's sums first, the rule's own prepares before them
+                from .program import totals_prepare
+
+                form.prepares.append(totals_prepare(self, hyper, len(form.totals)))
             if (form.final_expr is not None) != self.has_final:
                 raise TypeError(
                     f"{self.name}: has_final is {self.has_final} but its form "

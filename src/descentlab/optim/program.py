@@ -60,6 +60,7 @@ __all__ = [
     "has_kernel_form",
     "reads_argument",
     "register_probe",
+    "why_no_form",
     "wrapped_form",
 ]
 
@@ -251,6 +252,20 @@ def has_kernel_form(rule: Rule) -> bool:
     return isinstance(rule, FormRule) or fuses(rule) or rule.kernel_passes
 
 
+def why_no_form(rule: Rule) -> str:
+    """Why ``rule`` has no per-element form a kernel can take, in words its author can act on."""
+    if isinstance(rule, Wrapper):
+        if type(rule).form is None:
+            return "a Wrapper written as update() only; write its math per element as form(f, u)"
+        if not isinstance(rule.inner, FormRule):
+            return f"its inner rule {rule.inner.name} is not written in the form"
+        return f"its inner rule {rule.inner.name} keeps its state in a low-bit format"
+    return (
+        "a Rule written as update(), torch code the kernels cannot read; write a per-element "
+        "rule as a FormRule, a sum over each tensor as f.total() in its form"
+    )
+
+
 def form_of(rule: Rule, hyper: Mapping[str, Any]) -> Form | None:
     """``rule``'s form at ``hyper``'s structure, or None where it has none."""
     if isinstance(rule, FormRule):
@@ -301,19 +316,25 @@ def _collect(
         if form is None:
             if leave_out and has_kernel_form(r):
                 continue
-            raise NoProgram(f"{r.name} has no form")
+            raise NoProgram(f"{r.name} has no form: {why_no_form(r)}")
         reads_g = any(pr.reads_g for pr in form.prepares)
         if reads_g or form.totals:
             if u != "g":  # the kernel's prepares see the raw gradients, not this rule's input
-                raise NoProgram(f"{r.name} reads its whole input before the kernel")
+                what = "a sum over each tensor (f.total)" if form.totals else "a norm"
+                raise NoProgram(
+                    f"{r.name} reads its whole input before the kernel ({what}, computed "
+                    "from the raw gradients: it fuses first in its chain, not after "
+                    f"{walk.body[k - 1].name})"
+                )
             if reads_g:
                 prog.reads_g = r.name
         k += 1
         fmt = stored and getattr(r, "state_format", None)
         rec = _Recorder(prog, u, f"{r.name}{k}", r if fmt else None)  # type: ignore[arg-type]
         u = rec.run(form)
-        if form.totals:  # after the rule's own prepares (its state made, its products moved)
-            prog.prepares.append(_totals_prepare(r, hyper))
+        if form.totals and not isinstance(r, FormRule):  # (a form rule's form holds its own)
+            # after the rule's own prepares (its state made, its products moved)
+            prog.prepares.append(totals_prepare(r, hyper, len(form.totals)))
     p = _load(prog, "p")
     if walk.end == "final":  # the rule's own update, after p.mul_(1 - lr * wd)
         assert rec is not None and form is not None
@@ -473,14 +494,21 @@ def _wrapped(rule: Wrapper, hyper: Mapping[str, Any], f: Form) -> Form:
     return f
 
 
+#: the per-step array a first pass reads the parameter from (its own ``p`` is the scratch it
+#: writes the summed expression into)
+PARAM = "_param"
+
+
 class _Probe(Form):
     """A wrapper's form with its stores as lets and its output total ``want``'s expression:
-    the first pass of a :meth:`~descentlab.optim.form.Form.total` (it changes no state)."""
+    the first pass of a :meth:`~descentlab.optim.form.Form.total` (it changes no state); the
+    parameter is read from the per-step array :data:`PARAM`."""
 
     def __init__(self, want: int) -> None:
         super().__init__()
         self.want, self.seen, self.picked = want, 0, None
         self.values: dict[str, Expr] = {}
+        self.p = super().state(PARAM)
 
     def state(self, key: str, *, lazy: bool = False) -> Expr:
         got = self.values.get(key)
@@ -491,24 +519,31 @@ class _Probe(Form):
         value = self.values[key] = self.let(expr)
         return value
 
-    def total(self, expr: Expr, fn: Any) -> Coef:
-        if self.seen == self.want:
-            self.picked = expr
-        self.seen += 1
+    def product(self, key: str, fn: Any, uses: Sequence[str] = (), init: float = 1.0) -> None:
+        self.scalars[key] = init  # (the step's own statement multiplies it: not a first pass)
+
+    def total(self, expr: Expr | Sequence[Expr], fn: Any, name: str = "") -> Coef:
+        for e in tuple(expr) if isinstance(expr, Sequence) else (expr,):
+            if self.seen == self.want:
+                self.picked = e
+            self.seen += 1
         return self.coef(f"unused{self.seen}", lambda h, t: 0.0)
 
 
-def _probe(rule: Wrapper, hyper: Mapping[str, Any], index: int) -> tuple[Form, ChainProgram]:
+def _probe(rule: Rule, hyper: Mapping[str, Any], index: int) -> tuple[Form, ChainProgram]:
     """Total ``index``'s first pass as a form and as a kernel's program (its update: the
-    summed expression, written where the parameter would be); NoProgram where it reads the
-    parameter (the scratch stands there)."""
-    form = _wrapped(rule, hyper, _Probe(index))
+    summed expression, written where the parameter would be; the parameter read from
+    :data:`PARAM`)."""
+    if isinstance(rule, FormRule):
+        form: Form = _Probe(index)
+        rule.form(form, hyper)
+    else:
+        form = _wrapped(rule, hyper, _Probe(index))  # type: ignore[arg-type]
     form.output, form.final_expr = form.picked, None  # type: ignore[attr-defined]
+    form.prepares = []  # (the step's own prepares have run)
     prog = ChainProgram()
     rec = _Recorder(prog, _load(prog, "g"), f"{rule.name}_total{index}", None)
     prog.update = rec.run(form)
-    if "p" in prog.loaded:
-        raise NoProgram(f"{rule.name}: a total over an expression of the parameter")
     prog.prepares = []  # (the step's own prepares have run)
     return form, prog
 
@@ -525,33 +560,49 @@ def register_probe(device_type: str, make: Callable[[ChainProgram, Any], Any]) -
     _PROBE_PLANS[device_type] = make
 
 
-def _totals_prepare(rule: Wrapper, hyper: Mapping[str, Any]) -> Prepare:
-    """The prepare of a wrapper's totals: each in state ``_total<i>`` as ``(numel, sum)`` per
-    tensor, read by the coefficient :meth:`~descentlab.optim.form.Form.total` declared."""
-    probes = [_probe(rule, hyper, i) for i in range(len(wrapped_form(rule, hyper).totals))]
+def totals_prepare(rule: Rule, hyper: Mapping[str, Any], n: int) -> Prepare:
+    """The prepare of the ``n`` totals of a form rule's form or a wrapper's: each in state
+    ``_total<i>`` as ``(numel, sum)`` per tensor, read by the coefficient
+    :meth:`~descentlab.optim.form.Form.total` declared. The kernels' first pass is a kernel
+    where the device has one (:func:`register_probe`); the eager backend's is its emitter's."""
+    probes = [_probe(rule, hyper, i) for i in range(n)]
     plans: dict[Any, Any] = {}
     scratch: dict[tuple, list] = {}
 
-    def totals(state: Any, params: list, grads: list, hyper: Any) -> None:
-        for i, (form, prog) in enumerate(probes):
-            where = (i, params[0].device.type, params[0].dtype)
-            if where not in plans:
-                make = _PROBE_PLANS.get(where[1])
-                plans[where] = None if make is None else make(prog, where[2])
-            plan = plans[where]
-            if plan is not None:
-                shapes = tuple((p.shape, p.dtype, p.device) for p in params)
-                values = scratch.get(shapes)
-                if values is None:
-                    scratch.clear()
-                    values = scratch[shapes] = [torch.empty_like(p, memory_format=torch.
-                                                contiguous_format) for p in params]  # fmt: skip
-                plan.run(values, grads, state, hyper, state["_step_values"])
-            else:
-                values = _emitters("eager")[0](grads, params, state, hyper).run(form)
-            sums = torch.stack([v.sum() for v in values]).tolist()
-            state[f"_total{i}"] = [(p.numel(), s) for p, s in zip(params, sums, strict=True)]
+    def step(kernel: bool) -> Callable[..., None]:
+        def totals(state: Any, params: list, grads: list, hyper: Any) -> None:
+            state[PARAM] = params
+            try:
+                for i, (form, prog) in enumerate(probes):
+                    sums = _sums(i, form, prog, kernel, state, params, grads, hyper)
+                    state[f"_total{i}"] = sums
+            finally:
+                del state[PARAM]
 
-    return Prepare(totals, {"needs": tuple(dict.fromkeys(
+        return totals
+
+    def _sums(i: int, form: Form, prog: ChainProgram, kernel: bool, state: Any, params: list,
+              grads: list, hyper: Any) -> list[tuple[int, float]]:  # fmt: skip
+        where = (i, params[0].device.type, params[0].dtype)
+        if kernel and where not in plans:
+            make = _PROBE_PLANS.get(where[1])
+            plans[where] = None if make is None else make(prog, where[2])
+        plan = plans[where] if kernel else None
+        if plan is not None:
+            shapes = tuple((p.shape, p.dtype, p.device) for p in params)
+            values = scratch.get(shapes)
+            if values is None:
+                scratch.clear()
+                values = scratch[shapes] = [torch.empty_like(p, memory_format=torch.
+                                            contiguous_format) for p in params]  # fmt: skip
+            plan.run(values, grads, state, hyper, state["_step_values"])
+        else:
+            # (a plain list: an Owned input is not the first pass's to overwrite)
+            values = _emitters("eager")[0](list(grads), params, state, hyper).run(form)
+        sums = torch.stack([v.sum() for v in values]).tolist()
+        return [(p.numel(), s) for p, s in zip(params, sums, strict=True)]
+
+    return Prepare(step(True), {"needs": tuple(dict.fromkeys(
         k for _, prog in probes for k in (*prog.arrays, *(c.reads for c in prog.coefs if c.reads))
-    ))})  # fmt: skip
+        if k != PARAM
+    ))}, eager=step(False))  # fmt: skip
