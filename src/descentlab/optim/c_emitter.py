@@ -135,11 +135,15 @@ class CKernel:
     float64 parameters, else ``float``: float16 and bfloat16 values are widened exactly on
     load and rounded to the nearest even when stored, as torch's fused kernels do)."""
 
-    def __init__(self, program: ChainProgram | None = None) -> None:
+    def __init__(self, program: ChainProgram | None = None, *, sums: bool = False) -> None:
         #: the program (the empty chain's: ``p + g``, where None)
         self.program = _empty() if program is None else program
         body = render(self.program)
         self.lines, self.final = list(body.lines), body.final
+        #: a first pass of a per-tensor total: the update is summed, not stored; the pointer
+        #: in the parameter's place is the tensor's ``double`` partial sums, one per CHUNK
+        #: elements (the parameter, where read, is another array)
+        self.sums = sums
 
     @property
     def arrays(self) -> list[str]:
@@ -200,20 +204,20 @@ class CKernel:
             f"    {types[n]}* __restrict__ a_{n} = ({types[n]}*)ptrs[{k} * n + i];"
             for k, n in enumerate(names)
         )
-        final = f"{st}(a_p + j, {self.final});"
+        final = f"acc += {self.final};" if self.sums else f"{st}(a_p + j, {self.final});"
         if prefetch is None:
             prefetch = software_prefetch()
         ahead = "\n".join(  # the gradient read once, the others read and written
             f"__builtin_prefetch(a_{n} + j + 2048 / sizeof({store}), {0 if n == 'g' else 1});"
             for n in names
-            if stored.get(n, (n, 0))[1] == 0
+            if stored.get(n, (n, 0))[1] == 0 and not (self.sums and n == "p")
         )
         code = self._stored_code()
 
         def body_of(code: Mapping[str, Mapping[str, str]]) -> str:
             return "\n".join(
                 [
-                    f"T p = {ld}(a_p + j);",
+                    *([] if self.sums else [f"T p = {ld}(a_p + j);"]),
                     f"T g = {ld}(a_g + j);",
                     *(
                         code[n]["load"] if n in code else f"T s_{n} = {ld}(a_{n} + j);"
@@ -246,6 +250,15 @@ class CKernel:
         if code:
             plain = body_of(self._plain_code())
             decl, finish, prelude = self._stored_frame(decl, code, prelude, plain, coefs)
+        if self.sums:  # each block's accumulator, added in double into the chunk's sum
+            if code:
+                raise ValueError("a first pass sums plain values (no low-bit state)")
+            zero = "dl_bc<T>(0.0)"
+            coefs = f"{coefs}\n        T acc = {zero};"
+            finish = (
+                "    double* const out = (double*)ptrs[i] + j0 / "
+                f"{CHUNK};\n    if (j0 % {CHUNK} == 0) *out = sum; else *out += sum;"
+            )
         return _KERNEL.format(
             finish=finish,
             version=_VERSION,
@@ -257,6 +270,9 @@ class CKernel:
             body=body,
             chunk=CHUNK,
             ncoef=max(len(self.coefs), 1),
+            vsum="        for (int64_t l = 0; l < W; ++l) sum += acc[l];" if self.sums else "",
+            ssum="        sum += acc;" if self.sums else "",
+            sumdecl="\n    double sum = 0.0;" if self.sums else "",
         )
 
     # -- state stored in a low-bit format (descentlab.optim.lowbit) ---------------------
@@ -349,13 +365,14 @@ static const int64_t W = DL_VBYTES / sizeof(T0);
 static inline void dl_segment(int64_t n, int64_t i, int64_t j0, int64_t j1,
                               const double* C, void* const* ptrs) {{
 {decl}
-    int64_t j = j0;
+    int64_t j = j0;{sumdecl}
     {{
         typedef V T;
 {coefs}
         for (; j + W <= j1; j += W) {{
 {vbody}
         }}
+{vsum}
     }}
     {{
         typedef T0 T;
@@ -363,6 +380,7 @@ static inline void dl_segment(int64_t n, int64_t i, int64_t j0, int64_t j1,
         for (; j < j1; ++j) {{
 {body}
         }}
+{ssum}
     }}
 {finish}
 }}

@@ -549,9 +549,9 @@ def _probe(rule: Rule, hyper: Mapping[str, Any], index: int) -> tuple[Form, Chai
 
 
 #: the kernel plan of a probe program by device type: ``make(program, dtype)`` -> a plan whose
-#: ``run(outs, grads, state, hyper, steps)`` writes the program's update into ``outs`` (None:
-#: no kernel here). Registered by a backend when imported, so this module holds no backend's
-#: code (the C kernel's: :mod:`descentlab.optim.fused`).
+#: ``sums(params, grads, state, hyper, steps)`` is the program's update summed over each
+#: tensor (None: no kernel here). Registered by a backend when imported, so this module holds
+#: no backend's code (the C kernel's: :mod:`descentlab.optim.fused`).
 _PROBE_PLANS: dict[str, Callable[[ChainProgram, Any], Any]] = {}
 
 
@@ -567,7 +567,6 @@ def totals_prepare(rule: Rule, hyper: Mapping[str, Any], n: int) -> Prepare:
     where the device has one (:func:`register_probe`); the eager backend's is its emitter's."""
     probes = [_probe(rule, hyper, i) for i in range(n)]
     plans: dict[Any, Any] = {}
-    scratch: dict[tuple, list] = {}
 
     def step(kernel: bool) -> Callable[..., None]:
         def totals(state: Any, params: list, grads: list, hyper: Any) -> None:
@@ -588,18 +587,12 @@ def totals_prepare(rule: Rule, hyper: Mapping[str, Any], n: int) -> Prepare:
             make = _PROBE_PLANS.get(where[1])
             plans[where] = None if make is None else make(prog, where[2])
         plan = plans[where] if kernel else None
-        if plan is not None:
-            shapes = tuple((p.shape, p.dtype, p.device) for p in params)
-            values = scratch.get(shapes)
-            if values is None:
-                scratch.clear()
-                values = scratch[shapes] = [torch.empty_like(p, memory_format=torch.
-                                            contiguous_format) for p in params]  # fmt: skip
-            plan.run(values, grads, state, hyper, state["_step_values"])
+        if plan is not None:  # the kernel's sums (the parameters give the shapes)
+            sums = plan.sums(params, grads, state, hyper, state["_step_values"])
         else:
             # (a plain list: an Owned input is not the first pass's to overwrite)
             values = _emitters("eager")[0](list(grads), params, state, hyper).run(form)
-        sums = torch.stack([v.sum() for v in values]).tolist()
+            sums = torch.stack([v.sum() for v in values]).tolist()
         return [(p.numel(), s) for p, s in zip(params, sums, strict=True)]
 
     return Prepare(step(True), {"needs": tuple(dict.fromkeys(
