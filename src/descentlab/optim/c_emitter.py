@@ -210,7 +210,8 @@ class CKernel:
         ahead = "\n".join(  # the gradient read once, the others read and written
             f"__builtin_prefetch(a_{n} + j + 2048 / sizeof({store}), {0 if n == 'g' else 1});"
             for n in names
-            if stored.get(n, (n, 0))[1] == 0 and not (self.sums and n == "p")
+            if stored.get(n, (n, 0))[1] == 0
+            and not (self.sums and n in ("p", "g") and n not in self.program.loaded)
         )
         code = self._stored_code()
 
@@ -255,6 +256,16 @@ class CKernel:
                 raise ValueError("a first pass sums plain values (no low-bit state)")
             zero = "dl_bc<T>(0.0)"
             coefs = f"{coefs}\n        T acc = {zero};"
+            vbody = f"{ahead}\n{body}" if prefetch else body
+            # four accumulators in the vector loop: one add's latency would bound the pass
+            copies = "\n".join(
+                "{\n" + vbody.replace("acc +=", f"acc{k} +=") + "\n}\nj += W;" for k in range(4)
+            )
+            vpre = (
+                f"        T acc0 = {zero}, acc1 = {zero}, acc2 = {zero}, acc3 = {zero};\n"
+                f"        for (; j + 4 * W <= j1;) {{\n{copies}\n        }}\n"
+                "        acc += (acc0 + acc1) + (acc2 + acc3);"
+            )
             finish = (
                 "    double* const out = (double*)ptrs[i] + j0 / "
                 f"{CHUNK};\n    if (j0 % {CHUNK} == 0) *out = sum; else *out += sum;"
@@ -267,6 +278,7 @@ class CKernel:
             decl=decl,
             coefs=coefs,
             vbody=f"{ahead}\n{body}" if prefetch else body,
+            vpre=vpre if self.sums else "",
             body=body,
             chunk=CHUNK,
             ncoef=max(len(self.coefs), 1),
@@ -369,6 +381,7 @@ static inline void dl_segment(int64_t n, int64_t i, int64_t j0, int64_t j1,
     {{
         typedef V T;
 {coefs}
+{vpre}
         for (; j + W <= j1; j += W) {{
 {vbody}
         }}

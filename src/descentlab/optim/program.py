@@ -545,7 +545,25 @@ def _probe(rule: Rule, hyper: Mapping[str, Any], index: int) -> tuple[Form, Chai
     rec = _Recorder(prog, _load(prog, "g"), f"{rule.name}_total{index}", None)
     prog.update = rec.run(form)
     prog.prepares = []  # (the step's own prepares have run)
-    return form, prog
+    return form, _needed(prog)
+
+
+def _needed(prog: ChainProgram) -> ChainProgram:
+    """``prog`` without the statements and arrays its update does not read (a first pass
+    records the whole form: what follows the summed value is not loaded, nor prefetched)."""
+    needed = {prog.update}
+    kept: list[Stmt] = []
+    for st in reversed(prog.stmts):
+        if st.out in needed:
+            kept.append(st)
+            needed.update(st.args)
+            if st.alpha is not None:
+                needed.add(st.alpha)
+    prog.stmts = kept[::-1]
+    prog.arrays = [k for k in prog.arrays if f"s:{k}" in needed]
+    prog.loaded = {t for t in prog.loaded if t in needed}
+    prog.slow = any((p := primitive(st.op, st.alpha)) is not None and p.slow for st in prog.stmts)
+    return prog
 
 
 #: the kernel plan of a probe program by device type: ``make(program, dtype)`` -> a plan whose
