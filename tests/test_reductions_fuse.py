@@ -222,3 +222,38 @@ def test_a_sum_may_come_from_a_form_rule_first_in_its_chain():
     w.grad = torch.tensor([1.0, 2.0, 2.0])
     opt.step()
     torch.testing.assert_close(w.detach(), 1 - 0.5 * torch.tensor([1.0, 2.0, 2.0]) / 10)
+
+
+def _program(mod, cls_name):
+    from descentlab.optim.program import collect
+
+    opt = getattr(mod, cls_name)([torch.nn.Parameter(torch.zeros(3))])
+    return collect(opt.rule, opt.param_groups[0], True)
+
+
+def test_a_state_no_total_reaches_is_stored_by_the_first_pass_the_kernel_reads_it():
+    """LAMB: Adam's moments take no total: the first pass stores them and sums ||x||^2 and
+    ||u||^2 at once, the chain's kernel reads the moments it stored and writes the parameter
+    alone. MARS: its moments take the clipped gradient: the kernel stores them, after a first
+    pass of sums."""
+    lamb_prog, mars_prog = _program(lamb, "LAMB"), _program(mars, "MARS")
+    assert set(lamb_prog.arrays) == {"exp_avg", "exp_avg_sq"} and lamb_prog.written == []
+    assert set(mars_prog.written) == {"prev_grad", "exp_avg", "exp_avg_sq"}
+
+
+@needs_compiler
+@pytest.mark.parametrize("spec", CASES)
+def test_without_a_first_pass_kernel_the_eager_emitter_takes_it(spec, monkeypatch):
+    """A device without a first-pass kernel (a GPU's Triton step) has the eager emitter run
+    it: the same float64 steps, the paper's loop."""
+    from descentlab.optim import program
+
+    monkeypatch.setattr(program, "_PROBE_PLANS", {})
+    loop, kw = CASES[spec]
+    mod, cls_name = (lamb, "LAMB") if spec.startswith("lamb") else (mars, "MARS")
+    start, grads = _data(torch.float64, 1.0)
+    full = {**_defaults(getattr(mod, cls_name)), **kw}
+    got = _steps(getattr(mod, cls_name), start, grads, fused=True, **kw)
+    for i, w in enumerate(got):
+        want = loop(start[i], [gs[i] for gs in grads], **full)
+        torch.testing.assert_close(w, want, rtol=1e-12, atol=1e-14)

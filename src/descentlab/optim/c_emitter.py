@@ -38,6 +38,8 @@ class CBody:
 
     lines: tuple[str, ...]
     final: str
+    #: the C expressions of the values a first pass sums (:attr:`ChainProgram.sums`)
+    sums: tuple[str, ...] = ()
 
 
 def render(prog: ChainProgram) -> CBody:
@@ -76,7 +78,11 @@ def render(prog: ChainProgram) -> CBody:
             names[s.out] = let(name(s.args[0]))
         elif s.kind == "store":
             lines.append(f"s_{s.out} = {name(s.args[0])};")
-    return CBody(tuple(lines), inline.get(prog.update) or name(prog.update))
+    return CBody(
+        tuple(lines),
+        inline.get(prog.update) or name(prog.update),
+        tuple(inline.get(t) or name(t) for t in prog.sums),
+    )
 
 
 #: elements per OpenMP work item (a blockwise format's block divides it)
@@ -140,10 +146,12 @@ class CKernel:
         self.program = _empty() if program is None else program
         body = render(self.program)
         self.lines, self.final = list(body.lines), body.final
-        #: a first pass of a per-tensor total: the update is summed, not stored; the pointer
-        #: in the parameter's place is the tensor's ``double`` partial sums, one per CHUNK
-        #: elements (the parameter, where read, is another array)
+        #: a first pass of per-tensor totals: the program's sums (else its update) are summed,
+        #: the parameter not stored; the pointer in the parameter's place is the tensor's
+        #: ``double`` partial sums, ``K`` per CHUNK elements (the parameter, where read, is
+        #: another array)
         self.sums = sums
+        self.summed = list(body.sums or (body.final,)) if sums else []
 
     @property
     def arrays(self) -> list[str]:
@@ -204,7 +212,11 @@ class CKernel:
             f"    {types[n]}* __restrict__ a_{n} = ({types[n]}*)ptrs[{k} * n + i];"
             for k, n in enumerate(names)
         )
-        final = f"acc += {self.final};" if self.sums else f"{st}(a_p + j, {self.final});"
+        final = (
+            "\n".join(f"acc{k} += {x};" for k, x in enumerate(self.summed))
+            if self.sums
+            else f"{st}(a_p + j, {self.final});"
+        )
         if prefetch is None:
             prefetch = software_prefetch()
         ahead = "\n".join(  # the gradient read once, the others read and written
@@ -251,24 +263,22 @@ class CKernel:
         if code:
             plain = body_of(self._plain_code())
             decl, finish, prelude = self._stored_frame(decl, code, prelude, plain, coefs)
-        if self.sums:  # each block's accumulator, added in double into the chunk's sum
+        vpre = vsum = ssum = sumdecl = ""
+        if self.sums:  # each block's accumulators, added in double into the chunk's sums
             if code:
                 raise ValueError("a first pass sums plain values (no low-bit state)")
-            zero = "dl_bc<T>(0.0)"
-            coefs = f"{coefs}\n        T acc = {zero};"
-            vbody = f"{ahead}\n{body}" if prefetch else body
-            # four accumulators in the vector loop: one add's latency would bound the pass
-            copies = "\n".join(
-                "{\n" + vbody.replace("acc +=", f"acc{k} +=") + "\n}\nj += W;" for k in range(4)
+            n_sums = len(self.summed)
+            coefs += "".join(f"\n        T acc{k} = dl_bc<T>(0.0);" for k in range(n_sums))
+            sumdecl = f"\n    double sum[{n_sums}] = {{0}};"
+            vsum = "\n".join(
+                f"        for (int64_t l = 0; l < W; ++l) sum[{k}] += acc{k}[l];"
+                for k in range(n_sums)
             )
-            vpre = (
-                f"        T acc0 = {zero}, acc1 = {zero}, acc2 = {zero}, acc3 = {zero};\n"
-                f"        for (; j + 4 * W <= j1;) {{\n{copies}\n        }}\n"
-                "        acc += (acc0 + acc1) + (acc2 + acc3);"
-            )
+            ssum = "\n".join(f"        sum[{k}] += acc{k};" for k in range(n_sums))
             finish = (
-                "    double* const out = (double*)ptrs[i] + j0 / "
-                f"{CHUNK};\n    if (j0 % {CHUNK} == 0) *out = sum; else *out += sum;"
+                f"    double* const out = (double*)ptrs[i] + (j0 / {CHUNK}) * {n_sums};\n"
+                f"    for (int k = 0; k < {n_sums}; ++k) "
+                f"out[k] = (j0 % {CHUNK} == 0) ? sum[k] : out[k] + sum[k];"
             )
         return _KERNEL.format(
             finish=finish,
@@ -278,13 +288,13 @@ class CKernel:
             decl=decl,
             coefs=coefs,
             vbody=f"{ahead}\n{body}" if prefetch else body,
-            vpre=vpre if self.sums else "",
+            vpre=vpre,
             body=body,
             chunk=CHUNK,
             ncoef=max(len(self.coefs), 1),
-            vsum="        for (int64_t l = 0; l < W; ++l) sum += acc[l];" if self.sums else "",
-            ssum="        sum += acc;" if self.sums else "",
-            sumdecl="\n    double sum = 0.0;" if self.sums else "",
+            vsum=vsum,
+            ssum=ssum,
+            sumdecl=sumdecl,
         )
 
     # -- state stored in a low-bit format (descentlab.optim.lowbit) ---------------------

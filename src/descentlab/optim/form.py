@@ -293,6 +293,8 @@ class Form:
     first: list[str] = field(default_factory=list)
     #: the expressions :meth:`total` sums over each tensor (a wrapper's form)
     totals: list[Expr] = field(default_factory=list)
+    #: the coefficients :meth:`total` made
+    total_coefs: list[Coef] = field(default_factory=list)
     _versions: dict[str, int] = field(default_factory=dict)
 
     def state(self, key: str, *, lazy: bool = False) -> Expr:
@@ -358,7 +360,9 @@ class Form:
         def sums(st: Mapping[str, list], i: int) -> tuple[float, ...]:
             return (st[keys[0]][i][0], *(st[k][i][1] for k in keys))
 
-        return self.coef(name or keys[0].removeprefix("_"), lambda h, t, x: fn(*x), per_tensor=sums)
+        c = self.coef(name or keys[0].removeprefix("_"), lambda h, t, x: fn(*x), per_tensor=sums)
+        self.total_coefs.append(c)
+        return c
 
     def first_step(self, key: str) -> Coef:
         """A state entry made on a tensor's first step and kept for the next one (a previous

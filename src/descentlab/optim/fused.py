@@ -655,22 +655,24 @@ class SumsPlan(FusedPlan):
         state: dict[str, list],
         hyper: Mapping[str, Any],
         steps: list[float],
-    ) -> list[float]:
-        shapes = [p.numel() for p in params]
+    ) -> list[list[float]]:
+        """Each tensor's sums (``K`` of them: the program's :attr:`~descentlab.optim.
+        program.ChainProgram.sums`, else its update)."""
+        shapes, k = [p.numel() for p in params], len(self.c.summed)
         if shapes != self._numels:  # each tensor's first chunk in the partial sums
             chunks = [-(-n // CHUNK) for n in shapes]
             starts = list(itertools.accumulate(chunks, initial=0))
-            if self._partial.numel() < starts[-1]:
-                self._partial = torch.empty(starts[-1], dtype=torch.float64)
+            if self._partial.numel() < starts[-1] * k:
+                self._partial = torch.empty(starts[-1] * k, dtype=torch.float64)
             base = self._partial.data_ptr()
             self._numels, self._starts = shapes, np.array(starts[:-1], dtype=np.intp)
-            self._outs, self._total = [base + 8 * a for a in starts[:-1]], starts[-1]
+            self._outs, self._total = [base + 8 * k * a for a in starts[:-1]], starts[-1]
         self.run(params, grads, state, hyper, steps, outs=self._outs)
-        if 0 in self._numels:  # (an empty tensor has no chunk: its sum is 0)
+        part = self._partial.numpy()[: self._total * k].reshape(-1, k)
+        if 0 in self._numels:  # (an empty tensor has no chunk: its sums are 0)
             bounds = [*self._starts.tolist(), self._total]
-            part = self._partial.numpy()
-            return [float(part[a:b].sum()) for a, b in itertools.pairwise(bounds)]
-        return np.add.reduceat(self._partial.numpy()[: self._total], self._starts).tolist()
+            return [part[a:b].sum(0).tolist() for a, b in itertools.pairwise(bounds)]
+        return np.add.reduceat(part, self._starts, axis=0).tolist()
 
 
 def _probe_plan(program: Any, dtype: torch.dtype) -> SumsPlan | None:
