@@ -257,3 +257,22 @@ def test_without_a_first_pass_kernel_the_eager_emitter_takes_it(spec, monkeypatc
     for i, w in enumerate(got):
         want = loop(start[i], [gs[i] for gs in grads], **full)
         torch.testing.assert_close(w, want, rtol=1e-12, atol=1e-14)
+
+
+@needs_compiler
+def test_the_step_benchmark_puts_torchs_adamw_beside_your_own(monkeypatch, capsys):
+    """``benchmarks/step.py --against adamw``: torch's AdamW columns and ratios beside an
+    optimizer torch has no twin of (without it: none)."""
+    monkeypatch.syspath_prepend(str(EXAMPLES.parents[1] / "benchmarks"))
+    import step
+
+    monkeypatch.setattr(step, "fused_names", lambda: (["adamw"], {}))  # (not every one probed)
+    spec = str(EXAMPLES / "lamb.py:LAMB")
+    rows = {}
+    for against in ([], ["--against", "adamw"]):
+        step.main(["--sizes", "2e3", "--repeat", "1", "--optimizers", spec, "--no-compile",
+                   "--threads", "1", *against])  # fmt: skip
+        line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(spec))
+        rows[bool(against)] = line.split()[3:9]  # torch's three paths, then the ratios
+    assert rows[False] == ["-"] * 6
+    assert all(x != "-" for x in rows[True]) and rows[True][3].endswith("x")
