@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_wrapper_fused import unmasked  # a wrapper with an eager update only
 
 from descentlab import optim
 from descentlab.experiments.optimizer_check import check_optimizer
@@ -167,13 +168,6 @@ class _after(optim.Wrapper):
     form = lamb.scale_by_trust_ratio.form
 
 
-class _eager_only(optim.Wrapper):
-    name = "eager_only"
-
-    def update(self, grads, state, params, hyper):
-        return self.inner_update(grads, state, params, hyper)
-
-
 class _summing_later(F.FormRule):
     """A form rule's sum over its input, placed after another rule."""
 
@@ -186,8 +180,8 @@ class _summing_later(F.FormRule):
 #: a chain that cannot fuse -> what its refusal says (which rule, why, what to do)
 REFUSALS = {
     "wrapper without form": (
-        lambda: optim.chain(_eager_only(optim.scale_by_adam()), optim.scale_by_lr()),
-        r"eager_only has no form: a Wrapper written as update\(\) only; write its math per "
+        lambda: optim.chain(unmasked(optim.scale_by_adam()), optim.scale_by_lr()),
+        r"unmasked has no form: a Wrapper written as update\(\) only; write its math per "
         r"element as form\(f, u\)",
     ),
     "inner without form": (
