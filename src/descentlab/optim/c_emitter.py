@@ -263,18 +263,18 @@ class CKernel:
         if code:
             plain = body_of(self._plain_code())
             decl, finish, prelude = self._stored_frame(decl, code, prelude, plain, coefs)
-        vpre = vsum = ssum = sumdecl = ""
+        vsum = ssum = sumdecl = ""
         if self.sums:  # each block's accumulators, added in double into the chunk's sums
             if code:
                 raise ValueError("a first pass sums plain values (no low-bit state)")
             n_sums = len(self.summed)
             coefs += "".join(f"\n        T acc{k} = dl_bc<T>(0.0);" for k in range(n_sums))
             sumdecl = f"\n    double sum[{n_sums}] = {{0}};"
-            vsum = "\n".join(
-                f"        for (int64_t l = 0; l < W; ++l) sum[{k}] += acc{k}[l];"
+            vsum = "".join(
+                f"\n        for (int64_t l = 0; l < W; ++l) sum[{k}] += acc{k}[l];"
                 for k in range(n_sums)
             )
-            ssum = "\n".join(f"        sum[{k}] += acc{k};" for k in range(n_sums))
+            ssum = "".join(f"\n        sum[{k}] += acc{k};" for k in range(n_sums))
             finish = (
                 f"    double* const out = (double*)ptrs[i] + (j0 / {CHUNK}) * {n_sums};\n"
                 f"    for (int k = 0; k < {n_sums}; ++k) "
@@ -288,7 +288,6 @@ class CKernel:
             decl=decl,
             coefs=coefs,
             vbody=f"{ahead}\n{body}" if prefetch else body,
-            vpre=vpre,
             body=body,
             chunk=CHUNK,
             ncoef=max(len(self.coefs), 1),
@@ -391,19 +390,16 @@ static inline void dl_segment(int64_t n, int64_t i, int64_t j0, int64_t j1,
     {{
         typedef V T;
 {coefs}
-{vpre}
         for (; j + W <= j1; j += W) {{
 {vbody}
-        }}
-{vsum}
+        }}{vsum}
     }}
     {{
         typedef T0 T;
 {coefs}
         for (; j < j1; ++j) {{
 {body}
-        }}
-{ssum}
+        }}{ssum}
     }}
 {finish}
 }}
