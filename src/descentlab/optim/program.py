@@ -691,7 +691,10 @@ def _stepping_prepare(rule: Rule, hyper: Mapping[str, Any]) -> Prepare:
             else:  # the eager emitter: the statements (the state stored), then each sum
                 ev = _emitters("eager")[0](list(grads), params, state, hyper)
                 ev.statements(f)
-                cols = [torch.stack([v.sum() for v in ev.value(e)]).tolist() for e in picked]
+                cols = [
+                    torch.stack([v.sum(dtype=torch.float64) for v in ev.value(e)]).tolist()
+                    for e in picked
+                ]
                 sums = [list(x) for x in zip(*cols, strict=True)]
             for i in range(len(picked)):
                 state[f"_total{i}"] = [(p.numel(), s[i]) for p, s in zip(params, sums, strict=True)]
@@ -746,7 +749,7 @@ def totals_prepare(rule: Rule, hyper: Mapping[str, Any], n: int) -> Prepare:
         else:
             # (a plain list: an Owned input is not the first pass's to overwrite)
             values = _emitters("eager")[0](list(grads), params, state, hyper).run(form)
-            sums = torch.stack([v.sum() for v in values]).tolist()
+            sums = torch.stack([v.sum(dtype=torch.float64) for v in values]).tolist()
         return [(p.numel(), s) for p, s in zip(params, sums, strict=True)]
 
     return Prepare(step(True), {"needs": tuple(dict.fromkeys(
