@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_wrapper_fused import unmasked  # a wrapper with an eager update only
+from test_wrapper_fused import _run, unmasked  # (unmasked: an eager update only)
 
 from descentlab import optim
 from descentlab.experiments.optimizer_check import check_optimizer
@@ -82,13 +82,7 @@ def test_the_examples_pass_every_cheap_check_and_their_papers_loop(spec):
 
 
 def _steps(cls, start, grads, **kw):
-    ws = [torch.nn.Parameter(t.clone()) for t in start]
-    opt = cls(ws, **kw)
-    for gs in grads:
-        for w, g in zip(ws, gs, strict=True):
-            w.grad = g.clone()
-        opt.step()
-    return [w.detach() for w in ws]
+    return _run(cls, start, grads, **kw)[1]
 
 
 def _data(dtype, scale, steps=7):
