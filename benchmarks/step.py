@@ -58,6 +58,12 @@ within it of 1 is no difference (the A/A arms are left out of torch's best):
     python benchmarks/step.py --aa --optimizers sgd --sizes 1e7 --threads 1 --clock cpu \
         --no-compile --repeat 400
 
+``--against adamw`` puts torch's AdamW paths beside each optimizer torch has no twin of (your
+own, by file path): its torch columns and ratios are then torch's AdamW's:
+
+    python benchmarks/step.py --optimizers examples/optimizers/lamb.py:LAMB --against adamw \\
+        --sizes 1e6,1e7 --threads 1 --clock cpu --no-compile --repeat 30
+
 ``--late`` gives one of the 20 tensors no gradient at the first step, on every path, so its
 step count stays one behind the others' (a layer unfrozen later, a parameter unused at first):
 
@@ -196,9 +202,11 @@ def _other_prefetch(opt: optim.Optimizer) -> None:
 
 
 def _optimizers(
-    name: str, total: int, prefetch: bool = False, aa: bool = False
+    name: str, total: int, prefetch: bool = False, aa: bool = False, against: str | None = None
 ) -> dict[str, tuple[torch.optim.Optimizer, list]]:
     ours_kw, tcls, tkw, has_fused = TORCH_TWINS.get(name, ({}, None, {}, False))
+    if tcls is None and against:  # torch has no twin: its paths of ``against`` instead
+        _, tcls, tkw, has_fused = TORCH_TWINS[against]
     ocls = optim.get(name)
     opts = {}
     # every path steps the same parameters and gradients: where two tensors lie relative to
@@ -253,8 +261,12 @@ def run(
     late: bool = False,
     prefetch: bool = False,
     aa: bool = False,
+    against: str | None = None,
 ) -> list[dict]:
     rows = []
+    alone = [n for n in names if n not in TORCH_TWINS]
+    if against and alone:
+        print(f"torch's columns of {', '.join(alone)}: torch's {against} (--against)")
     for total in sizes:
         print(
             f"\n{total / 1e6:g}M float32 parameters in 20 tensors (median ms per step"
@@ -262,7 +274,7 @@ def run(
         )
         print(HEADER)
         for name in names:
-            opts = _optimizers(name, total, prefetch, aa)
+            opts = _optimizers(name, total, prefetch, aa, against)
             bw_params = opts["dl eager"][1]
             grads = [p.grad for p in bw_params]
             with torch.no_grad():
@@ -674,6 +686,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--optimizers", default=None, help="comma-separated (default: all)")
     parser.add_argument(
+        "--against",
+        choices=sorted(TORCH_TWINS),
+        default=None,
+        help="torch's paths of this optimizer beside each one torch has no twin of (your own, "
+        "e.g. --optimizers examples/optimizers/lamb.py:LAMB --against adamw)",
+    )
+    parser.add_argument(
         "--device",
         choices=("cpu", "cuda"),
         default="cpu",
@@ -841,7 +860,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.no_compile:
         compile_overhead(names)
-    rows = run(sizes, args.repeat, names, late=args.late, prefetch=args.prefetch, aa=args.aa)
+    rows = run(sizes, args.repeat, names, late=args.late, prefetch=args.prefetch, aa=args.aa,
+               against=args.against)  # fmt: skip
     _write(args.json, rows, args)
     for total in sizes:
         sub = [r for r in rows if r["params"] == total]

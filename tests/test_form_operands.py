@@ -1,8 +1,8 @@
-"""A form is refused when it is built if one of its primitives has an operand that some
-backend cannot run (``maximum`` or ``minimum`` with a coefficient on either side: the float64
-reference raised TypeError, the Triton kernel failed under the interpreter and the eager step
-failed with the coefficient first), and every form it still accepts runs eagerly, fused, in
-float64 and in Triton under the interpreter, as one."""
+"""``maximum`` and ``minimum`` take a coefficient (a per-tensor number) on either side, as the
+papers write a floor (``max(sqrt(v), eps)``, ADOPT's and Adafactor's): every form below runs
+eagerly, fused, in float64 and in Triton under the interpreter, as one (a coefficient operand
+was refused when the form was built; before that the reference raised TypeError, the Triton
+kernel failed and the eager step failed with the coefficient first)."""
 
 from __future__ import annotations
 
@@ -30,19 +30,15 @@ class _Rule(FM.FormRule):
         f.out(self.make(f, v, eps))
 
 
-def _minimum(a: FM.Expr, b: FM.Expr) -> FM.Expr:
-    return FM.Op("minimum", (a, b))
-
-
-REFUSED = {
-    "max(sqrt(v), eps)": (lambda f, v, eps: f.g / FM.maximum(FM.sqrt(v), eps), "operand 2 (eps)"),
-    "max(eps, sqrt(v))": (lambda f, v, eps: f.g / FM.maximum(eps, FM.sqrt(v)), "operand 1 (eps)"),
-    "max(v, eps*eps)": (lambda f, v, eps: FM.maximum(v, eps * eps) * f.g, "operand 2 (mul)"),
-    "min(eps, g)": (lambda f, v, eps: _minimum(eps, f.g), "operand 1 (eps)"),
-}
-
-#: what the form still accepts, each run on every backend below
+#: each run on every backend below
 ACCEPTED = {
+    "max(sqrt(v), eps)": lambda f, v, eps: f.g / FM.maximum(FM.sqrt(v), eps),
+    "max(eps, sqrt(v))": lambda f, v, eps: f.g / FM.maximum(eps, FM.sqrt(v)),
+    "max(v, eps*eps)": lambda f, v, eps: FM.maximum(v, eps * eps) * f.g,
+    "min(eps, g)": lambda f, v, eps: FM.minimum(eps, f.g),
+    "min(g, eps)": lambda f, v, eps: FM.minimum(f.g, eps) + FM.minimum(v, f.g),
+    "g * max(eps, eps*eps)": lambda f, v, eps: f.g * FM.maximum(eps, eps * eps),
+    "where(eps*eps < eps, g, v)": lambda f, v, eps: FM.where(FM.lt(eps * eps, eps), f.g, v),
     "max(sqrt(v), |g|)": lambda f, v, eps: f.g / FM.maximum(FM.sqrt(v), FM.absolute(f.g) + eps),
     "clamp(sqrt(v), eps, big)": lambda f, v, eps: (
         f.g / FM.clamp(FM.sqrt(v), eps, f.coef("big", lambda h, t: 1e30))
@@ -50,14 +46,6 @@ ACCEPTED = {
     "sqrt(v) + eps": lambda f, v, eps: f.g / (FM.sqrt(v) + eps),
     "where(g > eps, g, eps)": lambda f, v, eps: FM.where(FM.gt(f.g, eps), f.g, eps),
 }
-
-
-@pytest.mark.parametrize("name", REFUSED)
-def test_a_form_with_a_coefficient_in_maximum_or_minimum_is_refused_when_built(name):
-    make, where = REFUSED[name]
-    p = torch.nn.Parameter(torch.zeros(3))
-    with pytest.raises(ValueError, match=rf"\(\): {where.replace('(', '[(]').replace(')', '[)]')}"):
-        optim.Optimizer([p], optim.chain(_Rule(make), optim.scale_by_lr(0.1)))
 
 
 def _steps(make, fused, start, grads, triton=False):
@@ -105,3 +93,43 @@ def _has_triton() -> bool:
     except ImportError:
         return False
     return True
+
+
+class _Floor(FM.FormRule):
+    """``g / max(sqrt(v), eps)``, ``eps`` a hyperparameter: batched, one value per row."""
+
+    name = "floor"
+    needs_step = False
+    checks = optim.declare(eps=optim.Real(0.0))
+
+    def __init__(self, eps=1e-3) -> None:
+        super().__init__(eps=eps)
+
+    def form(self, f: FM.Form, hyper) -> None:
+        eps = f.coef("eps", lambda h, t: h["eps"], uses=("eps",))
+        v = f.assign("v", FM.addcmul(f.state("v") * f.coef("b", lambda h, t: 0.5), f.g, f.g, eps))
+        f.out(FM.minimum(f.g / FM.maximum(FM.sqrt(v), eps), eps * f.g))
+
+
+def test_a_batched_coefficient_in_maximum_steps_each_row_as_its_own_run():
+    """Stacked runs (one ``eps`` per row of the leading dimension) step each row as that row
+    alone, fused and eager."""
+    k, d = 3, 50
+    g = torch.Generator().manual_seed(4)
+    grads = [torch.randn(k, d, generator=g) * 1e-2 for _ in range(4)]
+    eps = torch.tensor([1e-4, 1e-3, 5e-3])
+
+    def run(e, rows, fused):
+        w = torch.nn.Parameter(torch.zeros(len(rows), d))
+        opt = optim.Optimizer([w], optim.chain(_Floor(), optim.scale_by_lr(0.1)), fused=fused)
+        opt.param_groups[0]["eps"] = e
+        for gr in grads:
+            w.grad = gr[rows].clone()
+            opt.step()
+        return w.detach()
+
+    for fused in (True, False):
+        stacked = run(eps, list(range(k)), fused)
+        for r in range(k):
+            alone = run(float(eps[r]), [r], fused)
+            torch.testing.assert_close(stacked[r : r + 1], alone, rtol=1e-6, atol=1e-9)

@@ -38,6 +38,8 @@ class CBody:
 
     lines: tuple[str, ...]
     final: str
+    #: the C expressions of the values a first pass sums (:attr:`ChainProgram.sums`)
+    sums: tuple[str, ...] = ()
 
 
 def render(prog: ChainProgram) -> CBody:
@@ -76,7 +78,11 @@ def render(prog: ChainProgram) -> CBody:
             names[s.out] = let(name(s.args[0]))
         elif s.kind == "store":
             lines.append(f"s_{s.out} = {name(s.args[0])};")
-    return CBody(tuple(lines), inline.get(prog.update) or name(prog.update))
+    return CBody(
+        tuple(lines),
+        inline.get(prog.update) or name(prog.update),
+        tuple(inline.get(t) or name(t) for t in prog.sums),
+    )
 
 
 #: elements per OpenMP work item (a blockwise format's block divides it)
@@ -135,11 +141,17 @@ class CKernel:
     float64 parameters, else ``float``: float16 and bfloat16 values are widened exactly on
     load and rounded to the nearest even when stored, as torch's fused kernels do)."""
 
-    def __init__(self, program: ChainProgram | None = None) -> None:
+    def __init__(self, program: ChainProgram | None = None, *, sums: bool = False) -> None:
         #: the program (the empty chain's: ``p + g``, where None)
         self.program = _empty() if program is None else program
         body = render(self.program)
         self.lines, self.final = list(body.lines), body.final
+        #: a first pass of per-tensor totals: the program's sums (else its update) are summed,
+        #: the parameter not stored; the pointer in the parameter's place is the tensor's
+        #: ``double`` partial sums, ``K`` per CHUNK elements (the parameter, where read, is
+        #: another array)
+        self.sums = sums
+        self.summed = list(body.sums or (body.final,)) if sums else []
 
     @property
     def arrays(self) -> list[str]:
@@ -200,20 +212,25 @@ class CKernel:
             f"    {types[n]}* __restrict__ a_{n} = ({types[n]}*)ptrs[{k} * n + i];"
             for k, n in enumerate(names)
         )
-        final = f"{st}(a_p + j, {self.final});"
+        final = (
+            "\n".join(f"acc{k} += {x};" for k, x in enumerate(self.summed))
+            if self.sums
+            else f"{st}(a_p + j, {self.final});"
+        )
         if prefetch is None:
             prefetch = software_prefetch()
         ahead = "\n".join(  # the gradient read once, the others read and written
             f"__builtin_prefetch(a_{n} + j + 2048 / sizeof({store}), {0 if n == 'g' else 1});"
             for n in names
             if stored.get(n, (n, 0))[1] == 0
+            and not (self.sums and n in ("p", "g") and n not in self.program.loaded)
         )
         code = self._stored_code()
 
         def body_of(code: Mapping[str, Mapping[str, str]]) -> str:
             return "\n".join(
                 [
-                    f"T p = {ld}(a_p + j);",
+                    *([] if self.sums else [f"T p = {ld}(a_p + j);"]),
                     f"T g = {ld}(a_g + j);",
                     *(
                         code[n]["load"] if n in code else f"T s_{n} = {ld}(a_{n} + j);"
@@ -246,6 +263,23 @@ class CKernel:
         if code:
             plain = body_of(self._plain_code())
             decl, finish, prelude = self._stored_frame(decl, code, prelude, plain, coefs)
+        vsum = ssum = sumdecl = ""
+        if self.sums:  # each block's accumulators, added in double into the chunk's sums
+            if code:
+                raise ValueError("a first pass sums plain values (no low-bit state)")
+            n_sums = len(self.summed)
+            coefs += "".join(f"\n        T acc{k} = dl_bc<T>(0.0);" for k in range(n_sums))
+            sumdecl = f"\n    double sum[{n_sums}] = {{0}};"
+            vsum = "".join(
+                f"\n        for (int64_t l = 0; l < W; ++l) sum[{k}] += acc{k}[l];"
+                for k in range(n_sums)
+            )
+            ssum = "".join(f"\n        sum[{k}] += acc{k};" for k in range(n_sums))
+            finish = (
+                f"    double* const out = (double*)ptrs[i] + (j0 / {CHUNK}) * {n_sums};\n"
+                f"    for (int k = 0; k < {n_sums}; ++k) "
+                f"out[k] = (j0 % {CHUNK} == 0) ? sum[k] : out[k] + sum[k];"
+            )
         return _KERNEL.format(
             finish=finish,
             version=_VERSION,
@@ -257,6 +291,9 @@ class CKernel:
             body=body,
             chunk=CHUNK,
             ncoef=max(len(self.coefs), 1),
+            vsum=vsum,
+            ssum=ssum,
+            sumdecl=sumdecl,
         )
 
     # -- state stored in a low-bit format (descentlab.optim.lowbit) ---------------------
@@ -349,20 +386,20 @@ static const int64_t W = DL_VBYTES / sizeof(T0);
 static inline void dl_segment(int64_t n, int64_t i, int64_t j0, int64_t j1,
                               const double* C, void* const* ptrs) {{
 {decl}
-    int64_t j = j0;
+    int64_t j = j0;{sumdecl}
     {{
         typedef V T;
 {coefs}
         for (; j + W <= j1; j += W) {{
 {vbody}
-        }}
+        }}{vsum}
     }}
     {{
         typedef T0 T;
 {coefs}
         for (; j < j1; ++j) {{
 {body}
-        }}
+        }}{ssum}
     }}
 {finish}
 }}

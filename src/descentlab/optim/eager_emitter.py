@@ -83,12 +83,12 @@ def _batched_apply(op: str, a: list[Any], alpha: Any) -> list[Tensor]:
     if prim is None or prim.batched is None:
         raise ValueError(f"primitive {op!r} takes no batched coefficient")
     operands = a if alpha is None else [*a, alpha]
-    n = len(next(x for x in a if not isinstance(x, _Scalars)))
+    tensors = next(x for x in a if not isinstance(x, _Scalars))  # (a coefficient may be first)
+    n = len(tensors)
     cols = [x if isinstance(x, list) else [x] * n for x in operands]
     out = []
     for i in range(n):
-        xs = [c[i] for c in cols]
-        like = next(x for x in xs if isinstance(x, Tensor) and x.ndim >= 1)
+        xs, like = [c[i] for c in cols], tensors[i]
         out.append(prim.batched(*(bcast(x, like) for x in xs)))
     return out
 
@@ -221,7 +221,7 @@ class EagerEmitter(Emitter):
 
     def statements(self, form: Form) -> None:
         for pr in form.prepares:
-            pr.fn(self.state, self.params, self.grads, self.given)
+            (pr.eager or pr.fn)(self.state, self.params, self.grads, self.given)
         self.lazy = form.lazy
         self._uses = Uses.of(form, final=self.lrs is not None)
         self._memo = {}
@@ -317,6 +317,8 @@ class EagerEmitter(Emitter):
         prim = primitive(op, alpha)
         if prim is not None and prim.select is not None:
             return self._selection(op, a, prim.select)
+        if prim is not None and all(isinstance(x, _Scalars) for x in a):
+            return self._numbers(prim, a if alpha is None else [*a, alpha])
         if any(isinstance(x, _Scalars) and x.batched for x in (*a, alpha) if x is not None):
             return self._new(_batched_apply(op, a, alpha))
         f = prim.foreach if prim is not None else None
@@ -341,6 +343,16 @@ class EagerEmitter(Emitter):
         if one is None:
             return self._each(f.name, x, *ops[1:-1], list(c))
         return self._foreach(f.name, x, *ops[1:-1], one)
+
+    def _numbers(self, prim: Any, ops: list[_Scalars]) -> _Scalars:
+        """A primitive of per-tensor numbers alone (``eps * eps``): one number per tensor,
+        rounded as the kernels compute it (in the parameter's dtype, float32 for 16-bit)."""
+        out = []
+        for i, p in enumerate(self.params):
+            dtype = torch.float64 if p.dtype is torch.float64 else torch.float32
+            xs = [torch.as_tensor(x[i], dtype=dtype) for x in ops]
+            out.append(_number((prim.batched or prim.exact)(*xs)))
+        return _Scalars(out)
 
     def _foreach(self, name: str, x: list[Tensor], *rest: Any, **kw: Any) -> list[Tensor]:
         """``_foreach_<name>`` on ``x``: in place where this is ``x``'s last reader."""

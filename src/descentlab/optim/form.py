@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import operator
 from abc import ABC, abstractmethod
 from collections import ChainMap
 from collections.abc import Callable, Mapping, Sequence
@@ -53,6 +54,7 @@ __all__ = [
     "lerp",
     "lt",
     "maximum",
+    "minimum",
     "reference",
     "sign",
     "sqrt",
@@ -184,8 +186,15 @@ def sqrt(x: Expr) -> Expr:
 
 
 def maximum(a: Expr, b: Expr) -> Expr:
-    """The larger of two values, NaN if either is (torch's ``maximum``)."""
+    """The larger of two values, NaN if either is (torch's ``maximum``); either may be a
+    coefficient (``maximum(sqrt(v), eps)``, a floor by a per-tensor number)."""
     return Op("maximum", (a, b))
+
+
+def minimum(a: Expr, b: Expr) -> Expr:
+    """The smaller of two values, NaN if either is (torch's ``minimum``); either may be a
+    coefficient (a ceiling by a per-tensor number)."""
+    return Op("minimum", (a, b))
 
 
 def absolute(x: Expr) -> Expr:
@@ -253,6 +262,9 @@ class Prepare:
     fn: Callable[..., None]
     how: Mapping[str, Any]  # fills, needs, steady: see Form.prepare
     reads_g: bool = False
+    #: the step as the eager backend and the float64 reference run it (None: ``fn``), where
+    #: the kernels' differs: a total's first pass, a kernel there, torch's foreach kernels here
+    eager: Callable[..., None] | None = None
 
 
 @dataclass
@@ -281,6 +293,8 @@ class Form:
     first: list[str] = field(default_factory=list)
     #: the expressions :meth:`total` sums over each tensor (a wrapper's form)
     totals: list[Expr] = field(default_factory=list)
+    #: the coefficients :meth:`total` made
+    total_coefs: list[Coef] = field(default_factory=list)
     _versions: dict[str, int] = field(default_factory=dict)
 
     def state(self, key: str, *, lazy: bool = False) -> Expr:
@@ -330,16 +344,25 @@ class Form:
         """
         self.prepares.append(Prepare(fn, how, reads_g))
 
-    def total(self, expr: Expr, fn: Callable[[int, float], float]) -> Coef:
+    def total(self, expr: Expr | Sequence[Expr], fn: Callable[..., float], name: str = "") -> Coef:
         """A per-tensor number ``fn(numel, sum)`` of the sum of ``expr`` over each whole
-        tensor at this step -- Cautious's ``numel / (mask.sum() + 1)`` -- in a
-        :class:`~descentlab.optim.Wrapper`'s form only: the kernels compute the sum in a
-        first pass (the per-element program without its stores), then step."""
-        key = f"_total{len(self.totals)}"
-        self.totals.append(expr)
-        return self.coef(
-            key.removeprefix("_"), lambda h, t, x: fn(*x), per_tensor=lambda st, i: st[key][i]
-        )
+        tensor at this step -- Cautious's ``numel / (mask.sum() + 1)`` -- or, given several
+        expressions, ``fn(numel, sum1, sum2, ...)`` -- LAMB's trust ratio ``||p|| / ||u||``
+        from the sums of ``p * p`` and ``u * u``. An expression may read the parameter
+        ``f.p`` and any value of the form before it (MARS's clip of its corrected gradient
+        before its moments take it). Every backend computes each sum in a first pass (the
+        per-element program without its stores), then steps; a rule that sums is not stepped
+        on shards nor stacked with other runs (:meth:`FormRule.steps_shards`)."""
+        exprs = tuple(expr) if isinstance(expr, Sequence) else (expr,)
+        keys = [f"_total{len(self.totals) + j}" for j in range(len(exprs))]
+        self.totals.extend(exprs)
+
+        def sums(st: Mapping[str, list], i: int) -> tuple[float, ...]:
+            return (st[keys[0]][i][0], *(st[k][i][1] for k in keys))
+
+        c = self.coef(name or keys[0].removeprefix("_"), lambda h, t, x: fn(*x), per_tensor=sums)
+        self.total_coefs.append(c)
+        return c
 
     def first_step(self, key: str) -> Coef:
         """A state entry made on a tensor's first step and kept for the next one (a previous
@@ -413,9 +436,7 @@ class Form:
 
     def _check(self, expr: Expr) -> None:
         """Refuse a read of a state entry's value from before its last assignment (every
-        backend would see the new one), and a primitive given an operand no backend but some
-        can run (:data:`_TENSOR_OPERANDS`)."""
-        _refuse_coefficient_operands(expr)
+        backend would see the new one)."""
         for leaf in _leaves(expr):
             key = leaf.name.removeprefix("state:")
             if leaf.name.startswith("state:") and leaf.version != self._versions.get(key, 0):
@@ -423,37 +444,6 @@ class Form:
                     f"the form reads {key!r} from before its update; name that value with "
                     "let() before the assignment"
                 )
-
-
-#: primitives whose every operand must vary per element: with a coefficient (a per-tensor
-#: number) on either side the float64 reference, the Triton kernel or the eager foreach
-#: kernel cannot run them. A floor or a ceiling by a coefficient is :func:`clamp`'s.
-_TENSOR_OPERANDS = frozenset({"maximum", "minimum"})
-
-
-def _per_tensor(expr: Expr) -> bool:
-    """``expr`` is one number per tensor: built from coefficients alone, no element read."""
-    if isinstance(expr, Coef):
-        return True
-    if isinstance(expr, Op):
-        return all(_per_tensor(a) for a in expr.args)
-    return False  # a leaf (g, p, a state entry) or a let's value
-
-
-def _refuse_coefficient_operands(expr: Expr) -> None:
-    if not isinstance(expr, Op):
-        return
-    if expr.op in _TENSOR_OPERANDS:
-        for i, a in enumerate(expr.args):
-            if _per_tensor(a):
-                name = a.name if isinstance(a, Coef) else _describe(a)
-                raise ValueError(
-                    f"{expr.op}(): operand {i + 1} ({name}) is a coefficient, which not every "
-                    "backend can run; write a floor or ceiling as clamp(x, lo, hi) "
-                    "(lo, hi coefficients)"
-                )
-    for a in expr.args:
-        _refuse_coefficient_operands(a)
 
 
 def _describe(expr: Expr) -> str:
@@ -635,6 +625,14 @@ def _along(x: Any, mask: Tensor, dtype: torch.dtype) -> Tensor:
     return x
 
 
+def _compare(m: str, xs: list[Any]) -> Any:
+    """A comparison on the eager backend: a mask, or a per-tensor flag where both operands
+    are per-tensor numbers (coefficients)."""
+    if not any(isinstance(x, Tensor) for x in xs):
+        return bool(getattr(operator, m)(*xs))
+    return getattr(torch, m)(*xs)
+
+
 def _eager_where(xs: list[Any], dtype: torch.dtype) -> Any:
     if isinstance(xs[0], bool):  # a per-tensor flag
         return xs[1] if xs[0] else xs[2]
@@ -729,12 +727,24 @@ PRIMITIVES: dict[str, Primitive] = {
         text=("sqrt({0})", 4, (0,), 0),
         foreach=Foreach("sqrt"),
     ),
+    # either operand may be a coefficient: a number in float64, a vector of it in C, a 0-dim
+    # value in Triton (no `|` of masks of two shapes: the interpreter refuses it), a scalar
+    # foreach operand (swapped to the right: NaN either side gives NaN)
     "maximum": Primitive(
         "(dl_isnan({1}) | ({1} > {0})) ? {1} : {0}",
-        "tl.where(({1} != {1}) | ({1} > {0}), {1}, {0})",
-        torch.maximum,
+        "tl.where({1} != {1}, {1}, tl.where({1} > {0}, {1}, {0}))",
+        lambda x, y: torch.maximum(_f64(x), _f64(y)),
         text=("maximum({0}, {1})", 4, (0, 0), 0),
-        foreach=Foreach("maximum"),
+        foreach=Foreach("maximum", commutes=True),
+        batched=torch.maximum,
+    ),
+    "minimum": Primitive(
+        "(dl_isnan({1}) | ({1} < {0})) ? {1} : {0}",
+        "tl.where({1} != {1}, {1}, tl.where({1} < {0}, {1}, {0}))",
+        lambda x, y: torch.minimum(_f64(x), _f64(y)),
+        text=("minimum({0}, {1})", 4, (0, 0), 0),
+        foreach=Foreach("minimum", commutes=True),
+        batched=torch.minimum,
     ),
     # x + 0 turns -0 into +0, as torch's abs
     "abs": Primitive(
@@ -779,7 +789,7 @@ PRIMITIVES: dict[str, Primitive] = {
             f"{{0}} {sym} {{1}}",
             lambda x, y, m=m: getattr(torch, m)(_f64(x), _f64(y)),
             text=(f"{{0}} {sym} {{1}}", 0, (1, 1), 0),
-            select=lambda xs, dtype, m=m: getattr(torch, m)(*xs),
+            select=lambda xs, dtype, m=m: _compare(m, xs),
         )
         for m, sym in _MASKS.items()
         if m != "ne0"
@@ -834,7 +844,7 @@ def reference(
     lists: dict[str, list] = {k: [v] for k, v in state.items()}
     lists["_step_values"] = [t]
     for pr in form.prepares:
-        pr.fn(lists, [p], [g], hyper)
+        (pr.eager or pr.fn)(lists, [p], [g], hyper)
     state.update({k: v[0] for k, v in lists.items() if not k.startswith("_")})
 
     class _Ref(Emitter):
@@ -900,7 +910,11 @@ class FormRule(Rule):
     needs_step = True
 
     def steps_shards(self) -> bool:
-        """Per element by construction: on shards unless the rule says otherwise."""
+        """Per element by construction: on shards unless the rule says otherwise -- or its
+        form sums over whole tensors (:meth:`Form.total`, whatever the rule says: on a shard,
+        or a stacked tensor of several runs, the sum would be another one)."""
+        if self.built(self.defaults).totals:
+            return False
         return self.elementwise if self.shard_local is None else self.shard_local
 
     @property
@@ -936,8 +950,10 @@ class FormRule(Rule):
         if form is None:
             form = Form()
             self.form(form, hyper)
-            if form.totals:
-                raise TypeError(f"{self.name}: total() is a wrapper's (optim.Wrapper.form)")
+            if form.totals:  # each step's sums first, the rule's own prepares before them
+                from .program import totals_prepare
+
+                form.prepares.append(totals_prepare(self, hyper, len(form.totals)))
             if (form.final_expr is not None) != self.has_final:
                 raise TypeError(
                     f"{self.name}: has_final is {self.has_final} but its form "

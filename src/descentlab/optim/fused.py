@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import itertools
 from array import array
 from collections.abc import Mapping
 from itertools import repeat
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -36,7 +38,7 @@ from .base import (
     unaddressable,
     written_in_place,
 )
-from .c_emitter import DTYPES, CKernel, _dtype_names, software_prefetch  # noqa: F401
+from .c_emitter import CHUNK, DTYPES, CKernel, _dtype_names, software_prefetch  # noqa: F401
 from .plan import KernelPlan, Refused
 from .program import register_probe
 from .state import as_real
@@ -222,9 +224,13 @@ class FusedPlan(KernelPlan):
         hyper: Mapping[str, Any],
         steps: list[float],
         plain: bool = False,
+        outs: list[int] | None = None,
     ) -> None:
         """One step over the group, or -- before anything changes -- :class:`~descentlab.optim.
         plan.Refused`, naming why it cannot run.
+
+        ``outs``: the addresses in the parameters' place (a first pass's partial sums,
+        :class:`SumsPlan`; the parameters then only give the shapes and layout).
 
         ``plain``: the caller knows ``hyper`` holds only Python values (no batched tensors).
 
@@ -256,7 +262,7 @@ class FusedPlan(KernelPlan):
         for fn in self.prepare_fns:
             fn(state, params, grads, hyper)
         n = len(params)
-        ptrs = static[:n]
+        ptrs = static[:n] if outs is None else list(outs)
         ptrs += [g.data_ptr() for g in grads]
         if self.prepare_fns or len(static) != n * (1 + len(b.arrays)):
             for key in b.arrays:  # the prepares may have created state
@@ -633,13 +639,53 @@ def _refusal(t: Tensor, dtype: torch.dtype) -> Refused:
     )
 
 
-def _probe_plan(program: Any, dtype: torch.dtype) -> FusedPlan | None:
+class SumsPlan(FusedPlan):
+    """A first pass of a per-tensor total (:func:`~descentlab.optim.program.register_probe`):
+    the kernel sums its program's update over each tensor, chunk by chunk into ``double``
+    partial sums, then added here per tensor -- no value stored, nothing read twice."""
+
+    def __init__(self, program: Any, dtype: torch.dtype) -> None:
+        super().__init__(CKernel(program, sums=True), dtype)
+        self._partial = torch.empty(0, dtype=torch.float64)
+        self._numels: list[int] = []
+        self._starts = np.zeros(0, dtype=np.intp)
+        self._outs: list[int] = []
+        self._total = 0
+
+    def sums(
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        state: dict[str, list],
+        hyper: Mapping[str, Any],
+        steps: list[float],
+    ) -> list[list[float]]:
+        """Each tensor's sums (``K`` of them: the program's :attr:`~descentlab.optim.
+        program.ChainProgram.sums`, else its update)."""
+        shapes, k = [p.numel() for p in params], len(self.c.summed)
+        if shapes != self._numels:  # each tensor's first chunk in the partial sums
+            chunks = [-(-n // CHUNK) for n in shapes]
+            starts = list(itertools.accumulate(chunks, initial=0))
+            if self._partial.numel() < starts[-1] * k:
+                self._partial = torch.empty(starts[-1] * k, dtype=torch.float64)
+            base = self._partial.data_ptr()
+            self._numels, self._starts = shapes, np.array(starts[:-1], dtype=np.intp)
+            self._outs, self._total = [base + 8 * k * a for a in starts[:-1]], starts[-1]
+        self.run(params, grads, state, hyper, steps, outs=self._outs)
+        part = self._partial.numpy()[: self._total * k].reshape(-1, k)
+        if 0 in self._numels:  # (an empty tensor has no chunk: its sums are 0)
+            bounds = [*self._starts.tolist(), self._total]
+            return [part[a:b].sum(0).tolist() for a, b in itertools.pairwise(bounds)]
+        return np.add.reduceat(part, self._starts, axis=0).tolist()
+
+
+def _probe_plan(program: Any, dtype: torch.dtype) -> SumsPlan | None:
     """A probe program's C plan (:func:`~descentlab.optim.program.register_probe`), or None
     where this dtype or machine has no C kernel."""
     if dtype not in DTYPES or not fused_available():
         return None
     try:
-        return FusedPlan(CKernel(program), dtype)
+        return SumsPlan(program, dtype)
     except FusedUnavailable:  # (the first pass is then the eager emitter's)
         return None
 

@@ -141,11 +141,11 @@ class FusedPath:
             )
         try:
             collect(opt.rule, defaults, opt._fold_lr, leave_out_passing=True)
-        except NoProgram:
+        except NoProgram as exc:
             missing = [r.name for r in opt.rule.rules if not has_kernel_form(r)]
             raise ValueError(
                 f"fused=True: rule(s) {', '.join(missing) or 'of this chain'} have no fused "
-                f"form in this position, got {opt.rule!r}"
+                f"form in this position: {exc} (got {opt.rule!r})"
             ) from None
 
     def compiler_ok(self) -> bool:

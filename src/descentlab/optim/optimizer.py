@@ -37,7 +37,7 @@ from .fusedpath import FusedPath
 from .hyper import HyperChecks, check_group, check_known, resolve
 from .lowbit import StateFormat
 from .mixing import splits
-from .program import has_kernel_form
+from .program import has_kernel_form, why_no_form
 from .state import (
     GroupStates,
     as_real,
@@ -81,7 +81,8 @@ def _announce_eager(rule: Chain, owner: str) -> None:
         if not has_kernel_form(r):
             once(
                 ("eager", cls),
-                f"descentlab: {r.name} has no fused form; fused=None runs {owner} eagerly "
+                f"descentlab: {r.name} has no fused form ({why_no_form(r)}); fused=None runs "
+                f"{owner} eagerly "
                 "(pass fused=False to say so and silence this warning)",
                 stacklevel=caller_stacklevel(),
             )

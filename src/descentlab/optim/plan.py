@@ -148,6 +148,9 @@ class KernelPlan(ABC):
             and rows.count(rows[0]) == n
             and all(col.count(col[0]) == n for _, col in varying)
         )
+        # the coefficients without extras, once per step and row: a tensor's own extras (a
+        # per-tensor total) change only theirs
+        plain: dict[tuple[float, int], list[float]] = {}
         for i in range(1 if one else n):
             own = tuple(col[i] for _, col in varying)
             sig = (steps[i], rows[i], own)
@@ -155,15 +158,21 @@ class KernelPlan(ABC):
             if off is None:
                 off = len(values)
                 blocks[sig] = off
-                extras: list[Any] = [None] * len(coefs)
-                for (j, _), e in zip(varying, own, strict=True):
-                    extras[j] = e
                 for r in range(rows[i]):
                     h = rows_h[r] if k > 1 else rows_h[0]
                     if not coefs:
                         values.append(0.0)
-                    for c, e in zip(coefs, extras, strict=True):
-                        values.append(float(c.fn(h, steps[i], e)))
+                        continue
+                    base = plain.get((steps[i], r))
+                    if base is None:
+                        base = plain[(steps[i], r)] = [
+                            0.0 if c.reads is not None or c.per_tensor is not None
+                            else float(c.fn(h, steps[i], None)) for c in coefs
+                        ]  # fmt: skip
+                    row = list(base)
+                    for (j, _), e in zip(varying, own, strict=True):
+                        row[j] = float(coefs[j].fn(h, steps[i], e))
+                    values += row
             coff.append(off)
         if one:
             coff *= n

@@ -25,6 +25,7 @@ Values are named by tokens: ``g`` and ``p`` (the gradient and the parameter as l
 
 from __future__ import annotations
 
+import copy
 import dis
 import types
 import weakref
@@ -41,6 +42,9 @@ from .form import (
     Expr,
     Form,
     FormRule,
+    Leaf,
+    Let,
+    Op,
     Prepare,
     _emitters,
     lazy_zeros,
@@ -60,6 +64,7 @@ __all__ = [
     "has_kernel_form",
     "reads_argument",
     "register_probe",
+    "why_no_form",
     "wrapped_form",
 ]
 
@@ -182,6 +187,8 @@ class ChainProgram:
     formats: dict[str, tuple[Any, bool, tuple[str, str] | None]] = field(default_factory=dict)
     #: the token of the new parameter
     update: str = "p"
+    #: the tokens a first pass of per-tensor totals sums (empty: its update)
+    sums: list[str] = field(default_factory=list)
     #: the body divides or takes a root (:attr:`~descentlab.optim.form.Primitive.slow`)
     slow: bool = False
     #: the first rule, where its prepares read the raw gradients' values (a group's norm)
@@ -251,6 +258,20 @@ def has_kernel_form(rule: Rule) -> bool:
     return isinstance(rule, FormRule) or fuses(rule) or rule.kernel_passes
 
 
+def why_no_form(rule: Rule) -> str:
+    """Why ``rule`` has no per-element form a kernel can take, in words its author can act on."""
+    if isinstance(rule, Wrapper):
+        if type(rule).form is None:
+            return "a Wrapper written as update() only; write its math per element as form(f, u)"
+        if not isinstance(rule.inner, FormRule):
+            return f"its inner rule {rule.inner.name} is not written in the form"
+        return f"its inner rule {rule.inner.name} keeps its state in a low-bit format"
+    return (
+        "a Rule written as update(), torch code the kernels cannot read; write a per-element "
+        "rule as a FormRule, a sum over each tensor as f.total() in its form"
+    )
+
+
 def form_of(rule: Rule, hyper: Mapping[str, Any]) -> Form | None:
     """``rule``'s form at ``hyper``'s structure, or None where it has none."""
     if isinstance(rule, FormRule):
@@ -301,19 +322,29 @@ def _collect(
         if form is None:
             if leave_out and has_kernel_form(r):
                 continue
-            raise NoProgram(f"{r.name} has no form")
+            raise NoProgram(f"{r.name} has no form: {why_no_form(r)}")
         reads_g = any(pr.reads_g for pr in form.prepares)
         if reads_g or form.totals:
             if u != "g":  # the kernel's prepares see the raw gradients, not this rule's input
-                raise NoProgram(f"{r.name} reads its whole input before the kernel")
+                what = "a sum over each tensor (f.total)" if form.totals else "a norm"
+                raise NoProgram(
+                    f"{r.name} reads its whole input before the kernel ({what}, computed "
+                    "from the raw gradients: it fuses first in its chain, not after "
+                    f"{walk.body[k - 1].name})"
+                )
             if reads_g:
                 prog.reads_g = r.name
+        split = _split(r, hyper, form) if form.totals else None
+        if split is not None:  # the state and the sums in a first pass, then this kernel
+            form = split
         k += 1
         fmt = stored and getattr(r, "state_format", None)
         rec = _Recorder(prog, u, f"{r.name}{k}", r if fmt else None)  # type: ignore[arg-type]
         u = rec.run(form)
-        if form.totals:  # after the rule's own prepares (its state made, its products moved)
-            prog.prepares.append(_totals_prepare(r, hyper))
+        if split is None and form.totals and not isinstance(r, FormRule):  # (a form rule's
+            # form holds its own)
+            # after the rule's own prepares (its state made, its products moved)
+            prog.prepares.append(totals_prepare(r, hyper, len(form.totals)))
     p = _load(prog, "p")
     if walk.end == "final":  # the rule's own update, after p.mul_(1 - lr * wd)
         assert rec is not None and form is not None
@@ -473,14 +504,21 @@ def _wrapped(rule: Wrapper, hyper: Mapping[str, Any], f: Form) -> Form:
     return f
 
 
+#: the per-step array a first pass reads the parameter from (its own ``p`` is the scratch it
+#: writes the summed expression into)
+PARAM = "_param"
+
+
 class _Probe(Form):
     """A wrapper's form with its stores as lets and its output total ``want``'s expression:
-    the first pass of a :meth:`~descentlab.optim.form.Form.total` (it changes no state)."""
+    the first pass of a :meth:`~descentlab.optim.form.Form.total` (it changes no state); the
+    parameter is read from the per-step array :data:`PARAM`."""
 
     def __init__(self, want: int) -> None:
         super().__init__()
         self.want, self.seen, self.picked = want, 0, None
         self.values: dict[str, Expr] = {}
+        self.p = super().state(PARAM)
 
     def state(self, key: str, *, lazy: bool = False) -> Expr:
         got = self.values.get(key)
@@ -491,32 +529,186 @@ class _Probe(Form):
         value = self.values[key] = self.let(expr)
         return value
 
-    def total(self, expr: Expr, fn: Any) -> Coef:
-        if self.seen == self.want:
-            self.picked = expr
-        self.seen += 1
+    def product(self, key: str, fn: Any, uses: Sequence[str] = (), init: float = 1.0) -> None:
+        self.scalars[key] = init  # (the step's own statement multiplies it: not a first pass)
+
+    def total(self, expr: Expr | Sequence[Expr], fn: Any, name: str = "") -> Coef:
+        for e in tuple(expr) if isinstance(expr, Sequence) else (expr,):
+            if self.seen == self.want:
+                self.picked = e
+            self.seen += 1
         return self.coef(f"unused{self.seen}", lambda h, t: 0.0)
 
 
-def _probe(rule: Wrapper, hyper: Mapping[str, Any], index: int) -> tuple[Form, ChainProgram]:
+def _probe(rule: Rule, hyper: Mapping[str, Any], index: int) -> tuple[Form, ChainProgram]:
     """Total ``index``'s first pass as a form and as a kernel's program (its update: the
-    summed expression, written where the parameter would be); NoProgram where it reads the
-    parameter (the scratch stands there)."""
-    form = _wrapped(rule, hyper, _Probe(index))
+    summed expression, written where the parameter would be; the parameter read from
+    :data:`PARAM`)."""
+    if isinstance(rule, FormRule):
+        form: Form = _Probe(index)
+        rule.form(form, hyper)
+    else:
+        form = _wrapped(rule, hyper, _Probe(index))  # type: ignore[arg-type]
     form.output, form.final_expr = form.picked, None  # type: ignore[attr-defined]
+    form.prepares = []  # (the step's own prepares have run)
     prog = ChainProgram()
     rec = _Recorder(prog, _load(prog, "g"), f"{rule.name}_total{index}", None)
     prog.update = rec.run(form)
-    if "p" in prog.loaded:
-        raise NoProgram(f"{rule.name}: a total over an expression of the parameter")
     prog.prepares = []  # (the step's own prepares have run)
-    return form, prog
+    return form, _needed(prog)
+
+
+def _needed(prog: ChainProgram) -> ChainProgram:
+    """``prog`` without the statements and arrays that neither its update, its sums nor its
+    stores read (a first pass records the whole form: what follows the summed values is not
+    loaded, nor prefetched)."""
+    needed = {prog.update, *prog.sums}
+    kept: list[Stmt] = []
+    for st in reversed(prog.stmts):
+        if st.out in needed or st.kind in ("store", "commit"):
+            kept.append(st)
+            needed.update(st.args)
+            if st.kind == "store":  # (its array)
+                needed.add(f"s:{st.out}")
+            if st.alpha is not None:
+                needed.add(st.alpha)
+    prog.stmts = kept[::-1]
+    prog.arrays = [k for k in prog.arrays if f"s:{k}" in needed]
+    prog.loaded = {t for t in prog.loaded if t in needed}
+    prog.slow = any((p := primitive(st.op, st.alpha)) is not None and p.slow for st in prog.stmts)
+    return prog
+
+
+# A split step: where no state entry takes a total (LAMB: Adam's moments, then the trust
+# ratio of the update they make), the first pass makes the step's state and sums the totals
+# at once, and the chain's kernel reads the state it stored: each array is read and written
+# once, and read once more (where the totals take a first pass of their own, every array its
+# sums read is read twice more). A state that takes a total (MARS's moments take the clipped
+# gradient) keeps the first pass of sums alone.
+
+
+class _Stepping(Form):
+    """A rule's form recorded for a first pass that steps its state: its totals' expressions
+    collected (their coefficients stand for nothing this pass keeps); the parameter read from
+    :data:`PARAM`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.picked: list[Expr] = []
+        self.p = super().state(PARAM)
+
+    def total(self, expr: Expr | Sequence[Expr], fn: Any, name: str = "") -> Coef:
+        self.picked.extend(tuple(expr) if isinstance(expr, Sequence) else (expr,))
+        return self.coef(f"unused{len(self.picked)}", lambda h, t: 0.0)
+
+
+def _build(rule: Rule, hyper: Mapping[str, Any], f: Form) -> Form:
+    if isinstance(rule, FormRule):
+        rule.form(f, hyper)
+        return f
+    return _wrapped(rule, hyper, f)  # type: ignore[arg-type]
+
+
+def _reaches(expr: Expr, stop: Callable[[Expr], bool], seen: dict[int, bool]) -> bool:
+    """Whether ``stop`` holds of ``expr`` or of a value it reads (through lets)."""
+    got = seen.get(id(expr))
+    if got is None:
+        seen[id(expr)] = False  # (a value is read once per walk)
+        kids: list[Expr] = []
+        if isinstance(expr, Op):
+            kids = [*expr.args, *([expr.alpha] if expr.alpha is not None else [])]
+        elif isinstance(expr, Let):
+            kids = [expr.expr]
+        got = seen[id(expr)] = stop(expr) or any(_reaches(k, stop, seen) for k in kids)
+    return got
+
+
+def _split(rule: Rule, hyper: Mapping[str, Any], form: Form) -> Form | None:
+    """The form of the chain's kernel where ``rule``'s first pass also steps its state: its
+    output alone, reading the stored state (None: a state entry takes a total, the output
+    reads a state value from before its update, or the form keeps numbers, makes lazy state,
+    has a final form or a low-bit state)."""
+    if (
+        form.final_expr is not None
+        or form.lazy
+        or getattr(rule, "state_format", None) is not None
+        or any(kind not in ("let", "assign") for kind, _, _ in form.statements)
+    ):
+        return None
+    totals = {id(c) for c in form.total_coefs}
+    seen: dict[int, bool] = {}
+    takes = [e for kind, _, e in form.statements if kind == "assign"]
+    if any(_reaches(e, lambda x: id(x) in totals, seen) for e in takes):
+        return None
+    latest = form._versions
+
+    def old(x: Expr) -> bool:
+        return (
+            isinstance(x, Leaf)
+            and x.name.startswith("state:")
+            and x.version != latest.get(x.name[6:], 0)
+        )
+
+    assert form.output is not None
+    if _reaches(form.output, old, {}):
+        return None
+    read: dict[int, bool] = {}  # every value the output reads, through lets
+    _reaches(form.output, lambda x: False, read)
+    out = copy.copy(form)
+    out.statements = [s for s in form.statements if s[0] == "let" and id(s[1]) in read]
+    out.written = []
+    out.prepares = [pr for pr in form.prepares if not pr.how.get("totals")]
+    out.prepares.append(_stepping_prepare(rule, hyper))
+    return out
+
+
+def _stepping_prepare(rule: Rule, hyper: Mapping[str, Any]) -> Prepare:
+    """The first pass of a split step: the rule's state stored and its totals summed, by a
+    kernel where the device has one (:func:`register_probe`), else by the eager emitter. (The
+    kernel then computes the output again from the stored state: storing it instead, a
+    per-step array, costs the steady step, and at 10M parameters saves nothing measurable.)"""
+    f = _build(rule, hyper, _Stepping())
+    picked = f.picked  # type: ignore[attr-defined]
+    f.output, f.final_expr, f.prepares = picked[0], None, []
+    prog = ChainProgram()
+    rec = _Recorder(prog, _load(prog, "g"), f"{rule.name}_step", None)
+    prog.update = rec.run(f)
+    prog.sums = [prog.update, *(rec.value(e) for e in picked[1:])]
+    prog.prepares = []
+    prog = _needed(prog)
+    plans: dict[Any, Any] = {}
+
+    def step(state: Any, params: list, grads: list, hyper: Any) -> None:
+        state[PARAM] = params
+        try:
+            where = (params[0].device.type, params[0].dtype)
+            if where not in plans:
+                make = _PROBE_PLANS.get(where[0])
+                plans[where] = None if make is None else make(prog, where[1])
+            plan = plans[where]
+            if plan is not None:
+                sums = plan.sums(params, grads, state, hyper, state["_step_values"])
+            else:  # the eager emitter: the statements (the state stored), then each sum
+                ev = _emitters("eager")[0](list(grads), params, state, hyper)
+                ev.statements(f)
+                cols = [
+                    torch.stack([v.sum(dtype=torch.float64) for v in ev.value(e)]).tolist()
+                    for e in picked
+                ]
+                sums = [list(x) for x in zip(*cols, strict=True)]
+            for i in range(len(picked)):
+                state[f"_total{i}"] = [(p.numel(), s[i]) for p, s in zip(params, sums, strict=True)]
+        finally:
+            del state[PARAM]
+
+    needs = tuple(k for k in prog.arrays if k != PARAM)
+    return Prepare(step, {"needs": needs, "totals": True})
 
 
 #: the kernel plan of a probe program by device type: ``make(program, dtype)`` -> a plan whose
-#: ``run(outs, grads, state, hyper, steps)`` writes the program's update into ``outs`` (None:
-#: no kernel here). Registered by a backend when imported, so this module holds no backend's
-#: code (the C kernel's: :mod:`descentlab.optim.fused`).
+#: ``sums(params, grads, state, hyper, steps)`` is the program's update summed over each
+#: tensor (None: no kernel here). Registered by a backend when imported, so this module holds
+#: no backend's code (the C kernel's: :mod:`descentlab.optim.fused`).
 _PROBE_PLANS: dict[str, Callable[[ChainProgram, Any], Any]] = {}
 
 
@@ -525,33 +717,42 @@ def register_probe(device_type: str, make: Callable[[ChainProgram, Any], Any]) -
     _PROBE_PLANS[device_type] = make
 
 
-def _totals_prepare(rule: Wrapper, hyper: Mapping[str, Any]) -> Prepare:
-    """The prepare of a wrapper's totals: each in state ``_total<i>`` as ``(numel, sum)`` per
-    tensor, read by the coefficient :meth:`~descentlab.optim.form.Form.total` declared."""
-    probes = [_probe(rule, hyper, i) for i in range(len(wrapped_form(rule, hyper).totals))]
+def totals_prepare(rule: Rule, hyper: Mapping[str, Any], n: int) -> Prepare:
+    """The prepare of the ``n`` totals of a form rule's form or a wrapper's: each in state
+    ``_total<i>`` as ``(numel, sum)`` per tensor, read by the coefficient
+    :meth:`~descentlab.optim.form.Form.total` declared. The kernels' first pass is a kernel
+    where the device has one (:func:`register_probe`); the eager backend's is its emitter's."""
+    probes = [_probe(rule, hyper, i) for i in range(n)]
     plans: dict[Any, Any] = {}
-    scratch: dict[tuple, list] = {}
 
-    def totals(state: Any, params: list, grads: list, hyper: Any) -> None:
-        for i, (form, prog) in enumerate(probes):
-            where = (i, params[0].device.type, params[0].dtype)
-            if where not in plans:
-                make = _PROBE_PLANS.get(where[1])
-                plans[where] = None if make is None else make(prog, where[2])
-            plan = plans[where]
-            if plan is not None:
-                shapes = tuple((p.shape, p.dtype, p.device) for p in params)
-                values = scratch.get(shapes)
-                if values is None:
-                    scratch.clear()
-                    values = scratch[shapes] = [torch.empty_like(p, memory_format=torch.
-                                                contiguous_format) for p in params]  # fmt: skip
-                plan.run(values, grads, state, hyper, state["_step_values"])
-            else:
-                values = _emitters("eager")[0](grads, params, state, hyper).run(form)
-            sums = torch.stack([v.sum() for v in values]).tolist()
-            state[f"_total{i}"] = [(p.numel(), s) for p, s in zip(params, sums, strict=True)]
+    def step(kernel: bool) -> Callable[..., None]:
+        def totals(state: Any, params: list, grads: list, hyper: Any) -> None:
+            state[PARAM] = params
+            try:
+                for i, (form, prog) in enumerate(probes):
+                    sums = _sums(i, form, prog, kernel, state, params, grads, hyper)
+                    state[f"_total{i}"] = sums
+            finally:
+                del state[PARAM]
 
-    return Prepare(totals, {"needs": tuple(dict.fromkeys(
+        return totals
+
+    def _sums(i: int, form: Form, prog: ChainProgram, kernel: bool, state: Any, params: list,
+              grads: list, hyper: Any) -> list[tuple[int, float]]:  # fmt: skip
+        where = (i, params[0].device.type, params[0].dtype)
+        if kernel and where not in plans:
+            make = _PROBE_PLANS.get(where[1])
+            plans[where] = None if make is None else make(prog, where[2])
+        plan = plans[where] if kernel else None
+        if plan is not None:  # the kernel's sums (the parameters give the shapes)
+            sums = [x[0] for x in plan.sums(params, grads, state, hyper, state["_step_values"])]
+        else:
+            # (a plain list: an Owned input is not the first pass's to overwrite)
+            values = _emitters("eager")[0](list(grads), params, state, hyper).run(form)
+            sums = torch.stack([v.sum(dtype=torch.float64) for v in values]).tolist()
+        return [(p.numel(), s) for p, s in zip(params, sums, strict=True)]
+
+    return Prepare(step(True), {"needs": tuple(dict.fromkeys(
         k for _, prog in probes for k in (*prog.arrays, *(c.reads for c in prog.coefs if c.reads))
-    ))})  # fmt: skip
+        if k != PARAM
+    )), "totals": True}, eager=step(False))  # fmt: skip

@@ -253,8 +253,8 @@ def _no_form(rule: Rule, why: str | None) -> Unsupported:
     """The refusal of a rule without a Triton program, with why where the rule has a form
     (one of its options or its state has no Triton form)."""
     plain = f"{rule.name} has no form"
-    if why is None or why == plain:
-        return Unsupported(plain)
+    if why is None or why.startswith(plain):
+        return Unsupported(why or plain)
     return Unsupported(f"{rule.name} has no Triton form at these options: {why}")
 
 
