@@ -3,6 +3,7 @@ and explain a diverging curve, and exercises in every chapter."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import re
@@ -12,7 +13,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from descentlab.book.chapters import adaptive, convexity, momentum, schedules
+from descentlab.book.cells import exercise_view
+from descentlab.book.chapters import CHAPTERS, adaptive, convexity, momentum, schedules
 from descentlab.book.render import pages
 from descentlab.book.render.live import LIVE_JS
 from descentlab.book.render.pages import Check
@@ -112,3 +114,30 @@ def test_a_figure_without_a_reason_is_told_so():
     js = adaptive.MOVE_JS.replace("why: {AdaGrad", "whyNot: {AdaGrad")
     (said,) = _said(js, FIGURES["adaptive"][1], [{"lr": 0.313, "beta2": 0.99}])
     assert said and "the figure gives no reason" in said[0]
+
+_CHAPTER_EXERCISES = [(c.stem, i, ex) for c in CHAPTERS for i, ex in enumerate(c.exercises, 1)]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.stem)
+def test_every_chapter_has_three_exercises_that_refuse_a_misconception(chapter):
+    assert len(chapter.exercises) >= 3, chapter.stem
+    for ex in chapter.exercises:
+        assert ex.numeric and re.search(r"^misconception = ", ex.code, re.MULTILINE), ex.question
+        assert ex.items and set(ex.items) <= set(chapter.items), ex.items
+
+
+@pytest.mark.parametrize(
+    ("stem", "i", "ex"),
+    [t for t in _CHAPTER_EXERCISES if t[0] in {
+        "deep-momentum", "deep-adaptive", "deep-schedules", "deep-batch", "deep-regularization"}],
+    ids=lambda v: str(v)[:24],
+)  # fmt: skip
+def test_a_chapter_exercise_is_measured_and_refuses_its_misconception(stem, i, ex):
+    view = exercise_view(ex)
+    assert view.check.ok, (stem, i, view.check.text, view.check.measured)
+    # and its misconception, typed as the answer, is a failed check
+    wrong = re.search(r"^misconception = (.*?)(?:\s+#.*)?$", ex.code, re.MULTILINE).group(1)
+    bad = ex.code.replace("\nanswer = ", f"\nanswer = {wrong}\n_right = ", 1)
+    if "(" in wrong and "," in wrong:  # a tuple: take its first
+        bad = ex.code.replace("\nanswer = ", f"\nanswer = ({wrong})[0]\n_right = ", 1)
+    assert not exercise_view(dataclasses.replace(ex, code=bad)).check.ok, (stem, i)

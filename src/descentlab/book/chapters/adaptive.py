@@ -15,6 +15,7 @@ import torch
 from descentlab import optim
 from descentlab.book import reference as ref
 from descentlab.book.chapters import _common as kit
+from descentlab.book.chapters import practice
 from descentlab.book.checks import ck, close, said
 from descentlab.book.facts import Formula, word
 from descentlab.book.model import Context
@@ -1007,4 +1008,5 @@ CHAPTER = kit.Chapter(
     ),
     (_adagrad, _rmsprop, _adam, _noise, _ravine, _sparse, _spike, _move, _scratch, _training),
     KEEP,
+    practice.ADAPTIVE,
 )

@@ -18,6 +18,7 @@ import torch
 
 from descentlab import optim
 from descentlab.book.chapters import _common as kit
+from descentlab.book.chapters import practice
 from descentlab.book.checks import ck, close, said
 from descentlab.book.facts import word
 from descentlab.book.model import Context
@@ -1362,4 +1363,5 @@ CHAPTER = kit.Chapter(
     ),
     (_variance, _floor, _edge, _move, _sharpness, _temperature, _noise_scale, _scratch, _training),
     KEEP,
+    practice.BATCH,
 )

@@ -14,6 +14,7 @@ import torch
 
 from descentlab import optim
 from descentlab.book.chapters import _common as kit
+from descentlab.book.chapters import practice
 from descentlab.book.checks import Check, ck, close, said
 from descentlab.book.experiments.momentum import envelope_rate, theory_rate
 from descentlab.book.facts import Formula
@@ -1284,4 +1285,5 @@ CHAPTER = kit.Chapter(
         _training,
     ),
     KEEP,
+    practice.MOMENTUM,
 )

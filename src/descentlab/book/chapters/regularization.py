@@ -14,6 +14,7 @@ import torch
 from descentlab import optim
 from descentlab.book import reference as ref
 from descentlab.book.chapters import _common as kit
+from descentlab.book.chapters import practice
 from descentlab.book.checks import ck, said
 from descentlab.book.facts import Formula, word
 from descentlab.book.model import Context
@@ -647,4 +648,5 @@ CHAPTER = kit.Chapter(
     ),
     (_decay, _tradeoff, _adamw, _move, _scratch, _training),
     KEEP,
+    practice.REGULARIZATION,
 )

@@ -17,6 +17,7 @@ import torch
 from descentlab import optim
 from descentlab import schedules as S
 from descentlab.book.chapters import _common as kit
+from descentlab.book.chapters import practice
 from descentlab.book.checks import ck, close, diff_check, said
 from descentlab.book.facts import word
 from descentlab.book.model import Context
@@ -1008,4 +1009,5 @@ CHAPTER = kit.Chapter(
     ),
     (_floor, _bias, _one_over_t, _staircase, _warm, _table, _move, _scratch, _training),
     KEEP,
+    practice.SCHEDULES,
 )
