@@ -101,7 +101,7 @@ beta, lam = 0.9, 10.0
 answer = 2 * (1 + beta) / lam
 
 
-def grows(lr, steps=2000):
+def grows(lr, steps=400):
     w = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
     opt = optim.SGD([w], lr=lr, momentum=beta)
     for _ in range(steps):
@@ -111,7 +111,7 @@ def grows(lr, steps=2000):
 
 
 lo, hi = 0.1, 1.0
-for _ in range(20):
+for _ in range(14):
     mid = (lo + hi) / 2
     lo, hi = (lo, mid) if grows(mid) else (mid, hi)
 measured = (lo + hi) / 2
@@ -306,7 +306,7 @@ answer = sxy / (sxx + lam)
 x, y = torch.tensor(xs, dtype=torch.float64), torch.tensor(ys, dtype=torch.float64)
 w = torch.zeros(1, dtype=torch.float64, requires_grad=True)
 opt = optim.SGD([w], lr=0.02, weight_decay=2 * lam)
-for _ in range(500):
+for _ in range(300):
     opt.zero_grad()
     ((y - w * x) ** 2).sum().backward()
     opt.step()
@@ -322,7 +322,7 @@ print(f"w = {measured:.6f}")""",
         "The negative log-posterior is `Σ(y - wx)²/(2σ²) + w²/(2τ²)`: the L2 penalty with "
         "`λ = σ²/τ²`, so `w = Σxy/(Σx² + σ²/τ²)`. A Gaussian prior is L2 (a Laplace prior "
         "would give L1); taking λ for τ² instead of `1/τ²` is the slip the page refuses. The "
-        "code maximises torch's Normal log-densities with descentlab's Adam.",
+        "code maximises torch's Normal log-densities with descentlab's SGD.",
         """\
 import torch
 from descentlab import optim
@@ -333,10 +333,10 @@ sxx = sum(x * x for x in xs)
 answer = sxy / (sxx + s2 / t2)
 x, y = torch.tensor(xs, dtype=torch.float64), torch.tensor(ys, dtype=torch.float64)
 w = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-opt = optim.Adam([w], lr=0.05)
+opt = optim.SGD([w], lr=0.1)
 noise = torch.distributions.Normal(0.0, s2 ** 0.5)
 prior = torch.distributions.Normal(0.0, t2 ** 0.5)
-for _ in range(3000):
+for _ in range(100):
     opt.zero_grad()
     (-(noise.log_prob(y - w * x).sum() + prior.log_prob(w).sum())).backward()
     opt.step()
@@ -353,7 +353,7 @@ print(f"MAP w = {measured:.6f}")""",
         "moves y towards zero by `1/b` (a soft threshold), `w = y - 1/b`. A Gaussian prior of "
         "the same variance, `2b²`, would shrink y by the factor `2b²/(2b² + 1)` instead "
         "(`ridge` in the code): the Laplace prior is L1, not L2. The code maximises torch's "
-        "log-densities with descentlab's Adam.",
+        "log-densities with descentlab's SGD.",
         """\
 import torch
 from descentlab import optim
@@ -362,10 +362,10 @@ y, b = 4.0, 0.5
 answer = y - 1 / b
 ridge = y * 2 * b * b / (2 * b * b + 1)
 w = torch.ones(1, dtype=torch.float64, requires_grad=True)
-opt = optim.Adam([w], lr=0.01)
+opt = optim.SGD([w], lr=0.5)
 noise = torch.distributions.Normal(0.0, 1.0)
 prior = torch.distributions.Laplace(0.0, b)
-for _ in range(3000):
+for _ in range(100):
     opt.zero_grad()
     (-(noise.log_prob(y - w) + prior.log_prob(w)).sum()).backward()
     opt.step()
@@ -413,13 +413,13 @@ lr, noise = 0.5, 1.0
 answer = lr * noise / (2 - lr) / 2
 approx = lr * noise / 2 / 2
 gen = torch.Generator().manual_seed(0)
-w = torch.zeros(40000, dtype=torch.float64, requires_grad=True)
+w = torch.zeros(4000, dtype=torch.float64, requires_grad=True)
 opt = optim.SGD([w], lr=lr)
 losses = []
-for t in range(300):
-    w.grad = w.detach() + noise ** 0.5 * torch.randn(40000, generator=gen, dtype=torch.float64)
+for t in range(120):
+    w.grad = w.detach() + noise ** 0.5 * torch.randn(4000, generator=gen, dtype=torch.float64)
     opt.step()
-    if t >= 100:
+    if t >= 20:
         losses.append(float((w.detach() ** 2).mean()) / 2)
 measured = sum(losses) / len(losses)
 tol = 0.02
