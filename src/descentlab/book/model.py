@@ -203,11 +203,13 @@ def result_key(name: str, quick: bool) -> dict[str, Any]:
     }
 
 
-def run_and_save(name: str, quick: bool, out: str) -> float:
+def run_and_save(name: str, quick: bool, out: str, key: dict[str, Any] | None = None) -> float:
     """Run experiment ``name`` and save its result with its key in ``out`` (the key written
-    last, so an interrupted save is never taken for a finished one); returns the seconds."""
+    last, so an interrupted save is never taken for a finished one); returns the seconds.
+    ``key``: :func:`result_key`'s, when the caller has it (a worker process then reads no
+    import graph of its own)."""
     t0 = time.perf_counter()
-    key = result_key(name, quick)
+    key = result_key(name, quick) if key is None else key
     result = lectures.run(name, quick=quick)
     result.save(out)
     write_atomic(Path(out) / f"{name}.key.json", json.dumps(key, sort_keys=True))
