@@ -722,12 +722,12 @@ MUTANTS: tuple[Mutant, ...] = (
            chapters=("deep-adaptive",)),
     Mutant("hint_batch_variance", "exercise hint", "the batch exercise's solution gives the "
                                                    "variance as 3 (σ²/B with σ² typed wrong)",
-           (), file="book/chapters/practice.py", old="variance `σ² = 3.5`",
-           new="variance `σ² = 6`", chapters=("deep-batch",)),
+           (), file="book/chapters/practice.py", old="6²)/4 - 3² = 3.5`",
+           new="6²)/4 - 3² = 6`", chapters=("deep-batch",)),
     Mutant("hint_stability_bound", "exercise hint", "the stability exercise's solution says "
                                                     "the bound is 0.2 (the plain step's)",
-           (), file="book/chapters/practice.py", old="so `η < 2(1 + β)/λ`, twice",
-           new="so `η < 2(1 + β)/λ = 0.2`, twice", chapters=("deep-momentum",)),
+           (), file="book/chapters/practice.py", old="`2(1 + 0.9)/λ = 0.38`, the",
+           new="`2(1 + 0.9)/λ = 0.2`, the", chapters=("deep-momentum",)),
 )  # fmt: skip
 
 _RUNNER = r"""

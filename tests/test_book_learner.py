@@ -115,6 +115,7 @@ def test_a_figure_without_a_reason_is_told_so():
     (said,) = _said(js, FIGURES["adaptive"][1], [{"lr": 0.313, "beta2": 0.99}])
     assert said and "the figure gives no reason" in said[0]
 
+
 _CHAPTER_EXERCISES = [(c.stem, i, ex) for c in CHAPTERS for i, ex in enumerate(c.exercises, 1)]
 
 

@@ -86,11 +86,12 @@ print(f"Nesterov {measured:.6f}, heavy ball {two_steps(False):.6f}")""",
         items=(25, 99),
     ),
     Exercise(
-        "Heavy-ball momentum with β = 0.9 runs on f(w) = 5w² (curvature 10). What is the "
+        "Heavy-ball momentum with β = 0.9 runs on f(w) = 5w² (curvature λ = 10). What is the "
         "largest learning rate at which it still converges?",
         "The roots of `z² - (1 + β - ηλ)z + β` stay inside the unit circle while "
-        "`0 < ηλ < 2(1 + β)`, so `η < 2(1 + β)/λ`, twice the bound of plain gradient "
-        "descent scaled by `1 + β`. The plain step's bound `2/λ` is what a reader who "
+        "`0 < ηλ < 2(1 + β)`, so the largest stable rate is `2(1 + β)/λ`, here "
+        "`2(1 + 0.9)/λ = 0.38`, the bound of plain gradient descent scaled by `1 + β`. "
+        "The plain step's bound `2/λ` is what a reader who "
         "forgets the buffer would give. The code bisects η on descentlab's SGD: a run "
         "converges or grows.",
         """\
@@ -205,8 +206,9 @@ BATCH = (
     Exercise(
         "Four examples have the scalar gradients 1, 2, 3 and 6. A mini-batch of B = 2 is drawn "
         "with replacement. What is the variance of the mini-batch's mean gradient?",
-        "The examples' gradients have mean 3 and variance `σ² = 3.5` (the mean of the "
-        "squares less the square of the mean); a mean of B independent draws has variance "
+        "The examples' gradients have mean 3 and variance "
+        "`σ² = (1² + 2² + 3² + 6²)/4 - 3² = 3.5` (the mean of the squares less the square of "
+        "the mean); a mean of B independent draws has variance "
         "`σ²/B`. Keeping σ² (batching changes nothing) or dividing by `B²` are the two "
         "misconceptions. The code enumerates every ordered pair of draws and takes the mean "
         "gradient of each from descentlab's SGD step.",
