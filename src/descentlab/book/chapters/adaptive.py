@@ -945,6 +945,9 @@ A rare feature gets a rate $\\sqrt{P}$ times larger than a common one under AdaG
 the reason the family was invented, and the reason AdaGrad itself decays too fast on the long,
 non-convex runs where RMSProp and Adam replaced it."""
 
+#: the chapter's exercises (:mod:`descentlab.book.chapters.practice`)
+EXERCISES = practice.ADAPTIVE
+
 CHAPTER = kit.Chapter(
     "deep-adaptive",
     "Adaptive rates in depth: AdaGrad → RMSProp → Adam",
@@ -1008,5 +1011,5 @@ CHAPTER = kit.Chapter(
     ),
     (_adagrad, _rmsprop, _adam, _noise, _ravine, _sparse, _spike, _move, _scratch, _training),
     KEEP,
-    practice.ADAPTIVE,
+    EXERCISES,
 )

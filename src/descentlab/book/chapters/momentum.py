@@ -1235,6 +1235,9 @@ measured above on the quadratic and seen in the training run, so momentum is a c
 conditioning, not for noise; the schedules chapter shows what is. The exercises on the
 momentum lecture's page practise these steps."""
 
+#: the chapter's exercises (:mod:`descentlab.book.chapters.practice`)
+EXERCISES = practice.MOMENTUM
+
 CHAPTER = kit.Chapter(
     "deep-momentum",
     "Momentum, in depth",
@@ -1285,5 +1288,5 @@ CHAPTER = kit.Chapter(
         _training,
     ),
     KEEP,
-    practice.MOMENTUM,
+    EXERCISES,
 )

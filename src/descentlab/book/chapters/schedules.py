@@ -961,6 +961,9 @@ cosine, warm-up then cosine, 1-cycle) trade the precision of a/t for robustness 
 nobody knows, and on a noisy problem each of them ends far below the floor of a constant rate.
 Every one of them is a descentlab schedule, checked here against its formula."""
 
+#: the chapter's exercises (:mod:`descentlab.book.chapters.practice`)
+EXERCISES = practice.SCHEDULES
+
 CHAPTER = kit.Chapter(
     "deep-schedules",
     "Learning-rate schedules in depth",
@@ -1009,5 +1012,5 @@ CHAPTER = kit.Chapter(
     ),
     (_floor, _bias, _one_over_t, _staircase, _warm, _table, _move, _scratch, _training),
     KEEP,
-    practice.SCHEDULES,
+    EXERCISES,
 )
