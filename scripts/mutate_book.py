@@ -63,6 +63,9 @@ class Mutant:
         exercises: the exercises built too (their code run and checked), each named by a
             piece of its question.
         api: the API pages' stated defaults checked too (``api_pages.default_contradictions``).
+        cached: built as a reader rebuilds into the folder of an earlier build: the unmutated
+            copy is built first with a results folder, then the mutant into the same folder
+            (a result whose key misses the mutated file is reused: a stale ✔).
     """
 
     name: str
@@ -78,6 +81,8 @@ class Mutant:
     exercises: tuple[str, ...] = ()
     #: also check the API pages' stated defaults against the signatures
     api: bool = False
+    #: built over an earlier build's saved results (see ``cached`` above)
+    cached: bool = False
 
 
 def _eager(cls_path: str) -> str:
@@ -676,6 +681,53 @@ MUTANTS: tuple[Mutant, ...] = (
            file="book/chapters/compare.py",
            old='"seeds\' range",\n         words["test/accuracy"]]',
            new='"seeds\' range",\n         "validation accuracy"]', chapters=("deep-compare",)),
+    # a stale ✔: a lecture experiment edited, the book rebuilt into the folder of an earlier
+    # build (its saved results are reused only when their key covers the edited file)
+    Mutant("stale_minibatch_biased", "stale result", "the mini-batch experiment divides by "
+                                                     "B + 1, rebuilt over an earlier build",
+           (14,), file="book/experiments/minibatch.py", old="gb = counts @ G / b",
+           new="gb = counts @ G / (b + 1)", cached=True),
+    Mutant("stale_momentum_escape", "stale result", "the escape race runs momentum with β 0, "
+                                                    "rebuilt over an earlier build",
+           (50,), file="book/experiments/momentum.py", old='("momentum", {"momentum": 0.9}),',
+           new='("momentum", {"momentum": 0.0}),', cached=True),
+    Mutant("stale_closed_form_hessian", "stale result", "the Hessian-vector product forms the "
+                                                        "Hessian, rebuilt over an earlier build",
+           (10,), file="book/experiments/closed_form.py",
+           old="Xp.T @ (Xp @ vp)  # n p: H v without forming H", new="(Xp.T @ Xp) @ vp",
+           cached=True),
+    # a chapter exercise whose answer is its misconception (the build measures every answer)
+    Mutant("exercise_nesterov_as_heavy_ball", "exercise", "the Nesterov exercise's answer "
+                                                          "evaluates the gradient where w stands",
+           (), file="book/chapters/practice.py", old="w1 = 1 - lr * (g0 + beta * g0)",
+           new="w1 = 1 - lr * g0",
+           chapters=("deep-momentum",)),
+    Mutant("exercise_adagrad_rate_constant", "exercise", "the AdaGrad exercise's answer keeps "
+                                                         "the rate constant",
+           (), file="book/chapters/practice.py", old="answer = 1 / t ** 0.5",
+           new="answer = 1 / t ** 0.0", chapters=("deep-adaptive",)),
+    Mutant("exercise_l1_as_ridge", "exercise", "the Laplace-prior exercise's answer is the "
+                                               "Gaussian prior's shrinkage",
+           (), file="book/chapters/practice.py", old="answer = y - 1 / b",
+           new="answer = y * 2 * b * b / (2 * b * b + 1)", chapters=("deep-regularization",)),
+    Mutant("exercise_floor_small_lr", "exercise", "the noise-floor exercise's answer is the "
+                                                  "small-η reading ησ²/4",
+           (), file="book/chapters/practice.py", old="answer = lr * noise / (2 - lr) / 2",
+           new="answer = lr * noise / 2 / 2", chapters=("deep-schedules",)),
+    # a worked solution's hint that gives the wrong rate (its formula beside computed values)
+    Mutant("hint_rmsprop_first_step", "exercise hint", "the RMSProp exercise's solution says "
+                                                       "the first step is ten times η over 2",
+           (), file="book/chapters/practice.py", old="`ηg/√((1 - α)g²) = η/√(1 - α)`, ten times",
+           new="`ηg/√((1 - α)g²) = η/√(1 - α) = 0.05`, ten times",
+           chapters=("deep-adaptive",)),
+    Mutant("hint_batch_variance", "exercise hint", "the batch exercise's solution gives the "
+                                                   "variance as 3 (σ²/B with σ² typed wrong)",
+           (), file="book/chapters/practice.py", old="6²)/4 - 3² = 3.5`",
+           new="6²)/4 - 3² = 6`", chapters=("deep-batch",)),
+    Mutant("hint_stability_bound", "exercise hint", "the stability exercise's solution says "
+                                                    "the bound is 0.2 (the plain step's)",
+           (), file="book/chapters/practice.py", old="`2(1 + 0.9)/λ = 0.38`, the",
+           new="`2(1 + 0.9)/λ = 0.2`, the", chapters=("deep-momentum",)),
 )  # fmt: skip
 
 _RUNNER = r"""
@@ -719,7 +771,8 @@ from descentlab.book.render.pages import LecturePage, render_lecture
 items = {int(i) for i in sys.argv[2].split(",") if i}
 only = sys.argv[4]
 stems = {s for s in sys.argv[5].split(",") if s}
-ctx = Context(True, None, lambda m: None)
+data = Path(sys.argv[9]) if len(sys.argv) > 9 and sys.argv[9] else None
+ctx = Context(True, data, lambda m: None)
 fails, texts, by_item, said = 0, [], {}, {}
 out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)
@@ -840,10 +893,12 @@ def _build(
     chapters: tuple[str, ...] = (),
     exercises: tuple[str, ...] = (),
     api: bool = False,
+    data: Path | None = None,
 ) -> dict:
     env = {**os.environ, "PYTHONPATH": str(src), "PYTHONWARNINGS": "ignore"}
     args = [str(out), ",".join(map(str, items)), patch, only, ",".join(chapters)]
     args += [json.dumps(list(exercises)), "api" if api else "", str(ROOT / "scripts")]
+    args += [str(data) if data is not None else ""]
     proc = subprocess.run(
         [sys.executable, "-c", _RUNNER, *args],
         env=env, capture_output=True, text=True, timeout=timeout, check=False,
@@ -882,13 +937,21 @@ def run(mutants: list[Mutant], timeout: int, log=print) -> dict[str, dict]:
             t1 = time.perf_counter()
             work = tmp / m.name
             src = _copy_src(work)
+            data = work / "data" if m.cached else None
+            earlier = (
+                _build(src, m.items, "", m.only, work / "book", timeout, m.chapters,
+                       m.exercises, m.api, data)
+                if m.cached else {}
+            )  # fmt: skip
             why = _apply(m, src)
-            if why is not None:
+            if earlier.get("fails") or "error" in earlier:
+                out = {"applicable": True, "error": f"the earlier build failed: {earlier}"}
+            elif why is not None:
                 out = {"applicable": False, "why": why}
             else:
                 out = _build(
                     src, m.items, m.patch, m.only, work / "book", timeout, m.chapters,
-                    m.exercises, m.api,
+                    m.exercises, m.api, data,
                 )  # fmt: skip
             results[m.name] = out
             if not out.get("applicable", True):

@@ -161,7 +161,7 @@ def test_cached_results_are_keyed_by_code(tmp_path, monkeypatch):
     ctx = model.Context(True, tmp_path, lambda m: None)
     model.run_and_save("information", True, str(tmp_path))
     assert ctx.saved("information") is not None
-    monkeypatch.setattr(model, "code_hash", lambda root=None: "changed code")
+    monkeypatch.setattr(model, "code_hash", lambda name: "changed code")
     assert ctx.saved("information") is None
     msgs: list[str] = []
     model.Context(True, tmp_path, msgs.append).experiment("information")

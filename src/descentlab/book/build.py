@@ -25,7 +25,15 @@ from descentlab.book.cells import cell_check, exercise_view, playground_url, run
 from descentlab.book.chapters import CHAPTERS
 from descentlab.book.facts import restated_check, text_check
 from descentlab.book.lectures import EXPERIMENTS, ITEMS, LECTURES
-from descentlab.book.model import Context, Exercise, Item, Lecture, run_and_save, shown_by
+from descentlab.book.model import (
+    Context,
+    Exercise,
+    Item,
+    Lecture,
+    result_key,
+    run_and_save,
+    shown_by,
+)
 from descentlab.book.notebook import write_notebook
 from descentlab.book.render.chapter import (
     ChapterPage,
@@ -172,7 +180,7 @@ def _prefetch(ctx: Context, names: Sequence[str], workers: int) -> None:
                 f"  {todo[i]} failed in its worker ({fut.exception()}); it runs again in-process"
             )
 
-    calls = [(name, ctx.quick, str(ctx.data_dir)) for name in todo]
+    calls = [(name, ctx.quick, str(ctx.data_dir), result_key(name, ctx.quick)) for name in todo]
     map_in_processes(run_and_save, calls, workers=workers, done=done)
 
 

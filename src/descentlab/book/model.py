@@ -2,16 +2,16 @@
 :class:`Context` its evidence is computed in.
 
 The experiments' results are cached in ``DIR/data`` keyed by everything that produced them:
-the experiment's settings *and* a hash of the source code they ran (the experiment's package
-and every lower layer it can import: optimizers, schedules, losses, regularizers, problems,
-engine, store). A result whose key differs -- other settings, or any changed line of that
-code -- is run again and said so, never reused.
+the experiment's settings *and* a hash of the source code it can run -- every file of
+``src/descentlab`` its module imports, directly or through others, read from the imports
+themselves (:mod:`descentlab.book.imports`), never from a list kept by hand. A result whose
+key differs -- other settings, or any changed line of that code -- is run again and said
+so, never reused.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -21,11 +21,11 @@ from typing import Any
 
 from descentlab._files import make_dirs, write_atomic
 from descentlab.book import experiments as lectures
+from descentlab.book import imports
 from descentlab.book.experiments._common import ExperimentResult
 from descentlab.book.render.pages import Evidence
 
 __all__ = [
-    "CODE_PARTS",
     "Bound",
     "Context",
     "Exercise",
@@ -35,12 +35,6 @@ __all__ = [
     "code_hash",
     "shown_by",
 ]
-
-#: The parts of ``src/descentlab`` an experiment's result depends on (hashed into its key).
-CODE_PARTS: tuple[str, ...] = (
-    "_osutil.py", "constraints.py", "optim", "schedules", "losses.py", "regularize.py",
-    "problems", "store.py", "engine", "experiments",
-)  # fmt: skip
 
 #: Kinds of seed_items.md: C claim, A algorithm, F formula, G figure, E example, T table.
 KINDS: dict[str, str] = {
@@ -193,18 +187,10 @@ def shown_by(fn: Callable[..., Any]) -> str:
 
 
 @functools.cache
-def code_hash(root: str | None = None) -> str:
-    """SHA-256 over the source of :data:`CODE_PARTS` (paths and bytes, sorted)."""
-    base = Path(root) if root is not None else Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for part in CODE_PARTS:
-        p = base / part
-        files = sorted(p.rglob("*")) if p.is_dir() else [p]
-        for f in files:
-            if f.is_file() and f.suffix in (".py", ".cpp", ".c", ".h", ".json"):
-                h.update(str(f.relative_to(base)).encode())
-                h.update(f.read_bytes())
-    return h.hexdigest()
+def code_hash(name: str) -> str:
+    """SHA-256 over every file of ``src/descentlab`` experiment ``name``'s module can import
+    (:func:`descentlab.book.imports.source_hash`; computed once per process)."""
+    return imports.source_hash(f"{lectures.__name__}.{name}")
 
 
 def result_key(name: str, quick: bool) -> dict[str, Any]:
@@ -213,15 +199,17 @@ def result_key(name: str, quick: bool) -> dict[str, Any]:
     return {
         "experiment": name,
         "settings": json.loads(json.dumps(settings, default=str)),
-        "code": code_hash(),
+        "code": code_hash(name),
     }
 
 
-def run_and_save(name: str, quick: bool, out: str) -> float:
+def run_and_save(name: str, quick: bool, out: str, key: dict[str, Any] | None = None) -> float:
     """Run experiment ``name`` and save its result with its key in ``out`` (the key written
-    last, so an interrupted save is never taken for a finished one); returns the seconds."""
+    last, so an interrupted save is never taken for a finished one); returns the seconds.
+    ``key``: :func:`result_key`'s, when the caller has it (a worker process then reads no
+    import graph of its own)."""
     t0 = time.perf_counter()
-    key = result_key(name, quick)
+    key = result_key(name, quick) if key is None else key
     result = lectures.run(name, quick=quick)
     result.save(out)
     write_atomic(Path(out) / f"{name}.key.json", json.dumps(key, sort_keys=True))

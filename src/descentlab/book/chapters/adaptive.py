@@ -15,6 +15,7 @@ import torch
 from descentlab import optim
 from descentlab.book import reference as ref
 from descentlab.book.chapters import _common as kit
+from descentlab.book.chapters import practice
 from descentlab.book.checks import ck, close, said
 from descentlab.book.facts import Formula, word
 from descentlab.book.model import Context
@@ -742,21 +743,23 @@ distance per step.""",
 MOVE_JS = """function (p) {
   var T = p.T, eps = 1e-8, lam = [0.1, 10.0];
   function loss(w) { return 0.05 * w[0] * w[0] + 5 * w[1] * w[1]; }
-  function runs(step) {
-    var w = [-10, 1], s = {}, xs = [w[0]], ys = [w[1]], ls = [loss(w)];
+  function runs(step) {  // r: the rate along y each step (what multiplies the gradient there)
+    var w = [-10, 1], s = {}, xs = [w[0]], ys = [w[1]], ls = [loss(w)], r = [0];
     for (var t = 1; t <= T; t++) {
       var g = [lam[0] * w[0], lam[1] * w[1]];
       for (var i = 0; i < 2; i++) w[i] = step(i, g[i], w[i], t, s);
-      xs.push(w[0]); ys.push(w[1]); ls.push(loss(w));
+      xs.push(w[0]); ys.push(w[1]); ls.push(loss(w)); r.push(s.r1);
     }
-    return {x: xs, y: ys, l: ls};
+    return {x: xs, y: ys, l: ls, r: r};
   }
   var ada = runs(function (i, g, w, t, s) {
     s[i] = (s[i] || 0) + g * g;
+    s['r' + i] = p.lr / (Math.sqrt(s[i]) + 1e-10);
     return w + (-p.lr * g) / (Math.sqrt(s[i]) + 1e-10);
   });
   var rms = runs(function (i, g, w, t, s) {
     s[i] = (s[i] || 0) * p.beta2 + (1 - p.beta2) * g * g;
+    s['r' + i] = p.lr / (Math.sqrt(s[i]) + eps);
     return w + (-p.lr * g) / (Math.sqrt(s[i]) + eps);
   });
   var adam = runs(function (i, g, w, t, s) {
@@ -765,8 +768,23 @@ MOVE_JS = """function (p) {
     v = v * p.beta2 + (1 - p.beta2) * g * g;
     s['m' + i] = m; s['v' + i] = v;
     var den = Math.sqrt(v) / Math.sqrt(1 - Math.pow(p.beta2, t)) + eps;
+    s['r' + i] = (p.lr / (1 - Math.pow(0.9, t))) / den;
     return w + (-(p.lr / (1 - Math.pow(0.9, t))) * m) / den;
   });
+  // why a run blows up: its rate along y passed the largest stable one on curvature 10,
+  // 2/10 for a plain step, 2(1 + 0.9)/((1 - 0.9) 10) for Adam's averaged one
+  function why(run, bound, grew) {
+    var low = 0, k;
+    for (k = 0; k <= T; k++) if (run.l[k] < run.l[low]) low = k;
+    for (k = low; k <= T && !(run.r[k] > bound); k++);
+    if (k > T) return '';
+    return 'its rate along y, ' + grew + ', was ' + fmt(run.r[low]) + ' at its lowest loss ' +
+           '(step ' + low + ')' + (k > low ? ' and ' + fmt(run.r[k]) + ' at step ' + k : '') +
+           ', past ' +
+           fmt(bound) + ', the largest stable rate on curvature 10: near the minimum the ' +
+           'gradients shrank, so v, the average of their squares, fell and the divided step grew ' +
+           'until it overshot';
+  }
   var ts = seq(T + 1);
   return {panels: [
     {x: {label: 'x (the floor)', min: -11, max: 2}, y: {label: 'y (across)', min: -1.5, max: 1.5},
@@ -777,6 +795,8 @@ MOVE_JS = """function (p) {
              {x: ts, y: adam.l, label: 'Adam'}]}],
     values: {adagrad: ada.l[T], rmsprop: rms.l[T], adam: adam.l[T],
              adam_first_y: Math.abs(adam.y[1] - 1)},
+    why: {AdaGrad: why(ada, 0.2, 'η/√(Σg²)'), RMSProp: why(rms, 0.2, 'η/√v'),
+          Adam: why(adam, 3.8, 'η/(1 - β₁ᵗ)/√v̂')},
     text: 'final losses: AdaGrad ' + fmt(ada.l[T]) + ', RMSProp ' + fmt(rms.l[T]) +
           ', Adam ' + fmt(adam.l[T])};
 }"""
@@ -925,6 +945,9 @@ A rare feature gets a rate $\\sqrt{P}$ times larger than a common one under AdaG
 the reason the family was invented, and the reason AdaGrad itself decays too fast on the long,
 non-convex runs where RMSProp and Adam replaced it."""
 
+#: the chapter's exercises (:mod:`descentlab.book.chapters.practice`)
+EXERCISES = practice.ADAPTIVE
+
 CHAPTER = kit.Chapter(
     "deep-adaptive",
     "Adaptive rates in depth: AdaGrad → RMSProp → Adam",
@@ -988,4 +1011,5 @@ CHAPTER = kit.Chapter(
     ),
     (_adagrad, _rmsprop, _adam, _noise, _ravine, _sparse, _spike, _move, _scratch, _training),
     KEEP,
+    EXERCISES,
 )

@@ -18,6 +18,7 @@ import torch
 
 from descentlab import optim
 from descentlab.book.chapters import _common as kit
+from descentlab.book.chapters import practice
 from descentlab.book.checks import ck, close, said
 from descentlab.book.facts import word
 from descentlab.book.model import Context
@@ -1318,6 +1319,9 @@ well of curvature λ to $\\eta\\sigma^2/(2B(2 - \\eta\\lambda))$, so small batch
 minima that large batches keep; and a batch beyond the noise scale $S^2/\\bar g^2$ buys
 little."""
 
+#: the chapter's exercises (:mod:`descentlab.book.chapters.practice`)
+EXERCISES = practice.BATCH
+
 CHAPTER = kit.Chapter(
     "deep-batch",
     "Mini-batch noise, the batch size and sharp minima, in depth",
@@ -1362,4 +1366,5 @@ CHAPTER = kit.Chapter(
     ),
     (_variance, _floor, _edge, _move, _sharpness, _temperature, _noise_scale, _scratch, _training),
     KEEP,
+    EXERCISES,
 )

@@ -565,7 +565,11 @@ MOVE_JS = """function (p) {
     if (hit < 0 && e <= p.target) hit = t;
     w = [w[0] - p.lr * lam[0] * w[0], w[1] - p.lr * lam[1] * w[1]];
   }
-  return {panels: [{x: {label: 'step t'}, y: {label: 'error / initial error', log: true},
+  var why = {}, said = 'max |1 - ηλ| = ' + fmt(rho) + ' > 1: η = ' + fmt(p.lr) + ' is past ' +
+    '2/λ = 2 on the steep direction (λ = 1), so each step multiplies the error there by ' +
+    fmt(rho) + ' instead of shrinking it';
+  if (rho > 1) why['gradient descent'] = why['max |1 - ηλ|^t'] = said;
+  return {why: why, panels: [{x: {label: 'step t'}, y: {label: 'error / initial error', log: true},
     lines: [{x: ts, y: err, label: 'gradient descent'},
             {x: ts, y: bound, label: 'max |1 - ηλ|^t', dash: true, colour: '#999999'}]}],
     values: {steps: hit}, text: hit < 0 ? 'not within ' + p.T + ' steps' :

@@ -14,6 +14,7 @@ import torch
 
 from descentlab import optim
 from descentlab.book.chapters import _common as kit
+from descentlab.book.chapters import practice
 from descentlab.book.checks import Check, ck, close, said
 from descentlab.book.experiments.momentum import envelope_rate, theory_rate
 from descentlab.book.facts import Formula
@@ -674,15 +675,22 @@ MOVE_JS = """function (p) {
     rho = Math.max(rho, r);
   });
   var ts = seq(T + 1), env = ts.map(function (t) { return loss[0] * Math.pow(rho, 2 * t); });
+  var envLabel = 'envelope ρ^(2t), ρ = ' + fmt(rho), why = {};
+  if (rho > 1) {  // why it diverges: a root of the characteristic polynomial outside 1
+    why['heavy ball, computed here'] = why[envLabel] = 'ρ = ' + fmt(rho) + ' > 1: a root of ' +
+      'z² - (1 + β - ηλ)z + β lies outside the unit circle (stable only for 0 < ηλ < ' +
+      '2(1 + β) = ' + fmt(2 * (1 + p.beta)) + '; here ηλ = ' + fmt(p.lr * Math.max(lam[0],
+      lam[1])) + ' on the stiff direction), so each step multiplies the error by ρ';
+  }
   return {panels: [
     {x: {label: 'w1 (flat direction)', min: -1.2, max: 1.2},
      y: {label: 'w2 (stiff)', min: -1.2, max: 1.2},
      lines: [{x: path[0], y: path[1], label: 'the path from (1, 1)'}]},
     {x: {label: 'step t'}, y: {label: 'loss', log: true, min: 1e-14, max: 10},
      lines: [{x: ts, y: loss, label: 'heavy ball, computed here'},
-             {x: ts, y: env, label: 'envelope ρ^(2t), ρ = ' + fmt(rho), dash: true,
+             {x: ts, y: env, label: envLabel, dash: true,
               colour: '#555555'}]}],
-    values: {loss100: loss[100], rho: rho},
+    values: {loss100: loss[100], rho: rho}, why: why,
     text: 'ρ = ' + fmt(rho) + ' per step (the characteristic polynomial); loss after ' + T +
           ' steps ' + fmt(loss[T])};
 }"""
@@ -1227,6 +1235,9 @@ measured above on the quadratic and seen in the training run, so momentum is a c
 conditioning, not for noise; the schedules chapter shows what is. The exercises on the
 momentum lecture's page practise these steps."""
 
+#: the chapter's exercises (:mod:`descentlab.book.chapters.practice`)
+EXERCISES = practice.MOMENTUM
+
 CHAPTER = kit.Chapter(
     "deep-momentum",
     "Momentum, in depth",
@@ -1277,4 +1288,5 @@ CHAPTER = kit.Chapter(
         _training,
     ),
     KEEP,
+    EXERCISES,
 )

@@ -14,6 +14,7 @@ import torch
 from descentlab import optim
 from descentlab.book import reference as ref
 from descentlab.book.chapters import _common as kit
+from descentlab.book.chapters import practice
 from descentlab.book.checks import ck, said
 from descentlab.book.facts import Formula, word
 from descentlab.book.model import Context
@@ -616,6 +617,9 @@ found on held-out data; in Adam the penalty's gradient is normalised like any ot
 decoupled decay (AdamW) is a different, and usually better behaved, regularizer: on a network
 the L2 form can drag every weight to zero at a λ where AdamW barely acts."""
 
+#: the chapter's exercises (:mod:`descentlab.book.chapters.practice`)
+EXERCISES = practice.REGULARIZATION
+
 CHAPTER = kit.Chapter(
     "deep-regularization",
     "Regularization and weight decay, in depth",
@@ -647,4 +651,5 @@ CHAPTER = kit.Chapter(
     ),
     (_decay, _tradeoff, _adamw, _move, _scratch, _training),
     KEEP,
+    EXERCISES,
 )

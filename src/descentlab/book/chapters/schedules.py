@@ -17,6 +17,7 @@ import torch
 from descentlab import optim
 from descentlab import schedules as S
 from descentlab.book.chapters import _common as kit
+from descentlab.book.chapters import practice
 from descentlab.book.checks import ck, close, diff_check, said
 from descentlab.book.facts import word
 from descentlab.book.model import Context
@@ -960,6 +961,9 @@ cosine, warm-up then cosine, 1-cycle) trade the precision of a/t for robustness 
 nobody knows, and on a noisy problem each of them ends far below the floor of a constant rate.
 Every one of them is a descentlab schedule, checked here against its formula."""
 
+#: the chapter's exercises (:mod:`descentlab.book.chapters.practice`)
+EXERCISES = practice.SCHEDULES
+
 CHAPTER = kit.Chapter(
     "deep-schedules",
     "Learning-rate schedules in depth",
@@ -1008,4 +1012,5 @@ CHAPTER = kit.Chapter(
     ),
     (_floor, _bias, _one_over_t, _staircase, _warm, _table, _move, _scratch, _training),
     KEEP,
+    EXERCISES,
 )

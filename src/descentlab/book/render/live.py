@@ -8,10 +8,19 @@ opens, its script evaluates the function at every probe and says beside the figu
 it agrees (✔, with the largest gap) or not (✘): the figure a reader moves is checked against
 the library in the reader's browser.
 
-The function returns ``{panels: [...], values: {...}, text: "..."}``: each panel a dict with
-``x``, ``y`` (``{label, log}``, optional ``min``/``max``) and ``lines`` (``{x, y, label, dash,
-colour, dots}``); ``values`` the numbers the probes compare; ``text`` a line shown under the
-sliders. ``p`` also holds the figure's ``constants`` (its data, its number of steps). The
+The function returns ``{panels: [...], values: {...}, text: "...", why: {...}}``: each panel a
+dict with ``x``, ``y`` (``{label, log}``, optional ``min``/``max``) and ``lines`` (``{x, y,
+label, dash, colour, dots}``); ``values`` the numbers the probes compare; ``text`` a line shown
+under the sliders. Nothing is clipped: an axis' ``max`` (and a linear axis' ``min``) widens to
+take in every finite value, so a diverging curve stays in sight; a log axis keeps its ``min``
+as a floor (values under it lie on it, its tick reads ``≤``). A labelled line that converges
+then blows up (on a log axis, its envelope -- its largest value in each fifth of the run --
+ends over 100 times above its lowest fifth and above a tenth of its start; on any axis, it
+turns non-finite) is *diverging*: the engine circles where it turned and the readout says so,
+with the figure's reason for it, ``why[label]`` (a sentence the function computes from its
+run: what grew, past which bound); a figure that lets a line diverge without a reason says
+"the figure gives no reason", which the book's tests refuse. ``p`` also holds the figure's
+``constants`` (its data, its number of steps). The
 script gives it a few helpers: ``seq(n)`` (0 .. n-1), ``solve(A, b)`` (Gaussian elimination)
 and ``fmt(v)``.
 
@@ -163,16 +172,16 @@ function drawPanel(g, panel, x0, w, h) {
         if (shown(v, ax)) { lo = Math.min(lo, tr(v, ax)); hi = Math.max(hi, tr(v, ax)); }
       });
     });
-    if (ax.min !== undefined) lo = tr(ax.min, ax);
-    if (ax.max !== undefined) hi = tr(ax.max, ax);
+    if (ax.min !== undefined) lo = ax.log || !(lo < tr(ax.min, ax)) ? tr(ax.min, ax) : lo;
+    if (ax.max !== undefined) hi = Math.max(isFinite(hi) ? hi : -Infinity, tr(ax.max, ax));
     if (!(hi > lo)) hi = lo + 1;
     return [lo, hi];
   }
   var ex = ext(panel.x, 'x'), ey = ext(panel.y, 'y');
   function px(v) { return x0 + L + (tr(v, panel.x) - ex[0]) / (ex[1] - ex[0]) * W; }
-  function py(v) {
+  function py(v) {  // under a log axis' floor: on the floor (its tick says so)
     var t = (tr(v, panel.y) - ey[0]) / (ey[1] - ey[0]);
-    return 10 + (1 - Math.min(Math.max(t, -0.05), 1.05)) * H;
+    return 10 + (1 - Math.min(Math.max(t, 0), 1)) * H;
   }
   function el(name, attrs, text) {
     var e = document.createElementNS(NS, name);
@@ -190,7 +199,8 @@ function drawPanel(g, panel, x0, w, h) {
     var vx = ex[0] + f * (ex[1] - ex[0]), vy = ey[0] + f * (ey[1] - ey[0]);
     label(x0 + L + f * W, h - B + 14, panel.x.log ? tick(vx) : fmt(vx), 10,
           f === 0 ? 'start' : f === 1 ? 'end' : 'middle');
-    label(x0 + L - 4, 10 + (1 - f) * H + 3, panel.y.log ? tick(vy) : fmt(vy), 10, 'end');
+    label(x0 + L - 4, 10 + (1 - f) * H + 3, (f === 0 && panel.y.log && panel.y.min !== undefined
+      ? '≤' : '') + (panel.y.log ? tick(vy) : fmt(vy)), 10, 'end');
   });
   var mid = 10 + (h - B) / 2;
   label(x0 + L + (w - L) / 2, h - 3, panel.x.label, 11, 'middle');
@@ -210,7 +220,62 @@ function drawPanel(g, panel, x0, w, h) {
                       'stroke-dasharray': ln.dash ? '5 3' : 'none'});
     }
     if (ln.label) label(x0 + w - 16, 24 + 13 * i, ln.label, 10, 'end', {fill: c});
+    var d = diverges(ln, panel.y);
+    if (d && shown(ln.x[d.from], panel.x) && shown(ln.y[d.from], panel.y)) {
+      var DX = px(ln.x[d.from]), DY = py(ln.y[d.from]);
+      el('circle', {cx: DX.toFixed(1), cy: DY.toFixed(1), r: 5, fill: 'none', stroke: c,
+                    'stroke-width': 2, 'data-diverges': i});
+      label(DX + 6, DY - 6, 'diverges', 10, 'start', {fill: c});
+    }
   });
+}
+// A line diverges when it turns non-finite after finite values, or, on a log axis (a size:
+// a loss, an error; a coordinate on a linear one crosses zero), when its envelope (its largest
+// value in each fifth of the run: an oscillation's dips are no progress) ends more than 100
+// times above its lowest fifth and above a tenth of its start (it lost its progress):
+// {from: the index of the lowest point of its lowest fifth, last: its last value, at: its
+// index}.
+function diverges(ln, ax) {
+  var y = ln.y, n = y.length, last = n - 1, k;
+  if (ln.dots || !n || !ln.label || !isFinite(y[0])) return null;
+  for (k = 0; k < n; k++) if (!isFinite(y[k])) { last = k; break; }
+  if (isFinite(y[last]) && !ax.log) return null;
+  var size = Math.max(1, Math.ceil(last / 5)), env = [], lows = [];
+  for (var b = 0; b * size <= last; b++) {
+    var top = 0, low = b * size;
+    for (k = b * size; k < Math.min((b + 1) * size, last + 1); k++) {
+      if (!isFinite(y[k])) { top = Infinity; continue; }
+      top = Math.max(top, Math.abs(y[k]));
+      if (Math.abs(y[k]) < Math.abs(y[low])) low = k;
+    }
+    env.push(top); lows.push(low);
+  }
+  var best = 0;
+  for (k = 1; k < env.length; k++) if (env[k] < env[best]) best = k;
+  var end = env[env.length - 1];
+  if (!(end > 100 * env[best] && end > 0.1 * Math.abs(y[0]))) return null;
+  return {from: lows[best], last: y[last], at: last};
+}
+// What the readout says of every diverging line of the figure: where it turned and why (the
+// figure's own reason for that line: out.why[label], computed from its run; else it says it
+// gives none, which the book's tests refuse).
+function divergenceText(out) {
+  var found = {}, order = [], lines = [];
+  out.panels.forEach(function (panel) {  // a line's loss panel (a log axis) before its path
+    panel.lines.forEach(function (ln) {
+      var d = diverges(ln, panel.y), had = found[ln.label];
+      if (!d || (had && (had.panel.y.log || !panel.y.log))) return;
+      if (!had) order.push(ln.label);
+      found[ln.label] = {panel: panel, ln: ln, d: d};
+    });
+  });
+  order.forEach(function (label) {
+    var f = found[label], ln = f.ln, d = f.d, why = (out.why || {})[label];
+    lines.push(label + ' diverges: ' + f.panel.y.label + ' ' + fmt(ln.y[d.from]) + ' at ' +
+               f.panel.x.label + ' ' + fmt(ln.x[d.from]) + ', then ' + fmt(d.last) + ' at ' +
+               fmt(ln.x[d.at]) + ' -- ' + (why || 'the figure gives no reason'));
+  });
+  return lines;
 }
 function liveSetup(fig) {
   var run = LIVE[fig.id], inputs = fig.querySelectorAll('input[type=range]');
@@ -230,7 +295,8 @@ function liveSetup(fig) {
     svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     out.panels.forEach(function (panel, k) { drawPanel(svg, panel, 620 * k, 620, H); });
-    fig.querySelector('.readout').textContent = out.text || '';
+    var said = divergenceText(out);
+    fig.querySelector('.readout').textContent = [out.text || ''].concat(said).join('. ');
   }
   inputs.forEach(function (i) { i.addEventListener('input', draw); });
   draw();

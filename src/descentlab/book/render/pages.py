@@ -355,6 +355,7 @@ pre.err { background: #fdecee; border-color: #e9a3ad; }
 .exercise { background: white; border: 1px solid var(--line); border-radius: 8px;
             padding: 10px 16px; margin: 12px 0; }
 details summary { cursor: pointer; color: var(--accent); }
+details.checks > summary { font-size: 13.5px; color: var(--muted); margin: 6px 0; }
 .try input { font: inherit; padding: 2px 6px; border: 1px solid var(--line); border-radius: 4px; }
 .try button { font: inherit; padding: 2px 10px; }
 .verdict { margin-left: 6px; font-weight: 600; }
@@ -520,7 +521,20 @@ def _cell_html(code: str, output: str, error: str, label: str = "Code (run by th
     return "".join(out)
 
 
-def _checks_html(checks: Sequence[Check]) -> str:
+def checks_summary(checks: Sequence[Check]) -> str:
+    """The one line a folded check table shows: ``23 checks ✔`` when all hold, else the
+    count of each mark (``23 checks: 21 ✔, 1 ✘, 1 ○``)."""
+    n = len(checks)
+    head = f"{n} check{'s' if n != 1 else ''}"
+    counts = {s: sum(c.status == s for c in checks) for s in STATUSES}
+    if counts["ok"] == n:
+        return f"{head} ✔"
+    return head + ": " + ", ".join(f"{counts[s]} {m}" for s, m in STATUSES.items() if counts[s])
+
+
+def _checks_html(checks: Sequence[Check], fold: bool = True) -> str:
+    """The check table; ``fold``: under a one-line summary that opens on a click (open from
+    the start when a check fails: a ✘ is never hidden)."""
     rows = []
     for c in checks:
         mark = f'<span class="{_CLASSES[c.status]}">{c.mark}</span>'
@@ -528,9 +542,16 @@ def _checks_html(checks: Sequence[Check]) -> str:
             f'<tr><td class="mark">{mark}</td><td>{_e(c.text)}</td>'
             f"<td>{_e(c.measured)}</td><td>{_e(c.expected)}</td></tr>"
         )
-    return _scroll(
+    table = _scroll(
         '<table class="checks"><thead><tr><th></th><th>check</th><th>measured</th>'
         f"<th>expected (tolerance)</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+    if not fold:
+        return table
+    opened = " open" if any(c.failed for c in checks) else ""
+    return (
+        f'<details class="checks"{opened}><summary>{_e(checks_summary(checks))}</summary>'
+        f"{table}</details>"
     )
 
 
@@ -712,7 +733,7 @@ def _exercises_html(exercises: Sequence[ExerciseView], hrefs: dict[int, str] | N
         solution = (
             f'<p class="answer">Answer: <b>{_e(ex.answer)}</b> (computed by the build) {mark}</p>'
             f"{_paragraphs(ex.solution, hrefs)}{_cell_html(ex.code, ex.output, '')}"
-            f"{_checks_html([c])}"
+            f"{_checks_html([c], fold=False)}"
         )
         payload = {"answer": ex.value, "tol": reader_tol(ex), "html": solution}
         sealed, key = seal(json.dumps(payload), f"{i}:{ex.question}")
@@ -726,7 +747,7 @@ def _exercises_html(exercises: Sequence[ExerciseView], hrefs: dict[int, str] | N
             "<details><summary>Show the answer and the worked solution</summary>"
             '<div class="sealed">(the page decodes the answer when you open this: it is not in '
             "the page's text before you try)</div></details>"
-            f'<div class="status">{_checks_html([status])}</div></div>'
+            f'<div class="status">{_checks_html([status], fold=False)}</div></div>'
         )
     parts.append("</section>")
     return "\n".join(parts)
