@@ -9,8 +9,11 @@ refused, each with its Monte-Carlo standard error and the number of studies
 
     PYTHONPATH=src python scripts/scale_trend_calibration.py [--sims 500] [--before <tree>/src]
 
-``--before``: another tree's ``src`` whose ``trend`` is measured beside this one's. Seeded;
-vectorised draws, a minute or two of CPU at 500 studies a cell.
+``--before``: another tree's ``src`` whose ``trend`` is measured beside this one's (without
+the tuning trials' sd, which it does not take). The fit after is given each size's tuning sd
+as its tuning trials would measure it (:func:`tuning_sd`, drawn from a generator of its own
+so that both fits see the same studies). Seeded; vectorised draws, a few minutes of CPU at
+500 studies a cell.
 """
 
 from __future__ import annotations
@@ -28,9 +31,18 @@ from descentlab.experiments.scale import trend
 PARAMS = np.array([1e4, 1e5, 1e6, 1e7])
 A, B = 1.5, -0.1  # the truth: the speedup falls by 0.1 a tenfold, 1.0 at 1e5
 SEED_SD = 0.1  # one curve seed's speedup about its size's
-RESAMPLES = 200
+RESAMPLES = 2000  # the comparison's (compare.speedup.RESAMPLES)
 #: the crossing cells' truth: falls by 0.3 a tenfold, 1.0 at 1e6 (inside 4 or 5 sizes)
 CROSS_A, CROSS_B = 2.8, -0.3
+#: the degrees of freedom of each size's tuning sd as its tuning trials measure it (a sample
+#: variance over 6 trials' readings of the tuned setting's speedup)
+TUNING_DF = 5
+
+
+def tuning_sd(rng: np.random.Generator, tuning: float, sizes: int, df: float = TUNING_DF):
+    """Each size's tuning sd as its own tuning trials measure it: the truth ``tuning`` times
+    the square root of a chi-square on ``df`` over ``df``, independently a size."""
+    return tuning * np.sqrt(rng.chisquare(df, sizes) / df)
 
 
 def _study(
@@ -66,36 +78,44 @@ def _se(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 1e-12) / n)
 
 
-def _cells() -> list[tuple[int, int, float]]:
-    """``(curve seeds, sizes, tuning sd)``."""
+def _cells(only: str | None = None) -> list[tuple[int, int, float]]:
+    """``(curve seeds, sizes, tuning sd)``; ``only``: ``"k,sizes,sd;..."``, those alone."""
+    if only:
+        return [(int(k), int(n), float(t)) for k, n, t in
+                (c.split(",") for c in only.split(";"))]  # fmt: skip
     out = [(k, 4, t) for k in (2, 3, 5, 10) for t in (0.0, 0.05)]
-    return [*out, (2, 4, 0.1), (2, 5, 0.1), (5, 5, 0.1)]
+    return [*out, (2, 4, 0.1), (2, 5, 0.1), (5, 5, 0.1), (5, 4, 0.1)]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sims", type=int, default=500)
     ap.add_argument("--before", default=None)
+    ap.add_argument("--cells", default=None, help='only these: "seeds,sizes,sd;..."')
     args = ap.parse_args()
-    fits = {"after": lambda p, s, k: trend(p, s, draws=10, seeds=k)}
+    fits = {"after": lambda p, s, k, sd: trend(p, s, draws=10, seeds=k, tuning=sd,
+                                               tuning_df=TUNING_DF)}  # fmt: skip
     if args.before:
         old = _load_before(args.before)
-        fits = {"before": lambda p, s, k: old(p, s, draws=10, seeds=k), **fits}
+        fits = {"before": lambda p, s, k, sd: old(p, s, draws=10, seeds=k), **fits}
     print("| fit | seeds | sizes | tuning sd | studies | slope covered | flat: trend shown | "
           "crossing covered | true crossing refused |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
-    for seeds, sizes, tuning in _cells():
+    for seeds, sizes, tuning in _cells(args.cells):
         params = 10.0 ** np.arange(4, 4 + sizes)
         cross = 10.0 ** ((1 - CROSS_A) / CROSS_B)
         for name, fit in fits.items():
             rng = np.random.default_rng([seeds, sizes, int(100 * tuning)])
+            trials = np.random.default_rng([seeds, sizes, int(100 * tuning), 1])
             n, cov, flat, crossed, printed, refused = args.sims, 0, 0, 0, 0, 0
             for _ in range(n):
-                t = fit(params, _study(rng, seeds, B, tuning, params), seeds)
+                sd = [tuning_sd(trials, tuning, sizes) for _ in range(3)]
+                t = fit(params, _study(rng, seeds, B, tuning, params), seeds, sd[0])
                 cov += t.slope is None or t.slope[1] <= B <= t.slope[2]
-                f = fit(params, _study(rng, seeds, 0.0, tuning, params), seeds)
+                f = fit(params, _study(rng, seeds, 0.0, tuning, params), seeds, sd[1])
                 flat += f.slope is not None and not f.slope[1] <= 0 <= f.slope[2]
-                c = fit(params, _study(rng, seeds, CROSS_B, tuning, params, CROSS_A), seeds)
+                c = fit(params, _study(rng, seeds, CROSS_B, tuning, params, CROSS_A), seeds,
+                        sd[2])  # fmt: skip
                 if c.crossing is None:
                     refused += 1
                 else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from statistics import NormalDist
 from types import SimpleNamespace
 from typing import Any
 
@@ -195,14 +196,14 @@ def test_the_slope_holds_and_a_flat_truth_shows_no_trend_with_tuning_noise(seeds
 @pytest.mark.parametrize("sizes", [4, 5])
 def test_tuning_noise_is_a_variance_of_its_own_not_a_curve(sizes):
     # 2 curve seeds, 10 % tuning noise a size (scripts/scale_trend_calibration.py's cells,
-    # 200 studies each): the slope's interval holds, a flat truth shows no trend, a printed
+    # 400 studies each, bootstraps of the comparison's 2,000 resamples): the slope's interval holds, a flat truth shows no trend, a printed
     # crossing's interval holds the true one, and at 5 sizes a true crossing is rarely
     # refused. The code before, at 5 sizes: 91.7 % / 8.3 % / 85.4 % / 20.0 % (60 studies),
     # the sizes' scatter read as "the sizes do not lie on a line"
     calib = _script("scale_trend_calibration")
     params = 10.0 ** np.arange(4, 4 + sizes)
     cross = 10.0 ** ((1 - calib.CROSS_A) / calib.CROSS_B)
-    rng, n, seeds = np.random.default_rng(sizes), 200, 2
+    rng, n, seeds = np.random.default_rng(sizes), 400, 2
     covered = flat = crossed = printed = refused = 0
     for _ in range(n):
         t = trend(params, calib._study(rng, seeds, calib.B, 0.1, params), draws=10, seeds=seeds)
@@ -221,6 +222,82 @@ def test_tuning_noise_is_a_variance_of_its_own_not_a_curve(sizes):
     assert crossed / printed >= 0.93, (crossed, printed)
     if sizes == 5:  # (at 4 sizes the slope's t on 2 degrees of freedom refuses a third)
         assert refused / n <= 0.10, refused / n
+
+
+@pytest.mark.arith
+@pytest.mark.parametrize("sizes", [4, 5])
+def test_the_tuning_trials_sd_lets_four_sizes_say_a_true_crossing(sizes):
+    # 2 curve seeds, 10 % tuning noise a size, each size's tuning sd as its own tuning trials
+    # measure it (5 degrees of freedom a size: scripts/scale_trend_calibration.py), 200
+    # studies: with the between-size variance known rather than estimated from the
+    # residuals' n - 2 degrees of freedom, a true crossing is rarely refused at 4 sizes too,
+    # and the slope's and the crossing's intervals still hold. The fit before (the residuals
+    # alone, Student's 4.30 on 4 sizes) refused 37.6 % of true crossings at 4 sizes (500
+    # studies), and took no tuning sd
+    calib = _script("scale_trend_calibration")
+    params = 10.0 ** np.arange(4, 4 + sizes)
+    cross = 10.0 ** ((1 - calib.CROSS_A) / calib.CROSS_B)
+    rng, trials, n, seeds = np.random.default_rng(sizes), np.random.default_rng(7), 200, 2
+
+    def fit(slope: float, intercept: float = calib.A):
+        study = calib._study(rng, seeds, slope, 0.1, params, intercept)
+        sd = calib.tuning_sd(trials, 0.1, sizes)
+        return trend(params, study, draws=10, seeds=seeds, tuning=sd, tuning_df=calib.TUNING_DF)
+
+    covered = flat = crossed = printed = refused = 0
+    for _ in range(n):
+        t = fit(calib.B)
+        covered += t.slope[1] <= calib.B <= t.slope[2]
+        assert t.between_from == "tuning trials"
+        f = fit(0.0)
+        flat += not f.slope[1] <= 0 <= f.slope[2]
+        c = fit(calib.CROSS_B, calib.CROSS_A)
+        refused += c.crossing is None
+        if c.crossing is not None:
+            printed += 1
+            crossed += c.crossing[1] <= cross <= c.crossing[2]
+    bound = 2 * math.sqrt(0.05 * 0.95 / n)
+    assert covered / n >= 0.93, covered / n
+    assert flat / n <= 0.05 + bound, flat / n
+    assert crossed / printed >= 0.93, (crossed, printed)
+    assert refused / n <= 0.10, refused / n
+
+
+@pytest.mark.parametrize(
+    ("seeds", "expected", "tol"),
+    [
+        # over 2 seeds the percentile interval is their range, |d| / 2 a half-width:
+        # E[(|d| / 2)^2] = sigma^2 / 2, the mean's variance, so the ratio is z^2 exactly
+        (2, NormalDist().inv_cdf(0.975) ** 2, 0.05),
+        # over many seeds the bootstrap's variance is the plug-in (k - 1) / k of the mean's
+        (20, 20 / 19, 0.03),
+        (50, 50 / 49, 0.03),
+    ],
+)
+def test_the_bootstraps_narrowness_over_a_few_seeds_is_corrected(seeds, expected, tol):
+    from descentlab.experiments.scale import _narrowness
+
+    got = _narrowness(seeds, 0.95)
+    assert abs(got / expected - 1) <= tol, (got, expected)
+    assert _narrowness(None, 0.95) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("tuning", "tuning_df", "said"),
+    [
+        ([0.1, 0.1, 0.1], None, "tuning_df=None"),
+        (None, 5, "tuning=None"),
+        ([0.1, 0.1], 5, "tuning=[0.1, 0.1]"),
+        ([0.1, -0.1, 0.1], 5, "tuning=[0.1, -0.1, 0.1]"),
+        ([0.1, math.nan, 0.1], 5, "tuning=[0.1, nan, 0.1]"),
+        ([0.1, 0.1, 0.1], 0, "tuning_df=0"),
+        ([0.1, 0.1, 0.1], "five", "tuning_df='five'"),
+    ],
+)
+def test_a_bad_tuning_sd_is_refused_in_one_line_naming_it(tuning, tuning_df, said):
+    points = [(1.2, 1.1, 1.3), (1.0, 0.9, 1.1), (0.8, 0.7, 0.9)]
+    with pytest.raises(ValueError, match=re.escape(said)):
+        trend([1e4, 1e5, 1e6], points, seeds=2, tuning=tuning, tuning_df=tuning_df)
 
 
 def _script(name: str):

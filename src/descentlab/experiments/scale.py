@@ -30,6 +30,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -127,8 +128,10 @@ class Trend:
         draws: ``(intercept, slope)`` rows drawn from the fit's normal distribution (the bands).
         refusal: one line where no trend (or no crossing) can be said, else "".
         between: the sizes' scatter about the line beyond their own intervals (a standard
-            deviation: each size's own tuning, estimated from the residuals), a variance
-            component of the fit's own.
+            deviation: each size's own tuning), a variance component of the fit's own.
+        between_from: where ``between`` comes from: "residuals" (the sizes' scatter about
+            the line, on ``n - 2`` degrees of freedom) or "tuning trials" (each size's own
+            tuning trials, ``trend(..., tuning=...)``, pooled with the residuals).
     """
 
     slope: Triple | None
@@ -137,6 +140,7 @@ class Trend:
     draws: np.ndarray
     refusal: str = ""
     between: float = 0.0
+    between_from: str = "residuals"
 
     def band(self, params: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, ...]:
         """The fitted speedup at ``params`` and its pointwise interval (three arrays)."""
@@ -438,6 +442,8 @@ def trend(
     draws: int = 4000,
     seed: int = 0,
     seeds: int | None = None,
+    tuning: Sequence[float] | None = None,
+    tuning_df: float | None = None,
 ) -> Trend:
     """Fit ``speedup = a + b log10(params)`` as a random-effects meta-regression: each size
     weighted by its interval (``(estimate, low, high)``: a standard deviation of ``(high -
@@ -456,7 +462,16 @@ def trend(
     (no trend); a slope whose interval includes 0 (the scatter beyond the intervals said),
     a crossing more than the sizes' own span (in tenfolds) outside them, or one whose
     interval reaches more than :data:`REACH` tenfolds outside them (no crossing: too wide
-    or too far to say)."""
+    or too far to say).
+
+    ``tuning`` (one standard deviation a size, in the speedup's units) and ``tuning_df``
+    (the degrees of freedom of each size's, e.g. the number of its tuning trials less one)
+    say how much each size's tuned speedup varies, measured from its own tuning trials:
+    the between-size variance is then their pooled square, not the residuals' estimate,
+    and the quantile is Student's on the degrees of freedom of the seeds' and the tuning's
+    variances together (Satterthwaite: about 20 at 4 sizes, 2 seeds and 5 a size's tuning
+    sd) instead of ``n - 2`` (4.30 on 4 sizes); residuals beyond them still widen the
+    interval (:func:`_fit`). ``Trend.between_from`` says which was used."""
     x = np.log10(np.asarray(params, dtype=float))
     est = np.array([s[0] for s in speedups], dtype=float)
     lo = np.array([s[1] for s in speedups], dtype=float)
@@ -474,7 +489,9 @@ def trend(
         return Trend(None, None, False, empty,
                      f"each size's speedup comes from {seeds} curve seed: a bootstrap over "
                      "one seed gives no interval, so no trend (--seeds 2 or more)")  # fmt: skip
-    coef, cov, tau, z = _fit(x, est, (hi - lo) / 2, confidence, seeds)
+    known = _check_tuning(tuning, tuning_df, len(x))
+    coef, cov, tau, z = _fit(x, est, (hi - lo) / 2, confidence, seeds, known)
+    src = "residuals" if known is None else "tuning trials"
     boot = np.random.default_rng(seed).multivariate_normal(coef, cov, size=draws)
     half = z * math.sqrt(cov[1, 1])
     slope = (float(coef[1]), float(coef[1] - half), float(coef[1] + half))
@@ -484,25 +501,58 @@ def trend(
         return Trend(slope, None, False, boot,
                      f"the slope's interval [{slope[1]:+.3f}, {slope[2]:+.3f}] per tenfold "
                      f"parameters includes 0{scatter}: the intervals are too wide to say "
-                     "where the speedup reaches 1.0", tau)  # fmt: skip
+                     "where the speedup reaches 1.0", tau, src)  # fmt: skip
     x0, low, high = _fieller(coef, cov, z)
     span = float(x.max() - x.min())
     if x0 < x.min() - span or x0 > x.max() + span:
         return Trend(slope, None, True, boot,
                      f"the line reaches 1.0 at {10**x0:.3g} parameters, more than the sizes' "
                      f"own span ({span:.2g} tenfolds) outside them: too far to say",
-                     tau)  # fmt: skip
+                     tau, src)  # fmt: skip
     if low < x.min() - REACH or high > x.max() + REACH:
         return Trend(slope, None, True, boot,
                      f"the line reaches 1.0 at {10**x0:.3g} parameters with an interval "
                      f"reaching more than {10**REACH:g}x outside the sizes measured: too far "
-                     "to say", tau)  # fmt: skip
+                     "to say", tau, src)  # fmt: skip
     crossing = tuple(float(10.0**v) if v < 300 else math.inf for v in (x0, low, high))
-    return Trend(slope, crossing, not x.min() <= low <= high <= x.max(), boot, "", tau)
+    return Trend(slope, crossing, not x.min() <= low <= high <= x.max(), boot, "", tau, src)
+
+
+def _check_tuning(
+    tuning: Sequence[float] | None, tuning_df: float | None, n: int
+) -> tuple[np.ndarray, float] | None:
+    """``trend``'s ``tuning`` and ``tuning_df``, checked: one finite standard deviation at
+    least 0 a size, and degrees of freedom above 0; None where no tuning is given."""
+    if tuning is None and tuning_df is None:
+        return None
+    if tuning is None or tuning_df is None:
+        raise ValueError(
+            f"trend: tuning={tuning!r} and tuning_df={tuning_df!r}: give "
+            "both (each size's tuning sd, its degrees of freedom) or neither"
+        )
+    try:
+        sd = np.asarray(tuning, dtype=float)
+    except (TypeError, ValueError):
+        sd = np.full(0, math.nan)
+    try:
+        m = float(tuning_df)
+    except (TypeError, ValueError):
+        m = math.nan
+    if sd.shape != (n,) or not (np.isfinite(sd) & (sd >= 0)).all():
+        raise ValueError(f"trend: tuning={tuning!r}: one finite standard deviation at least 0 "
+                         f"a size ({n} sizes)")  # fmt: skip
+    if not (math.isfinite(m) and m > 0):
+        raise ValueError(f"trend: tuning_df={tuning_df!r}: degrees of freedom above 0")
+    return sd, m
 
 
 def _fit(
-    x: np.ndarray, est: np.ndarray, half: np.ndarray, confidence: float, seeds: int | None
+    x: np.ndarray,
+    est: np.ndarray,
+    half: np.ndarray,
+    confidence: float,
+    seeds: int | None,
+    known: tuple[np.ndarray, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float, float]:
     """The random-effects line through ``(x, est)``: each size's variance its interval's
     (half-width ``half``, widened for ``seeds`` curve seeds: :func:`trend`) plus a
@@ -511,7 +561,17 @@ def _fit(
     (DerSimonian and Laird's moment estimator for a meta-regression); the coefficients'
     covariance then scaled by the weighted residual variance where it exceeds 1 (Knapp and
     Hartung) and read with Student's quantile on ``n - 2``. Returns the coefficients, their
-    covariance, ``tau`` and that quantile."""
+    covariance, ``tau`` and that quantile.
+
+    ``known``: each size's tuning sd measured from its tuning trials and the degrees of
+    freedom of each: ``tau^2`` is their mean square (``n tuning_df`` degrees of freedom), not
+    the residuals' estimate; each size's within variance is its interval's, corrected for
+    the percentile bootstrap's narrowness over a few seeds (:func:`_narrowness`). The
+    variance of the line is then known to Satterthwaite's degrees of freedom of the two
+    together (the seeds' ``n (k - 1)``, the tuning's ``n tuning_df``), and the quantile is
+    Student's on those; the covariance is still scaled by the weighted residual variance
+    where it exceeds 1 (Knapp and Hartung), so scatter beyond what the tuning trials say
+    (a curve) widens the interval, and none narrows it."""
     from scipy import special
 
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
@@ -532,6 +592,23 @@ def _fit(
         coef = cov @ design.T @ (w * est)
         return coef, cov, float((w * (est - design @ coef) ** 2).sum())
 
+    quantile = 0.5 + confidence / 2
+    if known is not None:
+        sd, m = known
+        tau2 = float(np.mean(sd**2))
+        within = within * _narrowness(seeds, confidence)
+        coef, cov, q = wls(1.0 / (within + tau2))
+        # the model's variance: the seeds' (n (k - 1) degrees of freedom, pooled) and the
+        # tuning's (n m): Satterthwaite's degrees of freedom for their sum. (Pooling the
+        # residuals' Q/(n - 2) with it, by degrees of freedom, read a flat truth as a trend
+        # 6.6 % of the time at 2 seeds and 4 sizes; the larger of the two, 4.8 %.)
+        w_bar, n = float(np.mean(within)), len(x)
+        df_w = n * (seeds - 1) if seeds is not None else math.inf
+        parts = w_bar**2 / df_w + tau2**2 / (n * m)
+        df_model = (w_bar + tau2) ** 2 / parts if parts > 0 else math.inf
+        scale = max(1.0, q / df) if df > 0 else 1.0
+        t = z if math.isinf(df_model) else float(special.stdtrit(df_model, quantile))
+        return coef, cov * scale, math.sqrt(tau2), t
     w = 1.0 / within
     coef, cov, q = wls(w)
     # the between-size variance: Cochran's Q less its degrees of freedom over the trace of
@@ -541,6 +618,33 @@ def _fit(
     coef, cov, q = wls(1.0 / (within + tau2))
     cov = cov * max(1.0, q / df) if df > 0 else cov
     return coef, cov, math.sqrt(tau2), float(special.stdtrit(max(df, 1), 0.5 + confidence / 2))
+
+
+@functools.lru_cache(maxsize=64)
+def _narrowness(seeds: int | None, confidence: float) -> float:
+    """How much narrower than the variance of a mean over ``seeds`` curve seeds the squared
+    half-width over z of its percentile bootstrap is, on average (the comparison's bootstrap,
+    :data:`~descentlab.experiments.compare.speedup.RESAMPLES` resamples of the seeds): the
+    bootstrap's variance is the plug-in ``(k - 1) / k`` of the unbiased one, and over a few
+    seeds the percentile interval is their range or near it (2 seeds: ``z^2``, not 2).
+    Measured on normal seeds, seeded, so the same every time; 1 where ``seeds`` is None
+    (the intervals taken as exact)."""
+    if seeds is None:
+        return 1.0
+    from descentlab.experiments.compare.speedup import RESAMPLES
+
+    rng, z = np.random.default_rng(seeds), NormalDist().inv_cdf(0.5 + confidence / 2)
+    q = ((1 - confidence) / 2, (1 + confidence) / 2)
+    squares = []
+    for _ in range(10):  # 10 x 200 studies, each 200 with resamples of their own
+        counts = np.zeros((RESAMPLES, seeds))
+        np.add.at(
+            counts, (np.arange(RESAMPLES)[:, None], rng.integers(0, seeds, (RESAMPLES, seeds))), 1
+        )
+        means = rng.standard_normal((200, seeds)) @ counts.T / seeds
+        low, high = np.quantile(means, q, axis=1)
+        squares.append(((high - low) / (2 * z)) ** 2)
+    return float(1.0 / seeds / np.mean(squares))
 
 
 def _fieller(coef: np.ndarray, cov: np.ndarray, q: float) -> tuple[float, float, float]:
