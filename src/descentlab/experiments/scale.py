@@ -447,9 +447,9 @@ def trend(
 ) -> Trend:
     """Fit ``speedup = a + b log10(params)`` as a random-effects meta-regression: each size
     weighted by its interval (``(estimate, low, high)``: a standard deviation of ``(high -
-    low) / (2 z)``, widened by ``t_{k-1} / z`` where ``seeds`` says the intervals are
-    bootstraps over ``k`` curve seeds: a bootstrap of a mean over a few seeds is as narrow
-    as the normal's where Student's is due) plus a between-size variance of its own -- each
+    low) / (2 z)``; where ``seeds`` says the intervals are bootstraps over ``k`` curve seeds,
+    the sizes' mean variance, a floor the residuals scale) plus a between-size variance of
+    its own -- each
     size's own tuning lands a little off the line, and no size's interval holds that --
     estimated from the sizes' residuals (DerSimonian and Laird); the covariance scaled by the
     weighted residual variance where it exceeds 1 (Knapp and Hartung) and read with Student's
