@@ -32,8 +32,11 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "UserCodeFailed",
     "UserExit",
     "describe",
+    "failed_as",
+    "failure_way",
     "genuine_interrupt",
     "guard_exits",
     "interrupted",
@@ -43,6 +46,7 @@ __all__ = [
     "out_of_memory",
     "plain_warnings",
     "raised_by_user",
+    "raised_here",
     "real_exit",
     "stop_signal",
     "stop_waiting",
@@ -56,6 +60,19 @@ __all__ = [
 _PACKAGE = str(Path(__file__).resolve().parent) + os.sep
 _real_exit = os._exit
 _state: dict[str, Any] = {"watching": False, "interrupted": False, "pid": None, "waiting": 0}
+
+
+class UserCodeFailed(ValueError):
+    """User code failed in a trial, said in one line (``text``, what a command prints);
+    ``cause``: how (:func:`describe`), ``way``: :func:`failure_way` -- read where the trial's
+    failure is recorded (a trial runner: the trial is failed, the comparison goes on)."""
+
+    def __init__(self, text: str, cause: str | None = None, way: str | None = None) -> None:
+        super().__init__(text)
+        self.cause, self.way = cause or text, way or cause or text
+
+    def __reduce__(self) -> Any:  # (sent back from a worker process whole)
+        return type(self), (str(self), self.cause, self.way)
 
 
 class UserExit(SystemExit):
@@ -220,11 +237,22 @@ def raised_by_user(exc: BaseException) -> bool:
     return not library_file(tb.tb_frame.f_code.co_filename)
 
 
+def raised_here(exc: BaseException) -> bool:
+    """Whether descentlab itself raised ``exc`` (the innermost frame of its traceback is
+    descentlab's: a check of how user code called it, such as ``run.report`` given text)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_filename.startswith(_PACKAGE)
+
+
 def describe(exc: BaseException) -> str:
     """What user code did, for a message: ``"it called sys.exit(3) in make (p.py:4)"``,
     ``"it called os._exit(5) in Net.forward (p.py:9)"``, ``"RuntimeError: boom in Opt.step
     (o.py:13)"``."""
-    where = user_frame(exc)
+    where = _where(exc)
     at = f" in {where}" if where else ""
     if isinstance(exc, SystemExit):
         function = "os._exit" if isinstance(exc, UserExit) else "sys.exit"
@@ -234,6 +262,32 @@ def describe(exc: BaseException) -> str:
         text = f": {exc}" if str(exc) else ""
         return f"it raised {type(exc).__name__}{text}{at}"
     return f"{type(exc).__name__}: {exc}{at}"
+
+
+def _where(exc: BaseException) -> str | None:
+    """Where user code raised ``exc``: its innermost frame of user code (the user's line that
+    called into torch, not torch's own), else the last frame outside descentlab."""
+    if isinstance(exc, UserExit):
+        return exc.where
+    return user_call(exc) or user_frame(exc)
+
+
+def failed_as(exc: BaseException) -> tuple[str, str]:
+    """A failed trial's cause and way (:func:`describe`, :func:`failure_way`); a
+    :class:`UserCodeFailed` carries its own."""
+    if isinstance(exc, UserCodeFailed):
+        return exc.cause, exc.way
+    return describe(exc), failure_way(exc)
+
+
+def failure_way(exc: BaseException) -> str:
+    """How user code failed, apart from the message's values (two trials that raise the same
+    error at the same line fail the same way, whatever numbers their messages hold):
+    ``"RuntimeError in loss (vae.py:61)"``, ``"it called os._exit(0) in f (p.py:9)"``."""
+    if isinstance(exc, SystemExit):
+        return describe(exc)
+    where = _where(exc)
+    return f"{type(exc).__name__} in {where}" if where else describe(exc)
 
 
 # ---------------------------------------------------------------------------------------
@@ -290,6 +344,7 @@ def _error_types() -> tuple[type[BaseException], ...]:
         ("descentlab.experiments.runner", "BackendUnavailable"),
         ("descentlab.engine.ranks", "ShardedRunError"),
         ("descentlab._native", "KernelUnavailable"),
+        ("descentlab.engine.procpool", "WorkersDying"),
     ):
         mod = sys.modules.get(module)
         error = getattr(mod, name, None) if mod is not None else None

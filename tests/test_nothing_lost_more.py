@@ -1,0 +1,198 @@
+"""Nothing lost, more kinds of fault: a dead worker or a trial whose code raises ends that trial
+alone (stored failed, with its cause; the comparison goes on); a stop is obeyed whatever signal
+handlers user code installs; a path read from a store stays in its run folder; a process is
+known by its pid and its start time; stored text reaches the terminal escaped.
+
+Each case runs ``descentlab`` as a user would, in its own process, on iris and a small network
+(about 2 s a comparison); the cases are tables, and docs/files-and-faults.md counts them
+("Nothing lost: more kinds")."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.process  # every case runs the commands as processes
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+OBJECTIVE = """
+import os, signal, time
+from pathlib import Path
+
+import torch
+from torch import nn
+from descentlab import Score
+from sklearn.datasets import load_iris
+
+x, y = load_iris(return_X_y=True)
+X = torch.tensor((x - x.mean(0)) / x.std(0), dtype=torch.float32)
+Y = torch.tensor(y)
+F = nn.functional
+FLAGS = Path(os.environ.get("FAULT_FLAGS", "."))
+
+
+def loop(run, lose=None, sleep=0.0):
+    torch.manual_seed(run.seed)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+    opt = run.optimizer(model.parameters())
+    for step in range(run.steps):
+        opt.zero_grad()
+        out = model(X)
+        if lose is not None and lose(run):  # a loss that refuses what diverged (BCE's check)
+            F.binary_cross_entropy(torch.sigmoid(out * float("nan")), F.one_hot(Y, 3).float())
+        F.cross_entropy(out, Y).backward()
+        opt.step()
+        if sleep:
+            (FLAGS / f"ready-{os.getpid()}").touch()
+            time.sleep(sleep)
+    with torch.no_grad():
+        return Score(float((model(X).argmax(1) == Y).float().mean()), maximize=True, name="acc")
+
+
+def top_lr(run):
+    return run.label == "sgd" and run.hyper["lr"] >= 10
+
+
+def raises_at_one_lr(run):
+    return loop(run, top_lr)
+
+
+def raises_always(run):
+    return loop(run, lambda r: r.label == "sgd")
+
+
+def exits_at_one_lr(run):
+    if top_lr(run):
+        os._exit(0)
+    return loop(run)
+
+
+def sleeps(run):  # the test kills the worker of SGD's top lr
+    return loop(run, sleep=0.3 if top_lr(run) else 0.0)
+
+
+def own_sigterm(run):  # SLURM-aware code: a handler that notes the signal and goes on
+    signal.signal(signal.SIGTERM, lambda s, f: None)
+    return loop(run, sleep=0.2)
+
+
+def ignores_sigint(run):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return loop(run, sleep=0.2)
+"""
+
+#: a comparison of few trials (``--objective FILE:NAME``, ``--runs-dir`` added)
+COMPARE = ["compare", "--optimizers", "sgd,adam", "--steps", "30", "--lr-trials", "3",
+           "--seeds", "2", "--max-seeds", "2", "--no-report", "--no-progress"]  # fmt: skip
+
+
+@pytest.fixture
+def case(tmp_path):
+    (tmp_path / "obj.py").write_text(OBJECTIVE)
+    (tmp_path / "flags").mkdir()
+    return tmp_path
+
+
+def _env(folder: Path) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": SRC, "FAULT_FLAGS": str(folder / "flags")}
+    env.pop("DESCENTLAB_DEBUG", None)
+    return env
+
+
+def _cmd(name: str, workers: int) -> list[str]:
+    return [sys.executable, "-m", "descentlab", *COMPARE, "--objective", f"obj.py:{name}",
+            "--workers", str(workers), "--runs-dir", "r"]  # fmt: skip
+
+
+def _run(folder: Path, argv: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, cwd=folder, env=_env(folder), capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+def _failed_runs(folder: Path) -> list[tuple[str, str]]:
+    (store,) = (folder / "r").glob("*/descentlab.sqlite")
+    with sqlite3.connect(store) as conn:
+        rows = conn.execute("SELECT name, message FROM runs WHERE status = 'failed'").fetchall()
+    return [(n, m) for n, m in rows]
+
+
+def _ready(folder: Path, proc: subprocess.Popen, timeout: float = 120) -> int:
+    """The pid of the first process whose trial has trained a step (its flag)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        flags = list((folder / "flags").glob("ready-*"))
+        if flags:
+            return int(flags[0].name.split("-")[1])
+        if proc.poll() is not None:
+            raise AssertionError(f"ended before it trained: {proc.communicate()}")
+        time.sleep(0.05)
+    raise AssertionError("never ready")
+
+
+# ------------------------------------------------------------------------------------------
+# a failing trial is a result; a dead worker ends one trial
+
+#: (objective, workers, the cause stored with the one failed trial)
+ONE_FAILS = [
+    ("raises_at_one_lr", 1, "RuntimeError: all elements of input should be between 0 and 1 "
+     "in loop (<case>/obj.py:25)"),
+    ("raises_at_one_lr", 2, "RuntimeError: all elements of input should be between 0 and 1 "
+     "in loop (<case>/obj.py:25)"),
+    ("exits_at_one_lr", 2, "the worker running it died: exited 0 before returning"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "workers", "cause"), ONE_FAILS,
+                         ids=[f"{r[0]}-workers{r[1]}" for r in ONE_FAILS])  # fmt: skip
+def test_a_failing_trial_is_a_result_and_the_comparison_goes_on(case, name, workers, cause):
+    proc = _run(case, _cmd(name, workers))
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "__main__" not in proc.stderr, proc.stderr
+    assert "use Adam" in proc.stdout, proc.stdout
+    ((run, message),) = _failed_runs(case)
+    assert run == "tune/sgd/holdout" and message == cause.replace("<case>", str(case))
+    (said,) = [ln for ln in proc.stderr.splitlines() if "failed:" in ln]
+    assert "'tune/sgd/holdout' (lr 10)" in said and message in said, said
+    assert "1 failed" in proc.stdout + proc.stderr  # counted with the failures
+
+
+def test_a_worker_killed_ends_its_trial_alone(case):
+    proc = subprocess.Popen(_cmd("sleeps", 2), cwd=case, env=_env(case), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        os.kill(_ready(case, proc), signal.SIGKILL)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "__main__" not in err, err
+    assert _failed_runs(case) == [
+        ("tune/sgd/holdout", "the worker running it died: signal 9 (SIGKILL)")
+    ]
+    assert "use Adam" in out
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_trial_failing_the_same_way_stops_in_one_line(case, workers):
+    proc = _run(case, _cmd("raises_always", workers))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == (
+        "descentlab: error: every tuning trial of SGD failed the same way (3 of 3): objective "
+        f"{case}/obj.py:raises_always (trial tune/sgd/holdout, seed 0) failed: RuntimeError: all "
+        f"elements of input should be between 0 and 1 in loop ({case}/obj.py:25)"
+    ), proc.stderr
+
+
