@@ -196,3 +196,34 @@ def test_every_trial_failing_the_same_way_stops_in_one_line(case, workers):
     ), proc.stderr
 
 
+# ------------------------------------------------------------------------------------------
+# a stop is obeyed whatever handlers user code installs
+
+#: (objective, workers, the signal sent to the command, its exit status)
+OWN_HANDLERS = [
+    ("own_sigterm", 1, signal.SIGTERM, 143),
+    ("ignores_sigint", 1, signal.SIGINT, 130),
+]
+
+
+@pytest.mark.parametrize(("name", "workers", "signum", "status"), OWN_HANDLERS,
+                         ids=[f"{r[0]}-workers{r[1]}" for r in OWN_HANDLERS])  # fmt: skip
+def test_a_stop_is_obeyed_whatever_handler_user_code_installs(case, name, workers, signum,
+                                                              status):  # fmt: skip
+    proc = subprocess.Popen(_cmd(name, workers), cwd=case, env=_env(case), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        _ready(case, proc)
+        time.sleep(0.5)  # (the trial is inside the user's loop, its handler installed)
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        _out, err = proc.communicate(timeout=60)
+        seconds = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == status, err
+    assert seconds < 10, seconds
+    assert f"stopped by {signal.Signals(signum).name}" in err.strip().splitlines()[-1], err
+    assert "Traceback" not in err, err
+
+

@@ -39,6 +39,7 @@ __all__ = [
     "failure_way",
     "genuine_interrupt",
     "guard_exits",
+    "guard_signals",
     "interrupted",
     "interruptible",
     "library_file",
@@ -104,6 +105,58 @@ def guard_exits() -> None:
     """From now on in this process, ``os._exit(n)`` raises :class:`UserExit`."""
     _state["pid"] = os.getpid()
     os._exit = _guarded_exit  # type: ignore[assignment]
+
+
+#: the signals a command owns (a stop): user code may not take them from it
+OWNED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_real_signal, _real_getsignal = signal.signal, signal.getsignal
+_kept_aside: dict[int, Any] = {}  # what code outside descentlab asked for, by signal
+
+
+def _guarded_signal(signum: Any, handler: Any) -> Any:
+    caller = sys._getframe(1)
+    if (
+        os.getpid() != _state.get("signals_pid")
+        or int(signum) not in OWNED_SIGNALS
+        or caller.f_code.co_filename.startswith(_PACKAGE)
+    ):
+        return _real_signal(signum, handler)
+    signum = int(signum)
+    before = _kept_aside.get(signum, _real_getsignal(signum))
+    _kept_aside[signum] = handler
+    if signum not in _state.setdefault("said_signals", set()):
+        _state["said_signals"].add(signum)
+        import warnings
+
+        where = _frame_words(caller.f_code, caller.f_code.co_filename, caller.f_lineno)
+        what = "to ignore it" if handler is signal.SIG_IGN else "a handler of its own"
+        warnings.warn(
+            f"descentlab: code in {where} set {signal.Signals(signum).name} {what}; the "
+            "command keeps its own, so a stop still ends it (exit 130 or 143, finished "
+            "trials kept), and that handler is not called",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return before
+
+
+def _guarded_getsignal(signum: Any) -> Any:
+    if os.getpid() == _state.get("signals_pid") and int(signum) in _kept_aside:
+        caller = sys._getframe(1)
+        if not caller.f_code.co_filename.startswith(_PACKAGE):
+            return _kept_aside[int(signum)]
+    return _real_getsignal(signum)
+
+
+def guard_signals() -> None:
+    """From now on in this process (the command's, or a worker's), code outside descentlab
+    cannot take SIGINT or SIGTERM from the command -- as torchrun's agent owns its workers'
+    signals: ``signal.signal`` called by such code for them (a SLURM-aware handler, a library's,
+    ``SIG_IGN``) is kept aside and said once, and ``signal.getsignal`` gives that code back
+    what it set; the command's own handlers stay, so a stop ends it by the convention."""
+    _state["signals_pid"] = os.getpid()
+    signal.signal = _guarded_signal  # type: ignore[assignment]
+    signal.getsignal = _guarded_getsignal  # type: ignore[assignment]
 
 
 def watch_interrupts() -> None:

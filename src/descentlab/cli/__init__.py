@@ -32,6 +32,7 @@ from descentlab._usercode import (
     describe,
     genuine_interrupt,
     guard_exits,
+    guard_signals,
     interrupted,
     plain_warnings,
     real_exit,
@@ -251,6 +252,7 @@ def _main(argv: list[str] | None) -> int:
     if argv is None:  # the program itself: user code may not end it without a word
         watch_interrupts()
         guard_exits()
+        guard_signals()
     with loading_frozen() if argv is None else contextlib.nullcontext():
         parser = build_parser()  # (the subcommands' modules: torch and the engine)
     undecodable = _undecodable(sys.argv[1:] if argv is None else [str(a) for a in argv])

@@ -53,6 +53,7 @@ from descentlab._osutil import (
 from descentlab._usercode import (
     UserCodeFailed,
     failed_as,
+    guard_signals,
     plain_warnings,
     user_call,
 )
@@ -295,6 +296,7 @@ def _serve(
 ) -> None:
     """A worker's life: its settings, ``setup(*args)``, then tasks until told to stop."""
     ignore_stop_signals()
+    guard_signals()  # (user code's handlers cannot keep a worker from its stop)
     die_with_parent()  # a killed main process takes its workers with it, queued tasks or not
     refuse_writing()  # (this process sends its runs to the store's one writer)
     plain_warnings()  # (a worker's warnings reach the command's terminal)
