@@ -227,3 +227,51 @@ def test_a_stop_is_obeyed_whatever_handler_user_code_installs(case, name, worker
     assert "Traceback" not in err, err
 
 
+# ------------------------------------------------------------------------------------------
+# a path read from a store is data: it stays in the store's folder
+
+
+def _forge(folder: Path, how: str) -> str:
+    """Point run 1's recorded checkpoint at ``victim.txt`` beside the run folder, and leave
+    the run interrupted (resumable)."""
+    if how == "symlink":
+        (folder / "r" / "checkpoints" / "link.pt").symlink_to(folder / "victim.txt")
+        path = "checkpoints/link.pt"
+    else:
+        path = {"dotdot": "../victim.txt", "absolute": str(folder / "victim.txt")}[how]
+    with sqlite3.connect(folder / "r" / "descentlab.sqlite") as conn:
+        conn.execute("UPDATE artifacts SET path = ?", (path,))
+        conn.execute("UPDATE runs SET status = 'interrupted'")
+    return path
+
+
+TRAIN = [sys.executable, "-m", "descentlab", "train", "--problem", "moons", "--steps", "10",
+         "--no-progress", "--runs-dir", "r"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A run folder whose run 1 trained 5 of its steps (and checkpointed), once for the cases
+    below."""
+    folder = tmp_path_factory.mktemp("trained")
+    assert _run(folder, [*TRAIN, "--until-step", "5"]).returncode == 0
+    return folder / "r"
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["resume", "restart"])
+@pytest.mark.parametrize("how", ["dotdot", "absolute", "symlink"])
+def test_a_path_from_a_store_never_leads_out_of_its_folder(trained, tmp_path, how, restart):
+    shutil.copytree(trained, tmp_path / "r")
+    (tmp_path / "victim.txt").write_text("precious")
+    recorded = _forge(tmp_path, how)
+    again = [*TRAIN[:4], "--resume", "1", *(["--restart"] if restart else []), "--runs-dir", "r",
+             "--no-progress"]  # fmt: skip
+    proc = _run(tmp_path, again)
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("descentlab: error: ") and repr(recorded) in line, line
+    assert "leads outside the store's folder" in line, line
+    assert (tmp_path / "victim.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "victim.txt"]
+
+
