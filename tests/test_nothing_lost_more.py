@@ -275,3 +275,31 @@ def test_a_path_from_a_store_never_leads_out_of_its_folder(trained, tmp_path, ho
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "victim.txt"]
 
 
+# ------------------------------------------------------------------------------------------
+# a process is known by its pid and its start time
+
+
+def test_a_reused_pid_neither_blocks_a_resume_nor_counts_as_the_run(trained, tmp_path):
+    """Run 1 left ``running`` by a process long gone whose pid the system has since given to
+    an unrelated process: ``runs`` says no process is behind it, and ``--resume`` continues it."""
+    shutil.copytree(trained, tmp_path / "r")
+    other = subprocess.Popen(["sleep", "120"])
+    try:
+        with sqlite3.connect(tmp_path / "r" / "descentlab.sqlite") as conn:
+            (prov,) = conn.execute("SELECT provenance FROM runs WHERE id = 1").fetchone()
+            prov = json.loads(prov)
+            started = int(Path(f"/proc/{other.pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+            prov.update(pid=other.pid, pid_started=started - 1000, hostname=socket.gethostname())
+            conn.execute("UPDATE runs SET status = 'running', provenance = ? WHERE id = 1",
+                         (json.dumps(prov),))  # fmt: skip
+        runs = _run(tmp_path, [sys.executable, "-m", "descentlab", "runs", "r"])
+        assert "no process behind it" in runs.stdout, runs.stdout + runs.stderr
+        again = [*TRAIN[:4], "--resume", "1", "--runs-dir", "r", "--no-progress"]
+        proc = _run(tmp_path, again)
+        assert proc.returncode == 0, proc.stderr
+        assert other.poll() is None  # (never signalled)
+    finally:
+        other.kill()
+        other.wait()
+
+

@@ -433,7 +433,15 @@ def provenance(seed: int | None = None, **extra: Any) -> dict[str, Any]:
         "created": _now(),
     }
     out.update(extra)
-    return out
+    return _with_start(out)
+
+
+def _with_start(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` with its ``pid``'s start time (a process is known by both:
+    :func:`descentlab._osutil.recorded_alive`)."""
+    from descentlab._osutil import with_start
+
+    return with_start(record)
 
 
 @dataclass(frozen=True)
@@ -979,7 +987,7 @@ class Store(_Database):
         """
         with self._write() as c:
             prov = json.loads(self._require_run(c, run_id, "provenance"))
-            prov.update(updates)
+            prov.update(_with_start(updates))
             c.execute(
                 "UPDATE runs SET provenance = ?, updated_at = ? WHERE id = ?",
                 (canonical_json(prov), _now(), int(run_id)),

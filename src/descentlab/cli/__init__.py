@@ -34,6 +34,7 @@ from descentlab._usercode import (
     guard_exits,
     guard_signals,
     guard_signals,
+    guard_signals,
     interrupted,
     plain_warnings,
     real_exit,
@@ -253,6 +254,7 @@ def _main(argv: list[str] | None) -> int:
     if argv is None:  # the program itself: user code may not end it without a word
         watch_interrupts()
         guard_exits()
+        guard_signals()
         guard_signals()
         guard_signals()
     with loading_frozen() if argv is None else contextlib.nullcontext():

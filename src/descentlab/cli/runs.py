@@ -106,14 +106,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _orphaned(record: Any) -> bool:
     """Whether ``record`` is ``running`` on this machine with no process behind it."""
-    from descentlab._osutil import pid_alive
+    from descentlab._osutil import recorded_alive
 
     pid = record.provenance.get("pid")
     return (
         record.status == "running"
         and isinstance(pid, int)
         and record.provenance.get("hostname") == socket.gethostname()
-        and not pid_alive(pid)
+        and not recorded_alive(record.provenance)
     )
 
 
