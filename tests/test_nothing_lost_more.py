@@ -303,3 +303,24 @@ def test_a_reused_pid_neither_blocks_a_resume_nor_counts_as_the_run(trained, tmp
         other.wait()
 
 
+# ------------------------------------------------------------------------------------------
+# stored text reaches the terminal escaped
+
+#: a name and a message written into a store: a window title, a screen cleared, a line rewritten
+EVIL_NAME = "run\x1b]0;pwned\x07\x1b[2J"
+EVIL_MESSAGE = "fine\r\x1b[31mhidden\x1b[0m\u202e"
+
+
+@pytest.mark.parametrize("show", [False, True], ids=["list", "show"])
+def test_stored_text_is_printed_escaped(trained, tmp_path, show):
+    shutil.copytree(trained, tmp_path / "r")
+    with sqlite3.connect(tmp_path / "r" / "descentlab.sqlite") as conn:
+        conn.execute("UPDATE runs SET name = ?, message = ?", (EVIL_NAME, EVIL_MESSAGE))
+    argv = [sys.executable, "-m", "descentlab", "runs", "r", *(["--show", "1"] if show else [])]
+    proc = _run(tmp_path, argv)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout + proc.stderr
+    assert not any(c in text for c in "\x1b\x07\r\u202e"), repr(text)
+    assert "run\\x1b]0;pwned\\x07\\x1b[2J" in text, text
+    if show:  # (the list cuts a note to its first line)
+        assert "fine\\x0d\\x1b[31mhidden\\x1b[0m\\u202e" in text, text

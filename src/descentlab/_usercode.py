@@ -364,16 +364,18 @@ def plain_warnings() -> None:
     """
     import warnings
 
+    from descentlab._terminal import printable
+
     shown = getattr(warnings.formatwarning, "_python", warnings.formatwarning)
 
     def formatwarning(
         message: Any, category: Any, filename: str, lineno: int, line: str | None = None
     ) -> str:
         text = str(message)
-        if text.startswith("descentlab: "):
-            return text + "\n"
+        if text.startswith("descentlab: "):  # (what it says may quote a store, user code)
+            return printable(text, lines=True) + "\n"
         if str(filename).startswith(_PACKAGE):
-            return f"descentlab: warning: {text}\n"
+            return f"descentlab: warning: {printable(text, lines=True)}\n"
         return shown(message, category, filename, lineno, line)
 
     formatwarning._python = shown  # type: ignore[attr-defined]
