@@ -60,6 +60,10 @@ def loop(run, lose=None, sleep=0.0):
         return Score(float((model(X).argmax(1) == Y).float().mean()), maximize=True, name="acc")
 
 
+def plain(run):
+    return loop(run)
+
+
 def top_lr(run):
     return run.label == "sgd" and run.hyper["lr"] >= 10
 
@@ -324,3 +328,19 @@ def test_stored_text_is_printed_escaped(trained, tmp_path, show):
     assert "run\\x1b]0;pwned\\x07\\x1b[2J" in text, text
     if show:  # (the list cuts a note to its first line)
         assert "fine\\x0d\\x1b[31mhidden\\x1b[0m\\u202e" in text, text
+
+
+# ------------------------------------------------------------------------------------------
+# smaller ones
+
+
+def test_a_store_replaced_by_a_folder_is_called_a_folder(case):
+    assert _run(case, _cmd("plain", 1)).returncode == 0
+    (store,) = (case / "r").glob("*/descentlab.sqlite")
+    for side in store.parent.glob("descentlab.sqlite*"):
+        side.unlink()
+    store.mkdir()
+    proc = _run(case, _cmd("plain", 1))
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert f"{store} is a folder, not a store" in line and "missing" not in line, proc.stderr
