@@ -344,3 +344,72 @@ def test_a_store_replaced_by_a_folder_is_called_a_folder(case):
     assert proc.returncode == 2, proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
     assert f"{store} is a folder, not a store" in line and "missing" not in line, proc.stderr
+
+
+# ------------------------------------------------------------------------------------------
+# check-optimizer's FSDP2 ranks belong to their command
+
+CHECK = [sys.executable, "-m", "descentlab", "check-optimizer", "sgd", "--checks", "sharded"]
+
+
+def _ranks(pid: int, n: int, timeout: float = 120) -> list[int]:
+    """The pids of the ``n`` rank processes the command ``pid`` started."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        ranks = [int(k) for k in kids if "optimizer_check" in _cmdline(int(k))]
+        if len(ranks) >= n:
+            return ranks
+        time.sleep(0.05)
+    raise AssertionError("no ranks")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
+
+
+def test_a_rank_that_dies_is_named(tmp_path):
+    env = {**_env(tmp_path), "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen(CHECK, cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        os.kill(_ranks(proc.pid, 2)[1], signal.SIGKILL)
+        out, err = proc.communicate(timeout=400)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, out + err
+    assert "FSDP2" in out and "rank 1 was killed by SIGKILL" in out, out
+    assert "Connection closed" not in out, out
+    assert not list(tmp_path.glob("descentlab-fsdp-check-*")), list(tmp_path.iterdir())
+
+
+def test_kill_9_of_check_optimizer_ends_its_ranks(tmp_path):
+    (tmp_path / "tmp").mkdir()
+    env = {**_env(tmp_path), "TMPDIR": str(tmp_path / "tmp")}
+    proc = subprocess.Popen(CHECK, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        ranks = _ranks(proc.pid, 2)
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{r}").exists() for r in ranks) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        alive = [
+            r
+            for r in ranks
+            if Path(f"/proc/{r}").exists()
+            and Path(f"/proc/{r}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        ]
+        assert not alive, alive
+    finally:
+        proc.kill()
+    # the folder it left is removed by the next command that makes one
+    sweep = "import shutil; from descentlab._osutil import owned_tempdir as t; "
+    sweep += "shutil.rmtree(t('fsdp-check'))"
+    assert subprocess.run([sys.executable, "-c", sweep], env=env, timeout=120).returncode == 0
+    left = [p.name for p in (tmp_path / "tmp").iterdir() if not p.name.startswith("torchinductor")]
+    assert not left  # no temporary folder of the check is left (torch's own cache aside)
