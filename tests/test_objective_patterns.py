@@ -1044,3 +1044,87 @@ def test_an_unknown_model_names_what_works(tmp_path):
                      "--runs-dir", str(tmp_path)])  # fmt: skip
     assert code == 2, err.getvalue()
     assert "an --objective function that builds it (at run.size" in err.getvalue(), err.getvalue()
+
+
+# ------------------------------------------------------------------------------------------
+# A failing trial is a result: code that raises in some trials (pytorch/examples' vae: SGD's
+# largest lr diverged and BCE refused the NaN) is failed in those trials, its cause stored, and
+# the comparison goes on; only where every trial of an optimizer's phase fails the same way
+# does it stop, in one line naming the user's file and line.
+
+FAILING = """
+import sys
+import torch
+from torch import nn
+from descentlab import Score
+from sklearn.datasets import load_iris
+
+x, y = load_iris(return_X_y=True)
+X = torch.tensor((x - x.mean(0)) / x.std(0), dtype=torch.float32)
+Y = torch.tensor(y)
+F = nn.functional
+
+
+def vae_like(run, fails):
+    torch.manual_seed(run.seed)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+    opt = run.optimizer(model.parameters())
+    for step in range(run.steps):
+        opt.zero_grad()
+        out = model(X) * (float("nan") if fails(run) else 1.0)
+        F.binary_cross_entropy(torch.sigmoid(out), F.one_hot(Y, 3).float()).backward()
+        opt.step()
+    with torch.no_grad():
+        return Score(float((model(X).argmax(1) == Y).float().mean()), maximize=True, name="acc")
+
+
+def bce_refuses_sgds_largest_lr(run):
+    return vae_like(run, lambda r: r.label == "sgd" and r.hyper["lr"] >= 10)
+
+
+def exits_at_sgds_largest_lr(run):
+    if run.label == "sgd" and run.hyper["lr"] >= 10:
+        sys.exit(3)
+    return vae_like(run, lambda r: False)
+
+
+def bce_refuses_every_sgd_trial(run):
+    return vae_like(run, lambda r: r.label == "sgd")
+"""
+
+#: (function, exit status, the failed runs' messages, the line said: a regex)
+# fmt: off
+FAILING_ROWS = [
+    ("bce_refuses_sgds_largest_lr", 0,
+     ["RuntimeError: all elements of input should be between 0 and 1 in vae_like (F:21)"],
+     r"^descentlab: 1 trial\(s\) failed: 'tune/sgd/holdout' \(lr 10\): RuntimeError: all "
+     r"elements of input should be between 0 and 1 in vae_like \(F:21\) \(run \d+\); counted"),
+    ("exits_at_sgds_largest_lr", 0, ["it called sys.exit(3) in exits_at_sgds_largest_lr (F:33)"],
+     r"^descentlab: 1 trial\(s\) failed: 'tune/sgd/holdout' \(lr 10\): it called sys.exit\(3\)"),
+    ("bce_refuses_every_sgd_trial", 2,
+     ["RuntimeError: all elements of input should be between 0 and 1 in vae_like (F:21)"] * 3,
+     r"^descentlab: error: every tuning trial of SGD failed the same way \(3 of 3\): objective "
+     r"F:bce_refuses_every_sgd_trial \(trial tune/sgd/holdout, seed 0\) failed: RuntimeError: "
+     r"all elements of input should be between 0 and 1 in vae_like \(F:21\)$"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("name", "status", "stored", "says"), FAILING_ROWS,
+                         ids=[r[0] for r in FAILING_ROWS])  # fmt: skip
+def test_a_failing_trial_is_a_result(tmp_path, name, status, stored, says):
+    import re
+
+    path = tmp_path / "failing.py"
+    path.write_text(textwrap.dedent(FAILING))
+    code, err, answer, _ = _compare(path, name, tmp_path / "runs")
+    assert code == status, err
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.replace(str(path), "F").splitlines() if re.search(says, ln)]
+    assert len(lines) == 1, err
+    (store,) = (tmp_path / "runs").glob("*/descentlab.sqlite")
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        got = db.execute("SELECT message FROM runs WHERE status = 'failed'").fetchall()
+    assert [m.replace(str(path), "F") for (m,) in got] == stored
+    if status == 0:  # the comparison went on to its answer, the failure counted
+        assert answer["recommendation"].startswith("use "), answer["recommendation"]

@@ -202,7 +202,7 @@ def test_one_pool_starts_the_worker_processes():
     ``--nproc`` start theirs apart. Before, the trial runner's workers (``start_workers``) and
     ``train_many``'s executor (``_spawn_pool``) were two pools."""
     assert process_starters() == {
-        ("engine/procpool.py", "WorkerPool.__init__"),
+        ("engine/procpool.py", "WorkerPool._spawn"),  # (at the start, or for one that died)
         ("engine/ranks.py", "_Ranks.__init__"),
     }
 

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 __all__ = [
@@ -36,10 +36,13 @@ __all__ = [
     "owned_tempdir",
     "pid_alive",
     "private_dir",
+    "process_start",
+    "recorded_alive",
     "spawn_payload",
     "spawning",
     "started_frozen",
     "unguarded_main",
+    "with_start",
 ]
 
 _PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
@@ -250,6 +253,37 @@ def pid_alive(pid: int) -> bool:
             stat = f.read()
         return stat.rsplit(")", 1)[1].split()[0] != "Z"
     return True
+
+
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` of this machine started, in clock ticks since boot (field 22 of
+    ``/proc/<pid>/stat``), or None where that cannot be read (not Linux, no such process): with
+    the pid, what tells a process from a later one given the same number."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", encoding="ascii", errors="replace") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def with_start(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` (a run's provenance, or what is merged into it) with the start time of the
+    process its ``pid`` names (``pid_started``, :func:`process_start`), where it names one."""
+    out = dict(record)
+    pid = out.get("pid")
+    if isinstance(pid, int) and "pid_started" not in out:
+        out["pid_started"] = process_start(pid)
+    return out
+
+
+def recorded_alive(record: Mapping[str, Any]) -> bool:
+    """Whether the process a run's provenance names is alive: its ``pid`` (:func:`pid_alive`),
+    and, where its start time was recorded, the process of that number now is the one that
+    started then -- a pid the system gave to another process since is not the run's."""
+    pid, started = record.get("pid"), record.get("pid_started")
+    if not isinstance(pid, int) or not pid_alive(pid):
+        return False
+    return not isinstance(started, int) or process_start(pid) in (started, None)
 
 
 def owned_tempdir(kind: str) -> str:

@@ -32,10 +32,14 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "UserCodeFailed",
     "UserExit",
     "describe",
+    "failed_as",
+    "failure_way",
     "genuine_interrupt",
     "guard_exits",
+    "guard_signals",
     "interrupted",
     "interruptible",
     "library_file",
@@ -43,6 +47,7 @@ __all__ = [
     "out_of_memory",
     "plain_warnings",
     "raised_by_user",
+    "raised_here",
     "real_exit",
     "script_argv",
     "stop_signal",
@@ -57,6 +62,19 @@ __all__ = [
 _PACKAGE = str(Path(__file__).resolve().parent) + os.sep
 _real_exit = os._exit
 _state: dict[str, Any] = {"watching": False, "interrupted": False, "pid": None, "waiting": 0}
+
+
+class UserCodeFailed(ValueError):
+    """User code failed in a trial, said in one line (``text``, what a command prints);
+    ``cause``: how (:func:`describe`), ``way``: :func:`failure_way` -- read where the trial's
+    failure is recorded (a trial runner: the trial is failed, the comparison goes on)."""
+
+    def __init__(self, text: str, cause: str | None = None, way: str | None = None) -> None:
+        super().__init__(text)
+        self.cause, self.way = cause or text, way or cause or text
+
+    def __reduce__(self) -> Any:  # (sent back from a worker process whole)
+        return type(self), (str(self), self.cause, self.way)
 
 
 class UserExit(SystemExit):
@@ -88,6 +106,58 @@ def guard_exits() -> None:
     """From now on in this process, ``os._exit(n)`` raises :class:`UserExit`."""
     _state["pid"] = os.getpid()
     os._exit = _guarded_exit  # type: ignore[assignment]
+
+
+#: the signals a command owns (a stop): user code may not take them from it
+OWNED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_real_signal, _real_getsignal = signal.signal, signal.getsignal
+_kept_aside: dict[int, Any] = {}  # what code outside descentlab asked for, by signal
+
+
+def _guarded_signal(signum: Any, handler: Any) -> Any:
+    caller = sys._getframe(1)
+    if (
+        os.getpid() != _state.get("signals_pid")
+        or int(signum) not in OWNED_SIGNALS
+        or caller.f_code.co_filename.startswith(_PACKAGE)
+    ):
+        return _real_signal(signum, handler)
+    signum = int(signum)
+    before = _kept_aside.get(signum, _real_getsignal(signum))
+    _kept_aside[signum] = handler
+    if signum not in _state.setdefault("said_signals", set()):
+        _state["said_signals"].add(signum)
+        import warnings
+
+        where = _frame_words(caller.f_code, caller.f_code.co_filename, caller.f_lineno)
+        what = "to ignore it" if handler is signal.SIG_IGN else "a handler of its own"
+        warnings.warn(
+            f"descentlab: code in {where} set {signal.Signals(signum).name} {what}; the "
+            "command keeps its own, so a stop still ends it (exit 130 or 143, finished "
+            "trials kept), and that handler is not called",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return before
+
+
+def _guarded_getsignal(signum: Any) -> Any:
+    if os.getpid() == _state.get("signals_pid") and int(signum) in _kept_aside:
+        caller = sys._getframe(1)
+        if not caller.f_code.co_filename.startswith(_PACKAGE):
+            return _kept_aside[int(signum)]
+    return _real_getsignal(signum)
+
+
+def guard_signals() -> None:
+    """From now on in this process (the command's, or a worker's), code outside descentlab
+    cannot take SIGINT or SIGTERM from the command -- as torchrun's agent owns its workers'
+    signals: ``signal.signal`` called by such code for them (a SLURM-aware handler, a library's,
+    ``SIG_IGN``) is kept aside and said once, and ``signal.getsignal`` gives that code back
+    what it set; the command's own handlers stay, so a stop ends it by the convention."""
+    _state["signals_pid"] = os.getpid()
+    signal.signal = _guarded_signal  # type: ignore[assignment]
+    signal.getsignal = _guarded_getsignal  # type: ignore[assignment]
 
 
 def watch_interrupts() -> None:
@@ -221,14 +291,22 @@ def raised_by_user(exc: BaseException) -> bool:
     return not library_file(tb.tb_frame.f_code.co_filename)
 
 
+def raised_here(exc: BaseException) -> bool:
+    """Whether descentlab itself raised ``exc`` (the innermost frame of its traceback is
+    descentlab's: a check of how user code called it, such as ``run.report`` given text)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_filename.startswith(_PACKAGE)
+
+
 def describe(exc: BaseException) -> str:
     """What user code did, for a message: ``"it called sys.exit(3) in make (p.py:4)"``,
     ``"it called os._exit(5) in Net.forward (p.py:9)"``, ``"RuntimeError: boom in Opt.step
-    (o.py:13)"``; a ``sys.exit`` that a library called for the code (argparse refusing the
-    command line) names the user's line that called it."""
-    where = user_frame(exc)
-    if isinstance(exc, SystemExit) and not isinstance(exc, UserExit):
-        where = user_call(exc) or where
+    (o.py:13)"``."""
+    where = _where(exc)
     at = f" in {where}" if where else ""
     if isinstance(exc, SystemExit):
         function = "os._exit" if isinstance(exc, UserExit) else "sys.exit"
@@ -280,6 +358,32 @@ class script_argv:
         sys.argv = self.kept
 
 
+def _where(exc: BaseException) -> str | None:
+    """Where user code raised ``exc``: its innermost frame of user code (the user's line that
+    called into torch, not torch's own), else the last frame outside descentlab."""
+    if isinstance(exc, UserExit):
+        return exc.where
+    return user_call(exc) or user_frame(exc)
+
+
+def failed_as(exc: BaseException) -> tuple[str, str]:
+    """A failed trial's cause and way (:func:`describe`, :func:`failure_way`); a
+    :class:`UserCodeFailed` carries its own."""
+    if isinstance(exc, UserCodeFailed):
+        return exc.cause, exc.way
+    return describe(exc), failure_way(exc)
+
+
+def failure_way(exc: BaseException) -> str:
+    """How user code failed, apart from the message's values (two trials that raise the same
+    error at the same line fail the same way, whatever numbers their messages hold):
+    ``"RuntimeError in loss (vae.py:61)"``, ``"it called os._exit(0) in f (p.py:9)"``."""
+    if isinstance(exc, SystemExit):
+        return describe(exc)
+    where = _where(exc)
+    return f"{type(exc).__name__} in {where}" if where else describe(exc)
+
+
 # ---------------------------------------------------------------------------------------
 # warnings: descentlab's one-line form
 
@@ -301,16 +405,18 @@ def plain_warnings() -> None:
     """
     import warnings
 
+    from descentlab._terminal import printable
+
     shown = getattr(warnings.formatwarning, "_python", warnings.formatwarning)
 
     def formatwarning(
         message: Any, category: Any, filename: str, lineno: int, line: str | None = None
     ) -> str:
         text = str(message)
-        if text.startswith("descentlab: "):
-            return text + "\n"
+        if text.startswith("descentlab: "):  # (what it says may quote a store, user code)
+            return printable(text, lines=True) + "\n"
         if str(filename).startswith(_PACKAGE):
-            return f"descentlab: warning: {text}\n"
+            return f"descentlab: warning: {printable(text, lines=True)}\n"
         return shown(message, category, filename, lineno, line)
 
     formatwarning._python = shown  # type: ignore[attr-defined]
@@ -334,6 +440,7 @@ def _error_types() -> tuple[type[BaseException], ...]:
         ("descentlab.experiments.runner", "BackendUnavailable"),
         ("descentlab.engine.ranks", "ShardedRunError"),
         ("descentlab._native", "KernelUnavailable"),
+        ("descentlab.engine.procpool", "WorkersDying"),
     ):
         mod = sys.modules.get(module)
         error = getattr(mod, name, None) if mod is not None else None

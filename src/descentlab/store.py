@@ -433,7 +433,15 @@ def provenance(seed: int | None = None, **extra: Any) -> dict[str, Any]:
         "created": _now(),
     }
     out.update(extra)
-    return out
+    return _with_start(out)
+
+
+def _with_start(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` with its ``pid``'s start time (a process is known by both:
+    :func:`descentlab._osutil.recorded_alive`)."""
+    from descentlab._osutil import with_start
+
+    return with_start(record)
 
 
 @dataclass(frozen=True)
@@ -979,7 +987,7 @@ class Store(_Database):
         """
         with self._write() as c:
             prov = json.loads(self._require_run(c, run_id, "provenance"))
-            prov.update(updates)
+            prov.update(_with_start(updates))
             c.execute(
                 "UPDATE runs SET provenance = ?, updated_at = ? WHERE id = ?",
                 (canonical_json(prov), _now(), int(run_id)),
@@ -1225,17 +1233,31 @@ class Store(_Database):
         except ValueError:
             return str(absolute)
 
-    def _resolved(self, recorded: str) -> str:
+    def _resolved(self, recorded: str, what: str = "a file") -> str:
         """A recorded path as a path from here: relative to the store's folder (a store
         written before paths were recorded so kept them relative to the folder its command
-        ran in: such a path that exists from here, and not from the store, is kept)."""
+        ran in: such a path that exists from here, and not from the store, is kept).
+
+        A path read from a store is data: once resolved (``..`` and symbolic links followed)
+        it must lie in the store's folder, else :class:`StoreError` in one line -- a store
+        edited, forged or copied from elsewhere cannot make a command read, replace or delete
+        a file outside its run folder (``train --resume ID --restart`` writes its checkpoint
+        where the store says)."""
         p = Path(recorded)
-        if p.is_absolute():
-            return recorded
-        in_store = self._folder() / p
-        if not in_store.exists() and (p.exists() or _checksum_file(p).exists()):
-            return recorded
-        return str(in_store)
+        path = recorded if p.is_absolute() else str(self._folder() / p)
+        if not p.is_absolute():
+            in_store = self._folder() / p
+            if not in_store.exists() and (p.exists() or _checksum_file(p).exists()):
+                path = recorded
+        folder = os.path.realpath(self._folder())
+        real = os.path.realpath(path)
+        if os.path.commonpath([folder, real]) != folder:
+            raise StoreError(
+                f"{self.path}: {what} is recorded at {recorded!r}, which leads outside the "
+                f"store's folder ({folder}); refused: a path from a store must lie in its "
+                "folder (restore the store from a backup, or start the run over in a new one)"
+            )
+        return path
 
     def last_steps(self) -> dict[int, int]:
         """``{run id: the last step a metric was recorded at}`` of every run that has one
@@ -1254,7 +1276,10 @@ class Store(_Database):
             )
             .fetchall()
         )
-        return {n: {"kind": k, "path": self._resolved(p), "created_at": t} for n, k, p, t in rows}
+        return {
+            n: {"kind": k, "path": self._resolved(p, f"run {run_id}'s {n}"), "created_at": t}
+            for n, k, p, t in rows
+        }
 
     # -- moving runs between stores ------------------------------------------------------
 

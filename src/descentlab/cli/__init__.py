@@ -28,10 +28,12 @@ from typing import Any, NoReturn
 
 from descentlab._files import out_of_space, remove_created, track_created
 from descentlab._osutil import loading_frozen
+from descentlab._terminal import printable
 from descentlab._usercode import (
     describe,
     genuine_interrupt,
     guard_exits,
+    guard_signals,
     interrupted,
     plain_warnings,
     real_exit,
@@ -251,6 +253,7 @@ def _main(argv: list[str] | None) -> int:
     if argv is None:  # the program itself: user code may not end it without a word
         watch_interrupts()
         guard_exits()
+        guard_signals()
     with loading_frozen() if argv is None else contextlib.nullcontext():
         parser = build_parser()  # (the subcommands' modules: torch and the engine)
     undecodable = _undecodable(sys.argv[1:] if argv is None else [str(a) for a in argv])
@@ -286,7 +289,7 @@ def _main(argv: list[str] | None) -> int:
             message = user_error(exc)
             if message is None or os.environ.get("DESCENTLAB_DEBUG"):
                 raise
-            print(f"descentlab: error: {message}", file=sys.stderr)
+            print(f"descentlab: error: {printable(message)}", file=sys.stderr)
             return 2
 
 

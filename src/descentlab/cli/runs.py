@@ -25,6 +25,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from descentlab._terminal import printable
 from descentlab.cli._options import add_command, print_json
 from descentlab.cli._options import shown as shown_path
 
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             for key, value in shown.items():
                 if isinstance(value, dict | list):
                     value = json.dumps(value, indent=1, sort_keys=True, default=str)
-                print(f"{key}: {value}")
+                print(f"{key}: {printable(value, lines=True)}")  # (stored text: escaped)
         return 0
     listed: dict[str, list[dict[str, Any]]] = {}
     for path in found:
@@ -99,21 +100,21 @@ def run(args: argparse.Namespace) -> int:
         print_json(listed if len(found) > 1 else next(iter(listed.values())), default=str)
         return 0
     for path, table in listed.items():
-        print(f"store {shown_path(path)}: {len(table)} run(s)")
+        print(f"store {printable(shown_path(path))}: {len(table)} run(s)")
         print(format_rows(table))
     return 0
 
 
 def _orphaned(record: Any) -> bool:
     """Whether ``record`` is ``running`` on this machine with no process behind it."""
-    from descentlab._osutil import pid_alive
+    from descentlab._osutil import recorded_alive
 
     pid = record.provenance.get("pid")
     return (
         record.status == "running"
         and isinstance(pid, int)
         and record.provenance.get("hostname") == socket.gethostname()
-        and not pid_alive(pid)
+        and not recorded_alive(record.provenance)
     )
 
 
@@ -138,9 +139,11 @@ def rows(store: Any) -> list[dict[str, Any]]:
 
 
 def format_rows(table: list[dict[str, Any]]) -> str:
-    """``table`` (:func:`rows`) as aligned text, a note cut to its first line."""
+    """``table`` (:func:`rows`) as aligned text, a note cut to its first line, control
+    characters escaped (:func:`~descentlab._terminal.printable`: names and messages are the
+    store's, which anyone who could write it chose)."""
     heads = ["id", "name", "status", "steps", "result", "note"]
-    cells = [[("" if r[h] is None else str(r[h]).splitlines()[0] if str(r[h]) else "")
+    cells = [[("" if r[h] is None else printable(str(r[h]).splitlines()[0]) if str(r[h]) else "")
               for h in heads] for r in table]  # fmt: skip
     widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(heads)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)).rstrip()]

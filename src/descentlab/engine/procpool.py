@@ -24,6 +24,7 @@ ends it as ``interrupted``); :meth:`WorkerPool.close` passes a stop on.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
 import pickle
@@ -49,7 +50,13 @@ from descentlab._osutil import (
     spawning,
     started_frozen,
 )
-from descentlab._usercode import describe, plain_warnings
+from descentlab._usercode import (
+    UserCodeFailed,
+    failed_as,
+    guard_signals,
+    plain_warnings,
+    user_call,
+)
 from descentlab.constraints import POSITIVE_INT, check
 from descentlab.engine.config import RunConfig
 from descentlab.engine.memory import keep_freed_memory
@@ -58,6 +65,25 @@ from descentlab.engine.scratch import import_result, in_scratch_store
 from descentlab.store import Store, refuse_writing
 
 __all__ = ["WorkerPool", "default_workers", "map_in_processes", "report", "train_in_processes"]
+
+
+class WorkersDying(RuntimeError):
+    """Worker processes keep dying (every task they take): the pool gives up, in one line."""
+
+
+#: Workers that may die in a row (no task finishing between them) before the pool gives up.
+DEATHS = 3
+
+
+def _death(code: int | None) -> str:
+    """How a worker process ended, in words: ``signal 9 (SIGKILL)``, ``exited 0 before
+    returning``."""
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"signal {-code} ({signal.Signals(-code).name})"
+        return f"signal {-code}"
+    return f"exited {code} before returning"
+
 
 #: How long an aborted pool waits for its running tasks to stop (recorded as interrupted).
 ABORT_SECONDS = 2.0
@@ -85,7 +111,8 @@ class WorkerPool:
     spawned, ``preload`` loaded frozen first (:func:`~descentlab._osutil.started_frozen`).
 
     A task is ``put(key, fn, *args)``: a worker calls the module-level ``fn(*args)`` and sends
-    ``("done", key, value)`` or ``("error", key, exception, text, no_space)``; inside it,
+    ``("done", key, value)`` or ``("error", key, exception, text, no_space, way, where)``
+    (:func:`~descentlab._usercode.failure_way`, :func:`~descentlab._usercode.user_call`); inside it,
     :func:`report` sends ``("part", key, value)``. Not daemonic: a trial reads a Dataset with
     the loader worker processes it asks for."""
 
@@ -102,46 +129,91 @@ class WorkerPool:
         check("workers", count, POSITIVE_INT)
         ctx = multiprocessing.get_context("fork" if fork else "spawn")
         self.tasks, self.results = ctx.Queue(), ctx.Queue()
+        # which task each worker runs (its sequence number, -1: none): written by the worker
+        # in shared memory before it calls the task, so that a worker that dies -- killed, or
+        # user code's os._exit -- is known to have ended that task and no other
+        self._running = ctx.Array("q", [-1] * count, lock=False)
+        self._sent: dict[int, Any] = {}  # task number -> key, until its answer is read
+        self._seq = itertools.count()
+        self._deaths = 0  # workers that died in a row, no task finishing between them
         common = (torch.get_default_dtype(), threads, sharing() or announcement_dir(), setup, *args)
-        self.procs: list[Any] = []
+        self._how = (ctx, fork, preload, common)
+        self.procs: list[Any] = [None] * count
+        for slot in range(count):
+            self._spawn(slot)
+
+    def _spawn(self, slot: int) -> None:
+        """Start the worker of ``slot`` (at the start, or in place of one that died)."""
+        ctx, fork, preload, common = self._how
+        passed = (self.tasks, self.results, self._running, slot)
         # (started with SIGINT and SIGTERM blocked, kept across fork and exec: an abort while
         # a worker starts must not print a KeyboardInterrupt traceback from its bootstrap)
         with signals_blocked(), spawning():
-            for _ in range(count):
-                # (a spawned worker's payload each: a shared tensor's handle is taken once)
-                payload = (self.tasks, self.results, *common) if fork else (
-                    *spawn_payload(_serve, *common, preload=preload), self.tasks, self.results
-                )  # fmt: skip
-                p = ctx.Process(target=_serve if fork else started_frozen, args=payload)
-                p.start()
-                self.procs.append(p)
+            # (a spawned worker's payload each: a shared tensor's handle is taken once)
+            payload = (*passed, *common) if fork else (
+                *spawn_payload(_serve, *common, preload=preload), *passed
+            )  # fmt: skip
+            p = ctx.Process(target=_serve if fork else started_frozen, args=payload)
+            p.start()
+        self.procs[slot] = p
 
     def put(self, key: Any, fn: Callable[..., Any], *args: Any) -> None:
         """Queue the task ``fn(*args)``, its messages marked ``key``; ``ValueError`` here if it
         cannot be sent to a worker (pickled now: the queue's feeder thread would drop it)."""
+        seq = next(self._seq)
         try:
-            task = bytes(ForkingPickler.dumps((key, fn, args)))
+            task = bytes(ForkingPickler.dumps((seq, key, fn, args)))
         except Exception as exc:  # lambdas, local classes, open files...
             raise ValueError(f"task {key!r} cannot be sent to a worker process: {exc}") from None
+        self._sent[seq] = key
         self.tasks.put(task)
 
     def get(self, wait: bool = True) -> tuple[Any, ...] | None:
-        """The next message a worker sent (``wait``: until one comes; else None if none has);
-        ``RuntimeError`` if a worker process died meanwhile."""
+        """The next message a worker sent (``wait``: until one comes; else None if none has).
+        A worker that died (killed, or user code that ended its process) ends the task it was
+        running -- ``("error", key, None, why, False, why, None)``: "the worker running it died:
+        signal 9 (SIGKILL)" -- and another takes its place; ``WorkersDying`` (one line) once
+        :data:`DEATHS` workers have died in a row with no task finishing between them."""
         while True:
             try:
-                return pickle.loads(self.results.get(wait, 0.5))
+                item = pickle.loads(self.results.get(wait, 0.5))
             except queue.Empty:
                 if not wait:
                     return None
-            dead = [p for p in self.procs if not p.is_alive()]
-            if dead:
-                raise RuntimeError(
-                    f"a worker process exited unexpectedly (exit code {dead[0].exitcode}); "
-                    "see its traceback above. Worker processes are spawned: a script run "
-                    "from stdin, or one that needs its own functions in the workers, must "
-                    "start work inside `if __name__ == '__main__':` -- or use workers=1"
+            else:
+                if item[0] in ("done", "error"):
+                    self._answered(item[1])
+                    self._deaths = 0
+                return item
+            died = self._bury()
+            if died is not None:
+                return died
+
+    def _answered(self, key: Any) -> None:
+        for seq in [s for s, k in self._sent.items() if k == key]:
+            del self._sent[seq]
+
+    def _bury(self) -> tuple[Any, ...] | None:
+        """A worker that died: the error of the task it was running (None: it held none), and
+        a worker started in its place."""
+        for slot, p in enumerate(self.procs):
+            if p is None or p.is_alive():
+                continue
+            seq, self._running[slot] = self._running[slot], -1
+            why = _death(p.exitcode)
+            self._deaths += 1
+            if self._deaths >= DEATHS:
+                raise WorkersDying(
+                    f"{self._deaths} worker processes died in a row, the last one {why}; "
+                    "rerun the same command to continue (finished trials are kept), or with "
+                    "--workers 1 to see the error"
                 ) from None
+            self._spawn(slot)
+            key = self._sent.pop(seq, None) if seq >= 0 else None
+            if key is not None:
+                text = f"the worker running it died: {why}"
+                return ("error", key, None, text, False, text, None)
+        return None
 
     def close(
         self,
@@ -155,7 +227,7 @@ class WorkerPool:
         are dropped and ``running`` ones stopped with ``signum``; a worker that does not exit
         within :data:`ABORT_SECONDS` is killed. ``keep``: given each message read meanwhile
         (the rest are dropped)."""
-        procs, self.procs = self.procs, []
+        procs, self.procs = [p for p in self.procs if p is not None], []
         if abort:
             with contextlib.suppress(queue.Empty, OSError, ValueError):
                 while True:
@@ -214,6 +286,8 @@ def _message(item: tuple[Any, ...]) -> bytes:
 def _serve(
     tasks: Any,
     results: Any,
+    running: Any,
+    slot: int,
     dtype: torch.dtype,
     threads: int,
     announced: str | None,
@@ -222,6 +296,7 @@ def _serve(
 ) -> None:
     """A worker's life: its settings, ``setup(*args)``, then tasks until told to stop."""
     ignore_stop_signals()
+    guard_signals()  # (user code's handlers cannot keep a worker from its stop)
     die_with_parent()  # a killed main process takes its workers with it, queued tasks or not
     refuse_writing()  # (this process sends its runs to the store's one writer)
     plain_warnings()  # (a worker's warnings reach the command's terminal)
@@ -243,15 +318,22 @@ def _serve(
             continue
         if item is None:
             _exit_now(results)
-        key, fn, fn_args = pickle.loads(item)
+        seq, key, fn, fn_args = pickle.loads(item)
         _SENDING[:] = results, key
+        running[slot] = seq
         try:
             results.put(_message(("done", key, fn(*fn_args))))
         except BaseException as exc:  # report everything, including KeyboardInterrupt
-            text = f"{describe(exc)}\n{''.join(traceback.format_exception(exc))}"
-            results.put(_message(("error", key, exc, text, out_of_space(exc))))
+            cause, way = failed_as(exc)
+            text = f"{cause}\n{''.join(traceback.format_exception(exc))}"
+            where = user_call(exc) or (way if isinstance(exc, UserCodeFailed) else None)
+            results.put(_message(("error", key, exc, text, out_of_space(exc), way, where)))
             if not isinstance(exc, Exception):
+                results.close()  # (its answer reaches the pipe before the process ends)
+                results.join_thread()
+                running[slot] = -1
                 return
+        running[slot] = -1
 
 
 def _exit_now(results: Any) -> None:
@@ -352,8 +434,11 @@ def map_in_processes(
         for i, args in enumerate(calls):
             pool.put(i, fn, *args)
         for _ in calls:
-            kind, i, value, *_ = pool.get()  # type: ignore[misc]
-            futures[i].set_result(value) if kind == "done" else futures[i].set_exception(value)
+            kind, i, value, *rest = pool.get()  # type: ignore[misc]
+            if kind == "done":
+                futures[i].set_result(value)
+            else:  # (a worker that died sends no exception: its words)
+                futures[i].set_exception(value if value is not None else RuntimeError(rest[0]))
             if done is not None:
                 done(i, futures[i])
     except BaseException:

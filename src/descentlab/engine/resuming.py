@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from descentlab._osutil import pid_alive
+from descentlab._osutil import recorded_alive
 from descentlab.engine.checkpoint import (
     CheckpointError,
     check_entries,
@@ -169,7 +169,7 @@ def _stored_run(
         and prov.get("hostname") == socket.gethostname()
         and isinstance(pid, int)
         and pid != os.getpid()
-        and pid_alive(pid)
+        and recorded_alive(prov)
     ):
         raise ValueError(f"run {record.id} is still running in process {pid}; stop it first")
     config = RunConfig.from_dict(record.config)

@@ -99,7 +99,7 @@ def store_refusal(run_dir: str | os.PathLike[str]) -> str | None:
         return None
     if not store.is_file() or store.stat().st_size == 0 or not finished_runs(store):
         what = "is empty (0 bytes)" if store.is_file() and store.stat().st_size == 0 else ""
-        what = what or ("holds no finished trial" if store.is_file() else "is missing")
+        what = what or ("holds no finished trial" if store.is_file() else _not_a_file(store))
         return (
             f"{store} {what}, but {EXPORT_FILES[1]} beside it is a comparison of "
             f"{finished} finished trial(s): the store was emptied or replaced; {again}"
@@ -111,3 +111,12 @@ def store_refusal(run_dir: str | os.PathLike[str]) -> str | None:
             f"{here or 'none'}; the exports name {said}): it was replaced; {again}"
         )
     return None
+
+
+def _not_a_file(path: Path) -> str:
+    """What stands where a store should be, that is no file: nothing, a folder, another kind."""
+    if path.is_symlink() and not path.exists():
+        return "is a link to nothing"
+    if path.is_dir():
+        return "is a folder, not a store"
+    return "is missing" if not path.exists() else "is not a file"

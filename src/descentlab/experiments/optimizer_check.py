@@ -13,12 +13,15 @@ rank of the FSDP2 check.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import pickle
+import shutil
+import signal
 import subprocess
 import sys
-import tempfile
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -457,26 +460,64 @@ def _sharded(spec: str, kw: dict, world: int = 2, timeout: float = 300) -> Line:
         warnings.simplefilter("ignore")
         model = _model()
         want = _train(model, optim.get(spec)(model.parameters(), **kw))
-    with tempfile.TemporaryDirectory() as tmp:
+    from descentlab._osutil import owned_tempdir
+
+    # (a folder of this process: one that a killed command left is removed by the next)
+    tmp = owned_tempdir("fsdp-check")
+    try:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
         (Path(tmp) / "kwargs.pt").write_bytes(pickle.dumps(kw))
-        cmd = [sys.executable, "-m", __name__, "", str(world), tmp, optim.specs.spec_of(spec)]
-        procs = [subprocess.Popen([*cmd[:3], str(r), *cmd[4:]], env=env, text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-                 for r in range(world)]  # fmt: skip
-        outs = []
-        for p in procs:
-            try:
-                outs.append(p.communicate(timeout=timeout)[0])
-            except subprocess.TimeoutExpired:
-                for q in procs:
-                    q.kill()
-                outs.append(p.communicate()[0] + f"(timed out after {timeout:.0f} s)")
-        if any(p.returncode for p in procs):
-            last = next(o for o, p in zip(outs, procs, strict=True) if p.returncode)
-            return Line(name, False, "a rank failed: " + last.strip().splitlines()[-1])
+        cmd = [sys.executable, "-c", _RANK_START, "", str(world), tmp, optim.specs.spec_of(spec),
+               str(os.getpid())]  # fmt: skip
+        logs = [Path(tmp) / f"rank-{r}.log" for r in range(world)]
+        procs = []
+        for r, log in enumerate(logs):
+            with open(log, "w") as out:
+                procs.append(subprocess.Popen([*cmd[:3], str(r), *cmd[4:]], env=env, text=True,
+                                              stdout=out, stderr=subprocess.STDOUT))  # fmt: skip
+        failed = _watch_ranks(procs, timeout)
+        if failed is not None:
+            rank, how = failed
+            said = [ln for ln in logs[rank].read_text(errors="replace").splitlines() if ln.strip()]
+            last = f": {said[-1].strip()}" if said and not how.startswith("hung") else ""
+            return Line(name, False, f"rank {rank} {how}{last}")
         got = torch.load(Path(tmp) / "sharded.pt")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return _within(name, _rel(got, want), SHARDED_TOL)
+
+
+def _watch_ranks(procs: list[subprocess.Popen], timeout: float) -> tuple[int, str] | None:
+    """Wait for the ranks: None when each ended well; else the first rank that did not (died,
+    or still running at ``timeout`` seconds: hung), with how -- the others are killed then (a
+    survivor's own error, gloo's "Connection closed by peer", is not the cause)."""
+    deadline = time.monotonic() + timeout
+    failed = None
+    try:
+        while failed is None and None in [p.poll() for p in procs]:  # (each polled)
+            failed = next(((r, _ended(p.returncode)) for r, p in enumerate(procs)
+                           if p.returncode not in (None, 0)), None)  # fmt: skip
+            if failed is None and time.monotonic() > deadline:
+                hung = next(r for r, p in enumerate(procs) if p.poll() is None)
+                failed = (hung, f"hung: still running after {timeout:.0f} s")
+            time.sleep(0.05)
+        if failed is None:
+            failed = next(((r, _ended(p.returncode)) for r, p in enumerate(procs)
+                           if p.returncode != 0), None)  # fmt: skip
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+    return failed
+
+
+def _ended(code: int) -> str:
+    """How a rank ended, in words: ``was killed by SIGKILL``, ``exited with 1``."""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with {code}"
 
 
 #: the checks by name, in the order they run
@@ -541,6 +582,17 @@ def check_optimizer(
     return out
 
 
-if __name__ == "__main__":
-    _kw = pickle.loads((Path(sys.argv[3]) / "kwargs.pt").read_bytes())
-    _rank(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], _kw)
+#: a rank's start (``python -c``, its arguments: rank, world, folder, spec, the command's pid):
+#: it ends with its command, even one killed by ``kill -9`` (the kernel's parent-death signal,
+#: asked for before torch's imports; a command already gone ends it at once)
+_RANK_START = """import os, sys
+from descentlab._osutil import killed_with_parent
+killed_with_parent()
+if os.getppid() != int(sys.argv[5]):
+    sys.exit(1)
+import pickle
+from pathlib import Path
+from descentlab.experiments.optimizer_check import _rank
+kw = pickle.loads((Path(sys.argv[3]) / "kwargs.pt").read_bytes())
+_rank(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], kw)
+"""

@@ -23,9 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from descentlab._files import write_atomic
-from descentlab._osutil import (
-    pid_alive,
-)
+from descentlab._osutil import recorded_alive
 from descentlab.experiments.trial import FINISHED, Trial, trial_key
 from descentlab.store import canonical_json
 
@@ -138,7 +136,7 @@ def mark_orphans(store: Any, names: Any = None) -> int:
         pid = rec.provenance.get("pid")
         if rec.provenance.get("hostname") != host or not isinstance(pid, int):
             continue
-        if pid == os.getpid() or pid_alive(pid):
+        if pid == os.getpid() or recorded_alive(rec.provenance):
             continue
         with contextlib.suppress(ValueError, KeyError):
             store.set_status(

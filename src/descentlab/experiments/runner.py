@@ -48,7 +48,15 @@ from pathlib import Path
 from typing import Any
 
 from descentlab._files import out_of_space
-from descentlab._usercode import describe, genuine_interrupt, user_error
+from descentlab._usercode import (
+    UserCodeFailed,
+    describe,
+    failed_as,
+    genuine_interrupt,
+    out_of_memory,
+    user_call,
+    user_error,
+)
 from descentlab.constraints import POSITIVE_INT, check
 from descentlab.engine.scratch import place_files
 from descentlab.engine.trial_lines import lines_on
@@ -491,16 +499,20 @@ class TrialRunner:
             runs: list[dict[str, Any]] = []
             try:
                 outcomes = self._run_here(group, sizes, runs)
-            except BaseException as exc:  # the task is over: its error goes to the caller
+            except BaseException as exc:  # the task is over
+                stops = genuine_interrupt(exc) or isinstance(exc, GeneratorExit)
+                if not stops and _trial_failure(exc, user_call(exc)):
+                    # user code's error, its own KeyboardInterrupt (not Ctrl-C), sys.exit() or
+                    # os._exit(): a failed trial, as in a worker; the comparison goes on
+                    self._failed(indices, runs, *failed_as(exc), _said(exc))
+                    return self._ready.popleft()
                 with contextlib.suppress(Exception):  # (its finished trials are kept)
                     self._imported(group[: len(runs)], runs)
                 self._running.pop(indices[0], None)
                 for index in indices:
                     self._trials.pop(index, None)
-                if genuine_interrupt(exc) or isinstance(exc, GeneratorExit) or _own_error(exc):
+                if stops or _own_error(exc):
                     raise
-                # user code's error, its own KeyboardInterrupt (not Ctrl-C), sys.exit() or
-                # os._exit(): a failed trial, as in a worker
                 failed = TrialError(f"trial {group[0].config.name!r} failed: {describe(exc)}")
                 failed.no_space = out_of_space(exc)
                 raise failed from None
@@ -520,10 +532,58 @@ class TrialRunner:
         runs = self._parts.pop(indices[0], [])
         if kind == "done":
             self._finished(indices, runs, None)
-        else:
-            self._imported([self._trials[i] for i in indices[: len(runs)]], runs)
-            own = item[2] if _own_error(item[2]) else None  # (said as it is, as in this process)
-            self._finished(indices, None, item[3], item[4], own)
+            return
+        exc, text, no_space = item[2], item[3], item[4]
+        way, where = (item[5], item[6]) if len(item) > 6 else (None, None)
+        if way is not None and not no_space and (exc is None or _trial_failure(exc, where)):
+            # user code failed in the worker (or the worker running it died): a failed trial
+            self._failed(indices, runs, text.splitlines()[0], way, _said(exc))
+            return
+        self._imported([self._trials[i] for i in indices[: len(runs)]], runs)
+        own = exc if _own_error(exc) else None  # (said as it is, as in this process)
+        self._finished(indices, None, text, no_space, own)
+
+    def _failed(
+        self,
+        indices: list[int],
+        runs: list[dict[str, Any]],
+        cause: str,
+        way: str,
+        said: str | None = None,
+    ) -> None:
+        """A task that failed: its finished trials are kept; the first one that did not
+        finish is a failed trial, recorded with its ``cause`` (one line, its run's message;
+        ``said``: the whole line its kind said, naming the trial) and counted like a diverged
+        one; the task's trials after it are trained again."""
+        self._running.pop(indices[0], None)
+        trials = [self._trials.pop(i) for i in indices]
+        done = [o for o in self._imported(trials[: len(runs)], runs) if o.run_id is not None]
+        self._ready.extend(done)
+        failing, *again = trials[len(done) :]
+        self._ready.append(self._record_failure(failing, cause, way, said))
+        self._waiting.extend(again)
+
+    def _record_failure(
+        self, trial: Trial, cause: str, way: str, said: str | None = None
+    ) -> TrialOutcome:
+        """``trial``'s failed run in the store, its ``cause`` as its message (the comparison
+        says it, once for the trials that failed the same way)."""
+        from descentlab.store import provenance
+
+        cfg, store = trial.config, self.store
+        with store.transaction():
+            run_id = store.create_run(
+                trial.record_config(), name=cfg.name, seed=cfg.seed, status="failed",
+                provenance=provenance(cfg.seed, failed=way),
+            )  # fmt: skip
+            store.set_status(run_id, "failed", message=cause)
+        return TrialOutcome(trial, run_id, "failed", {}, cause=cause, way=way, said=said)
+
+    def pending_of(self, label: str, phase: str) -> int:
+        """Trials of the optimizer ``label`` in ``phase`` submitted whose outcome has not been
+        taken."""
+        trials = [o.trial for o in self._ready] + list(self._trials.values()) + self._waiting
+        return sum(t.label == label and t.phase == phase for t in trials)
 
     def _finished(
         self,
@@ -559,6 +619,31 @@ class _Task:
     indices: list[int]
     cost: float
     sent: float
+
+
+def _trial_failure(exc: BaseException, where: str | None) -> bool:
+    """Whether ``exc`` fails its trial alone (the comparison goes on): user code's error --
+    raised where user code runs (``where``, its frame), or a ``SystemExit`` or a
+    ``KeyboardInterrupt`` of its own -- but not one that says itself what was wrong with the
+    command's input (a bad value, a file, the store) raised by descentlab, nor a lack of space
+    or memory (the command's to report)."""
+    if out_of_space(exc) or out_of_memory(exc):
+        return False
+    if not isinstance(exc, Exception) or isinstance(exc, UserCodeFailed):
+        return True
+    return not _own_error(exc) or where is not None
+
+
+def _said(exc: BaseException | None) -> str | None:
+    """The whole line a trial's kind said of user code's failure (naming the trial)."""
+    return str(exc) if isinstance(exc, UserCodeFailed) else None
+
+
+def trial_words(trial: Trial) -> str:
+    """A trial in a message: its name and its hyperparameters, ``'tune:sgd:2' (lr 10)``."""
+    hyper = getattr(trial.config, "hyper", None) or {}
+    said = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in hyper.items())
+    return f"{trial.config.name!r}" + (f" ({said})" if said else "")
 
 
 def _own_error(exc: BaseException) -> bool:

@@ -42,6 +42,11 @@ class TrialError(RuntimeError):
 #: Statuses of a trial that is done (a diverged trial is a result, not a failure).
 FINISHED: tuple[str, ...] = ("completed", "diverged")
 
+#: Statuses of a trial that counts in a comparison's results: finished, or failed (its code
+#: raised, or the worker running it died: the cause is the run's stored message). A failed
+#: trial is trained again when the comparison is run again; a finished one is reused.
+RESULTS: tuple[str, ...] = (*FINISHED, "failed")
+
 
 def __getattr__(name: str) -> Any:
     # MonitoredOptimizer lives in the engine, imported when first asked for: a worker
@@ -185,10 +190,16 @@ class TrialOutcome:
     Attributes:
         trial: the trial.
         run_id: its run in the store.
-        status: ``completed`` or ``diverged`` (or ``interrupted`` when stopped).
+        status: ``completed`` or ``diverged``, ``failed`` (its code raised, or the worker
+            running it died: ``cause``), or ``interrupted`` when stopped.
         summary: the run's final metrics (the store's summary).
         reused: found finished in the store (not run again).
         seconds: wall-clock seconds this process spent on it (0 when reused).
+        cause: why a failed trial failed, one line (stored as its run's message).
+        way: how it failed, apart from the values in its message
+            (:func:`~descentlab._usercode.failure_way`): trials that fail the same way share it.
+        said: the whole line the trial's kind said of the failure, naming the trial (None:
+            ``cause`` says it).
     """
 
     trial: Trial
@@ -197,9 +208,14 @@ class TrialOutcome:
     summary: dict[str, Any]
     reused: bool = False
     seconds: float = 0.0
+    cause: str | None = None
+    way: str | None = None
+    said: str | None = None
 
 
-def finished_run(store: Any, trial: Trial, *, outcomes: bool = False) -> Any:
+def finished_run(
+    store: Any, trial: Trial, *, outcomes: bool = False, statuses: tuple[str, ...] = FINISHED
+) -> Any:
     """The stored run that finished ``trial`` (newest first), or None.
 
     A monitored trial counts as finished only once its monitor records are stored too (they
@@ -211,9 +227,10 @@ def finished_run(store: Any, trial: Trial, *, outcomes: bool = False) -> Any:
     only, unlike the run never interrupted); it is trained again. Without ``outcomes``
     (reading a store), such a run -- or one stored before runs recorded their outcomes -- is
     reused as it is: the comparison says that its intervals count the seeds' noise only.
+    ``statuses``: :data:`RESULTS` to find a failed trial too (reading a comparison's results).
     """
     monitored, needs = trial.monitored, outcomes and needs_outcomes(trial)
-    record = store.find_run_by_config(trial.record_config(), status=FINISHED)
+    record = store.find_run_by_config(trial.record_config(), status=statuses)
     if record is None:
         return None
     # (a run trained across processes records no monitor: its statistics would be a shard's)

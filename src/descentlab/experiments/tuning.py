@@ -58,6 +58,7 @@ FAILURES: dict[str, str] = {
     "diverged": "the loss went non-finite",
     "chance": "the final held-out metric is no better than chance",
     "loss rose": "the final training loss is above the initial one",
+    "failed": "its code raised, or the worker running it died (the cause is stored)",
 }
 
 #: Search strategies accepted by :func:`candidates`.
@@ -371,7 +372,8 @@ def trial_failure(
 ) -> str | None:
     """Why a finished trial failed (a key of :data:`FAILURES`), or None if it did not.
 
-    A trial fails when its loss went non-finite (``status == "diverged"``, or a non-finite
+    A trial fails when its code raised or its worker died (``status == "failed"``), when its
+    loss went non-finite (``status == "diverged"``, or a non-finite
     final value), when its final held-out metric is no better than ``chance`` (accuracy
     ``<= chance``; a loss ``>= chance``), or when its final training loss is above its
     initial one -- all three are runs that learned nothing, which a comparison must count
@@ -385,8 +387,8 @@ def trial_failure(
         ...               final_loss=0.4) is None
         True
     """
-    if status == "diverged":
-        return "diverged"
+    if status in ("diverged", "failed"):
+        return status
     if any(v is not None and not math.isfinite(v) for v in (final_metric, final_loss)):
         return "diverged"
     at_chance = chance is not None and final_metric is not None

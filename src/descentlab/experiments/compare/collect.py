@@ -39,7 +39,7 @@ from descentlab.experiments.compare.speedup import execution_mode
 from descentlab.experiments.example_outcomes import OUTCOMES_KEY, read_outcomes
 from descentlab.experiments.kinds import kind_of
 from descentlab.experiments.outputs import scan_run_folder
-from descentlab.experiments.trial import Trial, finished_run
+from descentlab.experiments.trial import RESULTS, Trial, finished_run
 from descentlab.store import Store, store_path_of
 
 __all__ = ["EXPERIMENT", "Judge", "collect", "load_comparison", "with_context"]
@@ -164,7 +164,7 @@ def collect(
     for choice in plan.choices:
 
         def lookup(t: Trial) -> Found | None:
-            rec = finished_run(store, t)
+            rec = finished_run(store, t, statuses=RESULTS)
             if rec is None:
                 return None
             summary = dict(rec.summary or {})
@@ -230,7 +230,7 @@ def _fill_final(
     # there only where it asked for them)
     trials = final_trials(plan, res.choice, res.best_setting or {}, test_seeds=plan.looks[-1])
     for t in trials:
-        rec = finished_run(store, t)
+        rec = finished_run(store, t, statuses=RESULTS)
         seed = t.tag[0]
         i = (spec.final_seeds if t.phase == "curve" else plan.test_seeds).index(seed)
         if rec is None:

@@ -804,7 +804,12 @@ def _names_of(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-_FAILURE_WORDS = {"chance": "at chance", "diverged": "diverged", "loss rose": "loss rose"}
+_FAILURE_WORDS = {
+    "chance": "at chance",
+    "diverged": "diverged",
+    "loss rose": "loss rose",
+    "failed": "failed (an error; the cause is stored)",
+}
 
 
 def _names(results: Sequence[OptimizerResult]) -> str:

@@ -61,6 +61,10 @@ from descentlab.store import Store, finished_under, provenance, store_path_of
 __all__ = ["Interrupted", "compare", "prepare"]
 
 
+#: a phase of trials in a message
+_PHASES = {"tune": "tuning", "curve": "curve", "refit": "test"}
+
+
 class Interrupted(RuntimeError):
     """The comparison was stopped (Ctrl-C or a signal); run it again to continue. ``signum``:
     the signal (SIGINT, SIGTERM), whose 128 + n is the command's exit status."""
@@ -320,6 +324,9 @@ class _Session:
         self.exp_id: int | None = None
         self.count = 0
         self.found: dict[str, Found] = {}  # by the trials' keys (Trial.key)
+        #: by optimizer label: how each of its trials taken so far failed (None: it did not)
+        self.ways: dict[tuple[str, str], list[str | None]] = {}
+        self.failed: list[Any] = []  # the failed trials' outcomes
         self.submitted: set[str] = set()
         self.finals: set[str] = set()  # labels whose final runs are decided
         self.marked: set[int] = set()  # runs the store says pruning stopped
@@ -537,10 +544,14 @@ class _Session:
                 if out.status == "interrupted":
                     raise Interrupted(f"trial {out.trial.config.name} was interrupted")
                 self.take(out)
+                if out.status == "failed":  # (stops only where every trial fails alike)
+                    self.failed.append(out)
+                    self.every_trial_failed(runner, out)
                 if out.trial.phase == "tune":
                     label = out.trial.label
                     self.advance(runner, next(c for c in self.choices if c.label == label))
             self.add_seeds(runner)
+        self.say_failed()
 
     def take(self, out: Any) -> None:
         """A finished trial: judged, found, counted and shown."""
@@ -548,14 +559,53 @@ class _Session:
             self.learn(*self.kind.learned(self.store, out))
         self.count += 1
         failure = self.judge(self.store, out.run_id, out.status, out.summary, out.trial.phase)
-        if rung_of(out.trial) is not None and out.status != "diverged":
+        if rung_of(out.trial) is not None and out.status not in ("diverged", "failed"):
             failure = None  # a rung's run is judged by pruning, at its end (not failed)
         self.found[out.trial.key] = Found(out.run_id, out.status, out.summary, failure)
+        way = (out.way or out.cause or "failed") if out.status == "failed" else None
+        self.ways.setdefault((out.trial.label, out.trial.phase), []).append(way)
         self.notify(
             "trial",
             {"outcome": out, "done": self.count, "total": self.total(), "metric": self.metric,
              "failure": failure, "shown": self.shown()},
         )  # fmt: skip
+
+    def every_trial_failed(self, runner: Any, out: Any) -> None:
+        """A failed trial stops the comparison only when every trial of its optimizer's phase
+        (tuning, curves, test seeds) taken so far failed the same way (the same error at the
+        same line of user code, or its workers dying) and none of them is still pending: one
+        line, the first failure's words."""
+        label, phase = out.trial.label, out.trial.phase
+        ways = self.ways.get((label, phase), [])
+        if len(set(ways)) != 1 or ways[0] is None or runner.pending_of(label, phase):
+            return
+        from descentlab.experiments.trial import TrialError
+
+        display = next(c.display for c in self.choices if c.label == label)
+        first = next(o for o in self.failed if (o.trial.label, o.trial.phase) == (label, phase))
+        n = len(ways)
+        raise TrialError(f"every {_PHASES.get(phase, phase)} trial of {display} failed the "
+                         f"same way ({n} of {n}): {first.said or first.cause}")  # fmt: skip
+
+    def say_failed(self) -> None:
+        """The trials that failed (their code raised, or their worker died), said once for
+        each way they failed: counted as failed trials, their causes stored."""
+        from descentlab.experiments.runner import trial_words
+
+        ways: dict[str, list[Any]] = {}
+        for out in self.failed:
+            ways.setdefault(out.way or out.cause or "", []).append(out)
+        for outs in ways.values():
+            names = ", ".join(trial_words(o.trial) for o in outs[:3])
+            more = f" and {len(outs) - 3} more" if len(outs) > 3 else ""
+            runs = ", ".join(str(o.run_id) for o in outs[:3])
+            warnings.warn(
+                f"descentlab: {len(outs)} trial(s) failed: {names}{more}: {outs[0].cause} "
+                f"(run {runs}{'...' if more else ''}); counted as failed trials (trained again "
+                "when the same command runs again)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
     def shown(self) -> str | None:
         """Your own code's metric's name (its ``Score``'s), as the progress lines say it; None

@@ -56,7 +56,7 @@ def run_trial(
         CheckpointError: the checkpoint to continue from fails its verification (the caller
             sets it aside and starts over).
     """
-    from descentlab._usercode import genuine_interrupt
+    from descentlab._usercode import UserCodeFailed, failure_way, genuine_interrupt, raised_here
     from descentlab.engine.loop import CheckpointClock
     from descentlab.engine.resuming import default_checkpoint
     from descentlab.engine.trial_lines import StepLines, compiling, lines_on, which
@@ -108,8 +108,11 @@ def run_trial(
         if genuine_interrupt(exc):  # (Ctrl-C: the next session continues the trial)
             store.set_status(run_id, "interrupted", message="stopped; run again to continue")
             raise
-        store.set_status(run_id, "failed", message=failure(exc))
-        raise ValueError(f"{where} failed: {failure(exc)}") from None
+        said = failure(exc)
+        store.set_status(run_id, "failed", message=said)
+        if isinstance(exc, Exception) and raised_here(exc):  # (a mistake in calling descentlab)
+            raise ValueError(f"{where} failed: {said}") from None
+        raise UserCodeFailed(f"{where} failed: {said}", said, failure_way(exc)) from None
     return run_id, *_finish(state, got, trial, where)
 
 

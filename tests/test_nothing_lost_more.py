@@ -1,0 +1,415 @@
+"""Nothing lost, more kinds of fault: a dead worker or a trial whose code raises ends that trial
+alone (stored failed, with its cause; the comparison goes on); a stop is obeyed whatever signal
+handlers user code installs; a path read from a store stays in its run folder; a process is
+known by its pid and its start time; stored text reaches the terminal escaped.
+
+Each case runs ``descentlab`` as a user would, in its own process, on iris and a small network
+(about 2 s a comparison); the cases are tables, and docs/files-and-faults.md counts them
+("Nothing lost: more kinds")."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.process  # every case runs the commands as processes
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+OBJECTIVE = """
+import os, signal, time
+from pathlib import Path
+
+import torch
+from torch import nn
+from descentlab import Score
+from sklearn.datasets import load_iris
+
+x, y = load_iris(return_X_y=True)
+X = torch.tensor((x - x.mean(0)) / x.std(0), dtype=torch.float32)
+Y = torch.tensor(y)
+F = nn.functional
+FLAGS = Path(os.environ.get("FAULT_FLAGS", "."))
+
+
+def loop(run, lose=None, sleep=0.0):
+    torch.manual_seed(run.seed)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+    opt = run.optimizer(model.parameters())
+    for step in range(run.steps):
+        opt.zero_grad()
+        out = model(X)
+        if lose is not None and lose(run):  # a loss that refuses what diverged (BCE's check)
+            F.binary_cross_entropy(torch.sigmoid(out * float("nan")), F.one_hot(Y, 3).float())
+        F.cross_entropy(out, Y).backward()
+        opt.step()
+        if sleep:
+            (FLAGS / f"ready-{os.getpid()}").touch()
+            time.sleep(sleep)
+    with torch.no_grad():
+        return Score(float((model(X).argmax(1) == Y).float().mean()), maximize=True, name="acc")
+
+
+def plain(run):
+    return loop(run)
+
+
+def top_lr(run):
+    return run.label == "sgd" and run.hyper["lr"] >= 10
+
+
+def raises_at_one_lr(run):
+    return loop(run, top_lr)
+
+
+def raises_always(run):
+    return loop(run, lambda r: r.label == "sgd")
+
+
+def exits_at_one_lr(run):
+    if top_lr(run):
+        os._exit(0)
+    return loop(run)
+
+
+def sleeps(run):  # the test kills the worker of SGD's top lr
+    return loop(run, sleep=0.3 if top_lr(run) else 0.0)
+
+
+def own_sigterm(run):  # SLURM-aware code: a handler that notes the signal and goes on
+    signal.signal(signal.SIGTERM, lambda s, f: None)
+    return loop(run, sleep=0.2)
+
+
+def ignores_sigint(run):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return loop(run, sleep=0.2)
+"""
+
+#: a comparison of few trials (``--objective FILE:NAME``, ``--runs-dir`` added)
+COMPARE = ["compare", "--optimizers", "sgd,adam", "--steps", "30", "--lr-trials", "3",
+           "--seeds", "2", "--max-seeds", "2", "--no-report", "--no-progress"]  # fmt: skip
+
+
+@pytest.fixture
+def case(tmp_path):
+    (tmp_path / "obj.py").write_text(OBJECTIVE)
+    (tmp_path / "flags").mkdir()
+    return tmp_path
+
+
+def _env(folder: Path) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": SRC, "FAULT_FLAGS": str(folder / "flags")}
+    env.pop("DESCENTLAB_DEBUG", None)
+    return env
+
+
+def _cmd(name: str, workers: int) -> list[str]:
+    return [sys.executable, "-m", "descentlab", *COMPARE, "--objective", f"obj.py:{name}",
+            "--workers", str(workers), "--runs-dir", "r"]  # fmt: skip
+
+
+def _run(folder: Path, argv: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, cwd=folder, env=_env(folder), capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+def _failed_runs(folder: Path) -> list[tuple[str, str]]:
+    (store,) = (folder / "r").glob("*/descentlab.sqlite")
+    with sqlite3.connect(store) as conn:
+        rows = conn.execute("SELECT name, message FROM runs WHERE status = 'failed'").fetchall()
+    return [(n, m) for n, m in rows]
+
+
+def _ready(folder: Path, proc: subprocess.Popen, timeout: float = 120) -> int:
+    """The pid of the first process whose trial has trained a step (its flag)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        flags = list((folder / "flags").glob("ready-*"))
+        if flags:
+            return int(flags[0].name.split("-")[1])
+        if proc.poll() is not None:
+            raise AssertionError(f"ended before it trained: {proc.communicate()}")
+        time.sleep(0.05)
+    raise AssertionError("never ready")
+
+
+# ------------------------------------------------------------------------------------------
+# a failing trial is a result; a dead worker ends one trial
+
+#: (objective, workers, the cause stored with the one failed trial)
+ONE_FAILS = [
+    ("raises_at_one_lr", 1, "RuntimeError: all elements of input should be between 0 and 1 "
+     "in loop (<case>/obj.py:25)"),
+    ("raises_at_one_lr", 2, "RuntimeError: all elements of input should be between 0 and 1 "
+     "in loop (<case>/obj.py:25)"),
+    ("exits_at_one_lr", 2, "the worker running it died: exited 0 before returning"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "workers", "cause"), ONE_FAILS,
+                         ids=[f"{r[0]}-workers{r[1]}" for r in ONE_FAILS])  # fmt: skip
+def test_a_failing_trial_is_a_result_and_the_comparison_goes_on(case, name, workers, cause):
+    proc = _run(case, _cmd(name, workers))
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "__main__" not in proc.stderr, proc.stderr
+    assert "use Adam" in proc.stdout, proc.stdout
+    ((run, message),) = _failed_runs(case)
+    assert run == "tune/sgd/holdout" and message == cause.replace("<case>", str(case))
+    (said,) = [ln for ln in proc.stderr.splitlines() if "failed:" in ln]
+    assert "'tune/sgd/holdout' (lr 10)" in said and message in said, said
+    assert "1 failed" in proc.stdout + proc.stderr  # counted with the failures
+
+
+def test_a_worker_killed_ends_its_trial_alone(case):
+    proc = subprocess.Popen(_cmd("sleeps", 2), cwd=case, env=_env(case), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        os.kill(_ready(case, proc), signal.SIGKILL)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "__main__" not in err, err
+    assert _failed_runs(case) == [
+        ("tune/sgd/holdout", "the worker running it died: signal 9 (SIGKILL)")
+    ]
+    assert "use Adam" in out
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_trial_failing_the_same_way_stops_in_one_line(case, workers):
+    proc = _run(case, _cmd("raises_always", workers))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == (
+        "descentlab: error: every tuning trial of SGD failed the same way (3 of 3): objective "
+        f"{case}/obj.py:raises_always (trial tune/sgd/holdout, seed 0) failed: RuntimeError: all "
+        f"elements of input should be between 0 and 1 in loop ({case}/obj.py:25)"
+    ), proc.stderr
+
+
+# ------------------------------------------------------------------------------------------
+# a stop is obeyed whatever handlers user code installs
+
+#: (objective, workers, the signal sent to the command, its exit status)
+OWN_HANDLERS = [
+    ("own_sigterm", 1, signal.SIGTERM, 143),
+    ("ignores_sigint", 1, signal.SIGINT, 130),
+]
+
+
+@pytest.mark.parametrize(("name", "workers", "signum", "status"), OWN_HANDLERS,
+                         ids=[f"{r[0]}-workers{r[1]}" for r in OWN_HANDLERS])  # fmt: skip
+def test_a_stop_is_obeyed_whatever_handler_user_code_installs(case, name, workers, signum,
+                                                              status):  # fmt: skip
+    proc = subprocess.Popen(_cmd(name, workers), cwd=case, env=_env(case), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        _ready(case, proc)
+        time.sleep(0.5)  # (the trial is inside the user's loop, its handler installed)
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        _out, err = proc.communicate(timeout=60)
+        seconds = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == status, err
+    assert seconds < 10, seconds
+    assert f"stopped by {signal.Signals(signum).name}" in err.strip().splitlines()[-1], err
+    assert "Traceback" not in err, err
+
+
+# ------------------------------------------------------------------------------------------
+# a path read from a store is data: it stays in the store's folder
+
+
+def _forge(folder: Path, how: str) -> str:
+    """Point run 1's recorded checkpoint at ``victim.txt`` beside the run folder, and leave
+    the run interrupted (resumable)."""
+    if how == "symlink":
+        (folder / "r" / "checkpoints" / "link.pt").symlink_to(folder / "victim.txt")
+        path = "checkpoints/link.pt"
+    else:
+        path = {"dotdot": "../victim.txt", "absolute": str(folder / "victim.txt")}[how]
+    with sqlite3.connect(folder / "r" / "descentlab.sqlite") as conn:
+        conn.execute("UPDATE artifacts SET path = ?", (path,))
+        conn.execute("UPDATE runs SET status = 'interrupted'")
+    return path
+
+
+TRAIN = [sys.executable, "-m", "descentlab", "train", "--problem", "moons", "--steps", "10",
+         "--no-progress", "--runs-dir", "r"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A run folder whose run 1 trained 5 of its steps (and checkpointed), once for the cases
+    below."""
+    folder = tmp_path_factory.mktemp("trained")
+    assert _run(folder, [*TRAIN, "--until-step", "5"]).returncode == 0
+    return folder / "r"
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["resume", "restart"])
+@pytest.mark.parametrize("how", ["dotdot", "absolute", "symlink"])
+def test_a_path_from_a_store_never_leads_out_of_its_folder(trained, tmp_path, how, restart):
+    shutil.copytree(trained, tmp_path / "r")
+    (tmp_path / "victim.txt").write_text("precious")
+    recorded = _forge(tmp_path, how)
+    again = [*TRAIN[:4], "--resume", "1", *(["--restart"] if restart else []), "--runs-dir", "r",
+             "--no-progress"]  # fmt: skip
+    proc = _run(tmp_path, again)
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("descentlab: error: ") and repr(recorded) in line, line
+    assert "leads outside the store's folder" in line, line
+    assert (tmp_path / "victim.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "victim.txt"]
+
+
+# ------------------------------------------------------------------------------------------
+# a process is known by its pid and its start time
+
+
+def test_a_reused_pid_neither_blocks_a_resume_nor_counts_as_the_run(trained, tmp_path):
+    """Run 1 left ``running`` by a process long gone whose pid the system has since given to
+    an unrelated process: ``runs`` says no process is behind it, and ``--resume`` continues it."""
+    shutil.copytree(trained, tmp_path / "r")
+    other = subprocess.Popen(["sleep", "120"])
+    try:
+        with sqlite3.connect(tmp_path / "r" / "descentlab.sqlite") as conn:
+            (prov,) = conn.execute("SELECT provenance FROM runs WHERE id = 1").fetchone()
+            prov = json.loads(prov)
+            started = int(Path(f"/proc/{other.pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+            prov.update(pid=other.pid, pid_started=started - 1000, hostname=socket.gethostname())
+            conn.execute("UPDATE runs SET status = 'running', provenance = ? WHERE id = 1",
+                         (json.dumps(prov),))  # fmt: skip
+        runs = _run(tmp_path, [sys.executable, "-m", "descentlab", "runs", "r"])
+        assert "no process behind it" in runs.stdout, runs.stdout + runs.stderr
+        again = [*TRAIN[:4], "--resume", "1", "--runs-dir", "r", "--no-progress"]
+        proc = _run(tmp_path, again)
+        assert proc.returncode == 0, proc.stderr
+        assert other.poll() is None  # (never signalled)
+    finally:
+        other.kill()
+        other.wait()
+
+
+# ------------------------------------------------------------------------------------------
+# stored text reaches the terminal escaped
+
+#: a name and a message written into a store: a window title, a screen cleared, a line rewritten
+EVIL_NAME = "run\x1b]0;pwned\x07\x1b[2J"
+EVIL_MESSAGE = "fine\r\x1b[31mhidden\x1b[0m\u202e"
+
+
+@pytest.mark.parametrize("show", [False, True], ids=["list", "show"])
+def test_stored_text_is_printed_escaped(trained, tmp_path, show):
+    shutil.copytree(trained, tmp_path / "r")
+    with sqlite3.connect(tmp_path / "r" / "descentlab.sqlite") as conn:
+        conn.execute("UPDATE runs SET name = ?, message = ?", (EVIL_NAME, EVIL_MESSAGE))
+    argv = [sys.executable, "-m", "descentlab", "runs", "r", *(["--show", "1"] if show else [])]
+    proc = _run(tmp_path, argv)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout + proc.stderr
+    assert not any(c in text for c in "\x1b\x07\r\u202e"), repr(text)
+    assert "run\\x1b]0;pwned\\x07\\x1b[2J" in text, text
+    if show:  # (the list cuts a note to its first line)
+        assert "fine\\x0d\\x1b[31mhidden\\x1b[0m\\u202e" in text, text
+
+
+# ------------------------------------------------------------------------------------------
+# smaller ones
+
+
+def test_a_store_replaced_by_a_folder_is_called_a_folder(case):
+    assert _run(case, _cmd("plain", 1)).returncode == 0
+    (store,) = (case / "r").glob("*/descentlab.sqlite")
+    for side in store.parent.glob("descentlab.sqlite*"):
+        side.unlink()
+    store.mkdir()
+    proc = _run(case, _cmd("plain", 1))
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert f"{store} is a folder, not a store" in line and "missing" not in line, proc.stderr
+
+
+# ------------------------------------------------------------------------------------------
+# check-optimizer's FSDP2 ranks belong to their command
+
+CHECK = [sys.executable, "-m", "descentlab", "check-optimizer", "sgd", "--checks", "sharded"]
+
+
+def _ranks(pid: int, n: int, timeout: float = 120) -> list[int]:
+    """The pids of the ``n`` rank processes the command ``pid`` started."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        ranks = [int(k) for k in kids if "optimizer_check" in _cmdline(int(k))]
+        if len(ranks) >= n:
+            return ranks
+        time.sleep(0.05)
+    raise AssertionError("no ranks")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
+
+
+def test_a_rank_that_dies_is_named(tmp_path):
+    env = {**_env(tmp_path), "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen(CHECK, cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        os.kill(_ranks(proc.pid, 2)[1], signal.SIGKILL)
+        out, err = proc.communicate(timeout=400)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, out + err
+    assert "FSDP2" in out and "rank 1 was killed by SIGKILL" in out, out
+    assert "Connection closed" not in out, out
+    assert not list(tmp_path.glob("descentlab-fsdp-check-*")), list(tmp_path.iterdir())
+
+
+def test_kill_9_of_check_optimizer_ends_its_ranks(tmp_path):
+    (tmp_path / "tmp").mkdir()
+    env = {**_env(tmp_path), "TMPDIR": str(tmp_path / "tmp")}
+    proc = subprocess.Popen(CHECK, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        ranks = _ranks(proc.pid, 2)
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{r}").exists() for r in ranks) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        alive = [
+            r
+            for r in ranks
+            if Path(f"/proc/{r}").exists()
+            and Path(f"/proc/{r}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        ]
+        assert not alive, alive
+    finally:
+        proc.kill()
+    # the folder it left is removed by the next command that makes one
+    sweep = "import shutil; from descentlab._osutil import owned_tempdir as t; "
+    sweep += "shutil.rmtree(t('fsdp-check'))"
+    assert subprocess.run([sys.executable, "-c", sweep], env=env, timeout=120).returncode == 0
+    left = [p.name for p in (tmp_path / "tmp").iterdir() if not p.name.startswith("torchinductor")]
+    assert not left  # no temporary folder of the check is left (torch's own cache aside)
