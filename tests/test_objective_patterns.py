@@ -1131,6 +1131,29 @@ def test_the_report_describes_the_protocol_that_ran_for_your_code(user_file, tmp
     assert "your code (objective " in text, text
 
 
+def test_every_place_that_says_what_failed_says_it_as_your_codes_runs_fail(user_file, tmp_path):
+    """The console's verdict, the report's "As run" list, its protocol and its tables' notes
+    say a failure of your code's trials as the kind does (a value not finite), never the
+    built-in problems' rules (at chance, the training loss rose)."""
+    from descentlab.experiments.compare.collect import load_comparison
+    from descentlab.report.compare_tables import _columns, protocol
+
+    code, err, answer, _ = _compare(user_file, "plain", tmp_path)
+    assert code == 0, err
+    (run_dir,) = [p.parent for p in tmp_path.glob("*/comparison.json")]
+    cmp = load_comparison(run_dir)
+    said = {
+        "the console's verdict": answer["recommendation"],
+        "the report's protocol and As run": protocol(cmp),
+        "the results table's notes": " ".join(note for _, note in _columns(cmp)),
+        "the protocol lines": "\n".join(cmp.protocol()),
+    }
+    for where, text in said.items():
+        for built_in in ("at chance", "loss rose"):
+            assert built_in not in text, (where, built_in, text)
+        assert "a value your code reported or returned not finite" in text, (where, text)
+
+
 def test_a_module_class_optimizer_of_your_own_is_part_of_the_comparisons_identity(
     tmp_path, monkeypatch
 ):
