@@ -1022,8 +1022,8 @@ OWN_SCHEDULES = [  # (your code's scheduler, the torch line pasted back, exact a
     ("LinearLR(o, 1.0, 0.0, total_iters=50)", "LinearLR(optimizer, start_factor=1.0, "
      "end_factor=0.0, total_iters=50)", True),
     ("ExponentialLR(o, gamma=0.97)", "ExponentialLR(optimizer, gamma=0.97)", True),
-    ("OneCycleLR(o, max_lr=0.02, total_steps=60, cycle_momentum=False)", "OneCycleLR(optimizer, max_lr=0.02, "
-     "total_steps=60, cycle_momentum=False)", True),
+    ("OneCycleLR(o, max_lr=0.02, total_steps=60, cycle_momentum=False)",
+     "OneCycleLR(optimizer, max_lr=0.02, total_steps=60, cycle_momentum=False)", True),
     ("StepLR(o, 10, 0.5)", "LambdaLR(optimizer, factor)", False),
     ("LambdaLR(o, lambda s: min(1, (s + 1) / 8) * 0.5 * (1 + math.cos(math.pi * s / 60)))",
      "LambdaLR(optimizer, factor)", False),
