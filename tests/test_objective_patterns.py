@@ -969,45 +969,151 @@ def test_the_recommendation_as_code_trains_with_the_values_the_runs_used(name, s
     from descentlab.experiments.compare.search_space import run_fields
 
     steps = 40
-    multiples = {"1": multiple} if multiple else None
+    multiples = {"lr": {"1": multiple}, "weight_decay": {"1": 0.0}} if multiple else None
     lines = code_lines(name, setting, steps=steps, multiples=multiples)
     a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
-    space = {"torch": torch, "math": math, "params": [a, b]}
-    exec("\n".join(ln for ln in lines if not ln.startswith("#")), space)
+    space = {"torch": torch, "math": math, "params": [a] if multiple else [a, b], "params_1": [b]}
+    exec("\n".join(lines), space)
     pasted = space["optimizer"]
     hyper, schedule = run_fields(setting, steps=steps)
     ours = make_optimizer(name, [a, b], hyper)
     same = ("lr", "momentum", "nesterov", "betas", "eps", "weight_decay")
     assert {k: pasted.defaults.get(k) for k in same if k in ours.defaults} == {
         k: ours.defaults[k] for k in same if k in ours.defaults}  # fmt: skip
+    assert len(pasted.param_groups) == (2 if multiple else 1)
     sched = make_schedulers(ours, schedule, steps)[0]
     for _ in range(steps):
         want = ours.param_groups[0]["lr"] if sched is not None else hyper["lr"]
-        got = pasted.param_groups[0]["lr"]
-        assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-15), (got, want)
+        got = [g["lr"] for g in pasted.param_groups]
+        assert math.isclose(got[0], want, rel_tol=1e-9, abs_tol=1e-15), (got, want)
+        if multiple:  # (the head group: its multiple of the trial's lr, scheduled alike)
+            assert math.isclose(got[1], multiple * want, rel_tol=1e-9, abs_tol=1e-15), got
+            assert pasted.param_groups[1]["weight_decay"] == 0
         pasted.step()  # (no gradients: nothing moves; the schedules' order as torch wants it)
         ours.step()
         if "scheduler" in space:
             space["scheduler"].step()
         if sched is not None:
             sched.step()
-    said = [ln for ln in lines if ln.startswith("# param group 1")]
-    assert bool(said) == bool(multiple) and (not said or f"{multiple:g} * lr" in said[0])
+
+
+def _recorded(make, lr, steps):
+    """What code_honour records of group 0's lr under torch scheduler ``make`` (the
+    reference), and the lr at every step."""
+    import torch
+
+    from descentlab.experiments.kinds.code_honour import sampled
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    sched, rows, every = make(opt), [], []
+    for t in range(1, steps + 1):
+        every.append(opt.param_groups[0]["lr"])
+        if sampled(t):
+            rows.append([t, opt.param_groups[0]["lr"]])
+        opt.step()
+        sched.step()
+    return rows, every
+
+
+_S = "torch.optim.lr_scheduler."
+OWN_SCHEDULES = [  # (your code's scheduler, the torch line pasted back, exact at every step)
+    ("CosineAnnealingLR(o, T_max=60)", "CosineAnnealingLR(optimizer, T_max=60)", True),
+    ("CosineAnnealingLR(o, T_max=45)", "CosineAnnealingLR(optimizer, T_max=45)", True),
+    ("LinearLR(o, 1.0, 0.0, total_iters=50)", "LinearLR(optimizer, start_factor=1.0, "
+     "end_factor=0.0, total_iters=50)", True),
+    ("ExponentialLR(o, gamma=0.97)", "ExponentialLR(optimizer, gamma=0.97)", True),
+    ("OneCycleLR(o, max_lr=0.02, total_steps=60, cycle_momentum=False)",
+     "OneCycleLR(optimizer, max_lr=0.02, total_steps=60, cycle_momentum=False)", True),
+    ("StepLR(o, 10, 0.5)", "LambdaLR(optimizer, factor)", False),
+    ("LambdaLR(o, lambda s: min(1, (s + 1) / 8) * 0.5 * (1 + math.cos(math.pi * s / 60)))",
+     "LambdaLR(optimizer, factor)", False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("yours", "pasted", "exact"),
+    OWN_SCHEDULES,
+    ids=[r[0].split("(")[0] + str(i) for i, r in enumerate(OWN_SCHEDULES)],
+)
+def test_your_own_schedule_is_pasted_back_as_torch_code_with_the_values_it_used(
+    yours, pasted, exact
+):
+    """The pasted lines, executed, give the lr your code's torch scheduler gave at every
+    recorded step (and, where a torch scheduler is named, at every step)."""
+    import math
+
+    import torch
+
+    from descentlab.experiments.compare.as_code import code_lines, schedule_lines
+
+    lr, steps = 0.02, 60
+    space = {"torch": torch, "math": math}
+    rows, every = _recorded(lambda o: eval("torch.optim.lr_scheduler." + yours,
+                                           {**space, "o": o}), lr, steps)  # fmt: skip
+    lines = code_lines("sgd", {"lr": lr}, steps=steps, own=schedule_lines(rows, lr, steps))
+    assert any(("scheduler = " + _S + pasted) in ln for ln in lines), lines
+    space["params"] = [torch.nn.Parameter(torch.zeros(1))]
+    exec("\n".join(lines), space)
+    recorded = {t: v for t, v in rows}
+    for t in range(1, steps + 1):
+        got = space["optimizer"].param_groups[0]["lr"]
+        if exact or t in recorded:
+            assert math.isclose(got, every[t - 1], rel_tol=1e-6, abs_tol=1e-12), (t, got)
+        space["optimizer"].step()
+        space["scheduler"].step()
+
+
+def test_a_constant_lr_pastes_no_schedule():
+    rows = [[t, 0.01] for t in range(1, 17)]
+    from descentlab.experiments.compare.as_code import schedule_lines
+
+    assert schedule_lines(rows, 0.01, 16) == []
 
 
 @pytest.mark.parametrize(
     ("name", "says"),
-    [("head_multiplier", "    # param group 1: lr = 10 * lr = "),
-     ("manual_warmup_cosine", "    # and your code's own lr schedule, as it writes it")],
+    [("head_multiplier", '{"params": params_1, "lr": 10 * '),
+     ("manual_warmup_cosine", "    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, "),
+     ("own_cosine_scheduler", "    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR("
+      "optimizer, T_max=60)"),
+     ("own_one_cycle", "    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=")],
 )  # fmt: skip
 def test_the_recommendation_ends_with_the_code_you_paste_as_your_code_wrote_it(
     user_file, tmp_path, name, says
 ):
+    """The pasted code, run, uses at each step the lr of each group that the chosen
+    optimizer's curve run recorded (the values its optimizer used, step by step)."""
+    import math
+
+    import torch
+
+    from descentlab.experiments.compare.as_code import CODE_INDENT, _honour
+    from descentlab.experiments.compare.collect import load_comparison
+
     code, err, answer, _ = _compare(user_file, name, tmp_path)
     assert code == 0, err
     text = answer["recommendation"]
     assert "as code (paste into your script" in text, text
     assert "    optimizer = torch.optim." in text and says in text, text
+    pasted = text.split("as code (paste into your script", 1)[1].split("\n")[1:]
+    space = {"torch": torch, "math": math, "params": [torch.nn.Parameter(torch.zeros(1))],
+             "params_1": [torch.nn.Parameter(torch.zeros(1))]}  # fmt: skip
+    exec("\n".join(ln.removeprefix(CODE_INDENT) for ln in pasted), space)
+    (run_dir,) = [p.parent for p in tmp_path.glob("*/comparison.json")]
+    cmp = load_comparison(run_dir)
+    used = _honour(cmp, cmp.ranking()[0].result)["used"]["lr"]
+    recorded = {(g, int(t)): v for g, rows in used.items() for t, v in rows}
+    opt, checked = space["optimizer"], 0
+    for t in range(1, cmp.spec.steps + 1):
+        for g, group in enumerate(opt.param_groups):
+            if (str(g), t) in recorded:
+                want = recorded[str(g), t]
+                assert math.isclose(group["lr"], want, rel_tol=1e-6, abs_tol=1e-12), (t, g)
+                checked += 1
+        opt.step()
+        if "scheduler" in space:
+            space["scheduler"].step()
+    assert checked >= 20 * len(used), checked
 
 
 def test_the_report_describes_the_protocol_that_ran_for_your_code(user_file, tmp_path):
@@ -1025,16 +1131,49 @@ def test_the_report_describes_the_protocol_that_ran_for_your_code(user_file, tmp
     assert "your code (objective " in text, text
 
 
+def test_every_place_that_says_what_failed_says_it_as_your_codes_runs_fail(user_file, tmp_path):
+    """The console's verdict, the report's "As run" list, its protocol and its tables' notes
+    say a failure of your code's trials as the kind does (a value not finite), never the
+    built-in problems' rules (at chance, the training loss rose)."""
+    from descentlab.experiments.compare.collect import load_comparison
+    from descentlab.report.compare_tables import _columns, protocol
+
+    code, err, answer, _ = _compare(user_file, "plain", tmp_path)
+    assert code == 0, err
+    (run_dir,) = [p.parent for p in tmp_path.glob("*/comparison.json")]
+    cmp = load_comparison(run_dir)
+    said = {
+        "the console's verdict": answer["recommendation"],
+        "the report's protocol and As run": protocol(cmp),
+        "the results table's notes": " ".join(note for _, note in _columns(cmp)),
+        "the protocol lines": "\n".join(cmp.protocol()),
+    }
+    for where, text in said.items():
+        for built_in in ("at chance", "loss rose"):
+            assert built_in not in text, (where, built_in, text)
+        assert "a value your code reported or returned not finite" in text, (where, text)
+
+
 def test_a_module_class_optimizer_of_your_own_is_part_of_the_comparisons_identity(
     tmp_path, monkeypatch
 ):
+    from descentlab._announce import forget
     from descentlab.experiments.compare.choices import parse_optimizer
 
     (tmp_path / "own_opt_mod.py").write_text("import torch\nclass Mine(torch.optim.SGD):\n  pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    first = parse_optimizer("own_opt_mod.Mine").to_dict()
+    forget()
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        first = parse_optimizer("own_opt_mod.Mine").to_dict()
+        assert "source" not in parse_optimizer("torch.optim.SGD").to_dict()  # (a package's)
     assert set(first.get("source", {})) == {"own_opt_mod.py"}, first
-    assert "source" not in parse_optimizer("torch.optim.SGD").to_dict()  # (a package's)
+    digest = first["source"]["own_opt_mod.py"]
+    lines = [str(w.message) for w in said if "sha256" in str(w.message)]
+    assert lines == [
+        f"descentlab: optimizer 'own_opt_mod.Mine' is own_opt_mod.Mine (own_opt_mod.py sha256 "
+        f"{digest}); an edited file starts a new comparison"
+    ], lines
 
 
 def test_an_unknown_model_names_what_works(tmp_path):

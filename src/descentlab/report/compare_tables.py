@@ -99,7 +99,7 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
         ),
         (
             "failed test seeds",
-            f"refit runs that diverged, ended at chance or whose training loss rose (left out "
+            f"refit runs that failed ({cmp.kind.fails_when}; left out "
             f"of the test metric), with the exact {conf}% interval of the rate, and whether it "
             "fails more or less often than the chosen one (exact McNemar test on the seeds "
             f"both ran, Holm, {conf}% family-wise)",
@@ -134,7 +134,7 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
     cols.append(
         (
             "failed trials",
-            "tuning and final runs that diverged, ended at chance, or whose training loss rose",
+            f"tuning and final runs that failed ({cmp.kind.fails_when})",
         )
     )
     return cols
@@ -325,13 +325,12 @@ def _your_code_words(cmp: Any) -> dict[str, str]:
 
 
 def _as_your_code(item: str, every: int) -> str:
-    """A protocol item in the words of your code's runs: its curve the values it reported, a
-    failed seed a diverged one."""
+    """A protocol item in the words of your code's runs: its curve the values it reported."""
     return item.replace(
         f"evaluated on the validation split every {every} steps: learning curves, time to "
         "target, and (first seed) the optimizer's monitor (update-to-parameter ratio).",
         "its learning curve the values your code reported (run.report) on the validation split.",
-    ).replace("(diverged, at chance, training loss rose)", "(diverged: a value not finite)")
+    )
 
 
 def protocol(cmp: Any) -> str:
@@ -404,7 +403,7 @@ def protocol(cmp: Any) -> str:
         "variance over the seeds plus what of the example means' variance the seed-by-example "
         "interaction does not explain, with Satterthwaite's degrees of freedom, the seeds' "
         "k - 1 for a paired comparison; clipped to the metric's range).",
-        *_judging(s, metric, conf),
+        *_judging(s, metric, conf, cmp.kind.fails_when),
     ]
     if own is not None:  # (what your code's runs did: no monitor, no chance level)
         items = [_as_your_code(item, s.curve_eval_every) for item in items]
@@ -445,7 +444,7 @@ def _search(s: Any) -> tuple[str, list[str]]:
     return search, fixed
 
 
-def _judging(s: Any, metric: str, conf: int) -> list[str]:
+def _judging(s: Any, metric: str, conf: int, fails_when: str) -> list[str]:
     """The protocol's steps after the runs: the choice and the verdict, the failed test
     seeds, the speedups (HTML)."""
     return [
@@ -471,7 +470,7 @@ def _judging(s: Any, metric: str, conf: int) -> list[str]:
         "worse never makes a verdict gentler -- crosses its boundary, else <i>not "
         "distinguishable</i>. Beside each verdict, the size on the seeds both trained at the "
         f"same level: the intervals hold together at {conf}% over every comparison and look.",
-        "<b>Failed test seeds</b> (diverged, at chance, training loss rose) are left out of "
+        f"<b>Failed test seeds</b> ({escape(fails_when)}) are left out of "
         f"the test metric and counted apart: each optimizer's rate with its exact {conf}% "
         "interval, compared with the chosen one's by the exact McNemar test on the seeds "
         f"both ran, Holm over the M - 1, {conf}% family-wise (a second family beside the "

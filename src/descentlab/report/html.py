@@ -276,10 +276,10 @@ def _sensitivity(cmp: Any, figs: _Figures) -> Section:
         CF.lr_sensitivity_figure,
         f"Final validation {_metric(cmp)} of every tuning trial against its learning rate "
         "(DeepOBS's tuneability picture). A flat, wide curve is an optimizer that is easy to "
-        "tune; a narrow peak needs a careful search. Settings that failed are in the strip "
-        "under the axes, one row per optimizer (x diverged, v at chance, ^ training loss "
-        "rose); points between the coarse grid's are its refinement, points beyond it its "
-        "extension.",
+        "tune; a narrow peak needs a careful search. Settings that failed "
+        f"({cmp.kind.fails_when}) are in the strip under the axes, one row per optimizer, a "
+        "marker per cause (the strip's title names them); points between the coarse grid's "
+        "are its refinement, points beyond it its extension.",
         "learning-rate sensitivity",
     )
     return ("sensitivity", "Learning-rate sensitivity", sens)

@@ -21,7 +21,7 @@ from typing import Any
 
 from descentlab.experiments.kinds.code_honour import multipliers
 
-__all__ = ["CODE_INDENT", "as_code", "code_lines"]
+__all__ = ["CODE_INDENT", "as_code", "code_lines", "schedule_lines"]
 
 #: the indent of the recommendation's code lines (printed as they are, never re-wrapped)
 CODE_INDENT = "    "
@@ -31,20 +31,24 @@ _TORCH_AS = {"Momentum": ("SGD", {}), "Nesterov": ("SGD", {})}
 
 
 def code_lines(name: Any, setting: Mapping[str, Any], *, steps: int,
-               multiples: Mapping[str, float] | None = None) -> list[str]:  # fmt: skip
+               multiples: Mapping[str, Mapping[str, float]] | None = None,
+               own: list[str] | None = None) -> list[str]:  # fmt: skip
     """The lines that build optimizer ``name`` at ``setting`` (its lr, other hyperparameters,
-    and ``warmup``/``schedule`` over a run of ``steps``); ``multiples``: ``{group: multiple of
-    the lr}`` your code's groups used."""
+    and ``warmup``/``schedule`` over a run of ``steps``); ``multiples``: ``{hyperparameter:
+    {group: multiple of the trial's value}}`` your code's groups used (each group after the
+    first its own ``params_<group>``); ``own``: the lines of your code's own schedule
+    (:func:`schedule_lines`), where descentlab tuned none."""
     import torch
 
     from descentlab.engine.optimizing import make_optimizer
     from descentlab.experiments.compare.search_space import run_fields
 
     hyper, schedule = run_fields(dict(setting), steps=steps)
+    after = (own or []) + _schedule_lines(schedule, setting, steps)
     if not isinstance(name, str):  # (an optimizer by import path: its own call)
         args = ", ".join(f"{k}={_num(v)}" for k, v in hyper.items())
-        lines = [f"optimizer = {getattr(name, 'path', name)}(params, {args})"]
-        return lines + _schedule_lines(schedule, setting, steps)
+        groups = _groups(multiples or {}, hyper)
+        return [f"optimizer = {getattr(name, 'path', name)}({groups}, {args})", *after]
     built = make_optimizer(name, [torch.nn.Parameter(torch.zeros(1))], hyper)
     cls, given = type(built).__name__, dict(getattr(built, "defaults", {}))
     torch_name, _ = _TORCH_AS.get(cls, (cls, {}))
@@ -58,20 +62,113 @@ def code_lines(name: Any, setting: Mapping[str, Any], *, steps: int,
         kwargs = {"lr": given.get("lr")}
         kwargs.update({k: v for k, v in given.items() if k in theirs and v != theirs[k]})
         args = ", ".join(f"{k}={_num(v)}" for k, v in kwargs.items())
-        lines = [f"optimizer = torch.optim.{torch_name}(params, {args})"]
+        groups = _groups(multiples or {}, {**hyper, **given})
+        lines = [f"optimizer = torch.optim.{torch_name}({groups}, {args})"]
     else:
         lines = [
             "optimizer = descentlab.engine.optimizing.make_optimizer("
-            f"{name!r}, params, {dict(hyper)!r})"
+            f"{name!r}, {_groups(multiples or {}, hyper)}, {dict(hyper)!r})"
         ]
-    for group, times in sorted((multiples or {}).items()):
-        lr = given.get("lr")
-        value = f" = {_num(times * lr)}" if isinstance(lr, int | float) else ""
-        lines.append(
-            f"# param group {group}: lr = {_num(times)} * lr{value} (the multiple of the "
-            "trial's lr your code gave it)"
-        )
-    return lines + _schedule_lines(schedule, setting, steps)
+    return lines + after
+
+
+def _groups(multiples: Mapping[str, Mapping[str, float]], values: Mapping[str, Any]) -> str:
+    """The optimizer's first argument: ``params``, or where your code's groups used multiples
+    of the trial's values, one dict a group, each multiple written out (``10 * 0.001``)."""
+    names = sorted({g for by in multiples.values() for g in by} - {"0"}, key=int)
+    if not multiples:
+        return "params"
+    first = {k: by["0"] for k, by in multiples.items() if "0" in by}
+    out = []
+    for group, own in [("0", first)] + [(g, {k: by[g] for k, by in multiples.items()
+                                              if g in by}) for g in names]:  # fmt: skip
+        parts = ['"params": ' + ("params" if group == "0" else f"params_{group}")]
+        for key, times in sorted(own.items()):
+            base = values.get(key)
+            if isinstance(base, int | float) and not isinstance(base, bool):
+                parts.append(f'"{key}": {_num(times)} * {_num(base)}')
+        out.append("{" + ", ".join(parts) + "}")
+    return "[" + ", ".join(out) + "]"
+
+
+def schedule_lines(rows: list[Any], lr: float, steps: int) -> list[str]:
+    """Your code's own lr schedule as torch lines, from the values group 0 used (``rows``:
+    ``[[optimizer step (1-based), lr], ...]`` as :mod:`~descentlab.experiments.kinds.
+    code_honour` records them) over the lr ``lr`` it was given, in a run of ``steps``: the
+    first torch scheduler (its parameters read off the values) that gives every recorded
+    value when stepped after each optimizer step, else a ``LambdaLR`` through the recorded factors
+    (linear between them). Empty: the lr never moved."""
+    points = [(int(t) - 1, v / lr) for t, v in rows if isinstance(v, int | float) and lr]
+    if len({f for _, f in points}) < 2:
+        return []
+    for spelling in _candidates(points, steps):
+        if _gives(spelling.format(lr=1.0), points):
+            return [f"scheduler = {spelling.format(lr=_num(lr))}  # step() after each optimizer "
+                    "step"]  # fmt: skip
+    table = ", ".join(f"({s}, {f:.12g})" for s, f in points)
+    return [
+        f"points = [{table}]  # (step, the lr's factor) as your code's curve run used them",
+        "def factor(s):  # linear between the recorded steps",
+        "    below = max((p for p in points if p[0] <= s), default=points[0])",
+        "    above = min((p for p in points if p[0] >= s), default=points[-1])",
+        "    if above[0] == below[0]:",
+        "        return below[1]",
+        "    return below[1] + (above[1] - below[1]) * (s - below[0]) / (above[0] - below[0])",
+        "scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)  # step() after "
+        "each optimizer step",
+    ]
+
+
+def _candidates(points: list[tuple[int, float]], steps: int) -> list[str]:
+    """torch schedulers whose parameters the recorded factors give (cosine to 0, linear to 0,
+    exponential, OneCycle over the run), as the code that builds them (``{lr}``: the lr)."""
+    import math
+
+    mod = "torch.optim.lr_scheduler"
+    out = []
+    inside = [(s, f) for s, f in points if s > 0 and 0 < f < 1]
+    for t in _likeliest([math.pi * s / math.acos(2 * f - 1) for s, f in inside]):
+        out.append(f"{mod}.CosineAnnealingLR(optimizer, T_max={t})")
+    for t in _likeliest([s / (1 - f) for s, f in inside]):
+        out.append(f"{mod}.LinearLR(optimizer, start_factor=1.0, end_factor=0.0, total_iters={t})")
+    one = dict(points).get(1)
+    if one is not None and one > 0:
+        out.append(f"{mod}.ExponentialLR(optimizer, gamma={one!r})")
+    out.append(
+        f"{mod}.OneCycleLR(optimizer, max_lr={{lr}}, total_steps={steps}, cycle_momentum=False)"
+    )
+    return out
+
+
+def _likeliest(estimates: list[float]) -> list[int]:
+    """The three lengths the recorded steps give most often (each one's estimate rounded)."""
+    from collections import Counter
+
+    return [t for t, _ in Counter(round(e) for e in estimates if e >= 1).most_common(3)]
+
+
+def _gives(spelling: str, points: list[tuple[int, float]]) -> bool:
+    """Whether the scheduler ``spelling`` builds gives every recorded factor at its step."""
+    import math
+
+    import torch
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    try:
+        sched = eval(spelling, {"torch": torch, "optimizer": opt})  # (our own spelling)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return False
+    want = dict(points)
+    for s in range(max(want) + 1):
+        if s in want and not math.isclose(opt.param_groups[0]["lr"], want[s], rel_tol=1e-6,
+                                          abs_tol=1e-12):  # fmt: skip
+            return False
+        opt.step()
+        try:
+            sched.step()
+        except ValueError:  # (stepped past its total steps)
+            return False
+    return True
 
 
 def _schedule_lines(
@@ -121,18 +218,17 @@ def as_code(result: Any) -> str:
         return ""
     setting = {**dict(top.choice.hyper), **dict(top.best_setting)}
     said = _honour(result, top)
-    multiples = multipliers(said.get("given", {}), said.get("tuned", {})).get("lr", {})
+    multiples = multipliers(said.get("given", {}), said.get("tuned", {}))
+    first = said.get("given", {}).get("lr", {}).get("0")
+    own = []
+    if isinstance(first, int | float) and not any(k in setting for k in ("warmup", "schedule")):
+        rows = said.get("used", {}).get("lr", {}).get("0", [])
+        own = schedule_lines(rows, first, result.spec.steps)
     try:
         lines = code_lines(top.choice.optimizer, setting, steps=result.spec.steps,
-                           multiples=multiples)  # fmt: skip
+                           multiples=multiples, own=own)  # fmt: skip
     except (KeyError, ValueError, TypeError):
         return ""
-    moved = _moved(said.get("used", {}).get("lr", {}).get("0", []))
-    if moved and not any(k in setting for k in ("warmup", "schedule")):
-        lines.append(
-            f"# and your code's own lr schedule, as it writes it (group 0's lr went from "
-            f"{_num(moved[0])} to {_num(moved[1])} in its curve run)"
-        )
     head = "as code (paste into your script; params: the parameters you train):\n"
     return head + "\n".join(CODE_INDENT + line for line in lines)
 
@@ -151,9 +247,3 @@ def _honour(result: Any, top: Any) -> dict[str, Any]:
     finally:
         store.close()
     return said if isinstance(said, dict) else {}
-
-
-def _moved(rows: list[Any]) -> tuple[float, float] | None:
-    """(first, last) of the values a group used where they changed over the run, else None."""
-    values = [v for _, v in rows if isinstance(v, int | float)]
-    return (values[0], values[-1]) if len(set(values)) > 1 else None

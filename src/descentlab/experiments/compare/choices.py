@@ -267,6 +267,8 @@ def parse_optimizer(optimizer: Any) -> OptimizerChoice:
     if external.is_external(optimizer) or isinstance(optimizer, type) or callable(optimizer):
         ext = external.wrap(optimizer)
         key = ext.name.lower()
+        said = getattr(ext, "path", None) or f"{getattr(ext.target, '__module__', '')}.{ext.name}"
+        _say_source(label or ext.label, said, ext.source())  # (module.Class of your own)
         lr_free = ext.lr_free and not fixed
         return OptimizerChoice(
             label=label or (f"{ext.label}_default" if fixed else ext.label),
@@ -287,7 +289,6 @@ def _own(text: str, label: str | None, fixed: bool) -> OptimizerChoice | None:
     """A descentlab optimizer of the user's own (``file.py:Class``, ``module:Class``, a name
     given to ``optim.register``) under its spec as another process resolves it; the file it
     is read from said once, with the hash a comparison records. None: not one."""
-    from descentlab._announce import once
     from descentlab._files import shown
 
     rec = optim.specs.lookup(text, strict=False)
@@ -296,15 +297,23 @@ def _own(text: str, label: str | None, fixed: bool) -> OptimizerChoice | None:
     spec = optim.specs.spec_of(text)
     where, _, cls = spec.rpartition(":")
     said = f"{shown(where)}:{cls}" if where.endswith(".py") else spec
-    for file, digest in optim.specs.source(spec).items():
-        once(
-            ("own-optimizer", spec, digest),
-            f"descentlab: optimizer {rec.name!r} is {said} ({file} sha256 {digest}); an edited "
-            "file starts a new comparison",
-            stacklevel=5,
-        )
+    _say_source(rec.name, said, optim.specs.source(spec))
     name = label or (f"{rec.name}_default" if fixed else rec.name)
     return OptimizerChoice(label=name, optimizer=spec, lr_range=rec.lr_range, fixed_lr=fixed)
+
+
+def _say_source(name: str, said: str, sources: Mapping[str, str]) -> None:
+    """Say once the user's file an optimizer is read from, with the hash its comparison
+    records (``sources``: ``{file: sha256}``; empty for a package's)."""
+    from descentlab._announce import once
+
+    for file, digest in sources.items():
+        once(
+            ("own-optimizer", said, digest),
+            f"descentlab: optimizer {name!r} is {said} ({file} sha256 {digest}); an edited "
+            "file starts a new comparison",
+            stacklevel=6,
+        )
 
 
 # ------------------------------------------------------------------------------------------

@@ -200,8 +200,8 @@ def protocol_lines(
         f"seeds on which both trained, paired by seed and {paired}, at {conf}% "
         f"family-wise over the {family} (each at {100 - conf}%/{max(m - 1, 1)} inside a "
         "group-sequential design: alpha spent over the looks in proportion to the seeds), "
-        "with intervals that hold as widely; failed test runs (diverged, at chance, loss "
-        "rose) are counted apart and compared with the chosen one's (exact McNemar test, "
-        f"Holm, {conf}% family-wise)"
+        f"with intervals that hold as widely; failed test runs ({kind.fails_when}) are counted "
+        f"apart and compared with the chosen one's (exact McNemar test, Holm, {conf}% "
+        "family-wise)"
     )
     return lines

@@ -376,7 +376,7 @@ class Comparison:
             return self.headline(ranking)
         parts = [self.headline(ranking), self._chosen_words(ranking[0])]
         parts += versus_lines(self, ranking)
-        parts.append(_failure_words(ranking, round(self.spec.confidence * 100)))
+        parts.append(_failure_words(ranking, round(self.spec.confidence * 100), self.kind))
         parts += self._speed_words(ranking, timings)
         fast, ties = self.fastest()
         if fast is not None:
@@ -718,9 +718,10 @@ def _unmoved(r: OptimizerResult) -> str:
     )
 
 
-def _failure_words(ranking: list[Standing], conf: int) -> str:
+def _failure_words(ranking: list[Standing], conf: int, kind: Any) -> str:
     """The failed test seeds of each optimizer with their exact intervals, and which fail
-    more (or less) often than the chosen one."""
+    more (or less) often than the chosen one; what a failure is, as the trials' ``kind``
+    says (:attr:`~descentlab.experiments.kinds.TrialKind.fails_when`)."""
     parts, clean = [], []
     top = ranking[0].result.choice.display
     for x in ranking:
@@ -743,7 +744,7 @@ def _failure_words(ranking: list[Standing], conf: int) -> str:
             f"none for {_names_of([n for n, _ in clean])} (0 of {span} each: at most {most:.1%})"
         )
     return (
-        "Failed test seeds (diverged, at chance or training loss rose; "
+        f"Failed test seeds ({kind.fails_when}; "
         f"{conf}% exact intervals; compared with {top}'s by the exact McNemar test, Holm, "
         f"{conf}% family-wise): " + "; ".join(parts) + "."
     )

@@ -118,12 +118,15 @@ class TrialKind(abc.ABC):
         alone: what a comparison says once where its trials cannot stack.
         paired: how the verdict pairs the test values beside the seeds, in the protocol's
             words.
+        fails_when: what makes a trial a failed one, in the protocol's words (the console's
+            verdict, the report's protocol and tables say it as the kind does).
     """
 
     stacks = prunes_in_pass = shards = False
     own_metric = own_problem = False
     precision = "auto"
     paired = "test example"
+    fails_when = "diverged, at chance or training loss rose"
     alone = "descentlab: the trials train one at a time (their kind does not stack them)"
 
     def check(self, spec: Any) -> None:  # noqa: B027  (a kind refuses nothing unless it says)

@@ -79,6 +79,7 @@ class UserCode(TrialKind):
     own_metric = own_problem = True
     precision = "fp32"  # (its code trains in its own)
     paired = "by test example where the objective returned each example's value"
+    fails_when = "diverged: a value your code reported or returned not finite"
     #: what the comparison says once: its trials train one at a time
     alone = (
         "descentlab: the objective's trials train one at a time: its training loop is your "

@@ -106,7 +106,7 @@ class Run:
 
         made = make_schedulers(optimizer, self._config.schedule, self._config.steps)[0]
         if made is None:
-            return Scheduler(optimizer, {"lr": constant(optimizer.param_groups[0]["lr"])})
+            return Scheduler(optimizer, {"lr": constant()})
         self._state.scheduled = self._state.scheduled or 0
         stepper = made.step
 
