@@ -92,6 +92,7 @@ def test_readme_places_every_top_level_module():
     assert top <= placed, f"not in docs/layout.md's layer order: {sorted(top - placed)}"
     assert LAYERS[0] == (
         "_osutil",
+        "_terminal",
         "_files",
         "_lazy",
         "_announce",

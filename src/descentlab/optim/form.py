@@ -892,6 +892,17 @@ def reference(
 _KEYS: dict[type, tuple[str, ...]] = {}
 
 
+#: what computes a form's totals before its step (``make(rule, hyper, n)`` -> a
+#: :class:`Prepare`): the collected program's first pass, registered by
+#: :mod:`descentlab.optim.program` (above this module: it builds the pass from the program)
+_TOTALS: list[Callable[[Any, Mapping[str, Any], int], Prepare]] = []
+
+
+def register_totals(make: Callable[[Any, Mapping[str, Any], int], Prepare]) -> None:
+    """Make ``make(rule, hyper, n)`` the prepare of a form's ``n`` totals."""
+    _TOTALS[:] = [make]
+
+
 class FormRule(Rule):
     """An elementwise rule whose math is its :meth:`form`: the eager ``update`` is derived from
     it (the eager emitter), so are the kernels (:mod:`~descentlab.optim.program`), and so is
@@ -951,9 +962,7 @@ class FormRule(Rule):
             form = Form()
             self.form(form, hyper)
             if form.totals:  # each step's sums first, the rule's own prepares before them
-                from .program import totals_prepare
-
-                form.prepares.append(totals_prepare(self, hyper, len(form.totals)))
+                form.prepares.append(_TOTALS[0](self, hyper, len(form.totals)))
             if (form.final_expr is not None) != self.has_final:
                 raise TypeError(
                     f"{self.name}: has_final is {self.has_final} but its form "

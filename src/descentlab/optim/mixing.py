@@ -42,13 +42,10 @@ def _probe_data(seed: int) -> tuple[list[Tensor], list[list[Tensor]]]:
     return start, grads
 
 
-def _steps(rule: Any, hyper: Mapping[str, Any], start: list, grads: list) -> list[Tensor]:
-    from descentlab.optim.optimizer import Optimizer
-
+def _steps(like: Any, hyper: Mapping[str, Any], start: list, grads: list) -> list[Tensor]:
     ws = [torch.nn.Parameter(t.clone()) for t in start]
     # a copy: a rule that keeps numbers of its own (it should not) keeps the run's, not the probe's
-    opt = Optimizer(ws, copy.deepcopy(rule), fused=False, **hyper)
-    opt.announces_eager = False
+    opt = like.probe_like(ws, copy.deepcopy(like.rule), hyper)
     for gs in grads:
         for w, x in zip(ws, gs, strict=True):
             w.grad = x.clone()
@@ -68,27 +65,28 @@ def _same(a: list[Tensor], b: list[Tensor]) -> bool:
     return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
 
-def _answer(rule: Any, hyper: Mapping[str, Any], kind: str) -> str:
-    """The probe's answer for ``rule``, once per chain (at the first hyperparameters asked
-    with: a scheduled learning rate does not probe again)."""
-    memo = _ANSWERS.setdefault(rule, {})
+def _answer(opt: Any, kind: str) -> str:
+    """The probe's answer for ``opt``'s chain, once per chain (at the first hyperparameters
+    asked with: a scheduled learning rate does not probe again)."""
+    memo = _ANSWERS.setdefault(opt.rule, {})
     if kind not in memo:
-        memo[kind] = _probe(rule, {k: v for k, v in hyper.items() if k not in ("params", "step")},
-                            kind)  # fmt: skip
+        hyper = {k: v for k, v in opt.defaults.items() if k not in ("params", "step")}
+        memo[kind] = _probe(opt, hyper, kind)
     return memo[kind]
 
 
-def _probe(rule: Any, hyper: Mapping[str, Any], kind: str) -> str:
-    """'' where the probe's runs stay apart (or it cannot step the chain), else what mixed."""
+def _probe(like: Any, hyper: Mapping[str, Any], kind: str) -> str:
+    """'' where the probe's runs stay apart (or it cannot step the chain), else what mixed.
+    ``like``: the optimizer whose chain is probed (it builds the probe's plain eager ones)."""
     (a0, ga), (b0, gb) = _probe_data(1), _probe_data(2)
     try:
-        alone = _steps(rule, hyper, a0, ga) + _steps(rule, hyper, b0, gb)
+        alone = _steps(like, hyper, a0, ga) + _steps(like, hyper, b0, gb)
         if kind == "stack":
-            both = _steps(rule, hyper, *stack_runs(a0, ga, b0, gb))
+            both = _steps(like, hyper, *stack_runs(a0, ga, b0, gb))
             got = [x[0] for x in both] + [x[1] for x in both]
             what = "two runs stacked differ from each run alone"
         else:
-            got = _steps(rule, hyper, a0 + b0, [s + t for s, t in zip(ga, gb, strict=True)])
+            got = _steps(like, hyper, a0 + b0, [s + t for s, t in zip(ga, gb, strict=True)])
             what = "a group stepped whole differs from its tensors stepped apart"
     except Exception:  # a chain the probe cannot step (SAM's closure): its flags decide
         return ""
@@ -102,7 +100,7 @@ def stacks(opt: Any) -> str:
     for r in opt.rule.rules:
         if not r.elementwise or not r.steps_shards():
             return f"update rule {r.name!r} reduces over whole tensors, which would mix the runs"
-    why = _answer(opt.rule, opt.defaults, "stack")
+    why = _answer(opt, "stack")
     if why:
         return f"{type(opt).__name__}'s chain mixes the runs: {why} (a probe of its steps)"
     return ""
@@ -114,7 +112,7 @@ def splits(opt: Any) -> bool:
     chain at the optimizer's defaults agrees."""
     if not opt.rule.elementwise:
         return False
-    why = _answer(opt.rule, opt.defaults, "split")
+    why = _answer(opt, "split")
     if why:
         from descentlab._announce import once
 

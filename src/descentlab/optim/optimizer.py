@@ -375,6 +375,13 @@ class Optimizer(torch.optim.Optimizer):
         super().__setstate__(state)
         self._reset_caches()  # load_state_dict comes here too
 
+    def probe_like(self, params: Any, rule: Rule, hyper: Mapping[str, Any]) -> Optimizer:
+        """A plain eager optimizer of ``rule`` over ``params`` at ``hyper``, silent: the probe
+        :mod:`~descentlab.optim.mixing` steps to see whether this one's chain mixes runs."""
+        opt = Optimizer(params, rule, fused=False, **hyper)
+        opt.announces_eager = False
+        return opt
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         """torch's ``zero_grad`` (see :func:`_torch_method`)."""
         _torch_method("zero_grad")(self, set_to_none)

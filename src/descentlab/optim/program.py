@@ -49,6 +49,7 @@ from .form import (
     _emitters,
     lazy_zeros,
     primitive,
+    register_totals,
 )
 from .form import product_prepare as _product
 from .lowbit import sr_salt
@@ -756,3 +757,6 @@ def totals_prepare(rule: Rule, hyper: Mapping[str, Any], n: int) -> Prepare:
         k for _, prog in probes for k in (*prog.arrays, *(c.reads for c in prog.coefs if c.reads))
         if k != PARAM
     )), "totals": True}, eager=step(False))  # fmt: skip
+
+
+register_totals(totals_prepare)
