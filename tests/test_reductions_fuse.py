@@ -265,3 +265,22 @@ def test_the_step_benchmark_puts_torchs_adamw_beside_your_own(monkeypatch, capsy
         rows[bool(against)] = line.split()[3:9]  # torch's three paths, then the ratios
     assert rows[False] == ["-"] * 6
     assert all(x != "-" for x in rows[True]) and rows[True][3].endswith("x")
+
+
+@needs_compiler
+def test_the_step_benchmark_counts_the_bytes_of_a_totals_first_pass(monkeypatch):
+    """The arrays a fused step moves per element, as ``benchmarks/step.py`` counts them for its
+    bandwidth columns: AdamW's 7 (p, g, m, v read; p, m, v written); LAMB's first pass reads
+    g, m, v, p and writes m, v (6), its kernel reads p, m, v and writes p (4: the gradient it
+    loads and never uses moves nothing); MARS's first pass reads g and the previous gradient
+    (2), its kernel 5 and writes 4 -- the first passes were not counted before."""
+    monkeypatch.syspath_prepend(str(EXAMPLES.parents[1] / "benchmarks"))
+    import step
+
+    made = {"adamw": (optim.AdamW, 7), "LAMB": (lamb.LAMB, 10), "MARS": (mars.MARS, 11)}
+    for name, (cls, arrays) in made.items():
+        p = torch.nn.Parameter(torch.randn(100))
+        p.grad = torch.randn(100)
+        opt = cls([p], fused=True)
+        opt.step()
+        assert step.bytes_per_step(opt, 1) == 4 * arrays, name

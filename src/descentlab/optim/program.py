@@ -702,7 +702,7 @@ def _stepping_prepare(rule: Rule, hyper: Mapping[str, Any]) -> Prepare:
             del state[PARAM]
 
     needs = tuple(k for k in prog.arrays if k != PARAM)
-    return Prepare(step, {"needs": needs, "totals": True})
+    return Prepare(step, {"needs": needs, "totals": True, "passes": (prog,)})
 
 
 #: the kernel plan of a probe program by device type: ``make(program, dtype)`` -> a plan whose
@@ -752,7 +752,8 @@ def totals_prepare(rule: Rule, hyper: Mapping[str, Any], n: int) -> Prepare:
             sums = torch.stack([v.sum(dtype=torch.float64) for v in values]).tolist()
         return [(p.numel(), s) for p, s in zip(params, sums, strict=True)]
 
+    passes = tuple(prog for _, prog in probes)  # (what they move: benchmarks/step.py)
     return Prepare(step(True), {"needs": tuple(dict.fromkeys(
         k for _, prog in probes for k in (*prog.arrays, *(c.reads for c in prog.coefs if c.reads))
         if k != PARAM
-    )), "totals": True}, eager=step(False))  # fmt: skip
+    )), "totals": True, "passes": passes}, eager=step(False))  # fmt: skip
