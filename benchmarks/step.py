@@ -261,11 +261,7 @@ def bytes_per_step(opt: optim.Optimizer, numel: int) -> int:
 def arrays_moved(program: ChainProgram, writes_p: int) -> int:
     """Arrays one pass of ``program`` reads (those its statements use: a load the compiler
     drops moves nothing) and writes (its stores, and ``writes_p``: the parameter)."""
-    used = {program.update, *program.sums}
-    for st in program.stmts:
-        used.update(st.args)
-        if st.alpha is not None:
-            used.add(st.alpha)
+    used = program.used()
     reads = sum(1 for st in program.stmts if st.kind == "load" and st.out in used)
     return reads + sum(1 for st in program.stmts if st.kind == "store") + writes_p
 

@@ -284,3 +284,20 @@ def test_the_step_benchmark_counts_the_bytes_of_a_totals_first_pass(monkeypatch)
         opt = cls([p], fused=True)
         opt.step()
         assert step.bytes_per_step(opt, 1) == 4 * arrays, name
+
+
+@needs_compiler
+def test_a_kernel_prefetches_only_the_arrays_it_moves():
+    """Where the kernel prefetches (Intel's choice, :func:`~descentlab.optim.c_emitter.
+    software_prefetch`), it does so for the arrays its statements use: LAMB's kernel loads
+    the gradient and never uses it (its first pass did), so it prefetches p, m and v, not
+    the gradient's 4 bytes a parameter; AdamW's and MARS's use the gradient and prefetch it."""
+    for cls, has_g in ((optim.AdamW, True), (lamb.LAMB, False), (mars.MARS, True)):
+        p = torch.nn.Parameter(torch.randn(100))
+        p.grad = torch.randn(100)
+        opt = cls([p], fused=True)
+        opt.step()
+        (plan,) = [x for x in opt._fused.plans.values() if x is not None]
+        src = plan.c.source(torch.float32, prefetch=True)
+        assert ("__builtin_prefetch(a_g " in src) is has_g, cls.__name__
+        assert "__builtin_prefetch(a_p " in src, cls.__name__

@@ -219,11 +219,11 @@ class CKernel:
         )
         if prefetch is None:
             prefetch = software_prefetch()
+        moved = self._moved()
         ahead = "\n".join(  # the gradient read once, the others read and written
             f"__builtin_prefetch(a_{n} + j + 2048 / sizeof({store}), {0 if n == 'g' else 1});"
             for n in names
-            if stored.get(n, (n, 0))[1] == 0
-            and not (self.sums and n in ("p", "g") and n not in self.program.loaded)
+            if stored.get(n, (n, 0))[1] == 0 and n in moved
         )
         code = self._stored_code()
 
@@ -295,6 +295,17 @@ class CKernel:
             ssum=ssum,
             sumdecl=sumdecl,
         )
+
+    def _moved(self) -> set[str]:
+        """The arrays a pass reads or writes: the parameter where it is stored (not a first
+        pass's, whose slot holds its sums), the state it stores, and those whose values its
+        statements use (an array loaded and never used -- LAMB's kernel's gradient -- is
+        neither read nor prefetched)."""
+        used = self.program.used()
+        moved = {
+            n for n in ("p", "g", *self.arrays) if (n if n in ("p", "g") else f"s:{n}") in used
+        }
+        return moved | set(self.written) | (set() if self.sums else {"p"})
 
     # -- state stored in a low-bit format (descentlab.optim.lowbit) ---------------------
     def _stored_types(

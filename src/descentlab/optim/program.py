@@ -215,6 +215,16 @@ class ChainProgram:
         """The hyperparameters the coefficients read (a batched one makes them per row)."""
         return {u for c in self.coefs for u in c.uses}
 
+    def used(self) -> set[str]:
+        """The tokens the update, the sums and the statements read (a value loaded and never
+        read -- LAMB's kernel's gradient -- is not among them: the compiler drops its load)."""
+        used = {self.update, *self.sums}
+        for st in self.stmts:
+            used.update(st.args)
+            if st.alpha is not None:
+                used.add(st.alpha)
+        return used
+
     def stored_arrays(self) -> dict[str, tuple[str, int]]:
         """Every array a low-bit format stores: name -> (its key, its index in the format's
         entries)."""
