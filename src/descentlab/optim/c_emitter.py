@@ -92,15 +92,16 @@ _VERSION = "descentlab-fused-3"  # the first line of every generated source
 
 def software_prefetch() -> bool:
     """Whether the generated vector loop prefetches 2 KiB ahead in every stream, chosen by the
-    CPU's maker: on Intel, where the hardware prefetcher alone leaves a step with a division or
-    root slower, and not on AMD (Zen 3, Zen 4), where the software prefetch makes the step
-    slower (as measured in docs/kernel-runtime.md). ``DESCENTLAB_PREFETCH=1``
-    (or ``0``) overrides the choice for the kernels built after it is set (each choice is its
-    own kernel in the cache)."""
+    CPU's maker and family: on Intel and on AMD's Zen 5 (family 26), where the hardware
+    prefetcher alone leaves a step with a division or root slower, and not on AMD's Zen 3 and
+    Zen 4 (family 25), where the software prefetch makes the step slower (as measured in
+    docs/kernel-runtime.md). ``DESCENTLAB_PREFETCH=1`` (or ``0``) overrides the choice for the
+    kernels built after it is set (each choice is its own kernel in the cache)."""
     forced = os.environ.get("DESCENTLAB_PREFETCH", "")
     if forced in ("0", "1"):
         return forced == "1"
-    return _native.cpu_vendor() == "GenuineIntel"
+    vendor = _native.cpu_vendor()
+    return vendor == "GenuineIntel" or (vendor == "AuthenticAMD" and _native.cpu_family() >= 26)
 
 
 @functools.lru_cache(maxsize=1)
