@@ -101,6 +101,7 @@ from functools import partial
 import torch
 
 from descentlab import optim
+from descentlab.optim.program import ChainProgram
 
 #: descentlab's optimizers that torch has too, and how torch's is built: name ->
 #: (descentlab kwargs, torch class, torch kwargs, has a torch fused kernel). (Torch's side of
@@ -246,12 +247,23 @@ def _torch_aa(has_fused: bool) -> str:
 
 
 def bytes_per_step(opt: optim.Optimizer, numel: int) -> int:
-    """Bytes the fused plan moves: every array read once, parameter and state written once."""
+    """Bytes the fused plan moves: every array read once, parameter and state written once
+    -- in each pass, where a per-tensor total takes a first pass of its own (LAMB, MARS)."""
     (plan,) = [p for p in opt._fused.plans.values() if p is not None]
-    reads = len(plan.arrays)
     kernel = getattr(plan, "c", None) or plan.builder  # (the C kernel; .builder before 8ffae8b)
-    writes = 1 + len(kernel.written)
-    return (reads + writes) * numel * 4
+    program = getattr(kernel, "program", None)
+    if program is None:  # (before the first passes were counted)
+        return (len(plan.arrays) + 1 + len(kernel.written)) * numel * 4
+    passes = [q for pr in program.prepares for q in pr.how.get("passes", ())]
+    return (arrays_moved(program, 1) + sum(arrays_moved(q, 0) for q in passes)) * numel * 4
+
+
+def arrays_moved(program: ChainProgram, writes_p: int) -> int:
+    """Arrays one pass of ``program`` reads (those its statements use: a load the compiler
+    drops moves nothing) and writes (its stores, and ``writes_p``: the parameter)."""
+    used = program.used()
+    reads = sum(1 for st in program.stmts if st.kind == "load" and st.out in used)
+    return reads + sum(1 for st in program.stmts if st.kind == "store") + writes_p
 
 
 def run(

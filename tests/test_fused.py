@@ -1049,15 +1049,19 @@ def test_state_an_eager_step_makes_is_laid_out_as_its_parameter():
 
 
 def test_software_prefetch_is_chosen_per_cpu_and_kept_apart_in_the_cache(monkeypatch):
-    """The generated vector loop prefetches by the CPU's maker (Intel: yes, measured 10-15 %
-    faster at 10M with a division or root; AMD: no, slower at 1M, docs/kernel-runtime.md),
+    """The generated vector loop prefetches by the CPU's maker and family (Intel: yes, measured
+    10-15 % faster at 10M with a division or root; AMD Zen 5: yes, LAMB 8-11 % faster at 10M;
+    AMD Zen 3 and 4: no, slower at 1M, docs/kernel-runtime.md),
     ``DESCENTLAB_PREFETCH`` overrides it, and each choice is its own source -- its own entry of
     the kernel cache -- with the same results."""
     from descentlab import _native
 
     monkeypatch.delenv("DESCENTLAB_PREFETCH", raising=False)
-    for vendor, want in (("GenuineIntel", True), ("AuthenticAMD", False), ("", False)):
+    cpus = [("GenuineIntel", 6, True), ("AuthenticAMD", 25, False), ("AuthenticAMD", 26, True),
+            ("", 0, False)]  # fmt: skip
+    for vendor, family, want in cpus:
         monkeypatch.setattr(_native, "cpu_vendor", lambda v=vendor: v)
+        monkeypatch.setattr(_native, "cpu_family", lambda f=family: f)
         assert F.software_prefetch() is want
         monkeypatch.setenv("DESCENTLAB_PREFETCH", "0" if want else "1")
         assert F.software_prefetch() is not want

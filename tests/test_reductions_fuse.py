@@ -265,3 +265,39 @@ def test_the_step_benchmark_puts_torchs_adamw_beside_your_own(monkeypatch, capsy
         rows[bool(against)] = line.split()[3:9]  # torch's three paths, then the ratios
     assert rows[False] == ["-"] * 6
     assert all(x != "-" for x in rows[True]) and rows[True][3].endswith("x")
+
+
+@needs_compiler
+def test_the_step_benchmark_counts_the_bytes_of_a_totals_first_pass(monkeypatch):
+    """The arrays a fused step moves per element, as ``benchmarks/step.py`` counts them for its
+    bandwidth columns: AdamW's 7 (p, g, m, v read; p, m, v written); LAMB's first pass reads
+    g, m, v, p and writes m, v (6), its kernel reads p, m, v and writes p (4: the gradient it
+    loads and never uses moves nothing); MARS's first pass reads g and the previous gradient
+    (2), its kernel 5 and writes 4 -- the first passes were not counted before."""
+    monkeypatch.syspath_prepend(str(EXAMPLES.parents[1] / "benchmarks"))
+    import step
+
+    made = {"adamw": (optim.AdamW, 7), "LAMB": (lamb.LAMB, 10), "MARS": (mars.MARS, 11)}
+    for name, (cls, arrays) in made.items():
+        p = torch.nn.Parameter(torch.randn(100))
+        p.grad = torch.randn(100)
+        opt = cls([p], fused=True)
+        opt.step()
+        assert step.bytes_per_step(opt, 1) == 4 * arrays, name
+
+
+@needs_compiler
+def test_a_kernel_prefetches_only_the_arrays_it_moves():
+    """Where the kernel prefetches (Intel's choice, :func:`~descentlab.optim.c_emitter.
+    software_prefetch`), it does so for the arrays its statements use: LAMB's kernel loads
+    the gradient and never uses it (its first pass did), so it prefetches p, m and v, not
+    the gradient's 4 bytes a parameter; AdamW's and MARS's use the gradient and prefetch it."""
+    for cls, has_g in ((optim.AdamW, True), (lamb.LAMB, False), (mars.MARS, True)):
+        p = torch.nn.Parameter(torch.randn(100))
+        p.grad = torch.randn(100)
+        opt = cls([p], fused=True)
+        opt.step()
+        (plan,) = [x for x in opt._fused.plans.values() if x is not None]
+        src = plan.c.source(torch.float32, prefetch=True)
+        assert ("__builtin_prefetch(a_g " in src) is has_g, cls.__name__
+        assert "__builtin_prefetch(a_p " in src, cls.__name__

@@ -43,6 +43,7 @@ __all__ = [
     "compile_count",
     "compile_timeout",
     "compiler",
+    "cpu_family",
     "cpu_vendor",
     "load",
     "load_library",
@@ -225,6 +226,20 @@ def cpu_vendor() -> str:
     except OSError:  # no /proc (macOS, Windows): the platform's own word
         return platform.processor()
     return platform.processor()
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_family() -> int:
+    """The CPU's family as the kernel reports it (AMD's Zen 5: 26, Zen 4 and 3: 25), else 0
+    (no /proc): with :func:`cpu_vendor`, what generated kernels choose by."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("cpu family"):
+                    return int(line.split(":", 1)[1])
+    except (OSError, ValueError):
+        return 0
+    return 0
 
 
 def _command(cc: str, src: str, out: str) -> list[str]:

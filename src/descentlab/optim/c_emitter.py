@@ -92,15 +92,16 @@ _VERSION = "descentlab-fused-3"  # the first line of every generated source
 
 def software_prefetch() -> bool:
     """Whether the generated vector loop prefetches 2 KiB ahead in every stream, chosen by the
-    CPU's maker: on Intel, where the hardware prefetcher alone leaves a step with a division or
-    root slower, and not on AMD (Zen 3, Zen 4), where the software prefetch makes the step
-    slower (as measured in docs/kernel-runtime.md). ``DESCENTLAB_PREFETCH=1``
-    (or ``0``) overrides the choice for the kernels built after it is set (each choice is its
-    own kernel in the cache)."""
+    CPU's maker and family: on Intel and on AMD's Zen 5 (family 26), where the hardware
+    prefetcher alone leaves a step with a division or root slower, and not on AMD's Zen 3 and
+    Zen 4 (family 25), where the software prefetch makes the step slower (as measured in
+    docs/kernel-runtime.md). ``DESCENTLAB_PREFETCH=1`` (or ``0``) overrides the choice for the
+    kernels built after it is set (each choice is its own kernel in the cache)."""
     forced = os.environ.get("DESCENTLAB_PREFETCH", "")
     if forced in ("0", "1"):
         return forced == "1"
-    return _native.cpu_vendor() == "GenuineIntel"
+    vendor = _native.cpu_vendor()
+    return vendor == "GenuineIntel" or (vendor == "AuthenticAMD" and _native.cpu_family() >= 26)
 
 
 @functools.lru_cache(maxsize=1)
@@ -219,11 +220,11 @@ class CKernel:
         )
         if prefetch is None:
             prefetch = software_prefetch()
+        moved = self._moved()
         ahead = "\n".join(  # the gradient read once, the others read and written
             f"__builtin_prefetch(a_{n} + j + 2048 / sizeof({store}), {0 if n == 'g' else 1});"
             for n in names
-            if stored.get(n, (n, 0))[1] == 0
-            and not (self.sums and n in ("p", "g") and n not in self.program.loaded)
+            if stored.get(n, (n, 0))[1] == 0 and n in moved
         )
         code = self._stored_code()
 
@@ -295,6 +296,17 @@ class CKernel:
             ssum=ssum,
             sumdecl=sumdecl,
         )
+
+    def _moved(self) -> set[str]:
+        """The arrays a pass reads or writes: the parameter where it is stored (not a first
+        pass's, whose slot holds its sums), the state it stores, and those whose values its
+        statements use (an array loaded and never used -- LAMB's kernel's gradient -- is
+        neither read nor prefetched)."""
+        used = self.program.used()
+        moved = {
+            n for n in ("p", "g", *self.arrays) if (n if n in ("p", "g") else f"s:{n}") in used
+        }
+        return moved | set(self.written) | (set() if self.sums else {"p"})
 
     # -- state stored in a low-bit format (descentlab.optim.lowbit) ---------------------
     def _stored_types(

@@ -260,7 +260,8 @@ class Prepare:
     """A form's Python step before its per-element program (:meth:`Form.prepare`)."""
 
     fn: Callable[..., None]
-    how: Mapping[str, Any]  # fills, needs, steady: see Form.prepare
+    how: Mapping[str, Any]  # fills, needs, steady: see Form.prepare; passes: a total's
+    # first passes (the ChainPrograms its kernel runs before the chain's: what they move)
     reads_g: bool = False
     #: the step as the eager backend and the float64 reference run it (None: ``fn``), where
     #: the kernels' differs: a total's first pass, a kernel there, torch's foreach kernels here

@@ -216,6 +216,16 @@ class ChainProgram:
         """The hyperparameters the coefficients read (a batched one makes them per row)."""
         return {u for c in self.coefs for u in c.uses}
 
+    def used(self) -> set[str]:
+        """The tokens the update, the sums and the statements read (a value loaded and never
+        read -- LAMB's kernel's gradient -- is not among them: the compiler drops its load)."""
+        used = {self.update, *self.sums}
+        for st in self.stmts:
+            used.update(st.args)
+            if st.alpha is not None:
+                used.add(st.alpha)
+        return used
+
     def stored_arrays(self) -> dict[str, tuple[str, int]]:
         """Every array a low-bit format stores: name -> (its key, its index in the format's
         entries)."""
@@ -703,7 +713,7 @@ def _stepping_prepare(rule: Rule, hyper: Mapping[str, Any]) -> Prepare:
             del state[PARAM]
 
     needs = tuple(k for k in prog.arrays if k != PARAM)
-    return Prepare(step, {"needs": needs, "totals": True})
+    return Prepare(step, {"needs": needs, "totals": True, "passes": (prog,)})
 
 
 #: the kernel plan of a probe program by device type: ``make(program, dtype)`` -> a plan whose
@@ -753,10 +763,11 @@ def totals_prepare(rule: Rule, hyper: Mapping[str, Any], n: int) -> Prepare:
             sums = torch.stack([v.sum(dtype=torch.float64) for v in values]).tolist()
         return [(p.numel(), s) for p, s in zip(params, sums, strict=True)]
 
+    passes = tuple(prog for _, prog in probes)  # (what they move: benchmarks/step.py)
     return Prepare(step(True), {"needs": tuple(dict.fromkeys(
         k for _, prog in probes for k in (*prog.arrays, *(c.reads for c in prog.coefs if c.reads))
         if k != PARAM
-    )), "totals": True}, eager=step(False))  # fmt: skip
+    )), "totals": True, "passes": passes}, eager=step(False))  # fmt: skip
 
 
 register_totals(totals_prepare)
