@@ -29,6 +29,7 @@ import torch
 from descentlab.book.cells import exercise_view, run_cell
 from descentlab.book.chapters._twins import twins_check
 from descentlab.book.checks import ck, close
+from descentlab.book.claims import claim_checks
 from descentlab.book.facts import SeedLog, seeds_check, text_check
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import ChapterPage, Code, Part, Practice, Table
@@ -271,6 +272,7 @@ class Chapter:
             *([words] if words is not None else []),
             labels_check(page, n, string_literals(inspect.getsource(module))),
             n.check(page),
+            *claim_checks(page.prose),
         ]
         return page
 
