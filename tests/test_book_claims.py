@@ -25,6 +25,9 @@ def _where(phrase: str) -> str:
     for ch in CHAPTERS:
         if phrase in claims._plain(ch.keep):
             return f"keep {ch.stem}"
+        for ex in ch.exercises:
+            if phrase in claims._plain(ex.solution):
+                return f"hint {ch.stem}"
     return ""
 
 
@@ -39,6 +42,7 @@ def _chapter_prose(stem: str) -> str:
 
 CARD_CLAIMS = [c for c in claims.CLAIMS if _where(c.said).startswith("item")]
 KEEP_CLAIMS = [c for c in claims.CLAIMS if _where(c.said).startswith("keep")]
+HINT_CLAIMS = [c for c in claims.CLAIMS if _where(c.said).startswith("hint")]
 
 
 @pytest.mark.parametrize("claim", claims.CLAIMS, ids=lambda c: c.name)
@@ -74,6 +78,21 @@ def test_a_what_to_keep_line_turned_into_its_opposite_is_a_cross(claim):
     assert rows and "fail" not in rows.values()
     flipped = claims.claim_checks(keep.replace(claim.said, claim.opposite))
     assert any(c.status == "fail" and claim.opposite in c.text for c in flipped)
+
+
+@pytest.mark.parametrize("claim", HINT_CLAIMS, ids=lambda c: c.name)
+def test_an_exercise_hint_that_gives_the_wrong_rate_is_a_cross(claim):
+    stem = _where(claim.said).split()[1]
+    ex = next(e for ch in CHAPTERS if ch.stem == stem for e in ch.exercises
+              if claim.said in claims._plain(e.solution))  # fmt: skip
+    hint = claims._plain(ex.solution)
+    assert [c.status for c in claims.claim_checks(hint)] == ["ok"]
+    flipped = claims.claim_checks(hint.replace(claim.said, claim.opposite))
+    assert [c.status for c in flipped] == ["fail"]
+
+
+def test_every_kind_has_three_bound_sentences():
+    assert len(CARD_CLAIMS) >= 3 and len(KEEP_CLAIMS) >= 3 and len(HINT_CLAIMS) >= 3
 
 
 def test_the_nesterov_section_turned_into_its_opposite_is_a_cross():

@@ -357,6 +357,37 @@ def _sharp_wells() -> tuple[bool, str]:
     return holds, f"share in the sharp well after 2,000 steps: {shares}"
 
 
+def _heavy_ball_modulus() -> tuple[bool, str]:
+    """The heavy-ball map of lr 0.1, momentum 0.9 on f(w) = ½w², read from descentlab's SGD
+    (two steps from the two unit states): its spectral radius against √β and β."""
+    import torch
+
+    from descentlab.optim import SGD
+
+    cols = []
+    for w0, b0 in ((1.0, 0.0), (0.0, 1.0)):
+        w = torch.nn.Parameter(torch.tensor([w0], dtype=torch.float64))
+        opt = SGD([w], lr=0.1, momentum=0.9)
+        if b0:
+            opt.state[w]["momentum_buffer"] = torch.tensor([b0], dtype=torch.float64)
+        opt.zero_grad()
+        (0.5 * w * w).sum().backward()
+        opt.step()
+        cols.append([float(w.detach()), float(opt.state[w]["momentum_buffer"])])
+    radius = float(np.abs(np.linalg.eigvals(np.array(cols).T)).max())
+    holds = abs(radius - 0.9**0.5) < 1e-9
+    return holds, f"spectral radius {radius:.6g} (√β = {0.9**0.5:.6g}, β = 0.9)"
+
+
+def _decaying_product() -> tuple[bool, str]:
+    """w_t = Π (1 - 0.5/s) over s ≤ t: the exponent p of its fall like t^-p between t = 100
+    and 400, and the ratio of successive factors (1 for a geometric fall)."""
+    w = np.cumprod(1 - 0.5 / np.arange(2, 401))  # (the first factor, 1 - 0.5/1, aside)
+    p = float(np.log(w[99 - 1] / w[399 - 1]) / np.log(400 / 100))
+    holds = abs(p - 0.5) < 0.01
+    return holds, f"w falls like t^-{p:.3f} between t = 100 and 400"
+
+
 #: every claim the book binds (its pages' phrases; :func:`claim_checks` finds them there)
 CLAIMS: tuple[Claim, ...] = (
     Claim("nesterov_point", "evaluates the gradient where the velocity is about to carry the "
@@ -414,6 +445,17 @@ CLAIMS: tuple[Claim, ...] = (
           "large batches leave sharp minima that small batches keep",
           "SGD from a sharp well's bottom, 2,000 steps: the share still in it at B = 1 and B = 64",
           _sharp_wells),
+    # the chapters' exercises' worked solutions (a hint that gives the wrong rate)
+    Claim("hint_adagrad_falls", "its rate falls, it never grows", "its rate grows, it never falls",
+          "descentlab's Adagrad's effective rate on a constant gradient falls at every step",
+          _adagrad_rate),
+    Claim("hint_heavy_ball_modulus", "both roots have modulus √β", "both roots have modulus β",
+          "the heavy-ball map read from descentlab's SGD (lr 0.1, momentum 0.9, f = ½w²) has "
+          "spectral radius √β", _heavy_ball_modulus),
+    Claim("hint_decay_like_root", "which falls like 1/√t, not geometrically",
+          "which falls geometrically, not like 1/√t",
+          "the product Π (1 - 0.5/t) falls like a power of t with exponent 1/2",
+          _decaying_product),
 )  # fmt: skip
 _BY_NAME = {c.name: c for c in CLAIMS}
 

@@ -272,7 +272,11 @@ class Chapter:
             *([words] if words is not None else []),
             labels_check(page, n, string_literals(inspect.getsource(module))),
             n.check(page),
-            *claim_checks(page.prose),
+            *claim_checks(
+                "\n\n".join(
+                    [page.prose, *(f"{e.question}\n\n{e.solution}" for e in self.exercises)]
+                )
+            ),
         ]
         return page
 
