@@ -731,10 +731,11 @@ MUTANTS: tuple[Mutant, ...] = (
     # ---- teaching sentences bound to an instrumented run (book/claims.py): each turned into
     # its opposite; the claim's row reads the page against what its run measured
     # a conceptual sentence with no number
-    Mutant("taught_nesterov_current_point", "conceptual sentence", "Nesterov's gradient is said "
-                                                                  "to be taken at the current point",
+    Mutant("taught_nesterov_current_point", "conceptual sentence",
+           "Nesterov's gradient is said to be taken at the current point",
            (), file="book/chapters/momentum.py",
-           old="evaluates the gradient where the velocity is about to\ncarry the iterate, not where it is.",
+           old="evaluates the gradient where the velocity is about to\n"
+               "carry the iterate, not where it is.",
            new="evaluates the gradient at the current point.", chapters=("deep-momentum",)),
     Mutant("taught_adagrad_rate_grows", "conceptual sentence", "AdaGrad's rate is said to grow "
                                                               "as 1/√t",
@@ -757,7 +758,8 @@ MUTANTS: tuple[Mutant, ...] = (
                                                           "geometrically",
            (), file="book/chapters/practice.py",
            old='which falls like "\n        "`1/√t`, not geometrically',
-           new='which falls "\n        "geometrically, not like `1/√t`', chapters=("deep-schedules",)),
+           new='which falls "\n        "geometrically, not like `1/√t`',
+           chapters=("deep-schedules",)),
     # a cell's output described the wrong way round
     Mutant("taught_cell_mean_median", "cell output", "the L2/L1 cell's best constants are said "
                                                     "to be the median and the mean",
@@ -784,8 +786,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("taught_definition_dartboard", "definition", "the dartboard picture swaps bias and "
                                                        "variance",
            (65,), file="book/texts/l002.py",
-           old="bias is the distance of the cluster's centre from the bull's-eye, variance the\ncluster's spread",
-           new="variance is the distance of the cluster's centre from the bull's-eye, bias the\ncluster's spread"),
+           old="bias is the distance of the cluster's centre from the bull's-eye, variance "
+               "the\ncluster's spread",
+           new="variance is the distance of the cluster's centre from the bull's-eye, bias "
+               "the\ncluster's spread"),
     # a misconception in a "What to keep" box
     Mutant("taught_keep_bagging_bias", "what to keep", "bagging said to cut bias, boosting "
                                                       "variance",
