@@ -388,6 +388,81 @@ def _decaying_product() -> tuple[bool, str]:
     return holds, f"w falls like t^-{p:.3f} between t = 100 and 400"
 
 
+def _training_error_falls() -> tuple[bool, str]:
+    """Least-squares polynomials of degree 0 to 8 on one noisy sample of 30 points: the
+    training error at each degree (nested models: it can only fall)."""
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-1.5, 1.5, 30)
+    y = _truth(x) + 0.3 * rng.standard_normal(30)
+    err = [float(((np.polyval(np.polyfit(x, y, d), x) - y) ** 2).mean()) for d in range(9)]
+    falls = all(b <= a + 1e-12 for a, b in itertools.pairwise(err))
+    return falls, f"training error {err[0]:.3g} at degree 0, {err[-1]:.3g} at degree 8"
+
+
+def _chords_and_tangents() -> tuple[bool, str]:
+    """log(1 + eˣ), a convex function, on 41 points: the largest excess of the function over
+    its chords between any two points, and of its tangents over the function."""
+    x = np.linspace(-4, 4, 41)
+    f = np.logaddexp(0, x)
+    df = 1 / (1 + np.exp(-x))
+    t = np.linspace(0, 1, 11)[:, None, None]
+    chord = t * f[:, None] + (1 - t) * f[None, :]
+    inside = np.logaddexp(0, t * x[:, None] + (1 - t) * x[None, :])
+    over_chord = float((inside - chord).max())
+    tangent = f[:, None] + df[:, None] * (x[None, :] - x[:, None])
+    over_f = float((tangent - f[None, :]).max())
+    holds = over_chord <= 1e-12 and over_f <= 1e-12
+    return holds, f"f above a chord by at most {over_chord:.1e}, a tangent above f by {over_f:.1e}"
+
+
+def _newton_digits() -> tuple[bool, str]:
+    """Newton on f(x) = eˣ - 2x from 1 (minimum ln 2): the correct digits after each step."""
+    x, digits = 1.0, []
+    for _ in range(4):
+        x -= (np.exp(x) - 2) / np.exp(x)
+        digits.append(-np.log10(abs(x - np.log(2))))
+    ratios = [b / a for a, b in itertools.pairwise(digits[:3])]
+    holds = all(1.6 < r < 2.6 for r in ratios)
+    return holds, "correct digits " + ", ".join(f"{d:.1f}" for d in digits[:3])
+
+
+def _batch_unbiased() -> tuple[bool, str]:
+    """Every batch of 2 of 6 per-example gradients, drawn without replacement: the mean of
+    the batch means against the full gradient."""
+    g = np.array([1.0, -2.0, 3.5, 0.25, 4.0, -1.0])
+    means = [(g[i] + g[j]) / 2 for i, j in itertools.combinations(range(6), 2)]
+    gap = abs(float(np.mean(means)) - float(g.mean()))
+    return gap < 1e-12, f"mean of the 15 batch gradients - full gradient = {gap:.1e}"
+
+
+def _likelihood_pairs() -> tuple[bool, str]:
+    """The two runs above together: Gaussian NLL is r²/2, Laplace |r|; their best constants
+    are the mean and the median."""
+    (a, ma), (b, mb) = _nll_shapes(), _mean_median()
+    return bool(a and b), f"{ma}; {mb}"
+
+
+def _ridge_tradeoff() -> tuple[bool, str]:
+    """Ridge regression (10 features, 30 points of one design, 100 noise draws) at λ = 0.1 and λ = 30:
+    squared bias and variance of its predictions on fixed test inputs."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal(10)
+    xt = rng.standard_normal((20, 10))
+    x = rng.standard_normal((30, 10))  # a fixed design: the sets differ in their noise
+    out = {}
+    for lam in (0.1, 30.0):
+        preds = []
+        for _ in range(100):
+            y = x @ w + rng.standard_normal(30)
+            beta = np.linalg.solve(x.T @ x + lam * np.eye(10), x.T @ y)
+            preds.append(xt @ beta)
+        p = np.asarray(preds)
+        out[lam] = (float(((p.mean(0) - xt @ w) ** 2).mean()), float(p.var(0).mean()))
+    (b1, v1), (b2, v2) = out[0.1], out[30.0]
+    holds = b2 > b1 and v2 < v1
+    return holds, f"λ = 0.1: bias² {b1:.3g}, variance {v1:.3g}; λ = 30: {b2:.3g}, {v2:.3g}"
+
+
 #: every claim the book binds (its pages' phrases; :func:`claim_checks` finds them there)
 CLAIMS: tuple[Claim, ...] = (
     Claim("nesterov_point", "evaluates the gradient where the velocity is about to carry the "
@@ -456,6 +531,33 @@ CLAIMS: tuple[Claim, ...] = (
           "which falls geometrically, not like 1/√t",
           "the product Π (1 - 0.5/t) falls like a power of t with exponent 1/2",
           _decaying_product),
+    # more "What to keep" lines
+    Claim("keep_spiral_modulus", "complex roots spiral at $\\sqrt\\beta$",
+          "complex roots spiral at $\\beta$",
+          "the heavy-ball map read from descentlab's SGD (lr 0.1, momentum 0.9, f = ½w²) has "
+          "spectral radius √β", _heavy_ball_modulus),
+    Claim("keep_training_error_falls", "The training error only falls as a model grows",
+          "The training error only rises as a model grows",
+          "least-squares polynomials of degree 0 to 8: the training error never rises",
+          _training_error_falls),
+    Claim("keep_chords_tangents", "lies below its chords and above its tangents",
+          "lies above its chords and below its tangents",
+          "log(1 + eˣ) against its chords and tangents on 41 points", _chords_and_tangents),
+    Claim("keep_newton_digits", "doubles the correct digits every step",
+          "adds one correct digit every step",
+          "Newton on eˣ - 2x: each step's correct digits 1.6 to 2.6 times the last's",
+          _newton_digits),
+    Claim("keep_batch_unbiased", "A batch gradient is unbiased", "A batch gradient is biased",
+          "the mean over every batch of 2 of 6 gradients equals the full gradient",
+          _batch_unbiased),
+    Claim("keep_likelihood_pairs", "Gaussian noise gives the squared error and the mean, "
+          "Laplace noise the absolute error and the median", "Gaussian noise gives the absolute "
+          "error and the median, Laplace noise the squared error and the mean",
+          "descentlab's Gaussian and Laplace NLLs: their shapes and their best constants",
+          _likelihood_pairs),
+    Claim("keep_ridge_tradeoff", "λ trades variance for bias", "λ trades bias for variance",
+          "ridge over 100 training sets: a larger λ raises the bias² and lowers the variance",
+          _ridge_tradeoff),
 )  # fmt: skip
 _BY_NAME = {c.name: c for c in CLAIMS}
 
