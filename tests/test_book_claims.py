@@ -152,3 +152,22 @@ def test_each_unbacked_sentence_is_still_in_the_book():
     keeps = " ".join(claims._plain(ch.keep) for ch in CHAPTERS)
     gone = [p for p in claims.UNBACKED if p not in keeps]
     assert not gone, gone
+
+
+def test_the_build_prints_the_share_of_teaching_sentences_backed(monkeypatch):
+    from descentlab.book.model import Context
+    from descentlab.book.render.chapter import ChapterPage, Part
+
+    text = "What to keep. AdaGrad's rate: its rate decays as 1/√t. A sentence nobody backs."
+
+    class Fake:
+        stem, keep = "deep-fake", text
+
+        def __call__(self, ctx):
+            return ChapterPage("Fake", "deep-fake.html", "", (), [Part("keep", "", [text, []])])
+
+    monkeypatch.setattr(build, "CHAPTERS", [Fake()])
+    lines: list[str] = []
+    build._chapters(Context(True, None, lines.append), [], {})
+    said = [line for line in lines if line.startswith("teaching sentences")]
+    assert said and "1 of 2 backed" in said[0] and "(50 %)" in said[0], lines

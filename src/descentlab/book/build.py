@@ -23,7 +23,7 @@ from pathlib import Path
 from descentlab._files import check_target, make_dirs
 from descentlab.book.cells import cell_check, exercise_view, playground_url, run_cell
 from descentlab.book.chapters import CHAPTERS
-from descentlab.book.claims import backed_share, claim_checks
+from descentlab.book.claims import backed_share, claim_checks, unbacked_count
 from descentlab.book.facts import restated_check, text_check
 from descentlab.book.lectures import EXPERIMENTS, ITEMS, LECTURES
 from descentlab.book.model import (
@@ -402,10 +402,12 @@ def _chapters(ctx: Context, pages: list[LecturePage], where: dict[str, str]) -> 
     if out:
         from descentlab.book.texts._words import CHECKED_BY
 
-        backed, total = backed_share([make.keep for make in CHAPTERS], read=CHECKED_BY)
+        keeps = [make.keep for make in CHAPTERS]
+        backed, total = backed_share(keeps, read=CHECKED_BY)
         ctx.log(
-            f"teaching sentences (What to keep) backed by a run or a check row: {backed} of "
-            f"{total} ({100 * backed / max(total, 1):.0f} %)"
+            f"teaching sentences (What to keep): {backed} of {total} backed by a run or a check "
+            f"row ({100 * backed / max(total, 1):.0f} %), {unbacked_count(keeps)} listed as "
+            "nothing can back (descentlab.book.claims.UNBACKED)"
         )
         texts = page_texts(pages, out)
         check = restated_check(texts, FACTS)

@@ -35,7 +35,15 @@ import numpy as np
 from descentlab.book.checks import ck
 from descentlab.book.render.pages import Check
 
-__all__ = ["CLAIMS", "UNBACKED", "Claim", "backed_share", "claim_checks", "teaching_sentences"]
+__all__ = [
+    "CLAIMS",
+    "UNBACKED",
+    "Claim",
+    "backed_share",
+    "claim_checks",
+    "teaching_sentences",
+    "unbacked_count",
+]
 
 
 @dataclass(frozen=True)
@@ -443,8 +451,8 @@ def _likelihood_pairs() -> tuple[bool, str]:
 
 
 def _ridge_tradeoff() -> tuple[bool, str]:
-    """Ridge regression (10 features, 30 points of one design, 100 noise draws) at λ = 0.1 and λ = 30:
-    squared bias and variance of its predictions on fixed test inputs."""
+    """Ridge regression (10 features, 30 points of one design, 100 noise draws) at λ = 0.1
+    and λ = 30: squared bias and variance of its predictions on fixed test inputs."""
     rng = np.random.default_rng(3)
     w = rng.standard_normal(10)
     xt = rng.standard_normal((20, 10))
@@ -569,6 +577,14 @@ UNBACKED: dict[str, str] = {
     "choosing on the test set instead reports an optimistic number": "a rule of method; the "
     "methodology chapter's cross-validation section measures the optimism, not this sentence",
     "Compare optimizers on one loop": "a rule of method",
+    "call one ahead of another only where every seed agrees": "a rule of method",
+    "the schedules chapter shows what is": "a pointer to another page",
+    "The exercises on the momentum lecture's page practise these steps": "a pointer to another "
+    "page",
+    "Cross-validation is that data carved out of the training set": "a definition of a "
+    "procedure, nothing to measure",
+    "early stopping is cross-validation over the steps of one run": "a definition of a "
+    "procedure, nothing to measure",
 }
 
 
@@ -593,3 +609,9 @@ def backed_share(texts: Iterable[str], claims: Iterable[Claim] = CLAIMS,
     phrases = [c.said for c in claims] + list(read)
     sentences = [s for t in texts for s in teaching_sentences(t)]
     return sum(any(p in s for p in phrases) for s in sentences), len(sentences)
+
+
+def unbacked_count(texts: Iterable[str]) -> int:
+    """The teaching sentences of ``texts`` listed in :data:`UNBACKED`."""
+    sentences = [s for t in texts for s in teaching_sentences(t)]
+    return sum(any(p in s for p in UNBACKED) for s in sentences)
