@@ -171,3 +171,17 @@ def test_the_build_prints_the_share_of_teaching_sentences_backed(monkeypatch):
     build._chapters(Context(True, None, lines.append), [], {})
     said = [line for line in lines if line.startswith("teaching sentences")]
     assert said and "1 of 2 backed" in said[0] and "(50 %)" in said[0], lines
+
+
+def test_a_chapter_whose_what_to_keep_says_the_opposite_shows_a_cross():
+    """The convexity chapter (the quickest to compute) built with its chords-and-tangents line
+    turned round: its page holds the claim's ✘ row."""
+    from descentlab.book.model import Context
+
+    claim = next(c for c in claims.CLAIMS if c.name == "keep_chords_tangents")
+    chapter = next(ch for ch in CHAPTERS if ch.stem == "deep-convexity")
+    flipped = dataclasses.replace(chapter, keep=chapter.keep.replace(claim.said, claim.opposite))
+    assert flipped.keep != chapter.keep
+    page = flipped(Context(True, None, lambda _: None))
+    rows = [c for b in page.parts[-1].blocks if isinstance(b, list) for c in b]
+    assert any(c.status == "fail" and claim.opposite in c.text for c in rows)
