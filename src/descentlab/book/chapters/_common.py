@@ -271,12 +271,12 @@ class Chapter:
             seeds_check(seeds),
             *([words] if words is not None else []),
             labels_check(page, n, string_literals(inspect.getsource(module))),
-            n.check(page),
             *claim_checks(
                 "\n\n".join(
                     [page.prose, *(f"{e.question}\n\n{e.solution}" for e in self.exercises)]
                 )
             ),
+            n.check(page),
         ]
         return page
 
