@@ -808,6 +808,23 @@ MUTANTS: tuple[Mutant, ...] = (
            old="divides by the root of an average and keeps its rate",
            new="divides by the root of an average and decays its rate",
            chapters=("deep-adaptive",)),
+    Mutant("taught_keep_training_error_rises", "what to keep", "the training error said to "
+                                                              "rise as a model grows",
+           (), file="book/chapters/methodology.py",
+           old="What to keep. The training error only falls as a model grows",
+           new="What to keep. The training error only rises as a model grows",
+           chapters=("deep-methodology",)),
+    Mutant("taught_keep_convex_above_chords", "what to keep", "a convex function said to lie "
+                                                             "above its chords",
+           (), file="book/chapters/convexity.py",
+           old="lies below its chords and above its tangents",
+           new="lies above its chords and below its tangents", chapters=("deep-convexity",)),
+    Mutant("taught_keep_ridge_bias_for_variance", "what to keep", "λ said to trade bias for "
+                                                                 "variance",
+           (), file="book/chapters/regularization.py",
+           old="$; λ trades variance for bias, and the best λ is",
+           new="$; λ trades bias for variance, and the best λ is",
+           chapters=("deep-regularization",)),
     # ---- end of the teaching sentences' block
 )  # fmt: skip
 
