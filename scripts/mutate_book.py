@@ -728,6 +728,104 @@ MUTANTS: tuple[Mutant, ...] = (
                                                     "the bound is 0.2 (the plain step's)",
            (), file="book/chapters/practice.py", old="`2(1 + 0.9)/λ = 0.38`, the",
            new="`2(1 + 0.9)/λ = 0.2`, the", chapters=("deep-momentum",)),
+    # ---- teaching sentences bound to an instrumented run (book/claims.py): each turned into
+    # its opposite; the claim's row reads the page against what its run measured
+    # a conceptual sentence with no number
+    Mutant("taught_nesterov_current_point", "conceptual sentence",
+           "Nesterov's gradient is said to be taken at the current point",
+           (), file="book/chapters/momentum.py",
+           old="evaluates the gradient where the velocity is about to\n"
+               "carry the iterate, not where it is.",
+           new="evaluates the gradient at the current point.", chapters=("deep-momentum",)),
+    Mutant("taught_adagrad_rate_grows", "conceptual sentence", "AdaGrad's rate is said to grow "
+                                                              "as 1/√t",
+           (), file="book/chapters/adaptive.py", old="and its rate decays as $1/",
+           new="and its rate grows as $1/", chapters=("deep-adaptive",)),
+    Mutant("taught_l2_laplace_noise", "conceptual sentence", "L2 is said to assume heavy-tailed "
+                                                            "Laplace noise",
+           (5,), file="book/texts/l000.py", old="L2 assumes\nlight-tailed Gaussian noise",
+           new="L2 assumes\nheavy-tailed Laplace noise"),
+    # an exercise hint that gives the wrong rate
+    Mutant("taught_hint_adagrad_grows", "exercise hint", "the AdaGrad hint says its rate grows",
+           (), file="book/chapters/practice.py",
+           old='its rate falls, it "\n        "never grows',
+           new='its rate grows, it "\n        "never falls', chapters=("deep-adaptive",)),
+    Mutant("taught_hint_modulus_beta", "exercise hint", "the heavy-ball hint gives the roots' "
+                                                       "modulus as β, not √β",
+           (), file="book/chapters/practice.py", old="both roots have modulus `√β`",
+           new="both roots have modulus `β`", chapters=("deep-momentum",)),
+    Mutant("taught_hint_decay_geometric", "exercise hint", "the 0.5/t hint says w falls "
+                                                          "geometrically",
+           (), file="book/chapters/practice.py",
+           old='which falls like "\n        "`1/√t`, not geometrically',
+           new='which falls "\n        "geometrically, not like `1/√t`',
+           chapters=("deep-schedules",)),
+    # a cell's output described the wrong way round
+    Mutant("taught_cell_mean_median", "cell output", "the L2/L1 cell's best constants are said "
+                                                    "to be the median and the mean",
+           (5,), file="book/texts/l000.py",
+           old="the L2 fit of a constant is the mean, the L1 fit the median",
+           new="the L2 fit of a constant is the median, the L1 fit the mean"),
+    Mutant("taught_cell_outlier_pull", "cell output", "the cell's outlier is said to pull L1, "
+                                                     "not L2",
+           (5,), file="book/texts/l000.py",
+           old="and is pulled hard by outliers, L1 assumes heavier tails and is\nrobust to them",
+           new="and is robust to outliers, L1 assumes heavier tails and is\npulled hard by them"),
+    Mutant("taught_cell_shared_part", "cell output", "the correlated-average cell's shared part "
+                                                    "is said to shrink with M",
+           (68,), file="book/texts/l002.py",
+           old="the independent part\nshrinks with `M`, the shared part stays",
+           new="the shared part\nshrinks with `M`, the independent part stays"),
+    # a definition swapped
+    Mutant("taught_definition_bias", "definition", "bias defined as the scatter's measure",
+           (65,), file="book/texts/l002.py", old="Bias is how far the *average* prediction",
+           new="Variance is how far the *average* prediction"),
+    Mutant("taught_definition_variance", "definition", "variance defined as bias",
+           (65,), file="book/texts/l002.py", old="Variance is how much the predictions scatter",
+           new="Bias is how much the predictions scatter"),
+    Mutant("taught_definition_dartboard", "definition", "the dartboard picture swaps bias and "
+                                                       "variance",
+           (65,), file="book/texts/l002.py",
+           old="bias is the distance of the cluster's centre from the bull's-eye, variance "
+               "the\ncluster's spread",
+           new="variance is the distance of the cluster's centre from the bull's-eye, bias "
+               "the\ncluster's spread"),
+    # a misconception in a "What to keep" box
+    Mutant("taught_keep_bagging_bias", "what to keep", "bagging said to cut bias, boosting "
+                                                      "variance",
+           (), file="book/chapters/methodology.py",
+           old="to cut variance, boosting adds weak models in\nsequence to cut bias",
+           new="to cut bias, boosting adds weak models in\nsequence to cut variance",
+           chapters=("deep-methodology",)),
+    Mutant("taught_keep_large_batch_flat", "what to keep", "large batches said to leave the "
+                                                          "sharp minima small ones keep",
+           (), file="book/chapters/batch.py",
+           old="so small batches leave sharp\nminima that large batches keep",
+           new="so large batches leave sharp\nminima that small batches keep",
+           chapters=("deep-batch",)),
+    Mutant("taught_keep_rmsprop_decays", "what to keep", "RMSProp said to decay its rate",
+           (), file="book/chapters/adaptive.py",
+           old="divides by the root of an average and keeps its rate",
+           new="divides by the root of an average and decays its rate",
+           chapters=("deep-adaptive",)),
+    Mutant("taught_keep_training_error_rises", "what to keep", "the training error said to "
+                                                              "rise as a model grows",
+           (), file="book/chapters/methodology.py",
+           old="What to keep. The training error only falls as a model grows",
+           new="What to keep. The training error only rises as a model grows",
+           chapters=("deep-methodology",)),
+    Mutant("taught_keep_convex_above_chords", "what to keep", "a convex function said to lie "
+                                                             "above its chords",
+           (), file="book/chapters/convexity.py",
+           old="lies below its chords and above its tangents",
+           new="lies above its chords and below its tangents", chapters=("deep-convexity",)),
+    Mutant("taught_keep_ridge_bias_for_variance", "what to keep", "λ said to trade bias for "
+                                                                 "variance",
+           (), file="book/chapters/regularization.py",
+           old="$; λ trades variance for bias, and the best λ is",
+           new="$; λ trades bias for variance, and the best λ is",
+           chapters=("deep-regularization",)),
+    # ---- end of the teaching sentences' block
 )  # fmt: skip
 
 _RUNNER = r"""

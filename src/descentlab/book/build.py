@@ -23,6 +23,7 @@ from pathlib import Path
 from descentlab._files import check_target, make_dirs
 from descentlab.book.cells import cell_check, exercise_view, playground_url, run_cell
 from descentlab.book.chapters import CHAPTERS
+from descentlab.book.claims import backed_share, claim_checks, unbacked_count
 from descentlab.book.facts import restated_check, text_check
 from descentlab.book.lectures import EXPERIMENTS, ITEMS, LECTURES
 from descentlab.book.model import (
@@ -146,6 +147,7 @@ def card(item: Item, ev: Evidence, ctx: Context | None = None) -> Card:
     words = text_check(item.explain, rules=stated_rules(item.number), book=RULES)
     if words is not None and words not in ev.checks:
         ev.checks.append(words)
+    ev.checks += [c for c in claim_checks(item.explain) if c not in ev.checks]
     return Card(
         anchor=f"i{item.number}", label=f"item {item.number}", section=item.section,
         kind=item.kind_words, text=item.text, quote=item.quote, shown_by=item.shown_by,
@@ -398,6 +400,15 @@ def _chapters(ctx: Context, pages: list[LecturePage], where: dict[str, str]) -> 
     if out and pages:
         pages[-1].next = (out[0].filename, out[0].title)
     if out:
+        from descentlab.book.texts._words import CHECKED_BY
+
+        keeps = [make.keep for make in CHAPTERS]
+        backed, total = backed_share(keeps, read=CHECKED_BY)
+        ctx.log(
+            f"teaching sentences (What to keep): {backed} of {total} backed by a run or a check "
+            f"row ({100 * backed / max(total, 1):.0f} %), {unbacked_count(keeps)} listed as "
+            "nothing can back (descentlab.book.claims.UNBACKED)"
+        )
         texts = page_texts(pages, out)
         check = restated_check(texts, FACTS)
         for chapter in out:

@@ -29,6 +29,7 @@ import torch
 from descentlab.book.cells import exercise_view, run_cell
 from descentlab.book.chapters._twins import twins_check
 from descentlab.book.checks import ck, close
+from descentlab.book.claims import claim_checks
 from descentlab.book.facts import SeedLog, seeds_check, text_check
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import ChapterPage, Code, Part, Practice, Table
@@ -270,6 +271,11 @@ class Chapter:
             seeds_check(seeds),
             *([words] if words is not None else []),
             labels_check(page, n, string_literals(inspect.getsource(module))),
+            *claim_checks(
+                "\n\n".join(
+                    [page.prose, *(f"{e.question}\n\n{e.solution}" for e in self.exercises)]
+                )
+            ),
             n.check(page),
         ]
         return page

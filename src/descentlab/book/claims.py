@@ -1,0 +1,617 @@
+"""The book's teaching sentences bound to the runs that show them.
+
+A :class:`Claim` is a sentence that teaches -- a card's explanation, a definition, a "What to
+keep" line, what a cell prints -- held as two phrases, the one the page says and its opposite,
+with a small instrumented run (its *demonstration*) that measures which of the two is true:
+where Nesterov's loop takes its gradient, whether AdaGrad's effective rate falls, which
+noise's negative log-likelihood is the squared error, which ensemble lowers which part of the
+error, where SGD ends for a small and a large batch. :meth:`Claim.check` is a check row: ✔
+when the page holds the phrase the run bears out and not its opposite, ✘ otherwise -- so a
+page that says the opposite is a ✘, and so is a run that measures the opposite.
+
+Every claim is in :data:`CLAIMS`; a chapter's page and a card get the rows of the claims
+whose phrase or opposite they hold (:func:`claim_checks`). The teaching sentences nothing can
+back are in :data:`UNBACKED` with why; :func:`backed_share` counts, over the book's teaching
+sentences ("What to keep" lines), those that hold a claim's phrase or a phrase a chapter's
+check row reads (:data:`~descentlab.book.texts._words.CHECKED_BY`).
+
+Example:
+    >>> [c.status for c in claim_checks("AdaGrad: its rate decays as 1/√t.")]
+    ['ok']
+    >>> [c.status for c in claim_checks("AdaGrad: its rate grows as √t.")]
+    ['fail']
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from descentlab.book.checks import ck
+from descentlab.book.render.pages import Check
+
+__all__ = [
+    "CLAIMS",
+    "UNBACKED",
+    "Claim",
+    "backed_share",
+    "claim_checks",
+    "teaching_sentences",
+    "unbacked_count",
+]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A teaching sentence and the run that shows it.
+
+    Attributes:
+        name: a short id.
+        said: the phrase the page holds when the run bears it out.
+        opposite: the phrase that says the contrary (a page holding it is ✘ while the run
+            bears ``said`` out; the page must hold it when the run measures it).
+        shows: what the demonstration measures, in words (the check's text).
+        demo: the demonstration: ``(holds, measured)``, ``holds`` true when the run bears
+            ``said`` out, ``measured`` what it measured, in words.
+    """
+
+    name: str
+    said: str
+    opposite: str
+    shows: str
+    demo: Callable[[], tuple[bool, str]]
+
+    def on(self, text: str) -> bool:
+        """Whether ``text`` holds this claim's phrase or its opposite."""
+        plain = _plain(text)
+        return self.said in plain or self.opposite in plain
+
+    def check(self, text: str) -> Check:
+        """The row that reads this claim on ``text`` against its demonstration."""
+        holds, measured = _run(self.name)
+        plain = _plain(text)
+        right, wrong = (self.said, self.opposite) if holds else (self.opposite, self.said)
+        ok = right in plain and wrong not in plain
+        page = wrong if wrong in plain else right if right in plain else "neither phrase"
+        return ck(
+            f'{self.shows} (the page says "{page}")', ok, measured, f'the page says "{right}"'
+        )
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.replace("*", "").replace("`", "").split())
+
+
+@functools.cache
+def _run(name: str) -> tuple[bool, str]:
+    """A claim's demonstration, run once per process (the runs are tiny and deterministic)."""
+    return _BY_NAME[name].demo()
+
+
+# ------------------------------------------------------------------------------------------
+# the demonstrations (float64 numpy, a few milliseconds each)
+
+
+def _nesterov_point() -> tuple[bool, str]:
+    """The book's Nesterov loop (:func:`~descentlab.book.reference.lookahead_nesterov`, held
+    to descentlab's Nesterov by the momentum chapter's formula checks) with its gradient
+    instrumented: the point each gradient is taken at, against the iterate and the
+    look-ahead point w + βv."""
+    from descentlab.book.reference import lookahead_nesterov
+
+    h, beta, lr = np.array([1.0, 10.0]), 0.9, 0.05
+    taken: list[np.ndarray] = []
+
+    def grad(w: np.ndarray) -> np.ndarray:
+        taken.append(w.copy())
+        return h * w
+
+    path = lookahead_nesterov(np.array([1.0, 1.0]), grad, lr, beta, 6)
+    ahead = [path[t] + beta * (path[t] - path[t - 1]) for t in range(1, 6)]
+    off_ahead = max(float(np.abs(taken[t] - ahead[t - 1]).max()) for t in range(1, 6))
+    off_here = min(float(np.abs(taken[t] - path[t]).max()) for t in range(1, 6))
+    holds = off_ahead < 1e-12 < off_here
+    return holds, f"gradient points off w + βv by {off_ahead:.1e}, off w by ≥ {off_here:.2g}"
+
+
+def _adagrad_rate() -> tuple[bool, str]:
+    """descentlab's Adagrad on the slope L(w) = w: the effective rate |Δw|/|g| at each step."""
+    import torch
+
+    from descentlab.optim import Adagrad
+
+    w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    opt = Adagrad([w], lr=0.1)
+    rates, prev = [], 0.0
+    for _ in range(50):
+        opt.zero_grad()
+        w.sum().backward()
+        opt.step()
+        rates.append(abs(float(w.detach()) - prev))
+        prev = float(w.detach())
+    falls = all(b < a for a, b in itertools.pairwise(rates))
+    return falls, f"effective rate {rates[0]:.3g} at step 1, {rates[-1]:.3g} at step 50"
+
+
+def _rmsprop_rate() -> tuple[bool, str]:
+    """descentlab's RMSprop on the slope L(w) = w: the effective rate after its average fills
+    (steps 200 and 400), against AdaGrad's that keeps falling."""
+    import torch
+
+    from descentlab.optim import RMSprop
+
+    w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    opt = RMSprop([w], lr=0.01, alpha=0.9)
+    moves = []
+    for _ in range(400):
+        before = float(w.detach())
+        opt.zero_grad()
+        w.sum().backward()
+        opt.step()
+        moves.append(abs(float(w.detach()) - before))
+    kept = abs(moves[399] - moves[199]) < 1e-6 * moves[199]
+    return kept, f"effective rate {moves[199]:.4g} at step 200, {moves[399]:.4g} at step 400"
+
+
+def _nll_shapes() -> tuple[bool, str]:
+    """descentlab's Gaussian and Laplace negative log-likelihoods at residuals r: which one
+    is r²/2 plus a constant (the L2 loss) and which |r| plus a constant (L1)."""
+    import torch
+
+    from descentlab import losses
+
+    r = torch.linspace(-3, 3, 13, dtype=torch.float64)
+    zero = torch.zeros_like(r)
+
+    def spread(family: str, shape: torch.Tensor) -> float:
+        nll = losses.nll(family, scale=1.0, reduction="none")(zero, r)
+        return float((nll - shape).max() - (nll - shape).min())
+
+    g_l2, l_l1 = spread("normal", r**2 / 2), spread("laplace", r.abs())
+    g_l1 = spread("normal", r.abs())
+    holds = g_l2 < 1e-9 and l_l1 < 1e-9 < g_l1
+    return holds, (
+        f"Gaussian NLL - r²/2 varies by {g_l2:.1e}, Laplace NLL - |r| by {l_l1:.1e}, "
+        f"Gaussian NLL - |r| by {g_l1:.2g}"
+    )
+
+
+_Y = np.array([1.0, 2.0, 3.0, 4.0, 100.0])  # the card's data: one outlier
+
+
+def _best_constants() -> tuple[float, float]:
+    """The constants that minimise descentlab's Gaussian (L2) and Laplace (L1) negative
+    log-likelihoods on :data:`_Y`, by a grid search (the card's cell, finer)."""
+    import torch
+
+    from descentlab import losses
+
+    y = torch.tensor(_Y)
+    c = torch.linspace(0, 50, 5001, dtype=torch.float64)
+    best = []
+    for family in ("normal", "laplace"):
+        nll = losses.nll(family, scale=1.0, reduction="none")
+        values = nll(c[:, None].expand(-1, len(_Y)), y.expand(len(c), -1)).sum(1)
+        best.append(float(c[values.argmin()]))
+    return best[0], best[1]
+
+
+def _mean_median() -> tuple[bool, str]:
+    """The best constants under L2 and L1 against the data's mean and median."""
+    l2, l1 = _best_constants()
+    mean, median = float(_Y.mean()), float(np.median(_Y))
+    holds = abs(l2 - mean) < 0.01 and abs(l1 - median) < 0.01
+    return holds, f"L2's best constant {l2:.2f} (mean {mean:g}), L1's {l1:.2f} (median {median:g})"
+
+
+def _outlier_pull() -> tuple[bool, str]:
+    """How far the outlier pulls each best constant from the fit without it."""
+    l2, l1 = _best_constants()
+    clean = _Y[:-1]
+    pull2, pull1 = abs(l2 - clean.mean()), abs(l1 - np.median(clean))
+    return pull2 > 10 * pull1, f"the outlier moves L2's fit by {pull2:.3g}, L1's by {pull1:.3g}"
+
+
+def _averaged_variance() -> tuple[bool, str]:
+    """The variance of the average of M errors that correlate by ρ = 0.3, M = 1 and 400:
+    which part shrinks with M and which stays (the exact formula, no sampling)."""
+    rho = 0.3
+    var = {m: rho + (1 - rho) / m for m in (1, 400)}
+    holds = var[400] < var[1] and abs(var[400] - rho) < 0.01
+    return holds, f"variance {var[1]:.3g} at M = 1, {var[400]:.4g} at M = 400 (ρσ² = {rho:g})"
+
+
+def _truth(x: np.ndarray) -> np.ndarray:
+    return np.sin(2 * x)
+
+
+def _fits(fit: Callable[[np.ndarray, np.ndarray, np.random.Generator], Callable], n: int = 40,
+          sets: int = 60, seed: int = 0) -> tuple[float, float]:  # fmt: skip
+    """Squared bias and variance of ``fit`` over ``sets`` training sets of ``n`` noisy points
+    of :func:`_truth`, on a test grid (the decomposition of the expected squared error)."""
+    rng = np.random.default_rng(seed)
+    grid = np.linspace(-1.5, 1.5, 61)
+    preds = []
+    for _ in range(sets):
+        x = rng.uniform(-1.5, 1.5, n)
+        y = _truth(x) + 0.3 * rng.standard_normal(n)
+        preds.append(fit(x, y, rng)(grid))
+    p = np.asarray(preds)
+    bias2 = float(((p.mean(0) - _truth(grid)) ** 2).mean())
+    return bias2, float(p.var(0).mean())
+
+
+def _nearest(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> Callable:
+    """The 1-nearest-neighbour regressor: a model of low bias and high variance."""
+    return lambda g: y[np.abs(g[:, None] - x[None]).argmin(1)]
+
+
+def _bagged(base: Callable, bags: int = 15) -> Callable:
+    def fit(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> Callable:
+        models = []
+        for _ in range(bags):
+            i = rng.integers(0, len(x), len(x))
+            models.append(base(x[i], y[i], rng))
+        return lambda g: np.mean([m(g) for m in models], axis=0)
+
+    return fit
+
+
+def _stump(x: np.ndarray, r: np.ndarray) -> Callable:
+    """The least-squares one-split stump on ``x`` for the targets ``r``."""
+    order = np.argsort(x)
+    xs, rs = x[order], r[order]
+    cum = np.cumsum(rs)
+    k = np.arange(1, len(x))
+    left, right = cum[:-1] / k, (cum[-1] - cum[:-1]) / (len(x) - k)
+    gain = k * left**2 + (len(x) - k) * right**2
+    j = int(gain.argmax())
+    cut, a, b = (xs[j] + xs[j + 1]) / 2, left[j], right[j]
+    return lambda g: np.where(g <= cut, a, b)
+
+
+def _boosted(rounds: int, shrink: float = 0.5) -> Callable:
+    def fit(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> Callable:
+        stumps, r = [], y - y.mean()
+        for _ in range(rounds):
+            s = _stump(x, r)
+            stumps.append(s)
+            r = r - shrink * s(x)
+        return lambda g: y.mean() + shrink * sum(s(g) for s in stumps)
+
+    return fit
+
+
+@functools.cache
+def _ensembles() -> dict[str, tuple[float, float]]:
+    """(bias², variance) of the 1-nearest-neighbour regressor, its bagged average, one stump and 30
+    boosted stumps."""
+    one_stump = _boosted(1, 1.0)
+    return {
+        "nearest": _fits(_nearest),
+        "bagged": _fits(_bagged(_nearest)),
+        "stump": _fits(one_stump),
+        "boosted": _fits(_boosted(30)),
+    }
+
+
+def _ensemble_errors() -> tuple[bool, str]:
+    """Bagging against its base model, boosting against one stump: which of bias² and
+    variance each lowers the more."""
+    e = _ensembles()
+    (pb, pv), (bb, bv), (sb, sv), (ob, ov) = (e[k] for k in ("nearest", "bagged", "stump",
+                                                               "boosted"))  # fmt: skip
+    bag_var, bag_bias = pv - bv, pb - bb
+    boost_bias, boost_var = sb - ob, sv - ov
+    holds = bag_var > abs(bag_bias) and boost_bias > boost_var
+    return holds, (
+        f"bagging: variance {pv:.3g} → {bv:.3g}, bias² {pb:.3g} → {bb:.3g}; "
+        f"boosting: bias² {sb:.3g} → {ob:.3g}, variance {sv:.3g} → {ov:.3g}"
+    )
+
+
+def _bias_variance_names() -> tuple[bool, str]:
+    """A constant fit on many training sets: the distance of its average prediction from the
+    truth (what "bias" names) stays when the sets grow, the scatter of its predictions around
+    their average (what "variance" names) shrinks -- and the decomposition's sum matches the
+    expected squared error measured directly."""
+    rng = np.random.default_rng(1)
+    grid = np.linspace(-1.5, 1.5, 61)
+    out = {}
+    for n in (10, 1000):
+        preds, errs = [], []
+        for _ in range(200):
+            x = rng.uniform(-1.5, 1.5, n)
+            y = _truth(x) + 0.3 * rng.standard_normal(n)
+            c = np.full_like(grid, y.mean())
+            preds.append(c)
+            errs.append(((c - _truth(grid)) ** 2).mean())
+        p = np.asarray(preds)
+        dist = float(((p.mean(0) - _truth(grid)) ** 2).mean())
+        scatter = float(p.var(0).mean())
+        out[n] = (dist, scatter, float(np.mean(errs)))
+    (d10, s10, e10), (d1k, s1k, _) = out[10], out[1000]
+    holds = abs(d1k - d10) < 0.05 * d10 and s1k < s10 / 20 and abs(d10 + s10 - e10) < 1e-9
+    return holds, (
+        f"distance of the average from the truth {d10:.3g} (n = 10), {d1k:.3g} (n = 1000); "
+        f"scatter {s10:.3g}, {s1k:.2g}"
+    )
+
+
+def _sharp_wells() -> tuple[bool, str]:
+    """SGD with gradient noise of variance σ²/B on two wells, a sharp one (curvature 40, at
+    -1) and a flat one (curvature 1, at 2), 400 runs from the sharp well's bottom: the share
+    still in the sharp well after 2,000 steps, at B = 1 and B = 64."""
+    rng = np.random.default_rng(0)
+    sharp, flat, lr = 40.0, 1.0, 0.04
+
+    def grad(x: np.ndarray) -> np.ndarray:
+        in_sharp = sharp / 2 * (x + 1) ** 2 < flat / 2 * (x - 2) ** 2
+        return np.where(in_sharp, sharp * (x + 1), flat * (x - 2))
+
+    kept = {}
+    for b in (1, 64):
+        x = np.full(400, -1.0)
+        for _ in range(2000):
+            x = x - lr * (grad(x) + 6.0 / np.sqrt(b) * rng.standard_normal(x.shape))
+        kept[b] = float((sharp / 2 * (x + 1) ** 2 < flat / 2 * (x - 2) ** 2).mean())
+    holds = kept[64] > 0.9 > 0.1 > kept[1]
+    shares = f"{kept[1]:.2f} at B = 1, {kept[64]:.2f} at B = 64"
+    return holds, f"share in the sharp well after 2,000 steps: {shares}"
+
+
+def _heavy_ball_modulus() -> tuple[bool, str]:
+    """The heavy-ball map of lr 0.1, momentum 0.9 on f(w) = ½w², read from descentlab's SGD
+    (two steps from the two unit states): its spectral radius against √β and β."""
+    import torch
+
+    from descentlab.optim import SGD
+
+    cols = []
+    for w0, b0 in ((1.0, 0.0), (0.0, 1.0)):
+        w = torch.nn.Parameter(torch.tensor([w0], dtype=torch.float64))
+        opt = SGD([w], lr=0.1, momentum=0.9)
+        if b0:
+            opt.state[w]["momentum_buffer"] = torch.tensor([b0], dtype=torch.float64)
+        opt.zero_grad()
+        (0.5 * w * w).sum().backward()
+        opt.step()
+        cols.append([float(w.detach()), float(opt.state[w]["momentum_buffer"])])
+    radius = float(np.abs(np.linalg.eigvals(np.array(cols).T)).max())
+    holds = abs(radius - 0.9**0.5) < 1e-9
+    return holds, f"spectral radius {radius:.6g} (√β = {0.9**0.5:.6g}, β = 0.9)"
+
+
+def _decaying_product() -> tuple[bool, str]:
+    """w_t = Π (1 - 0.5/s) over s ≤ t: the exponent p of its fall like t^-p between t = 100
+    and 400, and the ratio of successive factors (1 for a geometric fall)."""
+    w = np.cumprod(1 - 0.5 / np.arange(2, 401))  # (the first factor, 1 - 0.5/1, aside)
+    p = float(np.log(w[99 - 1] / w[399 - 1]) / np.log(400 / 100))
+    holds = abs(p - 0.5) < 0.01
+    return holds, f"w falls like t^-{p:.3f} between t = 100 and 400"
+
+
+def _training_error_falls() -> tuple[bool, str]:
+    """Least-squares polynomials of degree 0 to 8 on one noisy sample of 30 points: the
+    training error at each degree (nested models: it can only fall)."""
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-1.5, 1.5, 30)
+    y = _truth(x) + 0.3 * rng.standard_normal(30)
+    err = [float(((np.polyval(np.polyfit(x, y, d), x) - y) ** 2).mean()) for d in range(9)]
+    falls = all(b <= a + 1e-12 for a, b in itertools.pairwise(err))
+    return falls, f"training error {err[0]:.3g} at degree 0, {err[-1]:.3g} at degree 8"
+
+
+def _chords_and_tangents() -> tuple[bool, str]:
+    """log(1 + eˣ), a convex function, on 41 points: the largest excess of the function over
+    its chords between any two points, and of its tangents over the function."""
+    x = np.linspace(-4, 4, 41)
+    f = np.logaddexp(0, x)
+    df = 1 / (1 + np.exp(-x))
+    t = np.linspace(0, 1, 11)[:, None, None]
+    chord = t * f[:, None] + (1 - t) * f[None, :]
+    inside = np.logaddexp(0, t * x[:, None] + (1 - t) * x[None, :])
+    over_chord = float((inside - chord).max())
+    tangent = f[:, None] + df[:, None] * (x[None, :] - x[:, None])
+    over_f = float((tangent - f[None, :]).max())
+    holds = over_chord <= 1e-12 and over_f <= 1e-12
+    return holds, f"f above a chord by at most {over_chord:.1e}, a tangent above f by {over_f:.1e}"
+
+
+def _newton_digits() -> tuple[bool, str]:
+    """Newton on f(x) = eˣ - 2x from 1 (minimum ln 2): the correct digits after each step."""
+    x, digits = 1.0, []
+    for _ in range(4):
+        x -= (np.exp(x) - 2) / np.exp(x)
+        digits.append(-np.log10(abs(x - np.log(2))))
+    ratios = [b / a for a, b in itertools.pairwise(digits[:3])]
+    holds = all(1.6 < r < 2.6 for r in ratios)
+    return holds, "correct digits " + ", ".join(f"{d:.1f}" for d in digits[:3])
+
+
+def _batch_unbiased() -> tuple[bool, str]:
+    """Every batch of 2 of 6 per-example gradients, drawn without replacement: the mean of
+    the batch means against the full gradient."""
+    g = np.array([1.0, -2.0, 3.5, 0.25, 4.0, -1.0])
+    means = [(g[i] + g[j]) / 2 for i, j in itertools.combinations(range(6), 2)]
+    gap = abs(float(np.mean(means)) - float(g.mean()))
+    return gap < 1e-12, f"mean of the 15 batch gradients - full gradient = {gap:.1e}"
+
+
+def _likelihood_pairs() -> tuple[bool, str]:
+    """The two runs above together: Gaussian NLL is r²/2, Laplace |r|; their best constants
+    are the mean and the median."""
+    (a, ma), (b, mb) = _nll_shapes(), _mean_median()
+    return bool(a and b), f"{ma}; {mb}"
+
+
+def _ridge_tradeoff() -> tuple[bool, str]:
+    """Ridge regression (10 features, 30 points of one design, 100 noise draws) at λ = 0.1
+    and λ = 30: squared bias and variance of its predictions on fixed test inputs."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal(10)
+    xt = rng.standard_normal((20, 10))
+    x = rng.standard_normal((30, 10))  # a fixed design: the sets differ in their noise
+    out = {}
+    for lam in (0.1, 30.0):
+        preds = []
+        for _ in range(100):
+            y = x @ w + rng.standard_normal(30)
+            beta = np.linalg.solve(x.T @ x + lam * np.eye(10), x.T @ y)
+            preds.append(xt @ beta)
+        p = np.asarray(preds)
+        out[lam] = (float(((p.mean(0) - xt @ w) ** 2).mean()), float(p.var(0).mean()))
+    (b1, v1), (b2, v2) = out[0.1], out[30.0]
+    holds = b2 > b1 and v2 < v1
+    return holds, f"λ = 0.1: bias² {b1:.3g}, variance {v1:.3g}; λ = 30: {b2:.3g}, {v2:.3g}"
+
+
+#: every claim the book binds (its pages' phrases; :func:`claim_checks` finds them there)
+CLAIMS: tuple[Claim, ...] = (
+    Claim("nesterov_point", "evaluates the gradient where the velocity is about to carry the "
+          "iterate, not where it is", "evaluates the gradient at the current point",
+          "the Nesterov loop's gradient, instrumented, is taken at w + βv", _nesterov_point),
+    Claim("adagrad_falls", "its rate decays as", "its rate grows as",
+          "descentlab's Adagrad's effective rate on a constant gradient falls at every step",
+          _adagrad_rate),
+    Claim("rmsprop_keeps", "divides by the root of an average and keeps its rate",
+          "divides by the root of an average and decays its rate",
+          "descentlab's RMSprop's effective rate on a constant gradient is the same at steps "
+          "200 and 400", _rmsprop_rate),
+    Claim("l2_gaussian", "L2 assumes light-tailed Gaussian noise",
+          "L2 assumes heavy-tailed Laplace noise",
+          "descentlab's Gaussian NLL is r²/2 plus a constant, the Laplace NLL |r| plus one",
+          _nll_shapes),
+    Claim("mean_median", "the L2 fit of a constant is the mean, the L1 fit the median",
+          "the L2 fit of a constant is the median, the L1 fit the mean",
+          "the best constants under L2 and L1 on the card's data, against its mean and median",
+          _mean_median),
+    Claim("outlier_pull", "is pulled hard by outliers, L1 assumes heavier tails and is robust",
+          "is robust to outliers, L1 assumes heavier tails and is pulled hard",
+          "the card's outlier moves L2's best constant more than ten times as far as L1's",
+          _outlier_pull),
+    Claim("shared_part_stays", "the independent part shrinks with M, the shared part stays",
+          "the shared part shrinks with M, the independent part stays",
+          "the variance of an average of M errors correlated by ρ falls towards ρσ², not 0",
+          _averaged_variance),
+    Claim("bias_is_distance", "Bias is how far the average prediction",
+          "Variance is how far the average prediction",
+          "a constant fit over many training sets: the average's distance from the truth stays "
+          "as n grows, the scatter shrinks; together they are the expected error",
+          _bias_variance_names),
+    Claim("variance_is_scatter", "Variance is how much the predictions scatter",
+          "Bias is how much the predictions scatter",
+          "a constant fit over many training sets: the average's distance from the truth stays "
+          "as n grows, the scatter shrinks; together they are the expected error",
+          _bias_variance_names),
+    Claim("dartboard", "bias is the distance of the cluster's centre from the bull's-eye, "
+          "variance the cluster's spread", "variance is the distance of the cluster's centre "
+          "from the bull's-eye, bias the cluster's spread",
+          "a constant fit over many training sets: the average's distance from the truth stays "
+          "as n grows, the scatter shrinks; together they are the expected error",
+          _bias_variance_names),
+    Claim("ensembles_card", "bagging reduces variance, boosting mainly reduces bias",
+          "bagging reduces bias, boosting mainly reduces variance",
+          "bias² and variance over 60 training sets: bagging 1-nearest-neighbour fits lowers the "
+          "variance, boosting 30 stumps lowers the bias²", _ensemble_errors),
+    Claim("ensembles_keep", "bagging averages resampled models to cut variance, boosting adds "
+          "weak models in sequence to cut bias", "bagging averages resampled models to cut "
+          "bias, boosting adds weak models in sequence to cut variance",
+          "bias² and variance over 60 training sets: bagging 1-nearest-neighbour fits lowers the "
+          "variance, boosting 30 stumps lowers the bias²", _ensemble_errors),
+    Claim("sharp_minima", "small batches leave sharp minima that large batches keep",
+          "large batches leave sharp minima that small batches keep",
+          "SGD from a sharp well's bottom, 2,000 steps: the share still in it at B = 1 and B = 64",
+          _sharp_wells),
+    # the chapters' exercises' worked solutions (a hint that gives the wrong rate)
+    Claim("hint_adagrad_falls", "its rate falls, it never grows", "its rate grows, it never falls",
+          "descentlab's Adagrad's effective rate on a constant gradient falls at every step",
+          _adagrad_rate),
+    Claim("hint_heavy_ball_modulus", "both roots have modulus √β", "both roots have modulus β",
+          "the heavy-ball map read from descentlab's SGD (lr 0.1, momentum 0.9, f = ½w²) has "
+          "spectral radius √β", _heavy_ball_modulus),
+    Claim("hint_decay_like_root", "which falls like 1/√t, not geometrically",
+          "which falls geometrically, not like 1/√t",
+          "the product Π (1 - 0.5/t) falls like a power of t with exponent 1/2",
+          _decaying_product),
+    # more "What to keep" lines
+    Claim("keep_spiral_modulus", "complex roots spiral at $\\sqrt\\beta$",
+          "complex roots spiral at $\\beta$",
+          "the heavy-ball map read from descentlab's SGD (lr 0.1, momentum 0.9, f = ½w²) has "
+          "spectral radius √β", _heavy_ball_modulus),
+    Claim("keep_training_error_falls", "The training error only falls as a model grows",
+          "The training error only rises as a model grows",
+          "least-squares polynomials of degree 0 to 8: the training error never rises",
+          _training_error_falls),
+    Claim("keep_chords_tangents", "lies below its chords and above its tangents",
+          "lies above its chords and below its tangents",
+          "log(1 + eˣ) against its chords and tangents on 41 points", _chords_and_tangents),
+    Claim("keep_newton_digits", "doubles the correct digits every step",
+          "adds one correct digit every step",
+          "Newton on eˣ - 2x: each step's correct digits 1.6 to 2.6 times the last's",
+          _newton_digits),
+    Claim("keep_batch_unbiased", "A batch gradient is unbiased", "A batch gradient is biased",
+          "the mean over every batch of 2 of 6 gradients equals the full gradient",
+          _batch_unbiased),
+    Claim("keep_likelihood_pairs", "Gaussian noise gives the squared error and the mean, "
+          "Laplace noise the absolute error and the median", "Gaussian noise gives the absolute "
+          "error and the median, Laplace noise the squared error and the mean",
+          "descentlab's Gaussian and Laplace NLLs: their shapes and their best constants",
+          _likelihood_pairs),
+    Claim("keep_ridge_tradeoff", "λ trades variance for bias", "λ trades bias for variance",
+          "ridge over 100 training sets: a larger λ raises the bias² and lowers the variance",
+          _ridge_tradeoff),
+)  # fmt: skip
+_BY_NAME = {c.name: c for c in CLAIMS}
+
+#: the teaching sentences (of the "What to keep" lines) that nothing the build runs can back,
+#: a phrase each holds and why
+UNBACKED: dict[str, str] = {
+    "What they do not do is remove the rate": "a reading of the method's design, no measurement",
+    "which is the reason the family was invented": "history",
+    "choosing on the test set instead reports an optimistic number": "a rule of method; the "
+    "methodology chapter's cross-validation section measures the optimism, not this sentence",
+    "Compare optimizers on one loop": "a rule of method",
+    "call one ahead of another only where every seed agrees": "a rule of method",
+    "the schedules chapter shows what is": "a pointer to another page",
+    "The exercises on the momentum lecture's page practise these steps": "a pointer to another "
+    "page",
+    "Cross-validation is that data carved out of the training set": "a definition of a "
+    "procedure, nothing to measure",
+    "early stopping is cross-validation over the steps of one run": "a definition of a "
+    "procedure, nothing to measure",
+}
+
+
+def claim_checks(text: str, claims: Iterable[Claim] = CLAIMS) -> list[Check]:
+    """The rows of the claims whose phrase or opposite ``text`` holds."""
+    return [c.check(text) for c in claims if c.on(text)]
+
+
+_SENTENCE = re.compile(r"(?<=[.;!?])\s+")
+
+
+def teaching_sentences(text: str) -> list[str]:
+    """The sentences of a "What to keep" text (its heading dropped)."""
+    body = _plain(text).removeprefix("What to keep.").strip()
+    return [s for s in _SENTENCE.split(body) if s]
+
+
+def backed_share(texts: Iterable[str], claims: Iterable[Claim] = CLAIMS,
+                 read: Iterable[str] = ()) -> tuple[int, int]:  # fmt: skip
+    """(backed, all): of the teaching sentences of ``texts``, those that hold a claim's
+    phrase or a phrase of ``read`` (the phrases a chapter's check row reads)."""
+    phrases = [c.said for c in claims] + list(read)
+    sentences = [s for t in texts for s in teaching_sentences(t)]
+    return sum(any(p in s for p in phrases) for s in sentences), len(sentences)
+
+
+def unbacked_count(texts: Iterable[str]) -> int:
+    """The teaching sentences of ``texts`` listed in :data:`UNBACKED`."""
+    sentences = [s for t in texts for s in teaching_sentences(t)]
+    return sum(any(p in s for p in UNBACKED) for s in sentences)

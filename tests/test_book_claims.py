@@ -1,0 +1,187 @@
+"""The book's teaching sentences bound to the runs that show them
+(:mod:`descentlab.book.claims`): each bound sentence is on a page, the page as written is ✔,
+the sentence turned into its opposite is ✘ -- on a card (:func:`descentlab.book.build.card`)
+and on a chapter's "What to keep" -- and a demonstration whose run is made to measure the
+opposite is ✘ too."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from descentlab.book import build, claims
+from descentlab.book.chapters import CHAPTERS
+from descentlab.book.lectures import ITEMS
+from descentlab.book.render.pages import Evidence
+
+
+def _where(phrase: str) -> str:
+    """Where ``phrase`` is said: ``item N`` (a card's explanation) or ``keep STEM``."""
+    for item in ITEMS:
+        if phrase in claims._plain(item.explain):
+            return f"item {item.number}"
+    for ch in CHAPTERS:
+        if phrase in claims._plain(ch.keep):
+            return f"keep {ch.stem}"
+        for ex in ch.exercises:
+            if phrase in claims._plain(ex.solution):
+                return f"hint {ch.stem}"
+    return ""
+
+
+def _chapter_prose(stem: str) -> str:
+    """A chapter's sources as one text (its prose templates, its "What to keep")."""
+    import inspect
+    import sys
+
+    ch = next(c for c in CHAPTERS if c.stem == stem)
+    return inspect.getsource(sys.modules[ch.sections[0].__module__])
+
+
+CARD_CLAIMS = [c for c in claims.CLAIMS if _where(c.said).startswith("item")]
+KEEP_CLAIMS = [c for c in claims.CLAIMS if _where(c.said).startswith("keep")]
+HINT_CLAIMS = [c for c in claims.CLAIMS if _where(c.said).startswith("hint")]
+
+
+@pytest.mark.parametrize("claim", claims.CLAIMS, ids=lambda c: c.name)
+def test_each_bound_sentence_is_on_a_page_and_its_run_bears_it_out(claim):
+    where = _where(claim.said)
+    if not where:  # a chapter's prose outside "What to keep" (the Nesterov section)
+        text = " ".join(claims._plain(_chapter_prose(ch.stem)) for ch in CHAPTERS)
+        assert claim.said in text.replace("\\", ""), claim.said
+    holds, measured = claims._run(claim.name)
+    assert holds, measured
+
+
+def _card_statuses(item, explain: str) -> list[str]:
+    flipped = dataclasses.replace(item, code="", explain=explain)
+    card = build.card(flipped, Evidence())
+    return [c.status for c in card.evidence.checks if "the page says" in c.text]
+
+
+@pytest.mark.parametrize("claim", CARD_CLAIMS, ids=lambda c: c.name)
+def test_a_card_that_says_the_opposite_is_a_cross(claim):
+    number = int(_where(claim.said).split()[1])
+    item = next(i for i in ITEMS if i.number == number)
+    plain = claims._plain(item.explain)
+    assert "fail" not in _card_statuses(item, plain)
+    assert "ok" in _card_statuses(item, plain)
+    assert "fail" in _card_statuses(item, plain.replace(claim.said, claim.opposite))
+
+
+@pytest.mark.parametrize("claim", KEEP_CLAIMS, ids=lambda c: c.name)
+def test_a_what_to_keep_line_turned_into_its_opposite_is_a_cross(claim):
+    keep = claims._plain(next(ch.keep for ch in CHAPTERS if claim.said in claims._plain(ch.keep)))
+    rows = {c.text: c.status for c in claims.claim_checks(keep)}
+    assert rows and "fail" not in rows.values()
+    flipped = claims.claim_checks(keep.replace(claim.said, claim.opposite))
+    assert any(c.status == "fail" and claim.opposite in c.text for c in flipped)
+
+
+@pytest.mark.parametrize("claim", HINT_CLAIMS, ids=lambda c: c.name)
+def test_an_exercise_hint_that_gives_the_wrong_rate_is_a_cross(claim):
+    stem = _where(claim.said).split()[1]
+    ex = next(e for ch in CHAPTERS if ch.stem == stem for e in ch.exercises
+              if claim.said in claims._plain(e.solution))  # fmt: skip
+    hint = claims._plain(ex.solution)
+    assert [c.status for c in claims.claim_checks(hint)] == ["ok"]
+    flipped = claims.claim_checks(hint.replace(claim.said, claim.opposite))
+    assert [c.status for c in flipped] == ["fail"]
+
+
+def test_every_kind_has_three_bound_sentences():
+    assert len(CARD_CLAIMS) >= 3 and len(KEEP_CLAIMS) >= 3 and len(HINT_CLAIMS) >= 3
+
+
+def test_the_nesterov_section_turned_into_its_opposite_is_a_cross():
+    claim = next(c for c in claims.CLAIMS if c.name == "nesterov_point")
+    text = f"Nesterov's variant {claim.said}."
+    assert [c.status for c in claims.claim_checks(text)] == ["ok"]
+    flipped = text.replace(claim.said, claim.opposite)
+    assert [c.status for c in claims.claim_checks(flipped)] == ["fail"]
+
+
+from descentlab import losses  # noqa: E402
+
+_NLL = losses.nll
+
+
+def _gradient_at_the_iterate(w, grad, lr, a, steps):
+    """Nesterov's loop with the look-ahead dropped: heavy ball."""
+    v, out = np.zeros_like(w), [w.copy()]
+    for _ in range(steps):
+        v = a * v - lr * grad(w)
+        w = w + v
+        out.append(w.copy())
+    return np.asarray(out)
+
+
+@pytest.mark.parametrize(
+    ("name", "target", "attr", "wrong"),
+    [
+        ("nesterov_point", "descentlab.book.reference", "lookahead_nesterov",
+         _gradient_at_the_iterate),
+        ("mean_median", "descentlab.losses", "nll", lambda family, **kw: _NLL(
+            {"normal": "laplace", "laplace": "normal"}[family], **kw)),
+    ],
+)  # fmt: skip
+def test_a_run_made_to_measure_the_opposite_turns_its_row_to_a_cross(
+    monkeypatch, name, target, attr, wrong
+):
+    import importlib
+
+    claim = next(c for c in claims.CLAIMS if c.name == name)
+    monkeypatch.setattr(importlib.import_module(target), attr, wrong)
+    claims._run.cache_clear()
+    try:
+        assert claims.claim_checks(claim.said)[0].status == "fail"
+    finally:
+        claims._run.cache_clear()
+
+
+def test_the_share_of_teaching_sentences_backed_counts_bound_and_read_sentences():
+    keep = "What to keep. A falls. B rises; C stays."
+    a = claims.Claim("a", "A falls", "A rises", "", lambda: (True, ""))
+    assert claims.backed_share([keep], [a]) == (1, 3)
+    assert claims.backed_share([keep], [a], read=["C stays"]) == (2, 3)
+
+
+def test_each_unbacked_sentence_is_still_in_the_book():
+    keeps = " ".join(claims._plain(ch.keep) for ch in CHAPTERS)
+    gone = [p for p in claims.UNBACKED if p not in keeps]
+    assert not gone, gone
+
+
+def test_the_build_prints_the_share_of_teaching_sentences_backed(monkeypatch):
+    from descentlab.book.model import Context
+    from descentlab.book.render.chapter import ChapterPage, Part
+
+    text = "What to keep. AdaGrad's rate: its rate decays as 1/√t. A sentence nobody backs."
+
+    class Fake:
+        stem, keep = "deep-fake", text
+
+        def __call__(self, ctx):
+            return ChapterPage("Fake", "deep-fake.html", "", (), [Part("keep", "", [text, []])])
+
+    monkeypatch.setattr(build, "CHAPTERS", [Fake()])
+    lines: list[str] = []
+    build._chapters(Context(True, None, lines.append), [], {})
+    said = [line for line in lines if line.startswith("teaching sentences")]
+    assert said and "1 of 2 backed" in said[0] and "(50 %)" in said[0], lines
+
+
+def test_a_chapter_whose_what_to_keep_says_the_opposite_shows_a_cross():
+    """The convexity chapter (the quickest to compute) built with its chords-and-tangents line
+    turned round: its page holds the claim's ✘ row."""
+    from descentlab.book.model import Context
+
+    claim = next(c for c in claims.CLAIMS if c.name == "keep_chords_tangents")
+    chapter = next(ch for ch in CHAPTERS if ch.stem == "deep-convexity")
+    flipped = dataclasses.replace(chapter, keep=chapter.keep.replace(claim.said, claim.opposite))
+    assert flipped.keep != chapter.keep
+    page = flipped(Context(True, None, lambda _: None))
+    rows = [c for b in page.parts[-1].blocks if isinstance(b, list) for c in b]
+    assert any(c.status == "fail" and claim.opposite in c.text for c in rows)
