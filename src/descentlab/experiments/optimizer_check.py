@@ -543,8 +543,11 @@ def check_optimizer(
     ``reference(w0, grads, **hyper) -> w`` of your own (the ``loop`` check; skipped without).
 
     Example:
-        >>> [str(x) for x in check_optimizer("sgd", ["groups"], momentum=0.9)]
-        ['ok   param groups: two groups step as two optimizers, bit for bit']
+        >>> (line,) = check_optimizer("sgd", ["groups"], momentum=0.9)
+        >>> line.ok, line.check
+        (True, 'param groups')
+        >>> line.detail
+        'two groups against two optimizers: max relative difference 0 (bit for bit required)'
     """
     from descentlab import optim
 

@@ -38,6 +38,8 @@ NOT_RELATIONS: dict[str, str] = {
     "a larger batch without the larger rate": "settings of a row",
     "because the logarithm is increasing": "the logarithm's shape",
     "the error in H's eigenbasis shrinks by": "a factor per step",
+    "would shrink y by the factor": "the ridge factor as a formula (the exercise's code computes "
+    "it as its misconception), not an order of two numbers",
     "lowest estimate falls below σ² in": "the share of draws where the estimate is below σ², "
     "counted by that comparison: a frequency, no two numbers ordered",
     "until the error falls below": "a target, a setting",
