@@ -476,19 +476,8 @@ def trend(
     est = np.array([s[0] for s in speedups], dtype=float)
     lo = np.array([s[1] for s in speedups], dtype=float)
     hi = np.array([s[2] for s in speedups], dtype=float)
-    empty = np.zeros((0, 2))
-    if len(x) < MIN_SIZES:
-        return Trend(None, None, False, empty,
-                     f"a trend needs at least {MIN_SIZES} sizes, got {len(x)}")  # fmt: skip
-    bad = ~(np.isfinite(est) & np.isfinite(lo) & np.isfinite(hi))
-    if bad.any():
-        which = ", ".join(f"{10**v:,.0f}" for v in x[bad])
-        return Trend(None, None, False, empty,
-                     f"the speedup is not finite at {which} parameters: no trend")  # fmt: skip
-    if seeds is not None and seeds < 2:
-        return Trend(None, None, False, empty,
-                     f"each size's speedup comes from {seeds} curve seed: a bootstrap over "
-                     "one seed gives no interval, so no trend (--seeds 2 or more)")  # fmt: skip
+    if (refusal := _no_trend(x, est, lo, hi, seeds)) is not None:
+        return Trend(None, None, False, np.zeros((0, 2)), refusal)
     known = _check_tuning(tuning, tuning_df, len(x))
     coef, cov, tau, z = _fit(x, est, (hi - lo) / 2, confidence, seeds, known)
     src = "residuals" if known is None else "tuning trials"
@@ -516,6 +505,26 @@ def trend(
                      "to say", tau, src)  # fmt: skip
     crossing = tuple(float(10.0**v) if v < 300 else math.inf for v in (x0, low, high))
     return Trend(slope, crossing, not x.min() <= low <= high <= x.max(), boot, "", tau, src)
+
+
+def _no_trend(
+    x: np.ndarray, est: np.ndarray, lo: np.ndarray, hi: np.ndarray, seeds: int | None
+) -> str | None:
+    """Why :func:`trend` fits no line to these sizes (``x``: their log10 parameters) and
+    speedups: too few sizes, a speedup that is not finite, fewer than 2 curve seeds; None:
+    it fits one."""
+    if len(x) < MIN_SIZES:
+        return f"a trend needs at least {MIN_SIZES} sizes, got {len(x)}"
+    bad = ~(np.isfinite(est) & np.isfinite(lo) & np.isfinite(hi))
+    if bad.any():
+        which = ", ".join(f"{10**v:,.0f}" for v in x[bad])
+        return f"the speedup is not finite at {which} parameters: no trend"
+    if seeds is not None and seeds < 2:
+        return (
+            f"each size's speedup comes from {seeds} curve seed: a bootstrap over "
+            "one seed gives no interval, so no trend (--seeds 2 or more)"
+        )
+    return None
 
 
 def _check_tuning(

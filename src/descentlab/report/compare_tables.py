@@ -336,27 +336,12 @@ def _as_your_code(item: str, every: int) -> str:
 def protocol(cmp: Any) -> str:
     """The protocol as the comparison ran it, step by step."""
     s = cmp.spec
-    folds = (
-        f"{s.cv_folds}-fold cross-validation over training + validation data (scikit-learn's "
-        f"{'Stratified' if cmp.task == 'classification' else ''}KFold, seed {s.split_seed})"
-        if s.cv_folds
-        else f"a holdout validation split ({s.val_fraction:.0%} of the training data, seed "
-        f"{s.split_seed})"
-    )
+    folds = _validation(cmp)
     search, fixed = _search(s)
     metric = cmp.select_metric.split("/", 1)[1]
     seeds = ", ".join(map(str, s.final_seeds))
     tune_seeds = ", ".join(map(str, s.tuning_seeds))
-    acc = s.accumulate or 1
-    if s.batch_size is None:
-        batch = "full batch"
-    elif acc > 1 and not isinstance(s.batch_size, str):
-        batch = (
-            f"{s.batch_size * acc} examples a step in {acc} accumulated micro-batches of "
-            f"{s.batch_size}"
-        )
-    else:
-        batch = f"mini-batches of {s.batch_size}"
+    batch = _batch(s)
     length = (
         f"up to {s.tune_length} steps (a pruned setting only to its rung)"
         if s.prune
@@ -422,6 +407,32 @@ def protocol(cmp: Any) -> str:
         + "".join(f"<li>{i}</li>" for i in items)
         + "</ol>"
     )
+
+
+def _validation(cmp: Any) -> str:
+    """How the tuning trials were validated: k-fold cross-validation or a holdout split."""
+    s = cmp.spec
+    return (
+        f"{s.cv_folds}-fold cross-validation over training + validation data (scikit-learn's "
+        f"{'Stratified' if cmp.task == 'classification' else ''}KFold, seed {s.split_seed})"
+        if s.cv_folds
+        else f"a holdout validation split ({s.val_fraction:.0%} of the training data, seed "
+        f"{s.split_seed})"
+    )
+
+
+def _batch(s: Any) -> str:
+    """The batches a step of the spec ``s`` trains on: the full batch, mini-batches, or
+    accumulated micro-batches."""
+    acc = s.accumulate or 1
+    if s.batch_size is None:
+        return "full batch"
+    if acc > 1 and not isinstance(s.batch_size, str):
+        return (
+            f"{s.batch_size * acc} examples a step in {acc} accumulated micro-batches of "
+            f"{s.batch_size}"
+        )
+    return f"mini-batches of {s.batch_size}"
 
 
 def _search(s: Any) -> tuple[str, list[str]]:

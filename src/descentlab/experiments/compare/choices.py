@@ -248,16 +248,7 @@ def parse_optimizer(optimizer: Any) -> OptimizerChoice:
         elif "(" in text:
             optimizer = parse_rule(text)
         else:
-            if not text:
-                raise ValueError(f"optimizer must be a name, got {optimizer!r}")
-            optim.get(text)  # KeyError listing the valid names
-            name = text.lower()
-            return OptimizerChoice(
-                label=label or (f"{name}_default" if fixed else name),
-                optimizer=name,
-                lr_range=optim.record(name).lr_range,
-                fixed_lr=fixed,
-            )
+            return _named(text, label, fixed, optimizer)
     if isinstance(optimizer, optim.Rule):
         if not label:
             label = optimizer_label(optimizer) + ("_default" if fixed else "")
@@ -265,23 +256,46 @@ def parse_optimizer(optimizer: Any) -> OptimizerChoice:
             label=label, optimizer=optimizer, lr_range=_FALLBACK_LR_RANGE, fixed_lr=fixed
         )
     if external.is_external(optimizer) or isinstance(optimizer, type) or callable(optimizer):
-        ext = external.wrap(optimizer)
-        key = ext.name.lower()
-        said = getattr(ext, "path", None) or f"{getattr(ext.target, '__module__', '')}.{ext.name}"
-        _say_source(label or ext.label, said, ext.source())  # (module.Class of your own)
-        lr_free = ext.lr_free and not fixed
-        return OptimizerChoice(
-            label=label or (f"{ext.label}_default" if fixed else ext.label),
-            optimizer=ext,
-            lr_range=optim.record(key).lr_range if key in optim.NAMES else _FALLBACK_LR_RANGE,
-            fixed_lr=fixed or lr_free,
-            lr_free=lr_free,
-        )
+        return _external(optimizer, label, fixed)
     raise ValueError(
         "optimizer must be a name (one of "
         f"{', '.join(optim.NAMES)}), 'label=rule expression', an import path "
         f"('torch.optim.SGD'), an update rule, a torch optimizer class or factory, or a "
         f"(label, optimizer) pair, got {optimizer!r}"
+    )
+
+
+def _named(text: str, label: str | None, fixed: bool, given: str) -> OptimizerChoice:
+    """A built-in optimizer by its registered ``text`` name (any case). Raises ValueError for
+    an empty name (``given``: the string as passed), KeyError listing the valid names for an
+    unknown one."""
+    if not text:
+        raise ValueError(f"optimizer must be a name, got {given!r}")
+    optim.get(text)  # KeyError listing the valid names
+    name = text.lower()
+    return OptimizerChoice(
+        label=label or (f"{name}_default" if fixed else name),
+        optimizer=name,
+        lr_range=optim.record(name).lr_range,
+        fixed_lr=fixed,
+    )
+
+
+def _external(optimizer: Any, label: str | None, fixed: bool) -> OptimizerChoice:
+    """A ``torch.optim``-style optimizer (an import, a class or factory) wrapped by
+    :func:`external.wrap`, its source said once; a learning-rate-free one is kept at its
+    default learning rate unless ``fixed`` already does so."""
+    ext = external.wrap(optimizer)
+    key = ext.name.lower()
+    said = getattr(ext, "path", None) or f"{getattr(ext.target, '__module__', '')}.{ext.name}"
+    _say_source(label or ext.label, said, ext.source())  # (module.Class of your own)
+    lr_free = ext.lr_free and not fixed
+    return OptimizerChoice(
+        label=label or (f"{ext.label}_default" if fixed else ext.label),
+        optimizer=ext,
+        lr_range=optim.record(key).lr_range if key in optim.NAMES else _FALLBACK_LR_RANGE,
+        fixed_lr=fixed or lr_free,
+        lr_free=lr_free,
     )
 
 

@@ -150,7 +150,7 @@ def boundaries(
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     if sides not in (1, 2):
         raise ValueError(f"sides must be 1 or 2, got {sides!r}")
-    from scipy import optimize, special
+    from scipy import special
 
     sizes = np.diff((0, *looks)).astype(float)
     if np.any(sizes <= 0):
@@ -169,49 +169,62 @@ def boundaries(
             b = float(-special.ndtri(target / sides))
             cross = target
         else:
-            step = math.sqrt(sizes[k])
-            h = grid[1] - grid[0]
-            mass = dens * h
-
-            def crossing(
-                c: float,
-                mass: np.ndarray = mass,
-                step: float = step,
-                v: float = v,
-                grid: np.ndarray = grid,
-            ) -> float:
-                edge = c * math.sqrt(v)
-                up = special.ndtr((grid - edge) / step)  # P(S_k >= edge | S_{k-1} = x)
-                down = special.ndtr((-edge - grid) / step) if sides == 2 else 0.0
-                return float(np.sum(mass * (up + down)))
-
-            if target <= 0:
-                b = math.inf
-            elif crossing(0.0) <= target:
-                b = 0.0
-            else:
-                b = float(
-                    optimize.brentq(lambda c, gap=target: crossing(c) - gap, 0.0, 40.0, xtol=1e-10)
-                )
-            cross = crossing(b) if math.isfinite(b) else 0.0
+            b, cross = _later_boundary(grid, dens, sizes[k], v, target, sides)
         if most[k] < b:  # it cannot decide here: spend nothing, the next look has it
             b, cross = math.inf, 0.0
         out.append(b)
         spent += cross
         if k == len(looks) - 1:
             break
-        # the density of S_k where it did not cross
-        top = min(b, 12.0) * math.sqrt(v)
-        new = np.linspace(-top if sides == 2 else -12.0 * math.sqrt(v), top, 801)
-        if grid is None:
-            dens = np.exp(-0.5 * new * new / v) / math.sqrt(2 * math.pi * v)
-        else:
-            step = math.sqrt(sizes[k])
-            h = grid[1] - grid[0]
-            kern = np.exp(-0.5 * ((new[:, None] - grid[None, :]) / step) ** 2)
-            dens = kern @ (dens * h) / (step * math.sqrt(2 * math.pi))
-        grid = new
+        grid, dens = _uncrossed_density(grid, dens, b, v, sizes[k], sides)
     return tuple(out)
+
+
+def _later_boundary(
+    grid: np.ndarray, dens: np.ndarray, size: float, v: float, target: float, sides: int
+) -> tuple[float, float]:
+    """The boundary ``b`` of a look after the first (``v``: its seeds, the variance of S_k)
+    whose crossing chance is ``target``, from the density ``dens`` on ``grid`` of the previous
+    look's statistic where it did not cross, through an increment of variance ``size``; with
+    that chance (``b = inf``, chance 0: nothing left to spend here)."""
+    from scipy import optimize, special
+
+    step = math.sqrt(size)
+    h = grid[1] - grid[0]
+    mass = dens * h
+
+    def crossing(c: float) -> float:
+        edge = c * math.sqrt(v)
+        up = special.ndtr((grid - edge) / step)  # P(S_k >= edge | S_{k-1} = x)
+        down = special.ndtr((-edge - grid) / step) if sides == 2 else 0.0
+        return float(np.sum(mass * (up + down)))
+
+    if target <= 0:
+        b = math.inf
+    elif crossing(0.0) <= target:
+        b = 0.0
+    else:
+        b = float(optimize.brentq(lambda c: crossing(c) - target, 0.0, 40.0, xtol=1e-10))
+    cross = crossing(b) if math.isfinite(b) else 0.0
+    return b, cross
+
+
+def _uncrossed_density(
+    grid: np.ndarray | None, dens: np.ndarray | None, b: float, v: float, size: float, sides: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The new grid and the density on it of S_k (variance ``v``) where it did not cross the
+    boundary ``b``: the normal density at the first look (``grid`` None), else the previous
+    look's (``dens`` on ``grid``) convolved with the increment's (variance ``size``)."""
+    top = min(b, 12.0) * math.sqrt(v)
+    new = np.linspace(-top if sides == 2 else -12.0 * math.sqrt(v), top, 801)
+    if grid is None:
+        dens = np.exp(-0.5 * new * new / v) / math.sqrt(2 * math.pi * v)
+    else:
+        step = math.sqrt(size)
+        h = grid[1] - grid[0]
+        kern = np.exp(-0.5 * ((new[:, None] - grid[None, :]) / step) ** 2)
+        dens = kern @ (dens * h) / (step * math.sqrt(2 * math.pi))
+    return new, dens
 
 
 def levels(alpha: float, family: int) -> tuple[float, float]:

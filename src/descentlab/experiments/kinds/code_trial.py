@@ -57,31 +57,13 @@ def run_trial(
             sets it aside and starts over).
     """
     from descentlab._usercode import UserCodeFailed, failure_way, genuine_interrupt, raised_here
-    from descentlab.engine.loop import CheckpointClock
-    from descentlab.engine.resuming import default_checkpoint
-    from descentlab.engine.trial_lines import StepLines, compiling, lines_on, which
+    from descentlab.engine.trial_lines import compiling
     from descentlab.problems._user import failure
     from descentlab.problems.data import TestSetSealedError
-    from descentlab.store import provenance
 
-    cfg, where, record = trial.config, _where(objective, trial), trial.record_config()
-    if resume is None:
-        run_id = store.create_run(
-            record, name=cfg.name, seed=cfg.seed,
-            provenance=provenance(cfg.seed, pid=os.getpid(), hostname=socket.gethostname()),
-        )  # fmt: skip
-    else:
-        run_id = resume
-    art = store.artifacts(run_id).get("checkpoint")
-    path = Path(os.path.abspath(art["path"] if art else default_checkpoint(store, run_id)))
-    clock = None if checkpoint_every is None else CheckpointClock(checkpoint_every)
-    ship = None if after_checkpoint is None else (lambda i, p: after_checkpoint(trial, i, p))
-    state = _State(store, run_id, record, where, clock, path, ship, cfg.steps, cfg.device)
-    if resume is not None and not restart:  # (its reports are in the checkpoint: from -1)
-        state.load()
-    if lines_on():  # (a comparison's console: the trial's steps, rate and time left)
-        done = state.saved[0] if state.saved is not None else 0
-        state.lines = StepLines(cfg.steps, done, which(cfg))
+    where = _where(objective, trial)
+    state = _trial_state(store, trial, where, checkpoint_every, after_checkpoint, resume, restart)
+    run_id = state.run_id
     try:
         fresh = resume is None or restart
         with (
@@ -114,6 +96,44 @@ def run_trial(
             raise ValueError(f"{where} failed: {said}") from None
         raise UserCodeFailed(f"{where} failed: {said}", said, failure_way(exc)) from None
     return run_id, *_finish(state, got, trial, where)
+
+
+def _trial_state(
+    store: Any,
+    trial: Any,
+    where: str,
+    checkpoint_every: Any,
+    after_checkpoint: Callable[[Any, int, Path], None] | None,
+    resume: int | None,
+    restart: bool,
+) -> _State:
+    """The state :func:`run_trial` runs the trial's code with: its run in ``store`` (created,
+    or ``resume``: the interrupted one, its last checkpoint loaded unless ``restart``), where
+    its checkpoints go and when, and the console's step lines when a comparison shows them."""
+    from descentlab.engine.loop import CheckpointClock
+    from descentlab.engine.resuming import default_checkpoint
+    from descentlab.engine.trial_lines import StepLines, lines_on, which
+    from descentlab.store import provenance
+
+    cfg, record = trial.config, trial.record_config()
+    if resume is None:
+        run_id = store.create_run(
+            record, name=cfg.name, seed=cfg.seed,
+            provenance=provenance(cfg.seed, pid=os.getpid(), hostname=socket.gethostname()),
+        )  # fmt: skip
+    else:
+        run_id = resume
+    art = store.artifacts(run_id).get("checkpoint")
+    path = Path(os.path.abspath(art["path"] if art else default_checkpoint(store, run_id)))
+    clock = None if checkpoint_every is None else CheckpointClock(checkpoint_every)
+    ship = None if after_checkpoint is None else (lambda i, p: after_checkpoint(trial, i, p))
+    state = _State(store, run_id, record, where, clock, path, ship, cfg.steps, cfg.device)
+    if resume is not None and not restart:  # (its reports are in the checkpoint: from -1)
+        state.load()
+    if lines_on():  # (a comparison's console: the trial's steps, rate and time left)
+        done = state.saved[0] if state.saved is not None else 0
+        state.lines = StepLines(cfg.steps, done, which(cfg))
+    return state
 
 
 def _finish(state: _State, got: Any, trial: Any, where: str) -> tuple[str, dict[str, Any]]:
