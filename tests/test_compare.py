@@ -328,11 +328,11 @@ def test_a_run_whose_killed_process_was_still_exiting_is_marked_at_the_end(
     orphan = store.create_run({"lr": 0.123}, name="tune/sgd/holdout", seed=0, provenance=host)
     calls = []
 
-    def alive_at_first(pid):
-        calls.append(pid)
+    def alive_at_first(record):
+        calls.append(record.get("pid"))
         return len(calls) == 1  # still exiting when the store is opened, dead afterwards
 
-    monkeypatch.setattr(resume, "pid_alive", alive_at_first)
+    monkeypatch.setattr(resume, "recorded_alive", alive_at_first)
     compare(spec, copy, workers=1, progress=False)
     rec = store.get_run(orphan)
     store.close()

@@ -30,7 +30,8 @@ def _opt(fused):
 
 def test_a_rule_without_fused_form_is_announced_once_per_rule_class():
     with pytest.warns(
-        RuntimeWarning, match=r"noisy_sign has no fused form \(a Rule written as update\(\).*\); fused=None runs"
+        RuntimeWarning,
+        match=r"noisy_sign has no fused form \(a Rule written as update\(\).*\); fused=None runs",
     ) as rec:
         _opt(None)
     assert rec[0].filename == __file__  # points at the caller, not into descentlab
