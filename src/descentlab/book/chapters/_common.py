@@ -270,6 +270,7 @@ class Chapter:
             seeds_check(seeds),
             *([words] if words is not None else []),
             labels_check(page, n, string_literals(inspect.getsource(module))),
+            drawn_check(page),
             n.check(page),
         ]
         return page
@@ -586,6 +587,30 @@ def labels_check(page: ChapterPage, n: Numbers, literals: list[str] | None = Non
         "; ".join(bad[:4])
         or f"{read} numbers in labels and cells under a series, none typed by hand or misheaded",
         "labels from the data",
+    )
+
+
+def drawn_check(page: ChapterPage) -> Check:
+    """✔ when every figure of the page drew what its data needs, read back from the drawn
+    figure (:func:`~descentlab.book.render.drawn.figure_mismatches`): log axes where the
+    curves span decades, axis units those of the section's table columns holding the
+    curves, legends in their curves' colours and in one order across panels."""
+    from descentlab.book.render.drawn import DECADES, figure_mismatches
+
+    bad, read = [], 0
+    for part in page.parts:
+        tables = [b for b in part.blocks if isinstance(b, Table)]
+        for fig in (b for b in part.blocks if hasattr(b, "axes") and hasattr(b, "savefig")):
+            read += len(fig.axes)
+            bad += [f"{part.heading}: {m}" for m in figure_mismatches(fig, tables)]
+    return ck(
+        f"every figure drew what its data needs: a log axis where its curves span more than "
+        f"{DECADES:g} decades, each axis label's unit that of the table column holding its "
+        "curve, each legend entry in its curve's colour and one legend order across panels "
+        "(read back from the drawn figures)",
+        not bad,
+        "; ".join(bad[:4]) or f"{read} axes read, none contradicted",
+        "scales, units and legends from the data",
     )
 
 
