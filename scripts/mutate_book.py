@@ -769,6 +769,19 @@ MUTANTS: tuple[Mutant, ...] = (
            new="    b_.legend(b_.get_lines()[::-1], [ln.get_label() for ln in b_.get_lines()], "
                "fontsize=8)",
            chapters=("deep-batch",)),
+    # a typed formula: a sign (rendered from a Formula now, or read since β is a symbol)
+    Mutant("formula_damped_limit_sign", "typed formula", "the damped buffer's filled step "
+                                                         "(1 + τ)/(1 - β)",
+           (), file="book/chapters/momentum.py", old='Formula("(1 - tau)/(1 - beta)")',
+           new='Formula("(1 + tau)/(1 - beta)")', chapters=("deep-momentum",)),
+    Mutant("formula_damped_limit_denominator", "typed formula", "the damped buffer's filled "
+                                                                "step (1 - τ)/(1 + β)",
+           (), file="book/chapters/momentum.py", old='Formula("(1 - tau)/(1 - beta)")',
+           new='Formula("(1 - tau)/(1 + beta)")', chapters=("deep-momentum",)),
+    Mutant("formula_hint_beta_sign", "typed formula", "the stability hint types its bound with "
+                                                      "β and the sign turned, 2(1 - β)/λ",
+           (), file="book/chapters/practice.py", old="`2(1 + 0.9)/λ = 0.38`, the",
+           new="`2(1 - β)/λ = 0.38`, the", chapters=("deep-momentum",)),
     # a citation: another paper on the claim, a wrong year typed, a year against the record
     Mutant("cite_keskar_as_santurkar", "citation", "the sharp-minima card cites the batch-norm "
                                                    "paper",
