@@ -2,8 +2,9 @@
 
 A figure's words are checked elsewhere for typed numbers; this reads what was *drawn*:
 
-* **scales** -- an axis whose curves span more than :data:`DECADES` decades of positive
-  values is logarithmic (on a linear axis all but the largest decade lie flat on zero);
+* **scales** -- a y axis whose labelled curves span more than :data:`DECADES` decades of
+  positive values is logarithmic (on a linear axis all but the largest decade lie flat on
+  zero);
 * **units** -- an axis label's unit, ``time per example (µs)``, is the unit of the table
   column of the same section that holds the curve's values (the data's unit, as the table
   states it);
@@ -71,18 +72,18 @@ def _decades(values: np.ndarray) -> float:
 
 
 def _scales(k: int, ax: Any) -> list[str]:
-    out = []
-    for axis, scale, pick in (("x", ax.get_xscale(), 1), ("y", ax.get_yscale(), 2)):
-        data = [t[pick] for t in _lines(ax)]
-        if not data or scale != "linear":
-            continue
-        values = np.concatenate(data)
-        if np.any(values[np.isfinite(values)] <= 0):
-            continue  # (zero or a sign change: a log axis would drop it)
-        span = _decades(values)
-        if span > DECADES:
-            out.append(f"axes {k}: {axis} spans {span:.0f} decades on a linear axis")
-    return out
+    """The y axis only, over the labelled curves only: an x axis of steps or of a setting,
+    and an unlabelled guide (a landscape drawn behind a histogram) are linear by choice."""
+    if ax.get_yscale() != "linear":
+        return []
+    data = [y for line, _, y in _lines(ax) if not line.get_label().startswith("_")]
+    if not data:
+        return []
+    values = np.concatenate(data)
+    if np.any(values[np.isfinite(values)] <= 0):
+        return []  # (zero or a sign change: a log axis would drop it)
+    span = _decades(values)
+    return [f"axes {k}: y spans {span:.0f} decades on a linear axis"] if span > DECADES else []
 
 
 def _columns(tables: Sequence[Any]) -> Iterator[tuple[str, np.ndarray]]:
