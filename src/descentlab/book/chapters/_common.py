@@ -604,10 +604,10 @@ def drawn_check(page: ChapterPage) -> Check:
             read += len(fig.axes)
             bad += [f"{part.heading}: {m}" for m in figure_mismatches(fig, tables)]
     return ck(
-        f"every figure drew what its data needs: a log axis where its curves span more than "
-        f"{DECADES:g} decades, each axis label's unit that of the table column holding its "
-        "curve, each legend entry in its curve's colour and one legend order across panels "
-        "(read back from the drawn figures)",
+        "every figure drew what its data needs: a log y axis where its labelled curves span "
+        f"more than {DECADES:g} decades, each axis label's unit that of the table column "
+        "holding its curve, each legend entry in its curve's colour and one legend order "
+        "across panels (read back from the drawn figures)",
         not bad,
         "; ".join(bad[:4]) or f"{read} axes read, none contradicted",
         "scales, units and legends from the data",
