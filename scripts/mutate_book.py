@@ -743,6 +743,11 @@ MUTANTS: tuple[Mutant, ...] = (
            (), file="book/chapters/compare.py",
            old='    ax.set_yscale("log")\n    ax.set_xlabel("batch size")',
            new='    ax.set_xlabel("batch size")', chapters=("deep-compare",)),
+    Mutant("figure_curves_log_to_linear", "figure", "the comparison's loss curves drawn on "
+                                                    "linear axes",
+           (), file="book/chapters/compare.py",
+           old='        ax.set_yscale("log")\n        ax.set_xlabel("step")',
+           new='        ax.set_xlabel("step")', chapters=("deep-compare",)),
     Mutant("figure_unit_us_to_ms", "figure", "the cost figure's axis says ms, its data are µs",
            (), file="book/chapters/compare.py", old='ax.set_ylabel("time per example (µs)")',
            new='ax.set_ylabel("time per example (ms)")', chapters=("deep-compare",)),
