@@ -12,7 +12,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from descentlab.book.render.chapter import Table
-from descentlab.book.render.drawn import figure_mismatches, unit
+from descentlab.book.render.drawn import figure_mismatches, needs_log, unit
 
 SIZES = [1, 4, 16, 64, 256, 1024]
 MICROS = [900.0, 260.0, 70.0, 21.0, 6.5, 2.4]
@@ -82,3 +82,12 @@ def test_a_legend_drawn_in_another_curves_colour_is_refused():
 )
 def test_the_unit_a_label_states(label, expected):
     assert unit(label) == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "log"),
+    [([2.3, 0.5, 1e-3], True), ([2.3, 0.5, 0.05], False), ([1.0, 0.0, 1e-6], False)],
+)
+def test_curves_over_decades_ask_a_log_axis(values, log):
+    """The book's training figures choose their y scale by the rule the check refuses."""
+    assert needs_log(values) is log

@@ -32,6 +32,7 @@ from descentlab.book.checks import ck, close
 from descentlab.book.facts import SeedLog, seeds_check, text_check
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import ChapterPage, Code, Part, Practice, Table
+from descentlab.book.render.drawn import needs_log
 from descentlab.book.render.pages import Check
 from descentlab.book.series import WORDS, misheaded
 from descentlab.report import figures as FG
@@ -438,9 +439,13 @@ def training_run(
     )
     fig = FG.new_figure(8.5, 3.6)
     ax = fig.subplots()
+    drawn = []
     for label, r in results.items():
         s = r.metrics[metric]
         ax.plot(s.steps, s.values, lw=1.4, marker=".", ms=3, label=label)
+        drawn += list(s.values)
+    if needs_log(drawn):  # (curves over decades lie flat on zero on a linear axis)
+        ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel(metric)
     ax.set_title(f"{data}: {WORDS[metric]}" if data else "", fontsize=10)

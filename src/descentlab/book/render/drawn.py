@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DECADES", "figure_mismatches", "unit"]
+__all__ = ["DECADES", "figure_mismatches", "needs_log", "unit"]
 
 #: positive data spanning more than this many decades needs a log axis
 DECADES = 2.0
@@ -69,6 +69,15 @@ def _lines(ax: Any) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
 def _decades(values: np.ndarray) -> float:
     v = values[np.isfinite(values) & (values > 0)]
     return math.log10(v.max() / v.min()) if v.size >= 2 else 0.0
+
+
+def needs_log(values: Any) -> bool:
+    """Whether curves of ``values`` need a log axis: all positive, over more than
+    :data:`DECADES` decades (what a figure drawing them asks, and what :func:`figure_mismatches`
+    refuses on a linear axis)."""
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    return bool(v.size) and bool(np.all(v > 0)) and _decades(v) > DECADES
 
 
 def _scales(k: int, ax: Any) -> list[str]:
