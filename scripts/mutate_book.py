@@ -826,6 +826,86 @@ MUTANTS: tuple[Mutant, ...] = (
            new="$; λ trades bias for variance, and the best λ is",
            chapters=("deep-regularization",)),
     # ---- end of the teaching sentences' block
+    # ---- figures read back from what was drawn, citations from one bibliography -----------
+    # a figure: a log axis made linear, a unit changed, a legend reversed against its panel
+    Mutant("figure_loss_log_to_linear", "figure", "the edge-of-stability figure draws the "
+                                                  "loss on a linear axis",
+           (), file="book/chapters/batch.py", old="b_.semilogy(lo, color=col",
+           new="b_.plot(lo, color=col", chapters=("deep-batch",)),
+    Mutant("figure_step_decay_log_to_linear", "figure", "the step-decay figure draws the loss "
+                                                        "on a linear axis",
+           (), file="book/chapters/schedules.py", old='ax.semilogy(curve, color="#D55E00"',
+           new='ax.plot(curve, color="#D55E00"', chapters=("deep-schedules",)),
+    Mutant("figure_cost_log_to_linear", "figure", "the cost-per-example figure draws the time "
+                                                  "on a linear axis",
+           (), file="book/chapters/compare.py",
+           old='    ax.set_yscale("log")\n    ax.set_xlabel("batch size")',
+           new='    ax.set_xlabel("batch size")', chapters=("deep-compare",)),
+    Mutant("figure_curves_log_to_linear", "figure", "the comparison's loss curves drawn on "
+                                                    "linear axes",
+           (), file="book/chapters/compare.py",
+           old='        ax.set_yscale("log")\n        ax.set_xlabel("step")',
+           new='        ax.set_xlabel("step")', chapters=("deep-compare",)),
+    Mutant("figure_unit_us_to_ms", "figure", "the cost figure's axis says ms, its data are µs",
+           (), file="book/chapters/compare.py", old='ax.set_ylabel("time per example (µs)")',
+           new='ax.set_ylabel("time per example (ms)")', chapters=("deep-compare",)),
+    Mutant("figure_unit_us_to_s", "figure", "the cost figure's axis says s, its data are µs",
+           (), file="book/chapters/compare.py", old='ax.set_ylabel("time per example (µs)")',
+           new='ax.set_ylabel("time per example (s)")', chapters=("deep-compare",)),
+    Mutant("figure_unit_us_to_ns", "figure", "the cost figure's axis says ns, its data are µs",
+           (), file="book/chapters/compare.py", old='ax.set_ylabel("time per example (µs)")',
+           new='ax.set_ylabel("time per example (ns)")', chapters=("deep-compare",)),
+    Mutant("figure_eos_legend_reversed", "figure", "the loss panel's legend lists the rates "
+                                                   "reversed against the sharpness panel's",
+           (), file="book/chapters/batch.py", old="    b_.legend(fontsize=8)",
+           new="    b_.legend(*[x[::-1] for x in b_.get_legend_handles_labels()], fontsize=8)",
+           chapters=("deep-batch",)),
+    Mutant("figure_wells_legend_reversed", "figure", "the B = 64 panel's legend lists the "
+                                                     "wells reversed against the B = 1 panel's",
+           (), file="book/chapters/batch.py", old='hx.legend(fontsize=7, loc="upper right")',
+           new='hx.legend(*[x[::-1] if b == 64 else x for x in '
+               'hx.get_legend_handles_labels()], fontsize=7, loc="upper right")',
+           chapters=("deep-batch",)),
+    Mutant("figure_eos_legend_colours", "figure", "the loss panel's legend entries are drawn "
+                                                  "in each other's colours",
+           (), file="book/chapters/batch.py", old="    b_.legend(fontsize=8)",
+           new="    b_.legend(b_.get_lines()[::-1], [ln.get_label() for ln in b_.get_lines()], "
+               "fontsize=8)",
+           chapters=("deep-batch",)),
+    # a typed formula: a sign (rendered from a Formula now, or read since β is a symbol)
+    Mutant("formula_damped_limit_sign", "typed formula", "the damped buffer's filled step "
+                                                         "(1 + τ)/(1 - β)",
+           (), file="book/chapters/momentum.py", old='Formula("(1 - tau)/(1 - beta)")',
+           new='Formula("(1 + tau)/(1 - beta)")', chapters=("deep-momentum",)),
+    Mutant("formula_damped_limit_denominator", "typed formula", "the damped buffer's filled "
+                                                                "step (1 - τ)/(1 + β)",
+           (), file="book/chapters/momentum.py", old='Formula("(1 - tau)/(1 - beta)")',
+           new='Formula("(1 - tau)/(1 + beta)")', chapters=("deep-momentum",)),
+    Mutant("formula_hint_beta_sign", "typed formula", "the stability hint types its bound with "
+                                                      "β and the sign turned, 2(1 - β)/λ",
+           (), file="book/chapters/practice.py", old="`2(1 + 0.9)/λ = 0.38`, the",
+           new="`2(1 - β)/λ = 0.38`, the", chapters=("deep-momentum",)),
+    # a citation: another paper on the claim, a wrong year typed, a year against the record
+    Mutant("cite_keskar_as_santurkar", "citation", "the sharp-minima card cites the batch-norm "
+                                                   "paper",
+           (71,), file="book/texts/l002.py", old='cite("keskar2017")',
+           new='cite("santurkar2018")'),
+    Mutant("cite_robbins_as_breiman", "citation", "the step-size conditions card cites the "
+                                                  "bagging paper",
+           (20,), file="book/texts/l000.py", old='cite("robbins1951")',
+           new='cite("breiman1996")'),
+    Mutant("cite_nesterov_wrong_year", "citation", "Nesterov's year typed 1984 beside the cell "
+                                                   "printing 1983",
+           (39,), file="book/texts/l001.py", old='{year("nesterov1983")})',
+           new="1984)"),
+    Mutant("cite_bishop_wrong_year", "citation", "Bishop's noise paper typed (Bishop, 1996)",
+           (87,), file="book/texts/l002.py", old='{cite_in("bishop1995")}',
+           new="(Bishop, 1996)"),
+    Mutant("cite_bibliography_year_against_record", "citation", "the bibliography dates "
+                                                                "Nesterov 1984, the record 1983",
+           (39,), file="book/bibliography.py",
+           old='Work("nesterov1983", ("Nesterov",), 1983,',
+           new='Work("nesterov1983", ("Nesterov",), 1984,'),
 )  # fmt: skip
 
 _RUNNER = r"""

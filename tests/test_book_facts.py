@@ -94,13 +94,29 @@ RIGHT_FORMULAS = [
     ("$\\frac{\\kappa - 1}{\\kappa + 1} = 0.8$", "κ = 9"),
     ("`f_y = 6xy - 10y = 12 - 20 = -8`", "f = 3xy² + 1"),  # xy unbound: not evaluated
     ("`Σ 1/t² = π²/6`", ""),  # a sum: not this reader's
+    # β, γ, ζ: names SymPy also reads as its functions (beta, gamma, zeta)
+    ("`2(1 + β)/λ = 1.9`", "β = 0.9, λ = 2"),
+    ("`1/(1 - γ) = 10`", "γ = 0.9"),
+    ("`ζ·(1 - β) = 0.05`", "ζ = 0.5, β = 0.9"),
+    ("$\\frac{1 - \\tau}{1 - \\beta} = 5$", "τ = 0.5, β = 0.9"),
 ]
 WRONG_FORMULAS = [
     ("`1 - 1/κ² = 0.98`", "κ = 50"),
     ("`6(2x - 1)² = 6·1.5³ = 13.5`", "at x = 1.25"),
     ("`r₂ = 0.1·2.5 + 0.9·25 = 4.75`", ""),
     ("`1 + 0.18·10 = -0.8`", ""),
+    ("`2(1 - β)/λ = 1.9`", "β = 0.9, λ = 2"),
+    ("`1/(1 + γ) = 10`", "γ = 0.9"),
+    ("`ζ·(1 + β) = 0.05`", "ζ = 0.5, β = 0.9"),
+    ("$\\frac{1 + \\tau}{1 - \\beta} = 5$", "τ = 0.5, β = 0.9"),
 ]
+
+
+@pytest.mark.parametrize("greek", [g for g in facts._GREEK if g != "π"])  # (π is the number)
+def test_every_greek_letter_is_read_as_a_symbol_not_a_function(greek):
+    """SymPy reads ``beta``, ``gamma`` and ``zeta`` as its functions: a formula holding β, γ or
+    ζ was never evaluated, so a wrong one passed unread."""
+    assert facts.evaluate(f"2(1 + {greek})/3", {greek: 0.5}) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(("text", "context"), RIGHT_FORMULAS)

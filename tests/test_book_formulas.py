@@ -379,6 +379,7 @@ EVALUATED = {
     "NEST_CHAR": lambda ch: _section(ch, "_nesterov"),
     "CRIT": lambda ch: _section(ch, "_move"),
     "DAMPED_FILLED": lambda ch: _section(ch, "_average"),
+    "DAMPED_LIMIT": lambda ch: _section(ch, "_average"),
     "HALF_LIFE": lambda ch: _section(ch, "_average"),
     "FILLED": lambda ch: _section(ch, "_average"),
     "ARMIJO": lambda ch: _section(ch, "_far"),
@@ -425,6 +426,10 @@ DERIVED = [
     ("momentum", "DAMPED_FILLED", "beta**(T - 1) + (1 - tau)*(1 - beta**(T - 1))/(1 - beta)", True),
     ("momentum", "DAMPED_FILLED",
      "beta**(T - 1) + (1 - tau)*(1 - beta**(T - 1))/(1 - beta)**2", False),
+    # the damped buffer's filled step: typed $(1 - \\tau)/(1 - \\beta)$ before, its sign unread
+    ("momentum", "DAMPED_LIMIT", "(1 - tau)/(1 - beta)", True),
+    ("momentum", "DAMPED_LIMIT", "(1 + tau)/(1 - beta)", False),
+    ("momentum", "DAMPED_LIMIT", "(1 - tau)/(1 + beta)", False),
     ("momentum", "HALF_LIFE", "-log(2)/log(beta)", True),
     ("momentum", "HALF_LIFE", "log(2)/log(beta)", False),
     ("momentum", "GD_LR", "2/(mu + L)", True),

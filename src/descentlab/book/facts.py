@@ -364,6 +364,7 @@ _NAMES = {"sqrt", "floor", "log", "exp", "Abs", "pi"}
 
 @functools.lru_cache(maxsize=4096)
 def _parsed(py: str) -> Any:
+    from sympy import Symbol
     from sympy.parsing.sympy_parser import (
         implicit_multiplication_application,
         parse_expr,
@@ -371,7 +372,10 @@ def _parsed(py: str) -> Any:
     )
 
     transforms = (*standard_transformations, implicit_multiplication_application)
-    return parse_expr(py, transformations=transforms, evaluate=True)
+    # every name but the reader's functions a symbol: SymPy reads ``beta``, ``gamma`` and
+    # ``zeta`` (β, γ, ζ) as its own functions otherwise, and the formula is never evaluated
+    local = {w: Symbol(w) for w in re.findall(r"[A-Za-z_]\w*", py) if w not in _NAMES}
+    return parse_expr(py, local_dict=local, transformations=transforms, evaluate=True)
 
 
 def evaluate(expr: str, bound: Mapping[str, float] | None = None) -> float | None:
@@ -1253,16 +1257,25 @@ def text_check(
     not read where None; None where it has none of them)."""
     relations = sum(len(p.findall(text)) for p in _RELATIONS)
     formulas = sum(1 for _ in statements(text))
+    from descentlab.book.bibliography import citation_mismatches, citations
+
     typed, wrong = rule_mismatches(text, rules, book) if rules is not None else (0, [])
-    if not relations and not formulas and not typed and not wrong:  # (a rule stated, not typed)
-        return None
-    bad = relation_words(text) + formula_mismatches(text, context) + wrong
+    cited = sum(1 for _ in citations(text))
+    if not relations and not formulas and not typed and not wrong and not cited:
+        return None  # (a rule stated, not typed)
+    bad = (
+        relation_words(text)
+        + formula_mismatches(text, context)
+        + wrong
+        + [f"citation {c}" for c in citation_mismatches(text)]
+    )
     return _check(
         "every comparative word beside two numbers and every formula that states its value "
         "agrees with the numbers (formulas evaluated at the numbers the text binds)"
-        + (", every update rule typed is the one it states" if typed else ""),
+        + (", every update rule typed is the one it states" if typed else "")
+        + (", every citation is its work's in the bibliography" if cited else ""),
         bad,
-        relations + formulas + typed,
+        relations + formulas + typed + cited,
         "the words and formulas the numbers give",
     )
 

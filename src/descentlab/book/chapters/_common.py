@@ -33,6 +33,7 @@ from descentlab.book.claims import claim_checks
 from descentlab.book.facts import SeedLog, seeds_check, text_check
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import ChapterPage, Code, Part, Practice, Table
+from descentlab.book.render.drawn import needs_log
 from descentlab.book.render.pages import Check
 from descentlab.book.series import WORDS, misheaded
 from descentlab.report import figures as FG
@@ -276,6 +277,7 @@ class Chapter:
                     [page.prose, *(f"{e.question}\n\n{e.solution}" for e in self.exercises)]
                 )
             ),
+            drawn_check(page),
             n.check(page),
         ]
         return page
@@ -443,9 +445,13 @@ def training_run(
     )
     fig = FG.new_figure(8.5, 3.6)
     ax = fig.subplots()
+    drawn = []
     for label, r in results.items():
         s = r.metrics[metric]
         ax.plot(s.steps, s.values, lw=1.4, marker=".", ms=3, label=label)
+        drawn += list(s.values)
+    if needs_log(drawn):  # (curves over decades lie flat on zero on a linear axis)
+        ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel(metric)
     ax.set_title(f"{data}: {WORDS[metric]}" if data else "", fontsize=10)
@@ -592,6 +598,30 @@ def labels_check(page: ChapterPage, n: Numbers, literals: list[str] | None = Non
         "; ".join(bad[:4])
         or f"{read} numbers in labels and cells under a series, none typed by hand or misheaded",
         "labels from the data",
+    )
+
+
+def drawn_check(page: ChapterPage) -> Check:
+    """✔ when every figure of the page drew what its data needs, read back from the drawn
+    figure (:func:`~descentlab.book.render.drawn.figure_mismatches`): log axes where the
+    curves span decades, axis units those of the section's table columns holding the
+    curves, legends in their curves' colours and in one order across panels."""
+    from descentlab.book.render.drawn import DECADES, figure_mismatches
+
+    bad, read = [], 0
+    for part in page.parts:
+        tables = [b for b in part.blocks if isinstance(b, Table)]
+        for fig in (b for b in part.blocks if hasattr(b, "axes") and hasattr(b, "savefig")):
+            read += len(fig.axes)
+            bad += [f"{part.heading}: {m}" for m in figure_mismatches(fig, tables)]
+    return ck(
+        "every figure drew what its data needs: a log y axis where its labelled curves span "
+        f"more than {DECADES:g} decades, each axis label's unit that of the table column "
+        "holding its curve, each legend entry in its curve's colour and one legend order "
+        "across panels (read back from the drawn figures)",
+        not bad,
+        "; ".join(bad[:4]) or f"{read} axes read, none contradicted",
+        "scales, units and legends from the data",
     )
 
 

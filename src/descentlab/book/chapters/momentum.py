@@ -128,6 +128,8 @@ CRIT = Formula("(1 - sqrt(eta*mu))**2")
 #: (over ηg), and a gradient's half-life in the buffer
 FILLED = Formula("(1 - beta**t)/(1 - beta)")
 DAMPED_FILLED = Formula("beta**(T - 1) + (1 - tau)*(1 - beta**(T - 1))/(1 - beta)")
+#: the damped buffer's filled step over ηg, T → ∞ (DAMPED_FILLED's limit)
+DAMPED_LIMIT = Formula("(1 - tau)/(1 - beta)")
 HALF_LIFE = Formula("log(2)/log(beta**(-1))")
 #: heavy ball's stationary E[w²] on the noisy quadratic (gradient hw + σξ), the Lyapunov
 #: equation solved by hand
@@ -264,9 +266,9 @@ another form: large β means a long, smooth memory and a slow reaction.
 
 torch's `dampening` τ, which descentlab's `Momentum` takes too, scales each gradient entering
 the buffer, $b \\leftarrow {{rule_damped}}$, all but the first (the buffer starts at
-the gradient itself). The filled step is then $(1 - \\tau)/(1 - \\beta)$ times ηg: at β = 0.9
-and `dampening` = 0.5 the measured step after {{steps}} steps is {{sdamp}} times ηg, against
-{{sdamp_pred}} from ${{damped_tex}}$. With
+the gradient itself). The filled step is then ${{damped_limit_tex}}$ times ηg, {{dlimit}} at
+β = 0.9 and `dampening` = 0.5: the measured step after {{steps}} steps is {{sdamp}} times
+ηg, against {{sdamp_pred}} from ${{damped_tex}}$. With
 `dampening` = β the buffer is an exponential moving average of the gradients, and the step
 stays ηg: measured {{sema}} times ηg. The factor $1/(1 - \\beta)$ is a property of the
 undamped buffer, not of momentum.""",
@@ -277,6 +279,8 @@ undamped buffer, not of momentum.""",
     half="the half-life ln 2/ln(1/β), against a root-finder on β^t = 1/2",
     sdamp="β = 0.9, dampening 0.5: the measured step over ηg, against the formula",
     sdamp_pred="β^(T-1) + (1 - τ)(1 - β^(T-1))/(1 - β), against the measured step",
+    dlimit="the filled step's formula at β = 0.9, τ = 0.5, against the damped buffer's "
+    "measured step",
     sema="dampening = β = 0.9: the measured step over ηg, against 1",
 )
 
@@ -307,6 +311,7 @@ def _average(ctx: Context, n: kit.Numbers) -> Part:
         filled_tex=FILLED.tex,
         half_tex=HALF_LIFE.tex,
         damped_tex=DAMPED_FILLED.tex,
+        damped_limit_tex=DAMPED_LIMIT.tex,
         steps=str(SLOPE_STEPS),
         s05=(m[0], filled[0]),
         s09=(m[1], filled[1]),
@@ -318,6 +323,7 @@ def _average(ctx: Context, n: kit.Numbers) -> Part:
         ),
         sdamp=(damped[-1] / SLOPE_LR, _damped_step(0.9, 0.5), 1e-9),
         sdamp_pred=(_damped_step(0.9, 0.5), damped[-1] / SLOPE_LR, 1e-9),
+        dlimit=(DAMPED_LIMIT(beta=0.9, tau=0.5), damped[-1] / SLOPE_LR, 1e-8),
         sema=(ema[-1] / SLOPE_LR, 1.0, 1e-9),
     )
     rows = [[b, 1 / (1 - b), f, v] for b, f, v in zip(SLOPE_BETAS, filled, m, strict=True)]

@@ -51,6 +51,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from descentlab import optim
+from descentlab.book.bibliography import cite_in
 from descentlab.constraints import POSITIVE, POSITIVE_INT, Interval, ListOf, check, invalid
 from descentlab.problems import models
 
@@ -654,11 +655,11 @@ def _notes(st: _Setting, o: dict[str, Any], seed: int) -> list[str]:
         "variance. For networks, which vary little between training sets, the two roughly "
         "balance; for high-variance trees bagging is a large gain.",
         "Bagging averages models that err differently, so its predictions vary less from one "
-        "repeat to the next (Breiman 1996); boosting reweights the examples its weak learners "
-        "miss, turning learners barely better than chance into a strong classifier. The "
-        "scikit-learn rows are an independent reference on the same training sets (trees "
-        "instead of networks); `our SAMME` runs this module's boosting code on scikit-learn's "
-        "trees and should equal `AdaBoostClassifier`.",
+        f"repeat to the next {cite_in('breiman1996')}; boosting reweights the examples its "
+        "weak learners miss, turning learners barely better than chance into a strong "
+        "classifier. The scikit-learn rows are an independent reference on the same "
+        "training sets (trees instead of networks); `our SAMME` runs this module's "
+        "boosting code on scikit-learn's trees and should equal `AdaBoostClassifier`.",
     ]
 
 

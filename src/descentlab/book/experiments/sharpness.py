@@ -55,6 +55,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from descentlab import optim
+from descentlab.book.bibliography import cite_in
 from descentlab.book.experiments._common import (
     ExperimentResult,
     experiment,
@@ -832,8 +833,8 @@ def _notes(st: _Setting, stats: dict[str, Any], per: dict[str, dict[str, list[An
         "exponentiated).",
         "The small batch's gradient noise keeps it out of narrow valleys: at equal training "
         "loss its minimum is flatter, and in Keskar et al.'s account that is why it "
-        "generalizes better. Sharpness is not invariant to reparametrisation (Dinh et al., "
-        "2017), so compare minima of the same network, as here.",
+        "generalizes better. Sharpness is not invariant to reparametrisation "
+        f"{cite_in('dinh2017')}, so compare minima of the same network, as here.",
     ]
     if flagged:
         notes.append("Not sharper at every box size: " + "; ".join(flagged) + ".")
@@ -893,7 +894,7 @@ def run(o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int) -> Expe
     stats = _stats(st, rec.per)
     columns, rows = _table(st, rec.per, stats)
     result = ExperimentResult(
-        "sharpness", "Batch size and sharp minima (Keskar et al. 2017)", columns, rows
+        "sharpness", f"Batch size and sharp minima {cite_in('keskar2017')}", columns, rows
     )
     _check(result, st, rec.per, stats)
     result.data = rec.data(stats)

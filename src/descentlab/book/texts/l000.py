@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from descentlab.book.bibliography import cite
 from descentlab.book.model import Exercise, Play
 
 __all__ = ["EXERCISES", "TEACH"]
@@ -376,8 +377,9 @@ unrolled = start - sum(a * b for a, b in zip(lrs, grads))
 print(f"w_50 = {w.item():.10f};  w_0 - sum eta_k g_k = {unrolled:.10f}")""",
     ),
     20: dict(
-        explain="""
-Robbins and Monro (1951) asked what a step-size sequence needs so that
+        explain="\n"
+        + cite("robbins1951")
+        + """ asked what a step-size sequence needs so that
 `w_{t+1} = w_t - η_t g_t` with unbiased noisy `g_t` converges. Two things. `Σ η_t = ∞`:
 the steps must be able to cover any distance, since a start arbitrarily far from the
 optimum must be reachable; a finite sum is a finite travel budget. `Σ η_t² < ∞`: the noise

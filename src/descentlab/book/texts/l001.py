@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from descentlab.book.bibliography import year
 from descentlab.book.facts import choose, cite
 from descentlab.book.model import Exercise, Play
 from descentlab.book.texts._cells import by_hand
@@ -158,11 +159,13 @@ for t in (0, 100, 500, 2000):
         play=Play("rosenbrock", {"adam": {"lr": 0.02}}, steps=1000),
     ),
     39: dict(
-        explain="""
+        explain=f"""
 The optimizers differ along two axes: how they choose the *direction* (the gradient; a
-velocity built from past gradients: momentum 1964, Nesterov 1983) and how they choose the
-*step size* per coordinate (fixed; scaled by past squared gradients: AdaGrad 2011, RMSProp
-2012). Adam (2014 on arXiv; descentlab's record dates it by its 2015 conference paper)
+velocity built from past gradients: momentum {year("polyak1964")}, Nesterov
+{year("nesterov1983")}) and how they choose the *step size* per coordinate (fixed; scaled by
+past squared gradients: AdaGrad {year("duchi2011")}, RMSProp {year("tieleman2012")}). Adam
+({year("kingma2015", preprint=True)} on arXiv; descentlab's record dates it by its
+{year("kingma2015")} conference paper)
 combines a velocity for the direction with RMSProp's scaling. descentlab
 builds each as a chain of such update rules, so the table's two axes are visible in the
 optimizer's own description.""",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from descentlab.book.bibliography import cite, cite_in
 from descentlab.book.model import Exercise, Play
 from descentlab.book.texts._cells import by_hand
 
@@ -228,8 +229,9 @@ for B in (1, 16, 256, 2048):
           f"{err:.5f}")""",
     ),
     71: dict(
-        explain="""
-Keskar et al. (2017) trained the same networks with small and large batches and found the
+        explain="\n"
+        + cite("keskar2017")
+        + """ trained the same networks with small and large batches and found the
 large-batch solutions sharper (the loss rises faster around them) and worse on test data.
 Their argument: SGD's noise, larger at small batches, kicks the iterate out of narrow
 basins, and flat basins are more robust to the shift between training and test loss. The
@@ -559,11 +561,11 @@ for _ in range(3):
     print("augmented:", [round(v, 2) for v in shifted.tolist()[0]])""",
     ),
     87: dict(
-        explain="""
+        explain=f"""
 Noise on the inputs makes the network's output insensitive to small input changes: for a
 linear model, Gaussian input noise of variance `σ²` adds exactly `σ²‖w‖²` to the expected
-squared loss, an L2 penalty (Bishop 1995). Noise on the weights rewards solutions where the
-loss does not change when the weights move, i.e. flat minima.""",
+squared loss, an L2 penalty {cite_in("bishop1995")}. Noise on the weights rewards solutions
+where the loss does not change when the weights move, i.e. flat minima.""",
         code="""\
 import torch
 from descentlab import regularize
@@ -623,10 +625,10 @@ drop.eval()
 print("at test time:", drop(torch.ones(4)).tolist())""",
     ),
     90: dict(
-        explain="""
+        explain=f"""
 Batch norm normalizes each feature over the batch: `x̂ = (x - μ_B)/√(σ²_B + ε)`, then
 rescales with learned `γ, β`. It was introduced to reduce "internal covariate shift"; later
-work (Santurkar et al. 2018) found the shift is not reduced much and that the benefit comes
+work {cite_in("santurkar2018")} found the shift is not reduced much and that the benefit comes
 from a smoother loss landscape, which allows larger learning rates. At test time the running
 averages of `μ` and `σ²` replace the batch's.""",
         code="""\
