@@ -145,9 +145,13 @@ def run_cli(argv, capsys):  # type: ignore[no-untyped-def]
 
 
 def one_line(code, err, *words):  # type: ignore[no-untyped-def]
-    """Assert a refusal: exit 2 and one line ``descentlab: error: ...`` holding ``words``."""
+    """Assert a refusal: exit 2 and one line ``descentlab: error: ...`` holding ``words``, the
+    last; before it only descentlab's own one-line notices (an optimizer's file named with its
+    hash, the trials that failed and were counted), no traceback."""
     lines = err.strip().splitlines()
     assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("descentlab: error: "), err
+    assert lines and lines[-1].startswith("descentlab: error: "), err
+    assert all(ln.startswith(("descentlab: ", "warning: ")) for ln in lines), err
+    assert sum(ln.startswith("descentlab: error: ") for ln in lines) == 1, err
     for w in words:
-        assert w in lines[0], lines[0]
+        assert w in lines[-1], lines[-1]

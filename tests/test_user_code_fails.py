@@ -212,7 +212,6 @@ def _sigint_default() -> None:
     [
         ("init_exit", "", ["it called sys.exit(3)", "Opt.__init__"], False),
         ("step_exit", "", ["it called os._exit(8)", "Opt.step", "trial"], True),
-        ("", "forward_exit", ["it called os._exit(6)", "Net.forward", "trial"], True),
         ("", "make_exit", ["it called os._exit(4)", "make ("], False),
         ("", "keyboard", ["uprob:make", "it raised KeyboardInterrupt"], False),
     ],
@@ -227,6 +226,23 @@ def test_user_code_that_ends_the_program_is_one_line(here, opt, problem, words, 
     assert (here / "runs").exists() == kept, err
     if kept:
         assert _completed(here / "runs") >= 1
+
+
+@pytest.mark.process
+@pytest.mark.slow
+def test_a_model_that_ends_its_worker_in_some_trials_fails_those_trials(here):
+    """The network's forward calls os._exit(6) after 40 calls in a process: each trial that
+    reaches it ends its worker, which is failed with the cause stored and said in one line
+    (user code's line named); a new worker trains the rest, and the comparison finishes."""
+    _modules(here, problem="forward_exit")
+    which = ["--optimizers", "sgd", "--problem", "uprob:make"]
+    code, err = _program(here, ["compare", *which, *TINY, "--runs-dir", "runs"], {})
+    lines = err.strip().splitlines()
+    said = [ln for ln in lines if "trial(s) failed" in ln]
+    assert code == 0 and len(said) == 1, err
+    assert "it called os._exit(6) in Net.forward" in said[0], said
+    assert "Traceback" not in err, err
+    assert _completed(here / "runs") >= 1
 
 
 @pytest.mark.process

@@ -365,7 +365,9 @@ class _Session:
             ) from exc
         except BaseException:
             self.close()
-            if self.count == 0:  # nothing done: take back the folder and store it made
+            # nothing done (no trial, or only failed ones, each its own code's error that the
+            # stop names): take back the folder and store it made
+            if all(f.status == "failed" for f in self.found.values()):
                 remove_created(keep=finished_under)
             raise
 
@@ -579,13 +581,17 @@ class _Session:
         ways = self.ways.get((label, phase), [])
         if len(set(ways)) != 1 or ways[0] is None or runner.pending_of(label, phase):
             return
+        from descentlab._usercode import UserCodeFailed
         from descentlab.experiments.trial import TrialError
 
         display = next(c.display for c in self.choices if c.label == label)
         first = next(o for o in self.failed if (o.trial.label, o.trial.phase) == (label, phase))
         n = len(ways)
-        raise TrialError(f"every {_PHASES.get(phase, phase)} trial of {display} failed the "
-                         f"same way ({n} of {n}): {first.said or first.cause}")  # fmt: skip
+        said = (f"every {_PHASES.get(phase, phase)} trial of {display} failed the same way "
+                f"({n} of {n}): {first.said or first.cause}")  # fmt: skip
+        # (the user's code failed: a ValueError of its own, naming its line; else the workers
+        # running the trials died: the comparison's error)
+        raise UserCodeFailed(said, first.cause, first.way) if first.said else TrialError(said)
 
     def say_failed(self) -> None:
         """The trials that failed (their code raised, or their worker died), said once for
