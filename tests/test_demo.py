@@ -27,4 +27,4 @@ def test_the_demo_asks_for_its_report_unless_told(monkeypatch, capsys, extra, ad
 
 
 def test_the_demo_says_the_time_measured():
-    assert "about 40 s on 2 cores" in demo.NOTICE and "minutes" not in demo.NOTICE
+    assert "about 25 s on 2 cores" in demo.NOTICE and "minutes" not in demo.NOTICE

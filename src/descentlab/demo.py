@@ -27,14 +27,14 @@ __all__ = ["DEMO_BUDGET", "NOTICE", "main"]
 
 #: ``descentlab compare`` arguments that size the demo: the default comparison has 8
 #: optimizers, 7 of them tuned; at 500 steps and equal budgets of 6 trials (+ 5 curve and 5 to
-#: 40 refit runs each) it takes about 40 s on 2 cores (docs/overhead.md).
+#: 40 refit runs each) it takes about 25 s on 2 cores (docs/overhead.md).
 DEMO_BUDGET: tuple[str, ...] = ("--steps", "500", "--budget", "6")
 
 #: What the demo says first: the budget is smaller than the protocol's default.
 NOTICE = (
     "demo: equal, declared budgets of 6 quasi-random trials per optimizer and 500 steps per run "
     "(a smaller budget than AlgoPerf's 20 trials, the default of --budget, to finish in about "
-    "40 s on 2 cores, its report drawn after the comparison)"
+    "25 s on 2 cores, its report drawn after the comparison)"
 )
 
 
