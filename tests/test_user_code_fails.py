@@ -4,6 +4,7 @@ finished and taken back where nothing was done."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -139,11 +140,16 @@ def test_a_step_that_raises_after_trials_ran_keeps_them(here, capsys):
     assert _completed(here / "runs") >= 1
 
 
-def test_a_step_that_raises_in_the_first_trial_leaves_no_folder(here, capsys):
+def test_a_step_that_raises_in_every_trial_stops_with_the_failures_stored(here, capsys):
+    """Every trial fails alike: one line, and the failed trials kept with their causes (a
+    failed trial is a result, not a half-written one)."""
     _modules(here, opt="step_raise", late=10)
     argv = ["compare", *MOONS, *TINY, "--optimizer", "my=uopt.Opt", "--runs-dir", "runs"]
-    _one_line(*run_cli(argv, capsys)[::2], "trial", "boom in step")
-    assert not (here / "runs").exists()
+    _one_line(*run_cli(argv, capsys)[::2], "every", "failed the same way", "boom in step")
+    (store,) = (here / "runs").glob("*/descentlab.sqlite")
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        causes = [m for (m,) in db.execute("SELECT message FROM runs WHERE status = 'failed'")]
+    assert causes and all("boom in step" in m for m in causes), causes
 
 
 def test_torch_adam_with_one_beta_is_one_line(here, capsys):

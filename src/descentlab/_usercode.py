@@ -50,6 +50,7 @@ __all__ = [
     "raised_here",
     "real_exit",
     "script_argv",
+    "signals_handed_over",
     "stop_signal",
     "stop_waiting",
     "stop_words",
@@ -158,6 +159,24 @@ def guard_signals() -> None:
     _state["signals_pid"] = os.getpid()
     signal.signal = _guarded_signal  # type: ignore[assignment]
     signal.getsignal = _guarded_getsignal  # type: ignore[assignment]
+
+
+class signals_handed_over:
+    """descentlab's own command hands SIGINT and SIGTERM to a server it runs itself (the
+    playground's uvicorn, whose handlers are how it stops): :func:`guard_signals` is off
+    inside, its handlers the server's, and on again after.
+
+    Example:
+        >>> with signals_handed_over():
+        ...     pass
+    """
+
+    def __enter__(self) -> None:
+        self.pid = _state.pop("signals_pid", None)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pid is not None:
+            _state["signals_pid"] = self.pid
 
 
 def watch_interrupts() -> None:

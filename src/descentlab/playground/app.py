@@ -386,7 +386,10 @@ def serve(
     )
     server = _server_class(uvicorn.Server, url, open_browser, stopping)(config)
     try:
-        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C during shutdown
+        from descentlab._usercode import signals_handed_over
+
+        # (a second Ctrl-C during shutdown; the server's own handlers stop it)
+        with contextlib.suppress(KeyboardInterrupt), signals_handed_over():
             server.run(sockets=[sock])
     finally:
         stopping.stop()  # the server has closed (also when it failed): drop work not begun

@@ -365,9 +365,9 @@ class _Session:
             ) from exc
         except BaseException:
             self.close()
-            # nothing done (no trial, or only failed ones, each its own code's error that the
-            # stop names): take back the folder and store it made
-            if all(f.status == "failed" for f in self.found.values()):
+            # nothing done: take back the folder and store it made (a failed trial is done: its
+            # cause is stored, what the stop's line names)
+            if self.count == 0:
                 remove_created(keep=finished_under)
             raise
 
