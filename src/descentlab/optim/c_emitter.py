@@ -17,14 +17,13 @@ import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from descentlab import _native
 
 from .form import _MASKS, primitive, spell
-from .program import ChainProgram, Coefficient
+from .program import ChainProgram, from_program
 
 __all__ = ["CHUNK", "DTYPES", "CBody", "CKernel", "render", "software_prefetch"]
 
@@ -154,30 +153,13 @@ class CKernel:
         self.sums = sums
         self.summed = list(body.sums or (body.final,)) if sums else []
 
-    @property
-    def arrays(self) -> list[str]:
-        """The state entries the kernel reads, in pointer order (after ``p`` and ``g``)."""
-        return self.program.arrays
-
-    @property
-    def written(self) -> list[str]:
-        return self.program.written
-
-    @property
-    def coefs(self) -> list[Coefficient]:
-        return self.program.coefs
-
-    @property
-    def formats(self) -> dict[str, tuple[Any, bool, Any]]:
-        return self.program.formats
-
-    @property
-    def prepares(self) -> list[Any]:
-        return self.program.prepares
-
-    @property
-    def fills(self) -> list[str]:
-        return self.program.fills
+    #: the state entries the kernel reads, in pointer order (after ``p`` and ``g``)
+    arrays = from_program("arrays")
+    written = from_program("written")
+    coefs = from_program("coefs")
+    formats = from_program("formats")
+    prepares = from_program("prepares")
+    fills = from_program("fills")
 
     def final_expr(self) -> str:
         """The C expression of the updated parameter."""

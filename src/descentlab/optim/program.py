@@ -61,6 +61,7 @@ __all__ = [
     "Stmt",
     "coefficient",
     "collect",
+    "from_program",
     "fuses",
     "has_kernel_form",
     "reads_argument",
@@ -260,6 +261,13 @@ class ChainProgram:
         if write and key not in self.written:
             self.written.append(key)
         return f"s:{key}"
+
+
+def from_program(name: str, doc: str | None = None) -> property:
+    """A kernel's read-only view of its chain program's ``name`` (``self.program.<name>``): the
+    emitters hold a :class:`ChainProgram` and answer for its arrays, coefficients and
+    preparations."""
+    return property(lambda self: getattr(self.program, name), doc=doc)
 
 
 def has_kernel_form(rule: Rule) -> bool:

@@ -24,7 +24,7 @@ from torch import Tensor
 from . import lowbit
 from .base import Chain, Rule
 from .form import primitive, spell
-from .program import ChainProgram, NoProgram, collect
+from .program import ChainProgram, NoProgram, collect, from_program
 
 __all__ = [
     "Program",
@@ -76,18 +76,10 @@ class Program:
     #: elements per program instance at least (a multiple of a blockwise format's block)
     block: int = 1
 
-    @property
-    def coefs(self) -> list:
-        return self.program.coefs
-
-    @property
-    def prepares(self) -> list:
-        return self.program.prepares
-
-    @property
-    def state_format(self) -> Any:
-        """The low-bit format of the chain's stored state (one per chain), or None."""
-        return self.program.state_format
+    coefs = from_program("coefs")
+    prepares = from_program("prepares")
+    #: the low-bit format of the chain's stored state (one per chain), or None
+    state_format = from_program("state_format")
 
     def let(self, expr: str) -> str:
         name = f"v{self.counter}"
