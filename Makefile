@@ -40,12 +40,15 @@ format: $(STAMP)
 ARITH_CAPABILITIES ?= default avx2
 # pytest-xdist workers (2: CI has 2 cores; `make test TEST_WORKERS=N` on a larger machine)
 TEST_WORKERS ?= 2
+# Each tier's pytest prints its 20 slowest tests (setup, call and teardown each; those of a
+# second or more), so that a run in CI names where its minutes went.
+DURATIONS := --durations=20 --durations-min=1.0
 ARITH_TESTS := tests/test_experiments.py tests/test_lecture_claims.py tests/test_trajectories.py \
 	tests/test_landscapes.py tests/test_verdict_stats.py tests/test_book_teaching.py \
 	tests/test_multiply_add.py tests/test_scale.py
 
 test: lint chromium
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal $(DURATIONS)
 	@$(MAKE) --no-print-directory arith
 
 # The in-process tier: lint and every test not marked `process` (a test that starts a process --
@@ -53,7 +56,7 @@ test: lint chromium
 # is marked so, and one that starts a process unmarked fails: tests/_process_guard.py). The
 # arith reruns and the browser are `make test`'s.
 check: lint
-	DESCENTLAB_PROCESS_GUARD=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not process"
+	DESCENTLAB_PROCESS_GUARD=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not process" $(DURATIONS)
 
 # The arith reruns alone (after the suite: `make test`). A capability that is the one the suite
 # just ran under (this CPU's own, `torch.backends.cpu.get_cpu_capability()`) is not run again.
@@ -65,7 +68,7 @@ arith: $(STAMP)
 			continue; \
 		fi; \
 		echo "make: the arith-marked tests under ATEN_CPU_CAPABILITY=$$cap"; \
-		ATEN_CPU_CAPABILITY=$$cap $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m arith -p no:cacheprovider \
+		ATEN_CPU_CAPABILITY=$$cap $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m arith -p no:cacheprovider $(DURATIONS) \
 			$(ARITH_TESTS) || exit 1; \
 	done
 

@@ -155,3 +155,13 @@ def one_line(code, err, *words):  # type: ignore[no-untyped-def]
     assert sum(ln.startswith("descentlab: error: ") for ln in lines) == 1, err
     for w in words:
         assert w in lines[-1], lines[-1]
+
+
+def max_rel_err(a: torch.nn.Module, b: torch.nn.Module) -> float:
+    """The largest difference between two models' parameters, each relative to ``b``'s
+    largest magnitude in that tensor."""
+    worst = 0.0
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        scale = pb.detach().abs().max().clamp_min(1e-12)
+        worst = max(worst, float((pa.detach() - pb.detach()).abs().max() / scale))
+    return worst

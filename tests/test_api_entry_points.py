@@ -14,18 +14,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from _scripts import script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-E = _script("api_pages")
+E = script("api_pages")
 ENTRIES = list(E.ENTRY_POINTS)
 
 #: the examples that run in well under a second (the compares and the trainings run as
@@ -136,7 +130,7 @@ def test_the_page_is_on_the_site_with_an_entry_for_each():
         assert f"(#{anchor})" in page  # the index at the top links each
     for guide, title in E.GUIDES.items():  # each guide's title is its page's
         assert (ROOT / "docs" / guide).read_text(encoding="utf-8").startswith(f"# {title}")
-    hooks = _script("docs_hooks")
+    hooks = script("docs_hooks")
     assert hooks.ENTRY_POINTS_PAGE == "api/entry-points.md"
     assert "api/entry-points.md" in (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
 

@@ -6,13 +6,12 @@ math, an example that runs as a doctest; no Sphinx role or TeX string left raw o
 from __future__ import annotations
 
 import doctest
-import importlib.util
 import inspect
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from _scripts import script
 
 from descentlab import optim
 from descentlab.optim import form as F
@@ -20,15 +19,7 @@ from descentlab.optim import form as F
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-A = _script("api_pages")
+A = script("api_pages")
 RECORDS = optim.records()
 RULES = [n for n in optim.__all__ if n.startswith("scale_by_")]
 
@@ -178,7 +169,7 @@ def test_every_rule_has_its_entry(name):
     ],
 )  # fmt: skip
 def test_docstrings_are_rendered_without_sphinx_markup(docstring, site):
-    ext = _script("griffe_docstrings")
+    ext = script("griffe_docstrings")
     obj = type("Obj", (), {"parent": None, "module": type("M", (), {"path": "m"})()})()
     assert ext.site_docstring(docstring, obj) == site
 
@@ -197,7 +188,7 @@ def test_docstrings_are_rendered_without_sphinx_markup(docstring, site):
     ],
 )
 def test_raw_markup_on_a_page_is_found(html, raw):
-    assert len(_script("site_text").raw_markup(html)) == raw
+    assert len(script("site_text").raw_markup(html)) == raw
 
 
 def test_every_schedule_factory_has_an_example_that_runs():

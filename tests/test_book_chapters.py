@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from _browser import CHROMIUM, opened
 
 from descentlab.book.chapters import CHAPTERS
 from descentlab.book.chapters._common import Chapter, Numbers, Prose, Twin, fmt
@@ -208,9 +208,6 @@ def test_a_chapter_page_typesets_its_displayed_derivation():
     assert "$$" not in html and "<code>$x$</code>" in html
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def _moving_parts() -> list[Part]:
     """Each chapter's figure computed in the page (its "move" section: cheap, no training)."""
     parts = []
@@ -231,7 +228,6 @@ def test_each_chapters_figure_moves_in_the_browser_and_checks_itself_against_des
     """Opened from a file (no server): every chapter's live figure says ✔ against the values
     the build computed with descentlab, redraws when a slider moves, and a probe the page's
     function does not reproduce turns its line ✘."""
-    sync_api = pytest.importorskip("playwright.sync_api")
     parts = _moving_parts()
     assert len(parts) == len(CHAPTERS)
     wrong = next(b for b in parts[0].blocks if isinstance(b, Live))
@@ -244,12 +240,7 @@ def test_each_chapters_figure_moves_in_the_browser_and_checks_itself_against_des
     page_file.write_text(
         render_chapter(ChapterPage("Live", page_file.name, "s", (1,), parts), "quick"), "utf-8"
     )
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(page_file.as_uri())
+    with opened(page_file) as (page, errors):
         figures = page.query_selector_all("figure.live")
         lines = [f.eval_on_selector(".selfcheck", "e => e.textContent") for f in figures]
         moved = []
@@ -262,7 +253,6 @@ def test_each_chapters_figure_moves_in_the_browser_and_checks_itself_against_des
                 " e.dispatchEvent(new Event('input')); }",
             )
             moved.append(fig.eval_on_selector("svg", "e => e.innerHTML") != before)
-        browser.close()
     assert errors == []
     assert all(ln.startswith("✔ the page computes what") for ln in lines[:-1]), lines
     assert lines[-1].startswith("✘ the page computes other values than") and key in lines[-1]

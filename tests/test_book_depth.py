@@ -4,9 +4,8 @@ slider works from the page alone (a file, no server) and each figure's claims ar
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
+from _browser import CHROMIUM, opened
 
 from descentlab.book import depth
 from descentlab.book.lectures import DEPTH, ITEMS
@@ -74,22 +73,13 @@ def test_sharp_minimum_rises_by_the_curvature_ratio():
     assert ev.checks[-1].measured == "40"
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.process
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium: apt-get install chromium")
 def test_the_slider_shows_its_frame_from_a_file(tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
     path = tmp_path / "l.html"
     path.write_text(_page(), encoding="utf-8")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(path.as_uri())
+    with opened(path) as (page, errors):
 
         def shown() -> list[str]:
             return page.eval_on_selector_all(
@@ -104,5 +94,4 @@ def test_the_slider_shows_its_frame_from_a_file(tmp_path):
             )
             assert shown() == [str(k)]
             assert page.inner_text("#i5-m0 output") == f"β = {value}"
-        browser.close()
     assert errors == []

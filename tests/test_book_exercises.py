@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import shutil
 
 import pytest
+from _browser import CHROMIUM, opened
 
 from descentlab.book.build import exercise
 from descentlab.book.cells import CellRun, exercise_check, unchecked_numbers
@@ -115,9 +115,6 @@ def test_a_wrong_build_answer_is_still_a_failed_check(status, counted):
     assert _page(status).count('<td class="mark"><span class="no">✘</span>') == counted
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.process
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium: apt-get install chromium")
@@ -134,15 +131,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
     ],
 )
 def test_the_page_checks_a_typed_answer_with_no_server(tmp_path, typed, verdict):
-    sync_api = pytest.importorskip("playwright.sync_api")
     page_file = tmp_path / "l.html"
     page_file.write_text(_page(), encoding="utf-8")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(page_file.as_uri())  # a file: no server
+    with opened(page_file) as (page, errors):  # a file: no server
         page.fill("#ex1 input", typed)
         page.click("#ex1 button.check")
         said = page.inner_text("#ex1 .verdict")
@@ -152,7 +143,6 @@ def test_the_page_checks_a_typed_answer_with_no_server(tmp_path, typed, verdict)
         page.click("#ex1 summary")  # asked: the page decodes the answer and the solution
         answer = page.inner_text("#ex1 .answer")
         shown = [t.is_visible() for t in page.query_selector_all("#ex1 table.checks")]
-        browser.close()
     assert shown.count(True) == 1  # the check once, the solution's
     assert answer.startswith("Answer: 0.25")
     assert said.startswith(verdict) and errors == []

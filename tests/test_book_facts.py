@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _scripts import script
 
 from descentlab.book import facts
 from descentlab.book.build import card
@@ -28,11 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(ROOT / "scripts"))
-    spec.loader.exec_module(module)
-    return module
+    sys.path.insert(0, str(ROOT / "scripts"))  # (its script imports its neighbours)
+    return script(name)
 
 
 # 1. words from numbers ----------------------------------------------------------------------

@@ -5,7 +5,6 @@ resolves (``scripts/site_links.py``, which ``make docs`` runs too)."""
 from __future__ import annotations
 
 import html
-import importlib.util
 import os
 import re
 import subprocess
@@ -13,15 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from _scripts import script
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.process
@@ -44,7 +37,7 @@ def test_the_site_builds_strict_and_every_internal_link_resolves(tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert _script("site_links").broken_links(site) == []
+    assert script("site_links").broken_links(site) == []
     home = (site / "index.html").read_text(encoding="utf-8")
     assert (
         "One example for each of you" in home and 'href="compare.html"' in home
@@ -59,12 +52,12 @@ def test_the_site_builds_strict_and_every_internal_link_resolves(tmp_path):
     assert "CompareSpec" in api and "load_comparison" in api  # mkdocstrings rendered them
     # the book inside the site: its pages lead back, its notebook is there, no ✘ published
     lecture = (site / "book" / "optimization-basics.html").read_text(encoding="utf-8")
-    for href, _ in _script("docs_hooks").SITE_LINKS:
+    for href, _ in script("docs_hooks").SITE_LINKS:
         assert f'href="{href}"' in lecture
     assert "descentlab playground --port 8765" in lecture.split("</nav>", 1)[0]
     assert 'href="optimization-basics.ipynb" download' in lecture
     assert (site / "book" / "optimization-basics.ipynb").is_file()
-    assert _script("book_marks").book_problems(site / "book") == ([], 1)  # (no chapters: items)
+    assert script("book_marks").book_problems(site / "book") == ([], 1)  # (no chapters: items)
     # the playground's links work on the static site: no page links to a local server, the
     # book's ▶ link opens the view's precomputed page, which shows the live address as text
     assert live_links(site) == []
@@ -75,9 +68,9 @@ def test_the_site_builds_strict_and_every_internal_link_resolves(tmp_path):
     # 404.html works opened as a file: no site-root link (site_links checks it too)
     page_404 = (site / "404.html").read_text(encoding="utf-8")
     assert re.findall(r'(?:href|src)="/(?!/)', page_404) == [] and '"base": "/"' not in page_404
-    assert not _script("site_links").SKIP
+    assert not script("site_links").SKIP
     # the API reference answers: no raw Sphinx role or TeX on any page, the math is MathML
-    found, pages = _script("site_text").site_problems(site)
+    found, pages = script("site_text").site_problems(site)
     assert found == {} and pages >= 30
     reference = (site / "api" / "optimizers.html").read_text(encoding="utf-8")
     assert reference.count("<math") >= 40 and "loss 14.1204 -&gt; 13.9916" in reference
@@ -102,7 +95,7 @@ def live_links(site: Path) -> list[str]:
 
 
 def test_the_books_live_playground_links_become_static_views():
-    hooks = _script("docs_hooks")
+    hooks = script("docs_hooks")
     url = "http://127.0.0.1:8765/#mode=oned&amp;land=parabola&amp;steps=3"
     page = (
         f'<p class="play">▶ <a href="{url}">See it in the playground</a> (run <code>descentlab '
@@ -142,11 +135,11 @@ def test_a_playground_view_is_drawn_as_a_static_page():
     ],
 )
 def test_404_links_are_made_page_relative(html, expected):
-    assert _script("docs_hooks").relative_404(html) == expected
+    assert script("docs_hooks").relative_404(html) == expected
 
 
 def test_a_book_page_gets_the_sites_bar_first_in_its_body():
-    hooks = _script("docs_hooks")
+    hooks = script("docs_hooks")
     page = hooks.book_page_for_site("<html><body>\n<main>x</main></body></html>")
     bar, rest = page.split("</nav>", 1)
     assert bar.startswith('<html><body>\n<nav class="site-bar"')
@@ -175,11 +168,11 @@ def _lecture_page(statuses):
     ],
 )
 def test_the_books_failed_checks_are_found(statuses, expected):
-    assert _script("book_marks").failed_checks(_lecture_page(statuses)) == expected
+    assert script("book_marks").failed_checks(_lecture_page(statuses)) == expected
 
 
 def test_book_marks_refuses_a_book_with_a_failed_check(tmp_path, capsys):
-    marks = _script("book_marks")
+    marks = script("book_marks")
     (tmp_path / "index.html").write_text("<p>index</p>")
     (tmp_path / "lec.html").write_text(_lecture_page(["ok"]), encoding="utf-8")
     assert marks.main([str(tmp_path)]) == 0
@@ -200,10 +193,10 @@ def test_a_broken_link_or_anchor_is_found(tmp_path):
     (tmp_path / "sub" / "page.html").write_text('<p id="here">p</p><a href="../index.html#top">')
     (tmp_path / "sub" / "index.html").write_text('<a href="page.html">up</a>')
     site = tmp_path / "sub"  # a site in a folder: a link out of it is broken too
-    assert _script("site_links").broken_links(site) == [
+    assert script("site_links").broken_links(site) == [
         "page.html: ../index.html#top (no such file)"
     ]
-    assert _script("site_links").broken_links(tmp_path) == [
+    assert script("site_links").broken_links(tmp_path) == [
         "index.html: missing.html (no such file)",
         "index.html: sub/page.html#gone (no such anchor)",
         "index.html: ../out.html (no such file)",
@@ -211,7 +204,7 @@ def test_a_broken_link_or_anchor_is_found(tmp_path):
 
 
 def test_the_readme_links_to_docs_pages_that_exist_and_the_home_page_follows_them():
-    hooks = _script("docs_hooks")
+    hooks = script("docs_hooks")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     linked = re.findall(r"\]\(docs/([^)#]+)", readme)
     assert len(linked) >= 10
@@ -221,7 +214,7 @@ def test_the_readme_links_to_docs_pages_that_exist_and_the_home_page_follows_the
 
 
 def test_a_bad_book_items_setting_is_one_line(monkeypatch):
-    hooks = _script("docs_hooks")
+    hooks = script("docs_hooks")
     monkeypatch.setenv("DESCENTLAB_DOCS_BOOK_ITEMS", "1,x")
     with pytest.raises(SystemExit, match=r"DESCENTLAB_DOCS_BOOK_ITEMS must be .*'1,x'"):
         hooks.book_items()
@@ -230,7 +223,7 @@ def test_a_bad_book_items_setting_is_one_line(monkeypatch):
 
 
 def test_the_book_is_rendered_again_exactly_when_what_it_is_made_of_changed(tmp_path):
-    hooks = _script("docs_hooks")
+    hooks = script("docs_hooks")
     package = tmp_path / "pkg"
     package.mkdir()
     (package / "a.py").write_text("x = 1\n")
@@ -256,7 +249,7 @@ def test_the_book_is_rendered_again_exactly_when_what_it_is_made_of_changed(tmp_
 def test_every_command_of_the_cli_has_an_example_the_site_runs():
     from descentlab.cli import build_parser
 
-    examples = _script("cli_examples")
+    examples = script("cli_examples")
     parser = build_parser()
     (sub,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
     assert set(sub.choices) == set(examples.EXAMPLES)
@@ -265,7 +258,7 @@ def test_every_command_of_the_cli_has_an_example_the_site_runs():
 
 
 def test_a_cli_example_that_prints_otherwise_stops_the_site(monkeypatch):
-    examples = _script("cli_examples")
+    examples = script("cli_examples")
     monkeypatch.setattr(examples, "EXAMPLES", {"landscape": ("landscape --list", "nowhere", 5)})
     with pytest.raises(SystemExit, match="printed no 'nowhere'"):
         examples.page()
@@ -277,7 +270,7 @@ def test_a_cli_example_that_prints_otherwise_stops_the_site(monkeypatch):
 def test_a_pages_run_blocks_show_what_their_commands_print_and_file_blocks_their_files(
     monkeypatch,
 ):
-    examples = _script("cli_examples")
+    examples = script("cli_examples")
     monkeypatch.delenv(examples.RUN_ENV, raising=False)
     page = (
         "<!-- file: examples/objective_loop.py -->\n```python\nstale\n```\n\n"
@@ -294,7 +287,7 @@ def test_a_pages_run_blocks_show_what_their_commands_print_and_file_blocks_their
 
 
 def test_compares_page_shows_each_form_of_your_own_training_code_run_at_build():
-    examples = _script("cli_examples")
+    examples = script("cli_examples")
     page = (ROOT / "docs" / "compare.md").read_text(encoding="utf-8")
     runs = [m["args"].split()[1:3] for m in examples.RUN_BLOCK.finditer(page)]
     assert runs == [["--objective", "examples/objective_loop.py:train"],
@@ -306,7 +299,7 @@ def test_compares_page_shows_each_form_of_your_own_training_code_run_at_build():
 
 def test_compares_page_shows_each_example_file_as_it_is():
     """The examples are readable in docs/compare.md itself, not only in the built site."""
-    examples = _script("cli_examples")
+    examples = script("cli_examples")
     page = (ROOT / "docs" / "compare.md").read_text(encoding="utf-8")
     blocks = list(examples.FILE_BLOCK.finditer(page))
     assert len(blocks) == 3
@@ -325,7 +318,7 @@ def test_every_command_the_site_runs_prints_what_the_site_expects(page, tmp_path
     """The site runs each ``<!-- run: EXPECTED -->`` block's command and stops where its output
     lacks EXPECTED; the same commands, shortened, run here (about 25 s for the three forms of
     your own training code: `make docs` is not part of `make test`)."""
-    examples = _script("cli_examples")
+    examples = script("cli_examples")
     text = (ROOT / "docs" / page).read_text(encoding="utf-8")
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     found = list(examples.RUN_BLOCK.finditer(text))

@@ -24,6 +24,7 @@ from _models import (
     digits_mlp,
     laid_out_params,
     layout_loss,
+    max_rel_err,
     param_groups,
     step_side_by_side,
     train,
@@ -41,14 +42,6 @@ STEPS = 300
 # for-loop and fused Adam differ alike there).
 BITWISE = F.sqrt_reproduces_torch()
 TOL = 1e-6 if BITWISE else 2e-5
-
-
-def _max_rel_err(a: torch.nn.Module, b: torch.nn.Module) -> float:
-    worst = 0.0
-    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
-        scale = pb.detach().abs().max().clamp_min(1e-12)
-        worst = max(worst, float((pa.detach() - pb.detach()).abs().max() / scale))
-    return worst
 
 
 def _ran_fused(opt: optim.Optimizer) -> bool:
@@ -84,7 +77,7 @@ def test_fused_matches_eager_float32(our_cls, kwargs, group2):
         for p, q in zip(eager.parameters(), digits_mlp(dtype).parameters(), strict=True)
     )
     assert moved > 1e-3, "the model did not train: the comparison would be vacuous"
-    assert _max_rel_err(fused, eager) <= TOL
+    assert max_rel_err(fused, eager) <= TOL
 
 
 # Rules with no square root: their kernels round exactly where the eager ops do, on every CPU.
@@ -223,7 +216,7 @@ def test_fused_matches_eager_for_composed_chains(make, dtype):
     train(eager, optim.Optimizer(eager.parameters(), make(), fused=False), idx, dtype)
     train(fused, opt_f, idx, dtype)
     assert _ran_fused(opt_f)
-    assert _max_rel_err(fused, eager) <= (TOL if dtype == torch.float32 else 1e-12)
+    assert max_rel_err(fused, eager) <= (TOL if dtype == torch.float32 else 1e-12)
 
 
 def test_lookahead_nesterov_runs_fused_and_matches_eager():

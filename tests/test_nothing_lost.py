@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 import pytest
+from _fault_folder import fault_env, fault_folder
 
 pytestmark = pytest.mark.process  # every case runs the commands as processes
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 PROBLEM = '''
 """Tiny problems for the fault cases (tests/test_nothing_lost.py)."""
@@ -87,20 +87,12 @@ SCALE = ["scale", "--problem", "moons", "--problem-option", "n_samples=200", "--
 
 @pytest.fixture
 def case(tmp_path):
-    (tmp_path / "prob.py").write_text(PROBLEM)
-    (tmp_path / "flags").mkdir()
-    return tmp_path
-
-
-def _env(folder: Path) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": SRC, "FAULT_FLAGS": str(folder / "flags")}
-    env.pop("DESCENTLAB_DEBUG", None)
-    return env
+    return fault_folder(tmp_path, "prob.py", PROBLEM)
 
 
 def _run(folder: Path, argv: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "descentlab", *argv], cwd=folder,
-                          env=_env(folder), capture_output=True, text=True,
+                          env=fault_env(folder), capture_output=True, text=True,
                           timeout=timeout)  # fmt: skip
 
 
@@ -146,7 +138,7 @@ def test_a_rank_that_aborts_as_it_ends_keeps_the_comparison_going(case):
 def test_the_cause_stored_is_the_launchers(case):
     """Rank 1 killed by SIGKILL mid-run: the run's stored message names rank 1 and SIGKILL
     (the launcher's knowledge), rank 0's own error beside it, not in its place."""
-    env = _env(case)
+    env = fault_env(case)
     cmd = [sys.executable, "-m", "descentlab", *TRAIN, "--problem-option", "sleep=0.2",
            "--nproc", "2", "--runs-dir", "r", "--steps", "200"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=case, env=env, stdout=subprocess.PIPE,
@@ -207,7 +199,7 @@ def test_a_signal_ends_each_command_with_its_status_and_name(case, argv, ready, 
     """The command, once it trains (its processes' flags; ``scale``: its first size's
     trials started), gets the signal: 128 + the signal, the signal named in its last line."""
     cmd = [sys.executable, "-m", "descentlab", *argv, "--runs-dir", "r"]
-    proc = subprocess.Popen(cmd, cwd=case, env=_env(case), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=case, env=fault_env(case), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         if ready:
@@ -449,7 +441,7 @@ def test_runs_lists_a_store_and_names_a_run_with_no_process(case, capsys):
     assert _run(case, [*TRAIN, "--runs-dir", "r"]).returncode == 0
     cmd = [sys.executable, "-m", "descentlab", *TRAIN, "--problem-option", "sleep=0.2",
            "--steps", "200", "--runs-dir", "r"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=case, env=_env(case), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=case, env=fault_env(case), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)  # fmt: skip
     try:
         _ready(case, 1, proc)

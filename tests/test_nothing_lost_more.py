@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 import pytest
+from _fault_folder import fault_env, fault_folder
 
 pytestmark = pytest.mark.process  # every case runs the commands as processes
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 OBJECTIVE = """
 import os, signal, time
@@ -103,15 +103,7 @@ COMPARE = ["compare", "--optimizers", "sgd,adam", "--steps", "30", "--lr-trials"
 
 @pytest.fixture
 def case(tmp_path):
-    (tmp_path / "obj.py").write_text(OBJECTIVE)
-    (tmp_path / "flags").mkdir()
-    return tmp_path
-
-
-def _env(folder: Path) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": SRC, "FAULT_FLAGS": str(folder / "flags")}
-    env.pop("DESCENTLAB_DEBUG", None)
-    return env
+    return fault_folder(tmp_path, "obj.py", OBJECTIVE)
 
 
 def _cmd(name: str, workers: int) -> list[str]:
@@ -120,7 +112,7 @@ def _cmd(name: str, workers: int) -> list[str]:
 
 
 def _run(folder: Path, argv: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, cwd=folder, env=_env(folder), capture_output=True, text=True,
+    return subprocess.run(argv, cwd=folder, env=fault_env(folder), capture_output=True, text=True,
                           timeout=timeout)  # fmt: skip
 
 
@@ -172,7 +164,7 @@ def test_a_failing_trial_is_a_result_and_the_comparison_goes_on(case, name, work
 
 
 def test_a_worker_killed_ends_its_trial_alone(case):
-    proc = subprocess.Popen(_cmd("sleeps", 2), cwd=case, env=_env(case), text=True,
+    proc = subprocess.Popen(_cmd("sleeps", 2), cwd=case, env=fault_env(case), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     try:
         os.kill(_ready(case, proc), signal.SIGKILL)
@@ -214,7 +206,7 @@ OWN_HANDLERS = [
                          ids=[f"{r[0]}-workers{r[1]}" for r in OWN_HANDLERS])  # fmt: skip
 def test_a_stop_is_obeyed_whatever_handler_user_code_installs(case, name, workers, signum,
                                                               status):  # fmt: skip
-    proc = subprocess.Popen(_cmd(name, workers), cwd=case, env=_env(case), text=True,
+    proc = subprocess.Popen(_cmd(name, workers), cwd=case, env=fault_env(case), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     try:
         _ready(case, proc)
@@ -372,7 +364,7 @@ def _cmdline(pid: int) -> str:
 
 
 def test_a_rank_that_dies_is_named(tmp_path):
-    env = {**_env(tmp_path), "TMPDIR": str(tmp_path)}
+    env = {**fault_env(tmp_path), "TMPDIR": str(tmp_path)}
     proc = subprocess.Popen(CHECK, cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)  # fmt: skip
     try:
@@ -388,7 +380,7 @@ def test_a_rank_that_dies_is_named(tmp_path):
 
 def test_kill_9_of_check_optimizer_ends_its_ranks(tmp_path):
     (tmp_path / "tmp").mkdir()
-    env = {**_env(tmp_path), "TMPDIR": str(tmp_path / "tmp")}
+    env = {**fault_env(tmp_path), "TMPDIR": str(tmp_path / "tmp")}
     proc = subprocess.Popen(CHECK, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     try:

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 import torch
-from _models import batches, digits_mlp, param_groups, train
+from _models import batches, digits_mlp, max_rel_err, param_groups, train
 
 from descentlab import optim
 
@@ -36,14 +36,6 @@ STEPS = 300
 TOL = {torch.float64: 1e-6, torch.float32: 1e-5}
 
 
-def _max_rel_err(a: torch.nn.Module, b: torch.nn.Module) -> float:
-    worst = 0.0
-    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
-        scale = pb.detach().abs().max().clamp_min(1e-12)
-        worst = max(worst, float((pa.detach() - pb.detach()).abs().max() / scale))
-    return worst
-
-
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize(
     ("torch_cls", "our_cls", "kwargs", "group2"),
@@ -62,4 +54,4 @@ def test_matches_torch_optim(torch_cls, our_cls, kwargs, group2, dtype):
         for p, q in zip(ref.parameters(), digits_mlp(dtype).parameters(), strict=True)
     )
     assert moved > 1e-3, "the reference did not train: the comparison would be vacuous"
-    assert _max_rel_err(ours, ref) <= TOL[dtype]
+    assert max_rel_err(ours, ref) <= TOL[dtype]

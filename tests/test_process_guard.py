@@ -186,7 +186,27 @@ def test_make_check_runs_lint_and_the_tests_not_marked_process():
     assert re.search(r"^check: lint$", text, re.MULTILINE)
     assert '-m "not process"' in rules["check"] and "--dist worksteal" in rules["check"]
     suite = rules["test"].split("\n")[0]  # the whole suite, then the arith reruns
-    assert suite.endswith("-m pytest -q -n $(TEST_WORKERS) --dist worksteal"), suite
+    assert suite.endswith("-m pytest -q -n $(TEST_WORKERS) --dist worksteal $(DURATIONS)"), suite
+
+
+def test_each_tier_prints_its_20_slowest_tests():
+    """`make check`, `make test` and its arith reruns name their 20 slowest tests (CI's log)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    value = re.search(r"^DURATIONS :?= (.*)$", text, re.MULTILINE)
+    assert value, "the Makefile sets no DURATIONS"
+    assert "--durations=20" in value.group(1).split(), value.group(1)
+    rules = dict(re.findall(r"^(\w+):[^\n=]*\n((?:\t[^\n]*\n)+)", text, re.MULTILINE))
+    calls = [
+        line
+        for rule in ("check", "test", "arith")
+        for line in rules[rule].replace("\\\n", " ").split("\n")
+        if "-m pytest" in line
+    ]
+    assert len(calls) == 3, calls
+    assert all("$(DURATIONS)" in line for line in calls), calls
 
 
 def test_the_processor_a_run_records_is_asked_before_the_first_test():
