@@ -55,20 +55,10 @@ from descentlab.problems.paths import (
     Race,
     Trajectories,
     default_lr,
-    display_name,
     optimizer_label,
 )
 
-__all__ = [
-    "OptimizerSpec",
-    "Race",
-    "Trajectories",
-    "default_lr",
-    "display_name",
-    "optimizer_label",
-    "races",
-    "run",
-]
+__all__ = ["races", "run"]  # the values they return: descentlab.problems.paths
 
 # --------------------------------------------------------------------------------------------
 # argument handling
