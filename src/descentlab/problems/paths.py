@@ -33,7 +33,7 @@ OptimizerSpec = str | optim.Rule | type[torch.optim.Optimizer]
 
 @dataclass(frozen=True)
 class Trajectories:
-    """The recorded runs (see the module docstring for the conventions).
+    """The recorded runs (conventions: :mod:`descentlab.problems.trajectories`).
 
     Attributes:
         paths: ``(K, T + 1, d)`` iterates, index 0 is the start (a view of time-major
