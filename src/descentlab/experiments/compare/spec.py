@@ -771,10 +771,7 @@ def _checked_plan(
             accumulate=spec.accumulate,
             clip_grad_norm=spec.clip_grad_norm,
         ).validate()
-    tune_seeds = tuple(spec.tuning_seeds)
-    final_seeds, test_seeds = tuple(spec.final_seeds), tuple(spec.test_seeds)
-    tune_steps, curve_eval_every = spec.tune_length, spec.curve_eval_every
-    looks, refine = spec.looks, spec.refines
+    tune_steps = spec.tune_length
     rounds, steps = _first_rounds(spec, choices, spaces)
     # Every optimizer's fixed hyperparameters and every setting of its first round checked
     # once, as its construction checks them (a bad one would otherwise fail in a trial, after
@@ -804,12 +801,12 @@ def _checked_plan(
         steps=spec.steps,
         tune_steps=tune_steps,
         folds=folds,
-        tune_seeds=tune_seeds,
-        final_seeds=final_seeds,
-        curve_eval_every=curve_eval_every,
-        test_seeds=test_seeds,
-        looks=looks,
-        refine=refine,
+        tune_seeds=tuple(spec.tuning_seeds),
+        final_seeds=tuple(spec.final_seeds),
+        curve_eval_every=spec.curve_eval_every,
+        test_seeds=tuple(spec.test_seeds),
+        looks=spec.looks,
+        refine=spec.refines,
         lrs_per_optimizer=spec.lrs_per_optimizer,
         max_extend=spec.max_extend,
         rungs=rungs,
