@@ -746,6 +746,8 @@ def _checked_plan(
         if spec.cv_folds is None
         else tuple(f"fold:{i}:{spec.cv_folds}" for i in range(spec.cv_folds))
     )
+    engine = dict(device=spec.device, precision=spec.precision, accumulate=spec.accumulate,
+                  clip_grad_norm=spec.clip_grad_norm)  # fmt: skip
     base = RunConfig(
         problem=spec.problem,
         problem_options=dict(spec.problem_options),
@@ -756,21 +758,12 @@ def _checked_plan(
         # ("auto" is fixed from the data before any trial: compare's _resolve)
         batch_size=DEFAULT_BATCH_SIZE if spec.batch_size == AUTO_BATCH else spec.batch_size,
         steps=spec.steps,
-        device=spec.device,
-        precision=spec.precision,
-        accumulate=spec.accumulate,
-        clip_grad_norm=spec.clip_grad_norm,
+        **engine,
     )
     # the engine options, by the engine's own checks and messages (on the spec's device where
     # it is to run here; a stored comparison's device may be a GPU this machine lacks)
     if here:
-        RunConfig(
-            steps=1,
-            device=spec.device,
-            precision=spec.precision,
-            accumulate=spec.accumulate,
-            clip_grad_norm=spec.clip_grad_norm,
-        ).validate()
+        RunConfig(steps=1, **engine).validate()
     tune_steps = spec.tune_length
     rounds, steps = _first_rounds(spec, choices, spaces)
     # Every optimizer's fixed hyperparameters and every setting of its first round checked
