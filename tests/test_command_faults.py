@@ -299,10 +299,10 @@ def test_a_compiler_that_fails_is_announced_once_in_our_words(said, cause, tmp_p
     monkeypatch.setattr(_announce, "PROCESS", _announce.Once())
     monkeypatch.setattr(N, "_libraries", {})
     monkeypatch.setattr(N, "_bound", {})
-    from descentlab.report import figures as F
+    from descentlab.problems import trajectories
 
     with pytest.warns(RuntimeWarning) as seen:
-        F.compare("ravine", ["sgd"], steps=3)  # falls back to the step-by-step path
+        trajectories.races("ravine", ["sgd"], steps=3)  # falls back to the step-by-step path
     mine = [str(w.message) for w in seen if "kernel" in str(w.message)]
     # once per kernel that falls back: the trajectory's, and the optimizer's fused step
     assert 1 <= len(mine) == len({m.split(" (")[0] for m in mine}) <= 2, mine

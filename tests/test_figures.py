@@ -94,7 +94,7 @@ def test_final_loss_table_matches_single_runs():
 
 
 def test_animation_writes_a_multi_frame_gif(tmp_path):
-    races = F.compare("saddle", ["sgd", "adam"], steps=20)
+    races = T.races("saddle", ["sgd", "adam"], steps=20)
     path = F.animate_comparison("saddle", races, tmp_path / "race.gif", frames=5)
     with Image.open(path) as im:
         assert im.format == "GIF" and im.n_frames >= 4 and im.size[0] > 200
@@ -102,9 +102,9 @@ def test_animation_writes_a_multi_frame_gif(tmp_path):
 
 def test_compare_validates_its_arguments():
     with pytest.raises(KeyError, match="valid names: sgd, momentum"):
-        F.compare("saddle", ["sgd", "adamz"])
+        T.races("saddle", ["sgd", "adamz"])
     with pytest.raises(ValueError, match=r"lr must give one value or one per optimizer \(2\)"):
-        F.compare("saddle", ["sgd", "adam"], lr=[0.1, 0.2, 0.3])
+        T.races("saddle", ["sgd", "adam"], lr=[0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match="dimension 1 or 2"):
         F.comparison_figure(L.get("rosenbrock", dim=3), [])
 

@@ -89,9 +89,10 @@ def _save_figure(p):
 
 
 def _animate(p):
+    from descentlab.problems.trajectories import races as races_of
     from descentlab.report import figures as F
 
-    races = F.compare("ravine", ["sgd"], steps=3)
+    races = races_of("ravine", ["sgd"], steps=3)
     F.animate_comparison("ravine", races, p, frames=2, dpi=20)
 
 
@@ -323,7 +324,7 @@ def kernel_cache(tmp_path_factory):
     limit would fail, and announce that)."""
     cache = tmp_path_factory.mktemp("cache")
     env = {**os.environ, "PYTHONPATH": SRC, "DESCENTLAB_CACHE": str(cache)}
-    code = "from descentlab.report import figures as F; F.compare('ravine', ['sgd'], steps=5)"
+    code = "from descentlab.problems import trajectories as T; T.races('ravine', ['sgd'], steps=5)"
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=300)
     return cache
 

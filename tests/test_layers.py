@@ -307,8 +307,13 @@ def test_the_check_finds_import_circles(tmp_path, files, expected):
 
 # --- the report renders values it is given: it imports no runner ---
 
-#: What runs training, trials, experiments or trajectories: a module (any name of it) or one
-#: name of a module. The report layer imports none of them.
+#: What runs: a module that trains a model, steps an optimizer to produce results (the
+#: trajectories on landscapes and their races, the comparison's landscape races, an experiment's
+#: run), or queues, packs, executes or resumes trials -- a module (any name of it) or one name of
+#: a module. The report layer imports none of them, directly or through another module: it is
+#: handed the results (``Comparison``, ``Trajectories``, ``Race``: values, in modules that run
+#: nothing). A one-step probe that checks an optimizer's contract before training
+#: (``experiments.external.check_external``) makes no result and is not among them.
 RUNNERS = (
     "descentlab.engine",
     "descentlab.experiments.trial",
@@ -319,21 +324,15 @@ RUNNERS = (
     "descentlab.experiments.runners",
     "descentlab.experiments.ray_runner",
     "descentlab.experiments.multi",
+    "descentlab.experiments.optimizer_check",
     "descentlab.experiments.compare.running",
     "descentlab.experiments.compare.planning",
     "descentlab.experiments.compare.collect",
+    "descentlab.experiments.compare.landscapes",
     "descentlab.book.experiments.run",
     "descentlab.book.experiments.get",
-    "descentlab.problems.trajectories.run",
-    "descentlab.problems.trajectories.races",
+    "descentlab.problems.trajectories",
 )
-
-#: Imports of a runner the report still makes, each with its reason (an entry that no longer
-#: matches an import must leave the table).
-KNOWN_REPORT_RUNS = {
-    ("report/figures.py", "descentlab.problems.trajectories.races"): "figures.compare, the "
-    "lecture book's name for the races",
-}
 
 
 def imported_names(tree: ast.AST, parts: list[str], is_package: bool) -> list[str]:
@@ -382,10 +381,7 @@ def _reaches(name: str, runner: str) -> bool:
 
 def test_the_report_imports_no_runner():
     found = report_runs()
-    unknown = [f for f in found if f not in KNOWN_REPORT_RUNS]
-    assert not unknown, f"the report layer imports what runs: {unknown}"
-    stale = [k for k in KNOWN_REPORT_RUNS if k not in found]
-    assert not stale, f"no longer imported: drop from KNOWN_REPORT_RUNS: {stale}"
+    assert not found, f"the report layer imports what runs: {found}"
 
 
 @pytest.mark.parametrize(
@@ -404,7 +400,13 @@ def test_the_report_imports_no_runner():
         ("def f():\n    from descentlab.engine import train\n", "descentlab.engine"),
         ("from ..experiments.compare import running\n", "descentlab.experiments.compare.running"),
         ("from descentlab.experiments.compare.results import fmt_setting\n", None),
-        ("from descentlab.problems import trajectories\n", "descentlab.problems.trajectories.run"),
+        ("from descentlab.problems import trajectories\n", "descentlab.problems.trajectories"),
+        ("from descentlab.problems.trajectories import Race\n", "descentlab.problems.trajectories"),
+        ("from descentlab.problems.paths import Race, Trajectories\n", None),
+        (
+            "from descentlab.experiments.compare.landscapes import landscape_races\n",
+            "descentlab.experiments.compare.landscapes",
+        ),
     ],
 )
 def test_the_check_finds_a_runner_in_the_report(tmp_path, source, expected):
@@ -490,10 +492,9 @@ def _imports_of(name: str, package: Path) -> set[str]:
 
 
 def report_reaches(package: Path = PACKAGE) -> dict[str, list[str]]:
-    """Each runner module that importing the report layer reaches through other modules,
-    with the chain of imports that leads to it (the imports KNOWN_REPORT_RUNS lists left
-    out: they are the report's own, checked above)."""
-    known = {(f, r) for f, r in KNOWN_REPORT_RUNS}
+    """Each runner module that importing the report layer reaches, directly or through other
+    modules (any import: at the top of a file or inside a function), with the chain of imports
+    that leads to it."""
     start = {".".join(module_parts(p, package)): str(p.relative_to(package))
              for p in sorted((package / "report").rglob("*.py"))}  # fmt: skip
     parent: dict[str, str | None] = dict.fromkeys(start)
@@ -502,10 +503,6 @@ def report_reaches(package: Path = PACKAGE) -> dict[str, list[str]]:
         name = todo.pop()
         for module in sorted(_imports_of(name, package)):
             if module in parent:
-                continue
-            if name in start and any(
-                (start[name], r) in known and _reaches(module + ".*", r) for r in RUNNERS
-            ):
                 continue
             parent[module] = name
             todo.append(module)

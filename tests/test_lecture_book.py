@@ -420,10 +420,11 @@ def test_one_optimizer_at_several_rates_gets_a_colour_per_series():
     """Items 15/16/106/125 drew lr 1.05, 0.3 and 0.01 of SGD in one red."""
     from matplotlib.colors import to_hex
 
+    from descentlab.problems.trajectories import races as run_races
     from descentlab.report import figures as FG
 
-    races = FG.compare("parabola", ["sgd", "sgd", "sgd"], lr=[1.05, 0.3, 0.01], steps=5,
-                       start=[4.0])  # fmt: skip
+    races = run_races("parabola", ["sgd", "sgd", "sgd"], lr=[1.05, 0.3, 0.01], steps=5,
+                      start=[4.0])  # fmt: skip
     fig = FG.comparison_figure("parabola", races)
     for ax in fig.axes:
         drawn = [to_hex(line.get_color()) for line in ax.get_lines() if "lr" in line.get_label()

@@ -28,6 +28,7 @@ import signal
 import sqlite3
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -268,11 +269,16 @@ def user_frame(exc: BaseException) -> str | None:
     """Where ``exc`` was raised outside descentlab: ``"Opt.step (/path/opt.py:13)"``."""
     if isinstance(exc, UserExit):
         return exc.where
+    return _innermost(exc, lambda filename: filename.startswith(_PACKAGE))
+
+
+def _innermost(exc: BaseException, library: Callable[[str], bool]) -> str | None:
+    """The innermost frame of ``exc``'s traceback whose file is not ``library``'s, in words."""
     where = None
     tb = exc.__traceback__
     while tb is not None:
         code = tb.tb_frame.f_code
-        if not code.co_filename.startswith(_PACKAGE):
+        if not library(code.co_filename):
             where = _frame_words(code, code.co_filename, tb.tb_lineno)
         tb = tb.tb_next
     return where
@@ -288,14 +294,7 @@ def library_file(filename: str) -> bool:
 def user_call(exc: BaseException) -> str | None:
     """The innermost frame of user code in ``exc``'s traceback (:func:`library_file`),
     ``"Net.forward (/path/p.py:9)"``, or None."""
-    where = None
-    tb = exc.__traceback__
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if not library_file(code.co_filename):
-            where = _frame_words(code, code.co_filename, tb.tb_lineno)
-        tb = tb.tb_next
-    return where
+    return _innermost(exc, library_file)
 
 
 def raised_by_user(exc: BaseException) -> bool:

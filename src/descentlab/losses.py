@@ -230,13 +230,7 @@ def _make_seq_ce(
     *, weight: Any = None, ignore_index: int = -100, label_smoothing: float = 0.0,
     reduction: str = "mean",
 ) -> LossFn:  # fmt: skip
-    ls = _check_smoothing(label_smoothing)
-    return SequenceCrossEntropy(
-        weight=_as_tensor_or_none("weight", weight),
-        ignore_index=_check_ignore_index(ignore_index),
-        label_smoothing=ls,
-        reduction=_check_reduction(reduction),
-    )
+    return SequenceCrossEntropy(**_ce_options(weight, ignore_index, label_smoothing, reduction))
 
 
 def _nll_torch(
@@ -570,17 +564,20 @@ def _check_smoothing(label_smoothing: Any) -> float:
     return ls
 
 
+def _ce_options(weight: Any, ignore_index: Any, label_smoothing: Any, reduction: Any) -> dict:
+    """Cross-entropy's options, each checked (the smoothing first)."""
+    ls = _check_smoothing(label_smoothing)
+    return dict(weight=_as_tensor_or_none("weight", weight),
+                ignore_index=_check_ignore_index(ignore_index), label_smoothing=ls,
+                reduction=_check_reduction(reduction))  # fmt: skip
+
+
 def _make_ce(
     *, weight: Any = None, ignore_index: int = -100, label_smoothing: float = 0.0,
     reduction: str = "mean",
 ) -> LossFn:  # fmt: skip
-    ls = _check_smoothing(label_smoothing)
     return functools.partial(
-        _cross_entropy,
-        weight=_as_tensor_or_none("weight", weight),
-        ignore_index=_check_ignore_index(ignore_index),
-        label_smoothing=ls,
-        reduction=_check_reduction(reduction),
+        _cross_entropy, **_ce_options(weight, ignore_index, label_smoothing, reduction)
     )
 
 

@@ -22,6 +22,7 @@ from descentlab.book.render import seed_figures as LF
 from descentlab.book.render.lecture_plots import basin_labels
 from descentlab.book.render.pages import Evidence
 from descentlab.problems import landscapes as L
+from descentlab.problems.trajectories import races as run_races
 from descentlab.problems.trajectories import run as trajectories
 from descentlab.report import figures as FG
 
@@ -231,7 +232,7 @@ def parabola_panels(ctx: Context) -> Evidence:
 def lr_scale(ctx: Context) -> Evidence:
     """Too large diverges (lr 1.05 on x² - 4x + 6: |x - 2| grows by 1.1 a step), too small
     crawls (lr 0.01: shrinks by 0.98)."""
-    races = FG.compare(
+    races = run_races(
         "parabola", ["sgd", "sgd", "sgd"], lr=[1.05, 0.3, 0.01], steps=25, start=[4.0]
     )
     big, mid, small = (r.traj.paths[0, :, 0].numpy() for r in races)

@@ -21,6 +21,7 @@ from descentlab.book.render.claim_panels import genealogy_figure
 from descentlab.book.render.lecture_plots import family_chains, final_loss_table
 from descentlab.book.render.pages import Evidence
 from descentlab.problems import landscapes as L
+from descentlab.problems.trajectories import races as run_races
 from descentlab.problems.trajectories import run as trajectories
 from descentlab.report import figures as FG
 
@@ -49,15 +50,11 @@ SADDLE_LEFT = 1.0  # |y| >= 1: left the saddle (the minima are at y = ±√2)
 
 
 def _ravine_races(ctx: Context) -> list[FG.Race]:
-    return ctx.memo(
-        "ravine", lambda: FG.compare("ravine", RACERS, lr=RAVINE_LR, steps=RAVINE_STEPS)
-    )
+    return ctx.memo("ravine", lambda: run_races("ravine", RACERS, lr=RAVINE_LR, steps=RAVINE_STEPS))
 
 
 def _saddle_races(ctx: Context) -> list[FG.Race]:
-    return ctx.memo(
-        "saddle", lambda: FG.compare("saddle", RACERS, lr=SADDLE_LR, steps=SADDLE_STEPS)
-    )
+    return ctx.memo("saddle", lambda: run_races("saddle", RACERS, lr=SADDLE_LR, steps=SADDLE_STEPS))
 
 
 def _floor_left(race: FG.Race) -> float:

@@ -40,11 +40,12 @@ class AdamW(Adam):
         super().__init__(**arguments(locals()), decoupled_weight_decay=True)
 
 
-def _scaled_final(f: Form, u) -> None:
-    """The final form ``p + u * (-lr)`` of a rule whose output ``u`` is its whole update:
+def _whole_update(f: Form, u) -> None:
+    """``u`` as the rule's output and its whole update, with the final form ``p + u * (-lr)``:
     torch's NAdam and RAdam add ``-lr * u`` after their ``p.mul_(1 - lr * wd)``, in which
     order an infinite parameter stays infinite (the decay added to ``u`` first made
     ``inf - inf``)."""
+    f.out(u)
     f.final(f.p + u * f.lr_coef("neglr", lambda h, t, lr: -lr))
 
 
@@ -95,8 +96,7 @@ class scale_by_nadam(FormRule):
         )
         d = f.let(sqrt(v) / bc2 + eps)
         u = f.let((f.g / d) * cg + (m / d) * ca)
-        f.out(u)
-        _scaled_final(f, u)
+        _whole_update(f, u)
 
 
 class NAdam(Named):
@@ -159,8 +159,7 @@ class scale_by_radam(FormRule):
         bc1 = f.coef("bc1", lambda h, t: 1 - h["betas"][0] ** t, uses=("betas",))
         eps = f.coef("eps", lambda h, t: h["eps"], uses=("eps",))
         u = f.let(branch(on, (m / (sqrt(v) + eps)) * rect, m / bc1))
-        f.out(u)
-        _scaled_final(f, u)
+        _whole_update(f, u)
 
 
 class RAdam(Named):

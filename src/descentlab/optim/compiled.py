@@ -19,7 +19,7 @@ call ``opt.step(closure)`` outside the compiled function).
 
 from __future__ import annotations
 
-import inspect
+import functools
 import itertools
 import weakref
 from collections.abc import Callable
@@ -43,11 +43,11 @@ class Optimizer(Protocol):
 
 
 __all__ = [
+    "closure_step",
     "handle",
     "in_compiled_region",
     "refuse_closure",
     "step_in_graph",
-    "step_untraced",
     "untraced",
 ]
 
@@ -85,18 +85,32 @@ def untraced(fn: Callable[..., Any]) -> Callable[..., Any]:
     return torch._dynamo.disable(fn, recursive=True)
 
 
-def step_untraced(step: Callable[..., Any], opt: Any, closure: Any) -> Any:
-    """A class's ``step`` run untraced inside a compiled function, without the hook wrapper
-    torch puts around it (the hooks already ran around the call that got here)."""
-    fn = inspect.unwrap(step, stop=lambda f: not getattr(f, "hooked", False))
-    return untraced(fn)(opt, closure)
-
-
 def refuse_closure(opt: Any) -> None:
     raise RuntimeError(
         f"{type(opt).__name__}.step(closure) cannot run inside torch.compile (the closure "
         "re-evaluates the model): call opt.step(closure) outside the compiled function"
     )
+
+
+def closure_step(missing: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A ``step(closure)`` that needs its closure: refused while dynamo traces (the closure
+    re-evaluates the model), run eagerly and untraced after a graph break, and a
+    ``ValueError(missing)`` without a closure."""
+
+    def wrap(step: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(step)
+        def guarded(opt: Any, closure: Any = None) -> Any:
+            if torch.compiler.is_compiling():
+                refuse_closure(opt)
+            if in_compiled_region():
+                return untraced(guarded)(opt, closure)
+            if closure is None:
+                raise ValueError(missing)
+            return step(opt, closure)
+
+        return guarded
+
+    return wrap
 
 
 #: the operator, defined by its schema: ``Tensor(a!)[] params`` says that it writes the

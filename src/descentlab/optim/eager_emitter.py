@@ -31,7 +31,6 @@ from .form import (
     Form,
     Leaf,
     Op,
-    _flag,
     _plain,
     primitive,
     register_emitters,
@@ -159,7 +158,7 @@ class EagerEmitter(Emitter):
         if got is not None:
             got[1] -= 1
 
-    def _count(self, e: Expr, v: Any) -> None:
+    def made(self, e: Expr, v: Any) -> None:
         got = self._own.get(id(v))
         if got is not None:
             assert self._uses is not None
@@ -175,48 +174,37 @@ class EagerEmitter(Emitter):
         return self._new(out)
 
     # -- evaluation -------------------------------------------------------------------
-    def value(self, e: Expr) -> Any:
-        memo = self._memo
-        got = memo.get(id(e))
-        if got is not None:
+    def leaf_value(self, e: Leaf) -> Any:
+        key = e.name.split(":", 1)[-1]
+        v = self.leaf(key)
+        assert self._uses is not None
+        if key == self._grant or (
+            e.name == "g" and isinstance(v, Owned) and self._uses.leaves[("g", 0)] == 1
+        ):
+            self._own.setdefault(id(v), [v, 0])
+        return v
+
+    def choose(self, e: Op, side: Any = None) -> Any:
+        read: list[Any] = []
+
+        def side_read(x: Expr) -> Any:
+            got = self.value(x)
+            read.append(got)
             return got
-        if isinstance(e, Leaf):
-            key = e.name.split(":", 1)[-1]
-            v = self.leaf(key)
-            assert self._uses is not None
-            if key == self._grant or (
-                e.name == "g" and isinstance(v, Owned) and self._uses.leaves[("g", 0)] == 1
-            ):
-                self._own.setdefault(id(v), [v, 0])
-        elif isinstance(e, Coef):
-            v = self.coef(e)
-        elif not isinstance(e, Op):
-            raise AssertionError("a let is evaluated where it is declared")
-        elif e.op == "branch" or (e.op == "where" and _flag(e.args[0])):
-            read: list[Any] = []
 
-            def side(x: Expr) -> Any:
-                got = self.value(x)
-                read.append(got)
-                return got
+        v = super().choose(e, side_read)
+        for x in read:
+            self._read(x)
+        return v
 
-            on, a, b = e.args
-            pick = self.select if e.op == "branch" else self.select_flag
-            v = pick(self.value(on), lambda: side(a), lambda: side(b))
-            for x in read:
-                self._read(x)
-        else:
-            args = [self.value(a) for a in e.args]
-            alpha = None if e.alpha is None else self.value(e.alpha)
-            self._args = args
-            v = self.apply(e.op, args, alpha)
-            own = self._own
-            for x in args:  # each operand read once more
-                got = own.get(id(x))
-                if got is not None:
-                    got[1] -= 1
-        self._count(e, v)
-        memo[id(e)] = v
+    def operate(self, e: Op, args: list[Any], alpha: Any) -> Any:
+        self._args = args
+        v = self.apply(e.op, args, alpha)
+        own = self._own
+        for x in args:  # each operand read once more
+            got = own.get(id(x))
+            if got is not None:
+                got[1] -= 1
         return v
 
     def statements(self, form: Form) -> None:
@@ -236,7 +224,7 @@ class EagerEmitter(Emitter):
             self._read(v)
             if kind == "let":
                 v = self.materialize(v)
-                self._count(target, v)
+                self.made(target, v)
                 self._memo[id(target)] = v
             else:
                 self.assign(target, v, expr)

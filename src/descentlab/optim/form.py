@@ -513,24 +513,38 @@ class Emitter(ABC):
         if got is not None:
             return got
         if isinstance(e, Leaf):
-            v = self.leaf(e.name.split(":", 1)[-1] if ":" in e.name else e.name)
+            v = self.leaf_value(e)
         elif isinstance(e, Coef):
             v = self.coef(e)
         elif isinstance(e, Let):
             raise AssertionError("a let is evaluated where it is declared")
+        elif e.op == "branch" or (e.op == "where" and _flag(e.args[0])):  # type: ignore[union-attr]
+            v = self.choose(e)  # type: ignore[arg-type]
         else:
             assert isinstance(e, Op)
-            if e.op == "branch":
-                on, a, b = e.args
-                v = self.select(self.value(on), lambda: self.value(a), lambda: self.value(b))
-            elif e.op == "where" and _flag(e.args[0]):
-                on, a, b = e.args
-                v = self.select_flag(self.value(on), lambda: self.value(a), lambda: self.value(b))
-            else:
-                args = [self.value(a) for a in e.args]
-                v = self.apply(e.op, args, None if e.alpha is None else self.value(e.alpha))
+            args = [self.value(a) for a in e.args]
+            v = self.operate(e, args, None if e.alpha is None else self.value(e.alpha))
+        self.made(e, v)
         memo[id(e)] = v
         return v
+
+    def leaf_value(self, e: Leaf) -> Any:
+        """A leaf's value (``state:key`` reads :meth:`leaf` ``key``)."""
+        return self.leaf(e.name.split(":", 1)[-1])
+
+    def choose(self, e: Op, side: Callable[[Expr], Any] | None = None) -> Any:
+        """``branch`` or a flag's ``where``: each side evaluated by ``side`` when picked."""
+        on, a, b = e.args
+        pick, side = self.select if e.op == "branch" else self.select_flag, side or self.value
+        return pick(self.value(on), lambda: side(a), lambda: side(b))
+
+    def operate(self, e: Op, args: list[Any], alpha: Any) -> Any:
+        """Primitive ``e`` on its evaluated operands."""
+        return self.apply(e.op, args, alpha)
+
+    def made(self, e: Expr, v: Any) -> None:
+        """``v``, the value of ``e``, was just made (a target counting reads counts it)."""
+        return None
 
     def statements(self, form: Form) -> None:
         """Evaluate ``form``'s statements in order."""

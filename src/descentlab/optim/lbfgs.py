@@ -13,7 +13,7 @@ from torch import Tensor
 from torch.optim.lbfgs import _strong_wolfe  # torch's line search: torch's iterates
 
 from .base import Rule, arguments, chain, check_bool
-from .compiled import in_compiled_region, refuse_closure, step_untraced
+from .compiled import closure_step
 from .hyper import NOT_HYPER, as_one
 from .hyperspec import Choice, Integer, Real, declare
 from .optimizer import Optimizer
@@ -236,21 +236,16 @@ class LBFGS(Named):
         return loss, flat
 
     @torch.no_grad()
+    @closure_step(
+        "LBFGS.step needs a closure that re-evaluates the loss (zero_grad, forward, backward, "
+        "return the loss), got closure=None"
+    )
     def step(self, closure: Any = None) -> Any:  # type: ignore[override]
         """Run up to ``max_iter`` iterations; returns the loss before the first one.
 
         Args:
             closure: re-evaluates the model and returns the loss (required).
         """
-        if torch.compiler.is_compiling():
-            refuse_closure(self)
-        if in_compiled_region():  # run eagerly after a graph break: untraced
-            return step_untraced(LBFGS.step, self, closure)
-        if closure is None:
-            raise ValueError(
-                "LBFGS.step needs a closure that re-evaluates the loss (zero_grad, forward, "
-                "backward, return the loss), got closure=None"
-            )
         closure = torch.enable_grad()(closure)
         group = self.param_groups[0]
         self._validate(0, {k: as_one(v) for k, v in group.items() if k not in NOT_HYPER})

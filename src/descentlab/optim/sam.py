@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from .base import Rule, as_scalar, bcast
-from .compiled import in_compiled_region, refuse_closure, step_untraced
+from .compiled import closure_step
 from .hyperspec import NONNEG, Flag, declare
 from .lookahead import Wrapped
 from .records import OptimizerRecord
@@ -131,17 +131,10 @@ class SAM(Wrapped):
         super().__init__(params, base, lr, base_kwargs, extra, rules, fused=fused, monitor=monitor)
         self._lookahead = False  # step() below takes both gradients itself
 
+    @closure_step("SAM evaluates the gradient at a second point and needs step(closure), got None")
     def step(self, closure: Any = None) -> Any:  # type: ignore[override]
         """One SAM step; ``closure`` re-evaluates the model (zeroing gradients first) and
         returns the loss. Returns the loss at the current point."""
-        if torch.compiler.is_compiling():
-            refuse_closure(self)
-        if in_compiled_region():  # run eagerly after a graph break: untraced
-            return step_untraced(SAM.step, self, closure)
-        if closure is None:
-            raise ValueError(
-                "SAM evaluates the gradient at a second point and needs step(closure), got None"
-            )
         with torch.enable_grad():
             loss = closure()
         groups = [([p for p in g["params"] if p.grad is not None], g) for g in self.param_groups]

@@ -5,12 +5,13 @@ pyplot state, safe in scripts, tests and threads) and returns it; :func:`save` w
 :func:`animate_comparison` writes a GIF with :class:`matplotlib.animation.PillowWriter`.
 
 The runs themselves come from :func:`descentlab.problems.trajectories.run`, so each figure is
-one batched computation. The lectures' own figures (sweeps, basins, noise floors, the family
-tree) are the book's: :mod:`descentlab.book.render.lecture_plots`.
+one batched computation; this module only draws what it is given (it imports the runs' values,
+:mod:`descentlab.problems.paths`, never what runs them). The lectures' own figures (sweeps,
+basins, noise floors, the family tree) are the book's:
+:mod:`descentlab.book.render.lecture_plots`.
 
 A race between optimizers is run by :func:`descentlab.problems.trajectories.races` and handed
-to :func:`comparison_figure` (``compare`` here is that function under the name the lecture
-book uses).
+to :func:`comparison_figure`.
 
 Example:
     >>> from descentlab.problems import trajectories
@@ -39,21 +40,12 @@ from descentlab import optim
 from descentlab._files import atomic_path, check_target, write_atomic
 from descentlab.problems import landscapes
 from descentlab.problems.landscapes import Landscape
-from descentlab.problems.trajectories import (
-    Race,
-    default_lr,
-    display_name,
-)
-
-# The lecture book runs its races through this name:
-# the races are run by the problems layer, the figures below draw them.
-from descentlab.problems.trajectories import races as compare
+from descentlab.problems.paths import Race, default_lr, display_name
 
 __all__ = [
     "Race",
     "animate_comparison",
     "color_of",
-    "compare",
     "comparison_figure",
     "default_lr",
     "display_name",

@@ -31,7 +31,8 @@ from descentlab import optim
 from descentlab.book import decays
 from descentlab.problems import landscapes
 from descentlab.problems.landscapes import Landscape
-from descentlab.problems.trajectories import OptimizerSpec, display_name, optimizer_label, run
+from descentlab.problems.paths import OptimizerSpec, display_name, optimizer_label
+from descentlab.problems.trajectories import run
 from descentlab.report.figures import (
     _draw_start,
     _grid,

@@ -20,7 +20,7 @@ from descentlab import optim
 from descentlab.engine.config import parse_call
 from descentlab.engine.optimizing import make_optimizer
 from descentlab.experiments import external
-from descentlab.problems.trajectories import optimizer_label
+from descentlab.problems.paths import optimizer_label
 
 __all__ = [
     "OptimizerChoice",

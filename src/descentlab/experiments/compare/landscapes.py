@@ -18,38 +18,17 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from descentlab import optim
+from descentlab.experiments.compare.results import LandscapePath, LandscapeRace
 from descentlab.experiments.tuning import round_sig
 from descentlab.problems import landscapes, trajectories
-from descentlab.problems.trajectories import Trajectories
 
 __all__ = ["LandscapePath", "LandscapeRace", "landscape_races"]
-
-
-@dataclass(frozen=True)
-class LandscapePath:
-    """One optimizer's path: its label, its name as the lectures write it, the learning rate
-    used and the trajectory (K = 1)."""
-
-    label: str
-    display: str
-    lr: float
-    trajectories: Trajectories
-
-
-@dataclass(frozen=True)
-class LandscapeRace:
-    """Every optimizer from the same start on one landscape."""
-
-    name: str
-    steps: int
-    paths: list[LandscapePath]
 
 
 def landscape_races(

@@ -182,15 +182,29 @@ class Found:
 Lookup = Callable[[Trial], "Found | None"] | Mapping[str, "Found"]
 
 
+@dataclass(frozen=True)
+class _Scores:
+    """How a tuning round reads its finished trials: where to find them (``lookup``), the
+    metric and its direction, and for pruning the score of a model that learned nothing
+    (``chance``) and the notes of rungs that decided nothing (``notes``)."""
+
+    lookup: Lookup
+    metric: str
+    maximize: bool
+    chance: float | None = None
+    notes: list[str] | None = None
+
+    def find(self, t: Trial) -> Found | None:
+        lookup = self.lookup
+        return lookup.get(t.key) if isinstance(lookup, Mapping) else lookup(t)  # type: ignore[arg-type]
+
+    def value(self, found: Found) -> float | None:
+        """A finished trial's metric (None where it did not complete or has none)."""
+        return found.summary.get(self.metric) if found.status == "completed" else None
+
+
 def _candidates(
-    plan: Plan,
-    choice: OptimizerChoice,
-    settings: Sequence[Mapping[str, Any]],
-    lookup: Lookup,
-    metric: str,
-    maximize: bool,
-    chance: float | None = None,
-    notes: list[str] | None = None,
+    plan: Plan, choice: OptimizerChoice, settings: Sequence[Mapping[str, Any]], scores: _Scores
 ) -> tuple[list[CandidateResult], list[Trial]]:
     """The settings with their scores (one per fold and tuning seed), and the trials of theirs
     that have not finished. With pruning, only the settings that passed every rung have
@@ -203,19 +217,17 @@ def _candidates(
     missing: list[Trial] = []
     full = range(len(settings))
     if plan.rungs:
-        full, missing = _pruned(
-            plan, choice, settings, lookup, metric, maximize, cands, chance, notes
-        )
+        full, missing = _pruned(plan, choice, settings, scores, cands)
     for t in tuning_trials(plan, choice, settings):
         ci, fi, si = t.tag
         if ci not in full:
             continue
         j = fi * len(plan.tune_seeds) + si
-        found = _find(lookup, t)
+        found = scores.find(t)
         if found is None:
             missing.append(t)
             continue
-        value = found.summary.get(metric) if found.status == "completed" else None
+        value = scores.value(found)
         cands[ci].scores[j] = math.nan if value is None else float(value)
         cands[ci].statuses[j] = found.status
         cands[ci].run_ids[j] = found.run_id
@@ -223,20 +235,12 @@ def _candidates(
     return cands, missing
 
 
-def _find(lookup: Lookup, t: Trial) -> Found | None:
-    return lookup.get(t.key) if isinstance(lookup, Mapping) else lookup(t)  # type: ignore[arg-type]
-
-
 def _pruned(
     plan: Plan,
     choice: OptimizerChoice,
     settings: Sequence[Mapping[str, Any]],
-    lookup: Lookup,
-    metric: str,
-    maximize: bool,
+    scores: _Scores,
     cands: list[CandidateResult],
-    chance: float | None = None,
-    notes: list[str] | None = None,
 ) -> tuple[set[int], list[Trial]]:
     """ASHA's decisions (:func:`~descentlab.experiments.compare.pruning.decide`) from the
     finished rung runs: the settings that passed every rung (their full trials run), and the
@@ -250,20 +254,19 @@ def _pruned(
     for k in range(len(plan.rungs)):
         for t in tuning_trials(plan, choice, settings, rung=k):
             runs.setdefault((t.tag[0], k), []).append(t)
-    found = {key: [_find(lookup, t) for t in ts] for key, ts in runs.items()}
+    found = {key: [scores.find(t) for t in ts] for key, ts in runs.items()}
 
     def score(i: int, k: int) -> list[float] | None:
         got = found[(i, k)]
         if any(f is None for f in got):
             return None
-        values = [f.summary.get(metric) if f.status == "completed" else None for f in got]  # type: ignore[union-attr]
+        values = [scores.value(f) for f in got]  # type: ignore[arg-type]
         return [math.nan if v is None else float(v) for v in values]
 
-    decisions = pruning.decide(
-        len(settings), plan.rungs, score, maximize=maximize, chance=chance, rule=plan.spec.prune
-    )
-    if notes is not None:
-        notes.extend(decisions.notes)
+    decisions = pruning.decide(len(settings), plan.rungs, score, maximize=scores.maximize,
+                               chance=scores.chance, rule=plan.spec.prune)  # fmt: skip
+    if scores.notes is not None:
+        scores.notes.extend(decisions.notes)
     missing = []
     for i, k in decisions.needs:
         missing += [t for t, f in zip(runs[(i, k)], found[(i, k)], strict=True) if f is None]
@@ -277,7 +280,7 @@ def _pruned(
             for j, f in enumerate(got):
                 assert f is not None
                 c.run_ids[j] = f.run_id
-                value = f.summary.get(metric) if f.status == "completed" else None
+                value = scores.value(f)
                 bad = value is None or not math.isfinite(value)
                 c.statuses[j] = "diverged" if bad else "pruned"
                 c.failures[j] = "diverged" if bad else None
@@ -312,10 +315,9 @@ def tuning_plan(
     if not settings:
         return [], [], True
     step = plan.grid_steps[choice.label]
+    scores = _Scores(lookup, metric, maximize, chance, notes)
     while True:
-        cands, missing = _candidates(
-            plan, choice, settings, lookup, metric, maximize, chance, notes
-        )
+        cands, missing = _candidates(plan, choice, settings, scores)
         if missing or not plan.refine:
             return cands, missing, not missing
         best = tuning.select_best([c.score for c in cands], maximize=maximize)

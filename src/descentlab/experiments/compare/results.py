@@ -20,20 +20,40 @@ import numpy as np
 
 from descentlab.experiments.compare import speedup, verdict
 from descentlab.experiments.compare.choices import OptimizerChoice
-from descentlab.experiments.compare.landscapes import LandscapeRace
 from descentlab.experiments.compare.speedup import Speedup
 from descentlab.experiments.compare.verdict import Standing, TuningNoise, score_metric
 from descentlab.experiments.compare.versus import seeds_words, versus_lines
 from descentlab.experiments.kinds import kind_of
 from descentlab.experiments.outputs import RunFolder
+from descentlab.problems.paths import Trajectories
 from descentlab.store import store_path_of
 
 if TYPE_CHECKING:
     from descentlab.experiments.compare.spec import CompareSpec
     from descentlab.experiments.compare.stats import Estimate
 
-__all__ = ["CandidateResult", "Comparison", "OptimizerResult", "SeedCurves", "TuningNoise",
-           "score_metric"]  # fmt: skip
+__all__ = ["CandidateResult", "Comparison", "LandscapePath", "LandscapeRace", "OptimizerResult",
+           "SeedCurves", "TuningNoise", "score_metric"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LandscapePath:
+    """One optimizer's path: its label, its name as the lectures write it, the learning rate
+    used and the trajectory (K = 1)."""
+
+    label: str
+    display: str
+    lr: float
+    trajectories: Trajectories
+
+
+@dataclass(frozen=True)
+class LandscapeRace:
+    """Every optimizer from the same start on one landscape."""
+
+    name: str
+    steps: int
+    paths: list[LandscapePath]
 
 
 @dataclass

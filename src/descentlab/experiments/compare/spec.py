@@ -746,6 +746,8 @@ def _checked_plan(
         if spec.cv_folds is None
         else tuple(f"fold:{i}:{spec.cv_folds}" for i in range(spec.cv_folds))
     )
+    engine = dict(device=spec.device, precision=spec.precision, accumulate=spec.accumulate,
+                  clip_grad_norm=spec.clip_grad_norm)  # fmt: skip
     base = RunConfig(
         problem=spec.problem,
         problem_options=dict(spec.problem_options),
@@ -756,25 +758,13 @@ def _checked_plan(
         # ("auto" is fixed from the data before any trial: compare's _resolve)
         batch_size=DEFAULT_BATCH_SIZE if spec.batch_size == AUTO_BATCH else spec.batch_size,
         steps=spec.steps,
-        device=spec.device,
-        precision=spec.precision,
-        accumulate=spec.accumulate,
-        clip_grad_norm=spec.clip_grad_norm,
+        **engine,
     )
     # the engine options, by the engine's own checks and messages (on the spec's device where
     # it is to run here; a stored comparison's device may be a GPU this machine lacks)
     if here:
-        RunConfig(
-            steps=1,
-            device=spec.device,
-            precision=spec.precision,
-            accumulate=spec.accumulate,
-            clip_grad_norm=spec.clip_grad_norm,
-        ).validate()
-    tune_seeds = tuple(spec.tuning_seeds)
-    final_seeds, test_seeds = tuple(spec.final_seeds), tuple(spec.test_seeds)
-    tune_steps, curve_eval_every = spec.tune_length, spec.curve_eval_every
-    looks, refine = spec.looks, spec.refines
+        RunConfig(steps=1, **engine).validate()
+    tune_steps = spec.tune_length
     rounds, steps = _first_rounds(spec, choices, spaces)
     # Every optimizer's fixed hyperparameters and every setting of its first round checked
     # once, as its construction checks them (a bad one would otherwise fail in a trial, after
@@ -804,12 +794,12 @@ def _checked_plan(
         steps=spec.steps,
         tune_steps=tune_steps,
         folds=folds,
-        tune_seeds=tune_seeds,
-        final_seeds=final_seeds,
-        curve_eval_every=curve_eval_every,
-        test_seeds=test_seeds,
-        looks=looks,
-        refine=refine,
+        tune_seeds=tuple(spec.tuning_seeds),
+        final_seeds=tuple(spec.final_seeds),
+        curve_eval_every=spec.curve_eval_every,
+        test_seeds=tuple(spec.test_seeds),
+        looks=spec.looks,
+        refine=spec.refines,
         lrs_per_optimizer=spec.lrs_per_optimizer,
         max_extend=spec.max_extend,
         rungs=rungs,
