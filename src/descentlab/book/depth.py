@@ -45,6 +45,21 @@ def _ravine_frames(ctx: Context, key: str, make) -> list[list[Race]]:
     return ctx.memo(("depth", key), make)
 
 
+def _slider(
+    checks: list,
+    label: str,
+    values: tuple[float, ...],
+    figs: list,
+    initial: int,
+    caption: str,
+    play: str = "",
+) -> Evidence:
+    """The evidence of a figure moved by a slider over ``values`` (shown as ``:g``), one
+    figure a value, ``initial`` the frame shown first, with the checks of what it shows."""
+    movable = Movable(label, [f"{v:g}" for v in values], figs, initial, caption, play)
+    return Evidence(checks=checks, movable=[movable])
+
+
 def momentum_beta(ctx: Context) -> Evidence:
     """Momentum (torch's form) on the ravine ``0.05x² + 5y²`` at lr 0.02 for β in
     :data:`BETAS`, each frame beside plain SGD: the floor's progress grows with β until the
@@ -102,19 +117,7 @@ def momentum_beta(ctx: Context) -> Evidence:
         "velocity sums the small gradient along the floor over about `1/(1 - β)` steps, so "
         "progress speeds up, until near 0.99 it overshoots across and around the ravine."
     )
-    return Evidence(
-        checks=checks,
-        movable=[
-            Movable(
-                "β",
-                [f"{b:g}" for b in BETAS],
-                figs,
-                BETAS.index(0.9),
-                caption,
-                playground_url(play),
-            )
-        ],
-    )
+    return _slider(checks, "β", BETAS, figs, BETAS.index(0.9), caption, playground_url(play))
 
 
 def adaptive_beta2(ctx: Context) -> Evidence:
@@ -187,9 +190,7 @@ def adaptive_beta2(ctx: Context) -> Evidence:
         "stay at the rate's scale. A small β₂ reacts to every change of the gradient, a large "
         "one averages over about `1/(1 - β₂)` steps."
     )
-    return Evidence(
-        checks=checks, movable=[Movable("β₂", [f"{a:g}" for a in ALPHAS], figs, 1, caption)]
-    )
+    return _slider(checks, "β₂", ALPHAS, figs, 1, caption)
 
 
 def _decay_runs(k: float) -> tuple[np.ndarray, np.ndarray]:
@@ -256,9 +257,7 @@ def decay_rate(ctx: Context) -> Evidence:
         "to arrive; a large k makes Σηₜ = η₀/(1 - e^{-k}) small, and the run stops before it "
         "arrives: why the Robbins–Monro conditions want Σηₜ = ∞."
     )
-    return Evidence(
-        checks=checks, movable=[Movable("k", [f"{k:g}" for k in DECAYS], figs, 3, caption)]
-    )
+    return _slider(checks, "k", DECAYS, figs, 3, caption)
 
 
 def _wells(x: np.ndarray) -> np.ndarray:
@@ -325,6 +324,4 @@ def sharp_flat(ctx: Context) -> Evidence:
         "rises `f''/f''_flat` = 40 times more for the same ε. Small batches' noise cannot stay "
         "in the narrow basin; large batches can, and generalize worse (item 71)."
     )
-    return Evidence(
-        checks=checks, movable=[Movable("ε", [f"{e:g}" for e in RADII], figs, 2, caption)]
-    )
+    return _slider(checks, "ε", RADII, figs, 2, caption)

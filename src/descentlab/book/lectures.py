@@ -48,6 +48,13 @@ def whole(name: str):
     return draw
 
 
+def regularizers(**labels: str) -> tuple[P, ...]:
+    """Each regularizer's mechanism, then whether it generalizes better (labelled as given):
+    the evidence of an item that names regularizers (keys of the regularization data)."""
+    mechanisms = tuple(P(G.regularizer_mechanism, key) for key in labels)
+    return mechanisms + tuple(P(G.generalizes_better, key, label) for key, label in labels.items())
+
+
 _VEL = "m ← βm - η∇L; w ← w + m"
 
 ITEMS: tuple[Item, ...] = (
@@ -858,10 +865,7 @@ ITEMS: tuple[Item, ...] = (
         "C",
         "More (augmented) data generalizes better",
         "Data augmentation",
-        show=(
-            P(G.regularizer_mechanism, "augmentation"),
-            P(G.generalizes_better, "augmentation", "augmentation (1-pixel shifts)"),
-        ),
+        show=regularizers(augmentation="augmentation (1-pixel shifts)"),
     ),
     Item(
         87,
@@ -869,12 +873,7 @@ ITEMS: tuple[Item, ...] = (
         "C",
         "Add random noise to the inputs or the weights",
         "Noise robustness",
-        show=(
-            P(G.regularizer_mechanism, "input_noise"),
-            P(G.regularizer_mechanism, "weight_noise"),
-            P(G.generalizes_better, "input_noise", "input noise"),
-            P(G.generalizes_better, "weight_noise", "weight noise"),
-        ),
+        show=regularizers(input_noise="input noise", weight_noise="weight noise"),
     ),
     Item(
         88,
@@ -882,14 +881,7 @@ ITEMS: tuple[Item, ...] = (
         "A/G",
         "Label smoothing, Mixup and CutMix smooth the decision boundary",
         "Mix-up, CutMix",
-        show=(
-            P(G.regularizer_mechanism, "label_smoothing"),
-            P(G.regularizer_mechanism, "mixup"),
-            P(G.regularizer_mechanism, "cutmix"),
-            P(G.generalizes_better, "label_smoothing", "label smoothing"),
-            P(G.generalizes_better, "mixup", "mixup"),
-            P(G.generalizes_better, "cutmix", "cutmix"),
-        ),
+        show=regularizers(label_smoothing="label smoothing", mixup="mixup", cutmix="cutmix"),
     ),
     Item(
         89,
@@ -897,10 +889,7 @@ ITEMS: tuple[Item, ...] = (
         "A/G",
         "Dropout: zero random neurons in each forward pass",
         "Dropout",
-        show=(
-            P(G.regularizer_mechanism, "dropout"),
-            P(G.generalizes_better, "dropout", "dropout p 0.5"),
-        ),
+        show=regularizers(dropout="dropout p 0.5"),
     ),
     Item(
         90,

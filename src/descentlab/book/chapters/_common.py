@@ -426,6 +426,31 @@ def descentlab_path(make):
     return torch.stack(path)"""
 
 
+#: The from-scratch code's least-squares problem: ``A`` (40 examples of 5 features) and
+#: ``y`` drawn from a seeded generator, and ``grad`` of half the mean squared residual.
+LEAST_SQUARES = """\
+g = torch.Generator().manual_seed(0)
+A = torch.randn(40, 5, dtype=torch.float64, generator=g)
+y = torch.randn(40, dtype=torch.float64, generator=g)
+grad = lambda w: A.T @ (A @ w - y) / 40                 # of (1/2) mean (A w - y)^2"""
+
+
+def least_squares_path(steps: str) -> str:
+    """The from-scratch code's library side on :data:`LEAST_SQUARES`,
+    ``descentlab_path(make, steps)``: ``steps`` steps of the optimizer ``make([w])`` from
+    zero, its path; ``steps`` is the parameter as the code writes it (``"steps=100"``)."""
+    return f"""\
+def descentlab_path(make, {steps}):
+    w = torch.nn.Parameter(torch.zeros(5, dtype=torch.float64))
+    opt, path = make([w]), []
+    for _ in range(steps):
+        opt.zero_grad()
+        (0.5 * ((A @ w - y) ** 2).mean()).backward()
+        opt.step()
+        path.append(w.detach().clone())
+    return torch.stack(path)"""
+
+
 def training_run(
     ctx: Context,
     key: str,

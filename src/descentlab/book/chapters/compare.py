@@ -604,14 +604,14 @@ Two of the optimizers from scratch, in plain torch, on a least-squares problem: 
 own, and Lion, which keeps only the sign of an interpolated momentum. The build runs them next
 to descentlab's `Adadelta` and `Lion` and checks that every iterate is the same."""
 
-SCRATCH_CODE = """\
+SCRATCH_CODE = (
+    """\
 import torch
 from descentlab import optim
 
-g = torch.Generator().manual_seed(0)
-A = torch.randn(40, 5, dtype=torch.float64, generator=g)
-y = torch.randn(40, dtype=torch.float64, generator=g)
-grad = lambda w: A.T @ (A @ w - y) / 40                 # of (1/2) mean (A w - y)^2
+"""
+    + kit.LEAST_SQUARES
+    + """
 
 def adadelta(w, lr=1.0, rho=0.9, eps=1e-6, steps=100):
     sq, delta, path = torch.zeros_like(w), torch.zeros_like(w), []
@@ -633,15 +633,9 @@ def lion(w, lr=1e-3, b1=0.9, b2=0.99, steps=100):
         path.append(w)
     return torch.stack(path)
 
-def descentlab_path(make, steps=100):
-    w = torch.nn.Parameter(torch.zeros(5, dtype=torch.float64))
-    opt, path = make([w]), []
-    for _ in range(steps):
-        opt.zero_grad()
-        (0.5 * ((A @ w - y) ** 2).mean()).backward()
-        opt.step()
-        path.append(w.detach().clone())
-    return torch.stack(path)
+"""
+    + kit.least_squares_path("steps=100")
+    + """
 
 w0 = torch.zeros(5, dtype=torch.float64)
 mine = torch.cat([adadelta(w0), lion(w0)])
@@ -651,6 +645,7 @@ print("Adadelta after 100 steps:", [round(v, 6) for v in mine[99].tolist()])
 print("Lion after 100 steps:    ", [round(v, 6) for v in mine[-1].tolist()])
 print(f"largest difference from descentlab: {float((mine - library).abs().max()):.1e}")
 """
+)
 
 _scratch = kit.scratch(
     SCRATCH,

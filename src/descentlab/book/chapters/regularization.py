@@ -480,14 +480,14 @@ AdamW, Adam with the decay applied to the weights before the adaptive step. The 
 them next to descentlab's `SGD(weight_decay=...)` and `AdamW` on a least-squares problem and
 checks that every iterate is the same."""
 
-SCRATCH_CODE = """\
+SCRATCH_CODE = (
+    """\
 import torch
 from descentlab import optim
 
-g = torch.Generator().manual_seed(0)
-A = torch.randn(40, 5, dtype=torch.float64, generator=g)
-y = torch.randn(40, dtype=torch.float64, generator=g)
-grad = lambda w: A.T @ (A @ w - y) / 40                 # of (1/2) mean (A w - y)^2
+"""
+    + kit.LEAST_SQUARES
+    + """
 
 def sgd_l2(w, lr, lam, steps):
     path = []
@@ -506,15 +506,9 @@ def adamw(w, lr, lam, steps, b1=0.9, b2=0.999, eps=1e-8):
         path.append(w)
     return torch.stack(path)
 
-def descentlab_path(make, steps):
-    w = torch.nn.Parameter(torch.zeros(5, dtype=torch.float64))
-    opt, path = make([w]), []
-    for _ in range(steps):
-        opt.zero_grad()
-        (0.5 * ((A @ w - y) ** 2).mean()).backward()
-        opt.step()
-        path.append(w.detach().clone())
-    return torch.stack(path)
+"""
+    + kit.least_squares_path("steps")
+    + """
 
 w0 = torch.zeros(5, dtype=torch.float64)
 mine = torch.cat([sgd_l2(w0, 0.1, 0.5, 100), adamw(w0, 0.01, 0.1, 100)])
@@ -525,6 +519,7 @@ print("AdamW after 100 steps, mine:", [round(v, 6) for v in mine[-1].tolist()])
 print("                 descentlab:", [round(v, 6) for v in library[-1].tolist()])
 print(f"largest relative difference: {((mine - library).abs() / library.abs().max()).max():.1e}")
 """
+)
 
 TRAINING = kit.Prose(
     """
