@@ -148,7 +148,7 @@ def _sizes(
     triples = _bootstrap(rng, truth + offset, seeds)
     out = []
     for i, p in enumerate(params):
-        noise = scale.tuning_noise(said_c[i], said_b[i], PER_SCORE) if c > 0 else (0.0, np.inf)
+        noise = scale.tuning_noise(said_c[i], said_b[i], PER_SCORE)
         rows = (AtSize("base", (1.0,) * 3, (1.0,) * 3, None, "chosen"),
                 AtSize("cand", triples[i], triples[i], None, "worse", "",
                        *(noise or (None, None))))  # fmt: skip
