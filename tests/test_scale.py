@@ -355,6 +355,45 @@ def test_the_commands_fit_reads_each_sizes_tuning_noise_from_its_tuning_trials(s
         assert before >= 0.2, before  # (the generator is one the residuals alone cannot say)
 
 
+def _rows(tuning: list[float | None]) -> list[Any]:
+    """A 4-size study whose candidate's speedups fall by 0.3 a tenfold, each size's tuning
+    noise as given (None: its trials did not say it), 5 degrees of freedom each."""
+    from descentlab.experiments.scale import AtSize, SizeResult
+
+    out = []
+    for i, (y, sd) in enumerate(zip([1.6, 1.25, 1.0, 0.65], tuning, strict=True)):
+        rows = (AtSize("base", (1.0,) * 3, (1.0,) * 3, None, "chosen"),
+                AtSize("cand", (y, y - 0.1, y + 0.1), (y,) * 3, None, "worse", "", sd,
+                       None if sd is None else 5.0))  # fmt: skip
+        out.append(SizeResult("size", i, 10 ** (4 + i), "base", rows, "", ""))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("tuning", "said", "words"),
+    [
+        ([0.1, 0.1, 0.1, 0.1], "tuning trials", "0.1, from its tuning trials)"),
+        # a size whose trials cannot say where its tuning landed (its best lr at the edge of
+        # those tried, or not concave) may have landed anywhere: not the others' estimate
+        ([0.1, None, 0.1, 0.1], "residuals", "the tuning trials did not say"),
+        ([None] * 4, "residuals", "the tuning trials did not say each size's tuning noise"),
+    ],
+)
+def test_the_tuning_noise_is_the_trials_only_where_every_size_says_it(tuning, said, words):
+    from descentlab.experiments.scale import trends
+
+    study = _rows(tuning)
+    t = trends(study, seeds=2, draws=10)["cand"]
+    assert t.between_from == said
+    assert words in trend_lines({"cand": t}, "base")[0]
+    if said == "residuals":  # (the fit the command used before, unchanged)
+        alone = trend([s.params for s in study], [s.row("cand").steps for s in study],
+                      seeds=2, draws=10)  # fmt: skip
+        assert t.slope == alone.slope
+    else:  # the between-size variance the trials', not the residuals'
+        assert t.between == pytest.approx(0.1)
+
+
 def _landed(grid: np.ndarray, curvature: float, draws: int = 200_000) -> float:
     """The reference: the sd of how far below its best a tuning on ``grid`` (log10 lrs)
     lands, its best uniform over the grid's range and the nearest lr chosen, by
