@@ -124,10 +124,7 @@ def _show(args: argparse.Namespace, spec: Any, sizes: list[Any], elapsed: float)
 
     option = sizes[0].option
     base = sizes[0].baseline
-    trends = {r.label: scale.trend([s.params for s in sizes],
-                                   [s.row(r.label).steps for s in sizes],
-                                   confidence=spec.confidence, seeds=len(spec.final_seeds))
-              for r in sizes[0].rows if r.label != base}  # fmt: skip
+    trends = scale.trends(sizes, confidence=spec.confidence, seeds=len(spec.final_seeds))
     print(study_table(sizes, option))
     print()
     for s in sizes:

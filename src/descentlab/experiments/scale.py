@@ -55,6 +55,9 @@ __all__ = [
     "check_width",
     "study",
     "trend",
+    "trends",
+    "tuning_noise",
+    "tuning_spread",
 ]
 
 #: The width option of each model that has a size.
@@ -96,6 +99,11 @@ class AtSize:
     lr: float | None
     verdict: str
     withheld: str = ""
+    #: how far the speedup in steps varies from where the tuning landed at this size (a
+    #: standard deviation in the speedup's units, from both optimizers' tuning trials:
+    #: :func:`tuning_noise`) and its degrees of freedom; None where the trials cannot say
+    tuning: float | None = None
+    tuning_df: float | None = None
 
 
 @dataclass(frozen=True)
@@ -409,10 +417,169 @@ def read_size(cmp: Any, option: str, size: int, params: int) -> SizeResult:
                               for key in ("steps", "seconds"))  # fmt: skip
         lr = None if lr is None else float(lr)
         verdict = verdicts.get(r.label, "no test runs")
-        rows.append(AtSize(r.label, steps, seconds, lr, verdict, time_withheld(r, base)))
+        noise = None
+        if r is not base:
+            per_score = _per_score(cmp, r, base, steps[0])
+            noise = tuning_noise(_landing(r, cmp), _landing(base, cmp), per_score)
+        rows.append(AtSize(r.label, steps, seconds, lr, verdict, time_withheld(r, base),
+                           *(noise or (None, None))))  # fmt: skip
     return SizeResult(
         option, size, params, base_label, tuple(rows), cmp.headline(), str(cmp.run_dir)
     )
+
+
+#: ``v`` uniform on ``[0, g / 2]`` (the distance from a best lr within a gap ``g`` between
+#: two learning rates tried to the nearer): ``E v^2 = g^2 / 12``, ``E v^4 = g^4 / 80``
+#: (:func:`tuning_spread`).
+MOMENTS = (12.0, 80.0)
+
+
+def tuning_spread(
+    lrs: Sequence[float], scores: Sequence[float], *, maximize: bool = True
+) -> tuple[float, float] | None:
+    """How far below the best its learning rates could reach a size's tuning lands, as a
+    standard deviation in the score's units, from its tuning trials: ``(sd, df)``.
+
+    A parabola in ``log10(lr)`` fitted to the trials' scores (least squares) gives the
+    response's curvature ``c`` about its best. The learning rates tried are the same at every
+    size and the best one lies anywhere within their range, a gap ``g`` (between two tried)
+    with probability ``g / span``; the trial nearest it is chosen, ``v``, uniform on ``[0, g /
+    2]``, from it, and lands ``c v^2`` below the best. Over the gaps: ``E D = c sum(g^3 / 12) /
+    span``, ``E D^2 = c^2 sum(g^5 / 80) / span`` (:data:`MOMENTS`), and the sd is ``sqrt(E
+    D^2 - (E D)^2)`` (one gap ``h`` apart throughout: ``c h^2 / sqrt(180)``). ``df``: the
+    parabola's residual degrees of freedom (the finite trials less 3). None where the trials
+    cannot say: fewer than 4 distinct learning rates with a finite score, or a response that
+    is not concave.
+
+    Example:
+        >>> u = np.array([-4.0, -3.5, -3.0, -2.5, -2.0, -1.5])
+        >>> sd, df = tuning_spread(10**u, 0.9 - 0.5 * (u + 2.8) ** 2)
+        >>> round(sd / (0.5 * 0.5**2 / math.sqrt(180)), 6), df
+        (1.0, 3.0)
+    """
+    u = np.log10(np.asarray(lrs, dtype=float))
+    y = np.asarray(scores, dtype=float) * (1.0 if maximize else -1.0)
+    ok = np.isfinite(u) & np.isfinite(y)
+    tried = np.unique(u[ok])
+    if len(tried) < 4:
+        return None
+    curvature = -float(np.polyfit(u[ok], y[ok], 2)[0])
+    if not curvature > 0:
+        return None
+    gaps = np.diff(tried)
+    span = float(gaps.sum())
+    m1 = float((gaps**3).sum()) / MOMENTS[0] / span
+    m2 = float((gaps**5).sum()) / MOMENTS[1] / span
+    return curvature * math.sqrt(max(m2 - m1 * m1, 0.0)), float(ok.sum() - 3)
+
+
+def tuning_noise(
+    candidate: tuple[float, float] | None,
+    baseline: tuple[float, float] | None,
+    per_score: float,
+) -> tuple[float, float] | None:
+    """The speedup's standard deviation from where both optimizers' tuning landed at one
+    size, and its degrees of freedom: each one's :func:`tuning_spread` ``(sd, df)`` (``(0,
+    inf)``: a fixed learning rate, no tuning) in the score's units, independent, carried into
+    the speedup's by ``per_score`` (its change per unit of the score: :func:`_per_score`, the
+    delta method); Satterthwaite's degrees of freedom for the sum. None where either cannot
+    say or ``per_score`` is not finite."""
+    if candidate is None or baseline is None or not math.isfinite(per_score):
+        return None
+    (sc, dc), (sb, db) = candidate, baseline
+    var = sc * sc + sb * sb
+    if var == 0:
+        return 0.0, math.inf
+    parts = (sc**4 / dc if sc else 0.0) + (sb**4 / db if sb else 0.0)
+    return abs(per_score) * math.sqrt(var), var * var / parts
+
+
+def _landing(r: Any, cmp: Any) -> tuple[float, float] | None:
+    """:func:`tuning_spread` of one optimizer's tuning trials (``(0, inf)``: a fixed lr)."""
+    from descentlab.experiments.compare.speedup import _maximize
+
+    if not r.candidates:
+        return 0.0, math.inf
+    lrs = [c.setting.get("lr") for c in r.candidates]
+    if r.best is None or any(not isinstance(v, (int, float)) or v <= 0 for v in lrs):
+        return None
+    scores = [c.score for c in r.candidates]
+    return tuning_spread(lrs, scores, maximize=_maximize(cmp))
+
+
+def _per_score(cmp: Any, cand: Any, base: Any, speedup: float) -> float:
+    """How much the speedup in steps ``speedup`` changes per unit of the score (the delta
+    method through the curve it is read on): below 1 it is the baseline's steps to the
+    candidate's final score over the budget ``T``, so ``1 / (T slope_b)``; above 1 the budget
+    over the candidate's steps to the baseline's, so ``S^2 / (T slope_c)``; each slope the
+    mean curve's over the evaluations about that step. inf where it cannot be read (no
+    curve, a curve not rising there)."""
+    from descentlab.experiments.compare.speedup import _curve, _maximize
+
+    if not math.isfinite(speedup) or speedup <= 0:
+        return math.inf
+    end = cmp.spec.steps
+    got = _curve(base if speedup <= 1 else cand, cmp.select_metric, end)
+    if got is None or len(got[0]) < 2:
+        return math.inf
+    steps, values = got
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(values, axis=0) * (1.0 if _maximize(cmp) else -1.0)
+    slope = curve_slope(steps, mean, end * min(speedup, 1 / speedup))
+    if not slope > 0:
+        return math.inf
+    return 1.0 / (end * slope) if speedup <= 1 else speedup * speedup / (end * slope)
+
+
+def curve_slope(steps: np.ndarray, mean: np.ndarray, at: float) -> float:
+    """A mean curve's slope at step ``at``: the derivative there of the parabola fitted (least
+    squares) to the 5 evaluations nearest it (a line through 2 where only 2 are finite)."""
+    x, y = np.asarray(steps, dtype=float), np.asarray(mean, dtype=float)
+    near = np.argsort(np.abs(x - at), kind="stable")[:5]
+    x, y = x[near], y[near]
+    ok = np.isfinite(y)
+    if ok.sum() < 2:
+        return math.nan
+    coef = np.polyfit(x[ok] - at, y[ok], min(2, int(ok.sum()) - 1))
+    return float(coef[-2])
+
+
+def trends(
+    sizes: Sequence[SizeResult],
+    *,
+    confidence: float = 0.95,
+    seeds: int | None = None,
+    draws: int = 4000,
+) -> dict[str, Trend]:
+    """Each optimizer's :func:`trend` over the baseline across a study's ``sizes``: with each
+    size's tuning noise (:attr:`AtSize.tuning`) where the tuning trials say it at every size
+    (``Trend.between_from``: "tuning trials"), else from the sizes' residuals ("residuals").
+    The one fit ``descentlab scale`` prints and scripts/scale_trend_calibration.py
+    measures."""
+    base = sizes[0].baseline
+    out = {}
+    for r in sizes[0].rows:
+        if r.label == base:
+            continue
+        rows = [s.row(r.label) for s in sizes]
+        sd = [x.tuning for x in rows]
+        df = [x.tuning_df for x in rows]
+        known = {}
+        if all(v is not None for v in sd + df):
+            known = {"tuning": sd, "tuning_df": pooled_df(sd, df)}
+        out[r.label] = trend([s.params for s in sizes], [x.steps for x in rows],
+                             confidence=confidence, seeds=seeds, draws=draws,
+                             **known)  # fmt: skip
+    return out
+
+
+def pooled_df(sd: Sequence[float], df: Sequence[float]) -> float:
+    """The degrees of freedom ``m`` a size that makes the mean of the sizes' squared ``sd``
+    as variable as theirs (Satterthwaite: ``n mean(sd^2)^2 / sum(sd^4 / df)``; inf where
+    every sd is 0 or known exactly)."""
+    parts = sum(s**4 / d for s, d in zip(sd, df, strict=True) if s)
+    mean = float(np.mean(np.square(sd)))
+    return len(sd) * mean * mean / parts if parts > 0 else math.inf
 
 
 def combined(forward: Any, back: Any, key: str) -> Triple:
@@ -550,7 +717,7 @@ def _check_tuning(
     if sd.shape != (n,) or not (np.isfinite(sd) & (sd >= 0)).all():
         raise ValueError(f"trend: tuning={tuning!r}: one finite standard deviation at least 0 "
                          f"a size ({n} sizes)")  # fmt: skip
-    if not (math.isfinite(m) and m > 0):
+    if not m > 0:  # (inf: each size's known exactly)
         raise ValueError(f"trend: tuning_df={tuning_df!r}: degrees of freedom above 0")
     return sd, m
 

@@ -49,7 +49,8 @@ def trend_lines(trends: Mapping[str, Any], baseline: str) -> list[str]:
             out.append(head + t.refusal)
             continue
         b = t.slope
-        words = f"speedup {b[0]:+.3f} [{b[1]:+.3f}, {b[2]:+.3f}] per tenfold parameters"
+        words = (f"speedup {b[0]:+.3f} [{b[1]:+.3f}, {b[2]:+.3f}] per tenfold parameters "
+                 f"({_between(t)})")  # fmt: skip
         if t.crossing is None:
             out.append(f"{head}{words}; {t.refusal}")
         else:
@@ -58,6 +59,14 @@ def trend_lines(trends: Mapping[str, Any], baseline: str) -> list[str]:
             out.append(f"{head}{words}; reaches 1.0 at {c[0]:.3g} [{c[1]:.3g}, {c[2]:.3g}] "
                        f"parameters ({where} the sizes measured)")  # fmt: skip
     return out
+
+
+def _between(t: Any) -> str:
+    """Where the trend's between-size variance came from, in words."""
+    if t.between_from == "tuning trials":
+        return f"each size's tuning noise {t.between:.2g}, from its tuning trials"
+    return (f"the sizes' scatter beyond their intervals {t.between:.2g}, from their residuals: "
+            "the tuning trials did not say each size's tuning noise")  # fmt: skip
 
 
 def budget_note(spec: Any) -> str:
