@@ -58,6 +58,9 @@ class Claim:
         shows: what the demonstration measures, in words (the check's text).
         demo: the demonstration: ``(holds, measured)``, ``holds`` true when the run bears
             ``said`` out, ``measured`` what it measured, in words.
+        home: where the sentence is written (``item 65``: a card; ``deep-batch``: a
+            chapter, its prose, exercises or "What to keep"): the claim's row is on that page
+            whatever the page says -- a sentence reworded into neither phrase is ✘ there.
     """
 
     name: str
@@ -65,6 +68,7 @@ class Claim:
     opposite: str
     shows: str
     demo: Callable[[], tuple[bool, str]]
+    home: str = ""
 
     def on(self, text: str) -> bool:
         """Whether ``text`` holds this claim's phrase or its opposite."""
@@ -471,101 +475,343 @@ def _ridge_tradeoff() -> tuple[bool, str]:
     return holds, f"λ = 0.1: bias² {b1:.3g}, variance {v1:.3g}; λ = 30: {b2:.3g}, {v2:.3g}"
 
 
+def _heavy_ball_edge() -> tuple[bool, str]:
+    """The heavy-ball map on a curvature λ at β = 0.9: its spectral radius just inside and just
+    outside ηλ = 2(1 + β), against plain descent's edge ηλ = 2."""
+
+    def radius(hl: float, beta: float) -> float:
+        m = np.array([[1 + beta - hl, -beta], [1.0, 0.0]])
+        return float(np.abs(np.linalg.eigvals(m)).max())
+
+    inside, outside, plain = radius(3.78, 0.9), radius(3.82, 0.9), radius(2.02, 0.0)
+    holds = inside < 1 < outside and plain > 1
+    return holds, (f"radius {inside:.4f} at ηλ = 3.78, {outside:.4f} at 3.82 (β = 0.9); plain "
+                   f"descent's {plain:.3f} at ηλ = 2.02")  # fmt: skip
+
+
+def _best_rate_budget() -> tuple[bool, str]:
+    """SGD's expected loss on a noisy quadratic (curvature 1, noise 1, start 10) after T steps,
+    exactly (bias (1 - η)^2T plus the floor's part), minimised over η on a grid: the best rate
+    at T = 100 and at T = 10,000."""
+    eta = np.geomspace(1e-4, 1.0, 2001)
+
+    def best(t: int) -> float:
+        decay = (1 - eta) ** (2 * t)
+        loss = decay * 100.0 + eta / (2 - eta) * (1 - decay)
+        return float(eta[loss.argmin()])
+
+    short, long = best(100), best(10_000)
+    return long < short / 20, f"best constant rate {short:.3g} at T = 100, {long:.3g} at T = 10,000"
+
+
+def _rate_below_edge() -> tuple[bool, str]:
+    """Gradient descent on a curvature λ = 4 for 50 steps at η = 0.95·2/λ and 1.05·2/λ: the
+    distance to the minimum at the end."""
+    ends = {f: abs(1 - f * 2) ** 50 for f in (0.95, 1.05)}
+    return ends[0.95] < 1 < ends[1.05], (
+        f"distance × {ends[0.95]:.3g} below 2/λ, × {ends[1.05]:.3g} above it, in 50 steps"
+    )
+
+
+def _polynomial_errors() -> tuple[dict[int, float], dict[int, float]]:
+    """Least-squares polynomials of degree 1 to 9 on 30 noisy points of sin 2πx: (train, test)
+    mean squared errors by degree (the test set 400 fresh points)."""
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 1, 30)
+    y = np.sin(2 * np.pi * x) + 0.3 * rng.standard_normal(30)
+    xt = rng.uniform(0, 1, 400)
+    yt = np.sin(2 * np.pi * xt) + 0.3 * rng.standard_normal(400)
+    train, test = {}, {}
+    for d in range(1, 10):
+        c = np.polynomial.polynomial.polyfit(x, y, d)
+        train[d] = float(((np.polynomial.polynomial.polyval(x, c) - y) ** 2).mean())
+        test[d] = float(((np.polynomial.polynomial.polyval(xt, c) - yt) ** 2).mean())
+    return train, test
+
+
+def _test_error_u() -> tuple[bool, str]:
+    """The test error of the polynomials above: its minimum at neither end of the degrees."""
+    _, test = _polynomial_errors()
+    best = min(test, key=test.__getitem__)
+    holds = 1 < best < 9 and test[1] > test[best] < test[9]
+    return holds, (f"test error {test[1]:.3g} at degree 1, {test[best]:.3g} at {best}, "
+                   f"{test[9]:.3g} at 9")  # fmt: skip
+
+
+def _line_underfits() -> tuple[bool, str]:
+    """The polynomials above: the line's train and test errors both high (it underfits), degree
+    9's train error below degree 5's and its test error above (it follows the noise)."""
+    train, test = _polynomial_errors()
+    holds = train[1] > 2 * train[5] and test[1] > 2 * test[5] and train[9] < train[5] < test[9]
+    return holds, (
+        f"degree 1: train {train[1]:.3g}, test {test[1]:.3g}; degree 5: "
+        f"{train[5]:.3g}, {test[5]:.3g}; degree 9: {train[9]:.3g}, {test[9]:.3g}"
+    )
+
+
+def _receptive_field() -> tuple[bool, str]:
+    """Three stacked 1-D convolutions of kernel 3 (torch), strides 1 and 2: the inputs one
+    output reads (its gradient's support), against 1 + 2(1 + s + s²)."""
+    import torch
+
+    fields = {}
+    for s in (1, 2):
+        x = torch.zeros(1, 1, 64, dtype=torch.float64, requires_grad=True)
+        h = x
+        for _ in range(3):
+            h = torch.nn.functional.conv1d(h, torch.ones(1, 1, 3, dtype=torch.float64), stride=s)
+        h[0, 0, 0].backward()
+        fields[s] = int((x.grad != 0).sum())
+    holds = fields[2] > fields[1] and all(fields[s] == 1 + 2 * (1 + s + s * s) for s in (1, 2))
+    return holds, f"receptive field {fields[1]} inputs at strides 1, {fields[2]} at strides 2"
+
+
+def _permuted_minima() -> tuple[bool, str]:
+    """A two-unit tanh network fitted exactly (loss 0) and the same network with its hidden
+    units swapped: the loss at both and at the midpoint of the chord between them."""
+    x = np.linspace(-2, 2, 41)
+
+    def loss(p: np.ndarray) -> float:
+        a1, a2, b1, b2 = p
+        return float(((a1 * np.tanh(b1 * x) + a2 * np.tanh(b2 * x) - target) ** 2).mean())
+
+    w = np.array([1.0, -1.0, 2.0, 0.5])
+    target = np.tanh(2 * x) - np.tanh(0.5 * x)
+    swapped = w[[1, 0, 3, 2]]
+    ends, mid = max(loss(w), loss(swapped)), loss((w + swapped) / 2)
+    return mid > ends + 1e-3, f"loss {ends:.1e} at both minima, {mid:.3g} halfway between"
+
+
+def _convex_stationary() -> tuple[bool, str]:
+    """f(x) = log(1 + eˣ) + x²/2 (convex): its stationary point by Newton against the least
+    value on a grid; and -f's stationary point (concave) against -f's values around it."""
+    x = 0.0
+    for _ in range(30):
+        s = 1 / (1 + np.exp(-x))
+        x -= (s + x) / (s * (1 - s) + 1)
+    grid = np.linspace(-5, 5, 2001)
+    f = np.logaddexp(0, grid) + grid**2 / 2
+    fx = float(np.logaddexp(0, x) + x**2 / 2)
+    holds = bool(fx <= f.min() + 1e-12 and -fx > (-f).min())
+    return holds, f"f at its stationary point {fx:.6g}, least on the grid {f.min():.6g}"
+
+
+def _steps_grow_with_kappa() -> tuple[bool, str]:
+    """Gradient descent at η = 1/L on diag(1, 1/κ) from (1, 1): the steps until ‖x‖ < 1e-6,
+    at κ = 10 and κ = 100."""
+    steps = {}
+    for kappa in (10, 100):
+        h, x, t = np.array([1.0, 1 / kappa]), np.ones(2), 0
+        while np.linalg.norm(x) >= 1e-6:
+            x, t = x - h * x, t + 1
+        steps[kappa] = t
+    ratio = steps[100] / steps[10]
+    return 8 < ratio < 12, f"{steps[10]} steps at κ = 10, {steps[100]} at κ = 100"
+
+
+def _batch_edge() -> tuple[bool, str]:
+    """The second moment of SGD on a curvature h = 1 with gradient noise c/B = 1/B multiplies by
+    (1 - ηh)² + η²c/B a step: the largest η that keeps it below 1, at B = 10, 10³, 10⁶."""
+    eta = np.linspace(1e-3, 2.5, 250_001)
+    edge = {b: float(eta[((1 - eta) ** 2 + eta**2 / b < 1)].max()) for b in (10, 1000, 10**6)}
+    holds = edge[10] < edge[1000] and edge[10**6] - edge[1000] < 0.01
+    return holds, ", ".join(f"B = {b:g}: η < {e:.4f}" for b, e in edge.items())
+
+
+def _ridge_shrink() -> tuple[bool, str]:
+    """Ridge (λ = 2) against least squares on one design, in the design's eigenbasis: the
+    ratio of each coordinate, against σᵢ/(σᵢ + λ) (σᵢ the eigenvalues of XᵀX)."""
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((40, 4)), rng.standard_normal(40)
+    sig, vec = np.linalg.eigh(x.T @ x)
+    ols = vec.T @ np.linalg.solve(x.T @ x, x.T @ y)
+    ridge = vec.T @ np.linalg.solve(x.T @ x + 2.0 * np.eye(4), x.T @ y)
+    ratio = ridge / ols
+    holds = bool(np.allclose(ratio, sig / (sig + 2.0), rtol=1e-9)) and bool((ratio < 1).all())
+    return holds, "ratios " + ", ".join(f"{r:.4f}" for r in ratio)
+
+
+def _noise_scales() -> tuple[bool, str]:
+    """Residuals of a skewed sample: the Gaussian NLL's best scale σ and the Laplace NLL's best
+    b on a grid, against the root mean squared residual and the mean absolute deviation."""
+    r = np.array([-1.0, -0.5, 0.0, 0.2, 0.4, 3.0])
+    s = np.linspace(0.05, 3, 59001)[:, None]
+    gauss = (r**2 / (2 * s**2) + np.log(s)).sum(1)
+    laplace = (np.abs(r) / s + np.log(2 * s)).sum(1)
+    sigma, b = float(s[gauss.argmin(), 0]), float(s[laplace.argmin(), 0])
+    rms, mad = float(np.sqrt((r**2).mean())), float(np.abs(r).mean())
+    med = float(np.median(np.abs(r)))
+    holds = abs(sigma - rms) < 1e-3 and abs(b - mad) < 1e-3 and abs(b - med) > 0.1
+    return holds, f"σ {sigma:.4f} (RMS {rms:.4f}), b {b:.4f} (mean |r| {mad:.4f}, median {med:.2f})"
+
+
+def _product_underflows() -> tuple[bool, str]:
+    """The product of 1,000 Gaussian densities (each below 1) in float64, and their logs' sum."""
+    z = np.random.default_rng(6).standard_normal(1000)
+    dens = np.exp(-(z**2) / 2) / np.sqrt(2 * np.pi)
+    prod, logsum = float(np.prod(dens)), float(np.log(dens).sum())
+    holds = bool((dens < 1).all()) and prod == 0.0 and np.isfinite(logsum)
+    return holds, f"product {prod:g}, sum of logs {logsum:.1f} (largest density {dens.max():.3f})"
+
+
 #: every claim the book binds (its pages' phrases; :func:`claim_checks` finds them there)
 CLAIMS: tuple[Claim, ...] = (
     Claim("nesterov_point", "evaluates the gradient where the velocity is about to carry the "
           "iterate, not where it is", "evaluates the gradient at the current point",
-          "the Nesterov loop's gradient, instrumented, is taken at w + βv", _nesterov_point),
+          "the Nesterov loop's gradient, instrumented, is taken at w + βv", _nesterov_point,
+          "deep-momentum"),
     Claim("adagrad_falls", "its rate decays as", "its rate grows as",
           "descentlab's Adagrad's effective rate on a constant gradient falls at every step",
-          _adagrad_rate),
+          _adagrad_rate, "deep-adaptive"),
     Claim("rmsprop_keeps", "divides by the root of an average and keeps its rate",
           "divides by the root of an average and decays its rate",
           "descentlab's RMSprop's effective rate on a constant gradient is the same at steps "
-          "200 and 400", _rmsprop_rate),
+          "200 and 400", _rmsprop_rate, "deep-adaptive"),
     Claim("l2_gaussian", "L2 assumes light-tailed Gaussian noise",
           "L2 assumes heavy-tailed Laplace noise",
           "descentlab's Gaussian NLL is r²/2 plus a constant, the Laplace NLL |r| plus one",
-          _nll_shapes),
+          _nll_shapes, "item 5"),
     Claim("mean_median", "the L2 fit of a constant is the mean, the L1 fit the median",
           "the L2 fit of a constant is the median, the L1 fit the mean",
           "the best constants under L2 and L1 on the card's data, against its mean and median",
-          _mean_median),
+          _mean_median, "item 5"),
     Claim("outlier_pull", "is pulled hard by outliers, L1 assumes heavier tails and is robust",
           "is robust to outliers, L1 assumes heavier tails and is pulled hard",
           "the card's outlier moves L2's best constant more than ten times as far as L1's",
-          _outlier_pull),
+          _outlier_pull, "item 5"),
     Claim("shared_part_stays", "the independent part shrinks with M, the shared part stays",
           "the shared part shrinks with M, the independent part stays",
           "the variance of an average of M errors correlated by ρ falls towards ρσ², not 0",
-          _averaged_variance),
+          _averaged_variance, "item 68"),
     Claim("bias_is_distance", "Bias is how far the average prediction",
           "Variance is how far the average prediction",
           "a constant fit over many training sets: the average's distance from the truth stays "
           "as n grows, the scatter shrinks; together they are the expected error",
-          _bias_variance_names),
+          _bias_variance_names, "item 65"),
     Claim("variance_is_scatter", "Variance is how much the predictions scatter",
           "Bias is how much the predictions scatter",
           "a constant fit over many training sets: the average's distance from the truth stays "
           "as n grows, the scatter shrinks; together they are the expected error",
-          _bias_variance_names),
+          _bias_variance_names, "item 65"),
     Claim("dartboard", "bias is the distance of the cluster's centre from the bull's-eye, "
           "variance the cluster's spread", "variance is the distance of the cluster's centre "
           "from the bull's-eye, bias the cluster's spread",
           "a constant fit over many training sets: the average's distance from the truth stays "
           "as n grows, the scatter shrinks; together they are the expected error",
-          _bias_variance_names),
+          _bias_variance_names, "item 65"),
     Claim("ensembles_card", "bagging reduces variance, boosting mainly reduces bias",
           "bagging reduces bias, boosting mainly reduces variance",
           "bias² and variance over 60 training sets: bagging 1-nearest-neighbour fits lowers the "
-          "variance, boosting 30 stumps lowers the bias²", _ensemble_errors),
+          "variance, boosting 30 stumps lowers the bias²", _ensemble_errors, "item 69"),
     Claim("ensembles_keep", "bagging averages resampled models to cut variance, boosting adds "
           "weak models in sequence to cut bias", "bagging averages resampled models to cut "
           "bias, boosting adds weak models in sequence to cut variance",
           "bias² and variance over 60 training sets: bagging 1-nearest-neighbour fits lowers the "
-          "variance, boosting 30 stumps lowers the bias²", _ensemble_errors),
+          "variance, boosting 30 stumps lowers the bias²", _ensemble_errors, "deep-methodology"),
     Claim("sharp_minima", "small batches leave sharp minima that large batches keep",
           "large batches leave sharp minima that small batches keep",
           "SGD from a sharp well's bottom, 2,000 steps: the share still in it at B = 1 and B = 64",
-          _sharp_wells),
+          _sharp_wells, "deep-batch"),
     # the chapters' exercises' worked solutions (a hint that gives the wrong rate)
     Claim("hint_adagrad_falls", "its rate falls, it never grows", "its rate grows, it never falls",
           "descentlab's Adagrad's effective rate on a constant gradient falls at every step",
-          _adagrad_rate),
+          _adagrad_rate, "deep-adaptive"),
     Claim("hint_heavy_ball_modulus", "both roots have modulus √β", "both roots have modulus β",
           "the heavy-ball map read from descentlab's SGD (lr 0.1, momentum 0.9, f = ½w²) has "
-          "spectral radius √β", _heavy_ball_modulus),
+          "spectral radius √β", _heavy_ball_modulus, "deep-momentum"),
     Claim("hint_decay_like_root", "which falls like 1/√t, not geometrically",
           "which falls geometrically, not like 1/√t",
           "the product Π (1 - 0.5/t) falls like a power of t with exponent 1/2",
-          _decaying_product),
+          _decaying_product, "deep-schedules"),
     # more "What to keep" lines
     Claim("keep_spiral_modulus", "complex roots spiral at $\\sqrt\\beta$",
           "complex roots spiral at $\\beta$",
           "the heavy-ball map read from descentlab's SGD (lr 0.1, momentum 0.9, f = ½w²) has "
-          "spectral radius √β", _heavy_ball_modulus),
+          "spectral radius √β", _heavy_ball_modulus, "deep-momentum"),
     Claim("keep_training_error_falls", "The training error only falls as a model grows",
           "The training error only rises as a model grows",
           "least-squares polynomials of degree 0 to 8: the training error never rises",
-          _training_error_falls),
+          _training_error_falls, "deep-methodology"),
     Claim("keep_chords_tangents", "lies below its chords and above its tangents",
           "lies above its chords and below its tangents",
-          "log(1 + eˣ) against its chords and tangents on 41 points", _chords_and_tangents),
+          "log(1 + eˣ) against its chords and tangents on 41 points", _chords_and_tangents,
+          "deep-convexity"),
     Claim("keep_newton_digits", "doubles the correct digits every step",
           "adds one correct digit every step",
           "Newton on eˣ - 2x: each step's correct digits 1.6 to 2.6 times the last's",
-          _newton_digits),
+          _newton_digits, "deep-newton"),
     Claim("keep_batch_unbiased", "A batch gradient is unbiased", "A batch gradient is biased",
           "the mean over every batch of 2 of 6 gradients equals the full gradient",
-          _batch_unbiased),
+          _batch_unbiased, "deep-batch"),
     Claim("keep_likelihood_pairs", "Gaussian noise gives the squared error and the mean, "
           "Laplace noise the absolute error and the median", "Gaussian noise gives the absolute "
           "error and the median, Laplace noise the squared error and the mean",
           "descentlab's Gaussian and Laplace NLLs: their shapes and their best constants",
-          _likelihood_pairs),
+          _likelihood_pairs, "deep-likelihood"),
     Claim("keep_ridge_tradeoff", "λ trades variance for bias", "λ trades bias for variance",
           "ridge over 100 training sets: a larger λ raises the bias² and lowers the variance",
-          _ridge_tradeoff),
+          _ridge_tradeoff, "deep-regularization"),
+    # bound from the census of teaching sentences (book/teaching.py): What to keep
+    Claim("keep_momentum_edge", "the stable range grows to", "the stable range shrinks to",
+          "the heavy-ball map at β = 0.9 is stable up to ηλ = 2(1 + β), past plain descent's 2",
+          _heavy_ball_edge, "deep-momentum"),
+    Claim("keep_best_rate_budget", "the best constant rate depends on the budget and shrinks like",
+          "the best constant rate depends on the budget and grows like",
+          "SGD's exact expected loss on a noisy quadratic minimised over η at T = 100 and "
+          "10,000", _best_rate_budget, "deep-schedules"),
+    Claim("keep_warmup_below_edge", "it keeps the rate below 2/λ", "it keeps the rate above 2/λ",
+          "gradient descent on a curvature λ converges at η = 0.95·2/λ and diverges at 1.05·2/λ",
+          _rate_below_edge, "deep-schedules"),
+    Claim("keep_each_unbiased", "and each is unbiased", "and each is biased",
+          "the mean over every batch of 2 of 6 gradients equals the full gradient",
+          _batch_unbiased, "deep-descent"),
+    Claim("keep_test_error_u", "the test error falls, then rises",
+          "the test error rises, then falls",
+          "polynomials of degree 1 to 9 on 30 noisy points: the test error's minimum at neither "
+          "end", _test_error_u, "deep-methodology"),
+    Claim("keep_receptive_field", "a receptive field that grows with the product of the strides",
+          "a receptive field that shrinks with the product of the strides",
+          "three stacked torch convolutions of kernel 3: the inputs one output reads, at strides "
+          "1 and 2", _receptive_field, "deep-convolution"),
+    Claim("keep_convex_stationary", "a stationary point of a convex loss is its global minimum",
+          "a stationary point of a concave loss is its global minimum",
+          "a convex function's stationary point, by Newton, against its least value on a grid",
+          _convex_stationary, "deep-convexity"),
+    Claim("keep_steps_kappa", "whose step count grows like", "whose step count shrinks like",
+          "gradient descent at η = 1/L to 1e-6: the steps at κ = 10 and κ = 100",
+          _steps_grow_with_kappa, "deep-convexity"),
+    Claim("keep_permuted_minima", "the chord between two equivalent minima rises above them",
+          "the chord between two equivalent minima falls below them",
+          "a two-unit tanh network at its minimum, with its units swapped, and halfway between",
+          _permuted_minima, "deep-convexity"),
+    Claim("keep_batch_edge", "beyond which a larger batch no longer allows a larger rate",
+          "beyond which a larger batch still allows a larger rate",
+          "SGD's second-moment factor (1 - ηh)² + η²c/B below 1: the largest η at B = 10, 10³, "
+          "10⁶", _batch_edge, "deep-batch"),
+    Claim("keep_ridge_shrinks", "the ridge solution that shrinks each eigen-direction",
+          "the ridge solution that grows each eigen-direction",
+          "ridge against least squares in the design's eigenbasis: each ratio σᵢ/(σᵢ + λ) < 1",
+          _ridge_shrink, "deep-regularization"),
+    Claim("keep_noise_scales", "the root mean squared residual, the mean absolute deviation",
+          "the root mean squared residual, the median absolute deviation",
+          "the Gaussian and Laplace NLLs' best scales on a skewed sample, against the RMS "
+          "residual and the mean absolute deviation", _noise_scales, "deep-likelihood"),
+    # definitions and what a cell prints
+    Claim("definition_mse_gaussian", "MSE is the Gaussian likelihood",
+          "MSE is the Laplace likelihood",
+          "descentlab's Gaussian NLL is r²/2 plus a constant, the Laplace NLL |r| plus one",
+          _nll_shapes, "item 117"),
+    Claim("cell_sample_mean", "the maximizer of the mean is the sample mean",
+          "the maximizer of the mean is the sample median",
+          "the best constants under L2 and L1 on the card's data, against its mean and median",
+          _mean_median, "item 2"),
+    Claim("cell_underflow", "densities below 1 underflows", "densities above 1 underflows",
+          "the product of 1,000 Gaussian densities in float64, and their logs' sum",
+          _product_underflows, "item 3"),
+    Claim("cell_line_underfits", "the line underfits, degree 5 fits",
+          "the line overfits, degree 5 fits",
+          "polynomials on 30 noisy points: the line's train and test errors, degree 5's, "
+          "degree 9's", _line_underfits, "item 63"),
 )  # fmt: skip
 _BY_NAME = {c.name: c for c in CLAIMS}
 
@@ -585,12 +831,29 @@ UNBACKED: dict[str, str] = {
     "procedure, nothing to measure",
     "early stopping is cross-validation over the steps of one run": "a definition of a "
     "procedure, nothing to measure",
+    # sentences whose word swapped (teaching.turned) says no contrary, or that a chapter's
+    # rows measure on its computed values without reading the sentence's words
+    "so momentum is a cure for bad conditioning, not for noise": "the momentum chapter's noise "
+    "section measures the equal floors in its rows; the sentence's 'grows' is the factor "
+    "1/(1 - β) of a formula, not a direction to swap",
+    "each of them ends far below the floor of a constant rate": "the schedules chapter's rows "
+    "compare each schedule's end with the constant rate's floor on its computed runs; this "
+    "line restates them in words",
+    "a recursion on the error's mean and second moment": "'mean' names a moment here: the "
+    "swap to 'median' is no contrary; the descent chapter's rows hold the runs to the "
+    "recursion",
+    "The expected error splits into squared bias, variance and noise": "bias and variance "
+    "swapped name the same three parts: no contrary; the methodology chapter's rows check "
+    "the sum exactly",
+    "the cell's y falls monotonically": "what the cell prints is shown beside the sentence; "
+    "its run is the card's cell, not a claim's (a claim would run the card's ravine again)",
 }
 
 
-def claim_checks(text: str, claims: Iterable[Claim] = CLAIMS) -> list[Check]:
-    """The rows of the claims whose phrase or opposite ``text`` holds."""
-    return [c.check(text) for c in claims if c.on(text)]
+def claim_checks(text: str, claims: Iterable[Claim] = CLAIMS, home: str = "") -> list[Check]:
+    """The rows of the claims whose phrase or opposite ``text`` holds, and of those whose
+    home is ``home`` (the page ``text`` is: ``item 65``, ``deep-batch``) whatever it holds."""
+    return [c.check(text) for c in claims if c.on(text) or (home and c.home == home)]
 
 
 _SENTENCE = re.compile(r"(?<=[.;!?])\s+")
