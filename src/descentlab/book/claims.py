@@ -370,8 +370,17 @@ def _sharp_wells() -> tuple[bool, str]:
 
 
 def _heavy_ball_modulus() -> tuple[bool, str]:
-    """The heavy-ball map of lr 0.1, momentum 0.9 on f(w) = ½w², read from descentlab's SGD
-    (two steps from the two unit states): its spectral radius against √β and β."""
+    """The heavy-ball map of lr 0.1, momentum 0.9 on f(w) = ½w², read from descentlab's SGD:
+    its spectral radius against √β and β."""
+    radius = _sgd_map_radius()
+    holds = abs(radius - 0.9**0.5) < 1e-9
+    return holds, f"spectral radius {radius:.6g} (√β = {0.9**0.5:.6g}, β = 0.9)"
+
+
+@functools.cache
+def _sgd_map_radius() -> float:
+    """The spectral radius of the heavy-ball map of lr 0.1, momentum 0.9 on f(w) = ½w², read
+    from descentlab's SGD (one step from each of the two unit states)."""
     import torch
 
     from descentlab.optim import SGD
@@ -386,9 +395,7 @@ def _heavy_ball_modulus() -> tuple[bool, str]:
         (0.5 * w * w).sum().backward()
         opt.step()
         cols.append([float(w.detach()), float(opt.state[w]["momentum_buffer"])])
-    radius = float(np.abs(np.linalg.eigvals(np.array(cols).T)).max())
-    holds = abs(radius - 0.9**0.5) < 1e-9
-    return holds, f"spectral radius {radius:.6g} (√β = {0.9**0.5:.6g}, β = 0.9)"
+    return float(np.abs(np.linalg.eigvals(np.array(cols).T)).max())
 
 
 def _decaying_product() -> tuple[bool, str]:
@@ -654,6 +661,200 @@ def _product_underflows() -> tuple[bool, str]:
     return holds, f"product {prod:g}, sum of logs {logsum:.1f} (largest density {dens.max():.3f})"
 
 
+def _optimal_heavy_ball_steps() -> tuple[bool, str]:
+    """Heavy ball at its optimal (η, β) for curvatures in [1/κ, 1], against gradient descent at
+    its optimal η: the steps to shrink the error 10⁶-fold (from the maps' spectral radii over
+    40 curvatures), at κ = 100 and 10,000."""
+    steps = {}
+    for kappa in (100.0, 10_000.0):
+        lams = np.geomspace(1 / kappa, 1, 40)
+        r = (np.sqrt(kappa) - 1) / (np.sqrt(kappa) + 1)
+        eta, beta = 4 / (1 + np.sqrt(1 / kappa)) ** 2, r**2
+        rho = max(
+            float(np.abs(np.linalg.eigvals(np.array([[1 + beta - eta * lam, -beta],
+                                                     [1.0, 0.0]]))).max())
+            for lam in lams
+        )  # fmt: skip
+        gd = float(np.abs(1 - 2 / (1 + 1 / kappa) * lams).max())
+        steps[kappa] = (np.log(1e-6) / np.log(rho), np.log(1e-6) / np.log(gd))
+    hb = steps[10_000.0][0] / steps[100.0][0]
+    gd = steps[10_000.0][1] / steps[100.0][1]
+    holds = bool(7 < hb < 14 and 70 < gd < 140)
+    return holds, f"κ × 100 multiplies heavy ball's steps by {hb:.1f}, descent's by {gd:.0f}"
+
+
+def _momentum_memory() -> tuple[bool, str]:
+    """descentlab's SGD with momentum 0.9 on a constant gradient 1 for 200 steps: its buffer,
+    the sum of the weights it gives past gradients, against 1/(1 - β) and 1/β."""
+    import torch
+
+    from descentlab.optim import SGD
+
+    w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    opt = SGD([w], lr=0.01, momentum=0.9)
+    for _ in range(200):
+        opt.zero_grad()
+        w.sum().backward()
+        opt.step()
+    buf = float(opt.state[w]["momentum_buffer"])
+    return abs(buf - 10) < 1e-6, f"buffer {buf:.6g} (1/(1 - β) = 10, 1/β = {1 / 0.9:.3g})"
+
+
+def _units_free_steps() -> tuple[bool, str]:
+    """descentlab's Adagrad, RMSprop and Adam on L(w) = c·w, c = 1 and 1000: the largest
+    relative difference of their first five steps, against the gradients' ratio 1000."""
+    import torch
+
+    from descentlab.optim import Adagrad, Adam, RMSprop
+
+    def moves(make: Callable, c: float) -> np.ndarray:
+        w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+        opt, out = make([w]), []
+        for _ in range(5):
+            before = float(w.detach())
+            opt.zero_grad()
+            (c * w).sum().backward()
+            opt.step()
+            out.append(float(w.detach()) - before)
+        return np.array(out)
+
+    gaps = []
+    for make in (lambda p: Adagrad(p, lr=0.1), lambda p: RMSprop(p, lr=0.01),
+                 lambda p: Adam(p, lr=0.01)):  # fmt: skip
+        a, b = moves(make, 1.0), moves(make, 1000.0)
+        gaps.append(float(np.abs(a / b - 1).max()))
+    return max(gaps) < 1e-5, f"steps differ by at most {max(gaps):.1e} relative (gradients × 1000)"
+
+
+def _a_over_t() -> tuple[bool, str]:
+    """SGD's exact second moment on a curvature h = 1 with noise σ² = 1 under η_t = a/t:
+    t·E[x²] at t = 2,000 and 20,000 (flat for the optimal 1/t), at ah = 1 and ah = 0.25."""
+    growth = {}
+    for a in (1.0, 0.25):
+        v, at = 1.0, {}
+        for t in range(1, 20_001):
+            v = (1 - a / t) ** 2 * v + (a / t) ** 2
+            if t in (2000, 20_000):
+                at[t] = t * v
+        growth[a] = at[20_000] / at[2000]
+    holds = abs(growth[1.0] - 1) < 0.05 and growth[0.25] > 2
+    return holds, f"t·E[x²] grows × {growth[1.0]:.3f} at ah = 1, × {growth[0.25]:.3g} at ah = 0.25"
+
+
+def _floor_by_eta_over_b() -> tuple[bool, str]:
+    """SGD's stationary second moment on a curvature h = 1 with noise σ²/B (the fixed point of
+    v = (1 - ηh)²v + η²σ²/B) at (η, B) = (0.01, 1), (0.02, 2), (0.04, 4) and (0.02, 1)."""
+
+    def floor(eta: float, b: int) -> float:
+        return eta**2 / b / (1 - (1 - eta) ** 2)
+
+    same = [floor(0.01 * k, k) for k in (1, 2, 4)]
+    spread = max(same) / min(same) - 1
+    holds = spread < 0.02 and floor(0.02, 1) > 1.9 * floor(0.01, 1)
+    return holds, (f"floor {same[0]:.4g}, {same[1]:.4g}, {same[2]:.4g} at η/B = 0.01; "
+                   f"{floor(0.02, 1):.4g} at η = 0.02, B = 1")  # fmt: skip
+
+
+def _cross_correlation() -> tuple[bool, str]:
+    """torch's conv1d with the kernel (1, 2, 3) on a ramp, against numpy's correlate and
+    convolve."""
+    import torch
+
+    x, k = np.arange(8.0) ** 2, np.array([1.0, 2.0, 3.0])
+    out = torch.nn.functional.conv1d(torch.tensor(x)[None, None], torch.tensor(k)[None, None])[
+        0, 0
+    ].numpy()
+    corr = float(np.abs(out - np.correlate(x, k, "valid")).max())
+    conv = float(np.abs(out - np.convolve(x, k, "valid")).max())
+    return corr < 1e-12 < conv, f"off numpy's correlate by {corr:.1e}, off convolve by {conv:.3g}"
+
+
+#: AlexNet's layers: (kind, out, in, kernel, output map side) -- conv layers' grouped inputs
+_ALEXNET = (("conv", 96, 3, 11, 55), ("conv", 256, 48, 5, 27), ("conv", 384, 256, 3, 13),
+            ("conv", 384, 192, 3, 13), ("conv", 256, 192, 3, 13), ("dense", 4096, 9216, 1, 1),
+            ("dense", 4096, 4096, 1, 1), ("dense", 1000, 4096, 1, 1))  # fmt: skip
+
+
+def _conv_compute_dense_weights() -> tuple[bool, str]:
+    """AlexNet's layers: the share of its weights and of its multiply-adds (weights times the
+    output map's area) in the convolutions."""
+    weights = {"conv": 0, "dense": 0}
+    macs = {"conv": 0, "dense": 0}
+    for kind, out, inp, k, side in _ALEXNET:
+        w = out * inp * k * k
+        weights[kind] += w
+        macs[kind] += w * side * side
+    wc = weights["conv"] / sum(weights.values())
+    mc = macs["conv"] / sum(macs.values())
+    return (
+        mc > 0.5 > wc,
+        f"convolutions: {100 * wc:.0f} % of the weights, {100 * mc:.0f} % of the compute",
+    )
+
+
+def _rotation_defeats_diagonal() -> tuple[bool, str]:
+    """H = diag(1, 100) and H rotated by 45°: the condition number after the diagonal (Jacobi)
+    preconditioner D^-1/2 H D^-1/2."""
+
+    def preconditioned(h: np.ndarray) -> float:
+        d = 1 / np.sqrt(np.diag(h))
+        ev = np.linalg.eigvalsh(d[:, None] * h * d[None, :])
+        return float(ev.max() / ev.min())
+
+    h = np.diag([1.0, 100.0])
+    c = np.sqrt(0.5)
+    rot = np.array([[c, -c], [c, c]])
+    axis, turned_ = preconditioned(h), preconditioned(rot @ h @ rot.T)
+    return (
+        axis < 1.01 and turned_ > 50,
+        f"κ after the diagonal: {axis:.3g} on the axes, {turned_:.3g} rotated",
+    )
+
+
+def _momentum_slower_here() -> tuple[bool, str]:
+    """The heavy-ball map read from descentlab's SGD (lr 0.1, momentum 0.9, f = ½w²) against
+    plain descent's factor |1 - ηλ| at the same η."""
+    radius = _sgd_map_radius()
+    return radius > 0.9, f"momentum's spectral radius {radius:.4f}, descent's factor 0.9"
+
+
+def _jensen_gap() -> tuple[bool, str]:
+    """E f(X) - f(E X) for f(x) = log(1 + eˣ) over 500 random distributions on 5 points, and
+    for -f."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 2, (500, 5))
+    p = rng.dirichlet(np.ones(5), 500)
+    gap = (p * np.logaddexp(0, x)).sum(1) - np.logaddexp(0, (p * x).sum(1))
+    return float(gap.min()) >= -1e-12 and float(gap.max()) > 0.01, (
+        f"gap between {gap.min():.2g} and {gap.max():.3g} for f; -f's gap the negative"
+    )
+
+
+def _newton_sqrt_diverges() -> tuple[bool, str]:
+    """Newton with autograd's derivatives on f(x) = √(1 + x²) (convex) from x = 1.5 and 0.5:
+    |x| after three steps."""
+    import torch
+
+    ends = {}
+    for x0 in (1.5, 0.5):
+        x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
+        for _ in range(3):
+            (g,) = torch.autograd.grad(torch.sqrt(1 + x * x), x, create_graph=True)
+            (h,) = torch.autograd.grad(g, x)
+            x = (x - g / h).detach().requires_grad_(True)
+        ends[x0] = abs(float(x.detach()))
+    return ends[1.5] > 1e4 and ends[0.5] < 1e-3, (
+        f"|x| after three steps: {ends[1.5]:.3g} from 1.5, {ends[0.5]:.2g} from 0.5"
+    )
+
+
+def _variance_of_mean() -> tuple[bool, str]:
+    """20,000 means of 20 standard normal draws: their variance and standard deviation."""
+    m = np.random.default_rng(8).standard_normal((20_000, 20)).mean(1)
+    var = float(m.var())
+    return abs(var * 20 - 1) < 0.05, f"variance {var:.4f} (1/20 = 0.05), sd {np.sqrt(var):.3f}"
+
+
 #: every claim the book binds (its pages' phrases; :func:`claim_checks` finds them there)
 CLAIMS: tuple[Claim, ...] = (
     Claim("nesterov_point", "evaluates the gradient where the velocity is about to carry the "
@@ -812,6 +1013,64 @@ CLAIMS: tuple[Claim, ...] = (
           "the line overfits, degree 5 fits",
           "polynomials on 30 noisy points: the line's train and test errors, degree 5's, "
           "degree 9's", _line_underfits, "item 63"),
+    Claim("keep_momentum_sqrt_kappa", "the steps needed grow with $\\sqrt\\kappa$ instead of κ",
+          "the steps needed grow with κ instead of $\\sqrt\\kappa$",
+          "heavy ball and descent at their optimal settings: the steps to 10⁻⁶ as κ grows "
+          "100-fold", _optimal_heavy_ball_steps, "deep-momentum"),
+    Claim("keep_momentum_memory", "Momentum averages gradients over about $1/(1 - \\beta)$ steps",
+          "Momentum averages gradients over about $1/\\beta$ steps",
+          "descentlab's SGD buffer on a constant gradient sums the weights β^k to 1/(1 - β)",
+          _momentum_memory, "deep-momentum"),
+    Claim("keep_units_free", "make a step's size independent of the gradient's units",
+          "make a step's size proportional to the gradient's units",
+          "descentlab's Adagrad, RMSprop and Adam take the same steps on a gradient 1,000 "
+          "times larger", _units_free_steps, "deep-adaptive"),
+    Claim("keep_a_over_t", "a/t reaches the optimal 1/t only when ah > 1/2",
+          "a/t reaches the optimal 1/t only when ah < 1/2",
+          "SGD's exact second moment under a/t: t·E[x²] flat at ah = 1, growing at ah = 0.25",
+          _a_over_t, "deep-schedules"),
+    Claim("keep_floor_eta_over_b", "SGD's floor is set by η/B", "SGD's floor is set by ηB",
+          "SGD's exact stationary second moment: the same at equal η/B, doubled with η alone",
+          _floor_by_eta_over_b, "deep-batch"),
+    Claim("keep_sharper_than_edge", "cannot rest in a minimum sharper than 2/η",
+          "cannot rest in a minimum flatter than 2/η",
+          "gradient descent on a curvature λ converges at η = 0.95·2/λ and diverges at 1.05·2/λ",
+          _rate_below_edge, "deep-batch"),
+    Claim("keep_cross_correlation", "Deep learning's convolution is a cross-correlation",
+          "Deep learning's convolution is a flipped-kernel convolution",
+          "torch's conv1d against numpy's correlate and convolve", _cross_correlation,
+          "deep-convolution"),
+    Claim("keep_conv_compute", "convolutions dominate a network's compute and dense layers its "
+          "weights", "dense layers dominate a network's compute and convolutions its weights",
+          "AlexNet's layers: the convolutions' share of the weights and of the multiply-adds",
+          _conv_compute_dense_weights, "deep-convolution"),
+    Claim("keep_rotation_defeats", "which a rotation defeats", "which a rotation leaves intact",
+          "the diagonal preconditioner on diag(1, 100), on the axes and rotated by 45°",
+          _rotation_defeats_diagonal, "deep-newton"),
+    # the chapters' exercises' worked solutions
+    Claim("hint_momentum_slower", "momentum is slower on this well-conditioned problem",
+          "momentum is faster on this well-conditioned problem",
+          "the heavy-ball map read from descentlab's SGD against descent's factor at η = 0.1",
+          _momentum_slower_here, "deep-momentum"),
+    Claim("hint_gaussian_prior", "A Gaussian prior is L2", "A Laplace prior is L2",
+          "descentlab's Gaussian NLL is r²/2 plus a constant, the Laplace NLL |r| plus one",
+          _nll_shapes, "deep-regularization"),
+    Claim("hint_mse_gaussian", "which is why the MSE is the Gaussian's loss",
+          "which is why the MSE is the Laplace's loss",
+          "descentlab's Gaussian NLL is r²/2 plus a constant, the Laplace NLL |r| plus one",
+          _nll_shapes, "deep-likelihood"),
+    Claim("hint_jensen", "For a convex f the gap is never negative",
+          "For a convex f the gap is never positive",
+          "Jensen's gap of log(1 + eˣ) over 500 random distributions", _jensen_gap,
+          "deep-convexity"),
+    Claim("hint_newton_diverges", "the iterates diverge although f is convex",
+          "the iterates converge because f is convex",
+          "Newton with autograd's derivatives on √(1 + x²) from 1.5 and from 0.5",
+          _newton_sqrt_diverges, "deep-newton"),
+    Claim("hint_average_variance", "averaging 20 noises divides their variance by 20",
+          "averaging 20 noises divides their standard deviation by 20",
+          "20,000 means of 20 normal draws: their variance", _variance_of_mean,
+          "deep-methodology"),
 )  # fmt: skip
 _BY_NAME = {c.name: c for c in CLAIMS}
 
