@@ -903,6 +903,19 @@ MUTANTS: tuple[Mutant, ...] = (
                                                            "stays (neither phrase)",
            (), file="book/chapters/practice.py", old='its rate falls, it "\n        "never grows',
            new='its rate stays, it "\n        "never moves', chapters=("deep-adaptive",)),
+    # a lecture exercise's hint (read on the card of the item it practises)
+    Mutant("census_lecture_hint_adagrad_grows", "exercise hint", "the AdaGrad step hint says "
+                                                                "the rate grows as √t",
+           (55,), file="book/texts/practice.py",
+           old='"decays as 1/√t however large g is', new='"grows as √t however large g is'),
+    Mutant("census_lecture_hint_bagging_bias", "exercise hint", "the ensembles hint says "
+                                                               "bagging reduces bias",
+           (68,), file="book/texts/practice.py",
+           old="up to B: bagging reduces variance.", new="up to B: bagging reduces bias."),
+    Mutant("census_lecture_hint_l1_mean", "exercise hint", "the Laplace hint gives the L1 "
+                                                          "loss's minimizer as the mean",
+           (6,), file="book/texts/practice.py", old="whose minimizer is the median.",
+           new="whose minimizer is the mean."),
     # a card's explanation
     Mutant("census_card_l2_uniform", "card explanation", "L2 said to assume uniform noise "
                                                         "(neither phrase)",

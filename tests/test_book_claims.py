@@ -13,7 +13,7 @@ import pytest
 
 from descentlab.book import build, claims, teaching
 from descentlab.book.chapters import CHAPTERS
-from descentlab.book.lectures import ITEMS
+from descentlab.book.lectures import ITEMS, LECTURES
 from descentlab.book.render.pages import Evidence
 
 
@@ -28,6 +28,10 @@ def _where(phrase: str) -> str:
         for ex in ch.exercises:
             if phrase in claims._plain(ex.solution):
                 return f"hint {ch.stem}"
+    for lec in LECTURES:
+        for ex in lec.exercises:
+            if phrase in claims._plain(ex.solution):
+                return f"lecture-hint {lec.seed}"
     return ""
 
 
@@ -238,7 +242,9 @@ def test_a_new_sentence_with_a_computable_opposite_fails_the_build_row(kind, whe
 def _home_text(claim: claims.Claim) -> str:
     """The text of the page that is ``claim``'s home, as its rows read it."""
     if claim.home.startswith("item "):
-        return next(i for i in ITEMS if i.number == int(claim.home[5:])).explain
+        number = int(claim.home[5:])
+        item = next(i for i in ITEMS if i.number == number)
+        return "\n\n".join([item.explain, *build._hints(number)])
     if claim.name == "nesterov_point":
         return f"Nesterov's variant {claim.said}."
     ch = next(c for c in CHAPTERS if c.stem == claim.home)
@@ -266,3 +272,55 @@ def test_a_card_reworded_away_from_its_claim_is_a_cross():
     item = next(i for i in ITEMS if i.number == 117)
     text = claims._plain(item.explain).replace("MSE is the Gaussian likelihood", "MSE is a loss")
     assert "fail" in _card_statuses(item, text)
+
+
+def _source_text(text: str) -> str:
+    """A book source file's text as its pages say it: string literals joined, ``\\\\`` one
+    backslash, plain."""
+    import re
+
+    return claims._plain(re.sub(r'"\s*\n\s*"', "", text).replace("\\\\", "\\"))
+
+
+def _census_mutants():
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "scripts"))
+    import mutate_book
+
+    return root, [m for m in mutate_book.MUTANTS if m.name.startswith("census_")]
+
+
+@pytest.mark.parametrize("mutant", _census_mutants()[1], ids=lambda m: m.name)
+def test_each_census_mutant_turns_its_homes_row_to_a_cross(mutant):
+    """scripts/mutate_book.py's census mutants, without a build: the edited source file read as
+    its page reads it holds a claim's row that is ✘, where the file as it is holds only ✔."""
+    root, _ = _census_mutants()
+    text = (root / "src" / "descentlab" / mutant.file).read_text(encoding="utf-8")
+    homes = [f"item {n}" for n in mutant.items] + list(mutant.chapters)
+    before, after = _source_text(text), _source_text(text.replace(mutant.old, mutant.new))
+    assert before != after
+    mine = [c for c in claims.CLAIMS if c.home in homes and c.said in before]
+    assert mine, mutant.name
+    assert all(c.check(before).status == "ok" for c in mine)
+    failed = [c.name for c in mine if c.check(after).status == "fail"]
+    assert failed, mutant.name
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [c for c in claims.CLAIMS if _where(c.said).startswith("lecture-hint")],
+    ids=lambda c: c.name,
+)
+def test_a_lecture_hint_turned_into_its_opposite_is_a_cross_on_its_items_card(claim):
+    """A lecture exercise's worked solution is read on the card of the item it practises."""
+    number = int(claim.home.split()[1])
+    item = next(i for i in ITEMS if i.number == number)
+    assert [c.status for c in build.card(dataclasses.replace(item, code=""), Evidence())
+            .evidence.checks if f'says "{claim.said}"' in c.text] == ["ok"]  # fmt: skip
+    (hint,) = [h for h in build._hints(number) if claim.said in claims._plain(h)]
+    flipped = claims._plain(hint).replace(claim.said, claim.opposite)
+    rows = claims.claim_checks(flipped, [claim], home=claim.home)
+    assert [r.status for r in rows] == ["fail"]

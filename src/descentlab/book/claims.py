@@ -1071,6 +1071,36 @@ CLAIMS: tuple[Claim, ...] = (
           "averaging 20 noises divides their standard deviation by 20",
           "20,000 means of 20 normal draws: their variance", _variance_of_mean,
           "deep-methodology"),
+    # the lectures' exercises' worked solutions (read on the card of the item they practise)
+    Claim("hint_lecture_underflow", "probabilities below 1 underflows to 0",
+          "probabilities above 1 underflows to 0",
+          "the product of 1,000 Gaussian densities in float64, and their logs' sum",
+          _product_underflows, "item 2"),
+    Claim("hint_lecture_l1_median", "whose minimizer is the median", "whose minimizer is the mean",
+          "the best constants under L2 and L1 on the card's data, against its mean and median",
+          _mean_median, "item 6"),
+    Claim("hint_lecture_l2_mean", "(the mean is its minimizer)", "(the median is its minimizer)",
+          "the best constants under L2 and L1 on the card's data, against its mean and median",
+          _mean_median, "item 7"),
+    Claim("hint_lecture_adagrad_root", "the rate decays as 1/√t however large g is",
+          "the rate grows as √t however large g is",
+          "descentlab's Adagrad's effective rate on a constant gradient falls at every step",
+          _adagrad_rate, "item 55"),
+    Claim("hint_lecture_bagging", "their variance by up to B: bagging reduces variance",
+          "their variance by up to B: bagging reduces bias",
+          "bias² and variance over 60 training sets: bagging 1-nearest-neighbour fits lowers the "
+          "variance, boosting 30 stumps lowers the bias²", _ensemble_errors, "item 68"),
+    Claim("hint_lecture_boosting", "it mainly reduces bias (and can overfit)",
+          "it mainly reduces variance (and can overfit)",
+          "bias² and variance over 60 training sets: bagging 1-nearest-neighbour fits lowers the "
+          "variance, boosting 30 stumps lowers the bias²", _ensemble_errors, "item 68"),
+    Claim("hint_lecture_adagrad_falls", "so η/√G falls toward 0", "so η/√G grows without bound",
+          "descentlab's Adagrad's effective rate on a constant gradient falls at every step",
+          _adagrad_rate, "item 77"),
+    Claim("hint_lecture_rate_decays", "The sum grows without bound and the rate decays",
+          "The sum grows without bound and the rate grows",
+          "descentlab's Adagrad's effective rate on a constant gradient falls at every step",
+          _adagrad_rate, "item 129"),
 )  # fmt: skip
 _BY_NAME = {c.name: c for c in CLAIMS}
 
