@@ -855,6 +855,44 @@ def _variance_of_mean() -> tuple[bool, str]:
     return abs(var * 20 - 1) < 0.05, f"variance {var:.4f} (1/20 = 0.05), sd {np.sqrt(var):.3f}"
 
 
+def _flexibility_tradeoff() -> tuple[bool, str]:
+    """Least-squares polynomials of degree 1 and 7 over 60 training sets of 40 noisy points:
+    squared bias and variance of their predictions."""
+
+    def poly(d: int) -> Callable:
+        def fit(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> Callable:
+            c = np.polynomial.polynomial.polyfit(x, y, d)
+            return lambda g: np.polynomial.polynomial.polyval(g, c)
+
+        return fit
+
+    (b1, v1), (b7, v7) = _fits(poly(1)), _fits(poly(7))
+    return b7 < b1 and v7 > v1, (
+        f"degree 1: bias² {b1:.3g}, variance {v1:.3g}; degree 7: {b7:.3g}, {v7:.3g}"
+    )
+
+
+def _bias_correction() -> tuple[bool, str]:
+    """An average v ← αv + (1 - α)g started at 0, α = 0.999, over a constant g = 2: v and
+    v/(1 - αᵗ) at steps 1, 10 and 100."""
+    alpha, v, raw, fixed = 0.999, 0.0, [], []
+    for t in range(1, 101):
+        v = alpha * v + (1 - alpha) * 2.0
+        if t in (1, 10, 100):
+            raw.append(v)
+            fixed.append(v / (1 - alpha**t))
+    holds = max(abs(f - 2.0) for f in fixed) < 1e-9 and max(raw) < 1
+    return holds, "v " + ", ".join(f"{r:.3g}" for r in raw) + "; corrected " + ", ".join(
+        f"{f:.6g}" for f in fixed
+    )
+
+
+_ADAGRAD_SHOWS = "descentlab's Adagrad's effective rate on a constant gradient falls at every step"
+_ENSEMBLES_SHOWS = (
+    "bias² and variance over 60 training sets: bagging 1-nearest-neighbour fits lowers the "
+    "variance, boosting 30 stumps lowers the bias²"
+)
+
 #: every claim the book binds (its pages' phrases; :func:`claim_checks` finds them there)
 CLAIMS: tuple[Claim, ...] = (
     Claim("nesterov_point", "evaluates the gradient where the velocity is about to carry the "
@@ -1101,6 +1139,59 @@ CLAIMS: tuple[Claim, ...] = (
           "The sum grows without bound and the rate grows",
           "descentlab's Adagrad's effective rate on a constant gradient falls at every step",
           _adagrad_rate, "item 129"),
+    # cards' explanations
+    Claim("card_batch_unbiased", "the batch mean has the same expectation: it is unbiased",
+          "the batch mean has the same expectation: it is biased",
+          "the mean over every batch of 2 of 6 gradients equals the full gradient",
+          _batch_unbiased, "item 14"),
+    Claim("card_error_grows", "and the error grows geometrically",
+          "and the error shrinks geometrically",
+          "gradient descent on a curvature λ converges at η = 0.95·2/λ and diverges at 1.05·2/λ",
+          _rate_below_edge, "item 15"),
+    Claim("card_velocity_grows", "the velocity grows to 1/(1-β) times a single step",
+          "the velocity grows to 1/β times a single step",
+          "descentlab's SGD buffer on a constant gradient sums the weights β^k to 1/(1 - β)",
+          _momentum_memory, "item 24"),
+    Claim("card_convex_one_basin", "A convex function has one basin",
+          "A concave function has one basin",
+          "a convex function's stationary point, by Newton, against its least value on a grid",
+          _convex_stationary, "item 46"),
+    Claim("card_network_not_convex", "Network losses are not convex",
+          "Network losses are convex",
+          "a two-unit tanh network at its minimum, with its units swapped, and halfway between",
+          _permuted_minima, "item 46"),
+    Claim("card_adagrad_falls", "the effective rate ε/√r falls for the whole run",
+          "the effective rate ε/√r grows for the whole run", _ADAGRAD_SHOWS, _adagrad_rate,
+          "item 56"),
+    Claim("card_rmsprop_no_decay", "the effective rate no longer decays to zero",
+          "the effective rate still decays to zero",
+          "descentlab's RMSprop's effective rate on a constant gradient is the same at steps "
+          "200 and 400", _rmsprop_rate, "item 57"),
+    Claim("card_flexible_trades", "a more flexible model trades bias for variance",
+          "a more flexible model trades variance for bias",
+          "polynomials of degree 1 and 7 over 60 training sets: squared bias and variance",
+          _flexibility_tradeoff, "item 66"),
+    Claim("card_bagging_helps_variance", "It helps high-variance models",
+          "It helps high-bias models", _ENSEMBLES_SHOWS, _ensemble_errors, "item 68"),
+    Claim("card_adagrad_monotone", "So the effective rate η/√G falls monotonically",
+          "So the effective rate η/√G rises monotonically", _ADAGRAD_SHOWS, _adagrad_rate,
+          "item 77"),
+    Claim("card_averaging_divides", "Averaging n independent noises divides their variance by "
+          "about n", "Averaging n independent noises divides their standard deviation by about n",
+          "20,000 means of 20 normal draws: their variance", _variance_of_mean, "item 98"),
+    Claim("card_root_beta", "every coordinate shrinks by √β", "every coordinate shrinks by β",
+          "the heavy-ball map read from descentlab's SGD (lr 0.1, momentum 0.9, f = ½w²) has "
+          "spectral radius √β", _heavy_ball_modulus, "item 102"),
+    Claim("card_adagrad_only_falls", "AdaGrad's effective rate ρ/√r only falls",
+          "AdaGrad's effective rate ρ/√r only rises", _ADAGRAD_SHOWS, _adagrad_rate, "item 109"),
+    Claim("card_bias_correction", "is an unbiased estimate at every step",
+          "is a biased estimate at every step",
+          "an average started at 0 over a constant, divided by 1 - αᵗ, against the constant",
+          _bias_correction, "item 111"),
+    Claim("card_l1_median", "(its best constant is the median, item 5)",
+          "(its best constant is the mean, item 5)",
+          "the best constants under L2 and L1 on the card's data, against its mean and median",
+          _mean_median, "item 116"),
 )  # fmt: skip
 _BY_NAME = {c.name: c for c in CLAIMS}
 
