@@ -932,6 +932,18 @@ MUTANTS: tuple[Mutant, ...] = (
                                                                  "(neither phrase)",
            (68,), file="book/texts/l002.py", old="shrinks with `M`, the shared part stays",
            new="shrinks with `M`, and so does the shared part"),
+    Mutant("census_card_flexible_swapped", "card explanation", "a flexible model said to "
+                                                              "trade variance for bias",
+           (66,), file="book/texts/l002.py", old="flexible model trades bias for variance",
+           new="flexible model trades variance for bias"),
+    Mutant("census_card_bias_correction_biased", "card explanation", "the corrected average "
+                                                                    "said to be biased",
+           (111,), file="book/texts/l003.py", old="is an unbiased estimate at every step",
+           new="is a biased estimate at every step"),
+    Mutant("census_card_one_basin_concave", "card explanation", "a concave function said to "
+                                                               "have one basin",
+           (46,), file="book/texts/l001.py", old="A convex function has one basin",
+           new="A concave function has one basin"),
     # a chapter's prose: a wrong sentence other than the one opposite the claim was told
     Mutant("census_prose_nesterov_halfway", "conceptual sentence", "Nesterov's gradient said "
                                                                   "to be taken halfway",
