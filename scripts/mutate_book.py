@@ -825,6 +825,133 @@ MUTANTS: tuple[Mutant, ...] = (
            old="$; λ trades variance for bias, and the best λ is",
            new="$; λ trades bias for variance, and the best λ is",
            chapters=("deep-regularization",)),
+    # ---- the census of teaching sentences (book/teaching.py): sentences bound since, each
+    # turned by a swapped word, or reworded into neither phrase (the claim's row is on its
+    # home page whatever the page says)
+    # a "What to keep" line
+    Mutant("census_keep_momentum_edge_shrinks", "what to keep", "momentum's stable range said "
+                                                               "to shrink to 2(1 + β)",
+           (), file="book/chapters/momentum.py", old="the stable range grows to",
+           new="the stable range shrinks to", chapters=("deep-momentum",)),
+    Mutant("census_keep_memory_beta", "what to keep", "momentum said to average over 1/β steps",
+           (), file="book/chapters/momentum.py",
+           old="Momentum averages gradients over about $1/(1 - \\\\beta)$ steps",
+           new="Momentum averages gradients over about $1/\\\\beta$ steps",
+           chapters=("deep-momentum",)),
+    Mutant("census_keep_a_over_t_below", "what to keep", "a/t said to reach 1/t only when "
+                                                        "ah < 1/2",
+           (), file="book/chapters/schedules.py",
+           old="a/t reaches the optimal 1/t only when ah > 1/2",
+           new="a/t reaches the optimal 1/t only when ah < 1/2", chapters=("deep-schedules",)),
+    Mutant("census_keep_conv_compute_swapped", "what to keep", "dense layers said to dominate "
+                                                              "the compute, convolutions the "
+                                                              "weights",
+           (), file="book/chapters/conv_arithmetic.py",
+           old="so convolutions dominate a\nnetwork's compute and dense layers its weights",
+           new="so dense layers dominate a\nnetwork's compute and convolutions its weights",
+           chapters=("deep-convolution",)),
+    Mutant("census_keep_rotation_harmless", "what to keep", "a rotation said to leave the "
+                                                           "diagonal preconditioner intact",
+           (), file="book/chapters/newton.py",
+           old="from the gradients' squares and which a rotation defeats;",
+           new="from the gradients' squares and which a rotation leaves intact;",
+           chapters=("deep-newton",)),
+    Mutant("census_keep_test_error_reworded", "what to keep", "the test error said to keep "
+                                                             "falling (neither phrase)",
+           (), file="book/chapters/methodology.py", old="the test error falls, then\nrises,",
+           new="the test error keeps\nfalling,", chapters=("deep-methodology",)),
+    # a definition
+    Mutant("census_definition_mse_laplace", "definition", "MSE defined as the Laplace "
+                                                         "likelihood",
+           (117,), file="book/texts/l004.py", old="MSE is the Gaussian likelihood of\nitem 7",
+           new="MSE is the Laplace likelihood of\nitem 7"),
+    Mutant("census_definition_bias_reworded", "definition", "bias defined as one prediction's "
+                                                           "error (neither phrase)",
+           (65,), file="book/texts/l002.py", old="Bias is how far the *average* prediction",
+           new="Bias is how far a *single* prediction"),
+    Mutant("census_definition_variance_reworded", "definition", "variance defined as the "
+                                                               "distance from the truth "
+                                                               "(neither phrase)",
+           (65,), file="book/texts/l002.py", old="Variance is how much the predictions scatter",
+           new="Variance is how far the predictions lie"),
+    # what a cell prints
+    Mutant("census_cell_sample_median", "cell output", "the cell's Gaussian maximizer said to "
+                                                      "be the sample median",
+           (2,), file="book/texts/l000.py", old="maximizer of the mean is the sample mean",
+           new="maximizer of the mean is the sample median"),
+    Mutant("census_cell_underflow_above", "cell output", "the product said to underflow for "
+                                                        "densities above 1",
+           (3,), file="book/texts/l000.py", old="densities below 1 underflows",
+           new="densities above 1 underflows"),
+    Mutant("census_cell_line_overfits", "cell output", "the cell's line said to overfit",
+           (63,), file="book/texts/l002.py", old="the line\nunderfits, degree 5 fits",
+           new="the line\noverfits, degree 5 fits"),
+    # an exercise hint
+    Mutant("census_hint_momentum_faster", "exercise hint", "momentum said to be faster on the "
+                                                          "well-conditioned problem",
+           (), file="book/chapters/practice.py", old="momentum is slower on this ",
+           new="momentum is faster on this ", chapters=("deep-momentum",)),
+    Mutant("census_hint_laplace_prior", "exercise hint", "the MAP hint says a Laplace prior is "
+                                                        "L2",
+           (), file="book/chapters/practice.py", old="A Gaussian prior is L2 (a Laplace prior ",
+           new="A Laplace prior is L2 (a Gaussian prior ", chapters=("deep-regularization",)),
+    Mutant("census_hint_newton_converges", "exercise hint", "pure Newton on √(1 + x²) said to "
+                                                           "converge because f is convex",
+           (), file="book/chapters/newton.py", old='"diverge although f is convex',
+           new='"converge because f is convex', chapters=("deep-newton",)),
+    Mutant("census_hint_adagrad_reworded", "exercise hint", "the AdaGrad hint says its rate "
+                                                           "stays (neither phrase)",
+           (), file="book/chapters/practice.py", old='its rate falls, it "\n        "never grows',
+           new='its rate stays, it "\n        "never moves', chapters=("deep-adaptive",)),
+    # a lecture exercise's hint (read on the card of the item it practises)
+    Mutant("census_lecture_hint_adagrad_grows", "exercise hint", "the AdaGrad step hint says "
+                                                                "the rate grows as √t",
+           (55,), file="book/texts/practice.py",
+           old='"decays as 1/√t however large g is', new='"grows as √t however large g is'),
+    Mutant("census_lecture_hint_bagging_bias", "exercise hint", "the ensembles hint says "
+                                                               "bagging reduces bias",
+           (68,), file="book/texts/practice.py",
+           old="up to B: bagging reduces variance.", new="up to B: bagging reduces bias."),
+    Mutant("census_lecture_hint_l1_mean", "exercise hint", "the Laplace hint gives the L1 "
+                                                          "loss's minimizer as the mean",
+           (6,), file="book/texts/practice.py", old="whose minimizer is the median.",
+           new="whose minimizer is the mean."),
+    # a card's explanation
+    Mutant("census_card_l2_uniform", "card explanation", "L2 said to assume uniform noise "
+                                                        "(neither phrase)",
+           (5,), file="book/texts/l000.py", old="L2 assumes\nlight-tailed Gaussian noise",
+           new="L2 assumes\nuniform noise"),
+    Mutant("census_card_dartboard_reworded", "card explanation", "the dartboard's bias said to "
+                                                                "be the cluster's spread "
+                                                                "(neither phrase)",
+           (65,), file="book/texts/l002.py",
+           old="picture: bias is the distance of the cluster's centre from the bull's-eye",
+           new="picture: bias is the spread of the cluster around the bull's-eye"),
+    Mutant("census_card_shared_part_shrinks", "card explanation", "the shared part of an "
+                                                                 "average said to shrink too "
+                                                                 "(neither phrase)",
+           (68,), file="book/texts/l002.py", old="shrinks with `M`, the shared part stays",
+           new="shrinks with `M`, and so does the shared part"),
+    Mutant("census_card_flexible_swapped", "card explanation", "a flexible model said to "
+                                                              "trade variance for bias",
+           (66,), file="book/texts/l002.py", old="flexible model trades bias for variance",
+           new="flexible model trades variance for bias"),
+    Mutant("census_card_bias_correction_biased", "card explanation", "the corrected average "
+                                                                    "said to be biased",
+           (111,), file="book/texts/l003.py", old="is an unbiased estimate at every step",
+           new="is a biased estimate at every step"),
+    Mutant("census_card_one_basin_concave", "card explanation", "a concave function said to "
+                                                               "have one basin",
+           (46,), file="book/texts/l001.py", old="A convex function has one basin",
+           new="A concave function has one basin"),
+    # a chapter's prose: a wrong sentence other than the one opposite the claim was told
+    Mutant("census_prose_nesterov_halfway", "conceptual sentence", "Nesterov's gradient said "
+                                                                  "to be taken halfway",
+           (), file="book/chapters/momentum.py",
+           old="evaluates the gradient where the velocity is about to\ncarry the iterate, not "
+               "where it is.",
+           new="evaluates the gradient halfway between the iterate and\nthe look-ahead point.",
+           chapters=("deep-momentum",)),
     # ---- end of the teaching sentences' block
     # ---- figures read back from what was drawn, citations from one bibliography -----------
     # a figure: a log axis made linear, a unit changed, a legend reversed against its panel

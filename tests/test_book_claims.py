@@ -11,9 +11,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from descentlab.book import build, claims
+from descentlab.book import build, claims, teaching
 from descentlab.book.chapters import CHAPTERS
-from descentlab.book.lectures import ITEMS
+from descentlab.book.lectures import ITEMS, LECTURES
 from descentlab.book.render.pages import Evidence
 
 
@@ -28,6 +28,10 @@ def _where(phrase: str) -> str:
         for ex in ch.exercises:
             if phrase in claims._plain(ex.solution):
                 return f"hint {ch.stem}"
+    for lec in LECTURES:
+        for ex in lec.exercises:
+            if phrase in claims._plain(ex.solution):
+                return f"lecture-hint {lec.seed}"
     return ""
 
 
@@ -86,8 +90,8 @@ def test_an_exercise_hint_that_gives_the_wrong_rate_is_a_cross(claim):
     ex = next(e for ch in CHAPTERS if ch.stem == stem for e in ch.exercises
               if claim.said in claims._plain(e.solution))  # fmt: skip
     hint = claims._plain(ex.solution)
-    assert [c.status for c in claims.claim_checks(hint)] == ["ok"]
-    flipped = claims.claim_checks(hint.replace(claim.said, claim.opposite))
+    assert [c.status for c in claims.claim_checks(hint, [claim])] == ["ok"]
+    flipped = claims.claim_checks(hint.replace(claim.said, claim.opposite), [claim])
     assert [c.status for c in flipped] == ["fail"]
 
 
@@ -149,8 +153,8 @@ def test_the_share_of_teaching_sentences_backed_counts_bound_and_read_sentences(
 
 
 def test_each_unbacked_sentence_is_still_in_the_book():
-    keeps = " ".join(claims._plain(ch.keep) for ch in CHAPTERS)
-    gone = [p for p in claims.UNBACKED if p not in keeps]
+    said = " ".join(s.text for s in teaching.census())
+    gone = [p for p in claims.UNBACKED if p not in said]
     assert not gone, gone
 
 
@@ -168,9 +172,15 @@ def test_the_build_prints_the_share_of_teaching_sentences_backed(monkeypatch):
 
     monkeypatch.setattr(build, "CHAPTERS", [Fake()])
     lines: list[str] = []
-    build._chapters(Context(True, None, lines.append), [], {})
+    chapters = build._chapters(Context(True, None, lines.append), [], {})
     said = [line for line in lines if line.startswith("teaching sentences")]
     assert said and "1 of 2 backed" in said[0] and "(50 %)" in said[0], lines
+    # the census of every kind, and the row that holds the bound kinds to it
+    line = next(x for x in said if x.startswith("teaching sentences backed by"))
+    for kind in teaching.KINDS:
+        assert f"{kind} " in line, line
+    rows = [c for c in chapters[-1].parts[-1].blocks[-1] if "computable opposite" in c.text]
+    assert len(rows) == 1 and rows[0].status == "ok", rows
 
 
 def test_a_chapter_whose_what_to_keep_says_the_opposite_shows_a_cross():
@@ -185,3 +195,132 @@ def test_a_chapter_whose_what_to_keep_says_the_opposite_shows_a_cross():
     page = flipped(Context(True, None, lambda _: None))
     rows = [c for b in page.parts[-1].blocks if isinstance(b, list) for c in b]
     assert any(c.status == "fail" and claim.opposite in c.text for c in rows)
+
+
+# ---- the census of teaching sentences (book/teaching.py) and the claims' homes
+
+
+def test_the_census_lists_every_kind_and_counts_each_backed():
+    found = teaching.census()
+    counts = teaching.shares(found)
+    for kind in teaching.KINDS:
+        assert counts[kind][2] > 0, kind
+    assert counts["all"][2] == len(found) == sum(counts[k][2] for k in teaching.KINDS)
+    # at least three sentences bound in each kind the issue names
+    for kind in ("What to keep", "hint", "definition", "cell output", "card explanation"):
+        assert counts[kind][0] >= 3, (kind, counts[kind])
+    kinds = {s.text: s.kind for s in found}
+    assert kinds["MSE is the Gaussian likelihood of item 7."] == "definition"
+    assert next(k for t, k in kinds.items() if "the cell prints 0" in t) == "cell output"
+
+
+def test_every_sentence_with_a_computable_opposite_is_bound_or_listed():
+    """What to keep lines, definitions and what a cell prints: each sentence that a swapped
+    word (``teaching.turned``) makes say the contrary is bound to a claim's run or listed in
+    ``claims.UNBACKED`` with why."""
+    left = teaching.unbound(teaching.census())
+    assert not left, [(s.where, s.text) for s in left]
+
+
+@pytest.mark.parametrize(
+    ("kind", "where", "sentence"),
+    [
+        ("What to keep", "keep deep-fake", "Momentum always makes the loss fall faster."),
+        ("definition", "item 1", "Variance is the distance of the average from the truth."),
+        ("cell output", "item 2", "The cell prints the median of the losses."),
+    ],
+)
+def test_a_new_sentence_with_a_computable_opposite_fails_the_build_row(kind, where, sentence):
+    found = [*teaching.census(), teaching.Sentence(kind, where, sentence)]
+    row = teaching.bound_check(found)
+    assert row.status == "fail" and where in row.measured and "1 unbound" in row.measured
+    # a sentence with no word to swap has no computable opposite: counted, not held
+    plain = teaching.Sentence(kind, where, "The cell runs descentlab's optimizer.")
+    assert teaching.bound_check([*teaching.census(), plain]).status == "ok"
+
+
+def _home_text(claim: claims.Claim) -> str:
+    """The text of the page that is ``claim``'s home, as its rows read it."""
+    if claim.home.startswith("item "):
+        number = int(claim.home[5:])
+        item = next(i for i in ITEMS if i.number == number)
+        return "\n\n".join([item.explain, *build._hints(number)])
+    if claim.name == "nesterov_point":
+        return f"Nesterov's variant {claim.said}."
+    ch = next(c for c in CHAPTERS if c.stem == claim.home)
+    return "\n\n".join([ch.keep, *(e.solution for e in ch.exercises)])
+
+
+@pytest.mark.parametrize("claim", claims.CLAIMS, ids=lambda c: c.name)
+def test_each_claim_is_at_its_home_and_any_rewording_there_is_a_cross(claim):
+    """A claim's home holds its sentence; turned by the census's word swap, or reworded into
+    neither phrase, the home's row is ✘ -- not only the one opposite the claim was told."""
+    text = claims._plain(_home_text(claim))
+    assert claim.said in text, (claim.home, claim.said)
+    rows = claims.claim_checks(text, [claim], home=claim.home)
+    assert [r.status for r in rows] == ["ok"]
+    reworded = text.replace(claim.said, "the page says something else here")
+    rows = claims.claim_checks(reworded, [claim], home=claim.home)
+    assert [r.status for r in rows] == ["fail"] and "neither phrase" in rows[0].text
+    swapped = teaching.turned(claim.said)
+    if swapped != claim.said:
+        rows = claims.claim_checks(text.replace(claim.said, swapped), [claim], home=claim.home)
+        assert [r.status for r in rows] == ["fail"], swapped
+
+
+def test_a_card_reworded_away_from_its_claim_is_a_cross():
+    item = next(i for i in ITEMS if i.number == 117)
+    text = claims._plain(item.explain).replace("MSE is the Gaussian likelihood", "MSE is a loss")
+    assert "fail" in _card_statuses(item, text)
+
+
+def _source_text(text: str) -> str:
+    """A book source file's text as its pages say it: string literals joined, ``\\\\`` one
+    backslash, plain."""
+    import re
+
+    return claims._plain(re.sub(r'"\s*\n\s*"', "", text).replace("\\\\", "\\"))
+
+
+def _census_mutants():
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "scripts"))
+    import mutate_book
+
+    return root, [m for m in mutate_book.MUTANTS if m.name.startswith("census_")]
+
+
+@pytest.mark.parametrize("mutant", _census_mutants()[1], ids=lambda m: m.name)
+def test_each_census_mutant_turns_its_homes_row_to_a_cross(mutant):
+    """scripts/mutate_book.py's census mutants, without a build: the edited source file read as
+    its page reads it holds a claim's row that is ✘, where the file as it is holds only ✔."""
+    root, _ = _census_mutants()
+    text = (root / "src" / "descentlab" / mutant.file).read_text(encoding="utf-8")
+    homes = [f"item {n}" for n in mutant.items] + list(mutant.chapters)
+    before, after = _source_text(text), _source_text(text.replace(mutant.old, mutant.new))
+    assert before != after
+    mine = [c for c in claims.CLAIMS if c.home in homes and c.said in before]
+    assert mine, mutant.name
+    assert all(c.check(before).status == "ok" for c in mine)
+    failed = [c.name for c in mine if c.check(after).status == "fail"]
+    assert failed, mutant.name
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [c for c in claims.CLAIMS if _where(c.said).startswith("lecture-hint")],
+    ids=lambda c: c.name,
+)
+def test_a_lecture_hint_turned_into_its_opposite_is_a_cross_on_its_items_card(claim):
+    """A lecture exercise's worked solution is read on the card of the item it practises."""
+    number = int(claim.home.split()[1])
+    item = next(i for i in ITEMS if i.number == number)
+    assert [c.status for c in build.card(dataclasses.replace(item, code=""), Evidence())
+            .evidence.checks if f'says "{claim.said}"' in c.text] == ["ok"]  # fmt: skip
+    (hint,) = [h for h in build._hints(number) if claim.said in claims._plain(h)]
+    flipped = claims._plain(hint).replace(claim.said, claim.opposite)
+    rows = claims.claim_checks(flipped, [claim], home=claim.home)
+    assert [r.status for r in rows] == ["fail"]

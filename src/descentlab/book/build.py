@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from descentlab._files import check_target, make_dirs
+from descentlab.book import teaching
 from descentlab.book.cells import cell_check, exercise_view, playground_url, run_cell
 from descentlab.book.chapters import CHAPTERS
 from descentlab.book.claims import backed_share, claim_checks, unbacked_count
@@ -147,7 +149,9 @@ def card(item: Item, ev: Evidence, ctx: Context | None = None) -> Card:
     words = text_check(item.explain, rules=stated_rules(item.number), book=RULES)
     if words is not None and words not in ev.checks:
         ev.checks.append(words)
-    ev.checks += [c for c in claim_checks(item.explain) if c not in ev.checks]
+    said = "\n\n".join([item.explain, *_hints(item.number)])  # its exercises' hints too
+    home = f"item {item.number}"
+    ev.checks += [c for c in claim_checks(said, home=home) if c not in ev.checks]
     return Card(
         anchor=f"i{item.number}", label=f"item {item.number}", section=item.section,
         kind=item.kind_words, text=item.text, quote=item.quote, shown_by=item.shown_by,
@@ -155,6 +159,23 @@ def card(item: Item, ev: Evidence, ctx: Context | None = None) -> Card:
         code=item.code, output=output, cell_error=error,
         playground=playground_url(item.play) if item.play is not None else "",
     )  # fmt: skip
+
+
+@functools.cache
+def _hints_by_item() -> dict[int, tuple[str, ...]]:
+    out: dict[int, list[str]] = {}
+    for lec in LECTURES:
+        for ex in lec.exercises:
+            for n in ex.items:
+                out.setdefault(n, []).append(ex.solution)
+    return {n: tuple(v) for n, v in out.items()}
+
+
+def _hints(number: int) -> tuple[str, ...]:
+    """The worked solutions of the lectures' exercises that practise item ``number``: its
+    card reads their claims (a hint's sentence is bound at the card of the item it
+    practises)."""
+    return _hints_by_item().get(number, ())
 
 
 def exercise(ex: Exercise) -> ExerciseView:
@@ -409,6 +430,9 @@ def _chapters(ctx: Context, pages: list[LecturePage], where: dict[str, str]) -> 
             f"row ({100 * backed / max(total, 1):.0f} %), {unbacked_count(keeps)} listed as "
             "nothing can back (descentlab.book.claims.UNBACKED)"
         )
+        found = teaching.census()
+        ctx.log(teaching.census_line(teaching.shares(found)))
+        out[-1].parts[-1].blocks[-1].append(teaching.bound_check(found))
         texts = page_texts(pages, out)
         check = restated_check(texts, FACTS)
         for chapter in out:

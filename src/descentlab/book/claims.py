@@ -58,6 +58,9 @@ class Claim:
         shows: what the demonstration measures, in words (the check's text).
         demo: the demonstration: ``(holds, measured)``, ``holds`` true when the run bears
             ``said`` out, ``measured`` what it measured, in words.
+        home: where the sentence is written (``item 65``: a card; ``deep-batch``: a
+            chapter, its prose, exercises or "What to keep"): the claim's row is on that page
+            whatever the page says -- a sentence reworded into neither phrase is ✘ there.
     """
 
     name: str
@@ -65,6 +68,7 @@ class Claim:
     opposite: str
     shows: str
     demo: Callable[[], tuple[bool, str]]
+    home: str = ""
 
     def on(self, text: str) -> bool:
         """Whether ``text`` holds this claim's phrase or its opposite."""
@@ -366,8 +370,17 @@ def _sharp_wells() -> tuple[bool, str]:
 
 
 def _heavy_ball_modulus() -> tuple[bool, str]:
-    """The heavy-ball map of lr 0.1, momentum 0.9 on f(w) = ½w², read from descentlab's SGD
-    (two steps from the two unit states): its spectral radius against √β and β."""
+    """The heavy-ball map of lr 0.1, momentum 0.9 on f(w) = ½w², read from descentlab's SGD:
+    its spectral radius against √β and β."""
+    radius = _sgd_map_radius()
+    holds = abs(radius - 0.9**0.5) < 1e-9
+    return holds, f"spectral radius {radius:.6g} (√β = {0.9**0.5:.6g}, β = 0.9)"
+
+
+@functools.cache
+def _sgd_map_radius() -> float:
+    """The spectral radius of the heavy-ball map of lr 0.1, momentum 0.9 on f(w) = ½w², read
+    from descentlab's SGD (one step from each of the two unit states)."""
     import torch
 
     from descentlab.optim import SGD
@@ -382,9 +395,7 @@ def _heavy_ball_modulus() -> tuple[bool, str]:
         (0.5 * w * w).sum().backward()
         opt.step()
         cols.append([float(w.detach()), float(opt.state[w]["momentum_buffer"])])
-    radius = float(np.abs(np.linalg.eigvals(np.array(cols).T)).max())
-    holds = abs(radius - 0.9**0.5) < 1e-9
-    return holds, f"spectral radius {radius:.6g} (√β = {0.9**0.5:.6g}, β = 0.9)"
+    return float(np.abs(np.linalg.eigvals(np.array(cols).T)).max())
 
 
 def _decaying_product() -> tuple[bool, str]:
@@ -471,101 +482,716 @@ def _ridge_tradeoff() -> tuple[bool, str]:
     return holds, f"λ = 0.1: bias² {b1:.3g}, variance {v1:.3g}; λ = 30: {b2:.3g}, {v2:.3g}"
 
 
+def _heavy_ball_edge() -> tuple[bool, str]:
+    """The heavy-ball map on a curvature λ at β = 0.9: its spectral radius just inside and just
+    outside ηλ = 2(1 + β), against plain descent's edge ηλ = 2."""
+
+    def radius(hl: float, beta: float) -> float:
+        m = np.array([[1 + beta - hl, -beta], [1.0, 0.0]])
+        return float(np.abs(np.linalg.eigvals(m)).max())
+
+    inside, outside, plain = radius(3.78, 0.9), radius(3.82, 0.9), radius(2.02, 0.0)
+    holds = inside < 1 < outside and plain > 1
+    return holds, (f"radius {inside:.4f} at ηλ = 3.78, {outside:.4f} at 3.82 (β = 0.9); plain "
+                   f"descent's {plain:.3f} at ηλ = 2.02")  # fmt: skip
+
+
+def _best_rate_budget() -> tuple[bool, str]:
+    """SGD's expected loss on a noisy quadratic (curvature 1, noise 1, start 10) after T steps,
+    exactly (bias (1 - η)^2T plus the floor's part), minimised over η on a grid: the best rate
+    at T = 100 and at T = 10,000."""
+    eta = np.geomspace(1e-4, 1.0, 2001)
+
+    def best(t: int) -> float:
+        decay = (1 - eta) ** (2 * t)
+        loss = decay * 100.0 + eta / (2 - eta) * (1 - decay)
+        return float(eta[loss.argmin()])
+
+    short, long = best(100), best(10_000)
+    return long < short / 20, f"best constant rate {short:.3g} at T = 100, {long:.3g} at T = 10,000"
+
+
+def _rate_below_edge() -> tuple[bool, str]:
+    """Gradient descent on a curvature λ = 4 for 50 steps at η = 0.95·2/λ and 1.05·2/λ: the
+    distance to the minimum at the end."""
+    ends = {f: abs(1 - f * 2) ** 50 for f in (0.95, 1.05)}
+    return ends[0.95] < 1 < ends[1.05], (
+        f"distance × {ends[0.95]:.3g} below 2/λ, × {ends[1.05]:.3g} above it, in 50 steps"
+    )
+
+
+def _polynomial_errors() -> tuple[dict[int, float], dict[int, float]]:
+    """Least-squares polynomials of degree 1 to 9 on 30 noisy points of sin 2πx: (train, test)
+    mean squared errors by degree (the test set 400 fresh points)."""
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 1, 30)
+    y = np.sin(2 * np.pi * x) + 0.3 * rng.standard_normal(30)
+    xt = rng.uniform(0, 1, 400)
+    yt = np.sin(2 * np.pi * xt) + 0.3 * rng.standard_normal(400)
+    train, test = {}, {}
+    for d in range(1, 10):
+        c = np.polynomial.polynomial.polyfit(x, y, d)
+        train[d] = float(((np.polynomial.polynomial.polyval(x, c) - y) ** 2).mean())
+        test[d] = float(((np.polynomial.polynomial.polyval(xt, c) - yt) ** 2).mean())
+    return train, test
+
+
+def _test_error_u() -> tuple[bool, str]:
+    """The test error of the polynomials above: its minimum at neither end of the degrees."""
+    _, test = _polynomial_errors()
+    best = min(test, key=test.__getitem__)
+    holds = 1 < best < 9 and test[1] > test[best] < test[9]
+    return holds, (f"test error {test[1]:.3g} at degree 1, {test[best]:.3g} at {best}, "
+                   f"{test[9]:.3g} at 9")  # fmt: skip
+
+
+def _line_underfits() -> tuple[bool, str]:
+    """The polynomials above: the line's train and test errors both high (it underfits), degree
+    9's train error below degree 5's and its test error above (it follows the noise)."""
+    train, test = _polynomial_errors()
+    holds = train[1] > 2 * train[5] and test[1] > 2 * test[5] and train[9] < train[5] < test[9]
+    return holds, (
+        f"degree 1: train {train[1]:.3g}, test {test[1]:.3g}; degree 5: "
+        f"{train[5]:.3g}, {test[5]:.3g}; degree 9: {train[9]:.3g}, {test[9]:.3g}"
+    )
+
+
+def _receptive_field() -> tuple[bool, str]:
+    """Three stacked 1-D convolutions of kernel 3 (torch), strides 1 and 2: the inputs one
+    output reads (its gradient's support), against 1 + 2(1 + s + s²)."""
+    import torch
+
+    fields = {}
+    for s in (1, 2):
+        x = torch.zeros(1, 1, 64, dtype=torch.float64, requires_grad=True)
+        h = x
+        for _ in range(3):
+            h = torch.nn.functional.conv1d(h, torch.ones(1, 1, 3, dtype=torch.float64), stride=s)
+        h[0, 0, 0].backward()
+        fields[s] = int((x.grad != 0).sum())
+    holds = fields[2] > fields[1] and all(fields[s] == 1 + 2 * (1 + s + s * s) for s in (1, 2))
+    return holds, f"receptive field {fields[1]} inputs at strides 1, {fields[2]} at strides 2"
+
+
+def _permuted_minima() -> tuple[bool, str]:
+    """A two-unit tanh network fitted exactly (loss 0) and the same network with its hidden
+    units swapped: the loss at both and at the midpoint of the chord between them."""
+    x = np.linspace(-2, 2, 41)
+
+    def loss(p: np.ndarray) -> float:
+        a1, a2, b1, b2 = p
+        return float(((a1 * np.tanh(b1 * x) + a2 * np.tanh(b2 * x) - target) ** 2).mean())
+
+    w = np.array([1.0, -1.0, 2.0, 0.5])
+    target = np.tanh(2 * x) - np.tanh(0.5 * x)
+    swapped = w[[1, 0, 3, 2]]
+    ends, mid = max(loss(w), loss(swapped)), loss((w + swapped) / 2)
+    return mid > ends + 1e-3, f"loss {ends:.1e} at both minima, {mid:.3g} halfway between"
+
+
+def _convex_stationary() -> tuple[bool, str]:
+    """f(x) = log(1 + eˣ) + x²/2 (convex): its stationary point by Newton against the least
+    value on a grid; and -f's stationary point (concave) against -f's values around it."""
+    x = 0.0
+    for _ in range(30):
+        s = 1 / (1 + np.exp(-x))
+        x -= (s + x) / (s * (1 - s) + 1)
+    grid = np.linspace(-5, 5, 2001)
+    f = np.logaddexp(0, grid) + grid**2 / 2
+    fx = float(np.logaddexp(0, x) + x**2 / 2)
+    holds = bool(fx <= f.min() + 1e-12 and -fx > (-f).min())
+    return holds, f"f at its stationary point {fx:.6g}, least on the grid {f.min():.6g}"
+
+
+def _steps_grow_with_kappa() -> tuple[bool, str]:
+    """Gradient descent at η = 1/L on diag(1, 1/κ) from (1, 1): the steps until ‖x‖ < 1e-6,
+    at κ = 10 and κ = 100."""
+    steps = {}
+    for kappa in (10, 100):
+        h, x, t = np.array([1.0, 1 / kappa]), np.ones(2), 0
+        while np.linalg.norm(x) >= 1e-6:
+            x, t = x - h * x, t + 1
+        steps[kappa] = t
+    ratio = steps[100] / steps[10]
+    return 8 < ratio < 12, f"{steps[10]} steps at κ = 10, {steps[100]} at κ = 100"
+
+
+def _batch_edge() -> tuple[bool, str]:
+    """The second moment of SGD on a curvature h = 1 with gradient noise c/B = 1/B multiplies by
+    (1 - ηh)² + η²c/B a step: the largest η that keeps it below 1, at B = 10, 10³, 10⁶."""
+    eta = np.linspace(1e-3, 2.5, 250_001)
+    edge = {b: float(eta[((1 - eta) ** 2 + eta**2 / b < 1)].max()) for b in (10, 1000, 10**6)}
+    holds = edge[10] < edge[1000] and edge[10**6] - edge[1000] < 0.01
+    return holds, ", ".join(f"B = {b:g}: η < {e:.4f}" for b, e in edge.items())
+
+
+def _ridge_shrink() -> tuple[bool, str]:
+    """Ridge (λ = 2) against least squares on one design, in the design's eigenbasis: the
+    ratio of each coordinate, against σᵢ/(σᵢ + λ) (σᵢ the eigenvalues of XᵀX)."""
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((40, 4)), rng.standard_normal(40)
+    sig, vec = np.linalg.eigh(x.T @ x)
+    ols = vec.T @ np.linalg.solve(x.T @ x, x.T @ y)
+    ridge = vec.T @ np.linalg.solve(x.T @ x + 2.0 * np.eye(4), x.T @ y)
+    ratio = ridge / ols
+    holds = bool(np.allclose(ratio, sig / (sig + 2.0), rtol=1e-9)) and bool((ratio < 1).all())
+    return holds, "ratios " + ", ".join(f"{r:.4f}" for r in ratio)
+
+
+def _noise_scales() -> tuple[bool, str]:
+    """Residuals of a skewed sample: the Gaussian NLL's best scale σ and the Laplace NLL's best
+    b on a grid, against the root mean squared residual and the mean absolute deviation."""
+    r = np.array([-1.0, -0.5, 0.0, 0.2, 0.4, 3.0])
+    s = np.linspace(0.05, 3, 59001)[:, None]
+    gauss = (r**2 / (2 * s**2) + np.log(s)).sum(1)
+    laplace = (np.abs(r) / s + np.log(2 * s)).sum(1)
+    sigma, b = float(s[gauss.argmin(), 0]), float(s[laplace.argmin(), 0])
+    rms, mad = float(np.sqrt((r**2).mean())), float(np.abs(r).mean())
+    med = float(np.median(np.abs(r)))
+    holds = abs(sigma - rms) < 1e-3 and abs(b - mad) < 1e-3 and abs(b - med) > 0.1
+    return holds, f"σ {sigma:.4f} (RMS {rms:.4f}), b {b:.4f} (mean |r| {mad:.4f}, median {med:.2f})"
+
+
+def _product_underflows() -> tuple[bool, str]:
+    """The product of 1,000 Gaussian densities (each below 1) in float64, and their logs' sum."""
+    z = np.random.default_rng(6).standard_normal(1000)
+    dens = np.exp(-(z**2) / 2) / np.sqrt(2 * np.pi)
+    prod, logsum = float(np.prod(dens)), float(np.log(dens).sum())
+    holds = bool((dens < 1).all()) and prod == 0.0 and np.isfinite(logsum)
+    return holds, f"product {prod:g}, sum of logs {logsum:.1f} (largest density {dens.max():.3f})"
+
+
+def _optimal_heavy_ball_steps() -> tuple[bool, str]:
+    """Heavy ball at its optimal (η, β) for curvatures in [1/κ, 1], against gradient descent at
+    its optimal η: the steps to shrink the error 10⁶-fold (from the maps' spectral radii over
+    40 curvatures), at κ = 100 and 10,000."""
+    steps = {}
+    for kappa in (100.0, 10_000.0):
+        lams = np.geomspace(1 / kappa, 1, 40)
+        r = (np.sqrt(kappa) - 1) / (np.sqrt(kappa) + 1)
+        eta, beta = 4 / (1 + np.sqrt(1 / kappa)) ** 2, r**2
+        rho = max(
+            float(np.abs(np.linalg.eigvals(np.array([[1 + beta - eta * lam, -beta],
+                                                     [1.0, 0.0]]))).max())
+            for lam in lams
+        )  # fmt: skip
+        gd = float(np.abs(1 - 2 / (1 + 1 / kappa) * lams).max())
+        steps[kappa] = (np.log(1e-6) / np.log(rho), np.log(1e-6) / np.log(gd))
+    hb = steps[10_000.0][0] / steps[100.0][0]
+    gd = steps[10_000.0][1] / steps[100.0][1]
+    holds = bool(7 < hb < 14 and 70 < gd < 140)
+    return holds, f"κ × 100 multiplies heavy ball's steps by {hb:.1f}, descent's by {gd:.0f}"
+
+
+def _momentum_memory() -> tuple[bool, str]:
+    """descentlab's SGD with momentum 0.9 on a constant gradient 1 for 200 steps: its buffer,
+    the sum of the weights it gives past gradients, against 1/(1 - β) and 1/β."""
+    import torch
+
+    from descentlab.optim import SGD
+
+    w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    opt = SGD([w], lr=0.01, momentum=0.9)
+    for _ in range(200):
+        opt.zero_grad()
+        w.sum().backward()
+        opt.step()
+    buf = float(opt.state[w]["momentum_buffer"])
+    return abs(buf - 10) < 1e-6, f"buffer {buf:.6g} (1/(1 - β) = 10, 1/β = {1 / 0.9:.3g})"
+
+
+def _units_free_steps() -> tuple[bool, str]:
+    """descentlab's Adagrad, RMSprop and Adam on L(w) = c·w, c = 1 and 1000: the largest
+    relative difference of their first five steps, against the gradients' ratio 1000."""
+    import torch
+
+    from descentlab.optim import Adagrad, Adam, RMSprop
+
+    def moves(make: Callable, c: float) -> np.ndarray:
+        w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+        opt, out = make([w]), []
+        for _ in range(5):
+            before = float(w.detach())
+            opt.zero_grad()
+            (c * w).sum().backward()
+            opt.step()
+            out.append(float(w.detach()) - before)
+        return np.array(out)
+
+    gaps = []
+    for make in (lambda p: Adagrad(p, lr=0.1), lambda p: RMSprop(p, lr=0.01),
+                 lambda p: Adam(p, lr=0.01)):  # fmt: skip
+        a, b = moves(make, 1.0), moves(make, 1000.0)
+        gaps.append(float(np.abs(a / b - 1).max()))
+    return max(gaps) < 1e-5, f"steps differ by at most {max(gaps):.1e} relative (gradients × 1000)"
+
+
+def _a_over_t() -> tuple[bool, str]:
+    """SGD's exact second moment on a curvature h = 1 with noise σ² = 1 under η_t = a/t:
+    t·E[x²] at t = 2,000 and 20,000 (flat for the optimal 1/t), at ah = 1 and ah = 0.25."""
+    growth = {}
+    for a in (1.0, 0.25):
+        v, at = 1.0, {}
+        for t in range(1, 20_001):
+            v = (1 - a / t) ** 2 * v + (a / t) ** 2
+            if t in (2000, 20_000):
+                at[t] = t * v
+        growth[a] = at[20_000] / at[2000]
+    holds = abs(growth[1.0] - 1) < 0.05 and growth[0.25] > 2
+    return holds, f"t·E[x²] grows × {growth[1.0]:.3f} at ah = 1, × {growth[0.25]:.3g} at ah = 0.25"
+
+
+def _floor_by_eta_over_b() -> tuple[bool, str]:
+    """SGD's stationary second moment on a curvature h = 1 with noise σ²/B (the fixed point of
+    v = (1 - ηh)²v + η²σ²/B) at (η, B) = (0.01, 1), (0.02, 2), (0.04, 4) and (0.02, 1)."""
+
+    def floor(eta: float, b: int) -> float:
+        return eta**2 / b / (1 - (1 - eta) ** 2)
+
+    same = [floor(0.01 * k, k) for k in (1, 2, 4)]
+    spread = max(same) / min(same) - 1
+    holds = spread < 0.02 and floor(0.02, 1) > 1.9 * floor(0.01, 1)
+    return holds, (f"floor {same[0]:.4g}, {same[1]:.4g}, {same[2]:.4g} at η/B = 0.01; "
+                   f"{floor(0.02, 1):.4g} at η = 0.02, B = 1")  # fmt: skip
+
+
+def _cross_correlation() -> tuple[bool, str]:
+    """torch's conv1d with the kernel (1, 2, 3) on a ramp, against numpy's correlate and
+    convolve."""
+    import torch
+
+    x, k = np.arange(8.0) ** 2, np.array([1.0, 2.0, 3.0])
+    out = torch.nn.functional.conv1d(torch.tensor(x)[None, None], torch.tensor(k)[None, None])[
+        0, 0
+    ].numpy()
+    corr = float(np.abs(out - np.correlate(x, k, "valid")).max())
+    conv = float(np.abs(out - np.convolve(x, k, "valid")).max())
+    return corr < 1e-12 < conv, f"off numpy's correlate by {corr:.1e}, off convolve by {conv:.3g}"
+
+
+#: AlexNet's layers: (kind, out, in, kernel, output map side) -- conv layers' grouped inputs
+_ALEXNET = (("conv", 96, 3, 11, 55), ("conv", 256, 48, 5, 27), ("conv", 384, 256, 3, 13),
+            ("conv", 384, 192, 3, 13), ("conv", 256, 192, 3, 13), ("dense", 4096, 9216, 1, 1),
+            ("dense", 4096, 4096, 1, 1), ("dense", 1000, 4096, 1, 1))  # fmt: skip
+
+
+def _conv_compute_dense_weights() -> tuple[bool, str]:
+    """AlexNet's layers: the share of its weights and of its multiply-adds (weights times the
+    output map's area) in the convolutions."""
+    weights = {"conv": 0, "dense": 0}
+    macs = {"conv": 0, "dense": 0}
+    for kind, out, inp, k, side in _ALEXNET:
+        w = out * inp * k * k
+        weights[kind] += w
+        macs[kind] += w * side * side
+    wc = weights["conv"] / sum(weights.values())
+    mc = macs["conv"] / sum(macs.values())
+    return (
+        mc > 0.5 > wc,
+        f"convolutions: {100 * wc:.0f} % of the weights, {100 * mc:.0f} % of the compute",
+    )
+
+
+def _rotation_defeats_diagonal() -> tuple[bool, str]:
+    """H = diag(1, 100) and H rotated by 45°: the condition number after the diagonal (Jacobi)
+    preconditioner D^-1/2 H D^-1/2."""
+
+    def preconditioned(h: np.ndarray) -> float:
+        d = 1 / np.sqrt(np.diag(h))
+        ev = np.linalg.eigvalsh(d[:, None] * h * d[None, :])
+        return float(ev.max() / ev.min())
+
+    h = np.diag([1.0, 100.0])
+    c = np.sqrt(0.5)
+    rot = np.array([[c, -c], [c, c]])
+    axis, turned_ = preconditioned(h), preconditioned(rot @ h @ rot.T)
+    return (
+        axis < 1.01 and turned_ > 50,
+        f"κ after the diagonal: {axis:.3g} on the axes, {turned_:.3g} rotated",
+    )
+
+
+def _momentum_slower_here() -> tuple[bool, str]:
+    """The heavy-ball map read from descentlab's SGD (lr 0.1, momentum 0.9, f = ½w²) against
+    plain descent's factor |1 - ηλ| at the same η."""
+    radius = _sgd_map_radius()
+    return radius > 0.9, f"momentum's spectral radius {radius:.4f}, descent's factor 0.9"
+
+
+def _jensen_gap() -> tuple[bool, str]:
+    """E f(X) - f(E X) for f(x) = log(1 + eˣ) over 500 random distributions on 5 points, and
+    for -f."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 2, (500, 5))
+    p = rng.dirichlet(np.ones(5), 500)
+    gap = (p * np.logaddexp(0, x)).sum(1) - np.logaddexp(0, (p * x).sum(1))
+    return float(gap.min()) >= -1e-12 and float(gap.max()) > 0.01, (
+        f"gap between {gap.min():.2g} and {gap.max():.3g} for f; -f's gap the negative"
+    )
+
+
+def _newton_sqrt_diverges() -> tuple[bool, str]:
+    """Newton with autograd's derivatives on f(x) = √(1 + x²) (convex) from x = 1.5 and 0.5:
+    |x| after three steps."""
+    import torch
+
+    ends = {}
+    for x0 in (1.5, 0.5):
+        x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
+        for _ in range(3):
+            (g,) = torch.autograd.grad(torch.sqrt(1 + x * x), x, create_graph=True)
+            (h,) = torch.autograd.grad(g, x)
+            x = (x - g / h).detach().requires_grad_(True)
+        ends[x0] = abs(float(x.detach()))
+    return ends[1.5] > 1e4 and ends[0.5] < 1e-3, (
+        f"|x| after three steps: {ends[1.5]:.3g} from 1.5, {ends[0.5]:.2g} from 0.5"
+    )
+
+
+def _variance_of_mean() -> tuple[bool, str]:
+    """20,000 means of 20 standard normal draws: their variance and standard deviation."""
+    m = np.random.default_rng(8).standard_normal((20_000, 20)).mean(1)
+    var = float(m.var())
+    return abs(var * 20 - 1) < 0.05, f"variance {var:.4f} (1/20 = 0.05), sd {np.sqrt(var):.3f}"
+
+
+def _flexibility_tradeoff() -> tuple[bool, str]:
+    """Least-squares polynomials of degree 1 and 7 over 60 training sets of 40 noisy points:
+    squared bias and variance of their predictions."""
+
+    def poly(d: int) -> Callable:
+        def fit(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> Callable:
+            c = np.polynomial.polynomial.polyfit(x, y, d)
+            return lambda g: np.polynomial.polynomial.polyval(g, c)
+
+        return fit
+
+    (b1, v1), (b7, v7) = _fits(poly(1)), _fits(poly(7))
+    return b7 < b1 and v7 > v1, (
+        f"degree 1: bias² {b1:.3g}, variance {v1:.3g}; degree 7: {b7:.3g}, {v7:.3g}"
+    )
+
+
+def _bias_correction() -> tuple[bool, str]:
+    """An average v ← αv + (1 - α)g started at 0, α = 0.999, over a constant g = 2: v and
+    v/(1 - αᵗ) at steps 1, 10 and 100."""
+    alpha, v, raw, fixed = 0.999, 0.0, [], []
+    for t in range(1, 101):
+        v = alpha * v + (1 - alpha) * 2.0
+        if t in (1, 10, 100):
+            raw.append(v)
+            fixed.append(v / (1 - alpha**t))
+    holds = max(abs(f - 2.0) for f in fixed) < 1e-9 and max(raw) < 1
+    return holds, "v " + ", ".join(f"{r:.3g}" for r in raw) + "; corrected " + ", ".join(
+        f"{f:.6g}" for f in fixed
+    )
+
+
+_ADAGRAD_SHOWS = "descentlab's Adagrad's effective rate on a constant gradient falls at every step"
+_ENSEMBLES_SHOWS = (
+    "bias² and variance over 60 training sets: bagging 1-nearest-neighbour fits lowers the "
+    "variance, boosting 30 stumps lowers the bias²"
+)
+
 #: every claim the book binds (its pages' phrases; :func:`claim_checks` finds them there)
 CLAIMS: tuple[Claim, ...] = (
     Claim("nesterov_point", "evaluates the gradient where the velocity is about to carry the "
           "iterate, not where it is", "evaluates the gradient at the current point",
-          "the Nesterov loop's gradient, instrumented, is taken at w + βv", _nesterov_point),
+          "the Nesterov loop's gradient, instrumented, is taken at w + βv", _nesterov_point,
+          "deep-momentum"),
     Claim("adagrad_falls", "its rate decays as", "its rate grows as",
           "descentlab's Adagrad's effective rate on a constant gradient falls at every step",
-          _adagrad_rate),
+          _adagrad_rate, "deep-adaptive"),
     Claim("rmsprop_keeps", "divides by the root of an average and keeps its rate",
           "divides by the root of an average and decays its rate",
           "descentlab's RMSprop's effective rate on a constant gradient is the same at steps "
-          "200 and 400", _rmsprop_rate),
+          "200 and 400", _rmsprop_rate, "deep-adaptive"),
     Claim("l2_gaussian", "L2 assumes light-tailed Gaussian noise",
           "L2 assumes heavy-tailed Laplace noise",
           "descentlab's Gaussian NLL is r²/2 plus a constant, the Laplace NLL |r| plus one",
-          _nll_shapes),
+          _nll_shapes, "item 5"),
     Claim("mean_median", "the L2 fit of a constant is the mean, the L1 fit the median",
           "the L2 fit of a constant is the median, the L1 fit the mean",
           "the best constants under L2 and L1 on the card's data, against its mean and median",
-          _mean_median),
+          _mean_median, "item 5"),
     Claim("outlier_pull", "is pulled hard by outliers, L1 assumes heavier tails and is robust",
           "is robust to outliers, L1 assumes heavier tails and is pulled hard",
           "the card's outlier moves L2's best constant more than ten times as far as L1's",
-          _outlier_pull),
+          _outlier_pull, "item 5"),
     Claim("shared_part_stays", "the independent part shrinks with M, the shared part stays",
           "the shared part shrinks with M, the independent part stays",
           "the variance of an average of M errors correlated by ρ falls towards ρσ², not 0",
-          _averaged_variance),
+          _averaged_variance, "item 68"),
     Claim("bias_is_distance", "Bias is how far the average prediction",
           "Variance is how far the average prediction",
           "a constant fit over many training sets: the average's distance from the truth stays "
           "as n grows, the scatter shrinks; together they are the expected error",
-          _bias_variance_names),
+          _bias_variance_names, "item 65"),
     Claim("variance_is_scatter", "Variance is how much the predictions scatter",
           "Bias is how much the predictions scatter",
           "a constant fit over many training sets: the average's distance from the truth stays "
           "as n grows, the scatter shrinks; together they are the expected error",
-          _bias_variance_names),
+          _bias_variance_names, "item 65"),
     Claim("dartboard", "bias is the distance of the cluster's centre from the bull's-eye, "
           "variance the cluster's spread", "variance is the distance of the cluster's centre "
           "from the bull's-eye, bias the cluster's spread",
           "a constant fit over many training sets: the average's distance from the truth stays "
           "as n grows, the scatter shrinks; together they are the expected error",
-          _bias_variance_names),
+          _bias_variance_names, "item 65"),
     Claim("ensembles_card", "bagging reduces variance, boosting mainly reduces bias",
           "bagging reduces bias, boosting mainly reduces variance",
           "bias² and variance over 60 training sets: bagging 1-nearest-neighbour fits lowers the "
-          "variance, boosting 30 stumps lowers the bias²", _ensemble_errors),
+          "variance, boosting 30 stumps lowers the bias²", _ensemble_errors, "item 69"),
     Claim("ensembles_keep", "bagging averages resampled models to cut variance, boosting adds "
           "weak models in sequence to cut bias", "bagging averages resampled models to cut "
           "bias, boosting adds weak models in sequence to cut variance",
           "bias² and variance over 60 training sets: bagging 1-nearest-neighbour fits lowers the "
-          "variance, boosting 30 stumps lowers the bias²", _ensemble_errors),
+          "variance, boosting 30 stumps lowers the bias²", _ensemble_errors, "deep-methodology"),
     Claim("sharp_minima", "small batches leave sharp minima that large batches keep",
           "large batches leave sharp minima that small batches keep",
           "SGD from a sharp well's bottom, 2,000 steps: the share still in it at B = 1 and B = 64",
-          _sharp_wells),
+          _sharp_wells, "deep-batch"),
     # the chapters' exercises' worked solutions (a hint that gives the wrong rate)
     Claim("hint_adagrad_falls", "its rate falls, it never grows", "its rate grows, it never falls",
           "descentlab's Adagrad's effective rate on a constant gradient falls at every step",
-          _adagrad_rate),
+          _adagrad_rate, "deep-adaptive"),
     Claim("hint_heavy_ball_modulus", "both roots have modulus √β", "both roots have modulus β",
           "the heavy-ball map read from descentlab's SGD (lr 0.1, momentum 0.9, f = ½w²) has "
-          "spectral radius √β", _heavy_ball_modulus),
+          "spectral radius √β", _heavy_ball_modulus, "deep-momentum"),
     Claim("hint_decay_like_root", "which falls like 1/√t, not geometrically",
           "which falls geometrically, not like 1/√t",
           "the product Π (1 - 0.5/t) falls like a power of t with exponent 1/2",
-          _decaying_product),
+          _decaying_product, "deep-schedules"),
     # more "What to keep" lines
     Claim("keep_spiral_modulus", "complex roots spiral at $\\sqrt\\beta$",
           "complex roots spiral at $\\beta$",
           "the heavy-ball map read from descentlab's SGD (lr 0.1, momentum 0.9, f = ½w²) has "
-          "spectral radius √β", _heavy_ball_modulus),
+          "spectral radius √β", _heavy_ball_modulus, "deep-momentum"),
     Claim("keep_training_error_falls", "The training error only falls as a model grows",
           "The training error only rises as a model grows",
           "least-squares polynomials of degree 0 to 8: the training error never rises",
-          _training_error_falls),
+          _training_error_falls, "deep-methodology"),
     Claim("keep_chords_tangents", "lies below its chords and above its tangents",
           "lies above its chords and below its tangents",
-          "log(1 + eˣ) against its chords and tangents on 41 points", _chords_and_tangents),
+          "log(1 + eˣ) against its chords and tangents on 41 points", _chords_and_tangents,
+          "deep-convexity"),
     Claim("keep_newton_digits", "doubles the correct digits every step",
           "adds one correct digit every step",
           "Newton on eˣ - 2x: each step's correct digits 1.6 to 2.6 times the last's",
-          _newton_digits),
+          _newton_digits, "deep-newton"),
     Claim("keep_batch_unbiased", "A batch gradient is unbiased", "A batch gradient is biased",
           "the mean over every batch of 2 of 6 gradients equals the full gradient",
-          _batch_unbiased),
+          _batch_unbiased, "deep-batch"),
     Claim("keep_likelihood_pairs", "Gaussian noise gives the squared error and the mean, "
           "Laplace noise the absolute error and the median", "Gaussian noise gives the absolute "
           "error and the median, Laplace noise the squared error and the mean",
           "descentlab's Gaussian and Laplace NLLs: their shapes and their best constants",
-          _likelihood_pairs),
+          _likelihood_pairs, "deep-likelihood"),
     Claim("keep_ridge_tradeoff", "λ trades variance for bias", "λ trades bias for variance",
           "ridge over 100 training sets: a larger λ raises the bias² and lowers the variance",
-          _ridge_tradeoff),
+          _ridge_tradeoff, "deep-regularization"),
+    # bound from the census of teaching sentences (book/teaching.py): What to keep
+    Claim("keep_momentum_edge", "the stable range grows to", "the stable range shrinks to",
+          "the heavy-ball map at β = 0.9 is stable up to ηλ = 2(1 + β), past plain descent's 2",
+          _heavy_ball_edge, "deep-momentum"),
+    Claim("keep_best_rate_budget", "the best constant rate depends on the budget and shrinks like",
+          "the best constant rate depends on the budget and grows like",
+          "SGD's exact expected loss on a noisy quadratic minimised over η at T = 100 and "
+          "10,000", _best_rate_budget, "deep-schedules"),
+    Claim("keep_warmup_below_edge", "it keeps the rate below 2/λ", "it keeps the rate above 2/λ",
+          "gradient descent on a curvature λ converges at η = 0.95·2/λ and diverges at 1.05·2/λ",
+          _rate_below_edge, "deep-schedules"),
+    Claim("keep_each_unbiased", "and each is unbiased", "and each is biased",
+          "the mean over every batch of 2 of 6 gradients equals the full gradient",
+          _batch_unbiased, "deep-descent"),
+    Claim("keep_test_error_u", "the test error falls, then rises",
+          "the test error rises, then falls",
+          "polynomials of degree 1 to 9 on 30 noisy points: the test error's minimum at neither "
+          "end", _test_error_u, "deep-methodology"),
+    Claim("keep_receptive_field", "a receptive field that grows with the product of the strides",
+          "a receptive field that shrinks with the product of the strides",
+          "three stacked torch convolutions of kernel 3: the inputs one output reads, at strides "
+          "1 and 2", _receptive_field, "deep-convolution"),
+    Claim("keep_convex_stationary", "a stationary point of a convex loss is its global minimum",
+          "a stationary point of a concave loss is its global minimum",
+          "a convex function's stationary point, by Newton, against its least value on a grid",
+          _convex_stationary, "deep-convexity"),
+    Claim("keep_steps_kappa", "whose step count grows like", "whose step count shrinks like",
+          "gradient descent at η = 1/L to 1e-6: the steps at κ = 10 and κ = 100",
+          _steps_grow_with_kappa, "deep-convexity"),
+    Claim("keep_permuted_minima", "the chord between two equivalent minima rises above them",
+          "the chord between two equivalent minima falls below them",
+          "a two-unit tanh network at its minimum, with its units swapped, and halfway between",
+          _permuted_minima, "deep-convexity"),
+    Claim("keep_batch_edge", "beyond which a larger batch no longer allows a larger rate",
+          "beyond which a larger batch still allows a larger rate",
+          "SGD's second-moment factor (1 - ηh)² + η²c/B below 1: the largest η at B = 10, 10³, "
+          "10⁶", _batch_edge, "deep-batch"),
+    Claim("keep_ridge_shrinks", "the ridge solution that shrinks each eigen-direction",
+          "the ridge solution that grows each eigen-direction",
+          "ridge against least squares in the design's eigenbasis: each ratio σᵢ/(σᵢ + λ) < 1",
+          _ridge_shrink, "deep-regularization"),
+    Claim("keep_noise_scales", "the root mean squared residual, the mean absolute deviation",
+          "the root mean squared residual, the median absolute deviation",
+          "the Gaussian and Laplace NLLs' best scales on a skewed sample, against the RMS "
+          "residual and the mean absolute deviation", _noise_scales, "deep-likelihood"),
+    # definitions and what a cell prints
+    Claim("definition_mse_gaussian", "MSE is the Gaussian likelihood",
+          "MSE is the Laplace likelihood",
+          "descentlab's Gaussian NLL is r²/2 plus a constant, the Laplace NLL |r| plus one",
+          _nll_shapes, "item 117"),
+    Claim("cell_sample_mean", "the maximizer of the mean is the sample mean",
+          "the maximizer of the mean is the sample median",
+          "the best constants under L2 and L1 on the card's data, against its mean and median",
+          _mean_median, "item 2"),
+    Claim("cell_underflow", "densities below 1 underflows", "densities above 1 underflows",
+          "the product of 1,000 Gaussian densities in float64, and their logs' sum",
+          _product_underflows, "item 3"),
+    Claim("cell_line_underfits", "the line underfits, degree 5 fits",
+          "the line overfits, degree 5 fits",
+          "polynomials on 30 noisy points: the line's train and test errors, degree 5's, "
+          "degree 9's", _line_underfits, "item 63"),
+    Claim("keep_momentum_sqrt_kappa", "the steps needed grow with $\\sqrt\\kappa$ instead of κ",
+          "the steps needed grow with κ instead of $\\sqrt\\kappa$",
+          "heavy ball and descent at their optimal settings: the steps to 10⁻⁶ as κ grows "
+          "100-fold", _optimal_heavy_ball_steps, "deep-momentum"),
+    Claim("keep_momentum_memory", "Momentum averages gradients over about $1/(1 - \\beta)$ steps",
+          "Momentum averages gradients over about $1/\\beta$ steps",
+          "descentlab's SGD buffer on a constant gradient sums the weights β^k to 1/(1 - β)",
+          _momentum_memory, "deep-momentum"),
+    Claim("keep_units_free", "make a step's size independent of the gradient's units",
+          "make a step's size proportional to the gradient's units",
+          "descentlab's Adagrad, RMSprop and Adam take the same steps on a gradient 1,000 "
+          "times larger", _units_free_steps, "deep-adaptive"),
+    Claim("keep_a_over_t", "a/t reaches the optimal 1/t only when ah > 1/2",
+          "a/t reaches the optimal 1/t only when ah < 1/2",
+          "SGD's exact second moment under a/t: t·E[x²] flat at ah = 1, growing at ah = 0.25",
+          _a_over_t, "deep-schedules"),
+    Claim("keep_floor_eta_over_b", "SGD's floor is set by η/B", "SGD's floor is set by ηB",
+          "SGD's exact stationary second moment: the same at equal η/B, doubled with η alone",
+          _floor_by_eta_over_b, "deep-batch"),
+    Claim("keep_sharper_than_edge", "cannot rest in a minimum sharper than 2/η",
+          "cannot rest in a minimum flatter than 2/η",
+          "gradient descent on a curvature λ converges at η = 0.95·2/λ and diverges at 1.05·2/λ",
+          _rate_below_edge, "deep-batch"),
+    Claim("keep_cross_correlation", "Deep learning's convolution is a cross-correlation",
+          "Deep learning's convolution is a flipped-kernel convolution",
+          "torch's conv1d against numpy's correlate and convolve", _cross_correlation,
+          "deep-convolution"),
+    Claim("keep_conv_compute", "convolutions dominate a network's compute and dense layers its "
+          "weights", "dense layers dominate a network's compute and convolutions its weights",
+          "AlexNet's layers: the convolutions' share of the weights and of the multiply-adds",
+          _conv_compute_dense_weights, "deep-convolution"),
+    Claim("keep_rotation_defeats", "which a rotation defeats", "which a rotation leaves intact",
+          "the diagonal preconditioner on diag(1, 100), on the axes and rotated by 45°",
+          _rotation_defeats_diagonal, "deep-newton"),
+    # the chapters' exercises' worked solutions
+    Claim("hint_momentum_slower", "momentum is slower on this well-conditioned problem",
+          "momentum is faster on this well-conditioned problem",
+          "the heavy-ball map read from descentlab's SGD against descent's factor at η = 0.1",
+          _momentum_slower_here, "deep-momentum"),
+    Claim("hint_gaussian_prior", "A Gaussian prior is L2", "A Laplace prior is L2",
+          "descentlab's Gaussian NLL is r²/2 plus a constant, the Laplace NLL |r| plus one",
+          _nll_shapes, "deep-regularization"),
+    Claim("hint_mse_gaussian", "which is why the MSE is the Gaussian's loss",
+          "which is why the MSE is the Laplace's loss",
+          "descentlab's Gaussian NLL is r²/2 plus a constant, the Laplace NLL |r| plus one",
+          _nll_shapes, "deep-likelihood"),
+    Claim("hint_jensen", "For a convex f the gap is never negative",
+          "For a convex f the gap is never positive",
+          "Jensen's gap of log(1 + eˣ) over 500 random distributions", _jensen_gap,
+          "deep-convexity"),
+    Claim("hint_newton_diverges", "the iterates diverge although f is convex",
+          "the iterates converge because f is convex",
+          "Newton with autograd's derivatives on √(1 + x²) from 1.5 and from 0.5",
+          _newton_sqrt_diverges, "deep-newton"),
+    Claim("hint_average_variance", "averaging 20 noises divides their variance by 20",
+          "averaging 20 noises divides their standard deviation by 20",
+          "20,000 means of 20 normal draws: their variance", _variance_of_mean,
+          "deep-methodology"),
+    # the lectures' exercises' worked solutions (read on the card of the item they practise)
+    Claim("hint_lecture_underflow", "probabilities below 1 underflows to 0",
+          "probabilities above 1 underflows to 0",
+          "the product of 1,000 Gaussian densities in float64, and their logs' sum",
+          _product_underflows, "item 2"),
+    Claim("hint_lecture_l1_median", "whose minimizer is the median", "whose minimizer is the mean",
+          "the best constants under L2 and L1 on the card's data, against its mean and median",
+          _mean_median, "item 6"),
+    Claim("hint_lecture_l2_mean", "(the mean is its minimizer)", "(the median is its minimizer)",
+          "the best constants under L2 and L1 on the card's data, against its mean and median",
+          _mean_median, "item 7"),
+    Claim("hint_lecture_adagrad_root", "the rate decays as 1/√t however large g is",
+          "the rate grows as √t however large g is",
+          "descentlab's Adagrad's effective rate on a constant gradient falls at every step",
+          _adagrad_rate, "item 55"),
+    Claim("hint_lecture_bagging", "their variance by up to B: bagging reduces variance",
+          "their variance by up to B: bagging reduces bias",
+          "bias² and variance over 60 training sets: bagging 1-nearest-neighbour fits lowers the "
+          "variance, boosting 30 stumps lowers the bias²", _ensemble_errors, "item 68"),
+    Claim("hint_lecture_boosting", "it mainly reduces bias (and can overfit)",
+          "it mainly reduces variance (and can overfit)",
+          "bias² and variance over 60 training sets: bagging 1-nearest-neighbour fits lowers the "
+          "variance, boosting 30 stumps lowers the bias²", _ensemble_errors, "item 68"),
+    Claim("hint_lecture_adagrad_falls", "so η/√G falls toward 0", "so η/√G grows without bound",
+          "descentlab's Adagrad's effective rate on a constant gradient falls at every step",
+          _adagrad_rate, "item 77"),
+    Claim("hint_lecture_rate_decays", "The sum grows without bound and the rate decays",
+          "The sum grows without bound and the rate grows",
+          "descentlab's Adagrad's effective rate on a constant gradient falls at every step",
+          _adagrad_rate, "item 129"),
+    # cards' explanations
+    Claim("card_batch_unbiased", "the batch mean has the same expectation: it is unbiased",
+          "the batch mean has the same expectation: it is biased",
+          "the mean over every batch of 2 of 6 gradients equals the full gradient",
+          _batch_unbiased, "item 14"),
+    Claim("card_error_grows", "and the error grows geometrically",
+          "and the error shrinks geometrically",
+          "gradient descent on a curvature λ converges at η = 0.95·2/λ and diverges at 1.05·2/λ",
+          _rate_below_edge, "item 15"),
+    Claim("card_velocity_grows", "the velocity grows to 1/(1-β) times a single step",
+          "the velocity grows to 1/β times a single step",
+          "descentlab's SGD buffer on a constant gradient sums the weights β^k to 1/(1 - β)",
+          _momentum_memory, "item 24"),
+    Claim("card_convex_one_basin", "A convex function has one basin",
+          "A concave function has one basin",
+          "a convex function's stationary point, by Newton, against its least value on a grid",
+          _convex_stationary, "item 46"),
+    Claim("card_network_not_convex", "Network losses are not convex",
+          "Network losses are convex",
+          "a two-unit tanh network at its minimum, with its units swapped, and halfway between",
+          _permuted_minima, "item 46"),
+    Claim("card_adagrad_falls", "the effective rate ε/√r falls for the whole run",
+          "the effective rate ε/√r grows for the whole run", _ADAGRAD_SHOWS, _adagrad_rate,
+          "item 56"),
+    Claim("card_rmsprop_no_decay", "the effective rate no longer decays to zero",
+          "the effective rate still decays to zero",
+          "descentlab's RMSprop's effective rate on a constant gradient is the same at steps "
+          "200 and 400", _rmsprop_rate, "item 57"),
+    Claim("card_flexible_trades", "a more flexible model trades bias for variance",
+          "a more flexible model trades variance for bias",
+          "polynomials of degree 1 and 7 over 60 training sets: squared bias and variance",
+          _flexibility_tradeoff, "item 66"),
+    Claim("card_bagging_helps_variance", "It helps high-variance models",
+          "It helps high-bias models", _ENSEMBLES_SHOWS, _ensemble_errors, "item 68"),
+    Claim("card_adagrad_monotone", "So the effective rate η/√G falls monotonically",
+          "So the effective rate η/√G rises monotonically", _ADAGRAD_SHOWS, _adagrad_rate,
+          "item 77"),
+    Claim("card_averaging_divides", "Averaging n independent noises divides their variance by "
+          "about n", "Averaging n independent noises divides their standard deviation by about n",
+          "20,000 means of 20 normal draws: their variance", _variance_of_mean, "item 98"),
+    Claim("card_root_beta", "every coordinate shrinks by √β", "every coordinate shrinks by β",
+          "the heavy-ball map read from descentlab's SGD (lr 0.1, momentum 0.9, f = ½w²) has "
+          "spectral radius √β", _heavy_ball_modulus, "item 102"),
+    Claim("card_adagrad_only_falls", "AdaGrad's effective rate ρ/√r only falls",
+          "AdaGrad's effective rate ρ/√r only rises", _ADAGRAD_SHOWS, _adagrad_rate, "item 109"),
+    Claim("card_bias_correction", "is an unbiased estimate at every step",
+          "is a biased estimate at every step",
+          "an average started at 0 over a constant, divided by 1 - αᵗ, against the constant",
+          _bias_correction, "item 111"),
+    Claim("card_l1_median", "(its best constant is the median, item 5)",
+          "(its best constant is the mean, item 5)",
+          "the best constants under L2 and L1 on the card's data, against its mean and median",
+          _mean_median, "item 116"),
 )  # fmt: skip
 _BY_NAME = {c.name: c for c in CLAIMS}
 
@@ -585,12 +1211,29 @@ UNBACKED: dict[str, str] = {
     "procedure, nothing to measure",
     "early stopping is cross-validation over the steps of one run": "a definition of a "
     "procedure, nothing to measure",
+    # sentences whose word swapped (teaching.turned) says no contrary, or that a chapter's
+    # rows measure on its computed values without reading the sentence's words
+    "so momentum is a cure for bad conditioning, not for noise": "the momentum chapter's noise "
+    "section measures the equal floors in its rows; the sentence's 'grows' is the factor "
+    "1/(1 - β) of a formula, not a direction to swap",
+    "each of them ends far below the floor of a constant rate": "the schedules chapter's rows "
+    "compare each schedule's end with the constant rate's floor on its computed runs; this "
+    "line restates them in words",
+    "a recursion on the error's mean and second moment": "'mean' names a moment here: the "
+    "swap to 'median' is no contrary; the descent chapter's rows hold the runs to the "
+    "recursion",
+    "The expected error splits into squared bias, variance and noise": "bias and variance "
+    "swapped name the same three parts: no contrary; the methodology chapter's rows check "
+    "the sum exactly",
+    "the cell's y falls monotonically": "what the cell prints is shown beside the sentence; "
+    "its run is the card's cell, not a claim's (a claim would run the card's ravine again)",
 }
 
 
-def claim_checks(text: str, claims: Iterable[Claim] = CLAIMS) -> list[Check]:
-    """The rows of the claims whose phrase or opposite ``text`` holds."""
-    return [c.check(text) for c in claims if c.on(text)]
+def claim_checks(text: str, claims: Iterable[Claim] = CLAIMS, home: str = "") -> list[Check]:
+    """The rows of the claims whose phrase or opposite ``text`` holds, and of those whose
+    home is ``home`` (the page ``text`` is: ``item 65``, ``deep-batch``) whatever it holds."""
+    return [c.check(text) for c in claims if c.on(text) or (home and c.home == home)]
 
 
 _SENTENCE = re.compile(r"(?<=[.;!?])\s+")

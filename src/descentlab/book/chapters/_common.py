@@ -275,7 +275,8 @@ class Chapter:
             *claim_checks(
                 "\n\n".join(
                     [page.prose, *(f"{e.question}\n\n{e.solution}" for e in self.exercises)]
-                )
+                ),
+                home=self.stem,
             ),
             drawn_check(page),
             n.check(page),

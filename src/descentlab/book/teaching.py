@@ -1,0 +1,195 @@
+"""The census of the book's teaching sentences, by kind, and which of them are backed.
+
+Every sentence that teaches is listed by :func:`census` with its kind and where it is:
+
+==================  ========================================================================
+kind                where it is read
+==================  ========================================================================
+What to keep        a chapter's "What to keep" box (``Chapter.keep``)
+hint                an exercise's worked solution, a lecture's or a chapter's
+definition          a card's explanation sentence that defines a term ("Bias is how far ...")
+cell output         a card's explanation sentence about what its cell prints or finds
+card explanation    every other sentence of a card's explanation
+==================  ========================================================================
+
+A sentence is *backed* when it holds the phrase of a :class:`~descentlab.book.claims.Claim`
+(its instrumented run shows it, its opposite is a ✘) or a phrase a chapter's check row reads
+(:data:`~descentlab.book.texts._words.CHECKED_BY`); *listed* when it holds a phrase of
+:data:`~descentlab.book.claims.UNBACKED` (nothing can back it, and why).
+
+A sentence has a *computable opposite* when :func:`turned` changes it: one of the word pairs of
+:data:`OPPOSITES` (bias and variance, mean and median, falls and grows, sharp and flat, ...)
+swapped gives the sentence that says the contrary. In the kinds of :data:`BOUND_KINDS` every
+such sentence must be backed or listed (:func:`unbound`): a new one fails the build's row
+(:func:`bound_check`) until a claim binds it or :data:`UNBACKED` says why nothing can.
+
+Example:
+    >>> turned("bagging reduces variance, boosting reduces bias")
+    'bagging reduces bias, boosting reduces variance'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from descentlab.book.checks import ck
+from descentlab.book.render.pages import Check
+
+__all__ = [
+    "BOUND_KINDS",
+    "KINDS",
+    "OPPOSITES",
+    "Sentence",
+    "bound_check",
+    "census",
+    "census_line",
+    "shares",
+    "turned",
+    "unbound",
+]
+
+KINDS: tuple[str, ...] = ("What to keep", "hint", "definition", "cell output", "card explanation")
+#: the kinds whose every sentence with a computable opposite is backed or listed
+BOUND_KINDS: tuple[str, ...] = ("What to keep", "definition", "cell output")
+
+#: the word pairs whose swap turns a teaching sentence into its opposite
+OPPOSITES: tuple[tuple[str, str], ...] = (
+    ("bias", "variance"), ("mean", "median"), ("Gaussian", "Laplace"),
+    ("light-tailed", "heavy-tailed"),
+    ("falls", "rises"), ("shrinks", "grows"), ("decays", "grows"), ("sharp", "flat"),
+    ("small", "large"), ("smaller", "larger"), ("above", "below"), ("faster", "slower"),
+    ("lower", "higher"), ("increases", "decreases"), ("convex", "concave"),
+    ("unbiased", "biased"), ("underfits", "overfits"), ("more", "less"),
+)  # fmt: skip
+_SWAP = {a.lower(): b for a, b in OPPOSITES} | {b.lower(): a for a, b in OPPOSITES}
+_WORD = re.compile(
+    r"(?<![\w-])(" + "|".join(sorted(_SWAP, key=len, reverse=True)) + r")(?![\w-])",
+    re.IGNORECASE,
+)
+
+_SENTENCE = re.compile(r"(?<=[.;!?])\s+")
+_DEFINITION = re.compile(
+    r"^(?!(?:It|That|This|These|There)\b)(?:[A-Z][\w'’-]*\s){1,3}(?:is|are|means|measures)\s"
+    r"(?:how|what|the|a|an)\b|\b(?:is called|are called|we call|is defined as|stands for)\b"
+)
+_CELL = re.compile(r"\b(?:the cell|cell's|prints?|printed)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A teaching sentence: its kind (one of :data:`KINDS`), where it is (``item 65``,
+    ``keep deep-batch``, ``hint deep-adaptive``, ``hint 002``) and its text (plain)."""
+
+    kind: str
+    where: str
+    text: str
+
+
+def plain(text: str) -> str:
+    """``text`` without Markdown's emphasis and code marks, its whitespace one space."""
+    return " ".join(text.replace("*", "").replace("`", "").split())
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of ``text`` (plain; split after ``.``, ``;``, ``!``, ``?``)."""
+    return [s for s in _SENTENCE.split(plain(text)) if s]
+
+
+def turned(text: str) -> str:
+    """``text`` with every word of an :data:`OPPOSITES` pair swapped for the other (a capital
+    kept)."""
+
+    def swap(m: re.Match[str]) -> str:
+        word, other = m.group(1), _SWAP[m.group(1).lower()]
+        return other[0].upper() + other[1:] if word[0].isupper() else other
+
+    return _WORD.sub(swap, text)
+
+
+def _card_kind(sentence: str) -> str:
+    if _DEFINITION.search(sentence):
+        return "definition"
+    if _CELL.search(sentence):
+        return "cell output"
+    return "card explanation"
+
+
+def census() -> list[Sentence]:
+    """Every teaching sentence of the book: the chapters' "What to keep" lines and exercise
+    solutions, the lectures' exercise solutions and the cards' explanations, each by kind."""
+    from descentlab.book.chapters import CHAPTERS
+    from descentlab.book.lectures import ITEMS, LECTURES
+
+    out = []
+    for ch in CHAPTERS:
+        body = plain(ch.keep).removeprefix("What to keep.")
+        out += [Sentence("What to keep", f"keep {ch.stem}", s) for s in sentences(body)]
+        for ex in ch.exercises:
+            out += [Sentence("hint", f"hint {ch.stem}", s) for s in sentences(ex.solution)]
+    for lec in LECTURES:
+        for ex in lec.exercises:
+            out += [Sentence("hint", f"hint {lec.seed}", s) for s in sentences(ex.solution)]
+    for it in ITEMS:
+        out += [Sentence(_card_kind(s), f"item {it.number}", s) for s in sentences(it.explain)]
+    return out
+
+
+def _phrases() -> tuple[list[str], list[str]]:
+    """The phrases that back a sentence (the claims' and the check rows') and those that list
+    it as nothing can back."""
+    from descentlab.book.claims import CLAIMS, UNBACKED
+    from descentlab.book.texts._words import CHECKED_BY
+
+    return [plain(c.said) for c in CLAIMS] + list(CHECKED_BY), list(UNBACKED)
+
+
+def shares(found: Iterable[Sentence]) -> dict[str, tuple[int, int, int]]:
+    """Per kind of :data:`KINDS` and in ``"all"``: (backed, listed, all)."""
+    backing, listing = _phrases()
+    out = {k: [0, 0, 0] for k in (*KINDS, "all")}
+    for s in found:
+        b = any(p in s.text for p in backing)
+        li = not b and any(p in s.text for p in listing)
+        for k in (s.kind, "all"):
+            out[k][0] += b
+            out[k][1] += li
+            out[k][2] += 1
+    return {k: (v[0], v[1], v[2]) for k, v in out.items()}
+
+
+def unbound(found: Iterable[Sentence], kinds: Iterable[str] = BOUND_KINDS) -> list[Sentence]:
+    """The sentences of ``kinds`` with a computable opposite (:func:`turned` changes them)
+    that no claim or check row backs and :data:`~descentlab.book.claims.UNBACKED` does not
+    list."""
+    backing, listing = _phrases()
+    kinds = set(kinds)
+    return [
+        s for s in found
+        if s.kind in kinds and turned(s.text) != s.text
+        and not any(p in s.text for p in backing + listing)
+    ]  # fmt: skip
+
+
+def census_line(counts: Mapping[str, tuple[int, int, int]]) -> str:
+    """The build's line: backed of all per kind and in total, and the listed ones."""
+    parts = [f"{k} {b}/{n}" for k, (b, _li, n) in counts.items() if k != "all"]
+    b, li, n = counts["all"]
+    return (
+        f"teaching sentences backed by a run or a check row: {b} of {n} ({100 * b / max(n, 1):.0f}"
+        f" %; {', '.join(parts)}), {li} listed as nothing can back "
+        "(descentlab.book.claims.UNBACKED)"
+    )
+
+
+def bound_check(found: Iterable[Sentence]) -> Check:
+    """The row that holds the book to :func:`unbound`: ✘ naming each sentence with a
+    computable opposite of :data:`BOUND_KINDS` that nothing binds or lists."""
+    left = unbound(found)
+    named = "; ".join(f'{s.where}: "{s.text[:70]}"' for s in left[:6])
+    return ck(
+        "every teaching sentence with a computable opposite (What to keep, definitions, what a "
+        "cell prints) is bound to a run or listed as nothing can back",
+        not left, f"{len(left)} unbound" + (f": {named}" if left else ""), "0 unbound",
+    )  # fmt: skip
