@@ -182,6 +182,100 @@ def _relax(eta: float, h: float) -> float:
     return -1 / (2 * math.log(1 - eta * h))
 
 
+def _without_replacement(values: Sequence[float], b: int) -> float:
+    """The variance of the mean of ``b`` of ``values`` drawn without replacement, every
+    subset enumerated."""
+    import itertools
+
+    means = [math.fsum(c) / b for c in itertools.combinations(values, b)]
+    mid = math.fsum(means) / len(means)
+    return math.fsum((m - mid) ** 2 for m in means) / len(means)
+
+
+_POPULATION = (0.3, -1.2, 2.5, 0.9, -0.4, 1.7, 0.0)
+
+
+def _population_s2() -> float:
+    mid = math.fsum(_POPULATION) / len(_POPULATION)
+    return math.fsum((v - mid) ** 2 for v in _POPULATION) / len(_POPULATION)
+
+
+def _series(first: float, ratio: float) -> float:
+    """``first (1 + ratio + ratio² + …)`` summed term by term until the terms vanish."""
+    terms = [first]
+    while abs(terms[-1]) > 1e-22 * abs(terms[0]):
+        terms.append(terms[-1] * ratio)
+    return math.fsum(terms)
+
+
+def _batch_edge(h: float, c: float, b: float) -> float:
+    """The η where the factor (1 - ηh)² + η²c/B of E[e²]'s recursion reaches 1 (brentq)."""
+    import scipy.optimize
+
+    return scipy.optimize.brentq(lambda e: (1 - e * h) ** 2 + e**2 * c / b - 1, 1e-9 / h,
+                                 10 / h, xtol=1e-14)  # fmt: skip
+
+
+def _conv_length(n: int, k: int, s: int, p: int, d: int) -> int:
+    """The output length torch's conv1d gives."""
+    import torch
+
+    x = torch.zeros(1, 1, n)
+    w = torch.zeros(1, 1, k)
+    return int(torch.nn.functional.conv1d(x, w, stride=s, padding=p, dilation=d).shape[-1])
+
+
+def _conv_params(c_in: int, c_out: int, k: int) -> int:
+    import torch
+
+    return sum(p.numel() for p in torch.nn.Conv2d(c_in, c_out, k).parameters())
+
+
+def _distinct_share(n: int) -> float:
+    """The expected share of distinct examples in n draws with replacement from n, by the
+    chain of the distinct count (each draw new with probability (n - k)/n)."""
+    p = [1.0] + [0.0] * n
+    for _ in range(n):
+        q = [0.0] * (n + 1)
+        for k, pk in enumerate(p):
+            if pk:
+                q[k] += pk * k / n
+                if k < n:
+                    q[k + 1] += pk * (n - k) / n
+        p = q
+    return math.fsum(k * pk for k, pk in enumerate(p)) / n
+
+
+def _steps_below(kappa: float, eps: float) -> int:
+    """The first t with (1 - 1/κ)^t ≤ ε, counted step by step."""
+    t, r = 0, 1.0
+    while r > eps:
+        r *= 1 - 1 / kappa
+        t += 1
+    return t
+
+
+def _gd_rate(kappa: float, eta: float) -> float:
+    """Gradient descent's contraction on curvatures 1 … κ at η: the largest |1 - ηλ| over
+    a grid of the curvatures."""
+    lam = np.linspace(1.0, kappa, 2001)
+    return float(np.max(np.abs(1 - eta * lam)))
+
+
+def _abs_normal(sigma: float) -> float:
+    import scipy.integrate
+
+    pdf = lambda x: math.exp(-x * x / (2 * sigma**2)) / (sigma * math.sqrt(2 * math.pi))  # noqa: E731
+    return 2 * scipy.integrate.quad(lambda x: x * pdf(x), 0, 40 * sigma)[0]
+
+
+def _curvature(w: float) -> float:
+    """f''(w) of f = w²/2 + w⁴/4 by central differences."""
+    f = lambda x: x * x / 2 + x**4 / 4  # noqa: E731
+    h = 1e-4
+    return (f(w + h) - 2 * f(w) + f(w - h)) / h**2
+
+
 #: the formulas the chapters cite, each with its twin
 FORMULAS: dict[str, Shown] = {
     # adaptive rates
@@ -309,7 +403,142 @@ FORMULAS: dict[str, Shown] = {
                         lambda: [({"eta": e, "h": h, "sigma": 1.5}, h / 2 * _stationary(e, h, 1.5))
                                  for e, h in ((0.1, 1.0), (0.05, 3.0))],
                         "h E[w²]/2 of w ← (1 - ηh)w - ησξ, the series summed term by term"),
+    # batch
+    "batch_var": Shown(
+        Formula("S**2/B*(N - B)/(N - 1)"),
+        lambda: [({"S": math.sqrt(_population_s2()), "B": b, "N": len(_POPULATION)},
+                  _without_replacement(_POPULATION, b)) for b in (2, 3, 5)],
+        "the variance of the batch mean over every batch of B of N = 7 gradients"),
+    "finite_population": Shown(
+        Formula("(N - B)/(N - 1)"),
+        lambda: [({"B": b, "N": len(_POPULATION)},
+                  _without_replacement(_POPULATION, b) * b / _population_s2()) for b in (2, 4)],
+        "the variance of the batch mean over every batch, over S²/B"),
+    "batch_floor": Shown(
+        Formula("eta*sigma**2/(B*lamda*(2 - eta*lamda))"),
+        lambda: [({"eta": e, "sigma": 1.3, "B": b, "lamda": lam},
+                  _series(e**2 * 1.3**2 / b, (1 - e * lam) ** 2))
+                 for e, b, lam in ((0.1, 4, 1.0), (0.3, 16, 2.0))],
+        "E[e²] of e ← (1 - ηλ)e - η σξ/√B, the series summed term by term"),
+    "batch_temperature": Shown(
+        Formula("eta*sigma**2/(2*B*(2 - eta*lamda))"),
+        lambda: [({"eta": e, "sigma": 1.3, "B": b, "lamda": lam},
+                  lam / 2 * _series(e**2 * 1.3**2 / b, (1 - e * lam) ** 2))
+                 for e, b, lam in ((0.1, 4, 1.0), (0.3, 16, 2.0))],
+        "λ E[e²]/2 of e ← (1 - ηλ)e - η σξ/√B, the series summed term by term"),
+    "batch_excess": Shown(
+        Formula("eta**2*s**2/B/(2*eta*h - eta**2*h**2 - eta**2*c/B)"),
+        lambda: [({"eta": e, "s": 0.7, "B": b, "h": 1.5, "c": 2.0},
+                  _series(e**2 * 0.49 / b, (1 - e * 1.5) ** 2 + e**2 * 2.0 / b))
+                 for e, b in ((0.1, 4), (0.4, 32))],
+        "the recursion of E[e²] with its multiplicative noise c/B, summed term by term"),
+    "batch_excess_small": Shown(
+        Formula("eta*s**2/(2*h*B)"),
+        lambda: [({"eta": e, "s": 0.7, "B": 8, "h": 1.5},
+                  _series(e**2 * 0.49 / 8, (1 - e * 1.5) ** 2 + e**2 * 2.0 / 8))
+                 for e in (1e-3, 5e-4)],
+        "the recursion of E[e²] summed term by term at a small η", 1e-3),
+    "batch_edge": Shown(
+        Formula("2*h/(h**2 + c/B)"),
+        lambda: [({"h": h, "c": c, "B": b},
+                  _batch_edge(h, c, b))
+                 for h, c, b in ((1.5, 2.0, 4), (1.0, 5.0, 64))],
+        "the η where the recursion's factor (1 - ηh)² + η²c/B reaches 1 (a root-finder)"),
+    # schedules
+    "moment_step": Shown(
+        Formula("(1 - eta*h)**2*x + eta**2*sigma**2", {"x": "\\mathbb{E}[w^2]"}),
+        lambda: [({"eta": e, "h": 1.0, "sigma": 0.8, "x": x}, _noisy_step(x, e, 1.0, 0.8))
+                 for e, x in ((0.1, 2.0), (0.5, 0.3))],
+        "E[((1 - ηh)w - ησξ)²] by Gauss–Hermite quadrature over ξ"),
+    "moment_path": Shown(
+        Formula("v + (1 - eta*h)**(2*t)*(w_0**2 - v)", {"v": "v_\\infty"}),
+        lambda: [({"eta": e, "h": 1.0, "t": t, "w_0": 2.0, "v": _stationary(e, 1.0, 0.8)},
+                  _moments(e, 1.0, 0.8, 2.0, t)) for e, t in ((0.1, 7), (0.5, 3))],
+        "the second moment's recursion iterated t times from w₀²"),
+    "curvature_edge": Shown(
+        Formula("2/(1 + 3*w**2)"),
+        lambda: [({"w": w}, 2 / _curvature(w)) for w in (0.5, 2.0)],
+        "2 over f''(w) of w²/2 + w⁴/4 by central differences", 1e-6),
+    # convexity
+    "gd_best_rate": Shown(
+        Formula("(kappa - 1)/(kappa + 1)"),
+        lambda: [({"kappa": k}, _gd_rate(k, 2 / (1 + k))) for k in (10.0, 100.0)],
+        "max |1 - ηλ| over the curvatures 1 … κ at η = 2/(1 + κ)"),
+    "gd_rate": Shown(
+        Formula("(1 - kappa**(-1))**t"),
+        lambda: [({"kappa": k, "t": t}, _gd_rate(k, 1 / k) ** t)
+                 for k, t in ((10.0, 5), (50.0, 20))],
+        "max |1 - ηλ| over the curvatures 1 … κ at η = 1/κ, to the t"),
+    "gd_steps": Shown(
+        Formula("ceiling(log(varepsilon)/log(1 - kappa**(-1)))"),
+        lambda: [({"kappa": k, "varepsilon": e}, _steps_below(k, e))
+                 for k, e in ((10.0, 1e-3), (100.0, 1e-6))],
+        "the steps (1 - 1/κ)^t takes to reach ε, counted one by one"),
+    "gd_steps_about": Shown(
+        Formula("kappa*log(varepsilon**(-1))"),
+        lambda: [({"kappa": k, "varepsilon": e}, _steps_below(k, e))
+                 for k, e in ((100.0, 1e-6), (1000.0, 1e-3))],
+        "the steps (1 - 1/κ)^t takes to reach ε, counted one by one (to 1 %)", 0.01),
+    # methodology
+    "bootstrap_miss": Shown(
+        Formula("(1 - n**(-1))**n"),
+        lambda: [({"n": n}, 1 - _distinct_share(n)) for n in (5, 40)],
+        "1 - the expected share of distinct examples, by the chain of the distinct count"),
+    "bootstrap_share": Shown(
+        Formula("1 - (1 - n**(-1))**n"),
+        lambda: [({"n": n}, _distinct_share(n)) for n in (5, 40)],
+        "the expected share of distinct examples, by the chain of the distinct count"),
+    "bootstrap_limit": Shown(
+        Formula("1 - exp(-1)"),
+        lambda: [({}, _distinct_share(n)) for n in (400, 600)],
+        "the expected share of distinct examples of 400 and 600 draws (to 1e-3)", 1e-3),
+    # losses
+    "mean_abs_normal": Shown(
+        Formula("sigma*sqrt(2/pi)"),
+        lambda: [({"sigma": s}, _abs_normal(s)) for s in (1.0, 0.3)],
+        "E|ε| of ε ~ N(0, σ²) by quadrature", 1e-8),
+    # convolution
+    "conv_out": Shown(
+        Formula("floor((n + 2*p - d*(k - 1) - 1)/s) + 1"),
+        lambda: [({"n": n, "p": p, "d": d, "k": k, "s": s}, _conv_length(n, k, s, p, d))
+                 for n, k, s, p, d in ((32, 3, 1, 1, 1), (224, 11, 4, 2, 1), (17, 3, 2, 0, 3))],
+        "the output length of torch's conv1d"),
+    "conv_params": Shown(
+        Formula("C_o*(C_i*k**2 + 1)", {"C_o": "C_{\\mathrm{out}}", "C_i": "C_{\\mathrm{in}}"}),
+        lambda: [({"C_i": ci, "C_o": co, "k": k}, _conv_params(ci, co, k))
+                 for ci, co, k in ((3, 64, 11), (16, 8, 1))],
+        "the parameters of torch's Conv2d (weights and biases)"),
+    "dilated_extent": Shown(
+        Formula("d*(k - 1) + 1"),
+        lambda: [({"d": d, "k": k}, 40 - _conv_length(40, k, 1, 0, d) + 1)
+                 for k, d in ((3, 1), (5, 3))],
+        "the inputs one output of torch's conv1d spans: n - n_out + 1 at stride 1"),
+    "same_padding": Shown(
+        Formula("d*(k - 1)/2"),
+        lambda: [({"d": d, "k": k}, next(p for p in range(20)
+                                         if _conv_length(30, k, 1, p, d) == 30))
+                 for k, d in ((3, 1), (5, 2))],
+        "the padding that keeps torch's conv1d's length at stride 1, searched"),
 }  # fmt: skip
+
+
+def _noisy_step(x: float, eta: float, h: float, sigma: float) -> float:
+    """E[((1 - ηh)w - ησξ)²] at E[w²] = x (w = ±√x, half each), ξ standard normal, by
+    Gauss–Hermite quadrature."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(20)
+    weights = weights / weights.sum()
+    out = 0.0
+    for w in (math.sqrt(x), -math.sqrt(x)):
+        out += 0.5 * float(np.sum(weights * ((1 - eta * h) * w - eta * sigma * nodes) ** 2))
+    return out
+
+
+def _moments(eta: float, h: float, sigma: float, w0: float, t: int) -> float:
+    """E[wₜ²] of w ← (1 - ηh)w - ησξ from w₀, its recursion iterated t times."""
+    m = w0 * w0
+    for _ in range(t):
+        m = _noisy_step(m, eta, h, sigma)
+    return m
 
 
 def _second(mu: float, sigma: float) -> float:

@@ -149,7 +149,7 @@ item 14 in its simplest form. One SGD step is $w \\leftarrow (1 - \\eta h) w - \
 Square it and take the expectation; the noise is independent of w, so the cross term vanishes
 and
 
-$$\\mathbb{E}[w^2] \\leftarrow (1 - \\eta h)^2\\, \\mathbb{E}[w^2] + \\eta^2\\sigma^2.$$
+$$\\mathbb{E}[w^2] \\leftarrow {{f:moment_step}}.$$
 
 This is a linear recursion for the second moment. For $0 < \\eta h < 2$ it contracts, and its
 fixed point is
@@ -226,7 +226,7 @@ constant term disappears,
 $\\mathbb{E}[w_{t+1}^2] - v_\\infty = (1 - \\eta h)^2 (\\mathbb{E}[w_t^2] -
 v_\\infty)$. Unrolled from the start $w_0$,
 
-$$\\mathbb{E}[w_t^2] = v_\\infty + (1 - \\eta h)^{2t}\\,(w_0^2 - v_\\infty).$$
+$$\\mathbb{E}[w_t^2] = {{f:moment_path}}.$$
 
 Two terms, and they are the whole story of a constant rate. The first is the *variance*, the
 floor, proportional to η. The second is the *bias*, the memory of the start, which decays
@@ -516,7 +516,8 @@ costing a little. It helps where the curvature is large at the start and falls a
 proceeds, as it does along the path of a network's early training. The smallest example is
 $f(w) = w^2/2 + w^4/4$, whose curvature $1 + 3w^2$ is {{curv}} at the start w = {{w0}} and 1 at
 the minimum. Near the minimum the best rate is 1/h = 1, a Newton step; at the start the linear
-stability bound of the first sections asks for $\\eta < 2/(1 + 3w^2)$ = {{safe}}. No constant
+stability bound of the first sections asks for $\\eta < {{f:curvature_edge}}$ = {{safe}}. No
+constant
 rate serves both ends.
 
 The build runs descentlab's `SGD` to |w| < {{tol}}, at most {{steps}} steps, at every constant
