@@ -280,8 +280,8 @@ class Chapter:
                 )
             ),
             drawn_check(page),
-            n.check(page),
             *formula_checks(self.keep),
+            n.check(page),
         ]
         return page
 

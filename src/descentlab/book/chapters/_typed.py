@@ -143,6 +143,10 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
 
 #: typed formula -> its own reason, where it has one beyond its kind's
 _SPECIFIC: dict[str, str] = {
+    "\\sqrt\\beta": (
+        "What to keep's phrase bound to the claim keep_spiral_modulus (book.claims), whose "
+        "opposite is a ✘; complex_rate renders it in the sections"
+    ),
     "b = 0": "a setting: the buffer's start",
     "f(w) = gw": "the problem's definition",
     "f(w) = \\sum_i \\lambda_i w_i^2/2": "the problem's definition",

@@ -1231,7 +1231,7 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
 KEEP = """
 What to keep. Momentum averages gradients over about ${{f:momentum_limit}}$ steps; on a quadratic
 each direction is a second-order linear recurrence whose roots give its rate; complex roots
-spiral at ${{f:complex_rate}}$; the stable range grows to $\\eta\\lambda < {{f:edge}}$; and with the
+spiral at $\\sqrt\\beta$; the stable range grows to $\\eta\\lambda < {{f:edge}}$; and with the
 right pair (η, β) the steps needed grow with $\\sqrt\\kappa$ instead of κ. Nesterov's look-ahead
 puts the curvature into the momentum term and damps the stiff directions further, and keeps
 its rate beyond quadratics, where heavy ball can cycle. With noisy gradients the average
