@@ -480,9 +480,6 @@ def test_a_relation_is_evaluated_by_its_sides_and_refused_as_a_value():
 #: the set exactly (a formula rendered must leave it, a new typed one must join it)
 STILL_TYPED = [
     ("momentum", "b = 0", "a setting: the buffer's start"),
-    ("momentum", "b_t = g_t + \\beta g_{t-1} + \\beta^2 g_{t-2} + \\dots = \\sum_{k=0}^{t-1} "
-     "\\beta^k g_{t-k}.", "a sum unrolled (… and Σ are not read); its value on a slope is the "
-     "weights' sum FILLED, checked against the runs"),
     ("momentum", "f(w) = gw", "the problem's definition"),
     ("momentum", "f(w) = \\sum_i \\lambda_i w_i^2/2", "the problem's definition"),
     ("momentum", "\\eta\\lambda < 2", "gradient descent's edge, EDGE at β = 0: the η = 2, β = 0 "
@@ -491,8 +488,6 @@ STILL_TYPED = [
     ("momentum", "\\eta = 1/L", "a setting: Nesterov's tuning, the run's η"),
     ("momentum", "\\Sigma = A \\Sigma A^\\top + Q", "a matrix equation (scipy's "
      "solve_discrete_lyapunov solves it): the reader takes no matrices"),
-    ("momentum", "\\eta\\lambda < 2(1 + \\beta)", "What to keep: a plain string restating EDGE "
-     "(rendering it at import would load SymPy with the chapter)"),
     ("newton", "f(w + d) \\approx f(w) + \\nabla f(w)^\\top d + \\tfrac12 d^\\top "
      "\\nabla^2 f(w)\\, d,", "the model's definition (vectors, a Hessian)"),
     ("newton", "H = \\nabla^2 f(w)", "a definition"),

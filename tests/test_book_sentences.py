@@ -167,7 +167,7 @@ def test_the_gap_grows_with_the_degree_over_draws_by_two_solvers():
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        (methodology.RESAMPLING.text, "all n draws with $(1 - 1/n)^n$"),  # not "a draw"
+        (methodology.RESAMPLING.text, "all n draws with ${{f:bootstrap_miss}}$"),  # not "a draw"
         (methodology.CV.text, "That is below σ²"),  # the estimate under the floor, said
     ],
 )

@@ -24,7 +24,7 @@ from pathlib import Path
 from descentlab._files import check_target, make_dirs
 from descentlab.book import teaching
 from descentlab.book.cells import cell_check, exercise_view, playground_url, run_cell
-from descentlab.book.chapters import CHAPTERS
+from descentlab.book.chapters import CHAPTERS, formula_census
 from descentlab.book.claims import backed_share, claim_checks, unbacked_count
 from descentlab.book.facts import restated_check, text_check
 from descentlab.book.lectures import EXPERIMENTS, ITEMS, LECTURES
@@ -420,6 +420,13 @@ def _chapters(ctx: Context, pages: list[LecturePage], where: dict[str, str]) -> 
                     page.deeper[n] = (chapter.filename, chapter.title)
     if out and pages:
         pages[-1].next = (out[0].filename, out[0].title)
+    if out:
+        typed = formula_census()
+        ctx.log(
+            f"formulas in the chapters' prose: {typed['rendered']} rendered from a Formula, "
+            f"{typed['justified']} typed with their reason (descentlab.book.chapters._typed), "
+            f"{len(typed['unreviewed'])} typed and unreviewed"
+        )
     if out:
         from descentlab.book.texts._words import CHECKED_BY
 

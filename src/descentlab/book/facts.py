@@ -586,7 +586,8 @@ def render_solution(solution: str, code: str, namespace: Mapping[str, Any]) -> s
 
 
 #: the names a :class:`Formula` reads as SymPy's functions, every other one a symbol
-_FUNCTIONS = frozenset({"sqrt", "exp", "log", "Abs", "sin", "cos", "pi", "Eq"})
+_FUNCTIONS = frozenset({"sqrt", "exp", "log", "Abs", "sin", "cos", "pi", "Eq", "Sum", "floor",
+                        "ceiling"})  # fmt: skip
 #: a relation's operator, as SymPy names it, as a test on two numbers
 _HOLDS = {"==": operator.eq, "<=": operator.le, "<": operator.lt, ">=": operator.ge,
           ">": operator.gt}  # fmt: skip
@@ -611,11 +612,13 @@ class Formula:
     def _parse(self, evaluate: bool) -> Any:
         """The expression, every name but SymPy's functions a symbol (``beta``, ``gamma``
         and ``lambda`` are SymPy's functions and Python's keyword otherwise)."""
-        from sympy import Symbol
+        from sympy import IndexedBase, Symbol
         from sympy.parsing.sympy_parser import parse_expr
 
         local = {n: Symbol(n) for n in re.findall(r"[A-Za-z_]\w*", self.source)
                  if n not in _FUNCTIONS}  # fmt: skip
+        # a name indexed, ``g[t - k]``, is a sequence (a sum's terms: SymPy's IndexedBase)
+        local |= {n: IndexedBase(n) for n in re.findall(r"([A-Za-z_]\w*)\[", self.source)}
         return parse_expr(self.source, local_dict=local, evaluate=evaluate)
 
     @functools.cached_property
@@ -641,7 +644,11 @@ class Formula:
 
     @functools.cached_property
     def _names(self) -> tuple[str, ...]:
-        return tuple(sorted(str(s) for s in self._parse(False).free_symbols))
+        from sympy import Symbol
+
+        # (a sequence's terms, ``g[t - k]``, are read through its name, ``g``: a list)
+        free = self._parse(False).free_symbols
+        return tuple(sorted(str(s) for s in free if isinstance(s, Symbol)))
 
     @functools.cached_property
     def _fn(self) -> Any:

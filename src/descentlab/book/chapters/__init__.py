@@ -36,6 +36,9 @@ module                      the topic
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 from descentlab.book.chapters import (
     adaptive,
     batch,
@@ -50,9 +53,10 @@ from descentlab.book.chapters import (
     regularization,
     schedules,
 )
-from descentlab.book.chapters._common import Chapter
+from descentlab.book.chapters._common import Chapter, string_literals
+from descentlab.book.chapters._formulas import census
 
-__all__ = ["CHAPTERS"]
+__all__ = ["CHAPTERS", "formula_census"]
 
 #: the chapters in the book's order
 CHAPTERS: tuple[Chapter, ...] = (
@@ -69,3 +73,14 @@ CHAPTERS: tuple[Chapter, ...] = (
     newton.CHAPTER,
     compare.CHAPTER,
 )
+
+
+def formula_census() -> dict[str, Any]:
+    """:func:`~descentlab.book.chapters._formulas.census` of every chapter's string literals
+    (its prose, captions and "What to keep"; docstrings left out)."""
+    return census(
+        text
+        for module in (adaptive, batch, compare, conv_arithmetic, convexity, descent_modes,
+                       methodology, mle, momentum, newton, regularization, schedules)
+        for text in string_literals(inspect.getsource(module))
+    )  # fmt: skip

@@ -15,6 +15,7 @@ the last section (the audit, :meth:`Numbers.check`).
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import math
 import re
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from descentlab.book.cells import exercise_view, run_cell
+from descentlab.book.chapters._formulas import formula_checks, render
 from descentlab.book.chapters._twins import twins_check
 from descentlab.book.checks import ck, close
 from descentlab.book.claims import claim_checks
@@ -257,7 +259,7 @@ class Chapter:
             with seeds.recording(module):
                 for section in self.sections:
                     part = section(ctx, n)
-                    _add_checks(part, n.drain())
+                    _add_checks(part, n.drain() + _rendered(part))
                     parts.append(part)
         finally:
             torch.set_num_threads(before)
@@ -265,7 +267,7 @@ class Chapter:
         if self.exercises:
             views = [exercise_view(ex) for ex in self.exercises]
             page.parts.append(Part("practice", "Practice", [Practice(views)]))
-        page.parts.append(Part("keep", "What to keep", [self.keep, []]))
+        page.parts.append(Part("keep", "What to keep", [render(self.keep), []]))
         words = text_check(page.prose)
         page.parts[-1].blocks[-1] = [
             twins_check(self.sections[0].__module__),
@@ -279,9 +281,24 @@ class Chapter:
                 home=self.stem,
             ),
             drawn_check(page),
+            *formula_checks(self.keep),
             n.check(page),
         ]
         return page
+
+
+def _rendered(part: Part) -> list[Check]:
+    """``part``'s prose and captions with the formulas they cite (``{{f:name}}``) put in,
+    and a check for each: the formula as shown, evaluated against its twin."""
+    said = []
+    for k, block in enumerate(part.blocks):
+        if isinstance(block, str):
+            said.append(block)
+            part.blocks[k] = render(block)
+        elif isinstance(getattr(block, "caption", None), str) and "{{f:" in block.caption:
+            said.append(block.caption)  # (a Live figure is frozen: a copy with it rendered)
+            part.blocks[k] = dataclasses.replace(block, caption=render(block.caption))
+    return formula_checks("\n\n".join(said))
 
 
 def _add_checks(part: Part, checks: list[Check]) -> None:

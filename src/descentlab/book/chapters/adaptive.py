@@ -101,18 +101,19 @@ $$r \\leftarrow {{rule_r}}, \\qquad w \\leftarrow {{rule_w}}.$$
 Two consequences follow at once from the formula, and the table measures both with
 descentlab's `Adagrad` at η = {{lr}}.
 
-First, scale invariance. On a constant slope g the sum after t steps is $t g^2$, so the step
-is $\\eta g/(\\sqrt{t}\\,|g|) = \\eta/\\sqrt{t}$, whatever g is: a slope of 0.01 and a slope of 100
+First, scale invariance. On a constant slope g the sum after t steps is
+${{f:adagrad_sum_slope}}$, so the step is ${{f:adagrad_step_slope}} = {{f:adagrad_step}}$,
+whatever g is: a slope of 0.01 and a slope of 100
 move the parameter by the same amounts, {{a0}} then {{a0T}} at step {{steps}} on the first,
 {{a2}} then {{a2T}} on the last. That is the point: a coordinate whose gradients are small (a
 rare feature, a flat direction) gets a large rate, one whose gradients are large gets a small
 one, and the units of the loss cancel.
 
-Second, the decay. The step is $\\eta/\\sqrt{t}$ even on a slope that never changes, so
+Second, the decay. The step is ${{f:adagrad_step}}$ even on a slope that never changes, so
 AdaGrad's total travel after T steps is at most
 
 $$\\eta \\sum_{t=1}^{T} \\frac{1}{\\sqrt t} \\le
-\\eta \\Big(1 + \\int_1^T \\frac{dt}{\\sqrt t}\\Big) = \\eta(2\\sqrt{T} - 1):$$
+\\eta \\Big(1 + \\int_1^T \\frac{dt}{\\sqrt t}\\Big) = {{f:adagrad_travel}}:$$
 
 at η = {{lr}} and T = {{steps}} that is {{bound}}, measured {{travel}}. AdaGrad was designed
 for convex problems with sparse gradients, where this decay is exactly the Robbins–Monro
@@ -187,16 +188,17 @@ RMSPROP = kit.Prose(
     """
 RMSProp (items 28, 57, 80, 110, 129) replaces the sum by an exponential moving average,
 $v \\leftarrow {{rule_v}}$ (torch calls the decay α, the lectures β₂ or γ), so
-that old gradients fade with weight $\\alpha^k$. On a constant slope $v_t = (1 - \\alpha^t) g^2$
-and the step is $\\eta/\\sqrt{1 - \\alpha^t}$: it does not decay to zero but settles at η, the
+that old gradients fade with weight $\\alpha^k$. On a constant slope ${{f:rmsprop_v_slope}}$
+and the step is ${{f:rmsprop_step_slope}}$: it does not decay to zero but settles at η, the
 rate the user chose, in units that are still invariant to the gradient's scale. The average
-covers about $1/(1 - \\alpha)$ steps; beyond that horizon the method has forgotten, which is
+covers about ${{f:rmsprop_horizon}}$ steps; beyond that horizon the method has forgotten, which is
 what lets it keep a useful rate through a long run and follow a gradient whose size changes.
 
 The average starts at zero, and that has a cost the formula hides. After the first step v is
-only $(1 - \\alpha) g^2$, so the first step is $\\eta/\\sqrt{1 - \\alpha}$ = {{first}} at η = {{lr}}
+only ${{f:rmsprop_first_v}}$, so the first step is
+${{f:rmsprop_first_step}}$ = {{first}} at η = {{lr}}
 and α = 0.99: {{ratio}} times the rate. descentlab's `RMSprop` measures {{m0}}. By step
-{{steps}} the average has filled to $1 - \\alpha^T$ of its value and the step is {{mT}}
+{{steps}} the average has filled to ${{f:rmsprop_filled}}$ of its value and the step is {{mT}}
 (predicted {{later}}). The large early steps are a real hazard when the parameters start near
 a good point; Adam's bias correction is the fix.""",
     first="η/√(1 - α), against descentlab's first step",
@@ -245,29 +247,29 @@ ADAM = kit.Prose(
 Adam (items 29, 58, 81, 111, 130) runs both averages, $m \\leftarrow {{rule_m}}$
 for the direction (momentum, as an average rather than a sum) and
 $v \\leftarrow {{rule_v}}$ for the size, and steps
-$\\eta\\,\\hat m/(\\sqrt{\\hat v} + \\epsilon)$. The hats are the bias correction: both averages
+${{f:adam_step}}$. The hats are the bias correction: both averages
 start
 at zero, so after t steps their expected values are $(1 - \\beta^t)$ times the true moments,
 and dividing by that factor removes the bias exactly when the gradient's moments are constant.
 Step by step: unrolled from $m_0 = 0$, the average is a weighted sum of the gradients so far,
 
-$$m_t = (1 - \\beta_1) \\sum_{i=1}^{t} \\beta_1^{t-i} g_i,$$
+$$m_t = {{f:adam_sum}},$$
 
 and if every $g_i$ has the same expectation $\\mathbb{E}[g]$, the expectation of the sum is a
 geometric series,
 
-$$\\mathbb{E}[m_t] = \\mathbb{E}[g]\\,(1 - \\beta_1)(1 + \\beta_1 + \\dots + \\beta_1^{t-1})
-= (1 - \\beta_1^t)\\,\\mathbb{E}[g].$$
+$$\\mathbb{E}[m_t] = \\mathbb{E}[g]\\,{{f:adam_geometric}}
+= \\big({{f:adam_bias}}\\big)\\,\\mathbb{E}[g].$$
 
-Dividing by $1 - \\beta_1^t$ gives $\\hat m_t$, whose expectation is $\\mathbb{E}[g]$ at every t;
+Dividing by ${{f:adam_bias}}$ gives $\\hat m_t$, whose expectation is $\\mathbb{E}[g]$ at every t;
 the
 same for v with β₂ and $\\mathbb{E}[g^2]$. The factor matters while $\\beta^t$ is not small, for
-about $1/(1 - \\beta)$ steps: {{h1}} for β₁ = 0.9, {{h2}} for β₂ = 0.999, which is why the
+about ${{f:horizon}}$ steps: {{h1}} for β₁ = 0.9, {{h2}} for β₂ = 0.999, which is why the
 correction of the denominator is the one that counts. On the slope g = 5 descentlab's `Adam`
 (β₁ = 0.9, β₂ = 0.999, η = {{lr}}) steps {{a0}}, {{a1}}, {{a2}}: exactly η from the first step
 (item 112's point).
 
-Without the correction the first step is $\\eta(1 - \\beta_1)/\\sqrt{1 - \\beta_2}$ = {{raw}}: the
+Without the correction the first step is ${{f:adam_raw_first}}$ = {{raw}}: the
 numerator's average has filled to $1 - \\beta_1$ of its value, the denominator's to
 $1 - \\beta_2$, and after the square root the step is {{rawratio}} times η. descentlab's
 `Adam(bias_correction=False)` steps {{r0}}, then {{r1}} and {{r2}}, {{growing}} while v is still
@@ -343,10 +345,10 @@ NOISE = kit.Prose(
     """
 On a constant slope Adam's step is η whatever the gradient. With noise it is not, and this is
 the least appreciated property of the adaptive methods. Let the gradient be $g = \\mu + \\sigma\\xi$
-with ξ standard normal. The second-moment average tends to $\\mathbb{E}[g^2] = \\mu^2 + \\sigma^2$,
+with ξ standard normal. The second-moment average tends to ${{f:noisy_second}}$,
 while the first moment averages the noise away to μ, so the steady step is about
 
-$$\\frac{\\eta\\,\\mu}{\\sqrt{\\mu^2 + \\sigma^2}},$$
+$${{f:noisy_step}},$$
 
 the gradient's signal-to-noise ratio turned into a rate. Where the gradient is mostly signal
 Adam steps η; where it is mostly noise, as near a minimum of a stochastic loss, Adam slows down
@@ -565,10 +567,10 @@ whole run the rare coordinate travels {{rtravel}} against the common one's {{ctr
 gradients. Plain SGD's ratio would be exactly $1/P$, so AdaGrad has multiplied the rare
 feature's share of the progress by {{gain}}.
 
-The constant ε in the denominator, $\\eta\\hat m/(\\sqrt{\\hat v} + \\epsilon)$, is usually called
+The constant ε in the denominator, ${{f:adam_step}}$, is usually called
 a safeguard against dividing by zero, but it sets a scale. With the bias correction, Adam's
-first step on a slope g is $\\eta g/(|g| + \\epsilon)$: the rate η for gradients much larger than
-ε, and $\\eta g/\\epsilon$, plain gradient descent at the rate η/ε, for gradients much smaller.
+first step on a slope g is ${{f:adam_first_eps}}$: the rate η for gradients much larger than
+ε, and ${{f:adam_tiny}}$, plain gradient descent at the rate η/ε, for gradients much smaller.
 With ε = {{eps}}, descentlab's `Adam` steps {{e0}}, {{e1}} and {{e2}} times η on slopes
 g = {{tiny}}. A model whose gradients are tiny (a loss scaled down by a large factor, say) is
 therefore trained by SGD with a huge rate, not by Adam; raising ε, as some large models do,
@@ -934,7 +936,8 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
 
 
 KEEP = """
-What to keep. AdaGrad divides by the root of a sum and its rate decays as $1/\\sqrt t$; RMSProp
+What to keep. AdaGrad divides by the root of a sum and its rate decays as
+${{f:adagrad_decay}}$; RMSProp
 divides by the root of an average and keeps its rate; Adam adds momentum's average and
 corrects both averages' start from zero. All three make a step's size independent of the
 gradient's units, bound each coordinate's step by about η, and under noise shrink the step by

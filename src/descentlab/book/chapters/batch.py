@@ -148,7 +148,7 @@ independent and the variance of their mean is $S^2/B$. Drawn without replacement
 shuffled epoch does, they are slightly negatively correlated (an example in the batch cannot
 be drawn again), and the variance is
 
-$$\\mathrm{Var}[g_B] = \\frac{S^2}{B}\\cdot\\frac{N - B}{N - 1}:$$
+$$\\mathrm{Var}[g_B] = {{f:batch_var}}:$$
 
 the finite-population correction, which makes the full batch exact.
 
@@ -250,8 +250,9 @@ $$\\mathbb{E}[e^2] \\leftarrow \\Big((1 - \\eta h)^2 + \\frac{\\eta^2 c}{B}\\Big
 + \\frac{\\eta^2 s^2}{B},$$
 
 whose fixed point is
-$\\mathbb{E}[e^2] = \\frac{\\eta^2 s^2/B}{2\\eta h - \\eta^2 h^2 - \\eta^2 c/B}$.
-For small η this is $\\eta s^2/(2hB)$: the floor of the excess loss $h\\,\\mathbb{E}[e^2]/2$
+$\\mathbb{E}[e^2] = {{f:batch_excess}}$.
+For small η this is ${{f:batch_excess_small}}$: the floor of the excess loss
+$h\\,\\mathbb{E}[e^2]/2$
 grows with η and falls with B, and only through their ratio η/B. Here h = {{h}},
 $s^2$ = {{s2}} and c = {{c}} (each also computed from per-example gradients by autograd).
 
@@ -338,7 +339,7 @@ def _floor(ctx: Context, n: kit.Numbers) -> Part:
 EDGE = kit.Prose(
     """
 The linear scaling rule has an edge, and the recursion shows where. Its denominator must stay
-positive: $\\eta < 2h/(h^2 + c/B)$, close to gradient descent's 2/h once B is large. The noise
+positive: $\\eta < {{f:batch_edge}}$, close to gradient descent's 2/h once B is large. The noise
 shrinks with B, the curvature does not. At B = 64 the edge is η = {{edge}}. Scaling η = 0.05
 at B = 1 linearly to B = 64 asks for η = 3.2, past the edge: the recursion diverges, and so
 does every run of descentlab's `SGD` in the table above. Half of that, η = 1.6, is stable, with
@@ -393,7 +394,7 @@ problem's h, $s^2$ and c, for {{steps}} steps from w = 0. Every curve first fall
 speed: far from the minimum the gradient's signal dominates and the batch size hardly matters
 (the descent's rate is set by $1 - \\eta h$). Then each curve flattens at its floor, and the
 floor falls with B; push η up and, whatever B, the curve stops flattening and climbs once η
-passes $2h/(h^2 + c/B)$. The runs of descentlab's `SGD` at η = {{lr}} (the table) follow the
+passes ${{f:batch_edge}}$. The runs of descentlab's `SGD` at η = {{lr}} (the table) follow the
 same curves: their floor falls from {{b1}} at B = 1 to {{b64}} at B = 64. A large batch pays
 for its lower floor with B times the gradient evaluations per step: at a fixed budget of
 examples, small batches take more steps and are often ahead until their floor is reached,
@@ -841,10 +842,10 @@ noise of variance $\\sigma^2/B$. Inside one well of curvature λ this is the noi
 the schedules chapter, and its recursion
 $\\mathbb{E}[e^2] \\leftarrow (1 - \\eta\\lambda)^2\\, \\mathbb{E}[e^2] + \\eta^2\\sigma^2/B$
 settles at
-$\\mathbb{E}[e^2] = \\eta\\sigma^2/(B\\lambda(2 - \\eta\\lambda))$. The mean excess loss in the well
+$\\mathbb{E}[e^2] = {{f:batch_floor}}$. The mean excess loss in the well
 is λ/2 times that:
 
-$$T = \\frac{\\eta\\sigma^2}{2B(2 - \\eta\\lambda)}.$$
+$$T = {{f:batch_temperature}}.$$
 
 Call it the well's *temperature*, the mean height the noise keeps the iterate above the
 bottom. Two things set it. The first is η/B, the noise scale of the previous sections: the
@@ -1310,9 +1311,9 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
 
 
 KEEP = """
-What to keep. A batch gradient is unbiased with variance $S^2/B$ (times $(N - B)/(N - 1)$
+What to keep. A batch gradient is unbiased with variance $S^2/B$ (times ${{f:finite_population}}$
 without replacement); near a minimum SGD's floor is set by η/B, which is the linear scaling
-rule; and the rule stops at the curvature's edge $\\eta < 2h/(h^2 + c/B)$, beyond which a larger
+rule; and the rule stops at the curvature's edge $\\eta < {{f:batch_edge}}$, beyond which a larger
 batch no longer allows a larger rate. Gradient descent cannot rest in a minimum sharper than
 2/η, and full-batch training of a network climbs to that edge and stays; the noise heats a
 well of curvature λ to $\\eta\\sigma^2/(2B(2 - \\eta\\lambda))$, so small batches leave sharp

@@ -114,15 +114,16 @@ def _sum(ctx: Context, n: kit.Numbers) -> Part:
 SHAPES = kit.Prose(
     """
 How long is the output? A kernel of size k, dilated by d (its taps d apart, spanning
-$d(k - 1) + 1$ inputs), slid with stride s over an input of length n padded with p zeros on
+${{f:dilated_extent}}$ inputs), slid with stride s over an input of length n padded with p zeros on
 each side, fits
 
-$$n_{\\mathrm{out}} = \\left\\lfloor \\frac{n + 2p - d(k - 1) - 1}{s} \\right\\rfloor + 1$$
+$$n_{\\mathrm{out}} = {{f:conv_out}}$$
 
 times (item 94): the padded length less the span gives the room to slide, the stride divides
 it, and the first position counts once. The floor is real: with n = 10, k = 3, s = 2 and no
 padding the kernel fits {{floor_case}} times and the last input is never the centre of a
-window. Padding keeps the size: with stride 1, $p = d(k - 1)/2$ gives $n_{\\mathrm{out}} = n$,
+window. Padding keeps the size: with stride 1, $p = {{f:same_padding}}$ gives
+$n_{\\mathrm{out}} = n$,
 torch's `padding="same"`. descentlab's `conv_output_shape` computes the formula; the build
 compares it with the length of torch's output on every combination of n from {{n_lo}} to
 {{n_hi}}, kernels {{ks}}, paddings {{pads}}, strides {{strides}} and dilations {{dils}} for
@@ -197,7 +198,7 @@ An image has channels, red, green and blue (item 92), and so does every map a co
 produces. A layer from $C_{\\mathrm{in}}$ to $C_{\\mathrm{out}}$ channels with $k \\times k$ kernels
 holds a kernel tensor of shape $(C_{\\mathrm{out}}, C_{\\mathrm{in}}, k, k)$: each output channel
 sums a $k \\times k$ correlation over every input channel, plus a bias. Its parameters number
-$C_{\\mathrm{out}}(C_{\\mathrm{in}} k^2 + 1)$: for {{c_in}} to {{c_out}} channels and {{k}} ×
+${{f:conv_params}}$: for {{c_in}} to {{c_out}} channels and {{k}} ×
 {{k}} kernels,
 {{params}}, whatever the image's size. The same map from a {{hw}} × {{hw}} image to the
 {{out_hw}} × {{out_hw}} map it produces, by a dense layer, would need {{dense}} weights, {{ratio}}
@@ -676,9 +677,9 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
 
 KEEP = """
 What to keep. Deep learning's convolution is a cross-correlation, a kernel slid over the input
-and multiplied in place; its output length is $\\lfloor (n + 2p - d(k - 1) - 1)/s \\rfloor + 1$;
+and multiplied in place; its output length is ${{f:conv_out}}$;
 a layer's kernel tensor is $(C_{\\mathrm{out}}, C_{\\mathrm{in}}, k, k)$ and its parameters
-$C_{\\mathrm{out}}(C_{\\mathrm{in}} k^2 + 1)$, independent of the image's size because the kernel
+${{f:conv_params}}$, independent of the image's size because the kernel
 is shared; its multiply–adds are its weights times the map's area, so convolutions dominate a
 network's compute and dense layers its weights; a 1 × 1 bottleneck cuts both; and a stack of
 strided layers sees a receptive field that grows with the product of the strides."""

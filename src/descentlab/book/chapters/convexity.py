@@ -443,7 +443,7 @@ step, so
 $$\\|w_t - w^*\\| \\le \\left(1 - \\frac{1}{\\kappa}\\right)^t \\|w_0 - w^*\\|,$$
 
 and reaching a fraction ε of the initial error takes at most
-$\\lceil \\ln \\varepsilon / \\ln(1 - 1/\\kappa) \\rceil$, about $\\kappa \\ln(1/\\varepsilon)$
+${{f:gd_steps}}$, about ${{f:gd_steps_about}}$
 steps: linear in κ. The table runs descentlab's `SGD` on quadratics in {{dim}} dimensions whose
 curvatures are spread geometrically from 1/κ to 1, until the error falls below {{target}} of its
 start. From the worst start, along the flattest direction, the run takes
@@ -452,7 +452,7 @@ more ({{random}}): the bound is a worst case, attained. κ = 1000 costs {{w1000}
 {{ratio}} times the {{w100}} of κ = 100.
 
 The best fixed rate, η = 2/(L + μ), balances the stiffest and the flattest direction and
-contracts by $(\\kappa - 1)/(\\kappa + 1)$ a step: about half the steps, {{best}}, against the
+contracts by ${{f:gd_best_rate}}$ a step: about half the steps, {{best}}, against the
 formula's {{best_bound}}, still linear in κ. Momentum's $\\sqrt\\kappa$ (the momentum chapter)
 and Newton's method, which removes κ altogether (the next chapter), are the two ways out.
 Item 97's "poor conditioning" is this table.""",
@@ -551,7 +551,7 @@ MOVE = kit.Prose(
 Move κ and the rate η over a two-dimensional quadratic with curvatures 1 and 1/κ, started at
 (1, 1): the page runs gradient descent for {{steps}} steps itself and draws the error beside
 the contraction bound $\\max_i |1 - \\eta\\lambda_i|^t$. At η = 1 the flat direction sets the
-pace and the curve follows $(1 - 1/\\kappa)^t$; past η = 2/(L + μ) the stiff direction starts to
+pace and the curve follows ${{f:gd_rate}}$; past η = 2/(L + μ) the stiff direction starts to
 oscillate, and past η = 2 it diverges. The readout counts the steps to {{target}} of the start,
 which the build's runs of descentlab's `SGD` reproduce at the probes.""",
 )

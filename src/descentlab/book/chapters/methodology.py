@@ -505,9 +505,10 @@ def _bias_variance(ctx: Context, n: kit.Numbers) -> Part:
 RESAMPLING = kit.Prose(
     """
 The *bootstrap* (item 67) resamples the training set with replacement: n draws from n examples.
-One draw misses an example with probability $1 - 1/n$, all n draws with $(1 - 1/n)^n$, so a
+One draw misses an example with probability $1 - 1/n$, all n draws with ${{f:bootstrap_miss}}$, so a
 resample holds a fraction
-$1 - (1 - 1/n)^n$ = {{distinct}} of the distinct examples (tending to $1 - 1/e$), and the
+${{f:bootstrap_share}}$ = {{distinct}} of the distinct examples (tending to
+${{f:bootstrap_limit}}$), and the
 resamples of descentlab's `bagging` hold {{measured}} on average. Refit a statistic on every
 resample and the spread of the refits estimates its uncertainty without a formula: for the
 mean of {{boot_n}} values the {{resamples}} resamples give a standard error of {{se}}, against

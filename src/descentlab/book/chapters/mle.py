@@ -732,7 +732,7 @@ noise of standard deviation {{sigma}}, with `Adam` (η = {{lr}}) for {{steps}} s
 the squared error and once with the absolute error. If the network learns the curve, the
 residuals are the noise: the squared error's test RMSE should approach σ itself, {{rmse}}
 measured, and the absolute error's test loss the mean absolute value of Gaussian noise,
-$\\sigma\\sqrt{2/\\pi}$ = {{mae_theory}}, {{mae}} measured. Each loss estimates its own scale of
+${{f:mean_abs_normal}}$ = {{mae_theory}}, {{mae}} measured. Each loss estimates its own scale of
 the same noise.""",
     rmse="the MSE run's test RMSE, against the noise σ",
     mae_theory="σ√(2/π), against the mean |ε| of a million Gaussian draws",

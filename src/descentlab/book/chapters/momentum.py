@@ -245,12 +245,12 @@ Start from torch's form of momentum, the one descentlab's `Momentum` uses: the b
 collects gradients, $b \\leftarrow {{rule_b}}$, and the step is $w \\leftarrow {{rule_w}}$.
 Unroll the buffer from $b = 0$ and it is a weighted sum of every gradient so far,
 
-$$b_t = g_t + \\beta g_{t-1} + \\beta^2 g_{t-2} + \\dots = \\sum_{k=0}^{t-1} \\beta^k g_{t-k}.$$
+$$b_t = g_t + \\beta g_{t-1} + \\beta^2 g_{t-2} + \\dots = {{f:momentum_sum}}.$$
 
 The newest gradient counts fully, one from k steps ago counts $\\beta^k$. The weights sum to
-${{filled_tex}}$, which tends to $1/(1 - \\beta)$. So momentum is gradient descent
+${{filled_tex}}$, which tends to ${{f:momentum_limit}}$. So momentum is gradient descent
 on a running average of the gradients, multiplied by the weights' sum: where the gradient
-keeps its direction the step grows towards $\\eta/(1 - \\beta)$ times the gradient, and where it
+keeps its direction the step grows towards ${{f:effective_rate}}$ times the gradient, and where it
 flips sign from step to step the terms cancel.
 
 The simplest place to see this is a constant slope, $f(w) = gw$, where every gradient is the
@@ -270,7 +270,7 @@ the gradient itself). The filled step is then ${{damped_limit_tex}}$ times ηg, 
 β = 0.9 and `dampening` = 0.5: the measured step after {{steps}} steps is {{sdamp}} times
 ηg, against {{sdamp_pred}} from ${{damped_tex}}$. With
 `dampening` = β the buffer is an exponential moving average of the gradients, and the step
-stays ηg: measured {{sema}} times ηg. The factor $1/(1 - \\beta)$ is a property of the
+stays ηg: measured {{sema}} times ηg. The factor ${{f:momentum_limit}}$ is a property of the
 undamped buffer, not of momentum.""",
     s05="β = 0.5: the measured step over ηg, against the filled sum",
     s09="β = 0.9: the measured step over ηg, against the filled sum",
@@ -368,11 +368,11 @@ $${{hb_char}} = 0,$$
 
 and the distance to the minimum shrinks like the larger modulus of the two roots, ρ. Three
 facts follow from the polynomial alone. The product of the roots is β, so when they are
-complex (a conjugate pair) both have modulus $\\sqrt\\beta$: the iterate spirals in at the rate
-$\\sqrt\\beta$ whatever the rate η, overshooting and coming back. When they are real the path
-does not oscillate at a rate set by β, and the larger root decides. And the recurrence is
-stable exactly when $0 < \\eta\\lambda < {{edge_tex}}$: plain gradient descent needs
-$\\eta\\lambda < 2$, momentum stretches that to {{edge09}} at β = 0.9.
+complex (a conjugate pair) both have modulus ${{f:complex_rate}}$: the iterate spirals in
+at the rate ${{f:complex_rate}}$ whatever the rate η, overshooting and coming back. When
+they are real the path does not oscillate at a rate set by β, and the larger root decides.
+And the recurrence is stable exactly when $0 < \\eta\\lambda < {{edge_tex}}$: plain gradient
+descent needs $\\eta\\lambda < 2$, momentum stretches that to {{edge09}} at β = 0.9.
 
 The build checks the edge: on $f = w^2/2$ (λ = 1) at β = 0.5 the edge is ηλ = {{edge05}}.
 descentlab's `Momentum` 3 % below it, at ηλ = {{below}}, {{below_fate}}; 3 % above it, at
@@ -444,7 +444,7 @@ $10^6$. The stiff direction limits η, the flat one then crawls.
 
 Momentum changes the bargain. In the flat direction a large β lets the small gradient build
 up speed; in the stiff one the same β makes the roots complex, and they spiral in at
-$\\sqrt\\beta$ whatever η is, so η can grow beyond what gradient descent tolerates. Balancing
+${{f:complex_rate}}$ whatever η is, so η can grow beyond what gradient descent tolerates. Balancing
 the two gives the classic choice (Polyak's heavy ball, derived in Goh's article):
 
 $$\\eta^* = \\Big(\\frac{2}{\\sqrt L + \\sqrt \\mu}\\Big)^2, \\qquad
@@ -652,7 +652,7 @@ At β = 0 and η = 1 the path drops straight down the stiff direction in one ste
 exactly on the floor) and then creeps along the flat one, a straight line on the log scale
 with slope $2 \\ln 0.99$. As β grows the creeping speeds up: the flat direction's roots stay
 real while β is below ${{crit_tex}}$ = {{crit}}, the larger one shrinking as β
-grows. Beyond that value they turn complex and the rate is $\\sqrt\\beta$, which grows with β:
+grows. Beyond that value they turn complex and the rate is ${{f:complex_rate}}$, which grows with β:
 the path starts to circle, the loss curve shows ripples, and more β is slower. Push η past
 ${{edge_tex}}$ and the stiff direction explodes. This is the second face of the trade-off of
 the first section: memory speeds up a slow direction only until it becomes inertia. Under the
@@ -937,7 +937,7 @@ PLANE = kit.Prose(
 Goh's article draws the whole plane of choices, and the build can too: the figure colours
 every (η, β) by the polynomial's ρ on the κ = {{kappa}} quadratic. The stable region,
 {{stable}} % of the rectangle drawn, is bounded on the right by the stiff direction's edge
-$\\eta L = {{edge_tex}}$; inside it, the rate is $\\sqrt\\beta$ wherever the roots are complex
+$\\eta L = {{edge_tex}}$; inside it, the rate is ${{f:complex_rate}}$ wherever the roots are complex
 (horizontal bands), and the single best point sits at the corner where the flat direction's
 roots meet, the star.""",
     stable="the stable share of a 300 × 300 grid, against the exact area",
@@ -992,9 +992,9 @@ NOISE = kit.Prose(
 Gradients in training are noisy, and the lecture's item 98 says that momentum helps against
 the noise: its velocity is an average, and an average of noisy gradients is less noisy. Item
 98 measures that the *direction* of the velocity is indeed cleaner, its noise-to-signal ratio
-$\\sqrt{(1 - \\beta)/(1 + \\beta)}$ times a single gradient's, {{nsr}} at β = 0.9 on a slope
+${{f:noise_ratio}}$ times a single gradient's, {{nsr}} at β = 0.9 on a slope
 with unit noise (measured here {{nsr_meas}}). But the velocity also adds up about
-$1/(1 - \\beta)$ gradients, so the *step* grows by the same factor. Which wins?
+${{f:momentum_limit}}$ gradients, so the *step* grows by the same factor. Which wins?
 
 Take the noisy quadratic of the schedules chapter, gradient $hw + \\sigma\\xi$, and run heavy
 ball. The state is now the pair $(w_t, w_{t-1})$, the recursion of the second section with a
@@ -1005,8 +1005,8 @@ noise's. Solved by hand for the variance of w, it gives
 $$\\mathbb{E}[w^2] = {{noise_var}},$$
 
 which for a small ηh is $\\frac{\\eta}{1 - \\beta}\\,\\frac{\\sigma^2}{2h}$: the floor of plain SGD
-at the rate $\\eta/(1 - \\beta)$. The cleaner direction and the longer step cancel exactly. At a
-fixed *effective* rate $\\eta/(1 - \\beta)$ momentum buys speed on a badly conditioned problem and
+at the rate ${{f:effective_rate}}$. The cleaner direction and the longer step cancel exactly. At a
+fixed *effective* rate ${{f:effective_rate}}$ momentum buys speed on a badly conditioned problem and
 nothing against noise. The table runs {{runs}} runs of descentlab's `Momentum` for {{steps}}
 steps at effective rates 0.1 and 0.5 with β = 0, 0.5, 0.9, and averages the loss over the last
 {{half}} steps: at effective rate 0.1 the floors are {{low}}, at 0.5 {{high}}, each on the
@@ -1178,7 +1178,7 @@ TRAINING = kit.Prose(
 The quadratics isolate one effect at a time; a network mixes them. The figure trains
 descentlab's default MNIST-1D model with mini-batches of {{batch}} for {{steps}} steps, three
 ways: plain `SGD` at η = {{lr}}; `Momentum` with β = {{beta}} at η = {{small}}, the same
-effective rate $\\eta/(1 - \\beta)$; and `Momentum` with β = {{beta}} at η = {{lr}}, {{factor}}
+effective rate ${{f:effective_rate}}$; and `Momentum` with β = {{beta}} at η = {{lr}}, {{factor}}
 times the effective rate. The noise section predicts that the first two behave alike, and they do:
 their training losses stay close all along, and the checks below measure how close at the
 end. The third, with the same β, descends much faster, because its *effective* rate is
@@ -1229,14 +1229,14 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
 
 
 KEEP = """
-What to keep. Momentum averages gradients over about $1/(1 - \\beta)$ steps; on a quadratic
+What to keep. Momentum averages gradients over about ${{f:momentum_limit}}$ steps; on a quadratic
 each direction is a second-order linear recurrence whose roots give its rate; complex roots
-spiral at $\\sqrt\\beta$; the stable range grows to $\\eta\\lambda < 2(1 + \\beta)$; and with the
+spiral at $\\sqrt\\beta$; the stable range grows to $\\eta\\lambda < {{f:edge}}$; and with the
 right pair (η, β) the steps needed grow with $\\sqrt\\kappa$ instead of κ. Nesterov's look-ahead
 puts the curvature into the momentum term and damps the stiff directions further, and keeps
 its rate beyond quadratics, where heavy ball can cycle. With noisy gradients the average
-smooths the direction, but the step grows by the same $1/(1 - \\beta)$: at a fixed effective
-rate $\\eta/(1 - \\beta)$ momentum and plain SGD reach the same noise floor when ηh is small,
+smooths the direction, but the step grows by the same ${{f:momentum_limit}}$: at a fixed effective
+rate ${{f:effective_rate}}$ momentum and plain SGD reach the same noise floor when ηh is small,
 measured above on the quadratic and seen in the training run, so momentum is a cure for bad
 conditioning, not for noise; the schedules chapter shows what is. The exercises on the
 momentum lecture's page practise these steps."""

@@ -149,14 +149,14 @@ item 14 in its simplest form. One SGD step is $w \\leftarrow (1 - \\eta h) w - \
 Square it and take the expectation; the noise is independent of w, so the cross term vanishes
 and
 
-$$\\mathbb{E}[w^2] \\leftarrow (1 - \\eta h)^2\\, \\mathbb{E}[w^2] + \\eta^2\\sigma^2.$$
+$$\\mathbb{E}[w^2] \\leftarrow {{f:moment_step}}.$$
 
 This is a linear recursion for the second moment. For $0 < \\eta h < 2$ it contracts, and its
 fixed point is
-$\\mathbb{E}[w^2] = \\eta^2\\sigma^2/(1 - (1 - \\eta h)^2) = \\eta\\sigma^2/(h(2 - \\eta h))$.
+$\\mathbb{E}[w^2] = \\eta^2\\sigma^2/(1 - (1 - \\eta h)^2) = {{f:floor}}$.
 The expected loss settles at
 
-$$\\frac{\\eta\\sigma^2}{2(2 - \\eta h)},$$
+$${{f:loss_floor}},$$
 
 about $\\eta\\sigma^2/4$ for a small rate: the floor is proportional to the rate. A smaller rate
 gets lower, but the contraction factor $(1 - \\eta h)^2$ is closer to one, so it gets there
@@ -221,16 +221,17 @@ def _floor_runs() -> list[float]:
 BIAS = kit.Prose(
     """
 The recursion does more than give the floor: it is linear, so it can be solved for every step.
-Subtract the fixed point $v_\\infty = \\eta\\sigma^2/(h(2 - \\eta h))$ from both sides and the
+Subtract the fixed point $v_\\infty = {{f:floor}}$ from both sides and the
 constant term disappears,
 $\\mathbb{E}[w_{t+1}^2] - v_\\infty = (1 - \\eta h)^2 (\\mathbb{E}[w_t^2] -
 v_\\infty)$. Unrolled from the start $w_0$,
 
-$$\\mathbb{E}[w_t^2] = v_\\infty + (1 - \\eta h)^{2t}\\,(w_0^2 - v_\\infty).$$
+$$\\mathbb{E}[w_t^2] = {{f:moment_path}}.$$
 
 Two terms, and they are the whole story of a constant rate. The first is the *variance*, the
 floor, proportional to η. The second is the *bias*, the memory of the start, which decays
-geometrically at the rate $(1 - \\eta h)^2$ and so takes about $1/(2\\eta h)$ steps per factor e.
+geometrically at the rate $(1 - \\eta h)^2$ and so takes about
+${{f:relax_steps}}$ steps per factor e.
 A large η forgets the start fast and hovers high; a small η hovers low and forgets slowly. For
 a fixed budget of steps there is a best constant rate, where the two terms balance: minimising
 the exact loss over η gives {{best}} for {{budgets}} steps, shrinking about like $\\ln T / T$
@@ -431,14 +432,14 @@ STAIRCASE = kit.Prose(
 Step decay is the schedule the floor explains best: descentlab's `step` schedule holds η for
 {{stage}} steps, halves it, holds again. Within each stage the recursion of the first section
 runs with that stage's rate: the bias term forgets the previous stage's level within about
-$1/(2\\eta h)$ steps, and the loss settles on the new, lower floor
-$\\eta\\sigma^2/(2(2 - \\eta h))$.
+${{f:relax_steps}}$ steps, and the loss settles on the new, lower floor
+${{f:loss_floor}}$.
 The curve is a staircase whose steps are the floors of the successive rates, each about half
 the one before. At the end of the stages (the mean over each stage's last {{quarter}} steps,
 {{runs}} runs) the loss is {{measured}}, against the floors {{floors}} of the rates {{rates}}.
 This is why a decay is needed at all: with noisy gradients the only way below a floor is a
 smaller rate, and the floor follows the rate down with a delay. A stage must last a few times
-$1/(2\\eta h)$ steps for its floor to be reached; the last stage, at the smallest rate, forgets
+${{f:relax_steps}}$ steps for its floor to be reached; the last stage, at the smallest rate, forgets
 slowest, so the stages of practice grow longer as the rate falls (or the decay is continuous,
 as with the cosine).""",
     measured="a stage's measured end, against its rate's floor",
@@ -515,7 +516,8 @@ costing a little. It helps where the curvature is large at the start and falls a
 proceeds, as it does along the path of a network's early training. The smallest example is
 $f(w) = w^2/2 + w^4/4$, whose curvature $1 + 3w^2$ is {{curv}} at the start w = {{w0}} and 1 at
 the minimum. Near the minimum the best rate is 1/h = 1, a Newton step; at the start the linear
-stability bound of the first sections asks for $\\eta < 2/(1 + 3w^2)$ = {{safe}}. No constant
+stability bound of the first sections asks for $\\eta < {{f:curvature_edge}}$ = {{safe}}. No
+constant
 rate serves both ends.
 
 The build runs descentlab's `SGD` to |w| < {{tol}}, at most {{steps}} steps, at every constant
@@ -660,7 +662,7 @@ the second-moment recursion driven by the hand-written formula.
 
 The constant rate ends at its floor, {{const}}. Every decaying schedule ends below it. Step
 decay and the exponential behave alike: each lowers the rate, and the floor follows it down
-with a delay of about $1/(2\\eta h)$ steps. Cosine annealing ends at rate zero and so lands
+with a delay of about ${{f:relax_steps}}$ steps. Cosine annealing ends at rate zero and so lands
 wherever the last, smallest steps leave it; it ends at {{cosine}}. The a/t schedule with
 a = 1/h ends at {{a1}}, close to the 1/(2t) of the section above. The two shapes of current
 practice that begin with a warm-up, a linear warm-up into a cosine and the 1-cycle (up for
@@ -955,7 +957,7 @@ its loss is a bias that decays like $(1 - \\eta h)^{2t}$ plus that floor, so the
 rate depends on the budget and shrinks like $\\ln T/T$. A schedule must keep $\\sum \\eta_t$
 infinite and $\\sum \\eta_t^2$ finite; a/t reaches the optimal 1/t only when ah > 1/2, best near
 a = 1/h. Step decay walks down a staircase of floors, each reached after a few times
-$1/(2\\eta h)$ steps. Warm-up is for a different problem, a curvature that is large at the
+${{f:relax_steps}}$ steps. Warm-up is for a different problem, a curvature that is large at the
 start: it keeps the rate below 2/λ until λ has fallen. The schedules of practice (step,
 cosine, warm-up then cosine, 1-cycle) trade the precision of a/t for robustness to curvatures
 nobody knows, and on a noisy problem each of them ends far below the floor of a constant rate.

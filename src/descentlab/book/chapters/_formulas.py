@@ -1,0 +1,650 @@
+"""The formulas of the chapters' prose from one source: each one a :class:`Formula` the page
+shows (SymPy's ``latex()``) and a check evaluates against the code that computes the same
+quantity, so a sign, an exponent or an index changed in it is a ✘ with its row.
+
+A chapter's text cites a formula of :data:`FORMULAS` as ``{{f:name}}`` (inside its dollars:
+``$b_t = {{f:momentum_sum}}$``); :func:`render` puts the TeX in and :func:`formula_checks`
+gives the section one check per formula it cites: the formula at each of its settings against
+descentlab's optimizer (its state or its step) or an independent numeric route (a series
+summed term by term, a companion matrix's eigenvalues, a quadrature).
+
+Every other formula a chapter's prose types between dollars is either made of a chapter's own
+slots (``${{filled_tex}}$``: rendered from its Formula) or stays typed with its reason in
+:data:`TYPED` (a symbol's name, a definition, a model's statement); :func:`census` counts the
+three and lists the formulas none of them holds (unreviewed), which the build prints.
+
+Example:
+    >>> render("a rate of ${{f:complex_rate}}$ per step")
+    'a rate of $\\\\sqrt{\\\\beta}$ per step'
+    >>> [c.status for c in formula_checks("${{f:complex_rate}}$")]
+    ['ok']
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from descentlab.book.chapters._typed import TYPED
+from descentlab.book.checks import Check
+from descentlab.book.facts import Formula
+from descentlab.book.render.formulas import MATH
+
+__all__ = [
+    "FORMULAS",
+    "SLOT",
+    "TYPED",
+    "Shown",
+    "census",
+    "formula_checks",
+    "render",
+]
+
+#: a chapter text's citation of a formula of :data:`FORMULAS`
+SLOT = re.compile(r"\{\{f:(\w+)\}\}")
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A formula a page shows, and its twin: ``pairs()`` gives (the formula's values, what
+    the code computes there) at each setting it is checked at; the two must agree to within
+    ``tol`` (relative)."""
+
+    formula: Formula
+    pairs: Callable[[], Sequence[tuple[dict[str, Any], float]]]
+    against: str
+    tol: float = 1e-9
+
+
+# ------------------------------------------------------------------------------------------
+# the twins: descentlab's optimizers run on given gradients, and numeric routes
+
+
+def _run(make: Callable[[list], Any], grads: Iterable[float]) -> tuple[dict[str, float], float]:
+    """descentlab's optimizer ``make(params)`` from 0 on the gradients ``grads`` in float64:
+    its state after the last and the size of its last step."""
+    import torch
+
+    w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    opt = make([w])
+    step = 0.0
+    for g in grads:
+        before = float(w.detach())
+        w.grad = torch.full_like(w, float(g))
+        opt.step()
+        step = abs(float(w.detach()) - before)
+    state = {k: float(v) for k, v in opt.state[w].items()}
+    return state, step
+
+
+def _optim() -> Any:
+    from descentlab import optim
+
+    return optim
+
+
+def _wavy(t: int) -> list[float]:
+    """The gradients ``1 + sin(i)``, i = 1 … t, as a sum's terms (index 0 unused)."""
+    return [0.0] + [1.0 + math.sin(i) for i in range(1, t + 1)]
+
+
+def _adagrad_sum() -> list:
+    o = _optim()
+    return [({"t": t, "g": g}, _run(lambda p: o.Adagrad(p, lr=0.1), [g] * t)[0]["sum"])
+            for t, g in ((10, 3.0), (37, 0.2))]  # fmt: skip
+
+
+def _adagrad_step(eta: float = 0.1) -> list:
+    o = _optim()
+    return [({"t": t, "g": g, "eta": eta}, _run(lambda p: o.Adagrad(p, lr=eta), [g] * t)[1])
+            for t, g in ((10, 100.0), (37, 0.01))]  # fmt: skip
+
+
+def _adagrad_travel() -> list:
+    import scipy.integrate
+
+    out = []
+    for eta, big_t in ((0.1, 100), (0.3, 2500)):
+        integral = scipy.integrate.quad(lambda t: t**-0.5, 1, big_t)[0]
+        out.append(({"eta": eta, "T": big_t}, eta * (1 + integral)))
+    return out
+
+
+def _rmsprop(alpha: float, t: int, g: float) -> tuple[dict[str, float], float]:
+    o = _optim()
+    return _run(lambda p: o.RMSprop(p, lr=0.1, alpha=alpha, eps=0.0), [g] * t)
+
+
+def _adam(grads: Sequence[float], **kw: Any) -> tuple[dict[str, float], float]:
+    o = _optim()
+    return _run(lambda p: o.Adam(p, lr=0.1, **kw), grads)
+
+
+def _adam_sum() -> list:
+    out = []
+    for beta_1, t in ((0.9, 7), (0.6, 12)):
+        g = _wavy(t)
+        out.append(({"beta_1": beta_1, "t": t, "g": g},
+                     _adam(g[1:], betas=(beta_1, 0.999))[0]["exp_avg"]))  # fmt: skip
+    return out
+
+
+def _adam_step() -> list:
+    out = []
+    for t in (1, 5):
+        g = _wavy(t)[1:]
+        state, step = _adam(g, eps=1e-3)
+        at = {
+            "eta": 0.1,
+            "epsilon": 1e-3,
+            "m_h": state["exp_avg"] / (1 - 0.9**t),
+            "v_h": state["exp_avg_sq"] / (1 - 0.999**t),
+        }
+        out.append((at, step))  # fmt: skip
+    return out
+
+
+def _momentum(beta: float, grads: Sequence[float], lr: float = 0.1) -> tuple[dict, float]:
+    o = _optim()
+    return _run(lambda p: o.Momentum(p, lr=lr, momentum=beta), grads)
+
+
+def _companion_modulus(beta: float, eta_lamda: float = 1.0) -> float:
+    """Heavy ball's rate on one direction: the largest eigenvalue modulus of its two-by-two
+    iteration matrix (the recurrence as a linear map of (wₜ, wₜ₋₁))."""
+    a = np.array([[1 + beta - eta_lamda, -beta], [1.0, 0.0]])
+    return float(max(abs(np.linalg.eigvals(a))))
+
+
+def _edge(beta: float) -> float:
+    """Where heavy ball's iteration matrix reaches modulus 1 (a root-finder on ηλ)."""
+    import scipy.optimize
+
+    return scipy.optimize.brentq(lambda x: _companion_modulus(beta, x) - 1, 1e-6, 8.0, xtol=1e-13)
+
+
+def _stationary(eta: float, h: float, sigma: float, beta: float = 0.0) -> float:
+    """E[w²] of ``w ← (1 - ηh)w - ησξ`` (β = 0) at stationarity, the series summed term by
+    term."""
+    r, terms = (1 - eta * h) ** 2, [eta**2 * sigma**2]
+    while terms[-1] > 1e-22 * terms[0]:
+        terms.append(terms[-1] * r)
+    return math.fsum(terms)
+
+
+def _relax(eta: float, h: float) -> float:
+    """The steps in which (1 - ηh)^{2t} falls by a factor e."""
+    return -1 / (2 * math.log(1 - eta * h))
+
+
+def _without_replacement(values: Sequence[float], b: int) -> float:
+    """The variance of the mean of ``b`` of ``values`` drawn without replacement, every
+    subset enumerated."""
+    import itertools
+
+    means = [math.fsum(c) / b for c in itertools.combinations(values, b)]
+    mid = math.fsum(means) / len(means)
+    return math.fsum((m - mid) ** 2 for m in means) / len(means)
+
+
+_POPULATION = (0.3, -1.2, 2.5, 0.9, -0.4, 1.7, 0.0)
+
+
+def _population_s2() -> float:
+    mid = math.fsum(_POPULATION) / len(_POPULATION)
+    return math.fsum((v - mid) ** 2 for v in _POPULATION) / len(_POPULATION)
+
+
+def _series(first: float, ratio: float) -> float:
+    """``first (1 + ratio + ratio² + …)`` summed term by term until the terms vanish."""
+    terms = [first]
+    while abs(terms[-1]) > 1e-22 * abs(terms[0]):
+        terms.append(terms[-1] * ratio)
+    return math.fsum(terms)
+
+
+def _batch_edge(h: float, c: float, b: float) -> float:
+    """The η where the factor (1 - ηh)² + η²c/B of E[e²]'s recursion reaches 1 (brentq)."""
+    import scipy.optimize
+
+    return scipy.optimize.brentq(lambda e: (1 - e * h) ** 2 + e**2 * c / b - 1, 1e-9 / h,
+                                 10 / h, xtol=1e-14)  # fmt: skip
+
+
+def _conv_length(n: int, k: int, s: int, p: int, d: int) -> int:
+    """The output length torch's conv1d gives."""
+    import torch
+
+    x = torch.zeros(1, 1, n)
+    w = torch.zeros(1, 1, k)
+    return int(torch.nn.functional.conv1d(x, w, stride=s, padding=p, dilation=d).shape[-1])
+
+
+def _conv_params(c_in: int, c_out: int, k: int) -> int:
+    import torch
+
+    return sum(p.numel() for p in torch.nn.Conv2d(c_in, c_out, k).parameters())
+
+
+def _distinct_share(n: int) -> float:
+    """The expected share of distinct examples in n draws with replacement from n, by the
+    chain of the distinct count (each draw new with probability (n - k)/n)."""
+    p = [1.0] + [0.0] * n
+    for _ in range(n):
+        q = [0.0] * (n + 1)
+        for k, pk in enumerate(p):
+            if pk:
+                q[k] += pk * k / n
+                if k < n:
+                    q[k + 1] += pk * (n - k) / n
+        p = q
+    return math.fsum(k * pk for k, pk in enumerate(p)) / n
+
+
+def _steps_below(kappa: float, eps: float) -> int:
+    """The first t with (1 - 1/κ)^t ≤ ε, counted step by step."""
+    t, r = 0, 1.0
+    while r > eps:
+        r *= 1 - 1 / kappa
+        t += 1
+    return t
+
+
+def _gd_rate(kappa: float, eta: float) -> float:
+    """Gradient descent's contraction on curvatures 1 … κ at η: the largest |1 - ηλ| over
+    a grid of the curvatures."""
+    lam = np.linspace(1.0, kappa, 2001)
+    return float(np.max(np.abs(1 - eta * lam)))
+
+
+def _abs_normal(sigma: float) -> float:
+    import scipy.integrate
+
+    pdf = lambda x: math.exp(-x * x / (2 * sigma**2)) / (sigma * math.sqrt(2 * math.pi))  # noqa: E731
+    return 2 * scipy.integrate.quad(lambda x: x * pdf(x), 0, 40 * sigma)[0]
+
+
+def _curvature(w: float) -> float:
+    """f''(w) of f = w²/2 + w⁴/4 by central differences."""
+    f = lambda x: x * x / 2 + x**4 / 4  # noqa: E731
+    h = 1e-4
+    return (f(w + h) - 2 * f(w) + f(w - h)) / h**2
+
+
+#: the formulas the chapters cite, each with its twin
+FORMULAS: dict[str, Shown] = {
+    # adaptive rates
+    "adagrad_sum_slope": Shown(Formula("t*g**2"), _adagrad_sum,
+                               "descentlab's Adagrad's sum after t steps on a slope g"),
+    "adagrad_step_slope": Shown(Formula("eta*g/(sqrt(t)*Abs(g))"), _adagrad_step,
+                                "descentlab's Adagrad's t-th step on a slope g", 1e-8),
+    "adagrad_step": Shown(Formula("eta/sqrt(t)"), _adagrad_step,
+                          "descentlab's Adagrad's t-th step on a slope g", 1e-8),
+    "adagrad_travel": Shown(Formula("eta*(2*sqrt(T) - 1)"), _adagrad_travel,
+                            "η(1 + ∫₁ᵀ dt/√t), the integral by quadrature", 1e-7),
+    "rmsprop_v_slope": Shown(
+        Formula("Eq(v_t, (1 - alpha**t)*g**2)"),
+        lambda: [({"alpha": a, "t": t, "g": g, "v_t": _rmsprop(a, t, g)[0]["square_avg"]}, 0.0)
+                 for a, t, g in ((0.99, 10, 1.0), (0.9, 25, 2.0))],
+        "descentlab's RMSprop's average vₜ after t steps on a slope g: the sides' difference",
+        1e-12),
+    "rmsprop_step_slope": Shown(
+        Formula("eta/sqrt(1 - alpha**t)"),
+        lambda: [({"alpha": a, "t": t, "eta": 0.1}, _rmsprop(a, t, 1.0)[1])
+                 for a, t in ((0.99, 1), (0.99, 40), (0.9, 7))],
+        "descentlab's RMSprop's t-th step on a unit slope"),
+    "rmsprop_horizon": Shown(Formula("(1 - alpha)**(-1)"),
+                             lambda: [({"alpha": a}, math.fsum(a**k for k in range(40000)))
+                                      for a in (0.9, 0.99)],
+                             "the weights αᵏ summed term by term"),
+    "rmsprop_first_v": Shown(Formula("(1 - alpha)*g**2"),
+                             lambda: [({"alpha": a, "g": g}, _rmsprop(a, 1, g)[0]["square_avg"])
+                                      for a, g in ((0.99, 1.0), (0.9, 3.0))],
+                             "descentlab's RMSprop's average after one step on a slope g"),
+    "rmsprop_first_step": Shown(Formula("eta/sqrt(1 - alpha)"),
+                                lambda: [({"alpha": a, "eta": 0.1}, _rmsprop(a, 1, 1.0)[1])
+                                         for a in (0.99, 0.9)],
+                                "descentlab's RMSprop's first step on a unit slope"),
+    "rmsprop_filled": Shown(Formula("1 - alpha**T"),
+                            lambda: [({"alpha": a, "T": t},
+                                      _rmsprop(a, t, 2.0)[0]["square_avg"] / 4.0)
+                                     for a, t in ((0.99, 100), (0.9, 7))],
+                            "descentlab's RMSprop's average after T steps over g²"),
+    "adam_step": Shown(Formula("eta*m_h/(sqrt(v_h) + epsilon)",
+                               {"m_h": "\\hat m", "v_h": "\\hat v"}), _adam_step,
+                       "descentlab's Adam's t-th step (its averages corrected)"),
+    "adam_sum": Shown(Formula("(1 - beta_1)*Sum(beta_1**(t - i)*g[i], (i, 1, t))"), _adam_sum,
+                      "descentlab's Adam's first average after t steps on turning gradients"),
+    "adam_bias": Shown(Formula("1 - beta_1**t"),
+                       lambda: [({"beta_1": b, "t": t}, _adam([1.0] * t, betas=(b, 0.999))[0][
+                           "exp_avg"]) for b, t in ((0.9, 3), (0.8, 11))],
+                       "descentlab's Adam's first average after t steps of a unit gradient"),
+    "adam_raw_first": Shown(
+        Formula("eta*(1 - beta_1)/sqrt(1 - beta_2)"),
+        lambda: [({"eta": 0.1, "beta_1": b1, "beta_2": b2},
+                  _adam([5.0], betas=(b1, b2), bias_correction=False, eps=0.0)[1])
+                 for b1, b2 in ((0.9, 0.999), (0.8, 0.99))],
+        "descentlab's Adam's first step without the bias correction, on a slope of 5"),
+    "adam_geometric": Shown(
+        Formula("(1 - beta_1)*Sum(beta_1**k, (k, 0, t - 1))"),
+        lambda: [({"beta_1": b, "t": t}, _adam([1.0] * t, betas=(b, 0.999))[0]["exp_avg"])
+                 for b, t in ((0.9, 4), (0.7, 9))],
+        "descentlab's Adam's first average after t steps of a unit gradient"),
+    "adam_first_eps": Shown(
+        Formula("eta*g/(Abs(g) + epsilon)"),
+        lambda: [({"eta": 0.1, "g": g, "epsilon": e}, _adam([g], eps=e)[1])
+                 for g, e in ((2.0, 0.5), (1e-6, 1e-8))],
+        "descentlab's Adam's first step on a slope g"),
+    "adam_tiny": Shown(
+        Formula("eta*g/epsilon"),
+        lambda: [({"eta": 0.1, "g": g, "epsilon": 1e-8}, _adam([g], eps=1e-8)[1])
+                 for g in (1e-13, 3e-12)],
+        "descentlab's Adam's first step on a slope g far below ε", 1e-3),
+    "horizon": Shown(Formula("(1 - beta)**(-1)"),
+                     lambda: [({"beta": b}, math.fsum(b**k for k in range(40000)))
+                              for b in (0.9, 0.999)],
+                     "the weights βᵏ summed term by term", 1e-8),
+    "adagrad_decay": Shown(Formula("t**(-1/2)", {}),
+                           lambda: [({"t": t}, _adagrad_step()[i][1] / 0.1)
+                                    for i, t in enumerate((10, 37))],
+                           "descentlab's Adagrad's t-th step on a slope, over η", 1e-8),
+    "noisy_second": Shown(
+        Formula("Eq(E, mu**2 + sigma**2)", {"E": "\\mathbb{E}[g^2]"}),
+        lambda: [({"E": _second(mu, s), "mu": mu, "sigma": s}, 0.0)
+                 for mu, s in ((1.0, 1.0), (0.3, 2.0))],
+        "E[g²] of g = μ + σξ by quadrature over the normal density: the sides' difference",
+        1e-9),
+    "noisy_step": Shown(
+        Formula("eta*mu/sqrt(mu**2 + sigma**2)"),
+        lambda: [({"eta": 0.1, "mu": mu, "sigma": s}, 0.1 * mu / math.sqrt(_second(mu, s)))
+                 for mu, s in ((1.0, 1.0), (0.1, 1.0))],
+        "η μ over the root of E[g²] by quadrature over the normal density", 1e-8),
+    # momentum
+    "momentum_sum": Shown(
+        Formula("Sum(beta**k*g[t - k], (k, 0, t - 1))"),
+        lambda: [({"beta": b, "t": t, "g": _wavy(t)},
+                  _momentum(b, _wavy(t)[1:])[0]["momentum_buffer"])
+                 for b, t in ((0.9, 6), (0.5, 9))],
+        "descentlab's Momentum's buffer after t steps on turning gradients"),
+    "momentum_limit": Shown(Formula("(1 - beta)**(-1)"),
+                            lambda: [({"beta": b}, _momentum(b, [1.0] * 600)[1] / 0.1)
+                                     for b in (0.5, 0.9)],
+                            "descentlab's Momentum's step on a unit slope after 600 steps, "
+                            "over ηg"),
+    "effective_rate": Shown(Formula("eta/(1 - beta)"),
+                            lambda: [({"beta": b, "eta": e}, _momentum(b, [1.0] * 600, e)[1])
+                                     for b, e in ((0.5, 0.1), (0.9, 0.03))],
+                            "descentlab's Momentum's step on a unit slope after 600 steps"),
+    "complex_rate": Shown(Formula("sqrt(beta)"),
+                          lambda: [({"beta": b}, _companion_modulus(b)) for b in (0.5, 0.9)],
+                          "heavy ball's iteration matrix's largest eigenvalue modulus (ηλ = 1)"),
+    "edge": Shown(Formula("2*(1 + beta)"),
+                  lambda: [({"beta": b}, _edge(b)) for b in (0.5, 0.9)],
+                  "the ηλ where heavy ball's iteration matrix reaches modulus 1", 1e-9),
+    "noise_ratio": Shown(
+        Formula("sqrt((1 - beta)/(1 + beta))"),
+        lambda: [({"beta": b}, math.sqrt(math.fsum((1 - b) ** 2 * b ** (2 * k)
+                                                    for k in range(20000)))) for b in (0.5, 0.9)],
+        "the root of Σ (1 - β)²β²ᵏ, the average's noise summed term by term"),
+    # schedules
+    "relax_steps": Shown(Formula("(2*eta*h)**(-1)"),
+                         lambda: [({"eta": e, "h": 1.0}, _relax(e, 1.0)) for e in (0.002, 0.01)],
+                         "the steps in which (1 - ηh)^(2t) falls by a factor e", 0.01),
+    "floor": Shown(Formula("eta*sigma**2/(h*(2 - eta*h))"),
+                   lambda: [({"eta": e, "h": h, "sigma": 1.5}, _stationary(e, h, 1.5))
+                            for e, h in ((0.1, 1.0), (0.05, 3.0))],
+                   "E[w²] of w ← (1 - ηh)w - ησξ, the series summed term by term"),
+    "loss_floor": Shown(Formula("eta*sigma**2/(2*(2 - eta*h))"),
+                        lambda: [({"eta": e, "h": h, "sigma": 1.5}, h / 2 * _stationary(e, h, 1.5))
+                                 for e, h in ((0.1, 1.0), (0.05, 3.0))],
+                        "h E[w²]/2 of w ← (1 - ηh)w - ησξ, the series summed term by term"),
+    # batch
+    "batch_var": Shown(
+        Formula("S**2/B*(N - B)/(N - 1)"),
+        lambda: [({"S": math.sqrt(_population_s2()), "B": b, "N": len(_POPULATION)},
+                  _without_replacement(_POPULATION, b)) for b in (2, 3, 5)],
+        "the variance of the batch mean over every batch of B of N = 7 gradients"),
+    "finite_population": Shown(
+        Formula("(N - B)/(N - 1)"),
+        lambda: [({"B": b, "N": len(_POPULATION)},
+                  _without_replacement(_POPULATION, b) * b / _population_s2()) for b in (2, 4)],
+        "the variance of the batch mean over every batch, over S²/B"),
+    "batch_floor": Shown(
+        Formula("eta*sigma**2/(B*lamda*(2 - eta*lamda))"),
+        lambda: [({"eta": e, "sigma": 1.3, "B": b, "lamda": lam},
+                  _series(e**2 * 1.3**2 / b, (1 - e * lam) ** 2))
+                 for e, b, lam in ((0.1, 4, 1.0), (0.3, 16, 2.0))],
+        "E[e²] of e ← (1 - ηλ)e - η σξ/√B, the series summed term by term"),
+    "batch_temperature": Shown(
+        Formula("eta*sigma**2/(2*B*(2 - eta*lamda))"),
+        lambda: [({"eta": e, "sigma": 1.3, "B": b, "lamda": lam},
+                  lam / 2 * _series(e**2 * 1.3**2 / b, (1 - e * lam) ** 2))
+                 for e, b, lam in ((0.1, 4, 1.0), (0.3, 16, 2.0))],
+        "λ E[e²]/2 of e ← (1 - ηλ)e - η σξ/√B, the series summed term by term"),
+    "batch_excess": Shown(
+        Formula("eta**2*s**2/B/(2*eta*h - eta**2*h**2 - eta**2*c/B)"),
+        lambda: [({"eta": e, "s": 0.7, "B": b, "h": 1.5, "c": 2.0},
+                  _series(e**2 * 0.49 / b, (1 - e * 1.5) ** 2 + e**2 * 2.0 / b))
+                 for e, b in ((0.1, 4), (0.4, 32))],
+        "the recursion of E[e²] with its multiplicative noise c/B, summed term by term"),
+    "batch_excess_small": Shown(
+        Formula("eta*s**2/(2*h*B)"),
+        lambda: [({"eta": e, "s": 0.7, "B": 8, "h": 1.5},
+                  _series(e**2 * 0.49 / 8, (1 - e * 1.5) ** 2 + e**2 * 2.0 / 8))
+                 for e in (1e-3, 5e-4)],
+        "the recursion of E[e²] summed term by term at a small η", 1e-3),
+    "batch_edge": Shown(
+        Formula("2*h/(h**2 + c/B)"),
+        lambda: [({"h": h, "c": c, "B": b},
+                  _batch_edge(h, c, b))
+                 for h, c, b in ((1.5, 2.0, 4), (1.0, 5.0, 64))],
+        "the η where the recursion's factor (1 - ηh)² + η²c/B reaches 1 (a root-finder)"),
+    # schedules
+    "moment_step": Shown(
+        Formula("(1 - eta*h)**2*x + eta**2*sigma**2", {"x": "\\mathbb{E}[w^2]"}),
+        lambda: [({"eta": e, "h": 1.0, "sigma": 0.8, "x": x}, _noisy_step(x, e, 1.0, 0.8))
+                 for e, x in ((0.1, 2.0), (0.5, 0.3))],
+        "E[((1 - ηh)w - ησξ)²] by Gauss–Hermite quadrature over ξ"),
+    "moment_path": Shown(
+        Formula("v + (1 - eta*h)**(2*t)*(w_0**2 - v)", {"v": "v_\\infty"}),
+        lambda: [({"eta": e, "h": 1.0, "t": t, "w_0": 2.0, "v": _stationary(e, 1.0, 0.8)},
+                  _moments(e, 1.0, 0.8, 2.0, t)) for e, t in ((0.1, 7), (0.5, 3))],
+        "the second moment's recursion iterated t times from w₀²"),
+    "curvature_edge": Shown(
+        Formula("2/(1 + 3*w**2)"),
+        lambda: [({"w": w}, 2 / _curvature(w)) for w in (0.5, 2.0)],
+        "2 over f''(w) of w²/2 + w⁴/4 by central differences", 1e-6),
+    # convexity
+    "gd_best_rate": Shown(
+        Formula("(kappa - 1)/(kappa + 1)"),
+        lambda: [({"kappa": k}, _gd_rate(k, 2 / (1 + k))) for k in (10.0, 100.0)],
+        "max |1 - ηλ| over the curvatures 1 … κ at η = 2/(1 + κ)"),
+    "gd_rate": Shown(
+        Formula("(1 - kappa**(-1))**t"),
+        lambda: [({"kappa": k, "t": t}, _gd_rate(k, 1 / k) ** t)
+                 for k, t in ((10.0, 5), (50.0, 20))],
+        "max |1 - ηλ| over the curvatures 1 … κ at η = 1/κ, to the t"),
+    "gd_steps": Shown(
+        Formula("ceiling(log(varepsilon)/log(1 - kappa**(-1)))"),
+        lambda: [({"kappa": k, "varepsilon": e}, _steps_below(k, e))
+                 for k, e in ((10.0, 1e-3), (100.0, 1e-6))],
+        "the steps (1 - 1/κ)^t takes to reach ε, counted one by one"),
+    "gd_steps_about": Shown(
+        Formula("kappa*log(varepsilon**(-1))"),
+        lambda: [({"kappa": k, "varepsilon": e}, _steps_below(k, e))
+                 for k, e in ((100.0, 1e-6), (1000.0, 1e-3))],
+        "the steps (1 - 1/κ)^t takes to reach ε, counted one by one (to 1 %)", 0.01),
+    # methodology
+    "bootstrap_miss": Shown(
+        Formula("(1 - n**(-1))**n"),
+        lambda: [({"n": n}, 1 - _distinct_share(n)) for n in (5, 40)],
+        "1 - the expected share of distinct examples, by the chain of the distinct count"),
+    "bootstrap_share": Shown(
+        Formula("1 - (1 - n**(-1))**n"),
+        lambda: [({"n": n}, _distinct_share(n)) for n in (5, 40)],
+        "the expected share of distinct examples, by the chain of the distinct count"),
+    "bootstrap_limit": Shown(
+        Formula("1 - exp(-1)"),
+        lambda: [({}, _distinct_share(n)) for n in (400, 600)],
+        "the expected share of distinct examples of 400 and 600 draws (to 1e-3)", 1e-3),
+    # losses
+    "mean_abs_normal": Shown(
+        Formula("sigma*sqrt(2/pi)"),
+        lambda: [({"sigma": s}, _abs_normal(s)) for s in (1.0, 0.3)],
+        "E|ε| of ε ~ N(0, σ²) by quadrature", 1e-8),
+    # convolution
+    "conv_out": Shown(
+        Formula("floor((n + 2*p - d*(k - 1) - 1)/s) + 1"),
+        lambda: [({"n": n, "p": p, "d": d, "k": k, "s": s}, _conv_length(n, k, s, p, d))
+                 for n, k, s, p, d in ((32, 3, 1, 1, 1), (224, 11, 4, 2, 1), (17, 3, 2, 0, 3))],
+        "the output length of torch's conv1d"),
+    "conv_params": Shown(
+        Formula("C_o*(C_i*k**2 + 1)", {"C_o": "C_{\\mathrm{out}}", "C_i": "C_{\\mathrm{in}}"}),
+        lambda: [({"C_i": ci, "C_o": co, "k": k}, _conv_params(ci, co, k))
+                 for ci, co, k in ((3, 64, 11), (16, 8, 1))],
+        "the parameters of torch's Conv2d (weights and biases)"),
+    "dilated_extent": Shown(
+        Formula("d*(k - 1) + 1"),
+        lambda: [({"d": d, "k": k}, 40 - _conv_length(40, k, 1, 0, d) + 1)
+                 for k, d in ((3, 1), (5, 3))],
+        "the inputs one output of torch's conv1d spans: n - n_out + 1 at stride 1"),
+    "same_padding": Shown(
+        Formula("d*(k - 1)/2"),
+        lambda: [({"d": d, "k": k}, next(p for p in range(20)
+                                         if _conv_length(30, k, 1, p, d) == 30))
+                 for k, d in ((3, 1), (5, 2))],
+        "the padding that keeps torch's conv1d's length at stride 1, searched"),
+}  # fmt: skip
+
+
+def _noisy_step(x: float, eta: float, h: float, sigma: float) -> float:
+    """E[((1 - ηh)w - ησξ)²] at E[w²] = x (w = ±√x, half each), ξ standard normal, by
+    Gauss–Hermite quadrature."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(20)
+    weights = weights / weights.sum()
+    out = 0.0
+    for w in (math.sqrt(x), -math.sqrt(x)):
+        out += 0.5 * float(np.sum(weights * ((1 - eta * h) * w - eta * sigma * nodes) ** 2))
+    return out
+
+
+def _moments(eta: float, h: float, sigma: float, w0: float, t: int) -> float:
+    """E[wₜ²] of w ← (1 - ηh)w - ησξ from w₀, its recursion iterated t times."""
+    m = w0 * w0
+    for _ in range(t):
+        m = _noisy_step(m, eta, h, sigma)
+    return m
+
+
+def _second(mu: float, sigma: float) -> float:
+    """E[g²] of g = μ + σξ, ξ standard normal, by quadrature."""
+    import scipy.integrate
+
+    pdf = lambda x: math.exp(-x * x / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+    return scipy.integrate.quad(lambda x: (mu + sigma * x) ** 2 * pdf(x), -40, 40)[0]
+
+
+def cited(text: str) -> list[str]:
+    """The formulas ``text`` cites, in order, each once."""
+    return list(dict.fromkeys(SLOT.findall(text)))
+
+
+def render(text: str) -> str:
+    """``text`` with each ``{{f:name}}`` replaced by its formula's TeX.
+
+    Raises:
+        KeyError: a citation of a formula :data:`FORMULAS` does not hold (named).
+    """
+
+    def one(m: re.Match[str]) -> str:
+        if m[1] not in FORMULAS:
+            raise KeyError(f"render: no formula {m[1]!r}; FORMULAS holds {sorted(FORMULAS)}")
+        return FORMULAS[m[1]].formula.tex
+
+    return SLOT.sub(one, text)
+
+
+def _agree(shown: Shown) -> tuple[int, list[str]]:
+    """How many settings ``shown`` was evaluated at, and those where it and its twin differ."""
+    bad, pairs = [], shown.pairs()
+    for values, want in pairs:
+        try:
+            f = shown.formula
+            got = f(**values) if f._relation is None else float.__sub__(*f.sides(**values))
+        except (ValueError, TypeError, ZeroDivisionError, OverflowError, IndexError) as exc:
+            bad.append(f"{_at(values)}: {type(exc).__name__}")
+            continue
+        if not (math.isfinite(got) and abs(got - want) <= shown.tol * max(abs(want), 1.0)):
+            bad.append(f"{_at(values)}: {got:.6g}, the code {want:.6g}")
+    return len(pairs), bad
+
+
+def _at(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k} = {v:g}" for k, v in values.items() if isinstance(v, int | float))
+
+
+def formula_checks(text: str) -> list[Check]:
+    """One check per formula ``text`` cites: the formula as the page shows it, evaluated at
+    its settings, against its twin."""
+    out = []
+    for name in cited(text):
+        shown = FORMULAS[name]
+        read, bad = _agree(shown)
+        out.append(Check(
+            f"the formula ${shown.formula.tex}$ as the page shows it ({name}), at {read} "
+            f"settings, against {shown.against}",
+            "fail" if bad else "ok",
+            "; ".join(bad) if bad else f"agrees to {shown.tol:g}",
+            "the value the code computes",
+        ))  # fmt: skip
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# the census of the typed formulas
+
+
+def math_pieces(text: str) -> Iterator[str]:
+    """The TeX of every formula ``text`` holds between dollars (a code span's left out)."""
+    for m in MATH.finditer(text):
+        if m.group(1) is None:
+            yield m.group(2) if m.group(2) is not None else m.group(3)
+
+
+def _key(tex: str) -> str:
+    return re.sub(r"\s+", " ", tex).strip()
+
+
+#: arithmetic in a formula: an operator, a fraction, a root, a sum, a product, an integral
+_ARITHMETIC = re.compile(r"[-+/^*]|\\(?:frac|sqrt|sum|prod|int|cdot|times)\b")
+
+
+def _typed_arithmetic(tex: str) -> bool:
+    """Whether ``tex`` keeps arithmetic typed around its slots (``\\eta = {{lr_tex}}`` keeps
+    none; ``\\eta \\sum_t 1/\\sqrt t \\le {{f:bound}}`` does), its subscripts left out."""
+    rest = re.sub(r"\{\{[^{}]*\}\}", " ", tex)
+    rest = re.sub(r"_\{[^{}]*\}|_\\?\w", "", rest)
+    return bool(_ARITHMETIC.search(rest))
+
+
+def census(texts: Iterable[str]) -> dict[str, Any]:
+    """The formulas between dollars of ``texts``, sorted: ``rendered`` (made of a chapter's
+    slots or :data:`FORMULAS`' citations, no arithmetic typed around them), ``justified``
+    (typed, with their reason in :data:`TYPED`; ``held``: those entries of the table) and
+    ``unreviewed`` (typed, none of them: listed)."""
+    out: dict[str, Any] = {"rendered": 0, "justified": 0, "unreviewed": [], "held": set()}
+    for text in texts:
+        for tex in math_pieces(text):
+            if "{{" in tex and not _typed_arithmetic(tex):
+                out["rendered"] += 1
+            elif _key(tex) in TYPED:
+                out["justified"] += 1
+                out["held"].add(_key(tex))
+            else:
+                out["unreviewed"].append(_key(tex))
+    return out

@@ -1,0 +1,206 @@
+"""The formulas the chapters' prose keeps typed between dollars, each with the reason it is
+not rendered from a :class:`~descentlab.book.facts.Formula`: the one table
+:func:`descentlab.book.chapters._formulas.census` reads (every other typed formula is
+unreviewed, and the build prints how many).
+
+A formula that carries arithmetic the code computes (an update rule, a sum, a bias
+correction, a rate) belongs in :data:`~descentlab.book.chapters._formulas.FORMULAS`, not
+here; this table holds notation: a symbol's name, an object the text defines before it
+computes anything with it."""
+
+from __future__ import annotations
+
+__all__ = ["DEFINITION", "NAMED", "NOTATION", "TYPED"]
+
+#: a symbol, a quantity's name, an index or a shape: nothing in it to compute (a formula of
+#: this reason holds no arithmetic: the census refuses one that does)
+NOTATION = "notation: a symbol, a quantity's name or a shape, no arithmetic"
+#: a quantity named by a power, an inverse or a sum of its symbols (σ², H⁻¹, Σ ηₜ, O(p³))
+NAMED = (
+    "a quantity's name: a power, an inverse or a sum of its symbols, no value stated and no "
+    "rule to evaluate"
+)
+#: what the text defines before it computes with it
+DEFINITION = (
+    "a definition: a loss, a density, a model of the data, the function a section runs on, "
+    "or the inequality that defines a term (convexity, Jensen's); it names what the code then "
+    "computes and states no value of it"
+)
+
+#: the reason a formula stays typed -> the formulas it holds, as typed (white space folded to
+#: one space)
+_BY_REASON: dict[str, tuple[str, ...]] = {
+    NOTATION: (
+        "B_{\\mathrm{noise}}",
+        "C_{\\mathrm{in}}",
+        "C_{\\mathrm{out}}",
+        "D_{\\mathrm{KL}}(P \\,\\|\\, Q)",
+        "D_{\\mathrm{KL}}(Q \\,\\|\\, P)",
+        "\\Delta L_{\\max}",
+        "\\bar g",
+        "\\hat m_t",
+        "\\lambda_i w_i",
+        "\\mathbb{E}[g]",
+        "\\sigma_i",
+        "\\sin(\\pi x)",
+        "e_t",
+        "f'",
+        "g_i",
+        "n!",
+        "n_{\\mathrm{out}} = n",
+        "t_0",
+        "w_0",
+        "x \\sin x",
+        "x_i r_i",
+        "z_c",
+    ),
+    NAMED: (
+        "H^{-1}",
+        "O(np^2)",
+        "O(p^3)",
+        "\\eta^2",
+        "\\rho^t",
+        "\\rho^{2t}",
+        "\\sigma^2",
+        "\\sum \\eta_t",
+        "\\sum \\eta_t^2",
+        "g_i^2",
+        "k \\times k",
+        "p^2",
+        "s^2",
+        "w^*",
+        "x_i^2",
+        "z^t",
+    ),
+    DEFINITION: (
+        "(C_{\\mathrm{out}}, C_{\\mathrm{in}}, k, k)",
+        "(I * K)[i, j] = \\sum_{a, b} I[a, b]\\, K[i - a, j - b]",
+        "(f * g)[n] = \\sum_m f[m]\\, g[n - m],",
+        "(w_t, w_{t-1})",
+        "-\\log q_y = -z_y + \\log \\sum_k e^{z_k},",
+        "-\\sum_c n_c \\log q_c",
+        "-y \\log \\sigma(z) - (1 - y) \\log(1 - \\sigma(z))",
+        "H = X^\\top X/N",
+        "H = \\nabla^2 f(w)",
+        "H(P) = -\\sum_c P_c \\log P_c",
+        "H(P, Q) = -\\sum_c P_c \\log Q_c",
+        "H(P, Q) = H(P) + D_{\\mathrm{KL}}(P \\,\\|\\, Q), \\qquad D_{\\mathrm{KL}}(P"
+        " \\,\\|\\, Q) = \\sum_c P_c \\log\\frac{P_c}{Q_c} \\ge 0",
+        "L(w) = \\frac{1}{2N}\\sum_i (x_i^\\top w - y_i)^2",
+        "P = \\mathrm{diag}(H)",
+        "S^2 = \\sum_i (g_i - \\bar g)^2/N",
+        "\\Sigma = \\mathbb{E}[e e^\\top]",
+        "\\bar g = \\sum_i g_i/N",
+        "\\epsilon \\sim N(0, \\sigma^2)",
+        "\\epsilon_i \\sim N(0, \\sigma^2)",
+        "\\hat f(x) = s(x)^\\top y",
+        "\\hat w = \\mathrm{arg}\\max_w\\, p(y_1, \\dots, y_n \\mid w) ="
+        " \\mathrm{arg}\\max_w \\prod_{i=1}^n p(y_i \\mid w),",
+        "\\kappa = L/\\mu",
+        "\\log \\prod_i p(y_i \\mid w) = \\sum_i \\log p(y_i \\mid w),",
+        "\\nabla f(x) = 0",
+        "\\nabla^2 f(x) \\succeq 0",
+        "\\sum_c q_c = 1",
+        "\\sum_m f[n + m]\\, g[m]",
+        "\\sum_t \\eta_t = \\infty, \\qquad \\sum_t \\eta_t^2 < \\infty,",
+        "\\{x : f(x) \\le c\\}",
+        "b = 0",
+        "e = w - w^*",
+        "e^0 = 1",
+        "f = \\exp",
+        "f = w^2/2",
+        "f(\\mathbb{E}X) \\le \\mathbb{E}f(X)",
+        "f(\\theta x + (1 - \\theta) y) \\le \\theta f(x) + (1 - \\theta) f(y), \\quad 0"
+        " \\le \\theta \\le 1.",
+        "f(w + d) \\approx f(w) + \\nabla f(w)^\\top d + \\tfrac12 d^\\top \\nabla^2 f(w)\\, d,",
+        "f(w) = \\sum_i \\lambda_i w_i^2/2",
+        "f(w) = gw",
+        "f(w) = h w^2/2",
+        "f(w) = w^2/2 + w^4/4",
+        "f(w^* + e) \\approx f(w^*) + e^\\top H e/2",
+        "f(x) = \\sqrt{1 + x^2}",
+        "f(x) = e^x - 2x",
+        "f(y) - f(x) - \\nabla f(x)^\\top(y - x)",
+        "f(y) \\ge f(x)",
+        "f(y) \\ge f(x) + \\nabla f(x)^\\top (y - x).",
+        "g = \\frac{1}{N}\\sum_{i=1}^N \\nabla L_i(w)",
+        "g = \\mu + \\sigma\\xi",
+        "g = \\nabla L_i(w)",
+        "hw + \\sigma\\xi",
+        "m_0 = 0",
+        "p(y \\mid w)",
+        "p(y) = \\frac{1}{2b} e^{-|y - \\mu|/b}",
+        "q_c = e^{z_c}/\\sum_k e^{z_k}",
+        "s(x)^\\top = \\phi(x)^\\top (\\Phi^\\top\\Phi)^{-1}\\Phi^\\top",
+        "s(x)^\\top f",
+        "x_1, \\dots, x_n",
+        "y = f(x) + \\epsilon",
+        "y_i = a x_i + b + \\epsilon_i",
+        "z = Aw",
+        "z = w^\\top x",
+    ),
+}
+
+#: typed formula -> its own reason, where it has one beyond its kind's
+_SPECIFIC: dict[str, str] = {
+    "\\sqrt\\beta": (
+        "What to keep's phrase bound to the claim keep_spiral_modulus (book.claims), whose "
+        "opposite is a ✘; complex_rate renders it in the sections"
+    ),
+    "b = 0": "a setting: the buffer's start",
+    "f(w) = gw": "the problem's definition",
+    "f(w) = \\sum_i \\lambda_i w_i^2/2": "the problem's definition",
+    "\\eta\\lambda < 2": (
+        "gradient descent's edge, EDGE at β = 0: the η = 2, β = 0 row's measured rate 1 checks it"
+    ),
+    "f = w^2/2": "the problem's definition",
+    "\\eta = 1/L": "a setting: Nesterov's tuning, the run's η",
+    "\\Sigma = A \\Sigma A^\\top + Q": (
+        "a matrix equation (scipy's solve_discrete_lyapunov solves it): the reader takes"
+        " no matrices"
+    ),
+    "f(w + d) \\approx f(w) + \\nabla f(w)^\\top d + \\tfrac12 d^\\top \\nabla^2 f(w)\\, d,": (
+        "the model's definition (vectors, a Hessian)"
+    ),
+    "H = \\nabla^2 f(w)": "a definition",
+    "d = -H^{-1}\\nabla f(w)": "a definition: NEWTON_STEP's direction, shown next and evaluated",
+    "e_{t+1} \\approx C e_t^2": (
+        "an asymptotic statement: the table's e_{t+1}/e_t² is stated against C"
+    ),
+    "C = |f'''(x^*)| / (2 f''(x^*))": "a general formula in derivatives as symbols",
+    "f(x) = e^x - 2x": "the problem's definition",
+    "f(x) = \\sqrt{1 + x^2}": "the problem's definition (its derivatives rendered)",
+    "|x| < 10^{-12}": "a setting: the runs' stopping tolerance",
+    "P = \\mathrm{diag}(H)": "a definition",
+    "g = \\frac{1}{N}\\sum_{i=1}^N \\nabla L_i(w)": "a definition (a sum)",
+    "g = \\nabla L_i(w)": "a definition",
+    "L(w) = \\frac{1}{2N}\\sum_i (x_i^\\top w - y_i)^2": "the problem",
+    "H = X^\\top X/N": "a definition (matrices)",
+    "e = w - w^*": "a definition",
+    "g = \\frac{1}{B}\\sum_b x_b (x_b^\\top e - r_b)": "a definition (a sum)",
+    "m \\leftarrow (I - \\eta H) m": (
+        "a matrix recursion: the moments' recursion (book.descent.exact) is checked"
+        " against the runs"
+    ),
+    "\\Sigma = \\mathbb{E}[e e^\\top]": "a definition (an expectation)",
+    (
+        "\\Sigma \\leftarrow \\Sigma - \\eta(\\Sigma H + H\\Sigma) + \\eta^2\\,"
+        " \\mathbb{E}[g g^\\top],"
+    ): (
+        "a matrix recursion with an expectation, computed by book.descent.exact in numpy"
+        " and checked against the runs"
+    ),
+    (
+        "\\mathbb{E}[g g^\\top] = \\Big(1 - \\frac{1}{B}\\Big) H\\Sigma H +"
+        " \\frac{1}{BN}\\sum_i x_i x_i^\\top \\big(x_i^\\top \\Sigma x_i - 2 r_i\\,"
+        " x_i^\\top m + r_i^2\\big),"
+    ): ("as the recursion above"),
+    "\\eta < 2h/(h^2 + c/B)": "the batch chapter's edge, restated",
+    "b_t = g_t + \\beta g_{t-1} + \\beta^2 g_{t-2} + \\dots = {{f:momentum_sum}}.": (
+        "the sum unrolled term by term beside its rendered form (momentum_sum, checked"
+        " against the buffer)"
+    ),
+}
+
+#: typed formula -> why it stays typed
+TYPED: dict[str, str] = {tex: why for why, texs in _BY_REASON.items() for tex in texs} | _SPECIFIC
