@@ -413,3 +413,52 @@ def test_kill_9_of_check_optimizer_ends_its_ranks(tmp_path):
     assert subprocess.run([sys.executable, "-c", sweep], env=env, timeout=120).returncode == 0
     left = [p.name for p in (tmp_path / "tmp").iterdir() if not p.name.startswith("torchinductor")]
     assert not left  # no temporary folder of the check is left (torch's own cache aside)
+
+
+# ------------------------------------------------------------------------------------------
+# a reader never waits for a writer
+
+#: a writer that records run 1, then holds the store's write lock with run 2 half-written
+WRITER = """
+import sys, time
+from descentlab.store import Store
+store = Store(sys.argv[1])
+store.create_run({"lr": 0.1}, name="done", status="completed")
+with store.transaction():
+    store.create_run({"lr": 0.2}, name="half-written")
+    print("holding", flush=True)
+    time.sleep(120)
+"""
+
+#: ``descentlab runs`` in a fresh process: its output, its seconds, whether it imported torch
+READER = """
+import contextlib, io, json, sys, time
+from descentlab.cli import main
+out = io.StringIO()
+start = time.perf_counter()
+with contextlib.redirect_stdout(out):
+    code = main(["runs", sys.argv[1]])
+seconds = time.perf_counter() - start
+print(json.dumps({"code": code, "out": out.getvalue(), "seconds": seconds,
+                  "torch": "torch" in sys.modules}))
+"""
+
+
+def test_runs_reads_a_store_being_written_without_waiting(tmp_path):
+    """``descentlab runs`` while another process holds the store's write lock: it reads the
+    last committed state at once (SQLite's WAL: a reader never waits for a writer) and loads
+    nothing it does not need (torch's import, seconds while a comparison keeps the cores busy)."""
+    store = tmp_path / "descentlab.sqlite"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(store)], env=_env(tmp_path),
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert writer.stdout.readline().strip() == "holding"
+        proc = _run(tmp_path, [sys.executable, "-c", READER, str(store)], timeout=60)
+    finally:
+        writer.kill()
+        writer.wait()
+    read = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert read["code"] == 0, proc.stderr
+    assert "done" in read["out"] and "half-written" not in read["out"], read["out"]
+    assert not read["torch"]  # (the command's module alone, not every command's)
+    assert read["seconds"] < 2, read["seconds"]
