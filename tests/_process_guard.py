@@ -19,8 +19,9 @@ Two kinds of start are the library's, not a test's, and pass:
   from there after, so that which test builds a kernel depends on the order the tests ran in
   (a build into a cache of the test's own, ``DESCENTLAB_CACHE``, is the test's);
 - the probes the library makes once per process (the git commit and the processor its runs
-  record, glibc's malloc settings, which run ``git``, ``uname -p`` and ``ldconfig``): asked by
-  :func:`install` before the first test, so that no test starts them.
+  record, glibc's malloc settings, which run ``git``, ``uname -p`` and ``ldconfig``) and the
+  reaper of its temporary folders: asked by :func:`install` before the first test, so that
+  no test starts them.
 """
 
 from __future__ import annotations
@@ -133,10 +134,11 @@ def install() -> None:
     the library's once-per-process probes."""
     if ORIGINAL:
         return
-    from descentlab import _native, store
+    from descentlab import _native, _osutil, store
     from descentlab.engine.memory import keep_freed_memory
 
     store._git_revision_once()
+    _osutil.reaper()  # (this process's temporary folders' reaper, started once)
     keep_freed_memory()
     platform.processor()
     _SHARED_CACHE.append(_native.cache_dir())

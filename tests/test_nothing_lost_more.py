@@ -378,30 +378,82 @@ def test_a_rank_that_dies_is_named(tmp_path):
     assert not list(tmp_path.glob("descentlab-fsdp-check-*")), list(tmp_path.iterdir())
 
 
-def test_kill_9_of_check_optimizer_ends_its_ranks(tmp_path):
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, ended but not yet waited for, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_kill_9_of_check_optimizer_ends_its_ranks_and_leaves_no_folder(tmp_path):
+    """Within seconds of ``kill -9`` of the command, no rank runs and its temporary folder is
+    gone (its reaper, which outlives it, removes it: no later command needed)."""
     (tmp_path / "tmp").mkdir()
     env = {**fault_env(tmp_path), "TMPDIR": str(tmp_path / "tmp")}
     proc = subprocess.Popen(CHECK, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         ranks = _ranks(proc.pid, 2)
+        assert list((tmp_path / "tmp").glob("descentlab-fsdp-check-*"))  # (made: the case's)
         proc.kill()
         proc.wait()
-        deadline = time.monotonic() + 30
-        while any(Path(f"/proc/{r}").exists() for r in ranks) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (
+            any(map(_alive, ranks)) or list((tmp_path / "tmp").glob("descentlab-*"))
+        ):
             time.sleep(0.1)
-        alive = [
-            r
-            for r in ranks
-            if Path(f"/proc/{r}").exists()
-            and Path(f"/proc/{r}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        ]
-        assert not alive, alive
     finally:
         proc.kill()
-    # the folder it left is removed by the next command that makes one
-    sweep = "import shutil; from descentlab._osutil import owned_tempdir as t; "
-    sweep += "shutil.rmtree(t('fsdp-check'))"
-    assert subprocess.run([sys.executable, "-c", sweep], env=env, timeout=120).returncode == 0
+    assert not [r for r in ranks if _alive(r)]
     left = [p.name for p in (tmp_path / "tmp").iterdir() if not p.name.startswith("torchinductor")]
     assert not left  # no temporary folder of the check is left (torch's own cache aside)
+
+
+# ------------------------------------------------------------------------------------------
+# a reader never waits for a writer
+
+#: a writer that records run 1, then holds the store's write lock with run 2 half-written
+WRITER = """
+import sys, time
+from descentlab.store import Store
+store = Store(sys.argv[1])
+store.create_run({"lr": 0.1}, name="done", status="completed")
+with store.transaction():
+    store.create_run({"lr": 0.2}, name="half-written")
+    print("holding", flush=True)
+    time.sleep(120)
+"""
+
+#: ``descentlab runs`` in a fresh process: its output, its seconds, whether it imported torch
+READER = """
+import contextlib, io, json, sys, time
+from descentlab.cli import main
+out = io.StringIO()
+start = time.perf_counter()
+with contextlib.redirect_stdout(out):
+    code = main(["runs", sys.argv[1]])
+seconds = time.perf_counter() - start
+print(json.dumps({"code": code, "out": out.getvalue(), "seconds": seconds,
+                  "torch": "torch" in sys.modules}))
+"""
+
+
+def test_runs_reads_a_store_being_written_without_waiting(tmp_path):
+    """``descentlab runs`` while another process holds the store's write lock: it reads the
+    last committed state at once (SQLite's WAL: a reader never waits for a writer) and loads
+    nothing it does not need (torch's import, seconds while a comparison keeps the cores busy)."""
+    store = tmp_path / "descentlab.sqlite"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(store)], env=_env(tmp_path),
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert writer.stdout.readline().strip() == "holding"
+        proc = _run(tmp_path, [sys.executable, "-c", READER, str(store)], timeout=60)
+    finally:
+        writer.kill()
+        writer.wait()
+    read = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert read["code"] == 0, proc.stderr
+    assert "done" in read["out"] and "half-written" not in read["out"], read["out"]
+    assert not read["torch"]  # (the command's module alone, not every command's)
+    assert read["seconds"] < 2, read["seconds"]

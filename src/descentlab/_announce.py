@@ -32,7 +32,7 @@ import threading
 import warnings
 from collections.abc import Hashable, Iterator
 
-from descentlab._osutil import owned_tempdir
+from descentlab._osutil import owned_tempdir, temporary_folder
 
 __all__ = [
     "PROCESS",
@@ -155,12 +155,8 @@ def shared_by_one_command() -> Iterator[str]:
     """A fresh folder shared while open (:func:`shared_across`), by this process and the
     workers it starts (:func:`sharing` names it): one command's notes are said once, and the
     next command in this process (a second ``compare()``) says them again."""
-    folder = owned_tempdir("announced")
-    try:
-        with shared_across(folder):
-            yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with temporary_folder("announced") as folder, shared_across(folder):
+        yield folder
 
 
 @contextlib.contextmanager

@@ -37,10 +37,12 @@ __all__ = [
     "pid_alive",
     "private_dir",
     "process_start",
+    "reaper",
     "recorded_alive",
     "spawn_payload",
     "spawning",
     "started_frozen",
+    "temporary_folder",
     "unguarded_main",
     "with_start",
 ]
@@ -288,12 +290,82 @@ def recorded_alive(record: Mapping[str, Any]) -> bool:
 
 def owned_tempdir(kind: str) -> str:
     """A new private temporary folder of this process, ``descentlab-<kind>-<pid>-...``, which
-    the caller removes. Before the first of a kind in a process, the folders of that kind
-    whose process is gone are removed: a process killed by SIGKILL, or a worker killed when
-    its comparison stopped, could not remove its own (only this user's, and only where no
-    process of that number is alive)."""
+    the caller removes -- or, when this process dies first (``kill -9``, a crash), its
+    reaper at once (:func:`reaper`). Before the first of a kind in a process, the folders of
+    that kind whose process is gone are removed (where no reaper could: only this user's,
+    and only where no process of that number is alive)."""
     _remove_orphans(kind)
-    return tempfile.mkdtemp(prefix=f"descentlab-{kind}-{os.getpid()}-")
+    path = tempfile.mkdtemp(prefix=f"descentlab-{kind}-{os.getpid()}-")
+    with contextlib.suppress(OSError):  # (no reaper: the next process's sweep above)
+        os.write(reaper(), os.fsencode(os.path.abspath(path)) + b"\0")
+    return path
+
+
+@contextlib.contextmanager
+def temporary_folder(kind: str) -> Iterator[str]:
+    """:func:`owned_tempdir`, removed when the block ends (or this process does)."""
+    path = owned_tempdir(kind)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+#: the reaper's program: it reads the folders this process made until the pipe closes (the
+#: process ended, however it ended), then removes those still there -- retried for a second,
+#: while the process's own children, dying with it, may still write into them
+_REAPER = """
+import os, shutil, time
+got = b""
+while chunk := os.read(0, 65536):
+    got += chunk
+folders = [os.fsdecode(p) for p in got.split(b"\\0") if p]
+for _ in range(20):
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    folders = [f for f in folders if os.path.lexists(f)]
+    if not folders:
+        break
+    time.sleep(0.05)
+"""
+
+#: this process's reaper: (pid of the process it serves, the pipe's end it writes, its pid)
+_REAPING: list[Any] = []
+
+
+def reaper() -> int:
+    """The pipe to this process's reaper, started on the first call: a small process (in a
+    session of its own: a Ctrl-C at the terminal is not for it) that removes the folders
+    written to it when this process ends, even by ``SIGKILL`` -- the kernel closes the pipe
+    then, as torchrun's agent outlives its workers to clean up after them. A forked child
+    starts its own (the copy of its parent's pipe is closed in it)."""
+    if _REAPING and _REAPING[0] == os.getpid():
+        return int(_REAPING[1])
+    read, write = os.pipe()
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    try:
+        pid = os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", "-c", _REAPER],
+                             os.environ, setsid=True, file_actions=[
+                                 (os.POSIX_SPAWN_DUP2, read, 0), (os.POSIX_SPAWN_DUP2, quiet, 1),
+                                 (os.POSIX_SPAWN_DUP2, quiet, 2)])  # fmt: skip
+    except BaseException:
+        os.close(write)
+        raise
+    finally:
+        os.close(read)
+        os.close(quiet)
+    _REAPING[:] = [os.getpid(), write, pid]
+    return write
+
+
+def _forget_reaper() -> None:  # (in a forked child: its parent's pipe is not its own)
+    if _REAPING:
+        with contextlib.suppress(OSError):
+            os.close(_REAPING[1])
+        _REAPING.clear()
+
+
+os.register_at_fork(after_in_child=_forget_reaper)
 
 
 @functools.cache

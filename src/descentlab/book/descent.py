@@ -484,8 +484,7 @@ def epoch_sampler(ctx: Context) -> Evidence:
     one-hot inputs, where a weight column moves only when its example is in the batch, paused
     after every step (``until_step``) and resumed, so each step's batch is read off the
     weights."""
-    import tempfile
-
+    from descentlab._osutil import temporary_folder
     from descentlab.engine.config import RunConfig
     from descentlab.engine.run import train
     from descentlab.problems.data import Splits
@@ -502,7 +501,7 @@ def epoch_sampler(ctx: Context) -> Evidence:
                     batch_size=batch, steps=2 * per_epoch, eval_every=per_epoch, seed=0,
                     evaluate_test=False)  # fmt: skip
     batches: list[list[int]] = []
-    with tempfile.TemporaryDirectory(prefix="descentlab-sampler-") as tmp:
+    with temporary_folder("sampler") as tmp:
         path = Path(tmp) / "run.pt"
         prev = torch.zeros(n)
         for k in range(1, 2 * per_epoch + 1):

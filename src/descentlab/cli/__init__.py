@@ -24,6 +24,7 @@ import select
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from descentlab._files import out_of_space, remove_created, track_created
@@ -92,16 +93,19 @@ class _Parser(argparse.ArgumentParser):
         return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser. Given ``argv`` that names a command, only that command's
+    module is imported (``descentlab runs`` never loads torch: a second or more of start-up,
+    several while a comparison keeps the cores busy); otherwise every command's."""
     parser = _Parser(
         prog="descentlab",
         description="A laboratory for gradient-based optimization in PyTorch.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
+    names = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    named = [n for n in names if argv and n.replace("_", "-") == str(argv[0])]
+    for name in named or names:
+        module = importlib.import_module(f"{__name__}.{name}")
         register = getattr(module, "register", None)
         if register is not None:
             register(sub)
@@ -255,8 +259,9 @@ def _main(argv: list[str] | None) -> int:
         guard_exits()
         guard_signals()
     with loading_frozen() if argv is None else contextlib.nullcontext():
-        parser = build_parser()  # (the subcommands' modules: torch and the engine)
-    undecodable = _undecodable(sys.argv[1:] if argv is None else [str(a) for a in argv])
+        given = sys.argv[1:] if argv is None else [str(a) for a in argv]
+        parser = build_parser(given)  # (the command's module: for most, torch and the engine)
+    undecodable = _undecodable(given)
     if undecodable is not None:
         print(f"descentlab: error: {undecodable}", file=sys.stderr)
         return 2

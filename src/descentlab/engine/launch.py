@@ -14,7 +14,6 @@ import hashlib
 import os
 import pickle
 import shutil
-import tempfile
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from descentlab._files import make_dirs
+from descentlab._osutil import temporary_folder
 from descentlab.engine import ranks
 from descentlab.engine.building import Built, build
 from descentlab.engine.config import RunConfig, checked_config
@@ -370,7 +370,7 @@ def export_checkpoint(
     shards = state.pop("shards", None)
     if shards is not None:
         folder = shards_folder(checkpoint) / shards["folder"]
-        with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+        with temporary_folder("export") as scratch, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # (torch says it reads in one process: it does)
             dcp_to_torch_save(folder, Path(scratch) / "full.pt")
             full = torch.load(Path(scratch) / "full.pt", weights_only=True)

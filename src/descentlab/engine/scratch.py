@@ -7,7 +7,6 @@ worker processes and Ray tasks train this way; only the main process opens the m
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,20 +20,17 @@ __all__ = ["exported", "import_result", "in_scratch_store", "place_files", "scra
 def scratch_store(on_disk: bool = False) -> Iterator[Any]:
     """A store in this process's memory (nothing of it reaches the disk: it is read within
     the task), its files' folder a private temporary one, removed at the end
-    (:func:`~descentlab._osutil.owned_tempdir`: or by a later process, if this one is killed).
+    (:func:`~descentlab._osutil.temporary_folder`: or by its reaper, if this process is killed).
     ``on_disk``: a file in that folder instead, for work that opens the store by its path."""
-    from descentlab._osutil import owned_tempdir
+    from descentlab._osutil import temporary_folder
     from descentlab.store import Store
 
-    tmp = owned_tempdir("trial")
-    try:
+    with temporary_folder("trial") as tmp:
         store = Store(Path(tmp) / "trial.sqlite", durable=on_disk)
         try:
             yield store
         finally:
             store.close()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def exported(store: Any, run_id: int) -> dict[str, Any]:

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from descentlab._osutil import temporary_folder
 
 __all__ = ["hf_trainer", "lightning"]
 
@@ -67,7 +68,7 @@ def hf_trainer(make_trainer: Callable[[str], Any], run: Any, metric: str) -> flo
             "trial's (leave optimizers=(None, None))"
         )
     args = trainer.args
-    with tempfile.TemporaryDirectory(prefix="descentlab-hf-") as out:
+    with temporary_folder("hf") as out:
         ours = dict(
             output_dir=out, max_steps=run.steps, seed=run.seed, data_seed=run.seed,
             eval_strategy="steps", eval_steps=run.eval_every, save_strategy="no",
@@ -235,7 +236,7 @@ def lightning(make: Callable[[str], Any], run: Any, metric: str) -> float:
                     bytearray(data), dtype=torch.uint8)})  # fmt: skip
 
     accelerator = "cpu" if run.device == "cpu" else "gpu"
-    with _quiet(), tempfile.TemporaryDirectory(prefix="descentlab-lightning-") as out:
+    with _quiet(), temporary_folder("lightning") as out:
         trainer = L.Trainer(
             max_steps=run.steps, val_check_interval=run.eval_every, check_val_every_n_epoch=None,
             accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
