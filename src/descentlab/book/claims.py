@@ -967,6 +967,36 @@ def _bias_correction() -> tuple[bool, str]:
     )
 
 
+@_shows("two wells of curvature 40 and 1: the loss a shift of 0.1 adds at each bottom")
+def _shifted_wells() -> tuple[bool, str]:
+    """A test surface shifted by 0.1 from the training one: the loss it adds at the bottom of
+    a sharp well (curvature 40) and of a flat one (curvature 1)."""
+    rise = {h: h / 2 * 0.1**2 for h in (40.0, 1.0)}
+    return rise[40.0] > 10 * rise[
+        1.0
+    ], f"the shift adds {rise[40.0]:.3g} (sharp), {rise[1.0]:.3g} (flat)"
+
+
+@_shows("descentlab's Adagrad on two coordinates with gradients 3 and 0.1: each one's rate")
+def _adagrad_moved_more() -> tuple[bool, str]:
+    """descentlab's Adagrad (lr 0.1) on L(w) = 3w₁ + 0.1w₂ for 10 steps: the effective rate
+    |Δw|/|g| of each coordinate at the last step."""
+    import torch
+
+    from descentlab.optim import Adagrad
+
+    w = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    g = torch.tensor([3.0, 0.1], dtype=torch.float64)
+    opt = Adagrad([w], lr=0.1)
+    for _ in range(10):
+        before = w.detach().clone()
+        opt.zero_grad()
+        (g * w).sum().backward()
+        opt.step()
+    rate = ((w.detach() - before).abs() / g).tolist()
+    return rate[0] < rate[1], f"effective rate {rate[0]:.3g} (gradient 3), {rate[1]:.3g} (0.1)"
+
+
 #: every claim the book binds (its pages' phrases; :func:`claim_checks` finds them there)
 CLAIMS: tuple[Claim, ...] = (
     Claim("nesterov_point",
@@ -1159,6 +1189,19 @@ CLAIMS: tuple[Claim, ...] = (
           "is a biased estimate at every step", _bias_correction, "item 111"),
     Claim("card_l1_median", "(its best constant is the median, item 5)",
           "(its best constant is the mean, item 5)", _mean_median, "item 116"),
+    Claim("hint_lecture_sd_half", "four times the batch, half the noise's standard deviation",
+          "four times the batch, a quarter of the noise's standard deviation",
+          _variance_of_mean, "item 14"),
+    Claim("hint_lecture_convex_one", "A convex loss would have one",
+          "A concave loss would have one", _convex_stationary, "item 46"),
+    Claim("hint_lecture_validation_rises",
+          "Training error keeps falling while validation error, after a point, rises",
+          "Training error keeps rising while validation error, after a point, falls",
+          _test_error_u, "item 84"),
+    Claim("hint_lecture_sharp_shift", "At a sharp minimum a small shift",
+          "At a flat minimum a small shift", _shifted_wells, "item 71"),
+    Claim("hint_lecture_moved_smaller", "a parameter that moved a lot gets a smaller rate",
+          "a parameter that moved a lot gets a larger rate", _adagrad_moved_more, "item 128"),
 )  # fmt: skip
 _BY_NAME = {c.name: c for c in CLAIMS}
 
