@@ -997,6 +997,25 @@ def _adagrad_moved_more() -> tuple[bool, str]:
     return rate[0] < rate[1], f"effective rate {rate[0]:.3g} (gradient 3), {rate[1]:.3g} (0.1)"
 
 
+@_shows("the directional derivative of a smooth loss (torch autograd) over 360 unit directions")
+def _steepest_ascent() -> tuple[bool, str]:
+    """L(w) = log(1 + e^(w₁ + 2w₂)) + w₁²/2 at (0.3, -0.2): its directional derivative over 360
+    unit directions, the largest against the one along ∇L and its sign."""
+    import torch
+
+    w = torch.tensor([0.3, -0.2], dtype=torch.float64, requires_grad=True)
+    loss = torch.nn.functional.softplus(w[0] + 2 * w[1]) + w[0] ** 2 / 2
+    (g,) = torch.autograd.grad(loss, w)
+    angles = np.linspace(0, 2 * np.pi, 360, endpoint=False)
+    dirs = np.stack([np.cos(angles), np.sin(angles)], 1)
+    slopes = dirs @ g.numpy()
+    best = dirs[slopes.argmax()]
+    along = g.numpy() / np.linalg.norm(g.numpy())
+    holds = slopes.max() > 0 and float(best @ along) > 0.999
+    return holds, (f"largest slope {slopes.max():.4f} along a direction at cos {best @ along:.5f} "
+                   f"to ∇L; |∇L| = {np.linalg.norm(g.numpy()):.4f}")  # fmt: skip
+
+
 #: every claim the book binds (its pages' phrases; :func:`claim_checks` finds them there)
 CLAIMS: tuple[Claim, ...] = (
     Claim("nesterov_point",
@@ -1202,6 +1221,11 @@ CLAIMS: tuple[Claim, ...] = (
           "At a flat minimum a small shift", _shifted_wells, "item 71"),
     Claim("hint_lecture_moved_smaller", "a parameter that moved a lot gets a smaller rate",
           "a parameter that moved a lot gets a larger rate", _adagrad_moved_more, "item 128"),
+    # definitions (the census's pattern: "X is the ...", "X measures how ...")
+    Claim("definition_gradient_ascent", "is the direction in which the loss rises fastest",
+          "is the direction in which the loss falls fastest", _steepest_ascent, "item 11"),
+    Claim("definition_minibatch_noise", "the true gradient plus noise with zero mean",
+          "the true gradient plus noise with a nonzero mean", _batch_unbiased, "item 98"),
 )  # fmt: skip
 _BY_NAME = {c.name: c for c in CLAIMS}
 
@@ -1237,6 +1261,12 @@ UNBACKED: dict[str, str] = {
     "the sum exactly",
     "the cell's y falls monotonically": "what the cell prints is shown beside the sentence; "
     "its run is the card's cell, not a claim's (a claim would run the card's ravine again)",
+    "The training loss is the mean of the per-example losses": "a definition by convention: "
+    "the median of the losses would be another objective, which no run can refute",
+    "More data is the most reliable regularizer": "a judgement from practice; no run of the "
+    "book sets more data against the regularizers",
+    "heavy ball hovers at the noise floor of plain SGD": "the swapped word is a place on the "
+    "page (the exercise below); the momentum chapter derives and measures the floors",
 }
 
 
