@@ -1226,6 +1226,15 @@ CLAIMS: tuple[Claim, ...] = (
           "is the direction in which the loss falls fastest", _steepest_ascent, "item 11"),
     Claim("definition_minibatch_noise", "the true gradient plus noise with zero mean",
           "the true gradient plus noise with a nonzero mean", _batch_unbiased, "item 98"),
+    Claim("card_quadruple_halves_sd", "quadrupling the batch halves the noise's standard deviation",
+          "quadrupling the batch quarters the noise's standard deviation", _variance_of_mean,
+          "item 14"),
+    Claim("card_double_halves_variance", "so doubling B halves it",
+          "so doubling B quarters it", _variance_of_mean, "item 70"),
+    Claim("card_oscillates_shrinks", "the iterate overshoots and oscillates, but shrinks",
+          "the iterate overshoots and oscillates, and grows", _rate_below_edge, "item 106"),
+    Claim("card_moved_small_rate", "has a large h and from then on a small rate",
+          "has a large h and from then on a large rate", _adagrad_moved_more, "item 128"),
 )  # fmt: skip
 _BY_NAME = {c.name: c for c in CLAIMS}
 
