@@ -9,11 +9,14 @@ error, where SGD ends for a small and a large batch. :meth:`Claim.check` is a ch
 when the page holds the phrase the run bears out and not its opposite, ✘ otherwise -- so a
 page that says the opposite is a ✘, and so is a run that measures the opposite.
 
-Every claim is in :data:`CLAIMS`; a chapter's page and a card get the rows of the claims
-whose phrase or opposite they hold (:func:`claim_checks`). The teaching sentences nothing can
-back are in :data:`UNBACKED` with why; :func:`backed_share` counts, over the book's teaching
-sentences ("What to keep" lines), those that hold a claim's phrase or a phrase a chapter's
-check row reads (:data:`~descentlab.book.texts._words.CHECKED_BY`).
+Every claim is in :data:`CLAIMS` and names its home, the page its sentence is written on (a
+card, or a chapter with its exercises and "What to keep"; a lecture exercise's hint is read on
+the card of the item it practises). A page gets the rows of the claims whose phrase or
+opposite it holds and of every claim at home there, whatever it says (:func:`claim_checks`):
+a sentence reworded into neither phrase is ✘ too. The teaching sentences nothing can back are
+in :data:`UNBACKED` with why; :mod:`descentlab.book.teaching` counts every teaching sentence
+by kind and holds those with a computable opposite to a claim or to :data:`UNBACKED`;
+:func:`backed_share` counts the "What to keep" lines alone.
 
 Example:
     >>> [c.status for c in claim_checks("AdaGrad: its rate decays as 1/√t.")]
