@@ -874,6 +874,14 @@ MUTANTS: tuple[Mutant, ...] = (
                                                                "(neither phrase)",
            (65,), file="book/texts/l002.py", old="Variance is how much the predictions scatter",
            new="Variance is how far the predictions lie"),
+    Mutant("census_definition_gradient_falls", "definition", "the gradient defined as the "
+                                                            "direction of fastest descent",
+           (11,), file="book/texts/l000.py", old="the direction in which the loss rises fastest",
+           new="the direction in which the loss falls fastest"),
+    Mutant("census_definition_noise_biased", "definition", "a mini-batch gradient's noise "
+                                                          "said to have a nonzero mean",
+           (98,), file="book/texts/l003.py", old="plus noise with zero mean",
+           new="plus noise with a nonzero mean"),
     # what a cell prints
     Mutant("census_cell_sample_median", "cell output", "the cell's Gaussian maximizer said to "
                                                       "be the sample median",

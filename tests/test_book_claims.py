@@ -147,7 +147,7 @@ def test_a_run_made_to_measure_the_opposite_turns_its_row_to_a_cross(
 
 def test_the_share_of_teaching_sentences_backed_counts_bound_and_read_sentences():
     keep = "What to keep. A falls. B rises; C stays."
-    a = claims.Claim("a", "A falls", "A rises", "", lambda: (True, ""))
+    a = claims.Claim("a", "A falls", "A rises", lambda: (True, ""))
     assert claims.backed_share([keep], [a]) == (1, 3)
     assert claims.backed_share([keep], [a], read=["C stays"]) == (2, 3)
 

@@ -14,6 +14,9 @@ module                      what it holds
                             the playground links
 ``reference``               float64 loops of the lectures' equations (shared with the tests)
 ``checks``                  checks with stated tolerances; formula checks on both backends
+``claims``                  teaching sentences bound to small instrumented runs: a phrase, its
+                            opposite, the run that says which holds, the page it lives on
+``teaching``                the census of teaching sentences by kind, backed or listed
 ``optimizers``, ``descent``,  the evidence functions, each beside what it reads (an
 ``terrains``, ``schedules``,  experiment, the optimizers, the landscapes, the losses, the
 ``likelihood``,             regularizers)

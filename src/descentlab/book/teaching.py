@@ -71,7 +71,8 @@ _WORD = re.compile(
 
 _SENTENCE = re.compile(r"(?<=[.;!?])\s+")
 _DEFINITION = re.compile(
-    r"^(?!(?:It|That|This|These|There)\b)(?:[A-Z][\w'’-]*\s){1,3}(?:is|are|means|measures)\s"
+    r"^(?!(?:It|That|This|These|There|Then|So|The cell|Each|Every|Here|For|In|On|With|If|When"
+    r"|At|A model|Its|What)\b)[A-Z][^,:;]{0,40}? (?:is|are|means|measures|names) "
     r"(?:how|what|the|a|an)\b|\b(?:is called|are called|we call|is defined as|stands for)\b"
 )
 _CELL = re.compile(r"\b(?:the cell|cell's|prints?|printed)\b", re.IGNORECASE)
