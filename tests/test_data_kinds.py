@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _source import parsed
 from torch.utils.data import TensorDataset
 
 from descentlab.engine.building import build
@@ -86,7 +87,7 @@ def streamed_branches(package: Path = PACKAGE) -> list[str]:
             continue
         source = path.read_text(encoding="utf-8")
         text = source.splitlines()
-        for line in kind_tests(ast.parse(source, str(path))):
+        for line in kind_tests(parsed(path)):
             out.append(f"{where}:{line}: {text[line - 1].strip()}")
     return out
 

@@ -175,28 +175,22 @@ def _step10():
     return torch.tensor(10.0, dtype=torch.float64)
 
 
+def _amsgrad_state():
+    return {"step": _step10(), "exp_avg": _r(10), "exp_avg_sq": _r(10), "max_exp_avg_sq": _r(10)}
+
+
 #: one step from a given state (torch's differentiable tests' cases, written for this file)
 ONE_STEP = [
     ("SGD", {"lr": 0.9, "momentum": 0.9}, lambda: {"momentum_buffer": _r(10)}),
     (
         "Adam",
         {"lr": 0.9, "amsgrad": True},
-        lambda: {
-            "step": _step10(),
-            "exp_avg": _r(10),
-            "exp_avg_sq": _r(10),
-            "max_exp_avg_sq": _r(10),
-        },
+        _amsgrad_state,
     ),
     (
         "AdamW",
         {"lr": 0.9, "amsgrad": True},
-        lambda: {
-            "step": _step10(),
-            "exp_avg": _r(10),
-            "exp_avg_sq": _r(10),
-            "max_exp_avg_sq": _r(10),
-        },
+        _amsgrad_state,
     ),
     (
         "RMSprop",

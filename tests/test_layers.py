@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
+from _source import parsed
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "descentlab"
@@ -72,7 +73,7 @@ def violations(package: Path, layers: list[tuple[str, ...]]) -> list[str]:
         if mine not in rank:
             out.append(f"{where}: its layer {mine!r} is not in docs/layout.md's layer order")
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        tree = parsed(path)
         for line, module in imported_modules(tree, parts, path.name == "__init__.py"):
             theirs = layer(module)
             if theirs not in rank:  # not a module: a name of the package root (__version__)
@@ -163,7 +164,7 @@ def module_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
 
     graph = {}
     for name, path in files.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        tree = parsed(path)
         here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
         edges = set()
         for node in ast.walk(tree):
@@ -356,7 +357,7 @@ def report_runs(package: Path = PACKAGE) -> list[tuple[str, str]]:
     out = []
     for path in sorted((package / "report").rglob("*.py")):
         parts = module_parts(path, package)
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        tree = parsed(path)
         names = imported_names(tree, parts, path.name == "__init__.py")
         where = str(path.relative_to(package))
         for runner in RUNNERS:
@@ -470,7 +471,7 @@ def _imports_of(name: str, package: Path) -> set[str]:
     if path is None:
         return set()
     parts = name.split(".")
-    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    tree = parsed(path)
     out: set[str] = set()
     for found in imported_names(tree, parts, path.name == "__init__.py"):
         target = found.removesuffix(".*")
@@ -482,7 +483,7 @@ def _imports_of(name: str, package: Path) -> set[str]:
         rest = found.removesuffix(".*")[len(target) + 1 :]
         init = _module_file(target, package)
         if rest and init is not None and init.name == "__init__.py":
-            lazy = _lazy_exports(ast.parse(init.read_text(encoding="utf-8")))
+            lazy = _lazy_exports(parsed(init))
             head = rest.split(".")[0]
             if head in lazy:
                 out.add(f"{target}.{lazy[head]}")
@@ -592,7 +593,7 @@ def book_importers(package: Path = PACKAGE) -> list[str]:
         parts = module_parts(path, package)
         if layer(parts) in BOOK_READERS:
             continue
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        tree = parsed(path)
         for line, module in imported_modules(tree, parts, path.name == "__init__.py"):
             if layer(module) == "book":
                 out.append(f"{path.relative_to(package.parent)}:{line}")

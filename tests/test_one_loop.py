@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from _source import parsed
 
 from descentlab.engine import loop as loop_module
 from descentlab.engine.config import RunConfig
@@ -51,7 +52,7 @@ def test_single_runs_and_vectorized_groups_go_through_one_loop(monkeypatch, moon
 def _classes() -> list[tuple[str, ast.ClassDef]]:
     out = []
     for path in sorted(SRC.rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = parsed(path)
         out += [
             (str(path.relative_to(SRC)), n) for n in ast.walk(tree) if isinstance(n, ast.ClassDef)
         ]

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from _source import parsed
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "descentlab"
 
@@ -21,7 +22,7 @@ _IMPORT = re.compile(r"from (descentlab\.engine[\w.]*) import (\([^)]*\)|[^\n]*)
 
 @functools.cache
 def _tree(path: Path) -> ast.Module:
-    return ast.parse(path.read_text(encoding="utf-8"))
+    return parsed(path)
 
 
 def _private_engine_imports(root: Path) -> list[str]:

@@ -144,6 +144,19 @@ def _assert_same(a, b, rtol=1e-13, atol=1e-15):
         torch.testing.assert_close(p.detach(), q.detach(), rtol=rtol, atol=atol)
 
 
+def _both_continue(name, kw, sd, like, x, fused):
+    """torch's for-loop optimizer and ours, each on a fresh copy of ``like`` and loaded from
+    the state dict ``sd``: after 4 more steps their parameters are the same."""
+    pt, po = _fresh(like), _fresh(like)
+    ref = getattr(torch.optim, name)(pt, foreach=False, **kw)
+    ref.load_state_dict(copy.deepcopy(sd))
+    ours = getattr(optim, name)(po, fused=fused, **kw)
+    ours.load_state_dict(copy.deepcopy(sd))
+    _train(ref, pt, x, 4)
+    _train(ours, po, x, 4)
+    _assert_same(po, pt)
+
+
 # --------------------------------------------------------------------------------------
 # optim_db sample configurations: same iterates as torch's for-loop, both backends
 # --------------------------------------------------------------------------------------
@@ -337,14 +350,7 @@ def test_state_dict_from_torch_continues_like_torch(name, kw, fused):
     (ref, pt), _, x = _pair(name, kw)
     _train(ref, pt, x, 3)
     sd = copy.deepcopy(ref.state_dict())
-    pt2, po = _fresh(pt), _fresh(pt)
-    ref2 = getattr(torch.optim, name)(pt2, foreach=False, **kw)
-    ref2.load_state_dict(copy.deepcopy(sd))
-    ours = getattr(optim, name)(po, fused=fused, **kw)
-    ours.load_state_dict(copy.deepcopy(sd))
-    _train(ref2, pt2, x, 4)
-    _train(ours, po, x, 4)
-    _assert_same(po, pt2)
+    _both_continue(name, kw, sd, pt, x, fused)
 
 
 @BACKENDS
@@ -355,14 +361,7 @@ def test_state_dict_to_torch_continues_like_ours(name, kw, fused):
     (_, _), (ours, po), x = _pair(name, kw, fused=fused)
     _train(ours, po, x, 3)
     sd = copy.deepcopy(ours.state_dict())
-    pt, po2 = _fresh(po), _fresh(po)
-    ref = getattr(torch.optim, name)(pt, foreach=False, **kw)
-    ref.load_state_dict(copy.deepcopy(sd))
-    ours2 = getattr(optim, name)(po2, fused=fused, **kw)
-    ours2.load_state_dict(copy.deepcopy(sd))
-    _train(ours2, po2, x, 4)
-    _train(ref, pt, x, 4)
-    _assert_same(po2, pt)
+    _both_continue(name, kw, sd, po, x, fused)
 
 
 @pytest.mark.parametrize(("name", "kw"), GENERIC, ids=GIDS)
@@ -378,14 +377,7 @@ def test_older_torch_state_dict_loads_as_torch_loads_it(name, kw):
     for st in sd["state"].values():
         if "step" in st:
             st["step"] = float(st["step"])
-    pt2, po = _fresh(pt), _fresh(pt)
-    ref2 = getattr(torch.optim, name)(pt2, foreach=False, **kw)
-    ref2.load_state_dict(copy.deepcopy(sd))
-    ours = getattr(optim, name)(po, fused=False, **kw)
-    ours.load_state_dict(copy.deepcopy(sd))
-    _train(ref2, pt2, x, 4)
-    _train(ours, po, x, 4)
-    _assert_same(po, pt2)
+    _both_continue(name, kw, sd, pt, x, fused=False)
 
 
 @pytest.mark.parametrize(("name", "kw"), GENERIC, ids=GIDS)

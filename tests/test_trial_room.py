@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _source import parsed
 from test_layers import PACKAGE, module_graph
 
 #: the modules of the Ray backend (a module named after Ray, ``ray_*``, is one)
@@ -41,7 +42,7 @@ def ray_importers(package: Path = PACKAGE) -> dict[str, set[str]]:
 def top_level_imports(path: Path) -> set[str]:
     """The modules a file imports at its top (not inside a function or class)."""
     out = set()
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+    for node in parsed(path).body:
         if isinstance(node, ast.ImportFrom) and node.module:
             out |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
         elif isinstance(node, ast.Import):
@@ -180,7 +181,7 @@ def process_starters(package: Path = PACKAGE) -> set[tuple[str, str]]:
     names = set(_code_lines().STARTERS)
     found = set()
     for path in package.rglob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = parsed(path)
         for parent in ast.walk(tree):
             for node in ast.iter_child_nodes(parent):
                 if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):

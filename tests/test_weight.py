@@ -10,6 +10,7 @@ import ast
 from pathlib import Path
 
 import pytest
+from _source import parsed
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "descentlab"
 
@@ -24,7 +25,7 @@ def said_records(package: Path = PACKAGE) -> list[str]:
     for path in sorted(package.rglob("*.py")):
         if path.name == "_announce.py":
             continue
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        for node in parsed(path).body:
             if not isinstance(node, ast.Assign | ast.AnnAssign):
                 continue
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -77,7 +78,7 @@ def long_functions(package: Path = PACKAGE, most: int = 80) -> list[str]:
     """``file:name (lines)`` of every function of the package longer than ``most`` lines."""
     out = []
     for path in sorted(package.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parsed(path)):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 n = node.end_lineno - node.lineno + 1
                 if n > most:
