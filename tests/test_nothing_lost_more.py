@@ -222,20 +222,29 @@ def test_every_trial_failing_the_same_way_stops_in_one_line(case, workers):
 # ------------------------------------------------------------------------------------------
 # a stop is obeyed whatever handlers user code installs
 
-#: (objective, workers, the signal sent to the command, its exit status)
+#: (objective, command, the signal sent to the command, its exit status)
 OWN_HANDLERS = [
-    ("own_sigterm", 1, signal.SIGTERM, 143),
-    ("ignores_sigint", 1, signal.SIGINT, 130),
-    ("blocks_stops", 1, signal.SIGTERM, 143),
-    ("blocks_stops", 1, signal.SIGINT, 130),
+    ("own_sigterm", "compare", signal.SIGTERM, 143),
+    ("ignores_sigint", "compare", signal.SIGINT, 130),
+    ("blocks_stops", "compare", signal.SIGTERM, 143),
+    ("blocks_stops", "compare", signal.SIGINT, 130),
+    ("own_sigterm", "scale", signal.SIGTERM, 143),
+    ("blocks_stops", "scale", signal.SIGINT, 130),
 ]
 
 
-@pytest.mark.parametrize(("name", "workers", "signum", "status"), OWN_HANDLERS,
-                         ids=[f"{r[0]}-{r[2].name}" for r in OWN_HANDLERS])  # fmt: skip
-def test_a_stop_is_obeyed_whatever_handler_user_code_installs(case, name, workers, signum,
+def _command(name: str, command: str) -> list[str]:
+    if command == "compare":
+        return _cmd(name, 1)
+    return [sys.executable, "-m", "descentlab", "scale", *COMPARE[1:], "--objective",
+            f"obj.py:{name}", "--sizes", "4,8,16", "--workers", "1", "--runs-dir", "r"]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "command", "signum", "status"), OWN_HANDLERS,
+                         ids=[f"{r[0]}-{r[1]}-{r[2].name}" for r in OWN_HANDLERS])  # fmt: skip
+def test_a_stop_is_obeyed_whatever_handler_user_code_installs(case, name, command, signum,
                                                               status):  # fmt: skip
-    proc = subprocess.Popen(_cmd(name, workers), cwd=case, env=_env(case), text=True,
+    proc = subprocess.Popen(_command(name, command), cwd=case, env=_env(case), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     try:
         _ready(case, proc)
