@@ -94,6 +94,23 @@ def own_sigterm(run):  # SLURM-aware code: a handler that notes the signal and g
 def ignores_sigint(run):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     return loop(run, sleep=0.2)
+
+
+def blocks_stops(run):  # the stops held back in this thread: pending, never delivered here
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    return loop(run, sleep=0.2)
+
+
+def segv_at_one_lr(run):
+    if top_lr(run):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return loop(run)
+
+
+def format_chars_at_one_lr(run):  # an error whose text turns the line round and hides parts
+    if top_lr(run):
+        raise ValueError("\\u200fboom\\u2066\\x1b[2J\\ufeff\\u061c")
+    return loop(run)
 """
 
 #: a comparison of few trials (``--objective FILE:NAME``, ``--runs-dir`` added)
@@ -146,6 +163,8 @@ ONE_FAILS = [
     ("raises_at_one_lr", 2, "RuntimeError: all elements of input should be between 0 and 1 "
      "in loop (<case>/obj.py:25)"),
     ("exits_at_one_lr", 2, "the worker running it died: exited 0 before returning"),
+    ("segv_at_one_lr", 2, "the worker running it died: signal 11 (SIGSEGV)"),
+    ("segv_at_one_lr", 3, "the worker running it died: signal 11 (SIGSEGV)"),
 ]  # fmt: skip
 
 
@@ -195,18 +214,29 @@ def test_every_trial_failing_the_same_way_stops_in_one_line(case, workers):
 # ------------------------------------------------------------------------------------------
 # a stop is obeyed whatever handlers user code installs
 
-#: (objective, workers, the signal sent to the command, its exit status)
+#: (objective, command, the signal sent to the command, its exit status)
 OWN_HANDLERS = [
-    ("own_sigterm", 1, signal.SIGTERM, 143),
-    ("ignores_sigint", 1, signal.SIGINT, 130),
+    ("own_sigterm", "compare", signal.SIGTERM, 143),
+    ("ignores_sigint", "compare", signal.SIGINT, 130),
+    ("blocks_stops", "compare", signal.SIGTERM, 143),
+    ("blocks_stops", "compare", signal.SIGINT, 130),
+    ("own_sigterm", "scale", signal.SIGTERM, 143),
+    ("blocks_stops", "scale", signal.SIGINT, 130),
 ]
 
 
-@pytest.mark.parametrize(("name", "workers", "signum", "status"), OWN_HANDLERS,
-                         ids=[f"{r[0]}-workers{r[1]}" for r in OWN_HANDLERS])  # fmt: skip
-def test_a_stop_is_obeyed_whatever_handler_user_code_installs(case, name, workers, signum,
+def _command(name: str, command: str) -> list[str]:
+    if command == "compare":
+        return _cmd(name, 1)
+    return [sys.executable, "-m", "descentlab", "scale", *COMPARE[1:], "--objective",
+            f"obj.py:{name}", "--sizes", "4,8,16", "--workers", "1", "--runs-dir", "r"]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "command", "signum", "status"), OWN_HANDLERS,
+                         ids=[f"{r[0]}-{r[1]}-{r[2].name}" for r in OWN_HANDLERS])  # fmt: skip
+def test_a_stop_is_obeyed_whatever_handler_user_code_installs(case, name, command, signum,
                                                               status):  # fmt: skip
-    proc = subprocess.Popen(_cmd(name, workers), cwd=case, env=fault_env(case), text=True,
+    proc = subprocess.Popen(_command(name, command), cwd=case, env=fault_env(case), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     try:
         _ready(case, proc)
@@ -221,6 +251,18 @@ def test_a_stop_is_obeyed_whatever_handler_user_code_installs(case, name, worker
     assert seconds < 10, seconds
     assert f"stopped by {signal.Signals(signum).name}" in err.strip().splitlines()[-1], err
     assert "Traceback" not in err, err
+
+
+def test_descentlab_reached_through_a_linked_folder_keeps_its_own_handlers(case):
+    """descentlab imported through a link (``PYTHONPATH`` naming a linked folder, as an
+    editable install in a linked checkout does): its own SIGTERM handler is its own, not user
+    code's set aside (said as such before)."""
+    (case / "src").symlink_to(SRC)
+    argv = _cmd("plain", 1)
+    proc = subprocess.run(argv, cwd=case, env={**fault_env(case), "PYTHONPATH": str(case / "src")},
+                          capture_output=True, text=True, timeout=240)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "a handler of its own" not in proc.stderr, proc.stderr
 
 
 # ------------------------------------------------------------------------------------------
@@ -271,6 +313,75 @@ def test_a_path_from_a_store_never_leads_out_of_its_folder(trained, tmp_path, ho
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "victim.txt"]
 
 
+#: a path that resolves inside the run folder is followed: (how the folder is given or the
+#: checkpoint recorded)
+INSIDE = ["the run folder a link", "checkpoints/../checkpoints/run-1.pt"]
+
+
+@pytest.mark.parametrize("how", INSIDE)
+def test_a_path_that_resolves_inside_the_folder_is_followed(trained, tmp_path, how):
+    shutil.copytree(trained, tmp_path / "real")
+    runs_dir = "real"
+    if how == "the run folder a link":
+        (tmp_path / "r").symlink_to(tmp_path / "real")
+        runs_dir = "r"
+    else:
+        with sqlite3.connect(tmp_path / "real" / "descentlab.sqlite") as conn:
+            conn.execute("UPDATE artifacts SET path = ?", (how,))
+    again = [*TRAIN[:4], "--resume", "1", "--runs-dir", runs_dir, "--no-progress"]
+    proc = _run(tmp_path, again)
+    assert proc.returncode == 0, proc.stderr
+    assert "run 1: completed after 10 steps" in proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    """A finished comparison's run folder (``plain``), once for the cases below."""
+    folder = tmp_path_factory.mktemp("compared")
+    (folder / "obj.py").write_text(OBJECTIVE)
+    (folder / "flags").mkdir()
+    assert _run(folder, _cmd("plain", 1)).returncode == 0
+    return folder
+
+
+def _victims(folder: Path) -> tuple[Path, Path]:
+    (folder / "victim.txt").write_text("precious")
+    (folder / "elsewhere").mkdir()
+    return folder / "victim.txt", folder / "elsewhere"
+
+
+def test_a_lock_file_linked_out_of_the_run_folder_is_refused(compared, tmp_path):
+    """The run folder's ``.lock`` replaced by a link to a user's file: the comparison run
+    again refuses it in one line (it wrote its pid and command line into that file)."""
+    shutil.copytree(compared, tmp_path, dirs_exist_ok=True)
+    victim, _ = _victims(tmp_path)
+    (lock,) = (tmp_path / "r").glob("*/.lock")
+    lock.unlink()
+    lock.symlink_to(victim)
+    proc = _run(tmp_path, _cmd("plain", 1))
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert f"cannot write {lock}: it is a symbolic link" in line, proc.stderr
+    assert victim.read_text() == "precious"
+
+
+def test_a_checkpoints_folder_linked_out_of_the_run_folder_is_refused(trained, tmp_path):
+    """``checkpoints/`` replaced by a link to a folder elsewhere: a new run refuses it in one
+    line before it is recorded (it wrote its checkpoint there), and the store is left as it
+    was."""
+    shutil.copytree(trained, tmp_path / "r")
+    _, elsewhere = _victims(tmp_path)
+    shutil.rmtree(tmp_path / "r" / "checkpoints")
+    (tmp_path / "r" / "checkpoints").symlink_to(elsewhere)
+    proc = _run(tmp_path, [*TRAIN, "--checkpoint-every", "5"])
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "its 'checkpoints' leads outside the store's folder" in line, line
+    assert not list(elsewhere.iterdir())
+    with sqlite3.connect(tmp_path / "r" / "descentlab.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)
+
+
 # ------------------------------------------------------------------------------------------
 # a process is known by its pid and its start time
 
@@ -307,6 +418,12 @@ EVIL_NAME = "run\x1b]0;pwned\x07\x1b[2J"
 EVIL_MESSAGE = "fine\r\x1b[31mhidden\x1b[0m\u202e"
 
 
+#: Unicode's other characters that are not printed as themselves: a right-to-left mark, an
+#: isolate, a byte-order mark, an Arabic letter mark, a zero-width space, a tag character
+FORMAT_NAME = "run\u200f\u2066name\ufeff\u061c\u200b\U000e0041"
+FORMAT_ESCAPED = "run\\u200f\\u2066name\\ufeff\\u061c\\u200b\\U000e0041"
+
+
 @pytest.mark.parametrize("show", [False, True], ids=["list", "show"])
 def test_stored_text_is_printed_escaped(trained, tmp_path, show):
     shutil.copytree(trained, tmp_path / "r")
@@ -320,6 +437,28 @@ def test_stored_text_is_printed_escaped(trained, tmp_path, show):
     assert "run\\x1b]0;pwned\\x07\\x1b[2J" in text, text
     if show:  # (the list cuts a note to its first line)
         assert "fine\\x0d\\x1b[31mhidden\\x1b[0m\\u202e" in text, text
+
+
+@pytest.mark.parametrize("show", [False, True], ids=["list", "show"])
+def test_format_characters_in_stored_text_are_printed_escaped(trained, tmp_path, show):
+    shutil.copytree(trained, tmp_path / "r")
+    with sqlite3.connect(tmp_path / "r" / "descentlab.sqlite") as conn:
+        conn.execute("UPDATE runs SET name = ?", (FORMAT_NAME,))
+    argv = [sys.executable, "-m", "descentlab", "runs", "r", *(["--show", "1"] if show else [])]
+    proc = _run(tmp_path, argv)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout + proc.stderr
+    assert not {c for c in FORMAT_NAME if not c.isprintable()} & set(text), repr(text)
+    assert FORMAT_ESCAPED in text, text
+
+
+def test_an_error_of_user_code_is_printed_escaped(case):
+    """The failed trial's line of ``compare`` quotes the user's error: its format characters
+    and escape sequences escaped."""
+    proc = _run(case, _cmd("format_chars_at_one_lr", 1))
+    assert proc.returncode == 0, proc.stderr
+    assert not set("\x1b\u200f\u2066\ufeff\u061c") & set(proc.stderr), repr(proc.stderr)
+    assert "ValueError: \\u200fboom\\u2066\\x1b[2J\\ufeff\\u061c in" in proc.stderr
 
 
 # ------------------------------------------------------------------------------------------
@@ -444,7 +583,7 @@ def test_runs_reads_a_store_being_written_without_waiting(tmp_path):
     last committed state at once (SQLite's WAL: a reader never waits for a writer) and loads
     nothing it does not need (torch's import, seconds while a comparison keeps the cores busy)."""
     store = tmp_path / "descentlab.sqlite"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(store)], env=_env(tmp_path),
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(store)], env=fault_env(tmp_path),
                               stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert writer.stdout.readline().strip() == "holding"

@@ -173,15 +173,17 @@ class FolderLock:
             import fcntl
         except ImportError:  # not POSIX: no lock
             return
-        from descentlab._files import make_dirs, note_created
+        from descentlab._files import check_target, make_dirs, note_created
 
         make_dirs(self.folder, 0o700)
         path = os.path.join(self.folder, ".lock")
+        # (written: a link planted there, to a file of the user's, is refused, not followed)
+        check_target(path)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             note_created(path)  # taken back if the command runs out of space
         except FileExistsError:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -62,6 +62,9 @@ __all__ = [
 ]
 
 _PACKAGE = str(Path(__file__).resolve().parent) + os.sep
+#: where descentlab's code is, as its files are named: through links too (a package reached
+#: by a linked folder names its code by that path, not the resolved one)
+_PACKAGES = tuple({_PACKAGE, os.path.dirname(os.path.abspath(__file__)) + os.sep})
 _real_exit = os._exit
 _state: dict[str, Any] = {"watching": False, "interrupted": False, "pid": None, "waiting": 0}
 
@@ -121,7 +124,7 @@ def _guarded_signal(signum: Any, handler: Any) -> Any:
     if (
         os.getpid() != _state.get("signals_pid")
         or int(signum) not in OWNED_SIGNALS
-        or caller.f_code.co_filename.startswith(_PACKAGE)
+        or caller.f_code.co_filename.startswith(_PACKAGES)
     ):
         return _real_signal(signum, handler)
     signum = int(signum)
@@ -146,7 +149,7 @@ def _guarded_signal(signum: Any, handler: Any) -> Any:
 def _guarded_getsignal(signum: Any) -> Any:
     if os.getpid() == _state.get("signals_pid") and int(signum) in _kept_aside:
         caller = sys._getframe(1)
-        if not caller.f_code.co_filename.startswith(_PACKAGE):
+        if not caller.f_code.co_filename.startswith(_PACKAGES):
             return _kept_aside[int(signum)]
     return _real_getsignal(signum)
 
@@ -269,7 +272,7 @@ def user_frame(exc: BaseException) -> str | None:
     """Where ``exc`` was raised outside descentlab: ``"Opt.step (/path/opt.py:13)"``."""
     if isinstance(exc, UserExit):
         return exc.where
-    return _innermost(exc, lambda filename: filename.startswith(_PACKAGE))
+    return _innermost(exc, lambda filename: filename.startswith(_PACKAGES))
 
 
 def _innermost(exc: BaseException, library: Callable[[str], bool]) -> str | None:
@@ -287,7 +290,7 @@ def _innermost(exc: BaseException, library: Callable[[str], bool]) -> str | None
 def library_file(filename: str) -> bool:
     """Whether code in ``filename`` is descentlab's, Python's or an installed package's (torch,
     NumPy, ...), not the user's."""
-    prefixes = {_PACKAGE, sys.prefix + os.sep, sys.base_prefix + os.sep, sys.exec_prefix + os.sep}
+    prefixes = {*_PACKAGES, sys.prefix + os.sep, sys.base_prefix + os.sep, sys.exec_prefix + os.sep}
     return filename.startswith(tuple(prefixes)) or filename.startswith("<")
 
 
@@ -317,7 +320,7 @@ def raised_here(exc: BaseException) -> bool:
         return False
     while tb.tb_next is not None:
         tb = tb.tb_next
-    return tb.tb_frame.f_code.co_filename.startswith(_PACKAGE)
+    return tb.tb_frame.f_code.co_filename.startswith(_PACKAGES)
 
 
 def describe(exc: BaseException) -> str:
@@ -433,7 +436,7 @@ def plain_warnings() -> None:
         text = str(message)
         if text.startswith("descentlab: "):  # (what it says may quote a store, user code)
             return printable(text, lines=True) + "\n"
-        if str(filename).startswith(_PACKAGE):
+        if str(filename).startswith(_PACKAGES):
             return f"descentlab: warning: {printable(text, lines=True)}\n"
         return shown(message, category, filename, lineno, line)
 

@@ -565,6 +565,7 @@ class _Database:
         if not self.path.exists():  # made by this process: taken back if it runs out of space
             for suffix in ("", "-wal", "-shm", "-journal"):
                 note_created(f"{self.path}{suffix}")
+        self.file_path("checkpoints")  # (a folder linked elsewhere: refused before any write)
         try:
             self._open()
         except BaseException:
@@ -748,6 +749,29 @@ class _Database:
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
+
+    def _folder(self) -> Path:
+        return Path(self.path).absolute().parent
+
+    def file_path(self, *parts: str) -> Path:
+        """Where this store's runs keep a file, in its folder (``file_path("checkpoints",
+        "run-3.pt")``); :class:`StoreError` in one line, before anything is written, where a
+        link there (a ``checkpoints`` folder linked elsewhere) leads outside the folder."""
+        relative = "/".join(parts)
+        return Path(self._confined(str(self._folder() / relative), f"its {relative!r}"))
+
+    def _confined(self, path: str, said: str) -> str:
+        """``path`` where, resolved (``..`` and links followed), it lies in the store's folder;
+        else :class:`StoreError` saying ``said`` leads out of it."""
+        folder = os.path.realpath(self._folder())
+        real = os.path.realpath(path)
+        if os.path.commonpath([folder, real]) != folder:
+            raise StoreError(
+                f"{self.path}: {said} leads outside the store's folder ({folder}); "
+                "refused: a path from a store must lie in its folder (restore the store from "
+                "a backup, or start the run over in a new one)"
+            )
+        return path
 
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound database."""
@@ -1222,9 +1246,6 @@ class Store(_Database):
         with self._write() as c:
             c.execute("DELETE FROM artifacts WHERE run_id = ? AND name = ?", (int(run_id), name))
 
-    def _folder(self) -> Path:
-        return Path(self.path).absolute().parent
-
     def _relative(self, path: str | os.PathLike[str]) -> str:
         """``path`` as recorded: relative to the store's folder where it lies in it."""
         absolute = Path(os.path.abspath(os.fspath(path)))
@@ -1249,15 +1270,7 @@ class Store(_Database):
             in_store = self._folder() / p
             if not in_store.exists() and (p.exists() or _checksum_file(p).exists()):
                 path = recorded
-        folder = os.path.realpath(self._folder())
-        real = os.path.realpath(path)
-        if os.path.commonpath([folder, real]) != folder:
-            raise StoreError(
-                f"{self.path}: {what} is recorded at {recorded!r}, which leads outside the "
-                f"store's folder ({folder}); refused: a path from a store must lie in its "
-                "folder (restore the store from a backup, or start the run over in a new one)"
-            )
-        return path
+        return self._confined(path, f"{what} is recorded at {recorded!r}, which")
 
     def last_steps(self) -> dict[int, int]:
         """``{run id: the last step a metric was recorded at}`` of every run that has one

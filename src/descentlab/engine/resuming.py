@@ -214,7 +214,7 @@ def has_checkpoint(path: Path) -> bool:
 
 def default_checkpoint(store: Store, run_id: int) -> Path:
     """Where run ``run_id`` of ``store`` keeps its checkpoint (``<store dir>/checkpoints/``)."""
-    return store.path.parent / "checkpoints" / f"run-{run_id}.pt"
+    return store.file_path("checkpoints", f"run-{run_id}.pt")
 
 
 @dataclass

@@ -59,13 +59,11 @@ def place_files(store: Any, exported: Mapping[str, Any]) -> Callable[[int], dict
     files next to ``store``."""
     from descentlab.engine.checkpoint import write_bytes_atomic
 
-    folder = store.path.parent / "checkpoints"
-
     def place(run_id: int) -> dict[str, tuple[str, str]]:
         placed = {}
         for name, (kind, suffix, data) in exported.get("files", {}).items():
             stem = f"run-{run_id}" if name == "checkpoint" else f"run-{run_id}-{name}"
-            target = folder / f"{stem}{suffix}"
+            target = store.file_path("checkpoints", f"{stem}{suffix}")
             write_bytes_atomic(target, data)
             placed[name] = (kind, str(target))
         return placed

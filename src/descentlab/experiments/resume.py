@@ -241,7 +241,7 @@ def restore(store: Any, partial: dict[str, Any]) -> int:
     exported = {"run": run, "metrics": partial.get("metrics", [])}
 
     def place(run_id: int) -> dict[str, tuple[str, str]]:
-        target = store.path.parent / "checkpoints" / f"run-{run_id}.pt"
+        target = store.file_path("checkpoints", f"run-{run_id}.pt")
         write_bytes_atomic(target, partial["checkpoint"], partial.get("step"))
         return {"checkpoint": ("checkpoint", str(target))}
 
