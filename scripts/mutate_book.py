@@ -739,8 +739,8 @@ MUTANTS: tuple[Mutant, ...] = (
            new="evaluates the gradient at the current point.", chapters=("deep-momentum",)),
     Mutant("taught_adagrad_rate_grows", "conceptual sentence", "AdaGrad's rate is said to grow "
                                                               "as 1/√t",
-           (), file="book/chapters/adaptive.py", old="and its rate decays as $1/",
-           new="and its rate grows as $1/", chapters=("deep-adaptive",)),
+           (), file="book/chapters/adaptive.py", old="and its rate decays as\n${{f:adagrad_decay}}",
+           new="and its rate grows as\n${{f:adagrad_decay}}", chapters=("deep-adaptive",)),
     Mutant("taught_l2_laplace_noise", "conceptual sentence", "L2 is said to assume heavy-tailed "
                                                             "Laplace noise",
            (5,), file="book/texts/l000.py", old="L2 assumes\nlight-tailed Gaussian noise",
