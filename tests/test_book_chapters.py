@@ -223,6 +223,13 @@ def _moving_parts() -> list[Part]:
     return parts
 
 
+def _live_page(path, parts):
+    """A chapter page of ``parts`` written to ``path``, opened from a file."""
+    path.write_text(render_chapter(ChapterPage("Live", path.name, "s", (1,), parts), "quick"),
+                    "utf-8")  # fmt: skip
+    return path
+
+
 @pytest.mark.process
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium: apt-get install chromium")
@@ -241,10 +248,7 @@ def test_each_chapters_figure_moves_in_the_browser_and_checks_itself_against_des
     bad = Probe(probe.params, {**probe.values, key: probe.values[key] * 1.01 + 1e-3}, probe.tol)
     parts.append(Part("wrong", "Wrong", [Live(wrong.caption, wrong.sliders, wrong.js, [bad],
                                                wrong.against, wrong.constants)]))  # fmt: skip
-    page_file = tmp_path / "deep-live.html"
-    page_file.write_text(
-        render_chapter(ChapterPage("Live", page_file.name, "s", (1,), parts), "quick"), "utf-8"
-    )
+    page_file = _live_page(tmp_path / "deep-live.html", parts)
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page()
@@ -289,10 +293,7 @@ def test_a_live_figure_whose_log_axis_is_dropped_says_so_in_the_browser(tmp_path
                 js = live.js.replace("log: true", "log: false")
                 dropped.append(Part(part.anchor, part.heading, [dataclasses.replace(live, js=js)]))
     assert len(dropped) >= 8
-    page_file = tmp_path / "deep-linear.html"
-    page_file.write_text(
-        render_chapter(ChapterPage("Linear", page_file.name, "s", (1,), dropped), "quick"), "utf-8"
-    )
+    page_file = _live_page(tmp_path / "deep-linear.html", dropped)
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page()
