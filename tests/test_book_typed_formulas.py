@@ -110,7 +110,7 @@ def test_no_formula_of_the_chapters_is_unreviewed_beyond_the_ratchet():
     assert len(got["unreviewed"]) <= UNREVIEWED, got["unreviewed"][:10]
 
 
-def test_the_issues_typed_formulas_are_rendered_not_typed():
+def test_the_formulas_typed_before_are_rendered_not_typed():
     """Adam's sum and the effective rate η/(1 - β), typed before, are cited now: a mistake
     in them can only be made in the Formula, which its twin refuses."""
     unreviewed = set(formula_census()["unreviewed"]) | set(TYPED)
