@@ -958,6 +958,13 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("cite_duchi_wrong_year", "citation", "AdaGrad typed 2010, the record 2011",
            (39,), file="book/texts/l001.py", old='AdaGrad {year("duchi2011")}',
            new="AdaGrad 2010"),
+    Mutant("cite_rmsprop_wrong_year", "citation", "RMSProp typed 2013, the lecture of 2012",
+           (39,), file="book/texts/l001.py", old='RMSProp {year("tieleman2012")}',
+           new="RMSProp 2013"),
+    Mutant("cite_adam_preprint_wrong_year", "citation", "Adam's arXiv preprint typed 2013, "
+                                                        "the record 2014",
+           (39,), file="book/texts/l001.py", old='({year("kingma2015", preprint=True)} on arXiv',
+           new="(2013 on arXiv"),
     Mutant("cite_santurkar_as_keskar", "citation", "the batch-norm card cites the sharp-minima "
                                                    "paper",
            (90,), file="book/texts/l002.py", old='work {cite_in("santurkar2018")} found',
