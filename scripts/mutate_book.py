@@ -739,8 +739,8 @@ MUTANTS: tuple[Mutant, ...] = (
            new="evaluates the gradient at the current point.", chapters=("deep-momentum",)),
     Mutant("taught_adagrad_rate_grows", "conceptual sentence", "AdaGrad's rate is said to grow "
                                                               "as 1/√t",
-           (), file="book/chapters/adaptive.py", old="and its rate decays as $1/",
-           new="and its rate grows as $1/", chapters=("deep-adaptive",)),
+           (), file="book/chapters/adaptive.py", old="and its rate decays as\n${{f:adagrad_decay}}",
+           new="and its rate grows as\n${{f:adagrad_decay}}", chapters=("deep-adaptive",)),
     Mutant("taught_l2_laplace_noise", "conceptual sentence", "L2 is said to assume heavy-tailed "
                                                             "Laplace noise",
            (5,), file="book/texts/l000.py", old="L2 assumes\nlight-tailed Gaussian noise",
@@ -1041,6 +1041,69 @@ MUTANTS: tuple[Mutant, ...] = (
            (39,), file="book/bibliography.py",
            old='Work("nesterov1983", ("Nesterov",), 1983,',
            new='Work("nesterov1983", ("Nesterov",), 1984,'),
+    # ---- formulas cited from one registry (book/chapters/_formulas.py), figures whose scale
+    # follows what they draw, more citations
+    Mutant("formula_adam_sum_index_transposed", "typed formula", "Adam's unrolled average with "
+                                                                 "its index transposed, β₁^(i-t)",
+           (), file="book/chapters/_formulas.py",
+           old='Formula("(1 - beta_1)*Sum(beta_1**(t - i)*g[i], (i, 1, t))")',
+           new='Formula("(1 - beta_1)*Sum(beta_1**(i - t)*g[i], (i, 1, t))")',
+           chapters=("deep-adaptive",)),
+    Mutant("formula_effective_rate_sign", "typed formula", "momentum's effective rate "
+                                                           "η/(1 + β)",
+           (), file="book/chapters/_formulas.py", old='Formula("eta/(1 - beta)")',
+           new='Formula("eta/(1 + beta)")', chapters=("deep-momentum",)),
+    Mutant("formula_rmsprop_step_exponent", "typed formula", "RMSProp's step on a slope with "
+                                                             "α^(t+1) for α^t",
+           (), file="book/chapters/_formulas.py", old='Formula("eta/sqrt(1 - alpha**t)")',
+           new='Formula("eta/sqrt(1 - alpha**(t + 1))")', chapters=("deep-adaptive",)),
+    Mutant("formula_conv_out_dilation_sign", "typed formula", "the output length with "
+                                                              "d(k + 1) for d(k - 1)",
+           (), file="book/chapters/_formulas.py",
+           old='Formula("floor((n + 2*p - d*(k - 1) - 1)/s) + 1")',
+           new='Formula("floor((n + 2*p - d*(k + 1) - 1)/s) + 1")',
+           chapters=("deep-convolution",)),
+    Mutant("formula_batch_variance_correction", "typed formula", "the batch mean's variance "
+                                                                 "with (N - B)/(N + 1)",
+           (), file="book/chapters/_formulas.py", old='Formula("S**2/B*(N - B)/(N - 1)")',
+           new='Formula("S**2/B*(N - B)/(N + 1)")', chapters=("deep-batch",)),
+    Mutant("figure_momentum_training_log_dropped", "figure", "the momentum chapter's training "
+                                                             "loss (under one decade, falling "
+                                                             "geometrically) on a linear axis",
+           (), file="book/chapters/_common.py",
+           old="        drawn.append((s.steps, s.values))\n    if curves_need_log(drawn):",
+           new="        drawn.append((s.steps, s.values))\n    if False:",
+           chapters=("deep-momentum",)),
+    Mutant("figure_early_stopping_log_dropped", "figure", "the early-stopping training loss "
+                                                          "(0.9 decade) on a linear axis",
+           (), file="book/chapters/_common.py",
+           old="        drawn.append((s.steps, s.values))\n    if curves_need_log(drawn):",
+           new="        drawn.append((s.steps, s.values))\n    if False:",
+           chapters=("deep-methodology",)),
+    Mutant("figure_cnn_training_log_dropped", "figure", "the CNN's training loss (half a "
+                                                        "decade) on a linear axis",
+           (), file="book/chapters/_common.py",
+           old="        drawn.append((s.steps, s.values))\n    if curves_need_log(drawn):",
+           new="        drawn.append((s.steps, s.values))\n    if False:",
+           chapters=("deep-convolution",)),
+    Mutant("cite_polyak_wrong_year", "citation", "Polyak's momentum typed 1965 beside the cell "
+                                                 "printing 1964",
+           (39,), file="book/texts/l001.py", old='momentum {year("polyak1964")}',
+           new="momentum 1965"),
+    Mutant("cite_duchi_wrong_year", "citation", "AdaGrad typed 2010, the record 2011",
+           (39,), file="book/texts/l001.py", old='AdaGrad {year("duchi2011")}',
+           new="AdaGrad 2010"),
+    Mutant("cite_rmsprop_wrong_year", "citation", "RMSProp typed 2013, the lecture of 2012",
+           (39,), file="book/texts/l001.py", old='RMSProp {year("tieleman2012")}',
+           new="RMSProp 2013"),
+    Mutant("cite_adam_preprint_wrong_year", "citation", "Adam's arXiv preprint typed 2013, "
+                                                        "the record 2014",
+           (39,), file="book/texts/l001.py", old='({year("kingma2015", preprint=True)} on arXiv',
+           new="(2013 on arXiv"),
+    Mutant("cite_santurkar_as_keskar", "citation", "the batch-norm card cites the sharp-minima "
+                                                   "paper",
+           (90,), file="book/texts/l002.py", old='work {cite_in("santurkar2018")} found',
+           new='work {cite_in("keskar2017")} found'),
 )  # fmt: skip
 
 _RUNNER = r"""

@@ -5,12 +5,13 @@ tests/test_book_teaching.py computes every chapter and checks it."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import re
+import shutil
 from pathlib import Path
 
 import pytest
-from _browser import CHROMIUM, opened
 
 from descentlab.book.chapters import CHAPTERS
 from descentlab.book.chapters._common import Chapter, Numbers, Prose, Twin, fmt
@@ -208,6 +209,9 @@ def test_a_chapter_page_typesets_its_displayed_derivation():
     assert "$$" not in html and "<code>$x$</code>" in html
 
 
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
 def _moving_parts() -> list[Part]:
     """Each chapter's figure computed in the page (its "move" section: cheap, no training)."""
     parts = []
@@ -219,6 +223,13 @@ def _moving_parts() -> list[Part]:
     return parts
 
 
+def _live_page(path, parts):
+    """A chapter page of ``parts`` written to ``path``, opened from a file."""
+    path.write_text(render_chapter(ChapterPage("Live", path.name, "s", (1,), parts), "quick"),
+                    "utf-8")  # fmt: skip
+    return path
+
+
 @pytest.mark.process
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium: apt-get install chromium")
@@ -228,6 +239,7 @@ def test_each_chapters_figure_moves_in_the_browser_and_checks_itself_against_des
     """Opened from a file (no server): every chapter's live figure says ✔ against the values
     the build computed with descentlab, redraws when a slider moves, and a probe the page's
     function does not reproduce turns its line ✘."""
+    sync_api = pytest.importorskip("playwright.sync_api")
     parts = _moving_parts()
     assert len(parts) == len(CHAPTERS)
     wrong = next(b for b in parts[0].blocks if isinstance(b, Live))
@@ -236,11 +248,13 @@ def test_each_chapters_figure_moves_in_the_browser_and_checks_itself_against_des
     bad = Probe(probe.params, {**probe.values, key: probe.values[key] * 1.01 + 1e-3}, probe.tol)
     parts.append(Part("wrong", "Wrong", [Live(wrong.caption, wrong.sliders, wrong.js, [bad],
                                                wrong.against, wrong.constants)]))  # fmt: skip
-    page_file = tmp_path / "deep-live.html"
-    page_file.write_text(
-        render_chapter(ChapterPage("Live", page_file.name, "s", (1,), parts), "quick"), "utf-8"
-    )
-    with opened(page_file) as (page, errors):
+    page_file = _live_page(tmp_path / "deep-live.html", parts)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_file.as_uri())
         figures = page.query_selector_all("figure.live")
         lines = [f.eval_on_selector(".selfcheck", "e => e.textContent") for f in figures]
         moved = []
@@ -253,7 +267,39 @@ def test_each_chapters_figure_moves_in_the_browser_and_checks_itself_against_des
                 " e.dispatchEvent(new Event('input')); }",
             )
             moved.append(fig.eval_on_selector("svg", "e => e.innerHTML") != before)
+        browser.close()
     assert errors == []
-    assert all(ln.startswith("✔ the page computes what") for ln in lines[:-1]), lines
-    assert lines[-1].startswith("✘ the page computes other values than") and key in lines[-1]
+    assert all(ln.startswith("✔ the page computes what") for ln in lines[:-1]), [
+        ln for ln in lines if not ln.startswith("✔")
+    ]
+    assert lines[-1].startswith("✘ the page computes or draws other than") and key in lines[-1]
     assert all(moved), moved
+
+
+@pytest.mark.process
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium: apt-get install chromium")
+def test_a_live_figure_whose_log_axis_is_dropped_says_so_in_the_browser(tmp_path):
+    """Each chapter's live figure of a run with a log y axis, that axis made linear in its
+    script: the page reads the scale against what it draws (a line falling geometrically, or
+    lines over decades, on a linear axis) and turns its self-check ✘ naming it."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    dropped = []
+    for part in _moving_parts():
+        for live in (b for b in part.blocks if isinstance(b, Live)):
+            # (the likelihood chapter's loss over the location μ is no run: a log axis by
+            # choice there, not by a geometric fall)
+            if "log: true" in live.js and part.anchor != "deep-likelihood":
+                js = live.js.replace("log: true", "log: false")
+                dropped.append(Part(part.anchor, part.heading, [dataclasses.replace(live, js=js)]))
+    assert len(dropped) >= 8
+    page_file = _live_page(tmp_path / "deep-linear.html", dropped)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(page_file.as_uri())
+        lines = [f.eval_on_selector(".selfcheck", "e => e.textContent")
+                 for f in page.query_selector_all("figure.live")]  # fmt: skip
+        browser.close()
+    caught = [ln for ln in lines if ln.startswith("✘") and "on a linear axis" in ln]
+    assert len(caught) == len(dropped), [ln for ln in lines if ln not in caught]

@@ -8,11 +8,18 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
 from descentlab.book.render.chapter import Table
-from descentlab.book.render.drawn import figure_mismatches, needs_log, unit
+from descentlab.book.render.drawn import (
+    curve_needs_log,
+    curves_need_log,
+    figure_mismatches,
+    needs_log,
+    unit,
+)
 
 SIZES = [1, 4, 16, 64, 256, 1024]
 MICROS = [900.0, 260.0, 70.0, 21.0, 6.5, 2.4]
@@ -86,8 +93,47 @@ def test_the_unit_a_label_states(label, expected):
 
 @pytest.mark.parametrize(
     ("values", "log"),
-    [([2.3, 0.5, 1e-3], True), ([2.3, 0.5, 0.05], False), ([1.0, 0.0, 1e-6], False)],
+    [
+        ([2.3, 0.5, 1e-3], True),
+        ([2.3, 0.5, 0.05], True),
+        ([2.3, 0.5, 0.4], False),
+        ([1.0, 0.0, 1e-6], False),
+    ],
 )
 def test_curves_over_decades_ask_a_log_axis(values, log):
     """The book's training figures choose their y scale by the rule the check refuses."""
     assert needs_log(values) is log
+
+
+_T = np.arange(40.0)
+
+
+@pytest.mark.parametrize(
+    ("y", "why"),
+    [
+        (0.95**_T, "falls geometrically"),  # 0.9 decade: a geometric fall, straight on log
+        (2.0 * 1.04**_T, "falls geometrically"),  # a geometric growth alike
+        (0.5 ** (_T // 4), "falls geometrically"),  # a staircase of halvings (step decay)
+        (1 - 0.9 ** (_T + 1), ""),  # a buffer filling: not straight on a log axis
+        (0.3 + 0.7 * 0.9**_T, ""),  # a fall to a floor over less than a factor 3
+        (np.sin(_T) + 2.0, ""),  # an oscillation, no trend
+        (np.r_[0.0, 0.9 ** _T[1:]], ""),  # a zero: a log axis would drop it
+    ],
+)  # fmt: skip
+def test_a_curve_that_falls_geometrically_asks_a_log_axis_whatever_its_decades(y, why):
+    assert (curve_needs_log(_T, y) != "") == bool(why)
+    assert why in curve_needs_log(_T, y)
+
+
+def test_a_geometric_fall_on_a_linear_axis_is_refused_under_one_decade():
+    """The mutant kind that survived a rule of decades alone: a loss falling by a factor 8
+    over its run, its log axis made linear."""
+    fig = Figure()
+    ax = fig.subplots()
+    ax.plot(_T, 0.95**_T, label="loss")
+    assert figure_mismatches(fig) == [
+        "axes 1: “loss” falls geometrically (log y straight in x, R² = 1.00) on a linear axis"
+    ]
+    ax.set_yscale("log")
+    assert figure_mismatches(fig) == []
+    assert curves_need_log([(_T, 0.95**_T), (_T, np.ones_like(_T))])

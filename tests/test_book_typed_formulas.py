@@ -110,11 +110,11 @@ def test_no_formula_of_the_chapters_is_unreviewed_beyond_the_ratchet():
     assert len(got["unreviewed"]) <= UNREVIEWED, got["unreviewed"][:10]
 
 
-def test_the_issues_typed_formulas_are_rendered_not_typed():
+def test_the_formulas_typed_before_are_rendered_not_typed():
     """Adam's sum and the effective rate η/(1 - β), typed before, are cited now: a mistake
     in them can only be made in the Formula, which its twin refuses."""
     unreviewed = set(formula_census()["unreviewed"]) | set(TYPED)
-    for typed in ("\\eta/(1 - \\beta)", "1/(1 - \\beta)", "\\sqrt\\beta",
+    for typed in ("\\eta/(1 - \\beta)", "1/(1 - \\beta)", "(1 - \\tau)/(1 - \\beta)",
                   "m_t = (1 - \\beta_1) \\sum_{i=1}^{t} \\beta_1^{t-i} g_i,"):  # fmt: skip
         assert typed not in unreviewed
 

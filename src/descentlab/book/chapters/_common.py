@@ -35,7 +35,7 @@ from descentlab.book.claims import claim_checks
 from descentlab.book.facts import SeedLog, seeds_check, text_check
 from descentlab.book.model import Context, Exercise
 from descentlab.book.render.chapter import ChapterPage, Code, Part, Practice, Table
-from descentlab.book.render.drawn import needs_log
+from descentlab.book.render.drawn import curves_need_log
 from descentlab.book.render.pages import Check
 from descentlab.book.series import WORDS, misheaded
 from descentlab.report import figures as FG
@@ -492,8 +492,8 @@ def training_run(
     for label, r in results.items():
         s = r.metrics[metric]
         ax.plot(s.steps, s.values, lw=1.4, marker=".", ms=3, label=label)
-        drawn += list(s.values)
-    if needs_log(drawn):  # (curves over decades lie flat on zero on a linear axis)
+        drawn.append((s.steps, s.values))
+    if curves_need_log(drawn):  # (a geometric fall lies flat on zero on a linear axis)
         ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel(metric)
@@ -658,8 +658,9 @@ def drawn_check(page: ChapterPage) -> Check:
             read += len(fig.axes)
             bad += [f"{part.heading}: {m}" for m in figure_mismatches(fig, tables)]
     return ck(
-        "every figure drew what its data needs: a log y axis where its labelled curves span "
-        f"more than {DECADES:g} decades, each axis label's unit that of the table column "
+        "every figure drew what its data needs: a log y axis where a labelled curve falls "
+        f"geometrically or its labelled curves span more than {DECADES:g} decade, each axis "
+        "label's unit that of the table column "
         "holding its curve, each legend entry in its curve's colour and one legend order "
         "across panels (read back from the drawn figures)",
         not bad,

@@ -301,7 +301,7 @@ def _adam(ctx: Context, n: kit.Numbers) -> Part:
         rule_v=ADAM_V.tex,
         lr=f"{LR:g}",
         h1=(1 / (1 - 0.9), math.fsum(0.9**k for k in range(2000))),
-        h2=(1 / (1 - 0.999), math.fsum(0.999**k for k in range(60000))),
+        h2=(1 / (1 - 0.999), math.fsum(0.999**k for k in range(60000)), 1e-9, 4),
         a0=(adam[0], LR, 1e-6, 4),
         a1=(adam[1], LR, 1e-6, 4),
         a2=(adam[2], LR, 1e-6, 4),

@@ -2,9 +2,12 @@
 
 A figure's words are checked elsewhere for typed numbers; this reads what was *drawn*:
 
-* **scales** -- a y axis whose labelled curves span more than :data:`DECADES` decades of
-  positive values is logarithmic (on a linear axis all but the largest decade lie flat on
-  zero);
+* **scales** -- a y axis holding a labelled curve of positive values that falls
+  geometrically (a straight line on a log axis: its log fits a line in x with R² of at least
+  :data:`GEOMETRIC_R2`, over at least a factor :data:`GEOMETRIC_FALL`), or labelled curves
+  spanning more than :data:`DECADES` decade, is logarithmic: what a loss, an error or a
+  distance of an iterative method is, whatever the number of decades its quick setting
+  reaches (on a linear axis its geometric phase lies flat on zero);
 * **units** -- an axis label's unit, ``time per example (µs)``, is the unit of the table
   column of the same section that holds the curve's values (the data's unit, as the table
   states it);
@@ -24,6 +27,10 @@ Example:
     >>> _ = ax.set_yscale("linear")
     >>> figure_mismatches(fig)
     ['axes 1: y spans 7 decades on a linear axis']
+    >>> fig = Figure(); ax = fig.subplots()
+    >>> _ = ax.plot(range(12), [0.85**t for t in range(12)], label="loss")
+    >>> figure_mismatches(fig)  # (under one decade, but geometric)
+    ['axes 1: “loss” falls geometrically (log y straight in x, R² = 1.00) on a linear axis']
 """
 
 from __future__ import annotations
@@ -36,10 +43,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DECADES", "figure_mismatches", "needs_log", "unit"]
+__all__ = ["DECADES", "GEOMETRIC_FALL", "GEOMETRIC_R2", "curve_needs_log", "figure_mismatches",
+           "needs_log", "unit"]  # fmt: skip
 
 #: positive data spanning more than this many decades needs a log axis
-DECADES = 2.0
+DECADES = 1.0
+#: a curve whose log fits a line in x this well (R²) falls geometrically ...
+GEOMETRIC_R2 = 0.95
+#: ... when it falls (or rises) by at least this factor, and needs a log axis
+GEOMETRIC_FALL = 3.0
+#: the fewest points a geometric fit is read on
+_FIT_POINTS = 4
 #: the units a label may state, each to its scale in its dimension
 _UNITS = {
     "ns": ("time", 1e-9), "µs": ("time", 1e-6), "μs": ("time", 1e-6), "us": ("time", 1e-6),
@@ -80,6 +94,31 @@ def needs_log(values: Any) -> bool:
     return bool(v.size) and bool(np.all(v > 0)) and _decades(v) > DECADES
 
 
+def curve_needs_log(x: Any, y: Any) -> str:
+    """Why the curve (``x``, ``y``) needs a log y axis: ``""`` where it does not (a value not
+    positive, under :data:`GEOMETRIC_FALL` overall, or its log not straight in x); else the
+    reason, R² of its log's fit in x (a geometric fall, straight on a log axis)."""
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if y.size < _FIT_POINTS or np.any(y <= 0) or np.ptp(x) == 0:
+        return ""
+    logs = np.log10(y)
+    if np.ptp(logs) < math.log10(GEOMETRIC_FALL):
+        return ""
+    r2 = float(np.corrcoef(x, logs)[0, 1] ** 2)
+    return f"falls geometrically (log y straight in x, R² = {r2:.2f})" if r2 >= GEOMETRIC_R2 else ""
+
+
+def curves_need_log(curves: Sequence[tuple[Any, Any]]) -> bool:
+    """Whether a y axis drawing ``curves`` ((x, y) each) needs a log scale: one of them falls
+    geometrically (:func:`curve_needs_log`), or together they span more than :data:`DECADES`
+    decade (:func:`needs_log`)."""
+    ys = [np.asarray(y, dtype=float).ravel() for _, y in curves]
+    spans = needs_log(np.concatenate(ys)) if ys else False
+    return spans or any(curve_needs_log(x, y) for x, y in curves)
+
+
 def _scales(k: int, ax: Any) -> list[str]:
     """The y axis only, over the labelled curves only: an x axis of steps or of a setting,
     and an unlabelled guide (a landscape drawn behind a histogram) are linear by choice."""
@@ -92,7 +131,13 @@ def _scales(k: int, ax: Any) -> list[str]:
     if np.any(values[np.isfinite(values)] <= 0):
         return []  # (zero or a sign change: a log axis would drop it)
     span = _decades(values)
-    return [f"axes {k}: y spans {span:.0f} decades on a linear axis"] if span > DECADES else []
+    if span > DECADES:
+        return [f"axes {k}: y spans {span:.{0 if span >= 2 else 1}f} decades on a linear axis"]
+    for line, x, y in _lines(ax):
+        why = "" if line.get_label().startswith("_") else curve_needs_log(x, y)
+        if why:
+            return [f"axes {k}: “{line.get_label()}” {why} on a linear axis"]
+    return []
 
 
 def _columns(tables: Sequence[Any]) -> Iterator[tuple[str, np.ndarray]]:
@@ -170,9 +215,9 @@ def _legends(axes: Sequence[Any]) -> list[str]:
 
 def figure_mismatches(fig: Any, tables: Sequence[Any] = ()) -> list[str]:
     """What ``fig`` drew that its data contradicts: a linear axis over more than
-    :data:`DECADES` decades, an axis label's unit that is not the unit of the ``tables``
-    column holding its curve's values, a legend entry coloured as another curve, two panels'
-    legends in different orders or colours."""
+    :data:`DECADES` decade or under a curve that falls geometrically, an axis label's unit
+    that is not the unit of the ``tables`` column holding its curve's values, a legend entry
+    coloured as another curve, two panels' legends in different orders or colours."""
     axes = [ax for ax in getattr(fig, "axes", []) if ax.get_visible()]
     out = []
     for k, ax in enumerate(axes, 1):

@@ -256,6 +256,40 @@ function diverges(ln, ax) {
   if (!(end > 100 * env[best] && end > 0.1 * Math.abs(y[0]))) return null;
   return {from: lows[best], last: y[last], at: last};
 }
+// A run's panel (its x axis counts steps, iterations, epochs or examples drawn: a path's
+// coordinates are no size) whose linear y axis holds a labelled line of positive values that
+// falls geometrically (its log straight in x: R² of at least 0.95 over at least a factor 3),
+// or labelled lines spanning more than a decade, has the wrong scale (the rule of the book's
+// drawn figures): its geometric phase lies flat on zero. Returns what it says so, or ''.
+function linearButGeometric(panel) {
+  if (panel.y.log || !/step|iteration|epoch|examples/i.test(panel.x.label || '')) return '';
+  var lo = Infinity, hi = 0, said = '';
+  panel.lines.forEach(function (ln) {
+    if (ln.dots || !ln.label || said) return;
+    var xs = [], ys = [];
+    for (var k = 0; k < ln.y.length; k++) {
+      if (!isFinite(ln.y[k]) || !isFinite(ln.x[k])) continue;
+      if (ln.y[k] <= 0) { xs = null; break; }
+      xs.push(ln.x[k]); ys.push(Math.log10(ln.y[k]));
+    }
+    if (!xs || xs.length < 4) return;
+    var n = xs.length, mx = 0, my = 0, sxy = 0, sxx = 0, syy = 0, k2;
+    for (k2 = 0; k2 < n; k2++) { mx += xs[k2] / n; my += ys[k2] / n; }
+    for (k2 = 0; k2 < n; k2++) {
+      sxy += (xs[k2] - mx) * (ys[k2] - my); sxx += (xs[k2] - mx) * (xs[k2] - mx);
+      syy += (ys[k2] - my) * (ys[k2] - my);
+      lo = Math.min(lo, ys[k2]); hi = Math.max(hi, ys[k2]);
+    }
+    var range = Math.max.apply(null, ys) - Math.min.apply(null, ys);
+    var r2 = sxx > 0 && syy > 0 ? sxy * sxy / (sxx * syy) : 0;
+    if (range >= Math.log10(3) && r2 >= 0.95)
+      said = '“' + ln.label + '” falls geometrically on a linear axis (' + panel.y.label +
+             ', R² = ' + r2.toFixed(2) + ')';
+  });
+  if (!said && hi - lo > 1)
+    said = panel.y.label + ' spans ' + (hi - lo).toFixed(1) + ' decades on a linear axis';
+  return said;
+}
 // What the readout says of every diverging line of the figure: where it turned and why (the
 // figure's own reason for that line: out.why[label], computed from its run; else it says it
 // gives none, which the book's tests refuse).
@@ -302,7 +336,11 @@ function liveSetup(fig) {
   draw();
   var probes = JSON.parse(fig.dataset.probes), worst = 0, bad = [], count = 0;
   probes.forEach(function (pr) {
-    var got = fn(pr.p).values;
+    var ran = fn(pr.p), got = ran.values;
+    ran.panels.forEach(function (panel) {  // the axis' scale read against what it draws
+      var why = linearButGeometric(panel);
+      if (why && bad.indexOf(why) < 0) bad.push(why);
+    });
     Object.keys(pr.values).forEach(function (k) {
       var e = pr.values[k], m = got[k], gap = Math.abs(m - e) / Math.max(Math.abs(e), 1e-300);
       count += 1;
@@ -313,7 +351,7 @@ function liveSetup(fig) {
   var who = fig.dataset.against;
   check.className = 'selfcheck ' + (bad.length ? 'no' : 'ok');
   check.textContent = bad.length
-    ? '✘ the page computes other values than ' + who + ': ' + bad.join('; ')
+    ? '✘ the page computes or draws other than ' + who + ' gives: ' + bad.join('; ')
     : '✔ the page computes what ' + who + ' gives: ' + count + ' values at ' + probes.length +
       ' settings, largest relative gap ' + worst.toExponential(1);
 }
