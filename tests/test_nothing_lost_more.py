@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _fault_folder import fault_env, fault_folder
+from _fault_folder import SRC, fault_env, fault_folder
 
 pytestmark = pytest.mark.process  # every case runs the commands as processes
 
