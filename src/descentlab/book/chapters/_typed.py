@@ -143,6 +143,10 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
 
 #: typed formula -> its own reason, where it has one beyond its kind's
 _SPECIFIC: dict[str, str] = {
+    "1/(1 - \\beta)": (
+        "What to keep's phrase bound to the claim keep_momentum_memory (book.claims), whose "
+        "opposite is a ✘; momentum_limit renders it in the sections"
+    ),
     "\\sqrt\\beta": (
         "What to keep's phrase bound to the claim keep_spiral_modulus (book.claims), whose "
         "opposite is a ✘; complex_rate renders it in the sections"

@@ -1229,7 +1229,7 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
 
 
 KEEP = """
-What to keep. Momentum averages gradients over about ${{f:momentum_limit}}$ steps; on a quadratic
+What to keep. Momentum averages gradients over about $1/(1 - \\beta)$ steps; on a quadratic
 each direction is a second-order linear recurrence whose roots give its rate; complex roots
 spiral at $\\sqrt\\beta$; the stable range grows to $\\eta\\lambda < {{f:edge}}$; and with the
 right pair (η, β) the steps needed grow with $\\sqrt\\kappa$ instead of κ. Nesterov's look-ahead
