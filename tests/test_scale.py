@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from descentlab import _announce
 from descentlab.cli import main
 from descentlab.experiments.scale import combined, trend
 from descentlab.report.scale import trend_lines
@@ -137,6 +138,7 @@ def test_refusals_are_one_line_exit_2_and_write_nothing(tmp_path, capsys, extra,
 
 def test_a_study_runs_at_each_size_and_resumes(tmp_path, capsys):
     args = [*ARGS, "--sizes", "2,4,8", "--runs-dir", str(tmp_path)]
+    _announce.forget("scale")  # (said once a process: another test may have said it first)
     with pytest.warns(UserWarning, match="every size trains in fp32, not --precision auto's"):
         assert main([*args, "--no-progress"]) == 0
     out = capsys.readouterr().out
