@@ -23,18 +23,19 @@ ends it as ``interrupted``); :meth:`WorkerPool.close` passes a stop on.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import multiprocessing
 import os
 import pickle
-import queue
 import signal
 import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from multiprocessing import connection as mp_connection
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
@@ -105,10 +106,11 @@ def default_workers(n_runs: int) -> int:
 
 
 class WorkerPool:
-    """``count`` worker processes taking tasks from one queue, sending back on another: the one
-    place that starts, feeds, collects from and stops worker processes. Each first calls the
-    module-level ``setup(*args)`` (None: nothing); ``fork``: forked from this process, else
-    spawned, ``preload`` loaded frozen first (:func:`~descentlab._osutil.started_frozen`).
+    """``count`` worker processes, each with a pipe of its own that hands it one task at a time
+    and carries back what it sends: the one place that starts, feeds, collects from and stops
+    worker processes. Each first calls the module-level ``setup(*args)`` (None: nothing);
+    ``fork``: forked from this process, else spawned, ``preload`` loaded frozen first
+    (:func:`~descentlab._osutil.started_frozen`).
 
     A task is ``put(key, fn, *args)``: a worker calls the module-level ``fn(*args)`` and sends
     ``("done", key, value)`` or ``("error", key, exception, text, no_space, way, where)``
@@ -128,12 +130,14 @@ class WorkerPool:
     ) -> None:
         check("workers", count, POSITIVE_INT)
         ctx = multiprocessing.get_context("fork" if fork else "spawn")
-        self.tasks, self.results = ctx.Queue(), ctx.Queue()
-        # which task each worker runs (its sequence number, -1: none): written by the worker
-        # in shared memory before it calls the task, so that a worker that dies -- killed, or
-        # user code's os._exit -- is known to have ended that task and no other
-        self._running = ctx.Array("q", [-1] * count, lock=False)
-        self._sent: dict[int, Any] = {}  # task number -> key, until its answer is read
+        # One pipe a worker, both ways: this process hands a task to a worker that is free and
+        # reads what each sends. No lock is shared between workers, so a worker that dies --
+        # killed, or user code's os._exit or a segfault, while it was sending or waiting --
+        # holds nothing the others need: it ends its own task and no other.
+        self._conns: list[Any] = [None] * count
+        # what each worker was handed: (number, key, the task, None once it said it started)
+        self._task: list[tuple[int, Any, bytes | None] | None] = [None] * count
+        self._queued: collections.deque[tuple[int, Any, bytes]] = collections.deque()
         self._seq = itertools.count()
         self._deaths = 0  # workers that died in a row, no task finishing between them
         common = (torch.get_default_dtype(), threads, sharing() or announcement_dir(), setup, *args)
@@ -145,28 +149,45 @@ class WorkerPool:
     def _spawn(self, slot: int) -> None:
         """Start the worker of ``slot`` (at the start, or in place of one that died)."""
         ctx, fork, preload, common = self._how
-        passed = (self.tasks, self.results, self._running, slot)
+        mine, theirs = ctx.Pipe(duplex=True)
         # (started with SIGINT and SIGTERM blocked, kept across fork and exec: an abort while
         # a worker starts must not print a KeyboardInterrupt traceback from its bootstrap)
         with signals_blocked(), spawning():
             # (a spawned worker's payload each: a shared tensor's handle is taken once)
-            payload = (*passed, *common) if fork else (
-                *spawn_payload(_serve, *common, preload=preload), *passed
+            payload = (theirs, *common) if fork else (
+                *spawn_payload(_serve, *common, preload=preload), theirs
             )  # fmt: skip
             p = ctx.Process(target=_serve if fork else started_frozen, args=payload)
             p.start()
-        self.procs[slot] = p
+        theirs.close()  # (the worker's end is its own: its death is this end's end of file)
+        self.procs[slot], self._conns[slot], self._task[slot] = p, mine, None
+        self._hand_out()
 
     def put(self, key: Any, fn: Callable[..., Any], *args: Any) -> None:
         """Queue the task ``fn(*args)``, its messages marked ``key``; ``ValueError`` here if it
-        cannot be sent to a worker (pickled now: the queue's feeder thread would drop it)."""
+        cannot be sent to a worker (pickled now, where the error can be said)."""
         seq = next(self._seq)
         try:
             task = bytes(ForkingPickler.dumps((seq, key, fn, args)))
         except Exception as exc:  # lambdas, local classes, open files...
             raise ValueError(f"task {key!r} cannot be sent to a worker process: {exc}") from None
-        self._sent[seq] = key
-        self.tasks.put(task)
+        self._queued.append((seq, key, task))
+        self._hand_out()
+
+    def _hand_out(self) -> None:
+        """Give each free worker the next queued task."""
+        for slot, conn in enumerate(self._conns):
+            if not self._queued:
+                return
+            if conn is None or self._task[slot] is not None or not self.procs[slot].is_alive():
+                continue
+            seq, key, task = self._queued.popleft()
+            try:
+                conn.send_bytes(task)
+            except OSError:  # (it died: buried by get, the task handed to another)
+                self._queued.appendleft((seq, key, task))
+                continue
+            self._task[slot] = (seq, key, task)
 
     def get(self, wait: bool = True) -> tuple[Any, ...] | None:
         """The next message a worker sent (``wait``: until one comes; else None if none has).
@@ -175,32 +196,55 @@ class WorkerPool:
         signal 9 (SIGKILL)" -- and another takes its place; ``WorkersDying`` (one line) once
         :data:`DEATHS` workers have died in a row with no task finishing between them."""
         while True:
-            try:
-                item = pickle.loads(self.results.get(wait, 0.5))
-            except queue.Empty:
-                if not wait:
-                    return None
-            else:
-                if item[0] in ("done", "error"):
-                    self._answered(item[1])
-                    self._deaths = 0
+            item = self._read(0.5 if wait else 0.0)
+            if item is not None:
                 return item
             died = self._bury()
             if died is not None:
                 return died
+            if not wait:
+                return None
 
-    def _answered(self, key: Any) -> None:
-        for seq in [s for s, k in self._sent.items() if k == key]:
-            del self._sent[seq]
+    def _read(self, timeout: float) -> tuple[Any, ...] | None:
+        """One message a worker sent within ``timeout`` seconds (None: none came); a worker's
+        end of file (it died) closes its pipe here, for :meth:`_bury`."""
+        conns = [c for c in self._conns if c is not None]
+        for conn in mp_connection.wait(conns, timeout) if conns else ():
+            slot = self._conns.index(conn)
+            while conn.poll(0):
+                try:
+                    item = pickle.loads(conn.recv_bytes())
+                except (EOFError, OSError, pickle.UnpicklingError):  # (died, maybe mid-message)
+                    conn.close()
+                    self._conns[slot] = None
+                    break
+                task = self._task[slot]
+                if item == _STARTED:
+                    if task is not None:
+                        self._task[slot] = (*task[:2], None)
+                    continue
+                if item[0] in ("done", "error"):
+                    self._task[slot] = None
+                    self._deaths = 0
+                    self._hand_out()
+                return item
+        return None
 
     def _bury(self) -> tuple[Any, ...] | None:
-        """A worker that died: the error of the task it was running (None: it held none), and
-        a worker started in its place."""
+        """A worker that died, once all it sent is read: the error of the task it was running
+        (None: it held none), and a worker started in its place."""
         for slot, p in enumerate(self.procs):
             if p is None or p.is_alive():
                 continue
-            seq, self._running[slot] = self._running[slot], -1
-            why = _death(p.exitcode)
+            conn = self._conns[slot]
+            if conn is not None:
+                if conn.poll(0):  # (what it sent before it died is read first)
+                    continue
+                conn.close()
+            task, why = self._task[slot], _death(p.exitcode)
+            if task is not None and task[2] is not None:  # (handed, never begun: not its death)
+                self._queued.appendleft(task)  # type: ignore[arg-type]
+                task = None
             self._deaths += 1
             if self._deaths >= DEATHS:
                 raise WorkersDying(
@@ -209,10 +253,9 @@ class WorkerPool:
                     "--workers 1 to see the error"
                 ) from None
             self._spawn(slot)
-            key = self._sent.pop(seq, None) if seq >= 0 else None
-            if key is not None:
+            if task is not None:
                 text = f"the worker running it died: {why}"
-                return ("error", key, None, text, False, text, None)
+                return ("error", task[1], None, text, False, text, None)
         return None
 
     def close(
@@ -227,16 +270,24 @@ class WorkerPool:
         are dropped and ``running`` ones stopped with ``signum``; a worker that does not exit
         within :data:`ABORT_SECONDS` is killed. ``keep``: given each message read meanwhile
         (the rest are dropped)."""
-        procs, self.procs = [p for p in self.procs if p is not None], []
         if abort:
-            with contextlib.suppress(queue.Empty, OSError, ValueError):
-                while True:
-                    self.tasks.get_nowait()
-        for _ in procs:
-            self.tasks.put(None)
-        for p in [p for p in procs if abort and p.is_alive()]:  # (a pid not yet reused)
-            with contextlib.suppress(ProcessLookupError, TypeError):
-                os.kill(p.pid, signum if running else signal.SIGKILL)
+            self._queued.clear()
+        while not abort and (self._queued or any(t is not None for t in self._task)):
+            item = self.get()
+            if keep is not None and item is not None:
+                keep(item)
+        procs = [p for p in self.procs if p is not None]
+        stop = bytes(ForkingPickler.dumps(None))
+        for conn in [c for c in self._conns if c is not None]:
+            with contextlib.suppress(OSError):
+                conn.send_bytes(stop)  # (read by a free worker; a running one is signalled)
+        for slot, p in enumerate(self.procs):
+            if abort and p is not None and p.is_alive():  # (a pid not yet reused)
+                busy = self._task[slot] is not None
+                with contextlib.suppress(ProcessLookupError, TypeError):
+                    if busy:
+                        os.kill(p.pid, signum if running else signal.SIGKILL)
+        self.procs = []
         # (a stopped task ends at its next step; one that does not within seconds -- a hung
         # loader worker under it -- is killed, and its own workers die with it)
         deadline = time.monotonic() + (ABORT_SECONDS if abort else 60.0)
@@ -248,20 +299,21 @@ class WorkerPool:
         for p in killed:
             p.join(1.0)
         self._drain(0.0, keep)
-        for q in (self.tasks, self.results):
-            q.close()
-            q.cancel_join_thread()
+        for conn in [c for c in self._conns if c is not None]:
+            conn.close()
+        self._conns = []
 
     def _drain(self, timeout: float, keep: Callable[[tuple[Any, ...]], None] | None) -> None:
-        while True:
-            try:
-                item = self.results.get(timeout=timeout) if timeout else self.results.get_nowait()
-            except (queue.Empty, OSError, ValueError, EOFError):
-                return
+        while (item := self._read(timeout)) is not None:
             if keep is not None:
-                keep(pickle.loads(item))
+                keep(item)
             timeout = 0.0
 
+
+#: what a worker sends as it begins a task it was handed (a task handed to a worker that died
+#: before it began is handed to another, not failed)
+_STARTED = ("started",)
+_STARTED_BYTES = pickle.dumps(_STARTED)
 
 #: in a worker: where :func:`report` sends, and the running task's key
 _SENDING: list[Any] = [None, None]
@@ -269,12 +321,11 @@ _SENDING: list[Any] = [None, None]
 
 def report(value: Any) -> None:
     """Inside a task in a worker: send ``("part", key, value)`` to the pool's process now."""
-    _SENDING[0].put(_message(("part", _SENDING[1], value)))
+    _SENDING[0].send_bytes(_message(("part", _SENDING[1], value)))
 
 
 def _message(item: tuple[Any, ...]) -> bytes:
-    """``item`` pickled here, where a failure can be reported (the queue's feeder thread would
-    drop it)."""
+    """``item`` pickled here, where a failure can be reported."""
     try:
         return bytes(ForkingPickler.dumps(item))
     except Exception as exc:  # (an error keeps its text)
@@ -284,17 +335,15 @@ def _message(item: tuple[Any, ...]) -> bytes:
 
 
 def _serve(
-    tasks: Any,
-    results: Any,
-    running: Any,
-    slot: int,
+    conn: Any,
     dtype: torch.dtype,
     threads: int,
     announced: str | None,
     setup: Callable[..., Any] | None,
     *args: Any,
 ) -> None:
-    """A worker's life: its settings, ``setup(*args)``, then tasks until told to stop."""
+    """A worker's life: its settings, ``setup(*args)``, then the tasks its pipe ``conn`` hands
+    it until told to stop."""
     ignore_stop_signals()
     guard_signals()  # (user code's handlers cannot keep a worker from its stop)
     die_with_parent()  # a killed main process takes its workers with it, queued tasks or not
@@ -311,37 +360,34 @@ def _serve(
     parent = os.getppid()
     while True:
         try:
-            item = tasks.get(timeout=1.0)
-        except queue.Empty:
-            if os.getppid() != parent:  # the main process is gone
-                _exit_now(results)
-            continue
+            if not conn.poll(1.0):
+                if os.getppid() != parent:  # the main process is gone
+                    _exit_now()
+                continue
+            item = pickle.loads(conn.recv_bytes())
+        except (EOFError, OSError):  # the main process closed its end
+            _exit_now()
         if item is None:
-            _exit_now(results)
-        seq, key, fn, fn_args = pickle.loads(item)
-        _SENDING[:] = results, key
-        running[slot] = seq
+            _exit_now()
+        _, key, fn, fn_args = item
+        _SENDING[:] = conn, key
+        conn.send_bytes(_STARTED_BYTES)
         try:
-            results.put(_message(("done", key, fn(*fn_args))))
+            conn.send_bytes(_message(("done", key, fn(*fn_args))))
         except BaseException as exc:  # report everything, including KeyboardInterrupt
             cause, way = failed_as(exc)
             text = f"{cause}\n{''.join(traceback.format_exception(exc))}"
             where = user_call(exc) or (way if isinstance(exc, UserCodeFailed) else None)
-            results.put(_message(("error", key, exc, text, out_of_space(exc), way, where)))
+            with contextlib.suppress(OSError):  # (sent whole before the process ends)
+                conn.send_bytes(_message(("error", key, exc, text, out_of_space(exc), way, where)))
             if not isinstance(exc, Exception):
-                results.close()  # (its answer reaches the pipe before the process ends)
-                results.join_thread()
-                running[slot] = -1
                 return
-        running[slot] = -1
 
 
-def _exit_now(results: Any) -> None:
-    """End this worker process at once, once every message it put on ``results`` has reached
-    the pipe: a spawned process that returns finalizes its interpreter (more than a second
-    after torch's imports, measured 1.2 s), and the main process waits for that."""
-    results.close()
-    results.join_thread()  # the queue's feeder thread has written everything
+def _exit_now() -> None:
+    """End this worker process at once (what it sent is in its pipe already: sent whole,
+    without a feeder thread): a spawned process that returns finalizes its interpreter (more
+    than a second after torch's imports, measured 1.2 s), and the main process waits for that."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
