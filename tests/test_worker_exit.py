@@ -1,10 +1,11 @@
 """Worker processes end at once after their last outcome (``procpool._exit_now``) without
-losing any outcome still in the queue's buffer."""
+losing any outcome: a worker sends on its own pipe, each message whole before it goes on."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import pickle
 
 import pytest
 
@@ -17,24 +18,28 @@ from descentlab.store import Store
 pytestmark = pytest.mark.process
 
 
-def _child(path: str, results, n: int) -> None:  # type: ignore[no-untyped-def]
+def _child(path: str, conn, n: int) -> None:  # type: ignore[no-untyped-def]
     store = Store(path)
     store.create_run({"a": 1}, name="x")
-    for i in range(n):  # large items: the feeder thread is still writing when exit comes
-        results.put((i, "x" * 10_000))
+    for i in range(n):  # large items: more than the pipe holds, read while it sends
+        conn.send_bytes(pickle.dumps((i, "x" * 10_000)))
     store.close()  # (a worker of the pool writes no store on disk: this one is a plain process)
-    procpool._exit_now(results)
+    procpool._exit_now()
     raise AssertionError("unreachable: _exit_now returned")
 
 
 def test_exit_now_delivers_every_outcome(tmp_path):
     ctx = mp.get_context("spawn")
-    results = ctx.Queue()
+    mine, theirs = ctx.Pipe(duplex=True)
     path = str(tmp_path / "lab.sqlite")
     n = 200
-    proc = ctx.Process(target=_child, args=(path, results, n))
+    proc = ctx.Process(target=_child, args=(path, theirs, n))
     proc.start()
-    got = [results.get(timeout=60) for _ in range(n)]
+    theirs.close()
+    got = []
+    for _ in range(n):
+        assert mine.poll(60)
+        got.append(pickle.loads(mine.recv_bytes()))
     proc.join(60)
     assert proc.exitcode == 0
     assert [i for i, _ in got] == list(range(n))
