@@ -8,10 +8,10 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from _browser import CHROMIUM, opened
 
 from descentlab.book.chapters import CHAPTERS
 from descentlab.book.chapters._common import Chapter, Numbers, Prose, Twin, fmt
@@ -209,9 +209,6 @@ def test_a_chapter_page_typesets_its_displayed_derivation():
     assert "$$" not in html and "<code>$x$</code>" in html
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def _moving_parts() -> list[Part]:
     """Each chapter's figure computed in the page (its "move" section: cheap, no training)."""
     parts = []
@@ -239,7 +236,6 @@ def test_each_chapters_figure_moves_in_the_browser_and_checks_itself_against_des
     """Opened from a file (no server): every chapter's live figure says ✔ against the values
     the build computed with descentlab, redraws when a slider moves, and a probe the page's
     function does not reproduce turns its line ✘."""
-    sync_api = pytest.importorskip("playwright.sync_api")
     parts = _moving_parts()
     assert len(parts) == len(CHAPTERS)
     wrong = next(b for b in parts[0].blocks if isinstance(b, Live))
@@ -249,12 +245,7 @@ def test_each_chapters_figure_moves_in_the_browser_and_checks_itself_against_des
     parts.append(Part("wrong", "Wrong", [Live(wrong.caption, wrong.sliders, wrong.js, [bad],
                                                wrong.against, wrong.constants)]))  # fmt: skip
     page_file = _live_page(tmp_path / "deep-live.html", parts)
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(page_file.as_uri())
+    with opened(page_file) as (page, errors):
         figures = page.query_selector_all("figure.live")
         lines = [f.eval_on_selector(".selfcheck", "e => e.textContent") for f in figures]
         moved = []
@@ -267,7 +258,6 @@ def test_each_chapters_figure_moves_in_the_browser_and_checks_itself_against_des
                 " e.dispatchEvent(new Event('input')); }",
             )
             moved.append(fig.eval_on_selector("svg", "e => e.innerHTML") != before)
-        browser.close()
     assert errors == []
     assert all(ln.startswith("✔ the page computes what") for ln in lines[:-1]), [
         ln for ln in lines if not ln.startswith("✔")
@@ -283,7 +273,6 @@ def test_a_live_figure_whose_log_axis_is_dropped_says_so_in_the_browser(tmp_path
     """Each chapter's live figure of a run with a log y axis, that axis made linear in its
     script: the page reads the scale against what it draws (a line falling geometrically, or
     lines over decades, on a linear axis) and turns its self-check ✘ naming it."""
-    sync_api = pytest.importorskip("playwright.sync_api")
     dropped = []
     for part in _moving_parts():
         for live in (b for b in part.blocks if isinstance(b, Live)):
@@ -294,12 +283,8 @@ def test_a_live_figure_whose_log_axis_is_dropped_says_so_in_the_browser(tmp_path
                 dropped.append(Part(part.anchor, part.heading, [dataclasses.replace(live, js=js)]))
     assert len(dropped) >= 8
     page_file = _live_page(tmp_path / "deep-linear.html", dropped)
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page()
-        page.goto(page_file.as_uri())
+    with opened(page_file) as (page, _):
         lines = [f.eval_on_selector(".selfcheck", "e => e.textContent")
                  for f in page.query_selector_all("figure.live")]  # fmt: skip
-        browser.close()
     caught = [ln for ln in lines if ln.startswith("✘") and "on a linear axis" in ln]
     assert len(caught) == len(dropped), [ln for ln in lines if ln not in caught]
