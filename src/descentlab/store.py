@@ -641,6 +641,10 @@ class _Database:
 
     # -- connection and transactions -------------------------------------------------------
 
+    def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """The rows ``sql`` selects with ``args``, on this process's connection."""
+        return self._connection().execute(sql, args).fetchall()
+
     def _connection(self) -> sqlite3.Connection:
         # A connection must not cross a fork: a child process opens its own.
         if self._conn is None or self._pid != os.getpid():
@@ -933,7 +937,7 @@ class Store(_Database):
         if limit is not None:
             limit = check("limit", limit, POSITIVE_INT)
             sql = f"SELECT * FROM ({sql} DESC LIMIT {limit}) ORDER BY id"
-        rows = self._connection().execute(sql, args).fetchall()
+        rows = self._rows(sql, args)
         return [_record(r) for r in rows]
 
     def has_runs(self, status: str | Sequence[str]) -> bool:
@@ -1090,14 +1094,8 @@ class Store(_Database):
         """
         self.get_run(run_id)
         try:
-            rows = (
-                self._connection()
-                .execute(
-                    "SELECT name, data FROM outcomes WHERE run_id = ? ORDER BY name",
-                    (int(run_id),),
-                )
-                .fetchall()
-            )
+            sql = "SELECT name, data FROM outcomes WHERE run_id = ? ORDER BY name"
+            rows = self._rows(sql, (int(run_id),))
         except sqlite3.OperationalError as exc:
             if "no such table" not in str(exc):
                 raise
@@ -1276,19 +1274,13 @@ class Store(_Database):
         """``{run id: the last step a metric was recorded at}`` of every run that has one
         (one query: how far a run that is still running, or stopped, got)."""
         sql = "SELECT run_id, MAX(step) FROM metrics GROUP BY run_id"
-        return {int(r): int(s) for r, s in self._connection().execute(sql).fetchall()}
+        return {int(r): int(s) for r, s in self._rows(sql)}
 
     def artifacts(self, run_id: int) -> dict[str, dict[str, str]]:
         """A run's artifacts as ``{name: {"kind": ..., "path": ..., "created_at": ...}}``
         (each path from the current folder; see :meth:`add_artifact`)."""
-        rows = (
-            self._connection()
-            .execute(
-                "SELECT name, kind, path, created_at FROM artifacts WHERE run_id = ? ORDER BY name",
-                (int(run_id),),
-            )
-            .fetchall()
-        )
+        sql = "SELECT name, kind, path, created_at FROM artifacts WHERE run_id = ? ORDER BY name"
+        rows = self._rows(sql, (int(run_id),))
         return {
             n: {"kind": k, "path": self._resolved(p, f"run {run_id}'s {n}"), "created_at": t}
             for n, k, p, t in rows
@@ -1312,15 +1304,9 @@ class Store(_Database):
             KeyError: no such run.
         """
         rec = self.get_run(run_id)
-        rows = (
-            self._connection()
-            .execute(
-                "SELECT step, split, name, value FROM metrics WHERE run_id = ?"
-                " ORDER BY split, name, step",
-                (int(run_id),),
-            )
-            .fetchall()
-        )
+        sql = "SELECT step, split, name, value FROM metrics WHERE run_id = ? "
+        sql += " ORDER BY split, name, step"
+        rows = self._rows(sql, (int(run_id),))
         run = {
             k: getattr(rec, k)
             for k in ("name", "config", "status", "provenance", "seed", "message", "summary")
