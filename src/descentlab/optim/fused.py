@@ -33,7 +33,6 @@ from descentlab._native import KernelUnavailable, cache_dir, compile_count, comp
 from .base import (
     ADDRESSABLE_TYPES,
     dense,
-    grad_pointers,
     laid_out_as,
     unaddressable,
     written_in_place,
@@ -209,7 +208,7 @@ class FusedPlan(KernelPlan):
         self.kernel = _load(self.source)
         self.arrays = ["p", "g", *kernel.arrays]
         #: the parameters at ``storage`` are not all contiguous (dense, in another order)
-        self._strided = False
+        self.strided = False
         self._k = 0
         self._shape: tuple = ()
         self._launch_args: tuple = ()
@@ -252,7 +251,7 @@ class FusedPlan(KernelPlan):
         # torch already keeps a gradient's dtype, device and shape its param's; its layout
         # is checked against the parameters' (all contiguous, as a rule: one test each)
         plain = ADDRESSABLE_TYPES
-        if self._strided:
+        if self.strided:
             pairs = zip(params, grads, strict=True)
             bad = [g for p, g in pairs if type(g) not in plain or not laid_out_as(g, p)]
         else:
@@ -303,7 +302,7 @@ class FusedPlan(KernelPlan):
         self._check_static(params, cols, k=k)
         self._shape = self._shapes(params, k)
         self.storage, self._k = static, k
-        self._strided = not all(p.is_contiguous() for p in params)
+        self.strided = not all(p.is_contiguous() for p in params)
         a_numel, a_rows, total, _ = self._shape
         self._launch_args = (
             a_numel.buffer_info()[0],
@@ -319,12 +318,10 @@ class FusedPlan(KernelPlan):
         there are no batched hyperparameters."""
         if not self.steady_arrays or self._k != 1:
             return None
-        static = self.kept_storage(params, cols)
-        if static is None:
+        got = self.steady_storage(params, grads, cols)
+        if got is None:
             return None
-        gp = grad_pointers(params, grads, self._strided)
-        if gp is None:
-            return None
+        static, gp = got
         n = len(params)
         return static[:n] + gp + static[n:], self.steady_work(cols, grads)
 
@@ -535,7 +532,7 @@ class MergedPlan(FusedPlan):
             x for j in range(parts) for p, n in zip(plans, sizes, strict=True)
             for x in p.storage[j * n : (j + 1) * n]
         ]  # fmt: skip
-        self._strided = any(p._strided for p in plans)
+        self.strided = any(p.strided for p in plans)
         numel = array("q", [x for p in plans for x in p._shape[0]])
         total, n = sum(p._shape[2] for p in plans), len(numel)
         self._shape = (numel, array("q", [1] * n), total, [1] * n)

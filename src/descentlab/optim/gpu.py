@@ -34,7 +34,7 @@ from torch import Tensor
 from descentlab import _native
 
 from . import lowbit
-from .base import Chain, dense, grad_pointers, laid_out_as, unaddressable, written_in_place
+from .base import Chain, dense, laid_out_as, unaddressable, written_in_place
 from .form import FormRule, _plain
 from .plan import KernelPlan, LaunchFailed, Refused
 from .state import as_real
@@ -315,12 +315,10 @@ class TritonPlan(KernelPlan):
     ) -> tuple[list[list[int]], Any] | None:
         """:meth:`~descentlab.optim.plan.KernelPlan.steady_pointers`: one list per array of
         the kernel."""
-        kept = self.kept_storage(params, cols)
-        if kept is None:
+        got = self.steady_storage(params, grads, cols)
+        if got is None:
             return None
-        gp = grad_pointers(params, grads, self.strided)
-        if gp is None:
-            return None
+        kept, gp = got
         n, device = len(params), params[0].device
         state = iter(kept[j : j + n] for j in range(n, len(kept), n))
         columns = [

@@ -24,7 +24,7 @@ from typing import Any
 
 from torch import Tensor
 
-from .base import ADDRESSABLE_TYPES, Numbers
+from .base import ADDRESSABLE_TYPES, Numbers, grad_pointers
 from .program import ChainProgram
 
 __all__ = ["KernelPlan", "LaunchFailed", "Refused"]
@@ -58,6 +58,9 @@ class KernelPlan(ABC):
     #: the step reads and may replace every state entry (a prefix's rules' own): else it
     #: reads :attr:`state_keys` and the step counts, and makes only :attr:`fills`
     whole_state = False
+    #: the parameters of the last launch's storage are not all contiguous (each gradient is
+    #: read laid out as its parameter)
+    strided = False
     #: :meth:`refuse_state` costs little at every step (its answer kept per storage): it runs
     #: in the first phase of each later group's step whatever ``fused`` asks, so that state
     #: nothing steps is refused before any group moves
@@ -209,6 +212,17 @@ class KernelPlan(ABC):
         except (AttributeError, RuntimeError):
             return None
         return static if static == self.storage else None
+
+    def steady_storage(
+        self, params: list[Tensor], grads: list[Tensor], cols: list[list]
+    ) -> tuple[list[int], list[int]] | None:
+        """The addresses :meth:`kept_storage` finds unchanged and the gradients' pointers
+        (``strided``: the parameters' layout read), else None: the steady step does not apply."""
+        kept = self.kept_storage(params, cols)
+        if kept is None:
+            return None
+        gp = grad_pointers(params, grads, self.strided)
+        return None if gp is None else (kept, gp)
 
     def steady_work(self, cols: list[list], grads: list[Tensor]) -> Any:
         """What the steady launch needs for the work before it (None: nothing to do)."""
