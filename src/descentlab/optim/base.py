@@ -27,7 +27,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -341,6 +341,18 @@ def laid_out_as(t: Tensor, p: Tensor) -> bool:
     if p.is_contiguous():
         return t.is_contiguous()
     return all(a == b for a, b, n in zip(t.stride(), p.stride(), p.shape, strict=True) if n != 1)
+
+
+class GroupStep(NamedTuple):
+    """One group's step as a kernel's plan runs it (:mod:`descentlab.optim.plan`): the
+    tensors, their state entries as lists (which the step may add to), the hyperparameters
+    and each tensor's step count."""
+
+    params: list[Tensor]
+    grads: list[Tensor]
+    state: dict[str, list]
+    hyper: Mapping[str, Any]
+    steps: list[float]
 
 
 def grad_pointers(params: list[Tensor], grads: list[Any], strided: bool) -> list[int] | None:

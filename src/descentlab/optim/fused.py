@@ -32,6 +32,7 @@ from descentlab._native import KernelUnavailable, cache_dir, compile_count, comp
 
 from .base import (
     ADDRESSABLE_TYPES,
+    GroupStep,
     dense,
     laid_out_as,
     unaddressable,
@@ -215,16 +216,7 @@ class FusedPlan(KernelPlan):
         self._zero_arrays: dict[int, Any] = {}
         self._rows_cache: tuple | None = None
 
-    def run(
-        self,
-        params: list[Tensor],
-        grads: list[Tensor],
-        state: dict[str, list],
-        hyper: Mapping[str, Any],
-        steps: list[float],
-        plain: bool = False,
-        outs: list[int] | None = None,
-    ) -> None:
+    def run(self, group: GroupStep, plain: bool = False, outs: list[int] | None = None) -> None:
         """One step over the group, or -- before anything changes -- :class:`~descentlab.optim.
         plan.Refused`, naming why it cannot run.
 
@@ -239,6 +231,7 @@ class FusedPlan(KernelPlan):
         elements from each data pointer, in memory order. Parameters and state are checked
         when their storage changes, gradients every step.
         """
+        params, grads, state, hyper, steps = group
         b = self.c
         dtype = self.dtype
         cols = [state.get(key) for key in b.arrays]
@@ -649,17 +642,10 @@ class SumsPlan(FusedPlan):
         self._outs: list[int] = []
         self._total = 0
 
-    def sums(
-        self,
-        params: list[Tensor],
-        grads: list[Tensor],
-        state: dict[str, list],
-        hyper: Mapping[str, Any],
-        steps: list[float],
-    ) -> list[list[float]]:
+    def sums(self, group: GroupStep) -> list[list[float]]:
         """Each tensor's sums (``K`` of them: the program's :attr:`~descentlab.optim.
         program.ChainProgram.sums`, else its update)."""
-        shapes, k = [p.numel() for p in params], len(self.c.summed)
+        shapes, k = [p.numel() for p in group.params], len(self.c.summed)
         if shapes != self._numels:  # each tensor's first chunk in the partial sums
             chunks = [-(-n // CHUNK) for n in shapes]
             starts = list(itertools.accumulate(chunks, initial=0))
@@ -668,7 +654,7 @@ class SumsPlan(FusedPlan):
             base = self._partial.data_ptr()
             self._numels, self._starts = shapes, np.array(starts[:-1], dtype=np.intp)
             self._outs, self._total = [base + 8 * k * a for a in starts[:-1]], starts[-1]
-        self.run(params, grads, state, hyper, steps, outs=self._outs)
+        self.run(group, outs=self._outs)
         part = self._partial.numpy()[: self._total * k].reshape(-1, k)
         if 0 in self._numels:  # (an empty tensor has no chunk: its sums are 0)
             bounds = [*self._starts.tolist(), self._total]

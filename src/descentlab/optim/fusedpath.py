@@ -26,7 +26,7 @@ from descentlab._announce import Once, once
 
 from . import fused as _fused
 from . import gpu as _gpu
-from .base import Chain, Rule, caller_stacklevel
+from .base import Chain, GroupStep, Rule, caller_stacklevel
 from .c_emitter import CKernel
 from .dtensors import is_dtensor
 from .hyper import NOT_HYPER, Guard, HyperChecks, changed_numbers, number, recheck
@@ -327,7 +327,8 @@ class FusedPath:
             state = realify(state)
         state["_step_values"] = values
         try:
-            plan.run(params, grads, state, hyper, values, opt._hyper.plain.get(gi, False))
+            group = GroupStep(params, grads, state, hyper, values)
+            plan.run(group, opt._hyper.plain.get(gi, False))
         except Refused as exc:
             try:
                 self.refused(opt, gi, exc, f" on {params[0].device}" if _gpu.on_gpu(params) else "")

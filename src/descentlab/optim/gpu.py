@@ -34,7 +34,7 @@ from torch import Tensor
 from descentlab import _native
 
 from . import lowbit
-from .base import Chain, dense, laid_out_as, unaddressable, written_in_place
+from .base import Chain, GroupStep, dense, laid_out_as, unaddressable, written_in_place
 from .form import FormRule, _plain
 from .plan import KernelPlan, LaunchFailed, Refused
 from .state import as_real
@@ -127,19 +127,12 @@ class TritonPlan(KernelPlan):
         names = ", ".join(r.name for r in self.prefix.rules)
         return f"{names} (not element-local) runs with torch ops"
 
-    def run(
-        self,
-        params: list[Tensor],
-        grads: list[Tensor],
-        state: Mapping[str, list[Tensor]],
-        hyper: Mapping[str, Any],
-        steps: list[float],
-        plain: bool = False,
-    ) -> None:
+    def run(self, group: GroupStep, plain: bool = False) -> None:
         """One step of the group: the prefix's torch ops, then every tensor in one launch
         (``steps``: each tensor's step count, the ``t`` of its coefficients; two launches
         where a blockwise low-bit format keeps some tensors' state float32). The prefix may
         replace entries of ``state`` (a dict): the caller writes them back."""
+        params, grads, state, hyper, steps = group
         prog = self.prog
         if self.prefix is not None or prog.prepares:  # once, over the whole group
             assert isinstance(state, dict)
@@ -155,7 +148,7 @@ class TritonPlan(KernelPlan):
             del state["_step_values"]
         parts = self._parts(params)
         if parts is None:
-            self._launcher(params, grads, state, hyper, steps)()
+            self._launcher(GroupStep(params, grads, state, hyper, steps))()
             written_in_place(params)
             return
         launches = []  # every part checked before either launches
@@ -163,10 +156,8 @@ class TritonPlan(KernelPlan):
             part = {  # per-tensor lists cut to the part; a group's own values kept
                 k: [v[i] for i in idx] if isinstance(v, list) else v for k, v in state.items()
             }
-            launches.append(
-                plan._launcher([params[i] for i in idx], [grads[i] for i in idx], part,
-                               hyper, [steps[i] for i in idx])
-            )  # fmt: skip
+            cut = [params[i] for i in idx], [grads[i] for i in idx], [steps[i] for i in idx]
+            launches.append(plan._launcher(GroupStep(cut[0], cut[1], part, hyper, cut[2])))
         for launch in launches:
             launch()
         written_in_place(params)
@@ -211,17 +202,11 @@ class TritonPlan(KernelPlan):
                 if key is not None:  # (the entry holds the program: its id stays its own)
                     _cached(_TABLES, key, lambda prog=plan.prog: (prog,))
 
-    def _launcher(
-        self,
-        params: list[Tensor],
-        grads: list[Tensor],
-        state: Mapping[str, list[Tensor]],
-        hyper: Mapping[str, Any],
-        steps: list[float],
-    ) -> Callable[[], None]:
+    def _launcher(self, group: GroupStep) -> Callable[[], None]:
         """The launch of this plan's kernel over ``params`` (their prefix and prepares done),
         its tables built and checked: what it cannot step raises here, before any of the
         group's launches."""
+        params, grads, state, hyper, steps = group
         prog, device = self.prog, params[0].device
         arrays = [
             params

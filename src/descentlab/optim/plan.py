@@ -24,7 +24,7 @@ from typing import Any
 
 from torch import Tensor
 
-from .base import ADDRESSABLE_TYPES, Numbers, grad_pointers
+from .base import ADDRESSABLE_TYPES, GroupStep, Numbers, grad_pointers
 from .program import ChainProgram
 
 __all__ = ["KernelPlan", "LaunchFailed", "Refused"]
@@ -95,18 +95,9 @@ class KernelPlan(ABC):
 
     # -- the step (each backend's) --------------------------------------------------------
     @abstractmethod
-    def run(
-        self,
-        params: list[Tensor],
-        grads: list[Tensor],
-        state: dict[str, list],
-        hyper: Mapping[str, Any],
-        steps: list[float],
-        plain: bool = False,
-    ) -> None:
-        """One step of the group (``state``: the state entries as lists, which the step may
-        add to; ``steps``: each tensor's step count; ``plain``: ``hyper`` holds only Python
-        values), or :class:`Refused` before anything changes."""
+    def run(self, group: GroupStep, plain: bool = False) -> None:
+        """One step of the group (``plain``: its ``hyper`` holds only Python values), or
+        :class:`Refused` before anything changes."""
 
     @abstractmethod
     def refuse_state(self, gi: int, params: list[Tensor], sts: list[dict], real: bool) -> None:

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from .base import Chain, Rule, Wrapper, decayed
+from .base import Chain, GroupStep, Rule, Wrapper, decayed
 from .form import (
     Coef,
     Emitter,
@@ -706,7 +706,7 @@ def _stepping_prepare(rule: Rule, hyper: Mapping[str, Any]) -> Prepare:
                 plans[where] = None if make is None else make(prog, where[1])
             plan = plans[where]
             if plan is not None:
-                sums = plan.sums(params, grads, state, hyper, state["_step_values"])
+                sums = plan.sums(GroupStep(params, grads, state, hyper, state["_step_values"]))
             else:  # the eager emitter: the statements (the state stored), then each sum
                 ev = _emitters("eager")[0](list(grads), params, state, hyper)
                 ev.statements(f)
@@ -764,7 +764,10 @@ def totals_prepare(rule: Rule, hyper: Mapping[str, Any], n: int) -> Prepare:
             plans[where] = None if make is None else make(prog, where[2])
         plan = plans[where] if kernel else None
         if plan is not None:  # the kernel's sums (the parameters give the shapes)
-            sums = [x[0] for x in plan.sums(params, grads, state, hyper, state["_step_values"])]
+            sums = [
+                x[0]
+                for x in plan.sums(GroupStep(params, grads, state, hyper, state["_step_values"]))
+            ]
         else:
             # (a plain list: an Owned input is not the first pass's to overwrite)
             values = _emitters("eager")[0](list(grads), params, state, hyper).run(form)
