@@ -426,23 +426,18 @@ def _arg(y: Any) -> Any:
 
 
 class StoredEagerEmitter(EagerEmitter):
-    """:class:`EagerEmitter` whose elementwise state is stored in ``rule.state_format``."""
+    """:class:`EagerEmitter` whose elementwise state is stored in ``rule.state_format``
+    (made as :class:`EagerEmitter`, then given its rule by :meth:`storing`)."""
 
-    def __init__(
-        self,
-        grads: list[Tensor],
-        params: list[Tensor],
-        state: State,
-        hyper: Mapping[str, Any],
-        rule: FormRule,
-    ) -> None:
-        super().__init__(grads, params, state, hyper)
+    def storing(self, rule: FormRule) -> StoredEagerEmitter:
+        """This emitter, reading and writing ``rule``'s stored state entries."""
         assert rule.state_format is not None
         self.fmt = rule.state_format
         self.rule = rule
         self.keys = rule.stored()
         self.work: dict[str, list[Tensor]] = {}
         self._one_dtype: bool | None = None
+        return self
 
     def leaf(self, name: str) -> list[Tensor]:
         if name not in self.keys:

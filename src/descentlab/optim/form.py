@@ -1025,7 +1025,7 @@ class FormRule(Rule):
             return emitter(grads, params, state, hyper)
         plain, stored = _emitters("eager")
         if self.state_format is not None:
-            return stored(grads, params, state, hyper, self)
+            return stored(grads, params, state, hyper).storing(self)
         return plain(grads, params, state, hyper)
 
     def apply_final(self, grads, state, params, hyper, lrs, emitter=None):
