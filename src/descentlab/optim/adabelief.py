@@ -7,7 +7,7 @@ from __future__ import annotations
 from .adam import adam_chain
 from .form import Form, FormRule, addcmul, lerp, sqrt
 from .hyperspec import SCALAR_BETAS, Real, declare
-from .records import OptimizerRecord
+from .records import OptimizerRecord, adam_family
 from .torchapi import Named, Params
 
 __all__ = ["AdaBelief", "scale_by_adabelief"]
@@ -81,9 +81,8 @@ class AdaBelief(Named):
 
 #: this module's registered optimizer (see descentlab.optim.records)
 # fmt: off
-RECORDS: tuple[OptimizerRecord, ...] = (OptimizerRecord(
-    name="adabelief", display="AdaBelief", color="#DDCC77", family="adam", adaptive=True,
-    year=2020, factory=AdaBelief, lr_range=(1e-3, 1e-1),
+RECORDS: tuple[OptimizerRecord, ...] = (adam_family(
+    name="adabelief", display="AdaBelief", color="#DDCC77", year=2020, factory=AdaBelief,
     reference="Zhuang et al., AdaBelief Optimizer: Adapting Stepsizes by the Belief in "
     "Observed Gradients, NeurIPS 2020 (arXiv:2010.07468)",
 ),)

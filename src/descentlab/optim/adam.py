@@ -12,7 +12,7 @@ from __future__ import annotations
 from .base import Rule, arguments, chain
 from .form import Form, FormRule, addcdiv, addcmul, lerp, maximum, sqrt
 from .hyperspec import BETAS, NONNEG, Flag, declare
-from .records import OptimizerRecord, ParityConfig
+from .records import OptimizerRecord, ParityConfig, adam_family
 from .torchapi import Named, Params
 from .transforms import add_decayed_weights, add_l2, scale_by_lr
 from .transforms import maximize as _maximize
@@ -130,9 +130,9 @@ class Adam(Named):
 #: this module's registered optimizers (see descentlab.optim.records)
 # fmt: off
 RECORDS: tuple[OptimizerRecord, ...] = (
-    OptimizerRecord(
-        name="adam", display="Adam", color="#000000", family="adam", adaptive=True, year=2015,
-        lr_range=(1e-3, 1e-1), demo_lr={"ravine": 0.3, "saddle": 0.05}, factory=Adam,
+    adam_family(
+        name="adam", display="Adam", color="#000000", year=2015,
+        demo_lr={"ravine": 0.3, "saddle": 0.05}, factory=Adam,
         reference="Kingma & Ba, Adam: A Method for Stochastic Optimization, ICLR 2015",
         parity=(
             ParityConfig("adam", "Adam", dict(lr=1e-2), dict(betas=(0.8, 0.99))),

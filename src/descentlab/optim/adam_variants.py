@@ -10,7 +10,7 @@ from .adam import Adam, adam_chain, adam_moments
 from .base import arguments, chain
 from .form import Form, FormRule, absolute, branch, lerp, maximum, sqrt
 from .hyperspec import SCALAR_BETAS, Real, declare
-from .records import OptimizerRecord, ParityConfig
+from .records import OptimizerRecord, ParityConfig, adam_family
 from .torchapi import Named, Params
 from .transforms import add_l2, scale_by_lr
 from .transforms import maximize as _maximize
@@ -256,30 +256,26 @@ def _coupled_and_decoupled(name: str, torch_name: str, group2: dict) -> tuple:
 #: this module's registered optimizers (see descentlab.optim.records)
 # fmt: off
 RECORDS: tuple[OptimizerRecord, ...] = (
-    OptimizerRecord(
-        name="adamw", display="AdamW", color="#7F7F7F", family="adam", adaptive=True, year=2019,
-        lr_range=(1e-3, 1e-1), demo_lr={}, factory=AdamW,
+    adam_family(
+        name="adamw", display="AdamW", color="#7F7F7F", year=2019, demo_lr={}, factory=AdamW,
         reference="Loshchilov & Hutter, Decoupled Weight Decay Regularization, ICLR 2019",
         parity=(
             ParityConfig("adamw", "AdamW", dict(lr=1e-2), dict(weight_decay=0.1)),
             ParityConfig("adamw-amsgrad", "AdamW", dict(lr=1e-2, amsgrad=True, weight_decay=0.05)),
         ),
     ),
-    OptimizerRecord(
-        name="nadam", display="NAdam", color="#8C564B", family="adam", adaptive=True, year=2016,
-        lr_range=(1e-3, 1e-1), demo_lr={}, factory=NAdam,
+    adam_family(
+        name="nadam", display="NAdam", color="#8C564B", year=2016, demo_lr={}, factory=NAdam,
         reference="Dozat, Incorporating Nesterov Momentum into Adam, ICLR 2016 workshop",
         parity=_coupled_and_decoupled("nadam", "NAdam", dict(momentum_decay=8e-3)),
     ),
-    OptimizerRecord(
-        name="radam", display="RAdam", color="#9467BD", family="adam", adaptive=True, year=2020,
-        lr_range=(1e-3, 1e-1), demo_lr={}, factory=RAdam,
+    adam_family(
+        name="radam", display="RAdam", color="#9467BD", year=2020, demo_lr={}, factory=RAdam,
         reference="Liu et al., On the Variance of the Adaptive Learning Rate and Beyond, ICLR 2020",
         parity=_coupled_and_decoupled("radam", "RAdam", dict(betas=(0.9, 0.99))),
     ),
-    OptimizerRecord(
-        name="adamax", display="Adamax", color="#BCBD22", family="adam", adaptive=True, year=2015,
-        lr_range=(1e-3, 1e-1), demo_lr={}, factory=Adamax,
+    adam_family(
+        name="adamax", display="Adamax", color="#BCBD22", year=2015, demo_lr={}, factory=Adamax,
         reference="Kingma & Ba, Adam: A Method for Stochastic Optimization (sec. 7.1), ICLR 2015",
         parity=(
             ParityConfig("adamax", "Adamax", dict(lr=1e-2), dict(betas=(0.8, 0.99))),

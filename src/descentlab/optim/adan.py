@@ -7,7 +7,7 @@ from __future__ import annotations
 from .adam import adam_chain
 from .form import Form, FormRule, addcmul, lerp, sqrt, where
 from .hyperspec import Items, Real, declare
-from .records import OptimizerRecord
+from .records import OptimizerRecord, adam_family
 from .torchapi import Named, Params
 
 __all__ = ["Adan", "scale_by_adan"]
@@ -98,9 +98,8 @@ class Adan(Named):
 
 #: this module's registered optimizer (see descentlab.optim.records)
 # fmt: off
-RECORDS: tuple[OptimizerRecord, ...] = (OptimizerRecord(
-    name="adan", display="Adan", color="#117733", family="adam", adaptive=True,
-    year=2022, factory=Adan, lr_range=(1e-3, 1e-1),
+RECORDS: tuple[OptimizerRecord, ...] = (adam_family(
+    name="adan", display="Adan", color="#117733", year=2022, factory=Adan,
     reference="Xie et al., Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing "
     "Deep Models, arXiv:2208.06677, 2022 (IEEE TPAMI 2024)",
 ),)

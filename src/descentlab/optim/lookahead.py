@@ -34,7 +34,7 @@ from .base import HyperparameterTypeError, Rule, chain
 from .form import Form, FormRule, lerp, where
 from .hyperspec import Integer, Real, declare
 from .optimizer import Optimizer
-from .records import OptimizerRecord
+from .records import OptimizerRecord, adam_family
 
 __all__ = ["Lookahead", "Wrapped", "base_chain", "factory_keywords", "lookahead", "resolve_base"]
 
@@ -209,9 +209,9 @@ class Lookahead(Wrapped):
 
 #: this module's registered optimizer (see descentlab.optim.records)
 # fmt: off
-RECORDS: tuple[OptimizerRecord, ...] = (OptimizerRecord(
-    name="lookahead", display="Lookahead", color="#882255", family="adam", adaptive=True,
-    year=2019, factory=Lookahead, lr_range=(1e-3, 1e-1), demo_lr={"ravine": 0.3, "saddle": 0.1},
+RECORDS: tuple[OptimizerRecord, ...] = (adam_family(
+    name="lookahead", display="Lookahead", color="#882255",
+    year=2019, factory=Lookahead, demo_lr={"ravine": 0.3, "saddle": 0.1},
     reference="Zhang, Lucas, Hinton & Ba, Lookahead Optimizer: k steps forward, 1 step back, "
     "NeurIPS 2019 (arXiv:1907.08610)",
 ),)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
-__all__ = ["OptimizerRecord", "ParityConfig", "Registry"]
+__all__ = ["OptimizerRecord", "ParityConfig", "Registry", "adam_family"]
 
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -120,6 +120,12 @@ class OptimizerRecord:
             width = min(hi - lo for lo, hi in landscape.domain)
             return float(f"{width / 50:.2g}")
         return landscape.lr
+
+
+def adam_family(**fields: Any) -> OptimizerRecord:
+    """An Adam-family optimizer's record: adaptive, its learning rates searched over
+    [1e-3, 1e-1]; ``fields``: the rest of :class:`OptimizerRecord`'s."""
+    return OptimizerRecord(family="adam", adaptive=True, lr_range=(1e-3, 1e-1), **fields)
 
 
 class Registry:

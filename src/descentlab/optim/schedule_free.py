@@ -45,7 +45,7 @@ from .base import (
 )
 from .form import Form, FormRule, add, addcmul, sqrt
 from .hyperspec import Choice, Pair, Real, declare
-from .records import OptimizerRecord
+from .records import OptimizerRecord, adam_family
 from .torchapi import Named, Params, pair
 
 __all__ = ["ScheduleFreeAdamW", "schedule_free_adamw"]
@@ -232,10 +232,9 @@ class ScheduleFreeAdamW(Named):
 
 #: this module's registered optimizer (see descentlab.optim.records)
 # fmt: off
-RECORDS: tuple[OptimizerRecord, ...] = (OptimizerRecord(
-    name="sfadamw", display="Schedule-Free AdamW", color="#332288", family="adam", adaptive=True,
-    year=2024, factory=ScheduleFreeAdamW, lr_range=(1e-3, 1e-1),
-    demo_lr={"ravine": 0.3, "saddle": 0.3},
+RECORDS: tuple[OptimizerRecord, ...] = (adam_family(
+    name="sfadamw", display="Schedule-Free AdamW", color="#332288",
+    year=2024, factory=ScheduleFreeAdamW, demo_lr={"ravine": 0.3, "saddle": 0.3},
     reference="Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky, The Road Less Scheduled, "
     "NeurIPS 2024 (arXiv:2405.15682)",
 ),)

@@ -45,7 +45,7 @@ from torch import Tensor
 from . import stacks
 from .base import PerTensorRule, arguments, chain
 from .hyperspec import SCALAR_BETAS, Flag, Integer, Real, declare
-from .records import OptimizerRecord
+from .records import OptimizerRecord, adam_family
 from .torchapi import Named, Params, pair
 from .transforms import maximize as _maximize
 from .transforms import scale_by_lr
@@ -289,9 +289,8 @@ class SOAP(Named):
 
 #: this module's registered optimizer (see descentlab.optim.records)
 # fmt: off
-RECORDS: tuple[OptimizerRecord, ...] = (OptimizerRecord(
-    name="soap", display="SOAP", color="#C49C94", family="adam", adaptive=True,
-    year=2024, factory=SOAP, lr_range=(1e-3, 1e-1),
+RECORDS: tuple[OptimizerRecord, ...] = (adam_family(
+    name="soap", display="SOAP", color="#C49C94", year=2024, factory=SOAP,
     reference="Vyas et al., SOAP: Improving and Stabilizing Shampoo using Adam, 2024 "
     "(arXiv:2409.11321)",
 ),)
