@@ -26,8 +26,10 @@ from descentlab._files import shown as shown  # (the commands print paths as the
 __all__ = [
     "add_backend_arguments",
     "add_command",
+    "add_count",
     "add_engine_options",
     "add_rank_timeout",
+    "add_switch",
     "check_backend_arguments",
     "check_out_dir",
     "check_store_path",
@@ -137,6 +139,17 @@ def add_command(
     p = subparsers.add_parser(name, help=help, description=description, **kwargs)
     p.set_defaults(func=func)
     return p
+
+
+def add_switch(group: Any, *flags: str, **kwargs: Any) -> None:
+    """Add the option ``flags``, on where given (``store_true``; ``kwargs``: its ``help``...)."""
+    group.add_argument(*flags, action="store_true", **kwargs)
+
+
+def add_count(group: Any, *flags: str, **kwargs: Any) -> None:
+    """Add the option ``flags``, a whole number ``N`` (``kwargs``: its ``help``, ``default``...;
+    the parser refuses more than :func:`integer_limit`)."""
+    group.add_argument(*flags, type=int, metavar="N", **kwargs)
 
 
 def add_rank_timeout(group: Any) -> None:

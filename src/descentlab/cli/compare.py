@@ -52,8 +52,10 @@ from typing import Any
 from descentlab.cli._options import (
     add_backend_arguments,
     add_command,
+    add_count,
     add_engine_options,
     add_rank_timeout,
+    add_switch,
     check_backend_arguments,
     check_out_dir,
     check_workers_and_threads,
@@ -213,33 +215,24 @@ def _budget_arguments(budget: Any, d: CompareSpec) -> None:
         metavar="N|full",
         help="default min(128, n_train // 4): four steps or more an epoch (said when not 128)",
     )
-    budget.add_argument(
-        "--steps", type=int, metavar="N", help=f"steps of the final runs (default {d.steps})"
-    )
-    budget.add_argument(
-        "--tune-steps",
-        type=int,
-        metavar="N",
-        help="steps of each tuning trial (default: --steps)",
-    )
-    budget.add_argument(
+    add_count(budget, "--steps", help=f"steps of the final runs (default {d.steps})")
+    add_count(budget, "--tune-steps", help="steps of each tuning trial (default: --steps)")
+    add_count(
+        budget,
         "--tune-seeds",
-        type=int,
-        metavar="N",
         help=f"seeds per tuning setting, scores averaged (default {d.tune_seeds})",
     )
-    budget.add_argument(
+    add_count(
+        budget,
         "--lr-trials",
-        type=int,
-        metavar="N",
         help="learning rates per optimizer on the coarse grid (or random draws; default "
         f"{d.lrs_per_optimizer})",
     )
     # The old name of --lr-trials (it never meant training runs): still read, with a warning.
     budget.add_argument("--trials", type=int, dest="old_trials", help=argparse.SUPPRESS)
-    budget.add_argument(
+    add_switch(
+        budget,
         "--no-refine",
-        action="store_true",
         help="tune on the coarse grid only (no extension past a winning edge, no finer points)",
     )
     budget.add_argument(
@@ -247,10 +240,9 @@ def _budget_arguments(budget: Any, d: CompareSpec) -> None:
         choices=("grid", "random", QUASIRANDOM),
         help="default grid (--problems: quasirandom); quasirandom: the equal budget of --budget",
     )
-    budget.add_argument(
+    add_count(
+        budget,
         "--budget",
-        type=int,
-        metavar="N",
         help="equal, declared budgets (AlgoPerf external tuning): N trials for every "
         "optimizer, drawn quasi-randomly from its declared search space (lr, momentum or "
         f"betas, weight decay, warmup, schedule); implies --search {QUASIRANDOM} "
@@ -283,29 +275,27 @@ def _budget_arguments(budget: Any, d: CompareSpec) -> None:
         "log-uniform range. K applies to the optimizers that have K (momentum: Momentum and "
         "Nesterov, not SGD); LABEL.K to that optimizer only",
     )
-    budget.add_argument(
+    add_switch(
+        budget,
         "--measure-targets",
-        action="store_true",
         help="--problems: a problem with no target of its own and none stored gets one from "
         "reference runs (Adam tuned on a 5-point grid, 3 seeds; run once, found again after)",
     )
     budget.add_argument(
         "--cv", type=int, metavar="K", help="k-fold cross-validation (default: holdout split)"
     )
-    budget.add_argument(
+    add_count(
+        budget,
         "--seeds",
-        type=int,
-        metavar="N",
         help=f"curve-run seeds, and test seeds at the verdict's first look (default {d.seeds})",
     )
-    budget.add_argument(
+    add_count(
+        budget,
         "--max-seeds",
-        type=int,
-        metavar="N",
         help="the most test seeds an optimizer whose comparison is still open gets (default 8 x "
         "--seeds; --max-seeds equal to --seeds: one look, no seeds added)",
     )
-    budget.add_argument("--seed", type=int, metavar="N", help="first seed (default 0)")
+    add_count(budget, "--seed", help="first seed (default 0)")
     budget.add_argument(
         "--target-accuracy",
         type=_TARGET,
@@ -313,11 +303,9 @@ def _budget_arguments(budget: Any, d: CompareSpec) -> None:
         help="a validation accuracy whose first crossing is timed, steps and seconds "
         "(default none: the speedups say how much faster each one gets where the others end)",
     )
-    budget.add_argument(
-        "--eval-every", type=int, metavar="N", help="evaluation interval of the curve runs"
-    )
+    add_count(budget, "--eval-every", help="evaluation interval of the curve runs")
     budget.add_argument("--val-fraction", type=float, metavar="F", help="default 0.2")
-    budget.add_argument("--split-seed", type=int, metavar="N", help="default 0")
+    add_count(budget, "--split-seed", help="default 0")
     budget.add_argument(
         "--landscapes",
         metavar="A,B",
@@ -336,27 +324,26 @@ def _output_arguments(out: Any) -> None:
         help="your own code's earlier comparison, continued on purpose though its files changed "
         "(its trials reused as they are; the files that changed are said)",
     )
-    out.add_argument(
+    add_switch(
+        out,
         "--force",
-        action="store_true",
         help="use a run directory that holds other files but no store, or whose store is "
         "empty or not the one its comparison.json was made from: the comparison is trained "
         "there again (its report.html, trials.csv and comparison.json are replaced)",
     )
-    out.add_argument(
+    add_count(
+        out,
         "--workers",
-        type=int,
-        metavar="N",
         help="worker processes (default: one per core; at most one per 300 MB of available "
         "memory, and at most one per trial the comparison runs: more are not started)",
     )
-    out.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads per trial")
+    add_count(out, "--threads", default=1, help="torch threads per trial")
     out.add_argument(
         "--device", help="torch device every trial trains on: cpu (default), cuda or cuda:N"
     )
-    out.add_argument(
+    add_switch(
+        out,
         "--one-at-a-time",
-        action="store_true",
         help="train each trial by itself, not in vectorized groups (slower, same numbers up "
         "to rounding; each run's seconds are its own either way, a run of a vectorized pass "
         "charged its share)",
@@ -372,35 +359,34 @@ def _output_arguments(out: Any) -> None:
         "interruption, each unfinished trial continues from its last checkpoint (also on Ray)",
     )
     add_backend_arguments(out, "trials")
-    out.add_argument(
+    add_count(
+        out,
         "--nproc",
-        type=int,
-        metavar="N",
         help="train each trial across N processes of this machine, its model sharded with "
         "FSDP2 (one trial at a time; docs/distributed.md)",
     )
     add_rank_timeout(out)
-    out.add_argument(
+    add_switch(
+        out,
         "--no-progress",
-        action="store_true",
         help="no progress output (else a line per trial, and a long trial's steps, rate and "
         "time left: one line every 5 s on a terminal, every 30 s in a log)",
     )
     drawn = out.add_mutually_exclusive_group()
-    drawn.add_argument(
+    add_switch(
+        drawn,
         "--report",
-        action="store_true",
         help="also draw the HTML report and its figures (report.html, figures/) once the "
         "comparison is done; without it only trials.csv and comparison.json are written, and "
         "`descentlab report RUN_DIR` draws the report later from the store",
     )
-    drawn.add_argument(
+    add_switch(
+        drawn,
         "--no-report",
-        action="store_true",
         help="skip the HTML report and its figures, the default (trials.csv and comparison.json "
         "are still written into the run directory)",
     )
-    out.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_switch(out, "--json", help="print the results as JSON")
 
 
 def build_spec(args: argparse.Namespace) -> CompareSpec:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from descentlab.cli._options import add_command
+from descentlab.cli._options import add_command, add_switch
 
 __all__ = ["handler", "register"]
 
@@ -28,11 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``convarith`` subcommand."""
     p = add_command(subparsers, "convarith", handler, _HELP, _DESCRIPTION)
     p.add_argument("which", choices=["alexnet", "bottleneck", "inception"])
-    p.add_argument("--one-gpu", action="store_true", help="alexnet: no two-GPU grouping")
-    p.add_argument("--bias", action="store_true", help="count biases")
-    p.add_argument(
-        "--pool-before-fc", action="store_true", help="alexnet: fc6 reads the pooled 6x6 map"
-    )
+    add_switch(p, "--one-gpu", help="alexnet: no two-GPU grouping")
+    add_switch(p, "--bias", help="count biases")
+    add_switch(p, "--pool-before-fc", help="alexnet: fc6 reads the pooled 6x6 map")
     p.add_argument("--in", dest="in_ch", type=int, default=128, help="bottleneck: in channels")
     p.add_argument("--out", dest="out_ch", type=int, default=128, help="bottleneck: out channels")
     p.add_argument("--reduce", type=int, default=32, help="bottleneck: channels after the 1x1")

@@ -28,6 +28,8 @@ from descentlab._files import make_dirs
 from descentlab.cli._options import (
     add_backend_arguments,
     add_command,
+    add_count,
+    add_switch,
     check_backend_arguments,
     check_out_dir,
     check_workers_and_threads,
@@ -71,18 +73,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="an experiment (see above) or 'list'")  # fmt: skip
     p.add_argument("--out", default="runs/experiments",
                    help="output folder (default runs/experiments)")  # fmt: skip
-    p.add_argument("--quick", action="store_true",
-                   help="the small setting (seconds; what the tests run)")  # fmt: skip
+    add_switch(p, "--quick", help="the small setting (seconds; what the tests run)")
     p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="options",
                    help="an experiment option (JSON value), repeatable; see 'list'")  # fmt: skip
-    p.add_argument("--force", action="store_true", help="overwrite an earlier result in --out")
-    p.add_argument("--store", action="store_true",
-                   help="also record the training runs (regularization, schedules) in "
-                        "<out>/descentlab.sqlite, with their checkpoints")  # fmt: skip
-    p.add_argument("--threads", type=int, metavar="N", default=1,
-                   help="torch threads (default 1: fastest for these small models)")  # fmt: skip
-    p.add_argument("--json", action="store_true", help="print the table as JSON")
+    add_switch(p, "--force", help="overwrite an earlier result in --out")
+    add_switch(p, "--store", help="also record the training runs (regularization, schedules) in "
+               "<out>/descentlab.sqlite, with their checkpoints")  # fmt: skip
+    add_count(p, "--threads", default=1,
+              help="torch threads (default 1: fastest for these small models)")  # fmt: skip
+    add_switch(p, "--json", help="print the table as JSON")
     add_backend_arguments(p, "training runs (regularization, schedules)")
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from descentlab.cli._options import add_command, check_out_dir, parse_names, shown
+from descentlab.cli._options import add_command, add_switch, check_out_dir, parse_names, shown
 
 __all__ = ["handler", "register"]
 
@@ -30,10 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="figures", help="output folder (default: figures)")
     p.add_argument("--only", help="comma-separated figure names (default: all)")
-    p.add_argument("--no-animations", action="store_true", help="skip the GIF animations")
-    p.add_argument(
-        "--quick", action="store_true", help="draft quality: fewer steps, runs and pixels"
-    )
+    add_switch(p, "--no-animations", help="skip the GIF animations")
+    add_switch(p, "--quick", help="draft quality: fewer steps, runs and pixels")
 
 
 def handler(args: argparse.Namespace) -> int:

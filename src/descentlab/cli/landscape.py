@@ -29,7 +29,7 @@ from numbers import Integral
 from pathlib import Path
 
 from descentlab import optim
-from descentlab.cli._options import add_command, check_out_dir, parse_names, shown
+from descentlab.cli._options import add_command, add_switch, check_out_dir, parse_names, shown
 from descentlab.constraints import POSITIVE, POSITIVE_INT, Interval, check, invalid
 from descentlab.problems import landscapes, trajectories
 
@@ -58,7 +58,7 @@ def parse_floats(name: str, text: str) -> list[float]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``landscape`` subcommand."""
     p = add_command(subparsers, "landscape", handler, _HELP)
-    p.add_argument("--list", action="store_true", help="list the landscapes and exit")
+    add_switch(p, "--list", help="list the landscapes and exit")
     p.add_argument("--function", help="landscape name (see --list)")
     p.add_argument(
         "--optimizers",
@@ -83,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default: the landscape's demo start)",
     )
     p.add_argument("--out", default=".", help="output folder (default: current folder)")
-    p.add_argument("--no-gif", action="store_true", help="skip the animation")
+    add_switch(p, "--no-gif", help="skip the animation")
     p.add_argument(
         "--frames", type=int, default=60, help=f"animation frames, 2 to {MAX_FRAMES} (default 60)"
     )

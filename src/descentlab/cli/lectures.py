@@ -18,7 +18,7 @@ import argparse
 import sys
 import time
 
-from descentlab.cli._options import add_command
+from descentlab.cli._options import add_command, add_switch
 
 __all__ = ["handler", "register"]
 
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``lectures`` subcommand."""
     p = add_command(subparsers, "lectures", handler, _HELP, _DESCRIPTION)
     p.add_argument("--out", default="runs/lectures", help="output folder (default runs/lectures)")
-    p.add_argument("--quick", action="store_true", help="the experiments' quick presets")
+    add_switch(p, "--quick", help="the experiments' quick presets")
     p.add_argument(
         "--only",
         help="comma-separated lectures: page names (e.g. momentum-and-adaptive-rates) or "
@@ -44,9 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--items",
         help="comma-separated item numbers of seed_items.md: build only those cards",
     )
-    p.add_argument(
-        "--coverage", action="store_true", help="print the items and where each is shown"
-    )
+    add_switch(p, "--coverage", help="print the items and where each is shown")
 
 
 def handler(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 
-from descentlab.cli._options import add_command
+from descentlab.cli._options import add_command, add_switch
 
 _HELP = "interactive optimizer playground in the browser (local web app)"
 
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="address to bind (default 127.0.0.1; another address makes the playground "
         "reachable from other machines, with a warning)",
     )
-    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    add_switch(p, "--no-browser", help="do not open a browser")
 
 
 def run(args: argparse.Namespace) -> int:

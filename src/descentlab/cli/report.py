@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from descentlab.cli._options import add_command, check_out_dir, shown
+from descentlab.cli._options import add_command, add_switch, check_out_dir, shown
 
 __all__ = ["register", "run"]
 
@@ -31,10 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = add_command(subparsers, "report", run, help=_HELP, description=_DESCRIPTION)
     p.add_argument("run_dir", metavar="RUN_DIR", help="the comparison's run directory")
     p.add_argument("--output", metavar="PATH", help="write here instead of RUN_DIR/report.html")
-    p.add_argument("--table", action="store_true", help="also print the results table")
-    p.add_argument(
+    add_switch(p, "--table", help="also print the results table")
+    add_switch(
+        p,
         "--force",
-        action="store_true",
         help="with --output outside RUN_DIR: replace trials.csv and comparison.json there",
     )
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from descentlab._terminal import printable
-from descentlab.cli._options import add_command, print_json
+from descentlab.cli._options import add_command, add_switch, print_json
 from descentlab.cli._options import shown as shown_path
 
 __all__ = ["register", "run"]
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a store, or a folder holding one or comparisons' run directories (default runs)",
     )
     p.add_argument("--show", type=int, metavar="ID", help="show run ID in full")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_switch(p, "--json", help="print JSON")
 
 
 def stores(where: Path) -> list[Path]:

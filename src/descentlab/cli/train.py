@@ -30,8 +30,10 @@ import torch
 
 from descentlab.cli._options import (
     add_command,
+    add_count,
     add_engine_options,
     add_rank_timeout,
+    add_switch,
     check_out_dir,
     check_store_path,
     check_workers_and_threads,
@@ -70,9 +72,7 @@ def _add_what_and_how(p: argparse.ArgumentParser) -> None:
         "keyword arguments), as compare takes it",
     )
     what.add_argument("--problem-option", action="append", metavar="K=V", help="dataset option")
-    what.add_argument(
-        "--split-seed", type=int, metavar="N", help="seed of the train/validation split (0)"
-    )
+    add_count(what, "--split-seed", help="seed of the train/validation split (0)")
     what.add_argument("--val-fraction", type=float, metavar="F", help="validation fraction (0.2)")
     what.add_argument("--model", help="model (default: the problem's default)")
     what.add_argument("--model-option", action="append", metavar="K=V", help="model option")
@@ -98,16 +98,15 @@ def _add_what_and_how(p: argparse.ArgumentParser) -> None:
         metavar="N|full",
         help="examples per step: N (mini-batch), 1 (SGD) or 'full' (GD, the default)",
     )
-    how.add_argument("--drop-last", action="store_true", default=None, help="drop short batches")
+    add_switch(how, "--drop-last", default=None, help="drop short batches")
     length = how.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, metavar="N", help="optimizer steps")
-    length.add_argument("--epochs", type=int, metavar="N", help="passes over the training data")
-    how.add_argument("--seed", type=int, metavar="N", help="seed (default 0)")
+    add_count(length, "--steps", help="optimizer steps")
+    add_count(length, "--epochs", help="passes over the training data")
+    add_count(how, "--seed", help="seed (default 0)")
     how.add_argument("--device", help="torch device: cpu (default), cuda or cuda:N")
-    how.add_argument(
+    add_count(
+        how,
         "--nproc",
-        type=int,
-        metavar="N",
         help="train in N processes of this machine, the model sharded with FSDP2 (gloo on "
         "the CPU, one GPU each with --device cuda); the numbers are one process's up to "
         "float rounding (docs/distributed.md)",
@@ -125,11 +124,8 @@ def _add_regularizers(p: argparse.ArgumentParser) -> None:
     reg.add_argument("--cutmix", type=float, metavar="ALPHA", help="cutmix Beta(alpha, alpha)")
     reg.add_argument("--input-noise", type=float, metavar="STD", help="Gaussian input noise")
     reg.add_argument("--weight-noise", type=float, metavar="STD", help="Gaussian weight noise")
-    reg.add_argument(
-        "--augment",
-        action="store_true",
-        default=None,
-        help="random shifts/scalings (1-D) or translations (images)",
+    add_switch(
+        reg, "--augment", default=None, help="random shifts/scalings (1-D) or translations (images)"
     )
     reg.add_argument(
         "--early-stopping",
@@ -143,41 +139,30 @@ def _add_regularizers(p: argparse.ArgumentParser) -> None:
     reg.add_argument(
         "--monitor", metavar="METRIC", help="early stopping's metric: val/loss or val/accuracy"
     )
-    reg.add_argument(
-        "--no-restore-best", action="store_true", default=None, help="keep the last weights"
-    )
+    add_switch(reg, "--no-restore-best", default=None, help="keep the last weights")
 
 
 def _add_observation(p: argparse.ArgumentParser) -> None:
     obs = p.add_argument_group("observation and storage")
-    obs.add_argument(
-        "--eval-every", type=int, metavar="N", help="evaluate every N steps (default: 25 times)"
-    )
-    obs.add_argument(
-        "--checkpoint-every",
-        type=int,
-        metavar="N",
-        help="checkpoint every N steps (and at the end)",
-    )
-    obs.add_argument("--no-test", action="store_true", default=None, help="skip the test split")
+    add_count(obs, "--eval-every", help="evaluate every N steps (default: 25 times)")
+    add_count(obs, "--checkpoint-every", help="checkpoint every N steps (and at the end)")
+    add_switch(obs, "--no-test", default=None, help="skip the test split")
     obs.add_argument("--name", help="run name in the store")
     obs.add_argument(
         "--runs-dir", default="runs", help="folder of the store and checkpoints (default runs)"
     )
     obs.add_argument("--db", metavar="PATH", help="the store (RUNS_DIR/descentlab.sqlite)")
     obs.add_argument("--resume", type=int, metavar="RUN_ID", help="continue a stored run")
-    obs.add_argument(
+    add_switch(
+        obs,
         "--restart",
-        action="store_true",
         help="with --resume: start the run over from step 0 if its checkpoint is corrupted "
         "or missing (otherwise that is an error)",
     )
-    obs.add_argument("--until-step", type=int, metavar="N", help="pause after N steps")
-    obs.add_argument("--no-progress", action="store_true", help="no progress bar")
-    obs.add_argument(
-        "--threads", type=int, metavar="N", help="torch threads (1 is fastest for small models)"
-    )
-    obs.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_count(obs, "--until-step", help="pause after N steps")
+    add_switch(obs, "--no-progress", help="no progress bar")
+    add_count(obs, "--threads", help="torch threads (1 is fastest for small models)")
+    add_switch(obs, "--json", help="print the summary as JSON")
 
 
 def _config(args: argparse.Namespace) -> Any:
