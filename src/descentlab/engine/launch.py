@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import torch
 from torch import Tensor, nn
@@ -673,23 +673,30 @@ def _delivered(server: Any, store: Any) -> dict[str, Any] | None:
 # the public entry point
 
 
+class ShardOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`train_sharded` that :func:`prepare_sharded` checks
+    (each as :func:`train_sharded` says; not given: None, ``restart`` False)."""
+
+    data: Any
+    resume_id: int | None
+    restart: bool
+    until_step: int | None
+    progress: bool | None
+    threads: int | None
+    checkpoint_every: int | str | None
+    optimizer: Any
+    schedule: Mapping[str, Any] | None
+    rank_timeout: float | None
+
+
 def train_sharded(
     config: RunConfig | Mapping[str, Any] | None,
     nproc: int,
     store_path: str | os.PathLike[str] | None = None,
     *,
-    data: Any = None,
-    resume_id: int | None = None,
-    restart: bool = False,
-    until_step: int | None = None,
-    progress: bool | None = None,
-    threads: int | None = None,
-    checkpoint_every: int | str | None = None,
     announce: str | None = None,
-    optimizer: Any = None,
-    schedule: Mapping[str, Any] | None = None,
-    rank_timeout: float | None = None,
     begun: bool = False,
+    **options: Unpack[ShardOptions],
 ) -> RunResult:
     """Train one run across ``nproc`` processes of this machine, its model sharded with FSDP2
     (see the module notes); or continue the stored run ``resume_id`` (``config`` None) from
@@ -735,12 +742,7 @@ def train_sharded(
     # what this process announces while it builds the run, its processes do not repeat
     folder = announcement_dir()
     with shared_across(folder):
-        job, built = prepare_sharded(
-            config, nproc, store_path, data=data, resume_id=resume_id, restart=restart,
-            until_step=until_step, progress=progress, threads=threads,
-            checkpoint_every=checkpoint_every, optimizer=optimizer, schedule=schedule,
-            rank_timeout=rank_timeout,
-        )  # fmt: skip
+        job, built = prepare_sharded(config, nproc, store_path, options)
         with contextlib.nullcontext() if store_path is None else Store(store_path) as store:
             job.update({"run_id": None} if store is None else
                        _recorded(store, {**job, "begun": begun}, built, nproc))  # fmt: skip
@@ -834,40 +836,36 @@ def finished(out: Mapping[str, Any], built: Built, config: RunConfig) -> RunResu
 def prepare_sharded(
     config: RunConfig | Mapping[str, Any] | None,
     nproc: int,
-    store_path: str | os.PathLike[str] | None = None,
-    *,
-    data: Any = None,
-    resume_id: int | None = None,
-    restart: bool = False,
-    until_step: int | None = None,
-    progress: bool | None = None,
-    threads: int | None = None,
-    checkpoint_every: int | str | None = None,
-    optimizer: Any = None,
-    schedule: Mapping[str, Any] | None = None,
-    rank_timeout: float | None = None,
+    store_path: str | os.PathLike[str] | None,
+    options: ShardOptions,
 ) -> tuple[dict[str, Any], Built]:
     """Everything :func:`train_sharded` checks before any process starts, and the job each
     process is given (:func:`run_rank`); the run as one process builds it."""
     from descentlab.store import Store
 
+    unknown = sorted(set(options) - ShardOptions.__optional_keys__)
+    if unknown:  # (as Python says it of a parameter the signature does not name)
+        raise TypeError(f"train_sharded() got an unexpected keyword argument {unknown[0]!r}")
+    until_step, resume_id = options.get("until_step"), options.get("resume_id")
+    checkpoint_every, threads = options.get("checkpoint_every"), options.get("threads")
     check_until_step(until_step)
     check_checkpoint_every(checkpoint_every)
     if resume_id is not None and store_path is None:
         raise ValueError("resume_id needs the store the run is recorded in")
     job: dict[str, Any] = {
         "until_step": until_step,
-        "progress": progress,
+        "progress": options.get("progress"),
         "checkpoint_every": checkpoint_every,
-        "data": data,
+        "data": options.get("data"),
         "resume_id": resume_id,
-        "rank_timeout": ranks.check_rank_timeout(rank_timeout),
+        "rank_timeout": ranks.check_rank_timeout(options.get("rank_timeout")),
     }
     if resume_id is not None:
         # everything checked here, read-only; the store's changes follow (:func:`_recorded`)
         with Store(store_path) as store:
-            resumed = resumption(store, resume_id, restart=restart, optimizer=optimizer,
-                                 schedule=schedule)  # fmt: skip
+            resumed = resumption(store, resume_id, restart=options.get("restart", False),
+                                 optimizer=options.get("optimizer"),
+                                 schedule=options.get("schedule"))  # fmt: skip
         if resumed.load:  # verified before anything starts, its shards too
             check_shards(resumed.checkpoint, resumed.state or {})
         config, record = resumed.config, resumed.record
@@ -877,8 +875,8 @@ def prepare_sharded(
         raise ValueError("give a config, or resume_id to continue a stored run")
     else:
         config, record = checked_config(config)
-    with torch.random.fork_rng(devices=[]):
-        built = build(config, data)  # every check of one process's run, here, before any start
+    with torch.random.fork_rng(devices=[]):  # every check of one process's run, before any start
+        built = build(config, options.get("data"))
     check_shardable(config, built, nproc)
     cores = os.cpu_count() or 1
     job.update(config=config, record=record, threads=threads or max(1, cores // nproc))

@@ -483,10 +483,8 @@ class RayTrialRunner(TrialRunner):
         from descentlab.engine.launch import prepare_sharded
 
         ray, nproc = self._ray, self.nproc
-        job, _ = prepare_sharded(
-            trial.config, nproc, None, data=self.source.get(trial.data), progress=False,
-            threads=self.threads,
-        )  # fmt: skip
+        options = {"data": self.source.get(trial.data), "progress": False, "threads": self.threads}
+        job, _ = prepare_sharded(trial.config, nproc, None, options)
         # (nothing waits here for the group: its tasks start once the cluster has its CPUs,
         # and the trials before it give theirs back as their outcomes are collected)
         group = placement_group([{"CPU": self.threads}] * nproc, strategy="STRICT_PACK")
