@@ -240,8 +240,7 @@ def test_the_first_batch_check_takes_its_reference_run_by_run_not_through_vmap(
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(vectorized.Gradients, "_looped_losses_and_grads", counted)
-    monkeypatch.setattr(vectorized.Gradients, "_vmap_losses_and_grads",
-                        lambda *a, **k: vmapped.append(1))  # fmt: skip
+    monkeypatch.setattr(vectorized.Gradients, "_losses_fn", lambda *a, **k: vmapped.append(1))
     with warnings.catch_warnings():  # (the kernel agrees: nothing announced)
         warnings.simplefilter("error", RuntimeWarning)
         train_many(_configs(3), data=mnist1d, mode="vmap", progress=False)

@@ -449,6 +449,12 @@ class _RunMonitors(optim.Monitor):
             monitor.add(step, index, grad_norm[j], update_norm[j], param_norm[j], own)
 
 
+def _split(params: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """The stacked parameters that train, and the others (detached)."""
+    trainable = {n: p for n, p in params.items() if p.requires_grad}
+    return trainable, {n: p.detach() for n, p in params.items() if not p.requires_grad}
+
+
 def _run_value(value: Any, j: int, n: int) -> Any:
     """Run ``j``'s value of a stacked hyperparameter (a length-``n`` tensor, or a tuple of
     them; a shared value as it is)."""
@@ -756,8 +762,7 @@ class Gradients:
             if not known:
                 self.cnn = None  # (announced by the group that compared)
             return
-        trainable = {n: p for n, p in params.items() if p.requires_grad}
-        fixed = {n: p.detach() for n, p in params.items() if not p.requires_grad}
+        trainable, fixed = _split(params)
         ref = self._looped_losses_and_grads(dim, inputs, trainable, fixed, buffers)
         with torch.no_grad():
             got = kernel({n: p.detach() for n, p in trainable.items()}, *inputs, dim)
@@ -812,9 +817,10 @@ class Gradients:
         noise: dict[str, Tensor] | None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """The K training losses and the gradients of every run (at the noisy weights when
-        there is weight noise: ``w + std * eps``, as ``regularize.WeightNoise`` perturbs)."""
-        trainable = {n: p for n, p in params.items() if p.requires_grad}
-        fixed = {n: p.detach() for n, p in params.items() if not p.requires_grad}
+        there is weight noise: ``w + std * eps``, as ``regularize.WeightNoise`` perturbs): by
+        the compiled CNN step, a traced graph, else eagerly (the K losses under vmap, their
+        gradients by autograd)."""
+        trainable, fixed = _split(params)
         compiled = kind == "train" and self.cnn is not None
         traced = None if compiled else self._traced_fn(kind, dim, inputs)
         if compiled or traced is not None:
@@ -824,7 +830,12 @@ class Gradients:
                     return self.cnn(p_in, *inputs, dim)
                 grads, losses = traced(p_in, fixed, buffers, *inputs)
             return losses, grads
-        return self._vmap_losses_and_grads(kind, dim, inputs, trainable, fixed, buffers, noise)
+        p_in = self._noisy(dict(trainable), noise)
+        losses = self._losses_fn(kind, dim)(p_in, fixed, buffers, *inputs)
+        names = list(trainable)
+        # The sum's gradient is each run's own gradient (the runs share no parameter).
+        values = torch.autograd.grad(losses.sum(), [trainable[n] for n in names])
+        return losses.detach(), dict(zip(names, values, strict=True))
 
     def _noisy(self, p_in: dict[str, Tensor], noise: dict[str, Tensor] | None) -> dict[str, Tensor]:
         """``p_in`` at the noisy weights ``w + std * eps`` where there is weight noise."""
@@ -832,24 +843,6 @@ class Gradients:
             std = self.cfg0.weight_noise
             p_in.update({n: torch.add(p_in[n], e, alpha=std) for n, e in noise.items()})
         return p_in
-
-    def _vmap_losses_and_grads(
-        self,
-        kind: str,
-        dim: int | None,
-        inputs: tuple[Tensor, ...],
-        trainable: dict[str, Tensor],
-        fixed: dict[str, Tensor],
-        buffers: dict[str, Tensor],
-        noise: dict[str, Tensor] | None = None,
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """The eager path: the K losses under vmap, their gradients by autograd."""
-        p_in = self._noisy(dict(trainable), noise)
-        losses = self._losses_fn(kind, dim)(p_in, fixed, buffers, *inputs)
-        names = list(trainable)
-        # The sum's gradient is each run's own gradient (the runs share no parameter).
-        values = torch.autograd.grad(losses.sum(), [trainable[n] for n in names])
-        return losses.detach(), dict(zip(names, values, strict=True))
 
 
 class Stacked:
