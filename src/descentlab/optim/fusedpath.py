@@ -186,7 +186,12 @@ class FusedPath:
             if gpu:
                 plan: KernelPlan | None = _gpu.triton_plan(opt, params, grads, hyper)
             else:
-                plan = self.c_plan(opt, gi, params, grads, hyper)
+                plan = self.c_plan(opt, gi, hyper, params[0].dtype)
+                if opt.fused and plan is not None:
+                    # what the kernel refuses, refused here: a later group's refusal would
+                    # otherwise come after the earlier groups' updates
+                    _on_the_cpu(opt, gi, [*params, *grads])
+                    plan.refuse_tensors(params, grads, hyper)
             if plan is not None and (
                 plan.moves_first or (later and (opt.fused or plan.checks_cheaply))
             ):
@@ -224,16 +229,10 @@ class FusedPath:
         self.said(key, f"descentlab: {message}", stacklevel=caller_stacklevel())
 
     def c_plan(
-        self,
-        opt: Optimizer,
-        gi: int,
-        params: list[Tensor],
-        grads: list[Tensor],
-        hyper: Mapping[str, Any],
+        self, opt: Optimizer, gi: int, hyper: Mapping[str, Any], dtype: torch.dtype
     ) -> _fused.FusedPlan | None:
-        """The C kernel's plan of a CPU group, or None (a dtype it has no kernel for, no
-        compiler); ``fused=True``: what it cannot step refused here."""
-        dtype = params[0].dtype
+        """The C kernel's plan of a CPU group of ``dtype``, or None (a dtype it has no kernel
+        for, no compiler; ``fused=True``: a chain with no fused form is refused here)."""
         if dtype not in _fused.DTYPES:
             return None  # fused=True raised in phase 1
         if opt.fused is None and not self.compiler_ok():
@@ -250,18 +249,6 @@ class FusedPath:
                 f"{type(opt).__name__}(fused=True): the chain {opt.rule!r} has no fused form "
                 "with these options"
             )
-        if opt.fused and plan is not None:
-            # what the kernel refuses, refused here: a later group's refusal would
-            # otherwise come after the earlier groups' updates
-            for t in (*params, *grads):
-                if not t.is_cpu:  # torch's RuntimeError (and words) at the step
-                    raise RuntimeError(
-                        "`fused=True` requires all the params to be floating point Tensors of "
-                        f"supported devices: ['cpu', 'cuda'] but {t.dtype} and "
-                        f"{t.device.type} ({type(opt).__name__}'s fused step runs on the CPU, "
-                        f"and on CUDA through Triton; param group {gi})"
-                    )
-            plan.refuse_tensors(params, grads, hyper)
         return plan
 
     def plan(
@@ -723,3 +710,16 @@ def _rescheduled(opt: Optimizer, gi: int, ctx: SteadyContext, hyper: dict[str, A
     if ctx.guard is None and moved.guard is not None and moved.guard.admits(hyper):
         ctx.guard = moved.guard  # values inside the bounds passed every check: armed
     return True
+
+
+def _on_the_cpu(opt: Optimizer, gi: int, tensors: list[Tensor]) -> None:
+    """Refuse, as torch's fused step does, a tensor of group ``gi`` that is not on the CPU
+    (torch's RuntimeError and words)."""
+    for t in tensors:
+        if not t.is_cpu:
+            raise RuntimeError(
+                "`fused=True` requires all the params to be floating point Tensors of "
+                f"supported devices: ['cpu', 'cuda'] but {t.dtype} and "
+                f"{t.device.type} ({type(opt).__name__}'s fused step runs on the CPU, "
+                f"and on CUDA through Triton; param group {gi})"
+            )
