@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
+#include <type_traits>
 
 #if defined(__AVX512F__)
 #define DL_VBYTES 64
@@ -51,6 +52,23 @@ static const bool WIDE = false;
 static constexpr int VB = WIDE ? 4 : 2;  // vectors of examples per block
 static constexpr int CB4 = 4;  // output (input) channels per block
 template <int KS> static constexpr int bw_channels() { return WIDE ? 4 : 2; }
+
+// The blocks a layer's loops go over, each given to f with its width as a compile-time
+// constant (f(Int<width>(), first)): channels [0, C) 5 at a time where WIDE and C % 5 == 0,
+// then CB4 at a time, then one at a time; vectors of examples [0, nv) VB at a time, then one.
+template <int N> using Int = std::integral_constant<int, N>;
+template <class F> static inline void channel_blocks(int C, F f) {
+    int c = 0;
+    if (WIDE && C % 5 == 0)
+        for (; c + 5 <= C; c += 5) f(Int<5>(), c);
+    for (; c + CB4 <= C; c += CB4) f(Int<CB4>(), c);
+    for (; c < C; ++c) f(Int<1>(), c);
+}
+template <class F> static inline void example_blocks(int nv, F f) {
+    int v = 0;
+    for (; v + VB <= nv; v += VB) f(Int<VB>(), v);
+    for (; v < nv; ++v) f(Int<1>(), v);
+}
 
 template <class V> static inline V in_reg(V v) {
 #if defined(__AVX512F__)
@@ -102,28 +120,15 @@ static void fwd_block(const T* in, int Cin, int Lin, const T* W, const T* bias, 
     }
 }
 
-// Output channels [co, co + CB) over every vector of examples (blocks of 4, then single ones).
-template <class T, int KS, int CB>
-static void fwd_channels(const T* in, int Cin, int Lin, const T* W, const T* bias, int Cout,
-                         int Lout, int s, int p, T* out, int nv, bool relu, int co) {
-    int v = 0;
-    for (; v + VB <= nv; v += VB)
-        fwd_block<T, KS, CB, VB>(in, Cin, Lin, W, bias, Cout, Lout, s, p, out, nv, relu, co, v);
-    for (; v < nv; ++v)
-        fwd_block<T, KS, CB, 1>(in, Cin, Lin, W, bias, Cout, Lout, s, p, out, nv, relu, co, v);
-}
-
+// Every block of output channels over every block of vectors of examples.
 template <class T, int KS>
 static void conv_fwd(const T* in, int Cin, int Lin, const T* W, const T* bias, int Cout,
                      int Lout, int s, int p, T* out, int nv, bool relu) {
-    int co = 0;
-    if (WIDE && Cout % 5 == 0)
-        for (; co + 5 <= Cout; co += 5)
-            fwd_channels<T, KS, 5>(in, Cin, Lin, W, bias, Cout, Lout, s, p, out, nv, relu, co);
-    for (; co + CB4 <= Cout; co += CB4)
-        fwd_channels<T, KS, CB4>(in, Cin, Lin, W, bias, Cout, Lout, s, p, out, nv, relu, co);
-    for (; co < Cout; ++co)
-        fwd_channels<T, KS, 1>(in, Cin, Lin, W, bias, Cout, Lout, s, p, out, nv, relu, co);
+    channel_blocks(Cout, [&](auto cb, int co) {
+        example_blocks(nv, [&](auto bv, int v) {
+            fwd_block<T, KS, cb, bv>(in, Cin, Lin, W, bias, Cout, Lout, s, p, out, nv, relu, co, v);
+        });
+    });
 }
 
 // gW[co][ci][j] = sum_{l, b} g[co][l][b] in[ci][s l + j - p][b];  gb[co] = sum_{l, b} g[co][l][b]
@@ -134,9 +139,7 @@ static void bwd_w_block(const T* g, const T* in, int Cin, int Lin, int Lout, int
     const int NL = Vec<T>::N;
     const int64_t row = (int64_t)nv * NL;
     for (int ci = 0; ci < Cin; ++ci) {
-        V acc[CB][KS];
-        for (int c = 0; c < CB; ++c)
-            for (int j = 0; j < KS; ++j) acc[c][j] = (V){};
+        V acc[CB][KS] = {};
         for (int l = 0; l < Lout; ++l) {
             int jlo = 0, jhi = KS;
             while (jlo < KS && s * l + jlo - p < 0) ++jlo;
@@ -203,9 +206,7 @@ static void bwd_in_block(const T* g, const T* W, const T* a, int Cin, int Lin, i
     const int NL = Vec<T>::N;
     const int64_t row = (int64_t)nv * NL;
     for (int q = 0; q < Lin; ++q) {
-        V acc[CB][BV];
-        for (int c = 0; c < CB; ++c)
-            for (int b = 0; b < BV; ++b) acc[c][b] = (V){};
+        V acc[CB][BV] = {};
         int js[KS], ls[KS], n = 0;
         for (int j = 0; j < KS; ++j) {
             int t = q + p - j;
@@ -237,28 +238,15 @@ static void bwd_in_block(const T* g, const T* W, const T* a, int Cin, int Lin, i
     }
 }
 
-// Input channels [ci, ci + CB) over every vector of examples (blocks of 4, then single ones).
-template <class T, int KS, int CB>
-static void bwd_in_channels(const T* g, const T* W, const T* a, int Cin, int Lin, int Cout,
-                            int Lout, int s, int p, int nv, T* gin, int ci) {
-    int v = 0;
-    for (; v + VB <= nv; v += VB)
-        bwd_in_block<T, KS, CB, VB>(g, W, a, Cin, Lin, Cout, Lout, s, p, nv, gin, ci, v);
-    for (; v < nv; ++v)
-        bwd_in_block<T, KS, CB, 1>(g, W, a, Cin, Lin, Cout, Lout, s, p, nv, gin, ci, v);
-}
-
+// Every block of input channels over every block of vectors of examples.
 template <class T, int KS>
 static void conv_bwd_in(const T* g, const T* W, const T* a, int Cin, int Lin, int Cout,
                         int Lout, int s, int p, int nv, T* gin) {
-    int ci = 0;
-    if (WIDE && Cin % 5 == 0)
-        for (; ci + 5 <= Cin; ci += 5)
-            bwd_in_channels<T, KS, 5>(g, W, a, Cin, Lin, Cout, Lout, s, p, nv, gin, ci);
-    for (; ci + CB4 <= Cin; ci += CB4)
-        bwd_in_channels<T, KS, CB4>(g, W, a, Cin, Lin, Cout, Lout, s, p, nv, gin, ci);
-    for (; ci < Cin; ++ci)
-        bwd_in_channels<T, KS, 1>(g, W, a, Cin, Lin, Cout, Lout, s, p, nv, gin, ci);
+    channel_blocks(Cin, [&](auto cb, int ci) {
+        example_blocks(nv, [&](auto bv, int v) {
+            bwd_in_block<T, KS, cb, bv>(g, W, a, Cin, Lin, Cout, Lout, s, p, nv, gin, ci, v);
+        });
+    });
 }
 
 struct Dims {
@@ -437,11 +425,9 @@ template <class P> static inline void slices(P* const* arrays, const int64_t* si
     for (int i = 0; i < 8; ++i) out[i] = arrays[i] + k * sizes[i];
 }
 
-// K runs. Per-run strides: x_stride / y_stride elements between runs' batches (0: shared).
-template <class T>
-static int step(const int64_t* dims, const T* x, int64_t x_stride, const int64_t* y,
-                int64_t y_stride, T* const* prm, T* const* grd, T* losses, double eps,
-                int threads) {
+// The K runs of dims (Dims, then K) over threads: f(d, sizes, k, work) for each run k, with
+// its thread's workspace; their failures or'd.
+template <class T, class F> static int each_run(const int64_t* dims, int threads, F f) {
     Dims d;
     int64_t sizes[8];
     const int64_t K = read_dims(dims, d, sizes);
@@ -449,30 +435,35 @@ static int step(const int64_t* dims, const T* x, int64_t x_stride, const int64_t
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) reduction(| : failed)
     for (int64_t k = 0; k < K; ++k) {
         static thread_local Work<T> work;
+        failed |= f(d, sizes, k, work);
+    }
+    return failed;
+}
+
+// K runs. Per-run strides: x_stride / y_stride elements between runs' batches (0: shared).
+template <class T>
+static int step(const int64_t* dims, const T* x, int64_t x_stride, const int64_t* y,
+                int64_t y_stride, T* const* prm, T* const* grd, T* losses, double eps,
+                int threads) {
+    return each_run<T>(dims, threads, [&](const Dims& d, const int64_t* sizes, int64_t k,
+                                          Work<T>& work) {
         T *p[8], *g[8];
         slices<T>(prm, sizes, k, p);
         slices<T>(grd, sizes, k, g);
-        failed |= run_one<T>(d, x + k * x_stride, y + k * y_stride, p, g, losses + k, eps, work);
-    }
-    return failed;
+        return run_one<T>(d, x + k * x_stride, y + k * y_stride, p, g, losses + k, eps, work);
+    });
 }
 
 // K runs evaluated on the same n examples (chunks of dims' B).
 template <class T>
 static int evaluate(const int64_t* dims, const T* x, int64_t n, const int64_t* y,
                     T* const* prm, double* loss_sums, int64_t* correct, int threads) {
-    Dims d;
-    int64_t sizes[8];
-    const int64_t K = read_dims(dims, d, sizes);
-    int failed = 0;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) reduction(| : failed)
-    for (int64_t k = 0; k < K; ++k) {
-        static thread_local Work<T> work;
+    return each_run<T>(dims, threads, [&](const Dims& d, const int64_t* sizes, int64_t k,
+                                          Work<T>& work) {
         T* p[8];
         slices<T>(prm, sizes, k, p);
-        failed |= eval_one<T>(d, x, n, y, p, loss_sums + k, correct + k, work);
-    }
-    return failed;
+        return eval_one<T>(d, x, n, y, p, loss_sums + k, correct + k, work);
+    });
 }
 
 extern "C" int dl_cnn_eval_f32(const int64_t* dims, const float* x, int64_t n, const int64_t* y,
