@@ -91,17 +91,24 @@ def render_report(
             (checked before anything is drawn).
 
     Example:
-        A tiny comparison first (one optimizer, two learning rates, two seeds; seconds):
+        A tiny comparison first (one optimizer, two learning rates, two seeds; seconds), read
+        back from its store (:func:`~descentlab.experiments.compare.load_comparison`, as
+        ``descentlab report`` reads it) and rendered:
 
         >>> import tempfile
-        >>> from descentlab.experiments.compare import CompareSpec, compare
+        >>> from descentlab.experiments.compare import CompareSpec, compare, load_comparison
         >>> from descentlab.report.html import render_report
         >>> spec = CompareSpec(problem="moons", problem_options={"n_samples": 200},
         ...                    model="mlp", optimizers=["adam"], batch_size=32,
         ...                    steps=40, tune_steps=20, lrs_per_optimizer=2, seeds=2,
         ...                    landscapes=())
         >>> folder = tempfile.TemporaryDirectory()
-        >>> result = compare(spec, folder.name, workers=1, progress=False)
+        >>> ran = compare(spec, folder.name, workers=1, progress=False)
+        >>> result = load_comparison(ran.run_dir)
+        >>> [r.label for r in result.results], result.complete
+        (['adam'], True)
+        >>> result.results[0].test_accuracy == ran.results[0].test_accuracy
+        True
         >>> render_report(result) == result.run_dir / "report.html"
         True
         >>> sorted(p.name for p in result.run_dir.iterdir() if p.is_file())
