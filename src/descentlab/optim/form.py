@@ -663,14 +663,23 @@ _TL_LERP = "tl.where(({2} < 0.5) & ({2} > -0.5), tl.fma({2}, {r}, {0}), tl.fma({
 
 #: every primitive of the form, once: what each target writes for it
 PRIMITIVES: dict[str, Primitive] = {
-    "add": Primitive(
-        "{0} + {1}",
-        "{0} + {1}",
-        lambda x, y: x + y,
-        text=("{0} + {1}", 1, (1, 2), 0),
-        foreach=Foreach("add", commutes=True),
-        batched=torch.add,
-    ),
+    # the same operator in C, Triton and Python (mul's text: (a / b) * c -- redundant, but
+    # read at a glance)
+    **{
+        m: Primitive(
+            f"{{0}} {sym} {{1}}",
+            f"{{0}} {sym} {{1}}",
+            getattr(operator, m),
+            text=(f"{{0}} {sym} {{1}}", *precedence, 0),
+            foreach=Foreach(m, commutes=sym != "-"),
+            batched=batched,
+        )
+        for m, sym, precedence, batched in (
+            ("add", "+", (1, (1, 2)), torch.add),
+            ("sub", "-", (1, (1, 2)), torch.subtract),
+            ("mul", "*", (2, (3, 3)), torch.mul),
+        )
+    },
     "add_alpha": Primitive(
         "dl_fma({1}, {alpha}, {0})",
         "tl.fma({1}, {alpha}, {0})",
@@ -678,22 +687,6 @@ PRIMITIVES: dict[str, Primitive] = {
         text=("{0} + {alpha} * {1}", 1, (1, 3), 2),
         foreach=Foreach("add", coef="alpha"),
         batched=lambda x, y, w: torch.add(x, y * w),
-    ),
-    "sub": Primitive(
-        "{0} - {1}",
-        "{0} - {1}",
-        lambda x, y: x - y,
-        text=("{0} - {1}", 1, (1, 2), 0),
-        foreach=Foreach("sub"),
-        batched=torch.subtract,
-    ),
-    "mul": Primitive(  # text: (a / b) * c -- redundant, but read at a glance
-        "{0} * {1}",
-        "{0} * {1}",
-        lambda x, y: x * y,
-        text=("{0} * {1}", 2, (3, 3), 0),
-        foreach=Foreach("mul", commutes=True),
-        batched=torch.mul,
     ),
     # Triton's float32 ``/`` may be approximate: _div is IEEE's (kernel_source)
     "div": Primitive(
@@ -745,22 +738,17 @@ PRIMITIVES: dict[str, Primitive] = {
     # either operand may be a coefficient: a number in float64, a vector of it in C, a 0-dim
     # value in Triton (no `|` of masks of two shapes: the interpreter refuses it), a scalar
     # foreach operand (swapped to the right: NaN either side gives NaN)
-    "maximum": Primitive(
-        "(dl_isnan({1}) | ({1} > {0})) ? {1} : {0}",
-        "tl.where({1} != {1}, {1}, tl.where({1} > {0}, {1}, {0}))",
-        lambda x, y: torch.maximum(_f64(x), _f64(y)),
-        text=("maximum({0}, {1})", 4, (0, 0), 0),
-        foreach=Foreach("maximum", commutes=True),
-        batched=torch.maximum,
-    ),
-    "minimum": Primitive(
-        "(dl_isnan({1}) | ({1} < {0})) ? {1} : {0}",
-        "tl.where({1} != {1}, {1}, tl.where({1} < {0}, {1}, {0}))",
-        lambda x, y: torch.minimum(_f64(x), _f64(y)),
-        text=("minimum({0}, {1})", 4, (0, 0), 0),
-        foreach=Foreach("minimum", commutes=True),
-        batched=torch.minimum,
-    ),
+    **{
+        m: Primitive(
+            f"(dl_isnan({{1}}) | ({{1}} {sym} {{0}})) ? {{1}} : {{0}}",
+            f"tl.where({{1}} != {{1}}, {{1}}, tl.where({{1}} {sym} {{0}}, {{1}}, {{0}}))",
+            lambda x, y, m=m: getattr(torch, m)(_f64(x), _f64(y)),
+            text=(f"{m}({{0}}, {{1}})", 4, (0, 0), 0),
+            foreach=Foreach(m, commutes=True),
+            batched=getattr(torch, m),
+        )
+        for m, sym in (("maximum", ">"), ("minimum", "<"))
+    },
     # x + 0 turns -0 into +0, as torch's abs
     "abs": Primitive(
         "({0} < 0) ? -{0} : {0} + 0",
