@@ -55,7 +55,7 @@ _TRACE = True
 _KERNEL = True
 # validation examples the compiled CNN evaluation is checked on (with the step: check_cnn)
 _CHECK_EXAMPLES = 256
-# this process's answer of _kernel_verified per shape and dtype (None before it compared)
+# this process's answer of Gradients.check_cnn per shape and dtype (None before it compared)
 _lock = threading.Lock()
 _verified: dict[tuple[Any, ...], bool] = {}
 
@@ -475,39 +475,37 @@ def _check_rule(r: Any) -> None:
         raise VectorizeError(f"update rule {r.name!r} needs a lookahead closure")
 
 
-def _kernel_verified(
-    key: tuple[Any, ...],
-    got: Any,
-    ref: Any,
-    evaluated: list[dict[str, float]],
-    reference: list[dict[str, float]],
-    examples: int,
-) -> bool:
+#: the compiled CNN step's tolerance against autograd, relative to each tensor's largest value
+_KERNEL_TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-10}
+
+
+def _step_agrees(got: Any, ref: Any) -> bool:
     """Whether the compiled CNN step's ``got`` (losses, gradients) equals the reference ``ref``
-    (each run's losses and gradients by autograd) to rounding, and its evaluations ``evaluated`` the
-    ``reference`` metrics of :func:`~descentlab.engine.evaluation.evaluate` on ``examples``
-    examples (losses to rounding, accuracies to one example: a near-tie of two logits may
-    round either way). The answer is remembered per ``key`` for the process."""
+    (each run's losses and gradients by autograd) to rounding."""
     losses, grads = got
     ref_losses, ref_grads = ref
-    tol = {torch.float32: 1e-4, torch.float64: 1e-10}[losses.dtype]
-    ok = True
+    tol = _KERNEL_TOLERANCE[losses.dtype]
     pairs = [(losses, ref_losses)] + [(grads[n], ref_grads[n]) for n in grads]
     for a, b in pairs:
         b = b.detach()
         scale = float(b.abs().max()) if b.numel() else 0.0
         if a.shape != b.shape or not bool(((a - b).abs() <= tol * max(scale, 1e-30)).all()):
-            ok = False
-            break
-    for mine, theirs in zip(evaluated, reference, strict=True):
-        if not (
-            math.isclose(mine["loss"], theirs["loss"], rel_tol=tol)
-            and abs(mine["accuracy"] - theirs["accuracy"]) * examples <= 1.0 + 1e-9
-        ):
-            ok = False
-    with _lock:
-        _verified[key] = ok
-    return ok
+            return False
+    return True
+
+
+def _evaluations_agree(
+    evaluated: list[dict[str, float]], ref: list[dict[str, float]], examples: int, tol: float
+) -> bool:
+    """Whether the compiled CNN's evaluations ``evaluated`` equal the ``ref`` metrics of
+    :func:`~descentlab.engine.evaluation.evaluate` on ``examples`` examples: losses to
+    rounding (``tol``), accuracies to one example (a near-tie of two logits may round either
+    way)."""
+    return all(
+        math.isclose(mine["loss"], theirs["loss"], rel_tol=tol)
+        and abs(mine["accuracy"] - theirs["accuracy"]) * examples <= 1.0 + 1e-9
+        for mine, theirs in zip(evaluated, ref, strict=True)
+    )
 
 
 class Gradients:
@@ -750,9 +748,9 @@ class Gradients:
     def check_cnn(
         self, inputs: tuple[Tensor, ...], dim: int | None, params: Any, buffers: Any
     ) -> None:
-        """Before a process first trusts the compiled step for a shape
-        (:func:`_kernel_verified`): its losses and gradients on the first batch against vmap
-        and autograd."""
+        """Before a process first trusts the compiled step for a shape (the answer remembered
+        in :data:`_verified`): its losses and gradients on the first batch against autograd,
+        run by run, and its evaluations against :func:`~descentlab.engine.evaluation.evaluate`."""
         kernel = self.cnn
         assert kernel is not None
         key = kernel.key(int(inputs[0].shape[-1]))
@@ -774,7 +772,11 @@ class Gradients:
                 evaluation.evaluate(b.model, xv, yv, b.eval_loss, classification=True)
                 for b in self.builts
             ]
-        if not _kernel_verified(key, got, ref, evaluated, reference, len(yv)):
+        tol = _KERNEL_TOLERANCE[got[0].dtype]
+        ok = _step_agrees(got, ref) and _evaluations_agree(evaluated, reference, len(yv), tol)
+        with _lock:
+            _verified[key] = ok  # (this process's answer for the shape)
+        if not ok:
             self.cnn = None
             self._untraced.append(("cnn kernel check", vcnn.DISAGREES))
 
