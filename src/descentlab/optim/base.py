@@ -35,7 +35,7 @@ from torch import Tensor
 
 from descentlab.constraints import ParameterTypeError
 
-from .hyperspec import Choice, Flag, Real, Relation, Spec
+from .hyperspec import Choice, Flag, Relation, Spec
 from .stacks import sets
 
 __all__ = [
@@ -238,21 +238,6 @@ def per_step(steps: list[float], fn: Callable[[float], Any]) -> list[Any]:
 #: catches every bad value as one (descentlab's CLI and run engine) keeps doing so. It is
 #: :class:`descentlab.constraints.ParameterTypeError`: one error format for every check.
 HyperparameterTypeError = ParameterTypeError
-
-
-def check_range(
-    name: str,
-    value: Any,
-    lo: float | None = None,
-    hi: float | None = None,
-    *,
-    lo_open: bool = False,
-    hi_open: bool = False,
-) -> None:
-    """Raise ``ValueError("name must be ..., got value")`` when ``value`` (a number, or a real
-    tensor: every element) is out of range or NaN, :data:`HyperparameterTypeError` when it is
-    not a real number or tensor (:class:`~descentlab.optim.hyperspec.Real`)."""
-    Real(lo, hi, lo_open, hi_open).check(name, value, "")
 
 
 def check_bool(name: str, value: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Hyper, as_scalar, chain, check_range, lazy_state, zeros
+from .base import Hyper, as_scalar, chain, lazy_state, zeros
 from .form import Form, FormRule, clamp, gt, lt, sign, where
 from .hyperspec import NONNEG, Pair, Real, Relation, declare
 from .records import OptimizerRecord, ParityConfig
@@ -20,7 +20,7 @@ _ONE = Real.message
 def _ordered(hyper: Hyper) -> None:
     """The largest step size is at least the smallest."""
     lo, hi = hyper["step_sizes"]
-    check_range("step_sizes[1]", hi, as_scalar(lo))
+    Real(as_scalar(lo)).check("step_sizes[1]", hi, "")
 
 
 class scale_by_rprop(FormRule):
