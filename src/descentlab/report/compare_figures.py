@@ -67,6 +67,12 @@ def seed_curves(result: Any, key: str) -> tuple[np.ndarray, np.ndarray] | None:
     return None if curves is None else curves.aligned()
 
 
+def _titled(fig: Figure, title: str, fontsize: int = 12) -> Figure:
+    """``fig``, ``title`` above its panels."""
+    fig.suptitle(title, fontsize=fontsize)
+    return fig
+
+
 def _band(ax: Any, steps: np.ndarray, values: np.ndarray, color: str, **kw: Any) -> None:
     with np.errstate(all="ignore"), _quiet():
         mean = np.nanmean(values, axis=0)
@@ -143,12 +149,11 @@ def final_results_figure(comparison: Any) -> Figure | None:
     n = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     # on two lines where one panel is too narrow for it (regression: the loss alone)
     sep = " " if len(metrics) > 1 else "\n"
-    fig.suptitle(
+    return _titled(
+        fig,
         f"Test results after refitting on train + validation{sep}({n} seeds that trained; "
         "test set used once)",
-        fontsize=12,
     )
-    return fig
 
 
 def difference_figure(comparison: Any) -> Figure | None:
@@ -192,12 +197,12 @@ def difference_figure(comparison: Any) -> Figure | None:
     ax.set_ylabel(f"worse than {top.choice.display}{units}")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    fig.suptitle(
+    return _titled(
+        fig,
         f"Against {top.choice.display} over training, paired by seed\n(mean and 95% band over "
         "the curve runs; dotted: 25% and 50% of the budget)",
         fontsize=11,
     )
-    return fig
 
 
 def learning_curves_figure(comparison: Any) -> Figure | None:
@@ -240,12 +245,11 @@ def learning_curves_figure(comparison: Any) -> Figure | None:
         target = comparison.target_accuracy
         handles.append(Line2D([], [], color="gray", ls=":", label=f"target {target:g}"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
-    fig.suptitle(
+    return _titled(
+        fig,
         f"Learning curves at the chosen learning rate: mean over {comparison.spec.seeds} seeds,"
         " band = min-max",
-        fontsize=12,
     )
-    return fig
 
 
 def overlay_clock(comparison: Any) -> str:
@@ -311,8 +315,7 @@ def validation_overlay_figure(comparison: Any) -> Figure | None:
         ax.set_xlabel("step")
         ax.grid(True, alpha=0.3)
     ax_v.legend(fontsize=8, loc="lower right" if classification else "upper right", ncols=2)
-    fig.suptitle("All optimizers at their chosen learning rates (mean over seeds)", fontsize=12)
-    return fig
+    return _titled(fig, "All optimizers at their chosen learning rates (mean over seeds)")
 
 
 _FAIL_MARKERS = {"diverged": "x", "chance": "v", "loss rose": "^"}
@@ -490,8 +493,7 @@ def time_to_target_figure(comparison: Any) -> Figure | None:
     if timed:  # two panels: say which is which (one panel's x label says it)
         axes[0].set_title("optimizer steps", fontsize=11)
         axes[1].set_title("the run's own seconds (forward/backward + optimizer)", fontsize=11)
-    fig.suptitle(f"Time to reach {target:g} validation accuracy", fontsize=12)
-    return fig
+    return _titled(fig, f"Time to reach {target:g} validation accuracy")
 
 
 def monitor_figure(comparison: Any) -> Figure | None:
