@@ -587,7 +587,7 @@ def render_solution(solution: str, code: str, namespace: Mapping[str, Any]) -> s
 
 #: the names a :class:`Formula` reads as SymPy's functions, every other one a symbol
 _FUNCTIONS = frozenset({"sqrt", "exp", "log", "Abs", "sin", "cos", "pi", "Eq", "Sum", "floor",
-                        "ceiling"})  # fmt: skip
+                        "ceiling", "Min", "Max"})  # fmt: skip
 #: a relation's operator, as SymPy names it, as a test on two numbers
 _HOLDS = {"==": operator.eq, "<=": operator.le, "<": operator.lt, ">=": operator.ge,
           ">": operator.gt}  # fmt: skip
