@@ -1264,10 +1264,10 @@ def text_check(
     not read where None; None where it has none of them)."""
     relations = sum(len(p.findall(text)) for p in _RELATIONS)
     formulas = sum(1 for _ in statements(text))
-    from descentlab.book.bibliography import citation_mismatches, citations
+    from descentlab.book.bibliography import citation_mismatches, dated
 
     typed, wrong = rule_mismatches(text, rules, book) if rules is not None else (0, [])
-    cited = sum(1 for _ in citations(text))
+    cited = dated(text)
     if not relations and not formulas and not typed and not wrong and not cited:
         return None  # (a rule stated, not typed)
     bad = (
