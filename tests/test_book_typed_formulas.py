@@ -116,8 +116,10 @@ def test_a_citation_of_no_formula_is_refused_naming_it():
          ["\\eta \\sum_t 1/\\sqrt t \\le {{f:adagrad_travel}}"]),
         ("the index $g_i$ and the rate $\\eta/(1 - \\beta)$", 0, 1, ["\\eta/(1 - \\beta)"]),
         ("`$x + y$` is code, not a formula", 0, 0, []),
-        # an expectation's name, a star and a transpose compute nothing around a slot
-        ("$w = {{a1}}\\,w^*$, $\\mathbb{E}[w^2] \\leftarrow {{f:moment_step}}$", 2, 0, []),
+        # an expectation's name and a relation compute nothing around a slot; a factor
+        # juxtaposed with it does (w = a·w* is in the table)
+        ("$\\mathbb{E}[w^2] \\leftarrow {{f:moment_step}}$, $w = {{a1}}\\,w^*$", 1, 1, []),
+        ("$\\mathbb{E}[w^2] = 2{{f:floor}}$", 0, 0, ["\\mathbb{E}[w^2] = 2{{f:floor}}"]),
         ("$\\mathbb{E}[w^2] = {{f:floor}}/2$", 0, 0, ["\\mathbb{E}[w^2] = {{f:floor}}/2"]),
     ],
 )  # fmt: skip

@@ -628,6 +628,11 @@ _ARITHMETIC = re.compile(r"[-+/^*]|\\(?:frac|sqrt|sum|prod|int|cdot|times)\b")
 def _typed_arithmetic(tex: str) -> bool:
     """Whether ``tex`` keeps arithmetic typed around its slots (``\\eta = {{lr_tex}}`` keeps
     none; ``\\eta \\sum_t 1/\\sqrt t \\le {{f:bound}}`` does), its subscripts left out."""
+    # a slot juxtaposed with a symbol, a number or a bracket multiplies it (``2{{f:floor}}``,
+    # ``{{a1}}\,w^*``); a relation's command beside it does not (``\leftarrow {{rule}}``)
+    bare = re.sub(r"\\(?:[a-zA-Z]+)\b(?<!\\mathbb)", " ", tex.replace("\\,", ""))
+    if re.search(r"[\w\])}]§|§[\w(\[]", re.sub(r"\{\{[^{}]*\}\}", "§", bare)):
+        return True
     rest = re.sub(r"\{\{[^{}]*\}\}", " ", tex)
     # an expectation, E[w²], names the quantity a rendered formula gives
     rest = re.sub(r"\\mathbb\{E\}\[[^\[\]]*\]", " ", rest)

@@ -367,6 +367,15 @@ _SPECIFIC: dict[str, str] = {
     "\\mathbb{E}[w^2] \\approx c/t": (
         "the guess the derivation tries: its consequence harmonic_closes is rendered and checked"
     ),
+    (
+        "\\mathbb{E}[m_t] = \\mathbb{E}[g]\\,{{f:adam_geometric}} ="
+        " \\big({{f:adam_bias}}\\big)\\,\\mathbb{E}[g]."
+    ): (
+        "the expectation's linearity: E[g] times the two rendered forms of one sum "
+        "(adam_geometric and adam_bias, each checked against descentlab's Adam)"
+    ),
+    "w = {{a1}}\\,w^*": "a point named as a multiple of w*, the multiple computed (a slot)",
+    "w = {{a2}}\\,w^*": "a point named as a multiple of w*, the multiple computed (a slot)",
 }
 
 #: typed formula -> why it stays typed
