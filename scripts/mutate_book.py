@@ -1104,6 +1104,43 @@ MUTANTS: tuple[Mutant, ...] = (
                                                    "paper",
            (90,), file="book/texts/l002.py", old='work {cite_in("santurkar2018")} found',
            new='work {cite_in("keskar2017")} found'),
+    # ---- the derivations' steps rendered from Formulas; every year bound to its work
+    Mutant("formula_noisy_sgd_sign", "typed formula", "the noisy quadratic's SGD step with "
+                                                      "(1 + ηh)w",
+           (), file="book/chapters/_formulas.py",
+           old='Formula("(1 - eta*h)*w - eta*sigma*xi")',
+           new='Formula("(1 + eta*h)*w - eta*sigma*xi")', chapters=("deep-schedules",)),
+    Mutant("formula_harmonic_step_exponent", "typed formula", "the a/t schedule's recursion "
+                                                              "with a²σ²/t for a²σ²/t²",
+           (), file="book/chapters/_formulas.py",
+           old='Formula("(1 - a*h/t)**2*x + a**2*sigma**2/t**2"',
+           new='Formula("(1 - a*h/t)**2*x + a**2*sigma**2/t"', chapters=("deep-schedules",)),
+    Mutant("formula_batch_recursion_sign", "typed formula", "the batch recursion's "
+                                                            "multiplicative noise subtracted",
+           (), file="book/chapters/_formulas.py",
+           old='Formula("((1 - eta*h)**2 + eta**2*c/B)*x + eta**2*s**2/B"',
+           new='Formula("((1 - eta*h)**2 - eta**2*c/B)*x + eta**2*s**2/B"',
+           chapters=("deep-batch",)),
+    Mutant("formula_wells_transposed", "typed formula", "the flat well's cooling factor with "
+                                                        "the wells' curvatures transposed",
+           (), file="book/chapters/_formulas.py",
+           old='Formula("(2 - eta*lamda_s)/(2 - eta*lamda_f)"',
+           new='Formula("(2 - eta*lamda_f)/(2 - eta*lamda_s)"', chapters=("deep-batch",)),
+    Mutant("formula_bias_factor_exponent", "typed formula", "Adam's bias factor 1 - β^(t-1)",
+           (), file="book/chapters/_formulas.py", old='Formula("1 - beta**t")',
+           new='Formula("1 - beta**(t - 1)")', chapters=("deep-adaptive",)),
+    Mutant("cite_momentum_other_paper_year", "citation", "momentum dated by Nesterov's paper, "
+                                                         "1983",
+           (39,), file="book/texts/l001.py", old='momentum {year("polyak1964")}',
+           new='momentum {year("nesterov1983")}'),
+    Mutant("cite_adam_conference_year", "citation", "Adam's conference paper typed 2016 after "
+                                                    "'its', no name beside it",
+           (39,), file="book/texts/l001.py", old='by its\n{year("kingma2015")} conference',
+           new="by its\n2016 conference"),
+    Mutant("cite_unnamed_author_year", "citation", "a year after a name the bibliography does "
+                                                   "not hold, Rumelhart 1986",
+           (39,), file="book/texts/l001.py", old='momentum {year("polyak1964")}, Nesterov',
+           new="momentum, Rumelhart 1986, Nesterov"),
 )  # fmt: skip
 
 _RUNNER = r"""

@@ -65,7 +65,20 @@ def test_no_citation_is_typed_outside_the_bibliography():
         # another paper's name on the claim: the paragraph holds none of its topics
         (f"{bib.cite('santurkar2018')} found large batches find sharp minima", True),
         (f"{bib.cite('keskar2017')} found batch norm smooths the landscape", True),
-        ("Neural Computation 1992 and ICLR 2015", False),  # (no work's name: not a citation)
+        # every year is bound to the work a word of its sentence names, and is its year
+        ("Neural Computation 1992 and ICLR 2015", True),  # (Bishop's Neural Computation: 1995)
+        ("Kingma and Ba's Adam appeared at ICLR 2015", False),
+        ("momentum 1964 builds a velocity", False),
+        ("momentum 1965 builds a velocity", True),  # (Polyak: 1964)
+        ("momentum 1983 builds a velocity", True),  # (another paper's year)
+        ("Nesterov's 1984 method", True),
+        ("Adam's record dates it by its 2015 conference paper", False),
+        ("Adam's record dates it by its 2016 conference paper", True),
+        ("the velocity, as Rumelhart 1986 showed", True),  # (a name the bibliography lacks)
+        ("the heavy ball was known long ago (1965)", True),  # (a year bound to no work)
+        ("a batch of 2048 examples, after 2000 steps, in 1024-dimensional space", False),
+        ("After 2000 steps Adam's loss is 0.1; N = 2048, 1,964 and 0.2048", False),
+        ("`torch.randn(2048)` and randperm(2048)", False),
     ],
 )
 def test_a_citation_not_its_works_is_refused(text, caught):
@@ -94,6 +107,12 @@ def test_an_unknown_key_is_refused_with_one_line():
         (l001, 39, "AdaGrad 2011", "AdaGrad 2012"),
         (l002, 71, bib.cite("keskar2017"), bib.cite("santurkar2018")),
         (l002, 87, "(Bishop, 1995)", "(Bishop, 1996)"),
+        # a year after a method's name, not a citation's form: another year, another paper's
+        # year, a year after a word the bibliography does not name
+        (l001, 39, "momentum 1964", "momentum 1965"),
+        (l001, 39, "momentum 1964", "momentum 1983"),
+        (l001, 39, "its\n2015 conference", "its\n2016 conference"),
+        (l001, 39, "momentum 1964, Nesterov", "momentum, Rumelhart 1986, Nesterov"),
     ],
 )
 def test_a_cards_citation_not_its_works_is_a_fail_on_its_page(module, number, old, new):

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -27,8 +28,11 @@ __all__ = [
     "citations",
     "cite",
     "cite_in",
+    "dated",
     "record_mismatches",
+    "unbound_years",
     "year",
+    "years",
 ]
 
 
@@ -172,10 +176,15 @@ def citation_mismatches(text: str) -> list[str]:
     of the bibliography by that first author (or of that name), ``Keskar et al. (2016)`` where
     the bibliography has Keskar et al. 2017; a work cited in a paragraph that holds none of
     its topics (another paper's name on the claim); a work of an optimizer whose year is not
-    the one the optimizer's record prints (:func:`record_mismatches`). Words before a year that
-    name no work (``Computation 1992``) are not read as citations."""
-    works, out = _by_name(), []
-    paragraphs = re.split(r"\n\s*\n", text)
+    the one the optimizer's record prints (:func:`record_mismatches`); any other year that is
+    not the year of the work the word before it names (:func:`unbound_years`: ``momentum
+    1965``, ``Rumelhart 1986``)."""
+    works, paragraphs = _by_name(), re.split(r"\n\s*\n", text)
+    # every other year is bound to the work the word before it names (a citation of a first
+    # author or a name of the bibliography is read below, with its topics)
+    read = {m.start("year") for m in CITATION.finditer(text)
+            if re.split(r",|\s+(?:and|&|et)\s", m["names"])[0].strip() in works}  # fmt: skip
+    out = unbound_years(text, skip=read)
     for typed, first, y in citations(text):
         mine = works.get(first)
         if not mine:
@@ -190,6 +199,108 @@ def citation_mismatches(text: str) -> list[str]:
             if w.topics and not any(t in where for t in w.topics):
                 out.append(f"{typed}: a paragraph about none of {w.key}'s topics {w.topics}")
         out += [f"{typed}: {m}" for m in record_mismatches(hit)]
+    return out
+
+
+#: a year in prose: 1600–2099 standing alone (no digit, decimal point, slash, hyphen or
+#: thousands' comma beside it: 1,964 and 0.2048 and 1964/1983's second half are no years)
+_YEAR = re.compile(r"(?<![\w.,/^×*-])(1[6-9]\d\d|20\d\d)(?![\w.*×^%-]|,\d)")
+#: the word right before a number, and what may stand between them: ``Polyak (1964)``,
+#: ``(Polyak, 1964)``, ``Keskar et al. (2017)``, ``Cauchy's (1847)``, ``its 2015``
+_BEFORE = re.compile(
+    r"(?P<word>[A-Za-zà-ÿ][\w-]*)(?P<own>'s|’s)?(?:\s+et\s+al\.)?(?P<gap>[\s(,]*)$"
+)
+#: a counted noun after a number makes it a quantity (``2000 steps``, ``2048 examples``)
+_COUNTED = re.compile(r"\s+[a-z]{3,}(?<!s)s\b|\s*[-–]")
+#: the words after which a number is a date, not a count: ``in 1964``, ``its 2015 paper``
+_DATING = frozenset({"in", "since", "its", "his", "her", "their"})
+#: a sentence's start (a year is bound to a name of its own sentence)
+_SENTENCE = re.compile(r"(?:(?<!\bal)[.!?]\s+(?=[A-Z])|\n\s*\n)")
+
+
+@functools.cache
+def _namers() -> dict[str, list[Work]]:
+    """Every word that names a work, lower-cased: each author's surname, the work's other
+    names (``Adam``), its optimizer's (``momentum``, ``sgd``) and its venue's last word
+    (``ICLR``, ``Computation``)."""
+    out: dict[str, list[Work]] = {}
+    for w in WORKS.values():
+        venue = w.venue.split(":")[0].split()
+        for n in {*w.authors, *w.names, *([w.optimizer] if w.optimizer else []), venue[-1]}:
+            if w not in out.setdefault(n.lower(), []):
+                out[n.lower()].append(w)
+    return out
+
+
+def _dated(text: str, m: re.Match[str], namers: dict[str, list[Work]]) -> bool:
+    """Whether the number ``m`` of ``text`` is a year: right after a word that names a work;
+    otherwise, unless a counted noun follows it (``2000 steps``), after a name (capitalized,
+    not a sentence's first word), a possessive or a dating word (``in``, ``its``), or alone in
+    its own parentheses."""
+    head = text[: m.start()]
+    before = _BEFORE.search(head[-60:])
+    if before is not None and before["word"].lower() in namers:
+        return True  # ``momentum 1965 builds``: a work's name dates what follows
+    if _COUNTED.match(text, m.end()):
+        return False
+    if before is None:  # (no word before: a year only in parentheses of its own, ``(1965)``)
+        return bool(re.search(r"(?:^|\s)\(\s*$", head[-4:])) and text[m.end() : m.end() + 1] == ")"
+    word, gap = before["word"], before["gap"]
+    if re.fullmatch(r"\s+\(\s*", gap) and text[m.end() : m.end() + 1] == ")":
+        return True  # ``it (1965)``
+    if word.lower() in namers or before["own"] or word.lower() in _DATING:
+        return True
+    start = len(head) - len(head[-60:]) + before.start()
+    first = start == 0 or bool(re.search(r"(?:[.!?:]|\n\s*\n|^)\s*$", head[:start]))
+    return word[0].isupper() and not first
+
+
+def _years(text: str) -> Iterator[tuple[int, str, str, int]]:
+    """:func:`years`, each with where its year stands in ``text``: the word it is bound to is
+    the last word of its sentence before it that names a work (none: ``""``)."""
+    namers = _namers()
+    for m in _YEAR.finditer(text):
+        if not _dated(text, m, namers):
+            continue
+        sentence = _SENTENCE.split(text[max(0, m.start() - 300) : m.start()])[-1]
+        names = [w for w in re.findall(r"[A-Za-zà-ÿ][\w-]*", sentence) if w.lower() in namers]
+        word = names[-1] if names else ""
+        typed = " ".join(text[max(0, m.start() - 40) : m.end()].split()[-3:])
+        yield m.start(), typed, word, int(m[1])
+
+
+def years(text: str) -> Iterator[tuple[str, str, int]]:
+    """Each year ``text`` states, with the word before it: ``(as typed, word, year)``. A
+    number of 1600–2099 is a year where the word before it names a work of the bibliography
+    (an author, a method's name, an optimizer's) or is capitalized (a name: ``Rumelhart
+    1986``), or where it stands in parentheses of its own (``it (1964)``); after any other word
+    it is a quantity (``batch 2048``, ``of 2000``), and so is a number alone or in a run of
+    numbers."""
+    for _, typed, word, y in _years(text):
+        yield typed, word, y
+
+
+def dated(text: str) -> int:
+    """How many years ``text`` states: its citations' and every other year it reads."""
+    return len({m.start("year") for m in CITATION.finditer(text)} | {a for a, *_ in _years(text)})
+
+
+def unbound_years(text: str, skip: Iterable[int] = ()) -> list[str]:
+    """The years of ``text`` (but those standing at ``skip``) that are no year of the work the
+    word before them names: a year after a name the bibliography does not hold (``Rumelhart
+    1986``) or after none, and a year after a work's name that is not its year (``momentum
+    1965``: Polyak's heavy ball is 1964). The bibliography is the one place a year can come
+    from."""
+    namers, out, skip = _namers(), [], set(skip)
+    for at, typed, word, y in _years(text):
+        mine = namers.get(word.lower(), [])
+        if at in skip:
+            continue
+        if not mine:
+            out.append(f"{typed}: the year {y} names no work of the bibliography")
+        elif not any(y in w.years for w in mine):
+            known = ", ".join(f"{w.year} ({w.key})" for w in mine)
+            out.append(f"{typed}: {word} is {known}")
     return out
 
 

@@ -587,7 +587,7 @@ def render_solution(solution: str, code: str, namespace: Mapping[str, Any]) -> s
 
 #: the names a :class:`Formula` reads as SymPy's functions, every other one a symbol
 _FUNCTIONS = frozenset({"sqrt", "exp", "log", "Abs", "sin", "cos", "pi", "Eq", "Sum", "floor",
-                        "ceiling"})  # fmt: skip
+                        "ceiling", "Min", "Max"})  # fmt: skip
 #: a relation's operator, as SymPy names it, as a test on two numbers
 _HOLDS = {"==": operator.eq, "<=": operator.le, "<": operator.lt, ">=": operator.ge,
           ">": operator.gt}  # fmt: skip
@@ -1264,10 +1264,10 @@ def text_check(
     not read where None; None where it has none of them)."""
     relations = sum(len(p.findall(text)) for p in _RELATIONS)
     formulas = sum(1 for _ in statements(text))
-    from descentlab.book.bibliography import citation_mismatches, citations
+    from descentlab.book.bibliography import citation_mismatches, dated
 
     typed, wrong = rule_mismatches(text, rules, book) if rules is not None else (0, [])
-    cited = sum(1 for _ in citations(text))
+    cited = dated(text)
     if not relations and not formulas and not typed and not wrong and not cited:
         return None  # (a rule stated, not typed)
     bad = (

@@ -31,7 +31,7 @@ from pathlib import Path
 from descentlab import optim
 from descentlab.cli._options import add_command, add_switch, check_out_dir, parse_names, shown
 from descentlab.constraints import POSITIVE, POSITIVE_INT, Interval, check, invalid
-from descentlab.problems import landscapes, trajectories
+from descentlab.problems import described, landscapes, trajectories
 
 __all__ = ["MAX_FRAMES", "MAX_STEPS", "handler", "parse_floats", "register"]
 
@@ -92,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handler(args: argparse.Namespace) -> int:
     """Run the subcommand; ValueError/KeyError become exit code 2 in the dispatcher."""
     if args.list:
-        print(landscapes.listing())
+        print(landscapes.listing(described.description_mismatches))
         return 0
     if not args.function:
         raise ValueError(

@@ -27,7 +27,7 @@ import torch
 
 from descentlab import optim
 from descentlab.experiments.compare import parse_rule  # the compare --optimizer grammar
-from descentlab.problems import landscapes
+from descentlab.problems import described, landscapes
 from descentlab.problems import trajectories as T
 
 __all__ = [
@@ -522,6 +522,8 @@ def meta() -> dict[str, Any]:
                 "dim": f.dim,
                 "plain": f.plain,
                 "description": f.description,
+                # what the description says that the landscape does not compute: shown as ✘
+                "description_mismatches": described.description_mismatches(f),
                 "domain": [list(d) for d in f.domain],
                 "start": list(f.start),
                 "lr": f.lr,

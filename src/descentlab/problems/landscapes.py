@@ -859,8 +859,10 @@ def _fmt_point(p: Point) -> str:
     return f"({coords}) -> {p.value:.4g}"
 
 
-def listing() -> str:
-    """A human-readable table of every registered landscape (``descentlab landscape --list``)."""
+def listing(read: Callable[[Landscape], list[str]] | None = None) -> str:
+    """A human-readable table of every registered landscape (``descentlab landscape --list``);
+    ``read`` gives what a description says that its landscape does not compute
+    (:func:`descentlab.problems.described.description_mismatches`), shown with a ✘."""
     lines = []
     for name in NAMES:
         f = get(name)
@@ -874,6 +876,8 @@ def listing() -> str:
             where = "no minimum (" + "; ".join(f"{p.kind} {_fmt_point(p)}" for p in f.points) + ")"
         lines.append(f"{name:<16} d={f.dim}  {f.plain}")
         pad = " " * 17
-        for text in (f.description, where):
+        wrong = read(f) if read is not None else []
+        said = f.description + (" ✘ computed otherwise: " + "; ".join(wrong) if wrong else "")
+        for text in (said, where):
             lines.extend(textwrap.wrap(text, 94, initial_indent=pad, subsequent_indent=pad))
     return "\n".join(lines)

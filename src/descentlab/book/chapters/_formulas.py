@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -627,8 +628,17 @@ _ARITHMETIC = re.compile(r"[-+/^*]|\\(?:frac|sqrt|sum|prod|int|cdot|times)\b")
 def _typed_arithmetic(tex: str) -> bool:
     """Whether ``tex`` keeps arithmetic typed around its slots (``\\eta = {{lr_tex}}`` keeps
     none; ``\\eta \\sum_t 1/\\sqrt t \\le {{f:bound}}`` does), its subscripts left out."""
+    # a slot juxtaposed with a symbol, a number or a bracket multiplies it (``2{{f:floor}}``,
+    # ``{{a1}}\,w^*``); a relation's command beside it does not (``\leftarrow {{rule}}``)
+    bare = re.sub(r"\\(?:[a-zA-Z]+)\b(?<!\\mathbb)", " ", tex.replace("\\,", ""))
+    if re.search(r"[\w\])}]§|§[\w(\[]", re.sub(r"\{\{[^{}]*\}\}", "§", bare)):
+        return True
     rest = re.sub(r"\{\{[^{}]*\}\}", " ", tex)
+    # an expectation, E[w²], names the quantity a rendered formula gives
+    rest = re.sub(r"\\mathbb\{E\}\[[^\[\]]*\]", " ", rest)
     rest = re.sub(r"_\{[^{}]*\}|_\\?\w", "", rest)
+    # a star or a transpose marks a symbol (w*, Aᵀ), it computes nothing
+    rest = re.sub(r"\^(?:\*|\\top\b)", "", rest)
     return bool(_ARITHMETIC.search(rest))
 
 
@@ -648,3 +658,475 @@ def census(texts: Iterable[str]) -> dict[str, Any]:
             else:
                 out["unreviewed"].append(_key(tex))
     return out
+
+
+# ------------------------------------------------------------------------------------------
+# the derivations' steps: update rules, recursions and their limits, each a Formula with its
+# twin (the adaptive rates' sparse features and spikes, the schedules' and the batch's
+# recursions)
+
+
+def _rare(period: int, steps: int) -> list[float]:
+    """A rare feature's gradients: 1 at every ``period``-th step, 0 otherwise."""
+    return [1.0 if (t + 1) % period == 0 else 0.0 for t in range(steps)]
+
+
+def _adagrad_rare(period: int, steps: int) -> tuple[float, float]:
+    """descentlab's Adagrad's step on a rare and on a common feature at step ``steps`` (a
+    multiple of ``period``)."""
+    o = _optim()
+    rare = _run(lambda p: o.Adagrad(p, lr=0.1), _rare(period, steps))[1]
+    return rare, _run(lambda p: o.Adagrad(p, lr=0.1), [1.0] * steps)[1]
+
+
+def _sgd_travel(grads: Sequence[float]) -> float:
+    """How far descentlab's SGD (η = 0.1) travels from 0 on ``grads``."""
+    import torch
+
+    w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    opt = _optim().SGD([w], lr=0.1)
+    for g in grads:
+        w.grad = torch.full_like(w, float(g))
+        opt.step()
+    return abs(float(w.detach()))
+
+
+@functools.cache
+def _adam_spike(beta_1: float, beta_2: float, big: float = 10.0) -> tuple[dict, float]:
+    """descentlab's Adam after 3000 steps of a gradient of 1e-9, then one of ``big``: its
+    state and its step at the spike."""
+    return _adam([1e-9] * 3000 + [big], betas=(beta_1, beta_2))
+
+
+@functools.cache
+def _harmonic(a: float, h: float, sigma: float, t: int) -> float:
+    """E[w²] after ``t`` steps of w ← (1 - ηₖh)w - ηₖσξ at ηₖ = a/k from w = 0, each step's
+    mean of the square by Gauss–Hermite quadrature over ξ (one node set, reused)."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(20)
+    weights = weights / weights.sum()
+    m = 0.0
+    for k in range(1, t + 1):
+        eta = a / k
+        # E[((1 - ηh)w - ησξ)²] for E[w²] = m, w = ±√m (half each), ξ standard normal
+        m = float(np.sum(weights * ((1 - eta * h) * math.sqrt(m) - eta * sigma * nodes) ** 2))
+    return m
+
+
+def _with_replacement(values: Sequence[float], b: int) -> float:
+    """The variance of the mean of ``b`` of ``values`` drawn with replacement, every ordered
+    draw enumerated."""
+    import itertools
+
+    means = [math.fsum(c) / b for c in itertools.product(values, repeat=b)]
+    mid = math.fsum(means) / len(means)
+    return math.fsum((m - mid) ** 2 for m in means) / len(means)
+
+
+#: examples (xᵢ, rᵢ) of a least-squares problem at its minimum: xᵢrᵢ has mean 0 and no
+#: covariance with xᵢ² (the recursion's multiplicative noise is exact on it)
+_EXAMPLES = ((1.0, 0.5), (1.0, -0.5), (2.0, 0.25), (2.0, -0.25))
+
+
+def _batch_step(e2: float, eta: float, b: int) -> float:
+    """E[e²] after one SGD step from E[e²] = ``e2`` (e = ±√e2, half each) on batches of ``b``
+    of :data:`_EXAMPLES` drawn with replacement, every ordered batch enumerated: each
+    example's gradient is xᵢ²e + xᵢrᵢ."""
+    import itertools
+
+    out, batches = [], list(itertools.product(_EXAMPLES, repeat=b))
+    for e in (math.sqrt(e2), -math.sqrt(e2)):
+        for batch in batches:
+            g = math.fsum(x * x * e + x * r for x, r in batch) / b
+            out.append((e - eta * g) ** 2)
+    return math.fsum(out) / len(out)
+
+
+def _example_moments() -> dict[str, float]:
+    """h, c and s² of :data:`_EXAMPLES`: the mean and the spread of xᵢ², the spread of xᵢrᵢ."""
+    n = len(_EXAMPLES)
+    h = math.fsum(x * x for x, _ in _EXAMPLES) / n
+    c = math.fsum((x * x - h) ** 2 for x, _ in _EXAMPLES) / n
+    return {"h": h, "c": c, "s": math.sqrt(math.fsum((x * r) ** 2 for x, r in _EXAMPLES) / n)}
+
+
+def _sgd_noisy_step(w: float, eta: float, h: float, sigma: float, xi: float) -> float:
+    """descentlab's SGD's one step from ``w`` on the gradient hw + σξ."""
+    import torch
+
+    p = torch.nn.Parameter(torch.full((1,), w, dtype=torch.float64))
+    opt = _optim().SGD([p], lr=eta)
+    p.grad = torch.full_like(p, h * w + sigma * xi)
+    opt.step()
+    return float(p.detach())
+
+
+def _chi2_var() -> float:
+    """The variance of ξ², ξ standard normal, by quadrature."""
+    import scipy.integrate
+
+    pdf = lambda x: math.exp(-x * x / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+    return scipy.integrate.quad(lambda x: (x * x - 1) ** 2 * pdf(x), -40, 40)[0]
+
+
+def _schedule(make: Callable[[Any], Any], t: int) -> float:
+    from descentlab import schedules
+
+    return float(make(schedules).value(t, 1.0))
+
+
+FORMULAS |= {
+    # adaptive rates: a rare feature, a spike
+    "adagrad_step_T": Shown(Formula("eta/sqrt(T)"),
+                            lambda: [({"T": v["t"], "eta": v["eta"]}, s)
+                                     for v, s in _adagrad_step()],
+                            "descentlab's Adagrad's T-th step on a slope g", 1e-8),
+    "adagrad_rare": Shown(Formula("eta/sqrt(T/P)"),
+                          lambda: [({"eta": 0.1, "T": t, "P": p}, _adagrad_rare(p, t)[0])
+                                   for p, t in ((10, 200), (4, 48))],
+                          "descentlab's Adagrad's step on a feature seen every P-th step, at "
+                          "step T", 1e-8),
+    "adagrad_rare_gain": Shown(Formula("sqrt(P)"),
+                               lambda: [({"P": p}, rare / common) for p, t in ((10, 200), (4, 48))
+                                        for rare, common in [_adagrad_rare(p, t)]],
+                               "descentlab's Adagrad's rare step over its common one", 1e-8),
+    "sgd_rare_share": Shown(Formula("P**(-1)"),
+                            lambda: [({"P": p}, _sgd_travel(_rare(p, 60))
+                                      / _sgd_travel([1.0] * 60)) for p in (10, 4)],
+                            "descentlab's SGD's travel on a rare feature over a common one"),
+    "bias_factor": Shown(Formula("1 - beta**t"),
+                         lambda: [({"beta": b, "t": t},
+                                   _adam([1.0] * t, betas=(b, 0.999))[0]["exp_avg"])
+                                  for b, t in ((0.9, 3), (0.8, 11))],
+                         "descentlab's Adam's first average after t steps of a unit gradient"),
+    "adam_filled_1": Shown(Formula("1 - beta_1"),
+                           lambda: [({"beta_1": b}, _adam([1.0], betas=(b, 0.999))[0][
+                               "exp_avg"]) for b in (0.9, 0.8)],
+                           "descentlab's Adam's first average after one unit gradient"),
+    "adam_filled_2": Shown(Formula("1 - beta_2"),
+                           lambda: [({"beta_2": b}, _adam([1.0], betas=(0.9, b))[0][
+                               "exp_avg_sq"]) for b in (0.999, 0.99)],
+                           "descentlab's Adam's second average after one unit gradient"),
+    "spike_m": Shown(Formula("(1 - beta_1)*G"),
+                     lambda: [({"beta_1": b1, "G": 10.0}, _adam_spike(b1, b2)[0]["exp_avg"])
+                              for b1, b2 in ((0.9, 0.99), (0.8, 0.98))],
+                     "descentlab's Adam's first average at a spike G = 10 after 3000 quiet "
+                     "steps", 1e-6),
+    "spike_v": Shown(Formula("(1 - beta_2)*G**2"),
+                     lambda: [({"beta_2": b2, "G": 10.0}, _adam_spike(b1, b2)[0]["exp_avg_sq"])
+                              for b1, b2 in ((0.9, 0.99), (0.8, 0.98))],
+                     "descentlab's Adam's second average at a spike G = 10 after 3000 quiet "
+                     "steps", 1e-6),
+    "spike_step": Shown(Formula("eta*m_h/sqrt(v_h)", {"m_h": "\\hat m", "v_h": "\\hat v"}),
+                        lambda: [({"eta": 0.1, "m_h": s["exp_avg"] / (1 - b1**3001),
+                                   "v_h": s["exp_avg_sq"] / (1 - b2**3001)}, step)
+                                 for b1, b2 in ((0.9, 0.99), (0.8, 0.98))
+                                 for s, step in [_adam_spike(b1, b2)]],
+                        "descentlab's Adam's step at the spike (its averages corrected)", 1e-6),
+    "spike_bound": Shown(Formula("eta*(1 - beta_1)/sqrt(1 - beta_2)"),
+                         lambda: [({"eta": 0.1, "beta_1": b1, "beta_2": b2},
+                                   _adam_spike(b1, b2)[1])
+                                  for b1, b2 in ((0.9, 0.99), (0.8, 0.98))],
+                         "descentlab's Adam's step at a spike G = 10 after 3000 quiet steps",
+                         1e-6),
+    "noisy_even": Shown(Formula("sqrt(2)**(-1)"),
+                        lambda: [({}, s / math.sqrt(_second(s, s))) for s in (1.0, 3.0)],
+                        "μ over the root of E[g²] at μ = σ, by quadrature", 1e-8),
+    # schedules: the noisy quadratic's recursion
+    "noisy_sgd": Shown(Formula("(1 - eta*h)*w - eta*sigma*xi"),
+                       lambda: [({"eta": e, "h": h, "sigma": s, "w": w, "xi": x},
+                                 _sgd_noisy_step(w, e, h, s, x))
+                                for e, h, s, w, x in ((0.1, 1.0, 1.0, 1.0, 0.3),
+                                                      (0.5, 2.0, 0.7, -0.4, -1.2))],
+                       "descentlab's SGD's step on the gradient hw + σξ"),
+    "floor_fixed": Shown(Formula("eta**2*sigma**2/(1 - (1 - eta*h)**2)"),
+                         lambda: [({"eta": e, "h": h, "sigma": 1.5}, _stationary(e, h, 1.5))
+                                  for e, h in ((0.1, 1.0), (0.05, 3.0))],
+                         "E[w²] of w ← (1 - ηh)w - ησξ, the series summed term by term"),
+    "loss_floor_small": Shown(Formula("eta*sigma**2/4"),
+                              lambda: [({"eta": e, "sigma": 300.0},
+                                        h / 2 * _stationary(e, h, 300.0))
+                                       for e, h in ((1e-4, 1.0), (1e-4, 3.0))],
+                              "h E[w²]/2 of w ← (1 - ηh)w - ησξ at a small η, the series "
+                              "summed term by term", 1e-3),
+    "contraction": Shown(Formula("(1 - eta*h)**2"),
+                         lambda: [({"eta": e, "h": 1.0},
+                                   (_moments(e, 1.0, 0.8, 2.0, 4) - _stationary(e, 1.0, 0.8))
+                                   / (_moments(e, 1.0, 0.8, 2.0, 3) - _stationary(e, 1.0, 0.8)))
+                                  for e in (0.1, 0.5)],
+                         "the second moment's distance to its floor, one step over the last, "
+                         "by its recursion", 1e-8),
+    "moment_gap": Shown(
+        Formula("Eq(x_1 - v, (1 - eta*h)**2*(x - v))",
+                {"x_1": "\\mathbb{E}[w_{t+1}^2]", "x": "\\mathbb{E}[w_t^2]", "v": "v_\\infty"}),
+        lambda: [({"eta": e, "h": 1.0, "x": x, "x_1": _noisy_step(x, e, 1.0, 0.8),
+                   "v": _stationary(e, 1.0, 0.8)}, 0.0) for e, x in ((0.1, 2.0), (0.5, 0.3))],
+        "the second moment's step by Gauss–Hermite quadrature and its floor by the series: "
+        "the sides' difference", 1e-9),
+    "bias_decay": Shown(Formula("(1 - eta*h)**(2*t)"),
+                        lambda: [({"eta": e, "h": 1.0, "t": t}, _moments(e, 1.0, 0.0, 1.0, t))
+                                 for e, t in ((0.1, 7), (0.5, 3))],
+                        "E[wₜ²] of the noiseless recursion from w₀ = 1, iterated"),
+    "four_se": Shown(Formula("4*sqrt(2/R)"),
+                     lambda: [({"R": r}, 4 * math.sqrt(_chi2_var() / r)) for r in (100, 400)],
+                     "4 standard errors of a mean of R squared normals, Var[ξ²] by "
+                     "quadrature", 1e-8),
+    "harmonic": Shown(Formula("a/t"),
+                      lambda: [({"a": a, "t": t},
+                                _schedule(lambda S, a=a: S.inverse_time_decay(1.0, base=a), t - 1))
+                               for a, t in ((1.0, 5), (0.5, 40))],
+                      "descentlab's inverse_time_decay(1, base = a) at its step t - 1"),
+    "harmonic_step": Shown(
+        Formula("(1 - a*h/t)**2*x + a**2*sigma**2/t**2", {"x": "\\mathbb{E}[w^2]"}),
+        lambda: [({"a": a, "h": 1.0, "sigma": 0.8, "t": t, "x": x},
+                  _noisy_step(x, a / t, 1.0, 0.8)) for a, t, x in ((1.0, 3, 0.5), (2.0, 9, 0.1))],
+        "E[((1 - ηh)w - ησξ)²] at η = a/t by Gauss–Hermite quadrature over ξ"),
+    "harmonic_closes": Shown(
+        Formula("Eq(c*(2*a*h - 1), a**2*sigma**2)"),
+        lambda: [({"a": a, "h": 1.0, "sigma": 0.8, "c": 20000 * _harmonic(a, 1.0, 0.8, 20000)},
+                  0.0) for a in (1.0, 2.0)],
+        "c = t E[wₜ²] of the recursion at ηₜ = a/t iterated 20000 steps: the sides' "
+        "difference", 2e-3),
+    "harmonic_loss": Shown(
+        Formula("h*a**2*sigma**2/(2*(2*a*h - 1)*t)"),
+        lambda: [({"a": a, "h": 1.0, "sigma": 400.0, "t": 20000},
+                  _harmonic(a, 1.0, 400.0, 20000) / 2) for a in (1.0, 2.0)],
+        "h E[wₜ²]/2 of the recursion at ηₜ = a/t iterated t = 20000 steps", 2e-3),
+    "harmonic_constant": Shown(
+        Formula("a**2/(2*a*h - 1)"),
+        lambda: [({"a": a, "h": 1.0}, 20000 * _harmonic(a, 1.0, 1.0, 20000))
+                 for a in (1.0, 2.0)],
+        "t E[wₜ²] of the recursion at ηₜ = a/t, σ = 1, iterated t = 20000 steps", 2e-3),
+    "harmonic_constant_1": Shown(
+        Formula("a**2/(2*a - 1)"),
+        lambda: [({"a": a}, 20000 * _harmonic(a, 1.0, 1.0, 20000)) for a in (1.0, 2.0)],
+        "t E[wₜ²] of the recursion at ηₜ = a/t, h = σ = 1, iterated t = 20000 steps", 2e-3),
+    "offset_decay": Shown(Formula("a/(t + t_0)"),
+                          lambda: [({"a": a, "t": t, "t_0": t0}, _schedule(
+                              lambda S, a=a, t0=t0: S.inverse_time_decay(1 / t0, base=a / t0), t))
+                                   for a, t, t0 in ((1.0, 5, 1.0), (2.0, 40, 2.0))],
+                          "descentlab's inverse_time_decay(1/t₀, base = a/t₀) at step t"),
+    "warmup_rate": Shown(Formula("Min(1, (t + 1)/(W + 1))"),
+                         lambda: [({"t": t, "W": w}, _schedule(
+                             lambda S, w=w: S.warmup(S.constant(), w, start_factor=1 / (w + 1)), t))
+                                  for w, t in ((4, 0), (4, 2), (4, 9), (10, 7))],
+                         "descentlab's warmup(constant(), W, start_factor = 1/(W + 1)) at "
+                         "step t"),
+    "curvature": Shown(Formula("1 + 3*w**2"),
+                       lambda: [({"w": w}, _curvature(w)) for w in (0.5, 2.0)],
+                       "f''(w) of w²/2 + w⁴/4 by central differences", 1e-6),
+    # batch
+    "replace_var": Shown(Formula("S**2/B"),
+                         lambda: [({"S": math.sqrt(_population_s2()), "B": b},
+                                   _with_replacement(_POPULATION, b)) for b in (1, 2, 3)],
+                         "the variance of the batch mean over every ordered draw of B of N = 7 "
+                         "gradients with replacement"),
+    "quadruple_ratio": Shown(Formula("4*(N - 4)/(N - 16)"),
+                             lambda: [({"N": len(v)}, _without_replacement(v, 4)
+                                       / _without_replacement(v, 16))
+                                      for v in (_POPULATION * 3,
+                                                _POPULATION * 2 + _POPULATION[:4])],
+                             "the variance of the batch mean of B = 4 over B = 16, every "
+                             "batch of N = 21 and of N = 18 gradients enumerated"),
+    "batch_recursion": Shown(
+        Formula("((1 - eta*h)**2 + eta**2*c/B)*x + eta**2*s**2/B", {"x": "\\mathbb{E}[e^2]"}),
+        lambda: [({"eta": e, "B": b, "x": x, **_example_moments()}, _batch_step(x, e, b))
+                 for e, b, x in ((0.1, 1, 0.5), (0.3, 2, 0.2), (0.05, 3, 1.0))],
+        "E[e²] after one SGD step, every ordered batch of four examples enumerated"),
+    "noisy_batch_step": Shown(
+        Formula("(1 - eta*lamda)**2*x + eta**2*sigma**2/B", {"x": "\\mathbb{E}[e^2]"}),
+        lambda: [({"eta": e, "lamda": lam, "sigma": 1.3, "B": b, "x": x},
+                  _noisy_step(x, e, lam, 1.3 / math.sqrt(b)))
+                 for e, lam, b, x in ((0.1, 1.0, 4, 0.5), (0.3, 2.0, 16, 0.05))],
+        "E[((1 - ηλ)e - ησξ/√B)²] by Gauss–Hermite quadrature over ξ"),
+    "gd_step_e": Shown(Formula("(1 - eta*lamda)*e"),
+                       lambda: [({"eta": e, "lamda": lam, "e": x},
+                                 _sgd_noisy_step(x, e, lam, 0.0, 0.0))
+                                for e, lam, x in ((0.1, 1.0, 2.0), (0.4, 7.0, -0.3))],
+                       "descentlab's SGD's step on the gradient λe"),
+}  # fmt: skip
+
+
+#: per-example gradient noise nᵢ (mean 0) of a quadratic loss h w²/2: example i's gradient at w
+#: is hw + nᵢ
+_NOISE = (1.0, -1.0, 2.0, -2.0)
+
+
+def _batch_moments(w: float, h: float, b: int) -> tuple[float, float]:
+    """E[g_B²] and E[L(w - η g_B) - L(w)]'s coefficients over every ordered batch of ``b`` of
+    :data:`_NOISE` drawn with replacement: (E[g_B], E[g_B²])."""
+    import itertools
+
+    gs = [h * w + math.fsum(c) / b for c in itertools.product(_NOISE, repeat=b)]
+    return math.fsum(gs) / len(gs), math.fsum(g * g for g in gs) / len(gs)
+
+
+def _loss_change(eta: float, w: float, h: float, b: int) -> float:
+    """E[L(w - η g_B) - L(w)] of L = h w²/2, every ordered batch enumerated."""
+    import itertools
+
+    new = [h * (w - eta * (h * w + math.fsum(c) / b)) ** 2 / 2
+           for c in itertools.product(_NOISE, repeat=b)]  # fmt: skip
+    return math.fsum(new) / len(new) - h * w * w / 2
+
+
+def _best_gain(w: float, h: float, b: int) -> float:
+    """The largest expected decrease of L over η (scipy's bounded minimiser)."""
+    import scipy.optimize
+
+    res = scipy.optimize.minimize_scalar(lambda e: _loss_change(e, w, h, b), bounds=(0, 10 / h),
+                                         method="bounded", options={"xatol": 1e-12})  # fmt: skip
+    return -float(res.fun)
+
+
+def _noise_b(w: float, h: float) -> int:
+    """The batch of 1 … 6 whose best step gains half what the exact gradient's would."""
+    exact = (h * w) ** 2 / (2 * h)
+    return next(b for b in range(1, 7) if abs(_best_gain(w, h, b) - exact / 2) < 1e-9 * exact)
+
+
+_S2 = math.fsum(n * n for n in _NOISE) / len(_NOISE)
+
+
+def _well_temperature(eta: float, lam: float) -> float:
+    """λ E[e²]/2 of e ← (1 - ηλ)e - ησξ (σ = 1), the series summed term by term."""
+    return lam / 2 * _series(eta**2, (1 - eta * lam) ** 2)
+
+
+FORMULAS |= {
+    "sgd_step": Shown(Formula("w - eta*g_B"),
+                      lambda: [({"w": w, "eta": e, "g_B": g}, _sgd_noisy_step(w, e, 1.0, 1.0,
+                                                                              g - w))
+                               for w, e, g in ((1.0, 0.1, 0.3), (-2.0, 0.5, 4.0))],
+                      "descentlab's SGD's step on the gradient g_B"),
+    "batch_second": Shown(
+        Formula("Eq(E, gbar**2 + S**2/B)", {"E": "\\mathbb{E}[g_B^2]", "gbar": "\\bar g"}),
+        lambda: [({"E": _batch_moments(w, 1.5, b)[1], "gbar": 1.5 * w, "S": math.sqrt(_S2),
+                   "B": b}, 0.0) for w, b in ((1.0, 1), (0.3, 3))],
+        "E[g_B²] over every ordered batch of B of four gradients: the sides' difference"),
+    "batch_change": Shown(
+        Formula("-eta*gbar**2 + eta**2*h*(gbar**2 + S**2/B)/2", {"gbar": "\\bar g"}),
+        lambda: [({"eta": e, "gbar": 1.5 * w, "h": 1.5, "S": math.sqrt(_S2), "B": b},
+                  _loss_change(e, w, 1.5, b)) for e, w, b in ((0.1, 1.0, 1), (0.4, 0.3, 3))],
+        "the loss's change after one step, every ordered batch of B of four gradients"),
+    "batch_gain": Shown(
+        Formula("gbar**4/(2*h*(gbar**2 + S**2/B))", {"gbar": "\\bar g"}),
+        lambda: [({"gbar": 1.5 * w, "h": 1.5, "S": math.sqrt(_S2), "B": b},
+                  _best_gain(w, 1.5, b)) for w, b in ((1.0, 1), (0.3, 3))],
+        "the largest expected decrease over η (a minimiser), every batch enumerated", 1e-7),
+    "batch_gain_scale": Shown(
+        Formula("L_max/(1 + B_n/B)", {"L_max": "\\Delta L_{\\max}",
+                                      "B_n": "B_{\\mathrm{noise}}"}),
+        lambda: [({"L_max": (1.5 * w) ** 2 / 3.0, "B_n": _S2 / (1.5 * w) ** 2, "B": b},
+                  _best_gain(w, 1.5, b)) for w, b in ((1.0, 1), (0.3, 3))],
+        "the largest expected decrease over η (a minimiser), every batch enumerated", 1e-7),
+    "noise_scale": Shown(
+        Formula("S**2/gbar**2", {"gbar": "\\bar g"}),
+        lambda: [({"S": math.sqrt(_S2), "gbar": 1.5 * w}, _noise_b(w, 1.5))
+                 for w in (math.sqrt(_S2 / 2) / 1.5, math.sqrt(_S2 / 5) / 1.5)],
+        "the batch (1 … 6, every batch enumerated) whose best step gains half the exact "
+        "gradient's", 1e-9),
+    "sharp_cooler": Shown(
+        Formula("(2 - eta*lamda_s)/(2 - eta*lamda_f)",
+                {"lamda_s": "\\lambda_{\\mathrm{sharp}}", "lamda_f": "\\lambda_{\\mathrm{flat}}"}),
+        lambda: [({"eta": e, "lamda_s": s, "lamda_f": f},
+                  _well_temperature(e, f) / _well_temperature(e, s))
+                 for e, s, f in ((0.1, 12.0, 1.0), (0.05, 30.0, 2.0))],
+        "the flat well's temperature over the sharp one's, each summed term by term"),
+    "sharp_hotter": Shown(
+        Formula("(2 - eta*lamda_f)/(2 - eta*lamda_s)",
+                {"lamda_s": "\\lambda_{\\mathrm{sharp}}", "lamda_f": "\\lambda_{\\mathrm{flat}}"}),
+        lambda: [({"eta": e, "lamda_s": s, "lamda_f": f},
+                  _well_temperature(e, s) / _well_temperature(e, f))
+                 for e, s, f in ((0.1, 12.0, 1.0), (0.05, 30.0, 2.0))],
+        "the sharp well's temperature over the flat one's, each summed term by term"),
+}  # fmt: skip
+
+
+def _ridge_shrink(sigma: float, lam: float) -> float:
+    """The ridge solution's component over the unpenalised one along an eigen-direction of
+    AᵀA/N with eigenvalue ``sigma``: two least-squares solves of numpy (the penalised one as
+    the augmented system [A; √(Nλ) I] w ≈ [y; 0])."""
+    n = 2
+    a = np.diag([math.sqrt(n * sigma), math.sqrt(n * 4.0)])  # AᵀA/N = diag(σ, 4)
+    y = np.array([1.0, -0.5])
+    plain = np.linalg.lstsq(a, y, rcond=None)[0]
+    aug = np.vstack([a, math.sqrt(n * lam) * np.eye(2)])
+    ridge = np.linalg.lstsq(aug, np.concatenate([y, np.zeros(2)]), rcond=None)[0]
+    return float(ridge[0] / plain[0])
+
+
+def _heavy_ball_variance(eta: float, beta: float, h: float, sigma: float) -> float:
+    """The stationary variance of w under heavy ball with noise -ησξₜ on f = h w²/2: the
+    discrete Lyapunov equation of its two-by-two recursion, solved by scipy."""
+    import scipy.linalg
+
+    a = np.array([[1 + beta - eta * h, -beta], [1.0, 0.0]])
+    q = np.array([[(eta * sigma) ** 2, 0.0], [0.0, 0.0]])
+    return float(scipy.linalg.solve_discrete_lyapunov(a, q)[0, 0])
+
+
+def _weight_decay_factor(eta: float, lam: float) -> float:
+    """descentlab's SGD with weight decay λ, one step on a zero gradient: the weight after
+    over before."""
+    import torch
+
+    p = torch.nn.Parameter(torch.full((1,), 2.0, dtype=torch.float64))
+    opt = _optim().SGD([p], lr=eta, weight_decay=lam)
+    p.grad = torch.zeros_like(p)
+    opt.step()
+    return float(p.detach()) / 2.0
+
+
+FORMULAS |= {
+    "xsin_slope": Shown(Formula("sin(x) + x*cos(x)"),
+                        lambda: [({"x": x}, (x + 1e-5) * math.sin(x + 1e-5) / 2e-5
+                                  - (x - 1e-5) * math.sin(x - 1e-5) / 2e-5) for x in (0.7, 4.0)],
+                        "the derivative of x sin x by central differences", 1e-8),
+    "decay_factor": Shown(Formula("1 - eta*lamda"),
+                          lambda: [({"eta": e, "lamda": lam}, _weight_decay_factor(e, lam))
+                                   for e, lam in ((0.1, 0.01), (0.05, 3.0))],
+                          "descentlab's SGD's step with weight decay λ on a zero gradient, "
+                          "the weight after over before"),
+    "shrink": Shown(Formula("sigma_i/(sigma_i + lamda)"),
+                    lambda: [({"sigma_i": s, "lamda": lam}, _ridge_shrink(s, lam))
+                             for s, lam in ((0.5, 0.1), (3.0, 2.0))],
+                    "the ridge solution's component over the unpenalised one, both by numpy's "
+                    "least squares"),
+    "batch_sd": Shown(Formula("sqrt(B)**(-1)"),
+                      lambda: [({"B": b}, math.sqrt(_with_replacement(_POPULATION, b)
+                                                    / _with_replacement(_POPULATION, 1)))
+                               for b in (2, 3)],
+                      "the batch mean's standard deviation over one example's, every ordered "
+                      "draw with replacement enumerated"),
+    "momentum_floor": Shown(Formula("eta*sigma**2/(2*h*(1 - beta))"),
+                            lambda: [({"eta": e, "beta": b, "sigma": 300.0, "h": 1.0},
+                                      _heavy_ball_variance(e, b, 1.0, 300.0))
+                                     for e, b in ((1e-5, 0.9), (1e-5, 0.5))],
+                            "heavy ball's stationary variance at a small ηh, the Lyapunov "
+                            "equation solved by scipy", 1e-3),
+}  # fmt: skip
+
+
+def _hb_best_eta(big: float, small: float) -> float:
+    """The η that minimises heavy ball's slowest modulus over the curvatures μ and L at
+    Polyak's β* (scipy's bounded minimiser on the companion matrices' eigenvalues)."""
+    import scipy.optimize
+
+    root = math.sqrt(big / small)
+    beta = ((root - 1) / (root + 1)) ** 2
+    worst = lambda e: max(_companion_modulus(beta, e * lam) for lam in (small, big))  # noqa: E731
+    res = scipy.optimize.minimize_scalar(worst, bounds=(1e-3 / big, 4 / big), method="bounded",
+                                         options={"xatol": 1e-13})  # fmt: skip
+    return float(res.x)
+
+
+FORMULAS["hb_eta"] = Shown(
+    Formula("(2/(sqrt(L) + sqrt(mu)))**2"),
+    lambda: [
+        ({"L": big, "mu": small}, _hb_best_eta(big, small))
+        for big, small in ((100.0, 1.0), (10.0, 0.5))
+    ],
+    "the η that minimises heavy ball's slowest modulus at β* (a bounded minimiser on the "
+    "companion matrices' eigenvalues)",
+    1e-4,
+)

@@ -10,7 +10,17 @@ computes anything with it."""
 
 from __future__ import annotations
 
-__all__ = ["DEFINITION", "NAMED", "NOTATION", "TYPED"]
+__all__ = [
+    "CONDITION",
+    "DEFINITION",
+    "FACTOR",
+    "GROWTH",
+    "MATRIX",
+    "NAMED",
+    "NOTATION",
+    "NUMBER",
+    "TYPED",
+]
 
 #: a symbol, a quantity's name, an index or a shape: nothing in it to compute (a formula of
 #: this reason holds no arithmetic: the census refuses one that does)
@@ -25,6 +35,30 @@ DEFINITION = (
     "a definition: a loss, a density, a model of the data, the function a section runs on, "
     "or the inequality that defines a term (convexity, Jensen's); it names what the code then "
     "computes and states no value of it"
+)
+
+#: a factor or a term of a formula the passage renders from a Formula and checks, named to point
+#: at it (the contraction 1 - ηλ, the denominator's 2 - ηh)
+FACTOR = (
+    "a factor or a term of a formula the passage renders and checks, named to point at it; no "
+    "value stated"
+)
+#: a number written in TeX
+NUMBER = "a number written in TeX (10⁶, ln 10, 5·10⁻³²⁴): named, not derived"
+#: where a rendered formula holds or contracts
+CONDITION = (
+    "a condition on a rendered formula (where a recursion contracts, where a bound is η): "
+    "stated, its instances measured in the section's runs"
+)
+#: an asymptotic rate a section measures its runs against
+GROWTH = (
+    "an asymptotic rate or scale (ln T/T, t^{-2ah}) the section measures its runs against (the "
+    "printed ratio or slope)"
+)
+#: a formula in matrices
+MATRIX = (
+    "a formula in matrices (a gradient, a Hessian, normal equations): the reader takes no "
+    "matrices; the section's runs compute it in numpy or torch"
 )
 
 #: the reason a formula stays typed -> the formulas it holds, as typed (white space folded to
@@ -53,6 +87,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "x \\sin x",
         "x_i r_i",
         "z_c",
+        "\\mathbb{E}[g^2]",
     ),
     NAMED: (
         "H^{-1}",
@@ -71,6 +106,27 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "w^*",
         "x_i^2",
         "z^t",
+        "\\alpha^k",
+        "\\beta^t",
+        "\\beta^k",
+        "g/\\sqrt v",
+        "\\sigma^2/B",
+        "h\\,\\mathbb{E}[e^2]/2",
+        "\\sum_t \\eta_t^2\\sigma^2",
+        "\\sqrt\\kappa",
+        "\\frac{1}{2}\\mathrm{tr}(H\\Sigma)",
+        "\\lceil N/B \\rceil",
+        "\\sigma^2 \\|s(x)\\|^2",
+        "\\sigma/\\sqrt n",
+        "-H^{-1}\\nabla f",
+        "-P^{-1}\\nabla f",
+        "-\\log_{10} e_t",
+        "e_{t+1}/e_t^2",
+        "\\sqrt{v_i}",
+        "1/h_{ii}",
+        "A^\\top A/N",
+        "g[n - m]",
+        "-\\eta\\sigma\\xi_t",
     ),
     DEFINITION: (
         "(C_{\\mathrm{out}}, C_{\\mathrm{in}}, k, k)",
@@ -138,6 +194,68 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "y_i = a x_i + b + \\epsilon_i",
         "z = Aw",
         "z = w^\\top x",
+        "0.05 x^2 + 5 y^2",
+        "0.05x^2 + 5y^2",
+        "y = 2x + 0.5\\epsilon",
+        "(xw - y)^2/2",
+        "h(w - w^*)",
+        "x_i^2(w - w^*) + x_i r_i",
+        "\\frac1N \\sum \\log(1 + e^{z_i}) - y_i z_i",
+        "f - \\frac{\\mu}{2}\\|w\\|^2",
+        "-\\log p(y_i \\mid a, b, \\sigma) = \\frac{(y_i - a x_i - b)^2}{2\\sigma^2} +"
+        " \\frac{1}{2}\\log(2\\pi\\sigma^2),",
+        "|y - \\mu|/b + \\log 2b",
+        "\\sum |y_i - \\mu|",
+        "\\sqrt{1 + x^2}",
+        "\\tfrac12(w_1^2 + {{stiff}}\\,w_2^2)",
+        "(\\lambda/2)\\|w\\|^2",
+        "\\nabla L(w) + \\lambda w = 0",
+        "\\mathbb{E}[e^2] = 2T/\\lambda",
+    ),
+    FACTOR: (
+        "1 - \\eta h",
+        "1/(2 - \\eta\\lambda)",
+        "(k - 1)",
+        "\\sigma(1 - \\sigma)",
+        "1 - \\lambda/L",
+        "\\max_i |1 - \\eta\\lambda_i|^t",
+        "|1 - \\eta\\lambda_i|",
+        "1 - 1/n",
+        "2 - \\eta h",
+        "(1 - ah/t)^2",
+    ),
+    NUMBER: (
+        "e^{1/2}",
+        "\\ln 10",
+        "1/\\sqrt{2\\pi}",
+        "5 \\cdot 10^{-324}",
+        "\\ln(5 \\cdot 10^{-324})",
+        "5/6",
+        "10^6",
+        "\\sqrt{0.9}",
+        "10^{12}",
+        "2 \\ln 0.99",
+        "\\ln 2",
+    ),
+    CONDITION: (
+        "1 - \\beta_1 = \\sqrt{1 - \\beta_2}",
+        "|1 - \\eta\\lambda| < 1",
+        "0 < \\eta h < 2",
+    ),
+    GROWTH: (
+        "\\ln T/T",
+        "\\ln T / T",
+        "\\eta T/\\ln T",
+        "t^{-2ah}",
+        "-2ah",
+        "1/(\\eta\\lambda_{\\min})",
+    ),
+    MATRIX: (
+        "\\frac1N A^\\top(\\sigma(Aw) - y)",
+        "\\frac1N A^\\top \\mathrm{diag}(\\sigma_i(1 - \\sigma_i)) A",
+        "\\|A\\|^2/(4N) + \\lambda",
+        "(A^\\top A/N + \\lambda I) w = A^\\top y/N",
+        "[A; \\sqrt{N\\lambda}\\, I]\\, w \\approx [y; 0]",
     ),
 }
 
@@ -204,6 +322,60 @@ _SPECIFIC: dict[str, str] = {
         "the sum unrolled term by term beside its rendered form (momentum_sum, checked"
         " against the buffer)"
     ),
+    (
+        "\\eta \\sum_{t=1}^{T} \\frac{1}{\\sqrt t} \\le \\eta \\Big(1 + \\int_1^T \\frac{dt}{\\sqrt"
+        " t}\\Big) = {{f:adagrad_travel}}:"
+    ): (
+        "a derivation's step: the sum bounded by its integral; its end adagrad_travel is"
+        " rendered and checked by quadrature, the measured travel printed beside it"
+    ),
+    "\\exp(-f/(2T))": (
+        "the Gibbs law of a Gaussian spread, stated to read the table's escape fractions (which"
+        " the runs measure)"
+    ),
+    "r_L = 1 + \\sum_{l=1}^{L} d_l (k_l - 1) \\prod_{j < l} s_j.": (
+        "a sum of products (SymPy's lambdify evaluates no Product): the section's field,"
+        " computed by the chapter, is checked against autograd's non-zero span"
+    ),
+    "\\|w_t - w^*\\| \\le {{f:gd_rate}} \\|w_0 - w^*\\|,": (
+        "the bound's distances named around its factor gd_rate, rendered and checked"
+    ),
+    (
+        "\\mathbb{E}\\big[(y - \\hat f(x))^2\\big] = \\underbrace{\\big(s(x)^\\top f -"
+        " f(x)\\big)^2}_{\\text{bias}^2} + \\underbrace{\\sigma^2 \\|s(x)\\|^2}_{\\text{variance}}"
+        " + \\underbrace{\\sigma^2}_{\\text{noise}},"
+    ): (
+        "the decomposition's statement, in expectations over the noise: the section's table"
+        " measures each of its terms"
+    ),
+    "\\prod_t 2\\sqrt{e_t(1 - e_t)}": (
+        "AdaBoost's bound stated from its paper; the section prints its value beside the"
+        " measured training error"
+    ),
+    "\\hat\\sigma^2 = \\frac{1}{n}\\sum_i (y_i - \\hat a x_i - \\hat b)^2": (
+        "the estimate stated: the section's fitted σ (descentlab's nll) is checked against the"
+        " residuals' root mean square"
+    ),
+    "\\frac{\\partial}{\\partial z_c}\\big(-\\log q_y\\big) = q_c - [c = y],": (
+        "a derivative stated: the section's check compares autograd's gradient with softmax -"
+        " onehot"
+    ),
+    "q_c = n_c/n": (
+        "the maximiser stated: the section's check compares the fitted probabilities with the"
+        " frequencies"
+    ),
+    "\\mathbb{E}[w^2] \\approx c/t": (
+        "the guess the derivation tries: its consequence harmonic_closes is rendered and checked"
+    ),
+    (
+        "\\mathbb{E}[m_t] = \\mathbb{E}[g]\\,{{f:adam_geometric}} ="
+        " \\big({{f:adam_bias}}\\big)\\,\\mathbb{E}[g]."
+    ): (
+        "the expectation's linearity: E[g] times the two rendered forms of one sum "
+        "(adam_geometric and adam_bias, each checked against descentlab's Adam)"
+    ),
+    "w = {{a1}}\\,w^*": "a point named as a multiple of w*, the multiple computed (a slot)",
+    "w = {{a2}}\\,w^*": "a point named as a multiple of w*, the multiple computed (a slot)",
 }
 
 #: typed formula -> why it stays typed

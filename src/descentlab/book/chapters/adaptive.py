@@ -249,7 +249,7 @@ for the direction (momentum, as an average rather than a sum) and
 $v \\leftarrow {{rule_v}}$ for the size, and steps
 ${{f:adam_step}}$. The hats are the bias correction: both averages
 start
-at zero, so after t steps their expected values are $(1 - \\beta^t)$ times the true moments,
+at zero, so after t steps their expected values are $({{f:bias_factor}})$ times the true moments,
 and dividing by that factor removes the bias exactly when the gradient's moments are constant.
 Step by step: unrolled from $m_0 = 0$, the average is a weighted sum of the gradients so far,
 
@@ -270,8 +270,8 @@ correction of the denominator is the one that counts. On the slope g = 5 descent
 (item 112's point).
 
 Without the correction the first step is ${{f:adam_raw_first}}$ = {{raw}}: the
-numerator's average has filled to $1 - \\beta_1$ of its value, the denominator's to
-$1 - \\beta_2$, and after the square root the step is {{rawratio}} times η. descentlab's
+numerator's average has filled to ${{f:adam_filled_1}}$ of its value, the denominator's to
+${{f:adam_filled_2}}$, and after the square root the step is {{rawratio}} times η. descentlab's
 `Adam(bias_correction=False)` steps {{r0}}, then {{r1}} and {{r2}}, {{growing}} while v is still
 filling. The correction matters most in exactly the early phase where a large step can throw
 the parameters far from a careful initialization.""",
@@ -356,7 +356,7 @@ by itself: an automatic annealing that plain SGD does not have.
 
 The table measures it: {{runs}} runs of descentlab's `Adam` (η = {{lr}}) on noisy slopes with
 μ = 1, the mean step over the last {{half}} of {{steps}} steps in units of η. At μ/σ = 10 the
-step is {{s10}} of η, at 1 it is {{s1}} (the formula says $1/\\sqrt 2$), and at 0.1 it is
+step is {{s10}} of η, at 1 it is {{s1}} (the formula says ${{f:noisy_even}}$), and at 0.1 it is
 {{s01}}.""",
     s10="μ/σ = 10: Adam's mean step over η, against μ/√(μ² + σ²)",
     s1="μ/σ = 1: Adam's mean step over η, against μ/√(μ² + σ²)",
@@ -420,7 +420,7 @@ its curvature: the division by the gradient's size is a per-coordinate step-size
 that is why a rate that is reckless for SGD is safe for them (item 53).
 
 AdaGrad is the slowest adaptive method at η = 0.1 (final loss {{ada}}), and the first section
-tells why: its travel along the floor is bounded by $\\eta(2\\sqrt T - 1)$ = {{bound}} at
+tells why: its travel along the floor is bounded by ${{f:adagrad_travel}}$ = {{bound}} at
 T = {{steps}}, short of the 10 units to the minimum; it moved {{moved}}. RMSProp and Adam keep
 steps of size η along the floor and arrive.
 
@@ -558,13 +558,16 @@ The per-coordinate division pays off most where the lectures' motivation for Ada
 from: sparse features. Let one coordinate receive a gradient of 1 at every step and another,
 a rare feature, the same gradient only every {{period}}th step. After T steps the first has
 accumulated r = T and the second r = T/{{period}}, so when the rare gradient arrives AdaGrad
-steps $\\eta/\\sqrt{T/P}$, $\\sqrt{P}$ times the common coordinate's $\\eta/\\sqrt T$ (P the
+steps ${{f:adagrad_rare}}$, ${{f:adagrad_rare_gain}}$ times the common coordinate's
+${{f:adagrad_step_T}}$ (P the
 period). Plain SGD would treat the two gradients identically, and the rare feature would learn
 P times less. descentlab's `Adagrad` at η = {{lr}}, step {{T}}: the common coordinate moves
-{{common}}, the rare one {{rare}}, a ratio of {{ratio}} ($\\sqrt{P}$ = {{sqrtp}}). Over the
+{{common}}, the rare one {{rare}}, a ratio of {{ratio}} (${{f:adagrad_rare_gain}}$ = {{sqrtp}}).
+Over the
 whole run the rare coordinate travels {{rtravel}} against the common one's {{ctravel}}: from
 {{arrivals}} gradients instead of {{T}}, {{share}} of the distance with {{fraction}} of the
-gradients. Plain SGD's ratio would be exactly $1/P$, so AdaGrad has multiplied the rare
+gradients. Plain SGD's ratio would be exactly ${{f:sgd_rare_share}}$, so AdaGrad has multiplied the
+rare
 feature's share of the progress by {{gain}}.
 
 The constant ε in the denominator, ${{f:adam_step}}$, is usually called
@@ -654,10 +657,9 @@ SPIKE_TEXT = kit.Prose(
 How large can one step of Adam be? Suppose the gradient has been a tiny {{quiet}} for {{T}}
 steps and then jumps to {{spike}}, as a bad batch or an outlier produces. Plain SGD's step
 jumps by the same factor. Adam's averages have forgotten their start by then, so
-$m \\approx (1 - \\beta_1) G$ and $v \\approx (1 - \\beta_2) G^2$ for a spike G, and the step is
+$m \\approx {{f:spike_m}}$ and $v \\approx {{f:spike_v}}$ for a spike G, and the step is
 
-$$\\frac{\\eta\\,\\hat m}{\\sqrt{\\hat v}} \\approx
-\\frac{\\eta (1 - \\beta_1)}{\\sqrt{1 - \\beta_2}},$$
+$${{f:spike_step}} \\approx {{f:spike_bound}},$$
 
 whatever the size of the spike: Kingma and Ba's bound on Adam's step. It is η when
 $1 - \\beta_1 = \\sqrt{1 - \\beta_2}$, as for β₁ = 0.9 and β₂ = 0.99, and {{larger}} than η when β₂
@@ -944,7 +946,8 @@ gradient's units, bound each coordinate's step by about η, and under noise shri
 the signal-to-noise ratio. What they do not do is remove the rate: η becomes a distance per
 step instead of a multiple of the gradient, ε sets the gradient size below which the division
 stops, and the bias correction is what makes the first steps of a moving average trustworthy.
-A rare feature gets a rate $\\sqrt{P}$ times larger than a common one under AdaGrad, which is
+A rare feature gets a rate ${{f:adagrad_rare_gain}}$ times larger than a common one under AdaGrad,
+which is
 the reason the family was invented, and the reason AdaGrad itself decays too fast on the long,
 non-convex runs where RMSProp and Adam replaced it."""
 

@@ -144,7 +144,7 @@ drawn uniformly has mean $\\bar g$: each example is equally likely to be in it, 
 expectation of the batch mean is the full mean. The batch gradient is *unbiased*.
 
 Its variance is where the batch size enters. Drawn with replacement, the B gradients are
-independent and the variance of their mean is $S^2/B$. Drawn without replacement, as a
+independent and the variance of their mean is ${{f:replace_var}}$. Drawn without replacement, as a
 shuffled epoch does, they are slightly negatively correlated (an example in the batch cannot
 be drawn again), and the variance is
 
@@ -157,8 +157,8 @@ the loss $(xw - y)^2/2$), at w = 0, by drawing {{draws}} batches without replace
 B. The mean of the batch gradients is {{mean1}} at B = 1 against a full gradient of {{full}};
 the variance is {{v1}} at B = 1 (formula {{f1}}), {{v64}} at B = 64 (formula {{f64}}), and
 {{vN}} at the full batch. Quadrupling the batch from 4 to 16 divides the measured variance by
-{{ratio}} (the formula's $4 (N - 4)/(N - 16)$, with the finite-population correction), its
-standard deviation by {{sd}}: the familiar $1/\\sqrt B$.""",
+{{ratio}} (the formula's ${{f:quadruple_ratio}}$, with the finite-population correction), its
+standard deviation by {{sd}}: the familiar ${{f:batch_sd}}$.""",
     mean1="the batch gradients' mean at B = 1, against the full gradient (6 standard errors)",
     full="the full gradient, against autograd on the mean loss",
     v1="B = 1: the measured variance, against the formula",
@@ -246,8 +246,7 @@ with the distance to the minimum, so the noise is partly multiplicative. Writing
 $s^2$ for the spread of $x_i r_i$ at the minimum and c for the spread of $x_i^2$, one SGD step
 gives
 
-$$\\mathbb{E}[e^2] \\leftarrow \\Big((1 - \\eta h)^2 + \\frac{\\eta^2 c}{B}\\Big)\\,\\mathbb{E}[e^2]
-+ \\frac{\\eta^2 s^2}{B},$$
+$$\\mathbb{E}[e^2] \\leftarrow {{f:batch_recursion}},$$
 
 whose fixed point is
 $\\mathbb{E}[e^2] = {{f:batch_excess}}$.
@@ -488,9 +487,9 @@ measure of sharpness and a reason why the batch size would choose it. The measur
 curvature: near a minimum the loss is $f(w^* + e) \\approx f(w^*) + e^\\top H e/2$, and its
 sharpest direction is the Hessian's largest eigenvalue λ. The reason starts with the recursion
 of the previous chapters, now without noise. Along that direction one step of gradient
-descent multiplies the distance by $1 - \\eta\\lambda$:
+descent multiplies the distance by ${{f:decay_factor}}$:
 
-$$e \\leftarrow (1 - \\eta\\lambda)\\, e,$$
+$$e \\leftarrow {{f:gd_step_e}},$$
 
 which shrinks exactly when $|1 - \\eta\\lambda| < 1$, that is λ < 2/η. A minimum sharper than
 2/η is not a resting place for gradient descent at rate η, however deep it is: every step
@@ -840,7 +839,7 @@ TEMPERATURE = kit.Prose(
 Noise adds the second half. Give each step the gradient of a batch: the exact gradient plus
 noise of variance $\\sigma^2/B$. Inside one well of curvature λ this is the noisy quadratic of
 the schedules chapter, and its recursion
-$\\mathbb{E}[e^2] \\leftarrow (1 - \\eta\\lambda)^2\\, \\mathbb{E}[e^2] + \\eta^2\\sigma^2/B$
+$\\mathbb{E}[e^2] \\leftarrow {{f:noisy_batch_step}}$
 settles at
 $\\mathbb{E}[e^2] = {{f:batch_floor}}$. The mean excess loss in the well
 is λ/2 times that:
@@ -868,15 +867,15 @@ large ones stay in it. Sorted by the sharp well's temperature, the fractions tha
 whatever η and B made that temperature. The rows η = 0.01, B = 1 and η = {{lr}}, B = 4 have the
 same η/B, yet {{e001}} of the first left the sharp well and {{e004}} of the second: at the
 larger η the sharp well is closer to its edge and {{hotter}} times hotter. The flat well is
-cooler in every row, by the factor $(2 - \\eta\\lambda_{\\mathrm{sharp}})/(2 -
-\\eta\\lambda_{\\mathrm{flat}})$, and keeps all its runs wherever its temperature is below
+cooler in every row, by the factor ${{f:sharp_cooler}}$, and keeps all its runs wherever its
+temperature is below
 barrier/20; only in the hottest row (η = {{lr}}, B = 1, flat temperature {{tflat}}) does it lose
 most of them, {{lost}}: there the noise shakes the iterate out of both wells, the regime where
 the rate is simply too large.
 
 So the batch size selects minima in this model in a precise sense: it sets the temperature,
 and at a given temperature of the flat well the sharp well is hotter by the factor
-$(2 - \\eta\\lambda_{\\mathrm{flat}})/(2 - \\eta\\lambda_{\\mathrm{sharp}})$. Keskar and co-authors'
+${{f:sharp_hotter}}$. Keskar and co-authors'
 experiment (item 71's card runs it at a small size: reproduced by the full build, ○ in the
 quick one) measured the other end of the chain on
 networks: the minima reached with large batches had a larger loss rise under small
@@ -1067,14 +1066,14 @@ def _wells_figure(wl: dict, esc: dict) -> object:
 NOISE_SCALE = kit.Prose(
     """
 How large should a batch be? McCandlish and co-authors answer with a short calculation that
-the least-squares problem makes exact. With a batch of B, the step $w - \\eta g_B$ changes the
-loss in expectation by $-\\eta\\bar g^2 + \\eta^2 h(\\bar g^2 + S^2/B)/2$ (the variance of the
-previous sections enters through $\\mathbb{E}[g_B^2] = \\bar g^2 + S^2/B$). The best η maximises
+the least-squares problem makes exact. With a batch of B, the step ${{f:sgd_step}}$ changes the
+loss in expectation by ${{f:batch_change}}$ (the variance of the
+previous sections enters through ${{f:batch_second}}$). The best η maximises
 the decrease, and the decrease it gets is
 
-$$\\Delta L(B) = \\frac{\\bar g^4}{2h(\\bar g^2 + S^2/B)}
-= \\frac{\\Delta L_{\\max}}{1 + B_{\\mathrm{noise}}/B},
-\\qquad B_{\\mathrm{noise}} = S^2/\\bar g^2.$$
+$$\\Delta L(B) = {{f:batch_gain}}
+= {{f:batch_gain_scale}},
+\\qquad B_{\\mathrm{noise}} = {{f:noise_scale}}.$$
 
 $B_{\\mathrm{noise}}$, the *gradient noise scale*, is the batch at which one step gains half of
 what the exact gradient would. Below it, doubling B nearly doubles the progress per step: the
@@ -1311,13 +1310,14 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
 
 
 KEEP = """
-What to keep. A batch gradient is unbiased with variance $S^2/B$ (times ${{f:finite_population}}$
+What to keep. A batch gradient is unbiased with variance ${{f:replace_var}}$ (times
+${{f:finite_population}}$
 without replacement); near a minimum SGD's floor is set by η/B, which is the linear scaling
 rule; and the rule stops at the curvature's edge $\\eta < {{f:batch_edge}}$, beyond which a larger
 batch no longer allows a larger rate. Gradient descent cannot rest in a minimum sharper than
 2/η, and full-batch training of a network climbs to that edge and stays; the noise heats a
-well of curvature λ to $\\eta\\sigma^2/(2B(2 - \\eta\\lambda))$, so small batches leave sharp
-minima that large batches keep; and a batch beyond the noise scale $S^2/\\bar g^2$ buys
+well of curvature λ to ${{f:batch_temperature}}$, so small batches leave sharp
+minima that large batches keep; and a batch beyond the noise scale ${{f:noise_scale}}$ buys
 little."""
 
 #: the chapter's exercises (:mod:`descentlab.book.chapters.practice`)

@@ -282,7 +282,7 @@ L-BFGS-B, another method, finds the same minimum value. A convex loss has one va
 start finds its floor.
 
 The lectures' $x \\sin x$ (item 44) shows the other case. On [{{lo}}, {{hi}}] its derivative
-$\\sin x + x \\cos x$ vanishes at {{roots}} points, found by scipy's brentq between sign changes
+${{f:xsin_slope}}$ vanishes at {{roots}} points, found by scipy's brentq between sign changes
 of the derivative; {{minima}} of them are minima, by the second-derivative test of item 9.
 Gradient descent (η = {{xlr}}, {{xsteps}} steps) from {{xstarts}} starts spread over the
 interval ends in {{found}} different minima, and only
@@ -440,7 +440,7 @@ Lipschitz constant), the condition number $\\kappa = L/\\mu$ decides the rate. G
 at η = 1/L multiplies the error along an eigen-direction of curvature λ by $1 - \\lambda/L$ a
 step, so
 
-$$\\|w_t - w^*\\| \\le \\left(1 - \\frac{1}{\\kappa}\\right)^t \\|w_0 - w^*\\|,$$
+$$\\|w_t - w^*\\| \\le {{f:gd_rate}} \\|w_0 - w^*\\|,$$
 
 and reaching a fraction ε of the initial error takes at most
 ${{f:gd_steps}}$, about ${{f:gd_steps_about}}$

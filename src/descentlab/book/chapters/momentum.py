@@ -447,7 +447,7 @@ up speed; in the stiff one the same β makes the roots complex, and they spiral 
 ${{f:complex_rate}}$ whatever η is, so η can grow beyond what gradient descent tolerates. Balancing
 the two gives the classic choice (Polyak's heavy ball, derived in Goh's article):
 
-$$\\eta^* = \\Big(\\frac{2}{\\sqrt L + \\sqrt \\mu}\\Big)^2, \\qquad
+$$\\eta^* = {{f:hb_eta}}, \\qquad
 \\beta^* = {{beta_tex}}, \\qquad
 \\rho^* = {{hb_tex}},$$
 
@@ -1004,7 +1004,7 @@ noise's. Solved by hand for the variance of w, it gives
 
 $$\\mathbb{E}[w^2] = {{noise_var}},$$
 
-which for a small ηh is $\\frac{\\eta}{1 - \\beta}\\,\\frac{\\sigma^2}{2h}$: the floor of plain SGD
+which for a small ηh is ${{f:momentum_floor}}$: the floor of plain SGD
 at the rate ${{f:effective_rate}}$. The cleaner direction and the longer step cancel exactly. At a
 fixed *effective* rate ${{f:effective_rate}}$ momentum buys speed on a badly conditioned problem and
 nothing against noise. The table runs {{runs}} runs of descentlab's `Momentum` for {{steps}}

@@ -96,9 +96,9 @@ step becomes
 
 $$w \\leftarrow {{rule_l2}} = {{rule_decay}}:$$
 
-before following the data's gradient, every weight is multiplied by $1 - \\eta\\lambda$. That is
+before following the data's gradient, every weight is multiplied by ${{f:decay_factor}}$. That is
 why the penalty is called weight decay: without a data gradient a weight shrinks
-geometrically, by the factor $1 - \\eta\\lambda$ per step, towards zero. For plain SGD the two
+geometrically, by the factor ${{f:decay_factor}}$ per step, towards zero. For plain SGD the two
 descriptions are the same algorithm, and descentlab's `SGD` implements `weight_decay` as the
 added gradient. The build runs it (η = {{lr}}, λ = {{decay}}) beside SGD on the loss plus the
 penalty, differentiated by autograd, on a random least-squares problem: over {{steps}} steps
@@ -110,7 +110,7 @@ descentlab's iterate is within {{to_ridge}} of the closed form. Write the data's
 $A^\\top A/N$ in its eigenbasis with eigenvalues $\\sigma_i$: the unpenalised solution's component
 along direction i is multiplied by
 
-$$\\frac{\\sigma_i}{\\sigma_i + \\lambda}.$$
+$${{f:shrink}}.$$
 
 Directions the data pin down firmly (large $\\sigma_i$) keep their value, directions the data
 barely see (small $\\sigma_i$, where noise dominates the estimate) are shrunk towards zero. The
@@ -301,7 +301,7 @@ weight first falls by a constant amount per step, not a constant fraction (later
 shrink, as the second moment remembers the larger gradients of the start). descentlab's
 `Adam` (η = {{lr}}, weight decay {{decay}}) moves the weight from 1 to {{coupled}} in {{steps}}
 steps, a first step of exactly {{first}}. `AdamW` with the same numbers multiplies by
-$1 - \\eta\\lambda$ each step and ends at {{decoupled}}, which is ${{rule_geometric}}$ =
+${{f:decay_factor}}$ each step and ends at {{decoupled}}, which is ${{rule_geometric}}$ =
 {{geometric}}. In a network, the L2 form lets a weight with small, noisy gradients be pulled to
 zero fast while weights with large gradients are barely regularized; the decoupled form treats
 them alike, and its λ means the same thing whatever the gradient scale (the reason its authors
@@ -529,7 +529,7 @@ descentlab's default MNIST-1D model with mini-batches of 64 for {{steps}} steps 
 and `AdamW` with the same {{decay}}. The L2 penalty's gradient, normalised by Adam like any
 other, dominates every weight whose data gradient is small, and drags the whole network
 towards zero: its training loss stays at the chance level $\\ln 10$ and its weights' norm
-collapses. AdamW at the same λ decays each weight by the same factor $1 - \\eta\\lambda$ per step,
+collapses. AdamW at the same λ decays each weight by the same factor ${{f:decay_factor}}$ per step,
 trains like Adam, and ends with slightly smaller weights, the regularization it was asked
 for.""",
 )
@@ -607,7 +607,7 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
 KEEP = """
 What to keep. In SGD an L2 penalty and weight decay are one rule, the decayed step of the
 first section, ending at the ridge solution that shrinks each
-eigen-direction by $\\sigma_i/(\\sigma_i + \\lambda)$; λ trades variance for bias, and the best λ is
+eigen-direction by ${{f:shrink}}$; λ trades variance for bias, and the best λ is
 found on held-out data; in Adam the penalty's gradient is normalised like any other, so
 decoupled decay (AdamW) is a different, and usually better behaved, regularizer: on a network
 the L2 form can drag every weight to zero at a λ where AdamW barely acts."""

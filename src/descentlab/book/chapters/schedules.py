@@ -145,7 +145,7 @@ FLOOR = kit.Prose(
 A constant learning rate cannot converge when the gradient is noisy (items 18 and 20). The
 cleanest place to see how far it gets is the noisy quadratic $f(w) = h w^2/2$ whose gradient
 is $hw + \\sigma\\xi$, with ξ a fresh standard normal at every step: the mini-batch gradient of
-item 14 in its simplest form. One SGD step is $w \\leftarrow (1 - \\eta h) w - \\eta\\sigma\\xi$.
+item 14 in its simplest form. One SGD step is $w \\leftarrow {{f:noisy_sgd}}$.
 Square it and take the expectation; the noise is independent of w, so the cross term vanishes
 and
 
@@ -153,13 +153,14 @@ $$\\mathbb{E}[w^2] \\leftarrow {{f:moment_step}}.$$
 
 This is a linear recursion for the second moment. For $0 < \\eta h < 2$ it contracts, and its
 fixed point is
-$\\mathbb{E}[w^2] = \\eta^2\\sigma^2/(1 - (1 - \\eta h)^2) = {{f:floor}}$.
+$\\mathbb{E}[w^2] = {{f:floor_fixed}} = {{f:floor}}$.
 The expected loss settles at
 
 $${{f:loss_floor}},$$
 
-about $\\eta\\sigma^2/4$ for a small rate: the floor is proportional to the rate. A smaller rate
-gets lower, but the contraction factor $(1 - \\eta h)^2$ is closer to one, so it gets there
+about ${{f:loss_floor_small}}$ for a small rate: the floor is proportional to the rate. A smaller
+rate
+gets lower, but the contraction factor ${{f:contraction}}$ is closer to one, so it gets there
 more slowly. No constant rate has both.
 
 The table runs {{runs}} independent runs of descentlab's `SGD` with h = σ = 1 from w = 1 for
@@ -223,14 +224,13 @@ BIAS = kit.Prose(
 The recursion does more than give the floor: it is linear, so it can be solved for every step.
 Subtract the fixed point $v_\\infty = {{f:floor}}$ from both sides and the
 constant term disappears,
-$\\mathbb{E}[w_{t+1}^2] - v_\\infty = (1 - \\eta h)^2 (\\mathbb{E}[w_t^2] -
-v_\\infty)$. Unrolled from the start $w_0$,
+${{f:moment_gap}}$. Unrolled from the start $w_0$,
 
 $$\\mathbb{E}[w_t^2] = {{f:moment_path}}.$$
 
 Two terms, and they are the whole story of a constant rate. The first is the *variance*, the
 floor, proportional to η. The second is the *bias*, the memory of the start, which decays
-geometrically at the rate $(1 - \\eta h)^2$ and so takes about
+geometrically at the rate ${{f:contraction}}$ and so takes about
 ${{f:relax_steps}}$ steps per factor e.
 A large η forgets the start fast and hovers high; a small η hovers low and forgets slowly. For
 a fixed budget of steps there is a best constant rate, where the two terms balance: minimising
@@ -242,7 +242,7 @@ early.
 
 The build runs {{runs}} runs at each of η = {{curve_lrs}} and at the best constant for {{T}}
 steps, and compares the mean loss with the solution at steps {{probe}}: every gap is within
-the $4\\sqrt{2/R}$ = {{se}} that R = {{runs}} runs allow (4 standard errors of a mean of
+the ${{f:four_se}}$ = {{se}} that R = {{runs}} runs allow (4 standard errors of a mean of
 squared normals). At {{T}} steps the best constant ends at {{best_end}}; the next section's
 a/t schedule with a = 1 ends at {{a1}}, {{gain}} times {{lower}} than the best constant's
 {{best_end}}, with no tuning to the budget.""",
@@ -346,25 +346,28 @@ $$\\sum_t \\eta_t = \\infty, \\qquad \\sum_t \\eta_t^2 < \\infty,$$
 
 the first so that the iterates can still travel any distance, the second so that the noise's
 total contribution $\\sum_t \\eta_t^2\\sigma^2$ stays bounded. The canonical choice is
-$\\eta_t = a/t$ (item 21), and the second-moment recursion above tells exactly how it behaves:
-with $\\eta_t = a/t$ it reads
-$\\mathbb{E}[w^2] \\leftarrow (1 - ah/t)^2\\, \\mathbb{E}[w^2] + a^2\\sigma^2/t^2$.
+$\\eta_t = {{f:harmonic}}$ (item 21), and the second-moment recursion above tells exactly how it
+behaves:
+with $\\eta_t = {{f:harmonic}}$ it reads
+$\\mathbb{E}[w^2] \\leftarrow {{f:harmonic_step}}$.
 
 Try $\\mathbb{E}[w^2] \\approx c/t$ in it. Expanding to first order in 1/t, the recursion closes
-when $c(2ah - 1) = a^2\\sigma^2$, so when ah > 1/2 the expected loss falls like
+when ${{f:harmonic_closes}}$, so when ah > 1/2 the expected loss falls like
 
-$$\\frac{h\\, a^2\\sigma^2}{2(2ah - 1)\\, t},$$
+$${{f:harmonic_loss}},$$
 
-the optimal 1/t. The constant $a^2/(2ah - 1)$ is smallest at a = 1/h: the best a/t schedule
+the optimal 1/t. The constant ${{f:harmonic_constant}}$ is smallest at a = 1/h: the best a/t
+schedule
 takes a full Newton step's scale. When ah < 1/2 the guess fails: the contraction
 $(1 - ah/t)^2$ is too weak to forget the start, and the loss falls only like $t^{-2ah}$, slower
 than 1/t.
 
 The build runs {{runs}} runs of descentlab's `SGD` under descentlab's schedule
-`inverse_time_decay`, $\\eta_t = a/(t + t_0)$ (the offset $t_0$ keeps the first rate at most 1),
+`inverse_time_decay`, $\\eta_t = {{f:offset_decay}}$ (the offset $t_0$ keeps the first rate at most
+1),
 for {{T}} steps, and iterates the recursion exactly with the rates written by hand. At a = 1
 the loss after {{T}} steps is {{m1}} (exact recursion {{e1}}, asymptote {{s1}}); at a = 2 it
-is {{m2}}, {{higher}} than the {{m1}} of a = 1, as the constant $a^2/(2a - 1)$ predicts
+is {{m2}}, {{higher}} than the {{m1}} of a = 1, as the constant ${{f:harmonic_constant_1}}$ predicts
 ({{s2}}). At a = 0.25 it is {{m025}},
 and its slope on a log–log plot between steps {{quarter}} and {{T}} is {{k025}}, the $-2ah$ of
 the theory, against the recursion's {{k1}} at a = 1.""",
@@ -514,7 +517,8 @@ the noisy quadratic it has nothing to fix, since the curvature is the same every
 spends steps at a small rate while the bias is largest, and the table below measures it
 costing a little. It helps where the curvature is large at the start and falls as training
 proceeds, as it does along the path of a network's early training. The smallest example is
-$f(w) = w^2/2 + w^4/4$, whose curvature $1 + 3w^2$ is {{curv}} at the start w = {{w0}} and 1 at
+$f(w) = w^2/2 + w^4/4$, whose curvature ${{f:curvature}}$ is {{curv}} at the start w = {{w0}} and 1
+at
 the minimum. Near the minimum the best rate is 1/h = 1, a Newton step; at the start the linear
 stability bound of the first sections asks for $\\eta < {{f:curvature_edge}}$ = {{safe}}. No
 constant
@@ -525,7 +529,7 @@ rate from {{lo}} to {{hi}} in steps of {{dlr}}. At η = 1 the first step throws 
 {{jump}}, and it diverges. The largest constant that still converges is {{largest}}, {{above}} the
 linear bound {{safe}} (the bound is sufficient, not necessary: the first steps shrink w before the
 overshoot compounds), and the fastest constant needs {{fastest}} steps. descentlab's linear
-`warmup` to η = 1, $\\eta_t = \\min(1, (t + 1)/(W + 1))$ driven by its `Scheduler`, needs
+`warmup` to η = 1, $\\eta_t = {{f:warmup_rate}}$ driven by its `Scheduler`, needs
 {{warm}} steps for W = {{ws}}: while the rate is small the iterate falls to where the
 curvature is small, and by the time the rate is large it is also safe. In deep networks the
 same happens with the sharpness (the batch chapter measures it); with Adam a second reason
@@ -738,7 +742,8 @@ def _table(ctx: Context, n: kit.Numbers) -> Part:
 
 MOVE = kit.Prose(
     """
-Move a: the page iterates the second-moment recursion under $\\eta_t = a/(t + t_0)$ itself, for
+Move a: the page iterates the second-moment recursion under $\\eta_t = {{f:offset_decay}}$ itself,
+for
 {{T}} steps, at every position of the slider. Below a = 0.5 the curve bends away from the
 asymptote and stays high: the schedule forgets the start too slowly. At a = 1 the loss lies
 on the 1/t line; at larger a it is parallel to it but higher, because the early rates inject
@@ -787,8 +792,8 @@ def _move(ctx: Context, n: kit.Numbers) -> Part:
         Probe({"a": a}, {"final": float(_recursion(_a_over_t(a), T)[T])}) for a in (0.25, 1.0, 4.0)
     ]
     fig = Live(
-        "Move a in $\\eta_t = a/(t + t_0)$: the expected loss by the exact recursion (log–log), "
-        "the asymptote and the floor of a constant rate.",
+        "Move a in $\\eta_t = {{f:offset_decay}}$: the expected loss by the exact recursion "
+        "(log–log), the asymptote and the floor of a constant rate.",
         [Slider("a", "a", 0.05, 8.0, 1.0, log=True)],
         MOVE_JS,
         probes,
@@ -952,8 +957,9 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
 
 
 KEEP = """
-What to keep. With noisy gradients a constant rate hovers at a floor of about $\\eta\\sigma^2/4$;
-its loss is a bias that decays like $(1 - \\eta h)^{2t}$ plus that floor, so the best constant
+What to keep. With noisy gradients a constant rate hovers at a floor of about
+${{f:loss_floor_small}}$;
+its loss is a bias that decays like ${{f:bias_decay}}$ plus that floor, so the best constant
 rate depends on the budget and shrinks like $\\ln T/T$. A schedule must keep $\\sum \\eta_t$
 infinite and $\\sum \\eta_t^2$ finite; a/t reaches the optimal 1/t only when ah > 1/2, best near
 a = 1/h. Step decay walks down a staircase of floors, each reached after a few times

@@ -318,7 +318,10 @@ function syncControls() {
   sel.value = state.land;
   const land = landMeta(state.land);
   $("formula").textContent = land.plain;  // until the surface at this kappa arrives
-  $("description").textContent = land.description;
+  // a description that says what the landscape does not compute is shown with its ✘
+  const wrong = land.description_mismatches || [];
+  $("description").textContent = land.description +
+    (wrong.length ? ` ✘ the landscape computes otherwise: ${wrong.join("; ")}` : "");
   $("kappa-row").classList.toggle("hidden", state.land !== "quadratic");
   $("kappa").value = Math.log10(state.kappa);
   $("kappa-val").textContent = fmt(state.kappa);
