@@ -96,7 +96,8 @@ def render_report(
         ``descentlab report`` reads it) and rendered:
 
         >>> import tempfile
-        >>> from descentlab.experiments.compare import CompareSpec, compare, load_comparison
+        >>> from descentlab.experiments.compare import (
+        ...     CompareSpec, compare, load_comparison)
         >>> from descentlab.report.html import render_report
         >>> spec = CompareSpec(problem="moons", problem_options={"n_samples": 200},
         ...                    model="mlp", optimizers=["adam"], batch_size=32,
