@@ -905,7 +905,7 @@ MUTANTS: tuple[Mutant, ...] = (
            new="A Laplace prior is L2 (a Gaussian prior ", chapters=("deep-regularization",)),
     Mutant("census_hint_newton_converges", "exercise hint", "pure Newton on √(1 + x²) said to "
                                                            "converge because f is convex",
-           (), file="book/chapters/newton.py", old='"diverge although f is convex',
+           (), file="book/chapters/practice.py", old='"diverge although f is convex',
            new='"converge because f is convex', chapters=("deep-newton",)),
     Mutant("census_hint_adagrad_reworded", "exercise hint", "the AdaGrad hint says its rate "
                                                            "stays (neither phrase)",
