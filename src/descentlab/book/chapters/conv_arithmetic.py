@@ -621,14 +621,7 @@ def _test_accuracy(model: torch.nn.Module) -> float:
 
 
 def _training(ctx: Context, n: kit.Numbers) -> Part:
-    base = {
-        "problem": "mnist1d",
-        "steps": TRAIN_STEPS,
-        "eval_every": 50,
-        "batch_size": 64,
-        "optimizer": "adam",
-        "hyper": {"lr": TRAIN_LR},
-    }
+    base = kit.run_config("mnist1d", TRAIN_STEPS, "adam", TRAIN_LR, eval_every=50, batch_size=64)
     runs = {f"{m.upper()} (descentlab's default)": {**base, "model": m} for m in ("cnn", "mlp")}
     fig, res = kit.training_run(ctx, "convolution", runs, "MNIST-1D")
     cnn, mlp = res.values()

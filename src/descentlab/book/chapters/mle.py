@@ -753,14 +753,7 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
     from descentlab.problems import data
 
     sigma = float(data.load("regression").noise_std)
-    base = {
-        "problem": "regression",
-        "steps": TRAIN_STEPS,
-        "eval_every": 50,
-        "batch_size": 32,
-        "optimizer": "adam",
-        "hyper": {"lr": TRAIN_LR},
-    }
+    base = kit.run_config("regression", TRAIN_STEPS, "adam", TRAIN_LR, eval_every=50, batch_size=32)
     runs = {f"loss {k}": {**base, "loss": k} for k in ("mse", "l1")}
     fig, res = kit.training_run(ctx, "mle", runs, "regression")
     mse, l1 = res.values()
