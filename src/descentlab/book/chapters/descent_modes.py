@@ -174,6 +174,12 @@ def _best_rates(p: dict[str, np.ndarray]) -> dict[int, float]:
     return {b: min(GRID, key=lambda e, b=b: exact(e, b, 4 * N // b, p)[-1]) for b in BATCHES}
 
 
+def _best(ctx: Context) -> tuple[dict[str, np.ndarray], dict[int, float]]:
+    """The chapter's problem and :func:`_best_rates` on it, computed once a book."""
+    p = _problem()
+    return p, ctx.memo(("chapter", "descent", "best"), lambda: _best_rates(p))
+
+
 # ------------------------------------------------------------------------------------------
 # 1. three updates, one estimate
 
@@ -293,8 +299,7 @@ With batches of 16 at η = {{lr16}} the numbers after 4 epochs are {{e16}} and {
 
 
 def _exact(ctx: Context, n: kit.Numbers) -> Part:
-    p = _problem()
-    best = ctx.memo(("chapter", "descent", "best"), lambda: _best_rates(p))
+    p, best = _best(ctx)
     runs = ctx.memo(
         ("chapter", "descent", "runs"), lambda: {b: _runs(best[b], b, 4 * N // b) for b in BATCHES}
     )
@@ -364,8 +369,7 @@ whose floor is B times lower and whose steps per epoch are B times fewer: the ba
 
 
 def _epoch(ctx: Context, n: kit.Numbers) -> Part:
-    p = _problem()
-    best = ctx.memo(("chapter", "descent", "best"), lambda: _best_rates(p))
+    p, best = _best(ctx)
     lam = np.linalg.eigvalsh(p["h"])
     eta = GD_BEST(lamda_max=lam[1], lamda_min=lam[0])
     last = EPOCHS[-1]
@@ -479,8 +483,7 @@ replacement, neither ahead nor behind.""",
 
 
 def _sampling(ctx: Context, n: kit.Numbers) -> Part:
-    p = _problem()
-    best = ctx.memo(("chapter", "descent", "best"), lambda: _best_rates(p))
+    p, best = _best(ctx)
     lr, steps = best[1], 4 * N
     shuffled = ctx.memo(
         ("chapter", "descent", "shuffled"), lambda: _runs(lr, 1, steps, replace=False)
