@@ -318,18 +318,18 @@ MUTANTS: tuple[Mutant, ...] = (
            new="tol = 0.05", exercises=("momentum's noise floor",)),
     Mutant("solution_number", "worked solution", "AdaGrad's worked solution says 0.2 at t = 25 "
                                                  "beside its computed 0.02", (),
-           file="book/texts/l003.py", old="0.02 at t = 25, whatever g is",
+           file="book/texts/practice.py", old="0.02 at t = 25, whatever g is",
            new="0.2 at t = 25, whatever g is", exercises=("How large is its 25th step",)),
     Mutant("solution_formula_number", "worked solution", "AdaGrad's worked solution says "
                                                          "`0.1/√t = 0.2` at t = 25, inside a "
                                                          "formula, beside its computed 0.02", (),
-           file="book/texts/l003.py", old="`0.1 g/√(t g²) = 0.1/√t`: 0.02 at t = 25",
+           file="book/texts/practice.py", old="`0.1 g/√(t g²) = 0.1/√t`: 0.02 at t = 25",
            new="`0.1 g/√(t g²) = 0.1/√t = 0.2` at t = 25",
            exercises=("How large is its 25th step",)),
     Mutant("solution_formula_step", "worked solution", "RMSProp's worked solution's second "
                                                        "accumulator (rendered from the code's "
                                                        "r2) weighs the old average by 0.95", (),
-           file="book/texts/l001.py", old="r2 = 0.9 * r1 + rest * g2",
+           file="book/texts/practice.py", old="r2 = 0.9 * r1 + rest * g2",
            new="r2 = 0.95 * r1 + rest * g2", exercises=("sees the gradient 5 twice",)),
     # a table's number
     Mutant("table_predicted_steps", "table", "the momentum table's predicted steps are the rate "
@@ -402,13 +402,13 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("solution_formula_exponent", "formula in a solution", "the chain rule's solution "
                                                                  "cubes 1.5 where it squares it, "
                                                                  "still saying 13.5", (),
-           file="book/texts/l001.py", old="answer = 6 * inner ** 2",
+           file="book/texts/practice.py", old="answer = 6 * inner ** 2",
            new="answer = 6 * inner ** 3",
            exercises=("What is d/dx (2x - 1)³ at x = 1.25",)),
     Mutant("solution_operands_swapped", "formula in a solution", "RMSProp's solution weighs the "
                                                                  "old average by 0.1 and the new "
                                                                  "g² by 0.9, still saying 4.75",
-           (), file="book/texts/l001.py", old="r2 = 0.9 * r1 + rest * g2",
+           (), file="book/texts/practice.py", old="r2 = 0.9 * r1 + rest * g2",
            new="r2 = rest * r1 + 0.9 * g2", exercises=("sees the gradient 5 twice",)),
     Mutant("caption_number", "label", "the batch chapter's table caption says 500 steps for "
                                       "the 400 it ran", (),
@@ -423,7 +423,7 @@ MUTANTS: tuple[Mutant, ...] = (
                                                               "tolerance is 5 %: 0.8⁶ for 0.8⁵ "
                                                               "(no declared misconception) is "
                                                               "\"✔ Right\"", (),
-           file="book/texts/l001.py", old='tol = 1e-12\nprint("x_5 =", measured)',
+           file="book/texts/practice.py", old='tol = 1e-12\nprint("x_5 =", measured)',
            new='tol = 0.05\nprint("x_5 =", measured)',
            exercises=("from x = 4 with lr 0.1: what is x after 5 steps",)),
     Mutant("twin_reseeded_loop", "second route", "the reshuffled runs are checked against "
@@ -484,7 +484,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("solution_code_exponent", "formula in a solution", "the Adam exercise's formula "
                                                               "(the code's, rendered on the "
                                                               "page) counts 51 steps", (),
-           file="book/texts/l003.py", old="answer = 16 * (1 - 0.999 ** 50)",
+           file="book/texts/practice.py", old="answer = 16 * (1 - 0.999 ** 50)",
            new="answer = 16 * (1 - 0.999 ** 51)", exercises=("What is `exp_avg_sq`",)),
     Mutant("restated_retyped", "restatement", "the parabola exercise types item 42's "
                                               "2·0.6¹⁰ ≈ 0.0121 instead of citing it from the "
@@ -495,7 +495,7 @@ MUTANTS: tuple[Mutant, ...] = (
                                                                        "tolerance is 60 %: "
                                                                        "AdaGrad's sum r₁ + g² "
                                                                        "and g³ are \"✔ Right\"",
-           (), file="book/texts/l001.py", old='tol = 1e-12\nprint("second step", measured)',
+           (), file="book/texts/practice.py", old='tol = 1e-12\nprint("second step", measured)',
            new='tol = 0.6\nprint("second step", measured)',
            exercises=("sees the gradient 5 twice",)),
     # words chosen from their numbers in chapters, the shapes "k times" after a count and
@@ -905,7 +905,7 @@ MUTANTS: tuple[Mutant, ...] = (
            new="A Laplace prior is L2 (a Gaussian prior ", chapters=("deep-regularization",)),
     Mutant("census_hint_newton_converges", "exercise hint", "pure Newton on √(1 + x²) said to "
                                                            "converge because f is convex",
-           (), file="book/chapters/newton.py", old='"diverge although f is convex',
+           (), file="book/chapters/practice.py", old='"diverge although f is convex',
            new='"converge because f is convex', chapters=("deep-newton",)),
     Mutant("census_hint_adagrad_reworded", "exercise hint", "the AdaGrad hint says its rate "
                                                            "stays (neither phrase)",

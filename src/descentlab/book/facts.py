@@ -82,6 +82,7 @@ __all__ = [
     "restated_check",
     "retyped",
     "rule_mismatches",
+    "seed_signature",
     "seeds_check",
     "statements",
     "text_check",
@@ -1175,6 +1176,23 @@ def _arg_key(value: Any) -> Any:
     return ("object", repr(value)[:200])
 
 
+def seed_signature(fn: Any) -> inspect.Signature | None:
+    """``fn``'s signature when it takes a ``seed`` parameter; None when it takes none or has
+    no signature to read (a builtin, a class without one).
+
+    Example:
+        >>> str(seed_signature(lambda n, seed=1: n))
+        '(n, seed=1)'
+        >>> seed_signature(len) is None, seed_signature(lambda n: n) is None
+        (True, True)
+    """
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    return sig if "seed" in sig.parameters else None
+
+
 class SeedLog:
     """The calls of a module's own seeded functions (a parameter named ``seed``) while it
     runs, recorded by wrapping them in the module's namespace (:meth:`recording`): every call
@@ -1203,11 +1221,8 @@ class SeedLog:
         for name, fn in list(ns.items()):
             if not inspect.isfunction(fn) or fn.__module__ != module.__name__ or name in replicates:
                 continue
-            try:
-                sig = inspect.signature(fn)
-            except (TypeError, ValueError):
-                continue
-            if "seed" in sig.parameters:
+            sig = seed_signature(fn)
+            if sig is not None:
                 saved[name] = fn
                 ns[name] = self._wrap(name, fn, sig)
         try:

@@ -51,6 +51,7 @@ __all__ = [
     "from_scratch",
     "library_path",
     "results_table",
+    "run_config",
     "scratch",
     "slope_steps",
     "steps_to",
@@ -467,6 +468,20 @@ def descentlab_path(make, {steps}):
         opt.step()
         path.append(w.detach().clone())
     return torch.stack(path)"""
+
+
+def run_config(
+    problem: str, steps: int, optimizer: str, lr: float | None = None, **more: Any
+) -> dict[str, Any]:
+    """A training run's fields for ``descentlab.engine.train``: the problem, the steps, the
+    optimizer and its learning rate (none: each run names its own), and ``more`` fields.
+
+    Example:
+        >>> run_config("mnist1d", 100, "adam", 0.01, batch_size=64)["hyper"]
+        {'lr': 0.01}
+    """
+    hyper = {} if lr is None else {"hyper": {"lr": lr}}
+    return {"problem": problem, "steps": steps, "optimizer": optimizer, **hyper, **more}
 
 
 def training_run(

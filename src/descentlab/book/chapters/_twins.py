@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from descentlab.book.checks import ck
+from descentlab.book.facts import seed_signature
 from descentlab.book.render.pages import Check
 
 __all__ = ["reseeded", "twins_check"]
@@ -118,11 +119,8 @@ def reseeded(source: str, namespace: dict[str, Any]) -> list[str]:
                 continue
             if ast.unparse(call.func) in replicates:
                 continue
-            try:
-                sig = inspect.signature(obj)
-            except (TypeError, ValueError):
-                continue
-            if "seed" in sig.parameters:
+            sig = seed_signature(obj)
+            if sig is not None:
                 seeds, rest = _bound(call, sig, namespace, loops)
                 calls[ast.unparse(call.func)].append((seeds, rest, fn.name))
     found = []

@@ -1251,13 +1251,7 @@ _scratch = kit.scratch(
 
 
 def _training(ctx: Context, n: kit.Numbers) -> Part:
-    base = {
-        "problem": "mnist1d",
-        "steps": TRAIN_STEPS,
-        "eval_every": 25,
-        "seed": 0,
-        "optimizer": "sgd",
-    }
+    base = kit.run_config("mnist1d", TRAIN_STEPS, "sgd", eval_every=25, seed=0)
     (b1, lr1), (b2, lr2) = TRAIN
     runs = {
         f"B = {b}, η = {lr:g}": {

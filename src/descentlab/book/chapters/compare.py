@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from descentlab.book.chapters import _common as kit
+from descentlab.book.chapters import practice
 from descentlab.book.checks import ck
-from descentlab.book.model import Context, Exercise
+from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
 from descentlab.report import figures as FG
@@ -662,92 +663,8 @@ level within three seeds, plain SGD among them. Per example, a mini-batch is far
 single examples, and the saving flattens past a batch size that depends on the machine: time
 it where you train."""
 
-#: the chapter's exercises: each states the misconception it corrects
-EXERCISES = (
-    Exercise(
-        "Ten optimizers are compared on three seeds each. How many pairs of optimizers must a "
-        "claim of one best optimizer separate?",
-        "The best must be ahead of each of the others: 9 pairs, each separated in every seed. "
-        "A table of ten means orders all `10·9/2` = 45 pairs but separates none of them by "
-        "itself. The code counts the pairs that include the best.",
-        """\
-import itertools
-
-names = [f"optimizer {k}" for k in range(10)]
-measured = sum("optimizer 0" in pair for pair in itertools.combinations(names, 2))
-answer = 10 - 1
-tol = 1e-12
-misconception = 10 * 9 / 2                   # "every pair must be ordered"
-all_pairs = len(list(itertools.combinations(names, 2)))
-print(f"pairs with the best: {measured} of {all_pairs}")""",
-        items=(29, 131),
-    ),
-    Exercise(
-        "A training set of 1149 examples is cut into batches of 64, the last one smaller. How "
-        "many optimizer steps does one epoch take?",
-        "`⌈1149/64⌉` = 18 steps: 17 full batches and one of 61 examples. Dividing and "
-        "rounding down, 17, drops the last batch. The code counts the batches of "
-        "descentlab's engine over one epoch.",
-        """\
-import math
-from descentlab.engine import train
-
-run = train({"problem": "digits", "model": "digits_mlp", "optimizer": "sgd",
-             "hyper": {"lr": 0.01}, "batch_size": 64, "epochs": 1,
-             "evaluate_test": False, "evaluate_train": False}, progress=False)
-measured = run.steps
-answer = math.ceil(1149 / 64)
-tol = 1e-12
-misconception = 1149 // 64                   # the last, smaller batch forgotten
-last = 1149 - 64 * (1149 // 64)
-print(f"steps in one epoch: {measured}")""",
-        items=(48, 13),
-    ),
-    Exercise(
-        "Adadelta (ρ = 0.9, ε = 1e-6, rate 1) sees the gradient g = 1 on its first step, from "
-        "empty running averages. How large is that step?",
-        "The squared gradient's average becomes `0.1·1² = 0.1` and the steps' average is still "
-        "empty, so the step is `√(0 + ε)/√(0.1 + ε)·g` ≈ 0.00316: Adadelta starts tiny, because "
-        "its numerator is the root-mean-square of the steps it has taken, none yet. It is not "
-        "the rate 1 times g. The code runs descentlab's Adadelta.",
-        """\
-import math
-import torch
-from descentlab import optim
-
-w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
-opt = optim.Adadelta([w], lr=1.0, rho=0.9, eps=1e-6)
-w.grad = torch.ones_like(w)
-opt.step()
-measured = -float(w)
-answer = math.sqrt(1e-6) / math.sqrt(0.1 + 1e-6)
-tol = 1e-9
-misconception = 1.0                          # "the rate times the gradient"
-print(f"first step {measured:.6g}")""",
-        items=(78, 79),
-    ),
-    Exercise(
-        "A loop spends a fixed 40 µs per step plus 2 µs per example. Per example, how many "
-        "times cheaper is an epoch in batches of 64 than one example at a time?",
-        "One at a time costs `40 + 2 = 42` µs per example; in batches of 64, `40/64 + 2` = "
-        "2.625 µs. The ratio is 16. The batch does not make the per-example work cheaper, it "
-        "shares the fixed cost, so the gain is not 64. The code times nothing: it evaluates "
-        "the model of the cost for both batch sizes.",
-        """\
-fixed, per_example = 40.0, 2.0
-
-def cost_per_example(batch):
-    return fixed / batch + per_example
-
-measured = cost_per_example(1) / cost_per_example(64)
-answer = (40 + 2) / (40 / 64 + 2)
-tol = 1e-12
-misconception = 64.0                         # "a batch of 64 is 64 times cheaper"
-one, batched = cost_per_example(1), cost_per_example(64)
-print(f"{one} µs against {batched} µs per example")""",
-        items=(12, 13),
-    ),
-)
+#: the chapter's exercises (:mod:`descentlab.book.chapters.practice`)
+EXERCISES = practice.COMPARE
 
 CHAPTER = kit.Chapter(
     "deep-compare",

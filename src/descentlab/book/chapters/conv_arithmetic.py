@@ -16,9 +16,10 @@ import torch.nn.functional as F
 
 from descentlab.book import convolution as B
 from descentlab.book.chapters import _common as kit
+from descentlab.book.chapters import practice
 from descentlab.book.checks import ck, diff_check
 from descentlab.book.facts import word
-from descentlab.book.model import Context, Exercise
+from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
 from descentlab.problems import convarith as C
@@ -620,14 +621,7 @@ def _test_accuracy(model: torch.nn.Module) -> float:
 
 
 def _training(ctx: Context, n: kit.Numbers) -> Part:
-    base = {
-        "problem": "mnist1d",
-        "steps": TRAIN_STEPS,
-        "eval_every": 50,
-        "batch_size": 64,
-        "optimizer": "adam",
-        "hyper": {"lr": TRAIN_LR},
-    }
+    base = kit.run_config("mnist1d", TRAIN_STEPS, "adam", TRAIN_LR, eval_every=50, batch_size=64)
     runs = {f"{m.upper()} (descentlab's default)": {**base, "model": m} for m in ("cnn", "mlp")}
     fig, res = kit.training_run(ctx, "convolution", runs, "MNIST-1D")
     cnn, mlp = res.values()
@@ -684,84 +678,8 @@ is shared; its multiply–adds are its weights times the map's area, so convolut
 network's compute and dense layers its weights; a 1 × 1 bottleneck cuts both; and a stack of
 strided layers sees a receptive field that grows with the product of the strides."""
 
-#: the chapter's exercises: each states the misconception it corrects
-EXERCISES = (
-    Exercise(
-        "A 5 × 5 convolution with stride 2 and padding 1 reads a 32 × 32 image. How many "
-        "positions wide is its output?",
-        "The kernel fits `⌊(32 + 2·1 - 5)/2⌋ + 1 = 15` times: padding adds 2, the kernel takes its "
-        "width less one away, and the stride counts every second start. Halving the input (16) "
-        "forgets the kernel's own width. The code asks torch's Conv2d on the meta device.",
-        """\
-import torch
-
-conv = torch.nn.Conv2d(1, 1, kernel_size=5, stride=2, padding=1, device="meta")
-measured = conv(torch.zeros(1, 1, 32, 32, device="meta")).shape[-1]
-answer = (32 + 2 * 1 - 5) // 2 + 1
-tol = 1e-12
-misconception = 32 // 2                  # "stride 2 halves the image"
-print(f"output side {measured}")""",
-        items=(94,),
-    ),
-    Exercise(
-        "A 3 × 3 convolution maps 64 channels to 128, with biases. How many parameters does it "
-        "have?",
-        "Each of the 128 output channels has a 3 × 3 kernel over each of the 64 input channels "
-        "and a bias: `128·(64·9 + 1) = 73,856`, whatever the image's size. One 3 × 3 kernel "
-        "per output channel, shared across the input channels, would give 1,280: the kernel "
-        "tensor has the input channels as a dimension. The code counts torch's Conv2d's.",
-        """\
-import torch
-
-conv = torch.nn.Conv2d(64, 128, kernel_size=3, device="meta")
-measured = sum(p.numel() for p in conv.parameters())
-answer = 128 * (64 * 9 + 1)
-tol = 1e-12
-misconception = 128 * (9 + 1)            # "one kernel per output channel"
-print(f"{measured} parameters")""",
-        items=(92,),
-    ),
-    Exercise(
-        "Three 3 × 3 convolutions with stride 1 are stacked. How many input positions wide is "
-        "the region one output of the last depends on?",
-        "Each layer widens the region by the kernel's width less one: `1 + 3·(3 - 1) = 7`. "
-        "Not 9: stacking adds the widths, it does not multiply them. The code back-propagates "
-        "from one output of three torch convolutions and counts the inputs with a gradient.",
-        """\
-import torch
-
-torch.manual_seed(0)
-net = torch.nn.Sequential(*[torch.nn.Conv2d(1, 1, 3, bias=False) for _ in range(3)])
-x = torch.randn(1, 1, 21, 21, requires_grad=True)
-out = net(x)
-out[0, 0, 7, 7].backward()
-measured = int((x.grad[0, 0].abs().sum(0) > 0).sum())
-answer = 1 + 3 * (3 - 1)
-tol = 1e-12
-misconception = 3 * 3                    # "the widths multiply"
-print(f"receptive field {measured} wide")""",
-        items=(92, 93),
-    ),
-    Exercise(
-        "A 1 × 1 convolution reduces 256 channels to 64 on a 28 × 28 map. How many "
-        "multiply-adds does it take?",
-        "Every output position of every output channel sums over the 256 input channels: "
-        "`256·64·28·28 = 12,845,056`. A 3 × 3 kernel in its place takes nine times as many; "
-        "the bottleneck's saving is that factor, and the channels it removes. The code counts "
-        "the products of the layer's kernel with each input position, by torch's unfold.",
-        """\
-import torch
-
-x = torch.zeros(1, 256, 28, 28)
-columns = torch.nn.functional.unfold(x, kernel_size=1)          # (1, 256·1·1, 28·28)
-measured = 64 * columns.shape[1] * columns.shape[2]             # one weight per product
-answer = 256 * 64 * 28 * 28
-tol = 1e-12
-misconception = 256 * 64 * 28 * 28 * 9                         # "as a 3 × 3 one"
-print(f"{measured} multiply-adds")""",
-        items=(96,),
-    ),
-)
+#: the chapter's exercises (:mod:`descentlab.book.chapters.practice`)
+EXERCISES = practice.CONVOLUTION
 
 CHAPTER = kit.Chapter(
     "deep-convolution",

@@ -16,8 +16,9 @@ import torch
 
 from descentlab import optim
 from descentlab.book.chapters import _common as kit
+from descentlab.book.chapters import practice
 from descentlab.book.checks import ck
-from descentlab.book.model import Context, Exercise
+from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
 from descentlab.problems import models
@@ -796,106 +797,8 @@ and smoothness (at most L) give gradient descent a linear rate whose step count 
 κ = L/μ, the bound attained from the flattest direction. A network's loss is not convex: its
 hidden units can be permuted, and the chord between two equivalent minima rises above them."""
 
-#: the chapter's exercises: each states the misconception it corrects
-EXERCISES = (
-    Exercise(
-        "Gradient descent at η = 1/L on a quadratic with condition number κ = 50 starts along "
-        "the flattest eigen-direction. After how many steps is the error at most 1e-6 of its "
-        "start?",
-        "Along the flattest direction each step multiplies the error by `1 - 1/κ = 0.98`, so "
-        "the count is `⌈ln 1e-6 / ln 0.98⌉` = 684. The rate `(κ-1)/(κ+1)` belongs to the "
-        "other step size, `2/(L + μ)`, and would give 346. The code runs descentlab's SGD.",
-        """\
-import math
-import torch
-from descentlab import optim
-
-kappa = 50
-lam = torch.tensor([1 / kappa, 1.0], dtype=torch.float64)
-w = torch.nn.Parameter(torch.tensor([1.0, 0.0], dtype=torch.float64))
-opt = optim.SGD([w], lr=1.0)
-t = 0
-while float(w.detach().norm()) > 1e-6:
-    w.grad = lam * w.detach()
-    opt.step()
-    t += 1
-measured = t
-per_step = 1 - 1 / kappa                     # the flattest direction's factor at η = 1/L
-answer = math.ceil(math.log(1e-6) / math.log(per_step))
-tol = 1e-9
-L, mu = 1.0, 1 / kappa
-other_eta = 2 / (L + mu)                     # its factor is (κ-1)/(κ+1)
-misconception = math.ceil(math.log(1e-6) / math.log(abs(1 - other_eta * mu)))
-print(f"steps {measured}, formula {answer}, the other rate's count {misconception}")""",
-        items=(97, 61),
-    ),
-    Exercise(
-        "X is a standard normal variable. What is the Jensen gap E[exp X] - exp(E X)?",
-        "`E exp X = e^{1/2}` (the normal's moment generating function at 1) and `exp(E X) = "
-        "e^0 = 1`, so the gap is `e^{1/2} - 1` ≈ 0.6487. For a convex f the gap is never "
-        "negative, and it is 0 only when X does not vary. The code averages a million draws; "
-        "their standard error is about 0.002, so the tolerance is 1 %.",
-        """\
-import math
-import numpy as np
-
-x = np.random.default_rng(0).standard_normal(1_000_000)
-measured = float(np.exp(x).mean()) - math.exp(float(x.mean()))
-se = float(np.exp(x).std()) / 1000           # the mean's standard error
-answer = math.exp(1 / 2) - 1
-tol = 0.01
-misconception = 0.0                          # "the mean of f is f of the mean"
-print(f"Monte Carlo gap {measured:.4f}, closed form {answer:.4f}")""",
-        items=(46,),
-    ),
-    Exercise(
-        "f(x, y) = x² + 3xy + y² has positive curvature along both axes. What is the smallest "
-        "eigenvalue of its Hessian?",
-        "The Hessian is `[[2, 3], [3, 2]]`, with eigenvalues `2 ± 3`: 5 and -1. A negative "
-        "eigenvalue means f is not convex: along `(1, -1)` it curves down, and (0, 0) is a "
-        "saddle. The diagonal, 2, does not decide. The code asks autograd for the Hessian.",
-        """\
-import torch
-
-f = lambda v: v[0] ** 2 + 3 * v[0] * v[1] + v[1] ** 2
-hessian = torch.autograd.functional.hessian(f, torch.zeros(2, dtype=torch.float64))
-measured = float(torch.linalg.eigvalsh(hessian)[0])
-largest = float(torch.linalg.eigvalsh(hessian)[1])
-answer = 2.0 - 3.0
-tol = 1e-12
-misconception = 2.0                          # "positive diagonal, positive curvature"
-print(f"eigenvalues {torch.linalg.eigvalsh(hessian).tolist()}")""",
-        items=(9, 97),
-    ),
-    Exercise(
-        "Gradient descent on ½(x² + 10y²) runs at its best fixed rate η = 2/(L + μ). By what "
-        "factor does the error shrink per step?",
-        "With L = 10 and μ = 1, η = 2/11 and both directions contract by `|1 - ηλ| = 9/11` ≈ "
-        "0.8182: the rate `(κ-1)/(κ+1)`. The bound for η = 1/L, `1 - 1/κ = 0.9`, is slower. "
-        "The code runs descentlab's SGD from (1, 1) and measures the ratio of successive "
-        "errors.",
-        """\
-import torch
-from descentlab import optim
-
-lam = torch.tensor([1.0, 10.0], dtype=torch.float64)
-w = torch.nn.Parameter(torch.ones(2, dtype=torch.float64))
-opt = optim.SGD([w], lr=2 / 11)
-errors = []
-for _ in range(20):
-    w.grad = lam * w.detach()
-    opt.step()
-    errors.append(float(w.detach().norm()))
-measured = errors[-1] / errors[-2]
-kappa = 10
-top, bottom = kappa - 1, kappa + 1
-answer = top / bottom
-tol = 1e-9
-misconception = 1 - 1 / kappa                # the rate at η = 1/L
-print(f"ratio of successive errors {measured:.6f}")""",
-        items=(97, 61),
-    ),
-)
+#: the chapter's exercises (:mod:`descentlab.book.chapters.practice`)
+EXERCISES = practice.CONVEXITY
 
 CHAPTER = kit.Chapter(
     "deep-convexity",

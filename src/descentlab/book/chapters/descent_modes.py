@@ -13,9 +13,10 @@ import torch
 
 from descentlab import optim
 from descentlab.book.chapters import _common as kit
+from descentlab.book.chapters import practice
 from descentlab.book.checks import ck, said
 from descentlab.book.facts import Formula
-from descentlab.book.model import Context, Exercise
+from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
 from descentlab.book.render.pages import Check
@@ -173,6 +174,12 @@ def _best_rates(p: dict[str, np.ndarray]) -> dict[int, float]:
     return {b: min(GRID, key=lambda e, b=b: exact(e, b, 4 * N // b, p)[-1]) for b in BATCHES}
 
 
+def _best(ctx: Context) -> tuple[dict[str, np.ndarray], dict[int, float]]:
+    """The chapter's problem and :func:`_best_rates` on it, computed once a book."""
+    p = _problem()
+    return p, ctx.memo(("chapter", "descent", "best"), lambda: _best_rates(p))
+
+
 # ------------------------------------------------------------------------------------------
 # 1. three updates, one estimate
 
@@ -292,8 +299,7 @@ With batches of 16 at η = {{lr16}} the numbers after 4 epochs are {{e16}} and {
 
 
 def _exact(ctx: Context, n: kit.Numbers) -> Part:
-    p = _problem()
-    best = ctx.memo(("chapter", "descent", "best"), lambda: _best_rates(p))
+    p, best = _best(ctx)
     runs = ctx.memo(
         ("chapter", "descent", "runs"), lambda: {b: _runs(best[b], b, 4 * N // b) for b in BATCHES}
     )
@@ -363,8 +369,7 @@ whose floor is B times lower and whose steps per epoch are B times fewer: the ba
 
 
 def _epoch(ctx: Context, n: kit.Numbers) -> Part:
-    p = _problem()
-    best = ctx.memo(("chapter", "descent", "best"), lambda: _best_rates(p))
+    p, best = _best(ctx)
     lam = np.linalg.eigvalsh(p["h"])
     eta = GD_BEST(lamda_max=lam[1], lamda_min=lam[0])
     last = EPOCHS[-1]
@@ -478,8 +483,7 @@ replacement, neither ahead nor behind.""",
 
 
 def _sampling(ctx: Context, n: kit.Numbers) -> Part:
-    p = _problem()
-    best = ctx.memo(("chapter", "descent", "best"), lambda: _best_rates(p))
+    p, best = _best(ctx)
     lr, steps = best[1], 4 * N
     shuffled = ctx.memo(
         ("chapter", "descent", "shuffled"), lambda: _runs(lr, 1, steps, replace=False)
@@ -769,98 +773,8 @@ ends level with drawing with replacement (its advantage appears at the floor). F
 squares the expected loss of each is exact, a recursion on the error's mean and second
 moment with the data's own higher moments, and the runs of descentlab's SGD land on it."""
 
-#: the chapter's exercises: each states the misconception it corrects
-EXERCISES = (
-    Exercise(
-        "Full-batch gradient descent on a quadratic whose Hessian has eigenvalues 1 and 0.01: "
-        "what constant rate η makes the slowest direction contract fastest?",
-        "Each direction's error is multiplied by `1 - ηλ` a step; the slowest of the two is "
-        "`max(|1 - η|, |1 - 0.01η|)`, smallest where the two are equal: `η = 2/(1 + 0.01)`. "
-        "The rate `2/λmax` = 2 that keeps the stiff direction just stable leaves it at a factor "
-        "of 1, never converging. The code measures each direction's factor with one step of "
-        "descentlab's SGD and minimises the larger.",
-        """\
-import scipy.optimize
-import torch
-from descentlab import optim
-
-def factor(lr, lam):                     # one step of descentlab's SGD on f = lam w²/2
-    w = torch.nn.Parameter(torch.ones(1, dtype=torch.float64))
-    w.grad = lam * w.detach()
-    optim.SGD([w], lr=lr).step()
-    return abs(float(w))
-
-worst = lambda lr: max(factor(lr, 1.0), factor(lr, 0.01))
-measured = scipy.optimize.minimize_scalar(worst, bounds=(0.1, 2.5), method="bounded",
-                                          options={"xatol": 1e-10}).x
-answer = 2 / (1 + 0.01)
-tol = 1e-6
-misconception = 2 / 1.0                 # "as large as the stiff direction allows"
-print(f"best rate {measured:.6f}")""",
-        items=(12, 72),
-    ),
-    Exercise(
-        "SGD draws N = 256 single examples with replacement, one per step, for N steps. What "
-        "fraction of the examples does it never use in that 'epoch'?",
-        "Each draw misses a given example with probability `1 - 1/N`, all N draws with "
-        "`(1 - 1/N)ᴺ`, close to `1/e`. A shuffled epoch uses every example once: 0 missed, "
-        "the misconception. The code draws the indices with torch and counts.",
-        """\
-import torch
-
-n = 256
-g = torch.Generator().manual_seed(0)
-draws = torch.randint(0, n, (20000, n), generator=g)
-used = torch.zeros(20000, n).scatter_(1, draws, 1.0)
-measured = float(1 - used.mean())
-answer = (1 - 1 / n) ** n
-tol = 0.01
-misconception = 0.0                      # "an epoch uses every example"
-print(f"never used: {measured:.4f}")""",
-        items=(48,),
-    ),
-    Exercise(
-        "A batch of B = 16 is drawn without replacement from N = 256 examples whose gradients "
-        "have variance 1. What is the variance of the batch's mean gradient?",
-        "Without replacement the examples of a batch are negatively correlated: the variance "
-        "is `(1/B)(N - B)/(N - 1)`, the finite-population correction. `1/B` = 0.0625 holds "
-        "for draws with replacement only. The code draws the batches as descentlab's epoch "
-        "does, from a random permutation, and measures.",
-        """\
-import torch
-
-n, b = 256, 16
-g = torch.Generator().manual_seed(0)
-values = torch.randn(n, dtype=torch.float64, generator=g)
-values = (values - values.mean()) / values.std(correction=0)    # variance exactly 1
-batches = torch.rand(50000, n, generator=g).argsort(1)[:, :b]
-measured = float(values[batches].mean(1).var())
-answer = (1 / b) * (n - b) / (n - 1)
-tol = 0.02
-misconception = 1 / b                    # "as with replacement"
-print(f"variance of a batch mean: {measured:.5f}")""",
-        items=(14,),
-    ),
-    Exercise(
-        "Training on N = 256 examples with batches of B = 16: how many steps does SGD take in "
-        "4 epochs?",
-        "An epoch is N examples, N/B steps of B each: `4·256/16 = 64`. Counting epochs as "
-        "steps (4) forgets that the mini-batch takes many steps per pass over the data, which "
-        "is where its advantage over the full batch comes from. The code counts the steps of a "
-        "torch DataLoader over 4 epochs.",
-        """\
-import torch
-
-data = torch.utils.data.TensorDataset(torch.zeros(256, 1))
-loader = torch.utils.data.DataLoader(data, batch_size=16, shuffle=True)
-measured = sum(1 for _ in range(4) for _ in loader)
-answer = 4 * 256 // 16
-tol = 1e-12
-misconception = 4                        # "one step per epoch"
-print(f"steps: {measured}")""",
-        items=(48, 70),
-    ),
-)
+#: the chapter's exercises (:mod:`descentlab.book.chapters.practice`)
+EXERCISES = practice.DESCENT
 
 CHAPTER = kit.Chapter(
     "deep-descent",

@@ -13,9 +13,10 @@ import warnings
 import numpy as np
 
 from descentlab.book.chapters import _common as kit
+from descentlab.book.chapters import practice
 from descentlab.book.checks import ck, said
 from descentlab.book.facts import word
-from descentlab.book.model import Context, Exercise
+from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
 from descentlab.problems.data import fold_indices
@@ -878,91 +879,8 @@ flexibility trades the first two, and the noise is a floor. The bootstrap measur
 by resampling, bagging averages resampled models to cut variance, boosting adds weak models in
 sequence to cut bias; early stopping is cross-validation over the steps of one run."""
 
-#: the chapter's exercises: each states the misconception it corrects
-EXERCISES = (
-    Exercise(
-        "Least squares with p = 4 parameters fits n = 30 points whose noise has variance "
-        "σ² = 0.09, and the model contains the truth. What is the expected training error?",
-        "The fit uses up p of the n directions of the noise: the residuals keep `n - p` of "
-        "them, so the training error is `σ²(1 - p/n)` = 0.078 on average, below σ² = 0.09, the "
-        "error of the truth itself. A training error is optimistic even for a correct model. "
-        "The code fits 20,000 noisy samples of a cubic and averages the training error.",
-        """\
-import numpy as np
-
-rng = np.random.default_rng(0)
-x = np.linspace(-1, 1, 30)
-design = np.vander(x, 4)                     # a cubic: p = 4 parameters
-errors = []
-for _ in range(20000):
-    y = design @ np.array([0.5, -1.0, 0.3, 2.0]) + 0.3 * rng.standard_normal(30)
-    w = np.linalg.lstsq(design, y, rcond=None)[0]
-    errors.append(np.mean((design @ w - y) ** 2))
-measured = float(np.mean(errors))
-answer = 0.09 * (1 - 4 / 30)
-tol = 0.01
-misconception = 0.09                         # "a correct model's training error is σ²"
-print(f"mean training error {measured:.5f}")""",
-        items=(62, 65),
-    ),
-    Exercise(
-        "5-fold cross-validation on n = 30 examples: on how many examples is each of its "
-        "models fitted?",
-        "Each fold holds out `30/5 = 6` examples and fits on the other 24. Fitting on all 30 "
-        "would score each model on data it saw; the final model, refitted on all 30 after the "
-        "choice, is the only one that does. The code asks descentlab's fold_indices.",
-        """\
-import numpy as np
-from descentlab.problems.data import fold_indices
-
-folds = fold_indices(np.zeros(30), 5, seed=0, stratify=False)
-measured = float(np.mean([len(train) for train, _ in folds]))
-held_out = 30 / 5
-answer = 30 - held_out
-tol = 1e-12
-misconception = 30                           # "every model sees all the data"
-print(f"training examples per fold: {measured}")""",
-        items=(64,),
-    ),
-    Exercise(
-        "A constant (degree 0) is fitted by least squares to n = 20 targets with noise of "
-        "variance σ² = 0.09. What is the variance of the fitted constant over training sets?",
-        "The fit is the targets' mean, whose variance is `σ²/n` = 0.0045: averaging 20 "
-        "noises divides their variance by 20. The noise's own σ² is what a fresh target adds "
-        "on top, not the fit's variance. The code refits 20,000 training sets.",
-        """\
-import numpy as np
-
-rng = np.random.default_rng(0)
-fits = [np.mean(1.0 + 0.3 * rng.standard_normal(20)) for _ in range(20000)]
-measured = float(np.var(fits))
-answer = 0.09 / 20
-tol = 0.03
-misconception = 0.09                         # "the fit is as noisy as one target"
-print(f"variance of the fitted constant {measured:.6f}")""",
-        items=(65, 66),
-    ),
-    Exercise(
-        "A bootstrap resample draws n = 100 times with replacement from 100 examples. What "
-        "fraction of the distinct examples does it hold, on average?",
-        "An example is missed by all 100 draws with probability `(1 - 1/100)¹⁰⁰`, so the "
-        "resample holds `1 - (1 - 1/100)¹⁰⁰` of them, about 0.634: not all of them, and the "
-        "out-of-bag rest tests a bagged model for free. The code averages descentlab's "
-        "bagging draws.",
-        """\
-import numpy as np
-from descentlab.book.experiments import ensembles
-
-draws = ensembles.bagging(lambda idx, seed: len(np.unique(idx.numpy())) / 100, 100, 4000,
-                          seed=0)
-measured = float(np.mean(draws))
-answer = 1 - (1 - 1 / 100) ** 100
-tol = 0.005
-misconception = 1.0                          # "a resample holds every example"
-print(f"distinct fraction {measured:.4f}")""",
-        items=(67, 68),
-    ),
-)
+#: the chapter's exercises (:mod:`descentlab.book.chapters.practice`)
+EXERCISES = practice.METHODOLOGY
 
 CHAPTER = kit.Chapter(
     "deep-methodology",

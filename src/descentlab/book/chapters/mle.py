@@ -17,9 +17,10 @@ import torch.nn.functional as F
 from descentlab import losses, optim
 from descentlab import schedules as S
 from descentlab.book.chapters import _common as kit
+from descentlab.book.chapters import practice
 from descentlab.book.checks import ck, close
 from descentlab.book.facts import word
-from descentlab.book.model import Context, Exercise
+from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
 
@@ -752,14 +753,7 @@ def _training(ctx: Context, n: kit.Numbers) -> Part:
     from descentlab.problems import data
 
     sigma = float(data.load("regression").noise_std)
-    base = {
-        "problem": "regression",
-        "steps": TRAIN_STEPS,
-        "eval_every": 50,
-        "batch_size": 32,
-        "optimizer": "adam",
-        "hyper": {"lr": TRAIN_LR},
-    }
+    base = kit.run_config("regression", TRAIN_STEPS, "adam", TRAIN_LR, eval_every=50, batch_size=32)
     runs = {f"loss {k}": {**base, "loss": k} for k in ("mse", "l1")}
     fig, res = kit.training_run(ctx, "mle", runs, "regression")
     mse, l1 = res.values()
@@ -795,86 +789,8 @@ mean absolute deviation). The cross-entropy is the data's entropy plus the KL di
 data to model, so minimising it brings the model to the data's distribution, and the
 divergence's asymmetry is why maximum-likelihood models cover every mode."""
 
-#: the chapter's exercises: each states the misconception it corrects
-EXERCISES = (
-    Exercise(
-        "A Gaussian likelihood with σ = 1 meets the errors 2 and 10. What is its negative "
-        "log-likelihood per example, leaving out the constant ½ ln 2π?",
-        "`-ln p(e) = e²/(2σ²) + ½ ln 2πσ²`: the mean of `e²/2` is `(4 + 100)/4 = 26`, half the "
-        "mean squared error 52. The factor ½ does not move the argmax, which is why the MSE is "
-        "the Gaussian's loss, but the likelihood is not the MSE. The code asks torch's "
-        "GaussianNLLLoss.",
-        """\
-import torch
-
-errors = torch.tensor([2.0, 10.0], dtype=torch.float64)
-loss = torch.nn.GaussianNLLLoss(full=False)
-zeros, ones = torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
-measured = float(loss(errors, zeros, ones))
-squares = (2 ** 2, 10 ** 2)                  # 4 and 100
-answer = sum(squares) / 2 / 2
-tol = 1e-12
-misconception = (2 ** 2 + 10 ** 2) / 2       # "the likelihood is the MSE"
-print(f"Gaussian NLL per example {measured}")""",
-        items=(7, 117),
-    ),
-    Exercise(
-        "A Laplace likelihood with scale 1 meets the errors 2 and 10. What is its negative "
-        "log-likelihood per example, leaving out the constant ln 2?",
-        "`-ln p(e) = |e| + ln 2`: the mean absolute error, `(2 + 10)/2 = 6`. The large error "
-        "counts five times the small one, not 25 times as under the Gaussian, whose value "
-        "would be 26. The code asks torch's Laplace distribution.",
-        """\
-import math
-import torch
-
-errors = torch.tensor([2.0, 10.0], dtype=torch.float64)
-laplace = torch.distributions.Laplace(torch.tensor(0.0, dtype=torch.float64), 1.0)
-measured = float(-laplace.log_prob(errors).mean()) - math.log(2)
-answer = (2 + 10) / 2
-tol = 1e-12
-misconception = (2 ** 2 + 10 ** 2) / 4       # "every likelihood gives the squared error"
-squared_ratio = (10 / 2) ** 2                # the Gaussian's weight of the large error
-print(f"Laplace NLL per example {measured}")""",
-        items=(6, 116),
-    ),
-    Exercise(
-        "torch's CrossEntropyLoss gets the logits (2, 0, 0) and the target class 0. What loss "
-        "does it return?",
-        "It applies the softmax itself: `-ln(e²/(e² + 2)) = ln(1 + 2e⁻²)` ≈ 0.2395. Reading the "
-        "logits as probabilities (2/2 = 1 for the target) would give 0: the logits are not "
-        "probabilities. The code asks torch.",
-        """\
-import math
-import torch
-
-logits = torch.tensor([[2.0, 0.0, 0.0]], dtype=torch.float64)
-measured = float(torch.nn.CrossEntropyLoss()(logits, torch.tensor([0])))
-answer = math.log(1 + 2 * math.exp(-2))
-tol = 1e-12
-misconception = -math.log(2 / 2)             # "the logits are the probabilities"
-print(f"cross-entropy {measured:.6f}")""",
-        items=(119, 120),
-    ),
-    Exercise(
-        "P = (0.5, 0.5) and Q = (0.9, 0.1). What is D_KL(P‖Q) in nats?",
-        "`Σ p ln(p/q) = 0.5 ln(0.5/0.9) + 0.5 ln(0.5/0.1)` ≈ 0.511. The other direction, "
-        "D_KL(Q‖P), is about 0.368: KL is not symmetric, and which one a fit minimises decides "
-        "whether it covers P's modes or picks one. The code asks torch's kl_divergence.",
-        """\
-import math
-import torch
-
-p, q = torch.tensor([0.5, 0.5]), torch.tensor([0.9, 0.1])
-dist = torch.distributions
-measured = float(dist.kl_divergence(dist.Categorical(probs=p), dist.Categorical(probs=q)))
-answer = 0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)
-tol = 1e-6
-misconception = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)   # D_KL(Q‖P)
-print(f"KL(P||Q) {measured:.6f}")""",
-        items=(121, 122),
-    ),
-)
+#: the chapter's exercises (:mod:`descentlab.book.chapters.practice`)
+EXERCISES = practice.LIKELIHOOD
 
 CHAPTER = kit.Chapter(
     "deep-likelihood",

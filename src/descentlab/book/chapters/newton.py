@@ -17,9 +17,10 @@ import torch
 
 from descentlab import optim
 from descentlab.book.chapters import _common as kit
+from descentlab.book.chapters import practice
 from descentlab.book.checks import ck
 from descentlab.book.facts import Formula, word
-from descentlab.book.model import Context, Exercise
+from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
 from descentlab.book.render.pages import Check
@@ -1100,96 +1101,8 @@ avoid: a diagonal preconditioner rescales the coordinates, which the adaptive me
 from the gradients' squares and which a rotation defeats; a line search picks the step a
 fixed rate cannot; L-BFGS builds curvature from gradients alone."""
 
-#: the chapter's exercises: each states the misconception it corrects
-EXERCISES = (
-    Exercise(
-        "Newton's method minimises f(x) = e^x - 2x from x = 1. Where is it after one step?",
-        "`f'(x) = e^x - 2` and `f''(x) = e^x`, so the step is `x - (e^x - 2)/e^x = 2/e` ≈ "
-        "0.7358, already within 0.043 of the minimum ln 2. Gradient descent at rate 1 would "
-        "move by the slope alone, to `1 - (e - 2)` ≈ 0.2817, past the minimum. The code asks "
-        "autograd for both derivatives.",
-        """\
-import math
-import torch
-
-x = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
-(g,) = torch.autograd.grad(torch.exp(x) - 2 * x, x, create_graph=True)
-(h,) = torch.autograd.grad(g, x)
-measured = float(x - g / h)
-answer = 2 / math.e
-tol = 1e-12
-misconception = 1 - (math.e - 2)             # a gradient step at rate 1
-distance = abs(answer - math.log(2))
-print(f"after one Newton step x = {measured:.6f}")""",
-        items=(8, 9),
-    ),
-    Exercise(
-        "Newton's method minimises the convex f(x) = √(1 + x²) from x = 1.5. Where is it after "
-        "two steps?",
-        "Newton's step on this f is `x ← -x³`, so two steps give `1.5⁹` ≈ 38.44: the iterates "
-        "diverge although f is convex and its minimum is at 0. Convexity does not make pure "
-        "Newton converge; a line search does. The code runs Newton with autograd's "
-        "derivatives.",
-        """\
-import torch
-
-x = torch.tensor(1.5, dtype=torch.float64)
-for _ in range(2):
-    x = x.clone().requires_grad_(True)
-    (g,) = torch.autograd.grad(torch.sqrt(1 + x * x), x, create_graph=True)
-    (h,) = torch.autograd.grad(g, x)
-    x = (x - g / h).detach()
-measured = float(x)
-answer = 1.5 ** 9
-tol = 1e-9
-misconception = 0.0                          # "Newton converges on a convex function"
-print(f"after two Newton steps x = {measured:.4f}")""",
-        items=(8, 46),
-    ),
-    Exercise(
-        "Backtracking line search (Armijo, c = 1e-4) on f(w) = 50w² from w = 1 tries the step "
-        "t = 1 along the negative gradient and halves it until the condition holds. Which t "
-        "does it accept?",
-        "`f(1 - 100t) ≤ 50 - c·t·100²` fails for t = 1/32 (the iterate overshoots to -2.125) "
-        "and holds for t = 1/64 = 0.015625. It is neither 1/L = 0.01 nor the stability limit "
-        "2/L = 0.02: the search knows nothing of L, it tries halvings until the loss falls "
-        "enough. The code runs the search.",
-        """\
-f = lambda w: 50 * w * w
-w, g, c, t = 1.0, 100.0, 1e-4, 1.0
-while f(w - t * g) > f(w) - c * t * g * g:
-    t /= 2
-measured = t
-answer = 1 / 64
-tol = 1e-12
-misconception = (1 / 100, 2 / 100)           # 1/L and 2/L
-one_over_l, two_over_l = 1 / 100, 2 / 100
-overshoot = 100 / 32 - 1                     # 1 - 100 t at t = 1/32, its size
-print(f"accepted step {measured}")""",
-        items=(15, 97),
-    ),
-    Exercise(
-        "Newton's method on f(x) = e^x - 2x converges to ln 2 with e_{t+1} ≈ C e_t². What is C?",
-        "Expanding f' around the minimum gives `e_{t+1} ≈ f'''/(2f'') · e_t²`, and here f''' = "
-        "f'' = e^x, so C = 1/2 = 0.5. The error does not simply square (C = 1): the constant "
-        "counts, though the doubling of the digits does not depend on it. The code measures "
-        "e₄/e₃² in 60-digit arithmetic.",
-        """\
-import mpmath
-
-mpmath.mp.dps = 60
-x, errors = mpmath.mpf(1), []
-for _ in range(5):
-    errors.append(abs(x - mpmath.log(2)))
-    x = x - (mpmath.exp(x) - 2) / mpmath.exp(x)
-measured = float(errors[4] / errors[3] ** 2)
-answer = 0.5
-tol = 1e-3
-misconception = 1.0                          # "the error squares"
-print(f"e4 / e3^2 = {measured:.6f}")""",
-        items=(9,),
-    ),
-)
+#: the chapter's exercises (:mod:`descentlab.book.chapters.practice`)
+EXERCISES = practice.NEWTON
 
 CHAPTER = kit.Chapter(
     "deep-newton",

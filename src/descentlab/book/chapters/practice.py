@@ -1,13 +1,25 @@
-"""The exercises of the in-depth chapters on momentum, adaptive rates, mini-batches,
-regularization and schedules: each asks for a number derived on paper, measures it by running
-descentlab, and states the misconception it refuses (the build fails one whose page would
-accept it)."""
+"""The exercises of the in-depth chapters, one tuple a chapter: each asks for a number derived
+on paper, measures it by running descentlab, and states the misconception it refuses (the
+build fails one whose page would accept it)."""
 
 from __future__ import annotations
 
 from descentlab.book.model import Exercise
 
-__all__ = ["ADAPTIVE", "BATCH", "MOMENTUM", "REGULARIZATION", "SCHEDULES"]
+__all__ = [
+    "ADAPTIVE",
+    "BATCH",
+    "COMPARE",
+    "CONVEXITY",
+    "CONVOLUTION",
+    "DESCENT",
+    "LIKELIHOOD",
+    "METHODOLOGY",
+    "MOMENTUM",
+    "NEWTON",
+    "REGULARIZATION",
+    "SCHEDULES",
+]
 
 MOMENTUM = (
     Exercise(
@@ -457,5 +469,616 @@ tol = 1e-9
 misconception = (1 - a) ** T                 # "every step shrinks w by the first's factor"
 print(f"w after {T} steps {measured:.6f}")""",
         items=(19, 20),
+    ),
+)
+
+COMPARE = (
+    Exercise(
+        "Ten optimizers are compared on three seeds each. How many pairs of optimizers must a "
+        "claim of one best optimizer separate?",
+        "The best must be ahead of each of the others: 9 pairs, each separated in every seed. "
+        "A table of ten means orders all `10·9/2` = 45 pairs but separates none of them by "
+        "itself. The code counts the pairs that include the best.",
+        """\
+import itertools
+
+names = [f"optimizer {k}" for k in range(10)]
+measured = sum("optimizer 0" in pair for pair in itertools.combinations(names, 2))
+answer = 10 - 1
+tol = 1e-12
+misconception = 10 * 9 / 2                   # "every pair must be ordered"
+all_pairs = len(list(itertools.combinations(names, 2)))
+print(f"pairs with the best: {measured} of {all_pairs}")""",
+        items=(29, 131),
+    ),
+    Exercise(
+        "A training set of 1149 examples is cut into batches of 64, the last one smaller. How "
+        "many optimizer steps does one epoch take?",
+        "`⌈1149/64⌉` = 18 steps: 17 full batches and one of 61 examples. Dividing and "
+        "rounding down, 17, drops the last batch. The code counts the batches of "
+        "descentlab's engine over one epoch.",
+        """\
+import math
+from descentlab.engine import train
+
+run = train({"problem": "digits", "model": "digits_mlp", "optimizer": "sgd",
+             "hyper": {"lr": 0.01}, "batch_size": 64, "epochs": 1,
+             "evaluate_test": False, "evaluate_train": False}, progress=False)
+measured = run.steps
+answer = math.ceil(1149 / 64)
+tol = 1e-12
+misconception = 1149 // 64                   # the last, smaller batch forgotten
+last = 1149 - 64 * (1149 // 64)
+print(f"steps in one epoch: {measured}")""",
+        items=(48, 13),
+    ),
+    Exercise(
+        "Adadelta (ρ = 0.9, ε = 1e-6, rate 1) sees the gradient g = 1 on its first step, from "
+        "empty running averages. How large is that step?",
+        "The squared gradient's average becomes `0.1·1² = 0.1` and the steps' average is still "
+        "empty, so the step is `√(0 + ε)/√(0.1 + ε)·g` ≈ 0.00316: Adadelta starts tiny, because "
+        "its numerator is the root-mean-square of the steps it has taken, none yet. It is not "
+        "the rate 1 times g. The code runs descentlab's Adadelta.",
+        """\
+import math
+import torch
+from descentlab import optim
+
+w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+opt = optim.Adadelta([w], lr=1.0, rho=0.9, eps=1e-6)
+w.grad = torch.ones_like(w)
+opt.step()
+measured = -float(w)
+answer = math.sqrt(1e-6) / math.sqrt(0.1 + 1e-6)
+tol = 1e-9
+misconception = 1.0                          # "the rate times the gradient"
+print(f"first step {measured:.6g}")""",
+        items=(78, 79),
+    ),
+    Exercise(
+        "A loop spends a fixed 40 µs per step plus 2 µs per example. Per example, how many "
+        "times cheaper is an epoch in batches of 64 than one example at a time?",
+        "One at a time costs `40 + 2 = 42` µs per example; in batches of 64, `40/64 + 2` = "
+        "2.625 µs. The ratio is 16. The batch does not make the per-example work cheaper, it "
+        "shares the fixed cost, so the gain is not 64. The code times nothing: it evaluates "
+        "the model of the cost for both batch sizes.",
+        """\
+fixed, per_example = 40.0, 2.0
+
+def cost_per_example(batch):
+    return fixed / batch + per_example
+
+measured = cost_per_example(1) / cost_per_example(64)
+answer = (40 + 2) / (40 / 64 + 2)
+tol = 1e-12
+misconception = 64.0                         # "a batch of 64 is 64 times cheaper"
+one, batched = cost_per_example(1), cost_per_example(64)
+print(f"{one} µs against {batched} µs per example")""",
+        items=(12, 13),
+    ),
+)
+
+CONVEXITY = (
+    Exercise(
+        "Gradient descent at η = 1/L on a quadratic with condition number κ = 50 starts along "
+        "the flattest eigen-direction. After how many steps is the error at most 1e-6 of its "
+        "start?",
+        "Along the flattest direction each step multiplies the error by `1 - 1/κ = 0.98`, so "
+        "the count is `⌈ln 1e-6 / ln 0.98⌉` = 684. The rate `(κ-1)/(κ+1)` belongs to the "
+        "other step size, `2/(L + μ)`, and would give 346. The code runs descentlab's SGD.",
+        """\
+import math
+import torch
+from descentlab import optim
+
+kappa = 50
+lam = torch.tensor([1 / kappa, 1.0], dtype=torch.float64)
+w = torch.nn.Parameter(torch.tensor([1.0, 0.0], dtype=torch.float64))
+opt = optim.SGD([w], lr=1.0)
+t = 0
+while float(w.detach().norm()) > 1e-6:
+    w.grad = lam * w.detach()
+    opt.step()
+    t += 1
+measured = t
+per_step = 1 - 1 / kappa                     # the flattest direction's factor at η = 1/L
+answer = math.ceil(math.log(1e-6) / math.log(per_step))
+tol = 1e-9
+L, mu = 1.0, 1 / kappa
+other_eta = 2 / (L + mu)                     # its factor is (κ-1)/(κ+1)
+misconception = math.ceil(math.log(1e-6) / math.log(abs(1 - other_eta * mu)))
+print(f"steps {measured}, formula {answer}, the other rate's count {misconception}")""",
+        items=(97, 61),
+    ),
+    Exercise(
+        "X is a standard normal variable. What is the Jensen gap E[exp X] - exp(E X)?",
+        "`E exp X = e^{1/2}` (the normal's moment generating function at 1) and `exp(E X) = "
+        "e^0 = 1`, so the gap is `e^{1/2} - 1` ≈ 0.6487. For a convex f the gap is never "
+        "negative, and it is 0 only when X does not vary. The code averages a million draws; "
+        "their standard error is about 0.002, so the tolerance is 1 %.",
+        """\
+import math
+import numpy as np
+
+x = np.random.default_rng(0).standard_normal(1_000_000)
+measured = float(np.exp(x).mean()) - math.exp(float(x.mean()))
+se = float(np.exp(x).std()) / 1000           # the mean's standard error
+answer = math.exp(1 / 2) - 1
+tol = 0.01
+misconception = 0.0                          # "the mean of f is f of the mean"
+print(f"Monte Carlo gap {measured:.4f}, closed form {answer:.4f}")""",
+        items=(46,),
+    ),
+    Exercise(
+        "f(x, y) = x² + 3xy + y² has positive curvature along both axes. What is the smallest "
+        "eigenvalue of its Hessian?",
+        "The Hessian is `[[2, 3], [3, 2]]`, with eigenvalues `2 ± 3`: 5 and -1. A negative "
+        "eigenvalue means f is not convex: along `(1, -1)` it curves down, and (0, 0) is a "
+        "saddle. The diagonal, 2, does not decide. The code asks autograd for the Hessian.",
+        """\
+import torch
+
+f = lambda v: v[0] ** 2 + 3 * v[0] * v[1] + v[1] ** 2
+hessian = torch.autograd.functional.hessian(f, torch.zeros(2, dtype=torch.float64))
+measured = float(torch.linalg.eigvalsh(hessian)[0])
+largest = float(torch.linalg.eigvalsh(hessian)[1])
+answer = 2.0 - 3.0
+tol = 1e-12
+misconception = 2.0                          # "positive diagonal, positive curvature"
+print(f"eigenvalues {torch.linalg.eigvalsh(hessian).tolist()}")""",
+        items=(9, 97),
+    ),
+    Exercise(
+        "Gradient descent on ½(x² + 10y²) runs at its best fixed rate η = 2/(L + μ). By what "
+        "factor does the error shrink per step?",
+        "With L = 10 and μ = 1, η = 2/11 and both directions contract by `|1 - ηλ| = 9/11` ≈ "
+        "0.8182: the rate `(κ-1)/(κ+1)`. The bound for η = 1/L, `1 - 1/κ = 0.9`, is slower. "
+        "The code runs descentlab's SGD from (1, 1) and measures the ratio of successive "
+        "errors.",
+        """\
+import torch
+from descentlab import optim
+
+lam = torch.tensor([1.0, 10.0], dtype=torch.float64)
+w = torch.nn.Parameter(torch.ones(2, dtype=torch.float64))
+opt = optim.SGD([w], lr=2 / 11)
+errors = []
+for _ in range(20):
+    w.grad = lam * w.detach()
+    opt.step()
+    errors.append(float(w.detach().norm()))
+measured = errors[-1] / errors[-2]
+kappa = 10
+top, bottom = kappa - 1, kappa + 1
+answer = top / bottom
+tol = 1e-9
+misconception = 1 - 1 / kappa                # the rate at η = 1/L
+print(f"ratio of successive errors {measured:.6f}")""",
+        items=(97, 61),
+    ),
+)
+
+METHODOLOGY = (
+    Exercise(
+        "Least squares with p = 4 parameters fits n = 30 points whose noise has variance "
+        "σ² = 0.09, and the model contains the truth. What is the expected training error?",
+        "The fit uses up p of the n directions of the noise: the residuals keep `n - p` of "
+        "them, so the training error is `σ²(1 - p/n)` = 0.078 on average, below σ² = 0.09, the "
+        "error of the truth itself. A training error is optimistic even for a correct model. "
+        "The code fits 20,000 noisy samples of a cubic and averages the training error.",
+        """\
+import numpy as np
+
+rng = np.random.default_rng(0)
+x = np.linspace(-1, 1, 30)
+design = np.vander(x, 4)                     # a cubic: p = 4 parameters
+errors = []
+for _ in range(20000):
+    y = design @ np.array([0.5, -1.0, 0.3, 2.0]) + 0.3 * rng.standard_normal(30)
+    w = np.linalg.lstsq(design, y, rcond=None)[0]
+    errors.append(np.mean((design @ w - y) ** 2))
+measured = float(np.mean(errors))
+answer = 0.09 * (1 - 4 / 30)
+tol = 0.01
+misconception = 0.09                         # "a correct model's training error is σ²"
+print(f"mean training error {measured:.5f}")""",
+        items=(62, 65),
+    ),
+    Exercise(
+        "5-fold cross-validation on n = 30 examples: on how many examples is each of its "
+        "models fitted?",
+        "Each fold holds out `30/5 = 6` examples and fits on the other 24. Fitting on all 30 "
+        "would score each model on data it saw; the final model, refitted on all 30 after the "
+        "choice, is the only one that does. The code asks descentlab's fold_indices.",
+        """\
+import numpy as np
+from descentlab.problems.data import fold_indices
+
+folds = fold_indices(np.zeros(30), 5, seed=0, stratify=False)
+measured = float(np.mean([len(train) for train, _ in folds]))
+held_out = 30 / 5
+answer = 30 - held_out
+tol = 1e-12
+misconception = 30                           # "every model sees all the data"
+print(f"training examples per fold: {measured}")""",
+        items=(64,),
+    ),
+    Exercise(
+        "A constant (degree 0) is fitted by least squares to n = 20 targets with noise of "
+        "variance σ² = 0.09. What is the variance of the fitted constant over training sets?",
+        "The fit is the targets' mean, whose variance is `σ²/n` = 0.0045: averaging 20 "
+        "noises divides their variance by 20. The noise's own σ² is what a fresh target adds "
+        "on top, not the fit's variance. The code refits 20,000 training sets.",
+        """\
+import numpy as np
+
+rng = np.random.default_rng(0)
+fits = [np.mean(1.0 + 0.3 * rng.standard_normal(20)) for _ in range(20000)]
+measured = float(np.var(fits))
+answer = 0.09 / 20
+tol = 0.03
+misconception = 0.09                         # "the fit is as noisy as one target"
+print(f"variance of the fitted constant {measured:.6f}")""",
+        items=(65, 66),
+    ),
+    Exercise(
+        "A bootstrap resample draws n = 100 times with replacement from 100 examples. What "
+        "fraction of the distinct examples does it hold, on average?",
+        "An example is missed by all 100 draws with probability `(1 - 1/100)¹⁰⁰`, so the "
+        "resample holds `1 - (1 - 1/100)¹⁰⁰` of them, about 0.634: not all of them, and the "
+        "out-of-bag rest tests a bagged model for free. The code averages descentlab's "
+        "bagging draws.",
+        """\
+import numpy as np
+from descentlab.book.experiments import ensembles
+
+draws = ensembles.bagging(lambda idx, seed: len(np.unique(idx.numpy())) / 100, 100, 4000,
+                          seed=0)
+measured = float(np.mean(draws))
+answer = 1 - (1 - 1 / 100) ** 100
+tol = 0.005
+misconception = 1.0                          # "a resample holds every example"
+print(f"distinct fraction {measured:.4f}")""",
+        items=(67, 68),
+    ),
+)
+
+DESCENT = (
+    Exercise(
+        "Full-batch gradient descent on a quadratic whose Hessian has eigenvalues 1 and 0.01: "
+        "what constant rate η makes the slowest direction contract fastest?",
+        "Each direction's error is multiplied by `1 - ηλ` a step; the slowest of the two is "
+        "`max(|1 - η|, |1 - 0.01η|)`, smallest where the two are equal: `η = 2/(1 + 0.01)`. "
+        "The rate `2/λmax` = 2 that keeps the stiff direction just stable leaves it at a factor "
+        "of 1, never converging. The code measures each direction's factor with one step of "
+        "descentlab's SGD and minimises the larger.",
+        """\
+import scipy.optimize
+import torch
+from descentlab import optim
+
+def factor(lr, lam):                     # one step of descentlab's SGD on f = lam w²/2
+    w = torch.nn.Parameter(torch.ones(1, dtype=torch.float64))
+    w.grad = lam * w.detach()
+    optim.SGD([w], lr=lr).step()
+    return abs(float(w))
+
+worst = lambda lr: max(factor(lr, 1.0), factor(lr, 0.01))
+measured = scipy.optimize.minimize_scalar(worst, bounds=(0.1, 2.5), method="bounded",
+                                          options={"xatol": 1e-10}).x
+answer = 2 / (1 + 0.01)
+tol = 1e-6
+misconception = 2 / 1.0                 # "as large as the stiff direction allows"
+print(f"best rate {measured:.6f}")""",
+        items=(12, 72),
+    ),
+    Exercise(
+        "SGD draws N = 256 single examples with replacement, one per step, for N steps. What "
+        "fraction of the examples does it never use in that 'epoch'?",
+        "Each draw misses a given example with probability `1 - 1/N`, all N draws with "
+        "`(1 - 1/N)ᴺ`, close to `1/e`. A shuffled epoch uses every example once: 0 missed, "
+        "the misconception. The code draws the indices with torch and counts.",
+        """\
+import torch
+
+n = 256
+g = torch.Generator().manual_seed(0)
+draws = torch.randint(0, n, (20000, n), generator=g)
+used = torch.zeros(20000, n).scatter_(1, draws, 1.0)
+measured = float(1 - used.mean())
+answer = (1 - 1 / n) ** n
+tol = 0.01
+misconception = 0.0                      # "an epoch uses every example"
+print(f"never used: {measured:.4f}")""",
+        items=(48,),
+    ),
+    Exercise(
+        "A batch of B = 16 is drawn without replacement from N = 256 examples whose gradients "
+        "have variance 1. What is the variance of the batch's mean gradient?",
+        "Without replacement the examples of a batch are negatively correlated: the variance "
+        "is `(1/B)(N - B)/(N - 1)`, the finite-population correction. `1/B` = 0.0625 holds "
+        "for draws with replacement only. The code draws the batches as descentlab's epoch "
+        "does, from a random permutation, and measures.",
+        """\
+import torch
+
+n, b = 256, 16
+g = torch.Generator().manual_seed(0)
+values = torch.randn(n, dtype=torch.float64, generator=g)
+values = (values - values.mean()) / values.std(correction=0)    # variance exactly 1
+batches = torch.rand(50000, n, generator=g).argsort(1)[:, :b]
+measured = float(values[batches].mean(1).var())
+answer = (1 / b) * (n - b) / (n - 1)
+tol = 0.02
+misconception = 1 / b                    # "as with replacement"
+print(f"variance of a batch mean: {measured:.5f}")""",
+        items=(14,),
+    ),
+    Exercise(
+        "Training on N = 256 examples with batches of B = 16: how many steps does SGD take in "
+        "4 epochs?",
+        "An epoch is N examples, N/B steps of B each: `4·256/16 = 64`. Counting epochs as "
+        "steps (4) forgets that the mini-batch takes many steps per pass over the data, which "
+        "is where its advantage over the full batch comes from. The code counts the steps of a "
+        "torch DataLoader over 4 epochs.",
+        """\
+import torch
+
+data = torch.utils.data.TensorDataset(torch.zeros(256, 1))
+loader = torch.utils.data.DataLoader(data, batch_size=16, shuffle=True)
+measured = sum(1 for _ in range(4) for _ in loader)
+answer = 4 * 256 // 16
+tol = 1e-12
+misconception = 4                        # "one step per epoch"
+print(f"steps: {measured}")""",
+        items=(48, 70),
+    ),
+)
+
+LIKELIHOOD = (
+    Exercise(
+        "A Gaussian likelihood with σ = 1 meets the errors 2 and 10. What is its negative "
+        "log-likelihood per example, leaving out the constant ½ ln 2π?",
+        "`-ln p(e) = e²/(2σ²) + ½ ln 2πσ²`: the mean of `e²/2` is `(4 + 100)/4 = 26`, half the "
+        "mean squared error 52. The factor ½ does not move the argmax, which is why the MSE is "
+        "the Gaussian's loss, but the likelihood is not the MSE. The code asks torch's "
+        "GaussianNLLLoss.",
+        """\
+import torch
+
+errors = torch.tensor([2.0, 10.0], dtype=torch.float64)
+loss = torch.nn.GaussianNLLLoss(full=False)
+zeros, ones = torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+measured = float(loss(errors, zeros, ones))
+squares = (2 ** 2, 10 ** 2)                  # 4 and 100
+answer = sum(squares) / 2 / 2
+tol = 1e-12
+misconception = (2 ** 2 + 10 ** 2) / 2       # "the likelihood is the MSE"
+print(f"Gaussian NLL per example {measured}")""",
+        items=(7, 117),
+    ),
+    Exercise(
+        "A Laplace likelihood with scale 1 meets the errors 2 and 10. What is its negative "
+        "log-likelihood per example, leaving out the constant ln 2?",
+        "`-ln p(e) = |e| + ln 2`: the mean absolute error, `(2 + 10)/2 = 6`. The large error "
+        "counts five times the small one, not 25 times as under the Gaussian, whose value "
+        "would be 26. The code asks torch's Laplace distribution.",
+        """\
+import math
+import torch
+
+errors = torch.tensor([2.0, 10.0], dtype=torch.float64)
+laplace = torch.distributions.Laplace(torch.tensor(0.0, dtype=torch.float64), 1.0)
+measured = float(-laplace.log_prob(errors).mean()) - math.log(2)
+answer = (2 + 10) / 2
+tol = 1e-12
+misconception = (2 ** 2 + 10 ** 2) / 4       # "every likelihood gives the squared error"
+squared_ratio = (10 / 2) ** 2                # the Gaussian's weight of the large error
+print(f"Laplace NLL per example {measured}")""",
+        items=(6, 116),
+    ),
+    Exercise(
+        "torch's CrossEntropyLoss gets the logits (2, 0, 0) and the target class 0. What loss "
+        "does it return?",
+        "It applies the softmax itself: `-ln(e²/(e² + 2)) = ln(1 + 2e⁻²)` ≈ 0.2395. Reading the "
+        "logits as probabilities (2/2 = 1 for the target) would give 0: the logits are not "
+        "probabilities. The code asks torch.",
+        """\
+import math
+import torch
+
+logits = torch.tensor([[2.0, 0.0, 0.0]], dtype=torch.float64)
+measured = float(torch.nn.CrossEntropyLoss()(logits, torch.tensor([0])))
+answer = math.log(1 + 2 * math.exp(-2))
+tol = 1e-12
+misconception = -math.log(2 / 2)             # "the logits are the probabilities"
+print(f"cross-entropy {measured:.6f}")""",
+        items=(119, 120),
+    ),
+    Exercise(
+        "P = (0.5, 0.5) and Q = (0.9, 0.1). What is D_KL(P‖Q) in nats?",
+        "`Σ p ln(p/q) = 0.5 ln(0.5/0.9) + 0.5 ln(0.5/0.1)` ≈ 0.511. The other direction, "
+        "D_KL(Q‖P), is about 0.368: KL is not symmetric, and which one a fit minimises decides "
+        "whether it covers P's modes or picks one. The code asks torch's kl_divergence.",
+        """\
+import math
+import torch
+
+p, q = torch.tensor([0.5, 0.5]), torch.tensor([0.9, 0.1])
+dist = torch.distributions
+measured = float(dist.kl_divergence(dist.Categorical(probs=p), dist.Categorical(probs=q)))
+answer = 0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)
+tol = 1e-6
+misconception = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)   # D_KL(Q‖P)
+print(f"KL(P||Q) {measured:.6f}")""",
+        items=(121, 122),
+    ),
+)
+
+NEWTON = (
+    Exercise(
+        "Newton's method minimises f(x) = e^x - 2x from x = 1. Where is it after one step?",
+        "`f'(x) = e^x - 2` and `f''(x) = e^x`, so the step is `x - (e^x - 2)/e^x = 2/e` ≈ "
+        "0.7358, already within 0.043 of the minimum ln 2. Gradient descent at rate 1 would "
+        "move by the slope alone, to `1 - (e - 2)` ≈ 0.2817, past the minimum. The code asks "
+        "autograd for both derivatives.",
+        """\
+import math
+import torch
+
+x = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+(g,) = torch.autograd.grad(torch.exp(x) - 2 * x, x, create_graph=True)
+(h,) = torch.autograd.grad(g, x)
+measured = float(x - g / h)
+answer = 2 / math.e
+tol = 1e-12
+misconception = 1 - (math.e - 2)             # a gradient step at rate 1
+distance = abs(answer - math.log(2))
+print(f"after one Newton step x = {measured:.6f}")""",
+        items=(8, 9),
+    ),
+    Exercise(
+        "Newton's method minimises the convex f(x) = √(1 + x²) from x = 1.5. Where is it after "
+        "two steps?",
+        "Newton's step on this f is `x ← -x³`, so two steps give `1.5⁹` ≈ 38.44: the iterates "
+        "diverge although f is convex and its minimum is at 0. Convexity does not make pure "
+        "Newton converge; a line search does. The code runs Newton with autograd's "
+        "derivatives.",
+        """\
+import torch
+
+x = torch.tensor(1.5, dtype=torch.float64)
+for _ in range(2):
+    x = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(torch.sqrt(1 + x * x), x, create_graph=True)
+    (h,) = torch.autograd.grad(g, x)
+    x = (x - g / h).detach()
+measured = float(x)
+answer = 1.5 ** 9
+tol = 1e-9
+misconception = 0.0                          # "Newton converges on a convex function"
+print(f"after two Newton steps x = {measured:.4f}")""",
+        items=(8, 46),
+    ),
+    Exercise(
+        "Backtracking line search (Armijo, c = 1e-4) on f(w) = 50w² from w = 1 tries the step "
+        "t = 1 along the negative gradient and halves it until the condition holds. Which t "
+        "does it accept?",
+        "`f(1 - 100t) ≤ 50 - c·t·100²` fails for t = 1/32 (the iterate overshoots to -2.125) "
+        "and holds for t = 1/64 = 0.015625. It is neither 1/L = 0.01 nor the stability limit "
+        "2/L = 0.02: the search knows nothing of L, it tries halvings until the loss falls "
+        "enough. The code runs the search.",
+        """\
+f = lambda w: 50 * w * w
+w, g, c, t = 1.0, 100.0, 1e-4, 1.0
+while f(w - t * g) > f(w) - c * t * g * g:
+    t /= 2
+measured = t
+answer = 1 / 64
+tol = 1e-12
+misconception = (1 / 100, 2 / 100)           # 1/L and 2/L
+one_over_l, two_over_l = 1 / 100, 2 / 100
+overshoot = 100 / 32 - 1                     # 1 - 100 t at t = 1/32, its size
+print(f"accepted step {measured}")""",
+        items=(15, 97),
+    ),
+    Exercise(
+        "Newton's method on f(x) = e^x - 2x converges to ln 2 with e_{t+1} ≈ C e_t². What is C?",
+        "Expanding f' around the minimum gives `e_{t+1} ≈ f'''/(2f'') · e_t²`, and here f''' = "
+        "f'' = e^x, so C = 1/2 = 0.5. The error does not simply square (C = 1): the constant "
+        "counts, though the doubling of the digits does not depend on it. The code measures "
+        "e₄/e₃² in 60-digit arithmetic.",
+        """\
+import mpmath
+
+mpmath.mp.dps = 60
+x, errors = mpmath.mpf(1), []
+for _ in range(5):
+    errors.append(abs(x - mpmath.log(2)))
+    x = x - (mpmath.exp(x) - 2) / mpmath.exp(x)
+measured = float(errors[4] / errors[3] ** 2)
+answer = 0.5
+tol = 1e-3
+misconception = 1.0                          # "the error squares"
+print(f"e4 / e3^2 = {measured:.6f}")""",
+        items=(9,),
+    ),
+)
+
+CONVOLUTION = (
+    Exercise(
+        "A 5 × 5 convolution with stride 2 and padding 1 reads a 32 × 32 image. How many "
+        "positions wide is its output?",
+        "The kernel fits `⌊(32 + 2·1 - 5)/2⌋ + 1 = 15` times: padding adds 2, the kernel takes its "
+        "width less one away, and the stride counts every second start. Halving the input (16) "
+        "forgets the kernel's own width. The code asks torch's Conv2d on the meta device.",
+        """\
+import torch
+
+conv = torch.nn.Conv2d(1, 1, kernel_size=5, stride=2, padding=1, device="meta")
+measured = conv(torch.zeros(1, 1, 32, 32, device="meta")).shape[-1]
+answer = (32 + 2 * 1 - 5) // 2 + 1
+tol = 1e-12
+misconception = 32 // 2                  # "stride 2 halves the image"
+print(f"output side {measured}")""",
+        items=(94,),
+    ),
+    Exercise(
+        "A 3 × 3 convolution maps 64 channels to 128, with biases. How many parameters does it "
+        "have?",
+        "Each of the 128 output channels has a 3 × 3 kernel over each of the 64 input channels "
+        "and a bias: `128·(64·9 + 1) = 73,856`, whatever the image's size. One 3 × 3 kernel "
+        "per output channel, shared across the input channels, would give 1,280: the kernel "
+        "tensor has the input channels as a dimension. The code counts torch's Conv2d's.",
+        """\
+import torch
+
+conv = torch.nn.Conv2d(64, 128, kernel_size=3, device="meta")
+measured = sum(p.numel() for p in conv.parameters())
+answer = 128 * (64 * 9 + 1)
+tol = 1e-12
+misconception = 128 * (9 + 1)            # "one kernel per output channel"
+print(f"{measured} parameters")""",
+        items=(92,),
+    ),
+    Exercise(
+        "Three 3 × 3 convolutions with stride 1 are stacked. How many input positions wide is "
+        "the region one output of the last depends on?",
+        "Each layer widens the region by the kernel's width less one: `1 + 3·(3 - 1) = 7`. "
+        "Not 9: stacking adds the widths, it does not multiply them. The code back-propagates "
+        "from one output of three torch convolutions and counts the inputs with a gradient.",
+        """\
+import torch
+
+torch.manual_seed(0)
+net = torch.nn.Sequential(*[torch.nn.Conv2d(1, 1, 3, bias=False) for _ in range(3)])
+x = torch.randn(1, 1, 21, 21, requires_grad=True)
+out = net(x)
+out[0, 0, 7, 7].backward()
+measured = int((x.grad[0, 0].abs().sum(0) > 0).sum())
+answer = 1 + 3 * (3 - 1)
+tol = 1e-12
+misconception = 3 * 3                    # "the widths multiply"
+print(f"receptive field {measured} wide")""",
+        items=(92, 93),
+    ),
+    Exercise(
+        "A 1 × 1 convolution reduces 256 channels to 64 on a 28 × 28 map. How many "
+        "multiply-adds does it take?",
+        "Every output position of every output channel sums over the 256 input channels: "
+        "`256·64·28·28 = 12,845,056`. A 3 × 3 kernel in its place takes nine times as many; "
+        "the bottleneck's saving is that factor, and the channels it removes. The code counts "
+        "the products of the layer's kernel with each input position, by torch's unfold.",
+        """\
+import torch
+
+x = torch.zeros(1, 256, 28, 28)
+columns = torch.nn.functional.unfold(x, kernel_size=1)          # (1, 256·1·1, 28·28)
+measured = 64 * columns.shape[1] * columns.shape[2]             # one weight per product
+answer = 256 * 64 * 28 * 28
+tol = 1e-12
+misconception = 256 * 64 * 28 * 28 * 9                         # "as a 3 × 3 one"
+print(f"{measured} multiply-adds")""",
+        items=(96,),
     ),
 )

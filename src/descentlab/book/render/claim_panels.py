@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ __all__ = [
     "dress_panel",
     "escape_panel",
     "genealogy_figure",
+    "grid_figure",
     "momentum_figure",
     "overshoot_panel",
     "panel_figure",
@@ -101,6 +102,23 @@ def panel_figure(
     fig = new_figure(width, height)
     panel(fig.subplots(), data)
     return fig
+
+
+def grid_figure(
+    result: ExperimentResult,
+    panels: Sequence[Callable[[Any, Mapping[str, Any]], None]],
+    rows: int = 2,
+    height: float = 9.0,
+) -> tuple[Figure, list[Any]]:
+    """An experiment's figure, 17 wide: ``rows`` rows of three axes, ``panels`` drawn on the
+    first of them in reading order from ``result.data``, titled by ``result``; returns the
+    figure and its axes in reading order (those after the panels are the caller's)."""
+    fig = new_figure(17.0, height)
+    axes = list(fig.subplots(rows, 3).flat)
+    for ax, panel in zip(axes, panels, strict=False):
+        panel(ax, result.data)
+    fig.suptitle(result.title, fontsize=13)
+    return fig, axes
 
 
 # ------------------------------------------------------------------------------------------
@@ -236,14 +254,9 @@ def overshoot_panel(ax: Any, data: Mapping[str, Any]) -> None:
 
 def momentum_figure(result: ExperimentResult) -> Figure:
     """The ``momentum`` experiment: escape, escape vs β, rates, rate vs β, overshoot."""
-    fig = new_figure(17.0, 9.0)
-    axes = fig.subplots(2, 3)
-    escape_panel(axes[0, 0], result.data)
-    escape_sweep_panel(axes[0, 1], result.data)
-    overshoot_panel(axes[0, 2], result.data)
-    rates_panel(axes[1, 0], result.data)
-    rate_sweep_panel(axes[1, 1], result.data)
-    ax = axes[1, 2]
+    panels = (escape_panel, escape_sweep_panel, overshoot_panel, rates_panel, rate_sweep_panel)
+    fig, axes = grid_figure(result, panels)
+    ax = axes[5]
     r = result.data["rates"]
     for key in ("momentum", "nesterov"):
         ax.semilogy(_a(r["stiff"][key])[:60] + 1e-18, color=_C[key], label=_name(key))
@@ -253,7 +266,6 @@ def momentum_figure(result: ExperimentResult) -> Figure:
         "|steep coordinate| (eigenvalue L)",
         "The lookahead kills the steep mode at once",
     )
-    fig.suptitle(result.title, fontsize=13)
     return fig
 
 
@@ -385,16 +397,8 @@ def printed_adam_panel(ax: Any, data: Mapping[str, Any]) -> None:
 def adaptive_figure(result: ExperimentResult) -> Figure:
     """The ``adaptive`` experiment: AdaGrad vs RMSProp, Adadelta's units, Adam's first steps
     and eps, Algorithm 5-5 as printed."""
-    fig = new_figure(17.0, 9.0)
-    axes = fig.subplots(2, 3)
-    adagrad_panel(axes[0, 0], result.data)
-    adagrad_loss_panel(axes[0, 1], result.data)
-    adadelta_panel(axes[0, 2], result.data)
-    adam_bias_panel(axes[1, 0], result.data)
-    adam_eps_panel(axes[1, 1], result.data)
-    printed_adam_panel(axes[1, 2], result.data)
-    fig.suptitle(result.title, fontsize=13)
-    return fig
+    panels = (adagrad_panel, adagrad_loss_panel, adadelta_panel, adam_bias_panel)
+    return grid_figure(result, (*panels, adam_eps_panel, printed_adam_panel))[0]
 
 
 #: panel name -> (experiment, panel function): what the lecture book draws beside a claim.
@@ -521,15 +525,10 @@ def inception_panel(ax: Any, data: Mapping[str, Any]) -> None:
 
 
 def convolution_figure(result: ExperimentResult) -> Figure:
-    fig = new_figure(17.0, 9.0)
-    axes = fig.subplots(2, 3)
-    continuous_conv_panel(axes[0, 0], result.data)
-    discrete_conv_panel(axes[0, 1], result.data)
-    conv2d_panel(axes[0, 2], result.data)
-    params_panel(axes[1, 0], result.data)
-    inception_panel(axes[1, 1], result.data)
-    axes[1, 2].axis("off")
-    axes[1, 2].text(
+    panels = (continuous_conv_panel, discrete_conv_panel, conv2d_panel, params_panel)
+    fig, axes = grid_figure(result, (*panels, inception_panel))
+    axes[5].axis("off")
+    axes[5].text(
         0,
         0.5,
         "\n".join(f"{result.mark(t)} {t}"[:70] for t in list(result.checks)[:14]),
@@ -537,7 +536,6 @@ def convolution_figure(result: ExperimentResult) -> Figure:
         va="center",
         family="DejaVu Sans",
     )
-    fig.suptitle(result.title, fontsize=13)
     return fig
 
 
@@ -583,17 +581,13 @@ def cross_entropy_panel(ax: Any, data: Mapping[str, Any]) -> None:
 
 
 def information_figure(result: ExperimentResult) -> Figure:
-    fig = new_figure(17.0, 4.8)
-    axes = fig.subplots(1, 3)
-    entropy_panel(axes[0], result.data)
-    cross_entropy_panel(axes[1], result.data)
+    fig, axes = grid_figure(result, (entropy_panel, cross_entropy_panel), rows=1, height=4.8)
     rows = result.rows
     axes[2].barh(
         [r["distribution"] for r in rows], [r["entropy_bits"] for r in rows], color="#0072B2"
     )
     axes[2].set_xlabel("entropy (bits)")
     axes[2].set_title("The lecture's examples", fontsize=10)
-    fig.suptitle(result.title, fontsize=13)
     return fig
 
 
@@ -654,13 +648,8 @@ def four_ways_panel(ax: Any, data: Mapping[str, Any]) -> None:
 
 
 def closed_form_figure(result: ExperimentResult) -> Figure:
-    fig = new_figure(17.0, 4.8)
-    axes = fig.subplots(1, 3)
-    four_ways_panel(axes[0], result.data)
-    normal_equations_panel(axes[1], result.data)
-    hessian_cost_panel(axes[2], result.data)
-    fig.suptitle(result.title, fontsize=13)
-    return fig
+    panels = (four_ways_panel, normal_equations_panel, hessian_cost_panel)
+    return grid_figure(result, panels, rows=1, height=4.8)[0]
 
 
 def minibatch_panel(ax: Any, data: Mapping[str, Any]) -> None:
@@ -701,9 +690,7 @@ def minibatch_panel(ax: Any, data: Mapping[str, Any]) -> None:
 
 
 def minibatch_figure(result: ExperimentResult) -> Figure:
-    fig = new_figure(17.0, 4.8)
-    axes = fig.subplots(1, 3)
-    minibatch_panel(axes[0], result.data)
+    fig, axes = grid_figure(result, (minibatch_panel,), rows=1, height=4.8)
     d = result.data
     b = _a(d["batches"])
     axes[1].semilogx(
@@ -720,7 +707,6 @@ def minibatch_figure(result: ExperimentResult) -> Figure:
     axes[2].set_title("Noise ∝ 1/√B: 4x the batch halves it", fontsize=10)
     for ax in axes:
         ax.grid(True, which="both", alpha=0.25)
-    fig.suptitle(result.title, fontsize=13)
     return fig
 
 

@@ -1,7 +1,8 @@
 """The book's teaching text, one module per lecture, next to the cards of
 :mod:`descentlab.book.lectures`: for each item its explanation, its code cell and its
 playground view (``TEACH``: item number -> the :class:`~descentlab.book.model.Item` fields
-``explain``, ``code``, ``play``), and the lecture's exercises (``EXERCISES``).
+``explain``, ``code``, ``play``); the lectures' exercises are in
+:mod:`descentlab.book.texts.practice` (``EXERCISES``).
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ _MODULES = {"000": l000, "001": l001, "002": l002, "003": l003, "004": l004}
 TEACH: dict[int, dict[str, Any]] = {n: t for m in _MODULES.values() for n, t in m.TEACH.items()}
 
 #: lecture seed ("000".."004") -> its exercises.
-EXERCISES: dict[str, tuple[Exercise, ...]] = {
-    s: (*m.EXERCISES, *PRACTICE[s]) for s, m in _MODULES.items()
-}
+EXERCISES: dict[str, tuple[Exercise, ...]] = PRACTICE
 
 #: the lectures whose every item has an explanation and a code cell (the others: in part)
 COMPLETE: tuple[str, ...] = ("000", "001", "002", "003", "004")

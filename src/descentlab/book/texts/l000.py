@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from descentlab.book.bibliography import cite
-from descentlab.book.model import Exercise, Play
+from descentlab.book.model import Play
 
-__all__ = ["EXERCISES", "TEACH"]
+__all__ = ["TEACH"]
 
 _MLE_CELL = """\
 import torch
@@ -617,71 +617,3 @@ print(f"slope {model.weight.item():.3f} (true 3), loss {loss.item():.4f} "
       "(the Gaussian NLL: half the mean square error + the constant log(2 pi)/2 = 0.919)")""",
     ),
 }
-
-EXERCISES: tuple[Exercise, ...] = (
-    Exercise(
-        "Constant-rate SGD with α = 0.4 on `f = ½·2w²` (λ = 2) with gradient noise σ = 0.5: "
-        "what is the stationary E[w²]?",
-        "`ασ²/(λ(2 - αλ)) = 0.4·0.25/(2·1.2)`. The code runs 20,000 chains of descentlab's SGD "
-        "and averages E[w²] over 150 stationary steps (tolerance 2 %; a wrong factor 2 would "
-        "be 50 % off).",
-        """\
-import torch
-from descentlab import optim
-
-alpha, lam, sigma = 0.4, 2.0, 0.5
-terms = (sigma ** 2, 2 - alpha * lam)         # σ² and 2 - αλ
-answer = alpha * sigma ** 2 / (lam * (2 - alpha * lam))
-w = torch.nn.Parameter(torch.zeros(20000))
-opt = optim.SGD([w], lr=alpha)
-second_moments = []
-for t in range(200):
-    w.grad = lam * w.detach() + sigma * torch.randn(20000)
-    opt.step()
-    if t >= 50:                                  # stationary after ~10 steps: average 150 of them
-        second_moments.append(float((w.detach() ** 2).mean()))
-measured = sum(second_moments) / len(second_moments)
-tol = 0.02
-misconception = alpha * sigma ** 2 / (2 * lam)   # the small-rate floor, without the -αλ
-print(f"E[w^2] measured {measured:.5f}, formula {answer:.5f}")""",
-        items=(18,),
-    ),
-    Exercise(
-        "Gradient descent on `(x - 2)² + 2` from x = 4: with which learning rate does it land "
-        "on the minimum in exactly one step?",
-        "The step multiplies the error by `1 - 2η`; it vanishes at `η = 0.5`. The code searches "
-        "a grid of rates with descentlab's trajectories for the one with the smallest error "
-        "after one step.",
-        """\
-import torch
-from descentlab.problems import landscapes, trajectories
-
-answer = 0.5
-f = landscapes.get("parabola")
-lrs = torch.linspace(0.01, 0.99, 99).tolist()
-errors = [abs(float(trajectories.run(f, "sgd", [f.start], steps=1, lr=lr).paths[0, 1, 0]) - 2)
-          for lr in lrs]
-measured = lrs[min(range(len(lrs)), key=errors.__getitem__)]
-tol = 1e-6
-print(f"best rate on the grid {measured:.3f}")""",
-        items=(11, 12),
-    ),
-    Exercise(
-        "The mean of a batch of B = 16 examples estimates the full gradient. By what factor is "
-        "the variance of its estimate smaller than a single example's?",
-        "Independent draws: `Var(mean) = Var(one)/B`, so the factor is 16. The code measures it "
-        "with 20,000 batches drawn with replacement.",
-        """\
-import torch
-
-torch.manual_seed(1)
-per_example = torch.randn(5000, dtype=torch.float64) * 3 + 1
-answer = 16.0
-idx = torch.randint(0, 5000, (20000, 16))
-measured = float(per_example.var() / per_example[idx].mean(1).var())
-tol = 0.05
-misconception = 16 ** 0.5                        # the standard deviation's factor
-print(f"variance ratio {measured:.2f}")""",
-        items=(14,),
-    ),
-)

@@ -6,11 +6,11 @@ from typing import Any
 
 from descentlab.book.bibliography import year
 from descentlab.book.facts import choose, cite
-from descentlab.book.model import Exercise, Play
+from descentlab.book.model import Play
 from descentlab.book.texts._cells import by_hand
 from descentlab.book.texts._facts import FACTS
 
-__all__ = ["EXERCISES", "TEACH"]
+__all__ = ["TEACH"]
 
 _DERIVATIVE_CELL = """\
 import torch
@@ -548,61 +548,3 @@ for land in ("ravine", "beale", "rastrigin"):
         ),
     ),
 }
-
-EXERCISES: tuple[Exercise, ...] = (
-    Exercise(
-        "What is d/dx (2x - 1)³ at x = 1.25?",
-        "{{6(2x - 1)^2=answer}}; the code asks autograd through descentlab's `chain_cubic`.",
-        """\
-import torch
-from descentlab.problems import landscapes
-
-inner = 2 * 1.25 - 1
-answer = 6 * inner ** 2
-f = landscapes.get("chain_cubic")
-measured = landscapes.grad(f, torch.tensor([[1.25]], dtype=torch.float64)).item()
-tol = 1e-12
-print("d/dx (2x-1)^3 at 1.25 =", measured)""",
-        items=(34, 33),
-    ),
-    Exercise(
-        "Gradient descent on `x² - 4x + 6` from x = 4 with lr 0.1: what is x after 5 steps?",
-        "The error `x - 2` is multiplied by {{=factor}} per step: {{x_5=answer}}.",
-        """\
-import torch
-from descentlab.problems import landscapes, trajectories
-
-factor = 1 - 0.1 * 2
-answer = 2 + 2 * factor ** 5
-f = landscapes.get("parabola")
-run = trajectories.run(f, "sgd", [f.start], steps=5, lr=0.1, dtype=torch.float64)
-measured = run.paths[0, -1, 0].item()
-tol = 1e-12
-print("x_5 =", measured)""",
-        items=(42,),
-    ),
-    Exercise(
-        "RMSProp (ρ = 0.9, lr 0.01, δ = 0) sees the gradient 5 twice. How large is its second "
-        "step?",
-        "{{r_1=r1}}, {{r_2=r2}}; the step is {{=answer}}.",
-        """\
-import torch
-from descentlab import optim
-
-rest, g2 = 1 - 0.9, 5 ** 2                    # 1 - ρ and g²
-r1 = rest * g2
-r2 = 0.9 * r1 + rest * g2
-answer = 0.01 * 5 / r2 ** 0.5
-w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
-opt = optim.RMSprop([w], lr=0.01, alpha=0.9, eps=0.0)
-positions = [0.0]
-for _ in range(2):
-    w.grad = torch.full_like(w, 5.0)
-    opt.step()
-    positions.append(w.item())
-measured = positions[1] - positions[2]
-tol = 1e-12
-print("second step", measured)""",
-        items=(57,),
-    ),
-)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from descentlab.book.bibliography import cite, cite_in
-from descentlab.book.model import Exercise, Play
+from descentlab.book.model import Play
 from descentlab.book.texts._cells import by_hand
 
-__all__ = ["EXERCISES", "TEACH"]
+__all__ = ["TEACH"]
 
 #: polynomial fits of growing degree to noisy samples of sin: training and test error
 _POLY_CELL = """\
@@ -749,61 +749,3 @@ r = convolution.bottleneck_savings(in_ch=256, out_ch=256, kernel=3, bottleneck_c
 print({k: v for k, v in r.items() if not isinstance(v, str)})""",
     ),
 }
-
-EXERCISES: tuple[Exercise, ...] = (
-    Exercise(
-        "What fraction of the distinct examples does a bootstrap sample of n = 500 from 500 "
-        "contain, on average?",
-        "An example is missed by all n draws with probability `(1 - 1/n)ⁿ`, so the fraction is "
-        "`1 - (1 - 1/500)^500` (≈ 1 - 1/e). The code averages 2,000 of descentlab's bagging "
-        "draws (tolerance 0.5 %: the standard error is 0.05 %).",
-        """\
-import numpy as np
-from descentlab.book.experiments import ensembles
-
-answer = 1 - (1 - 1 / 500) ** 500
-draws = ensembles.bagging(lambda idx, seed: len(np.unique(idx.numpy())) / 500, 500, 2000, seed=0)
-measured = float(np.mean(draws))
-tol = 0.005
-se = float(np.std(draws) / len(draws) ** 0.5 / measured)   # relative
-print(f"mean fraction {measured:.5f}")""",
-        items=(67,),
-    ),
-    Exercise(
-        "A convolution with a 7 × 7 kernel, stride 2 and padding 3 on a 224 × 224 image: how wide "
-        "is its output?",
-        "`⌊(224 + 2·3 - 7)/2⌋ + 1 = ⌊223/2⌋ + 1 = 112` (ResNet's first layer).",
-        """\
-import torch
-from descentlab.problems import convarith
-
-span = 224 + 2 * 3 - 7
-answer = span // 2 + 1
-measured = convarith.conv_output_shape(224, 7, stride=2, padding=3)[0]
-torch_width = torch.nn.Conv2d(3, 1, 7, stride=2, padding=3)(torch.zeros(1, 3, 224, 224)).shape[-1]
-assert torch_width == measured
-tol = 1e-12
-print("output width", measured, "(torch agrees)")""",
-        items=(94,),
-    ),
-    Exercise(
-        "AdamW with lr 0.01 and weight_decay 0.1 sees zero gradients for 100 steps. By what factor "
-        "have the weights shrunk?",
-        "Decoupled decay multiplies the weights by `1 - lr·wd = 0.999` each step: `0.999^100`.",
-        """\
-import torch
-from descentlab import optim
-
-factor = 1 - 0.01 * 0.1                      # 1 - lr·wd
-answer = factor ** 100
-w = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
-opt = optim.AdamW([w], lr=0.01, weight_decay=0.1)
-for _ in range(100):
-    w.grad = torch.zeros(1, dtype=torch.float64)
-    opt.step()
-measured = w.item()
-tol = 1e-12
-print(f"w after 100 steps {measured:.12f}")""",
-        items=(85,),
-    ),
-)

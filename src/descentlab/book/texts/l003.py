@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from descentlab.book.model import Exercise, Play
+from descentlab.book.model import Play
 
-__all__ = ["EXERCISES", "TEACH"]
+__all__ = ["TEACH"]
 
 TEACH: dict[int, dict[str, Any]] = {
     97: dict(
@@ -505,99 +505,3 @@ print("Robbins-Monro met: 1/t", C.robbins_monro(inv).meets,
       "| exponential", C.robbins_monro(exp).meets)""",
     ),
 }
-
-EXERCISES: tuple[Exercise, ...] = (
-    Exercise(
-        "On the quadratic with κ = 400, how many times fewer steps does momentum with the "
-        "optimal `η, β` need than gradient descent with its optimal rate to shrink the error "
-        "by a factor of e^5?",
-        "Steps to shrink by `e⁵` are `5/(-ln q)` for a per-step factor `q`. Gradient descent: "
-        "`q = (κ-1)/(κ+1)`; momentum: `q = (√κ-1)/(√κ+1)`. The answer is the ratio of the two "
-        "logarithms; the code measures both rates on descentlab's quadratic over steps 1,000-3,000 "
-        "(early on, momentum's error carries a factor t from the critically damped extremes).",
-        """\
-import math
-import torch
-from descentlab.problems import landscapes, trajectories
-
-kappa = 400.0
-q_gd, q_hb = (kappa - 1) / (kappa + 1), (math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)
-answer = math.log(q_hb) / math.log(q_gd)
-f = landscapes.get("quadratic", kappa=kappa)
-mu, L = 1 / kappa, 1.0
-gd = trajectories.run(f, "sgd", [f.start], steps=3000, lr=2 / (L + mu), dtype=torch.float64)
-hb = trajectories.run(f, "momentum", [f.start], steps=3000, lr=4 / (1 + mu**0.5) ** 2,
-                      hyper={"momentum": q_hb**2}, dtype=torch.float64)
-
-
-def per_step(run, a=1000, b=3000):  # the error's shrink factor per step, late in the run
-    d = run.paths[0].norm(dim=-1)
-    return float(d[b] / d[a]) ** (1 / (b - a))
-
-
-measured = math.log(per_step(hb)) / math.log(per_step(gd))
-tol = 0.01
-print(f"momentum needs {answer:.2f}x fewer steps (theory), {measured:.2f}x measured")""",
-        items=(102, 114),
-    ),
-    Exercise(
-        "Adam with β₂ = 0.999 and β₁ = 0.9 sees the gradient g = 4 at every step. What is "
-        "`exp_avg_sq` (the uncorrected r) after 50 steps?",
-        "`r_t = (1-β₂) Σ_{k<t} β₂^k g² = g² (1 - β₂^t)`: {{r_{50}=answer}}.",
-        """\
-import torch
-from descentlab import optim
-
-answer = 16 * (1 - 0.999 ** 50)
-w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
-opt = optim.Adam([w], lr=1e-3, betas=(0.9, 0.999))
-for _ in range(50):
-    w.grad = torch.tensor([4.0], dtype=torch.float64)
-    opt.step()
-measured = float(opt.state[w]["exp_avg_sq"])
-tol = 1e-10
-print(f"r_50 = {measured:.10f}, 16 (1 - 0.999^50) = {answer:.10f}")""",
-        items=(111,),
-    ),
-    Exercise(
-        "Momentum in the velocity form with ρ = 0.05 and α = 0.8 descends a constant slope "
-        "∇J = 2. How far does the iterate move on its 10th step?",
-        "`v_t = α v_{t-1} - ρ∇J`, so `|v_t| = ρ∇J (1 - α^t)/(1 - α)`: {{|v_{10}|=answer}}.",
-        """\
-import torch
-from descentlab import optim
-
-push, keep = 0.05 * 2, 1 - 0.8                # ρ∇J and 1 - α
-answer = push * (1 - 0.8 ** 10) / keep
-w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
-opt = optim.Momentum([w], lr=0.05, momentum=0.8, form="velocity")
-for t in range(10):
-    before = w.item()
-    w.grad = torch.tensor([2.0], dtype=torch.float64)
-    opt.step()
-measured = before - w.item()
-tol = 1e-12
-print(f"10th step {measured:.12f}, formula {answer:.12f}")""",
-        items=(99,),
-    ),
-    Exercise(
-        "AdaGrad (lr 0.1, eps 0) sees a constant gradient g = 3. How large is its 25th step?",
-        "`r_t = t g²`, so the step is `0.1 g/√(t g²) = 0.1/√t`: 0.02 at t = 25, whatever g is.",
-        """\
-import torch
-from descentlab import optim
-
-answer = 0.1 / 25 ** 0.5
-w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
-opt = optim.Adagrad([w], lr=0.1, eps=0.0)
-positions = [w.item()]
-while len(positions) <= 25:
-    w.grad = torch.full_like(w, 3.0)
-    opt.step()
-    positions.append(w.item())
-measured = positions[-2] - positions[-1]
-tol = 1e-12
-print(f"25th step {measured:.12f} (0.1/sqrt(25) = {answer})")""",
-        items=(108,),
-    ),
-)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from descentlab.book.model import Exercise, Play
+from descentlab.book.model import Play
 
-__all__ = ["EXERCISES", "TEACH"]
+__all__ = ["TEACH"]
 
 _ERRORS_CELL = """\
 import torch
@@ -337,61 +337,3 @@ for land in ("rosenbrock", "beale"):
         ),
     ),
 }
-
-EXERCISES: tuple[Exercise, ...] = (
-    Exercise(
-        "What is the entropy, in nats, of a loaded die that shows 6 with probability 1/2 and "
-        "each other face with probability 1/10?",
-        "`H = -(½ log ½ + 5·(1/10) log(1/10)) = ½ log 2 + ½ log 10`. The code computes it as the "
-        "cross-entropy of the die with itself through descentlab's `cross_entropy` (with "
-        "probabilities as targets), where `H(p, p) = H(p)`.",
-        """\
-import math
-import torch
-from descentlab import losses
-
-others = 6 - 1                               # the faces of probability 1/10
-answer = 0.5 * math.log(2) + 0.5 * math.log(10)
-p = torch.tensor([[0.1, 0.1, 0.1, 0.1, 0.1, 0.5]], dtype=torch.float64)
-measured = float(losses.get("cross_entropy")(p.log(), p))
-tol = 1e-12
-print(f"H = {measured:.12f} nats")""",
-        items=(118,),
-    ),
-    Exercise(
-        "Adam's first step with the defaults (lr 1e-3, ε 1e-8) on a parameter whose gradient is "
-        "-0.02: how far does it move?",
-        "At t = 1 the corrected moments are `m̂ = g` and `v̂ = g²`, so the step is "
-        "`lr·g/(|g| + ε)`: `1e-3 · 0.02/(0.02 + 1e-8)`, up (against the negative gradient).",
-        """\
-import torch
-from descentlab import optim
-
-answer = 1e-3 * 0.02 / (0.02 + 1e-8)
-w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
-opt = optim.Adam([w], lr=1e-3)
-w.grad = torch.tensor([-0.02], dtype=torch.float64)
-opt.step()
-measured = w.item()
-tol = 1e-12
-print(f"moved {measured:.12f}")""",
-        items=(130,),
-    ),
-    Exercise(
-        "KL(P ‖ Q) for P = (0.5, 0.5) and Q = (0.9, 0.1)?",
-        "`0.5 log(0.5/0.9) + 0.5 log(0.5/0.1) = 0.5 log(25/9)`; the code asks descentlab's "
-        "`kl_div_forward`.",
-        """\
-import math
-import torch
-from descentlab import losses
-
-answer = 0.5 * math.log(25 / 9)
-p = torch.tensor([[0.5, 0.5]], dtype=torch.float64)
-q = torch.tensor([[0.9, 0.1]], dtype=torch.float64)
-measured = float(losses.get("kl_div_forward", input_is_log_probs=True)(q.log(), p))
-tol = 1e-12
-print(f"KL = {measured:.12f}")""",
-        items=(121,),
-    ),
-)

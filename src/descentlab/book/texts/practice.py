@@ -1,7 +1,7 @@
-"""More exercises for each lecture, beside ``EXERCISES`` of its text module: numeric ones (the
-build computes the answer from a formula and measures it with descentlab or torch: ``answer``,
-``measured``, ``tol``) and open-ended ones (a worked solution, folded on the page). Each names
-the items it practises; their cards link to it.
+"""The exercises of each lecture, one tuple a lecture: numeric ones (the build computes the
+answer from a formula and measures it with descentlab or torch: ``answer``, ``measured``,
+``tol``) and open-ended ones (a worked solution, folded on the page). Each names the items it
+practises; their cards link to it.
 """
 
 from __future__ import annotations
@@ -50,6 +50,71 @@ print(f"autograd {{measured:.6g}}, by hand {{answer:.6g}}")"""
 
 
 L000 = (
+    Exercise(
+        "Constant-rate SGD with α = 0.4 on `f = ½·2w²` (λ = 2) with gradient noise σ = 0.5: "
+        "what is the stationary E[w²]?",
+        "`ασ²/(λ(2 - αλ)) = 0.4·0.25/(2·1.2)`. The code runs 20,000 chains of descentlab's SGD "
+        "and averages E[w²] over 150 stationary steps (tolerance 2 %; a wrong factor 2 would "
+        "be 50 % off).",
+        """\
+import torch
+from descentlab import optim
+
+alpha, lam, sigma = 0.4, 2.0, 0.5
+terms = (sigma ** 2, 2 - alpha * lam)         # σ² and 2 - αλ
+answer = alpha * sigma ** 2 / (lam * (2 - alpha * lam))
+w = torch.nn.Parameter(torch.zeros(20000))
+opt = optim.SGD([w], lr=alpha)
+second_moments = []
+for t in range(200):
+    w.grad = lam * w.detach() + sigma * torch.randn(20000)
+    opt.step()
+    if t >= 50:                                  # stationary after ~10 steps: average 150 of them
+        second_moments.append(float((w.detach() ** 2).mean()))
+measured = sum(second_moments) / len(second_moments)
+tol = 0.02
+misconception = alpha * sigma ** 2 / (2 * lam)   # the small-rate floor, without the -αλ
+print(f"E[w^2] measured {measured:.5f}, formula {answer:.5f}")""",
+        items=(18,),
+    ),
+    Exercise(
+        "Gradient descent on `(x - 2)² + 2` from x = 4: with which learning rate does it land "
+        "on the minimum in exactly one step?",
+        "The step multiplies the error by `1 - 2η`; it vanishes at `η = 0.5`. The code searches "
+        "a grid of rates with descentlab's trajectories for the one with the smallest error "
+        "after one step.",
+        """\
+import torch
+from descentlab.problems import landscapes, trajectories
+
+answer = 0.5
+f = landscapes.get("parabola")
+lrs = torch.linspace(0.01, 0.99, 99).tolist()
+errors = [abs(float(trajectories.run(f, "sgd", [f.start], steps=1, lr=lr).paths[0, 1, 0]) - 2)
+          for lr in lrs]
+measured = lrs[min(range(len(lrs)), key=errors.__getitem__)]
+tol = 1e-6
+print(f"best rate on the grid {measured:.3f}")""",
+        items=(11, 12),
+    ),
+    Exercise(
+        "The mean of a batch of B = 16 examples estimates the full gradient. By what factor is "
+        "the variance of its estimate smaller than a single example's?",
+        "Independent draws: `Var(mean) = Var(one)/B`, so the factor is 16. The code measures it "
+        "with 20,000 batches drawn with replacement.",
+        """\
+import torch
+
+torch.manual_seed(1)
+per_example = torch.randn(5000, dtype=torch.float64) * 3 + 1
+answer = 16.0
+idx = torch.randint(0, 5000, (20000, 16))
+measured = float(per_example.var() / per_example[idx].mean(1).var())
+tol = 0.05
+misconception = 16 ** 0.5                        # the standard deviation's factor
+print(f"variance ratio {measured:.2f}")""",
+        items=(14,),
+    ),
     Exercise(
         "Momentum (torch's form, μ = 0.9, lr 0.1) descends a constant slope g = 1. How large "
         "are its steps once the velocity has settled?",
@@ -243,6 +308,61 @@ print(f"preconditioned steps: {measured}")""",
 
 L001 = (
     Exercise(
+        "What is d/dx (2x - 1)³ at x = 1.25?",
+        "{{6(2x - 1)^2=answer}}; the code asks autograd through descentlab's `chain_cubic`.",
+        """\
+import torch
+from descentlab.problems import landscapes
+
+inner = 2 * 1.25 - 1
+answer = 6 * inner ** 2
+f = landscapes.get("chain_cubic")
+measured = landscapes.grad(f, torch.tensor([[1.25]], dtype=torch.float64)).item()
+tol = 1e-12
+print("d/dx (2x-1)^3 at 1.25 =", measured)""",
+        items=(34, 33),
+    ),
+    Exercise(
+        "Gradient descent on `x² - 4x + 6` from x = 4 with lr 0.1: what is x after 5 steps?",
+        "The error `x - 2` is multiplied by {{=factor}} per step: {{x_5=answer}}.",
+        """\
+import torch
+from descentlab.problems import landscapes, trajectories
+
+factor = 1 - 0.1 * 2
+answer = 2 + 2 * factor ** 5
+f = landscapes.get("parabola")
+run = trajectories.run(f, "sgd", [f.start], steps=5, lr=0.1, dtype=torch.float64)
+measured = run.paths[0, -1, 0].item()
+tol = 1e-12
+print("x_5 =", measured)""",
+        items=(42,),
+    ),
+    Exercise(
+        "RMSProp (ρ = 0.9, lr 0.01, δ = 0) sees the gradient 5 twice. How large is its second "
+        "step?",
+        "{{r_1=r1}}, {{r_2=r2}}; the step is {{=answer}}.",
+        """\
+import torch
+from descentlab import optim
+
+rest, g2 = 1 - 0.9, 5 ** 2                    # 1 - ρ and g²
+r1 = rest * g2
+r2 = 0.9 * r1 + rest * g2
+answer = 0.01 * 5 / r2 ** 0.5
+w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+opt = optim.RMSprop([w], lr=0.01, alpha=0.9, eps=0.0)
+positions = [0.0]
+for _ in range(2):
+    w.grad = torch.full_like(w, 5.0)
+    opt.step()
+    positions.append(w.item())
+measured = positions[1] - positions[2]
+tol = 1e-12
+print("second step", measured)""",
+        items=(57,),
+    ),
+    Exercise(
         "What is d/dx (3x³ - 2x + 1) at x = 2?",
         "`9x² - 2 = 36 - 2 = 34`. The code asks torch's autograd.",
         _autograd_code("3 * x ** 3 - 2 * x + 1", "2.0", "term - 2", paper="term = 9 * 2.0 ** 2\n"),
@@ -384,6 +504,61 @@ print(f"distinct ends: {torch.unique(torch.round(w.detach(), decimals=6)).tolist
 )
 
 L002 = (
+    Exercise(
+        "What fraction of the distinct examples does a bootstrap sample of n = 500 from 500 "
+        "contain, on average?",
+        "An example is missed by all n draws with probability `(1 - 1/n)ⁿ`, so the fraction is "
+        "`1 - (1 - 1/500)^500` (≈ 1 - 1/e). The code averages 2,000 of descentlab's bagging "
+        "draws (tolerance 0.5 %: the standard error is 0.05 %).",
+        """\
+import numpy as np
+from descentlab.book.experiments import ensembles
+
+answer = 1 - (1 - 1 / 500) ** 500
+draws = ensembles.bagging(lambda idx, seed: len(np.unique(idx.numpy())) / 500, 500, 2000, seed=0)
+measured = float(np.mean(draws))
+tol = 0.005
+se = float(np.std(draws) / len(draws) ** 0.5 / measured)   # relative
+print(f"mean fraction {measured:.5f}")""",
+        items=(67,),
+    ),
+    Exercise(
+        "A convolution with a 7 × 7 kernel, stride 2 and padding 3 on a 224 × 224 image: how wide "
+        "is its output?",
+        "`⌊(224 + 2·3 - 7)/2⌋ + 1 = ⌊223/2⌋ + 1 = 112` (ResNet's first layer).",
+        """\
+import torch
+from descentlab.problems import convarith
+
+span = 224 + 2 * 3 - 7
+answer = span // 2 + 1
+measured = convarith.conv_output_shape(224, 7, stride=2, padding=3)[0]
+torch_width = torch.nn.Conv2d(3, 1, 7, stride=2, padding=3)(torch.zeros(1, 3, 224, 224)).shape[-1]
+assert torch_width == measured
+tol = 1e-12
+print("output width", measured, "(torch agrees)")""",
+        items=(94,),
+    ),
+    Exercise(
+        "AdamW with lr 0.01 and weight_decay 0.1 sees zero gradients for 100 steps. By what factor "
+        "have the weights shrunk?",
+        "Decoupled decay multiplies the weights by `1 - lr·wd = 0.999` each step: `0.999^100`.",
+        """\
+import torch
+from descentlab import optim
+
+factor = 1 - 0.01 * 0.1                      # 1 - lr·wd
+answer = factor ** 100
+w = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+opt = optim.AdamW([w], lr=0.01, weight_decay=0.1)
+for _ in range(100):
+    w.grad = torch.zeros(1, dtype=torch.float64)
+    opt.step()
+measured = w.item()
+tol = 1e-12
+print(f"w after 100 steps {measured:.12f}")""",
+        items=(85,),
+    ),
     Exercise(
         "How many parameters does AlexNet's first convolution have: 96 kernels of 11 × 11 over "
         "3 channels, with biases?",
@@ -571,6 +746,99 @@ print(f"factor {measured}")""",
 
 L003 = (
     Exercise(
+        "On the quadratic with κ = 400, how many times fewer steps does momentum with the "
+        "optimal `η, β` need than gradient descent with its optimal rate to shrink the error "
+        "by a factor of e^5?",
+        "Steps to shrink by `e⁵` are `5/(-ln q)` for a per-step factor `q`. Gradient descent: "
+        "`q = (κ-1)/(κ+1)`; momentum: `q = (√κ-1)/(√κ+1)`. The answer is the ratio of the two "
+        "logarithms; the code measures both rates on descentlab's quadratic over steps 1,000-3,000 "
+        "(early on, momentum's error carries a factor t from the critically damped extremes).",
+        """\
+import math
+import torch
+from descentlab.problems import landscapes, trajectories
+
+kappa = 400.0
+q_gd, q_hb = (kappa - 1) / (kappa + 1), (math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)
+answer = math.log(q_hb) / math.log(q_gd)
+f = landscapes.get("quadratic", kappa=kappa)
+mu, L = 1 / kappa, 1.0
+gd = trajectories.run(f, "sgd", [f.start], steps=3000, lr=2 / (L + mu), dtype=torch.float64)
+hb = trajectories.run(f, "momentum", [f.start], steps=3000, lr=4 / (1 + mu**0.5) ** 2,
+                      hyper={"momentum": q_hb**2}, dtype=torch.float64)
+
+
+def per_step(run, a=1000, b=3000):  # the error's shrink factor per step, late in the run
+    d = run.paths[0].norm(dim=-1)
+    return float(d[b] / d[a]) ** (1 / (b - a))
+
+
+measured = math.log(per_step(hb)) / math.log(per_step(gd))
+tol = 0.01
+print(f"momentum needs {answer:.2f}x fewer steps (theory), {measured:.2f}x measured")""",
+        items=(102, 114),
+    ),
+    Exercise(
+        "Adam with β₂ = 0.999 and β₁ = 0.9 sees the gradient g = 4 at every step. What is "
+        "`exp_avg_sq` (the uncorrected r) after 50 steps?",
+        "`r_t = (1-β₂) Σ_{k<t} β₂^k g² = g² (1 - β₂^t)`: {{r_{50}=answer}}.",
+        """\
+import torch
+from descentlab import optim
+
+answer = 16 * (1 - 0.999 ** 50)
+w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+opt = optim.Adam([w], lr=1e-3, betas=(0.9, 0.999))
+for _ in range(50):
+    w.grad = torch.tensor([4.0], dtype=torch.float64)
+    opt.step()
+measured = float(opt.state[w]["exp_avg_sq"])
+tol = 1e-10
+print(f"r_50 = {measured:.10f}, 16 (1 - 0.999^50) = {answer:.10f}")""",
+        items=(111,),
+    ),
+    Exercise(
+        "Momentum in the velocity form with ρ = 0.05 and α = 0.8 descends a constant slope "
+        "∇J = 2. How far does the iterate move on its 10th step?",
+        "`v_t = α v_{t-1} - ρ∇J`, so `|v_t| = ρ∇J (1 - α^t)/(1 - α)`: {{|v_{10}|=answer}}.",
+        """\
+import torch
+from descentlab import optim
+
+push, keep = 0.05 * 2, 1 - 0.8                # ρ∇J and 1 - α
+answer = push * (1 - 0.8 ** 10) / keep
+w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+opt = optim.Momentum([w], lr=0.05, momentum=0.8, form="velocity")
+for t in range(10):
+    before = w.item()
+    w.grad = torch.tensor([2.0], dtype=torch.float64)
+    opt.step()
+measured = before - w.item()
+tol = 1e-12
+print(f"10th step {measured:.12f}, formula {answer:.12f}")""",
+        items=(99,),
+    ),
+    Exercise(
+        "AdaGrad (lr 0.1, eps 0) sees a constant gradient g = 3. How large is its 25th step?",
+        "`r_t = t g²`, so the step is `0.1 g/√(t g²) = 0.1/√t`: 0.02 at t = 25, whatever g is.",
+        """\
+import torch
+from descentlab import optim
+
+answer = 0.1 / 25 ** 0.5
+w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+opt = optim.Adagrad([w], lr=0.1, eps=0.0)
+positions = [w.item()]
+while len(positions) <= 25:
+    w.grad = torch.full_like(w, 3.0)
+    opt.step()
+    positions.append(w.item())
+measured = positions[-2] - positions[-1]
+tol = 1e-12
+print(f"25th step {measured:.12f} (0.1/sqrt(25) = {answer})")""",
+        items=(108,),
+    ),
+    Exercise(
         "In the cs231n form `v = ρv + ∇f, x -= αv` with ρ = 0.9 and α = 0.01, how large are the "
         "steps on a constant slope ∇f = 1, once settled?",
         "`v → ∇f/(1 - ρ) = 10`, so the step is `α·10 = 0.1`: the same as form (5.12) with "
@@ -714,6 +982,61 @@ print(f"ratio {measured:.3f} measured, {answer:.3f} from the Lyapunov solution")
 
 L004 = (
     Exercise(
+        "What is the entropy, in nats, of a loaded die that shows 6 with probability 1/2 and "
+        "each other face with probability 1/10?",
+        "`H = -(½ log ½ + 5·(1/10) log(1/10)) = ½ log 2 + ½ log 10`. The code computes it as the "
+        "cross-entropy of the die with itself through descentlab's `cross_entropy` (with "
+        "probabilities as targets), where `H(p, p) = H(p)`.",
+        """\
+import math
+import torch
+from descentlab import losses
+
+others = 6 - 1                               # the faces of probability 1/10
+answer = 0.5 * math.log(2) + 0.5 * math.log(10)
+p = torch.tensor([[0.1, 0.1, 0.1, 0.1, 0.1, 0.5]], dtype=torch.float64)
+measured = float(losses.get("cross_entropy")(p.log(), p))
+tol = 1e-12
+print(f"H = {measured:.12f} nats")""",
+        items=(118,),
+    ),
+    Exercise(
+        "Adam's first step with the defaults (lr 1e-3, ε 1e-8) on a parameter whose gradient is "
+        "-0.02: how far does it move?",
+        "At t = 1 the corrected moments are `m̂ = g` and `v̂ = g²`, so the step is "
+        "`lr·g/(|g| + ε)`: `1e-3 · 0.02/(0.02 + 1e-8)`, up (against the negative gradient).",
+        """\
+import torch
+from descentlab import optim
+
+answer = 1e-3 * 0.02 / (0.02 + 1e-8)
+w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+opt = optim.Adam([w], lr=1e-3)
+w.grad = torch.tensor([-0.02], dtype=torch.float64)
+opt.step()
+measured = w.item()
+tol = 1e-12
+print(f"moved {measured:.12f}")""",
+        items=(130,),
+    ),
+    Exercise(
+        "KL(P ‖ Q) for P = (0.5, 0.5) and Q = (0.9, 0.1)?",
+        "`0.5 log(0.5/0.9) + 0.5 log(0.5/0.1) = 0.5 log(25/9)`; the code asks descentlab's "
+        "`kl_div_forward`.",
+        """\
+import math
+import torch
+from descentlab import losses
+
+answer = 0.5 * math.log(25 / 9)
+p = torch.tensor([[0.5, 0.5]], dtype=torch.float64)
+q = torch.tensor([[0.9, 0.1]], dtype=torch.float64)
+measured = float(losses.get("kl_div_forward", input_is_log_probs=True)(q.log(), p))
+tol = 1e-12
+print(f"KL = {measured:.12f}")""",
+        items=(121,),
+    ),
+    Exercise(
         "Errors 2 and 10 (|3 - 1| and |11 - 1|): what is their mean squared error?",
         "`(4 + 100)/2 = 52`, against an L1 mean of 6: the square weighs the large error 25 "
         "times the small one (items 116-117).",
@@ -828,7 +1151,7 @@ print(f"forward difference {measured:.6f}")""",
     ),
 )
 
-#: lecture seed -> its extra exercises
+#: lecture seed -> its exercises
 PRACTICE: dict[str, tuple[Exercise, ...]] = {
     "000": L000,
     "001": L001,
