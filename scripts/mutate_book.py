@@ -444,8 +444,8 @@ MUTANTS: tuple[Mutant, ...] = (
            new='(default ``"momentum"``)', api=True),
     Mutant("restated_differently", "restatement", "the schedules chapter restates the sum "
                                                   "Σ 1/t² (item 21's π²/6) as 1.5", (21,),
-           file="book/chapters/schedules.py", old="$\\\\eta_t = a/t$ (item 21), and",
-           new="$\\\\eta_t = a/t$ (item 21, whose $\\\\sum_t 1/t^2 = 1.5$), and",
+           file="book/chapters/schedules.py", old="$\\\\eta_t = {{f:harmonic}}$ (item 21), and",
+           new="$\\\\eta_t = {{f:harmonic}}$ (item 21, whose $\\\\sum_t 1/t^2 = 1.5$), and",
            chapters=("deep-schedules",)),
     # the widened kinds: the words around a number, formulas rendered from the code, the
     # wrong answers of every line of a solution and the other formula of a pair
