@@ -498,16 +498,10 @@ def validate(
 
 
 def build(
-    factories: Mapping[str, Callable[..., _T]],
-    key: str,
-    kwargs: Mapping[str, Any],
-    *,
-    unknown: str,
-    bad: str,
+    factories: Mapping[str, Callable[..., _T]], key: str, unknown: str, bad: str, /, **kwargs: Any
 ) -> _T:
-    """``factories[key](**kwargs)``: a ``KeyError`` ``"unknown <unknown>; valid names: ..."`` for a
-    key the registry lacks, a ``ValueError`` ``"<bad>: <its TypeError>"`` for arguments the
-    factory does not take."""
+    """``factories[key](**kwargs)``; an unknown ``key`` is a ``KeyError`` listing the valid names,
+    arguments the factory does not take (its ``TypeError``) a ``ValueError`` ``"<bad>: ..."``."""
     if key not in factories:
         raise KeyError(f"unknown {unknown}; valid names: {', '.join(factories)}")
     try:

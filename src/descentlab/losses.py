@@ -682,6 +682,4 @@ def get(name: str, **kwargs: Any) -> LossFn:
         >>> round(float(ce(torch.zeros(2, 3), torch.tensor([0, 2]))), 4)  # log 3
         1.0986
     """
-    return build(
-        _FACTORIES, name, kwargs, unknown=f"loss {name!r}", bad=f"bad option for loss {name!r}"
-    )
+    return build(_FACTORIES, name, f"loss {name!r}", f"bad option for loss {name!r}", **kwargs)

@@ -809,27 +809,24 @@ def sgd_stationary_loss(lr: float, h: float = 1.0, sigma: float = 1.0, dim: int 
 # --------------------------------------------------------------------------------------------
 # registry
 
-#: each factory under its own name, in the order of the listing
-_REGISTRY: dict[str, Callable[..., Landscape]] = {
-    f.__name__: f
-    for f in (
-        parabola,
-        xsinx,
-        cubic,
-        chain_cubic,
-        bowl,
-        cubic2d,
-        double_well,
-        ravine,
-        saddle,
-        rosenbrock,
-        beale,
-        rastrigin,
-        himmelblau,
-        quadratic,
-        noisy_quadratic,
-    )
-}
+_FACTORIES = (
+    parabola,
+    xsinx,
+    cubic,
+    chain_cubic,
+    bowl,
+    cubic2d,
+    double_well,
+    ravine,
+    saddle,
+    rosenbrock,
+    beale,
+    rastrigin,
+    himmelblau,
+    quadratic,
+    noisy_quadratic,
+)
+_REGISTRY: dict[str, Callable[..., Landscape]] = {f.__name__: f for f in _FACTORIES}
 
 NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
@@ -851,7 +848,7 @@ def get(name: str, **params: Any) -> Landscape:
     """
     key = str(name).lower().replace("-", "_")
     bad = f"bad parameters {params} for landscape {key!r}"
-    return build(_REGISTRY, key, params, unknown=f"landscape {name!r}", bad=bad)
+    return build(_REGISTRY, key, f"landscape {name!r}", bad, **params)
 
 
 def _fmt_point(p: Point) -> str:
