@@ -18,6 +18,7 @@ from descentlab.constraints import (
     ListOf,
     Options,
     ParameterTypeError,
+    build,
     check,
     describe,
     invalid,
@@ -204,3 +205,24 @@ def test_descriptions_and_custom_rules_share_the_format():
 def test_malformed_constraints_are_refused(bad):
     with pytest.raises((TypeError, ValueError)):
         bad()
+
+
+def _takes_x(x: float) -> float:
+    return check("x", x, real(0, None))
+
+
+# (key, keywords, the error, its message)
+BUILD_REFUSALS = [
+    ("nope", {}, KeyError, "unknown thing 'nope'; valid names: one, two"),
+    ("one", {"y": 1}, ValueError, "bad thing: _takes_x() got an unexpected keyword argument 'y'"),
+    ("two", {"x": "a"}, ValueError, "bad thing: x must be a finite number >= 0, got 'a'"),
+    ("one", {"x": -1.0}, ValueError, "^x must be a finite number >= 0, got -1.0"),
+]
+
+
+@pytest.mark.parametrize(("key", "kwargs", "error", "message"), BUILD_REFUSALS)
+def test_build_names_the_registry_entry_and_its_arguments(key, kwargs, error, message):
+    factories = {"one": _takes_x, "two": _takes_x}
+    assert build(factories, "one", "thing", "bad thing", x=2.0) == 2.0
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
+        build(factories, key, f"thing {key!r}", "bad thing", **kwargs)

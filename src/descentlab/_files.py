@@ -197,11 +197,7 @@ def atomic_path(
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide a report from others
         yield tmp
         if durable:
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fsync(tmp)
         check_target(dest)
         os.replace(tmp, dest)
         tmp = None
@@ -228,14 +224,18 @@ def _undo(tmp: str | None, made: list[str]) -> None:
             os.rmdir(d)
 
 
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _fsync_dir(folder: str) -> None:
     # A rename is durable only once the directory entry is on disk (POSIX; no-op elsewhere).
     with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(folder)
 
 
 def write_atomic(

@@ -304,23 +304,21 @@ def raised_by_user(exc: BaseException) -> bool:
     """Whether ``exc`` comes from user code itself: the innermost frame of its traceback is
     user code (:func:`library_file`): a ``raise`` in a user's model, not a torch op that
     refused its inputs."""
-    tb = exc.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return not library_file(tb.tb_frame.f_code.co_filename)
+    return (file := _innermost_file(exc)) is not None and not library_file(file)
 
 
 def raised_here(exc: BaseException) -> bool:
     """Whether descentlab itself raised ``exc`` (the innermost frame of its traceback is
     descentlab's: a check of how user code called it, such as ``run.report`` given text)."""
+    return (file := _innermost_file(exc)) is not None and file.startswith(_PACKAGES)
+
+
+def _innermost_file(exc: BaseException) -> str | None:
+    """The file of the innermost frame of ``exc``'s traceback (None without a traceback)."""
     tb = exc.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
+    while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    return tb.tb_frame.f_code.co_filename.startswith(_PACKAGES)
+    return None if tb is None else tb.tb_frame.f_code.co_filename
 
 
 def describe(exc: BaseException) -> str:

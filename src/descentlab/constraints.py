@@ -52,7 +52,7 @@ import operator
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 __all__ = [
     "CALLABLE",
@@ -72,6 +72,7 @@ __all__ = [
     "ListOf",
     "Options",
     "ParameterTypeError",
+    "build",
     "check",
     "describe",
     "invalid",
@@ -79,6 +80,7 @@ __all__ = [
 ]
 
 Closed = Literal["both", "left", "right", "neither"]
+_T = TypeVar("_T")
 
 
 class ParameterTypeError(TypeError, ValueError):
@@ -493,3 +495,16 @@ def validate(
             f"valid names: {', '.join(constraints)}"
         )
     return {k: check(k, v, *constraints[k], owner=owner) for k, v in values.items()}
+
+
+def build(
+    factories: Mapping[str, Callable[..., _T]], key: str, unknown: str, bad: str, /, **kwargs: Any
+) -> _T:
+    """``factories[key](**kwargs)``; an unknown ``key`` is a ``KeyError`` listing the valid names,
+    arguments the factory does not take (its ``TypeError``) a ``ValueError`` ``"<bad>: ..."``."""
+    if key not in factories:
+        raise KeyError(f"unknown {unknown}; valid names: {', '.join(factories)}")
+    try:
+        return factories[key](**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"{bad}: {exc}") from None

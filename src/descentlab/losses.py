@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, distributions
 
-from descentlab.constraints import NONNEGATIVE, POSITIVE, check
+from descentlab.constraints import NONNEGATIVE, POSITIVE, build, check
 
 __all__ = [
     "FAMILIES",
@@ -682,9 +682,4 @@ def get(name: str, **kwargs: Any) -> LossFn:
         >>> round(float(ce(torch.zeros(2, 3), torch.tensor([0, 2]))), 4)  # log 3
         1.0986
     """
-    if name not in _FACTORIES:
-        raise KeyError(f"unknown loss {name!r}; valid names: {', '.join(LOSSES)}")
-    try:
-        return _FACTORIES[name](**kwargs)
-    except TypeError as exc:
-        raise ValueError(f"bad option for loss {name!r}: {exc}") from None
+    return build(_FACTORIES, name, f"loss {name!r}", f"bad option for loss {name!r}", **kwargs)

@@ -546,26 +546,21 @@ class _Database:
         if self.read_only:
             if not self.path.is_file():
                 raise StoreError(f"no store at {self.path}")
+        else:
+            if _WORKER and durable:
+                raise StoreError(_REFUSED.format(self.path, _WORKER[0]))
+            self._writer = os.getpid()  # (the one process whose writes reach the file)
             try:
-                self._open()
-            except BaseException:
-                self.close()
-                raise
-            return
-        if _WORKER and durable:
-            raise StoreError(_REFUSED.format(self.path, _WORKER[0]))
-        self._writer = os.getpid()  # (the one process whose writes reach the file)
-        try:
-            make_dirs(self.path.parent, 0o700)
-        except OSError as exc:
-            raise StoreError(
-                f"store {self.path} cannot be created: {exc.strerror or exc}"
-                + (f" ({exc.filename})" if getattr(exc, "filename", None) else "")
-            ) from None
-        if not self.path.exists():  # made by this process: taken back if it runs out of space
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                note_created(f"{self.path}{suffix}")
-        self.file_path("checkpoints")  # (a folder linked elsewhere: refused before any write)
+                make_dirs(self.path.parent, 0o700)
+            except OSError as exc:
+                raise StoreError(
+                    f"store {self.path} cannot be created: {exc.strerror or exc}"
+                    + (f" ({exc.filename})" if getattr(exc, "filename", None) else "")
+                ) from None
+            if not self.path.exists():  # made by this process: taken back if it runs out of space
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    note_created(f"{self.path}{suffix}")
+            self.file_path("checkpoints")  # (a folder linked elsewhere: refused before any write)
         try:
             self._open()
         except BaseException:

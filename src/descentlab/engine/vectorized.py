@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import gc
 import json
 import math
 import threading
@@ -29,6 +28,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 
 from descentlab import optim, schedules
 from descentlab._announce import once
+from descentlab._osutil import gc_paused
 from descentlab.engine import building, evaluation, optimizing, outcome, rundata, timing, vcnn
 from descentlab.engine.config import RunConfig
 from descentlab.engine.loop import Batch, Batches, Diverged, Loop
@@ -95,22 +95,6 @@ def json_key(value: Any) -> str:
         return f"<object {id(obj)}>"
 
     return json.dumps(value, sort_keys=True, default=default)
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Any:
-    """Python's cyclic garbage collector off inside (and back on after, if it was on).
-
-    Tracing makes many short-lived objects; collected while they live, they are promoted to
-    the oldest generation and soon set off a full collection of the whole process's objects
-    (0.1-0.5 s each with torch loaded)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _graph_key(group: Any, kind: str, dim: int | None, inputs: tuple[Tensor, ...]) -> str | None:
@@ -680,8 +664,9 @@ class Gradients:
         passed twice into one."""
         with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            try:
-                with _gc_paused():
+            try:  # tracing's short-lived objects, collected while they live, would set off full
+                # collections of the whole process (0.1-0.5 s each with torch loaded)
+                with gc_paused():
                     fn = make_fx(joint, tracing_mode="fake")(*self._copies(inputs))
                     # the nodes' metadata (fake values, stack traces) is not needed to replay
                     for node in fn.graph.nodes:
@@ -696,7 +681,7 @@ class Gradients:
         same state, which is put back), up to float rounding."""
         outs = []
         for f in (joint, fn):
-            with torch.random.fork_rng(devices=[]), torch.no_grad(), _gc_paused():
+            with torch.random.fork_rng(devices=[]), torch.no_grad(), gc_paused():
                 try:
                     outs.append(torch.utils._pytree.tree_leaves(f(*self._copies(inputs))))
                 except Exception:

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from descentlab.constraints import POSITIVE, check
+from descentlab.constraints import POSITIVE, build, check
 
 __all__ = [
     "NAMES",
@@ -809,23 +809,24 @@ def sgd_stationary_loss(lr: float, h: float = 1.0, sigma: float = 1.0, dim: int 
 # --------------------------------------------------------------------------------------------
 # registry
 
-_REGISTRY: dict[str, Callable[..., Landscape]] = {
-    "parabola": parabola,
-    "xsinx": xsinx,
-    "cubic": cubic,
-    "chain_cubic": chain_cubic,
-    "bowl": bowl,
-    "cubic2d": cubic2d,
-    "double_well": double_well,
-    "ravine": ravine,
-    "saddle": saddle,
-    "rosenbrock": rosenbrock,
-    "beale": beale,
-    "rastrigin": rastrigin,
-    "himmelblau": himmelblau,
-    "quadratic": quadratic,
-    "noisy_quadratic": noisy_quadratic,
-}
+_FACTORIES = (
+    parabola,
+    xsinx,
+    cubic,
+    chain_cubic,
+    bowl,
+    cubic2d,
+    double_well,
+    ravine,
+    saddle,
+    rosenbrock,
+    beale,
+    rastrigin,
+    himmelblau,
+    quadratic,
+    noisy_quadratic,
+)
+_REGISTRY: dict[str, Callable[..., Landscape]] = {f.__name__: f for f in _FACTORIES}
 
 NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
@@ -846,12 +847,8 @@ def get(name: str, **params: Any) -> Landscape:
         0.01
     """
     key = str(name).lower().replace("-", "_")
-    if key not in _REGISTRY:
-        raise KeyError(f"unknown landscape {name!r}; valid names: {', '.join(NAMES)}")
-    try:
-        return _REGISTRY[key](**params)
-    except TypeError as exc:
-        raise ValueError(f"bad parameters {params} for landscape {key!r}: {exc}") from None
+    bad = f"bad parameters {params} for landscape {key!r}"
+    return build(_REGISTRY, key, f"landscape {name!r}", bad, **params)
 
 
 def _fmt_point(p: Point) -> str:
