@@ -24,7 +24,8 @@ _Demo = Callable[[], tuple[bool, str]]
 
 
 def _shows(text: str) -> Callable[[_Demo], _Demo]:
-    """Name what a demonstration measures, in words (the check's text)."""
+    """Name what a demonstration measures, in words (the check's text; as claims.py's, which
+    this module cannot import: claims.py imports it)."""
 
     def mark(fn: _Demo) -> _Demo:
         fn.shows = text  # type: ignore[attr-defined]
