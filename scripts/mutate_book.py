@@ -860,6 +860,42 @@ MUTANTS: tuple[Mutant, ...] = (
                                                              "falling (neither phrase)",
            (), file="book/chapters/methodology.py", old="the test error falls, then\nrises,",
            new="the test error keeps\nfalling,", chapters=("deep-methodology",)),
+    # a "What to keep" line turned into its misconception (not a word of teaching.OPPOSITES)
+    Mutant("census_keep_momentum_first_order", "what to keep", "heavy ball said to be a "
+                                                              "first-order recurrence",
+           (), file="book/chapters/momentum.py",
+           old="is a second-order linear recurrence whose roots give its rate",
+           new="is a first-order linear recurrence whose factor gives its rate",
+           chapters=("deep-momentum",)),
+    Mutant("census_keep_correction_late", "what to keep", "Adam's bias correction said to "
+                                                         "matter late",
+           (), file="book/chapters/adaptive.py",
+           old="a correction that matters in the first steps and\nfades",
+           new="a correction that matters in the late steps and\ngrows",
+           chapters=("deep-adaptive",)),
+    Mutant("census_keep_batch_beyond_noise_scale", "what to keep", "a batch beyond the noise "
+                                                                  "scale said to divide the "
+                                                                  "steps",
+           (), file="book/chapters/batch.py",
+           old="beyond the noise scale $S^2/\\\\bar g^2$ buys\nlittle",
+           new="beyond the noise scale $S^2/\\\\bar g^2$ divides\nthe steps it needs",
+           chapters=("deep-batch",)),
+    Mutant("census_keep_ml_single_mode", "what to keep", "maximum likelihood said to seek a "
+                                                        "single mode",
+           (), file="book/chapters/mle.py",
+           old="maximum-likelihood models cover every mode.",
+           new="maximum-likelihood models seek a single mode.", chapters=("deep-likelihood",)),
+    Mutant("census_keep_constant_rate_converges", "what to keep", "a constant rate said to "
+                                                                 "converge under noise",
+           (), file="book/chapters/schedules.py",
+           old="a constant rate hovers at a floor of about",
+           new="a constant rate converges to the minimum, with errors of about",
+           chapters=("deep-schedules",)),
+    Mutant("census_keep_lbfgs_hessian", "what to keep", "L-BFGS said to build its curvature "
+                                                       "from the Hessian",
+           (), file="book/chapters/newton.py",
+           old="L-BFGS builds curvature from gradients alone.",
+           new="L-BFGS builds curvature from the Hessian.", chapters=("deep-newton",)),
     # a definition
     Mutant("census_definition_mse_laplace", "definition", "MSE defined as the Laplace "
                                                          "likelihood",

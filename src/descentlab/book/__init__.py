@@ -16,6 +16,8 @@ module                      what it holds
 ``checks``                  checks with stated tolerances; formula checks on both backends
 ``claims``                  teaching sentences bound to small instrumented runs: a phrase, its
                             opposite, the run that says which holds, the page it lives on
+``keep_claims``             the chapters' "What to keep" lines bound the same way, each
+                            against its misconception, and those nothing can back
 ``teaching``                the census of teaching sentences by kind, backed or listed
 ``optimizers``, ``descent``,  the evidence functions, each beside what it reads (an
 ``terrains``, ``schedules``,  experiment, the optimizers, the landscapes, the losses, the

@@ -1281,6 +1281,15 @@ UNBACKED: dict[str, str] = {
     "page (the exercise below); the momentum chapter derives and measures the floors",
 }
 
+# the chapters' "What to keep" lines bound in their own module (a demonstration named by a
+# string is one of this module's)
+from descentlab.book import keep_claims as _keep  # noqa: E402
+
+CLAIMS += tuple(Claim(n, s, o, d if callable(d) else globals()[d], h)
+                for n, s, o, d, h in _keep.CLAIMS)  # fmt: skip
+UNBACKED.update(_keep.UNBACKED)
+_BY_NAME = {c.name: c for c in CLAIMS}
+
 
 def claim_checks(text: str, claims: Iterable[Claim] = CLAIMS, home: str = "") -> list[Check]:
     """The rows of the claims whose phrase or opposite ``text`` holds, and of those whose

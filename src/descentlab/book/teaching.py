@@ -20,8 +20,10 @@ A sentence is *backed* when it holds the phrase of a :class:`~descentlab.book.cl
 A sentence has a *computable opposite* when :func:`turned` changes it: one of the word pairs of
 :data:`OPPOSITES` (bias and variance, mean and median, falls and grows, sharp and flat, ...)
 swapped gives the sentence that says the contrary. In the kinds of :data:`BOUND_KINDS` every
-such sentence must be backed or listed (:func:`unbound`): a new one fails the build's row
-(:func:`bound_check`) until a claim binds it or :data:`UNBACKED` says why nothing can.
+such sentence must be backed or listed (:func:`unbound`), and in the kinds of
+:data:`WHOLLY_BOUND_KINDS` (the "What to keep" lines) every sentence, with a computable
+opposite or not: a new one fails the build's row (:func:`bound_check`) until a claim binds it
+or :data:`UNBACKED` says why nothing can.
 
 Example:
     >>> turned("bagging reduces variance, boosting reduces bias")
@@ -41,6 +43,7 @@ __all__ = [
     "BOUND_KINDS",
     "KINDS",
     "OPPOSITES",
+    "WHOLLY_BOUND_KINDS",
     "Sentence",
     "bound_check",
     "census",
@@ -53,6 +56,8 @@ __all__ = [
 KINDS: tuple[str, ...] = ("What to keep", "hint", "definition", "cell output", "card explanation")
 #: the kinds whose every sentence with a computable opposite is backed or listed
 BOUND_KINDS: tuple[str, ...] = ("What to keep", "definition", "cell output")
+#: the kinds whose every sentence, with a computable opposite or not, is backed or listed
+WHOLLY_BOUND_KINDS: tuple[str, ...] = ("What to keep",)
 
 #: the word pairs whose swap turns a teaching sentence into its opposite
 OPPOSITES: tuple[tuple[str, str], ...] = (
@@ -160,15 +165,16 @@ def shares(found: Iterable[Sentence]) -> dict[str, tuple[int, int, int]]:
     return {k: (v[0], v[1], v[2]) for k, v in out.items()}
 
 
-def unbound(found: Iterable[Sentence], kinds: Iterable[str] = BOUND_KINDS) -> list[Sentence]:
-    """The sentences of ``kinds`` with a computable opposite (:func:`turned` changes them)
-    that no claim or check row backs and :data:`~descentlab.book.claims.UNBACKED` does not
-    list."""
+def unbound(found: Iterable[Sentence], kinds: Iterable[str] = BOUND_KINDS,
+            wholly: Iterable[str] = WHOLLY_BOUND_KINDS) -> list[Sentence]:  # fmt: skip
+    """The sentences of ``kinds`` with a computable opposite (:func:`turned` changes them),
+    and every sentence of ``wholly``, that no claim or check row backs and
+    :data:`~descentlab.book.claims.UNBACKED` does not list."""
     backing, listing = _phrases()
-    kinds = set(kinds)
+    kinds, wholly = set(kinds), set(wholly)
     return [
         s for s in found
-        if s.kind in kinds and turned(s.text) != s.text
+        if (s.kind in wholly or (s.kind in kinds and turned(s.text) != s.text))
         and not any(p in s.text for p in backing + listing)
     ]  # fmt: skip
 
@@ -185,12 +191,13 @@ def census_line(counts: Mapping[str, tuple[int, int, int]]) -> str:
 
 
 def bound_check(found: Iterable[Sentence]) -> Check:
-    """The row that holds the book to :func:`unbound`: ✘ naming each sentence with a
-    computable opposite of :data:`BOUND_KINDS` that nothing binds or lists."""
+    """The row that holds the book to :func:`unbound`: ✘ naming each "What to keep" line, and
+    each sentence with a computable opposite of :data:`BOUND_KINDS`, that nothing binds or
+    lists."""
     left = unbound(found)
     named = "; ".join(f'{s.where}: "{s.text[:70]}"' for s in left[:6])
     return ck(
-        "every teaching sentence with a computable opposite (What to keep, definitions, what a "
-        "cell prints) is bound to a run or listed as nothing can back",
+        "every What to keep line, and every teaching sentence with a computable opposite "
+        "(definitions, what a cell prints), is bound to a run or listed as nothing can back",
         not left, f"{len(left)} unbound" + (f": {named}" if left else ""), "0 unbound",
     )  # fmt: skip

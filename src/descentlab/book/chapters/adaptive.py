@@ -941,7 +941,8 @@ KEEP = """
 What to keep. AdaGrad divides by the root of a sum and its rate decays as
 ${{f:adagrad_decay}}$; RMSProp
 divides by the root of an average and keeps its rate; Adam adds momentum's average and
-corrects both averages' start from zero. All three make a step's size independent of the
+corrects both averages' start from zero, a correction that matters in the first steps and
+fades. All three make a step's size independent of the
 gradient's units, bound each coordinate's step by about η, and under noise shrink the step by
 the signal-to-noise ratio. What they do not do is remove the rate: η becomes a distance per
 step instead of a multiple of the gradient, ε sets the gradient size below which the division
