@@ -265,6 +265,10 @@ _SPECIFIC: dict[str, str] = {
         "What to keep's phrase bound to the claim keep_momentum_memory (book.claims), whose "
         "opposite is a ✘; momentum_limit renders it in the sections"
     ),
+    "S^2/\\bar g^2": (
+        "What to keep's phrase bound to the claim keep_noise_scale (book.keep_claims), whose "
+        "opposite is a ✘; noise_scale renders it in the sections"
+    ),
     "\\sqrt\\beta": (
         "What to keep's phrase bound to the claim keep_spiral_modulus (book.claims), whose "
         "opposite is a ✘; complex_rate renders it in the sections"

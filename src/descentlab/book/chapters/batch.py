@@ -1311,7 +1311,7 @@ rule; and the rule stops at the curvature's edge $\\eta < {{f:batch_edge}}$, bey
 batch no longer allows a larger rate. Gradient descent cannot rest in a minimum sharper than
 2/η, and full-batch training of a network climbs to that edge and stays; the noise heats a
 well of curvature λ to ${{f:batch_temperature}}$, so small batches leave sharp
-minima that large batches keep; and a batch beyond the noise scale ${{f:noise_scale}}$ buys
+minima that large batches keep; and a batch beyond the noise scale $S^2/\\bar g^2$ buys
 little."""
 
 #: the chapter's exercises (:mod:`descentlab.book.chapters.practice`)
