@@ -82,6 +82,22 @@ def test_a_failing_optimizer_whose_mean_over_all_seeds_is_equal_shows_its_failur
     assert r.unshown <= 0.05, r
 
 
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 40, 301])
+def test_the_harness_counted_pseudo_median_is_the_verdicts_hodges_lehmann(n):
+    # the harness's true pseudo-median finds the median of the Walsh averages over distinct
+    # values and their counts: the same float as the verdict's own, ties and failures
+    # (+-inf, inf against -inf a 0) included
+    from descentlab.experiments.compare.sequential import hodges_lehmann
+
+    rng = np.random.default_rng(n)
+    for _ in range(20):
+        d = rng.integers(-6, 7, n) / 7.0
+        d[rng.random(n) < rng.random() / 4] = np.inf
+        d[rng.random(n) < rng.random() / 4] = -np.inf
+        want, got = hodges_lehmann(d), _CALIBRATION.hodges_lehmann_counted(d)
+        assert got == want or (math.isnan(got) and math.isnan(want)), (d, got, want)
+
+
 def test_two_seeds_with_equal_differences_decide_nothing():
     # 142 test examples, 2 seeds: each seed 2 examples lost and 1 gained, on examples of its
     # own -- equal differences, no spread over seeds nor a shared per-example part. The
