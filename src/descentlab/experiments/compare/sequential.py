@@ -520,19 +520,24 @@ def _rank_diffs(
     best: Mapping[Any, Any], other: Mapping[Any, Any], seeds: Sequence[Any], maximize: bool
 ) -> list[float]:
     """By seed both ran, ``other``'s deficit (positive: worse) as :func:`rank_z` takes it: a
-    failed run (None or not finite) the worst a seed can do."""
-
-    def failed(v: Any) -> bool:
-        return v is None or not np.all(np.isfinite(v))
-
+    failed run the worst a seed can do (``best`` and ``other`` as :func:`_means` makes them)."""
     sign, out = (1.0 if maximize else -1.0), []
     for s in (s for s in seeds if s in best and s in other):
-        a, b = failed(best[s]), failed(other[s])
+        a, b = best[s] is None, other[s] is None
         if a or b:
             out.append(0.0 if a == b else math.copysign(math.inf, b - a))
         else:
-            out.append(sign * float(np.mean(best[s]) - np.mean(other[s])))
+            out.append(sign * (best[s] - other[s]))
     return out
+
+
+def _means(values: Mapping[Any, Any]) -> dict[Any, float | None]:
+    """By seed, the mean of its value, None for a failed run (None or not finite): made once
+    per look for each optimizer, read by every stage and comparison."""
+    return {
+        s: None if v is None or not np.all(np.isfinite(v)) else float(np.mean(v))
+        for s, v in values.items()
+    }
 
 
 def _why(had: int, looks: tuple[int, ...], final: bool) -> tuple[str, bool]:
@@ -586,8 +591,9 @@ def look(
     tests: list[SeqTest] = []
     open_: list[int] = []
     had_all: list[int] = []
+    best_means = _means(best)
     for i, o in enumerate(others):
-        st = _stage_diffs(best, o, order, looks, maximize)
+        st = _stage_diffs(best_means, _means(o), order, looks, maximize)
         z = [rank_z(d) for d in st]
         up, down = _cumulate([x[0] for x in z], looks), _cumulate([x[1] for x in z], looks)
         c = [u if u >= v else -v for u, v in zip(up, down, strict=True)]

@@ -118,6 +118,12 @@ def estimate(
         (0.625, 4, True)
     """
     check("confidence", confidence, FRACTION)
+    return _at(_fit(values, seeds_df), confidence, bounds)
+
+
+def _fit(values: Mapping[Any, Any], seeds_df: bool) -> Estimate:
+    """:func:`estimate`'s mean and variance components, its interval not yet drawn (NaN
+    ends): one fit serves every confidence (:func:`_at`)."""
     keys = [k for k in values if values[k] is not None and np.all(np.isfinite(values[k]))]
     if not keys:
         return Estimate(math.nan, math.nan, math.nan, 0, None, math.nan, math.nan, math.nan, 0)
@@ -131,6 +137,14 @@ def estimate(
     if seeds_df:
         df = float(k - 1)
     se = math.sqrt(seed_var + example_var)
+    return Estimate(mean, math.nan, math.nan, k, examples, se, seed_var, example_var, df)
+
+
+def _at(fit: Estimate, confidence: float, bounds: tuple[float, float]) -> Estimate:
+    """``fit`` (:func:`_fit`) with its interval at ``confidence`` within ``bounds``."""
+    if fit.seeds < 2:
+        return fit
+    mean, se, df = fit.mean, fit.se, fit.df
     if se == 0:
         lo = hi = mean
     else:
@@ -144,9 +158,8 @@ def estimate(
             half = q * se / width / (p * (1 - p))  # (the delta method)
             ends = special.expit(special.logit(p) + np.array([-half, half]))
             lo, hi = (bounds[0] + width * float(x) for x in ends)
-    return Estimate(
-        mean, max(lo, bounds[0]), min(hi, bounds[1]), k, examples, se, seed_var, example_var, df
-    )
+    low, high = max(lo, bounds[0]), min(hi, bounds[1])
+    return Estimate(mean, low, high, fit.seeds, fit.examples, se, fit.seed_var, fit.example_var, df)
 
 
 @dataclass(frozen=True)
@@ -300,8 +313,10 @@ def paired_test(
         >>> t.behind, t.verdict                 # one test example of four, on every seed
         (5, 'not distinguishable')
     """
+    check("confidence", confidence, FRACTION)
     keys, diffs = _paired(best, other, maximize)
-    d = estimate(diffs, confidence=confidence, seeds_df=True)
+    fit = _fit(diffs, seeds_df=True)  # one fit for both levels
+    d = _at(fit, confidence, (-math.inf, math.inf))
     per_seed = [float(np.mean(diffs[k])) for k in keys]
     behind = sum(x > 0 for x in per_seed)
     ahead = sum(x < 0 for x in per_seed)
@@ -309,7 +324,7 @@ def paired_test(
     min_p = min(1.0, 2.0 * 0.5**k) if k else 1.0
     p = _t_p(d)
     level = 1 - (1 - confidence) / family
-    wide = d if family == 1 else estimate(diffs, confidence=level, seeds_df=True)
+    wide = d if family == 1 else _at(fit, level, (-math.inf, math.inf))
     test = PairedTest(
         d, behind, ahead, _sign_test(behind, ahead), min_p, "", confidence, p,
         min(1.0, p * family), family, wide.interval,
