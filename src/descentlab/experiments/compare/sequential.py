@@ -524,20 +524,15 @@ def _rank_diffs(
     sign, out = (1.0 if maximize else -1.0), []
     for s in (s for s in seeds if s in best and s in other):
         a, b = best[s] is None, other[s] is None
-        if a or b:
-            out.append(0.0 if a == b else math.copysign(math.inf, b - a))
-        else:
-            out.append(sign * (best[s] - other[s]))
+        out.append(0.0 if a and b else math.copysign(math.inf, b - a) if a or b
+                   else sign * (best[s] - other[s]))  # fmt: skip
     return out
 
 
 def _means(values: Mapping[Any, Any]) -> dict[Any, float | None]:
-    """By seed, the mean of its value, None for a failed run (None or not finite): made once
-    per look for each optimizer, read by every stage and comparison."""
-    return {
-        s: None if v is None or not np.all(np.isfinite(v)) else float(np.mean(v))
-        for s, v in values.items()
-    }
+    """By seed, its value's mean; None for a failed run (None or not finite)."""
+    ok = {s: v is not None and bool(np.all(np.isfinite(v))) for s, v in values.items()}
+    return {s: float(np.mean(v)) if ok[s] else None for s, v in values.items()}
 
 
 def _why(had: int, looks: tuple[int, ...], final: bool) -> tuple[str, bool]:
@@ -591,7 +586,7 @@ def look(
     tests: list[SeqTest] = []
     open_: list[int] = []
     had_all: list[int] = []
-    best_means = _means(best)
+    best_means = _means(best)  # (each optimizer's means once a look)
     for i, o in enumerate(others):
         st = _stage_diffs(best_means, _means(o), order, looks, maximize)
         z = [rank_z(d) for d in st]

@@ -118,12 +118,6 @@ def estimate(
         (0.625, 4, True)
     """
     check("confidence", confidence, FRACTION)
-    return _at(_fit(values, seeds_df), confidence, bounds)
-
-
-def _fit(values: Mapping[Any, Any], seeds_df: bool) -> Estimate:
-    """:func:`estimate`'s mean and variance components, its interval not yet drawn (NaN
-    ends): one fit serves every confidence (:func:`_at`)."""
     keys = [k for k in values if values[k] is not None and np.all(np.isfinite(values[k]))]
     if not keys:
         return Estimate(math.nan, math.nan, math.nan, 0, None, math.nan, math.nan, math.nan, 0)
@@ -137,14 +131,6 @@ def _fit(values: Mapping[Any, Any], seeds_df: bool) -> Estimate:
     if seeds_df:
         df = float(k - 1)
     se = math.sqrt(seed_var + example_var)
-    return Estimate(mean, math.nan, math.nan, k, examples, se, seed_var, example_var, df)
-
-
-def _at(fit: Estimate, confidence: float, bounds: tuple[float, float]) -> Estimate:
-    """``fit`` (:func:`_fit`) with its interval at ``confidence`` within ``bounds``."""
-    if fit.seeds < 2:
-        return fit
-    mean, se, df = fit.mean, fit.se, fit.df
     if se == 0:
         lo = hi = mean
     else:
@@ -158,8 +144,9 @@ def _at(fit: Estimate, confidence: float, bounds: tuple[float, float]) -> Estima
             half = q * se / width / (p * (1 - p))  # (the delta method)
             ends = special.expit(special.logit(p) + np.array([-half, half]))
             lo, hi = (bounds[0] + width * float(x) for x in ends)
-    low, high = max(lo, bounds[0]), min(hi, bounds[1])
-    return Estimate(mean, low, high, fit.seeds, fit.examples, se, fit.seed_var, fit.example_var, df)
+    return Estimate(
+        mean, max(lo, bounds[0]), min(hi, bounds[1]), k, examples, se, seed_var, example_var, df
+    )
 
 
 @dataclass(frozen=True)
@@ -254,15 +241,8 @@ def _paired(
 ) -> tuple[list[Any], dict[Any, Any]]:
     """The seeds both have and, by seed, ``other``'s deficit (positive: worse): per-example
     differences where both have arrays of one shape, else per-seed means' differences."""
-    keys = [
-        k
-        for k in best
-        if k in other
-        and best[k] is not None
-        and other[k] is not None
-        and np.all(np.isfinite(best[k]))
-        and np.all(np.isfinite(other[k]))
-    ]
+    ran = [k for k in best if k in other and best[k] is not None and other[k] is not None]
+    keys = [k for k in ran if np.all(np.isfinite(best[k])) and np.all(np.isfinite(other[k]))]
     a = {k: np.asarray(best[k], dtype=float) for k in keys}
     b = {k: np.asarray(other[k], dtype=float) for k in keys}
     if any(a[k].shape != b[k].shape for k in keys):  # not the same examples: seeds only
@@ -313,10 +293,8 @@ def paired_test(
         >>> t.behind, t.verdict                 # one test example of four, on every seed
         (5, 'not distinguishable')
     """
-    check("confidence", confidence, FRACTION)
     keys, diffs = _paired(best, other, maximize)
-    fit = _fit(diffs, seeds_df=True)  # one fit for both levels
-    d = _at(fit, confidence, (-math.inf, math.inf))
+    d = estimate(diffs, confidence=confidence, seeds_df=True)
     per_seed = [float(np.mean(diffs[k])) for k in keys]
     behind = sum(x > 0 for x in per_seed)
     ahead = sum(x < 0 for x in per_seed)
@@ -324,10 +302,15 @@ def paired_test(
     min_p = min(1.0, 2.0 * 0.5**k) if k else 1.0
     p = _t_p(d)
     level = 1 - (1 - confidence) / family
-    wide = d if family == 1 else _at(fit, level, (-math.inf, math.inf))
+    wide = d.interval  # at the family's level: the same fit, its t quantile at that level
+    if family > 1 and d.seeds >= 2 and d.se > 0:
+        from scipy import special
+
+        q = float(special.stdtrit(d.df, (1 + level) / 2))
+        wide = (d.mean, d.mean - q * d.se, d.mean + q * d.se)
     test = PairedTest(
         d, behind, ahead, _sign_test(behind, ahead), min_p, "", confidence, p,
-        min(1.0, p * family), family, wide.interval,
+        min(1.0, p * family), family, wide,
     )  # fmt: skip
     return replace(test, verdict=_verdict(test, 1 - confidence))
 
