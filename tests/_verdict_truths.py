@@ -1,10 +1,11 @@
 """The calibration tests' true pseudo-medians (``benchmarks/calibration.py``,
 ``_World.pseudo_median``: 3,000 simulated seeds each, half of the tests' CPU), simulated once
-and kept in ``tests/data/verdict_truths.json``, keyed by what each is a function of
-(``_World.truth_key``). A key the table lacks is simulated as before, so a changed harness
-stays right; the full tier's ``test_the_table_of_true_pseudo_medians_is_what_the_harness_
-simulates`` replays the first comparisons of each test without the table and fails on a
-missing or different entry.
+and kept in ``tests/data/verdict_truths.json``, keyed by what each is made from
+(``_World.truth_key``: the scenario, the generator's state its world was drawn from, the
+pair). A key the table lacks is simulated as before; ``test_the_table_of_true_pseudo_
+medians_is_what_the_harness_simulates`` replays the first comparisons of each scenario
+without the table and fails on a missing or different entry, so a changed harness cannot
+keep a stale table.
 
 Rewrite the table (every tier's calls, simulated)::
 
