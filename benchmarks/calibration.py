@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,12 @@ import numpy as np
 __all__ = ["Outcome", "Rates", "Scenario", "rates", "simulate"]
 
 _GH = np.polynomial.hermite_e.hermegauss(40)  # nodes and weights for E[f(N(0, 1))]
+
+#: true pseudo-medians simulated before (:meth:`_World.truth_key`: value), looked up before
+#: one is simulated (the tests load theirs: tests/_verdict_truths.py)
+KNOWN: dict[str, float] = {}
+#: those simulated here (:meth:`_World.pseudo_median`)
+COMPUTED: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -106,11 +113,40 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def hodges_lehmann_counted(d: np.ndarray) -> float:
+    """:func:`~descentlab.experiments.compare.sequential.hodges_lehmann` of ``d`` -- the median
+    of its Walsh averages ``(d_i + d_j) / 2``, ``i <= j`` (``inf`` against ``-inf``: 0) --
+    found over the distinct values of ``d`` and their counts: the same float, each average
+    computed as ``walsh`` computes it, the median's two middle ones averaged as ``np.median``
+    averages them. Many seeds take few values (an accuracy's mean over 1,000 examples), so
+    the pairs of distinct values are far fewer than the ``k (k + 1) / 2`` averages."""
+    if not len(d):
+        return math.nan
+    u, c = np.unique(np.asarray(d, dtype=float), return_counts=True)
+    i, j = np.triu_indices(len(u))
+    with np.errstate(invalid="ignore"):
+        w = (u[i] + u[j]) / 2
+    w = np.where(np.isnan(w), 0.0, w)
+    many = np.where(i == j, c[i] * (c[i] + 1) // 2, c[i] * c[j])
+    order = np.argsort(w, kind="stable")
+    w, upto = w[order], np.cumsum(many[order])
+    total = int(upto[-1])
+
+    def at(rank: int) -> float:  # the rank-th (from 0) of the sorted Walsh averages
+        return w[int(np.searchsorted(upto, rank, side="right"))]
+
+    if total % 2:
+        return float(at(total // 2))
+    return float(np.mean([at(total // 2 - 1), at(total // 2)]))
+
+
 class _World:
     """One simulated problem: example difficulties, each optimizer's offset and seed sd."""
 
     def __init__(self, rng: np.random.Generator, sc: Scenario) -> None:
         self.sc = sc
+        #: the generator's state it was drawn from (with ``sc``: what the world is made of)
+        self.drawn_from = repr(rng.bit_generator.state)
         n = sc.examples
         if sc.task == "classification":
             sd = 2.0
@@ -186,27 +222,47 @@ class _World:
         verdict's signed-rank test is a test of: 0 where the two are drawn alike (their
         difference is then symmetric about 0), else the Hodges-Lehmann estimate over ``k``
         simulated seeds of each (its own seeded generator: the comparison's draws stay as
-        they were)."""
-        from descentlab.experiments import tuning
-        from descentlab.experiments.compare.sequential import hodges_lehmann
-
+        they were), looked up in :data:`KNOWN` first."""
         sc = self.sc
         alike = (self.offsets[top] == self.offsets[o] and self.sds[top] == self.sds[o]
                  and sc.fails(top) == sc.fails(o) and not (sc.bad and 0 in (top, o)))  # fmt: skip
         if alike:
             return 0.0
+        key = self.truth_key(top, o, k)
+        if key in KNOWN:
+            return KNOWN[key]
+        COMPUTED[key] = self._pseudo_median(top, o, k)
+        return COMPUTED[key]
+
+    def truth_key(self, top: int, o: int, k: int) -> str:
+        """What :meth:`pseudo_median` of ``o`` against ``top`` is a function of, hashed: the
+        scenario, the generator's state the world was drawn from, the pair and ``k`` (a key
+        into :data:`KNOWN`). Integers and the scenario's own fields only: no float the world
+        computed (an offset solved through ``exp``) whose last bits another CPU's ``exp``
+        could move."""
+        fields = (self.sc, self.drawn_from, top, o, k)
+        return hashlib.blake2b(repr(fields).encode(), digest_size=8).hexdigest()
+
+    def _pseudo_median(self, top: int, o: int, k: int) -> float:
+        """:meth:`pseudo_median` simulated."""
+        from descentlab.experiments import tuning
+
+        sc = self.sc
         rng = np.random.default_rng([top, o, k])
         cls = sc.task == "classification"
         values = []
         for i in (top, o):
             v = self.runs(rng, i, k, val=False).mean(1)
-            bad = [tuning.trial_failure("completed", float(x), chance=sc.chance if cls else None,
-                                        maximize=cls, initial_loss=None, final_loss=None)
-                   is not None for x in v]  # fmt: skip
+            # each distinct value judged once (an accuracy takes at most examples + 1 values)
+            seen, where = np.unique(v, return_inverse=True)
+            bad = np.array([tuning.trial_failure("completed", float(x), maximize=cls,
+                                                 chance=sc.chance if cls else None,
+                                                 initial_loss=None, final_loss=None)
+                            is not None for x in seen], dtype=bool)[where]  # fmt: skip
             values.append(np.where(bad, -np.inf if cls else np.inf, v))
         d = values[0] - values[1] if cls else values[1] - values[0]
         both = np.isinf(values[0]) & np.isinf(values[1])
-        return hodges_lehmann(np.where(both, 0.0, d))
+        return hodges_lehmann_counted(np.where(both, 0.0, d))
 
     def runs(self, rng: np.random.Generator, o: int, k: int, val: bool) -> np.ndarray:
         """Per-example outcomes ``[k seeds, examples]`` of ``k`` new runs of optimizer ``o``

@@ -22,8 +22,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # (read when transformers is impor
 
 import pytest
 import torch
-import transformers
-from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
 
 from descentlab import optim
 from descentlab.optim.fused import sqrt_reproduces_torch
@@ -49,6 +47,9 @@ def _train(make, out, resume: bool = False) -> tuple[list[torch.Tensor], torch.o
     """The parameters after ``STEPS`` steps of a Trainer with the optimizer ``make(groups)``
     (weight decay on the weights, none on biases and norms, as HF's own grouping does),
     checkpoints in ``out``; ``resume``: from the checkpoint at ``RESUME_AT``."""
+    # (transformers imported where a test runs, not on every worker's collection: 2 CPU s)
+    from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
+
     torch.manual_seed(0)
     config = GPT2Config(vocab_size=128, n_positions=32, n_embd=64, n_layer=2, n_head=2)
     model = GPT2LMHeadModel(config)
@@ -135,6 +136,8 @@ def test_a_trainers_trial_stopped_mid_run_resumes_from_its_checkpoint(tmp_path):
     (the Trainer's ``resume_from_checkpoint``: weights, descentlab's optimizer and schedule,
     the data order) and ends with the uninterrupted trial's curve and value, bit for bit."""
     from pathlib import Path
+
+    import transformers
 
     from descentlab.experiments.compare import CompareSpec
     from descentlab.experiments.compare.planning import tuning_trials

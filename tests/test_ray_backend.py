@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.util
 import ipaddress
 import os
 
@@ -16,12 +17,10 @@ import pytest
 from descentlab.engine.timing import MEASURED_SUMMARY
 from descentlab.experiments import ray_runner
 from descentlab.experiments.compare import CompareSpec, Interrupted, compare
-from descentlab.experiments.runner import BackendUnavailable
 
-try:  # sets the loopback and no-usage-stats switches before Ray is first imported
-    ray_runner._import_ray()
-except BackendUnavailable as exc:
-    pytest.skip(str(exc), allow_module_level=True)
+if importlib.util.find_spec("ray") is None:  # (Ray imported by the tests, not at collection:
+    # ray_runner._import_ray sets the loopback and no-usage-stats switches before it)
+    pytest.skip(ray_runner._INSTALL_HINT, allow_module_level=True)
 
 pytestmark = [pytest.mark.slow, pytest.mark.process]  # Ray's processes
 

@@ -20,22 +20,17 @@ benchmarks/aa_calibration.py measures every scenario with more comparisons (docs
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _verdict_truths import calibration, table
 
 from descentlab.experiments.compare import sequential
 from descentlab.experiments.compare.stats import paired_difference
 
-_SPEC = importlib.util.spec_from_file_location(
-    "calibration", Path(__file__).resolve().parents[1] / "benchmarks" / "calibration.py"
-)
-sys.modules["calibration"] = _CALIBRATION = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(_CALIBRATION)
+# the harness, its true pseudo-medians simulated once (tests/_verdict_truths.py)
+_CALIBRATION = calibration()
 Scenario, comparison, rates = _CALIBRATION.Scenario, _CALIBRATION.comparison, _CALIBRATION.rates
 
 # every test here runs the library's looks (5, 10, 20, 40), not the suite's single look
@@ -80,6 +75,47 @@ def test_a_failing_optimizer_whose_mean_over_all_seeds_is_equal_shows_its_failur
     _at_most_5_percent(r.false, 120)  # no false call among the equal ones
     _at_most_5_percent(r.fail_false, 120)
     assert r.unshown <= 0.05, r
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 40, 301])
+def test_the_harness_counted_pseudo_median_is_the_verdicts_hodges_lehmann(n):
+    # the harness's true pseudo-median finds the median of the Walsh averages over distinct
+    # values and their counts: the same float as the verdict's own, ties and failures
+    # (+-inf, inf against -inf a 0) included
+    from descentlab.experiments.compare.sequential import hodges_lehmann
+
+    rng = np.random.default_rng(n)
+    for _ in range(20):
+        d = rng.integers(-6, 7, n) / 7.0
+        d[rng.random(n) < rng.random() / 4] = np.inf
+        d[rng.random(n) < rng.random() / 4] = -np.inf
+        want, got = hodges_lehmann(d), _CALIBRATION.hodges_lehmann_counted(d)
+        assert got == want or (math.isnan(got) and math.isnan(want)), (d, got, want)
+
+
+@pytest.mark.slow
+def test_the_table_of_true_pseudo_medians_is_what_the_harness_simulates(monkeypatch):
+    # the first comparisons of each test above that meets optimizers drawn unlike, replayed
+    # with nothing known: every true pseudo-median simulated is in the table, the same float
+    # (rewritten by `python tests/_verdict_truths.py`)
+    known = table()
+    monkeypatch.setattr(_CALIBRATION, "KNOWN", {})
+    monkeypatch.setattr(_CALIBRATION, "COMPUTED", {})
+    for sc, seed in [
+        (Scenario(5, fail=(0.10,)), 105),
+        (Scenario(5, fail=(0.10,), compensate=True), 5),
+        (Scenario(5, worse_sd=1.0, seeds=2), 102),
+        (Scenario(2, bad=0.10, bad_drop=0.26), 202),
+        (Scenario(8, seed_sd=0.3, worse_logit=0.5), 80),
+        (Scenario(8, worse_sd=1.0), 80),
+        (Scenario(8, fail=(0.2,)), 108),
+    ]:
+        rates(sc, sims=3, seed=seed)
+    simulated = _CALIBRATION.COMPUTED
+    assert len(simulated) >= 14, len(simulated)
+    missing = sorted(set(simulated) - set(known))
+    assert not missing, f"{len(missing)} not in the table: python tests/_verdict_truths.py"
+    assert {k: known[k] for k in simulated} == simulated
 
 
 def test_two_seeds_with_equal_differences_decide_nothing():

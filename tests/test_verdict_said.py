@@ -7,20 +7,13 @@ some of their test seeds marked failed as ``collect`` marks them."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _verdict_truths import calibration
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "calibration.py"
-if "calibration" not in sys.modules:
-    _SPEC = importlib.util.spec_from_file_location("calibration", _PATH)
-    sys.modules["calibration"] = importlib.util.module_from_spec(_SPEC)
-    _SPEC.loader.exec_module(sys.modules["calibration"])
-Scenario, comparison = sys.modules["calibration"].Scenario, sys.modules["calibration"].comparison
+Scenario, comparison = calibration().Scenario, calibration().comparison
 
 
 def _failed(r, seeds, value=0.1):

@@ -520,19 +520,19 @@ def _rank_diffs(
     best: Mapping[Any, Any], other: Mapping[Any, Any], seeds: Sequence[Any], maximize: bool
 ) -> list[float]:
     """By seed both ran, ``other``'s deficit (positive: worse) as :func:`rank_z` takes it: a
-    failed run (None or not finite) the worst a seed can do."""
-
-    def failed(v: Any) -> bool:
-        return v is None or not np.all(np.isfinite(v))
-
+    failed run the worst a seed can do (``best`` and ``other`` as :func:`_means` makes them)."""
     sign, out = (1.0 if maximize else -1.0), []
     for s in (s for s in seeds if s in best and s in other):
-        a, b = failed(best[s]), failed(other[s])
-        if a or b:
-            out.append(0.0 if a == b else math.copysign(math.inf, b - a))
-        else:
-            out.append(sign * float(np.mean(best[s]) - np.mean(other[s])))
+        a, b = best[s] is None, other[s] is None
+        out.append(0.0 if a and b else math.copysign(math.inf, b - a) if a or b
+                   else sign * (best[s] - other[s]))  # fmt: skip
     return out
+
+
+def _means(values: Mapping[Any, Any]) -> dict[Any, float | None]:
+    """By seed, its value's mean; None for a failed run (None or not finite)."""
+    ok = {s: v is not None and bool(np.all(np.isfinite(v))) for s, v in values.items()}
+    return {s: float(np.mean(v)) if ok[s] else None for s, v in values.items()}
 
 
 def _why(had: int, looks: tuple[int, ...], final: bool) -> tuple[str, bool]:
@@ -586,8 +586,9 @@ def look(
     tests: list[SeqTest] = []
     open_: list[int] = []
     had_all: list[int] = []
+    best_means = _means(best)  # (each optimizer's means once a look)
     for i, o in enumerate(others):
-        st = _stage_diffs(best, o, order, looks, maximize)
+        st = _stage_diffs(best_means, _means(o), order, looks, maximize)
         z = [rank_z(d) for d in st]
         up, down = _cumulate([x[0] for x in z], looks), _cumulate([x[1] for x in z], looks)
         c = [u if u >= v else -v for u, v in zip(up, down, strict=True)]

@@ -241,15 +241,8 @@ def _paired(
 ) -> tuple[list[Any], dict[Any, Any]]:
     """The seeds both have and, by seed, ``other``'s deficit (positive: worse): per-example
     differences where both have arrays of one shape, else per-seed means' differences."""
-    keys = [
-        k
-        for k in best
-        if k in other
-        and best[k] is not None
-        and other[k] is not None
-        and np.all(np.isfinite(best[k]))
-        and np.all(np.isfinite(other[k]))
-    ]
+    ran = [k for k in best if k in other and best[k] is not None and other[k] is not None]
+    keys = [k for k in ran if np.all(np.isfinite(best[k])) and np.all(np.isfinite(other[k]))]
     a = {k: np.asarray(best[k], dtype=float) for k in keys}
     b = {k: np.asarray(other[k], dtype=float) for k in keys}
     if any(a[k].shape != b[k].shape for k in keys):  # not the same examples: seeds only
@@ -309,10 +302,15 @@ def paired_test(
     min_p = min(1.0, 2.0 * 0.5**k) if k else 1.0
     p = _t_p(d)
     level = 1 - (1 - confidence) / family
-    wide = d if family == 1 else estimate(diffs, confidence=level, seeds_df=True)
+    wide = d.interval  # at the family's level: the same fit, its t quantile at that level
+    if family > 1 and d.seeds >= 2 and d.se > 0:
+        from scipy import special
+
+        q = float(special.stdtrit(d.df, (1 + level) / 2))
+        wide = (d.mean, d.mean - q * d.se, d.mean + q * d.se)
     test = PairedTest(
         d, behind, ahead, _sign_test(behind, ahead), min_p, "", confidence, p,
-        min(1.0, p * family), family, wide.interval,
+        min(1.0, p * family), family, wide,
     )  # fmt: skip
     return replace(test, verdict=_verdict(test, 1 - confidence))
 
