@@ -14,6 +14,7 @@ to (the book sits below the playground and does not import it).
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import inspect
@@ -51,6 +52,8 @@ __all__ = [
     "exercise_view",
     "playground_url",
     "run_cell",
+    "said_words",
+    "stated_words",
 ]
 
 #: The port the book's playground links name: ``descentlab playground --port 8765``.
@@ -162,6 +165,46 @@ def unchecked_numbers(exercise: Exercise, namespace: dict[str, Any]) -> list[str
     return out
 
 
+#: the name an exercise's code gives the words its worked solution teaches, each with what its
+#: run computes of it: ``said = {"about three times larger": 2.5 < raw / answer < 3.5}``
+HINT_WORDS = "said"
+
+
+def stated_words(code: str) -> tuple[str, ...]:
+    """The phrases ``code`` binds in its :data:`HINT_WORDS` dict (its string keys, read without
+    running it): the words of a worked solution its exercise's run bears out."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return ()
+    return tuple(
+        key.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+        and any(isinstance(t, ast.Name) and t.id == HINT_WORDS for t in node.targets)
+        for key in node.value.keys
+        if isinstance(key, ast.Constant) and isinstance(key.value, str)
+    )  # fmt: skip
+
+
+def said_words(exercise: Exercise, namespace: dict[str, Any]) -> list[str]:
+    """What is wrong with the words ``exercise``'s worked solution teaches (its code's
+    :data:`HINT_WORDS` dict: a phrase and the truth its run computes of it): a phrase the solution
+    does not hold (reworded, or turned to its opposite) and one the run does not bear out (a
+    wrong rate, a direction or a winner the computation contradicts)."""
+    said = namespace.get(HINT_WORDS, {})
+    if not isinstance(said, dict):
+        return [f"{HINT_WORDS} is a {type(said).__name__}, not a dict of phrases"]
+    solution = " ".join(exercise.solution.replace("*", "").replace("`", "").split())
+    out = []
+    for phrase, holds in said.items():
+        if str(phrase) not in solution:
+            out.append(f'the solution no longer says "{phrase}"')
+        elif not bool(holds):
+            out.append(f'"{phrase}": the run computes the contrary')
+    return out
+
+
 def exercise_check(exercise: Exercise, run: CellRun) -> Check:
     """The exercise's answer (``answer``) against descentlab's measurement (``measured``)
     within ``tol`` (relative); a cell that raised or set none of them fails, and so does one
@@ -172,8 +215,10 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
     (:func:`~descentlab.book.facts.wrong_answers`) --, one whose worked solution states a
     formula whose value is not what it computes at the question's numbers
     (:func:`~descentlab.book.facts.formula_mismatches`) or types an update rule the book does
-    not compute (:func:`~descentlab.book.facts.rule_mismatches`), and one whose worked
-    solution states a number nothing computed (:func:`unchecked_numbers`)."""
+    not compute (:func:`~descentlab.book.facts.rule_mismatches`), one whose worked
+    solution states a number nothing computed (:func:`unchecked_numbers`), and one whose
+    solution no longer says a phrase of its code's :data:`HINT_WORDS` or says one its run does not
+    bear out (:func:`said_words`)."""
     label = "the answer"
     if not run.ok:
         return ck(label, False, run.error, "runs without an error")
@@ -219,6 +264,15 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
             False,
             f"typed by hand: {', '.join(typed)}",
             "the question's, the code's, or a value the code computed",
+        )
+    wrong_words = said_words(exercise, ns)
+    if wrong_words:
+        return ck(
+            "every word the worked solution teaches (a rate, a direction, a winner) is what "
+            "its exercise's run computes",
+            False,
+            "; ".join(wrong_words),
+            f"each phrase of the code's {HINT_WORDS} on the page and true of the run",
         )
     from descentlab.book.texts._facts import RULES, stated_rules  # (the registry imports this)
 

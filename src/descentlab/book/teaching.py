@@ -13,8 +13,11 @@ card explanation    every other sentence of a card's explanation
 ==================  ========================================================================
 
 A sentence is *backed* when it holds the phrase of a :class:`~descentlab.book.claims.Claim`
-(its instrumented run shows it, its opposite is a ✘) or a phrase a chapter's check row reads
-(:data:`~descentlab.book.texts._words.CHECKED_BY`); *listed* when it holds a phrase of
+(its instrumented run shows it, its opposite is a ✘), a phrase a chapter's check row reads
+(:data:`~descentlab.book.texts._words.CHECKED_BY`) or, for a hint, a phrase its exercise's
+code binds to what its run computes (the code's ``said`` dict: the exercise's check row is ✘
+when the worked solution no longer says it or the run computes the contrary,
+:func:`~descentlab.book.cells.said_words`); *listed* when it holds a phrase of
 :data:`~descentlab.book.claims.UNBACKED` (nothing can back it, and why).
 
 A sentence has a *computable opposite* when :func:`turned` changes it: one of the word pairs of
@@ -52,7 +55,7 @@ __all__ = [
 
 KINDS: tuple[str, ...] = ("What to keep", "hint", "definition", "cell output", "card explanation")
 #: the kinds whose every sentence with a computable opposite is backed or listed
-BOUND_KINDS: tuple[str, ...] = ("What to keep", "definition", "cell output")
+BOUND_KINDS: tuple[str, ...] = ("What to keep", "hint", "definition", "cell output")
 
 #: the word pairs whose swap turns a teaching sentence into its opposite
 OPPOSITES: tuple[tuple[str, str], ...] = (
@@ -143,7 +146,20 @@ def _phrases() -> tuple[list[str], list[str]]:
     from descentlab.book.claims import CLAIMS, UNBACKED
     from descentlab.book.texts._words import CHECKED_BY
 
-    return [plain(c.said) for c in CLAIMS] + list(CHECKED_BY), list(UNBACKED)
+    return [plain(c.said) for c in CLAIMS] + list(CHECKED_BY) + _exercise_words(), list(UNBACKED)
+
+
+def _exercise_words() -> list[str]:
+    """The phrases the exercises' code binds to what its run computes (its ``said`` dict,
+    :func:`~descentlab.book.cells.stated_words`): a hint sentence holding one is backed by its
+    exercise's own check row."""
+    from descentlab.book.cells import stated_words
+    from descentlab.book.chapters import CHAPTERS
+    from descentlab.book.lectures import LECTURES
+
+    found = [ex for ch in CHAPTERS for ex in ch.exercises]
+    found += [ex for lec in LECTURES for ex in lec.exercises]
+    return [plain(w) for ex in found for w in stated_words(ex.code)]
 
 
 def shares(found: Iterable[Sentence]) -> dict[str, tuple[int, int, int]]:
@@ -190,7 +206,7 @@ def bound_check(found: Iterable[Sentence]) -> Check:
     left = unbound(found)
     named = "; ".join(f'{s.where}: "{s.text[:70]}"' for s in left[:6])
     return ck(
-        "every teaching sentence with a computable opposite (What to keep, definitions, what a "
-        "cell prints) is bound to a run or listed as nothing can back",
+        "every teaching sentence with a computable opposite (What to keep, hints, definitions, "
+        "what a cell prints) is bound to a run or listed as nothing can back",
         not left, f"{len(left)} unbound" + (f": {named}" if left else ""), "0 unbound",
     )  # fmt: skip

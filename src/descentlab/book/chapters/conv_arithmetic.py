@@ -700,6 +700,9 @@ measured = conv(torch.zeros(1, 1, 32, 32, device="meta")).shape[-1]
 answer = (32 + 2 * 1 - 5) // 2 + 1
 tol = 1e-12
 misconception = 32 // 2                  # "stride 2 halves the image"
+plain = torch.nn.Conv2d(1, 1, kernel_size=5, device="meta")     # no padding, stride 1
+said = {"the kernel takes its width less one away":
+        plain(torch.zeros(1, 1, 32, 32, device="meta")).shape[-1] == 32 - (5 - 1)}
 print(f"output side {measured}")""",
         items=(94,),
     ),
@@ -718,6 +721,8 @@ measured = sum(p.numel() for p in conv.parameters())
 answer = 128 * (64 * 9 + 1)
 tol = 1e-12
 misconception = 128 * (9 + 1)            # "one kernel per output channel"
+said = {"has a 3 × 3 kernel over each of the 64 input channels and a bias":
+        tuple(conv.weight.shape) == (128, 64, 3, 3) and tuple(conv.bias.shape) == (128,)}
 print(f"{measured} parameters")""",
         items=(92,),
     ),
@@ -739,6 +744,10 @@ measured = int((x.grad[0, 0].abs().sum(0) > 0).sum())
 answer = 1 + 3 * (3 - 1)
 tol = 1e-12
 misconception = 3 * 3                    # "the widths multiply"
+x.grad = None
+net[:2](x)[0, 0, 7, 7].backward()
+two = int((x.grad[0, 0].abs().sum(0) > 0).sum())
+said = {"Each layer widens the region by the kernel's width less one": measured - two == 3 - 1}
 print(f"receptive field {measured} wide")""",
         items=(92, 93),
     ),

@@ -864,6 +864,9 @@ largest = float(torch.linalg.eigvalsh(hessian)[1])
 answer = 2.0 - 3.0
 tol = 1e-12
 misconception = 2.0                          # "positive diagonal, positive curvature"
+d = torch.tensor([1.0, -1.0], dtype=torch.float64)
+said = {"A negative eigenvalue means f is not convex: along (1, -1) it curves down":
+        float(d @ hessian @ d) < 0 and measured < 0 < largest}
 print(f"eigenvalues {torch.linalg.eigvalsh(hessian).tolist()}")""",
         items=(9, 97),
     ),
@@ -892,6 +895,7 @@ top, bottom = kappa - 1, kappa + 1
 answer = top / bottom
 tol = 1e-9
 misconception = 1 - 1 / kappa                # the rate at η = 1/L
+said = {"1 - 1/κ = 0.9, is slower": misconception > measured}
 print(f"ratio of successive errors {measured:.6f}")""",
         items=(97, 61),
     ),

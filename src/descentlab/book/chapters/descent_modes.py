@@ -796,6 +796,8 @@ measured = scipy.optimize.minimize_scalar(worst, bounds=(0.1, 2.5), method="boun
 answer = 2 / (1 + 0.01)
 tol = 1e-6
 misconception = 2 / 1.0                 # "as large as the stiff direction allows"
+said = {"with one step of descentlab's SGD and minimises the larger":
+        worst(measured) < worst(1.0)}          # η = 1 minimises the smaller factor
 print(f"best rate {measured:.6f}")""",
         items=(12, 72),
     ),
@@ -838,6 +840,8 @@ measured = float(values[batches].mean(1).var())
 answer = (1 / b) * (n - b) / (n - 1)
 tol = 0.02
 misconception = 1 / b                    # "as with replacement"
+said = {"Without replacement the examples of a batch are negatively correlated: the "
+        "variance is": measured < 1 / b}
 print(f"variance of a batch mean: {measured:.5f}")""",
         items=(14,),
     ),

@@ -902,6 +902,7 @@ measured = float(np.mean(errors))
 answer = 0.09 * (1 - 4 / 30)
 tol = 0.01
 misconception = 0.09                         # "a correct model's training error is σ²"
+said = {"below σ² = 0.09, the error of the truth itself": measured < 0.09}
 print(f"mean training error {measured:.5f}")""",
         items=(62, 65),
     ),
@@ -939,6 +940,9 @@ measured = float(np.var(fits))
 answer = 0.09 / 20
 tol = 0.03
 misconception = 0.09                         # "the fit is as noisy as one target"
+fresh = float(np.mean((np.array(fits) - 1.0 - 0.3 * rng.standard_normal(20000)) ** 2))
+said = {"is what a fresh target adds on top, not the fit's variance":
+        abs(fresh - 0.09 - measured) < 0.005 and measured < 0.09 / 10}
 print(f"variance of the fitted constant {measured:.6f}")""",
         items=(65, 66),
     ),

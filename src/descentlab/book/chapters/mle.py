@@ -835,6 +835,11 @@ answer = (2 + 10) / 2
 tol = 1e-12
 misconception = (2 ** 2 + 10 ** 2) / 4       # "every likelihood gives the squared error"
 squared_ratio = (10 / 2) ** 2                # the Gaussian's weight of the large error
+per_error = -laplace.log_prob(errors) - math.log(2)
+said = {"The large error counts five times the small one":
+        abs(float(per_error[1] / per_error[0]) - 5) < 1e-12,
+        "The code asks torch's Laplace distribution":
+        isinstance(laplace, torch.distributions.Laplace)}
 print(f"Laplace NLL per example {measured}")""",
         items=(6, 116),
     ),

@@ -1165,6 +1165,8 @@ tol = 1e-12
 misconception = (1 / 100, 2 / 100)           # 1/L and 2/L
 one_over_l, two_over_l = 1 / 100, 2 / 100
 overshoot = 100 / 32 - 1                     # 1 - 100 t at t = 1/32, its size
+said = {"it tries halvings until the loss falls enough":
+        f(w - measured * g) < f(w) <= f(w - 2 * measured * g)}
 print(f"accepted step {measured}")""",
         items=(15, 97),
     ),

@@ -118,6 +118,8 @@ for _ in range(14):
 measured = (lo + hi) / 2
 tol = 0.005
 misconception = 2 / lam                      # the plain step's bound
+# the words the worked solution teaches, each with what this run computes of it
+said = {"a run converges or grows": grows(1.01 * measured) and not grows(0.99 * measured)}
 print(f"largest stable lr {measured:.4f}")""",
         items=(26, 100),
     ),
@@ -174,6 +176,8 @@ measured = -float(w.detach())
 raw = lr * (1 - b1) * g / ((1 - b2) * g * g) ** 0.5
 tol = 1e-9
 misconception = raw                          # "the averages need no correction"
+said = {"(less a hair for ε)": measured < lr,
+        "about three times larger": 2.5 < raw / measured < 3.5}
 print(f"first step {measured:.6g}")""",
         items=(55, 56),
     ),
@@ -214,6 +218,7 @@ BATCH = (
         "gradient of each from descentlab's SGD step.",
         """\
 import itertools
+import statistics
 import torch
 from descentlab import optim
 
@@ -232,6 +237,15 @@ m = sum(means) / len(means)
 measured = sum((x - m) ** 2 for x in means) / len(means)
 tol = 1e-12
 misconception = (var, var / B ** 2)          # "batching changes nothing"; "it divides by B²"
+said = {
+    "have mean 3 and variance": mean == statistics.fmean(grads) != statistics.median(grads)
+    and abs(var - statistics.pvariance(grads)) < 1e-12,
+    "(the mean of the squares less the square of the mean)":
+        abs(statistics.fmean(g * g for g in grads) - mean ** 2 - var) < 1e-12,
+    "a mean of B independent draws has variance σ²/B": abs(measured - var / B) < 1e-12,
+    "enumerates every ordered pair of draws and takes the mean gradient":
+        len(means) == len(grads) ** B,
+}
 print(f"variance of the mean gradient {measured}")""",
         items=(13, 14),
     ),
@@ -254,6 +268,10 @@ m = sum(means) / len(means)
 measured = sum((x - m) ** 2 for x in means) / len(means)
 tol = 1e-12
 misconception = var / B                      # the with-replacement formula
+pairs = list(itertools.permutations(grads, 2))
+covariance = sum(a * b for a, b in pairs) / len(pairs) - mean * mean
+said = {"Without replacement the draws are negatively correlated: the variance is":
+        covariance < 0 and abs(measured - answer) < 1e-12}
 print(f"variance without replacement {measured:.6f}")""",
         items=(14, 70),
     ),
@@ -284,6 +302,9 @@ m = sum(moves) / len(moves)
 measured = (sum((x - m) ** 2 for x in moves) / len(moves)) ** 0.5
 tol = 1e-9
 misconception = lr * var ** 0.5              # "the batch does not matter"
+said = {"The step is η times the mini-batch mean, whose variance is σ²/B: the standard "
+        "deviation is η√(σ²/B), half of the one-example step's":
+        abs(measured / (lr * var ** 0.5) - 0.5) < 1e-9}
 print(f"step standard deviation {measured:.6f}")""",
         items=(18, 71),
     ),
@@ -374,6 +395,15 @@ for _ in range(100):
 measured = float(w.detach())
 tol = 1e-3
 misconception = ridge                        # "a Laplace prior is an L2 penalty"
+gauss = torch.distributions.Normal(0.0, float(prior.variance) ** 0.5)   # the same variance
+v = torch.ones(1, dtype=torch.float64, requires_grad=True)
+opt = optim.SGD([v], lr=0.5)
+for _ in range(100):
+    opt.zero_grad()
+    (-(noise.log_prob(y - v) + gauss.log_prob(v)).sum()).backward()
+    opt.step()
+said = {"A Gaussian prior of the same variance": abs(float(v.detach()) - ridge) < 1e-3,
+        "the Laplace prior is L1, not L2": abs(measured - ridge) > 0.1}
 print(f"MAP w = {measured:.6f}")""",
         items=(65, 66),
     ),
@@ -426,6 +456,10 @@ for t in range(120):
 measured = sum(losses) / len(losses)
 tol = 0.02
 misconception = (approx, 0.0)                # the small-lr floor; "it converges"
+floor = lambda eta: eta * noise / (2 - eta) / 2
+said = {"so its variance settles where": abs(float(w.detach().mean())) < 0.1,
+        "The small-η reading": abs(floor(1e-4) / (1e-4 * noise / 2 / 2) - 1) < 1e-3,
+        "misses the floor by a third": abs(answer / approx - 4 / 3) < 1e-9}
 print(f"settled loss {measured:.4f}")""",
         items=(17, 18),
     ),

@@ -681,6 +681,8 @@ idx = torch.randint(0, 5000, (20000, 16))
 measured = float(per_example.var() / per_example[idx].mean(1).var())
 tol = 0.05
 misconception = 16 ** 0.5                        # the standard deviation's factor
+medians = float(per_example.var() / per_example[idx].median(1).values.var())
+said = {"Var(mean) = Var(one)/B": abs(measured / 16 - 1) < tol < abs(medians / 16 - 1)}
 print(f"variance ratio {measured:.2f}")""",
         items=(14,),
     ),

@@ -1,0 +1,110 @@
+"""The exercises' worked solutions (hints) bound to what their exercises compute: a numeric
+exercise's code binds its hint's words in its ``said`` dict (a phrase, the truth its run
+computes of it), an open one's sentences are claims of ``book/hint_claims.py``; a hint turned
+to its opposite is ✘ on its page, and every hint sentence with a computable opposite is bound
+or listed."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import pytest
+
+from descentlab.book import hint_claims, teaching
+from descentlab.book.cells import exercise_check, run_cell, said_words, stated_words
+from descentlab.book.chapters import CHAPTERS
+from descentlab.book.claims import CLAIMS, UNBACKED
+from descentlab.book.lectures import ITEMS, LECTURES
+from descentlab.book.model import Exercise
+
+_EXERCISES = [ex for ch in CHAPTERS for ex in ch.exercises] + [
+    ex for lec in LECTURES for ex in lec.exercises
+]
+_BINDING = [ex for ex in _EXERCISES if stated_words(ex.code)]
+
+
+@functools.cache
+def _run(code: str):
+    return run_cell(code)
+
+
+def test_hints_are_a_bound_kind_and_every_hint_sentence_is_bound_or_listed():
+    assert "hint" in teaching.BOUND_KINDS
+    left = teaching.unbound(teaching.census(), ("hint",))
+    assert not left, [f"{s.where}: {s.text}" for s in left]
+    assert teaching.bound_check(teaching.census()).status == "ok"
+
+
+def test_the_exercises_bind_their_hints_words_and_each_run_bears_them_out():
+    assert len(_BINDING) >= 20
+    for ex in _BINDING:
+        run = _run(ex.code)
+        assert run.ok, run.error
+        assert set(run.namespace["said"]) == set(stated_words(ex.code))
+        assert said_words(ex, run.namespace) == [], ex.question
+        assert exercise_check(ex, run).status == "ok", ex.question
+
+
+@pytest.mark.parametrize("i", range(len(_BINDING)), ids=lambda i: _BINDING[i].question[:30])
+def test_a_hint_turned_or_reworded_is_its_exercises_failed_check(i):
+    ex = _BINDING[i]
+    run = _run(ex.code)
+    solution = teaching.plain(ex.solution)
+    for phrase in stated_words(ex.code):
+        for changed in {teaching.turned(phrase), "(reworded)"} - {phrase}:
+            wrong = dataclasses.replace(ex, solution=solution.replace(phrase, changed))
+            row = exercise_check(wrong, run)
+            assert row.status == "fail", (phrase, changed)
+            assert "every word the worked solution teaches" in row.text
+            assert phrase in row.measured
+
+
+@pytest.mark.parametrize(
+    ("said", "problem"),
+    [
+        ({"grows like 1/t": True}, ""),
+        ({"grows like 1/t": False}, "the run computes the contrary"),
+        ({"falls like 1/t": True}, "no longer says"),
+        ("grows", "not a dict"),
+    ],
+)  # fmt: skip
+def test_said_words_reads_the_phrase_against_the_solution_and_the_run(said, problem):
+    ex = Exercise("q?", "The rate `grows like 1/t`, here.", "answer = 1")
+    found = said_words(ex, {"said": said})
+    assert (not found) if not problem else problem in found[0]
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        ('said = {"a b": 1 < 2, "c": True}', ("a b", "c")),
+        ('x = 1\nsaid = {\n    "a"\n    " b": x > 0,\n}', ("a b",)),
+        ('said = dict(a=True)', ()),
+        ("said = {", ()),
+        ('other = {"a": True}', ()),
+    ],
+)  # fmt: skip
+def test_stated_words_reads_the_said_dict_without_running_it(code, words):
+    assert stated_words(code) == words
+
+
+_HINT_CLAIMS = [c for c in CLAIMS if c.name in {row[0] for row in hint_claims.CLAIMS}]
+
+
+@pytest.mark.parametrize("claim", _HINT_CLAIMS, ids=lambda c: c.name)
+def test_an_open_hint_turned_to_its_opposite_is_a_failed_row_on_its_card(claim):
+    from descentlab.book.build import _hints
+
+    number = int(claim.home.removeprefix("item "))
+    item = next(it for it in ITEMS if it.number == number)
+    page = teaching.plain("\n\n".join([item.explain, *_hints(number)]))
+    assert claim.check(page).status == "ok"
+    for wrong in {claim.opposite, teaching.turned(claim.said)}:  # the contrary; every word swapped
+        assert claim.check(page.replace(claim.said, wrong)).status == "fail", wrong
+
+
+def test_the_hints_listed_as_nothing_can_back_are_in_the_one_table():
+    for phrase, why in hint_claims.UNBACKED.items():
+        assert UNBACKED[phrase] == why
+        assert any(phrase in s.text for s in teaching.census() if s.kind == "hint")
