@@ -12,9 +12,16 @@ import functools
 import pytest
 
 from descentlab.book import hint_claims, teaching
-from descentlab.book.cells import exercise_check, run_cell, said_words, stated_words
+from descentlab.book.cells import (
+    exercise_check,
+    reads_a_number,
+    run_cell,
+    said_words,
+    stated_words,
+    unchecked_numbers,
+)
 from descentlab.book.chapters import CHAPTERS
-from descentlab.book.claims import CLAIMS, UNBACKED
+from descentlab.book.claims import CLAIMS
 from descentlab.book.lectures import ITEMS, LECTURES
 from descentlab.book.model import Exercise
 
@@ -104,7 +111,23 @@ def test_an_open_hint_turned_to_its_opposite_is_a_failed_row_on_its_card(claim):
         assert claim.check(page.replace(claim.said, wrong)).status == "fail", wrong
 
 
-def test_the_hints_listed_as_nothing_can_back_are_in_the_one_table():
-    for phrase, why in hint_claims.UNBACKED.items():
-        assert UNBACKED[phrase] == why
-        assert any(phrase in s.text for s in teaching.census() if s.kind == "hint")
+@pytest.mark.parametrize(
+    ("question", "code", "sentence", "read"),
+    [
+        ("What is 2 + 2?", "answer = 2 + 2", "It is 4.", True),  # computed: the row reads it
+        ("What is 2 + 2?", "answer = 2 + 2", "Add 2 and 2.", False),  # the question's numbers
+        ("What is 2 + 2?", "answer = 2 + 2\nfour = 4", "It is 4.", False),  # the code gives 4
+        ("What is 2 + 2?", 'answer = 2 + 2\nsaid = {"is 4": True}', "It is 4.", True),
+        ("What is 2 + 2?", "answer = 2 + 2", "See item 4.", False),  # a reference
+        ("What is 2 + 2?", "", "It is 4.", False),  # an open exercise has no row
+    ],
+)  # fmt: skip
+def test_a_hint_sentence_is_read_by_its_row_when_it_states_a_number_the_code_must_compute(
+    question, code, sentence, read
+):
+    assert reads_a_number(Exercise(question, sentence, code), sentence) is read
+
+
+def test_a_number_of_a_hint_is_not_given_by_quoting_it_in_the_said_dict():
+    ex = Exercise("What is 2 + 2?", "It is 5.", 'answer = 2 + 2\nsaid = {"is 5": True}')
+    assert unchecked_numbers(ex, {"answer": 4}) == ["5"]

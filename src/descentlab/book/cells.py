@@ -51,6 +51,7 @@ __all__ = [
     "exercise_check",
     "exercise_view",
     "playground_url",
+    "reads_a_number",
     "run_cell",
     "said_words",
     "stated_words",
@@ -137,14 +138,41 @@ def _numbers_of(value: Any) -> list[float]:
     ]
 
 
+def _given(exercise: Exercise) -> set[str]:
+    """The numbers ``exercise`` gives: its question's and its code's (the phrases of its code's
+    :data:`HINT_WORDS` aside: a number of the hint is not given by quoting it)."""
+    code = exercise.code
+    for phrase in stated_words(code):
+        code = code.replace(phrase, " ")
+    return {m.group(1).replace(",", "") for m in _NUMBER.finditer(f"{exercise.question}\n{code}")}
+
+
+def _stated(exercise: Exercise, text: str) -> list[re.Match[str]]:
+    """The numbers of ``text`` (a worked solution or a sentence of it; ``10⁻⁶`` is the number
+    1e-6; references to items left out) that ``exercise`` does not give: those its check row
+    holds to a value its code computed."""
+    given = _given(exercise)
+    text = _POWER_OF_TEN.sub(lambda m: f"1e{m.group(1).translate(_SUPERSCRIPT)}", text)
+    return [
+        m
+        for m in _NUMBER.finditer(_NOT_STATED.sub(" ", text))
+        if m.group(1).replace(",", "") not in given
+    ]
+
+
+def reads_a_number(exercise: Exercise, sentence: str) -> bool:
+    """Whether ``sentence`` of a numeric ``exercise``'s worked solution states a number its
+    check row reads (:func:`unchecked_numbers`: one it does not give, held to a value its code
+    computed)."""
+    return exercise.numeric and bool(_stated(exercise, sentence))
+
+
 def unchecked_numbers(exercise: Exercise, namespace: dict[str, Any]) -> list[str]:
     """The numbers of ``exercise``'s worked solution (its prose and its formulas in backquotes
     alike; ``10⁻⁶`` is the number 1e-6) that are neither in its question or code nor a value
     its code computed (a number, or one in a tuple; to the digits shown, its sign aside; a
     percentage against 100 times the value): a number typed by hand."""
     values = [x for v in namespace.values() for x in _numbers_of(v)]
-    given = {m.group(1).replace(",", "") for m in _NUMBER.finditer(exercise.question)}
-    given |= {m.group(1).replace(",", "") for m in _NUMBER.finditer(exercise.code)}
 
     def computed(token: str, percent: bool) -> bool:
         x = float(token)
@@ -154,15 +182,11 @@ def unchecked_numbers(exercise: Exercise, namespace: dict[str, Any]) -> list[str
         scale = 100.0 if percent else 1.0
         return any(abs(abs(scale * v) - x) <= 1.0001 * half for v in values)
 
-    out = []
-    solution = _POWER_OF_TEN.sub(
-        lambda m: f"1e{m.group(1).translate(_SUPERSCRIPT)}", exercise.solution
-    )
-    for m in _NUMBER.finditer(_NOT_STATED.sub(" ", solution)):
-        token = m.group(1).replace(",", "")
-        if token not in given and not computed(token, bool(m.group(2))):
-            out.append(m.group(0).strip())
-    return out
+    return [
+        m.group(0).strip()
+        for m in _stated(exercise, exercise.solution)
+        if not computed(m.group(1).replace(",", ""), bool(m.group(2)))
+    ]
 
 
 #: the name an exercise's code gives the words its worked solution teaches, each with what its

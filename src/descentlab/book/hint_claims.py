@@ -7,7 +7,7 @@ computes the contrary (:func:`~descentlab.book.cells.said_words`). An open-ended
 no run of its own: its hint's sentences are bound here, each to a small demonstration, as
 rows of :data:`CLAIMS` that :mod:`descentlab.book.claims` adds to its own (the same
 :class:`~descentlab.book.claims.Claim`: a phrase, its opposite, the run, the card that reads
-it); the sentences nothing can back are in :data:`UNBACKED`, with why.
+it); the sentences nothing can back would be in :data:`UNBACKED`, with why.
 
 A row's demonstration is a function of this module (float64 numpy or descentlab's
 optimizers, a few milliseconds each) or the name of a claim of ``claims.CLAIMS`` whose run
@@ -247,12 +247,6 @@ CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
      "a single large gradient shrinks v fast", _second_moment_drops, "item 113"),
 )  # fmt: skip
 
-#: the hint sentences nothing can back, a phrase each holds and why
-UNBACKED: dict[str, str] = {
-    "the mean of e²/2 is (4 + 100)/4 = 26": "two errors: their mean and their median are one "
-    "number, so the swap mean ↔ median says nothing false; the exercise's row checks the "
-    "numbers",
-    "the mean absolute error, (2 + 10)/2 = 6": "two errors: their mean and their median are one "
-    "number, so the swap mean ↔ median says nothing false; the exercise's row checks the "
-    "numbers",
-}
+#: the hint sentences nothing can back, a phrase each holds and why (none today: every hint
+#: sentence with a computable opposite is bound by its exercise's row or a claim above)
+UNBACKED: dict[str, str] = {}

@@ -14,11 +14,12 @@ card explanation    every other sentence of a card's explanation
 
 A sentence is *backed* when it holds the phrase of a :class:`~descentlab.book.claims.Claim`
 (its instrumented run shows it, its opposite is a ✘), a phrase a chapter's check row reads
-(:data:`~descentlab.book.texts._words.CHECKED_BY`) or, for a hint, a phrase its exercise's
-code binds to what its run computes (the code's ``said`` dict: the exercise's check row is ✘
-when the worked solution no longer says it or the run computes the contrary,
-:func:`~descentlab.book.cells.said_words`); *listed* when it holds a phrase of
-:data:`~descentlab.book.claims.UNBACKED` (nothing can back it, and why).
+(:data:`~descentlab.book.texts._words.CHECKED_BY`) or, for a hint, what its exercise's own
+check row reads: a phrase the exercise's code binds to what its run computes (the code's
+``said`` dict: the row is ✘ when the worked solution no longer says it or the run computes
+the contrary, :func:`~descentlab.book.cells.said_words`) or a number the row holds to a value
+the code computed (:func:`~descentlab.book.cells.reads_a_number`); *listed* when it holds a
+phrase of :data:`~descentlab.book.claims.UNBACKED` (nothing can back it, and why).
 
 A sentence has a *computable opposite* when :func:`turned` changes it: one of the word pairs of
 :data:`OPPOSITES` (bias and variance, mean and median, falls and grows, sharp and flat, ...)
@@ -150,16 +151,18 @@ def _phrases() -> tuple[list[str], list[str]]:
 
 
 def _exercise_words() -> list[str]:
-    """The phrases the exercises' code binds to what its run computes (its ``said`` dict,
-    :func:`~descentlab.book.cells.stated_words`): a hint sentence holding one is backed by its
-    exercise's own check row."""
-    from descentlab.book.cells import stated_words
+    """What the exercises' own check rows read of their hints: the phrases their code binds to
+    what its run computes (its ``said`` dict, :func:`~descentlab.book.cells.stated_words`) and
+    the sentences that state a number the row holds to a value the code computed
+    (:func:`~descentlab.book.cells.reads_a_number`)."""
+    from descentlab.book.cells import reads_a_number, stated_words
     from descentlab.book.chapters import CHAPTERS
     from descentlab.book.lectures import LECTURES
 
     found = [ex for ch in CHAPTERS for ex in ch.exercises]
     found += [ex for lec in LECTURES for ex in lec.exercises]
-    return [plain(w) for ex in found for w in stated_words(ex.code)]
+    words = [plain(w) for ex in found for w in stated_words(ex.code)]
+    return words + [s for ex in found for s in sentences(ex.solution) if reads_a_number(ex, s)]
 
 
 def shares(found: Iterable[Sentence]) -> dict[str, tuple[int, int, int]]:
