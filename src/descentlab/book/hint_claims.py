@@ -26,14 +26,14 @@ __all__ = ["CLAIMS", "UNBACKED"]
 _Demo = Callable[[], tuple[bool, str]]
 
 
+def _named(text: str, fn: _Demo) -> _Demo:
+    fn.shows = text  # type: ignore[attr-defined]
+    return fn
+
+
 def _shows(text: str) -> Callable[[_Demo], _Demo]:
-    """Name what a demonstration measures, in words (the check row's text)."""
-
-    def mark(fn: _Demo) -> _Demo:
-        fn.shows = text  # type: ignore[attr-defined]
-        return fn
-
-    return mark
+    """Name what a demonstration measures, in words (the check row's text, ``Claim.shows``)."""
+    return functools.partial(_named, text)
 
 
 @_shows("SGD at a constant rate on a noisy quadratic: its iterates' mean settles at the optimum, "
