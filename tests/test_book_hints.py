@@ -13,6 +13,7 @@ import pytest
 
 from descentlab.book import hint_claims, teaching
 from descentlab.book.cells import (
+    code_objects,
     exercise_check,
     reads_a_number,
     run_cell,
@@ -131,3 +132,27 @@ def test_a_hint_sentence_is_read_by_its_row_when_it_states_a_number_the_code_mus
 def test_a_number_of_a_hint_is_not_given_by_quoting_it_in_the_said_dict():
     ex = Exercise("What is 2 + 2?", "It is 5.", 'answer = 2 + 2\nsaid = {"is 5": True}')
     assert unchecked_numbers(ex, {"answer": 4}) == ["5"]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "objects"),
+    [
+        ("The code runs descentlab's SGD.", ["SGD"]),
+        ("The code asks torch's kl_divergence and torch's Conv2d.", ["kl_divergence", "Conv2d"]),
+        ("The code draws them as descentlab's epoch does.", []),  # no object of the code
+        ("Use descentlab's SGD.", []),  # not about the code
+    ],
+)  # fmt: skip
+def test_code_objects_are_the_identifiers_a_sentence_about_the_code_names(sentence, objects):
+    assert code_objects(sentence) == objects
+
+
+def test_a_hint_naming_an_object_its_code_does_not_use_is_a_failed_check():
+    ex = next(e for e in _EXERCISES if "The code runs descentlab's Adagrad" in e.solution)
+    run = _run(ex.code)
+    assert exercise_check(ex, run).status == "ok"
+    wrong = dataclasses.replace(
+        ex, solution=ex.solution.replace("descentlab's Adagrad", "descentlab's Adam")
+    )
+    row = exercise_check(wrong, run)
+    assert row.status == "fail" and "the code uses Adam" in row.measured

@@ -48,6 +48,7 @@ from descentlab.problems.landscapes import Landscape
 __all__ = [
     "PLAYGROUND_PORT",
     "CellRun",
+    "code_objects",
     "exercise_check",
     "exercise_view",
     "playground_url",
@@ -229,6 +230,27 @@ def said_words(exercise: Exercise, namespace: dict[str, Any]) -> list[str]:
     return out
 
 
+#: an object of the code a worked solution names in a sentence about the code: an identifier
+#: (a capital, a digit or an underscore in it) after ``descentlab's``, ``torch's``, ...
+_CODE_OBJECT = re.compile(r"\b(?:descentlab|torch|numpy|scipy)'s ([A-Za-z_]\w*(?:\.\w+)*)")
+
+
+def code_objects(sentence: str) -> list[str]:
+    """The objects ``sentence`` says the code uses (``The code runs descentlab's SGD``: SGD);
+    none unless the sentence is about the code."""
+    if "the code" not in sentence.lower():
+        return []
+    return [m[1] for m in _CODE_OBJECT.finditer(sentence) if re.search(r"[A-Z0-9_]", m[1])]
+
+
+def unused_objects(exercise: Exercise) -> list[str]:
+    """The objects ``exercise``'s worked solution says its code uses that its code does not
+    name (a case aside: ``torch's Hessian`` is ``hessian`` in the code)."""
+    code = exercise.code.lower()
+    text = " ".join(exercise.solution.replace("`", "").split())
+    return [name for name in code_objects(text) if name.lower() not in code]
+
+
 def exercise_check(exercise: Exercise, run: CellRun) -> Check:
     """The exercise's answer (``answer``) against descentlab's measurement (``measured``)
     within ``tol`` (relative); a cell that raised or set none of them fails, and so does one
@@ -242,7 +264,8 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
     not compute (:func:`~descentlab.book.facts.rule_mismatches`), one whose worked
     solution states a number nothing computed (:func:`unchecked_numbers`), and one whose
     solution no longer says a phrase of its code's :data:`HINT_WORDS` or says one its run does not
-    bear out (:func:`said_words`)."""
+    bear out (:func:`said_words`) or names an object of the code the code does not use
+    (:func:`unused_objects`)."""
     label = "the answer"
     if not run.ok:
         return ck(label, False, run.error, "runs without an error")
@@ -290,10 +313,13 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
             "the question's, the code's, or a value the code computed",
         )
     wrong_words = said_words(exercise, ns)
+    wrong_words += [
+        f"the solution says the code uses {n}; it does not" for n in unused_objects(exercise)
+    ]
     if wrong_words:
         return ck(
             "every word the worked solution teaches (a rate, a direction, a winner) is what "
-            "its exercise's run computes",
+            "its exercise's run computes, and every object it says the code uses is the code's",
             False,
             "; ".join(wrong_words),
             f"each phrase of the code's {HINT_WORDS} on the page and true of the run",

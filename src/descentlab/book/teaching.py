@@ -39,6 +39,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from descentlab.book.checks import ck
+from descentlab.book.facts import SOLUTION_SLOT
 from descentlab.book.render.pages import Check
 
 __all__ = [
@@ -154,15 +155,20 @@ def _exercise_words() -> list[str]:
     """What the exercises' own check rows read of their hints: the phrases their code binds to
     what its run computes (its ``said`` dict, :func:`~descentlab.book.cells.stated_words`) and
     the sentences that state a number the row holds to a value the code computed
-    (:func:`~descentlab.book.cells.reads_a_number`)."""
-    from descentlab.book.cells import reads_a_number, stated_words
+    (:func:`~descentlab.book.cells.reads_a_number`) or show a formula rendered from the code's
+    (a slot ``{{lhs=name}}``, :data:`~descentlab.book.facts.SOLUTION_SLOT`) or name the code's
+    objects the row finds in it (:func:`~descentlab.book.cells.code_objects`)."""
+    from descentlab.book.cells import code_objects, reads_a_number, stated_words
     from descentlab.book.chapters import CHAPTERS
     from descentlab.book.lectures import LECTURES
 
     found = [ex for ch in CHAPTERS for ex in ch.exercises]
     found += [ex for lec in LECTURES for ex in lec.exercises]
     words = [plain(w) for ex in found for w in stated_words(ex.code)]
-    return words + [s for ex in found for s in sentences(ex.solution) if reads_a_number(ex, s)]
+    return words + [
+        s for ex in found for s in sentences(ex.solution)
+        if reads_a_number(ex, s) or (ex.numeric and (SOLUTION_SLOT.search(s) or code_objects(s)))
+    ]  # fmt: skip
 
 
 def shares(found: Iterable[Sentence]) -> dict[str, tuple[int, int, int]]:
