@@ -954,6 +954,10 @@ MUTANTS: tuple[Mutant, ...] = (
                "        \"warm-up phase) and small later",
            new="a loss whose gradient is small early (far from the optimum, or a \"\n"
                "        \"warm-up phase) and large later"),
+    Mutant("bound_hint_code_runs_adam", "exercise hint", "the AdaGrad exercise's hint says its "
+                                                        "code runs descentlab's Adam",
+           (), file="book/chapters/practice.py", old="code runs descentlab's Adagrad on the line",
+           new="code runs descentlab's Adam on the line", chapters=("deep-adaptive",)),
     # a card's explanation
     Mutant("census_card_l2_uniform", "card explanation", "L2 said to assume uniform noise "
                                                         "(neither phrase)",
