@@ -17,9 +17,10 @@ A sentence is *backed* when it holds the phrase of a :class:`~descentlab.book.cl
 (:data:`~descentlab.book.texts._words.CHECKED_BY`) or, for a hint, what its exercise's own
 check row reads: a phrase the exercise's code binds to what its run computes (the code's
 ``said`` dict: the row is ✘ when the worked solution no longer says it or the run computes
-the contrary, :func:`~descentlab.book.cells.said_words`) or a number the row holds to a value
-the code computed (:func:`~descentlab.book.cells.reads_a_number`); *listed* when it holds a
-phrase of :data:`~descentlab.book.claims.UNBACKED` (nothing can back it, and why).
+the contrary, :func:`~descentlab.book.cells.said_words`), a number the row holds to a value
+the code computed (:func:`~descentlab.book.cells.reads_a_number`), a formula rendered from the
+code's or an object of the code the row finds in it; *listed* when it holds a phrase of
+:data:`~descentlab.book.claims.UNBACKED` (nothing can back it, and why).
 
 A sentence has a *computable opposite* when :func:`turned` changes it: one of the word pairs of
 :data:`OPPOSITES` (bias and variance, mean and median, falls and grows, sharp and flat, ...)
