@@ -206,6 +206,24 @@ def _second_moment_drops() -> tuple[bool, str]:
     return holds, f"{said}; one large gradient multiplies it by {large:.3g}"
 
 
+@_shows("the lecture's momentum and look-ahead Nesterov loops (book.reference, β = 0.9) on the "
+        "slope f(w) = 2w and on w²/2: their paths over 20 steps")  # fmt: skip
+def _nesterov_on_a_slope() -> tuple[bool, str]:
+    """On a constant gradient the look-ahead point's gradient is the current point's: the
+    lecture's two loops (v ← αv - η∇L(w) and v ← αv - η∇L(w + αv)) take the same steps, and
+    differ on a curved loss."""
+    from descentlab.book.reference import lookahead_nesterov, velocity
+
+    def gap(grad: Callable[[np.ndarray], np.ndarray]) -> float:
+        w = np.ones(1)
+        heavy, ahead = velocity(w, grad, 0.1, 0.9, 20), lookahead_nesterov(w, grad, 0.1, 0.9, 20)
+        return float(np.abs(heavy - ahead).max())
+
+    slope, curved = gap(lambda w: np.full_like(w, 2.0)), gap(lambda w: w)
+    holds = slope < 1e-12 < 1e-3 < curved
+    return holds, f"paths differ by {slope:.1e} on the slope, {curved:.3g} on w²/2"
+
+
 #: (name, said, opposite, demonstration, home): a hint sentence's phrase and its contrary, the
 #: run that says which holds (a function above, or the name of a claim of claims.CLAIMS whose
 #: run it shares) and the page that reads it (a lecture exercise's: the card of its first item)
@@ -243,6 +261,19 @@ CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
      "later leaves r dominated by the early gradients",
      "a loss whose gradient is small early (far from the optimum, or a warm-up phase) and large "
      "later leaves r dominated by the early gradients", _adagrad_remembers, "item 109"),
+    ("hint_lecture_step_set_by_lr", "The step's size is set by lr, not by the curvature",
+     "The step's size is set by the curvature, not by lr", _rms_equalizes, "item 27"),
+    ("hint_lecture_local", "Gradient descent is local", "Gradient descent is global", _basins,
+     "item 44"),
+    ("hint_lecture_constant_slope", "On a constant slope the gradient is the same at both points, "
+     "so the two methods coincide", "On a constant slope the gradient differs at the two points, "
+     "so the two methods differ", _nesterov_on_a_slope, "item 52"),
+    ("hint_lecture_rmsprop_forgets", "RMSProp's moving average forgets the early phase",
+     "RMSProp's moving average keeps the early phase", _adagrad_remembers, "item 109"),
+    ("hint_lecture_average_forgets",
+     "the average forgets, so the rate tracks the recent gradients' scale",
+     "the average remembers, so the rate tracks the early gradients' scale", _adagrad_remembers,
+     "item 129"),
     ("hint_lecture_beta2_small", "a single small gradient shrinks v fast",
      "a single large gradient shrinks v fast", _second_moment_drops, "item 113"),
 )  # fmt: skip
