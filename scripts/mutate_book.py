@@ -960,6 +960,40 @@ MUTANTS: tuple[Mutant, ...] = (
                                                           "loss's minimizer as the mean",
            (6,), file="book/texts/practice.py", old="whose minimizer is the median.",
            new="whose minimizer is the mean."),
+    # a hint bound to what its exercise computes (its code's said dict) or to a claim's run:
+    # a wrong rate, a wrong winner, a direction swapped, a wrong estimator, an open hint turned
+    Mutant("bound_hint_adam_rate_ten", "exercise hint", "Adam's uncorrected first step said to be "
+                                                       "ten times the corrected one (it is 3.16)",
+           (), file="book/chapters/practice.py", old="`, about three times larger (`raw`",
+           new="`, about ten times larger (`raw`", chapters=("deep-adaptive",)),
+    Mutant("bound_hint_bound_faster", "exercise hint", "the 1/L bound said to be faster than the "
+                                                      "best fixed rate (the wrong winner)",
+           (), file="book/chapters/convexity.py", old="`1 - 1/κ = 0.9`, is slower. ",
+           new="`1 - 1/κ = 0.9`, is faster. ", chapters=("deep-convexity",)),
+    Mutant("bound_hint_stability_grows", "exercise hint", "the stability hint says the iterate "
+                                                         "grows while |1 - ηa| < 1",
+           (), file="book/texts/practice.py", old="; it shrinks while `|1 - ηa|",
+           new="; it grows while `|1 - ηa|", exercises=("(curvature a = 4)",)),
+    Mutant("bound_hint_variance_of_median", "exercise hint", "the batch hint gives the "
+                                                            "variance of the median as Var(one)/B",
+           (), file="book/texts/l000.py", old="Independent draws: `Var(mean) = Var(one)/B`",
+           new="Independent draws: `Var(median) = Var(one)/B`",
+           exercises=("estimates the full gradient",)),
+    Mutant("bound_hint_basins_large_rate", "exercise hint", "the basins hint says a large rate "
+                                                           "never crosses the hill",
+           (44,), file="book/texts/practice.py", old="and with a small rate it never crosses the ",
+           new="and with a large rate it never crosses the "),
+    Mutant("bound_hint_adagrad_small_early", "exercise hint", "the AdaGrad hint's problem turned: "
+                                                             "a gradient small early, large later",
+           (109,), file="book/texts/practice.py",
+           old="a loss whose gradient is large early (far from the optimum, or a \"\n"
+               "        \"warm-up phase) and small later",
+           new="a loss whose gradient is small early (far from the optimum, or a \"\n"
+               "        \"warm-up phase) and large later"),
+    Mutant("bound_hint_code_runs_adam", "exercise hint", "the AdaGrad exercise's hint says its "
+                                                        "code runs descentlab's Adam",
+           (), file="book/chapters/practice.py", old="code runs descentlab's Adagrad on the line",
+           new="code runs descentlab's Adam on the line", chapters=("deep-adaptive",)),
     # a card's explanation
     Mutant("census_card_l2_uniform", "card explanation", "L2 said to assume uniform noise "
                                                         "(neither phrase)",

@@ -14,6 +14,7 @@ to (the book sits below the playground and does not import it).
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import inspect
@@ -47,10 +48,14 @@ from descentlab.problems.landscapes import Landscape
 __all__ = [
     "PLAYGROUND_PORT",
     "CellRun",
+    "code_objects",
     "exercise_check",
     "exercise_view",
     "playground_url",
+    "reads_a_number",
     "run_cell",
+    "said_words",
+    "stated_words",
 ]
 
 #: The port the book's playground links name: ``descentlab playground --port 8765``.
@@ -134,14 +139,41 @@ def _numbers_of(value: Any) -> list[float]:
     ]
 
 
+def _given(exercise: Exercise) -> set[str]:
+    """The numbers ``exercise`` gives: its question's and its code's (the phrases of its code's
+    :data:`HINT_WORDS` aside: a number of the hint is not given by quoting it)."""
+    code = exercise.code
+    for phrase in stated_words(code):
+        code = code.replace(phrase, " ")
+    return {m.group(1).replace(",", "") for m in _NUMBER.finditer(f"{exercise.question}\n{code}")}
+
+
+def _stated(exercise: Exercise, text: str) -> list[re.Match[str]]:
+    """The numbers of ``text`` (a worked solution or a sentence of it; ``10⁻⁶`` is the number
+    1e-6; references to items left out) that ``exercise`` does not give: those its check row
+    holds to a value its code computed."""
+    given = _given(exercise)
+    text = _POWER_OF_TEN.sub(lambda m: f"1e{m.group(1).translate(_SUPERSCRIPT)}", text)
+    return [
+        m
+        for m in _NUMBER.finditer(_NOT_STATED.sub(" ", text))
+        if m.group(1).replace(",", "") not in given
+    ]
+
+
+def reads_a_number(exercise: Exercise, sentence: str) -> bool:
+    """Whether ``sentence`` of a numeric ``exercise``'s worked solution states a number its
+    check row reads (:func:`unchecked_numbers`: one it does not give, held to a value its code
+    computed)."""
+    return exercise.numeric and bool(_stated(exercise, sentence))
+
+
 def unchecked_numbers(exercise: Exercise, namespace: dict[str, Any]) -> list[str]:
     """The numbers of ``exercise``'s worked solution (its prose and its formulas in backquotes
     alike; ``10⁻⁶`` is the number 1e-6) that are neither in its question or code nor a value
     its code computed (a number, or one in a tuple; to the digits shown, its sign aside; a
     percentage against 100 times the value): a number typed by hand."""
     values = [x for v in namespace.values() for x in _numbers_of(v)]
-    given = {m.group(1).replace(",", "") for m in _NUMBER.finditer(exercise.question)}
-    given |= {m.group(1).replace(",", "") for m in _NUMBER.finditer(exercise.code)}
 
     def computed(token: str, percent: bool) -> bool:
         x = float(token)
@@ -151,15 +183,72 @@ def unchecked_numbers(exercise: Exercise, namespace: dict[str, Any]) -> list[str
         scale = 100.0 if percent else 1.0
         return any(abs(abs(scale * v) - x) <= 1.0001 * half for v in values)
 
+    return [
+        m.group(0).strip()
+        for m in _stated(exercise, exercise.solution)
+        if not computed(m.group(1).replace(",", ""), bool(m.group(2)))
+    ]
+
+
+#: the name an exercise's code gives the words its worked solution teaches, each with what its
+#: run computes of it: ``said = {"about three times larger": 2.5 < raw / answer < 3.5}``
+HINT_WORDS = "said"
+
+
+def stated_words(code: str) -> tuple[str, ...]:
+    """The phrases ``code`` binds in its :data:`HINT_WORDS` dict (its string keys, read without
+    running it): the words of a worked solution its exercise's run bears out."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return ()
+    return tuple(
+        key.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+        and any(isinstance(t, ast.Name) and t.id == HINT_WORDS for t in node.targets)
+        for key in node.value.keys
+        if isinstance(key, ast.Constant) and isinstance(key.value, str)
+    )  # fmt: skip
+
+
+def said_words(exercise: Exercise, namespace: dict[str, Any]) -> list[str]:
+    """What is wrong with the words ``exercise``'s worked solution teaches (its code's
+    :data:`HINT_WORDS` dict: a phrase and the truth its run computes of it): a phrase the solution
+    does not hold (reworded, or turned to its opposite) and one the run does not bear out (a
+    wrong rate, a direction or a winner the computation contradicts)."""
+    said = namespace.get(HINT_WORDS, {})
+    if not isinstance(said, dict):
+        return [f"{HINT_WORDS} is a {type(said).__name__}, not a dict of phrases"]
+    solution = " ".join(exercise.solution.replace("*", "").replace("`", "").split())
     out = []
-    solution = _POWER_OF_TEN.sub(
-        lambda m: f"1e{m.group(1).translate(_SUPERSCRIPT)}", exercise.solution
-    )
-    for m in _NUMBER.finditer(_NOT_STATED.sub(" ", solution)):
-        token = m.group(1).replace(",", "")
-        if token not in given and not computed(token, bool(m.group(2))):
-            out.append(m.group(0).strip())
+    for phrase, holds in said.items():
+        if str(phrase) not in solution:
+            out.append(f'the solution no longer says "{phrase}"')
+        elif not bool(holds):
+            out.append(f'"{phrase}": the run computes the contrary')
     return out
+
+
+#: an object of the code a worked solution names in a sentence about the code: an identifier
+#: (a capital, a digit or an underscore in it) after ``descentlab's``, ``torch's``, ...
+_CODE_OBJECT = re.compile(r"\b(?:descentlab|torch|numpy|scipy)'s ([A-Za-z_]\w*(?:\.\w+)*)")
+
+
+def code_objects(sentence: str) -> list[str]:
+    """The objects ``sentence`` says the code uses (``The code runs descentlab's SGD``: SGD);
+    none unless the sentence is about the code."""
+    if "the code" not in sentence.lower():
+        return []
+    return [m[1] for m in _CODE_OBJECT.finditer(sentence) if re.search(r"[A-Z0-9_]", m[1])]
+
+
+def unused_objects(exercise: Exercise) -> list[str]:
+    """The objects ``exercise``'s worked solution says its code uses that its code does not
+    name (a case aside: ``torch's Hessian`` is ``hessian`` in the code)."""
+    code = exercise.code.lower()
+    text = " ".join(exercise.solution.replace("`", "").split())
+    return [name for name in code_objects(text) if name.lower() not in code]
 
 
 def exercise_check(exercise: Exercise, run: CellRun) -> Check:
@@ -172,8 +261,11 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
     (:func:`~descentlab.book.facts.wrong_answers`) --, one whose worked solution states a
     formula whose value is not what it computes at the question's numbers
     (:func:`~descentlab.book.facts.formula_mismatches`) or types an update rule the book does
-    not compute (:func:`~descentlab.book.facts.rule_mismatches`), and one whose worked
-    solution states a number nothing computed (:func:`unchecked_numbers`)."""
+    not compute (:func:`~descentlab.book.facts.rule_mismatches`), one whose worked
+    solution states a number nothing computed (:func:`unchecked_numbers`), and one whose
+    solution no longer says a phrase of its code's :data:`HINT_WORDS` or says one its run does not
+    bear out (:func:`said_words`) or names an object of the code the code does not use
+    (:func:`unused_objects`)."""
     label = "the answer"
     if not run.ok:
         return ck(label, False, run.error, "runs without an error")
@@ -219,6 +311,18 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
             False,
             f"typed by hand: {', '.join(typed)}",
             "the question's, the code's, or a value the code computed",
+        )
+    wrong_words = said_words(exercise, ns)
+    wrong_words += [
+        f"the solution says the code uses {n}; it does not" for n in unused_objects(exercise)
+    ]
+    if wrong_words:
+        return ck(
+            "every word the worked solution teaches (a rate, a direction, a winner) is what "
+            "its exercise's run computes, and every object it says the code uses is the code's",
+            False,
+            "; ".join(wrong_words),
+            f"each phrase of the code's {HINT_WORDS} on the page and true of the run",
         )
     from descentlab.book.texts._facts import RULES, stated_rules  # (the registry imports this)
 

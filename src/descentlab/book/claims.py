@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from descentlab.book import hint_claims
 from descentlab.book.checks import ck
 from descentlab.book.render.pages import Check
 
@@ -1240,6 +1241,12 @@ CLAIMS: tuple[Claim, ...] = (
           "has a large h and from then on a large rate", _adagrad_moved_more, "item 128"),
 )  # fmt: skip
 _BY_NAME = {c.name: c for c in CLAIMS}
+# the exercises' hints (book/hint_claims.py): a demonstration of their own, or a claim's above
+CLAIMS += tuple(
+    Claim(name, said, opposite, _BY_NAME[demo].demo if isinstance(demo, str) else demo, home)
+    for name, said, opposite, demo, home in hint_claims.CLAIMS
+)
+_BY_NAME = {c.name: c for c in CLAIMS}
 
 #: the teaching sentences (of the "What to keep" lines) that nothing the build runs can back,
 #: a phrase each holds and why
@@ -1279,6 +1286,7 @@ UNBACKED: dict[str, str] = {
     "book sets more data against the regularizers",
     "heavy ball hovers at the noise floor of plain SGD": "the swapped word is a place on the "
     "page (the exercise below); the momentum chapter derives and measures the floors",
+    **hint_claims.UNBACKED,
 }
 
 # the chapters' "What to keep" lines bound in their own module (a demonstration named by a

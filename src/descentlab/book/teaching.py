@@ -13,8 +13,13 @@ card explanation    every other sentence of a card's explanation
 ==================  ========================================================================
 
 A sentence is *backed* when it holds the phrase of a :class:`~descentlab.book.claims.Claim`
-(its instrumented run shows it, its opposite is a ✘) or a phrase a chapter's check row reads
-(:data:`~descentlab.book.texts._words.CHECKED_BY`); *listed* when it holds a phrase of
+(its instrumented run shows it, its opposite is a ✘), a phrase a chapter's check row reads
+(:data:`~descentlab.book.texts._words.CHECKED_BY`) or, for a hint, what its exercise's own
+check row reads: a phrase the exercise's code binds to what its run computes (the code's
+``said`` dict: the row is ✘ when the worked solution no longer says it or the run computes
+the contrary, :func:`~descentlab.book.cells.said_words`), a number the row holds to a value
+the code computed (:func:`~descentlab.book.cells.reads_a_number`), a formula rendered from the
+code's or an object of the code the row finds in it; *listed* when it holds a phrase of
 :data:`~descentlab.book.claims.UNBACKED` (nothing can back it, and why).
 
 A sentence has a *computable opposite* when :func:`turned` changes it: one of the word pairs of
@@ -37,6 +42,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from descentlab.book.checks import ck
+from descentlab.book.facts import SOLUTION_SLOT
 from descentlab.book.render.pages import Check
 
 __all__ = [
@@ -55,7 +61,7 @@ __all__ = [
 
 KINDS: tuple[str, ...] = ("What to keep", "hint", "definition", "cell output", "card explanation")
 #: the kinds whose every sentence with a computable opposite is backed or listed
-BOUND_KINDS: tuple[str, ...] = ("What to keep", "definition", "cell output")
+BOUND_KINDS: tuple[str, ...] = ("What to keep", "hint", "definition", "cell output")
 #: the kinds whose every sentence, with a computable opposite or not, is backed or listed
 WHOLLY_BOUND_KINDS: tuple[str, ...] = ("What to keep",)
 
@@ -148,7 +154,27 @@ def _phrases() -> tuple[list[str], list[str]]:
     from descentlab.book.claims import CLAIMS, UNBACKED
     from descentlab.book.texts._words import CHECKED_BY
 
-    return [plain(c.said) for c in CLAIMS] + list(CHECKED_BY), list(UNBACKED)
+    return [plain(c.said) for c in CLAIMS] + list(CHECKED_BY) + _exercise_words(), list(UNBACKED)
+
+
+def _exercise_words() -> list[str]:
+    """What the exercises' own check rows read of their hints: the phrases their code binds to
+    what its run computes (its ``said`` dict, :func:`~descentlab.book.cells.stated_words`) and
+    the sentences that state a number the row holds to a value the code computed
+    (:func:`~descentlab.book.cells.reads_a_number`) or show a formula rendered from the code's
+    (a slot ``{{lhs=name}}``, :data:`~descentlab.book.facts.SOLUTION_SLOT`) or name the code's
+    objects the row finds in it (:func:`~descentlab.book.cells.code_objects`)."""
+    from descentlab.book.cells import code_objects, reads_a_number, stated_words
+    from descentlab.book.chapters import CHAPTERS
+    from descentlab.book.lectures import LECTURES
+
+    found = [ex for ch in CHAPTERS for ex in ch.exercises]
+    found += [ex for lec in LECTURES for ex in lec.exercises]
+    words = [plain(w) for ex in found for w in stated_words(ex.code)]
+    return words + [
+        s for ex in found for s in sentences(ex.solution)
+        if reads_a_number(ex, s) or (ex.numeric and (SOLUTION_SLOT.search(s) or code_objects(s)))
+    ]  # fmt: skip
 
 
 def shares(found: Iterable[Sentence]) -> dict[str, tuple[int, int, int]]:
@@ -198,6 +224,7 @@ def bound_check(found: Iterable[Sentence]) -> Check:
     named = "; ".join(f'{s.where}: "{s.text[:70]}"' for s in left[:6])
     return ck(
         "every What to keep line, and every teaching sentence with a computable opposite "
-        "(definitions, what a cell prints), is bound to a run or listed as nothing can back",
+        "(hints, definitions, what a cell prints), is bound to a run or listed as nothing can "
+        "back",
         not left, f"{len(left)} unbound" + (f": {named}" if left else ""), "0 unbound",
     )  # fmt: skip

@@ -130,6 +130,8 @@ for _ in range(14):
 measured = (lo + hi) / 2
 tol = 0.005
 misconception = 2 / lam                      # the plain step's bound
+# the words the worked solution teaches, each with what this run computes of it
+said = {"a run converges or grows": grows(1.01 * measured) and not grows(0.99 * measured)}
 print(f"largest stable lr {measured:.4f}")""",
         items=(26, 100),
     ),
@@ -186,6 +188,8 @@ measured = -float(w.detach())
 raw = lr * (1 - b1) * g / ((1 - b2) * g * g) ** 0.5
 tol = 1e-9
 misconception = raw                          # "the averages need no correction"
+said = {"(less a hair for ε)": measured < lr,
+        "about three times larger": 2.5 < raw / measured < 3.5}
 print(f"first step {measured:.6g}")""",
         items=(55, 56),
     ),
@@ -226,6 +230,7 @@ BATCH = (
         "gradient of each from descentlab's SGD step.",
         """\
 import itertools
+import statistics
 import torch
 from descentlab import optim
 
@@ -244,6 +249,15 @@ m = sum(means) / len(means)
 measured = sum((x - m) ** 2 for x in means) / len(means)
 tol = 1e-12
 misconception = (var, var / B ** 2)          # "batching changes nothing"; "it divides by B²"
+said = {
+    "have mean 3 and variance": mean == statistics.fmean(grads) != statistics.median(grads)
+    and abs(var - statistics.pvariance(grads)) < 1e-12,
+    "(the mean of the squares less the square of the mean)":
+        abs(statistics.fmean(g * g for g in grads) - mean ** 2 - var) < 1e-12,
+    "a mean of B independent draws has variance σ²/B": abs(measured - var / B) < 1e-12,
+    "enumerates every ordered pair of draws and takes the mean gradient":
+        len(means) == len(grads) ** B,
+}
 print(f"variance of the mean gradient {measured}")""",
         items=(13, 14),
     ),
@@ -266,6 +280,10 @@ m = sum(means) / len(means)
 measured = sum((x - m) ** 2 for x in means) / len(means)
 tol = 1e-12
 misconception = var / B                      # the with-replacement formula
+pairs = list(itertools.permutations(grads, 2))
+covariance = sum(a * b for a, b in pairs) / len(pairs) - mean * mean
+said = {"Without replacement the draws are negatively correlated: the variance is":
+        covariance < 0 and abs(measured - answer) < 1e-12}
 print(f"variance without replacement {measured:.6f}")""",
         items=(14, 70),
     ),
@@ -296,6 +314,9 @@ m = sum(moves) / len(moves)
 measured = (sum((x - m) ** 2 for x in moves) / len(moves)) ** 0.5
 tol = 1e-9
 misconception = lr * var ** 0.5              # "the batch does not matter"
+said = {"The step is η times the mini-batch mean, whose variance is σ²/B: the standard "
+        "deviation is η√(σ²/B), half of the one-example step's":
+        abs(measured / (lr * var ** 0.5) - 0.5) < 1e-9}
 print(f"step standard deviation {measured:.6f}")""",
         items=(18, 71),
     ),
@@ -386,6 +407,15 @@ for _ in range(100):
 measured = float(w.detach())
 tol = 1e-3
 misconception = ridge                        # "a Laplace prior is an L2 penalty"
+gauss = torch.distributions.Normal(0.0, float(prior.variance) ** 0.5)   # the same variance
+v = torch.ones(1, dtype=torch.float64, requires_grad=True)
+opt = optim.SGD([v], lr=0.5)
+for _ in range(100):
+    opt.zero_grad()
+    (-(noise.log_prob(y - v) + gauss.log_prob(v)).sum()).backward()
+    opt.step()
+said = {"A Gaussian prior of the same variance": abs(float(v.detach()) - ridge) < 1e-3,
+        "the Laplace prior is L1, not L2": abs(measured - ridge) > 0.1}
 print(f"MAP w = {measured:.6f}")""",
         items=(65, 66),
     ),
@@ -438,6 +468,10 @@ for t in range(120):
 measured = sum(losses) / len(losses)
 tol = 0.02
 misconception = (approx, 0.0)                # the small-lr floor; "it converges"
+floor = lambda eta: eta * noise / (2 - eta) / 2
+said = {"so its variance settles where": abs(float(w.detach().mean())) < 0.1,
+        "The small-η reading": abs(floor(1e-4) / (1e-4 * noise / 2 / 2) - 1) < 1e-3,
+        "misses the floor by a third": abs(answer / approx - 4 / 3) < 1e-9}
 print(f"settled loss {measured:.4f}")""",
         items=(17, 18),
     ),
@@ -625,6 +659,9 @@ largest = float(torch.linalg.eigvalsh(hessian)[1])
 answer = 2.0 - 3.0
 tol = 1e-12
 misconception = 2.0                          # "positive diagonal, positive curvature"
+d = torch.tensor([1.0, -1.0], dtype=torch.float64)
+said = {"A negative eigenvalue means f is not convex: along (1, -1) it curves down":
+        float(d @ hessian @ d) < 0 and measured < 0 < largest}
 print(f"eigenvalues {torch.linalg.eigvalsh(hessian).tolist()}")""",
         items=(9, 97),
     ),
@@ -653,6 +690,7 @@ top, bottom = kappa - 1, kappa + 1
 answer = top / bottom
 tol = 1e-9
 misconception = 1 - 1 / kappa                # the rate at η = 1/L
+said = {"1 - 1/κ = 0.9, is slower": misconception > measured}
 print(f"ratio of successive errors {measured:.6f}")""",
         items=(97, 61),
     ),
@@ -681,6 +719,7 @@ measured = float(np.mean(errors))
 answer = 0.09 * (1 - 4 / 30)
 tol = 0.01
 misconception = 0.09                         # "a correct model's training error is σ²"
+said = {"below σ² = 0.09, the error of the truth itself": measured < 0.09}
 print(f"mean training error {measured:.5f}")""",
         items=(62, 65),
     ),
@@ -718,6 +757,9 @@ measured = float(np.var(fits))
 answer = 0.09 / 20
 tol = 0.03
 misconception = 0.09                         # "the fit is as noisy as one target"
+fresh = float(np.mean((np.array(fits) - 1.0 - 0.3 * rng.standard_normal(20000)) ** 2))
+said = {"is what a fresh target adds on top, not the fit's variance":
+        abs(fresh - 0.09 - measured) < 0.005 and measured < 0.09 / 10}
 print(f"variance of the fitted constant {measured:.6f}")""",
         items=(65, 66),
     ),
@@ -769,6 +811,8 @@ measured = scipy.optimize.minimize_scalar(worst, bounds=(0.1, 2.5), method="boun
 answer = 2 / (1 + 0.01)
 tol = 1e-6
 misconception = 2 / 1.0                 # "as large as the stiff direction allows"
+said = {"with one step of descentlab's SGD and minimises the larger":
+        worst(measured) < worst(1.0)}          # η = 1 minimises the smaller factor
 print(f"best rate {measured:.6f}")""",
         items=(12, 72),
     ),
@@ -811,6 +855,8 @@ measured = float(values[batches].mean(1).var())
 answer = (1 / b) * (n - b) / (n - 1)
 tol = 0.02
 misconception = 1 / b                    # "as with replacement"
+said = {"Without replacement the examples of a batch are negatively correlated: the "
+        "variance is": measured < 1 / b}
 print(f"variance of a batch mean: {measured:.5f}")""",
         items=(14,),
     ),
@@ -874,6 +920,11 @@ answer = (2 + 10) / 2
 tol = 1e-12
 misconception = (2 ** 2 + 10 ** 2) / 4       # "every likelihood gives the squared error"
 squared_ratio = (10 / 2) ** 2                # the Gaussian's weight of the large error
+per_error = -laplace.log_prob(errors) - math.log(2)
+said = {"The large error counts five times the small one":
+        abs(float(per_error[1] / per_error[0]) - 5) < 1e-12,
+        "The code asks torch's Laplace distribution":
+        isinstance(laplace, torch.distributions.Laplace)}
 print(f"Laplace NLL per example {measured}")""",
         items=(6, 116),
     ),
@@ -979,6 +1030,8 @@ tol = 1e-12
 misconception = (1 / 100, 2 / 100)           # 1/L and 2/L
 one_over_l, two_over_l = 1 / 100, 2 / 100
 overshoot = 100 / 32 - 1                     # 1 - 100 t at t = 1/32, its size
+said = {"it tries halvings until the loss falls enough":
+        f(w - measured * g) < f(w) <= f(w - 2 * measured * g)}
 print(f"accepted step {measured}")""",
         items=(15, 97),
     ),
@@ -1020,6 +1073,9 @@ measured = conv(torch.zeros(1, 1, 32, 32, device="meta")).shape[-1]
 answer = (32 + 2 * 1 - 5) // 2 + 1
 tol = 1e-12
 misconception = 32 // 2                  # "stride 2 halves the image"
+plain = torch.nn.Conv2d(1, 1, kernel_size=5, device="meta")     # no padding, stride 1
+said = {"the kernel takes its width less one away":
+        plain(torch.zeros(1, 1, 32, 32, device="meta")).shape[-1] == 32 - (5 - 1)}
 print(f"output side {measured}")""",
         items=(94,),
     ),
@@ -1038,6 +1094,8 @@ measured = sum(p.numel() for p in conv.parameters())
 answer = 128 * (64 * 9 + 1)
 tol = 1e-12
 misconception = 128 * (9 + 1)            # "one kernel per output channel"
+said = {"has a 3 × 3 kernel over each of the 64 input channels and a bias":
+        tuple(conv.weight.shape) == (128, 64, 3, 3) and tuple(conv.bias.shape) == (128,)}
 print(f"{measured} parameters")""",
         items=(92,),
     ),
@@ -1059,6 +1117,10 @@ measured = int((x.grad[0, 0].abs().sum(0) > 0).sum())
 answer = 1 + 3 * (3 - 1)
 tol = 1e-12
 misconception = 3 * 3                    # "the widths multiply"
+x.grad = None
+net[:2](x)[0, 0, 7, 7].backward()
+two = int((x.grad[0, 0].abs().sum(0) > 0).sum())
+said = {"Each layer widens the region by the kernel's width less one": measured - two == 3 - 1}
 print(f"receptive field {measured} wide")""",
         items=(92, 93),
     ),

@@ -13,9 +13,10 @@ from descentlab.book.texts._facts import FACTS
 __all__ = ["PRACTICE"]
 
 
-def _step_code(setup: str, steps: int, formula: str, tol: str = "1e-6") -> str:
+def _step_code(setup: str, steps: int, formula: str, tol: str = "1e-6", said: str = "") -> str:
     """A numeric exercise's code: a parameter fed a constant gradient ``g`` by an optimizer
-    (``setup`` makes ``opt`` over ``w``), the size of its step number ``steps`` measured."""
+    (``setup`` makes ``opt`` over ``w``), the size of its step number ``steps`` measured;
+    ``said``: code run after it (the words its worked solution teaches, computed)."""
     return f"""\
 import torch
 from descentlab import optim
@@ -31,7 +32,21 @@ for t in range({steps}):
 measured = sizes[-1]
 answer = {formula}
 tol = {tol}
-print(f"step {steps}: measured {{measured:.6g}}, formula {{answer:.6g}}")"""
+{said}print(f"step {steps}: measured {{measured:.6g}}, formula {{answer:.6g}}")"""
+
+
+#: the Adam first-step exercise's words: the step is lr with the bias correction (without it,
+#: lr·(1 - β₁)/√(1 - β₂)), and is lr again for a gradient 100 times larger
+_ADAM_FIRST_STEP_WORDS = """\
+big = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+big.grad = torch.full_like(big, 100 * g)
+optim.Adam([big], lr=0.01, eps=0.0).step()
+uncorrected = 0.01 * (1 - 0.9) / (1 - 0.999) ** 0.5
+said = {"With bias correction m̂₁ = g and v̂₁ = g²": abs(measured - 0.01) < 1e-9 < abs(
+            uncorrected - measured),
+        "Adam's first step is the learning rate, whatever the gradient's scale":
+            abs(abs(float(big.detach())) - measured) < 1e-12}
+"""
 
 
 def _autograd_code(expr: str, at: str, formula: str, var: str = "x", paper: str = "") -> str:
@@ -112,6 +127,8 @@ idx = torch.randint(0, 5000, (20000, 16))
 measured = float(per_example.var() / per_example[idx].mean(1).var())
 tol = 0.05
 misconception = 16 ** 0.5                        # the standard deviation's factor
+medians = float(per_example.var() / per_example[idx].median(1).values.var())
+said = {"Var(mean) = Var(one)/B": abs(measured / 16 - 1) < tol < abs(medians / 16 - 1)}
 print(f"variance ratio {measured:.2f}")""",
         items=(14,),
     ),
@@ -152,6 +169,7 @@ for _ in range(40):
 measured = lo
 answer = 2 / 4
 tol = 1e-6
+said = {"it shrinks while |1 - ηa| < 1": not grows(0.99 * measured) and grows(1.01 * measured)}
 print(f"largest stable rate {measured:.6f}")""",
         items=(15,),
     ),
@@ -193,7 +211,12 @@ print(f"travelled {measured:.4f} learning rates")""",
         "Adam (lr 0.01, ε = 0) sees the gradient g = 7 on its first step. How large is the step?",
         "With bias correction `m̂₁ = g` and `v̂₁ = g²`, so the step is `lr·g/|g| = lr = 0.01`: "
         "Adam's first step is the learning rate, whatever the gradient's scale.",
-        _step_code("g = 7.0\nopt = optim.Adam([w], lr=0.01, eps=0.0)", 1, "0.01"),
+        _step_code(
+            "g = 7.0\nopt = optim.Adam([w], lr=0.01, eps=0.0)",
+            1,
+            "0.01",
+            said=_ADAM_FIRST_STEP_WORDS,
+        ),
         items=(29, 28),
     ),
     Exercise(
@@ -271,6 +294,8 @@ measured = float((w.detach() - step)[1])
 answer = 1 / 0.01
 tol = 1e-9
 misconception = 1.0                              # gradient descent's move at rate 1
+said = {"the flat direction's curvature, 100 times smaller":
+        abs(float(hessian[0, 0] / hessian[1, 1]) - 100) < 1e-9}
 print(f"after one Newton step: w = {(w.detach() - step).tolist()}")""",
         items=(8, 10),
     ),
@@ -933,6 +958,22 @@ tol = 0.02                                           # the runs' spread is under
 # what the page must refuse: "the same effective rate, the same floor" (1) and item 98's
 # noise-to-signal ratio squared, read as the floor's ratio ((1 - β)/(1 + β))
 misconception = (1.0, (1 - 0.9) / (1 + 0.9))
+# the velocity of heavy ball (β = 0.9) on gradients of mean 1 and noise 1, once it has settled
+noise = torch.randn(300, 4000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+velocity = torch.zeros(4000, dtype=torch.float64)
+for t in range(300):
+    velocity = 0.9 * velocity + 1.0 + noise[t]
+ratio = float(velocity.std() / velocity.mean())      # a gradient's is 1
+said = {
+    "The velocity's direction is less noisy, its noise-to-signal ratio":
+        abs(ratio / ((1 - 0.9) / (1 + 0.9)) ** 0.5 - 1) < 0.1,
+    "so the step grows by the same factor, and the two cancel":
+        abs(float(velocity.mean()) * (1 - 0.9) - 1) < 0.05 and abs(measured - 1) < 0.1,
+    "The stationary variance of heavy ball": abs(measured / answer - 1) < tol,
+    "within a few percent of 1 when ηh is small":
+        abs(answer - 1) < 0.1 < abs(variance(0.1, 0.9) / variance(1.0, 0.0) - 1),
+    "against noise it takes a smaller rate": variance(0.005, 0.9) < variance(0.01, 0.9),
+}
 print(f"noise floors: SGD {sgd:.4f}, heavy ball {heavy_ball:.4f}")
 print(f"ratio {measured:.3f} measured, {answer:.3f} from the Lyapunov solution")""",
         items=(98, 99),
@@ -1050,6 +1091,9 @@ answer = sum(squares) / 2
 tol = 1e-12
 l1 = float(torch.nn.L1Loss()(pred, target))
 weight = 10 ** 2 / 2 ** 2                            # the large error's weight over the small's
+per_error = torch.nn.MSELoss(reduction="none")(pred, target)
+said = {"the square weighs the large error 25 times the small one":
+        abs(float(per_error[1] / per_error[0]) - 25) < 1e-12}
 print(f"MSE {measured}, L1 {l1}")""",
         items=(117, 116),
     ),
