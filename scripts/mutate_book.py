@@ -968,7 +968,7 @@ MUTANTS: tuple[Mutant, ...] = (
            new="`, about ten times larger (`raw`", chapters=("deep-adaptive",)),
     Mutant("bound_hint_bound_faster", "exercise hint", "the 1/L bound said to be faster than the "
                                                       "best fixed rate (the wrong winner)",
-           (), file="book/chapters/convexity.py", old="`1 - 1/κ = 0.9`, is slower. ",
+           (), file="book/chapters/practice.py", old="`1 - 1/κ = 0.9`, is slower. ",
            new="`1 - 1/κ = 0.9`, is faster. ", chapters=("deep-convexity",)),
     Mutant("bound_hint_stability_grows", "exercise hint", "the stability hint says the iterate "
                                                          "grows while |1 - ηa| < 1",
@@ -976,7 +976,7 @@ MUTANTS: tuple[Mutant, ...] = (
            new="; it grows while `|1 - ηa|", exercises=("(curvature a = 4)",)),
     Mutant("bound_hint_variance_of_median", "exercise hint", "the batch hint gives the "
                                                             "variance of the median as Var(one)/B",
-           (), file="book/texts/l000.py", old="Independent draws: `Var(mean) = Var(one)/B`",
+           (), file="book/texts/practice.py", old="Independent draws: `Var(mean) = Var(one)/B`",
            new="Independent draws: `Var(median) = Var(one)/B`",
            exercises=("estimates the full gradient",)),
     Mutant("bound_hint_basins_large_rate", "exercise hint", "the basins hint says a large rate "
