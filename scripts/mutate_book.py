@@ -1191,11 +1191,13 @@ MUTANTS: tuple[Mutant, ...] = (
            old='Formula("((1 - eta*h)**2 + eta**2*c/B)*x + eta**2*s**2/B"',
            new='Formula("((1 - eta*h)**2 - eta**2*c/B)*x + eta**2*s**2/B"',
            chapters=("deep-batch",)),
-    Mutant("formula_wells_transposed", "typed formula", "the flat well's cooling factor with "
-                                                        "the wells' curvatures transposed",
+    Mutant("formula_wells_transposed", "typed formula", "the wells' temperature ratios (the "
+                                                        "flat well's cooling factor) with the "
+                                                        "wells' curvatures transposed",
            (), file="book/chapters/_formulas.py",
-           old='Formula("(2 - eta*lamda_s)/(2 - eta*lamda_f)"',
-           new='Formula("(2 - eta*lamda_f)/(2 - eta*lamda_s)"', chapters=("deep-batch",)),
+           old='Formula(f"(2 - eta*lamda_{bottom})/(2 - eta*lamda_{top})"',
+           new='Formula(f"(2 - eta*lamda_{top})/(2 - eta*lamda_{bottom})"',
+           chapters=("deep-batch",)),
     Mutant("formula_bias_factor_exponent", "typed formula", "Adam's bias factor 1 - β^(t-1)",
            (), file="book/chapters/_formulas.py", old='Formula("1 - beta**t")',
            new='Formula("1 - beta**(t - 1)")', chapters=("deep-adaptive",)),

@@ -992,6 +992,25 @@ def _well_temperature(eta: float, lam: float) -> float:
     return lam / 2 * _series(eta**2, (1 - eta * lam) ** 2)
 
 
+_WELLS = {"s": "sharp", "f": "flat"}
+_WELL_TEX = {f"lamda_{k}": f"\\lambda_{{\\mathrm{{{v}}}}}" for k, v in _WELLS.items()}
+
+
+def _temperature_ratio(top: str, bottom: str) -> Shown:
+    """The ``top`` well's temperature over the ``bottom`` one's ("s" sharp, "f" flat),
+    ``(2 - ηλ_bottom)/(2 - ηλ_top)``, against each well's series summed term by term."""
+    return Shown(
+        Formula(f"(2 - eta*lamda_{bottom})/(2 - eta*lamda_{top})", _WELL_TEX),
+        lambda: [
+            ({"eta": e, "lamda_s": lam["s"], "lamda_f": lam["f"]},
+             _well_temperature(e, lam[top]) / _well_temperature(e, lam[bottom]))
+            for e, lam in ((0.1, {"s": 12.0, "f": 1.0}), (0.05, {"s": 30.0, "f": 2.0}))
+        ],
+        f"the {_WELLS[top]} well's temperature over the {_WELLS[bottom]} one's, each summed "
+        "term by term",
+    )  # fmt: skip
+
+
 FORMULAS |= {
     "sgd_step": Shown(Formula("w - eta*g_B"),
                       lambda: [({"w": w, "eta": e, "g_B": g}, _sgd_noisy_step(w, e, 1.0, 1.0,
@@ -1025,20 +1044,8 @@ FORMULAS |= {
                  for w in (math.sqrt(_S2 / 2) / 1.5, math.sqrt(_S2 / 5) / 1.5)],
         "the batch (1 … 6, every batch enumerated) whose best step gains half the exact "
         "gradient's", 1e-9),
-    "sharp_cooler": Shown(
-        Formula("(2 - eta*lamda_s)/(2 - eta*lamda_f)",
-                {"lamda_s": "\\lambda_{\\mathrm{sharp}}", "lamda_f": "\\lambda_{\\mathrm{flat}}"}),
-        lambda: [({"eta": e, "lamda_s": s, "lamda_f": f},
-                  _well_temperature(e, f) / _well_temperature(e, s))
-                 for e, s, f in ((0.1, 12.0, 1.0), (0.05, 30.0, 2.0))],
-        "the flat well's temperature over the sharp one's, each summed term by term"),
-    "sharp_hotter": Shown(
-        Formula("(2 - eta*lamda_f)/(2 - eta*lamda_s)",
-                {"lamda_s": "\\lambda_{\\mathrm{sharp}}", "lamda_f": "\\lambda_{\\mathrm{flat}}"}),
-        lambda: [({"eta": e, "lamda_s": s, "lamda_f": f},
-                  _well_temperature(e, s) / _well_temperature(e, f))
-                 for e, s, f in ((0.1, 12.0, 1.0), (0.05, 30.0, 2.0))],
-        "the sharp well's temperature over the flat one's, each summed term by term"),
+    "sharp_cooler": _temperature_ratio("f", "s"),
+    "sharp_hotter": _temperature_ratio("s", "f"),
 }  # fmt: skip
 
 
