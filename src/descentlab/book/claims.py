@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from descentlab.book import card_claims
 from descentlab.book.checks import ck
 from descentlab.book.render.pages import Check
 
@@ -1239,6 +1240,9 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("card_moved_small_rate", "has a large h and from then on a small rate",
           "has a large h and from then on a large rate", _adagrad_moved_more, "item 128"),
 )  # fmt: skip
+# the cards' claims (book/card_claims.py): a demonstration named by a string is this module's
+CLAIMS += tuple(Claim(n, s, o, d if callable(d) else globals()[d], h)
+                for n, s, o, d, h in card_claims.CLAIMS)  # fmt: skip
 _BY_NAME = {c.name: c for c in CLAIMS}
 
 #: the teaching sentences (of the "What to keep" lines) that nothing the build runs can back,
@@ -1280,6 +1284,7 @@ UNBACKED: dict[str, str] = {
     "heavy ball hovers at the noise floor of plain SGD": "the swapped word is a place on the "
     "page (the exercise below); the momentum chapter derives and measures the floors",
 }
+UNBACKED.update(card_claims.UNBACKED)
 
 
 def claim_checks(text: str, claims: Iterable[Claim] = CLAIMS, home: str = "") -> list[Check]:

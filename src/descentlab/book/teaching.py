@@ -33,9 +33,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from descentlab.book.checks import ck
 from descentlab.book.render.pages import Check
+
+if TYPE_CHECKING:
+    from descentlab.book.card_claims import Ran
 
 __all__ = [
     "BOUND_KINDS",
@@ -45,6 +49,7 @@ __all__ = [
     "bound_check",
     "census",
     "census_line",
+    "result_checks",
     "shares",
     "turned",
     "unbound",
@@ -52,7 +57,7 @@ __all__ = [
 
 KINDS: tuple[str, ...] = ("What to keep", "hint", "definition", "cell output", "card explanation")
 #: the kinds whose every sentence with a computable opposite is backed or listed
-BOUND_KINDS: tuple[str, ...] = ("What to keep", "definition", "cell output")
+BOUND_KINDS: tuple[str, ...] = ("What to keep", "definition", "cell output", "card explanation")
 
 #: the word pairs whose swap turns a teaching sentence into its opposite
 OPPOSITES: tuple[tuple[str, str], ...] = (
@@ -140,10 +145,12 @@ def census() -> list[Sentence]:
 def _phrases() -> tuple[list[str], list[str]]:
     """The phrases that back a sentence (the claims' and the check rows') and those that list
     it as nothing can back."""
+    from descentlab.book.card_claims import READINGS
     from descentlab.book.claims import CLAIMS, UNBACKED
     from descentlab.book.texts._words import CHECKED_BY
 
-    return [plain(c.said) for c in CLAIMS] + list(CHECKED_BY), list(UNBACKED)
+    read = [p for r in READINGS for p in (r.said, turned(r.said))]  # the values choose one
+    return [plain(c.said) for c in CLAIMS] + read + list(CHECKED_BY), list(UNBACKED)
 
 
 def shares(found: Iterable[Sentence]) -> dict[str, tuple[int, int, int]]:
@@ -191,6 +198,37 @@ def bound_check(found: Iterable[Sentence]) -> Check:
     named = "; ".join(f'{s.where}: "{s.text[:70]}"' for s in left[:6])
     return ck(
         "every teaching sentence with a computable opposite (What to keep, definitions, what a "
-        "cell prints) is bound to a run or listed as nothing can back",
+        "cell prints, cards' explanations) is bound to a run or listed as nothing can back",
         not left, f"{len(left)} unbound" + (f": {named}" if left else ""), "0 unbound",
     )  # fmt: skip
+
+
+def result_checks(number: int, text: str, run: Ran | None) -> list[Check]:
+    """The rows that read card ``number``'s sentences about what its cell computes
+    (:data:`~descentlab.book.card_claims.READINGS`) against the values the cell printed,
+    ``run``: each reading's two values choose its phrase (``a > b``) or the phrase with every
+    direction word swapped (:func:`turned`); the row is ✘ when ``text`` holds the other one,
+    or neither, or the cell did not run."""
+    from descentlab.book.card_claims import READINGS
+
+    page = plain(text)
+    rows = []
+    for r in (r for r in READINGS if r.item == number):
+        other = turned(r.said)
+        try:
+            if run is None:
+                raise ValueError("the card has no cell")
+            a, b = r.values(run)
+        except (ValueError, KeyError, TypeError, ZeroDivisionError) as exc:
+            rows.append(ck(r.shows, False, f"unread: {exc}", f'the page says "{r.said}"'))
+            continue
+        right, wrong = (r.said, other) if a > b else (other, r.said)
+        if other == r.said:  # no direction word to swap: the values must bear the phrase out
+            right, wrong = (r.said, "") if a > b else ("", r.said)
+        ok = bool(right) and right in page and not (wrong and wrong in page)
+        says = wrong if wrong and wrong in page else right if right in page else "neither phrase"
+        rows.append(
+            ck(f'{r.shows} (the page says "{says}")', ok, f"{a:.4g} against {b:.4g}",
+               f'the page says "{right}"' if right else f"{r.said}: a > b")
+        )  # fmt: skip
+    return rows
