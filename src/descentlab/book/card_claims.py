@@ -88,6 +88,29 @@ def _pair(a: str, b: str) -> Callable[[Ran], tuple[float, float]]:
 
 _FLOAT = r"([-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?|None)"
 
+
+def _agree(run: Ran) -> tuple[float, float]:
+    """(tolerance, largest difference) between the numbers the cell printed after "by hand"
+    and after "descentlab" (on one line, or on two)."""
+    text = run.output[run.output.find("by hand") :]
+    hand, _, mine = text.partition("descentlab")
+    a, b = (re.findall(r"[-+]?\d+\.\d+", part) for part in (hand, mine.split("\n\n")[0]))
+    if not a or len(a) != len(b):
+        raise ValueError("the cell printed no values by hand and by descentlab to compare")
+    pairs = [(float(x), float(y)) for x, y in zip(a, b, strict=True)]
+    return 1e-12 * max(1.0, *(abs(x) for x, _ in pairs)), max(abs(x - y) for x, y in pairs)
+
+
+def _spread(run: Ran, sign: int) -> float:
+    """Over the cell's models, the spread of KL + sign · mean log-likelihood."""
+    rows = re.findall(rf"KL\(P_data\|\|P_model\) = {_FLOAT}, mean log-likelihood {_FLOAT}",
+                      run.output)  # fmt: skip
+    if len(rows) < 2:
+        raise ValueError("the cell printed fewer than two models' KL and log-likelihood")
+    values = [float(kl) + sign * float(ll) for kl, ll in rows]
+    return max(values) - min(values)
+
+
 #: the cards' sentences about what their cells compute, read against the values printed
 READINGS: tuple[Reading, ...] = (
     Reading(15, "above it the loss blows up within a few steps",
@@ -136,6 +159,19 @@ READINGS: tuple[Reading, ...] = (
                              for n in ("rmsprop", "adam"))),
             "the cell's first step with |y| > 0.5: the earlier of SGD and momentum against the "
             "later of RMSProp and Adam"),
+    Reading(1, "KL(P_data ‖ P_model) = E_data[log P_data] - E_data[log P_model]",
+            lambda run: (_spread(run, -1), _spread(run, 1)),
+            "the spread over the cell's four models of KL - log-likelihood (what the opposite "
+            "sign would hold constant) against KL + log-likelihood (E_data[log P_data])"),
+    Reading(51, "agree to the last digit in the cell", _agree,
+            "the cell's rule by hand against descentlab: its tolerance against the largest "
+            "difference printed"),
+    Reading(73, "The cell runs descentlab's optimizer beside the rule written out by hand",
+            _agree, "the cell's rule by hand against descentlab: its tolerance against the "
+            "largest difference printed"),
+    Reading(80, "The cell runs descentlab's optimizer beside the rule written out by hand",
+            _agree, "the cell's rule by hand against descentlab: its tolerance against the "
+            "largest difference printed"),
     Reading(115, "α₀/(1+kt) falls like 1/t: the sum diverges",
             _pair(r"^1/t +: .*\[[\d.]+, [\d.]+, ([\d.]+)\]",
                   r"^exponential: .*\[[\d.]+, [\d.]+, ([\d.]+)\]"),
@@ -329,6 +365,70 @@ def _quotient_at_minimum() -> tuple[bool, str]:
     return holds, "quotients " + ", ".join(f"{q:.3g}" for q in qs)
 
 
+@_measures("the negative log-likelihood of 50 normal draws and their likelihood over 601 means")
+def _nll_same_problem() -> tuple[bool, str]:
+    """float64: the mean that minimizes the negative log-likelihood against the one that
+    maximizes the likelihood (50 draws: the product does not underflow)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, 50)
+    mus = np.linspace(0, 6, 601)[:, None]
+    logp = -0.5 * ((x - mus) / 2.0) ** 2 - math.log(2.0 * math.sqrt(2 * math.pi))
+    nll, lik = -logp.sum(1), np.exp(logp).prod(1)
+    low, high = float(mus[nll.argmin(), 0]), float(mus[lik.argmax(), 0])
+    far = float(mus[nll.argmax(), 0])
+    return low == high != far, f"argmin NLL {low:.2f}, argmax likelihood {high:.2f}"
+
+
+@_measures("f = x³ - 3x on [-3, 3]: its least value on a grid against its local minima and ends")
+def _interval_minimum() -> tuple[bool, str]:
+    """The global minimum over [-3, 3] on a fine grid, against the local minimum f(1) = -2
+    alone and with the endpoints f(-3) = -18, f(3) = 18."""
+    x = np.linspace(-3, 3, 60001)
+    least = float((x**3 - 3 * x).min())
+    local, ends = -2.0, min(-18.0, 18.0)
+    holds = abs(least - min(local, ends)) < 1e-9 and abs(least - local) > 1
+    return holds, f"least on the grid {least:.4g}; local minimum {local:g}, ends -18 and 18"
+
+
+@_measures("the true function sin 2πx against 20,000 noisy targets (σ = 0.3): its squared error")
+def _noise_floor() -> tuple[bool, str]:
+    """The best possible model, the truth itself, still errs by the noise's variance σ²."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, 20000)
+    y = np.sin(2 * np.pi * x) + rng.normal(0, 0.3, x.size)
+    err = float(np.mean((np.sin(2 * np.pi * x) - y) ** 2))
+    return abs(err - 0.09) < 0.005, f"the truth's squared error {err:.4f} (σ² = 0.09)"
+
+
+@_measures("descentlab's SGD at η = 0.1, one step on a gradient g, against W - ηg and W + ηg")
+def _sgd_step() -> tuple[bool, str]:
+    """One step of descentlab's plain SGD on given weights and gradient."""
+    import torch
+
+    from descentlab.optim import SGD
+
+    w0 = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    g = torch.tensor([0.3, 0.1, -0.4], dtype=torch.float64)
+    w = torch.nn.Parameter(w0.clone())
+    opt = SGD([w], lr=0.1)
+    w.grad = g.clone()
+    opt.step()
+    minus = float((w.detach() - (w0 - 0.1 * g)).abs().max())
+    plus = float((w.detach() - (w0 + 0.1 * g)).abs().max())
+    return minus < 1e-15 < plus, f"off W - ηg by {minus:.1e}, off W + ηg by {plus:.2g}"
+
+
+@_measures("a biased die's -Σ p log p against the mean of -log p over 200,000 rolls")
+def _entropy_surprise() -> tuple[bool, str]:
+    """The entropy of p = (0.5, 0.2, 0.2, 0.1) against the average surprise of sampled
+    outcomes (and against Σ p log p, the opposite sign)."""
+    rng = np.random.default_rng(0)
+    p = np.array([0.5, 0.2, 0.2, 0.1])
+    h = float(-(p * np.log(p)).sum())
+    surprise = float(-np.log(p[rng.choice(4, 200000, p=p)]).mean())
+    return abs(surprise - h) < 0.01 < abs(surprise + h), f"H {h:.4f}, mean surprise {surprise:.4f}"
+
+
 Row = tuple[str, str, str, "Callable[[], tuple[bool, str]] | str", str]
 
 #: the cards' conceptual sentences and the runs that show them: (name, said, opposite, demo,
@@ -422,6 +522,16 @@ CLAIMS: tuple[Row, ...] = (
      "less ill-conditioned", "_steps_grow_with_kappa", "item 125"),
     ("definition_derivative_limit", "(f(x+h) - f(x))/h as h → 0", "(f(x+h) - f(x))/h as h → ∞",
      _quotient_at_minimum, "item 124"),
+    ("definition_nll_same_problem", "Minimizing the negative log-likelihood is the same problem",
+     "Maximizing the negative log-likelihood is the same problem", _nll_same_problem, "item 4"),
+    ("definition_interval_minimum", "is the smallest of the local minima and the endpoints",
+     "is the smallest of the local minima alone", _interval_minimum, "item 9"),
+    ("definition_noise_floor", "The noise is a floor no model removes",
+     "The noise is a floor a flexible model removes", _noise_floor, "item 66"),
+    ("definition_sgd_step", "W ← W - ηg is the whole of SGD", "W ← W + ηg is the whole of SGD",
+     _sgd_step, "item 72"),
+    ("definition_entropy_surprise", "H(p) = -Σ p_i log p_i is the expected surprise",
+     "H(p) = Σ p_i log p_i is the expected surprise", _entropy_surprise, "item 118"),
 )  # fmt: skip
 
 #: why a step of algebra is listed (the reason several rows of :data:`UNBACKED` share)
