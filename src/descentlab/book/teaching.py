@@ -17,6 +17,11 @@ A sentence is *backed* when it holds the phrase of a :class:`~descentlab.book.cl
 (:data:`~descentlab.book.texts._words.CHECKED_BY`); *listed* when it holds a phrase of
 :data:`~descentlab.book.claims.UNBACKED` (nothing can back it, and why).
 
+A card's sentence about what its own cell computes ("the larger β, the slower to turn") is
+backed by a *reading* (:data:`~descentlab.book.card_claims.READINGS`): :func:`result_checks`
+reads two of the values the cell printed and chooses, from them, the phrase or the phrase with
+its direction words swapped -- the card's row is ✘ when the page says the other, or neither.
+
 A sentence has a *computable opposite* when :func:`turned` changes it: one of the word pairs of
 :data:`OPPOSITES` (bias and variance, mean and median, falls and grows, sharp and flat, ...)
 swapped gives the sentence that says the contrary. In the kinds of :data:`BOUND_KINDS` every
