@@ -102,3 +102,33 @@ def test_each_new_demonstration_is_tiny(name):
     holds, measured = demo()
     assert holds, measured
     assert time.process_time() - t0 < 0.1
+
+
+def _card_mutants() -> list:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import mutate_book
+
+    return [m for m in mutate_book.MUTANTS if m.name.startswith("cards_")]
+
+
+@pytest.mark.parametrize("mutant", _card_mutants(), ids=lambda m: m.name)
+def test_each_card_mutant_turns_a_row_of_its_card_to_a_cross(mutant):
+    """scripts/mutate_book.py's card mutants, without a build: the edit applied to the card's
+    explanation (or its cell) in-process, the card made as the build makes it."""
+    (number,) = mutant.items
+    item = _BY_NUMBER[number]
+    field = "explain" if mutant.old in item.explain else "code"
+    assert getattr(item, field).count(mutant.old) == 1, mutant.name
+
+    def failed(it) -> list[str]:
+        card = build.card(it, Evidence())
+        return [c.text for c in card.evidence.checks if c.status == "fail"]
+
+    assert failed(item) == []
+    mutated = dataclasses.replace(
+        item, **{field: getattr(item, field).replace(mutant.old, mutant.new)}
+    )
+    assert failed(mutated), mutant.name
