@@ -89,14 +89,36 @@ def _pair(a: str, b: str) -> Callable[[Ran], tuple[float, float]]:
 _FLOAT = r"([-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?|None)"
 
 
-def _agree(run: Ran) -> tuple[float, float]:
-    """(tolerance, largest difference) between the numbers the cell printed after "by hand"
-    and after "descentlab" (on one line, or on two)."""
-    text = run.output[run.output.find("by hand") :]
-    hand, _, mine = text.partition("descentlab")
-    a, b = (re.findall(r"[-+]?\d+\.\d+", part) for part in (hand, mine.split("\n\n")[0]))
+def _agree(
+    first: str = "by hand", second: str = "descentlab"
+) -> Callable[[Ran], tuple[float, float]]:
+    """(tolerance, largest difference) between the numbers the cell printed after ``first``
+    and after ``second`` (on one line, or on two)."""
+
+    def read(run: Ran) -> tuple[float, float]:
+        text = run.output[run.output.find(first) + len(first) :]
+        one, _, other = text.partition(second)
+        a, b = (re.findall(r"[-+]?\d+\.\d+", part) for part in (one, other.split("\n\n")[0]))
+        return _gap(a, b)
+
+    return read
+
+
+def _each(first: str, second: str) -> Callable[[Ran], tuple[float, float]]:
+    """(tolerance, largest difference) between every number the cell printed after ``first``
+    and the one after ``second`` on the same line."""
+
+    def read(run: Ran) -> tuple[float, float]:
+        a, b = (re.findall(rf"{re.escape(label)} ([-+]?\d+\.\d+)", run.output)
+                for label in (first, second))  # fmt: skip
+        return _gap(a, b)
+
+    return read
+
+
+def _gap(a: list[str], b: list[str]) -> tuple[float, float]:
     if not a or len(a) != len(b):
-        raise ValueError("the cell printed no values by hand and by descentlab to compare")
+        raise ValueError("the cell printed no two sets of values to compare")
     pairs = [(float(x), float(y)) for x, y in zip(a, b, strict=True)]
     return 1e-12 * max(1.0, *(abs(x) for x, _ in pairs)), max(abs(x - y) for x, y in pairs)
 
@@ -163,15 +185,22 @@ READINGS: tuple[Reading, ...] = (
             lambda run: (_spread(run, -1), _spread(run, 1)),
             "the spread over the cell's four models of KL - log-likelihood (what the opposite "
             "sign would hold constant) against KL + log-likelihood (E_data[log P_data])"),
-    Reading(51, "agree to the last digit in the cell", _agree,
+    Reading(51, "agree to the last digit in the cell", _agree(),
             "the cell's rule by hand against descentlab: its tolerance against the largest "
             "difference printed"),
     Reading(73, "The cell runs descentlab's optimizer beside the rule written out by hand",
-            _agree, "the cell's rule by hand against descentlab: its tolerance against the "
+            _agree(), "the cell's rule by hand against descentlab: its tolerance against the "
             "largest difference printed"),
     Reading(80, "The cell runs descentlab's optimizer beside the rule written out by hand",
-            _agree, "the cell's rule by hand against descentlab: its tolerance against the "
+            _agree(), "the cell's rule by hand against descentlab: its tolerance against the "
             "largest difference printed"),
+    Reading(22, "the cell compares two with torch's", _each("torch StepLR", "descentlab step"),
+            "the cell's rates by torch's StepLR against descentlab's step schedule: a tolerance "
+            "against the largest difference printed"),
+    Reading(105, "The iterates are the same sequence shifted by ρv",
+            _agree("x + rho v (lecture):", "descentlab Nesterov:"),
+            "the cell's look-ahead iterate x + ρv by the lecture's loop against descentlab's "
+            "Nesterov: a tolerance against the largest difference printed"),
     Reading(115, "α₀/(1+kt) falls like 1/t: the sum diverges",
             _pair(r"^1/t +: .*\[[\d.]+, [\d.]+, ([\d.]+)\]",
                   r"^exponential: .*\[[\d.]+, [\d.]+, ([\d.]+)\]"),
@@ -429,6 +458,23 @@ def _entropy_surprise() -> tuple[bool, str]:
     return abs(surprise - h) < 0.01 < abs(surprise + h), f"H {h:.4f}, mean surprise {surprise:.4f}"
 
 
+@_measures("two standard normals with correlation 0 and 0.8: the joint density at 5 points "
+           "against the product of the marginals")  # fmt: skip
+def _independence_product() -> tuple[bool, str]:
+    """The bivariate normal density against φ(x)φ(y), independent and correlated."""
+
+    def joint(x: np.ndarray, y: np.ndarray, rho: float) -> np.ndarray:
+        q = (x * x - 2 * rho * x * y + y * y) / (1 - rho * rho)
+        return np.exp(-q / 2) / (2 * np.pi * np.sqrt(1 - rho * rho))
+
+    x, y = np.linspace(-1, 1, 5), np.linspace(0.5, -1.5, 5)
+    product = np.exp(-(x * x + y * y) / 2) / (2 * np.pi)
+    off = {rho: float(np.abs(joint(x, y, rho) / product - 1).max()) for rho in (0.0, 0.8)}
+    return off[0.0] < 1e-12 < 0.1 < off[0.8], (
+        f"joint off the product by {off[0.0]:.1e} (ρ = 0), {off[0.8]:.2g} (ρ = 0.8)"
+    )
+
+
 Row = tuple[str, str, str, "Callable[[], tuple[bool, str]] | str", str]
 
 #: the cards' conceptual sentences and the runs that show them: (name, said, opposite, demo,
@@ -530,6 +576,8 @@ CLAIMS: tuple[Row, ...] = (
      "The noise is a floor a flexible model removes", _noise_floor, "item 66"),
     ("definition_sgd_step", "W ← W - ηg is the whole of SGD", "W ← W + ηg is the whole of SGD",
      _sgd_step, "item 72"),
+    ("definition_independence_product", "Independence is what allows the product",
+     "Dependence is what allows the product", _independence_product, "item 3"),
     ("definition_entropy_surprise", "H(p) = -Σ p_i log p_i is the expected surprise",
      "H(p) = Σ p_i log p_i is the expected surprise", _entropy_surprise, "item 118"),
 )  # fmt: skip
