@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable
@@ -151,6 +152,13 @@ READINGS: tuple[Reading, ...] = (
             _pair(rf"beta 0\.99: .* after {_FLOAT} steps", rf"beta 0\.5: .* after {_FLOAT} steps"),
             "the cell's steps until an impulse falls below 1/e: β = 0.99 against β = 0.5"),
     Reading(45, "lr 1.0 takes steps so large that the iterate lands in another valley",
+            lambda run: (abs(printed(run, rf"lr 1\.0: after 30 steps x = {_FLOAT}")
+                             - printed(run, rf"lr 0\.05: after 30 steps x = {_FLOAT}")),
+                         math.pi / 2),
+            "the distance between the cell's two ends (lr 1.0 and lr 0.05) against π/2, half "
+            "the spacing of x sin x's valleys"),
+    Reading(45, "a large step can jump over a ridge into another basin that a small step would "
+                "never leave",
             lambda run: (abs(printed(run, rf"lr 1\.0: after 30 steps x = {_FLOAT}")
                              - printed(run, rf"lr 0\.05: after 30 steps x = {_FLOAT}")),
                          math.pi / 2),
@@ -475,6 +483,25 @@ def _independence_product() -> tuple[bool, str]:
     )
 
 
+@_measures("descentlab's SGD at η = 0.2 on x² - 4x + 6 from 4: each step's |Δx|, 10 steps")
+def _steps_shrink() -> tuple[bool, str]:
+    """The step η|f'(x)| at a constant rate, as the iterate nears the minimum at 2."""
+    import torch
+
+    from descentlab.optim import SGD
+
+    w = torch.nn.Parameter(torch.tensor([4.0], dtype=torch.float64))
+    opt = SGD([w], lr=0.2)
+    moves = []
+    for _ in range(10):
+        before = w.item()
+        w.grad = 2 * w.detach() - 4
+        opt.step()
+        moves.append(abs(w.item() - before))
+    holds = all(b < a for a, b in itertools.pairwise(moves))
+    return holds, f"|Δx| {moves[0]:.3g} at step 1, {moves[-1]:.3g} at step 10"
+
+
 Row = tuple[str, str, str, "Callable[[], tuple[bool, str]] | str", str]
 
 #: the cards' conceptual sentences and the runs that show them: (name, said, opposite, demo,
@@ -494,6 +521,20 @@ CLAIMS: tuple[Row, ...] = (
      "least squares is maximum likelihood under Laplace noise", "_nll_shapes", "item 7"),
     ("card_convex_one_point", "and convex (the one stationary point is the minimum)",
      "and concave (the one stationary point is the minimum)", "_convex_stationary", "item 8"),
+    ("card_rate_edge_diverges", "(above 2/L it diverges)", "(below 2/L it diverges)",
+     "_rate_below_edge", "item 72"),
+    ("card_noise_smaller_rate", "against noise it takes a smaller rate or a larger batch",
+     "against noise it takes a larger rate or a smaller batch", "_floor_by_eta_over_b",
+     "item 98"),
+    ("card_neighbourhood_grows", "it reaches a neighbourhood whose size grows with the rate",
+     "it reaches a neighbourhood whose size shrinks with the rate", "_floor_by_eta_over_b",
+     "item 17"),
+    ("card_steps_shrink", "Near a minimum the gradient shrinks, so the steps shrink by themselves",
+     "Near a minimum the gradient grows, so the steps grow by themselves", _steps_shrink,
+     "item 41"),
+    ("card_adagrad_slowed", "where early gradients are large and unrepresentative), AdaGrad has "
+     "slowed too much", "where early gradients are small and unrepresentative), AdaGrad has "
+     "slowed too much", _early_large_gradients, "item 56"),
     ("card_second_derivative", "If f'' > 0 every small step raises f",
      "If f'' > 0 every small step lowers f", _second_derivative, "item 9"),
     ("card_step_lowers", "a small step against it lowers the loss",
@@ -667,9 +708,6 @@ UNBACKED: dict[str, str] = {
         "a cost count (one gradient per example), arithmetic not a measurement"
     ),
     "the practical search starts high and divides": "a rule of method for tuning",
-    "it reaches a neighbourhood whose size grows with the rate": (
-        "a pointer to item 18, whose card derives and measures the spread"
-    ),
     "so constant-rate SGD is pushed off it and settles into a stationary spread": (
         "'mean' names a moment (the expected gradient): 'median' is no contrary; item 18's "
         "derivation and cell give the spread"
@@ -699,14 +737,6 @@ UNBACKED: dict[str, str] = {
         "its word is chosen from the curvatures 6 and 2 by the build ({{word:...}}, facts.choose):"
         " a swap cannot reach the page"
     ),
-    "Near a minimum the gradient shrinks, so the steps shrink by themselves": (
-        "a property of every smooth minimum (the gradient is 0 there); 'grows' is no behaviour a "
-        "run near a minimum can show"
-    ),
-    "a large step can jump over a ridge into another basin": (
-        "the general statement of the card's cell, whose reading binds the sentence after it (lr "
-        "1.0 lands in another valley)"
-    ),
     "In large networks most local minima found in practice have similar loss": (
         "an empirical finding about large networks; no run of the book trains one"
     ),
@@ -716,10 +746,6 @@ UNBACKED: dict[str, str] = {
     ),
     '"Faster in practice" depends on the settings': (
         "a judgement on settings; the card's cell compares the two at one setting"
-    ),
-    "AdaGrad has slowed too much to make it": (
-        "a judgement about deep networks' training; items 56, 77 and 109 bind AdaGrad's falling "
-        "rate to runs"
     ),
     "It grows with the model's capacity and shrinks with more data": (
         "a rule of thumb about the generalization gap; the methodology chapter's rows measure the "
@@ -736,9 +762,6 @@ UNBACKED: dict[str, str] = {
     "Boosting builds the ensemble in sequence": (
         "a definition of a procedure (AdaBoost's weights); item 69's claim measures which error "
         "boosting lowers"
-    ),
-    "The right value depends on the largest curvature (above 2/L it diverges)": (
-        "a summary of items 15-18, each bound on its own card; this card runs no rate"
     ),
     "is still far from it when the run ends": (
         "a description of the card's figure run at settings the card does not print ('small' is "
@@ -781,10 +804,6 @@ UNBACKED: dict[str, str] = {
     "What the average does not do is lower the noise floor": (
         "the momentum chapter's noise section measures the equal floors in its rows; the card's "
         "cell measures the noise-to-signal ratio, not the floor"
-    ),
-    "against noise it takes a smaller rate or a larger batch": (
-        "a rule of method (the cure for noise); the batch chapter's rows measure the floor set by "
-        "η/B"
     ),
     "The same momentum escapes a saddle": (
         "a description of item 114's race, whose cell and reading bind who leaves the saddle first"
