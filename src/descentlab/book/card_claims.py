@@ -134,6 +134,18 @@ def _spread(run: Ran, sign: int) -> float:
     return max(values) - min(values)
 
 
+#: item 45's two ends a valley apart: the distance between them against half the spacing
+_VALLEYS = (
+    lambda run: (
+        abs(printed(run, rf"lr 1\.0: after 30 steps x = {_FLOAT}")
+            - printed(run, rf"lr 0\.05: after 30 steps x = {_FLOAT}")),
+        math.pi / 2,
+    ),
+    "the distance between the cell's two ends (lr 1.0 and lr 0.05) against π/2, half the "
+    "spacing of x sin x's valleys",
+)  # fmt: skip
+
+
 #: the cards' sentences about what their cells compute, read against the values printed
 READINGS: tuple[Reading, ...] = (
     Reading(15, "above it the loss blows up within a few steps",
@@ -152,18 +164,10 @@ READINGS: tuple[Reading, ...] = (
             _pair(rf"beta 0\.99: .* after {_FLOAT} steps", rf"beta 0\.5: .* after {_FLOAT} steps"),
             "the cell's steps until an impulse falls below 1/e: β = 0.99 against β = 0.5"),
     Reading(45, "lr 1.0 takes steps so large that the iterate lands in another valley",
-            lambda run: (abs(printed(run, rf"lr 1\.0: after 30 steps x = {_FLOAT}")
-                             - printed(run, rf"lr 0\.05: after 30 steps x = {_FLOAT}")),
-                         math.pi / 2),
-            "the distance between the cell's two ends (lr 1.0 and lr 0.05) against π/2, half "
-            "the spacing of x sin x's valleys"),
+            *_VALLEYS),
     Reading(45, "a large step can jump over a ridge into another basin that a small step would "
                 "never leave",
-            lambda run: (abs(printed(run, rf"lr 1\.0: after 30 steps x = {_FLOAT}")
-                             - printed(run, rf"lr 0\.05: after 30 steps x = {_FLOAT}")),
-                         math.pi / 2),
-            "the distance between the cell's two ends (lr 1.0 and lr 0.05) against π/2, half "
-            "the spacing of x sin x's valleys"),
+            *_VALLEYS),
     Reading(50, 'If the barrier is lower than the "kinetic energy" gathered on the way down, it '
                 "crosses into the deeper well",
             _pair(rf"^sgd +: ends at x = {_FLOAT}", rf"^momentum: ends at x = {_FLOAT}"),
