@@ -1213,6 +1213,72 @@ MUTANTS: tuple[Mutant, ...] = (
                                                    "not hold, Rumelhart 1986",
            (39,), file="book/texts/l001.py", old='momentum {year("polyak1964")}, Nesterov',
            new="momentum, Rumelhart 1986, Nesterov"),
+    # a card's sentence about what its cell computes, read against the values it printed
+    Mutant("cards_cell_ravine_slower", "cell output", "momentum said to roll along the ravine "
+                                                     "slower than SGD (the cell prints it far "
+                                                     "ahead)",
+           (24,), file="book/texts/l000.py", old="along the floor much faster than SGD",
+           new="along the floor much slower than SGD"),
+    Mutant("cards_cell_entropy_above", "cell output", "the five-1s die's entropy said to be "
+                                                     "above a fair die's",
+           (118,), file="book/texts/l004.py", old="its entropy is far below a fair die's",
+           new="its entropy is far above a fair die's"),
+    Mutant("cards_cell_adam_step_small", "cell output", "Adam's uncorrected first step said "
+                                                       "to be too small",
+           (112,), file="book/texts/l003.py", old="is not too small but too large",
+           new="is not too large but too small"),
+    Mutant("cards_cell_adam_labels_swapped", "cell output", "the cell's two runs swapped (its "
+                                                           "values turn round, the page "
+                                                           "unchanged)",
+           (112,), file="book/texts/l003.py", old="bias_correction=corrected)",
+           new="bias_correction=not corrected)"),
+    Mutant("cards_cell_by_hand_differs", "cell output", "the by-hand cell said to differ in "
+                                                       "the last digit",
+           (51,), file="book/texts/l001.py", old="by hand agree to the last digit ",
+           new="by hand differ in the last digit "),
+    # a definition swapped
+    Mutant("cards_definition_kl_sign", "definition", "KL's two expectations swapped",
+           (1,), file="book/texts/l000.py",
+           old="E_data[log P_data] - E_data[log P_model]`; the first",
+           new="E_data[log P_model] - E_data[log P_data]`; the first"),
+    Mutant("cards_definition_sgd_plus", "definition", "SGD defined as a step up the gradient",
+           (72,), file="book/texts/l002.py", old="`W ← W - ηg` is the whole of SGD",
+           new="`W ← W + ηg` is the whole of SGD"),
+    Mutant("cards_definition_entropy_sign", "definition", "entropy typed without its minus "
+                                                         "sign",
+           (118,), file="book/texts/l004.py", old="`H(p) = -Σ p_i log p_i` is the expected",
+           new="`H(p) = Σ p_i log p_i` is the expected"),
+    Mutant("cards_definition_interval_local", "definition", "an interval's global minimum "
+                                                           "defined without its endpoints",
+           (9,), file="book/texts/l000.py", old="the local minima and the endpoints.",
+           new="the local minima alone."),
+    Mutant("cards_definition_nll_maximized", "definition", "maximum likelihood defined as "
+                                                          "maximizing the negative "
+                                                          "log-likelihood",
+           (4,), file="book/texts/l000.py",
+           old="Minimizing the negative log-likelihood is the\nsame problem",
+           new="Maximizing the negative log-likelihood is the\nsame problem"),
+    # a card's conceptual sentence turned
+    Mutant("cards_memory_faster_to_turn", "card explanation", "a larger β said to be faster to "
+                                                             "turn (one word of two swapped)",
+           (26,), file="book/texts/l000.py", old="the smoother and the slower to turn",
+           new="the smoother and the faster to turn"),
+    Mutant("cards_saddle_last", "card explanation", "the adaptive methods said to leave the "
+                                                   "saddle last",
+           (114,), file="book/texts/l003.py", old="so they leave the saddle first",
+           new="so they leave the saddle last"),
+    Mutant("cards_rare_updates_small", "card explanation", "AdaGrad's rare updates said to be "
+                                                          "small",
+           (76,), file="book/texts/l002.py", old="each of its rare updates is large",
+           new="each of its rare updates is small"),
+    Mutant("cards_log_convex", "card explanation", "KL's non-negativity said to follow from a "
+                                                  "convex log",
+           (121,), file="book/texts/l004.py", old="on the concave log,",
+           new="on the convex log,"),
+    Mutant("cards_weight_decay_grows", "card explanation", "weight decay said to grow the "
+                                                          "weights",
+           (85,), file="book/texts/l002.py", old="first shrinks the\nweights by the factor",
+           new="first grows the\nweights by the factor", only="l2_penalty"),
 )  # fmt: skip
 
 _RUNNER = r"""

@@ -142,7 +142,9 @@ def test_evidence_two_cards_share_is_shown_once_and_referenced(tmp_path):
 
     assert '<table class="checks">' in card(first, 15)
     assert '<a href="#i15">item 15</a>' in card(first, 16)
-    assert '<table class="checks">' not in card(first, 16) and "<img" not in card(first, 16)
+    # item 16's own rows (its cell's reading) only: none of the shared evidence's, no figure
+    assert "multiplies by |1 - 2·1.05|" in card(first, 15)
+    assert "multiplies by |1 - 2·1.05|" not in card(first, 16) and "<img" not in card(first, 16)
     assert 'href="optimization-basics.html#i15"' in card(later, 106)
     # an explanation's "item 106" links to that card on its page
     assert 'item <a href="momentum-and-adaptive-rates.html#i106">106</a>' in card(first, 15)

@@ -136,6 +136,7 @@ def card(item: Item, ev: Evidence, ctx: Context | None = None) -> Card:
     explanation's comparative words and formulas against its numbers where it has any
     (:func:`~descentlab.book.facts.text_check`), and its playground link."""
     output = error = ""
+    run = None
     if item.code:
         run = (
             run_cell(item.code)
@@ -152,6 +153,7 @@ def card(item: Item, ev: Evidence, ctx: Context | None = None) -> Card:
     said = "\n\n".join([item.explain, *_hints(item.number)])  # its exercises' hints too
     home = f"item {item.number}"
     ev.checks += [c for c in claim_checks(said, home=home) if c not in ev.checks]
+    ev.checks += teaching.result_checks(item.number, item.explain, run)  # what its cell printed
     return Card(
         anchor=f"i{item.number}", label=f"item {item.number}", section=item.section,
         kind=item.kind_words, text=item.text, quote=item.quote, shown_by=item.shown_by,

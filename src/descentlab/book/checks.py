@@ -31,8 +31,24 @@ __all__ = [
     "from_experiment",
     "run_optimizer",
     "said",
+    "shows",
     "within",
 ]
+
+#: a claim's demonstration: ``(holds, what it measured in words)``
+Demo = Callable[[], tuple[bool, str]]
+
+
+def shows(text: str) -> Callable[[Demo], Demo]:
+    """Name what a claim's demonstration measures, in words (its check row's text,
+    :attr:`~descentlab.book.claims.Claim.shows`)."""
+
+    def mark(fn: Demo) -> Demo:
+        fn.shows = text  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
 
 #: The optimizer backends every formula check runs on: name -> the ``fused`` argument.
 BACKENDS: dict[str, bool] = {"eager": False, "fused": True}

@@ -32,11 +32,13 @@ import itertools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from descentlab.book import hint_claims
+from descentlab.book import card_claims, hint_claims, keep_claims
 from descentlab.book.checks import ck
+from descentlab.book.checks import shows as _shows
 from descentlab.book.render.pages import Check
 
 __all__ = [
@@ -110,16 +112,6 @@ def _run(name: str) -> tuple[bool, str]:
 
 
 _Demo = Callable[[], tuple[bool, str]]
-
-
-def _shows(text: str) -> Callable[[_Demo], _Demo]:
-    """Name what a demonstration measures, in words (every claim it backs says it so)."""
-
-    def mark(fn: _Demo) -> _Demo:
-        fn.shows = text  # type: ignore[attr-defined]
-        return fn
-
-    return mark
 
 
 @_shows("the Nesterov loop's gradient, instrumented, is taken at w + βv")
@@ -1241,12 +1233,23 @@ CLAIMS: tuple[Claim, ...] = (
           "has a large h and from then on a large rate", _adagrad_moved_more, "item 128"),
 )  # fmt: skip
 _BY_NAME = {c.name: c for c in CLAIMS}
-# the exercises' hints (book/hint_claims.py): a demonstration of their own, or a claim's above
-CLAIMS += tuple(
-    Claim(name, said, opposite, _BY_NAME[demo].demo if isinstance(demo, str) else demo, home)
-    for name, said, opposite, demo, home in hint_claims.CLAIMS
-)
-_BY_NAME = {c.name: c for c in CLAIMS}
+
+
+def _joined(rows: Iterable[tuple[str, str, str, Any, str]]) -> tuple[Claim, ...]:
+    """The claims a module of their own declares (the cards', the hints', the "What to keep"
+    lines'), as ``(name, said, opposite, demo, home)`` rows: a demonstration of their own, or
+    named by a string -- one of this module's demonstrations, or a claim above whose
+    demonstration it shares."""
+
+    def demo(d: Any) -> Callable[[], tuple[bool, str]]:
+        return d if callable(d) else globals()[d] if d in globals() else _BY_NAME[d].demo
+
+    return tuple(Claim(n, s, o, demo(d), h) for n, s, o, d, h in rows)
+
+
+for _rows in (card_claims.CLAIMS, hint_claims.CLAIMS, keep_claims.CLAIMS):
+    CLAIMS += _joined(_rows)
+    _BY_NAME = {c.name: c for c in CLAIMS}
 
 #: the teaching sentences (of the "What to keep" lines) that nothing the build runs can back,
 #: a phrase each holds and why
@@ -1287,16 +1290,9 @@ UNBACKED: dict[str, str] = {
     "heavy ball hovers at the noise floor of plain SGD": "the swapped word is a place on the "
     "page (the exercise below); the momentum chapter derives and measures the floors",
     **hint_claims.UNBACKED,
+    **card_claims.UNBACKED,
+    **keep_claims.UNBACKED,
 }
-
-# the chapters' "What to keep" lines bound in their own module (a demonstration named by a
-# string is one of this module's)
-from descentlab.book import keep_claims as _keep  # noqa: E402
-
-CLAIMS += tuple(Claim(n, s, o, d if callable(d) else globals()[d], h)
-                for n, s, o, d, h in _keep.CLAIMS)  # fmt: skip
-UNBACKED.update(_keep.UNBACKED)
-_BY_NAME = {c.name: c for c in CLAIMS}
 
 
 def claim_checks(text: str, claims: Iterable[Claim] = CLAIMS, home: str = "") -> list[Check]:

@@ -21,19 +21,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from descentlab.book.checks import shows as _shows
+
 __all__ = ["CLAIMS", "UNBACKED"]
 
 _Demo = Callable[[], tuple[bool, str]]
-
-
-def _named(text: str, fn: _Demo) -> _Demo:
-    fn.shows = text  # type: ignore[attr-defined]
-    return fn
-
-
-def _shows(text: str) -> Callable[[_Demo], _Demo]:
-    """Name what a demonstration measures, in words (the check row's text, ``Claim.shows``)."""
-    return functools.partial(_named, text)
 
 
 @_shows("SGD at a constant rate on a noisy quadratic: its iterates' mean settles at the optimum, "

@@ -18,20 +18,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from descentlab.book.checks import shows as _shows
+
 __all__ = ["CLAIMS", "UNBACKED"]
 
 _Demo = Callable[[], tuple[bool, str]]
-
-
-def _shows(text: str) -> Callable[[_Demo], _Demo]:
-    """Name what a demonstration measures, in words (the check's text; as claims.py's, which
-    this module cannot import: claims.py imports it)."""
-
-    def mark(fn: _Demo) -> _Demo:
-        fn.shows = text  # type: ignore[attr-defined]
-        return fn
-
-    return mark
 
 
 def _heavy_ball_roots(hl: float, beta: float) -> np.ndarray:

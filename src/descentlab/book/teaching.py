@@ -22,6 +22,11 @@ the code computed (:func:`~descentlab.book.cells.reads_a_number`), a formula ren
 code's or an object of the code the row finds in it; *listed* when it holds a phrase of
 :data:`~descentlab.book.claims.UNBACKED` (nothing can back it, and why).
 
+A card's sentence about what its own cell computes ("the larger β, the slower to turn") is
+backed by a *reading* (:data:`~descentlab.book.card_claims.READINGS`): :func:`result_checks`
+reads two of the values the cell printed and chooses, from them, the phrase or the phrase with
+its direction words swapped -- the card's row is ✘ when the page says the other, or neither.
+
 A sentence has a *computable opposite* when :func:`turned` changes it: one of the word pairs of
 :data:`OPPOSITES` (bias and variance, mean and median, falls and grows, sharp and flat, ...)
 swapped gives the sentence that says the contrary. In the kinds of :data:`BOUND_KINDS` every
@@ -40,10 +45,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from descentlab.book.checks import ck
 from descentlab.book.facts import SOLUTION_SLOT
 from descentlab.book.render.pages import Check
+
+if TYPE_CHECKING:
+    from descentlab.book.card_claims import Ran
 
 __all__ = [
     "BOUND_KINDS",
@@ -54,6 +63,7 @@ __all__ = [
     "bound_check",
     "census",
     "census_line",
+    "result_checks",
     "shares",
     "turned",
     "unbound",
@@ -61,7 +71,13 @@ __all__ = [
 
 KINDS: tuple[str, ...] = ("What to keep", "hint", "definition", "cell output", "card explanation")
 #: the kinds whose every sentence with a computable opposite is backed or listed
-BOUND_KINDS: tuple[str, ...] = ("What to keep", "hint", "definition", "cell output")
+BOUND_KINDS: tuple[str, ...] = (
+    "What to keep",
+    "hint",
+    "definition",
+    "cell output",
+    "card explanation",
+)
 #: the kinds whose every sentence, with a computable opposite or not, is backed or listed
 WHOLLY_BOUND_KINDS: tuple[str, ...] = ("What to keep",)
 
@@ -151,10 +167,13 @@ def census() -> list[Sentence]:
 def _phrases() -> tuple[list[str], list[str]]:
     """The phrases that back a sentence (the claims' and the check rows') and those that list
     it as nothing can back."""
+    from descentlab.book.card_claims import READINGS
     from descentlab.book.claims import CLAIMS, UNBACKED
     from descentlab.book.texts._words import CHECKED_BY
 
-    return [plain(c.said) for c in CLAIMS] + list(CHECKED_BY) + _exercise_words(), list(UNBACKED)
+    read = [p for r in READINGS for p in (r.said, turned(r.said))]  # the values choose one
+    backing = [plain(c.said) for c in CLAIMS] + read + list(CHECKED_BY) + _exercise_words()
+    return backing, list(UNBACKED)
 
 
 def _exercise_words() -> list[str]:
@@ -224,7 +243,38 @@ def bound_check(found: Iterable[Sentence]) -> Check:
     named = "; ".join(f'{s.where}: "{s.text[:70]}"' for s in left[:6])
     return ck(
         "every What to keep line, and every teaching sentence with a computable opposite "
-        "(hints, definitions, what a cell prints), is bound to a run or listed as nothing can "
-        "back",
+        "(hints, definitions, what a cell prints, cards' explanations), is bound to a run or "
+        "listed as nothing can back",
         not left, f"{len(left)} unbound" + (f": {named}" if left else ""), "0 unbound",
     )  # fmt: skip
+
+
+def result_checks(number: int, text: str, run: Ran | None) -> list[Check]:
+    """The rows that read card ``number``'s sentences about what its cell computes
+    (:data:`~descentlab.book.card_claims.READINGS`) against the values the cell printed,
+    ``run``: each reading's two values choose its phrase (``a > b``) or the phrase with every
+    direction word swapped (:func:`turned`); the row is ✘ when ``text`` holds the other one,
+    or neither, or the cell did not run."""
+    from descentlab.book.card_claims import READINGS
+
+    page = plain(text)
+    rows = []
+    for r in (r for r in READINGS if r.item == number):
+        other = turned(r.said)
+        try:
+            if run is None:
+                raise ValueError("the card has no cell")
+            a, b = r.values(run)
+        except (ValueError, KeyError, TypeError, ZeroDivisionError) as exc:
+            rows.append(ck(r.shows, False, f"unread: {exc}", f'the page says "{r.said}"'))
+            continue
+        right, wrong = (r.said, other) if a > b else (other, r.said)
+        if other == r.said:  # no direction word to swap: the values must bear the phrase out
+            right, wrong = (r.said, "") if a > b else ("", r.said)
+        ok = bool(right) and right in page and not (wrong and wrong in page)
+        says = wrong if wrong and wrong in page else right if right in page else "neither phrase"
+        rows.append(
+            ck(f'{r.shows} (the page says "{says}")', ok, f"{a:.4g} against {b:.4g}",
+               f'the page says "{right}"' if right else f"{r.said}: a > b")
+        )  # fmt: skip
+    return rows
