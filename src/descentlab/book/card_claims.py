@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from descentlab.book.bibliography import cite, cite_in
 from descentlab.book.checks import shows as _shows
 
 __all__ = ["CLAIMS", "READINGS", "UNBACKED", "Reading"]
@@ -668,7 +669,7 @@ UNBACKED: dict[str, str] = {
         "describe another library, the card's cell prints torch's value"
     ),
     "which changes y by f'(u)·g'(x) dx": _DERIVATION,
-    "Robbins & Monro (1951) asked": "history: what a paper asked",
+    cite("robbins1951") + " asked": "history: what a paper asked",
     "trained the same networks with small and large batches and found": (
         "a paper's finding (Keskar et al.); the card's experiment measures its own networks' "
         "sharpness in rows of its own"
@@ -683,11 +684,11 @@ UNBACKED: dict[str, str] = {
     "it puts the ratio of the largest to the smallest batch's sharpness": (
         "a description of the card's rows, which test the ratio themselves"
     ),
-    "later work (Santurkar et al., 2018) found": (
+    f"later work {cite_in('santurkar2018')} found": (
         "history: a paper's finding on batch normalization"
     ),
     "Gaussian input noise of variance σ² adds exactly σ²‖w‖²": (
-        "a cited result (Bishop, 1995) on a linear model; 'small' swapped names another "
+        f"a cited result {cite_in('bishop1995')} on a linear model; 'small' swapped names another "
         "perturbation size, not a contrary the card computes"
     ),
     "Nesterov's method has a provably better worst-case rate": (
