@@ -57,6 +57,14 @@ class Estimate:
         return self.mean, self.low, self.high
 
 
+def _t_half(se: float, df: float, confidence: float) -> float:
+    """The half-width of a t interval: ``se`` times the ``(1 + confidence)/2`` quantile of
+    Student's t with ``df`` degrees of freedom."""
+    from scipy import special  # t quantiles: special's, scipy.stats' cost 1 ms a call
+
+    return float(special.stdtrit(df, (1 + confidence) / 2)) * se
+
+
 def _matrix(values: Mapping[Any, Any], keys: list[Any]) -> tuple[np.ndarray, bool]:
     """``values[key]`` stacked as rows: per-example arrays of one length, else one column of
     per-seed numbers (and False: no per-example outcomes)."""
@@ -134,14 +142,14 @@ def estimate(
     if se == 0:
         lo = hi = mean
     else:
-        from scipy import special  # t quantiles: special's, scipy.stats' cost 1 ms a call
+        from scipy import special
 
-        q = float(special.stdtrit(df, (1 + confidence) / 2))
-        lo, hi = mean - q * se, mean + q * se
+        half = _t_half(se, df, confidence)
+        lo, hi = mean - half, mean + half
         width = bounds[1] - bounds[0]
         if math.isfinite(width) and bounds[0] < mean < bounds[1]:  # on the logit scale
             p = (mean - bounds[0]) / width
-            half = q * se / width / (p * (1 - p))  # (the delta method)
+            half = half / width / (p * (1 - p))  # (the delta method)
             ends = special.expit(special.logit(p) + np.array([-half, half]))
             lo, hi = (bounds[0] + width * float(x) for x in ends)
     return Estimate(
@@ -304,10 +312,8 @@ def paired_test(
     level = 1 - (1 - confidence) / family
     wide = d.interval  # at the family's level: the same fit, its t quantile at that level
     if family > 1 and d.seeds >= 2 and d.se > 0:
-        from scipy import special
-
-        q = float(special.stdtrit(d.df, (1 + level) / 2))
-        wide = (d.mean, d.mean - q * d.se, d.mean + q * d.se)
+        half = _t_half(d.se, d.df, level)
+        wide = (d.mean, d.mean - half, d.mean + half)
     test = PairedTest(
         d, behind, ahead, _sign_test(behind, ahead), min_p, "", confidence, p,
         min(1.0, p * family), family, wide,
