@@ -7,7 +7,7 @@ from typing import Any
 
 from descentlab._usercode import describe, genuine_interrupt
 
-__all__ = ["USER_CODE_ERRORS", "failure"]
+__all__ = ["USER_CODE_ERRORS", "failure", "stamp"]
 
 #: What user code (a problem file, its function, model factory, model, loss or dataset) may
 #: raise and a problem reports as its failure: anything -- an error, ``sys.exit()`` or
@@ -49,3 +49,26 @@ class _Factory:
 
     def __repr__(self) -> str:
         return f"{self.problem.name} {self.part}"
+
+
+def stamp(problem: Any, seed: int, val_fraction: float, **meta: Any) -> dict[str, Any]:
+    """What a problem's splits take from the problem, however its data are held (arrays or
+    datasets): its name, its model factory and loss as the engine calls them, and its
+    provenance (``meta``'s entries last)."""
+    loss = problem.loss_name
+    return {
+        "name": problem.name,
+        "default_model": _Factory(problem, "model"),
+        "default_loss": loss if isinstance(loss, str) else _Factory(problem, "loss"),
+        "meta": {
+            **problem.meta,
+            "problem": problem.name,
+            "source": problem.source[0] if problem.source else None,
+            "metric": problem.metric_name,
+            "target": problem.target,
+            "fingerprint": problem.fingerprint(),
+            "seed": seed,
+            "val_fraction": val_fraction,
+            **meta,
+        },
+    }

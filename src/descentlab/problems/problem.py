@@ -46,7 +46,7 @@ from descentlab import losses
 from descentlab.constraints import FRACTION, check
 from descentlab.problems import data as datasets
 from descentlab.problems import streams
-from descentlab.problems._user import USER_CODE_ERRORS, _describe, _Factory, failure
+from descentlab.problems._user import USER_CODE_ERRORS, _describe, failure, stamp
 
 __all__ = [
     "BUILTIN_PROBLEMS",
@@ -352,7 +352,7 @@ class _Arrays:
         return h.hexdigest()[:8]
 
     def splits(self, p: Problem, *, seed: int, val_fraction: float) -> datasets.Splits:
-        where, task, loss = p._where(), p.task_name, p.loss_name
+        where, task = p._where(), p.task_name
         classification = task == "classification"
         x_train, y_train, x_val, y_val, x_test, y_test = p._split_tensors(
             classification, seed, val_fraction
@@ -366,7 +366,6 @@ class _Arrays:
                 datasets.check_labels(y, n_classes, name=f"{where}: {name}")
         n_outputs = n_classes if classification else int(y_train.shape[1])
         return datasets.Splits(
-            name=p.name,
             task=task,
             x_train=x_train,
             y_train=y_train,
@@ -377,18 +376,7 @@ class _Arrays:
             n_outputs=int(n_outputs),
             _x_test=x_test,
             _y_test=y_test,
-            default_model=_Factory(p, "model"),  # type: ignore[arg-type]
-            default_loss=loss if isinstance(loss, str) else _Factory(p, "loss"),  # type: ignore[arg-type]
-            meta={
-                **p.meta,
-                "problem": p.name,
-                "source": p.source[0] if p.source else None,
-                "metric": p.metric_name,
-                "target": p.target,
-                "fingerprint": p.fingerprint(),
-                "seed": seed,
-                "val_fraction": val_fraction,
-            },
+            **stamp(p, seed, val_fraction),
         )
 
     def sample(self, p: Problem, splits: datasets.Splits) -> tuple[Tensor, Tensor]:

@@ -52,7 +52,7 @@ from torch.utils.data import (
 
 from descentlab._usercode import genuine_interrupt
 from descentlab.constraints import FRACTION, check
-from descentlab.problems._user import USER_CODE_ERRORS, _describe, _Factory, failure
+from descentlab.problems._user import USER_CODE_ERRORS, _describe, failure, stamp
 from descentlab.problems.data import TestSeal
 
 __all__ = [
@@ -671,7 +671,6 @@ def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplit
     n_classes = _checked_classes(problem, where) if classification else problem.n_classes
     n_outputs = n_classes if classification else int(max(1, y0.numel()))
     return DatasetSplits(
-        name=problem.name,
         task=task,
         train=train,
         val=val,
@@ -679,24 +678,10 @@ def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplit
         input_shape=tuple(x0.shape),
         n_outputs=int(n_outputs),
         _test=data["test"],
-        default_model=_Factory(problem, "model"),
-        default_loss=(
-            problem.loss_name if isinstance(problem.loss_name, str) else _Factory(problem, "loss")
-        ),
         loader=loader,
         target_shape=tuple(y0.shape),
         x_dtype=x0.dtype,
-        meta={
-            **problem.meta,
-            "problem": problem.name,
-            "source": problem.source[0] if problem.source else None,
-            "metric": problem.metric_name,
-            "target": problem.target,
-            "fingerprint": fingerprint(problem),
-            "seed": seed,
-            "val_fraction": val_fraction,
-            "streamed": True,
-        },
+        **stamp(problem, seed, val_fraction, streamed=True),
         _origin=None if problem.source is None else (problem, seed, val_fraction),
     )
 
