@@ -99,13 +99,26 @@ class TestSetSealedError(RuntimeError):
     __test__ = False
 
 
+@dataclass(eq=False, repr=False, kw_only=True)
 class TestSeal:
-    """The sealing of a test split (:class:`Splits`, and the datasets' ``DatasetSplits``):
-    reading it raises :class:`TestSetSealedError` until :meth:`unseal_test`."""
+    """What the splits of a problem hold however their examples are held (:class:`Splits` of
+    tensors, the datasets' ``DatasetSplits``): the names, shapes, defaults and provenance of
+    :class:`Splits`'s attributes, and the sealing of the test split: reading it raises
+    :class:`TestSetSealedError` until :meth:`unseal_test`."""
 
     __test__ = False  # (not a test class)
     name: str
-    _sealed: bool
+    task: str
+    n_classes: int | None
+    input_shape: tuple[int, ...]
+    n_outputs: int
+    default_model: Any = "mlp"
+    default_loss: Any = "cross_entropy"
+    true_fn: Callable[[Tensor], Tensor] | None = field(default=None, repr=False)
+    noise_std: float | None = None
+    hessian: Tensor | None = field(default=None, repr=False)
+    meta: dict[str, Any] = field(default_factory=dict, repr=False)
+    _sealed: bool = field(default=True, repr=False)
 
     def __repr__(self) -> str:
         s: Any = self
@@ -136,7 +149,8 @@ class TestSeal:
             )
 
 
-@dataclass(eq=False, repr=False)  # tensors have no truth value: compare fields explicitly
+# (eq=False: tensors have no truth value, compare fields explicitly)
+@dataclass(eq=False, repr=False, kw_only=True)
 class Splits(TestSeal):
     """Train / validation / (sealed) test tensors of one dataset.
 
@@ -168,24 +182,12 @@ class Splits(TestSeal):
         descentlab.problems.data.TestSetSealedError: ...
     """
 
-    name: str
-    task: str
     x_train: Tensor
     y_train: Tensor
     x_val: Tensor
     y_val: Tensor
-    n_classes: int | None
-    input_shape: tuple[int, ...]
-    n_outputs: int
     _x_test: Tensor = field(repr=False)
     _y_test: Tensor = field(repr=False)
-    default_model: str = "mlp"
-    default_loss: str = "cross_entropy"
-    true_fn: Callable[[Tensor], Tensor] | None = field(default=None, repr=False)
-    noise_std: float | None = None
-    hessian: Tensor | None = field(default=None, repr=False)
-    meta: dict[str, Any] = field(default_factory=dict, repr=False)
-    _sealed: bool = field(default=True, repr=False)
 
     @property
     def x_test(self) -> Tensor:

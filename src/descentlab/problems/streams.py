@@ -252,14 +252,13 @@ def _fingerprint_part(ds: Any, first: Any, split: str = "train", where: str = ""
     return h.digest()
 
 
-@dataclass(eq=False, repr=False)
+@dataclass(eq=False, repr=False, kw_only=True)
 class DatasetSplits(TestSeal):
     """Train / validation / (sealed) test ``Dataset``\\ s of a problem, as the engine reads them.
 
     The counterpart of :class:`~descentlab.problems.data.Splits` for data that are not held in
-    memory: the same names (``task``, ``n_classes``, ``input_shape``, ``n_outputs``,
-    ``default_model``, ``default_loss``, ``meta``, the sealing), datasets where ``Splits`` has
-    tensors.
+    memory: the same names, defaults and sealing (:class:`~descentlab.problems.data.TestSeal`),
+    datasets where ``Splits`` has tensors.
 
     Attributes:
         train, val: the training and validation datasets.
@@ -268,24 +267,12 @@ class DatasetSplits(TestSeal):
         x_dtype: the dtype of one example's input.
     """
 
-    name: str
-    task: str
     train: Any
     val: Any
-    n_classes: int | None
-    input_shape: tuple[int, ...]
-    n_outputs: int
     _test: Any = field(repr=False)
-    default_model: Any = "mlp"
-    default_loss: Any = "cross_entropy"
     loader: dict[str, Any] = field(default_factory=dict)
     target_shape: tuple[int, ...] = ()
     x_dtype: torch.dtype = torch.float32
-    meta: dict[str, Any] = field(default_factory=dict, repr=False)
-    true_fn: Any = field(default=None, repr=False)
-    noise_std: float | None = None
-    hessian: Tensor | None = field(default=None, repr=False)
-    _sealed: bool = field(default=True, repr=False)
     #: ``(problem, seed, val_fraction)`` it was made from, where the problem was loaded by
     #: reference (a file's datasets pickle as that reference: worker processes load the file
     #: again and carve the same splits); None for derived splits
