@@ -56,7 +56,7 @@ import numbers
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,7 @@ __all__ = [
     "cache_dir",
     "chance_level",
     "check_labels",
+    "example_fields",
     "fold_indices",
     "load",
     "mnist1d_arrays",
@@ -147,6 +148,15 @@ class TestSeal:
                 f"the test split of {self.name!r} is sealed: tune on the validation split and "
                 "call splits.unseal_test() only for the final evaluation"
             )
+
+
+def example_fields(
+    task: str, n_classes: int | None, input_shape: Sequence[int], target_shape: Sequence[int]
+) -> dict[str, Any]:
+    """The fields of :class:`TestSeal` that describe one example: the task, the classes, an
+    input's shape and the model's outputs (the classes, else one target's size, at least 1)."""
+    outputs = int(n_classes if task == "classification" else max(1, math.prod(target_shape)))
+    return dict(task=task, n_classes=n_classes, input_shape=tuple(input_shape), n_outputs=outputs)
 
 
 # (eq=False: tensors have no truth value, compare fields explicitly)
@@ -440,23 +450,19 @@ def _finish(
         return torch.from_numpy(a.reshape(a.shape[0], -1))
 
     y_train = ty(y_tr)
-    n_outputs = n_classes if classification else int(y_train.shape[1])
     meta = {**meta, "seed": seed, "val_fraction": val_fraction}
     return Splits(
         name=name,
-        task=task,
         x_train=tx(x_tr),
         y_train=y_train,
         x_val=tx(x_va),
         y_val=ty(y_va),
-        n_classes=n_classes,
-        input_shape=tuple(input_shape),
-        n_outputs=int(n_outputs),
         _x_test=tx(x_test),
         _y_test=ty(y_test),
         default_model=default_model,
         default_loss=default_loss,
         meta=meta,
+        **example_fields(task, n_classes, input_shape, y_train.shape[1:]),
         **extra,
     )
 

@@ -364,18 +364,14 @@ class _Arrays:
                 n_classes = int(max(int(y.max()) for y in (y_train, y_test))) + 1
             for name, y in (("y_train", y_train), ("y_val", y_val), ("y_test", y_test)):
                 datasets.check_labels(y, n_classes, name=f"{where}: {name}")
-        n_outputs = n_classes if classification else int(y_train.shape[1])
         return datasets.Splits(
-            task=task,
             x_train=x_train,
             y_train=y_train,
             x_val=x_val,
             y_val=y_val,
-            n_classes=n_classes,
-            input_shape=tuple(x_train.shape[1:]),
-            n_outputs=int(n_outputs),
             _x_test=x_test,
             _y_test=y_test,
+            **datasets.example_fields(task, n_classes, x_train.shape[1:], y_train.shape[1:]),
             **stamp(p, seed, val_fraction),
         )
 

@@ -656,18 +656,14 @@ def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplit
         )
         train, val = Subset(train, tr.tolist()), Subset(train, va.tolist())
     n_classes = _checked_classes(problem, where) if classification else problem.n_classes
-    n_outputs = n_classes if classification else int(max(1, y0.numel()))
     return DatasetSplits(
-        task=task,
         train=train,
         val=val,
-        n_classes=n_classes,
-        input_shape=tuple(x0.shape),
-        n_outputs=int(n_outputs),
         _test=data["test"],
         loader=loader,
         target_shape=tuple(y0.shape),
         x_dtype=x0.dtype,
+        **datasets.example_fields(task, n_classes, x0.shape, y0.shape),
         **stamp(problem, seed, val_fraction, streamed=True),
         _origin=None if problem.source is None else (problem, seed, val_fraction),
     )
