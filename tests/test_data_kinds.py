@@ -189,6 +189,50 @@ def test_both_kinds_of_splits_derive_the_same_phases():
     assert datasets.unpicklable("p", "--workers 2+") is None
 
 
+def test_both_kinds_of_splits_describe_the_problem_alike():
+    """The fields both kinds hold are declared once (``TestSeal``'s) and filled alike for the
+    same examples: the name, the model and loss as the engine calls them, the task, classes,
+    input shape and outputs, the provenance (but for each kind's fingerprint, and a stream
+    marked as one)."""
+    import dataclasses
+
+    from descentlab.problems.data import Splits, TestSeal
+    from descentlab.problems.streams import DatasetSplits
+
+    shared = {f.name for f in dataclasses.fields(TestSeal)}
+    assert {"name", "task", "n_outputs", "default_loss", "meta", "_sealed"} <= shared
+    assert all(shared <= {f.name for f in dataclasses.fields(k)} for k in (Splits, DatasetSplits))
+    arrays, datasets = (p.splits(seed=1, val_fraction=0.25) for p in _problems())
+    for s in (arrays, datasets):
+        assert (s.name, s.task, s.n_classes, s.input_shape, s.n_outputs) == (
+            "p", "classification", 2, (3,), 2,
+        )  # fmt: skip
+        assert (repr(s.default_model), s.default_loss) == ("p model", "cross_entropy")
+    meta = {k: v for k, v in arrays.meta.items() if k != "fingerprint"}
+    assert meta == {"problem": "p", "source": None, "metric": "accuracy", "target": None,
+                    "seed": 1, "val_fraction": 0.25}  # fmt: skip
+    assert {k: v for k, v in datasets.meta.items() if k != "fingerprint"} == {
+        **meta, "streamed": True,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("task", "n_classes", "target_shape", "outputs"),
+    [
+        ("classification", 10, (), 10),
+        ("regression", None, (3,), 3),
+        ("regression", None, (), 1),  # a scalar target: one output
+        ("regression", None, (2, 2), 4),
+    ],
+)
+def test_the_outputs_are_the_classes_or_a_targets_size(task, n_classes, target_shape, outputs):
+    from descentlab.problems.data import example_fields
+
+    assert example_fields(task, n_classes, torch.Size([1, 8]), target_shape) == {
+        "task": task, "n_classes": n_classes, "input_shape": (1, 8), "n_outputs": outputs,
+    }  # fmt: skip
+
+
 def test_the_engine_reads_either_kind_through_the_same_calls():
     """Evaluation batches, the first examples and the training batches: a ``TensorSplit`` and
     a ``StreamedSplit`` of the same examples give the same tensors."""
