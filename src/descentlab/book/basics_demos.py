@@ -408,6 +408,14 @@ def schedule_factors() -> tuple[bool, str]:
     )
 
 
+def _matches(
+    got: np.ndarray, right: np.ndarray, wrong: np.ndarray, said: str, other: str
+) -> tuple[bool, str]:
+    """Whether ``got`` is ``right`` to 1e-12 and off ``wrong`` by more than 1e-3, in words."""
+    off, far = float(np.abs(got - right).max()), float(np.abs(got - wrong).max())
+    return off < 1e-12 < 1e-3 < far, f"off {said} by {off:.1e}, off {other} by {far:.2g}"
+
+
 def velocities(grads: np.ndarray, beta: float, lr: float = 0.05) -> np.ndarray:
     """descentlab's Momentum (the velocity form) fed ``grads``: each step's Δw, the velocity."""
     import torch
@@ -432,12 +440,7 @@ def velocity_recursion() -> tuple[bool, str]:
     g = np.random.default_rng(0).normal(size=(30, 2))
     m = velocities(g, 0.9)
     prev = np.vstack([np.zeros((1, 2)), m[:-1]])
-    keep = float(np.abs(m - (0.9 * prev - 0.05 * g)).max())
-    other = float(np.abs(m - (0.1 * prev - 0.05 * g)).max())
-    return (
-        keep < 1e-12 < 1e-3 < other,
-        f"off β₁m - η∇L by {keep:.1e}, off (1 - β₁)m - η∇L by {other:.2g}",
-    )
+    return _matches(m, 0.9 * prev - 0.05 * g, 0.1 * prev - 0.05 * g, "β₁m - η∇L", "(1 - β₁)m - η∇L")
 
 
 @shows("descentlab's Momentum (velocity form, β₁ = 0.9, η = 0.05) on 30 random gradients: its "
@@ -448,11 +451,7 @@ def velocity_unrolled() -> tuple[bool, str]:
     m = velocities(g, 0.9)[-1]
     k = np.arange(1, 31)
     recent, oldest = -0.05 * (0.9 ** (30 - k)) @ g, -0.05 * (0.9**k) @ g
-    off, wrong = float(np.abs(m - recent).max()), float(np.abs(m - oldest).max())
-    return (
-        off < 1e-12 < 1e-3 < wrong,
-        f"off the newest-first sum by {off:.1e}, the other by {wrong:.2g}",
-    )
+    return _matches(m, recent, oldest, "the newest-first sum", "the oldest-first")
 
 
 @shows("descentlab's Momentum (velocity form) at β₁ = 0 and β₁ = 0.5 against descentlab's SGD, "
@@ -470,12 +469,8 @@ def momentum_zero_is_descent() -> tuple[bool, str]:
         w.grad = torch.tensor(gt, dtype=torch.float64)
         opt.step()
         sgd.append(w.detach().clone().numpy())
-    off = {
-        b: float(np.abs(np.cumsum(velocities(g, b), 0) - np.array(sgd)).max()) for b in (0.0, 0.5)
-    }
-    return off[0.0] < 1e-12 < 1e-3 < off[
-        0.5
-    ], f"β₁ = 0 off SGD by {off[0.0]:.1e}, β₁ = 0.5 by {off[0.5]:.2g}"
+    zero, half = (np.cumsum(velocities(g, b), 0) for b in (0.0, 0.5))
+    return _matches(np.array(sgd), zero, half, "β₁ = 0", "β₁ = 0.5")
 
 
 @shows("descentlab's Momentum (velocity form, β = 0.9, η = 0.05) after 40 steps of a gradient "
