@@ -1279,6 +1279,30 @@ MUTANTS: tuple[Mutant, ...] = (
                                                           "weights",
            (85,), file="book/texts/l002.py", old="first shrinks the\nweights by the factor",
            new="first grows the\nweights by the factor", only="l2_penalty"),
+    # cards, items 1-33: typed formulas, numbers and conceptual sentences the swap of words
+    # does not reach
+    Mutant("cards_laplace_nll_sign", "card formula", "Laplace's negative log typed with - log 2b",
+           (6,), file="book/texts/l000.py", old="`|y - μ|/b + log 2b`. Summed",
+           new="`|y - μ|/b - log 2b`. Summed"),
+    Mutant("cards_partial_exponent", "card formula", "∂f/∂x typed with 12x³ for 12x²",
+           (32,), file="book/texts/l001.py", old="`f_x = 3y² + 12x²`", new="`f_x = 3y² + 12x³`"),
+    Mutant("cards_velocity_limit_sign", "card formula", "momentum's limit velocity typed over "
+                                                        "1+β₁", (25,), file="book/texts/l000.py",
+           old="it converges to `-η∇L/(1-β₁)`", new="it converges to `-η∇L/(1+β₁)`"),
+    Mutant("cards_rate_cap_number", "card number", "the learning rate's cap said to be 1/L",
+           (15,), file="book/texts/l000.py", old="caps the learning rate at `2/L`",
+           new="caps the learning rate at `1/L`"),
+    Mutant("cards_eigenvalue_sum", "card explanation", "the second-order test said to ask for the"
+                                                       " eigenvalues' sum to be positive",
+           (9,), file="book/texts/l000.py", old="the test asks for all its eigenvalues to be\n",
+           new="the test asks for its eigenvalues' sum to be\n"),
+    Mutant("cards_flipping_add_up", "card explanation", "momentum's flipping gradients said to add"
+                                                        " up", (24,), file="book/texts/l000.py",
+           old="flipping terms partly cancel", new="flipping terms add up"),
+    Mutant("cards_exact_step_farther", "card explanation", "one exact step said to go farther than"
+                                                           " an epoch of cheap ones",
+           (13,), file="book/texts/l000.py", old="those many cheap steps go much farther",
+           new="the one exact step goes much farther"),
 )  # fmt: skip
 
 _RUNNER = r"""

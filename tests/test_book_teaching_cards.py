@@ -13,15 +13,22 @@ import pytest
 from descentlab.book import build, card_claims, claims, teaching
 from descentlab.book.cells import run_cell
 from descentlab.book.lectures import ITEMS
+from descentlab.book.model import Context
 from descentlab.book.render.pages import Evidence
 
 _BY_NUMBER = {it.number: it for it in ITEMS}
+#: each cell run once for this module's tests, as the build runs a cell several cards share
+_CELLS = Context(True, None, lambda _line: None)
+
+
+def _run(code: str):
+    return _CELLS.memo(("cell", code), lambda: run_cell(code))
 
 
 def _rows(item, explain: str) -> list:
     """The reading rows of ``item``'s card built with ``explain`` (its cell run as the build
     runs it)."""
-    card = build.card(dataclasses.replace(item, explain=explain), Evidence())
+    card = build.card(dataclasses.replace(item, explain=explain), Evidence(), _CELLS)
     shows = {r.shows for r in card_claims.READINGS if r.item == item.number}
     return [c for c in card.evidence.checks if any(c.text.startswith(s) for s in shows)]
 
@@ -53,7 +60,7 @@ def test_a_cell_whose_values_turn_round_is_a_cross(reading, monkeypatch):
     item = _BY_NUMBER[reading.item]
     turned = dataclasses.replace(reading, values=lambda run: reading.values(run)[::-1])
     monkeypatch.setattr(card_claims, "READINGS", (turned,))
-    rows = teaching.result_checks(item.number, item.explain, run_cell(item.code))
+    rows = teaching.result_checks(item.number, item.explain, _run(item.code))
     assert [r.status for r in rows] == ["fail"], rows
 
 

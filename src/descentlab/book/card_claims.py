@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from descentlab.book import basics_demos as _basics
 from descentlab.book.bibliography import cite, cite_in
 from descentlab.book.checks import shows as _shows
 
@@ -94,16 +95,16 @@ _FLOAT = r"([-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?|None)"
 
 
 def _agree(
-    first: str = "by hand", second: str = "descentlab"
+    first: str = "by hand", second: str = "descentlab", tol: float = 1e-12
 ) -> Callable[[Ran], tuple[float, float]]:
     """(tolerance, largest difference) between the numbers the cell printed after ``first``
-    and after ``second`` (on one line, or on two)."""
+    and after ``second`` (on one line, or on two); the tolerance ``tol`` relative."""
 
     def read(run: Ran) -> tuple[float, float]:
         text = run.output[run.output.find(first) + len(first) :]
         one, _, other = text.partition(second)
         a, b = (re.findall(r"[-+]?\d+\.\d+", part) for part in (one, other.split("\n\n")[0]))
-        return _gap(a, b)
+        return _gap(a, b, tol)
 
     return read
 
@@ -120,11 +121,19 @@ def _each(first: str, second: str) -> Callable[[Ran], tuple[float, float]]:
     return read
 
 
-def _gap(a: list[str], b: list[str]) -> tuple[float, float]:
+def _gap(a: list[str], b: list[str], tol: float = 1e-12) -> tuple[float, float]:
     if not a or len(a) != len(b):
         raise ValueError("the cell printed no two sets of values to compare")
     pairs = [(float(x), float(y)) for x, y in zip(a, b, strict=True)]
-    return 1e-12 * max(1.0, *(abs(x) for x, _ in pairs)), max(abs(x - y) for x, y in pairs)
+    return tol * max(1.0, *(abs(x) for x, _ in pairs)), max(abs(x - y) for x, y in pairs)
+
+
+def _close(
+    a: str, b: str | None, tol: float, value: float = 0.0
+) -> Callable[[Ran], tuple[float, float]]:
+    """(``tol``, the difference between the number pattern ``a`` reads and the one ``b`` reads,
+    or ``value`` where ``b`` is None): a > b when the cell's two numbers agree."""
+    return lambda run: (tol, abs(printed(run, a) - (value if b is None else printed(run, b))))
 
 
 def _spread(run: Ran, sign: int) -> float:
@@ -241,6 +250,70 @@ READINGS: tuple[Reading, ...] = (
             _pair(rf"^sgd +: loss < 1e-3 from step {_FLOAT}",
                   rf"^momentum: loss < 1e-3 from step {_FLOAT}"),
             "the cell's first step with loss < 1e-3: SGD's against momentum's"),
+    # cards, items 1-33
+    Reading(1, "Training picks w so that this distribution resembles the one the data came from",
+            lambda run: (min(printed(run, rf"model mean {m}: KL\(P_data\|\|P_model\) = {_FLOAT}")
+                             for m in ("0\\.0", "1\\.0", "2\\.0")),
+                         printed(run, rf"model mean 1\.5: KL\(P_data\|\|P_model\) = {_FLOAT}")),
+            "the cell's least KL over the models away from the data's mean 1.5 against the "
+            "model at 1.5"),
+    Reading(1, "minimizing the divergence is maximizing E_data[log P_model(x | w)]",
+            lambda run: (_spread(run, -1), _spread(run, 1)),
+            "the spread over the cell's four models of KL - log-likelihood against KL + "
+            "log-likelihood (constant when minimizing one is maximizing the other)"),
+    Reading(2, "ŵ = argmax_w p_model(X | w)",
+            _close(rf"argmax of the log-likelihood: mu = {_FLOAT}",
+                   rf"sample mean \(the closed-form MLE\): {_FLOAT}", 0.011),
+            "the cell's argmax of the likelihood over a grid of step 0.01 against the closed-form"
+            " MLE: a tolerance against their difference"),
+    Reading(6, "(1/b) Σ|f_w(x_i) - y_i| + n log 2b",
+            _close(rf"NLL = {_FLOAT};", rf"L1/b \+ n log 2b = {_FLOAT}", 2e-6),
+            "the cell's summed Laplace NLL (descentlab) against (1/b) Σ|f_w(x_i) - y_i| + n log 2b:"
+            " a tolerance against their difference"),
+    Reading(8, "the normal equations XᵀX w = Xᵀy",
+            _agree("normal equations:", "500 GD steps", 1e-6),
+            "the cell's solution of XᵀX w = Xᵀy against 500 gradient steps: a tolerance against "
+            "the largest difference"),
+    Reading(10, "so second-order information is available without ever forming H",
+            _close(rf"max \|Hv - H @ v\| = {_FLOAT}", None, 1e-12),
+            "the cell's Hv by differentiating ∇f·v (p numbers) against H @ v: a tolerance "
+            "against the largest difference"),
+    Reading(19, "w^t = w^0 - Σ_{k<t} η_k ∇L(w^k)",
+            _close(rf"w_50 = {_FLOAT};", rf"w_0 - sum eta_k g_k = {_FLOAT}", 1e-9),
+            "the cell's w after 50 descentlab SGD steps against w⁰ - Σ η_k ∇L(w^k): a tolerance "
+            "against their difference"),
+    Reading(20, "A constant rate fails the second, a geometric decay fails the first",
+            lambda run: (float(bool(re.search(r"constant 0\.1: sum eta diverges True , sum eta\^2 "
+                                              r"converges False", run.output))
+                               and bool(re.search(r"exponential : sum eta diverges False, sum "
+                                                  r"eta\^2 converges True", run.output))), 0.5),
+            "the cell's Robbins-Monro rows: the constant rate's Σ η² diverges and the "
+            "exponential's Σ η converges (1) or not (0)"),
+    Reading(23, "about κ steps per factor e",
+            lambda run: (printed(run, rf"kappa +1000: +{_FLOAT} steps")
+                         / printed(run, rf"kappa +10: +{_FLOAT} steps"), 30.0),
+            "the cell's steps at κ = 1000 over the steps at κ = 10 (100 if the count grows like "
+            "κ, 10 like √κ) against 30"),
+    Reading(29, "steps -η m̂/(√v̂ + ε) with both bias-corrected",
+            _agree("momentum + RMSProp by hand:", "descentlab Adam"),
+            "the cell's bias-corrected m̂/(√v̂ + ε) steps by hand against descentlab's Adam: "
+            "its tolerance against the largest difference printed"),
+    Reading(30, "The cell runs the whole pipeline on a tiny regression",
+            _close(rf"slope {_FLOAT} \(true 3\)", None, 0.1, 3.0),
+            "the cell's fitted slope after the pipeline against the true 3: a tolerance of 0.1 "
+            "against their difference"),
+    Reading(31, "Autograd does exactly this bookkeeping",
+            _close(r"autograd gradient at .*: \[([-\d.]+)\]", rf"the rule by hand +: {_FLOAT}",
+                   1e-9),
+            "the cell's autograd derivative against the power rule's by hand: a tolerance against "
+            "their difference"),
+    Reading(32, "The gradient stacks them, ∇f = (f_x, f_y)",
+            lambda run: (1e-9, max(abs(printed(run, rf"autograd gradient at .*: \[{a}\]")
+                                       - printed(run, rf"the rule by hand +: \[{b}\]"))
+                                   for a, b in ((_FLOAT + ", .*", "([-\\d.]+), .*"),
+                                                (".*, " + _FLOAT, ".*, ([-\\d.]+)")))),
+            "the cell's autograd gradient against (f_x, f_y) by hand: a tolerance against the "
+            "largest difference"),
 )  # fmt: skip
 
 
@@ -501,6 +574,41 @@ def _steps_shrink() -> tuple[bool, str]:
 
 Row = tuple[str, str, str, "Callable[[], tuple[bool, str]] | str", str]
 
+
+def typed(name: str, said: str, formula: str, reference: Callable[[dict[str, float]], float],
+          at: tuple[dict[str, float], ...], home: str, what: str, *, opposite: str = "",
+          tol: float = 1e-9) -> Row:  # fmt: skip
+    """A row of :data:`CLAIMS` for a formula a card types: ``formula`` (a piece of ``said``, as
+    the page types it) is evaluated as typed (:func:`~descentlab.book.facts.typed_value`) at
+    each point of ``at`` (its symbols as typed -> numbers) against ``reference`` (an
+    independent computation of the same quantity: torch's density, autograd's derivative, a
+    descentlab optimizer's state, a sum taken numerically; ``what`` names it); the opposite is
+    ``said`` with ``formula`` turned into its nearest wrong formula (``opposite``, or
+    :func:`~descentlab.book.facts.typed_mutant`: a sign turned, a digit changed). The run holds
+    when the typed formula agrees with the reference to ``tol`` (relative) everywhere and the
+    wrong one is off by more than ten times ``tol`` somewhere: a sign, an exponent or a factor
+    changed on the page is ✘ (neither phrase), and so is a formula the reference refutes."""
+    from descentlab.book.facts import typed_mutant, typed_value
+
+    if formula not in said:
+        raise ValueError(f"typed({name!r}): the formula {formula!r} is not in {said!r}")
+    wrong = opposite or typed_mutant(formula)
+
+    def demo() -> tuple[bool, str]:
+        off, far = 0.0, 0.0
+        for values in at:
+            want, got = reference(values), typed_value(formula, values)
+            bad = typed_value(wrong, values)
+            if got is None or bad is None:
+                return False, f"{formula if got is None else wrong} unread at {values}"
+            scale = max(1.0, abs(want))
+            off, far = max(off, abs(got - want) / scale), max(far, abs(bad - want) / scale)
+        return off <= tol < 10 * tol < far, f"{formula} off it by {off:.1e}, {wrong} by {far:.2g}"
+
+    demo.shows = f"{formula} as typed at {len(at)} points against {what}"  # type: ignore[attr-defined]
+    return name, said, said.replace(formula, wrong, 1), demo, home
+
+
 #: the cards' conceptual sentences and the runs that show them: (name, said, opposite, demo,
 #: home); a demo named by a string is :mod:`descentlab.book.claims`'s function of that name
 CLAIMS: tuple[Row, ...] = (
@@ -618,6 +726,130 @@ CLAIMS: tuple[Row, ...] = (
      "Dependence is what allows the product", _independence_product, "item 3"),
     ("definition_entropy_surprise", "H(p) = -Σ p_i log p_i is the expected surprise",
      "H(p) = Σ p_i log p_i is the expected surprise", _entropy_surprise, "item 118"),
+    # cards, items 1-33
+    ("card_loss_from_distribution", "the loss follows from the assumed distribution",
+     "the loss is chosen apart from the assumed distribution", "_nll_shapes", "item 2"),
+    ("card_iid_product", "the probability of all of them is the product of each one's",
+     "the probability of all of them is the sum of each one's", _independence_product, "item 3"),
+    ("card_argmax_unmoved", "the argmax does not move", "the argmax moves", _nll_same_problem,
+     "item 4"),
+    typed("card_laplace_nll", "Its negative log is |y - μ|/b + log 2b", "|y - μ|/b + log 2b",
+          _basics.laplace_nll, ({"y": 1.3, "μ": 0.5, "b": 1.5}, {"y": -2.0, "μ": 0.7, "b": 0.4}),
+          "item 6", "-log of torch's Laplace density"),
+    typed("card_gaussian_nll", "its negative log is (y - μ)²/(2σ²) + ½ log 2πσ²",
+          "(y - μ)²/(2σ²) + ½ log 2πσ²", _basics.normal_nll,
+          ({"y": 1.3, "μ": 0.5, "σ": 1.5}, {"y": -2.0, "μ": 0.7, "σ": 0.4}), "item 7",
+          "-log of torch's Normal density"),
+    ("card_ls_gradient_linear", "the gradient Xᵀ(Xw - y) is linear in w",
+     "the gradient Xᵀ(Xw + y) is linear in w", _basics.least_squares_gradient, "item 8"),
+    ("card_network_many_solutions", "∇L = 0 is a nonlinear system with many solutions",
+     "∇L = 0 is a linear system with one solution", "_permuted_minima", "item 8"),
+    ("card_taylor_half", "f(x + h) ≈ f(x) + ½ f''(x) h²", "f(x + h) ≈ f(x) + f''(x) h²",
+     _basics.taylor_half, "item 9"),
+    ("card_negative_curvature_maximum", "if f'' < 0 a maximum", "if f'' < 0 a minimum",
+     _second_derivative, "item 9"),
+    ("card_flat_decides_nothing", "f'' = 0 decides nothing", "f'' = 0 makes a minimum",
+     _basics.flat_second_derivative, "item 9"),
+    ("card_all_eigenvalues_positive", "the test asks for all its eigenvalues to be positive",
+     "the test asks for its eigenvalues' sum to be positive", _basics.eigenvalue_test, "item 9"),
+    ("card_mixed_signs_saddle", "mixed signs make a saddle", "mixed signs make a minimum",
+     _basics.eigenvalue_test, "item 9"),
+    ("card_newton_jumps", "Newton's method would jump to the minimum of the local quadratic model",
+     "Newton's method would step part way to the minimum of the local quadratic model",
+     _basics.newton_one_jump, "item 10"),
+    ("card_hessian_numbers", "p = 10⁶ weights that is 10¹² numbers",
+     "p = 10⁶ weights that is 10⁶ numbers", _basics.hessian_size, "item 10"),
+    ("card_backprop_twice_forward", "which backpropagation computes for about twice the cost of a "
+     "forward pass", "which backpropagation computes for the cost of a forward pass per weight",
+     _basics.backprop_cost, "item 11"),
+    ("card_descent_stops_at_saddle", "but possibly a saddle", "but never a saddle",
+     _basics.saddle_stop, "item 11"),
+    ("card_batch_cost", "A step costs |B|/N of a full-batch step",
+     "A step costs N/|B| of a full-batch step", _basics.batch_cost, "item 13"),
+    ("card_cheap_steps_farther", "those many cheap steps go much farther",
+     "the one exact step goes much farther", _basics.cheap_steps_farther, "item 13"),
+    typed("card_finite_population", "multiplies this by (N - B)/(N - 1)", "(N - B)/(N - 1)",
+          _basics.finite_population, ({"N": 6, "B": 2}, {"N": 8, "B": 3}), "item 14",
+          "the variance of the mean of every subset of B of N numbers over σ²/B"),
+    typed("card_error_factor", "a gradient step multiplies the error by 1 - ηλ", "1 - ηλ",
+          _basics.error_factor, ({"η": 0.1, "λ": 2.0}, {"η": 0.3, "λ": 5.0}), "item 15",
+          "descentlab's SGD, one step on λ(w - 2)²/2"),
+    typed("card_rate_cap", "caps the learning rate at 2/L", "2/L", _basics.stability_edge,
+          ({"L": 4.0}, {"L": 10.0}), "item 15",
+          "the largest stable rate of gradient descent on diag(L, L/7), found by running",
+          tol=1e-3),
+    ("card_constant_rate_no_convergence",
+     "a constant rate with noisy gradients does not converge to the minimum",
+     "a constant rate with noisy gradients converges to the minimum",
+     _basics.decaying_rate_settles, "item 17"),
+    ("card_floor_halves", "halve α and the spread halves", "halve α and the spread stays",
+     _basics.constant_rate_floor, "item 18"),
+    ("card_decaying_converges", "Only a decaying rate (items 20-21) converges",
+     "Even a constant rate (items 20-21) converges", _basics.decaying_rate_settles, "item 18"),
+    ("card_tail_must_shrink", "For the iterates to settle, the tail of this series must shrink",
+     "For the iterates to settle, the tail of this series need not shrink", _basics.noise_walk,
+     "item 19"),
+    ("card_constant_sum_wanders", "so the sum keeps wandering", "so the sum settles",
+     _basics.noise_walk, "item 19"),
+    ("card_noisy_tail_finite", "the noisy tail sums to something finite while the total rate Σ "
+     "η_k is still unlimited", "the noisy tail sums to something finite while the total rate Σ "
+     "η_k is finite too", _basics.power_decays, "item 19"),
+    ("card_cover_any_distance", "the steps must be able to cover any distance",
+     "the steps need not cover any distance", _basics.travel_budget, "item 20"),
+    ("card_finite_travel_budget", "a finite sum is a finite travel budget",
+     "a finite sum is no limit on travel", _basics.travel_budget, "item 20"),
+    ("card_finite_noise_to_settle", "it must be finite for the iterate to stop fluctuating",
+     "it may be infinite and the iterate still stops fluctuating", _basics.noise_walk, "item 20"),
+    typed("card_inverse_squares", "Σ 1/t² = π²/6", "π²/6", _basics.inverse_squares, ({},),
+          "item 21", "Σ 1/t² summed to 10⁴ with its tail's Euler-Maclaurin terms", tol=1e-11),
+    ("card_powers_meet_both", "Any η/t^p with ½ < p ≤ 1 does too",
+     "Any η/t^p with 0 < p ≤ 1 does too", _basics.power_decays, "item 21"),
+    ("card_powers_fail", "p ≤ ½ fails the second, p > 1 the first",
+     "p ≤ ½ fails the first, p > 1 the second", _basics.power_decays, "item 21"),
+    ("card_torch_schedules_factor",
+     "torch's schedulers all multiply the optimizer's base rate by a factor",
+     "torch's schedulers all add to the optimizer's base rate a term", _basics.schedule_factors,
+     "item 22"),
+    ("card_descentlab_same_factors",
+     "descentlab's schedules are the same factors as functions of the step",
+     "descentlab's schedules are other factors than torch's", _basics.schedule_factors,
+     "item 22"),
+    ("card_momentum_addresses_slowness", "That slowness, not the noise, is what momentum addresses",
+     "That noise, not the slowness, is what momentum addresses", "_optimal_heavy_ball_steps",
+     "item 23"),
+    ("card_flipping_cancel", "the flipping terms partly cancel", "the flipping terms add up",
+     _basics.flipping_terms_cancel, "item 24"),
+    ("card_velocity_keeps_fraction",
+     "it keeps the fraction β₁ of its last value and adds the new step -η∇L",
+     "it keeps the fraction 1 - β₁ of its last value and adds the new step -η∇L",
+     _basics.velocity_recursion, "item 25"),
+    ("card_velocity_unrolled", "m_t = -η Σ_k β₁^(t-k) ∇L(w_k)", "m_t = -η Σ_k β₁^k ∇L(w_k)",
+     _basics.velocity_unrolled, "item 25"),
+    ("card_momentum_zero_descent", "With β₁ = 0 it is gradient descent",
+     "With β₁ = 0.5 it is gradient descent", _basics.momentum_zero_is_descent, "item 25"),
+    typed("card_velocity_limit", "on a constant gradient it converges to -η∇L/(1-β₁)",
+          "-η∇L/(1-β₁)", _basics.velocity_limit,
+          ({"η": 0.05, "∇L": 2.0, "β₁": 0.6}, {"η": 0.1, "∇L": -1.0, "β₁": 0.5}), "item 25",
+          "descentlab's Momentum (velocity form) after 60 steps of a constant gradient"),
+    typed("card_impulse_weight", "a gradient's weight in m has shrunk to β^k", "β^k",
+          _basics.impulse_weight, ({"β": 0.9, "k": 3}, {"β": 0.5, "k": 5}), "item 26",
+          "descentlab's Momentum (velocity form): one gradient's velocity k steps later over its "
+          "first", opposite="β^(k+1)"),
+    ("card_steep_dominates", "the gradient is dominated by its W₂ component",
+     "the gradient is dominated by its W₁ component", _basics.steep_component, "item 27"),
+    typed("card_power_rule", "d/dx xⁿ = n xⁿ⁻¹", "n xⁿ⁻¹", _basics.autograd_power,
+          ({"x": 1.3, "n": 3}, {"x": 0.7, "n": 5}), "item 31", "autograd's derivative of xⁿ"),
+    typed("card_cubic_derivative", "d/dx (3x³ - 2x + 1) = 9x² - 2", "9x² - 2",
+          _basics.autograd_cubic, ({"x": 1.5}, {"x": -0.7}), "item 31",
+          "autograd's derivative of 3x³ - 2x + 1"),
+    ("card_partial_holds", "differentiates in one variable holding the others fixed",
+     "differentiates in every variable at once", _basics.partial_holds_others, "item 32"),
+    typed("card_partial_x", "f_x = 3y² + 12x²", "3y² + 12x²", _basics.autograd_partial(0),
+          ({"x": 1.0, "y": 2.0}, {"x": -0.5, "y": 1.5}), "item 32", "autograd's ∂f/∂x"),
+    typed("card_partial_y", "f_y = 6xy - 10y", "6xy - 10y", _basics.autograd_partial(1),
+          ({"x": 1.0, "y": 2.0}, {"x": -0.5, "y": 1.5}), "item 32", "autograd's ∂f/∂y"),
+    ("card_gradient_two_forwards", "a gradient costs about two forward passes, not one per weight",
+     "a gradient costs one forward pass per weight", _basics.backprop_cost, "item 33"),
 )  # fmt: skip
 
 #: why a step of algebra is listed (the reason several rows of :data:`UNBACKED` share)
@@ -815,5 +1047,76 @@ UNBACKED: dict[str, str] = {
     "Adam and RMSProp are good first choices": (
         "a judgement from practice; the adaptive chapter's rows measure the rates' independence of"
         " scale"
+    ),
+    # cards, items 1-33
+    "A model with weights w defines a distribution over the data": (
+        "notation: names the model's distribution P_model(· | w) that the card's next sentences "
+        "compare with P_data; a definition by convention, nothing to run"
+    ),
+    "That is why the next items start from the likelihood": (
+        "a pointer to the lecture's order (items 2-4 take the likelihood up), no quantity stated"
+    ),
+    "It needs no prior and no loss chosen by hand": (
+        "what the definition ŵ = argmax p(X | w) leaves out (a prior, as a MAP estimate would "
+        "add): a reading of the formula, not a result; the next clause, the loss following from "
+        "the distribution, is bound by a run"
+    ),
+    "identical distribution is what lets one model p_model serve every factor": (
+        "the meaning of 'identically distributed' (one density for every example), a modelling "
+        "assumption by definition; the product's dependence on independence is bound on item 3"
+    ),
+    "Write the model's prediction as the centre μ = f_w(x)": (
+        "notation: names the prediction μ that items 6 and 7's formulas (each evaluated against "
+        "torch's densities) use"
+    ),
+    "hence iterative descent.": (
+        "the conclusion the sentence before draws (no formula solves ∇L = 0, so iterate), a rule "
+        "of method; the card's cell runs the iteration beside the normal equations"
+    ),
+    "first-order methods skip it and take many cheap steps": (
+        "the definition of a first-order method (gradients only, no Hessian); a gradient's cost "
+        "is bound on items 11 and 33 by counted multiply-adds"
+    ),
+    "the price is noise, which item 14 quantifies and item 18 shows at the end of training": (
+        "a pointer to items 14 and 18, whose cells measure the batch gradient's variance and the "
+        "noise floor (their claims bind them)"
+    ),
+    "Let B be drawn uniformly": (
+        "the sampling assumption the derivation starts from (a setting), nothing to measure; what "
+        "it yields, an unbiased batch mean, is bound by item 14's claim"
+    ),
+    "that is where training time goes": (
+        "a judgement about real training runs (their flattest directions take the time), which no"
+        " run of the book times; the step count 1/(ηλ) behind it is the card's reading"
+    ),
+    "Item 20 turns this into the two conditions": (
+        "a pointer to item 20, whose two conditions are bound there"
+    ),
+    "Two things.": (
+        "announces the two conditions the next two sentences state, each bound by a run there"
+    ),
+    "A tuned rate and a schedule fix the step's size, not its direction": (
+        "true by definition: a rate, scheduled or not, is a positive scalar times the gradient, "
+        "and a positive scalar cannot turn a vector; nothing to measure"
+    ),
+    "which is why it is a strong default": (
+        "a judgement from practice ('a strong default'); what Adam inherits is the card's cell, "
+        "whose reading binds its step to momentum's and RMSProp's averages"
+    ),
+    '"Often best" is not "always"': (
+        "a summary of item 60's race table on the book's landscapes, whose rows are checked on "
+        "that card"
+    ),
+    "The lecture in one line: assume a distribution for the data": (
+        "the lecture's summary: restates items 1-7 (the likelihood and its losses), each bound on "
+        "its card"
+    ),
+    "the loss's gradient comes from backpropagation": (
+        "the summary's second clause: restates items 11 and 33, bound there by counted "
+        "multiply-adds"
+    ),
+    "an optimizer turns gradients into steps (SGD, then momentum for direction": (
+        "the summary's third clause: restates items 11-29 (SGD, momentum, RMSProp, Adam, "
+        "schedules), each bound on its card"
     ),
 }

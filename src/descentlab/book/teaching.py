@@ -27,6 +27,11 @@ backed by a *reading* (:data:`~descentlab.book.card_claims.READINGS`): :func:`re
 reads two of the values the cell printed and chooses, from them, the phrase or the phrase with
 its direction words swapped -- the card's row is ✘ when the page says the other, or neither.
 
+A card's typed update rule (```w ← w - η∇L(w)```) that its formula row reads and accepts
+(:func:`~descentlab.book.facts.rule_mismatches`) backs the sentence that holds it, and so does
+a typed formula a claim evaluates as typed against an independent computation
+(:func:`~descentlab.book.card_claims.typed`).
+
 A sentence has a *computable opposite* when :func:`turned` changes it: one of the word pairs of
 :data:`OPPOSITES` (bias and variance, mean and median, falls and grows, sharp and flat, ...)
 swapped gives the sentence that says the contrary. In the kinds of :data:`BOUND_KINDS` every
@@ -173,7 +178,24 @@ def _phrases() -> tuple[list[str], list[str]]:
 
     read = [p for r in READINGS for p in (r.said, turned(r.said))]  # the values choose one
     backing = [plain(c.said) for c in CLAIMS] + read + list(CHECKED_BY) + _exercise_words()
+    backing += _typed_rules()
     return backing, list(UNBACKED)
+
+
+def _typed_rules() -> list[str]:
+    """The update rules the cards type (```w ← w - η∇L(w)```) that the card's formula row
+    reads and accepts: each one evaluated against the rule its card states
+    (:func:`~descentlab.book.facts.rule_mismatches`, :data:`~descentlab.book.texts._facts.STATED`),
+    so a sign, an exponent or another rule in its place is a ✘ on the card and the sentence no
+    longer holds the phrase that bound it."""
+    from descentlab.book.facts import rule_mismatches
+    from descentlab.book.lectures import ITEMS
+    from descentlab.book.texts._facts import RULES, stated_rules
+
+    accepted: list[str] = []
+    for it in ITEMS:
+        rule_mismatches(it.explain, stated_rules(it.number), RULES, accepted)
+    return [plain(rule) for rule in accepted]
 
 
 def _exercise_words() -> list[str]:

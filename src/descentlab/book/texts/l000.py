@@ -196,8 +196,8 @@ print("numbers in H:", p * p, " numbers in Hv:", p)""",
         explain="""
 The gradient `∇L(w)` is the direction in which the loss rises fastest; a small step against
 it lowers the loss by about `η‖∇L‖²` (first-order Taylor). Gradient descent repeats that:
-`w ← w - η∇L(w)`. It needs only first derivatives, which backpropagation computes for the
-cost of about one extra forward pass. It stops where the gradient vanishes: a minimum, but
+`w ← w - η∇L(w)`. It needs only first derivatives, which backpropagation computes for about
+twice the cost of a forward pass. It stops where the gradient vanishes: a minimum, but
 possibly a saddle or a local minimum (items 46, 97).""",
         code="""\
 from descentlab.problems import landscapes, trajectories

@@ -70,7 +70,7 @@ returns for every input at once.""",
 If `y = f(u)` and `u = g(x)`, a small change `dx` changes `u` by `g'(x) dx`, which changes
 `y` by `f'(u)·g'(x) dx`: the rates multiply. Backpropagation is this rule applied through a
 network layer by layer, from the loss back to each weight, reusing every intermediate
-product, which is why a gradient costs about as much as a forward pass.""",
+product, which is why a gradient costs about two forward passes, not one per weight.""",
         code="""\
 import torch
 
