@@ -173,7 +173,39 @@ def _phrases() -> tuple[list[str], list[str]]:
 
     read = [p for r in READINGS for p in (r.said, turned(r.said))]  # the values choose one
     backing = [plain(c.said) for c in CLAIMS] + read + list(CHECKED_BY) + _exercise_words()
-    return backing, list(UNBACKED)
+    return backing + _card_formulas(), list(UNBACKED)
+
+
+def _card_formulas() -> list[str]:
+    """The cards' sentences whose typed formulas their card's check row evaluates
+    (:func:`~descentlab.book.facts.text_check`, as :func:`~descentlab.book.build.card` makes
+    it): a formula that states its value (evaluated at the numbers the card binds), an update
+    rule typed and held to the one the card states (:data:`~descentlab.book.texts._facts.STATED`),
+    an equation whose sides are compared as functions, derivatives taken
+    (:func:`~descentlab.book.facts.identity_mismatches`), or a year held to the bibliography."""
+    from descentlab.book.bibliography import dated
+    from descentlab.book.facts import (
+        bindings,
+        evaluate,
+        identity_mismatches,
+        rule_mismatches,
+        statements,
+    )
+    from descentlab.book.lectures import ITEMS
+    from descentlab.book.texts._facts import stated_rules
+
+    out = []
+    for it in ITEMS:
+        bound, rules = bindings(it.explain), stated_rules(it.number)
+        for raw in _SENTENCE.split(" ".join(it.explain.split())):
+            if (
+                any(evaluate(lhs, bound) is not None for _, lhs, *_ in statements(raw))
+                or (rules and rule_mismatches(raw, rules)[0])
+                or identity_mismatches(raw, it.explain)[0]
+                or dated(raw)
+            ):
+                out.append(plain(raw))
+    return out
 
 
 def _exercise_words() -> list[str]:
