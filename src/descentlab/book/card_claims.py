@@ -330,7 +330,8 @@ READINGS: tuple[Reading, ...] = (
             "the cell's autograd dL/dW against outer(δ, x): a tolerance against the largest "
             "difference printed"),
     Reading(50, "the gradient is zero, and gradient descent stops there",
-            lambda run: (1e-3, abs(_double_well_slope(printed(run, rf"^sgd +: ends at x = {_FLOAT}")))),
+            lambda run: (1e-3, abs(_double_well_slope(
+                printed(run, rf"^sgd +: ends at x = {_FLOAT}")))),
             "the double well's slope at the cell's end of plain descent: a tolerance against "
             "its size"),
     Reading(50, "momentum 0.9 crosses and plain descent stays",
@@ -654,9 +655,10 @@ def _epochs_hold(out: str) -> bool:
     epochs = [[[int(i) for i in b.split(",")] for b in re.findall(r"\[([\d, ]+)\]", line)]
               for line in re.findall(r"batches (\[\[.*?\]\]);", out)]  # fmt: skip
     flat = [sorted(i for b in e for i in b) for e in epochs]
+    shuffled = [i for b in epochs[0] for i in b] != list(range(12)) if epochs else False
     return (len(epochs) == 2 and all(f == list(range(12)) for f in flat)
             and all(len(b) == 4 for e in epochs for b in e)
-            and epochs[0] != epochs[1] and sum(epochs[0], []) != list(range(12)))  # fmt: skip
+            and epochs[0] != epochs[1] and shuffled)  # fmt: skip
 
 
 def _axes_shown(out: str) -> bool:
@@ -771,7 +773,8 @@ def _error_factor() -> tuple[bool, str]:
         factor = (0.0 + moves[0, 0] - 2) / (0.0 - 2)  # from x₀ = 0: x₁ = Δx
         off.append((abs(factor - (1 - lr * 2 * a)), abs(factor - (1 + lr * 2 * a))))
     minus, plus = max(o[0] for o in off), min(o[1] for o in off)
-    return bool(minus < 1e-12 < plus), f"off 1 - ε·f'' by {minus:.1e}, off 1 + ε·f'' by ≥ {plus:.2g}"
+    shown = f"off 1 - ε·f'' by {minus:.1e}, off 1 + ε·f'' by ≥ {plus:.2g}"
+    return bool(minus < 1e-12 < plus), shown
 
 
 @_shows("heavy ball (β 0.9) and gradient descent at η 0.1 on x² from 1: where each goes past 0")
@@ -801,8 +804,9 @@ def _velocity_steps() -> tuple[bool, str]:
                    "the last")  # fmt: skip
 
 
-@_shows("the bold driver's verdict (the loss rose or fell) on 40 steps of descent on x²/2 that "
-           "all lower the loss: from exact losses and from losses with noise of std 0.01")  # fmt: skip
+@_shows("the bold driver's verdict (the loss rose or fell) on 40 steps of descent on x²/2 "
+           "that all lower the loss: from exact losses and from losses with noise of std "
+           "0.01")  # fmt: skip
 def _noisy_bold_driver() -> tuple[bool, str]:
     """Every step of gradient descent at η 0.1 lowers x²/2; the share of steps the rule would
     undo when it compares exact losses and when it compares noisy (mini-batch) ones."""

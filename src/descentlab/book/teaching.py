@@ -27,6 +27,13 @@ backed by a *reading* (:data:`~descentlab.book.card_claims.READINGS`): :func:`re
 reads two of the values the cell printed and chooses, from them, the phrase or the phrase with
 its direction words swapped -- the card's row is ✘ when the page says the other, or neither.
 
+A card's sentence that types a formula its card's check row evaluates
+(:func:`~descentlab.book.facts.text_check`) is backed by that row (:func:`_card_formulas`): a
+formula that states its value, an update rule held to the one the card states, an equation
+whose sides are compared as functions with derivatives taken (```f_x = 6(x-2)``` of a typed
+```f```: :func:`~descentlab.book.facts.identity_mismatches`), a year held to the
+bibliography -- an exponent, a sign or a year changed is a ✘ on the card.
+
 A sentence has a *computable opposite* when :func:`turned` changes it: one of the word pairs of
 :data:`OPPOSITES` (bias and variance, mean and median, falls and grows, sharp and flat, ...)
 swapped gives the sentence that says the contrary. In the kinds of :data:`BOUND_KINDS` every
