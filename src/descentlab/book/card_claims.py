@@ -1258,8 +1258,8 @@ UNBACKED: dict[str, str] = {
         "and step size) and 43 (the rate), whose cells and rows run them"
     ),
     "saddle points, not bad minima, are the usual obstacle": (
-        "an empirical finding about large networks' losses (Dauphin et al.'s saddle-point "
-        "analysis); the book trains no large network whose critical points it could count"
+        "an empirical finding of the literature on large networks' losses; the book trains no "
+        "large network whose critical points it could count"
     ),
     "if it fell, keep going (or grow the rate a little)": (
         "the bold driver's other branch, a design choice of the heuristic (grow or keep); the "
@@ -1267,7 +1267,7 @@ UNBACKED: dict[str, str] = {
     ),
     "The family tree: gradient descent → SGD (random batches) → momentum and Nesterov": (
         "a genealogy: which method was proposed as a change of which is history (the "
-        "bibliography dates each); item 39's cell prints the chains the next clauses name"
+        "bibliography dates each); the card's cell prints each child's chain beside its parent"
     ),
     "AdaGrad (per-coordinate scale from summed squares) → RMSProp and Adadelta": (
         "a genealogy of the adaptive methods (history, dated by the bibliography); items "
@@ -1284,8 +1284,8 @@ UNBACKED: dict[str, str] = {
         "rates, crowns RMSProp on each"
     ),
     "The honest comparison tunes each optimizer's rate, runs several seeds": (
-        "a rule of method for comparing optimizers (descentlab compare's tests hold its "
-        "implementation); nothing this card runs measures a method"
+        "a rule of method for comparing optimizers (what descentlab compare implements); "
+        "nothing this card runs measures a method"
     ),
     "Gradient descent uses first derivatives only (it is first order)": (
         "the definitions of 'first order' and 'iterative', names for the rule item 41 binds "
