@@ -1303,6 +1303,38 @@ MUTANTS: tuple[Mutant, ...] = (
                                                            " an epoch of cheap ones",
            (13,), file="book/texts/l000.py", old="those many cheap steps go much farther",
            new="the one exact step goes much farther"),
+    # cards, items 34-66: a derivation step, a typed partial, a number a cell prints, a
+    # conceptual sentence reworded into its misconception, a correction's sign
+    Mutant("cards_chain_rule_exponent", "card explanation", "a derivation step's exponent "
+                                                           "kept at 3 (the chain rule's result "
+                                                           "typed as 6(2x - 1)³)",
+           (34,), file="book/texts/l001.py", old="3(2x - 1)²·2 = 6(2x - 1)²`",
+           new="3(2x - 1)²·2 = 6(2x - 1)³`"),
+    Mutant("cards_partial_sign", "card explanation", "a partial derivative's sign inside its "
+                                                    "square turned (f_x = 6(x+2))",
+           (35,), file="book/texts/l001.py", old="`f_x = 6(x-2)`", new="`f_x = 6(x+2)`"),
+    Mutant("cards_cell_share_removed", "cell output", "the share of the error ten steps at lr "
+                                                     "0.01 remove changed (28 % for 18 %)",
+           (43,), file="book/texts/l001.py", old="ten steps remove only 18 % of the error",
+           new="ten steps remove only 28 % of the error"),
+    Mutant("cards_nesterov_current_point", "card explanation", "Nesterov's gradient said to be "
+                                                              "taken at the current point "
+                                                              "(reworded, no word swapped)",
+           (52,), file="book/texts/l001.py",
+           old="Nesterov takes the gradient at the point momentum is about to reach, `w + αv`",
+           new="Nesterov evaluates its gradient at the current point `w`, like momentum"),
+    Mutant("cards_adam_correction_sign", "card explanation", "Adam's bias corrections typed "
+                                                            "with a plus, 1/(1 + ρ^t)",
+           (58,), file="book/texts/l001.py", old="corrected by `1/(1 - ρ^t)` for",
+           new="corrected by `1/(1 + ρ^t)` for"),
+    Mutant("cards_test_choice_fair", "card explanation", "choosing on the test set said to "
+                                                        "leave its score fair (the "
+                                                        "misconception)",
+           (64,), file="book/texts/l002.py", old="would make its score optimistic",
+           new="would leave its score a fair estimate"),
+    Mutant("cards_window_exponent", "card explanation", "RMSProp's averaging window typed "
+                                                       "as 1/(1 - ρ)² = 10",
+           (57,), file="book/texts/l001.py", old="`1/(1 - ρ) = 10`", new="`1/(1 - ρ)² = 10`"),
 )  # fmt: skip
 
 _RUNNER = r"""

@@ -314,6 +314,132 @@ READINGS: tuple[Reading, ...] = (
                                                 (".*, " + _FLOAT, ".*, ([-\\d.]+)")))),
             "the cell's autograd gradient against (f_x, f_y) by hand: a tolerance against the "
             "largest difference"),
+    # cards, items 34-66 (the values read by the functions of their block below)
+    Reading(34, "the chain rule is the shortcut", lambda run: _by_hand_gap(run),
+            "the cell's chain rule by hand, 6(2x - 1)², against autograd's derivative at 0.8: "
+            "a tolerance against the difference"),
+    Reading(36, "to minimize a loss L(w, b)",
+            _pair(rf"step   0: .*L {_FLOAT}", rf"step 300: .*L {_FLOAT}"),
+            "the cell's loss L(w, b) at step 0 against step 300"),
+    Reading(36, "the question becomes where that function is lowest",
+            lambda run: (1e-3, abs(printed(run, rf"step 300: w {_FLOAT}") - 2)
+                         + abs(printed(run, rf"step 300: .*b {_FLOAT}") - 1)),
+            "the cell's end against the data's line w = 2, b = 1, where L = 0 is lowest: a "
+            "tolerance against the distance"),
+    Reading(37, "Four ways to the minimum of f = x² - 4x + 6",
+            lambda run: (1e-3, max(abs(float(v) - 2)
+                                   for v in re.findall(rf"x\* = {_FLOAT}", run.output))),
+            "the x* each of the cell's four ways prints against 2: a tolerance against the "
+            "largest distance"),
+    Reading(39, "The optimizers differ along two axes",
+            lambda run: _true(run, _axes_shown),
+            "the cell's chains: a velocity's trace for momentum, Nesterov and Adam, a per-"
+            "coordinate scale for AdaGrad, RMSProp and Adam (1: so, 0: not)"),
+    Reading(39, "so the table's two axes are visible in the optimizer's own description",
+            lambda run: _true(run, _axes_shown),
+            "the cell's chains: a velocity's trace for momentum, Nesterov and Adam, a per-"
+            "coordinate scale for AdaGrad, RMSProp and Adam (1: so, 0: not)"),
+    Reading(40, "the rate of change of f along u is ∇f·u = ‖∇f‖ cos θ",
+            lambda run: (1e-3 * abs(printed(run, rf"-\|grad\| = {_FLOAT}")),
+                         abs(printed(run, rf"slope {_FLOAT}")
+                             - printed(run, rf"-\|grad\| = {_FLOAT}"))),
+            "the cell's least slope ∇f·u over 360 unit directions against -‖∇f‖ (cos θ = -1): "
+            "a tolerance against the difference"),
+    Reading(40, "the negative gradient is the direction of steepest descent",
+            lambda run: (1.0, abs(printed(run, rf"360 directions: {_FLOAT} degrees")
+                                  - printed(run, rf"-gradient direction: {_FLOAT} degrees"))),
+            "the cell's steepest of 360 directions against -∇f's, in degrees: 1° (the "
+            "directions' spacing) against the difference"),
+    Reading(42, "The descent is monotone",
+            lambda run: (min(a - b for a, b in itertools.pairwise(_listed(run, r"lr +0\.2"))),
+                         0.0),
+            "the cell's least decrease of x from one step to the next, at lr 0.2, against 0"),
+    Reading(43, "at η = 0.2 it is 0.6",
+            lambda run: (1e-3, abs((_listed(run, r"lr +0\.2")[1] - 2) / 2 - 0.6)),
+            "the cell's first error factor (x₁ - 2)/(x₀ - 2) at lr 0.2 against 0.6: a "
+            "tolerance against the distance"),
+    Reading(43, "it is 0.98, so ten steps remove only 18 % of the error",
+            lambda run: (5e-3, max(abs((_listed(run, r"lr 0\.01")[1] - 2) / 2 - 0.98),
+                                   abs(1 - (_listed(run, r"lr 0\.01")[10] - 2) / 2 - 0.18))),
+            "the cell's first error factor at lr 0.01 against 0.98 and the share of the error "
+            "its ten steps removed against 18 %: a tolerance against the larger distance"),
+    Reading(43, "the iterate jumps from 4 to 2 - 2 = 0 and back forever",
+            lambda run: (1e-9, max(abs(x - (0.0 if k % 2 else 4.0))
+                                   for k, x in enumerate(_listed(run, r"lr +1\.0")))),
+            "the cell's path at lr 1 against 4, 0, 4, 0, ...: a tolerance against the largest "
+            "distance"),
+    Reading(44, "x sin x has several minima", lambda run: _two_ends(run),
+            "the distance between the cell's two ends (starts 2.5 and 1.5) against π/2, half "
+            "the spacing of x sin x's valleys"),
+    Reading(44, "the start decides which valley it ends in", lambda run: _two_ends(run),
+            "the distance between the cell's two ends (starts 2.5 and 1.5) against π/2, half "
+            "the spacing of x sin x's valleys"),
+    Reading(44, "From 2.5 the slope points right, towards the minimum near 4.91",
+            lambda run: (5e-3, abs(_x_sin_x_end(2.5, 0.25)(run) - 4.91)),
+            "the cell's end from 2.5 against 4.91: a tolerance against the distance"),
+    Reading(44, "from 1.5 it points left, towards the minimum at 0",
+            lambda run: (5e-3, abs(_x_sin_x_end(1.5, 0.25)(run) - 0.0)),
+            "the cell's end from 1.5 against 0: a tolerance against the distance"),
+    Reading(45, "From 2.5, lr 0.05 creeps into the nearby minimum",
+            lambda run: (1e-2, abs(_x_sin_x_end(2.5, 0.05)(run) - 4.9132)),
+            "the cell's end at lr 0.05 against x sin x's minimum nearest 2.5, 4.9132: a "
+            "tolerance against the distance"),
+    Reading(47, "builds every (x, y) pair from two axes, and the values form a matrix",
+            lambda run: _bowl_values(run),
+            "the cell's 5 × 5 values against 3(x - 2)² + (y - 2)² at every (x, y) of its axes: a "
+            "tolerance against the largest difference"),
+    Reading(48, "shuffle the example indices, cut them into consecutive batches",
+            lambda run: _true(run, _epochs_hold),
+            "the cell's epochs: 12 examples shuffled and cut into 3 batches of 4, each once, "
+            "the two epochs' batches different (1: so, 0: not)"),
+    Reading(48, "Every example is used exactly once per epoch (sampling without replacement), "
+                "and reshuffling each epoch makes the batches different every time",
+            lambda run: _true(run, _epochs_hold),
+            "the cell's epochs: 12 examples shuffled and cut into 3 batches of 4, each once, "
+            "the two epochs' batches different (1: so, 0: not)"),
+    Reading(49, "the same shape as W", lambda run: _true(run, _gradient_shape),
+            "the cell's autograd dL/dW printed as 3 rows of 2, W's shape (1: so, 0: not)"),
+    Reading(49, "it is the outer product δ xᵀ", _agree("autograd dL/dW:", "outer(delta, x):"),
+            "the cell's autograd dL/dW against outer(δ, x): a tolerance against the largest "
+            "difference printed"),
+    Reading(50, "the gradient is zero, and gradient descent stops there",
+            lambda run: (1e-3, abs(_double_well_slope(
+                printed(run, rf"^sgd +: ends at x = {_FLOAT}")))),
+            "the double well's slope at the cell's end of plain descent: a tolerance against "
+            "its size"),
+    Reading(50, "momentum 0.9 crosses and plain descent stays",
+            _pair(rf"^sgd +: ends at x = {_FLOAT}", rf"^momentum: ends at x = {_FLOAT}"),
+            "the cell's ends: plain descent's x against momentum's (the deeper well at x < 0)"),
+    Reading(53, "the range of rates that works widens",
+            lambda run: (min(len(_listed(run, n)) for n in ("rmsprop", "adam")),
+                         len(_listed(run, "sgd"))),
+            "the cell's number of rates within 0.01 of the minimum: the fewer of RMSProp's and "
+            "Adam's against SGD's"),
+    Reading(54, "if the loss rose, the step was too long, so undo it and halve the rate",
+            lambda run: (printed(run, rf"without, lr 1\.5 : \|x - 2\| after 20 steps = {_FLOAT}"),
+                         abs(printed(run, rf"^with the rule .*\.\.\. {_FLOAT}") - 2)),
+            "the cell's |x - 2| after 20 steps at lr 1.5: without the rule against with it"),
+    Reading(58, "the first step is exactly ε per coordinate",
+            lambda run: (1e-8, max(abs(v - 0.1) for v in _listed(run, "first step"))),
+            "the cell's first Adam step per coordinate against ε = 0.1: a tolerance against the "
+            "largest distance"),
+    Reading(62, "The generalization gap is the difference between the two",
+            lambda run: _gap_is_difference(run),
+            "the cell's printed gaps against test MSE - train MSE: a tolerance against the "
+            "largest difference"),
+    Reading(63, "so both training and test errors are high",
+            lambda run: (min(printed(run, rf"degree  1: train MSE {_FLOAT}"),
+                             printed(run, rf"degree  1: .*test MSE {_FLOAT}")),
+                         max(printed(run, rf"degree  5: train MSE {_FLOAT}"),
+                             printed(run, rf"degree  5: .*test MSE {_FLOAT}"))),
+            "the cell's line (degree 1): the lower of its train and test MSE against the higher "
+            "of degree 5's"),
+    Reading(64, "every example is validated exactly once, never trained on in its own fold",
+            lambda run: _true(run, lambda out: len(re.findall(r"overlap with train: 0$", out,
+                                                              re.MULTILINE)) == 5
+                              and "every example validated once: True" in out),
+            "the cell's five folds: no overlap with their training part, every example "
+            "validated once (1: so, 0: not)"),
 )  # fmt: skip
 
 
@@ -359,19 +485,10 @@ def _second_derivative() -> tuple[bool, str]:
 def _adagrad_steps(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """descentlab's Adagrad (lr 0.1) fed ``grads`` (steps × coordinates): each step's |Δw|
     and the accumulated G at the end."""
-    import torch
-
     from descentlab.optim import Adagrad
 
-    w = torch.nn.Parameter(torch.zeros(grads.shape[1], dtype=torch.float64))
-    opt = Adagrad([w], lr=0.1)
-    moves = []
-    for g in grads:
-        before = w.detach().clone()
-        w.grad = torch.tensor(g, dtype=torch.float64)
-        opt.step()
-        moves.append((w.detach() - before).abs().numpy())
-    return np.array(moves), opt.state[w]["sum"].numpy()
+    moves, opt, w = _fed(lambda p: Adagrad(p, lr=0.1), grads)
+    return np.abs(moves), opt.state[w]["sum"].numpy()
 
 
 @_shows("descentlab's Adagrad, gradient 1 at every step on one coordinate and at every 10th "
@@ -570,6 +687,288 @@ def _steps_shrink() -> tuple[bool, str]:
         moves.append(abs(w.item() - before))
     holds = all(b < a for a, b in itertools.pairwise(moves))
     return holds, f"|Δx| {moves[0]:.3g} at step 1, {moves[-1]:.3g} at step 10"
+
+
+# ------------------------------------------------------------------------------------------
+# cards, items 34-66: what their cells printed, read (the readings' values), and the runs of
+# their conceptual sentences
+
+
+def _listed(run: Ran, label: str) -> list[float]:
+    """The numbers of the list the cell printed after ``label`` (``lr  0.2: [4.0, 3.2, ...]``,
+    ``autograd gradient at [0.8] : [2.16]``: the list after the label's colon)."""
+    m = re.search(rf"^{label}[^\n]*?: *\[([^\]]*)\]", run.output, re.MULTILINE)
+    if m is None:
+        raise ValueError(f"the cell printed no list after {label!r}")
+    return [float(v) for v in re.findall(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?", m[1])]
+
+
+def _by_hand_gap(run: Ran) -> tuple[float, float]:
+    """(tolerance, largest difference) between autograd's gradient and the rule by hand."""
+    by_hand = re.search(r"^the rule by hand *: *\[?([^\]\n]*)", run.output, re.MULTILINE)
+    if by_hand is None:
+        raise ValueError("the cell printed no rule by hand")
+    hand = [float(v) for v in by_hand[1].split(",")]
+    return _gap([str(v) for v in _listed(run, "autograd gradient")], [str(v) for v in hand])
+
+
+def _x_sin_x_end(start: float, lr: float) -> Callable[[Ran], float]:
+    return _p(rf"start {start}, lr {lr}: after 30 steps x = {_FLOAT}")
+
+
+def _true(run: Ran, holds: Callable[[str], bool]) -> tuple[float, float]:
+    """(1, 0) when the cell's output bears out ``holds``, (0, 0) otherwise: a reading of a
+    property of what the cell printed rather than of two numbers."""
+    return float(holds(run.output)), 0.0
+
+
+def _epochs_hold(out: str) -> bool:
+    """Item 48's cell: each epoch's batches a partition of the 12 examples into consecutive
+    batches of 4, in a shuffled order, and the two epochs' batches different."""
+    epochs = [[[int(i) for i in b.split(",")] for b in re.findall(r"\[([\d, ]+)\]", line)]
+              for line in re.findall(r"batches (\[\[.*?\]\]);", out)]  # fmt: skip
+    flat = [sorted(i for b in e for i in b) for e in epochs]
+    shuffled = [i for b in epochs[0] for i in b] != list(range(12)) if epochs else False
+    return (len(epochs) == 2 and all(f == list(range(12)) for f in flat)
+            and all(len(b) == 4 for e in epochs for b in e)
+            and epochs[0] != epochs[1] and shuffled)  # fmt: skip
+
+
+def _axes_shown(out: str) -> bool:
+    """Item 39's cell: the optimizers that build a velocity print a trace with momentum > 0 (or
+    Adam's), those that scale per coordinate a ``scale_by_`` rule other than the rate's; SGD
+    neither."""
+    rows = dict(re.findall(r"^(\w+) +\d{4}: (.*)$", out, re.MULTILINE))
+    velocity = {n for n, c in rows.items()
+                if re.search(r"trace\(momentum=0\.\d", c) or "scale_by_adam" in c}  # fmt: skip
+    scaled = {n for n, c in rows.items() if re.search(r"scale_by_(?!lr)", c)}
+    return (len(rows) == 6 and velocity == {"momentum", "nesterov", "adam"}
+            and scaled == {"adagrad", "rmsprop", "adam"})  # fmt: skip
+
+
+def _bowl_values(run: Ran) -> tuple[float, float]:
+    """Item 47's cell: (tolerance, largest difference) between the 5 × 5 values it printed and
+    f = 3(x - 2)² + (y - 2)² at every (x, y) of the axes 0, 1, ..., 4 (rows y, columns x)."""
+    shown = np.array([float(v) for v in re.findall(r"-?\d+\.\d*(?!\d)", run.output)])
+    if shown.size != 25:
+        raise ValueError(f"the cell printed {shown.size} values, not 5 × 5")
+    y, x = np.meshgrid(np.arange(5.0), np.arange(5.0), indexing="ij")
+    return 1e-9, float(np.abs(shown.reshape(5, 5) - (3 * (x - 2) ** 2 + (y - 2) ** 2)).max())
+
+
+def _gap_is_difference(run: Ran) -> tuple[float, float]:
+    """Item 62's cell: (tolerance, largest difference) between each printed gap and its test
+    MSE minus its train MSE (each printed to three decimals)."""
+    rows = re.findall(rf"train MSE {_FLOAT}, test MSE {_FLOAT}, gap {_FLOAT}", run.output)
+    if not rows:
+        raise ValueError("the cell printed no train and test MSE")
+    return 2e-3, max(abs(float(g) - (float(te) - float(tr))) for tr, te, g in rows)
+
+
+def _two_ends(run: Ran) -> tuple[float, float]:
+    """Item 44's cell: the distance between its two ends against π/2, half the spacing of
+    x sin x's valleys."""
+    ends = (_x_sin_x_end(s, 0.25)(run) for s in (2.5, 1.5))
+    return abs(next(ends) - next(ends)), math.pi / 2
+
+
+def _gradient_shape(out: str) -> bool:
+    """Item 49's cell: autograd's dL/dW printed as 3 rows of 2 numbers, W's shape."""
+    block = out.partition("autograd dL/dW:")[2].partition("outer")[0]
+    rows = [re.findall(r"[-+]?\d+\.\d+", r) for r in block.split("\n") if "[" in r]
+    return len(rows) == 3 and all(len(r) == 2 for r in rows)
+
+
+def _double_well_slope(x: float) -> float:
+    """The slope of descentlab's double well at ``x`` (autograd)."""
+    import torch
+
+    from descentlab.problems import landscapes
+
+    at = torch.tensor([[x]], dtype=torch.float64)
+    return float(landscapes.grad(landscapes.get("double_well"), at)[0, 0])
+
+
+def _fed(make: Callable, grads: np.ndarray) -> tuple[np.ndarray, Any, Any]:
+    """A descentlab optimizer ``make([w])`` fed ``grads`` (steps × coordinates) from w = 0:
+    each step's Δw (signed), the optimizer and w."""
+    import torch
+
+    w = torch.nn.Parameter(torch.zeros(grads.shape[1], dtype=torch.float64))
+    opt, moves = make([w]), []
+    for g in grads:
+        before = w.detach().clone()
+        w.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+        moves.append((w.detach() - before).numpy())
+    return np.array(moves), opt, w
+
+
+@_shows("f = 3(x - 2)² + (y - 2)²: its gradient at (2, 2) and f at the 8 points 0.01 around")
+def _bowl_minimum() -> tuple[bool, str]:
+    """Central differences of the bowl at (2, 2), and whether every neighbour is higher (a
+    minimum) or lower (a maximum)."""
+
+    def f(x: float, y: float) -> float:
+        return 3 * (x - 2) ** 2 + (y - 2) ** 2
+
+    h = 1e-4
+    grad = [(f(2 + h, 2) - f(2 - h, 2)) / (2 * h), (f(2, 2 + h) - f(2, 2 - h)) / (2 * h)]
+    rise = min(f(2 + a, 2 + b) - f(2, 2) for a in (-0.01, 0, 0.01) for b in (-0.01, 0, 0.01)
+               if a or b)  # fmt: skip
+    holds = max(abs(g) for g in grad) < 1e-9 and rise > 0
+    return holds, f"gradient ({grad[0]:.1e}, {grad[1]:.1e}); every neighbour higher by ≥ {rise:.1e}"
+
+
+@_shows("steepest descent in the norm √(uᵀDu), D = diag(1, 10), over 3,600 directions, "
+           "against -∇f")  # fmt: skip
+def _norm_steepest() -> tuple[bool, str]:
+    """The unit direction (in the D-norm) of most negative slope ∇f·u at ∇f = (1, 1), against
+    the Euclidean one, -∇f: the angle between them."""
+    g, d = np.array([1.0, 1.0]), np.array([1.0, 10.0])
+    angles = np.linspace(0, 2 * np.pi, 3600, endpoint=False)
+    u = np.stack([np.cos(angles), np.sin(angles)], 1)
+    u /= np.sqrt((u * u * d).sum(1, keepdims=True))  # unit in the D-norm
+    best = u[(u @ g).argmin()]
+    turn = math.degrees(math.acos(-best @ g / (np.linalg.norm(best) * np.linalg.norm(g))))
+    return turn > 5, f"the D-norm's steepest direction is {turn:.1f}° from -∇f"
+
+
+@_shows("descentlab's SGD, one step on a(x - 2)² for three a and rates: the error's factor "
+           "against 1 - ε·f'' and 1 + ε·f''")  # fmt: skip
+def _error_factor() -> tuple[bool, str]:
+    """(x₁ - 2)/(x₀ - 2) after one step of descentlab's SGD on a(x - 2)² from 4, f'' = 2a."""
+    from descentlab.optim import SGD
+
+    off = []
+    for a, lr in ((1.0, 0.2), (3.0, 0.05), (0.5, 0.7)):
+        moves, _, _ = _fed(lambda p, lr=lr: SGD(p, lr=lr), np.array([[2 * a * (0.0 - 2)]]))
+        factor = (0.0 + moves[0, 0] - 2) / (0.0 - 2)  # from x₀ = 0: x₁ = Δx
+        off.append((abs(factor - (1 - lr * 2 * a)), abs(factor - (1 + lr * 2 * a))))
+    minus, plus = max(o[0] for o in off), min(o[1] for o in off)
+    shown = f"off 1 - ε·f'' by {minus:.1e}, off 1 + ε·f'' by ≥ {plus:.2g}"
+    return bool(minus < 1e-12 < plus), shown
+
+
+@_shows("heavy ball (β 0.9) and gradient descent at η 0.1 on x² from 1: where each goes past 0")
+def _momentum_overshoots() -> tuple[bool, str]:
+    """The least x of 30 steps of each on f = x² (the gradient vanishes at 0)."""
+    x, v, low, gd, gd_low = 1.0, 0.0, 1.0, 1.0, 1.0
+    for _ in range(30):
+        v = 0.9 * v - 0.1 * 2 * x
+        x, gd = x + v, gd - 0.1 * 2 * gd
+        low, gd_low = min(low, x), min(gd_low, gd)
+    return low < -0.1 and gd_low > 0, f"heavy ball reaches x = {low:.3f}, descent {gd_low:.2e}"
+
+
+@_shows("descentlab's Momentum (velocity form, α 0.5, ε 0.1) on a constant gradient 1: its "
+           "first step against gradient descent's, each next against α times the last")  # fmt: skip
+def _velocity_steps() -> tuple[bool, str]:
+    """Steps of the velocity form v ← αv - εg, w ← w + v on g = 1."""
+    from descentlab.optim import Momentum
+
+    moves, _, _ = _fed(lambda p: Momentum(p, lr=0.1, momentum=0.5, form="velocity"),
+                       np.ones((6, 1)))  # fmt: skip
+    steps = moves[:, 0]
+    first = steps[0] / -0.1
+    fraction = max(abs((b + 0.1) / a - 0.5) for a, b in itertools.pairwise(steps))
+    holds = bool(abs(first - 1) < 1e-12 and fraction < 1e-12)
+    return holds, (f"first step {first:.6g} × -εg; each next is -εg + {0.5 + fraction:.6g} × "
+                   "the last")  # fmt: skip
+
+
+@_shows("the bold driver's verdict (the loss rose or fell) on 40 steps of descent on x²/2 "
+           "that all lower the loss: from exact losses and from losses with noise of std "
+           "0.01")  # fmt: skip
+def _noisy_bold_driver() -> tuple[bool, str]:
+    """Every step of gradient descent at η 0.1 lowers x²/2; the share of steps the rule would
+    undo when it compares exact losses and when it compares noisy (mini-batch) ones."""
+    x = 0.9 ** np.arange(41)
+    loss = x * x / 2
+    noisy = loss + np.random.default_rng(0).normal(0, 0.01, loss.size)
+    exact_wrong = float(np.mean(np.diff(loss) > 0))
+    noisy_wrong = float(np.mean(np.diff(noisy) > 0))
+    return exact_wrong == 0 and noisy_wrong > 0.2, (
+        f"steps judged 'the loss rose': {exact_wrong:.0%} exact, {noisy_wrong:.0%} noisy"
+    )
+
+
+@_shows("descentlab's Adagrad (lr 0.1) with δ = 1e-7 and δ = 0: a step on gradients (2, 0)")
+def _delta_guards_zero() -> tuple[bool, str]:
+    """The first step with δ = 1e-7 against δ = 0: equal where the gradient is 2, and where it
+    is 0 a step of 0 against 0/0."""
+    from descentlab.optim import Adagrad
+
+    grads = np.array([[2.0, 0.0]])
+    with_delta, _, _ = _fed(lambda p: Adagrad(p, lr=0.1, eps=1e-7), grads)
+    without, _, _ = _fed(lambda p: Adagrad(p, lr=0.1, eps=0.0), grads)
+    off = abs(with_delta[0, 0] - without[0, 0]) / 0.1
+    holds = off < 1e-6 and with_delta[0, 1] == 0 and not math.isfinite(without[0, 1])
+    return holds, (f"steps differ by {off:.1e} of ε where g = 2; where g = 0: {with_delta[0, 1]} "
+                   f"with δ, {without[0, 1]} without")  # fmt: skip
+
+
+@_shows("descentlab's Adagrad (lr 0.1) on a constant gradient 1: the step at steps 1 and 100")
+def _adagrad_constant_steps() -> tuple[bool, str]:
+    """|Δw| at t = 1 against ε, at t = 100 against ε/√100."""
+    moves, _ = _adagrad_steps(np.ones((100, 1)))
+    first, last = float(moves[0, 0]), float(moves[-1, 0])
+    holds = abs(first - 0.1) < 1e-6 and abs(last * 10 - 0.1) < 1e-6
+    return holds, f"step {first:.6g} at t = 1, {last:.6g} at t = 100 (ε/√t = 0.01)"
+
+
+@_shows("descentlab's Adam, three steps on gradients (2, -3), against the notebook's letters by "
+           "hand with corrections 1/(1 - ρᵗ) and 1/ρᵗ")  # fmt: skip
+def _adam_by_hand() -> tuple[bool, str]:
+    """s, r moving averages of g and g², corrected, the step -ε ŝ/(δ + √r̂)."""
+    from descentlab.optim import Adam
+
+    grads = np.array([[2.0, -3.0], [1.0, 0.5], [-0.5, 2.0]])
+    moves, _, _ = _fed(lambda p: Adam(p, lr=0.1, betas=(0.9, 0.999), eps=1e-8), grads)
+
+    def by_hand(correct: Callable[[float, int], float]) -> np.ndarray:
+        s, r, out = np.zeros(2), np.zeros(2), []
+        for t, g in enumerate(grads, 1):
+            s, r = 0.9 * s + 0.1 * g, 0.999 * r + 0.001 * g * g
+            out.append(-0.1 * (s / correct(0.9, t)) / (1e-8 + np.sqrt(r / correct(0.999, t))))
+        return np.array(out)
+
+    right = float(np.abs(moves - by_hand(lambda rho, t: 1 - rho**t)).max())
+    wrong = float(np.abs(moves - by_hand(lambda rho, t: rho**t)).max())
+    return bool(right < 1e-12 < wrong), f"off 1/(1 - ρᵗ) by {right:.1e}, off 1/ρᵗ by {wrong:.2g}"
+
+
+@_shows("gradient descent (η 0.1, 40 steps from 1) on x² and on x² with a deeper well at 4")
+def _local_slope_only() -> tuple[bool, str]:
+    """The two paths, and where each function is lowest: the far well changes nothing."""
+
+    def well(x: Any) -> Any:  # the far well, and below its slope
+        return -20 * np.exp(-4 * (x - 4) ** 2)
+
+    a = b = 1.0
+    apart = 0.0
+    for _ in range(40):
+        a, b = a - 0.1 * 2 * a, b - 0.1 * (2 * b - 8 * (b - 4) * well(b))
+        apart = max(apart, abs(a - b))
+    xs = np.linspace(-1, 6, 7001)
+    lowest = float(xs[(xs * xs + well(xs)).argmin()])
+    return apart < 1e-12 and lowest > 3, (
+        f"paths apart by {apart:.1e}, both end at {b:.2g}; the other function is lowest at "
+        f"{lowest:.2f}"
+    )
+
+
+@_shows("200 models of true accuracy 0.7 scored on a test set of 200: the best score against "
+           "that model's score on 200 fresh examples")  # fmt: skip
+def _chosen_on_test() -> tuple[bool, str]:
+    """The score of the model the test set chose, on the test set and on new data."""
+    rng = np.random.default_rng(0)
+    test = rng.binomial(200, 0.7, 200) / 200
+    fresh = rng.binomial(200, 0.7, 200) / 200
+    best = int(test.argmax())
+    return bool(test[best] > fresh[best] + 0.03), (
+        f"chosen model: {test[best]:.3f} on the test set, {fresh[best]:.3f} on new data"
+    )
 
 
 Row = tuple[str, str, str, "Callable[[], tuple[bool, str]] | str", str]
@@ -850,6 +1249,38 @@ CLAIMS: tuple[Row, ...] = (
           ({"x": 1.0, "y": 2.0}, {"x": -0.5, "y": 1.5}), "item 32", "autograd's ∂f/∂y"),
     ("card_gradient_two_forwards", "a gradient costs about two forward passes, not one per weight",
      "a gradient costs one forward pass per weight", _basics.backprop_cost, "item 33"),
+    # cards, items 34-66
+    ("card_bowl_minimum", "Both vanish at (2, 2), the minimum",
+     "Both vanish at (2, 2), the maximum", _bowl_minimum, "item 35"),
+    ("card_step_against_gradient", "move a learning rate's worth against it",
+     "move a learning rate's worth along it", "_steepest_ascent", "item 38"),
+    ("card_largest_along_gradient", "It is largest for θ = 0", "It is smallest for θ = 0",
+     "_steepest_ascent", "item 40"),
+    ("card_other_norm_turns", "in another norm the steepest direction changes",
+     "in another norm the steepest direction is the same", _norm_steepest, "item 40"),
+    ("card_error_factor", "on a quadratic each step multiplies the error by 1 - ε·f''",
+     "on a quadratic each step multiplies the error by 1 + ε·f''", _error_factor, "item 41"),
+    ("card_momentum_keeps_moving", "it keeps moving after the gradient vanishes",
+     "it stops where the gradient vanishes", _momentum_overshoots, "item 50"),
+    ("card_velocity_first_step", "The first step is plain gradient descent",
+     "The first step is α times plain gradient descent", _velocity_steps, "item 51"),
+    ("card_velocity_fraction", "afterwards each step adds a fraction α of the last",
+     "afterwards each step adds a fraction 1 - α of the last", _velocity_steps, "item 51"),
+    ("card_nesterov_ahead", "Nesterov takes the gradient at the point momentum is about to "
+     "reach, w + αv", "Nesterov takes the gradient at the point it stands on, w",
+     "_nesterov_point", "item 52"),
+    ("card_bold_driver_noisy", "unreliable with noisy mini-batch losses",
+     "just as reliable with noisy mini-batch losses", _noisy_bold_driver, "item 54"),
+    ("card_delta_only_guards", "only prevents a division by zero",
+     "also sets the step's size", _delta_guards_zero, "item 55"),
+    ("card_adagrad_root_t", "ε per step at first, shrinking like 1/√t",
+     "ε per step at first, growing like √t", _adagrad_constant_steps, "item 55"),
+    ("card_adam_corrections", "both corrected by 1/(1 - ρ^t) for their zero start",
+     "both corrected by 1/ρ^t for their zero start", _adam_by_hand, "item 58"),
+    ("card_local_slope_only", "Nothing in the method looks beyond the local slope",
+     "The method sees beyond the local slope", _local_slope_only, "item 61"),
+    ("card_test_choice_optimistic", "using it to choose would make its score optimistic",
+     "using it to choose would make its score pessimistic", _chosen_on_test, "item 64"),
 )  # fmt: skip
 
 #: why a step of algebra is listed (the reason several rows of :data:`UNBACKED` share)
@@ -1118,5 +1549,77 @@ UNBACKED: dict[str, str] = {
     "an optimizer turns gradients into steps (SGD, then momentum for direction": (
         "the summary's third clause: restates items 11-29 (SGD, momentum, RMSProp, Adam, "
         "schedules), each bound on its card"
+    ),
+    # cards, items 34-66
+    "Everything else (the model's architecture, the data) is fixed while the optimizer runs": (
+        "which quantities are the problem's variables is a modelling convention (training "
+        "optimizes the weights by definition); the cell's data are constants by construction, "
+        "no run can refute a convention"
+    ),
+    "The three choices (start, direction, step size) are exactly what the rest of the lecture": (
+        "a pointer to the cards that vary each choice: items 44 (the start), 51-58 (direction "
+        "and step size) and 43 (the rate), whose cells and rows run them"
+    ),
+    "saddle points, not bad minima, are the usual obstacle": (
+        "an empirical finding of the literature on large networks' losses; the book trains no "
+        "large network whose critical points it could count"
+    ),
+    "if it fell, keep going (or grow the rate a little)": (
+        "the bold driver's other branch, a design choice of the heuristic (grow or keep); the "
+        "card's cell runs increase=1.0 and the reading on the halving branch holds the run"
+    ),
+    "The family tree: gradient descent → SGD (random batches) → momentum and Nesterov": (
+        "a genealogy: which method was proposed as a change of which is history (the "
+        "bibliography dates each); the card's cell prints each child's chain beside its parent"
+    ),
+    "AdaGrad (per-coordinate scale from summed squares) → RMSProp and Adadelta": (
+        "a genealogy of the adaptive methods (history, dated by the bibliography); items "
+        "55-58 bind each method's rule to descentlab's optimizer"
+    ),
+    "Each child adds one rule to its parent's chain, which descentlab's optimizers print": (
+        "what counts as 'one rule' is a reading of the printed chains (a trace's setting "
+        "changed, or a scale rule replaced), shown beside the sentence; no comparison of the "
+        "strings decides it"
+    ),
+    "No optimizer wins everywhere": (
+        "a universal negative over all landscapes (the lecture's quotation of Bengio): no "
+        "finite set of runs shows 'everywhere', and the card's cell, three landscapes at three "
+        "rates, crowns RMSProp on each"
+    ),
+    "The honest comparison tunes each optimizer's rate, runs several seeds": (
+        "a rule of method for comparing optimizers (what descentlab compare implements); "
+        "nothing this card runs measures a method"
+    ),
+    "Gradient descent uses first derivatives only (it is first order)": (
+        "the definitions of 'first order' and 'iterative', names for the rule item 41 binds "
+        "to descentlab's SGD (w ← w - ε∇f(w) reads the gradient alone)"
+    ),
+    "Training error measures how well the model fits the data it was fitted to": (
+        "a definition of a term by convention (the loss on the training set); the card's cell "
+        "prints it beside the test error, and the gap's reading holds their difference"
+    ),
+    "what matters is the error on new data from the same distribution": (
+        "the goal of learning stated, a choice of what to value rather than a fact a run "
+        "could refute"
+    ),
+    "To choose a hyperparameter without touching the test set, split the training data": (
+        "the purpose of cross-validation, a rule of method (choose without the test set); the "
+        "card's claim measures what choosing on the test set does to its score"
+    ),
+    "train on k - 1, score on the held-out one, rotate, and average the k scores": (
+        "the definition of k-fold cross-validation's loop, a procedure; the card's cell prints "
+        "the folds, and the reading on fold_indices holds that they partition the examples"
+    ),
+    "Pick the best setting, then refit on all the training data": (
+        "a rule of method (refit with every example once the setting is chosen), nothing to "
+        "measure on this card"
+    ),
+    "The test set is used once, at the end, to report": (
+        "a rule of method; the next clause's claim measures why (a score chosen on the test "
+        "set is optimistic)"
+    ),
+    "Think of the training set as random": (
+        "an instruction to the reader setting the frame (training sets as draws) that the "
+        "definitions of bias and variance after it use; nothing to measure"
     ),
 }

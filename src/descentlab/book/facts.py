@@ -11,6 +11,9 @@ number is checked against the number, not only the number itself.
 * :func:`formula_mismatches` -- a formula in backquotes or dollars that states its value
   (```6·1.5² = 13.5```, ``$1 - 1/\\kappa = 0.98$``), evaluated (SymPy) at the numbers its
   text binds (``κ = 50``): an exponent, a sign or two operands changed make it false.
+* :func:`identity_mismatches` -- an equation typed between expressions (a derivation's
+  step, ```d/dx (2x - 1)³ = 6(2x - 1)²```, ```f_x = 6(x-2)``` of a typed ```f```), its sides
+  evaluated as functions: an exponent, a sign or a factor changed makes them differ.
 * :func:`wrong_answers` -- the nearest wrong answers of an exercise, generated from every
   line of the arithmetic its code computes: each exponent off by one, each difference and
   quotient swapped, the other formula of a pair; the page's tolerance must refuse them all.
@@ -76,6 +79,7 @@ __all__ = [
     "evaluate",
     "formula_mismatches",
     "formula_tex",
+    "identity_mismatches",
     "relation_words",
     "render_solution",
     "restated",
@@ -889,6 +893,97 @@ def rule_mismatches(
     return read, bad
 
 
+# ------------------------------------------------------------------------------------------
+# equations typed in a text, their sides compared as functions
+
+#: a side that differentiates: ``d/dx E``; ``f'`` or ``f'(u)`` and ``f_x`` of a name the text
+#: defines (``f = u³``): the derivative in its one variable, or the partial in ``x``
+_DDX = re.compile(r"d/d([a-z])\s*(.+)")
+_PRIME = re.compile(r"([A-Za-z])'(?:\(([a-z])\))?")
+_PARTIAL = re.compile(r"([A-Za-z])_([a-z])")
+#: a definition typed alone in its quotes: ``f = u³``, ``u = 2x - 1``
+_DEFINES = re.compile(r"([A-Za-z])\s*=\s*([^=≈<>≤≥←]+)")
+
+
+def _side(side: str, defined: Mapping[str, Any]) -> tuple[Any, bool] | None:
+    """A typed equation's side as a SymPy expression, and whether it is a derivative; None
+    where this reader does not take it (a name alone, a vector, an expectation, words)."""
+    from sympy import Symbol
+
+    side = side.strip().rstrip(",.:;")
+    if m := _DDX.fullmatch(side):
+        inner = _side(m[2], defined)
+        return None if inner is None else (inner[0].diff(Symbol(m[1])), True)
+    m = _PRIME.fullmatch(side) or _PARTIAL.fullmatch(side)
+    if m is not None and m[1] in defined:
+        f = defined[m[1]]
+        free = sorted(f.free_symbols, key=str)
+        var = Symbol(m[2]) if m[2] else free[0] if len(free) == 1 else None
+        return None if var is None or var not in free else (f.diff(var), True)
+    py = None if _BARE.fullmatch(side) else _python(side)
+    try:
+        expr = None if py is None else _parsed(py)
+    except Exception:  # (a form SymPy reads otherwise: not this reader's)
+        return None
+    return (expr, False) if hasattr(expr, "free_symbols") else None
+
+
+def _differ(a: Any, b: Any) -> str:
+    """Where two expressions of the same variables differ (at two points), or ``""``."""
+    names = sorted(a.free_symbols | b.free_symbols, key=str)
+    for shift in (0.0, 0.9):
+        at = {s: v + shift for s, v in zip(names, _AT, strict=False)}
+        try:
+            x, y = complex(a.subs(at)), complex(b.subs(at))
+        except (TypeError, ValueError):
+            return ""
+        if abs(x - y) > 1e-9 * max(abs(x), abs(y), 1.0):
+            shown = ", ".join(f"{k} = {v:g}" for k, v in at.items())
+            return f"at {shown or 'any point'}: {x.real:.6g} against {y.real:.6g}"
+    return ""
+
+
+def identity_mismatches(text: str, context: str = "") -> tuple[int, list[str]]:
+    """The equations ``text`` types whose sides are not one function: in ``` `d/dx (2x - 1)³ =
+    6(2x - 1)²` ```, ``` `f'(u) = 3u²` ``` (``f`` defined as ``` `f = u³` ``` in ``text`` or
+    ``context``), ``` `f_x = 6(x-2)` ```, ``` `x² - 4x + 6 = (x - 2)² + 2` ``` every two sides in
+    the same variables are evaluated at two points and must agree (a derivative's constant
+    side too: ``` `u' = 2` ```). A side in no variable beside one in some is a condition, not
+    compared (``` `2x - 4 = 0` ```); a name alone is a definition or a setting. Returns how many
+    equations were read, and the refused ones.
+
+    Example:
+        >>> identity_mismatches("`f = u³`: `f'(u) = 3u²`, `(x + 1)² = x² + 2x + 1`")
+        (2, [])
+        >>> identity_mismatches("`d/dx (2x - 1)³ = 6(2x - 1)³`")[1][0][:42]
+        '`d/dx (2x - 1)³ = 6(2x - 1)³`: its sides d'
+    """
+    defined: dict[str, Any] = {}
+    for m in _FORMULA.finditer(context + "\n" + text):
+        d = _DEFINES.fullmatch(next(g for g in m.groups() if g is not None).strip())
+        side = _side(d[2], defined) if d is not None else None
+        if side is not None and side[0].free_symbols and d[1] not in defined:
+            defined[d[1]] = side[0]
+    read, bad = 0, []
+    for m in _FORMULA.finditer(text):
+        formula = next(g for g in m.groups() if g is not None).strip()
+        if re.search(r"[≈<>≤≥←]|\\approx", formula) or _DEFINES.fullmatch(formula):
+            continue
+        sides = [s for s in (_side(p, defined) for p in formula.split("=")) if s is not None]
+        known = [s for s in sides if s[1]] or [s for s in sides if s[0].free_symbols]
+        if not known:
+            continue
+        group = [e for e, _ in sides if e.free_symbols == known[0][0].free_symbols]
+        if len(group) < 2:
+            continue
+        read += 1
+        for other in group[1:]:
+            if where := _differ(group[0], other):
+                bad.append(f"`{formula}`: its sides differ, {where}")
+                break
+    return read, bad
+
+
 @dataclass(frozen=True)
 class Fact:
     """A result more than one page states, stated once: its formula (Python syntax, read by
@@ -1337,28 +1432,32 @@ def text_check(
 ) -> Check | None:
     """The check that ``text``'s comparatives and stated formulas agree with its numbers, and
     that the update rules it types are the ones it states, ``rules`` (:func:`rule_mismatches`;
-    not read where None; None where it has none of them)."""
+    not read where None; None where it has none of them), and that the equations it types
+    have equal sides (:func:`identity_mismatches`)."""
     relations = sum(len(p.findall(text)) for p in _RELATIONS)
     formulas = sum(1 for _ in statements(text))
     from descentlab.book.bibliography import citation_mismatches, dated
 
     typed, wrong = rule_mismatches(text, rules, book) if rules is not None else (0, [])
+    equations, unequal = identity_mismatches(text, context)
     cited = dated(text)
-    if not relations and not formulas and not typed and not wrong and not cited:
+    if not relations and not formulas and not typed and not wrong and not cited and not equations:
         return None  # (a rule stated, not typed)
     bad = (
         relation_words(text)
         + formula_mismatches(text, context)
         + wrong
+        + unequal
         + [f"citation {c}" for c in citation_mismatches(text)]
     )
     return _check(
         "every comparative word beside two numbers and every formula that states its value "
         "agrees with the numbers (formulas evaluated at the numbers the text binds)"
         + (", every update rule typed is the one it states" if typed else "")
+        + (", every equation typed has equal sides (derivatives taken)" if equations else "")
         + (", every citation is its work's in the bibliography" if cited else ""),
         bad,
-        relations + formulas + typed + cited,
+        relations + formulas + typed + equations + cited,
         "the words and formulas the numbers give",
     )
 

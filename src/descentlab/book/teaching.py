@@ -27,9 +27,15 @@ backed by a *reading* (:data:`~descentlab.book.card_claims.READINGS`): :func:`re
 reads two of the values the cell printed and chooses, from them, the phrase or the phrase with
 its direction words swapped -- the card's row is ✘ when the page says the other, or neither.
 
-A card's typed update rule (```w ← w - η∇L(w)```) that its formula row reads and accepts
-(:func:`~descentlab.book.facts.rule_mismatches`) backs the sentence that holds it, and so does
-a typed formula a claim evaluates as typed against an independent computation
+A card's sentence that types a formula its card's check row evaluates
+(:func:`~descentlab.book.facts.text_check`) is backed by that row (:func:`_card_formulas`): a
+formula that states its value, an equation whose sides are compared as functions with
+derivatives taken (```f_x = 6(x-2)``` of a typed ```f```:
+:func:`~descentlab.book.facts.identity_mismatches`), a year held to the bibliography -- an
+exponent, a sign or a year changed is a ✘ on the card. So does a typed update rule
+(```w ← w - η∇L(w)```) that its formula row reads and accepts
+(:func:`~descentlab.book.facts.rule_mismatches`, :func:`_typed_rules`), and a typed formula a
+claim evaluates as typed against an independent computation
 (:func:`~descentlab.book.card_claims.typed`).
 
 A sentence has a *computable opposite* when :func:`turned` changes it: one of the word pairs of
@@ -178,8 +184,36 @@ def _phrases() -> tuple[list[str], list[str]]:
 
     read = [p for r in READINGS for p in (r.said, turned(r.said))]  # the values choose one
     backing = [plain(c.said) for c in CLAIMS] + read + list(CHECKED_BY) + _exercise_words()
-    backing += _typed_rules()
-    return backing, list(UNBACKED)
+    return backing + _typed_rules() + _card_formulas(), list(UNBACKED)
+
+
+def _card_formulas() -> list[str]:
+    """The cards' sentences whose typed formulas their card's check row evaluates
+    (:func:`~descentlab.book.facts.text_check`, as :func:`~descentlab.book.build.card` makes
+    it): a formula that states its value (evaluated at the numbers the card binds), an
+    equation whose sides are compared as functions, derivatives taken
+    (:func:`~descentlab.book.facts.identity_mismatches`), or a year held to the bibliography
+    (its typed update rules: :func:`_typed_rules`)."""
+    from descentlab.book.bibliography import dated
+    from descentlab.book.facts import (
+        bindings,
+        evaluate,
+        identity_mismatches,
+        statements,
+    )
+    from descentlab.book.lectures import ITEMS
+
+    out = []
+    for it in ITEMS:
+        bound = bindings(it.explain)
+        for raw in _SENTENCE.split(" ".join(it.explain.split())):
+            if (
+                any(evaluate(lhs, bound) is not None for _, lhs, *_ in statements(raw))
+                or identity_mismatches(raw, it.explain)[0]
+                or dated(raw)
+            ):
+                out.append(plain(raw))
+    return out
 
 
 def _typed_rules() -> list[str]:

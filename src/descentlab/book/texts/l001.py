@@ -123,10 +123,11 @@ for step in range(301):
     ),
     37: dict(
         explain="""
-Four ways to the minimum of `x² - 4x + 6`. Completing the square, `(x - 2)² + 2`, reads off
-`x* = 2, f* = 2`. Setting `f' = 2x - 4 = 0` gives the same. Trying every `x` on a grid finds
-it to the grid's resolution, at a cost that explodes with the dimension (a grid of 100
-points per axis in 10 dimensions is `10²⁰` points). Iterating `x ← x - η f'(x)` converges
+Four ways to the minimum of `f = x² - 4x + 6`. Completing the square,
+`x² - 4x + 6 = (x - 2)² + 2`, reads off `x* = 2, f* = 2`. Setting `f' = 2x - 4 = 0` gives the
+same. Trying every `x` on a grid finds it to the grid's resolution, at a cost that explodes
+with the dimension (a grid of 100 points per axis in 10 dimensions is `100¹⁰ = 10²⁰`
+points). Iterating `x ← x - η f'(x)` converges
 without a formula and without a grid, which is why it is the method that scales.""",
         code="""\
 import torch
@@ -472,7 +473,7 @@ for t in range(1, 10001):
         explain="""
 RMSProp replaces AdaGrad's sum with the moving average `r ← ρr + (1-ρ) g⊙g`, so `√r`
 tracks the recent root-mean-square gradient and the effective rate no longer decays to
-zero. With `ρ = 0.9` the average spans about 10 steps.""",
+zero. With `ρ = 0.9` the average spans about `1/(1 - ρ) = 10` steps.""",
         code=by_hand(
             "RMSprop([w], lr=0.01, alpha=0.9, eps=1e-7)",
             "r = torch.zeros(2, dtype=torch.float64)",
