@@ -22,6 +22,9 @@ the code computed (:func:`~descentlab.book.cells.reads_a_number`), a formula ren
 code's or an object of the code the row finds in it; *listed* when it holds a phrase of
 :data:`~descentlab.book.claims.UNBACKED` (nothing can back it, and why).
 
+A card's sentence that types an update rule (``a ← βa + g``) the card's formula check
+evaluates and accepts against the rule the card states is backed by that check
+(:func:`~descentlab.book.facts.rule_mismatches`): a sign or an exponent changed is a ✘ on the card.
 A card's sentence about what its own cell computes ("the larger β, the slower to turn") is
 backed by a *reading* (:data:`~descentlab.book.card_claims.READINGS`): :func:`result_checks`
 reads two of the values the cell printed and chooses, from them, the phrase or the phrase with
@@ -173,7 +176,29 @@ def _phrases() -> tuple[list[str], list[str]]:
 
     read = [p for r in READINGS for p in (r.said, turned(r.said))]  # the values choose one
     backing = [plain(c.said) for c in CLAIMS] + read + list(CHECKED_BY) + _exercise_words()
-    return backing, list(UNBACKED)
+    return backing + _rule_sentences(), list(UNBACKED)
+
+
+def _rule_sentences() -> list[str]:
+    """The cards' sentences that type an update rule the card's formula check reads and
+    accepts: :func:`~descentlab.book.facts.rule_mismatches` evaluates each typed rule
+    (```a ← βa + g```) against the rule the card states
+    (:data:`~descentlab.book.texts._facts.STATED`), so a sign, an exponent or another rule
+    typed there is a ✘ on the card; a card with a rule refused credits none of its
+    sentences."""
+    from descentlab.book.facts import _RULE, rule_mismatches
+    from descentlab.book.lectures import ITEMS
+    from descentlab.book.texts._facts import RULES, stated_rules
+
+    out = []
+    for it in ITEMS:
+        stated = stated_rules(it.number)
+        if not stated or rule_mismatches(it.explain, stated, RULES)[1]:
+            continue
+        typed = [plain(m[0]) for m in _RULE.finditer(it.explain)
+                 if rule_mismatches(m[0], stated)[0]]  # fmt: skip
+        out += [s for s in sentences(it.explain) if any(t in s for t in typed)]
+    return out
 
 
 def _exercise_words() -> list[str]:
