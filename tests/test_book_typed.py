@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from descentlab.book import card_claims, teaching
-from descentlab.book.typed import formula_demo, formula_reading, gap, value
+from descentlab.book.card_claims import formula_reading
+from descentlab.book.typed import formula_demo, gap, value
 
 #: (formula as typed, the numbers, renames, its value)
 VALUES = [
@@ -115,3 +116,11 @@ def test_every_sentence_of_the_cards_67_to_99_is_bound_or_listed_most_bound():
     left = [s for s in found if s not in backed and not any(p in s for p in listing)]
     assert not left, left
     assert 2 * len(backed) > len(found), (len(backed), len(found))
+
+
+def test_each_formula_claim_types_its_formulas_in_its_phrase_and_its_opposite():
+    rows = [r for r in card_claims.CLAIMS if hasattr(r[3], "typed")]
+    assert len(rows) >= 10
+    for name, said, opposite, demo, _home in rows:
+        right, wrong = demo.typed
+        assert right in said and wrong in opposite and opposite not in said, name

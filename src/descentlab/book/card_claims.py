@@ -18,7 +18,7 @@ Two bindings, one per kind of sentence:
   into claims.
 
 A sentence that types a formula is bound by evaluating the formula as typed
-(:mod:`descentlab.book.typed`): :func:`~descentlab.book.typed.formula_reading` against the values
+(:mod:`descentlab.book.typed`): :func:`formula_reading` against the values
 the card's cell computed, :func:`~descentlab.book.typed.formula_demo` (a claim's demonstration)
 against a reference computation, beside a misconception's formula the reference refutes.
 
@@ -37,7 +37,7 @@ import copy
 import itertools
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -45,9 +45,9 @@ import numpy as np
 
 from descentlab.book.bibliography import cite, cite_in
 from descentlab.book.checks import shows as _shows
-from descentlab.book.typed import formula_demo, formula_reading
+from descentlab.book.typed import Cases, formula_demo, gap, part
 
-__all__ = ["CLAIMS", "READINGS", "UNBACKED", "Reading"]
+__all__ = ["CLAIMS", "READINGS", "UNBACKED", "Reading", "formula_reading"]
 
 
 class Ran(Protocol):
@@ -74,6 +74,23 @@ class Reading:
     said: str
     values: Callable[[Ran], tuple[float, float]]
     shows: str
+
+
+def formula_reading(item: int, said: str, formula: str, cases: Callable[[Ran], Cases],
+                    shows: str, *, rel: float = 1e-9,
+                    names: Mapping[str, str] | None = None) -> Reading:  # fmt: skip
+    """A reading of card ``item``'s phrase ``said`` that types ``formula`` (a part of it): its
+    values are ``(rel, gap)`` (:func:`~descentlab.book.typed.gap` over ``cases(run)``, the
+    numbers the cell used and what it computed there), so the row holds while the typed
+    formula, evaluated, stays within ``rel`` of the cell's values.
+
+    Raises:
+        ValueError: ``formula`` is not part of ``said``.
+    """
+    part(formula, said)
+    return Reading(item, said, lambda run: (rel, gap(formula, cases(run), names)),
+                   f"{shows}: the typed {formula} evaluated, its largest relative gap against "
+                   f"a tolerance {rel:g}")  # fmt: skip
 
 
 def printed(run: Ran, pattern: str) -> float:
@@ -1339,8 +1356,8 @@ CLAIMS: tuple[Row, ...] = (
     ("definition_adadelta_slow_start", "so the first steps are about √ε",
      "so the first steps are about ε", _adadelta_first_step, "item 78"),
     ("card_adadelta_bowl_steps", "it reaches the bowl's minimum after about 730 steps",
-     "it reaches the bowl's minimum after about 73 steps",
-     formula_demo("730", "73", _adadelta_bowl_steps, "the figure's Adadelta run (the adaptive "
+     "it reaches the bowl's minimum after about 7300 steps",
+     formula_demo("730", "7300", _adadelta_bowl_steps, "the figure's Adadelta run (the adaptive "
                   "experiment's loop): its first step within 1e-3 of the minimum", rel=0.05),
      "item 78"),
     ("card_ema_window", "with an effective window of 1/(1-ρ) steps",

@@ -5,7 +5,8 @@ A card's sentence often types a formula -- ``W -= η g/√(G + ε)``, ``⌊(n + 
 computes. :func:`value` evaluates the formula *as typed* (SymPy, through
 :func:`~descentlab.book.facts.evaluate`) at the numbers given; two bindings use it:
 
-* :func:`formula_reading` -- a :class:`~descentlab.book.card_claims.Reading` whose values are
+* :func:`~descentlab.book.card_claims.formula_reading` -- a
+  :class:`~descentlab.book.card_claims.Reading` whose values are
   the largest relative gap between the typed formula and what the card's cell computed, at
   the numbers the cell used, against a tolerance: the row is ✘ when the page no longer holds
   the phrase (a sign, an exponent, an operand changed on the page) or the formula, evaluated,
@@ -31,15 +32,12 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from descentlab.book.checks import shows as _shows
 from descentlab.book.facts import _GREEK, _parsed, _python
 
-if TYPE_CHECKING:
-    from descentlab.book.card_claims import Ran, Reading
-
-__all__ = ["Cases", "formula_demo", "formula_reading", "gap", "value"]
+__all__ = ["Cases", "formula_demo", "gap", "part", "value"]
 
 #: the numbers a formula is evaluated at and what computes it there: ``[(values, reference)]``
 Cases = Sequence[tuple[Mapping[str, float], float]]
@@ -95,24 +93,10 @@ def gap(formula: str, cases: Cases, names: Mapping[str, str] | None = None) -> f
     return max(abs(value(formula, at, names) - ref) / (abs(ref) or 1.0) for at, ref in cases)
 
 
-def _part(formula: str, phrase: str) -> None:
+def part(formula: str, phrase: str) -> None:
+    """Refuse a ``formula`` that is not part of the ``phrase`` it is read from."""
     if formula not in phrase:
         raise ValueError(f"the formula {formula!r} is not part of the phrase {phrase!r}")
-
-
-def formula_reading(item: int, said: str, formula: str, cases: Callable[[Ran], Cases],
-                    shows: str, *, rel: float = 1e-9,
-                    names: Mapping[str, str] | None = None) -> Reading:  # fmt: skip
-    """A reading of card ``item``'s phrase ``said`` that types ``formula``: its values are
-    ``(rel, gap)`` (:func:`gap` over ``cases(run)``, the numbers the cell used and what it
-    computed there), so the row holds while the typed formula stays within ``rel`` of the
-    cell's values."""
-    from descentlab.book.card_claims import Reading
-
-    _part(formula, said)
-    return Reading(item, said, lambda run: (rel, gap(formula, cases(run), names)),
-                   f"{shows}: the typed {formula} evaluated, its largest relative gap against "
-                   f"a tolerance {rel:g}")  # fmt: skip
 
 
 def formula_demo(formula: str, wrong: str, cases: Callable[[], Cases], shows: str, *,
@@ -120,7 +104,8 @@ def formula_demo(formula: str, wrong: str, cases: Callable[[], Cases], shows: st
                  ) -> Callable[[], tuple[bool, str]]:  # fmt: skip
     """A claim's demonstration: ``formula`` (typed in the claim's phrase) and ``wrong`` (typed
     in its opposite) evaluated at ``cases()``, a reference computation's numbers and values;
-    it holds when ``formula`` is within ``rel`` of every reference and ``wrong`` is not."""
+    it holds when ``formula`` is within ``rel`` of every reference and ``wrong`` is not. Its
+    ``typed`` is ``(formula, wrong)``: a claim's phrase and opposite must hold them."""
 
     @_shows(f"{shows}: the typed {formula} against {wrong}")
     def demo() -> tuple[bool, str]:
@@ -130,4 +115,5 @@ def formula_demo(formula: str, wrong: str, cases: Callable[[], Cases], shows: st
             f"{formula} off by {right:.1e}, {wrong} off by {off:.2g} ({len(got)} cases)"
         )
 
+    demo.typed = (formula, wrong)  # type: ignore[attr-defined]  (read from the phrases)
     return demo
