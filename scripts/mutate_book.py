@@ -1335,6 +1335,33 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("cards_window_exponent", "card explanation", "RMSProp's averaging window typed "
                                                        "as 1/(1 - ρ)² = 10",
            (57,), file="book/texts/l001.py", old="`1/(1 - ρ) = 10`", new="`1/(1 - ρ)² = 10`"),
+    # cards, items 67-99: a typed formula evaluated, a conceptual sentence run, a cell computing
+    # otherwise
+    Mutant("cards_samme_alpha_sign", "formula", "SAMME's class term subtracted: α = log((1 - "
+                                                "err)/err) - log(K - 1)",
+           (69,), file="book/texts/l002.py", old="+ log(K - 1)`", new="- log(K - 1)`"),
+    Mutant("cards_adagrad_no_root", "formula", "AdaGrad's step divided by G + ε, its root "
+                                               "dropped",
+           (76,), file="book/texts/l002.py", old="`W -= η g/√(G + ε)`. A parameter",
+           new="`W -= η g/(G + ε)`. A parameter"),
+    Mutant("cards_velocity_exponent", "derivation step", "the velocity's sum weighted by α^k, "
+                                                         "the newest gradient the least",
+           (99,), file="book/texts/l003.py", old="α^(t-k) ∇J(Θ_k)", new="α^k ∇J(Θ_k)"),
+    Mutant("cards_flipping_adds_up", "card explanation", "a gradient flipping sign said to add "
+                                                         "up in the velocity",
+           (99,), file="book/texts/l003.py", old="step to step the terms cancel.",
+           new="step to step the terms add up."),
+    Mutant("cards_conv_weights_count", "number", "a 5 × 5 RGB layer's 16 filters counted "
+                                                 "16·3·5 weights",
+           (92,), file="book/texts/l002.py", old="`16·3·5·5` weights", new="`16·3·5` weights"),
+    Mutant("cards_adadelta_steps_count", "number", "the figure's Adadelta said to reach the "
+                                                   "bowl's minimum after about 300 steps",
+           (78,), file="book/texts/l002.py", old="after about 730", new="after about 300"),
+    Mutant("cards_nag_cell_wrong_point", "cell output", "the cell's NAG loop takes its "
+                                                        "gradient at W + ηβa (the page "
+                                                        "unchanged)",
+           (74,), file="book/texts/l002.py", old="2 * (w - 0.05 * 0.9 * a)",
+           new="2 * (w + 0.05 * 0.9 * a)"),
 )  # fmt: skip
 
 _RUNNER = r"""

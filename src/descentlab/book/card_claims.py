@@ -17,6 +17,11 @@ Two bindings, one per kind of sentence:
   functions or the name of one of :mod:`descentlab.book.claims`'s; that module turns the rows
   into claims.
 
+A sentence that types a formula is bound by evaluating the formula as typed
+(:mod:`descentlab.book.typed`): :func:`formula_reading` against the values
+the card's cell computed, :func:`~descentlab.book.typed.formula_demo` (a claim's demonstration)
+against a reference computation, beside a misconception's formula the reference refutes.
+
 :data:`UNBACKED` lists the cards' sentences that nothing the book runs can back, with why.
 
 Example:
@@ -27,10 +32,12 @@ Example:
 
 from __future__ import annotations
 
+import ast
+import copy
 import itertools
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,8 +46,9 @@ import numpy as np
 from descentlab.book import basics_demos as _basics
 from descentlab.book.bibliography import cite, cite_in
 from descentlab.book.checks import shows as _shows
+from descentlab.book.typed import Cases, formula_demo, gap, part
 
-__all__ = ["CLAIMS", "READINGS", "UNBACKED", "Reading"]
+__all__ = ["CLAIMS", "READINGS", "UNBACKED", "Reading", "formula_reading"]
 
 
 class Ran(Protocol):
@@ -67,6 +75,23 @@ class Reading:
     said: str
     values: Callable[[Ran], tuple[float, float]]
     shows: str
+
+
+def formula_reading(item: int, said: str, formula: str, cases: Callable[[Ran], Cases],
+                    shows: str, *, rel: float = 1e-9,
+                    names: Mapping[str, str] | None = None) -> Reading:  # fmt: skip
+    """A reading of card ``item``'s phrase ``said`` that types ``formula`` (a part of it): its
+    values are ``(rel, gap)`` (:func:`~descentlab.book.typed.gap` over ``cases(run)``, the
+    numbers the cell used and what it computed there), so the row holds while the typed
+    formula, evaluated, stays within ``rel`` of the cell's values.
+
+    Raises:
+        ValueError: ``formula`` is not part of ``said``.
+    """
+    part(formula, said)
+    return Reading(item, said, lambda run: (rel, gap(formula, cases(run), names)),
+                   f"{shows}: the typed {formula} evaluated, its largest relative gap against "
+                   f"a tolerance {rel:g}")  # fmt: skip
 
 
 def printed(run: Ran, pattern: str) -> float:
@@ -156,6 +181,89 @@ _VALLEYS = (
     "the distance between the cell's two ends (lr 1.0 and lr 0.05) against π/2, half the "
     "spacing of x sin x's valleys",
 )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------
+# cards, items 67-99: the values their readings take from the cells
+
+
+def _rate_decades(run: Ran) -> tuple[float, float]:
+    """The fewest decades the cell's SGD losses over its four rates span on one landscape (a
+    divergence counted as 3), against 1."""
+    spans = []
+    for row in re.findall(r"SGD loss after 300 steps by lr: (\{.*\})", run.output):
+        losses = list(ast.literal_eval(row).values())
+        finite = [float(v) for v in losses if v != "diverged"]
+        spans.append(math.log10(max(finite) / min(finite)) + 3 * ("diverged" in losses))
+    if not spans:
+        raise ValueError("the cell printed no losses by rate")
+    return min(spans), 1.0
+
+
+def _quadratic_kappa(run: Ran) -> tuple[float, float]:
+    """The condition number of the cell's landscape ``f`` (its Hessian at the start, by
+    autograd), against 10."""
+    import torch
+
+    f = run.namespace["f"]
+    at = torch.as_tensor(f.start, dtype=torch.float64)
+    eig = torch.linalg.eigvalsh(torch.autograd.functional.hessian(lambda z: f(z[None])[0], at))
+    return float(eig.max() / eig.min()), 10.0
+
+
+def _early_stop_epochs(run: Ran) -> tuple[float, float]:
+    """0.5 against how far the cell's stopper's kept epoch is from the lowest validation loss's
+    plus how far the epoch it stopped at is from that epoch + patience."""
+    kept, losses = run.namespace["stopper"].state_dict(), run.namespace["val_losses"]
+    best = int(np.argmin(losses))
+    return 0.5, abs(kept["best_step"] - best) + abs(
+        run.namespace["epoch"] - best - kept["patience"]
+    )
+
+
+def _batch_norm_cases(run: Ran) -> list[tuple[dict[str, float], float]]:
+    """Two entries of each feature of the cell's batch norm output (|x̂| > 0.1): the batch's
+    mean, variance (biased) and ε there, and the output."""
+    bn, x, out = (run.namespace[k] for k in ("bn", "x", "out"))
+    xs, cases = x.double(), []
+    for j in range(x.shape[1]):
+        rows = [i for i in range(x.shape[0]) if abs(float(out[i, j])) > 0.1][:2]
+        mean, var = float(xs[:, j].mean()), float(xs[:, j].var(unbiased=False))
+        cases += [({"x": float(xs[i, j]), "mB": mean, "vB": var, "ε": bn.eps}, float(out[i, j]))
+                  for i in rows]  # fmt: skip
+    return cases
+
+
+def _running_statistics(run: Ran) -> tuple[float, float]:
+    """The cell's batch norm in eval mode (a copy) on its batch: the gap to the batch's own
+    normalization against the gap to the one by the running averages."""
+    import torch
+
+    bn, x = copy.deepcopy(run.namespace["bn"]).eval(), run.namespace["x"]
+    with torch.no_grad():
+        y = bn(x)
+    by_running = (x - bn.running_mean) / (bn.running_var + bn.eps).sqrt()
+    return float((y - run.namespace["out"]).abs().max()), float((y - by_running).abs().max())
+
+
+def _channel_sum(run: Ran) -> tuple[float, float]:
+    """1e-4 against: the gap between the cell's conv1's first output channel and the sum of its
+    kernels' responses to each input channel alone, plus 1 if its weight's shape is not
+    (out_channels, in_channels, kH, kW)."""
+    import torch
+
+    conv, x = run.namespace["conv1"], run.namespace["x"]
+    shape = (conv.out_channels, conv.in_channels, *conv.kernel_size)
+    with torch.no_grad():
+        alone = sum(torch.nn.functional.conv2d(x[:, c : c + 1], conv.weight[:1, c : c + 1])
+                    for c in range(conv.in_channels)) + conv.bias[0]  # fmt: skip
+        off = float((conv(x)[:, :1] - alone).abs().max())
+    return 1e-4, off + (tuple(conv.weight.shape) != shape)
+
+
+def _alexnet_weights(run: Ran) -> tuple[float, float]:
+    """The cell's AlexNet fully connected weights against 10 times its convolutions'."""
+    return float(run.namespace["dense"]), 10.0 * run.namespace["conv"]
 
 
 #: the cards' sentences about what their cells compute, read against the values printed
@@ -440,6 +548,158 @@ READINGS: tuple[Reading, ...] = (
                               and "every example validated once: True" in out),
             "the cell's five folds: no overlap with their training part, every example "
             "validated once (1: so, 0: not)"),
+    # cards, items 67-99
+    Reading(67, "draws n examples from n with replacement",
+            lambda run: (len(run.namespace["draws"][0])
+                         - max(len(np.unique(d)) for d in run.namespace["draws"]), 0.0),
+            "the cell's bootstrap draws: a sample's length against its most distinct examples "
+            "(repeats: drawn with replacement)"),
+    formula_reading(67, "is (1 - 1/n)ⁿ → 1/e", "(1 - 1/n)ⁿ",
+                    lambda run: [({"n": run.namespace["n"]}, 1 - run.namespace["distinct"])],
+                    "the share of examples the cell's 100 bootstrap samples never drew",
+                    rel=0.01),
+    Reading(67, "a standard error without a formula",
+            lambda run: (0.1, abs(printed(run, rf"of the mean {_FLOAT},")
+                                  / printed(run, rf"sigma/sqrt\(n\) {_FLOAT}") - 1)),
+            "the cell's bootstrap standard error of a mean against σ/√n: 10 % against their "
+            "relative gap"),
+    Reading(70, "B = 1 (stochastic) gives the noisiest",
+            _pair(rf"^B = +1: .* {_FLOAT}$", rf"^B = +16: .* {_FLOAT}$"),
+            "the cell's squared distance of the batch gradient from the full one: B = 1 "
+            "against B = 16"),
+    Reading(70, "B = N (batch) the exact gradient",
+            lambda run: (1e-12, printed(run, rf"^B = 2048: .* {_FLOAT}$")),
+            "the cell's squared distance of the batch gradient at B = N = 2048 from the full "
+            "one against 1e-12"),
+    Reading(70, "mini-batches sit between",
+            lambda run: (min(a - b for a, b in itertools.pairwise(
+                [printed(run, rf"^B = +{b}: .* {_FLOAT}$") for b in (1, 16, 256, 2048)])), 0.0),
+            "the cell's squared distances at B = 1, 16, 256, 2048: the least fall from one "
+            "batch size to the next, against 0"),
+    Reading(72, "all its difficulty is in η", _rate_decades,
+            "the cell's SGD losses after 300 steps over four rates: the fewest decades "
+            "(a divergence counted as 3) they span on a landscape, against 1"),
+    formula_reading(74, "the point the accumulated step is about to reach, W - ηβa", "W - ηβa",
+                    lambda run: [({"W": run.namespace["w"], "a": run.namespace["a"],
+                                   "η": run.namespace["opt"].defaults["lr"],
+                                   "β": run.namespace["opt"].defaults["momentum"]},
+                                  run.namespace["W"].item())],
+                    "the cell's loop by hand against descentlab's Nesterov, which stores the "
+                    "look-ahead point", rel=1e-12),
+    Reading(75, "on an ill-conditioned quadratic", _quadratic_kappa,
+            "the condition number of the cell's quadratic (its Hessian's eigenvalues, autograd) "
+            "against 10"),
+    Reading(78, "if the loss is rescaled the steps stay the same",
+            lambda run: (1e-5, abs(printed(run, rf"by +1\.0: w after 200 steps = {_FLOAT}")
+                                   / printed(run, rf"by 100\.0: w after 200 steps = {_FLOAT}")
+                                   - 1)),
+            "the cell's Adadelta after 200 steps on w² and on 100 w²: a tolerance 1e-5 against "
+            "their relative gap"),
+    Reading(81, "gives exactly that factor", _agree(),
+            "the cell's Adam with the corrections folded into the rate by hand against "
+            "descentlab's Adam: its tolerance against the largest difference printed"),
+    Reading(82, "ε is in the denominator next to √v̂",
+            _pair(rf"^gradient 1e-06: first step +eps 1e-08: {_FLOAT}",
+                  rf"^gradient 1e-06: .*eps 1e-03: {_FLOAT}$"),
+            "the cell's first Adam step at gradient 1e-6: ε = 1e-8 against ε = 1e-3"),
+    Reading(82, "While √v̂ ≫ ε it does nothing",
+            lambda run: (0.01, abs(printed(run, rf"^gradient 1e\+00: first step +eps 1e-08: "
+                                                rf"{_FLOAT}")
+                                   / printed(run, rf"^gradient 1e\+00: .*eps 1e-07: {_FLOAT}")
+                                   - 1)),
+            "the cell's first Adam step at gradient 1 with ε = 1e-8 and 1e-7: 1 % against their "
+            "relative gap"),
+    formula_reading(82, "it caps the step at about η·|m̂|/ε", "η·|m̂|/ε",
+                    lambda run: [({"η": run.namespace["opt"].defaults["lr"], "m": 1e-9, "ε": 1e-3},
+                                  printed(run, rf"^gradient 1e-09: .*eps 1e-03: {_FLOAT}$"))],
+                    "the cell's first Adam step at gradient 1e-9, ε = 1e-3 (where m̂ is the "
+                    "gradient)", rel=0.01, names={"m̂": "m"}),
+    Reading(82, "the right value depends on the gradients' scale",
+            lambda run: tuple(printed(run, rf"^gradient {g}: first step +eps 1e-08: {_FLOAT}")
+                              / printed(run, rf"^gradient {g}: .*eps 1e-03: {_FLOAT}$")
+                              for g in ("1e-09", r"1e\+00")),
+            "how much the cell's first Adam step changes from ε = 1e-3 to 1e-8: at gradient "
+            "1e-9 against at gradient 1"),
+    Reading(84, "keeps the weights from the epoch with the lowest validation loss and stops "
+                "after patience epochs without improvement", _early_stop_epochs,
+            "the cell's stopper: 0.5 against how far its kept epoch is from the lowest "
+            "validation loss's plus how far its stop is from that epoch + patience"),
+    Reading(85, "For adaptive optimizers the two are not the same",
+            lambda run: (float((run.namespace["w"] - run.namespace["v"]).detach().abs().max()),
+                         1e-12),
+            "the cell's weights after one step of AdamW and of Adam with L2 (zero data "
+            "gradient): their largest difference against 1e-12"),
+    formula_reading(85, "AdamW applies the decay 1 - ηλ directly to the weights", "1 - ηλ",
+                    lambda run: [({"η": run.namespace["opt"].defaults["lr"],
+                                   "λ": run.namespace["opt"].defaults["weight_decay"]}, w / w0)
+                                 for w, w0 in zip(run.namespace["w"].tolist(), (2.0, -1.0),
+                                                  strict=True)],
+                    "the cell's AdamW weights after one step on a zero gradient over the "
+                    "weights before (2, -1)", rel=1e-12),
+    formula_reading(89, "scales the survivors by 1/(1 - p)", "1/(1 - p)",
+                    lambda run: [({"p": run.namespace["drop"].p},
+                                  float(run.namespace["out"].max()))],
+                    "the value torch's Dropout gives the cell's surviving units of 1",
+                    rel=1e-6),
+    formula_reading(90, "x̂ = (x - μ_B)/√(σ²_B + ε)", "(x - μ_B)/√(σ²_B + ε)", _batch_norm_cases,
+                    "torch's BatchNorm1d output on the cell's batch, at 6 entries",
+                    rel=1e-5, names={"μ_B": "mB", "σ²_B": "vB"}),
+    Reading(90, "At test time the running averages of μ and σ² replace the batch's",
+            _running_statistics,
+            "the cell's batch norm in eval mode on its batch: its gap to the batch-normalized "
+            "values against its gap to the values normalized by the running averages"),
+    Reading(91, "Convolution slides a flipped kernel over a signal",
+            lambda run: (1e-12, float(np.abs(np.asarray(run.namespace["true_conv"])
+                                             - run.namespace["torch_flipped"].flatten().numpy()
+                                             ).max())),
+            "numpy's convolve against torch's conv1d with the kernel flipped, in the cell: "
+            "1e-12 against the largest difference"),
+    Reading(91, "does not flip the kernel: it computes a cross-correlation",
+            lambda run: (1e-12, float(np.abs(
+                np.correlate(run.namespace["f"], run.namespace["k"], "valid")
+                - run.namespace["torch_conv"].flatten().numpy()).max())),
+            "numpy's correlate against torch's conv1d, on the cell's signal and kernel: 1e-12 "
+            "against the largest difference"),
+    Reading(91, "it matters when comparing with a textbook formula",
+            lambda run: (float(np.abs(np.asarray(run.namespace["true_conv"])
+                                      - run.namespace["torch_conv"].flatten().numpy()).max()),
+                         1e-12),
+            "numpy's convolve against torch's conv1d, in the cell: their largest difference "
+            "against 1e-12"),
+    Reading(92, "weight has shape (out_channels, in_channels, kH, kW): every output channel has "
+                "one kH × kW kernel per input channel and sums their responses",
+            _channel_sum, "the cell's conv1 on an image: 1e-4 against the gap between an output "
+            "channel and the sum of its per-input-channel kernels' responses (and its weight's "
+            "shape against (out, in, kH, kW))"),
+    formula_reading(92, "has 16·3·5·5 weights (plus 16 biases)", "16·3·5·5",
+                    lambda run: [({}, run.namespace["conv1"].weight.numel())],
+                    "the weights of the cell's torch Conv2d(3, 16, 5)"),
+    Reading(95, "AlexNet's parameters are dominated by its fully connected layers",
+            _alexnet_weights,
+            "the cell's AlexNet table: its fully connected weights against 10 times its "
+            "convolutions'"),
+    formula_reading(95, "the unpooled 13·13·256 map of conv5 to 4,096 units", "13·13·256",
+                    lambda run: [({}, next(r["weights"] for r in run.namespace["rows"]
+                                           if r["layer"] == "fc6") / 4096)],
+                    "the cell's fc6 weights (descentlab's AlexNet table) over its 4,096 units"),
+    formula_reading(96, "costs k²·b·C_out", "k²·b·C_out",
+                    lambda run: [({"k": 3, "b": 64, "C_out": 256}, run.namespace["r"]["conv"])],
+                    "descentlab's bottleneck count in the cell (k = 3, b = 64, C_out = 256): "
+                    "the k × k convolution's weights"),
+    formula_reading(96, "instead of k²·C·C_out", "k²·C·C_out",
+                    lambda run: [({"k": 3, "C": 256, "C_out": 256},
+                                  run.namespace["r"]["direct"])],
+                    "descentlab's bottleneck count in the cell (k = 3, C = C_out = 256): the "
+                    "direct convolution's weights"),
+    Reading(98, "the signal, which points the same way step after step, adds up",
+            lambda run: (printed(run, rf"step mean {_FLOAT} "), 1.0),
+            "the cell's mean step of momentum (lr 1) on the noisy gradient of mean 1, against "
+            "one gradient's signal 1"),
+    formula_reading(98, "√((1-α)/(1+α)) times that of a single gradient", "√((1-α)/(1+α))",
+                    lambda run: [({"α": run.namespace["opt"].defaults["momentum"]},
+                                  printed(run, rf"momentum {_FLOAT},"))],
+                    "the cell's measured noise-to-signal ratio of momentum's steps (3,900 "
+                    "steps)", rel=0.1),
 )  # fmt: skip
 
 
@@ -969,6 +1229,453 @@ def _chosen_on_test() -> tuple[bool, str]:
     return bool(test[best] > fresh[best] + 0.03), (
         f"chosen model: {test[best]:.3f} on the test set, {fresh[best]:.3f} on new data"
     )
+# cards, items 67-99: the conceptual sentences' demonstrations and the reference computations
+# their typed formulas are evaluated against (:func:`descentlab.book.typed.formula_demo`)
+
+
+def _moves(make: Callable[[list[Any]], Any], grads: np.ndarray, keys: tuple[str, ...] = ()
+           ) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:  # fmt: skip
+    """descentlab's optimizer ``make([w])`` fed ``grads`` (steps × coordinates), float64: each
+    step's Δw, and its state's ``keys`` after each step."""
+    import torch
+
+    w = torch.nn.Parameter(torch.zeros(grads.shape[1], dtype=torch.float64))
+    opt, moves, states = make([w]), [], []
+    for g in grads:
+        before = w.detach().clone()
+        w.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+        moves.append((w.detach() - before).numpy())
+        states.append({k: opt.state[w][k].clone().numpy() for k in keys})
+    return np.array(moves), states
+
+
+def _samme_cases() -> list[tuple[dict[str, float], float]]:
+    """SAMME's defining property, solved numerically: the α whose weight exp(α) on the
+    misclassified examples brings the learner's weighted error up to chance, (K - 1)/K."""
+    cases = []
+    for err, k in ((0.1, 2), (0.3, 2), (0.3, 3), (0.5, 3), (0.45, 5), (0.7, 5)):
+        lo, hi = -50.0, 50.0
+        for _ in range(200):  # the reweighted error rises with α: bisect
+            mid = (lo + hi) / 2
+            up = err * math.exp(mid)
+            lo, hi = (mid, hi) if up / (up + 1 - err) < (k - 1) / k else (lo, mid)
+        cases.append(({"err": err, "K": k}, (lo + hi) / 2))
+    return cases
+
+
+@_shows("the sharpness experiment's quick settings: batch sizes, seeds, box sizes, target losses")
+def _sharpness_quick() -> tuple[bool, str]:
+    """The quick build's settings of the card's experiment, counted."""
+    from descentlab.book.experiments import sharpness
+
+    o = sharpness.DEFAULTS | sharpness.QUICK
+    counts = (len(o["batch_sizes"]), o["seeds"], len(o["eps"]))
+    one_target = isinstance(o["target_loss"], float)
+    return counts == (2, 2, 1) and one_target, (
+        f"{counts[0]} batch sizes, {counts[1]} seeds, {counts[2]} box(es); one target loss "
+        f"{o['target_loss']}"
+    )
+
+
+@_shows("the lecture's NAG on x²/2 from 1,000 states whose look-ahead point is past the "
+           "minimum: the look-ahead gradient's sign and the step against heavy ball's")  # fmt: skip
+def _lookahead_brakes() -> tuple[bool, str]:
+    """States (W, a) where the accumulated step carries W past the minimum 0 of x²/2 (η = 0.5,
+    β = 0.9): the gradient at W - ηβa against the gradient at W, and NAG's step -η(βa +
+    ∇L(W - ηβa)) against heavy ball's -η(βa + ∇L(W))."""
+    rng = np.random.default_rng(0)
+    w, a = rng.uniform(0.05, 1, 1000), rng.uniform(0.5, 3, 1000)
+    ahead = w - 0.5 * 0.9 * a
+    past = ahead < 0
+    back = bool(((ahead * w)[past] < 0).all())  # ∇L = x: its sign flips past the minimum
+    brakes = bool((np.abs(0.9 * a + ahead) < np.abs(0.9 * a + w))[past].all())
+    return back and brakes and past.sum() > 100, (
+        f"{int(past.sum())} states past the minimum: look-ahead gradient points back in all: "
+        f"{back}; NAG's step shorter in all: {brakes}"
+    )
+
+
+@_shows("heavy ball at Polyak's optimum for κ = 25 on the quadratic and on Lessard, Recht and "
+           "Packard's function of the same κ, 300 steps from 3.3")  # fmt: skip
+def _heavy_ball_lessard() -> tuple[bool, str]:
+    """Heavy ball's tuned (η, β) on w²·25/2 and on the piecewise quadratic with curvatures 25,
+    1, 25 (the same L and μ): the loss left after 300 steps."""
+    big = 25.0
+    eta, beta = 4 / (math.sqrt(big) + 1) ** 2, ((math.sqrt(big) - 1) / (math.sqrt(big) + 1)) ** 2
+
+    def lessard(w: float) -> tuple[float, float]:  # (f, f')
+        if w < 1:
+            return big / 2 * w * w, big * w
+        if w < 2:
+            return w * w / 2 + (big - 1) * w - (big - 1) / 2, w + big - 1
+        return big / 2 * w * w - (big - 1) * w + 3 * (big - 1) / 2, big * w - big + 1
+
+    def left(fn: Callable[[float], tuple[float, float]]) -> float:
+        w = prev = 3.3
+        for _ in range(300):
+            w, prev = w - eta * fn(w)[1] + beta * (w - prev), w
+        return fn(w)[0]
+
+    quad, pw = left(lambda w: (big / 2 * w * w, big * w)), left(lessard)
+    return quad < 1e-12 and pw > 1, f"loss left: quadratic {quad:.1e}, Lessard's {pw:.3g}"
+
+
+def _adagrad_cases() -> list[tuple[dict[str, float], float]]:
+    """descentlab's Adagrad (η = 0.1, ε = 0.01 inside the root), three steps on two
+    coordinates: each step's η, g, G (after adding g²) and ε, and the step it took."""
+    from descentlab.optim import Adagrad
+
+    grads = np.array([[1.0, 0.5], [2.0, -1.0], [0.3, 3.0]])
+    moves, states = _moves(lambda p: Adagrad(p, lr=0.1, eps=0.01, eps_inside_sqrt=True), grads,
+                           ("sum",))  # fmt: skip
+    return [({"η": 0.1, "g": g, "G": s["sum"][i], "ε": 0.01}, -moves[t, i])
+            for t, (row, s) in enumerate(zip(grads, states, strict=True))
+            for i, g in enumerate(row)]  # fmt: skip
+
+
+@_shows("descentlab's Adagrad, RMSprop and Adadelta on a gradient 1 for 30 steps: the state "
+           "each divides by")  # fmt: skip
+def _moving_average_state() -> tuple[bool, str]:
+    """AdaGrad's sum grows with the steps; RMSProp's and Adadelta's averages stay below 1."""
+    from descentlab.optim import Adadelta, Adagrad, RMSprop
+
+    ones = np.ones((30, 1))
+    total = _moves(lambda p: Adagrad(p, lr=0.1), ones, ("sum",))[1][-1]["sum"][0]
+    avgs = [_moves(make, ones, ("square_avg",))[1][-1]["square_avg"][0]
+            for make in (lambda p: RMSprop(p, lr=0.01, alpha=0.9),
+                         lambda p: Adadelta(p, rho=0.9))]  # fmt: skip
+    holds = abs(total - 30) < 1e-12 and all(0.9 < a < 1 for a in avgs)
+    return (
+        holds,
+        f"AdaGrad's sum {total:g}; RMSProp's average {avgs[0]:.4f}, Adadelta's {avgs[1]:.4f}",
+    )
+
+
+def _adadelta_cases() -> list[tuple[dict[str, float], float]]:
+    """descentlab's Adadelta (lr 1, ρ = 0.9, ε = 1e-6), three steps on two coordinates: each
+    step's G (after adding g²), H (before the step), g and ε, and the step it took."""
+    from descentlab.optim import Adadelta
+
+    grads = np.array([[1.0, 0.5], [2.0, -1.0], [0.3, 3.0]])
+    moves, states = _moves(lambda p: Adadelta(p, lr=1.0, rho=0.9, eps=1e-6), grads,
+                           ("square_avg", "acc_delta"))  # fmt: skip
+    before = [np.zeros(2)] + [s["acc_delta"] for s in states[:-1]]
+    return [({"G": s["square_avg"][i], "H": h[i], "g": g, "ε": 1e-6}, moves[t, i])
+            for t, (row, s, h) in enumerate(zip(grads, states, before, strict=True))
+            for i, g in enumerate(row)]  # fmt: skip
+
+
+@_shows("descentlab's Adadelta's first step from rest at ε = 1e-6 and 1e-4, gradients 0.1 to "
+           "10: over √ε and over ε")  # fmt: skip
+def _adadelta_first_step() -> tuple[bool, str]:
+    """The first step, where H = 0, against √ε and ε (within a factor 10 is 'about')."""
+    from descentlab.optim import Adadelta
+
+    ratios = []
+    for eps in (1e-6, 1e-4):
+        moves, _ = _moves(lambda p, e=eps: Adadelta(p, lr=1.0, rho=0.9, eps=e),
+                          np.array([[0.1, 1.0, 10.0]]))  # fmt: skip
+        ratios += [(abs(m) / math.sqrt(eps), abs(m) / eps) for m in moves[0]]
+    root = all(0.1 < r < 10 for r, _ in ratios)
+    plain = all(0.1 < r < 10 for _, r in ratios)
+    return root and not plain, (
+        f"first step / √ε from {min(r for r, _ in ratios):.3g} to "
+        f"{max(r for r, _ in ratios):.3g}; / ε ≥ {min(r for _, r in ratios):.3g}"
+    )
+
+
+def _adadelta_bowl_steps() -> list[tuple[dict[str, float], float]]:
+    """The adaptive experiment's Adadelta loop (lr 1, ε = 1e-6) on the bowl: the first step
+    within 1e-3 of its minimum (2, 2)."""
+    from descentlab.book.experiments.adaptive import _MIN, _X0, _bowl_grad, adadelta_units
+
+    far = np.linalg.norm(adadelta_units(_bowl_grad, _X0, 760) - _MIN, axis=1)
+    if far[-1] >= 1e-3:
+        raise ValueError("Adadelta is not within 1e-3 of the bowl's minimum in 760 steps")
+    return [({}, float(np.argmax(far < 1e-3)))]
+
+
+def _ema_window_cases() -> list[tuple[dict[str, float], float]]:
+    """descentlab's RMSprop (α = ρ) fed one squared gradient and then zeros: its average holds
+    that gradient with weight (1-ρ)ρ^(k-1) at age k; the weights' mean age (in steps, the
+    newest counted 1) at ρ = 0.5 and 0.8."""
+    from descentlab.optim import RMSprop
+
+    cases = []
+    for rho in (0.5, 0.8):
+        grads = np.zeros((80, 1))
+        grads[0] = 1.0
+        _, states = _moves(lambda p, r=rho: RMSprop(p, lr=0.01, alpha=r), grads, ("square_avg",))
+        weights = np.array([s["square_avg"][0] for s in states])
+        cases.append(({"ρ": rho}, float((np.arange(1, 81) * weights).sum() / weights.sum())))
+    return cases
+
+
+@_shows("descentlab's RMSprop (γ = 0.9) and Adagrad fed gradient 10 for 20 steps, then 0.1 "
+           "for 60: the effective rate |Δw|/|g| at step 20 and step 80")  # fmt: skip
+def _rate_adapts_up() -> tuple[bool, str]:
+    """RMSProp's rate rises again once the gradients shrink; AdaGrad's keeps falling."""
+    from descentlab.optim import Adagrad, RMSprop
+
+    grads = np.full((80, 1), 0.1)
+    grads[:20] = 10.0
+    rms, _ = _moves(lambda p: RMSprop(p, lr=0.01, alpha=0.9), grads)
+    ada, _ = _moves(lambda p: Adagrad(p, lr=0.1), grads)
+    r = {n: (abs(m[19, 0]) / 10, abs(m[79, 0]) / 0.1) for n, m in (("rms", rms), ("ada", ada))}
+    holds = r["rms"][1] > 10 * r["rms"][0] and r["ada"][1] < r["ada"][0]
+    return holds, (
+        f"RMSProp's rate {r['rms'][0]:.3g} → {r['rms'][1]:.3g}; AdaGrad's "
+        f"{r['ada'][0]:.3g} → {r['ada'][1]:.3g}"
+    )
+
+
+def _early_stop_cases() -> list[tuple[dict[str, float], float]]:
+    """The L2 strength λ whose ridge filter h/(h + λ) is nearest (in the largest gap over
+    curvatures h) to gradient descent's after t steps at η from 0, 1 - (1 - ηh)^t."""
+    cases = []
+    for eta, t in ((0.1, 100), (0.01, 500), (0.05, 40)):
+        h = np.geomspace(1e-2, 1e2, 200)[:, None] / (eta * t)
+        h = h[h[:, 0] < 1 / eta]
+        lams = np.geomspace(1e-2, 1e2, 400)[None, :] / (eta * t)
+        gap = np.abs(1 - (1 - eta * h) ** t - h / (h + lams)).max(0)
+        cases.append(({"η": eta, "t": t}, float(lams[0, gap.argmin()])))
+    return cases
+
+
+@_shows("least squares on 8 examples in 20 dimensions (the label the sign of x₁): test "
+           "accuracy with no augmentation, sign flips of x₂…x₂₀, sign flips of x₁")  # fmt: skip
+def _invariance_helps() -> tuple[bool, str]:
+    """Augmentation by a transformation the label does not depend on (flipping the signs of the
+    irrelevant coordinates) against one it does (flipping x₁): the test accuracy of the
+    minimum-norm least-squares fit."""
+    rng = np.random.default_rng(0)
+    x, test = rng.normal(size=(8, 20)), rng.normal(size=(4000, 20))
+
+    def accuracy(flip: slice | None) -> float:
+        xs, ys = [x], [np.sign(x[:, 0])]
+        for _ in range(0 if flip is None else 30):
+            signs = np.ones(20)
+            signs[flip] = rng.choice([-1.0, 1.0], size=len(range(20)[flip]))
+            xs.append(x * signs)
+            ys.append(np.sign(x[:, 0]))  # the label as it was: true only if the flip keeps it
+        w = np.linalg.lstsq(np.vstack(xs), np.concatenate(ys), rcond=None)[0]
+        return float((np.sign(test @ w) == np.sign(test[:, 0])).mean())
+
+    none, kept, broken = accuracy(None), accuracy(slice(1, 20)), accuracy(slice(0, 1))
+    holds = kept > none + 0.05 and broken < none - 0.05
+    return holds, f"accuracy {none:.3f} none, {kept:.3f} invariant flips, {broken:.3f} x₁ flipped"
+
+
+@_shows("the expected loss under weight noise σ = 0.1 (20,000 draws) at a sharp minimum "
+           "(curvature 100) and a flat one (curvature 1) of equal loss")  # fmt: skip
+def _weight_noise_flat() -> tuple[bool, str]:
+    """Noisy weights at the bottom of 50 w² and of 0.5 w²: which costs more."""
+    noise = np.random.default_rng(0).normal(0, 0.1, 20000)
+    sharp, flat = float((50 * noise**2).mean()), float((0.5 * noise**2).mean())
+    return (
+        flat < sharp / 10,
+        f"expected loss {sharp:.3g} at the sharp minimum, {flat:.3g} at the flat",
+    )
+
+
+@_shows("a logistic slope fitted to two classes at ±1 by gradient descent, with hard, smoothed "
+           "(ε = 0.2) and mixup targets: the slope after 300 and 600 steps")  # fmt: skip
+def _soft_targets() -> tuple[bool, str]:
+    """Hard targets push the slope (the boundary's sharpness) up without end; smoothed and
+    mixup targets have a finite best slope."""
+    lam = np.linspace(0, 1, 21)
+    sets = {"hard": (np.array([-1.0, 1.0]), np.array([0.0, 1.0])),
+            "smoothed": (np.array([-1.0, 1.0]), np.array([0.1, 0.9])),
+            "mixup": (2 * lam - 1, lam)}  # fmt: skip
+    slopes = {}
+    for name, (x, y) in sets.items():
+        w, at = 0.0, []
+        for step in range(600):
+            p = 1 / (1 + np.exp(-w * x))
+            w -= 2.0 * float(((p - y) * x).mean())
+            if step in (299, 599):
+                at.append(w)
+        slopes[name] = at
+    soft = max(slopes["smoothed"][1], slopes["mixup"][1])
+    settled = all(abs(a - b) < 1e-3 for a, b in (slopes["smoothed"], slopes["mixup"]))
+    hard = slopes["hard"]
+    holds = hard[1] > 1.5 * soft and hard[1] > hard[0] + 0.1 and settled
+    return holds, (
+        f"slope hard {hard[0]:.2f} → {hard[1]:.2f}; smoothed {slopes['smoothed'][1]:.2f}"
+        f", mixup {slopes['mixup'][1]:.2f}"
+    )
+
+
+def _dropout_masks() -> list[tuple[dict[str, float], float]]:
+    """The distinct thinned networks torch's Dropout (p = 0.5) draws for n units in 2,000
+    draws, n = 3 and 5 (the global random state kept)."""
+    import torch
+
+    cases = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        for n in (3, 5):
+            masks = torch.nn.functional.dropout(torch.ones(2000, n), 0.5, training=True) > 0
+            cases.append(({"n": n}, float(len(set(map(tuple, masks.tolist()))))))
+    return cases
+
+
+@_shows("least squares fits a kernel to a convolution's output through cross-correlation and "
+           "through convolution: the residuals and the two kernels")  # fmt: skip
+def _flip_learned() -> tuple[bool, str]:
+    """Targets from a flipped-kernel convolution; a kernel learned by either operation fits
+    them exactly, the one the flip of the other."""
+    rng = np.random.default_rng(0)
+    x, kernel = rng.normal(size=40), np.array([1.0, 2.0, -1.0])
+    y = np.convolve(x, kernel, "valid")
+    windows = np.lib.stride_tricks.sliding_window_view(x, 3)
+    fits = [np.linalg.lstsq(a, y, rcond=None) for a in (windows, windows[:, ::-1])]
+    residual = max(
+        float(np.abs(a @ f[0] - y).max())
+        for a, f in zip((windows, windows[:, ::-1]), fits, strict=True)
+    )
+    flipped = float(np.abs(fits[0][0] - fits[1][0][::-1]).max())
+    return residual < 1e-10 and flipped < 1e-10, (
+        f"residual {residual:.1e} by both; kernels each other's flip to {flipped:.1e}"
+    )
+
+
+@_shows("torch's max_pool2d(2) on a 32 × 32 map: the side out")
+def _pooling_halves() -> tuple[bool, str]:
+    import torch
+
+    side = torch.nn.functional.max_pool2d(torch.zeros(1, 1, 32, 32), 2).shape[-1]
+    return side < 32, f"side 32 → {side}"
+
+
+@_shows("a 1 × 1 torch conv2d (8 → 4 channels) on a 5 × 5 map against its weight matrix applied "
+           "to each pixel's channels, and with a neighbour changed")  # fmt: skip
+def _one_by_one() -> tuple[bool, str]:
+    """conv2d with a 1 × 1 kernel against W·x[:, i, j] + b at every pixel; a pixel's output
+    with its neighbours changed."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    x, w, b = (torch.randn(*s, generator=g, dtype=torch.float64)
+               for s in ((1, 8, 5, 5), (4, 8, 1, 1), (4,)))  # fmt: skip
+    out = torch.nn.functional.conv2d(x, w, b)
+    dense = torch.einsum("oc,ncij->noij", w[:, :, 0, 0], x) + b[None, :, None, None]
+    moved = x.clone()
+    moved[0, :, 2, 3] += 1.0  # a neighbour of (2, 2)
+    near = torch.nn.functional.conv2d(moved, w, b)[0, :, 2, 2]
+    off, still = float((out - dense).abs().max()), float((near - out[0, :, 2, 2]).abs().max())
+    return off < 1e-12 and still == 0.0, f"off W·x by {off:.1e}; a neighbour moves it by {still:g}"
+
+
+@_shows("gradient descent (η = 0.1) on x⁴/4 - x²/2 + 0.1x from x = 1.5: where it stops, against "
+           "the deeper valley at x < 0")  # fmt: skip
+def _local_minimum_stops() -> tuple[bool, str]:
+    def f(x: float) -> float:
+        return x**4 / 4 - x * x / 2 + 0.1 * x
+
+    x = 1.5
+    for _ in range(500):
+        x -= 0.1 * (x**3 - x + 0.1)
+    deep = min(np.linspace(-2, 0, 2001), key=f)
+    holds = x > 0 and abs(x**3 - x + 0.1) < 1e-8 and f(x) > f(deep) + 0.1
+    return holds, f"stops at x = {x:.4f} (f = {f(x):.4f}); the deeper valley f = {f(deep):.4f}"
+
+
+@_shows("gradient descent (η = 0.1) on (x² - y²)/2 from (1, 0), (1, 1e-8) and (1, 1e-2): the "
+           "gradient at the saddle and the steps until |y| > 0.5")  # fmt: skip
+def _saddle_ridge() -> tuple[bool, str]:
+    """The saddle's gradient (x, -y) at 0; from the ridge y = 0 the iterate stays on it; near it
+    the gradient's y part is -y, so the escape takes longer the closer the start."""
+
+    def leave(y0: float) -> int | None:
+        x, y = 1.0, y0
+        for t in range(1, 1001):
+            x, y = x - 0.1 * x, y + 0.1 * y
+            if abs(y) > 0.5:
+                return t
+        return None
+
+    on, near, nearer = leave(0.0), leave(1e-2), leave(1e-8)
+    holds = on is None and near is not None and nearer is not None and nearer > 2 * near
+    return holds, f"from y = 0: {on or 'never'}; from 1e-2: {near} steps; from 1e-8: {nearer} steps"
+
+
+def _ravine_cases() -> list[tuple[dict[str, float], float]]:
+    """Gradient descent at η = 1/a on ½(a x² + b y²) from (1, 1): the steps until y < 1/e."""
+    cases = []
+    for a, b in ((100.0, 1.0), (400.0, 1.0), (50.0, 2.0)):
+        y, steps = 1.0, 0
+        while y >= 1 / math.e:
+            y -= (1 / a) * b * y
+            steps += 1
+        cases.append(({"a": a, "b": b}, float(steps)))
+    return cases
+
+
+def _velocity_cases() -> list[tuple[dict[str, float], float]]:
+    """descentlab's Momentum in the velocity form (ρ = 0.1, α = 0.9) fed one gradient 2 at step
+    k of 6: its velocity after step 6 (a single term of the sum)."""
+    from descentlab.optim import Momentum
+
+    cases = []
+    for k in (1, 3, 6):
+        grads = np.zeros((6, 1))
+        grads[k - 1] = 2.0
+        moves, _ = _moves(lambda p: Momentum(p, lr=0.1, momentum=0.9, form="velocity"), grads)
+        cases.append(({"ρ": 0.1, "α": 0.9, "t": 6, "k": k, "g": 2.0}, float(moves[-1, 0])))
+    return cases
+
+
+@_shows("descentlab's Momentum (velocity form, ρ = 0.1, α = 0.9), 60 steps on a gradient of "
+           "constant sign and on one that flips every step: the velocity's size")  # fmt: skip
+def _consistent_against_flipping() -> tuple[bool, str]:
+    from descentlab.optim import Momentum
+
+    signs = np.array([[1.0], [-1.0]] * 30)
+    runs = {"same": np.ones((60, 1)), "flips": signs}
+    speed = {n: abs(_moves(lambda p: Momentum(p, lr=0.1, momentum=0.9, form="velocity"),
+                           g)[0][-1, 0]) for n, g in runs.items()}  # fmt: skip
+    holds = speed["same"] > 0.9 and speed["flips"] < 0.1
+    return (
+        holds,
+        f"|v| {speed['same']:.4f} on a constant sign, {speed['flips']:.4f} on a flipping one",
+    )
+
+
+def _conv_lengths() -> list[tuple[dict[str, float], float]]:
+    """torch's conv1d output length for inputs n, kernels k, strides s and paddings p."""
+    import torch
+
+    cases = []
+    for n, k, s, p in ((32, 3, 1, 1), (32, 3, 2, 1), (227, 11, 4, 0), (28, 5, 1, 0),
+                       (10, 4, 3, 2), (7, 7, 2, 3)):  # fmt: skip
+        out = torch.nn.functional.conv1d(torch.zeros(1, 1, n), torch.zeros(1, 1, k), stride=s,
+                                         padding=p).shape[-1]  # fmt: skip
+        cases.append(({"n": n, "k": k, "s": s, "p": p}, float(out)))
+    return cases
+
+
+def _same_padding() -> list[tuple[dict[str, float], float]]:
+    """The padding at which torch's conv1d at stride 1 keeps an input of 16, kernels 1 to 7."""
+    import torch
+
+    def length(k: int, p: int) -> int:
+        return torch.nn.functional.conv1d(torch.zeros(1, 1, 16), torch.zeros(1, 1, k),
+                                          padding=p).shape[-1]  # fmt: skip
+
+    return [({"k": k}, float(next(p for p in range(k) if length(k, p) == 16)))
+            for k in (1, 3, 5, 7)]  # fmt: skip
+
+
+@_shows("torch's conv1d with the same padding (k - 1)/2 at stride 2 on inputs 16 and 32, k = 3, 5")
+def _stride_two_halves() -> tuple[bool, str]:
+    import torch
+
+    got = {(n, k): torch.nn.functional.conv1d(torch.zeros(1, 1, n), torch.zeros(1, 1, k),
+                                               stride=2, padding=(k - 1) // 2).shape[-1]
+           for n in (16, 32) for k in (3, 5)}  # fmt: skip
+    return all(v == n // 2 for (n, _), v in got.items()), f"lengths out {sorted(set(got.values()))}"
 
 
 Row = tuple[str, str, str, "Callable[[], tuple[bool, str]] | str", str]
@@ -1281,6 +1988,103 @@ CLAIMS: tuple[Row, ...] = (
      "The method sees beyond the local slope", _local_slope_only, "item 61"),
     ("card_test_choice_optimistic", "using it to choose would make its score optimistic",
      "using it to choose would make its score pessimistic", _chosen_on_test, "item 64"),
+    # cards, items 67-99
+    ("card_samme_alpha", "α = log((1 - err)/err) + log(K - 1)",
+     "α = log((1 - err)/err) - log(K - 1)",
+     formula_demo("log((1 - err)/err) + log(K - 1)", "log((1 - err)/err) - log(K - 1)",
+                  _samme_cases, "the α that brings a learner's reweighted error to chance "
+                  "(K - 1)/K, solved by bisection for 6 (err, K)"), "item 69"),
+    ("card_sharpness_quick", "the quick build: two batch sizes, two seeds, one box",
+     "the quick build: four batch sizes, five seeds, two boxes", _sharpness_quick, "item 71"),
+    ("card_lookahead_brakes", "that look-ahead gradient already points back and brakes the step",
+     "that look-ahead gradient still points forward and speeds the step", _lookahead_brakes,
+     "item 74"),
+    ("card_heavy_ball_no_guarantee", "Heavy-ball momentum matches that on quadratics but has no "
+     "such guarantee in general", "Heavy-ball momentum matches that on quadratics and keeps that "
+     "guarantee in general", _heavy_ball_lessard, "item 75"),
+    ("card_adagrad_step", "accumulated squared gradients, W -= η g/√(G + ε)",
+     "accumulated squared gradients, W -= η g/(G + ε)",
+     formula_demo("η g/√(G + ε)", "η g/(G + ε)", _adagrad_cases,
+                  "descentlab's Adagrad's steps (ε inside the root), 3 steps × 2 coordinates"),
+     "item 76"),
+    ("card_moving_average", "RMSProp and Adadelta replace the sum by a moving average",
+     "RMSProp and Adadelta keep AdaGrad's sum", _moving_average_state, "item 77"),
+    ("card_adadelta_step", "steps ΔW = -√(H + ε)/√(G + ε) · g",
+     "steps ΔW = -√(G + ε)/√(H + ε) · g",
+     formula_demo("-√(H + ε)/√(G + ε) · g", "-√(G + ε)/√(H + ε) · g", _adadelta_cases,
+                  "descentlab's Adadelta's steps, 3 steps × 2 coordinates"), "item 78"),
+    ("definition_adadelta_slow_start", "so the first steps are about √ε",
+     "so the first steps are about ε", _adadelta_first_step, "item 78"),
+    ("card_adadelta_bowl_steps", "it reaches the bowl's minimum after about 730 steps",
+     "it reaches the bowl's minimum after about 7300 steps",
+     formula_demo("730", "7300", _adadelta_bowl_steps, "the figure's Adadelta run (the adaptive "
+                  "experiment's loop): its first step within 1e-3 of the minimum", rel=0.05),
+     "item 78"),
+    ("card_ema_window", "with an effective window of 1/(1-ρ) steps",
+     "with an effective window of 1/ρ steps",
+     formula_demo("1/(1-ρ)", "1/ρ", _ema_window_cases, "the mean age of the weights "
+                  "descentlab's RMSprop gives a past squared gradient, at ρ = 0.5 and 0.8",
+                  rel=1e-6), "item 79"),
+    ("card_rate_adapts_up", "so the rate adapts up as well as down",
+     "so the rate only adapts down", _rate_adapts_up, "item 80"),
+    ("card_early_stopping_l2", "close to an L2 penalty with strength ≈ 1/(η t)",
+     "close to an L2 penalty with strength ≈ η t",
+     formula_demo("1/(η t)", "η t", _early_stop_cases, "the L2 strength whose ridge filter is "
+                  "nearest gradient descent's after t steps, for 3 (η, t), within a factor 2",
+                  rel=1.0), "item 84"),
+    ("card_invariance_only", "It only helps when the transformations are real invariances of "
+     "the task", "It helps whatever the transformations are", _invariance_helps, "item 86"),
+    ("card_weight_noise_flat", "Noise on the weights rewards solutions where the loss does not "
+     "change when the weights move", "Noise on the weights rewards solutions where the loss "
+     "changes most when the weights move", _weight_noise_flat, "item 87"),
+    ("card_soft_targets", "All three ask for smooth transitions between classes instead of a "
+     "hard boundary", "All three ask for a hard boundary between classes instead of smooth "
+     "transitions", _soft_targets, "item 88"),
+    ("card_thinned_networks", "an average over the 2ⁿ thinned networks",
+     "an average over the 2n thinned networks",
+     formula_demo("2ⁿ", "2n", _dropout_masks, "the distinct masks torch's dropout draws on n = "
+                  "3 and 5 units", rel=0.0), "item 89"),
+    ("card_flip_learned", "Because the kernel is learned, the flip does not matter for training",
+     "Because the kernel is learned, the flip matters for training", _flip_learned, "item 91"),
+    ("card_pooling_reduces", "Pooling then reduces the resolution",
+     "Pooling then keeps the resolution", _pooling_halves, "item 93"),
+    ("card_one_by_one", "it is a fully connected layer applied pixel by pixel",
+     "it is a fully connected layer applied to the whole image", _one_by_one, "item 96"),
+    ("card_local_minimum_stops", "the iterate stops whether or not a deeper valley lies beyond "
+     "the ridge", "the iterate moves on to the deeper valley beyond the ridge",
+     _local_minimum_stops, "item 97"),
+    ("card_saddle_gradient_zero", "At a saddle point the gradient is zero too",
+     "At a saddle point the gradient is nonzero", _saddle_ridge, "item 97"),
+    ("card_saddle_ridge", "started exactly on the ridge the iterate never leaves, and started "
+     "near it it crawls", "started exactly on the ridge the iterate leaves at once, and started "
+     "near it it crawls", _saddle_ridge, "item 97"),
+    ("card_kappa_steps", "it needs about a/b = κ steps", "it needs about √(a/b) = √κ steps",
+     formula_demo("a/b", "√(a/b)", _ravine_cases, "gradient descent at η = 1/a on ½(a x² + "
+                  "b y²): the steps until y < 1/e, for 3 (a, b)", rel=0.03), "item 97"),
+    ("card_momentum_conditioning", "Momentum speeds up badly conditioned directions",
+     "Momentum slows down badly conditioned directions", "_optimal_heavy_ball_steps",
+     "item 98"),
+    ("card_velocity_sum", "after t steps v = -ρ Σ_k α^(t-k) ∇J(Θ_k)",
+     "after t steps v = -ρ Σ_k α^k ∇J(Θ_k)",
+     formula_demo("-ρ Σ_k α^(t-k) ∇J(Θ_k)", "-ρ Σ_k α^k ∇J(Θ_k)", _velocity_cases,
+                  "descentlab's velocity-form Momentum fed one gradient at step k of t = 6 "
+                  "(one term of the sum)", names={"Σ_k": "", "∇J(Θ_k)": "g"}), "item 99"),
+    ("card_flipping_cancels", "where it flips sign from step to step the terms cancel",
+     "where it flips sign from step to step the terms add up", _consistent_against_flipping,
+     "item 99"),
+    ("card_speed_and_damping", "speed along consistent directions, damping across oscillating "
+     "ones", "speed across oscillating directions, damping along consistent ones",
+     _consistent_against_flipping, "item 99"),
+    ("card_conv_output_size", "give ⌊(n + 2p - k)/s⌋ + 1 outputs",
+     "give ⌊(n + p - k)/s⌋ + 1 outputs",
+     formula_demo("⌊(n + 2p - k)/s⌋ + 1", "⌊(n + p - k)/s⌋ + 1", _conv_lengths,
+                  "torch's conv1d output length for 6 (n, k, s, p)"), "item 94"),
+    ("card_same_padding", "padding p = (k - 1)/2 with stride 1 keeps the size",
+     "padding p = (k + 1)/2 with stride 1 keeps the size",
+     formula_demo("(k - 1)/2", "(k + 1)/2", _same_padding, "the padding that keeps torch's "
+                  "conv1d's length at stride 1, k = 1 to 7"), "item 94"),
+    ("card_stride_two_halves", "stride 2 halves it", "stride 2 keeps it", _stride_two_halves,
+     "item 94"),
 )  # fmt: skip
 
 #: why a step of algebra is listed (the reason several rows of :data:`UNBACKED` share)
@@ -1621,5 +2425,80 @@ UNBACKED: dict[str, str] = {
     "Think of the training set as random": (
         "an instruction to the reader setting the frame (training sets as draws) that the "
         "definitions of bias and variance after it use; nothing to measure"
+    ),
+    # cards, items 67-99
+    "Bagging (bootstrap aggregating) fits one model per bootstrap sample": (
+        "the definition of bagging (Breiman, 1996), a name for a procedure; the variance formula "
+        "after it is printed against the cell's averages, and item 69's claim measures which "
+        "error bagging lowers"
+    ),
+    "the extra accuracy buys little": (
+        "an empirical finding on the steps a training run needs against its batch size "
+        "(McCandlish et al., 2018); the card's cell measures the gradient's noise at each B, "
+        "not steps to a loss"
+    ),
+    "Keskar et al.": (
+        "a citation's authors, cut from its year by the sentence splitter at 'et al.'; the "
+        "finding it introduces is listed with the next sentence as a paper's finding"
+    ),
+    "there is no formula for it on a network": (
+        "a negative about networks in general (no closed form for the best rate), which no "
+        "finite run shows; the search is item 17's card, the schedules the schedules chapter's"
+    ),
+    "This made AdaGrad the method of choice for sparse problems": (
+        "history: AdaGrad's adoption for word embeddings and click prediction (Duchi et al., "
+        "2011); the rare feature's large steps it rests on are bound in the sentence before"
+    ),
+    "AdaGrad's alternative fix would be a window": (
+        "a design no optimizer of the book implements (a hypothetical); the cell prints the "
+        "memory it would take against Adadelta's state"
+    ),
+    "Which one helps depends on what limits generalization in the task": (
+        "a rule of method (choose a regularizer by what limits generalization); 'the task' is "
+        "every task, no run covers it, and item 83's experiment measures each method on one"
+    ),
+    "the book measures each on one overfitting problem": (
+        "a pointer to the card's own experiment (book/experiments/regularization.py), whose "
+        "table runs every method named on one overfitting MLP"
+    ),
+    "augmentation manufactures it by applying transformations the label does not depend on": (
+        "the definition of data augmentation with examples of transformations, a name for a "
+        "procedure; the card's cell prints what regularize.augment_1d does to a signal"
+    ),
+    "The network sees each example in many versions and cannot memorize one of them": (
+        "a mechanism in words about a network's memory of examples, which the book has no "
+        "measure of; item 83's experiment measures augmentation's effect on the gap"
+    ),
+    "what it must learn is what stays the same across them": (
+        "restates the invariance the sentence before defines; the claim on the next sentence "
+        "runs augmentation by an invariance and by a non-invariance"
+    ),
+    "A unit cannot rely on any particular other unit being present": (
+        "the motivation of dropout (Srivastava et al., 2014) in words: co-adaptation has no "
+        "measure the book computes"
+    ),
+    "It was introduced to reduce": (
+        "history: the motivation Ioffe and Szegedy (2015) gave, which the rest of the paragraph "
+        "reports later work disputing"
+    ),
+    "This imbalance is why later networks replaced the big dense layers by global pooling": (
+        "history of architecture design (Network in Network, GoogLeNet); the imbalance itself "
+        "is read from the cell's table on this card"
+    ),
+    "Inception and ResNet's bottleneck blocks use it": (
+        "history: which architectures use the block; its saving is read from descentlab's count "
+        "on this card"
+    ),
+    "three landscapes defeat that view": (
+        "the paragraph's announcement: each of its three landscapes (a local minimum, a saddle, "
+        "poor conditioning) is bound in a sentence after it"
+    ),
+    "Poor conditioning is the everyday problem": (
+        "a judgement of how often in practice; the conditioning's cost in steps (a/b = κ) is "
+        "bound in the sentences after it"
+    ),
+    "Equation (5.12) gives the iterate a velocity": (
+        "a pointer to the lecture's equation (5.12), whose velocity form the next sentence types "
+        "and a claim evaluates"
     ),
 }

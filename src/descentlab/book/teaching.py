@@ -22,6 +22,9 @@ the code computed (:func:`~descentlab.book.cells.reads_a_number`), a formula ren
 code's or an object of the code the row finds in it; *listed* when it holds a phrase of
 :data:`~descentlab.book.claims.UNBACKED` (nothing can back it, and why).
 
+A card's sentence that types an update rule (``a ← βa + g``) the card's formula check
+evaluates and accepts against the rule the card states is backed by that check
+(:func:`~descentlab.book.facts.rule_mismatches`): a sign or an exponent changed is a ✘ on the card.
 A card's sentence about what its own cell computes ("the larger β, the slower to turn") is
 backed by a *reading* (:data:`~descentlab.book.card_claims.READINGS`): :func:`result_checks`
 reads two of the values the cell printed and chooses, from them, the phrase or the phrase with
