@@ -168,11 +168,13 @@ def _phrases() -> tuple[list[str], list[str]]:
     """The phrases that back a sentence (the claims' and the check rows') and those that list
     it as nothing can back."""
     from descentlab.book.card_claims import READINGS
+    from descentlab.book.card_formulas import FORMULAS
     from descentlab.book.claims import CLAIMS, UNBACKED
     from descentlab.book.texts._words import CHECKED_BY
 
     read = [p for r in READINGS for p in (r.said, turned(r.said))]  # the values choose one
     backing = [plain(c.said) for c in CLAIMS] + read + list(CHECKED_BY) + _exercise_words()
+    backing += [f.said for f in FORMULAS]  # a typed relation evaluated on its card
     return backing, list(UNBACKED)
 
 
