@@ -328,19 +328,10 @@ def _second_derivative() -> tuple[bool, str]:
 def _adagrad_steps(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """descentlab's Adagrad (lr 0.1) fed ``grads`` (steps × coordinates): each step's |Δw|
     and the accumulated G at the end."""
-    import torch
-
     from descentlab.optim import Adagrad
 
-    w = torch.nn.Parameter(torch.zeros(grads.shape[1], dtype=torch.float64))
-    opt = Adagrad([w], lr=0.1)
-    moves = []
-    for g in grads:
-        before = w.detach().clone()
-        w.grad = torch.tensor(g, dtype=torch.float64)
-        opt.step()
-        moves.append((w.detach() - before).abs().numpy())
-    return np.array(moves), opt.state[w]["sum"].numpy()
+    moves, state = _r._fed(Adagrad, grads, lr=0.1)
+    return moves, state["sum"]
 
 
 @_shows("descentlab's Adagrad, gradient 1 at every step on one coordinate and at every 10th "

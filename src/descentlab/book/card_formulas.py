@@ -195,6 +195,7 @@ def formula_checks(number: int, text: str) -> list[Check]:
         except (ValueError, TypeError, ZeroDivisionError) as exc:
             ok, measured = False, f"unread: {exc}"
         at = f" at {row.at}" if row.at else ""
+        at += f" ({relation})" if relation != typed else ""
         rows.append(
             ck(
                 f'the typed relation "{typed}"{at}, evaluated',
