@@ -259,6 +259,9 @@ READINGS: tuple[Reading, ...] = (
             _agree("x + rho v (lecture):", "descentlab Nesterov:"),
             "the cell's descentlab Nesterov, its gradient taken at its stored parameters, against "
             "the lecture's x + ρv: a tolerance against the largest difference printed"),
+    Reading(105, "Let x̃ = x + ρv.", _agree("x + rho v (lecture):", "descentlab Nesterov:"),
+            "the parameters descentlab's Nesterov stores against the cell's x + ρv by the "
+            "lecture's loop: a tolerance against the largest difference printed"),
     Reading(114, "At the saddle the gradient points almost exactly along the ridge",
             lambda run: (_saddle_slope_ratio(run), 100.0),
             "|∂f/∂x| over |∂f/∂y| at the cell's saddle's start, by autograd, against 100"),
@@ -779,6 +782,8 @@ CLAIMS: tuple[Row, ...] = (
     ("card_ignore_index", "targets equal to ignore_index contribute nothing to the sum or to the "
      "normalization", "targets equal to ignore_index contribute nothing to the sum but count in "
      "the normalization", _r._ignore_index, "item 120"),
+    ("card_coordinates_apart", "Each coordinate is its own problem",
+     "Each coordinate is coupled to the others", _r._coordinates_apart, "item 102"),
 )  # fmt: skip
 
 #: why a step of algebra is listed (the reason several rows of :data:`UNBACKED` share)
@@ -990,10 +995,6 @@ UNBACKED: dict[str, str] = {
         "the card's heading: it names the setting (the quadratic, κ = L/μ) that its following "
         "sentences derive on, each bound to its typed relation"
     ),
-    "Each coordinate is its own problem": (
-        "read off the typed f = ½ Σ λ_i x_i², each term one coordinate; the next sentence's factor "
-        "1 - ηλ_i per coordinate is evaluated on this card"
-    ),
     "The cell shows the three at the same rate": (
         "what the cell prints, with its printed output beside it; the numbers it names are read by "
         "the card's reading 'holds for the right pair of settings, not for any'"
@@ -1009,7 +1010,6 @@ UNBACKED: dict[str, str] = {
         "how autograd frameworks are built (backward fills .grad at the tensors held), a fact of "
         "the software; the card's cell runs the stored form"
     ),
-    "Let x̃ = x + ρv.": "notation: the change of variables the next sentences use, bound there",
     "They are starting values: on the book's problems the best rate still differs": (
         "a pointer to item 131 and to the compare command's tuned rates, which this card does not "
         "run"

@@ -493,3 +493,26 @@ def _ravine_race() -> tuple[bool, str]:
         ends[beta] = float(abs(x[0]))
     shown = f"|x| after 100 steps: SGD {ends[0.0]:.3g}, momentum {ends[0.9]:.3g}"
     return ends[0.9] < 0.2 * ends[0.0], shown
+
+
+@_shows("descentlab's SGD (lr 0.3) on f = ½ Σ λ_i x_i², λ = (0.1, 1, 5), 20 steps, against "
+        "three one-dimensional runs, one per coordinate")  # fmt: skip
+def _coordinates_apart() -> tuple[bool, str]:
+    """Gradient descent on a diagonal quadratic: each coordinate's path alone."""
+    import torch
+
+    from descentlab.optim import SGD
+
+    lam = torch.tensor([0.1, 1.0, 5.0], dtype=torch.float64)
+    start = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    paths = []
+    for keep in (None, 0, 1, 2):
+        x = torch.nn.Parameter(start.clone() if keep is None else start[keep : keep + 1].clone())
+        c = lam if keep is None else lam[keep : keep + 1]
+        opt = SGD([x], lr=0.3)
+        for _ in range(20):
+            x.grad = c * x.detach()
+            opt.step()
+        paths.append(x.detach())
+    off = float((paths[0] - torch.cat(paths[1:])).abs().max())
+    return off < 1e-15, f"the joint run off the three one-dimensional runs by {off:.1e}"

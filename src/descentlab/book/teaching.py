@@ -27,6 +27,11 @@ backed by a *reading* (:data:`~descentlab.book.card_claims.READINGS`): :func:`re
 reads two of the values the cell printed and chooses, from them, the phrase or the phrase with
 its direction words swapped -- the card's row is ✘ when the page says the other, or neither.
 
+A card's sentence that states a relation in its own notation (an identity, an approximation
+at its numbers, a bound, a number worked out) is backed by a typed relation
+(:data:`~descentlab.book.card_formulas.FORMULAS`): the card's row evaluates the formula the
+page types, and is ✘ when its sides disagree or the page no longer states it.
+
 A sentence has a *computable opposite* when :func:`turned` changes it: one of the word pairs of
 :data:`OPPOSITES` (bias and variance, mean and median, falls and grows, sharp and flat, ...)
 swapped gives the sentence that says the contrary. In the kinds of :data:`BOUND_KINDS` every
