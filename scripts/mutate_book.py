@@ -1362,6 +1362,39 @@ MUTANTS: tuple[Mutant, ...] = (
                                                         "unchanged)",
            (74,), file="book/texts/l002.py", old="2 * (w - 0.05 * 0.9 * a)",
            new="2 * (w + 0.05 * 0.9 * a)"),
+    # cards, items 100-131: typed formulas, derivation steps, numbers and misconceptions
+    Mutant("cards_heavy_ball_rate_sign", "typed formula", "the optimal heavy-ball rate typed "
+                                                         "with √L - √μ",
+           (102,), file="book/texts/l003.py", old="gives `η = 4/(√L+√μ)²` and",
+           new="gives `η = 4/(√L-√μ)²` and"),
+    Mutant("cards_lookahead_step_sign", "derivation step", "the look-ahead update's (1 + ρ) "
+                                                          "written (1 - ρ)",
+           (105,), file="book/texts/l003.py", old="`x̃ += -ρ v_old + (1 + ρ) v_new`",
+           new="`x̃ += -ρ v_old + (1 - ρ) v_new`"),
+    Mutant("cards_adam_unrolled_exponent", "typed formula", "Adam's unrolled sum with α₁^k in "
+                                                           "place of α₁^(t-k)",
+           (111,), file="book/texts/l003.py", old="α₁^(t-k) g_k`", new="α₁^k g_k`"),
+    Mutant("cards_damping_beta_not_root", "number", "the damped oscillation's factor said to be "
+                                                   "β (0.3) instead of √β (0.55)",
+           (103,), file="book/texts/l003.py", old="`0.55^t`, while", new="`0.3^t`, while"),
+    Mutant("cards_uncorrected_step_tenth", "number", "Adam's uncorrected first step worked out "
+                                                    "as 0.316 ρ",
+           (112,), file="book/texts/l003.py", old="= 3.16 ρ` for the defaults",
+           new="= 0.316 ρ` for the defaults"),
+    Mutant("cards_nesterov_current_point", "card explanation", "Nesterov said to use the "
+                                                              "gradient at the current point",
+           (104,), file="book/texts/l003.py",
+           old="uses the gradient at that look-ahead\npoint",
+           new="uses the gradient at the current\npoint"),
+    Mutant("cards_kldivloss_order_swapped", "card explanation", "torch's KLDivLoss said to take "
+                                                               "log P as input, Q as target",
+           (121,), file="book/texts/l004.py",
+           old="the *log* of `Q` as its input\nand `P` as its target",
+           new="the *log* of `P` as its input\nand `Q` as its target"),
+    Mutant("cards_l1_costs_squared", "card explanation", "L1 said to charge an error of 10 "
+                                                        "25 times an error of 2 (MSE's ratio)",
+           (116,), file="book/texts/l004.py", old="an error of 10 costs five times",
+           new="an error of 10 costs 25 times"),
 )  # fmt: skip
 
 _RUNNER = r"""

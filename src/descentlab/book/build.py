@@ -23,6 +23,7 @@ from pathlib import Path
 
 from descentlab._files import check_target, make_dirs
 from descentlab.book import teaching
+from descentlab.book.card_formulas import formula_checks
 from descentlab.book.cells import cell_check, exercise_view, playground_url, run_cell
 from descentlab.book.chapters import CHAPTERS, formula_census
 from descentlab.book.claims import backed_share, claim_checks, unbacked_count
@@ -154,6 +155,7 @@ def card(item: Item, ev: Evidence, ctx: Context | None = None) -> Card:
     home = f"item {item.number}"
     ev.checks += [c for c in claim_checks(said, home=home) if c not in ev.checks]
     ev.checks += teaching.result_checks(item.number, item.explain, run)  # what its cell printed
+    ev.checks += formula_checks(item.number, item.explain)  # the relations it types, evaluated
     return Card(
         anchor=f"i{item.number}", label=f"item {item.number}", section=item.section,
         kind=item.kind_words, text=item.text, quote=item.quote, shown_by=item.shown_by,

@@ -44,6 +44,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from descentlab.book import basics_demos as _basics
+from descentlab.book import card_runs as _r
 from descentlab.book.bibliography import cite, cite_in
 from descentlab.book.checks import shows as _shows
 from descentlab.book.typed import Cases, formula_demo, gap, part
@@ -700,7 +701,51 @@ READINGS: tuple[Reading, ...] = (
                                   printed(run, rf"momentum {_FLOAT},"))],
                     "the cell's measured noise-to-signal ratio of momentum's steps (3,900 "
                     "steps)", rel=0.1),
+    # cards, items 100-131
+    Reading(103, "holds for the right pair of settings, not for any",
+            lambda run: (min(printed(run, rf"beta None: largest \|y\| after step 10 = {_FLOAT}")
+                             / printed(run, rf"beta 0\.3: largest \|y\| after step 10 = {_FLOAT}"),
+                             printed(run, rf"beta 0\.9: largest \|y\| after step 10 = {_FLOAT}")
+                             / printed(run, rf"beta None: largest \|y\| after step 10 = {_FLOAT}")),
+                         1.0),
+            "the cell's largest |y| after step 10: the smaller of SGD's over β = 0.3's (damped) "
+            "and β = 0.9's over SGD's (bouncing harder), against 1"),
+    Reading(105, "The change of variables stores the look-ahead point instead",
+            _agree("x + rho v (lecture):", "descentlab Nesterov:"),
+            "the cell's look-ahead point x + ρv by the lecture's loop against the parameters "
+            "descentlab's Nesterov stores: a tolerance against the largest difference printed"),
+    Reading(105, "Everything now needs ∇f(x̃) only, at the stored parameters",
+            _agree("x + rho v (lecture):", "descentlab Nesterov:"),
+            "the cell's descentlab Nesterov, its gradient taken at its stored parameters, against "
+            "the lecture's x + ρv: a tolerance against the largest difference printed"),
+    Reading(105, "Let x̃ = x + ρv.", _agree("x + rho v (lecture):", "descentlab Nesterov:"),
+            "the parameters descentlab's Nesterov stores against the cell's x + ρv by the "
+            "lecture's loop: a tolerance against the largest difference printed"),
+    Reading(114, "At the saddle the gradient points almost exactly along the ridge",
+            lambda run: (_saddle_slope_ratio(run), 100.0),
+            "|∂f/∂x| over |∂f/∂y| at the cell's saddle's start, by autograd, against 100"),
+    Reading(115, "the three of the lecture differ in how fast",
+            _pair(r"^1/t +: .*\[[\d.]+, [\d.]+, ([\d.]+)\]",
+                  r"^exponential: .*\[[\d.]+, [\d.]+, ([\d.]+)\]"),
+            "the cell's sum of the rates over 10⁴ steps: 1/t's against the exponential's"),
+    Reading(115, "A decay schedule makes the step size fall with time",
+            lambda run: (min(printed(run, rf"^{n} *: .*\[{_FLOAT},") / 10
+                             / printed(run, rf"^{n} *: rate at t=100 {_FLOAT}")
+                             for n in ("exponential", "1/t")), 1.0),
+            "the cell's mean rate over the first 10 steps over its rate at t = 100, the smaller "
+            "of the two schedules', against 1"),
 )  # fmt: skip
+
+
+def _saddle_slope_ratio(run: Ran) -> float:
+    """|∂f/∂x| / |∂f/∂y| at the start of the saddle the cell ran (its namespace's ``saddle``),
+    by autograd: along the ridge y = 0 against across it."""
+    import torch
+
+    saddle = run.namespace["saddle"]
+    x = torch.tensor(saddle.start, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(saddle.fn(x[None]).sum(), x)
+    return float(grad[0].abs() / grad[1].abs())
 
 
 # ------------------------------------------------------------------------------------------
@@ -749,6 +794,8 @@ def _adagrad_steps(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     moves, opt, w = _fed(lambda p: Adagrad(p, lr=0.1), grads)
     return np.abs(moves), opt.state[w]["sum"].numpy()
+    moves, state = _r._fed(Adagrad, grads, lr=0.1)
+    return moves, state["sum"]
 
 
 @_shows("descentlab's Adagrad, gradient 1 at every step on one coordinate and at every 10th "
@@ -2085,6 +2132,136 @@ CLAIMS: tuple[Row, ...] = (
                   "conv1d's length at stride 1, k = 1 to 7"), "item 94"),
     ("card_stride_two_halves", "stride 2 halves it", "stride 2 keeps it", _stride_two_halves,
      "item 94"),
+    # cards, items 100-131
+    ("card_two_forms_one_method", "The two forms are one method in different units",
+     "The two forms are two different methods", _r._momentum_two_forms, "item 101"),
+    ("card_cs231n_form", "cs231n keeps v = ρv + ∇f and steps x -= αv",
+     "cs231n keeps v = ρv - ∇f and steps x -= αv", _r._momentum_two_forms, "item 101"),
+    ("card_velocity_form", "(5.12) keeps u = βu - η∇f and steps x += u",
+     "(5.12) keeps u = βu + η∇f and steps x += u", _r._momentum_two_forms, "item 101"),
+    ("card_forms_substitution", "Put u = -αv: the recurrence becomes u = ρu - α∇f",
+     "Put u = αv: the recurrence becomes u = ρu - α∇f", _r._momentum_two_forms, "item 101"),
+    ("card_forms_agree", "The iterates agree exactly while the rate is constant",
+     "The iterates differ while the rate is constant", _r._momentum_two_forms, "item 101"),
+    ("card_forms_repriced", "in the cs231n form a new α scales the whole accumulated v at once",
+     "in the cs231n form a new α scales only the new gradients", _r._momentum_two_forms,
+     "item 101"),
+    ("card_forms_drop", "the cs231n form (torch's SGD) slows immediately, the velocity form "
+     "coasts", "the velocity form slows immediately, the cs231n form (torch's SGD) coasts",
+     _r._momentum_two_forms, "item 101"),
+    ("card_roots_modulus", "so both have modulus exactly √β, whatever λ is",
+     "so both have modulus exactly β, whatever λ is", _r._heavy_ball_roots, "item 102"),
+    ("card_nesterov_where", "Nesterov's change is where the gradient is taken",
+     "Nesterov's change is how large the step is", "_nesterov_point", "item 104"),
+    ("card_momentum_carries_to", "Momentum alone would carry the iterate to Θ̃ = Θ + αv",
+     "Momentum alone would carry the iterate to Θ̃ = Θ - αv", "_nesterov_point", "item 104"),
+    ("card_nesterov_look_ahead", "Nesterov looks there first and uses the gradient at that "
+     "look-ahead point", "Nesterov looks there first and uses the gradient at the current "
+     "point", "_nesterov_point", "item 104"),
+    ("card_nesterov_corrects", "corrects the step before it is taken, not one step later",
+     "corrects the step one step later, not before it is taken", _r._nesterov_corrects,
+     "item 104"),
+    ("card_divide_by_size", "divide each coordinate's step by a running measure of that "
+     "coordinate's gradient size", "multiply each coordinate's step by a running measure of "
+     "that coordinate's gradient size", "_units_free_steps", "item 107"),
+    ("card_diagonal_axes", "fixes ill-conditioning that is aligned with the axes (not a rotated "
+     "ravine)", "fixes ill-conditioning that is rotated (not an axis-aligned ravine)",
+     "_rotation_defeats_diagonal", "item 107"),
+    ("card_adagrad_rule", "and steps -ρ g/(ε + √r)", "and steps -ρ g/(ε + r)", _r._adagrad_rule,
+     "item 108"),
+    ("card_adagrad_over_root_t", "so its step is ρ/√t in size", "so its step is ρ/t in size",
+     _r._adagrad_rule, "item 108"),
+    ("card_rmsprop_forgets", "replaces the sum by a moving average, which forgets",
+     "replaces the sum by a moving average, which never forgets", _r._rmsprop_forgets,
+     "item 109"),
+    ("card_rate_recovers", "the rate recovers when the gradients shrink, unlike AdaGrad's",
+     "the rate stays small when the gradients shrink, like AdaGrad's", _r._rmsprop_forgets,
+     "item 110"),
+    ("card_adam_averages", "v = α₁v + (1-α₁)g and r = α₂r + (1-α₂)g², both started at 0",
+     "v = α₁v + (1-α₁)g and r = α₂r + (1-α₂)g², both started at the first gradient",
+     _r._adam_moments, "item 111"),
+    ("card_adam_unrolled", "Unrolled, v_t = (1-α₁) Σ_{k=1..t} α₁^(t-k) g_k",
+     "Unrolled, v_t = (1-α₁) Σ_{k=1..t} α₁^k g_k", _r._adam_moments, "item 111"),
+    ("card_adam_second_correction", "the same for r̂ with α₂", "the same for r̂ with α₁",
+     _r._adam_moments, "item 111"),
+    ("card_adam_lr_is_step", 'means "move each weight by about 0.001 per step"',
+     'means "move each weight by about 0.001 times its gradient per step"', _r._adam_lr_step,
+     "item 113"),
+    ("card_ravine_momentum", "momentum wins by accumulating the gentle, consistent slope",
+     "momentum loses by accumulating the gentle, consistent slope", _r._ravine_race,
+     "item 114"),
+    ("card_adaptive_axes", "the adaptive methods win by dividing out the scales, which here are "
+     "aligned with the axes", "the adaptive methods win by dividing out the scales, which here "
+     "are rotated off the axes", "_rotation_defeats_diagonal", "item 114"),
+    ("card_step_decay", "Step decay multiplies by γ every k steps",
+     "Step decay multiplies by γ every step", _r._step_decay, "item 115"),
+    ("card_l1_five_times", "an error of 10 costs five times an error of 2",
+     "an error of 10 costs 25 times an error of 2", _r._l1_loss, "item 116"),
+    ("card_l1_gradient_sign", "Its gradient is sign(ŷ - y), the same size for every error",
+     "Its gradient is ŷ - y, the same size for every error", _r._l1_loss, "item 116"),
+    ("card_l1_steps_over", "the gradient does not shrink near the optimum, so a constant "
+     "learning rate keeps stepping over it", "the gradient shrinks near the optimum, so a "
+     "constant learning rate settles on it", _r._l1_loss, "item 116"),
+    ("card_entropy_largest", "It is largest when every outcome is equally likely",
+     "It is smallest when every outcome is equally likely", _r._entropy_extremes, "item 118"),
+    ("card_entropy_log_n", "n equal outcomes: log n) and zero when one outcome is certain",
+     "n equal outcomes: n log n) and zero when one outcome is certain", _r._entropy_extremes,
+     "item 118"),
+    ("card_cross_entropy_scored", "is the expected surprise when outcomes come from p but are "
+     "scored with q", "is the expected surprise when outcomes come from q but are scored with "
+     "p", _r._cross_entropy, "item 119"),
+    ("card_cross_entropy_splits", "It splits as H(p, q) = H(p) + KL(p ‖ q)",
+     "It splits as H(p, q) = H(q) + KL(p ‖ q)", _r._cross_entropy, "item 119"),
+    ("card_cross_entropy_follows", "So minimizing the cross-entropy over q makes q follow p",
+     "So minimizing the cross-entropy over q makes p follow q", _r._cross_entropy,
+     "item 119"),
+    ("card_cross_entropy_one_hot", "for one-hot p it is -log q_true, the classification loss",
+     "for one-hot p it is log q_true, the classification loss", _r._cross_entropy,
+     "item 119"),
+    ("card_kl_split", "KL(P ‖ Q) = Σ P log(P/Q) = H(P, Q) - H(P)",
+     "KL(P ‖ Q) = Σ P log(P/Q) = H(P) - H(P, Q)", _r._cross_entropy, "item 121"),
+    ("card_kldivloss_order", "KLDivLoss expects the log of Q as its input and P as its target",
+     "KLDivLoss expects the log of P as its input and Q as its target", _r._cross_entropy,
+     "item 121"),
+    ("card_forward_kl_covers", "so Q spreads to cover both peaks (mode-covering",
+     "so Q hides inside one peak (mode-covering", _r._kl_fits, "item 122"),
+    ("card_reverse_kl_seeks", "so it hides inside one peak (mode-seeking",
+     "so it spreads to cover both peaks (mode-seeking", _r._kl_fits, "item 122"),
+    ("card_kl_not_distance", "The two fits differ, so KL is not a distance",
+     "The two fits agree, so KL is a distance", _r._kl_fits, "item 122"),
+    ("card_triplet_zero", "max(d(a, p) - d(a, n) + margin, 0) is zero once the negative is "
+     "farther", "max(d(a, n) - d(a, p) + margin, 0) is zero once the negative is farther",
+     _r._triplet, "item 123"),
+    ("card_triplet_pull_push", "its gradient pulls the positive towards the anchor and pushes "
+     "the negative away, by the same amount", "its gradient pushes the positive away from the "
+     "anchor and pulls the negative towards it, by the same amount", _r._triplet, "item 123"),
+    ("card_quotient_halves", "so halving h halves it (the central quotient "
+     "(f(x+h) - f(x-h))/2h errs by h²)", "so halving h quarters it (the central quotient "
+     "(f(x+h) - f(x-h))/2h errs by h)", _r._quotient_errors, "item 124"),
+    ("card_sgd_every_tensor", "W ← W - η ∂L/∂W for every weight tensor at once",
+     "W ← W + η ∂L/∂W for every weight tensor at once", _sgd_step, "item 126"),
+    ("card_zero_grad", "forgetting zero_grad() would add this step's gradient to the last "
+     "one's", "forgetting zero_grad() would replace the last one's gradient by this step's",
+     _r._grad_accumulates, "item 126"),
+    ("card_no_eps_sign", "the first step is exactly η·sign(g) in every coordinate",
+     "the first step is exactly η·g in every coordinate", _r._adagrad_no_eps, "item 128"),
+    ("card_rate_follows_recent", "then follows the recent gradient size, up or down, instead "
+     "of only falling", "then only falls, like AdaGrad's, instead of following the recent "
+     "gradient size", _r._rmsprop_forgets, "item 129"),
+    ("card_adam_defaults", "defaults α = 1e-3, β₁ = 0.9, β₂ = 0.999, ε = 1e-8",
+     "defaults α = 1e-3, β₁ = 0.999, β₂ = 0.9, ε = 1e-8", _r._adam_paper, "item 130"),
+    ("card_adam_last_line", "Its last line is θ -= α m̂/(√v̂ + ε)",
+     "Its last line is θ -= α m̂/(v̂ + ε)", _r._adam_paper, "item 130"),
+    ("card_velocity_fraction", "α is the fraction of the old velocity kept at each step",
+     "α is the fraction of the old velocity lost at each step", _r._velocity_kept, "item 100"),
+    ("card_three_lines", "In PyTorch that is the three lines zero_grad(), loss.backward(), step()",
+     "In PyTorch that is the two lines loss.backward(), step()", _r._grad_accumulates,
+     "item 126"),
+    ("card_ignore_index", "targets equal to ignore_index contribute nothing to the sum or to the "
+     "normalization", "targets equal to ignore_index contribute nothing to the sum but count in "
+     "the normalization", _r._ignore_index, "item 120"),
+    ("card_coordinates_apart", "Each coordinate is its own problem",
+     "Each coordinate is coupled to the others", _r._coordinates_apart, "item 102"),
 )  # fmt: skip
 
 #: why a step of algebra is listed (the reason several rows of :data:`UNBACKED` share)
@@ -2500,5 +2677,56 @@ UNBACKED: dict[str, str] = {
     "Equation (5.12) gives the iterate a velocity": (
         "a pointer to the lecture's equation (5.12), whose velocity form the next sentence types "
         "and a claim evaluates"
+    ),
+    # cards, items 100-131
+    "Raising α from 0.5 to 0.99 during training starts with a responsive optimizer": (
+        "a rule of practice for scheduling momentum (Sutskever et al.'s warm-up of μ): no run of "
+        "the book trains with a momentum schedule against a fixed one"
+    ),
+    "With a schedule on momentum the same optimizer does it": (
+        "a pointer to the library's schedulable hyperparameters (the compare command's schedules),"
+        " not a statement about optimization"
+    ),
+    "Why momentum helps poor conditioning, on the quadratic": (
+        "the card's heading: it names the setting (the quadratic, κ = L/μ) that its following "
+        "sentences derive on, each bound to its typed relation"
+    ),
+    "The cell shows the three at the same rate": (
+        "what the cell prints, with its printed output beside it; the numbers it names are read by "
+        "the card's reading 'holds for the right pair of settings, not for any'"
+    ),
+    "The lecture's figure is the damped case": (
+        "a pointer to the lecture's own figure (the seed's slide), which the book does not redraw"
+    ),
+    "items 24 and 127 show the bouncing one": (
+        "a pointer to items 24 and 127, whose cells and readings show momentum rolling faster and "
+        "swinging past"
+    ),
+    "Nesterov as written needs the gradient at Θ + αv, a point where no parameter lives": (
+        "how autograd frameworks are built (backward fills .grad at the tensors held), a fact of "
+        "the software; the card's cell runs the stored form"
+    ),
+    "They are starting values: on the book's problems the best rate still differs": (
+        "a pointer to item 131 and to the compare command's tuned rates, which this card does not "
+        "run"
+    ),
+    "The two races separate the two ideas": (
+        "the card's heading for its two races; the ravine's and the saddle's sentences after it "
+        "are bound to a run and to the cell's reading"
+    ),
+    "Q = P.": (
+        "the end of the sentence 'with equality only when Q/P is constant, i.e. Q = P', cut off "
+        "at 'i.e.'; the sentence's Jensen step is bound to a run"
+    ),
+    "It trains an embedding in which distance means dissimilarity": (
+        "the purpose of the triplet loss (a description of its training signal: pairs, not "
+        "labels), nothing a run can refute"
+    ),
+    "That does not make them best everywhere, and the gap to the best optimizer": (
+        "a judgement from optimizer benchmarks across tasks; the book compares optimizers on its "
+        "own problems, one at a time, in the compare command's reports"
+    ),
+    "the cheap insurance is to try a few optimizers, each at its own tuned rate": (
+        "a rule of method (what descentlab compare automates), not a fact a run shows"
     ),
 }

@@ -41,6 +41,11 @@ exponent, a sign or a year changed is a ✘ on the card. So does a typed update 
 claim evaluates as typed against an independent computation
 (:func:`~descentlab.book.card_claims.typed`).
 
+A card's sentence that states a relation in its own notation (an identity, an approximation
+at its numbers, a bound, a number worked out) is backed by a typed relation
+(:data:`~descentlab.book.card_formulas.FORMULAS`): the card's row evaluates the formula the
+page types, and is ✘ when its sides disagree or the page no longer states it.
+
 A sentence has a *computable opposite* when :func:`turned` changes it: one of the word pairs of
 :data:`OPPOSITES` (bias and variance, mean and median, falls and grows, sharp and flat, ...)
 swapped gives the sentence that says the contrary. In the kinds of :data:`BOUND_KINDS` every
@@ -182,11 +187,13 @@ def _phrases() -> tuple[list[str], list[str]]:
     """The phrases that back a sentence (the claims' and the check rows') and those that list
     it as nothing can back."""
     from descentlab.book.card_claims import READINGS
+    from descentlab.book.card_formulas import FORMULAS
     from descentlab.book.claims import CLAIMS, UNBACKED
     from descentlab.book.texts._words import CHECKED_BY
 
     read = [p for r in READINGS for p in (r.said, turned(r.said))]  # the values choose one
     backing = [plain(c.said) for c in CLAIMS] + read + list(CHECKED_BY) + _exercise_words()
+    backing += [f.said for f in FORMULAS]  # a typed relation evaluated on its card
     return backing + _typed_rules() + _card_formulas(), list(UNBACKED)
 
 
