@@ -508,25 +508,32 @@ def _one_example_erased() -> tuple[bool, str]:
 
 
 @_shows(
-    "torch's batch_norm after 20 training batches: example 0's output in two batches that "
-    "differ in the others, in training mode and at test time (its running averages)"
+    "batch normalization over 20 training batches (x̂ from the batch's var_mean, the running "
+    "averages kept as torch's BatchNorm keeps them), then at test time (x̂ from the running "
+    "averages): example 0's output in two batches that differ in the others"
 )
 def _test_time_statistics() -> tuple[bool, str]:
+    """Training normalizes with the batch's own statistics; test time with the running
+    averages collected in training (torch's ``batch_norm`` at ``training=False``: its call costs
+    tens of milliseconds here, the formula microseconds)."""
     import torch
-    from torch.nn.functional import batch_norm
 
     gen = torch.Generator().manual_seed(0)
     mean, var = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
-    for _ in range(20):  # training updates the running averages in place
-        batch_norm(torch.randn(16, 3, generator=gen, dtype=torch.float64), mean, var, training=True)
+
+    def trained(batch: torch.Tensor) -> torch.Tensor:
+        v, m = torch.var_mean(batch, dim=0, unbiased=False)
+        return (batch - m) / torch.sqrt(v + 1e-5)
+
+    for _ in range(20):  # torch's running averages: momentum 0.1, the unbiased variance
+        batch = torch.randn(16, 3, generator=gen, dtype=torch.float64)
+        mean.mul_(0.9).add_(0.1 * batch.mean(0))
+        var.mul_(0.9).add_(0.1 * batch.var(0))
     a = torch.randn(4, 3, generator=gen, dtype=torch.float64)
     b = torch.cat([a[:1], torch.randn(3, 3, generator=gen, dtype=torch.float64)])
-
-    def gap(training: bool) -> float:
-        out = [batch_norm(x, mean.clone(), var.clone(), training=training)[0] for x in (a, b)]
-        return float((out[0] - out[1]).abs().max())
-
-    train, test = gap(True), gap(False)
+    train = float((trained(a)[0] - trained(b)[0]).abs().max())
+    tested = [((x - mean) / torch.sqrt(var + 1e-5))[0] for x in (a, b)]
+    test = float((tested[0] - tested[1]).abs().max())
     said = f"example 0 differs by {train:.3g} in training, {test:.3g} at test time"
     return test == 0 < train, said
 
@@ -715,15 +722,16 @@ def _out_of_bag() -> tuple[bool, str]:
     return holds, f"out of bag {oob:.3f}, in bag {inbag:.3f}, unseen {unseen:.3f}"
 
 
-@_shows(
-    "descentlab's Adagrad and RMSprop fed gradient 10 for 100 steps, then 0.1: the last "
-    "step of each, in units of lr"
-)
-def _forgets() -> tuple[bool, str]:
-    """:mod:`~descentlab.book.hint_claims`' run (a sum remembers, an average forgets)."""
-    from descentlab.book.hint_claims import _adagrad_remembers
+def _shared(name: str, shows: str) -> _Demo:
+    """The demonstration of the claim ``name`` (of :data:`~descentlab.book.claims.CLAIMS`), its
+    result shared: it runs once per process, whichever claim reads it first."""
 
-    return _adagrad_remembers()
+    def demo() -> tuple[bool, str]:
+        from descentlab.book import claims
+
+        return claims._run(name)
+
+    return _shows(shows)(demo)
 
 
 #: (name, said, opposite, demonstration, home): the lectures' hints' sentences and the runs
@@ -755,7 +763,9 @@ CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
     ("hint_one_over_t_both", "ηₜ = η/t satisfies both", "ηₜ = η/t² satisfies both",
      _both_conditions, "item 19"),
     ("hint_diagonal_exact", "A diagonal preconditioner is exact here because H is diagonal",
-     "A diagonal preconditioner is exact here whatever H's axes", "keep_rotation_defeats",
+     "A diagonal preconditioner is exact here whatever H's axes",
+     _shared("keep_rotation_defeats", "the diagonal preconditioner on diag(1, 100), on the axes "
+             "and rotated by 45°"),
      "item 8"),
     # hint 001
     ("hint_nesterov_brakes", "fewer oscillations than momentum on a steep, well-conditioned valley",
@@ -778,7 +788,9 @@ CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
      "A learned kernel cannot absorb the flip, so training differs either way", _learned_flip,
      "item 91"),
     ("hint_textbook_differs", "comparing with a textbook formula is not",
-     "comparing with a textbook formula is too", "keep_cross_correlation", "item 91"),
+     "comparing with a textbook formula is too",
+     _shared("keep_cross_correlation", "torch's conv1d against numpy's correlate and convolve"),
+     "item 91"),
     ("hint_out_of_bag", "These out-of-bag examples test a bagged model for free",
      "These in-bag examples test a bagged model for free", _out_of_bag, "item 67"),
     ("hint_test_set_optimistic", "its error is then optimistic and no longer estimates the error "
@@ -790,7 +802,8 @@ CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
           "item 66", names={"E f̂": "Ef", "f̂": "fh"}),
     ("hint_ema_forgets", "old gradients are forgotten and the rate stays at the scale of the "
      "recent ones", "old gradients are kept and the rate stays at the scale of the early ones",
-     _forgets, "item 77"),
+     _shared("hint_lecture_rmsprop_forgets", "descentlab's Adagrad and RMSprop fed gradient 10 "
+             "for 100 steps, then 0.1: the last step of each, in units of lr"), "item 77"),
     typed("hint_typed_adadelta", "ΔW = -√(H + ε)/√(G + ε)·g", "-√(H + ε)/√(G + ε)·g",
           _adadelta_step, ({"H": 0.04, "G": 2.0, "g": 1.5, "ε": 1e-6},
                            {"H": 0.3, "G": 9.0, "g": -2.0, "ε": 0.01}), "item 78"),
@@ -807,7 +820,9 @@ CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
      "batch", "so one example's output still depends on the others in its batch",
      _test_time_statistics, "item 90"),
     ("hint_settles_wide", "it shakes the iterate out of narrow basins, so it settles in wide ones",
-     "it shakes the iterate out of wide basins, so it settles in narrow ones", "sharp_minima",
+     "it shakes the iterate out of wide basins, so it settles in narrow ones",
+     _shared("sharp_minima", "SGD from a sharp well's bottom, 2,000 steps: the share still in "
+             "it at B = 1 and B = 64"),
      "item 71"),
     # hint 003
     typed("hint_typed_steps_to_shrink", "Steps to shrink by e⁵ are 5/(-ln q)", "5/(-ln q)",
@@ -820,7 +835,9 @@ CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
           _stationary_variance, ({"η": 0.1, "σ": 1.0, "h": 1.0}, {"η": 0.3, "σ": 2.0, "h": 3.0}),
           "item 98"),
     ("hint_momentum_conditioning", "Momentum cures bad conditioning",
-     "Momentum cures gradient noise", "keep_momentum_sqrt_kappa", "item 98"),
+     "Momentum cures gradient noise",
+     _shared("keep_momentum_sqrt_kappa", "heavy ball and descent at their optimal settings: the "
+             "steps to 10⁻⁶ as κ grows 100-fold"), "item 98"),
     ("hint_cs231n_form", "v' = αv' + g and Θ -= ρv'", "v' = αv' - g and Θ -= ρv'",
      _cs231n_same_iterates, "item 101"),
     ("hint_cs231n_same", "The scaling absorbs ρ into the velocity",
