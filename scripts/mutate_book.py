@@ -1313,6 +1313,11 @@ MUTANTS: tuple[Mutant, ...] = (
                                                                   "in float32",
            (), file="book/texts/practice.py", old="The code computes it in float64.",
            new="The code computes it in float32.", exercises=("The forward difference",)),
+    Mutant("lecture_hint_settles_narrow", "conceptual sentence", "gradient noise said to settle "
+                                                                "the iterate in narrow basins",
+           (71,), file="book/texts/practice.py",
+           old="\"out of narrow basins, so it settles in wide ones.",
+           new="\"out of wide basins, so it settles in narrow ones."),
 )  # fmt: skip
 
 _RUNNER = r"""

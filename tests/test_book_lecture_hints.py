@@ -98,3 +98,12 @@ def test_every_sentence_of_the_lectures_hints_is_bound_or_listed_most_of_them_ba
     texts = " ".join(s.text for s in found)
     reasons = list(lecture_hints.UNBACKED.values())
     assert all(p in texts for p in lecture_hints.UNBACKED) and len(set(reasons)) == len(reasons)
+
+
+def test_a_row_naming_another_claim_shares_its_run_and_its_words():
+    from descentlab.book import claims
+
+    (row,) = claims._joined([("t", "a", "b", "keep_cross_correlation", "item 91")])
+    named = next(c for c in claims.CLAIMS if c.name == "keep_cross_correlation")
+    assert row.shows == named.shows
+    assert row.demo() is claims._run("keep_cross_correlation")  # run once, not again
