@@ -1395,6 +1395,45 @@ MUTANTS: tuple[Mutant, ...] = (
                                                         "25 times an error of 2 (MSE's ratio)",
            (116,), file="book/texts/l004.py", old="an error of 10 costs five times",
            new="an error of 10 costs 25 times"),
+    # the lectures' hints 000-004: a typed formula's sign and exponent, a derivation step, a
+    # typed rule of code, a number, a conceptual sentence turned to its misconception, a
+    # sentence about the exercise's code
+    Mutant("lecture_hint_derivative_sign", "typed formula", "the non-convex hint types "
+                                                           "f'(w) = 4w³ + 4w",
+           (46,), file="book/texts/practice.py", old="`f'(w) = 4w³ - 4w` vanishes",
+           new="`f'(w) = 4w³ + 4w` vanishes"),
+    Mutant("lecture_hint_floor_exponent", "typed formula", "SGD's stationary variance typed "
+                                                          "with σ for σ²",
+           (98,), file="book/texts/practice.py", old="SGD's is `ησ²/(h(2 - ηh))`",
+           new="SGD's is `ησ/(h(2 - ηh))`"),
+    Mutant("lecture_hint_change_of_variables", "derivation step", "Nesterov's change of "
+                                                                 "variables ends in (1 - ρ)v_new",
+           (105,), file="book/texts/practice.py", old="x̃ - ρv + \"\n        \"(1 + ρ)v_new`",
+           new="x̃ - ρv + \"\n        \"(1 - ρ)v_new`"),
+    Mutant("lecture_hint_halving_doubles", "typed rule", "the halving rule typed as "
+                                                        "lr *= 2",
+           (54,), file="book/texts/practice.py", old="`if loss > previous: lr /= 2`",
+           new="`if loss > previous: lr *= 2`"),
+    Mutant("lecture_hint_beta1_window", "number", "β₁ = 0.9 said to average over about 100 "
+                                                 "steps",
+           (113,), file="book/texts/practice.py",
+           old="β₁ = 0.9 averages the direction over about 10 steps",
+           new="β₁ = 0.9 averages the direction over about 100 steps"),
+    Mutant("lecture_hint_reverse_kl_covers", "conceptual sentence", "reverse KL said to make Q "
+                                                                   "cover every peak",
+           (122,), file="book/texts/practice.py",
+           old="so Q must avoid the \"\n        \"valley between the peaks and sits on one",
+           new="so Q must cover every \"\n        \"peak"),
+    Mutant("lecture_hint_code_float32", "sentence about the code", "the forward-difference "
+                                                                  "hint says its code computes "
+                                                                  "in float32",
+           (), file="book/texts/practice.py", old="The code computes it in float64.",
+           new="The code computes it in float32.", exercises=("The forward difference",)),
+    Mutant("lecture_hint_settles_narrow", "conceptual sentence", "gradient noise said to settle "
+                                                                "the iterate in narrow basins",
+           (71,), file="book/texts/practice.py",
+           old="\"out of narrow basins, so it settles in wide ones.",
+           new="\"out of wide basins, so it settles in narrow ones."),
 )  # fmt: skip
 
 _RUNNER = r"""

@@ -230,17 +230,23 @@ def said_words(exercise: Exercise, namespace: dict[str, Any]) -> list[str]:
     return out
 
 
-#: an object of the code a worked solution names in a sentence about the code: an identifier
-#: (a capital, a digit or an underscore in it) after ``descentlab's``, ``torch's``, ...
-_CODE_OBJECT = re.compile(r"\b(?:descentlab|torch|numpy|scipy)'s ([A-Za-z_]\w*(?:\.\w+)*)")
+#: an object of the code a worked solution names in a sentence about the code: a name after
+#: ``descentlab's``, ``torch's``, ... (``as descentlab's epoch does`` compares, names no use)
+_CODE_OBJECT = re.compile(
+    r"(?<!\bas )\b(?:descentlab|torch|numpy|scipy)'s ([A-Za-z_]\w*(?:\.\w+)*)"
+)
+#: a name written as code is, wherever in the sentence: a capital or a digit after its first
+#: lowercase letters (``Conv2d``, ``float64``, ``conv1d``, ``ExponentialLR``)
+_CODE_WORD = re.compile(r"\b[A-Za-z][a-z]+[A-Z0-9]\w*\b")
 
 
 def code_objects(sentence: str) -> list[str]:
-    """The objects ``sentence`` says the code uses (``The code runs descentlab's SGD``: SGD);
-    none unless the sentence is about the code."""
+    """The objects ``sentence`` says the code uses (``The code runs descentlab's SGD``: SGD;
+    ``The code computes it in float64``: float64); none unless the sentence is about the code."""
     if "the code" not in sentence.lower():
         return []
-    return [m[1] for m in _CODE_OBJECT.finditer(sentence) if re.search(r"[A-Z0-9_]", m[1])]
+    named = [m[1] for m in _CODE_OBJECT.finditer(sentence)] + _CODE_WORD.findall(sentence)
+    return list(dict.fromkeys(named))
 
 
 def unused_objects(exercise: Exercise) -> list[str]:

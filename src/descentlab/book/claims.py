@@ -1242,9 +1242,25 @@ def _joined(rows: Iterable[tuple[str, str, str, Any, str]]) -> tuple[Claim, ...]
     demonstration it shares."""
 
     def demo(d: Any) -> Callable[[], tuple[bool, str]]:
-        return d if callable(d) else globals()[d] if d in globals() else _BY_NAME[d].demo
+        return d if callable(d) else globals()[d] if d in globals() else _Shared(d)
 
     return tuple(Claim(n, s, o, demo(d), h) for n, s, o, d, h in rows)
+
+
+class _Shared:
+    """The demonstration of the claim ``name``, its result shared (:func:`_run`: it runs once
+    per process, whichever claim reads it first); the claim is looked up when it runs, so a row
+    may name one its own module declares."""
+
+    def __init__(self, name: str) -> None:
+        self.name = self.__name__ = name
+
+    def __call__(self) -> tuple[bool, str]:
+        return _run(self.name)
+
+    @property
+    def shows(self) -> str:
+        return _BY_NAME[self.name].shows
 
 
 for _rows in (card_claims.CLAIMS, hint_claims.CLAIMS, keep_claims.CLAIMS):

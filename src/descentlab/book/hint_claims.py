@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from descentlab.book import lecture_hints
 from descentlab.book.checks import shows as _shows
 
 __all__ = ["CLAIMS", "UNBACKED"]
@@ -268,8 +269,13 @@ CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
      "item 129"),
     ("hint_lecture_beta2_small", "a single small gradient shrinks v fast",
      "a single large gradient shrinks v fast", _second_moment_drops, "item 113"),
+    # the lectures' exercises, hints 000-004 (descentlab.book.lecture_hints)
+    *lecture_hints.CLAIMS,
 )  # fmt: skip
 
 #: the hint sentences nothing can back, a phrase each holds and why (none today: every hint
 #: sentence with a computable opposite is bound by its exercise's row or a claim above)
-UNBACKED: dict[str, str] = {}
+UNBACKED: dict[str, str] = {
+    # the lectures' exercises, hints 000-004
+    **lecture_hints.UNBACKED,
+}

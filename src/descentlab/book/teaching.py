@@ -248,7 +248,8 @@ def _exercise_words() -> list[str]:
     the sentences that state a number the row holds to a value the code computed
     (:func:`~descentlab.book.cells.reads_a_number`) or show a formula rendered from the code's
     (a slot ``{{lhs=name}}``, :data:`~descentlab.book.facts.SOLUTION_SLOT`) or name the code's
-    objects the row finds in it (:func:`~descentlab.book.cells.code_objects`)."""
+    objects the row finds in it (:func:`~descentlab.book.cells.code_objects`), and the formulas
+    that state a value the row evaluates (:func:`evaluated_formulas`)."""
     from descentlab.book.cells import code_objects, reads_a_number, stated_words
     from descentlab.book.chapters import CHAPTERS
     from descentlab.book.lectures import LECTURES
@@ -256,10 +257,30 @@ def _exercise_words() -> list[str]:
     found = [ex for ch in CHAPTERS for ex in ch.exercises]
     found += [ex for lec in LECTURES for ex in lec.exercises]
     words = [plain(w) for ex in found for w in stated_words(ex.code)]
+    words += [f for ex in found if ex.numeric for f in evaluated_formulas(ex.solution, ex.question)]
     return words + [
         s for ex in found for s in sentences(ex.solution)
         if reads_a_number(ex, s) or (ex.numeric and (SOLUTION_SLOT.search(s) or code_objects(s)))
     ]  # fmt: skip
+
+
+def evaluated_formulas(solution: str, question: str = "") -> list[str]:
+    """The formulas of a worked solution (plain, as :func:`census` reads its sentences) that
+    state a value its exercise's row evaluates at the numbers the question and the solution bind
+    (:func:`~descentlab.book.facts.formula_mismatches`: ``0.5 log(25/9) = …`` with an operand
+    changed is ✘); a formula with a symbol left free is not evaluated, and not one of them.
+
+    Example:
+        >>> evaluated_formulas("`1 - 0.1·2 = 0.8`, so `q = (κ-1)/(κ+1)`.")
+        ['1 - 0.1·2 = 0.8']
+    """
+    from descentlab.book.facts import bindings, evaluate, statements
+
+    bound = bindings(f"{question}\n{solution}")
+    return list(dict.fromkeys(
+        plain(formula) for formula, lhs, *_ in statements(solution)
+        if evaluate(lhs, bound) is not None
+    ))  # fmt: skip
 
 
 def shares(found: Iterable[Sentence]) -> dict[str, tuple[int, int, int]]:

@@ -89,6 +89,8 @@ for t in range(200):
 measured = sum(second_moments) / len(second_moments)
 tol = 0.02
 misconception = alpha * sigma ** 2 / (2 * lam)   # the small-rate floor, without the -αλ
+said = {"a wrong factor 2 would be 50 % off": abs(abs(answer / 2 / measured - 1) - 0.5) < tol
+        and 2 * tol < 0.5}
 print(f"E[w^2] measured {measured:.5f}, formula {answer:.5f}")""",
         items=(18,),
     ),
@@ -109,6 +111,7 @@ errors = [abs(float(trajectories.run(f, "sgd", [f.start], steps=1, lr=lr).paths[
           for lr in lrs]
 measured = lrs[min(range(len(lrs)), key=errors.__getitem__)]
 tol = 1e-6
+said = {"it vanishes at η = 0.5": min(errors) < 1e-12 and abs(measured - answer) < tol}
 print(f"best rate on the grid {measured:.3f}")""",
         items=(11, 12),
     ),
@@ -128,7 +131,9 @@ measured = float(per_example.var() / per_example[idx].mean(1).var())
 tol = 0.05
 misconception = 16 ** 0.5                        # the standard deviation's factor
 medians = float(per_example.var() / per_example[idx].median(1).values.var())
-said = {"Var(mean) = Var(one)/B": abs(measured / 16 - 1) < tol < abs(medians / 16 - 1)}
+said = {"Var(mean) = Var(one)/B": abs(measured / 16 - 1) < tol < abs(medians / 16 - 1),
+        "20,000 batches drawn with replacement": idx.shape[0] == 20000
+        and bool((idx.sort(1).values.diff(1) == 0).any())}
 print(f"variance ratio {measured:.2f}")""",
         items=(14,),
     ),
@@ -295,7 +300,9 @@ answer = 1 / 0.01
 tol = 1e-9
 misconception = 1.0                              # gradient descent's move at rate 1
 said = {"the flat direction's curvature, 100 times smaller":
-        abs(float(hessian[0, 0] / hessian[1, 1]) - 100) < 1e-9}
+        abs(float(hessian[0, 0] / hessian[1, 1]) - 100) < 1e-9,
+        "one step lands on the normal equations' solution H⁻¹b":
+        torch.allclose(w.detach() - step, torch.linalg.solve(h, b), rtol=0, atol=1e-12)}
 print(f"after one Newton step: w = {(w.detach() - step).tolist()}")""",
         items=(8, 10),
     ),
@@ -326,6 +333,17 @@ answer = 1
 tol = 1e-12
 kappa = 1 / 0.01
 misconception = round(math.log(1e-6) / math.log((kappa - 1) / (kappa + 1)))  # plain GD
+
+
+def after_one_step(curvatures):                  # P = diag(1/h): the step w - PHw
+    v = torch.nn.Parameter(torch.ones(2, dtype=torch.float64))
+    v.grad = (1 / curvatures) * (curvatures * v.detach())
+    optim.SGD([v], lr=1.0).step()
+    return float(v.detach().norm())
+
+
+said = {"the first step lands on the minimum, whatever κ is": max(
+    after_one_step(torch.tensor([1.0, 1 / k], dtype=torch.float64)) for k in (10.0, 1e4)) < 1e-12}
 print(f"preconditioned steps: {measured}")""",
         items=(8, 10),
     ),
@@ -470,7 +488,18 @@ print(f"first step below 1 %: {measured}")""",
         "Adam (lr 0.001, δ = 0) sees a constant gradient g = 0.3. How large is its 50th step?",
         "Both bias-corrected moments are exact for a constant gradient: `ŝ = g`, `r̂ = g²`, so "
         "every step is `lr = 0.001`.",
-        _step_code("g = 0.3\nopt = optim.Adam([w], lr=0.001, eps=0.0)", 50, "0.001"),
+        _step_code(
+            "g = 0.3\nopt = optim.Adam([w], lr=0.001, eps=0.0)",
+            50,
+            "0.001",
+            said="""\
+state = opt.state[w]
+said = {"Both bias-corrected moments are exact for a constant gradient":
+        abs(float(state["exp_avg"]) / (1 - 0.9 ** 50) - g) < 1e-12
+        and abs(float(state["exp_avg_sq"]) / (1 - 0.999 ** 50) - g ** 2) < 1e-12,
+        "so every step is lr = 0.001": max(abs(s - 0.001) for s in sizes) < 1e-12}
+""",
+        ),
         items=(58,),
     ),
     Exercise(
@@ -658,6 +687,11 @@ answer = by_formula[0]
 measured = flipped[0]
 tol = 1e-12
 misconception = correlation[0]                       # "torch's conv1d is the formula"
+slid = [sum(f[t + tau] * k[tau] for tau in range(len(k))) for t in range(len(f) - len(k) + 1)]
+said = {"The formula flips the kernel before sliding it": by_formula == flipped != correlation,
+        "torch's conv1d does not flip: it computes the cross-correlation": correlation == slid,
+        "the negative here because this kernel is antisymmetric":
+        k == [-x for x in k[::-1]] and correlation == [-x for x in by_formula]}
 print("convolution by the formula :", by_formula)
 print("torch conv1d, kernel as is :", correlation)
 print("torch conv1d, kernel flipped:", flipped)""",
@@ -800,6 +834,15 @@ def per_step(run, a=1000, b=3000):  # the error's shrink factor per step, late i
 
 measured = math.log(per_step(hb)) / math.log(per_step(gd))
 tol = 0.01
+
+
+def steps_to_shrink(run, a=1000):  # the steps after step a until the error is e^5 times smaller
+    d = run.paths[0].norm(dim=-1)
+    return int((d[a:] <= d[a] * math.exp(-5)).nonzero()[0])
+
+
+said = {"The answer is the ratio of the two logarithms":
+        abs(steps_to_shrink(gd) / steps_to_shrink(hb) / answer - 1) < 0.05}
 print(f"momentum needs {answer:.2f}x fewer steps (theory), {measured:.2f}x measured")""",
         items=(102, 114),
     ),
@@ -911,12 +954,16 @@ from descentlab import optim
 w = torch.nn.Parameter(torch.zeros(1))
 opt = optim.SGD([w], lr=0.1)
 sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=math.exp(-0.01))
+rates = []
 for _ in range(100):
     opt.step()
     sched.step()
+    rates.append(opt.param_groups[0]["lr"])
 measured = opt.param_groups[0]["lr"]
 answer = 0.1 * math.exp(-0.01 * 100)
 tol = 1e-6
+said = {"multiplies by that factor each step":
+        max(abs(b / a - math.exp(-0.01)) for a, b in zip(rates, rates[1:])) < 1e-12}
 print(f"lr at t = 100: {measured:.6f}")""",
         items=(115,),
     ),
