@@ -183,7 +183,7 @@ def _exercise_words() -> list[str]:
     (:func:`~descentlab.book.cells.reads_a_number`) or show a formula rendered from the code's
     (a slot ``{{lhs=name}}``, :data:`~descentlab.book.facts.SOLUTION_SLOT`) or name the code's
     objects the row finds in it (:func:`~descentlab.book.cells.code_objects`)."""
-    from descentlab.book.cells import code_objects, reads_a_number, stated_words
+    from descentlab.book.cells import code_objects, hint_reads, reads_a_number, stated_words
     from descentlab.book.chapters import CHAPTERS
     from descentlab.book.lectures import LECTURES
 
@@ -192,7 +192,8 @@ def _exercise_words() -> list[str]:
     words = [plain(w) for ex in found for w in stated_words(ex.code)]
     return words + [
         s for ex in found for s in sentences(ex.solution)
-        if reads_a_number(ex, s) or (ex.numeric and (SOLUTION_SLOT.search(s) or code_objects(s)))
+        if reads_a_number(ex, s) or hint_reads(ex, s)
+        or (ex.numeric and (SOLUTION_SLOT.search(s) or code_objects(s)))
     ]  # fmt: skip
 
 
