@@ -451,9 +451,11 @@ def code_claims(sentence: str) -> tuple[list[str], list[float]]:
 
 
 def _solution_sentences(exercise: Exercise) -> list[str]:
-    from descentlab.book.teaching import sentences  # (the census splits them so)
-
-    return sentences(exercise.solution.replace("`", "\x00"))
+    """The sentences of ``exercise``'s worked solution as the census splits them
+    (:func:`~descentlab.book.teaching.sentences`), each backquoted formula kept between two
+    NUL marks so that it can be told from the prose."""
+    text = " ".join(exercise.solution.replace("*", "").replace("`", "\x00").split())
+    return [s for s in re.split(r"(?<=[.;!?])\s+", text) if s]
 
 
 #: the name an exercise's code gives the values of the letters its worked solution's formulas
