@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
+import functools
 import inspect
 import io
 import itertools
@@ -26,6 +27,7 @@ import re
 import time
 import traceback
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -480,7 +482,9 @@ def stated_symbols(code: str) -> tuple[str, ...]:
     return _dict_keys(code, HINT_SYMBOLS)
 
 
+@functools.lru_cache(maxsize=1024)
 def _dict_keys(code: str, name: str) -> tuple[str, ...]:
+    """The string keys of the dict ``code`` assigns to ``name`` (read without running it)."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
@@ -524,6 +528,21 @@ def _formulas(sentence: str, letters: dict[str, float]) -> list[tuple[str, list[
     return out
 
 
+def _bound(sentence: str, letters: Mapping[str, float]) -> bool:
+    """Whether ``sentence`` types a backquoted formula whose every side :func:`_formulas` would
+    evaluate at ``letters``: each a form the reader takes, every letter of it bound (found
+    without evaluating: the census asks of every sentence)."""
+    from descentlab.book.facts import _NAMES, _python
+
+    for formula in re.findall(r"\x00([^\x00]+)\x00", sentence):
+        sides = [s.strip().rstrip(",.:;") for s in re.split(r"=|≈", _formula_text(formula))]
+        pys = [_python(s) if s else None for s in sides]
+        if all(py is not None and set(re.findall(r"[A-Za-z_]\w*", py)) - _NAMES <= set(letters)
+               for py in pys):  # fmt: skip
+            return True
+    return False
+
+
 def _near(a: float, b: float, tol: float) -> bool:
     return abs(a - b) <= tol * max(abs(a), abs(b), 1e-12)
 
@@ -553,18 +572,24 @@ def hint_reads(exercise: Exercise, sentence: str) -> bool:
     by :func:`typed_mismatches`: a sentence about the code that names a library or a number
     the code must use, one whose formula the code's numbers evaluate, or one that names the
     misconception by its value."""
-    if not exercise.numeric:
-        return False
-    marked = next((s for s in _solution_sentences(exercise) if s.replace("\x00", "") == sentence),
-                  None)  # fmt: skip
-    if marked is None:
-        return False
-    libraries, numbers = code_claims(marked)
-    letters = _letters(exercise)
-    if libraries or numbers or (stated_symbols(exercise.code) and _formulas(marked, letters)):
-        return True
-    return bool("misconception =" in exercise.code and _MISREAD.search(marked)
-                and _stated_values(marked, letters))  # fmt: skip
+    return exercise.numeric and sentence in _read_sentences(exercise)
+
+
+@functools.lru_cache(maxsize=256)
+def _read_sentences(exercise: Exercise) -> frozenset[str]:
+    """The sentences of ``exercise``'s worked solution (plain) that :func:`typed_mismatches`
+    reads, found without running its code (its letters at stand-in values)."""
+    letters, symbols = _letters(exercise), stated_symbols(exercise.code)
+    misreads = "misconception =" in exercise.code
+
+    def read(s: str) -> bool:
+        libraries, numbers = code_claims(s)
+        if libraries or numbers or (symbols and _bound(s, letters)):
+            return True
+        stated = _NUMBER.search(re.sub(r"\x00[^\x00]*\x00", " ", s)) or _bound(s, letters)
+        return misreads and bool(_MISREAD.search(s)) and bool(stated)
+
+    return frozenset(s.replace("\x00", "") for s in _solution_sentences(exercise) if read(s))
 
 
 def typed_mismatches(exercise: Exercise, namespace: dict[str, Any]) -> list[str]:
