@@ -1434,6 +1434,41 @@ MUTANTS: tuple[Mutant, ...] = (
            (71,), file="book/texts/practice.py",
            old="\"out of narrow basins, so it settles in wide ones.",
            new="\"out of wide basins, so it settles in narrow ones."),
+    # the chapters' exercise hints: what a worked solution types, read against its code
+    Mutant("hint_nesterov_sign", "hint formula", "Nesterov's first step typed with a minus "
+                                                 "(`w₁ = 1 - η(g₀ - βg₀)`)", (),
+           file="book/chapters/practice.py", old="`w₁ = 1 - η(g₀ + βg₀)`",
+           new="`w₁ = 1 - η(g₀ - βg₀)`", chapters=("deep-momentum",)),
+    Mutant("hint_nesterov_buffer_swapped", "hint derivation step", "the buffer after two "
+                                                                   "Nesterov steps with β on "
+                                                                   "the other gradient", (),
+           file="book/chapters/practice.py", old="`b₁ = βg₀ + g₁`", new="`b₁ = g₀ + βg₁`",
+           chapters=("deep-momentum",)),
+    Mutant("hint_adam_exponent", "hint formula", "Adam's second moment after one step typed "
+                                                 "without the square of g", (),
+           file="book/chapters/practice.py", old="`v = (1 - β₂)g²`", new="`v = (1 - β₂)g`",
+           chapters=("deep-adaptive",)),
+    Mutant("hint_misconception_value", "hint misconception", "AdaGrad's misconception named "
+                                                            "by the rate 0.1 (a number the "
+                                                            "question gives), not 1", (),
+           file="book/chapters/practice.py", old="would answer 1. The",
+           new="would answer 0.1. The", chapters=("deep-adaptive",)),
+    Mutant("hint_code_library", "hint about the code", "the cross-entropy exercise's code "
+                                                       "said to ask numpy", (),
+           file="book/chapters/practice.py", old="probabilities. The code asks torch.",
+           new="probabilities. The code asks numpy.", chapters=("deep-likelihood",)),
+    Mutant("hint_misconception_exponent", "hint misconception", "the decaying schedule's "
+                                                               "misconception typed 0.5¹⁰ (an "
+                                                               "exponent of the formula)", (),
+           file="book/chapters/practice.py", old="would answer `0.5¹⁰⁰`",
+           new="would answer `0.5¹⁰`", chapters=("deep-schedules",)),
+    Mutant("hint_newton_convexity", "hint conceptual", "convexity said to make pure Newton "
+                                                       "converge (the misconception the "
+                                                       "exercise refutes)", (),
+           file="book/chapters/practice.py", old="Convexity does not make pure \"\n"
+                                                 "        \"Newton converge; a line search does.",
+           new="Convexity makes pure \"\n        \"Newton converge; a line search is not "
+               "needed.", chapters=("deep-newton",)),
 )  # fmt: skip
 
 _RUNNER = r"""

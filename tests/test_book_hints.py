@@ -157,3 +157,63 @@ def test_a_hint_naming_an_object_its_code_does_not_use_is_a_failed_check():
     )
     row = exercise_check(wrong, run)
     assert row.status == "fail" and "the code uses Adam" in row.measured
+
+
+# the chapters' exercise hints: what a worked solution types, read against its code
+
+_TYPED_CODE = (
+    "lr, beta, g0 = 0.1, 0.9, 1.0\n"
+    "w1 = 1 - lr * (g0 + beta * g0)\n"
+    "answer = measured = w1\n"
+    "tol = 1e-12\n"
+    "misconception = 1 - lr * g0\n"
+    'symbols = {"η": lr, "β": beta, "g₀": g0, "w₁": w1}\n'
+    "import torch\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "problem"),
+    [
+        # a typed formula at the code's numbers: a relation's sides, an expression's value
+        ("Step one goes to `w₁ = 1 - η(g₀ + βg₀)`.", ""),
+        ("Step one goes to `w₁ = 1 - η(g₀ - βg₀)`.", "its sides are 0.81 against 0.99"),
+        ("Step one goes to `w₁ = 1 - η²(g₀ + βg₀)`.", "its sides are"),
+        ("It lands at `1 - η(g₀ + βg₀)`.", ""),
+        ("It lands at `1 + η(g₀ + βg₀)`.", "no value the code computed"),
+        ("A letter the code does not bind: `z² - (1 + β)z + β`.", ""),  # not read
+        # the misconception named by its value
+        ("A reader who forgets the buffer would answer 0.9.", ""),
+        ("A reader who forgets the buffer would answer 0.1.", "names 0.1 as the misconception"),
+        ("A reader who forgets the buffer would answer `1 - ηg₀`.", ""),
+        ("A reader who forgets the buffer would answer `1 - βg₀`.", "as the misconception"),
+        # a sentence about the code: the libraries it names, the numbers it states
+        ("The code asks torch.", ""),
+        ("The code asks numpy.", "the code uses numpy; it does not"),
+        ("The code draws them as descentlab's epoch does.", ""),  # a comparison, not a use
+        ("The code takes 12 steps.", "uses 12; it neither types nor computes it"),
+        ("The code takes a million steps.", "uses 1e+06"),
+        ("The code multiplies by 0.9.", ""),  # 0.9 a literal of the code
+    ],
+)  # fmt: skip
+def test_typed_mismatches_reads_formulas_misconceptions_and_sentences_about_the_code(
+    sentence, problem
+):
+    from descentlab.book.cells import hint_reads, typed_mismatches
+
+    ex = Exercise("Where is w after one step?", sentence, _TYPED_CODE)
+    found = typed_mismatches(ex, run_cell(ex.code).namespace)
+    assert (found == []) if not problem else (problem in " ".join(found)), found
+    if problem:  # a sentence the row refuses is one it reads: the census credits it
+        assert hint_reads(ex, teaching.plain(sentence))
+
+
+def test_the_chapters_hints_are_backed_or_listed_and_at_most_a_tenth_listed():
+    chapters = [s for s in teaching.census() if s.where.startswith("hint deep-")]
+    backing, listing = teaching._phrases()
+    backed = [s for s in chapters if any(p in s.text for p in backing)]
+    listed = [s for s in chapters if s not in backed and any(p in s.text for p in listing)]
+    assert len(backed) + len(listed) == len(chapters), [
+        s.text for s in chapters if s not in backed and s not in listed
+    ]
+    assert len(listed) <= len(chapters) // 10, [s.text for s in listed]

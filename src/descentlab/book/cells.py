@@ -17,14 +17,17 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
+import functools
 import inspect
 import io
+import itertools
 import json
 import math
 import re
 import time
 import traceback
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -198,18 +201,7 @@ HINT_WORDS = "said"
 def stated_words(code: str) -> tuple[str, ...]:
     """The phrases ``code`` binds in its :data:`HINT_WORDS` dict (its string keys, read without
     running it): the words of a worked solution its exercise's run bears out."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return ()
-    return tuple(
-        key.value
-        for node in tree.body
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
-        and any(isinstance(t, ast.Name) and t.id == HINT_WORDS for t in node.targets)
-        for key in node.value.keys
-        if isinstance(key, ast.Constant) and isinstance(key.value, str)
-    )  # fmt: skip
+    return _dict_keys(code, HINT_WORDS)
 
 
 def said_words(exercise: Exercise, namespace: dict[str, Any]) -> list[str]:
@@ -322,6 +314,7 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
     wrong_words += [
         f"the solution says the code uses {n}; it does not" for n in unused_objects(exercise)
     ]
+    wrong_words += typed_mismatches(exercise, ns)
     if wrong_words:
         return ck(
             "every word the worked solution teaches (a rate, a direction, a winner) is what "
@@ -424,3 +417,226 @@ def playground_url(play: Play, port: int = PLAYGROUND_PORT) -> str:
     ]
     params["opts"] = json.dumps(opts, separators=(",", ":"))
     return f"http://127.0.0.1:{port}/#{urlencode(params)}"
+
+
+# ------------------------------------------------------------------------------------------
+# what a worked solution types, read against its code: the sentences about the code, the
+# formulas at the code's numbers, the misconception it names
+
+#: the libraries a sentence about the code may say it uses (``The code asks torch``,
+#: ``autograd's derivatives``); one named after ``as`` is a comparison, not a use
+_LIBRARY = re.compile(r"(?<!\bas )\b(descentlab|torch|autograd|numpy|scipy|mpmath)\b")
+#: a count written in words (``a million draws``)
+_COUNT_WORDS = {"a thousand": 1e3, "a million": 1e6}
+#: a sentence about the code: it opens with "The code"
+_ABOUT_CODE = re.compile(r"^The code\b")
+
+
+def _code_literals(code: str) -> set[float]:
+    """The numbers ``code`` types (its literals, ``1_000_000`` one number)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    return {
+        float(n.value) for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and isinstance(n.value, int | float)
+        and not isinstance(n.value, bool)
+    }  # fmt: skip
+
+
+def code_claims(sentence: str) -> tuple[list[str], list[float]]:
+    """What a sentence about the code (one that opens with "The code") says the code uses:
+    the libraries it names and the numbers it states (``20,000 training sets``, ``60-digit
+    arithmetic``, ``a million draws``); none for another sentence."""
+    s = sentence.replace("`", "")
+    if not _ABOUT_CODE.match(s):
+        return [], []
+    found = _NUMBER.finditer(_NOT_STATED.sub(" ", s))
+    numbers = [float(m.group(1).replace(",", "")) for m in found if not m.group(2)]  # (not a %)
+    numbers += [v for words, v in _COUNT_WORDS.items() if words in s]
+    return [m[1] for m in _LIBRARY.finditer(s)], numbers
+
+
+def _solution_sentences(exercise: Exercise) -> list[str]:
+    """The sentences of ``exercise``'s worked solution as the census splits them
+    (:func:`~descentlab.book.teaching.sentences`), each backquoted formula kept between two
+    NUL marks so that it can be told from the prose."""
+    text = " ".join(exercise.solution.replace("*", "").replace("`", "\x00").split())
+    return [s for s in re.split(r"(?<=[.;!?])\s+", text) if s]
+
+
+#: the name an exercise's code gives the values of the letters its worked solution's formulas
+#: use: ``symbols = {"η": lr, "β": beta, "w₁": w1}``
+HINT_SYMBOLS = "symbols"
+#: a letter with a subscript or a superscript letter, as :func:`~descentlab.book.facts.evaluate`
+#: reads it: ``β₁`` is ``beta_1``, ``(1 - 1/N)ᴺ`` is ``(1 - 1/N)^N``
+_GREEK_SUB = re.compile(r"([α-ω])([₀-₉]+)")
+_SUP_LETTER = str.maketrans({"ᴺ": "^N", "ⁿ": "^n", "ᵗ": "^t"})
+
+
+def _formula_text(text: str) -> str:
+    from descentlab.book.facts import _GREEK, _SUB
+
+    text = text.translate(_SUP_LETTER)
+    return _GREEK_SUB.sub(lambda m: f" {_GREEK[m[1]]}_{m[2].translate(_SUB)} ", text)
+
+
+def stated_symbols(code: str) -> tuple[str, ...]:
+    """The letters ``code`` gives values in its :data:`HINT_SYMBOLS` dict (read without
+    running it)."""
+    return _dict_keys(code, HINT_SYMBOLS)
+
+
+@functools.lru_cache(maxsize=1024)
+def _dict_keys(code: str, name: str) -> tuple[str, ...]:
+    """The string keys of the dict ``code`` assigns to ``name`` (read without running it)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return ()
+    return tuple(
+        key.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+        and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+        for key in node.value.keys
+        if isinstance(key, ast.Constant) and isinstance(key.value, str)
+    )  # fmt: skip
+
+
+def _letters(exercise: Exercise, values: Any = None) -> dict[str, float]:
+    """The letters a formula of ``exercise``'s worked solution may use, each with its value
+    (a stand-in where only the names are asked, ``values`` None): those its question and
+    solution bind (``λ = 10``) and those of its code's :data:`HINT_SYMBOLS` dict."""
+    from descentlab.book.facts import _AT, _python, bindings
+
+    bound = {k: float(v) for k, v in bindings(f"{exercise.question}\n{exercise.solution}").items()}
+    names = stated_symbols(exercise.code)
+    given = values if isinstance(values, dict) else dict(zip(names, itertools.cycle(_AT)))
+    for key, v in given.items():
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            bound[key] = float(v)
+    return {(_python(_formula_text(k)) or k).replace(" ", ""): v for k, v in bound.items()}
+
+
+def _formulas(sentence: str, letters: dict[str, float]) -> list[tuple[str, list[float]]]:
+    """The backquoted formulas of ``sentence`` whose every letter ``letters`` binds, each with
+    the values of its sides (one side: an expression; two or more: a relation)."""
+    from descentlab.book.facts import evaluate
+
+    out = []
+    for formula in re.findall(r"\x00([^\x00]+)\x00", sentence):
+        sides = [s.strip().rstrip(",.:;") for s in re.split(r"=|≈", _formula_text(formula))]
+        values = [evaluate(s, letters) if s else None for s in sides]
+        if all(v is not None for v in values):
+            out.append((formula, [float(v) for v in values]))
+    return out
+
+
+def _bound(sentence: str, letters: Mapping[str, float]) -> bool:
+    """Whether ``sentence`` types a backquoted formula whose every side :func:`_formulas` would
+    evaluate at ``letters``: each a form the reader takes, every letter of it bound (found
+    without evaluating: the census asks of every sentence)."""
+    from descentlab.book.facts import _NAMES, _python
+
+    for formula in re.findall(r"\x00([^\x00]+)\x00", sentence):
+        sides = [s.strip().rstrip(",.:;") for s in re.split(r"=|≈", _formula_text(formula))]
+        pys = [_python(s) if s else None for s in sides]
+        if all(py is not None and set(re.findall(r"[A-Za-z_]\w*", py)) - _NAMES <= set(letters)
+               for py in pys):  # fmt: skip
+            return True
+    return False
+
+
+def _near(a: float, b: float, tol: float) -> bool:
+    return abs(a - b) <= tol * max(abs(a), abs(b), 1e-12)
+
+
+#: a sentence that names the misconception its exercise refuses (``a reader who ... would
+#: answer 1``; ``the gain is not 64``)
+_MISREAD = re.compile(
+    r"\bmisconception|\bwould (?:answer|give)\b|\breader who\b|\bis not\b[^.;:,]{0,12}\d"
+    r"|\bnot simply\b|\bforgets\b"
+)
+
+
+def _stated_values(sentence: str, letters: dict[str, float]) -> list[tuple[float, float]]:
+    """The numbers ``sentence`` states and the values of its formulas that ``letters``
+    bind (``0.5¹⁰⁰``; ``2/λ`` at λ = 10), each with half a unit of the digits it shows."""
+    from descentlab.book.facts import _half_unit
+
+    text = _NOT_STATED.sub(" ", re.sub(r"\x00[^\x00]*\x00", " ", sentence))  # (formulas: below)
+    numbers = [
+        (float(m.group(1).replace(",", "")), _half_unit(m.group(1))) for m in _NUMBER.finditer(text)
+    ]
+    return numbers + [(v, 1e-9 * abs(v)) for _, vs in _formulas(sentence, letters) for v in vs[:1]]
+
+
+def hint_reads(exercise: Exercise, sentence: str) -> bool:
+    """Whether the check row of a numeric ``exercise`` reads ``sentence`` of its worked solution
+    by :func:`typed_mismatches`: a sentence about the code that names a library or a number
+    the code must use, one whose formula the code's numbers evaluate, or one that names the
+    misconception by its value."""
+    return exercise.numeric and sentence in _read_sentences(exercise)
+
+
+@functools.lru_cache(maxsize=256)
+def _read_sentences(exercise: Exercise) -> frozenset[str]:
+    """The sentences of ``exercise``'s worked solution (plain) that :func:`typed_mismatches`
+    reads, found without running its code (its letters at stand-in values)."""
+    letters, symbols = _letters(exercise), stated_symbols(exercise.code)
+    misreads = "misconception =" in exercise.code
+
+    def read(s: str) -> bool:
+        libraries, numbers = code_claims(s)
+        if libraries or numbers or (symbols and _bound(s, letters)):
+            return True
+        stated = _NUMBER.search(re.sub(r"\x00[^\x00]*\x00", " ", s)) or _bound(s, letters)
+        return misreads and bool(_MISREAD.search(s)) and bool(stated)
+
+    return frozenset(s.replace("\x00", "") for s in _solution_sentences(exercise) if read(s))
+
+
+def typed_mismatches(exercise: Exercise, namespace: dict[str, Any]) -> list[str]:
+    """What ``exercise``'s worked solution types that its run does not bear out: a library a
+    sentence about the code names that the code does not use, or a number it states the code
+    does not type (:func:`code_claims`); where the code gives its letters' values
+    (:data:`HINT_SYMBOLS`), a formula whose every letter is bound whose sides differ
+    (``w₁ = 1 - η(g₀ + βg₀)``) or, alone, whose value is none the code computed, to the
+    exercise's ``tol``; and a sentence naming the misconception (:data:`_MISREAD`) by a value
+    that is none of the code's ``misconception``."""
+    code = exercise.code
+    literals = _code_literals(code)
+    tol = max(float(namespace.get("tol", 1e-9)), 1e-9)
+    letters = _letters(exercise, namespace.get(HINT_SYMBOLS, {}))
+    computed = [x for v in namespace.values() for x in _numbers_of(v)]
+    counts = {float(len(v)) for v in namespace.values() if isinstance(v, list | tuple | dict)}
+    misconception = namespace.get("misconception", ())
+    wrong = _numbers_of(tuple(misconception) if isinstance(misconception, list) else misconception)
+    out = []
+    for s in _solution_sentences(exercise):
+        libraries, numbers = code_claims(s)
+        out += [f"the solution says the code uses {lib}; it does not" for lib in libraries
+                if not re.search(rf"\b{lib}\b", code)]  # fmt: skip
+        out += [f"the solution says the code uses {x:g}; it neither types nor computes it"
+                for x in numbers if x not in literals and x not in counts
+                and not any(_near(x, abs(c), 1e-9) for c in computed)]  # fmt: skip
+        if HINT_SYMBOLS in namespace:
+            for formula, values in _formulas(s, letters):
+                if len(values) > 1 and not all(
+                    _near(a, b, tol) for a, b in itertools.pairwise(values)
+                ):
+                    shown = " against ".join(f"{v:.6g}" for v in values)
+                    out.append(f"`{formula}`: its sides are {shown} at the code's numbers")
+                elif len(values) == 1 and not any(_near(values[0], c, 1e-9) for c in computed):
+                    out.append(f"`{formula}` = {values[0]:.6g}: no value the code computed")
+        if wrong and _MISREAD.search(s):
+            said = _stated_values(s, letters)
+            if said and not any(abs(v - w) <= 1.0001 * h + 1e-12 for v, h in said for w in wrong):
+                named = ", ".join(f"{v:g}" for v, _ in said)
+                out.append(
+                    f'"{s.replace(chr(0), "")[:60]}" names {named} as the misconception; '
+                    f"the code refuses {', '.join(f'{w:g}' for w in wrong)}"
+                )
+    return out

@@ -279,3 +279,19 @@ UNBACKED: dict[str, str] = {
     # the lectures' exercises, hints 000-004
     **lecture_hints.UNBACKED,
 }
+#: the hint sentences nothing can back, a phrase each holds and why
+UNBACKED: dict[str, str] = {
+    # the chapters' exercise hints
+    "The code draws the batches as descentlab's epoch does":
+        "a pointer to the engine's source, not a result: descentlab's epoch shuffles with "
+        "torch.randperm in engine/loop.py, and the code takes the first B of a random "
+        "permutation (argsort of uniform draws); what the draws give, the variance, is the "
+        "row's number",
+    "the final model, refitted on all 30 after the choice, is the only one that does":
+        "a rule of method, the protocol of model selection (choose by the folds, then refit "
+        "the chosen model on every example): a convention of practice that no run decides",
+    "The code times nothing: it evaluates the model of the cost for both batch sizes":
+        "says what the code leaves out (no clock: the cost per step is the question's given "
+        "model, 40 µs plus 2 µs per example), an absence no run can show; the model's two "
+        "values, 42 and 2.625 µs, are the row's own numbers",
+}  # fmt: skip

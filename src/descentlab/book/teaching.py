@@ -248,9 +248,10 @@ def _exercise_words() -> list[str]:
     the sentences that state a number the row holds to a value the code computed
     (:func:`~descentlab.book.cells.reads_a_number`) or show a formula rendered from the code's
     (a slot ``{{lhs=name}}``, :data:`~descentlab.book.facts.SOLUTION_SLOT`) or name the code's
-    objects the row finds in it (:func:`~descentlab.book.cells.code_objects`), and the formulas
-    that state a value the row evaluates (:func:`evaluated_formulas`)."""
-    from descentlab.book.cells import code_objects, reads_a_number, stated_words
+    objects the row finds in it (:func:`~descentlab.book.cells.code_objects`), what the row
+    reads of it (:func:`~descentlab.book.cells.hint_reads`), and the formulas that state a
+    value the row evaluates (:func:`evaluated_formulas`)."""
+    from descentlab.book.cells import code_objects, hint_reads, reads_a_number, stated_words
     from descentlab.book.chapters import CHAPTERS
     from descentlab.book.lectures import LECTURES
 
@@ -260,7 +261,8 @@ def _exercise_words() -> list[str]:
     words += [f for ex in found if ex.numeric for f in evaluated_formulas(ex.solution, ex.question)]
     return words + [
         s for ex in found for s in sentences(ex.solution)
-        if reads_a_number(ex, s) or (ex.numeric and (SOLUTION_SLOT.search(s) or code_objects(s)))
+        if reads_a_number(ex, s) or hint_reads(ex, s)
+        or (ex.numeric and (SOLUTION_SLOT.search(s) or code_objects(s)))
     ]  # fmt: skip
 
 

@@ -57,6 +57,10 @@ M = np.array(cols).T
 measured = float(max(abs(np.linalg.eigvals(M))))
 tol = 1e-9
 misconception = 1 - lr * 1.0                 # "momentum converges like gradient descent"
+# the letters of the worked solution's formulas, and the words it teaches, as this run has them
+symbols = {"η": lr, "β": beta, "λ": 1.0, "a": a}
+said = {"characteristic polynomial is z² - (1 + β - ηλ)z + β":
+        bool(np.allclose(np.poly(M), [1.0, -a, beta], atol=1e-12))}
 print(f"spectral radius {measured:.6f}")""",
         items=(24, 98),
     ),
@@ -81,20 +85,27 @@ answer = w1 - lr * (g1 + beta * b1)
 
 
 def two_steps(nesterov):
+    # descentlab's positions after one step and two, and its buffer after two
     w = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
     opt = optim.SGD([w], lr=lr, momentum=beta, nesterov=nesterov)
+    path = []
     for _ in range(2):
         w.grad = w.detach().clone()
         opt.step()
-    return float(w.detach())
+        path.append(float(w.detach()))
+    return path[0], path[1], float(opt.state[w]["momentum_buffer"])
 
 
-measured = two_steps(True)
+ran_w1, measured, ran_b1 = two_steps(True)
 hb1 = 1 - lr * g0
 hb2 = hb1 - lr * (hb1 + beta * g0)           # the heavy ball: its gradient where it stands
 tol = 1e-12
 misconception = hb2                          # "Nesterov is momentum with another name"
-print(f"Nesterov {measured:.6f}, heavy ball {two_steps(False):.6f}")""",
+heavy = two_steps(False)[1]
+symbols = {"η": lr, "β": beta, "g₀": g0, "g₁": g1, "w₁": ran_w1, "b₁": ran_b1}
+said = {"evaluates its gradient where it stands and ends elsewhere":
+        abs(heavy - hb2) < 1e-12 and abs(heavy - measured) > 1e-3}
+print(f"Nesterov {measured:.6f}, heavy ball {heavy:.6f}")""",
         items=(25, 99),
     ),
     Exercise(
@@ -188,6 +199,9 @@ measured = -float(w.detach())
 raw = lr * (1 - b1) * g / ((1 - b2) * g * g) ** 0.5
 tol = 1e-9
 misconception = raw                          # "the averages need no correction"
+m, v = float(opt.state[w]["exp_avg"]), float(opt.state[w]["exp_avg_sq"])
+corrections = (1 - b1, 1 - b2)
+symbols = {"m": m, "v": v, "β₁": b1, "β₂": b2, "g": g, "η": lr}
 said = {"(less a hair for ε)": measured < lr,
         "about three times larger": 2.5 < raw / measured < 3.5}
 print(f"first step {measured:.6g}")""",
@@ -213,6 +227,13 @@ opt.step()
 measured = -float(w.detach())
 tol = 1e-9
 misconception = lr                           # "its first step is η, as Adam's"
+symbols = {"v": float(opt.state[w]["square_avg"]), "α": alpha, "g": g, "η": lr}
+u = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+adam = optim.Adam([u], lr=lr, betas=(0.0, alpha), eps=1e-12)    # Adam without momentum
+u.grad = torch.full((1,), g, dtype=torch.float64)
+adam.step()
+said = {"Reading RMSProp as Adam without momentum, whose first step is η":
+        abs(-float(u.detach()) - lr) < 1e-12 and abs(measured - lr) > 0.5 * lr}
 print(f"first step {measured:.6g}")""",
         items=(28, 29),
     ),
@@ -225,7 +246,7 @@ BATCH = (
         "The examples' gradients have mean 3 and variance "
         "`σ² = (1² + 2² + 3² + 6²)/4 - 3² = 3.5` (the mean of the squares less the square of "
         "the mean); a mean of B independent draws has variance "
-        "`σ²/B`. Keeping σ² (batching changes nothing) or dividing by `B²` are the two "
+        "`σ²/B`. Keeping `σ²` (batching changes nothing) or dividing by `B²` are the two "
         "misconceptions. The code enumerates every ordered pair of draws and takes the mean "
         "gradient of each from descentlab's SGD step.",
         """\
@@ -249,6 +270,8 @@ m = sum(means) / len(means)
 measured = sum((x - m) ** 2 for x in means) / len(means)
 tol = 1e-12
 misconception = (var, var / B ** 2)          # "batching changes nothing"; "it divides by B²"
+divisors = (1, B ** 2)                       # the two misconceptions' divisors of σ²
+symbols = {"σ": var ** 0.5, "B": B}
 said = {
     "have mean 3 and variance": mean == statistics.fmean(grads) != statistics.median(grads)
     and abs(var - statistics.pvariance(grads)) < 1e-12,
@@ -283,7 +306,8 @@ misconception = var / B                      # the with-replacement formula
 pairs = list(itertools.permutations(grads, 2))
 covariance = sum(a * b for a, b in pairs) / len(pairs) - mean * mean
 said = {"Without replacement the draws are negatively correlated: the variance is":
-        covariance < 0 and abs(measured - answer) < 1e-12}
+        covariance < 0 and abs(measured - answer) < 1e-12,
+        "The code enumerates the pairs of different examples": len(means) == N * (N - 1) // B}
 print(f"variance without replacement {measured:.6f}")""",
         items=(14, 70),
     ),
@@ -348,6 +372,9 @@ for _ in range(300):
 measured = float(w.detach())
 tol = 1e-9
 misconception = sxy / sxx                    # "the penalty leaves the minimum"
+at = torch.tensor([answer], dtype=torch.float64, requires_grad=True)
+(((y - at * x) ** 2).sum() + lam * at ** 2).sum().backward()    # the loss's slope at the formula
+said = {"Setting the derivative to zero gives w = Σxy/(Σx² + λ)": abs(float(at.grad)) < 1e-9}
 print(f"w = {measured:.6f}")""",
         items=(62, 63),
     ),
@@ -378,6 +405,20 @@ for _ in range(100):
 measured = float(w.detach())
 tol = 1e-4
 misconception = (sxy / (sxx + t2), sxy / sxx)   # λ = τ²; no prior
+
+
+def minus_log_posterior(v):                  # torch's densities, and the formula typed
+    v = torch.tensor([v], dtype=torch.float64)
+    torch_value = -(noise.log_prob(y - v * x).sum() + prior.log_prob(v).sum())
+    typed = ((y - v * x) ** 2).sum() / (2 * s2) + v * v / (2 * t2)
+    return float(torch_value), float(typed)
+
+
+(a0, f0), (a1, f1) = minus_log_posterior(0.3), minus_log_posterior(1.7)
+said = {"The negative log-posterior is Σ(y - wx)²/(2σ²) + w²/(2τ²): the L2 penalty with "
+        "λ = σ²/τ², so w = Σxy/(Σx² + σ²/τ²)": abs((a1 - a0) - (f1 - f0)) < 1e-6,
+        "taking λ for τ² instead of 1/τ² is the slip the page refuses":
+        s2 / t2 == 1 / t2 and abs(misconception[0] - measured) > 100 * tol * measured}
 print(f"MAP w = {measured:.6f}")""",
         items=(64, 83),
     ),
@@ -414,7 +455,12 @@ for _ in range(100):
     opt.zero_grad()
     (-(noise.log_prob(y - v) + gauss.log_prob(v)).sum()).backward()
     opt.step()
+w0, w1 = torch.tensor([0.3], dtype=torch.float64), torch.tensor([1.7], dtype=torch.float64)
+log_post = lambda v: noise.log_prob(y - v) + prior.log_prob(v)
+drop = float(log_post(w0) - log_post(w1))
+typed = ((y - 1.7) ** 2 / 2 + 1.7 / b) - ((y - 0.3) ** 2 / 2 + 0.3 / b)
 said = {"A Gaussian prior of the same variance": abs(float(v.detach()) - ridge) < 1e-3,
+        "The negative log-posterior is (y - w)²/2 + |w|/b": abs(drop - typed) < 1e-9,
         "the Laplace prior is L1, not L2": abs(measured - ridge) > 0.1}
 print(f"MAP w = {measured:.6f}")""",
         items=(65, 66),
@@ -437,6 +483,7 @@ smooth = base * gamma ** (t / size)
 measured = schedules.step(size, gamma=gamma, base=base)(t)
 tol = 1e-12
 misconception = smooth                       # "a step decay is smooth"
+symbols = {"η₀": base, "γ": gamma, "t": t, "s": size}
 print(f"lr at step {t}: {measured}")""",
         items=(15, 16),
     ),
@@ -470,6 +517,8 @@ tol = 0.02
 misconception = (approx, 0.0)                # the small-lr floor; "it converges"
 floor = lambda eta: eta * noise / (2 - eta) / 2
 said = {"so its variance settles where": abs(float(w.detach().mean())) < 0.1,
+        "A constant rate never converges: it stops at a floor proportional to η":
+        measured > answer / 2 and abs(floor(0.01) / floor(0.001) - 10) < 0.1,
         "The small-η reading": abs(floor(1e-4) / (1e-4 * noise / 2 / 2) - 1) < 1e-3,
         "misses the floor by a third": abs(answer / approx - 4 / 3) < 1e-9}
 print(f"settled loss {measured:.4f}")""",
@@ -522,6 +571,9 @@ answer = 10 - 1
 tol = 1e-12
 misconception = 10 * 9 / 2                   # "every pair must be ordered"
 all_pairs = len(list(itertools.combinations(names, 2)))
+among_others = len(list(itertools.combinations(names[1:], 2)))   # the pairs without the best
+said = {"The best must be ahead of each of the others: 9 pairs": measured == len(names) - 1,
+        "The code counts the pairs that include the best": measured == all_pairs - among_others}
 print(f"pairs with the best: {measured} of {all_pairs}")""",
         items=(29, 131),
     ),
@@ -661,7 +713,8 @@ tol = 1e-12
 misconception = 2.0                          # "positive diagonal, positive curvature"
 d = torch.tensor([1.0, -1.0], dtype=torch.float64)
 said = {"A negative eigenvalue means f is not convex: along (1, -1) it curves down":
-        float(d @ hessian @ d) < 0 and measured < 0 < largest}
+        float(d @ hessian @ d) < 0 and measured < 0 < largest,
+        "The diagonal, 2, does not decide": bool((hessian.diagonal() > 0).all()) and measured < 0}
 print(f"eigenvalues {torch.linalg.eigvalsh(hessian).tolist()}")""",
         items=(9, 97),
     ),
@@ -719,7 +772,8 @@ measured = float(np.mean(errors))
 answer = 0.09 * (1 - 4 / 30)
 tol = 0.01
 misconception = 0.09                         # "a correct model's training error is σ²"
-said = {"below σ² = 0.09, the error of the truth itself": measured < 0.09}
+said = {"below σ² = 0.09, the error of the truth itself": measured < 0.09,
+        "A training error is optimistic even for a correct model": measured < 0.09}
 print(f"mean training error {measured:.5f}")""",
         items=(62, 65),
     ),
@@ -739,6 +793,8 @@ held_out = 30 / 5
 answer = 30 - held_out
 tol = 1e-12
 misconception = 30                           # "every model sees all the data"
+said = {"Fitting on all 30 would score each model on data it saw": measured < 30
+        and all(not set(train.tolist()) & set(held.tolist()) for train, held in folds)}
 print(f"training examples per fold: {measured}")""",
         items=(64,),
     ),
@@ -811,8 +867,14 @@ measured = scipy.optimize.minimize_scalar(worst, bounds=(0.1, 2.5), method="boun
 answer = 2 / (1 + 0.01)
 tol = 1e-6
 misconception = 2 / 1.0                 # "as large as the stiff direction allows"
+symbols = {"η": measured}
 said = {"with one step of descentlab's SGD and minimises the larger":
-        worst(measured) < worst(1.0)}          # η = 1 minimises the smaller factor
+        worst(measured) < worst(1.0),          # η = 1 minimises the smaller factor
+        "Each direction's error is multiplied by 1 - ηλ a step":
+        all(abs(factor(0.3, lam) - (1 - 0.3 * lam)) < 1e-12 for lam in (1.0, 0.01)),
+        "smallest where the two are equal":
+        abs(factor(measured, 1.0) - factor(measured, 0.01)) < 1e-6,
+        "leaves it at a factor of 1, never converging": abs(factor(2.0, 1.0) - 1) < 1e-12}
 print(f"best rate {measured:.6f}")""",
         items=(12, 72),
     ),
@@ -830,7 +892,9 @@ g = torch.Generator().manual_seed(0)
 draws = torch.randint(0, n, (20000, n), generator=g)
 used = torch.zeros(20000, n).scatter_(1, draws, 1.0)
 measured = float(1 - used.mean())
-answer = (1 - 1 / n) ** n
+miss = 1 - 1 / n                         # one draw misses a given example
+answer = miss ** n
+symbols = {"N": n}
 tol = 0.01
 misconception = 0.0                      # "an epoch uses every example"
 print(f"never used: {measured:.4f}")""",
@@ -998,16 +1062,28 @@ print(f"after one Newton step x = {measured:.6f}")""",
         """\
 import torch
 
-x = torch.tensor(1.5, dtype=torch.float64)
-for _ in range(2):
-    x = x.clone().requires_grad_(True)
-    (g,) = torch.autograd.grad(torch.sqrt(1 + x * x), x, create_graph=True)
-    (h,) = torch.autograd.grad(g, x)
-    x = (x - g / h).detach()
-measured = float(x)
+f = lambda x: torch.sqrt(1 + x * x)
+
+
+def newton(x, steps, search=False):          # search: halve the step until f falls
+    x = torch.tensor(x, dtype=torch.float64)
+    for _ in range(steps):
+        x = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(f(x), x, create_graph=True)
+        (h,) = torch.autograd.grad(g, x)
+        step, x = float(-g / h), x.detach()
+        while search and f(x + step) >= f(x) and step * step > 1e-30:
+            step /= 2
+        x = x + step
+    return float(x)
+
+
+measured = newton(1.5, 2)
 answer = 1.5 ** 9
 tol = 1e-9
 misconception = 0.0                          # "Newton converges on a convex function"
+said = {"Convexity does not make pure Newton converge": abs(newton(1.5, 3)) > abs(measured) > 1.5,
+        "a line search does": abs(newton(1.5, 8, search=True)) < 1e-9}
 print(f"after two Newton steps x = {measured:.4f}")""",
         items=(8, 46),
     ),
@@ -1022,8 +1098,10 @@ print(f"after two Newton steps x = {measured:.4f}")""",
         """\
 f = lambda w: 50 * w * w
 w, g, c, t = 1.0, 100.0, 1e-4, 1.0
+halvings = 0
 while f(w - t * g) > f(w) - c * t * g * g:
     t /= 2
+    halvings += 1
 measured = t
 answer = 1 / 64
 tol = 1e-12
@@ -1031,7 +1109,8 @@ misconception = (1 / 100, 2 / 100)           # 1/L and 2/L
 one_over_l, two_over_l = 1 / 100, 2 / 100
 overshoot = 100 / 32 - 1                     # 1 - 100 t at t = 1/32, its size
 said = {"it tries halvings until the loss falls enough":
-        f(w - measured * g) < f(w) <= f(w - 2 * measured * g)}
+        f(w - measured * g) < f(w) <= f(w - 2 * measured * g),
+        "The code runs the search": halvings > 1 and measured == 2.0 ** -halvings}
 print(f"accepted step {measured}")""",
         items=(15, 97),
     ),
@@ -1053,6 +1132,10 @@ measured = float(errors[4] / errors[3] ** 2)
 answer = 0.5
 tol = 1e-3
 misconception = 1.0                          # "the error squares"
+f = lambda x: mpmath.exp(x) - 2 * x
+expansion = mpmath.diff(f, mpmath.log(2), 3) / (2 * mpmath.diff(f, mpmath.log(2), 2))
+said = {"Expanding f' around the minimum gives e_{t+1} ≈ f'''/(2f'') · e_t²":
+        abs(float(expansion) - measured) < tol}
 print(f"e4 / e3^2 = {measured:.6f}")""",
         items=(9,),
     ),
@@ -1140,6 +1223,11 @@ measured = 64 * columns.shape[1] * columns.shape[2]             # one weight per
 answer = 256 * 64 * 28 * 28
 tol = 1e-12
 misconception = 256 * 64 * 28 * 28 * 9                         # "as a 3 × 3 one"
+wide = torch.nn.functional.unfold(x, kernel_size=3, padding=1)  # (1, 256·3·3, 28·28)
+said = {"A 3 × 3 kernel in its place takes nine times as many":
+        64 * wide.shape[1] * wide.shape[2] == 9 * measured,
+        "the bottleneck's saving is that factor, and the channels it removes":
+        256 * wide.shape[1] * wide.shape[2] == 9 * (256 // 64) * measured}
 print(f"{measured} multiply-adds")""",
         items=(96,),
     ),
