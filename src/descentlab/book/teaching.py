@@ -205,20 +205,14 @@ def _card_formulas() -> list[str]:
     (:func:`~descentlab.book.facts.identity_mismatches`), or a year held to the bibliography
     (its typed update rules: :func:`_typed_rules`)."""
     from descentlab.book.bibliography import dated
-    from descentlab.book.facts import (
-        bindings,
-        evaluate,
-        identity_mismatches,
-        statements,
-    )
+    from descentlab.book.facts import identity_mismatches
     from descentlab.book.lectures import ITEMS
 
     out = []
     for it in ITEMS:
-        bound = bindings(it.explain)
         for raw in _SENTENCE.split(" ".join(it.explain.split())):
             if (
-                any(evaluate(lhs, bound) is not None for _, lhs, *_ in statements(raw))
+                evaluated_formulas(raw, it.explain)
                 or identity_mismatches(raw, it.explain)[0]
                 or dated(raw)
             ):
