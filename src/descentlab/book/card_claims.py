@@ -1437,25 +1437,25 @@ def _adadelta_bowl_steps() -> list[tuple[dict[str, float], float]]:
     within 1e-3 of its minimum (2, 2)."""
     from descentlab.book.experiments.adaptive import _MIN, _X0, _bowl_grad, adadelta_units
 
-    far = np.linalg.norm(adadelta_units(_bowl_grad, _X0, 760) - _MIN, axis=1)
+    far = np.linalg.norm(adadelta_units(_bowl_grad, _X0, 740) - _MIN, axis=1)
     if far[-1] >= 1e-3:
-        raise ValueError("Adadelta is not within 1e-3 of the bowl's minimum in 760 steps")
+        raise ValueError("Adadelta is not within 1e-3 of the bowl's minimum in 740 steps")
     return [({}, float(np.argmax(far < 1e-3)))]
 
 
 def _ema_window_cases() -> list[tuple[dict[str, float], float]]:
     """descentlab's RMSprop (α = ρ) fed one squared gradient and then zeros: its average holds
     that gradient with weight (1-ρ)ρ^(k-1) at age k; the weights' mean age (in steps, the
-    newest counted 1) at ρ = 0.5 and 0.8."""
+    newest counted 1) at ρ = 0.5 and 0.6."""
     from descentlab.optim import RMSprop
 
     cases = []
-    for rho in (0.5, 0.8):
-        grads = np.zeros((80, 1))
+    for rho in (0.5, 0.6):
+        grads = np.zeros((40, 1))
         grads[0] = 1.0
         _, states = _moves(lambda p, r=rho: RMSprop(p, lr=0.01, alpha=r), grads, ("square_avg",))
         weights = np.array([s["square_avg"][0] for s in states])
-        cases.append(({"ρ": rho}, float((np.arange(1, 81) * weights).sum() / weights.sum())))
+        cases.append(({"ρ": rho}, float((np.arange(1, 41) * weights).sum() / weights.sum())))
     return cases
 
 
@@ -1527,7 +1527,7 @@ def _weight_noise_flat() -> tuple[bool, str]:
 
 
 @_shows("a logistic slope fitted to two classes at ±1 by gradient descent, with hard, smoothed "
-           "(ε = 0.2) and mixup targets: the slope after 300 and 600 steps")  # fmt: skip
+           "(ε = 0.2) and mixup targets: the slope after 150 and 300 steps")  # fmt: skip
 def _soft_targets() -> tuple[bool, str]:
     """Hard targets push the slope (the boundary's sharpness) up without end; smoothed and
     mixup targets have a finite best slope."""
@@ -1538,10 +1538,10 @@ def _soft_targets() -> tuple[bool, str]:
     slopes = {}
     for name, (x, y) in sets.items():
         w, at = 0.0, []
-        for step in range(600):
+        for step in range(300):
             p = 1 / (1 + np.exp(-w * x))
             w -= 2.0 * float(((p - y) * x).mean())
-            if step in (299, 599):
+            if step in (149, 299):
                 at.append(w)
         slopes[name] = at
     soft = max(slopes["smoothed"][1], slopes["mixup"][1])
@@ -2070,7 +2070,7 @@ CLAIMS: tuple[Row, ...] = (
     ("card_ema_window", "with an effective window of 1/(1-ρ) steps",
      "with an effective window of 1/ρ steps",
      formula_demo("1/(1-ρ)", "1/ρ", _ema_window_cases, "the mean age of the weights "
-                  "descentlab's RMSprop gives a past squared gradient, at ρ = 0.5 and 0.8",
+                  "descentlab's RMSprop gives a past squared gradient, at ρ = 0.5 and 0.6",
                   rel=1e-6), "item 79"),
     ("card_rate_adapts_up", "so the rate adapts up as well as down",
      "so the rate only adapts down", _rate_adapts_up, "item 80"),
