@@ -90,6 +90,7 @@ def typed(name: str, said: str, formula: str, reference: _Reference,
     if formula not in said:
         raise ValueError(f"typed {name}: {formula!r} is not in {said!r}")
     names = dict(names or {})
+    shown = {name.strip(): typed for typed, name in names.items()}  # a binding as the page types it
     wrong = misread(formula)
     if any(_evaluated(f, b, names) is None for f in (formula, wrong) for b in at):
         raise ValueError(f"typed {name}: {formula!r} does not evaluate at {at}")
@@ -100,7 +101,7 @@ def typed(name: str, said: str, formula: str, reference: _Reference,
         right = all(abs(v - r) <= tol * max(1.0, abs(r)) for _, v, _, r in rows)  # type: ignore[operator]
         refused = any(abs(w - r) > 1e3 * tol * max(1.0, abs(r)) for _, _, w, r in rows)  # type: ignore[operator]
         b, v, w, r = rows[0]
-        where = ", ".join(f"{k} = {x:g}" for k, x in b.items())
+        where = ", ".join(f"{shown.get(k, k)} = {x:g}" for k, x in b.items())
         return right and refused, f"at {where}: typed {v:.6g}, computed {r:.6g}; {wrong}: {w:.6g}"
 
     what = (reference.__doc__ or reference.__name__).strip().split("\n\n")[0]
