@@ -90,6 +90,7 @@ def typed(name: str, said: str, formula: str, reference: _Reference,
     if formula not in said:
         raise ValueError(f"typed {name}: {formula!r} is not in {said!r}")
     names = dict(names or {})
+    shown = {name.strip(): typed for typed, name in names.items()}  # a binding as the page types it
     wrong = misread(formula)
     if any(_evaluated(f, b, names) is None for f in (formula, wrong) for b in at):
         raise ValueError(f"typed {name}: {formula!r} does not evaluate at {at}")
@@ -100,7 +101,7 @@ def typed(name: str, said: str, formula: str, reference: _Reference,
         right = all(abs(v - r) <= tol * max(1.0, abs(r)) for _, v, _, r in rows)  # type: ignore[operator]
         refused = any(abs(w - r) > 1e3 * tol * max(1.0, abs(r)) for _, _, w, r in rows)  # type: ignore[operator]
         b, v, w, r = rows[0]
-        where = ", ".join(f"{k} = {x:g}" for k, x in b.items())
+        where = ", ".join(f"{shown.get(k, k)} = {x:g}" for k, x in b.items())
         return right and refused, f"at {where}: typed {v:.6g}, computed {r:.6g}; {wrong}: {w:.6g}"
 
     what = (reference.__doc__ or reference.__name__).strip().split("\n\n")[0]
@@ -720,6 +721,28 @@ def _out_of_bag() -> tuple[bool, str]:
     return holds, f"out of bag {oob:.3f}, in bag {inbag:.3f}, unseen {unseen:.3f}"
 
 
+@_shows(
+    "16 data sets of 40 noisy examples of sin 3x, a degree-5 fit on all 40 and on one fold's 32: "
+    "their mean squared error against sin 3x"
+)
+def _refit_on_all() -> tuple[bool, str]:
+    """The model refit on every training example, against the one a fold trained (4/5 of
+    them): the error each makes on the function the data come from."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (16, 40))
+    y = np.sin(3 * x) + 0.3 * rng.standard_normal(x.shape)
+    grid = np.linspace(-1, 1, 101)
+
+    def error(m: int) -> float:
+        fits = [np.polyfit(x[i, :m], y[i, :m], 5) for i in range(len(x))]
+        return float(
+            np.mean([((np.polyval(c, grid) - np.sin(3 * grid)) ** 2).mean() for c in fits])
+        )
+
+    every, fold = error(40), error(32)
+    return every < fold, f"error {every:.4f} refit on all 40, {fold:.4f} on one fold's 32"
+
+
 #: (name, said, opposite, demonstration, home): the lectures' hints' sentences and the runs
 #: that show them (a :func:`typed` row: the formula evaluated against what computes it)
 CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
@@ -778,6 +801,8 @@ CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
      "item 91"),
     ("hint_out_of_bag", "These out-of-bag examples test a bagged model for free",
      "These in-bag examples test a bagged model for free", _out_of_bag, "item 67"),
+    ("hint_refit_on_all", "once chosen, the model should use every training example",
+     "once chosen, the model should use one fold's training examples", _refit_on_all, "item 64"),
     ("hint_test_set_optimistic", "its error is then optimistic and no longer estimates the error "
      "on unseen data", "its error is then pessimistic and no longer estimates the error on "
      "unseen data", _chosen_on_test, "item 64"),
@@ -873,9 +898,6 @@ UNBACKED: dict[str, str] = {
     "slow run this exercise counts",
     "The folds only estimate how each setting generalizes": "a rule of method: the role the "
     "folds play in the procedure, by its definition (item 64's card runs the procedure)",
-    "once chosen, the model should use every training example": "a rule of method (refit on all "
-    "the data once the setting is chosen); how much the larger set helps depends on the model "
-    "and the data, so no one run shows the rule",
     "It costs a validation set and the evaluations along the way": "the cost of the procedure, "
     "read off its definition: examples held out and one evaluation per check, nothing a run "
     "measures",
