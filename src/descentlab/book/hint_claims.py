@@ -3,11 +3,14 @@
 A numeric exercise binds its hint's words in its own code: its ``said`` dict maps a phrase of
 the worked solution to what its run computes of it, and the exercise's check row is ✘ when
 the solution no longer says the phrase (reworded, or turned to its opposite) or the run
-computes the contrary (:func:`~descentlab.book.cells.said_words`). An open-ended exercise has
+computes the contrary (:func:`~descentlab.book.cells.said_words`); the same row reads what the
+solution types (:func:`~descentlab.book.cells.typed_mismatches`): the libraries and numbers of
+a sentence about the code, each formula whose letters the code's ``symbols`` dict binds, and
+the value by which a sentence names the misconception. An open-ended exercise has
 no run of its own: its hint's sentences are bound here, each to a small demonstration, as
 rows of :data:`CLAIMS` that :mod:`descentlab.book.claims` adds to its own (the same
 :class:`~descentlab.book.claims.Claim`: a phrase, its opposite, the run, the card that reads
-it); the sentences nothing can back would be in :data:`UNBACKED`, with why.
+it); the sentences nothing can back are in :data:`UNBACKED`, with why.
 
 A row's demonstration is a function of this module (float64 numpy or descentlab's
 optimizers, a few milliseconds each) or the name of a claim of ``claims.CLAIMS`` whose run

@@ -19,7 +19,9 @@ check row reads: a phrase the exercise's code binds to what its run computes (th
 ``said`` dict: the row is ✘ when the worked solution no longer says it or the run computes
 the contrary, :func:`~descentlab.book.cells.said_words`), a number the row holds to a value
 the code computed (:func:`~descentlab.book.cells.reads_a_number`), a formula rendered from the
-code's or an object of the code the row finds in it; *listed* when it holds a phrase of
+code's or an object of the code the row finds in it, or what the row reads of its typed words
+(:func:`~descentlab.book.cells.hint_reads`: a sentence about the code, a formula at the code's
+``symbols``, the misconception named by its value); *listed* when it holds a phrase of
 :data:`~descentlab.book.claims.UNBACKED` (nothing can back it, and why).
 
 A card's sentence that types an update rule (``a ← βa + g``) the card's formula check
