@@ -276,14 +276,10 @@ CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
     *lecture_hints.CLAIMS,
 )  # fmt: skip
 
-#: the hint sentences nothing can back, a phrase each holds and why (none today: every hint
-#: sentence with a computable opposite is bound by its exercise's row or a claim above)
+#: the hint sentences nothing can back, a phrase each holds and why
 UNBACKED: dict[str, str] = {
     # the lectures' exercises, hints 000-004
     **lecture_hints.UNBACKED,
-}
-#: the hint sentences nothing can back, a phrase each holds and why
-UNBACKED: dict[str, str] = {
     # the chapters' exercise hints
     "The code draws the batches as descentlab's epoch does":
         "a pointer to the engine's source, not a result: descentlab's epoch shuffles with "
