@@ -255,6 +255,8 @@ def test_every_sentence_of_the_first_cards_is_backed_or_listed_most_of_them_back
     assert teaching.unbound(found, teaching.KINDS, teaching.KINDS) == []
     backed, listed, n = teaching.shares(found)["all"]
     assert backed + listed == n and backed >= 2 * listed
+
+
 # cards, items 34-66: typed equations compared as functions, the census's credit of what a
 # card's row evaluates, and the range bound
 

@@ -1276,6 +1276,8 @@ def _chosen_on_test() -> tuple[bool, str]:
     return bool(test[best] > fresh[best] + 0.03), (
         f"chosen model: {test[best]:.3f} on the test set, {fresh[best]:.3f} on new data"
     )
+
+
 # cards, items 67-99: the conceptual sentences' demonstrations and the reference computations
 # their typed formulas are evaluated against (:func:`descentlab.book.typed.formula_demo`)
 
