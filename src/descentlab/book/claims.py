@@ -15,7 +15,7 @@ the card of the item it practises). A page gets the rows of the claims whose phr
 opposite it holds and of every claim at home there, whatever it says (:func:`claim_checks`):
 a sentence reworded into neither phrase is ✘ too. The teaching sentences nothing can back are
 in :data:`UNBACKED` with why; :mod:`descentlab.book.teaching` counts every teaching sentence
-by kind and holds those with a computable opposite to a claim or to :data:`UNBACKED`;
+by kind and holds every one of them to a claim, a reading, a check row or :data:`UNBACKED`;
 :func:`backed_share` counts the "What to keep" lines alone.
 
 Example:

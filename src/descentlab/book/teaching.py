@@ -50,11 +50,11 @@ page types, and is ✘ when its sides disagree or the page no longer states it.
 
 A sentence has a *computable opposite* when :func:`turned` changes it: one of the word pairs of
 :data:`OPPOSITES` (bias and variance, mean and median, falls and grows, sharp and flat, ...)
-swapped gives the sentence that says the contrary. In the kinds of :data:`BOUND_KINDS` every
-such sentence must be backed or listed (:func:`unbound`), and in the kinds of
-:data:`WHOLLY_BOUND_KINDS` (the "What to keep" lines) every sentence, with a computable
-opposite or not: a new one fails the build's row (:func:`bound_check`) until a claim binds it
-or :data:`UNBACKED` says why nothing can.
+swapped gives the sentence that says the contrary. Every sentence of every kind
+(:data:`WHOLLY_BOUND_KINDS` is :data:`KINDS`), with a computable opposite or not, must be
+backed or listed (:func:`unbound`): a new one fails the build's row (:func:`bound_check`)
+until a claim, a reading, a typed formula or a check row binds it or :data:`UNBACKED` says
+why nothing can.
 
 Example:
     >>> turned("bagging reduces variance, boosting reduces bias")
@@ -100,7 +100,7 @@ BOUND_KINDS: tuple[str, ...] = (
     "card explanation",
 )
 #: the kinds whose every sentence, with a computable opposite or not, is backed or listed
-WHOLLY_BOUND_KINDS: tuple[str, ...] = ("What to keep",)
+WHOLLY_BOUND_KINDS: tuple[str, ...] = KINDS
 
 #: the word pairs whose swap turns a teaching sentence into its opposite
 OPPOSITES: tuple[tuple[str, str], ...] = (
@@ -321,15 +321,14 @@ def census_line(counts: Mapping[str, tuple[int, int, int]]) -> str:
 
 
 def bound_check(found: Iterable[Sentence]) -> Check:
-    """The row that holds the book to :func:`unbound`: ✘ naming each "What to keep" line, and
-    each sentence with a computable opposite of :data:`BOUND_KINDS`, that nothing binds or
-    lists."""
+    """The row that holds the book to :func:`unbound`: ✘ naming each teaching sentence (of
+    :data:`WHOLLY_BOUND_KINDS`: every kind) that nothing binds or lists."""
     left = unbound(found)
     named = "; ".join(f'{s.where}: "{s.text[:70]}"' for s in left[:6])
     return ck(
-        "every What to keep line, and every teaching sentence with a computable opposite "
-        "(hints, definitions, what a cell prints, cards' explanations), is bound to a run or "
-        "listed as nothing can back",
+        "every teaching sentence (What to keep, hints, definitions, what a cell prints, cards' "
+        "explanations) is bound to a run, a reading or a check row, or listed as nothing can "
+        "back",
         not left, f"{len(left)} unbound" + (f": {named}" if left else ""), "0 unbound",
     )  # fmt: skip
 
