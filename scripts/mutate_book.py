@@ -1381,7 +1381,7 @@ MUTANTS: tuple[Mutant, ...] = (
                                                     "as 0.316 ρ",
            (112,), file="book/texts/l003.py", old="= 3.16 ρ` for the defaults",
            new="= 0.316 ρ` for the defaults"),
-    Mutant("cards_nesterov_current_point", "card explanation", "Nesterov said to use the "
+    Mutant("cards_nesterov_look_ahead_104", "card explanation", "Nesterov said to use the "
                                                               "gradient at the current point",
            (104,), file="book/texts/l003.py",
            old="uses the gradient at that look-ahead\npoint",

@@ -98,8 +98,14 @@ WORKS: dict[str, Work] = {w.key: w for w in (
     Work("tieleman2012", ("Tieleman", "Hinton"), 2012, "Lecture 6.5, rmsprop", "COURSERA: "
          "Neural Networks for Machine Learning", names=("RMSProp",), optimizer="rmsprop",
          topics=("rmsprop",)),
+    Work("srivastava2014", ("Srivastava", "Hinton", "Krizhevsky", "Sutskever", "Salakhutdinov"),
+         2014, "Dropout: a simple way to prevent neural networks from overfitting", "JMLR",
+         topics=("dropout",)),
     Work("kingma2015", ("Kingma", "Ba"), 2015, "Adam: a method for stochastic optimization",
          "ICLR", names=("Adam",), preprint=2014, optimizer="adam", topics=("adam",)),
+    Work("ioffe2015", ("Ioffe", "Szegedy"), 2015, "Batch normalization: accelerating deep "
+         "network training by reducing internal covariate shift", "ICML",
+         topics=("batch normalization",)),
     Work("goodfellow2016", ("Goodfellow", "Bengio", "Courville"), 2016, "Deep Learning",
          "MIT Press", topics=("deep learning",)),
     Work("lessard2016", ("Lessard", "Recht", "Packard"), 2016, "Analysis and design of "
@@ -112,6 +118,8 @@ WORKS: dict[str, Work] = {w.key: w for w in (
          "generalize for deep nets", "ICML", topics=("reparametri",)),
     Work("santurkar2018", ("Santurkar", "Tsipras", "Ilyas", "Madry"), 2018, "How does batch "
          "normalization help optimization?", "NeurIPS", topics=("normaliz", "covariate")),
+    Work("mccandlish2018", ("McCandlish", "Kaplan", "Amodei"), 2018, "An empirical model of "
+         "large-batch training", "arXiv preprint 1812.06162", topics=("critical batch",)),
     Work("li2018", ("Li", "Xu", "Taylor", "Studer", "Goldstein"), 2018, "Visualizing the loss "
          "landscape of neural nets", "NeurIPS", topics=("landscape", "direction")),
     Work("loshchilov2019", ("Loshchilov", "Hutter"), 2019, "Decoupled weight decay "

@@ -2607,13 +2607,14 @@ UNBACKED: dict[str, str] = {
     ),
     # cards, items 67-99
     "Bagging (bootstrap aggregating) fits one model per bootstrap sample": (
-        "the definition of bagging (Breiman, 1996), a name for a procedure; the variance formula "
+        f"the definition of bagging {cite_in('breiman1996')}, a name for a procedure; the variance "
+        "formula "
         "after it is printed against the cell's averages, and item 69's claim measures which "
         "error bagging lowers"
     ),
     "the extra accuracy buys little": (
         "an empirical finding on the steps a training run needs against its batch size "
-        "(McCandlish et al., 2018); the card's cell measures the gradient's noise at each B, "
+        f"{cite_in('mccandlish2018')}; the card's cell measures the gradient's noise at each B, "
         "not steps to a loss"
     ),
     "Keskar et al.": (
@@ -2625,8 +2626,9 @@ UNBACKED: dict[str, str] = {
         "finite run shows; the search is item 17's card, the schedules the schedules chapter's"
     ),
     "This made AdaGrad the method of choice for sparse problems": (
-        "history: AdaGrad's adoption for word embeddings and click prediction (Duchi et al., "
-        "2011); the rare feature's large steps it rests on are bound in the sentence before"
+        "history: AdaGrad's adoption for word embeddings and click prediction "
+        f"{cite_in('duchi2011')}; the rare feature's large steps it rests on are bound in the "
+        "sentence before"
     ),
     "AdaGrad's alternative fix would be a window": (
         "a design no optimizer of the book implements (a hypothetical); the cell prints the "
@@ -2653,11 +2655,11 @@ UNBACKED: dict[str, str] = {
         "runs augmentation by an invariance and by a non-invariance"
     ),
     "A unit cannot rely on any particular other unit being present": (
-        "the motivation of dropout (Srivastava et al., 2014) in words: co-adaptation has no "
+        f"the motivation of dropout {cite_in('srivastava2014')} in words: co-adaptation has no "
         "measure the book computes"
     ),
     "It was introduced to reduce": (
-        "history: the motivation Ioffe and Szegedy (2015) gave, which the rest of the paragraph "
+        f"history: the motivation {cite('ioffe2015')} gave, which the rest of the paragraph "
         "reports later work disputing"
     ),
     "This imbalance is why later networks replaced the big dense layers by global pooling": (
