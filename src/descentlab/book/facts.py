@@ -90,8 +90,6 @@ __all__ = [
     "seeds_check",
     "statements",
     "text_check",
-    "typed_mutant",
-    "typed_value",
     "word",
     "wrong_answers",
 ]
@@ -408,59 +406,6 @@ def evaluate(expr: str, bound: Mapping[str, float] | None = None) -> float | Non
     except Exception:  # (a form SymPy reads otherwise, or no number: not this reader's)
         return None
     return out if math.isfinite(out) else None
-
-
-#: a run of superscripts, ``ⁿ⁻¹`` among them, an exponent
-_SUP_RUN = re.compile(r"[⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺ⁿ]+")
-_TYPED_FUNCTIONS = ("sqrt", "log", "exp", "ln")
-
-
-def typed_value(formula: str, values: Mapping[str, float]) -> float | None:
-    """``formula`` as a page types it (``|y - μ|/b + log 2b``, ``6xy - 10y``, ``n xⁿ⁻¹``,
-    ``-η∇L/(1-β₁)``) evaluated at ``values``, keyed by its symbols as typed (``μ``, ``β₁``,
-    ``∇L``): each symbol is read as one name wherever it stands, letters side by side are
-    multiplied, ``log 2πσ²`` is the log of the whole product; None where this reader does not
-    take the formula (a sum, a symbol without a value).
-
-    Example:
-        >>> typed_value("6xy - 10y", {"x": 1.0, "y": 2.0}), typed_value("β^k", {"β": 0.5, "k": 3})
-        (-8.0, 0.125)
-    """
-    s = re.sub(r"\b(log|ln|exp) (\S+?)(?=[\s),;]|$)", r"\1(\2)", formula)
-    s = _SUP_RUN.sub(lambda m: f"**({m[0].translate(_SUP).replace('ⁿ', 'n')})", s)
-    keys = sorted(values, key=len, reverse=True)
-    names = {k: f"s{i}_" for i, k in enumerate(keys)}
-    token = re.compile("|".join([*(rf"\b{f}\b" for f in _TYPED_FUNCTIONS),
-                                 *map(re.escape, keys)]))  # fmt: skip
-    py = _python(token.sub(lambda m: f" {names.get(m[0], m[0])} ", s))
-    if py is None or set(re.findall(r"[A-Za-z_]\w*", py)) - _NAMES - set(names.values()):
-        return None
-    try:
-        out = float(_parsed(py).subs({names[k]: v for k, v in values.items()}))
-    except (TypeError, ValueError, SyntaxError):  # (no number there: not this reader's)
-        return None
-    return out if math.isfinite(out) else None
-
-
-def typed_mutant(formula: str) -> str:
-    """The nearest wrong formula to ``formula``: its first binary ``+`` or ``-`` turned, or,
-    where it has none, its first digit (a superscript too) one larger.
-
-    Example:
-        >>> typed_mutant("1 - ηλ"), typed_mutant("π²/6"), typed_mutant("2/L")
-        ('1 + ηλ', 'π³/6', '3/L')
-    """
-    sign = re.search(r"(?<=[^\s(+\-])(\s*)([+-])", formula)
-    if sign:
-        return formula[: sign.start(2)] + "+-"[sign[2] == "+"] + formula[sign.end(2) :]
-    digit = re.search(r"[0-8]|[⁰¹²³⁴⁵⁶⁷⁸]", formula)
-    if digit is None:
-        raise ValueError(f"typed_mutant: {formula!r} has no sign and no digit to change")
-    up = {
-        **{str(i): str(i + 1) for i in range(9)},
-        **dict(zip("⁰¹²³⁴⁵⁶⁷⁸", "¹²³⁴⁵⁶⁷⁸⁹", strict=True)),
-    }
-    return formula[: digit.start()] + up[digit[0]] + formula[digit.end() :]
 
 
 #: a symbol bound to a number in the text: ``κ = 50``, ``x = 1.25``, ``lr 0.1`` is not one
