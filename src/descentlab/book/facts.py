@@ -364,7 +364,7 @@ def _python(expr: str) -> str | None:
     return s if _SAFE.fullmatch(s) and s.strip() else None
 
 
-_NAMES = {"sqrt", "floor", "log", "exp", "Abs", "pi"}
+_NAMES = {"sqrt", "floor", "log", "exp", "Abs", "pi", "sign", "Max"}
 
 
 @functools.lru_cache(maxsize=4096)
