@@ -469,17 +469,15 @@ def _solution_sentences(exercise: Exercise) -> list[str]:
 #: the name an exercise's code gives the values of the letters its worked solution's formulas
 #: use: ``symbols = {"η": lr, "β": beta, "w₁": w1}``
 HINT_SYMBOLS = "symbols"
-#: a letter with a subscript or a superscript letter, as :func:`~descentlab.book.facts.evaluate`
-#: reads it: ``β₁`` is ``beta_1``, ``(1 - 1/N)ᴺ`` is ``(1 - 1/N)^N``
-_GREEK_SUB = re.compile(r"([α-ω])([₀-₉]+)")
-_SUP_LETTER = str.maketrans({"ᴺ": "^N", "ⁿ": "^n", "ᵗ": "^t"})
 
 
 def _formula_text(text: str) -> str:
-    from descentlab.book.facts import _GREEK, _SUB
+    """``text``'s formulas in the notation the book's one reader parses
+    (:func:`~descentlab.book.typed.notation`: ``β₁`` is ``beta_1``, ``(1 - 1/N)ᴺ`` is
+    ``(1 - 1/N)**(N)``)."""
+    from descentlab.book.typed import notation
 
-    text = text.translate(_SUP_LETTER)
-    return _GREEK_SUB.sub(lambda m: f" {_GREEK[m[1]]}_{m[2].translate(_SUB)} ", text)
+    return notation(text)[0]
 
 
 def stated_symbols(code: str) -> tuple[str, ...]:

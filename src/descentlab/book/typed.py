@@ -44,8 +44,8 @@ from typing import Any
 from descentlab.book.checks import shows as _shows
 from descentlab.book.facts import _GREEK, _SUB, _SUP, _parsed, _python
 
-__all__ = ["Cases", "Row", "expression", "gap", "nearest_wrong", "part", "points", "python",
-           "typed", "value"]  # fmt: skip
+__all__ = ["Cases", "Row", "expression", "gap", "nearest_wrong", "notation", "part", "points",
+           "python", "typed", "value"]  # fmt: skip
 
 #: the numbers a formula is evaluated at and what computes it there: ``[(values, reference)]``
 Cases = Sequence[tuple[Mapping[str, float], float]]
@@ -62,16 +62,10 @@ _FUNCTIONS = ("sqrt", "log", "exp", "ln", "sign", "floor", "Abs", "Max", "pi")
 _MARKS = {"\u0303": "_tilde", "\u0302": "_hat"}
 
 
-def python(formula: str, names: Mapping[str, str] | None = None, keys: Sequence[str] = ()
-           ) -> tuple[str, dict[str, str]]:  # fmt: skip
-    """``formula`` as the page types it, as the Python SymPy parses, and the names the
-    ``keys`` (symbols as typed: ``β₁``, ``∇L``, ``x``) are read as: each key is one name
-    wherever it stands, so ``6xy`` is ``6·x·y`` where ``x`` and ``y`` are keys. ``names``
-    renames what is no symbol before it is read (``{"Σ_k": "", "∇J(Θ_k)": "g"}``).
-
-    Raises:
-        ValueError: the formula holds what the reader does not take (a sum, a set, words).
-    """
+def notation(formula: str, names: Mapping[str, str] | None = None, keys: Sequence[str] = ()
+             ) -> tuple[str, dict[str, str]]:  # fmt: skip
+    """``formula`` as the page types it, rewritten into what the reader parses (each key
+    ``named``): what :func:`python` reads, and what a text of several formulas is read as."""
     s = formula
     for typed_as, name in (names or {}).items():
         s = s.replace(typed_as, f" {name} ")
@@ -87,7 +81,21 @@ def python(formula: str, names: Mapping[str, str] | None = None, keys: Sequence[
     s = re.sub(r"√(\d*\.\d+)", r"√(\1)", re.sub(r"√\s+", "√", s.replace("√", " √")))
     s = re.sub(r"([α-ω])([₀-₉]+)", lambda m: f" {_GREEK[m[1]]}_{m[2].translate(_SUB)} ", s)
     s = re.sub(r"([α-ω])_(\w+)", lambda m: f" {_GREEK[m[1]]}_{m[2]} ", s)
-    py = _python(s.replace("sign(", "sign ("))
+    return s.replace("sign(", "sign ("), named
+
+
+def python(formula: str, names: Mapping[str, str] | None = None, keys: Sequence[str] = ()
+           ) -> tuple[str, dict[str, str]]:  # fmt: skip
+    """``formula`` as the page types it, as the Python SymPy parses, and the names the
+    ``keys`` (symbols as typed: ``β₁``, ``∇L``, ``x``) are read as: each key is one name
+    wherever it stands, so ``6xy`` is ``6·x·y`` where ``x`` and ``y`` are keys. ``names``
+    renames what is no symbol before it is read (``{"Σ_k": "", "∇J(Θ_k)": "g"}``).
+
+    Raises:
+        ValueError: the formula holds what the reader does not take (a sum, a set, words).
+    """
+    s, named = notation(formula, names, keys)
+    py = _python(s)
     if py is None:
         raise ValueError(f"the typed formula {formula!r} holds what the reader does not take")
     return py, named
