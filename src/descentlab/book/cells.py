@@ -507,7 +507,8 @@ def _letters(exercise: Exercise, values: Any = None) -> dict[str, float]:
     """The letters a formula of ``exercise``'s worked solution may use, each with its value
     (a stand-in where only the names are asked, ``values`` None): those its question and
     solution bind (``λ = 10``) and those of its code's :data:`HINT_SYMBOLS` dict."""
-    from descentlab.book.facts import _AT, _python, bindings
+    from descentlab.book.facts import _AT, bindings
+    from descentlab.book.typed import _python
 
     bound = {k: float(v) for k, v in bindings(f"{exercise.question}\n{exercise.solution}").items()}
     names = stated_symbols(exercise.code)
@@ -536,7 +537,7 @@ def _bound(sentence: str, letters: Mapping[str, float]) -> bool:
     """Whether ``sentence`` types a backquoted formula whose every side :func:`_formulas` would
     evaluate at ``letters``: each a form the reader takes, every letter of it bound (found
     without evaluating: the census asks of every sentence)."""
-    from descentlab.book.facts import _NAMES, _python
+    from descentlab.book.typed import _NAMES, _python
 
     for formula in re.findall(r"\x00([^\x00]+)\x00", sentence):
         sides = [s.strip().rstrip(",.:;") for s in re.split(r"=|≈", _formula_text(formula))]

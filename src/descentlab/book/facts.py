@@ -62,6 +62,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from descentlab.book.typed import _GREEK, _NAMES, _SUB, _parsed, _python, expression, notation
+
 if TYPE_CHECKING:
     from descentlab.book.render.pages import Check
 
@@ -320,68 +322,6 @@ def _contradicted(pattern: re.Pattern[str], m: re.Match[str]) -> str | None:
 # ------------------------------------------------------------------------------------------
 # formulas evaluated at the page's numbers
 
-_GREEK = dict(
-    zip(
-        "αβγδεζηθικλμνξπρστφχψω",
-        ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
-         "lamda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega"],
-        strict=True,
-    )
-)  # fmt: skip
-_SUP = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
-_SUB = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
-_TEX = [
-    (re.compile(r"\\(?:left|right|,|;|!|quad|qquad|displaystyle)"), " "),
-    (re.compile(r"\\(?:cdot|times)"), "*"),
-    (re.compile(r"\\frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}"), r"((\1)/(\2))"),
-    (re.compile(r"\\sqrt\s*\{([^{}]*)\}"), r"sqrt(\1)"),
-    (re.compile(r"\\lfloor"), "floor("),
-    (re.compile(r"\\rfloor"), ")"),
-    (re.compile(r"\\(alpha|beta|gamma|delta|epsilon|eta|theta|kappa|lambda|mu|nu|pi|rho|sigma|tau)"),
-     r" \1 "),
-]  # fmt: skip
-#: what a formula may hold to be evaluated: numbers, the operators, known names, brackets
-_SAFE = re.compile(r"[\w\s.+\-*/()]*")
-
-
-def _python(expr: str) -> str | None:
-    """``expr`` (unicode or TeX) as a Python/SymPy expression, or None where it holds
-    something this reader does not evaluate (sums, expectations, sets, words)."""
-    s = expr
-    for pat, rep in _TEX:
-        s = pat.sub(rep, s)
-    s = s.replace("{", "(").replace("}", ")").replace("^", "**")
-    s = re.sub(r"(\d),(\d{3})(?!\d)", r"\1\2", s)
-    s = re.sub(r"[⁻⁺]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+", lambda m: f"**({m.group().translate(_SUP)})", s)
-    s = re.sub(r"(\w)([₀₁₂₃₄₅₆₇₈₉]+)", lambda m: f"{m[1]}_{m[2].translate(_SUB)}", s)
-    s = s.replace("·", "*").replace("×", "*").replace("−", "-").replace("½", "(1/2)")
-    s = s.replace("⌊", "floor(").replace("⌋", ")").replace("\\lambda", " lamda ")
-    s = re.sub(r"√\(", "sqrt(", s)
-    s = re.sub(r"√(\w+)", r"sqrt(\1)", s)
-    s = re.sub(r"\bln\b", "log", s)
-    s = re.sub(r"\|([^|]+)\|", r"Abs(\1)", s)
-    s = "".join(f" {_GREEK[c]} " if c in _GREEK else c for c in s)
-    return s if _SAFE.fullmatch(s) and s.strip() else None
-
-
-_NAMES = {"sqrt", "floor", "log", "exp", "Abs", "pi", "sign", "Max"}
-
-
-@functools.lru_cache(maxsize=4096)
-def _parsed(py: str) -> Any:
-    from sympy import Symbol
-    from sympy.parsing.sympy_parser import (
-        implicit_multiplication_application,
-        parse_expr,
-        standard_transformations,
-    )
-
-    transforms = (*standard_transformations, implicit_multiplication_application)
-    # every name but the reader's functions a symbol: SymPy reads ``beta``, ``gamma`` and
-    # ``zeta`` (β, γ, ζ) as its own functions otherwise, and the formula is never evaluated
-    local = {w: Symbol(w) for w in re.findall(r"[A-Za-z_]\w*", py) if w not in _NAMES}
-    return parse_expr(py, local_dict=local, transformations=transforms, evaluate=True)
-
 
 def evaluate(expr: str, bound: Mapping[str, float] | None = None) -> float | None:
     """``expr``'s value at ``bound`` (symbol -> number; ``κ`` or ``kappa``), or None where it
@@ -393,7 +333,7 @@ def evaluate(expr: str, bound: Mapping[str, float] | None = None) -> float | Non
         >>> evaluate("\\\\frac{\\\\kappa - 1}{\\\\kappa + 1}", {"κ": 9}), evaluate("Σ 1/t")
         (0.8, None)
     """
-    py = _python(expr)
+    py = _python(notation(expr)[0])
     if py is None:
         return None
     words = set(re.findall(r"[A-Za-z_]\w*", py)) - _NAMES
@@ -751,24 +691,12 @@ def _typed_rule(lhs: str, rhs: str) -> Any:
     bad = [m for m in _GRAD.finditer(rhs) if m["at"] is not None and not _BARE.fullmatch(m["at"])]
     if bad:
         return None
-    s = _GRAD.sub(" g ", rhs).replace("⊙", "·")
-    s = re.sub(r"([α-ω])([₀-₉]+)", lambda m: f" {_GREEK[m[1]]}_{m[2].translate(_SUB)} ", s)
-    py = _python(s)
-    if py is None:
-        return None
-    from sympy import Symbol
-    from sympy.parsing.sympy_parser import (
-        implicit_multiplication_application,
-        parse_expr,
-        standard_transformations,
-    )
-
-    local = {n: Symbol(n) for n in re.findall(r"[A-Za-z_]\w*", py) if n not in _FUNCTIONS}
-    transforms = (*standard_transformations, implicit_multiplication_application)
     try:
-        expr = parse_expr(py, local_dict=local, transformations=transforms)
+        expr = expression(_GRAD.sub(" g ", rhs).replace("⊙", "·"))
     except Exception:  # (a form SymPy reads otherwise: not this reader's)
         return None
+    from sympy import Symbol
+
     name = _GREEK.get(lhs, lhs)
     return expr.subs(Symbol(name), Symbol("x_")) if Symbol(name) in expr.free_symbols else None
 
@@ -865,7 +793,7 @@ def _side(side: str, defined: Mapping[str, Any]) -> tuple[Any, bool] | None:
         free = sorted(f.free_symbols, key=str)
         var = Symbol(m[2]) if m[2] else free[0] if len(free) == 1 else None
         return None if var is None or var not in free else (f.diff(var), True)
-    py = None if _BARE.fullmatch(side) else _python(side)
+    py = None if _BARE.fullmatch(side) else _python(notation(side)[0])
     try:
         expr = None if py is None else _parsed(py)
     except Exception:  # (a form SymPy reads otherwise: not this reader's)

@@ -42,10 +42,74 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from descentlab.book.checks import shows as _shows
-from descentlab.book.facts import _GREEK, _SUB, _SUP, _parsed, _python
 
 __all__ = ["Cases", "Row", "expression", "gap", "nearest_wrong", "notation", "part", "points",
            "python", "typed", "value"]  # fmt: skip
+
+# the page's notation as Python: what every reader of a formula in the book parses
+
+_GREEK = dict(
+    zip(
+        "αβγδεζηθικλμνξπρστφχψω",
+        ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+         "lamda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega"],
+        strict=True,
+    )
+)  # fmt: skip
+_SUP = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
+_SUB = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+_TEX = [
+    (re.compile(r"\\(?:left|right|,|;|!|quad|qquad|displaystyle)"), " "),
+    (re.compile(r"\\(?:cdot|times)"), "*"),
+    (re.compile(r"\\frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}"), r"((\1)/(\2))"),
+    (re.compile(r"\\sqrt\s*\{([^{}]*)\}"), r"sqrt(\1)"),
+    (re.compile(r"\\lfloor"), "floor("),
+    (re.compile(r"\\rfloor"), ")"),
+    (re.compile(r"\\(alpha|beta|gamma|delta|epsilon|eta|theta|kappa|lambda|mu|nu|pi|rho|sigma|tau)"),
+     r" \1 "),
+]  # fmt: skip
+#: what a formula may hold to be evaluated: numbers, the operators, known names, brackets
+_SAFE = re.compile(r"[\w\s.+\-*/()]*")
+
+
+def _python(expr: str) -> str | None:
+    """``expr`` (unicode or TeX) as a Python/SymPy expression, or None where it holds
+    something this reader does not evaluate (sums, expectations, sets, words)."""
+    s = expr
+    for pat, rep in _TEX:
+        s = pat.sub(rep, s)
+    s = s.replace("{", "(").replace("}", ")").replace("^", "**")
+    s = re.sub(r"(\d),(\d{3})(?!\d)", r"\1\2", s)
+    s = re.sub(r"[⁻⁺]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+", lambda m: f"**({m.group().translate(_SUP)})", s)
+    s = re.sub(r"(\w)([₀₁₂₃₄₅₆₇₈₉]+)", lambda m: f"{m[1]}_{m[2].translate(_SUB)}", s)
+    s = s.replace("·", "*").replace("×", "*").replace("−", "-").replace("½", "(1/2)")
+    s = s.replace("⌊", "floor(").replace("⌋", ")").replace("\\lambda", " lamda ")
+    s = re.sub(r"√\(", "sqrt(", s)
+    s = re.sub(r"√(\w+)", r"sqrt(\1)", s)
+    s = re.sub(r"\bln\b", "log", s)
+    s = re.sub(r"\|([^|]+)\|", r"Abs(\1)", s)
+    s = "".join(f" {_GREEK[c]} " if c in _GREEK else c for c in s)
+    return s if _SAFE.fullmatch(s) and s.strip() else None
+
+
+_NAMES = {"sqrt", "floor", "log", "exp", "Abs", "pi", "sign", "Max"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(py: str) -> Any:
+    from sympy import Symbol
+    from sympy.parsing.sympy_parser import (
+        implicit_multiplication_application,
+        parse_expr,
+        standard_transformations,
+    )
+
+    transforms = (*standard_transformations, implicit_multiplication_application)
+    # every name but the reader's functions a symbol: SymPy reads ``beta``, ``gamma`` and
+    # ``zeta`` (β, γ, ζ) as its own functions otherwise, and the formula is never evaluated
+    local = {w: Symbol(w) for w in re.findall(r"[A-Za-z_]\w*", py) if w not in _NAMES}
+    return parse_expr(py, local_dict=local, transformations=transforms, evaluate=True)
+
 
 #: the numbers a formula is evaluated at and what computes it there: ``[(values, reference)]``
 Cases = Sequence[tuple[Mapping[str, float], float]]
