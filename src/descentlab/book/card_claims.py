@@ -19,8 +19,8 @@ Two bindings, one per kind of sentence:
 
 A sentence that types a formula is bound by evaluating the formula as typed
 (:mod:`descentlab.book.typed`): :func:`formula_reading` against the values
-the card's cell computed, :func:`~descentlab.book.typed.formula_demo` (a claim's demonstration)
-against a reference computation, beside a misconception's formula the reference refutes.
+the card's cell computed, :func:`~descentlab.book.typed.typed` (a claim's row) against a
+reference computation, beside a misconception's (or the nearest wrong) formula it refutes.
 
 :data:`UNBACKED` lists the cards' sentences that nothing the book runs can back, with why.
 
@@ -1279,7 +1279,7 @@ def _chosen_on_test() -> tuple[bool, str]:
 
 
 # cards, items 67-99: the conceptual sentences' demonstrations and the reference computations
-# their typed formulas are evaluated against (:func:`descentlab.book.typed.formula_demo`)
+# their typed formulas are evaluated against (:func:`descentlab.book.typed.typed`)
 
 
 def _moves(make: Callable[[list[Any]], Any], grads: np.ndarray, keys: tuple[str, ...] = ()
