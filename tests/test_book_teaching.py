@@ -190,49 +190,17 @@ def test_each_chapter_is_computed_deep_and_every_check_holds(chapter):
 
 
 @pytest.mark.parametrize(
-    ("formula", "values", "want"),
-    [
-        ("|y - μ|/b + log 2b", {"y": 1.3, "μ": 0.5, "b": 1.5}, 0.8 / 1.5 + 1.0986122886681098),
-        ("(y - μ)²/(2σ²) + ½ log 2πσ²", {"y": 1.3, "μ": 0.5, "σ": 1.5},
-         0.64 / 4.5 + 0.5 * 2.648807282625674),
-        ("6xy - 10y", {"x": 1.0, "y": 2.0}, -8.0),
-        ("n xⁿ⁻¹", {"n": 3.0, "x": 2.0}, 12.0),
-        ("-η∇L/(1-β₁)", {"η": 0.1, "∇L": 2.0, "β₁": 0.9}, -2.0),
-        ("β^k", {"β": 0.5, "k": 3.0}, 0.125),
-        ("π²/6", {}, 1.6449340668482264),
-        ("Σ 1/t", {}, None),  # a sum: not this reader's
-        ("x + z", {"x": 1.0}, None),  # a symbol without a value
-    ],
-)  # fmt: skip
-def test_a_typed_formula_is_read_as_the_page_types_it(formula, values, want):
-    from descentlab.book.facts import typed_value
-
-    got = typed_value(formula, values)
-    assert got == pytest.approx(want, rel=1e-12) if want is not None else got is None
-
-
-@pytest.mark.parametrize(
-    ("formula", "mutant"),
-    [("1 - ηλ", "1 + ηλ"), ("π²/6", "π³/6"), ("2/L", "3/L"), ("-η∇L/(1-β₁)", "-η∇L/(1+β₁)"),
-     ("n xⁿ⁻¹", "n xⁿ⁻²"), ("|y - μ|/b + log 2b", "|y + μ|/b + log 2b")],
-)  # fmt: skip
-def test_a_typed_formulas_nearest_wrong_one_turns_a_sign_or_a_digit(formula, mutant):
-    from descentlab.book.facts import typed_mutant
-
-    assert typed_mutant(formula) == mutant
-
-
-@pytest.mark.parametrize(
     ("formula", "holds"),
     [("9x² - 2", True), ("9x² + 2", False), ("9x³ - 2", False), ("3x² - 2", False),
      ("9x²", False)],
 )  # fmt: skip
 def test_a_typed_row_holds_only_for_the_formula_its_reference_computes(formula, holds):
-    from descentlab.book import basics_demos, card_claims
+    from descentlab.book import basics_demos
+    from descentlab.book.typed import points, typed
 
     at = ({"x": 1.5}, {"x": -0.7})
-    row = card_claims.typed("t", f"d/dx = {formula}", formula, basics_demos.autograd_cubic, at,
-                            "item 31", "autograd's derivative of 3x³ - 2x + 1")  # fmt: skip
+    row = typed("t", f"d/dx = {formula}", formula, points(basics_demos.autograd_cubic, at),
+                "item 31", shows="autograd's derivative of 3x³ - 2x + 1")  # fmt: skip
     assert row[2] != row[1] and row[3]()[0] is holds
 
 

@@ -6,7 +6,7 @@ that returns ``(holds, measured)``: ``holds`` true when the run bears the card's
 ``measured`` what it measured, in words. :data:`descentlab.book.card_claims.CLAIMS` binds each
 to its phrase and the phrase's opposite, so a page saying the opposite, or a run measuring
 it, is a ✘ on the card. The second part holds the independent computations a card's typed
-formulas are evaluated against (:func:`descentlab.book.card_claims.typed`).
+formulas are evaluated against (:func:`descentlab.book.typed.typed`).
 
 Example:
     >>> saddle_stop()[0]
@@ -27,7 +27,7 @@ from descentlab.book.checks import shows
 
 __all__ = [
     "autograd_cubic",
-    # the references the typed formulas are evaluated against (card_claims.typed)
+    # the references the typed formulas are evaluated against (typed.typed)
     "autograd_partial",
     "autograd_power",
     "backprop_cost",

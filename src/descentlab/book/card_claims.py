@@ -19,8 +19,8 @@ Two bindings, one per kind of sentence:
 
 A sentence that types a formula is bound by evaluating the formula as typed
 (:mod:`descentlab.book.typed`): :func:`formula_reading` against the values
-the card's cell computed, :func:`~descentlab.book.typed.formula_demo` (a claim's demonstration)
-against a reference computation, beside a misconception's formula the reference refutes.
+the card's cell computed, :func:`~descentlab.book.typed.typed` (a claim's row) against a
+reference computation, beside a misconception's (or the nearest wrong) formula it refutes.
 
 :data:`UNBACKED` lists the cards' sentences that nothing the book runs can back, with why.
 
@@ -47,7 +47,7 @@ from descentlab.book import basics_demos as _basics
 from descentlab.book import card_runs as _r
 from descentlab.book.bibliography import cite, cite_in
 from descentlab.book.checks import shows as _shows
-from descentlab.book.typed import Cases, formula_demo, gap, part
+from descentlab.book.typed import Cases, gap, part, points, typed
 
 __all__ = ["CLAIMS", "READINGS", "UNBACKED", "Reading", "formula_reading"]
 
@@ -1279,7 +1279,7 @@ def _chosen_on_test() -> tuple[bool, str]:
 
 
 # cards, items 67-99: the conceptual sentences' demonstrations and the reference computations
-# their typed formulas are evaluated against (:func:`descentlab.book.typed.formula_demo`)
+# their typed formulas are evaluated against (:func:`descentlab.book.typed.typed`)
 
 
 def _moves(make: Callable[[list[Any]], Any], grads: np.ndarray, keys: tuple[str, ...] = ()
@@ -1730,40 +1730,6 @@ def _stride_two_halves() -> tuple[bool, str]:
 Row = tuple[str, str, str, "Callable[[], tuple[bool, str]] | str", str]
 
 
-def typed(name: str, said: str, formula: str, reference: Callable[[dict[str, float]], float],
-          at: tuple[dict[str, float], ...], home: str, what: str, *, opposite: str = "",
-          tol: float = 1e-9) -> Row:  # fmt: skip
-    """A row of :data:`CLAIMS` for a formula a card types: ``formula`` (a piece of ``said``, as
-    the page types it) is evaluated as typed (:func:`~descentlab.book.facts.typed_value`) at
-    each point of ``at`` (its symbols as typed -> numbers) against ``reference`` (an
-    independent computation of the same quantity: torch's density, autograd's derivative, a
-    descentlab optimizer's state, a sum taken numerically; ``what`` names it); the opposite is
-    ``said`` with ``formula`` turned into its nearest wrong formula (``opposite``, or
-    :func:`~descentlab.book.facts.typed_mutant`: a sign turned, a digit changed). The run holds
-    when the typed formula agrees with the reference to ``tol`` (relative) everywhere and the
-    wrong one is off by more than ten times ``tol`` somewhere: a sign, an exponent or a factor
-    changed on the page is ✘ (neither phrase), and so is a formula the reference refutes."""
-    from descentlab.book.facts import typed_mutant, typed_value
-
-    if formula not in said:
-        raise ValueError(f"typed({name!r}): the formula {formula!r} is not in {said!r}")
-    wrong = opposite or typed_mutant(formula)
-
-    def demo() -> tuple[bool, str]:
-        off, far = 0.0, 0.0
-        for values in at:
-            want, got = reference(values), typed_value(formula, values)
-            bad = typed_value(wrong, values)
-            if got is None or bad is None:
-                return False, f"{formula if got is None else wrong} unread at {values}"
-            scale = max(1.0, abs(want))
-            off, far = max(off, abs(got - want) / scale), max(far, abs(bad - want) / scale)
-        return off <= tol < 10 * tol < far, f"{formula} off it by {off:.1e}, {wrong} by {far:.2g}"
-
-    demo.shows = f"{formula} as typed at {len(at)} points against {what}"  # type: ignore[attr-defined]
-    return name, said, said.replace(formula, wrong, 1), demo, home
-
-
 #: the cards' conceptual sentences and the runs that show them: (name, said, opposite, demo,
 #: home); a demo named by a string is :mod:`descentlab.book.claims`'s function of that name
 CLAIMS: tuple[Row, ...] = (
@@ -1889,12 +1855,11 @@ CLAIMS: tuple[Row, ...] = (
     ("card_argmax_unmoved", "the argmax does not move", "the argmax moves", _nll_same_problem,
      "item 4"),
     typed("card_laplace_nll", "Its negative log is |y - μ|/b + log 2b", "|y - μ|/b + log 2b",
-          _basics.laplace_nll, ({"y": 1.3, "μ": 0.5, "b": 1.5}, {"y": -2.0, "μ": 0.7, "b": 0.4}),
-          "item 6", "-log of torch's Laplace density"),
+          points(_basics.laplace_nll, ({"y": 1.3, "μ": 0.5, "b": 1.5}, {"y": -2.0, "μ": 0.7,
+          "b": 0.4})), "item 6", shows="-log of torch's Laplace density"),
     typed("card_gaussian_nll", "its negative log is (y - μ)²/(2σ²) + ½ log 2πσ²",
-          "(y - μ)²/(2σ²) + ½ log 2πσ²", _basics.normal_nll,
-          ({"y": 1.3, "μ": 0.5, "σ": 1.5}, {"y": -2.0, "μ": 0.7, "σ": 0.4}), "item 7",
-          "-log of torch's Normal density"),
+          "(y - μ)²/(2σ²) + ½ log 2πσ²", points(_basics.normal_nll, ({"y": 1.3, "μ": 0.5, "σ": 1.5},
+          {"y": -2.0, "μ": 0.7, "σ": 0.4})), "item 7", shows="-log of torch's Normal density"),
     ("card_ls_gradient_linear", "the gradient Xᵀ(Xw - y) is linear in w",
      "the gradient Xᵀ(Xw + y) is linear in w", _basics.least_squares_gradient, "item 8"),
     ("card_network_many_solutions", "∇L = 0 is a nonlinear system with many solutions",
@@ -1924,14 +1889,14 @@ CLAIMS: tuple[Row, ...] = (
     ("card_cheap_steps_farther", "those many cheap steps go much farther",
      "the one exact step goes much farther", _basics.cheap_steps_farther, "item 13"),
     typed("card_finite_population", "multiplies this by (N - B)/(N - 1)", "(N - B)/(N - 1)",
-          _basics.finite_population, ({"N": 6, "B": 2}, {"N": 8, "B": 3}), "item 14",
-          "the variance of the mean of every subset of B of N numbers over σ²/B"),
+          points(_basics.finite_population, ({"N": 6, "B": 2}, {"N": 8, "B": 3})), "item 14",
+          shows="the variance of the mean of every subset of B of N numbers over σ²/B"),
     typed("card_error_factor", "a gradient step multiplies the error by 1 - ηλ", "1 - ηλ",
-          _basics.error_factor, ({"η": 0.1, "λ": 2.0}, {"η": 0.3, "λ": 5.0}), "item 15",
-          "descentlab's SGD, one step on λ(w - 2)²/2"),
-    typed("card_rate_cap", "caps the learning rate at 2/L", "2/L", _basics.stability_edge,
-          ({"L": 4.0}, {"L": 10.0}), "item 15",
-          "the largest stable rate of gradient descent on diag(L, L/7), found by running",
+          points(_basics.error_factor, ({"η": 0.1, "λ": 2.0}, {"η": 0.3, "λ": 5.0})), "item 15",
+          shows="descentlab's SGD, one step on λ(w - 2)²/2"),
+    typed("card_rate_cap", "caps the learning rate at 2/L", "2/L", points(_basics.stability_edge,
+          ({"L": 4.0}, {"L": 10.0})), "item 15",
+          shows="the largest stable rate of gradient descent on diag(L, L/7), found by running",
           tol=1e-3),
     ("card_constant_rate_no_convergence",
      "a constant rate with noisy gradients does not converge to the minimum",
@@ -1955,8 +1920,8 @@ CLAIMS: tuple[Row, ...] = (
      "a finite sum is no limit on travel", _basics.travel_budget, "item 20"),
     ("card_finite_noise_to_settle", "it must be finite for the iterate to stop fluctuating",
      "it may be infinite and the iterate still stops fluctuating", _basics.noise_walk, "item 20"),
-    typed("card_inverse_squares", "Σ 1/t² = π²/6", "π²/6", _basics.inverse_squares, ({},),
-          "item 21", "Σ 1/t² summed to 10⁴ with its tail's Euler-Maclaurin terms", tol=1e-11),
+    typed("card_inverse_squares", "Σ 1/t² = π²/6", "π²/6", points(_basics.inverse_squares, ({},)),
+          "item 21", shows="Σ 1/t² summed to 10⁴ with its tail's Euler-Maclaurin terms", tol=1e-11),
     ("card_powers_meet_both", "Any η/t^p with ½ < p ≤ 1 does too",
      "Any η/t^p with 0 < p ≤ 1 does too", _basics.power_decays, "item 21"),
     ("card_powers_fail", "p ≤ ½ fails the second, p > 1 the first",
@@ -1983,26 +1948,27 @@ CLAIMS: tuple[Row, ...] = (
     ("card_momentum_zero_descent", "With β₁ = 0 it is gradient descent",
      "With β₁ = 0.5 it is gradient descent", _basics.momentum_zero_is_descent, "item 25"),
     typed("card_velocity_limit", "on a constant gradient it converges to -η∇L/(1-β₁)",
-          "-η∇L/(1-β₁)", _basics.velocity_limit,
-          ({"η": 0.05, "∇L": 2.0, "β₁": 0.6}, {"η": 0.1, "∇L": -1.0, "β₁": 0.5}), "item 25",
-          "descentlab's Momentum (velocity form) after 60 steps of a constant gradient"),
+          "-η∇L/(1-β₁)", points(_basics.velocity_limit, ({"η": 0.05, "∇L": 2.0, "β₁": 0.6},
+          {"η": 0.1, "∇L": -1.0, "β₁": 0.5})), "item 25",
+          shows="descentlab's Momentum (velocity form) after 60 steps of a constant gradient"),
     typed("card_impulse_weight", "a gradient's weight in m has shrunk to β^k", "β^k",
-          _basics.impulse_weight, ({"β": 0.9, "k": 3}, {"β": 0.5, "k": 5}), "item 26",
-          "descentlab's Momentum (velocity form): one gradient's velocity k steps later over its "
-          "first", opposite="β^(k+1)"),
+          points(_basics.impulse_weight, ({"β": 0.9, "k": 3}, {"β": 0.5, "k": 5})), "item 26",
+          shows="descentlab's Momentum (velocity form): one gradient's velocity k steps later "
+          "over its first", wrong="β^(k+1)"),
     ("card_steep_dominates", "the gradient is dominated by its W₂ component",
      "the gradient is dominated by its W₁ component", _basics.steep_component, "item 27"),
-    typed("card_power_rule", "d/dx xⁿ = n xⁿ⁻¹", "n xⁿ⁻¹", _basics.autograd_power,
-          ({"x": 1.3, "n": 3}, {"x": 0.7, "n": 5}), "item 31", "autograd's derivative of xⁿ"),
+    typed("card_power_rule", "d/dx xⁿ = n xⁿ⁻¹", "n xⁿ⁻¹", points(_basics.autograd_power,
+          ({"x": 1.3, "n": 3}, {"x": 0.7, "n": 5})), "item 31",
+          shows="autograd's derivative of xⁿ"),
     typed("card_cubic_derivative", "d/dx (3x³ - 2x + 1) = 9x² - 2", "9x² - 2",
-          _basics.autograd_cubic, ({"x": 1.5}, {"x": -0.7}), "item 31",
-          "autograd's derivative of 3x³ - 2x + 1"),
+          points(_basics.autograd_cubic, ({"x": 1.5}, {"x": -0.7})), "item 31",
+          shows="autograd's derivative of 3x³ - 2x + 1"),
     ("card_partial_holds", "differentiates in one variable holding the others fixed",
      "differentiates in every variable at once", _basics.partial_holds_others, "item 32"),
-    typed("card_partial_x", "f_x = 3y² + 12x²", "3y² + 12x²", _basics.autograd_partial(0),
-          ({"x": 1.0, "y": 2.0}, {"x": -0.5, "y": 1.5}), "item 32", "autograd's ∂f/∂x"),
-    typed("card_partial_y", "f_y = 6xy - 10y", "6xy - 10y", _basics.autograd_partial(1),
-          ({"x": 1.0, "y": 2.0}, {"x": -0.5, "y": 1.5}), "item 32", "autograd's ∂f/∂y"),
+    typed("card_partial_x", "f_x = 3y² + 12x²", "3y² + 12x²", points(_basics.autograd_partial(0),
+          ({"x": 1.0, "y": 2.0}, {"x": -0.5, "y": 1.5})), "item 32", shows="autograd's ∂f/∂x"),
+    typed("card_partial_y", "f_y = 6xy - 10y", "6xy - 10y", points(_basics.autograd_partial(1),
+          ({"x": 1.0, "y": 2.0}, {"x": -0.5, "y": 1.5})), "item 32", shows="autograd's ∂f/∂y"),
     ("card_gradient_two_forwards", "a gradient costs about two forward passes, not one per weight",
      "a gradient costs one forward pass per weight", _basics.backprop_cost, "item 33"),
     # cards, items 34-66
@@ -2038,11 +2004,10 @@ CLAIMS: tuple[Row, ...] = (
     ("card_test_choice_optimistic", "using it to choose would make its score optimistic",
      "using it to choose would make its score pessimistic", _chosen_on_test, "item 64"),
     # cards, items 67-99
-    ("card_samme_alpha", "α = log((1 - err)/err) + log(K - 1)",
-     "α = log((1 - err)/err) - log(K - 1)",
-     formula_demo("log((1 - err)/err) + log(K - 1)", "log((1 - err)/err) - log(K - 1)",
-                  _samme_cases, "the α that brings a learner's reweighted error to chance "
-                  "(K - 1)/K, solved by bisection for 6 (err, K)"), "item 69"),
+    typed("card_samme_alpha", "α = log((1 - err)/err) + log(K - 1)",
+          "log((1 - err)/err) + log(K - 1)", _samme_cases, "item 69",
+          shows="the α that brings a learner's reweighted error to chance "
+          "(K - 1)/K, solved by bisection for 6 (err, K)", wrong="log((1 - err)/err) - log(K - 1)"),
     ("card_sharpness_quick", "the quick build: two batch sizes, two seeds, one box",
      "the quick build: four batch sizes, five seeds, two boxes", _sharpness_quick, "item 71"),
     ("card_lookahead_brakes", "that look-ahead gradient already points back and brakes the step",
@@ -2051,36 +2016,31 @@ CLAIMS: tuple[Row, ...] = (
     ("card_heavy_ball_no_guarantee", "Heavy-ball momentum matches that on quadratics but has no "
      "such guarantee in general", "Heavy-ball momentum matches that on quadratics and keeps that "
      "guarantee in general", _heavy_ball_lessard, "item 75"),
-    ("card_adagrad_step", "accumulated squared gradients, W -= η g/√(G + ε)",
-     "accumulated squared gradients, W -= η g/(G + ε)",
-     formula_demo("η g/√(G + ε)", "η g/(G + ε)", _adagrad_cases,
-                  "descentlab's Adagrad's steps (ε inside the root), 3 steps × 2 coordinates"),
-     "item 76"),
+    typed("card_adagrad_step", "accumulated squared gradients, W -= η g/√(G + ε)", "η g/√(G + ε)",
+          _adagrad_cases, "item 76",
+          shows="descentlab's Adagrad's steps (ε inside the root), 3 steps × 2 coordinates",
+          wrong="η g/(G + ε)"),
     ("card_moving_average", "RMSProp and Adadelta replace the sum by a moving average",
      "RMSProp and Adadelta keep AdaGrad's sum", _moving_average_state, "item 77"),
-    ("card_adadelta_step", "steps ΔW = -√(H + ε)/√(G + ε) · g",
-     "steps ΔW = -√(G + ε)/√(H + ε) · g",
-     formula_demo("-√(H + ε)/√(G + ε) · g", "-√(G + ε)/√(H + ε) · g", _adadelta_cases,
-                  "descentlab's Adadelta's steps, 3 steps × 2 coordinates"), "item 78"),
+    typed("card_adadelta_step", "steps ΔW = -√(H + ε)/√(G + ε) · g", "-√(H + ε)/√(G + ε) · g",
+          _adadelta_cases, "item 78",
+          shows="descentlab's Adadelta's steps, 3 steps × 2 coordinates",
+          wrong="-√(G + ε)/√(H + ε) · g"),
     ("definition_adadelta_slow_start", "so the first steps are about √ε",
      "so the first steps are about ε", _adadelta_first_step, "item 78"),
-    ("card_adadelta_bowl_steps", "it reaches the bowl's minimum after about 730 steps",
-     "it reaches the bowl's minimum after about 7300 steps",
-     formula_demo("730", "7300", _adadelta_bowl_steps, "the figure's Adadelta run (the adaptive "
-                  "experiment's loop): its first step within 1e-3 of the minimum", rel=0.05),
-     "item 78"),
-    ("card_ema_window", "with an effective window of 1/(1-ρ) steps",
-     "with an effective window of 1/ρ steps",
-     formula_demo("1/(1-ρ)", "1/ρ", _ema_window_cases, "the mean age of the weights "
-                  "descentlab's RMSprop gives a past squared gradient, at ρ = 0.5 and 0.6",
-                  rel=1e-6), "item 79"),
+    typed("card_adadelta_bowl_steps", "it reaches the bowl's minimum after about 730 steps", "730",
+          _adadelta_bowl_steps, "item 78", shows="the figure's Adadelta run (the adaptive "
+          "experiment's loop): its first step within 1e-3 of the minimum", wrong="7300", tol=0.05),
+    typed("card_ema_window", "with an effective window of 1/(1-ρ) steps", "1/(1-ρ)",
+          _ema_window_cases, "item 79", shows="the mean age of the weights "
+          "descentlab's RMSprop gives a past squared gradient, at ρ = 0.5 and 0.6", wrong="1/ρ",
+          tol=1e-6),
     ("card_rate_adapts_up", "so the rate adapts up as well as down",
      "so the rate only adapts down", _rate_adapts_up, "item 80"),
-    ("card_early_stopping_l2", "close to an L2 penalty with strength ≈ 1/(η t)",
-     "close to an L2 penalty with strength ≈ η t",
-     formula_demo("1/(η t)", "η t", _early_stop_cases, "the L2 strength whose ridge filter is "
-                  "nearest gradient descent's after t steps, for 3 (η, t), within a factor 2",
-                  rel=1.0), "item 84"),
+    typed("card_early_stopping_l2", "close to an L2 penalty with strength ≈ 1/(η t)", "1/(η t)",
+          _early_stop_cases, "item 84", shows="the L2 strength whose ridge filter is "
+          "nearest gradient descent's after t steps, for 3 (η, t), within a factor 2", wrong="η t",
+          tol=1.0),
     ("card_invariance_only", "It only helps when the transformations are real invariances of "
      "the task", "It helps whatever the transformations are", _invariance_helps, "item 86"),
     ("card_weight_noise_flat", "Noise on the weights rewards solutions where the loss does not "
@@ -2089,10 +2049,9 @@ CLAIMS: tuple[Row, ...] = (
     ("card_soft_targets", "All three ask for smooth transitions between classes instead of a "
      "hard boundary", "All three ask for a hard boundary between classes instead of smooth "
      "transitions", _soft_targets, "item 88"),
-    ("card_thinned_networks", "an average over the 2ⁿ thinned networks",
-     "an average over the 2n thinned networks",
-     formula_demo("2ⁿ", "2n", _dropout_masks, "the distinct masks torch's dropout draws on n = "
-                  "3 and 5 units", rel=0.0), "item 89"),
+    typed("card_thinned_networks", "an average over the 2ⁿ thinned networks", "2ⁿ", _dropout_masks,
+          "item 89", shows="the distinct masks torch's dropout draws on n = 3 and 5 units",
+          wrong="2n", tol=0.0),
     ("card_flip_learned", "Because the kernel is learned, the flip does not matter for training",
      "Because the kernel is learned, the flip matters for training", _flip_learned, "item 91"),
     ("card_pooling_reduces", "Pooling then reduces the resolution",
@@ -2107,31 +2066,29 @@ CLAIMS: tuple[Row, ...] = (
     ("card_saddle_ridge", "started exactly on the ridge the iterate never leaves, and started "
      "near it it crawls", "started exactly on the ridge the iterate leaves at once, and started "
      "near it it crawls", _saddle_ridge, "item 97"),
-    ("card_kappa_steps", "it needs about a/b = κ steps", "it needs about √(a/b) = √κ steps",
-     formula_demo("a/b", "√(a/b)", _ravine_cases, "gradient descent at η = 1/a on ½(a x² + "
-                  "b y²): the steps until y < 1/e, for 3 (a, b)", rel=0.03), "item 97"),
+    typed("card_kappa_steps", "it needs about a/b = κ steps", "a/b", _ravine_cases, "item 97",
+          shows="gradient descent at η = 1/a on ½(a x² + "
+          "b y²): the steps until y < 1/e, for 3 (a, b)", wrong="√(a/b)",
+          opposite="it needs about √(a/b) = √κ steps", tol=0.03),
     ("card_momentum_conditioning", "Momentum speeds up badly conditioned directions",
      "Momentum slows down badly conditioned directions", "_optimal_heavy_ball_steps",
      "item 98"),
-    ("card_velocity_sum", "after t steps v = -ρ Σ_k α^(t-k) ∇J(Θ_k)",
-     "after t steps v = -ρ Σ_k α^k ∇J(Θ_k)",
-     formula_demo("-ρ Σ_k α^(t-k) ∇J(Θ_k)", "-ρ Σ_k α^k ∇J(Θ_k)", _velocity_cases,
-                  "descentlab's velocity-form Momentum fed one gradient at step k of t = 6 "
-                  "(one term of the sum)", names={"Σ_k": "", "∇J(Θ_k)": "g"}), "item 99"),
+    typed("card_velocity_sum", "after t steps v = -ρ Σ_k α^(t-k) ∇J(Θ_k)", "-ρ Σ_k α^(t-k) ∇J(Θ_k)",
+          _velocity_cases, "item 99",
+          shows="descentlab's velocity-form Momentum fed one gradient at step k of t = 6 "
+          "(one term of the sum)", wrong="-ρ Σ_k α^k ∇J(Θ_k)", names={"Σ_k": "", "∇J(Θ_k)": "g"}),
     ("card_flipping_cancels", "where it flips sign from step to step the terms cancel",
      "where it flips sign from step to step the terms add up", _consistent_against_flipping,
      "item 99"),
     ("card_speed_and_damping", "speed along consistent directions, damping across oscillating "
      "ones", "speed across oscillating directions, damping along consistent ones",
      _consistent_against_flipping, "item 99"),
-    ("card_conv_output_size", "give ⌊(n + 2p - k)/s⌋ + 1 outputs",
-     "give ⌊(n + p - k)/s⌋ + 1 outputs",
-     formula_demo("⌊(n + 2p - k)/s⌋ + 1", "⌊(n + p - k)/s⌋ + 1", _conv_lengths,
-                  "torch's conv1d output length for 6 (n, k, s, p)"), "item 94"),
-    ("card_same_padding", "padding p = (k - 1)/2 with stride 1 keeps the size",
-     "padding p = (k + 1)/2 with stride 1 keeps the size",
-     formula_demo("(k - 1)/2", "(k + 1)/2", _same_padding, "the padding that keeps torch's "
-                  "conv1d's length at stride 1, k = 1 to 7"), "item 94"),
+    typed("card_conv_output_size", "give ⌊(n + 2p - k)/s⌋ + 1 outputs", "⌊(n + 2p - k)/s⌋ + 1",
+          _conv_lengths, "item 94", shows="torch's conv1d output length for 6 (n, k, s, p)",
+          wrong="⌊(n + p - k)/s⌋ + 1"),
+    typed("card_same_padding", "padding p = (k - 1)/2 with stride 1 keeps the size", "(k - 1)/2",
+          _same_padding, "item 94", shows="the padding that keeps torch's "
+          "conv1d's length at stride 1, k = 1 to 7", wrong="(k + 1)/2"),
     ("card_stride_two_halves", "stride 2 halves it", "stride 2 keeps it", _stride_two_halves,
      "item 94"),
     # cards, items 100-131

@@ -6,10 +6,10 @@ A card's sentence that states a relation in its own notation -- an identity
 out (``0.999^1000 = 0.37``) -- is bound by a :class:`Typed` row: the row names the phrase the
 page holds and the relation the phrase states, *typed in the page's notation* (unicode,
 ``√``, ``²``, ``α₁``, ``·``); :func:`holds` parses each side (through
-:func:`descentlab.book.facts.evaluate`'s reader), puts in the row's values (``κ = 100``),
-gives every symbol left two sets of values (an identity must hold at both) and compares the
-sides: ``=`` to the row's tolerance, ``≈`` to 1 % unless the row says otherwise, ``≤`` and
-``<`` as written.
+:func:`descentlab.book.typed.expression`, the book's one reader of a typed formula), puts in
+the row's values (``κ = 100``), gives every symbol left two sets of values (an identity must
+hold at both) and compares the sides: ``=`` to the row's tolerance, ``≈`` to 1 % unless the
+row says otherwise, ``≤`` and ``<`` as written.
 
 The card's row (:func:`formula_checks`) reads the page: where the phrase is there, the
 relation is evaluated; where the page types another formula with the same left side (a sign
@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections.abc import Mapping
@@ -34,8 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from descentlab.book.checks import ck
-from descentlab.book.facts import _GREEK, _SUB, _python
 from descentlab.book.render.pages import Check
+from descentlab.book.typed import expression
 
 __all__ = ["FORMULAS", "Typed", "formula_checks", "holds"]
 
@@ -73,36 +72,6 @@ _REL = re.compile(r"\s*(≈|≤|<|=)\s*")
 #: the values a symbol the row leaves free takes, two sets (an identity holds at both)
 _FREE = ((0.37, 0.61, 0.23, 0.71, 0.43, 0.17, 0.53, 0.29), (0.13, 0.41, 0.67, 0.19, 0.83, 0.31,
                                                              0.57, 0.47))  # fmt: skip
-_FUNCTIONS = {"sqrt", "log", "exp", "Abs", "sign", "Max", "pi"}
-
-
-def _py(side: str) -> str:
-    """A side in the page's notation as the reader's Python (a hat, a tilde and a subscript
-    digit made part of a name: ``α₁`` -> ``alpha_1``, ``x̃`` -> ``x_tilde``)."""
-    s = side.replace("\u0303", "_tilde").replace("\u0302", "_hat").replace("√", " √")
-    s = re.sub(r"√(\d*\.\d+)", r"√(\1)", s)
-    s = re.sub(r"([α-ω])([₀-₉]+)", lambda m: f" {_GREEK[m[1]]}_{m[2].translate(_SUB)} ", s)
-    s = re.sub(r"([α-ω])_(\w+)", lambda m: f" {_GREEK[m[1]]}_{m[2]} ", s)
-    s = re.sub(r"sign\(", "sign (", s)
-    py = _python(s)
-    if py is None:
-        raise ValueError(f"{side!r}: a form the formula reader does not take")
-    return py
-
-
-@functools.lru_cache(maxsize=512)
-def _expr(side: str) -> Any:
-    from sympy import Symbol
-    from sympy.parsing.sympy_parser import (
-        implicit_multiplication_application,
-        parse_expr,
-        standard_transformations,
-    )
-
-    py = _py(side)
-    local = {w: Symbol(w) for w in re.findall(r"[^\W\d]\w*", py) if w not in _FUNCTIONS}
-    transforms = (*standard_transformations, implicit_multiplication_application)
-    return parse_expr(py, local_dict=local, transformations=transforms)
 
 
 def _values(at: str) -> dict[Any, Any]:
@@ -111,8 +80,8 @@ def _values(at: str) -> dict[Any, Any]:
     out: dict[Any, Any] = {}
     for part in (p for p in re.split(r",\s+", at) if p.strip()):
         name, _, value = part.partition("=")
-        (symbol,) = _expr(name.strip()).free_symbols
-        out[symbol] = _expr(value.strip()).subs(out)
+        (symbol,) = expression(name.strip()).free_symbols
+        out[symbol] = expression(value.strip()).subs(out)
     return out
 
 
@@ -142,7 +111,7 @@ def holds(relation: str, at: str = "", tol: float = 1e-9) -> tuple[bool, str]:
     ok, shown = True, []
     for one in (r for r in relation.split(";") if r.strip()):
         parts = _REL.split(one.strip())
-        sides, ops = [_expr(s).subs(values) for s in parts[::2]], parts[1::2]
+        sides, ops = [expression(s).subs(values) for s in parts[::2]], parts[1::2]
         left = sorted(set().union(*(e.free_symbols for e in sides)), key=str)
         if len(left) > len(_FREE[0]):
             raise ValueError(f"{one!r}: more free symbols than values to give them")

@@ -469,17 +469,15 @@ def _solution_sentences(exercise: Exercise) -> list[str]:
 #: the name an exercise's code gives the values of the letters its worked solution's formulas
 #: use: ``symbols = {"η": lr, "β": beta, "w₁": w1}``
 HINT_SYMBOLS = "symbols"
-#: a letter with a subscript or a superscript letter, as :func:`~descentlab.book.facts.evaluate`
-#: reads it: ``β₁`` is ``beta_1``, ``(1 - 1/N)ᴺ`` is ``(1 - 1/N)^N``
-_GREEK_SUB = re.compile(r"([α-ω])([₀-₉]+)")
-_SUP_LETTER = str.maketrans({"ᴺ": "^N", "ⁿ": "^n", "ᵗ": "^t"})
 
 
 def _formula_text(text: str) -> str:
-    from descentlab.book.facts import _GREEK, _SUB
+    """``text``'s formulas in the notation the book's one reader parses
+    (:func:`~descentlab.book.typed.notation`: ``β₁`` is ``beta_1``, ``(1 - 1/N)ᴺ`` is
+    ``(1 - 1/N)**(N)``)."""
+    from descentlab.book.typed import notation
 
-    text = text.translate(_SUP_LETTER)
-    return _GREEK_SUB.sub(lambda m: f" {_GREEK[m[1]]}_{m[2].translate(_SUB)} ", text)
+    return notation(text)[0]
 
 
 def stated_symbols(code: str) -> tuple[str, ...]:
@@ -509,7 +507,8 @@ def _letters(exercise: Exercise, values: Any = None) -> dict[str, float]:
     """The letters a formula of ``exercise``'s worked solution may use, each with its value
     (a stand-in where only the names are asked, ``values`` None): those its question and
     solution bind (``λ = 10``) and those of its code's :data:`HINT_SYMBOLS` dict."""
-    from descentlab.book.facts import _AT, _python, bindings
+    from descentlab.book.facts import _AT, bindings
+    from descentlab.book.typed import _python
 
     bound = {k: float(v) for k, v in bindings(f"{exercise.question}\n{exercise.solution}").items()}
     names = stated_symbols(exercise.code)
@@ -538,7 +537,7 @@ def _bound(sentence: str, letters: Mapping[str, float]) -> bool:
     """Whether ``sentence`` types a backquoted formula whose every side :func:`_formulas` would
     evaluate at ``letters``: each a form the reader takes, every letter of it bound (found
     without evaluating: the census asks of every sentence)."""
-    from descentlab.book.facts import _NAMES, _python
+    from descentlab.book.typed import _NAMES, _python
 
     for formula in re.findall(r"\x00([^\x00]+)\x00", sentence):
         sides = [s.strip().rstrip(",.:;") for s in re.split(r"=|≈", _formula_text(formula))]

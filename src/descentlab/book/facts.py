@@ -62,6 +62,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from descentlab.book.typed import _GREEK, _NAMES, _SUB, _parsed, _python, expression, notation
+
 if TYPE_CHECKING:
     from descentlab.book.render.pages import Check
 
@@ -90,8 +92,6 @@ __all__ = [
     "seeds_check",
     "statements",
     "text_check",
-    "typed_mutant",
-    "typed_value",
     "word",
     "wrong_answers",
 ]
@@ -322,68 +322,6 @@ def _contradicted(pattern: re.Pattern[str], m: re.Match[str]) -> str | None:
 # ------------------------------------------------------------------------------------------
 # formulas evaluated at the page's numbers
 
-_GREEK = dict(
-    zip(
-        "αβγδεζηθικλμνξπρστφχψω",
-        ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
-         "lamda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega"],
-        strict=True,
-    )
-)  # fmt: skip
-_SUP = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
-_SUB = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
-_TEX = [
-    (re.compile(r"\\(?:left|right|,|;|!|quad|qquad|displaystyle)"), " "),
-    (re.compile(r"\\(?:cdot|times)"), "*"),
-    (re.compile(r"\\frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}"), r"((\1)/(\2))"),
-    (re.compile(r"\\sqrt\s*\{([^{}]*)\}"), r"sqrt(\1)"),
-    (re.compile(r"\\lfloor"), "floor("),
-    (re.compile(r"\\rfloor"), ")"),
-    (re.compile(r"\\(alpha|beta|gamma|delta|epsilon|eta|theta|kappa|lambda|mu|nu|pi|rho|sigma|tau)"),
-     r" \1 "),
-]  # fmt: skip
-#: what a formula may hold to be evaluated: numbers, the operators, known names, brackets
-_SAFE = re.compile(r"[\w\s.+\-*/()]*")
-
-
-def _python(expr: str) -> str | None:
-    """``expr`` (unicode or TeX) as a Python/SymPy expression, or None where it holds
-    something this reader does not evaluate (sums, expectations, sets, words)."""
-    s = expr
-    for pat, rep in _TEX:
-        s = pat.sub(rep, s)
-    s = s.replace("{", "(").replace("}", ")").replace("^", "**")
-    s = re.sub(r"(\d),(\d{3})(?!\d)", r"\1\2", s)
-    s = re.sub(r"[⁻⁺]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+", lambda m: f"**({m.group().translate(_SUP)})", s)
-    s = re.sub(r"(\w)([₀₁₂₃₄₅₆₇₈₉]+)", lambda m: f"{m[1]}_{m[2].translate(_SUB)}", s)
-    s = s.replace("·", "*").replace("×", "*").replace("−", "-").replace("½", "(1/2)")
-    s = s.replace("⌊", "floor(").replace("⌋", ")").replace("\\lambda", " lamda ")
-    s = re.sub(r"√\(", "sqrt(", s)
-    s = re.sub(r"√(\w+)", r"sqrt(\1)", s)
-    s = re.sub(r"\bln\b", "log", s)
-    s = re.sub(r"\|([^|]+)\|", r"Abs(\1)", s)
-    s = "".join(f" {_GREEK[c]} " if c in _GREEK else c for c in s)
-    return s if _SAFE.fullmatch(s) and s.strip() else None
-
-
-_NAMES = {"sqrt", "floor", "log", "exp", "Abs", "pi"}
-
-
-@functools.lru_cache(maxsize=4096)
-def _parsed(py: str) -> Any:
-    from sympy import Symbol
-    from sympy.parsing.sympy_parser import (
-        implicit_multiplication_application,
-        parse_expr,
-        standard_transformations,
-    )
-
-    transforms = (*standard_transformations, implicit_multiplication_application)
-    # every name but the reader's functions a symbol: SymPy reads ``beta``, ``gamma`` and
-    # ``zeta`` (β, γ, ζ) as its own functions otherwise, and the formula is never evaluated
-    local = {w: Symbol(w) for w in re.findall(r"[A-Za-z_]\w*", py) if w not in _NAMES}
-    return parse_expr(py, local_dict=local, transformations=transforms, evaluate=True)
-
 
 def evaluate(expr: str, bound: Mapping[str, float] | None = None) -> float | None:
     """``expr``'s value at ``bound`` (symbol -> number; ``κ`` or ``kappa``), or None where it
@@ -395,7 +333,7 @@ def evaluate(expr: str, bound: Mapping[str, float] | None = None) -> float | Non
         >>> evaluate("\\\\frac{\\\\kappa - 1}{\\\\kappa + 1}", {"κ": 9}), evaluate("Σ 1/t")
         (0.8, None)
     """
-    py = _python(expr)
+    py = _python(notation(expr)[0])
     if py is None:
         return None
     words = set(re.findall(r"[A-Za-z_]\w*", py)) - _NAMES
@@ -408,59 +346,6 @@ def evaluate(expr: str, bound: Mapping[str, float] | None = None) -> float | Non
     except Exception:  # (a form SymPy reads otherwise, or no number: not this reader's)
         return None
     return out if math.isfinite(out) else None
-
-
-#: a run of superscripts, ``ⁿ⁻¹`` among them, an exponent
-_SUP_RUN = re.compile(r"[⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺ⁿ]+")
-_TYPED_FUNCTIONS = ("sqrt", "log", "exp", "ln")
-
-
-def typed_value(formula: str, values: Mapping[str, float]) -> float | None:
-    """``formula`` as a page types it (``|y - μ|/b + log 2b``, ``6xy - 10y``, ``n xⁿ⁻¹``,
-    ``-η∇L/(1-β₁)``) evaluated at ``values``, keyed by its symbols as typed (``μ``, ``β₁``,
-    ``∇L``): each symbol is read as one name wherever it stands, letters side by side are
-    multiplied, ``log 2πσ²`` is the log of the whole product; None where this reader does not
-    take the formula (a sum, a symbol without a value).
-
-    Example:
-        >>> typed_value("6xy - 10y", {"x": 1.0, "y": 2.0}), typed_value("β^k", {"β": 0.5, "k": 3})
-        (-8.0, 0.125)
-    """
-    s = re.sub(r"\b(log|ln|exp) (\S+?)(?=[\s),;]|$)", r"\1(\2)", formula)
-    s = _SUP_RUN.sub(lambda m: f"**({m[0].translate(_SUP).replace('ⁿ', 'n')})", s)
-    keys = sorted(values, key=len, reverse=True)
-    names = {k: f"s{i}_" for i, k in enumerate(keys)}
-    token = re.compile("|".join([*(rf"\b{f}\b" for f in _TYPED_FUNCTIONS),
-                                 *map(re.escape, keys)]))  # fmt: skip
-    py = _python(token.sub(lambda m: f" {names.get(m[0], m[0])} ", s))
-    if py is None or set(re.findall(r"[A-Za-z_]\w*", py)) - _NAMES - set(names.values()):
-        return None
-    try:
-        out = float(_parsed(py).subs({names[k]: v for k, v in values.items()}))
-    except (TypeError, ValueError, SyntaxError):  # (no number there: not this reader's)
-        return None
-    return out if math.isfinite(out) else None
-
-
-def typed_mutant(formula: str) -> str:
-    """The nearest wrong formula to ``formula``: its first binary ``+`` or ``-`` turned, or,
-    where it has none, its first digit (a superscript too) one larger.
-
-    Example:
-        >>> typed_mutant("1 - ηλ"), typed_mutant("π²/6"), typed_mutant("2/L")
-        ('1 + ηλ', 'π³/6', '3/L')
-    """
-    sign = re.search(r"(?<=[^\s(+\-])(\s*)([+-])", formula)
-    if sign:
-        return formula[: sign.start(2)] + "+-"[sign[2] == "+"] + formula[sign.end(2) :]
-    digit = re.search(r"[0-8]|[⁰¹²³⁴⁵⁶⁷⁸]", formula)
-    if digit is None:
-        raise ValueError(f"typed_mutant: {formula!r} has no sign and no digit to change")
-    up = {
-        **{str(i): str(i + 1) for i in range(9)},
-        **dict(zip("⁰¹²³⁴⁵⁶⁷⁸", "¹²³⁴⁵⁶⁷⁸⁹", strict=True)),
-    }
-    return formula[: digit.start()] + up[digit[0]] + formula[digit.end() :]
 
 
 #: a symbol bound to a number in the text: ``κ = 50``, ``x = 1.25``, ``lr 0.1`` is not one
@@ -806,24 +691,12 @@ def _typed_rule(lhs: str, rhs: str) -> Any:
     bad = [m for m in _GRAD.finditer(rhs) if m["at"] is not None and not _BARE.fullmatch(m["at"])]
     if bad:
         return None
-    s = _GRAD.sub(" g ", rhs).replace("⊙", "·")
-    s = re.sub(r"([α-ω])([₀-₉]+)", lambda m: f" {_GREEK[m[1]]}_{m[2].translate(_SUB)} ", s)
-    py = _python(s)
-    if py is None:
-        return None
-    from sympy import Symbol
-    from sympy.parsing.sympy_parser import (
-        implicit_multiplication_application,
-        parse_expr,
-        standard_transformations,
-    )
-
-    local = {n: Symbol(n) for n in re.findall(r"[A-Za-z_]\w*", py) if n not in _FUNCTIONS}
-    transforms = (*standard_transformations, implicit_multiplication_application)
     try:
-        expr = parse_expr(py, local_dict=local, transformations=transforms)
+        expr = expression(_GRAD.sub(" g ", rhs).replace("⊙", "·"))
     except Exception:  # (a form SymPy reads otherwise: not this reader's)
         return None
+    from sympy import Symbol
+
     name = _GREEK.get(lhs, lhs)
     return expr.subs(Symbol(name), Symbol("x_")) if Symbol(name) in expr.free_symbols else None
 
@@ -920,7 +793,7 @@ def _side(side: str, defined: Mapping[str, Any]) -> tuple[Any, bool] | None:
         free = sorted(f.free_symbols, key=str)
         var = Symbol(m[2]) if m[2] else free[0] if len(free) == 1 else None
         return None if var is None or var not in free else (f.diff(var), True)
-    py = None if _BARE.fullmatch(side) else _python(side)
+    py = None if _BARE.fullmatch(side) else _python(notation(side)[0])
     try:
         expr = None if py is None else _parsed(py)
     except Exception:  # (a form SymPy reads otherwise: not this reader's)

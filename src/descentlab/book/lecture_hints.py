@@ -3,12 +3,13 @@
 Two shapes hold most of their sentences:
 
 * a **typed formula** (``f'(w) = 4w³ - 4w``, ``q = (√κ-1)/(√κ+1)``, ``γG + (1 - γ)g²``): a
-  :func:`typed` row evaluates the formula as the page types it
-  (:func:`~descentlab.book.facts.evaluate`) at a few bindings against the same quantity
+  :func:`~descentlab.book.typed.typed` row evaluates the formula as the page types it
+  (:func:`~descentlab.book.typed.value`) at a few bindings against the same quantity
   computed another way -- one step of descentlab's optimizer, autograd, a recursion iterated,
-  an enumeration -- and its opposite is the formula :func:`misread` (a sign turned, an
-  exponent raised), which the run shows is not the reference: a page that types a slipped
-  formula holds the opposite, or neither phrase, and is ✘;
+  an enumeration -- and its opposite is the formula's
+  :func:`~descentlab.book.typed.nearest_wrong` (a sign turned, an exponent raised), which
+  the run shows is not the reference: a page that types a slipped formula holds the
+  opposite, or neither phrase, and is ✘;
 * a **conceptual sentence** ("the log keeps the argmax", "at test time one example's output
   no longer depends on the others in its batch"): a claim row with a tiny instrumented run
   whose opposite is what the misconception would say.
@@ -23,90 +24,17 @@ from __future__ import annotations
 
 import functools
 import itertools
-import re
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from descentlab.book.checks import shows as _shows
+from descentlab.book.typed import points, typed
 
-__all__ = ["CLAIMS", "UNBACKED", "misread", "typed"]
+__all__ = ["CLAIMS", "UNBACKED"]
 
 _Demo = Callable[[], tuple[bool, str]]
-
-
-_Reference = Callable[..., float]
-
-
-def misread(formula: str) -> str:
-    """``formula`` as a reader who slipped would type it: its first sign turned (``-`` to
-    ``+``, or ``+`` to ``-``), or where it has none its first exponent raised by one, or else
-    its first symbol squared.
-
-    Example:
-        >>> misread("4w³ - 4w"), misread("η/t"), misread("12w²")
-        ('4w³ + 4w', 'η²/t', '12w³')
-    """
-    m = re.search(r"(?<=\S) ?([-+]) ?(?=\S)", formula)
-    if m:
-        return formula[: m.start(1)] + ("+" if m[1] == "-" else "-") + formula[m.end(1) :]
-    up = str.maketrans("²³⁴⁵⁶⁷⁸⁹", "³⁴⁵⁶⁷⁸⁹¹")
-    m = re.search(r"[²³⁴⁵⁶⁷⁸⁹]", formula)
-    if m:
-        return formula[: m.start()] + m[0].translate(up) + formula[m.end() :]
-    m = re.search(r"[a-zα-ω](?![\w(])", formula)
-    if m:
-        return formula[: m.end()] + "²" + formula[m.end() :]
-    raise ValueError(f"misread: {formula!r} has no sign, exponent or symbol to change")
-
-
-def _evaluated(formula: str, at: dict[str, float], names: dict[str, str]) -> float | None:
-    """``formula`` (as the page types it; ``names`` renames what the reader of
-    :func:`~descentlab.book.facts.evaluate` does not take, ``x̃`` to ``xt``) at ``at``."""
-    from descentlab.book.facts import evaluate
-
-    for typed, name in names.items():
-        formula = formula.replace(typed, f" {name} ")
-    return evaluate(formula, at)
-
-
-def typed(name: str, said: str, formula: str, reference: _Reference,
-          at: tuple[dict[str, float], ...], home: str,
-          names: dict[str, str] | None = None, tol: float = 1e-9,
-          ) -> tuple[str, str, str, _Demo, str]:  # fmt: skip
-    """A claim row (``(name, said, opposite, demo, home)``, as :data:`CLAIMS` holds them) that
-    binds a formula a hint types to what computes it: ``formula``, the part of ``said`` the
-    page types, is evaluated as written (:func:`~descentlab.book.facts.evaluate`) at each
-    binding of ``at`` against ``reference(**binding)``, the same quantity computed another way
-    (a run of descentlab's optimizers, autograd, a recursion iterated, a count); the opposite
-    is ``said`` with the formula :func:`misread`, which the demonstration shows differs from
-    the reference. A formula that no longer evaluates to the reference, or a page that types
-    the misread one, is ✘.
-
-    Raises:
-        ValueError: ``formula`` is not a part of ``said``, or it does not evaluate at ``at``.
-    """
-    if formula not in said:
-        raise ValueError(f"typed {name}: {formula!r} is not in {said!r}")
-    names = dict(names or {})
-    shown = {name.strip(): typed for typed, name in names.items()}  # a binding as the page types it
-    wrong = misread(formula)
-    if any(_evaluated(f, b, names) is None for f in (formula, wrong) for b in at):
-        raise ValueError(f"typed {name}: {formula!r} does not evaluate at {at}")
-
-    def demo() -> tuple[bool, str]:
-        rows = [(b, _evaluated(formula, b, names), _evaluated(wrong, b, names), reference(**b))
-                for b in at]  # fmt: skip
-        right = all(abs(v - r) <= tol * max(1.0, abs(r)) for _, v, _, r in rows)  # type: ignore[operator]
-        refused = any(abs(w - r) > 1e3 * tol * max(1.0, abs(r)) for _, _, w, r in rows)  # type: ignore[operator]
-        b, v, w, r = rows[0]
-        where = ", ".join(f"{shown.get(k, k)} = {x:g}" for k, x in b.items())
-        return right and refused, f"at {where}: typed {v:.6g}, computed {r:.6g}; {wrong}: {w:.6g}"
-
-    what = (reference.__doc__ or reference.__name__).strip().split("\n\n")[0]
-    _shows(f"the typed {formula} evaluated against {' '.join(what.split())}")(demo)
-    return name, said, said.replace(formula, wrong), demo, home
 
 
 def _one_sgd_step(grad: Callable[[Any], Any], w0: float, lr: float) -> float:
@@ -744,13 +672,15 @@ def _refit_on_all() -> tuple[bool, str]:
 
 
 #: (name, said, opposite, demonstration, home): the lectures' hints' sentences and the runs
-#: that show them (a :func:`typed` row: the formula evaluated against what computes it)
+#: that show them (a :func:`~descentlab.book.typed.typed` row: the formula evaluated against
+#: what computes it)
 CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
     # hint 000
     typed("hint_typed_parabola_factor", "The step multiplies the error by 1 - 2η", "1 - 2η",
-          _parabola_factor, ({"η": 0.3}, {"η": 0.8}), "item 11"),
+          points(_parabola_factor, ({"η": 0.3}, {"η": 0.8}), keywords=True), "item 11"),
     typed("hint_typed_quadratic_factor", "A step multiplies w by 1 - ηa", "1 - ηa",
-          _quadratic_factor, ({"η": 0.3, "a": 4.0}, {"η": 0.1, "a": 2.5}), "item 15"),
+          points(_quadratic_factor, ({"η": 0.3, "a": 4.0}, {"η": 0.1, "a": 2.5}), keywords=True),
+          "item 15"),
     ("hint_log_keeps_argmax",
      "The log is strictly increasing, so it keeps the order of the values and the argmax",
      "The log is strictly decreasing, so it reverses the order of the values and the argmax",
@@ -784,14 +714,14 @@ CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
     ("hint_plateau_never_raises", "and on a plateau it never raises the rate back",
      "and on a plateau it raises the rate back", _typed_halving_rule, "item 54"),
     typed("hint_typed_derivative", "f'(w) = 4w³ - 4w vanishes at -1, 0 and 1", "4w³ - 4w",
-          _autograd, ({"w": 0.7}, {"w": -1.3}, {"w": 1.0}), "item 46"),
+          points(_autograd, ({"w": 0.7}, {"w": -1.3}, {"w": 1.0}), keywords=True), "item 46"),
     typed("hint_typed_second_derivative",
           "f'' = 12w² - 4 is negative at 0 (a maximum) and positive at ±1", "12w² - 4",
-          _autograd_second, ({"w": 0.7}, {"w": -1.3}), "item 46"),
+          points(_autograd_second, ({"w": 0.7}, {"w": -1.3}), keywords=True), "item 46"),
     # hint 002
     typed("hint_typed_missed_by_all", "An example is missed by all n draws with probability "
-          "(1 - 1/n)ⁿ", "(1 - 1/n)ⁿ", _missed_by_all, ({"n": 3.0}, {"n": 5.0}), "item 67",
-          names={"ⁿ": "**n"}),
+          "(1 - 1/n)ⁿ", "(1 - 1/n)ⁿ", points(_missed_by_all, ({"n": 3.0}, {"n": 5.0}),
+          keywords=True), "item 67", names={"ⁿ": "**n"}),
     ("hint_learned_flip", "A learned kernel absorbs the flip, so training is the same either way",
      "A learned kernel cannot absorb the flip, so training differs either way", _learned_flip,
      "item 91"),
@@ -807,15 +737,15 @@ CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
      "on unseen data", "its error is then pessimistic and no longer estimates the error on "
      "unseen data", _chosen_on_test, "item 64"),
     typed("hint_typed_three_terms", "Write t - f̂ = ε + (f - E f̂) + (E f̂ - f̂)",
-          "ε + (f - E f̂) + (E f̂ - f̂)", _three_terms,
-          ({"ε": 0.3, "f": 1.2, "Ef": 0.9, "fh": 0.7}, {"ε": -0.4, "f": 2.0, "Ef": 1.1, "fh": 1.6}),
-          "item 66", names={"E f̂": "Ef", "f̂": "fh"}),
+          "ε + (f - E f̂) + (E f̂ - f̂)", points(_three_terms, ({"ε": 0.3, "f": 1.2, "Ef": 0.9,
+          "fh": 0.7}, {"ε": -0.4, "f": 2.0, "Ef": 1.1, "fh": 1.6}), keywords=True), "item 66",
+          names={"E f̂": "Ef", "f̂": "fh"}),
     ("hint_ema_forgets", "old gradients are forgotten and the rate stays at the scale of the "
      "recent ones", "old gradients are kept and the rate stays at the scale of the early ones",
      "hint_lecture_rmsprop_forgets", "item 77"),
     typed("hint_typed_adadelta", "ΔW = -√(H + ε)/√(G + ε)·g", "-√(H + ε)/√(G + ε)·g",
-          _adadelta_step, ({"H": 0.04, "G": 2.0, "g": 1.5, "ε": 1e-6},
-                           {"H": 0.3, "G": 9.0, "g": -2.0, "ε": 0.01}), "item 78"),
+          points(_adadelta_step, ({"H": 0.04, "G": 2.0, "g": 1.5, "ε": 1e-6}, {"H": 0.3, "G": 9.0,
+          "g": -2.0, "ε": 0.01}), keywords=True), "item 78"),
     ("hint_adadelta_units", "so the update has the units of W, not of W per gradient",
      "so the update has the units of W per gradient, not of W", _adadelta_units, "item 78"),
     ("hint_adadelta_eps", "ε sets the first steps' size, while H is still 0",
@@ -834,14 +764,16 @@ CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
      "item 71"),
     # hint 003
     typed("hint_typed_steps_to_shrink", "Steps to shrink by e⁵ are 5/(-ln q)", "5/(-ln q)",
-          _steps_to_shrink, ({"q": 0.9}, {"q": 0.995}), "item 102", tol=1e-6),
-    typed("hint_typed_gd_rate", "Gradient descent: q = (κ-1)/(κ+1)", "(κ-1)/(κ+1)", _gd_rate,
-          ({"κ": 9.0}, {"κ": 400.0}), "item 102"),
+          points(_steps_to_shrink, ({"q": 0.9}, {"q": 0.995}), keywords=True), "item 102",
+          tol=1e-6),
+    typed("hint_typed_gd_rate", "Gradient descent: q = (κ-1)/(κ+1)", "(κ-1)/(κ+1)", points(_gd_rate,
+          ({"κ": 9.0}, {"κ": 400.0}), keywords=True), "item 102"),
     typed("hint_typed_heavy_ball_rate", "momentum: q = (√κ-1)/(√κ+1)", "(√κ-1)/(√κ+1)",
-          _heavy_ball_rate, ({"κ": 9.0}, {"κ": 400.0}), "item 102", tol=1e-6),
+          points(_heavy_ball_rate, ({"κ": 9.0}, {"κ": 400.0}), keywords=True), "item 102",
+          tol=1e-6),
     typed("hint_typed_sgd_floor", "SGD's is ησ²/(h(2 - ηh))", "ησ²/(h(2 - ηh))",
-          _stationary_variance, ({"η": 0.1, "σ": 1.0, "h": 1.0}, {"η": 0.3, "σ": 2.0, "h": 3.0}),
-          "item 98"),
+          points(_stationary_variance, ({"η": 0.1, "σ": 1.0, "h": 1.0}, {"η": 0.3, "σ": 2.0,
+          "h": 3.0}), keywords=True), "item 98"),
     ("hint_momentum_conditioning", "Momentum cures bad conditioning",
      "Momentum cures gradient noise",
      "keep_momentum_sqrt_kappa", "item 98"),
@@ -853,10 +785,9 @@ CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
      "the old rate", "when ρ changes mid-run, (5.12)'s stored velocity holds the new rate",
      _cs231n_same_iterates, "item 101"),
     typed("hint_typed_change_of_variables", "x̃_new = x_new + ρv_new = x̃ - ρv + (1 + ρ)v_new",
-          "x̃ - ρv + (1 + ρ)v_new", _look_ahead_moved,
-          ({"xt": 0.7, "rho": 0.9, "v": -0.2, "v_new": 0.15},
-           {"xt": -1.1, "rho": 0.5, "v": 0.4, "v_new": -0.3}), "item 105",
-          names={"x̃": "xt", "ρ": " rho "}),
+          "x̃ - ρv + (1 + ρ)v_new", points(_look_ahead_moved, ({"xt": 0.7, "rho": 0.9, "v": -0.2,
+          "v_new": 0.15}, {"xt": -1.1, "rho": 0.5, "v": 0.4, "v_new": -0.3}), keywords=True),
+          "item 105", names={"x̃": "xt", "ρ": " rho "}),
     ("hint_stored_point", "Every gradient is now taken at the stored point x̃",
      "Every gradient is now taken at the look-ahead point x̃ + ρv", _stored_point, "item 105"),
     ("hint_sgd_tiny_steps", "so SGD's steps are tiny", "so SGD's steps are large",
@@ -869,8 +800,8 @@ CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
      _stable_denominator, "item 113"),
     # hint 004
     typed("hint_typed_adam_first_step", "so the step is lr·g/(|g| + ε)", "lr·g/(|g| + ε)",
-          _adam_first_step, ({"lr": 1e-3, "g": -0.02, "ε": 1e-8}, {"lr": 0.1, "g": 0.5, "ε": 0.3}),
-          "item 130"),
+          points(_adam_first_step, ({"lr": 1e-3, "g": -0.02, "ε": 1e-8}, {"lr": 0.1, "g": 0.5,
+          "ε": 0.3}), keywords=True), "item 130"),
     ("hint_forward_kl_covers", "E_P[log P/Q] is huge wherever P > 0 and Q ≈ 0, so Q must cover "
      "every peak", "E_P[log P/Q] is huge wherever P > 0 and Q ≈ 0, so Q must sit on one peak",
      _forward_covers, "item 122"),
@@ -880,8 +811,8 @@ CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
     ("hint_adagrad_sum", "AdaGrad adds g² to a sum", "AdaGrad adds g² to an average",
      _adagrad_sum, "item 129"),
     typed("hint_typed_rmsprop_average", "RMSProp mixes it into γG + (1 - γ)g²", "γG + (1 - γ)g²",
-          _rmsprop_average, ({"γ": 0.9, "G": 2.0, "g": 3.0}, {"γ": 0.5, "G": 0.1, "g": -1.0}),
-          "item 129"),
+          points(_rmsprop_average, ({"γ": 0.9, "G": 2.0, "g": 3.0}, {"γ": 0.5, "G": 0.1,
+          "g": -1.0}), keywords=True), "item 129"),
 )  # fmt: skip
 
 #: the sentences of hints 000-004 that nothing the build runs can back, a phrase each holds

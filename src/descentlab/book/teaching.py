@@ -41,7 +41,7 @@ exponent, a sign or a year changed is a ✘ on the card. So does a typed update 
 (```w ← w - η∇L(w)```) that its formula row reads and accepts
 (:func:`~descentlab.book.facts.rule_mismatches`, :func:`_typed_rules`), and a typed formula a
 claim evaluates as typed against an independent computation
-(:func:`~descentlab.book.card_claims.typed`).
+(:func:`~descentlab.book.typed.typed`).
 
 A card's sentence that states a relation in its own notation (an identity, an approximation
 at its numbers, a bound, a number worked out) is backed by a typed relation
