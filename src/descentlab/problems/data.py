@@ -591,19 +591,20 @@ def _load_mnist1d(seed: int, val_fraction: float, options: dict[str, Any]) -> Sp
 # digits
 
 
-def _load_digits(seed: int, val_fraction: float, options: dict[str, Any]) -> Splits:
+@functools.lru_cache(maxsize=8)  # read and split once (reading was half a load): copied out
+def _digits_split(fraction: float, seed: int) -> tuple[np.ndarray, ...]:
     from sklearn.datasets import load_digits  # heavy: imported at first use
     from sklearn.model_selection import train_test_split  # heavy: imported at first use
 
+    x, y = (d := load_digits()).images / 16.0, d.target.astype(np.int64)  # pixels are 0..16
+    return tuple(train_test_split(x, y, test_size=fraction, random_state=seed, stratify=y))
+
+
+def _load_digits(seed: int, val_fraction: float, options: dict[str, Any]) -> Splits:
     _reject_unknown("digits", options, ("test_fraction", "split_seed"))
     test_fraction = check("test_fraction", options.get("test_fraction", 0.2), FRACTION)
     split_seed = _check_int("split_seed", options.get("split_seed", 0), 0)
-    bunch = load_digits()
-    x = bunch.images.astype(np.float64) / 16.0  # pixel values are 0..16
-    y = bunch.target.astype(np.int64)
-    x_rest, x_test, y_rest, y_test = train_test_split(
-        x, y, test_size=test_fraction, random_state=split_seed, stratify=y
-    )
+    x_rest, x_test, y_rest, y_test = (a.copy() for a in _digits_split(test_fraction, split_seed))
     meta = {"source": "sklearn.datasets.load_digits", "test_fraction": test_fraction,
             "split_seed": split_seed}  # fmt: skip
     return _finish(
