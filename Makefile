@@ -26,6 +26,12 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 	$(VENV)/bin/ruff format src tests benchmarks
 
+# Python caches each module's compiled bytecode beside it (its default): an environment that
+# turns that off (PYTHONDONTWRITEBYTECODE) makes every test process compile descentlab and the
+# tests again (pytest's assertion rewrite included): 9.2 -> 6.2 CPU s to collect the
+# in-process tier once the cache is written (2026-11-29, AMD EPYC Zen 5).
+unexport PYTHONDONTWRITEBYTECODE
+
 # Two workers: CI has 2 cores; tests pin torch to one thread each (conftest.py). A worker that
 # runs out of tests takes some of the other's (`--dist worksteal`): a few tests take a minute
 # (the FSDP2 tables), and handed out in fixed shares they left one worker idle at the end.
