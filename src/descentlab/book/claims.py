@@ -1270,10 +1270,6 @@ for _rows in (card_claims.CLAIMS, hint_claims.CLAIMS, keep_claims.CLAIMS):
 #: the teaching sentences (of the "What to keep" lines) that nothing the build runs can back,
 #: a phrase each holds and why
 UNBACKED: dict[str, str] = {
-    "What they do not do is remove the rate": "a reading of the method's design, no measurement",
-    "which is the reason the family was invented": "history",
-    "choosing on the test set instead reports an optimistic number": "a rule of method; the "
-    "methodology chapter's cross-validation section measures the optimism, not this sentence",
     "Compare optimizers on one loop": "a rule of method",
     "call one ahead of another only where every seed agrees": "a rule of method",
     "the schedules chapter shows what is": "a pointer to another page",
@@ -1285,26 +1281,13 @@ UNBACKED: dict[str, str] = {
     "procedure, nothing to measure",
     # sentences whose word swapped (teaching.turned) says no contrary, or that a chapter's
     # rows measure on its computed values without reading the sentence's words
-    "so momentum is a cure for bad conditioning, not for noise": "the momentum chapter's noise "
-    "section measures the equal floors in its rows; the sentence's 'grows' is the factor "
-    "1/(1 - β) of a formula, not a direction to swap",
-    "each of them ends far below the floor of a constant rate": "the schedules chapter's rows "
-    "compare each schedule's end with the constant rate's floor on its computed runs; this "
-    "line restates them in words",
     "a recursion on the error's mean and second moment": "'mean' names a moment here: the "
     "swap to 'median' is no contrary; the descent chapter's rows hold the runs to the "
     "recursion",
-    "The expected error splits into squared bias, variance and noise": "bias and variance "
-    "swapped name the same three parts: no contrary; the methodology chapter's rows check "
-    "the sum exactly",
     "the cell's y falls monotonically": "what the cell prints is shown beside the sentence; "
     "its run is the card's cell, not a claim's (a claim would run the card's ravine again)",
-    "The training loss is the mean of the per-example losses": "a definition by convention: "
-    "the median of the losses would be another objective, which no run can refute",
     "More data is the most reliable regularizer": "a judgement from practice; no run of the "
     "book sets more data against the regularizers",
-    "heavy ball hovers at the noise floor of plain SGD": "the swapped word is a place on the "
-    "page (the exercise below); the momentum chapter derives and measures the floors",
     **hint_claims.UNBACKED,
     **card_claims.UNBACKED,
     **keep_claims.UNBACKED,
