@@ -1294,8 +1294,6 @@ UNBACKED: dict[str, str] = {
     "a recursion on the error's mean and second moment": "'mean' names a moment here: the "
     "swap to 'median' is no contrary; the descent chapter's rows hold the runs to the "
     "recursion",
-    "the cell's y falls monotonically": "what the cell prints is shown beside the sentence; "
-    "its run is the card's cell, not a claim's (a claim would run the card's ravine again)",
     "More data is the most reliable regularizer": "a judgement from practice; no run of the "
     "book sets more data against the regularizers",
     **hint_claims.UNBACKED,
