@@ -1291,9 +1291,6 @@ UNBACKED: dict[str, str] = {
     "shows",
     # sentences whose word swapped (teaching.turned) says no contrary, or that a chapter's
     # rows measure on its computed values without reading the sentence's words
-    "a recursion on the error's mean and second moment": "'mean' names a moment here: the "
-    "swap to 'median' is no contrary; the descent chapter's rows hold the runs to the "
-    "recursion",
     "More data is the most reliable regularizer": "a judgement from practice; no run of the "
     "book sets more data against the regularizers",
     **hint_claims.UNBACKED,
