@@ -1469,6 +1469,25 @@ MUTANTS: tuple[Mutant, ...] = (
                                                  "        \"Newton converge; a line search does.",
            new="Convexity makes pure \"\n        \"Newton converge; a line search is not "
                "needed.", chapters=("deep-newton",)),
+    # listed sentences backed: a sentence once listed, turned to its misconception, is a ✘ of
+    # the claim that now backs it
+    Mutant("census_listed_rates_add", "conceptual sentence", "the chain rule's rates said to add",
+           (33,), file="book/texts/l001.py", old="the rates multiply. Backpropagation",
+           new="the rates add. Backpropagation"),
+    Mutant("census_listed_average_lowers_floor", "conceptual sentence",
+           "momentum's average said to lower the noise floor",
+           (98,), file="book/texts/l003.py",
+           old="What the average does not do is lower the noise floor.",
+           new="What the average does is lower the noise floor."),
+    Mutant("census_listed_smoothing_infinite", "conceptual sentence",
+           "label smoothing said to still ask for infinite logits",
+           (88,), file="book/texts/l002.py", old="so the network is never asked for infinite",
+           new="so the network is still asked for infinite"),
+    Mutant("census_listed_schedules_at_floor", "conceptual sentence",
+           "the schedules said to end at the constant rate's floor",
+           (), file="book/chapters/schedules.py",
+           old="each of them ends far below the floor of a constant rate",
+           new="each of them ends at the floor of a constant rate", chapters=("deep-schedules",)),
 )  # fmt: skip
 
 _RUNNER = r"""

@@ -274,6 +274,9 @@ CLAIMS: tuple[tuple[str, str, str, _Demo | str, str], ...] = (
      "a single large gradient shrinks v fast", _second_moment_drops, "item 113"),
     # the lectures' exercises, hints 000-004 (descentlab.book.lecture_hints)
     *lecture_hints.CLAIMS,
+    # listed sentences backed
+    ("card_momentum_saddle", "The same momentum escapes a saddle",
+     "The same momentum stalls at a saddle", _momentum_escapes, "item 102"),
 )  # fmt: skip
 
 #: the hint sentences nothing can back, a phrase each holds and why
