@@ -45,10 +45,10 @@ import numpy as np
 
 from descentlab.book import basics_demos as _basics
 from descentlab.book import card_runs as _r
+from descentlab.book.bibliography import cite, cite_in
 from descentlab.book.checks import shows as _shows
-from descentlab.book.typed import Cases, gap, part, points, typed
 from descentlab.book.keep_claims import _moments, _noise_scale_batch
-from descentlab.book.typed import Cases, formula_demo, gap, part
+from descentlab.book.typed import Cases, gap, part, points, typed
 
 __all__ = ["CLAIMS", "READINGS", "UNBACKED", "Reading", "formula_reading"]
 
