@@ -118,8 +118,6 @@ WORKS: dict[str, Work] = {w.key: w for w in (
          "generalize for deep nets", "ICML", topics=("reparametri",)),
     Work("santurkar2018", ("Santurkar", "Tsipras", "Ilyas", "Madry"), 2018, "How does batch "
          "normalization help optimization?", "NeurIPS", topics=("normaliz", "covariate")),
-    Work("mccandlish2018", ("McCandlish", "Kaplan", "Amodei"), 2018, "An empirical model of "
-         "large-batch training", "arXiv preprint 1812.06162", topics=("critical batch",)),
     Work("li2018", ("Li", "Xu", "Taylor", "Studer", "Goldstein"), 2018, "Visualizing the loss "
          "landscape of neural nets", "NeurIPS", topics=("landscape", "direction")),
     Work("loshchilov2019", ("Loshchilov", "Hutter"), 2019, "Decoupled weight decay "

@@ -3070,11 +3070,6 @@ UNBACKED: dict[str, str] = {
         "after it is printed against the cell's averages, and item 69's claim measures which "
         "error bagging lowers"
     ),
-    "the extra accuracy buys little": (
-        "an empirical finding on the steps a training run needs against its batch size "
-        f"{cite_in('mccandlish2018')}; the card's cell measures the gradient's noise at each B, "
-        "not steps to a loss"
-    ),
     "Keskar et al.": (
         "a citation's authors, cut from its year by the sentence splitter at 'et al.'; the "
         "finding it introduces is listed with the next sentence as a paper's finding"
