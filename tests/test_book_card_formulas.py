@@ -76,7 +76,7 @@ def test_every_sentence_of_the_cards_100_to_131_is_bound_or_listed():
     found = [teaching.Sentence(teaching._card_kind(s), f"item {it.number}", s)
              for it in ITEMS if 100 <= it.number <= 131
              for s in teaching.sentences(it.explain)]  # fmt: skip
-    left = teaching.unbound(found, teaching.KINDS, teaching.KINDS)
+    left = teaching.unbound(found)
     assert not left, [s.text for s in left]
     backing, _ = teaching._phrases()
     backed = sum(any(p in s.text for p in backing) for s in found)

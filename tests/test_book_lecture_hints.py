@@ -43,7 +43,7 @@ def test_the_formulas_an_exercise_row_evaluates_are_credited(solution, formulas)
 
 def test_every_sentence_of_the_lectures_hints_is_bound_or_listed_most_of_them_backed():
     found = [s for s in teaching.census() if s.where in _RANGE]
-    left = teaching.unbound(found, teaching.KINDS, teaching.KINDS)
+    left = teaching.unbound(found)
     assert not left, [f"{s.where}: {s.text}" for s in left]
     backed, listed, n = teaching.shares(found)["hint"]
     assert backed + listed == n and backed >= 2 * listed  # listed: pointers, method, naming

@@ -220,7 +220,7 @@ def test_every_sentence_of_the_first_cards_is_backed_or_listed_most_of_them_back
 
     found = [s for s in teaching.census()
              if s.where.startswith("item ") and 1 <= int(s.where.split()[1]) <= 33]  # fmt: skip
-    assert teaching.unbound(found, teaching.KINDS, teaching.KINDS) == []
+    assert teaching.unbound(found) == []
     backed, listed, n = teaching.shares(found)["all"]
     assert backed + listed == n and backed >= 2 * listed
 
@@ -282,7 +282,7 @@ def test_cards_34_to_66_every_sentence_bound_or_listed_most_bound():
 
     mine = [s for s in teaching.census()
             if s.where.startswith("item ") and 34 <= int(s.where.split()[1]) <= 66]  # fmt: skip
-    left = teaching.unbound(mine, teaching.KINDS, teaching.KINDS)
+    left = teaching.unbound(mine)
     assert not left, [(s.where, s.text) for s in left]
     backed, listed, total = teaching.shares(mine)["all"]
     assert backed + listed == total and backed >= 0.7 * total, (backed, listed, total)

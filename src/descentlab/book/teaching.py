@@ -50,9 +50,9 @@ page types, and is ✘ when its sides disagree or the page no longer states it.
 
 A sentence has a *computable opposite* when :func:`turned` changes it: one of the word pairs of
 :data:`OPPOSITES` (bias and variance, mean and median, falls and grows, sharp and flat, ...)
-swapped gives the sentence that says the contrary. Every sentence of every kind
-(:data:`WHOLLY_BOUND_KINDS` is :data:`KINDS`), with a computable opposite or not, must be
-backed or listed (:func:`unbound`): a new one fails the build's row (:func:`bound_check`)
+swapped gives the sentence that says the contrary (a reading chooses between the two). Every
+sentence of every kind, with a computable opposite or not, must be backed or listed
+(:func:`unbound`): a new one fails the build's row (:func:`bound_check`)
 until a claim, a reading, a typed formula or a check row binds it or :data:`UNBACKED` says
 why nothing can.
 
@@ -76,10 +76,8 @@ if TYPE_CHECKING:
     from descentlab.book.card_claims import Ran
 
 __all__ = [
-    "BOUND_KINDS",
     "KINDS",
     "OPPOSITES",
-    "WHOLLY_BOUND_KINDS",
     "Sentence",
     "bound_check",
     "census",
@@ -91,16 +89,6 @@ __all__ = [
 ]
 
 KINDS: tuple[str, ...] = ("What to keep", "hint", "definition", "cell output", "card explanation")
-#: the kinds whose every sentence with a computable opposite is backed or listed
-BOUND_KINDS: tuple[str, ...] = (
-    "What to keep",
-    "hint",
-    "definition",
-    "cell output",
-    "card explanation",
-)
-#: the kinds whose every sentence, with a computable opposite or not, is backed or listed
-WHOLLY_BOUND_KINDS: tuple[str, ...] = KINDS
 
 #: the word pairs whose swap turns a teaching sentence into its opposite
 OPPOSITES: tuple[tuple[str, str], ...] = (
@@ -295,18 +283,12 @@ def shares(found: Iterable[Sentence]) -> dict[str, tuple[int, int, int]]:
     return {k: (v[0], v[1], v[2]) for k, v in out.items()}
 
 
-def unbound(found: Iterable[Sentence], kinds: Iterable[str] = BOUND_KINDS,
-            wholly: Iterable[str] = WHOLLY_BOUND_KINDS) -> list[Sentence]:  # fmt: skip
-    """The sentences of ``kinds`` with a computable opposite (:func:`turned` changes them),
-    and every sentence of ``wholly``, that no claim or check row backs and
-    :data:`~descentlab.book.claims.UNBACKED` does not list."""
+def unbound(found: Iterable[Sentence], kinds: Iterable[str] = KINDS) -> list[Sentence]:
+    """The sentences of ``kinds`` (every kind by default) that no claim, reading or check row
+    backs and :data:`~descentlab.book.claims.UNBACKED` does not list."""
     backing, listing = _phrases()
-    kinds, wholly = set(kinds), set(wholly)
-    return [
-        s for s in found
-        if (s.kind in wholly or (s.kind in kinds and turned(s.text) != s.text))
-        and not any(p in s.text for p in backing + listing)
-    ]  # fmt: skip
+    phrases, kinds = backing + listing, set(kinds)
+    return [s for s in found if s.kind in kinds and not any(p in s.text for p in phrases)]
 
 
 def census_line(counts: Mapping[str, tuple[int, int, int]]) -> str:
@@ -321,8 +303,8 @@ def census_line(counts: Mapping[str, tuple[int, int, int]]) -> str:
 
 
 def bound_check(found: Iterable[Sentence]) -> Check:
-    """The row that holds the book to :func:`unbound`: ✘ naming each teaching sentence (of
-    :data:`WHOLLY_BOUND_KINDS`: every kind) that nothing binds or lists."""
+    """The row that holds the book to :func:`unbound`: ✘ naming each teaching sentence, of
+    every kind, that nothing binds or lists."""
     left = unbound(found)
     named = "; ".join(f'{s.where}: "{s.text[:70]}"' for s in left[:6])
     return ck(
