@@ -419,18 +419,12 @@ class _RunMonitors(optim.Monitor):
         return torch.linalg.vector_norm(torch.stack(each), dim=0)
 
     def add(
-        self,
-        step: int,
-        index: int,
-        grad_norm: Tensor,
-        update_norm: Tensor,
-        param_norm: Tensor,
-        hyper: Mapping[str, Any],
+        self, step: int, index: int, norms: tuple[Tensor, Tensor, Tensor], hyper: Mapping[str, Any]
     ) -> None:
         """Each due run's record: its own norms and values of the hyperparameters."""
         for j, monitor in self.due:
             own = {key: _run_value(v, j, self.n) for key, v in hyper.items()}
-            monitor.add(step, index, grad_norm[j], update_norm[j], param_norm[j], own)
+            monitor.add(step, index, tuple(x[j] for x in norms), own)
 
 
 def _split(params: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:

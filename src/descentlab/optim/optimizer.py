@@ -117,25 +117,19 @@ class Monitor:
         """Record param group ``index``'s step ``step`` if it is an ``every``-th one."""
         if step % self.every:
             return
-        norms = self.norms
-        self.add(step, index, norms(grads), norms(updates), norms(params), hyper)
+        self.add(step, index, (self.norms(grads), self.norms(updates), self.norms(params)), hyper)
 
     def norms(self, tensors: list[Tensor]) -> Tensor:
         """The L2 norm over ``tensors`` (a monitor of several stacked runs: each run's)."""
         return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors)))
 
     def add(
-        self,
-        step: int,
-        index: int,
-        grad_norm: Tensor,
-        update_norm: Tensor,
-        param_norm: Tensor,
-        hyper: Mapping[str, Any],
+        self, step: int, index: int, norms: tuple[Tensor, Tensor, Tensor], hyper: Mapping[str, Any]
     ) -> None:
-        """Append one record of norms computed elsewhere (0-d tensors; :meth:`record`
-        computes them from the step's tensors, a vectorized group from its slice of them)."""
-        gn, un, pn = grad_norm, update_norm, param_norm
+        """Append one record of the gradients', update's and parameters' norms computed
+        elsewhere (0-d tensors; :meth:`record` computes them from the step's tensors, a
+        vectorized group from its slice of them)."""
+        gn, un, pn = norms
         rec: dict[str, Any] = {
             "step": step,
             "group": index,
