@@ -5,6 +5,7 @@ is in docs/schedules.md.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,31 +28,77 @@ _DOUBLINGS = 4
 
 @dataclass(frozen=True)
 class RobbinsMonroReport:
-    """What `robbins_monro` found.
+    """What `robbins_monro` found: the schedule's values and the tolerance it read them with;
+    everything else is computed from those two.
 
     Attributes:
-        horizon: number of steps examined (steps 0 .. horizon-1).
         eta: the schedule's values, shape (horizon,).
-        sum_eta: partial sums :math:`S_1(n) = \\sum_{t<n}\\eta_t`, ``sum_eta[n-1]``.
-        sum_eta_sq: partial sums of :math:`\\eta_t^2`.
-        eta_exponent: growth exponent of ``sum_eta`` per doubling (0 for 1/t, 1 for a constant).
-        eta_sq_exponent: the same for ``sum_eta_sq``.
-        eta_sum_diverges: the first condition holds over the horizon.
-        eta_sq_sum_converges: the second condition holds over the horizon.
-        meets: both hold.
-        explanation: a one-paragraph account of the verdict.
+        tolerance: a sum counts as unbounded while its growth exponent is > -tolerance.
     """
 
-    horizon: int
     eta: np.ndarray
-    sum_eta: np.ndarray
-    sum_eta_sq: np.ndarray
-    eta_exponent: float
-    eta_sq_exponent: float
-    eta_sum_diverges: bool
-    eta_sq_sum_converges: bool
-    meets: bool
-    explanation: str
+    tolerance: float
+
+    @property
+    def horizon(self) -> int:
+        """Number of steps examined (steps 0 .. horizon-1)."""
+        return len(self.eta)
+
+    @functools.cached_property
+    def sum_eta(self) -> np.ndarray:
+        """Partial sums :math:`S_1(n) = \\sum_{t<n}\\eta_t`, ``sum_eta[n-1]``."""
+        return np.cumsum(self.eta)
+
+    @functools.cached_property
+    def sum_eta_sq(self) -> np.ndarray:
+        """Partial sums of :math:`\\eta_t^2`."""
+        return np.cumsum(self.eta * self.eta)
+
+    @functools.cached_property
+    def eta_exponent(self) -> float:
+        """Growth exponent of ``sum_eta`` per doubling (0 for 1/t, 1 for a constant)."""
+        return growth_exponent(self.sum_eta)
+
+    @functools.cached_property
+    def eta_sq_exponent(self) -> float:
+        """The same for ``sum_eta_sq``."""
+        return growth_exponent(self.sum_eta_sq)
+
+    @property
+    def eta_sum_diverges(self) -> bool:
+        """The first condition holds over the horizon."""
+        return self.eta_exponent > -self.tolerance
+
+    @property
+    def eta_sq_sum_converges(self) -> bool:
+        """The second condition holds over the horizon."""
+        return not (self.eta_sq_exponent > -self.tolerance)
+
+    @property
+    def meets(self) -> bool:
+        """Both conditions hold."""
+        return self.eta_sum_diverges and self.eta_sq_sum_converges
+
+    @property
+    def explanation(self) -> str:
+        """A one-paragraph account of the verdict: how both sums grow, and why."""
+        diverges, converges = self.eta_sum_diverges, self.eta_sq_sum_converges
+        if self.meets:
+            why = (
+                "the steps can still travel any distance while their total noise variance is finite"
+            )
+        elif not diverges:
+            why = "sum eta stays bounded, so the iterates can stall before reaching the optimum"
+        else:
+            why = "sum eta^2 grows without bound, so the gradient noise never averages out"
+        return (
+            f"Over {self.horizon} steps: "
+            + _growth("sum eta", float(self.sum_eta[-1]), self.eta_exponent, diverges)
+            + "; "
+            + _growth("sum eta^2", float(self.sum_eta_sq[-1]), self.eta_sq_exponent, not converges)
+            + f". Robbins-Monro conditions {'met' if self.meets else 'not met'}: {why} "
+            f"(a sum counts as unbounded while its exponent > {-self.tolerance:g})."
+        )
 
 
 def growth_exponent(partial_sums: np.ndarray, doublings: int = _DOUBLINGS) -> float:
@@ -96,32 +143,6 @@ def _growth(name: str, total: float, exponent: float, unbounded: bool) -> str:
     return f"{name} reaches {total:.6g}, {growth} ({verdict})"
 
 
-def _explain(
-    horizon: int,
-    sum_eta: np.ndarray,
-    sum_eta_sq: np.ndarray,
-    exponents: tuple[float, float],
-    tolerance: float,
-) -> str:
-    """The report's sentence: how both sums grow, and the verdict with its reason."""
-    diverges, converges = exponents[0] > -tolerance, not (exponents[1] > -tolerance)
-    meets = diverges and converges
-    if meets:
-        why = "the steps can still travel any distance while their total noise variance is finite"
-    elif not diverges:
-        why = "sum eta stays bounded, so the iterates can stall before reaching the optimum"
-    else:
-        why = "sum eta^2 grows without bound, so the gradient noise never averages out"
-    return (
-        f"Over {horizon} steps: "
-        + _growth("sum eta", float(sum_eta[-1]), exponents[0], diverges)
-        + "; "
-        + _growth("sum eta^2", float(sum_eta_sq[-1]), exponents[1], not converges)
-        + f". Robbins-Monro conditions {'met' if meets else 'not met'}: {why} "
-        f"(a sum counts as unbounded while its exponent > {-tolerance:g})."
-    )
-
-
 def robbins_monro(
     schedule: Schedule | Callable[[int], float],
     horizon: int = 100_000,
@@ -161,23 +182,4 @@ def robbins_monro(
         raise ValueError(
             f"schedule values must be finite and >= 0, got {float(eta[t])!r} at step {t}"
         )
-    sum_eta = np.cumsum(eta)
-    sum_eta_sq = np.cumsum(eta * eta)
-    a = growth_exponent(sum_eta)
-    b = growth_exponent(sum_eta_sq)
-    diverges = a > -tolerance
-    converges = not (b > -tolerance)
-
-    explanation = _explain(horizon, sum_eta, sum_eta_sq, (a, b), tolerance)
-    return RobbinsMonroReport(
-        horizon=horizon,
-        eta=eta,
-        sum_eta=sum_eta,
-        sum_eta_sq=sum_eta_sq,
-        eta_exponent=a,
-        eta_sq_exponent=b,
-        eta_sum_diverges=diverges,
-        eta_sq_sum_converges=converges,
-        meets=diverges and converges,
-        explanation=explanation,
-    )
+    return RobbinsMonroReport(eta, tolerance)
