@@ -53,18 +53,15 @@ def one_hot_regression(n: int, n_val: int = 4) -> data.Splits:
     """x_i = e_i: the gradient of a linear model's weight is non-zero exactly in the columns of
     the examples in the batch, so the batches can be read back from the gradients."""
     g = torch.Generator().manual_seed(0)
-    return data.Splits(
+    return data.Splits.of(
         name="onehot",
         task="regression",
-        x_train=torch.eye(n),
-        y_train=torch.randn(n, 1, generator=g) + 3.0,
-        x_val=torch.zeros(n_val, n),
-        y_val=torch.ones(n_val, 1),
+        train=(torch.eye(n), torch.randn(n, 1, generator=g) + 3.0),
+        val=(torch.zeros(n_val, n), torch.ones(n_val, 1)),
+        test=(torch.zeros(2, n), torch.ones(2, 1)),
         n_classes=None,
         input_shape=(n,),
         n_outputs=1,
-        _x_test=torch.zeros(2, n),
-        _y_test=torch.ones(2, 1),
         default_model="linear",
         default_loss="mse",
     )

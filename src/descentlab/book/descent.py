@@ -493,9 +493,9 @@ def epoch_sampler(ctx: Context) -> Evidence:
     per_epoch = n // batch
     x = torch.eye(n, dtype=torch.float32)
     y = torch.arange(n) % 2
-    splits = Splits(
-        name="moons", task="classification", x_train=x, y_train=y, x_val=x[:4], y_val=y[:4],
-        n_classes=2, input_shape=(n,), n_outputs=2, _x_test=x[:4], _y_test=y[:4],
+    splits = Splits.of(
+        name="moons", task="classification", train=(x, y), val=(x[:4], y[:4]),
+        test=(x[:4], y[:4]), n_classes=2, input_shape=(n,), n_outputs=2,
     )  # fmt: skip
     cfg = RunConfig(problem="moons", model="logistic", optimizer="sgd", hyper={"lr": 0.1},
                     batch_size=batch, steps=2 * per_epoch, eval_every=per_epoch, seed=0,

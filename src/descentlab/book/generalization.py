@@ -821,10 +821,10 @@ def _as_splits(inputs: torch.Tensor, y: torch.Tensor) -> Any:
     the test split empty and sealed."""
     from descentlab.problems.data import Splits
 
-    return Splits(
-        name="digits", task="classification", x_train=inputs[:480], y_train=y[:480],
-        x_val=inputs[480:], y_val=y[480:], n_classes=10, input_shape=tuple(inputs.shape[1:]),
-        n_outputs=10, _x_test=inputs[:0], _y_test=y[:0],
+    return Splits.of(
+        name="digits", task="classification", train=(inputs[:480], y[:480]),
+        val=(inputs[480:], y[480:]), test=(inputs[:0], y[:0]), n_classes=10,
+        input_shape=tuple(inputs.shape[1:]), n_outputs=10,
     )  # fmt: skip
 
 

@@ -199,6 +199,21 @@ class Splits(TestSeal):
     _x_test: Tensor = field(repr=False)
     _y_test: Tensor = field(repr=False)
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        train: tuple[Tensor, Tensor],
+        val: tuple[Tensor, Tensor],
+        test: tuple[Tensor, Tensor],
+        **fields: Any,
+    ) -> Splits:
+        """Splits from the ``(inputs, targets)`` of each part (the test pair sealed) and the
+        other fields by keyword."""
+        names = ("x_train", "y_train", "x_val", "y_val", "_x_test", "_y_test")
+        tensors = zip(names, (*train, *val, *test), strict=True)
+        return cls(**dict(tensors), **fields)
+
     @property
     def x_test(self) -> Tensor:
         """Test inputs (raises :class:`TestSetSealedError` while sealed)."""
@@ -451,14 +466,11 @@ def _finish(
 
     y_train = ty(y_tr)
     meta = {**meta, "seed": seed, "val_fraction": val_fraction}
-    return Splits(
+    return Splits.of(
         name=name,
-        x_train=tx(x_tr),
-        y_train=y_train,
-        x_val=tx(x_va),
-        y_val=ty(y_va),
-        _x_test=tx(x_test),
-        _y_test=ty(y_test),
+        train=(tx(x_tr), y_train),
+        val=(tx(x_va), ty(y_va)),
+        test=(tx(x_test), ty(y_test)),
         default_model=default_model,
         default_loss=default_loss,
         meta=meta,

@@ -364,13 +364,10 @@ class _Arrays:
                 n_classes = int(max(int(y.max()) for y in (y_train, y_test))) + 1
             for name, y in (("y_train", y_train), ("y_val", y_val), ("y_test", y_test)):
                 datasets.check_labels(y, n_classes, name=f"{where}: {name}")
-        return datasets.Splits(
-            x_train=x_train,
-            y_train=y_train,
-            x_val=x_val,
-            y_val=y_val,
-            _x_test=x_test,
-            _y_test=y_test,
+        return datasets.Splits.of(
+            train=(x_train, y_train),
+            val=(x_val, y_val),
+            test=(x_test, y_test),
             **datasets.example_fields(task, n_classes, x_train.shape[1:], y_train.shape[1:]),
             **stamp(p, seed, val_fraction),
         )
