@@ -117,25 +117,22 @@ def add_command(
     name: str,
     func: Callable[[argparse.Namespace], int],
     help: str,
-    description: str | None = None,
     **kwargs: Any,
 ) -> argparse.ArgumentParser:
     """Add the subcommand ``name``, run by ``func(args) -> exit code``; returns its parser.
 
-    Without ``description``, ``--help`` shows the docstring of ``func``'s module as plain text
-    (its summary, examples and notes: the one place a subcommand is described).
+    Its ``--help`` shows the docstring of ``func``'s module as plain text (its summary,
+    examples and notes: the one place a subcommand is described).
 
     Example:
         >>> parser = argparse.ArgumentParser()
-        >>> p = add_command(parser.add_subparsers(), "hello", lambda a: 0, help="h",
-        ...                 description="Say hello.")
+        >>> p = add_command(parser.add_subparsers(), "hello", lambda a: 0, help="h")
         >>> parser.parse_args(["hello"]).func(None)
         0
     """
-    if description is None:
-        module = sys.modules[func.__module__]
-        description = plain_text(inspect.getdoc(module) or "", vars(module))
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+    module = sys.modules[func.__module__]
+    description = plain_text(inspect.getdoc(module) or "", vars(module))
+    kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
     p = subparsers.add_parser(name, help=help, description=description, **kwargs)
     p.set_defaults(func=func)
     return p

@@ -1,5 +1,9 @@
 """``descentlab compare``: which optimizer, with which learning rate, for this model?
 
+A fixed protocol on one problem: tune each optimizer's learning rate on validation data, rerun
+the best with several seeds, refit on training + validation data and evaluate on the test set
+once; write a self-contained HTML report.
+
 With no arguments, compares SGD, Momentum, Nesterov, AdaGrad, Adadelta (tuned, and at its
 default learning rate), RMSProp and Adam on MNIST-1D with the CNN: each optimizer's learning
 rate is tuned on validation data (a coarse grid, extended past a winning edge and refined
@@ -116,11 +120,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compare",
         run,
         help="compare optimizers: tune on validation data, several seeds, report",
-        description="Compare optimizers on one problem with a fixed protocol: tune each "
-        "optimizer's learning rate on validation data, rerun the best with several seeds, "
-        "refit on training + validation data and evaluate on the test set once; write a "
-        "self-contained HTML report. Re-running the same command continues an interrupted "
-        "comparison.",
     )
     _what_arguments(p.add_argument_group("what is compared"), d)
     _budget_arguments(p.add_argument_group("budget and protocol"), d)

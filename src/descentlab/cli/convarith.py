@@ -1,5 +1,8 @@
 """``descentlab convarith``: the CNN lecture's convolution arithmetic from the command line.
 
+Output shapes and parameter counts of the networks of the regularization and CNN lecture
+(AlexNet, the 1x1 bottleneck, GoogLeNet's inception block).
+
 Examples::
 
     descentlab convarith alexnet                  # the lecture's table (35k ... 177M, 16M, 4M)
@@ -18,15 +21,11 @@ from descentlab.cli._options import add_command, add_switch
 __all__ = ["handler", "register"]
 
 _HELP = "convolution arithmetic: AlexNet's parameters, 1x1 bottleneck, inception block"
-_DESCRIPTION = (
-    "Output shapes and parameter counts of the networks of the regularization and CNN lecture "
-    "(AlexNet, the 1x1 bottleneck, GoogLeNet's inception block)."
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``convarith`` subcommand."""
-    p = add_command(subparsers, "convarith", handler, _HELP, _DESCRIPTION)
+    p = add_command(subparsers, "convarith", handler, _HELP)
     p.add_argument("which", choices=["alexnet", "bottleneck", "inception"])
     add_switch(p, "--one-gpu", help="alexnet: no two-GPU grouping")
     add_switch(p, "--bias", help="count biases")

@@ -1,5 +1,8 @@
 """``descentlab experiment``: run one of the lectures' experiments and write its outputs.
 
+Run one of the lectures' experiments and write its figure (PNG), table (JSON and Markdown) and
+checks into an output folder.
+
 Examples::
 
     descentlab experiment list                         # the experiments and their options
@@ -65,12 +68,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "experiment",
         handler,
         help="run one of the lectures' experiments (figures + table)",
-        description="Run one of the lectures' experiments and write its figure (PNG), table "
-        "(JSON and Markdown) and checks into an output folder.\n\nexperiments:\n" + lines,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="experiments:\n" + lines,
     )
     p.add_argument("name", choices=[*NAMES, "list"], metavar="NAME",
-                   help="an experiment (see above) or 'list'")  # fmt: skip
+                   help="an experiment (listed below) or 'list'")  # fmt: skip
     p.add_argument("--out", default="runs/experiments",
                    help="output folder (default runs/experiments)")  # fmt: skip
     add_switch(p, "--quick", help="the small setting (seconds; what the tests run)")

@@ -1,5 +1,9 @@
 """``descentlab lectures``: the lecture book, every claim of the five lectures shown.
 
+Write one self-contained HTML page per lecture (titled by its subject) and an index: each item
+of the lecture with the figure, table or experiment that shows it and checks computed from the
+numbers.
+
 The lectures are the optimization lecture (000), the derivatives lecture (001), the
 regularization and CNN lecture (002), the momentum lecture (003) and the PyTorch losses lecture
 (004); ``--only`` takes their page names or these numbers.
@@ -23,16 +27,11 @@ from descentlab.cli._options import add_command, add_switch
 __all__ = ["handler", "register"]
 
 _HELP = "write the lecture book: one HTML page per lecture, every claim checked"
-_DESCRIPTION = (
-    "Write one self-contained HTML page per lecture (titled by its subject) and an index: each "
-    "item of the lecture with the figure, table or experiment that shows it and checks "
-    "computed from the numbers."
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``lectures`` subcommand."""
-    p = add_command(subparsers, "lectures", handler, _HELP, _DESCRIPTION)
+    p = add_command(subparsers, "lectures", handler, _HELP)
     p.add_argument("--out", default="runs/lectures", help="output folder (default runs/lectures)")
     add_switch(p, "--quick", help="the experiments' quick presets")
     p.add_argument(

@@ -1,5 +1,8 @@
 """``descentlab report RUN_DIR``: re-render a comparison's HTML report from its store.
 
+Re-render RUN_DIR/report.html from the store of a ``descentlab compare`` run directory (also for
+a comparison that was stopped: finished parts are shown).
+
 Example::
 
     descentlab report runs/mnist1d-default-1a2b3c4d
@@ -18,17 +21,12 @@ from descentlab.cli._options import add_command, add_switch, check_out_dir, show
 
 __all__ = ["register", "run"]
 
-
 _HELP = "re-render a comparison's HTML report from its store"
-_DESCRIPTION = (
-    "Re-render RUN_DIR/report.html from the store of a `descentlab compare` run directory "
-    "(also for a comparison that was stopped: finished parts are shown)."
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``report`` subcommand."""
-    p = add_command(subparsers, "report", run, help=_HELP, description=_DESCRIPTION)
+    p = add_command(subparsers, "report", run, _HELP)
     p.add_argument("run_dir", metavar="RUN_DIR", help="the comparison's run directory")
     p.add_argument("--output", metavar="PATH", help="write here instead of RUN_DIR/report.html")
     add_switch(p, "--table", help="also print the results table")
