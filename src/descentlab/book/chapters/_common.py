@@ -394,17 +394,19 @@ def rule_check(
 
 
 def scratch(
+    *,
     text: str | Callable[[Numbers], str],
     code: str,
     what: str,
+    tol: float = 1e-12,
     title: str = "From scratch, in plain torch",
 ) -> Section:
     """The section that implements the chapter from scratch: ``text`` (or ``text(n)``), then
-    :func:`from_scratch` of ``code``, checked as ``what``."""
+    :func:`from_scratch` of ``code``, checked as ``what`` to ``tol``."""
 
     def section(ctx: Context, n: Numbers) -> Part:
         words = text(n) if callable(text) else text.strip()
-        return Part("scratch", title, [words, *from_scratch(code, what)])
+        return Part("scratch", title, [words, *from_scratch(code, what, tol)])
 
     return section
 

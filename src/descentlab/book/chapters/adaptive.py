@@ -843,13 +843,12 @@ def _live_runs() -> list[list]:
 # ------------------------------------------------------------------------------------------
 # 9. from scratch, and a real training run
 
-SCRATCH = """
+_scratch = kit.scratch(
+    text="""
 Adam is a few lines from scratch: the two averages, the two corrections, the step. The cell
 below is the whole of it in plain torch, with AdaGrad beside it; the build runs both on the
-ravine next to descentlab's `Adam` and `Adagrad` and checks that every iterate is the same."""
-
-SCRATCH_CODE = (
-    """\
+ravine next to descentlab's `Adam` and `Adagrad` and checks that every iterate is the same.""",
+    code="""\
 import torch
 from descentlab import optim
 
@@ -886,7 +885,8 @@ library = torch.stack([descentlab_path(lambda p: optim.Adam(p, lr=0.1)),
 print("Adam after 100 steps, mine:", mine[0, -1].tolist())
 print("                descentlab:", library[0, -1].tolist())
 print(f"largest relative difference: {((mine - library).abs() / library.abs().max()).max():.1e}")
-"""
+""",
+    what="Adam and AdaGrad from scratch give descentlab's iterates on the ravine (100 steps each)",
 )
 
 TRAINING = kit.Prose(
@@ -896,13 +896,6 @@ trains descentlab's default MNIST-1D model with mini-batches of {{batch}} for {{
 with `SGD`, `Adagrad`, `RMSprop` and `Adam`, each at a rate typical for it ({{rates}}).
 The adaptive methods descend faster early, where the gradients of the layers differ most in
 size; AdaGrad's accumulated sum slows it later in the run, as its first section predicts.""",
-)
-
-
-_scratch = kit.scratch(
-    SCRATCH,
-    SCRATCH_CODE,
-    "Adam and AdaGrad from scratch give descentlab's iterates on the ravine (100 steps each)",
 )
 
 

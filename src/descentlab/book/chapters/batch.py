@@ -1180,13 +1180,13 @@ def _noise_scale(ctx: Context, n: kit.Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 8. from scratch, and a real training run
 
-SCRATCH = """
+_scratch = kit.scratch(
+    text="""
 Mini-batch SGD from scratch is a shuffle, a slice and a step. The cell below writes one epoch
 loop in plain torch on this chapter's least-squares data, drawing each epoch's order from a
 seeded generator, and runs descentlab's `SGD` on the same batches; the build checks that every
-iterate is the same, and the printout shows the batch gradient's variance falling like 1/B."""
-
-SCRATCH_CODE = """\
+iterate is the same, and the printout shows the batch gradient's variance falling like 1/B.""",
+    code="""\
 import torch
 from descentlab import optim
 
@@ -1228,7 +1228,10 @@ for b in (1, 16, 64):
           f"{per.var(unbiased=False) / b * (256 - b) / 255:.4f}; w after 3 epochs "
           f"{float(epochs(b, 0.05, 3)[-1]):.4f} (w* = {w_star:.4f})")
 print(f"largest difference from descentlab over all steps: {(mine - library).abs().max():.1e}")
-"""
+""",
+    what="mini-batch SGD from scratch gives descentlab's SGD on the "
+    "same batches, iterate by iterate (three batch sizes, three epochs)",
+)
 
 TRAINING = kit.Prose(
     """
@@ -1239,14 +1242,6 @@ B = {{b2}} at η = {{lr1}}, a larger batch without the larger rate. Per example,
 progress alike, as the floor section's η/B predicts; the third, which drew as many examples
 per step as the second but took steps of a quarter of the size, falls behind: a larger batch
 is only worth its cost with a proportionally larger rate, up to the edge above.""",
-)
-
-
-_scratch = kit.scratch(
-    SCRATCH,
-    SCRATCH_CODE,
-    "mini-batch SGD from scratch gives descentlab's SGD on the "
-    "same batches, iterate by iterate (three batch sizes, three epochs)",
 )
 
 

@@ -599,14 +599,13 @@ def ctx_date() -> str:
 # ------------------------------------------------------------------------------------------
 # 5. from scratch
 
-SCRATCH = """
+_scratch = kit.scratch(
+    text="""
 Two of the optimizers from scratch, in plain torch, on a least-squares problem: Adadelta
 (item 78), whose step is the ratio of two running root-mean-squares and needs no rate of its
 own, and Lion, which keeps only the sign of an interpolated momentum. The build runs them next
-to descentlab's `Adadelta` and `Lion` and checks that every iterate is the same."""
-
-SCRATCH_CODE = (
-    """\
+to descentlab's `Adadelta` and `Lion` and checks that every iterate is the same.""",
+    code="""\
 import torch
 from descentlab import optim
 
@@ -645,13 +644,9 @@ library = torch.cat([descentlab_path(lambda p: optim.Adadelta(p, lr=1.0, rho=0.9
 print("Adadelta after 100 steps:", [round(v, 6) for v in mine[99].tolist()])
 print("Lion after 100 steps:    ", [round(v, 6) for v in mine[-1].tolist()])
 print(f"largest difference from descentlab: {float((mine - library).abs().max()):.1e}")
-"""
-)
-
-_scratch = kit.scratch(
-    SCRATCH,
-    SCRATCH_CODE,
-    "Adadelta and Lion from scratch give descentlab's Adadelta and Lion iterates (100 steps each)",
+""",
+    what="Adadelta and Lion from scratch give descentlab's Adadelta and Lion iterates (100 "
+    "steps each)",
 )
 
 

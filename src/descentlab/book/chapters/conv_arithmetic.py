@@ -553,14 +553,14 @@ def _move(ctx: Context, n: kit.Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 7. from scratch, and a real training run
 
-SCRATCH = """
+_scratch = kit.scratch(
+    text="""
 A two-dimensional convolution from scratch: pad the image, cut every $k \\times k$ window with
 its channels into a row (`unfold`), and multiply the rows by the kernel tensor flattened to a
 matrix, one matrix product for the whole layer, the way many libraries compute it. The build
 runs it with padding and stride on a batch of three-channel images and checks it against
-torch's `conv2d`, the operation descentlab's convolutional models are made of."""
-
-SCRATCH_CODE = """\
+torch's `conv2d`, the operation descentlab's convolutional models are made of.""",
+    code="""\
 import torch
 import torch.nn.functional as F
 
@@ -582,7 +582,9 @@ mine = torch.cat([conv2d(x, w, b).flatten(), conv2d(x, w, b, stride=2, padding=1
 library = torch.cat([F.conv2d(x, w, b).flatten(), F.conv2d(x, w, b, stride=2, padding=1).flatten()])
 print("output shapes:", tuple(conv2d(x, w, b).shape), tuple(conv2d(x, w, b, 2, 1).shape))
 print(f"largest difference from torch's conv2d: {(mine - library).abs().max():.1e}")
-"""
+""",
+    what="a 2-D convolution from scratch (unfold and one matrix product) gives torch's conv2d",
+)
 
 TRAINING = kit.Prose(
     """
@@ -597,13 +599,6 @@ the patterns to positions where the training set did not show them.""",
     mlp_params="the MLP's parameters by linear_params, against torch's numel",
     cnn_acc="the CNN's test accuracy, against a second evaluation of the trained model",
     mlp_acc="the MLP's test accuracy, against a second evaluation of the trained model",
-)
-
-
-_scratch = kit.scratch(
-    SCRATCH,
-    SCRATCH_CODE,
-    "a 2-D convolution from scratch (unfold and one matrix product) gives torch's conv2d",
 )
 
 

@@ -614,13 +614,13 @@ def _move(ctx: Context, n: kit.Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 6. from scratch, and a real network
 
-SCRATCH = """
+_scratch = kit.scratch(
+    text="""
 Gradient descent on the logistic loss from scratch, with the gradient written by hand,
 $\\frac1N A^\\top(\\sigma(Aw) - y)$, next to descentlab's `SGD` driven by autograd: the build
 checks that every iterate is the same, and the printout shows the loss falling to the floor
-every start of the section above reached."""
-
-SCRATCH_CODE = """\
+every start of the section above reached.""",
+    code="""\
 import torch
 from descentlab import optim
 
@@ -655,14 +655,11 @@ library = descentlab_path(5.0, 300)
 for t in (0, 9, 99, 299):
     print(f"step {t + 1:3d}: loss {float(loss(mine[t])):.6f}")
 print(f"largest difference from descentlab: {float((mine - library).abs().max()):.1e}")
-"""
-
-_scratch = kit.scratch(
-    SCRATCH,
-    SCRATCH_CODE,
-    "gradient descent on the logistic loss from scratch gives descentlab's SGD iterates "
+""",
+    what="gradient descent on the logistic loss from scratch gives descentlab's SGD iterates "
     "(300 steps)",
 )
+
 
 TRAINING = kit.Prose(
     """

@@ -626,14 +626,14 @@ def _move(ctx: Context, n: kit.Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 6. from scratch, and a real training run
 
-SCRATCH = """
+_scratch = kit.scratch(
+    text="""
 The three loops from scratch in plain torch, each an epoch loop over a shuffled order: the
 full batch takes the whole set at once, stochastic descent one example, mini-batch descent
 16. The build runs them on this chapter's training set next to descentlab's `SGD` on the
 same batches in the same order and checks that every iterate is the same; the printout is the
-excess loss after two epochs, the per-epoch comparison of the sections above in one run each."""
-
-SCRATCH_CODE = """\
+excess loss after two epochs, the per-epoch comparison of the sections above in one run each.""",
+    code="""\
 import torch
 from descentlab import optim
 
@@ -673,7 +673,9 @@ w_star = torch.linalg.lstsq(x, y[:, None]).solution[:, 0]
 for b, lr in settings:
     e = descend(b, lr, 2)[-1] - w_star
     print(f"B = {b:3d}: excess loss after 2 epochs {0.5 * e @ (x.T @ x / 256) @ e:.2e}")
-"""
+""",
+    what="full-batch, mini-batch and stochastic descent from scratch give descentlab's iterates",
+)
 
 TRAINING = kit.Prose(
     """
@@ -689,13 +691,6 @@ its training loss still {{full}} against the initial $\\ln 10$.""",
     steps3="the engine's full-batch steps, against the epochs",
     full="the full batch's final training loss, against ln 10",
     n_train="the training examples, against the engine's steps × B per epoch",
-)
-
-
-_scratch = kit.scratch(
-    SCRATCH,
-    SCRATCH_CODE,
-    "full-batch, mini-batch and stochastic descent from scratch give descentlab's iterates",
 )
 
 

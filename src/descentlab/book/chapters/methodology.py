@@ -762,14 +762,14 @@ def _move(ctx: Context, n: kit.Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 6. from scratch, and a real training run
 
-SCRATCH = """
+_scratch = kit.scratch(
+    text="""
 k-fold cross-validation from scratch: shuffle the indices with a seeded generator, cut them
 into k nearly equal folds, and for each fold fit on the others and score on it. Written with
 numpy's `RandomState` shuffle, the cell reproduces the folds of descentlab's `fold_indices`
 (which uses scikit-learn's `KFold`) exactly, and with them the cross-validation errors of the
-section above, degree by degree."""
-
-SCRATCH_CODE = """\
+section above, degree by degree.""",
+    code="""\
 import numpy as np
 from descentlab.problems.data import fold_indices
 
@@ -801,7 +801,11 @@ print("CV error by degree:", [round(float(v), 4) for v in mine])
 theirs = fold_indices(y, 5, seed=0, stratify=False)
 same = all((np.sort(a[1]) == np.sort(b[1])).all() for a, b in zip(my_folds(30, 5, 0), theirs))
 print("the folds' validation sets are the same:", same)
-"""
+""",
+    what="k-fold cross-validation from scratch gives descentlab's folds' CV errors, degree by "
+    "degree",
+    title="From scratch",
+)
 
 TRAINING = kit.Prose(
     """
@@ -816,14 +820,6 @@ of the recorded curve.""",
     stop="the step the engine stopped at, against the best step + patience × cadence",
     best="the engine's best step, against the argmin of the recorded validation curve",
     restored="the restored model's validation loss, against the recorded minimum",
-)
-
-
-_scratch = kit.scratch(
-    SCRATCH,
-    SCRATCH_CODE,
-    "k-fold cross-validation from scratch gives descentlab's folds' CV errors, degree by degree",
-    "From scratch",
 )
 
 

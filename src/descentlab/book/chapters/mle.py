@@ -693,14 +693,14 @@ def _move(ctx: Context, n: kit.Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 7. from scratch, and a real training run
 
-SCRATCH = """
+_scratch = kit.scratch(
+    text="""
 The cross-entropy and the Gaussian negative log-likelihood from scratch, in plain torch: the
 log-sum-exp written out (shifted by the largest logit, so that nothing overflows) and the
 Gaussian's two terms. The build checks them against descentlab's `cross_entropy` and
 `nll("normal")`, on ordinary logits and on logits large enough to overflow the unshifted
-formula."""
-
-SCRATCH_CODE = """\
+formula.""",
+    code="""\
 import torch
 from descentlab import losses
 
@@ -723,7 +723,10 @@ library = torch.stack([losses.get("cross_entropy")(z, y), losses.get("cross_entr
                        losses.nll("normal", scale=0.7)(z[:, 0], t)])
 print("mine:      ", [round(v, 10) for v in mine.tolist()])
 print("descentlab:", [round(v, 10) for v in library.tolist()])
-"""
+""",
+    what="the cross-entropy and Gaussian NLL from scratch equal "
+    "descentlab's, logits that overflow an unshifted exp included",
+)
 
 TRAINING = kit.Prose(
     """
@@ -738,14 +741,6 @@ the same noise.""",
     rmse="the MSE run's test RMSE, against the noise σ",
     mae_theory="σ√(2/π), against the mean |ε| of a million Gaussian draws",
     mae="the L1 run's test loss, against σ√(2/π)",
-)
-
-
-_scratch = kit.scratch(
-    SCRATCH,
-    SCRATCH_CODE,
-    "the cross-entropy and Gaussian NLL from scratch equal "
-    "descentlab's, logits that overflow an unshifted exp included",
 )
 
 

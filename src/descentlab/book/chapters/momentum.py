@@ -1133,8 +1133,9 @@ quadratic next to descentlab's optimizers and checks that every iterate is the s
 twin a reader types and the optimizer the library ships cannot drift apart.""",
 )
 
-SCRATCH_CODE = (
-    """\
+_scratch = kit.scratch(
+    text=lambda n: SCRATCH.fill(n, kappa=f"{KAPPA:g}"),
+    code="""\
 import torch
 from descentlab import optim
 
@@ -1170,7 +1171,8 @@ library = torch.stack([
 print("after 100 steps, heavy ball:", mine[0, -1].tolist())
 print("                 descentlab:", library[0, -1].tolist())
 print(f"largest difference over both methods and all steps: {(mine - library).abs().max():.1e}")
-"""
+""",
+    what="heavy ball and Nesterov from scratch give descentlab's iterates (100 steps each)",
 )
 
 TRAINING = kit.Prose(
@@ -1185,13 +1187,6 @@ end. The third, with the same β, descends much faster, because its *effective* 
 larger, not because of the averaging. Comparisons of momentum against SGD that do not fix the
 effective rate measure the rate.""",
     factor="the effective rates' ratio 1/(1 - β), against the rates' ratio",
-)
-
-
-_scratch = kit.scratch(
-    lambda n: SCRATCH.fill(n, kappa=f"{KAPPA:g}"),
-    SCRATCH_CODE,
-    "heavy ball and Nesterov from scratch give descentlab's iterates (100 steps each)",
 )
 
 

@@ -926,14 +926,14 @@ def _move(ctx: Context, n: kit.Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 7. from scratch, and a real training run
 
-SCRATCH = """
+_scratch = kit.scratch(
+    text="""
 Newton's method for logistic regression from scratch, with the gradient and the Hessian
 written by hand (the Hessian is a weighted covariance of the inputs, so each step is a
 weighted least-squares solve: iteratively reweighted least squares). The build runs it next
 to descentlab's `LBFGS` with torch's strong-Wolfe line search on the same loss and checks
-that both reach the same weights."""
-
-SCRATCH_CODE = """\
+that both reach the same weights.""",
+    code="""\
 import torch
 from descentlab import optim
 from descentlab.problems import data
@@ -971,22 +971,10 @@ for _ in range(5):
     opt.step(closure)
 library = w.detach()
 print(f"largest difference from descentlab's LBFGS: {float((mine - library).abs().max()):.1e}")
-"""
-
-
-def _scratch(ctx: Context, n: kit.Numbers) -> Part:
-    return Part(
-        "scratch",
-        "From scratch, in plain torch",
-        [
-            SCRATCH.strip(),
-            *kit.from_scratch(
-                SCRATCH_CODE,
-                "Newton's method written by hand reaches descentlab's LBFGS (strong Wolfe) weights",
-                tol=1e-6,
-            ),
-        ],
-    )
+""",
+    what="Newton's method written by hand reaches descentlab's LBFGS (strong Wolfe) weights",
+    tol=1e-6,
+)
 
 
 TRAINING = kit.Prose(

@@ -474,14 +474,13 @@ def _move(ctx: Context, n: kit.Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 5. from scratch, and a real training run
 
-SCRATCH = """
+_scratch = kit.scratch(
+    text="""
 Both forms of decay from scratch, in plain torch: SGD with the penalty's gradient added, and
 AdamW, Adam with the decay applied to the weights before the adaptive step. The build runs
 them next to descentlab's `SGD(weight_decay=...)` and `AdamW` on a least-squares problem and
-checks that every iterate is the same."""
-
-SCRATCH_CODE = (
-    """\
+checks that every iterate is the same.""",
+    code="""\
 import torch
 from descentlab import optim
 
@@ -518,7 +517,9 @@ library = torch.cat([
 print("AdamW after 100 steps, mine:", [round(v, 6) for v in mine[-1].tolist()])
 print("                 descentlab:", [round(v, 6) for v in library[-1].tolist()])
 print(f"largest relative difference: {((mine - library).abs() / library.abs().max()).max():.1e}")
-"""
+""",
+    what="SGD with an L2 penalty and AdamW from scratch give "
+    "descentlab's SGD(weight_decay) and AdamW iterates (100 steps each)",
 )
 
 TRAINING = kit.Prose(
@@ -532,14 +533,6 @@ towards zero: its training loss stays at the chance level $\\ln 10$ and its weig
 collapses. AdamW at the same λ decays each weight by the same factor ${{f:decay_factor}}$ per step,
 trains like Adam, and ends with slightly smaller weights, the regularization it was asked
 for.""",
-)
-
-
-_scratch = kit.scratch(
-    SCRATCH,
-    SCRATCH_CODE,
-    "SGD with an L2 penalty and AdamW from scratch give "
-    "descentlab's SGD(weight_decay) and AdamW iterates (100 steps each)",
 )
 
 

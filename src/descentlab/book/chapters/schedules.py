@@ -817,14 +817,14 @@ def _move(ctx: Context, n: kit.Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 8. from scratch, and a real training run
 
-SCRATCH = """
+_scratch = kit.scratch(
+    text="""
 A schedule is a function of the step, and SGD with a schedule is one line more than SGD. The
 cell below writes linear warm-up into a cosine by hand and runs SGD with it in plain torch on
 64 copies of the noisy quadratic; beside it descentlab's `SGD` driven by descentlab's
 `Scheduler` with `warmup(cosine(...))`, on the same noise. The build checks that every iterate
-is the same: the library's schedule is the formula the reader types."""
-
-SCRATCH_CODE = """\
+is the same: the library's schedule is the formula the reader types.""",
+    code="""\
 import math
 import torch
 from descentlab import optim, schedules as S
@@ -857,7 +857,9 @@ library = torch.stack(library)
 print(f"mean loss after {T} steps: mine {0.5 * (mine[-1] ** 2).mean():.6f}, "
       f"descentlab {0.5 * (library[-1] ** 2).mean():.6f}")
 print(f"largest difference over all steps: {(mine - library).abs().max():.1e}")
-"""
+""",
+    what="SGD with warm-up and cosine from scratch gives descentlab's SGD under its Scheduler",
+)
 
 TRAINING = kit.Prose(
     """
@@ -870,13 +872,6 @@ hand: the schedule the run used is the one the text describes. The rate is large
 purpose: at the constant rate the run soon stops improving and hovers, its loss high and
 noisy, the floor of the first section in a network; both decays walk down below it, as step
 decay walks down the staircase of floors above.""",
-)
-
-
-_scratch = kit.scratch(
-    SCRATCH,
-    SCRATCH_CODE,
-    "SGD with warm-up and cosine from scratch gives descentlab's SGD under its Scheduler",
 )
 
 
