@@ -17,10 +17,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 HEADERS = "#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n"
 END = "#define INFINITY (__builtin_inff())\n"
 
-pytestmark = pytest.mark.skipif(
-    _native.compiler() is None or shutil.which("objdump") is None,
-    reason="needs a C++ compiler and objdump",
-)
+# (the compiler and objdump are started here, not through the library: the process tier)
+pytestmark = [
+    pytest.mark.process,
+    pytest.mark.skipif(
+        _native.compiler() is None or shutil.which("objdump") is None,
+        reason="needs a C++ compiler and objdump",
+    ),
+]
 
 
 def _declared() -> str:

@@ -438,24 +438,14 @@ extern "C" void dl_sqrt_probe(const T0* x, T0* out, int64_t n) {{
 _PRELUDE = r"""
 #include <stddef.h>
 #include <stdint.h>
-/* The C library's functions the kernels call, declared here: in C++, <math.h>, <stdlib.h> and
-   <string.h> bring thousands of lines of overloads and templates, half of a kernel's compile
-   (docs/kernel-runtime.md: the same machine code, 0.58x the compile). */
+/* The C library's functions the kernels call, declared: in C++ <math.h>, <stdlib.h> and
+   <string.h> were half of a compile (docs/kernel-runtime.md: the same machine code) */
 extern "C" {
-float fmaf(float, float, float);
-double fma(double, double, double);
-float sqrtf(float);
-double sqrt(double);
-float fabsf(float);
-float sinf(float);
-double sin(double);
-float cosf(float);
-double cos(double);
-float powf(float, float);
-double pow(double, double);
-void* malloc(size_t);
-void free(void*);
-void* memcpy(void*, const void*, size_t);
+float fmaf(float, float, float); double fma(double, double, double);
+float sqrtf(float); double sqrt(double); float fabsf(float);
+float sinf(float); double sin(double); float cosf(float); double cos(double);
+float powf(float, float); double pow(double, double);
+void* malloc(size_t); void free(void*); void* memcpy(void*, const void*, size_t);
 }
 #define INFINITY (__builtin_inff())
 /* The vector width: the CPU's widest vectors with a fused multiply-add and a correctly rounded
