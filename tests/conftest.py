@@ -1,4 +1,5 @@
 # Threads, the figure backend and quiet progress are set for every test in ../conftest.py.
+import functools
 import os
 
 import pytest
@@ -6,7 +7,25 @@ import torch
 from _process_guard import install as _install_process_guard
 from _process_guard import pytest_runtest_makereport, pytest_runtest_protocol  # noqa: F401
 
+from descentlab.engine import multirun as _multirun
 from descentlab.experiments.compare import sequential as _sequential
+
+#: the library's measure of the cores nobody is using (engine.multirun), as unmarked tests see it
+_NO_IDLE_CORES = functools.wraps(_multirun._idle_cores)(lambda window=0.2: 0.0)
+
+
+@pytest.fixture(autouse=True)
+def _the_library_starts_no_processes_of_its_own_accord(request, monkeypatch):
+    """A test not marked ``process`` sees a machine with no idle core: ``train_many`` and the
+    comparisons it runs start worker processes of their own accord only on two idle cores
+    (``engine.multirun._use_processes``), so an unmarked test that trained several runs
+    started them when it ran alone on a quiet machine and not inside the busy tier (found: a
+    stacked-runs test that failed alone). The measure also slept 0.2 s each time (83 times
+    in the in-process tier). Its own tests reach it as ``__wrapped__``."""
+    if request.node.get_closest_marker("process") is None:
+        monkeypatch.setattr(_multirun, "_idle_cores", _NO_IDLE_CORES)
+    yield
+
 
 # A test that starts a process is marked ``process`` (``make check`` runs the others); an
 # unmarked one that starts one fails with one line saying so (tests/_process_guard.py).
