@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -252,3 +253,46 @@ def test_pratts_zeros_keep_each_side_monotone_in_every_seed():
             if prev is not None:
                 assert now[0] >= prev[0] - 1e-12 and now[1] <= prev[1] + 1e-12, (d, prev, now)
             prev = now
+
+
+def _rank_z_by_numpy(diffs):
+    """The signed-rank statistics as the verdict first computed them: numpy's stable argsort
+    of ``|d|`` for the ranks, each side's sum through a mask (the library sums in Python)."""
+    d = np.asarray(diffs, dtype=float)
+    if len(d) < 2:
+        return 0.0, 0.0
+    ranks = np.empty(len(d))
+    ranks[np.argsort(np.abs(d), kind="stable")] = np.arange(1, len(d) + 1)
+    sf = sequential._signed_rank_sf(len(d), int(np.count_nonzero(d == 0)))
+    zs = [-float(special.ndtri(sf[int(ranks[side].sum())])) for side in (d > 0, d < 0)]
+    return tuple(min(max(z, -40.0), 40.0) for z in zs)
+
+
+def test_the_rank_statistics_are_numpys_on_generated_stages():
+    """Stages of 0-25 seeds with ties (rounded), zeros, failures (+-inf), lists and arrays."""
+    rng = np.random.default_rng(11)
+    for _ in range(3000):
+        d = np.round(rng.normal(size=int(rng.integers(0, 26))), int(rng.integers(0, 3)))
+        for value in (math.inf, -math.inf, 0.0):
+            if len(d) and rng.random() < 0.3:
+                d[rng.integers(len(d))] = value
+        got = sequential.rank_z(list(d) if rng.random() < 0.5 else d)
+        assert got == _rank_z_by_numpy(d) and all(type(z) is float for z in got), d
+
+
+@pytest.mark.parametrize(
+    "value",
+    [[0.1, 0.2, 0.7], np.array([0.1, 0.2, 0.7]), np.linspace(0, 1, 1001), np.float64(0.3), 0.3,
+     3, np.array([1, 0, 1]), np.array([True, False, True]), np.float32([0.1, 0.2, 0.7]),
+     np.array([[0.1, 0.4], [0.2, 0.9]]), np.array([0.5, math.inf]), np.array([math.nan]),
+     math.inf, np.array([1e308, 1e308]), np.array([])],
+)  # fmt: skip
+def test_a_seeds_mean_and_finiteness_are_numpys_to_the_bit(value):
+    from descentlab.experiments.compare import stats as compare_stats
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = float(np.mean(value))
+        got = compare_stats.seed_mean(value)
+    assert got == want or (math.isnan(got) and math.isnan(want))
+    assert compare_stats.finite(value) is bool(np.all(np.isfinite(value)))

@@ -295,15 +295,19 @@ def rank_z(diffs: Sequence[float]) -> tuple[float, float]:
     """
     from scipy import special
 
-    d = np.asarray(diffs, dtype=float)
-    n = len(d)
-    if n < 2:
+    d = np.asarray(diffs, dtype=float).tolist()
+    if len(d) < 2:
         return 0.0, 0.0
-    ranks = np.empty(n)
-    ranks[np.argsort(np.abs(d), kind="stable")] = np.arange(1, n + 1)
-    sf = _signed_rank_sf(n, int(np.count_nonzero(d == 0)))
-    zs = [-float(special.ndtri(sf[int(ranks[side].sum())])) for side in (d > 0, d < 0)]
-    return tuple(min(max(z, -40.0), 40.0) for z in zs)  # type: ignore[return-value]
+    worse = better = zeros = 0  # each side's rank sum (plain Python: 2.4x numpy's at 5-20 seeds)
+    for rank, x in enumerate(sorted(d, key=abs), 1):
+        if x > 0:
+            worse += rank
+        elif x < 0:
+            better += rank
+        elif x == 0:
+            zeros += 1
+    z = -special.ndtri(_signed_rank_sf(len(d), zeros)[[worse, better]])
+    return float(min(max(z[0], -40.0), 40.0)), float(min(max(z[1], -40.0), 40.0))
 
 
 def decides(looks: tuple[int, ...], family: int, confidence: float = 0.95) -> bool:
@@ -531,8 +535,8 @@ def _rank_diffs(
 
 def _means(values: Mapping[Any, Any]) -> dict[Any, float | None]:
     """By seed, its value's mean; None for a failed run (None or not finite)."""
-    ok = {s: v is not None and bool(np.all(np.isfinite(v))) for s, v in values.items()}
-    return {s: float(np.mean(v)) if ok[s] else None for s, v in values.items()}
+    ok = stats.finite
+    return {s: stats.seed_mean(v) if v is not None and ok(v) else None for s, v in values.items()}
 
 
 def _why(had: int, looks: tuple[int, ...], final: bool) -> tuple[str, bool]:

@@ -57,6 +57,19 @@ class Estimate:
         return self.mean, self.low, self.high
 
 
+def finite(value: Any) -> bool:
+    """Whether a seed's value (one number, or its per-example array) is finite throughout."""
+    return math.isfinite(value) if isinstance(value, float) else bool(np.isfinite(value).all())
+
+
+def seed_mean(value: Any) -> float:
+    """``float(np.mean(value))`` to the bit, without its dispatch for a float64 array (a
+    simulated comparison's looks take millions: tests/test_verdict_stats.py)."""
+    if type(value) is np.ndarray and value.dtype == np.float64 and value.size:
+        return float(np.add.reduce(value, axis=None) / value.size)
+    return float(np.mean(value))
+
+
 def _t_half(se: float, df: float, confidence: float) -> float:
     """The half-width of a t interval: ``se`` times the ``(1 + confidence)/2`` quantile of
     Student's t with ``df`` degrees of freedom."""
@@ -73,7 +86,7 @@ def _matrix(values: Mapping[Any, Any], keys: list[Any]) -> tuple[np.ndarray, boo
     sizes = {a.size for a in arrays}
     if arrays and all(a.size > 1 for a in arrays) and len(sizes) == 1:
         return np.vstack(arrays), True
-    return np.asarray([float(np.mean(a)) for a in arrays]).reshape(-1, 1), False
+    return np.asarray([seed_mean(a) for a in arrays]).reshape(-1, 1), False
 
 
 def _components(m: np.ndarray, per_example: bool) -> tuple[float, float, float]:
@@ -126,7 +139,7 @@ def estimate(
         (0.625, 4, True)
     """
     check("confidence", confidence, FRACTION)
-    keys = [k for k in values if values[k] is not None and np.all(np.isfinite(values[k]))]
+    keys = [k for k in values if values[k] is not None and finite(values[k])]
     if not keys:
         return Estimate(math.nan, math.nan, math.nan, 0, None, math.nan, math.nan, math.nan, 0)
     m, per_example = _matrix(values, keys)
@@ -250,12 +263,12 @@ def _paired(
     """The seeds both have and, by seed, ``other``'s deficit (positive: worse): per-example
     differences where both have arrays of one shape, else per-seed means' differences."""
     ran = [k for k in best if k in other and best[k] is not None and other[k] is not None]
-    keys = [k for k in ran if np.all(np.isfinite(best[k])) and np.all(np.isfinite(other[k]))]
+    keys = [k for k in ran if finite(best[k]) and finite(other[k])]
     a = {k: np.asarray(best[k], dtype=float) for k in keys}
     b = {k: np.asarray(other[k], dtype=float) for k in keys}
     if any(a[k].shape != b[k].shape for k in keys):  # not the same examples: seeds only
-        a = {k: float(np.mean(v)) for k, v in a.items()}
-        b = {k: float(np.mean(v)) for k, v in b.items()}
+        a = {k: seed_mean(v) for k, v in a.items()}
+        b = {k: seed_mean(v) for k, v in b.items()}
     sign = 1.0 if maximize else -1.0
     return keys, {k: sign * (a[k] - b[k]) for k in keys}
 
@@ -303,7 +316,7 @@ def paired_test(
     """
     keys, diffs = _paired(best, other, maximize)
     d = estimate(diffs, confidence=confidence, seeds_df=True)
-    per_seed = [float(np.mean(diffs[k])) for k in keys]
+    per_seed = [seed_mean(diffs[k]) for k in keys]
     behind = sum(x > 0 for x in per_seed)
     ahead = sum(x < 0 for x in per_seed)
     k = len(keys)
