@@ -61,7 +61,7 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
 #: the library without the book: its lines at most this many. A change that moves it says the
 #: count before and after in its commit message (the history is in `git log -p` of this line);
 #: functions over 80 lines in the whole package at most LONG_FUNCTIONS (the goal is 15).
-LIBRARY_LINES = 62_539
+LIBRARY_LINES = 62_541
 LONG_FUNCTIONS = 10
 
 
