@@ -20,6 +20,7 @@ import pytest
 from scipy import special, stats
 
 from descentlab.experiments.compare import sequential
+from descentlab.experiments.compare import stats as compare_stats
 
 ALPHA = 0.05
 
@@ -297,8 +298,6 @@ def test_a_stage_ahead_on_every_seed_has_no_better_side(n):
      math.inf, np.array([1e308, 1e308]), np.array([])],
 )  # fmt: skip
 def test_a_seeds_mean_and_finiteness_are_numpys_to_the_bit(value):
-    from descentlab.experiments.compare import stats as compare_stats
-
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         want = float(np.mean(value))

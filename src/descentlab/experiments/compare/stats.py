@@ -64,7 +64,7 @@ def finite(value: Any) -> bool:
 
 def seed_mean(value: Any) -> float:
     """``float(np.mean(value))`` to the bit, without its dispatch for a float64 array (a
-    simulated comparison's looks take millions: tests/test_verdict_stats.py)."""
+    simulated comparison's looks take millions: tests/test_verdict_estimand.py)."""
     if type(value) is np.ndarray and value.dtype == np.float64 and value.size:
         return float(np.add.reduce(value, axis=None) / value.size)
     return float(np.mean(value))
